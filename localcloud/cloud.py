@@ -1,0 +1,29 @@
+"""The LocalCloud: config, durable state, and each service's backend, created on first use."""
+from __future__ import annotations
+
+from functools import cached_property
+
+from localcloud.config import Config
+from localcloud.state import StateStore
+
+
+class LocalCloud:
+    def __init__(self, config: Config | None = None):
+        self.config = config or Config()
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        self.state = StateStore(self.config.state_db)
+
+    @cached_property
+    def s3(self):
+        from localcloud.s3.models import S3Backend
+        return S3Backend(self)
+
+    @cached_property
+    def featurestore(self):
+        from localcloud.featurestore.models import FeatureStoreBackend
+        return FeatureStoreBackend(self)
+
+    @cached_property
+    def hosting(self):
+        from localcloud.sagemaker.hosting import HostingBackend
+        return HostingBackend(self)

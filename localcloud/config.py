@@ -1,0 +1,50 @@
+"""Where localcloud keeps its state and how clients reach it."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 4777
+ACCOUNT_ID = "000000000000"
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path = field(default_factory=lambda: Path(os.environ.get("MLGW_HOME", ".mlgw")).resolve())
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=lambda: int(os.environ.get("MLGW_PORT", DEFAULT_PORT)))
+    # The convention local AWS emulators use; override for anything shared.
+    access_key: str = field(default_factory=lambda: os.environ.get("MLGW_ACCESS_KEY", "test"))
+    secret_key: str = field(default_factory=lambda: os.environ.get("MLGW_SECRET_KEY", "test"))
+    region: str = field(default_factory=lambda: os.environ.get("MLGW_REGION", "us-east-1"))
+    account_id: str = ACCOUNT_ID
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def s3_root(self) -> Path:
+        """Buckets are directories here, so the executor and DuckDB read objects directly."""
+        return self.home / "s3"
+
+    @property
+    def state_db(self) -> Path:
+        return self.home / "state.db"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment that points any boto3 / SageMaker SDK process at this localcloud."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "MLGW_HOME": str(self.home),
+            "MLGW_PORT": str(self.port),
+        }
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"

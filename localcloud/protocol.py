@@ -1,0 +1,88 @@
+"""Requests and responses as localcloud's services see them, and AWS's error wire shapes."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import escape
+
+from localcloud.errors import AwsError
+
+
+@dataclass
+class Request:
+    method: str
+    raw_path: str          # as sent, percent-encoded, without the query
+    raw_query: str
+    headers: Message
+    body: bytes
+    service: str           # the SigV4 signing name: s3, sagemaker, sts, iam, events
+    region: str
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def path(self) -> str:
+        return unquote(self.raw_path)
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(self.raw_query, keep_blank_values=True)
+
+    def query_value(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_default(value: Any) -> Any:
+    # The JSON protocols send timestamps as epoch seconds.
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, bytes):
+        import base64
+        return base64.b64encode(value).decode()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def json_response(payload: dict[str, Any] | None, status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload if payload is not None else {}, default=_json_default).encode()
+    return Response(status, body, {"Content-Type": "application/x-amz-json-1.1", **(headers or {})})
+
+
+def json_error(error: AwsError) -> Response:
+    """The JSON and REST-JSON protocols' error shape (botocore reads either place)."""
+    body = {"__type": error.code, "message": error.message, "Message": error.message}
+    return Response(error.status, json.dumps(body).encode(),
+                    {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code})
+
+
+def query_error(error: AwsError, request_id: str) -> Response:
+    """The query protocol's (STS, IAM) error shape."""
+    kind = "Sender" if error.sender else "Receiver"
+    body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(error.code)}</Code>"
+            f"<Message>{escape(error.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    return Response(error.status, body.encode(), {"Content-Type": "text/xml"})
+
+
+def xml_error(error: AwsError, request_id: str, resource: str = "") -> Response:
+    """S3's error shape."""
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(error.code)}</Code>'
+            f"<Message>{escape(error.message)}</Message><Resource>{escape(resource)}</Resource>"
+            f"<RequestId>{request_id}</RequestId></Error>")
+    return Response(error.status, body.encode(), {"Content-Type": "application/xml"})
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

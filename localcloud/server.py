@@ -1,0 +1,116 @@
+"""The localcloud HTTP server: one port on 127.0.0.1, SigV4-verified, routed like AWS."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from localcloud import sigv4
+from localcloud.cloud import LocalCloud
+from localcloud.config import Config
+from localcloud.errors import AwsError
+from localcloud.protocol import Request, Response, json_error, query_error, xml_error
+from localcloud.router import route
+
+log = logging.getLogger("localcloud")
+
+# Bodies larger than this are refused before they are read (S3 single PUT's own limit is 5 GB;
+# ours is a laptop's). Services apply their own, smaller limits (InvokeEndpoint: 6 MB).
+MAX_BODY = 1 << 30
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses connections
+    server: "LocalCloudServer"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            raise AwsError("EntityTooLarge", f"Request body of {length} bytes is too large", 413)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        raw_path, _, raw_query = self.path.partition("?")
+        service = "unknown"
+        request_id = ""
+        try:
+            service = sigv4.parse_scope(self.headers.get("Authorization")).service
+            body = self._read_body()
+            scope = sigv4.verify(self.command, self.path, self.headers, body,
+                                 self.server.cloud.config.access_key,
+                                 self.server.cloud.config.secret_key)
+            service = scope.service
+            request = Request(self.command, raw_path, raw_query, self.headers, body,
+                              scope.service, scope.region)
+            request_id = request.request_id
+            response = route(self.server.cloud, request)
+        except AwsError as error:
+            response = _render_error(error, service, request_id)
+        except Exception as exc:  # the server never dies on a request
+            log.exception("internal error on %s %s", self.command, self.path)
+            response = _render_error(AwsError("InternalFailure", f"localcloud internal error: {exc}",
+                                              500, sender=False), service, request_id)
+        self._send(response, request_id)
+
+    def _send(self, response: Response, request_id: str) -> None:
+        body = response.body
+        self.send_response(response.status)
+        headers = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id, **response.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in response.headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+
+def _render_error(error: AwsError, service: str, request_id: str) -> Response:
+    if service == "s3":
+        return xml_error(error, request_id)
+    if service in ("sts", "iam"):
+        return query_error(error, request_id)
+    return json_error(error)
+
+
+class LocalCloudServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
+        self.cloud = cloud or LocalCloud(config)
+        cfg = self.cloud.config
+        super().__init__((cfg.host, cfg.port), _Handler)
+        if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
+            self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="localcloud", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()

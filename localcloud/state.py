@@ -1,0 +1,104 @@
+"""Durable control-plane state: JSON documents by (kind, name) in SQLite (WAL).
+
+Every AWS resource localcloud keeps (feature groups, models, endpoints, pipelines, ...) is
+a JSON document shaped like its Describe* response. SQLite gives atomic, crash-safe writes;
+one connection per thread because sqlite3 connections are not shared across threads.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A WAL-mode connection; shared by the other SQLite-backed localcloud stores."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class StateStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes atomically; nested use joins the outer transaction."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        row = self._conn().execute(
+            "SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def insert(self, kind: str, name: str, doc: dict[str, Any]) -> None:
+        try:
+            self._conn().execute("INSERT INTO resources(kind, name, doc) VALUES (?,?,?)",
+                                 (kind, name, json.dumps(doc)))
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"{kind} {name}") from None
+
+    def put(self, kind: str, name: str, doc: dict[str, Any]) -> None:
+        self._conn().execute(
+            "INSERT INTO resources(kind, name, doc) VALUES (?,?,?) "
+            "ON CONFLICT(kind, name) DO UPDATE SET doc=excluded.doc",
+            (kind, name, json.dumps(doc)))
+
+    def delete(self, kind: str, name: str) -> bool:
+        cur = self._conn().execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name))
+        return cur.rowcount > 0
+
+    def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        """Documents of a kind in creation order, optionally only names with a prefix."""
+        rows = self._conn().execute(
+            "SELECT doc FROM resources WHERE kind=? AND name >= ? AND name < ? "
+            "ORDER BY created, rowid", (kind, prefix, prefix + "\uffff")).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def next_value(self, counter: str) -> int:
+        """A durable, gap-free counter (model package versions, execution numbers)."""
+        with self.transaction():
+            conn = self._conn()
+            conn.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
+                         "ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
+            return conn.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
