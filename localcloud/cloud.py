@@ -27,3 +27,10 @@ class LocalCloud:
     def hosting(self):
         from localcloud.sagemaker.hosting import HostingBackend
         return HostingBackend(self)
+
+    def close(self) -> None:
+        """Flush and close the backends that were started (buffered offline-store writes...)."""
+        for name in ("featurestore", "hosting", "s3"):
+            backend = self.__dict__.get(name)
+            if backend is not None and hasattr(backend, "close"):
+                backend.close()

@@ -111,6 +111,11 @@ class LocalCloudServer(ThreadingHTTPServer):
         thread.start()
         return thread
 
+    def close(self) -> None:
+        """Release the port and let each service flush what it buffers."""
+        self.server_close()
+        self.cloud.close()
+
     def stop(self) -> None:
         self.shutdown()
-        self.server_close()
+        self.close()

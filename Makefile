@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` (the main job, local) and `make test`.
+# Both create .venv with the pinned dependency set first (about 2 GB, a few minutes once).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run demo test test-fast bench clean
+
+$(STAMP): setup.py requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/mlgw run --policies $(or $(POLICIES),5000)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+clean:
+	-$(VENV)/bin/mlgw localcloud stop
+	rm -rf .mlgw

@@ -1,0 +1,45 @@
+"""`python -m localcloud`: serve in the foreground until interrupted (the daemon runs this)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from localcloud.config import Config
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Config()
+    parser = argparse.ArgumentParser(prog="python -m localcloud",
+                                     description="Serve localcloud in the foreground.")
+    parser.add_argument("--host", default=defaults.host)
+    parser.add_argument("--port", type=int, default=defaults.port)
+    parser.add_argument("--home", type=Path, default=defaults.home)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from localcloud.server import LocalCloudServer
+    try:
+        server = LocalCloudServer(Config(home=args.home.resolve(), host=args.host, port=args.port))
+    except OSError as exc:
+        print(f"localcloud: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    # SIGTERM (mlgw localcloud stop) shuts down cleanly so buffered writes are flushed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    logging.getLogger("localcloud").info("serving %s with state in %s", server.url, args.home)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Run localcloud as a background process the CLI can find again: a run file in the state dir
+records its pid and port; `ensure_running` starts it only when no live server answers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from localcloud.config import Config
+
+START_TIMEOUT_S = 10.0
+
+
+class DaemonError(Exception):
+    pass
+
+
+def run_file(config: Config) -> Path:
+    return config.home / "localcloud.json"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def status(config: Config) -> dict | None:
+    """The running server's record (pid, port, url) or None if none is alive for this home."""
+    path = run_file(config)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if _pid_alive(record["pid"]) and _answers(record["host"], record["port"]):
+        return record
+    return None
+
+
+def running_config(config: Config) -> Config | None:
+    record = status(config)
+    return replace(config, host=record["host"], port=record["port"]) if record else None
+
+
+def start(config: Config) -> Config:
+    """Start a detached server for config.home (no-op if one is running); return its config."""
+    found = running_config(config)
+    if found:
+        return found
+    if _answers(config.host, config.port):
+        raise DaemonError(f"port {config.port} on {config.host} is taken by another program; "
+                          f"choose another with --port or MLGW_PORT")
+    config.home.mkdir(parents=True, exist_ok=True)
+    log = open(config.home / "localcloud.log", "ab")
+    env = {**os.environ, "MLGW_HOME": str(config.home), "MLGW_PORT": str(config.port)}
+    proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--host", config.host,
+                             "--port", str(config.port), "--home", str(config.home)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DaemonError(f"localcloud exited with code {proc.returncode}; "
+                              f"see {config.home / 'localcloud.log'}")
+        if _answers(config.host, config.port):
+            run_file(config).write_text(json.dumps(
+                {"pid": proc.pid, "host": config.host, "port": config.port, "url": config.url}))
+            return config
+        time.sleep(0.05)
+    proc.kill()
+    raise DaemonError(f"localcloud did not start within {START_TIMEOUT_S:.0f} s; "
+                      f"see {config.home / 'localcloud.log'}")
+
+
+def stop(config: Config) -> bool:
+    record = status(config)
+    if not record:
+        return False
+    os.kill(record["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _pid_alive(record["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run_file(config).unlink(missing_ok=True)
+    return True

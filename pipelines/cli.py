@@ -1,0 +1,193 @@
+"""`mlgw`: run the ML Gateway workflow locally (the default) or on AWS.
+
+Heavy modules (the SageMaker SDK, pandas, xgboost) are imported inside the commands that use
+them so `mlgw --help` and the small commands stay instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from localcloud.config import Config
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _config(args: argparse.Namespace) -> Config:
+    kwargs = {}
+    if getattr(args, "home", None):
+        kwargs["home"] = Path(args.home).resolve()
+    if getattr(args, "port", None):
+        kwargs["port"] = args.port
+    return Config(**kwargs)
+
+
+def _running(config: Config) -> Config:
+    from localcloud import daemon
+    found = daemon.running_config(config)
+    if not found:
+        raise CliError(f"localcloud is not running for {config.home}; start it with "
+                       f"`mlgw localcloud start` (or use `mlgw run`, which starts it)")
+    return found
+
+
+# -- localcloud ------------------------------------------------------------------------------
+
+def cmd_localcloud(args: argparse.Namespace) -> int:
+    from localcloud import daemon
+    config = _config(args)
+    if args.action == "start":
+        if args.foreground:
+            from localcloud.__main__ import main as serve
+            return serve(["--host", config.host, "--port", str(config.port),
+                          "--home", str(config.home)])
+        try:
+            config = daemon.start(config)
+        except daemon.DaemonError as exc:
+            raise CliError(str(exc)) from None
+        print(f"localcloud running at {config.url} (state in {config.home})")
+        print("Point boto3 at it with:")
+        _print_env(config)
+    elif args.action == "stop":
+        print("stopped" if daemon.stop(config) else f"localcloud was not running for {config.home}")
+    elif args.action == "status":
+        record = daemon.status(config)
+        if not record:
+            print(f"localcloud: not running (state dir {config.home})")
+            return 3
+        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in {config.home})")
+    elif args.action == "env":
+        _print_env(_running(config))
+    return 0
+
+
+def _print_env(config: Config) -> None:
+    for name, value in config.client_env().items():
+        print(f"export {name}={value}")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from processing import synthetic
+    out = Path(args.out)
+    synthetic.write(out, policies=args.policies, seed=args.seed)
+    print(f"wrote {out / 'claims.csv'} and {out / 'customers.csv'} ({args.policies:,} policies, seed {args.seed})")
+    return 0
+
+
+# -- run -------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines import local_run
+    if bool(args.claims) != bool(args.customers):
+        raise CliError("--claims and --customers go together: give both CSVs or neither")
+    for path in filter(None, (args.claims, args.customers)):
+        if not Path(path).is_file():
+            raise CliError(f"no such file: {path}")
+    overrides = _parse_params(args.param)
+    result = local_run.run(_config(args), policies=args.policies, seed=args.seed,
+                           claims=args.claims, customers=args.customers, parameters=overrides)
+    return 0 if result.succeeded else 1
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CliError(f"--param takes NAME=VALUE, got {pair!r}")
+        params[name] = value
+    return params
+
+
+# -- pipeline --------------------------------------------------------------------------------
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from pipelines import local_run
+    config = _running(_config(args))
+    if args.action == "executions":
+        local_run.print_executions(config, args.pipeline_name)
+        return 0
+    if args.action == "describe":
+        local_run.print_execution(config, args.pipeline_name, args.execution_arn)
+        return 0
+    if args.action == "retry":
+        result = local_run.retry(config, args.pipeline_name, args.execution_arn)
+        return 0 if result.succeeded else 1
+    raise CliError(f"unknown pipeline action {args.action}")
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlgw",
+        description="ML Gateway on SageMaker: build, deploy and serve a fraud model. "
+                    "Runs locally by default against localcloud (no AWS account, no Docker).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+        p.add_argument("--port", type=int, help="localcloud port (default: $MLGW_PORT or 4777)")
+        return p
+
+    lc = with_home(sub.add_parser("localcloud", help="start/stop the embedded AWS stand-in",
+                                  description="Manage localcloud, the embedded stand-in for S3, "
+                                              "Feature Store, the model registry, hosting and "
+                                              "Pipelines. `env` prints the variables that point "
+                                              "boto3 at it."))
+    lc.add_argument("action", choices=["start", "stop", "status", "env"])
+    lc.add_argument("--foreground", action="store_true", help="serve in this terminal (start only)")
+    lc.set_defaults(func=cmd_localcloud)
+
+    data = sub.add_parser("data", help="generate synthetic claims and customers CSVs",
+                          description="Write claims.csv and customers.csv in the raw schema of "
+                                      "the auto-insurance sample, with a learnable fraud signal.")
+    data.add_argument("action", choices=["generate"])
+    data.add_argument("--policies", type=int, default=5000, help="number of policies (default 5000)")
+    data.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    data.add_argument("--out", default="data", help="output directory (default ./data)")
+    data.set_defaults(func=cmd_data)
+
+    run = with_home(sub.add_parser(
+        "run", help="run the whole pipeline locally, ending with a deployed endpoint",
+        description="Generate data (unless --claims/--customers are given), start localcloud if "
+                    "needed, upsert and start the SageMaker pipeline, show per-step progress and "
+                    "a summary: AUC, model package, endpoint and how to invoke it."))
+    run.add_argument("--policies", type=int, default=5000, help="synthetic policies to generate (default 5000)")
+    run.add_argument("--seed", type=int, default=42, help="seed for the synthetic data (default 42)")
+    run.add_argument("--claims", help="your own claims.csv (with --customers)")
+    run.add_argument("--customers", help="your own customers.csv (with --claims)")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    pipe = with_home(sub.add_parser("pipeline", help="list, inspect or retry pipeline executions",
+                                    description="Inspect executions of the pipeline in localcloud."))
+    pipe.add_argument("action", choices=["executions", "describe", "retry"])
+    pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
+    pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    pipe.set_defaults(func=cmd_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"mlgw: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlgw: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
