@@ -1,0 +1,163 @@
+"""`mlgw run` and `mlgw pipeline ...` on the local default: localcloud + our executor.
+
+The pipeline is built with the SageMaker SDK and upserted/started through the SageMaker API
+exactly as on AWS; only the endpoint the clients talk to differs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from localcloud import daemon
+from localcloud.config import Config
+from pipelines.progress import ExecutionResult, follow, list_steps
+
+PIPELINE_NAME = "MLGatewayPipeline"
+ENDPOINT_NAME = "ml-gateway-fraud"
+ROLE_NAME = "MLGatewayPipelineRole"
+
+
+def _clients(config: Config):
+    import boto3
+    session = boto3.Session(aws_access_key_id=config.access_key,
+                            aws_secret_access_key=config.secret_key, region_name=config.region)
+    return (session, session.client("sagemaker", endpoint_url=config.url),
+            session.client("s3", endpoint_url=config.url))
+
+
+def default_bucket(config: Config) -> str:
+    # The SageMaker SDK's own default bucket name, so AWS and local lay out objects alike.
+    return f"sagemaker-{config.region}-{config.account_id}"
+
+
+def prepare_data(config: Config, s3, policies: int, seed: int,
+                 claims: str | None, customers: str | None) -> dict[str, str]:
+    """Generate (or take) the raw CSVs and land them in the object store; return their URIs."""
+    if claims is None:
+        from processing import synthetic
+        data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}"
+        if not (data_dir / "claims.csv").exists():
+            t0 = time.perf_counter()
+            synthetic.write(data_dir, policies=policies, seed=seed)
+            print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}")
+        claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
+    bucket = default_bucket(config)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    uris = {}
+    for name, path in (("claims", claims), ("customers", customers)):
+        key = f"ml-gateway/raw/{stamp}/{name}.csv"
+        s3.upload_file(str(path), bucket, key)
+        uris[name] = f"s3://{bucket}/{key}"
+    return uris
+
+
+def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
+        parameters: dict[str, str]) -> ExecutionResult:
+    config = daemon.start(config)
+    os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
+    session, sm, s3 = _clients(config)
+    uris = prepare_data(config, s3, policies, seed, claims, customers)
+
+    print("building the pipeline definition (SageMaker SDK)…", flush=True)
+    from pipelines.ml_gateway.run_pipeline import upsert_and_start
+    params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+              "EndpointName": ENDPOINT_NAME, **parameters}
+    arn = upsert_and_start(region=config.region,
+                           role_arn=f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}",
+                           default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
+                           parameters=params)
+    print(f"started {arn}", flush=True)
+    result = follow(sm, arn)
+    print_summary(config, sm, s3, result)
+    return result
+
+
+def _evaluation(sm, s3, package_arn: str) -> dict | None:
+    package = sm.describe_model_package(ModelPackageName=package_arn)
+    uri = (package.get("ModelMetrics", {}).get("ModelQuality", {})
+           .get("Statistics", {}).get("S3Uri"))
+    if not uri:
+        return None
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def print_summary(config: Config, sm, s3, result: ExecutionResult, out=sys.stdout) -> None:
+    print(f"\nexecution {result.status} in {result.wall_seconds:.1f} s: {result.arn}", file=out)
+    if not result.succeeded:
+        print(f"reason: {result.failure_reason}", file=out)
+        print(f"inspect: mlgw pipeline describe {result.arn}", file=out)
+        print("retry from the failed step: mlgw pipeline retry", file=out)
+        return
+    package_arn = next((s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
+                        if "RegisterModel" in s.get("Metadata", {})), None)
+    if package_arn:
+        metrics = (_evaluation(sm, s3, package_arn) or {}).get("binary_classification_metrics", {})
+        auc = metrics.get("auc", {}).get("value")
+        if auc is not None:
+            print(f"test AUC        {auc:.4f}  (PR-AUC {metrics.get('pr_auc', {}).get('value', float('nan')):.4f})", file=out)
+        print(f"model package   {package_arn}", file=out)
+    endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
+    print(f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, "
+          f"config {endpoint['EndpointConfigName']})", file=out)
+    print("\ninvoke it from Python:", file=out)
+    for line in _invoke_snippet(config):
+        print(f"    {line}", file=out)
+
+
+def _invoke_snippet(config: Config) -> list[str]:
+    return [
+        "import boto3",
+        f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}',",
+        f"                  aws_access_key_id='{config.access_key}', aws_secret_access_key='{config.secret_key}')",
+        f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
+        "                   Body='{\"instances\": [{\"incident_severity\": 2, \"total_claim_amount\": 50000}]}')['Body'].read()",
+    ]
+
+
+def _latest_execution(sm, pipeline_name: str) -> str:
+    page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
+                                       SortOrder="Descending", MaxResults=1)
+    if not page["PipelineExecutionSummaries"]:
+        from pipelines.cli import CliError
+        raise CliError(f"pipeline {pipeline_name} has no executions yet; run `mlgw run`")
+    return page["PipelineExecutionSummaries"][0]["PipelineExecutionArn"]
+
+
+def print_executions(config: Config, pipeline_name: str) -> None:
+    _, sm, _ = _clients(config)
+    page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
+                                       SortOrder="Descending")
+    for summary in page["PipelineExecutionSummaries"]:
+        print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
+              f"{summary['PipelineExecutionArn']}")
+
+
+def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None:
+    _, sm, _ = _clients(config)
+    arn = arn or _latest_execution(sm, pipeline_name)
+    execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+    print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
+          + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""))
+    for step in list_steps(sm, arn):
+        took = ""
+        if step.get("EndTime") and step.get("StartTime"):
+            took = f"{(step['EndTime'] - step['StartTime']).total_seconds():6.1f} s"
+        reason = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
+        print(f"  {step['StepName']:<22} {step['StepStatus']:<10} {took}{reason}")
+
+
+def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:
+    session, sm, s3 = _clients(config)
+    arn = arn or _latest_execution(sm, pipeline_name)
+    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=str(time.time_ns()))
+    result = follow(sm, arn)
+    print_summary(config, sm, s3, result)
+    return result
