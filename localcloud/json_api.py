@@ -128,6 +128,16 @@ class JsonApi:
         self.target_prefix = target_prefix
         self.operations = operations
 
+    def invoke(self, cloud: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call an operation in-process with the wire API's validation (the pipeline executor's
+        RegisterModel/Model steps call the registry exactly as a client would)."""
+        operation = self.operations.get(name)
+        if operation is None:
+            raise AwsError("UnknownOperationException",
+                           f"localcloud does not implement {self.target_prefix}.{name}")
+        validate_input(service_model(self.model_name).operation_model(name), params)
+        return operation(cloud, params) or {}
+
     def handle(self, cloud: Any, request: Request) -> Response:
         try:
             return json_response(self._dispatch(cloud, request))

@@ -1,0 +1,82 @@
+"""Pipeline parameters: declared types and defaults, and per-execution overrides.
+
+Overrides arrive over the wire as strings (StartPipelineExecution's PipelineParameters); each is
+converted to its declared type here, so a bad value fails the execution naming the parameter.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+TYPES = ("String", "Integer", "Float", "Boolean")
+
+
+class ParameterError(Exception):
+    """A parameter that is undeclared, missing or of the wrong type."""
+
+
+def convert(name: str, kind: str, value: Any) -> Any:
+    """value (a string from the wire, or a JSON default) as the declared type."""
+    try:
+        if kind == "String":
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return value if isinstance(value, str) else str(value)
+        if kind == "Integer":
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return int(value) if isinstance(value, int) else int(str(value).strip())
+        if kind == "Float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+        if kind == "Boolean":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "false"):
+                return text == "true"
+            raise ValueError
+    except ValueError:
+        raise ParameterError(f"Parameter {name}: value {value!r} is not a valid {kind}") from None
+    raise ParameterError(f"Parameter {name}: unknown type {kind!r} (expected one of {', '.join(TYPES)})")
+
+
+def declared(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Parameter declarations by name, checked for shape and type."""
+    specs: dict[str, dict[str, Any]] = {}
+    for spec in definition.get("Parameters") or []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("Name"), str):
+            raise ParameterError(f"a parameter declaration needs a Name: {spec!r}")
+        kind = spec.get("Type", "String")
+        if kind not in TYPES:
+            raise ParameterError(f"Parameter {spec['Name']}: unknown type {kind!r} "
+                                 f"(expected one of {', '.join(TYPES)})")
+        specs[spec["Name"]] = spec
+    return specs
+
+
+def resolve(definition: dict[str, Any], overrides: dict[str, str]) -> dict[str, Any]:
+    """Every declared parameter's value for one execution: its override or its default."""
+    specs = declared(definition)
+    unknown = sorted(set(overrides) - set(specs))
+    if unknown:
+        raise ParameterError(f"Parameter {unknown[0]} is not declared by the pipeline "
+                             f"(declared: {', '.join(specs) or 'none'})")
+    values: dict[str, Any] = {}
+    for name, spec in specs.items():
+        kind = spec.get("Type", "String")
+        if name in overrides:
+            value = convert(name, kind, overrides[name])
+        elif "DefaultValue" in spec:
+            value = convert(name, kind, spec["DefaultValue"])
+        else:
+            raise ParameterError(f"Parameter {name} has no default value and was not given")
+        allowed = spec.get("EnumValues")
+        if allowed and value not in allowed:
+            raise ParameterError(f"Parameter {name}: value {value!r} is not one of {allowed}")
+        values[name] = value
+    return values

@@ -1,0 +1,113 @@
+"""A step's RetryPolicies and CacheConfig, as the definition schema spells them.
+
+RetryPolicies: [{ExceptionType: [...], IntervalSeconds, BackoffRate, MaxAttempts | ExpireAfterMin}]
+CacheConfig:   {Enabled: true, ExpireAfter: ISO 8601 duration such as "PT1H" or "P30D"}
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Failure kinds the retry policies name (sagemaker.workflow.retry's enums).
+SERVICE_FAULT = "Step.SERVICE_FAULT"
+THROTTLING = "Step.THROTTLING"
+JOB_INTERNAL_ERROR = "SageMaker.JOB_INTERNAL_ERROR"
+CAPACITY_ERROR = "SageMaker.CAPACITY_ERROR"
+RESOURCE_LIMIT = "SageMaker.RESOURCE_LIMIT"
+
+DEFAULT_MAX_ATTEMPTS = 5   # when a policy gives neither MaxAttempts nor ExpireAfterMin
+
+
+class PolicyError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    exception_types: frozenset[str]
+    interval_seconds: float = 1.0
+    backoff_rate: float = 2.0
+    max_attempts: int | None = None
+    expire_after_seconds: float | None = None
+
+    @classmethod
+    def parse(cls, raw: Any, step: str) -> "RetryPolicy":
+        if not isinstance(raw, dict) or not isinstance(raw.get("ExceptionType"), list):
+            raise PolicyError(f"step {step}: a RetryPolicy needs an ExceptionType list")
+        try:
+            policy = cls(frozenset(raw["ExceptionType"]),
+                         float(raw.get("IntervalSeconds", 1)), float(raw.get("BackoffRate", 2.0)),
+                         int(raw["MaxAttempts"]) if "MaxAttempts" in raw else None,
+                         float(raw["ExpireAfterMin"]) * 60 if "ExpireAfterMin" in raw else None)
+        except (TypeError, ValueError):
+            raise PolicyError(f"step {step}: RetryPolicy values must be numbers: {raw!r}") from None
+        if policy.interval_seconds < 0 or policy.backoff_rate < 0:
+            raise PolicyError(f"step {step}: IntervalSeconds and BackoffRate must not be negative")
+        return policy
+
+    def delay(self, retry_number: int, first_attempt_age: float) -> float | None:
+        """Seconds to wait before retry number retry_number (1-based), or None if this policy
+        allows no more retries."""
+        if self.max_attempts is not None and retry_number > self.max_attempts:
+            return None
+        if self.max_attempts is None and self.expire_after_seconds is None \
+                and retry_number > DEFAULT_MAX_ATTEMPTS:
+            return None
+        wait = self.interval_seconds * self.backoff_rate ** (retry_number - 1)
+        if self.expire_after_seconds is not None and first_attempt_age + wait > self.expire_after_seconds:
+            return None
+        return wait
+
+
+def retry_policies(raw: list[Any], step: str) -> list[RetryPolicy]:
+    return [RetryPolicy.parse(item, step) for item in raw]
+
+
+def next_retry(policies: list[RetryPolicy], exception_type: str | None, retry_number: int,
+               first_attempt_age: float) -> float | None:
+    """The wait before the next attempt if a policy covers this failure, else None."""
+    if exception_type is None:
+        return None
+    for policy in policies:
+        if exception_type in policy.exception_types:
+            return policy.delay(retry_number, first_attempt_age)
+    return None
+
+
+# -- caching --------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?"
+                       r"(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
+                       r"(?:(\d+(?:\.\d+)?)S)?)?")
+_UNIT_SECONDS = (365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60, 1)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in an ISO 8601 duration ("PT1H", "P30D"); years and months count as 365 and
+    30 days. Hand-written: the standard library parses no durations."""
+    match = _DURATION.fullmatch(text.strip().upper()) if isinstance(text, str) else None
+    if not match or not any(match.groups()) or text.strip().upper().endswith("T"):
+        raise PolicyError(f"ExpireAfter {text!r} is not an ISO 8601 duration such as PT1H or P30D")
+    return sum(float(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS) if v)
+
+
+def cache_expiry_seconds(config: dict[str, Any], step: str) -> float | None:
+    """How long a cached result of this step stays usable (None: no expiry)."""
+    expire = config.get("ExpireAfter")
+    if expire is None:
+        return None
+    try:
+        return parse_duration(expire)
+    except PolicyError as exc:
+        raise PolicyError(f"step {step}: {exc}") from None
+
+
+def cache_key(step_type: str, arguments: Any, property_files: list[dict[str, Any]]) -> str:
+    """Two runs of a step are interchangeable when type, evaluated arguments and declared
+    property files are equal."""
+    payload = json.dumps({"Type": step_type, "Arguments": arguments,
+                          "PropertyFiles": property_files}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
