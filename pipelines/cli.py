@@ -123,6 +123,18 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     raise CliError(f"unknown pipeline action {args.action}")
 
 
+# -- bench ---------------------------------------------------------------------------------
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "pipeline":
+        from pipelines.bench import bench_pipeline
+        return bench_pipeline(args.policies or [5_000, 100_000])
+    if args.what == "localcloud":
+        from localcloud.bench import bench_localcloud
+        return bench_localcloud()
+    raise CliError(f"unknown benchmark {args.what}")
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
     pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
     pipe.set_defaults(func=cmd_pipeline)
+
+    bench = sub.add_parser("bench", help="benchmarks against the targets in DESIGN.md",
+                           description="pipeline: per-step and total wall time, peak memory and "
+                                       "test AUC at 5,000 and 100,000 policies. localcloud: "
+                                       "GetRecord p50/p99 (in-process and HTTP), bulk ingest "
+                                       "records/s, InvokeEndpoint p50/p99.")
+    bench.add_argument("what", choices=["pipeline", "localcloud"])
+    bench.add_argument("--policies", type=int, action="append",
+                       help="pipeline sizes to run (repeatable; default 5000 and 100000)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

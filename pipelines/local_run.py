@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 from localcloud import daemon
 from localcloud.config import Config
@@ -42,7 +41,8 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
         if not (data_dir / "claims.csv").exists():
             t0 = time.perf_counter()
             synthetic.write(data_dir, policies=policies, seed=seed)
-            print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}")
+            print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}",
+                  flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
     bucket = default_bucket(config)
     try:
@@ -59,13 +59,20 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
-        parameters: dict[str, str]) -> ExecutionResult:
-    config = daemon.start(config)
+        parameters: dict[str, str], out=sys.stdout) -> ExecutionResult:
+    """Start localcloud for config.home if it is not running, then run the pipeline on it."""
+    return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
+                   customers=customers, parameters=parameters, out=out)
+
+
+def execute(config: Config, *, policies: int, seed: int, claims: str | None,
+            customers: str | None, parameters: dict[str, str], out=sys.stdout) -> ExecutionResult:
+    """Run the pipeline on the localcloud already serving `config`."""
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     session, sm, s3 = _clients(config)
     uris = prepare_data(config, s3, policies, seed, claims, customers)
 
-    print("building the pipeline definition (SageMaker SDK)…", flush=True)
+    print("building the pipeline definition (SageMaker SDK)…", file=out, flush=True)
     from pipelines.ml_gateway.run_pipeline import upsert_and_start
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
               "EndpointName": ENDPOINT_NAME, **parameters}
@@ -73,9 +80,9 @@ def run(config: Config, *, policies: int, seed: int, claims: str | None, custome
                            role_arn=f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}",
                            default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
                            parameters=params)
-    print(f"started {arn}", flush=True)
-    result = follow(sm, arn)
-    print_summary(config, sm, s3, result)
+    print(f"started {arn}", file=out, flush=True)
+    result = follow(sm, arn, out=out)
+    print_summary(config, sm, s3, result, out=out)
     return result
 
 

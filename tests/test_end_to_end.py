@@ -1,0 +1,57 @@
+"""The README's main job on small data: generate → pipeline → deployed endpoint → invoke;
+a second run updates the same endpoint in place."""
+from __future__ import annotations
+
+import json
+import socket
+
+import boto3
+import pytest
+
+from localcloud import daemon
+from localcloud.config import Config
+from pipelines import local_run
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def config(tmp_path):
+    cfg = Config(home=tmp_path / "mlgw", port=_free_port())
+    yield cfg
+    daemon.stop(cfg)
+
+
+@pytest.mark.slow
+def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
+    first = local_run.run(config, policies=1500, seed=7, claims=None, customers=None, parameters={})
+    out = capsys.readouterr().out
+    assert first.succeeded, out
+    assert "test AUC" in out and "model package" in out
+
+    rt = boto3.client("sagemaker-runtime", endpoint_url=config.url, region_name=config.region)
+    sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
+    endpoint_before = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
+    assert endpoint_before["EndpointStatus"] == "InService"
+
+    reply = rt.invoke_endpoint(EndpointName=local_run.ENDPOINT_NAME, ContentType="application/json",
+                               Accept="application/json",
+                               Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}))
+    score = json.loads(reply["Body"].read())["predictions"][0]["score"]
+    assert 0.0 <= score <= 1.0
+
+    second = local_run.run(config, policies=1500, seed=8, claims=None, customers=None, parameters={})
+    assert second.succeeded, capsys.readouterr().out
+    endpoint_after = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
+    assert endpoint_after["EndpointStatus"] == "InService"
+    assert endpoint_after["EndpointConfigName"] != endpoint_before["EndpointConfigName"]
+    assert _package_arn(second) != _package_arn(first)
+
+
+def _package_arn(result) -> str:
+    return next(s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
+                if "RegisterModel" in s.get("Metadata", {}))
