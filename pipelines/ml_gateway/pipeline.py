@@ -1,0 +1,218 @@
+"""The ML Gateway pipeline, defined once with the SageMaker Python SDK (3.x).
+
+Ingest → FeatureStore → BuildDataset → Train → Evaluate → (AUC ≥ threshold ?)
+RegisterModel + Deploy : Fail. The definition JSON this produces is what AWS runs and what
+the local executor runs; `get_pipeline` needs no network beyond the SageMaker/S3 endpoints
+the session points at (localcloud by default), and no AWS credentials locally.
+
+The layout follows the SageMaker Projects model-build template: `get_pipeline(...)` here,
+`run_pipeline.py` beside it for CI.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import boto3
+from sagemaker.core import image_uris
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import ScriptProcessor
+from sagemaker.core.shapes import (ProcessingInput, ProcessingOutput, ProcessingS3Input,
+                                   ProcessingS3Output)
+from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import (ParameterFloat, ParameterInteger,
+                                                ParameterString)
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow.condition_step import ConditionStep
+from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.model_step import ModelStep
+from sagemaker.mlops.workflow.pipeline import Pipeline
+from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train import ModelTrainer
+from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROCESSING_DIR = PROJECT_ROOT / "processing"
+TRAINING_DIR = PROJECT_ROOT / "training"
+INFERENCE_DIR = PROJECT_ROOT / "inference"
+
+# Framework images: SageMaker's scikit-learn image runs the processing scripts, its XGBoost
+# image trains (script mode) and serves. Locally the executor runs the same scripts without them.
+SKLEARN_VERSION = "1.2-1"
+XGBOOST_VERSION = "1.7-1"
+# Inside a processing container our `processing` package is staged here and put on PYTHONPATH.
+SOURCE_MOUNT = "/opt/ml/processing/input/source"
+PROCESSING_ROOT = "/opt/ml/processing"
+
+
+def get_session(region: str, default_bucket: str | None = None,
+                boto_session: boto3.Session | None = None) -> PipelineSession:
+    boto_session = boto_session or boto3.Session(region_name=region)
+    return PipelineSession(boto_session=boto_session,
+                           sagemaker_client=boto_session.client("sagemaker"),
+                           default_bucket=default_bucket)
+
+
+def _stage_source(session: PipelineSession, prefix: str) -> str:
+    """Upload the `processing` package (content-addressed) so each processing job can import it."""
+    files = sorted(p for p in PROCESSING_DIR.glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
+    key_prefix = f"{prefix}/source/{digest}"
+    s3 = session.boto_session.client("s3")
+    bucket = session.default_bucket()
+    for path in files:
+        s3.upload_file(str(path), bucket, f"{key_prefix}/processing/{path.name}")
+    return f"s3://{bucket}/{key_prefix}"
+
+
+def _s3_input(name: str, source, destination: str) -> ProcessingInput:
+    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
+        s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"))
+
+
+def _s3_output(name: str, source: str, destination) -> ProcessingOutput:
+    return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
+        s3_uri=destination, local_path=source, s3_upload_mode="EndOfJob"))
+
+
+def get_pipeline(region: str, role: str, default_bucket: str | None = None,
+                 pipeline_name: str = "MLGatewayPipeline",
+                 model_package_group_name: str = "MLGatewayFraud",
+                 base_prefix: str = "ml-gateway",
+                 boto_session: boto3.Session | None = None) -> Pipeline:
+    session = get_session(region, default_bucket, boto_session)
+    bucket = session.default_bucket()
+
+    claims_uri = ParameterString("ClaimsInputUri", default_value=f"s3://{bucket}/{base_prefix}/raw/claims.csv")
+    customers_uri = ParameterString("CustomersInputUri",
+                                    default_value=f"s3://{bucket}/{base_prefix}/raw/customers.csv")
+    processing_instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
+    training_instance = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
+    endpoint_instance = ParameterString("EndpointInstanceType", default_value="ml.m5.large")
+    claims_group = ParameterString("ClaimsFeatureGroup", default_value="claims")
+    customers_group = ParameterString("CustomersFeatureGroup", default_value="customers")
+    max_depth = ParameterInteger("MaxDepth", default_value=5)
+    eta = ParameterFloat("Eta", default_value=0.2)
+    num_round = ParameterInteger("NumRound", default_value=200)
+    early_stopping = ParameterInteger("EarlyStoppingRounds", default_value=20)
+    auc_threshold = ParameterFloat("AucThreshold", default_value=0.75)
+    approval_status = ParameterString("ModelApprovalStatus", default_value="Approved")
+    endpoint_name = ParameterString("EndpointName", default_value="ml-gateway-fraud")
+    parameters = [claims_uri, customers_uri, processing_instance, training_instance,
+                  endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
+                  early_stopping, auc_threshold, approval_status, endpoint_name]
+
+    def run_prefix(*parts: str):
+        return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
+                                    ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    source = _s3_input("source", _stage_source(session, base_prefix), f"{SOURCE_MOUNT}/processing")
+    processor = ScriptProcessor(
+        role=role, command=["python3"],
+        image_uri=image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION),
+        instance_count=1, instance_type=processing_instance, base_job_name="mlgw-processing",
+        sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT},
+    )
+    cache = CacheConfig(enable_caching=False)
+
+    def processing_step(name: str, script: str, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
+        args = processor.run(code=str(PROCESSING_DIR / script), inputs=[source, *inputs],
+                             outputs=outputs, arguments=arguments)
+        return ProcessingStep(name=name, step_args=args, cache_config=cache, **kwargs)
+
+    ingest = processing_step(
+        "Ingest", "ingest.py",
+        [_s3_input("claims", claims_uri, f"{PROCESSING_ROOT}/input/claims"),
+         _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers")],
+        [_s3_output("validated", f"{PROCESSING_ROOT}/output/validated", run_prefix("validated"))],
+        [])
+
+    feature_store = processing_step(
+        "FeatureStore", "feature_store.py",
+        [_s3_input("validated", ingest.properties.ProcessingOutputConfig.Outputs["validated"].S3Output.S3Uri,
+                   f"{PROCESSING_ROOT}/input/validated")],
+        [_s3_output("manifest", f"{PROCESSING_ROOT}/output/manifest", run_prefix("feature-store"))],
+        ["--claims-group", claims_group, "--customers-group", customers_group,
+         "--offline-store-uri", f"s3://{bucket}/{base_prefix}/feature-store", "--role-arn", role])
+
+    build_dataset = processing_step(
+        "BuildDataset", "build_dataset.py",
+        [],
+        [_s3_output(name, f"{PROCESSING_ROOT}/output/{name}", run_prefix("dataset", name))
+         for name in ("train", "validation", "test")],
+        ["--claims-group", claims_group, "--customers-group", customers_group,
+         "--athena-output", f"s3://{bucket}/{base_prefix}/athena"],
+        depends_on=[feature_store])
+
+    def dataset_uri(name: str):
+        return build_dataset.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
+    trainer = ModelTrainer(
+        training_image=xgboost_image, role=role, sagemaker_session=session,
+        source_code=SourceCode(source_dir=str(TRAINING_DIR), entry_script="train.py"),
+        compute=Compute(instance_type=training_instance, instance_count=1),
+        hyperparameters={"max_depth": max_depth, "eta": eta, "num_round": num_round,
+                         "early_stopping_rounds": early_stopping},
+        output_data_config=OutputDataConfig(s3_output_path=run_prefix("model")),
+        base_job_name="mlgw-train",
+    )
+    train = TrainingStep(name="Train", cache_config=cache, step_args=trainer.train(input_data_config=[
+        InputData(channel_name="train", data_source=dataset_uri("train")),
+        InputData(channel_name="validation", data_source=dataset_uri("validation")),
+    ]))
+    model_data = train.properties.ModelArtifacts.S3ModelArtifacts
+
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation",
+                                     path="evaluation.json")
+    evaluate = processing_step(
+        "Evaluate", "evaluate.py",
+        [_s3_input("model", model_data, f"{PROCESSING_ROOT}/model"),
+         _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test")],
+        [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
+        [],
+        property_files=[evaluation_report])
+
+    evaluation_uri = Join(on="/", values=[
+        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
+        "evaluation.json"])
+    model = ModelBuilder(
+        image_uri=xgboost_image, s3_model_data_url=model_data, role_arn=role,
+        sagemaker_session=session, env_vars={"SAGEMAKER_PROGRAM": "serving.py"},
+    )
+    register = ModelStep(name="RegisterModel", step_args=model.register(
+        model_package_group_name=model_package_group_name,
+        content_types=["application/json", "text/csv"],
+        response_types=["application/json", "text/csv"],
+        inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+        transform_instances=["ml.m5.xlarge"],
+        approval_status=approval_status,
+        model_metrics=ModelMetrics(model_statistics=MetricsSource(
+            content_type="application/json", s3_uri=evaluation_uri)),
+        description="XGBoost fraud model trained by the ML Gateway pipeline",
+    ))
+
+    deploy = processing_step(
+        "Deploy", "deploy.py", [],
+        [],
+        ["--model-package-arn", register.properties.ModelPackageArn,
+         "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
+         "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture"])
+
+    auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
+                  json_path="binary_classification_metrics.auc.value")
+    fail = FailStep(name="AucBelowThreshold", error_message=Join(on=" ", values=[
+        "Test AUC", auc, "is below the threshold", auc_threshold,
+        "; no model registered, the endpoint is unchanged."]))
+    check = ConditionStep(
+        name="CheckAuc",
+        conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
+        if_steps=[register, deploy], else_steps=[fail])
+
+    return Pipeline(name=pipeline_name, parameters=parameters,
+                    steps=[ingest, feature_store, build_dataset, train, evaluate, check],
+                    sagemaker_session=session)

@@ -1,0 +1,80 @@
+"""Upsert and start the ML Gateway pipeline: what CodeBuild runs on AWS and `mlgw run` runs
+locally (with the SDK's clients aimed at localcloud by AWS_ENDPOINT_URL)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+
+def _sdk_environment() -> None:
+    # The SDK checks an execution role through IAM at upsert unless told not to; the role
+    # is checked by SageMaker itself when it runs steps, which is where a bad role shows up.
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str):
+    _sdk_environment()
+    from pipelines.ml_gateway.pipeline import get_pipeline
+    # The SDK logs each client it creates at INFO; users want the pipeline's progress instead.
+    for name in ("botocore", "sagemaker", "boto3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
+                        pipeline_name=pipeline_name)
+
+
+def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
+                     parameters: dict[str, Any]) -> str:
+    """Create or update the pipeline, start an execution with `parameters`; its ARN."""
+    pipeline = build(region, role_arn, default_bucket, pipeline_name)
+    known = {p.name for p in pipeline.parameters}
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
+                         f"the pipeline takes {', '.join(sorted(known))}")
+    pipeline.upsert(role_arn=role_arn, description="ML Gateway: ingest → features → train → deploy")
+    execution = pipeline.start(parameters=parameters)
+    return execution.arn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.ml_gateway.run_pipeline",
+        description="Upsert the ML Gateway pipeline and start an execution (CodeBuild entry point).")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                        help="AWS region (default: $AWS_REGION)")
+    parser.add_argument("--role-arn", required=True, help="execution role for the pipeline and its jobs")
+    parser.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
+    parser.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="pipeline parameter override (repeatable)")
+    parser.add_argument("--definition-only", action="store_true",
+                        help="print the definition JSON and exit without calling upsert")
+    args = parser.parse_args(argv)
+    if not args.region:
+        parser.error("no region: pass --region or set AWS_REGION")
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--param {item!r}: expected NAME=VALUE")
+        params[name] = value
+    if args.definition_only:
+        pipeline = build(args.region, args.role_arn, args.default_bucket, args.pipeline_name)
+        print(json.dumps(json.loads(pipeline.definition()), indent=2))
+        return 0
+    try:
+        arn = upsert_and_start(args.region, args.role_arn, args.default_bucket,
+                               args.pipeline_name, params)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(arn)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""FeatureStore step: raw → features (processing.features, the transform the gateway also uses),
+create the `claims` and `customers` feature groups if absent, and ingest every record.
+
+Groups that already exist must have the definitions this code would create; a mismatch fails the
+step before a single record is written, so a store is never half-migrated.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+from processing import features, schema
+from processing.feature_ingest import ingest
+from processing.job import JobError, run
+
+ROOT = "/opt/ml/processing"
+RECORD_ID = "policy_id"
+EVENT_TIME = "event_time"
+
+
+def feature_definitions(frame) -> list[dict[str, str]]:
+    kinds = []
+    for name, dtype in frame.dtypes.items():
+        kind = "Integral" if dtype.kind in "iu" else "Fractional" if dtype.kind == "f" else "String"
+        kinds.append({"FeatureName": name, "FeatureType": kind})
+    return kinds
+
+
+def ensure_group(sm, name: str, definitions: list[dict[str, str]], offline_uri: str,
+                 role_arn: str, timeout: float = 300) -> dict:
+    """The group's description, creating it (online + offline) if it does not exist."""
+    try:
+        existing = sm.describe_feature_group(FeatureGroupName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("ResourceNotFound", "ResourceNotFoundException"):
+            raise
+        existing = None
+    if existing is not None:
+        have = {d["FeatureName"]: d["FeatureType"] for d in existing["FeatureDefinitions"]}
+        want = {d["FeatureName"]: d["FeatureType"] for d in definitions}
+        if have != want:
+            missing = sorted(set(want) - set(have))
+            extra = sorted(set(have) - set(want))
+            retyped = sorted(k for k in set(have) & set(want) if have[k] != want[k])
+            raise JobError(f"feature group {name!r} exists with different features "
+                           f"(missing {missing or 'none'}, unexpected {extra or 'none'}, "
+                           f"retyped {retyped or 'none'}); delete it or use another group name")
+    else:
+        print(f"creating feature group {name}", flush=True)
+        sm.create_feature_group(
+            FeatureGroupName=name, RecordIdentifierFeatureName=RECORD_ID,
+            EventTimeFeatureName=EVENT_TIME, FeatureDefinitions=definitions,
+            OnlineStoreConfig={"EnableOnlineStore": True},
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": offline_uri},
+                                "DisableGlueTableCreation": False},
+            RoleArn=role_arn, Description=f"ml-gateway {name} features")
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sm.describe_feature_group(FeatureGroupName=name)
+        status = described["FeatureGroupStatus"]
+        if status == "Created":
+            return described
+        if status in ("CreateFailed", "DeleteFailed", "Deleting"):
+            raise JobError(f"feature group {name!r} is {status}: {described.get('FailureReason', '')}")
+        if time.monotonic() > deadline:
+            raise JobError(f"feature group {name!r} still {status} after {timeout:.0f} s")
+        time.sleep(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input-dir", default=f"{ROOT}/input/validated")
+    parser.add_argument("--output-dir", default=f"{ROOT}/output/manifest")
+    parser.add_argument("--claims-group", default="claims")
+    parser.add_argument("--customers-group", default="customers")
+    parser.add_argument("--offline-store-uri", required=True, help="S3 URI of the offline store")
+    parser.add_argument("--role-arn", required=True, help="role the feature groups use")
+    args = parser.parse_args(argv)
+
+    source = Path(args.input_dir)
+    event_time = round(time.time(), 3)   # one event time per ingest: the run that wrote a record
+    frames = {
+        args.claims_group: features.encode_claims(schema.read_raw(source / "claims.csv", "claims")),
+        args.customers_group: features.encode_customers(schema.read_raw(source / "customers.csv", "customers")),
+    }
+    sm = boto3.client("sagemaker")
+    # Every group is checked (or created) before any record is written.
+    described = {}
+    for name, frame in frames.items():
+        frame[EVENT_TIME] = event_time
+        described[name] = ensure_group(sm, name, feature_definitions(frame),
+                                       args.offline_store_uri, args.role_arn)
+    manifest = {"event_time": event_time, "groups": {}}
+    for name, frame in frames.items():
+        started = time.perf_counter()
+        written = ingest(frame, name)
+        seconds = time.perf_counter() - started
+        print(f"ingested {written:,} records into {name} in {seconds:.2f} s", flush=True)
+        catalog = described[name].get("OfflineStoreConfig", {}).get("DataCatalogConfig", {})
+        manifest["groups"][name] = {"records": written, "table": catalog.get("TableName"),
+                                    "arn": described[name]["FeatureGroupArn"]}
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

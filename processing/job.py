@@ -1,0 +1,52 @@
+"""What every processing script shares: its failure contract with SageMaker.
+
+A job that fails writes its reason to /opt/ml/output/failure (SM_FAILURE_FILE locally), which
+SageMaker (and the local executor) show as the step's FailureReason; the user sees that
+sentence, not a traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+FAILURE_FILE = "/opt/ml/output/failure"
+
+
+class JobError(Exception):
+    """A failure whose message is the whole story: bad input, a missing resource, a bad threshold."""
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    path = Path(os.environ.get("SM_FAILURE_FILE", FAILURE_FILE))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(message)
+    except OSError:
+        pass   # outside a job (a user running the script by hand): stderr is enough
+
+
+def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:
+    """Run a script's main; a JobError (or a ValueError from validation) ends it with its reason."""
+    try:
+        main(argv)
+    except (JobError, ValueError) as exc:
+        fail(str(exc))
+        return 1
+    return 0
+
+
+def single_csv(directory: str | Path, what: str) -> Path:
+    """The one CSV file a processing input delivered (an S3 object lands under its own name)."""
+    folder = Path(directory)
+    if folder.is_file():
+        return folder
+    found = sorted(folder.rglob("*.csv")) if folder.is_dir() else []
+    if not found:
+        raise JobError(f"{what}: no CSV file found in {folder}")
+    if len(found) > 1:
+        raise JobError(f"{what}: expected one CSV file, found {len(found)}: "
+                       + ", ".join(p.name for p in found[:5]))
+    return found[0]

@@ -1,0 +1,72 @@
+"""The pipeline definition, generated with the SageMaker SDK offline: the SDK's calls (default
+bucket, code upload) land in a localcloud started by the test, and nothing reaches the network
+(pytest-socket). Checks every step, parameter and the AUC condition of the JSON contract."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from localcloud.config import ACCOUNT_ID
+
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/MLGatewayPipelineRole"
+BUCKET = f"sagemaker-us-east-1-{ACCOUNT_ID}"
+
+
+@pytest.fixture
+def definition(localcloud, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
+    from pipelines.ml_gateway.run_pipeline import build
+    pipeline = build("us-east-1", ROLE, BUCKET, "MLGatewayPipeline")
+    return pipeline, json.loads(pipeline.definition())
+
+
+def _steps(definition: dict) -> dict[str, dict]:
+    found = {}
+    for step in definition["Steps"]:
+        found[step["Name"]] = step
+        for branch in ("IfSteps", "ElseSteps"):
+            for inner in step.get("Arguments", {}).get(branch, []):
+                found[inner["Name"]] = inner
+    return found
+
+
+def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
+    _, doc = definition
+    steps = _steps(doc)
+    assert {name: s["Type"] for name, s in steps.items()} == {
+        "Ingest": "Processing", "FeatureStore": "Processing", "BuildDataset": "Processing",
+        "Train": "Training", "Evaluate": "Processing", "CheckAuc": "Condition",
+        "RegisterModel": "RegisterModel", "Deploy": "Processing", "AucBelowThreshold": "Fail"}
+
+    params = {p["Name"]: p for p in doc["Parameters"]}
+    assert {"ClaimsInputUri", "CustomersInputUri", "ProcessingInstanceType", "TrainingInstanceType",
+            "MaxDepth", "Eta", "NumRound", "EarlyStoppingRounds", "AucThreshold",
+            "ModelApprovalStatus", "EndpointName"} <= set(params)
+    assert params["AucThreshold"]["Type"] == "Float" and params["AucThreshold"]["DefaultValue"] == 0.75
+    assert params["MaxDepth"]["Type"] == "Integer"
+
+    condition = steps["CheckAuc"]["Arguments"]["Conditions"][0]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
+    assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "Deploy"]
+    assert steps["Evaluate"]["PropertyFiles"][0]["FilePath"] == "evaluation.json"
+
+    hyper = steps["Train"]["Arguments"]["HyperParameters"]
+    assert hyper["max_depth"] == {"Get": "Parameters.MaxDepth"}
+    assert hyper["num_round"] == {"Get": "Parameters.NumRound"}
+    channels = {c["ChannelName"] for c in steps["Train"]["Arguments"]["InputDataConfig"]}
+    assert {"train", "validation"} <= channels
+
+    # The Fail step states both numbers the user needs.
+    message = json.dumps(steps["AucBelowThreshold"]["Arguments"]["ErrorMessage"])
+    assert "Parameters.AucThreshold" in message and "EvaluationReport" in message
+
+
+def test_definition_is_accepted_by_the_pipelines_api(definition, client):
+    pipeline, _ = definition
+    pipeline.upsert(role_arn=ROLE)
+    described = client("sagemaker").describe_pipeline(PipelineName="MLGatewayPipeline")
+    stored = json.loads(described["PipelineDefinition"])
+    assert {s["Name"] for s in stored["Steps"]} >= {"Ingest", "Train", "CheckAuc"}
