@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from localcloud.config import Config
 
 
@@ -206,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"mlgw: {exc}", file=sys.stderr)
         return 2
+    except BotoCoreError as exc:      # localcloud or AWS unreachable, bad parameters
+        print(f"mlgw: {exc}", file=sys.stderr)
+        return 1
+    except ClientError as exc:        # the service refused: its code and message say why
+        error = exc.response.get("Error", {})
+        print(f"mlgw: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("mlgw: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+import uuid
 
 from localcloud import daemon
 from localcloud.config import Config
@@ -164,7 +165,7 @@ def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None
 def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:
     session, sm, s3 = _clients(config)
     arn = arn or _latest_execution(sm, pipeline_name)
-    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=str(time.time_ns()))
+    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
     result = follow(sm, arn)
     print_summary(config, sm, s3, result)
     return result

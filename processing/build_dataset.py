@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--claims-group", default="claims")
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--athena-output", required=True, help="S3 URI for Athena query results")
-    parser.add_argument("--output-dir", default=f"{ROOT}/output")
+    for part in ("train", "validation", "test"):
+        parser.add_argument(f"--{part}-dir", default=f"{ROOT}/output/{part}")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     frame[LABEL] = frame[LABEL].astype("int64")
     parts = split(frame, args.validation_fraction, args.test_fraction, args.seed)
     for name, part in zip(("train", "validation", "test"), parts):
-        out = Path(args.output_dir) / name
+        out = Path(getattr(args, f"{name}_dir"))
         out.mkdir(parents=True, exist_ok=True)
         part.to_csv(out / f"{name}.csv", index=False)
         print(f"{name}: {len(part):,} rows, {int(part[LABEL].sum()):,} fraud", flush=True)

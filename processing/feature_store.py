@@ -75,15 +75,15 @@ def ensure_group(sm, name: str, definitions: list[dict[str, str]], offline_uri: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--input-dir", default=f"{ROOT}/input/validated")
-    parser.add_argument("--output-dir", default=f"{ROOT}/output/manifest")
+    parser.add_argument("--validated-dir", default=f"{ROOT}/input/validated")
+    parser.add_argument("--manifest-dir", default=f"{ROOT}/output/manifest")
     parser.add_argument("--claims-group", default="claims")
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--offline-store-uri", required=True, help="S3 URI of the offline store")
     parser.add_argument("--role-arn", required=True, help="role the feature groups use")
     args = parser.parse_args(argv)
 
-    source = Path(args.input_dir)
+    source = Path(args.validated_dir)
     event_time = round(time.time(), 3)   # one event time per ingest: the run that wrote a record
     frames = {
         args.claims_group: features.encode_claims(schema.read_raw(source / "claims.csv", "claims")),
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         catalog = described[name].get("OfflineStoreConfig", {}).get("DataCatalogConfig", {})
         manifest["groups"][name] = {"records": written, "table": catalog.get("TableName"),
                                     "arn": described[name]["FeatureGroupArn"]}
-    out = Path(args.output_dir)
+    out = Path(args.manifest_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 

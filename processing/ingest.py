@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--claims-dir", default=f"{ROOT}/input/claims")
     parser.add_argument("--customers-dir", default=f"{ROOT}/input/customers")
-    parser.add_argument("--output-dir", default=f"{ROOT}/output/validated")
+    parser.add_argument("--validated-dir", default=f"{ROOT}/output/validated")
     args = parser.parse_args(argv)
 
     claims = schema.read_raw(single_csv(args.claims_dir, "claims input"), "claims")
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         raise JobError("claims.csv: column 'fraud' has a single value; "
                        "training needs both fraud (1) and legitimate (0) claims")
 
-    out = Path(args.output_dir)
+    out = Path(args.validated_dir)
     out.mkdir(parents=True, exist_ok=True)
     claims.to_csv(out / "claims.csv", index=False)
     customers.to_csv(out / "customers.csv", index=False)

@@ -119,10 +119,22 @@ def run_fail(run: StepRun) -> StepResult:
 
 def run_register_model(run: StepRun) -> StepResult:
     args = dict(run.arguments)
+    group = args.get("ModelPackageGroupName")
+    if group:
+        _ensure_package_group(run.cloud, str(group))
     created = call(run.cloud, "CreateModelPackage", args)
     arn = created["ModelPackageArn"]
     described = call(run.cloud, "DescribeModelPackage", {"ModelPackageName": arn})
     return StepResult(described, {"RegisterModel": {"Arn": arn}})
+
+
+def _ensure_package_group(cloud: LocalCloud, group: str) -> None:
+    # SageMaker Pipelines' RegisterModel creates the model package group on first use.
+    from localcloud.router import sagemaker_api
+    try:
+        sagemaker_api().invoke(cloud, "DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+    except AwsError:
+        call(cloud, "CreateModelPackageGroup", {"ModelPackageGroupName": group})
 
 
 def run_create_model(run: StepRun) -> StepResult:

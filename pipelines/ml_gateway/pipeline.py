@@ -120,8 +120,13 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     cache = CacheConfig(enable_caching=False)
 
     def processing_step(name: str, script: str, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
+        # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
+        # same paths are explicit in the definition for SageMaker and the local executor alike.
+        folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + \
+                  [(o.output_name, o.s3_output.local_path) for o in outputs]
+        folder_args = [part for label, path in folders for part in (f"--{label}-dir", path)]
         args = processor.run(code=str(PROCESSING_DIR / script), inputs=[source, *inputs],
-                             outputs=outputs, arguments=arguments)
+                             outputs=outputs, arguments=[*folder_args, *arguments])
         return ProcessingStep(name=name, step_args=args, cache_config=cache, **kwargs)
 
     ingest = processing_step(

@@ -7,6 +7,9 @@ import json
 import logging
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -16,14 +19,26 @@ def _sdk_environment() -> None:
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
 
 
+@contextmanager
+def quiet_sdk() -> Iterator[None]:
+    """Hide the SDK's notes while it builds steps ("Popping out 'ProcessingJobName'...", "No Wait,
+    No Logs" under a PipelineSession): true of every pipeline, actionable for none. Its errors
+    still arrive as exceptions."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
 def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str):
     _sdk_environment()
-    from pipelines.ml_gateway.pipeline import get_pipeline
-    # The SDK logs each client it creates at INFO; users want the pipeline's progress instead.
-    for name in ("botocore", "sagemaker", "boto3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
-                        pipeline_name=pipeline_name)
+    with quiet_sdk():
+        from pipelines.ml_gateway.pipeline import get_pipeline
+        return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
+                            pipeline_name=pipeline_name)
 
 
 def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
@@ -35,8 +50,9 @@ def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pip
     if unknown:
         raise ValueError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
                          f"the pipeline takes {', '.join(sorted(known))}")
-    pipeline.upsert(role_arn=role_arn, description="ML Gateway: ingest → features → train → deploy")
-    execution = pipeline.start(parameters=parameters)
+    with quiet_sdk():
+        pipeline.upsert(role_arn=role_arn, description="ML Gateway: ingest → features → train → deploy")
+        execution = pipeline.start(parameters=parameters)
     return execution.arn
 
 

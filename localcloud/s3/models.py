@@ -1,0 +1,495 @@
+"""S3 state: buckets are directories, objects are plain files, metadata lives beside in SQLite.
+
+Objects are files at `<s3_root>/<bucket>/<key>` so the pipeline executor and DuckDB read and
+write them directly. Such outside writers leave no metadata, so every read checks the file's
+(size, mtime_ns) against the stored row and falls back to "md5 of the content, default type"
+when they differ. Writes go through a `.mlgw-tmp-*` file and os.replace, so readers never see
+half an object. Multipart parts live in `<home>/s3-multipart/<uploadId>/`, outside the buckets.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from localcloud.errors import AwsError
+from localcloud.state import connect
+
+TMP_PREFIX = ".mlgw-tmp-"
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+MAX_KEY_BYTES = 1024
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_COPY_CHUNK = 1 << 20
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    etag TEXT NOT NULL, content_type TEXT, metadata TEXT NOT NULL DEFAULT '{}',
+    headers TEXT NOT NULL DEFAULT '{}', checksums TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (bucket, key));
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, created REAL NOT NULL,
+    content_type TEXT, metadata TEXT NOT NULL DEFAULT '{}', headers TEXT NOT NULL DEFAULT '{}',
+    checksum_algorithm TEXT);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, etag TEXT NOT NULL,
+    size INTEGER NOT NULL, modified REAL NOT NULL, checksums TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (upload_id, part_number));
+"""
+
+
+def no_such_bucket(bucket: str) -> AwsError:
+    return AwsError("NoSuchBucket", f"The specified bucket does not exist: {bucket}", 404)
+
+
+def no_such_key(key: str) -> AwsError:
+    return AwsError("NoSuchKey", f"The specified key does not exist: {key}", 404)
+
+
+def no_such_upload(upload_id: str) -> AwsError:
+    return AwsError("NoSuchUpload", f"The specified multipart upload does not exist: {upload_id}. "
+                    "It may have been aborted or completed.", 404)
+
+
+def invalid_argument(message: str) -> AwsError:
+    return AwsError("InvalidArgument", message, 400)
+
+
+@dataclass
+class ObjectInfo:
+    """What GetObject/HeadObject/listings report about one object."""
+    key: str
+    size: int
+    mtime: float
+    etag: str                       # quoted, as on the wire
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)     # Content-Encoding, Cache-Control...
+    checksums: dict[str, str] = field(default_factory=dict)   # algorithm (lower) -> base64
+    path: Path | None = None
+
+    @property
+    def last_modified(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.mtime, dt.timezone.utc)
+
+
+@dataclass
+class Part:
+    number: int
+    etag: str
+    size: int
+    modified: float
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    created: float
+    content_type: str | None
+    metadata: dict[str, str]
+    headers: dict[str, str]
+    checksum_algorithm: str | None
+
+
+def validate_bucket_name(bucket: str) -> None:
+    """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
+    if (not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_RE.match(bucket)
+            or bucket.startswith("xn--")):
+        raise AwsError("InvalidBucketName", f"The specified bucket is not valid: {bucket!r}", 400)
+
+
+def validate_key(key: str) -> list[str]:
+    """The key's path segments; refuse anything that is not a plain relative path under the bucket.
+
+    S3 would accept these keys, but as files they would escape or alias the bucket directory,
+    so they are refused rather than normalised (a normalised key would silently be another key).
+    """
+    if not key:
+        raise invalid_argument("Object key must not be empty")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise AwsError("KeyTooLongError", "Your key is too long (more than 1024 bytes)", 400)
+    if "\x00" in key:
+        raise invalid_argument(f"Object key {key!r} contains a NUL byte")
+    if key.startswith("/"):
+        raise invalid_argument(f"Object key {key!r} starts with '/': localcloud stores objects as "
+                               "files and refuses keys that are absolute paths")
+    segments = key.split("/")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise invalid_argument(
+                f"Object key {key!r} has an empty, '.' or '..' path segment: localcloud stores "
+                "objects as files and refuses keys that would not map to a plain path")
+        if segment.startswith(TMP_PREFIX):
+            raise invalid_argument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
+        if len(segment.encode("utf-8", "surrogatepass")) > 255:
+            raise invalid_argument(f"Object key {key!r} has a path segment longer than 255 bytes, "
+                                   "which localcloud cannot store as a file name")
+    return segments
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class S3Backend:
+    """Buckets, objects and multipart uploads of one localcloud home."""
+
+    def __init__(self, cloud):
+        self.root: Path = cloud.config.s3_root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.multipart_root: Path = cloud.config.home / "s3-multipart"
+        self._db = connect(cloud.config.home / "s3meta.db")
+        self._db.executescript(_SCHEMA)
+        self._db_lock = threading.RLock()
+        # Serialises writes: conflict checks, renames and empty-directory cleanup must not interleave.
+        self._write_lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._db_lock:
+            self._db.close()
+
+    # ----------------------------------------------------------------- sqlite helpers
+    def _sql(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._db_lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # ----------------------------------------------------------------- buckets
+    def bucket_dir(self, bucket: str) -> Path:
+        validate_bucket_name(bucket)
+        return self.root / bucket
+
+    def require_bucket(self, bucket: str) -> Path:
+        path = self.bucket_dir(bucket)
+        if not path.is_dir():
+            raise no_such_bucket(bucket)
+        return path
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            return self.bucket_dir(bucket).is_dir()
+        except AwsError:
+            return False
+
+    def create_bucket(self, bucket: str) -> bool:
+        """Create the bucket; False if it already existed (us-east-1 answers 200 either way)."""
+        path = self.bucket_dir(bucket)
+        with self._write_lock:
+            existed = path.is_dir()
+            path.mkdir(parents=True, exist_ok=True)
+            self._sql("INSERT OR IGNORE INTO buckets(name, created) VALUES (?, ?)",
+                      (bucket, path.stat().st_mtime if existed else dt.datetime.now().timestamp()))
+        return not existed
+
+    def delete_bucket(self, bucket: str) -> None:
+        path = self.require_bucket(bucket)
+        with self._write_lock:
+            if any(True for _ in self._walk(path, path)):
+                raise AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
+            shutil.rmtree(path)   # only empty directories and stray temp files remain
+            self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
+            self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
+
+    def list_buckets(self) -> list[tuple[str, float]]:
+        """(name, creation time) of every bucket directory, including ones made outside S3."""
+        created = dict(self._sql("SELECT name, created FROM buckets"))
+        out = []
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if not entry.is_dir() or entry.name.startswith("."):
+                continue
+            try:
+                validate_bucket_name(entry.name)
+            except AwsError:
+                continue
+            out.append((entry.name, created.get(entry.name, entry.stat().st_mtime)))
+        return out
+
+    # ----------------------------------------------------------------- paths
+    def object_path(self, bucket: str, key: str) -> Path:
+        segments = validate_key(key)
+        base = self.bucket_dir(bucket)
+        path = base.joinpath(*segments)
+        # Defence in depth: a symlink planted inside the bucket must not lead outside it.
+        real_base = os.path.realpath(base)
+        if os.path.commonpath([real_base, os.path.realpath(path)]) != real_base:
+            raise invalid_argument(f"Object key {key!r} resolves outside its bucket")
+        return path
+
+    def _check_conflicts(self, bucket_path: Path, key: str, path: Path) -> None:
+        """A file cannot also be a directory: refuse keys that would need both."""
+        segments = key.split("/")
+        for i in range(1, len(segments)):
+            parent = bucket_path.joinpath(*segments[:i])
+            if parent.is_file():
+                other = "/".join(segments[:i])
+                raise invalid_argument(
+                    f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
+                    "objects as files, so a key cannot also be a folder of another key")
+        if path.is_dir():
+            other = next((k for k, _ in self._walk(bucket_path, path)), key + "/")
+            raise invalid_argument(
+                f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
+                "objects as files, so a key cannot also be a folder of another key")
+
+    # ----------------------------------------------------------------- objects
+    def _info_from_row(self, bucket: str, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
+        rows = self._sql("SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums "
+                         "FROM objects WHERE bucket=? AND key=?", (bucket, key))
+        if rows and rows[0][0] == st.st_size and rows[0][1] == st.st_mtime_ns:
+            _, _, etag, ctype, meta, headers, checksums = rows[0]
+            return ObjectInfo(key, st.st_size, st.st_mtime, etag, ctype or DEFAULT_CONTENT_TYPE,
+                              json.loads(meta), json.loads(headers), json.loads(checksums), path)
+        # Written or changed outside S3: what we knew is stale; the content decides the ETag.
+        etag = f'"{_md5_file(path)}"'
+        self._sql("INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag) VALUES (?,?,?,?,?)",
+                  (bucket, key, st.st_size, st.st_mtime_ns, etag))
+        return ObjectInfo(key, st.st_size, st.st_mtime, etag, path=path)
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        self.require_bucket(bucket)
+        try:
+            path = self.object_path(bucket, key)
+        except AwsError as error:
+            # A key that cannot be a file (a "dir/" marker, say) simply does not exist: tools
+            # like s3fs probe such keys and expect 404, not 400.
+            if error.code == "InvalidArgument":
+                raise no_such_key(key) from None
+            raise
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise no_such_key(key) from None
+        if not path.is_file():
+            raise no_such_key(key)
+        return self._info_from_row(bucket, key, path, st)
+
+    def read(self, info: ObjectInfo, start: int = 0, end: int | None = None) -> bytes:
+        """Bytes [start, end] inclusive of an object looked up with head_object."""
+        assert info.path is not None
+        end = info.size - 1 if end is None else end
+        try:
+            with open(info.path, "rb") as f:
+                f.seek(start)
+                return f.read(max(0, end - start + 1))
+        except FileNotFoundError:
+            raise no_such_key(info.key) from None
+
+    def put_object(self, bucket: str, key: str, data: bytes | Iterator[bytes], *,
+                   content_type: str | None = None, metadata: dict[str, str] | None = None,
+                   headers: dict[str, str] | None = None, checksums: dict[str, str] | None = None,
+                   etag: str | None = None) -> ObjectInfo:
+        """Store an object atomically; `etag` overrides the md5 (multipart's composite ETag)."""
+        bucket_path = self.require_bucket(bucket)
+        path = self.object_path(bucket, key)
+        chunks = [data] if isinstance(data, bytes) else data
+        with self._write_lock:
+            self._check_conflicts(bucket_path, key, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+            md5 = hashlib.md5()
+            try:
+                with open(tmp, "wb") as f:
+                    for chunk in chunks:
+                        md5.update(chunk)
+                        f.write(chunk)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                self._prune_dirs(bucket_path, path.parent)
+                raise
+            st = path.stat()
+            info = ObjectInfo(key, st.st_size, st.st_mtime, etag or f'"{md5.hexdigest()}"',
+                              content_type or DEFAULT_CONTENT_TYPE, dict(metadata or {}),
+                              dict(headers or {}), dict(checksums or {}), path)
+            self._sql("INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag, content_type, "
+                      "metadata, headers, checksums) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (bucket, key, st.st_size, st.st_mtime_ns, info.etag, content_type,
+                       json.dumps(info.metadata), json.dumps(info.headers), json.dumps(info.checksums)))
+        return info
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        """Delete; a missing key is not an error (S3 answers 204 either way)."""
+        bucket_path = self.require_bucket(bucket)
+        try:
+            path = self.object_path(bucket, key)
+        except AwsError as error:
+            if error.code == "InvalidArgument":
+                return   # such a key can never have been stored
+            raise
+        with self._write_lock:
+            try:
+                if path.is_file():
+                    path.unlink()
+            except FileNotFoundError:
+                pass
+            self._sql("DELETE FROM objects WHERE bucket=? AND key=?", (bucket, key))
+            self._prune_dirs(bucket_path, path.parent)
+
+    @staticmethod
+    def _prune_dirs(bucket_path: Path, directory: Path) -> None:
+        """Remove now-empty folders up to (not including) the bucket directory."""
+        while directory != bucket_path and bucket_path in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    # ----------------------------------------------------------------- listing
+    @staticmethod
+    def _walk(bucket_path: Path, start: Path) -> Iterator[tuple[str, Path]]:
+        for dirpath, dirnames, filenames in os.walk(start):
+            for name in filenames:
+                if name.startswith(TMP_PREFIX):
+                    continue
+                full = Path(dirpath, name)
+                yield full.relative_to(bucket_path).as_posix(), full
+
+    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key with the prefix, in S3's order (UTF-8 binary)."""
+        bucket_path = self.require_bucket(bucket)
+        # Walk only the deepest folder the prefix fixes, not the whole bucket.
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = bucket_path
+        if base:
+            segs = base.split("/")
+            if any(s in ("", ".", "..") for s in segs) or "\x00" in base:
+                return []
+            start = bucket_path.joinpath(*segs)
+            if not start.is_dir():
+                return []
+        keys = [k for k, _ in self._walk(bucket_path, start) if k.startswith(prefix)]
+        keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
+        return keys
+
+    def info_for_listing(self, bucket: str, key: str) -> ObjectInfo | None:
+        """An object's info, or None if it vanished since the directory walk."""
+        path = self.root / bucket / key
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return self._info_from_row(bucket, key, path, st)
+
+    # ----------------------------------------------------------------- multipart
+    def create_upload(self, bucket: str, key: str, content_type: str | None,
+                      metadata: dict[str, str], headers: dict[str, str],
+                      checksum_algorithm: str | None) -> str:
+        self.require_bucket(bucket)
+        self.object_path(bucket, key)
+        upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
+        (self.multipart_root / upload_id).mkdir(parents=True)
+        self._sql("INSERT INTO uploads(upload_id, bucket, key, created, content_type, metadata, headers, "
+                  "checksum_algorithm) VALUES (?,?,?,?,?,?,?,?)",
+                  (upload_id, bucket, key, dt.datetime.now().timestamp(), content_type,
+                   json.dumps(metadata), json.dumps(headers), checksum_algorithm))
+        return upload_id
+
+    def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        self.require_bucket(bucket)
+        rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
+                         "checksum_algorithm FROM uploads WHERE upload_id=?", (upload_id,))
+        if not rows or rows[0][1] != bucket or rows[0][2] != key:
+            raise no_such_upload(upload_id)
+        r = rows[0]
+        return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+
+    def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+        self.require_bucket(bucket)
+        rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
+                         "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created", (bucket,))
+        return [Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+                for r in rows if r[2].startswith(prefix)]
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes,
+                    checksums: dict[str, str]) -> Part:
+        self.get_upload(bucket, key, upload_id)
+        if not 1 <= number <= 10000:
+            raise invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+        folder = self.multipart_root / upload_id
+        tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp.write_bytes(data)
+        os.replace(tmp, folder / str(number))
+        part = Part(number, f'"{hashlib.md5(data).hexdigest()}"', len(data),
+                    dt.datetime.now().timestamp(), checksums)
+        self._sql("INSERT OR REPLACE INTO parts(upload_id, part_number, etag, size, modified, checksums) "
+                  "VALUES (?,?,?,?,?,?)", (upload_id, number, part.etag, part.size, part.modified,
+                                          json.dumps(checksums)))
+        return part
+
+    def list_parts(self, upload_id: str) -> list[Part]:
+        rows = self._sql("SELECT part_number, etag, size, modified, checksums FROM parts "
+                         "WHERE upload_id=? ORDER BY part_number", (upload_id,))
+        return [Part(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def complete_upload(self, bucket: str, key: str, upload_id: str,
+                        requested: list[tuple[int, str]]) -> ObjectInfo:
+        """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>."""
+        upload = self.get_upload(bucket, key, upload_id)
+        stored = {p.number: p for p in self.list_parts(upload_id)}
+        if not requested:
+            raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not "
+                           "validate against our published schema", 400)
+        numbers = [n for n, _ in requested]
+        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
+            raise AwsError("InvalidPartOrder", "The list of parts was not in ascending order. "
+                           "Parts must be ordered by part number.", 400)
+        parts = []
+        for number, etag in requested:
+            part = stored.get(number)
+            if part is None or (etag and etag.strip('"') != part.etag.strip('"')):
+                raise AwsError("InvalidPart", "One or more of the specified parts could not be found. "
+                               f"The part may not have been uploaded, or the specified entity tag may "
+                               f"not match the part's entity tag (part {number}).", 400)
+            parts.append(part)
+        for part in parts[:-1]:
+            if part.size < 5 * 1024 * 1024:
+                raise AwsError("EntityTooSmall", "Your proposed upload is smaller than the minimum "
+                               f"allowed object size (part {part.number} is {part.size} bytes).", 400)
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts))
+        etag = f'"{digest.hexdigest()}-{len(parts)}"'
+        folder = self.multipart_root / upload_id
+
+        def chunks() -> Iterator[bytes]:
+            for part in parts:
+                with open(folder / str(part.number), "rb") as f:
+                    while chunk := f.read(_COPY_CHUNK):
+                        yield chunk
+
+        info = self.put_object(bucket, key, chunks(), content_type=upload.content_type,
+                               metadata=upload.metadata, headers=upload.headers, etag=etag)
+        self._drop_upload(upload_id)
+        return info
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        self.get_upload(bucket, key, upload_id)
+        self._drop_upload(upload_id)
+
+    def _drop_upload(self, upload_id: str) -> None:
+        self._sql("DELETE FROM parts WHERE upload_id=?", (upload_id,))
+        self._sql("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
+        shutil.rmtree(self.multipart_root / upload_id, ignore_errors=True)
+
+
+def _md5_file(path: Path) -> str:
+    md5 = hashlib.md5()
+    with open(path, "rb") as f:
+        while chunk := f.read(_COPY_CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+iso8601 = _iso
