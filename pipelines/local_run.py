@@ -60,15 +60,16 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
-        parameters: dict[str, str], out=sys.stdout) -> ExecutionResult:
+        parameters: dict[str, str], out=None) -> ExecutionResult:
     """Start localcloud for config.home if it is not running, then run the pipeline on it."""
     return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
                    customers=customers, parameters=parameters, out=out)
 
 
 def execute(config: Config, *, policies: int, seed: int, claims: str | None,
-            customers: str | None, parameters: dict[str, str], out=sys.stdout) -> ExecutionResult:
+            customers: str | None, parameters: dict[str, str], out=None) -> ExecutionResult:
     """Run the pipeline on the localcloud already serving `config`."""
+    out = out or sys.stdout
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     session, sm, s3 = _clients(config)
     uris = prepare_data(config, s3, policies, seed, claims, customers)
@@ -97,7 +98,8 @@ def _evaluation(sm, s3, package_arn: str) -> dict | None:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def print_summary(config: Config, sm, s3, result: ExecutionResult, out=sys.stdout) -> None:
+def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> None:
+    out = out or sys.stdout
     print(f"\nexecution {result.status} in {result.wall_seconds:.1f} s: {result.arn}", file=out)
     if not result.succeeded:
         print(f"reason: {result.failure_reason}", file=out)

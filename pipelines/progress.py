@@ -52,9 +52,10 @@ def _detail(step: dict[str, Any]) -> str:
     return ""
 
 
-def follow(sm, arn: str, out: TextIO = sys.stdout, poll_seconds: float = 0.25,
+def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
            timeout_seconds: float | None = None) -> ExecutionResult:
     """Print a line whenever a step changes state, until the execution ends."""
+    out = out or sys.stdout
     started = time.monotonic()
     seen: dict[str, str] = {}
     while True:

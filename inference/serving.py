@@ -1,0 +1,178 @@
+"""The SageMaker inference contract for the fraud model, as SageMaker's XGBoost/framework
+containers call it: model_fn → input_fn → predict_fn → output_fn.
+
+The model directory (model.tar.gz extracted) holds `xgboost-model` (a Booster saved as JSON)
+and `features.json` (`{"features": [ordered names], "label": "fraud"}`). numpy and xgboost are
+imported at call time so importing this module (localcloud does, at startup) stays cheap.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CSV = "text/csv"
+JSON = "application/json"
+MODEL_FILE = "xgboost-model"
+FEATURES_FILE = "features.json"
+
+
+# The SageMaker Model's Environment for the current call (the host sets it; a container would
+# have it in os.environ, but one localcloud process serves many models).
+ENVIRONMENT: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("ENVIRONMENT", default={})
+
+
+class InputError(ValueError):
+    """A request the model cannot serve; `status` is the HTTP status the container answers."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Model:
+    booster: Any                 # xgboost.Booster
+    features: list[str]
+    label: str = "fraud"
+
+    @property
+    def index(self) -> dict[str, int]:
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = self.__dict__["_index"] = {name: i for i, name in enumerate(self.features)}
+        return cached
+
+
+def model_fn(model_dir: str | Path) -> Model:
+    import xgboost as xgb
+    root = Path(model_dir)
+    meta = json.loads((root / FEATURES_FILE).read_text())
+    features = list(meta["features"])
+    booster = xgb.Booster()
+    booster.load_model(str(root / MODEL_FILE))
+    booster.set_param({"nthread": 1})   # one request, a few rows: threads cost more than they save
+    return Model(booster, features, meta.get("label", "fraud"))
+
+
+def _media_type(value: str | None, default: str) -> str:
+    # "application/json; charset=utf-8" → "application/json"; "*/*" or absent → the default.
+    kind = (value or "").split(";", 1)[0].strip().lower()
+    return default if kind in ("", "*/*") else kind
+
+
+def input_fn(request_body: bytes | str, content_type: str | None) -> Any:
+    """CSV → a float matrix in features.json order; JSON → a list of records (dicts)."""
+    kind = _media_type(content_type, CSV)
+    text = request_body.decode("utf-8") if isinstance(request_body, (bytes, bytearray)) else request_body
+    if kind == CSV:
+        return _parse_csv(text)
+    if kind == JSON:
+        return _parse_json(text)
+    raise InputError(f"Content type {content_type} is not supported; use {CSV} or {JSON}", 415)
+
+
+def _parse_csv(text: str) -> Any:
+    import numpy as np
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append([float(cell) if cell.strip() else math.nan for cell in line.split(",")])
+        except ValueError:
+            raise InputError(f"CSV line {number} has a value that is not a number") from None
+    if not rows:
+        raise InputError("The request has no CSV rows")
+    if len({len(r) for r in rows}) != 1:
+        raise InputError("CSV rows have different numbers of columns")
+    return np.asarray(rows, dtype=np.float32)
+
+
+def _parse_json(text: str) -> list[dict[str, Any]]:
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"The request body is not valid JSON: {exc}") from None
+    if isinstance(payload, Mapping) and "instances" in payload:
+        records = payload["instances"]
+    elif isinstance(payload, Mapping):
+        records = [payload]
+    else:
+        records = payload
+    if not isinstance(records, list) or not records or not all(isinstance(r, Mapping) for r in records):
+        raise InputError('JSON input must be {"instances": [objects]}, an object or a list of objects')
+    return [dict(r) for r in records]
+
+
+def _encoder():
+    """processing.features.encode_record when it is importable, else identity on numbers."""
+    try:
+        from processing.features import FeatureError, encode_record
+    except ImportError:
+        return None, ()
+    return encode_record, (FeatureError,)
+
+
+def _matrix(records: Sequence[Mapping[str, Any]], model: Model) -> Any:
+    import numpy as np
+    encode, errors = _encoder()
+    index = model.index
+    matrix = np.full((len(records), len(model.features)), np.nan, dtype=np.float32)
+    for row, record in enumerate(records):
+        if encode is not None:
+            try:
+                values = encode(record)
+            except errors as exc:
+                raise InputError(f"Record {row}: {exc}") from None
+        else:
+            values = record
+        for name, value in values.items():
+            column = index.get(name)
+            if column is None:
+                raise InputError(f"Record {row}: unknown feature {name!r}")
+            if value is None:
+                continue
+            try:
+                matrix[row, column] = float(value)
+            except (TypeError, ValueError):
+                raise InputError(f"Record {row}: feature {name!r} is not a number") from None
+    return matrix
+
+
+def predict_fn(data: Any, model: Model) -> Any:
+    """Probabilities of the positive class, one per row."""
+    import numpy as np
+    if isinstance(data, list):
+        data = _matrix(data, model)
+    if data.ndim != 2 or data.shape[1] != len(model.features):
+        raise InputError(f"Expected {len(model.features)} features per row, got {data.shape[-1]}")
+    # inplace_predict: no DMatrix copy, and thread-safe on a shared Booster.
+    return np.asarray(model.booster.inplace_predict(data, missing=np.nan, validate_features=False),
+                      dtype=np.float64).reshape(-1)
+
+
+def _threshold() -> float:
+    value = ENVIRONMENT.get().get("SERVING_THRESHOLD") or os.environ.get("SERVING_THRESHOLD", "0.5")
+    try:
+        return float(value)
+    except ValueError:
+        raise RuntimeError(f"SERVING_THRESHOLD {value!r} is not a number") from None
+
+
+def output_fn(prediction: Any, accept: str | None) -> tuple[bytes, str]:
+    """The response body and its content type."""
+    kind = _media_type(accept, JSON)
+    scores = [float(p) for p in prediction]
+    if kind == JSON:
+        threshold = _threshold()
+        body = {"predictions": [{"score": s, "predicted_label": int(s >= threshold)} for s in scores]}
+        return json.dumps(body).encode(), JSON
+    if kind == CSV:
+        return "".join(f"{s}\n" for s in scores).encode(), CSV
+    raise InputError(f"Accept type {accept} is not supported; use {CSV} or {JSON}", 415)

@@ -1,0 +1,52 @@
+"""`events list` / `events rules`: read EventBridge state straight from the state directory
+(no server needed — the log and the rules are plain SQLite, safe to read while it runs)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from localcloud.cloud import LocalCloud
+from localcloud.config import Config
+
+
+def add_events_commands(subparsers) -> None:
+    events = subparsers.add_parser("events", help="EventBridge: recent events, rules and deliveries",
+                                   description="Show events put to localcloud's EventBridge, the "
+                                               "rules they matched and what each target did.")
+    events.add_argument("action", choices=["list", "rules"])
+    events.add_argument("--limit", type=int, default=20, help="events to show (default 20)")
+    events.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    events.set_defaults(func=cmd_events)
+
+
+def _cloud(args: argparse.Namespace) -> LocalCloud:
+    return LocalCloud(Config(home=Path(args.home).resolve()) if args.home else Config())
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from localcloud.events.api import list_events
+    from localcloud.events.models import RULE
+    cloud = _cloud(args)
+    if args.action == "rules":
+        rules = cloud.state.list(RULE)
+        if not rules:
+            print("no rules")
+        for rule in rules:
+            what = rule.get("EventPattern") or rule.get("ScheduleExpression") or ""
+            print(f"{rule['Name']}  {rule['State']}  {what}")
+            for target in rule["_Targets"]:
+                params = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList")
+                extra = f"  params={json.dumps(params)}" if params else ""
+                print(f"    -> {target['Id']}: {target['Arn']}{extra}")
+        return 0
+    events = list_events(cloud, args.limit)
+    if not events:
+        print("no events")
+    for event in events:
+        print(f"{event['time']}  {event['id']}  {event['source']}  {event['detail-type']}")
+        if not event["matches"]:
+            print("    (no rule matched)")
+        for match in event["matches"]:
+            print(f"    {match['rule']} -> {match['target_id']}: {match['outcome']}")
+    return 0

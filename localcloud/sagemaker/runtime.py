@@ -1,0 +1,64 @@
+"""SageMaker Runtime's InvokeEndpoint (REST-JSON): `POST /endpoints/{EndpointName}/invocations`.
+
+The wire side only: parse the path and headers, enforce the 6 MB payload limit, call
+`cloud.hosting.invoke`, and render its result or error the way the runtime service does.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from localcloud.protocol import Request, Response
+from localcloud.sagemaker.hosting import InvokeError
+
+MAX_PAYLOAD = 6 * 1024 * 1024
+_PREFIX = "/endpoints/"
+_SUFFIX = "/invocations"
+
+
+def _error(error: InvokeError) -> Response:
+    body = {"__type": error.code, "message": error.message, "Message": error.message, **error.fields}
+    return Response(error.status, json.dumps(body).encode(),
+                    {"Content-Type": "application/json", "x-amzn-ErrorType": error.code})
+
+
+def _endpoint_name(path: str) -> str | None:
+    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
+        return None
+    name = path[len(_PREFIX):-len(_SUFFIX)]
+    return name if name and "/" not in name else None
+
+
+def handle(cloud: Any, request: Request) -> Response:
+    try:
+        return _invoke(cloud, request)
+    except InvokeError as error:
+        return _error(error)
+
+
+def _invoke(cloud: Any, request: Request) -> Response:
+    name = _endpoint_name(request.path)
+    if name is None:
+        if request.path.endswith("/async-invocations") or request.path.endswith("/invocation-response-stream"):
+            raise InvokeError("ValidationError", "localcloud implements only InvokeEndpoint", 400)
+        raise InvokeError("UnknownOperationException", f"No operation at {request.path}", 404)
+    if request.method != "POST":
+        raise InvokeError("UnknownOperationException", f"{request.method} {request.path} is not supported", 405)
+    body = request.body
+    if len(body) > MAX_PAYLOAD:
+        # AWS: the request is refused before any model sees it.
+        raise InvokeError("ValidationError", f"Received payload size of {len(body)} bytes exceeds "
+                          f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes).", 413)
+    headers = request.headers
+    result = cloud.hosting.invoke(
+        name, body,
+        content_type=headers.get("Content-Type"),
+        accept=headers.get("Accept"),
+        target_variant=headers.get("X-Amzn-SageMaker-Target-Variant"),
+        target_model=headers.get("X-Amzn-SageMaker-Target-Model"),
+        custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+    )
+    out = {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant}
+    if result.custom_attributes is not None:
+        out["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes
+    return Response(200, result.body, out)
