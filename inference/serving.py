@@ -55,7 +55,8 @@ def model_fn(model_dir: str | Path) -> Model:
     meta = json.loads((root / FEATURES_FILE).read_text())
     features = list(meta["features"])
     booster = xgb.Booster()
-    booster.load_model(str(root / MODEL_FILE))
+    # Bytes, not a path: the name has no extension, and xgboost warns on every path load.
+    booster.load_model(bytearray((root / MODEL_FILE).read_bytes()))
     booster.set_param({"nthread": 1})   # one request, a few rows: threads cost more than they save
     return Model(booster, features, meta.get("label", "fraud"))
 

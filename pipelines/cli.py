@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--policies", type=int, action="append",
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)
+
+    from localcloud.events.cli import add_events_commands
+    add_events_commands(sub)
     return parser
 
 
