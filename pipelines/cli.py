@@ -125,6 +125,47 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     raise CliError(f"unknown pipeline action {args.action}")
 
 
+# -- endpoint ------------------------------------------------------------------------------
+
+def cmd_endpoint(args: argparse.Namespace) -> int:
+    import boto3
+
+    from processing import deploy
+    from processing.job import JobError
+    config = _running(_config(args))
+    session = boto3.Session(aws_access_key_id=config.access_key,
+                            aws_secret_access_key=config.secret_key, region_name=config.region)
+    sm = session.client("sagemaker", endpoint_url=config.url)
+    try:
+        if args.action == "promote" or args.action == "rollback":
+            kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote")
+            print(f"{args.name}: {kept} now takes all traffic")
+        elif args.action == "weights":
+            if not args.weight:
+                raise CliError("weights needs --weight VARIANT=W (repeatable)")
+            desired = []
+            for pair in args.weight:
+                variant, _, weight = pair.partition("=")
+                try:
+                    desired.append({"VariantName": variant, "DesiredWeight": float(weight)})
+                except ValueError:
+                    raise CliError(f"--weight takes VARIANT=WEIGHT, got {pair!r}") from None
+            sm.update_endpoint_weights_and_capacities(EndpointName=args.name,
+                                                      DesiredWeightsAndCapacities=desired)
+            deploy.wait_in_service(sm, args.name, timeout=300)
+    except JobError as exc:
+        raise CliError(str(exc)) from None
+    endpoint = deploy.describe_endpoint(sm, args.name)
+    if endpoint is None:
+        raise CliError(f"endpoint {args.name} does not exist; `mlgw run` deploys it")
+    print(f"{args.name}  {endpoint['EndpointStatus']}  config {endpoint['EndpointConfigName']}")
+    total = sum(v.get("CurrentWeight", 0) for v in endpoint.get("ProductionVariants", [])) or 1
+    for variant in endpoint.get("ProductionVariants", []):
+        share = variant.get("CurrentWeight", 0) / total
+        print(f"  {variant['VariantName']:<10} weight {variant.get('CurrentWeight', 0):<6g} ({share:.0%} of traffic)")
+    return 0
+
+
 # -- bench ---------------------------------------------------------------------------------
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -188,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
     pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
     pipe.set_defaults(func=cmd_pipeline)
+
+    endpoint = with_home(sub.add_parser(
+        "endpoint", help="show an endpoint's variants; promote or roll back a canary; set weights",
+        description="describe: variants and their traffic shares. promote: the newest (lowest-"
+                    "weight) variant takes all traffic. rollback: the variant serving most traffic "
+                    "keeps it all. weights: set variant weights in place (no redeploy)."))
+    endpoint.add_argument("action", choices=["describe", "promote", "rollback", "weights"])
+    endpoint.add_argument("--name", default="ml-gateway-fraud", help="endpoint (default ml-gateway-fraud)")
+    endpoint.add_argument("--variant", help="promote/rollback: keep this variant instead")
+    endpoint.add_argument("--weight", action="append", metavar="VARIANT=W",
+                          help="weights: a variant's new weight (repeatable)")
+    endpoint.set_defaults(func=cmd_endpoint)
 
     bench = sub.add_parser("bench", help="benchmarks against the targets in DESIGN.md",
                            description="pipeline: per-step and total wall time, peak memory and "

@@ -102,9 +102,13 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     auc_threshold = ParameterFloat("AucThreshold", default_value=0.75)
     approval_status = ParameterString("ModelApprovalStatus", default_value="Approved")
     endpoint_name = ParameterString("EndpointName", default_value="ml-gateway-fraud")
+    deploy_strategy = ParameterString("DeployStrategy", default_value="replace",
+                                      enum_values=["replace", "canary", "ab"])
+    new_variant_weight = ParameterFloat("NewVariantWeight", default_value=0.1)
     parameters = [claims_uri, customers_uri, processing_instance, training_instance,
                   endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
-                  early_stopping, auc_threshold, approval_status, endpoint_name]
+                  early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
+                  new_variant_weight]
 
     def run_prefix(*parts: str):
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
@@ -206,6 +210,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         [],
         ["--model-package-arn", register.properties.ModelPackageArn,
          "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
+         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight,
          "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture"])
 
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
