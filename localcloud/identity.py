@@ -44,4 +44,19 @@ def _get_role(cloud, params) -> str:
             f"<AssumeRolePolicyDocument>%7B%7D</AssumeRolePolicyDocument></Role>")
 
 
-_ACTIONS = {("sts", "GetCallerIdentity"): _caller_identity, ("iam", "GetRole"): _get_role}
+def _simulate_principal_policy(cloud, params) -> str:
+    # The SDK asks whether the role may use the default bucket. Locally nothing is enforced,
+    # so every action on every resource is "allowed" — the honest answer for this machine.
+    from xml.sax.saxutils import escape
+    actions = [v for k, v in sorted(params.items()) if k.startswith("ActionNames.member.")]
+    resources = [v for k, v in sorted(params.items()) if k.startswith("ResourceArns.member.")] or ["*"]
+    members = "".join(
+        f"<member><EvalActionName>{escape(action)}</EvalActionName>"
+        f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
+        f"<EvalDecision>allowed</EvalDecision><MatchedStatements/><MissingContextValues/></member>"
+        for action in actions for resource in resources)
+    return f"<EvaluationResults>{members}</EvaluationResults><IsTruncated>false</IsTruncated>"
+
+
+_ACTIONS = {("sts", "GetCallerIdentity"): _caller_identity, ("iam", "GetRole"): _get_role,
+            ("iam", "SimulatePrincipalPolicy"): _simulate_principal_policy}

@@ -252,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)
 
+    from localcloud.apigateway.cli import add_gateway_commands
     from localcloud.events.cli import add_events_commands
+    add_gateway_commands(sub)
     add_events_commands(sub)
     return parser
 

@@ -4,6 +4,7 @@ boto3 clients pointed at it. No test reaches the network: pytest-socket allows l
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import boto3
@@ -13,16 +14,49 @@ from botocore.config import Config as BotoConfig
 from localcloud.config import Config
 from localcloud.server import LocalCloudServer
 
+DEAD_PROXY_PORT = 9
 os.environ.update({
     "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     # Subprocesses are outside pytest-socket: send anything that is not loopback to a dead proxy.
-    "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}", "HTTPS_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}",
     "NO_PROXY": "127.0.0.1,localhost",
 })
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", None}
+
+
+@pytest.fixture(autouse=True)
+def no_remote_lookups(request, monkeypatch):
+    """Fail a test that looks up any host but loopback, even if the code under test swallows
+    pytest-socket's refusal (the SageMaker SDK's telemetry did exactly that)."""
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in _LOOPBACK:
+            looked_up.append(str(name))
+        return real(host, *args, **kwargs)
+
+    real_connect = socket.socket.connect
+
+    def connect(sock, address, *args, **kwargs):
+        # Anything that is not loopback goes through the dead proxy (port 9): a connection to it
+        # is an attempt to reach the network.
+        if isinstance(address, tuple) and address[1:2] == (DEAD_PROXY_PORT,):
+            looked_up.append(f"a remote host, via the proxy at {address[0]}:{address[1]}")
+        return real_connect(sock, address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
+    if "probes_network" not in request.keywords:
+        assert not looked_up, f"test tried to reach the network: {sorted(set(looked_up))}"
 
 
 def start_server(home) -> LocalCloudServer:

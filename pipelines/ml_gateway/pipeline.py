@@ -52,9 +52,12 @@ PROCESSING_ROOT = "/opt/ml/processing"
 def get_session(region: str, default_bucket: str | None = None,
                 boto_session: boto3.Session | None = None) -> PipelineSession:
     boto_session = boto_session or boto3.Session(region_name=region)
+    # The SDK reports usage to an AWS-owned S3 endpoint unless opted out; building a
+    # definition must not reach the network (locally there is none to reach).
+    config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
     return PipelineSession(boto_session=boto_session,
                            sagemaker_client=boto_session.client("sagemaker"),
-                           default_bucket=default_bucket)
+                           default_bucket=default_bucket, sagemaker_config=config)
 
 
 def _stage_source(session: PipelineSession, prefix: str) -> str:

@@ -13,12 +13,6 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def _sdk_environment() -> None:
-    # The SDK checks an execution role through IAM at upsert unless told not to; the role
-    # is checked by SageMaker itself when it runs steps, which is where a bad role shows up.
-    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
-
-
 @contextmanager
 def quiet_sdk() -> Iterator[None]:
     """Hide the SDK's notes while it builds steps ("Popping out 'ProcessingJobName'...", "No Wait,
@@ -34,7 +28,6 @@ def quiet_sdk() -> Iterator[None]:
 
 
 def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str):
-    _sdk_environment()
     with quiet_sdk():
         from pipelines.ml_gateway.pipeline import get_pipeline
         return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,

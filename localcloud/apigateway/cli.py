@@ -1,0 +1,205 @@
+"""`gateway start|stop|status` and `gateway keys create|list|revoke`.
+
+`start` runs the gateway as a background process found again through a run file
+(`<home>/apigateway/gateway.json`), as localcloud.daemon does for localcloud itself; it starts
+localcloud first if needed, since the gateway's boto3 calls go there. Key commands work on the
+key database directly, so they need no running server.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
+from localcloud.apigateway.server import DEFAULT_PORT
+from localcloud.config import Config
+
+START_TIMEOUT_S = 10.0
+
+
+def add_gateway_commands(subparsers) -> None:
+    gateway = subparsers.add_parser(
+        "gateway", help="the local API Gateway in front of the endpoint",
+        description="Serve the ML Gateway (API keys, usage plans, validation, Lambda proxy and "
+                    "direct integrations) on 127.0.0.1, and manage its API keys.")
+    gateway.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    actions = gateway.add_subparsers(dest="gateway_action", required=True, metavar="ACTION")
+
+    start = actions.add_parser("start", help="start the gateway (in the background by default)")
+    start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gateway port (default {DEFAULT_PORT})")
+    start.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
+                       help="SageMaker endpoint to serve (default ml-gateway-fraud)")
+    start.add_argument("--foreground", action="store_true", help="serve in this terminal")
+    start.set_defaults(func=cmd_start)
+    actions.add_parser("stop", help="stop the background gateway").set_defaults(func=cmd_stop)
+    actions.add_parser("status", help="is the gateway running, and where").set_defaults(func=cmd_status)
+
+    keys = actions.add_parser("keys", help="API keys and their usage plans")
+    key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
+    create = key_actions.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--rate", type=float, help="steady requests/s (default: unthrottled)")
+    create.add_argument("--burst", type=int, help="bucket size (default: ceil(rate))")
+    create.add_argument("--quota", type=int, help="requests per UTC day (default: unlimited)")
+    create.set_defaults(func=cmd_keys_create)
+    key_actions.add_parser("list", help="list keys (never their values)").set_defaults(func=cmd_keys_list)
+    revoke = key_actions.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_keys_revoke)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config(home=Path(args.home).resolve()) if getattr(args, "home", None) else Config()
+
+
+def _run_file(config: Config) -> Path:
+    return config.home / "apigateway" / "gateway.json"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def status(config: Config) -> dict | None:
+    try:
+        record = json.loads(_run_file(config).read_text())
+    except (OSError, ValueError):
+        return None
+    if _pid_alive(record["pid"]) and _answers(record["host"], record["port"]):
+        return record
+    return None
+
+
+def _fail(message: str) -> int:
+    print(f"mlgw gateway: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from localcloud import daemon
+    config = _config(args)
+    try:
+        cloud = daemon.start(config)       # no-op when localcloud is already running
+    except daemon.DaemonError as exc:
+        return _fail(str(exc))
+    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint_name}
+    command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
+               "--port", str(args.port), "--home", str(config.home),
+               "--endpoint-name", args.endpoint_name]
+    if args.foreground:
+        os.environ.update(env)
+        from localcloud.apigateway.__main__ import main as serve
+        return serve(command[3:])
+    found = status(config)
+    if found:
+        print(f"gateway already running at {found['url']}")
+        return 0
+    if _answers("127.0.0.1", args.port):
+        return _fail(f"port {args.port} is taken by another program; choose another with --port")
+    log_path = config.home / "apigateway" / "gateway.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return _fail(f"gateway exited with code {proc.returncode}; see {log_path}")
+        if _answers("127.0.0.1", args.port):
+            url = f"http://127.0.0.1:{args.port}"
+            _run_file(config).write_text(json.dumps(
+                {"pid": proc.pid, "host": "127.0.0.1", "port": args.port, "url": url}))
+            print(f"gateway running at {url} for endpoint {args.endpoint_name} (log {log_path})")
+            print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
+                  f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
+            return 0
+        time.sleep(0.05)
+    proc.kill()
+    return _fail(f"gateway did not start within {START_TIMEOUT_S:.0f} s; see {log_path}")
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    config = _config(args)
+    record = status(config)
+    if not record:
+        print(f"gateway was not running for {config.home}")
+        return 0
+    os.kill(record["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _pid_alive(record["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _run_file(config).unlink(missing_ok=True)
+    print("stopped")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    record = status(_config(args))
+    print(f"gateway running at {record['url']} (pid {record['pid']})" if record else "gateway not running")
+    return 0 if record else 1
+
+
+def _keys(args: argparse.Namespace) -> KeyStore:
+    return KeyStore(default_path(_config(args).home))
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    store = _keys(args)
+    try:
+        key, secret = store.create(args.name, args.rate, args.burst, args.quota)
+    except ValueError as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+    plan = ", ".join(f"{k} {v}" for k, v in (("rate", key.rate), ("burst", key.burst),
+                                              ("quota", key.quota)) if v is not None) or "unlimited"
+    print(f"created API key {key.id} ({key.name}; {plan})")
+    print(f"key (shown once, only its hash is stored): {secret}")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    store = _keys(args)
+    try:
+        keys = store.list()
+        if not keys:
+            print("no API keys")
+        for key in keys:
+            state = "revoked" if key.revoked else "active"
+            used = store.usage(key.id)
+            print(f"{key.id}  {key.name}  {state}  rate={key.rate or '-'} burst={key.burst or '-'} "
+                  f"quota={key.quota or '-'} used_today={used}")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    store = _keys(args)
+    try:
+        store.revoke(args.key_id)
+    except UnknownKey as exc:
+        return _fail(str(exc))
+    finally:
+        store.close()
+    print(f"revoked {args.key_id}")
+    return 0

@@ -1,0 +1,216 @@
+"""The gateway's routes (stage v1): request schemas and the integration behind each route.
+
+- POST /v1/predict         Lambda proxy integration: a REST proxy event, handed to
+                           inference.gateway_handler.handler in-process (as API Gateway invokes it).
+- POST /v1/predict/direct  direct AWS integration (the mapping-template case): JSON features →
+                           the endpoint's CSV input (MODEL_FEATURES order) → InvokeEndpoint.
+- GET  /v1/health, /v1/openapi.json, /metrics: the gateway's own.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from processing.features import MODEL_FEATURES
+
+log = logging.getLogger("ml_gateway.apigateway")
+
+STAGE = "v1"
+MAX_INSTANCES = 100
+
+_FEATURES_OBJECT = {
+    "type": "object",
+    "properties": {name: {"type": ["number", "null"]} for name in MODEL_FEATURES},
+    "additionalProperties": False,
+}
+_VARIANT = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"}
+
+PREDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["policy_id"],
+    "additionalProperties": False,
+    "properties": {
+        "policy_id": {"type": "integer", "minimum": 0},
+        "variant": _VARIANT,
+        "claim": {"type": "object", "description": "raw claims.csv fields, for a new policy"},
+        "customer": {"type": "object", "description": "raw customers.csv fields, for a new policy"},
+    },
+}
+DIRECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "features": _FEATURES_OBJECT,
+        "instances": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
+                      "items": _FEATURES_OBJECT},
+        "variant": _VARIANT,
+    },
+    "oneOf": [{"required": ["features"]}, {"required": ["instances"]}],
+}
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    payload: Any                   # the parsed JSON body (routes with a schema), else None
+    request_id: str
+    source_ip: str
+    key_id: str | None
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    variant: str = ""              # the endpoint variant that answered, for metrics
+
+
+def json_response(status: int, payload: Any, variant: str = "") -> ApiResponse:
+    return ApiResponse(status, json.dumps(payload).encode(), variant=variant)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    name: str
+    integration: Callable[[Any, ApiRequest], ApiResponse]
+    summary: str
+    schema: dict[str, Any] | None = None
+    api_key_required: bool = False
+
+
+# -- Lambda proxy integration ------------------------------------------------------------------
+
+# The key authenticates to the gateway; the function has no use for it.
+_HIDDEN_HEADERS = frozenset({"x-api-key", "authorization"})
+
+
+def proxy_event(request: ApiRequest, resource: str) -> dict[str, Any]:
+    """The REST API (v1 payload) proxy event API Gateway sends a Lambda function."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HIDDEN_HEADERS}
+    return {
+        "resource": resource,
+        "path": request.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": request.request_id,
+            "stage": STAGE,
+            "resourcePath": resource,
+            "httpMethod": request.method,
+            "path": f"/{STAGE}{resource}",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": request.source_ip, "apiKeyId": request.key_id},
+        },
+        "body": request.body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
+    from inference.gateway_handler import handler
+    try:
+        result = handler(proxy_event(request, "/predict"), None)
+        status = int(result["statusCode"])
+        body = result.get("body") or ""
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    except Exception:
+        # API Gateway's answer to a function that fails or returns a malformed proxy response.
+        log.exception("Lambda proxy integration failed (request %s)", request.request_id)
+        return json_response(502, {"message": "Internal server error"})
+    variant = ""
+    if status == 200:
+        try:
+            variant = json.loads(body).get("variant") or ""
+        except (ValueError, AttributeError):
+            pass
+    headers.setdefault("Content-Type", "application/json")
+    return ApiResponse(status, body.encode("utf-8"), headers, variant)
+
+
+# -- direct (mapping template) integration -----------------------------------------------------
+
+def to_csv(instances: list[Mapping[str, Any]]) -> str:
+    """The mapping template: one CSV row per instance in MODEL_FEATURES order, empty = missing."""
+    rows = []
+    for instance in instances:
+        rows.append(",".join("" if instance.get(name) is None else repr(float(instance[name]))
+                             for name in MODEL_FEATURES))
+    return "\n".join(rows) + "\n"
+
+
+def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
+    from inference.gateway_handler import clients, endpoint_error
+    payload = request.payload
+    instances = payload["instances"] if "instances" in payload else [payload["features"]]
+    kwargs: dict[str, Any] = {"EndpointName": gateway.endpoint_name, "ContentType": "text/csv",
+                              "Accept": "application/json", "Body": to_csv(instances)}
+    if payload.get("variant"):
+        kwargs["TargetVariant"] = payload["variant"]
+    try:
+        out = clients().runtime.invoke_endpoint(**kwargs)
+        predictions = json.loads(out["Body"].read())["predictions"]
+    except ClientError as exc:
+        error = endpoint_error(gateway.endpoint_name, exc)
+        return json_response(error.status, {"message": error.message})
+    except BotoCoreError as exc:
+        return json_response(503, {"message": f"endpoint {gateway.endpoint_name} unreachable: {exc}"})
+    except (ValueError, KeyError, TypeError):
+        return json_response(502, {"message": f"endpoint {gateway.endpoint_name} returned an "
+                                              "unexpected body"})
+    variant = out.get("InvokedProductionVariant", "")
+    return json_response(200, {"predictions": predictions, "variant": variant,
+                               "endpoint": gateway.endpoint_name}, variant)
+
+
+# -- the gateway's own routes --------------------------------------------------------------------
+
+def health(gateway: Any, request: ApiRequest) -> ApiResponse:
+    """The gateway is up; the endpoint's status is reported, not required (it may be deploying)."""
+    from inference.gateway_handler import clients
+    try:
+        status = clients().control.describe_endpoint(EndpointName=gateway.endpoint_name)["EndpointStatus"]
+    except ClientError as exc:
+        status = exc.response["Error"].get("Code", "Unknown")
+    except BotoCoreError:
+        status = "Unreachable"
+    return json_response(200, {"status": "ok", "endpoint": {"name": gateway.endpoint_name,
+                                                            "status": status}})
+
+
+def openapi(gateway: Any, request: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, gateway.openapi_document)
+
+
+def metrics(gateway: Any, request: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, gateway.metrics.render(), {"Content-Type": gateway.metrics.content_type})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", f"/{STAGE}/predict", "predict", predict_proxy,
+          "Score a policy: features from the online Feature Store (or the raw records sent), "
+          "then the endpoint. Lambda proxy integration.", PREDICT_SCHEMA, api_key_required=True),
+    Route("POST", f"/{STAGE}/predict/direct", "predict_direct", predict_direct,
+          "Score encoded feature vectors straight on the endpoint (no Lambda, no Feature Store).",
+          DIRECT_SCHEMA, api_key_required=True),
+    Route("GET", f"/{STAGE}/health", "health", health, "Gateway liveness and endpoint status."),
+    Route("GET", f"/{STAGE}/openapi.json", "openapi", openapi, "This API's OpenAPI 3 document."),
+    Route("GET", "/metrics", "metrics", metrics, "Prometheus metrics."),
+)

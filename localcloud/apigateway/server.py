@@ -1,0 +1,219 @@
+"""The local API Gateway: one HTTP/1.1 keep-alive server on 127.0.0.1 in front of the routes.
+
+Per request, in API Gateway's order: route match → payload limit (413) → API key (403) →
+usage plan (429) → body validation against the route's JSON Schema (400) → integration.
+Every response carries x-amzn-RequestId and CORS headers; one access-log line is written per
+request (method, path, status, size, latency, key id: never the key, never a body).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.apigateway.metrics import GatewayMetrics
+from localcloud.apigateway.openapi import build_document
+from localcloud.apigateway.routes import ROUTES, ApiRequest, ApiResponse, Route, json_response
+
+log = logging.getLogger("ml_gateway.apigateway")
+access_log = logging.getLogger("ml_gateway.apigateway.access")
+
+DEFAULT_PORT = 4780
+MAX_PAYLOAD = 1024 * 1024      # the limit this gateway enforces (API Gateway's own is 10 MB)
+_CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    endpoint_name: str = dataclasses.field(
+        default_factory=lambda: os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"))
+    cors_origin: str = "*"
+
+
+class PayloadTooLarge(Exception):
+    pass
+
+
+def _field_error(error) -> str:
+    """'field policy_id: ...' from a jsonschema error, naming the offending field."""
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" or not where:
+        return f"invalid request body: {error.message}"
+    return f"invalid request body: field '{where}': {error.message}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True     # see localcloud.server: avoids 40 ms delayed-ACK stalls
+    server: "GatewayServer"
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # -- body --------------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_PAYLOAD:
+                    raise PayloadTooLarge
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_PAYLOAD:
+            raise PayloadTooLarge
+        return self.rfile.read(length) if length > 0 else b""
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        gateway = self.server
+        request_id = str(uuid.uuid4())
+        path, _, query = self.path.partition("?")
+        route_name, key_id = "unmatched", None
+        try:
+            route, response = gateway.match(self.command, path)
+            if route is not None:
+                route_name = route.name
+                response, key_id = self._through(route, path, query, request_id)
+            else:
+                self._read_body()   # keep the connection usable for the next request
+        except PayloadTooLarge:
+            self.close_connection = True     # the unread body is still on the socket
+            response = json_response(413, {"message": f"Request Too Long: the payload limit is "
+                                                      f"{MAX_PAYLOAD} bytes"})
+        except Exception:   # the server never dies on a request
+            log.exception("gateway error on %s %s (request %s)", self.command, path, request_id)
+            response = json_response(500, {"message": "Internal server error"})
+        self._send(response, request_id)
+        seconds = time.perf_counter() - started
+        gateway.metrics.observe(route_name, response.status, response.variant, seconds)
+        access_log.info("%s %s %s %d %dB %.2fms key=%s variant=%s", self.client_address[0],
+                        self.command, path, response.status, len(response.body), seconds * 1e3,
+                        key_id or "-", response.variant or "-")
+
+    def _through(self, route: Route, path: str, query: str,
+                 request_id: str) -> tuple[ApiResponse, str | None]:
+        gateway = self.server
+        body = self._read_body()
+        key_id = None
+        if route.api_key_required:
+            decision = gateway.keys.admit(self.headers.get("x-api-key"))
+            key_id = decision.key_id
+            if decision.status != 200:
+                response = json_response(decision.status, {"message": decision.message})
+                if decision.retry_after is not None:
+                    response.headers["Retry-After"] = str(decision.retry_after)
+                return response, key_id
+        payload = None
+        if route.schema is not None:
+            try:
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return json_response(400, {"message": f"Invalid request body: not JSON: {exc}"}), key_id
+            error = best_match(gateway.validators[route.name].iter_errors(payload))
+            if error is not None:
+                return json_response(400, {"message": _field_error(error)}), key_id
+        headers = {k: v for k, v in self.headers.items()}
+        request = ApiRequest(self.command, path, query, headers, body, payload, request_id,
+                             self.client_address[0], key_id)
+        return route.integration(gateway, request), key_id
+
+    def _send(self, response: ApiResponse, request_id: str) -> None:
+        self.send_response(response.status)
+        headers = {**response.headers, "x-amzn-RequestId": request_id,
+                   "Access-Control-Allow-Origin": self.server.config.cors_origin,
+                   "Content-Length": str(len(response.body))}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+
+    def do_OPTIONS(self) -> None:
+        """CORS preflight, answered by the gateway itself (API Gateway's mock integration)."""
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        path = self.path.partition("?")[0]
+        methods = sorted({r.method for r in self.server.routes if r.path == path})
+        if methods:
+            response = ApiResponse(204, b"", {
+                "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
+                "Access-Control-Allow-Headers": _CORS_HEADERS,
+                "Access-Control-Max-Age": "600"})
+        else:
+            response = json_response(404, {"message": f"no route for {path}"})
+        self._send(response, request_id)
+        self.server.metrics.observe("preflight", response.status, "", time.perf_counter() - started)
+        access_log.info("%s OPTIONS %s %d", self.client_address[0], path, response.status)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, config: GatewayConfig, keys: KeyStore | None = None):
+        self.config = config
+        self.routes = ROUTES
+        self.endpoint_name = config.endpoint_name
+        self.keys = keys or KeyStore(default_path(config.home))
+        self.metrics = GatewayMetrics()
+        self.validators = {r.name: Draft202012Validator(r.schema) for r in ROUTES if r.schema}
+        self._by_path = {(r.method, r.path): r for r in ROUTES}
+        self._paths = {r.path for r in ROUTES}
+        super().__init__((config.host, config.port), _Handler)
+        self.openapi_document = json.dumps(build_document(ROUTES, self.url), indent=2).encode()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def match(self, method: str, path: str) -> tuple[Route | None, ApiResponse | None]:
+        path = path.rstrip("/") or "/"
+        route = self._by_path.get((method, path))
+        if route is not None:
+            return route, None
+        if path in self._paths:
+            return None, json_response(405, {"message": f"method {method} not allowed on {path}"})
+        return None, json_response(404, {"message": f"no route for {method} {path}"})
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+    def start_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="apigateway", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self.keys.close()

@@ -1,0 +1,309 @@
+"""The ML Gateway end to end against a real localcloud: a small xgboost endpoint (two variants)
+and the two feature groups are built once per module without the pipeline; then the Lambda
+handler is called directly (as Lambda would) and through the local API Gateway over HTTP."""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import socket
+import tarfile
+import time
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+
+from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.apigateway.server import MAX_PAYLOAD, GatewayConfig, GatewayServer
+from processing import synthetic
+from processing.feature_ingest import ingest
+from processing.feature_store import ensure_group, feature_definitions
+from processing.features import MODEL_FEATURES, encode_claims, encode_customers
+from tests.conftest import start_server
+
+ENDPOINT = "gw-fraud"
+ROLE = "arn:aws:iam::000000000000:role/sagemaker"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+UNKNOWN = 990_001
+
+RAW_CLAIM = {"driver_relationship": "Self", "incident_type": "Collision", "collision_type": "Front",
+             "incident_severity": "Major", "authorities_contacted": "Police",
+             "num_vehicles_involved": 2, "num_injuries": 1, "num_witnesses": 0,
+             "police_report_available": "No", "injury_claim": 12000.0, "vehicle_claim": 30000.0,
+             "total_claim_amount": 42000.0, "incident_month": 3, "incident_day": 14,
+             "incident_dow": 2, "incident_hour": 23}
+RAW_CUSTOMER = {"customer_age": 24, "months_as_customer": 3, "num_claims_past_year": 2,
+                "num_insurers_past_5_years": 4, "policy_state": "CA", "policy_deductable": 750,
+                "policy_annual_premium": 2100.0, "policy_liability": "25/50", "customer_zip": 94105,
+                "customer_gender": "Male", "customer_education": "High School", "auto_year": 2009}
+
+
+def _model_tar(claims, customers) -> bytes:
+    import xgboost as xgb
+    frame = claims.merge(customers, on="policy_id")
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+                        xgb.DMatrix(frame[MODEL_FEATURES].to_numpy(), label=frame["fraud"].to_numpy(),
+                                    feature_names=MODEL_FEATURES), num_boost_round=10)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
+                           ("features.json", json.dumps({"features": MODEL_FEATURES,
+                                                         "label": "fraud"}).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """localcloud with endpoint `gw-fraud` (variants A, B) and populated claims/customers groups;
+    the environment points boto3 (and the handler) at it."""
+    home = tmp_path_factory.mktemp("gateway") / "mlgw"
+    server = start_server(home)
+    env = pytest.MonkeyPatch()
+    for name, value in {"AWS_ENDPOINT_URL": server.url, "MLGW_HOME": str(home),
+                        "ENDPOINT_NAME": ENDPOINT, "CLAIMS_FEATURE_GROUP": "claims",
+                        "CUSTOMERS_FEATURE_GROUP": "customers"}.items():
+        env.setenv(name, value)
+    make = lambda service: boto3.client(  # noqa: E731
+        service, endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
+        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}))
+    sm = make("sagemaker")
+    raw_claims, raw_customers = synthetic.generate(600, seed=1)
+    claims, customers = encode_claims(raw_claims), encode_customers(raw_customers)
+
+    model_path = server.cloud.config.s3_root / "models" / "gw" / "model.tar.gz"
+    model_path.parent.mkdir(parents=True)
+    model_path.write_bytes(_model_tar(claims, customers))
+    sm.create_model(ModelName="gw-model", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": "s3://models/gw/model.tar.gz"})
+    sm.create_endpoint_config(EndpointConfigName="gw-config", ProductionVariants=[
+        {"VariantName": v, "ModelName": "gw-model", "InitialVariantWeight": 1.0,
+         "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"} for v in ("A", "B")])
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="gw-config")
+
+    (server.cloud.config.s3_root / "feature-store").mkdir(parents=True, exist_ok=True)
+    now = round(time.time(), 3)
+    for name, frame in (("claims", claims), ("customers", customers)):
+        frame = frame.copy()
+        frame["event_time"] = now
+        ensure_group(sm, name, feature_definitions(frame), "s3://feature-store/offline", ROLE)
+        assert ingest(frame, name) == len(frame)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=ENDPOINT,
+                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    yield {"server": server, "home": home, "featurestore": make("sagemaker-featurestore-runtime")}
+    env.undo()
+    server.stop()
+
+
+def _event(body, request_id: str = "req-1") -> dict:
+    return {"httpMethod": "POST", "path": "/predict", "resource": "/predict",
+            "headers": {"Content-Type": "application/json"},
+            "body": body if isinstance(body, str) else json.dumps(body),
+            "isBase64Encoded": False, "requestContext": {"requestId": request_id, "stage": "v1"}}
+
+
+def _call(body) -> tuple[int, dict]:
+    from inference.gateway_handler import handler
+    result = handler(_event(body), None)
+    assert set(result) >= {"statusCode", "headers", "body"}
+    return result["statusCode"], json.loads(result["body"])
+
+
+# -- the Lambda handler, called as Lambda calls it --------------------------------------------
+
+def test_handler_scores_a_known_policy(stack):
+    status, body = _call({"policy_id": 7})
+    assert status == 200, body
+    assert 0.0 <= body["fraud_probability"] <= 1.0
+    assert body["predicted_label"] in (0, 1)
+    assert body["variant"] in ("A", "B")
+    assert body["model"]["endpoint"] == ENDPOINT
+    assert body["model"]["endpoint_config"] == "gw-config"
+    assert body["model"]["model_name"] == "gw-model"
+    assert set(body["timing_ms"]) == {"features", "predict", "total"}
+
+
+def test_handler_unknown_policy_is_404_then_raw_records_add_it(stack):
+    status, body = _call({"policy_id": UNKNOWN})
+    assert status == 404 and str(UNKNOWN) in body["message"]
+
+    status, body = _call({"policy_id": UNKNOWN, "claim": RAW_CLAIM, "customer": RAW_CUSTOMER})
+    assert status == 200, body
+    for group in ("claims", "customers"):
+        stored = stack["featurestore"].get_record(FeatureGroupName=group,
+                                                  RecordIdentifierValueAsString=str(UNKNOWN))
+        names = {f["FeatureName"] for f in stored["Record"]}
+        assert {"policy_id", "event_time"} < names
+    # Now known: scored from the store alone.
+    status, again = _call({"policy_id": UNKNOWN})
+    assert status == 200 and again["fraud_probability"] == pytest.approx(body["fraud_probability"])
+
+
+@pytest.mark.parametrize("body, field", [
+    ("{not json", "JSON"),
+    ({}, "policy_id"),
+    ({"policy_id": "seven"}, "policy_id"),
+    ({"policy_id": 1, "claim": []}, "claim"),
+    ({"policy_id": 1, "colour": "red"}, "colour"),
+    ({"policy_id": 990_002, "claim": {**RAW_CLAIM, "incident_type": "Flood"},
+      "customer": RAW_CUSTOMER}, "incident_type"),
+    ({"policy_id": 990_003, "claim": {**RAW_CLAIM, "shoe_size": 9}, "customer": RAW_CUSTOMER},
+     "shoe_size"),
+])
+def test_handler_bad_request_is_400_naming_the_field(stack, body, field):
+    status, out = _call(body)
+    assert status == 400 and field in out["message"]
+
+
+def test_handler_variants(stack):
+    status, body = _call({"policy_id": 3, "variant": "B"})
+    assert status == 200 and body["variant"] == "B"
+    status, body = _call({"policy_id": 3, "variant": "Nope"})
+    assert status == 400 and "Nope" in body["message"]
+
+
+def test_handler_missing_endpoint_is_503(stack, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_NAME", "no-such-endpoint")
+    status, body = _call({"policy_id": 3})
+    assert status == 503 and "no-such-endpoint" in body["message"]
+
+
+def test_handler_unreachable_cloud_is_503(stack, monkeypatch):
+    with socket.socket() as s:           # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{dead}")
+    status, body = _call({"policy_id": 3})
+    assert status == 503
+
+
+# -- through the local API Gateway over HTTP --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gateway(stack):
+    server = GatewayServer(GatewayConfig(home=stack["home"], port=0, endpoint_name=ENDPOINT))
+    server.start_background()
+    keys = KeyStore(default_path(stack["home"]))
+    _, open_key = keys.create("tests")
+    _, slow_key = keys.create("slow", rate=0.01, burst=2)
+    yield {"server": server, "key": open_key, "slow": slow_key, "keys": keys}
+    keys.close()
+    server.stop()
+
+
+def _http(gateway, method: str, path: str, body=None, key: str | None = None,
+          headers: dict | None = None) -> tuple[int, dict, bytes]:
+    host, port = gateway["server"].server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    sent = dict(headers or {})
+    if key:
+        sent["x-api-key"] = key
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    conn.request(method, path, body=data, headers=sent)
+    response = conn.getresponse()
+    out = response.read()
+    conn.close()
+    return response.status, dict(response.getheaders()), out
+
+
+def test_http_predict_needs_a_valid_key(gateway):
+    status, headers, body = _http(gateway, "POST", "/v1/predict", {"policy_id": 5})
+    assert status == 403 and json.loads(body) == {"message": "Forbidden"}
+    assert headers["x-amzn-RequestId"]
+    status, _, _ = _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key="wrong")
+    assert status == 403
+    status, headers, body = _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=gateway["key"])
+    assert status == 200, body
+    assert 0.0 <= json.loads(body)["fraud_probability"] <= 1.0
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    uuid.UUID(headers["x-amzn-RequestId"])
+
+
+def test_http_revoked_key_is_forbidden(gateway):
+    key, secret = gateway["keys"].create("short-lived")
+    assert _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=secret)[0] == 200
+    gateway["keys"].revoke(key.id)
+    gateway["server"].keys._cache.clear()   # the server's 1 s key cache, skipped for the test
+    assert _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=secret)[0] == 403
+
+
+def test_http_rate_limit_is_429_with_retry_after(gateway):
+    statuses = [_http(gateway, "POST", "/v1/predict", {"policy_id": 6}, key=gateway["slow"])
+                for _ in range(3)]
+    assert [s for s, _, _ in statuses] == [200, 200, 429]
+    assert int(statuses[2][1]["Retry-After"]) >= 1
+
+
+def test_http_daily_quota(gateway):
+    _, secret = gateway["keys"].create("quota", quota=1)
+    assert _http(gateway, "POST", "/v1/predict", {"policy_id": 6}, key=secret)[0] == 200
+    status, headers, body = _http(gateway, "POST", "/v1/predict", {"policy_id": 6}, key=secret)
+    assert status == 429 and json.loads(body)["message"] == "Limit Exceeded"
+    assert 1 <= int(headers["Retry-After"]) <= 86400
+
+
+def test_http_oversize_is_413(gateway):
+    # Only the headers are sent: the gateway must refuse on Content-Length without reading.
+    host, port = gateway["server"].server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nx-api-key: {gateway['key']}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {MAX_PAYLOAD + 1}\r\n\r\n"
+                     .encode())
+        reply = sock.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 413")
+    assert "x-amzn-RequestId" in reply
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"policy_id": "x"}, "policy_id"),
+    ({"policy_id": 1, "extra": 1}, "extra"),
+    ({}, "policy_id"),
+    ("{oops", "JSON"),
+])
+def test_http_schema_violation_is_400_naming_the_field(gateway, body, field):
+    status, _, out = _http(gateway, "POST", "/v1/predict", body, key=gateway["key"])
+    assert status == 400 and field in json.loads(out)["message"]
+
+
+def test_http_direct_integration(gateway):
+    features = {"total_claim_amount": 42000.0, "customer_age": 24.0, "incident_severity": 1.0}
+    status, _, body = _http(gateway, "POST", "/v1/predict/direct", {"features": features},
+                            key=gateway["key"])
+    assert status == 200, body
+    out = json.loads(body)
+    assert len(out["predictions"]) == 1 and 0 <= out["predictions"][0]["score"] <= 1
+    status, _, body = _http(gateway, "POST", "/v1/predict/direct",
+                            {"instances": [features, {}], "variant": "A"}, key=gateway["key"])
+    assert status == 200 and json.loads(body)["variant"] == "A"
+    assert len(json.loads(body)["predictions"]) == 2
+    status, _, body = _http(gateway, "POST", "/v1/predict/direct", {"features": {"bogus": 1}},
+                            key=gateway["key"])
+    assert status == 400 and "bogus" in json.loads(body)["message"]
+
+
+def test_http_metrics_health_openapi_cors(gateway):
+    _http(gateway, "POST", "/v1/predict", {"policy_id": 8}, key=gateway["key"])
+    status, _, body = _http(gateway, "GET", "/metrics")
+    assert status == 200
+    text = body.decode()
+    assert 'mlgw_gateway_requests_total{route="predict",status="200"' in text
+    assert 'mlgw_gateway_requests_total{route="predict",status="403",variant="none"}' in text
+    assert "mlgw_gateway_request_duration_seconds_bucket" in text
+
+    status, _, body = _http(gateway, "GET", "/v1/health")
+    assert status == 200 and json.loads(body)["endpoint"]["status"] == "InService"
+
+    status, _, body = _http(gateway, "GET", "/v1/openapi.json")
+    document = json.loads(body)
+    assert document["openapi"].startswith("3.") and "/v1/predict" in document["paths"]
+
+    status, headers, _ = _http(gateway, "OPTIONS", "/v1/predict",
+                               headers={"Origin": "http://example.test",
+                                        "Access-Control-Request-Method": "POST"})
+    assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
+    assert "X-Api-Key" in headers["Access-Control-Allow-Headers"]
+    assert _http(gateway, "GET", "/v1/nowhere")[0] == 404

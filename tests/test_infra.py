@@ -1,0 +1,212 @@
+"""Static checks on the CloudFormation in infra/: cfn-lint, plus the properties the rest of the
+project relies on (the retrain event pattern, least privilege, the gateway wiring).
+
+No AWS, no network: templates are parsed with cfn-lint's own loader (it understands !Ref/!Sub).
+A moto `create_stack` test is not included: moto's CloudFormation backend imports
+openapi_spec_validator (not in this environment) and does not model most of these resource
+types (SageMaker ModelPackageGroup, API Gateway Stage/UsagePlan, Application Auto Scaling)
+anyway, so it would test moto, not the template.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+TEMPLATES = sorted(INFRA.glob("*.yaml"))
+MAIN = INFRA / "ml-gateway.yaml"
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+# Actions that AWS only authorises on Resource "*" (no resource-level permissions).
+# Each is explained where it is granted in infra/ml-gateway.yaml.
+STAR_RESOURCE_EXCEPTIONS = frozenset({
+    "ecr:GetAuthorizationToken",   # registry login token, no resource type
+    "cloudwatch:PutMetricData",    # no resource type; narrowed by cloudwatch:namespace instead
+})
+READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Head")
+
+
+def load(path: Path) -> dict[str, Any]:
+    template, matches = decode(str(path))
+    assert template is not None, f"{path} does not parse: {matches}"
+    return template
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load(MAIN)
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def iam_statements(template: dict[str, Any]):
+    """(where, statement) for every identity-policy statement: role inline policies and
+    standalone policies. Key and bucket policies are resource policies, where "*" means
+    "this key / bucket" - not checked here."""
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            docs = [(f"{name}/{p['PolicyName']}", p["PolicyDocument"]) for p in props.get("Policies", [])]
+        elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs = [(name, props["PolicyDocument"])]
+        else:
+            continue
+        for where, doc in docs:
+            for statement in as_list(doc["Statement"]):
+                yield where, statement
+
+
+def test_templates_exist():
+    assert MAIN in TEMPLATES
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_cfn_lint_passes(path: Path):
+    result = subprocess.run([str(CFN_LINT), "--", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, f"cfn-lint {path.name}:\n{result.stdout}{result.stderr}"
+
+
+def test_retrain_rule_embeds_the_monitoring_pattern(template):
+    expected = json.loads((ROOT / "monitoring" / "retrain_rule.json").read_text())
+    rules = [r for r in resources_of(template, "AWS::Events::Rule").values()
+             if "EventPattern" in r["Properties"]]
+    assert len(rules) == 1
+    # Round-trip through JSON: cfn-lint's node classes compare as plain dicts/lists/strings.
+    assert json.loads(json.dumps(rules[0]["Properties"]["EventPattern"])) == expected
+
+
+def test_retrain_rule_targets_the_pipeline(template):
+    rule = next(r for r in resources_of(template, "AWS::Events::Rule").values()
+                if "EventPattern" in r["Properties"])
+    (target,) = rule["Properties"]["Targets"]
+    assert ":pipeline/${PipelineArnName}" in target["Arn"]["Fn::Sub"]
+    params = {p["Name"]: p["Value"]
+              for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
+    assert params["DeployStrategy"] == {"Ref": "RetrainDeployStrategy"}
+    assert template["Parameters"]["RetrainDeployStrategy"]["Default"] == "canary"
+    role = template["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]
+    statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert [s["Action"] for s in statements] == ["sagemaker:StartPipelineExecution"]
+    assert as_list(statements[0]["Resource"]) == [target["Arn"]]
+
+
+def test_no_write_action_on_star_resource(template):
+    offenders = []
+    for where, statement in iam_statements(template):
+        if statement.get("Effect") != "Allow" or "*" not in as_list(statement.get("Resource")):
+            continue
+        for action in as_list(statement["Action"]):
+            verb = action.split(":", 1)[1]
+            if action in STAR_RESOURCE_EXCEPTIONS:
+                continue
+            if "*" in action or not verb.startswith(READ_ONLY_VERBS):
+                offenders.append(f"{where}: {action}")
+    assert not offenders, "write actions on Resource '*': " + ", ".join(offenders)
+
+
+def test_no_service_wide_action_wildcards(template):
+    for where, statement in iam_statements(template):
+        for action in as_list(statement["Action"]):
+            assert not action.endswith(":*") and action != "*", f"{where}: {action}"
+
+
+def test_direct_integration_calls_sagemaker_runtime(template):
+    method = template["Resources"]["DirectMethod"]["Properties"]
+    integration = method["Integration"]
+    assert integration["Type"] == "AWS"
+    uri = integration["Uri"]["Fn::Sub"]
+    assert uri.endswith(":apigateway:${AWS::Region}:runtime.sagemaker:path//endpoints/${EndpointName}/invocations")
+    assert "$input.json('$.features')" in integration["RequestTemplates"]["application/json"]
+    assert integration["Credentials"] == {"Fn::GetAtt": ["DirectIntegrationRole", "Arn"]}
+
+
+def test_both_methods_require_an_api_key_and_validate_the_body(template):
+    methods = resources_of(template, "AWS::ApiGateway::Method")
+    assert set(methods) == {"PredictMethod", "DirectMethod"}
+    for name, method in methods.items():
+        props = method["Properties"]
+        assert props["HttpMethod"] == "POST"
+        assert props["ApiKeyRequired"] is True, name
+        assert "RequestValidatorId" in props and "application/json" in props["RequestModels"], name
+    assert methods["PredictMethod"]["Properties"]["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_usage_plan_throttles_and_has_a_daily_quota(template):
+    (plan,) = resources_of(template, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Properties"]["Quota"]["Period"] == "DAY"
+    assert set(plan["Properties"]["Throttle"]) == {"RateLimit", "BurstLimit"}
+    assert resources_of(template, "AWS::ApiGateway::UsagePlanKey")
+    assert template["Parameters"]["StageName"]["Default"] == "v1"
+
+
+def test_idle_scale_in_alarm_fills_missing_invocations(template):
+    alarm = template["Resources"]["IdleAlarm"]
+    assert alarm["Condition"] == "AutoScalingEnabled"
+    metrics = alarm["Properties"]["Metrics"]
+    expressions = [m["Expression"] for m in metrics if "Expression" in m]
+    assert any(e.replace(" ", "").startswith("FILL(m1,0") for e in expressions), expressions
+    stat = next(m for m in metrics if m["Id"] == "m1")["MetricStat"]["Metric"]
+    assert (stat["Namespace"], stat["MetricName"]) == ("AWS/SageMaker", "Invocations")
+    assert {d["Name"] for d in stat["Dimensions"]} == {"EndpointName", "VariantName"}
+    assert alarm["Properties"]["TreatMissingData"] == "breaching"
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": "IdleScaleInPolicy"}]
+    policy = template["Resources"]["IdleScaleInPolicy"]["Properties"]
+    assert policy["PolicyType"] == "StepScaling"
+
+
+def test_autoscaling_is_conditional(template):
+    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget",
+                 "AWS::ApplicationAutoScaling::ScalingPolicy"):
+        for name, res in resources_of(template, kind).items():
+            assert res.get("Condition") == "AutoScalingEnabled", name
+    target = template["Resources"]["EndpointScalableTarget"]["Properties"]
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert target["ScheduledActions"]
+    tracking = template["Resources"]["InvocationsTargetTracking"]["Properties"]
+    spec = tracking["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+    assert spec["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+
+
+def test_lambda_handler_matches_the_zip_layout(template):
+    fn = template["Resources"]["GatewayFunction"]["Properties"]
+    assert fn["Runtime"] == "python3.11"
+    module, _, function = fn["Handler"].rpartition(".")
+    assert (module, function) == ("inference.gateway_handler", "handler")
+    assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
+    assert set(fn["Environment"]["Variables"]) == {"ENDPOINT_NAME", "CLAIMS_FEATURE_GROUP",
+                                                   "CUSTOMERS_FEATURE_GROUP"}
+    assert fn["Code"] == {"S3Bucket": {"Ref": "LambdaCodeBucket"}, "S3Key": {"Ref": "LambdaCodeKey"}}
+    alias = template["Resources"]["GatewayAlias"]["Properties"]
+    assert "ProvisionedConcurrencyConfig" in alias
+
+
+def test_drift_alarm_watches_model_monitor_metric(template):
+    alarm = template["Resources"]["DriftAlarm"]["Properties"]
+    assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
+    assert alarm["MetricName"] == {"Fn::Sub": "feature_baseline_drift_${DriftFeature}"}
+    assert {d["Name"] for d in alarm["Dimensions"]} == {"Endpoint", "MonitoringSchedule"}
+    assert alarm["Threshold"] == {"Ref": "DriftThreshold"}
+
+
+def test_artifact_bucket_is_encrypted_private_and_tls_only(template):
+    bucket = template["Resources"]["ArtifactBucket"]["Properties"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (deny,) = template["Resources"]["ArtifactBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
