@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="baseline.py",
                                  description="Model Monitor baseline from training CSVs.")
     ap.add_argument("--train-dir", default="/opt/ml/processing/train")
-    ap.add_argument("--output-dir", default="/opt/ml/processing/baseline")
+    ap.add_argument("--baseline-dir", "--output-dir", dest="output_dir",
+                    default="/opt/ml/processing/baseline")
     args = ap.parse_args(argv)
     try:
         frame = read_training(args.train_dir)

@@ -112,7 +112,14 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from pipelines import local_run
+    if args.target == "aws":
+        from pipelines.aws_run import run_aws
+        return run_aws(args)
     config = _running(_config(args))
+    if args.action in ("upsert", "start"):
+        result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
+                                           _parse_params(args.param), args.print_arn)
+        return 0 if result is None or result.succeeded else 1
     if args.action == "executions":
         local_run.print_executions(config, args.pipeline_name)
         return 0
@@ -123,6 +130,20 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         result = local_run.retry(config, args.pipeline_name, args.execution_arn)
         return 0 if result.succeeded else 1
     raise CliError(f"unknown pipeline action {args.action}")
+
+
+# -- traffic -------------------------------------------------------------------------------
+
+def cmd_traffic(args: argparse.Namespace) -> int:
+    from pipelines import traffic
+    config = _running(_config(args))
+    try:
+        summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
+                                 endpoint_name=args.endpoint_name, concurrency=args.concurrency)
+    except traffic.TrafficError as exc:
+        raise CliError(str(exc)) from None
+    traffic.print_summary(summary)
+    return 0 if summary.statuses.get(200, 0) == summary.requests else 1
 
 
 # -- endpoint ------------------------------------------------------------------------------
@@ -225,10 +246,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     pipe = with_home(sub.add_parser("pipeline", help="list, inspect or retry pipeline executions",
                                     description="Inspect executions of the pipeline in localcloud."))
-    pipe.add_argument("action", choices=["executions", "describe", "retry"])
+    pipe.description = ("Upsert and start the pipeline, list, inspect or retry its executions — "
+                        "on localcloud (default) or on AWS (--target aws, with the SageMaker SDK "
+                        "and your AWS credentials).")
+    pipe.add_argument("action", choices=["upsert", "start", "executions", "describe", "retry"])
     pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
+    pipe.add_argument("--target", choices=["local", "aws"], default="local",
+                      help="localcloud (default) or AWS")
     pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    pipe.add_argument("--config", metavar="FILE",
+                      help="JSON file with any of role_arn, region, default_bucket, "
+                           "model_package_group_name, tags {k: v}, parameters {name: value}; "
+                           "flags override it")
+    pipe.add_argument("--role-arn", help="pipeline execution role (aws: required)")
+    pipe.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
+    pipe.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
+    pipe.add_argument("--model-package-group-name", help="default MLGatewayFraud")
+    pipe.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                      help="tag for the pipeline (upsert; repeatable)")
+    pipe.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="pipeline parameter for start (repeatable)")
+    pipe.add_argument("--wait", action="store_true",
+                      help="start/retry: stream step status until the execution ends; "
+                           "exit 1 if it fails (local start/retry always wait)")
+    pipe.add_argument("--print-arn", action="store_true",
+                      help="start: print only the execution ARN (for scripts, e.g. buildspec.yml)")
     pipe.set_defaults(func=cmd_pipeline)
+
+    traffic = with_home(sub.add_parser(
+        "traffic", help="replay new claims through the gateway, optionally drifted",
+        description="Send N new policies (raw claim + customer records) through the ML Gateway "
+                    "Lambda handler to the endpoint, then add the labelled batch to the current "
+                    "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
+                    "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated."))
+    traffic.add_argument("--policies", type=int, default=1000, help="requests to send (default 1000)")
+    traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
+    traffic.add_argument("--drift", help="shift the replayed data (see above)")
+    traffic.add_argument("--endpoint-name", default="ml-gateway-fraud")
+    traffic.add_argument("--concurrency", type=int, default=4, help="parallel requests (default 4)")
+    traffic.set_defaults(func=cmd_traffic)
 
     endpoint = with_home(sub.add_parser(
         "endpoint", help="show an endpoint's variants; promote or roll back a canary; set weights",

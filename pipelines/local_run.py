@@ -33,9 +33,27 @@ def default_bucket(config: Config) -> str:
     return f"sagemaker-{config.region}-{config.account_id}"
 
 
+LANDING = "ml-gateway/landing"
+
+
+def landing_uris(config: Config) -> dict[str, str]:
+    """The current dataset: every CSV under these prefixes is one input of the pipeline. `mlgw run`
+    replaces it; replayed traffic adds batches to it; a retrain reads it whole."""
+    bucket = default_bucket(config)
+    return {table: f"s3://{bucket}/{LANDING}/{table}/" for table in ("claims", "customers")}
+
+
+def _ensure_bucket(s3, bucket: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
 def prepare_data(config: Config, s3, policies: int, seed: int,
                  claims: str | None, customers: str | None) -> dict[str, str]:
-    """Generate (or take) the raw CSVs and land them in the object store; return their URIs."""
+    """Generate (or take) the raw CSVs and make them the current dataset in the object store;
+    return the landing prefixes."""
     if claims is None:
         from processing import synthetic
         data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}"
@@ -46,17 +64,34 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
                   flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
     bucket = default_bucket(config)
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except s3.exceptions.ClientError:
-        s3.create_bucket(Bucket=bucket)
+    _ensure_bucket(s3, bucket)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    uris = {}
-    for name, path in (("claims", claims), ("customers", customers)):
-        key = f"ml-gateway/raw/{stamp}/{name}.csv"
-        s3.upload_file(str(path), bucket, key)
-        uris[name] = f"s3://{bucket}/{key}"
-    return uris
+    for table, path in (("claims", claims), ("customers", customers)):
+        prefix = f"{LANDING}/{table}/"
+        stale = [{"Key": o["Key"]} for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        if stale:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
+        s3.upload_file(str(path), bucket, f"{prefix}{table}-{stamp}.csv")
+    return landing_uris(config)
+
+
+def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, str]:
+    """Add a batch of new policies (frames in the raw schema) to the current dataset."""
+    import io
+    bucket = default_bucket(config)
+    _ensure_bucket(s3, bucket)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for table, frame in (("claims", claims), ("customers", customers)):
+        body = io.StringIO()
+        frame.to_csv(body, index=False)
+        s3.put_object(Bucket=bucket, Key=f"{LANDING}/{table}/{label}-{stamp}.csv",
+                      Body=body.getvalue().encode())
+    return landing_uris(config)
+
+
+def role_arn(config: Config) -> str:
+    return f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}"
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
@@ -78,11 +113,11 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
     from pipelines.ml_gateway.run_pipeline import upsert_and_start
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
               "EndpointName": ENDPOINT_NAME, **parameters}
-    arn = upsert_and_start(region=config.region,
-                           role_arn=f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}",
+    arn = upsert_and_start(region=config.region, role_arn=role_arn(config),
                            default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
                            parameters=params)
     print(f"started {arn}", file=out, flush=True)
+    ensure_retrain_rule(config, session)
     result = follow(sm, arn, out=out)
     print_summary(config, sm, s3, result, out=out)
     return result
@@ -130,6 +165,44 @@ def _invoke_snippet(config: Config) -> list[str]:
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
         "                   Body='{\"instances\": [{\"incident_severity\": 2, \"total_claim_amount\": 50000}]}')['Body'].read()",
     ]
+
+
+# What a drift-triggered retrain runs with: the whole current dataset, deployed as a canary
+# beside the model now serving (`mlgw endpoint promote` or `rollback` ends the test).
+RETRAIN_STRATEGY = {"DeployStrategy": "canary", "NewVariantWeight": "0.2"}
+
+
+def ensure_retrain_rule(config: Config, session) -> str:
+    """The EventBridge rule that starts this pipeline when Model Monitor reports drift."""
+    from monitoring.retrain import ensure_rule
+    uris = landing_uris(config)
+    return ensure_rule(session.client("events", endpoint_url=config.url),
+                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"), role_arn(config),
+                       {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+                        "EndpointName": ENDPOINT_NAME, **RETRAIN_STRATEGY})
+
+
+def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters: dict[str, str],
+                    print_arn: bool = False) -> ExecutionResult | None:
+    """`mlgw pipeline upsert|start` on localcloud: start runs on the current dataset unless
+    parameters say otherwise, and follows the execution unless only the ARN is wanted."""
+    os.environ.update(config.client_env())
+    from pipelines.ml_gateway import run_pipeline
+    session, sm, s3 = _clients(config)
+    pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
+    if action == "upsert":
+        print(run_pipeline.upsert(pipeline, role_arn(config)))
+        return None
+    uris = landing_uris(config)
+    params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+              "EndpointName": ENDPOINT_NAME, **parameters}
+    arn = run_pipeline.start(pipeline, params)
+    print(arn, flush=True)
+    if print_arn:
+        return None
+    result = follow(sm, arn)
+    print_summary(config, sm, s3, result)
+    return result
 
 
 def _latest_execution(sm, pipeline_name: str) -> str:

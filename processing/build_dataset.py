@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     if frame.empty:
         raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
                        "returned no rows: are both feature groups populated for the same policies?")
+    unlabelled = frame[LABEL].isna()
+    if unlabelled.any():   # policies scored by the gateway whose outcome is not known yet
+        print(f"left out {int(unlabelled.sum()):,} policies with no fraud label yet", flush=True)
+        frame = frame[~unlabelled]
     frame[LABEL] = frame[LABEL].astype("int64")
     parts = split(frame, args.validation_fraction, args.test_fraction, args.seed)
     for name, part in zip(("train", "validation", "test"), parts):

@@ -205,6 +205,16 @@ def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout
     return chosen["VariantName"]
 
 
+def publish_baseline(s3, source_uri: str, target_uri: str) -> None:
+    """Make the deployed model's data baseline the one the monitoring schedule checks against."""
+    source_bucket, _, source_prefix = source_uri.removeprefix("s3://").partition("/")
+    target_bucket, _, target_prefix = target_uri.removeprefix("s3://").partition("/")
+    for name in ("statistics.json", "constraints.json"):
+        s3.copy_object(Bucket=target_bucket, Key=f"{target_prefix.rstrip('/')}/{name}",
+                       CopySource={"Bucket": source_bucket, "Key": f"{source_prefix.rstrip('/')}/{name}"})
+    print(f"monitoring baseline → {target_uri}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -217,13 +227,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instance-count", type=int, default=1)
     parser.add_argument("--role-arn", required=True)
     parser.add_argument("--data-capture-uri", help="capture requests and responses here (Model Monitor)")
+    parser.add_argument("--baseline-uri", help="this model's data baseline (statistics/constraints)")
+    parser.add_argument("--monitoring-baseline-uri", help="where the monitoring schedule reads its baseline")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args(argv)
-    deploy(boto3.client("sagemaker"), boto3.client("sagemaker-runtime"),
+    endpoint = deploy(boto3.client("sagemaker"), boto3.client("sagemaker-runtime"),
            package_arn=args.model_package_arn, endpoint_name=args.endpoint_name,
            role_arn=args.role_arn, strategy=args.strategy, new_weight=args.new_variant_weight,
            instance_type=args.instance_type, instance_count=args.instance_count,
            capture_uri=args.data_capture_uri, timeout=args.timeout)
+    if endpoint is not None and args.baseline_uri and args.monitoring_baseline_uri:
+        publish_baseline(boto3.client("s3"), args.baseline_uri, args.monitoring_baseline_uri)
 
 
 if __name__ == "__main__":

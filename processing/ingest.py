@@ -1,5 +1,8 @@
 """Ingest step: validate the raw claims and customers CSVs against the schema and land the
-validated copies in S3 (this step's output). Nothing downstream runs on a file that fails."""
+validated copies in S3 (this step's output). Nothing downstream runs on a file that fails.
+
+Each input may be one CSV or a prefix of several (the first dataset plus later batches, e.g.
+replayed traffic); a policy_id may appear in only one of them."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +10,27 @@ import sys
 from pathlib import Path
 
 from processing import schema
-from processing.job import JobError, run, single_csv
+from processing.job import JobError, csv_files, run
 
 ROOT = "/opt/ml/processing"
+
+
+def read_all(directory: str, table: str):
+    """Every CSV of one table, validated file by file, as one frame."""
+    import pandas as pd
+    files = csv_files(directory, f"{table} input")
+    frames = [schema.read_raw(path, table) for path in files]
+    if len(frames) == 1:
+        return frames[0]
+    sources = pd.Series([path.name for path, frame in zip(files, frames) for _ in range(len(frame))])
+    combined = pd.concat(frames, ignore_index=True)
+    repeated = combined["policy_id"].duplicated(keep=False)
+    if repeated.any():
+        first = combined.loc[repeated, "policy_id"].iloc[0]
+        where = sorted(set(sources[(combined["policy_id"] == first).to_numpy()]))
+        raise JobError(f"{table}: policy_id {first} appears in more than one file ({', '.join(where)}); "
+                       f"{int(repeated.sum())} rows repeat an id across files")
+    return combined
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validated-dir", default=f"{ROOT}/output/validated")
     args = parser.parse_args(argv)
 
-    claims = schema.read_raw(single_csv(args.claims_dir, "claims input"), "claims")
-    customers = schema.read_raw(single_csv(args.customers_dir, "customers input"), "customers")
+    claims = read_all(args.claims_dir, "claims")
+    customers = read_all(args.customers_dir, "customers")
     schema.check_join(claims, customers)
     if claims["fraud"].nunique() < 2:
         raise JobError("claims.csv: column 'fraud' has a single value; "

@@ -38,15 +38,13 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
     return 0
 
 
-def single_csv(directory: str | Path, what: str) -> Path:
-    """The one CSV file a processing input delivered (an S3 object lands under its own name)."""
+def csv_files(directory: str | Path, what: str) -> list[Path]:
+    """The CSV files a processing input delivered (an S3 object lands under its own name; an
+    S3 prefix brings every object under it), in name order."""
     folder = Path(directory)
     if folder.is_file():
-        return folder
+        return [folder]
     found = sorted(folder.rglob("*.csv")) if folder.is_dir() else []
     if not found:
         raise JobError(f"{what}: no CSV file found in {folder}")
-    if len(found) > 1:
-        raise JobError(f"{what}: expected one CSV file, found {len(found)}: "
-                       + ", ".join(p.name for p in found[:5]))
-    return found[0]
+    return found

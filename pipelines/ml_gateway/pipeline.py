@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 from sagemaker.core import image_uris
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import (ProcessingInput, ProcessingOutput, ProcessingS3Input,
@@ -39,6 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSING_DIR = PROJECT_ROOT / "processing"
 TRAINING_DIR = PROJECT_ROOT / "training"
 INFERENCE_DIR = PROJECT_ROOT / "inference"
+MONITORING_DIR = PROJECT_ROOT / "monitoring"
 
 # Framework images: SageMaker's scikit-learn image runs the processing scripts, its XGBoost
 # image trains (script mode) and serves. Locally the executor runs the same scripts without them.
@@ -126,7 +128,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     )
     cache = CacheConfig(enable_caching=False)
 
-    def processing_step(name: str, script: str, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
+    def processing_step(name: str, script: str | Path, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
         # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
         # same paths are explicit in the definition for SageMaker and the local executor alike.
         folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + \
@@ -162,6 +164,15 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
 
     def dataset_uri(name: str):
         return build_dataset.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    # Model Monitor's baseline (statistics.json, constraints.json) from the training split; it
+    # travels with the model package as its drift-check baseline.
+    baseline = processing_step(
+        "Baseline", MONITORING_DIR / "baseline.py",
+        [_s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train")],
+        [_s3_output("baseline", f"{PROCESSING_ROOT}/baseline", run_prefix("baseline"))],
+        [])
+    baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
     trainer = ModelTrainer(
@@ -205,6 +216,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         approval_status=approval_status,
         model_metrics=ModelMetrics(model_statistics=MetricsSource(
             content_type="application/json", s3_uri=evaluation_uri)),
+        drift_check_baselines=DriftCheckBaselines(
+            model_data_statistics=MetricsSource(content_type="application/json", s3_uri=Join(
+                on="/", values=[baseline_uri, "statistics.json"])),
+            model_data_constraints=MetricsSource(content_type="application/json", s3_uri=Join(
+                on="/", values=[baseline_uri, "constraints.json"]))),
         description="XGBoost fraud model trained by the ML Gateway pipeline",
     ))
 
@@ -214,7 +230,9 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         ["--model-package-arn", register.properties.ModelPackageArn,
          "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
          "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight,
-         "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture"])
+         "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture",
+         "--baseline-uri", baseline_uri,
+         "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline"])
 
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                   json_path="binary_classification_metrics.auc.value")
@@ -227,5 +245,5 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         if_steps=[register, deploy], else_steps=[fail])
 
     return Pipeline(name=pipeline_name, parameters=parameters,
-                    steps=[ingest, feature_store, build_dataset, train, evaluate, check],
+                    steps=[ingest, feature_store, build_dataset, baseline, train, evaluate, check],
                     sagemaker_session=session)

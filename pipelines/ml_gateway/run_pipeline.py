@@ -27,26 +27,50 @@ def quiet_sdk() -> Iterator[None]:
             logging.disable(logging.NOTSET)
 
 
-def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str):
+def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
+          model_package_group_name: str = "MLGatewayFraud", boto_session=None):
+    """The pipeline object (the SDK uploads code to the default bucket while building it)."""
     with quiet_sdk():
         from pipelines.ml_gateway.pipeline import get_pipeline
         return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
-                            pipeline_name=pipeline_name)
+                            pipeline_name=pipeline_name,
+                            model_package_group_name=model_package_group_name,
+                            boto_session=boto_session)
 
 
-def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
-                     parameters: dict[str, Any]) -> str:
-    """Create or update the pipeline, start an execution with `parameters`; its ARN."""
-    pipeline = build(region, role_arn, default_bucket, pipeline_name)
+def check_parameters(pipeline, parameters: dict[str, Any]) -> None:
     known = {p.name for p in pipeline.parameters}
     unknown = sorted(set(parameters) - known)
     if unknown:
         raise ValueError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
                          f"the pipeline takes {', '.join(sorted(known))}")
+
+
+def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
+    """Create the pipeline or update its definition; its ARN."""
+    tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()] or None
     with quiet_sdk():
-        pipeline.upsert(role_arn=role_arn, description="ML Gateway: ingest → features → train → deploy")
-        execution = pipeline.start(parameters=parameters)
-    return execution.arn
+        response = pipeline.upsert(role_arn=role_arn, tags=tag_list,
+                                   description="ML Gateway: ingest → features → train → deploy")
+    return response["PipelineArn"]
+
+
+def start(pipeline, parameters: dict[str, Any]) -> str:
+    """Start an execution; its ARN."""
+    check_parameters(pipeline, parameters)
+    with quiet_sdk():
+        return pipeline.start(parameters=parameters).arn
+
+
+def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
+                     parameters: dict[str, Any], tags: dict[str, str] | None = None,
+                     model_package_group_name: str = "MLGatewayFraud", boto_session=None) -> str:
+    """Create or update the pipeline, start an execution with `parameters`; its ARN."""
+    pipeline = build(region, role_arn, default_bucket, pipeline_name, model_package_group_name,
+                     boto_session)
+    check_parameters(pipeline, parameters)   # before anything is written
+    upsert(pipeline, role_arn, tags)
+    return start(pipeline, parameters)
 
 
 def main(argv: list[str] | None = None) -> int:

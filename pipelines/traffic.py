@@ -1,0 +1,165 @@
+"""`mlgw traffic`: replay new claims through the ML Gateway, optionally drifted.
+
+Each new policy is sent to the gateway's Lambda handler as an API Gateway proxy event with its
+raw claim and customer records (the gateway stores them in the Feature Store and scores them;
+the endpoint captures the request for Model Monitor). The labelled batch is then added to the
+current dataset, as ground truth arriving later would be, so a retrain learns from it.
+
+Drift specs (comma-separated):
+  COLUMN*FACTOR        scale a money column, e.g. total_claim_amount*1.4 (claim parts follow)
+  COLUMN=VALUE:SHARE   set a share of rows to a category, e.g. policy_state=NV:0.5
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from localcloud.config import Config
+
+_SCALE = re.compile(r"^(?P<column>[a-z_]+)\*(?P<factor>[0-9.]+)$")
+_SHARE = re.compile(r"^(?P<column>[a-z_]+)=(?P<value>[^:]+):(?P<share>[0-9.]+)$")
+CLAIM_PARTS = ("injury_claim", "vehicle_claim")
+
+
+class TrafficError(ValueError):
+    """A drift spec or setting that cannot be used; the message says which part."""
+
+
+@dataclass
+class TrafficSummary:
+    requests: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    variants: Counter = field(default_factory=Counter)
+    scores: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    first_policy_id: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def apply_drift(claims, customers, spec: str | None, seed: int):
+    """The frames with the spec's shifts applied (copies)."""
+    from processing.schema import CLAIMS_COLUMNS, CUSTOMERS_COLUMNS
+    claims, customers = claims.copy(), customers.copy()
+    rng = np.random.default_rng(seed)
+    for part in filter(None, (p.strip() for p in (spec or "").split(","))):
+        if m := _SCALE.match(part):
+            column, factor = m["column"], float(m["factor"])
+            frame = claims if column in CLAIMS_COLUMNS else customers if column in CUSTOMERS_COLUMNS else None
+            if frame is None or frame[column].dtype.kind not in "fiu":
+                raise TrafficError(f"drift {part!r}: {column} is not a numeric column of the raw schema")
+            columns = [column, *CLAIM_PARTS] if column == "total_claim_amount" else [column]
+            for name in columns:
+                frame[name] = (frame[name] * factor).round(2) if frame[name].dtype.kind == "f" \
+                    else (frame[name] * factor).round().astype(frame[name].dtype)
+        elif m := _SHARE.match(part):
+            column, value, share = m["column"], m["value"], float(m["share"])
+            spec_ = CLAIMS_COLUMNS.get(column) or CUSTOMERS_COLUMNS.get(column)
+            if spec_ is None or spec_.kind != "category" or value not in (spec_.categories or ()):
+                raise TrafficError(f"drift {part!r}: {value!r} is not a value of category column {column}")
+            if not 0 <= share <= 1:
+                raise TrafficError(f"drift {part!r}: share must be between 0 and 1")
+            frame = claims if column in CLAIMS_COLUMNS else customers
+            chosen = rng.random(len(frame)) < share
+            frame.loc[chosen, column] = value
+        else:
+            raise TrafficError(f"drift {part!r}: expected COLUMN*FACTOR or COLUMN=VALUE:SHARE")
+    return claims, customers
+
+
+def _clean(row: dict) -> dict:
+    """A raw record as a client would send it: no missing cells, plain Python values."""
+    out = {}
+    for key, value in row.items():
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        out[key] = value.item() if hasattr(value, "item") else value
+    return out
+
+
+def next_policy_id(config: Config, s3) -> int:
+    """One past the largest policy_id in the current dataset, so replayed policies are new."""
+    import pandas as pd
+
+    from pipelines.local_run import LANDING, default_bucket
+    bucket, largest = default_bucket(config), 0
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LANDING}/claims/")
+    for obj in (o for page in pages for o in page.get("Contents", [])):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        ids = pd.read_csv(io.BytesIO(body), usecols=["policy_id"])["policy_id"]
+        largest = max(largest, int(ids.max()) if len(ids) else 0)
+    return largest + 1
+
+
+def replay(config: Config, *, policies: int, seed: int, drift: str | None, endpoint_name: str,
+           concurrency: int = 4, out=None) -> TrafficSummary:
+    import boto3
+
+    from pipelines.local_run import add_batch
+    from processing import synthetic
+    out = out or sys.stdout
+    os.environ.update(config.client_env())
+    os.environ.update({"ENDPOINT_NAME": endpoint_name, "CLAIMS_FEATURE_GROUP": "claims",
+                       "CUSTOMERS_FEATURE_GROUP": "customers"})
+    from inference.gateway_handler import handler
+
+    s3 = boto3.client("s3")
+    claims, customers = synthetic.generate(policies, seed=seed)
+    claims, customers = apply_drift(claims, customers, drift, seed)
+    first = next_policy_id(config, s3)
+    claims["policy_id"] += first - 1
+    customers["policy_id"] += first - 1
+    summary = TrafficSummary(first_policy_id=first)
+    customer_rows = {int(r["policy_id"]): _clean(r) for r in customers.to_dict("records")}
+
+    def send(claim_row: dict) -> dict:
+        claim = _clean(claim_row)
+        policy_id = int(claim.pop("policy_id"))
+        claim.pop("fraud", None)                 # the label is not known when a claim is filed
+        customer = dict(customer_rows[policy_id])
+        customer.pop("policy_id", None)
+        body = {"policy_id": policy_id, "claim": claim, "customer": customer}
+        event = {"httpMethod": "POST", "path": "/v1/predict", "headers": {"content-type": "application/json"},
+                 "body": json.dumps(body), "requestContext": {"requestId": f"traffic-{policy_id}"}}
+        return handler(event, None)
+
+    started = time.perf_counter()
+    print(f"replaying {policies:,} new policies (ids from {first:,})"
+          + (f" with drift {drift}" if drift else "") + f" through the gateway → {endpoint_name}",
+          file=out, flush=True)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for response in pool.map(send, claims.to_dict("records")):
+            summary.requests += 1
+            summary.statuses[response["statusCode"]] += 1
+            payload = json.loads(response["body"])
+            if response["statusCode"] == 200:
+                summary.variants[payload.get("variant")] += 1
+                summary.scores.append(payload["fraud_probability"])
+            elif len(summary.errors) < 5:
+                summary.errors.append(f"{response['statusCode']}: {payload.get('message')}")
+    summary.seconds = time.perf_counter() - started
+    add_batch(config, s3, claims, customers, label="traffic")
+    return summary
+
+
+def print_summary(summary: TrafficSummary, out=None) -> None:
+    out = out or sys.stdout
+    ok = summary.statuses.get(200, 0)
+    rate = summary.requests / summary.seconds if summary.seconds else 0.0
+    print(f"{summary.requests:,} requests in {summary.seconds:.1f} s ({rate:,.0f}/s): "
+          f"{ok:,} answered" + (f", {summary.requests - ok:,} failed" if ok < summary.requests else ""),
+          file=out)
+    if summary.scores:
+        print(f"mean fraud probability {float(np.mean(summary.scores)):.4f}; variants "
+              + ", ".join(f"{v} {n:,}" for v, n in summary.variants.most_common()), file=out)
+    for error in summary.errors:
+        print(f"  {error}", file=out)
+    print("the labelled batch was added to the current dataset (a retrain will learn from it)", file=out)
