@@ -36,13 +36,15 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     steps = _steps(doc)
     assert {name: s["Type"] for name, s in steps.items()} == {
         "Ingest": "Processing", "FeatureStore": "Processing", "BuildDataset": "Processing",
+        "Baseline": "Processing",
         "Train": "Training", "Evaluate": "Processing", "CheckAuc": "Condition",
         "RegisterModel": "RegisterModel", "Deploy": "Processing", "AucBelowThreshold": "Fail"}
 
     params = {p["Name"]: p for p in doc["Parameters"]}
     assert {"ClaimsInputUri", "CustomersInputUri", "ProcessingInstanceType", "TrainingInstanceType",
             "MaxDepth", "Eta", "NumRound", "EarlyStoppingRounds", "AucThreshold",
-            "ModelApprovalStatus", "EndpointName"} <= set(params)
+            "ModelApprovalStatus", "EndpointName", "DeployStrategy", "NewVariantWeight"} <= set(params)
+    assert params["DeployStrategy"]["EnumValues"] == ["replace", "canary", "ab"]
     assert params["AucThreshold"]["Type"] == "Float" and params["AucThreshold"]["DefaultValue"] == 0.75
     assert params["MaxDepth"]["Type"] == "Integer"
 
@@ -58,6 +60,12 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert hyper["num_round"] == {"Get": "Parameters.NumRound"}
     channels = {c["ChannelName"] for c in steps["Train"]["Arguments"]["InputDataConfig"]}
     assert {"train", "validation"} <= channels
+
+    # The model package carries its evaluation and its Model Monitor baseline.
+    register = steps["RegisterModel"]["Arguments"]
+    assert "Steps.Evaluate" in json.dumps(register["ModelMetrics"]["ModelQuality"]["Statistics"])
+    drift = register["DriftCheckBaselines"]["ModelDataQuality"]
+    assert "Steps.Baseline" in json.dumps(drift["Statistics"]) and "constraints.json" in json.dumps(drift["Constraints"])
 
     # The Fail step states both numbers the user needs.
     message = json.dumps(steps["AucBelowThreshold"]["Arguments"]["ErrorMessage"])
