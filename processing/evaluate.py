@@ -1,7 +1,7 @@
 """Evaluation processing step: model.tar.gz + test CSVs -> evaluation.json.
 
-Runs as `python3 evaluate.py` inside a processing container, so it is self-contained
-(numpy/pandas/xgboost/scikit-learn only). The output has the SageMaker model-quality shape
+Runs as `python3 evaluate.py` inside a processing container (the `processing` package is staged
+beside it). The output has the SageMaker model-quality shape
 that the pipeline's condition step and the model registry read.
 """
 from __future__ import annotations
@@ -16,23 +16,13 @@ import tempfile
 import numpy as np
 import pandas as pd
 
+from processing.job import JobError, run
+
 LABEL = "fraud"
 
 
-class EvaluationError(Exception):
+class EvaluationError(JobError):
     pass
-
-
-def fail(message: str) -> None:
-    print(f"ERROR: {message}", file=sys.stderr)
-    path = os.environ.get("SM_FAILURE_FILE") or "/opt/ml/output/failure"
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as fh:
-            fh.write(message)
-    except OSError as exc:
-        print(f"(could not write failure file {path}: {exc})", file=sys.stderr)
-    sys.exit(1)
 
 
 def load_model(model_dir: str, workdir: str):
@@ -135,7 +125,7 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float) -
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Evaluate the fraud model on the test split.")
     ap.add_argument("--model-dir", default="/opt/ml/processing/model")
     ap.add_argument("--test-dir", default="/opt/ml/processing/test")
@@ -144,17 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
-        fail(f"--threshold must be between 0 and 1, got {args.threshold}")
+        raise EvaluationError(f"--threshold must be between 0 and 1, got {args.threshold}")
     try:
         report = evaluate(args.model_dir, args.test_dir, args.output_dir, args.threshold)
-    except EvaluationError as exc:
-        fail(str(exc))
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        fail(f"evaluation failed: {exc}")
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise EvaluationError(f"evaluation failed: {exc}") from None
     m = report["binary_classification_metrics"]
     print(f"test rows {report['test_rows']} positives {report['positives']} "
           f"auc {m['auc']['value']:.4f} pr_auc {m['pr_auc']['value']:.4f}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 1 with the reason in the job's failure file."""
+    return run(_main, argv)
 
 
 if __name__ == "__main__":
