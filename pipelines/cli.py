@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -130,6 +131,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         result = local_run.retry(config, args.pipeline_name, args.execution_arn)
         return 0 if result.succeeded else 1
     raise CliError(f"unknown pipeline action {args.action}")
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines import demo
+    return demo.demo(_config(args), policies=args.policies, traffic_policies=args.traffic,
+                     drift=args.drift)
 
 
 # -- traffic -------------------------------------------------------------------------------
@@ -273,6 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start: print only the execution ARN (for scripts, e.g. buildspec.yml)")
     pipe.set_defaults(func=cmd_pipeline)
 
+    demo = with_home(sub.add_parser(
+        "demo", help="the whole loop: deploy, traffic, Model Monitor, drift → retrain",
+        description="Run the pipeline, replay normal traffic through the gateway and monitor it; "
+                    "with --drift, replay drifted traffic too: Model Monitor finds the drift, its "
+                    "event re-runs the pipeline through EventBridge and the new model is deployed "
+                    "as a canary."))
+    demo.add_argument("--policies", type=int, default=5000, help="initial dataset size (default 5000)")
+    demo.add_argument("--traffic", type=int, default=1000, help="policies per traffic batch (default 1000)")
+    demo.add_argument("--drift", nargs="?", const="total_claim_amount*1.4", metavar="SPEC",
+                      help="replay drifted traffic (default spec total_claim_amount*1.4; "
+                           "see `mlgw traffic --help`)")
+    demo.set_defaults(func=cmd_demo)
+
     traffic = with_home(sub.add_parser(
         "traffic", help="replay new claims through the gateway, optionally drifted",
         description="Send N new policies (raw claim + customer records) through the ML Gateway "
@@ -310,13 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     from localcloud.apigateway.cli import add_gateway_commands
     from localcloud.events.cli import add_events_commands
+    from inference.segments_cli import add_segments_commands
+    from monitoring.cli import add_monitor_commands
     add_gateway_commands(sub)
+    add_segments_commands(sub)
     add_events_commands(sub)
+    add_monitor_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The SageMaker SDK turns on INFO logging for everything when imported; the CLI prints
+    # its own progress, so library chatter stays at warnings.
+    for name in ("botocore", "boto3", "sagemaker", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except CliError as exc:

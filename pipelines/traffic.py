@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from localcloud.config import Config
 
@@ -76,12 +77,14 @@ def apply_drift(claims, customers, spec: str | None, seed: int):
 
 
 def _clean(row: dict) -> dict:
-    """A raw record as a client would send it: no missing cells, plain Python values."""
+    """A raw record as a client would send it: plain JSON values, an empty cell as null (an
+    empty category is information — "no collision" — not an absent field)."""
     out = {}
     for key, value in row.items():
-        if value is None or (isinstance(value, float) and value != value):
-            continue
-        out[key] = value.item() if hasattr(value, "item") else value
+        if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+            out[key] = None
+        else:
+            out[key] = value.item() if hasattr(value, "item") else value
     return out
 
 
