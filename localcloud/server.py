@@ -29,7 +29,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: "LocalCloudServer"
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -78,9 +79,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if "Content-Length" not in response.headers:
             self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # Headers and body in one write: one syscall, one segment for a small response.
+        buffer = getattr(self, "_headers_buffer", None)
+        if buffer is None:      # HTTP/0.9: no headers are sent at all
+            self.end_headers()
+            buffer = []
+        else:
+            buffer.append(b"\r\n")
         if self.command != "HEAD" and body:
-            self.wfile.write(body)
+            buffer.append(body)
+        self.wfile.write(b"".join(buffer))
+        buffer.clear()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

@@ -205,6 +205,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "localcloud":
         from localcloud.bench import bench_localcloud
         return bench_localcloud()
+    if args.what == "gateway":
+        from localcloud.apigateway.bench import bench_gateway
+        return bench_gateway()
+    if args.what == "monitor":
+        from monitoring.bench import bench_monitor, print_bench
+        print("writing 1,000,000 capture records (not timed), then monitoring them…", flush=True)
+        print_bench(bench_monitor())
+        return 0
     raise CliError(f"unknown benchmark {args.what}")
 
 
@@ -324,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
                            description="pipeline: per-step and total wall time, peak memory and "
                                        "test AUC at 5,000 and 100,000 policies. localcloud: "
                                        "GetRecord p50/p99 (in-process and HTTP), bulk ingest "
-                                       "records/s, InvokeEndpoint p50/p99.")
-    bench.add_argument("what", choices=["pipeline", "localcloud"])
+                                       "records/s, InvokeEndpoint p50/p99. gateway: in-process "
+                                       "floor, a naive single-process service and the gateway "
+                                       "end to end at 1 and 16 clients. monitor: a monitoring "
+                                       "run over 1,000,000 captured records.")
+    bench.add_argument("what", choices=["pipeline", "localcloud", "gateway", "monitor"])
     bench.add_argument("--policies", type=int, action="append",
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)

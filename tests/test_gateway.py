@@ -4,28 +4,18 @@ handler is called directly (as Lambda would) and through the local API Gateway o
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import socket
-import tarfile
-import time
 import uuid
 
-import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 
+from localcloud.apigateway import stack as stack_helper
 from localcloud.apigateway.keys import KeyStore, default_path
 from localcloud.apigateway.server import MAX_PAYLOAD, GatewayConfig, GatewayServer
-from processing import synthetic
-from processing.feature_ingest import ingest
-from processing.feature_store import ensure_group, feature_definitions
-from processing.features import MODEL_FEATURES, encode_claims, encode_customers
 from tests.conftest import start_server
 
 ENDPOINT = "gw-fraud"
-ROLE = "arn:aws:iam::000000000000:role/sagemaker"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 UNKNOWN = 990_001
 
 RAW_CLAIM = {"driver_relationship": "Self", "incident_type": "Collision", "collision_type": "Front",
@@ -40,23 +30,6 @@ RAW_CUSTOMER = {"customer_age": 24, "months_as_customer": 3, "num_claims_past_ye
                 "customer_gender": "Male", "customer_education": "High School", "auto_year": 2009}
 
 
-def _model_tar(claims, customers) -> bytes:
-    import xgboost as xgb
-    frame = claims.merge(customers, on="policy_id")
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
-                        xgb.DMatrix(frame[MODEL_FEATURES].to_numpy(), label=frame["fraud"].to_numpy(),
-                                    feature_names=MODEL_FEATURES), num_boost_round=10)
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
-                           ("features.json", json.dumps({"features": MODEL_FEATURES,
-                                                         "label": "fraud"}).encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """localcloud with endpoint `gw-fraud` (variants A, B) and populated claims/customers groups;
@@ -68,32 +41,13 @@ def stack(tmp_path_factory):
                         "ENDPOINT_NAME": ENDPOINT, "CLAIMS_FEATURE_GROUP": "claims",
                         "CUSTOMERS_FEATURE_GROUP": "customers"}.items():
         env.setenv(name, value)
-    make = lambda service: boto3.client(  # noqa: E731
-        service, endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="test",
-        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}))
+    make = lambda service: stack_helper.boto_client(service, server.url)  # noqa: E731
     sm = make("sagemaker")
-    raw_claims, raw_customers = synthetic.generate(600, seed=1)
-    claims, customers = encode_claims(raw_claims), encode_customers(raw_customers)
-
-    model_path = server.cloud.config.s3_root / "models" / "gw" / "model.tar.gz"
-    model_path.parent.mkdir(parents=True)
-    model_path.write_bytes(_model_tar(claims, customers))
-    sm.create_model(ModelName="gw-model", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": "s3://models/gw/model.tar.gz"})
-    sm.create_endpoint_config(EndpointConfigName="gw-config", ProductionVariants=[
-        {"VariantName": v, "ModelName": "gw-model", "InitialVariantWeight": 1.0,
-         "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"} for v in ("A", "B")])
-    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="gw-config")
-
-    (server.cloud.config.s3_root / "feature-store").mkdir(parents=True, exist_ok=True)
-    now = round(time.time(), 3)
-    for name, frame in (("claims", claims), ("customers", customers)):
-        frame = frame.copy()
-        frame["event_time"] = now
-        ensure_group(sm, name, feature_definitions(frame), "s3://feature-store/offline", ROLE)
-        assert ingest(frame, name) == len(frame)
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=ENDPOINT,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 200})
+    claims, customers = stack_helper.encoded_frames(600, seed=1)
+    stack_helper.deploy_endpoint(sm, server.cloud.config.s3_root,
+                                 stack_helper.model_tar(claims, customers), ENDPOINT, ("A", "B"))
+    stack_helper.populate_groups(sm, server.cloud.config.s3_root, claims, customers, {})
+    stack_helper.wait_in_service(sm, ENDPOINT)
     yield {"server": server, "home": home, "featurestore": make("sagemaker-featurestore-runtime")}
     env.undo()
     server.stop()

@@ -23,15 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--endpoint-name", default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port (SO_REUSEPORT); usage plans "
+                             "(rate, quota) are then enforced per worker")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     kwargs = {}
     if args.endpoint_name:
         # The in-process Lambda reads its endpoint from the environment, as on AWS.
         os.environ["ENDPOINT_NAME"] = kwargs["endpoint_name"] = args.endpoint_name
+    children = _fork_workers(args.workers) if args.workers > 1 else []
     try:
         server = GatewayServer(GatewayConfig(home=args.home.resolve(), host=args.host,
-                                             port=args.port, **kwargs))
+                                             port=args.port, **kwargs),
+                               reuse_port=args.workers > 1)
     except OSError as exc:
         print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
@@ -45,7 +50,32 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         server.keys.close()
+        _stop_workers(children)
     return 0
+
+
+def _fork_workers(workers: int) -> list[int]:
+    """Fork workers-1 more servers (before any thread or socket exists); the parent's pids list."""
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            return []          # a worker: serves like the parent, no children of its own
+        children.append(pid)
+    return children
+
+
+def _stop_workers(children: list[int]) -> None:
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for pid in children:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ def add_gateway_commands(subparsers) -> None:
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gateway port (default {DEFAULT_PORT})")
     start.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
                        help="SageMaker endpoint to serve (default ml-gateway-fraud)")
+    start.add_argument("--workers", type=int, default=1,
+                       help="gateway processes sharing the port (default 1); with more than one, "
+                            "each enforces usage plans (rate, quota) on its own")
     start.add_argument("--foreground", action="store_true", help="serve in this terminal")
     start.set_defaults(func=cmd_start)
     actions.add_parser("stop", help="stop the background gateway").set_defaults(func=cmd_stop)
@@ -105,6 +108,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
                "--port", str(args.port), "--home", str(config.home),
                "--endpoint-name", args.endpoint_name]
+    if getattr(args, "workers", 1) > 1:
+        command += ["--workers", str(args.workers)]
     if args.foreground:
         os.environ.update(env)
         from localcloud.apigateway.__main__ import main as serve

@@ -62,7 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: "GatewayServer"
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", self.address_string(), format % args)
 
     # -- body --------------------------------------------------------------------------------
 
@@ -148,9 +149,17 @@ class _Handler(BaseHTTPRequestHandler):
                    "Content-Length": str(len(response.body))}
         for name, value in headers.items():
             self.send_header(name, value)
-        self.end_headers()
+        # Headers and body in one write: one syscall, one segment for a small response.
+        buffer = getattr(self, "_headers_buffer", None)
+        if buffer is None:      # HTTP/0.9: no headers are sent at all
+            self.end_headers()
+            buffer = []
+        else:
+            buffer.append(b"\r\n")
         if self.command != "HEAD" and response.body:
-            self.wfile.write(response.body)
+            buffer.append(response.body)
+        self.wfile.write(b"".join(buffer))
+        buffer.clear()
 
     def do_OPTIONS(self) -> None:
         """CORS preflight, answered by the gateway itself (API Gateway's mock integration)."""
@@ -177,7 +186,9 @@ class GatewayServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, config: GatewayConfig, keys: KeyStore | None = None):
+    def __init__(self, config: GatewayConfig, keys: KeyStore | None = None,
+                 reuse_port: bool = False):
+        self.allow_reuse_port = reuse_port     # several worker processes on one port
         self.config = config
         self.routes = ROUTES
         self.endpoint_name = config.endpoint_name

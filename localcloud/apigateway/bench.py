@@ -1,0 +1,405 @@
+"""`mlgw bench gateway`: the ML Gateway end to end against DESIGN.md's targets, with its peers
+measured in the same run.
+
+One run sets up, as a user would: localcloud in its own process (`mlgw localcloud start`) with a
+temp MLGW_HOME, a small XGBoost endpoint and populated `claims` / `customers` feature groups,
+an API key, and the gateway in its own process (`mlgw gateway start`). Then, at 1 and 16
+concurrent clients:
+
+  (a) in-process: feature lookup in a dict + inference.serving predict on the loaded model
+      (the floor: no HTTP at all);
+  (b) naive: one stdlib http.server process doing (a)'s work behind HTTP (no hops);
+  (c) gateway: POST /v1/predict with x-api-key → key/usage plan/validation → Lambda proxy →
+      BatchGetRecord + InvokeEndpoint on localcloud, every request.
+
+Load for (b) and (c) comes from a second process (one keep-alive http.client connection per
+client thread) on loopback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ENDPOINT = "bench-fraud"
+POLICIES = 5_000
+TARGETS = {"p50_ms": 3.0, "p99_ms": 15.0, "rps": 1500.0, "ratio": 1.5}
+START_TIMEOUT_S = 20.0
+
+
+# -- the work itself (shared by (a) and (b)) ---------------------------------------------------
+
+class Scorer:
+    """Feature lookup in a dict (values as the store returns them: strings) + serving predict."""
+
+    def __init__(self, model_dir: Path, data: dict[str, dict[str, dict[str, str]]]):
+        from inference import serving
+        from processing.features import encode_record
+        self._serving, self._encode = serving, encode_record
+        self.model = serving.model_fn(model_dir)
+        self.claims, self.customers = data["claims"], data["customers"]
+
+    def score(self, policy_id: int) -> dict[str, Any] | None:
+        key = str(policy_id)
+        claim, customer = self.claims.get(key), self.customers.get(key)
+        if claim is None or customer is None:
+            return None
+        features = self._encode(claim)
+        features.update(self._encode(customer))
+        s = self._serving
+        body, _ = s.output_fn(s.predict_fn([features], self.model), "application/json")
+        first = json.loads(body)["predictions"][0]
+        return {"policy_id": policy_id, "fraud_probability": first["score"],
+                "predicted_label": first["predicted_label"]}
+
+
+def _store_strings(frame) -> dict[str, dict[str, str]]:
+    """{policy_id: {feature: ValueAsString}} as the online store holds the frame."""
+    out = {}
+    for row in frame.to_dict("records"):
+        out[str(int(row["policy_id"]))] = {k: str(v) for k, v in row.items()
+                                           if v is not None and v == v}
+    return out
+
+
+# -- (b) the naive single-process HTTP service --------------------------------------------------
+
+def serve_naive(port: int, model_dir: Path, data_file: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    scorer = Scorer(model_dir, json.loads(data_file.read_text()))
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                result = scorer.score(int(json.loads(self.rfile.read(length))["policy_id"]))
+                status = 200 if result is not None else 404
+            except (ValueError, KeyError, TypeError):
+                result, status = {"message": "bad request"}, 400
+            body = json.dumps(result or {"message": "not found"}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+# -- load generation (runs in a second process) --------------------------------------------------
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    pick = lambda q: s[min(len(s) - 1, int(q * len(s)))]  # noqa: E731
+    return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+
+
+def drive(host: str, port: int, path: str, headers: dict[str, str], policy_ids: list[int],
+          concurrency: int, requests: int, warmup: int) -> dict[str, Any]:
+    """`requests` POSTs spread over `concurrency` threads, one keep-alive connection each."""
+    import http.client
+    per_thread = max(1, requests // concurrency)
+    lat: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    barrier = threading.Barrier(concurrency + 1)
+    sent = {**headers, "Content-Type": "application/json"}
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        bodies = [json.dumps({"policy_id": rng.choice(policy_ids)}) for _ in range(per_thread + warmup)]
+        for body in bodies[:warmup]:
+            conn.request("POST", path, body, sent)
+            conn.getresponse().read()
+        barrier.wait()
+        out = lat[i]
+        for body in bodies[warmup:]:
+            t0 = time.perf_counter()
+            conn.request("POST", path, body, sent)
+            response = conn.getresponse()
+            response.read()
+            out.append((time.perf_counter() - t0) * 1e3)
+            if response.status != 200:
+                errors[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    samples = [x for part in lat for x in part]
+    return {**_percentiles(samples), "rps": len(samples) / wall, "errors": sum(errors),
+            "n": len(samples)}
+
+
+def in_process(scorer: Scorer, policy_ids: list[int], concurrency: int, requests: int,
+               warmup: int) -> dict[str, Any]:
+    per_thread = max(1, requests // concurrency)
+    lat: list[list[float]] = [[] for _ in range(concurrency)]
+    barrier = threading.Barrier(concurrency + 1)
+
+    def client(i: int) -> None:
+        rng = random.Random(i)
+        ids = [rng.choice(policy_ids) for _ in range(per_thread + warmup)]
+        for pid in ids[:warmup]:
+            scorer.score(pid)
+        barrier.wait()
+        out = lat[i]
+        for pid in ids[warmup:]:
+            t0 = time.perf_counter()
+            scorer.score(pid)
+            out.append((time.perf_counter() - t0) * 1e3)
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    samples = [x for part in lat for x in part]
+    return {**_percentiles(samples), "rps": len(samples) / wall, "errors": 0, "n": len(samples)}
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _spawn(command: list[str], env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{command[2]} exited with code {proc.returncode}; see {log_path}")
+        if _answers(port):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{command[2]} did not start within {START_TIMEOUT_S:.0f} s; see {log_path}")
+
+
+def _family(pid: int) -> list[int]:
+    """pid and its children (the gateway's forked workers)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of these processes so far (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- the benchmark ----------------------------------------------------------------------------------
+
+def _row(name: str, clients: int, r: dict[str, Any]) -> str:
+    errors = f"  ({r['errors']} errors)" if r["errors"] else ""
+    return (f"  {name:<26} {clients:>3}  {r['p50_ms']:>8.3f} {r['p95_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+            f"{r['rps']:>9,.0f}{errors}")
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies: int = POLICIES,
+                  workers: int | None = None) -> int:
+    """Run the three measurements; print the table and the verdicts. 0 when every target is met.
+
+    `workers`: gateway processes (`mlgw gateway start --workers`); default one per CPU, at most 2.
+    """
+    import multiprocessing
+
+    from localcloud import daemon
+    from localcloud.apigateway import stack
+    from localcloud.apigateway.keys import KeyStore, default_path
+    from localcloud.config import Config
+
+    out = out or sys.stdout
+    say = lambda *a: print(*a, file=out, flush=True)  # noqa: E731
+    concurrency = tuple(concurrency)
+    workers = workers or min(2, os.cpu_count() or 1)
+    say(f"gateway benchmark: {policies:,} policies, {requests:,} requests per figure, "
+        f"clients {', '.join(map(str, concurrency))}; {os.cpu_count()} CPUs, "
+        f"{workers} gateway worker(s), load average {os.getloadavg()[0]:.1f} at start")
+    gateway = naive = None
+    with tempfile.TemporaryDirectory(prefix="mlgw-bench-gateway-") as tmp:
+        home = Path(tmp) / "mlgw"
+        config = Config(home=home, port=_free_port())
+        try:
+            t0 = time.perf_counter()
+            config = daemon.start(config)
+            built = stack.build(config.url, config.s3_root, home, policies=policies,
+                                endpoint=ENDPOINT, env=config.client_env())
+            keys = KeyStore(default_path(home))
+            _, api_key = keys.create("bench")
+            keys.close()
+            gw_port = _free_port()
+            command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
+                       "--port", str(gw_port), "--home", str(home), "--endpoint-name", ENDPOINT]
+            if workers > 1:
+                command += ["--workers", str(workers)]
+            env = {**os.environ, **config.client_env(), "ENDPOINT_NAME": ENDPOINT}
+            gateway = _spawn(command, env, gw_port, home / "gateway.log")
+
+            model_dir = Path(tmp) / "model"
+            model_dir.mkdir()
+            with tarfile.open(fileobj=__import__("io").BytesIO(built["model_tar"])) as tar:
+                tar.extractall(model_dir, filter="data")
+            data = {"claims": _store_strings(built["claims"]),
+                    "customers": _store_strings(built["customers"])}
+            data_file = Path(tmp) / "features.json"
+            data_file.write_text(json.dumps(data))
+            naive_port = _free_port()
+            naive = _spawn([sys.executable, "-m", "localcloud.apigateway.bench", "--naive",
+                            "--port", str(naive_port), "--model-dir", str(model_dir),
+                            "--data", str(data_file)], dict(os.environ), naive_port,
+                           Path(tmp) / "naive.log")
+            say(f"  setup (localcloud, endpoint, feature groups, gateway, naive peer): "
+                f"{time.perf_counter() - t0:.1f} s")
+
+            ids = [int(p) for p in built["claims"]["policy_id"]]
+            scorer = Scorer(model_dir, data)
+            warmup = 50
+            results: dict[tuple[str, int], dict[str, Any]] = {}
+            cpu: dict[int, dict[str, float]] = {}
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(1) as pool:
+                loader = pool.apply(os.getpid)
+                procs = {"gateway": _family(gateway.pid), "localcloud": [daemon.status(config)["pid"]],
+                         "load generator": [loader]}
+                for clients in concurrency:
+                    results["a", clients] = in_process(scorer, ids, clients, requests, warmup)
+                    results["b", clients] = pool.apply(drive, ("127.0.0.1", naive_port, "/v1/predict",
+                                                               {}, ids, clients, requests, warmup))
+                    before = {k: _cpu_seconds(v) for k, v in procs.items()}
+                    results["c", clients] = pool.apply(drive, ("127.0.0.1", gw_port, "/v1/predict",
+                                                               {"x-api-key": api_key}, ids, clients,
+                                                               requests, warmup))
+                    n = results["c", clients]["n"] + warmup * clients
+                    cpu[clients] = {k: (_cpu_seconds(v) - before[k]) / n * 1e3
+                                    for k, v in procs.items()}
+        finally:
+            _stop(gateway)
+            _stop(naive)
+            daemon.stop(config)
+
+    names = {"a": "(a) in-process floor", "b": "(b) naive HTTP service", "c": "(c) gateway over HTTP"}
+    say(f"  {'':<26} {'cli':>3}  {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>9}")
+    for kind in "abc":
+        for clients in concurrency:
+            say(_row(names[kind], clients, results[kind, clients]))
+    for clients, split in cpu.items():
+        say(f"  (c) CPU per request at {clients:>2} client(s): " + ", ".join(
+            f"{k} {v:.2f} ms" for k, v in split.items()) + f"; total {sum(split.values()):.2f} ms")
+    lo, hi = min(concurrency), max(concurrency)
+    b1, bN, c1, cN = results["b", lo], results["b", hi], results["c", lo], results["c", hi]
+    ratio_p50 = c1["p50_ms"] / b1["p50_ms"]
+    ratio_p99 = cN["p99_ms"] / bN["p99_ms"]
+    ratio_rps = bN["rps"] / cN["rps"]
+    say(f"  (c)/(b): p50 at {lo} client(s) {ratio_p50:.2f}x, p99 at {hi} clients {ratio_p99:.2f}x, "
+        f"throughput at {hi} clients {ratio_rps:.2f}x lower")
+    checks = [
+        (f"p50 at {lo} client(s) < {TARGETS['p50_ms']:g} ms", f"{c1['p50_ms']:.2f} ms",
+         c1["p50_ms"] < TARGETS["p50_ms"]),
+        (f"p99 at {hi} clients < {TARGETS['p99_ms']:g} ms", f"{cN['p99_ms']:.2f} ms",
+         cN["p99_ms"] < TARGETS["p99_ms"]),
+        (f"throughput at {hi} clients >= {TARGETS['rps']:,.0f} req/s", f"{cN['rps']:,.0f} req/s",
+         cN["rps"] >= TARGETS["rps"]),
+        (f"within {TARGETS['ratio']:g}x of (b) (worst of the three ratios)",
+         f"{max(ratio_p50, ratio_p99, ratio_rps):.2f}x",
+         max(ratio_p50, ratio_p99, ratio_rps) <= TARGETS["ratio"]),
+    ]
+    for name, value, ok in checks:
+        say(f"  target {name:<52} {value:>12}  {_verdict(ok)}")
+    errors = sum(r["errors"] for r in results.values())
+    if errors:
+        say(f"  {errors} requests did not answer 200")
+    ok = all(c[2] for c in checks) and not errors
+    say(f"gateway p99 {cN['p99_ms']:.1f} ms at {hi} clients, {ratio_p99:.1f}x the naive baseline "
+        f"(target {TARGETS['ratio']:g}x): {'MET' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud.apigateway.bench")
+    parser.add_argument("--naive", action="store_true", help="serve the naive peer (internal)")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--policies", type=int, default=POLICIES)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--clients", type=int, action="append")
+    args = parser.parse_args(argv)
+    if args.naive:
+        serve_naive(args.port, args.model_dir, args.data)
+        return 0
+    return bench_gateway(requests=args.requests, policies=args.policies, workers=args.workers,
+                         concurrency=tuple(args.clients or (1, 16)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
