@@ -25,7 +25,7 @@ def run_file(config: Config) -> Path:
     return config.home / "localcloud.json"
 
 
-def _answers(host: str, port: int) -> bool:
+def answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.2):
             return True
@@ -33,7 +33,7 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
         return True
@@ -48,7 +48,7 @@ def status(config: Config) -> dict | None:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if _pid_alive(record["pid"]) and _answers(record["host"], record["port"]):
+    if pid_alive(record["pid"]) and answers(record["host"], record["port"]):
         return record
     return None
 
@@ -63,7 +63,7 @@ def start(config: Config) -> Config:
     found = running_config(config)
     if found:
         return found
-    if _answers(config.host, config.port):
+    if answers(config.host, config.port):
         raise DaemonError(f"port {config.port} on {config.host} is taken by another program; "
                           f"choose another with --port or MLGW_PORT")
     config.home.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def start(config: Config) -> Config:
         if proc.poll() is not None:
             raise DaemonError(f"localcloud exited with code {proc.returncode}; "
                               f"see {config.home / 'localcloud.log'}")
-        if _answers(config.host, config.port):
+        if answers(config.host, config.port):
             run_file(config).write_text(json.dumps(
                 {"pid": proc.pid, "host": config.host, "port": config.port, "url": config.url}))
             return config
@@ -94,7 +94,7 @@ def stop(config: Config) -> bool:
         return False
     os.kill(record["pid"], signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _pid_alive(record["pid"]) and time.monotonic() < deadline:
+    while pid_alive(record["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     run_file(config).unlink(missing_ok=True)
     return True

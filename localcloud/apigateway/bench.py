@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from localcloud.daemon import answers
+
 ENDPOINT = "bench-fraud"
 POLICIES = 5_000
 TARGETS = {"p50_ms": 3.0, "p99_ms": 15.0, "rps": 1500.0, "ratio": 1.5}
@@ -192,14 +194,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def _spawn(command: list[str], env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -208,7 +202,7 @@ def _spawn(command: list[str], env: dict[str, str], port: int, log_path: Path) -
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{command[2]} exited with code {proc.returncode}; see {log_path}")
-        if _answers(port):
+        if answers("127.0.0.1", port):
             return proc
         time.sleep(0.05)
     proc.kill()

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
 from localcloud.apigateway.server import DEFAULT_PORT
 from localcloud.config import Config
+from localcloud.daemon import answers, pid_alive
 
 START_TIMEOUT_S = 10.0
 
@@ -66,28 +66,12 @@ def _run_file(config: Config) -> Path:
     return config.home / "apigateway" / "gateway.json"
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
 def status(config: Config) -> dict | None:
     try:
         record = json.loads(_run_file(config).read_text())
     except (OSError, ValueError):
         return None
-    if _pid_alive(record["pid"]) and _answers(record["host"], record["port"]):
+    if pid_alive(record["pid"]) and answers(record["host"], record["port"]):
         return record
     return None
 
@@ -118,7 +102,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if found:
         print(f"gateway already running at {found['url']}")
         return 0
-    if _answers("127.0.0.1", args.port):
+    if answers("127.0.0.1", args.port):
         return _fail(f"port {args.port} is taken by another program; choose another with --port")
     log_path = config.home / "apigateway" / "gateway.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +113,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return _fail(f"gateway exited with code {proc.returncode}; see {log_path}")
-        if _answers("127.0.0.1", args.port):
+        if answers("127.0.0.1", args.port):
             url = f"http://127.0.0.1:{args.port}"
             _run_file(config).write_text(json.dumps(
                 {"pid": proc.pid, "host": "127.0.0.1", "port": args.port, "url": url}))
@@ -150,7 +134,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return 0
     os.kill(record["pid"], signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while _pid_alive(record["pid"]) and time.monotonic() < deadline:
+    while pid_alive(record["pid"]) and time.monotonic() < deadline:
         time.sleep(0.05)
     _run_file(config).unlink(missing_ok=True)
     print("stopped")
