@@ -1,0 +1,278 @@
+"""`mlgw pipeline ACTION --target aws`: the same pipeline on SageMaker, with your AWS credentials.
+
+upsert builds the definition with the SDK (which uploads code to the default bucket) and
+creates or updates the pipeline; everything else speaks plain boto3 SageMaker APIs, so `start`
+never changes the definition it starts — CodeBuild runs `upsert` then `start`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.progress import ExecutionResult, follow, list_steps
+
+DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"   # run_pipeline.build's default
+CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name", "tags",
+               "parameters"}
+
+
+def _error(message: str) -> Exception:
+    from pipelines.cli import CliError    # lazy: cli imports this module
+    return CliError(message)
+
+
+# -- settings --------------------------------------------------------------------------------
+
+@dataclass
+class Settings:
+    region: str | None = None
+    role_arn: str | None = None
+    default_bucket: str | None = None
+    model_package_group_name: str = DEFAULT_MODEL_PACKAGE_GROUP
+    tags: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """The --config file, checked: a typo'd key must not be silently ignored."""
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise _error(f"config file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise _error(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _error(f"config file {path} must hold a JSON object")
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    if unknown:
+        raise _error(f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+                     f"allowed: {', '.join(sorted(CONFIG_KEYS))}")
+    for key in ("tags", "parameters"):
+        if key in data and not isinstance(data[key], dict):
+            raise _error(f"config file {path}: {key} must be an object of name: value")
+    for key in CONFIG_KEYS - {"tags", "parameters"}:
+        if key in data and not isinstance(data[key], str):
+            raise _error(f"config file {path}: {key} must be a string")
+    return data
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _error(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+def resolve(args: argparse.Namespace) -> Settings:
+    """Config file, then flags over it; region falls back to $AWS_REGION / $AWS_DEFAULT_REGION."""
+    config = load_config(args.config)
+    tags = {k: str(v) for k, v in config.get("tags", {}).items()}
+    tags.update(_pairs(args.tag, "--tag"))
+    parameters = {k: _param_value(v) for k, v in config.get("parameters", {}).items()}
+    parameters.update(_pairs(args.param, "--param"))
+    return Settings(
+        region=(args.region or config.get("region") or os.environ.get("AWS_REGION")
+                or os.environ.get("AWS_DEFAULT_REGION")),
+        role_arn=args.role_arn or config.get("role_arn"),
+        default_bucket=args.default_bucket or config.get("default_bucket"),
+        model_package_group_name=(args.model_package_group_name
+                                  or config.get("model_package_group_name")
+                                  or DEFAULT_MODEL_PACKAGE_GROUP),
+        tags=tags, parameters=parameters)
+
+
+def _param_value(value: Any) -> str:
+    # PipelineParameters values are strings on the wire; JSON numbers are a convenience.
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _require(value: str | None, flag: str, action: str) -> str:
+    if not value:
+        raise _error(f"{flag} is required for {action} on AWS (or set it in --config)")
+    return value
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+def warn_endpoint_overrides(err=None) -> None:
+    """AWS_ENDPOINT_URL (e.g. left over from `mlgw localcloud env`) silently redirects boto3."""
+    err = err or sys.stderr
+    for name in sorted(os.environ):
+        if name == "AWS_ENDPOINT_URL" or name.startswith("AWS_ENDPOINT_URL_"):
+            print(f"mlgw: warning: {name}={os.environ[name]} redirects AWS calls away from AWS; "
+                  f"unset it to reach SageMaker", file=err)
+
+
+def session(settings: Settings):
+    """A real boto3 session: credentials from the normal chain, never localcloud's."""
+    import boto3
+    region = _require(settings.region, "--region", "--target aws")
+    return boto3.Session(region_name=region)
+
+
+def sagemaker_client(settings: Settings):
+    return session(settings).client("sagemaker")
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+def run_aws(args: argparse.Namespace) -> int:
+    settings = resolve(args)
+    warn_endpoint_overrides()
+    action = args.action
+    if action == "upsert":
+        if args.param:   # config-file parameters are for start; a flag here is a mistake
+            raise _error("--param applies to start, not upsert: the definition keeps its defaults")
+        print(upsert(settings, args.pipeline_name))
+        return 0
+    if action == "start":
+        return _finish(start(settings, args.pipeline_name, args.print_arn, args.wait))
+    if action == "executions":
+        print_executions(sagemaker_client(settings), args.pipeline_name)
+        return 0
+    if action == "describe":
+        print_execution(sagemaker_client(settings), args.pipeline_name, args.execution_arn)
+        return 0
+    if action == "retry":
+        return _finish(retry(settings, args.pipeline_name, args.execution_arn, args.wait))
+    raise _error(f"unknown pipeline action {action}")
+
+
+def _finish(result: ExecutionResult | None) -> int:
+    if result is None:
+        return 0
+    if not result.succeeded:
+        reason = f": {result.failure_reason}" if result.failure_reason else ""
+        print(f"mlgw: execution {result.arn} {result.status}{reason}", file=sys.stderr)
+    return 0 if result.succeeded else 1
+
+
+def upsert(settings: Settings, pipeline_name: str) -> str:
+    """Build the definition with the SDK and create or update the pipeline; its ARN."""
+    from pipelines.ml_gateway import run_pipeline
+    role = _require(settings.role_arn, "--role-arn", "upsert")
+    region = _require(settings.region, "--region", "upsert")
+    from sagemaker.core.helper.iam_role_resolver import RoleValidationError
+    try:
+        # The SDK checks the role (iam:SimulatePrincipalPolicy, trust policy) while building.
+        pipeline = run_pipeline.build(region, role, settings.default_bucket, pipeline_name,
+                                      settings.model_package_group_name, session(settings))
+    except RoleValidationError as exc:
+        raise _error(f"role {role} cannot run the pipeline: {exc}") from None
+    return run_pipeline.upsert(pipeline, role, settings.tags)
+
+
+def pipeline_parameters(sm, pipeline_name: str) -> list[dict[str, Any]]:
+    """The parameters of the definition SageMaker holds (what `start` will run)."""
+    from botocore.exceptions import ClientError
+    try:
+        described = sm.describe_pipeline(PipelineName=pipeline_name)
+    except ClientError as exc:
+        if not _is_missing(exc):
+            raise
+        raise _error(f"pipeline {pipeline_name} does not exist on AWS; "
+                     f"run `mlgw pipeline upsert --target aws` first") from None
+    return json.loads(described["PipelineDefinition"]).get("Parameters", [])
+
+
+def _is_missing(exc) -> bool:
+    # AWS says ResourceNotFound; some stand-ins say ValidationException "Could not find ...".
+    error = exc.response.get("Error", {})
+    message = error.get("Message", "").lower()
+    return error.get("Code") == "ResourceNotFound" or (
+        error.get("Code") == "ValidationException"
+        and ("could not find" in message or "does not exist" in message))
+
+
+def check_parameters(declared: list[dict[str, Any]], given: dict[str, str]) -> None:
+    """Unknown names and values outside an enum fail here, before anything runs."""
+    by_name = {p["Name"]: p for p in declared}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        raise _error(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
+                     f"the pipeline takes {', '.join(sorted(by_name))}")
+    for name, value in given.items():
+        allowed = by_name[name].get("EnumValues")
+        if allowed and value not in allowed:
+            raise _error(f"parameter {name}={value!r} is not one of {', '.join(allowed)}")
+
+
+def start(settings: Settings, pipeline_name: str, print_arn: bool = False,
+          wait: bool = False, sm=None) -> ExecutionResult | None:
+    """Start the pipeline as SageMaker holds it (start never changes the definition)."""
+    sm = sm or sagemaker_client(settings)
+    check_parameters(pipeline_parameters(sm, pipeline_name), settings.parameters)
+    response = sm.start_pipeline_execution(
+        PipelineName=pipeline_name, ClientRequestToken=uuid.uuid4().hex,
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in settings.parameters.items()])
+    arn = response["PipelineExecutionArn"]
+    print(arn, flush=True)
+    if not wait:
+        return None
+    # With --print-arn stdout holds only the ARN (for $(...)); progress goes to stderr.
+    return follow(sm, arn, out=sys.stderr if print_arn else sys.stdout, poll_seconds=15)
+
+
+def executions(sm, pipeline_name: str) -> list[dict[str, Any]]:
+    """All executions, newest first (sorted here too: not every implementation sorts)."""
+    summaries: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"PipelineName": pipeline_name, "SortBy": "CreationTime",
+                              "SortOrder": "Descending"}
+    while True:
+        page = sm.list_pipeline_executions(**kwargs)
+        summaries.extend(page["PipelineExecutionSummaries"])
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    return sorted(summaries, key=lambda s: s["StartTime"], reverse=True)
+
+
+def latest_execution(sm, pipeline_name: str) -> str:
+    found = executions(sm, pipeline_name)
+    if not found:
+        raise _error(f"pipeline {pipeline_name} has no executions yet; "
+                     f"run `mlgw pipeline start --target aws`")
+    return found[0]["PipelineExecutionArn"]
+
+
+def print_executions(sm, pipeline_name: str, out=None) -> None:
+    """Same columns as the local `mlgw pipeline executions`."""
+    for summary in executions(sm, pipeline_name):
+        print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
+              f"{summary['PipelineExecutionArn']}", file=out or sys.stdout)
+
+
+def print_execution(sm, pipeline_name: str, arn: str | None, out=None) -> None:
+    """Status, failure reason and each step, as the local `mlgw pipeline describe` prints."""
+    out = out or sys.stdout
+    arn = arn or latest_execution(sm, pipeline_name)
+    execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+    print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
+          + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""), file=out)
+    for step in list_steps(sm, arn):
+        took = ""
+        if step.get("EndTime") and step.get("StartTime"):
+            took = f"{(step['EndTime'] - step['StartTime']).total_seconds():6.1f} s"
+        reason = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
+        print(f"  {step['StepName']:<22} {step['StepStatus']:<10} {took}{reason}", file=out)
+
+
+def retry(settings: Settings, pipeline_name: str, arn: str | None, wait: bool = False,
+          sm=None) -> ExecutionResult | None:
+    """Retry a failed execution from its failed steps (default: the latest execution)."""
+    sm = sm or sagemaker_client(settings)
+    arn = arn or latest_execution(sm, pipeline_name)
+    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+    print(arn, flush=True)
+    return follow(sm, arn, poll_seconds=15) if wait else None
