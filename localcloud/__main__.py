@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import signal
 import sys
@@ -29,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"localcloud: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    # SIGTERM (mlgw localcloud stop) shuts down cleanly so buffered writes are flushed.
+    # SIGTERM (mlgw localcloud stop) shuts down cleanly so buffered writes are flushed;
+    # SIGUSR1 writes every thread's stack to the log (what is a slow server doing?).
     signal.signal(signal.SIGTERM, _interrupt)
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     logging.getLogger("localcloud").info("serving %s with state in %s", server.url, args.home)
     try:
         server.serve_forever()

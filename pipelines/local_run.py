@@ -10,6 +10,7 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from localcloud import daemon
 from localcloud.config import Config
@@ -65,14 +66,15 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
     bucket = default_bucket(config)
     _ensure_bucket(s3, bucket)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
     for table, path in (("claims", claims), ("customers", customers)):
         prefix = f"{LANDING}/{table}/"
         stale = [{"Key": o["Key"]} for page in s3.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
         if stale:
             s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
-        s3.upload_file(str(path), bucket, f"{prefix}{table}-{stamp}.csv")
+        # The user's own file name, so a validation error names the file they gave.
+        name = Path(path).name if str(path).endswith(".csv") else f"{Path(path).name}.csv"
+        s3.upload_file(str(path), bucket, f"{prefix}{name}")
     return landing_uris(config)
 
 
