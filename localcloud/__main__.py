@@ -6,6 +6,8 @@ import faulthandler
 import logging
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 from localcloud.config import Config
@@ -13,6 +15,15 @@ from localcloud.config import Config
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _warm(cloud) -> None:
+    log = logging.getLogger("localcloud")
+    t0 = time.perf_counter()
+    cloud.featurestore                      # opens the online store and its group metadata
+    warmed = cloud.hosting.warm()
+    if warmed:
+        log.info("warmed %s in %.1f s", ", ".join(warmed), time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     logging.getLogger("localcloud").info("serving %s with state in %s", server.url, args.home)
+    # Warm what a restart left cold (models, the online store) while the server already answers.
+    threading.Thread(target=_warm, args=(server.cloud,), name="warmer", daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

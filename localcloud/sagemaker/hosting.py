@@ -622,6 +622,23 @@ class HostingBackend:
             elif status == "Deleting":
                 self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
 
+    def warm(self) -> list[str]:
+        """Load every InService endpoint's models now (after a restart), so the first request
+        is not the one that pays for loading; the endpoints warmed. A model that fails to load
+        is left for its first request to report."""
+        warmed = []
+        for doc in self.cloud.state.list(ENDPOINT):
+            if doc["EndpointStatus"] not in SERVING_STATES or self._closed:
+                continue
+            try:
+                for variant in self.route(doc["EndpointName"]).variants:
+                    variant.model.load()
+            except (InvokeError, RuntimeError, OSError) as exc:
+                log.warning("warming %s: %s", doc["EndpointName"], exc)
+                continue
+            warmed.append(doc["EndpointName"])
+        return warmed
+
     def close(self) -> None:
         self._closed = True
         with self._capture_lock:
