@@ -102,17 +102,13 @@ def _render_error(error: AwsError, service: str, request_id: str) -> Response:
     return json_error(error)
 
 
-class LocalCloudServer(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """What localcloud's servers share: a thread per connection, quiet about clients that hang
+    up, and a background mode for tests and benchmarks."""
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
-
-    def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
-        self.cloud = cloud or LocalCloud(config)
-        cfg = self.cloud.config
-        super().__init__((cfg.host, cfg.port), _Handler)
-        if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
-            self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
+    thread_name = "server"
 
     @property
     def url(self) -> str:
@@ -126,9 +122,20 @@ class LocalCloudServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
     def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="localcloud", daemon=True)
+        thread = threading.Thread(target=self.serve_forever, name=self.thread_name, daemon=True)
         thread.start()
         return thread
+
+
+class LocalCloudServer(LoopbackServer):
+    thread_name = "localcloud"
+
+    def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
+        self.cloud = cloud or LocalCloud(config)
+        cfg = self.cloud.config
+        super().__init__((cfg.host, cfg.port), _Handler)
+        if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
+            self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
 
     def close(self) -> None:
         """Release the port and let each service flush what it buffers."""

@@ -64,23 +64,14 @@ def load_config(path: str | None) -> dict[str, Any]:
     return data
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise _error(f"{flag} takes NAME=VALUE, got {item!r}")
-        out[name] = value
-    return out
-
-
 def resolve(args: argparse.Namespace) -> Settings:
     """Config file, then flags over it; region falls back to $AWS_REGION / $AWS_DEFAULT_REGION."""
+    from pipelines.cli import parse_pairs   # lazy: cli imports this module
     config = load_config(args.config)
     tags = {k: str(v) for k, v in config.get("tags", {}).items()}
-    tags.update(_pairs(args.tag, "--tag"))
+    tags.update(parse_pairs(args.tag, "--tag"))
     parameters = {k: _param_value(v) for k, v in config.get("parameters", {}).items()}
-    parameters.update(_pairs(args.param, "--param"))
+    parameters.update(parse_pairs(args.param, "--param"))
     return Settings(
         region=(args.region or config.get("region") or os.environ.get("AWS_REGION")
                 or os.environ.get("AWS_DEFAULT_REGION")),

@@ -93,18 +93,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in filter(None, (args.claims, args.customers)):
         if not Path(path).is_file():
             raise CliError(f"no such file: {path}")
-    overrides = _parse_params(args.param)
+    overrides = parse_pairs(args.param)
     result = local_run.run(_config(args), policies=args.policies, seed=args.seed,
                            claims=args.claims, customers=args.customers, parameters=overrides)
     return 0 if result.succeeded else 1
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
+def parse_pairs(pairs: list[str], flag: str = "--param") -> dict[str, str]:
+    """`NAME=VALUE` flags (--param, --tag) as a dict."""
     params = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise CliError(f"--param takes NAME=VALUE, got {pair!r}")
+            raise CliError(f"{flag} takes NAME=VALUE, got {pair!r}")
         params[name] = value
     return params
 
@@ -119,7 +120,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     config = _running(_config(args))
     if args.action in ("upsert", "start"):
         result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
-                                           _parse_params(args.param), args.print_arn)
+                                           parse_pairs(args.param), args.print_arn)
         return 0 if result is None or result.succeeded else 1
     if args.action == "executions":
         local_run.print_executions(config, args.pipeline_name)

@@ -11,11 +11,9 @@ import dataclasses
 import json
 import logging
 import os
-import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -25,6 +23,7 @@ from localcloud.apigateway.keys import KeyStore, default_path
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
 from localcloud.apigateway.routes import ROUTES, ApiRequest, ApiResponse, Route, json_response
+from localcloud.server import LoopbackServer
 
 log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
@@ -181,10 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+class GatewayServer(LoopbackServer):
+    thread_name = "apigateway"
 
     def __init__(self, config: GatewayConfig, keys: KeyStore | None = None,
                  reuse_port: bool = False):
@@ -200,11 +197,6 @@ class GatewayServer(ThreadingHTTPServer):
         super().__init__((config.host, config.port), _Handler)
         self.openapi_document = json.dumps(build_document(ROUTES, self.url), indent=2).encode()
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
     def match(self, method: str, path: str) -> tuple[Route | None, ApiResponse | None]:
         path = path.rstrip("/") or "/"
         route = self._by_path.get((method, path))
@@ -213,16 +205,6 @@ class GatewayServer(ThreadingHTTPServer):
         if path in self._paths:
             return None, json_response(405, {"message": f"method {method} not allowed on {path}"})
         return None, json_response(404, {"message": f"no route for {method} {path}"})
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        super().handle_error(request, client_address)
-
-    def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="apigateway", daemon=True)
-        thread.start()
-        return thread
 
     def stop(self) -> None:
         self.shutdown()
