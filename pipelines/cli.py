@@ -21,6 +21,16 @@ class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _config(args: argparse.Namespace) -> Config:
     kwargs = {}
     if getattr(args, "home", None):
@@ -94,8 +104,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise CliError(f"no such file: {path}")
     overrides = parse_pairs(args.param)
-    result = local_run.run(_config(args), policies=args.policies, seed=args.seed,
-                           claims=args.claims, customers=args.customers, parameters=overrides)
+    from pipelines.ml_gateway.run_pipeline import ParameterError
+    try:
+        result = local_run.run(_config(args), policies=args.policies, seed=args.seed,
+                               claims=args.claims, customers=args.customers, parameters=overrides)
+    except ParameterError as exc:
+        raise CliError(str(exc)) from None
     return 0 if result.succeeded else 1
 
 
@@ -119,8 +133,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         return run_aws(args)
     config = _running(_config(args))
     if args.action in ("upsert", "start"):
-        result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
-                                           parse_pairs(args.param), args.print_arn)
+        from pipelines.ml_gateway.run_pipeline import ParameterError
+        try:
+            result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
+                                               parse_pairs(args.param), args.print_arn)
+        except ParameterError as exc:
+            raise CliError(str(exc)) from None
         return 0 if result is None or result.succeeded else 1
     if args.action == "executions":
         local_run.print_executions(config, args.pipeline_name)
@@ -244,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Write claims.csv and customers.csv in the raw schema of "
                                       "the auto-insurance sample, with a learnable fraud signal.")
     data.add_argument("action", choices=["generate"])
-    data.add_argument("--policies", type=int, default=5000, help="number of policies (default 5000)")
+    data.add_argument("--policies", type=positive_int, default=5000, help="number of policies (default 5000)")
     data.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     data.add_argument("--out", default="data", help="output directory (default ./data)")
     data.set_defaults(func=cmd_data)
@@ -254,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate data (unless --claims/--customers are given), start localcloud if "
                     "needed, upsert and start the SageMaker pipeline, show per-step progress and "
                     "a summary: AUC, model package, endpoint and how to invoke it."))
-    run.add_argument("--policies", type=int, default=5000, help="synthetic policies to generate (default 5000)")
+    run.add_argument("--policies", type=positive_int, default=5000, help="synthetic policies to generate (default 5000)")
     run.add_argument("--seed", type=int, default=42, help="seed for the synthetic data (default 42)")
     run.add_argument("--claims", help="your own claims.csv (with --customers)")
     run.add_argument("--customers", help="your own customers.csv (with --claims)")
@@ -297,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "with --drift, replay drifted traffic too: Model Monitor finds the drift, its "
                     "event re-runs the pipeline through EventBridge and the new model is deployed "
                     "as a canary."))
-    demo.add_argument("--policies", type=int, default=5000, help="initial dataset size (default 5000)")
-    demo.add_argument("--traffic", type=int, default=1000, help="policies per traffic batch (default 1000)")
+    demo.add_argument("--policies", type=positive_int, default=5000, help="initial dataset size (default 5000)")
+    demo.add_argument("--traffic", type=positive_int, default=1000, help="policies per traffic batch (default 1000)")
     demo.add_argument("--drift", nargs="?", const="total_claim_amount*1.4", metavar="SPEC",
                       help="replay drifted traffic (default spec total_claim_amount*1.4; "
                            "see `mlgw traffic --help`)")
@@ -310,11 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Lambda handler to the endpoint, then add the labelled batch to the current "
                     "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
                     "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated."))
-    traffic.add_argument("--policies", type=int, default=1000, help="requests to send (default 1000)")
+    traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
     traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
     traffic.add_argument("--endpoint-name", default="ml-gateway-fraud")
-    traffic.add_argument("--concurrency", type=int, default=4, help="parallel requests (default 4)")
+    traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
     traffic.set_defaults(func=cmd_traffic)
 
     endpoint = with_home(sub.add_parser(
@@ -338,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "end to end at 1 and 16 clients. monitor: a monitoring "
                                        "run over 1,000,000 captured records.")
     bench.add_argument("what", choices=["pipeline", "localcloud", "gateway", "monitor"])
-    bench.add_argument("--policies", type=int, action="append",
+    bench.add_argument("--policies", type=positive_int, action="append",
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)
 

@@ -38,11 +38,15 @@ def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name:
                             boto_session=boto_session)
 
 
+class ParameterError(ValueError):
+    """A parameter the pipeline does not take; the message lists the ones it does."""
+
+
 def check_parameters(pipeline, parameters: dict[str, Any]) -> None:
     known = {p.name for p in pipeline.parameters}
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise ValueError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
+        raise ParameterError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
                          f"the pipeline takes {', '.join(sorted(known))}")
 
 
