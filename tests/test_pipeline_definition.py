@@ -67,6 +67,11 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     drift = register["DriftCheckBaselines"]["ModelDataQuality"]
     assert "Steps.Baseline" in json.dumps(drift["Statistics"]) and "constraints.json" in json.dumps(drift["Constraints"])
 
+    # On AWS the XGBoost container serves with our inference contract, shipped beside the model.
+    container = register["InferenceSpecification"]["Containers"][0]
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serving.py"
+    assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"].endswith("/sourcedir.tar.gz")
+
     # The Fail step states both numbers the user needs.
     message = json.dumps(steps["AucBelowThreshold"]["Arguments"]["ErrorMessage"])
     assert "Parameters.AucThreshold" in message and "EvaluationReport" in message
@@ -78,3 +83,24 @@ def test_definition_is_accepted_by_the_pipelines_api(definition, client):
     described = client("sagemaker").describe_pipeline(PipelineName="MLGatewayPipeline")
     stored = json.loads(described["PipelineDefinition"])
     assert {s["Name"] for s in stored["Steps"]} >= {"Ingest", "Train", "CheckAuc"}
+
+
+def test_serving_code_shipped_with_the_model_runs_on_its_own(definition, localcloud, tmp_path):
+    """The sourcedir.tar.gz the XGBoost container gets holds everything serving.py imports."""
+    import subprocess
+    import sys
+    import tarfile
+
+    _, doc = definition
+    register = _steps(doc)["RegisterModel"]["Arguments"]
+    uri = register["InferenceSpecification"]["Containers"][0]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    with tarfile.open(localcloud.cloud.config.s3_root / bucket / key) as tar:
+        tar.extractall(tmp_path, filter="data")
+    check = ("import serving, processing.features as f, os; "
+             "assert f.__file__.startswith(os.getcwd()), f.__file__; "
+             "rows = serving.input_fn(b'{\"instances\": [{\"incident_severity\": \"Major\"}]}', 'application/json'); "
+             "print('ok')")
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -10,7 +10,10 @@ The layout follows the SageMaker Projects model-build template: `get_pipeline(..
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import tarfile
 from pathlib import Path
 
 import boto3
@@ -72,6 +75,28 @@ def _stage_source(session: PipelineSession, prefix: str) -> str:
     for path in files:
         s3.upload_file(str(path), bucket, f"{key_prefix}/processing/{path.name}")
     return f"s3://{bucket}/{key_prefix}"
+
+
+def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
+    """Upload the serving code (inference/serving.py and the feature transform it imports) as
+    the sourcedir.tar.gz the XGBoost container loads with SAGEMAKER_SUBMIT_DIRECTORY. The archive
+    is byte-for-byte reproducible, so its content-addressed location only moves when code does."""
+    members = [(INFERENCE_DIR / "serving.py", "serving.py"),
+               (PROCESSING_DIR / "__init__.py", "processing/__init__.py"),
+               (PROCESSING_DIR / "features.py", "processing/features.py")]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for path, name in members:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    archive = gzip.compress(raw.getvalue(), mtime=0)
+    digest = hashlib.sha256(archive).hexdigest()[:16]
+    key = f"{prefix}/serving/{digest}/sourcedir.tar.gz"
+    bucket = session.default_bucket()
+    session.boto_session.client("s3").put_object(Bucket=bucket, Key=key, Body=archive)
+    return f"s3://{bucket}/{key}"
 
 
 def _s3_input(name: str, source, destination: str) -> ProcessingInput:
@@ -205,7 +230,9 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         "evaluation.json"])
     model = ModelBuilder(
         image_uri=xgboost_image, s3_model_data_url=model_data, role_arn=role,
-        sagemaker_session=session, env_vars={"SAGEMAKER_PROGRAM": "serving.py"},
+        sagemaker_session=session,
+        env_vars={"SAGEMAKER_PROGRAM": "serving.py",
+                  "SAGEMAKER_SUBMIT_DIRECTORY": _stage_serving_code(session, base_prefix)},
     )
     register = ModelStep(name="RegisterModel", step_args=model.register(
         model_package_group_name=model_package_group_name,
