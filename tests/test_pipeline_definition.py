@@ -54,6 +54,7 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
     assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "Deploy"]
     assert steps["Evaluate"]["PropertyFiles"][0]["FilePath"] == "evaluation.json"
+    assert "xgboost" in steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"]
 
     hyper = steps["Train"]["Arguments"]["HyperParameters"]
     assert hyper["max_depth"] == {"Get": "Parameters.MaxDepth"}

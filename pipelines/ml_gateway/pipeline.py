@@ -145,15 +145,21 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
     source = _s3_input("source", _stage_source(session, base_prefix), f"{SOURCE_MOUNT}/processing")
-    processor = ScriptProcessor(
-        role=role, command=["python3"],
-        image_uri=image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION),
-        instance_count=1, instance_type=processing_instance, base_job_name="mlgw-processing",
-        sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT},
-    )
+    xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
+
+    def script_processor(image_uri: str) -> ScriptProcessor:
+        return ScriptProcessor(
+            role=role, command=["python3"], image_uri=image_uri, instance_count=1,
+            instance_type=processing_instance, base_job_name="mlgw-processing",
+            sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT})
+
+    sklearn_processor = script_processor(image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION))
+    # Evaluation loads the booster: the XGBoost image has xgboost and scikit-learn both.
+    xgboost_processor = script_processor(xgboost_image)
     cache = CacheConfig(enable_caching=False)
 
-    def processing_step(name: str, script: str | Path, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
+    def processing_step(name: str, script: str | Path, inputs, outputs, arguments,
+                        processor: ScriptProcessor = sklearn_processor, **kwargs) -> ProcessingStep:
         # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
         # same paths are explicit in the definition for SageMaker and the local executor alike.
         folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + \
@@ -199,7 +205,6 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         [])
     baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
-    xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
     trainer = ModelTrainer(
         training_image=xgboost_image, role=role, sagemaker_session=session,
         source_code=SourceCode(source_dir=str(TRAINING_DIR), entry_script="train.py"),
@@ -223,7 +228,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
          _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test")],
         [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
         [],
-        property_files=[evaluation_report])
+        processor=xgboost_processor, property_files=[evaluation_report])
 
     evaluation_uri = Join(on="/", values=[
         evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
