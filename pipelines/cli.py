@@ -6,9 +6,7 @@ them so `mlgw --help` and the small commands stay instant.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 
