@@ -26,7 +26,7 @@ def _replay_and_monitor(config: Config, *, policies: int, seed: int, drift: str 
     """Replay a batch, then monitor exactly the window it was captured in."""
     from monitoring.schedule import run_once
     time.sleep(1.0)   # capture times have one-second resolution: keep windows apart
-    start = _now()
+    start = _now().replace(microsecond=0)   # a record stamped within this second is in
     summary = traffic.replay(config, policies=policies, seed=seed, drift=drift,
                              endpoint_name=local_run.ENDPOINT_NAME, out=out)
     traffic.print_summary(summary, out=out)
