@@ -47,9 +47,8 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def status(config: Config) -> dict | None:
-    """The running server's record (pid, port, url) or None if none is alive for this home."""
-    path = run_file(config)
+def read_record(path: Path) -> dict | None:
+    """A background server's run file (pid, host, port, url), if that server is still alive."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -57,6 +56,52 @@ def status(config: Config) -> dict | None:
     if pid_alive(record["pid"]) and answers(record["host"], record["port"]):
         return record
     return None
+
+
+def write_record(path: Path, pid: int, host: str, port: int) -> dict:
+    record = {"pid": pid, "host": host, "port": port, "url": f"http://{host}:{port}"}
+    path.write_text(json.dumps(record))
+    return record
+
+
+def spawn(command: list[str], env: dict[str, str], host: str, port: int, log_path: Path,
+          what: str, timeout: float = START_TIMEOUT_S) -> subprocess.Popen:
+    """Start a detached server process logging to log_path; return once it answers on port."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DaemonError(f"{what} exited with code {proc.returncode}; see {log_path}")
+        if answers(host, port):
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise DaemonError(f"{what} did not start within {timeout:.0f} s; see {log_path}")
+
+
+def stop_record(path: Path) -> bool:
+    """Stop the server a run file names (SIGTERM, then SIGKILL if it is stuck); False if none."""
+    record = read_record(path)
+    if not record:
+        return False
+    os.kill(record["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pid_alive(record["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(record["pid"]):
+        # Stuck past a clean shutdown: state is in SQLite (WAL) and renamed files, so a
+        # kill loses at most the offline-store rows not yet flushed (they stay journaled).
+        os.kill(record["pid"], signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def status(config: Config) -> dict | None:
+    """The running server's record (pid, port, url) or None if none is alive for this home."""
+    return read_record(run_file(config))
 
 
 def running_config(config: Config) -> Config | None:
@@ -72,39 +117,13 @@ def start(config: Config) -> Config:
     if answers(config.host, config.port):
         raise DaemonError(f"port {config.port} on {config.host} is taken by another program; "
                           f"choose another with --port or MLGW_PORT")
-    config.home.mkdir(parents=True, exist_ok=True)
-    log = open(config.home / "localcloud.log", "ab")
     env = {**os.environ, "MLGW_HOME": str(config.home), "MLGW_PORT": str(config.port)}
-    proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--host", config.host,
-                             "--port", str(config.port), "--home", str(config.home)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=env, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DaemonError(f"localcloud exited with code {proc.returncode}; "
-                              f"see {config.home / 'localcloud.log'}")
-        if answers(config.host, config.port):
-            run_file(config).write_text(json.dumps(
-                {"pid": proc.pid, "host": config.host, "port": config.port, "url": config.url}))
-            return config
-        time.sleep(0.05)
-    proc.kill()
-    raise DaemonError(f"localcloud did not start within {START_TIMEOUT_S:.0f} s; "
-                      f"see {config.home / 'localcloud.log'}")
+    proc = spawn([sys.executable, "-m", "localcloud", "--host", config.host, "--port",
+                  str(config.port), "--home", str(config.home)],
+                 env, config.host, config.port, config.home / "localcloud.log", "localcloud")
+    write_record(run_file(config), proc.pid, config.host, config.port)
+    return config
 
 
 def stop(config: Config) -> bool:
-    record = status(config)
-    if not record:
-        return False
-    os.kill(record["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(record["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(record["pid"]):
-        # Stuck past a clean shutdown: state is in SQLite (WAL) and renamed files, so a
-        # kill loses at most the offline-store rows not yet flushed (they stay journaled).
-        os.kill(record["pid"], signal.SIGKILL)
-    run_file(config).unlink(missing_ok=True)
-    return True
+    return stop_record(run_file(config))

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localcloud.daemon import answers
+from localcloud import daemon
 
 ENDPOINT = "bench-fraud"
 POLICIES = 5_000
@@ -195,18 +195,7 @@ def _free_port() -> int:
 
 
 def _spawn(command: list[str], env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{command[2]} exited with code {proc.returncode}; see {log_path}")
-        if answers("127.0.0.1", port):
-            return proc
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"{command[2]} did not start within {START_TIMEOUT_S:.0f} s; see {log_path}")
+    return daemon.spawn(command, env, "127.0.0.1", port, log_path, command[2], START_TIMEOUT_S)
 
 
 def _family(pid: int) -> list[int]:
@@ -266,7 +255,6 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
     """
     import multiprocessing
 
-    from localcloud import daemon
     from localcloud.apigateway import stack
     from localcloud.apigateway.keys import KeyStore, default_path
     from localcloud.config import Config

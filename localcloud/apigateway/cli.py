@@ -8,20 +8,15 @@ key database directly, so they need no running server.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
 from localcloud.apigateway.server import DEFAULT_PORT
 from localcloud.config import Config
-from localcloud.daemon import answers, pid_alive
+from localcloud.daemon import DaemonError, answers, read_record, spawn, stop_record, write_record
 
-START_TIMEOUT_S = 10.0
 
 
 def add_gateway_commands(subparsers) -> None:
@@ -67,13 +62,7 @@ def _run_file(config: Config) -> Path:
 
 
 def status(config: Config) -> dict | None:
-    try:
-        record = json.loads(_run_file(config).read_text())
-    except (OSError, ValueError):
-        return None
-    if pid_alive(record["pid"]) and answers(record["host"], record["port"]):
-        return record
-    return None
+    return read_record(_run_file(config))
 
 
 def _fail(message: str) -> int:
@@ -105,39 +94,20 @@ def cmd_start(args: argparse.Namespace) -> int:
     if answers("127.0.0.1", args.port):
         return _fail(f"port {args.port} is taken by another program; choose another with --port")
     log_path = config.home / "apigateway" / "gateway.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return _fail(f"gateway exited with code {proc.returncode}; see {log_path}")
-        if answers("127.0.0.1", args.port):
-            url = f"http://127.0.0.1:{args.port}"
-            _run_file(config).write_text(json.dumps(
-                {"pid": proc.pid, "host": "127.0.0.1", "port": args.port, "url": url}))
-            print(f"gateway running at {url} for endpoint {args.endpoint_name} (log {log_path})")
-            print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
-                  f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
-            return 0
-        time.sleep(0.05)
-    proc.kill()
-    return _fail(f"gateway did not start within {START_TIMEOUT_S:.0f} s; see {log_path}")
+    try:
+        proc = spawn(command, env, "127.0.0.1", args.port, log_path, "gateway")
+    except DaemonError as exc:
+        return _fail(str(exc))
+    url = write_record(_run_file(config), proc.pid, "127.0.0.1", args.port)["url"]
+    print(f"gateway running at {url} for endpoint {args.endpoint_name} (log {log_path})")
+    print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
+          f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
+    return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     config = _config(args)
-    record = status(config)
-    if not record:
-        print(f"gateway was not running for {config.home}")
-        return 0
-    os.kill(record["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(record["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    _run_file(config).unlink(missing_ok=True)
-    print("stopped")
+    print("stopped" if stop_record(_run_file(config)) else f"gateway was not running for {config.home}")
     return 0
 
 
