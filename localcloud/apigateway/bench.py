@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,34 +115,29 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
 
 
-def drive(host: str, port: int, path: str, headers: dict[str, str], policy_ids: list[int],
-          concurrency: int, requests: int, warmup: int) -> dict[str, Any]:
-    """`requests` POSTs spread over `concurrency` threads, one keep-alive connection each."""
-    import http.client
+def _load(policy_ids: list[int], concurrency: int, requests: int, warmup: int,
+          open_client: Callable[[], tuple[Callable[[int], bool], Callable[[], None]]]) -> dict[str, Any]:
+    """`requests` calls spread over `concurrency` threads, timed after `warmup` calls each.
+    `open_client()` gives a thread its `call(policy_id) -> ok` and a `close()`."""
     per_thread = max(1, requests // concurrency)
     lat: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
     barrier = threading.Barrier(concurrency + 1)
-    sent = {**headers, "Content-Type": "application/json"}
 
     def client(i: int) -> None:
         rng = random.Random(i)
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        bodies = [json.dumps({"policy_id": rng.choice(policy_ids)}) for _ in range(per_thread + warmup)]
-        for body in bodies[:warmup]:
-            conn.request("POST", path, body, sent)
-            conn.getresponse().read()
+        ids = [rng.choice(policy_ids) for _ in range(per_thread + warmup)]
+        call, close = open_client()
+        for pid in ids[:warmup]:
+            call(pid)
         barrier.wait()
         out = lat[i]
-        for body in bodies[warmup:]:
+        for pid in ids[warmup:]:
             t0 = time.perf_counter()
-            conn.request("POST", path, body, sent)
-            response = conn.getresponse()
-            response.read()
+            ok = call(pid)
             out.append((time.perf_counter() - t0) * 1e3)
-            if response.status != 200:
-                errors[i] += 1
-        conn.close()
+            errors[i] += not ok
+        close()
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
     for t in threads:
@@ -156,34 +152,35 @@ def drive(host: str, port: int, path: str, headers: dict[str, str], policy_ids: 
             "n": len(samples)}
 
 
+def drive(host: str, port: int, path: str, headers: dict[str, str], policy_ids: list[int],
+          concurrency: int, requests: int, warmup: int) -> dict[str, Any]:
+    """POSTs over HTTP, one keep-alive connection per client thread."""
+    import http.client
+    sent = {**headers, "Content-Type": "application/json"}
+
+    def open_client():
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+
+        def call(policy_id: int) -> bool:
+            conn.request("POST", path, json.dumps({"policy_id": policy_id}), sent)
+            response = conn.getresponse()
+            response.read()
+            return response.status == 200
+        return call, conn.close
+
+    return _load(policy_ids, concurrency, requests, warmup, open_client)
+
+
 def in_process(scorer: Scorer, policy_ids: list[int], concurrency: int, requests: int,
                warmup: int) -> dict[str, Any]:
-    per_thread = max(1, requests // concurrency)
-    lat: list[list[float]] = [[] for _ in range(concurrency)]
-    barrier = threading.Barrier(concurrency + 1)
+    """The floor: the same lookup and prediction as plain function calls."""
+    def open_client():
+        def call(policy_id: int) -> bool:
+            scorer.score(policy_id)
+            return True
+        return call, lambda: None
 
-    def client(i: int) -> None:
-        rng = random.Random(i)
-        ids = [rng.choice(policy_ids) for _ in range(per_thread + warmup)]
-        for pid in ids[:warmup]:
-            scorer.score(pid)
-        barrier.wait()
-        out = lat[i]
-        for pid in ids[warmup:]:
-            t0 = time.perf_counter()
-            scorer.score(pid)
-            out.append((time.perf_counter() - t0) * 1e3)
-
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    samples = [x for part in lat for x in part]
-    return {**_percentiles(samples), "rps": len(samples) / wall, "errors": 0, "n": len(samples)}
+    return _load(policy_ids, concurrency, requests, warmup, open_client)
 
 
 # -- processes ------------------------------------------------------------------------------------
