@@ -71,6 +71,12 @@ class StateStore:
             "SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def get_ignoring_case(self, kind: str, name: str, name_key: str) -> dict[str, Any] | None:
+        """The document named `name`, or else the one whose `name_key` matches it ignoring case:
+        AWS writes some names lower-cased inside ARNs (pipelines, model package groups)."""
+        return self.get(kind, name) or next(
+            (d for d in self.list(kind) if d[name_key].lower() == name.lower()), None)
+
     def insert(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         try:
             self._conn().execute("INSERT INTO resources(kind, name, doc) VALUES (?,?,?)",

@@ -47,9 +47,8 @@ def _name(name_or_arn: str) -> str:
 
 def _pipeline(cloud: Any, name_or_arn: str) -> dict[str, Any]:
     name = _name(name_or_arn)
-    doc = cloud.state.get(PIPELINE, name)
-    if doc is None and name_or_arn.startswith("arn:"):   # ARNs carry the name lower-cased
-        doc = next((d for d in cloud.state.list(PIPELINE) if d["PipelineName"].lower() == name), None)
+    doc = (cloud.state.get_ignoring_case(PIPELINE, name, "PipelineName")
+           if name_or_arn.startswith("arn:") else cloud.state.get(PIPELINE, name))
     if doc is None:
         raise not_found(f"Pipeline '{name}' does not exist.")
     return doc

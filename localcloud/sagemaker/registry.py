@@ -46,9 +46,8 @@ def _group_name(name_or_arn: str) -> str:
 
 def _group(cloud: Any, name_or_arn: str) -> dict[str, Any]:
     name = _group_name(name_or_arn)
-    doc = cloud.state.get(GROUP, name)
-    if doc is None and name_or_arn.startswith("arn:"):   # ARNs carry the name lower-cased
-        doc = next((d for d in cloud.state.list(GROUP) if d["ModelPackageGroupName"].lower() == name), None)
+    doc = (cloud.state.get_ignoring_case(GROUP, name, "ModelPackageGroupName")
+           if name_or_arn.startswith("arn:") else cloud.state.get(GROUP, name))
     if doc is None:
         raise validation(f"Model Package Group with name {name} does not exist.")
     return doc
@@ -119,10 +118,8 @@ def _package_key(cloud: Any, name_or_arn: str) -> str:
     group, _, version = resource.rpartition("/")
     if group and version.isdigit():
         # ARNs lower-case the group name; find the group's real spelling.
-        for doc in cloud.state.list(GROUP):
-            if doc["ModelPackageGroupName"].lower() == group:
-                return f"{doc['ModelPackageGroupName']}/{version}"
-        return f"{group}/{version}"
+        doc = cloud.state.get_ignoring_case(GROUP, group, "ModelPackageGroupName")
+        return f"{doc['ModelPackageGroupName'] if doc else group}/{version}"
     for doc in cloud.state.list(PACKAGE):
         if doc["ModelPackageArn"] == name_or_arn:
             return doc["ModelPackageName"]
