@@ -21,32 +21,48 @@ log = logging.getLogger("localcloud")
 MAX_BODY = 1 << 30
 
 
-class _Handler(BaseHTTPRequestHandler):
+class BodyTooLarge(Exception):
+    """A request body over the server's limit (the unread rest is still on the socket)."""
+
+    def __init__(self, size: int):
+        super().__init__(f"request body of at least {size} bytes is too large")
+        self.size = size
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What localcloud's request handlers share: keep-alive, no Nagle delay, quiet logging,
+    and a body reader that honours chunked transfer encoding and a size limit."""
     protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses connections
     # Headers and body go out in separate writes; without TCP_NODELAY each small response
     # waits ~40 ms for the client's delayed ACK.
     disable_nagle_algorithm = True
-    server: "LocalCloudServer"
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", self.address_string(), format % args)
 
-    def _read_body(self) -> bytes:
+    def read_body(self, limit: int) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks, total = [], 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(chunks)
+                total += size
+                if total > limit:
+                    raise BodyTooLarge(total)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise AwsError("EntityTooLarge", f"Request body of {length} bytes is too large", 413)
-        return self.rfile.read(length) if length else b""
+        if length > limit:
+            raise BodyTooLarge(length)
+        return self.rfile.read(length) if length > 0 else b""
+
+
+class _Handler(LoopbackHandler):
+    server: "LocalCloudServer"
 
     def _handle(self) -> None:
         raw_path, _, raw_query = self.path.partition("?")
@@ -54,7 +70,10 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = ""
         try:
             service = sigv4.parse_scope(self.headers.get("Authorization")).service
-            body = self._read_body()
+            try:
+                body = self.read_body(MAX_BODY)
+            except BodyTooLarge as exc:
+                raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large", 413) from None
             scope = sigv4.verify(self.command, self.path, self.headers, body,
                                  self.server.cloud.config.access_key,
                                  self.server.cloud.config.secret_key)

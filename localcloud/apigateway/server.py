@@ -13,7 +13,6 @@ import logging
 import os
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -23,7 +22,7 @@ from localcloud.apigateway.keys import KeyStore, default_path
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
 from localcloud.apigateway.routes import ROUTES, ApiRequest, ApiResponse, Route, json_response
-from localcloud.server import LoopbackServer
+from localcloud.server import BodyTooLarge, LoopbackHandler, LoopbackServer
 
 log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
@@ -43,10 +42,6 @@ class GatewayConfig:
     cors_origin: str = "*"
 
 
-class PayloadTooLarge(Exception):
-    pass
-
-
 def _field_error(error) -> str:
     """'field policy_id: ...' from a jsonschema error, naming the offending field."""
     where = ".".join(str(p) for p in error.absolute_path)
@@ -55,35 +50,8 @@ def _field_error(error) -> str:
     return f"invalid request body: field '{where}': {error.message}"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True     # see localcloud.server: avoids 40 ms delayed-ACK stalls
+class _Handler(LoopbackHandler):
     server: "GatewayServer"
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s", self.address_string(), format % args)
-
-    # -- body --------------------------------------------------------------------------------
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, total = [], 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_PAYLOAD:
-                    raise PayloadTooLarge
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD:
-            raise PayloadTooLarge
-        return self.rfile.read(length) if length > 0 else b""
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -99,8 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
                 route_name = route.name
                 response, key_id = self._through(route, path, query, request_id)
             else:
-                self._read_body()   # keep the connection usable for the next request
-        except PayloadTooLarge:
+                self.read_body(MAX_PAYLOAD)   # keep the connection usable for the next request
+        except BodyTooLarge:
             self.close_connection = True     # the unread body is still on the socket
             response = json_response(413, {"message": f"Request Too Long: the payload limit is "
                                                       f"{MAX_PAYLOAD} bytes"})
@@ -117,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _through(self, route: Route, path: str, query: str,
                  request_id: str) -> tuple[ApiResponse, str | None]:
         gateway = self.server
-        body = self._read_body()
+        body = self.read_body(MAX_PAYLOAD)
         key_id = None
         if route.api_key_required:
             decision = gateway.keys.admit(self.headers.get("x-api-key"))
