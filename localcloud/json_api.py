@@ -5,7 +5,6 @@ name patterns from the service model — so a bad name is refused before it reac
 """
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from functools import cache
@@ -15,7 +14,7 @@ import botocore.session
 from botocore.model import OperationModel, Shape
 
 from localcloud.errors import AwsError
-from localcloud.protocol import Request, Response, json_error, json_response
+from localcloud.protocol import Request, Response, json_body, json_error, json_response
 
 Operation = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
 
@@ -153,11 +152,6 @@ class JsonApi:
         if operation is None:
             raise AwsError("UnknownOperationException",
                            f"localcloud does not implement {self.target_prefix}.{name}")
-        try:
-            params = json.loads(request.body or b"{}")
-        except ValueError:
-            raise AwsError("SerializationException", "Request body is not valid JSON") from None
-        if not isinstance(params, dict):
-            raise AwsError("SerializationException", "Request body must be a JSON object")
+        params = json_body(request)
         validate_input(service_model(self.model_name).operation_model(name), params)
         return operation(cloud, params)

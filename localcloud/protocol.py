@@ -44,6 +44,17 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def json_body(request: Request) -> dict[str, Any]:
+    """A JSON-protocol request's parameters; AWS's SerializationException when they aren't."""
+    try:
+        params = json.loads(request.body or b"{}")
+    except ValueError:
+        raise AwsError("SerializationException", "Request body is not valid JSON") from None
+    if not isinstance(params, dict):
+        raise AwsError("SerializationException", "Request body must be a JSON object")
+    return params
+
+
 def _json_default(value: Any) -> Any:
     # The JSON protocols send timestamps as epoch seconds.
     if isinstance(value, dt.datetime):

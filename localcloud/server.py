@@ -60,6 +60,25 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             raise BodyTooLarge(length)
         return self.rfile.read(length) if length > 0 else b""
 
+    def write_response(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        """Status, headers (Content-Length added unless given) and body in one write: one
+        syscall, one segment for a small response. A HEAD response sends no body."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        buffer = getattr(self, "_headers_buffer", None)
+        if buffer is None:      # HTTP/0.9: no headers are sent at all
+            self.end_headers()
+            buffer = []
+        else:
+            buffer.append(b"\r\n")
+        if self.command != "HEAD" and body:
+            buffer.append(body)
+        self.wfile.write(b"".join(buffer))
+        buffer.clear()
+
 
 class _Handler(LoopbackHandler):
     server: "LocalCloudServer"
@@ -91,24 +110,8 @@ class _Handler(LoopbackHandler):
         self._send(response, request_id)
 
     def _send(self, response: Response, request_id: str) -> None:
-        body = response.body
-        self.send_response(response.status)
         headers = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id, **response.headers}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if "Content-Length" not in response.headers:
-            self.send_header("Content-Length", str(len(body)))
-        # Headers and body in one write: one syscall, one segment for a small response.
-        buffer = getattr(self, "_headers_buffer", None)
-        if buffer is None:      # HTTP/0.9: no headers are sent at all
-            self.end_headers()
-            buffer = []
-        else:
-            buffer.append(b"\r\n")
-        if self.command != "HEAD" and body:
-            buffer.append(body)
-        self.wfile.write(b"".join(buffer))
-        buffer.clear()
+        self.write_response(response.status, headers, response.body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 

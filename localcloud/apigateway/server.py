@@ -110,23 +110,10 @@ class _Handler(LoopbackHandler):
         return route.integration(gateway, request), key_id
 
     def _send(self, response: ApiResponse, request_id: str) -> None:
-        self.send_response(response.status)
         headers = {**response.headers, "x-amzn-RequestId": request_id,
                    "Access-Control-Allow-Origin": self.server.config.cors_origin,
                    "Content-Length": str(len(response.body))}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        # Headers and body in one write: one syscall, one segment for a small response.
-        buffer = getattr(self, "_headers_buffer", None)
-        if buffer is None:      # HTTP/0.9: no headers are sent at all
-            self.end_headers()
-            buffer = []
-        else:
-            buffer.append(b"\r\n")
-        if self.command != "HEAD" and response.body:
-            buffer.append(response.body)
-        self.wfile.write(b"".join(buffer))
-        buffer.clear()
+        self.write_response(response.status, headers, response.body)
 
     def do_OPTIONS(self) -> None:
         """CORS preflight, answered by the gateway itself (API Gateway's mock integration)."""

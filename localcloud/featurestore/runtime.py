@@ -3,12 +3,11 @@ plus localcloud's bulk-ingest extension `POST /localcloud/FeatureGroup/{name}/re
 body is an Arrow IPC stream (see localcloud.featurestore.bulk)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from localcloud.errors import AwsError
 from localcloud.json_api import service_model, validate_input
-from localcloud.protocol import Request, Response, json_error, json_response
+from localcloud.protocol import Request, Response, json_body, json_error, json_response
 
 MODEL = "sagemaker-featurestore-runtime"
 BULK_PREFIX = "/localcloud/FeatureGroup/"
@@ -19,16 +18,6 @@ def _validate(operation: str, params: dict[str, Any]) -> None:
         validate_input(service_model(MODEL).operation_model(operation), params)
     except AwsError as error:  # this service names it ValidationError
         raise AwsError("ValidationError", error.message, 400) from None
-
-
-def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        raise AwsError("SerializationException", "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object")
-    return body
 
 
 def handle(cloud: Any, request: Request) -> Response:
@@ -46,7 +35,7 @@ def _dispatch(cloud: Any, request: Request) -> Response:
         _validate("GetRecord", {"FeatureGroupName": name, "RecordIdentifierValueAsString": "x"})
         return json_response({"RecordCount": ingest_ipc(cloud, name, request.body)})
     if path == "/BatchGetRecord" and method == "POST":
-        params = _body(request)
+        params = json_body(request)
         _validate("BatchGetRecord", params)
         return json_response(batch_get(store, params))
     if not path.startswith("/FeatureGroup/"):
@@ -66,7 +55,7 @@ def _dispatch(cloud: Any, request: Request) -> Response:
         _validate("GetRecord", params)
         return json_response(store.get_record(name, rid, features, expiry == "Enabled"))
     if method == "PUT":
-        params = {**_body(request), "FeatureGroupName": name}
+        params = {**json_body(request), "FeatureGroupName": name}
         _validate("PutRecord", params)
         store.put_record(name, params["Record"], params.get("TargetStores"), params.get("TtlDuration"))
         return json_response({})
