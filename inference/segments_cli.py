@@ -48,15 +48,10 @@ def add_segments_commands(subparsers) -> None:
 def _running_config(args: argparse.Namespace):
     from localcloud import daemon
     from localcloud.config import Config
-    kwargs: dict[str, Any] = {}
-    if args.home:
-        kwargs["home"] = Path(args.home).resolve()
-    if args.port:
-        kwargs["port"] = args.port
-    config = daemon.running_config(Config(**kwargs))
-    if config is None:
-        raise SegmentsCliError("localcloud is not running; start it with `mlgw localcloud start`")
-    return config
+    try:
+        return daemon.require_running(Config.from_flags(args.home, args.port))
+    except daemon.DaemonError as exc:
+        raise SegmentsCliError(str(exc)) from None
 
 
 def _clients(config) -> tuple[Any, Any, Any]:

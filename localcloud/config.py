@@ -20,6 +20,16 @@ class Config:
     region: str = field(default_factory=lambda: os.environ.get("MLGW_REGION", "us-east-1"))
     account_id: str = ACCOUNT_ID
 
+    @classmethod
+    def from_flags(cls, home: str | None = None, port: int | None = None) -> "Config":
+        """The CLI's --home/--port over the environment's defaults."""
+        kwargs: dict = {}
+        if home:
+            kwargs["home"] = Path(home).resolve()
+        if port:
+            kwargs["port"] = port
+        return cls(**kwargs)
+
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"

@@ -109,6 +109,15 @@ def running_config(config: Config) -> Config | None:
     return replace(config, host=record["host"], port=record["port"]) if record else None
 
 
+def require_running(config: Config) -> Config:
+    """The running server's config for config.home; DaemonError saying how to start one."""
+    found = running_config(config)
+    if not found:
+        raise DaemonError(f"localcloud is not running for {config.home}; start it with "
+                          f"`mlgw localcloud start` (or use `mlgw run`, which starts it)")
+    return found
+
+
 def start(config: Config) -> Config:
     """Start a detached server for config.home (no-op if one is running); return its config."""
     found = running_config(config)

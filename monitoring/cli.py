@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import threading
-from pathlib import Path
 
 from localcloud.config import Config
 from monitoring import schedule as sched
@@ -23,17 +22,10 @@ class MonitorCliError(Exception):
 
 def _running(args: argparse.Namespace) -> Config:
     from localcloud import daemon
-    kwargs = {}
-    if args.home:
-        kwargs["home"] = Path(args.home).resolve()
-    if args.port:
-        kwargs["port"] = args.port
-    config = Config(**kwargs)
-    found = daemon.running_config(config)
-    if not found:
-        raise MonitorCliError(f"localcloud is not running for {config.home}; start it with "
-                              f"`mlgw localcloud start`")
-    return found
+    try:
+        return daemon.require_running(Config.from_flags(args.home, args.port))
+    except daemon.DaemonError as exc:
+        raise MonitorCliError(str(exc)) from None
 
 
 def _locations(p: argparse.ArgumentParser) -> None:

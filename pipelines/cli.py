@@ -30,21 +30,15 @@ def positive_int(text: str) -> int:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    kwargs = {}
-    if getattr(args, "home", None):
-        kwargs["home"] = Path(args.home).resolve()
-    if getattr(args, "port", None):
-        kwargs["port"] = args.port
-    return Config(**kwargs)
+    return Config.from_flags(getattr(args, "home", None), getattr(args, "port", None))
 
 
 def _running(config: Config) -> Config:
     from localcloud import daemon
-    found = daemon.running_config(config)
-    if not found:
-        raise CliError(f"localcloud is not running for {config.home}; start it with "
-                       f"`mlgw localcloud start` (or use `mlgw run`, which starts it)")
-    return found
+    try:
+        return daemon.require_running(config)
+    except daemon.DaemonError as exc:
+        raise CliError(str(exc)) from None
 
 
 # -- localcloud ------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def add_gateway_commands(subparsers) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config(home=Path(args.home).resolve()) if getattr(args, "home", None) else Config()
+    return Config.from_flags(getattr(args, "home", None))
 
 
 def _run_file(config: Config) -> Path:
