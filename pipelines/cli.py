@@ -169,14 +169,10 @@ def cmd_traffic(args: argparse.Namespace) -> int:
 # -- endpoint ------------------------------------------------------------------------------
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
-    import boto3
-
+    from pipelines.local_run import clients
     from processing import deploy
     from processing.job import JobError
-    config = _running(_config(args))
-    session = boto3.Session(aws_access_key_id=config.access_key,
-                            aws_secret_access_key=config.secret_key, region_name=config.region)
-    sm = session.client("sagemaker", endpoint_url=config.url)
+    _, sm, _ = clients(_running(_config(args)))
     try:
         if args.action == "promote" or args.action == "rollback":
             kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote")

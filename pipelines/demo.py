@@ -37,15 +37,13 @@ def _replay_and_monitor(config: Config, *, policies: int, seed: int, drift: str 
 
 
 def demo(config: Config, *, policies: int, traffic_policies: int, drift: str | None, out=None) -> int:
-    import boto3
     out = out or sys.stdout
     print("== 1. train and deploy", file=out, flush=True)
     first = local_run.run(config, policies=policies, seed=42, claims=None, customers=None,
                           parameters={}, out=out)
     if not first.succeeded:
         return 1
-    sm = boto3.Session(aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key,
-                       region_name=config.region).client("sagemaker", endpoint_url=config.url)
+    _, sm, s3 = local_run.clients(config)
     before = {e["PipelineExecutionArn"] for e in sm.list_pipeline_executions(
         PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"]}
 
@@ -70,9 +68,7 @@ def demo(config: Config, *, policies: int, traffic_policies: int, drift: str | N
     print(f"\n== 4. the drift event matched rule {RULE_NAME}: retraining\n{started[0]}",
           file=out, flush=True)
     result = follow(sm, started[0], out=out)
-    local_run.print_summary(config, sm, boto3.client(
-        "s3", endpoint_url=config.url, region_name=config.region,
-        aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key), result, out=out)
+    local_run.print_summary(config, sm, s3, result, out=out)
     if result.succeeded:
         print("\nthe new model serves as a canary: `mlgw endpoint describe`, then "
               "`mlgw endpoint promote` or `mlgw endpoint rollback`", file=out)

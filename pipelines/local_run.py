@@ -21,7 +21,8 @@ ENDPOINT_NAME = "ml-gateway-fraud"
 ROLE_NAME = "MLGatewayPipelineRole"
 
 
-def _clients(config: Config):
+def clients(config: Config):
+    """(boto3 session, sagemaker, s3) signed for and aimed at this localcloud."""
     import boto3
     session = boto3.Session(aws_access_key_id=config.access_key,
                             aws_secret_access_key=config.secret_key, region_name=config.region)
@@ -108,7 +109,7 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
     """Run the pipeline on the localcloud already serving `config`."""
     out = out or sys.stdout
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
-    session, sm, s3 = _clients(config)
+    session, sm, s3 = clients(config)
     uris = prepare_data(config, s3, policies, seed, claims, customers)
 
     print("building the pipeline definition (SageMaker SDK)…", file=out, flush=True)
@@ -190,7 +191,7 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     parameters say otherwise, and follows the execution unless only the ARN is wanted."""
     os.environ.update(config.client_env())
     from pipelines.ml_gateway import run_pipeline
-    session, sm, s3 = _clients(config)
+    session, sm, s3 = clients(config)
     pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
     if action == "upsert":
         print(run_pipeline.upsert(pipeline, role_arn(config)))
@@ -217,7 +218,7 @@ def _latest_execution(sm, pipeline_name: str) -> str:
 
 
 def print_executions(config: Config, pipeline_name: str) -> None:
-    _, sm, _ = _clients(config)
+    _, sm, _ = clients(config)
     page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
                                        SortOrder="Descending")
     for summary in page["PipelineExecutionSummaries"]:
@@ -226,7 +227,7 @@ def print_executions(config: Config, pipeline_name: str) -> None:
 
 
 def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None:
-    _, sm, _ = _clients(config)
+    _, sm, _ = clients(config)
     arn = arn or _latest_execution(sm, pipeline_name)
     execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
     print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
@@ -240,7 +241,7 @@ def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None
 
 
 def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:
-    session, sm, s3 = _clients(config)
+    session, sm, s3 = clients(config)
     arn = arn or _latest_execution(sm, pipeline_name)
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
     result = follow(sm, arn)
