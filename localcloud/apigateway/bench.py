@@ -10,7 +10,10 @@ concurrent clients:
       (the floor: no HTTP at all);
   (b) naive: one stdlib http.server process doing (a)'s work behind HTTP (no hops);
   (c) gateway: POST /v1/predict with x-api-key → key/usage plan/validation → Lambda proxy →
-      BatchGetRecord + InvokeEndpoint on localcloud, every request.
+      BatchGetRecord + InvokeEndpoint on localcloud, every request;
+  (d) the Lambda handler alone, its AWS answers replayed in-process: what the handler and
+      botocore cost before any network or service (the floor of any design that keeps boto3
+      in the Lambda, as the issue requires).
 
 Load for (b) and (c) comes from a second process (one keep-alive http.client connection per
 client thread) on loopback.
@@ -18,6 +21,7 @@ client thread) on loopback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
@@ -183,6 +187,66 @@ def in_process(scorer: Scorer, policy_ids: list[int], concurrency: int, requests
     return _load(policy_ids, concurrency, requests, warmup, open_client)
 
 
+class _Replay:
+    """A botocore `before-send` hook for (d): the first request of each operation goes to
+    localcloud for real; later ones get that answer back without leaving the process, so only
+    the handler's and botocore's own work (serialise, sign, parse) is timed."""
+
+    def __init__(self) -> None:
+        from botocore.httpsession import URLLib3Session
+        self._http = URLLib3Session()
+        self._answers: dict[tuple[str, str, str], tuple[int, dict[str, str], bytes]] = {}
+
+    def __call__(self, request, **kwargs):
+        from urllib.parse import urlsplit
+
+        from botocore.awsrequest import AWSResponse
+        key = (request.method, urlsplit(request.url).path, request.headers.get("X-Amz-Target", ""))
+        answer = self._answers.get(key)
+        if answer is None:
+            real = self._http.send(request)
+            answer = self._answers[key] = (real.status_code, dict(real.headers), real.content)
+        status, headers, body = answer
+        return AWSResponse(request.url, status, headers, _ReplayedBody(body))
+
+
+class _ReplayedBody(io.BytesIO):
+    def stream(self, amt: int = 65536, decode_content: bool | None = None):
+        while chunk := self.read(amt):
+            yield chunk
+
+
+def handler_alone(policy_ids: list[int], requests: int, warmup: int,
+                  env: dict[str, str]) -> dict[str, Any]:
+    """(d): inference.gateway_handler.handler called with proxy events, one caller, answers replayed."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from inference import gateway_handler
+    clients = gateway_handler.clients()
+    replay = _Replay()
+    botos = (clients.featurestore, clients.runtime, clients.control)
+    for client in botos:
+        client.meta.events.register("before-send", replay)
+
+    def open_client():
+        def call(policy_id: int) -> bool:
+            event = {"body": json.dumps({"policy_id": policy_id}),
+                     "requestContext": {"requestId": "bench"}}
+            return gateway_handler.handler(event)["statusCode"] == 200
+        return call, lambda: None
+
+    try:
+        return _load(policy_ids, 1, requests, warmup, open_client)
+    finally:
+        for client in botos:
+            client.meta.events.unregister("before-send", replay)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 # -- processes ------------------------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -320,16 +384,21 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
                     n = results["c", clients]["n"] + warmup * clients
                     cpu[clients] = {k: (_cpu_seconds(v) - before[k]) / n * 1e3
                                     for k, v in procs.items()}
+            lo = min(concurrency)
+            results["d", lo] = handler_alone(ids, requests, warmup,
+                                             {**config.client_env(), "ENDPOINT_NAME": ENDPOINT})
         finally:
             _stop(gateway)
             _stop(naive)
             daemon.stop(config)
 
-    names = {"a": "(a) in-process floor", "b": "(b) naive HTTP service", "c": "(c) gateway over HTTP"}
+    names = {"a": "(a) in-process floor", "b": "(b) naive HTTP service", "c": "(c) gateway over HTTP",
+             "d": "(d) handler, AWS replayed"}
     say(f"  {'':<26} {'cli':>3}  {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>9}")
-    for kind in "abc":
+    for kind in "abcd":
         for clients in concurrency:
-            say(_row(names[kind], clients, results[kind, clients]))
+            if (kind, clients) in results:
+                say(_row(names[kind], clients, results[kind, clients]))
     for clients, split in cpu.items():
         say(f"  (c) CPU per request at {clients:>2} client(s): " + ", ".join(
             f"{k} {v:.2f} ms" for k, v in split.items()) + f"; total {sum(split.values()):.2f} ms")
@@ -338,6 +407,9 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
     ratio_p50 = c1["p50_ms"] / b1["p50_ms"]
     ratio_p99 = cN["p99_ms"] / bN["p99_ms"]
     ratio_rps = bN["rps"] / cN["rps"]
+    d1 = results["d", lo]
+    say(f"  (d) the Lambda handler's own work, no network and no service behind it: "
+        f"{d1['p50_ms']:.2f} ms p50 = {d1['p50_ms'] / b1['p50_ms']:.2f}x (b)'s whole request over HTTP")
     say(f"  (c)/(b): p50 at {lo} client(s) {ratio_p50:.2f}x, p99 at {hi} clients {ratio_p99:.2f}x, "
         f"throughput at {hi} clients {ratio_rps:.2f}x lower")
     checks = [

@@ -1,0 +1,30 @@
+"""`mlgw bench gateway` on a small run: it sets up the whole stack, measures every row, prints the
+verdicts and cleans up after itself. Figures are not asserted (benchmarks, not timed tests)."""
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+
+import pytest
+
+from localcloud.apigateway.bench import bench_gateway
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_gateway_reports_every_measurement_and_its_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # where the bench builds its stack
+    out = io.StringIO()
+    code = bench_gateway(out=out, requests=200, concurrency=(1, 2), policies=300, workers=1)
+    text = out.getvalue()
+    rows = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r"^  (\([abcd]\)) [^\n]*?\s(\d+)\s+[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$", text, re.M)}
+    assert set(rows) == {"(a)", "(b)", "(c)", "(d)"}, text
+    assert "did not answer 200" not in text and "errors)" not in text, text
+    assert "(d) the Lambda handler's own work" in text
+    assert len(re.findall(r"^  target .*(met|MISSED)$", text, re.M)) == 4, text
+    last = text.rstrip().splitlines()[-1]
+    assert re.match(r"gateway p99 [\d.]+ ms at 2 clients, [\d.]+x the naive baseline", last), last
+    assert code == (0 if last.endswith(": MET") else 1)
+    assert not list(tmp_path.iterdir()), "the bench left its temporary stack behind"
