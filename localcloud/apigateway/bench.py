@@ -219,14 +219,8 @@ class _ReplayedBody(io.BytesIO):
 def handler_alone(policy_ids: list[int], requests: int, warmup: int,
                   env: dict[str, str]) -> dict[str, Any]:
     """(d): inference.gateway_handler.handler called with proxy events, one caller, answers replayed."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     from inference import gateway_handler
-    clients = gateway_handler.clients()
-    replay = _Replay()
-    botos = (clients.featurestore, clients.runtime, clients.control)
-    for client in botos:
-        client.meta.events.register("before-send", replay)
+    from localcloud.apigateway.stack import environ
 
     def open_client():
         def call(policy_id: int) -> bool:
@@ -235,16 +229,17 @@ def handler_alone(policy_ids: list[int], requests: int, warmup: int,
             return gateway_handler.handler(event)["statusCode"] == 200
         return call, lambda: None
 
-    try:
-        return _load(policy_ids, 1, requests, warmup, open_client)
-    finally:
+    with environ(env):
+        clients = gateway_handler.clients()
+        botos = (clients.featurestore, clients.runtime, clients.control)
+        replay = _Replay()
         for client in botos:
-            client.meta.events.unregister("before-send", replay)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            client.meta.events.register("before-send", replay)
+        try:
+            return _load(policy_ids, 1, requests, warmup, open_client)
+        finally:
+            for client in botos:
+                client.meta.events.unregister("before-send", replay)
 
 
 # -- processes ------------------------------------------------------------------------------------

@@ -76,15 +76,28 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def environ(env: dict[str, str]) -> Iterator[None]:
+    """`env` set in os.environ for the block (code that reads AWS_* itself), then restored."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def populate_groups(sm, s3_root: Path, claims, customers, env: dict[str, str]) -> None:
     """Create both feature groups and bulk-ingest every row (boto3 reads `env`: AWS_* + MLGW_HOME)."""
     from processing.feature_ingest import ingest
     from processing.feature_store import ensure_group, feature_definitions
     (Path(s3_root) / "feature-store").mkdir(parents=True, exist_ok=True)
     now = round(time.time(), 3)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         for name, frame in zip(GROUPS, (claims, customers)):
             frame = frame.copy()
             frame["event_time"] = now
@@ -93,12 +106,6 @@ def populate_groups(sm, s3_root: Path, claims, customers, env: dict[str, str]) -
             written = ingest(frame, name)
             if written != len(frame):
                 raise RuntimeError(f"feature group {name}: ingested {written} of {len(frame)} rows")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def wait_in_service(sm, endpoint: str) -> None:
