@@ -18,8 +18,8 @@ from typing import Any
 from pipelines.progress import ExecutionResult, follow, list_steps
 
 DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"   # run_pipeline.build's default
-CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name", "tags",
-               "parameters"}
+CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name",
+               "processing_image_uri", "tags", "parameters"}
 
 
 def _error(message: str) -> Exception:
@@ -35,6 +35,7 @@ class Settings:
     role_arn: str | None = None
     default_bucket: str | None = None
     model_package_group_name: str = DEFAULT_MODEL_PACKAGE_GROUP
+    processing_image_uri: str | None = None   # None: the account's ml-gateway-processing:latest
     tags: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +81,8 @@ def resolve(args: argparse.Namespace) -> Settings:
         model_package_group_name=(args.model_package_group_name
                                   or config.get("model_package_group_name")
                                   or DEFAULT_MODEL_PACKAGE_GROUP),
+        processing_image_uri=(getattr(args, "processing_image_uri", None)
+                              or config.get("processing_image_uri")),
         tags=tags, parameters=parameters)
 
 
@@ -127,6 +130,10 @@ def run_aws(args: argparse.Namespace) -> int:
             raise _error("--param applies to start, not upsert: the definition keeps its defaults")
         print(upsert(settings, args.pipeline_name))
         return 0
+    if getattr(args, "processing_image_uri", None):
+        # The image is part of the definition: only upsert can change it.
+        raise _error(f"--processing-image-uri applies to upsert, not {action}: "
+                     f"{action} uses the definition SageMaker holds")
     if action == "start":
         return _finish(start(settings, args.pipeline_name, args.print_arn, args.wait))
     if action == "executions":
@@ -158,7 +165,8 @@ def upsert(settings: Settings, pipeline_name: str) -> str:
     try:
         # The SDK checks the role (iam:SimulatePrincipalPolicy, trust policy) while building.
         pipeline = run_pipeline.build(region, role, settings.default_bucket, pipeline_name,
-                                      settings.model_package_group_name, session(settings))
+                                      settings.model_package_group_name, session(settings),
+                                      settings.processing_image_uri)
     except RoleValidationError as exc:
         raise _error(f"role {role} cannot run the pipeline: {exc}") from None
     return run_pipeline.upsert(pipeline, role, settings.tags)

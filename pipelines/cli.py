@@ -123,6 +123,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.target == "aws":
         from pipelines.aws_run import run_aws
         return run_aws(args)
+    if args.processing_image_uri:
+        raise CliError("--processing-image-uri applies to --target aws: the local executor "
+                       "runs the processing scripts without an image")
     config = _running(_config(args))
     if args.action in ("upsert", "start"):
         from pipelines.ml_gateway.run_pipeline import ParameterError
@@ -280,12 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
     pipe.add_argument("--config", metavar="FILE",
                       help="JSON file with any of role_arn, region, default_bucket, "
-                           "model_package_group_name, tags {k: v}, parameters {name: value}; "
-                           "flags override it")
+                           "model_package_group_name, processing_image_uri, tags {k: v}, "
+                           "parameters {name: value}; flags override it")
     pipe.add_argument("--role-arn", help="pipeline execution role (aws: required)")
     pipe.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
     pipe.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
     pipe.add_argument("--model-package-group-name", help="default MLGatewayFraud")
+    pipe.add_argument("--processing-image-uri", metavar="URI",
+                      help="aws upsert: container image for every processing step (Ingest, "
+                           "FeatureStore, BuildDataset, Baseline, Evaluate, Deploy), built from "
+                           "processing/Dockerfile and pushed to ECR (buildspec.yml does both). "
+                           "Default: ACCOUNT.dkr.ecr.REGION.amazonaws.com/ml-gateway-processing:"
+                           "latest, ACCOUNT from STS GetCallerIdentity. Training and serving keep "
+                           "SageMaker's XGBoost image; the local executor runs no image, so "
+                           "--target local rejects this flag")
     pipe.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
                       help="tag for the pipeline (upsert; repeatable)")
     pipe.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",

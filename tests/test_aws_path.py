@@ -336,16 +336,25 @@ def test_every_mlgw_command_in_the_buildspec_parses():
         args = build_parser().parse_args(argv)
         assert args.target == "aws"
     assert build_parser().parse_args(commands[1]).print_arn
+    # upsert pins the pipeline to the processing image the build step before it pushed
+    assert build_parser().parse_args(commands[0]).processing_image_uri == "<PROCESSING_IMAGE_URI>"
 
 
 def test_buildspec_runs_against_moto(moto_aws, capsys):
+    image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/ml-gateway-processing:0123456789abcdef"
     values = {"PIPELINE_NAME": PIPELINE, "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE, "AWS_REGION": REGION,
               "ARTIFACT_BUCKET": BUCKET, "MODEL_PACKAGE_GROUP_NAME": "ml-gateway-fraud",
               "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123abc",
-              "CLAIMS_INPUT_URI": "s3://in/claims/", "CUSTOMERS_INPUT_URI": "s3://in/customers/"}
+              "CLAIMS_INPUT_URI": "s3://in/claims/", "CUSTOMERS_INPUT_URI": "s3://in/customers/",
+              "PROCESSING_IMAGE_URI": image}
     upsert, start = mlgw_commands(values)
     assert main(upsert) == 0
     capsys.readouterr()
+    stored = json.loads(boto3.client("sagemaker").describe_pipeline(
+        PipelineName=PIPELINE)["PipelineDefinition"])
+    images = {s["Name"]: s["Arguments"]["AppSpecification"]["ImageUri"]
+              for s in stored["Steps"] if s["Type"] == "Processing"}
+    assert images and set(images.values()) == {image}, images
     assert main(start) == 0
     arn = capsys.readouterr().out
     assert re.fullmatch(r"arn:aws:sagemaker:\S+/execution/\w+\n", arn)   # $(…) captures just this

@@ -54,7 +54,11 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
     assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "Deploy"]
     assert steps["Evaluate"]["PropertyFiles"][0]["FilePath"] == "evaluation.json"
-    assert "xgboost" in steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"]
+    # Evaluate runs in the processing image like every processing step (default: the account's
+    # ml-gateway-processing:latest; tests/test_processing_image.py checks the images in detail).
+    assert steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"] == \
+        f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/ml-gateway-processing:latest"
+    assert "sagemaker-xgboost" in steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
 
     hyper = steps["Train"]["Arguments"]["HyperParameters"]
     assert hyper["max_depth"] == {"Get": "Parameters.MaxDepth"}

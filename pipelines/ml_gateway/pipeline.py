@@ -45,10 +45,14 @@ TRAINING_DIR = PROJECT_ROOT / "training"
 INFERENCE_DIR = PROJECT_ROOT / "inference"
 MONITORING_DIR = PROJECT_ROOT / "monitoring"
 
-# Framework images: SageMaker's scikit-learn image runs the processing scripts, its XGBoost
-# image trains (script mode) and serves. Locally the executor runs the same scripts without them.
-SKLEARN_VERSION = "1.2-1"
+# Images: every processing step runs in our processing image (processing/Dockerfile: Python
+# 3.11 and the scripts' packages at the versions of requirements.lock, PyAthena included, which
+# SageMaker's framework images lack); SageMaker's XGBoost image trains (script mode) and serves.
+# Locally the executor runs the same scripts without any image.
 XGBOOST_VERSION = "1.7-1"
+# The ECR repository (infra/ml-gateway.yaml) that buildspec.yml pushes the processing image to.
+PROCESSING_IMAGE_REPOSITORY = "ml-gateway-processing"
+PROCESSING_IMAGE_TAG = "latest"
 # Inside a processing container our `processing` package is staged here and put on PYTHONPATH.
 SOURCE_MOUNT = "/opt/ml/processing/input/source"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -99,6 +103,15 @@ def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def default_processing_image_uri(session: PipelineSession, region: str) -> str:
+    """`{account}.dkr.ecr.{region}.{suffix}/ml-gateway-processing:latest`, the account being the
+    caller's (STS GetCallerIdentity through the session, so localcloud and moto answer too)."""
+    account = session.boto_session.client("sts", region_name=region).get_caller_identity()["Account"]
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return (f"{account}.dkr.ecr.{region}.{suffix}/"
+            f"{PROCESSING_IMAGE_REPOSITORY}:{PROCESSING_IMAGE_TAG}")
+
+
 def _s3_input(name: str, source, destination: str) -> ProcessingInput:
     return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
         s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"))
@@ -113,7 +126,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
                  pipeline_name: str = "MLGatewayPipeline",
                  model_package_group_name: str = "MLGatewayFraud",
                  base_prefix: str = "ml-gateway",
-                 boto_session: boto3.Session | None = None) -> Pipeline:
+                 boto_session: boto3.Session | None = None,
+                 processing_image_uri: str | None = None) -> Pipeline:
+    """The pipeline. `processing_image_uri` is the image of every processing step (default:
+    this account's ml-gateway-processing:latest in `region`); training and the served model
+    use SageMaker's XGBoost image."""
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
@@ -147,19 +164,16 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     source = _s3_input("source", _stage_source(session, base_prefix), f"{SOURCE_MOUNT}/processing")
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
 
-    def script_processor(image_uri: str) -> ScriptProcessor:
-        return ScriptProcessor(
-            role=role, command=["python3"], image_uri=image_uri, instance_count=1,
-            instance_type=processing_instance, base_job_name="mlgw-processing",
-            sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT})
-
-    sklearn_processor = script_processor(image_uris.retrieve("sklearn", region, version=SKLEARN_VERSION))
-    # Evaluation loads the booster: the XGBoost image has xgboost and scikit-learn both.
-    xgboost_processor = script_processor(xgboost_image)
+    # One image for every processing step (Evaluate loads the booster with the image's xgboost).
+    processor = ScriptProcessor(
+        role=role, command=["python3"],
+        image_uri=processing_image_uri or default_processing_image_uri(session, region),
+        instance_count=1, instance_type=processing_instance, base_job_name="mlgw-processing",
+        sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT})
     cache = CacheConfig(enable_caching=False)
 
     def processing_step(name: str, script: str | Path, inputs, outputs, arguments,
-                        processor: ScriptProcessor = sklearn_processor, **kwargs) -> ProcessingStep:
+                        **kwargs) -> ProcessingStep:
         # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
         # same paths are explicit in the definition for SageMaker and the local executor alike.
         folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + \
@@ -228,7 +242,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
          _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test")],
         [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
         [],
-        processor=xgboost_processor, property_files=[evaluation_report])
+        property_files=[evaluation_report])
 
     evaluation_uri = Join(on="/", values=[
         evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,

@@ -28,14 +28,17 @@ def quiet_sdk() -> Iterator[None]:
 
 
 def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
-          model_package_group_name: str = "MLGatewayFraud", boto_session=None):
-    """The pipeline object (the SDK uploads code to the default bucket while building it)."""
+          model_package_group_name: str = "MLGatewayFraud", boto_session=None,
+          processing_image_uri: str | None = None):
+    """The pipeline object (the SDK uploads code to the default bucket while building it).
+    `processing_image_uri`: image of the processing steps (default: the account's
+    ml-gateway-processing:latest; the local executor runs no image)."""
     with quiet_sdk():
         from pipelines.ml_gateway.pipeline import get_pipeline
         return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
                             pipeline_name=pipeline_name,
                             model_package_group_name=model_package_group_name,
-                            boto_session=boto_session)
+                            boto_session=boto_session, processing_image_uri=processing_image_uri)
 
 
 class ParameterError(ValueError):
@@ -68,10 +71,11 @@ def start(pipeline, parameters: dict[str, Any]) -> str:
 
 def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
                      parameters: dict[str, Any], tags: dict[str, str] | None = None,
-                     model_package_group_name: str = "MLGatewayFraud", boto_session=None) -> str:
+                     model_package_group_name: str = "MLGatewayFraud", boto_session=None,
+                     processing_image_uri: str | None = None) -> str:
     """Create or update the pipeline, start an execution with `parameters`; its ARN."""
     pipeline = build(region, role_arn, default_bucket, pipeline_name, model_package_group_name,
-                     boto_session)
+                     boto_session, processing_image_uri)
     check_parameters(pipeline, parameters)   # before anything is written
     upsert(pipeline, role_arn, tags)
     return start(pipeline, parameters)
@@ -86,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role-arn", required=True, help="execution role for the pipeline and its jobs")
     parser.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
     parser.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    parser.add_argument("--processing-image-uri", metavar="URI",
+                        help="image for every processing step, built from processing/Dockerfile "
+                             "(default: ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
+                             "ml-gateway-processing:latest, the account from STS); training "
+                             "and serving keep SageMaker's XGBoost image")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="pipeline parameter override (repeatable)")
     parser.add_argument("--definition-only", action="store_true",
@@ -100,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--param {item!r}: expected NAME=VALUE")
         params[name] = value
     if args.definition_only:
-        pipeline = build(args.region, args.role_arn, args.default_bucket, args.pipeline_name)
+        pipeline = build(args.region, args.role_arn, args.default_bucket, args.pipeline_name,
+                         processing_image_uri=args.processing_image_uri)
         print(json.dumps(json.loads(pipeline.definition()), indent=2))
         return 0
     try:
         arn = upsert_and_start(args.region, args.role_arn, args.default_bucket,
-                               args.pipeline_name, params)
+                               args.pipeline_name, params,
+                               processing_image_uri=args.processing_image_uri)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
