@@ -352,7 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "GetRecord p50/p99 (in-process and HTTP), bulk ingest "
                                        "records/s, InvokeEndpoint p50/p99. gateway: in-process "
                                        "floor, a naive single-process service and the gateway "
-                                       "end to end at 1 and 16 clients. monitor: a monitoring "
+                                       "end to end at 1 and 16 clients, plus the Lambda "
+                                       "handler alone with its AWS answers replayed (what "
+                                       "boto3 costs before any network). monitor: a monitoring "
                                        "run over 1,000,000 captured records.")
     bench.add_argument("what", choices=["pipeline", "localcloud", "gateway", "monitor"])
     bench.add_argument("--policies", type=positive_int, action="append",
