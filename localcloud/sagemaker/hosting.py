@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from localcloud.errors import validation
+from localcloud.state import AlreadyExists
 from pipelines.executor import objects
 from pipelines.executor.store import wire
 
@@ -780,10 +781,10 @@ def create_model(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         "EnableNetworkIsolation": params.get("EnableNetworkIsolation", False),
         "CreationTime": time.time(), "_Container": resolved, "_Tags": params.get("Tags", []),
     })
-    with cloud.state.transaction():
-        if cloud.state.get(MODEL, name) is not None:
-            raise validation(f"Cannot create already existing model \"{arn}\".")
-        cloud.state.put(MODEL, name, doc)
+    try:
+        cloud.state.insert(MODEL, name, doc)
+    except AlreadyExists:
+        raise validation(f"Cannot create already existing model \"{arn}\".") from None
     return {"ModelArn": arn}
 
 
@@ -843,10 +844,10 @@ def create_endpoint_config(cloud: Any, params: dict[str, Any]) -> dict[str, Any]
         "EnableNetworkIsolation": params.get("EnableNetworkIsolation"),
         "CreationTime": time.time(), "_Tags": params.get("Tags", []),
     })
-    with cloud.state.transaction():
-        if cloud.state.get(ENDPOINT_CONFIG, name) is not None:
-            raise validation(f"Cannot create already existing endpoint configuration \"{arn}\".")
-        cloud.state.put(ENDPOINT_CONFIG, name, doc)
+    try:
+        cloud.state.insert(ENDPOINT_CONFIG, name, doc)
+    except AlreadyExists:
+        raise validation(f"Cannot create already existing endpoint configuration \"{arn}\".") from None
     return {"EndpointConfigArn": arn}
 
 
@@ -917,10 +918,11 @@ def create_endpoint(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config["EndpointConfigName"],
            "EndpointStatus": "Creating", "CreationTime": stamp, "LastModifiedTime": stamp,
            "_Config": config, "_Op": op, "_Tags": params.get("Tags", [])}
-    with backend._control, cloud.state.transaction():
-        if cloud.state.get(ENDPOINT, name) is not None:
-            raise validation(f"Cannot create already existing endpoint \"{arn}\".")
-        cloud.state.put(ENDPOINT, name, doc)
+    with backend._control:
+        try:
+            cloud.state.insert(ENDPOINT, name, doc)
+        except AlreadyExists:
+            raise validation(f"Cannot create already existing endpoint \"{arn}\".") from None
     backend.launch(name, op, config, update=False)
     return {"EndpointArn": arn}
 

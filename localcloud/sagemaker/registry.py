@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from localcloud.errors import AwsError, validation
+from localcloud.state import AlreadyExists
 from pipelines.executor.store import wire
 
 GROUP = "model-package-group"
@@ -61,10 +62,10 @@ def create_model_package_group(cloud: Any, params: dict[str, Any]) -> dict[str, 
         "CreationTime": time.time(), "ModelPackageGroupStatus": "Completed",
         "_Tags": params.get("Tags", []),
     })
-    with cloud.state.transaction():
-        if cloud.state.get(GROUP, name) is not None:
-            raise validation(f"Model Package Group already exists: {doc['ModelPackageGroupArn']}")
-        cloud.state.put(GROUP, name, doc)
+    try:
+        cloud.state.insert(GROUP, name, doc)
+    except AlreadyExists:
+        raise validation(f"Model Package Group already exists: {doc['ModelPackageGroupArn']}") from None
     return {"ModelPackageGroupArn": doc["ModelPackageGroupArn"]}
 
 
