@@ -5,7 +5,7 @@ setup(
     version="0.1.0",
     description="MLOps workflow for the ML Gateway pattern on Amazon SageMaker, runnable offline",
     python_requires=">=3.11",
-    packages=find_packages(include=["pipelines*", "processing*", "training*", "inference*",
+    packages=find_packages(include=["mlgw*", "benchmarks*", "pipelines*", "processing*", "training*", "inference*",
                                     "monitoring*", "localcloud*"]),
     # Exact pins live in requirements.lock; these are the direct dependencies.
     install_requires=[
@@ -20,6 +20,7 @@ setup(
         "pyarrow>=20",
         "sqlglot>=26",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1"]},
-    entry_points={"console_scripts": ["mlgw=pipelines.cli:main"]},
+    extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
+                             "import-linter>=2.16"]},
+    entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},
 )

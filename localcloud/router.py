@@ -12,7 +12,7 @@ from localcloud.protocol import Request, Response, json_error
 def sagemaker_api() -> JsonApi:
     from localcloud.featurestore.control import OPERATIONS as featurestore_ops
     from localcloud.sagemaker.hosting import OPERATIONS as hosting_ops
-    from localcloud.sagemaker.pipelines import OPERATIONS as pipeline_ops
+    from localcloud.sagemaker.pipelines.api import OPERATIONS as pipeline_ops
     from localcloud.sagemaker.registry import OPERATIONS as registry_ops
     return JsonApi("sagemaker", "SageMaker",
                    {**featurestore_ops, **registry_ops, **hosting_ops, **pipeline_ops})

@@ -2,7 +2,7 @@
 
 On AWS, Model Monitor publishes CloudWatch metrics (`feature_baseline_drift_<feature>` in the
 `aws/sagemaker/Endpoints/data-metrics` namespace) and the project's EventBridge rule
-(monitoring/retrain_rule.json) reacts to a "Model Drift Detected" event. Locally the event goes
+(mlgw/retrain_rule.json) reacts to a "Model Drift Detected" event. Locally the event goes
 to localcloud's EventBridge through boto3 (same code path), and the metrics are written as a
 Prometheus text file under the state dir (nothing local scrapes CloudWatch).
 """
@@ -59,7 +59,7 @@ def drift_event(result: Any, endpoint_name: str,
                 window: tuple[dt.datetime | None, dt.datetime | None],
                 report_uri: str, violations_uri: str | None = None,
                 statistics_uri: str | None = None) -> dict[str, Any]:
-    """A PutEvents entry matching monitoring/retrain_rule.json for this run's violations.
+    """A PutEvents entry matching mlgw/retrain_rule.json for this run's violations.
 
     `report_uri` is the output folder (or report.html) location; the violations/statistics
     locations default to siblings of it."""

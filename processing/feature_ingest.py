@@ -22,7 +22,7 @@ def ingest(frame, feature_group_name: str, *, max_workers: int = 8) -> int:
     if frame.empty:
         return 0
     if on_localcloud():
-        from localcloud.featurestore.bulk import bulk_ingest
+        from processing.bulk_ingest import bulk_ingest
         session = boto3.Session()
         return bulk_ingest(frame, feature_group_name, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
                            region=session.region_name,

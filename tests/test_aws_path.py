@@ -16,8 +16,8 @@ import yaml
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from pipelines import aws_run
-from pipelines.cli import build_parser, main
+from mlgw import aws_run
+from mlgw.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "000000000000"            # localcloud's account; moto is told to use it too

@@ -11,7 +11,7 @@ from localcloud import daemon
 from localcloud.config import Config
 from localcloud.events.api import list_matches
 from localcloud.cloud import LocalCloud
-from pipelines import demo, local_run
+from mlgw import demo, local_run
 
 
 def _free_port() -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from localcloud import daemon
 from localcloud.config import Config
-from pipelines import local_run
+from mlgw import local_run
 
 
 def _free_port() -> int:

@@ -17,8 +17,8 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 from localcloud.router import sagemaker_api
-from pipelines.executor import conditions, expressions, graph, parameters, policies, wait_for
-from pipelines.executor.store import PipelineStore, execution_id
+from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
+from localcloud.sagemaker.store import PipelineStore, execution_id
 
 ROLE = "arn:aws:iam::000000000000:role/Pipeline"
 BUCKET = "artifacts"

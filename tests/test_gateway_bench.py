@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from localcloud.apigateway.bench import bench_gateway
+from benchmarks.gateway import bench_gateway
 
 pytestmark = pytest.mark.slow
 

@@ -81,7 +81,7 @@ def test_cfn_lint_passes(path: Path):
 
 
 def test_retrain_rule_embeds_the_monitoring_pattern(template):
-    expected = json.loads((ROOT / "monitoring" / "retrain_rule.json").read_text())
+    expected = json.loads((ROOT / "mlgw" / "retrain_rule.json").read_text())
     rules = [r for r in resources_of(template, "AWS::Events::Rule").values()
              if "EventPattern" in r["Properties"]]
     assert len(rules) == 1

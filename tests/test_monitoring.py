@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from monitoring import baseline, drift, monitor
-from monitoring.bench import capture_lines, capture_path, feature_frame, write_capture
+from benchmarks.monitor import capture_lines, capture_path, feature_frame, write_capture
 from monitoring.capture import read_capture
 from processing.features import MODEL_FEATURES
 

@@ -12,9 +12,11 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.events.api import list_events
-from monitoring import publish, retrain, schedule
+from mlgw import monitor_schedule as schedule
+from mlgw import retrain
+from monitoring import publish
 from monitoring.baseline import write_baseline
-from monitoring.bench import capture_lines, capture_path, feature_frame
+from benchmarks.monitor import capture_lines, capture_path, feature_frame
 from monitoring.monitor import MonitoringResult
 
 ENDPOINT = schedule.DEFAULT_ENDPOINT
@@ -182,11 +184,11 @@ def test_cli_schedule_commands(world, monkeypatch, capsys) -> None:
     import argparse
 
     from localcloud import daemon
-    from monitoring.cli import add_monitor_commands
+    from mlgw.commands.monitor import register
     config, _, _ = world
     monkeypatch.setattr(daemon, "running_config", lambda _config: config)
     parser = argparse.ArgumentParser(prog="mlgw")
-    add_monitor_commands(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
 
     def mlgw(*argv: str) -> int:
         args = parser.parse_args(list(argv))

@@ -41,9 +41,9 @@ LOCAL_ONLY = {
                "Athena SQL runs on DuckDB only when MLGW_HOME is set (localcloud); on AWS, PyAthena"),
     "sqlglot": ({"processing/athena.py:_query_local"},
                 "transpiles Trino SQL to DuckDB for the same local-only path"),
-    "localcloud": ({"processing/athena.py:_query_local", "processing/feature_ingest.py:ingest"},
-                   "localcloud's offline tables and bulk ingest, used only when running on it "
-                   "(feature_ingest.on_localcloud(), athena's MLGW_HOME branch)"),
+    "localcloud": ({"processing/athena.py:_query_local"},
+                   "localcloud's offline tables, used only when running on it (athena's "
+                   "MLGW_HOME branch; the import contract's one named exception)"),
 }
 
 # python:3.11-slim on SageMaker's (x86_64) processing instances, for environment markers.
@@ -259,8 +259,8 @@ def test_default_image_names_the_account_sts_returns():
 # -- CLI -----------------------------------------------------------------------------------------
 
 def test_the_flag_reaches_the_settings_and_is_refused_where_it_does_nothing(monkeypatch, tmp_path, capsys):
-    from pipelines import aws_run
-    from pipelines.cli import build_parser, main
+    from mlgw import aws_run
+    from mlgw.cli import build_parser, main
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     args = build_parser().parse_args(["pipeline", "upsert", "--target", "aws",
                                       "--processing-image-uri", IMAGE])

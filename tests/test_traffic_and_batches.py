@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.traffic import TrafficError, apply_drift
+from mlgw.traffic import TrafficError, apply_drift
 from processing import ingest, synthetic
 from processing.job import JobError
 

@@ -1,6 +1,6 @@
 """A small ML Gateway stack on a running localcloud, built without the pipeline: an XGBoost
 endpoint (one or more variants of one model) and the populated `claims` / `customers` feature
-groups. Shared by tests/test_gateway.py and `mlgw bench gateway` (localcloud.apigateway.bench).
+groups. Shared by tests/test_gateway.py and `mlgw bench gateway` (benchmarks.gateway).
 """
 from __future__ import annotations
 

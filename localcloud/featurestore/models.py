@@ -1,4 +1,6 @@
 """SageMaker Feature Store state: feature-group documents, the online store and the offline store.
+One module for now (~690 lines) because the online upsert and the offline journal share one
+SQLite transaction (below); the offline writer is the next piece to move out.
 
 - Feature groups are documents in `cloud.state` (kind "feature-group") shaped like
   DescribeFeatureGroup responses.

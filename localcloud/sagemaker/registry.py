@@ -10,7 +10,7 @@ from typing import Any
 
 from localcloud.errors import AwsError, validation
 from localcloud.state import AlreadyExists
-from pipelines.executor.store import wire
+from localcloud.sagemaker.store import wire
 
 GROUP = "model-package-group"
 PACKAGE = "model-package"          # name: "<group>/<version>" or an unversioned package's name

@@ -235,7 +235,7 @@ def test_journaled_offline_rows_survive_a_crash(tmp_path):
 
 
 def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
-    from localcloud.featurestore.bulk import BulkIngestError, bulk_ingest
+    from processing.bulk_ingest import BulkIngestError, bulk_ingest
     from processing import athena
 
     sm, rt = client("sagemaker"), client("sagemaker-featurestore-runtime")

@@ -13,8 +13,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from inference import segments_cli
-from localcloud.sagemaker.hosting import HostingBackend
+from mlgw.commands import segments as segments_cli
+from localcloud.sagemaker.endpoints import HostingBackend
 from processing import synthetic
 from tests.conftest import start_server
 from training import segments

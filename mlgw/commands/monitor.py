@@ -1,6 +1,6 @@
 """`mlgw monitor run|schedule ...`: the local Model Monitor job and its schedules.
 
-Wired into `mlgw` by pipelines/cli.py via `add_monitor_commands(sub)`. Every command needs a
+Wired into `mlgw` by mlgw/cli.py via `register(sub)`. Every command needs a
 running localcloud (the capture, baseline and reports live in its S3 directory, and the drift
 event goes to its EventBridge).
 """
@@ -13,7 +13,7 @@ import sys
 import threading
 
 from localcloud.config import Config
-from monitoring import schedule as sched
+from mlgw import monitor_schedule as sched
 
 
 class MonitorCliError(Exception):
@@ -53,7 +53,7 @@ def _home(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, help="localcloud port (default: $MLGW_PORT or 4777)")
 
 
-def add_monitor_commands(subparsers) -> None:
+def register(subparsers) -> None:
     monitor = subparsers.add_parser(
         "monitor", help="Model Monitor: check captured traffic against the baseline",
         description="Compare an endpoint's captured traffic with the training baseline, write "

@@ -1,7 +1,7 @@
 """InvokeEndpoint latency over HTTP: `bench_invoke(cloud)` deploys a small xgboost endpoint and
 times ~2,000 boto3 `invoke_endpoint` calls against the running localcloud at cloud.config.url.
 
-    python -m localcloud.sagemaker.bench      # starts its own server in a temp home
+    python -m benchmarks.invoke      # starts its own server in a temp home
 """
 from __future__ import annotations
 

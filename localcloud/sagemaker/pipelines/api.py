@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.errors import not_found, validation
-from pipelines.executor import graph, objects, parameters, run
-from pipelines.executor.expressions import to_text
-from pipelines.executor.store import (EXECUTION, PIPELINE, PROCESSING_JOB, TRAINING_JOB,
+from localcloud.s3 import objects
+from localcloud.sagemaker.pipelines import graph, parameters, run
+from localcloud.sagemaker.pipelines.expressions import to_text
+from localcloud.sagemaker.store import (EXECUTION, PIPELINE, PROCESSING_JOB, TRAINING_JOB,
                                       PipelineStore, execution_arn, execution_id,
                                       new_execution_id, now, pipeline_arn, wire)
 

@@ -89,7 +89,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 # -- run -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines import local_run
+    from mlgw import local_run
     if bool(args.claims) != bool(args.customers):
         raise CliError("--claims and --customers go together: give both CSVs or neither")
     for path in filter(None, (args.claims, args.customers)):
@@ -119,9 +119,9 @@ def parse_pairs(pairs: list[str], flag: str = "--param") -> dict[str, str]:
 # -- pipeline --------------------------------------------------------------------------------
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from pipelines import local_run
+    from mlgw import local_run
     if args.target == "aws":
-        from pipelines.aws_run import run_aws
+        from mlgw.aws_run import run_aws
         return run_aws(args)
     if args.processing_image_uri:
         raise CliError("--processing-image-uri applies to --target aws: the local executor "
@@ -150,7 +150,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 # -- demo ----------------------------------------------------------------------------------
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipelines import demo
+    from mlgw import demo
     return demo.demo(_config(args), policies=args.policies, traffic_policies=args.traffic,
                      drift=args.drift)
 
@@ -158,7 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- traffic -------------------------------------------------------------------------------
 
 def cmd_traffic(args: argparse.Namespace) -> int:
-    from pipelines import traffic
+    from mlgw import traffic
     config = _running(_config(args))
     try:
         summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
@@ -172,7 +172,7 @@ def cmd_traffic(args: argparse.Namespace) -> int:
 # -- endpoint ------------------------------------------------------------------------------
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
-    from pipelines.local_run import clients
+    from mlgw.local_run import clients
     from processing import deploy
     from processing.job import JobError
     _, sm, _ = clients(_running(_config(args)))
@@ -210,16 +210,16 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "pipeline":
-        from pipelines.bench import bench_pipeline
+        from benchmarks.pipeline import bench_pipeline
         return bench_pipeline(args.policies or [5_000, 100_000])
     if args.what == "localcloud":
-        from localcloud.bench import bench_localcloud
+        from benchmarks.localcloud import bench_localcloud
         return bench_localcloud()
     if args.what == "gateway":
-        from localcloud.apigateway.bench import bench_gateway
+        from benchmarks.gateway import bench_gateway
         return bench_gateway()
     if args.what == "monitor":
-        from monitoring.bench import bench_monitor, print_bench
+        from benchmarks.monitor import bench_monitor, print_bench
         print("writing 1,000,000 capture records (not timed), then monitoring them…", flush=True)
         print_bench(bench_monitor())
         return 0
@@ -361,10 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)
 
-    from localcloud.apigateway.cli import add_gateway_commands
-    from localcloud.events.cli import add_events_commands
-    from inference.segments_cli import add_segments_commands
-    from monitoring.cli import add_monitor_commands
+    from mlgw.commands.gateway import register as add_gateway_commands
+    from mlgw.commands.events import register as add_events_commands
+    from mlgw.commands.segments import register as add_segments_commands
+    from mlgw.commands.monitor import register as add_monitor_commands
     add_gateway_commands(sub)
     add_segments_commands(sub)
     add_events_commands(sub)

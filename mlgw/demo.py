@@ -12,9 +12,9 @@ import sys
 import time
 
 from localcloud.config import Config
-from pipelines import local_run, traffic
-from monitoring.retrain import RULE_NAME
-from pipelines.progress import follow
+from mlgw import local_run, traffic
+from mlgw.retrain import RULE_NAME
+from mlgw.progress import follow
 
 
 
@@ -24,7 +24,7 @@ def _now() -> dt.datetime:
 
 def _replay_and_monitor(config: Config, *, policies: int, seed: int, drift: str | None, out):
     """Replay a batch, then monitor exactly the window it was captured in."""
-    from monitoring.schedule import run_once
+    from mlgw.monitor_schedule import run_once
     time.sleep(1.0)   # capture times have one-second resolution: keep windows apart
     start = _now().replace(microsecond=0)   # a record stamped within this second is in
     summary = traffic.replay(config, policies=policies, seed=seed, drift=drift,

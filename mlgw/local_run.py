@@ -14,7 +14,7 @@ from pathlib import Path
 
 from localcloud import daemon
 from localcloud.config import Config
-from pipelines.progress import ExecutionResult, follow, list_steps
+from mlgw.progress import ExecutionResult, follow, list_steps
 
 PIPELINE_NAME = "MLGatewayPipeline"
 ENDPOINT_NAME = "ml-gateway-fraud"
@@ -177,7 +177,7 @@ RETRAIN_STRATEGY = {"DeployStrategy": "canary", "NewVariantWeight": "0.2"}
 
 def ensure_retrain_rule(config: Config, session) -> str:
     """The EventBridge rule that starts this pipeline when Model Monitor reports drift."""
-    from monitoring.retrain import ensure_rule
+    from mlgw.retrain import ensure_rule
     uris = landing_uris(config)
     return ensure_rule(session.client("events", endpoint_url=config.url),
                        config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"), role_arn(config),
@@ -212,7 +212,7 @@ def _latest_execution(sm, pipeline_name: str) -> str:
     page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
                                        SortOrder="Descending", MaxResults=1)
     if not page["PipelineExecutionSummaries"]:
-        from pipelines.cli import CliError
+        from mlgw.cli import CliError
         raise CliError(f"pipeline {pipeline_name} has no executions yet; run `mlgw run`")
     return page["PipelineExecutionSummaries"][0]["PipelineExecutionArn"]
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.executor import expressions, parameters
+from localcloud.sagemaker.pipelines import expressions, parameters
 
 SUPPORTED_TYPES = ("Processing", "Training", "Condition", "RegisterModel", "Model", "Fail")
 VERSION = "2020-12-01"

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import LocalCloud
-from pipelines.executor import container, expressions, graph, objects, parameters, policies
-from pipelines.executor.container import StopRequested
-from pipelines.executor.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun
-from pipelines.executor.store import (PROCESSING_JOB, TRAINING_JOB, PipelineStore, execution_id,
+from localcloud.s3 import objects
+from localcloud.sagemaker.pipelines import container, expressions, graph, parameters, policies
+from localcloud.sagemaker.pipelines.container import StopRequested
+from localcloud.sagemaker.pipelines.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun
+from localcloud.sagemaker.store import (PROCESSING_JOB, TRAINING_JOB, PipelineStore, execution_id,
                                       now, wire)
 
 log = logging.getLogger("mlgw.executor")

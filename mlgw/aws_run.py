@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.progress import ExecutionResult, follow, list_steps
+from mlgw.progress import ExecutionResult, follow, list_steps
 
 DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"   # run_pipeline.build's default
 CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name",
@@ -23,7 +23,7 @@ CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name
 
 
 def _error(message: str) -> Exception:
-    from pipelines.cli import CliError    # lazy: cli imports this module
+    from mlgw.cli import CliError
     return CliError(message)
 
 
@@ -67,7 +67,7 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace) -> Settings:
     """Config file, then flags over it; region falls back to $AWS_REGION / $AWS_DEFAULT_REGION."""
-    from pipelines.cli import parse_pairs   # lazy: cli imports this module
+    from mlgw.cli import parse_pairs
     config = load_config(args.config)
     tags = {k: str(v) for k, v in config.get("tags", {}).items()}
     tags.update(parse_pairs(args.tag, "--tag"))

@@ -351,7 +351,7 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
             data_file = Path(tmp) / "features.json"
             data_file.write_text(json.dumps(data))
             naive_port = _free_port()
-            naive = _spawn([sys.executable, "-m", "localcloud.apigateway.bench", "--naive",
+            naive = _spawn([sys.executable, "-m", "benchmarks.gateway", "--naive",
                             "--port", str(naive_port), "--model-dir", str(model_dir),
                             "--data", str(data_file)], dict(os.environ), naive_port,
                            Path(tmp) / "naive.log")
@@ -430,7 +430,7 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.apigateway.bench")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway")
     parser.add_argument("--naive", action="store_true", help="serve the naive peer (internal)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--model-dir", type=Path)

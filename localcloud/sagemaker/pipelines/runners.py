@@ -5,6 +5,8 @@ job record shaped like DescribeProcessingJob / DescribeTrainingJob. RegisterMode
 localcloud's own SageMaker operations in-process, with the wire API's input validation.
 Condition and Fail are decided here. Each returns the step's properties (what `Get
 Steps.<name>...` reads) and its ListPipelineExecutionSteps Metadata, or raises StepFailed.
+One module on purpose (~570 lines): the step types share the job-record and staging helpers,
+and a reader compares them side by side with the definition schema's step list.
 """
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ from typing import Any
 
 from localcloud.cloud import LocalCloud
 from localcloud.errors import AwsError
-from pipelines.executor import conditions, container, objects, policies
-from pipelines.executor.expressions import to_text
-from pipelines.executor.graph import StepSpec
-from pipelines.executor.store import PROCESSING_JOB, TRAINING_JOB, PipelineStore, now
+from localcloud.s3 import objects
+from localcloud.sagemaker.pipelines import conditions, container, policies
+from localcloud.sagemaker.pipelines.expressions import to_text
+from localcloud.sagemaker.pipelines.graph import StepSpec
+from localcloud.sagemaker.store import PROCESSING_JOB, TRAINING_JOB, PipelineStore, now
 
 FAILURE_REASON_MAX = 1024   # ListPipelineExecutionSteps' FailureReason limit
 

@@ -19,7 +19,7 @@ from localcloud.daemon import DaemonError, answers, read_record, spawn, stop_rec
 
 
 
-def add_gateway_commands(subparsers) -> None:
+def register(subparsers) -> None:
     gateway = subparsers.add_parser(
         "gateway", help="the local API Gateway in front of the endpoint",
         description="Serve the ML Gateway (API keys, usage plans, validation, Lambda proxy and "

@@ -26,7 +26,7 @@ class SegmentsCliError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-def add_segments_commands(subparsers) -> None:
+def register(subparsers) -> None:
     seg = subparsers.add_parser(
         "segments", help="per-policy_state models on one multi-model endpoint",
         description="deploy: train one model per policy_state, upload them under one S3 prefix "

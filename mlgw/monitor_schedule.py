@@ -27,7 +27,7 @@ from localcloud.config import Config
 from monitoring import publish
 from monitoring.monitor import BaselineMissingError, MonitoringError, NoDataError, run_monitoring
 
-log = logging.getLogger("monitoring.schedule")
+log = logging.getLogger("mlgw.monitor_schedule")
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
 DEFAULT_BUCKET = "sagemaker-us-east-1-000000000000"

@@ -18,10 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pipelines
-
 # The project root, so `import processing...` works in scripts wherever they were staged.
-PROJECT_ROOT = Path(pipelines.__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _OPT_ML = re.compile(r"(?<![\w./-])/opt/ml(?=/|$|[\s'\":=,;])")
 _PYTHON = re.compile(r"(?:.*/)?python(?:3(?:\.\d+)?)?")
 _SHELL = re.compile(r"(?:.*/)?(?:ba)?sh")

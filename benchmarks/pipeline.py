@@ -52,7 +52,7 @@ def inline_peer(policies: int, seed: int) -> tuple[float, float]:
 
 
 def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
-    from pipelines import local_run
+    from mlgw import local_run
     failures = 0
     for policies in sizes:
         with tempfile.TemporaryDirectory(prefix="mlgw-bench-") as home:

@@ -1,6 +1,8 @@
-"""Bulk ingest into a localcloud feature group — the local stand-in for the SDK's
-`FeatureGroup.ingest`: Arrow IPC batches POSTed to localcloud's extension route, SigV4-signed
-as service `sagemaker` like the other feature-store runtime calls."""
+"""Bulk ingest into a localcloud feature group — the local provider of `feature_ingest.ingest`:
+Arrow IPC batches POSTed to localcloud's extension route
+(`POST /localcloud/FeatureGroup/<name>/records`), SigV4-signed with botocore as service
+`sagemaker` like the other feature-store runtime calls. A client over HTTP only: job code
+imports nothing of localcloud (it runs alone in a container on AWS)."""
 from __future__ import annotations
 
 import json

@@ -42,8 +42,8 @@ def bench_localcloud(out=None) -> int:
     import sys
 
     from localcloud.config import Config
-    from localcloud.featurestore.bench import bench_featurestore
-    from localcloud.sagemaker.bench import bench_invoke
+    from benchmarks.featurestore import bench_featurestore
+    from benchmarks.invoke import bench_invoke
     from localcloud.server import LocalCloudServer
 
     out = out or sys.stdout

@@ -92,7 +92,7 @@ def next_policy_id(config: Config, s3) -> int:
     """One past the largest policy_id in the current dataset, so replayed policies are new."""
     import pandas as pd
 
-    from pipelines.local_run import LANDING, default_bucket
+    from mlgw.local_run import LANDING, default_bucket
     bucket, largest = default_bucket(config), 0
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LANDING}/claims/")
     for obj in (o for page in pages for o in page.get("Contents", [])):
@@ -106,7 +106,7 @@ def replay(config: Config, *, policies: int, seed: int, drift: str | None, endpo
            concurrency: int = 4, out=None) -> TrafficSummary:
     import boto3
 
-    from pipelines.local_run import add_batch
+    from mlgw.local_run import add_batch
     from processing import synthetic
     out = out or sys.stdout
     os.environ.update(config.client_env())

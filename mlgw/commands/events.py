@@ -10,7 +10,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 
 
-def add_events_commands(subparsers) -> None:
+def register(subparsers) -> None:
     events = subparsers.add_parser("events", help="EventBridge: recent events, rules and deliveries",
                                    description="Show events put to localcloud's EventBridge, the "
                                                "rules they matched and what each target did.")

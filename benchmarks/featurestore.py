@@ -54,7 +54,7 @@ def bench_featurestore(cloud: Any = None, *, rows: int = 100_000, gets: int = 20
     from botocore.config import Config as BotoConfig
 
     from localcloud.config import Config
-    from localcloud.featurestore.bulk import bulk_ingest
+    from processing.bulk_ingest import bulk_ingest
     from localcloud.server import LocalCloudServer
 
     import duckdb  # noqa: F401 - the server imports it once; keep the import out of the timing

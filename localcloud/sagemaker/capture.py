@@ -1,0 +1,119 @@
+"""SageMaker data capture: each invocation of an endpoint whose config enables capture becomes
+one JSON line in SageMaker's capture format, in SageMaker's layout
+`<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`.
+
+Source: "Capture data from real-time endpoint" in the SageMaker developer guide. Capture never
+fails a request: a write error is logged and the request is answered.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from localcloud.s3 import objects
+
+log = logging.getLogger("localcloud.hosting")
+
+
+@dataclass(frozen=True)
+class Capture:
+    """An endpoint config's DataCaptureConfig, prepared for the hot path."""
+    destination: str
+    percentage: int
+    inputs: bool
+    outputs: bool
+    csv_types: frozenset[str]
+    json_types: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> "Capture | None":
+        if not config or not config.get("EnableCapture", False):
+            return None
+        modes = {o["CaptureMode"] for o in config.get("CaptureOptions") or []} or {"Input", "Output"}
+        header = config.get("CaptureContentTypeHeader") or {}
+        return cls(config["DestinationS3Uri"], config.get("InitialSamplingPercentage", 100),
+                   "Input" in modes, "Output" in modes,
+                   frozenset(header.get("CsvContentTypes") or ["text/csv"]),
+                   frozenset(header.get("JsonContentTypes") or ["application/json"]))
+
+
+
+def _captured(data: bytes, content_type: str, mode: str, capture: Capture) -> dict[str, Any]:
+    kind = content_type.split(";", 1)[0].strip()
+    encoding = "CSV" if kind in capture.csv_types else "JSON" if kind in capture.json_types else "BASE64"
+    if encoding != "BASE64":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            encoding = "BASE64"
+    if encoding == "BASE64":
+        text = base64.b64encode(data).decode()
+    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+
+
+class CaptureWriter:
+    """Appends captured records to one open file per endpoint, variant and hour."""
+
+    def __init__(self, s3_root):
+        self.s3_root = s3_root
+        self._lock = threading.Lock()
+        self._files: dict[tuple[str, str, str], Any] = {}
+
+    def write(self, capture: Capture, endpoint: str, variant: str, body: bytes, content_type: str | None,
+                 out_body: bytes, out_type: str) -> None:
+        if capture.percentage < 100 and random.uniform(0, 100) >= capture.percentage:
+            return
+        when = dt.datetime.now(dt.timezone.utc)
+        data: dict[str, Any] = {}
+        if capture.inputs:
+            data["endpointInput"] = _captured(body, content_type or "application/octet-stream",
+                                              "INPUT", capture)
+        if capture.outputs:
+            data["endpointOutput"] = _captured(out_body, out_type, "OUTPUT", capture)
+        line = json.dumps({"captureData": data,
+                           "eventMetadata": {"eventId": str(uuid.uuid4()),
+                                             "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                           "eventVersion": "0"}) + "\n"
+        hour = when.strftime("%Y/%m/%d/%H")
+        try:
+            with self._lock:
+                handle = self._file(capture.destination, endpoint, variant, hour, when)
+                handle.write(line)
+                handle.flush()
+        except (OSError, objects.ObjectStoreError) as exc:   # capture never fails a request
+            log.warning("data capture for %s failed: %s", endpoint, exc)
+
+    def _file(self, destination: str, endpoint: str, variant: str, hour: str,
+                      when: dt.datetime) -> Any:
+        key = (destination, f"{endpoint}/{variant}", hour)
+        handle = self._files.get(key)
+        if handle is None:
+            for old in [k for k in self._files if k[:2] == key[:2]]:   # a new hour
+                self._files.pop(old).close()
+            bucket, prefix = objects.split_uri(destination)
+            name = f"{when.strftime('%M-%S')}-{when.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
+            object_key = "/".join(p for p in (prefix.strip("/"), endpoint, variant, hour, name) if p)
+            parts = PurePosixPath(object_key).parts
+            if any(p in ("..", ".") for p in parts) or "/" in bucket or bucket.startswith("."):
+                raise objects.ObjectStoreError(f"unusable capture destination {destination}")
+            bucket_dir = self.s3_root / bucket
+            if not bucket_dir.is_dir():
+                raise objects.ObjectStoreError(f"bucket {bucket} does not exist")
+            path = bucket_dir.joinpath(*parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self._files[key] = open(path, "a", encoding="utf-8")
+        return handle
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()

@@ -1,0 +1,13 @@
+"""The `mlgw` command-line app and the local workflows it drives.
+
+  cli               the parser and `main`; one module per command group in `commands/`
+  local_run         `mlgw run` on localcloud: data → upsert → start → follow → summary
+  aws_run           upsert / start / follow the same pipeline on AWS
+  progress          the per-step progress view both print
+  traffic, demo     replaying claims through the gateway; the drift → retrain demo
+  monitor_schedule  the local drift-check schedule
+  retrain           the EventBridge rule that re-runs the pipeline on drift
+
+The app may import everything else in the project; nothing imports the app (see the import
+contract in setup.cfg).
+"""

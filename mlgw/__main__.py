@@ -1,0 +1,5 @@
+import sys
+
+from mlgw.cli import main
+
+sys.exit(main())

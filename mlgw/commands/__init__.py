@@ -1,0 +1,1 @@
+"""The `mlgw` command groups, one module each; every module has `register(subparsers)`."""
