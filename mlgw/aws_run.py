@@ -23,7 +23,7 @@ CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name
 
 
 def _error(message: str) -> Exception:
-    from mlgw.cli import CliError
+    from mlgw.args import CliError
     return CliError(message)
 
 
@@ -67,7 +67,7 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace) -> Settings:
     """Config file, then flags over it; region falls back to $AWS_REGION / $AWS_DEFAULT_REGION."""
-    from mlgw.cli import parse_pairs
+    from mlgw.args import parse_pairs
     config = load_config(args.config)
     tags = {k: str(v) for k, v in config.get("tags", {}).items()}
     tags.update(parse_pairs(args.tag, "--tag"))

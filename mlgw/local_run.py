@@ -212,7 +212,7 @@ def _latest_execution(sm, pipeline_name: str) -> str:
     page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
                                        SortOrder="Descending", MaxResults=1)
     if not page["PipelineExecutionSummaries"]:
-        from mlgw.cli import CliError
+        from mlgw.args import CliError
         raise CliError(f"pipeline {pipeline_name} has no executions yet; run `mlgw run`")
     return page["PipelineExecutionSummaries"][0]["PipelineExecutionArn"]
 

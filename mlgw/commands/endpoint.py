@@ -1,0 +1,55 @@
+"""`mlgw endpoint`: describe an endpoint, promote or roll back a canary, set weights."""
+from __future__ import annotations
+
+import argparse
+
+from mlgw.args import CliError, config_from, running, with_home
+
+
+def register(sub) -> None:
+    endpoint = with_home(sub.add_parser(
+        "endpoint", help="show an endpoint's variants; promote or roll back a canary; set weights",
+        description="describe: variants and their traffic shares. promote: the newest (lowest-"
+                    "weight) variant takes all traffic. rollback: the variant serving most traffic "
+                    "keeps it all. weights: set variant weights in place (no redeploy)."))
+    endpoint.add_argument("action", choices=["describe", "promote", "rollback", "weights"])
+    endpoint.add_argument("--name", default="ml-gateway-fraud", help="endpoint (default ml-gateway-fraud)")
+    endpoint.add_argument("--variant", help="promote/rollback: keep this variant instead")
+    endpoint.add_argument("--weight", action="append", metavar="VARIANT=W",
+                          help="weights: a variant's new weight (repeatable)")
+    endpoint.set_defaults(func=cmd_endpoint)
+
+
+def cmd_endpoint(args: argparse.Namespace) -> int:
+    from mlgw.local_run import clients
+    from processing import deploy
+    from processing.job import JobError
+    _, sm, _ = clients(running(config_from(args)))
+    try:
+        if args.action == "promote" or args.action == "rollback":
+            kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote")
+            print(f"{args.name}: {kept} now takes all traffic")
+        elif args.action == "weights":
+            if not args.weight:
+                raise CliError("weights needs --weight VARIANT=W (repeatable)")
+            desired = []
+            for pair in args.weight:
+                variant, _, weight = pair.partition("=")
+                try:
+                    desired.append({"VariantName": variant, "DesiredWeight": float(weight)})
+                except ValueError:
+                    raise CliError(f"--weight takes VARIANT=WEIGHT, got {pair!r}") from None
+            sm.update_endpoint_weights_and_capacities(EndpointName=args.name,
+                                                      DesiredWeightsAndCapacities=desired)
+            deploy.wait_in_service(sm, args.name, timeout=300)
+    except JobError as exc:
+        raise CliError(str(exc)) from None
+    endpoint = deploy.describe_endpoint(sm, args.name)
+    if endpoint is None:
+        raise CliError(f"endpoint {args.name} does not exist; `mlgw run` deploys it")
+    print(f"{args.name}  {endpoint['EndpointStatus']}  config {endpoint['EndpointConfigName']}")
+    total = sum(v.get("CurrentWeight", 0) for v in endpoint.get("ProductionVariants", [])) or 1
+    for variant in endpoint.get("ProductionVariants", []):
+        share = variant.get("CurrentWeight", 0) / total
+        print(f"  {variant['VariantName']:<10} weight {variant.get('CurrentWeight', 0):<6g} ({share:.0%} of traffic)")
+    return 0

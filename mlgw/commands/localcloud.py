@@ -1,0 +1,52 @@
+"""`mlgw localcloud`: start, stop and inspect localcloud."""
+from __future__ import annotations
+
+import argparse
+
+from localcloud.config import Config
+
+from mlgw.args import CliError, config_from, running, with_home
+
+
+def register(sub) -> None:
+    lc = with_home(sub.add_parser("localcloud", help="start/stop the embedded AWS stand-in",
+                                  description="Manage localcloud, the embedded stand-in for S3, "
+                                              "Feature Store, the model registry, hosting and "
+                                              "Pipelines. `env` prints the variables that point "
+                                              "boto3 at it."))
+    lc.add_argument("action", choices=["start", "stop", "status", "env"])
+    lc.add_argument("--foreground", action="store_true", help="serve in this terminal (start only)")
+    lc.set_defaults(func=cmd_localcloud)
+
+
+def cmd_localcloud(args: argparse.Namespace) -> int:
+    from localcloud import daemon
+    config = config_from(args)
+    if args.action == "start":
+        if args.foreground:
+            from localcloud.__main__ import main as serve
+            return serve(["--host", config.host, "--port", str(config.port),
+                          "--home", str(config.home)])
+        try:
+            config = daemon.start(config)
+        except daemon.DaemonError as exc:
+            raise CliError(str(exc)) from None
+        print(f"localcloud running at {config.url} (state in {config.home})")
+        print("Point boto3 at it with:")
+        _print_env(config)
+    elif args.action == "stop":
+        print("stopped" if daemon.stop(config) else f"localcloud was not running for {config.home}")
+    elif args.action == "status":
+        record = daemon.status(config)
+        if not record:
+            print(f"localcloud: not running (state dir {config.home})")
+            return 3
+        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in {config.home})")
+    elif args.action == "env":
+        _print_env(running(config))
+    return 0
+
+
+def _print_env(config: Config) -> None:
+    for name, value in config.client_env().items():
+        print(f"export {name}={value}")

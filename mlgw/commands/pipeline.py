@@ -1,0 +1,74 @@
+"""`mlgw pipeline`: upsert, start, list, describe and retry pipeline executions."""
+from __future__ import annotations
+
+import argparse
+
+from mlgw.args import CliError, config_from, parse_pairs, running, with_home
+
+
+def register(sub) -> None:
+    pipe = with_home(sub.add_parser("pipeline", help="list, inspect or retry pipeline executions",
+                                    description="Inspect executions of the pipeline in localcloud."))
+    pipe.description = ("Upsert and start the pipeline, list, inspect or retry its executions — "
+                        "on localcloud (default) or on AWS (--target aws, with the SageMaker SDK "
+                        "and your AWS credentials).")
+    pipe.add_argument("action", choices=["upsert", "start", "executions", "describe", "retry"])
+    pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
+    pipe.add_argument("--target", choices=["local", "aws"], default="local",
+                      help="localcloud (default) or AWS")
+    pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    pipe.add_argument("--config", metavar="FILE",
+                      help="JSON file with any of role_arn, region, default_bucket, "
+                           "model_package_group_name, processing_image_uri, tags {k: v}, "
+                           "parameters {name: value}; flags override it")
+    pipe.add_argument("--role-arn", help="pipeline execution role (aws: required)")
+    pipe.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
+    pipe.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
+    pipe.add_argument("--model-package-group-name", help="default MLGatewayFraud")
+    pipe.add_argument("--processing-image-uri", metavar="URI",
+                      help="aws upsert: container image for every processing step (Ingest, "
+                           "FeatureStore, BuildDataset, Baseline, Evaluate, Deploy), built from "
+                           "processing/Dockerfile and pushed to ECR (buildspec.yml does both). "
+                           "Default: ACCOUNT.dkr.ecr.REGION.amazonaws.com/ml-gateway-processing:"
+                           "latest, ACCOUNT from STS GetCallerIdentity. Training and serving keep "
+                           "SageMaker's XGBoost image; the local executor runs no image, so "
+                           "--target local rejects this flag")
+    pipe.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                      help="tag for the pipeline (upsert; repeatable)")
+    pipe.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="pipeline parameter for start (repeatable)")
+    pipe.add_argument("--wait", action="store_true",
+                      help="start/retry: stream step status until the execution ends; "
+                           "exit 1 if it fails (local start/retry always wait)")
+    pipe.add_argument("--print-arn", action="store_true",
+                      help="start: print only the execution ARN (for scripts, e.g. buildspec.yml)")
+    pipe.set_defaults(func=cmd_pipeline)
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from mlgw import local_run
+    if args.target == "aws":
+        from mlgw.aws_run import run_aws
+        return run_aws(args)
+    if args.processing_image_uri:
+        raise CliError("--processing-image-uri applies to --target aws: the local executor "
+                       "runs the processing scripts without an image")
+    config = running(config_from(args))
+    if args.action in ("upsert", "start"):
+        from pipelines.ml_gateway.run_pipeline import ParameterError
+        try:
+            result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
+                                               parse_pairs(args.param), args.print_arn)
+        except ParameterError as exc:
+            raise CliError(str(exc)) from None
+        return 0 if result is None or result.succeeded else 1
+    if args.action == "executions":
+        local_run.print_executions(config, args.pipeline_name)
+        return 0
+    if args.action == "describe":
+        local_run.print_execution(config, args.pipeline_name, args.execution_arn)
+        return 0
+    if args.action == "retry":
+        result = local_run.retry(config, args.pipeline_name, args.execution_arn)
+        return 0 if result.succeeded else 1
+    raise CliError(f"unknown pipeline action {args.action}")

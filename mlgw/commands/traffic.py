@@ -1,0 +1,33 @@
+"""`mlgw traffic`: replay claims through the gateway."""
+from __future__ import annotations
+
+import argparse
+
+from mlgw.args import CliError, config_from, positive_int, running, with_home
+
+
+def register(sub) -> None:
+    traffic = with_home(sub.add_parser(
+        "traffic", help="replay new claims through the gateway, optionally drifted",
+        description="Send N new policies (raw claim + customer records) through the ML Gateway "
+                    "Lambda handler to the endpoint, then add the labelled batch to the current "
+                    "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
+                    "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated."))
+    traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
+    traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
+    traffic.add_argument("--drift", help="shift the replayed data (see above)")
+    traffic.add_argument("--endpoint-name", default="ml-gateway-fraud")
+    traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
+    traffic.set_defaults(func=cmd_traffic)
+
+
+def cmd_traffic(args: argparse.Namespace) -> int:
+    from mlgw import traffic
+    config = running(config_from(args))
+    try:
+        summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
+                                 endpoint_name=args.endpoint_name, concurrency=args.concurrency)
+    except traffic.TrafficError as exc:
+        raise CliError(str(exc)) from None
+    traffic.print_summary(summary)
+    return 0 if summary.statuses.get(200, 0) == summary.requests else 1
