@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from localcloud.protocol import Request, Response
-from localcloud.sagemaker.hosting import InvokeError
+from localcloud.sagemaker.model_server import InvokeError
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 _PREFIX = "/endpoints/"
