@@ -43,6 +43,17 @@ def as_dict(response: dict) -> dict:
     return {f["FeatureName"]: f["ValueAsString"] for f in response["Record"]}
 
 
+def parquet_files(root, at_least: int = 1, timeout: float = 15.0) -> list:
+    """The offline store's Parquet files once replication (asynchronous, after the configured
+    delay) has written at least `at_least` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = sorted(root.rglob("*.parquet"))
+        if len(files) >= at_least or time.monotonic() > deadline:
+            return files
+        time.sleep(0.1)
+
+
 def test_control_plane(client):
     sm = client("sagemaker")
     described = create_group(sm, Description="claims features",
@@ -193,11 +204,11 @@ def test_restart_keeps_records_and_offline_parquet(tmp_path):
         rt = boto3.client("sagemaker-featurestore-runtime", endpoint_url=server.url, **kwargs)
         got = rt.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p1")
         assert as_dict(got)["num_claims"] == "7"
+        resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+        root = home / "s3" / resolved.removeprefix("s3://")
+        files = parquet_files(root)  # replicated after the delay, by the restarted process
     finally:
         server.stop()
-    resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
-    root = home / "s3" / resolved.removeprefix("s3://")
-    files = list(root.rglob("*.parquet"))
     assert len(files) == 1
     stamp = time.gmtime(now)
     assert files[0].parent.relative_to(root).as_posix() == time.strftime(
@@ -211,7 +222,7 @@ def test_restart_keeps_records_and_offline_parquet(tmp_path):
 
 def test_journaled_offline_rows_survive_a_crash(tmp_path):
     """Single puts are journaled in SQLite with the online write; a process that dies before
-    flushing leaves them for the next one to write as Parquet."""
+    replicating leaves them for the next one to write as Parquet."""
     from localcloud.cloud import LocalCloud
     from localcloud.config import Config
 
@@ -224,13 +235,14 @@ def test_journaled_offline_rows_survive_a_crash(tmp_path):
         "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://feature-store/offline"}}})
     crashed.featurestore.put_record("claims", record("p1", time.time()))
     root = home / "s3" / "feature-store"
-    assert not list(root.rglob("*.parquet"))  # buffered, not yet flushed (no close())
+    assert not list(root.rglob("*.parquet"))  # accepted, not yet replicated (the delay)
+    crashed.featurestore.replicator.stop()  # as if the process died
 
     restarted = LocalCloud(Config(home=home, port=0))
-    restarted.featurestore  # recovery flush on start
-    assert len(list(root.rglob("*.parquet"))) == 1
+    restarted.featurestore  # replication resumes on start
+    assert len(parquet_files(root)) == 1
     restarted.close()
-    crashed.close()  # its journal is empty now: nothing more is written
+    crashed.featurestore.replicator.replicate(force=True)  # its journal is empty now
     assert len(list(root.rglob("*.parquet"))) == 1
 
 
