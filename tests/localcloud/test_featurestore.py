@@ -3,6 +3,7 @@ plane, the online store (newest event time wins, TTL, validation), restart persi
 offline Parquet store, bulk ingest, and Athena-style SQL over the offline store via DuckDB."""
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -276,10 +277,14 @@ def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
                     region="us-east-1", credentials=creds)
 
     rt.delete_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p5", EventTime=repr(now))
-    localcloud.cloud.featurestore.flush_offline()
+    localcloud.cloud.featurestore.flush_offline()  # replicate now instead of after the delay
 
-    monkeypatch.setenv("MLGW_HOME", str(localcloud.cloud.config.home))
-    latest = athena.query(
+    # Athena through PyAthena against localcloud's Athena API, as BuildDataset runs it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
+    client("s3").create_bucket(Bucket="athena-results")
+    query = functools.partial(athena.query, output_location="s3://athena-results/q/",
+                              region="us-east-1", poll_interval=0.05)
+    latest = query(
         f'SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY policy_id '
         f'ORDER BY event_time DESC, api_invocation_time DESC) AS rn FROM "{table}") '
         f'WHERE rn = 1 AND NOT is_deleted')
@@ -288,8 +293,8 @@ def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
     assert "p5" not in set(latest["policy_id"])
     # A group with no offline data yet is an empty table with the right columns.
     empty = create_group(sm, name="empty")["OfflineStoreConfig"]["DataCatalogConfig"]["TableName"]
-    nothing = athena.query(f'SELECT policy_id, num_claims, is_deleted FROM "{empty}"')
+    nothing = query(f'SELECT policy_id, num_claims, is_deleted FROM "{empty}"')
     assert list(nothing.columns) == ["policy_id", "num_claims", "is_deleted"] and nothing.empty
-    counted = athena.query(f'SELECT count(*) AS n, approx_distinct(policy_id) AS ids '
+    counted = query(f'SELECT count(*) AS n, approx_distinct(policy_id) AS ids '
                            f'FROM "sagemaker_featurestore"."{table}" WHERE NOT is_deleted')
     assert counted["n"][0] == rows
