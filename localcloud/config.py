@@ -7,7 +7,7 @@ from pathlib import Path
 
 DEFAULT_PORT = 4777
 ACCOUNT_ID = "000000000000"
-DEFAULT_OFFLINE_STORE_DELAY = 3.0
+DEFAULT_OFFLINE_STORE_DELAY = 5.0
 
 
 @dataclass(frozen=True)
