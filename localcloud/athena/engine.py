@@ -57,6 +57,8 @@ def _position(sql: str, needle: str) -> str:
     index = sql.lower().find(needle.lower())
     if index < 0:
         return "line 1:1"
+    if index > 0 and sql[index - 1] == '"':  # Trino points at the quoted identifier's quote
+        index -= 1
     line = sql.count("\n", 0, index) + 1
     column = index - (sql.rfind("\n", 0, index) + 1) + 1
     return f"line {line}:{column}"
