@@ -35,8 +35,9 @@ _INT64 = (-(1 << 63), (1 << 63) - 1)
 # Decimal or scientific notation, nothing else (Python's float() also takes nan/inf/1_0).
 _FRACTIONAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{3}))?Z")
-# The offline store partitions by event time (year=/month=/day=/hour=) and Athena reads it as a
-# timestamp: an event time must be a real instant between 0001-01-01 and 9999-12-31.
+# AWS documents no range for a Fractional event time, but its offline store partitions by event
+# time (year=/month=/day=/hour=) and Athena reads it as a timestamp, so an instant outside years
+# 1-9999 (1e300, inf) cannot be stored: localcloud refuses it at the edge rather than fail later.
 _EPOCH_MIN = -62135596800.0
 _EPOCH_MAX = 253402300799.999
 
