@@ -1,5 +1,6 @@
 """Athena over JSON 1.1 (`AmazonAthena.<Op>`): the subset PyAthena's cursors call
-(StartQueryExecution, GetQueryExecution, GetQueryResults, StopQueryExecution). Input is
+(StartQueryExecution, GetQueryExecution, GetQueryResults, StopQueryExecution; PyAthena 4's
+PandasCursor makes no Glue call, and reads the result CSV with S3 HeadObject/GetObject). Input is
 validated against botocore's `athena` model by json_api before these run; state and execution
 are in models.py."""
 from __future__ import annotations
