@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from localcloud.athena.models import QueryFailed
@@ -82,7 +83,10 @@ def transpile(sql: str) -> str:
     return statements[0].sql(dialect="duckdb")
 
 
-def execute(cloud: Any, sql: str, database: str, work: Path) -> Result:
+def execute(cloud: Any, sql: str, database: str, work: Path,
+            started: Callable[[Any], bool] = lambda con: True) -> Result:
+    """Run `sql`. `started(con)` receives the DuckDB connection just before the statement runs
+    (StopQueryExecution interrupts it) and answers False if the query was stopped already."""
     import duckdb
 
     from localcloud.featurestore.offline import register_offline_tables
@@ -97,6 +101,8 @@ def execute(cloud: Any, sql: str, database: str, work: Path) -> Result:
         else:  # the context database has no tables here: unqualified names resolve to nothing
             con.execute("CREATE SCHEMA IF NOT EXISTS __athena_empty")
             con.execute("SET search_path = '__athena_empty'")
+        if not started(con):
+            raise QueryFailed("Query cancelled by user")
         try:
             con.execute(f"CREATE TEMP TABLE __result AS {statement}")
         except duckdb.CatalogException as exc:
@@ -107,6 +113,8 @@ def execute(cloud: Any, sql: str, database: str, work: Path) -> Result:
                 raise QueryFailed(f"TABLE_NOT_FOUND: {_position(sql, name)}: Table "
                                   f"'awsdatacatalog.{qualified}' does not exist") from None
             raise QueryFailed(f"COLUMN_NOT_FOUND: {_first_line(exc)}") from None
+        except duckdb.InterruptException:
+            raise QueryFailed("Query cancelled by user") from None
         except (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
                 duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
             raise QueryFailed(f"{_error_name(exc)}: {_first_line(exc)}") from None

@@ -54,6 +54,7 @@ class AthenaBackend:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
         self._lock = threading.Lock()
+        self._running: dict[str, Any] = {}   # query id -> its DuckDB connection
         self._recover()
 
     def _recover(self) -> None:
@@ -110,6 +111,9 @@ class AthenaBackend:
             doc = self.get(query_id)
             if doc["Status"]["State"] not in TERMINAL:
                 self._finish(query_id, "CANCELLED", reason="Query cancelled by user")
+                con = self._running.get(query_id)
+                if con is not None:
+                    con.interrupt()  # stop the engine too, not only the state
 
     def results(self, query_id: str, max_results: int, next_token: str | None) -> dict[str, Any]:
         import pyarrow.parquet as pq
@@ -146,6 +150,13 @@ class AthenaBackend:
 
     # -- execution
     def _run(self, query_id: str) -> None:
+        try:
+            self._execute(query_id)
+        finally:
+            with self._lock:
+                self._running.pop(query_id, None)
+
+    def _execute(self, query_id: str) -> None:
         with self._lock:
             doc = self.get(query_id)
             if doc["Status"]["State"] != "QUEUED":
@@ -157,7 +168,7 @@ class AthenaBackend:
             from localcloud.athena.engine import execute
             with tempfile.TemporaryDirectory(dir=self.results_dir) as work:
                 result = execute(self.cloud, doc["Query"], doc["QueryExecutionContext"]["Database"],
-                                 Path(work))
+                                 Path(work), started=lambda con: self._started(query_id, con))
                 bucket, key = _split(doc["ResultConfiguration"]["OutputLocation"])
                 with self._lock:
                     if self.get(query_id)["Status"]["State"] == "CANCELLED":
@@ -181,9 +192,19 @@ class AthenaBackend:
                                  error={**USER_ERROR, "ErrorMessage": str(failure)}, started=started)
         except Exception as exc:  # an engine fault is Athena's internal error, never a crash
             with self._lock:
+                if self.get(query_id)["Status"]["State"] == "CANCELLED":
+                    return
                 self._finish(query_id, "FAILED", reason=f"INTERNAL_ERROR_QUERY_ENGINE: {exc}",
                              error={"ErrorCategory": 1, "ErrorType": 200, "Retryable": True,
                                     "ErrorMessage": str(exc)}, started=started)
+
+    def _started(self, query_id: str, con: Any) -> bool:
+        # Called just before the statement runs: False if it was stopped already. A stop landing
+        # in the microseconds between this and the statement's start only costs engine time: the
+        # result of a CANCELLED query is never written.
+        with self._lock:
+            self._running[query_id] = con
+            return self.get(query_id)["Status"]["State"] != "CANCELLED"
 
     def _finish(self, query_id: str, state: str, *, reason: str | None = None,
                 error: dict[str, Any] | None = None, columns: list | None = None,
@@ -206,6 +227,9 @@ class AthenaBackend:
         self.state.put(KIND, query_id, doc)
 
     def close(self) -> None:
+        with self._lock:
+            for con in self._running.values():  # a query left running would hold shutdown
+                con.interrupt()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

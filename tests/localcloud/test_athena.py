@@ -141,3 +141,29 @@ def test_pyathena_pandas_cursor(client, localcloud, offline_table, monkeypatch):
     assert not frame["is_deleted"].any()
     with pytest.raises(OperationalError, match="TABLE_NOT_FOUND"):
         query('SELECT * FROM "missing"')
+
+
+def test_stop_query_execution_cancels_a_running_query(client, offline_table):
+    """StopQueryExecution (API_StopQueryExecution.html) ends a running query in state CANCELLED;
+    the engine stops too, so the workers are free for the next queries."""
+    athena = client("athena")
+    context = dict(QueryExecutionContext={"Database": "sagemaker_featurestore"},
+                   ResultConfiguration={"OutputLocation": OUTPUT})
+    endless = ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 1000000000) "
+               "SELECT count(*) FROM t")
+    ids = [athena.start_query_execution(QueryString=endless, **context)["QueryExecutionId"] for _ in range(2)]
+    for query_id, running_for in zip(ids, (0.0, 1.0)):  # stopped as it starts / while the engine runs
+        deadline = time.monotonic() + 30
+        while athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]["State"] == "QUEUED":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(running_for)
+        athena.stop_query_execution(QueryExecutionId=query_id)
+    for query_id in ids:
+        status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
+        assert status["State"] == "CANCELLED"
+    quick = athena.start_query_execution(QueryString=f'SELECT count(*) AS n FROM "{offline_table}"',
+                                         **context)["QueryExecutionId"]
+    assert _wait(athena, quick)["Status"]["State"] == "SUCCEEDED"
+    for query_id in ids:
+        assert _wait(athena, query_id)["Status"]["State"] == "CANCELLED"
