@@ -19,6 +19,7 @@ setup(
         "duckdb>=1.2",
         "pyarrow>=20",
         "sqlglot>=26",
+        "regex>=2024",  # AWS input patterns (Java regex: \\p{L} classes) in localcloud.json_api
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16"]},

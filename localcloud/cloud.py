@@ -24,13 +24,18 @@ class LocalCloud:
         return FeatureStoreBackend(self)
 
     @cached_property
+    def athena(self):
+        from localcloud.athena.models import AthenaBackend
+        return AthenaBackend(self)
+
+    @cached_property
     def hosting(self):
         from localcloud.sagemaker.endpoints import HostingBackend
         return HostingBackend(self)
 
     def close(self) -> None:
         """Flush and close the backends that were started (buffered offline-store writes...)."""
-        for name in ("featurestore", "hosting", "s3"):
+        for name in ("athena", "featurestore", "hosting", "s3"):
             backend = self.__dict__.get(name)
             if backend is not None and hasattr(backend, "close"):
                 backend.close()

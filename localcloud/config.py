@@ -7,6 +7,7 @@ from pathlib import Path
 
 DEFAULT_PORT = 4777
 ACCOUNT_ID = "000000000000"
+DEFAULT_OFFLINE_STORE_DELAY = 5.0
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,10 @@ class Config:
     secret_key: str = field(default_factory=lambda: os.environ.get("MLGW_SECRET_KEY", "test"))
     region: str = field(default_factory=lambda: os.environ.get("MLGW_REGION", "us-east-1"))
     account_id: str = ACCOUNT_ID
+    # Seconds before the Feature Store offline store receives an accepted record (AWS: "within
+    # 15 minutes"); a few by default so every local run waits for it as an AWS run must.
+    offline_store_delay: float = field(
+        default_factory=lambda: float(os.environ.get("MLGW_OFFLINE_STORE_DELAY", DEFAULT_OFFLINE_STORE_DELAY)))
 
     @classmethod
     def from_flags(cls, home: str | None = None, port: int | None = None) -> "Config":

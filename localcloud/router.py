@@ -18,6 +18,12 @@ def sagemaker_api() -> JsonApi:
                    {**featurestore_ops, **registry_ops, **hosting_ops, **pipeline_ops})
 
 
+@cache
+def athena_api() -> JsonApi:
+    from localcloud.athena.responses import OPERATIONS
+    return JsonApi("athena", "AmazonAthena", OPERATIONS)
+
+
 def route(cloud, request: Request) -> Response:
     service = request.service
     if service == "s3":
@@ -35,6 +41,8 @@ def route(cloud, request: Request) -> Response:
     if service in ("sts", "iam"):
         from localcloud.identity import handle
         return handle(cloud, request)
+    if service == "athena":
+        return athena_api().handle(cloud, request)
     if service == "events":
         from localcloud.events.api import handle
         return handle(cloud, request)

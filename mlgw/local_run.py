@@ -121,9 +121,41 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
                            parameters=params)
     print(f"started {arn}", file=out, flush=True)
     ensure_retrain_rule(config, session)
-    result = follow(sm, arn, out=out)
+    result = follow(sm, arn, out=out, step_lines=JobProgress(config))
     print_summary(config, sm, s3, result, out=out)
     return result
+
+
+class JobProgress:
+    """New progress lines of a running processing job, from its local job log: the lines a job
+    prints to say what it waits for (BuildDataset's `offline store: ...`)."""
+    PREFIXES = ("offline store:",)
+
+    def __init__(self, config: Config):
+        self.jobs = config.home / "jobs"
+        self.offsets: dict[Path, int] = {}
+        self.folders: dict[str, Path | None] = {}
+
+    def __call__(self, step: dict) -> list[str]:
+        arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
+        if not arn or step.get("StepStatus") not in ("Executing", "Succeeded", "Failed"):
+            return []
+        name = arn.rsplit("/", 1)[-1]
+        if self.folders.get(name) is None:  # ARNs carry the job name in lower case
+            self.folders[name] = next((p for p in self.jobs.iterdir() if p.name.lower() == name),
+                                      None) if self.jobs.is_dir() else None
+        folder = self.folders[name]
+        log = folder / "job.log" if folder else None
+        if log is None or not log.exists():
+            return []
+        start = self.offsets.get(log, 0)
+        with open(log, "rb") as f:
+            f.seek(start)
+            chunk = f.read()
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        self.offsets[log] = start + len(complete)
+        return [line for line in complete.decode(errors="replace").splitlines()
+                if line.startswith(self.PREFIXES)]
 
 
 def _evaluation(sm, s3, package_arn: str) -> dict | None:

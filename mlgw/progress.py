@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TextIO
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
@@ -53,8 +54,11 @@ def _detail(step: dict[str, Any]) -> str:
 
 
 def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
-           timeout_seconds: float | None = None) -> ExecutionResult:
-    """Print a line whenever a step changes state, until the execution ends."""
+           timeout_seconds: float | None = None,
+           step_lines: Callable[[dict[str, Any]], list[str]] | None = None) -> ExecutionResult:
+    """Print a line whenever a step changes state, until the execution ends. `step_lines(step)`,
+    if given, returns new progress lines of an executing step (the local run reads them from the
+    job's log; on AWS they are in CloudWatch Logs)."""
     out = out or sys.stdout
     started = time.monotonic()
     seen: dict[str, str] = {}
@@ -71,6 +75,11 @@ def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
             if status in TERMINAL and step.get("StartTime") and step.get("EndTime"):
                 took = f" in {(step['EndTime'] - step['StartTime']).total_seconds():.1f} s"
             print(f"[{elapsed:6.1f}s] {name:<22} {status}{took}{_detail(step)}", file=out, flush=True)
+        if step_lines is not None:
+            for step in steps:
+                for line in step_lines(step):
+                    print(f"[{time.monotonic() - started:6.1f}s] {step['StepName']:<22} {line}",
+                          file=out, flush=True)
         status = execution["PipelineExecutionStatus"]
         if status in TERMINAL:
             return ExecutionResult(arn, status, execution.get("FailureReason"), steps,

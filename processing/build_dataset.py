@@ -1,11 +1,21 @@
-"""BuildDataset step: one Athena query joins the latest `claims` and `customers` records per
-policy (records whose latest version is a deletion are left out), then a stratified
-train / validation / test split. CSVs carry a header; the label `fraud` comes first."""
+"""BuildDataset step: wait until the offline store holds every record of the FeatureStore step's
+ingest, then one Athena query joins the latest `claims` and `customers` records per policy as of
+that ingest (records whose latest version is a deletion are left out), then a stratified
+train / validation / test split. CSVs carry a header; the label `fraud` comes first.
+
+The wait: Feature Store replicates to the offline store asynchronously (AWS: "within 15
+minutes", https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html), so the
+step polls (Athena counts of this ingest's event time, DescribeFeatureGroup's OfflineStoreStatus)
+until every group holds all its records, printing progress; it fails clearly if a store is
+Blocked or the bounded wait (--offline-wait-seconds, default 30 min) runs out.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from processing import athena, features
@@ -19,11 +29,11 @@ QUERY = """
 WITH claims AS (
     SELECT *, row_number() OVER (PARTITION BY policy_id
                                  ORDER BY event_time DESC, api_invocation_time DESC) AS rn
-    FROM "{claims_table}"
+    FROM "{claims_table}"{as_of}
 ), customers AS (
     SELECT *, row_number() OVER (PARTITION BY policy_id
                                  ORDER BY event_time DESC, api_invocation_time DESC) AS rn
-    FROM "{customers_table}"
+    FROM "{customers_table}"{as_of}
 )
 SELECT {columns}
 FROM claims AS c
@@ -33,10 +43,68 @@ ORDER BY c.policy_id
 """
 
 
-def dataset_query(claims_table: str, customers_table: str) -> str:
+# Event times are Fractional epoch seconds written with millisecond precision.
+EVENT_TIME_TOLERANCE = 0.0005
+# How often the offline store is polled: quickly at first, then at most every 30 s (each poll is
+# an Athena query on AWS).
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
+
+
+def dataset_query(claims_table: str, customers_table: str, as_of: float | None = None) -> str:
+    """The dataset SQL; with `as_of` (epoch seconds, the ingest's event time) only records up to
+    that ingest count, so a later ingest or gateway write never leaks into this run's data."""
     columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.CLAIMS_FEATURES]
                         + [f"u.{f}" for f in features.CUSTOMERS_FEATURES])
-    return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns)
+    condition = f"\n    WHERE event_time <= {as_of + EVENT_TIME_TOLERANCE!r}" if as_of is not None else ""
+    return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns,
+                        as_of=condition)
+
+
+def ingest_count_query(table: str, event_time: float) -> str:
+    return (f'SELECT count(DISTINCT policy_id) AS records FROM "{table}" '
+            f"WHERE abs(event_time - {event_time!r}) < {EVENT_TIME_TOLERANCE!r}")
+
+
+def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output_location: str,
+                           region: str | None, timeout: float, sm=None,
+                           clock=time.monotonic, sleep=time.sleep) -> None:
+    """Block until each group's offline table holds `records` distinct policies with this
+    ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}). Raises
+    JobError if an offline store is Blocked or `timeout` seconds pass."""
+    import boto3
+    sm = sm or boto3.client("sagemaker")
+    started = clock()
+    poll = FIRST_POLL_SECONDS
+    waiting = dict(groups)
+    while True:
+        for name in list(waiting):
+            status = sm.describe_feature_group(FeatureGroupName=name).get("OfflineStoreStatus", {})
+            if status.get("Status") == "Blocked":
+                raise JobError(f"the offline store of feature group {name!r} is Blocked: "
+                               f"{status.get('BlockedReason', 'no reason given')}")
+        counts = {}
+        for name, group in waiting.items():
+            found = athena.query(ingest_count_query(group["table"], event_time),
+                                 output_location=output_location, region=region)
+            counts[name] = int(found["records"].iloc[0])
+        elapsed = clock() - started
+        progress = ", ".join(f"{name} {counts[name]:,}/{waiting[name]['records']:,}" for name in counts)
+        print(f"offline store: waiting for this ingest's records: {progress} ({elapsed:.0f} s)",
+              flush=True)
+        for name in list(waiting):
+            if counts[name] >= waiting[name]["records"]:
+                del waiting[name]
+        if not waiting:
+            print(f"offline store: every record of this ingest is there after {elapsed:.0f} s",
+                  flush=True)
+            return
+        if elapsed > timeout:
+            raise JobError(f"the offline store still lacks records of this ingest after "
+                           f"{timeout:.0f} s ({progress}); Feature Store replicates within 15 "
+                           "minutes on AWS: raise --offline-wait-seconds or check the groups' "
+                           "OfflineStoreStatus")
+        sleep(min(poll, max(0.0, timeout - elapsed) + 0.01))
+        poll = min(poll * 1.5, MAX_POLL_SECONDS)
 
 
 def split(frame, validation: float, test: float, seed: int):
@@ -57,6 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--claims-group", default="claims")
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--athena-output", required=True, help="S3 URI for Athena query results")
+    parser.add_argument("--manifest-dir", default=None,
+                        help="the FeatureStore step's manifest (manifest.json: the ingest's event time "
+                             "and record counts); without it, no wait and no as-of cut")
+    parser.add_argument("--offline-wait-seconds", type=float, default=1800.0,
+                        help="how long to wait for the offline store to hold the ingest")
     for part in ("train", "validation", "test"):
         parser.add_argument(f"--{part}-dir", default=f"{ROOT}/output/{part}")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
@@ -64,9 +137,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
-    sql = dataset_query(athena.table_name(args.claims_group), athena.table_name(args.customers_group))
-    frame = athena.query(sql, output_location=args.athena_output,
-                         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}
+    as_of = None
+    if args.manifest_dir:
+        manifest = json.loads((Path(args.manifest_dir) / "manifest.json").read_text())
+        as_of = float(manifest["event_time"])
+        groups = {name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]}
+                  for name in tables}
+        wait_for_offline_store(groups, as_of, output_location=args.athena_output, region=region,
+                               timeout=args.offline_wait_seconds)
+    sql = dataset_query(tables[args.claims_group], tables[args.customers_group], as_of)
+    frame = athena.query(sql, output_location=args.athena_output, region=region)
     if frame.empty:
         raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
                        "returned no rows: are both feature groups populated for the same policies?")

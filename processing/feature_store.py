@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         seconds = time.perf_counter() - started
         print(f"ingested {written:,} records into {name} in {seconds:.2f} s", flush=True)
         catalog = described[name].get("OfflineStoreConfig", {}).get("DataCatalogConfig", {})
-        manifest["groups"][name] = {"records": written, "table": catalog.get("TableName"),
+        # BuildDataset waits until the offline store holds `record_ids` records at `event_time`.
+        manifest["groups"][name] = {"records": written, "record_ids": int(frame[RECORD_ID].nunique()),
+                                    "table": catalog.get("TableName"),
                                     "arn": described[name]["FeatureGroupArn"]}
     out = Path(args.manifest_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,8 @@ def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
     out = capsys.readouterr().out
     assert first.succeeded, out
     assert "test AUC" in out and "model package" in out
+    # BuildDataset waits for the asynchronously replicated offline store, in the run's progress.
+    assert "BuildDataset           offline store: every record of this ingest is there" in out
 
     rt = boto3.client("sagemaker-runtime", endpoint_url=config.url, region_name=config.region)
     sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)

@@ -36,15 +36,7 @@ OWN_PACKAGES = {"processing", "monitoring"}
 
 # Imports that never run on AWS, so the image leaves them out: module -> (the functions, as
 # "path:function", that may import it, why). Each is checked to be imported there and only there.
-LOCAL_ONLY = {
-    "duckdb": ({"processing/athena.py:_query_local"},
-               "Athena SQL runs on DuckDB only when MLGW_HOME is set (localcloud); on AWS, PyAthena"),
-    "sqlglot": ({"processing/athena.py:_query_local"},
-                "transpiles Trino SQL to DuckDB for the same local-only path"),
-    "localcloud": ({"processing/athena.py:_query_local"},
-                   "localcloud's offline tables, used only when running on it (athena's "
-                   "MLGW_HOME branch; the import contract's one named exception)"),
-}
+LOCAL_ONLY: dict[str, tuple[set[str], str]] = {}
 
 # python:3.11-slim on SageMaker's (x86_64) processing instances, for environment markers.
 IMAGE_ENV = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.0",

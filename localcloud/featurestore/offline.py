@@ -1,5 +1,6 @@
 """The offline store as Athena sees it, in DuckDB: one view per feature group named like its
-Glue table (DataCatalogConfig.TableName), over the group's Parquet files."""
+Glue table (DataCatalogConfig.TableName) in a schema named like its Glue database
+(DataCatalogConfig.Database), over the group's Parquet files."""
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,9 @@ def _quote_str(text: str) -> str:
 
 
 def register_offline_tables(con: Any, cloud_or_config: Any, state: Any = None) -> dict[str, str]:
-    """Create a view per feature group with an offline store; returns {table name: group name}.
-    `cloud_or_config`: a LocalCloud, or a localcloud Config (its state db is opened)."""
+    """Create a view per feature group with an offline store, `"<database>"."<table>"`; returns
+    {"database.table": group name}. `cloud_or_config`: a LocalCloud, or a localcloud Config (its
+    state db is opened)."""
     config = getattr(cloud_or_config, "config", cloud_or_config)
     if state is None:
         state = getattr(cloud_or_config, "state", None)
@@ -33,6 +35,7 @@ def register_offline_tables(con: Any, cloud_or_config: Any, state: Any = None) -
             continue
         meta = GroupMeta.from_doc(doc, config.s3_root)
         table = offline["DataCatalogConfig"]["TableName"]
+        database = offline["DataCatalogConfig"]["Database"]
         files = list(meta.offline_dir.rglob("*.parquet")) if meta.offline_dir.exists() else []
         if files:
             source = (f"SELECT * FROM read_parquet({_quote_str(str(meta.offline_dir) + '/**/*.parquet')}, "
@@ -44,6 +47,7 @@ def register_offline_tables(con: Any, cloud_or_config: Any, state: Any = None) -
                      "CAST(NULL AS TIMESTAMP) AS api_invocation_time",
                      "CAST(NULL AS BOOLEAN) AS is_deleted"]
             source = f"SELECT {', '.join(cols)} WHERE false"
-        con.execute(f"CREATE OR REPLACE VIEW {_quote_ident(table)} AS {source}")
-        tables[table] = doc["FeatureGroupName"]
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(database)}")
+        con.execute(f"CREATE OR REPLACE VIEW {_quote_ident(database)}.{_quote_ident(table)} AS {source}")
+        tables[f"{database}.{table}"] = doc["FeatureGroupName"]
     return tables

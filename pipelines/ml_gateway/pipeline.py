@@ -198,9 +198,12 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         ["--claims-group", claims_group, "--customers-group", customers_group,
          "--offline-store-uri", f"s3://{bucket}/{base_prefix}/feature-store", "--role-arn", role])
 
+    # The FeatureStore step's manifest (the ingest's event time and record counts): BuildDataset
+    # waits for the offline store to hold exactly that ingest (replication is asynchronous).
     build_dataset = processing_step(
         "BuildDataset", "build_dataset.py",
-        [],
+        [_s3_input("manifest", feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
+                   f"{PROCESSING_ROOT}/input/manifest")],
         [_s3_output(name, f"{PROCESSING_ROOT}/output/{name}", run_prefix("dataset", name))
          for name in ("train", "validation", "test")],
         ["--claims-group", claims_group, "--customers-group", customers_group,

@@ -3,6 +3,7 @@ plane, the online store (newest event time wins, TTL, validation), restart persi
 offline Parquet store, bulk ingest, and Athena-style SQL over the offline store via DuckDB."""
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -41,6 +42,17 @@ def record(policy_id: str, event_time: float, amount: float = 10.5, claims: int 
 
 def as_dict(response: dict) -> dict:
     return {f["FeatureName"]: f["ValueAsString"] for f in response["Record"]}
+
+
+def parquet_files(root, at_least: int = 1, timeout: float = 15.0) -> list:
+    """The offline store's Parquet files once replication (asynchronous, after the configured
+    delay) has written at least `at_least` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = sorted(root.rglob("*.parquet"))
+        if len(files) >= at_least or time.monotonic() > deadline:
+            return files
+        time.sleep(0.1)
 
 
 def test_control_plane(client):
@@ -193,11 +205,11 @@ def test_restart_keeps_records_and_offline_parquet(tmp_path):
         rt = boto3.client("sagemaker-featurestore-runtime", endpoint_url=server.url, **kwargs)
         got = rt.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p1")
         assert as_dict(got)["num_claims"] == "7"
+        resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+        root = home / "s3" / resolved.removeprefix("s3://")
+        files = parquet_files(root)  # replicated after the delay, by the restarted process
     finally:
         server.stop()
-    resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
-    root = home / "s3" / resolved.removeprefix("s3://")
-    files = list(root.rglob("*.parquet"))
     assert len(files) == 1
     stamp = time.gmtime(now)
     assert files[0].parent.relative_to(root).as_posix() == time.strftime(
@@ -211,7 +223,7 @@ def test_restart_keeps_records_and_offline_parquet(tmp_path):
 
 def test_journaled_offline_rows_survive_a_crash(tmp_path):
     """Single puts are journaled in SQLite with the online write; a process that dies before
-    flushing leaves them for the next one to write as Parquet."""
+    replicating leaves them for the next one to write as Parquet."""
     from localcloud.cloud import LocalCloud
     from localcloud.config import Config
 
@@ -224,13 +236,14 @@ def test_journaled_offline_rows_survive_a_crash(tmp_path):
         "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://feature-store/offline"}}})
     crashed.featurestore.put_record("claims", record("p1", time.time()))
     root = home / "s3" / "feature-store"
-    assert not list(root.rglob("*.parquet"))  # buffered, not yet flushed (no close())
+    assert not list(root.rglob("*.parquet"))  # accepted, not yet replicated (the delay)
+    crashed.featurestore.replicator.stop()  # as if the process died
 
     restarted = LocalCloud(Config(home=home, port=0))
-    restarted.featurestore  # recovery flush on start
-    assert len(list(root.rglob("*.parquet"))) == 1
+    restarted.featurestore  # replication resumes on start
+    assert len(parquet_files(root)) == 1
     restarted.close()
-    crashed.close()  # its journal is empty now: nothing more is written
+    crashed.featurestore.replicator.replicate(force=True)  # its journal is empty now
     assert len(list(root.rglob("*.parquet"))) == 1
 
 
@@ -264,10 +277,14 @@ def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
                     region="us-east-1", credentials=creds)
 
     rt.delete_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p5", EventTime=repr(now))
-    localcloud.cloud.featurestore.flush_offline()
+    localcloud.cloud.featurestore.flush_offline()  # replicate now instead of after the delay
 
-    monkeypatch.setenv("MLGW_HOME", str(localcloud.cloud.config.home))
-    latest = athena.query(
+    # Athena through PyAthena against localcloud's Athena API, as BuildDataset runs it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
+    client("s3").create_bucket(Bucket="athena-results")
+    query = functools.partial(athena.query, output_location="s3://athena-results/q/",
+                              region="us-east-1", poll_interval=0.05)
+    latest = query(
         f'SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY policy_id '
         f'ORDER BY event_time DESC, api_invocation_time DESC) AS rn FROM "{table}") '
         f'WHERE rn = 1 AND NOT is_deleted')
@@ -276,8 +293,8 @@ def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
     assert "p5" not in set(latest["policy_id"])
     # A group with no offline data yet is an empty table with the right columns.
     empty = create_group(sm, name="empty")["OfflineStoreConfig"]["DataCatalogConfig"]["TableName"]
-    nothing = athena.query(f'SELECT policy_id, num_claims, is_deleted FROM "{empty}"')
+    nothing = query(f'SELECT policy_id, num_claims, is_deleted FROM "{empty}"')
     assert list(nothing.columns) == ["policy_id", "num_claims", "is_deleted"] and nothing.empty
-    counted = athena.query(f'SELECT count(*) AS n, approx_distinct(policy_id) AS ids '
+    counted = query(f'SELECT count(*) AS n, approx_distinct(policy_id) AS ids '
                            f'FROM "sagemaker_featurestore"."{table}" WHERE NOT is_deleted')
     assert counted["n"][0] == rows

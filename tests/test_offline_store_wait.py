@@ -1,0 +1,94 @@
+"""BuildDataset against an offline store that replicates late, as AWS's does.
+
+AWS: "Feature Store ... the data is written to the offline store within 15 minutes" of PutRecord
+(Amazon SageMaker Developer Guide, "Offline store",
+https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html), and
+DescribeFeatureGroup reports OfflineStoreStatus Active or Blocked with a BlockedReason
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeFeatureGroup.html).
+
+The FeatureStore and BuildDataset job scripts run as the pipeline runs them (manifest between
+them, boto3 and PyAthena pointed at localcloud), with a 20 s replication delay.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from localcloud.config import Config
+from localcloud.server import LocalCloudServer
+from processing import athena, build_dataset, feature_store, features, schema, synthetic
+from processing.job import JobError
+
+ROLE = "arn:aws:iam::000000000000:role/FeatureStoreRole"
+BUCKET = "mlgw-test"
+POLICIES = 600
+
+
+def _ingest(tmp_path, server, seed: int) -> dict:
+    data = tmp_path / f"seed{seed}"
+    synthetic.write(data, policies=POLICIES, seed=seed)
+    manifest_dir = tmp_path / f"manifest{seed}"
+    feature_store.main(["--validated-dir", str(data), "--manifest-dir", str(manifest_dir),
+                        "--offline-store-uri", f"s3://{BUCKET}/feature-store", "--role-arn", ROLE])
+    return {"data": data, "manifest_dir": manifest_dir,
+            "manifest": json.loads((manifest_dir / "manifest.json").read_text())}
+
+
+def _amounts(frame) -> list[float]:
+    return sorted(round(float(v), 2) for v in frame["total_claim_amount"].dropna())
+
+
+@pytest.mark.slow
+def test_build_dataset_waits_for_this_ingest_with_a_20_s_replication_delay(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "mlgw"
+    server = LocalCloudServer(Config(home=home, port=0, offline_store_delay=20))
+    server.start_background()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        monkeypatch.setenv("MLGW_HOME", str(home))   # what localcloud exports to its jobs
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+
+        first = _ingest(tmp_path, server, seed=7)
+        server.cloud.featurestore.flush_offline()    # an earlier run, long replicated
+        second = _ingest(tmp_path, server, seed=8)   # same policy ids, new values
+        output = f"s3://{BUCKET}/athena"
+        tables = {g: v["table"] for g, v in second["manifest"]["groups"].items()}
+
+        # Right after the ingest the offline store still holds the earlier run's values: a
+        # dataset read now would train on stale data (the defect).
+        stale = athena.query(build_dataset.dataset_query(tables["claims"], tables["customers"]),
+                             output_location=output, region="us-east-1")
+        expected_first = _amounts(features.encode_claims(schema.read_raw(first["data"] / "claims.csv", "claims")))
+        assert _amounts(stale) == expected_first
+
+        # A bounded wait that runs out fails clearly, naming what is missing.
+        groups = {g: {"records": v["record_ids"], "table": v["table"]}
+                  for g, v in second["manifest"]["groups"].items()}
+        with pytest.raises(JobError, match=r"still lacks records of this ingest.*claims 0/600"):
+            build_dataset.wait_for_offline_store(groups, second["manifest"]["event_time"],
+                                                 output_location=output, region="us-east-1",
+                                                 timeout=0.5)
+
+        out_dirs = {part: tmp_path / "dataset" / part for part in ("train", "validation", "test")}
+        started = time.monotonic()
+        build_dataset.main(["--manifest-dir", str(second["manifest_dir"]), "--athena-output", output,
+                            *[a for part, d in out_dirs.items() for a in (f"--{part}-dir", str(d))]])
+        waited = time.monotonic() - started
+    finally:
+        server.stop()
+
+    printed = capsys.readouterr().out
+    assert "offline store: waiting for this ingest's records: claims 0/600" in printed
+    assert "offline store: every record of this ingest is there" in printed
+    assert waited > 5
+    import pandas as pd
+    dataset = pd.concat([pd.read_csv(d / f"{part}.csv") for part, d in out_dirs.items()])
+    assert len(dataset) == POLICIES
+    expected = _amounts(features.encode_claims(schema.read_raw(second["data"] / "claims.csv", "claims")))
+    assert expected != expected_first
+    assert _amounts(dataset) == expected
+
