@@ -115,6 +115,12 @@ async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
                                           "message": str(exc)}, 502)
 
 
+async def _not_implemented(request: Request, exc: NotImplementedError) -> HTMLResponse:
+    # Only AWS emulators (moto) lack operations; say which instead of failing.
+    return render(request, "error.html", {"title": "Not available on this target", "code": "501",
+                                          "message": str(exc)}, 501)
+
+
 async def _cross_site(request: Request, exc: CrossSiteRequest) -> HTMLResponse:
     return render(request, "error.html", {"title": "Refused", "code": "403", "message": str(exc)}, 403)
 
@@ -125,7 +131,8 @@ def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
     app = Starlette(routes=[*pages.routes(), Mount("/static", StaticFiles(directory=str(HERE / "static")),
                                                    name="static")],
                     exception_handlers={NotFound: _not_found, HTTPException: _no_page, ClientError: _aws_error,
-                                        BotoCoreError: _unreachable, CrossSiteRequest: _cross_site})
+                                        BotoCoreError: _unreachable, CrossSiteRequest: _cross_site,
+                                        NotImplementedError: _not_implemented})
     app.state.backend = backend
     app.state.templates = templates()
     app.state.csrf_token = secrets.token_urlsafe(32)

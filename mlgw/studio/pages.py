@@ -336,7 +336,8 @@ def monitoring(request: Request):
 
 
 def features(request: Request):
-    return render(request, "features_list.html", {"groups": _backend(request).feature_groups()})
+    groups, error = _optional(_backend(request).feature_groups)
+    return render(request, "features_list.html", {"groups": groups or [], "error": error})
 
 
 def feature_group(request: Request):
