@@ -187,3 +187,29 @@ def test_local_target_reads_localcloud(localcloud, client):
         assert status == 404 and "feature group 'no-such-group' was not found" in page
     finally:
         server.stop()
+
+
+def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeypatch, capsys, aws):
+    """`mlgw studio` records itself in <home>/studio.json while it serves; `mlgw run` links the
+    execution it just ran. (The pipeline run itself is replaced here: only the printing is tested.)"""
+    import os
+
+    from localcloud import daemon
+    from mlgw import local_run
+    from mlgw.cli import main
+    from mlgw.progress import ExecutionResult
+    from mlgw.studio.server import running_url, studio_file
+    server, *_ = aws
+    home = tmp_path / "mlgw"
+    home.mkdir()
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/mlgatewaypipeline/execution/abc123"
+    monkeypatch.setattr(local_run, "run", lambda *a, **k: ExecutionResult(arn, "Succeeded", None))
+    assert running_url(home) is None
+    main(["run", "--home", str(home)])
+    assert "studio" not in capsys.readouterr().out
+
+    host, port = server.url.removeprefix("http://").split(":")
+    daemon.write_record(studio_file(home), os.getpid(), host, int(port))     # as serve() does
+    assert running_url(home) == server.url
+    main(["run", "--home", str(home)])
+    assert f"{server.url}/pipelines/MLGatewayPipeline/executions/abc123" in capsys.readouterr().out

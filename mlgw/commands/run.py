@@ -36,4 +36,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                claims=args.claims, customers=args.customers, parameters=overrides)
     except ParameterError as exc:
         raise CliError(str(exc)) from None
+    from mlgw.studio.server import running_url
+    studio = running_url(config_from(args).home)
+    if studio:
+        print(f"studio          {studio}/pipelines/{local_run.PIPELINE_NAME}/executions/"
+              f"{result.arn.rsplit('/', 1)[1]}")
     return 0 if result.succeeded else 1
