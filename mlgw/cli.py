@@ -13,11 +13,11 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.args import CliError, parse_pairs, positive_int   # noqa: F401  (re-exported)
-from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, monitor,
-                           pipeline, run, segments, studio, traffic)
+from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, mlflow,
+                           monitor, pipeline, run, segments, studio, traffic)
 
 COMMANDS = (localcloud, data, run, pipeline, demo, traffic, endpoint, bench, gateway, segments,
-            events, monitor, studio)
+            events, monitor, studio, mlflow)
 
 
 def build_parser() -> argparse.ArgumentParser:

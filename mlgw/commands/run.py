@@ -30,6 +30,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise CliError(f"no such file: {path}")
     overrides = parse_pairs(args.param)
+    from mlgw import mlflow_store
+    tracking = mlflow_store.configured(config_from(args).home)   # `mlgw mlflow` created a store
+    if tracking and "MlflowTrackingUri" not in overrides:
+        overrides["MlflowTrackingUri"] = tracking
     from pipelines.ml_gateway.run_pipeline import ParameterError
     try:
         result = local_run.run(config_from(args), policies=args.policies, seed=args.seed,

@@ -85,7 +85,18 @@ def render(request: Request, name: str, context: dict, status: int = 200) -> HTM
     app = request.app
     return app.state.templates.TemplateResponse(request, name, {
         "target": app.state.backend.target.name, "csrf_token": app.state.csrf_token,
-        "mlflow_url": app.state.mlflow_url, "nav": name.split("_")[0], **context}, status_code=status)
+        "mlflow_url": _mlflow_url(app), "nav": name.split("_")[0], **context}, status_code=status)
+
+
+def _mlflow_url(app) -> str | None:
+    """--mlflow-url, else the UI `mlgw mlflow` is serving for this state directory now."""
+    if app.state.mlflow_url:
+        return app.state.mlflow_url
+    home = app.state.backend.target.home
+    if home is None:
+        return None
+    from mlgw.studio.server import mlflow_url
+    return mlflow_url(home)
 
 
 async def _not_found(request: Request, exc: NotFound) -> HTMLResponse:

@@ -221,7 +221,8 @@ def _package_view(backend, group: str, version: int) -> dict:
     return {"package": package, "version": version, "metrics": metrics, "report": report,
             "matrix_svg": charts.confusion(matrix["0"]["0"], matrix["0"]["1"], matrix["1"]["0"],
                                            matrix["1"]["1"]) if matrix else None,
-            "mlflow_run": (package.get("CustomerMetadataProperties") or {}).get("mlflow_run_id")}
+            # Evaluate writes which MLflow run it logged into the report the package carries.
+            "mlflow": report.get("mlflow") if (report.get("mlflow") or {}).get("run_id") else None}
 
 
 def model_package(request: Request):

@@ -97,8 +97,6 @@ def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=N
     """Serve in the foreground until interrupted; record the URL while running (local target)."""
     from mlgw.studio.app import create_app
     home = target.home
-    if home is not None and mlflow is None:
-        mlflow = mlflow_url(home)
     server = make_server(create_app(Backend(target), mlflow), host, port)
     url = f"http://{host}:{port}"
     if home is not None:
