@@ -182,6 +182,16 @@ def test_local_target_reads_localcloud(localcloud, client):
         status, page = get(f"{server.url}/pipelines/Local")
         assert status == 200 and 'data-step="CheckAuc"' in page and ">localcloud<" in page
         assert get(f"{server.url}/pipelines/Nope")[0] == 404
+        # The object browser: a prefix given without its slash lists it; an object shows its text.
+        s3 = client("s3")
+        s3.create_bucket(Bucket="runs")
+        s3.put_object(Bucket="runs", Key="exec-1/evaluation/evaluation.json", Body=b'{"auc": 0.91}')
+        status, page = get(f"{server.url}/s3/runs/exec-1/evaluation")
+        assert status == 200 and "evaluation.json" in page
+        status, page = get(f"{server.url}/s3/runs/exec-1/evaluation/evaluation.json")
+        assert status == 200 and '"auc": 0.91' in page
+        status, page = get(f"{server.url}/s3/runs/exec-1/nothing.json")
+        assert status == 404 and "object 's3://runs/exec-1/nothing.json' was not found" in page
         # (moto answers an unknown feature group with a KeyError, so this one is checked here)
         status, page = get(f"{server.url}/features/no-such-group")
         assert status == 404 and "feature group 'no-such-group' was not found" in page

@@ -181,7 +181,15 @@ def s3_object(request: Request):
         if key and not prefixes and not objects:
             raise NotFound("S3 prefix", f"s3://{bucket}/{key}")
         return render(request, "s3.html", {"bucket": bucket, "key": key, "prefixes": prefixes, "objects": objects})
-    body, size = backend.read_object(bucket, key)
+    try:
+        body, size = backend.read_object(bucket, key)
+    except NotFound:
+        # An S3 URI in a job's inputs/outputs is often a prefix written without its slash.
+        prefixes, objects = backend.list_objects(bucket, key + "/")
+        if not prefixes and not objects:
+            raise
+        return render(request, "s3.html", {"bucket": bucket, "key": key + "/", "prefixes": prefixes,
+                                           "objects": objects})
     try:
         text = body.decode()
         if key.endswith(".json"):
