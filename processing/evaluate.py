@@ -131,8 +131,8 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
         "positives": int(y.sum()),
     }
     if mlflow_tracking_uri:
-        from processing import mlflow_log
         try:
+            from processing import mlflow_log
             report["mlflow"] = mlflow_log.log_run(mlflow_tracking_uri, history, report, y, scores)
         except Exception as exc:  # noqa: BLE001 — an experiment log never blocks the model
             print(f"warning: MLflow logging to {mlflow_tracking_uri} failed: {exc}", file=sys.stderr)
