@@ -62,7 +62,16 @@ def aws():
                            ClientRequestToken=uuid.uuid4().hex)
         execution = sm.start_pipeline_execution(PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex)
         sm.create_model_package_group(ModelPackageGroupName="FraudModels")
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket="fraud-runs")
+        s3.put_object(Bucket="fraud-runs", Key="evaluation.json", Body=json.dumps({
+            "binary_classification_metrics": {"auc": {"value": 0.91}, "pr_auc": {"value": 0.55},
+                                              "confusion_matrix": {"0": {"0": 90, "1": 2}, "1": {"0": 3, "1": 5}}},
+            "mlflow": {"tracking_uri": "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/fraud",
+                       "experiment_id": "7", "run_id": "0a1b2c3d4e5f"}}).encode())
         package = sm.create_model_package(
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": "s3://fraud-runs/evaluation.json"}}},
             ModelPackageGroupName="FraudModels", ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
                                                     "ModelDataUrl": "s3://bucket/model.tar.gz"}],
@@ -103,6 +112,10 @@ def test_the_same_views_render_against_aws_apis(aws):
     assert status == 200 and "PendingManualApproval" in page
     status, page = get(f"{server.url}/models/FraudModels/1")
     assert status == 200 and package_arn in page and 'id="approve"' in page
+    # the metrics the package carries, and the MLflow run Evaluate logged them to
+    assert "0.9100" in page and 'id="mlflow-run"' in page and "0a1b2c3d4e5f" in page
+    status, page = get(f"{server.url}/models/FraudModels")
+    assert "0.9100" in page and "0.5500" in page
     status, page = get(f"{server.url}/endpoints/fraud")
     assert status == 200 and 'data-variant="v1"' in page and "fraud-config-1" in page
     status, page = get(f"{server.url}/features/claims")
