@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,9 +53,11 @@ def post(url: str, fields: dict, headers: dict | None = None) -> tuple[int, str]
 
 
 @pytest.fixture
-def aws():
+def aws(monkeypatch):
     """moto's AWS: a pipeline with an execution, a registered model, an endpoint, a feature group."""
     moto = pytest.importorskip("moto")
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)          # boto3 would send "AWS" calls to a local endpoint
     with moto.mock_aws():
         session = boto3.Session(region_name="us-east-1")
         sm = session.client("sagemaker")
@@ -215,8 +218,6 @@ def test_local_target_reads_localcloud(localcloud, client):
 def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeypatch, capsys, aws):
     """`mlgw studio` records itself in <home>/studio.json while it serves; `mlgw run` links the
     execution it just ran. (The pipeline run itself is replaced here: only the printing is tested.)"""
-    import os
-
     from localcloud import daemon
     from mlgw import local_run
     from mlgw.cli import main

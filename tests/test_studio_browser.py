@@ -10,6 +10,7 @@ UpdateModelPackage's ModelApprovalStatus
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -53,7 +54,13 @@ def _free_port() -> int:
 def deployed(tmp_path_factory):
     """One real pipeline run (generate → … → deployed endpoint) for every test here."""
     config = Config(home=tmp_path_factory.mktemp("studio") / "mlgw", port=_free_port())
-    result = local_run.run(config, policies=1000, seed=3, claims=None, customers=None, parameters={})
+    before = dict(os.environ)
+    try:
+        result = local_run.run(config, policies=1000, seed=3, claims=None, customers=None, parameters={})
+    finally:
+        # local_run points this process's AWS_* variables at its localcloud: put them back.
+        os.environ.clear()
+        os.environ.update(before)
     assert result.succeeded, result.failure_reason
     yield daemon.running_config(config), result
     daemon.stop(config)

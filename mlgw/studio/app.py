@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -149,6 +149,3 @@ def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
     app.state.csrf_token = secrets.token_urlsafe(32)
     app.state.mlflow_url = mlflow_url
     return app
-
-
-__all__ = ["create_app", "form", "render", "Route", "CrossSiteRequest"]

@@ -8,7 +8,6 @@ names a thing the studio looked for and did not find.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +44,18 @@ def is_not_found(error: ClientError) -> bool:
             or "not found" in message.lower())
 
 
+def optional(call, *args):
+    """A section of a page that may be unavailable (CloudWatch on localcloud, an operation moto
+    lacks): (its value, None), or (None, the service's own code and message) for the page."""
+    try:
+        return call(*args), None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return None, f"{error.get('Code')}: {error.get('Message')}"
+    except NotImplementedError as exc:       # moto: an operation it does not implement
+        return None, f"not available on this target: {exc}"
+
+
 @dataclass
 class Target:
     """Where the studio reads from: `local` (a localcloud at `endpoint_url`, state in `home`) or
@@ -74,7 +85,6 @@ class Backend:
         # Immutable once written: a pipeline's ARN, a registered package's metrics.
         self._pipeline_arns: dict[str, str] = {}
         self._metrics: dict[str, dict | None] = {}
-        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-read")
 
     # -- pipelines -----------------------------------------------------------------------------

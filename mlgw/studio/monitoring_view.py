@@ -13,23 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from mlgw.studio import charts
-from mlgw.studio.backend import BASELINE_PREFIX, Backend
+from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
 
 RUNS_SHOWN = 48
 PLOTS = 6
-
-
-def _optional(call, *args):
-    try:
-        return call(*args), None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        return None, f"{error.get('Code')}: {error.get('Message')}"
-    except NotImplementedError as exc:
-        return None, f"not available on this target: {exc}"
 
 
 def _run_time(prefix: str) -> dt.datetime | None:
@@ -44,7 +32,7 @@ def _run_time(prefix: str) -> dt.datetime | None:
 
 
 def build(backend: Backend, query: Any) -> dict:
-    endpoints, endpoints_error = _optional(backend.endpoints)
+    endpoints, endpoints_error = optional(backend.endpoints)
     names = [e["EndpointName"] for e in endpoints or []]
     endpoint = query.get("endpoint") or (names[0] if names else "")
     bucket = backend.target.bucket
@@ -52,7 +40,7 @@ def build(backend: Backend, query: Any) -> dict:
                                "bucket": bucket, "runs": [], "selected": None, "violations": [],
                                "plots": [], "trend_svg": None}
     if endpoint:
-        runs, runs_error = _optional(backend.drift_reports, endpoint)
+        runs, runs_error = optional(backend.drift_reports, endpoint)
         runs = (runs or [])[:RUNS_SHOWN]
         context["runs_error"] = runs_error
         for run in runs:
@@ -91,16 +79,16 @@ def build(backend: Backend, query: Any) -> dict:
                 feature = next((f for f in current.get("features", []) if f["name"] == name), None)
                 if feature or name in by_name:
                     context["plots"].append(charts.distribution(name, by_name.get(name), feature))
-    alarms, alarms_error = _optional(backend.alarms)
+    alarms, alarms_error = optional(backend.alarms)
     context["alarms_error"] = alarms_error
     context["alarms"] = []
     for alarm in alarms or []:
-        history, _ = _optional(backend.alarm_history, alarm["AlarmName"])
+        history, _ = optional(backend.alarm_history, alarm["AlarmName"])
         context["alarms"].append({**alarm, "history": history or []})
     retrains = []
-    pipelines, _ = _optional(backend.pipelines)
+    pipelines, _ = optional(backend.pipelines)
     for summary in pipelines or []:
-        executions, _ = _optional(backend.executions, summary["PipelineName"])
+        executions, _ = optional(backend.executions, summary["PipelineName"])
         for execution in (executions or ([], None))[0]:
             if (execution.get("PipelineExecutionDescription") or "").startswith("EventBridge event"):
                 retrains.append({**execution, "PipelineName": summary["PipelineName"]})

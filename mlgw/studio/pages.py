@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from mlgw.studio import charts, graph
 from mlgw.studio.app import form, render
-from mlgw.studio.backend import TERMINAL, NotFound
+from mlgw.studio.backend import TERMINAL, NotFound, optional
 
 APPROVAL = ("Approved", "Rejected", "PendingManualApproval")
 
@@ -34,17 +34,6 @@ def _back(url: str, note: str = "", error: str = "") -> RedirectResponse:
 def _aws_message(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     return f"{error.get('Code')}: {error.get('Message')}"
-
-
-def _optional(call, *args):
-    """A section that may be unavailable (CloudWatch on localcloud, an API moto lacks): its value,
-    or (None, the service's message) so the page shows why."""
-    try:
-        return call(*args), None
-    except ClientError as exc:
-        return None, _aws_message(exc)
-    except NotImplementedError as exc:       # moto: an operation it does not implement
-        return None, f"not available on this target: {exc}"
 
 
 def started_by(description: str | None) -> str:
@@ -89,7 +78,7 @@ def _execution_view(request: Request) -> dict:
         definition = backend.execution_definition(arn)
     except (ClientError, NotImplementedError):
         definition = json.loads(backend.pipeline(name)["PipelineDefinition"])
-    steps, steps_error = _optional(backend.steps, arn)
+    steps, steps_error = optional(backend.steps, arn)
     base = f"/pipelines/{quote(name)}/executions/{quote(eid)}/steps/"
     drawn = graph.colour(graph.from_definition(definition), steps or [],
                          href=lambda step: base + quote(step, safe=""))
@@ -100,7 +89,7 @@ def _execution_view(request: Request) -> dict:
 
 def execution(request: Request):
     view = _execution_view(request)
-    params, params_error = _optional(_backend(request).parameters, view["execution"]["PipelineExecutionArn"])
+    params, params_error = optional(_backend(request).parameters, view["execution"]["PipelineExecutionArn"])
     return render(request, "pipelines_execution.html", {
         **view, "parameters": params or [], "params_error": params_error, "started_by": started_by,
         "note": request.query_params.get("note"), "error": request.query_params.get("error")})
@@ -122,7 +111,7 @@ def step(request: Request):
         raise NotFound("step", f"{step_name} in execution {eid}")
     job, job_error = (None, None)
     if found:
-        job, job_error = _optional(backend.job, found.get("Metadata", {}))
+        job, job_error = optional(backend.job, found.get("Metadata", {}))
     log = backend.job_log(job["name"]) if job else None
     reports = {}
     for prop in (definition_step or {}).get("PropertyFiles", []):
@@ -277,7 +266,7 @@ def _endpoint_view(request: Request) -> dict:
     variants = endpoint.get("ProductionVariants", [])
     total = sum(v.get("CurrentWeight", 0) for v in variants) or 1
     now = dt.datetime.now(dt.timezone.utc)
-    counts, counts_error = _optional(backend.variant_metrics, name, [v["VariantName"] for v in variants],
+    counts, counts_error = optional(backend.variant_metrics, name, [v["VariantName"] for v in variants],
                                      now - dt.timedelta(days=1), now)
     return {"name": name, "endpoint": endpoint, "config": config, "variants": variants, "total": total,
             "counts": counts or {}, "counts_error": counts_error,
@@ -286,7 +275,7 @@ def _endpoint_view(request: Request) -> dict:
 
 def endpoint(request: Request):
     view = _endpoint_view(request)
-    history, history_error = _optional(_backend(request).config_history, view["name"])
+    history, history_error = optional(_backend(request).config_history, view["name"])
     return render(request, "endpoints_detail.html", {
         **view, "history": history or [], "history_error": history_error,
         "note": request.query_params.get("note"), "error": request.query_params.get("error")})
@@ -345,7 +334,7 @@ def monitoring(request: Request):
 
 
 def features(request: Request):
-    groups, error = _optional(_backend(request).feature_groups)
+    groups, error = optional(_backend(request).feature_groups)
     return render(request, "features_list.html", {"groups": groups or [], "error": error})
 
 
@@ -355,11 +344,11 @@ def feature_group(request: Request):
     record_id = request.query_params.get("record", "").strip()
     record, record_error = (None, None)
     if record_id:
-        record, record_error = _optional(backend.get_record, name, record_id)
+        record, record_error = optional(backend.get_record, name, record_id)
         if record is None and record_error is None:
             record_error = f"no record with {group['RecordIdentifierFeatureName']} = {record_id!r} in the online store"
     (offline_uri, rows), offline_error = (None, []), None
-    result, offline_error = _optional(backend.offline_rows, group)
+    result, offline_error = optional(backend.offline_rows, group)
     if result:
         offline_uri, rows = result
     return render(request, "features_detail.html", {
