@@ -10,7 +10,7 @@
   }
   function watch(block) {
     const url = block.dataset.live;
-    let wasTerminal = terminal(block);
+    const wasTerminal = terminal(block);
     async function tick() {
       try {
         const reply = await fetch(url, { headers: { "Accept": "text/html" }, cache: "no-store" });
@@ -19,14 +19,14 @@
         }
       } catch (err) { /* the studio restarting: try again next tick */ }
       const done = terminal(block);
-      if (done && !wasTerminal && block.dataset.reloadWhenDone) {
+      if (done && block.dataset.reloadWhenDone) {
         window.location.replace(window.location.pathname);   // actions (retry/stop) change too
         return;
       }
-      wasTerminal = done;
-      setTimeout(tick, done ? PERIOD_MS * 5 : PERIOD_MS);
+      // Nothing changes once it has ended (a retry from this page reloads it).
+      if (!done) setTimeout(tick, PERIOD_MS);
     }
-    setTimeout(tick, PERIOD_MS);
+    if (!wasTerminal) setTimeout(tick, PERIOD_MS);
   }
   document.querySelectorAll("[data-live]").forEach(watch);
 })();
