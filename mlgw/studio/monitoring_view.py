@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 from mlgw.studio import charts
-from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
+from mlgw.studio.backend import BASELINE_PREFIX, DRIFT_NAMESPACE, Backend, optional
 
 RUNS_SHOWN = 48
 PLOTS = 6
@@ -79,6 +79,16 @@ def build(backend: Backend, query: Any) -> dict:
                 feature = next((f for f in current.get("features", []) if f["name"] == name), None)
                 if feature or name in by_name:
                     context["plots"].append(charts.distribution(name, by_name.get(name), feature))
+    if endpoint:
+        # The drift metric the monitoring job publishes (monitoring/publish.py), where CloudWatch has it.
+        now = dt.datetime.now(dt.timezone.utc)
+        dims = [{"Name": "Endpoint", "Value": endpoint},
+                {"Name": "MonitoringSchedule", "Value": f"{endpoint}-monitor"}]
+        series, context["metric_error"] = optional(backend.metric_series, DRIFT_NAMESPACE,
+                                                   "constraint_violations", dims, now - dt.timedelta(days=7), now)
+        if series and series.get("Values"):
+            context["metric_svg"] = charts.series(f"{DRIFT_NAMESPACE} constraint_violations (CloudWatch, 7 days)",
+                                                  series["Timestamps"], series["Values"])
     alarms, alarms_error = optional(backend.alarms)
     context["alarms_error"] = alarms_error
     context["alarms"] = []

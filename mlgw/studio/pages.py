@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
-from mlgw.studio import charts, graph
+from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
 
@@ -329,7 +329,6 @@ async def weights(request: Request):
 
 def monitoring(request: Request):
     backend = _backend(request)
-    from mlgw.studio import monitoring_view
     return render(request, "monitoring.html", monitoring_view.build(backend, request.query_params))
 
 
