@@ -15,7 +15,7 @@ BASELINE, CURRENT = "#8c96a8", "#d9534f"
 
 def _svg(fig: Figure) -> str:
     out = io.StringIO()
-    fig.savefig(out, format="svg", bbox_inches="tight")
+    fig.savefig(out, format="svg")          # fixed margins: a "tight" box draws every chart twice
     text = out.getvalue()
     return text[text.index("<svg"):]          # drop the XML prolog: the SVG sits inside HTML
 
@@ -32,7 +32,8 @@ def _buckets(feature: dict) -> tuple[str, list[tuple[str, float]]]:
 
 def distribution(name: str, baseline: dict | None, current: dict | None) -> str:
     """Baseline vs current share per bucket of one feature, as an SVG bar chart."""
-    fig = Figure(figsize=(4.2, 2.2))
+    fig = Figure(figsize=(4.2, 2.4))
+    fig.subplots_adjust(left=0.15, right=0.97, top=0.88, bottom=0.28)
     ax = fig.add_subplot()
     series = [(label, colour, _buckets(f)[1]) for label, colour, f in
               (("baseline", BASELINE, baseline), ("current", CURRENT, current)) if f]
@@ -65,7 +66,8 @@ def distribution(name: str, baseline: dict | None, current: dict | None) -> str:
 
 def series(title: str, timestamps: list, values: list[float], threshold: float | None = None) -> str:
     """A metric over time (CloudWatch's Timestamps/Values), with the alarm threshold if given."""
-    fig = Figure(figsize=(6, 2.2))
+    fig = Figure(figsize=(6, 2.4))
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.3)
     ax = fig.add_subplot()
     points = sorted(zip(timestamps, values))
     ax.plot([t for t, _ in points], [v for _, v in points], marker=".", color=CURRENT)
@@ -81,7 +83,8 @@ def series(title: str, timestamps: list, values: list[float], threshold: float |
 @lru_cache(maxsize=256)
 def confusion(tn: int, fp: int, fn: int, tp: int) -> str:
     """A 2×2 confusion matrix as a heat map."""
-    fig = Figure(figsize=(2.4, 2.2))
+    fig = Figure(figsize=(2.6, 2.4))
+    fig.subplots_adjust(left=0.25, right=0.97, top=0.95, bottom=0.12)
     ax = fig.add_subplot()
     cells = [[tn, fp], [fn, tp]]
     ax.imshow(cells, cmap="Blues")

@@ -11,6 +11,8 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-interpreting-resul
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
 from mlgw.studio import charts
@@ -18,6 +20,18 @@ from mlgw.studio.backend import BASELINE_PREFIX, DRIFT_NAMESPACE, Backend, optio
 
 RUNS_SHOWN = 48
 PLOTS = 6
+
+
+_PLOTS: dict[str, str] = {}      # a run's report never changes: draw each plot once
+
+
+def _distribution(name: str, baseline: dict | None, current: dict | None) -> str:
+    key = hashlib.sha256(json.dumps([name, baseline, current], sort_keys=True).encode()).hexdigest()
+    if key not in _PLOTS:
+        if len(_PLOTS) > 512:
+            _PLOTS.clear()
+        _PLOTS[key] = charts.distribution(name, baseline, current)
+    return _PLOTS[key]
 
 
 def _run_time(prefix: str) -> dt.datetime | None:
@@ -78,7 +92,7 @@ def build(backend: Backend, query: Any) -> dict:
                 seen.add(name)
                 feature = next((f for f in current.get("features", []) if f["name"] == name), None)
                 if feature or name in by_name:
-                    context["plots"].append(charts.distribution(name, by_name.get(name), feature))
+                    context["plots"].append(_distribution(name, by_name.get(name), feature))
     if endpoint:
         # The drift metric the monitoring job publishes (monitoring/publish.py), where CloudWatch has it.
         now = dt.datetime.now(dt.timezone.utc)
