@@ -15,11 +15,11 @@ from importlib import metadata
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.args import CliError, parse_pairs, positive_int   # noqa: F401  (re-exported)
-from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, models,
-                           monitor, pipeline, run, segments, traffic)
+from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, mlflow,
+                           models, monitor, pipeline, run, segments, studio, traffic)
 
 COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, bench, gateway,
-            segments, events, monitor)
+            segments, events, monitor, studio, mlflow)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,13 +82,27 @@ def _metric(value: float) -> dict:
     return {"value": float(value), "standard_deviation": "NaN"}
 
 
-def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float) -> dict:
+def _training_history(*dirs: str) -> dict | None:
+    """training_history.json that train.py saves beside the model (None for older models)."""
+    for folder in dirs:
+        path = os.path.join(folder, "training_history.json")
+        if os.path.isfile(path):
+            with open(path) as fh:
+                return json.load(fh)
+    return None
+
+
+def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
+             mlflow_tracking_uri: str = "") -> dict:
+    """evaluation.json's report; with `mlflow_tracking_uri`, the run is logged to MLflow too
+    and the report says which run (`mlflow`: tracking_uri, experiment_id, run_id)."""
     import xgboost as xgb
     from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix,
                                  f1_score, precision_score, recall_score, roc_auc_score)
 
     with tempfile.TemporaryDirectory() as workdir:
         booster, features = load_model(model_dir, workdir)
+        history = _training_history(workdir, model_dir)
     test = read_test(test_dir)
     missing = [c for c in (features or []) if c not in test.columns]
     if missing:
@@ -116,6 +130,13 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float) -
         "test_rows": int(len(y)),
         "positives": int(y.sum()),
     }
+    if mlflow_tracking_uri:
+        try:
+            from processing import mlflow_log
+            report["mlflow"] = mlflow_log.log_run(mlflow_tracking_uri, history, report, y, scores)
+        except Exception as exc:  # noqa: BLE001 — an experiment log never blocks the model
+            print(f"warning: MLflow logging to {mlflow_tracking_uri} failed: {exc}", file=sys.stderr)
+            report["mlflow"] = {"tracking_uri": mlflow_tracking_uri, "error": str(exc)[:500]}
     os.makedirs(output_dir, exist_ok=True)
     out = os.path.join(output_dir, "evaluation.json")
     tmp = out + ".tmp"
@@ -132,11 +153,14 @@ def _main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evaluation-dir", "--output-dir", dest="output_dir",
                     default="/opt/ml/processing/evaluation")
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--mlflow-tracking-uri", default="",
+                    help="MLflow tracking server (ARN on AWS) to log the run to; empty: none")
     args = ap.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         raise EvaluationError(f"--threshold must be between 0 and 1, got {args.threshold}")
     try:
-        report = evaluate(args.model_dir, args.test_dir, args.output_dir, args.threshold)
+        report = evaluate(args.model_dir, args.test_dir, args.output_dir, args.threshold,
+                          args.mlflow_tracking_uri.strip())
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"evaluation failed: {exc}") from None
     m = report["binary_classification_metrics"]

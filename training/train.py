@@ -141,11 +141,12 @@ def train(args: argparse.Namespace) -> None:
     dval = split(val_df, features)
     print(f"training on {len(train_df)} rows ({positives} positives), validating on "
           f"{len(val_df)} rows, {len(features)} features", flush=True)
+    history: dict = {}
     try:
         booster = xgb.train(params, dtrain, num_boost_round=args.num_round,
                             evals=[(dtrain, "train"), (dval, "validation")],
                             early_stopping_rounds=args.early_stopping_rounds or None,
-                            verbose_eval=True)
+                            evals_result=history, verbose_eval=True)
     except xgb.core.XGBoostError as exc:
         raise TrainingError(f"xgboost: {exc}") from None
     best = getattr(booster, "best_iteration", None)
@@ -164,6 +165,14 @@ def train(args: argparse.Namespace) -> None:
     with open(os.path.join(args.model_dir, "features.json"), "w") as fh:
         json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh,
                   indent=2)
+    # For Evaluate's experiment log (MLflow): the training container has no MLflow client, so
+    # the per-round metrics and importances travel with the model.
+    with open(os.path.join(args.model_dir, "training_history.json"), "w") as fh:
+        json.dump({"params": {**params, "num_round": args.num_round,
+                              "early_stopping_rounds": args.early_stopping_rounds,
+                              "best_iteration": int(best)},
+                   "rounds": history,
+                   "feature_importance": booster.get_score(importance_type="gain")}, fh)
     print(f"saved {model_path} (best_iteration {best})", flush=True)
 
 

@@ -16,8 +16,10 @@ def register(sub) -> None:
                                        "end to end at 1 and 16 clients, plus the Lambda "
                                        "handler alone with its AWS answers replayed (what "
                                        "boto3 costs before any network). monitor: a monitoring "
-                                       "run over 1,000,000 captured records.")
-    bench.add_argument("what", choices=["pipeline", "localcloud", "gateway", "monitor"])
+                                       "run over 1,000,000 captured records. "
+                                       "studio: page times with 200 executions and 50 model "
+                                       "versions.")
+    bench.add_argument("what", choices=["pipeline", "localcloud", "gateway", "monitor", "studio"])
     bench.add_argument("--policies", type=positive_int, action="append",
                        help="pipeline sizes to run (repeatable; default 5000 and 100000)")
     bench.set_defaults(func=cmd_bench)
@@ -38,4 +40,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print("writing 1,000,000 capture records (not timed), then monitoring them…", flush=True)
         print_bench(bench_monitor())
         return 0
+    if args.what == "studio":
+        from benchmarks.studio import bench_studio
+        return bench_studio()
     raise CliError(f"unknown benchmark {args.what}")

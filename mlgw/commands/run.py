@@ -30,10 +30,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise CliError(f"no such file: {path}")
     overrides = parse_pairs(args.param)
+    from mlgw import mlflow_store
+    tracking = mlflow_store.configured(config_from(args).home)   # `mlgw mlflow` created a store
+    if tracking and "MlflowTrackingUri" not in overrides:
+        overrides["MlflowTrackingUri"] = tracking
     from pipelines.ml_gateway.run_pipeline import ParameterError
     try:
         result = local_run.run(config_from(args), policies=args.policies, seed=args.seed,
                                claims=args.claims, customers=args.customers, parameters=overrides)
     except ParameterError as exc:
         raise CliError(str(exc)) from None
+    from mlgw.studio.server import running_url
+    studio = running_url(config_from(args).home)
+    if studio:
+        print(f"studio          {studio}/pipelines/{local_run.PIPELINE_NAME}/executions/"
+              f"{result.arn.rsplit('/', 1)[1]}")
     return 0 if result.succeeded else 1

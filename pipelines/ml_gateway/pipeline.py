@@ -152,10 +152,13 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     deploy_strategy = ParameterString("DeployStrategy", default_value="replace",
                                       enum_values=["replace", "canary", "ab"])
     new_variant_weight = ParameterFloat("NewVariantWeight", default_value=0.1)
+    # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
+    # Evaluate logs the run to; empty: nothing is logged.
+    mlflow_uri = ParameterString("MlflowTrackingUri", default_value="")
     parameters = [claims_uri, customers_uri, processing_instance, training_instance,
                   endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
                   early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
-                  new_variant_weight]
+                  new_variant_weight, mlflow_uri]
 
     def run_prefix(*parts: str):
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
@@ -244,7 +247,8 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         [_s3_input("model", model_data, f"{PROCESSING_ROOT}/model"),
          _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test")],
         [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
-        [],
+        # one `--flag=value` argument: never an empty container argument when no server is set
+        [Join(on="", values=["--mlflow-tracking-uri=", mlflow_uri])],
         property_files=[evaluation_report])
 
     evaluation_uri = Join(on="/", values=[

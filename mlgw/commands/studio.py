@@ -1,0 +1,51 @@
+"""`mlgw studio`: serve the web UI (127.0.0.1 by default) against localcloud or AWS."""
+from __future__ import annotations
+
+import argparse
+
+from mlgw.args import CliError
+
+
+def register(sub) -> None:
+    studio = sub.add_parser(
+        "studio", help="a web UI for pipelines, models, endpoints, monitoring and Feature Store",
+        description="Serve mlgw studio: the pipeline graph coloured by step status, executions "
+                    "(start, retry, stop), the model registry (approve, reject, compare), endpoints "
+                    "(promote, roll back, weights), drift checks and feature groups. Reads through "
+                    "the SageMaker, S3, CloudWatch and EventBridge APIs, so --target aws shows your "
+                    "account the same way. Starts localcloud if needed (local target).")
+    studio.add_argument("--port", type=int, default=None,
+                        help="port to serve the studio on (default 4700, or $MLGW_STUDIO_PORT)")
+    studio.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    studio.add_argument("--localcloud-port", type=int,
+                        help="localcloud's port (default: $MLGW_PORT or 4777)")
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    studio.add_argument("--target", choices=["local", "aws"], default="local",
+                        help="local: localcloud (default); aws: your AWS account via boto3's credentials")
+    studio.add_argument("--region", help="aws: region (default: boto3's)")
+    studio.add_argument("--profile", help="aws: named profile")
+    studio.add_argument("--bucket", help="aws: the workflow's bucket (default sagemaker-<region>-<account>)")
+    studio.add_argument("--mlflow-url", help="an MLflow UI to link to (default: the one `mlgw mlflow` runs)")
+    studio.set_defaults(func=cmd_studio)
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    import os
+
+    from mlgw.studio import server
+    from localcloud.config import Config
+    port = args.port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
+    if args.target == "aws":
+        target = server.aws_target(args.region, args.bucket, args.profile)
+    else:
+        from localcloud import daemon
+        try:
+            target = server.local_target(daemon.start(Config.from_flags(args.home, args.localcloud_port)))
+        except daemon.DaemonError as exc:
+            raise CliError(str(exc)) from None
+    try:
+        server.serve(target, args.host, port, args.mlflow_url)
+    except KeyboardInterrupt:
+        pass
+    return 0

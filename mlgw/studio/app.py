@@ -1,0 +1,151 @@
+"""The studio's ASGI app (Starlette + Jinja2): routes, error pages and cross-site protection.
+
+Pages are in `pages.py`; everything they read comes through `backend.Backend` (boto3), so the
+app is the same against localcloud and AWS. Errors never show a traceback: an unknown name is a
+404 page naming it, a service refusal (AccessDenied, ThrottlingException, ...) is a page with
+AWS's code and message and AWS's HTTP status.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, quote
+
+from botocore.exceptions import BotoCoreError, ClientError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from mlgw.studio.backend import Backend, NotFound
+
+HERE = Path(__file__).parent
+CSRF_FIELD = "csrf_token"
+
+
+class CrossSiteRequest(Exception):
+    """A state-changing POST without this server's token, or from another origin."""
+
+
+def _when(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(start, end) -> str:
+    if not start or not end:
+        return ""
+    seconds = (end - start).total_seconds()
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _number(value, digits: int = 4) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def templates() -> Jinja2Templates:
+    env = Jinja2Templates(directory=str(HERE / "templates"))
+    env.env.filters.update(when=_when, number=_number, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.globals.update(seconds=_seconds)
+    return env
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The POST's urlencoded fields, after the cross-site check: the form must carry this
+    server's token (pages embed it; another site cannot read it) and any Origin must be ours.
+    Parsed with the standard library: python-multipart is not in the lock and forms here are
+    urlencoded only."""
+    body = (await request.body()).decode(errors="replace")
+    fields = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    token = request.app.state.csrf_token
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    if origin and origin not in ("null",) and origin.split("://", 1)[-1] != host:
+        raise CrossSiteRequest(f"request from origin {origin} refused (this studio is {host})")
+    if not hmac.compare_digest(fields.get(CSRF_FIELD, ""), token):
+        raise CrossSiteRequest("the form did not carry this studio's token (a cross-site request, "
+                               "or a page from before the studio restarted: reload it)")
+    return fields
+
+
+def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
+    app = request.app
+    return app.state.templates.TemplateResponse(request, name, {
+        "target": app.state.backend.target.name, "csrf_token": app.state.csrf_token,
+        "mlflow_url": _mlflow_url(app), "nav": name.split("_")[0], **context}, status_code=status)
+
+
+def _mlflow_url(app) -> str | None:
+    """--mlflow-url, else the UI `mlgw mlflow` is serving for this state directory now."""
+    if app.state.mlflow_url:
+        return app.state.mlflow_url
+    home = app.state.backend.target.home
+    if home is None:
+        return None
+    from mlgw.studio.server import mlflow_url
+    return mlflow_url(home)
+
+
+async def _not_found(request: Request, exc: NotFound) -> HTMLResponse:
+    return render(request, "error.html", {"title": "Not found", "code": "404",
+                                          "message": f"{exc.what} {exc.name!r} was not found"}, 404)
+
+
+async def _no_page(request: Request, exc: HTTPException) -> HTMLResponse:
+    if exc.status_code == 404:
+        return render(request, "error.html", {"title": "Not found", "code": "404",
+                                              "message": f"no page at {request.url.path!r}"}, 404)
+    return render(request, "error.html", {"title": exc.detail, "code": str(exc.status_code),
+                                          "message": exc.detail}, exc.status_code)
+
+
+async def _aws_error(request: Request, exc: ClientError) -> HTMLResponse:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502
+    return render(request, "error.html", {
+        "title": "The service refused", "code": error.get("Code", "Error"),
+        "message": error.get("Message", str(exc)), "operation": exc.operation_name},
+        status if 400 <= status < 600 else 502)
+
+
+async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
+    return render(request, "error.html", {"title": "The service did not answer", "code": type(exc).__name__,
+                                          "message": str(exc)}, 502)
+
+
+async def _not_implemented(request: Request, exc: NotImplementedError) -> HTMLResponse:
+    # Only AWS emulators (moto) lack operations; say which instead of failing.
+    return render(request, "error.html", {"title": "Not available on this target", "code": "501",
+                                          "message": str(exc)}, 501)
+
+
+async def _cross_site(request: Request, exc: CrossSiteRequest) -> HTMLResponse:
+    return render(request, "error.html", {"title": "Refused", "code": "403", "message": str(exc)}, 403)
+
+
+def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
+    """The studio for one backend. `mlflow_url`: where the MLflow UI answers, linked from pages."""
+    from mlgw.studio import pages
+    app = Starlette(routes=[*pages.routes(), Mount("/static", StaticFiles(directory=str(HERE / "static")),
+                                                   name="static")],
+                    exception_handlers={NotFound: _not_found, HTTPException: _no_page, ClientError: _aws_error,
+                                        BotoCoreError: _unreachable, CrossSiteRequest: _cross_site,
+                                        NotImplementedError: _not_implemented})
+    app.state.backend = backend
+    app.state.templates = templates()
+    app.state.csrf_token = secrets.token_urlsafe(32)
+    app.state.mlflow_url = mlflow_url
+    return app

@@ -1,0 +1,58 @@
+"""Log a training + evaluation run to an MLflow tracking server, when one is configured.
+
+Called by evaluate.py with `--mlflow-tracking-uri`: a SageMaker managed MLflow tracking server
+ARN on AWS (the sagemaker-mlflow plugin in the processing image resolves and signs it), any
+MLflow tracking URI elsewhere (locally `mlgw mlflow`'s store under the state directory). With
+no URI nothing is imported and nothing is logged. MLflow is imported inside `log_run` only: it
+is heavy, and the scripts must run without it when no tracking server is set.
+
+Logged: the training parameters, per-round train/validation AUC (step = boosting round), the
+test metrics, and as artifacts the ROC and PR curves (points), the confusion matrix and the
+feature importance (gain). https://mlflow.org/docs/latest/tracking.html,
+https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-track-experiments.html
+"""
+from __future__ import annotations
+
+from typing import Any
+
+EXPERIMENT = "ml-gateway"
+CURVE_POINTS = 200
+
+
+def _thin(values, limit: int = CURVE_POINTS) -> list[float]:
+    """At most `limit` evenly spaced points of a curve (keeps the artifact small)."""
+    values = list(values)
+    if len(values) <= limit:
+        return [float(v) for v in values]
+    step = (len(values) - 1) / (limit - 1)
+    return [float(values[round(i * step)]) for i in range(limit)]
+
+
+def log_run(tracking_uri: str, history: dict[str, Any] | None, report: dict[str, Any], y, scores,
+            experiment: str = EXPERIMENT, run_name: str | None = None) -> dict[str, str]:
+    """Log one run; return {"tracking_uri", "experiment_id", "run_id"} for evaluation.json."""
+    import mlflow
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    metrics = report["binary_classification_metrics"]
+    with mlflow.start_run(run_name=run_name) as run:
+        history = history or {}
+        mlflow.log_params({k: v for k, v in (history.get("params") or {}).items() if v is not None})
+        for split_name, by_metric in (history.get("rounds") or {}).items():
+            for metric, values in by_metric.items():
+                for step, value in enumerate(values):
+                    mlflow.log_metric(f"{split_name}_{metric}", float(value), step=step)
+        mlflow.log_metrics({f"test_{name}": float(m["value"]) for name, m in metrics.items()
+                            if isinstance(m, dict) and isinstance(m.get("value"), (int, float))})
+        fpr, tpr, _ = roc_curve(y, scores)
+        precision, recall, _ = precision_recall_curve(y, scores)
+        mlflow.log_dict({"false_positive_rate": _thin(fpr), "true_positive_rate": _thin(tpr),
+                         "auc": metrics["auc"]["value"]}, "roc_curve.json")
+        mlflow.log_dict({"recall": _thin(recall), "precision": _thin(precision),
+                         "pr_auc": metrics["pr_auc"]["value"]}, "pr_curve.json")
+        mlflow.log_dict(metrics["confusion_matrix"], "confusion_matrix.json")
+        mlflow.log_dict(history.get("feature_importance") or {}, "feature_importance.json")
+        return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id),
+                "run_id": run.info.run_id}

@@ -1,0 +1,239 @@
+"""mlgw studio over HTTP, without a browser: the same pages against moto-backed AWS APIs (the
+`--target aws` code path), 404 pages that name what was not found, AWS's own error message on
+the page, and state-changing POSTs refused without the studio's token or from another origin.
+
+AWS error shapes: https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from mlgw.cli import build_parser
+from mlgw.studio.backend import Backend
+from mlgw.studio.server import Background, Target, aws_target
+
+ROLE = "arn:aws:iam::123456789012:role/PipelineRole"
+DEFINITION = {"Version": "2020-12-01", "Metadata": {},
+              "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}],
+              "Steps": [{"Name": "Evaluate", "Type": "Processing", "Arguments": {}},
+                        {"Name": "CheckAuc", "Type": "Condition", "Arguments": {
+                            "Conditions": [{"Type": "GreaterThanOrEqualTo",
+                                            "LeftValue": {"Get": "Steps.Evaluate.ProcessingJobStatus"},
+                                            "RightValue": "Completed"}],
+                            "IfSteps": [{"Name": "Register", "Type": "RegisterModel", "Arguments": {}}],
+                            "ElseSteps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}}]}
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return reply.status, html.unescape(reply.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, html.unescape(exc.read().decode())
+
+
+def post(url: str, fields: dict, headers: dict | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, html.unescape(reply.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, html.unescape(exc.read().decode())
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's AWS: a pipeline with an execution, a registered model, an endpoint, a feature group."""
+    moto = pytest.importorskip("moto")
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)          # boto3 would send "AWS" calls to a local endpoint
+    with moto.mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        sm = session.client("sagemaker")
+        sm.create_pipeline(PipelineName="Fraud", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
+                           ClientRequestToken=uuid.uuid4().hex)
+        execution = sm.start_pipeline_execution(PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex)
+        sm.create_model_package_group(ModelPackageGroupName="FraudModels")
+        s3 = session.client("s3")
+        s3.create_bucket(Bucket="fraud-runs")
+        s3.put_object(Bucket="fraud-runs", Key="evaluation.json", Body=json.dumps({
+            "binary_classification_metrics": {"auc": {"value": 0.91}, "pr_auc": {"value": 0.55},
+                                              "confusion_matrix": {"0": {"0": 90, "1": 2}, "1": {"0": 3, "1": 5}}},
+            "mlflow": {"tracking_uri": "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/fraud",
+                       "experiment_id": "7", "run_id": "0a1b2c3d4e5f"}}).encode())
+        package = sm.create_model_package(
+            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                          "S3Uri": "s3://fraud-runs/evaluation.json"}}},
+            ModelPackageGroupName="FraudModels", ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
+                                                    "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+        sm.create_model(ModelName="fraud-v1", ExecutionRoleArn=ROLE,
+                        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1"})
+        sm.create_endpoint_config(EndpointConfigName="fraud-config-1", ProductionVariants=[
+            {"VariantName": "v1", "ModelName": "fraud-v1", "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        sm.create_endpoint(EndpointName="fraud", EndpointConfigName="fraud-config-1")
+        sm.create_feature_group(
+            FeatureGroupName="claims", RecordIdentifierFeatureName="policy_id", EventTimeFeatureName="event_time",
+            FeatureDefinitions=[{"FeatureName": "policy_id", "FeatureType": "Integral"},
+                                {"FeatureName": "event_time", "FeatureType": "String"}],
+            OnlineStoreConfig={"EnableOnlineStore": True},
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://fraud-offline/store"}}, RoleArn=ROLE)
+        target = aws_target("us-east-1", None)
+        server = Background(Backend(target))
+        try:
+            yield server, sm, execution["PipelineExecutionArn"], package["ModelPackageArn"]
+        finally:
+            server.stop()
+
+
+def test_the_same_views_render_against_aws_apis(aws):
+    server, sm, execution_arn, package_arn = aws
+    status, page = get(f"{server.url}/pipelines")
+    assert status == 200 and "Fraud" in page and ">AWS<" in page
+    status, page = get(f"{server.url}/pipelines/Fraud")
+    assert status == 200
+    for step in ("Evaluate", "CheckAuc", "Register", "Stop"):           # condition branches drawn
+        assert f'data-step="{step}"' in page
+    execution_id = execution_arn.rsplit("/", 1)[1]
+    assert f"/executions/{execution_id}" in page
+    status, page = get(f"{server.url}/pipelines/Fraud/executions/{execution_id}")
+    assert status == 200 and 'id="pipeline-graph"' in page
+    status, page = get(f"{server.url}/models/FraudModels")
+    assert status == 200 and "PendingManualApproval" in page
+    status, page = get(f"{server.url}/models/FraudModels/1")
+    assert status == 200 and package_arn in page and 'id="approve"' in page
+    # the metrics the package carries, and the MLflow run Evaluate logged them to
+    assert "0.9100" in page and 'id="mlflow-run"' in page and "0a1b2c3d4e5f" in page
+    status, page = get(f"{server.url}/models/FraudModels")
+    assert "0.9100" in page and "0.5500" in page
+    status, page = get(f"{server.url}/endpoints/fraud")
+    assert status == 200 and 'data-variant="v1"' in page and "fraud-config-1" in page
+    status, page = get(f"{server.url}/features/claims")
+    assert status == 200 and "policy_id" in page
+    for path in ("/endpoints", "/features", "/monitoring", "/models"):
+        assert get(f"{server.url}{path}")[0] == 200, path
+
+
+def test_approving_against_aws_changes_what_boto3_reads(aws):
+    server, sm, _, package_arn = aws
+    _, page = get(f"{server.url}/models/FraudModels/1")
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    status, page = post(f"{server.url}/models/FraudModels/1/approval", {"csrf_token": token, "status": "Approved"})
+    assert status == 200 and "version 1 is now Approved" in page
+    assert sm.describe_model_package(ModelPackageName=package_arn)["ModelApprovalStatus"] == "Approved"
+
+
+def test_unknown_names_get_a_404_page_naming_them(aws):
+    server, *_ = aws
+    for path, named in (("/pipelines/NoSuchPipeline", "pipeline 'NoSuchPipeline'"),
+                        ("/models/NoSuchGroup", "model package group 'NoSuchGroup'"),
+                        ("/endpoints/no-such-endpoint", "endpoint 'no-such-endpoint'"),
+                        ("/no/such/page", "no page at '/no/such/page'")):
+        status, page = get(f"{server.url}{path}")
+        assert status == 404, path
+        assert named in page, (path, page[-400:])
+        assert "Traceback" not in page
+
+
+def test_an_aws_refusal_is_shown_with_aws_code_and_message(aws):
+    server, *_ = aws
+    message = ("User: arn:aws:sts::123456789012:assumed-role/Reader/me is not authorized to perform: "
+               "sagemaker:ListModelPackageGroups because no identity-based policy allows the action")
+
+    def access_denied(**kwargs):
+        return AWSResponse("https://sagemaker.us-east-1.amazonaws.com", 400, {}, None), {
+            "Error": {"Code": "AccessDeniedException", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400}}
+    server.app.state.backend.sm.meta.events.register("before-call.sagemaker.ListModelPackageGroups", access_denied)
+    status, page = get(f"{server.url}/models")
+    assert status == 400
+    assert "AccessDeniedException" in page and "is not authorized to perform: sagemaker:ListModelPackageGroups" in page
+    assert "Traceback" not in page
+
+
+def test_state_changing_posts_need_the_studio_token_and_its_origin(aws):
+    server, sm, *_ = aws
+    before = len(sm.list_pipeline_executions(PipelineName="Fraud")["PipelineExecutionSummaries"])
+    _, page = get(f"{server.url}/pipelines/Fraud")
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    status, page = post(f"{server.url}/pipelines/Fraud/start", {"param:Auc": "0.8"})
+    assert status == 403 and "token" in page
+    status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": "forged", "param:Auc": "0.8"})
+    assert status == 403
+    status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": token},
+                        headers={"Origin": "https://evil.example"})
+    assert status == 403 and "evil.example" in page
+    assert len(sm.list_pipeline_executions(PipelineName="Fraud")["PipelineExecutionSummaries"]) == before
+    status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": token, "param:Auc": "0.8"})
+    assert status == 200 and "execution started" in page
+    assert len(sm.list_pipeline_executions(PipelineName="Fraud")["PipelineExecutionSummaries"]) == before + 1
+
+
+def test_studio_binds_loopback_by_default():
+    args = build_parser().parse_args(["studio"])
+    assert args.host == "127.0.0.1" and args.target == "local"
+
+
+def test_local_target_reads_localcloud(localcloud, client):
+    """The default target: boto3 pointed at localcloud with its credentials."""
+    client("sagemaker").create_pipeline(PipelineName="Local", PipelineDefinition=json.dumps(DEFINITION),
+                                        RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex)
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
+                                       home=localcloud.cloud.config.home)))
+    try:
+        status, page = get(f"{server.url}/pipelines/Local")
+        assert status == 200 and 'data-step="CheckAuc"' in page and ">localcloud<" in page
+        assert get(f"{server.url}/pipelines/Nope")[0] == 404
+        # The object browser: a prefix given without its slash lists it; an object shows its text.
+        s3 = client("s3")
+        s3.create_bucket(Bucket="runs")
+        s3.put_object(Bucket="runs", Key="exec-1/evaluation/evaluation.json", Body=b'{"auc": 0.91}')
+        status, page = get(f"{server.url}/s3/runs/exec-1/evaluation")
+        assert status == 200 and "evaluation.json" in page
+        status, page = get(f"{server.url}/s3/runs/exec-1/evaluation/evaluation.json")
+        assert status == 200 and '"auc": 0.91' in page
+        status, page = get(f"{server.url}/s3/runs/exec-1/nothing.json")
+        assert status == 404 and "object 's3://runs/exec-1/nothing.json' was not found" in page
+        # (moto answers an unknown feature group with a KeyError, so this one is checked here)
+        status, page = get(f"{server.url}/features/no-such-group")
+        assert status == 404 and "feature group 'no-such-group' was not found" in page
+    finally:
+        server.stop()
+
+
+def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeypatch, capsys, aws):
+    """`mlgw studio` records itself in <home>/studio.json while it serves; `mlgw run` links the
+    execution it just ran. (The pipeline run itself is replaced here: only the printing is tested.)"""
+    from localcloud import daemon
+    from mlgw import local_run
+    from mlgw.cli import main
+    from mlgw.progress import ExecutionResult
+    from mlgw.studio.server import running_url, studio_file
+    server, *_ = aws
+    home = tmp_path / "mlgw"
+    home.mkdir()
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/mlgatewaypipeline/execution/abc123"
+    monkeypatch.setattr(local_run, "run", lambda *a, **k: ExecutionResult(arn, "Succeeded", None))
+    assert running_url(home) is None
+    main(["run", "--home", str(home)])
+    assert "studio" not in capsys.readouterr().out
+
+    host, port = server.url.removeprefix("http://").split(":")
+    daemon.write_record(studio_file(home), os.getpid(), host, int(port))     # as serve() does
+    assert running_url(home) == server.url
+    main(["run", "--home", str(home)])
+    assert f"{server.url}/pipelines/MLGatewayPipeline/executions/abc123" in capsys.readouterr().out
