@@ -45,6 +45,14 @@ def _bus(params: dict[str, Any], key: str = "EventBusName") -> str:
     return name
 
 
+def _bus_exists(entry: dict[str, Any]) -> bool:
+    try:
+        _bus(entry)
+    except AwsError:
+        return False
+    return True
+
+
 def _key(bus: str, rule: str) -> str:
     return f"{bus}/{rule}"
 
@@ -197,10 +205,6 @@ def _envelope(cloud: Any, entry: dict[str, Any]) -> dict[str, Any]:
         detail = None
     if not isinstance(detail, dict):   # AWS requires a JSON object here
         raise AwsError("MalformedDetail", "Detail is malformed.")
-    try:
-        _bus(entry)
-    except AwsError as error:
-        raise AwsError("InvalidArgument", error.message) from None
     when = entry.get("Time")
     return {
         "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"],
@@ -223,13 +227,17 @@ def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         except AwsError as error:
             results.append({"ErrorCode": error.code, "ErrorMessage": error.message})
             continue
+        results.append({"EventId": event["id"]})
+        if not _bus_exists(entry):
+            # AWS answers an entry for a bus that does not exist with an EventId, as for any
+            # other, and the event goes nowhere (no rule on any bus sees it).
+            continue
         log.add_event(event, DEFAULT_BUS)
         for rule, pattern in compiled:
             if pattern.matches(event):
                 for target in rule["_Targets"]:
                     log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
                                   _deliver(cloud, event, target))
-        results.append({"EventId": event["id"]})
     failed = sum(1 for r in results if "ErrorCode" in r)
     return {"FailedEntryCount": failed, "Entries": results}
 
