@@ -425,7 +425,7 @@ if n < 3:
     os.kill(os.getpid(), signal.SIGKILL)
 """)
     step = processing("Flaky", "flaky.py", RetryPolicies=[{
-        "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0.05, "BackoffRate": 2,
+        "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0, "BackoffRate": 2,
         "MaxAttempts": 3}])
     arn = start(cloud, [step])
     assert wait_for(cloud, arn, 30)["PipelineExecutionStatus"] == "Succeeded"
