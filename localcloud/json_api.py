@@ -6,6 +6,7 @@ bad name is refused before it reaches a path.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -15,7 +16,9 @@ from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 from localcloud.shapes import validate_input
 
-__all__ = ["JsonApi", "service_model", "validate_input"]
+__all__ = ["JsonApi", "page_start", "service_model", "validate_input"]
+
+_TOKEN = re.compile(r"[0-9]{1,9}")
 
 Operation = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
 
@@ -23,6 +26,17 @@ Operation = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
 @cache
 def service_model(name: str):
     return botocore.session.get_session().get_service_model(name)
+
+
+def page_start(params: dict[str, Any]) -> int:
+    """The offset a NextToken we issued stands for. Anything else is AWS's ValidationException
+    (int() would also take "-5", "+5", " 5", "1_0" or other scripts' digits)."""
+    token = params.get("NextToken")
+    if token is None or token == "":
+        return 0
+    if not _TOKEN.fullmatch(token):
+        raise AwsError("ValidationException", f"Invalid NextToken: {token!r}")
+    return int(token)
 
 
 class JsonApi:

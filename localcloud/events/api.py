@@ -18,7 +18,7 @@ from typing import Any
 from localcloud.errors import AwsError
 from localcloud.events.models import RULE, event_log
 from localcloud.events.patterns import PatternError, compile_pattern
-from localcloud.json_api import JsonApi
+from localcloud.json_api import JsonApi, page_start
 from localcloud.protocol import Request, Response
 
 DEFAULT_BUS = "default"
@@ -103,7 +103,7 @@ def list_rules(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     bus = _bus(params)
     rules = [_public(d) for d in cloud.state.list(RULE, _key(bus, params.get("NamePrefix", "")))]
     rules.sort(key=lambda d: d["Name"])
-    start = int(params.get("NextToken") or 0)
+    start = page_start(params)
     limit = params.get("Limit") or 100
     page = rules[start:start + limit]
     more = start + limit < len(rules)
@@ -170,7 +170,7 @@ def put_targets(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 def list_targets_by_rule(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     targets = _rule(cloud, _bus(params), params["Rule"])["_Targets"]
-    start = int(params.get("NextToken") or 0)
+    start = page_start(params)
     limit = params.get("Limit") or 100
     more = start + limit < len(targets)
     return {"Targets": targets[start:start + limit],

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.errors import not_found, validation
+from localcloud.json_api import page_start
 from localcloud.s3 import objects
 from localcloud.sagemaker.pipelines import graph, parameters, run, schema
 from localcloud.sagemaker.pipelines.expressions import to_text
@@ -89,10 +90,7 @@ def _definition(cloud: Any, params: dict[str, Any]) -> str:
 
 
 def _page(items: list[Any], params: dict[str, Any], default_max: int = 50) -> tuple[list[Any], str | None]:
-    try:
-        start = int(params.get("NextToken") or 0)
-    except ValueError:
-        raise validation("Invalid NextToken") from None
+    start = page_start(params)
     size = params.get("MaxResults") or default_max
     page = items[start:start + size]
     return page, (str(start + size) if start + size < len(items) else None)
