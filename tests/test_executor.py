@@ -171,6 +171,13 @@ def test_parameters_take_defaults_and_typed_overrides():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"Count": "abc", "Input": "x"}, "Parameter Count: value 'abc' is not a valid Integer"),
+    # Python's parsers would read these; no AWS number grammar does
+    ({"Count": "1_000", "Input": "x"}, "Parameter Count: value '1_000' is not a valid Integer"),
+    ({"Count": " 4", "Input": "x"}, "Parameter Count: value ' 4' is not a valid Integer"),
+    ({"Count": "\u0664", "Input": "x"}, "Parameter Count: value '\u0664' is not a valid Integer"),
+    ({"Rate": "nan", "Input": "x"}, "Parameter Rate: value 'nan' is not a valid Float"),
+    ({"Rate": "1e999", "Input": "x"}, "Parameter Rate: value '1e999' is not a valid Float"),
+    ({"Rate": "0x1p-2", "Input": "x"}, "Parameter Rate: value '0x1p-2' is not a valid Float"),
     ({"Rate": "fast", "Input": "x"}, "Parameter Rate: value 'fast' is not a valid Float"),
     ({"Deploy": "yes", "Input": "x"}, "Parameter Deploy: value 'yes' is not a valid Boolean"),
     ({"Mode": "c", "Input": "x"}, r"Parameter Mode: value 'c' is not one of \['a', 'b'\]"),
