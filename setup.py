@@ -19,7 +19,10 @@ setup(
         "duckdb>=1.2",
         "pyarrow>=20",
         "sqlglot>=26",
+        "jsonschema>=4.18",   # pipeline definitions (localcloud) and gateway request bodies
+        "regex>=2024.4",      # AWS's Java patterns with Unicode categories (localcloud.shapes)
     ],
+    package_data={"localcloud.sagemaker.pipelines": ["definition.schema.json"]},
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16"]},
     entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},
