@@ -207,16 +207,17 @@ class _Object:
 
     def matches(self, value: Any) -> bool:
         if isinstance(value, list):  # nested pattern against an array of objects: any element
-            return any(self.matches(item) for item in value)
+            # (an empty array holds no leaves: every key under it is absent)
+            return any(self.matches(item) for item in value) if value else self.matches({})
         if not isinstance(value, dict):
             value = {}  # every key is then absent; only `exists: false` leaves can match
         for key, sub in self.fields:
             field = value.get(key, _MISSING)
             if isinstance(sub, _Object):
-                if field is _MISSING or not sub.matches(field):
-                    # An absent object can still satisfy a pattern made of `exists: false`.
-                    if not (field is _MISSING and sub.matches({})):
-                        return False
+                # An absent or scalar field leaves every key under it absent: only a pattern
+                # made of `exists: false` matches it (sub.matches treats it as {}).
+                if not sub.matches({} if field is _MISSING else field):
+                    return False
             elif not sub.matches(field):
                 return False
         return all(any(branch.matches(value) for branch in branches) for branches in self.ors)

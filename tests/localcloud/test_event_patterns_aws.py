@@ -46,6 +46,9 @@ CASES: list[tuple[dict, bool]] = [
     ({"detail": {"tags": [{"exists": False}]}}, True),
     ({"detail": {"tags": [{"exists": True}]}}, False),
     ({"detail": {"missing": [{"exists": False}]}}, True),
+    ({"detail": {"tags": {"key": [{"exists": False}]}}}, True),
+    ({"detail": {"tags": {"key": [{"exists": True}]}}}, False),
+    ({"detail": {"state": {"sub": [{"exists": False}]}}}, True),
     # arrays in the event: any element; numbers, strings and booleans are distinct values
     ({"detail": {"list": [5]}}, True),
     ({"detail": {"list": ["5"]}}, False),
