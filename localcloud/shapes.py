@@ -29,6 +29,7 @@ from botocore.model import OperationModel, Shape
 
 from localcloud.errors import AwsError
 
+
 class PatternTranslationError(RuntimeError):
     """A model pattern this module cannot translate (a test keeps the services we serve free of
     them, so no request is ever checked more leniently than AWS checks it)."""
@@ -60,7 +61,7 @@ def java_pattern(pattern: str) -> str:
     while i < len(text):
         c = text[i]
         if c == "\\" and i + 1 < len(text):
-            escape, i = _escape(text, i, pattern)
+            escape, i = _escape(text, i)
             if escape[0] == "^":
                 out.append(f"[{escape}]")
             else:
@@ -78,7 +79,7 @@ def java_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-def _escape(text: str, i: int, pattern: str) -> tuple[str, int]:
+def _escape(text: str, i: int) -> tuple[str, int]:
     """The escape at text[i] as class content ("a-z", "^0-9" for a negated set) or, for
     escapes that are not sets, as regex text; and the index after it."""
     nxt = text[i + 1]
@@ -112,7 +113,7 @@ def _char_class(text: str, i: int, pattern: str) -> tuple[str, int]:
         i += 1
     while i < len(text) and text[i] != "]":
         if text[i] == "\\" and i + 1 < len(text):
-            escape, i = _escape(text, i, pattern)
+            escape, i = _escape(text, i)
             if escape.startswith("^"):
                 negatives.append(escape[1:])
             elif escape.startswith("(?") or escape == r"\Z":
