@@ -19,6 +19,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/mlgw run --policies $(or $(POLICIES),5000)
 
+demo: $(STAMP)
+	$(VENV)/bin/mlgw demo --drift
+
+# Every benchmark, each printing its figures, its peer and MET/MISSED; one that misses a
+# target does not stop the others.
+bench: $(STAMP)
+	-$(VENV)/bin/mlgw bench pipeline
+	-$(VENV)/bin/mlgw bench localcloud
+	-$(VENV)/bin/mlgw bench gateway
+	-$(VENV)/bin/mlgw bench monitor
+
 test: $(STAMP)
 	$(PY) -m pytest
 
@@ -26,5 +37,6 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 clean:
+	-$(VENV)/bin/mlgw gateway stop
 	-$(VENV)/bin/mlgw localcloud stop
 	rm -rf .mlgw

@@ -25,7 +25,7 @@ class LocalCloud:
 
     @cached_property
     def hosting(self):
-        from localcloud.sagemaker.hosting import HostingBackend
+        from localcloud.sagemaker.endpoints import HostingBackend
         return HostingBackend(self)
 
     def close(self) -> None:

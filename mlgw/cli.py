@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from importlib import metadata
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.args import CliError, parse_pairs, positive_int   # noqa: F401  (re-exported)
-from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, monitor,
-                           pipeline, run, segments, traffic)
+from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, models,
+                           monitor, pipeline, run, segments, traffic)
 
-COMMANDS = (localcloud, data, run, pipeline, demo, traffic, endpoint, bench, gateway, segments,
-            events, monitor)
+COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, bench, gateway,
+            segments, events, monitor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,13 +27,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlgw",
         description="ML Gateway on SageMaker: build, deploy and serve a fraud model. "
                     "Runs locally by default against localcloud (no AWS account, no Docker).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
     return parser
 
 
+def _version() -> str:
+    try:
+        return metadata.version("ml-gateway")
+    except metadata.PackageNotFoundError:   # run from a checkout without installing
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()   # a closed pipe shows here, inside the handler below
+    except BrokenPipeError:
+        # The reader went away (`mlgw pipeline executions | head -1`): stop quietly, as Unix
+        # tools do; stdout goes to /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # The SageMaker SDK turns on INFO logging for everything when imported; the CLI prints
     # its own progress, so library chatter stays at warnings.

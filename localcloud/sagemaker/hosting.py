@@ -15,8 +15,7 @@ from typing import Any
 from localcloud.errors import validation
 from localcloud.json_api import page_start
 from localcloud.s3 import objects
-from localcloud.sagemaker.endpoints import (ENDPOINT, ENDPOINT_CONFIG, MODEL, HostingBackend, Result, _drop_none)
-from localcloud.sagemaker.model_server import InvokeError, check_target_model
+from localcloud.sagemaker.endpoints import ENDPOINT, ENDPOINT_CONFIG, MODEL, _drop_none
 from localcloud.sagemaker.store import wire
 from localcloud.state import AlreadyExists
 
@@ -321,4 +320,4 @@ OPERATIONS = {
     "UpdateEndpointWeightsAndCapacities": update_endpoint_weights_and_capacities,
 }
 
-__all__ = ["OPERATIONS", "HostingBackend", "InvokeError", "Result", "check_target_model"]
+__all__ = ["OPERATIONS"]

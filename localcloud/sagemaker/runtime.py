@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from localcloud.protocol import Request, Response
-from localcloud.sagemaker.hosting import InvokeError
+from localcloud.sagemaker.model_server import InvokeError
 from localcloud.shapes import compiled
 
 # InvokeEndpoint's InferenceId (X-Amzn-SageMaker-Inference-Id): length 1-64, pattern

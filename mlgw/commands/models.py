@@ -1,0 +1,68 @@
+"""`mlgw models list|describe|compare`: the model registry's versions, approval and metrics."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mlgw.args import CliError, config_from, running, with_home
+
+
+def register(sub) -> None:
+    models = with_home(sub.add_parser(
+        "models", help="registered model versions: approval status and evaluation metrics",
+        description="list: every version of the model package group, newest first, with its "
+                    "approval status, test AUC and PR-AUC. describe VERSION: one version's "
+                    "package, metrics and confusion matrix (VERSION is a number or a model "
+                    "package ARN; default the newest). compare A B: two versions side by side "
+                    "with the change in each metric. Reads localcloud by default, AWS with "
+                    "--target aws (your credentials)."))
+    models.add_argument("action", choices=["list", "describe", "compare"])
+    models.add_argument("versions", nargs="*", metavar="VERSION",
+                        help="describe: one version (default the newest); compare: two")
+    models.add_argument("--group", default="MLGatewayFraud",
+                        help="model package group (default MLGatewayFraud)")
+    models.add_argument("--target", choices=["local", "aws"], default="local",
+                        help="localcloud (default) or AWS")
+    models.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
+    models.set_defaults(func=cmd_models)
+
+
+def _clients(args: argparse.Namespace):
+    if args.target == "aws":
+        import boto3
+        session = boto3.Session(region_name=args.region)
+        return session.client("sagemaker"), session.client("s3")
+    from mlgw.local_run import clients
+    _, sm, s3 = clients(running(config_from(args)))
+    return sm, s3
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from mlgw import registry_view as registry
+    sm, s3 = _clients(args)
+    out = sys.stdout
+    try:
+        if args.action == "list":
+            if args.versions:
+                raise CliError("list takes no VERSION; use `mlgw models describe VERSION`")
+            registry.print_list(sm, s3, args.group, out)
+        elif args.action == "describe":
+            if len(args.versions) > 1:
+                raise CliError("describe takes one VERSION")
+            version = args.versions[0] if args.versions else _newest(registry, sm, args.group)
+            registry.print_describe(registry.describe(sm, s3, version, args.group), out)
+        else:
+            if len(args.versions) != 2:
+                raise CliError("compare takes two versions, e.g. `mlgw models compare 1 2`")
+            a, b = (registry.describe(sm, s3, v, args.group) for v in args.versions)
+            registry.print_compare(a, b, out)
+    except registry.RegistryError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _newest(registry, sm, group: str) -> str:
+    summaries = registry.versions(sm, group)
+    if not summaries:
+        raise CliError(f"model package group {group} has no versions yet; `mlgw run` registers one")
+    return summaries[0]["ModelPackageArn"]
