@@ -24,6 +24,14 @@ from tests.localcloud.test_pipelines_api import ROLE, definition
 CONDITION_PATH = "$.Steps[1].Arguments.Conditions[0]"
 
 
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    """One localcloud (in-process API) for the refusals: none of them changes state."""
+    from localcloud.cloud import LocalCloud
+    from localcloud.config import Config
+    return LocalCloud(Config(home=tmp_path_factory.mktemp("schema") / "mlgw", port=9))
+
+
 def _with_condition(condition: dict[str, Any]) -> dict[str, Any]:
     doc = definition()
     doc["Steps"][1]["Arguments"]["Conditions"] = [condition]
@@ -84,11 +92,11 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
 
 
 @pytest.mark.parametrize("label,doc,path,reason", REFUSED, ids=[r[0] for r in REFUSED])
-def test_create_pipeline_refuses_definitions_outside_the_schema(localcloud, label, doc, path, reason):
+def test_create_pipeline_refuses_definitions_outside_the_schema(cloud, label, doc, path, reason):
     from localcloud.errors import AwsError
     from localcloud.router import sagemaker_api
     with pytest.raises(AwsError) as raised:
-        sagemaker_api().invoke(localcloud.cloud, "CreatePipeline", {
+        sagemaker_api().invoke(cloud, "CreatePipeline", {
             "PipelineName": "schema-check", "PipelineDefinition": json.dumps(doc), "RoleArn": ROLE,
             "ClientRequestToken": uuid.uuid4().hex})
     assert raised.value.code == "ValidationException"
