@@ -20,10 +20,12 @@ setup(
         "duckdb>=1.2",
         "pyarrow>=20",
         "sqlglot>=26",
-        "regex>=2024",  # AWS input patterns (Java regex: \\p{L} classes) in localcloud.json_api
+        "jsonschema>=4.18",   # pipeline definitions (localcloud) and gateway request bodies
+        "regex>=2024.4",      # AWS's Java patterns with Unicode categories (localcloud.shapes)
         # mlgw studio: ASGI app, templates, graph layout, charts
         "starlette>=0.40", "uvicorn>=0.30", "Jinja2>=3.1", "networkx>=3", "matplotlib>=3.8",
     ],
+    package_data={"localcloud.sagemaker.pipelines": ["definition.schema.json"]},
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16", "selenium>=4.30"]},
     entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},

@@ -1,20 +1,24 @@
 """Dispatch for AWS's JSON 1.1 protocol (X-Amz-Target), checked against botocore's models.
 
-Inputs are validated as AWS validates them — required members, lengths, enums and the
-name patterns from the service model — so a bad name is refused before it reaches a path.
+Inputs are validated as AWS validates them (localcloud.shapes: required members, lengths,
+ranges, enums, timestamps and the model's patterns, matched whole with Java's meanings), so a
+bad name is refused before it reaches a path.
 """
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import botocore.session
-from botocore.model import OperationModel, Shape
-
 from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
+from localcloud.shapes import validate_input
+
+__all__ = ["JsonApi", "page_start", "service_model", "validate_input"]
+
+_TOKEN = re.compile(r"[0-9]{1,9}")
 
 Operation = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
 
@@ -24,120 +28,15 @@ def service_model(name: str):
     return botocore.session.get_session().get_service_model(name)
 
 
-@cache
-def _compiled(pattern: str):
-    r"""The model's pattern as AWS applies it (Java regex): the `regex` module reads `\p{L}`-style
-    classes that `re` cannot, and Java's UTF-16 surrogate-pair range for supplementary characters
-    becomes the code-point range Python strings hold. Skipping a pattern would be more lenient
-    than AWS, so every pattern in the models we serve compiles (tests/localcloud/test_json_api_patterns.py)."""
-    import regex
-    translated = pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF")
-    try:
-        return regex.compile(translated)
-    except regex.error:  # no model we serve has one; never silently skipped in tests
-        return None
-
-
-def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
-    errors: list[str] = []
-    if operation.input_shape is not None:
-        _check(operation.input_shape, params, "", errors)
-    if errors:
-        noun = "error" if len(errors) == 1 else "errors"
-        raise AwsError("ValidationException",
-                       f"{len(errors)} validation {noun} detected: " + "; ".join(errors[:10]))
-
-
-def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
-    kind = shape.type_name
-    if kind == "structure":
-        if not isinstance(value, dict):
-            errors.append(f"Value at '{where}' must be a structure")
-            return
-        for req in shape.required_members:
-            if req not in value:
-                errors.append(f"Value null at '{_lower(req, where)}' failed to satisfy constraint: "
-                              "Member must not be null")
-        for key, item in value.items():
-            member = shape.members.get(key)
-            if member is None:
-                errors.append(f"Unknown parameter '{_lower(key, where)}'")
-            else:
-                _check(member, item, _lower(key, where), errors)
-    elif kind == "list":
-        if not isinstance(value, list):
-            errors.append(f"Value at '{where}' must be a list")
-            return
-        _check_length(shape, len(value), where, errors)
-        for i, item in enumerate(value):
-            _check(shape.member, item, f"{where}.{i + 1}.member", errors)
-    elif kind == "map":
-        if not isinstance(value, dict):
-            errors.append(f"Value at '{where}' must be a map")
-            return
-        for key, item in value.items():
-            _check(shape.key, key, f"{where}.key", errors)
-            _check(shape.value, item, f"{where}.value", errors)
-    elif kind == "string":
-        if not isinstance(value, str):
-            errors.append(f"Value '{value}' at '{where}' must be a string")
-            return
-        _check_length(shape, len(value), where, errors)
-        pattern = shape.metadata.get("pattern")
-        compiled = _compiled(pattern) if pattern else None
-        if compiled is not None and not compiled.fullmatch(value):
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must satisfy regular expression pattern: {pattern}")
-        if shape.enum and value not in shape.enum:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
-    elif kind in ("integer", "long"):
-        if not isinstance(value, int) or isinstance(value, bool):
-            errors.append(f"Value '{value}' at '{where}' must be an integer")
-            return
-        bits = 31 if kind == "integer" else 63  # Java's int / long, as AWS parses them
-        if not -(1 << bits) <= value < (1 << bits):
-            errors.append(f"Value '{value}' at '{where}' is out of range for a {bits + 1}-bit {kind}")
-            return
-        if "min" in shape.metadata and value < shape.metadata["min"]:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must have value greater than or equal to {shape.metadata['min']}")
-        if "max" in shape.metadata and value > shape.metadata["max"]:
-            errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                          f"Member must have value less than or equal to {shape.metadata['max']}")
-    elif kind in ("float", "double"):
-        # Python's json module reads NaN / Infinity literals; JSON (and AWS) has no such numbers.
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not _finite(value):
-            errors.append(f"Value '{value}' at '{where}' must be a number")
-    elif kind == "timestamp":
-        # The JSON protocols send timestamps as epoch seconds (botocore's serializer does).
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not _finite(value):
-            errors.append(f"Value '{value}' at '{where}' must be a timestamp in epoch seconds")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            errors.append(f"Value '{value}' at '{where}' must be a boolean")
-
-
-def _finite(value: int | float) -> bool:
-    if isinstance(value, int):  # math.isfinite overflows on huge ints
-        return abs(value) < 2 ** 1023
-    return math.isfinite(value)
-
-
-def _check_length(shape: Shape, length: int, where: str, errors: list[str]) -> None:
-    lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
-    if lo is not None and length < lo:
-        errors.append(f"Value at '{where}' failed to satisfy constraint: "
-                      f"Member must have length greater than or equal to {lo}")
-    if hi is not None and length > hi:
-        errors.append(f"Value at '{where}' failed to satisfy constraint: "
-                      f"Member must have length less than or equal to {hi}")
-
-
-def _lower(name: str, where: str) -> str:
-    # AWS names members in validation messages in lowerCamelCase, dotted by path.
-    leaf = name[:1].lower() + name[1:]
-    return f"{where}.{leaf}" if where else leaf
+def page_start(params: dict[str, Any]) -> int:
+    """The offset a NextToken we issued stands for. Anything else is AWS's ValidationException
+    (int() would also take "-5", "+5", " 5", "1_0" or other scripts' digits)."""
+    token = params.get("NextToken")
+    if token is None or token == "":
+        return 0
+    if not _TOKEN.fullmatch(token):
+        raise AwsError("ValidationException", f"Invalid NextToken: {token!r}")
+    return int(token)
 
 
 class JsonApi:

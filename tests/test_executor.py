@@ -171,6 +171,13 @@ def test_parameters_take_defaults_and_typed_overrides():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"Count": "abc", "Input": "x"}, "Parameter Count: value 'abc' is not a valid Integer"),
+    # Python's parsers would read these; no AWS number grammar does
+    ({"Count": "1_000", "Input": "x"}, "Parameter Count: value '1_000' is not a valid Integer"),
+    ({"Count": " 4", "Input": "x"}, "Parameter Count: value ' 4' is not a valid Integer"),
+    ({"Count": "\u0664", "Input": "x"}, "Parameter Count: value '\u0664' is not a valid Integer"),
+    ({"Rate": "nan", "Input": "x"}, "Parameter Rate: value 'nan' is not a valid Float"),
+    ({"Rate": "1e999", "Input": "x"}, "Parameter Rate: value '1e999' is not a valid Float"),
+    ({"Rate": "0x1p-2", "Input": "x"}, "Parameter Rate: value '0x1p-2' is not a valid Float"),
     ({"Rate": "fast", "Input": "x"}, "Parameter Rate: value 'fast' is not a valid Float"),
     ({"Deploy": "yes", "Input": "x"}, "Parameter Deploy: value 'yes' is not a valid Boolean"),
     ({"Mode": "c", "Input": "x"}, r"Parameter Mode: value 'c' is not one of \['a', 'b'\]"),
@@ -425,7 +432,7 @@ if n < 3:
     os.kill(os.getpid(), signal.SIGKILL)
 """)
     step = processing("Flaky", "flaky.py", RetryPolicies=[{
-        "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0.05, "BackoffRate": 2,
+        "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0, "BackoffRate": 2,
         "MaxAttempts": 3}])
     arn = start(cloud, [step])
     assert wait_for(cloud, arn, 30)["PipelineExecutionStatus"] == "Succeeded"
@@ -459,6 +466,60 @@ def test_cached_step_is_reused_until_it_expires(cloud, tmp_path):
     assert wait_for(cloud, third, 30)["PipelineExecutionStatus"] == "Succeeded"
     assert counter.read_text() == "xx"
     assert "CacheHitResult" not in steps_of(cloud, third)["Count"]
+
+
+def test_cache_key_counts_only_awss_attributes_for_the_step_type(cloud, tmp_path):
+    """Caching uses the attributes listed in "Default cache key attributes by pipeline step
+    type" (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-default-keys.html): for a
+    Processing step AppSpecification, Environment and ProcessingInputs. An output S3 URI that
+    joins in the execution id, the instance type or the role do not count; the environment does."""
+    counter = tmp_path / "runs"
+    put_object(cloud, "code/count.py", f"open({str(counter)!r}, 'a').write('x')\n")
+    per_execution = {"Std:Join": {"On": "/", "Values": [
+        f"s3://{BUCKET}/out", {"Get": "Execution.PipelineExecutionId"}, "result"]}}
+
+    def step(instance: str = "ml.m5.large", env: dict[str, str] | None = None) -> dict[str, Any]:
+        raw = processing("Count", "count.py", outputs={"result": per_execution},
+                         CacheConfig={"Enabled": True, "ExpireAfter": "P30D"})
+        raw["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] = instance
+        if env is not None:
+            raw["Arguments"]["Environment"] = env
+        return raw
+
+    first = start(cloud, [step()])
+    assert wait_for(cloud, first, 30)["PipelineExecutionStatus"] == "Succeeded"
+    second = start(cloud, [step(instance="ml.m5.xlarge")])
+    assert wait_for(cloud, second, 30)["PipelineExecutionStatus"] == "Succeeded"
+    assert counter.read_text() == "x"
+    assert steps_of(cloud, second)["Count"]["CacheHitResult"] == {"SourcePipelineExecutionArn": first}
+    third = start(cloud, [step(env={"MODE": "full"})])
+    assert wait_for(cloud, third, 30)["PipelineExecutionStatus"] == "Succeeded"
+    assert counter.read_text() == "xx" and "CacheHitResult" not in steps_of(cloud, third)["Count"]
+
+
+def test_cache_key_attributes_per_step_type():
+    """Same page, other step types: Training counts HyperParameters and InputDataConfig but not
+    OutputDataConfig or ResourceConfig; Tuning counts only five children of
+    TrainingJobDefinition; step types the page does not list (Lambda, RegisterModel) are
+    never cached."""
+    train = {"AlgorithmSpecification": {"TrainingImage": "xgb"}, "HyperParameters": {"eta": "0.2"},
+             "InputDataConfig": [{"ChannelName": "train"}],
+             "OutputDataConfig": {"S3OutputPath": "s3://b/exec-1"},
+             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+    moved = {**train, "OutputDataConfig": {"S3OutputPath": "s3://b/exec-2"},
+             "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}}
+    tuned = {**train, "HyperParameters": {"eta": "0.3"}}
+    assert policies.cache_key("Training", train) == policies.cache_key("Training", moved)
+    assert policies.cache_key("Training", train) != policies.cache_key("Training", tuned)
+    assert policies.cache_key("Processing", train) != policies.cache_key("Training", train)
+    tuning = {"HyperParameterTuningJobConfig": {"Strategy": "Bayesian"},
+              "TrainingJobDefinition": {"StaticHyperParameters": {"a": "1"},
+                                        "OutputDataConfig": {"S3OutputPath": "s3://b/1"}}}
+    tuning_moved = {**tuning, "TrainingJobDefinition": {"StaticHyperParameters": {"a": "1"},
+                                                        "OutputDataConfig": {"S3OutputPath": "s3://b/2"}}}
+    assert policies.cache_key("Tuning", tuning) == policies.cache_key("Tuning", tuning_moved)
+    assert policies.cache_key("Lambda", {"FunctionArn": "f"}) is None
+    assert policies.cache_key("RegisterModel", {}) is None
 
 
 def test_retry_execution_reruns_only_the_failed_step(cloud, tmp_path):

@@ -29,7 +29,9 @@ _FEATURES_OBJECT = {
     "properties": {name: {"type": ["number", "null"]} for name in MODEL_FEATURES},
     "additionalProperties": False,
 }
-_VARIANT = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"}
+# SageMaker's VariantName pattern; "\\Z", not "$": jsonschema matches with re.search, where "$"
+# also accepts a trailing newline.
+_VARIANT = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*\Z"}
 
 PREDICT_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -18,7 +18,7 @@ from typing import Any
 from localcloud.errors import AwsError
 from localcloud.events.models import RULE, event_log
 from localcloud.events.patterns import PatternError, compile_pattern
-from localcloud.json_api import JsonApi
+from localcloud.json_api import JsonApi, page_start
 from localcloud.protocol import Request, Response
 
 DEFAULT_BUS = "default"
@@ -43,6 +43,14 @@ def _bus(params: dict[str, Any], key: str = "EventBusName") -> str:
     if name != DEFAULT_BUS:
         raise _not_found(f"Event bus {name} does not exist.")
     return name
+
+
+def _bus_exists(entry: dict[str, Any]) -> bool:
+    try:
+        _bus(entry)
+    except AwsError:
+        return False
+    return True
 
 
 def _key(bus: str, rule: str) -> str:
@@ -95,7 +103,7 @@ def list_rules(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     bus = _bus(params)
     rules = [_public(d) for d in cloud.state.list(RULE, _key(bus, params.get("NamePrefix", "")))]
     rules.sort(key=lambda d: d["Name"])
-    start = int(params.get("NextToken") or 0)
+    start = page_start(params)
     limit = params.get("Limit") or 100
     page = rules[start:start + limit]
     more = start + limit < len(rules)
@@ -162,7 +170,7 @@ def put_targets(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 def list_targets_by_rule(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     targets = _rule(cloud, _bus(params), params["Rule"])["_Targets"]
-    start = int(params.get("NextToken") or 0)
+    start = page_start(params)
     limit = params.get("Limit") or 100
     more = start + limit < len(targets)
     return {"Targets": targets[start:start + limit],
@@ -197,10 +205,6 @@ def _envelope(cloud: Any, entry: dict[str, Any]) -> dict[str, Any]:
         detail = None
     if not isinstance(detail, dict):   # AWS requires a JSON object here
         raise AwsError("MalformedDetail", "Detail is malformed.")
-    try:
-        _bus(entry)
-    except AwsError as error:
-        raise AwsError("InvalidArgument", error.message) from None
     when = entry.get("Time")
     return {
         "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"],
@@ -223,13 +227,17 @@ def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         except AwsError as error:
             results.append({"ErrorCode": error.code, "ErrorMessage": error.message})
             continue
+        results.append({"EventId": event["id"]})
+        if not _bus_exists(entry):
+            # AWS answers an entry for a bus that does not exist with an EventId, as for any
+            # other, and the event goes nowhere (no rule on any bus sees it).
+            continue
         log.add_event(event, DEFAULT_BUS)
         for rule, pattern in compiled:
             if pattern.matches(event):
                 for target in rule["_Targets"]:
                     log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
                                   _deliver(cloud, event, target))
-        results.append({"EventId": event["id"]})
     failed = sum(1 for r in results if "ErrorCode" in r)
     return {"FailedEntryCount": failed, "Entries": results}
 

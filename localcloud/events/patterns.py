@@ -1,25 +1,34 @@
 """EventBridge event-pattern matching: compile once, match many events.
 
 No Python library implements AWS's pattern language faithfully (the reference is the Java
-`event-ruler`), so this is a small recursive matcher over the documented semantics:
+`event-ruler`, https://github.com/aws/event-ruler; moto's EventPattern confuses true with 1,
+cannot match fields inside arrays of objects and ignores dotted keys), so this is a small
+recursive matcher over the documented semantics ("Content filtering in Amazon EventBridge
+event patterns", "Comparison operators for use in event patterns", and event-ruler's README):
 
 * A pattern is a JSON object; each key names an event field. Its value is either a nested
   object (match inside that field) or an array of alternatives (a leaf: any may match).
 * `$or` at any object level holds an array of sub-patterns; one of them must match.
 * An event field that is an array matches if any of its elements matches.
 * A pattern key absent from the event fails, unless the leaf says `{"exists": false}`.
+  Leaves are scalars (strings, numbers, true/false, null): a field whose value is an object
+  or an empty array has no leaf there, so only `exists: false` matches it.
+* Keys are paths joined with dots, in patterns and events alike (event-ruler compiles
+  `{"detail": {"state": ...}}` and `{"detail.state": ...}` to the same field, and matches both
+  against `{"detail": {"state": "x"}}` and `{"detail.state": "x"}`).
 
 Operators in a leaf: exact values (string, number, true/false, null), `prefix`, `suffix`
-(both also as `{"equals-ignore-case": ...}`), `anything-but` (value, list, or prefix /
-suffix / wildcard / equals-ignore-case object), `numeric`, `exists`, `equals-ignore-case`,
-`wildcard` and `cidr`.
+(both also as `{"equals-ignore-case": ...}`), `anything-but` (a value or a list of only strings
+or only numbers, or a prefix / suffix / wildcard / equals-ignore-case object holding one
+string or a list of them), `numeric`, `exists`, `equals-ignore-case`, `wildcard` and `cidr`.
+String operators match only string values; `numeric` only JSON numbers (as doubles).
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +70,11 @@ def _affix(op: str, arg: Any) -> Leaf:
         arg, fold = arg["equals-ignore-case"], True
     text = _string_arg(op, arg)
     if fold:
-        text = text.casefold()
+        text = text.lower()
     test = str.startswith if op == "prefix" else str.endswith
 
     def leaf(v: Any) -> bool:
-        return isinstance(v, str) and test(v.casefold() if fold else v, text)
+        return isinstance(v, str) and test(v.lower() if fold else v, text)
     return leaf
 
 
@@ -91,8 +100,9 @@ def _wildcard(arg: Any) -> Leaf:
 
 
 def _ignore_case(arg: Any) -> Leaf:
-    text = _string_arg("equals-ignore-case", arg).casefold()
-    return lambda v: isinstance(v, str) and v.casefold() == text
+    # Lower-casing, as event-ruler does; casefold() would also equate "ß" with "ss".
+    text = _string_arg("equals-ignore-case", arg).lower()
+    return lambda v: isinstance(v, str) and v.lower() == text
 
 
 # --- numeric, cidr ----------------------------------------------------------------------
@@ -142,23 +152,25 @@ def _anything_but(arg: Any) -> Leaf:
         if len(arg) != 1:
             raise PatternError("anything-but object must hold exactly one operator")
         (op, inner), = arg.items()
+        make: Callable[[Any], Leaf]
         if op in ("prefix", "suffix"):
-            positive = _affix(op, inner)
+            make = lambda x, op=op: _affix(op, x)  # noqa: E731
         elif op == "wildcard":
-            positive = _wildcard(inner)
+            make = _wildcard
         elif op == "equals-ignore-case":
-            if isinstance(inner, list):
-                tests = [_ignore_case(x) for x in inner]
-                positive = lambda v: any(t(v) for t in tests)  # noqa: E731
-            else:
-                positive = _ignore_case(inner)
+            make = _ignore_case
         else:
             raise PatternError(f"Unsupported anything-but operator: {op}")
-        return lambda v: isinstance(v, str) and not positive(v)
+        items = inner if isinstance(inner, list) else [inner]
+        if not items:
+            raise PatternError(f"anything-but {op} list must not be empty")
+        tests = [make(_string_arg(f"anything-but {op}", x)) for x in items]
+        return lambda v: isinstance(v, str) and not any(t(v) for t in tests)
     values = arg if isinstance(arg, list) else [arg]
-    for value in values:
-        if not (isinstance(value, str) or _is_number(value)):
-            raise PatternError("anything-but values must be strings or numbers")
+    if not values:
+        raise PatternError("anything-but list must not be empty")
+    if not (all(isinstance(v, str) for v in values) or all(_is_number(v) for v in values)):
+        raise PatternError("anything-but list must contain only strings or only numbers")
     return lambda v: not any(_same(v, x) for x in values)
 
 
@@ -171,13 +183,21 @@ class _Alternatives:
     absent_ok: bool
 
     def matches(self, value: Any) -> bool:
-        if value is _MISSING:
+        leaves = list(_leaves(value))
+        if not leaves:   # absent, an object, or an empty array: no leaf at this path
             return self.absent_ok
-        if isinstance(value, list):  # an event array matches if any element does
-            return any(self.matches(item) for item in value)
-        if isinstance(value, dict):  # leaves match scalars only (AWS: "leaf nodes")
-            return False
-        return any(test(value) for test in self.tests)
+        return any(test(leaf) for leaf in leaves for test in self.tests)
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The scalar values at a path: an array contributes its scalar elements."""
+    if value is _MISSING or isinstance(value, dict):
+        return
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 @dataclass(frozen=True)
@@ -187,16 +207,17 @@ class _Object:
 
     def matches(self, value: Any) -> bool:
         if isinstance(value, list):  # nested pattern against an array of objects: any element
-            return any(self.matches(item) for item in value)
+            # (an empty array holds no leaves: every key under it is absent)
+            return any(self.matches(item) for item in value) if value else self.matches({})
         if not isinstance(value, dict):
             value = {}  # every key is then absent; only `exists: false` leaves can match
         for key, sub in self.fields:
             field = value.get(key, _MISSING)
             if isinstance(sub, _Object):
-                if field is _MISSING or not sub.matches(field):
-                    # An absent object can still satisfy a pattern made of `exists: false`.
-                    if not (field is _MISSING and sub.matches({})):
-                        return False
+                # An absent or scalar field leaves every key under it absent: only a pattern
+                # made of `exists: false` matches it (sub.matches treats it as {}).
+                if not sub.matches({} if field is _MISSING else field):
+                    return False
             elif not sub.matches(field):
                 return False
         return all(any(branch.matches(value) for branch in branches) for branches in self.ors)
@@ -241,9 +262,47 @@ def _compile_leaf(key: str, values: list[Any]) -> _Alternatives:
     return _Alternatives(tuple(tests), absent_ok)
 
 
+def _nest_dotted(pattern: dict[str, Any]) -> dict[str, Any]:
+    """`{"detail.state": [...]}` as `{"detail": {"state": [...]}}`: one field to the matcher."""
+    nested: dict[str, Any] = {}
+    for key, value in pattern.items():
+        if key == "$or":
+            nested[key] = value
+            continue
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise PatternError(f"Field {key!r} is given both as a value and as an object")
+            node = child
+        if leaf in node:
+            if isinstance(node[leaf], dict) and isinstance(value, dict):
+                node[leaf] = _merge(node[leaf], value, key)
+                continue
+            raise PatternError(f"Field {key!r} is given more than once")
+        node[leaf] = value
+    return nested
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any], key: str) -> dict[str, Any]:
+    merged = dict(a)
+    for k, v in b.items():
+        if k in merged:
+            if isinstance(merged[k], dict) and isinstance(v, dict):
+                merged[k] = _merge(merged[k], v, f"{key}.{k}")
+            else:
+                raise PatternError(f"Field {key}.{k} is given more than once")
+        else:
+            merged[k] = v
+    return merged
+
+
 def _compile_object(pattern: dict[str, Any], where: str) -> _Object:
     if not pattern:
         raise PatternError(f"Empty objects are not allowed{where and f' (at {where!r})'}")
+    if any("." in key for key in pattern if key != "$or"):
+        pattern = _nest_dotted(pattern)
     fields: list[tuple[str, _Object | _Alternatives]] = []
     ors: list[tuple[_Object, ...]] = []
     for key, value in pattern.items():
@@ -267,7 +326,33 @@ class Pattern:
     root: _Object
 
     def matches(self, event: dict[str, Any]) -> bool:
-        return self.root.matches(event)
+        return self.root.matches(_nest_event(event))
+
+
+def _nest_event(value: Any) -> Any:
+    """An event with dotted keys nested, so `{"detail.state": "x"}` is the field detail.state.
+    Two values landing on one path become an array of both (event-ruler sees both values)."""
+    if isinstance(value, list):
+        return [_nest_event(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    nested: dict[str, Any] = {}
+    for key, item in value.items():
+        head, *rest = key.split(".")
+        wrapped = _nest_event(item)
+        for part in reversed(rest):
+            wrapped = {part: wrapped}
+        nested[head] = wrapped if head not in nested else _combine(nested[head], wrapped)
+    return nested
+
+
+def _combine(a: Any, b: Any) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        merged = dict(a)
+        for k, v in b.items():
+            merged[k] = v if k not in merged else _combine(merged[k], v)
+        return merged
+    return (a if isinstance(a, list) else [a]) + (b if isinstance(b, list) else [b])
 
 
 def compile_pattern(pattern_json: str) -> Pattern:

@@ -27,8 +27,13 @@ from localcloud.state import connect
 TMP_PREFIX = ".mlgw-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_KEY_BYTES = 1024
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# "General purpose bucket naming rules" (Amazon S3 User Guide,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). Matched with
+# fullmatch: `$` would also accept a name with a trailing newline.
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _COPY_CHUNK = 1 << 20
 
 _SCHEMA = """
@@ -107,8 +112,8 @@ class Upload:
 
 def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
-    if (not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_RE.match(bucket)
-            or bucket.startswith("xn--")):
+    if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
+            or bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES)):
         raise AwsError("InvalidBucketName", f"The specified bucket is not valid: {bucket!r}", 400)
 
 

@@ -147,12 +147,26 @@ def _http_date(ts: float) -> str:
     return formatdate(ts, usegmt=True)
 
 
+# S3 reads integers as ASCII digits; Python's int() also takes "+5", " 5", "1_000" and other
+# scripts' digits ("١٢"), none of which S3 accepts.
+_DIGITS = re.compile(r"-?[0-9]+")
+_INT_MAX = 2147483647
+
+
+def _strict_int(text: str) -> int:
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
 def _int_arg(req: Request, name: str, default: int) -> int:
     value = req.query_value(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = _strict_int(value)
+        if number > _INT_MAX:
+            raise ValueError(value)
     except ValueError:
         raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
                        400) from None
@@ -212,7 +226,7 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
     if sha_header.startswith("STREAMING-") or "aws-chunked" in encoding:
         body, trailers = _decode_aws_chunked(body)
         declared = req.headers.get("x-amz-decoded-content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) != len(body):
+        if declared is not None and _DIGITS.fullmatch(declared) and int(declared) != len(body):
             raise AwsError("IncompleteBody", "You did not provide the number of bytes specified by "
                            f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
                            f"{len(body)} received)", 400)
@@ -273,8 +287,11 @@ def _decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
         if eol < 0:
             raise bad()
         try:
-            size = int(body[pos:eol].split(b";", 1)[0].strip(), 16)
-        except ValueError:
+            size_text = body[pos:eol].split(b";", 1)[0].strip().decode("ascii")
+            if not re.fullmatch(r"[0-9a-fA-F]+", size_text):
+                raise ValueError(size_text)
+            size = int(size_text, 16)
+        except (ValueError, UnicodeDecodeError):
             raise bad() from None
         pos = eol + 2
         if size == 0:
@@ -456,7 +473,7 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """(start, end) inclusive; None means serve the whole object (absent or unparseable range)."""
-    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header, re.ASCII)
     if not m or (not m[1] and not m[2]):
         return None
     if not m[1]:
@@ -579,7 +596,7 @@ def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Respon
 
 def _part_number(req: Request) -> int:
     try:
-        return int(req.query_value("partNumber") or "")
+        return _strict_int(req.query_value("partNumber") or "")
     except ValueError:
         raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, "
                        "inclusive", 400) from None
@@ -611,7 +628,7 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
     for part in _findall(root, "Part"):
         number_el, etag_el = _find(part, "PartNumber"), _find(part, "ETag")
         try:
-            number = int((number_el.text or "") if number_el is not None else "")
+            number = _strict_int((number_el.text or "").strip() if number_el is not None else "")
         except ValueError:
             raise AwsError("MalformedXML", "Part without a valid PartNumber", 400) from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))

@@ -68,7 +68,9 @@ class CaptureWriter:
         self._files: dict[tuple[str, str, str], Any] = {}
 
     def write(self, capture: Capture, endpoint: str, variant: str, body: bytes, content_type: str | None,
-                 out_body: bytes, out_type: str) -> None:
+              out_body: bytes, out_type: str, inference_id: str | None = None) -> None:
+        """Append one record; `inference_id` (InvokeEndpoint's InferenceId) is recorded as
+        eventMetadata.inferenceId, as SageMaker does ("Capture data from real-time endpoint")."""
         if capture.percentage < 100 and random.uniform(0, 100) >= capture.percentage:
             return
         when = dt.datetime.now(dt.timezone.utc)
@@ -78,9 +80,11 @@ class CaptureWriter:
                                               "INPUT", capture)
         if capture.outputs:
             data["endpointOutput"] = _captured(out_body, out_type, "OUTPUT", capture)
-        line = json.dumps({"captureData": data,
-                           "eventMetadata": {"eventId": str(uuid.uuid4()),
-                                             "inferenceTime": when.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        metadata = {"eventId": str(uuid.uuid4())}
+        if inference_id is not None:
+            metadata["inferenceId"] = inference_id
+        metadata["inferenceTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = json.dumps({"captureData": data, "eventMetadata": metadata,
                            "eventVersion": "0"}) + "\n"
         hour = when.strftime("%Y/%m/%d/%H")
         try:

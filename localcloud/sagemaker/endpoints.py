@@ -199,7 +199,7 @@ class HostingBackend:
 
     def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                target_variant: str | None = None, target_model: str | None = None,
-               custom_attributes: str | None = None) -> Result:
+               custom_attributes: str | None = None, inference_id: str | None = None) -> Result:
         route = self.route(endpoint)
         variant = route.pick(target_variant)
         stats = self._stats[(endpoint, variant.name)]
@@ -227,7 +227,7 @@ class HostingBackend:
             stats.model_latency_us += int((time.perf_counter() - started) * 1e6)
         if route.capture is not None:
             self._capture.write(route.capture, route.endpoint, variant.name, body, content_type,
-                                out_body, out_type)
+                                out_body, out_type, inference_id)
         return Result(out_body, out_type, variant.name, attributes)
 
     def _count(self, stats: VariantStats, kind: int) -> None:

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from localcloud.errors import validation
+from localcloud.json_api import page_start
 from localcloud.s3 import objects
 from localcloud.sagemaker.endpoints import ENDPOINT, ENDPOINT_CONFIG, MODEL, _drop_none
 from localcloud.sagemaker.store import wire
@@ -43,10 +44,7 @@ def _list(docs: list[dict[str, Any]], params: dict[str, Any], name_key: str,
             docs = [d for d in docs if (d[key] > bound if after else d[key] < bound)]
     sort_key = {"Name": name_key, "Status": status_key}.get(params.get("SortBy", ""), "CreationTime")
     docs.sort(key=lambda d: d[sort_key], reverse=params.get("SortOrder", "Descending") == "Descending")
-    try:
-        start = int(params.get("NextToken") or 0)
-    except ValueError:
-        raise validation("Invalid NextToken") from None
+    start = page_start(params)
     size = params.get("MaxResults") or 10
     token = str(start + size) if start + size < len(docs) else None
     return docs[start:start + size], token

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import re
 import tarfile
@@ -94,8 +95,8 @@ def _env_number(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise RuntimeError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise RuntimeError(f"{name}={raw!r} must be positive")
+    if not math.isfinite(value) or value <= 0:   # float() also reads "nan" and "inf"
+        raise RuntimeError(f"{name}={raw!r} must be a positive number")
     return value
 
 

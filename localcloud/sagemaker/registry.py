@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from localcloud.errors import AwsError, validation
+from localcloud.json_api import page_start
 from localcloud.state import AlreadyExists
 from localcloud.sagemaker.store import wire
 
@@ -19,10 +20,7 @@ APPROVAL_DEFAULT = "PendingManualApproval"
 
 
 def _page(items: list[Any], params: dict[str, Any], default_max: int = 100) -> tuple[list[Any], str | None]:
-    try:
-        start = int(params.get("NextToken") or 0)
-    except ValueError:
-        raise validation("Invalid NextToken") from None
+    start = page_start(params)
     size = params.get("MaxResults") or default_max
     return items[start:start + size], (str(start + size) if start + size < len(items) else None)
 
@@ -214,7 +212,10 @@ def list_model_packages(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         docs = [d for d in docs if d.get("ModelPackageGroupName") == group]
     else:
         docs = cloud.state.list(PACKAGE)
-    kind = params.get("ModelPackageType", "Both")
+    # API_ListModelPackages: "UNVERSIONED ... is the default value if no ModelPackageType is
+    # specified". A group filter names versions ("returns only model versions that belong to the
+    # specified model group"), so with a group the default is its versions.
+    kind = params.get("ModelPackageType") or ("Versioned" if group else "Unversioned")
     if kind == "Versioned":
         docs = [d for d in docs if "ModelPackageVersion" in d]
     elif kind == "Unversioned":

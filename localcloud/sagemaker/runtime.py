@@ -10,6 +10,12 @@ from typing import Any
 
 from localcloud.protocol import Request, Response
 from localcloud.sagemaker.model_server import InvokeError
+from localcloud.shapes import compiled
+
+# InvokeEndpoint's InferenceId (X-Amzn-SageMaker-Inference-Id): length 1-64, pattern
+# \A\S[\p{Print}]*\z (the sagemaker-runtime service model; API_runtime_InvokeEndpoint).
+_INFERENCE_ID_PATTERN = r"\A\S[\p{Print}]*\z"
+_INFERENCE_ID_MAX = 64
 
 MAX_PAYLOAD = 6 * 1024 * 1024
 _PREFIX = "/endpoints/"
@@ -50,6 +56,9 @@ def _invoke(cloud: Any, request: Request) -> Response:
         raise InvokeError("ValidationError", f"Received payload size of {len(body)} bytes exceeds "
                           f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes).", 413)
     headers = request.headers
+    inference_id = headers.get("X-Amzn-SageMaker-Inference-Id")
+    if inference_id is not None:
+        _check_inference_id(inference_id)
     result = cloud.hosting.invoke(
         name, body,
         content_type=headers.get("Content-Type"),
@@ -57,8 +66,20 @@ def _invoke(cloud: Any, request: Request) -> Response:
         target_variant=headers.get("X-Amzn-SageMaker-Target-Variant"),
         target_model=headers.get("X-Amzn-SageMaker-Target-Model"),
         custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+        inference_id=inference_id,
     )
     out = {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant}
     if result.custom_attributes is not None:
         out["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes
     return Response(200, result.body, out)
+
+
+def _check_inference_id(value: str) -> None:
+    if not 1 <= len(value) <= _INFERENCE_ID_MAX:
+        raise InvokeError("ValidationError", f"1 validation error detected: Value at 'inferenceId' "
+                          f"failed to satisfy constraint: Member must have length between 1 and "
+                          f"{_INFERENCE_ID_MAX}", 400)
+    if not compiled(_INFERENCE_ID_PATTERN).fullmatch(value):
+        raise InvokeError("ValidationError", f"1 validation error detected: Value '{value}' at "
+                          "'inferenceId' failed to satisfy constraint: Member must satisfy regular "
+                          f"expression pattern: {_INFERENCE_ID_PATTERN}", 400)

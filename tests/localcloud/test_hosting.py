@@ -256,3 +256,30 @@ def test_single_model_refuses_target_model_and_survives_restart(tmp_path):
         assert 0 <= _scores(out)[0] <= 1
     finally:
         server.stop()
+
+
+def test_data_capture_records_the_inference_id(stack):
+    """InvokeEndpoint's InferenceId "is added to the captured data when you enable data
+    capture" (API_runtime_InvokeEndpoint); SageMaker writes it as eventMetadata.inferenceId
+    ("Capture data from real-time endpoint", model-monitor-data-capture-endpoint.html). Its
+    constraints: length 1-64, pattern \\A\\S[\\p{Print}]*\\z."""
+    server, sm, rt = stack
+    _model(sm, "m1", "s3://models/m1/model.tar.gz")
+    _config(sm, "cap", [("A", "m1", 1.0)],
+            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                               "DestinationS3Uri": "s3://capture/ids",
+                               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
+    sm.create_endpoint(EndpointName="cap-ep", EndpointConfigName="cap")
+    _wait(sm, "cap-ep")
+    ids = ["policy-17", "req 2 retry", "x" * 64]
+    for inference_id in ids:
+        rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4", InferenceId=inference_id)
+    rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4")   # none given: none recorded
+    for bad in ("tab\tinside", "x" * 65):
+        with pytest.raises(ClientError) as err:
+            rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4", InferenceId=bad)
+        assert _code(err) == "ValidationError", bad
+    captured = sorted((server.cloud.config.s3_root / "capture" / "ids" / "cap-ep").rglob("*.jsonl"))
+    records = [json.loads(line) for f in captured for line in f.read_text().splitlines()]
+    assert [r["eventMetadata"].get("inferenceId") for r in records] == ids + [None]
+    assert all(set(r["eventMetadata"]) >= {"eventId", "inferenceTime"} for r in records)

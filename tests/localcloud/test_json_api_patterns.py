@@ -6,21 +6,20 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.json_api import _compiled, service_model
+from localcloud.json_api import service_model
+from localcloud.shapes import compiled
 from tests.localcloud.test_featurestore import DEFINITIONS, ROLE
 
 SERVED = ("sagemaker", "sagemaker-featurestore-runtime", "athena", "events", "sts", "iam")
 
 
 def test_every_pattern_of_the_served_models_compiles():
-    skipped = []
     for name in SERVED:
         model = service_model(name)
         for shape_name in model.shape_names:
             pattern = model.shape_for(shape_name).metadata.get("pattern")
-            if pattern and _compiled(pattern) is None:
-                skipped.append((name, shape_name, pattern))
-    assert not skipped
+            if pattern:
+                compiled(pattern)   # PatternTranslationError names any it cannot read
 
 
 def _create(sm, **overrides):

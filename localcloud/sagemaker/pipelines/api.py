@@ -1,20 +1,23 @@
 """SageMaker Pipelines API: pipelines, executions and their steps; the jobs steps run.
 
-Definitions are checked when created (a definition the local executor cannot run is refused
-with the reason); StartPipelineExecution and RetryPipelineExecution run the local executor in a
+Definitions are checked when created or updated: against the pipeline definition JSON schema
+(schema.py), then for what the local executor can run (graph.py); either refusal is a
+ValidationException with the reason; StartPipelineExecution and RetryPipelineExecution run the local executor in a
 background thread of this server. Executions a previous server process left running are marked
 Failed the first time this API is used, and can be retried.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from localcloud.errors import not_found, validation
+from localcloud.json_api import page_start
 from localcloud.s3 import objects
-from localcloud.sagemaker.pipelines import graph, parameters, run
+from localcloud.sagemaker.pipelines import graph, parameters, run, schema
 from localcloud.sagemaker.pipelines.expressions import to_text
 from localcloud.sagemaker.store import (EXECUTION, PIPELINE, PROCESSING_JOB, TRAINING_JOB,
                                       PipelineStore, execution_arn, execution_id,
@@ -75,17 +78,19 @@ def _definition(cloud: Any, params: dict[str, Any]) -> str:
     else:
         raise validation("Either PipelineDefinition or PipelineDefinitionS3Location is required")
     try:
-        graph.parse(text)
-    except graph.DefinitionError as exc:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise validation(f"Invalid pipeline definition: not valid JSON: {exc}") from None
+    try:
+        schema.check(parsed)
+        graph.parse(parsed)
+    except (schema.SchemaError, graph.DefinitionError) as exc:
         raise validation(f"Invalid pipeline definition: {exc}") from None
     return text
 
 
 def _page(items: list[Any], params: dict[str, Any], default_max: int = 50) -> tuple[list[Any], str | None]:
-    try:
-        start = int(params.get("NextToken") or 0)
-    except ValueError:
-        raise validation("Invalid NextToken") from None
+    start = page_start(params)
     size = params.get("MaxResults") or default_max
     page = items[start:start + size]
     return page, (str(start + size) if start + size < len(items) else None)

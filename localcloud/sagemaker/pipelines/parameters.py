@@ -5,9 +5,15 @@ converted to its declared type here, so a bad value fails the execution naming t
 """
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 TYPES = ("String", "Integer", "Float", "Boolean")
+# Numbers as text: ASCII decimal or scientific notation. Python's int()/float() also read
+# " 5", "1_000", Arabic-Indic digits, "nan" and "inf", which no AWS service parses as numbers.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class ParameterError(Exception):
@@ -28,11 +34,23 @@ def convert(name: str, kind: str, value: Any) -> Any:
                 if not value.is_integer():
                     raise ValueError
                 return int(value)
-            return int(value) if isinstance(value, int) else int(str(value).strip())
+            if isinstance(value, int):
+                return value
+            if not isinstance(value, str) or not _INTEGER.fullmatch(value):
+                raise ValueError
+            return int(value)
         if kind == "Float":
             if isinstance(value, bool):
                 raise ValueError
-            return float(value) if isinstance(value, (int, float)) else float(str(value).strip())
+            if isinstance(value, str) and _FLOAT.fullmatch(value):
+                number = float(value)
+            elif isinstance(value, (int, float)):
+                number = float(value)
+            else:
+                raise ValueError
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         if kind == "Boolean":
             if isinstance(value, bool):
                 return value

@@ -105,9 +105,43 @@ def cache_expiry_seconds(config: dict[str, Any], step: str) -> float | None:
         raise PolicyError(f"step {step}: {exc}") from None
 
 
-def cache_key(step_type: str, arguments: Any, property_files: list[dict[str, Any]]) -> str:
-    """Two runs of a step are interchangeable when type, evaluated arguments and declared
-    property files are equal."""
-    payload = json.dumps({"Type": step_type, "Arguments": arguments,
-                          "PropertyFiles": property_files}, sort_keys=True, default=str)
+# The request attributes whose change makes a cached step run again, per step type, from
+# "Default cache key attributes by pipeline step type" (SageMaker Developer Guide,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-default-keys.html). Everything else
+# in the request (output locations, job names, instance types, tags...) does not count, so an
+# output S3 URI that contains the execution id does not defeat caching. Step types the page
+# does not list are not cached.
+CACHE_KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": ("AlgorithmSpecification", "CheckpointConfig", "DebugHookConfig",
+                 "DebugRuleConfigurations", "Environment", "HyperParameters", "InputDataConfig"),
+    "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
+    "AutoML": ("AutoMLJobConfig", "AutoMLJobObjective", "InputDataConfig", "ProblemType"),
+    "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
+    "ClarifyCheck": ("ClarifyCheckConfig", "CheckJobConfig", "SkipCheck", "RegisterNewBaseline",
+                     "ModelPackageGroupName", "SuppliedBaselineConstraints"),
+    "QualityCheck": ("QualityCheckConfig", "CheckJobConfig", "SkipCheck", "RegisterNewBaseline",
+                     "ModelPackageGroupName", "SuppliedBaselineConstraints",
+                     "SuppliedBaselineStatistics"),
+    "EMR": ("ClusterId", "StepConfig"),
+}
+# Of a tuning job's TrainingJobDefinition, only these children count (same page).
+_TUNING_DEFINITION_ATTRIBUTES = ("AlgorithmSpecification", "HyperParameterRanges",
+                                 "InputDataConfig", "StaticHyperParameters", "TuningObjective")
+
+
+def cache_key(step_type: str, arguments: Any) -> str | None:
+    """The key two runs of a step share when AWS would reuse the first: a hash of the step
+    type and the evaluated values of its type's cache key attributes (see
+    CACHE_KEY_ATTRIBUTES). None for a step type SageMaker does not cache."""
+    attributes = CACHE_KEY_ATTRIBUTES.get(step_type)
+    if attributes is None:
+        return None
+    arguments = arguments if isinstance(arguments, dict) else {}
+    counted = {name: arguments.get(name) for name in attributes}
+    definition = counted.get("TrainingJobDefinition")
+    if step_type == "Tuning" and isinstance(definition, dict):
+        counted["TrainingJobDefinition"] = {name: definition.get(name)
+                                            for name in _TUNING_DEFINITION_ATTRIBUTES}
+    payload = json.dumps({"Type": step_type, "Attributes": counted}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

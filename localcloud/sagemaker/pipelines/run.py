@@ -386,7 +386,8 @@ class ExecutionRun:
                 expiry = policies.cache_expiry_seconds(spec.cache_config, spec.name)
             except policies.PolicyError as exc:
                 raise StepFailed(str(exc)) from None
-            cache_key = policies.cache_key(spec.type, arguments, spec.property_files)
+            cache_key = policies.cache_key(spec.type, arguments)
+        if cache_key is not None:
             hit = self.store.cached(self.doc["_PipelineName"], spec.name, cache_key)
             if hit and (expiry is None or now() - hit["Time"] <= expiry):
                 result = StepResult(hit["Properties"], hit["Metadata"], hit.get("Outcome"))
