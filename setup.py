@@ -7,7 +7,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["mlgw*", "benchmarks*", "pipelines*", "processing*", "training*", "inference*",
                                     "monitoring*", "localcloud*"]),
-    package_data={"mlgw.studio": ["templates/*.html", "static/*"]},
+    package_data={"mlgw.studio": ["templates/*.html", "static/*"], "mlgw": ["retrain_rule.json"],
+                  "localcloud.sagemaker.pipelines": ["definition.schema.json"]},
     # Exact pins live in requirements.lock; these are the direct dependencies.
     install_requires=[
         "sagemaker>=3.27,<4",
@@ -25,7 +26,6 @@ setup(
         # mlgw studio: ASGI app, templates, graph layout, charts
         "starlette>=0.40", "uvicorn>=0.30", "Jinja2>=3.1", "networkx>=3", "matplotlib>=3.8",
     ],
-    package_data={"localcloud.sagemaker.pipelines": ["definition.schema.json"]},
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16", "selenium>=4.30"]},
     entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},
