@@ -18,7 +18,10 @@ from mlgw.progress import ExecutionResult, follow, list_steps
 
 PIPELINE_NAME = "MLGatewayPipeline"
 ENDPOINT_NAME = "ml-gateway-fraud"
-ROLE_NAME = "MLGatewayPipelineRole"
+# The roles of infra/ml-gateway.yaml, which localcloud's IAM holds (localcloud/iam/): the
+# pipeline and its jobs run as SageMakerExecutionRole, the drift rule's target as RetrainRole.
+ROLE_NAME = "ml-gateway-sagemaker-execution"
+RETRAIN_ROLE_NAME = "ml-gateway-retrain-events"
 
 
 def clients(config: Config):
@@ -93,8 +96,8 @@ def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, st
     return landing_uris(config)
 
 
-def role_arn(config: Config) -> str:
-    return f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}"
+def role_arn(config: Config, name: str = ROLE_NAME) -> str:
+    return f"arn:aws:iam::{config.account_id}:role/{name}"
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
@@ -180,7 +183,8 @@ def ensure_retrain_rule(config: Config, session) -> str:
     from mlgw.retrain import ensure_rule
     uris = landing_uris(config)
     return ensure_rule(session.client("events", endpoint_url=config.url),
-                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"), role_arn(config),
+                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
+                       role_arn(config, RETRAIN_ROLE_NAME),
                        {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
                         "EndpointName": ENDPOINT_NAME, **RETRAIN_STRATEGY})
 
