@@ -20,8 +20,8 @@ PIPELINE_NAME = "MLGatewayPipeline"
 ENDPOINT_NAME = "ml-gateway-fraud"
 # The roles of infra/ml-gateway.yaml, which localcloud's IAM holds (localcloud/iam/): the
 # pipeline and its jobs run as SageMakerExecutionRole, the drift rule's target as RetrainRole.
-ROLE_NAME = "ml-gateway-sagemaker-execution"
-RETRAIN_ROLE_NAME = "ml-gateway-retrain-events"
+ROLE = "SageMakerExecutionRole"
+RETRAIN_ROLE = "RetrainRole"
 
 
 def clients(config: Config):
@@ -96,8 +96,10 @@ def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, st
     return landing_uris(config)
 
 
-def role_arn(config: Config, name: str = ROLE_NAME) -> str:
-    return f"arn:aws:iam::{config.account_id}:role/{name}"
+def role_arn(config: Config, logical_id: str = ROLE) -> str:
+    """The ARN of a role of infra/ml-gateway.yaml (by logical id) in the local account."""
+    from localcloud.iam.template import role_arn as template_role_arn
+    return template_role_arn(logical_id, config.account_id, config.region)
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
@@ -184,7 +186,7 @@ def ensure_retrain_rule(config: Config, session) -> str:
     uris = landing_uris(config)
     return ensure_rule(session.client("events", endpoint_url=config.url),
                        config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
-                       role_arn(config, RETRAIN_ROLE_NAME),
+                       role_arn(config, RETRAIN_ROLE),
                        {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
                         "EndpointName": ENDPOINT_NAME, **RETRAIN_STRATEGY})
 

@@ -15,7 +15,8 @@ import threading
 from typing import Any
 
 ENV = "MLGW_IAM_RECORD"
-_BODY_LIMIT = 4 << 20   # request bodies recorded up to this size (S3 object bodies never)
+_BODY_LIMIT = 4 << 20
+_HEADERS = ("x-amz-copy-source",)   # headers that change the IAM action (CopyObject)   # request bodies recorded up to this size (S3 object bodies never)
 
 
 class Recorder:
@@ -41,6 +42,7 @@ class Recorder:
         self._write({"kind": "request", "principal": principal, "service": request.service,
                      "method": request.method, "path": request.path, "query": request.raw_query,
                      "target": request.headers.get("X-Amz-Target", ""),
+                     "headers": {h: request.headers[h] for h in _HEADERS if h in request.headers},
                      "body": body.decode("utf-8", errors="replace")})
 
     def call(self, principal: str, service: str, operation: str, params: dict[str, Any],

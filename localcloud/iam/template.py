@@ -94,6 +94,9 @@ class Resolver:
         if name in self.physical_ids:
             return self.physical_ids[name]
         props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role" and "RoleName" not in props:
+            # CloudFormation generates <stack>-<logical id>-<suffix>; the local stack's suffix.
+            return f"{self.params['AWS::StackName']}-{name}-local"
         if resource["Type"] == "AWS::Lambda::Alias":   # Ref of an alias is its ARN
             function = self.resolve(props["FunctionName"])
             return f"arn:aws:lambda:{self.region}:{self.account}:function:{function}:{props['Name']}"
@@ -121,6 +124,7 @@ class Resolver:
                 f"arn:aws:sagemaker:{r}:{a}:model-package-group/{str(physical).lower()}",
             ("AWS::Events::Rule", "Arn"): f"arn:aws:events:{r}:{a}:rule/{physical}",
             ("AWS::ApiGateway::RestApi", "RootResourceId"): f"{physical}-root",
+            ("AWS::Lambda::Version", "Version"): "1",
         }
         try:
             return arns[(kind, attribute)]
@@ -203,10 +207,7 @@ def template_roles(account: str, region: str, *, path: Path = TEMPLATE,
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         props = resource.get("Properties", {})
-        # A role without RoleName gets a generated name from CloudFormation: stack-logicalid-suffix.
-        name = (resolver.resolve(props["RoleName"]) if "RoleName" in props
-                else f"ml-gateway-{logical_id}-local")
-        resolver.physical_ids.setdefault(logical_id, name)
+        name = resolver.ref(logical_id)
         roles.append(RoleSpec(
             logical_id, name, f"arn:aws:iam::{account}:role/{name}",
             resolver.resolve(props["AssumeRolePolicyDocument"]),
@@ -217,3 +218,23 @@ def template_roles(account: str, region: str, *, path: Path = TEMPLATE,
 def local_physical_ids(account: str, region: str) -> dict[str, str]:
     """The local stack's names for resources whose template name is not what localcloud uses."""
     return {"ArtifactBucket": f"sagemaker-{region}-{account}"}
+
+
+def role_arn(logical_id: str, account: str, region: str) -> str:
+    """The ARN of the template's role `logical_id` in the local account (e.g.
+    SageMakerExecutionRole, GatewayLambdaRole, RetrainRole)."""
+    for role in _roles(account, region):
+        if role.logical_id == logical_id:
+            return role.arn
+    raise TemplateError(f"{TEMPLATE.name} has no IAM role {logical_id}")
+
+
+def _roles(account: str, region: str) -> list[RoleSpec]:
+    stamp = TEMPLATE.stat().st_mtime_ns
+    cached = _CACHE.get((account, region))
+    if cached is None or cached[0] != stamp:
+        cached = _CACHE[(account, region)] = (stamp, template_roles(account, region))
+    return cached[1]
+
+
+_CACHE: dict[tuple[str, str], tuple[int, list[RoleSpec]]] = {}
