@@ -100,7 +100,48 @@ def template_needs(template: dict[str, Any], account: str, region: str) -> list[
                                         Need("logs:DescribeLogGroups", f"{arn}:log-stream:", (), why)))
         elif kind == "AWS::Events::Rule":
             found += services.event_targets({"Rule": props.get("Name"), "Targets": props.get("Targets", [])})
+    found += _codebuild_needs(template, resolver, account, region)
     return found
+
+
+# buildspec.yml's image build: `aws ecr describe-repositories / describe-images`, `docker login`
+# (ecr:GetAuthorizationToken) and `docker push` (the layer-upload actions).
+BUILDSPEC_ECR = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchCheckLayerAvailability",
+                 "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+                 "ecr:PutImage")
+
+
+def _codebuild_needs(template: dict[str, Any], resolver: Resolver, account: str,
+                     region: str) -> list[Attributed]:
+    """What buildspec.yml does as the CodeBuild role beyond upsert/start (which are recorded):
+    build and push the processing image, and CodeBuild's own build logs."""
+    roles = [resolver.get_att(logical_id, "Arn") for logical_id, r in template["Resources"].items()
+             if r["Type"] == "AWS::IAM::Role" and _trusts(r, "codebuild.amazonaws.com")]
+    found: list[Attributed] = []
+    for role in roles:
+        why = "buildspec.yml builds and pushes the processing image as the CodeBuild role"
+        found.append(Attributed(role, Need("ecr:GetAuthorizationToken", "*", (), why)))
+        for logical_id, r in template["Resources"].items():
+            if r["Type"] == "AWS::ECR::Repository":
+                repo = resolver.get_att(logical_id, "Arn")
+                found += [Attributed(role, Need(a, repo, (), why)) for a in BUILDSPEC_ECR]
+            if r["Type"] == "AWS::CodeBuild::Project":
+                name = resolver.ref(logical_id)
+                arn = f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{name}"
+                why_logs = f"CodeBuild writes project {name}'s logs as its service role"
+                found += [Attributed(role, Need("logs:CreateLogGroup", arn, (), why_logs)),
+                          Attributed(role, Need("logs:CreateLogStream", f"{arn}:log-stream:x", (), why_logs)),
+                          Attributed(role, Need("logs:PutLogEvents", f"{arn}:log-stream:x", (), why_logs))]
+    return found
+
+
+def _trusts(role: dict[str, Any], service: str) -> bool:
+    statements = role.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        services_ = (statement.get("Principal") or {}).get("Service", [])
+        if service in (services_ if isinstance(services_, list) else [services_]):
+            return True
+    return False
 
 
 def encrypted_buckets(template: dict[str, Any], account: str, region: str) -> dict[str, str]:

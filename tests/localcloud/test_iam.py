@@ -218,3 +218,23 @@ def test_offline_store_role_needs_the_acl_actions_the_template_grants():
         ("s3:PutObjectAcl", f"arn:aws:s3:::sagemaker-{REGION}-{ACCOUNT}/ml-gateway/feature-store/"),
         ("s3:GetBucketAcl", f"arn:aws:s3:::sagemaker-{REGION}-{ACCOUNT}")}
     assert all(EXECUTION in str(m) and m.action in str(m) for m in missing)
+
+
+def test_a_codebuild_role_must_grant_what_buildspec_does():
+    """buildspec.yml pushes the processing image as the CodeBuild role (ECR layer uploads and
+    the registry login token): a CodeBuild role without them fails, naming role and action."""
+    template = copy.deepcopy(load_template())
+    template["Resources"]["BuildRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "RoleName": "ml-gateway-codebuild",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "p", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}}]}}
+    required = conformance.template_needs(template, ACCOUNT, REGION)
+    report = conformance.check(required, template_roles(ACCOUNT, REGION, template=template))
+    build = f"arn:aws:iam::{ACCOUNT}:role/ml-gateway-codebuild"
+    missing = {(m.action, m.resource) for m in report.missing if m.principal == build}
+    repo = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/ml-gateway-processing"
+    assert ("ecr:PutImage", repo) in missing and ("ecr:UploadLayerPart", repo) in missing
+    assert not any(a == "ecr:GetAuthorizationToken" for a, _ in missing)
