@@ -154,6 +154,30 @@ class IamBackend:
                                                f"be found.", 404)
             self.state.put(ROLE, role, doc)
 
+    def can_assume(self, role_arn: str, service: str) -> bool:
+        """Whether `service` may assume role_arn: the role exists in this account and its trust
+        policy allows the service principal sts:AssumeRole, its conditions evaluated with what
+        the service sends (aws:SourceAccount)."""
+        prefix = f"arn:aws:iam::{self.config.account_id}:role/"
+        if not role_arn.startswith(prefix):
+            return False
+        doc = self.state.get(ROLE, role_arn[len(prefix):].rsplit("/", 1)[-1])
+        if doc is None or doc["Arn"] != role_arn:
+            return False
+        context = {"aws:sourceaccount": [self.config.account_id]}
+        allowed = False
+        for statement in policy.as_list(doc["AssumeRolePolicyDocument"].get("Statement")):
+            services = policy.as_list((statement.get("Principal") or {}).get("Service"))
+            if service not in services or not policy.action_matches(
+                    policy.as_list(statement.get("Action")), "sts:AssumeRole"):
+                continue
+            if not policy.conditions_hold(statement.get("Condition") or {}, context):
+                continue
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = True
+        return allowed
+
     # -- principals -----------------------------------------------------------------------
     def policies_of(self, principal_arn: str) -> dict[str, dict[str, Any]]:
         """The identity policies of a role or of the local administrator (by ARN).

@@ -153,6 +153,12 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]],
     return ok
 
 
+def conditions_hold(conditions: dict[str, Any], context: dict[str, Iterable[str] | str]) -> bool:
+    """Whether a Condition block holds for a context (keys case-insensitive)."""
+    ctx = {k.lower(): [str(v) for v in as_list(v)] for k, v in context.items()}
+    return _conditions_hold(conditions, ctx, [])
+
+
 # -- statements -----------------------------------------------------------------------------
 
 def statement_id(statement: dict[str, Any], index: int) -> str:

@@ -197,6 +197,17 @@ def _job_environment(run: StepRun, folder: container.JobFolder,
     return env
 
 
+def _assume_job_role(run: StepRun, operation: str) -> None:
+    """SageMaker refuses a job whose RoleArn it cannot assume (CreateProcessingJob /
+    CreateTrainingJob ValidationException), before the job exists."""
+    role = str((run.arguments or {}).get("RoleArn") or "")
+    if not run.cloud.iam.can_assume(role, "sagemaker.amazonaws.com"):
+        raise StepFailed(f"ClientError: An error occurred (ValidationException) when calling the "
+                         f"{operation} operation: Could not assume role {role}. Please ensure "
+                         f"that the role exists and allows principal 'sagemaker.amazonaws.com' "
+                         f"to assume the role.")
+
+
 def _container_path(folder: container.JobFolder, path: Any, what: str) -> Path:
     try:
         return folder.local(str(path))
@@ -285,6 +296,7 @@ def run_processing(run: StepRun) -> StepResult:
         "_PipelineExecutionArn": run.execution_arn, "_StepName": run.spec.name,
     }
     record = {k: v for k, v in record.items() if v is not None}
+    _assume_job_role(run, "CreateProcessingJob")
     job = _Job(run, PROCESSING_JOB, record)
     # Pipelines creates the job, then polls it (DescribeProcessingJob), as the pipeline role.
     record_call(run, "CreateProcessingJob", {**args, "ProcessingJobName": run.job_name})
@@ -473,6 +485,7 @@ def run_training(run: StepRun) -> StepResult:
         "_PipelineExecutionArn": run.execution_arn, "_StepName": run.spec.name,
     }
     record = {k: v for k, v in record.items() if v is not None}
+    _assume_job_role(run, "CreateTrainingJob")
     job = _Job(run, TRAINING_JOB, record)
     record_call(run, "CreateTrainingJob", {**args, "TrainingJobName": run.job_name})
     record_call(run, "DescribeTrainingJob", {"TrainingJobName": run.job_name})
