@@ -288,16 +288,19 @@ def json_target_needs(arns: Arns, service: str, operation: str, params: dict[str
         return [Need(f"athena:{operation}",
                      f"arn:aws:athena:{arns.region}:{arns.account}:workgroup/{workgroup}", (), why)]
     if service == "glue":
+        # Glue authorises on the catalog, the database and the table (Service Authorization
+        # Reference, AWS Glue: "resource types" of GetTable, GetPartitions, GetDatabase...).
         catalog = f"arn:aws:glue:{arns.region}:{arns.account}"
         found = [Need(f"glue:{operation}", f"{catalog}:catalog", (), why)]
-        database = params.get("DatabaseName") or params.get("Name") if operation.endswith("Database") \
-            else params.get("DatabaseName")
+        if operation.endswith(("Database", "Databases")):
+            database, table = params.get("Name") or params.get("DatabaseName"), None
+        else:
+            database = params.get("DatabaseName")
+            table = params.get("TableName") or params.get("Name")
         if database:
             found.append(Need(f"glue:{operation}", f"{catalog}:database/{database}", (), why))
-            table = params.get("Name") or params.get("TableName") if "Table" in operation or \
-                "Partition" in operation else None
-            if table:
-                found.append(Need(f"glue:{operation}", f"{catalog}:table/{database}/{table}", (), why))
+        if database and table:
+            found.append(Need(f"glue:{operation}", f"{catalog}:table/{database}/{table}", (), why))
         return found
     if service == "application-autoscaling":
         return [Need(f"application-autoscaling:{operation}", "*", (), why)]

@@ -19,6 +19,7 @@ documentation of each service role:
 - EventBridge targets (PutTargets RoleArn): the call the target makes, here
   sagemaker:StartPipelineExecution on the pipeline ("Amazon SageMaker AI Pipelines as a target",
   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-identity-based.html).
+- Athena queries (StartQueryExecution): the caller's Glue and S3 access (athena_query).
 - SSE-KMS buckets: writing an object needs kms:GenerateDataKey, reading it kms:Decrypt, on the
   bucket's key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
 """
@@ -147,6 +148,44 @@ def feature_group(account: str, region: str, params: dict[str, Any],
     return found
 
 
+def athena_query(account: str, region: str, params: dict[str, Any]) -> list[Need]:
+    """Athena reads the catalog and the data and writes the results with the calling
+    principal's permissions ("Access to AWS Glue Data Catalog" and "Amazon S3 permissions",
+    https://docs.aws.amazon.com/athena/latest/ug/security-iam-athena.html): glue:GetDatabase,
+    glue:GetTable and glue:GetPartitions on every table the query names, and s3:GetBucketLocation,
+    s3:ListBucket, s3:GetObject, s3:PutObject on the result location. The tables' own S3
+    reads follow from their Glue locations, which the catalog (not the request) knows."""
+    import sqlglot
+    from sqlglot import exp
+    why = "Athena runs the query with the caller's permissions"
+    found: list[Need] = []
+    output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
+    if output:
+        bucket, key = _s3(output)
+        found += [Need("s3:GetBucketLocation", f"arn:aws:s3:::{bucket}", (), f"{why}: results"),
+                  Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", key),), f"{why}: results"),
+                  Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results"),
+                  Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results")]
+    default_db = (params.get("QueryExecutionContext") or {}).get("Database") or "default"
+    try:
+        tree = sqlglot.parse_one(str(params.get("QueryString", "")), read="trino")
+    except sqlglot.errors.ParseError:
+        return found   # Athena fails the query; it reads nothing
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    base = f"arn:aws:glue:{region}:{account}"
+    for table in tree.find_all(exp.Table):
+        if table.name in ctes or not table.name:
+            continue
+        database = table.db or default_db
+        for action in ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"):
+            found += [Need(action, f"{base}:catalog", (), f"{why}: table {table.name}"),
+                      Need(action, f"{base}:database/{database}", (), f"{why}: table {table.name}")]
+            if action != "glue:GetDatabase":
+                found.append(Need(action, f"{base}:table/{database}/{table.name}", (),
+                                  f"{why}: table {table.name}"))
+    return found
+
+
 def event_targets(params: dict[str, Any]) -> list[Attributed]:
     found = []
     for target in params.get("Targets", []):
@@ -184,6 +223,8 @@ def derived(principal: str, operation: str, params: dict[str, Any], account: str
         return [Attributed(params["RoleArn"], n) for n in feature_group(account, region, params, catalog)]
     if operation == "PutTargets":
         return event_targets(params)
+    if operation == "StartQueryExecution":
+        return [Attributed(principal, n) for n in athena_query(account, region, params)]
     return []
 
 

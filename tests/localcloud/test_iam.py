@@ -238,3 +238,20 @@ def test_a_codebuild_role_must_grant_what_buildspec_does():
     repo = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/ml-gateway-processing"
     assert ("ecr:PutImage", repo) in missing and ("ecr:UploadLayerPart", repo) in missing
     assert not any(a == "ecr:GetAuthorizationToken" for a, _ in missing)
+
+
+def test_an_athena_query_needs_glue_on_its_tables_and_s3_on_its_results():
+    """Athena uses the caller's permissions for the catalog and the result location
+    (https://docs.aws.amazon.com/athena/latest/ug/security-iam-athena.html)."""
+    from localcloud.iam import services
+    params = {"QueryString": 'WITH latest AS (SELECT * FROM "sagemaker_featurestore"."claims_1") '
+                             "SELECT * FROM latest JOIN customers_2 USING (policy_id)",
+              "QueryExecutionContext": {"Database": "sagemaker_featurestore"},
+              "ResultConfiguration": {"OutputLocation": "s3://b/athena/"}}
+    found = {(n.action, n.resource) for n in services.athena_query(ACCOUNT, REGION, params)}
+    glue = f"arn:aws:glue:{REGION}:{ACCOUNT}"
+    assert ("glue:GetTable", f"{glue}:table/sagemaker_featurestore/claims_1") in found
+    assert ("glue:GetPartitions", f"{glue}:table/sagemaker_featurestore/customers_2") in found
+    assert not any(r.endswith("/latest") for _, r in found)   # a CTE is not a table
+    assert ("s3:PutObject", "arn:aws:s3:::b/athena/") in found
+    assert ("s3:GetBucketLocation", "arn:aws:s3:::b") in found
