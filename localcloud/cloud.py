@@ -12,6 +12,24 @@ class LocalCloud:
         self.config = config or Config()
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.state = StateStore(self.config.state_db)
+        from localcloud.iam.recorder import Recorder
+        self.recorder = Recorder.from_env()   # None unless MLGW_IAM_RECORD is set
+
+    @cached_property
+    def iam(self):
+        from localcloud.iam.models import IamBackend
+        return IamBackend(self)
+
+    def principal_of(self, access_key: str) -> tuple[str | None, str]:
+        """(principal ARN or None for the administrator, secret key) of an access key; an
+        unknown key gets the administrator's secret, so verification refuses it as AWS does."""
+        if access_key == self.config.access_key:
+            return None, self.config.secret_key
+        found = self.iam.credentials(access_key) if access_key.startswith("ASIA") else None
+        return found if found is not None else (None, self.config.secret_key)
+
+    def admin_arn(self) -> str:
+        return f"arn:aws:iam::{self.config.account_id}:user/localcloud"
 
     @cached_property
     def s3(self):

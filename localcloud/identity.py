@@ -1,4 +1,4 @@
-"""The STS and IAM calls the SageMaker SDK makes before it builds a pipeline (query protocol)."""
+"""The STS and IAM query-protocol front: STS here, IAM's operations in localcloud/iam/."""
 from __future__ import annotations
 
 from functools import cache
@@ -15,16 +15,20 @@ _NS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/", "iam": "https://iam.a
 
 def handle(cloud, request: Request) -> Response:
     from urllib.parse import parse_qs
+    from localcloud.iam.responses import ACTIONS as IAM_ACTIONS
     params = {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
     params.update({k: v[0] for k, v in request.query.items()})
     action = params.get("Action", "")
-    operation = _ACTIONS.get((request.service, action))
-    if operation is None:
+    if request.service == "sts":
+        handler = (lambda c, p: _caller_identity(c, request)) if action == "GetCallerIdentity" else None
+    else:
+        handler = IAM_ACTIONS.get(action)
+    if handler is None:
         return query_error(AwsError("InvalidAction", f"localcloud does not implement "
                                                      f"{request.service}:{action}"), request.request_id)
     try:
         _validate(request.service, action, params)
-        result = operation(cloud, params)
+        result = handler(cloud, params)
     except AwsError as error:
         return query_error(error, request.request_id)
     ns = _NS[request.service]
@@ -60,35 +64,11 @@ def _validate(service: str, action: str, params: dict[str, str]) -> None:
         raise AwsError("ValidationError", error.message) from None
 
 
-def _caller_identity(cloud, params) -> str:
+def _caller_identity(cloud, request: Request) -> str:
     account = cloud.config.account_id
-    return (f"<Arn>arn:aws:iam::{account}:user/localcloud</Arn><UserId>{cloud.config.access_key}"
-            f"</UserId><Account>{account}</Account>")
-
-
-def _get_role(cloud, params) -> str:
-    # Any role name is accepted locally: there is no IAM to enforce it.
-    name = params["RoleName"]   # checked against the model's pattern by _validate
-    account = cloud.config.account_id
-    return (f"<Role><Path>/</Path><RoleName>{name}</RoleName><RoleId>AROALOCAL{abs(hash(name)) % 10**8}"
-            f"</RoleId><Arn>arn:aws:iam::{account}:role/{name}</Arn>"
-            f"<CreateDate>2024-01-01T00:00:00Z</CreateDate>"
-            f"<AssumeRolePolicyDocument>%7B%7D</AssumeRolePolicyDocument></Role>")
-
-
-def _simulate_principal_policy(cloud, params) -> str:
-    # The SDK asks whether the role may use the default bucket. Locally nothing is enforced,
-    # so every action on every resource is "allowed" — the honest answer for this machine.
-    from xml.sax.saxutils import escape
-    actions = [v for k, v in sorted(params.items()) if k.startswith("ActionNames.member.")]
-    resources = [v for k, v in sorted(params.items()) if k.startswith("ResourceArns.member.")] or ["*"]
-    members = "".join(
-        f"<member><EvalActionName>{escape(action)}</EvalActionName>"
-        f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
-        f"<EvalDecision>allowed</EvalDecision><MatchedStatements/><MissingContextValues/></member>"
-        for action in actions for resource in resources)
-    return f"<EvaluationResults>{members}</EvaluationResults><IsTruncated>false</IsTruncated>"
-
-
-_ACTIONS = {("sts", "GetCallerIdentity"): _caller_identity, ("iam", "GetRole"): _get_role,
-            ("iam", "SimulatePrincipalPolicy"): _simulate_principal_policy}
+    arn = f"arn:aws:iam::{account}:user/localcloud"
+    if request.principal:   # a role session: STS names it assumed-role/<role>/<session>
+        role = request.principal.rsplit("/", 1)[-1]
+        arn = f"arn:aws:sts::{account}:assumed-role/{role}/localcloud"
+    key = request.access_key or cloud.config.access_key
+    return f"<Arn>{arn}</Arn><UserId>{key}</UserId><Account>{account}</Account>"

@@ -23,6 +23,8 @@ class Request:
     service: str           # the SigV4 signing name: s3, sagemaker, sts, iam, events
     region: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    access_key: str | None = None   # the signing access key
+    principal: str | None = None    # the role a role-session key signs for; None: the administrator
 
     @property
     def path(self) -> str:

@@ -88,18 +88,24 @@ class _Handler(LoopbackHandler):
         service = "unknown"
         request_id = ""
         try:
-            service = sigv4.parse_scope(self.headers.get("Authorization")).service
+            claimed = sigv4.parse_scope(self.headers.get("Authorization"))
+            service = claimed.service
             try:
                 body = self.read_body(MAX_BODY)
             except BodyTooLarge as exc:
                 raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large", 413) from None
+            cloud = self.server.cloud
+            # Whose key signed it: the administrator's, or a role session's (localcloud/iam).
+            principal, secret = cloud.principal_of(claimed.access_key)
             scope = sigv4.verify(self.command, self.path, self.headers, body,
-                                 self.server.cloud.config.access_key,
-                                 self.server.cloud.config.secret_key)
+                                 claimed.access_key if principal else cloud.config.access_key, secret)
             service = scope.service
             request = Request(self.command, raw_path, raw_query, self.headers, body,
-                              scope.service, scope.region)
+                              scope.service, scope.region, access_key=scope.access_key,
+                              principal=principal)
             request_id = request.request_id
+            if cloud.recorder is not None:
+                cloud.recorder.request(principal or cloud.admin_arn(), request)
             response = route(self.server.cloud, request)
         except AwsError as error:
             response = _render_error(error, service, request_id)

@@ -163,7 +163,10 @@ def upsert(settings: Settings, pipeline_name: str) -> str:
     region = _require(settings.region, "--region", "upsert")
     from sagemaker.core.helper.iam_role_resolver import RoleValidationError
     try:
-        # The SDK checks the role (iam:SimulatePrincipalPolicy, trust policy) while building.
+        # The SDK checks roles while building and upserting. Its training-role smoke test
+        # (ec2 VPC actions, unconditioned PutMetricData) is off while the definition is built:
+        # run_pipeline.training_role_smoke_test_off says why; the pipeline role's trust check
+        # at upsert still runs. tests/test_iam_conformance.py checks the role instead.
         pipeline = run_pipeline.build(region, role, settings.default_bucket, pipeline_name,
                                       settings.model_package_group_name, session(settings),
                                       settings.processing_image_uri)

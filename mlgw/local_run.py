@@ -18,7 +18,10 @@ from mlgw.progress import ExecutionResult, follow, list_steps
 
 PIPELINE_NAME = "MLGatewayPipeline"
 ENDPOINT_NAME = "ml-gateway-fraud"
-ROLE_NAME = "MLGatewayPipelineRole"
+# The roles of infra/ml-gateway.yaml, which localcloud's IAM holds (localcloud/iam/): the
+# pipeline and its jobs run as SageMakerExecutionRole, the drift rule's target as RetrainRole.
+ROLE = "SageMakerExecutionRole"
+RETRAIN_ROLE = "RetrainRole"
 
 
 def clients(config: Config):
@@ -93,8 +96,10 @@ def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, st
     return landing_uris(config)
 
 
-def role_arn(config: Config) -> str:
-    return f"arn:aws:iam::{config.account_id}:role/{ROLE_NAME}"
+def role_arn(config: Config, logical_id: str = ROLE) -> str:
+    """The ARN of a role of infra/ml-gateway.yaml (by logical id) in the local account."""
+    from localcloud.iam.template import role_arn as template_role_arn
+    return template_role_arn(logical_id, config.account_id, config.region)
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
@@ -212,7 +217,8 @@ def ensure_retrain_rule(config: Config, session) -> str:
     from mlgw.retrain import ensure_rule
     uris = landing_uris(config)
     return ensure_rule(session.client("events", endpoint_url=config.url),
-                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"), role_arn(config),
+                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
+                       role_arn(config, RETRAIN_ROLE),
                        {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
                         "EndpointName": ENDPOINT_NAME, **RETRAIN_STRATEGY})
 

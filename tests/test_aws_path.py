@@ -22,7 +22,7 @@ from mlgw.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "000000000000"            # localcloud's account; moto is told to use it too
 REGION = "us-east-1"
-ROLE_NAME = "MLGatewayPipelineRole"
+ROLE_NAME = "ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml SageMakerExecutionRole
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 BUCKET = f"sagemaker-{REGION}-{ACCOUNT}"
 PIPELINE = "MLGatewayPipeline"

@@ -14,7 +14,7 @@ from processing import deploy
 from processing.features import MODEL_FEATURES
 from processing.job import JobError
 
-ROLE = "arn:aws:iam::000000000000:role/MLGatewayPipelineRole"
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"
 BODY = json.dumps({"instances": [{"total_claim_amount": 9000.0, "incident_severity": "Major"}]})
 
 

@@ -20,7 +20,7 @@ from localcloud.router import sagemaker_api
 from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
 from localcloud.sagemaker.store import PipelineStore, execution_id
 
-ROLE = "arn:aws:iam::000000000000:role/Pipeline"
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 BUCKET = "artifacts"
 
 
@@ -419,6 +419,33 @@ raise SystemExit(3)
     job_name = steps_of(cloud, arn)["Crash"]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1]
     log = cloud.config.home / "jobs" / job_name / "job.log"
     assert "ValueError: bad row 7" in log.read_text()
+
+
+def test_a_job_runs_as_its_role_and_a_role_sagemaker_cannot_assume_fails_the_step(localcloud):
+    """SageMaker assumes the job's RoleArn: the job's AWS calls are that role's (STS
+    GetCallerIdentity: assumed-role/<role>/...), and CreateProcessingJob refuses a role that
+    does not exist or does not trust sagemaker.amazonaws.com ("Could not assume role", AWS
+    SageMaker API reference, CreateProcessingJob RoleArn)."""
+    cloud = localcloud.cloud
+    (cloud.config.s3_root / BUCKET).mkdir(parents=True)
+    put_object(cloud, "code/whoami.py", """
+import boto3, sys
+arn = boto3.client("sts").get_caller_identity()["Arn"]
+open(sys.argv[1], "w").write(arn)
+""")
+    arn = start(cloud, [processing("WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"],
+                                   outputs={"out": f"s3://{BUCKET}/who"})])
+    assert wait_for(cloud, arn, 60)["PipelineExecutionStatus"] == "Succeeded"
+    assert (cloud.config.s3_root / BUCKET / "who" / "who.txt").read_text() == \
+        "arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"
+
+    stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"   # trusts Lambda only
+    step = processing("Stranger", "whoami.py")
+    step["Arguments"]["RoleArn"] = stranger
+    arn = start(cloud, [step], name="stranger")
+    described = wait_for(cloud, arn, 30)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    assert f"Could not assume role {stranger}" in described["FailureReason"]
 
 
 def test_retry_policy_reruns_a_job_killed_by_a_signal(cloud, tmp_path):

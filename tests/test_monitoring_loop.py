@@ -20,7 +20,7 @@ from benchmarks.monitor import capture_lines, capture_path, feature_frame
 from monitoring.monitor import MonitoringResult
 
 ENDPOINT = schedule.DEFAULT_ENDPOINT
-ROLE = "arn:aws:iam::000000000000:role/PipelineRole"
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 FAIL_PIPELINE = {"Version": "2020-12-01", "Parameters": [], "Steps": [
     {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "retrain requested"}}]}
 WINDOW = 2_000

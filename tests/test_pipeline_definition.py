@@ -9,7 +9,7 @@ import pytest
 
 from localcloud.config import ACCOUNT_ID
 
-ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/MLGatewayPipelineRole"
+ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/ml-gateway-sagemaker-execution"
 BUCKET = f"sagemaker-us-east-1-{ACCOUNT_ID}"
 
 

@@ -260,6 +260,9 @@ def _start_pipeline(cloud: Any, event: dict[str, Any], target: dict[str, Any], n
                "PipelineExecutionDescription": f"EventBridge event {event['id']}"}
     if overrides:
         request["PipelineParameters"] = [{"Name": p["Name"], "Value": p["Value"]} for p in overrides]
+    if cloud.recorder is not None:   # EventBridge calls the target as the target's RoleArn
+        cloud.recorder.call(target.get("RoleArn") or "", "sagemaker", "StartPipelineExecution",
+                            request, via=f"events target {target['Id']}")
     try:
         result = sagemaker_api().invoke(cloud, "StartPipelineExecution", request)
     except AwsError as error:

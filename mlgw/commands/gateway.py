@@ -77,7 +77,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         cloud = daemon.start(config)       # no-op when localcloud is already running
     except daemon.DaemonError as exc:
         return _fail(str(exc))
-    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint_name}
+    # The handler signs as the template's GatewayLambdaRole, as the function does on AWS.
+    from localcloud.iam.models import role_environment
+    from localcloud.iam.template import role_arn
+    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint_name,
+           **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region))}
     command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
                "--port", str(args.port), "--home", str(config.home),
                "--endpoint-name", args.endpoint_name]

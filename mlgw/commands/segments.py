@@ -18,7 +18,7 @@ from typing import Any
 
 PREFIX = "ml-gateway/segments"
 DEFAULT_ENDPOINT = "ml-gateway-segments"
-ROLE_NAME = "MLGatewayPipelineRole"
+ROLE_NAME = "ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml SageMakerExecutionRole
 XGBOOST_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-ROLE = "arn:aws:iam::000000000000:role/PipelineRole"
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 BUCKET = "pipeline-artifacts"
 
 EVALUATE = """

@@ -88,6 +88,23 @@ def _aws_failure(error: AwsError) -> StepFailed:
     return StepFailed(f"{error.code}: {error.message}", kind)
 
 
+def pipeline_role(run: StepRun) -> str | None:
+    """The pipeline's RoleArn: SageMaker Pipelines makes each step's API calls as this role."""
+    from localcloud.sagemaker.pipelines.api import PIPELINE
+    name = run.execution_arn.split(":pipeline/", 1)[-1].split("/execution/", 1)[0]
+    doc = run.cloud.state.get_ignoring_case(PIPELINE, name, "PipelineName")
+    return doc.get("RoleArn") if doc else None
+
+
+def record_call(run: StepRun, operation: str, params: dict[str, Any]) -> None:
+    """Note, for the IAM conformance record (localcloud/iam/recorder.py), a SageMaker call the
+    Pipelines service makes as the pipeline role; free when recording is off."""
+    recorder = run.cloud.recorder
+    if recorder is not None:
+        recorder.call(pipeline_role(run) or "", "sagemaker", operation, params,
+                      via=f"pipeline step {run.spec.name}")
+
+
 def call(cloud: LocalCloud, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """A localcloud SageMaker operation, in-process, validated as on the wire."""
     from localcloud.router import sagemaker_api
@@ -124,9 +141,12 @@ def run_register_model(run: StepRun) -> StepResult:
     args = dict(run.arguments)
     group = args.get("ModelPackageGroupName")
     if group:
+        record_call(run, "DescribeModelPackageGroup", {"ModelPackageGroupName": str(group)})
         _ensure_package_group(run.cloud, str(group))
+    record_call(run, "CreateModelPackage", args)
     created = call(run.cloud, "CreateModelPackage", args)
     arn = created["ModelPackageArn"]
+    record_call(run, "DescribeModelPackage", {"ModelPackageName": arn})
     described = call(run.cloud, "DescribeModelPackage", {"ModelPackageName": arn})
     return StepResult(described, {"RegisterModel": {"Arn": arn}})
 
@@ -143,7 +163,9 @@ def _ensure_package_group(cloud: LocalCloud, group: str) -> None:
 def run_create_model(run: StepRun) -> StepResult:
     args = dict(run.arguments)
     args.setdefault("ModelName", run.job_name)
+    record_call(run, "CreateModel", args)
     created = call(run.cloud, "CreateModel", args)
+    record_call(run, "DescribeModel", {"ModelName": args["ModelName"]})
     described = call(run.cloud, "DescribeModel", {"ModelName": args["ModelName"]})
     return StepResult(described, {"Model": {"Arn": created["ModelArn"]}})
 
@@ -163,11 +185,27 @@ def _failure_text(folder: container.JobFolder, completed: container.Completed) -
 def _job_environment(run: StepRun, folder: container.JobFolder,
                      declared: dict[str, Any] | None) -> dict[str, str]:
     env = container.base_environment(run.cloud.config.client_env())
+    role = (run.arguments or {}).get("RoleArn")
+    if role:
+        # The job signs as its role, as the container's credentials do on AWS (localcloud/iam).
+        from localcloud.iam.models import role_environment
+        env.update(role_environment(run.cloud.config, str(role)))
     for key, value in (declared or {}).items():
         if not key.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_ENDPOINT")):
             env[key] = folder.remap(str(value))
     env["SM_FAILURE_FILE"] = str(folder.failure_file)
     return env
+
+
+def _assume_job_role(run: StepRun, operation: str) -> None:
+    """SageMaker refuses a job whose RoleArn it cannot assume (CreateProcessingJob /
+    CreateTrainingJob ValidationException), before the job exists."""
+    role = str((run.arguments or {}).get("RoleArn") or "")
+    if not run.cloud.iam.can_assume(role, "sagemaker.amazonaws.com"):
+        raise StepFailed(f"ClientError: An error occurred (ValidationException) when calling the "
+                         f"{operation} operation: Could not assume role {role}. Please ensure "
+                         f"that the role exists and allows principal 'sagemaker.amazonaws.com' "
+                         f"to assume the role.")
 
 
 def _container_path(folder: container.JobFolder, path: Any, what: str) -> Path:
@@ -258,7 +296,11 @@ def run_processing(run: StepRun) -> StepResult:
         "_PipelineExecutionArn": run.execution_arn, "_StepName": run.spec.name,
     }
     record = {k: v for k, v in record.items() if v is not None}
+    _assume_job_role(run, "CreateProcessingJob")
     job = _Job(run, PROCESSING_JOB, record)
+    # Pipelines creates the job, then polls it (DescribeProcessingJob), as the pipeline role.
+    record_call(run, "CreateProcessingJob", {**args, "ProcessingJobName": run.job_name})
+    record_call(run, "DescribeProcessingJob", {"ProcessingJobName": run.job_name})
     run.on_metadata({"ProcessingJob": {"Arn": arn}})
     folder = job.folder
     try:
@@ -443,7 +485,10 @@ def run_training(run: StepRun) -> StepResult:
         "_PipelineExecutionArn": run.execution_arn, "_StepName": run.spec.name,
     }
     record = {k: v for k, v in record.items() if v is not None}
+    _assume_job_role(run, "CreateTrainingJob")
     job = _Job(run, TRAINING_JOB, record)
+    record_call(run, "CreateTrainingJob", {**args, "TrainingJobName": run.job_name})
+    record_call(run, "DescribeTrainingJob", {"TrainingJobName": run.job_name})
     run.on_metadata({"TrainingJob": {"Arn": arn}})
     folder = job.folder
     try:
