@@ -165,11 +165,9 @@ def test_template_grants_every_call_of_a_local_run(required):
 
 # Statements whose calls the local run cannot make yet, with why. strict: once the run makes
 # them, the xfail turns into a failure and the entry must go.
-NOT_YET_EXERCISED = {
-    "SageMakerExecutionRole/pipeline/AthenaDatasetBuild":
-        "BuildDataset reaches Athena locally only once it runs PyAthena against localcloud's "
-        "Athena API (issue 11, Athena part); today it queries DuckDB in-process",
-}
+# Statements the local run cannot exercise yet, each with the reason (strict: when the run
+# starts exercising one, its xfail fails and the entry must go).
+NOT_YET_EXERCISED: dict[str, str] = {}
 
 
 def _statement_params():
