@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from processing import athena, features
+from processing import athena, contract, features
 from processing.job import JobError, run
 
 ROOT = "/opt/ml/processing"
@@ -34,8 +34,9 @@ ORDER BY c.policy_id
 
 
 def dataset_query(claims_table: str, customers_table: str) -> str:
-    columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.CLAIMS_FEATURES]
-                        + [f"u.{f}" for f in features.CUSTOMERS_FEATURES])
+    # The feature columns come from the data contract (processing/schema.json).
+    columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.table_features("claims")]
+                        + [f"u.{f}" for f in features.table_features("customers")])
     return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns)
 
 
@@ -62,7 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--schema-dir", help="folder holding the schema.json")
     args = parser.parse_args(argv)
+    contract.activate(args.schema_dir)
 
     sql = dataset_query(athena.table_name(args.claims_group), athena.table_name(args.customers_group))
     frame = athena.query(sql, output_location=args.athena_output,
