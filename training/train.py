@@ -6,6 +6,8 @@ packages are not installed, so it imports only argparse/json/os/numpy/pandas/xgb
 Inputs: SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION, each a directory of CSV files with a
 header row (first column `fraud`, then the feature columns). Outputs in SM_MODEL_DIR:
 `xgboost-model` (JSON) and `features.json`. Hyperparameters arrive as `--name value`.
+An optional SM_CHANNEL_SCHEMA holds the data contract (schema.json); it is copied into the
+model so the endpoint encodes raw requests with the contract the model was trained on.
 """
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     ap.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
     ap.add_argument("--model-dir", dest="model_dir", default=os.environ.get("SM_MODEL_DIR"))
+    ap.add_argument("--schema", default=os.environ.get("SM_CHANNEL_SCHEMA"),
+                    help="folder holding the data contract schema.json (optional)")
     args, unknown = ap.parse_known_args(argv)
     if unknown:  # SageMaker may pass extra framework arguments; don't die on them
         print(f"ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
@@ -164,6 +168,11 @@ def train(args: argparse.Namespace) -> None:
     with open(os.path.join(args.model_dir, "features.json"), "w") as fh:
         json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh,
                   indent=2)
+    if args.schema:
+        import shutil
+        source = os.path.join(args.schema, "schema.json")
+        if os.path.isfile(source):
+            shutil.copyfile(source, os.path.join(args.model_dir, "schema.json"))
     print(f"saved {model_path} (best_iteration {best})", flush=True)
 
 
