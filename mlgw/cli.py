@@ -14,10 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.args import CliError, parse_pairs, positive_int   # noqa: F401  (re-exported)
 from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, monitor,
-                           pipeline, run, segments, traffic)
+                           pipeline, run, schema, segments, traffic)
 
 COMMANDS = (localcloud, data, run, pipeline, demo, traffic, endpoint, bench, gateway, segments,
-            events, monitor)
+            events, monitor, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -368,3 +368,23 @@ def activate(path: str | os.PathLike[str] | None) -> Contract:
         os.environ[ENV] = str(p)
         _active[str(p)] = contract
     return active()
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """A schema document as JSON text with one column per line (readable, diff-friendly)."""
+    head = {k: v for k, v in document.items() if k != "tables"}
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    lines.append('  "tables": {')
+    tables = list(document.get("tables", {}).items())
+    for i, (name, spec) in enumerate(tables):
+        attrs = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in spec.items()
+                          if k != "columns")
+        lines.append(f"    {json.dumps(name)}: {{{attrs}, \"columns\": [")
+        columns = spec.get("columns", [])
+        lines += [f"      {json.dumps(c)}{',' if j < len(columns) - 1 else ''}"
+                  for j, c in enumerate(columns)]
+        lines.append("    ]}" + ("," if i < len(tables) - 1 else ""))
+    lines += ["  }", "}"]
+    text = "\n".join(lines) + "\n"
+    assert json.loads(text) == document
+    return text
