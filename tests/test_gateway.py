@@ -285,3 +285,48 @@ def test_http_metrics_health_openapi_cors(gateway):
     assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
     assert "X-Api-Key" in headers["Access-Control-Allow-Headers"]
     assert _http(gateway, "GET", "/v1/nowhere")[0] == 404
+
+
+def _template_model(name: str) -> dict:
+    from pathlib import Path
+
+    from cfnlint.decode import decode
+    template, _ = decode(str(Path(__file__).resolve().parents[1] / "infra" / "ml-gateway.yaml"))
+    return template["Resources"][name]["Properties"]["Schema"]
+
+
+DIRECT_BODIES = [
+    {"features": {"total_claim_amount": 42000.0, "customer_age": 24.0}},
+    {"features": {"incident_severity": None, "policy_state_ca": 1.0}},
+    {"features": {}},
+    {"features": {"bogus": 1.0}},
+    {"features": {"customer_age": "old"}},
+    {"instances": [{"customer_age": 24.0}]},
+    {"features": {"customer_age": 24.0}, "variant": "A"},
+    {"features": [1.0, 2.0]},
+    {},
+    [],
+]
+
+
+@pytest.mark.parametrize("body", DIRECT_BODIES, ids=range(len(DIRECT_BODIES)))
+def test_direct_route_accepts_exactly_what_the_template_model_accepts(gateway, body):
+    """Local must never be more lenient than AWS: the local /v1/predict/direct refuses (400) a
+    body exactly when API Gateway's request validator would, per the DirectPredictRequest
+    model in infra/ml-gateway.yaml (models are JSON Schema draft 4: "Create a model in API
+    Gateway", https://docs.aws.amazon.com/apigateway/latest/developerguide/models-mappings-models.html)."""
+    from jsonschema import Draft4Validator
+    aws_accepts = Draft4Validator(_template_model("DirectRequestModel")).is_valid(body)
+    status, _, out = _http(gateway, "POST", "/v1/predict/direct", body, key=gateway["key"])
+    assert (status != 400) == aws_accepts, (status, out)
+    if aws_accepts:
+        assert status == 200, out
+
+
+def test_template_models_are_the_contracts():
+    """infra/ml-gateway.yaml's request models are what the data contract derives (regenerate
+    with `mlgw schema models` after editing processing/schema.json)."""
+    from processing import contract
+    c = contract.load()
+    assert _template_model("DirectRequestModel") == c.direct_request_model()
+    assert _template_model("PredictRequestModel") == c.predict_request_model()

@@ -76,7 +76,6 @@ def _number(x: float) -> int | float:
 
 def infer_column(name: str, cells, key: str, label: str) -> dict[str, Any]:
     """One column's draft entry from its cells (strings; empty = missing)."""
-    import numpy as np
     import pandas as pd
 
     present = cells[cells != ""]
@@ -85,7 +84,8 @@ def infer_column(name: str, cells, key: str, label: str) -> dict[str, Any]:
     numeric = len(present) > 0 and bool(numbers.notna().all())
     if numeric:
         values = numbers.to_numpy(dtype="float64")
-        integral = bool(np.all(values == np.round(values)))
+        # Written as whole numbers ("3", not "3.0"): the writer meant an int.
+        integral = bool(present.str.fullmatch(r"[+-]?\d+").all())
         column["type"] = "int" if integral else "float"
         lo, hi = float(values.min()), float(values.max())
         if integral:
