@@ -263,3 +263,50 @@ def test_models_command_prints_the_template_models(capsys):
     assert cli.main(["schema", "models"]) == 0
     models = json.loads(capsys.readouterr().out)
     assert models["DirectPredictRequest"] == contract.load().direct_request_model()
+
+
+# -- the schema ships with the code ------------------------------------------------------------
+
+def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monkeypatch, tmp_path):
+    """Every processing job gets the `processing` package (schema.json included) where its
+    PYTHONPATH points, and the data contract as the `schema` input; the serving
+    sourcedir.tar.gz holds contract.py and schema.json beside features.py. Staging follows
+    SageMaker's S3Prefix rule: an object lands at LocalPath + the key after the prefix
+    ("ProcessingS3Input", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html)."""
+    import subprocess
+    import sys
+    import tarfile
+
+    from localcloud.s3 import objects
+    from pipelines.ml_gateway.run_pipeline import build
+    from localcloud.config import ACCOUNT_ID
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
+    bucket = f"sagemaker-us-east-1-{ACCOUNT_ID}"
+    doc = json.loads(build("us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R", bucket,
+                           "MLGatewayPipeline").definition())
+    assert any(p["Name"] == "SchemaUri" for p in doc["Parameters"])
+    steps = {s["Name"]: s for s in doc["Steps"]}
+    for name in ("Ingest", "FeatureStore", "BuildDataset", "Baseline"):
+        args = steps[name]["Arguments"]
+        inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
+        assert "schema" in inputs and "--schema-dir" in args["AppSpecification"]["ContainerArguments"]
+        source = inputs["source"]
+        python_path = args["Environment"]["PYTHONPATH"]
+        staged = tmp_path / name
+        objects.download(localcloud.cloud, source["S3Uri"], staged)
+        root = staged / Path(python_path).relative_to(source["LocalPath"])
+        assert {"__init__.py", "contract.py", "features.py", "schema.json"} <= \
+            {p.name for p in (root / "processing").iterdir()}, name
+    register = next(s for s in doc["Steps"] if s["Name"] == "CheckAuc")["Arguments"]["IfSteps"][0]
+    env = register["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
+    bucket_name, _, key = env["SAGEMAKER_SUBMIT_DIRECTORY"].removeprefix("s3://").partition("/")
+    with tarfile.open(localcloud.cloud.config.s3_root / bucket_name / key) as tar:
+        names = set(tar.getnames())
+        tar.extractall(tmp_path / "serving", filter="data")
+    assert {"processing/contract.py", "processing/schema.json", "processing/features.py"} <= names
+    check = ("import processing.contract as c, os; "
+             "assert c.active().path.startswith(os.getcwd()), c.active().path; print('ok')")
+    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path / "serving",
+                          capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "serving")})
+    assert done.stdout.strip() == "ok", done.stderr

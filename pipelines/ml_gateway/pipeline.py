@@ -174,7 +174,8 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
-    source = _s3_input("source", staged_source, f"{SOURCE_MOUNT}/processing")
+    # Keys are processing/<file>: staged under SOURCE_MOUNT they form the package on PYTHONPATH.
+    source = _s3_input("source", staged_source, SOURCE_MOUNT)
 
     def schema_input():
         # --schema-dir PATH: the job activates the contract found there (processing.contract).
