@@ -232,7 +232,7 @@ def gather_features(c: Clients, req: PredictRequest, claims_group: str,
         values = stored[group]
         if values is not None:
             try:
-                merged.update(encode_record(values))
+                merged.update(encode_record(values, check_ranges=False))   # validated at ingest
             except FeatureError as exc:   # a record someone else wrote with foreign features
                 raise GatewayError(502, f"feature group {group} record {req.policy_id}: {exc}") from None
         elif raw is not None:

@@ -344,11 +344,12 @@ def load(path: str | os.PathLike[str] | None = None) -> Contract:
 
 
 _active: dict[str, Contract] = {}
+_environ = os.environ
 
 
 def active() -> Contract:
     """The active contract: $MLGW_SCHEMA if set, else the default file (cached per path)."""
-    path = os.environ.get(ENV) or ""
+    path = _environ.get(ENV) or ""
     contract = _active.get(path)
     if contract is None:
         contract = _active[path] = load(path or None)

@@ -42,12 +42,14 @@ def table_features(table: str, contract: Contract | None = None) -> list[str]:
 _NUM, _ENC, _ONEHOT, _ORD, _SKIP = range(5)  # numbers first: tested with one compare
 
 
-def _field_table(c: Contract) -> dict[str, tuple[int, Any]]:
+def _field_table(c: Contract, validate: bool) -> dict[str, tuple[int, Any]]:
     fields: dict[str, tuple[int, Any]] = {}
     for t in c.tables.values():
         for col in t.columns:
             if col.encoding == "numeric":
-                fields[col.name] = (_NUM, (col.min, col.max, col.type == "int"))
+                lo = float("-inf") if col.min is None else float(col.min)
+                hi = float("inf") if col.max is None else float(col.max)
+                fields[col.name] = (_NUM, (lo, hi, col.type == "int") if validate else None)
             elif col.encoding == "one_hot":
                 names = col.features
                 table = {v: {n: (1.0 if n == hot else 0.0) for n in names}
@@ -63,13 +65,13 @@ def _field_table(c: Contract) -> dict[str, tuple[int, Any]]:
     return fields
 
 
-_tables: dict[int, tuple[Contract, dict[str, tuple[int, Any]]]] = {}
+_tables: dict[tuple[int, bool], tuple[Contract, dict[str, tuple[int, Any]]]] = {}
 
 
-def _fields(c: Contract) -> dict[str, tuple[int, Any]]:
-    entry = _tables.get(id(c))
+def _fields(c: Contract, validate: bool) -> dict[str, tuple[int, Any]]:
+    entry = _tables.get((id(c), validate))
     if entry is None or entry[0] is not c:
-        entry = _tables[id(c)] = (c, _field_table(c))
+        entry = _tables[(id(c), validate)] = (c, _field_table(c, validate))
     return entry[1]
 
 
@@ -78,7 +80,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
-                  unknown: list[tuple[str, Any]] | None = None) -> dict[str, float]:
+                  unknown: list[tuple[str, Any]] | None = None,
+                  check_ranges: bool = True) -> dict[str, float]:
     """Encode one record (raw-schema fields and/or already-encoded features) to {feature: float}.
 
     Absent or empty fields yield nothing (the model treats absent as missing), except a raw
@@ -86,9 +89,10 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
     A category value the contract does not know raises FeatureError, unless `unknown` is a
     list: then it is encoded as no category (one-hot all zeros, ordinal missing) and
     (field, value) is appended to it. A value of the wrong type, or a raw number outside its
-    column's declared range, always raises FeatureError naming the field.
+    column's declared range, raises FeatureError naming the field (`check_ranges=False`
+    skips the range check, for records validated before, e.g. read from the Feature Store).
     """
-    fields = _fields(contract or contracts.active())
+    fields = _fields(contract or contracts.active(), check_ranges)
     out: dict[str, float] = {}
     for field, value in record.items():
         spec = fields.get(field)
@@ -106,8 +110,10 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
                 raise FeatureError(f"field '{field}': not a number: {value!r}") from None
             if number - number == 0.0:  # finite; NaN (e.g. "nan" from a store) is missing
                 bounds = spec[1]
-                if bounds is not None:
-                    _check_range(field, value, number, bounds)
+                if bounds is not None and not (
+                        bounds[0] <= number <= bounds[1]
+                        and (not bounds[2] or number == int(number))):
+                    _range_error(field, value, number, bounds)
                 out[field] = number
             elif number == number:
                 raise FeatureError(f"field '{field}': not a finite number: {value!r}")
@@ -141,17 +147,17 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
     return out
 
 
-def _check_range(field: str, value: Any, number: float, bounds: tuple) -> None:
-    lo, hi, integral = bounds
-    if (lo is not None and number < lo) or (hi is not None and number > hi):
+def _range_error(field: str, value: Any, number: float, bounds: tuple) -> None:
+    lo, hi, _ = bounds
+    if not lo <= number <= hi:
         raise FeatureError(f"field '{field}': out of range: {value!r} "
-                           f"(expected {'' if lo is None else _fmt(lo)}.."
-                           f"{'' if hi is None else _fmt(hi)})")
-    if integral and not number.is_integer():
-        raise FeatureError(f"field '{field}': not an integer: {value!r}")
+                           f"(expected {_fmt(lo)}..{_fmt(hi)})")
+    raise FeatureError(f"field '{field}': not an integer: {value!r}")
 
 
 def _fmt(x: float) -> str:
+    if x in (float("inf"), float("-inf")):
+        return ""
     return str(int(x)) if float(x).is_integer() else str(x)
 
 

@@ -1,7 +1,12 @@
-"""The raw schema (claims.csv, customers.csv) as data, and a fast validating reader.
+"""A fast validating reader of the raw CSVs (claims.csv, customers.csv) against the data
+contract (processing/schema.json through processing.contract: columns, types, ranges, labels,
+missing-value tokens, what to do with unknown categories).
 
-Empty cells are real missing values where a column is nullable. Every check is vectorised;
-Python loops run only over the (few) problems reported in an error message.
+A cell equal to one of its column's missing tokens (default: empty) is a missing value, allowed
+where the column is nullable; `N/A` or `None` are values like any other label. Every check is
+vectorised; Python loops run only over the (few) problems reported in an error message.
+`validate` returns every problem per column (for `mlgw schema check`); `read_raw` raises
+SchemaError naming file, column, row and value.
 """
 from __future__ import annotations
 

@@ -76,8 +76,39 @@ def test_pipeline_runs_unchanged_on_public_sample_files(tmp_path, capsys):
     finally:
         daemon.stop(config)
     out = capsys.readouterr().out
+    # Succeeded = every step ran and CheckAuc passed the default threshold (0.75).
     assert result.succeeded, (result.failure_reason, out)
-    assert "validated 400 claims (100 fraud)" in out
+    assert "test AUC" in out
+
+
+@pytest.mark.slow
+def test_run_with_a_schema_file_trains_and_serves_its_vocabulary(tmp_path, monkeypatch, capsys):
+    """`mlgw run --schema FILE`: the pipeline's SchemaUri carries the file to every step; the
+    model ships it (model.tar.gz schema.json), so the endpoint encodes the new label."""
+    import boto3
+    from localcloud import daemon
+    from localcloud.config import Config
+    from mlgw import local_run
+    path = _schema_with(tmp_path, lambda d: _column(d, "customers", "policy_state")["values"]
+                        .append("UT"))
+    monkeypatch.setenv(contract.ENV, "")       # restored after the test (run activates FILE)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = Config(home=tmp_path / "mlgw", port=port)
+    try:
+        result = local_run.run(config, policies=1500, seed=7, claims=None, customers=None,
+                               parameters={}, schema=str(path))
+        out = capsys.readouterr().out
+        assert result.succeeded, (result.failure_reason, out)
+        rt = boto3.client("sagemaker-runtime", endpoint_url=config.url, region_name=config.region)
+        for record in ({"policy_state": "UT", "customer_age": 30}, {"policy_state_ut": 1.0}):
+            reply = rt.invoke_endpoint(EndpointName=local_run.ENDPOINT_NAME,
+                                       ContentType="application/json",
+                                       Body=json.dumps({"instances": [record]}))
+            assert 0 <= json.loads(reply["Body"].read())["predictions"][0]["score"] <= 1
+    finally:
+        daemon.stop(config)
 
 
 # -- one schema file drives everything ---------------------------------------------------------
