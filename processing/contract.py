@@ -327,7 +327,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Contract:
     """The contract of a schema file (default: the active one). A folder means its schema.json."""
     p = Path(path) if path else DEFAULT_PATH
     if p.is_dir():
-        p = p / SCHEMA_FILE
+        p = schema_in(p)
     try:
         st = p.stat()
     except OSError:
@@ -356,15 +356,26 @@ def active() -> Contract:
     return contract
 
 
+def schema_in(folder: str | os.PathLike[str]) -> Path:
+    """The schema file a job input folder holds: schema.json, else its only *.json file (a
+    SchemaUri may name any key). SchemaFileError if there is none or it is ambiguous."""
+    p = Path(folder)
+    if (p / SCHEMA_FILE).is_file():
+        return p / SCHEMA_FILE
+    found = sorted(f for f in p.glob("*.json") if f.is_file())
+    if len(found) != 1:
+        raise SchemaFileError(f"{p}: expected one schema file (schema.json or a single *.json), "
+                              f"found {[f.name for f in found] or 'none'}")
+    return found[0]
+
+
 def activate(path: str | os.PathLike[str] | None) -> Contract:
-    """Make `path` (a schema file, or a folder holding schema.json) the active contract for
-    this process and the jobs it starts. None or an empty folder keeps the current one."""
+    """Make `path` (a schema file, or a job input folder holding one: see `schema_in`) the
+    active contract for this process and the jobs it starts. None keeps the current one."""
     if path:
         p = Path(path)
         if p.is_dir():
-            p = p / SCHEMA_FILE
-            if not p.exists():
-                return active()
+            p = schema_in(p)
         contract = load(p)
         os.environ[ENV] = str(p)
         _active[str(p)] = contract

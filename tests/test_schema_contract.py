@@ -341,3 +341,15 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
                           capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "serving")})
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_a_job_finds_the_schema_whatever_its_key(tmp_path):
+    """SchemaUri may name any object: a job's schema folder holds schema.json or one JSON."""
+    folder = tmp_path / "input"
+    folder.mkdir()
+    (folder / "my-contract.json").write_text(contract.DEFAULT_PATH.read_text())
+    assert contract.schema_in(folder).name == "my-contract.json"
+    assert contract.load(folder).model_features == contract.load().model_features
+    (folder / "other.json").write_text("{}")
+    with pytest.raises(contract.SchemaFileError, match="expected one schema file"):
+        contract.schema_in(folder)

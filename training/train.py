@@ -169,10 +169,15 @@ def train(args: argparse.Namespace) -> None:
         json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh,
                   indent=2)
     if args.schema:
+        import glob
         import shutil
-        source = os.path.join(args.schema, "schema.json")
-        if os.path.isfile(source):
-            shutil.copyfile(source, os.path.join(args.model_dir, "schema.json"))
+        # schema.json, else the channel's only JSON file (SchemaUri may name any key).
+        found = [os.path.join(args.schema, "schema.json")]
+        if not os.path.isfile(found[0]):
+            found = sorted(glob.glob(os.path.join(args.schema, "*.json")))
+        if len(found) != 1:
+            raise TrainingError(f"channel 'schema': expected one schema file, found {found}")
+        shutil.copyfile(found[0], os.path.join(args.model_dir, "schema.json"))
     print(f"saved {model_path} (best_iteration {best})", flush=True)
 
 
