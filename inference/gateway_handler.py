@@ -8,6 +8,12 @@ Runs unchanged on AWS Lambda: boto3 only, clients built at import (Lambda keeps 
 names from the environment (ENDPOINT_NAME, CLAIMS_FEATURE_GROUP, CUSTOMERS_FEATURE_GROUP).
 Locally boto3 reaches localcloud through AWS_ENDPOINT_URL, with no other code path.
 The handler never raises: every failure is a proxy response with a JSON `message`.
+
+Raw records follow the data contract (processing/schema.json, or $MLGW_SCHEMA): a category
+value the contract does not know is encoded as no category and the request is answered, with
+`unknown_categories: [{"field": "customer.policy_state", "value": "UT"}]` in the body so the
+caller (and the gateway's metrics) see it; a value of the wrong type or out of the declared
+range is a 400 naming the field.
 """
 from __future__ import annotations
 
@@ -25,8 +31,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processing.features import (CLAIMS_FEATURES, CUSTOMERS_FEATURES, FeatureError,
-                                 encode_record)
+from processing import contract as contracts
+from processing.features import FeatureError, encode_record
 
 log = logging.getLogger("ml_gateway.lambda")
 
@@ -41,8 +47,18 @@ BOTO_CONFIG = Config(connect_timeout=1, read_timeout=5, retries={"max_attempts":
                      parameter_validation=False)
 JSON_HEADERS = {"Content-Type": "application/json"}
 _BODY_FIELDS = frozenset({"policy_id", "variant", "claim", "customer"})
-_CLAIMS_SET = frozenset(CLAIMS_FEATURES)
-_CUSTOMERS_SET = frozenset(CUSTOMERS_FEATURES)
+_feature_sets: dict[int, tuple[contracts.Contract, dict[str, frozenset[str]]]] = {}
+
+
+def _allowed(name: str) -> frozenset[str]:
+    """The features a raw `claim` / `customer` record may produce, per the active contract."""
+    c = contracts.active()
+    entry = _feature_sets.get(id(c))
+    if entry is None or entry[0] is not c:
+        entry = _feature_sets[id(c)] = (c, {
+            "claim": frozenset(c.table("claims").features),
+            "customer": frozenset(c.table("customers").features)})
+    return entry[1][name]
 
 
 class GatewayError(Exception):
@@ -140,12 +156,16 @@ def parse_body(event: Mapping[str, Any]) -> PredictRequest:
     return PredictRequest(policy_id, variant, body.get("claim"), body.get("customer"))
 
 
-def _encode_raw(name: str, record: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, float]:
-    """Encode one raw record; a field of the other group is an error, named `claim.x`."""
+def _encode_raw(name: str, record: Mapping[str, Any], unknown: list[dict[str, Any]]) -> dict[str, float]:
+    """Encode one raw record; a field of the other group is an error, named `claim.x`.
+    Unknown categories are encoded as no category and appended to `unknown`."""
+    found: list[tuple[str, Any]] = []
     try:
-        encoded = encode_record(record)
+        encoded = encode_record(record, unknown=found)
     except FeatureError as exc:
         raise GatewayError(400, f"{name}: {exc}") from None
+    unknown.extend({"field": f"{name}.{field}", "value": value} for field, value in found)
+    allowed = _allowed(name)
     stray = [f for f in encoded if f not in allowed]
     if stray:
         raise GatewayError(400, f"{name}: field for the other record: '{stray[0]}'")
@@ -194,14 +214,16 @@ def put_features(c: Clients, group: str, policy_id: int, features: Mapping[str, 
 
 
 def gather_features(c: Clients, req: PredictRequest, claims_group: str,
-                    customers_group: str) -> dict[str, float]:
+                    customers_group: str,
+                    unknown: list[dict[str, Any]] | None = None) -> dict[str, float]:
     """Merged claim + customer features; raw records fill in (and are stored) for an unknown policy.
 
     The stored record wins when both exist: the store is the source of truth, a request's raw
     copy only introduces a policy the store has not seen yet.
     """
-    raw_claim = _encode_raw("claim", req.claim, _CLAIMS_SET) if req.claim is not None else None
-    raw_customer = (_encode_raw("customer", req.customer, _CUSTOMERS_SET)
+    unknown = [] if unknown is None else unknown
+    raw_claim = _encode_raw("claim", req.claim, unknown) if req.claim is not None else None
+    raw_customer = (_encode_raw("customer", req.customer, unknown)
                     if req.customer is not None else None)
     stored = read_features(c, req.policy_id, (claims_group, customers_group))
     merged: dict[str, float] = {}
@@ -210,7 +232,7 @@ def gather_features(c: Clients, req: PredictRequest, claims_group: str,
         values = stored[group]
         if values is not None:
             try:
-                merged.update(encode_record(values))
+                merged.update(encode_record(values, check_ranges=False))   # validated at ingest
             except FeatureError as exc:   # a record someone else wrote with foreign features
                 raise GatewayError(502, f"feature group {group} record {req.policy_id}: {exc}") from None
         elif raw is not None:
@@ -321,13 +343,14 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         except BotoCoreError as exc:   # e.g. no region: a deployment problem, not the caller's
             raise GatewayError(503, f"AWS clients not configured: {exc}") from None
         endpoint = os.environ.get("ENDPOINT_NAME", DEFAULT_ENDPOINT)
+        unknown: list[dict[str, Any]] = []
         merged = gather_features(c, req, os.environ.get("CLAIMS_FEATURE_GROUP", "claims"),
-                                 os.environ.get("CUSTOMERS_FEATURE_GROUP", "customers"))
+                                 os.environ.get("CUSTOMERS_FEATURE_GROUP", "customers"), unknown)
         fetched = time.perf_counter()
         result = predict(c, endpoint, merged, req.variant)
         predicted = time.perf_counter()
         model = model_info(c, endpoint, result.variant)
-        return response(200, {
+        body = {
             "policy_id": req.policy_id,
             "fraud_probability": result.probability,
             "predicted_label": result.label,
@@ -336,7 +359,10 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             "timing_ms": {"features": round((fetched - started) * 1e3, 3),
                           "predict": round((predicted - fetched) * 1e3, 3),
                           "total": round((time.perf_counter() - started) * 1e3, 3)},
-        }, request_id)
+        }
+        if unknown:
+            body["unknown_categories"] = unknown
+        return response(200, body, request_id)
     except GatewayError as exc:
         return response(exc.status, {"message": exc.message}, request_id)
     except Exception:   # never raise out of a Lambda: API Gateway would answer a bare 502

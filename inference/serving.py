@@ -2,7 +2,9 @@
 containers call it: model_fn → input_fn → predict_fn → output_fn.
 
 The model directory (model.tar.gz extracted) holds `xgboost-model` (a Booster saved as JSON)
-and `features.json` (`{"features": [ordered names], "label": "fraud"}`). numpy and xgboost are
+and `features.json` (`{"features": [ordered names], "label": "fraud"}`), and `schema.json`, the
+data contract raw JSON records are encoded with (absent: the one shipped in the source
+directory). An unknown category is encoded as no category, as the gateway does. numpy and xgboost are
 imported at call time so importing this module (localcloud does, at startup) stays cheap.
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Model:
     booster: Any                 # xgboost.Booster
     features: list[str]
     label: str = "fraud"
+    contract: Any = None         # processing.contract.Contract from the model's schema.json
 
     @property
     def index(self) -> dict[str, int]:
@@ -58,7 +61,15 @@ def model_fn(model_dir: str | Path) -> Model:
     # Bytes, not a path: the name has no extension, and xgboost warns on every path load.
     booster.load_model(bytearray((root / MODEL_FILE).read_bytes()))
     booster.set_param({"nthread": 1})   # one request, a few rows: threads cost more than they save
-    return Model(booster, features, meta.get("label", "fraud"))
+    contract = None
+    if (root / "schema.json").is_file():
+        try:
+            from processing.contract import load
+        except ImportError:
+            pass
+        else:
+            contract = load(root / "schema.json")
+    return Model(booster, features, meta.get("label", "fraud"), contract)
 
 
 def _media_type(value: str | None, default: str) -> str:
@@ -128,7 +139,7 @@ def _matrix(records: Sequence[Mapping[str, Any]], model: Model) -> Any:
     for row, record in enumerate(records):
         if encode is not None:
             try:
-                values = encode(record)
+                values = encode(record, model.contract, [])   # unknown category → no category
             except errors as exc:
                 raise InputError(f"Record {row}: {exc}") from None
         else:

@@ -55,13 +55,29 @@ def _ensure_bucket(s3, bucket: str) -> None:
         s3.create_bucket(Bucket=bucket)
 
 
+def stage_schema(config: Config, s3, schema: str) -> str:
+    """Check a data contract file and upload it (content-addressed); its S3 URI, the
+    pipeline's SchemaUri. The contract becomes this process's active one (data generation)."""
+    import hashlib
+
+    from processing import contract
+    contract.activate(schema)       # SchemaFileError names the key at fault
+    body = Path(schema).read_bytes()
+    bucket = default_bucket(config)
+    _ensure_bucket(s3, bucket)
+    key = f"ml-gateway/schemas/{hashlib.sha256(body).hexdigest()[:16]}/schema.json"
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{key}"
+
+
 def prepare_data(config: Config, s3, policies: int, seed: int,
-                 claims: str | None, customers: str | None) -> dict[str, str]:
+                 claims: str | None, customers: str | None,
+                 schema_tag: str = "") -> dict[str, str]:
     """Generate (or take) the raw CSVs and make them the current dataset in the object store;
     return the landing prefixes."""
     if claims is None:
         from processing import synthetic
-        data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}"
+        data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}{schema_tag}"
         if not (data_dir / "claims.csv").exists():
             t0 = time.perf_counter()
             synthetic.write(data_dir, policies=policies, seed=seed)
@@ -103,24 +119,31 @@ def role_arn(config: Config, logical_id: str = ROLE) -> str:
 
 
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
-        parameters: dict[str, str], out=None) -> ExecutionResult:
+        parameters: dict[str, str], out=None, schema: str | None = None) -> ExecutionResult:
     """Start localcloud for config.home if it is not running, then run the pipeline on it."""
     return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
-                   customers=customers, parameters=parameters, out=out)
+                   customers=customers, parameters=parameters, out=out, schema=schema)
 
 
 def execute(config: Config, *, policies: int, seed: int, claims: str | None,
-            customers: str | None, parameters: dict[str, str], out=None) -> ExecutionResult:
-    """Run the pipeline on the localcloud already serving `config`."""
+            customers: str | None, parameters: dict[str, str], out=None,
+            schema: str | None = None) -> ExecutionResult:
+    """Run the pipeline on the localcloud already serving `config`; `schema` is a data
+    contract file (default: processing/schema.json)."""
     out = out or sys.stdout
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     session, sm, s3 = clients(config)
-    uris = prepare_data(config, s3, policies, seed, claims, customers)
+    schema_params: dict[str, str] = {}
+    tag = ""
+    if schema:
+        schema_params["SchemaUri"] = stage_schema(config, s3, schema)
+        tag = "-schema" + schema_params["SchemaUri"].rsplit("/", 2)[-2]
+    uris = prepare_data(config, s3, policies, seed, claims, customers, tag)
 
     print("building the pipeline definition (SageMaker SDK)…", file=out, flush=True)
     from pipelines.ml_gateway.run_pipeline import upsert_and_start
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-              "EndpointName": ENDPOINT_NAME, **parameters}
+              "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
     arn = upsert_and_start(region=config.region, role_arn=role_arn(config),
                            default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
                            parameters=params)

@@ -10,6 +10,11 @@ min and max (as Model Monitor shows them) and a `sketch` whose single compactor 
 `SKETCH_K` equally spaced order statistics. That quantile summary is written by hand (no
 KLL library for Python is kept well enough); it gives the empirical CDF to within 1/K,
 which is all the L-infinity drift distance needs.
+
+The constraints also derive from the data contract (processing/schema.json, or --schema-dir):
+`is_non_negative` holds where the contract declares a minimum >= 0 for the raw column (an
+ordinal code is never negative), rather than where the sample happened to be; the files keep
+Model Monitor's keys only.
 """
 from __future__ import annotations
 
@@ -151,8 +156,15 @@ def completeness(feature: dict[str, Any]) -> float:
     return common["num_present"] / total if total else 0.0
 
 
-def suggest_constraints(statistics: dict[str, Any]) -> dict[str, Any]:
-    """constraints.json as Model Monitor suggests it from a baseline's statistics."""
+def suggest_constraints(statistics: dict[str, Any], contract: Any = None) -> dict[str, Any]:
+    """constraints.json as Model Monitor suggests it from a baseline's statistics; with a data
+    contract, its declared lower bounds decide `is_non_negative`."""
+    declared: dict[str, float | None] = {}
+    if contract is not None:
+        for table in contract.tables.values():
+            for column in table.columns:
+                if column.encoding in ("numeric", "ordinal"):
+                    declared[column.name] = 0.0 if column.encoding == "ordinal" else column.min
     features = []
     for feature in statistics["features"]:
         entry: dict[str, Any] = {"name": feature["name"],
@@ -160,7 +172,9 @@ def suggest_constraints(statistics: dict[str, Any]) -> dict[str, Any]:
                                  "completeness": completeness(feature)}
         numeric = feature.get("numerical_statistics")
         if numeric is not None:
-            entry["num_constraints"] = {"is_non_negative": bool(numeric["min"] >= 0)}
+            lower = declared.get(feature["name"])
+            non_negative = lower >= 0 if lower is not None else numeric["min"] >= 0
+            entry["num_constraints"] = {"is_non_negative": bool(non_negative)}
         else:
             buckets = feature["string_statistics"]["distribution"]["categorical"]["buckets"]
             entry["string_constraints"] = {"domains": [b["value"] for b in buckets]}
@@ -206,14 +220,26 @@ def write_json(doc: dict[str, Any], path: str) -> None:
             os.unlink(tmp)
 
 
-def write_baseline(frame: pd.DataFrame, output_dir: str) -> tuple[str, str]:
+def write_baseline(frame: pd.DataFrame, output_dir: str,
+                   contract: Any = None) -> tuple[str, str]:
+    if contract is None:
+        contract = _contract(None)
     os.makedirs(output_dir, exist_ok=True)
     statistics = compute_statistics(frame)
     stats_path = os.path.join(output_dir, "statistics.json")
     constraints_path = os.path.join(output_dir, "constraints.json")
     write_json(statistics, stats_path)
-    write_json(suggest_constraints(statistics), constraints_path)
+    write_json(suggest_constraints(statistics, contract), constraints_path)
     return stats_path, constraints_path
+
+
+def _contract(schema_dir: str | None) -> Any:
+    """The data contract (processing.contract), or None where the package is not shipped."""
+    try:
+        from processing import contract
+    except ImportError:
+        return None
+    return contract.activate(schema_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,10 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-dir", default="/opt/ml/processing/train")
     ap.add_argument("--baseline-dir", "--output-dir", dest="output_dir",
                     default="/opt/ml/processing/baseline")
+    ap.add_argument("--schema-dir", help="folder holding the data contract schema.json")
     args = ap.parse_args(argv)
     try:
+        contract = _contract(args.schema_dir)
         frame = read_training(args.train_dir)
-        stats_path, constraints_path = write_baseline(frame, args.output_dir)
+        stats_path, constraints_path = write_baseline(frame, args.output_dir, contract)
     except (BaselineError, OSError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1

@@ -176,6 +176,45 @@ def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any
     return violations
 
 
+def _known_share(baseline_statistics: dict[str, Any], features: list[str]) -> float | None:
+    """Share of baseline rows with one of `features` set: one-hot columns are exclusive, so it
+    is the sum of their means (statistics.json has each mean)."""
+    by_name = {f["name"]: f for f in baseline_statistics.get("features", [])}
+    total = 0.0
+    for name in features:
+        stats = (by_name.get(name) or {}).get("numerical_statistics")
+        if stats is None:
+            return None
+        total += float(stats.get("mean", 0.0))
+    return min(total, 1.0)
+
+
+def check_categories(frame: Any, baseline_statistics: dict[str, Any],
+                     groups: dict[str, tuple[list[str], list[str]]],
+                     tolerance: float = COMPLETENESS_TOLERANCE) -> list[dict[str, str]]:
+    """Unknown categories. `groups`: {raw column: (its one-hot features, its labels)} from the
+    data contract. The gateway scores a label outside the contract as no category (all its
+    one-hot features 0), so for each column the share of captured rows (`frame`, pandas) with
+    a known category is compared with the baseline's; a violation when it falls below the
+    baseline's × (1 - tolerance)."""
+    violations = []
+    for column, (features, labels) in groups.items():
+        present = [f for f in features if f in frame.columns]
+        if len(present) != len(features) or frame.empty:
+            continue
+        base = _known_share(baseline_statistics, features)
+        if base is None:
+            continue
+        known = float((frame[features].fillna(0).to_numpy(dtype="float64").max(axis=1) > 0).mean())
+        if known < base * (1 - tolerance):
+            violations.append(_violation(
+                column, "categorical_values_check",
+                f"{1 - known:.2%} of captured requests have no known '{column}' category "
+                f"(a label outside {', '.join(labels)}, or missing: scored as no category); "
+                f"baseline {1 - base:.2%}"))
+    return violations
+
+
 def _drift(name: str, base: dict[str, Any] | None, feature: dict[str, Any],
            config: dict[str, Any]) -> dict[str, str] | None:
     dist = config["distribution_constraints"]

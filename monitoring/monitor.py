@@ -71,6 +71,18 @@ def _window(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"[{start.isoformat() if start else '-inf'}, {end.isoformat() if end else '+inf'})"
 
 
+def _category_groups() -> dict[str, tuple[list[str], list[str]]]:
+    """{raw column: (one-hot features, labels)} from the data contract (processing.contract),
+    empty where the package is not shipped with this job."""
+    try:
+        from processing import contract
+    except ImportError:
+        return {}
+    return {column.name: (column.features, list(column.values))
+            for table in contract.active().tables.values()
+            for column in table.encoded("one_hot")}
+
+
 def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathLike,
                    output_dir: str | os.PathLike, start: dt.datetime | None = None,
                    end: dt.datetime | None = None) -> MonitoringResult:
@@ -84,6 +96,7 @@ def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathL
                           f"({report.files} capture files{skipped}); nothing to monitor")
     statistics = compute_statistics(frame)
     violations = drift.check(statistics, base_stats, constraints)
+    violations += drift.check_categories(frame, base_stats, _category_groups())
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

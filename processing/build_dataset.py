@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from processing import athena, features
+from processing import athena, contract, features
 from processing.job import JobError, run
 
 ROOT = "/opt/ml/processing"
@@ -53,8 +53,9 @@ FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
 def dataset_query(claims_table: str, customers_table: str, as_of: float | None = None) -> str:
     """The dataset SQL; with `as_of` (epoch seconds, the ingest's event time) only records up to
     that ingest count, so a later ingest or gateway write never leaks into this run's data."""
-    columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.CLAIMS_FEATURES]
-                        + [f"u.{f}" for f in features.CUSTOMERS_FEATURES])
+    # The feature columns come from the data contract (processing/schema.json).
+    columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.table_features("claims")]
+                        + [f"u.{f}" for f in features.table_features("customers")])
     condition = f"\n    WHERE event_time <= {as_of + EVENT_TIME_TOLERANCE!r}" if as_of is not None else ""
     return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns,
                         as_of=condition)
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--schema-dir", help="folder holding the schema.json")
     args = parser.parse_args(argv)
+    contract.activate(args.schema_dir)
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from processing import features, schema
+from processing import contract, features, schema
 from processing.feature_ingest import ingest
 from processing.job import JobError, run
 
@@ -25,6 +25,7 @@ EVENT_TIME = "event_time"
 
 
 def feature_definitions(frame) -> list[dict[str, str]]:
+    """The definitions a frame's dtypes imply (checked against the contract's before use)."""
     kinds = []
     for name, dtype in frame.dtypes.items():
         kind = "Integral" if dtype.kind in "iu" else "Fractional" if dtype.kind == "f" else "String"
@@ -81,20 +82,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--offline-store-uri", required=True, help="S3 URI of the offline store")
     parser.add_argument("--role-arn", required=True, help="role the feature groups use")
+    parser.add_argument("--schema-dir", help="folder holding the schema.json (default: the "
+                                             "one shipped here)")
     args = parser.parse_args(argv)
+    active = contract.activate(args.schema_dir)
 
     source = Path(args.validated_dir)
     event_time = round(time.time(), 3)   # one event time per ingest: the run that wrote a record
-    frames = {
-        args.claims_group: features.encode_claims(schema.read_raw(source / "claims.csv", "claims")),
-        args.customers_group: features.encode_customers(schema.read_raw(source / "customers.csv", "customers")),
-    }
+    tables = {args.claims_group: "claims", args.customers_group: "customers"}
+    frames = {group: features.encode_table(schema.read_raw(source / f"{table}.csv", table), table)
+              for group, table in tables.items()}
     sm = boto3.client("sagemaker")
     # Every group is checked (or created) before any record is written.
     described = {}
     for name, frame in frames.items():
         frame[EVENT_TIME] = event_time
-        described[name] = ensure_group(sm, name, feature_definitions(frame),
+        definitions = active.feature_definitions(tables[name])
+        if feature_definitions(frame) != definitions:   # the transform and contract disagree
+            raise JobError(f"{name}: encoded columns {list(frame.columns)} do not match the "
+                           f"contract's features {[d['FeatureName'] for d in definitions]}")
+        described[name] = ensure_group(sm, name, definitions,
                                        args.offline_store_uri, args.role_arn)
     manifest = {"event_time": event_time, "groups": {}}
     for name, frame in frames.items():

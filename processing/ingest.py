@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from processing import schema
+from processing import contract, schema
 from processing.job import JobError, csv_files, run
 
 ROOT = "/opt/ml/processing"
@@ -20,6 +20,11 @@ def read_all(directory: str, table: str):
     import pandas as pd
     files = csv_files(directory, f"{table} input")
     frames = [schema.read_raw(path, table) for path in files]
+    for path, frame in zip(files, frames):
+        for column, count in frame.attrs.get("unknown_categories", {}).items():
+            # The contract maps unknown categories to missing here; say how many.
+            print(f"{path.name}: column '{column}': {count:,} unknown categor"
+                  f"{'y' if count == 1 else 'ies'} mapped to missing", flush=True)
     if len(frames) == 1:
         return frames[0]
     sources = pd.Series([path.name for path, frame in zip(files, frames) for _ in range(len(frame))])
@@ -38,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--claims-dir", default=f"{ROOT}/input/claims")
     parser.add_argument("--customers-dir", default=f"{ROOT}/input/customers")
     parser.add_argument("--validated-dir", default=f"{ROOT}/output/validated")
+    parser.add_argument("--schema-dir", help="folder holding the schema.json to validate "
+                                             "against (default: the one shipped here)")
     args = parser.parse_args(argv)
+    contract.activate(args.schema_dir)
 
     claims = read_all(args.claims_dir, "claims")
     customers = read_all(args.customers_dir, "customers")

@@ -5,6 +5,11 @@ distribution that depends on it, with overlapping distributions, so the signal i
 but not trivial: fraud skews to short tenure, more past claims, severe incidents, injuries,
 large claims relative to premium, no authorities / no police report, night hours, and thefts
 with no collision type. All draws are vectorised (numpy Generator).
+
+The vocabulary is the data contract's (processing/schema.json, or the active --schema): the
+class-dependent weights below are for the default labels; a label the contract adds gets the
+smallest weight of its column, a label it removes is never drawn. Missing categories are
+written as the sample writes them (`N/A`, `None`), empty cells only where values are missing.
 """
 from __future__ import annotations
 
@@ -16,15 +21,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from processing.schema import CLAIMS_COLUMNS, CUSTOMERS_COLUMNS
+from processing import contract as contracts
 
 FRAUD_RATE = 0.03
 MISSING_RATE = 0.015  # realistic empty cells in nullable money columns
 
 
+def _vocabulary(c: contracts.Contract, column: str, weights: dict[str, tuple[float, float]]):
+    """(values, p_ok, p_fraud) over the contract's labels for `column`."""
+    values = next(t.by_name[column].values for t in c.tables.values() if column in t.by_name)
+    floor = min(w for pair in weights.values() for w in pair)
+    ok = [weights.get(v, (floor, floor))[0] for v in values]
+    bad = [weights.get(v, (floor, floor))[1] for v in values]
+    return tuple(values), ok, bad
+
+
 def _pick(rng: np.random.Generator, fraud: np.ndarray, values: tuple,
           p_ok: list[float], p_fraud: list[float]) -> np.ndarray:
-    """Draw one of `values` per row, with class-dependent probabilities (None = empty)."""
+    """Draw one of `values` per row, with class-dependent probabilities."""
     u = rng.random(len(fraud))
     idx = np.where(fraud, np.searchsorted(np.cumsum(p_fraud) / sum(p_fraud), u),
                    np.searchsorted(np.cumsum(p_ok) / sum(p_ok), u))
@@ -37,10 +51,15 @@ def _blank(rng: np.random.Generator, x: np.ndarray, rate: float = MISSING_RATE) 
     return x
 
 
-def generate(policies: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate(policies: int, seed: int = 0,
+             contract: contracts.Contract | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(claims, customers): one claim per policy, policy_id 1..N, typed like read_raw's output."""
     if policies < 1:
         raise ValueError(f"policies must be >= 1, got {policies}")
+    c = contract or contracts.active()
+
+    def pick(column: str, weights: dict[str, tuple[float, float]]) -> np.ndarray:
+        return _pick(rng, fraud, *_vocabulary(c, column, weights))
     rng = np.random.default_rng(seed)
     n = policies
     fraud = rng.random(n) < FRAUD_RATE
@@ -54,25 +73,26 @@ def generate(policies: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     months = np.clip(months, 0, 1200)
     past_claims = np.clip(rng.poisson(0.25 + 0.6 * f), 0, 6)
     insurers = np.clip(1 + rng.poisson(0.6 + 0.8 * f), 1, 5)
-    state = _pick(rng, fraud, ("CA", "WA", "AZ", "OR", "NV", "ID"),
-                  [35, 18, 15, 14, 11, 7], [35, 18, 15, 14, 11, 7])
-    liability = _pick(rng, fraud, ("15/30", "25/50", "30/60", "100/200"),
-                      [30, 35, 20, 15], [40, 35, 15, 10])
+    state = pick("policy_state", {"CA": (35, 35), "WA": (18, 18), "AZ": (15, 15),
+                                  "OR": (14, 14), "NV": (11, 11), "ID": (7, 7)})
+    liability = pick("policy_liability", {"15/30": (30, 40), "25/50": (35, 35),
+                                          "30/60": (20, 15), "100/200": (15, 10)})
     liab_factor = pd.Series(liability).map(
-        {"15/30": 0.8, "25/50": 1.0, "30/60": 1.15, "100/200": 1.45}).to_numpy(dtype="float64")
+        {"15/30": 0.8, "25/50": 1.0, "30/60": 1.15, "100/200": 1.45}) \
+        .fillna(1.0).to_numpy(dtype="float64")
     deductible = rng.choice(np.array([500.0, 750.0, 1000.0, 1500.0, 2000.0]), n,
                             p=[0.25, 0.25, 0.3, 0.12, 0.08])
     age_factor = 1.0 + np.maximum(0, 27 - age) * 0.04
     premium = np.round(np.clip(rng.normal(1800, 380, n) * liab_factor * age_factor
                                * (1.1 - deductible / 10000), 400, None), 2)
     zip_lo = pd.Series(state).map({"CA": 90001, "WA": 98001, "AZ": 85001, "OR": 97001,
-                                   "NV": 88901, "ID": 83201}).to_numpy(dtype="int64")
+                                   "NV": 88901, "ID": 83201}).fillna(10001).to_numpy(dtype="int64")
     zip_code = zip_lo + rng.integers(0, 900, n)
-    gender = _pick(rng, fraud, ("Male", "Female", "Other", "Unkown"),
-                   [48, 48, 2, 2], [50, 42, 3, 5])
-    education = _pick(rng, fraud, ("Below High School", "High School", "Associate",
-                                   "Bachelor", "Advanced Degree"),
-                      [8, 30, 22, 27, 13], [12, 34, 22, 22, 10])
+    gender = pick("customer_gender", {"Male": (48, 50), "Female": (48, 42), "Other": (2, 3),
+                                      "Unkown": (2, 5)})
+    education = pick("customer_education", {
+        "Below High School": (8, 12), "High School": (30, 34), "Associate": (22, 22),
+        "Bachelor": (27, 22), "Advanced Degree": (13, 10)})
     auto_year = 2024 - np.clip(rng.poisson(7, n), 0, 30)
     customers = pd.DataFrame({
         "policy_id": pd.array(ids, dtype="Int64"),
@@ -91,31 +111,35 @@ def generate(policies: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     })
 
     # --- claims ---
-    incident = _pick(rng, fraud, ("Collision", "Break-in", "Theft"), [72, 15, 13], [60, 15, 25])
+    incident = pick("incident_type", {"Collision": (72, 60), "Break-in": (15, 15),
+                                      "Theft": (13, 25)})
     collision = incident == "Collision"
-    coll_type = _pick(rng, fraud, ("Front", "Rear", "Side", None), [40, 35, 24, 1],
-                      [38, 30, 30, 2])
-    # Non-collisions usually have no collision type; a fraudulent theft almost never has one.
+    coll_type = pick("collision_type", {"Front": (40, 38), "Rear": (35, 30), "Side": (24, 30),
+                                        "N/A": (1, 2)})
+    # Non-collisions usually have no collision type ("N/A", as the sample writes it); a
+    # fraudulent theft almost never has one.
     keep_type = rng.random(n) < np.where(fraud, 0.03, 0.25)
-    coll_type = np.where(collision | keep_type, coll_type, None)
+    coll_type = np.where(collision | keep_type, coll_type, "N/A")
     severity = np.where(
         collision,
-        _pick(rng, fraud, ("Minor", "Major", "Totaled"), [58, 32, 10], [32, 45, 23]),
-        _pick(rng, fraud, ("Minor", "Major", "Totaled"), [65, 28, 7], [25, 45, 30]))
+        pick("incident_severity", {"Minor": (58, 32), "Major": (32, 45), "Totaled": (10, 23)}),
+        pick("incident_severity", {"Minor": (65, 25), "Major": (28, 45), "Totaled": (7, 30)}))
     sev_level = pd.Series(severity).map({"Minor": 0, "Major": 1, "Totaled": 2}) \
-        .to_numpy(dtype="int64")
-    relationship = _pick(rng, fraud, ("Self", "Spouse", "Child", "Other", None),
-                         [62, 20, 9, 7, 2], [50, 18, 8, 20, 4])
+        .fillna(0).to_numpy(dtype="int64")
+    relationship = pick("driver_relationship", {"Self": (62, 50), "Spouse": (20, 18),
+                                                "Child": (9, 8), "Other": (7, 20),
+                                                "N/A": (2, 4)})
     vehicles = np.where(collision, np.clip(1 + rng.poisson(0.9, n), 1, 6), 1)
     injuries = np.where(collision, np.clip(rng.poisson(0.25 + 0.45 * sev_level + 0.6 * f), 0, 4),
                         0)
     witnesses = np.clip(rng.poisson(np.where(fraud, 0.6, 1.4)), 0, 5)
-    authorities = _pick(rng, fraud, ("Police", "Ambulance", "Fire", None),
-                        [58, 10, 5, 27], [40, 9, 4, 47])
-    authorities = np.where((injuries > 1) & (authorities == None), "Ambulance",  # noqa: E711
-                           authorities)
+    authorities = pick("authorities_contacted", {"Police": (58, 40), "Ambulance": (10, 9),
+                                                 "Fire": (5, 4), "None": (27, 47)})
+    authorities = np.where((injuries > 1) & (authorities == "None"), "Ambulance", authorities)
     report_p = np.where(authorities == "Police", 0.85, 0.35) - 0.25 * f
-    report = np.where(rng.random(n) < report_p, "Yes", "No").astype(object)
+    report_values = c.table("claims").by_name["police_report_available"].values
+    yes, no = ("Yes", "No") if {"Yes", "No"} <= set(report_values) else report_values[-1:] * 2
+    report = np.where(rng.random(n) < report_p, yes, no).astype(object)
 
     # Money: vehicle claim scales with severity and premium; fraud inflates relative to premium.
     base_premium = np.where(np.isnan(premium), 1800.0, premium)
@@ -155,8 +179,11 @@ def generate(policies: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
         "incident_hour": pd.array(hour, dtype="Int64"),
         "fraud": pd.array(fraud.astype("int64"), dtype="Int64"),
     })
-    assert list(claims.columns) == list(CLAIMS_COLUMNS)
-    assert list(customers.columns) == list(CUSTOMERS_COLUMNS)
+    for frame, table in ((claims, "claims"), (customers, "customers")):
+        wanted = [col.name for col in c.table(table).columns]
+        if list(frame.columns) != wanted:
+            raise ValueError(f"the synthetic generator writes the default {table} columns; the "
+                             f"contract {c.path} has {wanted}")
     return claims, customers
 
 

@@ -103,7 +103,9 @@ def test_handler_unknown_policy_is_404_then_raw_records_add_it(stack):
     ({"policy_id": "seven"}, "policy_id"),
     ({"policy_id": 1, "claim": []}, "claim"),
     ({"policy_id": 1, "colour": "red"}, "colour"),
-    ({"policy_id": 990_002, "claim": {**RAW_CLAIM, "incident_type": "Flood"},
+    ({"policy_id": 990_002, "claim": {**RAW_CLAIM, "num_injuries": 9},
+      "customer": RAW_CUSTOMER}, "num_injuries"),
+    ({"policy_id": 990_002, "claim": {**RAW_CLAIM, "incident_type": 3},
       "customer": RAW_CUSTOMER}, "incident_type"),
     ({"policy_id": 990_003, "claim": {**RAW_CLAIM, "shoe_size": 9}, "customer": RAW_CUSTOMER},
      "shoe_size"),
@@ -111,6 +113,28 @@ def test_handler_unknown_policy_is_404_then_raw_records_add_it(stack):
 def test_handler_bad_request_is_400_naming_the_field(stack, body, field):
     status, out = _call(body)
     assert status == 400 and field in out["message"]
+
+
+def test_unknown_category_is_answered_as_no_category_and_counted(gateway):
+    """A new category (a state, an incident type) is scored as no category, reported in the
+    answer and counted per field in the gateway's metrics; it is not a 400."""
+    body = {"policy_id": 990_010, "claim": {**RAW_CLAIM, "incident_type": "Flood"},
+            "customer": {**RAW_CUSTOMER, "policy_state": "UT"}}
+    status, _, out = _http(gateway, "POST", "/v1/predict", body, key=gateway["key"])
+    assert status == 200, out
+    answer = json.loads(out)
+    assert answer["unknown_categories"] == [{"field": "claim.incident_type", "value": "Flood"},
+                                            {"field": "customer.policy_state", "value": "UT"}]
+    known = {**body, "policy_id": 990_011,
+             "claim": {**RAW_CLAIM, "incident_type": ""},
+             "customer": {**RAW_CUSTOMER, "policy_state": ""}}
+    status, _, out = _http(gateway, "POST", "/v1/predict", known, key=gateway["key"])
+    assert status == 200 and "unknown_categories" not in json.loads(out)
+    # Encoded exactly as a missing category is.
+    assert json.loads(out)["fraud_probability"] == pytest.approx(answer["fraud_probability"])
+    text = _http(gateway, "GET", "/metrics")[2].decode()
+    assert 'mlgw_gateway_unknown_categories_total{feature="policy_state"} 1.0' in text
+    assert 'mlgw_gateway_unknown_categories_total{feature="incident_type"} 1.0' in text
 
 
 def test_handler_variants(stack):
@@ -230,10 +254,10 @@ def test_http_direct_integration(gateway):
     assert status == 200, body
     out = json.loads(body)
     assert len(out["predictions"]) == 1 and 0 <= out["predictions"][0]["score"] <= 1
+    # The template's DirectPredictRequest model takes {"features": {...}} only: so does local.
     status, _, body = _http(gateway, "POST", "/v1/predict/direct",
                             {"instances": [features, {}], "variant": "A"}, key=gateway["key"])
-    assert status == 200 and json.loads(body)["variant"] == "A"
-    assert len(json.loads(body)["predictions"]) == 2
+    assert status == 400, body
     status, _, body = _http(gateway, "POST", "/v1/predict/direct", {"features": {"bogus": 1}},
                             key=gateway["key"])
     assert status == 400 and "bogus" in json.loads(body)["message"]
@@ -261,3 +285,48 @@ def test_http_metrics_health_openapi_cors(gateway):
     assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
     assert "X-Api-Key" in headers["Access-Control-Allow-Headers"]
     assert _http(gateway, "GET", "/v1/nowhere")[0] == 404
+
+
+def _template_model(name: str) -> dict:
+    from pathlib import Path
+
+    from cfnlint.decode import decode
+    template, _ = decode(str(Path(__file__).resolve().parents[1] / "infra" / "ml-gateway.yaml"))
+    return template["Resources"][name]["Properties"]["Schema"]
+
+
+DIRECT_BODIES = [
+    {"features": {"total_claim_amount": 42000.0, "customer_age": 24.0}},
+    {"features": {"incident_severity": None, "policy_state_ca": 1.0}},
+    {"features": {}},
+    {"features": {"bogus": 1.0}},
+    {"features": {"customer_age": "old"}},
+    {"instances": [{"customer_age": 24.0}]},
+    {"features": {"customer_age": 24.0}, "variant": "A"},
+    {"features": [1.0, 2.0]},
+    {},
+    [],
+]
+
+
+@pytest.mark.parametrize("body", DIRECT_BODIES, ids=range(len(DIRECT_BODIES)))
+def test_direct_route_accepts_exactly_what_the_template_model_accepts(gateway, body):
+    """Local must never be more lenient than AWS: the local /v1/predict/direct refuses (400) a
+    body exactly when API Gateway's request validator would, per the DirectPredictRequest
+    model in infra/ml-gateway.yaml (models are JSON Schema draft 4: "Create a model in API
+    Gateway", https://docs.aws.amazon.com/apigateway/latest/developerguide/models-mappings-models.html)."""
+    from jsonschema import Draft4Validator
+    aws_accepts = Draft4Validator(_template_model("DirectRequestModel")).is_valid(body)
+    status, _, out = _http(gateway, "POST", "/v1/predict/direct", body, key=gateway["key"])
+    assert (status != 400) == aws_accepts, (status, out)
+    if aws_accepts:
+        assert status == 200, out
+
+
+def test_template_models_are_the_contracts():
+    """infra/ml-gateway.yaml's request models are what the data contract derives (regenerate
+    with `mlgw schema models` after editing processing/schema.json)."""
+    from processing import contract
+    c = contract.load()
+    assert _template_model("DirectRequestModel") == c.direct_request_model()
+    assert _template_model("PredictRequestModel") == c.predict_request_model()

@@ -56,7 +56,9 @@ def test_generated_data_round_trips(raw_dir: Path) -> None:
     pd.testing.assert_frame_equal(read_raw(raw_dir / "customers.csv", "customers"), customers)
     schema.check_join(claims, customers)
     assert 0.01 < claims["fraud"].mean() < 0.06
-    assert claims["collision_type"].isna().any() and claims["injury_claim"].isna().any()
+    # The sample's labels for "no category" are values; empty cells are missing values.
+    assert (claims["collision_type"] == "N/A").any() and claims["injury_claim"].isna().any()
+    assert (claims["authorities_contacted"] == "None").any()
     both = claims[["injury_claim", "vehicle_claim", "total_claim_amount"]].dropna()
     assert ((both.injury_claim + both.vehicle_claim - both.total_claim_amount).abs() < 0.02).all()
 
@@ -151,7 +153,9 @@ def test_encode_record_matches_pandas_path(raw_dir: Path) -> None:
 
 def test_encode_record_details() -> None:
     assert encode_record({"collision_type": ""}) == {
-        "collision_type_front": 0.0, "collision_type_rear": 0.0, "collision_type_side": 0.0}
+        "collision_type_front": 0.0, "collision_type_rear": 0.0, "collision_type_side": 0.0,
+        "collision_type_n_a": 0.0}
+    assert encode_record({"collision_type": "N/A"})["collision_type_n_a"] == 1.0
     assert encode_record({"incident_severity": "Totaled", "num_injuries": 2,
                           "policy_id": "5", "fraud": "1", "customer_zip": "90001"}) == {
         "incident_severity": 2.0, "num_injuries": 2.0}
@@ -164,6 +168,19 @@ def test_encode_record_details() -> None:
         encode_record({"customer_education": "PhD"})
     with pytest.raises(FeatureError, match="field 'num_injuries': not a number: 'abc'"):
         encode_record({"num_injuries": "abc"})
+    with pytest.raises(FeatureError, match=r"field 'num_injuries': out of range: 9 \(expected 0..4\)"):
+        encode_record({"num_injuries": 9})
+    with pytest.raises(FeatureError, match="field 'policy_state': not a category label"):
+        encode_record({"policy_state": 7})
+
+
+def test_encode_record_unknown_category_is_no_category_when_asked() -> None:
+    """Serving: an unknown category is encoded like a missing one and reported, not refused."""
+    unknown: list = []
+    got = encode_record({"policy_state": "UT", "customer_education": "PhD", "customer_age": 30},
+                        unknown=unknown)
+    assert unknown == [("policy_state", "UT"), ("customer_education", "PhD")]
+    assert got == {**encode_record({"policy_state": ""}), "customer_age": 30.0}
 
 
 def test_features_module_imports_stdlib_only() -> None:

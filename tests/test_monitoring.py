@@ -129,6 +129,26 @@ def test_monitoring_run_flags_shifted_claim_amounts(tmp_path: Path, baseline_dir
     assert page.count("<svg") == len(MODEL_FEATURES) and "total_claim_amount" in page
 
 
+def test_monitoring_run_reports_unknown_categories(tmp_path: Path, baseline_dir: Path) -> None:
+    """The gateway scores a policy_state the data contract does not know as no category (all
+    policy_state_* features 0); the drift check reports that column, and a window like the
+    baseline reports nothing of the kind."""
+    window = feature_frame(WINDOW, seed=9)
+    states = [c for c in MODEL_FEATURES if c.startswith("policy_state_")]
+    window.loc[: WINDOW // 4, states] = 0.0     # a quarter of requests from an unknown state
+    write_capture(tmp_path / "capture", window, HOUR)
+    result = monitor.run_monitoring(tmp_path / "capture", baseline_dir, tmp_path / "out",
+                                    HOUR, HOUR + dt.timedelta(hours=1))
+    unknown = [v for v in result.violations if v["constraint_check_type"] == "categorical_values_check"]
+    assert [v["feature_name"] for v in unknown] == ["policy_state"], result.violations
+    assert "25.0" in unknown[0]["description"] and "no known 'policy_state' category" in \
+        unknown[0]["description"]
+    write_capture(tmp_path / "same", feature_frame(WINDOW, seed=10), HOUR)
+    same = monitor.run_monitoring(tmp_path / "same", baseline_dir, tmp_path / "out2",
+                                  HOUR, HOUR + dt.timedelta(hours=1))
+    assert not [v for v in same.violations if v["constraint_check_type"] == "categorical_values_check"]
+
+
 def test_policy_state_mix_drifts(baseline_docs: tuple[dict, dict]) -> None:
     stats, constraints = baseline_docs
     frame = feature_frame(WINDOW, seed=8)

@@ -6,6 +6,8 @@ packages are not installed, so it imports only argparse/json/os/numpy/pandas/xgb
 Inputs: SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION, each a directory of CSV files with a
 header row (first column `fraud`, then the feature columns). Outputs in SM_MODEL_DIR:
 `xgboost-model` (JSON) and `features.json`. Hyperparameters arrive as `--name value`.
+An optional SM_CHANNEL_SCHEMA holds the data contract (schema.json); it is copied into the
+model so the endpoint encodes raw requests with the contract the model was trained on.
 """
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     ap.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
     ap.add_argument("--model-dir", dest="model_dir", default=os.environ.get("SM_MODEL_DIR"))
+    ap.add_argument("--schema", default=os.environ.get("SM_CHANNEL_SCHEMA"),
+                    help="folder holding the data contract schema.json (optional)")
     args, unknown = ap.parse_known_args(argv)
     if unknown:  # SageMaker may pass extra framework arguments; don't die on them
         print(f"ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
@@ -165,6 +169,16 @@ def train(args: argparse.Namespace) -> None:
     with open(os.path.join(args.model_dir, "features.json"), "w") as fh:
         json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh,
                   indent=2)
+    if args.schema:
+        import glob
+        import shutil
+        # schema.json, else the channel's only JSON file (SchemaUri may name any key).
+        found = [os.path.join(args.schema, "schema.json")]
+        if not os.path.isfile(found[0]):
+            found = sorted(glob.glob(os.path.join(args.schema, "*.json")))
+        if len(found) != 1:
+            raise TrainingError(f"channel 'schema': expected one schema file, found {found}")
+        shutil.copyfile(found[0], os.path.join(args.model_dir, "schema.json"))
     # For Evaluate's experiment log (MLflow): the training container has no MLflow client, so
     # the per-round metrics and importances travel with the model.
     with open(os.path.join(args.model_dir, "training_history.json"), "w") as fh:

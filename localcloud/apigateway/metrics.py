@@ -17,6 +17,10 @@ class GatewayMetrics:
         labels = ("route", "status", "variant")
         self.requests = Counter("mlgw_gateway_requests", "Gateway requests by route, status and "
                                 "endpoint variant", labels, registry=self.registry)
+        self.unknown_categories = Counter(
+            "mlgw_gateway_unknown_categories", "Raw-record category values the data contract "
+            "does not know, answered as no category, by field", ("feature",),
+            registry=self.registry)
         self.latency = Histogram("mlgw_gateway_request_duration_seconds", "Gateway request "
                                  "latency, from request line to response written", labels,
                                  buckets=_BUCKETS, registry=self.registry)
@@ -25,6 +29,9 @@ class GatewayMetrics:
         key = (route, str(status), variant or "none")
         self.requests.labels(*key).inc()
         self.latency.labels(*key).observe(seconds)
+
+    def unknown_category(self, feature: str) -> None:
+        self.unknown_categories.labels(feature).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

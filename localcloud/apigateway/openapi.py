@@ -17,6 +17,10 @@ _PREDICTION = {
         "predicted_label": {"type": "integer", "enum": [0, 1]},
         "variant": {"type": "string"},
         "model": {"type": "object"},
+        "unknown_categories": {"type": "array", "description": "raw-record category values the "
+                               "data contract does not know, scored as no category",
+                               "items": {"type": "object", "properties": {
+                                   "field": {"type": "string"}, "value": {"type": "string"}}}},
         "timing_ms": {"type": "object", "properties": {
             "features": {"type": "number"}, "predict": {"type": "number"}, "total": {"type": "number"}}},
     },
@@ -35,7 +39,7 @@ _INTEGRATIONS = {
     "predict_direct": {"type": "aws", "httpMethod": "POST", "credentials": {"Fn::GetAtt": ["GatewayRole", "Arn"]},
                        "uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:runtime.sagemaker:"
                                           "path//endpoints/${EndpointName}/invocations"},
-                       "requestTemplates": {"application/json": "(features as CSV, MODEL_FEATURES order)"}},
+                       "requestTemplates": {"application/json": "(features as CSV, the data contract's feature order)"}},
 }
 
 

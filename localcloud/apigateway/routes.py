@@ -3,8 +3,12 @@
 - POST /v1/predict         Lambda proxy integration: a REST proxy event, handed to
                            inference.gateway_handler.handler in-process (as API Gateway invokes it).
 - POST /v1/predict/direct  direct AWS integration (the mapping-template case): JSON features →
-                           the endpoint's CSV input (MODEL_FEATURES order) → InvokeEndpoint.
+                           the endpoint's CSV input (the contract's feature order) → InvokeEndpoint.
 - GET  /v1/health, /v1/openapi.json, /metrics: the gateway's own.
+
+The request schemas are the data contract's (processing.contract: predict_request_model,
+direct_request_model), the same JSON the API Gateway models in infra/ml-gateway.yaml hold, and
+validated as API Gateway does (JSON Schema draft 4). `build_routes()` reads the active contract.
 """
 from __future__ import annotations
 
@@ -17,44 +21,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from processing.features import MODEL_FEATURES
+from processing import contract as contracts
 
 log = logging.getLogger("ml_gateway.apigateway")
 
 STAGE = "v1"
-MAX_INSTANCES = 100
-
-_FEATURES_OBJECT = {
-    "type": "object",
-    "properties": {name: {"type": ["number", "null"]} for name in MODEL_FEATURES},
-    "additionalProperties": False,
-}
-# SageMaker's VariantName pattern; "\\Z", not "$": jsonschema matches with re.search, where "$"
-# also accepts a trailing newline.
-_VARIANT = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*\Z"}
-
-PREDICT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["policy_id"],
-    "additionalProperties": False,
-    "properties": {
-        "policy_id": {"type": "integer", "minimum": 0},
-        "variant": _VARIANT,
-        "claim": {"type": "object", "description": "raw claims.csv fields, for a new policy"},
-        "customer": {"type": "object", "description": "raw customers.csv fields, for a new policy"},
-    },
-}
-DIRECT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "features": _FEATURES_OBJECT,
-        "instances": {"type": "array", "minItems": 1, "maxItems": MAX_INSTANCES,
-                      "items": _FEATURES_OBJECT},
-        "variant": _VARIANT,
-    },
-    "oneOf": [{"required": ["features"]}, {"required": ["instances"]}],
-}
 
 
 @dataclass
@@ -126,6 +97,13 @@ def proxy_event(request: ApiRequest, resource: str) -> dict[str, Any]:
     }
 
 
+def _count_unknown_categories(gateway: Any, body: dict[str, Any]) -> None:
+    for item in body.get("unknown_categories") or ():
+        field_name = str(item.get("field", "")).split(".", 1)[-1] if isinstance(item, dict) else ""
+        if field_name:
+            gateway.metrics.unknown_category(field_name)
+
+
 def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
     from inference.gateway_handler import handler
     try:
@@ -140,7 +118,9 @@ def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
     variant = ""
     if status == 200:
         try:
-            variant = json.loads(body).get("variant") or ""
+            answer = json.loads(body)
+            variant = answer.get("variant") or ""
+            _count_unknown_categories(gateway, answer)
         except (ValueError, AttributeError):
             pass
     headers.setdefault("Content-Type", "application/json")
@@ -149,23 +129,23 @@ def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
 
 # -- direct (mapping template) integration -----------------------------------------------------
 
-def to_csv(instances: list[Mapping[str, Any]]) -> str:
-    """The mapping template: one CSV row per instance in MODEL_FEATURES order, empty = missing."""
+def to_csv(instances: list[Mapping[str, Any]], order: list[str] | None = None) -> str:
+    """The mapping template: one CSV row per instance in the contract's feature order,
+    empty = missing."""
+    order = order if order is not None else contracts.active().model_features
     rows = []
     for instance in instances:
         rows.append(",".join("" if instance.get(name) is None else repr(float(instance[name]))
-                             for name in MODEL_FEATURES))
+                             for name in order))
     return "\n".join(rows) + "\n"
 
 
 def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
+    """{"features": {...}} (the body the template's DirectPredictRequest model accepts)."""
     from inference.gateway_handler import clients, endpoint_error
-    payload = request.payload
-    instances = payload["instances"] if "instances" in payload else [payload["features"]]
     kwargs: dict[str, Any] = {"EndpointName": gateway.endpoint_name, "ContentType": "text/csv",
-                              "Accept": "application/json", "Body": to_csv(instances)}
-    if payload.get("variant"):
-        kwargs["TargetVariant"] = payload["variant"]
+                              "Accept": "application/json",
+                              "Body": to_csv([request.payload["features"]])}
     try:
         out = clients().runtime.invoke_endpoint(**kwargs)
         predictions = json.loads(out["Body"].read())["predictions"]
@@ -205,14 +185,24 @@ def metrics(gateway: Any, request: ApiRequest) -> ApiResponse:
     return ApiResponse(200, gateway.metrics.render(), {"Content-Type": gateway.metrics.content_type})
 
 
-ROUTES: tuple[Route, ...] = (
-    Route("POST", f"/{STAGE}/predict", "predict", predict_proxy,
-          "Score a policy: features from the online Feature Store (or the raw records sent), "
-          "then the endpoint. Lambda proxy integration.", PREDICT_SCHEMA, api_key_required=True),
-    Route("POST", f"/{STAGE}/predict/direct", "predict_direct", predict_direct,
-          "Score encoded feature vectors straight on the endpoint (no Lambda, no Feature Store).",
-          DIRECT_SCHEMA, api_key_required=True),
-    Route("GET", f"/{STAGE}/health", "health", health, "Gateway liveness and endpoint status."),
-    Route("GET", f"/{STAGE}/openapi.json", "openapi", openapi, "This API's OpenAPI 3 document."),
-    Route("GET", "/metrics", "metrics", metrics, "Prometheus metrics."),
-)
+def build_routes(contract: contracts.Contract | None = None) -> tuple[Route, ...]:
+    """The route table, request schemas from `contract` (default: the active one)."""
+    c = contract or contracts.active()
+    return (
+        Route("POST", f"/{STAGE}/predict", "predict", predict_proxy,
+              "Score a policy: features from the online Feature Store (or the raw records "
+              "sent), then the endpoint. Lambda proxy integration.",
+              c.predict_request_model(), api_key_required=True),
+        Route("POST", f"/{STAGE}/predict/direct", "predict_direct", predict_direct,
+              "Score an encoded feature vector straight on the endpoint (no Lambda, no "
+              "Feature Store).", c.direct_request_model(), api_key_required=True),
+        Route("GET", f"/{STAGE}/health", "health", health, "Gateway liveness and endpoint status."),
+        Route("GET", f"/{STAGE}/openapi.json", "openapi", openapi, "This API's OpenAPI 3 document."),
+        Route("GET", "/metrics", "metrics", metrics, "Prometheus metrics."),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ROUTES":   # the active contract's routes, looked up on access
+        return build_routes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

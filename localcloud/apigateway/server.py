@@ -15,13 +15,13 @@ import time
 import uuid
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
 from localcloud.apigateway.keys import KeyStore, default_path
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
-from localcloud.apigateway.routes import ROUTES, ApiRequest, ApiResponse, Route, json_response
+from localcloud.apigateway.routes import ApiRequest, ApiResponse, Route, build_routes, json_response
 from localcloud.server import BodyTooLarge, LoopbackHandler, LoopbackServer
 
 log = logging.getLogger("ml_gateway.apigateway")
@@ -142,15 +142,16 @@ class GatewayServer(LoopbackServer):
                  reuse_port: bool = False):
         self.allow_reuse_port = reuse_port     # several worker processes on one port
         self.config = config
-        self.routes = ROUTES
+        # Request schemas from the data contract; validated as API Gateway models are (draft 4).
+        self.routes = build_routes()
         self.endpoint_name = config.endpoint_name
         self.keys = keys or KeyStore(default_path(config.home))
         self.metrics = GatewayMetrics()
-        self.validators = {r.name: Draft202012Validator(r.schema) for r in ROUTES if r.schema}
-        self._by_path = {(r.method, r.path): r for r in ROUTES}
-        self._paths = {r.path for r in ROUTES}
+        self.validators = {r.name: Draft4Validator(r.schema) for r in self.routes if r.schema}
+        self._by_path = {(r.method, r.path): r for r in self.routes}
+        self._paths = {r.path for r in self.routes}
         super().__init__((config.host, config.port), _Handler)
-        self.openapi_document = json.dumps(build_document(ROUTES, self.url), indent=2).encode()
+        self.openapi_document = json.dumps(build_document(self.routes, self.url), indent=2).encode()
 
     def match(self, method: str, path: str) -> tuple[Route | None, ApiResponse | None]:
         path = path.rstrip("/") or "/"

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
                        help="gateway processes sharing the port (default 1); with more than one, "
                             "each enforces usage plans (rate, quota) on its own")
     start.add_argument("--foreground", action="store_true", help="serve in this terminal")
+    start.add_argument("--schema", help="the data contract raw records are validated and encoded "
+                                        "with (the one the model was trained on; default "
+                                        "$MLGW_SCHEMA or processing/schema.json)")
     start.set_defaults(func=cmd_start)
     actions.add_parser("stop", help="stop the background gateway").set_defaults(func=cmd_stop)
     actions.add_parser("status", help="is the gateway running, and where").set_defaults(func=cmd_status)
@@ -82,6 +85,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     from localcloud.iam.template import role_arn
     env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint_name,
            **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region))}
+    if getattr(args, "schema", None):
+        from processing import contract
+        try:
+            contract.load(args.schema)
+        except contract.SchemaFileError as exc:
+            return _fail(str(exc))
+        env[contract.ENV] = str(Path(args.schema).resolve())
     command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
                "--port", str(args.port), "--home", str(config.home),
                "--endpoint-name", args.endpoint_name]

@@ -17,6 +17,8 @@ def register(sub) -> None:
     run.add_argument("--seed", type=int, default=42, help="seed for the synthetic data (default 42)")
     run.add_argument("--claims", help="your own claims.csv (with --customers)")
     run.add_argument("--customers", help="your own customers.csv (with --claims)")
+    run.add_argument("--schema", help="the data contract (a schema.json; default: "
+                                       "processing/schema.json); see `mlgw schema infer`")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)")
     run.set_defaults(func=cmd_run)
@@ -26,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlgw import local_run
     if bool(args.claims) != bool(args.customers):
         raise CliError("--claims and --customers go together: give both CSVs or neither")
-    for path in filter(None, (args.claims, args.customers)):
+    for path in filter(None, (args.claims, args.customers, args.schema)):
         if not Path(path).is_file():
             raise CliError(f"no such file: {path}")
     overrides = parse_pairs(args.param)
@@ -35,10 +37,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if tracking and "MlflowTrackingUri" not in overrides:
         overrides["MlflowTrackingUri"] = tracking
     from pipelines.ml_gateway.run_pipeline import ParameterError
+    from processing.contract import SchemaFileError
     try:
         result = local_run.run(config_from(args), policies=args.policies, seed=args.seed,
-                               claims=args.claims, customers=args.customers, parameters=overrides)
-    except ParameterError as exc:
+                               claims=args.claims, customers=args.customers, parameters=overrides,
+                               schema=args.schema)
+    except (ParameterError, SchemaFileError) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
     studio = running_url(config_from(args).home)

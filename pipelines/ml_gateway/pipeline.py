@@ -69,9 +69,14 @@ def get_session(region: str, default_bucket: str | None = None,
                            default_bucket=default_bucket, sagemaker_config=config)
 
 
+# The data contract every step derives from (processing/contract.py reads it).
+SCHEMA_FILE = PROCESSING_DIR / "schema.json"
+
+
 def _stage_source(session: PipelineSession, prefix: str) -> str:
-    """Upload the `processing` package (content-addressed) so each processing job can import it."""
-    files = sorted(p for p in PROCESSING_DIR.glob("*.py"))
+    """Upload the `processing` package (content-addressed) so each processing job can import it:
+    its modules and the default data contract (schema.json) they load."""
+    files = sorted([*PROCESSING_DIR.glob("*.py"), SCHEMA_FILE])
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/source/{digest}"
     s3 = session.boto_session.client("s3")
@@ -87,7 +92,9 @@ def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
     is byte-for-byte reproducible, so its content-addressed location only moves when code does."""
     members = [(INFERENCE_DIR / "serving.py", "serving.py"),
                (PROCESSING_DIR / "__init__.py", "processing/__init__.py"),
-               (PROCESSING_DIR / "features.py", "processing/features.py")]
+               (PROCESSING_DIR / "features.py", "processing/features.py"),
+               (PROCESSING_DIR / "contract.py", "processing/contract.py"),
+               (SCHEMA_FILE, "processing/schema.json")]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for path, name in members:
@@ -130,7 +137,10 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
                  processing_image_uri: str | None = None) -> Pipeline:
     """The pipeline. `processing_image_uri` is the image of every processing step (default:
     this account's ml-gateway-processing:latest in `region`); training and the served model
-    use SageMaker's XGBoost image."""
+    use SageMaker's XGBoost image. The `SchemaUri` parameter names the data contract (an S3
+    URI of a schema.json; default: processing/schema.json as staged with the code): Ingest,
+    FeatureStore, BuildDataset and Baseline read it, and Train puts it in model.tar.gz so the
+    endpoint encodes requests with it."""
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
@@ -155,7 +165,10 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
     # Evaluate logs the run to; empty: nothing is logged.
     mlflow_uri = ParameterString("MlflowTrackingUri", default_value="")
-    parameters = [claims_uri, customers_uri, processing_instance, training_instance,
+    staged_source = _stage_source(session, base_prefix)
+    schema_uri = ParameterString("SchemaUri",
+                                 default_value=f"{staged_source}/processing/{SCHEMA_FILE.name}")
+    parameters = [schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
                   endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
                   early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
                   new_variant_weight, mlflow_uri]
@@ -164,7 +177,12 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
-    source = _s3_input("source", _stage_source(session, base_prefix), f"{SOURCE_MOUNT}/processing")
+    # Keys are processing/<file>: staged under SOURCE_MOUNT they form the package on PYTHONPATH.
+    source = _s3_input("source", staged_source, SOURCE_MOUNT)
+
+    def schema_input():
+        # --schema-dir PATH: the job activates the contract found there (processing.contract).
+        return _s3_input("schema", schema_uri, f"{PROCESSING_ROOT}/input/schema")
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
 
     # One image for every processing step (Evaluate loads the booster with the image's xgboost).
@@ -189,14 +207,15 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     ingest = processing_step(
         "Ingest", "ingest.py",
         [_s3_input("claims", claims_uri, f"{PROCESSING_ROOT}/input/claims"),
-         _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers")],
+         _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers"),
+         schema_input()],
         [_s3_output("validated", f"{PROCESSING_ROOT}/output/validated", run_prefix("validated"))],
         [])
 
     feature_store = processing_step(
         "FeatureStore", "feature_store.py",
         [_s3_input("validated", ingest.properties.ProcessingOutputConfig.Outputs["validated"].S3Output.S3Uri,
-                   f"{PROCESSING_ROOT}/input/validated")],
+                   f"{PROCESSING_ROOT}/input/validated"), schema_input()],
         [_s3_output("manifest", f"{PROCESSING_ROOT}/output/manifest", run_prefix("feature-store"))],
         ["--claims-group", claims_group, "--customers-group", customers_group,
          "--offline-store-uri", f"s3://{bucket}/{base_prefix}/feature-store", "--role-arn", role])
@@ -205,7 +224,8 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # waits for the offline store to hold exactly that ingest (replication is asynchronous).
     build_dataset = processing_step(
         "BuildDataset", "build_dataset.py",
-        [_s3_input("manifest", feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
+        [schema_input(),
+         _s3_input("manifest", feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
                    f"{PROCESSING_ROOT}/input/manifest")],
         [_s3_output(name, f"{PROCESSING_ROOT}/output/{name}", run_prefix("dataset", name))
          for name in ("train", "validation", "test")],
@@ -220,7 +240,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # travels with the model package as its drift-check baseline.
     baseline = processing_step(
         "Baseline", MONITORING_DIR / "baseline.py",
-        [_s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train")],
+        [_s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train"), schema_input()],
         [_s3_output("baseline", f"{PROCESSING_ROOT}/baseline", run_prefix("baseline"))],
         [])
     baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
@@ -237,6 +257,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     train = TrainingStep(name="Train", cache_config=cache, step_args=trainer.train(input_data_config=[
         InputData(channel_name="train", data_source=dataset_uri("train")),
         InputData(channel_name="validation", data_source=dataset_uri("validation")),
+        InputData(channel_name="schema", data_source=schema_uri),
     ]))
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
