@@ -142,7 +142,11 @@ def test_iam_role_names(raw, name):
     with pytest.raises(ClientError) as exc:
         raw("iam").get_role(RoleName=name)
     assert _error(exc)[0] == "ValidationError"
-    assert raw("iam").get_role(RoleName="Pipeline-Role_1")["Role"]["RoleName"] == "Pipeline-Role_1"
+    # A valid name passes validation: an unknown role is then IAM's NoSuchEntity, not a refusal
+    # of the name.
+    with pytest.raises(ClientError) as exc:
+        raw("iam").get_role(RoleName="Pipeline-Role_1")
+    assert _error(exc)[0] == "NoSuchEntity"
 
 
 @pytest.mark.parametrize("bucket", ["bucket\n", "sthree-data", "amzn-s3-demo-data", "data-s3alias",
