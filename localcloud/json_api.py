@@ -35,7 +35,10 @@ def _compiled(pattern: str) -> re.Pattern[str] | None:
 def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
     errors: list[str] = []
     if operation.input_shape is not None:
-        _check(operation.input_shape, params, "", errors)
+        try:
+            _check(operation.input_shape, params, "", errors)
+        except RecursionError:
+            raise AwsError("SerializationException", "Request body is nested too deeply") from None
     if errors:
         noun = "error" if len(errors) == 1 else "errors"
         raise AwsError("ValidationException",

@@ -210,7 +210,7 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
     encoding = (req.headers.get("Content-Encoding") or "").lower()
     trailers: dict[str, str] = {}
     if sha_header.startswith("STREAMING-") or "aws-chunked" in encoding:
-        body, trailers = _decode_aws_chunked(body)
+        body, trailers = _decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
         declared = req.headers.get("x-amz-decoded-content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) != len(body):
             raise AwsError("IncompleteBody", "You did not provide the number of bytes specified by "
@@ -259,8 +259,14 @@ def _checksum(alg: str, data: bytes) -> str | None:
     return base64.b64encode(digest).decode()
 
 
-def _decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
-    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`."""
+def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
+                        ) -> tuple[bytes, dict[str, str]]:
+    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
+
+    With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
+    must carry a chunk-signature that verifies; with `verify_trailer` the trailing headers must
+    carry an x-amz-trailer-signature that verifies.
+    """
     out = []
     pos = 0
     trailers: dict[str, str] = {}
@@ -272,24 +278,44 @@ def _decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
         eol = body.find(b"\r\n", pos)
         if eol < 0:
             raise bad()
+        size_text, _, extension = body[pos:eol].partition(b";")
         try:
-            size = int(body[pos:eol].split(b";", 1)[0].strip(), 16)
+            size = int(size_text.strip(), 16)
         except ValueError:
             raise bad() from None
         pos = eol + 2
+        if size < 0 or pos + size > len(body):
+            raise bad()
+        data = body[pos:pos + size]
+        if verify_chunk is not None:
+            name, _, signature = extension.decode("latin-1").partition("=")
+            if name.strip() != "chunk-signature" or not signature:
+                raise AwsError("SignatureDoesNotMatch", "A chunk of this signed aws-chunked "
+                               "upload carries no chunk-signature", 403)
+            verify_chunk(data, signature.strip())
         if size == 0:
             break
-        if pos + size > len(body):
-            raise bad()
-        out.append(body[pos:pos + size])
+        out.append(data)
         pos += size
         if body[pos:pos + 2] != b"\r\n":
             raise bad()
         pos += 2
+    signature = None
+    canonical = []
     for line in body[pos:].split(b"\r\n"):
         name, sep, value = line.decode("latin-1").partition(":")
         if sep:
-            trailers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name == "x-amz-trailer-signature":
+                signature = value.strip()
+                continue
+            trailers[name] = value.strip()
+            canonical.append(f"{name}:{value.strip()}\n")
+    if verify_trailer is not None:
+        if signature is None:
+            raise AwsError("SignatureDoesNotMatch", "The signed aws-chunked upload's trailer "
+                           "carries no x-amz-trailer-signature", 403)
+        verify_trailer("".join(canonical).encode("latin-1"), signature)
     return b"".join(out), trailers
 
 
