@@ -84,7 +84,7 @@ class LocalCloudServer(LoopbackServer):
                     request.verify_trailer = sigv4.trailer_verifier(auth, config.secret_key,
                                                                     request.verify_chunk)
             request_id = request.request_id
-            response = await self.run_sync(route, self.cloud, request)
+            response = await self.run_sync(_route, self.cloud, request)
         except ClientDisconnected:
             return
         except AwsError as error:
@@ -107,6 +107,14 @@ class LocalCloudServer(LoopbackServer):
     def stop(self) -> None:
         self.shutdown()
         self.close()
+
+
+def _route(cloud: LocalCloud, request: Request) -> Response:
+    try:
+        return route(cloud, request)
+    except RecursionError:
+        # Only a client's input nests deep enough (JSON in a field: Detail, EventPattern...).
+        raise AwsError("SerializationException", "A value in the request is nested too deeply") from None
 
 
 def _render_error(error: AwsError, service: str, request_id: str) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import secrets
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud.config import make_private_dir
 from localcloud.state import connect
 
 KEY_CACHE_S = 1.0
@@ -97,8 +99,14 @@ class _Bucket:
 class KeyStore:
     def __init__(self, path: Path):
         self.path = path
+        if not path.parent.parent.exists():         # the state directory, if we create it
+            make_private_dir(path.parent.parent)
+        make_private_dir(path.parent)
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists():
+                os.chmod(file, 0o600)               # key hashes and usage: owner only
         self._db_lock = threading.Lock()     # one connection, shared by the server's threads
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}

@@ -107,7 +107,7 @@ class Upload:
 
 def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
-    if (not _BUCKET_RE.match(bucket) or ".." in bucket or _IP_RE.match(bucket)
+    if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
             or bucket.startswith("xn--")):
         raise AwsError("InvalidBucketName", f"The specified bucket is not valid: {bucket!r}", 400)
 

@@ -40,6 +40,14 @@ _STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "
 _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
+_HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def invalid_header_argument(name: str, value: str) -> AwsError:
+    return AwsError("InvalidArgument", f"{name} {value!r} contains characters a header value "
+                    "cannot carry", 400)
+
+
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -444,6 +452,9 @@ def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
                  "Cache-Control", "Expires"):
         override = req.query_value(f"response-{name.lower()}")
         if override:
+            if _HEADER_UNSAFE.search(override):
+                # Echoed as a header: CR/LF would add headers of the caller's choosing.
+                raise invalid_header_argument(f"response-{name.lower()}", override)
             headers[name] = override
     return headers
 

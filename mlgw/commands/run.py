@@ -34,6 +34,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = local_run.run(config_from(args), policies=args.policies, seed=args.seed,
                                claims=args.claims, customers=args.customers, parameters=overrides)
-    except ParameterError as exc:
+    except (ParameterError, local_run.RunInProgress) as exc:
         raise CliError(str(exc)) from None
     return 0 if result.succeeded else 1
