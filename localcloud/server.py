@@ -19,6 +19,7 @@ from localcloud.config import Config
 from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, json_error, query_error, xml_error
 from localcloud.router import route
+from localcloud.s3.models import remove_temporaries
 
 log = logging.getLogger("localcloud")
 
@@ -45,6 +46,10 @@ class LocalCloudServer(LoopbackServer):
     def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
         self.cloud = cloud or LocalCloud(config)
         cfg = self.cloud.config
+        # This server owns the state directory: what killed writes left is garbage now.
+        files, size = remove_temporaries(cfg.home)
+        if files:
+            log.info("removed %d temporary file(s), %d bytes, left by interrupted writes", files, size)
         super().__init__((cfg.host, cfg.port), self.app)
         self._hosts = allowed_hosts(cfg.host)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
