@@ -261,3 +261,44 @@ def test_http_metrics_health_openapi_cors(gateway):
     assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
     assert "X-Api-Key" in headers["Access-Control-Allow-Headers"]
     assert _http(gateway, "GET", "/v1/nowhere")[0] == 404
+
+
+# -- hardening: input the gateway must refuse with a 400, CORS and Host from configuration -------
+
+@pytest.mark.parametrize("raw", [
+    b'{"features": {"total_claim_amount": Infinity}}',
+    b'{"features": {"total_claim_amount": 1e400}}',
+    b'{"features": {"total_claim_amount": NaN}}',
+    json.dumps({"features": {"customer_age": 30.0}}).encode("utf-16"),
+    b'{"features": ' * 3000 + b"{}" + b"}" * 3000,
+])
+@pytest.mark.parametrize("path", ["/v1/predict/direct", "/v1/predict"])
+def test_http_numbers_json_cannot_carry_are_400(gateway, raw, path):
+    """RFC 8259 section 6: Infinity and NaN are not JSON numbers, and 1e400 has no finite
+    value; JSON text is UTF-8 (section 8.1). Both routes refuse alike, before the endpoint."""
+    status, _, out = _http(gateway, "POST", path, raw, key=gateway["key"],
+                           headers={"Content-Type": "application/json"})
+    assert status == 400, out
+    assert "not JSON" in json.loads(out)["message"]
+
+
+def test_http_cors_origins_come_from_configuration(stack):
+    server = GatewayServer(GatewayConfig(home=stack["home"], port=0, endpoint_name=ENDPOINT,
+                                         cors_origins=("http://app.example",)))
+    server.start_background()
+    try:
+        probe = {"server": server}
+        _, headers, _ = _http(probe, "GET", "/v1/health", headers={"Origin": "http://app.example"})
+        assert headers["Access-Control-Allow-Origin"] == "http://app.example"
+        _, headers, _ = _http(probe, "GET", "/v1/health", headers={"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in headers
+    finally:
+        server.stop()
+
+
+def test_http_only_loopback_host_names(gateway):
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example."""
+    status, _, out = _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=gateway["key"],
+                           headers={"Host": "evil.example"})
+    assert status == 400 and "Host" in json.loads(out)["message"]
+    assert _http(gateway, "GET", "/v1/health", headers={"Host": "localhost"})[0] == 200
