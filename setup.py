@@ -19,6 +19,10 @@ setup(
         "duckdb>=1.2",
         "pyarrow>=20",
         "sqlglot>=26",
+        # the HTTP servers (localcloud/asgi_server.py): uvicorn with llhttp and libuv
+        "uvicorn>=0.30",
+        "httptools>=0.6",
+        "uvloop>=0.19",
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16"]},

@@ -1,14 +1,19 @@
-"""What localcloud's HTTP servers share: uvicorn (h11) on a socket bound to 127.0.0.1.
+"""What localcloud's HTTP servers share: uvicorn (httptools, uvloop) on a socket bound to
+127.0.0.1.
 
-The HTTP/1.1 framing is uvicorn's and h11's, not ours: h11 refuses conflicting or malformed
-Content-Length, bad chunk sizes and oversized headers with a 400 and closes the connection; a
-body the application did not read is discarded by h11 (never parsed as the next request);
+The HTTP/1.1 framing is uvicorn's and llhttp's (httptools), not ours: llhttp refuses
+duplicate or malformed Content-Length, Content-Length with Transfer-Encoding, and bad chunk
+sizes, and uvicorn answers 400 and closes the connection; a body the application did not
+read is discarded by the parser (never taken for the next request), and a refusal sent
+before the body was read also closes the connection;
 `Expect: 100-continue` is answered only when the application asks for the body, so a request
 refused on its headers never has its body sent at all. What this module adds:
 
 - a read timeout (`READ_TIMEOUT_S`): a connection on which the server waits for client bytes
   (no request yet, a request's headers or body half sent, or idle keep-alive) for that long
   is closed; uvicorn alone only times out idle keep-alive connections.
+- a limit on the request line and headers (`MAX_HEADER_BYTES`), which llhttp leaves to
+  its caller.
 - `Host` checking: only the loopback names (and any configured with `MLGW_ALLOWED_HOSTS`, a
   comma-separated list, plus the host the server was told to bind) are served, so a web page
   that rebinds its own DNS name to 127.0.0.1 cannot reach the server (DNS rebinding).
@@ -28,9 +33,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("localcloud")
 
@@ -118,17 +122,42 @@ def _header_value(value: str) -> bytes:
     return value.encode("latin-1", "replace")
 
 
-class _ReadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol plus a read timeout on every wait for the client."""
+class _Protocol(HttpToolsProtocol):
+    """uvicorn's httptools (llhttp) protocol plus a read timeout on every wait for the client
+    and a limit on the request line and headers (llhttp has none of its own)."""
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._last_read = self.loop.time()
+        self._header_bytes = 0
         self._read_timer = self.loop.call_later(READ_TIMEOUT_S, self._check_read)
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
+        if self._header_bytes > MAX_HEADER_BYTES:     # headers that never end
+            self.send_400_response("Request line and headers too large.")
+            return
         super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._header_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._header_bytes > MAX_HEADER_BYTES:
+            # Raised in a parser callback, httptools reports it as a parser error: uvicorn
+            # answers 400 and closes.
+            raise ValueError("request line and headers too large")
+        self._header_bytes = 0
+        super().on_headers_complete()
 
     def connection_lost(self, exc) -> None:
         timer = getattr(self, "_read_timer", None)
@@ -139,8 +168,8 @@ class _ReadTimeoutProtocol(H11Protocol):
     def _waiting_for_client(self) -> bool:
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
-            return True                                   # between requests
-        return self.conn.their_state is h11.SEND_BODY     # the app waits for the body
+            return True                 # between requests, or a request's headers half sent
+        return cycle.more_body          # the body is not all here yet
 
     def _check_read(self) -> None:
         if self.transport.is_closing():
@@ -164,7 +193,9 @@ class LoopbackServer:
     def __init__(self, address: tuple[str, int], app: App, reuse_port: bool = False):
         host, port = address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # without it a response's header and body writes wait out the client's delayed ACK.
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -179,10 +210,9 @@ class LoopbackServer:
         self.executor = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS,
                                                               thread_name_prefix=self.thread_name)
         self._uvicorn = uvicorn.Server(uvicorn.Config(
-            app, http=_ReadTimeoutProtocol, loop="asyncio", lifespan="off", access_log=False,
+            app, http=_Protocol, loop="uvloop", lifespan="off", access_log=False,
             interface="asgi3", proxy_headers=False,
-            log_level="warning", timeout_keep_alive=int(KEEP_ALIVE_S),
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES, server_header=False,
+            log_level="warning", timeout_keep_alive=int(KEEP_ALIVE_S), server_header=False,
             date_header=False, timeout_graceful_shutdown=5))
         self._thread: threading.Thread | None = None
         self._closed = False

@@ -247,3 +247,9 @@ def test_only_loopback_host_names(localcloud):
     headers["Host"] = "attacker.example"
     status, body = _post(localcloud, b"{}", headers)
     assert status == 400 and "attacker.example" in body["message"]
+
+
+def test_oversized_headers_are_400(localcloud):
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000) for i in range(80))  # ~80 KB
+    reply = _raw(localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
