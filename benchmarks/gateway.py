@@ -129,8 +129,11 @@ def serve_naive(port: int, model_dir: Path, data_file: Path) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128    # the default 5 resets connections when 16 clients connect
+
+    server = Server(("127.0.0.1", port), Handler)
     server.serve_forever()
 
 
@@ -192,9 +195,13 @@ def drive(host: str, port: int, path: str, headers: dict[str, str], policy_ids: 
 
         def call(policy_id: int) -> bool:
             body = bodies[policy_id] if bodies is not None else json.dumps({"policy_id": policy_id})
-            conn.request("POST", path, body, sent)
-            response = conn.getresponse()
-            response.read()
+            try:
+                conn.request("POST", path, body, sent)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()        # counted as an error; the next call reconnects
+                return False
             return response.status == 200
         return call, conn.close
 
