@@ -33,11 +33,16 @@ MAX_API_BODY = 32 << 20
 __all__ = ["BodyTooLarge", "LocalCloudServer", "LoopbackServer", "MAX_BODY"]
 
 
-def _headers(scope: dict) -> Message:
+def _headers(scope: dict) -> tuple[Message, dict[str, list[str]]]:
+    """The request's headers as services read them (an email Message, as http.server gave
+    them), and as lower-cased name → values for the signature check (Message lookups scan)."""
     message = HTTPMessage()
-    for name, value in scope["headers"]:
-        message[name.decode("latin-1")] = value.decode("latin-1")
-    return message
+    values: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        message[name] = value
+        values.setdefault(name, []).append(value)       # uvicorn lower-cases names
+    return message, values
 
 
 class LocalCloudServer(LoopbackServer):
@@ -62,7 +67,7 @@ class LocalCloudServer(LoopbackServer):
         raw_path = scope["raw_path"].decode("latin-1")
         raw_query = scope["query_string"].decode("latin-1")
         full_path = f"{raw_path}?{raw_query}" if raw_query else raw_path
-        headers = _headers(scope)
+        headers, header_values = _headers(scope)
         service, request_id, body_read = "unknown", "", False
         config = self.cloud.config
         try:
@@ -79,7 +84,8 @@ class LocalCloudServer(LoopbackServer):
                 raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large",
                                413) from None
             body_read = True
-            sigv4.verify_signature(auth, method, full_path, headers, body, config.secret_key)
+            sigv4.verify_signature(auth, method, full_path, headers, body, config.secret_key,
+                                   header_values)
             request = Request(method, raw_path, raw_query, headers, body, service,
                               auth.scope.region, access_key_id=auth.scope.access_key)
             content_hash = headers.get("X-Amz-Content-SHA256") or ""

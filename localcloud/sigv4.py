@@ -39,6 +39,7 @@ def parse_scope(authorization: str | None) -> Scope:
     return Scope(m["key"], m["region"], m["service"])
 
 
+_TIMESTAMP = re.compile(r"\d{8}T(?:[01]\d|2[0-3])[0-5]\d[0-5]\dZ")
 MAX_SKEW_S = 15 * 60   # AWS: "Signature expired" / RequestTimeTooSkewed beyond 15 minutes
 
 
@@ -75,7 +76,12 @@ def check_header(headers: Message, access_key: str, region: str,
         raise AwsError("AccessDenied" if s3 else "IncompleteSignature",
                        "AWS authentication requires a valid Date or x-amz-date header", 403)
     try:
-        signed_at = calendar.timegm(time.strptime(timestamp, "%Y%m%dT%H%M%SZ"))
+        # Not time.strptime: at ~50 us it was the costliest step of checking a header.
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise ValueError(timestamp)
+        signed_at = calendar.timegm((int(timestamp[0:4]), int(timestamp[4:6]), int(timestamp[6:8]),
+                                     int(timestamp[9:11]), int(timestamp[11:13]),
+                                     int(timestamp[13:15]), 0, 0, 0))
     except ValueError:
         raise AwsError("AccessDenied" if s3 else "IncompleteSignature",
                        f"X-Amz-Date {timestamp!r} is not an ISO 8601 basic timestamp "
@@ -106,9 +112,11 @@ def check_header(headers: Message, access_key: str, region: str,
 
 
 def verify_signature(auth: Authorization, method: str, raw_path: str, headers: Message,
-                     body: bytes, secret_key: str) -> None:
+                     body: bytes, secret_key: str,
+                     header_values: dict[str, list[str]] | None = None) -> None:
     """SignatureDoesNotMatch unless the signature is the one the local secret gives.
 
+    `header_values`: lower-cased header name → its values, if the caller has it already.
     The payload hash is the body's own SHA-256 for every service but S3, whatever an
     X-Amz-Content-SHA256 header says (that header is the client's claim; the signature must
     cover the body received). S3 signs the header's value (a hash, UNSIGNED-PAYLOAD or
@@ -123,7 +131,11 @@ def verify_signature(auth: Authorization, method: str, raw_path: str, headers: M
                            "x-amz-content-sha256", 400)
     else:
         payload_hash = hashlib.sha256(body).hexdigest()
-    fast = _fast_signature(method, raw_path, headers, payload_hash, secret_key, scope,
+    if header_values is None:
+        header_values = {}
+        for name, value in headers.items():
+            header_values.setdefault(name.lower(), []).append(value)
+    fast = _fast_signature(method, raw_path, header_values, payload_hash, secret_key, scope,
                            auth.signed, auth.timestamp)
     if fast is not None:
         if not hmac.compare_digest(fast, auth.signature):
@@ -233,7 +245,8 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
-def _fast_signature(method: str, raw_path: str, headers: Message, payload_hash: str, secret_key: str,
+def _fast_signature(method: str, raw_path: str, header_values: dict[str, list[str]],
+                    payload_hash: str, secret_key: str,
                     scope: Scope, signed: str, timestamp: str) -> str | None:
     """The expected signature, or None when the request needs the general (botocore) path."""
     path, _, query = raw_path.partition("?")
@@ -246,7 +259,7 @@ def _fast_signature(method: str, raw_path: str, headers: Message, payload_hash: 
     for name in sorted(set(names)):
         if name in _BLACKLIST:
             continue
-        value = ",".join(headers.get_all(name) or ())
+        value = ",".join(header_values.get(name, ()))
         canonical_headers.append(f"{name}:{' '.join(value.split())}")
     canonical = "\n".join((method.upper(), path, "", "\n".join(canonical_headers) + "\n",
                            ";".join(sorted(names)), payload_hash))
