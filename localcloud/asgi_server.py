@@ -40,7 +40,7 @@ log = logging.getLogger("localcloud")
 
 READ_TIMEOUT_S = 30.0        # no client bytes for this long while we wait for some: close
 KEEP_ALIVE_S = 30.0          # idle keep-alive connection lifetime (boto3 reuses connections)
-MAX_HEADER_BYTES = 64 * 1024  # request line + headers (h11's limit; S3's own is 8 KB of headers)
+MAX_HEADER_BYTES = 64 * 1024  # request line + headers (S3 allows 8 KB of headers; boto3 sends < 2 KB)
 WORKER_THREADS = 32
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -85,7 +85,7 @@ async def read_body(scope: dict, receive: Callable[[], Awaitable[dict]], limit: 
     """The whole request body, refused (BodyTooLarge) from its Content-Length before any of it
     is read, or as soon as a chunked body passes the limit."""
     length = header(scope, b"content-length")
-    if length is not None and int(length) > limit:     # h11 has already checked it is a number
+    if length is not None and int(length) > limit:     # llhttp has already checked it is a number
         raise BodyTooLarge(int(length))
     parts, total = [], 0
     while True:
@@ -107,7 +107,7 @@ async def send_response(send: Callable[[dict], Awaitable[None]], status: int,
     """Status, headers and body; `close` for a refusal that left the body unread."""
     raw = []
     for name, value in headers.items():
-        # A header value never carries CR or LF (h11 would refuse to send it): an echoed
+        # A header value never carries CR or LF (uvicorn would refuse to send it): an echoed
         # parameter cannot add headers of its own (response splitting).
         raw.append((name.encode("latin-1"), _header_value(value)))
     if close:

@@ -166,6 +166,9 @@ class GatewayServer(LoopbackServer):
                        request_id: str) -> tuple[ApiResponse, str | None, bool]:
         """(response, key id, whether the body was read) for a matched route."""
         key_id = None
+        length = header(scope, b"content-length")
+        if length is not None and int(length) > MAX_PAYLOAD:
+            raise BodyTooLarge(int(length))       # API Gateway's order: the limit, then the key
         if route.api_key_required:
             # Inline, not on a worker thread: a cached key is a dict lookup, a quota one SQLite
             # upsert (WAL); a thread hop would cost more than either.
