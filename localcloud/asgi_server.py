@@ -122,12 +122,49 @@ def _header_value(value: str) -> bytes:
     return value.encode("latin-1", "replace")
 
 
+class _OneWriteResponses:
+    """A transport that sends a response's head together with its first body write.
+
+    uvicorn writes the status line and headers, then the body: two TCP segments, and for a
+    small response two reads (and wake-ups) on the client, per request. The head is held
+    until the body write that follows it in the same step (or the loop's next turn, or a
+    close), so a small response leaves in one segment."""
+
+    def __init__(self, transport, loop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self._head = data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 class _Protocol(HttpToolsProtocol):
     """uvicorn's httptools (llhttp) protocol plus a read timeout on every wait for the client
     and a limit on the request line and headers (llhttp has none of its own)."""
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _OneWriteResponses(transport, self.loop)  # type: ignore[assignment]
         self._last_read = self.loop.time()
         self._header_bytes = 0
         self._read_timer = self.loop.call_later(READ_TIMEOUT_S, self._check_read)
