@@ -19,8 +19,10 @@ refused on its headers never has its body sent at all. What this module adds:
   that rebinds its own DNS name to 127.0.0.1 cannot reach the server (DNS rebinding).
 - `read_body`: the body in chunks against a limit, refusing it from Content-Length before a
   byte is read.
-- `run_sync`: the services are synchronous (SQLite, models): each request's work runs on a
-  thread pool, never on the event loop.
+- `run_sync`: the services are synchronous (SQLite, files, models): work that may take long
+  runs on a thread pool, off the event loop (callers keep only short, bounded work inline:
+  a hop to a thread and back costs more than an SQLite lookup).
+- `_OneWriteResponses`: a response's head and body leave in one write.
 """
 from __future__ import annotations
 
