@@ -2,8 +2,7 @@
 
 Per request: Host check → the Authorization header's key, date and scope (refused before a
 byte of the body is read) → Content-Length against the service's limit → the body → the
-signature → `router.route(cloud, request)`, on a worker thread except for SageMaker's data
-plane (see `app`).
+signature → `router.route(cloud, request)` on a worker thread.
 """
 from __future__ import annotations
 
@@ -96,10 +95,7 @@ class LocalCloudServer(LoopbackServer):
                     request.verify_trailer = sigv4.trailer_verifier(auth, config.secret_key,
                                                                     request.verify_chunk)
             request_id = request.request_id
-            if _runs_inline(service, header_values):
-                response = _route(self.cloud, request)
-            else:
-                response = await self.run_sync(_route, self.cloud, request)
+            response = await self.run_sync(_route, self.cloud, request)
         except ClientDisconnected:
             return
         except AwsError as error:
@@ -122,15 +118,6 @@ class LocalCloudServer(LoopbackServer):
     def stop(self) -> None:
         self.shutdown()
         self.close()
-
-
-def _runs_inline(service: str, header_values: dict[str, list[str]]) -> bool:
-    """SageMaker's data plane: feature-store records (an SQLite statement) and InvokeEndpoint
-    on a single-model endpoint (a model loaded when the endpoint was created or the server
-    started): less work than the hop to a worker thread and back, so they run on the event
-    loop. Multi-model invocations (TargetModel) may load a model and run on the pool."""
-    return (service == "sagemaker" and "x-amz-target" not in header_values
-            and "x-amzn-sagemaker-target-model" not in header_values)
 
 
 def _route(cloud: LocalCloud, request: Request) -> Response:
