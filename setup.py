@@ -24,7 +24,11 @@ setup(
         "jsonschema>=4.18",   # pipeline definitions (localcloud) and gateway request bodies
         "regex>=2024.4",      # AWS's Java patterns with Unicode categories (localcloud.shapes)
         # mlgw studio: ASGI app, templates, graph layout, charts
-        "starlette>=0.40", "uvicorn>=0.30", "Jinja2>=3.1", "networkx>=3", "matplotlib>=3.8",
+        "starlette>=0.40", "Jinja2>=3.1", "networkx>=3", "matplotlib>=3.8",
+        # the HTTP servers (localcloud/asgi_server.py): uvicorn with llhttp and libuv
+        "uvicorn>=0.30",
+        "httptools>=0.6",
+        "uvloop>=0.19",
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16", "selenium>=4.30"]},

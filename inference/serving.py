@@ -81,7 +81,10 @@ def _media_type(value: str | None, default: str) -> str:
 def input_fn(request_body: bytes | str, content_type: str | None) -> Any:
     """CSV → a float matrix in features.json order; JSON → a list of records (dicts)."""
     kind = _media_type(content_type, CSV)
-    text = request_body.decode("utf-8") if isinstance(request_body, (bytes, bytearray)) else request_body
+    try:
+        text = request_body.decode("utf-8") if isinstance(request_body, (bytes, bytearray)) else request_body
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The request body is not UTF-8 text (invalid byte at offset {exc.start})") from None
     if kind == CSV:
         return _parse_csv(text)
     if kind == JSON:
@@ -109,6 +112,8 @@ def _parse_csv(text: str) -> Any:
 def _parse_json(text: str) -> list[dict[str, Any]]:
     try:
         payload = json.loads(text)
+    except RecursionError:
+        raise InputError("The request body is JSON nested too deeply") from None
     except ValueError as exc:
         raise InputError(f"The request body is not valid JSON: {exc}") from None
     if isinstance(payload, Mapping) and "instances" in payload:

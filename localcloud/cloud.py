@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from localcloud.config import Config
+from localcloud.config import Config, make_private_dir
 from localcloud.state import StateStore
 
 
 class LocalCloud:
     def __init__(self, config: Config | None = None):
         self.config = config or Config()
-        self.config.home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.config.home)
         self.state = StateStore(self.config.state_db)
         from localcloud.iam.recorder import Recorder
         self.recorder = Recorder.from_env()   # None unless MLGW_IAM_RECORD is set

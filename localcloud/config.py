@@ -10,6 +10,14 @@ ACCOUNT_ID = "000000000000"
 DEFAULT_OFFLINE_STORE_DELAY = 5.0
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create path (and parents) readable by its owner only: the state directory holds the
+    API key store, captured requests and models, none of them for other local users."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
 @dataclass(frozen=True)
 class Config:
     home: Path = field(default_factory=lambda: Path(os.environ.get("MLGW_HOME", ".mlgw")).resolve())

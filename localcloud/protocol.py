@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -25,6 +26,10 @@ class Request:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     access_key: str | None = None   # the signing access key
     principal: str | None = None    # the role a role-session key signs for; None: the administrator
+    # S3 aws-chunked uploads: checks one chunk's data against its chunk-signature, in order
+    # (None when the request is not a signed chunked upload).
+    verify_chunk: Callable[[bytes, str], None] | None = None
+    verify_trailer: Callable[[bytes, str], None] | None = None
 
     @property
     def path(self) -> str:
@@ -49,7 +54,13 @@ class Response:
 def json_body(request: Request) -> dict[str, Any]:
     """A JSON-protocol request's parameters; AWS's SerializationException when they aren't."""
     try:
-        params = json.loads(request.body or b"{}")
+        # JSON on AWS's wire is UTF-8; json.loads(bytes) would also guess UTF-16/32.
+        params = json.loads((request.body or b"{}").decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AwsError("SerializationException", f"Request body is not valid UTF-8 (byte "
+                       f"{exc.start})") from None
+    except RecursionError:
+        raise AwsError("SerializationException", "Request body is nested too deeply") from None
     except ValueError:
         raise AwsError("SerializationException", "Request body is not valid JSON") from None
     if not isinstance(params, dict):

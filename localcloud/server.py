@@ -1,158 +1,48 @@
-"""The localcloud HTTP server: one port on 127.0.0.1, SigV4-verified, routed like AWS."""
+"""The localcloud HTTP server: one port on 127.0.0.1, SigV4-verified, routed like AWS.
+
+Per request: Host check → the Authorization header's key, date and scope (refused before a
+byte of the body is read) → Content-Length against the service's limit → the body → the
+signature → `router.route(cloud, request)` on a worker thread.
+"""
 from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.client import HTTPMessage
 
 from localcloud import sigv4
+from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
+                                    allowed_hosts, host_name, read_body, send_response)
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, json_error, query_error, xml_error
 from localcloud.router import route
+from localcloud.s3.models import remove_temporaries
 
 log = logging.getLogger("localcloud")
 
 # Bodies larger than this are refused before they are read (S3 single PUT's own limit is 5 GB;
 # ours is a laptop's). Services apply their own, smaller limits (InvokeEndpoint: 6 MB).
 MAX_BODY = 1 << 30
+# The JSON and query services: their largest request is InvokeEndpoint's 6 MB payload (25 MB
+# for asynchronous inference); their signature covers the body, so it is read to check it.
+MAX_API_BODY = 32 << 20
+
+__all__ = ["BodyTooLarge", "LocalCloudServer", "LoopbackServer", "MAX_BODY"]
 
 
-class BodyTooLarge(Exception):
-    """A request body over the server's limit (the unread rest is still on the socket)."""
-
-    def __init__(self, size: int):
-        super().__init__(f"request body of at least {size} bytes is too large")
-        self.size = size
-
-
-class LoopbackHandler(BaseHTTPRequestHandler):
-    """What localcloud's request handlers share: keep-alive, no Nagle delay, quiet logging,
-    and a body reader that honours chunked transfer encoding and a size limit."""
-    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses connections
-    # Headers and body go out in separate writes; without TCP_NODELAY each small response
-    # waits ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s", self.address_string(), format % args)
-
-    def read_body(self, limit: int) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, total = [], 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > limit:
-                    raise BodyTooLarge(total)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            raise BodyTooLarge(length)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def write_response(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        """Status, headers (Content-Length added unless given) and body in one write: one
-        syscall, one segment for a small response. A HEAD response sends no body."""
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        if "Content-Length" not in headers:
-            self.send_header("Content-Length", str(len(body)))
-        buffer = getattr(self, "_headers_buffer", None)
-        if buffer is None:      # HTTP/0.9: no headers are sent at all
-            self.end_headers()
-            buffer = []
-        else:
-            buffer.append(b"\r\n")
-        if self.command != "HEAD" and body:
-            buffer.append(body)
-        self.wfile.write(b"".join(buffer))
-        buffer.clear()
-
-
-class _Handler(LoopbackHandler):
-    server: "LocalCloudServer"
-
-    def _handle(self) -> None:
-        raw_path, _, raw_query = self.path.partition("?")
-        service = "unknown"
-        request_id = ""
-        try:
-            claimed = sigv4.parse_scope(self.headers.get("Authorization"))
-            service = claimed.service
-            try:
-                body = self.read_body(MAX_BODY)
-            except BodyTooLarge as exc:
-                raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large", 413) from None
-            cloud = self.server.cloud
-            # Whose key signed it: the administrator's, or a role session's (localcloud/iam).
-            principal, secret = cloud.principal_of(claimed.access_key)
-            scope = sigv4.verify(self.command, self.path, self.headers, body,
-                                 claimed.access_key if principal else cloud.config.access_key, secret)
-            service = scope.service
-            request = Request(self.command, raw_path, raw_query, self.headers, body,
-                              scope.service, scope.region, access_key=scope.access_key,
-                              principal=principal)
-            request_id = request.request_id
-            if cloud.recorder is not None:
-                cloud.recorder.request(principal or cloud.admin_arn(), request)
-            response = route(self.server.cloud, request)
-        except AwsError as error:
-            response = _render_error(error, service, request_id)
-        except Exception as exc:  # the server never dies on a request
-            log.exception("internal error on %s %s", self.command, self.path)
-            response = _render_error(AwsError("InternalFailure", f"localcloud internal error: {exc}",
-                                              500, sender=False), service, request_id)
-        self._send(response, request_id)
-
-    def _send(self, response: Response, request_id: str) -> None:
-        headers = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id, **response.headers}
-        self.write_response(response.status, headers, response.body)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-
-def _render_error(error: AwsError, service: str, request_id: str) -> Response:
-    if service == "s3":
-        return xml_error(error, request_id)
-    if service in ("sts", "iam"):
-        return query_error(error, request_id)
-    return json_error(error)
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """What localcloud's servers share: a thread per connection, quiet about clients that hang
-    up, and a background mode for tests and benchmarks."""
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    thread_name = "server"
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def handle_error(self, request, client_address) -> None:
-        # A client hanging up mid-response is routine (timeouts, benchmarks), not an error.
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        super().handle_error(request, client_address)
-
-    def start_background(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name=self.thread_name, daemon=True)
-        thread.start()
-        return thread
+def _headers(scope: dict) -> tuple[Message, dict[str, list[str]]]:
+    """The request's headers as services read them (an email Message, as http.server gave
+    them), and as lower-cased name → values for the signature check (Message lookups scan)."""
+    message = HTTPMessage()
+    values: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        message[name] = value
+        values.setdefault(name, []).append(value)       # uvicorn lower-cases names
+    return message, values
 
 
 class LocalCloudServer(LoopbackServer):
@@ -161,9 +51,69 @@ class LocalCloudServer(LoopbackServer):
     def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
         self.cloud = cloud or LocalCloud(config)
         cfg = self.cloud.config
-        super().__init__((cfg.host, cfg.port), _Handler)
+        # This server owns the state directory: what killed writes left is garbage now.
+        files, size = remove_temporaries(cfg.home)
+        if files:
+            log.info("removed %d temporary file(s), %d bytes, left by interrupted writes", files, size)
+        super().__init__((cfg.host, cfg.port), self.app)
+        self._hosts = allowed_hosts(cfg.host)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
             self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
+
+    async def app(self, scope: dict, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        raw_path = scope["raw_path"].decode("latin-1")
+        raw_query = scope["query_string"].decode("latin-1")
+        full_path = f"{raw_path}?{raw_query}" if raw_query else raw_path
+        headers, header_values = _headers(scope)
+        service, request_id, body_read = "unknown", "", False
+        config = self.cloud.config
+        try:
+            host = headers.get("Host") or ""
+            if host_name(host) not in self._hosts:
+                raise AwsError("InvalidHostHeader", f"Host {host!r} is not served here: localcloud "
+                               "answers loopback host names only (set MLGW_ALLOWED_HOSTS to add one)",
+                               400)
+            claimed = sigv4.parse_scope(headers.get("Authorization"))
+            service = claimed.service
+            # Whose key signed it: the administrator's, or a role session's (localcloud/iam).
+            principal, secret = self.cloud.principal_of(claimed.access_key)
+            auth = sigv4.check_header(headers, claimed.access_key if principal else config.access_key,
+                                      config.region)
+            try:
+                body = await read_body(scope, receive, MAX_BODY if service == "s3" else MAX_API_BODY)
+            except BodyTooLarge as exc:
+                raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large",
+                               413) from None
+            body_read = True
+            sigv4.verify_signature(auth, method, full_path, headers, body, secret, header_values)
+            request = Request(method, raw_path, raw_query, headers, body, service,
+                              auth.scope.region, access_key=auth.scope.access_key,
+                              principal=principal)
+            content_hash = headers.get("X-Amz-Content-SHA256") or ""
+            if service == "s3" and content_hash.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
+                request.verify_chunk = sigv4.chunk_verifier(auth, secret)
+                if content_hash.endswith("-TRAILER"):
+                    request.verify_trailer = sigv4.trailer_verifier(auth, secret, request.verify_chunk)
+            request_id = request.request_id
+            if self.cloud.recorder is not None:   # IAM conformance (MLGW_IAM_RECORD)
+                self.cloud.recorder.request(principal or self.cloud.admin_arn(), request)
+            response = await self.run_sync(_route, self.cloud, request)
+        except ClientDisconnected:
+            return
+        except AwsError as error:
+            response = _render_error(error, service, request_id)
+        except Exception as exc:  # the server never dies on a request
+            log.exception("internal error on %s %s", method, raw_path)
+            response = _render_error(AwsError("InternalFailure", f"localcloud internal error: {exc}",
+                                              500, sender=False), service, request_id)
+        out = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id, **response.headers}
+        if "Content-Length" not in out and "content-length" not in out:
+            out["Content-Length"] = str(len(response.body))
+        # A refusal before the body was read closes the connection: its body is never read.
+        await send_response(send, response.status, out, response.body, close=not body_read)
 
     def close(self) -> None:
         """Release the port and let each service flush what it buffers."""
@@ -173,3 +123,19 @@ class LocalCloudServer(LoopbackServer):
     def stop(self) -> None:
         self.shutdown()
         self.close()
+
+
+def _route(cloud: LocalCloud, request: Request) -> Response:
+    try:
+        return route(cloud, request)
+    except RecursionError:
+        # Only a client's input nests deep enough (JSON in a field: Detail, EventPattern...).
+        raise AwsError("SerializationException", "A value in the request is nested too deeply") from None
+
+
+def _render_error(error: AwsError, service: str, request_id: str) -> Response:
+    if service == "s3":
+        return xml_error(error, request_id)
+    if service in ("sts", "iam"):
+        return query_error(error, request_id)
+    return json_error(error)

@@ -148,7 +148,10 @@ def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
     """Raise ValidationException listing every constraint `params` breaks (AWS lists up to 10)."""
     errors: list[str] = []
     if operation.input_shape is not None:
-        _check(operation.input_shape, params, "", errors)
+        try:
+            _check(operation.input_shape, params, "", errors)
+        except RecursionError:   # a body nested deeper than any model shape: AWS's parser refuses it
+            raise AwsError("SerializationException", "Request body is nested too deeply") from None
     if errors:
         noun = "error" if len(errors) == 1 else "errors"
         raise AwsError("ValidationException",

@@ -5,11 +5,14 @@ exactly as on AWS; only the endpoint the clients talk to differs.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from localcloud import daemon
@@ -118,11 +121,43 @@ def role_arn(config: Config, logical_id: str = ROLE) -> str:
     return template_role_arn(logical_id, config.account_id, config.region)
 
 
+class RunInProgress(Exception):
+    """Another `mlgw run` holds this state directory."""
+
+
+@contextmanager
+def exclusive_run(home: Path) -> Iterator[None]:
+    """Hold `<home>/run.lock` for one `mlgw run`; RunInProgress if another run holds it.
+
+    Runs on one state directory share its landing prefix (the current dataset), so a second
+    run would replace the data the first is training on: it is refused. The lock is an flock,
+    released by the kernel when its holder exits, however it exits (kill -9 included).
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunInProgress(f"another `mlgw run` (pid {holder}) is running on {home}; it owns "
+                            "the dataset this run would replace. Wait for it to finish, or give "
+                            "this run its own state directory with --home") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
         parameters: dict[str, str], out=None, schema: str | None = None) -> ExecutionResult:
-    """Start localcloud for config.home if it is not running, then run the pipeline on it."""
-    return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
-                   customers=customers, parameters=parameters, out=out, schema=schema)
+    """Start localcloud for config.home if it is not running, then run the pipeline on it.
+    RunInProgress when another run is using config.home."""
+    with exclusive_run(config.home):
+        return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
+                       customers=customers, parameters=parameters, out=out, schema=schema)
 
 
 def execute(config: Config, *, policies: int, seed: int, claims: str | None,
@@ -221,10 +256,12 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
 
 
 def _invoke_snippet(config: Config) -> list[str]:
+    # Never the secret key: output is copied into logs and tickets. The credentials come from
+    # the environment `mlgw localcloud env` prints on request.
     return [
+        "# first, in the shell: eval \"$(mlgw localcloud env)\"   (endpoint and local credentials)",
         "import boto3",
-        f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}',",
-        f"                  aws_access_key_id='{config.access_key}', aws_secret_access_key='{config.secret_key}')",
+        f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
         "                   Body='{\"instances\": [{\"incident_severity\": 2, \"total_claim_amount\": 50000}]}')['Body'].read()",
     ]

@@ -238,7 +238,7 @@ def load_schedules(config: Config) -> list[Schedule]:
 
 
 def create_schedule(config: Config, schedule: Schedule) -> Schedule:
-    if not _NAME.match(schedule.name):
+    if not _NAME.fullmatch(schedule.name):
         raise ScheduleError(f"invalid schedule name {schedule.name!r}: letters, digits and "
                             f"hyphens, at most 63 characters")
     validate_cron(schedule.cron)

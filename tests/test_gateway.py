@@ -185,7 +185,7 @@ def _http(gateway, method: str, path: str, body=None, key: str | None = None,
     response = conn.getresponse()
     out = response.read()
     conn.close()
-    return response.status, dict(response.getheaders()), out
+    return response.status, response.headers, out   # headers: case-insensitive, as in HTTP
 
 
 def test_http_predict_needs_a_valid_key(gateway):
@@ -197,7 +197,7 @@ def test_http_predict_needs_a_valid_key(gateway):
     status, headers, body = _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=gateway["key"])
     assert status == 200, body
     assert 0.0 <= json.loads(body)["fraud_probability"] <= 1.0
-    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in headers    # no CORS origin configured
     uuid.UUID(headers["x-amzn-RequestId"])
 
 
@@ -228,12 +228,12 @@ def test_http_oversize_is_413(gateway):
     # Only the headers are sent: the gateway must refuse on Content-Length without reading.
     host, port = gateway["server"].server_address[:2]
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nx-api-key: {gateway['key']}\r\n"
+        sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {gateway['key']}\r\n"
                      f"Content-Type: application/json\r\nContent-Length: {MAX_PAYLOAD + 1}\r\n\r\n"
                      .encode())
         reply = sock.recv(4096).decode()
     assert reply.startswith("HTTP/1.1 413")
-    assert "x-amzn-RequestId" in reply
+    assert "x-amzn-requestid" in reply.lower()
 
 
 @pytest.mark.parametrize("body, field", [
@@ -330,3 +330,44 @@ def test_template_models_are_the_contracts():
     c = contract.load()
     assert _template_model("DirectRequestModel") == c.direct_request_model()
     assert _template_model("PredictRequestModel") == c.predict_request_model()
+
+
+# -- hardening: input the gateway must refuse with a 400, CORS and Host from configuration -------
+
+@pytest.mark.parametrize("raw", [
+    b'{"features": {"total_claim_amount": Infinity}}',
+    b'{"features": {"total_claim_amount": 1e400}}',
+    b'{"features": {"total_claim_amount": NaN}}',
+    json.dumps({"features": {"customer_age": 30.0}}).encode("utf-16"),
+    b'{"features": ' * 3000 + b"{}" + b"}" * 3000,
+])
+@pytest.mark.parametrize("path", ["/v1/predict/direct", "/v1/predict"])
+def test_http_numbers_json_cannot_carry_are_400(gateway, raw, path):
+    """RFC 8259 section 6: Infinity and NaN are not JSON numbers, and 1e400 has no finite
+    value; JSON text is UTF-8 (section 8.1). Both routes refuse alike, before the endpoint."""
+    status, _, out = _http(gateway, "POST", path, raw, key=gateway["key"],
+                           headers={"Content-Type": "application/json"})
+    assert status == 400, out
+    assert "not JSON" in json.loads(out)["message"]
+
+
+def test_http_cors_origins_come_from_configuration(stack):
+    server = GatewayServer(GatewayConfig(home=stack["home"], port=0, endpoint_name=ENDPOINT,
+                                         cors_origins=("http://app.example",)))
+    server.start_background()
+    try:
+        probe = {"server": server}
+        _, headers, _ = _http(probe, "GET", "/v1/health", headers={"Origin": "http://app.example"})
+        assert headers["Access-Control-Allow-Origin"] == "http://app.example"
+        _, headers, _ = _http(probe, "GET", "/v1/health", headers={"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in headers
+    finally:
+        server.stop()
+
+
+def test_http_only_loopback_host_names(gateway):
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example."""
+    status, _, out = _http(gateway, "POST", "/v1/predict", {"policy_id": 5}, key=gateway["key"],
+                           headers={"Host": "evil.example"})
+    assert status == 400 and "Host" in json.loads(out)["message"]
+    assert _http(gateway, "GET", "/v1/health", headers={"Host": "localhost"})[0] == 200

@@ -19,12 +19,14 @@ def test_bench_gateway_reports_every_measurement_and_its_verdicts(tmp_path, monk
     code = bench_gateway(out=out, requests=200, concurrency=(1, 2), policies=300, workers=1)
     text = out.getvalue()
     rows = {m.group(1): int(m.group(2)) for m in re.finditer(
-        r"^  (\([abcd]\)) [^\n]*?\s(\d+)\s+[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$", text, re.M)}
-    assert set(rows) == {"(a)", "(b)", "(c)", "(d)"}, text
+        r"^  (\([abcde]\)) [^\n]*?\s(\d+)\s+[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$", text, re.M)}
+    assert set(rows) == {"(a)", "(b)", "(c)", "(d)", "(e)"}, text
     assert "did not answer 200" not in text and "errors)" not in text, text
     assert "(d) the Lambda handler's own work" in text
-    assert len(re.findall(r"^  target .*(met|MISSED)$", text, re.M)) == 4, text
+    targets = re.findall(r"^  target (Lambda|direct): .*(MET|MISSED)$", text, re.M)
+    assert len(targets) == 7, text
     last = text.rstrip().splitlines()[-1]
-    assert re.match(r"gateway p99 [\d.]+ ms at 2 clients, [\d.]+x the naive baseline", last), last
+    assert re.match(r"gateway p99 [\d.]+ ms \(Lambda\) / [\d.]+ ms \(direct\) at 2 clients, "
+                    r"worst ratio [\d.]+x \(target 1.5x\): (MET|MISSED)$", last), last
     assert code == (0 if last.endswith(": MET") else 1)
     assert not list(tmp_path.iterdir()), "the bench left its temporary stack behind"

@@ -24,11 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--endpoint-name", default=None)
     parser.add_argument("--workers", type=int, default=1,
-                        help="server processes sharing the port (SO_REUSEPORT); usage plans "
-                             "(rate, quota) are then enforced per worker")
+                        help="server processes sharing the port (SO_REUSEPORT); rate limits "
+                             "are then enforced per worker, daily quotas across them")
+    parser.add_argument("--cors-origin", action="append", default=None,
+                        help="an origin browsers may call the API from (repeatable; default: "
+                             "MLGW_CORS_ORIGINS, comma-separated, else none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    kwargs = {}
+    kwargs: dict = {}
+    if args.cors_origin:
+        kwargs["cors_origins"] = tuple(args.cors_origin)
     if args.endpoint_name:
         # The in-process Lambda reads its endpoint from the environment, as on AWS.
         os.environ["ENDPOINT_NAME"] = kwargs["endpoint_name"] = args.endpoint_name

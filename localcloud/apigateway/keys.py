@@ -4,26 +4,27 @@ Keys live in SQLite (`<MLGW_HOME>/apigateway/keys.db`) as SHA-256 hashes only: t
 is shown once, at creation. Each key carries its usage plan: a token bucket (rate req/s,
 burst) and a daily quota (UTC day, as API Gateway's DAY period).
 
-The request path touches memory only: key lookups are cached for KEY_CACHE_S (so a revoke by
-the CLI from another process lands within that time), buckets are in memory (per process,
-as API Gateway's are best-effort per region), and quota counts are written back to SQLite at
-most once per FLUSH_S so a restart does not reset the day's usage.
+Key lookups are cached for KEY_CACHE_S (so a revoke by the CLI from another process lands
+within that time) and rate buckets are in memory (per process, as API Gateway's are
+best-effort per region). Quota counts are not: each request a quota admits is counted in
+SQLite (WAL) by one conditional upsert before it is admitted, so a used-up day stays used
+up after a crash (kill -9 included) and worker processes sharing the store share the quota.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud.config import make_private_dir
 from localcloud.state import connect
 
 KEY_CACHE_S = 1.0
-FLUSH_S = 1.0
 _DAY_S = 86400
 
 _SCHEMA = """
@@ -97,15 +98,18 @@ class _Bucket:
 class KeyStore:
     def __init__(self, path: Path):
         self.path = path
+        if not path.parent.parent.exists():         # the state directory, if we create it
+            make_private_dir(path.parent.parent)
+        make_private_dir(path.parent)
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file.exists():
+                os.chmod(file, 0o600)               # key hashes and usage: owner only
         self._db_lock = threading.Lock()     # one connection, shared by the server's threads
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._buckets: dict[str, _Bucket] = {}
-        self._used: dict[tuple[str, int], int] = {}       # (key id, day) -> count
-        self._dirty: set[tuple[str, int]] = set()
-        self._flushed = time.monotonic()
 
     # -- management (CLI) ----------------------------------------------------------------------
 
@@ -148,11 +152,12 @@ class KeyStore:
             self._cache.clear()
 
     def usage(self, key_id: str, now: float | None = None) -> int:
+        """Requests counted against key_id's quota on the UTC day of `now`."""
         day = _day(time.time() if now is None else now)
-        with self._lock:
-            if (key_id, day) in self._used:
-                return self._used[(key_id, day)]
-        return self._stored_usage(key_id, day)
+        with self._db_lock:
+            row = self._conn.execute("SELECT used FROM usage WHERE key_id=? AND day=?",
+                                     (key_id, day)).fetchone()
+        return row[0] if row else 0
 
     # -- request path --------------------------------------------------------------------------
 
@@ -172,11 +177,15 @@ class KeyStore:
         self._cache[key_hash] = (now, key)
         return key
 
-    def _stored_usage(self, key_id: str, day: int) -> int:
+    def _count(self, key: ApiKey, day: int) -> bool:
+        """Count one request against the key's quota for the day; False when it is used up.
+        One statement: the check and the increment are atomic across threads and processes."""
         with self._db_lock:
-            row = self._conn.execute("SELECT used FROM usage WHERE key_id=? AND day=?",
-                                     (key_id, day)).fetchone()
-        return row[0] if row else 0
+            cur = self._conn.execute(
+                "INSERT INTO usage(key_id, day, used) VALUES (?, ?, 1) "
+                "ON CONFLICT(key_id, day) DO UPDATE SET used = used + 1 WHERE used < ?",
+                (key.id, day, key.quota))
+        return cur.rowcount == 1
 
     def admit(self, presented: str | None) -> Decision:
         """403 for a missing/unknown/revoked key, 429 over rate or quota, else 200."""
@@ -186,13 +195,9 @@ class KeyStore:
         key = self._lookup(hash_key(presented), now_mono)
         if key is None:
             return Decision(403, "Forbidden")
-        day = _day(now)
-        if key.quota is not None and (key.id, day) not in self._used:
-            stored = self._stored_usage(key.id, day)
-        else:
-            stored = 0
-        with self._lock:
-            if key.rate is not None:
+        bucket = None
+        if key.rate is not None:
+            with self._lock:
                 bucket = self._buckets.get(key.id)
                 if bucket is None:
                     bucket = self._buckets[key.id] = _Bucket(float(key.burst or 1), now_mono)
@@ -202,42 +207,17 @@ class KeyStore:
                 if bucket.tokens < 1.0:
                     wait = math.ceil((1.0 - bucket.tokens) / key.rate)
                     return Decision(429, "Too Many Requests", key.id, max(1, wait))
-            if key.quota is not None:
-                used = self._used.setdefault((key.id, day), stored)
-                if used >= key.quota:
-                    return Decision(429, "Limit Exceeded", key.id,
-                                    max(1, math.ceil((day + 1) * _DAY_S - now)))
-                self._used[(key.id, day)] = used + 1
-                self._dirty.add((key.id, day))
-            if key.rate is not None:
-                bucket.tokens -= 1.0
-            flush = bool(self._dirty) and now_mono - self._flushed >= FLUSH_S
-        if flush:
-            self.flush()
+                bucket.tokens -= 1.0       # taken now: concurrent requests see it gone
+        if key.quota is not None:
+            day = _day(now)
+            if not self._count(key, day):
+                if bucket is not None:
+                    with self._lock:
+                        bucket.tokens += 1.0
+                return Decision(429, "Limit Exceeded", key.id,
+                                max(1, math.ceil((day + 1) * _DAY_S - now)))
         return Decision(200, key_id=key.id)
 
-    def flush(self) -> None:
-        """Write the day's usage counts back (quota survives a restart)."""
-        with self._lock:
-            pending = [(k, d, self._used[(k, d)]) for k, d in self._dirty]
-            self._dirty.clear()
-            self._flushed = time.monotonic()
-            # Yesterday's counters are finished: keep memory bounded.
-            today = _day(time.time())
-            for stale in [kd for kd in self._used if kd[1] < today]:
-                del self._used[stale]
-        if not pending:
-            return
-        try:
-            with self._db_lock:
-                self._conn.executemany(
-                    "INSERT INTO usage(key_id, day, used) VALUES (?,?,?) "
-                    "ON CONFLICT(key_id, day) DO UPDATE SET used=max(used, excluded.used)", pending)
-        except sqlite3.Error:
-            with self._lock:   # try again next time rather than lose the counts
-                self._dirty.update((k, d) for k, d, _ in pending)
-
     def close(self) -> None:
-        self.flush()
         with self._db_lock:
             self._conn.close()

@@ -2,13 +2,17 @@
 
 Per request, in API Gateway's order: route match → payload limit (413) → API key (403) →
 usage plan (429) → body validation against the route's JSON Schema (400) → integration.
-Every response carries x-amzn-RequestId and CORS headers; one access-log line is written per
-request (method, path, status, size, latency, key id: never the key, never a body).
+Every response carries x-amzn-RequestId (and Access-Control-Allow-Origin when the request's
+Origin is one of the configured CORS origins: none by default); one access-log line is
+written per request (method, path, status, size, latency, key id: never the key, never a
+body). The key and usage plan are checked before the body is read; a refused request's body
+is never read (its connection is closed instead).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import logging
 import os
 import time
@@ -22,7 +26,8 @@ from localcloud.apigateway.keys import KeyStore, default_path
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
 from localcloud.apigateway.routes import ApiRequest, ApiResponse, Route, build_routes, json_response
-from localcloud.server import BodyTooLarge, LoopbackHandler, LoopbackServer
+from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
+                                    allowed_hosts, header, host_name, read_body, send_response)
 
 log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
@@ -39,7 +44,10 @@ class GatewayConfig:
     port: int = DEFAULT_PORT
     endpoint_name: str = dataclasses.field(
         default_factory=lambda: os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"))
-    cors_origin: str = "*"
+    # Origins a browser may call the API from (Access-Control-Allow-Origin is sent only to
+    # these); MLGW_CORS_ORIGINS, comma-separated. "*" allows any: never the default.
+    cors_origins: tuple[str, ...] = dataclasses.field(default_factory=lambda: tuple(
+        o.strip() for o in os.environ.get("MLGW_CORS_ORIGINS", "").split(",") if o.strip()))
 
 
 def _field_error(error) -> str:
@@ -50,89 +58,34 @@ def _field_error(error) -> str:
     return f"invalid request body: field '{where}': {error.message}"
 
 
-class _Handler(LoopbackHandler):
-    server: "GatewayServer"
+class BadJson(ValueError):
+    pass
 
-    # -- dispatch ----------------------------------------------------------------------------
 
-    def _handle(self) -> None:
-        started = time.perf_counter()
-        gateway = self.server
-        request_id = str(uuid.uuid4())
-        path, _, query = self.path.partition("?")
-        route_name, key_id = "unmatched", None
-        try:
-            route, response = gateway.match(self.command, path)
-            if route is not None:
-                route_name = route.name
-                response, key_id = self._through(route, path, query, request_id)
-            else:
-                self.read_body(MAX_PAYLOAD)   # keep the connection usable for the next request
-        except BodyTooLarge:
-            self.close_connection = True     # the unread body is still on the socket
-            response = json_response(413, {"message": f"Request Too Long: the payload limit is "
-                                                      f"{MAX_PAYLOAD} bytes"})
-        except Exception:   # the server never dies on a request
-            log.exception("gateway error on %s %s (request %s)", self.command, path, request_id)
-            response = json_response(500, {"message": "Internal server error"})
-        self._send(response, request_id)
-        seconds = time.perf_counter() - started
-        gateway.metrics.observe(route_name, response.status, response.variant, seconds)
-        access_log.info("%s %s %s %d %dB %.2fms key=%s variant=%s", self.client_address[0],
-                        self.command, path, response.status, len(response.body), seconds * 1e3,
-                        key_id or "-", response.variant or "-")
+def _no_constant(name: str) -> float:
+    raise BadJson(f"{name} is not a JSON number")
 
-    def _through(self, route: Route, path: str, query: str,
-                 request_id: str) -> tuple[ApiResponse, str | None]:
-        gateway = self.server
-        body = self.read_body(MAX_PAYLOAD)
-        key_id = None
-        if route.api_key_required:
-            decision = gateway.keys.admit(self.headers.get("x-api-key"))
-            key_id = decision.key_id
-            if decision.status != 200:
-                response = json_response(decision.status, {"message": decision.message})
-                if decision.retry_after is not None:
-                    response.headers["Retry-After"] = str(decision.retry_after)
-                return response, key_id
-        payload = None
-        if route.schema is not None:
-            try:
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError) as exc:
-                return json_response(400, {"message": f"Invalid request body: not JSON: {exc}"}), key_id
-            error = best_match(gateway.validators[route.name].iter_errors(payload))
-            if error is not None:
-                return json_response(400, {"message": _field_error(error)}), key_id
-        headers = {k: v for k, v in self.headers.items()}
-        request = ApiRequest(self.command, path, query, headers, body, payload, request_id,
-                             self.client_address[0], key_id)
-        return route.integration(gateway, request), key_id
 
-    def _send(self, response: ApiResponse, request_id: str) -> None:
-        headers = {**response.headers, "x-amzn-RequestId": request_id,
-                   "Access-Control-Allow-Origin": self.server.config.cors_origin,
-                   "Content-Length": str(len(response.body))}
-        self.write_response(response.status, headers, response.body)
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BadJson(f"number {text} is out of range")
+    return value
 
-    def do_OPTIONS(self) -> None:
-        """CORS preflight, answered by the gateway itself (API Gateway's mock integration)."""
-        started = time.perf_counter()
-        request_id = str(uuid.uuid4())
-        path = self.path.partition("?")[0]
-        methods = sorted({r.method for r in self.server.routes if r.path == path})
-        if methods:
-            response = ApiResponse(204, b"", {
-                "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
-                "Access-Control-Allow-Headers": _CORS_HEADERS,
-                "Access-Control-Max-Age": "600"})
-        else:
-            response = json_response(404, {"message": f"no route for {path}"})
-        self._send(response, request_id)
-        self.server.metrics.observe("preflight", response.status, "", time.perf_counter() - started)
-        access_log.info("%s OPTIONS %s %d", self.client_address[0], path, response.status)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+def parse_json(body: bytes):
+    """The body as JSON (RFC 8259: UTF-8, finite numbers); BadJson saying why not. Python's
+    json would take NaN, Infinity, 1e400 (= inf), UTF-16 and recurse until it crashed."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError as exc:
+        raise BadJson(f"not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise BadJson("nested too deeply") from None
+    except BadJson:
+        raise
+    except ValueError as exc:
+        raise BadJson(str(exc)) from None
 
 
 class GatewayServer(LoopbackServer):
@@ -140,7 +93,6 @@ class GatewayServer(LoopbackServer):
 
     def __init__(self, config: GatewayConfig, keys: KeyStore | None = None,
                  reuse_port: bool = False):
-        self.allow_reuse_port = reuse_port     # several worker processes on one port
         self.config = config
         # Request schemas from the data contract; validated as API Gateway models are (draft 4).
         self.routes = build_routes()
@@ -150,7 +102,8 @@ class GatewayServer(LoopbackServer):
         self.validators = {r.name: Draft4Validator(r.schema) for r in self.routes if r.schema}
         self._by_path = {(r.method, r.path): r for r in self.routes}
         self._paths = {r.path for r in self.routes}
-        super().__init__((config.host, config.port), _Handler)
+        self._hosts = allowed_hosts(config.host)
+        super().__init__((config.host, config.port), self.app, reuse_port=reuse_port)
         self.openapi_document = json.dumps(build_document(self.routes, self.url), indent=2).encode()
 
     def match(self, method: str, path: str) -> tuple[Route | None, ApiResponse | None]:
@@ -161,6 +114,96 @@ class GatewayServer(LoopbackServer):
         if path in self._paths:
             return None, json_response(405, {"message": f"method {method} not allowed on {path}"})
         return None, json_response(404, {"message": f"no route for {method} {path}"})
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def app(self, scope: dict, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        method = scope["method"]
+        path = scope["path"]
+        query = scope["query_string"].decode("latin-1")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = (scope.get("client") or ("", 0))[0]
+        route_name, key_id, body_read = "unmatched", None, False
+        try:
+            if host_name(header(scope, b"host") or "") not in self._hosts:
+                response = json_response(400, {"message": "Host not served here: the gateway "
+                                           "answers loopback host names only"})
+            elif method == "OPTIONS":
+                route_name, response = "preflight", self._preflight(path)
+            else:
+                route, response = self.match(method, path)
+                if route is not None:
+                    route_name = route.name
+                    response, key_id, body_read = await self._through(
+                        route, scope, receive, path, query, headers, client, request_id)
+        except ClientDisconnected:
+            return
+        except BodyTooLarge:
+            response = json_response(413, {"message": f"Request Too Long: the payload limit is "
+                                                      f"{MAX_PAYLOAD} bytes"})
+        except Exception:   # the server never dies on a request
+            log.exception("gateway error on %s %s (request %s)", method, path, request_id)
+            response = json_response(500, {"message": "Internal server error"})
+        out = {**response.headers, "x-amzn-RequestId": request_id,
+               "Content-Length": str(len(response.body))}
+        origin = headers.get("origin")
+        allowed = self.config.cors_origins
+        if origin and ("*" in allowed or origin in allowed):
+            out["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+            out["Vary"] = "Origin"
+        await send_response(send, response.status, out, response.body, close=not body_read)
+        seconds = time.perf_counter() - started
+        self.metrics.observe(route_name, response.status, response.variant, seconds)
+        access_log.info("%s %s %s %d %dB %.2fms key=%s variant=%s", client, method, path,
+                        response.status, len(response.body), seconds * 1e3, key_id or "-",
+                        response.variant or "-")
+
+    async def _through(self, route: Route, scope: dict, receive, path: str, query: str,
+                       headers: dict[str, str], client: str,
+                       request_id: str) -> tuple[ApiResponse, str | None, bool]:
+        """(response, key id, whether the body was read) for a matched route."""
+        key_id = None
+        length = header(scope, b"content-length")
+        if length is not None and int(length) > MAX_PAYLOAD:
+            raise BodyTooLarge(int(length))       # API Gateway's order: the limit, then the key
+        if route.api_key_required:
+            # Inline, not on a worker thread: a cached key is a dict lookup, a quota one SQLite
+            # upsert (WAL); a thread hop would cost more than either.
+            decision = self.keys.admit(headers.get("x-api-key"))
+            key_id = decision.key_id
+            if decision.status != 200:
+                response = json_response(decision.status, {"message": decision.message})
+                if decision.retry_after is not None:
+                    response.headers["Retry-After"] = str(decision.retry_after)
+                return response, key_id, False
+        body = await read_body(scope, receive, MAX_PAYLOAD)
+        payload = None
+        if route.schema is not None:
+            try:
+                payload = parse_json(body)
+            except BadJson as exc:
+                return json_response(400, {"message": f"Invalid request body: not JSON: {exc}"}), key_id, True
+            error = best_match(self.validators[route.name].iter_errors(payload))
+            if error is not None:
+                return json_response(400, {"message": _field_error(error)}), key_id, True
+        request = ApiRequest(scope["method"], path, query, headers, body, payload, request_id,
+                             client, key_id)
+        return await self.run_sync(route.integration, self, request), key_id, True
+
+    def _preflight(self, path: str) -> ApiResponse:
+        """CORS preflight, answered by the gateway itself (API Gateway's mock integration)."""
+        path = path.rstrip("/") or "/"
+        methods = sorted({r.method for r in self.routes if r.path == path})
+        if not methods:
+            return json_response(404, {"message": f"no route for {path}"})
+        return ApiResponse(204, b"", {
+            "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
+            "Access-Control-Allow-Headers": _CORS_HEADERS,
+            "Access-Control-Max-Age": "600"})
 
     def stop(self) -> None:
         self.shutdown()

@@ -9,7 +9,6 @@ https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeFeatureGro
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +37,12 @@ def group_name_of(name_or_arn: str) -> str:
 
 
 def s3_uri_to_path(s3_root: Path, uri: str) -> Path:
-    match = re.fullmatch(r"s3://([^/]+)/?(.*)", uri)
-    if not match:
-        raise validation(f"Invalid S3 URI {uri!r}")
-    bucket, key = match.groups()
-    return s3_root / bucket / key.strip("/")
+    """The directory an offline store URI names, never outside the object store."""
+    from localcloud.s3 import objects
+    try:
+        return objects.resolve(s3_root, uri.rstrip("/"))
+    except objects.ObjectStoreError as exc:
+        raise validation(f"Invalid S3 URI: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,12 @@ def validate_definition(params: dict[str, Any]) -> None:
         raise validation("At least one of OnlineStoreConfig and OfflineStoreConfig must be enabled")
     if offline and not offline.get("S3StorageConfig", {}).get("S3Uri", "").startswith("s3://"):
         raise validation("OfflineStoreConfig.S3StorageConfig.S3Uri must be an s3:// URI")
+    if offline:
+        from localcloud.s3 import objects
+        try:
+            objects.split_uri(offline["S3StorageConfig"]["S3Uri"])
+        except objects.ObjectStoreError as exc:
+            raise validation(f"OfflineStoreConfig.S3StorageConfig.S3Uri: {exc}") from None
 
 
 class FeatureGroups:

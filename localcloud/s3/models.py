@@ -150,6 +150,29 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def remove_temporaries(home: Path) -> tuple[int, int]:
+    """Delete what killed writes left: `.mlgw-tmp-*` files under the object store and the
+    multipart parts, and `tmp/upload-*` staging files (s3/objects.py). Only the server for
+    `home` writes these, so at its start every one is from a writer that is gone.
+    Returns (files, bytes) removed."""
+    files = size = 0
+    candidates = []
+    for root in (home / "s3", home / "s3-multipart"):
+        for dirpath, _, filenames in os.walk(root):
+            candidates += [Path(dirpath, n) for n in filenames if n.startswith(TMP_PREFIX)]
+    staging = home / "tmp"
+    if staging.is_dir():
+        candidates += [p for p in staging.iterdir() if p.name.startswith("upload-")]
+    for path in candidates:
+        try:
+            length = path.stat().st_size
+            path.unlink()
+        except OSError:
+            continue
+        files, size = files + 1, size + length
+    return files, size
+
+
 class S3Backend:
     """Buckets, objects and multipart uploads of one localcloud home."""
 

@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from localcloud.cloud import LocalCloud
+from localcloud.errors import AwsError
+from localcloud.s3.models import validate_bucket_name
 
 
 class ObjectStoreError(Exception):
@@ -21,12 +23,34 @@ class ObjectStoreError(Exception):
 
 
 def split_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key or prefix) of an s3:// URI taken from a request, refused unless it names a
+    place inside the object store: a bucket S3 would accept (so never '..', '.x' or 'a/b')
+    and a key without '.' or '..' segments. Every S3 URI a client sends (S3Uri,
+    ModelDataUrl, S3OutputPath, DestinationS3Uri...) goes through here before it is a path.
+    """
     if not isinstance(uri, str) or not uri.startswith("s3://"):
         raise ObjectStoreError(f"{uri!r} is not an s3:// URI")
     bucket, _, key = uri[5:].partition("/")
     if not bucket:
         raise ObjectStoreError(f"{uri!r} names no bucket")
+    try:
+        validate_bucket_name(bucket)
+    except AwsError:
+        raise ObjectStoreError(f"{uri!r}: {bucket!r} is not a valid S3 bucket name") from None
+    if "\x00" in key or key.startswith("/") or any(p in (".", "..") for p in key.split("/")):
+        raise ObjectStoreError(f"{uri!r}: the key has a '.' or '..' segment or starts with '/', "
+                               "which would leave the bucket")
     return bucket, key
+
+
+def resolve(s3_root: Path, uri: str) -> Path:
+    """The file or directory an s3:// URI names under s3_root, checked to stay inside it
+    (symbolic links included); ObjectStoreError otherwise."""
+    bucket, key = split_uri(uri)
+    path = (s3_root / bucket).joinpath(*PurePosixPath(key).parts)
+    if not path.resolve().is_relative_to(s3_root.resolve()):
+        raise ObjectStoreError(f"{uri!r} resolves outside the object store")
+    return path
 
 
 def _bucket_dir(cloud: LocalCloud, bucket: str) -> Path:
@@ -39,7 +63,7 @@ def _object_path(cloud: LocalCloud, bucket: str, key: str) -> Path:
     parts = PurePosixPath(key).parts
     if not key or key.endswith("/") or any(p in ("..", ".") for p in parts) or key.startswith("/"):
         raise ObjectStoreError(f"s3://{bucket}/{key} is not a usable object key")
-    return _bucket_dir(cloud, bucket).joinpath(*parts)
+    return resolve(cloud.config.s3_root, f"s3://{bucket}/{key}")
 
 
 def _require_bucket(cloud: LocalCloud, bucket: str) -> Path:

@@ -40,6 +40,14 @@ _STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "
 _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
+_HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def invalid_header_argument(name: str, value: str) -> AwsError:
+    return AwsError("InvalidArgument", f"{name} {value!r} contains characters a header value "
+                    "cannot carry", 400)
+
+
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -224,7 +232,7 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
     encoding = (req.headers.get("Content-Encoding") or "").lower()
     trailers: dict[str, str] = {}
     if sha_header.startswith("STREAMING-") or "aws-chunked" in encoding:
-        body, trailers = _decode_aws_chunked(body)
+        body, trailers = _decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
         declared = req.headers.get("x-amz-decoded-content-length")
         if declared is not None and _DIGITS.fullmatch(declared) and int(declared) != len(body):
             raise AwsError("IncompleteBody", "You did not provide the number of bytes specified by "
@@ -273,8 +281,14 @@ def _checksum(alg: str, data: bytes) -> str | None:
     return base64.b64encode(digest).decode()
 
 
-def _decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
-    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`."""
+def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
+                        ) -> tuple[bytes, dict[str, str]]:
+    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
+
+    With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
+    must carry a chunk-signature that verifies; with `verify_trailer` the trailing headers must
+    carry an x-amz-trailer-signature that verifies.
+    """
     out = []
     pos = 0
     trailers: dict[str, str] = {}
@@ -286,27 +300,47 @@ def _decode_aws_chunked(body: bytes) -> tuple[bytes, dict[str, str]]:
         eol = body.find(b"\r\n", pos)
         if eol < 0:
             raise bad()
+        size_text, _, extension = body[pos:eol].partition(b";")
         try:
-            size_text = body[pos:eol].split(b";", 1)[0].strip().decode("ascii")
+            size_text = size_text.strip().decode("ascii")
             if not re.fullmatch(r"[0-9a-fA-F]+", size_text):
                 raise ValueError(size_text)
             size = int(size_text, 16)
         except (ValueError, UnicodeDecodeError):
             raise bad() from None
         pos = eol + 2
+        if size < 0 or pos + size > len(body):
+            raise bad()
+        data = body[pos:pos + size]
+        if verify_chunk is not None:
+            name, _, signature = extension.decode("latin-1").partition("=")
+            if name.strip() != "chunk-signature" or not signature:
+                raise AwsError("SignatureDoesNotMatch", "A chunk of this signed aws-chunked "
+                               "upload carries no chunk-signature", 403)
+            verify_chunk(data, signature.strip())
         if size == 0:
             break
-        if pos + size > len(body):
-            raise bad()
-        out.append(body[pos:pos + size])
+        out.append(data)
         pos += size
         if body[pos:pos + 2] != b"\r\n":
             raise bad()
         pos += 2
+    signature = None
+    canonical = []
     for line in body[pos:].split(b"\r\n"):
         name, sep, value = line.decode("latin-1").partition(":")
         if sep:
-            trailers[name.strip().lower()] = value.strip()
+            name = name.strip().lower()
+            if name == "x-amz-trailer-signature":
+                signature = value.strip()
+                continue
+            trailers[name] = value.strip()
+            canonical.append(f"{name}:{value.strip()}\n")
+    if verify_trailer is not None:
+        if signature is None:
+            raise AwsError("SignatureDoesNotMatch", "The signed aws-chunked upload's trailer "
+                           "carries no x-amz-trailer-signature", 403)
+        verify_trailer("".join(canonical).encode("latin-1"), signature)
     return b"".join(out), trailers
 
 
@@ -435,6 +469,9 @@ def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
                  "Cache-Control", "Expires"):
         override = req.query_value(f"response-{name.lower()}")
         if override:
+            if _HEADER_UNSAFE.search(override):
+                # Echoed as a header: CR/LF would add headers of the caller's choosing.
+                raise invalid_header_argument(f"response-{name.lower()}", override)
             headers[name] = override
     return headers
 

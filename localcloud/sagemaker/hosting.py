@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import PurePosixPath
 from typing import Any
 
 from localcloud.errors import validation
@@ -76,12 +75,11 @@ def _resolve_container(cloud: Any, container: dict[str, Any]) -> dict[str, Any]:
     uri = resolved.get("ModelDataUrl")
     if uri is not None:
         try:
-            bucket, key = objects.split_uri(uri)
+            path = objects.resolve(cloud.config.s3_root, uri)
         except objects.ObjectStoreError as exc:
-            raise validation(str(exc)) from None
-        path = cloud.config.s3_root / bucket / key
+            raise validation(f"ModelDataUrl: {exc}") from None
         exists = path.is_dir() if resolved.get("Mode") == "MultiModel" else path.is_file()
-        if ".." in PurePosixPath(key).parts or not exists:
+        if not exists:
             raise validation(f"Could not find model data at {uri}.")
     return resolved
 

@@ -33,7 +33,10 @@ def register(subparsers) -> None:
                        help="SageMaker endpoint to serve (default ml-gateway-fraud)")
     start.add_argument("--workers", type=int, default=1,
                        help="gateway processes sharing the port (default 1); with more than one, "
-                            "each enforces usage plans (rate, quota) on its own")
+                            "each enforces rate limits on its own (daily quotas are shared)")
+    start.add_argument("--cors-origin", action="append", default=None,
+                       help="an origin browsers may call the API from (repeatable; default "
+                            "none, or MLGW_CORS_ORIGINS, comma-separated)")
     start.add_argument("--foreground", action="store_true", help="serve in this terminal")
     start.add_argument("--schema", help="the data contract raw records are validated and encoded "
                                         "with (the one the model was trained on; default "
@@ -97,6 +100,8 @@ def cmd_start(args: argparse.Namespace) -> int:
                "--endpoint-name", args.endpoint_name]
     if getattr(args, "workers", 1) > 1:
         command += ["--workers", str(args.workers)]
+    for origin in getattr(args, "cors_origin", None) or ():
+        command += ["--cors-origin", origin]
     if args.foreground:
         os.environ.update(env)
         from localcloud.apigateway.__main__ import main as serve

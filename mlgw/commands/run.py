@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = local_run.run(config_from(args), policies=args.policies, seed=args.seed,
                                claims=args.claims, customers=args.customers, parameters=overrides,
                                schema=args.schema)
-    except (ParameterError, SchemaFileError) as exc:
+    except (ParameterError, SchemaFileError, local_run.RunInProgress) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
     studio = running_url(config_from(args).home)

@@ -246,7 +246,7 @@ def _signed_raw_put(url: str, body: bytes, headers: dict[str, str], trailer: boo
     req = urllib.request.Request(url, data=body, method="PUT", headers=dict(prepared.headers))
     try:
         with urllib.request.urlopen(req) as resp:
-            return resp.status, dict(resp.headers)
+            return resp.status, resp.headers   # case-insensitive
     except urllib.error.HTTPError as err:
         return err.code, {"body": err.read().decode()}
 
