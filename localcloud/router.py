@@ -35,6 +35,9 @@ def route(cloud, request: Request) -> Response:
     if service in ("sts", "iam"):
         from localcloud.identity import handle
         return handle(cloud, request)
+    if service == "monitoring":   # CloudWatch's signing name
+        from localcloud.cloudwatch.api import handle
+        return handle(cloud, request)
     if service == "events":
         from localcloud.events.api import handle
         return handle(cloud, request)

@@ -211,11 +211,43 @@ def _envelope(cloud: Any, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    log = event_log(cloud)
+def _pattern_rules(cloud: Any) -> list[tuple[dict[str, Any], Any]]:
     rules = [r for r in cloud.state.list(RULE, _key(DEFAULT_BUS, ""))
              if r["State"] == "ENABLED" and r.get("EventPattern")]
-    compiled = [(r, compile_pattern(r["EventPattern"])) for r in rules]
+    return [(r, compile_pattern(r["EventPattern"])) for r in rules]
+
+
+def _route(cloud: Any, event: dict[str, Any], compiled: list[tuple[dict[str, Any], Any]]) -> None:
+    log = event_log(cloud)
+    log.add_event(event, DEFAULT_BUS)
+    for rule, pattern in compiled:
+        if pattern.matches(event):
+            deliver_to_rule(cloud, event, rule)
+
+
+def deliver_to_rule(cloud: Any, event: dict[str, Any], rule: dict[str, Any]) -> None:
+    """Send an (already logged) event to every target of one rule, logging each outcome."""
+    log = event_log(cloud)
+    for target in rule["_Targets"]:
+        log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
+                      _deliver(cloud, event, target))
+
+
+def emit_service_event(cloud: Any, source: str, detail_type: str, detail: dict[str, Any],
+                       resources: list[str], when: float | None = None) -> dict[str, Any]:
+    """An event an AWS service puts on the default bus (CloudWatch's alarm state changes):
+    the same envelope and rule matching as PutEvents, without PutEvents' refusal of `aws.`
+    sources, which only applies to customers. The event as delivered."""
+    stamp = when if when is not None else dt.datetime.now(dt.timezone.utc).timestamp()
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+             "source": source, "account": cloud.config.account_id, "time": _iso(stamp),
+             "region": cloud.config.region, "resources": resources, "detail": detail}
+    _route(cloud, event, _pattern_rules(cloud))
+    return event
+
+
+def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+    compiled = _pattern_rules(cloud)
     results: list[dict[str, Any]] = []
     for entry in params["Entries"]:
         try:
@@ -223,12 +255,7 @@ def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         except AwsError as error:
             results.append({"ErrorCode": error.code, "ErrorMessage": error.message})
             continue
-        log.add_event(event, DEFAULT_BUS)
-        for rule, pattern in compiled:
-            if pattern.matches(event):
-                for target in rule["_Targets"]:
-                    log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
-                                  _deliver(cloud, event, target))
+        _route(cloud, event, compiled)
         results.append({"EventId": event["id"]})
     failed = sum(1 for r in results if "ErrorCode" in r)
     return {"FailedEntryCount": failed, "Entries": results}
