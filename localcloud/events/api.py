@@ -3,8 +3,9 @@
 Delivery is synchronous inside PutEvents (AWS delivers asynchronously): it keeps the log
 deterministic, and the only live target — a SageMaker pipeline — starts its execution in a
 background thread anyway. Every delivery's outcome is logged, including failures, because a
-rule that silently drops events is the hardest thing to debug. ScheduleExpression is stored
-but nothing is scheduled.
+rule that silently drops events is the hardest thing to debug. Rules with a ScheduleExpression
+fire on time while localcloud runs (localcloud/events/schedules.py, driven by the server's
+clock, localcloud/clock.py).
 """
 from __future__ import annotations
 
@@ -71,8 +72,12 @@ def put_rule(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         except PatternError as error:
             raise AwsError("InvalidEventPatternException",
                            f"Event pattern is not valid. Reason: {error}") from None
-    if schedule and not (schedule.startswith(("rate(", "cron(")) and schedule.endswith(")")):
-        raise _invalid("Parameter ScheduleExpression is not valid.")
+    if schedule:
+        from localcloud.events.schedules import ScheduleError, parse
+        try:
+            parse(schedule)
+        except ScheduleError as error:
+            raise _invalid(f"Parameter ScheduleExpression is not valid. Reason: {error}") from None
     arn = cloud.config.arn("events", f"rule/{name}")   # default-bus rules omit the bus
     with cloud.state.transaction():
         existing = cloud.state.get(RULE, _key(bus, name)) or {}
