@@ -23,15 +23,16 @@ class Clock:
     def __init__(self, cloud: Any):
         self.cloud = cloud
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, name="localcloud-clock", daemon=True)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="localcloud-clock", daemon=True)
-        self._thread.start()
+        """Start ticking, unless stopped already (a clock is started once)."""
+        if not self._stop.is_set() and self._thread.ident is None:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
 
     def _run(self) -> None:

@@ -158,11 +158,11 @@ class LocalCloudServer(LoopbackServer):
         super().__init__((cfg.host, cfg.port), _Handler)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
             self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
+        from localcloud.clock import Clock
+        self.clock = Clock(self.cloud)   # started by serve_forever
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve, with the background clock (scheduled rules, alarm evaluation) running."""
-        from localcloud.clock import Clock
-        self.clock = Clock(self.cloud)
         self.clock.start()
         try:
             super().serve_forever(poll_interval)
@@ -171,9 +171,7 @@ class LocalCloudServer(LoopbackServer):
 
     def close(self) -> None:
         """Release the port and let each service flush what it buffers."""
-        clock = getattr(self, "clock", None)
-        if clock is not None:
-            clock.stop()
+        self.clock.stop()
         self.server_close()
         self.cloud.close()
 

@@ -179,7 +179,9 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
-    source = _s3_input("source", _stage_source(session, base_prefix), f"{SOURCE_MOUNT}/processing")
+    # The staged keys are processing/<file>.py under the prefix: mounted at SOURCE_MOUNT, the
+    # package is SOURCE_MOUNT/processing, importable with PYTHONPATH=SOURCE_MOUNT.
+    source = _s3_input("source", _stage_source(session, base_prefix), SOURCE_MOUNT)
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
 
     # One image for every processing step (Evaluate loads the booster with the image's xgboost).
