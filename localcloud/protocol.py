@@ -46,8 +46,17 @@ class Response:
 
 def json_body(request: Request) -> dict[str, Any]:
     """A JSON-protocol request's parameters; AWS's SerializationException when they aren't."""
+    body = request.body or b"{}"
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        # botocore gzips large bodies of operations with the requestcompression trait
+        # (CloudWatch PutMetricData), as AWS accepts.
+        import gzip
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            raise AwsError("SerializationException", "Request body is not valid gzip") from None
     try:
-        params = json.loads(request.body or b"{}")
+        params = json.loads(body)
     except ValueError:
         raise AwsError("SerializationException", "Request body is not valid JSON") from None
     if not isinstance(params, dict):

@@ -248,3 +248,13 @@ def test_metrics_and_alarms_survive_a_restart(tmp_path):
                 assert len(cw.describe_alarm_history(AlarmName="drift")["AlarmHistoryItems"]) == 3
         finally:
             server.stop()
+
+
+def test_large_put_metric_data_arrives_gzipped(client):
+    """botocore gzips PutMetricData bodies over 10 KB (the requestcompression trait); AWS
+    accepts them, so localcloud must too (a DriftCheck run publishes ~40 metrics)."""
+    cw = client("cloudwatch")
+    data = [{"MetricName": f"feature_non_null_feature_number_{i:03d}", "Dimensions": DIMS,
+             "Value": 1.0} for i in range(300)]
+    cw.put_metric_data(Namespace=NS, MetricData=data)
+    assert len(cw.list_metrics(Namespace=NS)["Metrics"]) == 300
