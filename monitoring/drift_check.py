@@ -32,7 +32,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from monitoring import publish
-from monitoring.monitor import MonitoringError, NoDataError, run_monitoring
+from monitoring.monitor import MonitoringError, MonitoringResult, NoDataError, run_monitoring
 from processing.job import JobError, run
 
 
@@ -138,6 +138,37 @@ def _timestamp(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri: str,
+          reports_dir: str | Path, start: dt.datetime, end: dt.datetime, statistics_uri: str,
+          constraints_uri: str) -> MonitoringResult | None:
+    """One check of [start, end) against the given baseline: outputs under
+    `<reports_dir>/yyyy/mm/dd/hh/` (of `end`) and the metrics published. None (and nothing
+    published) when the window holds no captured record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline_dir, capture_dir = Path(tmp, "baseline"), Path(tmp, "capture")
+        download_baseline(s3, statistics_uri, constraints_uri, baseline_dir)
+        files = download_capture(s3, capture_uri, endpoint_name, start, end, capture_dir)
+        out = Path(reports_dir, f"{end:%Y}", f"{end:%m}", f"{end:%d}", f"{end:%H}")
+        try:
+            result = run_monitoring(capture_dir, baseline_dir, out, start, end)
+        except NoDataError as exc:
+            print(f"no captured data for {endpoint_name} in [{start:%Y-%m-%dT%H:%M:%SZ}, "
+                  f"{end:%Y-%m-%dT%H:%M:%SZ}) ({files} capture files): no metrics published. "
+                  f"{exc}", flush=True)
+            return None
+        except MonitoringError as exc:
+            raise JobError(str(exc)) from None
+    data = publish.cloudwatch_metric_data(result, endpoint_name, schedule_name, when=end)
+    put_metrics(cloudwatch, data)
+    drifted = sorted({v["feature_name"] for v in result.violations
+                      if v["constraint_check_type"] == "baseline_drift_check"})
+    print(f"{result.report.records} records in [{start:%Y-%m-%dT%H:%M:%SZ}, "
+          f"{end:%Y-%m-%dT%H:%M:%SZ}): {len(result.violations)} violations"
+          f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}; "
+          f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}", flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -145,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--monitoring-schedule-name", required=True,
                     help="the MonitoringSchedule dimension of the metrics")
     ap.add_argument("--capture-uri", required=True, help="the endpoint's DestinationS3Uri")
-    ap.add_argument("--reports-dir", "--output-dir", dest="reports_dir", required=True,
+    ap.add_argument("--reports-dir", required=True,
                     help="local folder uploaded to <reports>/<endpoint>/<schedule>/")
     ap.add_argument("--end", required=True, help="window end (the execution's start time)")
     ap.add_argument("--window-minutes", type=int, default=60)
@@ -153,35 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.window_minutes < 1:
         raise JobError(f"--window-minutes must be at least 1, not {args.window_minutes}")
     end = _timestamp(args.end)
-    start = end - dt.timedelta(minutes=args.window_minutes)
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
-
     package_arn, stats_uri, constraints_uri = baseline_uris(sm, args.endpoint_name)
     print(f"baseline of {package_arn}: {stats_uri}, {constraints_uri}", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline_dir, capture_dir = Path(tmp, "baseline"), Path(tmp, "capture")
-        download_baseline(s3, stats_uri, constraints_uri, baseline_dir)
-        files = download_capture(s3, args.capture_uri, args.endpoint_name, start, end,
-                                 capture_dir)
-        out = Path(args.reports_dir, f"{end:%Y}", f"{end:%m}", f"{end:%d}", f"{end:%H}")
-        try:
-            result = run_monitoring(capture_dir, baseline_dir, out, start, end)
-        except NoDataError as exc:
-            print(f"no captured data for {args.endpoint_name} in [{start:%Y-%m-%dT%H:%M:%SZ}, "
-                  f"{end:%Y-%m-%dT%H:%M:%SZ}) ({files} capture files): no metrics published. "
-                  f"{exc}", flush=True)
-            return
-        except MonitoringError as exc:
-            raise JobError(str(exc)) from None
-    data = publish.cloudwatch_metric_data(result, args.endpoint_name,
-                                          args.monitoring_schedule_name, when=end)
-    put_metrics(boto3.client("cloudwatch"), data)
-    drifted = sorted({v["feature_name"] for v in result.violations
-                      if v["constraint_check_type"] == "baseline_drift_check"})
-    print(f"{result.report.records} records in [{start:%Y-%m-%dT%H:%M:%SZ}, "
-          f"{end:%Y-%m-%dT%H:%M:%SZ}): {len(result.violations)} violations"
-          f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}; "
-          f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}", flush=True)
+    check(s3, boto3.client("cloudwatch"), endpoint_name=args.endpoint_name,
+          schedule_name=args.monitoring_schedule_name, capture_uri=args.capture_uri,
+          reports_dir=args.reports_dir, start=end - dt.timedelta(minutes=args.window_minutes),
+          end=end, statistics_uri=stats_uri, constraints_uri=constraints_uri)
 
 
 if __name__ == "__main__":

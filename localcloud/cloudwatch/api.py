@@ -384,11 +384,15 @@ def _evaluate_one(cloud: Any, alarm: dict[str, Any], now: float) -> bool:
 def _transition(cloud: Any, alarm: dict[str, Any], state: str, reason: str,
                 reason_data: dict[str, Any] | None, now: float) -> bool:
     """Record the new state; on a change, the history item and the EventBridge event."""
-    name, previous = alarm["AlarmName"], alarm["StateValue"]
+    name = alarm["AlarmName"]
     with cloud.state.transaction():
         current = cloud.state.get(ALARM, name)
         if current is None:
             return False   # deleted meanwhile
+        previous = current["StateValue"]
+        if state == current["StateValue"]:
+            # AWS keeps the reason and timestamps of the last transition until the next one.
+            return False
         old = {"value": previous, "reason": current.get("StateReason", ""),
                "timestamp": evaluation.iso_millis(current.get("StateUpdatedTimestamp", now))}
         if current.get("StateReasonData"):
@@ -398,9 +402,6 @@ def _transition(cloud: Any, alarm: dict[str, Any], state: str, reason: str,
             current["StateReasonData"] = json.dumps(reason_data, separators=(",", ":"))
         else:
             current.pop("StateReasonData", None)
-        if state == previous:
-            cloud.state.put(ALARM, name, current)
-            return False
         current["StateTransitionedTimestamp"] = now
         cloud.state.put(ALARM, name, current)
     new = {"value": state, "reason": reason, "timestamp": evaluation.iso_millis(now)}

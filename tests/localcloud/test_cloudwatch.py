@@ -187,7 +187,7 @@ def test_metrics_statistics_and_listing(client):
                                      EndTime=now + dt.timedelta(minutes=5), Period=60,
                                      Statistics=["Sum", "SampleCount", "Maximum", "Average"])
     point, = reply["Datapoints"]
-    assert point["SampleCount"] == 6 and point["Sum"] == 79.0 and point["Maximum"] == 20.0
+    assert point["SampleCount"] == 7 and point["Sum"] == 79.0 and point["Maximum"] == 20.0
     data = cw.get_metric_data(StartTime=now - dt.timedelta(minutes=5),
                               EndTime=now + dt.timedelta(minutes=5), MetricDataQueries=[{
                                   "Id": "q", "MetricStat": {"Metric": {
