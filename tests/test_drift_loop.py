@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 
-import boto3
 import pytest
 
 from localcloud import daemon
