@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -90,6 +91,13 @@ def download_baseline(s3, statistics_uri: str, constraints_uri: str, into: Path)
         except ClientError as exc:
             raise JobError(f"cannot read the baseline {uri}: "
                            f"{exc.response['Error'].get('Code', exc)}") from None
+        try:
+            doc = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise JobError(f"cannot read the baseline {uri}: not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
+            raise JobError(f"cannot read the baseline {uri}: no 'features' list, so not Model "
+                           f"Monitor's {name}")
         (into / name).write_bytes(body)
 
 

@@ -18,6 +18,26 @@ EVENTS_ROLE = "arn:aws:iam::000000000000:role/ml-gateway-retrain-events"
 DRIFT_CHECK = f"arn:aws:sagemaker:{REGION}:000000000000:pipeline/driftcheck"
 
 
+def test_drift_check_definition_builds_offline(moto_aws):  # noqa: F811
+    """The SDK builds DriftCheck with no network and no AWS (moto answers STS and S3)."""
+    from pipelines.drift_check.pipeline import get_pipeline
+    from pipelines.ml_gateway.run_pipeline import quiet_sdk
+    with quiet_sdk():
+        pipeline = get_pipeline(REGION, ROLE, BUCKET, boto_session=boto3.Session())
+        definition = json.loads(pipeline.definition())
+    step, = definition["Steps"]
+    assert step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] == [
+        "python3", "/opt/ml/processing/input/code/drift_check.py"]
+    assert step["Arguments"]["Environment"] == {"PYTHONPATH": "/opt/ml/processing/input/source"}
+    source = next(i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "source")
+    staged = source["S3Input"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
+    keys = {o["Key"].removeprefix(staged + "/") for o in boto3.client("s3").list_objects_v2(
+        Bucket=BUCKET, Prefix=staged)["Contents"]}
+    # both packages the job imports, at the mount's root (PYTHONPATH)
+    assert {"monitoring/drift_check.py", "monitoring/capture.py", "monitoring/__init__.py",
+            "processing/job.py", "processing/__init__.py"} <= keys
+
+
 @pytest.mark.slow
 def test_upsert_creates_the_drift_check_pipeline_offline(moto_aws, capsys):  # noqa: F811
     """`mlgw pipeline upsert --target aws` also upserts DriftCheck; its definition is one

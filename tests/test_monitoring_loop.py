@@ -126,6 +126,10 @@ def test_empty_window_publishes_nothing_and_missing_baseline_names_its_uri(world
     missing = f"s3://{BUCKET}/nowhere/statistics.json"
     with pytest.raises(JobError, match=f"cannot read the baseline {missing}: NoSuchKey"):
         _check(world, now - dt.timedelta(minutes=20), now, stats=missing)
+    world[0].put_object(Bucket=BUCKET, Key="bad/statistics.json", Body=b"{not json")
+    bad = f"s3://{BUCKET}/bad/statistics.json"
+    with pytest.raises(JobError, match=f"cannot read the baseline {bad}: not valid JSON"):
+        _check(world, now - dt.timedelta(minutes=20), now, stats=bad)
 
 
 def _describe_stubs(sm, model: dict, package: dict | None):
