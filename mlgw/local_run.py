@@ -205,6 +205,8 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
     if action == "upsert":
         print(run_pipeline.upsert(pipeline, role_arn(config)))
+        # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
+        ensure_drift_loop(config, session, ENDPOINT_NAME)
         return None
     uris = landing_uris(config)
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
