@@ -53,9 +53,18 @@ class Response:
 
 def json_body(request: Request) -> dict[str, Any]:
     """A JSON-protocol request's parameters; AWS's SerializationException when they aren't."""
+    body = request.body or b"{}"
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        # botocore gzips large bodies of operations with the requestcompression trait
+        # (CloudWatch PutMetricData), as AWS accepts.
+        import gzip
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            raise AwsError("SerializationException", "Request body is not valid gzip") from None
     try:
         # JSON on AWS's wire is UTF-8; json.loads(bytes) would also guess UTF-16/32.
-        params = json.loads((request.body or b"{}").decode("utf-8"))
+        params = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise AwsError("SerializationException", f"Request body is not valid UTF-8 (byte "
                        f"{exc.start})") from None

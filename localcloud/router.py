@@ -43,6 +43,9 @@ def route(cloud, request: Request) -> Response:
         return handle(cloud, request)
     if service == "athena":
         return athena_api().handle(cloud, request)
+    if service == "monitoring":   # CloudWatch's signing name
+        from localcloud.cloudwatch.api import handle
+        return handle(cloud, request)
     if service == "events":
         from localcloud.events.api import handle
         return handle(cloud, request)

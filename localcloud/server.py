@@ -59,6 +59,16 @@ class LocalCloudServer(LoopbackServer):
         self._hosts = allowed_hosts(cfg.host)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
             self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
+        from localcloud.clock import Clock
+        self.clock = Clock(self.cloud)   # started by serve_forever
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve, with the background clock (scheduled rules, alarm evaluation) running."""
+        self.clock.start()
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self.clock.stop()
 
     async def app(self, scope: dict, receive, send) -> None:
         if scope["type"] != "http":
@@ -117,6 +127,7 @@ class LocalCloudServer(LoopbackServer):
 
     def close(self) -> None:
         """Release the port and let each service flush what it buffers."""
+        self.clock.stop()
         self.server_close()
         self.cloud.close()
 

@@ -5,7 +5,7 @@
   aws_run           upsert / start / follow the same pipeline on AWS
   progress          the per-step progress view both print
   traffic, demo     replaying claims through the gateway; the drift → retrain demo
-  monitor_schedule  the local drift-check schedule
+  monitor_schedule  the drift loop's resources: DriftCheck pipeline, schedule, alarms
   retrain           the EventBridge rule that re-runs the pipeline on drift
 
 The app may import everything else in the project; nothing imports the app (see the import

@@ -172,7 +172,23 @@ def upsert(settings: Settings, pipeline_name: str) -> str:
                                       settings.processing_image_uri)
     except RoleValidationError as exc:
         raise _error(f"role {role} cannot run the pipeline: {exc}") from None
-    return run_pipeline.upsert(pipeline, role, settings.tags)
+    arn = run_pipeline.upsert(pipeline, role, settings.tags)
+    upsert_drift_check(settings, role, region)
+    return arn
+
+
+def upsert_drift_check(settings: Settings, role: str, region: str) -> str:
+    """The DriftCheck pipeline that Deploy schedules for its endpoint; its ARN (on stderr:
+    stdout stays the training pipeline's ARN for scripts)."""
+    from pipelines.drift_check.pipeline import get_pipeline
+    from pipelines.ml_gateway import run_pipeline
+    with run_pipeline.quiet_sdk():
+        pipeline = get_pipeline(region=region, role=role, default_bucket=settings.default_bucket,
+                                boto_session=session(settings),
+                                processing_image_uri=settings.processing_image_uri)
+    arn = run_pipeline.upsert(pipeline, role, settings.tags)
+    print(f"drift check pipeline {arn}", file=sys.stderr)
+    return arn
 
 
 def pipeline_parameters(sm, pipeline_name: str) -> list[dict[str, Any]]:

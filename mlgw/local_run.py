@@ -179,11 +179,11 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
     from pipelines.ml_gateway.run_pipeline import upsert_and_start
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
               "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
+    ensure_drift_loop(config, session, params["EndpointName"])
     arn = upsert_and_start(region=config.region, role_arn=role_arn(config),
                            default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
                            parameters=params)
     print(f"started {arn}", file=out, flush=True)
-    ensure_retrain_rule(config, session)
     result = follow(sm, arn, out=out, step_lines=JobProgress(config))
     print_summary(config, sm, s3, result, out=out)
     return result
@@ -272,8 +272,18 @@ def _invoke_snippet(config: Config) -> list[str]:
 RETRAIN_STRATEGY = {"DeployStrategy": "canary", "NewVariantWeight": "0.2"}
 
 
+def ensure_drift_loop(config: Config, session, endpoint: str) -> None:
+    """What the template makes on AWS, before the run whose Deploy schedules the drift check:
+    the DriftCheck pipeline, the drift alarm and the retrain rule."""
+    from mlgw import monitor_schedule
+    monitor_schedule.upsert_drift_check(config, role_arn(config), default_bucket(config))
+    monitor_schedule.ensure_alarms(session.client("cloudwatch", endpoint_url=config.url),
+                                   endpoint)
+    ensure_retrain_rule(config, session)
+
+
 def ensure_retrain_rule(config: Config, session) -> str:
-    """The EventBridge rule that starts this pipeline when Model Monitor reports drift."""
+    """The EventBridge rule that starts this pipeline when a drift alarm goes to ALARM."""
     from mlgw.retrain import ensure_rule
     uris = landing_uris(config)
     return ensure_rule(session.client("events", endpoint_url=config.url),
@@ -293,6 +303,8 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
     if action == "upsert":
         print(run_pipeline.upsert(pipeline, role_arn(config)))
+        # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
+        ensure_drift_loop(config, session, ENDPOINT_NAME)
         return None
     uris = landing_uris(config)
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from processing import drift_schedule
 from processing.job import JobError, run
 
 STRATEGIES = ("replace", "canary", "ab")
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-uri", help="this model's data baseline (statistics/constraints)")
     parser.add_argument("--monitoring-baseline-uri", help="where the monitoring schedule reads its baseline")
     parser.add_argument("--timeout", type=float, default=1800)
+    drift_schedule.add_arguments(parser)
     args = parser.parse_args(argv)
     endpoint = deploy(boto3.client("sagemaker"), boto3.client("sagemaker-runtime"),
            package_arn=args.model_package_arn, endpoint_name=args.endpoint_name,
@@ -238,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
            capture_uri=args.data_capture_uri, timeout=args.timeout)
     if endpoint is not None and args.baseline_uri and args.monitoring_baseline_uri:
         publish_baseline(boto3.client("s3"), args.baseline_uri, args.monitoring_baseline_uri)
+    if endpoint is not None:
+        drift_schedule.ensure_from_args(args, args.endpoint_name, args.data_capture_uri)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,20 @@
-"""The whole loop on small data: deploy → normal traffic (no drift) → drifted traffic → Model
-Monitor's event → EventBridge rule → the pipeline retrains and deploys a canary."""
+"""The whole loop on small data, every link happening on its own: deploy (which schedules the
+drift check) → normal traffic → the scheduled rule starts DriftCheck → metrics → the alarm stays
+OK → drifted traffic → the next DriftCheck → the alarm goes to ALARM → CloudWatch's state-change
+event → the retrain rule → the pipeline retrains and deploys a canary. Takes a few minutes: the
+demo's schedule is rate(1 minute), EventBridge's smallest."""
 from __future__ import annotations
 
 import socket
 
-import boto3
 import pytest
 
 from localcloud import daemon
-from localcloud.config import Config
-from localcloud.events.api import list_matches
 from localcloud.cloud import LocalCloud
+from localcloud.config import Config
+from localcloud.events.api import list_events
 from mlgw import demo, local_run
+from mlgw.retrain import RULE_NAME
 
 
 def _free_port() -> int:
@@ -24,22 +27,33 @@ def _free_port() -> int:
 def test_drift_retrains_and_deploys_a_canary(tmp_path, capsys):
     config = Config(home=tmp_path / "mlgw", port=_free_port())
     try:
-        assert demo.demo(config, policies=2000, traffic_policies=800,
-                         drift="total_claim_amount*1.5") == 0
-    finally:
+        status = demo.demo(config, policies=2000, traffic_policies=800,
+                           drift="total_claim_amount*1.5")
         out = capsys.readouterr().out
-        daemon.stop(config)
-    assert "ok: " in out and "no violations" in out              # normal traffic: no drift
-    assert "baseline_drift_check" in out and "drift event" in out  # drifted traffic: drift found
-
-    daemon.start(config)
-    try:
-        sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
+        assert status == 0, out
+        session, sm, _ = local_run.clients(config)
         executions = sm.list_pipeline_executions(PipelineName=local_run.PIPELINE_NAME)
         assert len(executions["PipelineExecutionSummaries"]) == 2     # the run and one retrain
         variants = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["ProductionVariants"]
         assert {v["VariantName"]: v["CurrentWeight"] for v in variants} == {"v1": 0.8, "v2": 0.2}
-        matches = list_matches(LocalCloud(config))
-        assert any(m["outcome"].startswith("started") for m in matches)
+        rules = session.client("events", endpoint_url=config.url).list_rules()["Rules"]
+        schedule = next(r for r in rules if r["Name"] == "ml-gateway-fraud-drift-check")
+        assert schedule["ScheduleExpression"] == "rate(1 hour)"   # the retrain's Deploy reset it
     finally:
         daemon.stop(config)
+    assert "drift alarm ml-gateway-drift-total_claim_amount: OK" in out   # normal traffic
+    assert "drift alarm ml-gateway-drift-total_claim_amount: ALARM" in out
+
+    events = list_events(LocalCloud(config), 200)
+    scheduled = [e for e in events if e["detail-type"] == "Scheduled Event"]
+    assert scheduled and all(m["rule"] == "ml-gateway-fraud-drift-check" for e in scheduled
+                             for m in e["matches"])
+    assert any(m["outcome"].startswith("started arn:aws:sagemaker:us-east-1:000000000000:"
+                                       "pipeline/driftcheck/execution/")
+               for e in scheduled for m in e["matches"])
+    alarm, = [e for e in events if e["detail-type"] == "CloudWatch Alarm State Change"
+              and e["detail"]["state"]["value"] == "ALARM"]
+    match, = alarm["matches"]
+    assert match["rule"] == RULE_NAME
+    assert match["outcome"].startswith("started arn:aws:sagemaker:us-east-1:000000000000:"
+                                       "pipeline/mlgatewaypipeline/execution/")

@@ -98,10 +98,14 @@ def test_retrain_rule_targets_the_pipeline(template):
               for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
     assert params["DeployStrategy"] == {"Ref": "RetrainDeployStrategy"}
     assert template["Parameters"]["RetrainDeployStrategy"]["Default"] == "canary"
+    assert {"ClaimsInputUri", "CustomersInputUri", "NewVariantWeight", "EndpointName"} <= set(params)
     role = template["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]
     statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert [s["Action"] for s in statements] == ["sagemaker:StartPipelineExecution"]
-    assert as_list(statements[0]["Resource"]) == [target["Arn"]]
+    # The retrain target, and DriftCheck for the schedule Deploy creates with this role.
+    assert as_list(statements[0]["Resource"]) == [target["Arn"], {"Fn::Sub": (
+        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
+        "${DriftCheckPipelineArnName}")}]
 
 
 def test_no_write_action_on_star_resource(template):
@@ -194,12 +198,54 @@ def test_lambda_handler_matches_the_zip_layout(template):
     assert "ProvisionedConcurrencyConfig" in alias
 
 
-def test_drift_alarm_watches_model_monitor_metric(template):
-    alarm = template["Resources"]["DriftAlarm"]["Properties"]
-    assert alarm["Namespace"] == "aws/sagemaker/Endpoints/data-metrics"
-    assert alarm["MetricName"] == {"Fn::Sub": "feature_baseline_drift_${DriftFeature}"}
-    assert {d["Name"] for d in alarm["Dimensions"]} == {"Endpoint", "MonitoringSchedule"}
-    assert alarm["Threshold"] == {"Ref": "DriftThreshold"}
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """A property with !Ref / !Sub of template parameters replaced by their defaults."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return parameters[value["Ref"]]["Default"]
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        text = value["Fn::Sub"]
+        for name, spec in parameters.items():
+            text = text.replace("${" + name + "}", str(spec.get("Default", "")))
+        return text
+    if isinstance(value, list):
+        return [_resolve(v, parameters) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, parameters) for k, v in value.items()}
+    return value
+
+
+def test_drift_alarm_is_the_one_made_locally(template):
+    """The template's alarm, at its defaults, is exactly the one `mlgw` makes on localcloud:
+    Model Monitor's metric with the dimensions DriftCheck publishes, named for the retrain
+    rule's prefix, missing data not breaching."""
+    from mlgw.monitor_schedule import ALARM_PREFIX, AlarmSpec
+    alarm = json.loads(json.dumps(template["Resources"]["DriftAlarm"]["Properties"]))
+    alarm.pop("AlarmActions")
+    resolved = _resolve(alarm, template["Parameters"])
+    resolved["Threshold"] = float(resolved["Threshold"])
+    assert resolved == AlarmSpec("ml-gateway-fraud", "total_claim_amount").request()
+    pattern = json.loads((ROOT / "mlgw" / "retrain_rule.json").read_text())
+    assert pattern["detail"]["alarmName"] == [{"prefix": ALARM_PREFIX}]
+    assert resolved["AlarmName"].startswith(ALARM_PREFIX)
+    second = template["Resources"]["DriftAlarm2"]
+    assert second["Condition"] == "HasDriftFeature2"
+    assert second["Properties"]["AlarmName"] == {"Fn::Sub": "ml-gateway-drift-${DriftFeature2}"}
+
+
+def test_deploy_may_schedule_the_drift_check(template):
+    """The execution role (Deploy's job) may write only its endpoint's drift-check rule and
+    pass only the events role; DriftCheck's job may publish metrics in Model Monitor's
+    namespace."""
+    statements = {s.get("Sid"): s for where, s in iam_statements(template)
+                  if where.startswith("SageMakerExecutionRole/")}
+    schedule = statements["DriftCheckSchedule"]
+    assert set(schedule["Action"]) == {"events:PutRule", "events:PutTargets"}  # all it calls
+    assert schedule["Resource"]["Fn::Sub"].endswith(":rule/${EndpointName}-drift-check")
+    passing = statements["PassEventsRoleToSchedule"]
+    assert passing["Resource"] == {"Fn::GetAtt": ["RetrainRole", "Arn"]}
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == "events.amazonaws.com"
+    metrics = statements["MetricsRequireStar"]
+    assert "aws/sagemaker/*" in metrics["Condition"]["StringLike"]["cloudwatch:namespace"]
 
 
 def test_artifact_bucket_is_encrypted_private_and_tls_only(template):

@@ -1,192 +1,181 @@
-"""The monitoring loop end to end against localcloud: capture → run_once → drift event →
-retrain rule → pipeline execution; plus the schedule's cron, persistence and metrics."""
+"""The back half of the drift loop against localcloud, on small data and without an endpoint:
+DriftCheck's check (capture in S3 → Model Monitor's outputs → PutMetricData) → the drift
+alarm → CloudWatch's `Alarm State Change` event → the retrain rule → a pipeline execution.
+The endpoint → model package → DriftCheckBaselines lookup is checked with botocore's Stubber.
+The whole loop with a real endpoint is tests/test_drift_loop.py (slow)."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
-import threading
 import uuid
-from pathlib import Path
 
 import pytest
+from botocore.stub import Stubber
 
-from localcloud.cloud import LocalCloud
+from benchmarks.monitor import capture_lines, feature_frame
 from localcloud.events.api import list_events
-from mlgw import monitor_schedule as schedule
-from mlgw import retrain
-from monitoring import publish
+from mlgw import monitor_schedule, retrain
+from monitoring import drift_check
 from monitoring.baseline import write_baseline
-from benchmarks.monitor import capture_lines, capture_path, feature_frame
-from monitoring.monitor import MonitoringResult
+from processing.job import JobError
 
-ENDPOINT = schedule.DEFAULT_ENDPOINT
+ENDPOINT = "ml-gateway-fraud"
+SCHEDULE = "ml-gateway-fraud-drift-check"
+BUCKET = "sagemaker-us-east-1-000000000000"
+CAPTURE = f"s3://{BUCKET}/ml-gateway/data-capture"
+BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 FAIL_PIPELINE = {"Version": "2020-12-01", "Parameters": [], "Steps": [
     {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "retrain requested"}}]}
-WINDOW = 2_000
-NORMAL_HOUR = dt.datetime(2026, 11, 25, 12, tzinfo=dt.timezone.utc)
-DRIFT_HOUR = NORMAL_HOUR + dt.timedelta(hours=1)
+ROWS = 1_500
 
 
-def _capture(config, frame, hour: dt.datetime, seed: int) -> None:
-    """Capture lines for `frame` in `hour`'s folder where the endpoint's capture lands."""
-    root = schedule.local_path(config, schedule.DEFAULT_CAPTURE_URI)
-    path = capture_path(root, hour + dt.timedelta(minutes=7), f"07-00-{seed:03d}.jsonl",
-                        endpoint=ENDPOINT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = capture_lines(frame, hour + dt.timedelta(minutes=7), seed=seed)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def _put_capture(s3, frame, when: dt.datetime, seed: int) -> None:
+    key = (f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/"
+           f"{when:%M-%S}-{seed:03d}-{uuid.uuid4().hex[:8]}.jsonl")
+    body = "\n".join(capture_lines(frame, when, seed=seed)) + "\n"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
 
 
 @pytest.fixture
-def world(localcloud, client):
-    """Baseline in S3, normal traffic in NORMAL_HOUR, drifted in DRIFT_HOUR, and the retrain
-    rule aimed at a one-step pipeline."""
-    config = localcloud.cloud.config
-    write_baseline(feature_frame(20_000, seed=1),
-                   str(schedule.local_path(config, schedule.DEFAULT_BASELINE_URI)))
-    _capture(config, feature_frame(WINDOW, seed=2), NORMAL_HOUR, seed=2)
-    drifted = feature_frame(WINDOW, seed=3)
-    drifted["total_claim_amount"] = drifted["total_claim_amount"] * 1.4
-    _capture(config, drifted, DRIFT_HOUR, seed=3)
+def world(localcloud, client, tmp_path):
+    """Baseline in S3, normal traffic 40 minutes ago, drifted traffic 10 minutes ago, the drift
+    alarm, and the retrain rule aimed at a one-step pipeline."""
+    s3, sm = client("s3"), client("sagemaker")
+    s3.create_bucket(Bucket=BUCKET)
+    write_baseline(feature_frame(8_000, seed=1), str(tmp_path / "baseline"))
+    for name in ("statistics.json", "constraints.json"):
+        s3.upload_file(str(tmp_path / "baseline" / name), BUCKET,
+                       f"ml-gateway/executions/x/baseline/{name}")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    _put_capture(s3, feature_frame(ROWS, seed=2), now - dt.timedelta(minutes=40), seed=2)
+    drifted = feature_frame(ROWS, seed=3)
+    drifted["total_claim_amount"] = drifted["total_claim_amount"] * 1.5
+    _put_capture(s3, drifted, now - dt.timedelta(minutes=10), seed=3)
 
-    sm, events = client("sagemaker"), client("events")
+    cloudwatch, events = client("cloudwatch"), client("events")
+    monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
     arn = sm.create_pipeline(PipelineName="retrain", RoleArn=ROLE,
                              PipelineDefinition=json.dumps(FAIL_PIPELINE),
                              ClientRequestToken=uuid.uuid4().hex)["PipelineArn"]
     retrain.ensure_rule(events, arn, ROLE, {})
-    return config, sm, events
+    return s3, sm, cloudwatch, now, tmp_path / "reports"
 
 
-def world_cloud(config) -> LocalCloud:
-    """Read-only view of the server's state (the event log is SQLite in its home)."""
-    return LocalCloud(config)
+def _check(world, start, end, stats=f"{BASELINE}/statistics.json"):
+    s3, _, cloudwatch, _, reports = world
+    return drift_check.check(s3, cloudwatch, endpoint_name=ENDPOINT, schedule_name=SCHEDULE,
+                             capture_uri=CAPTURE, reports_dir=reports, start=start, end=end,
+                             statistics_uri=stats,
+                             constraints_uri=f"{BASELINE}/constraints.json")
 
 
-def _executions(sm) -> list:
+def _alarm(cloudwatch):
+    return cloudwatch.describe_alarms(AlarmNamePrefix="ml-gateway-drift-")["MetricAlarms"][0]
+
+
+def _executions(sm):
     return sm.list_pipeline_executions(PipelineName="retrain")["PipelineExecutionSummaries"]
 
 
-def test_drift_event_starts_retrain_only_on_violations(world) -> None:
-    config, sm, events = world
-    cloud = world_cloud(config)
-
-    ok = schedule.run_once(config, now=NORMAL_HOUR + dt.timedelta(hours=1, minutes=5),
-                           events=events)
-    assert ok.status == "ok", ok.summary()
-    assert ok.records == WINDOW and ok.violation_count == 0 and ok.event_id is None
-    assert ok.output_uri.endswith(f"/{ENDPOINT}/2026/11/25/13")
-    assert (schedule.local_path(config, ok.output_uri) / "report.html").is_file()
+def test_drift_alarm_starts_retrain_only_on_drift(world, localcloud):
+    s3, sm, cloudwatch, now, reports = world
+    normal = _check(world, now - dt.timedelta(minutes=50), now - dt.timedelta(minutes=20))
+    assert normal.report.records == ROWS and normal.violations == []
+    stamp = now - dt.timedelta(minutes=20)
+    folder = reports / f"{stamp:%Y}" / f"{stamp:%m}" / f"{stamp:%d}" / f"{stamp:%H}"
+    assert {p.name for p in folder.iterdir()} == {"statistics.json",
+                                                  "constraint_violations.json", "report.html"}
+    assert _alarm(cloudwatch)["StateValue"] == "OK"
     assert _executions(sm) == []
+    names = {m["MetricName"] for m in cloudwatch.list_metrics(
+        Namespace="aws/sagemaker/Endpoints/data-metrics",
+        Dimensions=[{"Name": "Endpoint", "Value": ENDPOINT},
+                    {"Name": "MonitoringSchedule", "Value": SCHEDULE}])["Metrics"]}
+    assert {"feature_baseline_drift_total_claim_amount",
+            "feature_non_null_total_claim_amount"} <= names
 
-    bad = schedule.run_once(config, now=DRIFT_HOUR + dt.timedelta(hours=1, minutes=5),
-                            events=events)
-    assert bad.status == "violations", bad.summary()
-    assert bad.records == WINDOW and bad.event_id
+    drifted = _check(world, now - dt.timedelta(minutes=20), now)
     assert any(v["feature_name"] == "total_claim_amount"
-               and v["constraint_check_type"] == "baseline_drift_check" for v in bad.violations)
+               and v["constraint_check_type"] == "baseline_drift_check" for v in drifted.violations)
+    alarm = _alarm(cloudwatch)
+    assert alarm["StateValue"] == "ALARM", alarm["StateReason"]
     assert len(_executions(sm)) == 1
 
-    logged = list_events(cloud, 5)
-    assert [e["id"] for e in logged] == [bad.event_id]   # the normal hour sent nothing
-    assert logged[0]["matches"][0]["rule"] == retrain.RULE_NAME
-    assert logged[0]["matches"][0]["outcome"].startswith("started ")
-
-    metrics = Path(bad.metrics_path).read_text()
-    assert f'monitoring_feature_baseline_drift{{endpoint="{ENDPOINT}",' \
-           f'feature="total_claim_amount"}}' in metrics
-    assert f'monitoring_violations{{endpoint="{ENDPOINT}",check="all"}} ' \
-           f'{bad.violation_count}' in metrics
-
-
-def test_missing_baseline_and_no_data_send_nothing(world) -> None:
-    config, sm, events = world
-    missing = schedule.run_once(config, baseline_uri="s3://nowhere/baseline",
-                                now=DRIFT_HOUR + dt.timedelta(hours=1), events=events)
-    assert missing.status == "baseline_missing"
-    assert "statistics.json" in missing.message and missing.event_id is None
-    idle = schedule.run_once(config, now=DRIFT_HOUR + dt.timedelta(hours=5), events=events)
-    assert idle.status == "no_data" and "no captured records" in idle.message
-    assert _executions(sm) == []
+    change = next(e for e in list_events(localcloud.cloud, 10)
+                  if e["detail-type"] == "CloudWatch Alarm State Change"
+                  and e["detail"]["state"]["value"] == "ALARM")
+    assert change["source"] == "aws.cloudwatch"
+    assert change["detail"]["alarmName"] == "ml-gateway-drift-total_claim_amount"
+    match, = change["matches"]
+    assert match["rule"] == retrain.RULE_NAME and match["outcome"].startswith("started ")
+    # The INSUFFICIENT_DATA → OK change was an event too, and started nothing.
+    ok = next(e for e in list_events(localcloud.cloud, 10)
+              if e["detail-type"] == "CloudWatch Alarm State Change"
+              and e["detail"]["state"]["value"] == "OK")
+    assert ok["matches"] == []
 
 
-def test_event_matches_rule_and_stays_small() -> None:
-    from localcloud.events.patterns import compile_pattern
-    violations = [{"feature_name": f"f{i}", "constraint_check_type": "baseline_drift_check",
-                   "description": "x" * 5000} for i in range(2000)]
-    result = MonitoringResult(violations, {"features": []},
-                              type("R", (), {"records": 10})(), Path("s"), Path("v"), Path("r"))
-    entry = publish.drift_event(result, ENDPOINT, (NORMAL_HOUR, DRIFT_HOUR),
-                                "s3://b/out/report.html")
-    detail = json.loads(entry["Detail"])
-    assert len(entry["Detail"].encode()) < 256 * 1024
-    assert detail["violation_count"] == 2000 and detail["violations_truncated"]
-    assert detail["window"] == {"start": "2026-11-25T12:00:00Z", "end": "2026-11-25T13:00:00Z"}
-    matcher = compile_pattern(json.dumps(retrain.pattern()))
-    envelope = {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": detail}
-    assert matcher.matches(envelope)
+def test_empty_window_publishes_nothing_and_missing_baseline_names_its_uri(world, capsys):
+    _, _, cloudwatch, now, _ = world
+    assert _check(world, now - dt.timedelta(hours=5), now - dt.timedelta(hours=4)) is None
+    assert "no metrics published" in capsys.readouterr().out
+    assert cloudwatch.list_metrics(Namespace="aws/sagemaker/Endpoints/data-metrics")["Metrics"] == []
+    assert _alarm(cloudwatch)["StateValue"] == "OK"     # missing data is not breaching
+    missing = f"s3://{BUCKET}/nowhere/statistics.json"
+    with pytest.raises(JobError, match=f"cannot read the baseline {missing}: NoSuchKey"):
+        _check(world, now - dt.timedelta(minutes=20), now, stats=missing)
+    world[0].put_object(Bucket=BUCKET, Key="bad/statistics.json", Body=b"{not json")
+    bad = f"s3://{BUCKET}/bad/statistics.json"
+    with pytest.raises(JobError, match=f"cannot read the baseline {bad}: not valid JSON"):
+        _check(world, now - dt.timedelta(minutes=20), now, stats=bad)
 
 
-class _FakeTime(threading.Event):
-    """A stop event whose wait() advances a fake clock instead of sleeping."""
-
-    def __init__(self, start: dt.datetime):
-        super().__init__()
-        self.now = start
-
-    def wait(self, timeout=None) -> bool:
-        self.now += dt.timedelta(seconds=timeout or 0)
-        return self.is_set()
-
-
-def test_cron_loop_and_saved_schedules(world) -> None:
-    config, sm, events = world
-    assert schedule.next_run("0 * * * *", dt.datetime(2026, 11, 25, 13, 59, 30,
-                                                      tzinfo=dt.timezone.utc)) \
-        == dt.datetime(2026, 11, 25, 14, tzinfo=dt.timezone.utc)
-    with pytest.raises(schedule.ScheduleError):
-        schedule.validate_cron("every hour")
-
-    fake = _FakeTime(DRIFT_HOUR + dt.timedelta(minutes=58))
-    outcomes = schedule.run_schedule(config, stop_event=fake, clock=lambda: fake.now,
-                                     events=events, max_runs=1)
-    assert [o.window_start for o in outcomes] == ["2026-11-25T13:00:00Z"]
-    assert outcomes[0].status == "violations" and len(_executions(sm)) == 1
-
-    schedule.create_schedule(config, schedule.Schedule("fraud-hourly"))
-    with pytest.raises(schedule.ScheduleError, match="already exists"):
-        schedule.create_schedule(config, schedule.Schedule("fraud-hourly"))
-    assert [s.name for s in schedule.load_schedules(config)] == ["fraud-hourly"]
-    fake = _FakeTime(NORMAL_HOUR + dt.timedelta(minutes=59))
-    ran = schedule.run_saved_schedules(config, fake, clock=lambda: fake.now, events=events,
-                                       max_runs=1)
-    assert ran[0].status == "ok"
-    assert schedule.load_schedules(config)[0].last_run["status"] == "ok"
-    schedule.delete_schedule(config, "fraud-hourly")
-    assert schedule.load_schedules(config) == []
+def _describe_stubs(sm, model: dict, package: dict | None):
+    stub = Stubber(sm)
+    stub.add_response("describe_endpoint", {
+        "EndpointName": ENDPOINT, "EndpointArn": "arn:aws:sagemaker:us-east-1:0:endpoint/e",
+        "EndpointConfigName": "cfg", "EndpointStatus": "InService",
+        "CreationTime": dt.datetime(2026, 1, 1), "LastModifiedTime": dt.datetime(2026, 1, 1),
+        "ProductionVariants": [{"VariantName": "v1", "CurrentWeight": 0.8},
+                               {"VariantName": "v2", "CurrentWeight": 0.2}]})
+    stub.add_response("describe_endpoint_config", {
+        "EndpointConfigName": "cfg", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:0:x/cfg",
+        "CreationTime": dt.datetime(2026, 1, 1), "ProductionVariants": [
+            {"VariantName": "v1", "ModelName": "model-v1", "InitialVariantWeight": 0.8},
+            {"VariantName": "v2", "ModelName": "model-v2", "InitialVariantWeight": 0.2}]})
+    stub.add_response("describe_model", {"ModelName": "model-v1", "CreationTime":
+                                         dt.datetime(2026, 1, 1),
+                                         "ModelArn": "arn:aws:sagemaker:us-east-1:0:model/m",
+                                         **model}, {"ModelName": "model-v1"})
+    if package is not None:
+        stub.add_response("describe_model_package", package)
+    return stub
 
 
-def test_cloudwatch_metric_data_shape(world) -> None:
-    config, _, events = world
-    from monitoring.monitor import run_monitoring
-    result = run_monitoring(schedule.local_path(config, schedule.DEFAULT_CAPTURE_URI) / ENDPOINT,
-                            schedule.local_path(config, schedule.DEFAULT_BASELINE_URI),
-                            config.home / "out")
-    data = publish.cloudwatch_metric_data(result, ENDPOINT)
-    names = {d["MetricName"] for d in data}
-    assert "feature_baseline_drift_total_claim_amount" in names
-    assert data[0]["Dimensions"] == [{"Name": "Endpoint", "Value": ENDPOINT},
-                                     {"Name": "MonitoringSchedule",
-                                      "Value": f"{ENDPOINT}-monitor"}]
+def test_baseline_is_the_main_variants_model_package(client):
+    sm = client("sagemaker")
+    package = "arn:aws:sagemaker:us-east-1:0:model-package/mlgatewayfraud/1"
+    quality = {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/s.json"},
+               "Constraints": {"ContentType": "application/json", "S3Uri": "s3://b/c.json"}}
+    with _describe_stubs(sm, {"Containers": [{"ModelPackageName": package}]}, {
+            "ModelPackageName": "mlgatewayfraud", "ModelPackageArn": package,
+            "CreationTime": dt.datetime(2026, 1, 1), "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "DriftCheckBaselines": {"ModelDataQuality": quality}}):
+        assert drift_check.baseline_uris(sm, ENDPOINT) == (package, "s3://b/s.json",
+                                                           "s3://b/c.json")
+    with _describe_stubs(sm, {"PrimaryContainer": {"Image": "x"}}, None):
+        with pytest.raises(JobError, match="not created from a model package"):
+            drift_check.baseline_uris(sm, ENDPOINT)
 
 
-def test_cli_schedule_commands(world, monkeypatch, capsys) -> None:
-    import argparse
-
+def test_monitor_cli_schedule_and_alarms(world, localcloud, monkeypatch, capsys):
     from localcloud import daemon
     from mlgw.commands.monitor import register
-    config, _, _ = world
-    monkeypatch.setattr(daemon, "running_config", lambda _config: config)
+    config = localcloud.cloud.config
+    monkeypatch.setattr(daemon, "require_running", lambda _config: config)
     parser = argparse.ArgumentParser(prog="mlgw")
     register(parser.add_subparsers(dest="command", required=True))
 
@@ -194,13 +183,26 @@ def test_cli_schedule_commands(world, monkeypatch, capsys) -> None:
         args = parser.parse_args(list(argv))
         return args.func(args)
 
-    assert mlgw("monitor", "schedule", "create", "--cron", "30 */2 * * *") == 0
-    assert mlgw("monitor", "schedule", "create", "--cron", "bad") == 2
+    assert mlgw("monitor", "schedule", "create", "--schedule", "cron(0 * * * ? *)") == 0
+    assert mlgw("monitor", "schedule", "create", "--schedule", "cron(0 * * * ? *)") == 0  # idempotent
+    assert mlgw("monitor", "schedule", "create", "--schedule", "rate(1 minutes)") == 2
+    assert "ScheduleExpression is not valid" in capsys.readouterr().err
     assert mlgw("monitor", "schedule", "list") == 0
-    assert "ml-gateway-fraud-monitor  30 */2 * * *" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "ml-gateway-fraud-drift-check  ENABLED  cron(0 * * * ? *)  endpoint=ml-gateway-fraud" \
+        in listed and listed.count("drift-check  ENABLED") == 1
+    assert mlgw("monitor", "alarms") == 0
+    assert "ml-gateway-drift-total_claim_amount  OK" in capsys.readouterr().out
     assert mlgw("monitor", "schedule", "delete") == 0
     assert mlgw("monitor", "schedule", "delete") == 2
-    assert "no schedule named" in capsys.readouterr().err
-    # nothing captured there: a clear message and a non-zero exit, no event
-    assert mlgw("monitor", "run", "--all", "--capture", "s3://empty/capture") == 1
-    assert "no_data" in capsys.readouterr().out
+    assert "no drift-check schedule for endpoint ml-gateway-fraud" in capsys.readouterr().err
+
+
+def test_events_rules_reports_a_missing_target_pipeline(localcloud, client, capsys):
+    from mlgw.cli import main
+    client("events").put_rule(Name="orphan", ScheduleExpression="rate(1 hour)")
+    client("events").put_targets(Rule="orphan", Targets=[{
+        "Id": "t", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/gone",
+        "RoleArn": ROLE}])
+    assert main(["events", "rules", "--home", str(localcloud.cloud.config.home)]) == 0
+    assert "(target pipeline gone does not exist)" in capsys.readouterr().out

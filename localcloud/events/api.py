@@ -3,8 +3,9 @@
 Delivery is synchronous inside PutEvents (AWS delivers asynchronously): it keeps the log
 deterministic, and the only live target — a SageMaker pipeline — starts its execution in a
 background thread anyway. Every delivery's outcome is logged, including failures, because a
-rule that silently drops events is the hardest thing to debug. ScheduleExpression is stored
-but nothing is scheduled.
+rule that silently drops events is the hardest thing to debug. Rules with a ScheduleExpression
+fire on time while localcloud runs (localcloud/events/schedules.py, driven by the server's
+clock, localcloud/clock.py).
 """
 from __future__ import annotations
 
@@ -79,8 +80,12 @@ def put_rule(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         except PatternError as error:
             raise AwsError("InvalidEventPatternException",
                            f"Event pattern is not valid. Reason: {error}") from None
-    if schedule and not (schedule.startswith(("rate(", "cron(")) and schedule.endswith(")")):
-        raise _invalid("Parameter ScheduleExpression is not valid.")
+    if schedule:
+        from localcloud.events.schedules import ScheduleError, parse
+        try:
+            parse(schedule)
+        except ScheduleError as error:
+            raise _invalid(f"Parameter ScheduleExpression is not valid. Reason: {error}") from None
     arn = cloud.config.arn("events", f"rule/{name}")   # default-bus rules omit the bus
     with cloud.state.transaction():
         existing = cloud.state.get(RULE, _key(bus, name)) or {}
@@ -215,11 +220,43 @@ def _envelope(cloud: Any, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    log = event_log(cloud)
+def _pattern_rules(cloud: Any) -> list[tuple[dict[str, Any], Any]]:
     rules = [r for r in cloud.state.list(RULE, _key(DEFAULT_BUS, ""))
              if r["State"] == "ENABLED" and r.get("EventPattern")]
-    compiled = [(r, compile_pattern(r["EventPattern"])) for r in rules]
+    return [(r, compile_pattern(r["EventPattern"])) for r in rules]
+
+
+def _route(cloud: Any, event: dict[str, Any], compiled: list[tuple[dict[str, Any], Any]]) -> None:
+    log = event_log(cloud)
+    log.add_event(event, DEFAULT_BUS)
+    for rule, pattern in compiled:
+        if pattern.matches(event):
+            deliver_to_rule(cloud, event, rule)
+
+
+def deliver_to_rule(cloud: Any, event: dict[str, Any], rule: dict[str, Any]) -> None:
+    """Send an (already logged) event to every target of one rule, logging each outcome."""
+    log = event_log(cloud)
+    for target in rule["_Targets"]:
+        log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
+                      _deliver(cloud, event, target))
+
+
+def emit_service_event(cloud: Any, source: str, detail_type: str, detail: dict[str, Any],
+                       resources: list[str], when: float | None = None) -> dict[str, Any]:
+    """An event an AWS service puts on the default bus (CloudWatch's alarm state changes):
+    the same envelope and rule matching as PutEvents, without PutEvents' refusal of `aws.`
+    sources, which only applies to customers. The event as delivered."""
+    stamp = when if when is not None else dt.datetime.now(dt.timezone.utc).timestamp()
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
+             "source": source, "account": cloud.config.account_id, "time": _iso(stamp),
+             "region": cloud.config.region, "resources": resources, "detail": detail}
+    _route(cloud, event, _pattern_rules(cloud))
+    return event
+
+
+def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+    compiled = _pattern_rules(cloud)
     results: list[dict[str, Any]] = []
     for entry in params["Entries"]:
         try:
@@ -232,12 +269,7 @@ def put_events(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
             # AWS answers an entry for a bus that does not exist with an EventId, as for any
             # other, and the event goes nowhere (no rule on any bus sees it).
             continue
-        log.add_event(event, DEFAULT_BUS)
-        for rule, pattern in compiled:
-            if pattern.matches(event):
-                for target in rule["_Targets"]:
-                    log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
-                                  _deliver(cloud, event, target))
+        _route(cloud, event, compiled)
     failed = sum(1 for r in results if "ErrorCode" in r)
     return {"FailedEntryCount": failed, "Entries": results}
 

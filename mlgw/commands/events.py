@@ -24,6 +24,22 @@ def _cloud(args: argparse.Namespace) -> LocalCloud:
     return LocalCloud(Config(home=Path(args.home).resolve()) if args.home else Config())
 
 
+def _missing(cloud: LocalCloud, arn: str) -> str:
+    """A note when a rule's target pipeline does not exist (its events would fail to start
+    anything)."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "sagemaker" or not parts[5].startswith("pipeline/"):
+        return ""
+    from localcloud.errors import AwsError
+    from localcloud.router import sagemaker_api
+    name = parts[5].split("/", 1)[1]
+    try:
+        sagemaker_api().invoke(cloud, "DescribePipeline", {"PipelineName": name})
+    except AwsError:
+        return f"  (target pipeline {name} does not exist)"
+    return ""
+
+
 def cmd_events(args: argparse.Namespace) -> int:
     from localcloud.events.api import list_events
     from localcloud.events.models import RULE
@@ -38,7 +54,7 @@ def cmd_events(args: argparse.Namespace) -> int:
             for target in rule["_Targets"]:
                 params = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList")
                 extra = f"  params={json.dumps(params)}" if params else ""
-                print(f"    -> {target['Id']}: {target['Arn']}{extra}")
+                print(f"    -> {target['Id']}: {target['Arn']}{extra}{_missing(cloud, target['Arn'])}")
         return 0
     events = list_events(cloud, args.limit)
     if not events:

@@ -110,10 +110,16 @@ def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def caller_account(session: PipelineSession, region: str) -> str:
+    """The caller's account (STS GetCallerIdentity through the session, so localcloud and moto
+    answer too)."""
+    return session.boto_session.client("sts", region_name=region).get_caller_identity()["Account"]
+
+
 def default_processing_image_uri(session: PipelineSession, region: str) -> str:
     """`{account}.dkr.ecr.{region}.{suffix}/ml-gateway-processing:latest`, the account being the
-    caller's (STS GetCallerIdentity through the session, so localcloud and moto answer too)."""
-    account = session.boto_session.client("sts", region_name=region).get_caller_identity()["Account"]
+    caller's."""
+    account = caller_account(session, region)
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return (f"{account}.dkr.ecr.{region}.{suffix}/"
             f"{PROCESSING_IMAGE_REPOSITORY}:{PROCESSING_IMAGE_TAG}")
@@ -134,13 +140,17 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
                  model_package_group_name: str = "MLGatewayFraud",
                  base_prefix: str = "ml-gateway",
                  boto_session: boto3.Session | None = None,
-                 processing_image_uri: str | None = None) -> Pipeline:
+                 processing_image_uri: str | None = None,
+                 drift_check_pipeline_name: str = "DriftCheck",
+                 events_role_arn: str | None = None) -> Pipeline:
     """The pipeline. `processing_image_uri` is the image of every processing step (default:
     this account's ml-gateway-processing:latest in `region`); training and the served model
     use SageMaker's XGBoost image. The `SchemaUri` parameter names the data contract (an S3
     URI of a schema.json; default: processing/schema.json as staged with the code): Ingest,
     FeatureStore, BuildDataset and Baseline read it, and Train puts it in model.tar.gz so the
-    endpoint encodes requests with it."""
+    endpoint encodes requests with it. Deploy schedules `drift_check_pipeline_name` for the
+    endpoint (processing/drift_schedule.py), started by EventBridge as `events_role_arn`
+    (default: the template's RetrainRole, `ml-gateway-retrain-events`, in this account)."""
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
@@ -165,13 +175,21 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
     # Evaluate logs the run to; empty: nothing is logged.
     mlflow_uri = ParameterString("MlflowTrackingUri", default_value="")
+    drift_check_schedule = ParameterString("DriftCheckSchedule", default_value="rate(1 hour)")
+    drift_check_window = ParameterInteger("DriftCheckWindowMinutes", default_value=60)
     staged_source = _stage_source(session, base_prefix)
     schema_uri = ParameterString("SchemaUri",
                                  default_value=f"{staged_source}/processing/{SCHEMA_FILE.name}")
     parameters = [schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
                   endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
                   early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
-                  new_variant_weight, mlflow_uri]
+                  new_variant_weight, mlflow_uri, drift_check_schedule, drift_check_window]
+    account = caller_account(session, region)
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    drift_check_arn = (f"arn:{partition}:sagemaker:{region}:{account}:pipeline/"
+                       f"{drift_check_pipeline_name.lower()}")   # SageMaker lower-cases it
+    events_role_arn = events_role_arn or \
+        f"arn:{partition}:iam::{account}:role/{base_prefix}-retrain-events"
 
     def run_prefix(*parts: str):
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
@@ -306,7 +324,10 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
          "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight,
          "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture",
          "--baseline-uri", baseline_uri,
-         "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline"])
+         "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline",
+         "--drift-check-pipeline-arn", drift_check_arn, "--drift-check-role-arn", events_role_arn,
+         "--drift-check-schedule", drift_check_schedule,
+         "--drift-check-window-minutes", drift_check_window])
 
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                   json_path="binary_classification_metrics.auc.value")

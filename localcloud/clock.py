@@ -1,0 +1,50 @@
+"""The server's background clock: what AWS does on its own while nobody calls it.
+
+Every second, scheduled EventBridge rules that are due fire (localcloud/events/schedules.py);
+every minute, CloudWatch evaluates every alarm (missing data and the passing of periods
+change states too: localcloud/cloudwatch/api.py). Only a serving localcloud runs a clock, so
+a second LocalCloud opened on the same state directory (the CLI reading state) never fires a
+rule twice. A failing tick is logged and the clock keeps going.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("localcloud.clock")
+
+SCHEDULE_TICK_S = 1.0
+ALARM_TICK_S = 60.0
+
+
+class Clock:
+    def __init__(self, cloud: Any):
+        self.cloud = cloud
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="localcloud-clock", daemon=True)
+
+    def start(self) -> None:
+        """Start ticking, unless stopped already (a clock is started once)."""
+        if not self._stop.is_set() and self._thread.ident is None:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from localcloud.cloudwatch.api import tick as evaluate_alarms
+        from localcloud.events.schedules import tick as fire_schedules
+        last_alarm_tick = 0.0
+        while not self._stop.wait(SCHEDULE_TICK_S):
+            now = time.time()
+            try:
+                fire_schedules(self.cloud, now)
+                if now - last_alarm_tick >= ALARM_TICK_S:
+                    last_alarm_tick = now
+                    evaluate_alarms(self.cloud, now)
+            except Exception:   # noqa: BLE001 — the clock must outlive one bad tick
+                log.exception("clock tick failed")

@@ -1,0 +1,1 @@
+"""CloudWatch: metrics, metric alarms and their state-change events."""

@@ -1,0 +1,184 @@
+"""EventBridge scheduled rules: parse `ScheduleExpression` as AWS does and fire rules on time.
+
+Syntax (EventBridge User Guide, "Creating an Amazon EventBridge rule that runs on a
+schedule" → schedule expressions; all times UTC, one-minute granularity):
+
+* `rate(value unit)`: a positive whole number and `minute | minutes | hour | hours | day |
+  days`, singular exactly when the value is 1. The first run is one rate after the rule is
+  created (or its expression changed), then every rate.
+* `cron(Minutes Hours Day-of-month Month Day-of-week Year)`: six fields; one of
+  Day-of-month and Day-of-week must be `?`; Day-of-week counts 1-7 from SUN (or SUN-SAT);
+  Month 1-12 or JAN-DEC; Year 1970-2199; wildcards `, - * / ? L W #`.
+
+croniter evaluates the first five fields (after renumbering Day-of-week to its 0 = SUN);
+the Year field and AWS's field rules are checked here. A rule's next run time lives in the
+StateStore (kind SCHEDULE) so a restart neither repeats nor loses the schedule; runs missed
+while localcloud was stopped are not made up. Each run puts AWS's "Scheduled Event"
+(source aws.events, the rule's ARN as its resource, detail {}) on the rule's targets only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+log = logging.getLogger("localcloud.events.schedules")
+
+SCHEDULE = "events:schedule"   # StateStore kind; name "<bus>/<rule>", doc {expression, next}
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_DOW_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_MAX_YEAR_LOOKAHEAD = 2199
+
+
+class ScheduleError(ValueError):
+    """A ScheduleExpression AWS would refuse; the message says which part."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    expression: str
+    rate_seconds: int | None = None   # rate(...)
+    cron: str | None = None           # croniter's five fields, for cron(...)
+    years: str = "*"
+
+    def next_after(self, after: dt.datetime, created: dt.datetime | None = None) -> dt.datetime:
+        """The first run strictly after `after` (UTC). For a rate, runs fall on `created` +
+        k x rate (created defaults to `after`)."""
+        after = after.astimezone(dt.timezone.utc)
+        if self.rate_seconds is not None:
+            origin = (created or after).astimezone(dt.timezone.utc)
+            periods = int((after - origin).total_seconds() // self.rate_seconds) + 1
+            return origin + dt.timedelta(seconds=periods * self.rate_seconds)
+        it = croniter(self.cron, after.replace(second=0, microsecond=0))
+        while True:
+            candidate = it.get_next(dt.datetime).replace(tzinfo=dt.timezone.utc)
+            if candidate.year > _MAX_YEAR_LOOKAHEAD:
+                raise ScheduleError(f"{self.expression} never runs again")
+            if candidate > after and _year_matches(self.years, candidate.year):
+                return candidate
+
+
+def _year_matches(spec: str, year: int) -> bool:
+    for part in spec.split(","):
+        if part == "*":
+            return True
+        base, _, step = part.partition("/")
+        lo, _, hi = base.partition("-")
+        start = 1970 if lo == "*" else int(lo)
+        end = int(hi) if hi else (_MAX_YEAR_LOOKAHEAD if step or lo == "*" else start)
+        if start <= year <= end and (year - start) % int(step or 1) == 0:
+            return True
+    return False
+
+
+def _dow(field: str) -> str:
+    """AWS Day-of-week (1-7 = SUN-SAT) → croniter's (0-6 = SUN-SAT); names pass unchanged,
+    as does the `#n` (n-th weekday of the month) suffix."""
+    head, hash_, nth = field.partition("#")
+
+    def renumber(match: re.Match[str]) -> str:
+        value = int(match.group())
+        if not 1 <= value <= 7:
+            raise ScheduleError(f"Day-of-week value {value} is outside 1-7 (or SUN-SAT)")
+        return str(value - 1)
+    if "/" in head:   # a step: only the start is a day number
+        start, _, step = head.partition("/")
+        return re.sub(r"\d+", renumber, start) + "/" + step + hash_ + nth
+    return re.sub(r"\d+", renumber, head) + hash_ + nth
+
+
+def parse(expression: str) -> Schedule:
+    """A ScheduleExpression → Schedule; ScheduleError names what AWS would refuse."""
+    if not isinstance(expression, str):
+        raise ScheduleError("ScheduleExpression must be a string")
+    rate = _RATE.fullmatch(expression)
+    if expression.startswith("rate("):
+        if not rate:
+            raise ScheduleError(f"{expression}: a rate is rate(<positive integer> "
+                                f"<minute(s)|hour(s)|day(s)>)")
+        value, unit = int(rate.group(1)), rate.group(2)
+        if value < 1:
+            raise ScheduleError(f"{expression}: the value must be a positive integer")
+        if (value == 1) != (not unit.endswith("s")):
+            raise ScheduleError(f"{expression}: the unit is singular for 1 and plural above")
+        return Schedule(expression, rate_seconds=value * _UNIT_SECONDS[unit.rstrip("s")])
+    if not (expression.startswith("cron(") and expression.endswith(")")):
+        raise ScheduleError(f"{expression}: a schedule is rate(...) or cron(...)")
+    fields = expression[5:-1].split()
+    if len(fields) != 6:
+        raise ScheduleError(f"{expression}: cron takes six fields (Minutes Hours "
+                            f"Day-of-month Month Day-of-week Year), not {len(fields)}")
+    minutes, hours, dom, month, dow, years = fields
+    if (dom == "?") == (dow == "?"):
+        raise ScheduleError(f"{expression}: exactly one of Day-of-month and Day-of-week "
+                            f"must be '?'")
+    if not re.fullmatch(r"[\d,\-*/]+", years):
+        raise ScheduleError(f"{expression}: Year field {years!r} is not valid")
+    for number in re.findall(r"\d+", years.split("/")[0]):
+        if not 1970 <= int(number) <= 2199:
+            raise ScheduleError(f"{expression}: Year {number} is outside 1970-2199")
+    five = " ".join([minutes, hours, "*" if dom == "?" else dom, month,
+                     "*" if dow == "?" else _dow(dow)])
+    try:
+        valid = croniter.is_valid(five)
+    except Exception:  # noqa: BLE001 — croniter raises various errors on odd input
+        valid = False
+    if not valid:
+        raise ScheduleError(f"{expression}: not a valid cron expression")
+    return Schedule(expression, cron=five, years=years)
+
+
+# -- firing ----------------------------------------------------------------------------------
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+
+
+def tick(cloud: Any, now: float) -> int:
+    """Fire every enabled scheduled rule that is due at `now` (epoch s); the number fired."""
+    from localcloud.events.api import deliver_to_rule, _iso
+    from localcloud.events.models import RULE, event_log
+    fired = 0
+    rules = [r for r in cloud.state.list(RULE)
+             if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
+    live = set()
+    for rule in rules:
+        key = f"{rule['EventBusName']}/{rule['Name']}"
+        live.add(key)
+        try:
+            schedule = parse(rule["ScheduleExpression"])
+        except ScheduleError:
+            continue   # PutRule refuses these; an old state file could still hold one
+        with cloud.state.transaction():
+            state = cloud.state.get(SCHEDULE, key)
+            if state is None or state["expression"] != schedule.expression:
+                state = {"rule": key, "expression": schedule.expression, "created": now,
+                         "next": schedule.next_after(_utc(now), _utc(now)).timestamp()}
+                cloud.state.put(SCHEDULE, key, state)
+                continue
+            due = state["next"]
+            if due > now + 0.001:   # datetime round trips cost a microsecond now and then
+                continue
+            # Missed runs (localcloud stopped) are skipped, not made up.
+            state["next"] = schedule.next_after(_utc(max(now, due)),
+                                                _utc(state["created"])).timestamp()
+            cloud.state.put(SCHEDULE, key, state)
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": cloud.config.account_id,
+                 "time": _iso(due), "region": cloud.config.region,
+                 "resources": [rule["Arn"]], "detail": {}}
+        event_log(cloud).add_event(event, rule["EventBusName"])
+        deliver_to_rule(cloud, event, rule)
+        log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
+        fired += 1
+    # A deleted or disabled rule forgets its schedule: re-enabled, it counts from then.
+    for doc in cloud.state.list(SCHEDULE):
+        if doc["rule"] not in live:
+            cloud.state.delete(SCHEDULE, doc["rule"])
+    return fired

@@ -1,0 +1,1 @@
+"""The DriftCheck pipeline: one scheduled data-quality check of the deployed endpoint."""
