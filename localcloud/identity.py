@@ -50,10 +50,12 @@ def _validate(service: str, action: str, params: dict[str, str]) -> None:
     members = operation.input_shape.members if operation.input_shape else {}
     shaped: dict[str, Any] = {}
     for name, shape in members.items():
-        if shape.type_name == "list":
-            items = sorted(((int(k.rsplit(".", 1)[1]), v) for k in params
-                            if k.startswith(f"{name}.member.") and k.rsplit(".", 1)[1].isdigit()
-                            for v in [params[k]]))
+        if shape.type_name == "list" and shape.member.type_name == "string":
+            # Only `Name.member.N` itself: a list of structures flattens to deeper keys
+            # (ContextEntries.member.1.ContextKeyValues.member.1), checked by the operation.
+            prefix = f"{name}.member."
+            items = sorted((int(k[len(prefix):]), v) for k, v in params.items()
+                           if k.startswith(prefix) and k[len(prefix):].isdigit())
             if items:
                 shaped[name] = [v for _, v in items]
         elif name in params and shape.type_name == "string":

@@ -62,11 +62,11 @@ class LocalCloudServer(LoopbackServer):
         from localcloud.clock import Clock
         self.clock = Clock(self.cloud)   # started by serve_forever
 
-    def serve_forever(self, poll_interval: float = 0.5) -> None:
+    def serve_forever(self) -> None:
         """Serve, with the background clock (scheduled rules, alarm evaluation) running."""
         self.clock.start()
         try:
-            super().serve_forever(poll_interval)
+            super().serve_forever()
         finally:
             self.clock.stop()
 

@@ -124,7 +124,7 @@ def test_verified_access_key_is_on_the_request(localcloud, monkeypatch):
     import localcloud.server as server_module
     real = server_module.route
     monkeypatch.setattr(server_module, "route",
-                        lambda cloud, request: seen.append(request.access_key_id) or real(cloud, request))
+                        lambda cloud, request: seen.append(request.access_key) or real(cloud, request))
     assert _post(localcloud, b"{}", _signed(localcloud, b"{}"))[0] == 200
     assert seen == ["test"]
 
