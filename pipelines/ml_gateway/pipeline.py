@@ -70,7 +70,15 @@ def get_session(region: str, default_bucket: str | None = None,
 
 
 def _stage_source(session: PipelineSession, prefix: str) -> str:
-    """Upload the `processing` package (content-addressed) so each processing job can import it."""
+    """Upload the `processing` package (content-addressed) so each processing job can import it.
+
+    Returns the S3 prefix holding the package's files themselves
+    (`s3://B/<prefix>/source/<digest>/processing/`): an S3Prefix input lands each object at
+    LocalPath + the key's part after the prefix, so with LocalPath
+    `/opt/ml/processing/input/source/processing` the files are
+    `.../source/processing/*.py` and `PYTHONPATH=/opt/ml/processing/input/source` imports
+    `processing` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html).
+    The trailing slash keeps a sibling prefix (`processing2/`) out."""
     files = sorted(p for p in PROCESSING_DIR.glob("*.py"))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/source/{digest}"
@@ -78,7 +86,7 @@ def _stage_source(session: PipelineSession, prefix: str) -> str:
     bucket = session.default_bucket()
     for path in files:
         s3.upload_file(str(path), bucket, f"{key_prefix}/processing/{path.name}")
-    return f"s3://{bucket}/{key_prefix}"
+    return f"s3://{bucket}/{key_prefix}/processing/"
 
 
 def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
@@ -223,8 +231,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         training_image=xgboost_image, role=role, sagemaker_session=session,
         source_code=SourceCode(source_dir=str(TRAINING_DIR), entry_script="train.py"),
         compute=Compute(instance_type=training_instance, instance_count=1),
-        hyperparameters={"max_depth": max_depth, "eta": eta, "num_round": num_round,
-                         "early_stopping_rounds": early_stopping},
+        # HyperParameters is a map of string to string: numeric parameters go in as text
+        # (`Std:Join` of one value, the SDK v2 `.to_string()`), else CreateTrainingJob refuses.
+        hyperparameters={"max_depth": max_depth.to_string(), "eta": eta.to_string(),
+                         "num_round": num_round.to_string(),
+                         "early_stopping_rounds": early_stopping.to_string()},
         output_data_config=OutputDataConfig(s3_output_path=run_prefix("model")),
         base_job_name="mlgw-train",
     )
@@ -275,7 +286,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         [],
         ["--model-package-arn", register.properties.ModelPackageArn,
          "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
-         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight,
+         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight.to_string(),
          "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture",
          "--baseline-uri", baseline_uri,
          "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline"])
