@@ -35,6 +35,9 @@ def route(cloud, request: Request) -> Response:
     if service in ("sts", "iam"):
         from localcloud.identity import handle
         return handle(cloud, request)
+    if service == "application-autoscaling":
+        from localcloud.autoscaling.api import handle
+        return handle(cloud, request)
     if service == "events":
         from localcloud.events.api import handle
         return handle(cloud, request)

@@ -39,6 +39,8 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
+from pipelines.ml_gateway.locations import landing_uri
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSING_DIR = PROJECT_ROOT / "processing"
 TRAINING_DIR = PROJECT_ROOT / "training"
@@ -142,9 +144,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
-    claims_uri = ParameterString("ClaimsInputUri", default_value=f"s3://{bucket}/{base_prefix}/raw/claims.csv")
+    # The documented landing prefixes (locations.py), which the retrain rule passes too.
+    claims_uri = ParameterString("ClaimsInputUri",
+                                 default_value=landing_uri(bucket, "claims", base_prefix))
     customers_uri = ParameterString("CustomersInputUri",
-                                    default_value=f"s3://{bucket}/{base_prefix}/raw/customers.csv")
+                                    default_value=landing_uri(bucket, "customers", base_prefix))
     processing_instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     training_instance = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     endpoint_instance = ParameterString("EndpointInstanceType", default_value="ml.m5.large")
