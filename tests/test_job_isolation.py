@@ -126,3 +126,33 @@ def test_the_staged_processing_package_imports_where_sagemaker_lands_it(localclo
         env={"PYTHONPATH": str(container / python_path.lstrip("/")), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(local / "__init__.py")
+
+
+def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, definition, tmp_path):
+    """SAGEMAKER_SUBMIT_DIRECTORY of the registered model: unpacked alone and imported with the
+    jobs' interpreter (no checkout), serving.py finds processing.features (its encoder is not
+    the silent identity fallback), and every module in the archive is one serving loads."""
+    import tarfile
+    register = next(s for step in definition["Steps"] for s in step.get("Arguments", {}).get("IfSteps", [])
+                    if s["Name"] == "RegisterModel")
+    container = register["Arguments"]["InferenceSpecification"]["Containers"][0]
+    submit = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
+    archive = tmp_path / "sourcedir.tar.gz"
+    objects.download(localcloud.cloud, submit, tmp_path / "download")
+    archive = next((tmp_path / "download").rglob("sourcedir.tar.gz"))
+    code = tmp_path / "code"
+    with tarfile.open(archive) as tar:
+        tar.extractall(code, filter="data")
+        shipped = sorted(m.name for m in tar.getmembers() if m.name.endswith(".py"))
+    probe = ("import json, sys, serving\n"
+             "encode, _ = serving._encoder()\n"
+             "assert encode is not None, 'processing.features is not importable'\n"
+             f"root = {str(code)!r}\n"
+             "loaded = sorted(m.__file__[len(root) + 1:] for m in list(sys.modules.values())\n"
+             "                if (getattr(m, '__file__', None) or '').startswith(root))\n"
+             "print(json.dumps(loaded))\n")
+    result = subprocess.run([image_python(tmp_path / "state"), "-c", probe], cwd=code,
+                            capture_output=True, text=True, timeout=60,
+                            env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == shipped
