@@ -65,13 +65,13 @@ def describe_endpoint(sm, name: str) -> dict | None:
         raise
 
 
-def _resource_pattern(endpoint_name: str) -> re.Pattern[str]:
-    """What resource_name produces for this endpoint (the name may be truncated to fit)."""
-    return re.compile(r"(?P<prefix>.+)-v\d+-\d{14}-[0-9a-f]{4}")
+# What resource_name produces: <endpoint name, truncated to fit 63>-v<version>-<stamp>-<hex>.
+_RESOURCE_NAME = re.compile(r"(?P<prefix>.+)-v\d+-\d{14}-[0-9a-f]{4}")
 
 
 def is_deploy_resource(endpoint_name: str, name: str) -> bool:
-    match = _resource_pattern(endpoint_name).fullmatch(name)
+    """Whether `name` is a model / endpoint config Deploy named for this endpoint."""
+    match = _RESOURCE_NAME.fullmatch(name)
     return bool(match) and endpoint_name.startswith(match["prefix"]) and (
         match["prefix"] == endpoint_name or len(name) == 63)
 
