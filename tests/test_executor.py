@@ -444,7 +444,7 @@ if n < 3:
 def test_cached_step_is_reused_until_it_expires(cloud, tmp_path):
     counter = tmp_path / "runs"
     put_object(cloud, "code/count.py", f"open({str(counter)!r}, 'a').write('x')\n")
-    step = processing("Count", "count.py", ["--size", {"Get": "Parameters.Size"}],
+    step = processing("Count", "count.py", ["--size", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Size"}]}}],
                       CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"})
     params = [{"Name": "Size", "Type": "Integer", "DefaultValue": 1}]
     first = start(cloud, [step], params)
