@@ -52,6 +52,6 @@ def test_the_templates_retrain_rule_passes_the_landing_prefixes():
 def test_the_guides_upload_to_the_landing_prefixes_and_nowhere_else():
     guide = (ROOT / "infra" / "README.md").read_text()
     for table in locations.TABLES:
-        assert re.search(rf"aws s3 cp \S+ \"?s3://\$(?:\{{)?BUCKET\}}?/ml-gateway/landing/{table}/", guide), table
+        assert re.search(rf"aws s3 cp \S+\s+\"?s3://\$(?:\{{)?BUCKET\}}?/ml-gateway/landing/{table}/", guide), table
     for doc in (ROOT / "README.md", ROOT / "infra" / "README.md", ROOT / "buildspec.yml"):
         assert "/raw/" not in doc.read_text(), f"{doc.name} names another input location"
