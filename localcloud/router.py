@@ -46,6 +46,9 @@ def route(cloud, request: Request) -> Response:
     if service == "monitoring":   # CloudWatch's signing name
         from localcloud.cloudwatch.api import handle
         return handle(cloud, request)
+    if service == "application-autoscaling":
+        from localcloud.autoscaling.api import handle
+        return handle(cloud, request)
     if service == "events":
         from localcloud.events.api import handle
         return handle(cloud, request)

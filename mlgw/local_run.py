@@ -18,6 +18,7 @@ from pathlib import Path
 from localcloud import daemon
 from localcloud.config import Config
 from mlgw.progress import ExecutionResult, follow, list_steps
+from pipelines.ml_gateway import locations
 
 PIPELINE_NAME = "MLGatewayPipeline"
 ENDPOINT_NAME = "ml-gateway-fraud"
@@ -41,14 +42,15 @@ def default_bucket(config: Config) -> str:
     return f"sagemaker-{config.region}-{config.account_id}"
 
 
-LANDING = "ml-gateway/landing"
+LANDING = f"{locations.BASE_PREFIX}/{locations.LANDING}"
 
 
 def landing_uris(config: Config) -> dict[str, str]:
-    """The current dataset: every CSV under these prefixes is one input of the pipeline. `mlgw run`
-    replaces it; replayed traffic adds batches to it; a retrain reads it whole."""
+    """The current dataset: every CSV under these prefixes is one input of the pipeline (the
+    pipeline's default inputs, pipelines/ml_gateway/locations.py). `mlgw run` replaces it;
+    replayed traffic adds batches to it; a retrain reads it whole."""
     bucket = default_bucket(config)
-    return {table: f"s3://{bucket}/{LANDING}/{table}/" for table in ("claims", "customers")}
+    return {table: locations.landing_uri(bucket, table) for table in locations.TABLES}
 
 
 def _ensure_bucket(s3, bucket: str) -> None:

@@ -13,11 +13,26 @@ A package that is not Approved leaves the endpoint as it is. If anything fails b
 endpoint accepts the new config, what this step created is deleted again. After deploying,
 each variant is warmed (and the first-request latency reported) so the first user request
 does not pay for a cold model.
+
+Idempotent and crash-safe: a retry (after the job was killed mid-deploy, say) first waits for
+an endpoint left Creating/Updating, and if the endpoint already serves this model package as
+planned it deploys nothing a second time. Every model / endpoint config this step names
+(`<endpoint>-v<version>-<UTC stamp>-<hex>`) that the endpoint does not use and that predates
+this run is deleted, so an interrupted run leaves nothing behind for long.
+
+Autoscaling: UpdateEndpoint refuses to remove, or change the instance type of, a variant
+registered with Application Auto Scaling
+(https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html). Such a
+variant's scalable target is deregistered first (its scaling policies are read beforehand)
+and registered again afterwards, with the same capacities and policies, on the variant that
+takes its place (itself if it stays). Scheduled actions and CloudWatch alarms that name the
+old variant are the stack's: update it with VariantName=<new variant> (infra/README.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import uuid
@@ -30,6 +45,8 @@ from processing import drift_schedule
 from processing.job import JobError, run
 
 STRATEGIES = ("replace", "canary", "ab")
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+_SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 WARM_REQUEST = {"instances": [{"total_claim_amount": 5000.0, "incident_severity": "Minor"}]}
 
 
@@ -49,6 +66,17 @@ def describe_endpoint(sm, name: str) -> dict | None:
         raise
 
 
+# What resource_name produces: <endpoint name, truncated to fit 63>-v<version>-<stamp>-<hex>.
+_RESOURCE_NAME = re.compile(r"(?P<prefix>.+)-v\d+-\d{14}-[0-9a-f]{4}")
+
+
+def is_deploy_resource(endpoint_name: str, name: str) -> bool:
+    """Whether `name` is a model / endpoint config Deploy named for this endpoint."""
+    match = _RESOURCE_NAME.fullmatch(name)
+    return bool(match) and endpoint_name.startswith(match["prefix"]) and (
+        match["prefix"] == endpoint_name or len(name) == 63)
+
+
 def wait_in_service(sm, name: str, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     delay = 0.1   # a local endpoint is up in a second; an AWS one takes minutes
@@ -63,6 +91,131 @@ def wait_in_service(sm, name: str, timeout: float) -> dict:
             raise JobError(f"endpoint {name} still {status} after {timeout:.0f} s")
         time.sleep(delay)
         delay = min(delay * 2, 15)
+
+
+def wait_settled(sm, name: str, timeout: float) -> dict:
+    """The endpoint once it is no longer Creating/Updating (an interrupted earlier deploy may
+    have left it so)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.1
+    while True:
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in _SETTLING:
+            return endpoint
+        if time.monotonic() > deadline:
+            raise JobError(f"endpoint {name} still {endpoint['EndpointStatus']} after {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 15)
+
+
+def model_package_of(sm, model_name: str) -> str | None:
+    """The model package a model was created from (None if it names none or is gone)."""
+    try:
+        model = sm.describe_model(ModelName=model_name)
+    except ClientError:
+        return None
+    containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    return next((c["ModelPackageName"] for c in containers if c.get("ModelPackageName")), None)
+
+
+def clean_up(sm, endpoint_name: str, before: float) -> list[str]:
+    """Delete the models and endpoint configs Deploy named for this endpoint that the endpoint
+    does not use (left by an interrupted or failed run, or replaced), created before `before`
+    (epoch seconds: a concurrent run's fresh resources are not touched). The names deleted."""
+    endpoint = describe_endpoint(sm, endpoint_name)
+    if endpoint is None or endpoint["EndpointStatus"] != "InService":
+        return []
+    in_use_config = endpoint["EndpointConfigName"]
+    config = sm.describe_endpoint_config(EndpointConfigName=in_use_config)
+    in_use_models = {v["ModelName"] for v in config["ProductionVariants"]}
+    deleted = []
+    for kind, lister, key, in_use, delete in (
+            ("EndpointConfigs", sm.list_endpoint_configs, "EndpointConfigName", {in_use_config},
+             lambda n: sm.delete_endpoint_config(EndpointConfigName=n)),
+            ("Models", sm.list_models, "ModelName", in_use_models,
+             lambda n: sm.delete_model(ModelName=n))):
+        token = None
+        while True:
+            page = lister(NameContains=endpoint_name[:40], MaxResults=100,
+                          **({"NextToken": token} if token else {}))
+            for item in page[kind]:
+                name = item[key]
+                created = item["CreationTime"].timestamp()
+                if name in in_use or created >= before or not is_deploy_resource(endpoint_name, name):
+                    continue
+                try:
+                    delete(name)
+                    deleted.append(name)
+                except ClientError as exc:
+                    print(f"could not delete {name}: {exc}", flush=True)
+            token = page.get("NextToken")
+            if not token:
+                break
+    if deleted:
+        print(f"cleaned up {len(deleted)} unused model(s)/endpoint config(s): {', '.join(deleted)}",
+              flush=True)
+    return deleted
+
+
+def _variant_id(endpoint_name: str, variant: str) -> str:
+    return f"endpoint/{endpoint_name}/variant/{variant}"
+
+
+def suspend_autoscaling(aas, endpoint_name: str, current: list[dict[str, Any]],
+                        planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deregister the scalable targets of the variants the update would remove or re-type;
+    return what was registered (target + policies + the variant that takes over) so
+    resume_autoscaling can register it again."""
+    if aas is None:
+        return []
+    planned_by_name = {v["VariantName"]: v for v in planned}
+    primary = max(planned, key=lambda v: v["InitialVariantWeight"])["VariantName"]
+    ids = [_variant_id(endpoint_name, v["VariantName"]) for v in current]
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=ids,
+                                            ScalableDimension=VARIANT_DIMENSION)["ScalableTargets"]
+    moved = []
+    for target in targets:
+        variant = target["ResourceId"].rsplit("/", 1)[1]
+        old = next(v for v in current if v["VariantName"] == variant)
+        new = planned_by_name.get(variant)
+        if new is not None and new.get("InstanceType") == old.get("InstanceType"):
+            continue   # a model change alone is allowed
+        policies = aas.describe_scaling_policies(
+            ServiceNamespace="sagemaker", ResourceId=target["ResourceId"],
+            ScalableDimension=VARIANT_DIMENSION)["ScalingPolicies"]
+        aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=target["ResourceId"],
+                                       ScalableDimension=VARIANT_DIMENSION)
+        successor = variant if new is not None else primary
+        print(f"autoscaling: deregistered variant {variant} for the update "
+              f"(it moves to {successor} afterwards)", flush=True)
+        moved.append({"variant": variant, "successor": successor, "target": target,
+                      "policies": policies})
+    return moved
+
+
+def resume_autoscaling(aas, endpoint_name: str, moved: list[dict[str, Any]], restore: bool) -> None:
+    """Register the deregistered targets again: on their successors after a successful update,
+    on their own variants (restore=True) when the update did not happen."""
+    for entry in moved:
+        variant = entry["variant"] if restore else entry["successor"]
+        resource_id = _variant_id(endpoint_name, variant)
+        target = entry["target"]
+        aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource_id,
+                                     ScalableDimension=VARIANT_DIMENSION,
+                                     MinCapacity=target["MinCapacity"], MaxCapacity=target["MaxCapacity"])
+        for policy in entry["policies"]:
+            config = {k: policy[k] for k in ("StepScalingPolicyConfiguration",
+                                             "TargetTrackingScalingPolicyConfiguration",
+                                             "PredictiveScalingPolicyConfiguration") if k in policy}
+            aas.put_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace="sagemaker",
+                                   ResourceId=resource_id, ScalableDimension=VARIANT_DIMENSION,
+                                   PolicyType=policy["PolicyType"], **config)
+        print(f"autoscaling: registered variant {variant} "
+              f"(min {target['MinCapacity']}, max {target['MaxCapacity']}, "
+              f"{len(entry['policies'])} policies)"
+              + ("" if restore or variant == entry["variant"] else
+                 f"; update the stack with VariantName={variant} so its scheduled actions and "
+                 f"idle alarm follow"), flush=True)
 
 
 def serving_variants(sm, endpoint: dict) -> list[dict[str, Any]]:
@@ -98,28 +251,37 @@ def plan_variants(strategy: str, new: dict[str, Any], serving: list[dict[str, An
 
 
 def apply_config(sm, endpoint_name: str, config_name: str, variants: list[dict[str, Any]],
-                 capture: dict | None, existing: dict | None, timeout: float) -> dict:
+                 capture: dict | None, existing: dict | None, timeout: float, aas=None) -> dict:
     """Create the endpoint config and create or update the endpoint with it; wait InService.
-    The config is deleted again if the endpoint never accepted it."""
+    The config is deleted again if the endpoint never accepted it. With an Application Auto
+    Scaling client, autoscaled variants the update removes or re-types are deregistered
+    around it (suspend_autoscaling / resume_autoscaling)."""
     request: dict[str, Any] = {"EndpointConfigName": config_name, "ProductionVariants": variants}
     if capture:
         request["DataCaptureConfig"] = capture
     sm.create_endpoint_config(**request)
+    moved: list[dict[str, Any]] = []
     try:
         if existing is None:
             print(f"creating endpoint {endpoint_name} with {config_name}", flush=True)
             sm.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
         else:
+            current = sm.describe_endpoint_config(
+                EndpointConfigName=existing["EndpointConfigName"])["ProductionVariants"]
+            moved = suspend_autoscaling(aas, endpoint_name, current, variants)
             print(f"updating endpoint {endpoint_name}: {existing['EndpointConfigName']} → {config_name}",
                   flush=True)
             sm.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
     except Exception:
         sm.delete_endpoint_config(EndpointConfigName=config_name)
+        resume_autoscaling(aas, endpoint_name, moved, restore=True)
         raise
     endpoint = wait_in_service(sm, endpoint_name, timeout)
     if endpoint["EndpointConfigName"] != config_name:
+        resume_autoscaling(aas, endpoint_name, moved, restore=True)
         raise JobError(f"endpoint {endpoint_name} rolled back to {endpoint['EndpointConfigName']}: "
                        f"{endpoint.get('FailureReason', 'no reason given')}")
+    resume_autoscaling(aas, endpoint_name, moved, restore=False)
     return endpoint
 
 
@@ -149,13 +311,18 @@ def capture_config(uri: str | None) -> dict | None:
 
 def deploy(sm, runtime, *, package_arn: str, endpoint_name: str, role_arn: str, strategy: str,
            new_weight: float, instance_type: str, instance_count: int, capture_uri: str | None,
-           timeout: float) -> dict | None:
+           timeout: float, aas=None) -> dict | None:
+    started = time.time()
     package = sm.describe_model_package(ModelPackageName=package_arn)
     if package.get("ModelApprovalStatus") != "Approved":
         print(f"{package_arn} is {package.get('ModelApprovalStatus')}; "
               f"endpoint {endpoint_name} left unchanged", flush=True)
         return None
     existing = describe_endpoint(sm, endpoint_name)
+    if existing is not None and existing["EndpointStatus"] in _SETTLING:
+        print(f"endpoint {endpoint_name} is {existing['EndpointStatus']} (an earlier deploy may have "
+              "been interrupted); waiting for it to settle", flush=True)
+        existing = wait_settled(sm, endpoint_name, timeout)
     if existing is not None and existing["EndpointStatus"] != "InService":
         raise JobError(f"endpoint {endpoint_name} is {existing['EndpointStatus']}"
                        + (f" ({existing['FailureReason']})" if existing.get("FailureReason") else "")
@@ -163,6 +330,11 @@ def deploy(sm, runtime, *, package_arn: str, endpoint_name: str, role_arn: str, 
     version = package.get("ModelPackageVersion", 0)
     name = resource_name(endpoint_name, f"v{version}")
     serving = serving_variants(sm, existing) if existing else []
+    if _already_deployed(sm, package_arn, strategy, serving):
+        print(f"endpoint {endpoint_name} already serves {package_arn} "
+              f"({', '.join(v['VariantName'] for v in serving)}); nothing to deploy", flush=True)
+        clean_up(sm, endpoint_name, started)
+        return existing
     new = {"VariantName": f"v{version}", "ModelName": name,
            "InitialInstanceCount": instance_count, "InstanceType": instance_type}
     variants = plan_variants(strategy, new, serving, new_weight)
@@ -171,10 +343,11 @@ def deploy(sm, runtime, *, package_arn: str, endpoint_name: str, role_arn: str, 
                     Containers=[{"ModelPackageName": package_arn}])
     try:
         endpoint = apply_config(sm, endpoint_name, name, variants, capture_config(capture_uri),
-                                existing, timeout)
+                                existing, timeout, aas)
     except Exception:
         sm.delete_model(ModelName=name)
         raise
+    clean_up(sm, endpoint_name, started)
     shares = ", ".join(f"{v['VariantName']} {v['InitialVariantWeight']:.0%}" for v in variants)
     print(f"endpoint {endpoint_name} InService on {name} ({strategy}: {shares})", flush=True)
     for variant, t in warm(runtime, endpoint_name, [v["VariantName"] for v in variants]).items():
@@ -182,7 +355,17 @@ def deploy(sm, runtime, *, package_arn: str, endpoint_name: str, role_arn: str, 
     return endpoint
 
 
-def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout: float = 900) -> str:
+def _already_deployed(sm, package_arn: str, strategy: str, serving: list[dict[str, Any]]) -> bool:
+    """Whether the endpoint serves this package as the strategy would leave it: alone for
+    replace, as one of the variants for canary / ab (a retry after a crash finds it so)."""
+    ours = [v for v in serving if model_package_of(sm, v["ModelName"]) == package_arn]
+    if not ours:
+        return False
+    return strategy != "replace" or len(serving) == 1
+
+
+def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout: float = 900,
+                aas=None) -> str:
     """End a canary or A/B test: one variant takes all traffic. `promote` keeps the newest
     (lowest-weight) variant, rollback the one serving most traffic; `keep` names it outright."""
     endpoint = describe_endpoint(sm, endpoint_name)
@@ -202,7 +385,7 @@ def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     name = resource_name(endpoint_name, chosen["VariantName"])
     apply_config(sm, endpoint_name, name, [{**chosen, "InitialVariantWeight": 1.0}],
-                 config.get("DataCaptureConfig"), endpoint, timeout)
+                 config.get("DataCaptureConfig"), endpoint, timeout, aas)
     return chosen["VariantName"]
 
 
@@ -237,7 +420,8 @@ def main(argv: list[str] | None = None) -> None:
            package_arn=args.model_package_arn, endpoint_name=args.endpoint_name,
            role_arn=args.role_arn, strategy=args.strategy, new_weight=args.new_variant_weight,
            instance_type=args.instance_type, instance_count=args.instance_count,
-           capture_uri=args.data_capture_uri, timeout=args.timeout)
+           capture_uri=args.data_capture_uri, timeout=args.timeout,
+           aas=boto3.client("application-autoscaling"))
     if endpoint is not None and args.baseline_uri and args.monitoring_baseline_uri:
         publish_baseline(boto3.client("s3"), args.baseline_uri, args.monitoring_baseline_uri)
     if endpoint is not None:

@@ -29,6 +29,10 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 STAR_RESOURCE_EXCEPTIONS = frozenset({
     "ecr:GetAuthorizationToken",   # registry login token, no resource type
     "cloudwatch:PutMetricData",    # no resource type; narrowed by cloudwatch:namespace instead
+    # Deploy moves an autoscaled variant's scalable target (opaque-id ARN, none before it exists)
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
 })
 READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Head")
 

@@ -61,8 +61,9 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert "sagemaker-xgboost" in steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
 
     hyper = steps["Train"]["Arguments"]["HyperParameters"]
-    assert hyper["max_depth"] == {"Get": "Parameters.MaxDepth"}
-    assert hyper["num_round"] == {"Get": "Parameters.NumRound"}
+    # HyperParameters are strings: Integer parameters rendered as text (tests/test_string_fields.py)
+    assert hyper["max_depth"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxDepth"}]}}
+    assert hyper["num_round"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.NumRound"}]}}
     channels = {c["ChannelName"] for c in steps["Train"]["Arguments"]["InputDataConfig"]}
     assert {"train", "validation"} <= channels
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -140,9 +141,39 @@ def to_csv(instances: list[Mapping[str, Any]], order: list[str] | None = None) -
     return "\n".join(rows) + "\n"
 
 
+# How the direct integration answers an InvokeEndpoint error: by the runtime's HTTP status
+# alone, as API Gateway selects an AWS integration's response (IntegrationResponses'
+# SelectionPattern, a regex over the status code), with the runtime's `Message` as the message.
+# The SAME table is DirectMethod's IntegrationResponses in infra/ml-gateway.yaml
+# (tests/test_direct_errors.py compares them). Runtime statuses (botocore's sagemaker-runtime
+# model): ValidationError 400, ModelError 424, ModelNotReadyException 429, InternalFailure 500,
+# ServiceUnavailable 503, InternalDependencyException 530; a payload over 6 MB is 413.
+DIRECT_ERRORS: tuple[tuple[str, int], ...] = (
+    ("400|413", 400),                          # the request's fault (bad variant, too large)
+    ("429|503", 503),                          # not ready / unavailable: retry later
+    # ModelError (424: the model failed, not the caller) and anything else (e.g. 403 for the
+    # role): a bad gateway. One pattern, as API Gateway keys integration responses by status.
+    (r"(4(?!00|13|29)|5(?!03))\d{2}", 502),
+)
+# A 400 whose Message says the endpoint is missing or not serving is the service being
+# unavailable (503), not the caller's fault; the template overrides the status likewise.
+NOT_SERVING = ("not found", "not in service", "could not find")
+
+
+def direct_error_status(status: int, message: str) -> int:
+    for pattern, answer in DIRECT_ERRORS:
+        if re.fullmatch(pattern, str(status)):
+            lowered = message.lower()
+            if answer == 400 and any(s in lowered for s in NOT_SERVING) and "variant" not in lowered:
+                return 503
+            return answer
+    return 502
+
+
 def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
-    """{"features": {...}} (the body the template's DirectPredictRequest model accepts)."""
-    from inference.gateway_handler import clients, endpoint_error
+    """{"features": {...}} (the body the template's DirectPredictRequest model accepts); runtime
+    errors answered by DIRECT_ERRORS, as the template's integration responses do."""
+    from inference.gateway_handler import clients
     kwargs: dict[str, Any] = {"EndpointName": gateway.endpoint_name, "ContentType": "text/csv",
                               "Accept": "application/json",
                               "Body": to_csv([request.payload["features"]])}
@@ -150,8 +181,9 @@ def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
         out = clients().runtime.invoke_endpoint(**kwargs)
         predictions = json.loads(out["Body"].read())["predictions"]
     except ClientError as exc:
-        error = endpoint_error(gateway.endpoint_name, exc)
-        return json_response(error.status, {"message": error.message})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        message = exc.response.get("Error", {}).get("Message", "")
+        return json_response(direct_error_status(status, message), {"message": message})
     except BotoCoreError as exc:
         return json_response(503, {"message": f"endpoint {gateway.endpoint_name} unreachable: {exc}"})
     except (ValueError, KeyError, TypeError):

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from localcloud.autoscaling import models as autoscaling
 from localcloud.errors import validation
 from localcloud.json_api import page_start
 from localcloud.s3 import objects
@@ -240,6 +241,10 @@ def delete_endpoint(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
     backend = cloud.hosting
     with backend._control, cloud.state.transaction():
         doc = _endpoint(cloud, params["EndpointName"])
+        # "If you delete an endpoint, Application Auto Scaling ... deregisters those models as
+        # scalable targets without notifying you" (endpoint-delete-with-scaling.html).
+        for variant in autoscaling.registered_variants(cloud, doc["EndpointName"]):
+            autoscaling.deregister(cloud, doc["EndpointName"], variant)
         cloud.state.delete(ENDPOINT, doc["EndpointName"])
         backend.drop(doc["EndpointName"])
     return {}
@@ -256,12 +261,32 @@ def update_endpoint(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         doc = _endpoint(cloud, name)
         if doc["EndpointStatus"] != "InService":
             raise validation(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+        _refuse_autoscaled_changes(cloud, doc, config)
         doc.pop("FailureReason", None)
         doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(),
                    _PendingConfig=config, _Op=op)
         cloud.state.put(ENDPOINT, name, doc)
     backend.launch(name, op, config, update=True)
     return {"EndpointArn": doc["EndpointArn"]}
+
+
+def _refuse_autoscaled_changes(cloud: Any, doc: dict[str, Any], config: dict[str, Any]) -> None:
+    """UpdateEndpoint fails when it would remove a variant registered with Application Auto
+    Scaling or change its instance type; changing its model is allowed
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)."""
+    registered = autoscaling.registered_variants(cloud, doc["EndpointName"])
+    if not registered:
+        return
+    current = {v["VariantName"]: v for v in doc["_Config"]["ProductionVariants"]}
+    new = {v["VariantName"]: v for v in config["ProductionVariants"]}
+    blocked = sorted(name for name in registered if name in current and (
+        name not in new or new[name].get("InstanceType") != current[name].get("InstanceType")))
+    if blocked:
+        raise validation(
+            f"The variant(s) {blocked} of endpoint \"{doc['EndpointArn']}\" are registered as "
+            "scalable targets with Application Auto Scaling. Deregister them "
+            "(DeregisterScalableTarget) before an update removes them or changes their "
+            "instance type, and register them again afterwards.")
 
 
 def update_endpoint_weights_and_capacities(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,9 @@ _SUFFIX = "/invocations"
 
 
 def _error(error: InvokeError) -> Response:
-    body = {"__type": error.code, "message": error.message, "Message": error.message, **error.fields}
+    # The runtime's error body names the text `Message` (botocore's sagemaker-runtime model),
+    # never `message`: a mapping template reading $.message gets nothing on AWS, so not here.
+    body = {"__type": error.code, "Message": error.message, **error.fields}
     return Response(error.status, json.dumps(body).encode(),
                     {"Content-Type": "application/json", "x-amzn-ErrorType": error.code})
 

@@ -24,10 +24,13 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
     from mlgw.local_run import clients
     from processing import deploy
     from processing.job import JobError
-    _, sm, _ = clients(running(config_from(args)))
+    config = running(config_from(args))
+    session, sm, _ = clients(config)
+    aas = session.client("application-autoscaling", endpoint_url=config.url)
     try:
         if args.action == "promote" or args.action == "rollback":
-            kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote")
+            kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote",
+                                      aas=aas)
             print(f"{args.name}: {kept} now takes all traffic")
         elif args.action == "weights":
             if not args.weight:

@@ -39,6 +39,8 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
+from pipelines.ml_gateway.locations import landing_uri
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSING_DIR = PROJECT_ROOT / "processing"
 TRAINING_DIR = PROJECT_ROOT / "training"
@@ -74,16 +76,24 @@ SCHEMA_FILE = PROCESSING_DIR / "schema.json"
 
 
 def _stage_source(session: PipelineSession, prefix: str) -> str:
-    """Upload the `processing` package (content-addressed) so each processing job can import it:
-    its modules and the default data contract (schema.json) they load."""
-    files = sorted([*PROCESSING_DIR.glob("*.py"), SCHEMA_FILE])
+    """Upload the `processing` package (content-addressed) so each processing job can import it.
+
+    Returns the S3 prefix holding the package's files themselves
+    (`s3://B/<prefix>/source/<digest>/processing/`): an S3Prefix input lands each object at
+    LocalPath + the key's part after the prefix, so with LocalPath
+    `/opt/ml/processing/input/source/processing` the files are
+    `.../source/processing/*.py` and `PYTHONPATH=/opt/ml/processing/input/source` imports
+    `processing` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html).
+    The trailing slash keeps a sibling prefix (`processing2/`) out. The default data contract
+    (schema.json) travels with the modules."""
+    files = sorted([*PROCESSING_DIR.glob("*.py"), SCHEMA_FILE])   # the modules and the default data contract
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/source/{digest}"
     s3 = session.boto_session.client("s3")
     bucket = session.default_bucket()
     for path in files:
         s3.upload_file(str(path), bucket, f"{key_prefix}/processing/{path.name}")
-    return f"s3://{bucket}/{key_prefix}"
+    return f"s3://{bucket}/{key_prefix}/processing/"
 
 
 def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
@@ -154,9 +164,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
-    claims_uri = ParameterString("ClaimsInputUri", default_value=f"s3://{bucket}/{base_prefix}/raw/claims.csv")
+    # The documented landing prefixes (locations.py), which the retrain rule passes too.
+    claims_uri = ParameterString("ClaimsInputUri",
+                                 default_value=landing_uri(bucket, "claims", base_prefix))
     customers_uri = ParameterString("CustomersInputUri",
-                                    default_value=f"s3://{bucket}/{base_prefix}/raw/customers.csv")
+                                    default_value=landing_uri(bucket, "customers", base_prefix))
     processing_instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
     training_instance = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
     endpoint_instance = ParameterString("EndpointInstanceType", default_value="ml.m5.large")
@@ -179,7 +191,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     drift_check_window = ParameterInteger("DriftCheckWindowMinutes", default_value=60)
     staged_source = _stage_source(session, base_prefix)
     schema_uri = ParameterString("SchemaUri",
-                                 default_value=f"{staged_source}/processing/{SCHEMA_FILE.name}")
+                                 default_value=f"{staged_source}{SCHEMA_FILE.name}")
     parameters = [schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
                   endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
                   early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
@@ -195,8 +207,9 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
                                     ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
 
-    # Keys are processing/<file>: staged under SOURCE_MOUNT they form the package on PYTHONPATH.
-    source = _s3_input("source", staged_source, SOURCE_MOUNT)
+    # The package's own prefix, mounted as SOURCE_MOUNT/processing: importable with
+    # PYTHONPATH=SOURCE_MOUNT (see _stage_source).
+    source = _s3_input("source", staged_source, f"{SOURCE_MOUNT}/processing")
 
     def schema_input():
         # --schema-dir PATH: the job activates the contract found there (processing.contract).
@@ -267,8 +280,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         training_image=xgboost_image, role=role, sagemaker_session=session,
         source_code=SourceCode(source_dir=str(TRAINING_DIR), entry_script="train.py"),
         compute=Compute(instance_type=training_instance, instance_count=1),
-        hyperparameters={"max_depth": max_depth, "eta": eta, "num_round": num_round,
-                         "early_stopping_rounds": early_stopping},
+        # HyperParameters is a map of string to string: numeric parameters go in as text
+        # (`Std:Join` of one value, the SDK v2 `.to_string()`), else CreateTrainingJob refuses.
+        hyperparameters={"max_depth": max_depth.to_string(), "eta": eta.to_string(),
+                         "num_round": num_round.to_string(),
+                         "early_stopping_rounds": early_stopping.to_string()},
         output_data_config=OutputDataConfig(s3_output_path=run_prefix("model")),
         base_job_name="mlgw-train",
     )
@@ -321,7 +337,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         [],
         ["--model-package-arn", register.properties.ModelPackageArn,
          "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
-         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight,
+         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight.to_string(),
          "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture",
          "--baseline-uri", baseline_uri,
          "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline",

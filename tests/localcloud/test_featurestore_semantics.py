@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import start_server
-from tests.localcloud.test_featurestore import DEFINITIONS, ROLE, as_dict, create_group, record
+from tests.localcloud.test_featurestore import ROLE, as_dict, create_group, record
 
 CLIENT = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 

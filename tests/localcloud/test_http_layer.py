@@ -144,7 +144,7 @@ def _chunked_put(localcloud, chunks: list[bytes], tamper: bool = False) -> tuple
     StreamingSigner(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
     timestamp = request.context["timestamp"]
     # The signing key and seed, derived independently of localcloud's code.
-    key = f"AWS4test".encode()
+    key = "AWS4test".encode()
     for part in (timestamp[:8], "us-east-1", "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     previous = request.headers["Authorization"].rsplit("Signature=", 1)[1]

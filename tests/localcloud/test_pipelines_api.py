@@ -34,7 +34,10 @@ def definition() -> dict:
                                                       "VolumeSizeInGB": 30}},
             "AppSpecification": {"ImageUri": "sklearn:1.2",
                                  "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
-                                 "ContainerArguments": ["--auc", {"Get": "Parameters.Auc"}]},
+                                 # A Float parameter in a string field goes in as text
+                                 # (Std:Join, the SDK's .to_string()), as AWS requires.
+                                 "ContainerArguments": ["--auc", {"Std:Join": {
+                                     "On": "", "Values": [{"Get": "Parameters.Auc"}]}}]},
             "Environment": {"EVALUATION_DIR": "/opt/ml/processing/evaluation"},
             "RoleArn": ROLE,
             "ProcessingInputs": [{"InputName": "code", "AppManaged": False, "S3Input": {

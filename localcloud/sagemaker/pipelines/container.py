@@ -1,14 +1,30 @@
 """The SageMaker container contract, without a container.
 
-A job runs our script in a subprocess whose `/opt/ml/...` is the folder `<jobdir>/opt/ml/...`:
-every `/opt/ml` path in the entrypoint, arguments and environment is rewritten, `python3` is
-this interpreter, and boto3 inside the script talks to localcloud (the client environment).
+A job sees what its container would see, and nothing of this checkout:
+
+- **A real `/opt/ml`.** On Linux the job runs in a private user + mount namespace
+  (`unshare --user --mount --map-root-user`, util-linux) where the job folder
+  `<jobdir>/opt/ml` is bind-mounted at `/opt/ml`, so scripts that open
+  `/opt/ml/processing/...` themselves find their inputs, and whatever they write there is
+  what gets uploaded. The host's `/opt` is never written: a tmpfs covers `/opt` inside the
+  namespace only, with the host's entries bound back. Where namespaces are unavailable
+  (not Linux, or user namespaces disabled) we fall back to rewriting every `/opt/ml` path in
+  the entrypoint, arguments and environment to the job folder, and the job log says so.
+- **Only the image's packages** (image.py): `python3` is an interpreter whose site-packages
+  are the venv's third-party packages without this project's editable install, and
+  PYTHONPATH is only what the job declares. So `import processing` works exactly when the
+  job staged it, as in SageMaker (https://docs.aws.amazon.com/sagemaker/latest/dg/
+  build-your-own-processing-container.html: inputs land under /opt/ml/processing/...).
+
+boto3 inside the script talks to localcloud (the client environment).
 """
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# The project root, so `import processing...` works in scripts wherever they were staged.
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _OPT_ML = re.compile(r"(?<![\w./-])/opt/ml(?=/|$|[\s'\":=,;])")
 _PYTHON = re.compile(r"(?:.*/)?python(?:3(?:\.\d+)?)?")
 _SHELL = re.compile(r"(?:.*/)?(?:ba)?sh")
@@ -30,9 +44,90 @@ class StopRequested(Exception):
     """The execution was stopped while this job ran."""
 
 
+# Run inside the new namespace as `sh -c NAMESPACE_SETUP sh <jobdir> <cwd> <command...>`:
+# cover /opt with a tmpfs (so the mount point /opt/ml never touches the host), bind the host's
+# /opt entries back, bind the job folder at /opt/ml, then run the job in its working dir.
+# A shell script rather than Python: it must run before the job's interpreter starts. The
+# shell stays the process (group) leader, its command line naming the job folder, so
+# kill_orphan can recognise it; a job killed by a signal is reported as killed by it.
+NAMESPACE_SETUP = r"""set -e
+root=$1; cwd=$2; shift 2
+host="$root/.host-opt"
+mkdir -p "$host"
+mount --rbind /opt "$host"
+mount -t tmpfs -o mode=755 tmpfs /opt
+for entry in "$host"/* "$host"/.[!.]*; do
+  [ -e "$entry" ] || [ -L "$entry" ] || continue
+  name="/opt/${entry##*/}"
+  if [ -L "$entry" ]; then ln -s "$(readlink "$entry")" "$name"
+  elif [ -d "$entry" ]; then mkdir -p "$name"; mount --rbind "$entry" "$name"
+  else touch "$name"; mount --bind "$entry" "$name"; fi
+done
+umount -l "$host"
+rmdir "$host"
+mkdir -p /opt/ml
+mount --bind "$root/opt/ml" /opt/ml
+cd "$cwd"
+set +e
+"$@"
+rc=$?
+if [ "$rc" -gt 128 ]; then kill -$((rc - 128)) $$; fi
+exit "$rc"
+"""
+_UNSHARE = ["unshare", "--user", "--mount", "--map-root-user", "--propagation", "private"]
+
+
+@functools.lru_cache(maxsize=1)
+def namespace_support() -> str | None:
+    """None when jobs can get a private /opt/ml, else why not (for the job log)."""
+    if os.environ.get("MLGW_JOB_NAMESPACE", "").lower() in ("0", "off", "false", "no"):
+        return "MLGW_JOB_NAMESPACE is off"
+    if sys.platform != "linux":
+        return f"mount namespaces are Linux-only (this is {sys.platform})"
+    if not shutil.which("unshare") or not Path("/opt").is_dir():
+        return "util-linux unshare or /opt is missing"
+    try:
+        probe = subprocess.run([*_UNSHARE, "sh", "-c", "mount -t tmpfs tmpfs /opt"],
+                               capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"unshare failed: {exc}"
+    if probe.returncode != 0:
+        return "user namespaces unavailable: " + probe.stderr.decode(errors="replace").strip()[:200]
+    return None
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How a job's process is isolated: its interpreter (the image's) and whether it gets a
+    private mount namespace with a real /opt/ml (else /opt/ml paths are rewritten)."""
+    python: str
+    namespace: bool
+    note: str
+
+    @classmethod
+    def for_jobs(cls, python: str) -> "Isolation":
+        reason = namespace_support()
+        if reason is None:
+            return cls(python, True, "job isolation: private mount namespace, the job folder "
+                                     "is /opt/ml; imports: the image's packages only")
+        return cls(python, False, f"job isolation: WARNING no private mount namespace "
+                                  f"({reason}); /opt/ml paths are rewritten to the job folder "
+                                  f"and a script building /opt/ml paths itself will not find "
+                                  f"them; imports: the image's packages only")
+
+
 @dataclass(frozen=True)
 class JobFolder:
     root: Path
+    isolation: Isolation | None = None
+
+    @property
+    def namespaced(self) -> bool:
+        return self.isolation is not None and self.isolation.namespace
+
+    @property
+    def python(self) -> str:
+        return self.isolation.python if self.isolation else sys.executable
 
     @property
     def opt_ml(self) -> Path:
@@ -56,15 +151,34 @@ class JobFolder:
             raise ValueError(f"container path {container_path!r} leaves /opt/ml")
         return self.opt_ml / rest
 
+    def view(self, container_path: str) -> str:
+        """How the job's process names a container path: itself in a namespace, else the
+        folder standing in for it."""
+        local = self.local(container_path)
+        return container_path if self.namespaced else str(local)
+
+    def host(self, view: str) -> Path:
+        """The host path of a path as the job's process names it."""
+        return self.local(view) if self.namespaced else Path(view)
+
     def remap(self, text: str) -> str:
+        if self.namespaced:
+            return text
         return _OPT_ML.sub(lambda _: str(self.opt_ml), text)
+
+    def wrap(self, cmd: list[str], cwd: str) -> list[str]:
+        """The command that runs cmd as the job's process, in the job's working dir cwd (a
+        path as the job names it)."""
+        if not self.namespaced:
+            return cmd
+        return [*_UNSHARE, "sh", "-c", NAMESPACE_SETUP, "sh", str(self.root), cwd, *cmd]
 
 
 def command(folder: JobFolder, entrypoint: list[str], arguments: list[str]) -> list[str]:
     cmd = [folder.remap(str(part)) for part in [*entrypoint, *arguments]]
     if cmd and _PYTHON.fullmatch(cmd[0]):
-        cmd[0] = sys.executable   # "python3" in the image is our interpreter here
-    elif cmd and _SHELL.fullmatch(cmd[0]):
+        cmd[0] = folder.python   # "python3" in the image: the image's interpreter
+    elif cmd and _SHELL.fullmatch(cmd[0]) and not folder.namespaced:
         # A staged shell script (the SDK's runproc.sh) names /opt/ml paths in its text too.
         for part in cmd[1:]:
             path = Path(part)
@@ -81,15 +195,15 @@ def _remap_file(folder: JobFolder, path: Path) -> None:
     path.write_text(folder.remap(text))
 
 
-def base_environment(client_env: dict[str, str]) -> dict[str, str]:
-    """The process environment a job starts from: ours minus any AWS identity, plus localcloud's."""
+def base_environment(client_env: dict[str, str], folder: JobFolder) -> dict[str, str]:
+    """The process environment a job starts from: ours minus any AWS identity and any Python
+    path of ours (a container has neither), plus localcloud's client settings. PYTHONPATH is
+    only what the job declares (added by the caller)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "SM_", "SAGEMAKER_"))}
+           if not k.startswith(("AWS_", "SM_", "SAGEMAKER_", "PYTHON", "VIRTUAL_ENV"))}
     env.update(client_env)
-    python_path = [str(PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(python_path))
-    # `python3` inside shell entrypoints is this interpreter (its venv) too.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    # `python3` inside shell entrypoints is the image's interpreter too.
+    env["PATH"] = os.pathsep.join([str(Path(folder.python).parent), env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -114,13 +228,17 @@ class Completed:
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path,
         stop: threading.Event, max_runtime: float | None = None,
-        on_start: Callable[[int], None] = lambda pid: None) -> Completed:
+        on_start: Callable[[int], None] = lambda pid: None, note: str = "",
+        shown: list[str] | None = None) -> Completed:
     """Run cmd to completion with stdout and stderr appended to log; kill it (and its children)
-    if stop is set or it outlives max_runtime. on_start gets the process (group) id."""
+    if stop is set or it outlives max_runtime. on_start gets the process (group) id. The log
+    starts with note and the command as the job sees it (shown, default cmd)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     with open(log, "ab", buffering=0) as out:
-        out.write(f"$ {' '.join(cmd)}\n".encode())
+        if note:
+            out.write(f"{note}\n".encode())
+        out.write(f"$ {' '.join(shown or cmd)}\n".encode())
         try:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE,
                                     stdin=subprocess.DEVNULL, start_new_session=True)

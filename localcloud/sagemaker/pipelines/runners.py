@@ -5,7 +5,7 @@ job record shaped like DescribeProcessingJob / DescribeTrainingJob. RegisterMode
 localcloud's own SageMaker operations in-process, with the wire API's input validation.
 Condition and Fail are decided here. Each returns the step's properties (what `Get
 Steps.<name>...` reads) and its ListPipelineExecutionSteps Metadata, or raises StepFailed.
-One module on purpose (~570 lines): the step types share the job-record and staging helpers,
+One module on purpose (~600 lines): the step types share the job-record and staging helpers,
 and a reader compares them side by side with the definition schema's step list.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import tarfile
 import tempfile
 import threading
@@ -27,7 +26,7 @@ from typing import Any
 from localcloud.cloud import LocalCloud
 from localcloud.errors import AwsError
 from localcloud.s3 import objects
-from localcloud.sagemaker.pipelines import conditions, container, policies
+from localcloud.sagemaker.pipelines import conditions, container, image, policies
 from localcloud.sagemaker.pipelines.expressions import to_text
 from localcloud.sagemaker.pipelines.graph import StepSpec
 from localcloud.sagemaker.store import PROCESSING_JOB, TRAINING_JOB, PipelineStore, now
@@ -184,7 +183,7 @@ def _failure_text(folder: container.JobFolder, completed: container.Completed) -
 
 def _job_environment(run: StepRun, folder: container.JobFolder,
                      declared: dict[str, Any] | None) -> dict[str, str]:
-    env = container.base_environment(run.cloud.config.client_env())
+    env = container.base_environment(run.cloud.config.client_env(), folder)
     role = (run.arguments or {}).get("RoleArn")
     if role:
         # The job signs as its role, as the container's credentials do on AWS (localcloud/iam).
@@ -193,7 +192,7 @@ def _job_environment(run: StepRun, folder: container.JobFolder,
     for key, value in (declared or {}).items():
         if not key.startswith(("AWS_ACCESS_KEY", "AWS_SECRET", "AWS_SESSION", "AWS_ENDPOINT")):
             env[key] = folder.remap(str(value))
-    env["SM_FAILURE_FILE"] = str(folder.failure_file)
+    env["SM_FAILURE_FILE"] = folder.view("/opt/ml/output/failure")
     return env
 
 
@@ -215,6 +214,21 @@ def _container_path(folder: container.JobFolder, path: Any, what: str) -> Path:
         raise StepFailed(f"{what}: {exc}") from None
 
 
+def require_strings(values: Any, field: str) -> None:
+    """Refuse, as CreateProcessingJob / CreateTrainingJob do, a non-string where the API wants
+    a string: ContainerArguments items, HyperParameters and Environment values (API reference:
+    AppSpecification.ContainerArguments "Array of strings", HyperParameters and Environment
+    "String to string map"). A pipeline's Integer/Float parameter lands there unconverted when
+    the definition does not render it with `.to_string()` (Std:Join)."""
+    items = values.items() if isinstance(values, dict) else enumerate(values or [])
+    for key, value in items:
+        if not isinstance(value, str):
+            kind = {bool: "Boolean", int: "Integer", float: "Float"}.get(type(value), type(value).__name__)
+            raise StepFailed(f"ValidationException: {field}[{key!r}] must be a string, got {kind} "
+                             f"{value!r}; render numeric pipeline parameters in string fields "
+                             f"with .to_string() (a Std:Join)")
+
+
 def _runtime_limit(args: dict[str, Any]) -> float | None:
     limit = (args.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     return float(limit) if isinstance(limit, (int, float)) else None
@@ -233,7 +247,8 @@ class _Job:
 
     def __init__(self, run: StepRun, kind: str, record: dict[str, Any]):
         self.run, self.kind, self.record = run, kind, record
-        self.folder = container.JobFolder(run.jobs_dir / run.job_name)
+        isolation = container.Isolation.for_jobs(image.image_python(run.cloud.config.home))
+        self.folder = container.JobFolder(run.jobs_dir / run.job_name, isolation)
         if self.folder.root.exists():
             shutil.rmtree(self.folder.root)
         self.folder.failure_file.parent.mkdir(parents=True)   # so a script can write its reason
@@ -244,11 +259,17 @@ class _Job:
         self.record["LastModifiedTime"] = now()
         self.run.store.put_job(self.kind, self.run.job_name, self.record)
 
-    def execute(self, cmd: list[str], env: dict[str, str], cwd: Path) -> container.Completed:
+    def execute(self, cmd: list[str], env: dict[str, str], cwd: str) -> container.Completed:
+        """Run cmd as the job's process; cwd is its working directory as the job names it."""
+        folder = self.folder
         try:
-            return container.run(cmd, env, cwd, self.folder.log, self.run.stop,
-                                 _runtime_limit(self.run.arguments),
-                                 on_start=lambda pid: self.save(_Pid=pid, _Folder=str(self.folder.root)))
+            # In a namespace the wrapper changes to cwd once /opt/ml is mounted.
+            start_dir = folder.root if folder.namespaced else Path(cwd)
+            return container.run(folder.wrap(cmd, cwd), env, start_dir, folder.log,
+                                 self.run.stop, _runtime_limit(self.run.arguments),
+                                 on_start=lambda pid: self.save(_Pid=pid, _Folder=str(folder.root)),
+                                 note=folder.isolation.note if folder.isolation else "",
+                                 shown=cmd)
         except container.StopRequested:
             self.stopped()
             raise
@@ -324,6 +345,9 @@ def run_processing(run: StepRun) -> StepResult:
             {"current_host": "algo-1", "hosts": ["algo-1"]}))
 
         app = args.get("AppSpecification") or {}
+        require_strings(app.get("ContainerEntrypoint"), "AppSpecification.ContainerEntrypoint")
+        require_strings(app.get("ContainerArguments"), "AppSpecification.ContainerArguments")
+        require_strings(args.get("Environment"), "Environment")
         entrypoint = app.get("ContainerEntrypoint") or []
         if not entrypoint:
             raise StepFailed(f"Processing step {run.spec.name}: AppSpecification has no "
@@ -332,7 +356,8 @@ def run_processing(run: StepRun) -> StepResult:
         cmd = container.command(folder, [str(p) for p in entrypoint],
                                 [str(p) for p in app.get("ContainerArguments") or []])
         env = _job_environment(run, folder, args.get("Environment"))
-        completed = job.execute(cmd, env, folder.root)
+        # SageMaker Processing starts the entrypoint in the image's WORKDIR; ours is /.
+        completed = job.execute(cmd, env, "/" if folder.namespaced else str(folder.root))
         if completed.returncode != 0:
             failure = _job_failure(completed, folder)
             job.save(ProcessingJobStatus="Failed", FailureReason=failure.reason,
@@ -396,7 +421,7 @@ def _cli_value(value: Any) -> str:
 @dataclass
 class _ScriptMode:
     command: list[str]
-    working_dir: Path
+    working_dir: str   # as the job names it
     entry_script: str
 
 
@@ -418,11 +443,12 @@ def _script_mode(run: StepRun, folder: container.JobFolder, hps: dict[str, Any])
         if source.get("command"):
             cmd = container.command(folder, shlex.split(source["command"]),
                                     [str(a) for a in source.get("args") or []])
-            return _ScriptMode(cmd, code_dir, cmd[-1])
+            return _ScriptMode(cmd, folder.view("/opt/ml/input/data/code"), cmd[-1])
         entry = source.get("entry_script")
         if not entry or not str(entry).endswith(".py"):
             raise StepFailed(f"sm_drivers/sourcecode.json: entry_script {entry!r} is not a .py script")
-        return _ScriptMode([sys.executable, str(code_dir / entry), *args], code_dir, str(entry))
+        return _ScriptMode([folder.python, f"{folder.view('/opt/ml/input/data/code')}/{entry}", *args],
+                           folder.view("/opt/ml/input/data/code"), str(entry))
     program = hps.get("sagemaker_program")
     if not program:
         return None
@@ -435,7 +461,8 @@ def _script_mode(run: StepRun, folder: container.JobFolder, hps: dict[str, Any])
         for archive in archive_dir.rglob("*.tar.gz"):
             with tarfile.open(archive) as tar:
                 tar.extractall(code_dir, filter="data")
-    return _ScriptMode([sys.executable, str(code_dir / str(program)), *args], code_dir, str(program))
+    return _ScriptMode([folder.python, f"{folder.view('/opt/ml/code')}/{program}", *args],
+                       folder.view("/opt/ml/code"), str(program))
 
 
 def _metrics(log: Path, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -510,6 +537,9 @@ def run_training(run: StepRun) -> StepResult:
             if "ContentType" in channel:
                 input_config[cname]["ContentType"] = channel["ContentType"]
         raw_hps = args.get("HyperParameters") or {}
+        require_strings(raw_hps, "HyperParameters")
+        require_strings(args.get("Environment"), "Environment")
+        require_strings(algorithm.get("ContainerArguments"), "AlgorithmSpecification.ContainerArguments")
         hps = {k: _decode(v) for k, v in raw_hps.items()}
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         config_dir = folder.local("/opt/ml/input/config")
@@ -524,14 +554,14 @@ def run_training(run: StepRun) -> StepResult:
             folder.local(f"/opt/ml/{sub}").mkdir(parents=True, exist_ok=True)
 
         env = _job_environment(run, folder, args.get("Environment"))
-        opt = folder.local
+        opt, view = folder.local, folder.view
         env.update({
             "TRAINING_JOB_NAME": name, "TRAINING_JOB_ARN": arn,
-            "SM_MODEL_DIR": str(opt("/opt/ml/model")), "SM_INPUT_DIR": str(opt("/opt/ml/input")),
-            "SM_INPUT_DATA_DIR": str(opt("/opt/ml/input/data")),
-            "SM_INPUT_CONFIG_DIR": str(opt("/opt/ml/input/config")),
-            "SM_OUTPUT_DIR": str(opt("/opt/ml/output")), "SM_OUTPUT_DATA_DIR": str(opt("/opt/ml/output/data")),
-            "SM_OUTPUT_FAILURE": str(folder.failure_file),
+            "SM_MODEL_DIR": view("/opt/ml/model"), "SM_INPUT_DIR": view("/opt/ml/input"),
+            "SM_INPUT_DATA_DIR": view("/opt/ml/input/data"),
+            "SM_INPUT_CONFIG_DIR": view("/opt/ml/input/config"),
+            "SM_OUTPUT_DIR": view("/opt/ml/output"), "SM_OUTPUT_DATA_DIR": view("/opt/ml/output/data"),
+            "SM_OUTPUT_FAILURE": view("/opt/ml/output/failure"),
             "SM_CHANNELS": json.dumps(channels), "SM_HPS": json.dumps(user_hps),
             "SM_CURRENT_HOST": "algo-1", "SM_HOSTS": json.dumps(["algo-1"]), "SM_HOST_COUNT": "1",
             "SM_CURRENT_HOST_RANK": "0", "SM_NUM_GPUS": "0", "SM_NUM_CPUS": str(_cpus()),
@@ -539,22 +569,22 @@ def run_training(run: StepRun) -> StepResult:
             "SM_RESOURCE_CONFIG": json.dumps(resource), "SM_INPUT_DATA_CONFIG": json.dumps(input_config),
         })
         for cname in channels:
-            env[f"SM_CHANNEL_{cname.upper().replace('-', '_')}"] = str(opt(f"/opt/ml/input/data/{cname}"))
+            env[f"SM_CHANNEL_{cname.upper().replace('-', '_')}"] = view(f"/opt/ml/input/data/{cname}")
         for key, value in user_hps.items():
             env[f"SM_HP_{key.upper().replace('-', '_')}"] = _cli_value(value)
 
         script = _script_mode(run, folder, hps)
         if script is not None:
-            entry = script.working_dir / script.entry_script
-            if script.command[0] == sys.executable and not entry.is_file():
+            entry = folder.host(script.working_dir) / script.entry_script
+            if script.command[0] == folder.python and not entry.is_file():
                 raise StepFailed(f"training script {script.entry_script} is not in the job's source code")
             env["SM_USER_ENTRY_POINT"] = env["SM_ENTRY_SCRIPT"] = script.entry_script
-            env["SM_MODULE_DIR"] = env["SM_SOURCE_DIR"] = str(script.working_dir)
+            env["SM_MODULE_DIR"] = env["SM_SOURCE_DIR"] = script.working_dir
             cmd, cwd = script.command, script.working_dir
         elif algorithm.get("ContainerEntrypoint"):
             cmd = container.command(folder, [str(p) for p in algorithm["ContainerEntrypoint"]],
                                     [str(p) for p in algorithm.get("ContainerArguments") or []])
-            cwd = folder.root
+            cwd = "/" if folder.namespaced else str(folder.root)
         else:
             raise StepFailed(f"Training step {run.spec.name}: image "
                              f"{algorithm.get('TrainingImage', '?')} names no script "
