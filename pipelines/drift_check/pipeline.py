@@ -77,7 +77,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
         code=str(Path(MONITORING_DIR, "drift_check.py")), inputs=[source], outputs=[output],
         arguments=["--endpoint-name", endpoint, "--monitoring-schedule-name", schedule,
                    "--capture-uri", capture, "--reports-dir", REPORTS_DIR,
-                   "--end", ExecutionVariables.START_DATETIME, "--window-minutes", window])
+                   "--end", ExecutionVariables.START_DATETIME, "--window-minutes", window.to_string()])
     step = ProcessingStep(name="DriftCheck", step_args=args,
                           cache_config=CacheConfig(enable_caching=False))
     return Pipeline(name=pipeline_name,

@@ -343,7 +343,7 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
          "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline",
          "--drift-check-pipeline-arn", drift_check_arn, "--drift-check-role-arn", events_role_arn,
          "--drift-check-schedule", drift_check_schedule,
-         "--drift-check-window-minutes", drift_check_window])
+         "--drift-check-window-minutes", drift_check_window.to_string()])
 
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                   json_path="binary_classification_metrics.auc.value")
