@@ -5,6 +5,8 @@ write them directly. Such outside writers leave no metadata, so every read check
 (size, mtime_ns) against the stored row and falls back to "md5 of the content, default type"
 when they differ. Writes go through a `.mlgw-tmp-*` file and os.replace, so readers never see
 half an object. Multipart parts live in `<home>/s3-multipart/<uploadId>/`, outside the buckets.
+One module (~520 lines): buckets, objects and multipart uploads share the metadata table and
+the write-then-rename path.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Path-style addressing only (`/bucket/key`), which is what boto3 uses against 127.0.0.1.
 State lives in models.py; this module only parses requests and shapes responses. One module
-on purpose (~650 lines): S3's operations share one dispatcher, one XML renderer and one set of
+on purpose (~710 lines): S3's operations share one dispatcher, one XML renderer and one set of
 header rules, and split by operation they would repeat them.
 """
 from __future__ import annotations

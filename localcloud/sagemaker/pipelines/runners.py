@@ -5,7 +5,7 @@ job record shaped like DescribeProcessingJob / DescribeTrainingJob. RegisterMode
 localcloud's own SageMaker operations in-process, with the wire API's input validation.
 Condition and Fail are decided here. Each returns the step's properties (what `Get
 Steps.<name>...` reads) and its ListPipelineExecutionSteps Metadata, or raises StepFailed.
-One module on purpose (~600 lines): the step types share the job-record and staging helpers,
+One module on purpose (~650 lines): the step types share the job-record and staging helpers,
 and a reader compares them side by side with the definition schema's step list.
 """
 from __future__ import annotations
