@@ -56,7 +56,9 @@ def test_upsert_creates_the_drift_check_pipeline_offline(moto_aws, capsys):  # n
     assert image.endswith(".amazonaws.com/ml-gateway-processing:latest")
     cli = args["AppSpecification"]["ContainerArguments"]
     assert cli[cli.index("--end") + 1] == {"Get": "Execution.StartDateTime"}
-    assert cli[cli.index("--window-minutes") + 1] == {"Get": "Parameters.WindowMinutes"}
+    # A string field: the Integer parameter rendered as a string (.to_string(), a Std:Join).
+    assert cli[cli.index("--window-minutes") + 1] == {
+        "Std:Join": {"On": "", "Values": [{"Get": "Parameters.WindowMinutes"}]}}
     output, = args["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["S3Uri"] == {"Std:Join": {"On": "/", "Values": [
         {"Get": "Parameters.ReportsUri"}, {"Get": "Parameters.EndpointName"},

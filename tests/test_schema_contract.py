@@ -323,9 +323,9 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
         assert "schema" in inputs and "--schema-dir" in args["AppSpecification"]["ContainerArguments"]
         source = inputs["source"]
         python_path = args["Environment"]["PYTHONPATH"]
-        staged = tmp_path / name
-        objects.download(localcloud.cloud, source["S3Uri"], staged)
-        root = staged / Path(python_path).relative_to(source["LocalPath"])
+        container = tmp_path / name   # the container's filesystem root
+        objects.download(localcloud.cloud, source["S3Uri"], container / source["LocalPath"].lstrip("/"))
+        root = container / python_path.lstrip("/")
         assert {"__init__.py", "contract.py", "features.py", "schema.json"} <= \
             {p.name for p in (root / "processing").iterdir()}, name
     register = next(s for s in doc["Steps"] if s["Name"] == "CheckAuc")["Arguments"]["IfSteps"][0]
