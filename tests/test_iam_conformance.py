@@ -72,9 +72,10 @@ def recorded(tmp_path_factory):
     try:
         os.environ.update(config.client_env())
         session, sm, s3 = local_run.clients(config)
-        # The administrator: input data and the drift rule (a person and CloudFormation on AWS).
+        # The administrator: input data, the drift alarm and the retrain rule (a person and
+        # CloudFormation on AWS), the DriftCheck pipeline.
         uris = local_run.prepare_data(config, s3, 600, 3, None, None)
-        local_run.ensure_retrain_rule(config, session)
+        local_run.ensure_drift_loop(config, session, local_run.ENDPOINT_NAME)
         # The caller: upsert and start.
         caller = _caller_role()
         if caller:
@@ -98,12 +99,14 @@ def recorded(tmp_path_factory):
             answer = handler({"body": json.dumps(body), "requestContext": {"requestId": "iam"}})
             assert answer["statusCode"] == 200, answer
 
-        # Model Monitor's drift event fires the retrain rule (its target signs as RetrainRole).
+        # The drift alarm goes to ALARM: CloudWatch's state-change event fires the retrain rule
+        # (its target signs as RetrainRole).
         os.environ.update(config.client_env())
-        events = session.client("events", endpoint_url=config.url)
-        events.put_events(Entries=[{"Source": "ml-gateway.monitoring",
-                                    "DetailType": "Model Drift Detected",
-                                    "Detail": json.dumps({"violation_count": 2})}])
+        from mlgw import monitor_schedule
+        cloudwatch = session.client("cloudwatch", endpoint_url=config.url)
+        cloudwatch.set_alarm_state(
+            AlarmName=f"{monitor_schedule.ALARM_PREFIX}{monitor_schedule.DEFAULT_FEATURES[0]}",
+            StateValue="ALARM", StateReason="drift (IAM conformance run)")
         retrains = [s["PipelineExecutionArn"] for s in sm.list_pipeline_executions(
             PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"]
             if s["PipelineExecutionArn"] != arn]
