@@ -159,7 +159,8 @@ def _small_definition(bucket: str, role: str) -> dict:
                                                       "VolumeSizeInGB": 30}},
             "AppSpecification": {"ImageUri": "sklearn:1.2",
                                  "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
-                                 "ContainerArguments": ["--auc", {"Get": "Parameters.Auc"}]},
+                                 "ContainerArguments": ["--auc", {"Std:Join": {"On": "", "Values": [
+                                     {"Get": "Parameters.Auc"}]}}]},   # a string field: .to_string()
             "Environment": {"EVALUATION_DIR": "/opt/ml/processing/evaluation"},
             "RoleArn": role,
             "ProcessingInputs": [{"InputName": "code", "AppManaged": False, "S3Input": {

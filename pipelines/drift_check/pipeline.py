@@ -35,8 +35,10 @@ REPORTS_DIR = f"{PROCESSING_ROOT}/reports"
 
 def _stage_packages(session, prefix: str) -> str:
     """Upload the `monitoring` and `processing` packages (content-addressed) that the job
-    imports; the S3 prefix holding both."""
-    files = sorted([*MONITORING_DIR.glob("*.py"), *PROCESSING_DIR.glob("*.py")])
+    imports, with the default data contract (processing/schema.json) they load; the S3 prefix
+    holding both."""
+    files = sorted([*MONITORING_DIR.glob("*.py"), *PROCESSING_DIR.glob("*.py"),
+                    PROCESSING_DIR / "schema.json"])
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/drift-check-source/{digest}"
     s3 = session.boto_session.client("s3")
