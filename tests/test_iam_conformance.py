@@ -175,6 +175,12 @@ NOT_YET_EXERCISED: dict[str, str] = {
         "the local run deploys without endpoint autoscaling (EnableAutoScaling is off by "
         "default), so Deploy never deregisters or re-registers a scalable target; "
         "tests/test_deploy_autoscaling.py exercises those calls",
+    "SageMakerExecutionRole/deploy-autoscaling/AutoScalingRead":
+        "Deploy reads scalable targets only around a variant change of an autoscaled endpoint "
+        "(EnableAutoScaling is off by default); tests/test_deploy_autoscaling.py covers it",
+    "CodeBuildServiceRole/build-and-start-pipeline/BuildLogs":
+        "CodeBuild writes build logs only when a CodeBuild project runs buildspec.yml; the "
+        "template defines the project's role, not the project (buildspec.yml's header)",
     "SageMakerExecutionRole/deploy-autoscaling/TargetTrackingAlarms":
         "re-registering a target-tracking policy (which creates its CloudWatch alarms) happens "
         "only around an autoscaled variant; see AutoScalingAroundVariantChanges",
