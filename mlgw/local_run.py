@@ -257,11 +257,24 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
         print(f"    {line}", file=out)
 
 
+def _mlgw_command() -> str:
+    """How this shell reaches `mlgw`: bare when it is on PATH, else the venv's script."""
+    import shutil
+    script = Path(sys.executable).with_name("mlgw")
+    on_path = shutil.which("mlgw")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "mlgw"
+    if not script.exists():
+        return "mlgw"
+    relative = os.path.relpath(script)
+    return str(script) if relative.startswith("..") else relative
+
+
 def _invoke_snippet(config: Config) -> list[str]:
     # Never the secret key: output is copied into logs and tickets. The credentials come from
     # the environment `mlgw localcloud env` prints on request.
     return [
-        "# first, in the shell: eval \"$(mlgw localcloud env)\"   (endpoint and local credentials)",
+        f"# first, in the shell: eval \"$({_mlgw_command()} localcloud env)\"   (endpoint and local credentials)",
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",

@@ -79,14 +79,28 @@ def describe(sm, s3, package: str, group: str = DEFAULT_GROUP) -> PackageView:
     block = evaluation.get("binary_classification_metrics", {})
     metrics = {name: block[name]["value"] for name in METRICS
                if isinstance(block.get(name), dict) and "value" in block[name]}
-    matrix = (block.get("confusion_matrix") or {}).get("value") if isinstance(
-        block.get("confusion_matrix"), dict) else None
+    matrix = _confusion_matrix(block.get("confusion_matrix"))
     return PackageView(version=doc.get("ModelPackageVersion", 0), arn=doc["ModelPackageArn"],
                        status=doc.get("ModelPackageStatus", ""),
                        approval=doc.get("ModelApprovalStatus", ""),
                        created=doc.get("CreationTime"),
                        description=doc.get("ModelPackageDescription", ""),
                        metrics=metrics, confusion_matrix=matrix, metrics_uri=uri)
+
+
+def _confusion_matrix(raw: Any) -> list[list[int]] | None:
+    """Rows actual 0/1, columns predicted 0/1, from Model Monitor's model-quality layout
+    (`{"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}}`, what Evaluate writes) or a
+    `{"value": [[...]]}` matrix."""
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("value"), list):
+        return raw["value"]
+    try:
+        return [[int(raw[actual].get(predicted, 0)) for predicted in ("0", "1")]
+                for actual in ("0", "1")]
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
 
 
 def _number(value: float | None) -> str:

@@ -19,7 +19,8 @@ def _evaluation(auc: float, pr_auc: float) -> dict:
     return {"binary_classification_metrics": {
         "auc": {"value": auc, "standard_deviation": "NaN"},
         "pr_auc": {"value": pr_auc, "standard_deviation": "NaN"},
-        "confusion_matrix": {"value": [[950, 20], [10, 20]]}}}
+        # Evaluate's layout (Model Monitor's): actual -> predicted -> count
+        "confusion_matrix": {"0": {"0": 950, "1": 20}, "1": {"0": 10, "1": 20}}}}
 
 
 def _register(sm, s3, auc: float, pr_auc: float, version: int, approval: str) -> str:
@@ -62,7 +63,9 @@ def test_models_list_describe_compare(localcloud, client, capsys):
         ("2", "PendingManualApproval", "0.9400", "0.5200"), ("1", "Approved", "0.9100", "0.4100")]
 
     code, out, _ = _cli(localcloud, capsys, "models", "describe", "1")
-    assert code == 0 and first in out and "auc        0.9100" in out and "950" in out
+    assert code == 0 and first in out and "auc        0.9100" in out
+    assert [line.split() for line in out.splitlines() if line.startswith("    ")] == [
+        ["950", "20"], ["10", "20"]]   # the confusion matrix, rows actual 0/1
 
     code, out, _ = _cli(localcloud, capsys, "models", "compare", "1", "2")
     assert code == 0

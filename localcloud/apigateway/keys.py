@@ -118,8 +118,8 @@ class KeyStore:
         """A new key and its secret value (returned once, never stored)."""
         if not name or len(name) > 128:
             raise ValueError("name: 1 to 128 characters required")
-        if rate is not None and rate <= 0:
-            raise ValueError(f"rate: must be > 0 requests/s, got {rate}")
+        if rate is not None and not (0 < rate < float("inf")):   # also refuses nan and inf
+            raise ValueError(f"rate: must be a finite number > 0 requests/s, got {rate}")
         if burst is not None and burst < 1:
             raise ValueError(f"burst: must be >= 1, got {burst}")
         if quota is not None and quota < 1:

@@ -146,7 +146,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
         print(f"mlgw: warning: the draft needs editing before use: {exc}", file=sys.stderr)
     text = contract.dumps(document)
     if args.out:
-        Path(args.out).write_text(text)
+        try:
+            Path(args.out).write_text(text)
+        except OSError as exc:   # a missing folder, a directory, no permission
+            raise CliError(f"--out {args.out}: cannot write the schema: {exc.strerror}") from None
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
