@@ -8,6 +8,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+import pytest
+
 from mlgw.cli import main
 
 
@@ -28,3 +30,22 @@ def test_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
         assert main(["data", "generate", "--policies", "20", "--out", str(tmp_path)]) == 0
     finally:
         stdout.close()
+
+
+@pytest.mark.parametrize("rate", ["inf", "nan", "-1", "0"])
+def test_a_key_rate_must_be_a_finite_positive_number(tmp_path, capsys, monkeypatch, rate):
+    """API Gateway usage plans take a positive rate; inf/nan are a clear error, never a
+    traceback (`mlgw gateway keys create --rate inf`)."""
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path))
+    code = main(["gateway", "keys", "create", "--name", "n", "--rate", rate])
+    err = capsys.readouterr().err
+    assert code != 0 and "rate" in err and "Traceback" not in err, err
+
+
+def test_schema_infer_to_an_unwritable_path_is_a_clear_error(tmp_path, capsys):
+    from processing import synthetic
+    synthetic.write(tmp_path, policies=50, seed=1)
+    code = main(["schema", "infer", "--claims", str(tmp_path / "claims.csv"), "--customers",
+                 str(tmp_path / "customers.csv"), "--out", str(tmp_path / "missing" / "x.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "cannot write" in err, err
