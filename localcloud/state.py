@@ -108,3 +108,17 @@ class StateStore:
             conn.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
                          "ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
             return conn.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
+
+
+_per_path: dict[tuple[Any, Path], Any] = {}
+_per_path_lock = threading.Lock()
+
+
+def one_per_path(factory: Any, path: Path) -> Any:
+    """`factory(path)`, made once per process and path: the SQLite-backed stores of a state
+    directory (event log, metric store) create their schema once and are shared by threads."""
+    with _per_path_lock:
+        found = _per_path.get((factory, path))
+        if found is None:
+            found = _per_path[(factory, path)] = factory(path)
+        return found

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from localcloud.state import connect
+from localcloud.state import connect, one_per_path
 
 ALARM = "cloudwatch:alarm"   # StateStore kind; name = AlarmName, doc = MetricAlarm + "_" fields
 
@@ -113,15 +113,6 @@ class MetricStore:
                 for r in self._conn().execute(sql, args)]
 
 
-_stores: dict[Path, MetricStore] = {}
-_lock = threading.Lock()
-
-
 def metric_store(cloud: Any) -> MetricStore:
     """The store for this cloud's home (one per process and home)."""
-    path = cloud.config.home / "cloudwatch" / "metrics.db"
-    with _lock:
-        store = _stores.get(path)
-        if store is None:
-            store = _stores[path] = MetricStore(path)
-        return store
+    return one_per_path(MetricStore, cloud.config.home / "cloudwatch" / "metrics.db")

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from localcloud.state import connect
+from localcloud.state import connect, one_per_path
 
 RULE = "events:rule"   # StateStore kind; name "<bus>/<rule>", doc = DescribeRule + "_Targets"
 
@@ -97,15 +97,6 @@ def _match(row: tuple) -> dict[str, Any]:
             "target_arn": target_arn, "outcome": outcome, "at": at}
 
 
-_logs: dict[Path, EventLog] = {}
-_logs_lock = threading.Lock()
-
-
 def event_log(cloud: Any) -> EventLog:
     """The log for this cloud's home (cached: the schema is created once per process)."""
-    path = cloud.config.home / "events" / "events.db"
-    with _logs_lock:
-        log = _logs.get(path)
-        if log is None:
-            log = _logs[path] = EventLog(path)
-        return log
+    return one_per_path(EventLog, cloud.config.home / "events" / "events.db")
