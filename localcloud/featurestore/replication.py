@@ -204,8 +204,9 @@ class OfflineReplicator:
                 for row, reason in rejected:
                     conn.execute("INSERT OR REPLACE INTO offline_rejected(id, group_name, record, reason) "
                                  "VALUES (?,?,?,?)", (row[0], name, row[5], reason))
-                conn.execute("DELETE FROM offline_journal WHERE group_name=? AND id<=?",
-                             (name, rows[-1][0]))
+                # Exactly the rows written: ids are not ordered by write_time (a put takes its
+                # time before it waits for the write lock), so a range would drop a later-due row.
+                conn.executemany("DELETE FROM offline_journal WHERE id=?", [(r[0],) for r in rows])
             if rejected:
                 row, reason = rejected[0]
                 self._block(name, f"{len(rejected)} record(s) could not be written to the offline "

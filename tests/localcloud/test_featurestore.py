@@ -298,3 +298,35 @@ def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
     counted = query(f'SELECT count(*) AS n, approx_distinct(policy_id) AS ids '
                            f'FROM "sagemaker_featurestore"."{table}" WHERE NOT is_deleted')
     assert counted["n"][0] == rows
+
+
+def test_a_row_not_yet_due_is_never_dropped_with_an_earlier_id(tmp_path):
+    """PutRecord takes its write time before it waits for the write lock, so with concurrent
+    puts a lower journal id can carry a later write time. Replicating what is due must leave
+    that row for later, not drop it (a record the online store accepted never reached the
+    offline store: found by tests/test_featurestore_crash.py under load)."""
+    from localcloud.cloud import LocalCloud
+    from localcloud.config import Config
+
+    cloud = LocalCloud(Config(home=tmp_path / "mlgw", port=0, offline_store_delay=60))
+    store = cloud.featurestore
+    store.replicator.stop()  # this test drives replication itself
+    store.create_group({
+        "FeatureGroupName": "claims", "RecordIdentifierFeatureName": "policy_id",
+        "EventTimeFeatureName": "event_time", "FeatureDefinitions": DEFINITIONS,
+        "OnlineStoreConfig": {"EnableOnlineStore": True},
+        "OfflineStoreConfig": {"S3StorageConfig": {"S3Uri": "s3://feature-store/offline"}}})
+    now = time.time()
+    store.put_record("claims", record("late", now))   # lower id, its write time after the cutoff
+    store.put_record("claims", record("due", now))
+    with store._tx() as conn:
+        conn.execute("UPDATE offline_journal SET write_time=? WHERE record LIKE '%\"late\"%'", (now + 1,))
+        conn.execute("UPDATE offline_journal SET write_time=? WHERE record LIKE '%\"due\"%'", (now - 120,))
+    assert store.replicator.replicate() == 1
+    assert store.replicator.pending("claims") == 1     # "late" waits for its delay
+    store.replicator.replicate(force=True)
+    import pyarrow.parquet as pq
+    ids = sorted(v for f in (tmp_path / "mlgw" / "s3").rglob("*.parquet")
+                 for v in pq.read_table(f).column("policy_id").to_pylist())
+    assert ids == ["due", "late"]
+    cloud.close()
