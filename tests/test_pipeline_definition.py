@@ -110,3 +110,22 @@ def test_serving_code_shipped_with_the_model_runs_on_its_own(definition, localcl
     done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_sdk_still_refuses_a_bad_defaults_config_after_validating_once():
+    """validate_sdk_config_once only spares the SDK re-validating a config it already accepted:
+    a config its schema refuses raises every time, and other schemas are validated as before."""
+    import jsonschema
+    from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+
+    from pipelines.ml_gateway.pipeline import validate_sdk_config_once
+    validate_sdk_config_once()
+    validate_sdk_config_once()   # idempotent: one wrapper, not two
+    good = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
+    bad = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": "yes"}}}}
+    for _ in range(2):
+        jsonschema.validate(good, SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"a": 1}, {"properties": {"a": {"type": "string"}}})

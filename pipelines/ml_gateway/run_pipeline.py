@@ -14,43 +14,11 @@ from typing import Any
 
 
 @contextmanager
-def sdk_config_validated_once() -> Iterator[None]:
-    """Validate each SDK defaults config once per block instead of on every read of it.
-
-    The SDK re-validates its defaults config (here only TelemetryOptOut, pipeline.get_session)
-    with `jsonschema.validate` on every config read, and that call first meta-validates the
-    SDK's whole config schema: about 75 reads per build at 0.58 s each, 44 of a build's 49 s
-    (cProfile, 2 cores). Validation is a pure function of (config, schema), so the first result
-    stands for the block; a config the schema refuses still raises as before, and every other
-    jsonschema.validate call goes through untouched."""
-    import jsonschema
-    from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA as SDK_SCHEMA
-    real = jsonschema.validate
-    valid: set[str] = set()
-
-    def validate(instance, schema, *args, **kwargs):
-        if schema is not SDK_SCHEMA or args or kwargs:
-            return real(instance, schema, *args, **kwargs)
-        key = json.dumps(instance, sort_keys=True, default=repr)
-        if key not in valid:
-            real(instance, schema)
-            valid.add(key)
-        return None
-
-    jsonschema.validate = validate
-    try:
-        yield
-    finally:
-        jsonschema.validate = real
-
-
-@contextmanager
 def quiet_sdk() -> Iterator[None]:
     """Hide the SDK's notes while it builds steps ("Popping out 'ProcessingJobName'...", "No Wait,
     No Logs" under a PipelineSession): true of every pipeline, actionable for none. Its errors
-    still arrive as exceptions. Every SDK block here runs under it, so it also validates the
-    SDK's config once (sdk_config_validated_once)."""
-    with warnings.catch_warnings(), sdk_config_validated_once():
+    still arrive as exceptions."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.disable(logging.WARNING)
         try:
@@ -169,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.definition_only:
         pipeline = build(args.region, args.role_arn, args.default_bucket, args.pipeline_name,
                          processing_image_uri=args.processing_image_uri)
-        with quiet_sdk():
-            definition = pipeline.definition()
-        print(json.dumps(json.loads(definition), indent=2))
+        print(json.dumps(json.loads(pipeline.definition()), indent=2))
         return 0
     try:
         arn = upsert_and_start(args.region, args.role_arn, args.default_bucket,
