@@ -297,6 +297,6 @@ def retry(settings: Settings, pipeline_name: str, arn: str | None, wait: bool = 
     print(arn, flush=True)
     if not wait:
         return None
-    result = follow(sm, arn, poll_seconds=15)
+    result = follow(sm, arn, poll_seconds=15, previous=before)
     print("\n".join(retry_lines(before, result.steps)), flush=True)
     return result

@@ -16,11 +16,13 @@ Speaks only the SageMaker API, so it reads an execution on AWS as on localcloud.
 """
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgw.progress import ExecutionResult
+from mlgw.progress import ExecutionResult, reused
 
 INGEST_STEP = "Ingest"      # pipelines/ml_gateway/pipeline.py: validates the input CSVs
 RETRY = "retry from the failed step: mlgw pipeline retry (it reuses the steps that succeeded)"
@@ -47,11 +49,15 @@ def failure_advice(sm, result: ExecutionResult) -> list[str]:
     failed = next((s for s in result.steps if s.get("StepStatus") == "Failed"), None)
     if failed is not None and "Fail" in failed.get("Metadata", {}):
         if "AUC" in reason:
+            auc = re.search(r"AUC ([0-9]*\.[0-9]+)", reason)
+            lower = (f"if a model with AUC {float(auc.group(1)):.4f} is good enough, a new run "
+                     f"with a lower threshold: `mlgw run --param AucThreshold="
+                     f"{math.floor(float(auc.group(1)) * 100) / 100:g}`") if auc else \
+                "a new run with a lower threshold: `mlgw run --param AucThreshold=...`"
             return ["retry cannot help: a retry evaluates the same model against the same "
                     "threshold again.",
                     "instead: train on more data (`mlgw traffic` adds labelled batches to the "
-                    "current dataset, or `mlgw run --policies N` with a larger N), or start a "
-                    "new run with a lower threshold: `mlgw run --param AucThreshold=0.8`"]
+                    f"current dataset, or `mlgw run --policies N` with a larger N), or, {lower}"]
         return [f"retry cannot help: the pipeline's Fail step {failed['StepName']} would stop "
                 "it again with the same inputs and parameters; start a new run with other ones"]
     if failed is not None and failed.get("StepName") == INGEST_STEP:
@@ -73,21 +79,19 @@ def retry_lines(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> li
     """Which steps a retry reused and which it ran, from ListPipelineExecutionSteps before the
     retry and after it ended. A step is reused when it had succeeded before and was not
     started again; a cache hit names the execution whose output it reused."""
-    previous = {s["StepName"]: s for s in before}
-    reused, cached, ran = [], [], []
+    kept, cached, ran = [], [], []
     for step in after:
-        name, old = step["StepName"], previous.get(step["StepName"])
-        if old is not None and old.get("StepStatus") == "Succeeded" \
-                and old.get("StartTime") == step.get("StartTime"):
-            reused.append(name)
+        name = step["StepName"]
+        if reused(before, step):
+            kept.append(name)
         elif step.get("CacheHitResult"):
             source = step["CacheHitResult"].get("SourcePipelineExecutionArn", "an earlier execution")
             cached.append(f"{name} (from {source})")
         else:
             ran.append(f"{name} ({step.get('StepStatus')})")
     lines = []
-    if reused:
-        lines.append(f"reused from the previous attempt: {', '.join(reused)}")
+    if kept:
+        lines.append(f"reused from the previous attempt: {', '.join(kept)}")
     if cached:
         lines.append(f"reused from the step cache: {', '.join(cached)}")
     lines.append(f"ran in this retry: {', '.join(ran) if ran else 'nothing'}")

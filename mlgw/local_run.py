@@ -372,7 +372,7 @@ def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResul
     arn = arn or _latest_execution(sm, pipeline_name)
     before = list_steps(sm, arn)
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-    result = follow(sm, arn)
+    result = follow(sm, arn, previous=before)
     print("\n".join(retry_lines(before, result.steps)))
     print_summary(config, sm, s3, result)
     return result
