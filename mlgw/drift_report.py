@@ -38,13 +38,23 @@ class DriftCheckLines(JobProgress):
     PREFIXES = ("",)
     _RESULT = re.compile(r"(\d[\d,]* records in |no captured data )")
 
+    def __init__(self, config):
+        super().__init__(config)
+        self.no_data = False    # the check found no captured record in its window
+
     def __call__(self, step: dict) -> list[str]:
-        return [line for line in super().__call__(step) if self._RESULT.match(line)]
+        lines = [line for line in super().__call__(step) if self._RESULT.match(line)]
+        self.no_data |= any(line.startswith("no captured data ") for line in lines)
+        return lines
+
+
+NO_DATA_HINT = (f"send traffic first (`mlgw traffic`, or requests to the endpoint) or check a "
+                f"longer window ({WINDOW_FLAG})")
 
 
 def window_line(endpoint: str, start: dt.datetime, end: dt.datetime, minutes: int) -> str:
     return (f"checking {endpoint}'s captured traffic from {window_text(start, end)} (the last "
-            f"{minutes} minutes; another window: {WINDOW_FLAG})")
+            f"{minutes} minute{'' if minutes == 1 else 's'}; another window: {WINDOW_FLAG})")
 
 
 def _retrain_target(sm, events) -> tuple[str | None, str | None]:
@@ -86,11 +96,12 @@ def after_check(sm, events, cloudwatch, since: dt.datetime, wait_seconds: float 
     alarms = _drift_alarms(cloudwatch)
     if not alarms:
         return ["no drift alarm exists (`mlgw run` creates them): nothing was started"]
-    fired = [a for a in alarms if a["StateValue"] == "ALARM"
-             and a.get("StateUpdatedTimestamp") and a["StateUpdatedTimestamp"] >= since]
+    changed_now = [a for a in alarms
+                   if a.get("StateUpdatedTimestamp") and a["StateUpdatedTimestamp"] >= since]
+    fired = [a for a in changed_now if a["StateValue"] == "ALARM"]
     lines = []
     for alarm in alarms:
-        changed = " (changed by this check)" if alarm in fired else ""
+        changed = " (changed by this check)" if alarm in changed_now else ""
         lines.append(f"drift alarm {alarm['AlarmName']}: {alarm['StateValue']}{changed}")
     if not fired:
         if any(a["StateValue"] == "ALARM" for a in alarms):
@@ -156,8 +167,7 @@ def check_only(sm, s3, cloudwatch, events, *, endpoint: str, schedule: str, buck
         except NoDataError:
             lines.append(f"no captured data for {endpoint} in {window_text(start, end)} under "
                          f"{capture.rstrip('/')}/{endpoint}/ ({files} capture files)")
-            lines.append(f"send traffic first (`mlgw traffic`) or check a longer window "
-                         f"({WINDOW_FLAG})")
+            lines.append(NO_DATA_HINT)
             return lines
         except MonitoringError as exc:
             raise JobError(str(exc)) from None

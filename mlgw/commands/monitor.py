@@ -118,10 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"started DriftCheck {arn}")
     print(drift_report.window_line(args.endpoint, since - dt.timedelta(minutes=args.window_minutes),
                                    since, args.window_minutes), flush=True)
-    result = follow(sm, arn, step_lines=drift_report.DriftCheckLines(config))
+    lines = drift_report.DriftCheckLines(config)
+    result = follow(sm, arn, step_lines=lines)
     if not result.succeeded:
         print(f"DriftCheck {result.status}: {result.failure_reason}; nothing was published")
         return 1
+    if lines.no_data:
+        print(drift_report.NO_DATA_HINT)
     print("\n".join(drift_report.after_check(sm, events, cloudwatch, since)))
     return 0
 
