@@ -41,6 +41,7 @@ class ServedVariant:
     package_group: str | None
     version: int | None
     created: dt.datetime | None
+    approval: str | None = None     # the package's ModelApprovalStatus when it was read
 
     @property
     def label(self) -> str:
@@ -88,7 +89,8 @@ def served_variants(sm, endpoint_name: str) -> list[ServedVariant]:
         out.append(ServedVariant(variant["VariantName"], variant["ModelName"],
                                  variant["InitialVariantWeight"], arn,
                                  package.get("ModelPackageGroupName"),
-                                 package.get("ModelPackageVersion"), package.get("CreationTime")))
+                                 package.get("ModelPackageVersion"), package.get("CreationTime"),
+                                 package.get("ModelApprovalStatus")))
     return out
 
 
@@ -150,6 +152,7 @@ def summary(endpoint_name: str, outcome: Outcome, promote: bool) -> list[str]:
     for variant in outcome.removed:
         note = " and marked Rejected in the model registry" if variant in outcome.rejected else ""
         lines.append(f"  removed {variant.label}{note}")
-    if promote and outcome.kept.package_arn:
-        lines.append(f"  {outcome.kept.package_arn} stays Approved")
+    if outcome.kept.package_arn:
+        lines.append(f"  {outcome.kept.package_arn} stays {outcome.kept.approval} in the "
+                     f"model registry")
     return lines

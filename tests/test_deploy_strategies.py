@@ -143,6 +143,7 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
     out = mlgw("promote")
     assert _weights(sm) == {"v2": 1.0}
     assert "kept v2 (Fraud version 2)" in out and "removed v1 (Fraud version 1)" in out
+    assert f"{v2} stays Approved" in out
     assert {sm.describe_model_package(ModelPackageName=a)["ModelApprovalStatus"]
             for a in (v1, v2)} == {"Approved"}
 
