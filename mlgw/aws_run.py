@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlgw.execution_report import retry_lines
 from mlgw.progress import ExecutionResult, follow, list_steps
 
 DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"   # run_pipeline.build's default
@@ -291,6 +292,11 @@ def retry(settings: Settings, pipeline_name: str, arn: str | None, wait: bool = 
     """Retry a failed execution from its failed steps (default: the latest execution)."""
     sm = sm or sagemaker_client(settings)
     arn = arn or latest_execution(sm, pipeline_name)
+    before = list_steps(sm, arn)
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
     print(arn, flush=True)
-    return follow(sm, arn, poll_seconds=15) if wait else None
+    if not wait:
+        return None
+    result = follow(sm, arn, poll_seconds=15, previous=before)
+    print("\n".join(retry_lines(before, result.steps)), flush=True)
+    return result

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from localcloud import daemon
 from localcloud.config import Config
+from mlgw.execution_report import failure_advice, retry_lines
 from mlgw.progress import ExecutionResult, follow, list_steps
 from pipelines.ml_gateway import locations
 
@@ -239,7 +240,8 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
     if not result.succeeded:
         print(f"reason: {result.failure_reason}", file=out)
         print(f"inspect: mlgw pipeline describe {result.arn}", file=out)
-        print("retry from the failed step: mlgw pipeline retry", file=out)
+        for line in failure_advice(sm, result):
+            print(line, file=out)
         return
     package_arn = next((s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
                         if "RegisterModel" in s.get("Metadata", {})), None)
@@ -368,7 +370,9 @@ def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None
 def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:
     session, sm, s3 = clients(config)
     arn = arn or _latest_execution(sm, pipeline_name)
+    before = list_steps(sm, arn)
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-    result = follow(sm, arn)
+    result = follow(sm, arn, previous=before)
+    print("\n".join(retry_lines(before, result.steps)))
     print_summary(config, sm, s3, result)
     return result

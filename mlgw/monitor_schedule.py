@@ -12,6 +12,7 @@ Deploy step make them on AWS; locally the clients are aimed at localcloud.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,5 +148,5 @@ def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:
             {"Name": "EndpointName", "Value": endpoint},
             {"Name": "MonitoringScheduleName", "Value": drift_schedule.schedule_name(endpoint)},
             {"Name": "WindowMinutes", "Value": str(window_minutes)}],
-        ClientRequestToken=dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S%f"),
+        ClientRequestToken=uuid.uuid4().hex,   # 32 to 128 characters (StartPipelineExecution)
     )["PipelineExecutionArn"]

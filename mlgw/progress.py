@@ -53,13 +53,24 @@ def _detail(step: dict[str, Any]) -> str:
     return ""
 
 
+def reused(previous: list[dict[str, Any]], step: dict[str, Any]) -> bool:
+    """Whether `step` (after a retry) is one that had succeeded before it and was kept:
+    RetryPipelineExecution does not run such a step again."""
+    old = next((s for s in previous if s["StepName"] == step["StepName"]), None)
+    return old is not None and old.get("StepStatus") == "Succeeded" \
+        and old.get("StartTime") == step.get("StartTime")
+
+
 def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
            timeout_seconds: float | None = None,
-           step_lines: Callable[[dict[str, Any]], list[str]] | None = None) -> ExecutionResult:
+           step_lines: Callable[[dict[str, Any]], list[str]] | None = None,
+           previous: list[dict[str, Any]] | None = None) -> ExecutionResult:
     """Print a line whenever a step changes state, until the execution ends. `step_lines(step)`,
     if given, returns new progress lines of an executing step (the local run reads them from the
-    job's log; on AWS they are in CloudWatch Logs)."""
+    job's log; on AWS they are in CloudWatch Logs). `previous`: the steps before a retry, whose
+    kept steps are marked as reused rather than shown as if they had just run."""
     out = out or sys.stdout
+    previous = previous or []
     started = time.monotonic()
     seen: dict[str, str] = {}
     while True:
@@ -74,7 +85,9 @@ def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
             took = ""
             if status in TERMINAL and step.get("StartTime") and step.get("EndTime"):
                 took = f" in {(step['EndTime'] - step['StartTime']).total_seconds():.1f} s"
-            print(f"[{elapsed:6.1f}s] {name:<22} {status}{took}{_detail(step)}", file=out, flush=True)
+            detail = " (reused from the previous attempt)" if reused(previous, step) \
+                else _detail(step)
+            print(f"[{elapsed:6.1f}s] {name:<22} {status}{took}{detail}", file=out, flush=True)
         if step_lines is not None:
             for step in steps:
                 for line in step_lines(step):

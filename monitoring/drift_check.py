@@ -33,7 +33,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from monitoring import publish
-from monitoring.monitor import MonitoringError, MonitoringResult, NoDataError, run_monitoring
+from monitoring.monitor import (MonitoringError, MonitoringResult, NoDataError, run_monitoring,
+                                window_text)
 from processing.job import JobError, run
 
 
@@ -160,9 +161,11 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
         try:
             result = run_monitoring(capture_dir, baseline_dir, out, start, end)
         except NoDataError as exc:
-            print(f"no captured data for {endpoint_name} in [{start:%Y-%m-%dT%H:%M:%SZ}, "
-                  f"{end:%Y-%m-%dT%H:%M:%SZ}) ({files} capture files): no metrics published. "
-                  f"{exc}", flush=True)
+            skipped = exc.report.skipped_lines if exc.report else 0
+            print(f"no captured data for {endpoint_name} in {window_text(start, end)} under "
+                  f"{capture_uri.rstrip('/')}/{endpoint_name}/ ({files} capture files"
+                  f"{f', {skipped} unreadable lines' if skipped else ''}): no metrics published",
+                  flush=True)
             return None
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
@@ -170,8 +173,8 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
     put_metrics(cloudwatch, data)
     drifted = sorted({v["feature_name"] for v in result.violations
                       if v["constraint_check_type"] == "baseline_drift_check"})
-    print(f"{result.report.records} records in [{start:%Y-%m-%dT%H:%M:%SZ}, "
-          f"{end:%Y-%m-%dT%H:%M:%SZ}): {len(result.violations)} violations"
+    print(f"{result.report.records} records in {window_text(start, end)}: "
+          f"{len(result.violations)} violations"
           f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}; "
           f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}", flush=True)
     return result

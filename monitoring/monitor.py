@@ -35,7 +35,12 @@ class BaselineMissingError(MonitoringError):
 
 
 class NoDataError(MonitoringError):
-    pass
+    """The window holds no readable captured record; `report` counts the files and the
+    unreadable lines that were seen."""
+
+    def __init__(self, message: str, report: CaptureReport | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -65,10 +70,21 @@ def load_baseline(baseline_dir: str | os.PathLike) -> tuple[dict[str, Any], dict
     return docs[0], docs[1]
 
 
-def _window(start: dt.datetime | None, end: dt.datetime | None) -> str:
+def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """A window [start, end) as a reader says it, in UTC: "2026-11-30 01:35:00 to 02:35:00
+    UTC", "up to ...", "from ...", or "all captured data" for an open window."""
+    def utc(t: dt.datetime) -> dt.datetime:
+        return t.astimezone(dt.timezone.utc) if t.tzinfo else t
+
     if start is None and end is None:
         return "all captured data"
-    return f"[{start.isoformat() if start else '-inf'}, {end.isoformat() if end else '+inf'})"
+    if start is None:
+        return f"everything captured up to {utc(end):%Y-%m-%d %H:%M:%S} UTC"
+    if end is None:
+        return f"everything captured from {utc(start):%Y-%m-%d %H:%M:%S} UTC"
+    start, end = utc(start), utc(end)
+    tail = f"{end:%H:%M:%S}" if start.date() == end.date() else f"{end:%Y-%m-%d %H:%M:%S}"
+    return f"{start:%Y-%m-%d %H:%M:%S} to {tail} UTC"
 
 
 def _category_groups() -> dict[str, tuple[list[str], list[str]]]:
@@ -92,8 +108,8 @@ def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathL
     frame, report = read_capture(capture_root, start, end, features=names)
     if report.records == 0:
         skipped = f", {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
-        raise NoDataError(f"no captured records under {capture_root} in {_window(start, end)} "
-                          f"({report.files} capture files{skipped}); nothing to monitor")
+        raise NoDataError(f"no captured records in {window_text(start, end)} "
+                          f"({report.files} capture files{skipped}); nothing to monitor", report)
     statistics = compute_statistics(frame)
     violations = drift.check(statistics, base_stats, constraints)
     violations += drift.check_categories(frame, base_stats, _category_groups())
@@ -199,7 +215,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:to
 .key span{{display:inline-block;width:1em;height:1em;vertical-align:middle;margin:0 .3em}}
 </style></head><body>
 <h1>Model Monitor report</h1>
-<p>Window: {esc(_window(start, end))}. Records: {report.records} from {report.files} capture
+<p>Window: {esc(window_text(start, end))}. Records: {report.records} from {report.files} capture
 files; skipped lines: {report.skipped_lines}. Violations: {len(violations)}.</p>
 <h2>Violations</h2>
 <table><tr><th>feature</th><th>check</th><th>description</th></tr>{rows}</table>

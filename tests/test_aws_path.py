@@ -244,15 +244,24 @@ def test_describe_latest_shows_steps_and_failure_reasons(aws_env, monkeypatch, c
 
 
 def test_retry_waits_and_exits_1_when_the_execution_fails_again(aws_env, monkeypatch, capsys):
+    """The retry says which steps it reused and which it ran: RetryPipelineExecution keeps
+    the steps that succeeded (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry.html)."""
     client, stub = stubbed_sagemaker(monkeypatch)
+    ingest = step("Ingest", "Succeeded")
+    stub.add_response("list_pipeline_execution_steps",
+                      steps(ingest, step("Train", "Failed", FailureReason="OOM")))
     stub.add_response("retry_pipeline_execution", {"PipelineExecutionArn": EXECUTION},
                       {"PipelineExecutionArn": EXECUTION, "ClientRequestToken": ANY})
     stub.add_response("describe_pipeline_execution", execution("Failed", "Step Train failed"))
-    stub.add_response("list_pipeline_execution_steps", steps(step("Train", "Failed", FailureReason="OOM")))
+    stub.add_response("list_pipeline_execution_steps", steps(
+        ingest, step("Train", "Failed", FailureReason="OOM", StartTime=NOW + dt.timedelta(minutes=5),
+                     EndTime=NOW + dt.timedelta(minutes=6))))
     with stub:
         assert main(aws("retry", EXECUTION, "--wait")) == 1
     captured = capsys.readouterr()
     assert EXECUTION in captured.out and "Train" in captured.out and "OOM" in captured.out
+    assert "reused from the previous attempt: Ingest\nran in this retry: Train (Failed)" \
+        in captured.out
     assert "Failed: Step Train failed" in captured.err
 
 

@@ -49,3 +49,28 @@ def test_schema_infer_to_an_unwritable_path_is_a_clear_error(tmp_path, capsys):
                  str(tmp_path / "customers.csv"), "--out", str(tmp_path / "missing" / "x.json")])
     err = capsys.readouterr().err
     assert code == 2 and "--out" in err and "cannot write" in err, err
+
+
+def test_a_failure_caused_by_a_parameter_says_a_retry_cannot_help(localcloud, client, capsys):
+    """A retry keeps the execution's parameters ("Retry a pipeline",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry.html), so a run that failed
+    on a parameter's value says to start a new run with another value, not to retry."""
+    import json
+    import uuid
+
+    from mlgw import local_run
+    from mlgw.progress import follow
+    sm = client("sagemaker")
+    definition = {"Version": "2020-12-01",
+                  "Parameters": [{"Name": "NewVariantWeight", "Type": "Float", "DefaultValue": 0.1}],
+                  "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}
+    sm.create_pipeline(PipelineName="p", RoleArn="arn:aws:iam::000000000000:role/r",
+                       PipelineDefinition=json.dumps(definition), ClientRequestToken=uuid.uuid4().hex)
+    arn = sm.start_pipeline_execution(
+        PipelineName="p", ClientRequestToken=uuid.uuid4().hex,
+        PipelineParameters=[{"Name": "NewVariantWeight", "Value": "lots"}])["PipelineExecutionArn"]
+    result = follow(sm, arn, out=io.StringIO())
+    local_run.print_summary(localcloud.cloud.config, sm, client("s3"), result)
+    out = capsys.readouterr().out
+    assert "retry cannot help" in out and "NewVariantWeight='lots'" in out
+    assert "--param NewVariantWeight=" in out and "mlgw pipeline retry" not in out

@@ -118,3 +118,42 @@ def test_replace_and_refusals(localcloud, packages):
     with pytest.raises(JobError, match="NewVariantWeight"):
         _deploy(sm, rt, v1, "canary", weight=1.5)
     assert _weights(sm) == {"v2": 1.0}
+
+
+def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, packages, capsys,
+                                                                  monkeypatch):
+    """A canary ramped with `mlgw endpoint weights` to 90 % is still the new model: promote
+    keeps it, rollback removes it and marks its package Rejected (UpdateModelPackage
+    ModelApprovalStatus / ApprovalDescription,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html)."""
+    from localcloud import daemon
+    from mlgw.cli import main
+    sm, rt, (v1, v2, v3) = packages
+    home = str(localcloud.cloud.config.home)
+    monkeypatch.setattr(daemon, "require_running", lambda _config: localcloud.cloud.config)
+
+    def mlgw(*argv: str) -> str:
+        assert main(["endpoint", *argv, "--name", "fraud", "--home", home]) == 0
+        return capsys.readouterr().out
+
+    _deploy(sm, rt, v1, "replace")
+    _deploy(sm, rt, v2, "canary", weight=0.1)
+    mlgw("weights", "--weight", "v1=0.1", "--weight", "v2=0.9")
+    assert _weights(sm) == {"v1": 0.1, "v2": 0.9}
+    out = mlgw("promote")
+    assert _weights(sm) == {"v2": 1.0}
+    assert "kept v2 (Fraud version 2)" in out and "removed v1 (Fraud version 1)" in out
+    assert f"{v2} stays Approved" in out
+    assert {sm.describe_model_package(ModelPackageName=a)["ModelApprovalStatus"]
+            for a in (v1, v2)} == {"Approved"}
+
+    _deploy(sm, rt, v3, "canary", weight=0.1)
+    mlgw("weights", "--weight", "v2=0.2", "--weight", "v3=1.8")
+    out = mlgw("rollback")
+    assert _weights(sm) == {"v2": 1.0}
+    assert "kept v2 (Fraud version 2)" in out
+    assert "removed v3 (Fraud version 3) and marked Rejected in the model registry" in out
+    rejected = sm.describe_model_package(ModelPackageName=v3)
+    assert rejected["ModelApprovalStatus"] == "Rejected"
+    assert "rolled back on endpoint fraud" in rejected["ApprovalDescription"]
+    assert sm.describe_model_package(ModelPackageName=v2)["ModelApprovalStatus"] == "Approved"

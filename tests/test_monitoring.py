@@ -189,9 +189,12 @@ def test_no_data_and_missing_baseline(tmp_path: Path, baseline_dir: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     write_capture(tmp_path / "capture", feature_frame(10, seed=5), HOUR)
     out = tmp_path / "out"
-    with pytest.raises(monitor.NoDataError, match="no captured records"):
+    with pytest.raises(monitor.NoDataError, match="no captured records") as raised:
         monitor.run_monitoring(tmp_path / "capture", baseline_dir, out,
                                HOUR + dt.timedelta(days=1), HOUR + dt.timedelta(days=2))
+    assert str(tmp_path) not in str(raised.value)        # no scratch path, a readable window
+    assert monitor.window_text(None, HOUR) == f"everything captured up to {HOUR:%Y-%m-%d %H}:00:00 UTC"
+    assert "inf" not in monitor.window_text(HOUR, None) + monitor.window_text(None, None)
     assert not out.exists()
     with pytest.raises(monitor.BaselineMissingError, match=str(tmp_path / "nope")):
         monitor.run_monitoring(tmp_path / "capture", tmp_path / "nope", out)

@@ -119,8 +119,14 @@ def test_drift_alarm_starts_retrain_only_on_drift(world, localcloud):
 
 def test_empty_window_publishes_nothing_and_missing_baseline_names_its_uri(world, capsys):
     _, _, cloudwatch, now, _ = world
-    assert _check(world, now - dt.timedelta(hours=5), now - dt.timedelta(hours=4)) is None
-    assert "no metrics published" in capsys.readouterr().out
+    start = (now - dt.timedelta(hours=5)).replace(minute=0, second=0)
+    assert _check(world, start, start + dt.timedelta(hours=1)) is None
+    out = capsys.readouterr().out
+    assert "no metrics published" in out
+    # The window in UTC as a reader says it, where the capture was looked for (the S3 URI, not
+    # the job's scratch folder).
+    assert f"in {start:%Y-%m-%d %H}:00:00 to " in out and ":00:00 UTC under " in out
+    assert f"under {CAPTURE}/{ENDPOINT}/" in out and "/tmp" not in out
     assert cloudwatch.list_metrics(Namespace="aws/sagemaker/Endpoints/data-metrics")["Metrics"] == []
     assert _alarm(cloudwatch)["StateValue"] == "OK"     # missing data is not breaching
     missing = f"s3://{BUCKET}/nowhere/statistics.json"

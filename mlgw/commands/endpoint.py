@@ -9,18 +9,23 @@ from mlgw.args import CliError, config_from, running, with_home
 def register(sub) -> None:
     endpoint = with_home(sub.add_parser(
         "endpoint", help="show an endpoint's variants; promote or roll back a canary; set weights",
-        description="describe: variants and their traffic shares. promote: the newest (lowest-"
-                    "weight) variant takes all traffic. rollback: the variant serving most traffic "
-                    "keeps it all. weights: set variant weights in place (no redeploy)."))
+        description="describe: variants and their traffic shares. promote: the variant serving "
+                    "the newest model package (highest version; weights do not matter) takes "
+                    "all traffic, the others are removed. rollback: the newest variant is "
+                    "removed, its model package marked Rejected in the registry, and the "
+                    "previous model takes all traffic. weights: set variant weights in place "
+                    "(no redeploy; weights are relative)."))
     endpoint.add_argument("action", choices=["describe", "promote", "rollback", "weights"])
     endpoint.add_argument("--name", default="ml-gateway-fraud", help="endpoint (default ml-gateway-fraud)")
-    endpoint.add_argument("--variant", help="promote/rollback: keep this variant instead")
+    endpoint.add_argument("--variant", help="promote/rollback: keep this variant instead (a "
+                          "rollback still marks removed newer packages Rejected)")
     endpoint.add_argument("--weight", action="append", metavar="VARIANT=W",
                           help="weights: a variant's new weight (repeatable)")
     endpoint.set_defaults(func=cmd_endpoint)
 
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
+    from mlgw import canary
     from mlgw.local_run import clients
     from processing import deploy
     from processing.job import JobError
@@ -29,9 +34,9 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
     aas = session.client("application-autoscaling", endpoint_url=config.url)
     try:
         if args.action == "promote" or args.action == "rollback":
-            kept = deploy.finish_test(sm, args.name, args.variant, promote=args.action == "promote",
-                                      aas=aas)
-            print(f"{args.name}: {kept} now takes all traffic")
+            promote = args.action == "promote"
+            outcome = canary.finish(sm, args.name, args.variant, promote=promote, aas=aas)
+            print("\n".join(canary.summary(args.name, outcome, promote)))
         elif args.action == "weights":
             if not args.weight:
                 raise CliError("weights needs --weight VARIANT=W (repeatable)")

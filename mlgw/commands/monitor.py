@@ -26,12 +26,21 @@ def register(subparsers) -> None:
                     "retrain through EventBridge.")
     sub = top.add_subparsers(dest="monitor_command", required=True, metavar="ACTION")
 
-    run = with_home(sub.add_parser("run", help="start a DriftCheck execution now and follow it",
-                                   description="Start the DriftCheck pipeline now for the "
-                                               "last window (what the schedule does)."))
+    run = with_home(sub.add_parser(
+        "run", help="start a DriftCheck execution now, follow it and say what it started",
+        description="Start the DriftCheck pipeline now (what the schedule does) on the captured "
+                    "traffic of the last --window-minutes up to now, so traffic just sent is "
+                    "included. It publishes Model Monitor's metrics: a drift alarm going to "
+                    "ALARM starts a retrain through the retrain rule, which deploys a canary; "
+                    "the command prints that execution's ARN. --check-only runs the same check "
+                    "here and publishes nothing."))
     _endpoint(run)
     run.add_argument("--window-minutes", type=positive_int, default=60,
                      help="minutes of captured traffic before now to check (default 60)")
+    run.add_argument("--check-only", action="store_true",
+                     help="run the check and report what a published check would set off "
+                          "(alarm, retrain), but publish nothing: no metrics, no report in S3, "
+                          "no alarm change, no retrain")
     run.set_defaults(func=cmd_run)
 
     schedule = sub.add_parser("schedule", help="the endpoint's drift-check schedule",
@@ -82,14 +91,42 @@ def _guard(func):
 
 @_guard
 def cmd_run(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from mlgw import drift_report
+    from mlgw.local_run import clients, default_bucket
     from mlgw.progress import follow
-    _, sm, _, _ = _clients(args)
+    from processing import drift_schedule
+    from processing.job import JobError
+    config, sm, events, cloudwatch = _clients(args)
+    if args.check_only:
+        _, _, s3 = clients(config)
+        try:
+            lines = drift_report.check_only(
+                sm, s3, cloudwatch, events, endpoint=args.endpoint,
+                schedule=drift_schedule.schedule_name(args.endpoint),
+                bucket=default_bucket(config), window_minutes=args.window_minutes)
+        except JobError as exc:
+            raise CliError(str(exc)) from None
+        print("\n".join(lines))
+        return 0
     try:
         arn = monitor.start_drift_check(sm, args.endpoint, args.window_minutes)
     except sm.exceptions.ResourceNotFound:
         raise CliError("no DriftCheck pipeline: `mlgw run` creates it") from None
-    print(f"started {arn}")
-    return 0 if follow(sm, arn).succeeded else 1
+    since = sm.describe_pipeline_execution(PipelineExecutionArn=arn)["CreationTime"]
+    print(f"started DriftCheck {arn}")
+    print(drift_report.window_line(args.endpoint, since - dt.timedelta(minutes=args.window_minutes),
+                                   since, args.window_minutes), flush=True)
+    lines = drift_report.DriftCheckLines(config)
+    result = follow(sm, arn, step_lines=lines)
+    if not result.succeeded:
+        print(f"DriftCheck {result.status}: {result.failure_reason}; nothing was published")
+        return 1
+    if lines.no_data:
+        print(drift_report.NO_DATA_HINT)
+    print("\n".join(drift_report.after_check(sm, events, cloudwatch, since)))
+    return 0
 
 
 @_guard

@@ -354,8 +354,8 @@ class Backend:
 
     def promote(self, endpoint: str, variant: str | None, promote: bool) -> str:
         """The same operation as `mlgw endpoint promote|rollback`."""
-        from processing import deploy
-        return deploy.finish_test(self.sm, endpoint, variant or None, promote=promote)
+        from mlgw import canary
+        return canary.finish(self.sm, endpoint, variant or None, promote=promote).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(
