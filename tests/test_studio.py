@@ -127,6 +127,22 @@ def test_the_same_views_render_against_aws_apis(aws):
         assert get(f"{server.url}{path}")[0] == 200, path
 
 
+def test_executions_list_duration_and_the_parameters_that_differ_from_defaults(aws):
+    """The executions table answers "how long, and with what": a duration per execution (to
+    now while it runs) and only the parameters whose value is not the definition's default
+    (ListPipelineParametersForExecution)."""
+    server, sm, *_ = aws
+    sm.start_pipeline_execution(PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex,
+                                PipelineParameters=[{"Name": "Auc", "Value": "0.95"}])
+    status, page = get(f"{server.url}/pipelines/Fraud")
+    assert status == 200 and "<th>duration</th>" in page
+    assert "<code>Auc=0.95</code>" in page
+    assert page.count("<code>Auc=") == 1           # the default run lists no override
+    durations = [cell.split("<", 1)[0] for cell in page.split('class="duration">')[1:]]
+    assert len(durations) == 2 and all(d.endswith((" s", " s so far", " min", " min so far"))
+                                       for d in durations), durations
+
+
 def test_approving_against_aws_changes_what_boto3_reads(aws):
     server, sm, _, package_arn = aws
     _, page = get(f"{server.url}/models/FraudModels/1")
@@ -208,6 +224,28 @@ def test_local_target_reads_localcloud(localcloud, client):
         assert status == 200 and '"auc": 0.91' in page
         status, page = get(f"{server.url}/s3/runs/exec-1/nothing.json")
         assert status == 404 and "object 's3://runs/exec-1/nothing.json' was not found" in page
+        # A feature group's size: the offline store's rows summed from its Parquet footers.
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        sm = client("sagemaker")
+        sm.create_feature_group(
+            FeatureGroupName="claims", RecordIdentifierFeatureName="policy_id",
+            EventTimeFeatureName="event_time", RoleArn=ROLE,
+            FeatureDefinitions=[{"FeatureName": "policy_id", "FeatureType": "Integral"},
+                                {"FeatureName": "event_time", "FeatureType": "Fractional"}],
+            OnlineStoreConfig={"EnableOnlineStore": True},
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://runs/offline"}})
+        uri = sm.describe_feature_group(FeatureGroupName="claims")["OfflineStoreConfig"][
+            "S3StorageConfig"]["ResolvedOutputS3Uri"]
+        for i, n in enumerate((1200, 34)):
+            body = io.BytesIO()
+            pq.write_table(pa.table({"policy_id": list(range(n)), "event_time": [1.0] * n}), body)
+            s3.put_object(Bucket="runs", Key=f"{uri.split('/', 3)[3]}/year=2026/part-{i}.parquet",
+                          Body=body.getvalue())
+        status, page = get(f"{server.url}/features/claims")
+        assert status == 200 and "offline store: 1,234 rows" in page and "in 2 Parquet files" in page
         # (moto answers an unknown feature group with a KeyError, so this one is checked here)
         status, page = get(f"{server.url}/features/no-such-group")
         assert status == 404 and "feature group 'no-such-group' was not found" in page

@@ -43,7 +43,10 @@ def _when(value) -> str:
 def _seconds(start, end) -> str:
     if not start or not end:
         return ""
-    seconds = (end - start).total_seconds()
+    return _duration((end - start).total_seconds())
+
+
+def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
@@ -58,7 +61,7 @@ def _number(value, digits: int = 4) -> str:
 
 def templates() -> Jinja2Templates:
     env = Jinja2Templates(directory=str(HERE / "templates"))
-    env.env.filters.update(when=_when, number=_number, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.filters.update(when=_when, number=_number, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
     env.env.globals.update(seconds=_seconds)
     return env
 

@@ -85,6 +85,7 @@ class Backend:
         # Immutable once written: a pipeline's ARN, a registered package's metrics.
         self._pipeline_arns: dict[str, str] = {}
         self._metrics: dict[str, dict | None] = {}
+        self._finished: dict[str, dict] = {}     # a terminal execution's duration and overrides
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-read")
 
     # -- pipelines -----------------------------------------------------------------------------
@@ -125,6 +126,31 @@ class Backend:
                 raise NotFound("pipeline", pipeline) from None
             raise
         return page["PipelineExecutionSummaries"], page.get("NextToken")
+
+    def execution_facts(self, summaries: list[dict], defaults: dict[str, str]) -> dict[str, dict]:
+        """Per execution ARN: `seconds` (start to end; to now while it runs) and `overrides`
+        (the parameters whose value differs from the definition's `defaults`). Read with
+        DescribePipelineExecution and ListPipelineParametersForExecution in parallel; a
+        terminal execution's facts never change, so they are read once."""
+        import datetime as dt
+
+        def one(summary: dict) -> tuple[str, dict]:
+            arn = summary["PipelineExecutionArn"]
+            if arn in self._finished:
+                return arn, self._finished[arn]
+            described = self.sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+            values = self.parameters(arn)
+            done = described["PipelineExecutionStatus"] in TERMINAL
+            end = described["LastModifiedTime"] if done else dt.datetime.now(dt.timezone.utc)
+            facts = {"seconds": max(0.0, (end - described["CreationTime"]).total_seconds()),
+                     "running": not done,
+                     "overrides": {p["Name"]: p["Value"] for p in values
+                                   if defaults.get(p["Name"]) != p["Value"]}}
+            if done:
+                self._finished[arn] = facts
+            return arn, facts
+
+        return dict(self._pool.map(one, summaries))
 
     def execution(self, pipeline: str, execution_id: str) -> dict:
         arn = self.execution_arn(pipeline, execution_id)
@@ -400,6 +426,38 @@ class Backend:
         body = self.s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read()
         table = pq.read_table(io.BytesIO(body))
         return f"s3://{bucket}/{newest['Key']}", table.slice(max(0, table.num_rows - limit)).to_pylist()
+
+    def offline_record_count(self, group: dict, max_files: int = 1000) -> dict | None:
+        """Rows the offline store holds (every put, update and delete marker, not distinct
+        records), summed from each Parquet file's footer: {"rows", "files", "partial"}.
+        Reads only the footers (ranged GETs, https://parquet.apache.org/docs/file-format/),
+        never the data; `partial` when there are more than `max_files` files. None when the
+        group has no offline store."""
+        import io
+        import struct
+
+        import pyarrow.parquet as pq
+        uri = (group.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
+               .get("ResolvedOutputS3Uri"))
+        if not uri:
+            return None
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
+        partial = len(keys) > max_files
+
+        def rows(key: str) -> int:
+            tail = self.s3.get_object(Bucket=bucket, Key=key, Range="bytes=-65536")["Body"].read()
+            length = struct.unpack("<I", tail[-8:-4])[0]
+            if length + 8 > len(tail):       # a footer over 64 KiB: fetch exactly it
+                tail = self.s3.get_object(Bucket=bucket, Key=key,
+                                          Range=f"bytes=-{length + 8}")["Body"].read()
+            # The footer alone parses once it sits behind the file's leading magic bytes.
+            return pq.read_metadata(io.BytesIO(b"PAR1" + tail[-(length + 8):])).num_rows
+
+        return {"rows": sum(self._pool.map(rows, keys[:max_files])),
+                "files": len(keys), "partial": partial}
 
     # -- monitoring ------------------------------------------------------------------------------
 

@@ -62,9 +62,11 @@ def pipeline(request: Request):
     described = backend.pipeline(name)
     definition = json.loads(described["PipelineDefinition"])
     executions, token = backend.executions(name, request.query_params.get("token"))
+    defaults = {p["Name"]: str(p.get("DefaultValue", "")) for p in definition.get("Parameters", [])}
     drawn = graph.from_definition(definition)
     return render(request, "pipelines_detail.html", {
         "pipeline": described, "name": name, "graph": drawn, "executions": executions, "next_token": token,
+        "facts": backend.execution_facts(executions, defaults),
         "parameters": definition.get("Parameters", []), "started_by": started_by,
         "note": request.query_params.get("note"), "error": request.query_params.get("error")})
 
@@ -350,9 +352,11 @@ def feature_group(request: Request):
     result, offline_error = optional(backend.offline_rows, group)
     if result:
         offline_uri, rows = result
+    count, count_error = optional(backend.offline_record_count, group)
     return render(request, "features_detail.html", {
         "group": group, "record_id": record_id, "record": record, "record_error": record_error,
-        "offline_uri": offline_uri, "rows": rows, "offline_error": offline_error})
+        "offline_uri": offline_uri, "rows": rows, "offline_error": offline_error,
+        "count": count, "count_error": count_error})
 
 
 def routes() -> list[Route]:
