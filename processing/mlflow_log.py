@@ -7,8 +7,8 @@ no URI nothing is imported and nothing is logged. MLflow is imported inside `log
 is heavy, and the scripts must run without it when no tracking server is set.
 
 Logged: the training parameters, per-round train/validation AUC (step = boosting round), the
-test metrics, and as artifacts the ROC and PR curves (points), the confusion matrix and the
-feature importance (gain). https://mlflow.org/docs/latest/tracking.html,
+test metrics, and as artifacts the ROC and PR curves (as images for MLflow's UI and as points
+for code), the confusion matrix and the feature importance (gain). https://mlflow.org/docs/latest/tracking.html,
 https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-track-experiments.html
 """
 from __future__ import annotations
@@ -26,6 +26,19 @@ def _thin(values, limit: int = CURVE_POINTS) -> list[float]:
         return [float(v) for v in values]
     step = (len(values) - 1) / (limit - 1)
     return [float(values[round(i * step)]) for i in range(limit)]
+
+
+def _curve(x, y, x_label: str, y_label: str, title: str, diagonal: bool = False):
+    """A curve as a matplotlib Figure (object API: no pyplot state, no display needed)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4.5, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot(_thin(x, 1000), _thin(y, 1000), color="#d9534f")
+    if diagonal:
+        ax.plot([0, 1], [0, 1], color="#8c96a8", linestyle="--", linewidth=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel=x_label, ylabel=y_label, title=title)
+    fig.tight_layout()
+    return fig
 
 
 def log_run(tracking_uri: str, history: dict[str, Any] | None, report: dict[str, Any], y, scores,
@@ -52,6 +65,12 @@ def log_run(tracking_uri: str, history: dict[str, Any] | None, report: dict[str,
                          "auc": metrics["auc"]["value"]}, "roc_curve.json")
         mlflow.log_dict({"recall": _thin(recall), "precision": _thin(precision),
                          "pr_auc": metrics["pr_auc"]["value"]}, "pr_curve.json")
+        mlflow.log_figure(_curve(fpr, tpr, "false positive rate", "true positive rate",
+                                 f"ROC curve (AUC {metrics['auc']['value']:.4f})", diagonal=True),
+                          "roc_curve.png")
+        mlflow.log_figure(_curve(recall, precision, "recall", "precision",
+                                 f"PR curve (PR-AUC {metrics['pr_auc']['value']:.4f})"),
+                          "pr_curve.png")
         mlflow.log_dict(metrics["confusion_matrix"], "confusion_matrix.json")
         mlflow.log_dict(history.get("feature_importance") or {}, "feature_importance.json")
         return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id),

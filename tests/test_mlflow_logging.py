@@ -63,7 +63,11 @@ def test_evaluate_logs_the_run_to_the_configured_store(tmp_path, packaged):
     auc = report["binary_classification_metrics"]["auc"]["value"]
     assert run.data.metrics["test_auc"] == pytest.approx(auc)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"roc_curve.json", "pr_curve.json", "confusion_matrix.json", "feature_importance.json"} <= artifacts
+    assert {"roc_curve.json", "pr_curve.json", "confusion_matrix.json", "feature_importance.json",
+            "roc_curve.png", "pr_curve.png"} <= artifacts
+    for image in ("roc_curve.png", "pr_curve.png"):    # images MLflow's UI shows inline
+        png = Path(client.download_artifacts(run.info.run_id, image, str(tmp_path))).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000, image
     roc = json.loads(Path(client.download_artifacts(run.info.run_id, "roc_curve.json", str(tmp_path))).read_text())
     assert roc["false_positive_rate"][0] == 0.0 and roc["true_positive_rate"][-1] == 1.0
     importance = json.loads(Path(client.download_artifacts(
