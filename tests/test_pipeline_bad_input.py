@@ -4,6 +4,7 @@ row or parameter, and the registry, the feature groups, the endpoint and the cur
 anything is uploaded. And what a run trains on: exactly its current dataset (issue 15)."""
 from __future__ import annotations
 
+import io
 import socket
 import time
 
@@ -14,6 +15,7 @@ import pytest
 from localcloud import daemon
 from localcloud.config import Config
 from mlgw import local_run
+from mlgw.progress import follow
 from pipelines.ml_gateway.parameters import ParameterError
 from processing import synthetic
 
@@ -72,6 +74,26 @@ def _trained_rows(config: Config, result) -> int:
     return rows
 
 
+def _start(config: Config, parameters: dict[str, str]):
+    """StartPipelineExecution on the pipeline the fixture's run upserted (as the drift rule
+    starts it), followed to its end. `mlgw run` would build the same definition again first."""
+    sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
+    arn = sm.start_pipeline_execution(
+        PipelineName=local_run.PIPELINE_NAME, PipelineParameters=[
+            {"Name": k, "Value": v} for k, v in {"EndpointName": local_run.ENDPOINT_NAME,
+                                                 **parameters}.items()])["PipelineExecutionArn"]
+    return follow(sm, arn, out=io.StringIO(), timeout_seconds=600)
+
+
+def _run_files(config: Config, claims: str, customers: str):
+    """`mlgw run --claims --customers` on the upserted pipeline: the files staged as the CLI
+    stages them, the pipeline started with their prefixes."""
+    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region)
+    staged = local_run.prepare_data(config, s3, 0, 0, claims, customers)
+    return _start(config, {"ClaimsInputUri": staged["claims"],
+                           "CustomersInputUri": staged["customers"]})
+
+
 def _write(tmp_path, claims: pd.DataFrame, customers: pd.DataFrame) -> tuple[str, str]:
     claims_path, customers_path = tmp_path / "claims.csv", tmp_path / "customers.csv"
     claims.to_csv(claims_path, index=False)
@@ -115,8 +137,7 @@ def test_bad_csv_fails_the_run_with_the_reason_and_changes_nothing(deployed, tmp
     current = _current_dataset(deployed)
     claims, customers = synthetic.generate(300, seed=11)
     claims_path, customers_path = _write(tmp_path, *corrupt(claims, customers))
-    result = local_run.execute(deployed, policies=0, seed=0, claims=claims_path,
-                               customers=customers_path, parameters={})
+    result = _run_files(deployed, claims_path, customers_path)
     assert result.status == "Failed"
     assert "Ingest" in result.failure_reason
     for text in expected:
@@ -153,17 +174,16 @@ def test_empty_file_is_named(deployed, tmp_path):
     empty.write_text("")
     _, customers = synthetic.generate(50, seed=1)
     customers.to_csv(tmp_path / "customers.csv", index=False)
-    result = local_run.execute(deployed, policies=0, seed=0, claims=str(empty),
-                               customers=str(tmp_path / "customers.csv"), parameters={})
+    result = _run_files(deployed, str(empty), str(tmp_path / "customers.csv"))
     assert result.status == "Failed" and "claims.csv" in result.failure_reason
     assert "empty" in result.failure_reason
 
 
 def test_after_a_bad_csv_a_start_trains_on_the_good_data_plus_the_batches_added_since(deployed, tmp_path):
-    """One bad value fails Ingest; the next `mlgw pipeline start` (what a drift retrain runs)
-    reads the current dataset: the 1,200 good policies of the last accepted run plus a batch of
-    100 added since, not the bad file. With an unreachable AUC threshold it then fails at the
-    condition, registering nothing."""
+    """One bad value fails Ingest; the next start with the drift retrain rule's parameters
+    (StartPipelineExecution, as EventBridge calls it) reads the current dataset: the 1,200 good
+    policies of the last accepted run plus a batch of 100 added since, not the bad file. With an
+    unreachable AUC threshold it then fails at the condition, registering nothing."""
     claims, customers = synthetic.generate(300, seed=11)
     result = local_run.execute(deployed, policies=0, seed=0, parameters={},
                                **dict(zip(("claims", "customers"),
@@ -176,8 +196,9 @@ def test_after_a_bad_csv_a_start_trains_on_the_good_data_plus_the_batches_added_
     s3 = boto3.client("s3", endpoint_url=deployed.url, region_name=deployed.region)
     local_run.add_batch(deployed, s3, batch, batch_customers, label="traffic")
     before = _snapshot(deployed)
-    result = local_run.upsert_or_start(deployed, "start", local_run.PIPELINE_NAME,
-                                       {"AucThreshold": "0.9999"})
+    uris = local_run.landing_uris(deployed)
+    result = _start(deployed, {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+                               **local_run.RETRAIN_STRATEGY, "AucThreshold": "0.9999"})
     assert result.status == "Failed"
     assert "is below the threshold 0.9999" in result.failure_reason
     assert "Test AUC 0." in result.failure_reason
