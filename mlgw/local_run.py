@@ -216,8 +216,9 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
 
 class JobProgress:
     """New progress lines of a running processing job, from its local job log: the lines a job
-    prints to say what it waits for (BuildDataset's `offline store: ...`)."""
-    PREFIXES = ("offline store:",)
+    prints to say what it waits for (BuildDataset's `offline store: ...`) or what it changed
+    (Ingest's `current dataset: ...`)."""
+    PREFIXES = ("offline store:", "current dataset:")
 
     def __init__(self, config: Config):
         self.jobs = config.home / "jobs"

@@ -125,12 +125,13 @@ def publish(args) -> None:
                  for t, (source, current) in pairs.items()}
         for table, plan in plans.items():
             source, current = pairs[table]
+            # `current dataset:` lines are shown in `mlgw run`'s progress (local_run.JobProgress).
             if plan is None:
-                print(f"{table}: read from the current dataset ({current})", flush=True)
+                print(f"current dataset: {table} read from it ({current})", flush=True)
                 continue
             copied = apply_publish(s3, plan)
-            print(f"{table}: {copied} file(s) of {source} are now the current dataset "
-                  f"({current})", flush=True)
+            print(f"current dataset: {table} replaced by the {copied} accepted file(s) of "
+                  f"{source} ({current})", flush=True)
     except ClientError as exc:
         raise JobError(f"the input was accepted but could not be made the current dataset: "
                        f"{exc}") from None

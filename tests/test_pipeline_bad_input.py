@@ -220,9 +220,12 @@ def test_a_run_trains_on_the_policies_it_was_given_and_nothing_else(deployed):
             {"FeatureName": "policy_id", "ValueAsString": "99999"},
             {"FeatureName": "event_time", "ValueAsString": f"{time.time():.3f}"},
             *[{"FeatureName": k, "ValueAsString": v} for k, v in features.items()]])
+    out = io.StringIO()
     result = local_run.execute(deployed, policies=300, seed=12, claims=None, customers=None,
-                               parameters={"AucThreshold": "0.9999"})
+                               parameters={"AucThreshold": "0.9999"}, out=out)
     assert result.status == "Failed" and "is below the threshold" in result.failure_reason
+    assert "Ingest                 current dataset: claims replaced by the 1 accepted file(s)" \
+        in out.getvalue()
     assert _trained_rows(deployed, result) == 300
     # Ingest accepted the 300: they are the current dataset now.
     assert sorted(k.rsplit("/", 1)[-1] for k in _current_dataset(deployed)) == ["claims.csv", "customers.csv"]
