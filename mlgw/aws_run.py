@@ -215,16 +215,13 @@ def _is_missing(exc) -> bool:
 
 
 def check_parameters(declared: list[dict[str, Any]], given: dict[str, str]) -> None:
-    """Unknown names and values outside an enum fail here, before anything runs."""
-    by_name = {p["Name"]: p for p in declared}
-    unknown = sorted(set(given) - set(by_name))
-    if unknown:
-        raise _error(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
-                     f"the pipeline takes {', '.join(sorted(by_name))}")
-    for name, value in given.items():
-        allowed = by_name[name].get("EnumValues")
-        if allowed and value not in allowed:
-            raise _error(f"parameter {name}={value!r} is not one of {', '.join(allowed)}")
+    """Unknown names, values not of the declared type and values outside an enum fail here,
+    before anything runs (the checks `mlgw run` makes, against the definition AWS holds)."""
+    from pipelines.ml_gateway.parameters import ParameterError, validate
+    try:
+        validate(given, declared)
+    except ParameterError as exc:
+        raise _error(str(exc)) from None
 
 
 def start(settings: Settings, pipeline_name: str, print_arn: bool = False,

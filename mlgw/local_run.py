@@ -44,12 +44,14 @@ def default_bucket(config: Config) -> str:
 
 
 LANDING = f"{locations.BASE_PREFIX}/{locations.LANDING}"
+STAGING = f"{locations.BASE_PREFIX}/{locations.STAGING}"
 
 
 def landing_uris(config: Config) -> dict[str, str]:
     """The current dataset: every CSV under these prefixes is one input of the pipeline (the
-    pipeline's default inputs, pipelines/ml_gateway/locations.py). `mlgw run` replaces it;
-    replayed traffic adds batches to it; a retrain reads it whole."""
+    pipeline's default inputs, pipelines/ml_gateway/locations.py). A run's Ingest replaces it
+    with the run's data once it accepted them; replayed traffic adds batches to it; a retrain
+    reads it whole."""
     bucket = default_bucket(config)
     return {table: locations.landing_uri(bucket, table) for table in locations.TABLES}
 
@@ -79,8 +81,15 @@ def stage_schema(config: Config, s3, schema: str) -> str:
 def prepare_data(config: Config, s3, policies: int, seed: int,
                  claims: str | None, customers: str | None,
                  schema_tag: str = "") -> dict[str, str]:
-    """Generate (or take) the raw CSVs and make them the current dataset in the object store;
-    return the landing prefixes."""
+    """Generate (or take) the raw CSVs and stage them for one run; return their staging
+    prefixes {table: s3://.../staging/<digest>/<table>/}, the run's ClaimsInputUri and
+    CustomersInputUri.
+
+    Staging never touches the current dataset (the landing prefixes): the run's Ingest step
+    makes the staged files current only once it accepted them (processing/ingest.py), so a
+    bad file fails its run and leaves retrains on the previous good data. The prefix is named
+    by the files' content, so the same data is uploaded once and a retry re-reads it."""
+    import hashlib
     if claims is None:
         from processing import synthetic
         data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}{schema_tag}"
@@ -90,18 +99,27 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
             print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}",
                   flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
+    # The user's own file names, so a validation error names the files they gave.
+    files = {table: (Path(path), Path(path).name if str(path).endswith(".csv")
+                     else f"{Path(path).name}.csv")
+             for table, path in (("claims", claims), ("customers", customers))}
+    digest = hashlib.sha256()
+    for table, (path, name) in files.items():
+        digest.update(f"{table}/{name}\0".encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    prefix = f"{STAGING}/{digest.hexdigest()[:16]}"
     bucket = default_bucket(config)
     _ensure_bucket(s3, bucket)
-    for table, path in (("claims", claims), ("customers", customers)):
-        prefix = f"{LANDING}/{table}/"
-        stale = [{"Key": o["Key"]} for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix) for o in page.get("Contents", [])]
-        if stale:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": stale, "Quiet": True})
-        # The user's own file name, so a validation error names the file they gave.
-        name = Path(path).name if str(path).endswith(".csv") else f"{Path(path).name}.csv"
-        s3.upload_file(str(path), bucket, f"{prefix}{name}")
-    return landing_uris(config)
+    for table, (path, name) in files.items():
+        key = f"{prefix}/{table}/{name}"
+        try:
+            s3.head_object(Bucket=bucket, Key=key)     # staged by an earlier run: same bytes
+        except s3.exceptions.ClientError:
+            s3.upload_file(str(path), bucket, key)
+    return {table: f"s3://{bucket}/{prefix}/{table}/" for table in files}
 
 
 def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, str]:
@@ -157,7 +175,10 @@ def exclusive_run(home: Path) -> Iterator[None]:
 def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
         parameters: dict[str, str], out=None, schema: str | None = None) -> ExecutionResult:
     """Start localcloud for config.home if it is not running, then run the pipeline on it.
-    RunInProgress when another run is using config.home."""
+    RunInProgress when another run is using config.home; ParameterError (naming the
+    parameter) before anything starts or is uploaded."""
+    from pipelines.ml_gateway.parameters import validate
+    validate(parameters)
     with exclusive_run(config.home):
         return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
                        customers=customers, parameters=parameters, out=out, schema=schema)
@@ -169,6 +190,8 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
     """Run the pipeline on the localcloud already serving `config`; `schema` is a data
     contract file (default: processing/schema.json)."""
     out = out or sys.stdout
+    from pipelines.ml_gateway.parameters import validate
+    validate(parameters)     # ParameterError before anything is uploaded
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     session, sm, s3 = clients(config)
     schema_params: dict[str, str] = {}
@@ -194,8 +217,9 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
 
 class JobProgress:
     """New progress lines of a running processing job, from its local job log: the lines a job
-    prints to say what it waits for (BuildDataset's `offline store: ...`)."""
-    PREFIXES = ("offline store:",)
+    prints to say what it waits for (BuildDataset's `offline store: ...`) or what it changed
+    (Ingest's `current dataset: ...`)."""
+    PREFIXES = ("offline store:", "current dataset:")
 
     def __init__(self, config: Config):
         self.jobs = config.home / "jobs"
@@ -314,8 +338,9 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
                     print_arn: bool = False) -> ExecutionResult | None:
     """`mlgw pipeline upsert|start` on localcloud: start runs on the current dataset unless
     parameters say otherwise, and follows the execution unless only the ARN is wanted."""
-    os.environ.update(config.client_env())
     from pipelines.ml_gateway import run_pipeline
+    run_pipeline.validate(parameters)     # before the definition is built and uploaded
+    os.environ.update(config.client_env())
     session, sm, s3 = clients(config)
     pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
     if action == "upsert":

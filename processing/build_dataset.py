@@ -1,7 +1,17 @@
 """BuildDataset step: wait until the offline store holds every record of the FeatureStore step's
-ingest, then one Athena query joins the latest `claims` and `customers` records per policy as of
-that ingest (records whose latest version is a deletion are left out), then a stratified
-train / validation / test split. CSVs carry a header; the label `fraud` comes first.
+ingest, then one Athena query joins this ingest's `claims` and `customers` records per policy,
+then a stratified train / validation / test split. CSVs carry a header; the label `fraud`
+comes first.
+
+What a run trains on: the current dataset as this run's Ingest accepted it — the data the run
+was given (`mlgw run --policies N` or `--claims/--customers`: exactly those policies) or, for a
+retrain or `mlgw pipeline start`, the landing prefixes (the data the last run was given plus the
+batches added since, e.g. replayed traffic with its labels). Nothing else the offline store
+holds counts: not earlier runs' records, not traffic batches no longer in the current dataset,
+not raw records the gateway stored for scoring. The offline store keeps that history (nothing
+is deleted); the query selects this ingest's records by its event time, which the FeatureStore
+step gives every record it writes (one event time per ingest, in its manifest) and which no
+other writer shares: earlier ingests and the gateway's PutRecords carry their own times.
 
 The wait: Feature Store replicates to the offline store asynchronously (AWS: "within 15
 minutes", https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html), so the
@@ -29,11 +39,11 @@ QUERY = """
 WITH claims AS (
     SELECT *, row_number() OVER (PARTITION BY policy_id
                                  ORDER BY event_time DESC, api_invocation_time DESC) AS rn
-    FROM "{claims_table}"{as_of}
+    FROM "{claims_table}"{this_ingest}
 ), customers AS (
     SELECT *, row_number() OVER (PARTITION BY policy_id
                                  ORDER BY event_time DESC, api_invocation_time DESC) AS rn
-    FROM "{customers_table}"{as_of}
+    FROM "{customers_table}"{this_ingest}
 )
 SELECT {columns}
 FROM claims AS c
@@ -50,15 +60,20 @@ EVENT_TIME_TOLERANCE = 0.0005
 FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
 
 
-def dataset_query(claims_table: str, customers_table: str, as_of: float | None = None) -> str:
-    """The dataset SQL; with `as_of` (epoch seconds, the ingest's event time) only records up to
-    that ingest count, so a later ingest or gateway write never leaks into this run's data."""
+def dataset_query(claims_table: str, customers_table: str, ingest_time: float | None = None) -> str:
+    """The dataset SQL. With `ingest_time` (epoch seconds, the FeatureStore step's event time)
+    only that ingest's records count: the run's current dataset, never an earlier run's
+    policies, a later ingest or a record the gateway wrote. Without it (a hand-run without a
+    manifest), the latest record of every policy the store holds; either way a policy whose
+    latest selected record is a deletion is left out, and the offline store's duplicate
+    copies of a record are counted once."""
     # The feature columns come from the data contract (processing/schema.json).
     columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.table_features("claims")]
                         + [f"u.{f}" for f in features.table_features("customers")])
-    condition = f"\n    WHERE event_time <= {as_of + EVENT_TIME_TOLERANCE!r}" if as_of is not None else ""
+    condition = (f"\n    WHERE abs(event_time - {ingest_time!r}) < {EVENT_TIME_TOLERANCE!r}"
+                 if ingest_time is not None else "")
     return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns,
-                        as_of=condition)
+                        this_ingest=condition)
 
 
 def ingest_count_query(table: str, event_time: float) -> str:
@@ -128,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--athena-output", required=True, help="S3 URI for Athena query results")
     parser.add_argument("--manifest-dir", default=None,
                         help="the FeatureStore step's manifest (manifest.json: the ingest's event time "
-                             "and record counts); without it, no wait and no as-of cut")
+                             "and record counts); without it, no wait, and the dataset is the "
+                             "latest record of every policy in the store")
     parser.add_argument("--offline-wait-seconds", type=float, default=1800.0,
                         help="how long to wait for the offline store to hold the ingest")
     for part in ("train", "validation", "test"):
@@ -142,15 +158,15 @@ def main(argv: list[str] | None = None) -> None:
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}
-    as_of = None
+    ingest_time = None
     if args.manifest_dir:
         manifest = json.loads((Path(args.manifest_dir) / "manifest.json").read_text())
-        as_of = float(manifest["event_time"])
+        ingest_time = float(manifest["event_time"])
         groups = {name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]}
                   for name in tables}
-        wait_for_offline_store(groups, as_of, output_location=args.athena_output, region=region,
+        wait_for_offline_store(groups, ingest_time, output_location=args.athena_output, region=region,
                                timeout=args.offline_wait_seconds)
-    sql = dataset_query(tables[args.claims_group], tables[args.customers_group], as_of)
+    sql = dataset_query(tables[args.claims_group], tables[args.customers_group], ingest_time)
     frame = athena.query(sql, output_location=args.athena_output, region=region)
     if frame.empty:
         raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "

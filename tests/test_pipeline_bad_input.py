@@ -1,7 +1,10 @@
 """Bad input to the pipeline: each run is marked Failed with a reason naming the file, column,
-row or parameter, and the registry, the feature groups and the endpoint are as they were."""
+row or parameter, and the registry, the feature groups, the endpoint and the current dataset
+(what the next start and every retrain read) are as they were; a bad parameter fails before
+anything is uploaded. And what a run trains on: exactly its current dataset (issue 15)."""
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -15,6 +18,8 @@ import pytest
 from localcloud import daemon
 from localcloud.config import Config
 from mlgw import local_run
+from mlgw.progress import follow
+from pipelines.ml_gateway.parameters import ParameterError
 from processing import synthetic
 
 pytestmark = pytest.mark.slow
@@ -47,6 +52,57 @@ def _snapshot(config: Config) -> dict:
         "claim_1": fs.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="1")["Record"],
         "customer_1": fs.get_record(FeatureGroupName="customers", RecordIdentifierValueAsString="1")["Record"],
     }
+
+
+def _objects(config: Config, prefix: str = "") -> dict[str, str]:
+    """{key: ETag} of the default bucket's objects under prefix."""
+    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region)
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=local_run.default_bucket(config), Prefix=prefix)
+    return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+
+def _current_dataset(config: Config) -> dict[str, str]:
+    return _objects(config, local_run.LANDING + "/")
+
+
+def _trained_rows(config: Config, result) -> int:
+    """How many policies BuildDataset gave the run (train + validation + test)."""
+    execution_id = result.arn.rsplit("/", 1)[-1]
+    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region)
+    bucket = local_run.default_bucket(config)
+    rows = 0
+    for key in _objects(config, f"ml-gateway/executions/{execution_id}/dataset/"):
+        rows += len(pd.read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"]))
+    return rows
+
+
+def _start(config: Config, parameters: dict[str, str]):
+    """StartPipelineExecution on the pipeline the fixture's run upserted (as the drift rule
+    starts it), followed to its end. `mlgw run` would build the same definition again first."""
+    sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
+    arn = sm.start_pipeline_execution(
+        PipelineName=local_run.PIPELINE_NAME, PipelineParameters=[
+            {"Name": k, "Value": v} for k, v in {"EndpointName": local_run.ENDPOINT_NAME,
+                                                 **parameters}.items()])["PipelineExecutionArn"]
+    return follow(sm, arn, out=io.StringIO(), timeout_seconds=600)
+
+
+def _run_files(config: Config, claims: str, customers: str):
+    """`mlgw run --claims --customers` on the upserted pipeline: the files staged as the CLI
+    stages them, the pipeline started with their prefixes."""
+    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region)
+    staged = local_run.prepare_data(config, s3, 0, 0, claims, customers)
+    return _start(config, {"ClaimsInputUri": staged["claims"],
+                           "CustomersInputUri": staged["customers"]})
+
+
+def _summary(config: Config, result) -> str:
+    """What `mlgw run` prints after the execution (its advice on what to do next)."""
+    _, sm, s3 = local_run.clients(config)
+    out = io.StringIO()
+    local_run.print_summary(config, sm, s3, result, out=out)
+    return out.getvalue()
 
 
 def _write(tmp_path, claims: pd.DataFrame, customers: pd.DataFrame) -> tuple[str, str]:
@@ -88,20 +144,44 @@ def _duplicate_id(claims, customers):
     (_duplicate_id, ["claims.csv", "policy_id", "row 9"]),
 ], ids=["missing-column", "extra-column", "wrong-type", "unknown-category", "duplicate-id"])
 def test_bad_csv_fails_the_run_with_the_reason_and_changes_nothing(deployed, tmp_path, corrupt,
-                                                                   expected, capsys):
+                                                                   expected):
     before = _snapshot(deployed)
+    current = _current_dataset(deployed)
     claims, customers = synthetic.generate(300, seed=11)
     claims_path, customers_path = _write(tmp_path, *corrupt(claims, customers))
-    result = local_run.execute(deployed, policies=0, seed=0, claims=claims_path,
-                               customers=customers_path, parameters={})
+    result = _run_files(deployed, claims_path, customers_path)
     assert result.status == "Failed"
     assert "Ingest" in result.failure_reason
     for text in expected:
         assert text in result.failure_reason
     assert _snapshot(deployed) == before
-    out = capsys.readouterr().out   # a retry re-reads the same staged files: say what helps
-    assert "retry cannot help" in out and "mlgw schema check" in out
-    assert "mlgw pipeline retry" not in out
+    assert _current_dataset(deployed) == current      # the bad file never became current
+    summary = _summary(deployed, result)   # a retry re-reads the same staged files: say what helps
+    assert "retry cannot help" in summary and "mlgw schema check" in summary
+    assert "mlgw pipeline retry" not in summary
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("DeployStrategy", "bogus", "parameter DeployStrategy='bogus' is not one of replace, canary, ab"),
+    ("AucThreshold", "high", "parameter AucThreshold='high' is not a number"),
+    ("NumRound", "2.5", "parameter NumRound='2.5' is not an integer"),
+    ("DeployStrategey", "canary", "unknown pipeline parameter(s) DeployStrategey"),
+])
+def test_a_bad_parameter_fails_before_anything_is_uploaded_or_started(deployed, name, value, message):
+    """The pipeline's declared parameters (pipeline definition JSON: Type, EnumValues) are
+    checked before the data is staged or the definition built."""
+    objects = _objects(deployed)
+    sm = boto3.client("sagemaker", endpoint_url=deployed.url, region_name=deployed.region)
+    executions = sm.list_pipeline_executions(
+        PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"]
+    with pytest.raises(ParameterError) as raised:
+        local_run.run(deployed, policies=5000, seed=99, claims=None, customers=None,
+                      parameters={name: value})
+    assert message in str(raised.value)
+    assert _objects(deployed) == objects
+    assert sm.list_pipeline_executions(
+        PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"] == executions
+    assert not (deployed.home / "data" / "synthetic-5000-seed99").exists()
 
 
 def test_empty_file_is_named(deployed, tmp_path):
@@ -109,33 +189,76 @@ def test_empty_file_is_named(deployed, tmp_path):
     empty.write_text("")
     _, customers = synthetic.generate(50, seed=1)
     customers.to_csv(tmp_path / "customers.csv", index=False)
-    result = local_run.execute(deployed, policies=0, seed=0, claims=str(empty),
-                               customers=str(tmp_path / "customers.csv"), parameters={})
+    result = _run_files(deployed, str(empty), str(tmp_path / "customers.csv"))
     assert result.status == "Failed" and "claims.csv" in result.failure_reason
     assert "empty" in result.failure_reason
 
 
-def test_unreachable_threshold_fails_with_auc_and_threshold_and_registers_nothing(deployed, capsys):
+def test_after_a_bad_csv_a_start_trains_on_the_good_data_plus_the_batches_added_since(deployed, tmp_path,
+                                                                                        capsys):
+    """One bad value fails Ingest; the next start with the drift retrain rule's parameters
+    (StartPipelineExecution, as EventBridge calls it) reads the current dataset: the 1,200 good
+    policies of the last accepted run plus a batch of 100 added since, not the bad file. With an
+    unreachable AUC threshold it then fails at the condition, registering nothing."""
+    claims, customers = synthetic.generate(300, seed=11)
+    result = local_run.execute(deployed, policies=0, seed=0, parameters={},
+                               **dict(zip(("claims", "customers"),
+                                          _write(tmp_path, *_wrong_type(claims, customers)))))
+    assert result.status == "Failed" and "Ingest" in result.failure_reason
+
+    batch, batch_customers = synthetic.generate(100, seed=12)
+    for frame in (batch, batch_customers):
+        frame["policy_id"] += 1200
+    s3 = boto3.client("s3", endpoint_url=deployed.url, region_name=deployed.region)
+    local_run.add_batch(deployed, s3, batch, batch_customers, label="traffic")
     before = _snapshot(deployed)
-    result = local_run.execute(deployed, policies=1200, seed=3, claims=None, customers=None,
-                               parameters={"AucThreshold": "0.9999"})
+    uris = local_run.landing_uris(deployed)
+    result = _start(deployed, {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+                               **local_run.RETRAIN_STRATEGY, "AucThreshold": "0.9999"})
     assert result.status == "Failed"
     assert "is below the threshold 0.9999" in result.failure_reason
     assert "Test AUC 0." in result.failure_reason
+    assert _trained_rows(deployed, result) == 1200 + 100
     after = _snapshot(deployed)
     assert after["packages"] == before["packages"]
     assert after["endpoint_config"] == before["endpoint_config"]
-    out = capsys.readouterr().out   # the same model against the same threshold: say what helps
-    assert "retry cannot help" in out and "--param AucThreshold=" in out
-    assert "mlgw pipeline retry" not in out
+    summary = _summary(deployed, result)   # the same model against the same threshold: say what helps
+    assert "retry cannot help" in summary and "--param AucThreshold=" in summary
+    assert "mlgw pipeline retry" not in summary
 
     # A retry anyway says what it reused (every step before the Fail step) and what ran.
+    capsys.readouterr()
     retried = local_run.retry(deployed, local_run.PIPELINE_NAME, result.arn)
     assert retried.status == "Failed"
     out = capsys.readouterr().out
     reused = re.search(r"reused from the previous attempt: (.*)", out).group(1).split(", ")
     assert {"Ingest", "Train", "Evaluate", "CheckAuc"} <= set(reused)
     assert "ran in this retry: AucBelowThreshold (Failed)" in out
+
+
+def test_a_run_trains_on_the_policies_it_was_given_and_nothing_else(deployed):
+    """After the 1,200-policy run (and a record the gateway would store for a new policy), a
+    300-policy run trains on those 300: not on the earlier run's policies, nor on the gateway's
+    record, which stay in the offline store (history is not deleted)."""
+    fs = boto3.client("sagemaker-featurestore-runtime", endpoint_url=deployed.url,
+                      region_name=deployed.region)
+    for group, features in (("claims", {"fraud": "0", "total_claim_amount": "900.0"}),
+                            ("customers", {"customer_age": "40"})):
+        fs.put_record(FeatureGroupName=group, Record=[
+            {"FeatureName": "policy_id", "ValueAsString": "99999"},
+            {"FeatureName": "event_time", "ValueAsString": f"{time.time():.3f}"},
+            *[{"FeatureName": k, "ValueAsString": v} for k, v in features.items()]])
+    out = io.StringIO()
+    result = local_run.execute(deployed, policies=300, seed=12, claims=None, customers=None,
+                               parameters={"AucThreshold": "0.9999"}, out=out)
+    assert result.status == "Failed" and "is below the threshold" in result.failure_reason
+    assert "Ingest                 current dataset: claims replaced by the 1 accepted file(s)" \
+        in out.getvalue()
+    assert _trained_rows(deployed, result) == 300
+    # Ingest accepted the 300: they are the current dataset now.
+    assert sorted(k.rsplit("/", 1)[-1] for k in _current_dataset(deployed)) == ["claims.csv", "customers.csv"]
+    assert fs.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="1000")["Record"]
+
 
 
 def test_monitor_run_checks_the_traffic_just_sent_and_says_what_it_started(deployed, capsys):

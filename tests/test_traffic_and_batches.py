@@ -43,3 +43,37 @@ def test_batches_form_one_dataset_and_an_id_in_two_files_is_named(tmp_path):
     claims.iloc[55:65].to_csv(folder / "traffic-3.csv", index=False)
     with pytest.raises(JobError, match=r"policy_id 56 appears in more than one file \(claims-1.csv, traffic-3.csv\)"):
         ingest.read_all(str(folder), "claims")
+
+
+def test_ingest_makes_the_accepted_input_the_only_current_data_and_refuses_a_changed_input(
+        client, tmp_path):
+    """Ingest's switch of the current dataset (the landing prefix retrains read): the staged
+    objects replace every object there (an old batch included), and an input whose objects are
+    not the files that were validated (an upload that landed during validation) switches
+    nothing. CopyObject's x-amz-copy-source-if-match pins the version listed
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
+    s3 = client("s3")
+    s3.create_bucket(Bucket="data")
+    for key in ("landing/claims/claims.csv", "landing/claims/traffic-1.csv"):
+        s3.put_object(Bucket="data", Key=key, Body=b"old")
+    s3.put_object(Bucket="data", Key="staging/x/claims/mine.csv", Body=b"policy_id\n1\n")
+    local = tmp_path / "claims"
+    local.mkdir()
+    (local / "mine.csv").write_bytes(b"policy_id\n1\n")
+
+    def current():
+        return {o["Key"]: s3.get_object(Bucket="data", Key=o["Key"])["Body"].read()
+                for o in s3.list_objects_v2(Bucket="data", Prefix="landing/claims/").get("Contents", [])}
+
+    s3.put_object(Bucket="data", Key="staging/x/claims/late.csv", Body=b"policy_id\n2\n")
+    with pytest.raises(JobError, match=r"changed while they were validated.*unchanged"):
+        ingest.plan_publish(s3, "claims", "s3://data/staging/x/claims/", "s3://data/landing/claims/", str(local))
+    assert current() == {"landing/claims/claims.csv": b"old", "landing/claims/traffic-1.csv": b"old"}
+
+    s3.delete_object(Bucket="data", Key="staging/x/claims/late.csv")
+    plan = ingest.plan_publish(s3, "claims", "s3://data/staging/x/claims/", "s3://data/landing/claims/", str(local))
+    assert ingest.apply_publish(s3, plan) == 1
+    assert current() == {"landing/claims/mine.csv": b"policy_id\n1\n"}
+    # A retrain reads the current prefix itself: nothing to switch.
+    assert ingest.plan_publish(s3, "claims", "s3://data/landing/claims/", "s3://data/landing/claims/",
+                               str(local)) is None

@@ -4,7 +4,14 @@ the drift → retrain rule (locally and in infra/ml-gateway.yaml) and the deploy
 `s3://<default bucket>/ml-gateway/landing/claims/` and `.../landing/customers/`: every CSV under
 each prefix is one input (Ingest reads them all). The default bucket is the pipeline's:
 the stack's artifact bucket on AWS (`--default-bucket`), `sagemaker-<region>-<account>` locally.
-A drift-triggered run reads the same prefixes, so new data is uploaded there.
+A drift-triggered run reads the same prefixes: they hold the current dataset.
+
+A run given new data reads it from elsewhere (`mlgw run` stages it under
+`.../ml-gateway/staging/<digest>/<table>/`; on AWS any prefix passed as ClaimsInputUri /
+CustomersInputUri), and its Ingest step copies it into the landing prefixes, replacing what
+was there, only once it accepted every file (processing/ingest.py): a file that fails
+validation never becomes the current dataset. Batches added later (replayed traffic, labelled
+ground truth) go straight to the landing prefixes, beside the data they extend.
 
 No SageMaker SDK import here: the CLI reads this without building the pipeline.
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 BASE_PREFIX = "ml-gateway"
 LANDING = "landing"
+STAGING = "staging"
 TABLES = ("claims", "customers")
 # Pipeline parameter of each table's input.
 INPUT_PARAMETERS = {"claims": "ClaimsInputUri", "customers": "CustomersInputUri"}

@@ -41,6 +41,7 @@ from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
 from pipelines.ml_gateway.locations import landing_uri
+from pipelines.ml_gateway.parameters import DECLARED
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSING_DIR = PROJECT_ROOT / "processing"
@@ -197,38 +198,28 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
-    # The documented landing prefixes (locations.py), which the retrain rule passes too.
-    claims_uri = ParameterString("ClaimsInputUri",
-                                 default_value=landing_uri(bucket, "claims", base_prefix))
-    customers_uri = ParameterString("CustomersInputUri",
-                                    default_value=landing_uri(bucket, "customers", base_prefix))
-    processing_instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
-    training_instance = ParameterString("TrainingInstanceType", default_value="ml.m5.xlarge")
-    endpoint_instance = ParameterString("EndpointInstanceType", default_value="ml.m5.large")
-    claims_group = ParameterString("ClaimsFeatureGroup", default_value="claims")
-    customers_group = ParameterString("CustomersFeatureGroup", default_value="customers")
-    max_depth = ParameterInteger("MaxDepth", default_value=5)
-    eta = ParameterFloat("Eta", default_value=0.2)
-    num_round = ParameterInteger("NumRound", default_value=200)
-    early_stopping = ParameterInteger("EarlyStoppingRounds", default_value=20)
-    auc_threshold = ParameterFloat("AucThreshold", default_value=0.75)
-    approval_status = ParameterString("ModelApprovalStatus", default_value="Approved")
-    endpoint_name = ParameterString("EndpointName", default_value="ml-gateway-fraud")
-    deploy_strategy = ParameterString("DeployStrategy", default_value="replace",
-                                      enum_values=["replace", "canary", "ab"])
-    new_variant_weight = ParameterFloat("NewVariantWeight", default_value=0.1)
-    # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
-    # Evaluate logs the run to; empty: nothing is logged.
-    mlflow_uri = ParameterString("MlflowTrackingUri", default_value="")
-    drift_check_schedule = ParameterString("DriftCheckSchedule", default_value="rate(1 hour)")
-    drift_check_window = ParameterInteger("DriftCheckWindowMinutes", default_value=60)
+    # Declared once (parameters.py) so the CLI checks overrides without building this. The
+    # input defaults are the documented landing prefixes (locations.py): the current dataset.
     staged_source = _stage_source(session, base_prefix)
-    schema_uri = ParameterString("SchemaUri",
-                                 default_value=f"{staged_source}{SCHEMA_FILE.name}")
-    parameters = [schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
-                  endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
-                  early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
-                  new_variant_weight, mlflow_uri, drift_check_schedule, drift_check_window]
+    defaults = {"ClaimsInputUri": landing_uri(bucket, "claims", base_prefix),
+                "CustomersInputUri": landing_uri(bucket, "customers", base_prefix),
+                "SchemaUri": f"{staged_source}{SCHEMA_FILE.name}"}
+    kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
+    declared = {}
+    for spec in DECLARED:
+        extra = {"enum_values": spec["EnumValues"]} if spec.get("EnumValues") else {}
+        declared[spec["Name"]] = kinds[spec["Type"]](
+            spec["Name"], default_value=defaults.get(spec["Name"], spec["DefaultValue"]), **extra)
+    parameters = list(declared.values())
+    (schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
+     endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
+     early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
+     new_variant_weight, mlflow_uri, drift_check_schedule, drift_check_window) = (declared[name] for name in (
+        "SchemaUri", "ClaimsInputUri", "CustomersInputUri", "ProcessingInstanceType",
+        "TrainingInstanceType", "EndpointInstanceType", "ClaimsFeatureGroup",
+        "CustomersFeatureGroup", "MaxDepth", "Eta", "NumRound", "EarlyStoppingRounds",
+        "AucThreshold", "ModelApprovalStatus", "EndpointName", "DeployStrategy",
+        "NewVariantWeight", "MlflowTrackingUri", "DriftCheckSchedule", "DriftCheckWindowMinutes"))
     account = caller_account(session, region)
     partition = "aws-cn" if region.startswith("cn-") else "aws"
     drift_check_arn = (f"arn:{partition}:sagemaker:{region}:{account}:pipeline/"
@@ -274,7 +265,11 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
          _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers"),
          schema_input()],
         [_s3_output("validated", f"{PROCESSING_ROOT}/output/validated", run_prefix("validated"))],
-        [])
+        # Once every file is accepted, Ingest makes the run's inputs the current dataset (the
+        # landing prefixes a retrain reads), unless they already are.
+        ["--claims-uri", claims_uri, "--customers-uri", customers_uri,
+         "--current-claims-uri", landing_uri(bucket, "claims", base_prefix),
+         "--current-customers-uri", landing_uri(bucket, "customers", base_prefix)])
 
     feature_store = processing_step(
         "FeatureStore", "feature_store.py",

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# ParameterError is part of this module's interface (the CLI catches it from here).
+from pipelines.ml_gateway.parameters import ParameterError, validate  # noqa: F401
+
 
 @contextmanager
 def quiet_sdk() -> Iterator[None]:
@@ -67,18 +70,6 @@ def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name:
                             boto_session=boto_session, processing_image_uri=processing_image_uri)
 
 
-class ParameterError(ValueError):
-    """A parameter the pipeline does not take; the message lists the ones it does."""
-
-
-def check_parameters(pipeline, parameters: dict[str, Any]) -> None:
-    known = {p.name for p in pipeline.parameters}
-    unknown = sorted(set(parameters) - known)
-    if unknown:
-        raise ParameterError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
-                         f"the pipeline takes {', '.join(sorted(known))}")
-
-
 def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
     """Create the pipeline or update its definition; its ARN."""
     tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()] or None
@@ -90,7 +81,7 @@ def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
 
 def start(pipeline, parameters: dict[str, Any]) -> str:
     """Start an execution; its ARN."""
-    check_parameters(pipeline, parameters)
+    validate(parameters)
     with quiet_sdk():
         return pipeline.start(parameters=parameters).arn
 
@@ -99,10 +90,11 @@ def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pip
                      parameters: dict[str, Any], tags: dict[str, str] | None = None,
                      model_package_group_name: str = "MLGatewayFraud", boto_session=None,
                      processing_image_uri: str | None = None) -> str:
-    """Create or update the pipeline, start an execution with `parameters`; its ARN."""
+    """Create or update the pipeline, start an execution with `parameters`; its ARN.
+    ParameterError (naming the parameter) before anything is built or uploaded."""
+    validate(parameters)
     pipeline = build(region, role_arn, default_bucket, pipeline_name, model_package_group_name,
                      boto_session, processing_image_uri)
-    check_parameters(pipeline, parameters)   # before anything is written
     upsert(pipeline, role_arn, tags)
     return start(pipeline, parameters)
 

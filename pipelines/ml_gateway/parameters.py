@@ -1,0 +1,79 @@
+"""The ML Gateway pipeline's parameters, declared once as data: get_pipeline makes the SDK's
+Parameter objects from DECLARED, and the CLI (`mlgw run`, `mlgw pipeline start`,
+run_pipeline) checks a run's overrides against the same declarations BEFORE anything is
+uploaded or built, so `--param DeployStrategy=bogus` costs nothing and names the parameter.
+
+Declarations use the pipeline definition JSON's shape (Name, Type, DefaultValue, EnumValues;
+https://aws-sagemaker-mlops.github.io/sagemaker-model-building-pipeline-definition-JSON-schema/).
+Defaults that depend on the bucket (the input prefixes, the staged data contract) are filled
+in by get_pipeline; here they are None.
+
+No SageMaker SDK import: the CLI reads this without building the pipeline.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+# (name, type, default, allowed values or None). Order is the definition's.
+DECLARED: list[dict[str, Any]] = [
+    {"Name": "SchemaUri", "Type": "String", "DefaultValue": None},
+    {"Name": "ClaimsInputUri", "Type": "String", "DefaultValue": None},
+    {"Name": "CustomersInputUri", "Type": "String", "DefaultValue": None},
+    {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.m5.xlarge"},
+    {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.xlarge"},
+    {"Name": "EndpointInstanceType", "Type": "String", "DefaultValue": "ml.m5.large"},
+    {"Name": "ClaimsFeatureGroup", "Type": "String", "DefaultValue": "claims"},
+    {"Name": "CustomersFeatureGroup", "Type": "String", "DefaultValue": "customers"},
+    {"Name": "MaxDepth", "Type": "Integer", "DefaultValue": 5},
+    {"Name": "Eta", "Type": "Float", "DefaultValue": 0.2},
+    {"Name": "NumRound", "Type": "Integer", "DefaultValue": 200},
+    {"Name": "EarlyStoppingRounds", "Type": "Integer", "DefaultValue": 20},
+    {"Name": "AucThreshold", "Type": "Float", "DefaultValue": 0.75},
+    # CreateModelPackage's ModelApprovalStatus values
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html).
+    {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "Approved",
+     "EnumValues": ["Approved", "Rejected", "PendingManualApproval"]},
+    {"Name": "EndpointName", "Type": "String", "DefaultValue": "ml-gateway-fraud"},
+    {"Name": "DeployStrategy", "Type": "String", "DefaultValue": "replace",
+     "EnumValues": ["replace", "canary", "ab"]},
+    {"Name": "NewVariantWeight", "Type": "Float", "DefaultValue": 0.1},
+    # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
+    # Evaluate logs the run to; empty: nothing is logged.
+    {"Name": "MlflowTrackingUri", "Type": "String", "DefaultValue": ""},
+    {"Name": "DriftCheckSchedule", "Type": "String", "DefaultValue": "rate(1 hour)"},
+    {"Name": "DriftCheckWindowMinutes", "Type": "Integer", "DefaultValue": 60},
+]
+
+# Numbers as text, as StartPipelineExecution parses them: ASCII decimal or scientific notation
+# (Python's int()/float() would also take " 5", "1_000", "nan", "inf").
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class ParameterError(ValueError):
+    """A parameter the pipeline does not take, or a value it does not accept; the message names
+    the parameter and what it accepts."""
+
+
+def validate(given: dict[str, Any], declared: list[dict[str, Any]] | None = None) -> None:
+    """Check overrides {name: value (text)} against `declared` (default: DECLARED; or the
+    Parameters of a definition SageMaker holds). Raises ParameterError for an unknown name, a
+    value that is not the declared Integer/Float, or a value outside EnumValues."""
+    by_name = {p["Name"]: p for p in (DECLARED if declared is None else declared)}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        raise ParameterError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
+                             f"the pipeline takes {', '.join(sorted(by_name))}")
+    for name, value in given.items():
+        spec = by_name[name]
+        kind = spec.get("Type", "String")
+        text = str(value)
+        if kind == "Integer" and not _INTEGER.fullmatch(text):
+            raise ParameterError(f"parameter {name}={text!r} is not an integer")
+        if kind == "Float" and not (_FLOAT.fullmatch(text) and math.isfinite(float(text))):
+            raise ParameterError(f"parameter {name}={text!r} is not a number")
+        allowed = spec.get("EnumValues")
+        if allowed and text not in allowed:
+            raise ParameterError(f"parameter {name}={text!r} is not one of {', '.join(allowed)}")
