@@ -74,3 +74,63 @@ def test_a_failure_caused_by_a_parameter_says_a_retry_cannot_help(localcloud, cl
     out = capsys.readouterr().out
     assert "retry cannot help" in out and "NewVariantWeight='lots'" in out
     assert "--param NewVariantWeight=" in out and "mlgw pipeline retry" not in out
+
+
+def test_build_phases_are_announced_and_a_long_one_is_never_silent():
+    """`mlgw run` says which phase of the client-side build it is in (SDK import, steps,
+    upsert), and a phase that takes longer than the heartbeat prints `still ...` lines."""
+    import time
+
+    from mlgw.progress import Phases
+    out = io.StringIO()
+    phases = Phases(out, heartbeat_seconds=0.05)
+    with phases("importing the SageMaker SDK"):
+        time.sleep(0.18)
+    with phases("starting an execution"):
+        pass
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("] importing the SageMaker SDK…"), lines
+    assert sum("still importing the SageMaker SDK (" in line for line in lines) >= 2, lines
+    assert lines[-1].endswith("] starting an execution…"), lines
+    assert set(phases.seconds) == {"importing the SageMaker SDK", "starting an execution"}
+    assert phases.seconds["importing the SageMaker SDK"] >= 0.18
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--claims", "{d}", "--customers", "{f}"], "--claims {d} is a directory"),
+    (["--claims", "{f}", "--customers", "{d}/missing.csv"], "--customers {d}/missing.csv: no such file"),
+    (["--schema", "{d}"], "--schema {d} is a directory"),
+    (["--claims", "{f}", "--customers", "{f}", "--policies", "10"], "drop --policies"),
+])
+def test_run_checks_its_inputs_before_any_slow_work(tmp_path, monkeypatch, capsys, argv, message):
+    """Wrong inputs are named at once: no localcloud started, no data generated, no SDK."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MLGW_HOME", str(home))
+    f = tmp_path / "claims.csv"
+    f.write_text("policy_id\n1\n")
+    args = [a.format(d=tmp_path, f=f) for a in argv]
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message.format(d=tmp_path) in err, err
+    assert not home.exists(), "nothing may be started or written before the inputs are checked"
+
+
+def test_bench_flags_belong_to_the_benchmarks_that_use_them(capsys):
+    """`--policies` sizes the pipeline bench only; `--records` sizes the monitor bench."""
+    from mlgw.cli import build_parser
+    parser = build_parser()
+    assert parser.parse_args(["bench", "pipeline", "--policies", "5000"]).policies == [5000]
+    assert parser.parse_args(["bench", "monitor", "--records", "2000"]).records == 2000
+    for argv in (["bench", "studio", "--policies", "5"], ["bench", "gateway", "--records", "5"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        assert exit_.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_bench_monitor_with_a_small_size_runs_and_exits_0(capsys):
+    """A quick monitor bench: it ran, so it exits 0; the verdict is for the target's size."""
+    assert main(["bench", "monitor", "--records", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "monitoring run over 2,000 captured records" in out, out
+    assert "not judged" in out and "peer:" in out
