@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
-from mlgw.args import CliError, config_from, positive_int, parse_pairs, with_home
+from mlgw.args import (CliError, check_input_file, config_from, parse_pairs, positive_int,
+                       with_home)
 
 
 def register(sub) -> None:
@@ -24,17 +23,6 @@ def register(sub) -> None:
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)")
     run.set_defaults(func=cmd_run)
-
-
-def check_input_file(flag: str, path: str) -> None:
-    """CliError naming the flag unless `path` is a file this user can read."""
-    target = Path(path)
-    if target.is_dir():
-        raise CliError(f"{flag} {path} is a directory; give the file itself")
-    if not target.is_file():
-        raise CliError(f"{flag} {path}: no such file")
-    if not os.access(target, os.R_OK):
-        raise CliError(f"{flag} {path}: not readable (permission denied)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import CliError, config_from, positive_int, running, with_home
+from botocore.exceptions import ClientError
+
+from mlgw.args import CliError, config_from, positive_int, running, with_endpoint, with_home
 
 
 def register(sub) -> None:
@@ -16,17 +18,23 @@ def register(sub) -> None:
     traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
     traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
-    traffic.add_argument("--endpoint-name", default="ml-gateway-fraud")
+    with_endpoint(traffic, "ml-gateway-fraud", "endpoint the gateway calls (default ml-gateway-fraud)")
     traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
     traffic.set_defaults(func=cmd_traffic)
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
     from mlgw import traffic
+    from mlgw.local_run import clients
     config = running(config_from(args))
     try:
+        clients(config)[1].describe_endpoint(EndpointName=args.endpoint)
+    except ClientError:   # ValidationException "Could not find endpoint", as on AWS
+        raise CliError(f"endpoint {args.endpoint} does not exist on this state directory "
+                       f"({config.home}); run `mlgw run` first") from None
+    try:
         summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
-                                 endpoint_name=args.endpoint_name, concurrency=args.concurrency)
+                                 endpoint_name=args.endpoint, concurrency=args.concurrency)
     except traffic.TrafficError as exc:
         raise CliError(str(exc)) from None
     traffic.print_summary(summary)
