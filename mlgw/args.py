@@ -112,6 +112,18 @@ def running(config: Config) -> Config:
         raise CliError(str(exc)) from None
 
 
+def require_endpoint(sm, endpoint: str, config: Config) -> None:
+    """CliError saying to run `mlgw run` first unless `endpoint` exists (DescribeEndpoint)."""
+    from botocore.exceptions import ClientError
+    try:
+        sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:   # ValidationException "Could not find endpoint", as on AWS
+        if "Could not find endpoint" not in exc.response.get("Error", {}).get("Message", ""):
+            raise
+        raise CliError(f"endpoint {endpoint} does not exist on this state directory "
+                       f"({config.home}); run `mlgw run` first") from None
+
+
 def fresh_state_hint(config: Config) -> str:
     return (f"nothing has run on the state directory {config.home} yet; run `mlgw run` first "
             "(or pass the --home of an earlier run)")

@@ -268,7 +268,8 @@ def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):
     from localcloud import daemon
     config = localcloud.cloud.config
     daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
-    for argv in (["pipeline", "executions"], ["pipeline", "describe"], ["traffic", "--policies", "3"]):
+    for argv in (["pipeline", "executions"], ["pipeline", "describe"], ["traffic", "--policies", "3"],
+                 ["monitor", "run", "--check-only"], ["endpoint", "weights", "--weight", "a=1"]):
         assert main([*argv, "--home", str(config.home)]) == 2, argv
         err = capsys.readouterr().err
         assert "does not exist on this state directory" in err and "run `mlgw run` first" in err, err

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import CliError, config_from, running, with_endpoint, with_home
+from mlgw.args import CliError, config_from, require_endpoint, running, with_endpoint, with_home
 
 
 def register(sub) -> None:
@@ -34,6 +34,7 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
     config = running(config_from(args))
     session, sm, _ = clients(config)
     aas = session.client("application-autoscaling", endpoint_url=config.url)
+    require_endpoint(sm, args.endpoint, config)
     try:
         if args.action == "promote" or args.action == "rollback":
             promote = args.action == "promote"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 
 from mlgw import monitor_schedule as monitor
-from mlgw.args import (CliError, config_from, positive_int, print_error, running, with_endpoint,
-                       with_home)
+from mlgw.args import (CliError, config_from, positive_int, print_error, require_endpoint,
+                       running, with_endpoint, with_home)
 from processing.drift_schedule import DEFAULT_SCHEDULE
 
 
@@ -98,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from processing import drift_schedule
     from processing.job import JobError
     config, sm, events, cloudwatch = _clients(args)
+    require_endpoint(sm, args.endpoint, config)
     if args.check_only:
         _, _, s3 = clients(config)
         try:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from botocore.exceptions import ClientError
-
-from mlgw.args import CliError, config_from, positive_int, running, with_endpoint, with_home
+from mlgw.args import (CliError, config_from, positive_int, require_endpoint, running,
+                       with_endpoint, with_home)
 
 
 def register(sub) -> None:
@@ -27,11 +26,7 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     from mlgw import traffic
     from mlgw.local_run import clients
     config = running(config_from(args))
-    try:
-        clients(config)[1].describe_endpoint(EndpointName=args.endpoint)
-    except ClientError:   # ValidationException "Could not find endpoint", as on AWS
-        raise CliError(f"endpoint {args.endpoint} does not exist on this state directory "
-                       f"({config.home}); run `mlgw run` first") from None
+    require_endpoint(clients(config)[1], args.endpoint, config)
     try:
         summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
                                  endpoint_name=args.endpoint, concurrency=args.concurrency)
