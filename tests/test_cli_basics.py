@@ -291,3 +291,25 @@ def test_malformed_names_get_our_message_not_an_aws_pattern(tmp_path, monkeypatc
 def test_schema_check_of_a_directory_says_it_is_a_directory(tmp_path, capsys):
     assert main(["schema", "check", "--claims", str(tmp_path), "--customers", str(tmp_path)]) == 2
     assert f"--claims {tmp_path} is a directory" in capsys.readouterr().err
+
+
+def test_run_ends_with_its_end_to_end_time(tmp_path, monkeypatch, capsys):
+    """`mlgw run` ends by saying how long it took end to end (data, build, upsert, pipeline),
+    next to the pipeline's own time: the figure its target is about."""
+    import time
+
+    from mlgw import local_run
+    from mlgw.progress import ExecutionResult
+
+    def fake_run(config, **kwargs):
+        time.sleep(0.2)   # the client-side work before the pipeline
+        return ExecutionResult("arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/e",
+                               "Succeeded", None, wall_seconds=0.1)
+
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path))
+    monkeypatch.setattr(local_run, "run", fake_run)
+    assert main(["run"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    took = float(last.split()[3])
+    assert last.startswith("mlgw run took ") and "end to end (the pipeline 0.1 s)" in last, last
+    assert took >= 0.2, last
