@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Every mlgw command run by make uses the checkout's state directory (mlgw itself finds it from
+# any directory below the checkout; elsewhere it defaults to ~/.mlgw).
+export MLGW_HOME ?= $(CURDIR)/.mlgw
 
 .PHONY: install run demo test test-fast bench clean
 

@@ -135,13 +135,23 @@ def _json_loads_peer(capture: Path, records: int, sample: int = 100_000) -> floa
     return (time.perf_counter() - t0) * records / max(done, 1)
 
 
+TARGET_RECORDS = 1_000_000
+
+
 def print_bench(result: dict[str, Any], target_seconds: float = 15.0) -> None:
-    verdict = "met" if result["monitor_seconds"] < target_seconds else "MISSED"
+    """The figure, its target and MET/MISSED (judged only at the target's size), the peer."""
+    if result["records"] == TARGET_RECORDS:
+        verdict = "MET" if result["monitor_seconds"] < target_seconds else "MISSED"
+        target = f"target < {target_seconds:.0f} s: {verdict}"
+    else:
+        target = (f"the target, < {target_seconds:.0f} s, is for {TARGET_RECORDS:,} records: "
+                  "not judged")
     print(f"monitoring run over {result['records']:,} captured records "
           f"({result['capture_bytes'] / 1e9:.2f} GB): {result['monitor_seconds']:.1f} s "
-          f"(target < {target_seconds:.0f} s: {verdict}); {result['violations']} violations")
-    print(f"peer: json.loads per line would take ~{result['peer_json_loads_seconds']:.0f} s "
-          f"for decoding alone (timed on 100,000 lines)")
+          f"({target}); {result['violations']} violations")
+    sample = min(result["records"], 100_000)
+    print(f"peer: json.loads per line would take ~{result['peer_json_loads_seconds']:.1f} s "
+          f"for decoding alone (timed on {sample:,} lines)")
 
 
 if __name__ == "__main__":

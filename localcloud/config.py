@@ -18,9 +18,26 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+STATE_DIR_NAME = ".mlgw"
+
+
+def find_home(start: Path | None = None) -> Path:
+    """The state directory when none is given: $MLGW_HOME; else the nearest `.mlgw` directory
+    in `start` (default: the working directory) or one of its parents, as git finds `.git`, so
+    every command run anywhere inside a project uses that project's state; else the user-level
+    default `~/.mlgw`."""
+    if os.environ.get("MLGW_HOME"):
+        return Path(os.environ["MLGW_HOME"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR_NAME).is_dir():
+            return folder / STATE_DIR_NAME
+    return (Path.home() / STATE_DIR_NAME).resolve()
+
+
 @dataclass(frozen=True)
 class Config:
-    home: Path = field(default_factory=lambda: Path(os.environ.get("MLGW_HOME", ".mlgw")).resolve())
+    home: Path = field(default_factory=find_home)
     host: str = "127.0.0.1"
     port: int = field(default_factory=lambda: int(os.environ.get("MLGW_PORT", DEFAULT_PORT)))
     # The convention local AWS emulators use; override for anything shared.

@@ -1,14 +1,39 @@
-"""What every `mlgw` command shares: the error it prints, argument types, and the
---home/--port → localcloud lookup."""
+"""What every `mlgw` command shares: its parser class and error line (`mlgw: error: ...`),
+argument types, the flags with one name per concept (--home, --port for localcloud,
+--endpoint), and the --home/--port → localcloud lookup."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
 
 from localcloud.config import Config
+
+PREFIX = "mlgw: error:"
+STATE_DIR_HELP = ("state directory (default: $MLGW_HOME, else the nearest .mlgw in this "
+                  "directory or a parent, else ~/.mlgw)")
 
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback."""
+
+
+def print_error(message: str) -> None:
+    """The one way a command reports an error: `mlgw: error: <message>` on stderr."""
+    print(f"{PREFIX} {message}", file=sys.stderr)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the CLI's one error prefix: `mlgw: error: run: argument --policies: ...`
+    instead of `mlgw run: error: ...` (sub-parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        where = self.prog.removeprefix("mlgw").strip()
+        print_error(f"{where}: {message}" if where else message)
+        sys.exit(2)
 
 
 def positive_int(text: str) -> int:
@@ -18,6 +43,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
     return value
 
 
@@ -32,9 +65,35 @@ def parse_pairs(pairs: list[str], flag: str = "--param") -> dict[str, str]:
     return params
 
 
-def with_home(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
-    p.add_argument("--port", type=int, help="localcloud port (default: $MLGW_PORT or 4777)")
+def check_input_file(flag: str, path: str) -> None:
+    """CliError naming the flag unless `path` is a file this user can read."""
+    target = Path(path)
+    if target.is_dir():
+        raise CliError(f"{flag} {path} is a directory; give the file itself")
+    if not target.is_file():
+        raise CliError(f"{flag} {path}: no such file")
+    if not os.access(target, os.R_OK):
+        raise CliError(f"{flag} {path}: not readable (permission denied)")
+
+
+def with_home(p: argparse.ArgumentParser, port: bool = True) -> argparse.ArgumentParser:
+    """--home (the state directory) and --port (localcloud's port) on a command that uses
+    localcloud. Unset flags stay out of the namespace (SUPPRESS), so a group-level --home
+    (`mlgw gateway --home X start`) is not overwritten by the action's."""
+    p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=STATE_DIR_HELP)
+    if port:
+        p.add_argument("--port", type=port_number, default=argparse.SUPPRESS,
+                       help="localcloud's port (default: $MLGW_PORT or 4777)")
+    return p
+
+
+def with_endpoint(p: argparse.ArgumentParser, default: str | None, help: str,
+                  aliases: tuple[str, ...] = ("--endpoint-name",)) -> argparse.ArgumentParser:
+    """--endpoint, the one name of the SageMaker endpoint flag; earlier spellings are accepted
+    but hidden from --help."""
+    p.add_argument("--endpoint", default=default, metavar="NAME", help=help)
+    for alias in aliases:
+        p.add_argument(alias, dest="endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
@@ -48,4 +107,23 @@ def running(config: Config) -> Config:
     try:
         return daemon.require_running(config)
     except daemon.DaemonError as exc:
+        if not config.state_db.exists():   # localcloud never ran here: nothing to start
+            raise CliError(fresh_state_hint(config)) from None
         raise CliError(str(exc)) from None
+
+
+def require_endpoint(sm, endpoint: str, config: Config) -> None:
+    """CliError saying to run `mlgw run` first unless `endpoint` exists (DescribeEndpoint)."""
+    from botocore.exceptions import ClientError
+    try:
+        sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:   # ValidationException "Could not find endpoint", as on AWS
+        if "Could not find endpoint" not in exc.response.get("Error", {}).get("Message", ""):
+            raise
+        raise CliError(f"endpoint {endpoint} does not exist on this state directory "
+                       f"({config.home}); run `mlgw run` first") from None
+
+
+def fresh_state_hint(config: Config) -> str:
+    return (f"nothing has run on the state directory {config.home} yet; run `mlgw run` first "
+            "(or pass the --home of an earlier run)")

@@ -14,7 +14,8 @@ from importlib import metadata
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgw.args import CliError, parse_pairs, positive_int   # noqa: F401  (re-exported)
+from mlgw.args import (ArgumentParser, CliError, parse_pairs, positive_int,  # noqa: F401  (re-exported)
+                       print_error)
 from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, mlflow,
                            models, monitor, pipeline, run, schema, segments, studio, traffic)
 
@@ -23,7 +24,7 @@ COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, be
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mlgw",
         description="ML Gateway on SageMaker: build, deploy and serve a fraud model. "
                     "Runs locally by default against localcloud (no AWS account, no Docker).")
@@ -63,17 +64,17 @@ def _run(argv: list[str] | None) -> int:
     try:
         return args.func(args)
     except CliError as exc:
-        print(f"mlgw: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return 2
     except BotoCoreError as exc:      # localcloud or AWS unreachable, bad parameters
-        print(f"mlgw: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return 1
     except ClientError as exc:        # the service refused: its code and message say why
         error = exc.response.get("Error", {})
-        print(f"mlgw: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        print_error(f"{error.get('Code')}: {error.get('Message')}")
         return 1
     except KeyboardInterrupt:
-        print("mlgw: interrupted", file=sys.stderr)
+        print_error("interrupted")
         return 130
 
 

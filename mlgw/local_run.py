@@ -18,7 +18,7 @@ from pathlib import Path
 from localcloud import daemon
 from localcloud.config import Config
 from mlgw.execution_report import failure_advice, retry_lines
-from mlgw.progress import ExecutionResult, follow, list_steps
+from mlgw.progress import ExecutionResult, Phases, follow, list_steps
 from pipelines.ml_gateway import locations
 
 PIPELINE_NAME = "MLGatewayPipeline"
@@ -186,9 +186,10 @@ def run(config: Config, *, policies: int, seed: int, claims: str | None, custome
 
 def execute(config: Config, *, policies: int, seed: int, claims: str | None,
             customers: str | None, parameters: dict[str, str], out=None,
-            schema: str | None = None) -> ExecutionResult:
+            schema: str | None = None, phases: Phases | None = None) -> ExecutionResult:
     """Run the pipeline on the localcloud already serving `config`; `schema` is a data
-    contract file (default: processing/schema.json)."""
+    contract file (default: processing/schema.json). `phases` reports the client-side work
+    (SDK import, build, upsert) and keeps its durations (default: printed to `out`)."""
     out = out or sys.stdout
     from pipelines.ml_gateway.parameters import validate
     validate(parameters)     # ParameterError before anything is uploaded
@@ -201,18 +202,31 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
         tag = "-schema" + schema_params["SchemaUri"].rsplit("/", 2)[-2]
     uris = prepare_data(config, s3, policies, seed, claims, customers, tag)
 
-    print("building the pipeline definition (SageMaker SDK)…", file=out, flush=True)
-    from pipelines.ml_gateway.run_pipeline import upsert_and_start
     params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
               "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
-    ensure_drift_loop(config, session, params["EndpointName"])
-    arn = upsert_and_start(region=config.region, role_arn=role_arn(config),
-                           default_bucket=default_bucket(config), pipeline_name=PIPELINE_NAME,
-                           parameters=params)
+    arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
     result = follow(sm, arn, out=out, step_lines=JobProgress(config))
     print_summary(config, sm, s3, result, out=out)
     return result
+
+
+def build_upsert_start(config: Config, session, params: dict[str, str], phases: Phases) -> str:
+    """What run_pipeline.upsert_and_start does, one phase at a time with progress (the SDK's
+    import and the step building take seconds each): the execution's ARN. The caller has
+    checked the parameters (parameters.validate) before anything was uploaded."""
+    with phases("importing the SageMaker SDK"):
+        from pipelines.ml_gateway import pipeline as _definition  # noqa: F401  (the SDK's import)
+        from pipelines.ml_gateway import run_pipeline
+    with phases("building the pipeline's steps and uploading their code"):
+        pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config),
+                                      PIPELINE_NAME)
+    with phases("creating the drift loop (DriftCheck pipeline, alarms, retrain rule)"):
+        ensure_drift_loop(config, session, params["EndpointName"])
+    with phases(f"compiling and upserting the definition of {PIPELINE_NAME}"):
+        run_pipeline.upsert(pipeline, role_arn(config))
+    with phases("starting an execution"):
+        return run_pipeline.start(pipeline, params)
 
 
 class JobProgress:

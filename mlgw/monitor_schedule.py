@@ -11,7 +11,6 @@ Deploy step make them on AWS; locally the clients are aimed at localcloud.
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -79,16 +78,18 @@ def events_role_arn(config: Config) -> str:
 
 
 def upsert_drift_check(config: Config, role_arn: str, default_bucket: str) -> str:
-    """Create or update the DriftCheck pipeline on localcloud through the SageMaker SDK; ARN."""
-    from pipelines.ml_gateway.run_pipeline import quiet_sdk
+    """Create or update the DriftCheck pipeline on localcloud through the SageMaker SDK; ARN.
+    The definition is compiled once, not again on update (run_pipeline.compiled_once)."""
+    from pipelines.ml_gateway.run_pipeline import compiled_once, quiet_sdk
     with quiet_sdk():
         from pipelines.drift_check.pipeline import get_pipeline
         pipeline = get_pipeline(region=config.region, role=role_arn,
                                 default_bucket=default_bucket,
                                 pipeline_name=DRIFT_CHECK_PIPELINE)
-        return pipeline.upsert(role_arn=role_arn,
-                               description="Scheduled drift check of the deployed endpoint"
-                               )["PipelineArn"]
+        with compiled_once(pipeline):
+            return pipeline.upsert(role_arn=role_arn,
+                                   description="Scheduled drift check of the deployed endpoint"
+                                   )["PipelineArn"]
 
 
 def create_schedule(config: Config, events: Any, endpoint: str, expression: str,

@@ -6,9 +6,11 @@ follows an execution on AWS exactly as on localcloud.
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from typing import Any, TextIO
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
@@ -101,3 +103,46 @@ def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
             return ExecutionResult(arn, status, f"still {status} after {timeout_seconds:.0f} s",
                                    steps, time.monotonic() - started)
         time.sleep(poll_seconds)
+
+
+class Phases:
+    """Say what a long client-side job is doing, so a user never waits in silence: a line when
+    each phase starts (`[  4.1s] building the pipeline's steps`), and while a phase runs, a
+    `still ...` line every `heartbeat_seconds`. Times count from the first phase.
+
+        phases = Phases(sys.stdout)
+        with phases("importing the SageMaker SDK"):
+            ...
+        phases.done("pipeline definition upserted")   # `[  9.8s] pipeline definition upserted`
+    """
+
+    def __init__(self, out: TextIO | None = None, heartbeat_seconds: float = 5.0):
+        self.out = out or sys.stdout
+        self.heartbeat_seconds = heartbeat_seconds
+        self.started = time.monotonic()
+        self.seconds: dict[str, float] = {}   # each finished phase's duration, by label
+
+    def _print(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)
+
+    @contextmanager
+    def __call__(self, label: str) -> Iterator[None]:
+        self._print(f"{label}…")
+        began = time.monotonic()
+        finished = threading.Event()
+
+        def heartbeat() -> None:
+            while not finished.wait(self.heartbeat_seconds):
+                self._print(f"still {label} ({time.monotonic() - began:.0f} s)")
+
+        beat = threading.Thread(target=heartbeat, name="mlgw-progress", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            finished.set()
+            beat.join()
+            self.seconds[label] = time.monotonic() - began
+
+    def done(self, text: str) -> None:
+        self._print(text)

@@ -377,3 +377,31 @@ def test_buildspec_runs_the_fast_tests_as_make_test_fast_does():
     ours = shlex.split(pytest_commands[0].split("pytest", 1)[1])
     theirs = shlex.split(recipe.split("pytest", 1)[1])
     assert [a for a in ours if a != "-q"] == theirs   # same selection; -q only trims output
+
+
+def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, monkeypatch):
+    """Pipeline.upsert compiles the definition in create() and again in update() when the
+    pipeline exists; run_pipeline.upsert compiles it once and the service stores that JSON."""
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    from pipelines.ml_gateway.pipeline import get_session
+    from pipelines.ml_gateway.run_pipeline import upsert
+    pipeline = Pipeline(name="Tiny", steps=[FailStep(name="Stop", error_message="x")],
+                        sagemaker_session=get_session(REGION, BUCKET))
+    compiled = []
+    real = Pipeline.definition
+
+    def counting(self):
+        compiled.append(self.name)
+        return real(self)
+
+    monkeypatch.setattr(Pipeline, "definition", counting)
+    upsert(pipeline, ROLE)                      # create
+    compiled.clear()
+    arn = upsert(pipeline, ROLE)                # already exists: update
+    assert compiled == ["Tiny"]
+    assert arn.endswith(":pipeline/Tiny")
+    stored = boto3.client("sagemaker").describe_pipeline(PipelineName="Tiny")["PipelineDefinition"]
+    assert json.loads(stored)["Steps"][0]["Name"] == "Stop"
+    assert pipeline.definition() and compiled == ["Tiny", "Tiny"]   # the method is back

@@ -74,3 +74,242 @@ def test_a_failure_caused_by_a_parameter_says_a_retry_cannot_help(localcloud, cl
     out = capsys.readouterr().out
     assert "retry cannot help" in out and "NewVariantWeight='lots'" in out
     assert "--param NewVariantWeight=" in out and "mlgw pipeline retry" not in out
+
+
+def test_build_phases_are_announced_and_a_long_one_is_never_silent():
+    """`mlgw run` says which phase of the client-side build it is in (SDK import, steps,
+    upsert), and a phase that takes longer than the heartbeat prints `still ...` lines."""
+    import time
+
+    from mlgw.progress import Phases
+    out = io.StringIO()
+    phases = Phases(out, heartbeat_seconds=0.05)
+    with phases("importing the SageMaker SDK"):
+        time.sleep(0.18)
+    with phases("starting an execution"):
+        pass
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("] importing the SageMaker SDK…"), lines
+    assert sum("still importing the SageMaker SDK (" in line for line in lines) >= 2, lines
+    assert lines[-1].endswith("] starting an execution…"), lines
+    assert set(phases.seconds) == {"importing the SageMaker SDK", "starting an execution"}
+    assert phases.seconds["importing the SageMaker SDK"] >= 0.18
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--claims", "{d}", "--customers", "{f}"], "--claims {d} is a directory"),
+    (["--claims", "{f}", "--customers", "{d}/missing.csv"], "--customers {d}/missing.csv: no such file"),
+    (["--schema", "{d}"], "--schema {d} is a directory"),
+    (["--claims", "{f}", "--customers", "{f}", "--policies", "10"], "drop --policies"),
+])
+def test_run_checks_its_inputs_before_any_slow_work(tmp_path, monkeypatch, capsys, argv, message):
+    """Wrong inputs are named at once: no localcloud started, no data generated, no SDK."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MLGW_HOME", str(home))
+    f = tmp_path / "claims.csv"
+    f.write_text("policy_id\n1\n")
+    args = [a.format(d=tmp_path, f=f) for a in argv]
+    assert main(["run", *args]) == 2
+    err = capsys.readouterr().err
+    assert message.format(d=tmp_path) in err, err
+    assert not home.exists(), "nothing may be started or written before the inputs are checked"
+
+
+def test_bench_flags_belong_to_the_benchmarks_that_use_them(capsys):
+    """`--policies` sizes the pipeline bench only; `--records` sizes the monitor bench."""
+    from mlgw.cli import build_parser
+    parser = build_parser()
+    assert parser.parse_args(["bench", "pipeline", "--policies", "5000"]).policies == [5000]
+    assert parser.parse_args(["bench", "monitor", "--records", "2000"]).records == 2000
+    for argv in (["bench", "studio", "--policies", "5"], ["bench", "gateway", "--records", "5"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(argv)
+        assert exit_.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_bench_monitor_with_a_small_size_runs_and_exits_0(capsys):
+    """A quick monitor bench: it ran, so it exits 0; the verdict is for the target's size."""
+    assert main(["bench", "monitor", "--records", "2000"]) == 0
+    out = capsys.readouterr().out
+    assert "monitoring run over 2,000 captured records" in out, out
+    assert "not judged" in out and "peer:" in out
+
+
+# -- one name per concept, help on every flag, one error prefix --------------------------------
+
+def _parsers(parser=None, path=("mlgw",)):
+    """(command path, parser) for every parser and sub-parser of the CLI."""
+    import argparse
+
+    from mlgw.cli import build_parser
+    parser = parser or build_parser()
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_every_flag_and_argument_has_help():
+    import argparse
+    missing = [(" ".join(path), action.option_strings or action.dest)
+               for path, parser in _parsers() for action in parser._actions
+               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+               and action.help is None]
+    assert not missing, missing
+
+
+def test_the_endpoint_flag_is_called_endpoint_everywhere():
+    """Every command naming a SageMaker endpoint takes --endpoint; earlier spellings
+    (--endpoint-name, endpoint's --name) still parse but are not offered in --help."""
+    import argparse
+    from mlgw.cli import build_parser
+    offered = {}
+    for path, parser in _parsers():
+        for action in parser._actions:
+            if action.dest == "endpoint" and action.help != argparse.SUPPRESS:
+                offered[" ".join(path)] = action.option_strings
+    assert set(offered) >= {"mlgw endpoint", "mlgw traffic", "mlgw segments", "mlgw gateway start",
+                            "mlgw monitor run"}, offered
+    assert all(flags == ["--endpoint"] for flags in offered.values()), offered
+    parser = build_parser()
+    assert parser.parse_args(["traffic", "--endpoint-name", "old"]).endpoint == "old"
+    assert parser.parse_args(["endpoint", "describe", "--name", "old"]).endpoint == "old"
+    help_text = next(p for path, p in _parsers(parser) if path == ("mlgw", "endpoint")).format_help()
+    assert "--endpoint NAME" in help_text and "--name" not in help_text
+
+
+def test_port_means_localcloud_and_each_server_has_its_own_port_flag(monkeypatch):
+    """--port / $MLGW_PORT is localcloud's port on every command; the gateway's, the studio's
+    and MLflow's own ports have their own flags and variables."""
+    from mlgw.cli import build_parser
+    monkeypatch.setenv("MLGW_GATEWAY_PORT", "4900")
+    monkeypatch.setenv("MLGW_MLFLOW_PORT", "5100")
+    parser = build_parser()
+    args = parser.parse_args(["gateway", "start", "--port", "4800"])
+    assert (args.port, args.gateway_port) == (4800, 4900)
+    assert parser.parse_args(["gateway", "start", "--gateway-port", "4901"]).gateway_port == 4901
+    args = parser.parse_args(["studio", "--port", "4801", "--studio-port", "4701"])
+    assert (args.port, args.studio_port) == (4801, 4701)
+    assert parser.parse_args(["mlflow"]).mlflow_port == 5100
+    for path, p in _parsers(parser):
+        for action in p._actions:
+            if "--port" in action.option_strings:
+                assert "localcloud" in action.help, (path, action.help)
+
+
+@pytest.mark.parametrize("argv", [
+    ["run"], ["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"],
+    ["traffic"], ["demo"], ["localcloud", "status"], ["gateway", "start"], ["gateway", "status"],
+    ["gateway", "stop"], ["gateway", "keys", "list"], ["segments", "deploy"], ["events", "list"],
+    ["monitor", "run"], ["monitor", "alarms"], ["monitor", "schedule", "list"], ["studio"],
+    ["mlflow"],
+])
+def test_home_is_accepted_after_the_action_on_every_command(argv):
+    from mlgw.cli import build_parser
+    assert build_parser().parse_args([*argv, "--home", "/tmp/somewhere"]).home == "/tmp/somewhere"
+
+
+def test_gateway_home_before_the_action_is_not_lost():
+    from mlgw.cli import build_parser
+    assert build_parser().parse_args(["gateway", "--home", "/g", "status"]).home == "/g"
+
+
+def test_every_error_has_the_one_prefix(tmp_path, monkeypatch, capsys):
+    """Usage errors, CLI errors and a command's own refusals all start `mlgw: error:`."""
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path))
+    with pytest.raises(SystemExit):
+        main(["run", "--policies", "0"])
+    assert capsys.readouterr().err.splitlines()[-1].startswith("mlgw: error: run: argument --policies")
+    assert main(["gateway", "keys", "revoke", "nope"]) == 2         # the gateway's own refusal
+    assert capsys.readouterr().err.startswith("mlgw: error: ")
+    assert main(["localcloud", "stop", "--foreground"]) == 2         # a flag that would do nothing
+    err = capsys.readouterr().err
+    assert err.startswith("mlgw: error: --foreground applies to `mlgw localcloud start`"), err
+
+
+# -- the state directory -------------------------------------------------------------------------
+
+def test_the_state_directory_is_found_from_any_working_directory(tmp_path, monkeypatch):
+    """Like git with .git: the nearest .mlgw in the working directory or a parent; else
+    ~/.mlgw; $MLGW_HOME and --home still win."""
+    from localcloud.config import Config
+    from mlgw.args import config_from
+    from mlgw.cli import build_parser
+    monkeypatch.delenv("MLGW_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    project = tmp_path / "project"
+    (project / ".mlgw").mkdir(parents=True)
+    deep = project / "src" / "deep"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert Config().home == project / ".mlgw"
+    monkeypatch.chdir(tmp_path)
+    assert Config().home == tmp_path / "user" / ".mlgw"
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path / "env"))
+    assert Config().home == tmp_path / "env"
+    args = build_parser().parse_args(["models", "list", "--home", str(tmp_path / "flag")])
+    assert config_from(args).home == tmp_path / "flag"
+
+
+def test_a_command_on_a_fresh_state_directory_says_run_mlgw_run_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path / "never-used"))
+    for argv in (["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("mlgw: error: nothing has run on the state directory") \
+            and "run `mlgw run` first" in err, err
+
+
+def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):
+    """localcloud runs but nothing was run on it: no raw "Pipeline does not exist" or a 503
+    per request, but what to do."""
+    from localcloud import daemon
+    config = localcloud.cloud.config
+    daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
+    for argv in (["pipeline", "executions"], ["pipeline", "describe"], ["traffic", "--policies", "3"],
+                 ["monitor", "run", "--check-only"], ["endpoint", "weights", "--weight", "a=1"]):
+        assert main([*argv, "--home", str(config.home)]) == 2, argv
+        err = capsys.readouterr().err
+        assert "does not exist on this state directory" in err and "run `mlgw run` first" in err, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["models", "describe", "-1"], "'-1' is not a model version: give a version number"),
+    (["models", "compare", "1", "x"], "'x' is not a model version"),
+    (["pipeline", "describe", "nope"], "'nope' is not a pipeline execution ARN"),
+])
+def test_malformed_names_get_our_message_not_an_aws_pattern(tmp_path, monkeypatch, capsys, argv,
+                                                             message):
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlgw: error: {message}") and "regular expression" not in err, err
+
+
+def test_schema_check_of_a_directory_says_it_is_a_directory(tmp_path, capsys):
+    assert main(["schema", "check", "--claims", str(tmp_path), "--customers", str(tmp_path)]) == 2
+    assert f"--claims {tmp_path} is a directory" in capsys.readouterr().err
+
+
+def test_run_ends_with_its_end_to_end_time(tmp_path, monkeypatch, capsys):
+    """`mlgw run` ends by saying how long it took end to end (data, build, upsert, pipeline),
+    next to the pipeline's own time: the figure its target is about."""
+    import time
+
+    from mlgw import local_run
+    from mlgw.progress import ExecutionResult
+
+    def fake_run(config, **kwargs):
+        time.sleep(0.2)   # the client-side work before the pipeline
+        return ExecutionResult("arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/e",
+                               "Succeeded", None, wall_seconds=0.1)
+
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path))
+    monkeypatch.setattr(local_run, "run", fake_run)
+    assert main(["run"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    took = float(last.split()[3])
+    assert last.startswith("mlgw run took ") and "end to end (the pipeline 0.1 s)" in last, last
+    assert took >= 0.2, last

@@ -28,5 +28,5 @@ def test_bench_gateway_reports_every_measurement_and_its_verdicts(tmp_path, monk
     last = text.rstrip().splitlines()[-1]
     assert re.match(r"gateway p99 [\d.]+ ms \(Lambda\) / [\d.]+ ms \(direct\) at 2 clients, "
                     r"worst ratio [\d.]+x \(target 1.5x\): (MET|MISSED)$", last), last
-    assert code == (0 if last.endswith(": MET") else 1)
+    assert code == 0   # it ran; MET or MISSED is the result, not the exit status
     assert not list(tmp_path.iterdir()), "the bench left its temporary stack behind"

@@ -11,7 +11,7 @@ def register(sub) -> None:
     data = sub.add_parser("data", help="generate synthetic claims and customers CSVs",
                           description="Write claims.csv and customers.csv in the raw schema of "
                                       "the auto-insurance sample, with a learnable fraud signal.")
-    data.add_argument("action", choices=["generate"])
+    data.add_argument("action", choices=["generate"], help="write the two CSVs")
     data.add_argument("--policies", type=positive_int, default=5000, help="number of policies (default 5000)")
     data.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     data.add_argument("--out", default="data", help="output directory (default ./data)")

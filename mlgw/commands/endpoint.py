@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import CliError, config_from, running, with_home
+from mlgw.args import CliError, config_from, require_endpoint, running, with_endpoint, with_home
 
 
 def register(sub) -> None:
@@ -15,8 +15,10 @@ def register(sub) -> None:
                     "removed, its model package marked Rejected in the registry, and the "
                     "previous model takes all traffic. weights: set variant weights in place "
                     "(no redeploy; weights are relative)."))
-    endpoint.add_argument("action", choices=["describe", "promote", "rollback", "weights"])
-    endpoint.add_argument("--name", default="ml-gateway-fraud", help="endpoint (default ml-gateway-fraud)")
+    endpoint.add_argument("action", choices=["describe", "promote", "rollback", "weights"],
+                          help="what to do (see above)")
+    with_endpoint(endpoint, "ml-gateway-fraud", "endpoint (default ml-gateway-fraud)",
+                  aliases=("--name", "--endpoint-name"))
     endpoint.add_argument("--variant", help="promote/rollback: keep this variant instead (a "
                           "rollback still marks removed newer packages Rejected)")
     endpoint.add_argument("--weight", action="append", metavar="VARIANT=W",
@@ -32,11 +34,12 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
     config = running(config_from(args))
     session, sm, _ = clients(config)
     aas = session.client("application-autoscaling", endpoint_url=config.url)
+    require_endpoint(sm, args.endpoint, config)
     try:
         if args.action == "promote" or args.action == "rollback":
             promote = args.action == "promote"
-            outcome = canary.finish(sm, args.name, args.variant, promote=promote, aas=aas)
-            print("\n".join(canary.summary(args.name, outcome, promote)))
+            outcome = canary.finish(sm, args.endpoint, args.variant, promote=promote, aas=aas)
+            print("\n".join(canary.summary(args.endpoint, outcome, promote)))
         elif args.action == "weights":
             if not args.weight:
                 raise CliError("weights needs --weight VARIANT=W (repeatable)")
@@ -47,15 +50,15 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
                     desired.append({"VariantName": variant, "DesiredWeight": float(weight)})
                 except ValueError:
                     raise CliError(f"--weight takes VARIANT=WEIGHT, got {pair!r}") from None
-            sm.update_endpoint_weights_and_capacities(EndpointName=args.name,
+            sm.update_endpoint_weights_and_capacities(EndpointName=args.endpoint,
                                                       DesiredWeightsAndCapacities=desired)
-            deploy.wait_in_service(sm, args.name, timeout=300)
+            deploy.wait_in_service(sm, args.endpoint, timeout=300)
     except JobError as exc:
         raise CliError(str(exc)) from None
-    endpoint = deploy.describe_endpoint(sm, args.name)
+    endpoint = deploy.describe_endpoint(sm, args.endpoint)
     if endpoint is None:
-        raise CliError(f"endpoint {args.name} does not exist; `mlgw run` deploys it")
-    print(f"{args.name}  {endpoint['EndpointStatus']}  config {endpoint['EndpointConfigName']}")
+        raise CliError(f"endpoint {args.endpoint} does not exist; `mlgw run` deploys it")
+    print(f"{args.endpoint}  {endpoint['EndpointStatus']}  config {endpoint['EndpointConfigName']}")
     total = sum(v.get("CurrentWeight", 0) for v in endpoint.get("ProductionVariants", [])) or 1
     for variant in endpoint.get("ProductionVariants", []):
         share = variant.get("CurrentWeight", 0) / total

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from localcloud.cloud import LocalCloud
-from localcloud.config import Config
+from mlgw.args import config_from, with_home
 
 
 def register(subparsers) -> None:
     events = subparsers.add_parser("events", help="EventBridge: recent events, rules and deliveries",
                                    description="Show events put to localcloud's EventBridge, the "
                                                "rules they matched and what each target did.")
-    events.add_argument("action", choices=["list", "rules"])
+    events.add_argument("action", choices=["list", "rules"],
+                        help="list: recent events and what each rule did with them; rules: the "
+                             "rules and their targets")
     events.add_argument("--limit", type=int, default=20, help="events to show (default 20)")
-    events.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    with_home(events, port=False)
     events.set_defaults(func=cmd_events)
 
 
 def _cloud(args: argparse.Namespace) -> LocalCloud:
-    return LocalCloud(Config(home=Path(args.home).resolve()) if args.home else Config())
+    return LocalCloud(config_from(args))
 
 
 def _missing(cloud: LocalCloud, arn: str) -> str:

@@ -16,6 +16,7 @@ from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
 from localcloud.apigateway.server import DEFAULT_PORT
 from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, read_record, spawn, stop_record, write_record
+from mlgw.args import config_from, port_number, print_error, with_endpoint, with_home
 
 
 
@@ -24,13 +25,16 @@ def register(subparsers) -> None:
         "gateway", help="the local API Gateway in front of the endpoint",
         description="Serve the ML Gateway (API keys, usage plans, validation, Lambda proxy and "
                     "direct integrations) on 127.0.0.1, and manage its API keys.")
-    gateway.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    with_home(gateway)
     actions = gateway.add_subparsers(dest="gateway_action", required=True, metavar="ACTION")
 
-    start = actions.add_parser("start", help="start the gateway (in the background by default)")
-    start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gateway port (default {DEFAULT_PORT})")
-    start.add_argument("--endpoint-name", default=os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
-                       help="SageMaker endpoint to serve (default ml-gateway-fraud)")
+    start = with_home(actions.add_parser("start", help="start the gateway (in the background by default)"))
+    start.add_argument("--gateway-port", type=port_number,
+                       default=int(os.environ.get("MLGW_GATEWAY_PORT", DEFAULT_PORT)),
+                       help=f"the gateway's own port (default: $MLGW_GATEWAY_PORT or "
+                            f"{DEFAULT_PORT}; --port is localcloud's)")
+    with_endpoint(start, os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
+                  "SageMaker endpoint to serve (default: $ENDPOINT_NAME or ml-gateway-fraud)")
     start.add_argument("--workers", type=int, default=1,
                        help="gateway processes sharing the port (default 1); with more than one, "
                             "each enforces rate limits on its own (daily quotas are shared)")
@@ -42,25 +46,26 @@ def register(subparsers) -> None:
                                         "with (the one the model was trained on; default "
                                         "$MLGW_SCHEMA or processing/schema.json)")
     start.set_defaults(func=cmd_start)
-    actions.add_parser("stop", help="stop the background gateway").set_defaults(func=cmd_stop)
-    actions.add_parser("status", help="is the gateway running, and where").set_defaults(func=cmd_status)
+    with_home(actions.add_parser("stop", help="stop the background gateway")).set_defaults(func=cmd_stop)
+    with_home(actions.add_parser("status", help="is the gateway running, and where")).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
-    create = key_actions.add_parser("create", help="create a key (printed once)")
-    create.add_argument("--name", required=True)
+    create = with_home(key_actions.add_parser("create", help="create a key (printed once)"), port=False)
+    create.add_argument("--name", required=True, help="a label for the key (its owner or use)")
     create.add_argument("--rate", type=float, help="steady requests/s (default: unthrottled)")
     create.add_argument("--burst", type=int, help="bucket size (default: ceil(rate))")
     create.add_argument("--quota", type=int, help="requests per UTC day (default: unlimited)")
     create.set_defaults(func=cmd_keys_create)
-    key_actions.add_parser("list", help="list keys (never their values)").set_defaults(func=cmd_keys_list)
-    revoke = key_actions.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("key_id")
+    with_home(key_actions.add_parser("list", help="list keys (never their values)"),
+              port=False).set_defaults(func=cmd_keys_list)
+    revoke = with_home(key_actions.add_parser("revoke", help="revoke a key by id"), port=False)
+    revoke.add_argument("key_id", help="the key's id, as `keys create` and `keys list` print it")
     revoke.set_defaults(func=cmd_keys_revoke)
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.from_flags(getattr(args, "home", None))
+    return config_from(args)
 
 
 def _run_file(config: Config) -> Path:
@@ -72,7 +77,7 @@ def status(config: Config) -> dict | None:
 
 
 def _fail(message: str) -> int:
-    print(f"mlgw gateway: {message}", file=sys.stderr)
+    print_error(message)
     return 2
 
 
@@ -86,7 +91,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     # The handler signs as the template's GatewayLambdaRole, as the function does on AWS.
     from localcloud.iam.models import role_environment
     from localcloud.iam.template import role_arn
-    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint_name,
+    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint,
            **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region))}
     if getattr(args, "schema", None):
         from processing import contract
@@ -96,8 +101,8 @@ def cmd_start(args: argparse.Namespace) -> int:
             return _fail(str(exc))
         env[contract.ENV] = str(Path(args.schema).resolve())
     command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
-               "--port", str(args.port), "--home", str(config.home),
-               "--endpoint-name", args.endpoint_name]
+               "--port", str(args.gateway_port), "--home", str(config.home),
+               "--endpoint-name", args.endpoint]
     if getattr(args, "workers", 1) > 1:
         command += ["--workers", str(args.workers)]
     for origin in getattr(args, "cors_origin", None) or ():
@@ -110,15 +115,16 @@ def cmd_start(args: argparse.Namespace) -> int:
     if found:
         print(f"gateway already running at {found['url']}")
         return 0
-    if answers("127.0.0.1", args.port):
-        return _fail(f"port {args.port} is taken by another program; choose another with --port")
+    if answers("127.0.0.1", args.gateway_port):
+        return _fail(f"port {args.gateway_port} is taken by another program; choose another "
+                     "with --gateway-port or MLGW_GATEWAY_PORT")
     log_path = config.home / "apigateway" / "gateway.log"
     try:
-        proc = spawn(command, env, "127.0.0.1", args.port, log_path, "gateway")
+        proc = spawn(command, env, "127.0.0.1", args.gateway_port, log_path, "gateway")
     except DaemonError as exc:
         return _fail(str(exc))
-    url = write_record(_run_file(config), proc.pid, "127.0.0.1", args.port)["url"]
-    print(f"gateway running at {url} for endpoint {args.endpoint_name} (log {log_path})")
+    url = write_record(_run_file(config), proc.pid, "127.0.0.1", args.gateway_port)["url"]
+    print(f"gateway running at {url} for endpoint {args.endpoint} (log {log_path})")
     print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
           f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
     return 0

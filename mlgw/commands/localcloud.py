@@ -14,13 +14,17 @@ def register(sub) -> None:
                                               "Feature Store, the model registry, hosting and "
                                               "Pipelines. `env` prints the variables that point "
                                               "boto3 at it."))
-    lc.add_argument("action", choices=["start", "stop", "status", "env"])
-    lc.add_argument("--foreground", action="store_true", help="serve in this terminal (start only)")
+    lc.add_argument("action", choices=["start", "stop", "status", "env"],
+                    help="start it (in the background), stop it, say whether it runs, or print "
+                         "the variables that point boto3 at it")
+    lc.add_argument("--foreground", action="store_true", help="start: serve in this terminal until Ctrl-C instead of in the background")
     lc.set_defaults(func=cmd_localcloud)
 
 
 def cmd_localcloud(args: argparse.Namespace) -> int:
     from localcloud import daemon
+    if args.foreground and args.action != "start":
+        raise CliError(f"--foreground applies to `mlgw localcloud start`, not {args.action}")
     config = config_from(args)
     if args.action == "start":
         if args.foreground:

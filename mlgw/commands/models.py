@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from mlgw.args import CliError, config_from, running, with_home
@@ -16,7 +17,8 @@ def register(sub) -> None:
                     "package ARN; default the newest). compare A B: two versions side by side "
                     "with the change in each metric. Reads localcloud by default, AWS with "
                     "--target aws (your credentials)."))
-    models.add_argument("action", choices=["list", "describe", "compare"])
+    models.add_argument("action", choices=["list", "describe", "compare"],
+                        help="list versions, describe one, or compare two (see above)")
     models.add_argument("versions", nargs="*", metavar="VERSION",
                         help="describe: one version (default the newest); compare: two")
     models.add_argument("--group", default="MLGatewayFraud",
@@ -37,8 +39,24 @@ def _clients(args: argparse.Namespace):
     return sm, s3
 
 
+# CreateModelPackage / DescribeModelPackage: a package is named by its ARN (or, within a group,
+# by its version, a positive integer). https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModelPackage.html
+PACKAGE_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:model-package/\S+")
+
+
+def check_version(text: str) -> str:
+    """VERSION as the user typed it, if it is a version number (1, 2, ...) or a model package
+    ARN; otherwise CliError saying what is expected."""
+    if (text.isdigit() and int(text) >= 1) or PACKAGE_ARN.fullmatch(text):
+        return text
+    raise CliError(f"{text!r} is not a model version: give a version number (1, 2, ...; "
+                   "`mlgw models list` shows them) or a model package ARN")
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from mlgw import registry_view as registry
+    for version in args.versions:
+        check_version(version)
     sm, s3 = _clients(args)
     out = sys.stdout
     try:

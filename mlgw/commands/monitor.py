@@ -4,17 +4,16 @@ calls the template and the Deploy step make on AWS (mlgw/monitor_schedule.py).""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from mlgw import monitor_schedule as monitor
-from mlgw.args import CliError, config_from, positive_int, running, with_home
+from mlgw.args import (CliError, config_from, positive_int, print_error, require_endpoint,
+                       running, with_endpoint, with_home)
 from processing.drift_schedule import DEFAULT_SCHEDULE
 
 
 def _endpoint(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--endpoint", default=monitor.DEFAULT_ENDPOINT,
-                   help=f"endpoint whose captured traffic is checked (default "
-                        f"{monitor.DEFAULT_ENDPOINT})")
+    with_endpoint(p, monitor.DEFAULT_ENDPOINT, f"endpoint whose captured traffic is checked "
+                                               f"(default {monitor.DEFAULT_ENDPOINT})")
 
 
 def register(subparsers) -> None:
@@ -83,7 +82,7 @@ def _guard(func):
         try:
             return func(args)
         except (CliError, monitor.MonitorError) as exc:
-            print(f"mlgw monitor: {exc}", file=sys.stderr)
+            print_error(str(exc))
             return 2
     wrapper.__doc__ = func.__doc__
     return wrapper
@@ -99,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from processing import drift_schedule
     from processing.job import JobError
     config, sm, events, cloudwatch = _clients(args)
+    require_endpoint(sm, args.endpoint, config)
     if args.check_only:
         _, _, s3 = clients(config)
         try:

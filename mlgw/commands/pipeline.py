@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from mlgw.args import CliError, config_from, parse_pairs, running, with_home
 
@@ -12,11 +13,15 @@ def register(sub) -> None:
     pipe.description = ("Upsert and start the pipeline, list, inspect or retry its executions — "
                         "on localcloud (default) or on AWS (--target aws, with the SageMaker SDK "
                         "and your AWS credentials).")
-    pipe.add_argument("action", choices=["upsert", "start", "executions", "describe", "retry"])
+    pipe.add_argument("action", choices=["upsert", "start", "executions", "describe", "retry"],
+                      help="upsert: create or update the definition; start: start an execution "
+                           "and follow it; executions: list them; describe: one execution's steps; "
+                           "retry: resume a failed execution from its failed step")
     pipe.add_argument("execution_arn", nargs="?", help="execution ARN (default: the latest)")
     pipe.add_argument("--target", choices=["local", "aws"], default="local",
                       help="localcloud (default) or AWS")
-    pipe.add_argument("--pipeline-name", default="MLGatewayPipeline")
+    pipe.add_argument("--pipeline-name", default="MLGatewayPipeline",
+                      help="the pipeline (default MLGatewayPipeline)")
     pipe.add_argument("--config", metavar="FILE",
                       help="JSON file with any of role_arn, region, default_bucket, "
                            "model_package_group_name, processing_image_uri, tags {k: v}, "
@@ -45,7 +50,32 @@ def register(sub) -> None:
     pipe.set_defaults(func=cmd_pipeline)
 
 
+# DescribePipelineExecution's PipelineExecutionArn pattern (SageMaker API reference,
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribePipelineExecution.html).
+EXECUTION_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline/.+/execution/.+")
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
+    if args.execution_arn is not None:
+        if args.action not in ("describe", "retry"):
+            raise CliError(f"{args.action} takes no execution ARN (describe and retry do)")
+        if not EXECUTION_ARN.fullmatch(args.execution_arn):
+            raise CliError(f"{args.execution_arn!r} is not a pipeline execution ARN "
+                           "(arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME/execution/ID); "
+                           "`mlgw pipeline executions` lists them")
+    from botocore.exceptions import ClientError
+    try:
+        return _pipeline(args)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if args.target == "local" and error.get("Code") == "ResourceNotFound" \
+                and "Pipeline" in error.get("Message", ""):
+            raise CliError(f"pipeline {args.pipeline_name} does not exist on this state "
+                           f"directory ({config_from(args).home}); run `mlgw run` first") from None
+        raise
+
+
+def _pipeline(args: argparse.Namespace) -> int:
     from mlgw import local_run
     if args.target == "aws":
         from mlgw.aws_run import run_aws

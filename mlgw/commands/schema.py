@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlgw.args import CliError
+from mlgw.args import CliError, check_input_file
 
 MAX_ONE_HOT = 30          # more distinct labels than this: suggested `drop` (an id or free text)
 
@@ -56,11 +56,11 @@ def _load(path: str | None):
 
 # -- infer -------------------------------------------------------------------------------------
 
-def _read_text(path: str):
+def _read_text(path: str, flag: str):
     import pandas as pd
     p = Path(path)
     if not p.is_file():
-        raise CliError(f"no such file: {path}")
+        check_input_file(flag, path)
     try:
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False,
                             skipinitialspace=True)
@@ -119,7 +119,7 @@ def infer(claims: str, customers: str, key: str = "policy_id",
     from processing import contract
     tables: dict[str, Any] = {}
     for table, path in (("claims", claims), ("customers", customers)):
-        frame = _read_text(path)
+        frame = _read_text(path, f"--{table}")
         if key not in frame.columns:
             raise CliError(f"{Path(path).name}: no key column '{key}' (use --key)")
         spec: dict[str, Any] = {"file": Path(path).name, "feature_group": table, "key": key}
@@ -198,6 +198,8 @@ def check(claims: str, customers: str, schema: str | None = None) -> tuple[list[
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    check_input_file("--claims", args.claims)
+    check_input_file("--customers", args.customers)
     lines, total = check(args.claims, args.customers, args.schema)
     print("\n".join(lines))
     print("OK: the files match the schema" if not total else f"{total:,} problem(s)")

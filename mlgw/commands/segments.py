@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from mlgw.args import config_from, positive_int, print_error, with_endpoint, with_home
 
 PREFIX = "ml-gateway/segments"
 DEFAULT_ENDPOINT = "ml-gateway-segments"
@@ -32,14 +33,14 @@ def register(subparsers) -> None:
         description="deploy: train one model per policy_state, upload them under one S3 prefix "
                     "and serve them from a multi-model endpoint. invoke: score a record with "
                     "one state's model (TargetModel=<STATE>.tar.gz).")
-    seg.add_argument("action", choices=["deploy", "invoke"])
-    seg.add_argument("--policies", type=int, default=5000, help="deploy: synthetic policies (default 5000)")
-    seg.add_argument("--seed", type=int, default=0)
-    seg.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT)
+    seg.add_argument("action", choices=["deploy", "invoke"], help="train and serve, or score a record")
+    seg.add_argument("--policies", type=positive_int, default=5000,
+                     help="deploy: synthetic policies (default 5000)")
+    seg.add_argument("--seed", type=int, default=0, help="deploy: seed for the synthetic data (default 0)")
+    with_endpoint(seg, DEFAULT_ENDPOINT, f"the multi-model endpoint (default {DEFAULT_ENDPOINT})")
     seg.add_argument("--state", help="invoke: the policy_state whose model answers (e.g. CA)")
     seg.add_argument("--json", help="invoke: the record, a JSON object (or {\"instances\": [...]})")
-    seg.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
-    seg.add_argument("--port", type=int, help="localcloud port (default: $MLGW_PORT or 4777)")
+    with_home(seg)
     seg.set_defaults(func=cmd_segments)
 
 
@@ -47,9 +48,8 @@ def register(subparsers) -> None:
 
 def _running_config(args: argparse.Namespace):
     from localcloud import daemon
-    from localcloud.config import Config
     try:
-        return daemon.require_running(Config.from_flags(args.home, args.port))
+        return daemon.require_running(config_from(args))
     except daemon.DaemonError as exc:
         raise SegmentsCliError(str(exc)) from None
 
@@ -148,14 +148,14 @@ def cmd_segments(args: argparse.Namespace) -> int:
     try:
         config = _running_config(args)
         if args.action == "deploy":
-            deploy(config, policies=args.policies, seed=args.seed, endpoint_name=args.endpoint_name)
+            deploy(config, policies=args.policies, seed=args.seed, endpoint_name=args.endpoint)
             return 0
         if not args.state or not args.json:
             raise SegmentsCliError("invoke needs --state STATE and --json '{...}'")
         _, _, runtime = _clients(config)
-        result = invoke(runtime, args.endpoint_name, args.state.upper(), args.json)
+        result = invoke(runtime, args.endpoint, args.state.upper(), args.json)
         print(json.dumps(result, indent=2))
         return 0
     except user_errors as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(str(exc))
         return 1

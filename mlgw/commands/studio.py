@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import CliError
+from mlgw.args import CliError, config_from, port_number, with_home
 
 
 def register(sub) -> None:
@@ -14,11 +14,12 @@ def register(sub) -> None:
                     "(promote, roll back, weights), drift checks and feature groups. Reads through "
                     "the SageMaker, S3, CloudWatch and EventBridge APIs, so --target aws shows your "
                     "account the same way. Starts localcloud if needed (local target).")
-    studio.add_argument("--port", type=int, default=None,
-                        help="port to serve the studio on (default 4700, or $MLGW_STUDIO_PORT)")
-    studio.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
-    studio.add_argument("--localcloud-port", type=int,
-                        help="localcloud's port (default: $MLGW_PORT or 4777)")
+    studio.add_argument("--studio-port", type=port_number, default=None,
+                        help="the studio's own port (default: $MLGW_STUDIO_PORT or 4700; "
+                             "--port is localcloud's)")
+    with_home(studio)
+    studio.add_argument("--localcloud-port", dest="port", type=port_number,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)   # earlier spelling
     studio.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
     studio.add_argument("--target", choices=["local", "aws"], default="local",
@@ -34,14 +35,13 @@ def cmd_studio(args: argparse.Namespace) -> int:
     import os
 
     from mlgw.studio import server
-    from localcloud.config import Config
-    port = args.port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
+    port = args.studio_port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
     if args.target == "aws":
         target = server.aws_target(args.region, args.bucket, args.profile)
     else:
         from localcloud import daemon
         try:
-            target = server.local_target(daemon.start(Config.from_flags(args.home, args.localcloud_port)))
+            target = server.local_target(daemon.start(config_from(args)))
         except daemon.DaemonError as exc:
             raise CliError(str(exc)) from None
     try:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import CliError, config_from, positive_int, running, with_home
+from mlgw.args import (CliError, config_from, positive_int, require_endpoint, running,
+                       with_endpoint, with_home)
 
 
 def register(sub) -> None:
@@ -16,17 +17,19 @@ def register(sub) -> None:
     traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
     traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
-    traffic.add_argument("--endpoint-name", default="ml-gateway-fraud")
+    with_endpoint(traffic, "ml-gateway-fraud", "endpoint the gateway calls (default ml-gateway-fraud)")
     traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
     traffic.set_defaults(func=cmd_traffic)
 
 
 def cmd_traffic(args: argparse.Namespace) -> int:
     from mlgw import traffic
+    from mlgw.local_run import clients
     config = running(config_from(args))
+    require_endpoint(clients(config)[1], args.endpoint, config)
     try:
         summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
-                                 endpoint_name=args.endpoint_name, concurrency=args.concurrency)
+                                 endpoint_name=args.endpoint, concurrency=args.concurrency)
     except traffic.TrafficError as exc:
         raise CliError(str(exc)) from None
     traffic.print_summary(summary)

@@ -70,10 +70,27 @@ def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name:
                             boto_session=boto_session, processing_image_uri=processing_image_uri)
 
 
+@contextmanager
+def compiled_once(pipeline) -> Iterator[str]:
+    """Within the block, `pipeline.definition()` returns the JSON compiled on entry.
+
+    The SDK's Pipeline.upsert compiles the definition in create() and, when the pipeline
+    already exists (every run after the first), again in update(): about a second of step
+    compilation each time for the same JSON. Shadowing the method on this one instance keeps
+    everything else upsert does (role resolution and check, the S3 upload of a definition over
+    100 KB, tags) as the SDK does it."""
+    definition = pipeline.definition()
+    pipeline.definition = lambda: definition
+    try:
+        yield definition
+    finally:
+        del pipeline.definition   # the class's method again
+
+
 def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
-    """Create the pipeline or update its definition; its ARN."""
+    """Create the pipeline or update its definition (compiled once); its ARN."""
     tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()] or None
-    with quiet_sdk():
+    with quiet_sdk(), compiled_once(pipeline):
         response = pipeline.upsert(role_arn=role_arn, tags=tag_list,
                                    description="ML Gateway: ingest → features → train → deploy")
     return response["PipelineArn"]
