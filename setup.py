@@ -30,7 +30,7 @@ setup(
         "httptools>=0.6",
         "uvloop>=0.19",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "moto>=5", "cfn-lint>=1",
+    extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "pytest-xdist>=3.5", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16", "selenium>=4.30"]},
     entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import boto3
@@ -25,6 +26,20 @@ os.environ.update({
 })
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The suite runs in two processes (pytest-xdist, pytest.ini): each gets its own default state
+# directory and default ports, so a command run without --home/--port never meets the other
+# process's servers, nor a developer's ./.mlgw or ~/.mlgw.
+os.environ["MLGW_HOME"] = os.path.join(tempfile.mkdtemp(prefix="mlgw-tests-"), ".mlgw")
+for _var in ("MLGW_PORT", "MLGW_GATEWAY_PORT", "MLGW_STUDIO_PORT", "MLGW_MLFLOW_PORT"):
+    os.environ[_var] = str(_free_port())
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", None}
