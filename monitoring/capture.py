@@ -10,7 +10,9 @@ per million lines; decoding in DuckDB measured 3.6-4.5 s on 2 cores (envelope by
 NDJSON reader, body by `from_json` into a typed struct, CSV by `string_split`, time window
 as a filter, all in one vectorised, multi-threaded query). A line that does not decode is
 skipped and counted by reason, never fatal; the reason is found by a second look at only
-the files that had such lines.
+the files that had such lines. Deploy's warm-up requests (eventMetadata.inferenceId starting
+with processing.warm_up.WARM_UP_PREFIX) are left out and counted apart: they are our own
+fixed requests, not traffic.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from processing.warm_up import WARM_UP_PREFIX
+
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 
 
@@ -34,6 +38,7 @@ class CaptureReport:
     skipped_lines: int = 0
     skipped_reasons: Counter = field(default_factory=Counter)
     files: int = 0
+    warm_up: int = 0          # deploy's warm-up requests in the window, left out
 
 
 def _default_features() -> list[str]:
@@ -75,7 +80,7 @@ def capture_files(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike]
 
 
 _ENVELOPE = ("{'captureData': 'STRUCT(endpointInput STRUCT(observedContentType VARCHAR, "
-             "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR)'}")
+             "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR, inferenceId VARCHAR)'}")
 
 
 def _query(features: Sequence[str]) -> str:
@@ -90,26 +95,29 @@ def _query(features: Sequence[str]) -> str:
 WITH raw AS (
   -- DuckDB's NDJSON reader: a line that is not JSON (corrupt, truncated, not UTF-8) comes
   -- back as a row of NULLs, so it is counted rather than lost or fatal.
-  SELECT captureData.endpointInput AS input, eventMetadata.inferenceTime AS t, filename
+  SELECT captureData.endpointInput AS input, eventMetadata.inferenceTime AS t,
+    eventMetadata.inferenceId AS iid, filename
   FROM read_json($files, format='newline_delimited', columns={_ENVELOPE},
                  ignore_errors=true, maximum_object_size=100000000, filename=true)
 ), typed AS (
   SELECT lower(trim(split_part(input.observedContentType, ';', 1))) AS ctype,
     CASE WHEN upper(input.encoding) = 'BASE64' THEN TRY(decode(from_base64(input.data)))
          ELSE input.data END AS data,
-    TRY_CAST(t AS TIMESTAMPTZ) AS ts, input IS NULL AND t IS NULL AS unreadable, filename
+    TRY_CAST(t AS TIMESTAMPTZ) AS ts, input IS NULL AND t IS NULL AS unreadable, filename,
+    coalesce(starts_with(iid, $warm_up), false) AS warm_up
   FROM raw
 ), checked AS (
   SELECT ts, ctype, ltrim(data) AS data, filename,
     CASE WHEN unreadable THEN 'unreadable_line'
          WHEN data IS NULL THEN 'no_input_data'
          WHEN ts IS NULL THEN 'bad_inference_time'
+         WHEN warm_up THEN 'warm_up'
          WHEN ctype NOT IN ('{JSON_TYPE}', '{CSV_TYPE}') THEN 'unsupported_content_type'
          ELSE 'ok' END AS status
   FROM typed
 ), windowed AS (
   SELECT * FROM checked
-  WHERE status <> 'ok' OR (($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end))
+  WHERE status NOT IN ('ok', 'warm_up') OR (($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end))
 ), rows AS (
   SELECT status, CASE WHEN status = 'unreadable_line' THEN filename END AS bad_file,
     CASE WHEN status <> 'ok' THEN [NULL]
@@ -190,13 +198,14 @@ def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     names = [str(f) for f in files]
     try:
         table = con.sql(_query(features), params={
-            "files": names,
+            "files": names, "warm_up": WARM_UP_PREFIX,
             "start": _utc(start) if start is not None else None,
             "end": _utc(end) if end is not None else None}).to_arrow_table()
         frame = table.to_pandas()
         ok = (frame["status"] == "ok").to_numpy()
         for reason, count in frame.loc[~ok, "status"].value_counts().items():
             report.skipped_reasons[str(reason)] += int(count)
+        report.warm_up = report.skipped_reasons.pop("warm_up", 0)
         unreadable = report.skipped_reasons.pop("unreadable_line", 0)
         if unreadable:   # only the files that had such lines are read again
             bad = sorted(frame.loc[~ok, "bad_file"].dropna().unique().tolist())
