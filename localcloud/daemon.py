@@ -166,12 +166,22 @@ def port_holder(port: int) -> str | None:
 
 
 def terminate(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:
-    """SIGTERM a server and its child processes, SIGKILL what is left after `timeout`; False
-    if it was already gone."""
+    """SIGTERM a server and its child processes in its session, SIGKILL what is left after
+    `timeout`; False if it was already gone. A child in a session of its own is a server
+    `spawn` detached (a localcloud the studio started): it is left to be stopped as itself."""
     try:
         proc = psutil.Process(pid)
-        family = [proc] + proc.children(recursive=True)
-    except psutil.NoSuchProcess:
+        if _gone(proc):
+            return False
+        session = os.getsid(pid)
+        family = [proc]
+        for child in proc.children(recursive=True):
+            try:
+                if os.getsid(child.pid) == session:
+                    family.append(child)
+            except OSError:
+                pass
+    except (psutil.NoSuchProcess, OSError):
         return False
     for member in family:
         try:

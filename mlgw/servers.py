@@ -9,6 +9,7 @@ working directory, as localcloud.config resolves it). `mlgw stop` and `make clea
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,14 @@ def _url(proc: psutil.Process) -> str:
 
 
 def _record_server(name: str, path: Path) -> Server | None:
-    record = daemon.read_record(path)
-    return Server(name, record["pid"], record["url"], False) if record else None
+    """The server a run file names while its process lives (answering or not yet: the MLflow
+    UI takes a while to listen)."""
+    try:
+        record = json.loads(path.read_text())
+        pid, url = int(record["pid"]), str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Server(name, pid, url, False) if daemon.pid_alive(pid) else None
 
 
 def running(home: Path) -> list[Server]:
@@ -140,9 +147,10 @@ def stop_all(home: Path) -> list[Server]:
             if not found or p.pid != found.pid]
         if subcommand == "mlflow":
             targets += [Server(name, p.pid, _url(p), True) for p in _mlflow_servers(config.home)]
-        for server in targets:
-            if daemon.terminate(server.pid):
-                stopped.append(server)
+        # one line per server, though it may be several processes (`mlgw mlflow` and the
+        # `mlflow server` it runs)
+        if [server for server in targets if daemon.terminate(server.pid)]:
+            stopped.append(targets[0])
         path.unlink(missing_ok=True)
     stopped += [Server("localcloud", r["pid"], r["url"], r.get("run_file") is False)
                 for r in daemon.stop(config)]
