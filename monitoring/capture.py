@@ -12,7 +12,8 @@ as a filter, all in one vectorised, multi-threaded query). A line that does not 
 skipped and counted by reason, never fatal; the reason is found by a second look at only
 the files that had such lines. Deploy's warm-up requests (eventMetadata.inferenceId starting
 with processing.warm_up.WARM_UP_PREFIX) are left out and counted apart: they are our own
-fixed requests, not traffic.
+fixed requests, not traffic. A JSON request's raw category labels (`"policy_state": "CA"`)
+are encoded in the same query as the model server encodes them (RawFields).
 """
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ class CaptureReport:
 def _default_features() -> list[str]:
     from processing.features import MODEL_FEATURES
     return list(MODEL_FEATURES)
+
+
+def _raw_fields(features: Sequence[str]) -> RawFields:
+    try:
+        return RawFields.from_contract(features)
+    except ImportError:   # the data contract is not shipped with this job
+        return RawFields()
 
 
 def _hour_of(path: Path) -> dt.datetime | None:
@@ -83,13 +91,63 @@ _ENVELOPE = ("{'captureData': 'STRUCT(endpointInput STRUCT(observedContentType V
              "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR, inferenceId VARCHAR)'}")
 
 
-def _query(features: Sequence[str]) -> str:
-    """One pass: envelope -> (status, feature values), one row per instance or bad line."""
-    ident = [f'"{f.replace(chr(34), chr(34) * 2)}"' for f in features]
-    struct = {f: "DOUBLE" for f in features}
+@dataclass(frozen=True)
+class RawFields:
+    """How a JSON request's raw category labels become model features, as the model server
+    encodes them (processing.features.encode_record): `one_hot` {raw field: [(label,
+    feature)]}, `ordinal` {field: [labels in code order]}."""
+    one_hot: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    ordinal: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_contract(cls, features: Sequence[str]) -> "RawFields":
+        """The active data contract's category fields whose features are all in `features`."""
+        from processing import contract
+        wanted, out = set(features), cls()
+        for table in contract.active().tables.values():
+            for column in table.columns:
+                if column.encoding == "one_hot" and set(column.features) <= wanted \
+                        and column.name not in wanted:
+                    out.one_hot[column.name] = list(zip(column.values, column.features))
+                elif column.encoding == "ordinal" and column.name in wanted:
+                    out.ordinal[column.name] = list(column.values)
+        return out
+
+
+def _ident(name: str) -> str:
+    return f'"{name.replace(chr(34), chr(34) * 2)}"'
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _query(features: Sequence[str], raw: RawFields | None = None) -> str:
+    """One pass: envelope -> (status, feature values), one row per instance or bad line.
+    With `raw`, a JSON record's raw labels are encoded as the model server encodes them: an
+    ordinal label (or its code) becomes its code, a one-hot field's label sets its features
+    (an unknown label: all 0, no category); an encoded feature sent as such wins."""
+    raw = raw or RawFields()
+    ident = [_ident(f) for f in features]
+    struct = {f: "VARCHAR" if f in raw.ordinal else "DOUBLE" for f in features}
+    struct.update({name: "VARCHAR" for name in raw.one_hot})
     shapes = {name: json.dumps(doc).replace("'", "''") for name, doc in
               (("instances", {"instances": [struct]}), ("list", [struct]), ("one", struct))}
-    as_list = "[" + ", ".join(f"s.{i}" for i in ident) + "]"
+    one_hot = {feature: (name, label) for name, pairs in raw.one_hot.items()
+               for label, feature in pairs}
+    values = []
+    for f, i in zip(features, ident):
+        if f in raw.ordinal:
+            codes = " ".join(f"WHEN {_text(label)} THEN {k}.0"
+                             for k, label in enumerate(raw.ordinal[f]))
+            values.append(f"coalesce(TRY_CAST(s.{i} AS DOUBLE), CASE s.{i} {codes} END)")
+        elif f in one_hot:
+            name, label = one_hot[f]
+            values.append(f"coalesce(s.{i}, CASE WHEN s.{_ident(name)} IS NULL THEN NULL "
+                          f"WHEN s.{_ident(name)} = {_text(label)} THEN 1.0 ELSE 0.0 END)")
+        else:
+            values.append(f"s.{i}")
+    as_list = "[" + ", ".join(values) + "]"
     columns = ", ".join(f"v[{k + 1}] AS {i}" for k, i in enumerate(ident))
     return f"""
 WITH raw AS (
@@ -181,14 +239,18 @@ def _diagnose(con: duckdb.DuckDBPyConnection, files: list[str], unreadable: int)
 
 def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
                  start: dt.datetime | None = None, end: dt.datetime | None = None,
-                 features: Sequence[str] | None = None) -> tuple[pd.DataFrame, CaptureReport]:
+                 features: Sequence[str] | None = None,
+                 raw: RawFields | None = None) -> tuple[pd.DataFrame, CaptureReport]:
     """Captured inputs with inferenceTime in [start, end) as a float frame of `features`.
 
-    JSON keys that are not features are ignored; absent features are NaN. A CSV row or JSON
+    JSON keys that are not features are ignored, except raw category fields (`raw`, default
+    RawFields.from_contract): those are encoded as the model server does; absent features
+    are NaN. A CSV row or JSON
     payload that does not have the feature shape, and any envelope that does not decode,
     is skipped and counted in the report by reason.
     """
     features = list(features) if features is not None else _default_features()
+    raw = raw if raw is not None else _raw_fields(features)
     files = capture_files(paths_or_root, start, end)
     report = CaptureReport(files=len(files))
     if not files:
@@ -197,7 +259,7 @@ def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     con.execute("SET enable_progress_bar = false")   # no terminal noise from a library call
     names = [str(f) for f in files]
     try:
-        table = con.sql(_query(features), params={
+        table = con.sql(_query(features, raw), params={
             "files": names, "warm_up": WARM_UP_PREFIX,
             "start": _utc(start) if start is not None else None,
             "end": _utc(end) if end is not None else None}).to_arrow_table()

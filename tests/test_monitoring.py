@@ -216,7 +216,7 @@ def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path,
     model-monitor-data-capture-endpoint.html): the drift check leaves them out. A request
     without some raw fields (the README's two-field snippet) reads as those raw fields
     missing: one completeness_check per field of processing/schema.json, never one per
-    one-hot column (Model Monitor's check name is kept)."""
+    one-hot column (Model Monitor's check name is kept); a raw label counts as present."""
     import io
 
     from localcloud.sagemaker.capture import Capture, CaptureWriter
@@ -238,7 +238,7 @@ def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path,
     now = dt.datetime.now(dt.timezone.utc)
     partial = [json.dumps({"captureData": {"endpointInput": {
         "observedContentType": "application/json", "mode": "INPUT", "encoding": "JSON",
-        "data": json.dumps({"instances": [{"incident_severity": 2,
+        "data": json.dumps({"instances": [{"incident_severity": "Major", "policy_state": "CA",
                                            "total_claim_amount": 50000}]})}},
         "eventMetadata": {"eventId": f"p{i}", "inferenceTime": f"{now:%Y-%m-%dT%H:%M:%SZ}"},
         "eventVersion": "0"}) for i in range(20)]
@@ -251,8 +251,9 @@ def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path,
     incomplete = {v["feature_name"] for v in result.violations
                   if v["constraint_check_type"] == "completeness_check"}
     fields = monitor._raw_fields()
-    assert incomplete == set(fields) - {"incident_severity", "total_claim_amount"}
-    assert "policy_state" in incomplete and "policy_state_ca" not in incomplete
+    # raw labels are read as the model server encodes them: "Major" is incident_severity 1
+    assert incomplete == set(fields) - {"incident_severity", "total_claim_amount", "policy_state"}
+    assert "driver_relationship" in incomplete and "driver_relationship_self" not in incomplete
     assert "warm-up requests left out:\n10" in result.report_path.read_text()
 
     # the same window without the partial requests: nothing incomplete
