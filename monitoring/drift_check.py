@@ -164,10 +164,12 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
             result = run_monitoring(capture_dir, baseline_dir, out, start, end)
         except NoDataError as exc:
             skipped = exc.report.skipped_lines if exc.report else 0
+            warm = exc.report.warm_up if exc.report else 0
             print(f"no captured data for {endpoint_name} in {window_text(start, end)} under "
                   f"{capture_uri.rstrip('/')}/{endpoint_name}/ ({files} capture files"
-                  f"{f', {skipped} unreadable lines' if skipped else ''}): no metrics published",
-                  flush=True)
+                  f"{f', {skipped} unreadable lines' if skipped else ''}"
+                  f"{f', {warm} warm-up requests left out' if warm else ''}): no metrics "
+                  f"published", flush=True)
             return None
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
