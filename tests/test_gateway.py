@@ -435,3 +435,22 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
         assert servers.summary(home) == "nothing left running"
     finally:
         servers.stop_all(home)
+
+
+def test_status_and_start_name_who_holds_the_port(tmp_path, capsys):
+    """`status` of a state directory with no server says when its port is held all the same,
+    and by whom; `start` on that port is refused naming the holder."""
+    import os
+
+    from mlgw import cli
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        lc = ["localcloud", "--home", str(tmp_path / ".mlgw"), "--port", port]
+        assert cli.main(lc + ["status"]) == 3
+        assert f"not running (state dir {tmp_path / '.mlgw'}); port {port} is held by pid " \
+               f"{os.getpid()}" in capsys.readouterr().out
+        assert cli.main(lc + ["start"]) == 2
+        assert f"port {port} on 127.0.0.1 is taken by pid {os.getpid()}" in capsys.readouterr().err
