@@ -383,10 +383,12 @@ def _free_port() -> int:
 def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
     """The gateway and localcloud are found by their state directory even when it was deleted
     under them; a failed `gateway start` leaves no localcloud behind; a second start on another
-    port is refused, not ignored; `make clean` stops everything before deleting the state."""
+    port is refused, not ignored; `make clean` stops everything (gateway, studio, localcloud)
+    before deleting the state."""
     import shutil
     import subprocess
     import sys
+    import time
     from pathlib import Path
 
     from localcloud import daemon
@@ -407,8 +409,13 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
     assert cli.main(gateway + ["start", "--port", str(gw_port), "--schema", str(bad)]) == 2
     assert daemon.status(config) is None and not daemon.answers("127.0.0.1", lc_port)
 
+    studio = None
     try:
         assert cli.main(gateway + ["start", "--port", str(gw_port)]) == 0
+        studio_port = _free_port()
+        studio = subprocess.Popen([sys.executable, "-m", "mlgw", "studio", "--home", str(home),
+                                   "--port", str(studio_port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         assert cli.main(gateway + ["start", "--port", str(other)]) == 2
         err = capsys.readouterr().err
         assert f"already running at http://127.0.0.1:{gw_port}" in err and "stop it first" in err
@@ -417,6 +424,10 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
             f"left running: gateway at http://127.0.0.1:{gw_port}") and "`mlgw stop`" in \
             servers.summary(home)
 
+        deadline = time.monotonic() + 60
+        while not daemon.answers("127.0.0.1", studio_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert daemon.answers("127.0.0.1", studio_port)
         shutil.rmtree(home)   # the state deleted under the servers: still found, by process
         assert cli.main(gateway + ["status"]) == 0
         assert f"gateway running at http://127.0.0.1:{gw_port}" in capsys.readouterr().out
@@ -428,6 +439,8 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "stopped gateway" in done.stdout and "stopped localcloud" in done.stdout
+        assert f"stopped studio at http://127.0.0.1:{studio_port}" in done.stdout
+        assert studio.wait(timeout=10) is not None
         assert not home.exists()
         assert not daemon.answers("127.0.0.1", gw_port)
         assert not daemon.answers("127.0.0.1", lc_port)
@@ -435,6 +448,9 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
         assert servers.summary(home) == "nothing left running"
     finally:
         servers.stop_all(home)
+        if studio is not None and studio.poll() is None:
+            studio.kill()
+            studio.wait()
 
 
 def test_status_and_start_name_who_holds_the_port(tmp_path, capsys):
