@@ -92,15 +92,22 @@ def _url(proc: psutil.Process) -> str:
     return "?"
 
 
-def _record_server(name: str, path: Path) -> Server | None:
+def _is(subcommand: str, cmdline: list[str]) -> bool:
+    """Whether a command line is `mlgw <subcommand>` (or, for mlflow, the server it runs)."""
+    return _mlgw_command(cmdline) == subcommand or (
+        subcommand == "mlflow" and daemon.runs_module(cmdline, "mlflow"))
+
+
+def _record_server(name: str, subcommand: str, path: Path) -> Server | None:
     """The server a run file names while its process lives (answering or not yet: the MLflow
-    UI takes a while to listen)."""
+    UI takes a while to listen) and is that server: a stale file's pid may have been reused."""
     try:
         record = json.loads(path.read_text())
         pid, url = int(record["pid"]), str(record["url"])
-    except (OSError, ValueError, KeyError, TypeError):
+        alive = daemon.pid_alive(pid) and _is(subcommand, psutil.Process(pid).cmdline())
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         return None
-    return Server(name, pid, url, False) if daemon.pid_alive(pid) else None
+    return Server(name, pid, url, False) if alive else None
 
 
 def running(home: Path) -> list[Server]:
@@ -115,7 +122,7 @@ def running(home: Path) -> list[Server]:
                               record.get("run_file") is False))
     for name, subcommand, path in (("studio", "studio", studio_file(config.home)),
                                    ("MLflow UI", "mlflow", mlflow_file(config.home))):
-        found = _record_server(name, path)
+        found = _record_server(name, subcommand, path)
         if found is None:
             procs = _foreground(subcommand, config.home)
             if not procs and subcommand == "mlflow":
@@ -141,7 +148,7 @@ def stop_all(home: Path) -> list[Server]:
                for r in gateway.stop(config)]
     for name, subcommand, path in (("studio", "studio", studio_file(config.home)),
                                    ("MLflow UI", "mlflow", mlflow_file(config.home))):
-        found = _record_server(name, path)
+        found = _record_server(name, subcommand, path)
         targets = ([found] if found else []) + [
             Server(name, p.pid, _url(p), True) for p in _foreground(subcommand, config.home)
             if not found or p.pid != found.pid]
