@@ -93,12 +93,12 @@ def cmd_start(args: argparse.Namespace) -> int:
     port = args.port or DEFAULT_PORT
     if not args.foreground:
         found = status(config)
-        if found and found["port"] != port:
-            return _fail(f"a gateway for {config.home} is already running at {found['url']}, "
+        if found and args.port is not None and found["port"] != args.port:
+            return _fail(f"a gateway for {config.home} is already running at {describe(found)}, "
                          f"not on port {port}; stop it first (`mlgw gateway stop`) to start "
                          f"it on port {port}")
         if found:
-            print(f"gateway already running at {found['url']}")
+            print(f"gateway already running at {describe(found)}")
             return 0
         if answers("127.0.0.1", port):
             return _fail(f"port {port} is taken by {port_holder(port) or 'another program'}; "
