@@ -39,7 +39,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
+# Stops every server of .mlgw (gateway, studio, MLflow UI, localcloud) before deleting it, and
+# deletes nothing if one cannot be stopped: a server must not outlive its state.
 clean:
-	-$(VENV)/bin/mlgw gateway stop
-	-$(VENV)/bin/mlgw localcloud stop
+	@if [ -x $(VENV)/bin/mlgw ]; then $(VENV)/bin/mlgw stop --home .mlgw; fi
 	rm -rf .mlgw

@@ -29,6 +29,7 @@ setup(
         "uvicorn>=0.30",
         "httptools>=0.6",
         "uvloop>=0.19",
+        "psutil>=7",          # servers found by their process and port (localcloud/daemon.py)
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "pytest-xdist>=3.5", "moto>=5", "cfn-lint>=1",
                              "import-linter>=2.16", "selenium>=4.30"]},

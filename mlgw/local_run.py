@@ -280,6 +280,7 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
         print(f"inspect: mlgw pipeline describe {result.arn}", file=out)
         for line in failure_advice(sm, result):
             print(line, file=out)
+        _print_left_running(config, out)
         return
     package_arn = next((s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
                         if "RegisterModel" in s.get("Metadata", {})), None)
@@ -295,6 +296,12 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
     print("\ninvoke it from Python:", file=out)
     for line in _invoke_snippet(config):
         print(f"    {line}", file=out)
+    _print_left_running(config, out)
+
+
+def _print_left_running(config: Config, out) -> None:
+    from mlgw import servers
+    print(f"\n{servers.summary(config.home, _mlgw_command())}", file=out)
 
 
 def _mlgw_command() -> str:

@@ -10,7 +10,10 @@ per million lines; decoding in DuckDB measured 3.6-4.5 s on 2 cores (envelope by
 NDJSON reader, body by `from_json` into a typed struct, CSV by `string_split`, time window
 as a filter, all in one vectorised, multi-threaded query). A line that does not decode is
 skipped and counted by reason, never fatal; the reason is found by a second look at only
-the files that had such lines.
+the files that had such lines. Deploy's warm-up requests (eventMetadata.inferenceId starting
+with processing.warm_up.WARM_UP_PREFIX) are left out and counted apart: they are our own
+fixed requests, not traffic. A JSON request's raw category labels (`"policy_state": "CA"`)
+are encoded in the same query as the model server encodes them (RawFields).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from processing.warm_up import WARM_UP_PREFIX
+
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 
 
@@ -34,11 +39,19 @@ class CaptureReport:
     skipped_lines: int = 0
     skipped_reasons: Counter = field(default_factory=Counter)
     files: int = 0
+    warm_up: int = 0          # deploy's warm-up requests in the window, left out
 
 
 def _default_features() -> list[str]:
     from processing.features import MODEL_FEATURES
     return list(MODEL_FEATURES)
+
+
+def _raw_fields(features: Sequence[str]) -> RawFields:
+    try:
+        return RawFields.from_contract(features)
+    except ImportError:   # the data contract is not shipped with this job
+        return RawFields()
 
 
 def _hour_of(path: Path) -> dt.datetime | None:
@@ -75,41 +88,94 @@ def capture_files(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike]
 
 
 _ENVELOPE = ("{'captureData': 'STRUCT(endpointInput STRUCT(observedContentType VARCHAR, "
-             "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR)'}")
+             "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR, inferenceId VARCHAR)'}")
 
 
-def _query(features: Sequence[str]) -> str:
-    """One pass: envelope -> (status, feature values), one row per instance or bad line."""
-    ident = [f'"{f.replace(chr(34), chr(34) * 2)}"' for f in features]
-    struct = {f: "DOUBLE" for f in features}
+@dataclass(frozen=True)
+class RawFields:
+    """How a JSON request's raw category labels become model features, as the model server
+    encodes them (processing.features.encode_record): `one_hot` {raw field: [(label,
+    feature)]}, `ordinal` {field: [labels in code order]}."""
+    one_hot: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    ordinal: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_contract(cls, features: Sequence[str]) -> "RawFields":
+        """The active data contract's category fields whose features are all in `features`."""
+        from processing import contract
+        wanted, out = set(features), cls()
+        for table in contract.active().tables.values():
+            for column in table.columns:
+                if column.encoding == "one_hot" and set(column.features) <= wanted \
+                        and column.name not in wanted:
+                    out.one_hot[column.name] = list(zip(column.values, column.features))
+                elif column.encoding == "ordinal" and column.name in wanted:
+                    out.ordinal[column.name] = list(column.values)
+        return out
+
+
+def _ident(name: str) -> str:
+    return f'"{name.replace(chr(34), chr(34) * 2)}"'
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _query(features: Sequence[str], raw: RawFields | None = None) -> str:
+    """One pass: envelope -> (status, feature values), one row per instance or bad line.
+    With `raw`, a JSON record's raw labels are encoded as the model server encodes them: an
+    ordinal label (or its code) becomes its code, a one-hot field's label sets its features
+    (an unknown label: all 0, no category); an encoded feature sent as such wins."""
+    raw = raw or RawFields()
+    ident = [_ident(f) for f in features]
+    struct = {f: "VARCHAR" if f in raw.ordinal else "DOUBLE" for f in features}
+    struct.update({name: "VARCHAR" for name in raw.one_hot})
     shapes = {name: json.dumps(doc).replace("'", "''") for name, doc in
               (("instances", {"instances": [struct]}), ("list", [struct]), ("one", struct))}
-    as_list = "[" + ", ".join(f"s.{i}" for i in ident) + "]"
+    one_hot = {feature: (name, label) for name, pairs in raw.one_hot.items()
+               for label, feature in pairs}
+    values = []
+    for f, i in zip(features, ident):
+        if f in raw.ordinal:
+            codes = " ".join(f"WHEN {_text(label)} THEN {k}.0"
+                             for k, label in enumerate(raw.ordinal[f]))
+            values.append(f"coalesce(TRY_CAST(s.{i} AS DOUBLE), CASE s.{i} {codes} END)")
+        elif f in one_hot:
+            name, label = one_hot[f]
+            values.append(f"coalesce(s.{i}, CASE WHEN s.{_ident(name)} IS NULL THEN NULL "
+                          f"WHEN s.{_ident(name)} = {_text(label)} THEN 1.0 ELSE 0.0 END)")
+        else:
+            values.append(f"s.{i}")
+    as_list = "[" + ", ".join(values) + "]"
     columns = ", ".join(f"v[{k + 1}] AS {i}" for k, i in enumerate(ident))
     return f"""
 WITH raw AS (
   -- DuckDB's NDJSON reader: a line that is not JSON (corrupt, truncated, not UTF-8) comes
   -- back as a row of NULLs, so it is counted rather than lost or fatal.
-  SELECT captureData.endpointInput AS input, eventMetadata.inferenceTime AS t, filename
+  SELECT captureData.endpointInput AS input, eventMetadata.inferenceTime AS t,
+    eventMetadata.inferenceId AS iid, filename
   FROM read_json($files, format='newline_delimited', columns={_ENVELOPE},
                  ignore_errors=true, maximum_object_size=100000000, filename=true)
 ), typed AS (
   SELECT lower(trim(split_part(input.observedContentType, ';', 1))) AS ctype,
     CASE WHEN upper(input.encoding) = 'BASE64' THEN TRY(decode(from_base64(input.data)))
          ELSE input.data END AS data,
-    TRY_CAST(t AS TIMESTAMPTZ) AS ts, input IS NULL AND t IS NULL AS unreadable, filename
+    TRY_CAST(t AS TIMESTAMPTZ) AS ts, input IS NULL AND t IS NULL AS unreadable, filename,
+    coalesce(starts_with(iid, $warm_up), false) AS warm_up
   FROM raw
 ), checked AS (
   SELECT ts, ctype, ltrim(data) AS data, filename,
     CASE WHEN unreadable THEN 'unreadable_line'
          WHEN data IS NULL THEN 'no_input_data'
          WHEN ts IS NULL THEN 'bad_inference_time'
+         WHEN warm_up THEN 'warm_up'
          WHEN ctype NOT IN ('{JSON_TYPE}', '{CSV_TYPE}') THEN 'unsupported_content_type'
          ELSE 'ok' END AS status
   FROM typed
 ), windowed AS (
   SELECT * FROM checked
-  WHERE status <> 'ok' OR (($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end))
+  WHERE status NOT IN ('ok', 'warm_up') OR (($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end))
 ), rows AS (
   SELECT status, CASE WHEN status = 'unreadable_line' THEN filename END AS bad_file,
     CASE WHEN status <> 'ok' THEN [NULL]
@@ -173,14 +239,18 @@ def _diagnose(con: duckdb.DuckDBPyConnection, files: list[str], unreadable: int)
 
 def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
                  start: dt.datetime | None = None, end: dt.datetime | None = None,
-                 features: Sequence[str] | None = None) -> tuple[pd.DataFrame, CaptureReport]:
+                 features: Sequence[str] | None = None,
+                 raw: RawFields | None = None) -> tuple[pd.DataFrame, CaptureReport]:
     """Captured inputs with inferenceTime in [start, end) as a float frame of `features`.
 
-    JSON keys that are not features are ignored; absent features are NaN. A CSV row or JSON
+    JSON keys that are not features are ignored, except raw category fields (`raw`, default
+    RawFields.from_contract): those are encoded as the model server does; absent features
+    are NaN. A CSV row or JSON
     payload that does not have the feature shape, and any envelope that does not decode,
     is skipped and counted in the report by reason.
     """
     features = list(features) if features is not None else _default_features()
+    raw = raw if raw is not None else _raw_fields(features)
     files = capture_files(paths_or_root, start, end)
     report = CaptureReport(files=len(files))
     if not files:
@@ -189,14 +259,15 @@ def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     con.execute("SET enable_progress_bar = false")   # no terminal noise from a library call
     names = [str(f) for f in files]
     try:
-        table = con.sql(_query(features), params={
-            "files": names,
+        table = con.sql(_query(features, raw), params={
+            "files": names, "warm_up": WARM_UP_PREFIX,
             "start": _utc(start) if start is not None else None,
             "end": _utc(end) if end is not None else None}).to_arrow_table()
         frame = table.to_pandas()
         ok = (frame["status"] == "ok").to_numpy()
         for reason, count in frame.loc[~ok, "status"].value_counts().items():
             report.skipped_reasons[str(reason)] += int(count)
+        report.warm_up = report.skipped_reasons.pop("warm_up", 0)
         unreadable = report.skipped_reasons.pop("unreadable_line", 0)
         if unreadable:   # only the files that had such lines are read again
             bad = sorted(frame.loc[~ok, "bad_file"].dropna().unique().tolist())

@@ -114,8 +114,11 @@ def _type_ok(expected: str, observed: str) -> bool:
 
 def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any],
           constraints: dict[str, Any],
-          completeness_tolerance: float = COMPLETENESS_TOLERANCE) -> list[dict[str, str]]:
-    """Violations of `constraints` (and drift from the baseline) by the current statistics."""
+          completeness_tolerance: float = COMPLETENESS_TOLERANCE,
+          per_feature_completeness: bool = True) -> list[dict[str, str]]:
+    """Violations of `constraints` (and drift from the baseline) by the current statistics.
+    `per_feature_completeness=False` leaves completeness to `check_completeness` (per raw
+    field, which needs the rows)."""
     if (constraints.get("monitoring_config") or {}).get("evaluate_constraints",
                                                          "Enabled") == "Disabled":
         return []
@@ -146,7 +149,7 @@ def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any
                                          f"constraint is {want}"))
             continue   # distributions of different types are not comparable
 
-        if "completeness" in constraint and present + missing:
+        if per_feature_completeness and "completeness" in constraint and present + missing:
             observed = present / (present + missing)
             floor = constraint["completeness"] * (1 - completeness_tolerance)
             if observed < floor:
@@ -212,6 +215,39 @@ def check_categories(frame: Any, baseline_statistics: dict[str, Any],
                 f"{1 - known:.2%} of captured requests have no known '{column}' category "
                 f"(a label outside {', '.join(labels)}, or missing: scored as no category); "
                 f"baseline {1 - base:.2%}"))
+    return violations
+
+
+def check_completeness(frame: Any, constraints: dict[str, Any], fields: dict[str, list[str]],
+                       tolerance: float = COMPLETENESS_TOLERANCE) -> list[dict[str, str]]:
+    """completeness_check per raw field. `frame` (pandas): the captured rows, one column per
+    model feature; `fields`: {raw field: its model features} from the data contract (a
+    one-hot category is several features, a number or an ordinal one). A field is present in
+    a row when any of its features is; its baseline completeness is the lowest of its
+    features' constraints. One violation per field, named by the field, so a request without
+    a category reads as that one field missing, not as each of its one-hot columns."""
+    if (constraints.get("monitoring_config") or {}).get("evaluate_constraints",
+                                                         "Enabled") == "Disabled" or frame.empty:
+        return []
+    expected = {c["name"]: c for c in constraints.get("features", [])}
+    grouped = {f for features in fields.values() for f in features}
+    groups = list(fields.items()) + [(name, [name]) for name in expected if name not in grouped]
+    violations = []
+    for name, features in groups:
+        wanted = [expected[f]["completeness"] for f in features
+                  if f in expected and "completeness" in expected[f]]
+        present = [f for f in features if f in frame.columns]
+        if not wanted or not present:
+            continue   # no constraint, or a missing column (missing_column_check says so)
+        baseline = min(wanted)
+        observed = float(frame[present].notna().to_numpy().any(axis=1).mean())
+        floor = baseline * (1 - tolerance)
+        if observed < floor:
+            parts = f" (any of {len(features)} one-hot features)" if len(features) > 1 else ""
+            violations.append(_violation(
+                name, "completeness_check",
+                f"Completeness of '{name}'{parts} is {observed:.4f}, below the baseline "
+                f"constraint {baseline:.4f} (allowed down to {floor:.4f})"))
     return violations
 
 

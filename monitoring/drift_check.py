@@ -8,7 +8,9 @@
    model → model package → DriftCheckBaselines.ModelDataQuality (statistics.json and
    constraints.json, written by the training pipeline's Baseline step).
 2. The endpoint's data capture for [end - window, end) is read from S3 (only the hour
-   folders the window touches).
+   folders the window touches); deploy's warm-up requests, marked by their InferenceId
+   (processing/warm_up.py), are left out. Completeness is checked per raw field of the data
+   contract, the other checks per model feature (monitoring/monitor.py).
 3. statistics.json, constraint_violations.json and report.html are written under
    `<output-dir>/yyyy/mm/dd/hh/`; the step's output uploads them to
    `<reports>/<endpoint>/<schedule>/`, Model Monitor's S3 layout.
@@ -162,10 +164,12 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
             result = run_monitoring(capture_dir, baseline_dir, out, start, end)
         except NoDataError as exc:
             skipped = exc.report.skipped_lines if exc.report else 0
+            warm = exc.report.warm_up if exc.report else 0
             print(f"no captured data for {endpoint_name} in {window_text(start, end)} under "
                   f"{capture_uri.rstrip('/')}/{endpoint_name}/ ({files} capture files"
-                  f"{f', {skipped} unreadable lines' if skipped else ''}): no metrics published",
-                  flush=True)
+                  f"{f', {skipped} unreadable lines' if skipped else ''}"
+                  f"{f', {warm} warm-up requests left out' if warm else ''}): no metrics "
+                  f"published", flush=True)
             return None
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
@@ -173,7 +177,8 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
     put_metrics(cloudwatch, data)
     drifted = sorted({v["feature_name"] for v in result.violations
                       if v["constraint_check_type"] == "baseline_drift_check"})
-    print(f"{result.report.records} records in {window_text(start, end)}: "
+    warm = f" ({result.report.warm_up} warm-up requests left out)" if result.report.warm_up else ""
+    print(f"{result.report.records} records{warm} in {window_text(start, end)}: "
           f"{len(result.violations)} violations"
           f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}; "
           f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}", flush=True)

@@ -99,10 +99,23 @@ def _category_groups() -> dict[str, tuple[list[str], list[str]]]:
             for column in table.encoded("one_hot")}
 
 
+def _raw_fields() -> dict[str, list[str]]:
+    """{raw field: its model features} for every field the model reads, from the data
+    contract; empty where the package is not shipped (completeness is then per feature)."""
+    try:
+        from processing import contract
+    except ImportError:
+        return {}
+    return {column.name: column.features for table in contract.active().tables.values()
+            for column in table.columns if column.features}
+
+
 def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathLike,
                    output_dir: str | os.PathLike, start: dt.datetime | None = None,
                    end: dt.datetime | None = None) -> MonitoringResult:
-    """Read captured inputs with inferenceTime in [start, end), check them, write outputs."""
+    """Read captured inputs with inferenceTime in [start, end), check them, write outputs.
+    Completeness is checked per raw field of the data contract (drift.check_completeness);
+    the other checks, statistics.json and the metrics stay per model feature."""
     base_stats, constraints = load_baseline(baseline_dir)
     names = [f["name"] for f in base_stats["features"]]
     frame, report = read_capture(capture_root, start, end, features=names)
@@ -111,7 +124,9 @@ def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathL
         raise NoDataError(f"no captured records in {window_text(start, end)} "
                           f"({report.files} capture files{skipped}); nothing to monitor", report)
     statistics = compute_statistics(frame)
-    violations = drift.check(statistics, base_stats, constraints)
+    violations = drift.check(statistics, base_stats, constraints,
+                             per_feature_completeness=False)
+    violations += drift.check_completeness(frame, constraints, _raw_fields())
     violations += drift.check_categories(frame, base_stats, _category_groups())
 
     out = Path(output_dir)
@@ -216,7 +231,8 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:to
 </style></head><body>
 <h1>Model Monitor report</h1>
 <p>Window: {esc(window_text(start, end))}. Records: {report.records} from {report.files} capture
-files; skipped lines: {report.skipped_lines}. Violations: {len(violations)}.</p>
+files; skipped lines: {report.skipped_lines}; deploy's warm-up requests left out:
+{report.warm_up}. Violations: {len(violations)}.</p>
 <h2>Violations</h2>
 <table><tr><th>feature</th><th>check</th><th>description</th></tr>{rows}</table>
 <h2>Skipped lines</h2>

@@ -12,7 +12,8 @@ knows which model serves what share.
 A package that is not Approved leaves the endpoint as it is. If anything fails before the
 endpoint accepts the new config, what this step created is deleted again. After deploying,
 each variant is warmed (and the first-request latency reported) so the first user request
-does not pay for a cold model.
+does not pay for a cold model; warm-up requests are marked so that monitoring skips them
+(processing/warm_up.py says how and why).
 
 Idempotent and crash-safe: a retry (after the job was killed mid-deploy, say) first waits for
 an endpoint left Creating/Updating, and if the endpoint already serves this model package as
@@ -41,7 +42,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from processing import drift_schedule
+from processing import drift_schedule, warm_up
 from processing.job import JobError, run
 
 STRATEGIES = ("replace", "canary", "ab")
@@ -286,15 +287,18 @@ def apply_config(sm, endpoint_name: str, config_name: str, variants: list[dict[s
 
 
 def warm(runtime, endpoint_name: str, variants: list[str], requests: int = 5) -> dict[str, dict[str, float]]:
-    """Invoke each variant a few times; first-request vs warm latency (ms) per variant."""
+    """Invoke each variant a few times; first-request vs warm latency (ms) per variant. Each
+    request carries a warm-up InferenceId (processing/warm_up.py), so the drift check leaves
+    it out of monitoring."""
     body = json.dumps(WARM_REQUEST)
     timings = {}
     for variant in variants:
         samples = []
-        for _ in range(requests):
+        for n in range(requests):
             t0 = time.perf_counter()
             runtime.invoke_endpoint(EndpointName=endpoint_name, TargetVariant=variant,
-                                    ContentType="application/json", Body=body)["Body"].read()
+                                    ContentType="application/json", Body=body,
+                                    InferenceId=warm_up.inference_id(variant, n))["Body"].read()
             samples.append((time.perf_counter() - t0) * 1000)
         timings[variant] = {"first_ms": round(samples[0], 2), "warm_ms": round(min(samples[1:]), 2)}
     return timings

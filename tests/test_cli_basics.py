@@ -74,6 +74,8 @@ def test_a_failure_caused_by_a_parameter_says_a_retry_cannot_help(localcloud, cl
     out = capsys.readouterr().out
     assert "retry cannot help" in out and "NewVariantWeight='lots'" in out
     assert "--param NewVariantWeight=" in out and "mlgw pipeline retry" not in out
+    # the summary ends by saying what the run left running (here: localcloud in this process)
+    assert out.rstrip().splitlines()[-1] == "nothing left running"
 
 
 def test_build_phases_are_announced_and_a_long_one_is_never_silent():

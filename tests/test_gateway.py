@@ -371,3 +371,102 @@ def test_http_only_loopback_host_names(gateway):
                            headers={"Host": "evil.example"})
     assert status == 400 and "Host" in json.loads(out)["message"]
     assert _http(gateway, "GET", "/v1/health", headers={"Host": "localhost"})[0] == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
+    """The gateway and localcloud are found by their state directory even when it was deleted
+    under them; a failed `gateway start` leaves no localcloud behind; a second start on another
+    port is refused, not ignored; `make clean` stops everything (gateway, studio, localcloud)
+    before deleting the state."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from localcloud import daemon
+    from localcloud.config import Config
+    from mlgw import cli, servers
+
+    mlgw_script = Path(sys.executable).with_name("mlgw")
+    if not mlgw_script.exists() or not shutil.which("make"):
+        pytest.skip("needs make and the venv's mlgw script (make install)")
+    home, lc_port, gw_port, other = tmp_path / ".mlgw", _free_port(), _free_port(), _free_port()
+    monkeypatch.setenv("MLGW_PORT", str(lc_port))
+    monkeypatch.chdir(tmp_path)
+    gateway = ["gateway", "--home", str(home)]
+    config = Config.from_flags(str(home))
+
+    bad = tmp_path / "bad-schema.json"
+    bad.write_text("{}")
+    assert cli.main(gateway + ["start", "--port", str(gw_port), "--schema", str(bad)]) == 2
+    assert daemon.status(config) is None and not daemon.answers("127.0.0.1", lc_port)
+
+    studio = None
+    try:
+        assert cli.main(gateway + ["start", "--port", str(gw_port)]) == 0
+        studio_port = _free_port()
+        studio = subprocess.Popen([sys.executable, "-m", "mlgw", "studio", "--home", str(home),
+                                   "--port", str(studio_port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        assert cli.main(gateway + ["start", "--port", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert f"already running at http://127.0.0.1:{gw_port}" in err and "stop it first" in err
+        assert not daemon.answers("127.0.0.1", other)
+        assert servers.summary(home).startswith(
+            f"left running: gateway at http://127.0.0.1:{gw_port}") and "`mlgw stop`" in \
+            servers.summary(home)
+
+        deadline = time.monotonic() + 60
+        while not daemon.answers("127.0.0.1", studio_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert daemon.answers("127.0.0.1", studio_port)
+        shutil.rmtree(home)   # the state deleted under the servers: still found, by process
+        assert cli.main(gateway + ["status"]) == 0
+        assert f"gateway running at http://127.0.0.1:{gw_port}" in capsys.readouterr().out
+        home.mkdir()
+        makefile = Path(__file__).resolve().parents[1] / "Makefile"
+        env = {**__import__("os").environ, "PYTHONPATH": str(makefile.parent)}
+        done = subprocess.run(["make", "-s", "-f", str(makefile), "clean",
+                               f"VENV={mlgw_script.parent.parent}"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "stopped gateway" in done.stdout and "stopped localcloud" in done.stdout
+        assert f"stopped studio at http://127.0.0.1:{studio_port}" in done.stdout
+        assert studio.wait(timeout=10) is not None
+        assert not home.exists()
+        assert not daemon.answers("127.0.0.1", gw_port)
+        assert not daemon.answers("127.0.0.1", lc_port)
+        assert cli.main(gateway + ["status"]) == 1
+        assert servers.summary(home) == "nothing left running"
+    finally:
+        servers.stop_all(home)
+        if studio is not None and studio.poll() is None:
+            studio.kill()
+            studio.wait()
+
+
+def test_status_and_start_name_who_holds_the_port(tmp_path, capsys):
+    """`status` of a state directory with no server says when its port is held all the same,
+    and by whom; `start` on that port is refused naming the holder."""
+    import os
+
+    from mlgw import cli
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        lc = ["localcloud", "--home", str(tmp_path / ".mlgw"), "--port", port]
+        assert cli.main(lc + ["status"]) == 3
+        assert f"not running (state dir {tmp_path / '.mlgw'}); port {port} is held by pid " \
+               f"{os.getpid()}" in capsys.readouterr().out
+        assert cli.main(lc + ["start"]) == 2
+        assert f"port {port} on 127.0.0.1 is taken by pid {os.getpid()}" in capsys.readouterr().err

@@ -207,3 +207,56 @@ def test_no_data_and_missing_baseline(tmp_path: Path, baseline_dir: Path,
     assert capsys.readouterr().out.startswith("monitored 10 records")
     assert sorted(p.name for p in out.iterdir()) == ["constraint_violations.json",
                                                      "report.html", "statistics.json"]
+
+
+def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path,
+                                                               baseline_dir: Path) -> None:
+    """Deploy's warm-up requests carry InvokeEndpoint's InferenceId, which SageMaker writes to
+    the capture as eventMetadata.inferenceId ("Capture data from real-time endpoint",
+    model-monitor-data-capture-endpoint.html): the drift check leaves them out. A request
+    without some raw fields (the README's two-field snippet) reads as those raw fields
+    missing: one completeness_check per field of processing/schema.json, never one per
+    one-hot column (Model Monitor's check name is kept); a raw label counts as present."""
+    import io
+
+    from localcloud.sagemaker.capture import Capture, CaptureWriter
+    from processing import deploy
+
+    (tmp_path / "capture").mkdir()
+    capture = Capture.from_config(deploy.capture_config("s3://capture/dc"))
+    writer = CaptureWriter(tmp_path)
+
+    class Runtime:   # writes what localcloud's endpoint writes for each call
+        def invoke_endpoint(self, **kw):
+            writer.write(capture, kw["EndpointName"], kw["TargetVariant"], kw["Body"].encode(),
+                         kw["ContentType"], b'{"predictions": []}', "application/json",
+                         kw.get("InferenceId"))
+            return {"Body": io.BytesIO(b"{}")}
+
+    deploy.warm(Runtime(), "fraud-endpoint", ["v1", "v2"])
+    writer.close()
+    now = dt.datetime.now(dt.timezone.utc)
+    partial = [json.dumps({"captureData": {"endpointInput": {
+        "observedContentType": "application/json", "mode": "INPUT", "encoding": "JSON",
+        "data": json.dumps({"instances": [{"incident_severity": "Major", "policy_state": "CA",
+                                           "total_claim_amount": 50000}]})}},
+        "eventMetadata": {"eventId": f"p{i}", "inferenceTime": f"{now:%Y-%m-%dT%H:%M:%SZ}"},
+        "eventVersion": "0"}) for i in range(20)]
+    root = tmp_path / "capture" / "dc"
+    write_capture(root, feature_frame(200, seed=11), now, extra_lines=partial)
+
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(minutes=1)
+    result = monitor.run_monitoring(root, baseline_dir, tmp_path / "out", start, end)
+    assert result.report.warm_up == 10 and result.report.records == 220
+    incomplete = {v["feature_name"] for v in result.violations
+                  if v["constraint_check_type"] == "completeness_check"}
+    fields = monitor._raw_fields()
+    # raw labels are read as the model server encodes them: "Major" is incident_severity 1
+    assert incomplete == set(fields) - {"incident_severity", "total_claim_amount", "policy_state"}
+    assert "driver_relationship" in incomplete and "driver_relationship_self" not in incomplete
+    assert "warm-up requests left out:\n10" in result.report_path.read_text()
+
+    # the same window without the partial requests: nothing incomplete
+    write_capture(tmp_path / "clean", feature_frame(200, seed=11), now)
+    clean = monitor.run_monitoring(tmp_path / "clean", baseline_dir, tmp_path / "out2", start, end)
+    assert not [v for v in clean.violations if v["constraint_check_type"] == "completeness_check"]

@@ -1,9 +1,10 @@
 """`gateway start|stop|status` and `gateway keys create|list|revoke`.
 
 `start` runs the gateway as a background process found again through a run file
-(`<home>/apigateway/gateway.json`), as localcloud.daemon does for localcloud itself; it starts
-localcloud first if needed, since the gateway's boto3 calls go there. Key commands work on the
-key database directly, so they need no running server.
+(`<home>/apigateway/gateway.json`), as localcloud.daemon does for localcloud itself, or without
+it by its command line (`--home <state dir>`); it starts localcloud first if needed, since the
+gateway's boto3 calls go there, and stops that localcloud again if the gateway then fails to
+start. Key commands work on the key database directly, so they need no running server.
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from pathlib import Path
 from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
 from localcloud.apigateway.server import DEFAULT_PORT
 from localcloud.config import Config
-from localcloud.daemon import DaemonError, answers, read_record, spawn, stop_record, write_record
+from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record
 from mlgw.args import config_from, port_number, print_error, with_endpoint, with_home
+
+MODULE = "localcloud.apigateway"    # the server's command line: python -m localcloud.apigateway
 
 
 
@@ -29,8 +32,7 @@ def register(subparsers) -> None:
     actions = gateway.add_subparsers(dest="gateway_action", required=True, metavar="ACTION")
 
     start = with_home(actions.add_parser("start", help="start the gateway (in the background by default)"))
-    start.add_argument("--gateway-port", type=port_number,
-                       default=int(os.environ.get("MLGW_GATEWAY_PORT", DEFAULT_PORT)),
+    start.add_argument("--gateway-port", type=port_number, default=None,
                        help=f"the gateway's own port (default: $MLGW_GATEWAY_PORT or "
                             f"{DEFAULT_PORT}; --port is localcloud's)")
     with_endpoint(start, os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
@@ -46,8 +48,10 @@ def register(subparsers) -> None:
                                         "with (the one the model was trained on; default "
                                         "$MLGW_SCHEMA or processing/schema.json)")
     start.set_defaults(func=cmd_start)
-    with_home(actions.add_parser("stop", help="stop the background gateway")).set_defaults(func=cmd_stop)
-    with_home(actions.add_parser("status", help="is the gateway running, and where")).set_defaults(func=cmd_status)
+    with_home(actions.add_parser("stop", help="stop this state directory's gateway (found by its "
+                                              "run file or its process)")).set_defaults(func=cmd_stop)
+    with_home(actions.add_parser("status", help="is this state directory's gateway running, and where "
+                                                "(exit code 1 when not)")).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
@@ -73,7 +77,20 @@ def _run_file(config: Config) -> Path:
 
 
 def status(config: Config) -> dict | None:
-    return read_record(_run_file(config))
+    """The gateway of config.home (pid, host, port, url), from its run file or, failing that,
+    its process ("run_file": False); None when none runs."""
+    return find(MODULE, config.home, _run_file(config))
+
+
+def stop(config: Config) -> list[dict]:
+    """Stop every gateway of config.home; the records stopped."""
+    return stop_servers(MODULE, config.home, _run_file(config))
+
+
+def _default_port() -> int | None:
+    """The port asked for by $MLGW_GATEWAY_PORT, if set."""
+    value = os.environ.get("MLGW_GATEWAY_PORT")
+    return int(value) if value else None
 
 
 def _fail(message: str) -> int:
@@ -84,10 +101,36 @@ def _fail(message: str) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     from localcloud import daemon
     config = _config(args)
+    asked = args.gateway_port or _default_port()      # None: no port asked for
+    port = asked or DEFAULT_PORT
+    if not args.foreground:
+        found = status(config)
+        if found and asked is not None and found["port"] != asked:
+            return _fail(f"a gateway for {config.home} is already running at {describe(found)}, "
+                         f"not on port {asked}; stop it first (`mlgw gateway stop`) to start "
+                         f"it on port {asked}")
+        if found:
+            print(f"gateway already running at {describe(found)}")
+            return 0
+        if answers("127.0.0.1", port):
+            return _fail(f"port {port} is taken by {port_holder(port) or 'another program'}; "
+                         "choose another with --gateway-port or MLGW_GATEWAY_PORT")
+    had_cloud = daemon.status(config) is not None
     try:
         cloud = daemon.start(config)       # no-op when localcloud is already running
     except daemon.DaemonError as exc:
         return _fail(str(exc))
+    code = 1
+    try:
+        code = _start(args, config, cloud, port)
+    finally:
+        if code != 0 and not had_cloud:
+            # A failed start leaves nothing behind: the localcloud started for it goes too.
+            daemon.stop(config)
+    return code
+
+
+def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -> int:
     # The handler signs as the template's GatewayLambdaRole, as the function does on AWS.
     from localcloud.iam.models import role_environment
     from localcloud.iam.template import role_arn
@@ -100,8 +143,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         except contract.SchemaFileError as exc:
             return _fail(str(exc))
         env[contract.ENV] = str(Path(args.schema).resolve())
-    command = [sys.executable, "-m", "localcloud.apigateway", "--host", "127.0.0.1",
-               "--port", str(args.gateway_port), "--home", str(config.home),
+    command = [sys.executable, "-m", MODULE, "--host", "127.0.0.1",
+               "--port", str(port), "--home", str(config.home),
                "--endpoint-name", args.endpoint]
     if getattr(args, "workers", 1) > 1:
         command += ["--workers", str(args.workers)]
@@ -111,35 +154,45 @@ def cmd_start(args: argparse.Namespace) -> int:
         os.environ.update(env)
         from localcloud.apigateway.__main__ import main as serve
         return serve(command[3:])
-    found = status(config)
-    if found:
-        print(f"gateway already running at {found['url']}")
-        return 0
-    if answers("127.0.0.1", args.gateway_port):
-        return _fail(f"port {args.gateway_port} is taken by another program; choose another "
-                     "with --gateway-port or MLGW_GATEWAY_PORT")
     log_path = config.home / "apigateway" / "gateway.log"
     try:
-        proc = spawn(command, env, "127.0.0.1", args.gateway_port, log_path, "gateway")
+        proc = spawn(command, env, "127.0.0.1", port, log_path, "gateway")
     except DaemonError as exc:
         return _fail(str(exc))
-    url = write_record(_run_file(config), proc.pid, "127.0.0.1", args.gateway_port)["url"]
+    url = write_record(_run_file(config), proc.pid, "127.0.0.1", port)["url"]
     print(f"gateway running at {url} for endpoint {args.endpoint} (log {log_path})")
     print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
           f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
     return 0
 
 
+def describe(record: dict) -> str:
+    orphan = " (its run file is gone: was the state directory deleted?)" \
+        if record.get("run_file") is False else ""
+    return f"{record['url']} (pid {record['pid']}){orphan}"
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     config = _config(args)
-    print("stopped" if stop_record(_run_file(config)) else f"gateway was not running for {config.home}")
+    stopped = stop(config)
+    for record in stopped:
+        print(f"stopped the gateway at {describe(record)}")
+    if not stopped:
+        print(f"gateway was not running for {config.home}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    record = status(_config(args))
-    print(f"gateway running at {record['url']} (pid {record['pid']})" if record else "gateway not running")
-    return 0 if record else 1
+    config = _config(args)
+    record = status(config)
+    if record:
+        print(f"gateway running at {describe(record)}")
+        return 0
+    port = _default_port() or DEFAULT_PORT
+    holder = port_holder(port)
+    print(f"gateway not running for {config.home}"
+          + (f"; port {port} is held by {holder}" if holder else ""))
+    return 1
 
 
 def _keys(args: argparse.Namespace) -> KeyStore:

@@ -39,13 +39,22 @@ def cmd_localcloud(args: argparse.Namespace) -> int:
         print("Point boto3 at it with:")
         _print_env(config)
     elif args.action == "stop":
-        print("stopped" if daemon.stop(config) else f"localcloud was not running for {config.home}")
+        stopped = daemon.stop(config)
+        for record in stopped:
+            print(f"stopped localcloud at {record['url']} (pid {record['pid']})")
+        if not stopped:
+            print(f"localcloud was not running for {config.home}")
     elif args.action == "status":
         record = daemon.status(config)
         if not record:
-            print(f"localcloud: not running (state dir {config.home})")
+            holder = daemon.port_holder(config.port)
+            print(f"localcloud: not running (state dir {config.home})"
+                  + (f"; port {config.port} is held by {holder}" if holder else ""))
             return 3
-        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in {config.home})")
+        orphan = " without its run file (was the state directory deleted?)" \
+            if record.get("run_file") is False else ""
+        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in "
+              f"{config.home}){orphan}")
     elif args.action == "env":
         _print_env(running(config))
     return 0
