@@ -189,8 +189,9 @@ def test_port_means_localcloud_and_each_server_has_its_own_port_flag(monkeypatch
     monkeypatch.setenv("MLGW_GATEWAY_PORT", "4900")
     monkeypatch.setenv("MLGW_MLFLOW_PORT", "5100")
     parser = build_parser()
+    from mlgw.commands.gateway import asked_port
     args = parser.parse_args(["gateway", "start", "--port", "4800"])
-    assert (args.port, args.gateway_port) == (4800, 4900)
+    assert (args.port, asked_port(args)) == (4800, 4900)
     assert parser.parse_args(["gateway", "start", "--gateway-port", "4901"]).gateway_port == 4901
     args = parser.parse_args(["studio", "--port", "4801", "--studio-port", "4701"])
     assert (args.port, args.studio_port) == (4801, 4701)

@@ -265,6 +265,7 @@ def test_http_direct_integration(gateway):
 
 def test_http_metrics_health_openapi_cors(gateway):
     _http(gateway, "POST", "/v1/predict", {"policy_id": 8}, key=gateway["key"])
+    _http(gateway, "POST", "/v1/predict", {"policy_id": 8})        # no key: 403
     status, _, body = _http(gateway, "GET", "/metrics")
     assert status == 200
     text = body.decode()
@@ -406,17 +407,17 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
 
     bad = tmp_path / "bad-schema.json"
     bad.write_text("{}")
-    assert cli.main(gateway + ["start", "--port", str(gw_port), "--schema", str(bad)]) == 2
+    assert cli.main(gateway + ["start", "--gateway-port", str(gw_port), "--schema", str(bad)]) == 2
     assert daemon.status(config) is None and not daemon.answers("127.0.0.1", lc_port)
 
     studio = None
     try:
-        assert cli.main(gateway + ["start", "--port", str(gw_port)]) == 0
+        assert cli.main(gateway + ["start", "--gateway-port", str(gw_port)]) == 0
         studio_port = _free_port()
         studio = subprocess.Popen([sys.executable, "-m", "mlgw", "studio", "--home", str(home),
-                                   "--port", str(studio_port)], stdout=subprocess.DEVNULL,
+                                   "--studio-port", str(studio_port)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-        assert cli.main(gateway + ["start", "--port", str(other)]) == 2
+        assert cli.main(gateway + ["start", "--gateway-port", str(other)]) == 2
         err = capsys.readouterr().err
         assert f"already running at http://127.0.0.1:{gw_port}" in err and "stop it first" in err
         assert not daemon.answers("127.0.0.1", other)
@@ -433,7 +434,9 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
         assert f"gateway running at http://127.0.0.1:{gw_port}" in capsys.readouterr().out
         home.mkdir()
         makefile = Path(__file__).resolve().parents[1] / "Makefile"
-        env = {**__import__("os").environ, "PYTHONPATH": str(makefile.parent)}
+        # make clean's state directory is the one in its working directory ($(CURDIR)/.mlgw)
+        env = {**{k: v for k, v in __import__("os").environ.items() if k != "MLGW_HOME"},
+               "PYTHONPATH": str(makefile.parent)}
         done = subprocess.run(["make", "-s", "-f", str(makefile), "clean",
                                f"VENV={mlgw_script.parent.parent}"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=60)

@@ -87,9 +87,10 @@ def stop(config: Config) -> list[dict]:
     return stop_servers(MODULE, config.home, _run_file(config))
 
 
-def _default_port() -> int | None:
-    """The port asked for by $MLGW_GATEWAY_PORT, if set."""
-    value = os.environ.get("MLGW_GATEWAY_PORT")
+def asked_port(args: argparse.Namespace) -> int | None:
+    """The gateway port asked for: --gateway-port, else $MLGW_GATEWAY_PORT; None if neither
+    (then DEFAULT_PORT, and a gateway already running on another port is fine)."""
+    value = getattr(args, "gateway_port", None) or os.environ.get("MLGW_GATEWAY_PORT")
     return int(value) if value else None
 
 
@@ -101,7 +102,7 @@ def _fail(message: str) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     from localcloud import daemon
     config = _config(args)
-    asked = args.gateway_port or _default_port()      # None: no port asked for
+    asked = asked_port(args)
     port = asked or DEFAULT_PORT
     if not args.foreground:
         found = status(config)
@@ -188,7 +189,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if record:
         print(f"gateway running at {describe(record)}")
         return 0
-    port = _default_port() or DEFAULT_PORT
+    port = asked_port(args) or DEFAULT_PORT
     holder = port_holder(port)
     print(f"gateway not running for {config.home}"
           + (f"; port {port} is held by {holder}" if holder else ""))
