@@ -36,7 +36,7 @@ class DriftCheckLines(JobProgress):
     """The DriftCheck job's result lines (monitoring/drift_check.py: records and violations in
     the window, or no captured data), read from its local job log while it runs."""
     PREFIXES = ("",)
-    _RESULT = re.compile(r"(\d[\d,]* records in |no captured data )")
+    _RESULT = re.compile(r"(\d[\d,]* records( \([^)]*\))? in |no captured data )")
 
     def __init__(self, config):
         super().__init__(config)

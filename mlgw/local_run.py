@@ -390,13 +390,32 @@ def _latest_execution(sm, pipeline_name: str) -> str:
     return page["PipelineExecutionSummaries"][0]["PipelineExecutionArn"]
 
 
-def print_executions(config: Config, pipeline_name: str) -> None:
-    _, sm, _ = clients(config)
+def print_executions(config: Config, pipeline_name: str, limit: int = 20, out=None) -> None:
+    """The newest `limit` executions, one line each: start (UTC), status, duration, who or what
+    started it, AUC, the parameters not at their default, and the execution id."""
+    from mlgw import executions_view as view
+    out = out or sys.stdout
+    _, sm, s3 = clients(config)
     page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
-                                       SortOrder="Descending")
-    for summary in page["PipelineExecutionSummaries"]:
+                                       SortOrder="Descending", MaxResults=limit)
+    summaries = page["PipelineExecutionSummaries"]
+    if not summaries:
+        print(f"no executions of {pipeline_name} yet; `mlgw run` starts one", file=out)
+        return
+    facts = view.all_facts(sm, summaries, view.defaults(sm, pipeline_name), s3, default_bucket(config))
+    print(f"{'started (UTC)':<19}  {'status':<10} {'took':>9}  {'started by':<24} {'AUC':<6}  "
+          f"parameters not at their default / execution", file=out)
+    for summary, fact in zip(summaries, facts):
+        took = view.duration(fact["seconds"]) + ("+" if fact["running"] else "")
+        auc = f"{fact['auc']:.4f}" if fact["auc"] is not None else "-"
+        overrides = " ".join(f"{k}={view.short(v)}" for k, v in fact["overrides"].items())
         print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
-              f"{summary['PipelineExecutionArn']}")
+              f"{took:>9}  {view.started_by(summary.get('PipelineExecutionDescription')):<24} "
+              f"{auc:<6}  {overrides + '  ' if overrides else ''}"
+              f"{summary['PipelineExecutionArn'].rsplit('/', 1)[-1]}", file=out)
+    if page.get("NextToken"):
+        print(f"(the newest {limit}; older executions not shown)", file=out)
+    print("steps, failure reasons and job logs: mlgw pipeline describe EXECUTION_ARN", file=out)
 
 
 def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None:
@@ -411,6 +430,22 @@ def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None
             took = f"{(step['EndTime'] - step['StartTime']).total_seconds():6.1f} s"
         reason = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
         print(f"  {step['StepName']:<22} {step['StepStatus']:<10} {took}{reason}")
+        log = _job_log(config, step)
+        if log is not None:
+            print(f"  {'':<22} log: {log}")
+
+
+def _job_log(config: Config, step: dict) -> Path | None:
+    """The local job log of a processing or training step (<home>/jobs/<job name>/job.log;
+    job ARNs carry the name in lower case)."""
+    metadata = step.get("Metadata", {})
+    job = metadata.get("ProcessingJob") or metadata.get("TrainingJob") or {}
+    name = job.get("Arn", "").rsplit("/", 1)[-1]
+    jobs = config.home / "jobs"
+    if not name or not jobs.is_dir():
+        return None
+    folder = next((p for p in jobs.iterdir() if p.name.lower() == name), None)
+    return folder / "job.log" if folder and (folder / "job.log").exists() else None
 
 
 def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:

@@ -261,6 +261,27 @@ def test_a_run_trains_on_the_policies_it_was_given_and_nothing_else(deployed):
 
 
 
+def test_executions_list_what_a_user_asks_next(deployed, capsys):
+    """`mlgw pipeline executions`: per execution who started it, how long it took, its AUC and
+    the parameters that were not at their default; `describe` names each job's log."""
+    out = io.StringIO()
+    local_run.print_executions(deployed, local_run.PIPELINE_NAME, out=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("started (UTC)") and "AUC" in lines[0]
+    rows = lines[1:-1]
+    first = rows[-1]                                  # the fixture's good run, oldest
+    assert " Succeeded " in first and "CLI / SDK" in first
+    assert re.search(r" \d+\.\d s | \d+\.\d min ", first) and re.search(r" 0\.\d{4} ", first), first
+    threshold = [r for r in rows if "AucThreshold=0.9999" in r]
+    assert threshold and all(" Failed " in r and re.search(r" 0\.\d{4} ", r) for r in threshold)
+    assert any(" Failed " in r and re.search(r" - ", r) for r in rows)    # failed before Evaluate
+    assert lines[-1].startswith("steps, failure reasons and job logs: mlgw pipeline describe")
+
+    local_run.print_execution(deployed, local_run.PIPELINE_NAME, None)
+    described = capsys.readouterr().out
+    assert re.search(r"log: \S+/jobs/pipelines-\S+-evaluate-\S+/job\.log", described), described
+
+
 def test_monitor_run_checks_the_traffic_just_sent_and_says_what_it_started(deployed, capsys):
     """`mlgw monitor run` right after traffic checks that traffic (the window is the last
     hour up to now, said in UTC with the flag to change it); --check-only publishes nothing;
@@ -299,7 +320,7 @@ def test_monitor_run_checks_the_traffic_just_sent_and_says_what_it_started(deplo
 
     assert main(["monitor", "run", *home]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"DriftCheck +\d+ records in \d{4}-.* UTC: \d+ violations", out), out
+    assert re.search(r"DriftCheck +\d+ records( \(\d+ warm-up requests left out\))? in \d{4}-.* UTC: \d+ violations", out), out
     assert "drift alarm ml-gateway-drift-total_claim_amount: ALARM (changed by this check)" in out
     retrain = re.search(r"the retrain rule ml-gateway-retrain-on-drift started a retrain: (\S+)",
                         out).group(1)

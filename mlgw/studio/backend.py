@@ -128,29 +128,17 @@ class Backend:
         return page["PipelineExecutionSummaries"], page.get("NextToken")
 
     def execution_facts(self, summaries: list[dict], defaults: dict[str, str]) -> dict[str, dict]:
-        """Per execution ARN: `seconds` (start to end; to now while it runs) and `overrides`
-        (the parameters whose value differs from the definition's `defaults`). Read with
-        DescribePipelineExecution and ListPipelineParametersForExecution in parallel; a
-        terminal execution's facts never change, so they are read once."""
-        import datetime as dt
-
-        def one(summary: dict) -> tuple[str, dict]:
-            arn = summary["PipelineExecutionArn"]
-            if arn in self._finished:
-                return arn, self._finished[arn]
-            described = self.sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-            values = self.parameters(arn)
-            done = described["PipelineExecutionStatus"] in TERMINAL
-            end = described["LastModifiedTime"] if done else dt.datetime.now(dt.timezone.utc)
-            facts = {"seconds": max(0.0, (end - described["CreationTime"]).total_seconds()),
-                     "running": not done,
-                     "overrides": {p["Name"]: p["Value"] for p in values
-                                   if defaults.get(p["Name"]) != p["Value"]}}
-            if done:
-                self._finished[arn] = facts
-            return arn, facts
-
-        return dict(self._pool.map(one, summaries))
+        """Per execution ARN: executions_view.facts (duration, parameters not at their
+        default, AUC), read in parallel; a terminal execution's facts never change, so they
+        are read once."""
+        from mlgw import executions_view
+        todo = [s for s in summaries if s["PipelineExecutionArn"] not in self._finished]
+        read = executions_view.all_facts(self.sm, todo, defaults, self.s3, self.target.bucket,
+                                         pool=self._pool)
+        fresh = {s["PipelineExecutionArn"]: f for s, f in zip(todo, read)}
+        self._finished.update({arn: f for arn, f in fresh.items() if not f["running"]})
+        return {s["PipelineExecutionArn"]: fresh.get(s["PipelineExecutionArn"])
+                or self._finished[s["PipelineExecutionArn"]] for s in summaries}
 
     def execution(self, pipeline: str, execution_id: str) -> dict:
         arn = self.execution_arn(pipeline, execution_id)

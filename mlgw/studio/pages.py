@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
@@ -34,17 +35,6 @@ def _back(url: str, note: str = "", error: str = "") -> RedirectResponse:
 def _aws_message(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     return f"{error.get('Code')}: {error.get('Message')}"
-
-
-def started_by(description: str | None) -> str:
-    """Who or what started an execution, from its description (EventBridge writes its event id;
-    the studio writes its own; the CLI and SDK leave it empty)."""
-    text = description or ""
-    if text.startswith("EventBridge event"):
-        return "drift rule (EventBridge)"
-    if "studio" in text:
-        return "studio"
-    return text or "CLI / SDK"
 
 
 # -- pipelines ---------------------------------------------------------------------------------
