@@ -57,7 +57,9 @@ ORDER BY c.policy_id
 EVENT_TIME_TOLERANCE = 0.0005
 # How often the offline store is polled: quickly at first, then at most every 30 s (each poll is
 # an Athena query on AWS).
-FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
+# Poll every second while replication is likely (locally a few seconds; on AWS usually well
+# under a minute), then back off to at most every 30 s (AWS allows up to 15 minutes).
+FIRST_POLL_SECONDS, STEADY_POLL_UNTIL_SECONDS, MAX_POLL_SECONDS = 1.0, 20.0, 30.0
 
 
 def dataset_query(claims_table: str, customers_table: str, ingest_time: float | None = None) -> str:
@@ -120,7 +122,8 @@ def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output
                            "minutes on AWS: raise --offline-wait-seconds or check the groups' "
                            "OfflineStoreStatus")
         sleep(min(poll, max(0.0, timeout - elapsed) + 0.01))
-        poll = min(poll * 1.5, MAX_POLL_SECONDS)
+        if elapsed >= STEADY_POLL_UNTIL_SECONDS:
+            poll = min(poll * 1.5, MAX_POLL_SECONDS)
 
 
 def split(frame, validation: float, test: float, seed: int):
