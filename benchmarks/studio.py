@@ -94,6 +94,8 @@ def bench_studio() -> int:
             studio = Background(Backend(local_target(config)))
             pages = {"pipelines list": "/pipelines",
                      f"pipeline ({EXECUTIONS} executions, 50 listed)": "/pipelines/StudioBench",
+                     "  its executions table (durations, AUCs)":
+                         "/pipelines/StudioBench/executions-table",
                      "execution (graph, steps, parameters)": f"/pipelines/StudioBench/executions/{last}",
                      f"model group ({VERSIONS} versions with AUC)": "/models/StudioBenchModels",
                      "model version (metrics, confusion matrix)": "/models/StudioBenchModels/1",

@@ -127,11 +127,15 @@ class Backend:
             raise
         return page["PipelineExecutionSummaries"], page.get("NextToken")
 
-    def execution_facts(self, summaries: list[dict], defaults: dict[str, str]) -> dict[str, dict]:
+    def execution_facts(self, summaries: list[dict], defaults: dict[str, str],
+                        known_only: bool = False) -> dict[str, dict]:
         """Per execution ARN: executions_view.facts (duration, parameters not at their
         default, AUC), read in parallel; a terminal execution's facts never change, so they
-        are read once."""
+        are read once. `known_only`: only those already read, without any call."""
         from mlgw import executions_view
+        if known_only:
+            return {s["PipelineExecutionArn"]: self._finished[s["PipelineExecutionArn"]]
+                    for s in summaries if s["PipelineExecutionArn"] in self._finished}
         todo = [s for s in summaries if s["PipelineExecutionArn"] not in self._finished]
         read = executions_view.all_facts(self.sm, todo, defaults, self.s3, self.target.bucket,
                                          pool=self._pool)

@@ -54,11 +54,35 @@ def pipeline(request: Request):
     executions, token = backend.executions(name, request.query_params.get("token"))
     defaults = {p["Name"]: str(p.get("DefaultValue", "")) for p in definition.get("Parameters", [])}
     drawn = graph.from_definition(definition)
+    # Durations, overrides and AUCs take a few calls per execution: the page shows those
+    # already known (finished executions, read once) and studio.js fetches the rest.
+    facts = backend.execution_facts(executions, defaults, known_only=True)
     return render(request, "pipelines_detail.html", {
         "pipeline": described, "name": name, "graph": drawn, "executions": executions, "next_token": token,
-        "facts": backend.execution_facts(executions, defaults),
+        **_executions_table(name, executions, facts, request.query_params.get("token")),
         "parameters": definition.get("Parameters", []), "started_by": started_by,
         "note": request.query_params.get("note"), "error": request.query_params.get("error")})
+
+
+def _executions_table(name: str, executions: list[dict], facts: dict, token: str | None) -> dict:
+    complete = all(arn in facts and not facts[arn]["running"]
+                   for arn in (e["PipelineExecutionArn"] for e in executions))
+    live = f"/pipelines/{quote(name, safe='')}/executions-table" + (
+        f"?{urlencode({'token': token})}" if token else "")
+    return {"facts": facts, "complete": complete, "table_url": live, "started_by": started_by,
+            "name": name, "executions": executions}
+
+
+def executions_table(request: Request):
+    """The executions table with every execution's facts (fetched by studio.js; refreshed
+    while an execution runs)."""
+    backend, name = _backend(request), request.path_params["name"]
+    definition = json.loads(backend.pipeline(name)["PipelineDefinition"])
+    defaults = {p["Name"]: str(p.get("DefaultValue", "")) for p in definition.get("Parameters", [])}
+    executions, _ = backend.executions(name, request.query_params.get("token"))
+    facts = backend.execution_facts(executions, defaults)
+    return render(request, "pipelines_executions.html",
+                  _executions_table(name, executions, facts, request.query_params.get("token")))
 
 
 def _execution_view(request: Request) -> dict:
@@ -355,6 +379,7 @@ def routes() -> list[Route]:
         Route("/pipelines", pipelines),
         Route("/pipelines/{name}", pipeline),
         Route("/pipelines/{name}/start", start, methods=["POST"]),
+        Route("/pipelines/{name}/executions-table", executions_table),
         Route("/pipelines/{name}/executions/{eid}", execution),
         Route("/pipelines/{name}/executions/{eid}/live", execution_live),
         Route("/pipelines/{name}/executions/{eid}/retry", retry, methods=["POST"]),
