@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import threading
 
@@ -138,8 +139,11 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
 
     _deploy(sm, rt, v1, "replace")
     _deploy(sm, rt, v2, "canary", weight=0.1)
-    mlgw("weights", "--weight", "v1=0.1", "--weight", "v2=0.9")
+    out = mlgw("weights", "--weight", "v1=0.1", "--weight", "v2=0.9")
     assert _weights(sm) == {"v1": 0.1, "v2": 0.9}
+    # each variant with the model package it serves
+    assert re.search(r"v1 +weight 0.1 +\(10% of traffic\)  serves Fraud version 1 \(Approved\)", out), out
+    assert re.search(r"v2 +weight 0.9 +\(90% of traffic\)  serves Fraud version 2 \(Approved\)", out), out
     out = mlgw("promote")
     assert _weights(sm) == {"v2": 1.0}
     assert "kept v2 (Fraud version 2)" in out and "removed v1 (Fraud version 1)" in out

@@ -60,7 +60,18 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
         raise CliError(f"endpoint {args.endpoint} does not exist; `mlgw run` deploys it")
     print(f"{args.endpoint}  {endpoint['EndpointStatus']}  config {endpoint['EndpointConfigName']}")
     total = sum(v.get("CurrentWeight", 0) for v in endpoint.get("ProductionVariants", [])) or 1
+    from mlgw.canary import served_variants
+    try:   # what each variant serves: endpoint config → model → model package
+        serves = {v.name: v for v in served_variants(sm, args.endpoint)}
+    except JobError:
+        serves = {}
     for variant in endpoint.get("ProductionVariants", []):
         share = variant.get("CurrentWeight", 0) / total
-        print(f"  {variant['VariantName']:<10} weight {variant.get('CurrentWeight', 0):<6g} ({share:.0%} of traffic)")
+        served = serves.get(variant["VariantName"])
+        what = ""
+        if served is not None:
+            what = (f"  serves {served.package_group} version {served.version} ({served.approval})"
+                    if served.package_arn else f"  serves model {served.model_name}")
+        print(f"  {variant['VariantName']:<10} weight {variant.get('CurrentWeight', 0):<6g} "
+              f"({share:.0%} of traffic){what}")
     return 0
