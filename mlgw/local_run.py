@@ -293,10 +293,29 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
     print(f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, "
           f"config {endpoint['EndpointConfigName']})", file=out)
+    print(f"traffic         {_traffic_split(sm, endpoint)}", file=out)
     print("\ninvoke it from Python:", file=out)
     for line in _invoke_snippet(config):
         print(f"    {line}", file=out)
     _print_left_running(config, out)
+
+
+def _traffic_split(sm, endpoint: dict) -> str:
+    """Each variant's share of traffic and the model package version it serves."""
+    from mlgw.canary import served_variants
+    variants = endpoint.get("ProductionVariants", [])
+    total = sum(v.get("CurrentWeight", 0) for v in variants) or 1
+    try:
+        serves = {v.name: v for v in served_variants(sm, endpoint["EndpointName"])}
+    except Exception:   # noqa: BLE001 — the split still prints without the package names
+        serves = {}
+    parts = []
+    for variant in variants:
+        served = serves.get(variant["VariantName"])
+        label = f" (version {served.version})" if served is not None and served.version else ""
+        parts.append(f"{variant['VariantName']} {variant.get('CurrentWeight', 0) / total:.0%}{label}")
+    return " · ".join(parts) + ("  (a canary: `mlgw endpoint promote` or `rollback` ends it)"
+                                if len(variants) > 1 else "")
 
 
 def _print_left_running(config: Config, out) -> None:
@@ -325,7 +344,7 @@ def _invoke_snippet(config: Config) -> list[str]:
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
-        "                   Body='{\"instances\": [{\"incident_severity\": 2, \"total_claim_amount\": 50000}]}')['Body'].read()",
+        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", \"total_claim_amount\": 50000}]}')['Body'].read()",
     ]
 
 

@@ -277,6 +277,13 @@ def test_executions_list_what_a_user_asks_next(deployed, capsys):
     assert any(" Failed " in r and re.search(r" - ", r) for r in rows)    # failed before Evaluate
     assert lines[-1].startswith("steps, failure reasons and job logs: mlgw pipeline describe")
 
+    # The summary of a successful run: the traffic split with the version each variant serves,
+    # and an invoke snippet with raw values, as a client sends them.
+    from mlgw.progress import ExecutionResult
+    summary = _summary(deployed, ExecutionResult(rows[-1].rsplit(" ", 1)[-1], "Succeeded", None))
+    assert re.search(r"traffic +v1 100% \(version 1\)", summary), summary
+    assert '"incident_severity": "Major"' in summary, summary
+
     local_run.print_execution(deployed, local_run.PIPELINE_NAME, None)
     described = capsys.readouterr().out
     assert re.search(r"log: \S+/jobs/pipelines-\S+-evaluate-\S+/job\.log", described), described
