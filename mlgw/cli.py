@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0].split("=", 1)[0] in ("--home", "--port"):
+        # Flags belong to the command that uses them (`mlgw pipeline executions --home DIR`);
+        # argparse would report the flag's value as an unknown command.
+        print_error(f"{argv[0].split('=', 1)[0]} goes after the command, e.g. "
+                    f"`mlgw pipeline executions {argv[0].split('=', 1)[0]} ...`")
+        return 2
     args = build_parser().parse_args(argv)
     # The SageMaker SDK turns on INFO logging for everything when imported; the CLI prints
     # its own progress, so library chatter stays at warnings.

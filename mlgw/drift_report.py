@@ -171,10 +171,7 @@ def check_only(sm, s3, cloudwatch, events, *, endpoint: str, schedule: str, buck
             return lines
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
-    drifted = sorted({v["feature_name"] for v in result.violations
-                      if v["constraint_check_type"] == "baseline_drift_check"})
-    lines.append(f"{result.report.records} records: {len(result.violations)} violations"
-                 f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}")
+    lines.append(f"{result.report.records} records: {drift_check.violations_text(result.violations)}")
     values = {d["MetricName"]: d["Value"]
               for d in publish.cloudwatch_metric_data(result, endpoint, schedule, when=end)}
     state, pipeline = _retrain_target(sm, events)

@@ -28,6 +28,7 @@ class PackageView:
     approval: str
     created: Any
     description: str = ""
+    approval_description: str = ""      # why it was approved or rejected (e.g. a rollback)
     metrics: dict[str, float] = field(default_factory=dict)
     confusion_matrix: list[list[int]] | None = None
     metrics_uri: str | None = None
@@ -85,6 +86,7 @@ def describe(sm, s3, package: str, group: str = DEFAULT_GROUP) -> PackageView:
                        approval=doc.get("ModelApprovalStatus", ""),
                        created=doc.get("CreationTime"),
                        description=doc.get("ModelPackageDescription", ""),
+                       approval_description=doc.get("ApprovalDescription", ""),
                        metrics=metrics, confusion_matrix=matrix, metrics_uri=uri)
 
 
@@ -122,7 +124,9 @@ def print_list(sm, s3, group: str, out) -> None:
 
 def print_describe(view: PackageView, out) -> None:
     print(f"version    {view.version}\narn        {view.arn}\nstatus     {view.status}\n"
-          f"approval   {view.approval}\ncreated    {view.created}", file=out)
+          f"approval   {view.approval}"
+          + (f" ({view.approval_description})" if view.approval_description else "")
+          + f"\ncreated    {view.created}", file=out)
     if view.description:
         print(f"about      {view.description}", file=out)
     print(f"metrics    {view.metrics_uri or '(none attached)'}", file=out)

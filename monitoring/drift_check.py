@@ -175,14 +175,21 @@ def check(s3, cloudwatch, *, endpoint_name: str, schedule_name: str, capture_uri
             raise JobError(str(exc)) from None
     data = publish.cloudwatch_metric_data(result, endpoint_name, schedule_name, when=end)
     put_metrics(cloudwatch, data)
-    drifted = sorted({v["feature_name"] for v in result.violations
-                      if v["constraint_check_type"] == "baseline_drift_check"})
     warm = f" ({result.report.warm_up} warm-up requests left out)" if result.report.warm_up else ""
     print(f"{result.report.records} records{warm} in {window_text(start, end)}: "
-          f"{len(result.violations)} violations"
-          f"{' (drift: ' + ', '.join(drifted) + ')' if drifted else ''}; "
+          f"{violations_text(result.violations)}; "
           f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}", flush=True)
     return result
+
+
+def violations_text(violations: list[dict]) -> str:
+    """"N violations (check: features; ...)": which features broke which of Model Monitor's
+    checks (constraint_check_type without its "_check" suffix)."""
+    by_check: dict[str, set[str]] = {}
+    for v in violations:
+        by_check.setdefault(v["constraint_check_type"].removesuffix("_check"), set()).add(v["feature_name"])
+    named = "; ".join(f"{check}: {', '.join(sorted(names))}" for check, names in sorted(by_check.items()))
+    return f"{len(violations)} violations" + (f" ({named})" if named else "")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -139,6 +139,11 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
 
     _deploy(sm, rt, v1, "replace")
     _deploy(sm, rt, v2, "canary", weight=0.1)
+    for bad, says in (("v9=0.5", "no variant 'v9' on endpoint fraud (it has v1, v2)"),
+                      ("v2=-1", "a weight is a number of at least 0")):
+        assert main(["endpoint", "weights", "--weight", bad, "--name", "fraud", "--home", home]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("mlgw: error: --weight") and says in err and err.count("\n") == 1, err
     out = mlgw("weights", "--weight", "v1=0.1", "--weight", "v2=0.9")
     assert _weights(sm) == {"v1": 0.1, "v2": 0.9}
     # each variant with the model package it serves

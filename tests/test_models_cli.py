@@ -67,6 +67,13 @@ def test_models_list_describe_compare(localcloud, client, capsys):
     assert [line.split() for line in out.splitlines() if line.startswith("    ")] == [
         ["950", "20"], ["10", "20"]]   # the confusion matrix, rows actual 0/1
 
+    # why a version was rejected (a rollback writes its ApprovalDescription) is shown with it
+    sm.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Rejected",
+                            ApprovalDescription="rolled back on endpoint fraud")
+    code, out, _ = _cli(localcloud, capsys, "models", "describe", "1")
+    assert "approval   Rejected (rolled back on endpoint fraud)" in out, out
+    sm.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved")
+
     code, out, _ = _cli(localcloud, capsys, "models", "compare", "1", "2")
     assert code == 0
     auc_row = next(line for line in out.splitlines() if line.startswith("auc "))

@@ -166,6 +166,11 @@ def test_bad_csv_fails_the_run_with_the_reason_and_changes_nothing(deployed, tmp
     ("AucThreshold", "high", "parameter AucThreshold='high' is not a number"),
     ("NumRound", "2.5", "parameter NumRound='2.5' is not an integer"),
     ("DeployStrategey", "canary", "unknown pipeline parameter(s) DeployStrategey"),
+    # values a run would only fail on after training, or at Deploy with a model registered
+    ("NumRound", "-3", "parameter NumRound='-3' must be at least 1"),
+    ("NewVariantWeight", "1.5", "parameter NewVariantWeight='1.5' must be between 0 and 1 (exclusive)"),
+    ("EndpointName", "Bad_Name!", "parameter EndpointName='Bad_Name!' is not valid: up to 63"),
+    ("DriftCheckSchedule", "garbage", "parameter DriftCheckSchedule='garbage' is not valid: rate("),
 ])
 def test_a_bad_parameter_fails_before_anything_is_uploaded_or_started(deployed, name, value, message):
     """The pipeline's declared parameters (pipeline definition JSON: Type, EnumValues) are
@@ -327,7 +332,9 @@ def test_monitor_run_checks_the_traffic_just_sent_and_says_what_it_started(deplo
 
     assert main(["monitor", "run", *home]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"DriftCheck +\d+ records( \(\d+ warm-up requests left out\))? in \d{4}-.* UTC: \d+ violations", out), out
+    assert re.search(r"DriftCheck +\d+ records( \(\d+ warm-up requests left out\))? in "
+                     r"\d{4}-.* UTC: \d+ violations \(.*baseline_drift: [a-z_, ]*total_claim_amount",
+                     out), out     # each violation named: check and feature
     assert "drift alarm ml-gateway-drift-total_claim_amount: ALARM (changed by this check)" in out
     retrain = re.search(r"the retrain rule ml-gateway-retrain-on-drift started a retrain: (\S+)",
                         out).group(1)

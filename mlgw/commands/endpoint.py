@@ -44,12 +44,22 @@ def cmd_endpoint(args: argparse.Namespace) -> int:
             if not args.weight:
                 raise CliError("weights needs --weight VARIANT=W (repeatable)")
             desired = []
+            variants = [v["VariantName"] for v in (deploy.describe_endpoint(sm, args.endpoint) or {})
+                        .get("ProductionVariants", [])]
             for pair in args.weight:
                 variant, _, weight = pair.partition("=")
                 try:
-                    desired.append({"VariantName": variant, "DesiredWeight": float(weight)})
+                    value = float(weight)
                 except ValueError:
                     raise CliError(f"--weight takes VARIANT=WEIGHT, got {pair!r}") from None
+                if variant not in variants:
+                    raise CliError(f"--weight {pair}: no variant {variant!r} on endpoint "
+                                   f"{args.endpoint} (it has {', '.join(variants)})")
+                # UpdateEndpointWeightsAndCapacities' DesiredWeight: a float of at least 0.
+                if not value >= 0 or value == float("inf"):
+                    raise CliError(f"--weight {pair}: a weight is a number of at least 0 "
+                                   "(weights are relative: each variant gets its weight / the sum)")
+                desired.append({"VariantName": variant, "DesiredWeight": value})
             sm.update_endpoint_weights_and_capacities(EndpointName=args.endpoint,
                                                       DesiredWeightsAndCapacities=desired)
             deploy.wait_in_service(sm, args.endpoint, timeout=300)

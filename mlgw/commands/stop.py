@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from localcloud.config import Config
+from mlgw.args import with_home
 
 
 def register(sub) -> None:
@@ -13,13 +14,13 @@ def register(sub) -> None:
                     "the studio, the MLflow UI and localcloud (with the jobs it runs). Each is "
                     "found by its run file or, if that was deleted, by its process. State on "
                     "disk is kept; `make clean` runs this, then deletes it.")
-    p.add_argument("--home", help="localcloud state directory (default: $MLGW_HOME or ./.mlgw)")
+    with_home(p, port=False)
     p.set_defaults(func=cmd_stop)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from mlgw import servers
-    home = Config.from_flags(args.home).home
+    home = Config.from_flags(getattr(args, "home", None)).home
     stopped = servers.stop_all(home)
     for server in stopped:
         print(f"stopped {server}")

@@ -46,6 +46,32 @@ DECLARED: list[dict[str, Any]] = [
     {"Name": "DriftCheckWindowMinutes", "Type": "Integer", "DefaultValue": 60},
 ]
 
+# Values a run could only fail on later (after training, or at Deploy, with a model already
+# registered): checked with the rest before anything starts. Ranges: SageMaker XGBoost's
+# hyperparameters (https://docs.aws.amazon.com/sagemaker/latest/dg/xgboost_hyperparameters.html:
+# eta [0,1], max_depth [0,inf), num_round required >= 1), an AUC in [0, 1], a canary's share
+# strictly between 0 and 1 (processing/deploy.py), a window of at least a minute.
+# (low, high, whether the bounds themselves are refused)
+BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    "MaxDepth": (0, None, False), "Eta": (0, 1, False), "NumRound": (1, None, False),
+    "EarlyStoppingRounds": (1, None, False), "AucThreshold": (0, 1, False),
+    "NewVariantWeight": (0, 1, True), "DriftCheckWindowMinutes": (1, None, False),
+}
+# Names and expressions AWS checks only when Deploy creates them.
+PATTERNS: dict[str, tuple[re.Pattern, str]] = {
+    # CreateEndpoint's EndpointName
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html)
+    "EndpointName": (re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+                     "up to 63 letters, digits and hyphens, starting and ending with a letter or "
+                     "digit (CreateEndpoint's EndpointName)"),
+    # EventBridge PutRule's ScheduleExpression
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
+    "DriftCheckSchedule": (re.compile(r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
+                                      r"|cron\((\S+ ){5}\S+\)"),
+                           "rate(N minutes|hours|days) or cron(with six fields) (EventBridge's "
+                           "ScheduleExpression)"),
+}
+
 # Numbers as text, as StartPipelineExecution parses them: ASCII decimal or scientific notation
 # (Python's int()/float() would also take " 5", "1_000", "nan", "inf").
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -77,3 +103,13 @@ def validate(given: dict[str, Any], declared: list[dict[str, Any]] | None = None
         allowed = spec.get("EnumValues")
         if allowed and text not in allowed:
             raise ParameterError(f"parameter {name}={text!r} is not one of {', '.join(allowed)}")
+        if kind in ("Integer", "Float") and name in BOUNDS:
+            low, high, exclusive = BOUNDS[name]
+            number = float(text)
+            if (low is not None and (number < low or (exclusive and number == low))) or \
+                    (high is not None and (number > high or (exclusive and number == high))):
+                span = (f"between {low:g} and {high:g}" + (" (exclusive)" if exclusive else "")
+                        if high is not None else f"at least {low:g}")
+                raise ParameterError(f"parameter {name}={text!r} must be {span}")
+        if name in PATTERNS and not PATTERNS[name][0].fullmatch(text):
+            raise ParameterError(f"parameter {name}={text!r} is not valid: {PATTERNS[name][1]}")
