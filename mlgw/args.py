@@ -120,6 +120,11 @@ def require_endpoint(sm, endpoint: str, config: Config) -> None:
     except ClientError as exc:   # ValidationException "Could not find endpoint", as on AWS
         if "Could not find endpoint" not in exc.response.get("Error", {}).get("Message", ""):
             raise
+        names = [e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]]
+        if names:
+            raise CliError(f"endpoint {endpoint} does not exist on this state directory "
+                           f"({config.home}); it has {', '.join(sorted(names))} "
+                           "(choose with --endpoint)") from None
         raise CliError(f"endpoint {endpoint} does not exist on this state directory "
                        f"({config.home}); run `mlgw run` first") from None
 

@@ -377,25 +377,32 @@ def ensure_retrain_rule(config: Config, session) -> str:
 def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters: dict[str, str],
                     print_arn: bool = False) -> ExecutionResult | None:
     """`mlgw pipeline upsert|start` on localcloud: start runs on the current dataset unless
-    parameters say otherwise, and follows the execution unless only the ARN is wanted."""
+    parameters say otherwise, and follows the execution unless only the ARN is wanted. A
+    followed start is a run like `mlgw run`: it holds the same lock (RunInProgress), so two
+    never share the dataset."""
+    from contextlib import nullcontext
+
     from pipelines.ml_gateway import run_pipeline
     run_pipeline.validate(parameters)     # before the definition is built and uploaded
-    os.environ.update(config.client_env())
-    session, sm, s3 = clients(config)
-    pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config), pipeline_name)
-    if action == "upsert":
-        print(run_pipeline.upsert(pipeline, role_arn(config)))
-        # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
-        ensure_drift_loop(config, session, ENDPOINT_NAME)
-        return None
-    uris = landing_uris(config)
-    params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-              "EndpointName": ENDPOINT_NAME, **parameters}
-    arn = run_pipeline.start(pipeline, params)
-    print(arn, flush=True)
-    if print_arn:
-        return None
-    result = follow(sm, arn)
+    with exclusive_run(config.home) if action == "start" and not print_arn else nullcontext():
+        os.environ.update(config.client_env())
+        session, sm, s3 = clients(config)
+        pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config),
+                                      pipeline_name)
+        if action == "upsert":
+            print(run_pipeline.upsert(pipeline, role_arn(config)))
+            # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
+            ensure_drift_loop(config, session, ENDPOINT_NAME)
+            return None
+        uris = landing_uris(config)
+        params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+                  "EndpointName": ENDPOINT_NAME, **parameters}
+        if print_arn:      # scripts: the bare ARN; the execution goes on by itself
+            print(run_pipeline.start(pipeline, params), flush=True)
+            return None
+        arn = run_pipeline.start(pipeline, params)
+        print(f"started {arn}", flush=True)
+        result = follow(sm, arn)
     print_summary(config, sm, s3, result)
     return result
 

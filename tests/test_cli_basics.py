@@ -278,6 +278,23 @@ def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):
         assert "does not exist on this state directory" in err and "run `mlgw run` first" in err, err
 
 
+def test_an_unknown_endpoint_names_the_ones_that_exist(localcloud, client, capsys):
+    from localcloud import daemon
+    config = localcloud.cloud.config
+    daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
+    sm = client("sagemaker")
+    sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
+                    PrimaryContainer={"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
+                                               "sagemaker-xgboost:1.7-1"})
+    sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+        {"VariantName": "v1", "ModelName": "m", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="fraud-a", EndpointConfigName="c")
+    assert main(["endpoint", "describe", "--endpoint", "nope", "--home", str(config.home)]) == 2
+    err = capsys.readouterr().err
+    assert "endpoint nope does not exist" in err and "it has fraud-a (choose with --endpoint)" in err, err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["models", "describe", "-1"], "'-1' is not a model version: give a version number"),
     (["models", "compare", "1", "x"], "'x' is not a model version"),

@@ -158,6 +158,18 @@ def test_second_run_on_one_state_directory_is_refused(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"pid {holder.pid}" in err and "--home" in err
         assert not (home / "localcloud.json").exists()     # nothing was started
+        # `mlgw pipeline start` follows a run on the same dataset: refused the same way
+        from localcloud import daemon
+        from localcloud.config import Config
+        from tests.conftest import start_server
+        server = start_server(home)
+        try:
+            config = Config(home=home, port=int(server.url.rsplit(":", 1)[1]))
+            daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
+            assert main(["pipeline", "start", "--home", str(home)]) == 2
+            assert f"pid {holder.pid}" in capsys.readouterr().err
+        finally:
+            server.stop()
     finally:
         _kill9(holder)
     from mlgw.local_run import exclusive_run

@@ -413,6 +413,9 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
     studio = None
     try:
         assert cli.main(gateway + ["start", "--gateway-port", str(gw_port)]) == 0
+        # nothing deployed on this fresh state directory: it says every request will get 503
+        assert "does not exist yet, so requests answer 503 until it does" \
+            in capsys.readouterr().err
         studio_port = _free_port()
         studio = subprocess.Popen([sys.executable, "-m", "mlgw", "studio", "--home", str(home),
                                    "--studio-port", str(studio_port)], stdout=subprocess.DEVNULL,

@@ -162,9 +162,22 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
         return _fail(str(exc))
     url = write_record(_run_file(config), proc.pid, "127.0.0.1", port)["url"]
     print(f"gateway running at {url} for endpoint {args.endpoint} (log {log_path})")
+    _warn_if_no_endpoint(cloud, args.endpoint)
     print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
           f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
     return 0
+
+
+def _warn_if_no_endpoint(cloud: Config, endpoint: str) -> None:
+    """As API Gateway accepts an integration whose endpoint does not exist yet, the gateway
+    starts; but say that every request will get 503 until it does."""
+    from mlgw.local_run import clients
+    _, sm, _ = clients(cloud)
+    names = [e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]]
+    if endpoint not in names:
+        print(f"note: endpoint {endpoint} does not exist yet, so requests answer 503 until it "
+              f"does ({'endpoints here: ' + ', '.join(sorted(names)) if names else '`mlgw run` deploys one'}"
+              "; choose with --endpoint)", file=sys.stderr)
 
 
 def describe(record: dict) -> str:

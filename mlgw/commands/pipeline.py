@@ -89,7 +89,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         try:
             result = local_run.upsert_or_start(config, args.action, args.pipeline_name,
                                                parse_pairs(args.param), args.print_arn)
-        except ParameterError as exc:
+        except (ParameterError, local_run.RunInProgress) as exc:
             raise CliError(str(exc)) from None
         return 0 if result is None or result.succeeded else 1
     if args.action == "executions":
