@@ -130,6 +130,8 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
         "test_rows": int(len(y)),
         "positives": int(y.sum()),
     }
+    # For messages (the pipeline's Fail step quotes it): a pipeline definition cannot round.
+    report["display"] = {"auc": f"{report['binary_classification_metrics']['auc']['value']:.4f}"}
     if mlflow_tracking_uri:
         try:
             from processing import mlflow_log

@@ -375,8 +375,10 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
 
     auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
                   json_path="binary_classification_metrics.auc.value")
-    fail = FailStep(name="AucBelowThreshold", error_message=Join(on=" ", values=[
-        "Test AUC", auc, "is below the threshold", auc_threshold,
+    auc_text = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
+                       json_path="display.auc")      # the AUC rounded to 4 places, as text
+    fail = FailStep(name="AucBelowThreshold", error_message=Join(on="", values=[
+        "Test AUC ", auc_text, " is below the threshold ", auc_threshold,
         "; no model registered, the endpoint is unchanged."]))
     check = ConditionStep(
         name="CheckAuc",
