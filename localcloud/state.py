@@ -39,17 +39,40 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class StateStore:
+class ThreadConnections:
+    """`connections()`: this thread's connection to one database, opened on first use (a
+    sqlite3 connection must not be used by two threads at once). Every SQLite-backed store
+    of localcloud holds one."""
+
     def __init__(self, path: Path):
         self.path = path
         self._local = threading.local()
-        self._conn().executescript(_SCHEMA)
 
-    def _conn(self) -> sqlite3.Connection:
+    def __call__(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = connect(self.path)
         return conn
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (BEGIN IMMEDIATE … COMMIT; ROLLBACK on any exception): the
+    connections are in autocommit mode, so statements that belong together are grouped here."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class StateStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._conn = ThreadConnections(path)
+        self._conn().executescript(_SCHEMA)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -58,13 +81,8 @@ class StateStore:
         if conn.in_transaction:
             yield
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         row = self._conn().execute(

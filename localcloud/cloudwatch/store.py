@@ -10,11 +10,10 @@ what a single value, a Values/Counts array and StatisticValues all reduce to.
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
-from localcloud.state import connect, one_per_path
+from localcloud.state import ThreadConnections, immediate, one_per_path
 
 ALARM = "cloudwatch:alarm"   # StateStore kind; name = AlarmName, doc = MetricAlarm + "_" fields
 
@@ -44,26 +43,14 @@ def dims_list(key: str) -> list[dict[str, str]]:
 class MetricStore:
     def __init__(self, path: Path):
         self.path = path
-        self._local = threading.local()
+        self._conn = ThreadConnections(path)
         self._conn().executescript(_SCHEMA)
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.path)
-        return conn
 
     def put(self, rows: list[tuple[str, str, str, float, float, float, float, float, str | None]]
             ) -> None:
         """Rows of (namespace, name, dims_key, ts, sample_count, sum, min, max, unit), atomically."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self._conn()) as conn:
             conn.executemany("INSERT INTO datapoints VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def aggregate(self, namespace: str, name: str, dims: str, start: float, end: float,
                   period: int, unit: str | None = None) -> dict[float, dict[str, float]]:

@@ -3,11 +3,10 @@ append-only SQLite log (`<home>/events/events.db`), which can grow without bloat
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
-from localcloud.state import connect, one_per_path
+from localcloud.state import ThreadConnections, one_per_path
 
 RULE = "events:rule"   # StateStore kind; name "<bus>/<rule>", doc = DescribeRule + "_Targets"
 
@@ -42,14 +41,8 @@ class EventLog:
 
     def __init__(self, path: Path):
         self.path = path
-        self._local = threading.local()
+        self._conn = ThreadConnections(path)
         self._conn().executescript(_SCHEMA)
-
-    def _conn(self):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.path)
-        return conn
 
     def add_event(self, event: dict[str, Any], bus: str) -> None:
         self._conn().execute(

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +25,7 @@ from localcloud.featurestore.groups import (KIND, FeatureGroups, GroupMeta, grou
 from localcloud.featurestore.replication import BATCH, JOURNAL, OfflineReplicator
 from localcloud.featurestore.values import (ARROW_TYPES, as_strings, check_value, coerce_table, iso,
                                             parse_event_time, runtime_validation, ttl_seconds)
-from localcloud.state import connect
+from localcloud.state import ThreadConnections, immediate
 
 __all__ = ["KIND", "FeatureStoreBackend", "GroupMeta"]
 
@@ -40,7 +37,7 @@ class FeatureStoreBackend:
         self.state = cloud.state
         self.groups = FeatureGroups(self.config, self.state)
         self.db_path = self.config.home / "featurestore" / "online.db"
-        self._local = threading.local()
+        self._conn = ThreadConnections(self.db_path)
         self._meta: dict[str, GroupMeta] = {}
         self._conn().executescript(online_store.SCHEMA)
         self.replicator = OfflineReplicator(
@@ -49,23 +46,9 @@ class FeatureStoreBackend:
         # Whatever a previous process accepted but never replicated follows its delay from here.
         self.replicator.start()
 
-    # -- connections
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = connect(self.db_path)
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _tx(self):
+        """A write transaction on this thread's connection (state.immediate)."""
+        return immediate(self._conn())
 
     # -- control plane
     def create_group(self, params: dict[str, Any]) -> dict[str, Any]:

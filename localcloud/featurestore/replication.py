@@ -33,8 +33,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,6 +42,7 @@ import pyarrow.parquet as pq
 
 from localcloud.featurestore.groups import GroupMeta
 from localcloud.featurestore.values import ARROW_TYPES, typed
+from localcloud.state import immediate
 
 log = logging.getLogger("localcloud")
 
@@ -176,7 +176,7 @@ class OfflineReplicator:
         except Exception:
             meta = None
         if meta is None or meta.offline_dir is None:  # group gone: nothing to write to
-            with _atomic(conn):
+            with immediate(conn):
                 conn.execute("DELETE FROM offline_journal WHERE group_name=?", (name,))
                 for (staged,) in conn.execute("SELECT staged FROM offline_batches WHERE group_name=?",
                                               (name,)).fetchall():
@@ -188,7 +188,7 @@ class OfflineReplicator:
                 "SELECT id, staged FROM offline_batches WHERE group_name=? AND accepted<=? ORDER BY id",
                 (name, cutoff)).fetchall():
             _move_tree(self.staging / staged, meta.offline_dir)
-            with _atomic(conn):
+            with immediate(conn):
                 conn.execute("DELETE FROM offline_batches WHERE id=?", (batch_id,))
             self.discard(staged)
             done += 1
@@ -200,7 +200,7 @@ class OfflineReplicator:
             good, rejected = _isolate(meta, rows)
             if good:
                 self._write_journal_rows(meta, good)
-            with _atomic(conn):
+            with immediate(conn):
                 for row, reason in rejected:
                     conn.execute("INSERT OR REPLACE INTO offline_rejected(id, group_name, record, reason) "
                                  "VALUES (?,?,?,?)", (row[0], name, row[5], reason))
@@ -220,18 +220,6 @@ class OfflineReplicator:
         tag = hashlib.sha1(f"{meta.name}:{rows[0][0]}:{rows[-1][0]}".encode()).hexdigest()[:12]
         stamp = dt.datetime.fromtimestamp(rows[0][2], dt.timezone.utc)
         write_partitions(meta.offline_dir, table, event_ts, stamp, tag)
-
-
-@contextmanager
-def _atomic(conn: sqlite3.Connection) -> Iterator[None]:
-    # The connections are in autocommit mode: group the statements explicitly.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def journal_table(meta: GroupMeta, rows: list[tuple]) -> tuple[pa.Table, pa.Array]:
