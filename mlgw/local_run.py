@@ -245,9 +245,8 @@ class JobProgress:
         if not arn or step.get("StepStatus") not in ("Executing", "Succeeded", "Failed"):
             return []
         name = arn.rsplit("/", 1)[-1]
-        if self.folders.get(name) is None:  # ARNs carry the job name in lower case
-            self.folders[name] = next((p for p in self.jobs.iterdir() if p.name.lower() == name),
-                                      None) if self.jobs.is_dir() else None
+        if self.folders.get(name) is None:
+            self.folders[name] = job_folder(self.jobs, name)
         folder = self.folders[name]
         log = folder / "job.log" if folder else None
         if log is None or not log.exists():
@@ -461,16 +460,19 @@ def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None
             print(f"  {'':<22} log: {log}")
 
 
+def job_folder(jobs: Path, arn_name: str) -> Path | None:
+    """A local job's folder under <home>/jobs from the name in its ARN (ARNs carry the job
+    name in lower case; the folder keeps the case it was created with)."""
+    if not arn_name or not jobs.is_dir():
+        return None
+    return next((p for p in jobs.iterdir() if p.name.lower() == arn_name), None)
+
+
 def _job_log(config: Config, step: dict) -> Path | None:
-    """The local job log of a processing or training step (<home>/jobs/<job name>/job.log;
-    job ARNs carry the name in lower case)."""
+    """The local job log of a processing or training step (<home>/jobs/<job name>/job.log)."""
     metadata = step.get("Metadata", {})
     job = metadata.get("ProcessingJob") or metadata.get("TrainingJob") or {}
-    name = job.get("Arn", "").rsplit("/", 1)[-1]
-    jobs = config.home / "jobs"
-    if not name or not jobs.is_dir():
-        return None
-    folder = next((p for p in jobs.iterdir() if p.name.lower() == name), None)
+    folder = job_folder(config.home / "jobs", job.get("Arn", "").rsplit("/", 1)[-1])
     return folder / "job.log" if folder and (folder / "job.log").exists() else None
 
 
