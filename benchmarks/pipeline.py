@@ -6,7 +6,10 @@ memory is visible through getrusage) on a throwaway state directory.
 from __future__ import annotations
 
 import io
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +57,26 @@ def inline_peer(policies: int, seed: int) -> tuple[float, float]:
     return time.perf_counter() - t0, float(auc)
 
 
+def command_end_to_end(policies: int, cache: Path) -> tuple[float, str | None]:
+    """`mlgw run --policies N` as a user runs it: a new Python process that starts a new
+    localcloud daemon on a fresh state directory, with the definition cache at `cache`.
+    (seconds, None) or (seconds, the failure's last output lines); the daemon is stopped."""
+    from benchmarks.gateway import _free_port
+    with tempfile.TemporaryDirectory(prefix="mlgw-bench-run-") as home:
+        env = {**os.environ, "MLGW_HOME": str(Path(home) / ".mlgw"),
+               "MLGW_DEFINITION_CACHE": str(cache), "MLGW_PORT": str(_free_port()),
+               "MLGW_GATEWAY_PORT": str(_free_port()), "MLGW_STUDIO_PORT": str(_free_port()),
+               "MLGW_MLFLOW_PORT": str(_free_port())}
+        mlgw = [sys.executable, "-m", "mlgw"]
+        t0 = time.perf_counter()
+        run = subprocess.run([*mlgw, "run", "--policies", str(policies)], env=env,
+                             capture_output=True, text=True)
+        took = time.perf_counter() - t0
+        subprocess.run([*mlgw, "stop"], env=env, capture_output=True)
+    failure = None if run.returncode == 0 else "\n".join((run.stdout + run.stderr).splitlines()[-15:])
+    return took, failure
+
+
 def _verdict(seconds: float, target: float | None) -> str:
     if target is None:
         return "(no target at this size)"
@@ -91,11 +114,13 @@ def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
                 took = (step["EndTime"] - step["StartTime"]).total_seconds()
                 print(f"  {step['StepName']:<26} {took:7.2f} s")
         build = sum(phases.seconds.values())
-        print(f"  end to end (`mlgw run`)    {total:7.2f} s "
-              f"{_verdict(total, END_TO_END_TARGETS_S.get(policies))}")
+        cached = any("cached" in label for label in phases.seconds)
+        print(f"  in this process            {total:7.2f} s (definition "
+              f"{'from the cache' if cached else 'built by the SDK'})")
         print(f"    data (generate, upload)  {total - build - result.wall_seconds:7.2f} s")
-        print(f"    definition build, upsert {build:7.2f} s: " + ", ".join(
-            f"{label.split(' (')[0]} {seconds:.1f} s" for label, seconds in phases.seconds.items()))
+        print(f"    definition, upsert       {build:7.2f} s: " + ", ".join(
+            f"{label.split(' (')[0].split('…')[0]} {seconds:.1f} s"
+            for label, seconds in phases.seconds.items()))
         print(f"    pipeline wall time       {result.wall_seconds:7.2f} s "
               f"{_verdict(result.wall_seconds, TARGETS_S.get(policies))}")
         peak = _peak_rss_mib()
@@ -109,6 +134,24 @@ def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
               f"(end to end takes {total / peer_seconds:.1f}x, the pipeline "
               f"{result.wall_seconds / peer_seconds:.1f}x, for the SDK's definition, durable "
               "storage, the Feature Store, SQL and job isolation)")
-        print("  (in-process localcloud on a fresh state directory: `mlgw run` adds starting "
-              "Python and the localcloud daemon)")
+        if policies in END_TO_END_TARGETS_S:
+            failures += _bench_command(policies)
     return 1 if failures else 0
+
+
+def _bench_command(policies: int) -> int:
+    """`mlgw run` as a user types it, on fresh state directories: first with an empty
+    definition cache (a first run after cloning or changing pipeline code: the SDK builds),
+    then with the cache that run filled (every later run). The target is judged on the second."""
+    target = END_TO_END_TARGETS_S[policies]
+    with tempfile.TemporaryDirectory(prefix="mlgw-bench-cache-") as cache:
+        for label, judged in (("first run (empty definition cache)", False),
+                              ("later run (cached definition)", True)):
+            seconds, failure = command_end_to_end(policies, Path(cache))
+            if failure:
+                print(f"  `mlgw run` {label} FAILED:\n{failure}")
+                return 1
+            verdict = _verdict(seconds, target) if judged else ""
+            print(f"  `mlgw run` end to end, {label:<36} {seconds:6.2f} s {verdict}".rstrip())
+    print("  (each a new process and localcloud daemon on a fresh state directory)")
+    return 0

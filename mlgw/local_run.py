@@ -6,6 +6,7 @@ exactly as on AWS; only the endpoint the clients talk to differs.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from localcloud import daemon
 from localcloud.config import Config
+from mlgw import definition_cache
 from mlgw.execution_report import failure_advice, retry_lines
 from mlgw.progress import ExecutionResult, Phases, follow, list_steps
 from pipelines.ml_gateway import locations
@@ -212,21 +214,42 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
 
 
 def build_upsert_start(config: Config, session, params: dict[str, str], phases: Phases) -> str:
-    """What run_pipeline.upsert_and_start does, one phase at a time with progress (the SDK's
-    import and the step building take seconds each): the execution's ARN. The caller has
-    checked the parameters (parameters.validate) before anything was uploaded."""
-    with phases("importing the SageMaker SDK"):
-        from pipelines.ml_gateway import pipeline as _definition  # noqa: F401  (the SDK's import)
-        from pipelines.ml_gateway import run_pipeline
-    with phases("building the pipeline's steps and uploading their code"):
-        pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config),
-                                      PIPELINE_NAME)
-    with phases("creating the drift loop (DriftCheck pipeline, alarms, retrain rule)"):
-        ensure_drift_loop(config, session, params["EndpointName"])
-    with phases(f"compiling and upserting the definition of {PIPELINE_NAME}"):
-        run_pipeline.upsert(pipeline, role_arn(config))
+    """What run_pipeline.upsert_and_start does, one phase at a time with progress: the
+    execution's ARN. The definitions come from the cache when this code was built before
+    (mlgw/definition_cache.py), else from the SDK (seconds to import, seconds to build). The
+    caller has checked the parameters (parameters.validate) before anything was uploaded."""
+    sm = session.client("sagemaker", endpoint_url=config.url)
+    upsert_definition(config, session, PIPELINE_NAME, phases)
+    ensure_drift_loop(config, session, params["EndpointName"], phases)
     with phases("starting an execution"):
-        return run_pipeline.start(pipeline, params)
+        return start_execution(sm, PIPELINE_NAME, params)
+
+
+def upsert_definition(config: Config, session, pipeline_name: str, phases: Phases) -> str:
+    """Create or update `pipeline_name` (this project's pipeline) on localcloud; its ARN."""
+    from pipelines.ml_gateway.run_pipeline import PIPELINE_DESCRIPTION
+    role, bucket = role_arn(config), default_bucket(config)
+
+    def build(boto_session):
+        from pipelines.ml_gateway import run_pipeline
+        return run_pipeline.build(config.region, role, bucket, pipeline_name,
+                                  boto_session=boto_session)
+    return definition_cache.ensure_pipeline(
+        session, session.client("s3", endpoint_url=config.url),
+        session.client("sagemaker", endpoint_url=config.url), name=pipeline_name,
+        build_args={"region": config.region, "role": role, "bucket": bucket}, build=build,
+        role_arn=role, description=PIPELINE_DESCRIPTION, bucket=bucket, phases=phases)
+
+
+def start_execution(sm, pipeline_name: str, parameters: dict[str, str]) -> str:
+    """StartPipelineExecution with `parameters` as the SDK's Pipeline.start sends them; the
+    execution's ARN."""
+    from pipelines.ml_gateway.parameters import validate
+    validate(parameters)
+    return sm.start_pipeline_execution(
+        PipelineName=pipeline_name,
+        PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()],
+    )["PipelineExecutionArn"]
 
 
 class JobProgress:
@@ -352,14 +375,17 @@ def _invoke_snippet(config: Config) -> list[str]:
 RETRAIN_STRATEGY = {"DeployStrategy": "canary", "NewVariantWeight": "0.2"}
 
 
-def ensure_drift_loop(config: Config, session, endpoint: str) -> None:
+def ensure_drift_loop(config: Config, session, endpoint: str, phases: Phases | None = None) -> None:
     """What the template makes on AWS, before the run whose Deploy schedules the drift check:
     the DriftCheck pipeline, the drift alarm and the retrain rule."""
     from mlgw import monitor_schedule
-    monitor_schedule.upsert_drift_check(config, role_arn(config), default_bucket(config))
-    monitor_schedule.ensure_alarms(session.client("cloudwatch", endpoint_url=config.url),
-                                   endpoint)
-    ensure_retrain_rule(config, session)
+    phases = phases or Phases(io.StringIO())   # callers that report no progress
+    monitor_schedule.upsert_drift_check(config, session, role_arn(config), default_bucket(config),
+                                        phases)
+    with phases("creating the drift alarms and the retrain rule"):
+        monitor_schedule.ensure_alarms(session.client("cloudwatch", endpoint_url=config.url),
+                                       endpoint)
+        ensure_retrain_rule(config, session)
 
 
 def ensure_retrain_rule(config: Config, session) -> str:
@@ -381,15 +407,15 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     never share the dataset."""
     from contextlib import nullcontext
 
-    from pipelines.ml_gateway import run_pipeline
-    run_pipeline.validate(parameters)     # before the definition is built and uploaded
+    from pipelines.ml_gateway.parameters import validate
+    validate(parameters)     # before the definition is built and uploaded
     with exclusive_run(config.home) if action == "start" and not print_arn else nullcontext():
         os.environ.update(config.client_env())
         session, sm, s3 = clients(config)
-        pipeline = run_pipeline.build(config.region, role_arn(config), default_bucket(config),
-                                      pipeline_name)
+        # Progress on stderr: stdout is the ARN alone for scripts.
+        arn = upsert_definition(config, session, pipeline_name, Phases(sys.stderr))
         if action == "upsert":
-            print(run_pipeline.upsert(pipeline, role_arn(config)))
+            print(arn)
             # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
             ensure_drift_loop(config, session, ENDPOINT_NAME)
             return None
@@ -397,9 +423,9 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
         params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
                   "EndpointName": ENDPOINT_NAME, **parameters}
         if print_arn:      # scripts: the bare ARN; the execution goes on by itself
-            print(run_pipeline.start(pipeline, params), flush=True)
+            print(start_execution(sm, pipeline_name, params), flush=True)
             return None
-        arn = run_pipeline.start(pipeline, params)
+        arn = start_execution(sm, pipeline_name, params)
         print(f"started {arn}", flush=True)
         result = follow(sm, arn)
     print_summary(config, sm, s3, result)

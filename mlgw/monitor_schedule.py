@@ -77,19 +77,28 @@ def events_role_arn(config: Config) -> str:
     return f"arn:aws:iam::{config.account_id}:role/ml-gateway-retrain-events"
 
 
-def upsert_drift_check(config: Config, role_arn: str, default_bucket: str) -> str:
-    """Create or update the DriftCheck pipeline on localcloud through the SageMaker SDK; ARN.
-    The definition is compiled once, not again on update (run_pipeline.compiled_once)."""
-    from pipelines.ml_gateway.run_pipeline import compiled_once, quiet_sdk
-    with quiet_sdk():
-        from pipelines.drift_check.pipeline import get_pipeline
-        pipeline = get_pipeline(region=config.region, role=role_arn,
-                                default_bucket=default_bucket,
-                                pipeline_name=DRIFT_CHECK_PIPELINE)
-        with compiled_once(pipeline):
-            return pipeline.upsert(role_arn=role_arn,
-                                   description="Scheduled drift check of the deployed endpoint"
-                                   )["PipelineArn"]
+DRIFT_CHECK_DESCRIPTION = "Scheduled drift check of the deployed endpoint"
+
+
+def upsert_drift_check(config: Config, session, role_arn: str, default_bucket: str,
+                       phases) -> str:
+    """Create or update the DriftCheck pipeline on localcloud: built by the SageMaker SDK, or
+    from the definition cache when the same code was built before (mlgw/definition_cache.py);
+    its ARN. `session`: a boto3 session signed for localcloud; `phases`: mlgw.progress.Phases."""
+    from mlgw import definition_cache
+
+    def build(boto_session):
+        from pipelines.ml_gateway.run_pipeline import quiet_sdk
+        with quiet_sdk():
+            from pipelines.drift_check.pipeline import get_pipeline
+            return get_pipeline(region=config.region, role=role_arn, default_bucket=default_bucket,
+                                pipeline_name=DRIFT_CHECK_PIPELINE, boto_session=boto_session)
+    return definition_cache.ensure_pipeline(
+        session, session.client("s3", endpoint_url=config.url),
+        session.client("sagemaker", endpoint_url=config.url), name=DRIFT_CHECK_PIPELINE,
+        build_args={"region": config.region, "role": role_arn, "bucket": default_bucket},
+        build=build, role_arn=role_arn, description=DRIFT_CHECK_DESCRIPTION,
+        bucket=default_bucket, phases=phases)
 
 
 def create_schedule(config: Config, events: Any, endpoint: str, expression: str,

@@ -40,6 +40,10 @@ def _free_port() -> int:
 os.environ["MLGW_HOME"] = os.path.join(tempfile.mkdtemp(prefix="mlgw-tests-"), ".mlgw")
 for _var in ("MLGW_PORT", "MLGW_GATEWAY_PORT", "MLGW_STUDIO_PORT", "MLGW_MLFLOW_PORT"):
     os.environ[_var] = str(_free_port())
+# Compiled definitions are cached by content (mlgw/definition_cache.py): shared by the test
+# processes of this machine, never the developer's own cache.
+os.environ.setdefault("MLGW_DEFINITION_CACHE",
+                      os.path.join(tempfile.gettempdir(), "mlgw-tests-definition-cache"))
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", None}

@@ -16,6 +16,9 @@ from typing import Any
 from pipelines.ml_gateway.parameters import ParameterError, validate  # noqa: F401
 
 
+PIPELINE_DESCRIPTION = "ML Gateway: ingest → features → train → deploy"
+
+
 @contextmanager
 def quiet_sdk() -> Iterator[None]:
     """Hide the SDK's notes while it builds steps ("Popping out 'ProcessingJobName'...", "No Wait,
@@ -92,7 +95,7 @@ def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
     tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()] or None
     with quiet_sdk(), compiled_once(pipeline):
         response = pipeline.upsert(role_arn=role_arn, tags=tag_list,
-                                   description="ML Gateway: ingest → features → train → deploy")
+                                   description=PIPELINE_DESCRIPTION)
     return response["PipelineArn"]
 
 
