@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 4777
+DEFAULT_GATEWAY_PORT = 4780   # the gateway (localcloud/apigateway)
 ACCOUNT_ID = "000000000000"
 DEFAULT_OFFLINE_STORE_DELAY = 5.0
 

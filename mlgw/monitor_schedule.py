@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.config import Config
-from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
 from processing import drift_schedule
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
@@ -44,6 +43,8 @@ class AlarmSpec:
         return f"{ALARM_PREFIX}{self.feature}"
 
     def request(self) -> dict[str, Any]:
+        # Imported here: the job module loads pandas, which every `mlgw` command would pay for.
+        from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
         return {
             "AlarmName": self.name,
             "AlarmDescription": f"Model Monitor baseline drift of {self.feature} above "

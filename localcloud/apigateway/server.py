@@ -23,6 +23,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
 from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.config import DEFAULT_GATEWAY_PORT
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
 from localcloud.apigateway.routes import ApiRequest, ApiResponse, Route, build_routes, json_response
@@ -32,7 +33,7 @@ from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackSe
 log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
 
-DEFAULT_PORT = 4780
+DEFAULT_PORT = DEFAULT_GATEWAY_PORT
 MAX_PAYLOAD = 1024 * 1024      # the limit this gateway enforces (API Gateway's own is 10 MB)
 _CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
-from localcloud.apigateway.server import DEFAULT_PORT
+from localcloud.config import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record
 from mlgw.args import config_from, port_number, print_error, with_endpoint, with_home
