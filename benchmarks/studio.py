@@ -80,7 +80,7 @@ def _time(url: str) -> list[float]:
 def bench_studio() -> int:
     from localcloud.config import Config
     from localcloud.server import LocalCloudServer
-    from mlgw.studio.backend import Backend
+    from mlgw.studio.backend import EXECUTIONS_PER_PAGE, VERSIONS_PER_PAGE, Backend
     from mlgw.studio.server import Background, local_target
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         config = Config(home=Path(tmp) / "mlgw", port=0)
@@ -93,11 +93,11 @@ def bench_studio() -> int:
             first, last = _populate(server.url, f"sagemaker-{config.region}-{config.account_id}")
             studio = Background(Backend(local_target(config)))
             pages = {"pipelines list": "/pipelines",
-                     f"pipeline ({EXECUTIONS} executions, 50 listed)": "/pipelines/StudioBench",
+                     f"pipeline ({EXECUTIONS} executions, {EXECUTIONS_PER_PAGE} a page)": "/pipelines/StudioBench",
                      "  its executions table (durations, AUCs)":
                          "/pipelines/StudioBench/executions-table",
                      "execution (graph, steps, parameters)": f"/pipelines/StudioBench/executions/{last}",
-                     f"model group ({VERSIONS} versions with AUC)": "/models/StudioBenchModels",
+                     f"model group ({VERSIONS} versions, {VERSIONS_PER_PAGE} a page, AUC)": "/models/StudioBenchModels",
                      "model version (metrics, confusion matrix)": "/models/StudioBenchModels/1",
                      "compare two versions": "/models/StudioBenchModels/compare?a=1&b=50",
                      "endpoints": "/endpoints", "monitoring": "/monitoring", "feature store": "/features"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -279,3 +280,33 @@ def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeyp
     assert running_url(home) == server.url
     main(["run", "--home", str(home)])
     assert f"{server.url}/pipelines/MLGatewayPipeline/executions/abc123" in capsys.readouterr().out
+
+
+def test_a_large_model_group_is_shown_a_page_at_a_time_newest_first(localcloud, client):
+    """26 versions: the first page lists the 25 newest, and its "older versions" link (the
+    ListModelPackages NextToken) shows version 1; each page answers without reading the rest."""
+    from mlgw.studio.backend import VERSIONS_PER_PAGE
+    sm = client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="Many")
+    for _ in range(VERSIONS_PER_PAGE + 1):
+        sm.create_model_package(
+            ModelPackageGroupName="Many", ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
+                                                    "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+                                    "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["text/csv"]})
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
+                                       home=localcloud.cloud.config.home)))
+    try:
+        status, page = get(f"{server.url}/models/Many")
+        shown = [int(v) for v in re.findall(r'<tr data-version="(\d+)"', page)]
+        assert status == 200 and shown == list(range(VERSIONS_PER_PAGE + 1, 1, -1))
+        older = page.split('<a href="?token=', 1)[1].split('"', 1)[0]
+        status, page = get(f"{server.url}/models/Many?token={older}")
+        assert status == 200 and re.findall(r'<tr data-version="(\d+)"', page) == ["1"]
+        assert "older versions" not in page
+        status, page = get(f"{server.url}/models/Many?token=not-a-token")
+        assert status == 400 and "ValidationException" in page      # AWS's refusal, on the page
+    finally:
+        server.stop()

@@ -18,7 +18,10 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
-EXECUTIONS_PER_PAGE = 50
+# Rows per page of the executions and model versions tables. Each row costs a few API calls
+# the first time it is shown (about 1.5 ms of localcloud's CPU each, one process), so a page
+# of 25 answers cold within the 300 ms target where 50 did not (`mlgw bench studio`).
+EXECUTIONS_PER_PAGE = VERSIONS_PER_PAGE = 25
 PREVIEW_BYTES = 64 * 1024
 # The default locations of the workflow's monitoring outputs (mlgw/monitor_schedule.py).
 REPORTS_PREFIX = "ml-gateway/monitoring-reports"
@@ -259,21 +262,20 @@ class Backend:
                 return out
             kwargs["NextToken"] = page["NextToken"]
 
-    def model_packages(self, group: str) -> list[dict]:
+    def model_packages(self, group: str, token: str | None = None) -> tuple[list[dict], str | None]:
+        """One page of the group's versions, newest first, and the token of the next page."""
         try:
             self.sm.describe_model_package_group(ModelPackageGroupName=group)
         except ClientError as exc:
             if is_not_found(exc):
                 raise NotFound("model package group", group) from None
             raise
-        out, kwargs = [], {"ModelPackageGroupName": group, "SortBy": "CreationTime",
-                           "SortOrder": "Descending"}
-        while True:
-            page = self.sm.list_model_packages(**kwargs)
-            out.extend(page["ModelPackageSummaryList"])
-            if not page.get("NextToken"):
-                return out
-            kwargs["NextToken"] = page["NextToken"]
+        kwargs = {"ModelPackageGroupName": group, "SortBy": "CreationTime",
+                  "SortOrder": "Descending", "MaxResults": VERSIONS_PER_PAGE}
+        if token:
+            kwargs["NextToken"] = token
+        page = self.sm.list_model_packages(**kwargs)
+        return page["ModelPackageSummaryList"], page.get("NextToken")
 
     def model_package(self, group: str, version: int) -> dict:
         arn = self.package_arn(group, version)

@@ -213,8 +213,10 @@ def models(request: Request):
 
 def model_group(request: Request):
     backend, group = _backend(request), request.path_params["group"]
-    packages = backend.packages_with_metrics(backend.model_packages(group))
+    summaries, token = backend.model_packages(group, request.query_params.get("token"))
+    packages = backend.packages_with_metrics(summaries)
     return render(request, "models_group.html", {"group": group, "packages": packages,
+                                                 "next_token": token,
                                                  "note": request.query_params.get("note"),
                                                  "error": request.query_params.get("error")})
 
