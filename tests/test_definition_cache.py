@@ -4,7 +4,6 @@ a build reads (code, arguments) misses."""
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 from pathlib import Path
