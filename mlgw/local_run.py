@@ -324,12 +324,15 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
 
 def _traffic_split(sm, endpoint: dict) -> str:
     """Each variant's share of traffic and the model package version it serves."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from mlgw.canary import served_variants
+    from processing.job import JobError
     variants = endpoint.get("ProductionVariants", [])
     total = sum(v.get("CurrentWeight", 0) for v in variants) or 1
     try:
         serves = {v.name: v for v in served_variants(sm, endpoint["EndpointName"])}
-    except Exception:   # noqa: BLE001 — the split still prints without the package names
+    except (ClientError, BotoCoreError, JobError):   # the split still prints, without versions
         serves = {}
     parts = []
     for variant in variants:

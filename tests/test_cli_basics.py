@@ -258,11 +258,13 @@ def test_the_state_directory_is_found_from_any_working_directory(tmp_path, monke
 
 def test_a_command_on_a_fresh_state_directory_says_run_mlgw_run_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLGW_HOME", str(tmp_path / "never-used"))
-    for argv in (["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"]):
+    for argv in (["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"],
+                 ["pipeline", "retry"], ["events", "list"], ["events", "rules"]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("mlgw: error: nothing has run on the state directory") \
             and "run `mlgw run` first" in err, err
+    assert not (tmp_path / "never-used").exists()    # reading never creates a state directory
 
 
 def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):

@@ -450,7 +450,7 @@ def test_servers_do_not_outlive_their_state(tmp_path, monkeypatch, capsys):
         assert not home.exists()
         assert not daemon.answers("127.0.0.1", gw_port)
         assert not daemon.answers("127.0.0.1", lc_port)
-        assert cli.main(gateway + ["status"]) == 1
+        assert cli.main(gateway + ["status"]) == 3   # LSB: not running, as `mlgw localcloud status`
         assert servers.summary(home) == "nothing left running"
     finally:
         servers.stop_all(home)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from localcloud.cloud import LocalCloud
-from mlgw.args import config_from, with_home
+from mlgw.args import CliError, config_from, fresh_state_hint, with_home
 
 
 def register(subparsers) -> None:
@@ -22,7 +22,12 @@ def register(subparsers) -> None:
 
 
 def _cloud(args: argparse.Namespace) -> LocalCloud:
-    return LocalCloud(config_from(args))
+    """The state directory's EventBridge, read in this process; CliError on a directory where
+    nothing has run (opening it would create an empty state there)."""
+    config = config_from(args)
+    if not config.state_db.exists():
+        raise CliError(fresh_state_hint(config))
+    return LocalCloud(config)
 
 
 def _missing(cloud: LocalCloud, arn: str) -> str:

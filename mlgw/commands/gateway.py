@@ -51,7 +51,7 @@ def register(subparsers) -> None:
     with_home(actions.add_parser("stop", help="stop this state directory's gateway (found by its "
                                               "run file or its process)")).set_defaults(func=cmd_stop)
     with_home(actions.add_parser("status", help="is this state directory's gateway running, and where "
-                                                "(exit code 1 when not)")).set_defaults(func=cmd_status)
+                                                "(exit code 3 when not, as `mlgw localcloud status`)")).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
@@ -206,7 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     holder = port_holder(port)
     print(f"gateway not running for {config.home}"
           + (f"; port {port} is held by {holder}" if holder else ""))
-    return 1
+    return 3   # LSB's "program is not running", as `mlgw localcloud status` answers
 
 
 def _keys(args: argparse.Namespace) -> KeyStore:
