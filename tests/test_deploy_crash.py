@@ -1,0 +1,156 @@
+"""kill -9 of localcloud while the pipeline's Deploy step updates the endpoint (issue 14, crash
+safety): what a user sees after the restart, and what a retry does.
+
+AWS behaviour relied on:
+- UpdateEndpoint is asynchronous: "When SageMaker receives the request, it sets the endpoint
+  status to Updating. After updating the endpoint, it sets the status to InService"
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html), and
+  DescribeEndpoint's EndpointConfigName is the config the endpoint runs
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html): an
+  update in flight completes whatever happens to its caller.
+- RetryPipelineExecution "retries a pipeline execution that failed": the steps that succeeded
+  keep their results (RegisterModel's model package), the failed ones run again
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RetryPipelineExecution.html).
+
+So after the crash the execution and its Deploy step are Failed while the endpoint finishes the
+update to this execution's model; the retried Deploy must see the endpoint already serving that
+model package, deploy nothing a second time, and delete the models and endpoint configs left
+unused (the previous model's).
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+
+import boto3
+import pytest
+
+from localcloud.config import Config
+from mlgw import local_run
+from tests.test_crash_safety import _free_port, _kill9, _spawn
+
+POLICIES = 1000
+# This test is about Deploy, not model quality: every trained model passes the AUC check.
+PARAMETERS = {"AucThreshold": "0.5"}
+FAST = {"MLGW_OFFLINE_STORE_DELAY": "1"}
+# Long enough that the update is still in flight whenever the test looks: the kill point is
+# "the endpoint is Updating", not a guessed sleep.
+SLOW_ENDPOINT = {**FAST, "MLGW_ENDPOINT_DELAY": "600"}
+
+
+def _deploy_resources(sm) -> tuple[set[str], set[str]]:
+    prefix = local_run.ENDPOINT_NAME
+    models = {m["ModelName"] for m in sm.list_models(NameContains=prefix, MaxResults=100)["Models"]}
+    configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs(
+        NameContains=prefix, MaxResults=100)["EndpointConfigs"]}
+    return models, configs
+
+
+def _served_packages(sm) -> set[str]:
+    """The model packages the endpoint's current config serves."""
+    endpoint = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    packages = set()
+    for variant in config["ProductionVariants"]:
+        model = sm.describe_model(ModelName=variant["ModelName"])
+        packages |= {c["ModelPackageName"] for c in model.get("Containers", []) if "ModelPackageName" in c}
+    return packages
+
+
+def _steps(sm, arn: str) -> dict[str, dict]:
+    return {s["StepName"]: s for s in sm.list_pipeline_execution_steps(
+        PipelineExecutionArn=arn, MaxResults=100)["PipelineExecutionSteps"]}
+
+
+def _wait(predicate, what: str, timeout: float = 180):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cleans_up(
+        tmp_path, monkeypatch):
+    home, port = tmp_path / "mlgw", _free_port()
+    config = Config(home=home, port=port)
+    for key, value in config.client_env().items():   # execute() sets them; undone after the test
+        monkeypatch.setenv(key, value)
+    args = ["-m", "localcloud", "--port", str(port), "--home", str(home)]
+    sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
+    rt = boto3.client("sagemaker-runtime", endpoint_url=config.url, region_name=config.region)
+
+    server = _spawn(args, port, FAST)
+    try:
+        # A first execution deploys v1.
+        first = local_run.execute(config, policies=POLICIES, seed=7, claims=None, customers=None,
+                                  parameters=PARAMETERS, out=io.StringIO())
+        assert first.succeeded, first.failure_reason
+        v1_config = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointConfigName"]
+    finally:
+        _kill9(server)
+
+    # A second execution on new data, on a localcloud whose endpoint updates stay in flight.
+    server = _spawn(args, port, SLOW_ENDPOINT)
+    try:
+        _, _, s3 = local_run.clients(config)
+        uris = local_run.prepare_data(config, s3, POLICIES, 8, None, None)
+        params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
+                  "EndpointName": local_run.ENDPOINT_NAME, **PARAMETERS}
+        arn = sm.start_pipeline_execution(
+            PipelineName=local_run.PIPELINE_NAME, ClientRequestToken=uuid.uuid4().hex,
+            PipelineParameters=[{"Name": k, "Value": v} for k, v in params.items()],
+        )["PipelineExecutionArn"]
+
+        def updating() -> bool:
+            status = sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+            assert status == "Executing", f"execution {status} before Deploy updated the endpoint"
+            return sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointStatus"] == "Updating"
+
+        _wait(updating, "Deploy to update the endpoint")
+        package = _steps(sm, arn)["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
+        models, configs = _deploy_resources(sm)
+        [new_config] = configs - {v1_config}          # what the crashed Deploy created
+    finally:
+        _kill9(server)                                 # mid-update
+
+    server = _spawn(args, port, FAST)
+    try:
+        # What a user sees after the restart: the execution and its Deploy step Failed, the
+        # endpoint finishing the update the crashed step started, on this execution's model.
+        described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+        assert described["PipelineExecutionStatus"] == "Failed"
+        assert "restarted" in described["FailureReason"]
+        assert _steps(sm, arn)["Deploy"]["StepStatus"] == "Failed"
+        endpoint = _wait(lambda: (e := sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME))
+                         ["EndpointStatus"] != "Updating" and e, "the interrupted update to finish")
+        assert endpoint["EndpointStatus"] == "InService"
+        assert endpoint["EndpointConfigName"] == new_config
+        assert _served_packages(sm) == {package}
+
+        # The retry: Deploy succeeds without a second copy, and removes what is left unused.
+        sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+        retried = _wait(lambda: (d := sm.describe_pipeline_execution(PipelineExecutionArn=arn))
+                        ["PipelineExecutionStatus"] != "Executing" and d, "the retry to finish")
+        assert retried["PipelineExecutionStatus"] == "Succeeded", retried.get("FailureReason")
+        steps = _steps(sm, arn)
+        assert steps["Deploy"]["StepStatus"] == "Succeeded"
+        assert steps["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"] == package
+        endpoint = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
+        assert endpoint["EndpointStatus"] == "InService"
+        assert endpoint["EndpointConfigName"] == new_config
+        assert _served_packages(sm) == {package}
+        in_use = {v["ModelName"] for v in sm.describe_endpoint_config(
+            EndpointConfigName=new_config)["ProductionVariants"]}
+        assert _deploy_resources(sm) == (in_use, {new_config})
+        assert len(in_use) == 1 and in_use <= models
+        reply = rt.invoke_endpoint(EndpointName=local_run.ENDPOINT_NAME, ContentType="application/json",
+                                   Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}))
+        assert 0.0 <= json.loads(reply["Body"].read())["predictions"][0]["score"] <= 1.0
+    finally:
+        _kill9(server)
