@@ -4,7 +4,8 @@ Definitions are checked when created or updated: against the pipeline definition
 (schema.py), then for what the local executor can run (graph.py); either refusal is a
 ValidationException with the reason; StartPipelineExecution and RetryPipelineExecution run the local executor in a
 background thread of this server. Executions a previous server process left running are marked
-Failed the first time this API is used, and can be retried.
+Failed (their jobs killed) when the next server starts, before it listens (`recover`; else the
+first time this API is used), and can be retried.
 """
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ from localcloud.sagemaker.store import (EXECUTION, PIPELINE, PROCESSING_JOB, TRA
 _recovered: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
+def recover(cloud: Any) -> list[str]:
+    """Once per LocalCloud: fail the executions a previous server process left Executing or
+    Stopping and kill the jobs they left running (run.recover_interrupted); their ARNs."""
+    if cloud in _recovered:
+        return []
+    _recovered.add(cloud)
+    return run.recover_interrupted(cloud)
+
+
 def _operation(fn: Callable[[Any, dict[str, Any]], dict[str, Any]]):
     def wrapper(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-        if cloud not in _recovered:
-            _recovered.add(cloud)
-            run.recover_interrupted(cloud)
+        recover(cloud)
         return fn(cloud, params)
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
