@@ -19,8 +19,11 @@ unused (the previous model's).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -34,7 +37,7 @@ from tests.test_crash_safety import _free_port, _kill9, _spawn
 POLICIES = 1000
 # This test is about Deploy, not model quality: every trained model passes the AUC check.
 PARAMETERS = {"AucThreshold": "0.5"}
-FAST = {"MLGW_OFFLINE_STORE_DELAY": "1"}
+FAST = {"MLGW_OFFLINE_STORE_DELAY": "0"}
 # Long enough that the update is still in flight whenever the test looks: the kill point is
 # "the endpoint is Updating", not a guessed sleep.
 SLOW_ENDPOINT = {**FAST, "MLGW_ENDPOINT_DELAY": "600"}
@@ -64,6 +67,20 @@ def _steps(sm, arn: str) -> dict[str, dict]:
         PipelineExecutionArn=arn, MaxResults=100)["PipelineExecutionSteps"]}
 
 
+def _crashed_job_pids(home, arn: str) -> list[int]:
+    """Live processes of this execution's Deploy jobs (a job runs in its own session, named
+    by its folder under <home>/jobs on its command line)."""
+    import psutil
+    folders = [str(p) for p in (home / "jobs").glob(f"pipelines-{arn.rsplit('/', 1)[1]}-deploy-*")]
+    assert folders, "no Deploy job ran"
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["status"] != psutil.STATUS_ZOMBIE and any(f in cmdline for f in folders):
+            found.append(proc.info["pid"])
+    return found
+
+
 def _wait(predicate, what: str, timeout: float = 180):
     deadline = time.monotonic() + timeout
     while True:
@@ -84,6 +101,7 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
     args = ["-m", "localcloud", "--port", str(port), "--home", str(home)]
     sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
     rt = boto3.client("sagemaker-runtime", endpoint_url=config.url, region_name=config.region)
+    job_groups: set[int] = set()
 
     server = _spawn(args, port, FAST)
     try:
@@ -116,22 +134,36 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         package = _steps(sm, arn)["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
         models, configs = _deploy_resources(sm)
         [new_config] = configs - {v1_config}          # what the crashed Deploy created
+        # The Deploy job polls the endpoint with growing pauses (up to 15 s, processing/deploy.py):
+        # held in one (SIGSTOP) while localcloud dies and comes back, as a job in a long pause is.
+        job_groups = {os.getpgid(pid) for pid in _crashed_job_pids(home, arn)}
+        assert job_groups, "the Deploy job is not running"
+        for group in job_groups:
+            os.killpg(group, signal.SIGSTOP)
     finally:
         _kill9(server)                                 # mid-update
 
     server = _spawn(args, port, FAST)
     try:
-        # What a user sees after the restart: the execution and its Deploy step Failed, the
-        # endpoint finishing the update the crashed step started, on this execution's model.
-        described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-        assert described["PipelineExecutionStatus"] == "Failed"
-        assert "restarted" in described["FailureReason"]
-        assert _steps(sm, arn)["Deploy"]["StepStatus"] == "Failed"
+        for group in job_groups:                       # the pause ends
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGCONT)
+        # What a user sees after the restart: the endpoint finishes the update the crashed step
+        # started, on this execution's model; the execution and its Deploy step are Failed.
         endpoint = _wait(lambda: (e := sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME))
                          ["EndpointStatus"] != "Updating" and e, "the interrupted update to finish")
         assert endpoint["EndpointStatus"] == "InService"
         assert endpoint["EndpointConfigName"] == new_config
         assert _served_packages(sm) == {package}
+        # The crashed step's job did nothing after the restart, whatever API the user called
+        # first: it is not running, and what it would have done next (delete the previous
+        # model's resources, warm, publish the baseline) is left to the retry.
+        _wait(lambda: not _crashed_job_pids(home, arn), "the crashed Deploy job to be killed", 10)
+        assert _deploy_resources(sm) == (models, configs)
+        described = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
+        assert described["PipelineExecutionStatus"] == "Failed"
+        assert "restarted" in described["FailureReason"]
+        assert _steps(sm, arn)["Deploy"]["StepStatus"] == "Failed"
 
         # The retry: Deploy succeeds without a second copy, and removes what is left unused.
         sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
@@ -154,3 +186,6 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         assert 0.0 <= json.loads(reply["Body"].read())["predictions"][0]["score"] <= 1.0
     finally:
         _kill9(server)
+        for group in job_groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
