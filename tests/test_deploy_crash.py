@@ -164,6 +164,12 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         assert described["PipelineExecutionStatus"] == "Failed"
         assert "restarted" in described["FailureReason"]
         assert _steps(sm, arn)["Deploy"]["StepStatus"] == "Failed"
+        shown = io.StringIO()                           # `mlgw pipeline describe`
+        with contextlib.redirect_stdout(shown):
+            local_run.print_execution(config, local_run.PIPELINE_NAME, arn)
+        deploy_line = next(line for line in shown.getvalue().splitlines()
+                           if line.split()[:1] == ["Deploy"])
+        assert "Failed" in deploy_line and "localcloud restarted" in deploy_line, shown.getvalue()
 
         # The retry: Deploy succeeds without a second copy, and removes what is left unused.
         sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
