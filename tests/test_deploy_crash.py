@@ -3,19 +3,24 @@ safety): what a user sees after the restart, and what a retry does.
 
 AWS behaviour relied on:
 - UpdateEndpoint is asynchronous: "When SageMaker receives the request, it sets the endpoint
-  status to Updating. After updating the endpoint, it sets the status to InService"
-  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html), and
-  DescribeEndpoint's EndpointConfigName is the config the endpoint runs
+  status to Updating. After updating the endpoint, it sets the status to InService. To check
+  the status of an endpoint, use the DescribeEndpoint API"
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html), whose
+  EndpointStatus "Updating: UpdateEndpoint or UpdateEndpointWeightsAndCapacities is executing"
   (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html): an
   update in flight completes whatever happens to its caller.
-- RetryPipelineExecution "retries a pipeline execution that failed": the steps that succeeded
-  keep their results (RegisterModel's model package), the failed ones run again
-  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RetryPipelineExecution.html).
+- RetryPipelineExecution: "Retry the execution of the pipeline"
+  (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RetryPipelineExecution.html):
+  the failed steps run again, the succeeded ones keep their results (RegisterModel's package).
 
 So after the crash the execution and its Deploy step are Failed while the endpoint finishes the
-update to this execution's model; the retried Deploy must see the endpoint already serving that
-model package, deploy nothing a second time, and delete the models and endpoint configs left
-unused (the previous model's).
+update to this execution's model. The crashed step's job must not go on after the restart (a
+job paused between two polls would reach the new server: localcloud kills such orphans and
+fails their executions before it listens). The retried Deploy must see the endpoint already
+serving that model package, deploy nothing a second time, and delete the models and endpoint
+configs left unused (the previous model's).
+
+Run: PYTHONPATH=. python -m pytest -n0 tests/test_deploy_crash.py  (about a minute; slow)
 """
 from __future__ import annotations
 
