@@ -50,6 +50,11 @@ class Config:
     # 15 minutes"); a few by default so every local run waits for it as an AWS run must.
     offline_store_delay: float = field(
         default_factory=lambda: float(os.environ.get("MLGW_OFFLINE_STORE_DELAY", DEFAULT_OFFLINE_STORE_DELAY)))
+    # Seconds an endpoint stays Creating/Updating after its models loaded (AWS: minutes, as
+    # instances are provisioned); 0 by default so local deploys are quick. A longer one lets
+    # a crash test kill localcloud while an update is in flight.
+    endpoint_delay: float = field(
+        default_factory=lambda: float(os.environ.get("MLGW_ENDPOINT_DELAY", 0)))
 
     @classmethod
     def from_flags(cls, home: str | None = None, port: int | None = None) -> "Config":

@@ -58,11 +58,14 @@ class LocalCloudServer(LoopbackServer):
         # ... and the jobs a killed server left running are orphans: killed, their executions
         # Failed, before this server listens. Otherwise a job between two calls (a Deploy
         # polling its endpoint) reaches this server and goes on changing state for a step
-        # recorded as Failed, which its retry then runs again.
-        from localcloud.sagemaker.pipelines.api import recover
-        for arn in recover(self.cloud):
-            log.info("execution %s was running when the previous server stopped: marked "
-                     "Failed (RetryPipelineExecution runs its failed steps again)", arn)
+        # recorded as Failed, which its retry then runs again. Not when a server already answers
+        # on this port: this one cannot listen, and those executions are that server's.
+        from localcloud.daemon import answers
+        if cfg.port == 0 or not answers(cfg.host, cfg.port):
+            from localcloud.sagemaker.pipelines.api import recover
+            for arn in recover(self.cloud):
+                log.info("execution %s was running when the previous server stopped: marked "
+                         "Failed (RetryPipelineExecution runs its failed steps again)", arn)
         super().__init__((cfg.host, cfg.port), self.app)
         self._hosts = allowed_hosts(cfg.host)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose

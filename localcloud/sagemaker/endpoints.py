@@ -98,6 +98,7 @@ class HostingBackend:
         self._stats_lock = threading.Lock()
         self._capture = CaptureWriter(cloud.config.s3_root)
         self._closed = False
+        self._closing = threading.Event()
         self._recover()
 
     # - model files ------------------------------------------------------------------------
@@ -276,6 +277,9 @@ class HostingBackend:
         except Exception as exc:  # noqa: BLE001 - any load failure is the endpoint's failure
             log.warning("deploying endpoint %s failed: %s", endpoint, exc)
             route, failure = None, f"Failed to load model: {type(exc).__name__}: {exc}"
+        # AWS provisions instances for minutes; Config.endpoint_delay stands for that time.
+        if self.cloud.config.endpoint_delay > 0:
+            self._closing.wait(self.cloud.config.endpoint_delay)
         if self._closed:
             return
         with self._control, self.cloud.state.transaction():
@@ -331,6 +335,7 @@ class HostingBackend:
 
     def close(self) -> None:
         self._closed = True
+        self._closing.set()
         self._capture.close()
 
 
