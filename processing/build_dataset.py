@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
 from processing import athena, contract, features
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 ROOT = "/opt/ml/processing"
 LABEL = "fraud"
@@ -92,16 +91,19 @@ def ingest_counts_query(tables: dict[str, str], event_time: float) -> str:
 
 
 def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output_location: str,
-                           region: str | None, timeout: float, sm=None,
+                           region: str | None, timeout: float, sm=None, connection=None,
                            clock=time.monotonic, sleep=time.sleep) -> None:
     """Block until each group's offline table holds `records` distinct policies with this
-    ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}). Raises
-    JobError if an offline store is Blocked or `timeout` seconds pass."""
+    ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}), querying on
+    `connection` (athena.connect(); default a new one). Raises JobError if an offline store is
+    Blocked or `timeout` seconds pass."""
     import boto3
     sm = sm or boto3.client("sagemaker")
     started = clock()
     poll = FIRST_POLL_SECONDS
     waiting = dict(groups)
+    if connection is None:
+        connection = athena.connect(output_location=output_location, region=region)
     while True:
         for name in list(waiting):
             status = sm.describe_feature_group(FeatureGroupName=name).get("OfflineStoreStatus", {})
@@ -109,7 +111,7 @@ def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output
                 raise JobError(f"the offline store of feature group {name!r} is Blocked: "
                                f"{status.get('BlockedReason', 'no reason given')}")
         found = athena.query(ingest_counts_query({n: g["table"] for n, g in waiting.items()}, event_time),
-                             output_location=output_location, region=region)
+                             output_location=output_location, region=region, connection=connection)
         by_group = dict(zip(found["feature_group"], found["records"]))
         counts = {name: int(by_group[name]) for name in waiting}
         elapsed = clock() - started
@@ -184,15 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}
     ingest_time = None
+    connection = athena.connect(output_location=args.athena_output, region=region)
     if args.manifest_dir:
         manifest = json.loads((Path(args.manifest_dir) / "manifest.json").read_text())
         ingest_time = float(manifest["event_time"])
         groups = {name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]}
                   for name in tables}
         wait_for_offline_store(groups, ingest_time, output_location=args.athena_output, region=region,
-                               timeout=args.offline_wait_seconds)
+                               timeout=args.offline_wait_seconds, connection=connection)
     sql = dataset_query(tables[args.claims_group], tables[args.customers_group], ingest_time)
-    frame = athena.query(sql, output_location=args.athena_output, region=region)
+    frame = athena.query(sql, output_location=args.athena_output, region=region, connection=connection)
     if frame.empty:
         raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
                        "returned no rows: are both feature groups populated for the same policies?")
@@ -210,4 +213,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))
