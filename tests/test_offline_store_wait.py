@@ -97,8 +97,8 @@ def test_build_dataset_waits_for_this_ingest_with_a_20_s_replication_delay(tmp_p
 def test_one_count_query_per_poll_counts_each_groups_records_of_this_ingest(tmp_path, monkeypatch, capsys):
     """The wait's single Athena statement (one UNION ALL branch per feature group, run through
     PyAthena against localcloud's Athena) gives each group its own count of the distinct policies
-    carrying this ingest's event time: an earlier ingest's records, a record replicated twice
-    (Feature Store's offline store is at-least-once: "records ... may be duplicated",
+    carrying this ingest's event time: an earlier ingest's records, a policy written twice (two
+    PutRecords, two rows in the append-only offline store,
     https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html) and another
     group's records never count. The wait returns once every group has all of its records and
     otherwise names each group's count."""
