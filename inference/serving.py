@@ -5,7 +5,9 @@ The model directory (model.tar.gz extracted) holds `xgboost-model` (a Booster sa
 and `features.json` (`{"features": [ordered names], "label": "fraud"}`), and `schema.json`, the
 data contract raw JSON records are encoded with (absent: the one shipped in the source
 directory). An unknown category is encoded as no category, as the gateway does. numpy and xgboost are
-imported at call time so importing this module (localcloud does, at startup) stays cheap.
+imported at call time so importing this module (localcloud does, at startup) stays cheap;
+CALL_TIME_IMPORTS names them, so a host that idles before its first model_fn can import them
+ahead (localcloud's daemon does, on a background thread at start).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+CALL_TIME_IMPORTS = ("numpy", "xgboost")   # what model_fn / predict_fn import (~2 s together)
 CSV = "text/csv"
 JSON = "application/json"
 MODEL_FILE = "xgboost-model"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+import time
 from email.message import Message
 from http.client import HTTPMessage
 
@@ -45,11 +47,50 @@ def _headers(scope: dict) -> tuple[Message, dict[str, list[str]]]:
     return message, values
 
 
+class Activity:
+    """Requests in flight, how many were answered and when the last one ended: lets background
+    work (the daemon's import of the serving libraries) wait for a quiet moment instead of
+    slowing requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._answered = 0
+        self._last = time.monotonic()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._answered += 1
+            self._last = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        """Seconds since the last request ended; 0 while one is in flight or before the first
+        request was answered."""
+        with self._lock:
+            if self._in_flight or not self._answered:
+                return 0.0
+            return time.monotonic() - self._last
+
+    def wait_idle(self, seconds: float, stop: threading.Event, check: float = 0.05) -> bool:
+        """Block until a first request was answered and none has run for `seconds` since;
+        False if `stop` is set first."""
+        while not stop.wait(check):
+            if self.idle_seconds() >= seconds:
+                return True
+        return False
+
+
 class LocalCloudServer(LoopbackServer):
     thread_name = "localcloud"
 
     def __init__(self, config: Config | None = None, cloud: LocalCloud | None = None):
         self.cloud = cloud or LocalCloud(config)
+        self.activity = Activity()
         cfg = self.cloud.config
         # This server owns the state directory: what killed writes left is garbage now.
         files, size = remove_temporaries(cfg.home)
@@ -84,6 +125,13 @@ class LocalCloudServer(LoopbackServer):
     async def app(self, scope: dict, receive, send) -> None:
         if scope["type"] != "http":
             return
+        self.activity.begin()
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.activity.end()
+
+    async def _serve(self, scope: dict, receive, send) -> None:
         method = scope["method"]
         raw_path = scope["raw_path"].decode("latin-1")
         raw_query = scope["query_string"].decode("latin-1")

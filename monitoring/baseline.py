@@ -19,6 +19,7 @@ Model Monitor's keys only.
 from __future__ import annotations
 
 import argparse
+import gc
 import glob
 import json
 import os
@@ -263,4 +264,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Skip the interpreter's garbage collections at shutdown (0.25-0.35 s with pandas and
+    # xgboost loaded, on the pipeline's path): processing/job.py finish() says why that is safe.
+    gc.freeze()
+    sys.exit(status)

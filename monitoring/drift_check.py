@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from botocore.exceptions import ClientError
 from monitoring import publish
 from monitoring.monitor import (MonitoringError, MonitoringResult, NoDataError, run_monitoring,
                                 window_text)
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -217,4 +216,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))

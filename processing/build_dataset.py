@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
+import threading
 import time
 from pathlib import Path
 
 from processing import athena, contract, features
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 ROOT = "/opt/ml/processing"
 LABEL = "fraud"
@@ -55,11 +55,10 @@ ORDER BY c.policy_id
 
 # Event times are Fractional epoch seconds written with millisecond precision.
 EVENT_TIME_TOLERANCE = 0.0005
-# How often the offline store is polled: quickly at first, then at most every 30 s (each poll is
-# an Athena query on AWS).
-# Poll every second while replication is likely (locally a few seconds; on AWS usually well
-# under a minute), then back off to at most every 30 s (AWS allows up to 15 minutes).
-FIRST_POLL_SECONDS, STEADY_POLL_UNTIL_SECONDS, MAX_POLL_SECONDS = 1.0, 20.0, 30.0
+# How often the offline store is polled: every half second while replication is likely (locally
+# a few seconds; on AWS usually well under a minute), then backing off to at most every 30 s
+# (AWS allows up to 15 minutes; each poll is an Athena query).
+FIRST_POLL_SECONDS, STEADY_POLL_UNTIL_SECONDS, MAX_POLL_SECONDS = 0.5, 20.0, 30.0
 
 
 def dataset_query(claims_table: str, customers_table: str, ingest_time: float | None = None) -> str:
@@ -78,33 +77,43 @@ def dataset_query(claims_table: str, customers_table: str, ingest_time: float | 
                         this_ingest=condition)
 
 
-def ingest_count_query(table: str, event_time: float) -> str:
-    return (f'SELECT count(DISTINCT policy_id) AS records FROM "{table}" '
-            f"WHERE abs(event_time - {event_time!r}) < {EVENT_TIME_TOLERANCE!r}")
+def ingest_counts_query(tables: dict[str, str], event_time: float) -> str:
+    """One statement counting, in each group's offline table (`tables`: group name -> Glue
+    table), the distinct policies with this ingest's `event_time`: one row per group,
+    (feature_group varchar, records bigint). One query per poll rather than one per group:
+    each Athena query pays its own start and completion polling."""
+    def quoted(text: str) -> str:   # a SQL string literal
+        return "'" + text.replace("'", "''") + "'"
+    return "\nUNION ALL\n".join(
+        f'SELECT {quoted(name)} AS feature_group, count(DISTINCT policy_id) AS records FROM "{table}" '
+        f"WHERE abs(event_time - {event_time!r}) < {EVENT_TIME_TOLERANCE!r}"
+        for name, table in tables.items())
 
 
 def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output_location: str,
-                           region: str | None, timeout: float, sm=None,
+                           region: str | None, timeout: float, sm=None, connection=None,
                            clock=time.monotonic, sleep=time.sleep) -> None:
     """Block until each group's offline table holds `records` distinct policies with this
-    ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}). Raises
-    JobError if an offline store is Blocked or `timeout` seconds pass."""
+    ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}), querying on
+    `connection` (athena.connect(); default a new one). Raises JobError if an offline store is
+    Blocked or `timeout` seconds pass."""
     import boto3
     sm = sm or boto3.client("sagemaker")
     started = clock()
     poll = FIRST_POLL_SECONDS
     waiting = dict(groups)
+    if connection is None:
+        connection = athena.connect(output_location=output_location, region=region)
     while True:
         for name in list(waiting):
             status = sm.describe_feature_group(FeatureGroupName=name).get("OfflineStoreStatus", {})
             if status.get("Status") == "Blocked":
                 raise JobError(f"the offline store of feature group {name!r} is Blocked: "
                                f"{status.get('BlockedReason', 'no reason given')}")
-        counts = {}
-        for name, group in waiting.items():
-            found = athena.query(ingest_count_query(group["table"], event_time),
-                                 output_location=output_location, region=region)
-            counts[name] = int(found["records"].iloc[0])
+        found = athena.query(ingest_counts_query({n: g["table"] for n, g in waiting.items()}, event_time),
+                             output_location=output_location, region=region, connection=connection)
+        by_group = dict(zip(found["feature_group"], found["records"]))
+        counts = {name: int(by_group[name]) for name in waiting}
         elapsed = clock() - started
         progress = ", ".join(f"{name} {counts[name]:,}/{waiting[name]['records']:,}" for name in counts)
         print(f"offline store: waiting for this ingest's records: {progress} ({elapsed:.0f} s)",
@@ -124,6 +133,20 @@ def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output
         sleep(min(poll, max(0.0, timeout - elapsed) + 0.01))
         if elapsed >= STEADY_POLL_UNTIL_SECONDS:
             poll = min(poll * 1.5, MAX_POLL_SECONDS)
+
+
+def import_split_library() -> threading.Thread:
+    """Start importing scikit-learn (~2 s of CPU, scipy included) on a background thread, so
+    the import overlaps the offline-store wait, which mostly sleeps, instead of following it.
+    A failed import is left for split()'s own import to raise."""
+    def load() -> None:
+        try:
+            import sklearn.model_selection  # noqa: F401
+        except Exception:   # noqa: BLE001 - split() imports it again and reports the error
+            pass
+    thread = threading.Thread(target=load, name="import-sklearn", daemon=True)
+    thread.start()
+    return thread
 
 
 def split(frame, validation: float, test: float, seed: int):
@@ -157,20 +180,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--schema-dir", help="folder holding the schema.json")
     args = parser.parse_args(argv)
+    import_split_library()
     contract.activate(args.schema_dir)
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}
     ingest_time = None
+    connection = athena.connect(output_location=args.athena_output, region=region)
     if args.manifest_dir:
         manifest = json.loads((Path(args.manifest_dir) / "manifest.json").read_text())
         ingest_time = float(manifest["event_time"])
         groups = {name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]}
                   for name in tables}
         wait_for_offline_store(groups, ingest_time, output_location=args.athena_output, region=region,
-                               timeout=args.offline_wait_seconds)
+                               timeout=args.offline_wait_seconds, connection=connection)
     sql = dataset_query(tables[args.claims_group], tables[args.customers_group], ingest_time)
-    frame = athena.query(sql, output_location=args.athena_output, region=region)
+    frame = athena.query(sql, output_location=args.athena_output, region=region, connection=connection)
     if frame.empty:
         raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
                        "returned no rows: are both feature groups populated for the same policies?")
@@ -188,4 +213,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))

@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 LABEL = "fraud"
 
@@ -176,4 +176,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    finish(main())

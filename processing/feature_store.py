@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from processing import contract, features, schema
 from processing.feature_ingest import ingest
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 ROOT = "/opt/ml/processing"
 RECORD_ID = "policy_id"
@@ -120,4 +119,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))

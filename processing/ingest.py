@@ -12,12 +12,11 @@ fails validation therefore never replaces the data retrains use."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 from processing import contract, schema
-from processing.job import JobError, csv_files, run
+from processing.job import JobError, csv_files, finish, run
 
 ROOT = "/opt/ml/processing"
 
@@ -169,4 +168,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))

@@ -6,10 +6,12 @@ sentence, not a traceback.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 FAILURE_FILE = "/opt/ml/output/failure"
 
@@ -36,6 +38,17 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
         fail(str(exc))
         return 1
     return 0
+
+
+def finish(status: int | None) -> NoReturn:
+    """End a script run as a process (its `__main__`) with `status`, as sys.exit does, minus the
+    interpreter's garbage collections at shutdown. With pandas, scikit-learn or xgboost loaded
+    they walk millions of objects: 0.25-0.35 s per job, on every step of the pipeline, to free
+    memory the process is about to hand back anyway. gc.freeze() moves every object out of the
+    collector's reach; atexit handlers still run and open files are still flushed and closed.
+    Not for in-process callers (tests): frozen objects are never collected."""
+    gc.freeze()
+    sys.exit(status)
 
 
 def csv_files(directory: str | Path, what: str) -> list[Path]:

@@ -166,3 +166,21 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
     assert rejected["ModelApprovalStatus"] == "Rejected"
     assert "rolled back on endpoint fraud" in rejected["ApprovalDescription"]
     assert sm.describe_model_package(ModelPackageName=v2)["ModelApprovalStatus"] == "Approved"
+
+
+def test_deploy_fails_with_the_endpoints_failure_reason(localcloud, packages):
+    """An endpoint whose model cannot load ends Failed with a FailureReason (DescribeEndpoint,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html);
+    Deploy stops waiting on it and fails with that reason, not a timeout."""
+    sm, rt, _ = packages
+    path = localcloud.cloud.config.s3_root / "models" / "broken" / "model.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a tarball")
+    broken = sm.create_model_package(
+        ModelPackageGroupName="Fraud", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": "xgboost", "ModelDataUrl":
+                                                "s3://models/broken/model.tar.gz"}],
+                                "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+    with pytest.raises(JobError, match=r"endpoint fraud failed: Failed to load model: \w+"):
+        _deploy(sm, rt, broken, "replace")

@@ -92,3 +92,60 @@ def test_build_dataset_waits_for_this_ingest_with_a_20_s_replication_delay(tmp_p
     assert expected != expected_first
     assert _amounts(dataset) == expected
 
+
+
+def test_one_count_query_per_poll_counts_each_groups_records_of_this_ingest(tmp_path, monkeypatch, capsys):
+    """The wait's single Athena statement (one UNION ALL branch per feature group, run through
+    PyAthena against localcloud's Athena) gives each group its own count of the distinct policies
+    carrying this ingest's event time: an earlier ingest's records, a policy written twice (two
+    PutRecords, two rows in the append-only offline store,
+    https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-offline.html) and another
+    group's records never count. The wait returns once every group has all of its records and
+    otherwise names each group's count."""
+    home = tmp_path / "mlgw"
+    server = LocalCloudServer(Config(home=home, port=0))
+    server.start_background()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        monkeypatch.setenv("MLGW_HOME", str(home))
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        first = _ingest_small(tmp_path, seed=7, policies=40)
+        second = _ingest_small(tmp_path, seed=8, policies=40)
+        event_time = second["manifest"]["event_time"]
+        # Two more claims of this ingest (one of them twice) and none for customers.
+        rt = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1")
+        for policy in ("900001", "900002", "900002"):
+            rt.put_record(FeatureGroupName="claims", Record=[
+                {"FeatureName": "policy_id", "ValueAsString": policy},
+                {"FeatureName": "event_time", "ValueAsString": repr(event_time)}])
+        server.cloud.featurestore.flush_offline()
+        tables = {g: v["table"] for g, v in second["manifest"]["groups"].items()}
+        output = f"s3://{BUCKET}/athena"
+
+        sql = build_dataset.ingest_counts_query(tables, event_time)
+        found = athena.query(sql, output_location=output, region="us-east-1")
+        assert dict(zip(found["feature_group"], found["records"].astype(int))) == {"claims": 42, "customers": 40}
+        earlier = athena.query(build_dataset.ingest_counts_query(tables, first["manifest"]["event_time"]),
+                               output_location=output, region="us-east-1")
+        assert dict(zip(earlier["feature_group"], earlier["records"].astype(int))) == {"claims": 40, "customers": 40}
+
+        groups = {g: {"records": n, "table": tables[g]} for g, n in (("claims", 42), ("customers", 40))}
+        build_dataset.wait_for_offline_store(groups, event_time, output_location=output,
+                                             region="us-east-1", timeout=60)
+        assert "every record of this ingest is there" in capsys.readouterr().out
+        groups["customers"]["records"] = 41
+        with pytest.raises(JobError, match=r"still lacks records of this ingest.*customers 40/41"):
+            build_dataset.wait_for_offline_store(groups, event_time, output_location=output,
+                                                 region="us-east-1", timeout=0.5)
+    finally:
+        server.stop()
+
+
+def _ingest_small(tmp_path, seed: int, policies: int) -> dict:
+    data = tmp_path / f"small{seed}"
+    synthetic.write(data, policies=policies, seed=seed)
+    manifest_dir = tmp_path / f"small-manifest{seed}"
+    feature_store.main(["--validated-dir", str(data), "--manifest-dir", str(manifest_dir),
+                        "--offline-store-uri", f"s3://{BUCKET}/feature-store", "--role-arn", ROLE])
+    return {"manifest_dir": manifest_dir, "manifest": json.loads((manifest_dir / "manifest.json").read_text())}

@@ -146,7 +146,7 @@ def third_party_imports() -> dict[str, set[str]]:
 def test_the_scan_sees_function_level_imports():
     found = third_party_imports()
     # Imported only inside functions: a top-level-only scan would miss all of these.
-    assert "processing/athena.py:query" in found["pyathena"]
+    assert "processing/athena.py:connect" in found["pyathena"]
     assert {w.split(":")[0] for w in found["xgboost"]} == {"processing/evaluate.py"}
     assert "processing/evaluate.py:<module>" not in found["xgboost"]
     assert any(w.startswith("processing/build_dataset.py:") for w in found["sklearn"])

@@ -128,7 +128,7 @@ class OfflineReplicator:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(min(WAKE_SECONDS, self.delay) if self.delay else WAKE_SECONDS)
+            self._wake.wait(self._sleep_seconds())
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -136,6 +136,25 @@ class OfflineReplicator:
                 self.replicate()
             except Exception:  # never stop replicating; the journals keep the rows
                 log.exception("feature store offline replication failed")
+
+    def _sleep_seconds(self) -> float:
+        """How long the loop sleeps: until the next accepted record or batch is due, so it
+        reaches the offline store `delay` seconds after its write (never sooner) rather than up
+        to WAKE_SECONDS later; at most WAKE_SECONDS (or the delay, if shorter)."""
+        if not self.delay:
+            return WAKE_SECONDS
+        longest = min(WAKE_SECONDS, self.delay)
+        now = time.time()
+        try:
+            due = self._conn().execute(
+                "SELECT MIN(t) FROM (SELECT MIN(write_time) AS t FROM offline_journal WHERE write_time>? "
+                "UNION ALL SELECT MIN(accepted) FROM offline_batches WHERE accepted>?)",
+                (now - self.delay, now - self.delay)).fetchone()[0]
+        except sqlite3.Error:
+            return longest
+        if due is None:
+            return longest
+        return min(longest, max(0.0, due + self.delay - now) + 0.01)
 
     def stop(self) -> None:
         self._stop.set()
