@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -43,7 +42,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from processing import drift_schedule, warm_up
-from processing.job import JobError, run
+from processing.job import JobError, finish, run
 
 STRATEGIES = ("replace", "canary", "ab")
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -443,4 +442,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    finish(run(main))
