@@ -1,6 +1,7 @@
 """The LocalCloud: config, durable state, and each service's backend, created on first use."""
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 
 from localcloud.config import Config, make_private_dir
@@ -14,6 +15,9 @@ class LocalCloud:
         self.state = StateStore(self.config.state_db)
         from localcloud.iam.recorder import Recorder
         self.recorder = Recorder.from_env()   # None unless MLGW_IAM_RECORD is set
+        # Set when this process starts (or resumes) a pipeline execution: from then on it
+        # mostly waits for job subprocesses (the daemon's warmer uses that moment).
+        self.execution_launched = threading.Event()
 
     @cached_property
     def iam(self):

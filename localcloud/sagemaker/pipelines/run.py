@@ -79,6 +79,7 @@ def launch(cloud: LocalCloud, exec_id: str) -> threading.Thread:
 
     thread = threading.Thread(target=target, name=f"pipeline-{exec_id}", daemon=True)
     thread.start()
+    cloud.execution_launched.set()
     return thread
 
 
