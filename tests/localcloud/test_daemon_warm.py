@@ -71,3 +71,28 @@ def test_activity_waits_for_a_first_answer(served):
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()
     assert activity.wait_idle(0.1, stop) is bool(served)
+
+
+def test_a_started_execution_is_the_warmers_moment_without_waiting_for_idle(tmp_path):
+    """The daemon waits for job subprocesses once an execution runs: the warmer goes then,
+    not after PRELOAD_AFTER_IDLE_SECONDS of silence a polling client never leaves."""
+    import json
+    import uuid
+
+    from localcloud.server import Activity
+    server = start_server(tmp_path / "mlgw")
+    try:
+        sm = _sagemaker(server)
+        assert not server.cloud.execution_launched.is_set()
+        definition = {"Version": "2020-12-01", "Parameters": [], "Steps": [{
+            "Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "done"}}]}
+        sm.create_pipeline(PipelineName="P", PipelineDefinition=json.dumps(definition),
+                           RoleArn="arn:aws:iam::000000000000:role/SageMakerExecutionRole",
+                           ClientRequestToken=uuid.uuid4().hex)
+        sm.start_pipeline_execution(PipelineName="P", ClientRequestToken=uuid.uuid4().hex)
+        assert server.cloud.execution_launched.is_set()
+        busy = Activity()
+        busy.begin()       # a request always in flight: never idle
+        assert busy.wait_idle(daemon_main.PRELOAD_AFTER_IDLE_SECONDS, server.cloud.execution_launched) is False
+    finally:
+        server.stop()
