@@ -164,8 +164,9 @@ INLINE_DEFINITION_LIMIT = 100 * 1024
 
 def upsert(sm, s3, name: str, definition: str, role_arn: str, description: str,
            bucket: str) -> str:
-    """Create pipeline `name` or update its definition, with the calls the SDK's
-    Pipeline.upsert makes (CreatePipeline, or UpdatePipeline when it exists); its ARN."""
+    """Create pipeline `name` or update its definition, with the requests the SDK's
+    Pipeline.upsert sends (CreatePipeline, or UpdatePipeline when DescribePipeline finds it
+    already exists; the SDK tries the create first); its ARN."""
     kwargs = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
     if len(definition.encode()) < INLINE_DEFINITION_LIMIT:
         kwargs["PipelineDefinition"] = definition

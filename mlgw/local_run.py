@@ -1,7 +1,8 @@
 """`mlgw run` and `mlgw pipeline ...` on the local default: localcloud + our executor.
 
-The pipeline is built with the SageMaker SDK and upserted/started through the SageMaker API
-exactly as on AWS; only the endpoint the clients talk to differs.
+The pipeline is built with the SageMaker SDK (or its compiled definition taken from the cache of
+an identical earlier build, mlgw/definition_cache.py) and upserted/started through the
+SageMaker API with the calls the SDK makes on AWS; only the endpoint the clients talk to differs.
 """
 from __future__ import annotations
 
