@@ -30,9 +30,10 @@ class ArgumentParser(argparse.ArgumentParser):
     instead of `mlgw run: error: ...` (sub-parsers inherit the class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
+        # One line, as every other error: what is wrong and where the flags are explained.
         where = self.prog.removeprefix("mlgw").strip()
-        print_error(f"{where}: {message}" if where else message)
+        print_error(f"{where}: {message} (`{self.prog} --help` lists the flags)" if where
+                    else f"{message} (`mlgw --help` lists the commands)")
         sys.exit(2)
 
 
@@ -43,6 +44,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed_number(text: str) -> int:
+    """A random seed: a whole number 0 to 2**32 - 1 (what NumPy's generators accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1}, got {value}")
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from importlib import metadata
 
@@ -49,10 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             sys.stdout.flush()   # a closed pipe shows here, inside the handler below
     except BrokenPipeError:
-        # The reader went away (`mlgw pipeline executions | head -1`): stop quietly, as Unix
-        # tools do; stdout goes to /dev/null so the interpreter's last flush cannot fail again.
+        # The reader went away (`mlgw pipeline executions | head -1`): stop quietly, with the
+        # status of a Unix tool that SIGPIPE stopped (128 + 13): the command did not finish
+        # (`mlgw run | head -1` starts nothing), so it is not a success. stdout goes to
+        # /dev/null so the interpreter's last flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 128 + signal.SIGPIPE
 
 
 def _run(argv: list[str] | None) -> int:
@@ -79,6 +82,12 @@ def _run(argv: list[str] | None) -> int:
     except ClientError as exc:        # the service refused: its code and message say why
         error = exc.response.get("Error", {})
         print_error(f"{error.get('Code')}: {error.get('Message')}")
+        return 1
+    except BrokenPipeError:           # the reader went away: main() ends quietly
+        raise
+    except OSError as exc:            # a path the system refuses (--home /proc/x, --out /proc/x)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print_error(f"{where}{exc.strerror or exc}")
         return 1
     except KeyboardInterrupt:
         print_error("interrupted")

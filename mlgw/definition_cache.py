@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What a definition is built from: the pipeline definitions and the job code they upload.
 PACKAGES = ("pipelines", "processing", "training", "inference", "monitoring")
 CACHE_ENV = "MLGW_DEFINITION_CACHE"
-FORMAT = 1   # bump when an entry's layout changes
+FORMAT = 2   # bump when an entry's layout changes
 
 
 def location() -> Path | None:
@@ -100,11 +100,15 @@ def load(digest: str) -> Entry | None:
         return None
     try:
         meta = json.loads((folder / digest / "entry.json").read_text())
-        uploads = [Upload(u["bucket"], u["key"], (folder / digest / u["file"]).read_bytes())
-                   for u in meta["uploads"]]
+        uploads = []
+        for item in meta["uploads"]:
+            body = (folder / digest / item["file"]).read_bytes()
+            if hashlib.sha256(body).hexdigest() != item["sha256"]:
+                return None       # changed on disk since it was stored
+            uploads.append(Upload(item["bucket"], item["key"], body))
         return Entry(meta["definition"], uploads)
-    except (OSError, ValueError, KeyError):
-        return None   # a damaged entry is a miss; the next build replaces it
+    except (OSError, ValueError, KeyError, TypeError):
+        return None   # a damaged entry is a miss; the build that follows replaces it
 
 
 def store(digest: str, entry: Entry) -> None:
@@ -119,11 +123,20 @@ def store(digest: str, entry: Entry) -> None:
         for number, upload in enumerate(entry.uploads):
             name = f"upload-{number}"
             (staging / name).write_bytes(upload.body)
-            files.append({"bucket": upload.bucket, "key": upload.key, "file": name})
+            files.append({"bucket": upload.bucket, "key": upload.key, "file": name,
+                          "sha256": hashlib.sha256(upload.body).hexdigest()})
         (staging / "entry.json").write_text(json.dumps({"definition": entry.definition,
                                                         "uploads": files}))
+        target = folder / digest
+        if target.exists():   # a damaged entry (load missed it): move it aside, then replace it
+            aside = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-old-", dir=folder))
+            try:
+                target.rename(aside / "entry")
+            except OSError:
+                pass   # another run is replacing it too
+            shutil.rmtree(aside, ignore_errors=True)
         try:
-            staging.rename(folder / digest)
+            staging.rename(target)
         except OSError:   # another run stored the same entry first
             shutil.rmtree(staging, ignore_errors=True)
     except OSError:

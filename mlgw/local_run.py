@@ -209,7 +209,7 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
               "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
     arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
-    result = follow(sm, arn, out=out, step_lines=JobProgress(config))
+    result = following(sm, arn, out=out, step_lines=JobProgress(config))
     print_summary(config, sm, s3, result, out=out)
     return result
 
@@ -251,6 +251,17 @@ def start_execution(sm, pipeline_name: str, parameters: dict[str, str]) -> str:
         PipelineName=pipeline_name,
         PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()],
     )["PipelineExecutionArn"]
+
+
+def following(sm, arn: str, **kwargs) -> ExecutionResult:
+    """progress.follow, saying on Ctrl-C that the execution goes on without us (it runs in
+    localcloud, as on AWS) and how to look at it."""
+    try:
+        return follow(sm, arn, **kwargs)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; the execution goes on in localcloud: "
+              f"`mlgw pipeline describe {arn}` shows it", file=sys.stderr, flush=True)
+        raise
 
 
 class JobProgress:
@@ -417,11 +428,12 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
         os.environ.update(config.client_env())
         session, sm, s3 = clients(config)
         # Progress on stderr: stdout is the ARN alone for scripts.
-        arn = upsert_definition(config, session, pipeline_name, Phases(sys.stderr))
+        phases = Phases(sys.stderr)
+        arn = upsert_definition(config, session, pipeline_name, phases)
         if action == "upsert":
-            print(arn)
             # As `--target aws` upserts DriftCheck and the template makes the alarm and the rule.
-            ensure_drift_loop(config, session, ENDPOINT_NAME)
+            ensure_drift_loop(config, session, ENDPOINT_NAME, phases)
+            print(arn)
             return None
         uris = landing_uris(config)
         params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
@@ -431,7 +443,7 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
             return None
         arn = start_execution(sm, pipeline_name, params)
         print(f"started {arn}", flush=True)
-        result = follow(sm, arn)
+        result = following(sm, arn)
     print_summary(config, sm, s3, result)
     return result
 
@@ -511,7 +523,7 @@ def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResul
     arn = arn or _latest_execution(sm, pipeline_name)
     before = list_steps(sm, arn)
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-    result = follow(sm, arn, previous=before)
+    result = following(sm, arn, previous=before)
     print("\n".join(retry_lines(before, result.steps)))
     print_summary(config, sm, s3, result)
     return result

@@ -2,6 +2,7 @@
 its output goes away (`mlgw ... | head -1`)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -21,13 +22,14 @@ def test_version():
 
 
 def test_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
-    """`mlgw ... | head -1`: the reader exits early; mlgw stops quietly with status 0."""
+    """`mlgw ... | head -1`: the reader exits early; mlgw stops quietly with the status of a
+    tool SIGPIPE stopped (141), since the command did not finish."""
     read_end, write_end = os.pipe()
     os.close(read_end)   # the reader is gone before mlgw writes a byte: every write is EPIPE
     stdout = io.TextIOWrapper(io.FileIO(write_end, "w"), write_through=True)
     monkeypatch.setattr(sys, "stdout", stdout)
     try:
-        assert main(["data", "generate", "--policies", "20", "--out", str(tmp_path)]) == 0
+        assert main(["data", "generate", "--policies", "20", "--out", str(tmp_path)]) == 141
     finally:
         stdout.close()
 
@@ -335,3 +337,45 @@ def test_run_ends_with_its_end_to_end_time(tmp_path, monkeypatch, capsys):
     took = float(last.split()[3])
     assert last.startswith("mlgw run took ") and "end to end (the pipeline 0.1 s)" in last, last
     assert took >= 0.2, last
+
+
+def test_an_unknown_execution_and_a_rule_target_are_named_for_what_they_are(localcloud, client, capsys):
+    """The pipeline exists, the execution does not: say so (not "run mlgw run first"); a rule
+    whose target pipeline exists is not flagged missing (its ARN lower-cases the name)."""
+    import json
+    import uuid
+
+    from localcloud import daemon
+    config = localcloud.cloud.config
+    daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
+    arn = client("sagemaker").create_pipeline(
+        PipelineName="MLGatewayPipeline", ClientRequestToken=uuid.uuid4().hex,
+        RoleArn="arn:aws:iam::000000000000:role/SageMakerExecutionRole",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [
+            {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}))["PipelineArn"]
+    missing = f"{arn}/execution/zzzz"
+    assert main(["pipeline", "describe", missing, "--home", str(config.home)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mlgw: error: execution {missing} does not exist") \
+        and "`mlgw pipeline executions` lists them" in err, err
+    events = client("events")
+    events.put_rule(Name="retrain", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
+    events.put_targets(Rule="retrain", Targets=[{
+        "Id": "p", "Arn": arn, "RoleArn": "arn:aws:iam::000000000000:role/RetrainRole"}])
+    assert main(["events", "rules", "--home", str(config.home)]) == 0
+    out = capsys.readouterr().out
+    assert f"-> p: {arn}" in out and "does not exist" not in out, out
+
+
+def test_flags_for_aws_only_and_bad_paths_or_seeds_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MLGW_HOME", str(tmp_path / "home"))
+    for argv, expected in (
+            (["pipeline", "start", "--config", "c.json"], "--config applies to --target aws"),
+            (["pipeline", "upsert", "--tag", "a=b"], "--tag applies to --target aws"),
+            (["data", "generate", "--policies", "5", "--out", "/proc/nope"], "/proc/nope: "),
+            (["run", "--seed", "-1"], "a seed is 0 to 4294967295, got -1"),
+            (["run", "--policies", "0"], "must be at least 1, got 0 (`mlgw run --help` lists")):
+        with contextlib.suppress(SystemExit):
+            assert main(argv) != 0, argv
+        err = capsys.readouterr().err
+        assert err.startswith("mlgw: error: ") and expected in err and err.count("\n") == 1, (argv, err)

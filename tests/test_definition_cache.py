@@ -79,8 +79,12 @@ def test_the_key_moves_with_the_code_and_the_arguments_and_a_damaged_entry_is_a_
     entry = definition_cache.load(before)
     assert entry.definition == '{"Version": "2020-12-01"}'
     assert [(u.bucket, u.key, u.body) for u in entry.uploads] == [("b", "code/x.py", b"print(1)\n")]
+    (tmp_path / "cache" / before / "upload-0").write_bytes(b"print(2)\n")
+    assert definition_cache.load(before) is None          # changed on disk: rebuilt, never replayed
     (tmp_path / "cache" / before / "upload-0").unlink()
     assert definition_cache.load(before) is None          # rebuilt, never half replayed
+    definition_cache.store(before, entry)                 # the rebuild heals the entry
+    assert definition_cache.load(before).definition == '{"Version": "2020-12-01"}'
 
     monkeypatch.setenv(definition_cache.CACHE_ENV, "off")
     assert definition_cache.location() is None and definition_cache.load(before) is None

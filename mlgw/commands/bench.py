@@ -13,7 +13,8 @@ MONITOR_RECORDS = 1_000_000
 
 
 def register(sub) -> None:
-    bench = sub.add_parser("bench", help="benchmarks against the targets in DESIGN.md",
+    bench = sub.add_parser("bench",
+                           help="benchmarks: each figure next to its target (MET/MISSED) and a peer",
                            description="Each benchmark prints its figures next to its target "
                                        "(MET/MISSED) and a peer: the same work done the plain "
                                        "way. It exits 0 when it ran, whether or not the targets "

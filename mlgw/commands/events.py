@@ -39,8 +39,8 @@ def _missing(cloud: LocalCloud, arn: str) -> str:
     from localcloud.errors import AwsError
     from localcloud.router import sagemaker_api
     name = parts[5].split("/", 1)[1]
-    try:
-        sagemaker_api().invoke(cloud, "DescribePipeline", {"PipelineName": name})
+    try:   # by ARN: the ARN's name is lower-cased, the pipeline's need not be
+        sagemaker_api().invoke(cloud, "DescribePipeline", {"PipelineName": arn})
     except AwsError:
         return f"  (target pipeline {name} does not exist)"
     return ""

@@ -8,8 +8,9 @@ from mlgw.args import CliError, config_from, parse_pairs, running, with_home
 
 
 def register(sub) -> None:
-    pipe = with_home(sub.add_parser("pipeline", help="list, inspect or retry pipeline executions",
-                                    description="Inspect executions of the pipeline in localcloud."))
+    pipe = with_home(sub.add_parser(
+        "pipeline", help="upsert and start the pipeline; list, inspect or retry its executions",
+        description="Inspect executions of the pipeline in localcloud."))
     pipe.description = ("Upsert and start the pipeline, list, inspect or retry its executions — "
                         "on localcloud (default) or on AWS (--target aws, with the SageMaker SDK "
                         "and your AWS credentials).")
@@ -23,13 +24,13 @@ def register(sub) -> None:
     pipe.add_argument("--pipeline-name", default="MLGatewayPipeline",
                       help="the pipeline (default MLGatewayPipeline)")
     pipe.add_argument("--config", metavar="FILE",
-                      help="JSON file with any of role_arn, region, default_bucket, "
+                      help="aws: JSON file with any of role_arn, region, default_bucket, "
                            "model_package_group_name, processing_image_uri, tags {k: v}, "
                            "parameters {name: value}; flags override it")
     pipe.add_argument("--role-arn", help="pipeline execution role (aws: required)")
     pipe.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
-    pipe.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
-    pipe.add_argument("--model-package-group-name", help="default MLGatewayFraud")
+    pipe.add_argument("--default-bucket", help="aws: bucket for code and artifacts (default: the SDK's)")
+    pipe.add_argument("--model-package-group-name", help="aws: default MLGatewayFraud")
     pipe.add_argument("--processing-image-uri", metavar="URI",
                       help="aws upsert: container image for every processing step (Ingest, "
                            "FeatureStore, BuildDataset, Baseline, Evaluate, Deploy), built from "
@@ -39,7 +40,7 @@ def register(sub) -> None:
                            "SageMaker's XGBoost image; the local executor runs no image, so "
                            "--target local rejects this flag")
     pipe.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
-                      help="tag for the pipeline (upsert; repeatable)")
+                      help="aws upsert: tag for the pipeline (repeatable)")
     pipe.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                       help="pipeline parameter for start (repeatable)")
     pipe.add_argument("--wait", action="store_true",
@@ -68,10 +69,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         return _pipeline(args)
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        if args.target == "local" and error.get("Code") == "ResourceNotFound" \
-                and "Pipeline" in error.get("Message", ""):
-            raise CliError(f"pipeline {args.pipeline_name} does not exist on this state "
-                           f"directory ({config_from(args).home}); run `mlgw run` first") from None
+        message = error.get("Message", "")
+        if args.target == "local" and error.get("Code") == "ResourceNotFound":
+            if message.startswith("Pipeline execution"):
+                raise CliError(f"execution {args.execution_arn or ''} does not exist on this "
+                               f"state directory ({config_from(args).home}); `mlgw pipeline "
+                               "executions` lists them") from None
+            if message.startswith("Pipeline"):
+                raise CliError(f"pipeline {args.pipeline_name} does not exist on this state "
+                               f"directory ({config_from(args).home}); run `mlgw run` "
+                               "first") from None
         raise
 
 
@@ -83,6 +90,13 @@ def _pipeline(args: argparse.Namespace) -> int:
     if args.processing_image_uri:
         raise CliError("--processing-image-uri applies to --target aws: the local executor "
                        "runs the processing scripts without an image")
+    for flag, value in (("--config", args.config), ("--role-arn", args.role_arn),
+                        ("--region", args.region), ("--default-bucket", args.default_bucket),
+                        ("--model-package-group-name", args.model_package_group_name),
+                        ("--tag", args.tag)):
+        if value:   # never a flag that silently does nothing
+            raise CliError(f"{flag} applies to --target aws: locally the pipeline runs with "
+                           "localcloud's role, region and bucket (parameters: --param NAME=VALUE)")
     config = running(config_from(args))
     if args.action in ("upsert", "start"):
         from pipelines.ml_gateway.run_pipeline import ParameterError

@@ -5,7 +5,7 @@ import argparse
 import time
 
 from mlgw.args import (CliError, check_input_file, config_from, parse_pairs, positive_int,
-                       with_home)
+                       seed_number, with_home)
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
                     "a summary: AUC, model package, endpoint and how to invoke it."))
     run.add_argument("--policies", type=positive_int, help="synthetic policies to generate "
                      "(default 5000; not with --claims/--customers, which are the data)")
-    run.add_argument("--seed", type=int, default=42, help="seed for the synthetic data (default 42)")
+    run.add_argument("--seed", type=seed_number, default=42, help="seed for the synthetic data (default 42)")
     run.add_argument("--claims", help="your own claims.csv (with --customers)")
     run.add_argument("--customers", help="your own customers.csv (with --claims)")
     run.add_argument("--schema", help="the data contract (a schema.json; default: "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import (CliError, config_from, positive_int, require_endpoint, running,
+from mlgw.args import (CliError, config_from, positive_int, require_endpoint, running, seed_number,
                        with_endpoint, with_home)
 
 
@@ -15,7 +15,8 @@ def register(sub) -> None:
                     "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
                     "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated."))
     traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
-    traffic.add_argument("--seed", type=int, default=1, help="seed for the replayed policies (default 1)")
+    traffic.add_argument("--seed", type=seed_number, default=1,
+                         help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
     with_endpoint(traffic, "ml-gateway-fraud", "endpoint the gateway calls (default ml-gateway-fraud)")
     traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
