@@ -6,7 +6,7 @@ import argparse
 import json
 
 from localcloud.cloud import LocalCloud
-from mlgw.args import CliError, config_from, fresh_state_hint, with_home
+from mlgw.args import CliError, config_from, fresh_state_hint, positive_int, with_home
 
 
 def register(subparsers) -> None:
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     events.add_argument("action", choices=["list", "rules"],
                         help="list: recent events and what each rule did with them; rules: the "
                              "rules and their targets")
-    events.add_argument("--limit", type=int, default=20, help="events to show (default 20)")
+    events.add_argument("--limit", type=positive_int, default=20, help="events to show (default 20)")
     with_home(events, port=False)
     events.set_defaults(func=cmd_events)
 

@@ -17,7 +17,7 @@ from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record
-from mlgw.args import config_from, port_number, print_error, with_endpoint, with_home
+from mlgw.args import config_from, port_number, positive_int, print_error, with_endpoint, with_home
 
 MODULE = "localcloud.apigateway"    # the server's command line: python -m localcloud.apigateway
 
@@ -31,13 +31,17 @@ def register(subparsers) -> None:
     with_home(gateway)
     actions = gateway.add_subparsers(dest="gateway_action", required=True, metavar="ACTION")
 
-    start = with_home(actions.add_parser("start", help="start the gateway (in the background by default)"))
+    start = with_home(actions.add_parser(
+        "start", help="start the gateway (in the background by default)",
+        description="Start this state directory's gateway in front of an endpoint (and "
+                    "localcloud if it is not running). A gateway already running is left as "
+                    "it is; to change its settings, stop it first."))
     start.add_argument("--gateway-port", type=port_number, default=None,
                        help=f"the gateway's own port (default: $MLGW_GATEWAY_PORT or "
                             f"{DEFAULT_PORT}; --port is localcloud's)")
     with_endpoint(start, os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
                   "SageMaker endpoint to serve (default: $ENDPOINT_NAME or ml-gateway-fraud)")
-    start.add_argument("--workers", type=int, default=1,
+    start.add_argument("--workers", type=positive_int, default=1,
                        help="gateway processes sharing the port (default 1); with more than one, "
                             "each enforces rate limits on its own (daily quotas are shared)")
     start.add_argument("--cors-origin", action="append", default=None,
@@ -110,6 +114,13 @@ def cmd_start(args: argparse.Namespace) -> int:
             return _fail(f"a gateway for {config.home} is already running at {describe(found)}, "
                          f"not on port {asked}; stop it first (`mlgw gateway stop`) to start "
                          f"it on port {asked}")
+        settings = [flag for flag, given in (("--schema", args.schema),
+                                             ("--cors-origin", args.cors_origin),
+                                             ("--workers", args.workers != 1)) if given]
+        if found and settings:   # they would silently not apply to the running gateway
+            return _fail(f"a gateway for {config.home} is already running at {describe(found)} "
+                         f"with its own settings; stop it first (`mlgw gateway stop`) to start "
+                         f"it with {', '.join(settings)}")
         if found:
             print(f"gateway already running at {describe(found)}")
             return 0
