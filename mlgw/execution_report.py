@@ -61,6 +61,11 @@ def failure_advice(sm, result: ExecutionResult) -> list[str]:
         return [f"retry cannot help: the pipeline's Fail step {failed['StepName']} would stop "
                 "it again with the same inputs and parameters; start a new run with other ones"]
     if failed is not None and failed.get("StepName") == INGEST_STEP:
+        if "has a single value" in reason:   # too few policies to hold both labels
+            return ["retry cannot help: a retry re-reads the same staged files.",
+                    "instead: a dataset with both fraud labels: more policies (`mlgw run "
+                    "--policies 1000`: about 3 % of synthetic policies are fraud), or files "
+                    "that hold both (`mlgw run --claims A.csv --customers B.csv`)"]
         return ["retry cannot help: a retry re-reads the same staged files.",
                 "instead: fix the file, column and row named above (`mlgw schema check "
                 "--claims A.csv --customers B.csv` lists every problem) and start a new run: "

@@ -379,3 +379,17 @@ def test_flags_for_aws_only_and_bad_paths_or_seeds_are_one_line_errors(tmp_path,
             assert main(argv) != 0, argv
         err = capsys.readouterr().err
         assert err.startswith("mlgw: error: ") and expected in err and err.count("\n") == 1, (argv, err)
+
+
+def test_too_few_policies_for_both_labels_is_told_to_use_more_not_to_fix_a_file():
+    """`mlgw run --policies 10` fails Ingest (every claim legitimate): the advice is a larger
+    --policies, not the file/column/row of a bad CSV the user never gave."""
+    from mlgw.execution_report import failure_advice
+    from mlgw.progress import ExecutionResult
+    result = ExecutionResult("arn", "Failed", "Step failure: Ingest: claims.csv: column 'fraud' "
+                             "has a single value; training needs both fraud (1) and legitimate (0) "
+                             "claims", [{"StepName": "Ingest", "StepStatus": "Failed",
+                                         "Metadata": {"ProcessingJob": {"Arn": "job"}}}])
+    advice = " ".join(failure_advice(None, result))
+    assert "retry cannot help" in advice and "--policies 1000" in advice
+    assert "fix the file, column and row" not in advice
