@@ -310,3 +310,60 @@ def test_a_large_model_group_is_shown_a_page_at_a_time_newest_first(localcloud, 
         assert status == 400 and "ValidationException" in page      # AWS's refusal, on the page
     finally:
         server.stop()
+
+
+def test_a_pipeline_that_never_ran_is_listed_with_a_dash(localcloud, client):
+    """Issue 16: after a fresh `mlgw run` the DriftCheck pipeline has never run, and ListPipelines
+    leaves LastExecutionTime out of its summary (an optional member of PipelineSummary in the
+    SageMaker API reference: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PipelineSummary.html;
+    AWS omits absent optional members). The page lists it with a dash, not a 500."""
+    sm = client("sagemaker")
+    for name in ("Ran", "NeverRan"):
+        sm.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
+                           ClientRequestToken=uuid.uuid4().hex)
+    sm.start_pipeline_execution(PipelineName="Ran", ClientRequestToken=uuid.uuid4().hex)
+    summaries = {p["PipelineName"]: p for p in sm.list_pipelines()["PipelineSummaries"]}
+    assert "LastExecutionTime" not in summaries["NeverRan"]
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
+                                       home=localcloud.cloud.config.home)))
+    try:
+        status, page = get(f"{server.url}/")
+        assert status == 200, page
+        row = re.search(r"<tr><td><a href=\"/pipelines/NeverRan\">NeverRan</a></td>.*?</tr>", page).group(0)
+        assert row.endswith("<td>—</td></tr>")
+        assert get(f"{server.url}/pipelines/NeverRan")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_the_filters_show_a_dash_for_members_aws_left_out():
+    """Every optional member the pages show (LastModifiedTime, FailureReason, CurrentWeight,
+    ModelPackageVersion...) may be absent from AWS's answer; rendering one never fails."""
+    from mlgw.studio.app import templates
+    env = templates().env
+    page = env.from_string("{{ x.LastExecutionTime|when }}|{{ x.Auc|number }}|{{ x.Seconds|duration }}|"
+                           "{{ seconds(x.StartTime, x.EndTime) }}|{{ x.FailureReason }}|{{ x.A.B }}|"
+                           "{{ x.FailureReason or '' }}|{{ x.Weight|default('') }}|{{ none|when }}")
+    assert page.render(x={}) == "—|—|—|—|—|—|||—"
+
+
+def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
+    """The CLI (`mlgw pipeline executions`) and every link name an execution by its ID; SageMaker
+    names one `execution-<epoch ms>` when StartPipelineExecution gets no
+    PipelineExecutionDisplayName (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StartPipelineExecution.html),
+    which the studio leaves out; a name the user chose is shown next to the ID."""
+    server, sm, execution_arn, _ = aws
+    default_id = execution_arn.rsplit("/", 1)[1]
+    named = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain",
+                                        ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    named_id = named.rsplit("/", 1)[1]
+    defaulted = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="execution-1796018625822",
+                                            ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    status, page = get(f"{server.url}/pipelines/Fraud")
+    assert status == 200
+    assert f">{default_id}</a>" in page and f">{named_id}</a>" in page and "nightly-retrain" in page
+    assert f">{defaulted.rsplit('/', 1)[1]}</a>" in page
+    assert "execution-1796018625822" not in page
+    status, page = get(f"{server.url}/pipelines/Fraud/executions/{named_id}")
+    assert status == 200 and re.search(rf"/ {named_id} <small[^>]*>nightly-retrain</small></h1>", page)
