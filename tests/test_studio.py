@@ -367,3 +367,58 @@ def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
     assert "execution-1796018625822" not in page
     status, page = get(f"{server.url}/pipelines/Fraud/executions/{named_id}")
     assert status == 200 and re.search(rf"/ {named_id} <small[^>]*>nightly-retrain</small></h1>", page)
+
+
+def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, monkeypatch, capsys):
+    """Issue 16: a second `mlgw studio` on the same state directory used to print its banner,
+    fail in uvicorn with "address already in use" and delete the running studio's studio.json.
+    Now it is refused before anything (one `mlgw: error:` line naming the running studio), as
+    `mlgw gateway start` refuses; a port another program holds and an address not of this
+    machine are one error line too; the run file is written after the bind, removed by its owner."""
+    import threading
+    import time
+
+    from mlgw.cli import main
+    from mlgw.studio import server as studio_server
+    from mlgw.studio.server import running_url, studio_file
+    home = tmp_path / "mlgw"
+    home.mkdir()
+    servers = []
+    real_make_server = studio_server.make_server
+    monkeypatch.setattr(studio_server, "make_server",
+                        lambda *a, **k: servers.append(real_make_server(*a, **k)) or servers[-1])
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    target = Target("local", session, endpoint_url="http://127.0.0.1:9", home=home)
+    probe = studio_server.bind("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    first = threading.Thread(target=studio_server.serve, args=(target, "127.0.0.1", port), daemon=True)
+    first.start()
+    deadline = time.monotonic() + 15
+    while running_url(home) is None:
+        assert time.monotonic() < deadline and first.is_alive(), "the first studio did not start"
+        time.sleep(0.05)
+    record = studio_file(home).read_text()
+    capsys.readouterr()
+    try:
+        assert main(["studio", "--home", str(home), "--studio-port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert err.strip() == f"mlgw: error: studio already running at http://127.0.0.1:{port} " \
+                              f"(pid {os.getpid()}); stop it first (Ctrl-C in its terminal, or `mlgw stop`)"
+        assert "Ctrl-C stops it" not in out
+        assert studio_file(home).read_text() == record and running_url(home) == f"http://127.0.0.1:{port}"
+
+        other = tmp_path / "other"
+        other.mkdir()
+        assert main(["studio", "--home", str(other), "--studio-port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith(f"mlgw: error: port {port} is taken by pid {os.getpid()} ") and err.count("\n") == 1
+        assert "Ctrl-C" not in out and not studio_file(other).exists()
+        assert main(["studio", "--home", str(other), "--host", "8.8.8.8", "--studio-port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mlgw: error: cannot serve on 8.8.8.8:{port}: ") and err.count("\n") == 1
+        assert studio_file(home).read_text() == record
+    finally:
+        servers[0].should_exit = True
+        first.join(timeout=10)
+    assert not studio_file(home).exists()          # its owner removes it on the way out
