@@ -94,10 +94,20 @@ def _own_name(execution) -> str | None:
     return name
 
 
+def _count(value) -> str:
+    """A CloudWatch Sum of requests (a float on the wire) as a whole number."""
+    if _absent(value):
+        return DASH
+    try:
+        return f"{float(value):,.0f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def templates() -> Jinja2Templates:
     env = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                                           undefined=Absent))
-    env.env.filters.update(when=_when, number=_number, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
     env.env.globals.update(seconds=_seconds, own_name=_own_name)
     return env
 
