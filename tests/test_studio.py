@@ -422,3 +422,13 @@ def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, m
         servers[0].should_exit = True
         first.join(timeout=10)
     assert not studio_file(home).exists()          # its owner removes it on the way out
+
+
+def test_a_pipeline_that_never_ran_against_aws_apis(aws):
+    """The same list against moto's ListPipelines: a pipeline created and never started."""
+    server, sm, *_ = aws
+    sm.create_pipeline(PipelineName="Idle", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
+                       ClientRequestToken=uuid.uuid4().hex)
+    status, page = get(f"{server.url}/pipelines")
+    assert status == 200 and '<a href="/pipelines/Idle">Idle</a>' in page
+    assert get(f"{server.url}/pipelines/Idle")[0] == 200
