@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import start_server
-from tests.localcloud.test_hosting import IMAGE, ROLE, _clients, _model, _model_tar, _put, _wait
+from tests.localcloud.test_hosting import _clients, _model, _model_tar, _put, _wait
 
 RECORD = {"customer_age": 40, "num_injuries": 1, "total_claim_amount": 2.0, "num_witnesses": 0}
 
