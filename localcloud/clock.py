@@ -1,6 +1,8 @@
 """The server's background clock: what AWS does on its own while nobody calls it.
 
 Every second, scheduled EventBridge rules that are due fire (localcloud/events/schedules.py);
+when a minute has ended, endpoints' invocation counts become AWS/SageMaker metrics
+(localcloud/sagemaker/invocation_metrics.py);
 every minute, CloudWatch evaluates every alarm (missing data and the passing of periods
 change states too: localcloud/cloudwatch/api.py). Only a serving localcloud runs a clock, so
 a second LocalCloud opened on the same state directory (the CLI reading state) never fires a
@@ -38,11 +40,13 @@ class Clock:
     def _run(self) -> None:
         from localcloud.cloudwatch.api import tick as evaluate_alarms
         from localcloud.events.schedules import tick as fire_schedules
+        from localcloud.sagemaker.invocation_metrics import publish as publish_invocations
         last_alarm_tick = 0.0
         while not self._stop.wait(SCHEDULE_TICK_S):
             now = time.time()
             try:
                 fire_schedules(self.cloud, now)
+                publish_invocations(self.cloud, now)     # writes once a minute has ended
                 if now - last_alarm_tick >= ALARM_TICK_S:
                     last_alarm_tick = now
                     evaluate_alarms(self.cloud, now)

@@ -310,3 +310,125 @@ def test_a_large_model_group_is_shown_a_page_at_a_time_newest_first(localcloud, 
         assert status == 400 and "ValidationException" in page      # AWS's refusal, on the page
     finally:
         server.stop()
+
+
+def test_a_pipeline_that_never_ran_is_listed_with_a_dash(localcloud, client):
+    """Issue 16: after a fresh `mlgw run` the DriftCheck pipeline has never run, and ListPipelines
+    leaves LastExecutionTime out of its summary (an optional member of PipelineSummary in the
+    SageMaker API reference: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PipelineSummary.html;
+    AWS omits absent optional members). The page lists it with a dash, not a 500."""
+    sm = client("sagemaker")
+    for name in ("Ran", "NeverRan"):
+        sm.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
+                           ClientRequestToken=uuid.uuid4().hex)
+    sm.start_pipeline_execution(PipelineName="Ran", ClientRequestToken=uuid.uuid4().hex)
+    summaries = {p["PipelineName"]: p for p in sm.list_pipelines()["PipelineSummaries"]}
+    assert "LastExecutionTime" not in summaries["NeverRan"]
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
+                                       home=localcloud.cloud.config.home)))
+    try:
+        status, page = get(f"{server.url}/")
+        assert status == 200, page
+        row = re.search(r"<tr><td><a href=\"/pipelines/NeverRan\">NeverRan</a></td>.*?</tr>", page).group(0)
+        assert row.endswith("<td>—</td></tr>")
+        assert get(f"{server.url}/pipelines/NeverRan")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_the_filters_show_a_dash_for_members_aws_left_out():
+    """Every optional member the pages show (LastModifiedTime, FailureReason, CurrentWeight,
+    ModelPackageVersion...) may be absent from AWS's answer; rendering one never fails."""
+    from mlgw.studio.app import templates
+    env = templates().env
+    page = env.from_string("{{ x.LastExecutionTime|when }}|{{ x.Auc|number }}|{{ x.Seconds|duration }}|"
+                           "{{ seconds(x.StartTime, x.EndTime) }}|{{ x.FailureReason }}|{{ x.A.B }}|"
+                           "{{ x.FailureReason or '' }}|{{ x.Weight|default('') }}|{{ none|when }}")
+    assert page.render(x={}) == "—|—|—|—|—|—|||—"
+
+
+def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
+    """The CLI (`mlgw pipeline executions`) and every link name an execution by its ID; SageMaker
+    names one `execution-<epoch ms>` when StartPipelineExecution gets no
+    PipelineExecutionDisplayName (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StartPipelineExecution.html),
+    which the studio leaves out; a name the user chose is shown next to the ID."""
+    server, sm, execution_arn, _ = aws
+    default_id = execution_arn.rsplit("/", 1)[1]
+    named = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain",
+                                        ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    named_id = named.rsplit("/", 1)[1]
+    defaulted = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="execution-1796018625822",
+                                            ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    status, page = get(f"{server.url}/pipelines/Fraud")
+    assert status == 200
+    assert f">{default_id}</a>" in page and f">{named_id}</a>" in page and "nightly-retrain" in page
+    assert f">{defaulted.rsplit('/', 1)[1]}</a>" in page
+    assert "execution-1796018625822" not in page
+    status, page = get(f"{server.url}/pipelines/Fraud/executions/{named_id}")
+    assert status == 200 and re.search(rf"/ {named_id} <small[^>]*>nightly-retrain</small></h1>", page)
+
+
+def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, monkeypatch, capsys):
+    """Issue 16: a second `mlgw studio` on the same state directory used to print its banner,
+    fail in uvicorn with "address already in use" and delete the running studio's studio.json.
+    Now it is refused before anything (one `mlgw: error:` line naming the running studio), as
+    `mlgw gateway start` refuses; a port another program holds and an address not of this
+    machine are one error line too; the run file is written after the bind, removed by its owner."""
+    import threading
+    import time
+
+    from mlgw.cli import main
+    from mlgw.studio import server as studio_server
+    from mlgw.studio.server import running_url, studio_file
+    home = tmp_path / "mlgw"
+    home.mkdir()
+    servers = []
+    real_make_server = studio_server.make_server
+    monkeypatch.setattr(studio_server, "make_server",
+                        lambda *a, **k: servers.append(real_make_server(*a, **k)) or servers[-1])
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    target = Target("local", session, endpoint_url="http://127.0.0.1:9", home=home)
+    probe = studio_server.bind("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    first = threading.Thread(target=studio_server.serve, args=(target, "127.0.0.1", port), daemon=True)
+    first.start()
+    deadline = time.monotonic() + 15
+    while running_url(home) is None:
+        assert time.monotonic() < deadline and first.is_alive(), "the first studio did not start"
+        time.sleep(0.05)
+    record = studio_file(home).read_text()
+    capsys.readouterr()
+    try:
+        assert main(["studio", "--home", str(home), "--studio-port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert err.strip() == f"mlgw: error: studio already running at http://127.0.0.1:{port} " \
+                              f"(pid {os.getpid()}); stop it first (Ctrl-C in its terminal, or `mlgw stop`)"
+        assert "Ctrl-C stops it" not in out
+        assert studio_file(home).read_text() == record and running_url(home) == f"http://127.0.0.1:{port}"
+
+        other = tmp_path / "other"
+        other.mkdir()
+        assert main(["studio", "--home", str(other), "--studio-port", str(port)]) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith(f"mlgw: error: port {port} is taken by pid {os.getpid()} ") and err.count("\n") == 1
+        assert "Ctrl-C" not in out and not studio_file(other).exists()
+        assert main(["studio", "--home", str(other), "--host", "8.8.8.8", "--studio-port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"mlgw: error: cannot serve on 8.8.8.8:{port}: ") and err.count("\n") == 1
+        assert studio_file(home).read_text() == record
+    finally:
+        servers[0].should_exit = True
+        first.join(timeout=10)
+    assert not studio_file(home).exists()          # its owner removes it on the way out
+
+
+def test_a_pipeline_that_never_ran_against_aws_apis(aws):
+    """The same list against moto's ListPipelines: a pipeline created and never started."""
+    server, sm, *_ = aws
+    sm.create_pipeline(PipelineName="Idle", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
+                       ClientRequestToken=uuid.uuid4().hex)
+    status, page = get(f"{server.url}/pipelines")
+    assert status == 200 and '<a href="/pipelines/Idle">Idle</a>' in page
+    assert get(f"{server.url}/pipelines/Idle")[0] == 200

@@ -73,10 +73,22 @@ class Route:
 
 @dataclass
 class VariantStats:
+    """InvokeEndpoint counters of one (endpoint, variant); latencies of the answered requests."""
     invocations: int = 0
     errors_4xx: int = 0
     errors_5xx: int = 0
     model_latency_us: int = 0
+    latency_min_us: int | None = None
+    latency_max_us: int | None = None
+
+    def add(self, other: "VariantStats") -> None:
+        self.invocations += other.invocations
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.model_latency_us += other.model_latency_us
+        for name, pick in (("latency_min_us", min), ("latency_max_us", max)):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
 
 
 @dataclass
@@ -94,8 +106,12 @@ class HostingBackend:
         self._routes: dict[str, Route] = {}
         self._handles: dict[tuple[str, float], ModelHandle] = {}
         self._control = threading.RLock()       # read-modify-write of endpoint documents
+        # Counters since the last drain (the minute CloudWatch has not been told about yet, see
+        # localcloud/sagemaker/invocation_metrics.py) and the drained ones; both under _stats_lock.
         self._stats: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
+        self._drained: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
         self._stats_lock = threading.Lock()
+        self.stats_since = time.time()          # when the counters in _stats began
         self._capture = CaptureWriter(cloud.config.s3_root)
         self._closed = False
         self._closing = threading.Event()
@@ -203,7 +219,7 @@ class HostingBackend:
                custom_attributes: str | None = None, inference_id: str | None = None) -> Result:
         route = self.route(endpoint)
         variant = route.pick(target_variant)
-        stats = self._stats[(endpoint, variant.name)]
+        key = (endpoint, variant.name)
         serving = _serving()
         started = time.perf_counter()
         try:
@@ -213,26 +229,33 @@ class HostingBackend:
                 prediction = serving.predict_fn(data, model)
                 output = serving.output_fn(prediction, accept)
         except InvokeError:
-            self._count(stats, 4)
+            self._count(key, 4)
             raise
         except serving.InputError as exc:
-            self._count(stats, 4)
+            self._count(key, 4)
             raise self._model_error(endpoint, exc.status, str(exc)) from None
         except Exception as exc:  # the model server answered 500
             log.exception("model error on endpoint %s variant %s", endpoint, variant.name)
-            self._count(stats, 5)
+            self._count(key, 5)
             raise self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}") from None
         out_body, out_type, attributes = _unpack_output(output, accept)
-        with self._stats_lock:
+        latency = int((time.perf_counter() - started) * 1e6)
+        with self._stats_lock:     # looked up under the lock: drain_stats swaps the dict
+            stats = self._stats[key]
             stats.invocations += 1
-            stats.model_latency_us += int((time.perf_counter() - started) * 1e6)
+            stats.model_latency_us += latency
+            if stats.latency_min_us is None or latency < stats.latency_min_us:
+                stats.latency_min_us = latency
+            if stats.latency_max_us is None or latency > stats.latency_max_us:
+                stats.latency_max_us = latency
         if route.capture is not None:
             self._capture.write(route.capture, route.endpoint, variant.name, body, content_type,
                                 out_body, out_type, inference_id)
         return Result(out_body, out_type, variant.name, attributes)
 
-    def _count(self, stats: VariantStats, kind: int) -> None:
+    def _count(self, key: tuple[str, str], kind: int) -> None:
         with self._stats_lock:
+            stats = self._stats[key]
             stats.invocations += 1
             if kind == 4:
                 stats.errors_4xx += 1
@@ -253,8 +276,22 @@ class HostingBackend:
     def stats(self, endpoint: str) -> dict[str, dict[str, int]]:
         """Per-variant counters since this process started (for monitoring)."""
         with self._stats_lock:
-            return {variant: vars(s).copy() for (name, variant), s in self._stats.items()
-                    if name == endpoint}
+            out: dict[str, VariantStats] = {}
+            for counters in (self._drained, self._stats):
+                for (name, variant), s in counters.items():
+                    if name == endpoint:
+                        out.setdefault(variant, VariantStats()).add(s)
+        return {variant: vars(s) for variant, s in out.items()}
+
+    def drain_stats(self, now: float) -> tuple[float, dict[tuple[str, str], VariantStats]]:
+        """When the counting began and the counters of each (endpoint, variant) since then;
+        counting starts again from zero at `now` (epoch seconds)."""
+        with self._stats_lock:
+            window, self._stats = self._stats, collections.defaultdict(VariantStats)
+            since, self.stats_since = self.stats_since, now
+            for key, s in window.items():
+                self._drained[key].add(s)
+        return since, dict(window)
 
     def cache_stats(self, endpoint: str) -> dict[str, dict[str, int]]:
         """Per-variant multi-model cache counters (loads, hits, waits, evictions, bytes...)."""
@@ -337,6 +374,11 @@ class HostingBackend:
         self._closed = True
         self._closing.set()
         self._capture.close()
+        from localcloud.sagemaker.invocation_metrics import publish
+        try:
+            publish(self.cloud, force=True)   # the last, partial minute's counts
+        except Exception:  # noqa: BLE001 — closing goes on (a state directory already removed...)
+            log.exception("publishing the last invocation metrics failed")
 
 
 def endpoint_view(config: dict[str, Any], stamp: float,

@@ -36,16 +36,25 @@ def cmd_studio(args: argparse.Namespace) -> int:
 
     from mlgw.studio import server
     port = args.studio_port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
-    if args.target == "aws":
-        target = server.aws_target(args.region, args.bucket, args.profile)
-    else:
-        from localcloud import daemon
-        try:
-            target = server.local_target(daemon.start(config_from(args)))
-        except daemon.DaemonError as exc:
-            raise CliError(str(exc)) from None
+    config = config_from(args) if args.target == "local" else None
     try:
-        server.serve(target, args.host, port, args.mlflow_url)
+        # Refused before anything starts: no localcloud started, no run file touched.
+        server.refuse_if_running(config.home if config else None)
+        sock = server.bind(args.host, port)
+    except server.StudioError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        if config is None:
+            target = server.aws_target(args.region, args.bucket, args.profile)
+        else:
+            from localcloud import daemon
+            try:
+                target = server.local_target(daemon.start(config))
+            except daemon.DaemonError as exc:
+                raise CliError(str(exc)) from None
+        server.serve(target, args.host, port, args.mlflow_url, sock=sock)
     except KeyboardInterrupt:
         pass
+    finally:
+        sock.close()
     return 0

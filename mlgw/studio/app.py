@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
 from botocore.exceptions import BotoCoreError, ClientError
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,6 +27,7 @@ from starlette.templating import Jinja2Templates
 from mlgw.studio.backend import Backend, NotFound
 
 HERE = Path(__file__).parent
+_DEFAULT_DISPLAY_NAME = re.compile(r"execution-\d+")
 CSRF_FIELD = "csrf_token"
 
 
@@ -32,37 +35,80 @@ class CrossSiteRequest(Exception):
     """A state-changing POST without this server's token, or from another origin."""
 
 
+DASH = "—"
+
+
+class Absent(ChainableUndefined):
+    """A response member AWS left out. Most members of SageMaker's responses are optional in the
+    botocore service model (ListPipelines' LastExecutionTime before a pipeline's first run,
+    DescribePipelineExecution's FailureReason, ListModelPackages' ModelPackageVersion...), and AWS
+    omits absent ones, so a page shows a dash for them rather than failing: `{{ x.Absent }}`, and
+    `x.Absent.Deeper`, render as "—"; `{{ x.Absent or "" }}` and `is defined` still work."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return DASH
+
+
+def _absent(value) -> bool:
+    return value is None or value == "" or isinstance(value, Undefined)
+
+
 def _when(value) -> str:
-    if value is None:
-        return ""
+    if _absent(value):
+        return DASH
     if isinstance(value, (int, float)):
         value = dt.datetime.fromtimestamp(value, dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _seconds(start, end) -> str:
-    if not start or not end:
-        return ""
+    if _absent(start) or _absent(end):
+        return DASH
     return _duration((end - start).total_seconds())
 
 
 def _duration(seconds: float) -> str:
+    if _absent(seconds):
+        return DASH
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _number(value, digits: int = 4) -> str:
-    if value is None or value == "":
-        return "—"
+    if _absent(value):
+        return DASH
     try:
         return f"{float(value):.{digits}f}"
     except (TypeError, ValueError):
         return str(value)
 
 
+def _own_name(execution) -> str | None:
+    """The execution's display name if the user chose one: SageMaker names an execution
+    `execution-<epoch ms>` when StartPipelineExecution is given no PipelineExecutionDisplayName,
+    and that default says nothing the execution ID (what the CLI prints and links use) does not."""
+    name = execution.get("PipelineExecutionDisplayName")
+    if not name or _DEFAULT_DISPLAY_NAME.fullmatch(name):
+        return None
+    return name
+
+
+def _count(value) -> str:
+    """A CloudWatch Sum of requests (a float on the wire) as a whole number."""
+    if _absent(value):
+        return DASH
+    try:
+        return f"{float(value):,.0f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def templates() -> Jinja2Templates:
-    env = Jinja2Templates(directory=str(HERE / "templates"))
-    env.env.filters.update(when=_when, number=_number, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
-    env.env.globals.update(seconds=_seconds)
+    env = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
+                                          undefined=Absent))
+    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.globals.update(seconds=_seconds, own_name=_own_name)
     return env
 
 

@@ -100,7 +100,7 @@ def _execution_view(request: Request) -> dict:
                          href=lambda step: base + quote(step, safe=""))
     return {"name": name, "eid": eid, "execution": execution, "graph": drawn, "steps": steps or [],
             "definition": definition,
-            "steps_error": steps_error, "terminal": execution["PipelineExecutionStatus"] in TERMINAL}
+            "steps_error": steps_error, "terminal": execution.get("PipelineExecutionStatus") in TERMINAL}
 
 
 def execution(request: Request):
@@ -288,7 +288,7 @@ def _endpoint_view(request: Request) -> dict:
                                      now - dt.timedelta(days=1), now)
     return {"name": name, "endpoint": endpoint, "config": config, "variants": variants, "total": total,
             "counts": counts or {}, "counts_error": counts_error,
-            "terminal": endpoint["EndpointStatus"] not in ("Creating", "Updating", "SystemUpdating", "RollingBack")}
+            "terminal": endpoint.get("EndpointStatus") not in ("Creating", "Updating", "SystemUpdating", "RollingBack")}
 
 
 def endpoint(request: Request):

@@ -5,7 +5,11 @@ its URL; `<home>/mlflow.json` likewise records `mlgw mlflow`'s UI, which the stu
 """
 from __future__ import annotations
 
+import errno
+import ipaddress
+import json
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -93,18 +97,79 @@ class Background:
         self.thread.join(timeout=10)
 
 
-def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=None) -> None:
-    """Serve in the foreground until interrupted; record the URL while running (local target)."""
+class StudioError(Exception):
+    """The studio cannot serve: one already serves this state directory, or the address
+    cannot be bound (the message names the holder of the port)."""
+
+
+def refuse_if_running(home: Path | None) -> None:
+    """Raise StudioError naming the studio that already serves `home` (its run file's URL and pid)."""
+    record = daemon.read_record(studio_file(home)) if home is not None else None
+    if record:
+        raise StudioError(f"studio already running at {record['url']} (pid {record['pid']}); "
+                          "stop it first (Ctrl-C in its terminal, or `mlgw stop`)")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or StudioError saying why not (the port's holder, an
+    address not on this machine, an unknown host name). Bound here rather than by uvicorn so a
+    refusal is one `mlgw: error:` line, and so the run file is written only once the port is ours."""
+    try:      # an address literal needs no resolver
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        address = (host, port)
+    except ValueError:
+        try:
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        except socket.gaierror as exc:
+            raise StudioError(f"cannot serve on --host {host}: {exc.strerror}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StudioError(f"port {port} is taken by {daemon.port_holder(port) or 'another program'}; "
+                              "choose another with --studio-port or MLGW_STUDIO_PORT") from None
+        raise StudioError(f"cannot serve on {host}:{port}: {exc.strerror} "
+                          "(--host must be an address of this machine)") from None
+    return sock
+
+
+def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=None,
+          sock: socket.socket | None = None) -> None:
+    """Serve in the foreground until interrupted; record the URL while running (local target).
+
+    `sock`: bound by `bind(host, port)` already (else bound here). Raises StudioError before
+    anything is written when a studio already serves target.home or the port cannot be bound.
+    The run file is written once the port is bound and removed on exit only if it is still
+    this process's."""
     from mlgw.studio.app import create_app
     home = target.home
+    if sock is None:
+        refuse_if_running(home)
+        sock = bind(host, port)
     server = make_server(create_app(Backend(target), mlflow), host, port)
     url = f"http://{host}:{port}"
-    if home is not None:
-        daemon.write_record(studio_file(home), os.getpid(), host, port)
+    path = studio_file(home) if home is not None else None
+    if path is not None:
+        daemon.write_record(path, os.getpid(), host, port)
     print(f"mlgw studio ({'localcloud ' + str(target.endpoint_url) if target.name == 'local' else 'AWS ' + str(target.session.region_name)}) "
           f"on {url}  (Ctrl-C stops it)", file=out, flush=True)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
-        if home is not None:
-            studio_file(home).unlink(missing_ok=True)
+        sock.close()
+        if path is not None:
+            _remove_own_record(path)
+
+
+def _remove_own_record(path: Path) -> None:
+    try:
+        mine = json.loads(path.read_text()).get("pid") == os.getpid()
+    except (OSError, ValueError, AttributeError):
+        return
+    if mine:
+        path.unlink(missing_ok=True)
