@@ -52,14 +52,21 @@ def register(subparsers) -> None:
                                         "with (the one the model was trained on; default "
                                         "$MLGW_SCHEMA or processing/schema.json)")
     start.set_defaults(func=cmd_start)
-    with_home(actions.add_parser("stop", help="stop this state directory's gateway (found by its "
-                                              "run file or its process)")).set_defaults(func=cmd_stop)
+    with_home(actions.add_parser(
+        "stop", help="stop this state directory's gateway (found by its run file or its process)",
+        description="Stop the gateway of the state directory (--home), found by its run file or, "
+                    "if that is gone, by its process; localcloud keeps running (`mlgw stop` "
+                    "stops everything)."), port=False).set_defaults(func=cmd_stop)
     with_home(actions.add_parser("status", help="is this state directory's gateway running, and where "
                                                 "(exit code 3 when not, as `mlgw localcloud status`)")).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
-    create = with_home(key_actions.add_parser("create", help="create a key (printed once)"), port=False)
+    create = with_home(key_actions.add_parser(
+        "create", help="create a key (printed once)",
+        description="Create an API key with its usage plan: a steady rate and burst (a token "
+                    "bucket, as API Gateway throttles) and a daily quota. The key's value is "
+                    "printed once; the store keeps only its hash."), port=False)
     create.add_argument("--name", required=True, help="a label for the key (its owner or use)")
     create.add_argument("--rate", type=float, help="steady requests/s (default: unthrottled)")
     create.add_argument("--burst", type=int, help="bucket size (default: ceil(rate))")
