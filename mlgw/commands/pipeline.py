@@ -95,8 +95,10 @@ def _pipeline(args: argparse.Namespace) -> int:
                         ("--model-package-group-name", args.model_package_group_name),
                         ("--tag", args.tag)):
         if value:   # never a flag that silently does nothing
-            raise CliError(f"{flag} applies to --target aws: locally the pipeline runs with "
-                           "localcloud's role, region and bucket (parameters: --param NAME=VALUE)")
+            why = ("it tags the pipeline on AWS (upsert)" if flag == "--tag" else
+                   "locally the pipeline runs with localcloud's role, region and bucket "
+                   "(parameters: --param NAME=VALUE)")
+            raise CliError(f"{flag} applies to --target aws: {why}")
     config = running(config_from(args))
     if args.action in ("upsert", "start"):
         from pipelines.ml_gateway.run_pipeline import ParameterError
