@@ -81,6 +81,10 @@ class VariantStats:
     latency_min_us: int | None = None
     latency_max_us: int | None = None
 
+    def answered(self, latency_us: int) -> None:
+        """Count one request the model answered in `latency_us` microseconds."""
+        self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
+
     def add(self, other: "VariantStats") -> None:
         self.invocations += other.invocations
         self.errors_4xx += other.errors_4xx
@@ -241,13 +245,7 @@ class HostingBackend:
         out_body, out_type, attributes = _unpack_output(output, accept)
         latency = int((time.perf_counter() - started) * 1e6)
         with self._stats_lock:     # looked up under the lock: drain_stats swaps the dict
-            stats = self._stats[key]
-            stats.invocations += 1
-            stats.model_latency_us += latency
-            if stats.latency_min_us is None or latency < stats.latency_min_us:
-                stats.latency_min_us = latency
-            if stats.latency_max_us is None or latency > stats.latency_max_us:
-                stats.latency_max_us = latency
+            self._stats[key].answered(latency)
         if route.capture is not None:
             self._capture.write(route.capture, route.endpoint, variant.name, body, content_type,
                                 out_body, out_type, inference_id)

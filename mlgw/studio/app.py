@@ -75,13 +75,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _number(value, digits: int = 4) -> str:
+def _formatted(value, spec: str) -> str:
+    """A number with format `spec`; a dash when absent, the text as it is when not a number."""
     if _absent(value):
         return DASH
     try:
-        return f"{float(value):.{digits}f}"
+        return f"{float(value):{spec}}"
     except (TypeError, ValueError):
         return str(value)
+
+
+def _number(value, digits: int = 4) -> str:
+    return _formatted(value, f".{digits}f")
 
 
 def _own_name(execution) -> str | None:
@@ -96,12 +101,7 @@ def _own_name(execution) -> str | None:
 
 def _count(value) -> str:
     """A CloudWatch Sum of requests (a float on the wire) as a whole number."""
-    if _absent(value):
-        return DASH
-    try:
-        return f"{float(value):,.0f}"
-    except (TypeError, ValueError):
-        return str(value)
+    return _formatted(value, ",.0f")
 
 
 def templates() -> Jinja2Templates:
