@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # any directory below the checkout; elsewhere it defaults to ~/.mlgw).
 export MLGW_HOME ?= $(CURDIR)/.mlgw
 
-.PHONY: install run demo test test-fast bench clean
+.PHONY: install run demo test test-fast bench clean check
 
 $(STAMP): setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,11 @@ test-fast: $(STAMP)
 clean:
 	@if [ -x $(VENV)/bin/mlgw ]; then $(VENV)/bin/mlgw stop --home .mlgw; fi
 	rm -rf .mlgw
+
+# Static checks, run by CI before the tests: lint and format (ruff), types (mypy, zero errors on
+# localcloud/ and mlgw/), and the import contracts (.importlinter).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy localcloud mlgw
+	$(VENV)/bin/lint-imports

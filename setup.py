@@ -32,6 +32,7 @@ setup(
         "psutil>=7",          # servers found by their process and port (localcloud/daemon.py)
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout", "pytest-socket", "pytest-xdist>=3.5", "moto>=5", "cfn-lint>=1",
-                             "import-linter>=2.16", "selenium>=4.30"]},
+                             "import-linter>=2.16", "selenium>=4.30",
+                             "ruff>=0.17", "mypy>=2.4"]},
     entry_points={"console_scripts": ["mlgw=mlgw.cli:main"]},
 )

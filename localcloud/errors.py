@@ -1,25 +1,143 @@
-"""AWS errors as exceptions; each protocol module renders them in its own wire shape."""
+"""AWS errors as exceptions: one class per AWS error code, each protocol renders it in its wire shape.
+
+Every error localcloud answers with is a subclass of `AwsError` whose class attributes say
+what AWS sends: `code` (the error code botocore reads into `Error.Code`), `status` (the HTTP
+status) and `sender` (True: the client's fault, "Sender" in the query protocol; False: the
+service's). A service raises its own classes from its `exceptions.py`; the errors every
+service shares (the request could not be read, signed or routed) live here. As httpx draws its
+own exceptions, the tree:
+
+    AwsError                                  code, status, sender as class attributes
+    ├── SerializationException                400  the body is not the protocol's shape
+    ├── UnknownOperationException             400  no such operation / service here
+    ├── ValidationException                   400  the input fails its model's constraints
+    ├── InternalFailure                       500  a fault of localcloud's (never the client's)
+    ├── InvalidAction                         400  the query protocol's unknown action
+    ├── (the front door: localcloud/server.py)
+    │   ├── InvalidHostHeader                 400
+    │   └── EntityTooLarge                    413
+    ├── (signing: localcloud/sigv4.py)
+    │   ├── IncompleteSignature               403
+    │   ├── InvalidSignatureException         403
+    │   ├── SignatureDoesNotMatch             403
+    │   ├── MissingAuthenticationToken        403
+    │   ├── RequestTimeTooSkewed              403
+    │   ├── UnrecognizedClientException       403  an unknown access key (JSON services)
+    │   ├── InvalidAccessKeyId                403  S3's name for an unknown key
+    │   ├── AccessDenied                      403  S3's answer for a missing date
+    │   ├── AuthorizationHeaderMalformed      400  S3's answer for a wrong scope
+    │   └── InvalidRequest                    400  S3: no x-amz-content-sha256
+    ├── localcloud.s3.exceptions.*             S3's codes (NoSuchKey, InvalidArgument, ...)
+    ├── localcloud.sagemaker.exceptions.*      SageMaker's (ResourceNotFound, ResourceInUse, ...)
+    ├── localcloud.sagemaker.pipelines.exceptions.*
+    ├── localcloud.featurestore.exceptions.*
+    ├── localcloud.athena.exceptions.*
+    ├── localcloud.iam.exceptions.*            IAM and STS (NoSuchEntity, ValidationError, ...)
+    ├── localcloud.cloudwatch.exceptions.*     (InvalidParameterValue, ResourceNotFound, ...)
+    ├── localcloud.events.exceptions.*         (ResourceNotFoundException, ...)
+    └── localcloud.autoscaling.exceptions.*    (ValidationException, ObjectNotFoundException, ...)
+
+Two services that answer the same code (SageMaker's and CloudWatch's `ResourceNotFound`) each
+define their own class, as moto does: a reader finds a service's errors in its folder.
+"""
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class AwsError(Exception):
-    """An error AWS would return: a code, a message and an HTTP status."""
+    """An error AWS would return. Subclasses set `code`, `status` and `sender`."""
 
-    def __init__(self, code: str, message: str, status: int = 400, sender: bool = True):
+    code: ClassVar[str] = "InternalFailure"
+    status: ClassVar[int] = 500
+    sender: ClassVar[bool] = False
+
+    def __init__(self, message: str = "", *legacy, **legacy_kw):
+        # TRANSITION (removed before this lands): AwsError("Code", message, status, sender=...).
+        if legacy or legacy_kw:
+            code, message = message, legacy[0] if legacy else legacy_kw["message"]
+            self.code = code  # type: ignore[misc]
+            self.status = legacy[1] if len(legacy) > 1 else legacy_kw.get("status", 400)  # type: ignore[misc]
+            self.sender = legacy_kw.get("sender", True)  # type: ignore[misc]
         super().__init__(message)
-        self.code = code
         self.message = message
-        self.status = status
-        self.sender = sender
 
 
-def validation(message: str) -> AwsError:
+def validation(message: str) -> AwsError:   # TRANSITION
     return AwsError("ValidationException", message, 400)
 
 
-def not_found(message: str) -> AwsError:
+def not_found(message: str) -> AwsError:   # TRANSITION
     return AwsError("ResourceNotFound", message, 400)
 
 
-def in_use(message: str) -> AwsError:
+def in_use(message: str) -> AwsError:   # TRANSITION
     return AwsError("ResourceInUse", message, 400)
+
+
+class SerializationException(AwsError):
+    code, status, sender = "SerializationException", 400, True
+
+
+class UnknownOperationException(AwsError):
+    code, status, sender = "UnknownOperationException", 400, True
+
+
+class ValidationException(AwsError):
+    code, status, sender = "ValidationException", 400, True
+
+
+class InternalFailure(AwsError):
+    code, status, sender = "InternalFailure", 500, False
+
+
+class InvalidAction(AwsError):
+    code, status, sender = "InvalidAction", 400, True
+
+
+class InvalidHostHeader(AwsError):
+    code, status, sender = "InvalidHostHeader", 400, True
+
+
+class EntityTooLarge(AwsError):
+    code, status, sender = "EntityTooLarge", 413, True
+
+
+class IncompleteSignature(AwsError):
+    code, status, sender = "IncompleteSignature", 403, True
+
+
+class InvalidSignatureException(AwsError):
+    code, status, sender = "InvalidSignatureException", 403, True
+
+
+class SignatureDoesNotMatch(AwsError):
+    code, status, sender = "SignatureDoesNotMatch", 403, True
+
+
+class MissingAuthenticationToken(AwsError):
+    code, status, sender = "MissingAuthenticationToken", 403, True
+
+
+class RequestTimeTooSkewed(AwsError):
+    code, status, sender = "RequestTimeTooSkewed", 403, True
+
+
+class InvalidAccessKeyId(AwsError):
+    code, status, sender = "InvalidAccessKeyId", 403, True
+
+
+class AuthorizationHeaderMalformed(AwsError):
+    code, status, sender = "AuthorizationHeaderMalformed", 400, True
+
+
+class UnrecognizedClientException(AwsError):
+    code, status, sender = "UnrecognizedClientException", 403, True
+
+
+class AccessDenied(AwsError):
+    code, status, sender = "AccessDenied", 403, True
+
+
+class InvalidRequest(AwsError):
+    code, status, sender = "InvalidRequest", 400, True

@@ -6,7 +6,7 @@ from typing import Any
 
 import botocore.session
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidAction
 from localcloud.protocol import Request, Response, query_error
 from localcloud.shapes import validate_input
 
@@ -24,7 +24,7 @@ def handle(cloud, request: Request) -> Response:
     else:
         handler = IAM_ACTIONS.get(action)
     if handler is None:
-        return query_error(AwsError("InvalidAction", f"localcloud does not implement "
+        return query_error(InvalidAction(f"localcloud does not implement "
                                                      f"{request.service}:{action}"), request.request_id)
     try:
         _validate(request.service, action, params)
@@ -63,7 +63,7 @@ def _validate(service: str, action: str, params: dict[str, str]) -> None:
     try:
         validate_input(operation, shaped)
     except AwsError as error:
-        raise AwsError("ValidationError", error.message) from None
+        raise AwsError("ValidationError", error.message) from None  # TRANSITION: iam.exceptions
 
 
 def _caller_identity(cloud, request: Request) -> str:

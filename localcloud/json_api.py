@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 import botocore.session
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, UnknownOperationException, ValidationException
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 from localcloud.shapes import validate_input
 
@@ -35,7 +35,7 @@ def page_start(params: dict[str, Any]) -> int:
     if token is None or token == "":
         return 0
     if not _TOKEN.fullmatch(token):
-        raise AwsError("ValidationException", f"Invalid NextToken: {token!r}")
+        raise ValidationException(f"Invalid NextToken: {token!r}")
     return int(token)
 
 
@@ -52,8 +52,7 @@ class JsonApi:
         RegisterModel/Model steps call the registry exactly as a client would)."""
         operation = self.operations.get(name)
         if operation is None:
-            raise AwsError("UnknownOperationException",
-                           f"localcloud does not implement {self.target_prefix}.{name}")
+            raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
         validate_input(service_model(self.model_name).operation_model(name), params)
         return operation(cloud, params) or {}
 
@@ -67,11 +66,10 @@ class JsonApi:
         target = request.headers.get("X-Amz-Target", "")
         prefix, _, name = target.partition(".")
         if prefix != self.target_prefix or not name:
-            raise AwsError("UnknownOperationException", f"Unknown target {target!r}")
+            raise UnknownOperationException(f"Unknown target {target!r}")
         operation = self.operations.get(name)
         if operation is None:
-            raise AwsError("UnknownOperationException",
-                           f"localcloud does not implement {self.target_prefix}.{name}")
+            raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
         params = json_body(request)
         validate_input(service_model(self.model_name).operation_model(name), params)
         return operation(cloud, params)

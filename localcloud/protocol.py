@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.sax.saxutils import escape
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, SerializationException
 
 
 @dataclass
@@ -61,19 +61,19 @@ def json_body(request: Request) -> dict[str, Any]:
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError):
-            raise AwsError("SerializationException", "Request body is not valid gzip") from None
+            raise SerializationException("Request body is not valid gzip") from None
     try:
         # JSON on AWS's wire is UTF-8; json.loads(bytes) would also guess UTF-16/32.
         params = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise AwsError("SerializationException", f"Request body is not valid UTF-8 (byte "
+        raise SerializationException(f"Request body is not valid UTF-8 (byte "
                        f"{exc.start})") from None
     except RecursionError:
-        raise AwsError("SerializationException", "Request body is nested too deeply") from None
+        raise SerializationException("Request body is nested too deeply") from None
     except ValueError:
-        raise AwsError("SerializationException", "Request body is not valid JSON") from None
+        raise SerializationException("Request body is not valid JSON") from None
     if not isinstance(params, dict):
-        raise AwsError("SerializationException", "Request body must be a JSON object")
+        raise SerializationException("Request body must be a JSON object")
     return params
 
 

@@ -18,7 +18,7 @@ from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackSe
                                     allowed_hosts, host_name, read_body, send_response)
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, EntityTooLarge, InternalFailure, InvalidHostHeader, SerializationException
 from localcloud.protocol import Request, Response, json_error, query_error, xml_error
 from localcloud.router import route
 from localcloud.s3.models import remove_temporaries
@@ -142,9 +142,8 @@ class LocalCloudServer(LoopbackServer):
         try:
             host = headers.get("Host") or ""
             if host_name(host) not in self._hosts:
-                raise AwsError("InvalidHostHeader", f"Host {host!r} is not served here: localcloud "
-                               "answers loopback host names only (set MLGW_ALLOWED_HOSTS to add one)",
-                               400)
+                raise InvalidHostHeader(f"Host {host!r} is not served here: localcloud "
+                               "answers loopback host names only (set MLGW_ALLOWED_HOSTS to add one)")
             claimed = sigv4.parse_scope(headers.get("Authorization"))
             service = claimed.service
             # Whose key signed it: the administrator's, or a role session's (localcloud/iam).
@@ -154,8 +153,7 @@ class LocalCloudServer(LoopbackServer):
             try:
                 body = await read_body(scope, receive, MAX_BODY if service == "s3" else MAX_API_BODY)
             except BodyTooLarge as exc:
-                raise AwsError("EntityTooLarge", f"Request body of {exc.size} bytes is too large",
-                               413) from None
+                raise EntityTooLarge(f"Request body of {exc.size} bytes is too large") from None
             body_read = True
             sigv4.verify_signature(auth, method, full_path, headers, body, secret, header_values)
             request = Request(method, raw_path, raw_query, headers, body, service,
@@ -176,8 +174,7 @@ class LocalCloudServer(LoopbackServer):
             response = _render_error(error, service, request_id)
         except Exception as exc:  # the server never dies on a request
             log.exception("internal error on %s %s", method, raw_path)
-            response = _render_error(AwsError("InternalFailure", f"localcloud internal error: {exc}",
-                                              500, sender=False), service, request_id)
+            response = _render_error(InternalFailure(f"localcloud internal error: {exc}"), service, request_id)
         out = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id, **response.headers}
         if "Content-Length" not in out and "content-length" not in out:
             out["Content-Length"] = str(len(response.body))
@@ -200,7 +197,7 @@ def _route(cloud: LocalCloud, request: Request) -> Response:
         return route(cloud, request)
     except RecursionError:
         # Only a client's input nests deep enough (JSON in a field: Detail, EventPattern...).
-        raise AwsError("SerializationException", "A value in the request is nested too deeply") from None
+        raise SerializationException("A value in the request is nested too deeply") from None
 
 
 def _render_error(error: AwsError, service: str, request_id: str) -> Response:

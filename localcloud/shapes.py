@@ -27,7 +27,7 @@ from typing import Any
 import regex
 from botocore.model import OperationModel, Shape
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, SerializationException, ValidationException
 
 
 class PatternTranslationError(RuntimeError):
@@ -151,11 +151,10 @@ def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
         try:
             _check(operation.input_shape, params, "", errors)
         except RecursionError:   # a body nested deeper than any model shape: AWS's parser refuses it
-            raise AwsError("SerializationException", "Request body is nested too deeply") from None
+            raise SerializationException("Request body is nested too deeply") from None
     if errors:
         noun = "error" if len(errors) == 1 else "errors"
-        raise AwsError("ValidationException",
-                       f"{len(errors)} validation {noun} detected: " + "; ".join(errors[:10]))
+        raise ValidationException(f"{len(errors)} validation {noun} detected: " + "; ".join(errors[:10]))
 
 
 def _show(value: Any) -> str:
@@ -203,8 +202,7 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
             errors.append(f"Value '{_show(value)}' at '{where}' must be a finite number")
             return
         if not math.isfinite(value):
-            raise AwsError("SerializationException",
-                           f"Value '{value}' at '{where}' is not a valid number: NaN and "
+            raise SerializationException(f"Value '{value}' at '{where}' is not a valid number: NaN and "
                            "Infinity are not JSON numbers")
         _check_range(shape, value, where, errors)
     elif kind == "boolean":
@@ -262,8 +260,7 @@ def _check_blob(shape: Shape, value: Any, where: str, errors: list[str]) -> None
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise AwsError("SerializationException",
-                           f"Value at '{where}' is not valid base64") from None
+            raise SerializationException(f"Value at '{where}' is not valid base64") from None
     else:
         errors.append(f"Value at '{where}' must be a blob (base64 text)")
         return

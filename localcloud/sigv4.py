@@ -16,7 +16,19 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from localcloud.errors import AwsError
+from localcloud.errors import (
+    AccessDenied,
+    AuthorizationHeaderMalformed,
+    AwsError,
+    IncompleteSignature,
+    InvalidAccessKeyId,
+    InvalidRequest,
+    InvalidSignatureException,
+    MissingAuthenticationToken,
+    RequestTimeTooSkewed,
+    SignatureDoesNotMatch,
+    UnrecognizedClientException,
+)
 
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
@@ -32,10 +44,10 @@ class Scope:
 
 def parse_scope(authorization: str | None) -> Scope:
     if not authorization:
-        raise AwsError("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+        raise MissingAuthenticationToken("Request is missing Authentication Token")
     m = _AUTH_RE.match(authorization.strip())
     if not m:
-        raise AwsError("IncompleteSignature", "Authorization header is not a valid SigV4 header", 403)
+        raise IncompleteSignature("Authorization header is not a valid SigV4 header")
     return Scope(m["key"], m["region"], m["service"])
 
 
@@ -69,12 +81,12 @@ def check_header(headers: Message, access_key: str, region: str,
     assert m is not None
     s3 = scope.service == "s3"
     if scope.access_key != access_key:
-        raise AwsError("InvalidAccessKeyId" if s3 else "UnrecognizedClientException",
-                       "The security token included in the request is invalid.", 403)
+        raise (InvalidAccessKeyId if s3 else UnrecognizedClientException)(
+                       "The security token included in the request is invalid.")
     timestamp = headers.get("X-Amz-Date")
     if not timestamp:
-        raise AwsError("AccessDenied" if s3 else "IncompleteSignature",
-                       "AWS authentication requires a valid Date or x-amz-date header", 403)
+        raise (AccessDenied if s3 else IncompleteSignature)(
+                       "AWS authentication requires a valid Date or x-amz-date header")
     try:
         # Not time.strptime: at ~50 us it was the costliest step of checking a header.
         if not _TIMESTAMP.fullmatch(timestamp):
@@ -83,31 +95,30 @@ def check_header(headers: Message, access_key: str, region: str,
                                      int(timestamp[9:11]), int(timestamp[11:13]),
                                      int(timestamp[13:15]), 0, 0, 0))
     except ValueError:
-        raise AwsError("AccessDenied" if s3 else "IncompleteSignature",
+        raise (AccessDenied if s3 else IncompleteSignature)(
                        f"X-Amz-Date {timestamp!r} is not an ISO 8601 basic timestamp "
-                       "(YYYYMMDDTHHMMSSZ)", 403) from None
+                       "(YYYYMMDDTHHMMSSZ)") from None
     now = time.time() if now is None else now
     if abs(now - signed_at) > MAX_SKEW_S:
         server_time = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         if s3:
-            raise AwsError("RequestTimeTooSkewed", "The difference between the request time and "
+            raise RequestTimeTooSkewed("The difference between the request time and "
                            f"the current time is too large (request {timestamp}, server "
-                           f"{server_time}).", 403)
+                           f"{server_time}).")
         bound = "earlier" if signed_at < now else "later"
-        raise AwsError("InvalidSignatureException", f"Signature expired: {timestamp} is now "
-                       f"{bound} than the server time {server_time} +/- 15 min.", 403)
+        raise InvalidSignatureException(f"Signature expired: {timestamp} is now "
+                       f"{bound} than the server time {server_time} +/- 15 min.")
     if m["date"] != timestamp[:8]:
-        raise AwsError("AuthorizationHeaderMalformed" if s3 else "InvalidSignatureException",
+        raise (AuthorizationHeaderMalformed if s3 else InvalidSignatureException)(
                        f"Date in Credential scope ({m['date']}) does not match YYYYMMDD from "
-                       f"ISO-8601 version of date from HTTP ({timestamp[:8]})",
-                       400 if s3 else 403)
+                       f"ISO-8601 version of date from HTTP ({timestamp[:8]})")
     if scope.region != region:
         if s3:
-            raise AwsError("AuthorizationHeaderMalformed", "The authorization header is "
+            raise AuthorizationHeaderMalformed("The authorization header is "
                            f"malformed; the region '{scope.region}' is wrong; expecting "
-                           f"'{region}'", 400)
-        raise AwsError("InvalidSignatureException", f"Credential should be scoped to a valid "
-                       f"region, not '{scope.region}'; expecting '{region}'", 403)
+                           f"'{region}'")
+        raise InvalidSignatureException(f"Credential should be scoped to a valid "
+                       f"region, not '{scope.region}'; expecting '{region}'")
     return Authorization(scope, m["signed"], m["sig"], timestamp)
 
 
@@ -127,8 +138,8 @@ def verify_signature(auth: Authorization, method: str, raw_path: str, headers: M
     if scope.service == "s3":
         payload_hash = headers.get("X-Amz-Content-SHA256")
         if not payload_hash:
-            raise AwsError("InvalidRequest", "Missing required header for this request: "
-                           "x-amz-content-sha256", 400)
+            raise InvalidRequest("Missing required header for this request: "
+                           "x-amz-content-sha256")
     else:
         payload_hash = hashlib.sha256(body).hexdigest()
     if header_values is None:
@@ -222,9 +233,9 @@ def trailer_verifier(auth: Authorization, secret_key: str,
 
 
 def _mismatch() -> AwsError:
-    return AwsError("SignatureDoesNotMatch", "The request signature we calculated does not match "
+    return SignatureDoesNotMatch("The request signature we calculated does not match "
                     "the signature you provided. Check your AWS Secret Access Key and signing "
-                    "method.", 403)
+                    "method.")
 
 
 # -- the hot path: the common request (JSON services, a plain path, no query) without botocore ----

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from localcloud.services import json_api
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
-from localcloud.router import sagemaker_api
 from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
 from localcloud.sagemaker.store import PipelineStore, execution_id
 
@@ -255,7 +255,7 @@ def token() -> str:
 
 
 def call(cloud: LocalCloud, operation: str, **params: Any) -> dict[str, Any]:
-    return sagemaker_api().invoke(cloud, operation, params)
+    return cloud.client("sagemaker").call(operation, params)
 
 
 def put_object(cloud: LocalCloud, key: str, body: str) -> str:
@@ -788,7 +788,7 @@ open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.txt'), 'w').write(f'{a.roun
         assert tar.extractfile("model.txt").read() == b"50 binary:logistic"
 
 
-_OPS = sagemaker_api().operations
+_OPS = json_api("sagemaker").operations
 
 
 @pytest.mark.skipif("CreateModelPackage" not in _OPS or "CreateModel" not in _OPS,

@@ -284,7 +284,6 @@ def _deliver(cloud: Any, event: dict[str, Any], target: dict[str, Any]) -> str:
 
 
 def _start_pipeline(cloud: Any, event: dict[str, Any], target: dict[str, Any], name: str) -> str:
-    from localcloud.router import sagemaker_api   # late: the router imports this module
     overrides = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
     # One token per (event, target): a redelivery would not start a second execution.
     token = hashlib.sha256(f"{event['id']}/{target['Id']}".encode()).hexdigest()[:40]
@@ -296,7 +295,7 @@ def _start_pipeline(cloud: Any, event: dict[str, Any], target: dict[str, Any], n
         cloud.recorder.call(target.get("RoleArn") or "", "sagemaker", "StartPipelineExecution",
                             request, via=f"events target {target['Id']}")
     try:
-        result = sagemaker_api().invoke(cloud, "StartPipelineExecution", request)
+        result = cloud.client("sagemaker").call("StartPipelineExecution", request)
     except AwsError as error:
         if error.code in ("ResourceNotFound", "ResourceNotFoundException"):
             return f"failed: pipeline {name} does not exist"

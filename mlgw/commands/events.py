@@ -37,10 +37,9 @@ def _missing(cloud: LocalCloud, arn: str) -> str:
     if len(parts) != 6 or parts[2] != "sagemaker" or not parts[5].startswith("pipeline/"):
         return ""
     from localcloud.errors import AwsError
-    from localcloud.router import sagemaker_api
     name = parts[5].split("/", 1)[1]
     try:   # by ARN: the ARN's name is lower-cased, the pipeline's need not be
-        sagemaker_api().invoke(cloud, "DescribePipeline", {"PipelineName": arn})
+        cloud.client("sagemaker").call("DescribePipeline", {"PipelineName": arn})
     except AwsError:
         return f"  (target pipeline {name} does not exist)"
     return ""

@@ -94,9 +94,8 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
 @pytest.mark.parametrize("label,doc,path,reason", REFUSED, ids=[r[0] for r in REFUSED])
 def test_create_pipeline_refuses_definitions_outside_the_schema(cloud, label, doc, path, reason):
     from localcloud.errors import AwsError
-    from localcloud.router import sagemaker_api
     with pytest.raises(AwsError) as raised:
-        sagemaker_api().invoke(cloud, "CreatePipeline", {
+        cloud.client("sagemaker").call("CreatePipeline", {
             "PipelineName": "schema-check", "PipelineDefinition": json.dumps(doc), "RoleArn": ROLE,
             "ClientRequestToken": uuid.uuid4().hex})
     assert raised.value.code == "ValidationException"

@@ -106,9 +106,8 @@ def record_call(run: StepRun, operation: str, params: dict[str, Any]) -> None:
 
 def call(cloud: LocalCloud, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """A localcloud SageMaker operation, in-process, validated as on the wire."""
-    from localcloud.router import sagemaker_api
     try:
-        return _jsonable(sagemaker_api().invoke(cloud, operation, params))
+        return _jsonable(cloud.client("sagemaker").call(operation, params))
     except AwsError as error:
         raise _aws_failure(error) from None
 
@@ -152,9 +151,8 @@ def run_register_model(run: StepRun) -> StepResult:
 
 def _ensure_package_group(cloud: LocalCloud, group: str) -> None:
     # SageMaker Pipelines' RegisterModel creates the model package group on first use.
-    from localcloud.router import sagemaker_api
     try:
-        sagemaker_api().invoke(cloud, "DescribeModelPackageGroup", {"ModelPackageGroupName": group})
+        cloud.client("sagemaker").call("DescribeModelPackageGroup", {"ModelPackageGroupName": group})
     except AwsError:
         call(cloud, "CreateModelPackageGroup", {"ModelPackageGroupName": group})
 

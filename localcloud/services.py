@@ -1,0 +1,65 @@
+"""Which folder answers which AWS service: the table the router and the in-process client read.
+
+A JSON service (AWS's JSON 1.0/1.1 protocols, X-Amz-Target) is assembled from the `OPERATIONS`
+of one or more `responses.py` modules: SageMaker's control plane is answered by four folders
+(hosting and the registry, pipelines, jobs, Feature Store's control operations). A REST service
+(S3, the runtimes, the query protocols of IAM and STS) has a `handle(cloud, request)` in its
+`responses.py`. Adding a service: copy a folder, add its row here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import NamedTuple
+
+from localcloud.json_api import JsonApi
+
+
+class JsonService(NamedTuple):
+    model: str  # botocore's service model name
+    target_prefix: str  # X-Amz-Target's prefix
+    modules: tuple[str, ...]  # each defines OPERATIONS
+
+
+JSON_SERVICES: dict[str, JsonService] = {
+    "sagemaker": JsonService("sagemaker", "SageMaker", (
+        "localcloud.sagemaker.hosting",
+        "localcloud.sagemaker.registry",
+        "localcloud.sagemaker.pipelines.api",
+        "localcloud.featurestore.control",
+    )),
+    "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),
+    "events": JsonService("events", "AWSEvents", ("localcloud.events.api",)),
+    "cloudwatch": JsonService("cloudwatch", "GraniteServiceVersion20100801", ("localcloud.cloudwatch.api",)),
+    "application-autoscaling": JsonService(
+        "application-autoscaling", "AnyScaleFrontendService", ("localcloud.autoscaling.api",)
+    ),
+}
+
+# SigV4 signing name -> boto3 name, where they differ.
+SIGNING_NAMES = {"monitoring": "cloudwatch"}
+
+# REST and query services: (signing name, what tells them apart) -> module with handle(cloud, request).
+REST_HANDLERS = {
+    "s3": "localcloud.s3.responses",
+    "sagemaker-runtime": "localcloud.sagemaker.runtime",  # POST /endpoints/<name>/invocations
+    "sagemaker-featurestore-runtime": "localcloud.featurestore.runtime",
+    "sts": "localcloud.identity",
+    "iam": "localcloud.identity",
+}
+
+
+@cache
+def json_api(service: str) -> JsonApi:
+    """The JSON service a boto3 client of this name talks to (KeyError if none here)."""
+    spec = JSON_SERVICES[service]
+    operations = {}
+    for module in spec.modules:
+        operations.update(importlib.import_module(module).OPERATIONS)
+    return JsonApi(spec.model, spec.target_prefix, operations)
+
+
+@cache
+def rest_handler(service: str):
+    return importlib.import_module(REST_HANDLERS[service]).handle
