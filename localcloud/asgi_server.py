@@ -164,7 +164,7 @@ class _Protocol(HttpToolsProtocol):
     """uvicorn's httptools (llhttp) protocol plus a read timeout on every wait for the client
     and a limit on the request line and headers (llhttp has none of its own)."""
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.transport = _OneWriteResponses(transport, self.loop)  # type: ignore[assignment]
         self._last_read = self.loop.time()

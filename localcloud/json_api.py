@@ -7,16 +7,18 @@ bad name is refused before it reaches a path.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.session
 from localcloud.errors import AwsError, UnknownOperationException, ValidationException
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 from localcloud.shapes import validate_input
 
-__all__ = ["JsonApi", "page_start", "service_model", "validate_input"]
+__all__ = ["JsonApi", "page", "page_start", "service_model", "validate_input"]
+
+T = TypeVar("T")
 
 _TOKEN = re.compile(r"[0-9]{1,9}")
 
@@ -28,15 +30,30 @@ def service_model(name: str):
     return botocore.session.get_session().get_service_model(name)
 
 
-def page_start(params: dict[str, Any]) -> int:
-    """The offset a NextToken we issued stands for. Anything else is AWS's ValidationException
-    (int() would also take "-5", "+5", " 5", "1_0" or other scripts' digits)."""
+def page_start(params: Mapping[str, Any], invalid: type[AwsError] = ValidationException,
+               message: str | None = None) -> int:
+    """The offset a NextToken we issued stands for. Anything else is the service's error for a
+    token it did not issue (`invalid`, ValidationException unless the service names another;
+    int() would also take "-5", "+5", " 5", "1_0" or other scripts' digits)."""
     token = params.get("NextToken")
     if token is None or token == "":
         return 0
-    if not _TOKEN.fullmatch(token):
-        raise ValidationException(f"Invalid NextToken: {token!r}")
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise invalid(message or f"Invalid NextToken: {token!r}")
     return int(token)
+
+
+def page(items: Sequence[T], params: Mapping[str, Any], *, default_max: int, max_key: str = "MaxResults",
+         invalid: type[AwsError] = ValidationException, message: str | None = None) -> tuple[list[T], str | None]:
+    """Every List operation's paging: (this page's items, the NextToken for the next page or None).
+
+    The token is the offset of the next page, as a decimal string; a token we did not issue is
+    `invalid` (see page_start). `max_key` names the operation's page-size member (MaxResults,
+    MaxRecords); `default_max` is the operation's documented default page size."""
+    start = page_start(params, invalid, message)
+    size = params.get(max_key) or default_max
+    end = start + size
+    return list(items[start:end]), (str(end) if end < len(items) else None)
 
 
 class JsonApi:

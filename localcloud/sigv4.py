@@ -76,7 +76,8 @@ def check_header(headers: Message, access_key: str, region: str,
     AuthorizationHeaderMalformed ("Error responses", Amazon S3 API Reference).
     """
     authorization = headers.get("Authorization")
-    scope = parse_scope(authorization)
+    scope = parse_scope(authorization)   # MissingAuthenticationToken when there is none
+    assert authorization is not None
     m = _AUTH_RE.match(authorization.strip())
     assert m is not None
     s3 = scope.service == "s3"
