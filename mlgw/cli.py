@@ -17,11 +17,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.args import (ArgumentParser, CliError, parse_pairs, positive_int,  # noqa: F401  (re-exported)
                        print_error)
-from mlgw.commands import (bench, data, demo, endpoint, events, gateway, localcloud, mlflow,
+from mlgw.commands import (bench, build, data, demo, endpoint, events, gateway, localcloud, mlflow,
                            models, monitor, pipeline, run, schema, segments, stop, studio, traffic)
 
 COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, bench, gateway,
-            segments, events, monitor, schema, studio, mlflow, stop)
+            segments, events, monitor, schema, studio, mlflow, build, stop)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -202,6 +202,65 @@ def test_lambda_handler_matches_the_zip_layout(template):
     assert "ProvisionedConcurrencyConfig" in alias
 
 
+def _runtime_boto3(folder: Path) -> Path:
+    """A folder holding only boto3 and what it needs (as the python3.11 Lambda runtime ships
+    them), linked from this environment."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    todo = ["boto3"]
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        dist = metadata.distribution(name)
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+        for file in dist.files or []:
+            top = file.parts[0]
+            if top.endswith((".dist-info", ".pth")) or top == "..":
+                continue
+            source = Path(dist.locate_file(top))
+            if not (folder / top).exists():
+                (folder / top).symlink_to(source)
+    return folder
+
+
+def test_the_lambda_zip_imports_on_its_own(tmp_path, template):
+    """`mlgw build lambda` (infra/README.md step 2) builds a zip whose handler imports with
+    nothing but the zip and the runtime's boto3 on its path, as Lambda starts it. The zip built
+    by the guide's old hand-written command lacked processing/contract.py and schema.json:
+    every cold start failed with ImportError."""
+    from mlgw import lambda_package
+
+    package = lambda_package.build(tmp_path / "build")
+    fn = template["Resources"]["GatewayFunction"]["Properties"]
+    assert package.handler == fn["Handler"]
+    assert {"processing/contract.py", "processing/schema.json"} <= set(package.files)
+    again = lambda_package.build(tmp_path / "again")
+    assert again.sha256 == package.sha256, "the same sources must give the same zip"
+    module, _, function = package.handler.rpartition(".")
+    runtime = _runtime_boto3(tmp_path / "runtime")
+    probe = (f"import sys; sys.path[:0] = [{str(package.path)!r}, {str(runtime)!r}]; "
+             f"import {module} as m; assert callable(m.{function}); "
+             f"assert m.__file__.startswith({str(package.path)!r}), m.__file__; "
+             f"print(m.__file__)")
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+           **{name: "x" for name in fn["Environment"]["Variables"]}}
+    # -I: no PYTHONPATH, no user site; -S: no site-packages. Run from an empty folder.
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert str(package.path) in done.stdout
+
+
 def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     """A property with !Ref / !Sub of template parameters replaced by their defaults."""
     if isinstance(value, dict) and set(value) == {"Ref"}:

@@ -48,16 +48,34 @@ IMAGE_ENV = {**default_environment(), "python_version": "3.11", "python_full_ver
 
 
 def pins(path: Path) -> dict[str, tuple[str, str]]:
-    """canonical name -> (name as written, version) for every `name==version` line."""
+    """canonical name -> (name as written, version) for every requirement, read by pip's own
+    requirement-file parser, as `pip install -r` in processing/Dockerfile reads it: a `#` starts a
+    comment only at a line's start or after whitespace (pip's COMMENT_RE), so `x==1# note` is an
+    invalid requirement there and must be here (it once broke the image build on AWS)."""
+    from pip._internal.exceptions import InstallationError
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.constructors import install_req_from_parsed_requirement
+    from pip._internal.req.req_file import parse_requirements
+
     found = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, sep, version = line.partition("==")
-        assert sep and version.strip(), f"{path.name}: {line!r} is not pinned with =="
-        found[canonicalize_name(name.strip())] = (name.strip(), version.strip())
+    for parsed in parse_requirements(str(path), session=PipSession()):
+        try:
+            requirement = install_req_from_parsed_requirement(parsed).req
+        except InstallationError as exc:
+            raise AssertionError(f"{path.name}: pip cannot parse {parsed.requirement!r}: {exc}") from None
+        specs = list(requirement.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", \
+            f"{path.name}: {parsed.requirement!r} is not pinned with =="
+        found[canonicalize_name(requirement.name)] = (requirement.name, specs[0].version)
     return found
+
+
+def test_pip_refuses_a_comment_without_whitespace(tmp_path):
+    """The parser above is pip's: the line that broke the image build is refused here too."""
+    bad = tmp_path / "requirements.txt"
+    bad.write_text("six==1.16.0   # fine\nopentelemetry-proto==1.45.2# mlflow-skinny\n")
+    with pytest.raises(AssertionError, match="pip cannot parse"):
+        pins(bad)
 
 
 IMAGE_PINS = pins(REQUIREMENTS)
