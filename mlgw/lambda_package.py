@@ -54,15 +54,17 @@ def package_files(handler: str, root: Path = ROOT) -> list[str]:
     """Archive names of the handler's module, every project module it imports (transitively)
     and their package `__init__.py` files, and DATA_FILES. FileNotFoundError naming the module
     if the handler's module is not in the checkout."""
-    module = handler.rpartition(".")[0]
-    script = root / (module.replace(".", "/") + ".py")
+    module_name = handler.rpartition(".")[0]
+    script = root / (module_name.replace(".", "/") + ".py")
     if not script.is_file():
         raise FileNotFoundError(f"{script}: the template's handler {handler!r} names no module of this checkout")
     finder = ModuleFinder(path=[str(root)])  # project modules only: third-party ones are the runtime's
     finder.run_script(str(script))
-    found = {Path(m.__file__).resolve() for m in finder.modules.values() if m.__file__}
+    # modulefinder's Module objects carry the file they were found in as __file__.
+    files_of = (getattr(module, "__file__", None) for module in finder.modules.values())
+    found = {Path(f).resolve() for f in files_of if f}
     files = {p.relative_to(root).as_posix() for p in found if p.is_relative_to(root)}
-    parts = module.split(".")
+    parts = module_name.split(".")
     for depth in range(1, len(parts)):  # the handler's own packages (run_script sees it as __main__)
         files.add("/".join(parts[:depth]) + "/__init__.py")
     files.update(DATA_FILES)
