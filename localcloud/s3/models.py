@@ -24,6 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localcloud.errors import AwsError
+from localcloud.s3.exceptions import (
+    BucketNotEmpty,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidPart,
+    InvalidPartOrder,
+    KeyTooLongError,
+    MalformedXML,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+)
 from localcloud.state import connect
 
 TMP_PREFIX = ".mlgw-tmp-"
@@ -56,21 +69,8 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 
-def no_such_bucket(bucket: str) -> AwsError:
-    return AwsError("NoSuchBucket", f"The specified bucket does not exist: {bucket}", 404)
-
-
-def no_such_key(key: str) -> AwsError:
-    return AwsError("NoSuchKey", f"The specified key does not exist: {key}", 404)
-
-
-def no_such_upload(upload_id: str) -> AwsError:
-    return AwsError("NoSuchUpload", f"The specified multipart upload does not exist: {upload_id}. "
-                    "It may have been aborted or completed.", 404)
-
-
-def invalid_argument(message: str) -> AwsError:
-    return AwsError("InvalidArgument", message, 400)
+def no_such_key(key: str) -> NoSuchKey:
+    return NoSuchKey(f"The specified key does not exist: {key}")
 
 
 @dataclass
@@ -116,7 +116,7 @@ def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
     if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
             or bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES)):
-        raise AwsError("InvalidBucketName", f"The specified bucket is not valid: {bucket!r}", 400)
+        raise InvalidBucketName(f"The specified bucket is not valid: {bucket!r}")
 
 
 def validate_key(key: str) -> list[str]:
@@ -126,24 +126,24 @@ def validate_key(key: str) -> list[str]:
     so they are refused rather than normalised (a normalised key would silently be another key).
     """
     if not key:
-        raise invalid_argument("Object key must not be empty")
+        raise InvalidArgument("Object key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise AwsError("KeyTooLongError", "Your key is too long (more than 1024 bytes)", 400)
+        raise KeyTooLongError("Your key is too long (more than 1024 bytes)")
     if "\x00" in key:
-        raise invalid_argument(f"Object key {key!r} contains a NUL byte")
+        raise InvalidArgument(f"Object key {key!r} contains a NUL byte")
     if key.startswith("/"):
-        raise invalid_argument(f"Object key {key!r} starts with '/': localcloud stores objects as "
+        raise InvalidArgument(f"Object key {key!r} starts with '/': localcloud stores objects as "
                                "files and refuses keys that are absolute paths")
     segments = key.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
-            raise invalid_argument(
+            raise InvalidArgument(
                 f"Object key {key!r} has an empty, '.' or '..' path segment: localcloud stores "
                 "objects as files and refuses keys that would not map to a plain path")
         if segment.startswith(TMP_PREFIX):
-            raise invalid_argument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
+            raise InvalidArgument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
         if len(segment.encode("utf-8", "surrogatepass")) > 255:
-            raise invalid_argument(f"Object key {key!r} has a path segment longer than 255 bytes, "
+            raise InvalidArgument(f"Object key {key!r} has a path segment longer than 255 bytes, "
                                    "which localcloud cannot store as a file name")
     return segments
 
@@ -205,7 +205,7 @@ class S3Backend:
     def require_bucket(self, bucket: str) -> Path:
         path = self.bucket_dir(bucket)
         if not path.is_dir():
-            raise no_such_bucket(bucket)
+            raise NoSuchBucket(f"The specified bucket does not exist: {bucket}")
         return path
 
     def bucket_exists(self, bucket: str) -> bool:
@@ -228,7 +228,7 @@ class S3Backend:
         path = self.require_bucket(bucket)
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
-                raise AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
+                raise BucketNotEmpty("The bucket you tried to delete is not empty")
             shutil.rmtree(path)   # only empty directories and stray temp files remain
             self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
             self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
@@ -255,7 +255,7 @@ class S3Backend:
         # Defence in depth: a symlink planted inside the bucket must not lead outside it.
         real_base = os.path.realpath(base)
         if os.path.commonpath([real_base, os.path.realpath(path)]) != real_base:
-            raise invalid_argument(f"Object key {key!r} resolves outside its bucket")
+            raise InvalidArgument(f"Object key {key!r} resolves outside its bucket")
         return path
 
     def _check_conflicts(self, bucket_path: Path, key: str, path: Path) -> None:
@@ -265,12 +265,12 @@ class S3Backend:
             parent = bucket_path.joinpath(*segments[:i])
             if parent.is_file():
                 other = "/".join(segments[:i])
-                raise invalid_argument(
+                raise InvalidArgument(
                     f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
                     "objects as files, so a key cannot also be a folder of another key")
         if path.is_dir():
             other = next((k for k, _ in self._walk(bucket_path, path)), key + "/")
-            raise invalid_argument(
+            raise InvalidArgument(
                 f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
                 "objects as files, so a key cannot also be a folder of another key")
 
@@ -295,7 +295,7 @@ class S3Backend:
         except AwsError as error:
             # A key that cannot be a file (a "dir/" marker, say) simply does not exist: tools
             # like s3fs probe such keys and expect 404, not 400.
-            if error.code == "InvalidArgument":
+            if isinstance(error, InvalidArgument):
                 raise no_such_key(key) from None
             raise
         try:
@@ -356,7 +356,7 @@ class S3Backend:
         try:
             path = self.object_path(bucket, key)
         except AwsError as error:
-            if error.code == "InvalidArgument":
+            if isinstance(error, InvalidArgument):
                 return   # such a key can never have been stored
             raise
         with self._write_lock:
@@ -433,7 +433,8 @@ class S3Backend:
         rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
                          "checksum_algorithm FROM uploads WHERE upload_id=?", (upload_id,))
         if not rows or rows[0][1] != bucket or rows[0][2] != key:
-            raise no_such_upload(upload_id)
+            raise NoSuchUpload(f"The specified multipart upload does not exist: {upload_id}. "
+                               "It may have been aborted or completed.")
         r = rows[0]
         return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
 
@@ -448,7 +449,7 @@ class S3Backend:
                     checksums: dict[str, str]) -> Part:
         self.get_upload(bucket, key, upload_id)
         if not 1 <= number <= 10000:
-            raise invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+            raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
         folder = self.multipart_root / upload_id
         tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         tmp.write_bytes(data)
@@ -471,24 +472,24 @@ class S3Backend:
         upload = self.get_upload(bucket, key, upload_id)
         stored = {p.number: p for p in self.list_parts(upload_id)}
         if not requested:
-            raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not "
-                           "validate against our published schema", 400)
+            raise MalformedXML("The XML you provided was not well-formed or did not "
+                           "validate against our published schema")
         numbers = [n for n, _ in requested]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-            raise AwsError("InvalidPartOrder", "The list of parts was not in ascending order. "
-                           "Parts must be ordered by part number.", 400)
+            raise InvalidPartOrder("The list of parts was not in ascending order. "
+                           "Parts must be ordered by part number.")
         parts = []
         for number, etag in requested:
             part = stored.get(number)
             if part is None or (etag and etag.strip('"') != part.etag.strip('"')):
-                raise AwsError("InvalidPart", "One or more of the specified parts could not be found. "
+                raise InvalidPart("One or more of the specified parts could not be found. "
                                f"The part may not have been uploaded, or the specified entity tag may "
-                               f"not match the part's entity tag (part {number}).", 400)
+                               f"not match the part's entity tag (part {number}).")
             parts.append(part)
         for part in parts[:-1]:
             if part.size < 5 * 1024 * 1024:
-                raise AwsError("EntityTooSmall", "Your proposed upload is smaller than the minimum "
-                               f"allowed object size (part {part.number} is {part.size} bytes).", 400)
+                raise EntityTooSmall("Your proposed upload is smaller than the minimum "
+                               f"allowed object size (part {part.number} is {part.size} bytes).")
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts))
         etag = f'"{digest.hexdigest()}-{len(parts)}"'
         folder = self.multipart_root / upload_id

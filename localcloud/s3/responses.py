@@ -17,8 +17,22 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidRequest, SignatureDoesNotMatch
 from localcloud.protocol import Request, Response, xml_error
+from localcloud.s3.exceptions import (
+    BadDigest,
+    IllegalLocationConstraintException,
+    IncompleteBody,
+    InvalidArgument,
+    InvalidDigest,
+    InvalidPartNumber,
+    InvalidRange,
+    MalformedXML,
+    MethodNotAllowed,
+    NotImplementedFeature,
+    PreconditionFailed,
+    XAmzContentSHA256Mismatch,
+)
 from localcloud.s3.models import ObjectInfo, S3Backend, iso8601, validate_key
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -43,9 +57,9 @@ _CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 _HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def invalid_header_argument(name: str, value: str) -> AwsError:
-    return AwsError("InvalidArgument", f"{name} {value!r} contains characters a header value "
-                    "cannot carry", 400)
+def invalid_header_argument(name: str, value: str) -> InvalidArgument:
+    return InvalidArgument(f"{name} {value!r} contains characters a header value "
+                    "cannot carry")
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -60,8 +74,8 @@ def handle(cloud, request: Request) -> Response:
     try:
         return _dispatch(cloud.s3, request)
     except AwsError as error:
-        safe = AwsError(error.code, _xml_safe(error.message), error.status)
-        response = xml_error(safe, request.request_id, _xml_safe(request.path))
+        response = xml_error(error, request.request_id, _xml_safe(request.path),
+                             message=_xml_safe(error.message))
         if request.method == "HEAD":
             response.body = b""
         return response
@@ -72,8 +86,8 @@ def _dispatch(s3: S3Backend, req: Request) -> Response:
     query = req.query
     unknown = [name for name in query if name not in _ARGUMENTS]
     if unknown:
-        raise AwsError("NotImplemented", f"localcloud's S3 does not implement the ?{unknown[0]} "
-                       f"subresource ({req.method} {req.raw_path}?{req.raw_query})", 501)
+        raise NotImplementedFeature(f"localcloud's S3 does not implement the ?{unknown[0]} "
+                       f"subresource ({req.method} {req.raw_path}?{req.raw_query})")
     method = req.method
     if not bucket:
         if method == "GET":
@@ -127,9 +141,8 @@ def _dispatch(s3: S3Backend, req: Request) -> Response:
     raise _method_not_allowed(method, "an object")
 
 
-def _method_not_allowed(method: str, what: str) -> AwsError:
-    return AwsError("MethodNotAllowed",
-                    f"The specified method ({method}) is not allowed against {what} in localcloud", 405)
+def _method_not_allowed(method: str, what: str) -> MethodNotAllowed:
+    return MethodNotAllowed(f"The specified method ({method}) is not allowed against {what} in localcloud")
 
 
 def _split_path(req: Request) -> tuple[str, str]:
@@ -176,11 +189,10 @@ def _int_arg(req: Request, name: str, default: int) -> int:
         if number > _INT_MAX:
             raise ValueError(value)
     except ValueError:
-        raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
-                       400) from None
+        raise InvalidArgument(f"Provided {name} not an integer or within integer range") from None
     if number < 0:
-        raise AwsError("InvalidArgument", f"Argument {name} must be an integer between 0 and "
-                       "2147483647", 400)
+        raise InvalidArgument(f"Argument {name} must be an integer between 0 and "
+                       "2147483647")
     return number
 
 
@@ -220,8 +232,8 @@ def _parse_xml(body: bytes) -> ET.Element:
     try:
         return ET.fromstring(body)
     except ET.ParseError:
-        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate "
-                       "against our published schema", 400) from None
+        raise MalformedXML("The XML you provided was not well-formed or did not validate "
+                       "against our published schema") from None
 
 
 # ----------------------------------------------------------------------------- payloads
@@ -235,13 +247,13 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
         body, trailers = _decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
         declared = req.headers.get("x-amz-decoded-content-length")
         if declared is not None and _DIGITS.fullmatch(declared) and int(declared) != len(body):
-            raise AwsError("IncompleteBody", "You did not provide the number of bytes specified by "
+            raise IncompleteBody("You did not provide the number of bytes specified by "
                            f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
-                           f"{len(body)} received)", 400)
+                           f"{len(body)} received)")
     elif sha_header and re.fullmatch(r"[0-9a-f]{64}", sha_header):
         if hashlib.sha256(body).hexdigest() != sha_header:
-            raise AwsError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header "
-                           "does not match what was computed.", 400)
+            raise XAmzContentSHA256Mismatch("The provided 'x-amz-content-sha256' header "
+                           "does not match what was computed.")
     md5_header = req.headers.get("Content-MD5")
     if md5_header is not None:
         try:
@@ -249,10 +261,9 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
         except (binascii.Error, ValueError):
             expected = b""
         if len(expected) != 16:
-            raise AwsError("InvalidDigest", "The Content-MD5 you specified was invalid.", 400)
+            raise InvalidDigest("The Content-MD5 you specified was invalid.")
         if hashlib.md5(body).digest() != expected:
-            raise AwsError("BadDigest", "The Content-MD5 you specified did not match what we received.",
-                           400)
+            raise BadDigest("The Content-MD5 you specified did not match what we received.")
     checksums: dict[str, str] = {}
     for alg in _CHECKSUMS:
         name = f"x-amz-checksum-{alg}"
@@ -262,8 +273,8 @@ def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
         value = value.strip()
         actual = _checksum(alg, body)
         if actual is not None and actual != value:
-            raise AwsError("BadDigest", f"The {alg.upper()} you specified did not match the "
-                           "calculated checksum.", 400)
+            raise BadDigest(f"The {alg.upper()} you specified did not match the "
+                           "calculated checksum.")
         checksums[alg] = value
     return body, checksums
 
@@ -293,8 +304,8 @@ def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
     pos = 0
     trailers: dict[str, str] = {}
 
-    def bad() -> AwsError:
-        return AwsError("IncompleteBody", "The aws-chunked request body is malformed", 400)
+    def bad() -> IncompleteBody:
+        return IncompleteBody("The aws-chunked request body is malformed")
 
     while True:
         eol = body.find(b"\r\n", pos)
@@ -315,8 +326,8 @@ def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
         if verify_chunk is not None:
             name, _, signature = extension.decode("latin-1").partition("=")
             if name.strip() != "chunk-signature" or not signature:
-                raise AwsError("SignatureDoesNotMatch", "A chunk of this signed aws-chunked "
-                               "upload carries no chunk-signature", 403)
+                raise SignatureDoesNotMatch("A chunk of this signed aws-chunked "
+                               "upload carries no chunk-signature")
             verify_chunk(data, signature.strip())
         if size == 0:
             break
@@ -338,8 +349,8 @@ def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
             canonical.append(f"{name}:{value.strip()}\n")
     if verify_trailer is not None:
         if signature is None:
-            raise AwsError("SignatureDoesNotMatch", "The signed aws-chunked upload's trailer "
-                           "carries no x-amz-trailer-signature", 403)
+            raise SignatureDoesNotMatch("The signed aws-chunked upload's trailer "
+                           "carries no x-amz-trailer-signature")
         verify_trailer("".join(canonical).encode("latin-1"), signature)
     return b"".join(out), trailers
 
@@ -361,9 +372,9 @@ def _create_bucket(s3: S3Backend, req: Request, bucket: str) -> Response:
         root = _parse_xml(req.body)
         loc = _find(root, "LocationConstraint")
         if loc is not None and (loc.text or "") not in ("", req.region):
-            raise AwsError("IllegalLocationConstraintException",
-                           f"The {loc.text} location constraint is incompatible for the region "
-                           f"specific endpoint this request was sent to ({req.region}).", 400)
+            raise IllegalLocationConstraintException(
+                f"The {loc.text} location constraint is incompatible for the region specific endpoint "
+                f"this request was sent to ({req.region}).")
     s3.create_bucket(bucket)
     return Response(200, b"", {"Location": f"/{bucket}"})
 
@@ -379,7 +390,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
         try:
             marker = base64.urlsafe_b64decode(token.encode() + b"==").decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise AwsError("InvalidArgument", "The continuation token provided is incorrect", 400) \
+            raise InvalidArgument("The continuation token provided is incorrect") \
                 from None
     else:
         marker = (req.query_value("start-after") if v2 else req.query_value("marker")) or ""
@@ -493,12 +504,12 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
 
     if_match = req.headers.get("If-Match")
     if if_match is not None and not etag_matches(if_match):
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
+        raise PreconditionFailed("At least one of the pre-conditions you specified did "
+                       "not hold")
     since = date("If-Unmodified-Since")
     if if_match is None and since is not None and int(info.mtime) > since:
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
+        raise PreconditionFailed("At least one of the pre-conditions you specified did "
+                       "not hold")
     if_none = req.headers.get("If-None-Match")
     if if_none is not None and etag_matches(if_none):
         return Response(304, b"", {"ETag": info.etag, "Last-Modified": _http_date(info.mtime)})
@@ -527,8 +538,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _invalid_range(size: int) -> AwsError:
-    return AwsError("InvalidRange", f"The requested range is not satisfiable (object size {size})", 416)
+def _invalid_range(size: int) -> InvalidRange:
+    return InvalidRange(f"The requested range is not satisfiable (object size {size})")
 
 
 def _get_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) -> Response:
@@ -541,7 +552,7 @@ def _get_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) 
     part_number = req.query_value("partNumber")
     span = _parse_range(range_header, info.size) if range_header else None
     if part_number not in (None, "1"):
-        raise AwsError("InvalidPartNumber", "The requested partnumber is not satisfiable", 416)
+        raise InvalidPartNumber("The requested partnumber is not satisfiable")
     if span is None:
         # Full-object checksums only describe full reads; botocore verifies them when returned.
         if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
@@ -561,8 +572,8 @@ def _copy_source(req: Request) -> tuple[str, str]:
     source = unquote(raw).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
-        raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
-                       "sourcebucket/sourcekey", 400)
+        raise InvalidArgument("Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey")
     return bucket, key
 
 
@@ -573,15 +584,15 @@ def _copy_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response
     info = s3.head_object(src_bucket, src_key)
     directive = (req.headers.get("x-amz-metadata-directive") or "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
-        raise AwsError("InvalidArgument", f"Unknown metadata directive {directive}", 400)
+        raise InvalidArgument(f"Unknown metadata directive {directive}")
     if directive == "COPY" and (src_bucket, src_key) == (bucket, key):
-        raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an "
+        raise InvalidRequest("This copy request is illegal because it is trying to copy an "
                        "object to itself without changing the object's metadata, storage class, "
-                       "website redirect location or encryption attributes.", 400)
+                       "website redirect location or encryption attributes.")
     if_match = req.headers.get("x-amz-copy-source-if-match")
     if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
+        raise PreconditionFailed("At least one of the pre-conditions you specified did "
+                       "not hold")
     data = s3.read(info)
     if directive == "REPLACE":
         content_type, metadata, headers = (req.headers.get("Content-Type"), _user_metadata(req),
@@ -603,7 +614,7 @@ def _delete_objects(s3: S3Backend, req: Request, bucket: str) -> Response:
     quiet = quiet_el is not None and (quiet_el.text or "").strip().lower() == "true"
     objects = _findall(root, "Object")
     if len(objects) > 1000:
-        raise AwsError("MalformedXML", "A DeleteObjects request may name at most 1000 keys", 400)
+        raise MalformedXML("A DeleteObjects request may name at most 1000 keys")
     out = [f'<DeleteResult xmlns="{NS}">']
     for obj in objects:
         key_el = _find(obj, "Key")
@@ -635,8 +646,8 @@ def _part_number(req: Request) -> int:
     try:
         return _strict_int(req.query_value("partNumber") or "")
     except ValueError:
-        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, "
-                       "inclusive", 400) from None
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, "
+                       "inclusive") from None
 
 
 def _upload_part(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -667,7 +678,7 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
         try:
             number = _strict_int((number_el.text or "").strip() if number_el is not None else "")
         except ValueError:
-            raise AwsError("MalformedXML", "Part without a valid PartNumber", 400) from None
+            raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
     info = s3.complete_upload(bucket, key, upload_id, requested)
     return _xml(f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{_e(bucket)}/{_e(quote(key))}'
