@@ -17,11 +17,13 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
 from localcloud.s3.exceptions import (
@@ -36,8 +38,12 @@ from localcloud.s3.exceptions import (
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    ObjectStoreError,
 )
 from localcloud.state import connect
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 TMP_PREFIX = ".mlgw-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -154,7 +160,7 @@ def _iso(ts: float) -> str:
 
 def remove_temporaries(home: Path) -> tuple[int, int]:
     """Delete what killed writes left: `.mlgw-tmp-*` files under the object store and the
-    multipart parts, and `tmp/upload-*` staging files (s3/objects.py). Only the server for
+    multipart parts, and `tmp/upload-*` staging files (S3Backend.put_file). Only the server for
     `home` writes these, so at its start every one is from a writer that is gone.
     Returns (files, bytes) removed."""
     files = size = 0
@@ -178,8 +184,10 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
 class S3Backend:
     """Buckets, objects and multipart uploads of one localcloud home."""
 
-    def __init__(self, cloud):
+    def __init__(self, cloud: LocalCloud):
         self.root: Path = cloud.config.s3_root
+        # put_file's staging folder (remove_temporaries clears what a killed copy left there).
+        self.staging: Path = cloud.config.home / "tmp"
         self.root.mkdir(parents=True, exist_ok=True)
         self.multipart_root: Path = cloud.config.home / "s3-multipart"
         self._db = connect(cloud.config.home / "s3meta.db")
@@ -388,8 +396,9 @@ class S3Backend:
                 full = Path(dirpath, name)
                 yield full.relative_to(bucket_path).as_posix(), full
 
-    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
-        """Every key with the prefix, in S3's order (UTF-8 binary)."""
+    def list_object_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key with the prefix, in S3's order (UTF-8 binary): what ListObjects pages through.
+        NoSuchBucket / InvalidBucketName for a bucket that is not there or cannot be."""
         bucket_path = self.require_bucket(bucket)
         # Walk only the deepest folder the prefix fixes, not the whole bucket.
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -513,6 +522,157 @@ class S3Backend:
         self._sql("DELETE FROM parts WHERE upload_id=?", (upload_id,))
         self._sql("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
         shutil.rmtree(self.multipart_root / upload_id, ignore_errors=True)
+
+
+    # ----------------------------------------------------------------- job data (files in, files out)
+    # Other services stage a job's inputs and outputs through these: an object is a plain file,
+    # so staging is a file copy, not an HTTP round trip. Their errors are ObjectStoreError
+    # (a missing bucket or object, or a URI that cannot be used) for the caller to report.
+    @staticmethod
+    def split_uri(uri: str) -> tuple[str, str]:
+        """(bucket, key or prefix) of an s3:// URI taken from a request, refused unless it names a
+        place inside the object store: a bucket S3 would accept (so never '..', '.x' or 'a/b')
+        and a key without '.' or '..' segments. Every S3 URI a client sends (S3Uri,
+        ModelDataUrl, S3OutputPath, DestinationS3Uri...) goes through here before it is a path.
+        """
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise ObjectStoreError(f"{uri!r} is not an s3:// URI")
+        bucket, _, key = uri[5:].partition("/")
+        if not bucket:
+            raise ObjectStoreError(f"{uri!r} names no bucket")
+        try:
+            validate_bucket_name(bucket)
+        except InvalidBucketName:
+            raise ObjectStoreError(f"{uri!r}: {bucket!r} is not a valid S3 bucket name") from None
+        if "\x00" in key or key.startswith("/") or any(p in (".", "..") for p in key.split("/")):
+            raise ObjectStoreError(f"{uri!r}: the key has a '.' or '..' segment or starts with '/', "
+                                   "which would leave the bucket")
+        return bucket, key
+
+    def resolve(self, uri: str) -> Path:
+        """The file or directory an s3:// URI names in the object store, checked to stay inside it
+        (symbolic links included); ObjectStoreError otherwise."""
+        return resolve_under(self.root, uri)
+
+    def _store_bucket_dir(self, bucket: str) -> Path:
+        if "/" in bucket or bucket in (".", "..") or bucket.startswith("."):
+            raise ObjectStoreError(f"invalid bucket name {bucket!r}")
+        return self.root / bucket
+
+    def _store_object_path(self, bucket: str, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.endswith("/") or any(p in ("..", ".") for p in parts) or key.startswith("/"):
+            raise ObjectStoreError(f"s3://{bucket}/{key} is not a usable object key")
+        return self.resolve(f"s3://{bucket}/{key}")
+
+    def _store_require_bucket(self, bucket: str) -> Path:
+        root = self._store_bucket_dir(bucket)
+        if not root.is_dir():
+            raise ObjectStoreError(f"bucket {bucket} does not exist")
+        return root
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under the prefix, sorted; files and folders whose name starts with '.'
+        (the store's own bookkeeping) are never objects. ObjectStoreError for a missing bucket."""
+        root = self._store_require_bucket(bucket)
+        # Walk only the deepest directory the prefix fixes, not the whole bucket.
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = root.joinpath(*PurePosixPath(base).parts) if base else root
+        if not start.is_dir():
+            return []
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for filename in filenames:
+                if filename.startswith("."):
+                    continue   # the store's own bookkeeping, never an object
+                key = Path(dirpath, filename).relative_to(root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def download(self, uri: str, destination: Path) -> int:
+        """Copy every object under an S3 prefix into destination (SageMaker's S3Prefix staging:
+        the key's part after the prefix is the path under destination); returns how many.
+        ObjectStoreError when there is none."""
+        bucket, prefix = self.split_uri(uri)
+        keys = self.list_keys(bucket, prefix)
+        if not keys:
+            raise ObjectStoreError(f"No S3 objects found under S3 URL {uri}")
+        root = self._store_bucket_dir(bucket)
+        destination.mkdir(parents=True, exist_ok=True)
+        for key in keys:
+            target = destination.joinpath(*PurePosixPath(_relative(key, prefix)).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / key, target)
+        return len(keys)
+
+    def put_file(self, source: Path, uri: str) -> None:
+        """Store a file as the object uri names, atomically (a staging copy, then a rename).
+        ObjectStoreError for a missing bucket or a key that cannot be a file."""
+        bucket, key = self.split_uri(uri)
+        self._store_require_bucket(bucket)
+        target = self._store_object_path(bucket, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.staging, prefix="upload-")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def upload_dir(self, source: Path, uri: str) -> int:
+        """Copy every file under source to the S3 prefix uri (as SageMaker uploads an output);
+        returns how many (0 when source is not a folder)."""
+        if not source.is_dir():
+            return 0
+        base = uri.rstrip("/")
+        count = 0
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            self.put_file(path, f"{base}/{path.relative_to(source).as_posix()}")
+            count += 1
+        return count
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The content of the object uri names; ObjectStoreError if it is not there."""
+        bucket, key = self.split_uri(uri)
+        self._store_require_bucket(bucket)
+        path = self._store_object_path(bucket, key)
+        if not path.is_file():
+            raise ObjectStoreError(f"object {uri} does not exist")
+        return path.read_bytes()
+
+    def read_json(self, uri: str) -> Any:
+        """The object uri names, parsed as JSON; ObjectStoreError if missing or not JSON."""
+        data = self.read_bytes(uri)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ObjectStoreError(f"object {uri} is not valid JSON: {exc}") from None
+
+
+def resolve_under(s3_root: Path, uri: str) -> Path:
+    """S3Backend.resolve for the object store at s3_root."""
+    bucket, key = S3Backend.split_uri(uri)
+    path = (s3_root / bucket).joinpath(*PurePosixPath(key).parts)
+    if not path.resolve().is_relative_to(s3_root.resolve()):
+        raise ObjectStoreError(f"{uri!r} resolves outside the object store")
+    return path
+
+
+def _relative(key: str, prefix: str) -> str:
+    # SageMaker's S3Prefix staging: the part of the key after the prefix, or for a prefix
+    # that is the whole key, the object's file name.
+    rest = key[len(prefix):]
+    if not rest:
+        return PurePosixPath(key).name
+    if prefix.endswith("/") or rest.startswith("/"):
+        return rest.lstrip("/")
+    # prefix ends mid-name ("data/train" matching "data/train_b/x"): keep that last segment
+    return key[len(prefix.rsplit("/", 1)[0]) + 1:] if "/" in prefix else key
 
 
 def _md5_file(path: Path) -> str:

@@ -400,7 +400,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
     prefixes: list[str] = []
     truncated = False
     last = ""
-    for key in s3.list_keys(bucket, prefix):
+    for key in s3.list_object_keys(bucket, prefix):
         if marker and (key.encode() <= marker_b
                        or (delimiter and marker.endswith(delimiter) and key.startswith(marker))):
             continue
