@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
-import zlib
 from email.utils import formatdate, parsedate_to_datetime
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
-from localcloud.errors import AwsError, InvalidRequest, SignatureDoesNotMatch
+from localcloud.errors import AwsError, InvalidRequest
 from localcloud.protocol import Request, Response, xml_error
 from localcloud.s3.exceptions import (
-    BadDigest,
     IllegalLocationConstraintException,
-    IncompleteBody,
     InvalidArgument,
-    InvalidDigest,
     InvalidPartNumber,
     InvalidRange,
     MalformedXML,
     MethodNotAllowed,
     NotImplementedFeature,
     PreconditionFailed,
-    XAmzContentSHA256Mismatch,
 )
 from localcloud.s3.models import ObjectInfo, S3Backend, iso8601, validate_key
+from localcloud.s3.payload import DIGITS, checksum_headers, verified_payload
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _OWNER = "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>" \
@@ -51,7 +46,6 @@ _ARGUMENTS = {
 # Stored with the object and returned on GET/HEAD, as S3 does.
 _STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
                    "Expires")
-_CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
 _HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
@@ -168,14 +162,11 @@ def _http_date(ts: float) -> str:
     return formatdate(ts, usegmt=True)
 
 
-# S3 reads integers as ASCII digits; Python's int() also takes "+5", " 5", "1_000" and other
-# scripts' digits ("١٢"), none of which S3 accepts.
-_DIGITS = re.compile(r"-?[0-9]+")
 _INT_MAX = 2147483647
 
 
 def _strict_int(text: str) -> int:
-    if not _DIGITS.fullmatch(text):
+    if not DIGITS.fullmatch(text):
         raise ValueError(text)
     return int(text)
 
@@ -234,129 +225,6 @@ def _parse_xml(body: bytes) -> ET.Element:
     except ET.ParseError:
         raise MalformedXML("The XML you provided was not well-formed or did not validate "
                        "against our published schema") from None
-
-
-# ----------------------------------------------------------------------------- payloads
-def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
-    """The object bytes (aws-chunked framing removed) and the verified checksums (alg -> base64)."""
-    body = req.body
-    sha_header = req.headers.get("x-amz-content-sha256") or ""
-    encoding = (req.headers.get("Content-Encoding") or "").lower()
-    trailers: dict[str, str] = {}
-    if sha_header.startswith("STREAMING-") or "aws-chunked" in encoding:
-        body, trailers = _decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
-        declared = req.headers.get("x-amz-decoded-content-length")
-        if declared is not None and _DIGITS.fullmatch(declared) and int(declared) != len(body):
-            raise IncompleteBody("You did not provide the number of bytes specified by "
-                           f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
-                           f"{len(body)} received)")
-    elif sha_header and re.fullmatch(r"[0-9a-f]{64}", sha_header):
-        if hashlib.sha256(body).hexdigest() != sha_header:
-            raise XAmzContentSHA256Mismatch("The provided 'x-amz-content-sha256' header "
-                           "does not match what was computed.")
-    md5_header = req.headers.get("Content-MD5")
-    if md5_header is not None:
-        try:
-            expected = base64.b64decode(md5_header.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            expected = b""
-        if len(expected) != 16:
-            raise InvalidDigest("The Content-MD5 you specified was invalid.")
-        if hashlib.md5(body).digest() != expected:
-            raise BadDigest("The Content-MD5 you specified did not match what we received.")
-    checksums: dict[str, str] = {}
-    for alg in _CHECKSUMS:
-        name = f"x-amz-checksum-{alg}"
-        value = trailers.get(name) or req.headers.get(name)
-        if value is None:
-            continue
-        value = value.strip()
-        actual = _checksum(alg, body)
-        if actual is not None and actual != value:
-            raise BadDigest(f"The {alg.upper()} you specified did not match the "
-                           "calculated checksum.")
-        checksums[alg] = value
-    return body, checksums
-
-
-def _checksum(alg: str, data: bytes) -> str | None:
-    """Base64 checksum, or None for algorithms the stdlib cannot compute (accepted unverified)."""
-    if alg == "crc32":
-        digest = (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
-    elif alg == "sha1":
-        digest = hashlib.sha1(data).digest()
-    elif alg == "sha256":
-        digest = hashlib.sha256(data).digest()
-    else:
-        return None
-    return base64.b64encode(digest).decode()
-
-
-def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
-                        ) -> tuple[bytes, dict[str, str]]:
-    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
-
-    With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
-    must carry a chunk-signature that verifies; with `verify_trailer` the trailing headers must
-    carry an x-amz-trailer-signature that verifies.
-    """
-    out = []
-    pos = 0
-    trailers: dict[str, str] = {}
-
-    def bad() -> IncompleteBody:
-        return IncompleteBody("The aws-chunked request body is malformed")
-
-    while True:
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise bad()
-        size_text, _, extension = body[pos:eol].partition(b";")
-        try:
-            size_text = size_text.strip().decode("ascii")
-            if not re.fullmatch(r"[0-9a-fA-F]+", size_text):
-                raise ValueError(size_text)
-            size = int(size_text, 16)
-        except (ValueError, UnicodeDecodeError):
-            raise bad() from None
-        pos = eol + 2
-        if size < 0 or pos + size > len(body):
-            raise bad()
-        data = body[pos:pos + size]
-        if verify_chunk is not None:
-            name, _, signature = extension.decode("latin-1").partition("=")
-            if name.strip() != "chunk-signature" or not signature:
-                raise SignatureDoesNotMatch("A chunk of this signed aws-chunked "
-                               "upload carries no chunk-signature")
-            verify_chunk(data, signature.strip())
-        if size == 0:
-            break
-        out.append(data)
-        pos += size
-        if body[pos:pos + 2] != b"\r\n":
-            raise bad()
-        pos += 2
-    signature = None
-    canonical = []
-    for line in body[pos:].split(b"\r\n"):
-        name, sep, value = line.decode("latin-1").partition(":")
-        if sep:
-            name = name.strip().lower()
-            if name == "x-amz-trailer-signature":
-                signature = value.strip()
-                continue
-            trailers[name] = value.strip()
-            canonical.append(f"{name}:{value.strip()}\n")
-    if verify_trailer is not None:
-        if signature is None:
-            raise SignatureDoesNotMatch("The signed aws-chunked upload's trailer "
-                           "carries no x-amz-trailer-signature")
-        verify_trailer("".join(canonical).encode("latin-1"), signature)
-    return b"".join(out), trailers
-
-
-def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
-    return {f"x-amz-checksum-{alg}": value for alg, value in checksums.items()}
 
 
 # ----------------------------------------------------------------------------- buckets
@@ -460,11 +328,11 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
 def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
     validate_key(key)
-    data, checksums = _payload(req)
+    data, checksums = verified_payload(req)
     info = s3.put_object(bucket, key, data, content_type=req.headers.get("Content-Type"),
                          metadata=_user_metadata(req), headers=_stored_headers(req),
                          checksums=checksums)
-    return Response(200, b"", {"ETag": info.etag, **_checksum_headers(checksums)})
+    return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
 
 
 def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
@@ -556,7 +424,7 @@ def _get_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) 
     if span is None:
         # Full-object checksums only describe full reads; botocore verifies them when returned.
         if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
-            headers.update(_checksum_headers(info.checksums))
+            headers.update(checksum_headers(info.checksums))
         body = b"" if head else s3.read(info)
         headers["Content-Length"] = str(info.size)
         return Response(200, body, headers)
@@ -608,7 +476,7 @@ def _copy_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response
 
 def _delete_objects(s3: S3Backend, req: Request, bucket: str) -> Response:
     s3.require_bucket(bucket)
-    body, _ = _payload(req)
+    body, _ = verified_payload(req)
     root = _parse_xml(body)
     quiet_el = _find(root, "Quiet")
     quiet = quiet_el is not None and (quiet_el.text or "").strip().lower() == "true"
@@ -651,10 +519,10 @@ def _part_number(req: Request) -> int:
 
 
 def _upload_part(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    data, checksums = _payload(req)
+    data, checksums = verified_payload(req)
     part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", _part_number(req), data,
                           checksums)
-    return Response(200, b"", {"ETag": part.etag, **_checksum_headers(checksums)})
+    return Response(200, b"", {"ETag": part.etag, **checksum_headers(checksums)})
 
 
 def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
