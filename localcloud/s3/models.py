@@ -118,6 +118,16 @@ class Upload:
     checksum_algorithm: str | None
 
 
+@dataclass
+class Listing:
+    """One page of a bucket listing; `last` is the page's last key or common prefix (where the
+    next page starts)."""
+    contents: list[ObjectInfo] = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    last: str = ""
+
+
 def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
     if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
@@ -413,6 +423,38 @@ class S3Backend:
         keys = [k for k, _ in self._walk(bucket_path, start) if k.startswith(prefix)]
         keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
         return keys
+
+    def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "", marker: str = "",
+                     max_keys: int = 1000) -> Listing:
+        """One page of ListObjects / ListObjectsV2: keys with the prefix after the marker (in
+        UTF-8 binary order), those sharing a part up to the delimiter rolled into one common
+        prefix, at most max_keys entries. NoSuchBucket / InvalidBucketName."""
+        marker_b = marker.encode()
+        page = Listing()
+        for key in self.list_object_keys(bucket, prefix):
+            if marker and (key.encode() <= marker_b
+                           or (delimiter and marker.endswith(delimiter) and key.startswith(marker))):
+                continue
+            common = None
+            if delimiter:
+                idx = key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    common = key[:idx + len(delimiter)]
+                    if page.common_prefixes and page.common_prefixes[-1] == common:
+                        continue
+            if len(page.contents) + len(page.common_prefixes) >= max_keys:
+                page.truncated = True
+                break
+            if common is not None:
+                page.common_prefixes.append(common)
+                page.last = common
+            else:
+                info = self.info_for_listing(bucket, key)
+                if info is None:
+                    continue
+                page.contents.append(info)
+                page.last = key
+        return page
 
     def info_for_listing(self, bucket: str, key: str) -> ObjectInfo | None:
         """An object's info, or None if it vanished since the directory walk."""
