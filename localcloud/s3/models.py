@@ -5,8 +5,10 @@ write them directly. Such outside writers leave no metadata, so every read check
 (size, mtime_ns) against the stored row and falls back to "md5 of the content, default type"
 when they differ. Writes go through a `.mlgw-tmp-*` file and os.replace, so readers never see
 half an object. Multipart parts live in `<home>/s3-multipart/<uploadId>/`, outside the buckets.
-One module (~520 lines): buckets, objects and multipart uploads share the metadata table and
-the write-then-rename path.
+One class, `S3Backend` (reached as `cloud.s3`): buckets, objects and multipart uploads share
+the metadata table and the write-then-rename path; the other services stage job data through
+its file-level methods (split_uri, resolve, list_keys, download, put_file, upload_dir,
+read_bytes, read_json), which raise ObjectStoreError. Errors: localcloud.s3.exceptions.
 """
 from __future__ import annotations
 
@@ -192,9 +194,10 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
 
 
 class S3Backend:
-    """Buckets, objects and multipart uploads of one localcloud home."""
+    """Buckets, objects and multipart uploads of one localcloud home (`cloud.s3`); thread-safe.
+    The S3 operations' methods take the operation's names and raise its S3 error classes."""
 
-    def __init__(self, cloud: LocalCloud):
+    def __init__(self, cloud: LocalCloud) -> None:
         self.root: Path = cloud.config.s3_root
         # put_file's staging folder (remove_temporaries clears what a killed copy left there).
         self.staging: Path = cloud.config.home / "tmp"
@@ -211,22 +214,25 @@ class S3Backend:
             self._db.close()
 
     # ----------------------------------------------------------------- sqlite helpers
-    def _sql(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._db_lock:
             return self._db.execute(sql, params).fetchall()
 
     # ----------------------------------------------------------------- buckets
     def bucket_dir(self, bucket: str) -> Path:
+        """The bucket's folder (it may not exist); InvalidBucketName unless S3 would accept the name."""
         validate_bucket_name(bucket)
         return self.root / bucket
 
     def require_bucket(self, bucket: str) -> Path:
+        """The folder of an existing bucket; NoSuchBucket / InvalidBucketName otherwise."""
         path = self.bucket_dir(bucket)
         if not path.is_dir():
             raise NoSuchBucket(f"The specified bucket does not exist: {bucket}")
         return path
 
     def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists (False for a name S3 would refuse)."""
         try:
             return self.bucket_dir(bucket).is_dir()
         except AwsError:
@@ -243,6 +249,7 @@ class S3Backend:
         return not existed
 
     def delete_bucket(self, bucket: str) -> None:
+        """DeleteBucket: NoSuchBucket, or BucketNotEmpty while any object remains."""
         path = self.require_bucket(bucket)
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
@@ -267,6 +274,8 @@ class S3Backend:
 
     # ----------------------------------------------------------------- paths
     def object_path(self, bucket: str, key: str) -> Path:
+        """The file of an object (it may not exist). InvalidBucketName; InvalidArgument /
+        KeyTooLongError for a key that cannot be a plain path inside the bucket (validate_key)."""
         segments = validate_key(key)
         base = self.bucket_dir(bucket)
         path = base.joinpath(*segments)
@@ -307,6 +316,7 @@ class S3Backend:
         return ObjectInfo(key, st.st_size, st.st_mtime, etag, path=path)
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """What HeadObject reports of an object; NoSuchBucket, NoSuchKey."""
         self.require_bucket(bucket)
         try:
             path = self.object_path(bucket, key)
@@ -466,9 +476,11 @@ class S3Backend:
         return self._info_from_row(bucket, key, path, st)
 
     # ----------------------------------------------------------------- multipart
-    def create_upload(self, bucket: str, key: str, content_type: str | None,
+    def create_upload(self, bucket: str, key: str, *, content_type: str | None,
                       metadata: dict[str, str], headers: dict[str, str],
                       checksum_algorithm: str | None) -> str:
+        """CreateMultipartUpload: the new upload id. NoSuchBucket; InvalidArgument for a key
+        that cannot be stored."""
         self.require_bucket(bucket)
         self.object_path(bucket, key)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
@@ -480,6 +492,7 @@ class S3Backend:
         return upload_id
 
     def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        """An open upload of that bucket and key; NoSuchBucket, NoSuchUpload."""
         self.require_bucket(bucket)
         rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
                          "checksum_algorithm FROM uploads WHERE upload_id=?", (upload_id,))
@@ -490,14 +503,17 @@ class S3Backend:
         return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+        """ListMultipartUploads: the bucket's open uploads of keys with the prefix, by key then age."""
         self.require_bucket(bucket)
         rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
                          "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created", (bucket,))
         return [Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
                 for r in rows if r[2].startswith(prefix)]
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes,
+    def upload_part(self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes,
                     checksums: dict[str, str]) -> Part:
+        """UploadPart: store (or replace) part `number` (1..10000, else InvalidArgument);
+        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values."""
         self.get_upload(bucket, key, upload_id)
         if not 1 <= number <= 10000:
             raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
@@ -513,11 +529,12 @@ class S3Backend:
         return part
 
     def list_parts(self, upload_id: str) -> list[Part]:
+        """The upload's parts by number (none for an unknown id)."""
         rows = self._sql("SELECT part_number, etag, size, modified, checksums FROM parts "
                          "WHERE upload_id=? ORDER BY part_number", (upload_id,))
         return [Part(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str,
+    def complete_upload(self, bucket: str, key: str, upload_id: str, *,
                         requested: list[tuple[int, str]]) -> ObjectInfo:
         """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>."""
         upload = self.get_upload(bucket, key, upload_id)
@@ -557,6 +574,7 @@ class S3Backend:
         return info
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload: drop the upload and its parts; NoSuchUpload."""
         self.get_upload(bucket, key, upload_id)
         self._drop_upload(upload_id)
 

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import re
 import zlib
+from collections.abc import Callable
 
 from localcloud.errors import SignatureDoesNotMatch
 from localcloud.protocol import Request
@@ -77,13 +78,16 @@ def checksum(alg: str, data: bytes) -> str | None:
     return base64.b64encode(digest).decode()
 
 
-def decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
-                        ) -> tuple[bytes, dict[str, str]]:
+def decode_aws_chunked(body: bytes, verify_chunk: Callable[[bytes, str], None] | None = None,
+                       verify_trailer: Callable[[bytes, str], None] | None = None
+                       ) -> tuple[bytes, dict[str, str]]:
     """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
 
     With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
     must carry a chunk-signature that verifies; with `verify_trailer` the trailing headers must
-    carry an x-amz-trailer-signature that verifies.
+    carry an x-amz-trailer-signature that verifies. Returns (the data, the trailing headers by
+    lower-case name). IncompleteBody for malformed framing, SignatureDoesNotMatch for a missing
+    signature (the verifiers raise their own for a wrong one).
     """
     out = []
     pos = 0
@@ -96,9 +100,9 @@ def decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
         eol = body.find(b"\r\n", pos)
         if eol < 0:
             raise bad()
-        size_text, _, extension = body[pos:eol].partition(b";")
+        size_field, _, extension = body[pos:eol].partition(b";")
         try:
-            size_text = size_text.strip().decode("ascii")
+            size_text = size_field.strip().decode("ascii")
             if not re.fullmatch(r"[0-9a-fA-F]+", size_text):
                 raise ValueError(size_text)
             size = int(size_text, 16)
@@ -121,22 +125,22 @@ def decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
         if body[pos:pos + 2] != b"\r\n":
             raise bad()
         pos += 2
-    signature = None
+    trailer_signature: str | None = None
     canonical = []
     for line in body[pos:].split(b"\r\n"):
         name, sep, value = line.decode("latin-1").partition(":")
         if sep:
             name = name.strip().lower()
             if name == "x-amz-trailer-signature":
-                signature = value.strip()
+                trailer_signature = value.strip()
                 continue
             trailers[name] = value.strip()
             canonical.append(f"{name}:{value.strip()}\n")
     if verify_trailer is not None:
-        if signature is None:
+        if trailer_signature is None:
             raise SignatureDoesNotMatch("The signed aws-chunked upload's trailer "
                            "carries no x-amz-trailer-signature")
-        verify_trailer("".join(canonical).encode("latin-1"), signature)
+        verify_trailer("".join(canonical).encode("latin-1"), trailer_signature)
     return b"".join(out), trailers
 
 

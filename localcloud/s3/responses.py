@@ -425,7 +425,7 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
         tags = [t.strip() for t in header.split(",")]
         return "*" in tags or any(t.strip('"') == info.etag.strip('"') for t in tags)
 
-    def date(name: str):
+    def date(name: str) -> float | None:
         value = req.headers.get(name)
         if not value:
             return None
@@ -576,8 +576,9 @@ def _delete_objects(s3: S3Backend, req: Request, bucket: str, key: str) -> Respo
 # ----------------------------------------------------------------------------- multipart
 def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     algorithm = req.headers.get("x-amz-checksum-algorithm")
-    upload_id = s3.create_upload(bucket, key, req.headers.get("Content-Type"), _user_metadata(req),
-                                 _stored_headers(req), algorithm)
+    upload_id = s3.create_upload(bucket, key, content_type=req.headers.get("Content-Type"),
+                                 metadata=_user_metadata(req), headers=_stored_headers(req),
+                                 checksum_algorithm=algorithm)
     headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
     return _xml("InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)],
                 headers=headers)
@@ -593,8 +594,8 @@ def _part_number(req: Request) -> int:
 
 def _upload_part(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     data, checksums = verified_payload(req)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", _part_number(req), data,
-                          checksums)
+    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req), data=data,
+                          checksums=checksums)
     return Response(200, b"", {"ETag": part.etag, **checksum_headers(checksums)})
 
 
@@ -603,8 +604,8 @@ def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Res
     info = s3.head_object(src_bucket, src_key)
     span = req.headers.get("x-amz-copy-source-range")
     start, end = (_parse_range(span, info.size) or (0, info.size - 1)) if span else (0, info.size - 1)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", _part_number(req),
-                          s3.read(info, start, end), {})
+    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req),
+                          data=s3.read(info, start, end), checksums={})
     return _xml("CopyPartResult", [("LastModified", iso8601(part.modified)), ("ETag", part.etag)])
 
 
@@ -620,7 +621,7 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
         except ValueError:
             raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
-    info = s3.complete_upload(bucket, key, upload_id, requested)
+    info = s3.complete_upload(bucket, key, upload_id, requested=requested)
     return _xml("CompleteMultipartUploadResult", [
         ("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)])
 
