@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidRequest
 from localcloud.s3.exceptions import (
     BucketNotEmpty,
     EntityTooSmall,
@@ -41,6 +41,7 @@ from localcloud.s3.exceptions import (
     NoSuchKey,
     NoSuchUpload,
     ObjectStoreError,
+    PreconditionFailed,
 )
 from localcloud.state import connect
 
@@ -377,6 +378,33 @@ class S3Backend:
                       (bucket, key, st.st_size, st.st_mtime_ns, info.etag, content_type,
                        json.dumps(info.metadata), json.dumps(info.headers), json.dumps(info.checksums)))
         return info
+
+    def copy_object(self, bucket: str, key: str, *, source_bucket: str, source_key: str,
+                    metadata_directive: str = "COPY", content_type: str | None = None,
+                    metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                    if_match: str | None = None) -> ObjectInfo:
+        """CopyObject: the source's bytes as bucket/key, with the source's content type, metadata
+        and stored headers (COPY) or the given ones (REPLACE); the source's checksums unless it
+        was a multipart upload. NoSuchBucket, NoSuchKey, InvalidArgument (an unknown directive),
+        InvalidRequest (a COPY onto itself), PreconditionFailed (if_match is not the source's ETag).
+        """
+        self.require_bucket(bucket)
+        validate_key(key)
+        info = self.head_object(source_bucket, source_key)
+        if metadata_directive not in ("COPY", "REPLACE"):
+            raise InvalidArgument(f"Unknown metadata directive {metadata_directive}")
+        if metadata_directive == "COPY" and (source_bucket, source_key) == (bucket, key):
+            raise InvalidRequest("This copy request is illegal because it is trying to copy an "
+                                 "object to itself without changing the object's metadata, storage class, "
+                                 "website redirect location or encryption attributes.")
+        if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
+            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+        data = self.read(info)
+        if metadata_directive == "COPY":
+            content_type, metadata, headers = info.content_type, info.metadata, info.headers
+        is_multipart = "-" in info.etag
+        return self.put_object(bucket, key, data, content_type=content_type, metadata=metadata,
+                               headers=headers, checksums={} if is_multipart else info.checksums)
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete; a missing key is not an error (S3 answers 204 either way)."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
-from localcloud.errors import AwsError, InvalidRequest
+from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, xml_error
 from localcloud.s3.exceptions import (
     IllegalLocationConstraintException,
@@ -523,30 +523,12 @@ def _copy_source(req: Request) -> tuple[str, str]:
 
 
 def _copy_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    src_bucket, src_key = _copy_source(req)
-    s3.require_bucket(bucket)
-    validate_key(key)
-    info = s3.head_object(src_bucket, src_key)
-    directive = (req.headers.get("x-amz-metadata-directive") or "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise InvalidArgument(f"Unknown metadata directive {directive}")
-    if directive == "COPY" and (src_bucket, src_key) == (bucket, key):
-        raise InvalidRequest("This copy request is illegal because it is trying to copy an "
-                       "object to itself without changing the object's metadata, storage class, "
-                       "website redirect location or encryption attributes.")
-    if_match = req.headers.get("x-amz-copy-source-if-match")
-    if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did "
-                       "not hold")
-    data = s3.read(info)
-    if directive == "REPLACE":
-        content_type, metadata, headers = (req.headers.get("Content-Type"), _user_metadata(req),
-                                           _stored_headers(req))
-    else:
-        content_type, metadata, headers = info.content_type, info.metadata, info.headers
-    is_multipart = "-" in info.etag
-    new = s3.put_object(bucket, key, data, content_type=content_type, metadata=metadata,
-                        headers=headers, checksums={} if is_multipart else info.checksums)
+    source_bucket, source_key = _copy_source(req)
+    new = s3.copy_object(bucket, key, source_bucket=source_bucket, source_key=source_key,
+                         metadata_directive=(req.headers.get("x-amz-metadata-directive") or "COPY").upper(),
+                         content_type=req.headers.get("Content-Type"), metadata=_user_metadata(req),
+                         headers=_stored_headers(req),
+                         if_match=req.headers.get("x-amz-copy-source-if-match"))
     return _xml("CopyObjectResult", [("LastModified", iso8601(new.mtime)), ("ETag", new.etag)])
 
 
