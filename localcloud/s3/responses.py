@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+# An element's content: text (str, int) or its children as (tag, content) pairs, in order.
+XmlContent: TypeAlias = "str | int | list[tuple[str, XmlContent]]"
 _OWNER: XmlContent = [("ID", "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"),
                        ("DisplayName", "localcloud")]
 
@@ -61,8 +63,7 @@ _HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def invalid_header_argument(name: str, value: str) -> InvalidArgument:
-    return InvalidArgument(f"{name} {value!r} contains characters a header value "
-                    "cannot carry")
+    return InvalidArgument(f"{name} {value!r} contains characters a header value cannot carry")
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -198,10 +199,6 @@ def _split_path(req: Request) -> tuple[str, str]:
 
 
 # ----------------------------------------------------------------------------- helpers
-# An element's content: text (str, int) or its children as (tag, content) pairs, in order.
-XmlContent: TypeAlias = "str | int | list[tuple[str, XmlContent]]"
-
-
 def _xml(root: str, content: XmlContent, headers: dict[str, str] | None = None) -> Response:
     """A 200 with the XML document `<root xmlns=S3's namespace>content</root>`, rendered by
     ElementTree (escaped; empty elements written out as `<Prefix></Prefix>`, as S3 does)."""
