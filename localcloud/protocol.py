@@ -109,10 +109,11 @@ def query_error(error: AwsError, request_id: str) -> Response:
     return Response(error.status, body.encode(), {"Content-Type": "text/xml"})
 
 
-def xml_error(error: AwsError, request_id: str, resource: str = "") -> Response:
-    """S3's error shape."""
+def xml_error(error: AwsError, request_id: str, resource: str = "", message: str | None = None) -> Response:
+    """S3's error shape; `message` (default: the error's) as S3 should show it."""
+    message = error.message if message is None else message
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(error.code)}</Code>'
-            f"<Message>{escape(error.message)}</Message><Resource>{escape(resource)}</Resource>"
+            f"<Message>{escape(message)}</Message><Resource>{escape(resource)}</Resource>"
             f"<RequestId>{request_id}</RequestId></Error>")
     return Response(error.status, body.encode(), {"Content-Type": "application/xml"})
 

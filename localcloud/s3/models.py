@@ -5,8 +5,10 @@ write them directly. Such outside writers leave no metadata, so every read check
 (size, mtime_ns) against the stored row and falls back to "md5 of the content, default type"
 when they differ. Writes go through a `.mlgw-tmp-*` file and os.replace, so readers never see
 half an object. Multipart parts live in `<home>/s3-multipart/<uploadId>/`, outside the buckets.
-One module (~520 lines): buckets, objects and multipart uploads share the metadata table and
-the write-then-rename path.
+One class, `S3Backend` (reached as `cloud.s3`): buckets, objects and multipart uploads share
+the metadata table and the write-then-rename path; the other services stage job data through
+its file-level methods (split_uri, resolve, list_keys, download, put_file, upload_dir,
+read_bytes, read_json), which raise ObjectStoreError. Errors: localcloud.s3.exceptions.
 """
 from __future__ import annotations
 
@@ -17,14 +19,34 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidRequest
+from localcloud.s3.exceptions import (
+    BucketNotEmpty,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidPart,
+    InvalidPartOrder,
+    KeyTooLongError,
+    MalformedXML,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    ObjectStoreError,
+    PreconditionFailed,
+)
 from localcloud.state import connect
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 TMP_PREFIX = ".mlgw-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
@@ -56,21 +78,8 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 
-def no_such_bucket(bucket: str) -> AwsError:
-    return AwsError("NoSuchBucket", f"The specified bucket does not exist: {bucket}", 404)
-
-
-def no_such_key(key: str) -> AwsError:
-    return AwsError("NoSuchKey", f"The specified key does not exist: {key}", 404)
-
-
-def no_such_upload(upload_id: str) -> AwsError:
-    return AwsError("NoSuchUpload", f"The specified multipart upload does not exist: {upload_id}. "
-                    "It may have been aborted or completed.", 404)
-
-
-def invalid_argument(message: str) -> AwsError:
-    return AwsError("InvalidArgument", message, 400)
+def no_such_key(key: str) -> NoSuchKey:
+    return NoSuchKey(f"The specified key does not exist: {key}")
 
 
 @dataclass
@@ -112,11 +121,21 @@ class Upload:
     checksum_algorithm: str | None
 
 
+@dataclass
+class Listing:
+    """One page of a bucket listing; `last` is the page's last key or common prefix (where the
+    next page starts)."""
+    contents: list[ObjectInfo] = field(default_factory=list)
+    common_prefixes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    last: str = ""
+
+
 def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
     if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
             or bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES)):
-        raise AwsError("InvalidBucketName", f"The specified bucket is not valid: {bucket!r}", 400)
+        raise InvalidBucketName(f"The specified bucket is not valid: {bucket!r}")
 
 
 def validate_key(key: str) -> list[str]:
@@ -126,24 +145,24 @@ def validate_key(key: str) -> list[str]:
     so they are refused rather than normalised (a normalised key would silently be another key).
     """
     if not key:
-        raise invalid_argument("Object key must not be empty")
+        raise InvalidArgument("Object key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise AwsError("KeyTooLongError", "Your key is too long (more than 1024 bytes)", 400)
+        raise KeyTooLongError("Your key is too long (more than 1024 bytes)")
     if "\x00" in key:
-        raise invalid_argument(f"Object key {key!r} contains a NUL byte")
+        raise InvalidArgument(f"Object key {key!r} contains a NUL byte")
     if key.startswith("/"):
-        raise invalid_argument(f"Object key {key!r} starts with '/': localcloud stores objects as "
+        raise InvalidArgument(f"Object key {key!r} starts with '/': localcloud stores objects as "
                                "files and refuses keys that are absolute paths")
     segments = key.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
-            raise invalid_argument(
+            raise InvalidArgument(
                 f"Object key {key!r} has an empty, '.' or '..' path segment: localcloud stores "
                 "objects as files and refuses keys that would not map to a plain path")
         if segment.startswith(TMP_PREFIX):
-            raise invalid_argument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
+            raise InvalidArgument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
         if len(segment.encode("utf-8", "surrogatepass")) > 255:
-            raise invalid_argument(f"Object key {key!r} has a path segment longer than 255 bytes, "
+            raise InvalidArgument(f"Object key {key!r} has a path segment longer than 255 bytes, "
                                    "which localcloud cannot store as a file name")
     return segments
 
@@ -154,7 +173,7 @@ def _iso(ts: float) -> str:
 
 def remove_temporaries(home: Path) -> tuple[int, int]:
     """Delete what killed writes left: `.mlgw-tmp-*` files under the object store and the
-    multipart parts, and `tmp/upload-*` staging files (s3/objects.py). Only the server for
+    multipart parts, and `tmp/upload-*` staging files (S3Backend.put_file). Only the server for
     `home` writes these, so at its start every one is from a writer that is gone.
     Returns (files, bytes) removed."""
     files = size = 0
@@ -176,10 +195,13 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
 
 
 class S3Backend:
-    """Buckets, objects and multipart uploads of one localcloud home."""
+    """Buckets, objects and multipart uploads of one localcloud home (`cloud.s3`); thread-safe.
+    The S3 operations' methods take the operation's names and raise its S3 error classes."""
 
-    def __init__(self, cloud):
+    def __init__(self, cloud: LocalCloud) -> None:
         self.root: Path = cloud.config.s3_root
+        # put_file's staging folder (remove_temporaries clears what a killed copy left there).
+        self.staging: Path = cloud.config.home / "tmp"
         self.root.mkdir(parents=True, exist_ok=True)
         self.multipart_root: Path = cloud.config.home / "s3-multipart"
         self._db = connect(cloud.config.home / "s3meta.db")
@@ -193,22 +215,25 @@ class S3Backend:
             self._db.close()
 
     # ----------------------------------------------------------------- sqlite helpers
-    def _sql(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _sql(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._db_lock:
             return self._db.execute(sql, params).fetchall()
 
     # ----------------------------------------------------------------- buckets
     def bucket_dir(self, bucket: str) -> Path:
+        """The bucket's folder (it may not exist); InvalidBucketName unless S3 would accept the name."""
         validate_bucket_name(bucket)
         return self.root / bucket
 
     def require_bucket(self, bucket: str) -> Path:
+        """The folder of an existing bucket; NoSuchBucket / InvalidBucketName otherwise."""
         path = self.bucket_dir(bucket)
         if not path.is_dir():
-            raise no_such_bucket(bucket)
+            raise NoSuchBucket(f"The specified bucket does not exist: {bucket}")
         return path
 
     def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists (False for a name S3 would refuse)."""
         try:
             return self.bucket_dir(bucket).is_dir()
         except AwsError:
@@ -225,10 +250,11 @@ class S3Backend:
         return not existed
 
     def delete_bucket(self, bucket: str) -> None:
+        """DeleteBucket: NoSuchBucket, or BucketNotEmpty while any object remains."""
         path = self.require_bucket(bucket)
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
-                raise AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
+                raise BucketNotEmpty("The bucket you tried to delete is not empty")
             shutil.rmtree(path)   # only empty directories and stray temp files remain
             self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
             self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
@@ -249,13 +275,15 @@ class S3Backend:
 
     # ----------------------------------------------------------------- paths
     def object_path(self, bucket: str, key: str) -> Path:
+        """The file of an object (it may not exist). InvalidBucketName; InvalidArgument /
+        KeyTooLongError for a key that cannot be a plain path inside the bucket (validate_key)."""
         segments = validate_key(key)
         base = self.bucket_dir(bucket)
         path = base.joinpath(*segments)
         # Defence in depth: a symlink planted inside the bucket must not lead outside it.
         real_base = os.path.realpath(base)
         if os.path.commonpath([real_base, os.path.realpath(path)]) != real_base:
-            raise invalid_argument(f"Object key {key!r} resolves outside its bucket")
+            raise InvalidArgument(f"Object key {key!r} resolves outside its bucket")
         return path
 
     def _check_conflicts(self, bucket_path: Path, key: str, path: Path) -> None:
@@ -265,12 +293,12 @@ class S3Backend:
             parent = bucket_path.joinpath(*segments[:i])
             if parent.is_file():
                 other = "/".join(segments[:i])
-                raise invalid_argument(
+                raise InvalidArgument(
                     f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
                     "objects as files, so a key cannot also be a folder of another key")
         if path.is_dir():
             other = next((k for k, _ in self._walk(bucket_path, path)), key + "/")
-            raise invalid_argument(
+            raise InvalidArgument(
                 f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
                 "objects as files, so a key cannot also be a folder of another key")
 
@@ -289,13 +317,14 @@ class S3Backend:
         return ObjectInfo(key, st.st_size, st.st_mtime, etag, path=path)
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        """What HeadObject reports of an object; NoSuchBucket, NoSuchKey."""
         self.require_bucket(bucket)
         try:
             path = self.object_path(bucket, key)
         except AwsError as error:
             # A key that cannot be a file (a "dir/" marker, say) simply does not exist: tools
             # like s3fs probe such keys and expect 404, not 400.
-            if error.code == "InvalidArgument":
+            if isinstance(error, InvalidArgument):
                 raise no_such_key(key) from None
             raise
         try:
@@ -350,13 +379,40 @@ class S3Backend:
                        json.dumps(info.metadata), json.dumps(info.headers), json.dumps(info.checksums)))
         return info
 
+    def copy_object(self, bucket: str, key: str, *, source_bucket: str, source_key: str,
+                    metadata_directive: str = "COPY", content_type: str | None = None,
+                    metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                    if_match: str | None = None) -> ObjectInfo:
+        """CopyObject: the source's bytes as bucket/key, with the source's content type, metadata
+        and stored headers (COPY) or the given ones (REPLACE); the source's checksums unless it
+        was a multipart upload. NoSuchBucket, NoSuchKey, InvalidArgument (an unknown directive),
+        InvalidRequest (a COPY onto itself), PreconditionFailed (if_match is not the source's ETag).
+        """
+        self.require_bucket(bucket)
+        validate_key(key)
+        info = self.head_object(source_bucket, source_key)
+        if metadata_directive not in ("COPY", "REPLACE"):
+            raise InvalidArgument(f"Unknown metadata directive {metadata_directive}")
+        if metadata_directive == "COPY" and (source_bucket, source_key) == (bucket, key):
+            raise InvalidRequest("This copy request is illegal because it is trying to copy an "
+                                 "object to itself without changing the object's metadata, storage class, "
+                                 "website redirect location or encryption attributes.")
+        if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
+            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+        data = self.read(info)
+        if metadata_directive == "COPY":
+            content_type, metadata, headers = info.content_type, info.metadata, info.headers
+        is_multipart = "-" in info.etag
+        return self.put_object(bucket, key, data, content_type=content_type, metadata=metadata,
+                               headers=headers, checksums={} if is_multipart else info.checksums)
+
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete; a missing key is not an error (S3 answers 204 either way)."""
         bucket_path = self.require_bucket(bucket)
         try:
             path = self.object_path(bucket, key)
         except AwsError as error:
-            if error.code == "InvalidArgument":
+            if isinstance(error, InvalidArgument):
                 return   # such a key can never have been stored
             raise
         with self._write_lock:
@@ -388,8 +444,9 @@ class S3Backend:
                 full = Path(dirpath, name)
                 yield full.relative_to(bucket_path).as_posix(), full
 
-    def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
-        """Every key with the prefix, in S3's order (UTF-8 binary)."""
+    def list_object_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key with the prefix, in S3's order (UTF-8 binary): what ListObjects pages through.
+        NoSuchBucket / InvalidBucketName for a bucket that is not there or cannot be."""
         bucket_path = self.require_bucket(bucket)
         # Walk only the deepest folder the prefix fixes, not the whole bucket.
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -405,6 +462,38 @@ class S3Backend:
         keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
         return keys
 
+    def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "", marker: str = "",
+                     max_keys: int = 1000) -> Listing:
+        """One page of ListObjects / ListObjectsV2: keys with the prefix after the marker (in
+        UTF-8 binary order), those sharing a part up to the delimiter rolled into one common
+        prefix, at most max_keys entries. NoSuchBucket / InvalidBucketName."""
+        marker_b = marker.encode()
+        page = Listing()
+        for key in self.list_object_keys(bucket, prefix):
+            if marker and (key.encode() <= marker_b
+                           or (delimiter and marker.endswith(delimiter) and key.startswith(marker))):
+                continue
+            common = None
+            if delimiter:
+                idx = key.find(delimiter, len(prefix))
+                if idx >= 0:
+                    common = key[:idx + len(delimiter)]
+                    if page.common_prefixes and page.common_prefixes[-1] == common:
+                        continue
+            if len(page.contents) + len(page.common_prefixes) >= max_keys:
+                page.truncated = True
+                break
+            if common is not None:
+                page.common_prefixes.append(common)
+                page.last = common
+            else:
+                info = self.info_for_listing(bucket, key)
+                if info is None:
+                    continue
+                page.contents.append(info)
+                page.last = key
+        return page
+
     def info_for_listing(self, bucket: str, key: str) -> ObjectInfo | None:
         """An object's info, or None if it vanished since the directory walk."""
         path = self.root / bucket / key
@@ -415,9 +504,11 @@ class S3Backend:
         return self._info_from_row(bucket, key, path, st)
 
     # ----------------------------------------------------------------- multipart
-    def create_upload(self, bucket: str, key: str, content_type: str | None,
+    def create_upload(self, bucket: str, key: str, *, content_type: str | None,
                       metadata: dict[str, str], headers: dict[str, str],
                       checksum_algorithm: str | None) -> str:
+        """CreateMultipartUpload: the new upload id. NoSuchBucket; InvalidArgument for a key
+        that cannot be stored."""
         self.require_bucket(bucket)
         self.object_path(bucket, key)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
@@ -429,26 +520,31 @@ class S3Backend:
         return upload_id
 
     def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload:
+        """An open upload of that bucket and key; NoSuchBucket, NoSuchUpload."""
         self.require_bucket(bucket)
         rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
                          "checksum_algorithm FROM uploads WHERE upload_id=?", (upload_id,))
         if not rows or rows[0][1] != bucket or rows[0][2] != key:
-            raise no_such_upload(upload_id)
+            raise NoSuchUpload(f"The specified multipart upload does not exist: {upload_id}. "
+                               "It may have been aborted or completed.")
         r = rows[0]
         return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+        """ListMultipartUploads: the bucket's open uploads of keys with the prefix, by key then age."""
         self.require_bucket(bucket)
         rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
                          "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created", (bucket,))
         return [Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
                 for r in rows if r[2].startswith(prefix)]
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: bytes,
+    def upload_part(self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes,
                     checksums: dict[str, str]) -> Part:
+        """UploadPart: store (or replace) part `number` (1..10000, else InvalidArgument);
+        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values."""
         self.get_upload(bucket, key, upload_id)
         if not 1 <= number <= 10000:
-            raise invalid_argument("Part number must be an integer between 1 and 10000, inclusive")
+            raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
         folder = self.multipart_root / upload_id
         tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         tmp.write_bytes(data)
@@ -461,34 +557,35 @@ class S3Backend:
         return part
 
     def list_parts(self, upload_id: str) -> list[Part]:
+        """The upload's parts by number (none for an unknown id)."""
         rows = self._sql("SELECT part_number, etag, size, modified, checksums FROM parts "
                          "WHERE upload_id=? ORDER BY part_number", (upload_id,))
         return [Part(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str,
+    def complete_upload(self, bucket: str, key: str, upload_id: str, *,
                         requested: list[tuple[int, str]]) -> ObjectInfo:
         """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>."""
         upload = self.get_upload(bucket, key, upload_id)
         stored = {p.number: p for p in self.list_parts(upload_id)}
         if not requested:
-            raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not "
-                           "validate against our published schema", 400)
+            raise MalformedXML("The XML you provided was not well-formed or did not "
+                           "validate against our published schema")
         numbers = [n for n, _ in requested]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-            raise AwsError("InvalidPartOrder", "The list of parts was not in ascending order. "
-                           "Parts must be ordered by part number.", 400)
+            raise InvalidPartOrder("The list of parts was not in ascending order. "
+                           "Parts must be ordered by part number.")
         parts = []
         for number, etag in requested:
             part = stored.get(number)
             if part is None or (etag and etag.strip('"') != part.etag.strip('"')):
-                raise AwsError("InvalidPart", "One or more of the specified parts could not be found. "
+                raise InvalidPart("One or more of the specified parts could not be found. "
                                f"The part may not have been uploaded, or the specified entity tag may "
-                               f"not match the part's entity tag (part {number}).", 400)
+                               f"not match the part's entity tag (part {number}).")
             parts.append(part)
         for part in parts[:-1]:
             if part.size < 5 * 1024 * 1024:
-                raise AwsError("EntityTooSmall", "Your proposed upload is smaller than the minimum "
-                               f"allowed object size (part {part.number} is {part.size} bytes).", 400)
+                raise EntityTooSmall("Your proposed upload is smaller than the minimum "
+                               f"allowed object size (part {part.number} is {part.size} bytes).")
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts))
         etag = f'"{digest.hexdigest()}-{len(parts)}"'
         folder = self.multipart_root / upload_id
@@ -505,6 +602,7 @@ class S3Backend:
         return info
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload: drop the upload and its parts; NoSuchUpload."""
         self.get_upload(bucket, key, upload_id)
         self._drop_upload(upload_id)
 
@@ -512,6 +610,157 @@ class S3Backend:
         self._sql("DELETE FROM parts WHERE upload_id=?", (upload_id,))
         self._sql("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
         shutil.rmtree(self.multipart_root / upload_id, ignore_errors=True)
+
+
+    # ----------------------------------------------------------------- job data (files in, files out)
+    # Other services stage a job's inputs and outputs through these: an object is a plain file,
+    # so staging is a file copy, not an HTTP round trip. Their errors are ObjectStoreError
+    # (a missing bucket or object, or a URI that cannot be used) for the caller to report.
+    @staticmethod
+    def split_uri(uri: str) -> tuple[str, str]:
+        """(bucket, key or prefix) of an s3:// URI taken from a request, refused unless it names a
+        place inside the object store: a bucket S3 would accept (so never '..', '.x' or 'a/b')
+        and a key without '.' or '..' segments. Every S3 URI a client sends (S3Uri,
+        ModelDataUrl, S3OutputPath, DestinationS3Uri...) goes through here before it is a path.
+        """
+        if not isinstance(uri, str) or not uri.startswith("s3://"):
+            raise ObjectStoreError(f"{uri!r} is not an s3:// URI")
+        bucket, _, key = uri[5:].partition("/")
+        if not bucket:
+            raise ObjectStoreError(f"{uri!r} names no bucket")
+        try:
+            validate_bucket_name(bucket)
+        except InvalidBucketName:
+            raise ObjectStoreError(f"{uri!r}: {bucket!r} is not a valid S3 bucket name") from None
+        if "\x00" in key or key.startswith("/") or any(p in (".", "..") for p in key.split("/")):
+            raise ObjectStoreError(f"{uri!r}: the key has a '.' or '..' segment or starts with '/', "
+                                   "which would leave the bucket")
+        return bucket, key
+
+    def resolve(self, uri: str) -> Path:
+        """The file or directory an s3:// URI names in the object store, checked to stay inside it
+        (symbolic links included); ObjectStoreError otherwise."""
+        return resolve_under(self.root, uri)
+
+    def _store_bucket_dir(self, bucket: str) -> Path:
+        if "/" in bucket or bucket in (".", "..") or bucket.startswith("."):
+            raise ObjectStoreError(f"invalid bucket name {bucket!r}")
+        return self.root / bucket
+
+    def _store_object_path(self, bucket: str, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.endswith("/") or any(p in ("..", ".") for p in parts) or key.startswith("/"):
+            raise ObjectStoreError(f"s3://{bucket}/{key} is not a usable object key")
+        return self.resolve(f"s3://{bucket}/{key}")
+
+    def _store_require_bucket(self, bucket: str) -> Path:
+        root = self._store_bucket_dir(bucket)
+        if not root.is_dir():
+            raise ObjectStoreError(f"bucket {bucket} does not exist")
+        return root
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under the prefix, sorted; files and folders whose name starts with '.'
+        (the store's own bookkeeping) are never objects. ObjectStoreError for a missing bucket."""
+        root = self._store_require_bucket(bucket)
+        # Walk only the deepest directory the prefix fixes, not the whole bucket.
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = root.joinpath(*PurePosixPath(base).parts) if base else root
+        if not start.is_dir():
+            return []
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for filename in filenames:
+                if filename.startswith("."):
+                    continue   # the store's own bookkeeping, never an object
+                key = Path(dirpath, filename).relative_to(root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def download(self, uri: str, destination: Path) -> int:
+        """Copy every object under an S3 prefix into destination (SageMaker's S3Prefix staging:
+        the key's part after the prefix is the path under destination); returns how many.
+        ObjectStoreError when there is none."""
+        bucket, prefix = self.split_uri(uri)
+        keys = self.list_keys(bucket, prefix)
+        if not keys:
+            raise ObjectStoreError(f"No S3 objects found under S3 URL {uri}")
+        root = self._store_bucket_dir(bucket)
+        destination.mkdir(parents=True, exist_ok=True)
+        for key in keys:
+            target = destination.joinpath(*PurePosixPath(_relative(key, prefix)).parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / key, target)
+        return len(keys)
+
+    def put_file(self, source: Path, uri: str) -> None:
+        """Store a file as the object uri names, atomically (a staging copy, then a rename).
+        ObjectStoreError for a missing bucket or a key that cannot be a file."""
+        bucket, key = self.split_uri(uri)
+        self._store_require_bucket(bucket)
+        target = self._store_object_path(bucket, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.staging, prefix="upload-")
+        os.close(fd)
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def upload_dir(self, source: Path, uri: str) -> int:
+        """Copy every file under source to the S3 prefix uri (as SageMaker uploads an output);
+        returns how many (0 when source is not a folder)."""
+        if not source.is_dir():
+            return 0
+        base = uri.rstrip("/")
+        count = 0
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            self.put_file(path, f"{base}/{path.relative_to(source).as_posix()}")
+            count += 1
+        return count
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The content of the object uri names; ObjectStoreError if it is not there."""
+        bucket, key = self.split_uri(uri)
+        self._store_require_bucket(bucket)
+        path = self._store_object_path(bucket, key)
+        if not path.is_file():
+            raise ObjectStoreError(f"object {uri} does not exist")
+        return path.read_bytes()
+
+    def read_json(self, uri: str) -> Any:
+        """The object uri names, parsed as JSON; ObjectStoreError if missing or not JSON."""
+        data = self.read_bytes(uri)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise ObjectStoreError(f"object {uri} is not valid JSON: {exc}") from None
+
+
+def resolve_under(s3_root: Path, uri: str) -> Path:
+    """S3Backend.resolve for the object store at s3_root."""
+    bucket, key = S3Backend.split_uri(uri)
+    path = (s3_root / bucket).joinpath(*PurePosixPath(key).parts)
+    if not path.resolve().is_relative_to(s3_root.resolve()):
+        raise ObjectStoreError(f"{uri!r} resolves outside the object store")
+    return path
+
+
+def _relative(key: str, prefix: str) -> str:
+    # SageMaker's S3Prefix staging: the part of the key after the prefix, or for a prefix
+    # that is the whole key, the object's file name.
+    rest = key[len(prefix):]
+    if not rest:
+        return PurePosixPath(key).name
+    if prefix.endswith("/") or rest.startswith("/"):
+        return rest.lstrip("/")
+    # prefix ends mid-name ("data/train" matching "data/train_b/x"): keep that last segment
+    return key[len(prefix.rsplit("/", 1)[0]) + 1:] if "/" in prefix else key
 
 
 def _md5_file(path: Path) -> str:

@@ -1,29 +1,49 @@
 """S3's REST-XML wire: pick the operation from method, path and query; render XML replies.
 
 Path-style addressing only (`/bucket/key`), which is what boto3 uses against 127.0.0.1.
-State lives in models.py; this module only parses requests and shapes responses. One module
-on purpose (~710 lines): S3's operations share one dispatcher, one XML renderer and one set of
-header rules, and split by operation they would repeat them.
+Routes are data: botocore's S3 model (`http.method`, `http.requestUri`, required querystring
+and header members) says which request is which operation; `_routes` pairs each with its
+handler. Responses are ElementTree documents in S3's namespace. State and behaviour live in
+S3Backend (models.py); payload checks in payload.py; this module parses requests, calls the
+backend and renders. Source: Amazon S3 API Reference (each operation's request and response
+syntax); errors are localcloud.s3.exceptions' classes, in S3's `<Error>` shape.
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
-import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from functools import cache
+from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
-from xml.sax.saxutils import escape
 
 from localcloud.errors import AwsError
 from localcloud.protocol import Request, Response, xml_error
+from localcloud.s3.exceptions import (
+    IllegalLocationConstraintException,
+    InvalidArgument,
+    InvalidPartNumber,
+    InvalidRange,
+    MalformedXML,
+    MethodNotAllowed,
+    NotImplementedFeature,
+    PreconditionFailed,
+)
 from localcloud.s3.models import ObjectInfo, S3Backend, iso8601, validate_key
+from localcloud.s3.payload import DIGITS, checksum_headers, verified_payload
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
-_OWNER = "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>" \
-         "<DisplayName>localcloud</DisplayName></Owner>"
+# An element's content: text (str, int) or its children as (tag, content) pairs, in order.
+XmlContent: TypeAlias = "str | int | list[tuple[str, XmlContent]]"
+_OWNER: XmlContent = [("ID", "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"),
+                       ("DisplayName", "localcloud")]
 
 # Query parameters that are arguments of the operations we serve, not subresources.
 _ARGUMENTS = {
@@ -37,15 +57,13 @@ _ARGUMENTS = {
 # Stored with the object and returned on GET/HEAD, as S3 does.
 _STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
                    "Expires")
-_CHECKSUMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
 
 _HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def invalid_header_argument(name: str, value: str) -> AwsError:
-    return AwsError("InvalidArgument", f"{name} {value!r} contains characters a header value "
-                    "cannot carry", 400)
+def invalid_header_argument(name: str, value: str) -> InvalidArgument:
+    return InvalidArgument(f"{name} {value!r} contains characters a header value cannot carry")
 
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -56,15 +74,104 @@ def _xml_safe(text: str) -> str:
     return _XML_INVALID.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-def handle(cloud, request: Request) -> Response:
+def handle(cloud: LocalCloud, request: Request) -> Response:
+    """Answer one S3 request: the operation's response, or S3's XML error shape for an AwsError
+    (no body for HEAD, as S3 sends none)."""
     try:
         return _dispatch(cloud.s3, request)
     except AwsError as error:
-        safe = AwsError(error.code, _xml_safe(error.message), error.status)
-        response = xml_error(safe, request.request_id, _xml_safe(request.path))
+        response = xml_error(error, request.request_id, _xml_safe(request.path),
+                             message=_xml_safe(error.message))
         if request.method == "HEAD":
             response.body = b""
         return response
+
+
+# ----------------------------------------------------------------------------- routing
+# A request's operation follows from its method, whether its path names the service, a bucket or
+# an object, and which query parameters and headers it carries: botocore's S3 model says which,
+# as `http.method`, `http.requestUri` ("/{Bucket}/{Key+}?uploads") and the input's required
+# querystring and header members (UploadPart: `uploadId` and `partNumber`; CopyObject:
+# `x-amz-copy-source`). The routes are read from there; the table below only pairs each
+# operation served here with its handler.
+
+Level = Literal["service", "bucket", "object"]
+Handler = Callable[[S3Backend, Request, str, str], Response]
+_LEVELS: dict[str, Level] = {"/": "service", "/{Bucket}": "bucket", "/{Bucket}/{Key+}": "object"}
+_WHAT: dict[Level, str] = {"service": "the service", "bucket": "a bucket", "object": "an object"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """When a request is `operation`: its method, its path's level, the query parameters it
+    must carry ("name", or "name=value" for a value) and the headers it must carry (not empty)."""
+
+    operation: str
+    method: str
+    level: Level
+    query: tuple[str, ...]
+    headers: tuple[str, ...]
+    handler: Handler
+
+    def matches(self, req: Request, level: Level, query: dict[str, list[str]]) -> bool:
+        if req.method != self.method or level != self.level:
+            return False
+        for condition in self.query:
+            name, has_value, value = condition.partition("=")
+            if name not in query or (has_value and query[name][0] != value):
+                return False
+        return all(req.headers.get(name) for name in self.headers)
+
+
+def _routes_from_model(handlers: dict[str, Handler]) -> list[Route]:
+    """One Route per operation from botocore's S3 model, the most specific first (then in the
+    handlers' order): a request that could be UploadPart is not PutObject."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("s3")
+    routes = []
+    for operation, handler in handlers.items():
+        op = model.operation_model(operation)
+        path, _, literal = op.http["requestUri"].partition("?")
+        query = [literal] if literal and not literal.startswith("x-id=") else []   # x-id: a hint
+        headers = []
+        shape = op.input_shape
+        for name in shape.required_members if shape is not None else ():
+            member = shape.members[name]
+            location = member.serialization.get("location")
+            if location == "querystring":
+                query.append(member.serialization["name"])
+            elif location == "header":
+                headers.append(member.serialization["name"])
+        routes.append(Route(operation, op.http["method"], _LEVELS[path], tuple(query), tuple(headers),
+                            handler))
+    return sorted(routes, key=lambda r: -(len(r.query) + len(r.headers)))
+
+
+@cache
+def _routes() -> list[Route]:
+    return _routes_from_model({
+        "ListBuckets": _list_buckets,
+        "CreateBucket": _create_bucket,
+        "HeadBucket": _head_bucket,
+        "DeleteBucket": _delete_bucket,
+        "GetBucketLocation": _get_bucket_location,
+        "ListMultipartUploads": _list_uploads,
+        "ListObjectsV2": _list_objects_v2,
+        "ListObjects": _list_objects_v1,
+        "DeleteObjects": _delete_objects,
+        "UploadPartCopy": _upload_part_copy,
+        "UploadPart": _upload_part,
+        "CopyObject": _copy_object,
+        "PutObject": _put_object,
+        "ListParts": _list_parts,
+        "GetObject": _get_object,
+        "HeadObject": _head_object,
+        "AbortMultipartUpload": _abort_upload,
+        "DeleteObject": _delete_object,
+        "CreateMultipartUpload": _create_upload,
+        "CompleteMultipartUpload": _complete_upload,
+    })
 
 
 def _dispatch(s3: S3Backend, req: Request) -> Response:
@@ -72,64 +179,14 @@ def _dispatch(s3: S3Backend, req: Request) -> Response:
     query = req.query
     unknown = [name for name in query if name not in _ARGUMENTS]
     if unknown:
-        raise AwsError("NotImplemented", f"localcloud's S3 does not implement the ?{unknown[0]} "
-                       f"subresource ({req.method} {req.raw_path}?{req.raw_query})", 501)
-    method = req.method
-    if not bucket:
-        if method == "GET":
-            return _list_buckets(s3)
-        raise _method_not_allowed(method, "the service")
-    if not key:
-        if method == "PUT":
-            return _create_bucket(s3, req, bucket)
-        if method == "HEAD":
-            s3.require_bucket(bucket)
-            return Response(200, b"", {"x-amz-bucket-region": req.region or "us-east-1"})
-        if method == "DELETE":
-            s3.delete_bucket(bucket)
-            return Response(204)
-        if method == "GET":
-            if "location" in query:
-                s3.require_bucket(bucket)
-                region = "" if req.region in ("us-east-1", "") else escape(req.region)
-                return _xml(f'<LocationConstraint xmlns="{NS}">{region}</LocationConstraint>')
-            if "uploads" in query:
-                return _list_uploads(s3, req, bucket)
-            if req.query_value("list-type") == "2":
-                return _list_objects(s3, req, bucket, v2=True)
-            return _list_objects(s3, req, bucket, v2=False)
-        if method == "POST" and "delete" in query:
-            return _delete_objects(s3, req, bucket)
-        raise _method_not_allowed(method, "a bucket")
-    if method == "PUT":
-        if "partNumber" in query and "uploadId" in query:
-            if req.headers.get("x-amz-copy-source"):
-                return _upload_part_copy(s3, req, bucket, key)
-            return _upload_part(s3, req, bucket, key)
-        if req.headers.get("x-amz-copy-source"):
-            return _copy_object(s3, req, bucket, key)
-        return _put_object(s3, req, bucket, key)
-    if method in ("GET", "HEAD"):
-        if "uploadId" in query and method == "GET":
-            return _list_parts(s3, req, bucket, key)
-        return _get_object(s3, req, bucket, key, head=method == "HEAD")
-    if method == "DELETE":
-        if "uploadId" in query:
-            s3.abort_upload(bucket, key, req.query_value("uploadId") or "")
-            return Response(204)
-        s3.delete_object(bucket, key)
-        return Response(204)
-    if method == "POST":
-        if "uploads" in query:
-            return _create_upload(s3, req, bucket, key)
-        if "uploadId" in query:
-            return _complete_upload(s3, req, bucket, key)
-    raise _method_not_allowed(method, "an object")
-
-
-def _method_not_allowed(method: str, what: str) -> AwsError:
-    return AwsError("MethodNotAllowed",
-                    f"The specified method ({method}) is not allowed against {what} in localcloud", 405)
+        raise NotImplementedFeature(f"localcloud's S3 does not implement the ?{unknown[0]} "
+                                    f"subresource ({req.method} {req.raw_path}?{req.raw_query})")
+    level: Level = "object" if key else "bucket" if bucket else "service"
+    for route in _routes():
+        if route.matches(req, level, query):
+            return route.handler(s3, req, bucket, key)
+    raise MethodNotAllowed(f"The specified method ({req.method}) is not allowed against {_WHAT[level]} "
+                           "in localcloud")
 
 
 def _split_path(req: Request) -> tuple[str, str]:
@@ -142,27 +199,37 @@ def _split_path(req: Request) -> tuple[str, str]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _xml(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    data = ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode()
-    return Response(status, data, {"Content-Type": "application/xml", **(headers or {})})
+def _xml(root: str, content: XmlContent, headers: dict[str, str] | None = None) -> Response:
+    """A 200 with the XML document `<root xmlns=S3's namespace>content</root>`, rendered by
+    ElementTree (escaped; empty elements written out as `<Prefix></Prefix>`, as S3 does)."""
+    element = ET.Element(root, xmlns=NS)
+    _fill(element, content)
+    text = ET.tostring(element, encoding="unicode", short_empty_elements=False)
+    data = ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode()
+    return Response(200, data, {"Content-Type": "application/xml", **(headers or {})})
 
 
-def _e(value: object) -> str:
-    return escape(str(value))
+def _fill(element: ET.Element, content: XmlContent) -> None:
+    if isinstance(content, list):
+        for tag, child in content:
+            _fill(ET.SubElement(element, tag), child)
+    else:
+        element.text = str(content)
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _http_date(ts: float) -> str:
     return formatdate(ts, usegmt=True)
 
 
-# S3 reads integers as ASCII digits; Python's int() also takes "+5", " 5", "1_000" and other
-# scripts' digits ("١٢"), none of which S3 accepts.
-_DIGITS = re.compile(r"-?[0-9]+")
 _INT_MAX = 2147483647
 
 
 def _strict_int(text: str) -> int:
-    if not _DIGITS.fullmatch(text):
+    if not DIGITS.fullmatch(text):
         raise ValueError(text)
     return int(text)
 
@@ -176,11 +243,10 @@ def _int_arg(req: Request, name: str, default: int) -> int:
         if number > _INT_MAX:
             raise ValueError(value)
     except ValueError:
-        raise AwsError("InvalidArgument", f"Provided {name} not an integer or within integer range",
-                       400) from None
+        raise InvalidArgument(f"Provided {name} not an integer or within integer range") from None
     if number < 0:
-        raise AwsError("InvalidArgument", f"Argument {name} must be an integer between 0 and "
-                       "2147483647", 400)
+        raise InvalidArgument(f"Argument {name} must be an integer between 0 and "
+                       "2147483647")
     return number
 
 
@@ -220,155 +286,53 @@ def _parse_xml(body: bytes) -> ET.Element:
     try:
         return ET.fromstring(body)
     except ET.ParseError:
-        raise AwsError("MalformedXML", "The XML you provided was not well-formed or did not validate "
-                       "against our published schema", 400) from None
-
-
-# ----------------------------------------------------------------------------- payloads
-def _payload(req: Request) -> tuple[bytes, dict[str, str]]:
-    """The object bytes (aws-chunked framing removed) and the verified checksums (alg -> base64)."""
-    body = req.body
-    sha_header = req.headers.get("x-amz-content-sha256") or ""
-    encoding = (req.headers.get("Content-Encoding") or "").lower()
-    trailers: dict[str, str] = {}
-    if sha_header.startswith("STREAMING-") or "aws-chunked" in encoding:
-        body, trailers = _decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
-        declared = req.headers.get("x-amz-decoded-content-length")
-        if declared is not None and _DIGITS.fullmatch(declared) and int(declared) != len(body):
-            raise AwsError("IncompleteBody", "You did not provide the number of bytes specified by "
-                           f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
-                           f"{len(body)} received)", 400)
-    elif sha_header and re.fullmatch(r"[0-9a-f]{64}", sha_header):
-        if hashlib.sha256(body).hexdigest() != sha_header:
-            raise AwsError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header "
-                           "does not match what was computed.", 400)
-    md5_header = req.headers.get("Content-MD5")
-    if md5_header is not None:
-        try:
-            expected = base64.b64decode(md5_header.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            expected = b""
-        if len(expected) != 16:
-            raise AwsError("InvalidDigest", "The Content-MD5 you specified was invalid.", 400)
-        if hashlib.md5(body).digest() != expected:
-            raise AwsError("BadDigest", "The Content-MD5 you specified did not match what we received.",
-                           400)
-    checksums: dict[str, str] = {}
-    for alg in _CHECKSUMS:
-        name = f"x-amz-checksum-{alg}"
-        value = trailers.get(name) or req.headers.get(name)
-        if value is None:
-            continue
-        value = value.strip()
-        actual = _checksum(alg, body)
-        if actual is not None and actual != value:
-            raise AwsError("BadDigest", f"The {alg.upper()} you specified did not match the "
-                           "calculated checksum.", 400)
-        checksums[alg] = value
-    return body, checksums
-
-
-def _checksum(alg: str, data: bytes) -> str | None:
-    """Base64 checksum, or None for algorithms the stdlib cannot compute (accepted unverified)."""
-    if alg == "crc32":
-        digest = (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
-    elif alg == "sha1":
-        digest = hashlib.sha1(data).digest()
-    elif alg == "sha256":
-        digest = hashlib.sha256(data).digest()
-    else:
-        return None
-    return base64.b64encode(digest).decode()
-
-
-def _decode_aws_chunked(body: bytes, verify_chunk=None, verify_trailer=None
-                        ) -> tuple[bytes, dict[str, str]]:
-    """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
-
-    With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
-    must carry a chunk-signature that verifies; with `verify_trailer` the trailing headers must
-    carry an x-amz-trailer-signature that verifies.
-    """
-    out = []
-    pos = 0
-    trailers: dict[str, str] = {}
-
-    def bad() -> AwsError:
-        return AwsError("IncompleteBody", "The aws-chunked request body is malformed", 400)
-
-    while True:
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise bad()
-        size_text, _, extension = body[pos:eol].partition(b";")
-        try:
-            size_text = size_text.strip().decode("ascii")
-            if not re.fullmatch(r"[0-9a-fA-F]+", size_text):
-                raise ValueError(size_text)
-            size = int(size_text, 16)
-        except (ValueError, UnicodeDecodeError):
-            raise bad() from None
-        pos = eol + 2
-        if size < 0 or pos + size > len(body):
-            raise bad()
-        data = body[pos:pos + size]
-        if verify_chunk is not None:
-            name, _, signature = extension.decode("latin-1").partition("=")
-            if name.strip() != "chunk-signature" or not signature:
-                raise AwsError("SignatureDoesNotMatch", "A chunk of this signed aws-chunked "
-                               "upload carries no chunk-signature", 403)
-            verify_chunk(data, signature.strip())
-        if size == 0:
-            break
-        out.append(data)
-        pos += size
-        if body[pos:pos + 2] != b"\r\n":
-            raise bad()
-        pos += 2
-    signature = None
-    canonical = []
-    for line in body[pos:].split(b"\r\n"):
-        name, sep, value = line.decode("latin-1").partition(":")
-        if sep:
-            name = name.strip().lower()
-            if name == "x-amz-trailer-signature":
-                signature = value.strip()
-                continue
-            trailers[name] = value.strip()
-            canonical.append(f"{name}:{value.strip()}\n")
-    if verify_trailer is not None:
-        if signature is None:
-            raise AwsError("SignatureDoesNotMatch", "The signed aws-chunked upload's trailer "
-                           "carries no x-amz-trailer-signature", 403)
-        verify_trailer("".join(canonical).encode("latin-1"), signature)
-    return b"".join(out), trailers
-
-
-def _checksum_headers(checksums: dict[str, str]) -> dict[str, str]:
-    return {f"x-amz-checksum-{alg}": value for alg, value in checksums.items()}
+        raise MalformedXML("The XML you provided was not well-formed or did not validate "
+                       "against our published schema") from None
 
 
 # ----------------------------------------------------------------------------- buckets
-def _list_buckets(s3: S3Backend) -> Response:
-    items = "".join(f"<Bucket><Name>{_e(name)}</Name><CreationDate>{iso8601(created)}</CreationDate>"
-                    "</Bucket>" for name, created in s3.list_buckets())
-    return _xml(f'<ListAllMyBucketsResult xmlns="{NS}">{_OWNER}<Buckets>{items}</Buckets>'
-                "</ListAllMyBucketsResult>")
+def _list_buckets(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    buckets: XmlContent = [("Bucket", [("Name", name), ("CreationDate", iso8601(created))])
+                           for name, created in s3.list_buckets()]
+    return _xml("ListAllMyBucketsResult", [("Owner", _OWNER), ("Buckets", buckets)])
 
 
-def _create_bucket(s3: S3Backend, req: Request, bucket: str) -> Response:
+def _create_bucket(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     if req.body.strip():
         root = _parse_xml(req.body)
         loc = _find(root, "LocationConstraint")
         if loc is not None and (loc.text or "") not in ("", req.region):
-            raise AwsError("IllegalLocationConstraintException",
-                           f"The {loc.text} location constraint is incompatible for the region "
-                           f"specific endpoint this request was sent to ({req.region}).", 400)
+            raise IllegalLocationConstraintException(
+                f"The {loc.text} location constraint is incompatible for the region specific endpoint "
+                f"this request was sent to ({req.region}).")
     s3.create_bucket(bucket)
     return Response(200, b"", {"Location": f"/{bucket}"})
 
 
+def _head_bucket(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    s3.require_bucket(bucket)
+    return Response(200, b"", {"x-amz-bucket-region": req.region or "us-east-1"})
+
+
+def _delete_bucket(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    s3.delete_bucket(bucket)
+    return Response(204)
+
+
+def _get_bucket_location(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    s3.require_bucket(bucket)
+    return _xml("LocationConstraint", "" if req.region in ("us-east-1", "") else req.region)
+
+
 # ----------------------------------------------------------------------------- listing
+def _list_objects_v1(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    return _list_objects(s3, req, bucket, v2=False)
+
+
+def _list_objects_v2(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    return _list_objects(s3, req, bucket, v2=True)
+
+
 def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Response:
     prefix = req.query_value("prefix") or ""
     delimiter = req.query_value("delimiter") or ""
@@ -379,81 +343,57 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
         try:
             marker = base64.urlsafe_b64decode(token.encode() + b"==").decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise AwsError("InvalidArgument", "The continuation token provided is incorrect", 400) \
-                from None
+            raise InvalidArgument("The continuation token provided is incorrect") from None
     else:
         marker = (req.query_value("start-after") if v2 else req.query_value("marker")) or ""
-    marker_b = marker.encode()
+    page = s3.list_objects(bucket, prefix=prefix, delimiter=delimiter, marker=marker, max_keys=max_keys)
 
-    contents: list[ObjectInfo] = []
-    prefixes: list[str] = []
-    truncated = False
-    last = ""
-    for key in s3.list_keys(bucket, prefix):
-        if marker and (key.encode() <= marker_b
-                       or (delimiter and marker.endswith(delimiter) and key.startswith(marker))):
-            continue
-        common = None
-        if delimiter:
-            idx = key.find(delimiter, len(prefix))
-            if idx >= 0:
-                common = key[:idx + len(delimiter)]
-                if prefixes and prefixes[-1] == common:
-                    continue
-        if len(contents) + len(prefixes) >= max_keys:
-            truncated = True
-            break
-        if common is not None:
-            prefixes.append(common)
-            last = common
-        else:
-            info = s3.info_for_listing(bucket, key)
-            if info is None:
-                continue
-            contents.append(info)
-            last = key
+    def enc(text: str) -> str:
+        return quote(text, safe="/") if url_encode else text
 
-    enc = (lambda s: _e(quote(s, safe="/"))) if url_encode else _e
-    parts = [f'<ListBucketResult xmlns="{NS}"><Name>{_e(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>']
+    out: list[tuple[str, XmlContent]] = [("Name", bucket), ("Prefix", enc(prefix))]
     if v2:
         if token is not None:
-            parts.append(f"<ContinuationToken>{_e(token)}</ContinuationToken>")
+            out.append(("ContinuationToken", token))
         if req.query_value("start-after"):
-            parts.append(f"<StartAfter>{enc(req.query_value('start-after') or '')}</StartAfter>")
-        parts.append(f"<KeyCount>{len(contents) + len(prefixes)}</KeyCount>")
-        if truncated:
-            next_token = base64.urlsafe_b64encode(last.encode()).decode().rstrip("=")
-            parts.append(f"<NextContinuationToken>{next_token}</NextContinuationToken>")
+            out.append(("StartAfter", enc(req.query_value("start-after") or "")))
+        out.append(("KeyCount", len(page.contents) + len(page.common_prefixes)))
+        if page.truncated:
+            out.append(("NextContinuationToken",
+                        base64.urlsafe_b64encode(page.last.encode()).decode().rstrip("=")))
     else:
-        parts.append(f"<Marker>{enc(marker)}</Marker>")
-        if truncated and delimiter:
-            parts.append(f"<NextMarker>{enc(last)}</NextMarker>")
-    parts.append(f"<MaxKeys>{max_keys}</MaxKeys>")
+        out.append(("Marker", enc(marker)))
+        if page.truncated and delimiter:
+            out.append(("NextMarker", enc(page.last)))
+    out.append(("MaxKeys", max_keys))
     if delimiter:
-        parts.append(f"<Delimiter>{enc(delimiter)}</Delimiter>")
+        out.append(("Delimiter", enc(delimiter)))
     if url_encode:
-        parts.append("<EncodingType>url</EncodingType>")
-    parts.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        out.append(("EncodingType", "url"))
+    out.append(("IsTruncated", _bool(page.truncated)))
     fetch_owner = not v2 or req.query_value("fetch-owner") == "true"
-    for info in contents:
-        parts.append(f"<Contents><Key>{enc(info.key)}</Key><LastModified>{iso8601(info.mtime)}"
-                     f"</LastModified><ETag>{_e(info.etag)}</ETag><Size>{info.size}</Size>"
-                     f"{_OWNER if fetch_owner else ''}<StorageClass>STANDARD</StorageClass></Contents>")
-    for common in prefixes:
-        parts.append(f"<CommonPrefixes><Prefix>{enc(common)}</Prefix></CommonPrefixes>")
-    parts.append("</ListBucketResult>")
-    return _xml("".join(parts))
+    for info in page.contents:
+        entry: list[tuple[str, XmlContent]] = [
+            ("Key", enc(info.key)), ("LastModified", iso8601(info.mtime)), ("ETag", info.etag),
+            ("Size", info.size)]
+        if fetch_owner:
+            entry.append(("Owner", _OWNER))
+        entry.append(("StorageClass", "STANDARD"))
+        out.append(("Contents", entry))
+    for common in page.common_prefixes:
+        out.append(("CommonPrefixes", [("Prefix", enc(common))]))
+    return _xml("ListBucketResult", out)
 
 
 # ----------------------------------------------------------------------------- objects
 def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
     validate_key(key)
-    data, checksums = _payload(req)
+    data, checksums = verified_payload(req)
     info = s3.put_object(bucket, key, data, content_type=req.headers.get("Content-Type"),
                          metadata=_user_metadata(req), headers=_stored_headers(req),
                          checksums=checksums)
-    return Response(200, b"", {"ETag": info.etag, **_checksum_headers(checksums)})
+    return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
 
 
 def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
@@ -482,7 +422,7 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
         tags = [t.strip() for t in header.split(",")]
         return "*" in tags or any(t.strip('"') == info.etag.strip('"') for t in tags)
 
-    def date(name: str):
+    def date(name: str) -> float | None:
         value = req.headers.get(name)
         if not value:
             return None
@@ -493,12 +433,12 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
 
     if_match = req.headers.get("If-Match")
     if if_match is not None and not etag_matches(if_match):
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
+        raise PreconditionFailed("At least one of the pre-conditions you specified did "
+                       "not hold")
     since = date("If-Unmodified-Since")
     if if_match is None and since is not None and int(info.mtime) > since:
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
+        raise PreconditionFailed("At least one of the pre-conditions you specified did "
+                       "not hold")
     if_none = req.headers.get("If-None-Match")
     if if_none is not None and etag_matches(if_none):
         return Response(304, b"", {"ETag": info.etag, "Last-Modified": _http_date(info.mtime)})
@@ -527,11 +467,24 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, min(end, size - 1)
 
 
-def _invalid_range(size: int) -> AwsError:
-    return AwsError("InvalidRange", f"The requested range is not satisfiable (object size {size})", 416)
+def _invalid_range(size: int) -> InvalidRange:
+    return InvalidRange(f"The requested range is not satisfiable (object size {size})")
 
 
-def _get_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) -> Response:
+def _get_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    return _read_object(s3, req, bucket, key, head=False)
+
+
+def _head_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    return _read_object(s3, req, bucket, key, head=True)
+
+
+def _delete_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    s3.delete_object(bucket, key)
+    return Response(204)
+
+
+def _read_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) -> Response:
     info = s3.head_object(bucket, key)
     not_modified = _check_preconditions(info, req)
     if not_modified is not None:
@@ -541,11 +494,11 @@ def _get_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool) 
     part_number = req.query_value("partNumber")
     span = _parse_range(range_header, info.size) if range_header else None
     if part_number not in (None, "1"):
-        raise AwsError("InvalidPartNumber", "The requested partnumber is not satisfiable", 416)
+        raise InvalidPartNumber("The requested partnumber is not satisfiable")
     if span is None:
         # Full-object checksums only describe full reads; botocore verifies them when returned.
         if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
-            headers.update(_checksum_headers(info.checksums))
+            headers.update(checksum_headers(info.checksums))
         body = b"" if head else s3.read(info)
         headers["Content-Length"] = str(info.size)
         return Response(200, body, headers)
@@ -561,89 +514,68 @@ def _copy_source(req: Request) -> tuple[str, str]:
     source = unquote(raw).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
-        raise AwsError("InvalidArgument", "Copy Source must mention the source bucket and key: "
-                       "sourcebucket/sourcekey", 400)
+        raise InvalidArgument("Copy Source must mention the source bucket and key: "
+                       "sourcebucket/sourcekey")
     return bucket, key
 
 
 def _copy_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    src_bucket, src_key = _copy_source(req)
-    s3.require_bucket(bucket)
-    validate_key(key)
-    info = s3.head_object(src_bucket, src_key)
-    directive = (req.headers.get("x-amz-metadata-directive") or "COPY").upper()
-    if directive not in ("COPY", "REPLACE"):
-        raise AwsError("InvalidArgument", f"Unknown metadata directive {directive}", 400)
-    if directive == "COPY" and (src_bucket, src_key) == (bucket, key):
-        raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an "
-                       "object to itself without changing the object's metadata, storage class, "
-                       "website redirect location or encryption attributes.", 400)
-    if_match = req.headers.get("x-amz-copy-source-if-match")
-    if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
-        raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did "
-                       "not hold", 412)
-    data = s3.read(info)
-    if directive == "REPLACE":
-        content_type, metadata, headers = (req.headers.get("Content-Type"), _user_metadata(req),
-                                           _stored_headers(req))
-    else:
-        content_type, metadata, headers = info.content_type, info.metadata, info.headers
-    is_multipart = "-" in info.etag
-    new = s3.put_object(bucket, key, data, content_type=content_type, metadata=metadata,
-                        headers=headers, checksums={} if is_multipart else info.checksums)
-    return _xml(f'<CopyObjectResult xmlns="{NS}"><LastModified>{iso8601(new.mtime)}</LastModified>'
-                f"<ETag>{_e(new.etag)}</ETag></CopyObjectResult>")
+    source_bucket, source_key = _copy_source(req)
+    new = s3.copy_object(bucket, key, source_bucket=source_bucket, source_key=source_key,
+                         metadata_directive=(req.headers.get("x-amz-metadata-directive") or "COPY").upper(),
+                         content_type=req.headers.get("Content-Type"), metadata=_user_metadata(req),
+                         headers=_stored_headers(req),
+                         if_match=req.headers.get("x-amz-copy-source-if-match"))
+    return _xml("CopyObjectResult", [("LastModified", iso8601(new.mtime)), ("ETag", new.etag)])
 
 
-def _delete_objects(s3: S3Backend, req: Request, bucket: str) -> Response:
+def _delete_objects(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
-    body, _ = _payload(req)
+    body, _ = verified_payload(req)
     root = _parse_xml(body)
     quiet_el = _find(root, "Quiet")
     quiet = quiet_el is not None and (quiet_el.text or "").strip().lower() == "true"
     objects = _findall(root, "Object")
     if len(objects) > 1000:
-        raise AwsError("MalformedXML", "A DeleteObjects request may name at most 1000 keys", 400)
-    out = [f'<DeleteResult xmlns="{NS}">']
+        raise MalformedXML("A DeleteObjects request may name at most 1000 keys")
+    out: list[tuple[str, XmlContent]] = []
     for obj in objects:
         key_el = _find(obj, "Key")
-        key = key_el.text if key_el is not None and key_el.text else ""
+        name = key_el.text if key_el is not None and key_el.text else ""
         try:
-            s3.delete_object(bucket, key)
+            s3.delete_object(bucket, name)
         except AwsError as error:
-            out.append(f"<Error><Key>{_e(key)}</Key><Code>{_e(error.code)}</Code>"
-                       f"<Message>{_e(error.message)}</Message></Error>")
+            out.append(("Error", [("Key", name), ("Code", error.code), ("Message", error.message)]))
             continue
         if not quiet:
-            out.append(f"<Deleted><Key>{_e(key)}</Key></Deleted>")
-    out.append("</DeleteResult>")
-    return _xml("".join(out))
+            out.append(("Deleted", [("Key", name)]))
+    return _xml("DeleteResult", out)
 
 
 # ----------------------------------------------------------------------------- multipart
 def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     algorithm = req.headers.get("x-amz-checksum-algorithm")
-    upload_id = s3.create_upload(bucket, key, req.headers.get("Content-Type"), _user_metadata(req),
-                                 _stored_headers(req), algorithm)
+    upload_id = s3.create_upload(bucket, key, content_type=req.headers.get("Content-Type"),
+                                 metadata=_user_metadata(req), headers=_stored_headers(req),
+                                 checksum_algorithm=algorithm)
     headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
-    return _xml(f'<InitiateMultipartUploadResult xmlns="{NS}"><Bucket>{_e(bucket)}</Bucket>'
-                f"<Key>{_e(key)}</Key><UploadId>{_e(upload_id)}</UploadId>"
-                "</InitiateMultipartUploadResult>", headers=headers)
+    return _xml("InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)],
+                headers=headers)
 
 
 def _part_number(req: Request) -> int:
     try:
         return _strict_int(req.query_value("partNumber") or "")
     except ValueError:
-        raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, "
-                       "inclusive", 400) from None
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, "
+                       "inclusive") from None
 
 
 def _upload_part(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    data, checksums = _payload(req)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", _part_number(req), data,
-                          checksums)
-    return Response(200, b"", {"ETag": part.etag, **_checksum_headers(checksums)})
+    data, checksums = verified_payload(req)
+    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req), data=data,
+                          checksums=checksums)
+    return Response(200, b"", {"ETag": part.etag, **checksum_headers(checksums)})
 
 
 def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -651,10 +583,9 @@ def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Res
     info = s3.head_object(src_bucket, src_key)
     span = req.headers.get("x-amz-copy-source-range")
     start, end = (_parse_range(span, info.size) or (0, info.size - 1)) if span else (0, info.size - 1)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", _part_number(req),
-                          s3.read(info, start, end), {})
-    return _xml(f'<CopyPartResult xmlns="{NS}"><LastModified>{iso8601(part.modified)}</LastModified>'
-                f"<ETag>{_e(part.etag)}</ETag></CopyPartResult>")
+    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req),
+                          data=s3.read(info, start, end), checksums={})
+    return _xml("CopyPartResult", [("LastModified", iso8601(part.modified)), ("ETag", part.etag)])
 
 
 def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -667,12 +598,16 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
         try:
             number = _strict_int((number_el.text or "").strip() if number_el is not None else "")
         except ValueError:
-            raise AwsError("MalformedXML", "Part without a valid PartNumber", 400) from None
+            raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
-    info = s3.complete_upload(bucket, key, upload_id, requested)
-    return _xml(f'<CompleteMultipartUploadResult xmlns="{NS}"><Location>/{_e(bucket)}/{_e(quote(key))}'
-                f"</Location><Bucket>{_e(bucket)}</Bucket><Key>{_e(key)}</Key>"
-                f"<ETag>{_e(info.etag)}</ETag></CompleteMultipartUploadResult>")
+    info = s3.complete_upload(bucket, key, upload_id, requested=requested)
+    return _xml("CompleteMultipartUploadResult", [
+        ("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)])
+
+
+def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    s3.abort_upload(bucket, key, req.query_value("uploadId") or "")
+    return Response(204)
 
 
 def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -683,27 +618,22 @@ def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     parts = [p for p in s3.list_parts(upload_id) if p.number > marker]
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
-    out = [f'<ListPartsResult xmlns="{NS}"><Bucket>{_e(bucket)}</Bucket><Key>{_e(key)}</Key>'
-           f"<UploadId>{_e(upload_id)}</UploadId><PartNumberMarker>{marker}</PartNumberMarker>"]
+    out: list[tuple[str, XmlContent]] = [
+        ("Bucket", bucket), ("Key", key), ("UploadId", upload_id), ("PartNumberMarker", marker)]
     if parts:
-        out.append(f"<NextPartNumberMarker>{parts[-1].number}</NextPartNumberMarker>")
-    out.append(f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{'true' if truncated else 'false'}"
-               "</IsTruncated>")
-    for p in parts:
-        out.append(f"<Part><PartNumber>{p.number}</PartNumber><LastModified>{iso8601(p.modified)}"
-                   f"</LastModified><ETag>{_e(p.etag)}</ETag><Size>{p.size}</Size></Part>")
-    out.append("</ListPartsResult>")
-    return _xml("".join(out))
+        out.append(("NextPartNumberMarker", parts[-1].number))
+    out += [("MaxParts", max_parts), ("IsTruncated", _bool(truncated))]
+    out += [("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.modified)), ("ETag", p.etag),
+                      ("Size", p.size)]) for p in parts]
+    return _xml("ListPartsResult", out)
 
 
-def _list_uploads(s3: S3Backend, req: Request, bucket: str) -> Response:
+def _list_uploads(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     prefix = req.query_value("prefix") or ""
     uploads = s3.list_uploads(bucket, prefix)
-    out = [f'<ListMultipartUploadsResult xmlns="{NS}"><Bucket>{_e(bucket)}</Bucket>'
-           f"<Prefix>{_e(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>"]
-    for u in uploads:
-        out.append(f"<Upload><Key>{_e(u.key)}</Key><UploadId>{_e(u.upload_id)}</UploadId>"
-                   f"<Initiated>{iso8601(u.created)}</Initiated></Upload>")
-    out.append("</ListMultipartUploadsResult>")
-    return _xml("".join(out))
+    out: list[tuple[str, XmlContent]] = [
+        ("Bucket", bucket), ("Prefix", prefix), ("MaxUploads", 1000), ("IsTruncated", "false")]
+    out += [("Upload", [("Key", u.key), ("UploadId", u.upload_id), ("Initiated", iso8601(u.created))])
+            for u in uploads]
+    return _xml("ListMultipartUploadsResult", out)
 
