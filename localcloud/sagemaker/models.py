@@ -1,11 +1,15 @@
-"""The endpoints localcloud serves: each InService endpoint's routing table and the backend
-that loads, routes, invokes and captures.
+"""SageMaker's backend (`cloud.sagemaker`): models, endpoint configs, endpoints and what serves
+them, and the model registry (its base `ModelRegistry`, localcloud.sagemaker.registry).
 
-Invocations never read SQLite: each serving endpoint has an immutable `Route` in memory,
-replaced wholesale (one dict assignment, atomic under the GIL) by Create/Update/weights calls,
-so a request that picked the old route finishes on the old models. `HostingBackend` (one per
-LocalCloud, `cloud.hosting`) holds what lives in memory — loaded models and routes — and runs
-the background deploys; the wire operations in `hosting` store the documents.
+Control-plane documents live in the StateStore shaped like their Describe* responses (times as
+epoch floats; `wire` renders them; "_" keys are bookkeeping). Invocations never read SQLite:
+each serving endpoint has an immutable `Route` in memory, replaced wholesale (one dict
+assignment, atomic under the GIL) by Create/Update/weights calls, so a request that picked the
+old route finishes on the old models. The backend (one per LocalCloud) holds what lives in
+memory (loaded models, routes, invocation counters) and runs the background deploys; the wire
+operations are localcloud.sagemaker.responses (control plane) and localcloud.sagemaker.runtime
+(InvokeEndpoint). Source: the SageMaker API reference (API_CreateEndpoint, API_UpdateEndpoint,
+API_UpdateEndpointWeightsAndCapacities, ...) and the developer guide's hosting pages.
 """
 from __future__ import annotations
 
@@ -21,12 +25,19 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localcloud.s3 import objects
+from localcloud.errors import AwsError, ValidationException
 from localcloud.sagemaker.capture import Capture, CaptureWriter
-from localcloud.sagemaker.model_server import (InvokeError, ModelHandle, _environment, _serving,
-                                                _unpack_output, _validation_error)
+from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
+from localcloud.sagemaker.invocation_metrics import NAMESPACE, VariantStats, metric_data
+from localcloud.sagemaker.model_server import ModelHandle, model_environment, serving_code, unpack_output
+from localcloud.sagemaker.registry import ModelRegistry, drop_none
+from localcloud.sagemaker.store import wire
+from localcloud.state import AlreadyExists
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 log = logging.getLogger("localcloud.hosting")
 
@@ -59,52 +70,64 @@ class Route:
         if target_variant is not None:
             variant = self.by_name.get(target_variant)
             if variant is None:
-                raise _validation_error(f"Endpoint {self.endpoint} has no production variant "
-                                        f"named {target_variant}")
+                raise ValidationError(f"Endpoint {self.endpoint} has no production variant "
+                                      f"named {target_variant}")
             return variant
         if len(self.variants) == 1:
             return self.variants[0]
         weights = [v.weight for v in self.variants]
         if sum(weights) <= 0:
-            raise _validation_error(f"All production variants of endpoint {self.endpoint} "
-                                    "have weight 0")
+            raise ValidationError(f"All production variants of endpoint {self.endpoint} "
+                                  "have weight 0")
         return random.choices(self.variants, weights)[0]
 
 
 @dataclass
-class VariantStats:
-    """InvokeEndpoint counters of one (endpoint, variant); latencies of the answered requests."""
-    invocations: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
-    model_latency_us: int = 0
-    latency_min_us: int | None = None
-    latency_max_us: int | None = None
-
-    def answered(self, latency_us: int) -> None:
-        """Count one request the model answered in `latency_us` microseconds."""
-        self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
-
-    def add(self, other: "VariantStats") -> None:
-        self.invocations += other.invocations
-        self.errors_4xx += other.errors_4xx
-        self.errors_5xx += other.errors_5xx
-        self.model_latency_us += other.model_latency_us
-        for name, pick in (("latency_min_us", min), ("latency_max_us", max)):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
-
-
-@dataclass
 class Result:
+    """An answered InvokeEndpoint: the body, its type, the variant that answered."""
     body: bytes
     content_type: str
     variant: str
     custom_attributes: str | None = None
 
 
-class HostingBackend:
-    def __init__(self, cloud: Any):
+@dataclass(frozen=True)
+class ListFilter:
+    """ListModels', ListEndpointConfigs' and ListEndpoints' filters and sort (times in epoch
+    seconds; SortBy "Name", "Status" or CreationTime; SortOrder Descending by default)."""
+    name_contains: str | None = None
+    status_equals: str | None = None
+    creation_time_after: float | None = None
+    creation_time_before: float | None = None
+    last_modified_time_after: float | None = None
+    last_modified_time_before: float | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+
+    def apply(self, docs: list[dict[str, Any]], name_key: str,
+              status_key: str | None = None) -> list[dict[str, Any]]:
+        if self.name_contains:
+            docs = [d for d in docs if self.name_contains.lower() in d[name_key].lower()]
+        if status_key and self.status_equals:
+            docs = [d for d in docs if d[status_key] == self.status_equals]
+        for bound, key, after in ((self.creation_time_after, "CreationTime", True),
+                                  (self.creation_time_before, "CreationTime", False),
+                                  (self.last_modified_time_after, "LastModifiedTime", True),
+                                  (self.last_modified_time_before, "LastModifiedTime", False)):
+            if bound is not None:
+                docs = [d for d in docs if (d[key] > bound if after else d[key] < bound)]
+        sort_key = {"Name": name_key, "Status": status_key or "CreationTime"}.get(self.sort_by or "", "CreationTime")
+        docs.sort(key=lambda d: d[sort_key], reverse=(self.sort_order or "Descending") == "Descending")
+        return docs
+
+
+class SageMakerBackend(ModelRegistry):
+    """SageMaker of one LocalCloud (`cloud.sagemaker`): hosting's documents and serving, and the
+    model registry (ModelRegistry). Thread-safe. Control-plane methods raise
+    ValidationException for what SageMaker refuses that way (missing or existing resources,
+    bad input); `invoke` raises the runtime's InvokeError subclasses."""
+
+    def __init__(self, cloud: LocalCloud):
         self.cloud = cloud
         self.models_dir: Path = cloud.config.home / "hosting" / "models"
         self._routes: dict[str, Route] = {}
@@ -116,7 +139,7 @@ class HostingBackend:
         self._drained: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
         self._stats_lock = threading.Lock()
         self.stats_since = time.time()          # when the counters in _stats began
-        self._capture = CaptureWriter(cloud.config.s3_root)
+        self._capture = CaptureWriter(cloud.config.s3_root, lambda uri: cloud.s3.split_uri(uri))
         self._closed = False
         self._closing = threading.Event()
         self._recover()
@@ -127,12 +150,14 @@ class HostingBackend:
         """Extract model.tar.gz under home/hosting/models/<ModelName>/<hash>/ and model_fn it."""
         if not uri:
             raise RuntimeError(f"model {model_name} has no ModelDataUrl")
-        return _serving().model_fn(self.extract(model_name, uri))
+        return serving_code().model_fn(self.extract(model_name, uri))
 
     def extract(self, model_name: str, uri: str) -> Path:
+        """The directory a model.tar.gz at `uri` is extracted to (once per content);
+        FileNotFoundError if there is no such object, tarfile's errors for a bad archive."""
         try:
-            data = objects.read_bytes(self.cloud, uri)
-        except objects.ObjectStoreError as exc:
+            data = self.cloud.s3.read_bytes(uri)
+        except AwsError as exc:
             raise FileNotFoundError(str(exc)) from None
         target = self.models_dir / model_name / hashlib.sha256(data).hexdigest()[:16]
         if target.is_dir():
@@ -185,9 +210,9 @@ class HostingBackend:
         doc = self.cloud.state.get(ENDPOINT, endpoint)
         account = self.cloud.config.account_id
         if doc is None:
-            raise _validation_error(f"Endpoint {endpoint} of account {account} not found.")
+            raise ValidationError(f"Endpoint {endpoint} of account {account} not found.")
         if doc["EndpointStatus"] not in SERVING_STATES:
-            raise _validation_error(f"Endpoint {endpoint} of account {account} is not in service "
+            raise ValidationError(f"Endpoint {endpoint} of account {account} is not in service "
                                     f"(status {doc['EndpointStatus']}).")
         weights = {v["VariantName"]: v["CurrentWeight"] for v in doc.get("ProductionVariants", [])}
         with self._control:
@@ -196,8 +221,7 @@ class HostingBackend:
                 try:
                     route = self.build_route(endpoint, doc["_Config"], weights)
                 except RuntimeError as exc:
-                    raise InvokeError("ModelError", str(exc), 424, OriginalStatusCode=500,
-                                      OriginalMessage=str(exc)) from None
+                    raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
                 self._routes[endpoint] = route   # models load lazily on first invoke
             return route
 
@@ -224,11 +248,11 @@ class HostingBackend:
         route = self.route(endpoint)
         variant = route.pick(target_variant)
         key = (endpoint, variant.name)
-        serving = _serving()
+        serving = serving_code()
         started = time.perf_counter()
         try:
             model = variant.model.get(target_model)
-            with _environment(serving, variant.model.environment):
+            with model_environment(serving, variant.model.environment):
                 data = serving.input_fn(body, content_type)
                 prediction = serving.predict_fn(data, model)
                 output = serving.output_fn(prediction, accept)
@@ -242,7 +266,7 @@ class HostingBackend:
             log.exception("model error on endpoint %s variant %s", endpoint, variant.name)
             self._count(key, 5)
             raise self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}") from None
-        out_body, out_type, attributes = _unpack_output(output, accept)
+        out_body, out_type, attributes = unpack_output(output, accept)
         latency = int((time.perf_counter() - started) * 1e6)
         with self._stats_lock:     # looked up under the lock: drain_stats swaps the dict
             self._stats[key].answered(latency)
@@ -260,18 +284,17 @@ class HostingBackend:
             else:
                 stats.errors_5xx += 1
 
-    def _model_error(self, endpoint: str, status: int, message: str) -> InvokeError:
+    def _model_error(self, endpoint: str, status: int, message: str) -> ModelError:
         kind = "client" if status < 500 else "server"
         region, account = self.cloud.config.region, self.cloud.config.account_id
         group = f"/aws/sagemaker/Endpoints/{endpoint}"
         text = (f"Received {kind} error ({status}) from primary with message \"{message}\". "
                 f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
                 f"#logEventViewer:group={group} in account {account} for more information.")
-        return InvokeError("ModelError", text, 424, OriginalStatusCode=status,
-                           OriginalMessage=message,
-                           LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
+        return ModelError(text, OriginalStatusCode=status, OriginalMessage=message,
+                          LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
 
-    def stats(self, endpoint: str) -> dict[str, dict[str, int]]:
+    def stats(self, endpoint: str) -> dict[str, dict[str, int | None]]:
         """Per-variant counters since this process started (for monitoring)."""
         with self._stats_lock:
             out: dict[str, VariantStats] = {}
@@ -295,6 +318,309 @@ class HostingBackend:
         """Per-variant multi-model cache counters (loads, hits, waits, evictions, bytes...)."""
         route = self.route(endpoint)
         return {v.name: v.model.cache_stats() for v in route.variants if v.model.multi}
+
+    def publish_invocation_metrics(self, now: float, force: bool = False) -> int:
+        """Hand CloudWatch the counters of the minute that has ended (any counters at all when
+        `force`) as AWS/SageMaker MetricDatum dicts stamped with the minute they were counted
+        in (`cloud.cloudwatch.publish_service_metrics`, which evaluates the alarms on them);
+        the number of datums. Called every second by the server's clock; `now` in epoch seconds."""
+        if not force and int(now // 60) == int(self.stats_since // 60):
+            return 0
+        since, window = self.drain_stats(now)
+        data = metric_data(window, since // 60 * 60, self._instance_count)
+        if data:
+            self.cloud.cloudwatch.publish_service_metrics(NAMESPACE, data, now)
+        return len(data)
+
+    def _instance_count(self, endpoint: str, variant: str) -> int | None:
+        """The variant's CurrentInstanceCount now (None for a serverless variant or a deleted endpoint)."""
+        doc = self.cloud.state.get(ENDPOINT, endpoint) or {}
+        for v in doc.get("ProductionVariants", []):
+            if v.get("VariantName") == variant:
+                return v.get("CurrentInstanceCount") or None
+        return None
+
+    # - models -----------------------------------------------------------------------------
+
+    def _arn(self, kind: str, name: str) -> str:
+        return self.cloud.config.arn("sagemaker", f"{kind}/{name.lower()}")
+
+    def _resolve_container(self, container: dict[str, Any]) -> dict[str, Any]:
+        """The container a model runs: ModelPackageName resolves to the package's first container."""
+        resolved = dict(container)
+        if container.get("ModelPackageName"):
+            package = self.get_package(container["ModelPackageName"])
+            containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+            if not containers:
+                raise ValidationException(
+                    f"Model package {container['ModelPackageName']} has no inference containers")
+            first = containers[0]
+            for key in ("Image", "ModelDataUrl"):
+                if key in first:
+                    resolved.setdefault(key, first[key])
+            resolved["Environment"] = {**(first.get("Environment") or {}), **(container.get("Environment") or {})}
+        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+        if source and "ModelDataUrl" not in resolved:
+            resolved["ModelDataUrl"] = source["S3Uri"]
+        uri = resolved.get("ModelDataUrl")
+        if uri is not None:
+            try:
+                path = self.cloud.s3.resolve(uri)
+            except AwsError as exc:
+                raise ValidationException(f"ModelDataUrl: {exc}") from None
+            exists = path.is_dir() if resolved.get("Mode") == "MultiModel" else path.is_file()
+            if not exists:
+                raise ValidationException(f"Could not find model data at {uri}.")
+        return resolved
+
+    def create_model(self, *, name: str, primary_container: dict[str, Any] | None = None,
+                     containers: list[dict[str, Any]] | None = None,
+                     inference_execution_config: dict[str, Any] | None = None,
+                     execution_role_arn: str | None = None, vpc_config: dict[str, Any] | None = None,
+                     enable_network_isolation: bool = False,
+                     tags: list[dict[str, str]] | None = None) -> str:
+        """The new model's ARN. ValidationException without a container, for model data that
+        is not there, or an existing model."""
+        container = primary_container or (containers[0] if containers else None)
+        if container is None:
+            raise ValidationException("Either PrimaryContainer or Containers must be provided")
+        resolved = self._resolve_container(container)
+        arn = self._arn("model", name)
+        doc = drop_none({
+            "ModelName": name, "ModelArn": arn,
+            "PrimaryContainer": primary_container, "Containers": containers,
+            "InferenceExecutionConfig": inference_execution_config,
+            "ExecutionRoleArn": execution_role_arn, "VpcConfig": vpc_config,
+            "EnableNetworkIsolation": enable_network_isolation,
+            "CreationTime": time.time(), "_Container": resolved, "_Tags": tags or [],
+        })
+        try:
+            self.cloud.state.insert(MODEL, name, doc)
+        except AlreadyExists:
+            raise ValidationException(f"Cannot create already existing model \"{arn}\".") from None
+        return arn
+
+    def _model(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(MODEL, name)
+        if doc is None:
+            raise ValidationException(f"Could not find model \"{self._arn('model', name)}\".")
+        return doc
+
+    def describe_model(self, *, name: str) -> dict[str, Any]:
+        """DescribeModel's response."""
+        return wire(self._model(name))
+
+    def delete_model(self, *, name: str) -> None:
+        self._model(name)
+        self.cloud.state.delete(MODEL, name)
+
+    def list_models(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """ModelSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(MODEL), "ModelName")
+        return [wire({k: d[k] for k in ("ModelName", "ModelArn", "CreationTime")}) for d in docs]
+
+    # - endpoint configs -------------------------------------------------------------------
+
+    def create_endpoint_config(self, *, name: str, production_variants: list[dict[str, Any]],
+                               data_capture_config: dict[str, Any] | None = None,
+                               kms_key_id: str | None = None,
+                               async_inference_config: dict[str, Any] | None = None,
+                               shadow_production_variants: list[dict[str, Any]] | None = None,
+                               execution_role_arn: str | None = None,
+                               enable_network_isolation: bool | None = None,
+                               tags: list[dict[str, str]] | None = None) -> str:
+        """The new endpoint config's ARN. ValidationException for duplicate or incomplete
+        variants, a missing model, a capture destination outside the object store, or an
+        existing config."""
+        variants, seen = [], set()
+        for pv in production_variants:
+            if pv["VariantName"] in seen:
+                raise ValidationException(f"Duplicate VariantName {pv['VariantName']} in ProductionVariants")
+            seen.add(pv["VariantName"])
+            if "ModelName" not in pv:
+                raise ValidationException(f"ProductionVariant {pv['VariantName']} has no ModelName")
+            if self.cloud.state.get(MODEL, pv["ModelName"]) is None:
+                raise ValidationException(f"Could not find model \"{self._arn('model', pv['ModelName'])}\".")
+            if "ServerlessConfig" not in pv and ("InstanceType" not in pv or "InitialInstanceCount" not in pv):
+                raise ValidationException(f"ProductionVariant {pv['VariantName']} needs InstanceType and "
+                                          "InitialInstanceCount, or ServerlessConfig")
+            variants.append({"InitialVariantWeight": 1.0, **pv})
+        capture = data_capture_config
+        if capture and capture.get("EnableCapture", False):
+            try:
+                self.cloud.s3.split_uri(capture["DestinationS3Uri"])
+            except AwsError as exc:
+                raise ValidationException(f"DataCaptureConfig.DestinationS3Uri: {exc}") from None
+        arn = self._arn("endpoint-config", name)
+        doc = drop_none({
+            "EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
+            "DataCaptureConfig": capture, "KmsKeyId": kms_key_id,
+            "AsyncInferenceConfig": async_inference_config,
+            "ShadowProductionVariants": shadow_production_variants,
+            "ExecutionRoleArn": execution_role_arn,
+            "EnableNetworkIsolation": enable_network_isolation,
+            "CreationTime": time.time(), "_Tags": tags or [],
+        })
+        try:
+            self.cloud.state.insert(ENDPOINT_CONFIG, name, doc)
+        except AlreadyExists:
+            raise ValidationException(
+                f"Cannot create already existing endpoint configuration \"{arn}\".") from None
+        return arn
+
+    def _endpoint_config(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(ENDPOINT_CONFIG, name)
+        if doc is None:
+            raise ValidationException(
+                f"Could not find endpoint configuration \"{self._arn('endpoint-config', name)}\".")
+        return doc
+
+    def describe_endpoint_config(self, *, name: str) -> dict[str, Any]:
+        """DescribeEndpointConfig's response."""
+        return wire(self._endpoint_config(name))
+
+    def delete_endpoint_config(self, *, name: str) -> None:
+        self._endpoint_config(name)
+        self.cloud.state.delete(ENDPOINT_CONFIG, name)
+
+    def list_endpoint_configs(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """EndpointConfigSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(ENDPOINT_CONFIG), "EndpointConfigName")
+        keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
+        return [wire({k: d[k] for k in keys}) for d in docs]
+
+    # - endpoints --------------------------------------------------------------------------
+
+    def _endpoint(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(ENDPOINT, name)
+        if doc is None:
+            raise ValidationException(f"Could not find endpoint \"{self._arn('endpoint', name)}\".")
+        return doc
+
+    def create_endpoint(self, *, name: str, config_name: str,
+                        tags: list[dict[str, str]] | None = None) -> str:
+        """The new endpoint's ARN; it is Creating until its models are loaded (in the
+        background), then InService or Failed. ValidationException for a missing config or an
+        existing endpoint."""
+        config = self._endpoint_config(config_name)
+        arn = self._arn("endpoint", name)
+        stamp = time.time()
+        op = uuid.uuid4().hex
+        doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config["EndpointConfigName"],
+               "EndpointStatus": "Creating", "CreationTime": stamp, "LastModifiedTime": stamp,
+               "_Config": config, "_Op": op, "_Tags": tags or []}
+        with self._control:
+            try:
+                self.cloud.state.insert(ENDPOINT, name, doc)
+            except AlreadyExists:
+                raise ValidationException(f"Cannot create already existing endpoint \"{arn}\".") from None
+        self.launch(name, op, config, update=False)
+        return arn
+
+    def describe_endpoint(self, *, name: str) -> dict[str, Any]:
+        """DescribeEndpoint's response (no DataCaptureConfig when the config has none)."""
+        out = wire(self._endpoint(name))
+        if out.get("DataCaptureConfig") is None:
+            out.pop("DataCaptureConfig", None)
+        return out
+
+    def list_endpoints(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """EndpointSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(ENDPOINT), "EndpointName", "EndpointStatus")
+        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+        return [wire({k: d[k] for k in keys}) for d in docs]
+
+    def delete_endpoint(self, *, name: str) -> None:
+        """Delete the endpoint, and its variants' scalable targets with Application Auto Scaling."""
+        autoscaling = self.cloud.autoscaling
+        with self._control, self.cloud.state.transaction():
+            doc = self._endpoint(name)
+            # "If you delete an endpoint, Application Auto Scaling ... deregisters those models as
+            # scalable targets without notifying you" (endpoint-delete-with-scaling.html).
+            for variant in autoscaling.registered_variants(doc["EndpointName"]):
+                autoscaling.deregister_variant(doc["EndpointName"], variant)
+            self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
+            self.drop(doc["EndpointName"])
+
+    def update_endpoint(self, *, name: str, config_name: str,
+                        retain_all_variant_properties: bool = False) -> str:
+        """Deploy another config to an InService endpoint (Updating, in the background; a
+        failed update rolls back); the endpoint's ARN. ValidationException for a missing
+        endpoint or config, an endpoint not InService, RetainAllVariantProperties, or a change
+        to an autoscaled variant."""
+        config = self._endpoint_config(config_name)
+        if retain_all_variant_properties:
+            raise ValidationException("RetainAllVariantProperties is not supported by localcloud")
+        op = uuid.uuid4().hex
+        with self._control, self.cloud.state.transaction():
+            doc = self._endpoint(name)
+            if doc["EndpointStatus"] != "InService":
+                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+            self._refuse_autoscaled_changes(doc, config)
+            doc.pop("FailureReason", None)
+            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(),
+                       _PendingConfig=config, _Op=op)
+            self.cloud.state.put(ENDPOINT, name, doc)
+        self.launch(name, op, config, update=True)
+        return str(doc["EndpointArn"])
+
+    def _refuse_autoscaled_changes(self, doc: dict[str, Any], config: dict[str, Any]) -> None:
+        """UpdateEndpoint fails when it would remove a variant registered with Application Auto
+        Scaling or change its instance type; changing its model is allowed
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)."""
+        registered = self.cloud.autoscaling.registered_variants(doc["EndpointName"])
+        if not registered:
+            return
+        current = {v["VariantName"]: v for v in doc["_Config"]["ProductionVariants"]}
+        new = {v["VariantName"]: v for v in config["ProductionVariants"]}
+        blocked = sorted(name for name in registered if name in current and (
+            name not in new or new[name].get("InstanceType") != current[name].get("InstanceType")))
+        if blocked:
+            raise ValidationException(
+                f"The variant(s) {blocked} of endpoint \"{doc['EndpointArn']}\" are registered as "
+                "scalable targets with Application Auto Scaling. Deregister them "
+                "(DeregisterScalableTarget) before an update removes them or changes their "
+                "instance type, and register them again afterwards.")
+
+    def update_endpoint_weights_and_capacities(self, *, name: str,
+                                               desired: list[dict[str, Any]]) -> str:
+        """Apply DesiredWeightsAndCapacities ({VariantName, DesiredWeight?,
+        DesiredInstanceCount?} each) at once; the endpoint is Updating for a moment, then
+        InService. The endpoint's ARN. ValidationException for a missing endpoint or variant,
+        or an endpoint not InService."""
+        state = self.cloud.state
+        with self._control, state.transaction():
+            doc = self._endpoint(name)
+            if doc["EndpointStatus"] != "InService":
+                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+            by_name = {v["VariantName"]: v for v in doc["ProductionVariants"]}
+            for wanted in desired:
+                variant = by_name.get(wanted["VariantName"])
+                if variant is None:
+                    raise ValidationException(
+                        f"The variant name(s) [{wanted['VariantName']}] is/are not present "
+                        f"in the endpoint \"{doc['EndpointArn']}\".")
+                if "DesiredWeight" in wanted:
+                    variant["CurrentWeight"] = variant["DesiredWeight"] = float(wanted["DesiredWeight"])
+                if "DesiredInstanceCount" in wanted and "CurrentInstanceCount" in variant:
+                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = wanted["DesiredInstanceCount"]
+            weights = {v: s["CurrentWeight"] for v, s in by_name.items()}
+            # New weights take effect now; the models already loaded are reused.
+            self.install(self.build_route(name, doc["_Config"], weights))
+            op = uuid.uuid4().hex
+            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _Op=op)
+            state.put(ENDPOINT, name, doc)
+        threading.Thread(target=self._settle, args=(name, op), daemon=True).start()
+        return str(doc["EndpointArn"])
+
+    def _settle(self, name: str, op: str) -> None:
+        """Updating → InService once a weights/capacity change is applied (it already is)."""
+        state = self.cloud.state
+        with self._control, state.transaction():
+            doc = state.get(ENDPOINT, name)
+            if doc is not None and doc.get("_Op") == op and doc["EndpointStatus"] == "Updating":
+                doc.update(EndpointStatus="InService", LastModifiedTime=time.time())
+                state.put(ENDPOINT, name, doc)
 
     # - lifecycle --------------------------------------------------------------------------
 
@@ -326,7 +652,7 @@ class HostingBackend:
             doc.pop("_PendingConfig", None)
             if route is not None:
                 self.install(route)
-                doc.update(endpoint_view(config, stamp))
+                doc.update(_endpoint_view(config, stamp))
                 doc.update(EndpointStatus="InService", EndpointConfigName=config["EndpointConfigName"],
                            _Config=config)
                 doc.pop("FailureReason", None)
@@ -372,14 +698,13 @@ class HostingBackend:
         self._closed = True
         self._closing.set()
         self._capture.close()
-        from localcloud.sagemaker.invocation_metrics import publish
         try:
-            publish(self.cloud, force=True)   # the last, partial minute's counts
+            self.publish_invocation_metrics(time.time(), force=True)   # the last, partial minute's counts
         except Exception:  # noqa: BLE001 — closing goes on (a state directory already removed...)
             log.exception("publishing the last invocation metrics failed")
 
 
-def endpoint_view(config: dict[str, Any], stamp: float,
+def _endpoint_view(config: dict[str, Any], stamp: float,
                    weights: dict[str, float] | None = None) -> dict[str, Any]:
     """DescribeEndpoint's ProductionVariants and DataCaptureConfig for a deployed config."""
     variants = []
@@ -397,12 +722,9 @@ def endpoint_view(config: dict[str, Any], stamp: float,
     capture = config.get("DataCaptureConfig")
     if capture:
         enabled = capture.get("EnableCapture", False)
-        view["DataCaptureConfig"] = _drop_none({
+        view["DataCaptureConfig"] = drop_none({
             "EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
             "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
             "DestinationS3Uri": capture.get("DestinationS3Uri"), "KmsKeyId": capture.get("KmsKeyId")})
     return view
 
-
-def _drop_none(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if v is not None}
