@@ -15,10 +15,13 @@ from localcloud.errors import AwsError
 # -- control plane ----------------------------------------------------------------------------
 
 class ResourceNotFound(AwsError):
+    """SageMaker's code for a missing resource where the API answers it (not hosting's
+    Describe*/Delete*, which answer ValidationException)."""
     code, status, sender = "ResourceNotFound", 400, True
 
 
 class ResourceInUse(AwsError):
+    """SageMaker's code for a resource that exists already or is busy, where the API answers it."""
     code, status, sender = "ResourceInUse", 400, True
 
 
@@ -65,6 +68,6 @@ class NoSuchOperation(InvokeError):
     code, status, sender = "UnknownOperationException", 404, True
 
 
-class MethodNotAllowed(InvokeError):
+class UnsupportedMethod(InvokeError):
     """A method other than POST on /endpoints/<name>/invocations."""
     code, status, sender = "UnknownOperationException", 405, True

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from localcloud.protocol import Request, Response
 from localcloud.sagemaker.exceptions import (
     InvokeError,
-    MethodNotAllowed,
     NoSuchOperation,
     PayloadTooLarge,
+    UnsupportedMethod,
     ValidationError,
 )
 from localcloud.shapes import compiled
@@ -62,7 +62,7 @@ def _invoke(cloud: LocalCloud, request: Request) -> Response:
             raise ValidationError("localcloud implements only InvokeEndpoint")
         raise NoSuchOperation(f"No operation at {request.path}")
     if request.method != "POST":
-        raise MethodNotAllowed(f"{request.method} {request.path} is not supported")
+        raise UnsupportedMethod(f"{request.method} {request.path} is not supported")
     body = request.body
     if len(body) > MAX_PAYLOAD:
         # AWS: the request is refused before any model sees it.
