@@ -194,6 +194,8 @@ class SageMakerBackend(ModelRegistry):
 
     def build_route(self, endpoint: str, config: dict[str, Any],
                     weights: dict[str, float] | None = None) -> Route:
+        """A route over an endpoint config's variants (weights by variant name, or the
+        config's initial weights); RuntimeError for a model that does not exist."""
         variants = []
         for pv in config["ProductionVariants"]:
             weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
@@ -203,6 +205,8 @@ class SageMakerBackend(ModelRegistry):
                      {v.name: v for v in variants})
 
     def route(self, endpoint: str) -> Route:
+        """The endpoint's route, built on first use after a restart. ValidationError for an
+        unknown or not serving endpoint, ModelError for a model that no longer exists."""
         route = self._routes.get(endpoint)
         if route is not None:
             return route
@@ -245,6 +249,10 @@ class SageMakerBackend(ModelRegistry):
     def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                target_variant: str | None = None, target_model: str | None = None,
                custom_attributes: str | None = None, inference_id: str | None = None) -> Result:
+        """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
+        input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
+        ValidationError for an endpoint not serving, a bad variant or TargetModel; ModelError
+        (424, the model's status in OriginalStatusCode) when the model fails."""
         route = self.route(endpoint)
         variant = route.pick(target_variant)
         key = (endpoint, variant.name)
