@@ -76,7 +76,7 @@ def bench_invoke(cloud: Any, requests: int = 2000, warmup: int = 100) -> dict[st
         in_process = []
         for _ in range(requests):   # the same call without HTTP/SigV4/boto3: the backend's share
             t0 = time.perf_counter()
-            cloud.hosting.invoke(name, body.encode(), "application/json", None)
+            cloud.sagemaker.invoke(name, body.encode(), "application/json", None)
             in_process.append((time.perf_counter() - t0) * 1000)
     finally:
         sm.delete_endpoint(EndpointName=name)

@@ -30,7 +30,7 @@ def _warm(server) -> None:
     cloud = server.cloud
     t0 = time.perf_counter()
     cloud.featurestore                      # opens the online store and its group metadata
-    warmed = cloud.hosting.warm()
+    warmed = cloud.sagemaker.warm()
     if warmed:
         log.info("warmed %s in %.1f s", ", ".join(warmed), time.perf_counter() - t0)
     # The daemon mostly idles while a pipeline's jobs run (they are subprocesses): import the

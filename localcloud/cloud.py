@@ -84,12 +84,6 @@ class LocalCloud:
         return SageMakerBackend(self)
 
     @cached_property
-    def hosting(self) -> Any:  # TRANSITION: becomes cloud.sagemaker
-        from localcloud.sagemaker.endpoints import HostingBackend
-
-        return HostingBackend(self)
-
-    @cached_property
     def pipelines(self) -> PipelinesBackend:
         from localcloud.sagemaker.pipelines.models import PipelinesBackend
 
@@ -147,7 +141,7 @@ class LocalCloud:
 
     def close(self) -> None:
         """Flush and close the backends that were started (buffered offline-store writes...)."""
-        for name in ("athena", "featurestore", "hosting", "sagemaker", "jobs", "pipelines", "s3"):
+        for name in ("athena", "featurestore", "sagemaker", "jobs", "pipelines", "s3"):
             backend = self.__dict__.get(name)
             if backend is not None and hasattr(backend, "close"):
                 backend.close()

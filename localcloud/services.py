@@ -24,8 +24,7 @@ class JsonService(NamedTuple):
 
 JSON_SERVICES: dict[str, JsonService] = {
     "sagemaker": JsonService("sagemaker", "SageMaker", (
-        "localcloud.sagemaker.hosting",
-        "localcloud.sagemaker.registry",
+        "localcloud.sagemaker.responses",
         "localcloud.sagemaker.pipelines.api",
         "localcloud.featurestore.control",
     )),

@@ -74,7 +74,7 @@ def test_canary_routes_by_weight_then_promote_and_rollback_fail_no_request(local
 
     _deploy(sm, rt, v2, "canary", weight=0.2)
     assert _weights(sm) == {"v1": 0.8, "v2": 0.2}
-    hosting = localcloud.cloud.hosting
+    hosting = localcloud.cloud.sagemaker
     served = [hosting.invoke("fraud", BODY.encode(), "application/json", None).variant
               for _ in range(10_000)]
     assert abs(served.count("v2") / len(served) - 0.2) <= 0.02

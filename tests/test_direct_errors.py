@@ -86,9 +86,9 @@ def test_the_local_route_answers_a_model_error_with_502_and_the_runtime_message(
 
 
 def test_localcloud_runtime_errors_carry_message_capitalised_only():
-    from localcloud.sagemaker.model_server import InvokeError
+    from localcloud.sagemaker.exceptions import ModelError
     from localcloud.sagemaker.runtime import _error
-    body = json.loads(_error(InvokeError("ModelError", "boom", 424)).body)
+    body = json.loads(_error(ModelError("boom")).body)
     assert body["Message"] == "boom" and "message" not in body
 
 

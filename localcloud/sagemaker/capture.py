@@ -14,13 +14,18 @@ import logging
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
-from localcloud.s3 import objects
+from localcloud.errors import AwsError
 
 log = logging.getLogger("localcloud.hosting")
+
+
+class CaptureDestinationError(Exception):
+    """A capture destination no file can be written under (logged, never on the wire)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class Capture:
     json_types: frozenset[str]
 
     @classmethod
-    def from_config(cls, config: dict[str, Any] | None) -> "Capture | None":
+    def from_config(cls, config: dict[str, Any] | None) -> Capture | None:
         if not config or not config.get("EnableCapture", False):
             return None
         modes = {o["CaptureMode"] for o in config.get("CaptureOptions") or []} or {"Input", "Output"}
@@ -43,7 +48,6 @@ class Capture:
                    "Input" in modes, "Output" in modes,
                    frozenset(header.get("CsvContentTypes") or ["text/csv"]),
                    frozenset(header.get("JsonContentTypes") or ["application/json"]))
-
 
 
 def _captured(data: bytes, content_type: str, mode: str, capture: Capture) -> dict[str, Any]:
@@ -62,10 +66,14 @@ def _captured(data: bytes, content_type: str, mode: str, capture: Capture) -> di
 class CaptureWriter:
     """Appends captured records to one open file per endpoint, variant and hour."""
 
-    def __init__(self, s3_root):
+    def __init__(self, s3_root: Path, split_uri: Callable[[str], tuple[str, str]] | None = None):
+        """`split_uri`: (bucket, prefix) of a DestinationS3Uri, raising AwsError for one outside
+        the object store (SageMakerBackend passes `cloud.s3.split_uri`); by default the URI is
+        only split, and the checks below keep the file inside `s3_root`."""
         self.s3_root = s3_root
+        self._split_uri = split_uri or _split_uri
         self._lock = threading.Lock()
-        self._files: dict[tuple[str, str, str], Any] = {}
+        self._files: dict[tuple[str, str, str], IO[str]] = {}
 
     def write(self, capture: Capture, endpoint: str, variant: str, body: bytes, content_type: str | None,
               out_body: bytes, out_type: str, inference_id: str | None = None) -> None:
@@ -92,25 +100,25 @@ class CaptureWriter:
                 handle = self._file(capture.destination, endpoint, variant, hour, when)
                 handle.write(line)
                 handle.flush()
-        except (OSError, objects.ObjectStoreError) as exc:   # capture never fails a request
+        except (OSError, AwsError, CaptureDestinationError) as exc:   # capture never fails a request
             log.warning("data capture for %s failed: %s", endpoint, exc)
 
     def _file(self, destination: str, endpoint: str, variant: str, hour: str,
-                      when: dt.datetime) -> Any:
+              when: dt.datetime) -> IO[str]:
         key = (destination, f"{endpoint}/{variant}", hour)
         handle = self._files.get(key)
         if handle is None:
             for old in [k for k in self._files if k[:2] == key[:2]]:   # a new hour
                 self._files.pop(old).close()
-            bucket, prefix = objects.split_uri(destination)
+            bucket, prefix = self._split_uri(destination)
             name = f"{when.strftime('%M-%S')}-{when.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
             object_key = "/".join(p for p in (prefix.strip("/"), endpoint, variant, hour, name) if p)
             parts = PurePosixPath(object_key).parts
             if any(p in ("..", ".") for p in parts) or "/" in bucket or bucket.startswith("."):
-                raise objects.ObjectStoreError(f"unusable capture destination {destination}")
+                raise CaptureDestinationError(f"unusable capture destination {destination}")
             bucket_dir = self.s3_root / bucket
             if not bucket_dir.is_dir():
-                raise objects.ObjectStoreError(f"bucket {bucket} does not exist")
+                raise CaptureDestinationError(f"bucket {bucket} does not exist")
             path = bucket_dir.joinpath(*parts)
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = self._files[key] = open(path, "a", encoding="utf-8")
@@ -121,3 +129,10 @@ class CaptureWriter:
             for handle in self._files.values():
                 handle.close()
             self._files.clear()
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket:
+        raise CaptureDestinationError(f"{uri!r} is not an s3:// URI naming a bucket")
+    return bucket, prefix

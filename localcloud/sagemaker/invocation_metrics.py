@@ -13,68 +13,74 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html):
 
 OverheadLatency is not published: localcloud's own overhead is not SageMaker's.
 
-The InvokeEndpoint path only bumps in-memory counters (HostingBackend.invoke, under one lock);
-the server's clock calls `publish` every second, which writes once the minute has turned: one
-statistic set per metric, variant and minute into CloudWatch's metric store, as AWS's 1-minute
-metrics. Closing the hosting backend publishes the last, partial minute. A minute without
+The InvokeEndpoint path only bumps in-memory `VariantStats` (SageMakerBackend.invoke, under one
+lock); the server's clock calls `cloud.sagemaker.publish_invocation_metrics(now)` every second,
+which hands CloudWatch (`cloud.cloudwatch.publish_service_metrics`) one statistic set per
+metric, variant and minute, built here by `metric_data`, once the minute has turned, as AWS's
+1-minute metrics. Closing the backend publishes the last, partial minute. A minute without
 requests publishes nothing, as on AWS.
 """
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudwatch.store import dims_key, metric_store
-
 NAMESPACE = "AWS/SageMaker"
-ENDPOINT = "sm-endpoint"      # localcloud.sagemaker.endpoints.ENDPOINT (not imported: no cycle)
 
 
-def publish(cloud: Any, now: float | None = None, force: bool = False) -> int:
-    """Write the counters of the minute that has ended (any counters at all when `force`) as
-    AWS/SageMaker datapoints stamped with the minute they were counted in; the rows written.
-    Alarms on the metrics written are evaluated, as after PutMetricData."""
-    hosting = cloud.__dict__.get("hosting")      # never started: nothing was invoked
-    if hosting is None:
-        return 0
-    now = time.time() if now is None else now
-    if not force and int(now // 60) == int(hosting.stats_since // 60):
-        return 0
-    since, window = hosting.drain_stats(now)
-    minute = since // 60 * 60
-    rows = []
+@dataclass
+class VariantStats:
+    """InvokeEndpoint counters of one (endpoint, variant); latencies of the answered requests."""
+    invocations: int = 0
+    errors_4xx: int = 0
+    errors_5xx: int = 0
+    model_latency_us: int = 0
+    latency_min_us: int | None = None
+    latency_max_us: int | None = None
+
+    def answered(self, latency_us: int) -> None:
+        """Count one request the model answered in `latency_us` microseconds."""
+        self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
+
+    def add(self, other: VariantStats) -> None:
+        self.invocations += other.invocations
+        self.errors_4xx += other.errors_4xx
+        self.errors_5xx += other.errors_5xx
+        self.model_latency_us += other.model_latency_us
+        for name, pick in (("latency_min_us", min), ("latency_max_us", max)):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+
+
+def _datum(name: str, dimensions: list[dict[str, str]], minute: float, count: float, total: float,
+           low: float, high: float, unit: str) -> dict[str, Any]:
+    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": minute, "Unit": unit,
+            "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high}}
+
+
+def metric_data(window: dict[tuple[str, str], VariantStats], minute: float,
+                instance_count: Callable[[str, str], int | None]) -> list[dict[str, Any]]:
+    """AWS MetricDatum dicts (StatisticValues, Timestamp `minute` in epoch seconds) for the
+    counters of each (endpoint, variant) counted in that minute. `instance_count(endpoint,
+    variant)` is the variant's instances now (None: serverless or deleted, no
+    InvocationsPerInstance)."""
+    data = []
     for (endpoint, variant), s in sorted(window.items()):
         n = s.invocations
         if not n:
             continue
-        dims = dims_key([{"Name": "EndpointName", "Value": endpoint},
-                         {"Name": "VariantName", "Value": variant}])
-        rows.append((NAMESPACE, "Invocations", dims, minute, n, n, 1.0, 1.0, "None"))
+        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        data.append(_datum("Invocations", dims, minute, n, n, 1.0, 1.0, "None"))
         for name, errors in (("Invocation4XXErrors", s.errors_4xx), ("Invocation5XXErrors", s.errors_5xx)):
-            rows.append((NAMESPACE, name, dims, minute, n, errors, 0.0 if errors < n else 1.0,
-                         1.0 if errors else 0.0, "None"))
-        instances = _instance_count(cloud, endpoint, variant)
+            data.append(_datum(name, dims, minute, n, errors, 0.0 if errors < n else 1.0,
+                               1.0 if errors else 0.0, "None"))
+        instances = instance_count(endpoint, variant)
         if instances:
             share = 1.0 / instances
-            rows.append((NAMESPACE, "InvocationsPerInstance", dims, minute, n, n * share, share, share, "None"))
+            data.append(_datum("InvocationsPerInstance", dims, minute, n, n * share, share, share, "None"))
         answered = n - s.errors_4xx - s.errors_5xx
-        if answered and s.latency_min_us is not None:
-            rows.append((NAMESPACE, "ModelLatency", dims, minute, answered, s.model_latency_us,
-                         s.latency_min_us, s.latency_max_us, "Microseconds"))
-    if not rows:
-        return 0
-    metric_store(cloud).put(rows)
-    from localcloud.cloudwatch.api import evaluate_alarms
-    touched = {(r[0], r[1], r[2]) for r in rows}
-    evaluate_alarms(cloud, lambda a: (a["Namespace"], a["MetricName"],
-                                      dims_key(a.get("Dimensions"))) in touched)
-    return len(rows)
-
-
-def _instance_count(cloud: Any, endpoint: str, variant: str) -> int | None:
-    """The variant's CurrentInstanceCount now (None for a serverless variant or a deleted endpoint)."""
-    doc = cloud.state.get(ENDPOINT, endpoint) or {}
-    for v in doc.get("ProductionVariants", []):
-        if v.get("VariantName") == variant:
-            return v.get("CurrentInstanceCount") or None
-    return None
+        if answered and s.latency_min_us is not None and s.latency_max_us is not None:
+            data.append(_datum("ModelLatency", dims, minute, answered, s.model_latency_us,
+                               s.latency_min_us, s.latency_max_us, "Microseconds"))
+    return data

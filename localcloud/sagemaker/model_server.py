@@ -5,7 +5,7 @@ container, as localcloud runs it.
 imported in-process as the container would run it); for multi-model endpoints it loads each
 TargetModel lazily, one load per artifact however many requests wait, and evicts least recently
 used artifacts under a memory bound (`MLGW_MME_MEMORY_MB`), as SageMaker's multi-model server
-does. `InvokeError` is a runtime error in InvokeEndpoint's wire shape.
+does. Its errors are localcloud.sagemaker.exceptions' runtime errors (InvokeError).
 """
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localcloud.s3 import objects
+from localcloud.sagemaker.exceptions import InvokeError, ValidationError
+
+if TYPE_CHECKING:
+    from localcloud.sagemaker.models import SageMakerBackend
 
 log = logging.getLogger("localcloud.hosting")
 
@@ -34,21 +37,10 @@ MME_FAILURE_TTL = 5.0           # seconds a TargetModel that failed to load answ
 _TARGET_MODEL = re.compile(r"\A\S[\x20-\x7e]*\Z")
 
 
-class InvokeError(Exception):
-    """A runtime error, rendered by localcloud.sagemaker.runtime in the runtime's wire shape."""
-
-    def __init__(self, code: str, message: str, status: int = 400, **fields: Any):
-        super().__init__(message)
-        self.code, self.message, self.status, self.fields = code, message, status, fields
-
-
-def _validation_error(message: str) -> InvokeError:
-    return InvokeError("ValidationError", message, 400)
-
-
 # -- loaded models ----------------------------------------------------------------------------
 
-def _serving():
+def serving_code() -> Any:
+    """The serving code (inference/serving.py), imported as the container imports it."""
     from inference import serving
     return serving
 
@@ -58,7 +50,7 @@ def preload_serving() -> list[str]:
     (serving.CALL_TIME_IMPORTS: xgboost, ~2 s), so the first CreateEndpoint loads its model in
     milliseconds instead. The modules imported. Raises what the import raises."""
     import importlib
-    names = list(getattr(_serving(), "CALL_TIME_IMPORTS", ()))
+    names = list(getattr(serving_code(), "CALL_TIME_IMPORTS", ()))
     for name in names:
         importlib.import_module(name)
     return names
@@ -114,7 +106,7 @@ def _env_number(env: dict[str, str], name: str, default: float) -> float:
 def _fresh(exc: BaseException) -> BaseException:
     """A new exception like exc: re-raising one object from many threads tangles tracebacks."""
     if isinstance(exc, InvokeError):
-        return InvokeError(exc.code, exc.message, exc.status, **exc.fields)
+        return exc.fresh()
     if isinstance(exc, ModelLoadError):
         return ModelLoadError(str(exc))
     return exc
@@ -128,8 +120,8 @@ class ModelHandle:
     """One SageMaker Model as loaded in memory: a single model, or a multi-model LRU cache
     bounded by estimated bytes (MLGW_MME_MEMORY_MB) and model count (MLGW_MME_MAX_MODELS)."""
 
-    def __init__(self, backend: Any, doc: dict[str, Any]):
-        self.backend = backend   # endpoints.HostingBackend: extract() and load_model() artifacts
+    def __init__(self, backend: SageMakerBackend, doc: dict[str, Any]):
+        self.backend = backend   # extract() and load_model() artifacts
         self.name: str = doc["ModelName"]
         container = doc["_Container"]
         self.data_url: str | None = container.get("ModelDataUrl")
@@ -158,7 +150,7 @@ class ModelHandle:
     def get(self, target_model: str | None) -> Any:
         if not self.multi:
             if target_model is not None:
-                raise _validation_error("TargetModel header is only valid for multi-model endpoints")
+                raise ValidationError("TargetModel header is only valid for multi-model endpoints")
             model = self._model
             if model is None:
                 with self._lock:   # one load even when the first requests race
@@ -167,7 +159,7 @@ class ModelHandle:
                     model = self._model
             return model
         if target_model is None:
-            raise _validation_error("TargetModel header is required for a multi-model endpoint")
+            raise ValidationError("TargetModel header is required for a multi-model endpoint")
         check_target_model(target_model)
         return self._get_target(target_model)
 
@@ -181,7 +173,7 @@ class ModelHandle:
             self._raise_if_recently_failed(target)
             pending = self._pending.get(target)
             owner = pending is None
-            if owner:
+            if pending is None:
                 pending = self._pending[target] = _Pending()
             else:
                 self.stats.waits += 1
@@ -189,6 +181,7 @@ class ModelHandle:
             pending.done.wait()
             if pending.error is not None:
                 raise _fresh(pending.error)
+            assert pending.loaded is not None   # set before done, when there is no error
             return pending.loaded.model
         return self._load_as_owner(target, pending)
 
@@ -223,12 +216,14 @@ class ModelHandle:
         return pending.loaded.model
 
     def _load_target(self, target: str) -> _Loaded:
+        if not self.data_url:
+            raise RuntimeError(f"multi-model {self.name} has no ModelDataUrl prefix")
         uri = self.data_url.rstrip("/") + "/" + target
         try:
             path = self.backend.extract(self.name, uri)
         except FileNotFoundError:
-            bucket, key = objects.split_uri(uri)
-            raise _validation_error(
+            bucket, key = self.backend.cloud.s3.split_uri(uri)
+            raise ValidationError(
                 f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure "
                 "that there is an object located at the URL and that the role passed to "
                 "CreateModel has permissions to download the model.") from None
@@ -236,7 +231,7 @@ class ModelHandle:
             raise ModelLoadError(f"Could not extract model {target}: {type(exc).__name__}: "
                                  f"{exc}") from None
         try:
-            model = _serving().model_fn(path)
+            model = serving_code().model_fn(path)
         except Exception as exc:
             raise ModelLoadError(f"Could not load model {target}: {type(exc).__name__}: "
                                  f"{exc}") from None
@@ -270,11 +265,11 @@ def check_target_model(target: str) -> None:
     parts = PurePosixPath(target).parts
     if (not _TARGET_MODEL.match(target) or target.startswith("/") or "\\" in target
             or any(p in ("..", ".") for p in parts) or len(target) > 1024):
-        raise _validation_error(f"Invalid TargetModel {target!r}: a relative path under the "
+        raise ValidationError(f"Invalid TargetModel {target!r}: a relative path under the "
                                 "model's ModelDataUrl prefix is required")
 
 
-class _environment:
+class model_environment:
     """Expose a Model's Environment to the serving code for one call (SERVING_THRESHOLD...)."""
 
     def __init__(self, serving: Any, env: dict[str, str]):
@@ -291,7 +286,7 @@ class _environment:
             self.var.reset(self.token)
 
 
-def _unpack_output(output: Any, accept: str | None) -> tuple[bytes, str, str | None]:
+def unpack_output(output: Any, accept: str | None) -> tuple[bytes, str, str | None]:
     """output_fn may return body, (body, content_type) or (body, content_type, custom_attributes)."""
     attributes = None
     if isinstance(output, tuple):

@@ -1,16 +1,26 @@
 """SageMaker Runtime's InvokeEndpoint (REST-JSON): `POST /endpoints/{EndpointName}/invocations`.
 
 The wire side only: parse the path and headers, enforce the 6 MB payload limit, call
-`cloud.hosting.invoke`, and render its result or error the way the runtime service does.
+`cloud.sagemaker.invoke`, and render its result or error (localcloud.sagemaker.exceptions'
+InvokeError) the way the runtime service does (API_runtime_InvokeEndpoint).
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from localcloud.protocol import Request, Response
-from localcloud.sagemaker.model_server import InvokeError
+from localcloud.sagemaker.exceptions import (
+    InvokeError,
+    NoSuchOperation,
+    PayloadTooLarge,
+    UnsupportedMethod,
+    ValidationError,
+)
 from localcloud.shapes import compiled
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 # InvokeEndpoint's InferenceId (X-Amzn-SageMaker-Inference-Id): length 1-64, pattern
 # \A\S[\p{Print}]*\z (the sagemaker-runtime service model; API_runtime_InvokeEndpoint).
@@ -37,31 +47,32 @@ def _endpoint_name(path: str) -> str | None:
     return name if name and "/" not in name else None
 
 
-def handle(cloud: Any, request: Request) -> Response:
+def handle(cloud: LocalCloud, request: Request) -> Response:
+    """InvokeEndpoint's answer: the model's body and headers, or the runtime's error."""
     try:
         return _invoke(cloud, request)
     except InvokeError as error:
         return _error(error)
 
 
-def _invoke(cloud: Any, request: Request) -> Response:
+def _invoke(cloud: LocalCloud, request: Request) -> Response:
     name = _endpoint_name(request.path)
     if name is None:
         if request.path.endswith("/async-invocations") or request.path.endswith("/invocation-response-stream"):
-            raise InvokeError("ValidationError", "localcloud implements only InvokeEndpoint", 400)
-        raise InvokeError("UnknownOperationException", f"No operation at {request.path}", 404)
+            raise ValidationError("localcloud implements only InvokeEndpoint")
+        raise NoSuchOperation(f"No operation at {request.path}")
     if request.method != "POST":
-        raise InvokeError("UnknownOperationException", f"{request.method} {request.path} is not supported", 405)
+        raise UnsupportedMethod(f"{request.method} {request.path} is not supported")
     body = request.body
     if len(body) > MAX_PAYLOAD:
         # AWS: the request is refused before any model sees it.
-        raise InvokeError("ValidationError", f"Received payload size of {len(body)} bytes exceeds "
-                          f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes).", 413)
+        raise PayloadTooLarge(f"Received payload size of {len(body)} bytes exceeds "
+                              f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes).")
     headers = request.headers
     inference_id = headers.get("X-Amzn-SageMaker-Inference-Id")
     if inference_id is not None:
         _check_inference_id(inference_id)
-    result = cloud.hosting.invoke(
+    result = cloud.sagemaker.invoke(
         name, body,
         content_type=headers.get("Content-Type"),
         accept=headers.get("Accept"),
@@ -78,10 +89,10 @@ def _invoke(cloud: Any, request: Request) -> Response:
 
 def _check_inference_id(value: str) -> None:
     if not 1 <= len(value) <= _INFERENCE_ID_MAX:
-        raise InvokeError("ValidationError", f"1 validation error detected: Value at 'inferenceId' "
-                          f"failed to satisfy constraint: Member must have length between 1 and "
-                          f"{_INFERENCE_ID_MAX}", 400)
+        raise ValidationError(f"1 validation error detected: Value at 'inferenceId' "
+                              f"failed to satisfy constraint: Member must have length between 1 and "
+                              f"{_INFERENCE_ID_MAX}")
     if not compiled(_INFERENCE_ID_PATTERN).fullmatch(value):
-        raise InvokeError("ValidationError", f"1 validation error detected: Value '{value}' at "
-                          "'inferenceId' failed to satisfy constraint: Member must satisfy regular "
-                          f"expression pattern: {_INFERENCE_ID_PATTERN}", 400)
+        raise ValidationError(f"1 validation error detected: Value '{value}' at "
+                              "'inferenceId' failed to satisfy constraint: Member must satisfy regular "
+                              f"expression pattern: {_INFERENCE_ID_PATTERN}")

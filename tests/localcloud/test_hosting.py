@@ -173,7 +173,7 @@ def test_endpoint_lifecycle_and_invoke(stack):
     lines = [json.loads(line) for f in captured for line in f.read_text().splitlines()]
     assert lines and lines[0]["captureData"]["endpointInput"]["mode"] == "INPUT"
     assert {line["captureData"]["endpointInput"]["encoding"] for line in lines} >= {"CSV", "JSON"}
-    assert server.cloud.hosting.stats("ep")["A"]["invocations"] >= 20
+    assert server.cloud.sagemaker.stats("ep")["A"]["invocations"] >= 20
 
     # UpdateEndpoint while a client invokes continuously: no request fails.
     _config(sm, "c2", [("C", "m2", 1.0)])

@@ -60,8 +60,8 @@ def test_invocations_and_errors_per_variant_reach_cloudwatch_and_the_studio(tmp_
         assert err.value.response["OriginalStatusCode"] == 400
         rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4", TargetVariant="B")
         # Nothing is written before the minute ends (the clock's call every second).
-        from localcloud.sagemaker.invocation_metrics import publish
-        assert publish(server.cloud, now=server.cloud.hosting.stats_since) == 0
+        sagemaker = server.cloud.sagemaker
+        assert sagemaker.publish_invocation_metrics(now=sagemaker.stats_since) == 0
     finally:
         server.stop()                  # publishes the minute in progress
 

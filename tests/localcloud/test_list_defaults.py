@@ -38,7 +38,7 @@ def test_list_model_packages_defaults(client):
 
 
 def test_list_endpoints_defaults_to_ten_newest_first(client, localcloud):
-    from localcloud.sagemaker.endpoints import ENDPOINT
+    from localcloud.sagemaker.models import ENDPOINT
     import time
     state = localcloud.cloud.state
     with state.transaction():   # the listing only; creating 12 real endpoints would load 12 models

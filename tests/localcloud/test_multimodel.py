@@ -13,8 +13,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from localcloud.sagemaker.models import SageMakerBackend
 from mlgw.commands import segments as segments_cli
-from localcloud.sagemaker.endpoints import HostingBackend
 from processing import synthetic
 from tests.conftest import start_server
 from training import segments
@@ -73,7 +73,7 @@ def _score(rt, endpoint: str, target: str, body: str) -> float:
 
 
 def _stats(server, endpoint: str) -> dict[str, int]:
-    return server[0].cloud.hosting.cache_stats(endpoint)["AllTraffic"]
+    return server[0].cloud.sagemaker.cache_stats(endpoint)["AllTraffic"]
 
 
 def test_each_state_answers_and_bad_targets_fail(server, archives, data):
@@ -98,13 +98,13 @@ def test_each_state_answers_and_bad_targets_fail(server, archives, data):
 def test_concurrent_cold_requests_load_once(server, data, monkeypatch):
     rt = server[3]
     endpoint = _endpoint(server, "seg-concurrent")
-    slow_extract = HostingBackend.extract
+    slow_extract = SageMakerBackend.extract
 
     def extract(self, *args):   # a slow download, so the 16 first requests surely overlap
         time.sleep(0.3)
         return slow_extract(self, *args)
 
-    monkeypatch.setattr(HostingBackend, "extract", extract)
+    monkeypatch.setattr(SageMakerBackend, "extract", extract)
     body, barrier, results = _record(data), threading.Barrier(16), []
 
     def call():

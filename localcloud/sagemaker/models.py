@@ -1,0 +1,738 @@
+"""SageMaker's backend (`cloud.sagemaker`): models, endpoint configs, endpoints and what serves
+them, and the model registry (its base `ModelRegistry`, localcloud.sagemaker.registry).
+
+Control-plane documents live in the StateStore shaped like their Describe* responses (times as
+epoch floats; `wire` renders them; "_" keys are bookkeeping). Invocations never read SQLite:
+each serving endpoint has an immutable `Route` in memory, replaced wholesale (one dict
+assignment, atomic under the GIL) by Create/Update/weights calls, so a request that picked the
+old route finishes on the old models. The backend (one per LocalCloud) holds what lives in
+memory (loaded models, routes, invocation counters) and runs the background deploys; the wire
+operations are localcloud.sagemaker.responses (control plane) and localcloud.sagemaker.runtime
+(InvokeEndpoint). Source: the SageMaker API reference (API_CreateEndpoint, API_UpdateEndpoint,
+API_UpdateEndpointWeightsAndCapacities, ...) and the developer guide's hosting pages.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import os
+import random
+import shutil
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localcloud.errors import AwsError, ValidationException
+from localcloud.sagemaker.capture import Capture, CaptureWriter
+from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
+from localcloud.sagemaker.invocation_metrics import NAMESPACE, VariantStats, metric_data
+from localcloud.sagemaker.model_server import ModelHandle, model_environment, serving_code, unpack_output
+from localcloud.sagemaker.registry import ModelRegistry, drop_none
+from localcloud.sagemaker.store import wire
+from localcloud.state import AlreadyExists
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
+
+log = logging.getLogger("localcloud.hosting")
+
+MODEL = "sm-model"
+ENDPOINT_CONFIG = "sm-endpoint-config"
+ENDPOINT = "sm-endpoint"
+
+SERVING_STATES = ("InService", "Updating", "SystemUpdating", "RollingBack")
+
+
+# -- routing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: ModelHandle
+    weight: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """What an InService endpoint serves; never mutated, replaced on every change."""
+    endpoint: str
+    config_name: str
+    variants: tuple[Variant, ...]
+    capture: Capture | None
+    by_name: dict[str, Variant] = field(default_factory=dict)
+
+    def pick(self, target_variant: str | None) -> Variant:
+        if target_variant is not None:
+            variant = self.by_name.get(target_variant)
+            if variant is None:
+                raise ValidationError(f"Endpoint {self.endpoint} has no production variant "
+                                      f"named {target_variant}")
+            return variant
+        if len(self.variants) == 1:
+            return self.variants[0]
+        weights = [v.weight for v in self.variants]
+        if sum(weights) <= 0:
+            raise ValidationError(f"All production variants of endpoint {self.endpoint} "
+                                  "have weight 0")
+        return random.choices(self.variants, weights)[0]
+
+
+@dataclass
+class Result:
+    """An answered InvokeEndpoint: the body, its type, the variant that answered."""
+    body: bytes
+    content_type: str
+    variant: str
+    custom_attributes: str | None = None
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """ListModels', ListEndpointConfigs' and ListEndpoints' filters and sort (times in epoch
+    seconds; SortBy "Name", "Status" or CreationTime; SortOrder Descending by default)."""
+    name_contains: str | None = None
+    status_equals: str | None = None
+    creation_time_after: float | None = None
+    creation_time_before: float | None = None
+    last_modified_time_after: float | None = None
+    last_modified_time_before: float | None = None
+    sort_by: str | None = None
+    sort_order: str | None = None
+
+    def apply(self, docs: list[dict[str, Any]], name_key: str,
+              status_key: str | None = None) -> list[dict[str, Any]]:
+        if self.name_contains:
+            docs = [d for d in docs if self.name_contains.lower() in d[name_key].lower()]
+        if status_key and self.status_equals:
+            docs = [d for d in docs if d[status_key] == self.status_equals]
+        for bound, key, after in ((self.creation_time_after, "CreationTime", True),
+                                  (self.creation_time_before, "CreationTime", False),
+                                  (self.last_modified_time_after, "LastModifiedTime", True),
+                                  (self.last_modified_time_before, "LastModifiedTime", False)):
+            if bound is not None:
+                docs = [d for d in docs if (d[key] > bound if after else d[key] < bound)]
+        sort_key = {"Name": name_key, "Status": status_key or "CreationTime"}.get(self.sort_by or "", "CreationTime")
+        docs.sort(key=lambda d: d[sort_key], reverse=(self.sort_order or "Descending") == "Descending")
+        return docs
+
+
+class SageMakerBackend(ModelRegistry):
+    """SageMaker of one LocalCloud (`cloud.sagemaker`): hosting's documents and serving, and the
+    model registry (ModelRegistry). Thread-safe. Control-plane methods raise
+    ValidationException for what SageMaker refuses that way (missing or existing resources,
+    bad input); `invoke` raises the runtime's InvokeError subclasses."""
+
+    def __init__(self, cloud: LocalCloud):
+        self.cloud = cloud
+        self.models_dir: Path = cloud.config.home / "hosting" / "models"
+        self._routes: dict[str, Route] = {}
+        self._handles: dict[tuple[str, float], ModelHandle] = {}
+        self._control = threading.RLock()       # read-modify-write of endpoint documents
+        # Counters since the last drain (the minute CloudWatch has not been told about yet, see
+        # localcloud/sagemaker/invocation_metrics.py) and the drained ones; both under _stats_lock.
+        self._stats: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
+        self._drained: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
+        self._stats_lock = threading.Lock()
+        self.stats_since = time.time()          # when the counters in _stats began
+        self._capture = CaptureWriter(cloud.config.s3_root, lambda uri: cloud.s3.split_uri(uri))
+        self._closed = False
+        self._closing = threading.Event()
+        self._recover()
+
+    # - model files ------------------------------------------------------------------------
+
+    def load_model(self, model_name: str, uri: str | None) -> Any:
+        """Extract model.tar.gz under home/hosting/models/<ModelName>/<hash>/ and model_fn it."""
+        if not uri:
+            raise RuntimeError(f"model {model_name} has no ModelDataUrl")
+        return serving_code().model_fn(self.extract(model_name, uri))
+
+    def extract(self, model_name: str, uri: str) -> Path:
+        """The directory a model.tar.gz at `uri` is extracted to (once per content);
+        FileNotFoundError if there is no such object, tarfile's errors for a bad archive."""
+        try:
+            data = self.cloud.s3.read_bytes(uri)
+        except AwsError as exc:
+            raise FileNotFoundError(str(exc)) from None
+        target = self.models_dir / model_name / hashlib.sha256(data).hexdigest()[:16]
+        if target.is_dir():
+            return target
+        staging = target.parent / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        try:
+            archive = staging / "model.tar.gz"
+            archive.write_bytes(data)
+            with tarfile.open(archive, "r:*") as tar:
+                tar.extractall(staging / "model", filter="data")   # refuses ../ and links out
+            archive.unlink()
+            try:
+                os.replace(staging / "model", target)
+            except OSError:
+                if not target.is_dir():   # lost a race to an identical extraction: fine
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def _handle(self, model_name: str) -> ModelHandle:
+        doc = self.cloud.state.get(MODEL, model_name)
+        if doc is None:
+            raise RuntimeError(f"Could not find model {model_name}")
+        key = (model_name, doc["CreationTime"])   # a re-created model of the same name is new
+        with self._control:
+            handle = self._handles.get(key)
+            if handle is None:
+                handle = self._handles[key] = ModelHandle(self, doc)
+            return handle
+
+    # - routes -----------------------------------------------------------------------------
+
+    def build_route(self, endpoint: str, config: dict[str, Any],
+                    weights: dict[str, float] | None = None) -> Route:
+        """A route over an endpoint config's variants (weights by variant name, or the
+        config's initial weights); RuntimeError for a model that does not exist."""
+        variants = []
+        for pv in config["ProductionVariants"]:
+            weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
+            variants.append(Variant(pv["VariantName"], self._handle(pv["ModelName"]), float(weight)))
+        return Route(endpoint, config["EndpointConfigName"], tuple(variants),
+                     Capture.from_config(config.get("DataCaptureConfig")),
+                     {v.name: v for v in variants})
+
+    def route(self, endpoint: str) -> Route:
+        """The endpoint's route, built on first use after a restart. ValidationError for an
+        unknown or not serving endpoint, ModelError for a model that no longer exists."""
+        route = self._routes.get(endpoint)
+        if route is not None:
+            return route
+        # Not in memory: unknown, not yet InService, or InService before a restart.
+        doc = self.cloud.state.get(ENDPOINT, endpoint)
+        account = self.cloud.config.account_id
+        if doc is None:
+            raise ValidationError(f"Endpoint {endpoint} of account {account} not found.")
+        if doc["EndpointStatus"] not in SERVING_STATES:
+            raise ValidationError(f"Endpoint {endpoint} of account {account} is not in service "
+                                    f"(status {doc['EndpointStatus']}).")
+        weights = {v["VariantName"]: v["CurrentWeight"] for v in doc.get("ProductionVariants", [])}
+        with self._control:
+            route = self._routes.get(endpoint)
+            if route is None:
+                try:
+                    route = self.build_route(endpoint, doc["_Config"], weights)
+                except RuntimeError as exc:
+                    raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
+                self._routes[endpoint] = route   # models load lazily on first invoke
+            return route
+
+    def install(self, route: Route) -> None:
+        self._routes[route.endpoint] = route
+
+    def drop(self, endpoint: str) -> None:
+        with self._control:
+            self._routes.pop(endpoint, None)
+            self._prune()
+
+    def _prune(self) -> None:
+        """Forget loaded models no route uses any more (old configs, failed updates)."""
+        with self._control:
+            live = {id(v.model) for r in self._routes.values() for v in r.variants}
+            for key in [k for k, h in self._handles.items() if id(h) not in live]:
+                del self._handles[key]
+
+    # - invoke -----------------------------------------------------------------------------
+
+    def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
+               target_variant: str | None = None, target_model: str | None = None,
+               custom_attributes: str | None = None, inference_id: str | None = None) -> Result:
+        """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
+        input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
+        ValidationError for an endpoint not serving, a bad variant or TargetModel; ModelError
+        (424, the model's status in OriginalStatusCode) when the model fails."""
+        route = self.route(endpoint)
+        variant = route.pick(target_variant)
+        key = (endpoint, variant.name)
+        serving = serving_code()
+        started = time.perf_counter()
+        try:
+            model = variant.model.get(target_model)
+            with model_environment(serving, variant.model.environment):
+                data = serving.input_fn(body, content_type)
+                prediction = serving.predict_fn(data, model)
+                output = serving.output_fn(prediction, accept)
+        except InvokeError:
+            self._count(key, 4)
+            raise
+        except serving.InputError as exc:
+            self._count(key, 4)
+            raise self._model_error(endpoint, exc.status, str(exc)) from None
+        except Exception as exc:  # the model server answered 500
+            log.exception("model error on endpoint %s variant %s", endpoint, variant.name)
+            self._count(key, 5)
+            raise self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}") from None
+        out_body, out_type, attributes = unpack_output(output, accept)
+        latency = int((time.perf_counter() - started) * 1e6)
+        with self._stats_lock:     # looked up under the lock: drain_stats swaps the dict
+            self._stats[key].answered(latency)
+        if route.capture is not None:
+            self._capture.write(route.capture, route.endpoint, variant.name, body, content_type,
+                                out_body, out_type, inference_id)
+        return Result(out_body, out_type, variant.name, attributes)
+
+    def _count(self, key: tuple[str, str], kind: int) -> None:
+        with self._stats_lock:
+            stats = self._stats[key]
+            stats.invocations += 1
+            if kind == 4:
+                stats.errors_4xx += 1
+            else:
+                stats.errors_5xx += 1
+
+    def _model_error(self, endpoint: str, status: int, message: str) -> ModelError:
+        kind = "client" if status < 500 else "server"
+        region, account = self.cloud.config.region, self.cloud.config.account_id
+        group = f"/aws/sagemaker/Endpoints/{endpoint}"
+        text = (f"Received {kind} error ({status}) from primary with message \"{message}\". "
+                f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+                f"#logEventViewer:group={group} in account {account} for more information.")
+        return ModelError(text, OriginalStatusCode=status, OriginalMessage=message,
+                          LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
+
+    def stats(self, endpoint: str) -> dict[str, dict[str, int | None]]:
+        """Per-variant counters since this process started (for monitoring)."""
+        with self._stats_lock:
+            out: dict[str, VariantStats] = {}
+            for counters in (self._drained, self._stats):
+                for (name, variant), s in counters.items():
+                    if name == endpoint:
+                        out.setdefault(variant, VariantStats()).add(s)
+        return {variant: vars(s) for variant, s in out.items()}
+
+    def drain_stats(self, now: float) -> tuple[float, dict[tuple[str, str], VariantStats]]:
+        """When the counting began and the counters of each (endpoint, variant) since then;
+        counting starts again from zero at `now` (epoch seconds)."""
+        with self._stats_lock:
+            window, self._stats = self._stats, collections.defaultdict(VariantStats)
+            since, self.stats_since = self.stats_since, now
+            for key, s in window.items():
+                self._drained[key].add(s)
+        return since, dict(window)
+
+    def cache_stats(self, endpoint: str) -> dict[str, dict[str, int]]:
+        """Per-variant multi-model cache counters (loads, hits, waits, evictions, bytes...)."""
+        route = self.route(endpoint)
+        return {v.name: v.model.cache_stats() for v in route.variants if v.model.multi}
+
+    def publish_invocation_metrics(self, now: float, force: bool = False) -> int:
+        """Hand CloudWatch the counters of the minute that has ended (any counters at all when
+        `force`) as AWS/SageMaker MetricDatum dicts stamped with the minute they were counted
+        in (`cloud.cloudwatch.publish_service_metrics`, which evaluates the alarms on them);
+        the number of datums. Called every second by the server's clock; `now` in epoch seconds."""
+        if not force and int(now // 60) == int(self.stats_since // 60):
+            return 0
+        since, window = self.drain_stats(now)
+        data = metric_data(window, since // 60 * 60, self._instance_count)
+        if data:
+            self.cloud.cloudwatch.publish_service_metrics(NAMESPACE, data, now)
+        return len(data)
+
+    def _instance_count(self, endpoint: str, variant: str) -> int | None:
+        """The variant's CurrentInstanceCount now (None for a serverless variant or a deleted endpoint)."""
+        doc = self.cloud.state.get(ENDPOINT, endpoint) or {}
+        for v in doc.get("ProductionVariants", []):
+            if v.get("VariantName") == variant:
+                return v.get("CurrentInstanceCount") or None
+        return None
+
+    # - models -----------------------------------------------------------------------------
+
+    def _arn(self, kind: str, name: str) -> str:
+        return self.cloud.config.arn("sagemaker", f"{kind}/{name.lower()}")
+
+    def _resolve_container(self, container: dict[str, Any]) -> dict[str, Any]:
+        """The container a model runs: ModelPackageName resolves to the package's first container."""
+        resolved = dict(container)
+        if container.get("ModelPackageName"):
+            package = self.get_package(container["ModelPackageName"])
+            containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+            if not containers:
+                raise ValidationException(
+                    f"Model package {container['ModelPackageName']} has no inference containers")
+            first = containers[0]
+            for key in ("Image", "ModelDataUrl"):
+                if key in first:
+                    resolved.setdefault(key, first[key])
+            resolved["Environment"] = {**(first.get("Environment") or {}), **(container.get("Environment") or {})}
+        source = (container.get("ModelDataSource") or {}).get("S3DataSource")
+        if source and "ModelDataUrl" not in resolved:
+            resolved["ModelDataUrl"] = source["S3Uri"]
+        uri = resolved.get("ModelDataUrl")
+        if uri is not None:
+            try:
+                path = self.cloud.s3.resolve(uri)
+            except AwsError as exc:
+                raise ValidationException(f"ModelDataUrl: {exc}") from None
+            exists = path.is_dir() if resolved.get("Mode") == "MultiModel" else path.is_file()
+            if not exists:
+                raise ValidationException(f"Could not find model data at {uri}.")
+        return resolved
+
+    def create_model(self, *, name: str, primary_container: dict[str, Any] | None = None,
+                     containers: list[dict[str, Any]] | None = None,
+                     inference_execution_config: dict[str, Any] | None = None,
+                     execution_role_arn: str | None = None, vpc_config: dict[str, Any] | None = None,
+                     enable_network_isolation: bool = False,
+                     tags: list[dict[str, str]] | None = None) -> str:
+        """The new model's ARN. ValidationException without a container, for model data that
+        is not there, or an existing model."""
+        container = primary_container or (containers[0] if containers else None)
+        if container is None:
+            raise ValidationException("Either PrimaryContainer or Containers must be provided")
+        resolved = self._resolve_container(container)
+        arn = self._arn("model", name)
+        doc = drop_none({
+            "ModelName": name, "ModelArn": arn,
+            "PrimaryContainer": primary_container, "Containers": containers,
+            "InferenceExecutionConfig": inference_execution_config,
+            "ExecutionRoleArn": execution_role_arn, "VpcConfig": vpc_config,
+            "EnableNetworkIsolation": enable_network_isolation,
+            "CreationTime": time.time(), "_Container": resolved, "_Tags": tags or [],
+        })
+        try:
+            self.cloud.state.insert(MODEL, name, doc)
+        except AlreadyExists:
+            raise ValidationException(f"Cannot create already existing model \"{arn}\".") from None
+        return arn
+
+    def _model(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(MODEL, name)
+        if doc is None:
+            raise ValidationException(f"Could not find model \"{self._arn('model', name)}\".")
+        return doc
+
+    def describe_model(self, *, name: str) -> dict[str, Any]:
+        """DescribeModel's response."""
+        return wire(self._model(name))
+
+    def delete_model(self, *, name: str) -> None:
+        self._model(name)
+        self.cloud.state.delete(MODEL, name)
+
+    def list_models(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """ModelSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(MODEL), "ModelName")
+        return [wire({k: d[k] for k in ("ModelName", "ModelArn", "CreationTime")}) for d in docs]
+
+    # - endpoint configs -------------------------------------------------------------------
+
+    def create_endpoint_config(self, *, name: str, production_variants: list[dict[str, Any]],
+                               data_capture_config: dict[str, Any] | None = None,
+                               kms_key_id: str | None = None,
+                               async_inference_config: dict[str, Any] | None = None,
+                               shadow_production_variants: list[dict[str, Any]] | None = None,
+                               execution_role_arn: str | None = None,
+                               enable_network_isolation: bool | None = None,
+                               tags: list[dict[str, str]] | None = None) -> str:
+        """The new endpoint config's ARN. ValidationException for duplicate or incomplete
+        variants, a missing model, a capture destination outside the object store, or an
+        existing config."""
+        variants, seen = [], set()
+        for pv in production_variants:
+            if pv["VariantName"] in seen:
+                raise ValidationException(f"Duplicate VariantName {pv['VariantName']} in ProductionVariants")
+            seen.add(pv["VariantName"])
+            if "ModelName" not in pv:
+                raise ValidationException(f"ProductionVariant {pv['VariantName']} has no ModelName")
+            if self.cloud.state.get(MODEL, pv["ModelName"]) is None:
+                raise ValidationException(f"Could not find model \"{self._arn('model', pv['ModelName'])}\".")
+            if "ServerlessConfig" not in pv and ("InstanceType" not in pv or "InitialInstanceCount" not in pv):
+                raise ValidationException(f"ProductionVariant {pv['VariantName']} needs InstanceType and "
+                                          "InitialInstanceCount, or ServerlessConfig")
+            variants.append({"InitialVariantWeight": 1.0, **pv})
+        capture = data_capture_config
+        if capture and capture.get("EnableCapture", False):
+            try:
+                self.cloud.s3.split_uri(capture["DestinationS3Uri"])
+            except AwsError as exc:
+                raise ValidationException(f"DataCaptureConfig.DestinationS3Uri: {exc}") from None
+        arn = self._arn("endpoint-config", name)
+        doc = drop_none({
+            "EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
+            "DataCaptureConfig": capture, "KmsKeyId": kms_key_id,
+            "AsyncInferenceConfig": async_inference_config,
+            "ShadowProductionVariants": shadow_production_variants,
+            "ExecutionRoleArn": execution_role_arn,
+            "EnableNetworkIsolation": enable_network_isolation,
+            "CreationTime": time.time(), "_Tags": tags or [],
+        })
+        try:
+            self.cloud.state.insert(ENDPOINT_CONFIG, name, doc)
+        except AlreadyExists:
+            raise ValidationException(
+                f"Cannot create already existing endpoint configuration \"{arn}\".") from None
+        return arn
+
+    def _endpoint_config(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(ENDPOINT_CONFIG, name)
+        if doc is None:
+            raise ValidationException(
+                f"Could not find endpoint configuration \"{self._arn('endpoint-config', name)}\".")
+        return doc
+
+    def describe_endpoint_config(self, *, name: str) -> dict[str, Any]:
+        """DescribeEndpointConfig's response."""
+        return wire(self._endpoint_config(name))
+
+    def delete_endpoint_config(self, *, name: str) -> None:
+        self._endpoint_config(name)
+        self.cloud.state.delete(ENDPOINT_CONFIG, name)
+
+    def list_endpoint_configs(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """EndpointConfigSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(ENDPOINT_CONFIG), "EndpointConfigName")
+        keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
+        return [wire({k: d[k] for k in keys}) for d in docs]
+
+    # - endpoints --------------------------------------------------------------------------
+
+    def _endpoint(self, name: str) -> dict[str, Any]:
+        doc = self.cloud.state.get(ENDPOINT, name)
+        if doc is None:
+            raise ValidationException(f"Could not find endpoint \"{self._arn('endpoint', name)}\".")
+        return doc
+
+    def create_endpoint(self, *, name: str, config_name: str,
+                        tags: list[dict[str, str]] | None = None) -> str:
+        """The new endpoint's ARN; it is Creating until its models are loaded (in the
+        background), then InService or Failed. ValidationException for a missing config or an
+        existing endpoint."""
+        config = self._endpoint_config(config_name)
+        arn = self._arn("endpoint", name)
+        stamp = time.time()
+        op = uuid.uuid4().hex
+        doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config["EndpointConfigName"],
+               "EndpointStatus": "Creating", "CreationTime": stamp, "LastModifiedTime": stamp,
+               "_Config": config, "_Op": op, "_Tags": tags or []}
+        with self._control:
+            try:
+                self.cloud.state.insert(ENDPOINT, name, doc)
+            except AlreadyExists:
+                raise ValidationException(f"Cannot create already existing endpoint \"{arn}\".") from None
+        self.launch(name, op, config, update=False)
+        return arn
+
+    def describe_endpoint(self, *, name: str) -> dict[str, Any]:
+        """DescribeEndpoint's response (no DataCaptureConfig when the config has none)."""
+        out = wire(self._endpoint(name))
+        if out.get("DataCaptureConfig") is None:
+            out.pop("DataCaptureConfig", None)
+        return out
+
+    def list_endpoints(self, *, filters: ListFilter) -> list[dict[str, Any]]:
+        """EndpointSummary dicts, filtered and sorted (newest first by default)."""
+        docs = filters.apply(self.cloud.state.list(ENDPOINT), "EndpointName", "EndpointStatus")
+        keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
+        return [wire({k: d[k] for k in keys}) for d in docs]
+
+    def delete_endpoint(self, *, name: str) -> None:
+        """Delete the endpoint, and its variants' scalable targets with Application Auto Scaling."""
+        autoscaling = self.cloud.autoscaling
+        with self._control, self.cloud.state.transaction():
+            doc = self._endpoint(name)
+            # "If you delete an endpoint, Application Auto Scaling ... deregisters those models as
+            # scalable targets without notifying you" (endpoint-delete-with-scaling.html).
+            for variant in autoscaling.registered_variants(doc["EndpointName"]):
+                autoscaling.deregister_variant(doc["EndpointName"], variant)
+            self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
+            self.drop(doc["EndpointName"])
+
+    def update_endpoint(self, *, name: str, config_name: str,
+                        retain_all_variant_properties: bool = False) -> str:
+        """Deploy another config to an InService endpoint (Updating, in the background; a
+        failed update rolls back); the endpoint's ARN. ValidationException for a missing
+        endpoint or config, an endpoint not InService, RetainAllVariantProperties, or a change
+        to an autoscaled variant."""
+        config = self._endpoint_config(config_name)
+        if retain_all_variant_properties:
+            raise ValidationException("RetainAllVariantProperties is not supported by localcloud")
+        op = uuid.uuid4().hex
+        with self._control, self.cloud.state.transaction():
+            doc = self._endpoint(name)
+            if doc["EndpointStatus"] != "InService":
+                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+            self._refuse_autoscaled_changes(doc, config)
+            doc.pop("FailureReason", None)
+            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(),
+                       _PendingConfig=config, _Op=op)
+            self.cloud.state.put(ENDPOINT, name, doc)
+        self.launch(name, op, config, update=True)
+        return str(doc["EndpointArn"])
+
+    def _refuse_autoscaled_changes(self, doc: dict[str, Any], config: dict[str, Any]) -> None:
+        """UpdateEndpoint fails when it would remove a variant registered with Application Auto
+        Scaling or change its instance type; changing its model is allowed
+        (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)."""
+        registered = self.cloud.autoscaling.registered_variants(doc["EndpointName"])
+        if not registered:
+            return
+        current = {v["VariantName"]: v for v in doc["_Config"]["ProductionVariants"]}
+        new = {v["VariantName"]: v for v in config["ProductionVariants"]}
+        blocked = sorted(name for name in registered if name in current and (
+            name not in new or new[name].get("InstanceType") != current[name].get("InstanceType")))
+        if blocked:
+            raise ValidationException(
+                f"The variant(s) {blocked} of endpoint \"{doc['EndpointArn']}\" are registered as "
+                "scalable targets with Application Auto Scaling. Deregister them "
+                "(DeregisterScalableTarget) before an update removes them or changes their "
+                "instance type, and register them again afterwards.")
+
+    def update_endpoint_weights_and_capacities(self, *, name: str,
+                                               desired: list[dict[str, Any]]) -> str:
+        """Apply DesiredWeightsAndCapacities ({VariantName, DesiredWeight?,
+        DesiredInstanceCount?} each) at once; the endpoint is Updating for a moment, then
+        InService. The endpoint's ARN. ValidationException for a missing endpoint or variant,
+        or an endpoint not InService."""
+        state = self.cloud.state
+        with self._control, state.transaction():
+            doc = self._endpoint(name)
+            if doc["EndpointStatus"] != "InService":
+                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+            by_name = {v["VariantName"]: v for v in doc["ProductionVariants"]}
+            for wanted in desired:
+                variant = by_name.get(wanted["VariantName"])
+                if variant is None:
+                    raise ValidationException(
+                        f"The variant name(s) [{wanted['VariantName']}] is/are not present "
+                        f"in the endpoint \"{doc['EndpointArn']}\".")
+                if "DesiredWeight" in wanted:
+                    variant["CurrentWeight"] = variant["DesiredWeight"] = float(wanted["DesiredWeight"])
+                if "DesiredInstanceCount" in wanted and "CurrentInstanceCount" in variant:
+                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = wanted["DesiredInstanceCount"]
+            weights = {v: s["CurrentWeight"] for v, s in by_name.items()}
+            # New weights take effect now; the models already loaded are reused.
+            self.install(self.build_route(name, doc["_Config"], weights))
+            op = uuid.uuid4().hex
+            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _Op=op)
+            state.put(ENDPOINT, name, doc)
+        threading.Thread(target=self._settle, args=(name, op), daemon=True).start()
+        return str(doc["EndpointArn"])
+
+    def _settle(self, name: str, op: str) -> None:
+        """Updating → InService once a weights/capacity change is applied (it already is)."""
+        state = self.cloud.state
+        with self._control, state.transaction():
+            doc = state.get(ENDPOINT, name)
+            if doc is not None and doc.get("_Op") == op and doc["EndpointStatus"] == "Updating":
+                doc.update(EndpointStatus="InService", LastModifiedTime=time.time())
+                state.put(ENDPOINT, name, doc)
+
+    # - lifecycle --------------------------------------------------------------------------
+
+    def launch(self, endpoint: str, op: str, config: dict[str, Any], update: bool) -> None:
+        threading.Thread(target=self._deploy, args=(endpoint, op, config, update),
+                         name=f"deploy-{endpoint}", daemon=True).start()
+
+    def _deploy(self, endpoint: str, op: str, config: dict[str, Any], update: bool) -> None:
+        """Load a config's models, then make it the endpoint's route (Creating/Updating → InService)."""
+        try:
+            route = self.build_route(endpoint, config)
+            for variant in route.variants:
+                variant.model.load()
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - any load failure is the endpoint's failure
+            log.warning("deploying endpoint %s failed: %s", endpoint, exc)
+            route, failure = None, f"Failed to load model: {type(exc).__name__}: {exc}"
+        # AWS provisions instances for minutes; Config.endpoint_delay stands for that time.
+        if self.cloud.config.endpoint_delay > 0:
+            self._closing.wait(self.cloud.config.endpoint_delay)
+        if self._closed:
+            return
+        with self._control, self.cloud.state.transaction():
+            doc = self.cloud.state.get(ENDPOINT, endpoint)
+            if doc is None or doc.get("_Op") != op:   # deleted or superseded meanwhile
+                return
+            stamp = time.time()
+            doc["LastModifiedTime"] = stamp
+            doc.pop("_PendingConfig", None)
+            if route is not None:
+                self.install(route)
+                doc.update(_endpoint_view(config, stamp))
+                doc.update(EndpointStatus="InService", EndpointConfigName=config["EndpointConfigName"],
+                           _Config=config)
+                doc.pop("FailureReason", None)
+            elif update:   # AWS rolls back: the old config keeps serving
+                doc.update(EndpointStatus="InService", FailureReason=failure)
+            else:
+                doc.update(EndpointStatus="Failed", FailureReason=failure)
+            self.cloud.state.put(ENDPOINT, endpoint, doc)
+            self._prune()
+
+    def _recover(self) -> None:
+        """After a restart: finish what was in flight; InService endpoints reload lazily."""
+        for doc in self.cloud.state.list(ENDPOINT):
+            status = doc["EndpointStatus"]
+            if status == "Creating":
+                self.launch(doc["EndpointName"], doc["_Op"], doc["_Config"], update=False)
+            elif status == "Updating" and doc.get("_PendingConfig"):
+                self.launch(doc["EndpointName"], doc["_Op"], doc["_PendingConfig"], update=True)
+            elif status in ("Updating", "SystemUpdating"):
+                doc["EndpointStatus"] = "InService"
+                self.cloud.state.put(ENDPOINT, doc["EndpointName"], doc)
+            elif status == "Deleting":
+                self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
+
+    def warm(self) -> list[str]:
+        """Load every InService endpoint's models now (after a restart), so the first request
+        is not the one that pays for loading; the endpoints warmed. A model that fails to load
+        is left for its first request to report."""
+        warmed = []
+        for doc in self.cloud.state.list(ENDPOINT):
+            if doc["EndpointStatus"] not in SERVING_STATES or self._closed:
+                continue
+            try:
+                for variant in self.route(doc["EndpointName"]).variants:
+                    variant.model.load()
+            except (InvokeError, RuntimeError, OSError) as exc:
+                log.warning("warming %s: %s", doc["EndpointName"], exc)
+                continue
+            warmed.append(doc["EndpointName"])
+        return warmed
+
+    def close(self) -> None:
+        self._closed = True
+        self._closing.set()
+        self._capture.close()
+        try:
+            self.publish_invocation_metrics(time.time(), force=True)   # the last, partial minute's counts
+        except Exception:  # noqa: BLE001 — closing goes on (a state directory already removed...)
+            log.exception("publishing the last invocation metrics failed")
+
+
+def _endpoint_view(config: dict[str, Any], stamp: float,
+                   weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """DescribeEndpoint's ProductionVariants and DataCaptureConfig for a deployed config."""
+    variants = []
+    for pv in config["ProductionVariants"]:
+        weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
+        summary = {"VariantName": pv["VariantName"], "CurrentWeight": weight, "DesiredWeight": weight,
+                   "DeployedImages": [], "VariantStatus": []}
+        if "ServerlessConfig" in pv:
+            summary["CurrentServerlessConfig"] = summary["DesiredServerlessConfig"] = pv["ServerlessConfig"]
+        else:
+            count = pv.get("InitialInstanceCount", 1)
+            summary["CurrentInstanceCount"] = summary["DesiredInstanceCount"] = count
+        variants.append(summary)
+    view: dict[str, Any] = {"ProductionVariants": variants, "DataCaptureConfig": None}
+    capture = config.get("DataCaptureConfig")
+    if capture:
+        enabled = capture.get("EnableCapture", False)
+        view["DataCaptureConfig"] = drop_none({
+            "EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
+            "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
+            "DestinationS3Uri": capture.get("DestinationS3Uri"), "KmsKeyId": capture.get("KmsKeyId")})
+    return view
+
