@@ -90,11 +90,3 @@ class JsonApi:
         params = json_body(request)
         validate_input(service_model(self.model_name).operation_model(name), params)
         return operation(cloud, params)
-
-
-def page(items: list[Any], params: dict[str, Any], default_max: int) -> tuple[list[Any], str | None]:
-    """One page of `items` from a List request's NextToken and MaxResults (default
-    `default_max`), and the NextToken of the next page (None on the last)."""
-    start = page_start(params)
-    size = params.get("MaxResults") or default_max
-    return items[start:start + size], (str(start + size) if start + size < len(items) else None)

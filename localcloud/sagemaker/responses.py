@@ -28,7 +28,7 @@ def _epoch(value: dt.datetime | float | str | None) -> float | None:
 
 
 def _paged(key: str, items: list[dict[str, Any]], params: Params, default_max: int) -> dict[str, Any]:
-    items, token = page(items, params, default_max)
+    items, token = page(items, params, default_max=default_max)
     return {key: items, **({"NextToken": token} if token else {})}
 
 
