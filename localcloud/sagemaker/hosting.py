@@ -11,7 +11,6 @@ import time
 import uuid
 from typing import Any
 
-from localcloud.autoscaling import models as autoscaling
 from localcloud.errors import validation
 from localcloud.json_api import page_start
 from localcloud.s3 import objects
@@ -243,8 +242,8 @@ def delete_endpoint(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
         doc = _endpoint(cloud, params["EndpointName"])
         # "If you delete an endpoint, Application Auto Scaling ... deregisters those models as
         # scalable targets without notifying you" (endpoint-delete-with-scaling.html).
-        for variant in autoscaling.registered_variants(cloud, doc["EndpointName"]):
-            autoscaling.deregister(cloud, doc["EndpointName"], variant)
+        for variant in cloud.autoscaling.registered_variants(doc["EndpointName"]):
+            cloud.autoscaling.deregister_variant(doc["EndpointName"], variant)
         cloud.state.delete(ENDPOINT, doc["EndpointName"])
         backend.drop(doc["EndpointName"])
     return {}
@@ -274,7 +273,7 @@ def _refuse_autoscaled_changes(cloud: Any, doc: dict[str, Any], config: dict[str
     """UpdateEndpoint fails when it would remove a variant registered with Application Auto
     Scaling or change its instance type; changing its model is allowed
     (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling-update.html)."""
-    registered = autoscaling.registered_variants(cloud, doc["EndpointName"])
+    registered = cloud.autoscaling.registered_variants(doc["EndpointName"])
     if not registered:
         return
     current = {v["VariantName"]: v for v in doc["_Config"]["ProductionVariants"]}

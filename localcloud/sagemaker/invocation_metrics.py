@@ -64,9 +64,8 @@ def publish(cloud: Any, now: float | None = None, force: bool = False) -> int:
     if not rows:
         return 0
     metric_store(cloud).put(rows)
-    from localcloud.cloudwatch.api import evaluate_alarms
     touched = {(r[0], r[1], r[2]) for r in rows}
-    evaluate_alarms(cloud, lambda a: (a["Namespace"], a["MetricName"],
+    cloud.cloudwatch.evaluate_alarms(lambda a: (a["Namespace"], a["MetricName"],
                                       dims_key(a.get("Dimensions"))) in touched)
     return len(rows)
 
