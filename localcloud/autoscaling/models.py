@@ -198,10 +198,11 @@ class AutoScalingBackend:
                                f"{resource_id}:policyName/{policy_name}")
             # Target tracking creates CloudWatch alarms on AWS; localcloud keeps no alarms for
             # them (nothing scales locally), so Alarms is empty.
-            policy = {"PolicyARN": arn, "PolicyName": policy_name, "ServiceNamespace": service_namespace,
-                      "ResourceId": resource_id, "ScalableDimension": scalable_dimension,
-                      "PolicyType": policy_type, config_field: configuration, "Alarms": [],
-                      "CreationTime": existing["CreationTime"] if existing else time.time()}
+            policy: dict[str, Any] = {
+                "PolicyARN": arn, "PolicyName": policy_name, "ServiceNamespace": service_namespace,
+                "ResourceId": resource_id, "ScalableDimension": scalable_dimension,
+                "PolicyType": policy_type, config_field: configuration, "Alarms": [],
+                "CreationTime": existing["CreationTime"] if existing else time.time()}
             cloud.state.put(POLICY, key, policy)
         return {"PolicyARN": arn, "Alarms": []}
 

@@ -329,7 +329,7 @@ class CloudWatchBackend:
         INSUFFICIENT_DATA and is then evaluated; an update overwrites the configuration and
         leaves the state unchanged. InvalidParameterValue for what localcloud cannot evaluate
         (metric math, percentiles, anomaly bands) or AWS refuses, MissingParameter."""
-        given = {"AlarmName": alarm_name, "EvaluationPeriods": evaluation_periods,
+        given: dict[str, Any] = {"AlarmName": alarm_name, "EvaluationPeriods": evaluation_periods,
                  "ComparisonOperator": comparison_operator, "MetricName": metric_name,
                  "Namespace": namespace, "Statistic": statistic, "Period": period,
                  "Threshold": threshold, "Dimensions": dimensions, "Unit": unit,
@@ -458,8 +458,9 @@ class CloudWatchBackend:
         series = self.store.aggregate(alarm["Namespace"], alarm["MetricName"],
                                       dims_key(alarm.get("Dimensions")), starts[0],
                                       newest + period, period, alarm.get("Unit"))
-        points = [(s, evaluation.statistic(series[s], alarm["Statistic"]) if s in series else None)
-                  for s in starts]
+        points: list[tuple[float, float | None]] = [
+            (s, evaluation.statistic(series[s], alarm["Statistic"]) if s in series else None)
+            for s in starts]
         outcome = evaluation.evaluate(alarm, points, alarm["StateValue"], now)
         if outcome is None:
             return False

@@ -72,7 +72,8 @@ class MetricStore:
 
     def metrics(self, namespace: str | None, name: str | None, since: float | None = None
                 ) -> list[tuple[str, str, str]]:
-        sql, args = "SELECT DISTINCT namespace, name, dims FROM datapoints WHERE 1=1", []
+        sql = "SELECT DISTINCT namespace, name, dims FROM datapoints WHERE 1=1"
+        args: list[str | float] = []
         if namespace:
             sql += " AND namespace=?"
             args.append(namespace)
