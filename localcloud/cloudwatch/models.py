@@ -498,6 +498,6 @@ class CloudWatchBackend:
                                                                "stateReason": old["reason"]},
                                 "newState": {"stateValue": state, "stateReason": reason}})
         cloud.events.put_service_event(SOURCE, DETAIL_TYPE, state_change_detail(current, old, new),
-                                       [current["AlarmArn"]], time=now)
+                                       [current["AlarmArn"]], when=now)
         log.info("alarm %s: %s -> %s: %s", name, previous, state, reason)
         return True

@@ -173,7 +173,7 @@ class EventsBackend:
         self.cloud = cloud
 
     @property
-    def log(self) -> EventLog:
+    def event_log(self) -> EventLog:
         """The log for this cloud's home (one per process and home: the schema is created once)."""
         return one_per_path(EventLog, self.cloud.config.home / "events" / "events.db")
 
@@ -341,7 +341,7 @@ class EventsBackend:
         return [(r, compile_pattern(r["EventPattern"])) for r in rules]
 
     def _route(self, event: dict[str, Any], compiled: list[tuple[dict[str, Any], Pattern]]) -> None:
-        self.log.add_event(event, DEFAULT_BUS)
+        self.event_log.add_event(event, DEFAULT_BUS)
         for rule, pattern in compiled:
             if pattern.matches(event):
                 self.deliver_to_rule(event, rule)
@@ -350,7 +350,7 @@ class EventsBackend:
         """Send an (already logged) event to every target of one rule (a RULE document),
         logging each outcome."""
         for target in rule["_Targets"]:
-            self.log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
+            self.event_log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
                                self._deliver(event, target))
 
     def put_events(self, *, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -372,12 +372,12 @@ class EventsBackend:
         return results
 
     def put_service_event(self, source: str, detail_type: str, detail: dict[str, Any],
-                          resources: list[str] | None = None, time: float | None = None) -> None:
+                          resources: list[str] | None = None, when: float | None = None) -> None:
         """An event an AWS service puts on the default bus (CloudWatch's alarm state changes):
         the same envelope and rule matching as PutEvents, without PutEvents' refusal of `aws.`
-        sources, which only applies to customers. `time` (epoch s) stamps the event; now by
+        sources, which only applies to customers. `when` (epoch s) stamps the event; now by
         default."""
-        stamp = time if time is not None else _now()
+        stamp = when if when is not None else _now()
         event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
                  "source": source, "account": self.cloud.config.account_id, "time": _iso(stamp),
                  "region": self.cloud.config.region, "resources": resources or [],
@@ -449,7 +449,7 @@ class EventsBackend:
                      "source": "aws.events", "account": cloud.config.account_id,
                      "time": _iso(due), "region": cloud.config.region,
                      "resources": [rule["Arn"]], "detail": {}}
-            self.log.add_event(event, rule["EventBusName"])
+            self.event_log.add_event(event, rule["EventBusName"])
             self.deliver_to_rule(event, rule)
             log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
             fired += 1
@@ -463,8 +463,8 @@ class EventsBackend:
 
     def list_events(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent events, newest first, each with its rule matches and their outcomes."""
-        return self.log.events(limit)
+        return self.event_log.events(limit)
 
     def list_matches(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recent rule matches (event id, rule, target, outcome), newest first."""
-        return self.log.matches(limit)
+        return self.event_log.matches(limit)
