@@ -50,6 +50,8 @@ SCHEDULE = "events:schedule"   # StateStore kind; name "<bus>/<rule>", doc {rule
 DEFAULT_BUS = "default"
 MAX_TARGETS = 5   # AWS's per-rule limit
 
+# -- the event log: every event and every delivery, newest first ---------------------------------
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
