@@ -1,10 +1,10 @@
 """The server's background clock: what AWS does on its own while nobody calls it.
 
-Every second, scheduled EventBridge rules that are due fire (localcloud/events/schedules.py);
+Every second, scheduled EventBridge rules that are due fire (`cloud.events.tick`);
 when a minute has ended, endpoints' invocation counts become AWS/SageMaker metrics
-(localcloud/sagemaker/invocation_metrics.py);
+(`cloud.sagemaker.publish_invocation_metrics`);
 every minute, CloudWatch evaluates every alarm (missing data and the passing of periods
-change states too: localcloud/cloudwatch/api.py). Only a serving localcloud runs a clock, so
+change states too: `cloud.cloudwatch.tick`). Only a serving localcloud runs a clock, so
 a second LocalCloud opened on the same state directory (the CLI reading state) never fires a
 rule twice. A failing tick is logged and the clock keeps going.
 """
@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 log = logging.getLogger("localcloud.clock")
 
@@ -22,7 +25,7 @@ ALARM_TICK_S = 60.0
 
 
 class Clock:
-    def __init__(self, cloud: Any):
+    def __init__(self, cloud: LocalCloud):
         self.cloud = cloud
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="localcloud-clock", daemon=True)
@@ -38,17 +41,15 @@ class Clock:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from localcloud.cloudwatch.api import tick as evaluate_alarms
-        from localcloud.events.schedules import tick as fire_schedules
-        from localcloud.sagemaker.invocation_metrics import publish as publish_invocations
+        cloud = self.cloud
         last_alarm_tick = 0.0
         while not self._stop.wait(SCHEDULE_TICK_S):
             now = time.time()
             try:
-                fire_schedules(self.cloud, now)
-                publish_invocations(self.cloud, now)     # writes once a minute has ended
+                cloud.events.tick(now)
+                cloud.sagemaker.publish_invocation_metrics(now)     # writes once a minute has ended
                 if now - last_alarm_tick >= ALARM_TICK_S:
                     last_alarm_tick = now
-                    evaluate_alarms(self.cloud, now)
+                    cloud.cloudwatch.tick(now)
             except Exception:   # noqa: BLE001 — the clock must outlive one bad tick
                 log.exception("clock tick failed")

@@ -29,10 +29,10 @@ JSON_SERVICES: dict[str, JsonService] = {
         "localcloud.featurestore.control",
     )),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),
-    "events": JsonService("events", "AWSEvents", ("localcloud.events.api",)),
-    "cloudwatch": JsonService("cloudwatch", "GraniteServiceVersion20100801", ("localcloud.cloudwatch.api",)),
+    "events": JsonService("events", "AWSEvents", ("localcloud.events.responses",)),
+    "cloudwatch": JsonService("cloudwatch", "GraniteServiceVersion20100801", ("localcloud.cloudwatch.responses",)),
     "application-autoscaling": JsonService(
-        "application-autoscaling", "AnyScaleFrontendService", ("localcloud.autoscaling.api",)
+        "application-autoscaling", "AnyScaleFrontendService", ("localcloud.autoscaling.responses",)
     ),
 }
 

@@ -12,7 +12,6 @@ import pytest
 from localcloud import daemon
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
-from localcloud.events.api import list_events
 from mlgw import demo, local_run
 from mlgw.retrain import RULE_NAME
 
@@ -44,7 +43,7 @@ def test_drift_retrains_and_deploys_a_canary(tmp_path, capsys):
     assert "drift alarm ml-gateway-drift-total_claim_amount: OK" in out   # normal traffic
     assert "drift alarm ml-gateway-drift-total_claim_amount: ALARM" in out
 
-    events = list_events(LocalCloud(config), 200)
+    events = LocalCloud(config).events.list_events(200)
     scheduled = [e for e in events if e["detail-type"] == "Scheduled Event"]
     assert scheduled and all(m["rule"] == "ml-gateway-fraud-drift-check" for e in scheduled
                              for m in e["matches"])

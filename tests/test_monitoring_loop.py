@@ -14,7 +14,6 @@ import pytest
 from botocore.stub import Stubber
 
 from benchmarks.monitor import capture_lines, feature_frame
-from localcloud.events.api import list_events
 from mlgw import monitor_schedule, retrain
 from monitoring import drift_check
 from monitoring.baseline import write_baseline
@@ -103,7 +102,7 @@ def test_drift_alarm_starts_retrain_only_on_drift(world, localcloud):
     assert alarm["StateValue"] == "ALARM", alarm["StateReason"]
     assert len(_executions(sm)) == 1
 
-    change = next(e for e in list_events(localcloud.cloud, 10)
+    change = next(e for e in localcloud.cloud.events.list_events(10)
                   if e["detail-type"] == "CloudWatch Alarm State Change"
                   and e["detail"]["state"]["value"] == "ALARM")
     assert change["source"] == "aws.cloudwatch"
@@ -111,7 +110,7 @@ def test_drift_alarm_starts_retrain_only_on_drift(world, localcloud):
     match, = change["matches"]
     assert match["rule"] == retrain.RULE_NAME and match["outcome"].startswith("started ")
     # The INSUFFICIENT_DATA → OK change was an event too, and started nothing.
-    ok = next(e for e in list_events(localcloud.cloud, 10)
+    ok = next(e for e in localcloud.cloud.events.list_events(10)
               if e["detail-type"] == "CloudWatch Alarm State Change"
               and e["detail"]["state"]["value"] == "OK")
     assert ok["matches"] == []

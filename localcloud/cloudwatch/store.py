@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcloud.state import ThreadConnections, immediate, one_per_path
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 ALARM = "cloudwatch:alarm"   # StateStore kind; name = AlarmName, doc = MetricAlarm + "_" fields
 
@@ -69,7 +72,8 @@ class MetricStore:
 
     def metrics(self, namespace: str | None, name: str | None, since: float | None = None
                 ) -> list[tuple[str, str, str]]:
-        sql, args = "SELECT DISTINCT namespace, name, dims FROM datapoints WHERE 1=1", []
+        sql = "SELECT DISTINCT namespace, name, dims FROM datapoints WHERE 1=1"
+        args: list[str | float] = []
         if namespace:
             sql += " AND namespace=?"
             args.append(namespace)
@@ -100,6 +104,6 @@ class MetricStore:
                 for r in self._conn().execute(sql, args)]
 
 
-def metric_store(cloud: Any) -> MetricStore:
+def metric_store(cloud: LocalCloud) -> MetricStore:
     """The store for this cloud's home (one per process and home)."""
     return one_per_path(MetricStore, cloud.config.home / "cloudwatch" / "metrics.db")

@@ -25,6 +25,7 @@ String operators match only string values; `numeric` only JSON numbers (as doubl
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -154,7 +155,7 @@ def _anything_but(arg: Any) -> Leaf:
         (op, inner), = arg.items()
         make: Callable[[Any], Leaf]
         if op in ("prefix", "suffix"):
-            make = lambda x, op=op: _affix(op, x)  # noqa: E731
+            make = functools.partial(_affix, op)
         elif op == "wildcard":
             make = _wildcard
         elif op == "equals-ignore-case":
@@ -258,7 +259,7 @@ def _compile_leaf(key: str, values: list[Any]) -> _Alternatives:
         elif isinstance(value, list):
             raise PatternError(f"Nested arrays are not allowed (at {key!r})")
         else:  # exact value: string, number, true/false or null
-            tests.append(lambda v, want=value: _same(v, want))
+            tests.append(functools.partial(_same, b=value))
     return _Alternatives(tuple(tests), absent_ok)
 
 

@@ -11,25 +11,17 @@ schedule" → schedule expressions; all times UTC, one-minute granularity):
   Month 1-12 or JAN-DEC; Year 1970-2199; wildcards `, - * / ? L W #`.
 
 croniter evaluates the first five fields (after renumbering Day-of-week to its 0 = SUN);
-the Year field and AWS's field rules are checked here. A rule's next run time lives in the
-StateStore (kind SCHEDULE) so a restart neither repeats nor loses the schedule; runs missed
-while localcloud was stopped are not made up. Each run puts AWS's "Scheduled Event"
-(source aws.events, the rule's ARN as its resource, detail {}) on the rule's targets only.
+the Year field and AWS's field rules are checked here. Firing rules on time is the backend's
+(`EventsBackend.tick`, localcloud/events/models.py).
 """
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from croniter import croniter
+from croniter import croniter  # type: ignore[import-untyped]  # no stubs installed
 
-log = logging.getLogger("localcloud.events.schedules")
-
-SCHEDULE = "events:schedule"   # StateStore kind; name "<bus>/<rule>", doc {expression, next}
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _DOW_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -132,53 +124,3 @@ def parse(expression: str) -> Schedule:
     if not valid:
         raise ScheduleError(f"{expression}: not a valid cron expression")
     return Schedule(expression, cron=five, years=years)
-
-
-# -- firing ----------------------------------------------------------------------------------
-
-def _utc(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
-
-
-def tick(cloud: Any, now: float) -> int:
-    """Fire every enabled scheduled rule that is due at `now` (epoch s); the number fired."""
-    from localcloud.events.api import deliver_to_rule, _iso
-    from localcloud.events.models import RULE, event_log
-    fired = 0
-    rules = [r for r in cloud.state.list(RULE)
-             if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
-    live = set()
-    for rule in rules:
-        key = f"{rule['EventBusName']}/{rule['Name']}"
-        live.add(key)
-        try:
-            schedule = parse(rule["ScheduleExpression"])
-        except ScheduleError:
-            continue   # PutRule refuses these; an old state file could still hold one
-        with cloud.state.transaction():
-            state = cloud.state.get(SCHEDULE, key)
-            if state is None or state["expression"] != schedule.expression:
-                state = {"rule": key, "expression": schedule.expression, "created": now,
-                         "next": schedule.next_after(_utc(now), _utc(now)).timestamp()}
-                cloud.state.put(SCHEDULE, key, state)
-                continue
-            due = state["next"]
-            if due > now + 0.001:   # datetime round trips cost a microsecond now and then
-                continue
-            # Missed runs (localcloud stopped) are skipped, not made up.
-            state["next"] = schedule.next_after(_utc(max(now, due)),
-                                                _utc(state["created"])).timestamp()
-            cloud.state.put(SCHEDULE, key, state)
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                 "source": "aws.events", "account": cloud.config.account_id,
-                 "time": _iso(due), "region": cloud.config.region,
-                 "resources": [rule["Arn"]], "detail": {}}
-        event_log(cloud).add_event(event, rule["EventBusName"])
-        deliver_to_rule(cloud, event, rule)
-        log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
-        fired += 1
-    # A deleted or disabled rule forgets its schedule: re-enabled, it counts from then.
-    for doc in cloud.state.list(SCHEDULE):
-        if doc["rule"] not in live:
-            cloud.state.delete(SCHEDULE, doc["rule"])
-    return fired

@@ -46,22 +46,20 @@ def _missing(cloud: LocalCloud, arn: str) -> str:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from localcloud.events.api import list_events
-    from localcloud.events.models import RULE
     cloud = _cloud(args)
     if args.action == "rules":
-        rules = cloud.state.list(RULE)
+        rules = cloud.events.rules()
         if not rules:
             print("no rules")
         for rule in rules:
             what = rule.get("EventPattern") or rule.get("ScheduleExpression") or ""
             print(f"{rule['Name']}  {rule['State']}  {what}")
-            for target in rule["_Targets"]:
+            for target in rule["Targets"]:
                 params = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList")
                 extra = f"  params={json.dumps(params)}" if params else ""
                 print(f"    -> {target['Id']}: {target['Arn']}{extra}{_missing(cloud, target['Arn'])}")
         return 0
-    events = list_events(cloud, args.limit)
+    events = cloud.events.list_events(args.limit)
     if not events:
         print("no events")
     for event in events:

@@ -23,8 +23,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.cloudwatch import evaluation
-from localcloud.cloudwatch.api import evaluate_alarms
-from localcloud.events.api import list_events
 
 NS = "aws/sagemaker/Endpoints/data-metrics"
 DIMS = [{"Name": "Endpoint", "Value": "ep"}, {"Name": "MonitoringSchedule", "Value": "ep-drift-check"}]
@@ -124,7 +122,7 @@ def test_alarm_state_change_event_has_aws_shape(localcloud, client):
     assert alarm["StateReason"].startswith("Threshold Crossed: 1 out of the last 1 datapoints [0.35")
     assert json.loads(alarm["StateReasonData"])["recentDatapoints"] == [0.35]
 
-    event = list_events(localcloud.cloud, 1)[0]
+    event = localcloud.cloud.events.list_events(1)[0]
     assert event["source"] == "aws.cloudwatch"
     assert event["detail-type"] == "CloudWatch Alarm State Change"
     assert event["resources"] == ["arn:aws:cloudwatch:us-east-1:000000000000:alarm:drift"]
@@ -152,9 +150,9 @@ def test_alarm_state_change_event_has_aws_shape(localcloud, client):
 def test_metric_that_never_arrives_stays_insufficient_data(localcloud, client):
     cw = client("cloudwatch")
     _put_alarm(cw, TreatMissingData="missing")
-    evaluate_alarms(localcloud.cloud, now=time.time() + 3 * 3600)
+    localcloud.cloud.cloudwatch.evaluate_alarms(now=time.time() + 3 * 3600)
     assert _state(cw)["StateValue"] == "INSUFFICIENT_DATA"
-    assert list_events(localcloud.cloud, 5) == []     # no change, no event
+    assert localcloud.cloud.events.list_events(5) == []     # no change, no event
 
 
 def test_update_keeps_state_and_set_alarm_state(localcloud, client):

@@ -14,7 +14,6 @@ import json
 
 import pytest
 
-from localcloud.events.api import list_events
 from localcloud.events.patterns import PatternError, compile_pattern
 
 EVENT = {
@@ -127,4 +126,4 @@ def test_put_events_to_a_bus_that_does_not_exist(client, localcloud):
     assert result["FailedEntryCount"] == 0
     ids = [entry["EventId"] for entry in result["Entries"]]
     assert len(set(ids)) == 3 and all("ErrorCode" not in e for e in result["Entries"])
-    assert [e["id"] for e in list_events(localcloud.cloud, 10)] == [ids[2]]
+    assert [e["id"] for e in localcloud.cloud.events.list_events(10)] == [ids[2]]

@@ -10,7 +10,6 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.events.api import list_events, list_matches
 from localcloud.events.patterns import PatternError, compile_pattern
 from tests.conftest import start_server
 
@@ -165,13 +164,13 @@ def test_put_events_records_matches_and_failures(client, localcloud):
     assert bad["ErrorCode"] == "MalformedDetail" and "EventId" not in bad
     assert matched["EventId"] and unmatched["EventId"]
 
-    logged = {e["id"]: e for e in list_events(localcloud.cloud, 10)}
+    logged = {e["id"]: e for e in localcloud.cloud.events.list_events(10)}
     assert set(logged) == {matched["EventId"], unmatched["EventId"]}
     assert logged[unmatched["EventId"]]["matches"] == []
     outcomes = {m["target_id"]: m["outcome"] for m in logged[matched["EventId"]]["matches"]}
     assert outcomes == {"queue": "unsupported target",
                         "retrain": "failed: pipeline nope does not exist"}
-    assert {m["rule"] for m in list_matches(localcloud.cloud, 10)} == {"approved"}
+    assert {m["rule"] for m in localcloud.cloud.events.list_matches(10)} == {"approved"}
     event = logged[matched["EventId"]]
     assert event["detail"] == {"status": "Approved"} and event["account"] == "000000000000"
 
@@ -202,7 +201,7 @@ def test_pipeline_target_starts_execution_with_parameters(client, localcloud):
     arn = summaries[0]["PipelineExecutionArn"]
     params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
     assert {"Name": "Reason", "Value": "drift"} in params
-    [match] = list_matches(localcloud.cloud, 10)
+    [match] = localcloud.cloud.events.list_matches(10)
     assert match["outcome"] == f"started {arn}"
 
     deadline = time.time() + 5   # the Fail step ends the execution with the event's reason
@@ -230,6 +229,6 @@ def test_rules_and_log_survive_restart(tmp_path):
         events = boto3.client("events", endpoint_url=server.url, **kwargs)
         assert events.describe_rule(Name="kept")["State"] == "DISABLED"
         assert events.list_targets_by_rule(Rule="kept")["Targets"][0]["Id"] == "t"
-        assert [e["source"] for e in list_events(server.cloud, 10)] == ["a"]
+        assert [e["source"] for e in server.cloud.events.list_events(10)] == ["a"]
     finally:
         server.stop()

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.events import schedules
-from localcloud.events.api import list_events
+from localcloud.events.models import SCHEDULE
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 29, 23, 30, 10, tzinfo=UTC)   # a Sunday
@@ -91,14 +91,14 @@ def test_rate_rule_fires_once_per_rate_with_its_parameters(localcloud, client):
     sm, rule_arn = _scheduled_pipeline(client, "rate(5 minutes)")
     cloud = localcloud.cloud
     start = time.time()
-    schedules.tick(cloud, start)                 # first sight: the schedule starts counting
-    assert schedules.tick(cloud, start + 299) == 0
-    assert schedules.tick(cloud, start + 300) == 1
-    assert schedules.tick(cloud, start + 301) == 0   # not twice for one due time
-    assert schedules.tick(cloud, start + 1000) == 1  # missed runs are not made up
-    assert schedules.tick(cloud, start + 1100) == 0  # next on the creation + k x rate grid:
-    assert schedules.tick(cloud, start + 1200) == 1  # 1200, not 1000 + 300
-    event = [e for e in list_events(cloud, 10) if e["source"] == "aws.events"][-1]
+    cloud.events.tick(start)                 # first sight: the schedule starts counting
+    assert cloud.events.tick(start + 299) == 0
+    assert cloud.events.tick(start + 300) == 1
+    assert cloud.events.tick(start + 301) == 0   # not twice for one due time
+    assert cloud.events.tick(start + 1000) == 1  # missed runs are not made up
+    assert cloud.events.tick(start + 1100) == 0  # next on the creation + k x rate grid:
+    assert cloud.events.tick(start + 1200) == 1  # 1200, not 1000 + 300
+    event = [e for e in cloud.events.list_events(10) if e["source"] == "aws.events"][-1]
     assert event["detail-type"] == "Scheduled Event" and event["detail"] == {}
     assert event["resources"] == [rule_arn]
     assert event["matches"][0]["outcome"].startswith("started ")
@@ -113,16 +113,16 @@ def test_disabled_rule_does_not_fire_and_clock_fires_on_its_own(localcloud, clie
     sm, _ = _scheduled_pipeline(client, "rate(1 minute)")
     events = client("events")
     events.disable_rule(Name="every-check")
-    assert schedules.tick(localcloud.cloud, time.time() + 7200) == 0
+    assert localcloud.cloud.events.tick(time.time() + 7200) == 0
     events.enable_rule(Name="every-check")
     # The server's clock (not this test) fires the rule once its due time has passed.
     cloud = localcloud.cloud
     deadline = time.time() + 10
-    while time.time() < deadline and not cloud.state.list(schedules.SCHEDULE):
+    while time.time() < deadline and not cloud.state.list(SCHEDULE):
         time.sleep(0.2)
-    doc, = cloud.state.list(schedules.SCHEDULE)
+    doc, = cloud.state.list(SCHEDULE)
     doc["next"] = time.time() - 1
-    cloud.state.put(schedules.SCHEDULE, doc["rule"], doc)
+    cloud.state.put(SCHEDULE, doc["rule"], doc)
     deadline = time.time() + 10
     while time.time() < deadline and not _executions(sm):
         time.sleep(0.2)
