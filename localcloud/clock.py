@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 import time
 from typing import TYPE_CHECKING
 
@@ -41,15 +42,21 @@ class Clock:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        cloud = self.cloud
         last_alarm_tick = 0.0
         while not self._stop.wait(SCHEDULE_TICK_S):
             now = time.time()
-            try:
-                cloud.events.tick(now)
-                cloud.sagemaker.publish_invocation_metrics(now)     # writes once a minute has ended
-                if now - last_alarm_tick >= ALARM_TICK_S:
-                    last_alarm_tick = now
-                    cloud.cloudwatch.tick(now)
-            except Exception:   # noqa: BLE001 — the clock must outlive one bad tick
-                log.exception("clock tick failed")
+            # Each service's tick on its own: one that fails is logged and never stops the others.
+            self._tick("scheduled rules", self.cloud.events.tick, now)
+            if "sagemaker" in self.cloud.__dict__:   # never started: nothing was invoked
+                # writes once a minute has ended
+                self._tick("invocation metrics", self.cloud.sagemaker.publish_invocation_metrics, now)
+            if now - last_alarm_tick >= ALARM_TICK_S:
+                last_alarm_tick = now
+                self._tick("alarm evaluation", self.cloud.cloudwatch.tick, now)
+
+    @staticmethod
+    def _tick(what: str, work: Callable[[float], object], now: float) -> None:
+        try:
+            work(now)
+        except Exception:   # noqa: BLE001 — the clock must outlive one bad tick
+            log.exception("clock tick failed: %s", what)
