@@ -45,8 +45,8 @@ REST_HANDLERS = {
     "s3": "localcloud.s3.responses",
     "sagemaker-runtime": "localcloud.sagemaker.runtime",  # POST /endpoints/<name>/invocations
     "sagemaker-featurestore-runtime": "localcloud.featurestore.runtime",
-    "sts": "localcloud.identity",
-    "iam": "localcloud.identity",
+    "sts": "localcloud.iam.responses",
+    "iam": "localcloud.iam.responses",
 }
 
 

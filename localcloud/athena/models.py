@@ -39,7 +39,7 @@ USER_ERROR = {"ErrorCategory": 2, "ErrorType": 1000, "Retryable": False}
 
 
 def invalid_request(message: str) -> AwsError:
-    return AwsError("InvalidRequestException", message, 400)
+    return InvalidRequestException(message)
 
 
 class QueryFailed(Exception):

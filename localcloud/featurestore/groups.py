@@ -28,8 +28,8 @@ RESERVED = ("write_time", "api_invocation_time", "is_deleted")
 
 
 def runtime_not_found(name: str) -> AwsError:
-    return AwsError("ResourceNotFound", f"Resource Not Found: Amazon SageMaker can't find a "
-                    f"feature group with name {name}", 404)
+    return ResourceNotFound(f"Resource Not Found: Amazon SageMaker can't find a "
+                    f"feature group with name {name}")
 
 
 def group_name_of(name_or_arn: str) -> str:

@@ -178,9 +178,8 @@ class FeatureStoreBackend:
                 stored = online_store.stored_event_time(conn, meta.name, record_id)
                 if mode == "HardDelete":
                     if stored is not None and ts < stored:
-                        raise AwsError("ValidationException",
-                                       f"EventTime {event_time} is older than the EventTime of the "
-                                       f"stored record {record_id}: the record was not deleted", 400)
+                        raise ValidationException(f"EventTime {event_time} is older than the EventTime of the "
+                                       f"stored record {record_id}: the record was not deleted")
                     online_store.hard_delete(conn, meta.name, record_id)
                 else:
                     online_store.soft_delete(conn, meta.name, record_id, ts)

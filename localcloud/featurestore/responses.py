@@ -17,7 +17,7 @@ def _validate(operation: str, params: dict[str, Any]) -> None:
     try:
         validate_input(service_model(MODEL).operation_model(operation), params)
     except AwsError as error:  # this service names it ValidationError
-        raise AwsError("ValidationError", error.message, 400) from None
+        raise ValidationError(error.message) from None
 
 
 def handle(cloud: Any, request: Request) -> Response:
@@ -39,7 +39,7 @@ def _dispatch(cloud: Any, request: Request) -> Response:
         _validate("BatchGetRecord", params)
         return json_response(batch_get(store, params))
     if not path.startswith("/FeatureGroup/"):
-        raise AwsError("UnknownOperationException", f"localcloud does not serve {method} {path}", 404)
+        raise UnknownOperationException(f"localcloud does not serve {method} {path}")
     name = path[len("/FeatureGroup/"):]
     if method == "GET":
         params: dict[str, Any] = {"FeatureGroupName": name}
@@ -70,7 +70,7 @@ def _dispatch(cloud: Any, request: Request) -> Response:
         store.delete_record(name, params["RecordIdentifierValueAsString"], params["EventTime"],
                             params.get("TargetStores"), params.get("DeletionMode", "SoftDelete"))
         return json_response({})
-    raise AwsError("UnknownOperationException", f"localcloud does not serve {method} {path}", 404)
+    raise UnknownOperationException(f"localcloud does not serve {method} {path}")
 
 
 def batch_get(store: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -96,5 +96,5 @@ def ingest_ipc(cloud: Any, name: str, body: bytes) -> int:
     try:
         table = pa.ipc.open_stream(body).read_all()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise AwsError("ValidationError", f"The body is not an Arrow IPC stream: {exc}") from None
+        raise ValidationError(f"The body is not an Arrow IPC stream: {exc}") from None
     return cloud.featurestore.ingest_table(name, table)

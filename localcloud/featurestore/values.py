@@ -43,7 +43,7 @@ _EPOCH_MAX = 253402300799.999
 
 
 def runtime_validation(message: str) -> AwsError:
-    return AwsError("ValidationError", message, 400)
+    return ValidationError(message)
 
 
 def check_value(feature: str, kind: str, value: str) -> None:

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from localcloud.iam.actions import Need
+from tests.support.iam.actions import Need
 
 _ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
                         r"(?:\.cn)?/(?P<repo>[^:@]+)")
