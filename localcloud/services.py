@@ -27,7 +27,7 @@ JSON_SERVICES: dict[str, JsonService] = {
         "localcloud.sagemaker.hosting",
         "localcloud.sagemaker.registry",
         "localcloud.sagemaker.pipelines.api",
-        "localcloud.featurestore.control",
+        "localcloud.featurestore.responses",
     )),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),
     "events": JsonService("events", "AWSEvents", ("localcloud.events.api",)),
@@ -44,7 +44,7 @@ SIGNING_NAMES = {"monitoring": "cloudwatch"}
 REST_HANDLERS = {
     "s3": "localcloud.s3.responses",
     "sagemaker-runtime": "localcloud.sagemaker.runtime",  # POST /endpoints/<name>/invocations
-    "sagemaker-featurestore-runtime": "localcloud.featurestore.runtime",
+    "sagemaker-featurestore-runtime": "localcloud.featurestore.responses",
     "sts": "localcloud.iam.responses",
     "iam": "localcloud.iam.responses",
 }
