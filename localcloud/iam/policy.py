@@ -20,9 +20,10 @@ this module does not know raises PolicyEvaluationError instead of being ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY = "allowed", "explicitDeny", "implicitDeny"
 
@@ -153,7 +154,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]],
     return ok
 
 
-def conditions_hold(conditions: dict[str, Any], context: dict[str, Iterable[str] | str]) -> bool:
+def conditions_hold(conditions: dict[str, Any], context: Mapping[str, Iterable[str] | str]) -> bool:
     """Whether a Condition block holds for a context (keys case-insensitive)."""
     ctx = {k.lower(): [str(v) for v in as_list(v)] for k, v in context.items()}
     return _conditions_hold(conditions, ctx, [])
@@ -185,7 +186,7 @@ def _applies_to(statement: dict[str, Any], action: str, resource: str) -> bool:
 
 
 def evaluate(policies: dict[str, dict[str, Any]], action: str, resource: str = "*",
-             context: dict[str, Iterable[str] | str] | None = None) -> Decision:
+             context: Mapping[str, Iterable[str] | str] | None = None) -> Decision:
     """The decision of identity policies {name: document} for one request.
 
     context maps condition keys (case-insensitive) to a value or a list of values.

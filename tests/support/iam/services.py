@@ -58,7 +58,7 @@ def _write_prefix(uri: str, why: str) -> list[Need]:
     return [Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why)]
 
 
-def _pull(image: str, why: str) -> list[Need]:
+def _pull(image: str | None, why: str) -> list[Need]:
     m = _ECR_IMAGE.match(str(image or ""))
     if not m:
         return []
