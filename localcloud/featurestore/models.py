@@ -262,6 +262,10 @@ class FeatureStoreBackend:
     # -- runtime: single records
     def put_record(self, name_or_arn: str, record: list[dict[str, Any]],
                    target_stores: list[str] | None = None, ttl: dict[str, Any] | None = None) -> None:
+        """PutRecord: `record` is its Record ([{FeatureName, ValueAsString}]), `ttl` its TtlDuration
+        ({Unit, Value}). Newest event time wins online; the offline store receives the record after
+        its delay. RuntimeResourceNotFound for an unknown group, ValidationError for a record or a
+        value the group cannot hold."""
         meta = self.meta(name_or_arn)
         values: dict[str, str] = {}
         for item in record:
@@ -301,7 +305,9 @@ class FeatureStoreBackend:
 
     def get_record(self, name_or_arn: str, record_id: str, feature_names: list[str] | None = None,
                    with_expiry: bool = False) -> dict[str, Any]:
-        """The hot path: one indexed SELECT on a cached per-thread connection."""
+        """GetRecord's response ({"Record", "ExpiresAt" if asked and set}; {} when there is no live
+        record). The hot path: one indexed SELECT on a cached per-thread connection.
+        RuntimeResourceNotFound for an unknown group, ValidationError for an unknown feature."""
         meta = self._meta.get(name_or_arn) or self.meta(name_or_arn)
         row = self._conn().execute(online_store.GET, (meta.name, record_id)).fetchone()
         if row is None or (row[1] is not None and row[1] <= time.time()):
@@ -411,6 +417,7 @@ class FeatureStoreBackend:
         conn.executemany(online_store.UPSERT, rows)
 
     def close(self) -> None:
+        """Stop the replicator (LocalCloud.close)."""
         # Accepted records stay journaled and replicate after the next start (their delay runs
         # from acceptance), as AWS keeps replicating while nobody watches.
         self.replicator.stop()
