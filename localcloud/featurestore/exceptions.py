@@ -24,7 +24,7 @@ class ResourceInUse(AwsError):
     code, status, sender = "ResourceInUse", 400, True
 
 
-class RuntimeResourceNotFound(AwsError):
+class FeatureGroupNotFound(AwsError):
     """Runtime: PutRecord, GetRecord, DeleteRecord (and the bulk ingest) on an unknown group."""
 
     code, status, sender = "ResourceNotFound", 404, True
@@ -36,7 +36,7 @@ class ValidationError(AwsError):
     code, status, sender = "ValidationError", 400, True
 
 
-class RuntimeUnknownOperation(UnknownOperationException):
+class FeatureStoreUnknownOperation(UnknownOperationException):
     """Runtime: a method and path the feature-store runtime has no operation for."""
 
     status = 404

@@ -15,7 +15,7 @@ Every write commits its online change and its offline journal entry in one SQLit
 
 Errors (localcloud.featurestore.exceptions): the control plane raises ResourceNotFound,
 ResourceInUse and ValidationException, as SageMaker answers; the runtime raises
-RuntimeResourceNotFound (404) and ValidationError, as the feature-store runtime answers.
+FeatureGroupNotFound (404) and ValidationError, as the feature-store runtime answers.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import pyarrow as pa
 from localcloud.errors import ValidationException
 from localcloud.featurestore import offline as offline_store
 from localcloud.featurestore import online as online_store
-from localcloud.featurestore.exceptions import ResourceInUse, ResourceNotFound, RuntimeResourceNotFound, ValidationError
+from localcloud.featurestore.exceptions import FeatureGroupNotFound, ResourceInUse, ResourceNotFound, ValidationError
 from localcloud.featurestore.groups import (
     DEFAULT_CATALOG,
     DEFAULT_DATABASE,
@@ -236,13 +236,13 @@ class FeatureStoreBackend:
             self.state.put(KIND, name, doc)
 
     def meta(self, name_or_arn: str) -> GroupMeta:
-        """What the data path needs of a group, cached; RuntimeResourceNotFound if there is none."""
+        """What the data path needs of a group, cached; FeatureGroupNotFound if there is none."""
         name = group_name_of(name_or_arn)
         meta = self._meta.get(name)
         if meta is None:
             doc = self.state.get(KIND, name)
             if doc is None:
-                raise RuntimeResourceNotFound(f"Resource Not Found: Amazon SageMaker can't find a "
+                raise FeatureGroupNotFound(f"Resource Not Found: Amazon SageMaker can't find a "
                                               f"feature group with name {name}")
             meta = self._meta[name] = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
         return meta
@@ -264,7 +264,7 @@ class FeatureStoreBackend:
                    target_stores: list[str] | None = None, ttl: dict[str, Any] | None = None) -> None:
         """PutRecord: `record` is its Record ([{FeatureName, ValueAsString}]), `ttl` its TtlDuration
         ({Unit, Value}). Newest event time wins online; the offline store receives the record after
-        its delay. RuntimeResourceNotFound for an unknown group, ValidationError for a record or a
+        its delay. FeatureGroupNotFound for an unknown group, ValidationError for a record or a
         value the group cannot hold."""
         meta = self.meta(name_or_arn)
         values: dict[str, str] = {}
@@ -307,7 +307,7 @@ class FeatureStoreBackend:
                    with_expiry: bool = False) -> dict[str, Any]:
         """GetRecord's response ({"Record", "ExpiresAt" if asked and set}; {} when there is no live
         record). The hot path: one indexed SELECT on a cached per-thread connection.
-        RuntimeResourceNotFound for an unknown group, ValidationError for an unknown feature."""
+        FeatureGroupNotFound for an unknown group, ValidationError for an unknown feature."""
         meta = self._meta.get(name_or_arn) or self.meta(name_or_arn)
         row = self._conn().execute(online_store.GET, (meta.name, record_id)).fetchone()
         if row is None or (row[1] is not None and row[1] <= time.time()):

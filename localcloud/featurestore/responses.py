@@ -6,8 +6,8 @@ plus localcloud's bulk-ingest extension `POST /localcloud/FeatureGroup/{name}/re
 body is an Arrow IPC stream. State and behaviour are FeatureStoreBackend's (models.py).
 
 Runtime errors are rendered in the REST-JSON error shape: ValidationError for input the model
-refuses, RuntimeResourceNotFound (404) for an unknown group, RuntimeUnknownOperation (404) for a
-method and path the runtime has no operation for.
+refuses, FeatureGroupNotFound (404) for an unknown group, FeatureStoreUnknownOperation (404) for
+a method and path the runtime has no operation for.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
-from localcloud.featurestore.exceptions import RuntimeUnknownOperation, ValidationError
+from localcloud.featurestore.exceptions import FeatureStoreUnknownOperation, ValidationError
 from localcloud.json_api import service_model, validate_input
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 
@@ -149,7 +149,7 @@ def handle(cloud: LocalCloud, request: Request) -> Response:
             match = pattern.fullmatch(request.path)
             if match is not None and request.method == method:
                 return handler(cloud, request, match.group("name"))
-        raise RuntimeUnknownOperation(f"localcloud does not serve {request.method} {request.path}")
+        raise FeatureStoreUnknownOperation(f"localcloud does not serve {request.method} {request.path}")
     except AwsError as error:
         return json_error(error)
 
