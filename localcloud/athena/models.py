@@ -72,35 +72,37 @@ class AthenaBackend:
                              error={"ErrorCategory": 1, "ErrorType": 100, "Retryable": True})
 
     # -- API
-    def start(self, params: dict[str, Any]) -> str:
-        """StartQueryExecution (`params`: its request) -> the QueryExecutionId; the query runs on
-        a worker. InvalidRequestException without a usable OutputLocation."""
-        output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
+    def start(self, *, query_string: str, output_location: str | None = None,
+              catalog: str | None = None, database: str | None = None,
+              work_group: str = "primary") -> str:
+        """StartQueryExecution -> the QueryExecutionId; the query runs on a worker.
+        `output_location`: ResultConfiguration.OutputLocation; `catalog`, `database`: the
+        QueryExecutionContext. InvalidRequestException without a usable OutputLocation."""
+        output = output_location
         if not output:
             raise InvalidRequestException("No output location provided. An output location is required "
-                                  "either through the Workgroup result configuration setting or "
-                                  "as an API input.")
+                                          "either through the Workgroup result configuration setting or "
+                                          "as an API input.")
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", output):
             raise InvalidRequestException(f"The S3 location provided to save your query results is invalid: "
-                                  f"{output}")
+                                          f"{output}")
         query_id = str(uuid.uuid4())
         now = time.time()
-        context = params.get("QueryExecutionContext") or {}
         doc = {
             "QueryExecutionId": query_id,
-            "Query": params["QueryString"],
+            "Query": query_string,
             "StatementType": "DML",
             "ResultConfiguration": {"OutputLocation": f"{output.rstrip('/')}/{query_id}.csv"},
             "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
-            "QueryExecutionContext": {"Catalog": context.get("Catalog", "awsdatacatalog"),
-                                      "Database": context.get("Database", "default")},
+            "QueryExecutionContext": {"Catalog": catalog if catalog is not None else "awsdatacatalog",
+                                      "Database": database if database is not None else "default"},
             "Status": {"State": "QUEUED", "SubmissionDateTime": now},
             "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0,
                            "TotalExecutionTimeInMillis": 0, "QueryQueueTimeInMillis": 0,
                            "ServicePreProcessingTimeInMillis": 0, "QueryPlanningTimeInMillis": 0,
                            "ServiceProcessingTimeInMillis": 0,
                            "ResultReuseInformation": {"ReusedPreviousResult": False}},
-            "WorkGroup": params.get("WorkGroup", "primary"),
+            "WorkGroup": work_group,
             "EngineVersion": ENGINE,
             "SubstatementType": "SELECT",
         }

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
 
 
 def start_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
-    return {"QueryExecutionId": cloud.athena.start(params)}
+    context = params.get("QueryExecutionContext") or {}
+    return {"QueryExecutionId": cloud.athena.start(
+        query_string=params["QueryString"],
+        output_location=(params.get("ResultConfiguration") or {}).get("OutputLocation"),
+        catalog=context.get("Catalog"), database=context.get("Database"),
+        work_group=params.get("WorkGroup", "primary"))}
 
 
 def get_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
