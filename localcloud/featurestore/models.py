@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["KIND", "FeatureStoreBackend", "GroupMeta"]
 
 # ListFeatureGroups' SortBy -> the document's sort key.
-_SORT_KEYS: dict[str, Any] = {
+_SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "Name": lambda d: d["FeatureGroupName"],
     "FeatureGroupStatus": lambda d: d["FeatureGroupStatus"],
     "OfflineStoreStatus": lambda d: d.get("OfflineStoreStatus", {}).get("Status", ""),
