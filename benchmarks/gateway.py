@@ -252,8 +252,8 @@ class _ReplayedBody(io.BytesIO):
 def handler_alone(policy_ids: list[int], requests: int, warmup: int,
                   env: dict[str, str]) -> dict[str, Any]:
     """(d): inference.gateway_handler.handler called with proxy events, one caller, answers replayed."""
+    from benchmarks.gateway_stack import environ
     from inference import gateway_handler
-    from localcloud.apigateway.stack import environ
 
     def open_client():
         def call(policy_id: int) -> bool:
@@ -347,7 +347,7 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
     """
     import multiprocessing
 
-    from localcloud.apigateway import stack
+    from benchmarks import gateway_stack as stack
     from localcloud.apigateway.keys import KeyStore, default_path
     from localcloud.config import Config
 

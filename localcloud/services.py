@@ -26,7 +26,7 @@ JSON_SERVICES: dict[str, JsonService] = {
     "sagemaker": JsonService("sagemaker", "SageMaker", (
         "localcloud.sagemaker.responses",
         "localcloud.sagemaker.pipelines.api",
-        "localcloud.featurestore.control",
+        "localcloud.featurestore.responses",
     )),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),
     "events": JsonService("events", "AWSEvents", ("localcloud.events.responses",)),
@@ -43,9 +43,9 @@ SIGNING_NAMES = {"monitoring": "cloudwatch"}
 REST_HANDLERS = {
     "s3": "localcloud.s3.responses",
     "sagemaker-runtime": "localcloud.sagemaker.runtime",  # POST /endpoints/<name>/invocations
-    "sagemaker-featurestore-runtime": "localcloud.featurestore.runtime",
-    "sts": "localcloud.identity",
-    "iam": "localcloud.identity",
+    "sagemaker-featurestore-runtime": "localcloud.featurestore.responses",
+    "sts": "localcloud.iam.responses",
+    "iam": "localcloud.iam.responses",
 }
 
 

@@ -1,6 +1,6 @@
 """IAM conformance: infra/ml-gateway.yaml grants every AWS call a local end-to-end run makes, to
 the principal AWS would use, plus what AWS documents its services do with the roles they are
-handed (localcloud/iam/services.py) and what the template wires them to do.
+handed (tests/support/iam/services.py) and what the template wires them to do.
 
 One recorded run (module fixture, MLGW_IAM_RECORD): the account's administrator uploads the
 input CSVs and creates the drift rule (CloudFormation's and a person's part on AWS); the caller
@@ -12,7 +12,7 @@ drift event fires the rule, whose target calls as RetrainRole.
 Then: the template's policies allow every requirement (localcloud/iam/policy.py decides, with
 conditions), and removing any one statement from any role makes the check fail, naming the
 principal, the action and the resource. New principals or calls: add a row to
-localcloud/iam/actions.py or services.py; an unmapped call fails the test.
+tests/support/iam/actions.py or services.py; an unmapped call fails the test.
 """
 from __future__ import annotations
 
@@ -25,11 +25,13 @@ import uuid
 import pytest
 
 from localcloud.config import Config
-from localcloud.iam import conformance
 from localcloud.iam.models import role_environment
-from localcloud.iam.recorder import ENV as RECORD_ENV, load
-from localcloud.iam.template import load as load_template, template_roles
+from localcloud.iam.recorder import ENV as RECORD_ENV
+from localcloud.iam.recorder import load
+from localcloud.iam.template import load as load_template
+from localcloud.iam.template import template_roles
 from localcloud.server import LocalCloudServer
+from tests.support.iam import conformance
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 TEMPLATE = load_template()
@@ -136,7 +138,7 @@ def required(recorded):
     needs, unmapped = conformance.requirements(
         entries, TEMPLATE, ACCOUNT, REGION, admin=f"arn:aws:iam::{ACCOUNT}:user/localcloud",
         catalog_of=catalogs.get)
-    assert not unmapped, "calls with no IAM mapping (add them to localcloud/iam/actions.py):\n" + \
+    assert not unmapped, "calls with no IAM mapping (add them to tests/support/iam/actions.py):\n" + \
         "\n".join(sorted(set(unmapped)))
     return needs
 
@@ -204,7 +206,7 @@ def test_removing_any_statement_fails_naming_principal_action_resource(
     del role.policies[policy_name]["Statement"][index]
     report = conformance.check(required, roles)
     assert report.missing, (f"{label} grants nothing the workflow needs: remove it, or add the "
-                            f"requirement it serves to localcloud/iam/services.py: {removed}")
+                            f"requirement it serves to tests/support/iam/services.py: {removed}")
     first = report.missing[0]
     assert first.principal == role.arn
     message = str(first)

@@ -9,12 +9,17 @@ StateChangeReason: `SYNTAX_ERROR: line L:C: ...`, `TABLE_NOT_FOUND: line L:C: Ta
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localcloud.athena.models import QueryFailed
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from localcloud.cloud import LocalCloud
 
 # DuckDB result types → the type names Athena reports in ColumnInfo.Type.
 _TYPES = {"BIGINT": "bigint", "HUGEINT": "bigint", "UBIGINT": "bigint", "INTEGER": "integer",
@@ -83,18 +88,16 @@ def transpile(sql: str) -> str:
     return statements[0].sql(dialect="duckdb")
 
 
-def execute(cloud: Any, sql: str, database: str, work: Path,
-            started: Callable[[Any], bool] = lambda con: True) -> Result:
+def execute(cloud: LocalCloud, sql: str, database: str, work: Path,
+            started: Callable[[duckdb.DuckDBPyConnection], bool] = lambda con: True) -> Result:
     """Run `sql`. `started(con)` receives the DuckDB connection just before the statement runs
     (StopQueryExecution interrupts it) and answers False if the query was stopped already."""
     import duckdb
 
-    from localcloud.featurestore.offline import register_offline_tables
-
     statement = transpile(sql)
     con = duckdb.connect()
     try:
-        tables = register_offline_tables(con, cloud)
+        tables = cloud.featurestore.register_offline_tables(con)  # the offline store's Glue tables
         schemas = {t.split(".", 1)[0] for t in tables}
         if database in schemas:
             con.execute(f"SET search_path = '{database}'")
@@ -142,7 +145,7 @@ def _as_text(name: str, kind: str) -> str:
     return f"CAST({quoted} AS VARCHAR) AS {quoted}"
 
 
-def _parquet_files(con: Any) -> list[Path]:
+def _parquet_files(con: duckdb.DuckDBPyConnection) -> list[Path]:
     # The offline-store views read_parquet over these globs; their size is what Athena scans.
     found: list[Path] = []
     for (text,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall():

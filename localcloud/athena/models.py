@@ -28,9 +28,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from localcloud.athena.exceptions import InvalidRequestException
 from localcloud.errors import AwsError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from localcloud.cloud import LocalCloud
 
 KIND = "athena-query-execution"
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -38,23 +44,23 @@ ENGINE = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena eng
 USER_ERROR = {"ErrorCategory": 2, "ErrorType": 1000, "Retryable": False}
 
 
-def invalid_request(message: str) -> AwsError:
-    return AwsError("InvalidRequestException", message, 400)
-
-
 class QueryFailed(Exception):
     """A query Athena would run and fail: the reason becomes Status.StateChangeReason."""
 
 
 class AthenaBackend:
-    def __init__(self, cloud: Any):
+    """Query executions of one localcloud home, reached as `cloud.athena`. Documents (kind
+    "athena-query-execution") are shaped like GetQueryExecution's QueryExecution. Errors:
+    InvalidRequestException (localcloud.athena.exceptions)."""
+
+    def __init__(self, cloud: LocalCloud):
         self.cloud = cloud
         self.state = cloud.state
         self.results_dir = cloud.config.home / "athena" / "results"
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
         self._lock = threading.Lock()
-        self._running: dict[str, Any] = {}   # query id -> its DuckDB connection
+        self._running: dict[str, duckdb.DuckDBPyConnection] = {}   # query id -> its DuckDB connection
         self._recover()
 
     def _recover(self) -> None:
@@ -66,33 +72,37 @@ class AthenaBackend:
                              error={"ErrorCategory": 1, "ErrorType": 100, "Retryable": True})
 
     # -- API
-    def start(self, params: dict[str, Any]) -> str:
-        output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
+    def start(self, *, query_string: str, output_location: str | None = None,
+              catalog: str | None = None, database: str | None = None,
+              work_group: str = "primary") -> str:
+        """StartQueryExecution -> the QueryExecutionId; the query runs on a worker.
+        `output_location`: ResultConfiguration.OutputLocation; `catalog`, `database`: the
+        QueryExecutionContext. InvalidRequestException without a usable OutputLocation."""
+        output = output_location
         if not output:
-            raise invalid_request("No output location provided. An output location is required "
-                                  "either through the Workgroup result configuration setting or "
-                                  "as an API input.")
+            raise InvalidRequestException("No output location provided. An output location is required "
+                                          "either through the Workgroup result configuration setting or "
+                                          "as an API input.")
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", output):
-            raise invalid_request(f"The S3 location provided to save your query results is invalid: "
-                                  f"{output}")
+            raise InvalidRequestException(f"The S3 location provided to save your query results is invalid: "
+                                          f"{output}")
         query_id = str(uuid.uuid4())
         now = time.time()
-        context = params.get("QueryExecutionContext") or {}
         doc = {
             "QueryExecutionId": query_id,
-            "Query": params["QueryString"],
+            "Query": query_string,
             "StatementType": "DML",
             "ResultConfiguration": {"OutputLocation": f"{output.rstrip('/')}/{query_id}.csv"},
             "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
-            "QueryExecutionContext": {"Catalog": context.get("Catalog", "awsdatacatalog"),
-                                      "Database": context.get("Database", "default")},
+            "QueryExecutionContext": {"Catalog": catalog if catalog is not None else "awsdatacatalog",
+                                      "Database": database if database is not None else "default"},
             "Status": {"State": "QUEUED", "SubmissionDateTime": now},
             "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0,
                            "TotalExecutionTimeInMillis": 0, "QueryQueueTimeInMillis": 0,
                            "ServicePreProcessingTimeInMillis": 0, "QueryPlanningTimeInMillis": 0,
                            "ServiceProcessingTimeInMillis": 0,
                            "ResultReuseInformation": {"ReusedPreviousResult": False}},
-            "WorkGroup": params.get("WorkGroup", "primary"),
+            "WorkGroup": work_group,
             "EngineVersion": ENGINE,
             "SubstatementType": "SELECT",
         }
@@ -101,12 +111,14 @@ class AthenaBackend:
         return query_id
 
     def get(self, query_id: str) -> dict[str, Any]:
+        """GetQueryExecution's QueryExecution (InvalidRequestException if there is none)."""
         doc = self.state.get(KIND, query_id)
         if doc is None:
-            raise invalid_request(f"QueryExecution {query_id} was not found")
+            raise InvalidRequestException(f"QueryExecution {query_id} was not found")
         return doc
 
     def stop(self, query_id: str) -> None:
+        """StopQueryExecution: CANCELLED, and the engine interrupted, unless already finished."""
         with self._lock:
             doc = self.get(query_id)
             if doc["Status"]["State"] not in TERMINAL:
@@ -116,13 +128,15 @@ class AthenaBackend:
                     con.interrupt()  # stop the engine too, not only the state
 
     def results(self, query_id: str, max_results: int, next_token: str | None) -> dict[str, Any]:
+        """GetQueryResults' response: a page of rows (the first begins with the header row).
+        InvalidRequestException for a query that has not succeeded or a foreign NextToken."""
         import pyarrow.parquet as pq
         doc = self.get(query_id)
         state = doc["Status"]["State"]
         if state in ("QUEUED", "RUNNING"):
-            raise invalid_request(f"Query has not yet finished. Current state: {state}")
+            raise InvalidRequestException(f"Query has not yet finished. Current state: {state}")
         if state != "SUCCEEDED":
-            raise invalid_request(f"Query did not finish successfully. Final query state: {state}")
+            raise InvalidRequestException(f"Query did not finish successfully. Final query state: {state}")
         columns = doc["ResultSetMetadata"]["ColumnInfo"]
         start = 0
         if next_token:
@@ -132,7 +146,7 @@ class AthenaBackend:
                     raise ValueError
                 start = int(token["row"])
             except (ValueError, KeyError, TypeError):
-                raise invalid_request("The NextToken is invalid for this query") from None
+                raise InvalidRequestException("The NextToken is invalid for this query") from None
         rows: list[dict[str, Any]] = []
         if start == 0:  # the first page begins with the header row, as Athena's does for SELECT
             rows.append({"Data": [{"VarCharValue": c["Name"]} for c in columns]})
@@ -198,7 +212,7 @@ class AthenaBackend:
                              error={"ErrorCategory": 1, "ErrorType": 200, "Retryable": True,
                                     "ErrorMessage": str(exc)}, started=started)
 
-    def _started(self, query_id: str, con: Any) -> bool:
+    def _started(self, query_id: str, con: duckdb.DuckDBPyConnection) -> bool:
         # Called just before the statement runs: False if it was stopped already. A stop landing
         # in the microseconds between this and the statement's start only costs engine time: the
         # result of a CANCELLED query is never written.
@@ -207,7 +221,7 @@ class AthenaBackend:
             return self.get(query_id)["Status"]["State"] != "CANCELLED"
 
     def _finish(self, query_id: str, state: str, *, reason: str | None = None,
-                error: dict[str, Any] | None = None, columns: list | None = None,
+                error: dict[str, Any] | None = None, columns: list[dict[str, Any]] | None = None,
                 scanned: int = 0, started: float | None = None) -> None:
         doc = self.get(query_id)
         now = time.time()

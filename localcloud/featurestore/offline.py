@@ -3,9 +3,14 @@ Glue table (DataCatalogConfig.TableName) in a schema named like its Glue databas
 (DataCatalogConfig.Database), over the group's Parquet files."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from localcloud.featurestore.models import KIND, GroupMeta
+from localcloud.featurestore.groups import GroupMeta
+
+if TYPE_CHECKING:
+    import duckdb
 
 _DUCK_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE", "String": "VARCHAR"}
 
@@ -18,27 +23,25 @@ def _quote_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def register_offline_tables(con: Any, cloud_or_config: Any, state: Any = None) -> dict[str, str]:
-    """Create a view per feature group with an offline store, `"<database>"."<table>"`; returns
-    {"database.table": group name}. `cloud_or_config`: a LocalCloud, or a localcloud Config (its
-    state db is opened)."""
-    config = getattr(cloud_or_config, "config", cloud_or_config)
-    if state is None:
-        state = getattr(cloud_or_config, "state", None)
-    if state is None:
-        from localcloud.state import StateStore
-        state = StateStore(config.state_db)
+def register_offline_tables(con: duckdb.DuckDBPyConnection, groups: Iterable[dict[str, Any]],
+                            resolve: Callable[[str], Path]) -> dict[str, str]:
+    """Create a view per feature group (`groups`: their documents) with an offline store,
+    `"<database>"."<table>"`; returns {"database.table": group name}. `resolve`
+    (cloud.s3.resolve) turns the offline store's URI into its directory."""
     tables: dict[str, str] = {}
-    for doc in state.list(KIND):
+    for doc in groups:
         offline = doc.get("OfflineStoreConfig")
         if not offline:
             continue
-        meta = GroupMeta.from_doc(doc, config.s3_root)
+        meta = GroupMeta.from_doc(doc, resolve)
+        directory = meta.offline_dir
+        if directory is None:  # never: the document has an OfflineStoreConfig
+            continue
         table = offline["DataCatalogConfig"]["TableName"]
         database = offline["DataCatalogConfig"]["Database"]
-        files = list(meta.offline_dir.rglob("*.parquet")) if meta.offline_dir.exists() else []
+        files = list(directory.rglob("*.parquet")) if directory.exists() else []
         if files:
-            source = (f"SELECT * FROM read_parquet({_quote_str(str(meta.offline_dir) + '/**/*.parquet')}, "
+            source = (f"SELECT * FROM read_parquet({_quote_str(str(directory) + '/**/*.parquet')}, "
                       "hive_partitioning=false, union_by_name=true)")
         else:  # no data yet: an empty relation with the right columns
             cols = [f"CAST(NULL AS {_DUCK_TYPES[kind]}) AS {_quote_ident(name)}"

@@ -218,7 +218,7 @@ class OfflineReplicator:
         if rows:
             good, rejected = _isolate(meta, rows)
             if good:
-                self._write_journal_rows(meta, good)
+                self._write_journal_rows(meta, meta.offline_dir, good)
             with immediate(conn):
                 for row, reason in rejected:
                     conn.execute("INSERT OR REPLACE INTO offline_rejected(id, group_name, record, reason) "
@@ -233,12 +233,12 @@ class OfflineReplicator:
             done += len(rows)
         return done
 
-    def _write_journal_rows(self, meta: GroupMeta, rows: list[tuple]) -> None:
+    def _write_journal_rows(self, meta: GroupMeta, directory: Path, rows: list[tuple]) -> None:
         table, event_ts = journal_table(meta, rows)
         # Deterministic name per journal range: a re-run after a crash overwrites the same file.
         tag = hashlib.sha1(f"{meta.name}:{rows[0][0]}:{rows[-1][0]}".encode()).hexdigest()[:12]
         stamp = dt.datetime.fromtimestamp(rows[0][2], dt.timezone.utc)
-        write_partitions(meta.offline_dir, table, event_ts, stamp, tag)
+        write_partitions(directory, table, event_ts, stamp, tag)
 
 
 def journal_table(meta: GroupMeta, rows: list[tuple]) -> tuple[pa.Table, pa.Array]:

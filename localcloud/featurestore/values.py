@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from localcloud.errors import AwsError
+from localcloud.featurestore.exceptions import ValidationError
 
 ARROW_TYPES = {"Integral": pa.int64(), "Fractional": pa.float64(), "String": pa.string()}
 TTL_SECONDS = {"Seconds": 1, "Minutes": 60, "Hours": 3600, "Days": 86400, "Weeks": 604800}
@@ -42,21 +42,17 @@ _EPOCH_MIN = -62135596800.0
 _EPOCH_MAX = 253402300799.999
 
 
-def runtime_validation(message: str) -> AwsError:
-    return AwsError("ValidationError", message, 400)
-
-
 def check_value(feature: str, kind: str, value: str) -> None:
     """Integral is a 64-bit integer and Fractional a finite double in decimal or scientific
     notation, as AWS parses them (so the offline store's typed columns never meet a value they
     cannot hold)."""
     if kind == "Integral":
         if not _INTEGRAL.fullmatch(value) or not _INT64[0] <= int(value) <= _INT64[1]:
-            raise runtime_validation(f"Invalid value {value!r} for feature {feature} of type Integral: "
+            raise ValidationError(f"Invalid value {value!r} for feature {feature} of type Integral: "
                                      "expected a 64-bit integer")
     elif kind == "Fractional":
         if not _FRACTIONAL.fullmatch(value) or not math.isfinite(float(value)):
-            raise runtime_validation(f"Invalid value {value!r} for feature {feature} of type "
+            raise ValidationError(f"Invalid value {value!r} for feature {feature} of type "
                                      "Fractional: expected a finite number in decimal or scientific "
                                      "notation")
 
@@ -68,7 +64,7 @@ def parse_event_time(value: str, feature_type: str, feature: str) -> float:
     if feature_type == "Fractional":
         seconds = float(value) if _FRACTIONAL.fullmatch(value) else math.nan
         if not _EPOCH_MIN <= seconds <= _EPOCH_MAX:  # also refuses nan and inf
-            raise runtime_validation(f"Invalid value {value!r} for the event time feature {feature}: "
+            raise ValidationError(f"Invalid value {value!r} for the event time feature {feature}: "
                                      "expected Unix epoch seconds (Fractional) between years 1 "
                                      "and 9999")
         return seconds
@@ -81,7 +77,7 @@ def parse_event_time(value: str, feature_type: str, feature: str) -> float:
         except ValueError:
             parsed = None
     if parsed is None:
-        raise runtime_validation(f"Invalid value {value!r} for the event time feature {feature}: "
+        raise ValidationError(f"Invalid value {value!r} for the event time feature {feature}: "
                                  "expected yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ")
     return calendar.timegm(parsed.timetuple()) + parsed.microsecond / 1e6
 
@@ -119,7 +115,7 @@ def _check_strings(name: str, kind: str, column: pa.ChunkedArray) -> pa.ChunkedA
     pattern = _INTEGRAL.pattern if kind == "Integral" else _FRACTIONAL.pattern
     good = pc.match_substring_regex(trimmed, f"^(?:{pattern})$")
     if not pc.all(pc.fill_null(good, True)).as_py():
-        raise runtime_validation(f"Invalid value {_first_bad(column, good)!r} for feature {name} of "
+        raise ValidationError(f"Invalid value {_first_bad(column, good)!r} for feature {name} of "
                                  f"type {kind}")
     return trimmed
 
@@ -131,13 +127,13 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
     time as timestamp[us] and as epoch seconds (float)."""
     unknown = [c for c in table.column_names if c not in types]
     if unknown:
-        raise runtime_validation(f"The feature {unknown[0]} is not defined in the feature group {group}")
+        raise ValidationError(f"The feature {unknown[0]} is not defined in the feature group {group}")
     for required in (record_id, event_time):
         if required not in table.column_names:
-            raise runtime_validation(f"The records are missing the feature {required}, which the "
+            raise ValidationError(f"The records are missing the feature {required}, which the "
                                      f"feature group {group} requires")
         if table.column(required).null_count:
-            raise runtime_validation(f"The feature {required} must not be null")
+            raise ValidationError(f"The feature {required} must not be null")
     cast: dict[str, pa.ChunkedArray] = {}
     for name in table.column_names:
         kind, column = types[name], table.column(name)
@@ -153,11 +149,11 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
             else:
                 cast[name] = pc.cast(column, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise runtime_validation(f"Invalid values for feature {name} of type {kind}: {exc}") from None
+            raise ValidationError(f"Invalid values for feature {name} of type {kind}: {exc}") from None
         if kind == "Fractional":
             finite = pc.is_finite(cast[name])
             if not pc.all(pc.fill_null(finite, True)).as_py():
-                raise runtime_validation(f"Invalid value {_first_bad(cast[name], finite)!r} for feature "
+                raise ValidationError(f"Invalid value {_first_bad(cast[name], finite)!r} for feature "
                                          f"{name} of type Fractional: expected a finite number")
     out = pa.table(cast)
     et = out.column(event_time)
@@ -165,7 +161,7 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
         if types[event_time] == "Fractional":
             in_range = pc.and_(pc.greater_equal(et, _EPOCH_MIN), pc.less_equal(et, _EPOCH_MAX))
             if not pc.all(in_range).as_py():
-                raise runtime_validation(f"Invalid value {_first_bad(et, in_range)!r} for the event "
+                raise ValidationError(f"Invalid value {_first_bad(et, in_range)!r} for the event "
                                          f"time feature {event_time}: expected Unix epoch seconds "
                                          "between years 1 and 9999")
             epoch = et
@@ -173,14 +169,14 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
         else:
             good = pc.match_substring_regex(et, f"^(?:{_ISO.pattern})$")
             if not pc.all(good).as_py():
-                raise runtime_validation(f"Invalid value {_first_bad(et, good)!r} for the event time "
+                raise ValidationError(f"Invalid value {_first_bad(et, good)!r} for the event time "
                                          f"feature {event_time}: expected yyyy-MM-dd'T'HH:mm:ssZ or "
                                          "yyyy-MM-dd'T'HH:mm:ss.SSSZ")
             # Only the two formats above reach Arrow's ISO-8601 parser.
             ts = pc.cast(pc.cast(et, pa.timestamp("us", tz="UTC")), pa.timestamp("us"))
             epoch = pc.divide(pc.cast(pc.cast(ts, pa.int64()), pa.float64()), 1_000_000.0)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise runtime_validation(f"Invalid event times in feature {event_time}: {exc}") from None
+        raise ValidationError(f"Invalid event times in feature {event_time}: {exc}") from None
     return out, _flat(ts), _flat(epoch)
 
 

@@ -19,11 +19,21 @@ import hashlib
 import hmac
 import json
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localcloud.errors import AwsError
+from localcloud.config import Config
 from localcloud.iam import policy
+from localcloud.iam.exceptions import (
+    EntityAlreadyExists,
+    InvalidInput,
+    MalformedPolicyDocument,
+    NoSuchEntity,
+    ValidationError,
+)
 from localcloud.iam.template import TEMPLATE, template_roles
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 ROLE = "iam-role"
 STACK = "iam-stack"
@@ -41,28 +51,34 @@ def role_credentials(secret_key: str, role_arn: str) -> tuple[str, str]:
     return access_key, secret
 
 
-def role_environment(config: Any, role_arn: str) -> dict[str, str]:
+def role_environment(config: Config, role_arn: str) -> dict[str, str]:
     """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for code that runs as role_arn."""
     key, secret = role_credentials(config.secret_key, role_arn)
     return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
 
 
-def _no_such_role(name: str) -> AwsError:
-    return AwsError("NoSuchEntity", f"The role with name {name} cannot be found.", 404)
+def _no_such_role(name: str) -> NoSuchEntity:
+    return NoSuchEntity(f"The role with name {name} cannot be found.")
 
 
 def _parse_document(text: str, what: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError:
-        raise AwsError("MalformedPolicyDocument", f"{what} is not valid JSON") from None
+        raise MalformedPolicyDocument(f"{what} is not valid JSON") from None
     if not isinstance(document, dict) or "Statement" not in document:
-        raise AwsError("MalformedPolicyDocument", f"{what} must be a JSON object with a Statement")
+        raise MalformedPolicyDocument(f"{what} must be a JSON object with a Statement")
     return document
 
 
 class IamBackend:
-    def __init__(self, cloud: Any):
+    """IAM roles, their inline policies and session credentials, reached as `cloud.iam`.
+
+    Roles are documents (kind "iam-role") shaped like GetRole's Role plus `Policies`
+    ({name: document}). Errors: NoSuchEntity, EntityAlreadyExists, MalformedPolicyDocument,
+    ValidationError, InvalidInput (localcloud.iam.exceptions)."""
+
+    def __init__(self, cloud: LocalCloud):
         self.cloud = cloud
         self.config = cloud.config
         self.state = cloud.state
@@ -114,6 +130,11 @@ class IamBackend:
             found = self._keys.get(access_key)
         return found
 
+    def role_environment(self, role_arn: str) -> dict[str, str]:
+        """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for code that runs as role_arn (a job, a
+        Lambda function): what other services hand the code they run, as AWS does."""
+        return role_environment(self.config, role_arn)
+
     # -- roles ----------------------------------------------------------------------------
     def get_role(self, name: str) -> dict[str, Any]:
         doc = self.state.get(ROLE, name)
@@ -123,11 +144,11 @@ class IamBackend:
 
     def create_role(self, name: str, trust_text: str, path: str = "/") -> dict[str, Any]:
         if not name:
-            raise AwsError("ValidationError", "RoleName is required")
+            raise ValidationError("RoleName is required")
         trust = _parse_document(trust_text, "AssumeRolePolicyDocument")
         with self._lock, self.state.transaction():
             if self.state.get(ROLE, name) is not None:
-                raise AwsError("EntityAlreadyExists", f"Role with name {name} already exists.", 409)
+                raise EntityAlreadyExists(f"Role with name {name} already exists.")
             doc = self._store_role(name, trust, {}, path)
         self._index_keys()
         return doc
@@ -142,16 +163,16 @@ class IamBackend:
     def get_role_policy(self, role: str, policy_name: str) -> dict[str, Any]:
         policies = self.get_role(role)["Policies"]
         if policy_name not in policies:
-            raise AwsError("NoSuchEntity", f"The role policy with name {policy_name} cannot be "
-                                           f"found.", 404)
+            raise NoSuchEntity(f"The role policy with name {policy_name} cannot be "
+                                           f"found.")
         return policies[policy_name]
 
     def delete_role_policy(self, role: str, policy_name: str) -> None:
         with self._lock, self.state.transaction():
             doc = self.get_role(role)
             if doc["Policies"].pop(policy_name, None) is None:
-                raise AwsError("NoSuchEntity", f"The role policy with name {policy_name} cannot "
-                                               f"be found.", 404)
+                raise NoSuchEntity(f"The role policy with name {policy_name} cannot "
+                                               f"be found.")
             self.state.put(ROLE, role, doc)
 
     def can_assume(self, role_arn: str, service: str) -> bool:
@@ -192,12 +213,12 @@ class IamBackend:
         elif principal_arn.startswith(prefix):
             name = principal_arn[len(prefix):].rsplit("/", 1)[-1]
         else:
-            raise AwsError("InvalidInput", f"PolicySourceArn {principal_arn} is not a role or user "
+            raise InvalidInput(f"PolicySourceArn {principal_arn} is not a role or user "
                                            f"of account {account}")
         doc = self.state.get(ROLE, name)
         if doc is None:
-            raise AwsError("NoSuchEntity", f"PolicySourceArn {principal_arn}: the role with name "
-                                           f"{name} cannot be found.", 404)
+            raise NoSuchEntity(f"PolicySourceArn {principal_arn}: the role with name "
+                                           f"{name} cannot be found.")
         return doc["Policies"]
 
     def simulate(self, principal_arn: str, actions: list[str], resources: list[str],
@@ -205,7 +226,7 @@ class IamBackend:
                  ) -> list[tuple[str, str, policy.Decision]]:
         """iam:SimulatePrincipalPolicy: one decision per (action, resource)."""
         if not actions:
-            raise AwsError("ValidationError", "ActionNames must contain at least 1 member")
+            raise ValidationError("ActionNames must contain at least 1 member")
         policies = dict(self.policies_of(principal_arn))
         for index, text in enumerate(extra or []):
             policies[f"PolicyInputList.{index + 1}"] = _parse_document(text, "PolicyInputList")
@@ -214,7 +235,7 @@ class IamBackend:
             for resource in resources or ["*"]:
                 try:
                     decision = policy.evaluate(policies, action, resource, context)
-                except policy.PolicyError as exc:
-                    raise AwsError("InvalidInput", f"cannot evaluate {action}: {exc}") from None
+                except policy.PolicyEvaluationError as exc:
+                    raise InvalidInput(f"cannot evaluate {action}: {exc}") from None
                 results.append((action, resource, decision))
         return results

@@ -15,19 +15,20 @@ Written here, not taken from a library, because the ones at hand are more lenien
 moto 5's access_control ignores every condition operator but StringEquals, lets a missing key
 pass, turns a failed Allow condition into an explicit deny and matches actions case-sensitively;
 policyuniverse and parliament expand and lint policies but do not decide requests. An operator
-this module does not know raises PolicyError instead of being ignored.
+this module does not know raises PolicyEvaluationError instead of being ignored.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY = "allowed", "explicitDeny", "implicitDeny"
 
 
-class PolicyError(Exception):
+class PolicyEvaluationError(Exception):
     """A policy uses an element or operator this evaluator does not implement."""
 
 
@@ -122,7 +123,7 @@ def _condition_holds(operator: str, key: str, expected: list[str],
     if_exists = op.endswith("IfExists")
     op = op.removesuffix("IfExists")
     if op not in _OPERATORS or set_op not in ("", "ForAnyValue", "ForAllValues"):
-        raise PolicyError(f"condition operator {operator} is not implemented")
+        raise PolicyEvaluationError(f"condition operator {operator} is not implemented")
     test, negated = _OPERATORS[op]
     if actual is None:
         if if_exists:
@@ -153,7 +154,7 @@ def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]],
     return ok
 
 
-def conditions_hold(conditions: dict[str, Any], context: dict[str, Iterable[str] | str]) -> bool:
+def conditions_hold(conditions: dict[str, Any], context: Mapping[str, Iterable[str] | str]) -> bool:
     """Whether a Condition block holds for a context (keys case-insensitive)."""
     ctx = {k.lower(): [str(v) for v in as_list(v)] for k, v in context.items()}
     return _conditions_hold(conditions, ctx, [])
@@ -168,7 +169,7 @@ def statement_id(statement: dict[str, Any], index: int) -> str:
 def _applies_to(statement: dict[str, Any], action: str, resource: str) -> bool:
     for element in ("Principal", "NotPrincipal"):
         if element in statement:
-            raise PolicyError(f"{element} belongs in resource policies, not identity policies")
+            raise PolicyEvaluationError(f"{element} belongs in resource policies, not identity policies")
     if "Action" in statement:
         if not action_matches(as_list(statement["Action"]), action):
             return False
@@ -176,20 +177,20 @@ def _applies_to(statement: dict[str, Any], action: str, resource: str) -> bool:
         if action_matches(as_list(statement["NotAction"]), action):
             return False
     else:
-        raise PolicyError("a statement needs Action or NotAction")
+        raise PolicyEvaluationError("a statement needs Action or NotAction")
     if "Resource" in statement:
         return resource_matches(as_list(statement["Resource"]), resource)
     if "NotResource" in statement:
         return not resource_matches(as_list(statement["NotResource"]), resource)
-    raise PolicyError("an identity-policy statement needs Resource or NotResource")
+    raise PolicyEvaluationError("an identity-policy statement needs Resource or NotResource")
 
 
 def evaluate(policies: dict[str, dict[str, Any]], action: str, resource: str = "*",
-             context: dict[str, Iterable[str] | str] | None = None) -> Decision:
+             context: Mapping[str, Iterable[str] | str] | None = None) -> Decision:
     """The decision of identity policies {name: document} for one request.
 
     context maps condition keys (case-insensitive) to a value or a list of values.
-    Raises PolicyError for elements or operators not implemented.
+    Raises PolicyEvaluationError for elements or operators not implemented.
     """
     ctx = {k.lower(): [str(v) for v in as_list(v)] for k, v in (context or {}).items()}
     allows: list[tuple[str, str]] = []
@@ -203,7 +204,7 @@ def evaluate(policies: dict[str, dict[str, Any]], action: str, resource: str = "
                 continue
             effect = statement.get("Effect")
             if effect not in ("Allow", "Deny"):
-                raise PolicyError(f"{name}/{statement_id(statement, index)}: Effect must be Allow or Deny")
+                raise PolicyEvaluationError(f"{name}/{statement_id(statement, index)}: Effect must be Allow or Deny")
             (allows if effect == "Allow" else denies).append((name, statement_id(statement, index)))
     missing = list(dict.fromkeys(missing))
     if denies:

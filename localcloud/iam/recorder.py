@@ -5,7 +5,7 @@ Off unless MLGW_IAM_RECORD names a file: then each request appends one JSON line
 service, method, path, query, X-Amz-Target and the body the IAM mapping needs), and localcloud's
 services append the calls they make themselves on a role's behalf (a pipeline's steps, an
 EventBridge target). Off, the cost on the hot path is one attribute test.
-localcloud.iam.actions turns the lines into IAM actions and resources.
+tests.support.iam.actions turns the lines into IAM actions and resources.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import threading
 from typing import Any
 
 ENV = "MLGW_IAM_RECORD"
-_BODY_LIMIT = 4 << 20
-_HEADERS = ("x-amz-copy-source",)   # headers that change the IAM action (CopyObject)   # request bodies recorded up to this size (S3 object bodies never)
+_BODY_LIMIT = 4 << 20   # request bodies recorded up to this size (S3 object bodies never)
+_HEADERS = ("x-amz-copy-source",)   # headers that change the IAM action (CopyObject)
 
 
 class Recorder:

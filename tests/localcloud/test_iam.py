@@ -25,9 +25,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.iam import actions, conformance, policy
+from localcloud.iam import policy
 from localcloud.iam.models import role_environment
-from localcloud.iam.template import load as load_template, template_roles
+from localcloud.iam.template import load as load_template
+from localcloud.iam.template import template_roles
+from tests.support.iam import actions, conformance
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 EXECUTION = f"arn:aws:iam::{ACCOUNT}:role/ml-gateway-sagemaker-execution"
@@ -77,7 +79,7 @@ def test_conditions_decide_and_missing_keys_are_reported():
 
 
 def test_an_unknown_operator_is_an_error_not_a_pass():
-    with pytest.raises(policy.PolicyError, match="DateGreaterThan"):
+    with pytest.raises(policy.PolicyEvaluationError, match="DateGreaterThan"):
         policy.evaluate(doc({"Effect": "Allow", "Action": "*", "Resource": "*",
                              "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}}), "s3:x")
 
@@ -159,6 +161,7 @@ def test_sdk_training_role_check_fails_on_the_templates_role_as_on_aws(localclou
     fails it, here as on AWS. run_pipeline.build therefore turns that check off while it builds
     (its docstring says why); the pipeline role's check at upsert stays on and passes."""
     from sagemaker.core.helper.iam_role_resolver import RoleValidationError, resolve_and_validate_role
+
     from pipelines.ml_gateway.run_pipeline import training_role_smoke_test_off
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     monkeypatch.delenv("SAGEMAKER_VALIDATE_ROLE", raising=False)
@@ -243,7 +246,7 @@ def test_a_codebuild_role_must_grant_what_buildspec_does():
 def test_an_athena_query_needs_glue_on_its_tables_and_s3_on_its_results():
     """Athena uses the caller's permissions for the catalog and the result location
     (https://docs.aws.amazon.com/athena/latest/ug/security-iam-athena.html)."""
-    from localcloud.iam import services
+    from tests.support.iam import services
     params = {"QueryString": 'WITH latest AS (SELECT * FROM "sagemaker_featurestore"."claims_1") '
                              "SELECT * FROM latest JOIN customers_2 USING (policy_id)",
               "QueryExecutionContext": {"Database": "sagemaker_featurestore"},

@@ -1,6 +1,9 @@
 """A small ML Gateway stack on a running localcloud, built without the pipeline: an XGBoost
 endpoint (one or more variants of one model) and the populated `claims` / `customers` feature
 groups. Shared by tests/test_gateway.py and `mlgw bench gateway` (benchmarks.gateway).
+
+It is no part of localcloud (it was localcloud/apigateway/stack.py): the gateway benchmark builds
+it, and benchmarks cannot import tests, so it lives here and the tests import it from here.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from localcloud.iam.actions import Need
+from tests.support.iam.actions import Need
 
 _ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
                         r"(?:\.cn)?/(?P<repo>[^:@]+)")
@@ -58,7 +58,7 @@ def _write_prefix(uri: str, why: str) -> list[Need]:
     return [Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why)]
 
 
-def _pull(image: str, why: str) -> list[Need]:
+def _pull(image: str | None, why: str) -> list[Need]:
     m = _ECR_IMAGE.match(str(image or ""))
     if not m:
         return []

@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from localcloud.iam import actions, policy, services
-from localcloud.iam.services import Attributed
+from localcloud.iam import policy
 from localcloud.iam.template import Resolver, RoleSpec, local_physical_ids
+from tests.support.iam import actions, services
+from tests.support.iam.services import Attributed
 
 Need = actions.Need
 

@@ -1,0 +1,1 @@
+"""Code the tests share that the product never runs (IAM conformance tooling...)."""
