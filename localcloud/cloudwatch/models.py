@@ -440,8 +440,12 @@ class CloudWatchBackend:
         changed = 0
         with _evaluating:
             for alarm in self.cloud.state.list(ALARM):
-                if which(alarm):
+                if not which(alarm):
+                    continue
+                try:
                     changed += self._evaluate_one(alarm, now)
+                except Exception:   # noqa: BLE001 — one alarm never stops the evaluation of the others
+                    log.exception("alarm %s: evaluation failed", alarm.get("AlarmName"))
         return changed
 
     def tick(self, now: float | None = None) -> None:

@@ -37,7 +37,7 @@ from localcloud.events.exceptions import (
     ResourceNotFoundException,
 )
 from localcloud.events.patterns import Pattern, PatternError, compile_pattern
-from localcloud.events.schedules import ScheduleError, parse
+from localcloud.events.schedules import Schedule, ScheduleError, parse
 from localcloud.state import ThreadConnections, one_per_path
 
 if TYPE_CHECKING:
@@ -143,6 +143,14 @@ def _public(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _next_run(schedule: Schedule, after: float, created: float) -> float | None:
+    """The epoch second of the schedule's next run after `after`, None if it has none left."""
+    try:
+        return schedule.next_after(_utc(after), _utc(created)).timestamp()
+    except ScheduleError:   # "never runs again"
+        return None
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -418,6 +426,37 @@ class EventsBackend:
 
     # -- schedules -----------------------------------------------------------------------------
 
+    def _fire_if_due(self, rule: dict[str, Any], now: float) -> int:
+        """Fire one scheduled rule if it is due at `now`; 1 if it fired. A schedule with no run
+        left (a cron whose years are all past, which PutRule accepts as AWS does) never fires."""
+        cloud = self.cloud
+        key = f"{rule['EventBusName']}/{rule['Name']}"
+        try:
+            schedule = parse(rule["ScheduleExpression"])
+        except ScheduleError:
+            return 0   # PutRule refuses these; an old state file could still hold one
+        with cloud.state.transaction():
+            state = cloud.state.get(SCHEDULE, key)
+            if state is None or state["expression"] != schedule.expression:
+                state = {"rule": key, "expression": schedule.expression, "created": now,
+                         "next": _next_run(schedule, now, now)}
+                cloud.state.put(SCHEDULE, key, state)
+                return 0
+            due = state["next"]
+            if due is None or due > now + 0.001:   # datetime round trips cost a microsecond now and then
+                return 0
+            # Missed runs (localcloud stopped) are skipped, not made up.
+            state["next"] = _next_run(schedule, max(now, due), state["created"])
+            cloud.state.put(SCHEDULE, key, state)
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": cloud.config.account_id,
+                 "time": _iso(due), "region": cloud.config.region,
+                 "resources": [rule["Arn"]], "detail": {}}
+        self.event_log.add_event(event, rule["EventBusName"])
+        self.deliver_to_rule(event, rule)
+        log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
+        return 1
+
     def tick(self, now: float) -> int:
         """Fire every enabled scheduled rule that is due at `now` (epoch s); the number fired.
         Called every second by the server's clock."""
@@ -427,34 +466,11 @@ class EventsBackend:
                  if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
         live = set()
         for rule in rules:
-            key = f"{rule['EventBusName']}/{rule['Name']}"
-            live.add(key)
+            live.add(f"{rule['EventBusName']}/{rule['Name']}")
             try:
-                schedule = parse(rule["ScheduleExpression"])
-            except ScheduleError:
-                continue   # PutRule refuses these; an old state file could still hold one
-            with cloud.state.transaction():
-                state = cloud.state.get(SCHEDULE, key)
-                if state is None or state["expression"] != schedule.expression:
-                    state = {"rule": key, "expression": schedule.expression, "created": now,
-                             "next": schedule.next_after(_utc(now), _utc(now)).timestamp()}
-                    cloud.state.put(SCHEDULE, key, state)
-                    continue
-                due = state["next"]
-                if due > now + 0.001:   # datetime round trips cost a microsecond now and then
-                    continue
-                # Missed runs (localcloud stopped) are skipped, not made up.
-                state["next"] = schedule.next_after(_utc(max(now, due)),
-                                                    _utc(state["created"])).timestamp()
-                cloud.state.put(SCHEDULE, key, state)
-            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                     "source": "aws.events", "account": cloud.config.account_id,
-                     "time": _iso(due), "region": cloud.config.region,
-                     "resources": [rule["Arn"]], "detail": {}}
-            self.event_log.add_event(event, rule["EventBusName"])
-            self.deliver_to_rule(event, rule)
-            log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
-            fired += 1
+                fired += self._fire_if_due(rule, now)
+            except Exception:   # noqa: BLE001 — one rule never stops the clock for the others
+                log.exception("rule %s: schedule tick failed", rule.get("Name"))
         # A deleted or disabled rule forgets its schedule: re-enabled, it counts from then.
         for doc in cloud.state.list(SCHEDULE):
             if doc["rule"] not in live:

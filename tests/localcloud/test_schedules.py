@@ -127,3 +127,37 @@ def test_disabled_rule_does_not_fire_and_clock_fires_on_its_own(localcloud, clie
     while time.time() < deadline and not _executions(sm):
         time.sleep(0.2)
     assert len(_executions(sm)) == 1
+
+
+def test_a_rule_that_never_runs_again_stops_nothing_else(localcloud, client):
+    """AWS accepts a cron whose years are all past (issue 25: `cron(0/5 5 ? JAN 1-5 2022)`);
+    it never fires, and it must not stop the clock for the other rules and the alarms (it once
+    failed every tick: "never runs again", and an alarm stayed in ALARM for 80 s)."""
+    localcloud.clock.stop()      # this test is the clock
+    sm, _ = _scheduled_pipeline(client, "rate(5 minutes)")
+    client("events").put_rule(Name="past", ScheduleExpression="cron(0/5 5 ? JAN 1-5 2022)")
+    cloud = localcloud.cloud
+    start = time.time()
+    cloud.events.tick(start)
+    assert cloud.events.tick(start + 300) == 1   # the live rule fires beside the dead one
+    assert len(_executions(sm)) == 1
+    past, = [d for d in cloud.state.list(SCHEDULE) if d["rule"].endswith("/past")]
+    assert past["next"] is None
+
+
+def test_one_broken_alarm_does_not_stop_the_evaluation_of_the_others(localcloud, client):
+    """One bad alarm never stops the evaluation of the others (issue 25 class 1)."""
+    from localcloud.cloudwatch.store import ALARM
+
+    cw = client("cloudwatch")
+    for name in ("a-broken", "b-fine"):
+        cw.put_metric_alarm(AlarmName=name, Namespace="T", MetricName="m", Statistic="Sum",
+                            Period=60, EvaluationPeriods=1, Threshold=1.0,
+                            ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
+    cloud = localcloud.cloud
+    broken = cloud.state.get(ALARM, "a-broken")
+    broken["Period"] = "not a number"     # a document the evaluation cannot read
+    cloud.state.put(ALARM, "a-broken", broken)
+    cloud.cloudwatch.tick(time.time() + 120)
+    states = {a["AlarmName"]: a["StateValue"] for a in cw.describe_alarms()["MetricAlarms"]}
+    assert states["b-fine"] == "ALARM"
