@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.autoscaling.exceptions import InvalidNextTokenException
+from localcloud.json_api import page
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -19,17 +20,9 @@ PAGE_SIZE = 50   # DescribeScalableTargets / DescribeScalingPolicies MaxResults 
 
 
 def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, Any]:
-    size = params.get("MaxResults") or PAGE_SIZE
-    start = 0
-    if params.get("NextToken"):
-        try:
-            start = int(params["NextToken"])
-        except ValueError:
-            raise InvalidNextTokenException("Invalid token") from None
-    out: dict[str, Any] = {key: items[start:start + size]}
-    if start + size < len(items):
-        out["NextToken"] = str(start + size)
-    return out
+    found, token = page(items, params, default_max=PAGE_SIZE, invalid=InvalidNextTokenException,
+                        message="Invalid token")
+    return {key: found, **({"NextToken": token} if token else {})}
 
 
 def register_scalable_target(cloud: LocalCloud, params: Params) -> dict[str, Any]:

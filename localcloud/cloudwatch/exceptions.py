@@ -34,3 +34,9 @@ class InvalidFormat(AwsError):
     """SetAlarmState's StateReasonData is not JSON."""
 
     code, status, sender = "InvalidFormat", 400, True
+
+
+class InvalidNextToken(AwsError):
+    """A NextToken this service did not issue (ListMetrics, DescribeAlarms, DescribeAlarmHistory)."""
+
+    code, status, sender = "InvalidNextToken", 400, True

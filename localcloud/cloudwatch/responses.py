@@ -15,18 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from localcloud.cloudwatch.exceptions import InvalidNextToken
+from localcloud.json_api import page
+
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 Params = dict[str, Any]
 
 
-def _page(items: list[dict[str, Any]], token: str | None, size: int, key: str) -> dict[str, Any]:
-    start = int(token or 0)
-    reply: dict[str, Any] = {key: items[start:start + size]}
-    if start + size < len(items):
-        reply["NextToken"] = str(start + size)
-    return reply
+def _page(items: list[dict[str, Any]], params: Params, key: str, default_max: int) -> dict[str, Any]:
+    found, token = page(items, params, default_max=default_max, max_key="MaxRecords",
+                        invalid=InvalidNextToken, message="The service cannot process the NextToken given.")
+    return {key: found, **({"NextToken": token} if token else {})}
 
 
 def put_metric_data(cloud: LocalCloud, params: Params) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def list_metrics(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     metrics = cloud.cloudwatch.list_metrics(
         namespace=params.get("Namespace"), metric_name=params.get("MetricName"),
         dimensions=params.get("Dimensions"), recently_active=params.get("RecentlyActive"))
-    return _page(metrics, params.get("NextToken"), 500, "Metrics")
+    return _page(metrics, params, "Metrics", 500)
 
 
 def put_metric_alarm(cloud: LocalCloud, params: Params) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def describe_alarms(cloud: LocalCloud, params: Params) -> dict[str, Any]:
         alarm_names=params.get("AlarmNames"), alarm_name_prefix=params.get("AlarmNamePrefix"),
         state_value=params.get("StateValue"), action_prefix=params.get("ActionPrefix"),
         alarm_types=params.get("AlarmTypes"))
-    reply = _page(alarms, params.get("NextToken"), params.get("MaxRecords") or 50, "MetricAlarms")
+    reply = _page(alarms, params, "MetricAlarms", 50)
     return {"MetricAlarms": reply["MetricAlarms"], "CompositeAlarms": [],
             **({"NextToken": reply["NextToken"]} if "NextToken" in reply else {})}
 
@@ -101,7 +102,7 @@ def describe_alarm_history(cloud: LocalCloud, params: Params) -> dict[str, Any]:
         alarm_name=params.get("AlarmName"), history_item_type=params.get("HistoryItemType"),
         start_date=params.get("StartDate"), end_date=params.get("EndDate"),
         scan_by=params.get("ScanBy"))
-    return _page(items, params.get("NextToken"), params.get("MaxRecords") or 100, "AlarmHistoryItems")
+    return _page(items, params, "AlarmHistoryItems", 100)
 
 
 OPERATIONS: dict[str, Callable[[LocalCloud, Params], dict[str, Any] | None]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.json_api import page_start
+from localcloud.json_api import page
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -18,10 +18,8 @@ Params = dict[str, Any]
 
 
 def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, Any]:
-    start = page_start(params)
-    limit = params.get("Limit") or 100
-    more = start + limit < len(items)
-    return {key: items[start:start + limit], **({"NextToken": str(start + limit)} if more else {})}
+    found, token = page(items, params, default_max=100, max_key="Limit")
+    return {key: found, **({"NextToken": token} if token else {})}
 
 
 def put_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:

@@ -165,10 +165,9 @@ class FeatureStoreBackend:
     def list_groups(self, *, name_contains: str | None = None, status_equals: str | None = None,
                     offline_status_equals: str | None = None, created_after: float | None = None,
                     created_before: float | None = None, sort_by: str = "CreationTime",
-                    sort_order: str = "Descending", next_token: str | None = None,
-                    max_results: int = 10) -> dict[str, Any]:
-        """ListFeatureGroups' response: {"FeatureGroupSummaries", "NextToken" if more}. Times are
-        epoch seconds; `next_token` is the one a previous page returned."""
+                    sort_order: str = "Descending") -> list[dict[str, Any]]:
+        """ListFeatureGroups' summaries, filtered and sorted (every page: the wire pages them).
+        Times are epoch seconds."""
         docs = self.state.list(KIND)
         if name_contains is not None:
             docs = [d for d in docs if name_contains in d["FeatureGroupName"]]
@@ -181,16 +180,10 @@ class FeatureStoreBackend:
         if created_before is not None:
             docs = [d for d in docs if d["CreationTime"] < created_before]
         docs.sort(key=_SORT_KEYS[sort_by], reverse=sort_order == "Descending")
-        start = int(next_token or 0)
-        page = docs[start:start + max_results]
-        summaries = [{"FeatureGroupName": d["FeatureGroupName"], "FeatureGroupArn": d["FeatureGroupArn"],
+        return [{"FeatureGroupName": d["FeatureGroupName"], "FeatureGroupArn": d["FeatureGroupArn"],
                       "CreationTime": d["CreationTime"], "FeatureGroupStatus": d["FeatureGroupStatus"],
                       **({"OfflineStoreStatus": d["OfflineStoreStatus"]} if "OfflineStoreStatus" in d else {})}
-                     for d in page]
-        out: dict[str, Any] = {"FeatureGroupSummaries": summaries}
-        if start + max_results < len(docs):
-            out["NextToken"] = str(start + max_results)
-        return out
+                for d in docs]
 
     def update_group(self, name_or_arn: str, *, feature_additions: list[dict[str, Any]] | None = None,
                      online_store_config: dict[str, Any] | None = None,

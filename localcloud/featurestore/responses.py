@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
 from localcloud.featurestore.exceptions import FeatureStoreUnknownOperation, ValidationError
-from localcloud.json_api import service_model, validate_input
+from localcloud.json_api import page, service_model, validate_input
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 
 if TYPE_CHECKING:
@@ -38,16 +38,16 @@ def describe_feature_group(cloud: LocalCloud, params: dict[str, Any]) -> dict[st
 
 
 def list_feature_groups(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
-    return cloud.featurestore.list_groups(
+    summaries = cloud.featurestore.list_groups(
         name_contains=params.get("NameContains"),
         status_equals=params.get("FeatureGroupStatusEquals"),
         offline_status_equals=params.get("OfflineStoreStatusEquals"),
         created_after=params.get("CreationTimeAfter"),
         created_before=params.get("CreationTimeBefore"),
         sort_by=params.get("SortBy", "CreationTime"),
-        sort_order=params.get("SortOrder", "Descending"),
-        next_token=params.get("NextToken"),
-        max_results=params.get("MaxResults", 10))
+        sort_order=params.get("SortOrder", "Descending"))
+    found, token = page(summaries, params, default_max=10)
+    return {"FeatureGroupSummaries": found, **({"NextToken": token} if token else {})}
 
 
 def delete_feature_group(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:

@@ -64,3 +64,24 @@ def test_tokens_we_never_issued_are_refused(client, token):
         with pytest.raises(ClientError) as raised:
             call()
         assert raised.value.response["Error"]["Code"] == "ValidationException", token
+
+
+@pytest.mark.parametrize("service,call,kwargs,code", [
+    # AWS answers a token it did not issue with a client error, never a 500 (issue 24 class 6).
+    # CloudWatch API Reference: ListMetrics / DescribeAlarms / DescribeAlarmHistory list
+    # InvalidNextToken ("The next token specified is invalid", 400).
+    ("cloudwatch", "list_metrics", {}, "InvalidNextToken"),
+    ("cloudwatch", "describe_alarms", {}, "InvalidNextToken"),
+    ("cloudwatch", "describe_alarm_history", {}, "InvalidNextToken"),
+    ("sagemaker", "list_feature_groups", {}, "ValidationException"),
+    ("events", "list_rules", {}, "ValidationException"),
+    # Application Auto Scaling API Reference: InvalidNextTokenException.
+    ("application-autoscaling", "describe_scalable_targets", {"ServiceNamespace": "sagemaker"},
+     "InvalidNextTokenException"),
+])
+@pytest.mark.parametrize("token", ["not-ours", "-5", "1_0"])
+def test_a_next_token_we_did_not_issue_is_a_client_error(client, service, call, kwargs, code, token):
+    with pytest.raises(ClientError) as err:
+        getattr(client(service), call)(NextToken=token, **kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.response["Error"]["Code"] == code
