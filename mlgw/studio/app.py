@@ -133,7 +133,7 @@ async def form(request: Request) -> dict[str, str]:
 def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
     app = request.app
     return app.state.templates.TemplateResponse(request, name, {
-        "target": app.state.backend.target.name, "csrf_token": app.state.csrf_token,
+        "target": app.state.backend.target.kind, "csrf_token": app.state.csrf_token,
         "mlflow_url": _mlflow_url(app), "nav": name.split("_")[0], **context}, status_code=status)
 
 
