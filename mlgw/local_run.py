@@ -101,6 +101,8 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
             print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}",
                   flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
+    elif customers is None:      # `mlgw run` takes both files or neither
+        raise ValueError("claims and customers are given together: customers is missing")
     # The user's own file names, so a validation error names the files they gave.
     files = {table: (Path(path), Path(path).name if str(path).endswith(".csv")
                      else f"{Path(path).name}.csv")
@@ -257,7 +259,7 @@ class JobProgress:
     """New progress lines of a running processing job, from its local job log: the lines a job
     prints to say what it waits for (BuildDataset's `offline store: ...`) or what it changed
     (Ingest's `current dataset: ...`)."""
-    PREFIXES = ("offline store:", "current dataset:")
+    PREFIXES: tuple[str, ...] = ("offline store:", "current dataset:")
 
     def __init__(self, config: Config):
         self.jobs = config.home / "jobs"

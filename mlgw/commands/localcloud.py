@@ -45,15 +45,15 @@ def cmd_localcloud(args: argparse.Namespace) -> int:
         if not stopped:
             print(f"localcloud was not running for {config.home}")
     elif args.action == "status":
-        record = daemon.status(config)
-        if not record:
+        found = daemon.status(config)
+        if not found:
             holder = daemon.port_holder(config.port)
             print(f"localcloud: not running (state dir {config.home})"
                   + (f"; port {config.port} is held by {holder}" if holder else ""))
             return 3
         orphan = " without its run file (was the state directory deleted?)" \
-            if record.get("run_file") is False else ""
-        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in "
+            if found.get("run_file") is False else ""
+        print(f"localcloud: running at {found['url']} pid {found['pid']} (state in "
               f"{config.home}){orphan}")
     elif args.action == "env":
         _print_env(running(config))

@@ -148,12 +148,16 @@ def _mlflow_url(app) -> str | None:
     return mlflow_url(home)
 
 
-async def _not_found(request: Request, exc: NotFound) -> HTMLResponse:
+async def _not_found(request: Request, exc: Exception) -> HTMLResponse:
+    if not isinstance(exc, NotFound):     # Starlette hands each handler its own class only
+        raise exc
     return render(request, "error.html", {"title": "Not found", "code": "404",
                                           "message": f"{exc.what} {exc.name!r} was not found"}, 404)
 
 
-async def _no_page(request: Request, exc: HTTPException) -> HTMLResponse:
+async def _no_page(request: Request, exc: Exception) -> HTMLResponse:
+    if not isinstance(exc, HTTPException):
+        raise exc
     if exc.status_code == 404:
         return render(request, "error.html", {"title": "Not found", "code": "404",
                                               "message": f"no page at {request.url.path!r}"}, 404)
@@ -175,13 +179,13 @@ async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
                                           "message": str(exc)}, 502)
 
 
-async def _not_implemented(request: Request, exc: NotImplementedError) -> HTMLResponse:
+async def _not_implemented(request: Request, exc: Exception) -> HTMLResponse:
     # Only AWS emulators (moto) lack operations; say which instead of failing.
     return render(request, "error.html", {"title": "Not available on this target", "code": "501",
                                           "message": str(exc)}, 501)
 
 
-async def _cross_site(request: Request, exc: CrossSiteRequest) -> HTMLResponse:
+async def _cross_site(request: Request, exc: Exception) -> HTMLResponse:
     return render(request, "error.html", {"title": "Refused", "code": "403", "message": str(exc)}, 403)
 
 

@@ -91,6 +91,7 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port, or StudioError saying why not (the port's holder, an
     address not on this machine, an unknown host name). Bound here rather than by uvicorn so a
     refusal is one `mlgw: error:` line, and so the run file is written only once the port is ours."""
+    address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
     try:      # an address literal needs no resolver
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         address = (host, port)
