@@ -20,8 +20,8 @@ from typing import Any
 from localcloud.config import Config
 from mlgw import local_run, monitor_schedule, traffic
 from mlgw.progress import follow
-from mlgw.target import Target
 from mlgw.retrain import RULE_NAME
+from mlgw.target import Target
 
 # The demo's schedule: a drift check every minute over the minute before it (AWS's
 # smallest rate), so the loop closes in minutes instead of hours.

@@ -313,7 +313,8 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
         metrics = (_evaluation(sm, s3, package_arn) or {}).get("binary_classification_metrics", {})
         auc = metrics.get("auc", {}).get("value")
         if auc is not None:
-            print(f"test AUC        {auc:.4f}  (PR-AUC {metrics.get('pr_auc', {}).get('value', float('nan')):.4f})", file=out)
+            pr_auc = metrics.get("pr_auc", {}).get("value", float("nan"))
+            print(f"test AUC        {auc:.4f}  (PR-AUC {pr_auc:.4f})", file=out)
         print(f"model package   {package_arn}", file=out)
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
     print(f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, "
@@ -372,7 +373,8 @@ def _invoke_snippet(config: Config) -> list[str]:
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
-        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", \"total_claim_amount\": 50000}]}')['Body'].read()",
+        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", "
+        "\"total_claim_amount\": 50000}]}')['Body'].read()",
     ]
 
 

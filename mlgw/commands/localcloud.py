@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from localcloud.config import Config
-
 from mlgw.args import CliError, config_from, running, with_home
 
 
@@ -17,7 +16,8 @@ def register(sub) -> None:
     lc.add_argument("action", choices=["start", "stop", "status", "env"],
                     help="start it (in the background), stop it, say whether it runs, or print "
                          "the variables that point boto3 at it")
-    lc.add_argument("--foreground", action="store_true", help="start: serve in this terminal until Ctrl-C instead of in the background")
+    lc.add_argument("--foreground", action="store_true",
+                    help="start: serve in this terminal until Ctrl-C instead of in the background")
     lc.set_defaults(func=cmd_localcloud)
 
 

@@ -8,8 +8,16 @@ from typing import Any
 
 from localcloud.config import Config
 from mlgw import monitor_schedule as monitor
-from mlgw.args import (CliError, config_from, positive_int, print_error, require_endpoint,
-                       running, with_endpoint, with_home)
+from mlgw.args import (
+    CliError,
+    config_from,
+    positive_int,
+    print_error,
+    require_endpoint,
+    running,
+    with_endpoint,
+    with_home,
+)
 from processing.drift_schedule import DEFAULT_SCHEDULE
 
 

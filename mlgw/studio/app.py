@@ -107,7 +107,8 @@ def _count(value) -> str:
 def templates() -> Jinja2Templates:
     env = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                                           undefined=Absent))
-    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration,
+                           urlpart=lambda s: quote(str(s), safe=""))
     env.env.globals.update(seconds=_seconds, own_name=_own_name)
     return env
 

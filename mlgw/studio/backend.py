@@ -389,7 +389,8 @@ class Backend:
         newest = None
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if obj["Key"].endswith(".parquet") and (newest is None or obj["LastModified"] >= newest["LastModified"]):
+                if obj["Key"].endswith(".parquet") and (
+                        newest is None or obj["LastModified"] >= newest["LastModified"]):
                     newest = obj
         if newest is None:
             return uri, []
