@@ -359,7 +359,8 @@ def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
     named = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain",
                                         ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
     named_id = named.rsplit("/", 1)[1]
-    defaulted = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="execution-1796018625822",
+    defaulted = sm.start_pipeline_execution(PipelineName="Fraud",
+                                            PipelineExecutionDisplayName="execution-1796018625822",
                                             ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
     status, page = get(f"{server.url}/pipelines/Fraud")
     assert status == 200
