@@ -13,7 +13,7 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mlgw import executions
 from mlgw.progress import ExecutionResult
@@ -101,7 +101,7 @@ def _require(value: str | None, flag: str, action: str) -> str:
 
 # -- clients ---------------------------------------------------------------------------------
 
-def warn_endpoint_overrides(err=None) -> None:
+def warn_endpoint_overrides(err: TextIO | None = None) -> None:
     """AWS_ENDPOINT_URL (e.g. left over from `mlgw localcloud env`) silently redirects boto3."""
     err = err or sys.stderr
     for name in sorted(os.environ):
@@ -234,7 +234,7 @@ def check_parameters(declared: list[dict[str, Any]], given: dict[str, str]) -> N
 
 
 def start(settings: Settings, pipeline_name: str, print_arn: bool = False,
-          wait: bool = False, sm=None) -> ExecutionResult | None:
+          wait: bool = False, sm: Any = None) -> ExecutionResult | None:
     """Start the pipeline as SageMaker holds it (start never changes the definition)."""
     sm = sm or sagemaker_client(settings)
     check_parameters(pipeline_parameters(sm, pipeline_name), settings.parameters)
@@ -251,7 +251,7 @@ def start(settings: Settings, pipeline_name: str, print_arn: bool = False,
 
 
 def retry(settings: Settings, pipeline_name: str, arn: str | None, wait: bool = False,
-          sm=None) -> ExecutionResult | None:
+          sm: Any = None) -> ExecutionResult | None:
     """Retry a failed execution from its failed steps (default: the latest execution)."""
     sm = sm or sagemaker_client(settings)
     where = target(settings)
