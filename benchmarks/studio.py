@@ -81,7 +81,8 @@ def bench_studio() -> int:
     from localcloud.config import Config
     from localcloud.server import LocalCloudServer
     from mlgw.studio.backend import EXECUTIONS_PER_PAGE, VERSIONS_PER_PAGE, Backend
-    from mlgw.studio.server import Background, local_target
+    from mlgw.studio.server import Background
+    from mlgw.target import Target
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
         config = Config(home=Path(tmp) / "mlgw", port=0)
         server = LocalCloudServer(config)
@@ -91,7 +92,7 @@ def bench_studio() -> int:
             config = Config(home=config.home, port=int(server.url.rsplit(":", 1)[1]))
             print(f"populating: {EXECUTIONS} executions, {VERSIONS} model versions (not timed)…", flush=True)
             first, last = _populate(server.url, f"sagemaker-{config.region}-{config.account_id}")
-            studio = Background(Backend(local_target(config)))
+            studio = Background(Backend(Target.local(config)))
             pages = {"pipelines list": "/pipelines",
                      f"pipeline ({EXECUTIONS} executions, {EXECUTIONS_PER_PAGE} a page)": "/pipelines/StudioBench",
                      "  its executions table (durations, AUCs)":

@@ -13,10 +13,11 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from mlgw.execution_report import retry_lines
-from mlgw.progress import ExecutionResult, follow, list_steps
+from mlgw import executions
+from mlgw.progress import ExecutionResult
+from mlgw.target import Target
 
 DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"   # run_pipeline.build's default
 CONFIG_KEYS = {"role_arn", "region", "default_bucket", "model_package_group_name",
@@ -100,7 +101,7 @@ def _require(value: str | None, flag: str, action: str) -> str:
 
 # -- clients ---------------------------------------------------------------------------------
 
-def warn_endpoint_overrides(err=None) -> None:
+def warn_endpoint_overrides(err: TextIO | None = None) -> None:
     """AWS_ENDPOINT_URL (e.g. left over from `mlgw localcloud env`) silently redirects boto3."""
     err = err or sys.stderr
     for name in sorted(os.environ):
@@ -109,15 +110,21 @@ def warn_endpoint_overrides(err=None) -> None:
                   f"unset it to reach SageMaker", file=err)
 
 
-def session(settings: Settings):
-    """A real boto3 session: credentials from the normal chain, never localcloud's."""
-    import boto3
+def target(settings: Settings) -> Target:
+    """The AWS account of `settings`: boto3's credential chain (never localcloud's), the
+    region required, the default bucket if given (else the SDK's, asked of STS when needed)."""
     region = _require(settings.region, "--region", "--target aws")
-    return boto3.Session(region_name=region)
+    return Target.aws(region, bucket=settings.default_bucket)
 
 
-def sagemaker_client(settings: Settings):
-    return session(settings).client("sagemaker")
+def session(settings: Settings) -> Any:
+    """A real boto3 session of target(settings), for the SageMaker SDK."""
+    return target(settings).session
+
+
+def sagemaker_client(settings: Settings) -> Any:
+    """The SageMaker client every action but upsert uses."""
+    return target(settings).client("sagemaker")
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -138,10 +145,12 @@ def run_aws(args: argparse.Namespace) -> int:
     if action == "start":
         return _finish(start(settings, args.pipeline_name, args.print_arn, args.wait))
     if action == "executions":
-        print_executions(sagemaker_client(settings), args.pipeline_name)
+        executions.print_executions(target(settings), args.pipeline_name,
+                                    sm=sagemaker_client(settings))
         return 0
     if action == "describe":
-        print_execution(sagemaker_client(settings), args.pipeline_name, args.execution_arn)
+        executions.print_execution(target(settings), args.pipeline_name, args.execution_arn,
+                                   sm=sagemaker_client(settings))
         return 0
     if action == "retry":
         return _finish(retry(settings, args.pipeline_name, args.execution_arn, args.wait))
@@ -225,7 +234,7 @@ def check_parameters(declared: list[dict[str, Any]], given: dict[str, str]) -> N
 
 
 def start(settings: Settings, pipeline_name: str, print_arn: bool = False,
-          wait: bool = False, sm=None) -> ExecutionResult | None:
+          wait: bool = False, sm: Any = None) -> ExecutionResult | None:
     """Start the pipeline as SageMaker holds it (start never changes the definition)."""
     sm = sm or sagemaker_client(settings)
     check_parameters(pipeline_parameters(sm, pipeline_name), settings.parameters)
@@ -237,63 +246,17 @@ def start(settings: Settings, pipeline_name: str, print_arn: bool = False,
     if not wait:
         return None
     # With --print-arn stdout holds only the ARN (for $(...)); progress goes to stderr.
-    return follow(sm, arn, out=sys.stderr if print_arn else sys.stdout, poll_seconds=15)
-
-
-def executions(sm, pipeline_name: str) -> list[dict[str, Any]]:
-    """All executions, newest first (sorted here too: not every implementation sorts)."""
-    summaries: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"PipelineName": pipeline_name, "SortBy": "CreationTime",
-                              "SortOrder": "Descending"}
-    while True:
-        page = sm.list_pipeline_executions(**kwargs)
-        summaries.extend(page["PipelineExecutionSummaries"])
-        if not page.get("NextToken"):
-            break
-        kwargs["NextToken"] = page["NextToken"]
-    return sorted(summaries, key=lambda s: s["StartTime"], reverse=True)
-
-
-def latest_execution(sm, pipeline_name: str) -> str:
-    found = executions(sm, pipeline_name)
-    if not found:
-        raise _error(f"pipeline {pipeline_name} has no executions yet; "
-                     f"run `mlgw pipeline start --target aws`")
-    return found[0]["PipelineExecutionArn"]
-
-
-def print_executions(sm, pipeline_name: str, out=None) -> None:
-    """Same columns as the local `mlgw pipeline executions`."""
-    for summary in executions(sm, pipeline_name):
-        print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
-              f"{summary['PipelineExecutionArn']}", file=out or sys.stdout)
-
-
-def print_execution(sm, pipeline_name: str, arn: str | None, out=None) -> None:
-    """Status, failure reason and each step, as the local `mlgw pipeline describe` prints."""
-    out = out or sys.stdout
-    arn = arn or latest_execution(sm, pipeline_name)
-    execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-    print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
-          + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""), file=out)
-    for step in list_steps(sm, arn):
-        took = ""
-        if step.get("EndTime") and step.get("StartTime"):
-            took = f"{(step['EndTime'] - step['StartTime']).total_seconds():6.1f} s"
-        reason = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
-        print(f"  {step['StepName']:<22} {step['StepStatus']:<10} {took}{reason}", file=out)
+    return executions.following(target(settings), arn, sm,
+                                out=sys.stderr if print_arn else sys.stdout)
 
 
 def retry(settings: Settings, pipeline_name: str, arn: str | None, wait: bool = False,
-          sm=None) -> ExecutionResult | None:
+          sm: Any = None) -> ExecutionResult | None:
     """Retry a failed execution from its failed steps (default: the latest execution)."""
     sm = sm or sagemaker_client(settings)
-    arn = arn or latest_execution(sm, pipeline_name)
-    before = list_steps(sm, arn)
-    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
+    where = target(settings)
+    arn, before = executions.start_retry(where, pipeline_name, arn, sm)
     print(arn, flush=True)
     if not wait:
         return None
-    result = follow(sm, arn, poll_seconds=15, previous=before)
-    print("\n".join(retry_lines(before, result.steps)), flush=True)
-    return result
+    return executions.follow_retry(where, arn, before, sm)

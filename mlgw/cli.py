@@ -15,10 +15,27 @@ from importlib import metadata
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlgw.args import (ArgumentParser, CliError, parse_pairs, positive_int,  # noqa: F401  (re-exported)
-                       print_error)
-from mlgw.commands import (bench, build, data, demo, endpoint, events, gateway, localcloud, mlflow,
-                           models, monitor, pipeline, run, schema, segments, stop, studio, traffic)
+from mlgw.args import ArgumentParser, CliError, parse_pairs, positive_int, print_error  # noqa: F401  (re-exported)
+from mlgw.commands import (
+    bench,
+    build,
+    data,
+    demo,
+    endpoint,
+    events,
+    gateway,
+    localcloud,
+    mlflow,
+    models,
+    monitor,
+    pipeline,
+    run,
+    schema,
+    segments,
+    stop,
+    studio,
+    traffic,
+)
 
 COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, bench, gateway,
             segments, events, monitor, schema, studio, mlflow, build, stop)

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a definition is built from: the pipeline definitions and the job code they upload.
@@ -180,7 +181,8 @@ def upsert(sm, s3, name: str, definition: str, role_arn: str, description: str,
     """Create pipeline `name` or update its definition, with the requests the SDK's
     Pipeline.upsert sends (CreatePipeline, or UpdatePipeline when DescribePipeline finds it
     already exists; the SDK tries the create first); its ARN."""
-    kwargs = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
+    kwargs: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn,
+                              "PipelineDescription": description}
     if len(definition.encode()) < INLINE_DEFINITION_LIMIT:
         kwargs["PipelineDefinition"] = definition
     else:
@@ -193,8 +195,14 @@ def upsert(sm, s3, name: str, definition: str, role_arn: str, description: str,
     return sm.update_pipeline(**kwargs)["PipelineArn"]
 
 
+class BuiltPipeline(Protocol):
+    """What a build gives: the SageMaker SDK's Pipeline, of which the cache needs the JSON."""
+
+    def definition(self) -> str: ...
+
+
 def ensure_pipeline(session, s3, sm, *, name: str, build_args: dict[str, object],
-                    build: Callable[[object], object], role_arn: str, description: str,
+                    build: Callable[[Any], BuiltPipeline], role_arn: str, description: str,
                     bucket: str, phases) -> str:
     """Pipeline `name` upserted with the definition `build(session)` gives (an SDK Pipeline,
     built with clients of `session`), from the cache when an identical build was made before;

@@ -21,6 +21,7 @@ from localcloud.config import Config
 from mlgw import local_run, monitor_schedule, traffic
 from mlgw.progress import follow
 from mlgw.retrain import RULE_NAME
+from mlgw.target import Target
 
 # The demo's schedule: a drift check every minute over the minute before it (AWS's
 # smallest rate), so the loop closes in minutes instead of hours.
@@ -103,8 +104,8 @@ def _demo(config: Config, *, policies: int, traffic_policies: int, drift: str | 
                           parameters=dict(DEMO_SCHEDULE), out=out)
     if not first.succeeded:
         return 1
-    session, sm, _ = local_run.clients(config)
-    cloudwatch = session.client("cloudwatch", endpoint_url=config.url)
+    target = Target.local(config)
+    sm, cloudwatch = target.client("sagemaker"), target.client("cloudwatch")
     started = _now()
 
     print("\n== 2. normal traffic through the gateway, then the scheduled drift check",
@@ -135,8 +136,7 @@ def _demo(config: Config, *, policies: int, traffic_policies: int, drift: str | 
     arn = retrain[0]["PipelineExecutionArn"]
     print(arn, file=out, flush=True)
     result = follow(sm, arn, out=out)
-    local_run.print_summary(config, sm, session.client("s3", endpoint_url=config.url), result,
-                            out=out)
+    local_run.print_summary(config, sm, target.client("s3"), result, out=out)
     if result.succeeded:
         print("\nthe new model serves as a canary: `mlgw endpoint describe`, then "
               "`mlgw endpoint promote` or `mlgw endpoint rollback`; each link of the loop is "

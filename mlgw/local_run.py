@@ -12,16 +12,17 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
 from localcloud import daemon
 from localcloud.config import Config
-from mlgw import definition_cache
-from mlgw.execution_report import failure_advice, retry_lines
-from mlgw.progress import ExecutionResult, Phases, follow, list_steps
+from mlgw import definition_cache, executions
+from mlgw.execution_report import failure_advice
+from mlgw.progress import ExecutionResult, Phases
+from mlgw.target import Target, sdk_default_bucket
 from pipelines.ml_gateway import locations
 
 PIPELINE_NAME = "MLGatewayPipeline"
@@ -32,18 +33,16 @@ ROLE = "SageMakerExecutionRole"
 RETRAIN_ROLE = "RetrainRole"
 
 
-def clients(config: Config):
-    """(boto3 session, sagemaker, s3) signed for and aimed at this localcloud."""
-    import boto3
-    session = boto3.Session(aws_access_key_id=config.access_key,
-                            aws_secret_access_key=config.secret_key, region_name=config.region)
-    return (session, session.client("sagemaker", endpoint_url=config.url),
-            session.client("s3", endpoint_url=config.url))
+def clients(config: Config) -> tuple[Any, Any, Any]:
+    """(boto3 session, sagemaker, s3) of the localcloud serving `config` (Target.local)."""
+    target = Target.local(config)
+    return target.session, target.client("sagemaker"), target.client("s3")
 
 
 def default_bucket(config: Config) -> str:
-    # The SageMaker SDK's own default bucket name, so AWS and local lay out objects alike.
-    return f"sagemaker-{config.region}-{config.account_id}"
+    """The workflow's bucket on this localcloud: the SageMaker SDK's own default bucket name,
+    so AWS and local lay out objects alike."""
+    return sdk_default_bucket(config.region, config.account_id)
 
 
 LANDING = f"{locations.BASE_PREFIX}/{locations.LANDING}"
@@ -102,6 +101,8 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
             print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}",
                   flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
+    elif customers is None:      # `mlgw run` takes both files or neither
+        raise ValueError("claims and customers are given together: customers is missing")
     # The user's own file names, so a validation error names the files they gave.
     files = {table: (Path(path), Path(path).name if str(path).endswith(".csv")
                      else f"{Path(path).name}.csv")
@@ -197,7 +198,8 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
     from pipelines.ml_gateway.parameters import validate
     validate(parameters)     # ParameterError before anything is uploaded
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
-    session, sm, s3 = clients(config)
+    target = Target.local(config)
+    session, sm, s3 = target.session, target.client("sagemaker"), target.client("s3")
     schema_params: dict[str, str] = {}
     tag = ""
     if schema:
@@ -209,7 +211,7 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
               "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
     arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
-    result = following(sm, arn, out=out, step_lines=JobProgress(config))
+    result = executions.following(target, arn, sm, out=out, step_lines=JobProgress(config))
     print_summary(config, sm, s3, result, out=out)
     return result
 
@@ -253,22 +255,11 @@ def start_execution(sm, pipeline_name: str, parameters: dict[str, str]) -> str:
     )["PipelineExecutionArn"]
 
 
-def following(sm, arn: str, **kwargs) -> ExecutionResult:
-    """progress.follow, saying on Ctrl-C that the execution goes on without us (it runs in
-    localcloud, as on AWS) and how to look at it."""
-    try:
-        return follow(sm, arn, **kwargs)
-    except KeyboardInterrupt:
-        print(f"\nstopped following; the execution goes on in localcloud: "
-              f"`mlgw pipeline describe {arn}` shows it", file=sys.stderr, flush=True)
-        raise
-
-
 class JobProgress:
     """New progress lines of a running processing job, from its local job log: the lines a job
     prints to say what it waits for (BuildDataset's `offline store: ...`) or what it changed
     (Ingest's `current dataset: ...`)."""
-    PREFIXES = ("offline store:", "current dataset:")
+    PREFIXES: tuple[str, ...] = ("offline store:", "current dataset:")
 
     def __init__(self, config: Config):
         self.jobs = config.home / "jobs"
@@ -281,7 +272,7 @@ class JobProgress:
             return []
         name = arn.rsplit("/", 1)[-1]
         if self.folders.get(name) is None:
-            self.folders[name] = job_folder(self.jobs, name)
+            self.folders[name] = executions.job_folder(self.jobs, name)
         folder = self.folders[name]
         log = folder / "job.log" if folder else None
         if log is None or not log.exists():
@@ -322,7 +313,8 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
         metrics = (_evaluation(sm, s3, package_arn) or {}).get("binary_classification_metrics", {})
         auc = metrics.get("auc", {}).get("value")
         if auc is not None:
-            print(f"test AUC        {auc:.4f}  (PR-AUC {metrics.get('pr_auc', {}).get('value', float('nan')):.4f})", file=out)
+            pr_auc = metrics.get("pr_auc", {}).get("value", float("nan"))
+            print(f"test AUC        {auc:.4f}  (PR-AUC {pr_auc:.4f})", file=out)
         print(f"model package   {package_arn}", file=out)
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
     print(f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, "
@@ -381,7 +373,8 @@ def _invoke_snippet(config: Config) -> list[str]:
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
-        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", \"total_claim_amount\": 50000}]}')['Body'].read()",
+        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", "
+        "\"total_claim_amount\": 50000}]}')['Body'].read()",
     ]
 
 
@@ -426,7 +419,8 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     validate(parameters)     # before the definition is built and uploaded
     with exclusive_run(config.home) if action == "start" and not print_arn else nullcontext():
         os.environ.update(config.client_env())
-        session, sm, s3 = clients(config)
+        target = Target.local(config)
+        session, sm, s3 = target.session, target.client("sagemaker"), target.client("s3")
         # Progress on stderr: stdout is the ARN alone for scripts.
         phases = Phases(sys.stderr)
         arn = upsert_definition(config, session, pipeline_name, phases)
@@ -443,87 +437,28 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
             return None
         arn = start_execution(sm, pipeline_name, params)
         print(f"started {arn}", flush=True)
-        result = following(sm, arn)
+        result = executions.following(target, arn, sm)
     print_summary(config, sm, s3, result)
     return result
 
 
-def _latest_execution(sm, pipeline_name: str) -> str:
-    page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
-                                       SortOrder="Descending", MaxResults=1)
-    if not page["PipelineExecutionSummaries"]:
-        from mlgw.args import CliError
-        raise CliError(f"pipeline {pipeline_name} has no executions yet; run `mlgw run`")
-    return page["PipelineExecutionSummaries"][0]["PipelineExecutionArn"]
-
-
-def print_executions(config: Config, pipeline_name: str, limit: int = 20, out=None) -> None:
-    """The newest `limit` executions, one line each: start (UTC), status, duration, who or what
-    started it, AUC, the parameters not at their default, and the execution id."""
-    from mlgw import executions_view as view
-    out = out or sys.stdout
-    _, sm, s3 = clients(config)
-    page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
-                                       SortOrder="Descending", MaxResults=limit)
-    summaries = page["PipelineExecutionSummaries"]
-    if not summaries:
-        print(f"no executions of {pipeline_name} yet; `mlgw run` starts one", file=out)
-        return
-    facts = view.all_facts(sm, summaries, view.defaults(sm, pipeline_name), s3, default_bucket(config))
-    print(f"{'started (UTC)':<19}  {'status':<10} {'took':>9}  {'started by':<24} {'AUC':<6}  "
-          f"parameters not at their default / execution", file=out)
-    for summary, fact in zip(summaries, facts):
-        took = view.duration(fact["seconds"]) + ("+" if fact["running"] else "")
-        auc = f"{fact['auc']:.4f}" if fact["auc"] is not None else "-"
-        overrides = " ".join(f"{k}={view.short(v)}" for k, v in fact["overrides"].items())
-        print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
-              f"{took:>9}  {view.started_by(summary.get('PipelineExecutionDescription')):<24} "
-              f"{auc:<6}  {overrides + '  ' if overrides else ''}"
-              f"{summary['PipelineExecutionArn'].rsplit('/', 1)[-1]}", file=out)
-    if page.get("NextToken"):
-        print(f"(the newest {limit}; older executions not shown)", file=out)
-    print("steps, failure reasons and job logs: mlgw pipeline describe EXECUTION_ARN", file=out)
+def print_executions(config: Config, pipeline_name: str, limit: int = 20,
+                     out: TextIO | None = None) -> None:
+    """`mlgw pipeline executions` on this localcloud (executions.print_executions)."""
+    executions.print_executions(Target.local(config), pipeline_name, limit, out)
 
 
 def print_execution(config: Config, pipeline_name: str, arn: str | None) -> None:
-    _, sm, _ = clients(config)
-    arn = arn or _latest_execution(sm, pipeline_name)
-    execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-    print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
-          + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""))
-    for step in list_steps(sm, arn):
-        took = ""
-        if step.get("EndTime") and step.get("StartTime"):
-            took = f"{(step['EndTime'] - step['StartTime']).total_seconds():6.1f} s"
-        reason = f"  {step['FailureReason']}" if step.get("FailureReason") else ""
-        print(f"  {step['StepName']:<22} {step['StepStatus']:<10} {took}{reason}")
-        log = _job_log(config, step)
-        if log is not None:
-            print(f"  {'':<22} log: {log}")
-
-
-def job_folder(jobs: Path, arn_name: str) -> Path | None:
-    """A local job's folder under <home>/jobs from the name in its ARN (ARNs carry the job
-    name in lower case; the folder keeps the case it was created with)."""
-    if not arn_name or not jobs.is_dir():
-        return None
-    return next((p for p in jobs.iterdir() if p.name.lower() == arn_name), None)
-
-
-def _job_log(config: Config, step: dict) -> Path | None:
-    """The local job log of a processing or training step (<home>/jobs/<job name>/job.log)."""
-    metadata = step.get("Metadata", {})
-    job = metadata.get("ProcessingJob") or metadata.get("TrainingJob") or {}
-    folder = job_folder(config.home / "jobs", job.get("Arn", "").rsplit("/", 1)[-1])
-    return folder / "job.log" if folder and (folder / "job.log").exists() else None
+    """`mlgw pipeline describe` on this localcloud: the steps and each job's log."""
+    executions.print_execution(Target.local(config), pipeline_name, arn)
 
 
 def retry(config: Config, pipeline_name: str, arn: str | None) -> ExecutionResult:
-    session, sm, s3 = clients(config)
-    arn = arn or _latest_execution(sm, pipeline_name)
-    before = list_steps(sm, arn)
-    sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-    result = following(sm, arn, previous=before)
-    print("\n".join(retry_lines(before, result.steps)))
+    """`mlgw pipeline retry` on this localcloud: retry `arn` (default: the latest execution),
+    follow it, say which steps were reused, then the run's summary."""
+    target = Target.local(config)
+    sm, s3 = target.client("sagemaker"), target.client("s3")
+    arn, before = executions.start_retry(target, pipeline_name, arn, sm)
+    result = executions.follow_retry(target, arn, before, sm)
     print_summary(config, sm, s3, result)
     return result

@@ -66,11 +66,12 @@ def describe(sm, s3, package: str, group: str = DEFAULT_GROUP) -> PackageView:
     """One version: `package` is a version number ("3") or a model package ARN."""
     arn = package
     if package.isdigit():
-        arn = next((s["ModelPackageArn"] for s in versions(sm, group)
-                    if s.get("ModelPackageVersion") == int(package)), None)
-        if arn is None:
+        found: str | None = next((s["ModelPackageArn"] for s in versions(sm, group)
+                                  if s.get("ModelPackageVersion") == int(package)), None)
+        if found is None:
             raise RegistryError(f"model package group {group} has no version {package}; "
                                 "`mlgw models list` shows the versions")
+        arn = found
     try:
         doc = sm.describe_model_package(ModelPackageName=arn)
     except sm.exceptions.ClientError as exc:

@@ -79,7 +79,7 @@ def apply_drift(claims, customers, spec: str | None, seed: int):
 def _clean(row: dict) -> dict:
     """A raw record as a client would send it: plain JSON values, an empty cell as null (an
     empty category is information — "no collision" — not an absent field)."""
-    out = {}
+    out: dict = {}
     for key, value in row.items():
         if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
             out[key] = None

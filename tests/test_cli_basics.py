@@ -168,6 +168,7 @@ def test_the_endpoint_flag_is_called_endpoint_everywhere():
     """Every command naming a SageMaker endpoint takes --endpoint; earlier spellings
     (--endpoint-name, endpoint's --name) still parse but are not offered in --help."""
     import argparse
+
     from mlgw.cli import build_parser
     offered = {}
     for path, parser in _parsers():

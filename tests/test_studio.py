@@ -21,7 +21,8 @@ from botocore.awsrequest import AWSResponse
 
 from mlgw.cli import build_parser
 from mlgw.studio.backend import Backend
-from mlgw.studio.server import Background, Target, aws_target
+from mlgw.studio.server import Background
+from mlgw.target import Target
 
 ROLE = "arn:aws:iam::123456789012:role/PipelineRole"
 DEFINITION = {"Version": "2020-12-01", "Metadata": {},
@@ -92,7 +93,7 @@ def aws(monkeypatch):
                                 {"FeatureName": "event_time", "FeatureType": "String"}],
             OnlineStoreConfig={"EnableOnlineStore": True},
             OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://fraud-offline/store"}}, RoleArn=ROLE)
-        target = aws_target("us-east-1", None)
+        target = Target.aws("us-east-1", None)
         server = Background(Backend(target))
         try:
             yield server, sm, execution["PipelineExecutionArn"], package["ModelPackageArn"]
@@ -358,7 +359,8 @@ def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
     named = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain",
                                         ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
     named_id = named.rsplit("/", 1)[1]
-    defaulted = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="execution-1796018625822",
+    defaulted = sm.start_pipeline_execution(PipelineName="Fraud",
+                                            PipelineExecutionDisplayName="execution-1796018625822",
                                             ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
     status, page = get(f"{server.url}/pipelines/Fraud")
     assert status == 200

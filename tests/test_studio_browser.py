@@ -24,12 +24,13 @@ from localcloud import daemon
 from localcloud.config import Config
 from mlgw import local_run
 from mlgw.studio.backend import Backend
-from mlgw.studio.server import Background, local_target
+from mlgw.studio.server import Background
+from mlgw.target import Target
 
 selenium = pytest.importorskip("selenium", reason="selenium is in requirements.lock")
 from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -69,7 +70,7 @@ def deployed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def studio(deployed):
     config, _ = deployed
-    server = Background(Backend(local_target(config)))
+    server = Background(Backend(Target.local(config)))
     yield server
     server.stop()
 

@@ -28,12 +28,12 @@ def register(sub) -> None:
 
 def cmd_endpoint(args: argparse.Namespace) -> int:
     from mlgw import canary
-    from mlgw.local_run import clients
+    from mlgw.target import Target
     from processing import deploy
     from processing.job import JobError
     config = running(config_from(args))
-    session, sm, _ = clients(config)
-    aas = session.client("application-autoscaling", endpoint_url=config.url)
+    target = Target.local(config)
+    sm, aas = target.client("sagemaker"), target.client("application-autoscaling")
     require_endpoint(sm, args.endpoint, config)
     try:
         if args.action == "promote" or args.action == "rollback":

@@ -57,8 +57,9 @@ def register(subparsers) -> None:
         description="Stop the gateway of the state directory (--home), found by its run file or, "
                     "if that is gone, by its process; localcloud keeps running (`mlgw stop` "
                     "stops everything)."), port=False).set_defaults(func=cmd_stop)
-    with_home(actions.add_parser("status", help="is this state directory's gateway running, and where "
-                                                "(exit code 3 when not, as `mlgw localcloud status`)")).set_defaults(func=cmd_status)
+    with_home(actions.add_parser(
+        "status", help="is this state directory's gateway running, and where "
+                       "(exit code 3 when not, as `mlgw localcloud status`)")).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")

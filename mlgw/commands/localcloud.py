@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from localcloud.config import Config
-
 from mlgw.args import CliError, config_from, running, with_home
 
 
@@ -17,7 +16,8 @@ def register(sub) -> None:
     lc.add_argument("action", choices=["start", "stop", "status", "env"],
                     help="start it (in the background), stop it, say whether it runs, or print "
                          "the variables that point boto3 at it")
-    lc.add_argument("--foreground", action="store_true", help="start: serve in this terminal until Ctrl-C instead of in the background")
+    lc.add_argument("--foreground", action="store_true",
+                    help="start: serve in this terminal until Ctrl-C instead of in the background")
     lc.set_defaults(func=cmd_localcloud)
 
 
@@ -45,15 +45,15 @@ def cmd_localcloud(args: argparse.Namespace) -> int:
         if not stopped:
             print(f"localcloud was not running for {config.home}")
     elif args.action == "status":
-        record = daemon.status(config)
-        if not record:
+        found = daemon.status(config)
+        if not found:
             holder = daemon.port_holder(config.port)
             print(f"localcloud: not running (state dir {config.home})"
                   + (f"; port {config.port} is held by {holder}" if holder else ""))
             return 3
         orphan = " without its run file (was the state directory deleted?)" \
-            if record.get("run_file") is False else ""
-        print(f"localcloud: running at {record['url']} pid {record['pid']} (state in "
+            if found.get("run_file") is False else ""
+        print(f"localcloud: running at {found['url']} pid {found['pid']} (state in "
               f"{config.home}){orphan}")
     elif args.action == "env":
         _print_env(running(config))

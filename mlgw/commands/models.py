@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from typing import Any
 
 from mlgw.args import CliError, config_from, running, with_home
 
@@ -29,14 +30,13 @@ def register(sub) -> None:
     models.set_defaults(func=cmd_models)
 
 
-def _clients(args: argparse.Namespace):
-    if args.target == "aws":
-        import boto3
-        session = boto3.Session(region_name=args.region)
-        return session.client("sagemaker"), session.client("s3")
-    from mlgw.local_run import clients
-    _, sm, s3 = clients(running(config_from(args)))
-    return sm, s3
+def _clients(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(sagemaker, s3) of the target: AWS (boto3's credentials, --region) or the localcloud
+    already serving --home."""
+    from mlgw.target import Target
+    target = (Target.aws(args.region) if args.target == "aws"
+              else Target.local(running(config_from(args))))
+    return target.client("sagemaker"), target.client("s3")
 
 
 # CreateModelPackage / DescribeModelPackage: a package is named by its ARN (or, within a group,

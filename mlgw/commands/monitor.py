@@ -4,10 +4,20 @@ calls the template and the Deploy step make on AWS (mlgw/monitor_schedule.py).""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from localcloud.config import Config
 from mlgw import monitor_schedule as monitor
-from mlgw.args import (CliError, config_from, positive_int, print_error, require_endpoint,
-                       running, with_endpoint, with_home)
+from mlgw.args import (
+    CliError,
+    config_from,
+    positive_int,
+    print_error,
+    require_endpoint,
+    running,
+    with_endpoint,
+    with_home,
+)
 from processing.drift_schedule import DEFAULT_SCHEDULE
 
 
@@ -69,12 +79,13 @@ def register(subparsers) -> None:
     alarms.set_defaults(func=cmd_alarms)
 
 
-def _clients(args: argparse.Namespace):
-    from mlgw.local_run import clients
+def _clients(args: argparse.Namespace) -> tuple[Config, Any, Any, Any]:
+    """(config, sagemaker, events, cloudwatch) of the localcloud already serving --home."""
+    from mlgw.target import Target
     config = running(config_from(args))
-    session, sm, _ = clients(config)
-    return (config, sm, session.client("events", endpoint_url=config.url),
-            session.client("cloudwatch", endpoint_url=config.url))
+    target = Target.local(config)
+    return (config, target.client("sagemaker"), target.client("events"),
+            target.client("cloudwatch"))
 
 
 def _guard(func):
@@ -118,12 +129,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"started DriftCheck {arn}")
     print(drift_report.window_line(args.endpoint, since - dt.timedelta(minutes=args.window_minutes),
                                    since, args.window_minutes), flush=True)
-    lines = drift_report.DriftCheckLines(config)
-    result = follow(sm, arn, step_lines=lines)
+    progress = drift_report.DriftCheckLines(config)
+    result = follow(sm, arn, step_lines=progress)
     if not result.succeeded:
         print(f"DriftCheck {result.status}: {result.failure_reason}; nothing was published")
         return 1
-    if lines.no_data:
+    if progress.no_data:
         print(drift_report.NO_DATA_HINT)
     print("\n".join(drift_report.after_check(sm, events, cloudwatch, since)))
     return 0

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from mlgw.args import (CliError, check_input_file, config_from, parse_pairs, positive_int,
-                       seed_number, with_home)
+from mlgw.args import CliError, check_input_file, config_from, parse_pairs, positive_int, seed_number, with_home
 
 
 def register(sub) -> None:
@@ -40,8 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if path:
             check_input_file(flag, path)
     overrides = parse_pairs(args.param)
-    from mlgw import local_run
-    from mlgw import mlflow_store
+    from mlgw import local_run, mlflow_store
     tracking = mlflow_store.configured(config_from(args).home)   # `mlgw mlflow` created a store
     if tracking and "MlflowTrackingUri" not in overrides:
         overrides["MlflowTrackingUri"] = tracking

@@ -165,7 +165,8 @@ def check(claims: str, customers: str, schema: str | None = None) -> tuple[list[
     lines: list[str] = [f"schema: {contract.path}"]
     total = 0
     frames = {}
-    for table, path in (("claims", claims), ("customers", customers)):
+    inputs: tuple[tuple[raw_schema.Table, str], ...] = (("claims", claims), ("customers", customers))
+    for table, path in inputs:
         try:
             frame, problems = raw_schema.validate(path, table, contract)
         except raw_schema.SchemaError as exc:

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from localcloud.config import Config
 from mlgw.args import config_from, positive_int, print_error, seed_number, with_endpoint, with_home
 
 PREFIX = "ml-gateway/segments"
@@ -55,12 +56,11 @@ def _running_config(args: argparse.Namespace):
         raise SegmentsCliError(str(exc)) from None
 
 
-def _clients(config) -> tuple[Any, Any, Any]:
-    import boto3
-    session = boto3.Session(aws_access_key_id=config.access_key,
-                            aws_secret_access_key=config.secret_key, region_name=config.region)
-    return tuple(session.client(s, endpoint_url=config.url)
-                 for s in ("s3", "sagemaker", "sagemaker-runtime"))
+def _clients(config: Config) -> tuple[Any, Any, Any]:
+    """(s3, sagemaker, sagemaker-runtime) of the localcloud serving `config`."""
+    from mlgw.target import Target
+    target = Target.local(config)
+    return target.client("s3"), target.client("sagemaker"), target.client("sagemaker-runtime")
 
 
 # -- deploy ----------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
     import os
 
     from mlgw.studio import server
+    from mlgw.target import Target
     port = args.studio_port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
     config = config_from(args) if args.target == "local" else None
     try:
@@ -45,11 +46,11 @@ def cmd_studio(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     try:
         if config is None:
-            target = server.aws_target(args.region, args.bucket, args.profile)
+            target = Target.aws(args.region, args.bucket or None, args.profile)
         else:
             from localcloud import daemon
             try:
-                target = server.local_target(daemon.start(config))
+                target = Target.local(daemon.start(config))
             except daemon.DaemonError as exc:
                 raise CliError(str(exc)) from None
         server.serve(target, args.host, port, args.mlflow_url, sock=sock)

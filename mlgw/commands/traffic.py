@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import (CliError, config_from, positive_int, require_endpoint, running, seed_number,
-                       with_endpoint, with_home)
+from mlgw.args import (
+    CliError,
+    config_from,
+    positive_int,
+    require_endpoint,
+    running,
+    seed_number,
+    with_endpoint,
+    with_home,
+)
 
 
 def register(sub) -> None:

@@ -107,7 +107,8 @@ def _count(value) -> str:
 def templates() -> Jinja2Templates:
     env = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                                           undefined=Absent))
-    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration, urlpart=lambda s: quote(str(s), safe=""))
+    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration,
+                           urlpart=lambda s: quote(str(s), safe=""))
     env.env.globals.update(seconds=_seconds, own_name=_own_name)
     return env
 
@@ -133,7 +134,7 @@ async def form(request: Request) -> dict[str, str]:
 def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
     app = request.app
     return app.state.templates.TemplateResponse(request, name, {
-        "target": app.state.backend.target.name, "csrf_token": app.state.csrf_token,
+        "target": app.state.backend.target.kind, "csrf_token": app.state.csrf_token,
         "mlflow_url": _mlflow_url(app), "nav": name.split("_")[0], **context}, status_code=status)
 
 
@@ -148,12 +149,16 @@ def _mlflow_url(app) -> str | None:
     return mlflow_url(home)
 
 
-async def _not_found(request: Request, exc: NotFound) -> HTMLResponse:
+async def _not_found(request: Request, exc: Exception) -> HTMLResponse:
+    if not isinstance(exc, NotFound):     # Starlette hands each handler its own class only
+        raise exc
     return render(request, "error.html", {"title": "Not found", "code": "404",
                                           "message": f"{exc.what} {exc.name!r} was not found"}, 404)
 
 
-async def _no_page(request: Request, exc: HTTPException) -> HTMLResponse:
+async def _no_page(request: Request, exc: Exception) -> HTMLResponse:
+    if not isinstance(exc, HTTPException):
+        raise exc
     if exc.status_code == 404:
         return render(request, "error.html", {"title": "Not found", "code": "404",
                                               "message": f"no page at {request.url.path!r}"}, 404)
@@ -175,13 +180,13 @@ async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
                                           "message": str(exc)}, 502)
 
 
-async def _not_implemented(request: Request, exc: NotImplementedError) -> HTMLResponse:
+async def _not_implemented(request: Request, exc: Exception) -> HTMLResponse:
     # Only AWS emulators (moto) lack operations; say which instead of failing.
     return render(request, "error.html", {"title": "Not available on this target", "code": "501",
                                           "message": str(exc)}, 501)
 
 
-async def _cross_site(request: Request, exc: CrossSiteRequest) -> HTMLResponse:
+async def _cross_site(request: Request, exc: Exception) -> HTMLResponse:
     return render(request, "error.html", {"title": "Refused", "code": "403", "message": str(exc)}, 403)
 
 

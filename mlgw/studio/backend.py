@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+
+from mlgw.target import Target
 
 TERMINAL = {"Succeeded", "Failed", "Stopped"}
 # Rows per page of the executions and model versions tables. Each row costs a few API calls
@@ -59,32 +59,17 @@ def optional(call, *args):
         return None, f"not available on this target: {exc}"
 
 
-@dataclass
-class Target:
-    """Where the studio reads from: `local` (a localcloud at `endpoint_url`, state in `home`) or
-    `aws` (the default boto3 credential chain and region)."""
-    name: str
-    session: Any
-    endpoint_url: str | None = None
-    home: Path | None = None
-    bucket: str | None = None     # the workflow's default bucket (monitoring reports, baselines)
-
-
 class Backend:
     def __init__(self, target: Target):
         self.target = target
         config = BotoConfig(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
                             read_timeout=30, max_pool_connections=16)
-        url = target.endpoint_url
-
-        def client(service: str):
-            return target.session.client(service, endpoint_url=url, config=config)
-        self.sm = client("sagemaker")
-        self.s3 = client("s3")
-        self.featurestore = client("sagemaker-featurestore-runtime")
-        self.cloudwatch = client("cloudwatch")
-        self.events = client("events")
-        self.region = target.session.region_name
+        self.sm = target.client("sagemaker", config)
+        self.s3 = target.client("s3", config)
+        self.featurestore = target.client("sagemaker-featurestore-runtime", config)
+        self.cloudwatch = target.client("cloudwatch", config)
+        self.events = target.client("events", config)
+        self.region = target.region
         # Immutable once written: a pipeline's ARN, a registered package's metrics.
         self._pipeline_arns: dict[str, str] = {}
         self._metrics: dict[str, dict | None] = {}
@@ -291,13 +276,7 @@ class Backend:
         return f"arn:aws:sagemaker:{self.region}:{account}:model-package/{group.lower()}/{version}"
 
     def account_id(self) -> str:
-        if not hasattr(self, "_account"):
-            if self.target.name == "local":
-                from localcloud.config import ACCOUNT_ID
-                self._account = ACCOUNT_ID
-            else:
-                self._account = self.target.session.client("sts").get_caller_identity()["Account"]
-        return self._account
+        return self.target.account_id
 
     def package_metrics(self, package: dict) -> dict | None:
         """The evaluation report attached to a package (ModelMetrics.ModelQuality.Statistics)."""
@@ -410,7 +389,8 @@ class Backend:
         newest = None
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if obj["Key"].endswith(".parquet") and (newest is None or obj["LastModified"] >= newest["LastModified"]):
+                if obj["Key"].endswith(".parquet") and (
+                        newest is None or obj["LastModified"] >= newest["LastModified"]):
                     newest = obj
         if newest is None:
             return uri, []

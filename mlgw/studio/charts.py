@@ -37,7 +37,8 @@ def distribution(name: str, baseline: dict | None, current: dict | None) -> str:
     ax = fig.add_subplot()
     series = [(label, colour, _buckets(f)[1]) for label, colour, f in
               (("baseline", BASELINE, baseline), ("current", CURRENT, current)) if f]
-    if series and _buckets(baseline or current)[0] == "categorical":
+    shown = baseline or current
+    if series and shown and _buckets(shown)[0] == "categorical":
         labels = sorted({k for _, _, buckets in series for k, _ in buckets})
         width = 0.8 / len(series)
         for i, (label, colour, buckets) in enumerate(series):

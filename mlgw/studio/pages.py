@@ -225,7 +225,8 @@ def _version(request: Request, key: str = "version") -> int:
     try:
         return int(request.path_params.get(key) or request.query_params.get(key, ""))
     except ValueError:
-        raise NotFound("model package version", request.path_params.get(key) or request.query_params.get(key, "")) from None
+        raise NotFound("model package version",
+                       request.path_params.get(key) or request.query_params.get(key, "")) from None
 
 
 def _package_view(backend, group: str, version: int) -> dict:
@@ -249,7 +250,8 @@ def model_package(request: Request):
 
 def compare(request: Request):
     backend, group = _backend(request), request.path_params["group"]
-    left, right = _package_view(backend, group, _version(request, "a")), _package_view(backend, group, _version(request, "b"))
+    left = _package_view(backend, group, _version(request, "a"))
+    right = _package_view(backend, group, _version(request, "b"))
     names = sorted(set(left["metrics"]) | set(right["metrics"]) - {"confusion_matrix", "threshold"})
     return render(request, "models_compare.html", {"group": group, "left": left, "right": right, "names": names})
 

@@ -14,11 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
-
 from localcloud import daemon
-from localcloud.config import Config
-from mlgw.studio.backend import Backend, Target
+from mlgw.studio.backend import Backend
+from mlgw.target import Target
 
 DEFAULT_PORT = 4700
 
@@ -40,27 +38,6 @@ def running_url(home: Path) -> str | None:
 def mlflow_url(home: Path) -> str | None:
     record = daemon.read_record(mlflow_file(home))
     return record["url"] if record else None
-
-
-def local_target(config: Config) -> Target:
-    """localcloud serving `config` (its credentials and region), state read from config.home."""
-    session = boto3.Session(aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key,
-                            region_name=config.region)
-    return Target("local", session, endpoint_url=config.url, home=config.home,
-                  bucket=f"sagemaker-{config.region}-{config.account_id}")
-
-
-def aws_target(region: str | None, bucket: str | None, profile: str | None = None) -> Target:
-    """The user's AWS account (boto3's credential chain). The default bucket is the SageMaker
-    SDK's, `sagemaker-<region>-<account>`, unless `bucket` names another."""
-    session = boto3.Session(profile_name=profile, region_name=region)
-    if not bucket:
-        try:
-            account = session.client("sts").get_caller_identity()["Account"]
-            bucket = f"sagemaker-{session.region_name}-{account}"
-        except Exception:       # noqa: BLE001 — no credentials yet: pages show AWS's own error
-            bucket = None
-    return Target("aws", session, bucket=bucket)
 
 
 def make_server(app, host: str, port: int):
@@ -114,6 +91,7 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port, or StudioError saying why not (the port's holder, an
     address not on this machine, an unknown host name). Bound here rather than by uvicorn so a
     refusal is one `mlgw: error:` line, and so the run file is written only once the port is ours."""
+    address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
     try:      # an address literal needs no resolver
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         address = (host, port)
@@ -156,8 +134,7 @@ def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=N
     path = studio_file(home) if home is not None else None
     if path is not None:
         daemon.write_record(path, os.getpid(), host, port)
-    print(f"mlgw studio ({'localcloud ' + str(target.endpoint_url) if target.name == 'local' else 'AWS ' + str(target.session.region_name)}) "
-          f"on {url}  (Ctrl-C stops it)", file=out, flush=True)
+    print(f"mlgw studio ({target.describe()}) on {url}  (Ctrl-C stops it)", file=out, flush=True)
     try:
         server.run(sockets=[sock])
     finally:
