@@ -56,6 +56,17 @@ def page(items: Sequence[T], params: Mapping[str, Any], *, default_max: int, max
     return list(items[start:end]), (str(end) if end < len(items) else None)
 
 
+def without_nulls(value: Any) -> Any:
+    """A request as the operation sees it: a member sent as JSON null is absent, as AWS's JSON
+    protocols read it (validate_input has already refused null where a value is required, and
+    null list or map entries). So `params.get("SortBy", "CreationTime")` means the default."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 class JsonApi:
     """One JSON 1.1 service: target prefix → operations, each `fn(cloud, params) -> dict`."""
 
@@ -71,7 +82,7 @@ class JsonApi:
         if operation is None:
             raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
         validate_input(service_model(self.model_name).operation_model(name), params)
-        return operation(cloud, params) or {}
+        return operation(cloud, without_nulls(params)) or {}
 
     def handle(self, cloud: Any, request: Request) -> Response:
         try:
@@ -89,4 +100,4 @@ class JsonApi:
             raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
         params = json_body(request)
         validate_input(service_model(self.model_name).operation_model(name), params)
-        return operation(cloud, params)
+        return operation(cloud, without_nulls(params))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.cloudwatch.exceptions import InvalidNextToken
+from localcloud.cloudwatch.exceptions import InvalidNextToken, InvalidParameterValue, MissingParameter
 from localcloud.json_api import page
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ def _page(items: list[dict[str, Any]], params: Params, key: str, default_max: in
 
 
 def put_metric_data(cloud: LocalCloud, params: Params) -> dict[str, Any]:
+    # botocore's model makes MetricData optional since EntityMetricData came; one of them is needed.
+    if params.get("EntityMetricData"):
+        raise InvalidParameterValue("localcloud does not store EntityMetricData: send MetricData")
+    if "MetricData" not in params:
+        raise MissingParameter("The parameter MetricData is required.")
     cloud.cloudwatch.put_metric_data(namespace=params["Namespace"], metric_data=params["MetricData"])
     return {}
 

@@ -85,3 +85,16 @@ def test_a_next_token_we_did_not_issue_is_a_client_error(client, service, call, 
         getattr(client(service), call)(NextToken=token, **kwargs)
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert err.value.response["Error"]["Code"] == code
+
+
+def test_a_member_sent_as_null_is_absent(localcloud):
+    """AWS's JSON protocols read a null member as an absent one (SortBy null once answered 500)."""
+    sm = localcloud.cloud.client("sagemaker")
+    assert sm.call("ListFeatureGroups", {"SortBy": None, "SortOrder": None}) == {"FeatureGroupSummaries": []}
+
+
+def test_put_metric_data_without_metric_data_is_missing_parameter(client):
+    with pytest.raises(ClientError) as err:
+        client("cloudwatch").put_metric_data(Namespace="App")
+    assert err.value.response["Error"]["Code"] == "MissingParameter"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
