@@ -26,7 +26,8 @@ JSON_SERVICES: dict[str, JsonService] = {
     "sagemaker": JsonService("sagemaker", "SageMaker", (
         "localcloud.sagemaker.hosting",
         "localcloud.sagemaker.registry",
-        "localcloud.sagemaker.pipelines.api",
+        "localcloud.sagemaker.pipelines.responses",
+        "localcloud.sagemaker.jobs.responses",
         "localcloud.featurestore.control",
     )),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),

@@ -98,7 +98,7 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
         raise DefinitionError(f"unsupported definition Version {version!r} (expected {VERSION})")
     try:
         declared = parameters.declared(definition)
-    except parameters.ParameterError as exc:
+    except parameters.PipelineParameterError as exc:
         raise DefinitionError(str(exc)) from None
     top = definition.get("Steps")
     if not isinstance(top, list) or not top:

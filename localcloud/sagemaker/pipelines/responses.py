@@ -1,44 +1,30 @@
-"""SageMaker Pipelines API: pipelines, executions and their steps; the jobs steps run.
+"""SageMaker Pipelines on the wire: pipelines, executions and their steps (the operations'
+request parameters → PipelinesBackend's keyword arguments → AWS's response shapes).
 
-Definitions are checked when created or updated: against the pipeline definition JSON schema
-(schema.py), then for what the local executor can run (graph.py); either refusal is a
-ValidationException with the reason; StartPipelineExecution and RetryPipelineExecution run the local executor in a
-background thread of this server. Executions a previous server process left running are marked
-Failed (their jobs killed) when the next server starts, before it listens (`recover`; else the
-first time this API is used), and can be retried.
+Every operation first lets the backend recover what a previous server process left running
+(`cloud.pipelines.recover()`, once). Errors: ValidationException (a definition the executor
+cannot run, an undeclared parameter, an execution in the wrong state), ResourceNotFound.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
-import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localcloud.errors import not_found, validation
+from localcloud.errors import ValidationException
 from localcloud.json_api import page_start
-from localcloud.s3 import objects
-from localcloud.sagemaker.pipelines import graph, parameters, run, schema
-from localcloud.sagemaker.pipelines.expressions import to_text
-from localcloud.sagemaker.store import (EXECUTION, PIPELINE, PROCESSING_JOB, TRAINING_JOB,
-                                      PipelineStore, execution_arn, execution_id,
-                                      new_execution_id, now, pipeline_arn, wire)
+from localcloud.sagemaker.store import wire
 
-_recovered: "weakref.WeakSet[Any]" = weakref.WeakSet()
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
-
-def recover(cloud: Any) -> list[str]:
-    """Once per LocalCloud: fail the executions a previous server process left Executing or
-    Stopping and kill the jobs they left running (run.recover_interrupted); their ARNs."""
-    if cloud in _recovered:
-        return []
-    _recovered.add(cloud)
-    return run.recover_interrupted(cloud)
+Params = dict[str, Any]
+Operation = Callable[["LocalCloud", Params], Params]
 
 
-def _operation(fn: Callable[[Any, dict[str, Any]], dict[str, Any]]):
-    def wrapper(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-        recover(cloud)
+def _operation(fn: Operation) -> Operation:
+    def wrapper(cloud: LocalCloud, params: Params) -> Params:
+        cloud.pipelines.recover()
         return fn(cloud, params)
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -53,117 +39,53 @@ def _epoch(value: Any) -> float | None:
     return float(value)   # the JSON protocol sends timestamps as epoch seconds
 
 
-def _name(name_or_arn: str) -> str:
-    return name_or_arn.split(":pipeline/", 1)[1] if name_or_arn.startswith("arn:") else name_or_arn
-
-
-def _pipeline(cloud: Any, name_or_arn: str) -> dict[str, Any]:
-    name = _name(name_or_arn)
-    doc = (cloud.state.get_ignoring_case(PIPELINE, name, "PipelineName")
-           if name_or_arn.startswith("arn:") else cloud.state.get(PIPELINE, name))
-    if doc is None:
-        raise not_found(f"Pipeline '{name}' does not exist.")
-    return doc
-
-
-def _execution(cloud: Any, arn: str) -> dict[str, Any]:
-    doc = PipelineStore(cloud).execution(execution_id(arn))
-    if doc is None or doc["PipelineExecutionArn"] != arn:
-        raise not_found(f"Pipeline execution '{arn}' does not exist.")
-    return doc
-
-
-def _definition(cloud: Any, params: dict[str, Any]) -> str:
-    """The definition text from PipelineDefinition or PipelineDefinitionS3Location, checked."""
-    if "PipelineDefinition" in params:
-        text = params["PipelineDefinition"]
-    elif "PipelineDefinitionS3Location" in params:
-        location = params["PipelineDefinitionS3Location"]
-        try:
-            text = objects.read_bytes(cloud, f"s3://{location['Bucket']}/{location['ObjectKey']}").decode()
-        except (objects.ObjectStoreError, UnicodeDecodeError) as exc:
-            raise validation(f"PipelineDefinitionS3Location: {exc}") from None
-    else:
-        raise validation("Either PipelineDefinition or PipelineDefinitionS3Location is required")
-    try:
-        parsed = json.loads(text)
-    except ValueError as exc:
-        raise validation(f"Invalid pipeline definition: not valid JSON: {exc}") from None
-    try:
-        schema.check(parsed)
-        graph.parse(parsed)
-    except (schema.SchemaError, graph.DefinitionError) as exc:
-        raise validation(f"Invalid pipeline definition: {exc}") from None
-    return text
-
-
-def _page(items: list[Any], params: dict[str, Any], default_max: int = 50) -> tuple[list[Any], str | None]:
+def _page(items: list[Any], params: Params, default_max: int = 50) -> tuple[list[Any], str | None]:
     start = page_start(params)
     size = params.get("MaxResults") or default_max
     page = items[start:start + size]
     return page, (str(start + size) if start + size < len(items) else None)
 
 
-def _created_filter(docs: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    after, before = _epoch(params.get("CreatedAfter")), _epoch(params.get("CreatedBefore"))
-    return [d for d in docs if (after is None or d["CreationTime"] > after)
-            and (before is None or d["CreationTime"] < before)]
+def _descending(params: Params) -> bool:
+    return bool(params.get("SortOrder", "Descending") == "Descending")
 
 
 # -- pipelines --------------------------------------------------------------------------------
 
 @_operation
-def create_pipeline(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+def create_pipeline(cloud: LocalCloud, params: Params) -> Params:
     name = params["PipelineName"]
-    if name.startswith("arn:"):
-        raise validation("PipelineName must be a name, not an ARN")
-    text = _definition(cloud, params)
-    stamp = now()
-    doc = {
-        "PipelineArn": pipeline_arn(cloud, name), "PipelineName": name,
-        "PipelineDisplayName": params.get("PipelineDisplayName", name),
-        "PipelineDefinition": text, "PipelineDescription": params.get("PipelineDescription"),
-        "RoleArn": params["RoleArn"], "PipelineStatus": "Active",
-        "CreationTime": stamp, "LastModifiedTime": stamp,
-        "ParallelismConfiguration": params.get("ParallelismConfiguration"),
-        "_VersionId": 1, "_Tags": params.get("Tags", []),
-    }
-    with cloud.state.transaction():
-        if cloud.state.get(PIPELINE, name) is not None:
-            raise validation(f"Pipeline names must be unique within an AWS account and region. "
-                             f"Pipeline with name ({name}) already exists.")
-        cloud.state.put(PIPELINE, name, {k: v for k, v in doc.items() if v is not None})
-    return {"PipelineArn": doc["PipelineArn"]}
+    arn = cloud.pipelines.create_pipeline(
+        name=name, definition=params.get("PipelineDefinition"),
+        s3_location=params.get("PipelineDefinitionS3Location"), role_arn=params["RoleArn"],
+        display_name=params.get("PipelineDisplayName"), description=params.get("PipelineDescription"),
+        parallelism=params.get("ParallelismConfiguration"), tags=params.get("Tags"))
+    return {"PipelineArn": arn}
 
 
 @_operation
-def update_pipeline(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    with cloud.state.transaction():
-        doc = _pipeline(cloud, params["PipelineName"])
-        if "PipelineDefinition" in params or "PipelineDefinitionS3Location" in params:
-            doc["PipelineDefinition"] = _definition(cloud, params)
-        for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn", "ParallelismConfiguration"):
-            if key in params:
-                doc[key] = params[key]
-        doc["_VersionId"] = doc.get("_VersionId", 1) + 1
-        doc["LastModifiedTime"] = now()
-        cloud.state.put(PIPELINE, doc["PipelineName"], doc)
+def update_pipeline(cloud: LocalCloud, params: Params) -> Params:
+    changes = {key: params[key] for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn",
+                                            "ParallelismConfiguration") if key in params}
+    s3_location = params.get("PipelineDefinitionS3Location")
+    definition = params.get("PipelineDefinition")
+    doc = cloud.pipelines.update_pipeline(
+        params["PipelineName"], definition=definition,
+        s3_location=s3_location if definition is None else None, changes=changes)
     return {"PipelineArn": doc["PipelineArn"], "PipelineVersionId": doc["_VersionId"]}
 
 
 @_operation
-def describe_pipeline(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    return wire(_pipeline(cloud, params["PipelineName"]))
+def describe_pipeline(cloud: LocalCloud, params: Params) -> Params:
+    return wire(cloud.pipelines.pipeline(params["PipelineName"]))
 
 
 @_operation
-def list_pipelines(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    docs = _created_filter(cloud.state.list(PIPELINE), params)
-    prefix = params.get("PipelineNamePrefix")
-    if prefix:
-        docs = [d for d in docs if d["PipelineName"].startswith(prefix)]
-    key = "PipelineName" if params.get("SortBy") == "Name" else "CreationTime"
-    docs.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Descending") == "Descending")
+def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
+    docs = cloud.pipelines.list_pipelines(
+        prefix=params.get("PipelineNamePrefix"), created_after=_epoch(params.get("CreatedAfter")),
+        created_before=_epoch(params.get("CreatedBefore")), sort_by_name=params.get("SortBy") == "Name",
+        descending=_descending(params))
     page, token = _page(docs, params)
     fields = ("PipelineArn", "PipelineName", "PipelineDisplayName", "PipelineDescription", "RoleArn",
               "CreationTime", "LastModifiedTime", "LastExecutionTime")
@@ -172,74 +94,35 @@ def list_pipelines(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 @_operation
-def delete_pipeline(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    doc = _pipeline(cloud, params["PipelineName"])
-    store = PipelineStore(cloud)
-    for execution in store.executions(doc["PipelineName"]):
-        run.request_stop(cloud, execution_id(execution["PipelineExecutionArn"]))
-    with cloud.state.transaction():
-        for execution in store.executions(doc["PipelineName"]):
-            exec_id = execution_id(execution["PipelineExecutionArn"])
-            store.delete_steps(exec_id)
-            cloud.state.delete(EXECUTION, exec_id)
-        cloud.state.delete(PIPELINE, doc["PipelineName"])
-    return {"PipelineArn": doc["PipelineArn"]}
+def delete_pipeline(cloud: LocalCloud, params: Params) -> Params:
+    return {"PipelineArn": cloud.pipelines.delete_pipeline(params["PipelineName"])}
 
 
 # -- executions -------------------------------------------------------------------------------
 
 @_operation
-def start_pipeline_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    pipeline = _pipeline(cloud, params["PipelineName"])
-    name = pipeline["PipelineName"]
-    store = PipelineStore(cloud)
-    token = params.get("ClientRequestToken")
-    for existing in store.executions(name):   # the same token again: the same execution
-        if token and existing.get("_ClientRequestToken") == token:
-            return {"PipelineExecutionArn": existing["PipelineExecutionArn"]}
-    if params.get("SelectiveExecutionConfig"):
-        raise validation("SelectiveExecutionConfig is not supported by the local executor; "
-                         "use RetryPipelineExecution to re-run from failed steps")
-    overrides = params.get("PipelineParameters") or []
-    declared = parameters.declared(graph.parse(pipeline["PipelineDefinition"]).definition)
-    for item in overrides:
-        if item["Name"] not in declared:
-            raise validation(f"Parameter '{item['Name']}' is not defined in the pipeline "
-                             f"definition (defined: {', '.join(declared) or 'none'})")
-    exec_id = new_execution_id()
-    arn = execution_arn(cloud, name, exec_id)
-    stamp = now()
-    doc = {
-        "PipelineArn": pipeline["PipelineArn"], "PipelineExecutionArn": arn,
-        "PipelineExecutionDisplayName": params.get("PipelineExecutionDisplayName", f"execution-{int(stamp * 1000)}"),
-        "PipelineExecutionStatus": "Executing",
-        "PipelineExecutionDescription": params.get("PipelineExecutionDescription"),
-        "CreationTime": stamp, "LastModifiedTime": stamp,
-        "ParallelismConfiguration": params.get("ParallelismConfiguration") or pipeline.get("ParallelismConfiguration"),
-        "PipelineVersionId": pipeline.get("_VersionId", 1),
-        "_PipelineName": name, "_Definition": pipeline["PipelineDefinition"],
-        "_Parameters": overrides, "_ClientRequestToken": token,
-    }
-    with cloud.state.transaction():
-        store.put_execution({k: v for k, v in doc.items() if v is not None})
-        pipeline = _pipeline(cloud, name)
-        pipeline["LastRunTime"] = pipeline["LastExecutionTime"] = stamp
-        cloud.state.put(PIPELINE, name, pipeline)
-    run.launch(cloud, exec_id)
+def start_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
+    arn = cloud.pipelines.start_execution(
+        params["PipelineName"], overrides=params.get("PipelineParameters"),
+        client_token=params.get("ClientRequestToken"),
+        display_name=params.get("PipelineExecutionDisplayName"),
+        description=params.get("PipelineExecutionDescription"),
+        parallelism=params.get("ParallelismConfiguration"),
+        selective=bool(params.get("SelectiveExecutionConfig")))
     return {"PipelineExecutionArn": arn}
 
 
 @_operation
-def describe_pipeline_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    return wire(_execution(cloud, params["PipelineExecutionArn"]))
+def describe_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
+    return wire(cloud.pipelines.pipeline_execution(params["PipelineExecutionArn"]))
 
 
 @_operation
-def list_pipeline_executions(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    pipeline = _pipeline(cloud, params["PipelineName"])
-    docs = _created_filter(PipelineStore(cloud).executions(pipeline["PipelineName"]), params)
-    key = "PipelineExecutionArn" if params.get("SortBy") == "PipelineExecutionArn" else "CreationTime"
-    docs.sort(key=lambda d: d[key], reverse=params.get("SortOrder", "Descending") == "Descending")
+def list_pipeline_executions(cloud: LocalCloud, params: Params) -> Params:
+    docs = cloud.pipelines.list_executions(
+        params["PipelineName"], created_after=_epoch(params.get("CreatedAfter")),
+        created_before=_epoch(params.get("CreatedBefore")),
+        sort_by_arn=params.get("SortBy") == "PipelineExecutionArn", descending=_descending(params))
     page, token = _page(docs, params)
     summaries = []
     for d in page:
@@ -253,94 +136,41 @@ def list_pipeline_executions(cloud: Any, params: dict[str, Any]) -> dict[str, An
 
 
 @_operation
-def list_pipeline_execution_steps(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+def list_pipeline_execution_steps(cloud: LocalCloud, params: Params) -> Params:
     if "PipelineExecutionArn" not in params:
-        raise validation("PipelineExecutionArn is required")
-    execution = _execution(cloud, params["PipelineExecutionArn"])
-    steps = PipelineStore(cloud).steps(execution_id(execution["PipelineExecutionArn"]))
-    # As AWS lists them: newest first unless SortOrder=Ascending.
-    steps.sort(key=lambda s: s["StartTime"], reverse=params.get("SortOrder", "Descending") == "Descending")
+        raise ValidationException("PipelineExecutionArn is required")
+    steps = cloud.pipelines.execution_steps(params["PipelineExecutionArn"], descending=_descending(params))
     page, token = _page(steps, params)
     return {"PipelineExecutionSteps": [wire(s) for s in page], **({"NextToken": token} if token else {})}
 
 
 @_operation
-def list_pipeline_parameters_for_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    execution = _execution(cloud, params["PipelineExecutionArn"])
-    given = {p["Name"]: p["Value"] for p in execution.get("_Parameters", [])}
-    values = []
-    for name, spec in parameters.declared(graph.parse(execution["_Definition"]).definition).items():
-        if name in given:
-            values.append({"Name": name, "Value": given[name]})
-        elif "DefaultValue" in spec:
-            values.append({"Name": name, "Value": to_text(spec["DefaultValue"])})
-    page, token = _page(values, params)
+def list_pipeline_parameters_for_execution(cloud: LocalCloud, params: Params) -> Params:
+    page, token = _page(cloud.pipelines.execution_parameters(params["PipelineExecutionArn"]), params)
     return {"PipelineParameters": page, **({"NextToken": token} if token else {})}
 
 
 @_operation
-def describe_pipeline_definition_for_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    execution = _execution(cloud, params["PipelineExecutionArn"])
+def describe_pipeline_definition_for_execution(cloud: LocalCloud, params: Params) -> Params:
+    execution = cloud.pipelines.pipeline_execution(params["PipelineExecutionArn"])
     return wire({"PipelineDefinition": execution["_Definition"], "CreationTime": execution["CreationTime"]})
 
 
 @_operation
-def stop_pipeline_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+def stop_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
     arn = params["PipelineExecutionArn"]
-    execution = _execution(cloud, arn)
-    status = execution["PipelineExecutionStatus"]
-    if status in ("Stopping", "Stopped"):
-        return {"PipelineExecutionArn": arn}
-    if status != "Executing":
-        raise validation(f"Pipeline execution '{arn}' is {status}; only an Executing execution "
-                         "can be stopped")
-    store = PipelineStore(cloud)
-    exec_id = execution_id(arn)
-    store.update_execution(exec_id, PipelineExecutionStatus="Stopping")
-    if not run.request_stop(cloud, exec_id):   # nothing runs it in this process: stop it here
-        store.update_execution(exec_id, PipelineExecutionStatus="Stopped")
+    cloud.pipelines.stop_execution(arn)
     return {"PipelineExecutionArn": arn}
 
 
 @_operation
-def retry_pipeline_execution(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
+def retry_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
     arn = params["PipelineExecutionArn"]
-    exec_id = execution_id(arn)
-    store = PipelineStore(cloud)
-    with cloud.state.transaction():
-        execution = _execution(cloud, arn)
-        status = execution["PipelineExecutionStatus"]
-        if status not in ("Failed", "Stopped") or run.is_live(cloud, exec_id):
-            raise validation(f"Pipeline execution '{arn}' is {status}; only a Failed or Stopped "
-                             "execution can be retried")
-        execution.pop("FailureReason", None)
-        execution.update(PipelineExecutionStatus="Executing", LastModifiedTime=now())
-        if params.get("ParallelismConfiguration"):
-            execution["ParallelismConfiguration"] = params["ParallelismConfiguration"]
-        store.put_execution(execution)
-    run.launch(cloud, exec_id)
+    cloud.pipelines.retry_execution(arn, parallelism=params.get("ParallelismConfiguration"))
     return {"PipelineExecutionArn": arn}
 
 
-# -- the jobs steps ran -----------------------------------------------------------------------
-
-@_operation
-def describe_processing_job(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    doc = cloud.state.get(PROCESSING_JOB, params["ProcessingJobName"])
-    if doc is None:
-        raise validation(f"Could not find requested job with name {params['ProcessingJobName']}")
-    return wire(doc)
-
-
-@_operation
-def describe_training_job(cloud: Any, params: dict[str, Any]) -> dict[str, Any]:
-    doc = cloud.state.get(TRAINING_JOB, params["TrainingJobName"])
-    if doc is None:
-        raise validation(f"Requested resource not found: training job {params['TrainingJobName']}")
-    return wire(doc)
-
-
-OPERATIONS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
+OPERATIONS: dict[str, Callable[[LocalCloud, Params], Params | None]] = {
     "CreatePipeline": create_pipeline,
     "UpdatePipeline": update_pipeline,
     "DescribePipeline": describe_pipeline,
@@ -354,6 +184,4 @@ OPERATIONS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
     "DescribePipelineDefinitionForExecution": describe_pipeline_definition_for_execution,
     "StopPipelineExecution": stop_pipeline_execution,
     "RetryPipelineExecution": retry_pipeline_execution,
-    "DescribeProcessingJob": describe_processing_job,
-    "DescribeTrainingJob": describe_training_job,
 }
