@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from localcloud.services import json_api
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
 from localcloud.sagemaker.pipelines.models import execution_id
+from localcloud.services import json_api
 
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 BUCKET = "artifacts"

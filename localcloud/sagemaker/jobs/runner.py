@@ -215,10 +215,10 @@ def run_processing(job: Job) -> None:
                      ProcessingEndTime=now(), _FailureKind=failure.kind)
         raise
     except OSError as exc:   # staging or uploading data on this machine failed
-        failure = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
-        job.save(ProcessingJobStatus="Failed", FailureReason=failure.reason, ProcessingEndTime=now(),
-                 _FailureKind=failure.kind)
-        raise failure from None
+        internal = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
+        job.save(ProcessingJobStatus="Failed", FailureReason=internal.reason, ProcessingEndTime=now(),
+                 _FailureKind=internal.kind)
+        raise internal from None
     job.save(ProcessingJobStatus="Completed", ProcessingEndTime=now())
     job.clean()
 
@@ -334,7 +334,8 @@ def run_training(job: Job) -> None:
             _stage(job.cloud, source.get("S3Uri"), folder.local(f"/opt/ml/input/data/{cname}"),
                    f"channel {cname}")
             channels.append(cname)
-            input_config[cname] = {"TrainingInputMode": channel.get("InputMode", algorithm.get("TrainingInputMode", "File")),
+            mode = channel.get("InputMode", algorithm.get("TrainingInputMode", "File"))
+            input_config[cname] = {"TrainingInputMode": mode,
                                    "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
                                    "RecordWrapperType": channel.get("RecordWrapperType", "None")}
             if "ContentType" in channel:
@@ -409,20 +410,20 @@ def run_training(job: Job) -> None:
                 _tar(data_dir, output_tar)
                 job.cloud.s3.put_file(output_tar, f"{output_path}/{name}/output/output.tar.gz")
     except AwsError as exc:   # the object store refused an upload
-        failure = JobFailed(f"ClientError: {exc}")
-        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure.reason,
+        refused = JobFailed(f"ClientError: {exc}")
+        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=refused.reason,
                  TrainingEndTime=now())
-        raise failure from None
+        raise refused from None
     except JobFailed as failure:
         if job.in_progress:
             job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure.reason,
                      TrainingEndTime=now(), _FailureKind=failure.kind)
         raise
     except OSError as exc:   # staging or uploading data on this machine failed
-        failure = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
-        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure.reason,
-                 TrainingEndTime=now(), _FailureKind=failure.kind)
-        raise failure from None
+        internal = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
+        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=internal.reason,
+                 TrainingEndTime=now(), _FailureKind=internal.kind)
+        raise internal from None
     end = now()
     job.save(TrainingJobStatus="Completed", SecondaryStatus="Completed", TrainingEndTime=end,
              TrainingTimeInSeconds=int(end - record["TrainingStartTime"]) or 1)

@@ -65,7 +65,7 @@ def create_pipeline(cloud: LocalCloud, params: Params) -> Params:
 
 @_operation
 def update_pipeline(cloud: LocalCloud, params: Params) -> Params:
-    changes = {key: params[key] for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn",
+    changes: Params = {key: params[key] for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn",
                                             "ParallelismConfiguration") if key in params}
     s3_location = params.get("PipelineDefinitionS3Location")
     definition = params.get("PipelineDefinition")

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
 from localcloud.sagemaker.pipelines import expressions, graph, parameters, policies
-from localcloud.sagemaker.pipelines.runners import (RUNNERS, PipelineFailed, StepFailed, StepResult,
-                                                    StepRun, StepStopped)
+from localcloud.sagemaker.pipelines.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun, StepStopped
 from localcloud.sagemaker.store import now, wire
 
 if TYPE_CHECKING:
@@ -272,10 +271,10 @@ class ExecutionRun:
                         failure = (name, outcome.failure or StepFailed("failed"))
 
         if failure is not None:
-            step, why = failure
+            failed_step, why = failure
             if isinstance(why, PipelineFailed):     # a Fail step: its message is the reason
-                return self._finish("Failed", why.reason or f"Fail step {step} ran")
-            return self._finish("Failed", f"Step {step} failed: {why.reason}")
+                return self._finish("Failed", why.reason or f"Fail step {failed_step} ran")
+            return self._finish("Failed", f"Step {failed_step} failed: {why.reason}")
         if self.stop.is_set():
             return self._finish("Stopped", None)
         return self._finish("Succeeded", None)

@@ -60,7 +60,7 @@ class StepRun:
     job_name: str                  # the job / model name this attempt creates
     execution_arn: str
     stop: threading.Event
-    on_metadata: Callable[[dict[str, Any]], None] = lambda metadata: None
+    on_metadata: Callable[[dict[str, Any]], object] = lambda metadata: None   # its result unused
 
 
 
