@@ -25,7 +25,10 @@ from localcloud.sagemaker.pipelines import graph, parameters, run, schema
 from localcloud.sagemaker.pipelines.exceptions import ResourceNotFound
 from localcloud.sagemaker.pipelines.expressions import to_text
 from localcloud.sagemaker.pipelines.run import execution_id
-from localcloud.sagemaker.store import now, wire
+
+__all__ = ["CACHE", "EXECUTION", "PIPELINE", "STEP", "TERMINAL", "PipelinesBackend", "execution_id",
+           "new_execution_id"]
+from localcloud.sagemaker.store import now
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -348,6 +351,3 @@ def _created_between(docs: list[dict[str, Any]], after: float | None,
     return [d for d in docs if (after is None or d["CreationTime"] > after)
             and (before is None or d["CreationTime"] < before)]
 
-
-__all__ = ["CACHE", "EXECUTION", "PIPELINE", "STEP", "TERMINAL", "PipelinesBackend",
-           "execution_id", "new_execution_id", "wire"]

@@ -22,7 +22,7 @@ DEFAULT_MAX_ATTEMPTS = 5   # when a policy gives neither MaxAttempts nor ExpireA
 
 
 class StepPolicyError(Exception):
-    pass
+    """A step's RetryPolicies or CacheConfig the executor cannot apply (fails the step)."""
 
 
 @dataclass(frozen=True)
