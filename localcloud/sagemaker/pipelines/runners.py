@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.model import Shape, StructureShape
+from botocore.model import ListShape, Shape, StructureShape
 
 from localcloud.errors import AwsError
 from localcloud.json_api import service_model
@@ -182,6 +182,8 @@ def require_strings(values: Any, field: str) -> None:
 def _without_empty(shape: Shape, value: Any) -> Any:
     """value with the empty lists and maps the model requires to have members left out (a
     definition's `"ContainerArguments": []` means none, as the SDK omits them)."""
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [_without_empty(shape.member, item) for item in value]
     if not isinstance(shape, StructureShape) or not isinstance(value, dict):
         return value
     kept = {}
