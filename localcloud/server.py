@@ -103,8 +103,7 @@ class LocalCloudServer(LoopbackServer):
         # on this port: this one cannot listen, and those executions are that server's.
         from localcloud.daemon import answers
         if cfg.port == 0 or not answers(cfg.host, cfg.port):
-            from localcloud.sagemaker.pipelines.api import recover
-            for arn in recover(self.cloud):
+            for arn in self.cloud.pipelines.recover():
                 log.info("execution %s was running when the previous server stopped: marked "
                          "Failed (RetryPipelineExecution runs its failed steps again)", arn)
         super().__init__((cfg.host, cfg.port), self.app)

@@ -25,7 +25,8 @@ class JsonService(NamedTuple):
 JSON_SERVICES: dict[str, JsonService] = {
     "sagemaker": JsonService("sagemaker", "SageMaker", (
         "localcloud.sagemaker.responses",
-        "localcloud.sagemaker.pipelines.api",
+        "localcloud.sagemaker.pipelines.responses",
+        "localcloud.sagemaker.jobs.responses",
         "localcloud.featurestore.responses",
     )),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),

@@ -206,14 +206,13 @@ def test_a_server_that_cannot_listen_leaves_the_running_servers_executions_alone
     """Starting localcloud a second time on the port of the running one (by mistake) fails to
     listen; it must not first fail the running server's executions and kill their jobs, as it
     does for executions a killed server left behind."""
-    from localcloud.sagemaker.store import PipelineStore
     from localcloud.server import LocalCloudServer
     from tests.conftest import start_server
     home = tmp_path / "mlgw"
     running = start_server(home)
     try:
         arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/running00001"
-        store = PipelineStore(running.cloud)
+        store = running.cloud.pipelines
         store.put_execution({"PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
                              "PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing",
                              "CreationTime": time.time(), "LastModifiedTime": time.time(),

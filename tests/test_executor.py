@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from localcloud.services import json_api
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
-from localcloud.sagemaker.store import PipelineStore, execution_id
+from localcloud.sagemaker.pipelines.models import execution_id
+from localcloud.services import json_api
 
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
 BUCKET = "artifacts"
@@ -185,7 +185,7 @@ def test_parameters_take_defaults_and_typed_overrides():
     ({"Input": "x", "Nope": "1"}, "Parameter Nope is not declared"),
 ])
 def test_bad_parameters_name_the_parameter(overrides, message):
-    with pytest.raises(parameters.ParameterError, match=message):
+    with pytest.raises(parameters.PipelineParameterError, match=message):
         parameters.resolve(DEFINITION_PARAMS, overrides)
 
 
@@ -230,7 +230,7 @@ def test_policies_parse_durations_and_retry_delays():
     assert policies.parse_duration("PT1H") == 3600
     assert policies.parse_duration("P1DT30M") == 86400 + 1800
     assert policies.parse_duration("P2W") == 14 * 86400
-    with pytest.raises(policies.PolicyError):
+    with pytest.raises(policies.StepPolicyError):
         policies.parse_duration("1 hour")
     policy = policies.RetryPolicy.parse({"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"],
                                          "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 2}, "S")
@@ -597,7 +597,7 @@ def test_an_execution_left_running_by_a_crash_is_failed_on_restart_and_can_be_re
     call(first, "CreatePipeline", PipelineName="p", PipelineDefinition=definition, RoleArn=ROLE,
          ClientRequestToken=token())
     # What a crash leaves behind: an execution and a step marked Executing, with nobody running them.
-    store = PipelineStore(first)
+    store = first.pipelines
     arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/crashed00001"
     store.put_execution({"PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
                          "PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing",
@@ -613,7 +613,7 @@ def test_an_execution_left_running_by_a_crash_is_failed_on_restart_and_can_be_re
         assert time.monotonic() < deadline, "the stand-in job process did not start"
         time.sleep(0.01)
     job_arn = "arn:aws:sagemaker:us-east-1:000000000000:processing-job/pipelines-crashed00001-ok-abcdefghij"
-    store.put_job("processing-job", folder.name, {"ProcessingJobName": folder.name, "ProcessingJobArn": job_arn,
+    first.jobs.put_job("processing-job", folder.name, {"ProcessingJobName": folder.name, "ProcessingJobArn": job_arn,
                                                   "ProcessingJobStatus": "InProgress", "_Pid": orphan.pid,
                                                   "_Folder": str(folder)})
     store.put_step("crashed00001", {"StepName": "Ok", "StepStatus": "Executing", "StartTime": time.time(),
@@ -740,7 +740,7 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
     described = wait_for(cloud, arn, 30)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
     ran_in = (cloud.config.s3_root / BUCKET / "fw" / "done.txt").read_text()
-    from localcloud.sagemaker.pipelines.container import namespace_support
+    from localcloud.sagemaker.jobs.container import namespace_support
     if namespace_support() is None:
         assert ran_in == "/opt/ml/processing/input/code"
     else:

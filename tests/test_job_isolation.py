@@ -20,9 +20,9 @@ import pytest
 
 from localcloud.config import ACCOUNT_ID
 from localcloud.s3 import objects
+from localcloud.sagemaker.jobs.container import namespace_support
+from localcloud.sagemaker.jobs.image import image_python
 from localcloud.sagemaker.pipelines import wait_for
-from localcloud.sagemaker.pipelines.container import namespace_support
-from localcloud.sagemaker.pipelines.image import image_python
 from tests.test_executor import BUCKET, call, cloud, processing, put_object, start  # noqa: F401
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/MLGatewayPipelineRole"

@@ -1,17 +1,20 @@
 """The local executor for SageMaker Pipeline definitions (schema version 2020-12-01).
 
-localcloud's SageMaker Pipelines service: `api` answers the wire operations (CreatePipeline,
-StartPipelineExecution, ...), stores pipelines and executions and calls `launch` to run one in a
-background thread of the server. Modules:
+localcloud's SageMaker Pipelines service: `responses` answers the wire operations
+(CreatePipeline, StartPipelineExecution, ...), `models`' PipelinesBackend (cloud.pipelines)
+stores pipelines and executions and calls `run.launch` to run one in a background thread of the
+server. Processing and Training steps are jobs of localcloud/sagemaker/jobs. Modules:
 
-  api          the SageMaker Pipelines operations
+  models       PipelinesBackend: pipelines, executions, steps, the step cache
+  responses    the SageMaker Pipelines operations on the wire
+  exceptions   their AWS errors
 
+  schema       the pipeline definition JSON schema
   graph        parse a definition; order steps (DependsOn + data references); Condition branches
   parameters   declared parameters, typed per-execution overrides
   expressions  Get / Std:Join / Std:JsonGet
   conditions   Equals, GreaterThan..., In, Not, Or
   policies     RetryPolicies and CacheConfig
-  container    the /opt/ml container contract, remapped to a job folder; running a script
   runners      what each step type does
   run          the execution loop and its durable state
 """

@@ -81,9 +81,8 @@ class PipelineGraph:
             {name: spec.depends_on for name, spec in self.steps.items()}).static_order())
 
 
-def parse(source: str | dict[str, Any]) -> PipelineGraph:
-    """Parse and check a definition: step names unique, types supported, references known,
-    no cycles. Raises DefinitionError naming what is wrong."""
+def _load(source: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """(definition, declared parameters, top-level steps) of a definition's text or object."""
     if isinstance(source, str):
         try:
             definition = json.loads(source)
@@ -98,12 +97,18 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
         raise DefinitionError(f"unsupported definition Version {version!r} (expected {VERSION})")
     try:
         declared = parameters.declared(definition)
-    except parameters.ParameterError as exc:
+    except parameters.PipelineParameterError as exc:
         raise DefinitionError(str(exc)) from None
     top = definition.get("Steps")
     if not isinstance(top, list) or not top:
         raise DefinitionError("the pipeline definition has no Steps")
+    return definition, declared, top
 
+
+def parse(source: str | dict[str, Any]) -> PipelineGraph:
+    """Parse and check a definition: step names unique, types supported, references known,
+    no cycles. Raises DefinitionError naming what is wrong."""
+    definition, declared, top = _load(source)
     steps: dict[str, StepSpec] = {}
     branches: dict[str, tuple[list[str], list[str]]] = {}
     pending_refs: list[tuple[str, Gate]] = []   # branch entries that only name a top-level step
@@ -148,7 +153,20 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
         if steps[name].gate is not None and steps[name].gate != gate:
             raise DefinitionError(f"step {name} is in more than one Condition branch")
         steps[name].gate = gate
+    _check_references(steps, declared)
 
+    graph = PipelineGraph(definition, steps, branches)
+    try:
+        graph.order()
+    except graphlib.CycleError as exc:
+        raise DefinitionError(f"the steps depend on each other in a cycle: "
+                              f"{' -> '.join(exc.args[1])}") from None
+    return graph
+
+
+def _check_references(steps: dict[str, StepSpec], declared: dict[str, Any]) -> None:
+    """Each step's parameters declared and the steps it depends on (DependsOn, data
+    references, its Condition) known; its PropertyFiles complete."""
     for spec in steps.values():
         for ref in expressions.parameter_references(spec.own_arguments):
             if ref not in declared:
@@ -165,11 +183,3 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
             if not isinstance(pf, dict) or not {"PropertyFileName", "OutputName", "FilePath"} <= set(pf):
                 raise DefinitionError(f"step {spec.name}: a PropertyFile needs PropertyFileName, "
                                       "OutputName and FilePath")
-
-    graph = PipelineGraph(definition, steps, branches)
-    try:
-        graph.order()
-    except graphlib.CycleError as exc:
-        raise DefinitionError(f"the steps depend on each other in a cycle: "
-                              f"{' -> '.join(exc.args[1])}") from None
-    return graph

@@ -16,7 +16,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-class ParameterError(Exception):
+class PipelineParameterError(Exception):
     """A parameter that is undeclared, missing or of the wrong type."""
 
 
@@ -59,8 +59,8 @@ def convert(name: str, kind: str, value: Any) -> Any:
                 return text == "true"
             raise ValueError
     except ValueError:
-        raise ParameterError(f"Parameter {name}: value {value!r} is not a valid {kind}") from None
-    raise ParameterError(f"Parameter {name}: unknown type {kind!r} (expected one of {', '.join(TYPES)})")
+        raise PipelineParameterError(f"Parameter {name}: value {value!r} is not a valid {kind}") from None
+    raise PipelineParameterError(f"Parameter {name}: unknown type {kind!r} (expected one of {', '.join(TYPES)})")
 
 
 def declared(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -68,10 +68,10 @@ def declared(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     specs: dict[str, dict[str, Any]] = {}
     for spec in definition.get("Parameters") or []:
         if not isinstance(spec, dict) or not isinstance(spec.get("Name"), str):
-            raise ParameterError(f"a parameter declaration needs a Name: {spec!r}")
+            raise PipelineParameterError(f"a parameter declaration needs a Name: {spec!r}")
         kind = spec.get("Type", "String")
         if kind not in TYPES:
-            raise ParameterError(f"Parameter {spec['Name']}: unknown type {kind!r} "
+            raise PipelineParameterError(f"Parameter {spec['Name']}: unknown type {kind!r} "
                                  f"(expected one of {', '.join(TYPES)})")
         specs[spec["Name"]] = spec
     return specs
@@ -82,7 +82,7 @@ def resolve(definition: dict[str, Any], overrides: dict[str, str]) -> dict[str, 
     specs = declared(definition)
     unknown = sorted(set(overrides) - set(specs))
     if unknown:
-        raise ParameterError(f"Parameter {unknown[0]} is not declared by the pipeline "
+        raise PipelineParameterError(f"Parameter {unknown[0]} is not declared by the pipeline "
                              f"(declared: {', '.join(specs) or 'none'})")
     values: dict[str, Any] = {}
     for name, spec in specs.items():
@@ -92,9 +92,9 @@ def resolve(definition: dict[str, Any], overrides: dict[str, str]) -> dict[str, 
         elif "DefaultValue" in spec:
             value = convert(name, kind, spec["DefaultValue"])
         else:
-            raise ParameterError(f"Parameter {name} has no default value and was not given")
+            raise PipelineParameterError(f"Parameter {name} has no default value and was not given")
         allowed = spec.get("EnumValues")
         if allowed and value not in allowed:
-            raise ParameterError(f"Parameter {name}: value {value!r} is not one of {allowed}")
+            raise PipelineParameterError(f"Parameter {name}: value {value!r} is not one of {allowed}")
         values[name] = value
     return values

@@ -21,8 +21,8 @@ RESOURCE_LIMIT = "SageMaker.RESOURCE_LIMIT"
 DEFAULT_MAX_ATTEMPTS = 5   # when a policy gives neither MaxAttempts nor ExpireAfterMin
 
 
-class PolicyError(Exception):
-    pass
+class StepPolicyError(Exception):
+    """A step's RetryPolicies or CacheConfig the executor cannot apply (fails the step)."""
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,16 @@ class RetryPolicy:
     @classmethod
     def parse(cls, raw: Any, step: str) -> "RetryPolicy":
         if not isinstance(raw, dict) or not isinstance(raw.get("ExceptionType"), list):
-            raise PolicyError(f"step {step}: a RetryPolicy needs an ExceptionType list")
+            raise StepPolicyError(f"step {step}: a RetryPolicy needs an ExceptionType list")
         try:
             policy = cls(frozenset(raw["ExceptionType"]),
                          float(raw.get("IntervalSeconds", 1)), float(raw.get("BackoffRate", 2.0)),
                          int(raw["MaxAttempts"]) if "MaxAttempts" in raw else None,
                          float(raw["ExpireAfterMin"]) * 60 if "ExpireAfterMin" in raw else None)
         except (TypeError, ValueError):
-            raise PolicyError(f"step {step}: RetryPolicy values must be numbers: {raw!r}") from None
+            raise StepPolicyError(f"step {step}: RetryPolicy values must be numbers: {raw!r}") from None
         if policy.interval_seconds < 0 or policy.backoff_rate < 0:
-            raise PolicyError(f"step {step}: IntervalSeconds and BackoffRate must not be negative")
+            raise StepPolicyError(f"step {step}: IntervalSeconds and BackoffRate must not be negative")
         return policy
 
     def delay(self, retry_number: int, first_attempt_age: float) -> float | None:
@@ -90,7 +90,7 @@ def parse_duration(text: str) -> float:
     30 days. Hand-written: the standard library parses no durations."""
     match = _DURATION.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if not match or not any(match.groups()) or text.strip().upper().endswith("T"):
-        raise PolicyError(f"ExpireAfter {text!r} is not an ISO 8601 duration such as PT1H or P30D")
+        raise StepPolicyError(f"ExpireAfter {text!r} is not an ISO 8601 duration such as PT1H or P30D")
     return sum(float(v) * unit for v, unit in zip(match.groups(), _UNIT_SECONDS) if v)
 
 
@@ -101,8 +101,8 @@ def cache_expiry_seconds(config: dict[str, Any], step: str) -> float | None:
         return None
     try:
         return parse_duration(expire)
-    except PolicyError as exc:
-        raise PolicyError(f"step {step}: {exc}") from None
+    except StepPolicyError as exc:
+        raise StepPolicyError(f"step {step}: {exc}") from None
 
 
 # The request attributes whose change makes a cached step run again, per step type, from

@@ -16,18 +16,22 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localcloud.cloud import LocalCloud
-from localcloud.s3 import objects
-from localcloud.sagemaker.pipelines import container, expressions, graph, parameters, policies
-from localcloud.sagemaker.pipelines.container import StopRequested
-from localcloud.sagemaker.pipelines.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun
-from localcloud.sagemaker.store import (PROCESSING_JOB, TRAINING_JOB, PipelineStore, execution_id,
-                                      now, wire)
+from localcloud.errors import AwsError
+from localcloud.sagemaker.pipelines import expressions, graph, parameters, policies
+from localcloud.sagemaker.pipelines.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun, StepStopped
+from localcloud.sagemaker.store import now, wire
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
 
 log = logging.getLogger("mlgw.executor")
+
+
+def execution_id(arn: str) -> str:
+    """The execution id an execution ARN ends with (an id is returned unchanged)."""
+    return arn.rsplit("/execution/", 1)[-1]
 
 EXECUTION_FAILURE_MAX = 1300
 RESTARTED = "localcloud restarted during execution"
@@ -97,7 +101,7 @@ def wait_for(cloud: LocalCloud, arn_or_id: str, timeout: float | None = None,
              poll: float = 0.1) -> dict[str, Any]:
     """Block until the execution is Succeeded, Failed or Stopped (or timeout); return its
     DescribePipelineExecution response (PipelineExecutionStatus, FailureReason, ...)."""
-    store = PipelineStore(cloud)
+    store = cloud.pipelines
     exec_id = execution_id(arn_or_id)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -114,7 +118,7 @@ def wait_for(cloud: LocalCloud, arn_or_id: str, timeout: float | None = None,
 def recover_interrupted(cloud: LocalCloud) -> list[str]:
     """Mark executions a previous localcloud process left Executing or Stopping as Failed (they
     can then be retried). Returns their ARNs."""
-    store = PipelineStore(cloud)
+    store = cloud.pipelines
     recovered = []
     for doc in store.executions():
         exec_id = execution_id(doc["PipelineExecutionArn"])
@@ -133,18 +137,10 @@ def recover_interrupted(cloud: LocalCloud) -> list[str]:
 def _kill_orphaned_job(cloud: LocalCloud, step: dict[str, Any]) -> None:
     """A job subprocess runs in its own session, so it can outlive a crashed server; stop it
     before its late outputs land in the object store, and mark its job record Failed."""
-    store = PipelineStore(cloud)
-    for meta_key, kind, status_key in (("ProcessingJob", PROCESSING_JOB, "ProcessingJobStatus"),
-                                       ("TrainingJob", TRAINING_JOB, "TrainingJobStatus")):
+    for meta_key, kind in (("ProcessingJob", "processing-job"), ("TrainingJob", "training-job")):
         arn = step.get("Metadata", {}).get(meta_key, {}).get("Arn")
-        job = store.job(kind, arn.rsplit("/", 1)[1]) if arn else None
-        if job is None:
-            continue
-        if job.get("_Pid") and job.get("_Folder"):
-            container.kill_orphan(job["_Pid"], container.JobFolder(Path(job["_Folder"])))
-        if job.get(status_key) == "InProgress":
-            job.update({status_key: "Failed", "FailureReason": RESTARTED, "LastModifiedTime": now()})
-            store.put_job(kind, arn.rsplit("/", 1)[1], job)
+        if arn:
+            cloud.jobs.kill_orphan(kind, arn.rsplit("/", 1)[1], status="Failed", reason=RESTARTED)
 
 
 # -- one execution -----------------------------------------------------------------------------
@@ -190,8 +186,8 @@ class _Context:
 
     def read_json(self, s3_uri: str) -> Any:
         try:
-            return objects.read_json(self.run.cloud, s3_uri)
-        except objects.ObjectStoreError as exc:
+            return self.run.cloud.s3.read_json(s3_uri)
+        except AwsError as exc:
             raise expressions.ExpressionError(str(exc)) from None
 
 
@@ -206,7 +202,7 @@ class ExecutionRun:
     def __init__(self, cloud: LocalCloud, exec_id: str):
         self.cloud = cloud
         self.exec_id = exec_id
-        self.store = PipelineStore(cloud)
+        self.store = cloud.pipelines
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.doc: dict[str, Any] = {}
@@ -235,7 +231,7 @@ class ExecutionRun:
         try:
             self.parameters = parameters.resolve(pipeline.definition, {
                 p["Name"]: p["Value"] for p in self.doc.get("_Parameters", [])})
-        except parameters.ParameterError as exc:
+        except parameters.PipelineParameterError as exc:
             return self._finish("Failed", str(exc))
 
         status: dict[str, str] = {name: "Pending" for name in pipeline.steps}
@@ -275,10 +271,10 @@ class ExecutionRun:
                         failure = (name, outcome.failure or StepFailed("failed"))
 
         if failure is not None:
-            step, why = failure
+            failed_step, why = failure
             if isinstance(why, PipelineFailed):     # a Fail step: its message is the reason
-                return self._finish("Failed", why.reason or f"Fail step {step} ran")
-            return self._finish("Failed", f"Step {step} failed: {why.reason}")
+                return self._finish("Failed", why.reason or f"Fail step {failed_step} ran")
+            return self._finish("Failed", f"Step {failed_step} failed: {why.reason}")
         if self.stop.is_set():
             return self._finish("Stopped", None)
         return self._finish("Succeeded", None)
@@ -337,14 +333,14 @@ class ExecutionRun:
         self._save_step(spec, attempt, new=True)
         try:
             retry_policies = policies.retry_policies(spec.retry_policies, spec.name)
-        except policies.PolicyError as exc:
+        except policies.StepPolicyError as exc:
             return self._failed(spec, attempt, StepFailed(str(exc)))
         retries = 0
         while True:
             name = job_name(self.exec_id, spec.name)
             try:
                 result, cache_source = self._attempt(spec, attempt, name)
-            except StopRequested:
+            except StepStopped:
                 self._save_step(spec, attempt, StepStatus="Stopped", EndTime=now())
                 return _Outcome("Stopped")
             except StepFailed as failure:
@@ -385,7 +381,7 @@ class ExecutionRun:
         if spec.cache_config is not None:
             try:
                 expiry = policies.cache_expiry_seconds(spec.cache_config, spec.name)
-            except policies.PolicyError as exc:
+            except policies.StepPolicyError as exc:
                 raise StepFailed(str(exc)) from None
             cache_key = policies.cache_key(spec.type, arguments)
         if cache_key is not None:

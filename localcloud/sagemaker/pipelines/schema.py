@@ -25,7 +25,7 @@ _FUNCTIONS = ("Get", "Std:Join", "Std:JsonGet")
 _CONTROL = ("Condition", "Fail")   # steps whose Arguments the schema itself describes
 
 
-class SchemaError(ValueError):
+class DefinitionSchemaError(ValueError):
     """The definition breaks the schema; the message names the path and the rule."""
 
 
@@ -86,7 +86,7 @@ def _message(error: ValidationError) -> str:
 
 
 def check(definition: Any) -> None:
-    """Raise SchemaError naming the deepest path at fault and every rule broken there."""
+    """Raise DefinitionSchemaError naming the deepest path at fault and every rule broken there."""
     found = [(e, e.json_path, _message(e))
              for error in _validator().iter_errors(definition) for e in _leaves(error)]
     if not found and isinstance(definition, dict):
@@ -100,4 +100,4 @@ def check(definition: Any) -> None:
     deepest = max(path.count(".") + path.count("[") for _, path, _ in found)
     path = next(p for _, p, _ in found if p.count(".") + p.count("[") == deepest)
     messages = sorted({message for _, p, message in found if p == path})
-    raise SchemaError(f"at {path}: {'; '.join(messages)}")
+    raise DefinitionSchemaError(f"at {path}: {'; '.join(messages)}")
