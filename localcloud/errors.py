@@ -28,8 +28,9 @@ own exceptions, the tree:
     │   ├── AuthorizationHeaderMalformed      400  S3's answer for a wrong scope
     │   └── InvalidRequest                    400  S3: no x-amz-content-sha256
     ├── localcloud.s3.exceptions.*             S3's codes (NoSuchKey, InvalidArgument, ...)
-    ├── localcloud.sagemaker.exceptions.*      SageMaker's (ResourceNotFound, ResourceInUse, ...)
-    ├── localcloud.sagemaker.pipelines.exceptions.*
+    ├── localcloud.sagemaker.exceptions.*      SageMaker's (ResourceNotFound, ResourceInUse, ...,
+    │                                          and the runtime's ModelError, ValidationError...);
+    │                                          sagemaker/pipelines and sagemaker/jobs re-export them
     ├── localcloud.featurestore.exceptions.*
     ├── localcloud.athena.exceptions.*
     ├── localcloud.iam.exceptions.*            IAM and STS (NoSuchEntity, ValidationError, ...)
@@ -38,7 +39,9 @@ own exceptions, the tree:
     └── localcloud.autoscaling.exceptions.*    (ValidationException, ObjectNotFoundException, ...)
 
 Two services that answer the same code (SageMaker's and CloudWatch's `ResourceNotFound`) each
-define their own class, as moto does: a reader finds a service's errors in its folder.
+define their own class, as moto does: a reader finds a service's errors in its folder, and
+services never import each other. Feature Store's control plane is SageMaker's API but its own
+folder here, so it has its own `ResourceNotFound` too.
 """
 from __future__ import annotations
 
@@ -52,27 +55,9 @@ class AwsError(Exception):
     status: ClassVar[int] = 500
     sender: ClassVar[bool] = False
 
-    def __init__(self, message: str = "", *legacy, **legacy_kw):
-        # TRANSITION (removed before this lands): AwsError("Code", message, status, sender=...).
-        if legacy or legacy_kw:
-            code, message = message, legacy[0] if legacy else legacy_kw["message"]
-            self.code = code  # type: ignore[misc]
-            self.status = legacy[1] if len(legacy) > 1 else legacy_kw.get("status", 400)  # type: ignore[misc]
-            self.sender = legacy_kw.get("sender", True)  # type: ignore[misc]
+    def __init__(self, message: str = ""):
         super().__init__(message)
         self.message = message
-
-
-def validation(message: str) -> AwsError:   # TRANSITION
-    return AwsError("ValidationException", message, 400)
-
-
-def not_found(message: str) -> AwsError:   # TRANSITION
-    return AwsError("ResourceNotFound", message, 400)
-
-
-def in_use(message: str) -> AwsError:   # TRANSITION
-    return AwsError("ResourceInUse", message, 400)
 
 
 class SerializationException(AwsError):

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from localcloud.config import ACCOUNT_ID
-from localcloud.s3 import objects
 from localcloud.sagemaker.jobs.container import namespace_support
 from localcloud.sagemaker.jobs.image import image_python
 from localcloud.sagemaker.pipelines import wait_for
@@ -113,7 +112,7 @@ def test_the_staged_processing_package_imports_where_sagemaker_lands_it(localclo
     source = next(i for i in ingest["ProcessingInputs"] if i["InputName"] == "source")["S3Input"]
     container = tmp_path / "container"
     local = container / source["LocalPath"].lstrip("/")
-    objects.download(localcloud.cloud, source["S3Uri"], local)
+    localcloud.cloud.s3.download(source["S3Uri"], local)
     python_path = ingest["Environment"]["PYTHONPATH"]
     assert sorted(p.name for p in local.iterdir() if p.suffix == ".py") == \
         sorted(p.name for p in Path("processing").glob("*.py"))
@@ -137,7 +136,7 @@ def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, de
     container = register["Arguments"]["InferenceSpecification"]["Containers"][0]
     submit = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
     archive = tmp_path / "sourcedir.tar.gz"
-    objects.download(localcloud.cloud, submit, tmp_path / "download")
+    localcloud.cloud.s3.download(submit, tmp_path / "download")
     archive = next((tmp_path / "download").rglob("sourcedir.tar.gz"))
     code = tmp_path / "code"
     with tarfile.open(archive) as tar:

@@ -308,7 +308,6 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
     import sys
     import tarfile
 
-    from localcloud.s3 import objects
     from pipelines.ml_gateway.run_pipeline import build
     from localcloud.config import ACCOUNT_ID
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
@@ -324,7 +323,7 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
         source = inputs["source"]
         python_path = args["Environment"]["PYTHONPATH"]
         container = tmp_path / name   # the container's filesystem root
-        objects.download(localcloud.cloud, source["S3Uri"], container / source["LocalPath"].lstrip("/"))
+        localcloud.cloud.s3.download(source["S3Uri"], container / source["LocalPath"].lstrip("/"))
         root = container / python_path.lstrip("/")
         assert {"__init__.py", "contract.py", "features.py", "schema.json"} <= \
             {p.name for p in (root / "processing").iterdir()}, name

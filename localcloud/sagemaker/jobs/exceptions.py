@@ -4,10 +4,8 @@ ValidationException, which AWS also uses for a job it cannot find).
 Source: SageMaker API reference, CreateProcessingJob / CreateTrainingJob "Errors"."""
 from __future__ import annotations
 
-from localcloud.errors import AwsError
+# SageMaker's error codes are one class each across its folders (hosting, registry, pipelines,
+# jobs): they live in localcloud/sagemaker/exceptions.py.
+from localcloud.sagemaker.exceptions import ResourceInUse
 
-
-class ResourceInUse(AwsError):
-    """A job of that name already exists (job names are unique per account and region)."""
-
-    code, status, sender = "ResourceInUse", 400, True
+__all__ = ["ResourceInUse"]

@@ -6,10 +6,8 @@ Source: SageMaker API reference, CreatePipeline / DescribePipeline / StartPipeli
 "Errors"."""
 from __future__ import annotations
 
-from localcloud.errors import AwsError
+# SageMaker's error codes are one class each across its folders (hosting, registry, pipelines,
+# jobs): they live in localcloud/sagemaker/exceptions.py.
+from localcloud.sagemaker.exceptions import ResourceNotFound
 
-
-class ResourceNotFound(AwsError):
-    """No pipeline or pipeline execution of that name or ARN."""
-
-    code, status, sender = "ResourceNotFound", 400, True
+__all__ = ["ResourceNotFound"]
