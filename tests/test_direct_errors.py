@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.apigateway import routes
+from localcloud.apigateway import responses as routes
 from tests.test_infra import load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.apigateway.routes import Route, STAGE
+from localcloud.apigateway.responses import Route, STAGE
 
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
-from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
-from localcloud.apigateway.routes import ApiRequest, ApiResponse, Route, build_routes, json_response
+from localcloud.apigateway.responses import ApiRequest, ApiResponse, Route, build_routes, json_response
 from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
                                     allowed_hosts, header, host_name, read_body, send_response)
 
