@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud.apigateway.exceptions import UnknownKey
 from localcloud.config import make_private_dir
 from localcloud.state import connect
 
@@ -45,10 +46,6 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (key_id, day)
 );
 """
-
-
-class UnknownKey(LookupError):
-    """No active key with that id."""
 
 
 @dataclass(frozen=True)

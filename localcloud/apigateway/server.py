@@ -22,6 +22,7 @@ from pathlib import Path
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import best_match
 
+from localcloud.apigateway.exceptions import BadJson
 from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT
 from localcloud.apigateway.metrics import GatewayMetrics
@@ -57,10 +58,6 @@ def _field_error(error) -> str:
     if error.validator == "required" or not where:
         return f"invalid request body: {error.message}"
     return f"invalid request body: field '{where}': {error.message}"
-
-
-class BadJson(ValueError):
-    pass
 
 
 def _no_constant(name: str) -> float:
