@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud.apigateway.exceptions import BadJson
 from processing import contract as contracts
 
 log = logging.getLogger("ml_gateway.apigateway")
@@ -63,6 +65,42 @@ class Route:
     summary: str
     schema: dict[str, Any] | None = None
     api_key_required: bool = False
+
+
+# -- the request body
+
+def _field_error(error) -> str:
+    """'field policy_id: ...' from a jsonschema error, naming the offending field."""
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" or not where:
+        return f"invalid request body: {error.message}"
+    return f"invalid request body: field '{where}': {error.message}"
+
+
+def _no_constant(name: str) -> float:
+    raise BadJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BadJson(f"number {text} is out of range")
+    return value
+
+
+def parse_json(body: bytes):
+    """The body as JSON (RFC 8259: UTF-8, finite numbers); BadJson saying why not. Python's
+    json would take NaN, Infinity, 1e400 (= inf), UTF-16 and recurse until it crashed."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError as exc:
+        raise BadJson(f"not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise BadJson("nested too deeply") from None
+    except BadJson:
+        raise
+    except ValueError as exc:
+        raise BadJson(str(exc)) from None
 
 
 # -- Lambda proxy integration ------------------------------------------------------------------

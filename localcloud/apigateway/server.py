@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import logging
 import os
 import time
@@ -27,7 +26,8 @@ from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.openapi import build_document
-from localcloud.apigateway.responses import ApiRequest, ApiResponse, Route, build_routes, json_response
+from localcloud.apigateway.responses import (ApiRequest, ApiResponse, Route, _field_error, build_routes,
+                                             json_response, parse_json)
 from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
                                     allowed_hosts, header, host_name, read_body, send_response)
 
@@ -50,40 +50,6 @@ class GatewayConfig:
     # these); MLGW_CORS_ORIGINS, comma-separated. "*" allows any: never the default.
     cors_origins: tuple[str, ...] = dataclasses.field(default_factory=lambda: tuple(
         o.strip() for o in os.environ.get("MLGW_CORS_ORIGINS", "").split(",") if o.strip()))
-
-
-def _field_error(error) -> str:
-    """'field policy_id: ...' from a jsonschema error, naming the offending field."""
-    where = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "required" or not where:
-        return f"invalid request body: {error.message}"
-    return f"invalid request body: field '{where}': {error.message}"
-
-
-def _no_constant(name: str) -> float:
-    raise BadJson(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise BadJson(f"number {text} is out of range")
-    return value
-
-
-def parse_json(body: bytes):
-    """The body as JSON (RFC 8259: UTF-8, finite numbers); BadJson saying why not. Python's
-    json would take NaN, Infinity, 1e400 (= inf), UTF-16 and recurse until it crashed."""
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
-    except UnicodeDecodeError as exc:
-        raise BadJson(f"not UTF-8 (byte {exc.start})") from None
-    except RecursionError:
-        raise BadJson("nested too deeply") from None
-    except BadJson:
-        raise
-    except ValueError as exc:
-        raise BadJson(str(exc)) from None
 
 
 class GatewayServer(LoopbackServer):
