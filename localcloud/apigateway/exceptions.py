@@ -25,7 +25,7 @@ class KeyRefusal(AwsError):
     """A request the API key check refuses (InvalidApiKey, Throttled, QuotaExceeded): with the
     key's id when the key is known, and the seconds a client should wait (Retry-After) on 429."""
 
-    def __init__(self, message: str, key_id: str | None = None, retry_after: int | None = None):
+    def __init__(self, message: str, key_id: str | None = None, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.key_id = key_id
         self.retry_after = retry_after
