@@ -348,7 +348,7 @@ def bench_gateway(out=None, requests: int = 4000, concurrency=(1, 16), policies:
     import multiprocessing
 
     from benchmarks import gateway_stack as stack
-    from localcloud.apigateway.keys import KeyStore, default_path
+    from localcloud.apigateway.models import KeyStore, default_path
     from localcloud.config import Config
 
     out = out or sys.stdout

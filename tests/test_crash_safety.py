@@ -27,7 +27,7 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.apigateway.models import KeyStore, default_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

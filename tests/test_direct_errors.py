@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud.apigateway import routes
+from localcloud.apigateway import responses
 from tests.test_infra import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def _direct(template) -> dict:
 def test_template_maps_runtime_errors_as_the_local_route_does(template):
     method = _direct(template)
     errors = [r for r in method["Integration"]["IntegrationResponses"] if r["StatusCode"] != "200"]
-    assert [(r["SelectionPattern"], int(r["StatusCode"])) for r in errors] == list(routes.DIRECT_ERRORS)
+    assert [(r["SelectionPattern"], int(r["StatusCode"])) for r in errors] == list(responses.DIRECT_ERRORS)
     statuses = [r["StatusCode"] for r in method["Integration"]["IntegrationResponses"]]
     assert len(statuses) == len(set(statuses)), "API Gateway keys integration responses by status"
     assert set(statuses) <= {r["StatusCode"] for r in method["MethodResponses"]} | {"503"}
@@ -49,7 +49,7 @@ def test_template_maps_runtime_errors_as_the_local_route_does(template):
         assert "$input.path('$.Message')" in body and "$.message" not in body
     client_error = next(r for r in errors if r["StatusCode"] == "400")["ResponseTemplates"]["application/json"]
     assert "$context.responseOverride.status = 503" in client_error
-    for phrase in routes.NOT_SERVING:
+    for phrase in responses.NOT_SERVING:
         assert f'contains("{phrase}")' in client_error
     assert '!$l.contains("variant")' in client_error
 
@@ -64,8 +64,8 @@ def test_template_maps_runtime_errors_as_the_local_route_does(template):
     (413, "payload too large", 400),
 ])
 def test_runtime_statuses_map_to_gateway_statuses(status, message, expected):
-    assert routes.direct_error_status(status, message) == expected
-    patterns = [(p, s) for p, s in routes.DIRECT_ERRORS if re.fullmatch(p, str(status))]
+    assert responses.direct_error_status(status, message) == expected
+    patterns = [(p, s) for p, s in responses.DIRECT_ERRORS if re.fullmatch(p, str(status))]
     assert len(patterns) == 1, f"status {status} matches {patterns}: patterns must not overlap"
 
 
@@ -78,9 +78,9 @@ def test_the_local_route_answers_a_model_error_with_502_and_the_runtime_message(
 
     monkeypatch.setattr(handler, "clients", lambda: SimpleNamespace(
         runtime=SimpleNamespace(invoke_endpoint=invoke_endpoint)))
-    request = routes.ApiRequest("POST", "/v1/predict/direct", "", {}, b"", {"features": {}},
+    request = responses.ApiRequest("POST", "/v1/predict/direct", "", {}, b"", {"features": {}},
                                 "req-1", "127.0.0.1", None)
-    response = routes.predict_direct(SimpleNamespace(endpoint_name="fraud"), request)
+    response = responses.predict_direct(SimpleNamespace(endpoint_name="fraud"), request)
     assert response.status == 502
     assert json.loads(response.body) == {"message": "model raised ValueError"}
 

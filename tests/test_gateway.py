@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from benchmarks import gateway_stack as stack_helper
-from localcloud.apigateway.keys import KeyStore, default_path
+from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.apigateway.server import MAX_PAYLOAD, GatewayConfig, GatewayServer
 from tests.conftest import start_server
 

@@ -119,7 +119,7 @@ def test_a_seventh_policy_state_in_the_schema_alone_flows_everywhere(tmp_path, m
     the gateway (request model, OpenAPI, raw-record encoding) and the baseline."""
     from inference import gateway_handler
     from localcloud.apigateway.openapi import build_document
-    from localcloud.apigateway.routes import build_routes
+    from localcloud.apigateway.responses import build_routes
     from monitoring import baseline, monitor
 
     path = _schema_with(tmp_path, lambda d: _column(d, "customers", "policy_state")["values"]

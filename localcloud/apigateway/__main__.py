@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from localcloud.apigateway.server import DEFAULT_PORT, GatewayConfig, GatewayServer
 
 
-def _interrupt(signum, frame) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                              "MLGW_CORS_ORIGINS, comma-separated, else none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if args.cors_origin:
         kwargs["cors_origins"] = tuple(args.cors_origin)
     if args.endpoint_name:

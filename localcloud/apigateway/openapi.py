@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.apigateway.routes import Route, STAGE
+from localcloud.apigateway.responses import STAGE, Route
 
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
 
@@ -36,10 +36,12 @@ _INTEGRATIONS = {
     "predict": {"type": "aws_proxy", "httpMethod": "POST",
                 "uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/"
                                    "functions/${GatewayFunction.Arn}/invocations"}},
-    "predict_direct": {"type": "aws", "httpMethod": "POST", "credentials": {"Fn::GetAtt": ["GatewayRole", "Arn"]},
+    "predict_direct": {"type": "aws", "httpMethod": "POST",
+                       "credentials": {"Fn::GetAtt": ["GatewayRole", "Arn"]},
                        "uri": {"Fn::Sub": "arn:aws:apigateway:${AWS::Region}:runtime.sagemaker:"
                                           "path//endpoints/${EndpointName}/invocations"},
-                       "requestTemplates": {"application/json": "(features as CSV, the data contract's feature order)"}},
+                       "requestTemplates": {
+                           "application/json": "(features as CSV, the data contract's feature order)"}},
 }
 
 
@@ -62,6 +64,7 @@ def _error_responses(route: Route) -> dict[str, Any]:
 
 
 def build_document(routes: tuple[Route, ...], server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`, served from `server_url`."""
     paths: dict[str, Any] = {}
     for route in routes:
         operation: dict[str, Any] = {

@@ -7,28 +7,55 @@ Origin is one of the configured CORS origins: none by default); one access-log l
 written per request (method, path, status, size, latency, key id: never the key, never a
 body). The key and usage plan are checked before the body is read; a refused request's body
 is never read (its connection is closed instead).
+
+The gateway's own refusals are the errors of localcloud/apigateway/exceptions.py, rendered by
+responses.error_response; the key store is models.KeyStore; the routes and the body's parsing
+are responses.py's. It runs as a process of its own (`python -m localcloud.apigateway`), not in
+the localcloud daemon: its integrations reach localcloud through boto3, as on AWS.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import logging
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from jsonschema import Draft4Validator
-from jsonschema.exceptions import best_match
 
-from localcloud.apigateway.keys import KeyStore, default_path
-from localcloud.config import DEFAULT_GATEWAY_PORT
+from localcloud.apigateway.exceptions import (
+    BadRequestBody,
+    KeyRefusal,
+    RequestTooLarge,
+    RouteMethodNotAllowed,
+    RouteNotFound,
+)
 from localcloud.apigateway.metrics import GatewayMetrics
+from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.apigateway.openapi import build_document
-from localcloud.apigateway.routes import ApiRequest, ApiResponse, Route, build_routes, json_response
-from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
-                                    allowed_hosts, header, host_name, read_body, send_response)
+from localcloud.apigateway.responses import (
+    ApiRequest,
+    ApiResponse,
+    Route,
+    build_routes,
+    error_response,
+    parse_body,
+)
+from localcloud.asgi_server import (
+    BodyTooLarge,
+    ClientDisconnected,
+    LoopbackServer,
+    allowed_hosts,
+    header,
+    host_name,
+    read_body,
+    send_response,
+)
+from localcloud.config import DEFAULT_GATEWAY_PORT
+from localcloud.errors import InternalFailure, InvalidHostHeader
 
 log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
@@ -38,8 +65,15 @@ MAX_PAYLOAD = 1024 * 1024      # the limit this gateway enforces (API Gateway's 
 _CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
 
 
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+
+
 @dataclasses.dataclass(frozen=True)
 class GatewayConfig:
+    """Where the gateway keeps its keys (`home`), where it listens, the endpoint behind it and
+    the CORS origins it answers."""
+
     home: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -51,49 +85,14 @@ class GatewayConfig:
         o.strip() for o in os.environ.get("MLGW_CORS_ORIGINS", "").split(",") if o.strip()))
 
 
-def _field_error(error) -> str:
-    """'field policy_id: ...' from a jsonschema error, naming the offending field."""
-    where = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "required" or not where:
-        return f"invalid request body: {error.message}"
-    return f"invalid request body: field '{where}': {error.message}"
-
-
-class BadJson(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> float:
-    raise BadJson(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise BadJson(f"number {text} is out of range")
-    return value
-
-
-def parse_json(body: bytes):
-    """The body as JSON (RFC 8259: UTF-8, finite numbers); BadJson saying why not. Python's
-    json would take NaN, Infinity, 1e400 (= inf), UTF-16 and recurse until it crashed."""
-    try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
-    except UnicodeDecodeError as exc:
-        raise BadJson(f"not UTF-8 (byte {exc.start})") from None
-    except RecursionError:
-        raise BadJson("nested too deeply") from None
-    except BadJson:
-        raise
-    except ValueError as exc:
-        raise BadJson(str(exc)) from None
-
-
 class GatewayServer(LoopbackServer):
+    """The gateway: the route table, the key store, the metrics and the OpenAPI document; the
+    integrations receive it (endpoint_name, metrics, openapi_document)."""
+
     thread_name = "apigateway"
 
     def __init__(self, config: GatewayConfig, keys: KeyStore | None = None,
-                 reuse_port: bool = False):
+                 reuse_port: bool = False) -> None:
         self.config = config
         # Request schemas from the data contract; validated as API Gateway models are (draft 4).
         self.routes = build_routes()
@@ -107,18 +106,21 @@ class GatewayServer(LoopbackServer):
         super().__init__((config.host, config.port), self.app, reuse_port=reuse_port)
         self.openapi_document = json.dumps(build_document(self.routes, self.url), indent=2).encode()
 
-    def match(self, method: str, path: str) -> tuple[Route | None, ApiResponse | None]:
+    def match(self, method: str, path: str) -> Route:
+        """The route for method and path (a trailing slash ignored); RouteMethodNotAllowed when
+        the path has routes but not this method, RouteNotFound when it has none."""
         path = path.rstrip("/") or "/"
         route = self._by_path.get((method, path))
         if route is not None:
-            return route, None
+            return route
         if path in self._paths:
-            return None, json_response(405, {"message": f"method {method} not allowed on {path}"})
-        return None, json_response(404, {"message": f"no route for {method} {path}"})
+            raise RouteMethodNotAllowed(f"method {method} not allowed on {path}")
+        raise RouteNotFound(f"no route for {method} {path}")
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    async def app(self, scope: dict, receive, send) -> None:
+    async def app(self, scope: dict, receive: Receive, send: Send) -> None:
+        """The ASGI application: one request, answered and logged; never raises."""
         if scope["type"] != "http":
             return
         started = time.perf_counter()
@@ -128,27 +130,33 @@ class GatewayServer(LoopbackServer):
         query = scope["query_string"].decode("latin-1")
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = (scope.get("client") or ("", 0))[0]
-        route_name, key_id, body_read = "unmatched", None, False
+        route_name: str = "unmatched"
+        key_id: str | None = None
+        body_read = False
+        response: ApiResponse
         try:
             if host_name(header(scope, b"host") or "") not in self._hosts:
-                response = json_response(400, {"message": "Host not served here: the gateway "
-                                           "answers loopback host names only"})
+                response = error_response(InvalidHostHeader(
+                    "Host not served here: the gateway answers loopback host names only"))
             elif method == "OPTIONS":
                 route_name, response = "preflight", self._preflight(path)
             else:
-                route, response = self.match(method, path)
-                if route is not None:
+                try:
+                    route = self.match(method, path)
+                except (RouteNotFound, RouteMethodNotAllowed) as exc:
+                    response = error_response(exc)
+                else:
                     route_name = route.name
                     response, key_id, body_read = await self._through(
                         route, scope, receive, path, query, headers, client, request_id)
         except ClientDisconnected:
             return
         except BodyTooLarge:
-            response = json_response(413, {"message": f"Request Too Long: the payload limit is "
-                                                      f"{MAX_PAYLOAD} bytes"})
+            response = error_response(RequestTooLarge(
+                f"Request Too Long: the payload limit is {MAX_PAYLOAD} bytes"))
         except Exception:   # the server never dies on a request
             log.exception("gateway error on %s %s (request %s)", method, path, request_id)
-            response = json_response(500, {"message": "Internal server error"})
+            response = error_response(InternalFailure("Internal server error"))
         out = {**response.headers, "x-amzn-RequestId": request_id,
                "Content-Length": str(len(response.body))}
         origin = headers.get("origin")
@@ -163,7 +171,7 @@ class GatewayServer(LoopbackServer):
                         response.status, len(response.body), seconds * 1e3, key_id or "-",
                         response.variant or "-")
 
-    async def _through(self, route: Route, scope: dict, receive, path: str, query: str,
+    async def _through(self, route: Route, scope: dict, receive: Receive, path: str, query: str,
                        headers: dict[str, str], client: str,
                        request_id: str) -> tuple[ApiResponse, str | None, bool]:
         """(response, key id, whether the body was read) for a matched route."""
@@ -174,23 +182,17 @@ class GatewayServer(LoopbackServer):
         if route.api_key_required:
             # Inline, not on a worker thread: a cached key is a dict lookup, a quota one SQLite
             # upsert (WAL); a thread hop would cost more than either.
-            decision = self.keys.admit(headers.get("x-api-key"))
-            key_id = decision.key_id
-            if decision.status != 200:
-                response = json_response(decision.status, {"message": decision.message})
-                if decision.retry_after is not None:
-                    response.headers["Retry-After"] = str(decision.retry_after)
-                return response, key_id, False
+            try:
+                key_id = self.keys.admit(headers.get("x-api-key"))
+            except KeyRefusal as exc:
+                return error_response(exc), exc.key_id, False
         body = await read_body(scope, receive, MAX_PAYLOAD)
         payload = None
         if route.schema is not None:
             try:
-                payload = parse_json(body)
-            except BadJson as exc:
-                return json_response(400, {"message": f"Invalid request body: not JSON: {exc}"}), key_id, True
-            error = best_match(self.validators[route.name].iter_errors(payload))
-            if error is not None:
-                return json_response(400, {"message": _field_error(error)}), key_id, True
+                payload = parse_body(body, self.validators[route.name])
+            except BadRequestBody as exc:
+                return error_response(exc), key_id, True
         request = ApiRequest(scope["method"], path, query, headers, body, payload, request_id,
                              client, key_id)
         return await self.run_sync(route.integration, self, request), key_id, True
@@ -200,13 +202,14 @@ class GatewayServer(LoopbackServer):
         path = path.rstrip("/") or "/"
         methods = sorted({r.method for r in self.routes if r.path == path})
         if not methods:
-            return json_response(404, {"message": f"no route for {path}"})
+            return error_response(RouteNotFound(f"no route for {path}"))
         return ApiResponse(204, b"", {
             "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
             "Access-Control-Allow-Headers": _CORS_HEADERS,
             "Access-Control-Max-Age": "600"})
 
     def stop(self) -> None:
+        """Stop serving, close the socket and the key store."""
         self.shutdown()
         self.server_close()
         self.keys.close()

@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from localcloud.apigateway.keys import KeyStore, UnknownKey, default_path
+from localcloud.apigateway.exceptions import UnknownKey
+from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record

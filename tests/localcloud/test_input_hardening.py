@@ -110,7 +110,7 @@ def test_invoke_endpoint_invalid_utf8_is_a_client_error(localcloud):
 
 
 def test_state_directory_and_key_store_are_private(localcloud):
-    from localcloud.apigateway.keys import KeyStore, default_path
+    from localcloud.apigateway.models import KeyStore, default_path
     home = localcloud.cloud.config.home
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     store = KeyStore(default_path(home))

@@ -1,4 +1,5 @@
-"""The gateway's routes (stage v1): request schemas and the integration behind each route.
+"""The gateway's wire: its routes (stage v1), each with its request schema and the integration
+behind it; the request body's parsing and validation; the rendering of every answer.
 
 - POST /v1/predict         Lambda proxy integration: a REST proxy event, handed to
                            inference.gateway_handler.handler in-process (as API Gateway invokes it).
@@ -9,20 +10,38 @@
 The request schemas are the data contract's (processing.contract: predict_request_model,
 direct_request_model), the same JSON the API Gateway models in infra/ml-gateway.yaml hold, and
 validated as API Gateway does (JSON Schema draft 4). `build_routes()` reads the active contract.
+
+Every answer the gateway makes itself is `{"message": ...}` with its status, as API Gateway's
+gateway responses are: `error_response` renders the errors of localcloud/apigateway/exceptions.py.
+An integration's answer is passed on (Lambda proxy) or mapped by status (DIRECT_ERRORS).
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
 
+from localcloud.apigateway.exceptions import (
+    BadJson,
+    BadRequestBody,
+    IntegrationFailure,
+    IntegrationUnavailable,
+    KeyRefusal,
+)
+from localcloud.errors import AwsError
 from processing import contract as contracts
+
+if TYPE_CHECKING:
+    from localcloud.apigateway.server import GatewayServer
 
 log = logging.getLogger("ml_gateway.apigateway")
 
@@ -31,6 +50,8 @@ STAGE = "v1"
 
 @dataclass
 class ApiRequest:
+    """A request that passed the gateway's checks, as an integration receives it."""
+
     method: str
     path: str
     query: str
@@ -44,6 +65,8 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
+    """An answer: status, body bytes, headers (JSON by default)."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
@@ -51,18 +74,79 @@ class ApiResponse:
 
 
 def json_response(status: int, payload: Any, variant: str = "") -> ApiResponse:
+    """`payload` as a JSON answer with `status`."""
     return ApiResponse(status, json.dumps(payload).encode(), variant=variant)
+
+
+def error_response(error: AwsError) -> ApiResponse:
+    """A gateway response: {"message": ...} with the error's status; a KeyRefusal's Retry-After."""
+    response = json_response(error.status, {"message": error.message})
+    if isinstance(error, KeyRefusal) and error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @dataclass(frozen=True)
 class Route:
+    """One method on one path: its integration, the OpenAPI summary, the body's JSON Schema
+    (None: no body read as JSON) and whether an API key is required."""
+
     method: str
     path: str
     name: str
-    integration: Callable[[Any, ApiRequest], ApiResponse]
+    integration: Callable[[GatewayServer, ApiRequest], ApiResponse]
     summary: str
     schema: dict[str, Any] | None = None
     api_key_required: bool = False
+
+
+# -- the request body
+
+def _field_error(error: ValidationError) -> str:
+    """'field policy_id: ...' from a jsonschema error, naming the offending field."""
+    where = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" or not where:
+        return f"invalid request body: {error.message}"
+    return f"invalid request body: field '{where}': {error.message}"
+
+
+def _no_constant(name: str) -> float:
+    raise BadJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BadJson(f"number {text} is out of range")
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON (RFC 8259: UTF-8, finite numbers); BadJson saying why not. Python's
+    json would take NaN, Infinity, 1e400 (= inf), UTF-16 and recurse until it crashed."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite)
+    except UnicodeDecodeError as exc:
+        raise BadJson(f"not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise BadJson("nested too deeply") from None
+    except BadJson:
+        raise
+    except ValueError as exc:
+        raise BadJson(str(exc)) from None
+
+
+def parse_body(body: bytes, validator: Draft4Validator) -> Any:
+    """The body as JSON that `validator` (a route's model) accepts; BadRequestBody saying why not:
+    not JSON, or the field that fails (the best match among the schema's errors)."""
+    try:
+        payload = parse_json(body)
+    except BadJson as exc:
+        raise BadRequestBody(f"Invalid request body: not JSON: {exc}") from None
+    error = best_match(validator.iter_errors(payload))
+    if error is not None:
+        raise BadRequestBody(_field_error(error))
+    return payload
 
 
 # -- Lambda proxy integration ------------------------------------------------------------------
@@ -98,14 +182,16 @@ def proxy_event(request: ApiRequest, resource: str) -> dict[str, Any]:
     }
 
 
-def _count_unknown_categories(gateway: Any, body: dict[str, Any]) -> None:
+def _count_unknown_categories(gateway: GatewayServer, body: dict[str, Any]) -> None:
     for item in body.get("unknown_categories") or ():
         field_name = str(item.get("field", "")).split(".", 1)[-1] if isinstance(item, dict) else ""
         if field_name:
             gateway.metrics.unknown_category(field_name)
 
 
-def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
+def predict_proxy(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
+    """The Lambda proxy integration: the function's answer as it is; IntegrationFailure (502)
+    when it fails or its answer is not a proxy response."""
     from inference.gateway_handler import handler
     try:
         result = handler(proxy_event(request, "/predict"), None)
@@ -115,7 +201,7 @@ def predict_proxy(gateway: Any, request: ApiRequest) -> ApiResponse:
     except Exception:
         # API Gateway's answer to a function that fails or returns a malformed proxy response.
         log.exception("Lambda proxy integration failed (request %s)", request.request_id)
-        return json_response(502, {"message": "Internal server error"})
+        return error_response(IntegrationFailure("Internal server error"))
     variant = ""
     if status == 200:
         try:
@@ -161,6 +247,7 @@ NOT_SERVING = ("not found", "not in service", "could not find")
 
 
 def direct_error_status(status: int, message: str) -> int:
+    """The gateway's status for the runtime's error `status` and `message` (DIRECT_ERRORS)."""
     for pattern, answer in DIRECT_ERRORS:
         if re.fullmatch(pattern, str(status)):
             lowered = message.lower()
@@ -170,7 +257,7 @@ def direct_error_status(status: int, message: str) -> int:
     return 502
 
 
-def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
+def predict_direct(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     """{"features": {...}} (the body the template's DirectPredictRequest model accepts); runtime
     errors answered by DIRECT_ERRORS, as the template's integration responses do."""
     from inference.gateway_handler import clients
@@ -185,10 +272,10 @@ def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
         message = exc.response.get("Error", {}).get("Message", "")
         return json_response(direct_error_status(status, message), {"message": message})
     except BotoCoreError as exc:
-        return json_response(503, {"message": f"endpoint {gateway.endpoint_name} unreachable: {exc}"})
+        return error_response(IntegrationUnavailable(f"endpoint {gateway.endpoint_name} unreachable: {exc}"))
     except (ValueError, KeyError, TypeError):
-        return json_response(502, {"message": f"endpoint {gateway.endpoint_name} returned an "
-                                              "unexpected body"})
+        return error_response(IntegrationFailure(f"endpoint {gateway.endpoint_name} returned an "
+                                                 "unexpected body"))
     variant = out.get("InvokedProductionVariant", "")
     return json_response(200, {"predictions": predictions, "variant": variant,
                                "endpoint": gateway.endpoint_name}, variant)
@@ -196,7 +283,7 @@ def predict_direct(gateway: Any, request: ApiRequest) -> ApiResponse:
 
 # -- the gateway's own routes --------------------------------------------------------------------
 
-def health(gateway: Any, request: ApiRequest) -> ApiResponse:
+def health(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     """The gateway is up; the endpoint's status is reported, not required (it may be deploying)."""
     from inference.gateway_handler import clients
     try:
@@ -209,11 +296,13 @@ def health(gateway: Any, request: ApiRequest) -> ApiResponse:
                                                             "status": status}})
 
 
-def openapi(gateway: Any, request: ApiRequest) -> ApiResponse:
+def openapi(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
+    """This API's OpenAPI document (openapi.py), as built when the server started."""
     return ApiResponse(200, gateway.openapi_document)
 
 
-def metrics(gateway: Any, request: ApiRequest) -> ApiResponse:
+def metrics(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
+    """The gateway's Prometheus metrics (metrics.py), in the exposition format."""
     return ApiResponse(200, gateway.metrics.render(), {"Content-Type": gateway.metrics.content_type})
 
 

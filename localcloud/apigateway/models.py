@@ -1,4 +1,6 @@
-"""API keys and usage plans, as API Gateway enforces them before any integration runs.
+"""The gateway's state: API keys and usage plans, as API Gateway enforces them before any
+integration runs (KeyStore). The CLI's `gateway keys` commands use it directly, so it imports
+nothing of the server.
 
 Keys live in SQLite (`<MLGW_HOME>/apigateway/keys.db`) as SHA-256 hashes only: the key itself
 is shown once, at creation. Each key carries its usage plan: a token bucket (rate req/s,
@@ -9,6 +11,13 @@ within that time) and rate buckets are in memory (per process, as API Gateway's 
 best-effort per region). Quota counts are not: each request a quota admits is counted in
 SQLite (WAL) by one conditional upsert before it is admitted, so a used-up day stays used
 up after a crash (kill -9 included) and worker processes sharing the store share the quota.
+
+Errors (localcloud/apigateway/exceptions.py): `admit` raises InvalidApiKey (403), Throttled and
+QuotaExceeded (429, with Retry-After seconds); `create` InvalidUsagePlan, `revoke` UnknownKey.
+AWS sources: usage plans and API keys
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html),
+throttling as a token bucket
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html).
 """
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from localcloud.apigateway.exceptions import InvalidApiKey, InvalidUsagePlan, QuotaExceeded, Throttled, UnknownKey
 from localcloud.config import make_private_dir
 from localcloud.state import connect
 
@@ -47,10 +57,6 @@ CREATE TABLE IF NOT EXISTS usage (
 """
 
 
-class UnknownKey(LookupError):
-    """No active key with that id."""
-
-
 @dataclass(frozen=True)
 class ApiKey:
     id: str
@@ -61,26 +67,19 @@ class ApiKey:
     burst: int | None
     quota: int | None        # requests per UTC day; None = unlimited
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {"id": self.id, "name": self.name, "created": self.created,
                 "revoked": self.revoked, "rate": self.rate, "burst": self.burst,
                 "quota": self.quota}
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of admitting one request: status 200 means go on."""
-    status: int
-    message: str = ""
-    key_id: str | None = None
-    retry_after: int | None = None
-
-
 def hash_key(key: str) -> str:
+    """The stored form of a key: its SHA-256, hex."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def default_path(home: Path) -> Path:
+    """Where a state directory's key store lives."""
     return home / "apigateway" / "keys.db"
 
 
@@ -89,14 +88,19 @@ def _day(now: float) -> int:
 
 
 class _Bucket:
+    """One key's token bucket: tokens left, as of `stamp` (time.monotonic())."""
+
     __slots__ = ("tokens", "stamp")
 
-    def __init__(self, burst: float, now: float):
+    def __init__(self, burst: float, now: float) -> None:
         self.tokens, self.stamp = burst, now
 
 
 class KeyStore:
-    def __init__(self, path: Path):
+    """API keys, their usage plans and the day's usage, in the SQLite file at `path` (created
+    owner-only); rate buckets and the key cache in memory. Thread-safe; close() when done."""
+
+    def __init__(self, path: Path) -> None:
         self.path = path
         if not path.parent.parent.exists():         # the state directory, if we create it
             make_private_dir(path.parent.parent)
@@ -115,15 +119,17 @@ class KeyStore:
 
     def create(self, name: str, rate: float | None = None, burst: int | None = None,
                quota: int | None = None) -> tuple[ApiKey, str]:
-        """A new key and its secret value (returned once, never stored)."""
+        """A new key and its secret value (returned once, never stored). InvalidUsagePlan for a
+        name that is not 1 to 128 characters, a rate that is not a finite number > 0, a burst or a
+        quota < 1. A rate without a burst gets burst ceil(rate)."""
         if not name or len(name) > 128:
-            raise ValueError("name: 1 to 128 characters required")
+            raise InvalidUsagePlan("name: 1 to 128 characters required")
         if rate is not None and not (0 < rate < float("inf")):   # also refuses nan and inf
-            raise ValueError(f"rate: must be a finite number > 0 requests/s, got {rate}")
+            raise InvalidUsagePlan(f"rate: must be a finite number > 0 requests/s, got {rate}")
         if burst is not None and burst < 1:
-            raise ValueError(f"burst: must be >= 1, got {burst}")
+            raise InvalidUsagePlan(f"burst: must be >= 1, got {burst}")
         if quota is not None and quota < 1:
-            raise ValueError(f"quota: must be >= 1 request/day, got {quota}")
+            raise InvalidUsagePlan(f"quota: must be >= 1 request/day, got {quota}")
         if rate is not None and burst is None:
             burst = max(1, math.ceil(rate))
         secret = secrets.token_urlsafe(30)                  # 40 chars, as API Gateway's keys
@@ -136,6 +142,7 @@ class KeyStore:
         return key, secret
 
     def list(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
         with self._db_lock:
             rows = self._conn.execute(
                 "SELECT id, name, created, revoked, rate, burst, quota FROM api_keys "
@@ -143,6 +150,7 @@ class KeyStore:
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> None:
+        """Revoke an active key (the server sees it within KEY_CACHE_S); UnknownKey if none."""
         with self._db_lock:
             cur = self._conn.execute("UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL",
                                      (time.time(), key_id))
@@ -187,14 +195,17 @@ class KeyStore:
                 (key.id, day, key.quota))
         return cur.rowcount == 1
 
-    def admit(self, presented: str | None) -> Decision:
-        """403 for a missing/unknown/revoked key, 429 over rate or quota, else 200."""
+    def admit(self, presented: str | None) -> str:
+        """The id of the key `presented` (the x-api-key header), its request taken from its rate
+        bucket and counted against its quota. InvalidApiKey for a missing, unknown or revoked key;
+        Throttled over the rate, QuotaExceeded over the day's quota (both with the key's id and
+        the seconds to wait)."""
         if not presented:
-            return Decision(403, "Forbidden")
+            raise InvalidApiKey("Forbidden")
         now_mono, now = time.monotonic(), time.time()
         key = self._lookup(hash_key(presented), now_mono)
         if key is None:
-            return Decision(403, "Forbidden")
+            raise InvalidApiKey("Forbidden")
         bucket = None
         if key.rate is not None:
             with self._lock:
@@ -206,7 +217,7 @@ class KeyStore:
                 bucket.stamp = now_mono
                 if bucket.tokens < 1.0:
                     wait = math.ceil((1.0 - bucket.tokens) / key.rate)
-                    return Decision(429, "Too Many Requests", key.id, max(1, wait))
+                    raise Throttled("Too Many Requests", key.id, max(1, wait))
                 bucket.tokens -= 1.0       # taken now: concurrent requests see it gone
         if key.quota is not None:
             day = _day(now)
@@ -214,10 +225,11 @@ class KeyStore:
                 if bucket is not None:
                     with self._lock:
                         bucket.tokens += 1.0
-                return Decision(429, "Limit Exceeded", key.id,
-                                max(1, math.ceil((day + 1) * _DAY_S - now)))
-        return Decision(200, key_id=key.id)
+                raise QuotaExceeded("Limit Exceeded", key.id,
+                                    max(1, math.ceil((day + 1) * _DAY_S - now)))
+        return key.id
 
     def close(self) -> None:
+        """Close the database connection (the store is unusable afterwards)."""
         with self._db_lock:
             self._conn.close()
