@@ -50,14 +50,13 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 def bench_featurestore(cloud: Any = None, *, rows: int = 100_000, gets: int = 2000) -> dict[str, Any]:
     import boto3
+    import duckdb  # noqa: F401 - the server imports it once; keep the import out of the timing
     import pyarrow as pa
     from botocore.config import Config as BotoConfig
 
     from localcloud.config import Config
-    from processing.bulk_ingest import bulk_ingest
     from localcloud.server import LocalCloudServer
-
-    import duckdb  # noqa: F401 - the server imports it once; keep the import out of the timing
+    from processing.bulk_ingest import bulk_ingest
 
     base = cloud.config if cloud is not None else Config()
     home = Path(tempfile.mkdtemp(prefix="mlgw-fs-bench-"))

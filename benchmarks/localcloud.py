@@ -41,9 +41,9 @@ def _verdict(value: float, target: float, lower_is_better: bool = True) -> str:
 def bench_localcloud(out=None) -> int:
     import sys
 
-    from localcloud.config import Config
     from benchmarks.featurestore import bench_featurestore
     from benchmarks.invoke import bench_invoke
+    from localcloud.config import Config
     from localcloud.server import LocalCloudServer
 
     out = out or sys.stdout

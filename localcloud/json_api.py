@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 import botocore.session
+
 from localcloud.errors import AwsError, UnknownOperationException, ValidationException
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 from localcloud.shapes import validate_input

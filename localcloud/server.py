@@ -14,8 +14,15 @@ from email.message import Message
 from http.client import HTTPMessage
 
 from localcloud import sigv4
-from localcloud.asgi_server import (BodyTooLarge, ClientDisconnected, LoopbackServer,
-                                    allowed_hosts, host_name, read_body, send_response)
+from localcloud.asgi_server import (
+    BodyTooLarge,
+    ClientDisconnected,
+    LoopbackServer,
+    allowed_hosts,
+    host_name,
+    read_body,
+    send_response,
+)
 from localcloud.cloud import LocalCloud
 from localcloud.config import Config
 from localcloud.errors import AwsError, EntityTooLarge, InternalFailure, InvalidHostHeader, SerializationException

@@ -27,7 +27,7 @@ from typing import Any
 import regex
 from botocore.model import OperationModel, Shape
 
-from localcloud.errors import AwsError, SerializationException, ValidationException
+from localcloud.errors import SerializationException, ValidationException
 
 
 class PatternTranslationError(RuntimeError):

@@ -7,9 +7,9 @@ import hmac
 import re
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from dataclasses import dataclass
 from email.message import Message
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, S3SigV4Auth, SigV4Auth

@@ -34,8 +34,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from monitoring import publish
-from monitoring.monitor import (MonitoringError, MonitoringResult, NoDataError, run_monitoring,
-                                window_text)
+from monitoring.monitor import MonitoringError, MonitoringResult, NoDataError, run_monitoring, window_text
 from processing.job import JobError, finish, run
 
 

@@ -9,8 +9,8 @@ plus a self-contained `report.html` (inline SVG histograms, no plotting dependen
 from __future__ import annotations
 
 import argparse
-import gc
 import datetime as dt
+import gc
 import html
 import json
 import os

@@ -97,8 +97,15 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
     """evaluation.json's report; with `mlflow_tracking_uri`, the run is logged to MLflow too
     and the report says which run (`mlflow`: tracking_uri, experiment_id, run_id)."""
     import xgboost as xgb
-    from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix,
-                                 f1_score, precision_score, recall_score, roc_auc_score)
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
 
     with tempfile.TemporaryDirectory() as workdir:
         booster, features = load_model(model_dir, workdir)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring import baseline, drift, monitor
 from benchmarks.monitor import capture_lines, capture_path, feature_frame, write_capture
+from monitoring import baseline, drift, monitor
 from monitoring.capture import read_capture
 from processing.features import MODEL_FEATURES
 

@@ -86,6 +86,7 @@ def test_run_with_a_schema_file_trains_and_serves_its_vocabulary(tmp_path, monke
     """`mlgw run --schema FILE`: the pipeline's SchemaUri carries the file to every step; the
     model ships it (model.tar.gz schema.json), so the endpoint encodes the new label."""
     import boto3
+
     from localcloud import daemon
     from localcloud.config import Config
     from mlgw import local_run
@@ -308,8 +309,8 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
     import sys
     import tarfile
 
-    from pipelines.ml_gateway.run_pipeline import build
     from localcloud.config import ACCOUNT_ID
+    from pipelines.ml_gateway.run_pipeline import build
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     bucket = f"sagemaker-us-east-1-{ACCOUNT_ID}"
     doc = json.loads(build("us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R", bucket,

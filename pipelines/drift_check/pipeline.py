@@ -23,9 +23,16 @@ from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
 from sagemaker.mlops.workflow.pipeline import Pipeline
 from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep
 
-from pipelines.ml_gateway.pipeline import (MONITORING_DIR, PROCESSING_DIR, PROCESSING_ROOT,
-                                           SOURCE_MOUNT, _s3_input, _s3_output,
-                                           default_processing_image_uri, get_session)
+from pipelines.ml_gateway.pipeline import (
+    MONITORING_DIR,
+    PROCESSING_DIR,
+    PROCESSING_ROOT,
+    SOURCE_MOUNT,
+    _s3_input,
+    _s3_output,
+    default_processing_image_uri,
+    get_session,
+)
 
 PIPELINE_NAME = "DriftCheck"
 DEFAULT_ENDPOINT = "ml-gateway-fraud"

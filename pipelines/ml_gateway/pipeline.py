@@ -22,13 +22,11 @@ from sagemaker.core import image_uris
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import ScriptProcessor
-from sagemaker.core.shapes import (ProcessingInput, ProcessingOutput, ProcessingS3Input,
-                                   ProcessingS3Output)
+from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import (ParameterFloat, ParameterInteger,
-                                                ParameterString)
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep

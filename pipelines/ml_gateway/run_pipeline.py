@@ -15,7 +15,6 @@ from typing import Any
 # ParameterError is part of this module's interface (the CLI catches it from here).
 from pipelines.ml_gateway.parameters import ParameterError, validate  # noqa: F401
 
-
 PIPELINE_DESCRIPTION = "ML Gateway: ingest → features → train → deploy"
 
 

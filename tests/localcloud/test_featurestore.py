@@ -248,8 +248,8 @@ def test_journaled_offline_rows_survive_a_crash(tmp_path):
 
 
 def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):
-    from processing.bulk_ingest import BulkIngestError, bulk_ingest
     from processing import athena
+    from processing.bulk_ingest import BulkIngestError, bulk_ingest
 
     sm, rt = client("sagemaker"), client("sagemaker-featurestore-runtime")
     table = create_group(sm)["OfflineStoreConfig"]["DataCatalogConfig"]["TableName"]

@@ -38,8 +38,9 @@ def test_list_model_packages_defaults(client):
 
 
 def test_list_endpoints_defaults_to_ten_newest_first(client, localcloud):
-    from localcloud.sagemaker.models import ENDPOINT
     import time
+
+    from localcloud.sagemaker.models import ENDPOINT
     state = localcloud.cloud.state
     with state.transaction():   # the listing only; creating 12 real endpoints would load 12 models
         for i in range(12):
