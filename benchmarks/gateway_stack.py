@@ -5,6 +5,7 @@ groups. Shared by tests/test_gateway.py and `mlgw bench gateway` (benchmarks.gat
 It is no part of localcloud (it was localcloud/apigateway/stack.py): the gateway benchmark builds
 it, and benchmarks cannot import tests, so it lives here and the tests import it from here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,6 +27,7 @@ def encoded_frames(policies: int, seed: int = 1):
     """(claims, customers) encoded frames for `policies` synthetic policies."""
     from processing import synthetic
     from processing.features import encode_claims, encode_customers
+
     raw_claims, raw_customers = synthetic.generate(policies, seed=seed)
     return encode_claims(raw_claims), encode_customers(raw_customers)
 
@@ -35,41 +37,64 @@ def model_tar(claims, customers, rounds: int = 10) -> bytes:
     import xgboost as xgb
 
     from processing.features import MODEL_FEATURES
+
     frame = claims.merge(customers, on="policy_id")
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
-                        xgb.DMatrix(frame[MODEL_FEATURES].to_numpy(), label=frame["fraud"].to_numpy(),
-                                    feature_names=MODEL_FEATURES), num_boost_round=rounds)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgb.DMatrix(frame[MODEL_FEATURES].to_numpy(), label=frame["fraud"].to_numpy(), feature_names=MODEL_FEATURES),
+        num_boost_round=rounds,
+    )
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
-                           ("features.json", json.dumps({"features": MODEL_FEATURES,
-                                                         "label": "fraud"}).encode())):
+        for name, data in (
+            ("xgboost-model", bytes(booster.save_raw("json"))),
+            ("features.json", json.dumps({"features": MODEL_FEATURES, "label": "fraud"}).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
 
-def boto_client(service: str, url: str, region: str = "us-east-1", access_key: str = "test",
-                secret_key: str = "test"):
+def boto_client(service: str, url: str, region: str = "us-east-1", access_key: str = "test", secret_key: str = "test"):
     import boto3
     from botocore.config import Config as BotoConfig
-    return boto3.client(service, endpoint_url=url, region_name=region, aws_access_key_id=access_key,
-                        aws_secret_access_key=secret_key,
-                        config=BotoConfig(retries={"max_attempts": 1}))
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
 
 
-def deploy_endpoint(sm, s3_root: Path, tar: bytes, endpoint: str,
-                    variants: Sequence[str] = ("A",), prefix: str = "gw") -> None:
+def deploy_endpoint(
+    sm, s3_root: Path, tar: bytes, endpoint: str, variants: Sequence[str] = ("A",), prefix: str = "gw"
+) -> None:
     """Model `<prefix>-model` from s3://models/<prefix>/model.tar.gz → config → endpoint (not waited)."""
     model_path = Path(s3_root) / "models" / prefix / "model.tar.gz"
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(tar)
-    sm.create_model(ModelName=f"{prefix}-model", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": IMAGE, "ModelDataUrl": f"s3://models/{prefix}/model.tar.gz"})
-    sm.create_endpoint_config(EndpointConfigName=f"{prefix}-config", ProductionVariants=[
-        {"VariantName": v, "ModelName": f"{prefix}-model", "InitialVariantWeight": 1.0,
-         "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"} for v in variants])
+    sm.create_model(
+        ModelName=f"{prefix}-model",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://models/{prefix}/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{prefix}-config",
+        ProductionVariants=[
+            {
+                "VariantName": v,
+                "ModelName": f"{prefix}-model",
+                "InitialVariantWeight": 1.0,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+            for v in variants
+        ],
+    )
     sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{prefix}-config")
 
 
@@ -98,6 +123,7 @@ def populate_groups(sm, s3_root: Path, claims, customers, env: dict[str, str]) -
     """Create both feature groups and bulk-ingest every row (boto3 reads `env`: AWS_* + MLGW_HOME)."""
     from processing.feature_ingest import ingest
     from processing.feature_store import ensure_group, feature_definitions
+
     (Path(s3_root) / "feature-store").mkdir(parents=True, exist_ok=True)
     now = round(time.time(), 3)
     with environ(env):
@@ -112,21 +138,33 @@ def populate_groups(sm, s3_root: Path, claims, customers, env: dict[str, str]) -
 
 
 def wait_in_service(sm, endpoint: str) -> None:
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint,
-                                              WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 0.1, "MaxAttempts": 600})
 
 
-def build(url: str, s3_root: Path, home: Path, *, policies: int, endpoint: str,
-          variants: Sequence[str] = ("A",), seed: int = 1, env: dict[str, str] | None = None
-          ) -> dict[str, Any]:
+def build(
+    url: str,
+    s3_root: Path,
+    home: Path,
+    *,
+    policies: int,
+    endpoint: str,
+    variants: Sequence[str] = ("A",),
+    seed: int = 1,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """The whole stack on the localcloud at `url`; returns the frames and the model tar."""
     sm = boto_client("sagemaker", url)
     claims, customers = encoded_frames(policies, seed)
     tar = model_tar(claims, customers)
     deploy_endpoint(sm, s3_root, tar, endpoint, variants)
-    client_env = {"AWS_ENDPOINT_URL": url, "MLGW_HOME": str(home), "AWS_ACCESS_KEY_ID": "test",
-                  "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-                  **(env or {})}
+    client_env = {
+        "AWS_ENDPOINT_URL": url,
+        "MLGW_HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **(env or {}),
+    }
     populate_groups(sm, s3_root, claims, customers, client_env)
     wait_in_service(sm, endpoint)
     return {"claims": claims, "customers": customers, "model_tar": tar}

@@ -3,6 +3,7 @@ times ~2,000 boto3 `invoke_endpoint` calls against the running localcloud at clo
 
     python -m benchmarks.invoke      # starts its own server in a temp home
 """
+
 from __future__ import annotations
 
 import io
@@ -19,15 +20,21 @@ FEATURES = ["customer_age", "num_injuries", "total_claim_amount", "num_witnesses
 def _model_tar() -> bytes:
     import numpy as np
     import xgboost as xgb
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, len(FEATURES)))
     y = (x[:, 2] + 0.3 * x[:, 0] > 0).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 4},
-                        xgb.DMatrix(x, label=y, feature_names=FEATURES), num_boost_round=50)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 4},
+        xgb.DMatrix(x, label=y, feature_names=FEATURES),
+        num_boost_round=50,
+    )
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
-                           ("features.json", json.dumps({"features": FEATURES, "label": "fraud"}).encode())):
+        for name, data in (
+            ("xgboost-model", bytes(booster.save_raw("json"))),
+            ("features.json", json.dumps({"features": FEATURES, "label": "fraud"}).encode()),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -50,19 +57,28 @@ def bench_invoke(cloud: Any, requests: int = 2000, warmup: int = 100) -> dict[st
     path = cfg.s3_root / "bench-models" / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_model_tar())
-    session = dict(endpoint_url=cfg.url, region_name=cfg.region, aws_access_key_id=cfg.access_key,
-                   aws_secret_access_key=cfg.secret_key, config=BotoConfig(retries={"max_attempts": 1}))
+    session = dict(
+        endpoint_url=cfg.url,
+        region_name=cfg.region,
+        aws_access_key_id=cfg.access_key,
+        aws_secret_access_key=cfg.secret_key,
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
     sm = boto3.client("sagemaker", **session)
     rt = boto3.client("sagemaker-runtime", **session)
     name = f"bench-{tag}"
     sm.create_model(ModelName=name, PrimaryContainer={"Image": "xgboost", "ModelDataUrl": f"s3://bench-models/{key}"})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 600})
-    body = json.dumps({"instances": [{"customer_age": 41, "num_injuries": 1,
-                                      "total_claim_amount": 0.7, "num_witnesses": 2}]})
+    body = json.dumps(
+        {"instances": [{"customer_age": 41, "num_injuries": 1, "total_claim_amount": 0.7, "num_witnesses": 2}]}
+    )
     try:
         for _ in range(warmup):
             rt.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=body)
@@ -74,7 +90,7 @@ def bench_invoke(cloud: Any, requests: int = 2000, warmup: int = 100) -> dict[st
             samples.append((time.perf_counter() - t0) * 1000)
         elapsed = time.perf_counter() - started
         in_process = []
-        for _ in range(requests):   # the same call without HTTP/SigV4/boto3: the backend's share
+        for _ in range(requests):  # the same call without HTTP/SigV4/boto3: the backend's share
             t0 = time.perf_counter()
             cloud.sagemaker.invoke(name, body.encode(), "application/json", None)
             in_process.append((time.perf_counter() - t0) * 1000)

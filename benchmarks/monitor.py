@@ -5,6 +5,7 @@ data-capture format, under `<root>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`, 
 endpoint writes them (JSON `{"instances": [...]}` inputs, missing features absent; CSV
 inputs in feature order, missing = empty).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,7 @@ def feature_frame(n: int, seed: int = 0) -> pd.DataFrame:
     from processing import features, synthetic
 
     claims, customers = synthetic.generate(n, seed)
-    merged = features.encode_claims(claims).merge(features.encode_customers(customers),
-                                                  on="policy_id")
+    merged = features.encode_claims(claims).merge(features.encode_customers(customers), on="policy_id")
     return merged[features.MODEL_FEATURES]
 
 
@@ -51,8 +51,7 @@ def _csv_payloads(frame: pd.DataFrame) -> list[str]:
     return text.rstrip("\n").split("\n")
 
 
-def capture_lines(frame: pd.DataFrame, when: dt.datetime, csv_share: float = 0.2,
-                  seed: int = 0) -> list[str]:
+def capture_lines(frame: pd.DataFrame, when: dt.datetime, csv_share: float = 0.2, seed: int = 0) -> list[str]:
     """One capture line per row; a `csv_share` of them as text/csv, the rest JSON."""
     rng = np.random.default_rng(seed)
     is_csv = rng.random(len(frame)) < csv_share
@@ -70,32 +69,39 @@ def capture_lines(frame: pd.DataFrame, when: dt.datetime, csv_share: float = 0.2
             '{"captureData":{"endpointInput":{"observedContentType":"%s","mode":"INPUT",'
             '"data":%s,"encoding":"%s"},"endpointOutput":{"observedContentType":"text/csv",'
             '"mode":"OUTPUT","data":"0.0123","encoding":"CSV"}},"eventMetadata":{"eventId":'
-            '"e-%d","inferenceTime":"%s"},"eventVersion":"0"}' % (kind, data, enc, i, stamp))
+            '"e-%d","inferenceTime":"%s"},"eventVersion":"0"}' % (kind, data, enc, i, stamp)
+        )
     return out
 
 
-def capture_path(root: Path, when: dt.datetime, name: str = "00-00-000-bench.jsonl",
-                 endpoint: str = ENDPOINT, variant: str = VARIANT) -> Path:
+def capture_path(
+    root: Path, when: dt.datetime, name: str = "00-00-000-bench.jsonl", endpoint: str = ENDPOINT, variant: str = VARIANT
+) -> Path:
     return Path(root, endpoint, variant, when.strftime("%Y/%m/%d/%H"), name)
 
 
-def write_capture(root: Path, frame: pd.DataFrame, when: dt.datetime,
-                  per_file: int = 100_000, csv_share: float = 0.2, seed: int = 0,
-                  extra_lines: list[str] | None = None) -> list[Path]:
+def write_capture(
+    root: Path,
+    frame: pd.DataFrame,
+    when: dt.datetime,
+    per_file: int = 100_000,
+    csv_share: float = 0.2,
+    seed: int = 0,
+    extra_lines: list[str] | None = None,
+) -> list[Path]:
     """Write `frame` as capture files (per_file lines each) in `when`'s hour folder."""
     lines = capture_lines(frame, when, csv_share, seed) + list(extra_lines or [])
     paths = []
     for part in range(max(1, math.ceil(len(lines) / per_file))):
         path = capture_path(root, when, f"{when:%M-%S}-{part:03d}-bench.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
-        chunk = lines[part * per_file:(part + 1) * per_file]
+        chunk = lines[part * per_file : (part + 1) * per_file]
         path.write_text("\n".join(chunk) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def bench_monitor(records: int = 1_000_000, baseline_rows: int = 20_000,
-                  workdir: str | None = None) -> dict[str, Any]:
+def bench_monitor(records: int = 1_000_000, baseline_rows: int = 20_000, workdir: str | None = None) -> dict[str, Any]:
     """Write `records` capture lines (untimed), then time one `run_monitoring`."""
     from monitoring.baseline import write_baseline
     from monitoring.monitor import run_monitoring
@@ -112,10 +118,15 @@ def bench_monitor(records: int = 1_000_000, baseline_rows: int = 20_000,
         t0 = time.perf_counter()
         result = run_monitoring(root / "capture", root / "baseline", root / "out")
         elapsed = time.perf_counter() - t0
-        return {"records": result.report.records, "capture_bytes": size,
-                "write_seconds": round(written, 2), "monitor_seconds": round(elapsed, 2),
-                "violations": len(result.violations), "cpus": os.cpu_count(),
-                "peer_json_loads_seconds": round(_json_loads_peer(root / "capture", records), 2)}
+        return {
+            "records": result.report.records,
+            "capture_bytes": size,
+            "write_seconds": round(written, 2),
+            "monitor_seconds": round(elapsed, 2),
+            "violations": len(result.violations),
+            "cpus": os.cpu_count(),
+            "peer_json_loads_seconds": round(_json_loads_peer(root / "capture", records), 2),
+        }
 
 
 def _json_loads_peer(capture: Path, records: int, sample: int = 100_000) -> float:
@@ -144,14 +155,17 @@ def print_bench(result: dict[str, Any], target_seconds: float = 15.0) -> None:
         verdict = "MET" if result["monitor_seconds"] < target_seconds else "MISSED"
         target = f"target < {target_seconds:.0f} s: {verdict}"
     else:
-        target = (f"the target, < {target_seconds:.0f} s, is for {TARGET_RECORDS:,} records: "
-                  "not judged")
-    print(f"monitoring run over {result['records']:,} captured records "
-          f"({result['capture_bytes'] / 1e9:.2f} GB): {result['monitor_seconds']:.1f} s "
-          f"({target}); {result['violations']} violations")
+        target = f"the target, < {target_seconds:.0f} s, is for {TARGET_RECORDS:,} records: not judged"
+    print(
+        f"monitoring run over {result['records']:,} captured records "
+        f"({result['capture_bytes'] / 1e9:.2f} GB): {result['monitor_seconds']:.1f} s "
+        f"({target}); {result['violations']} violations"
+    )
     sample = min(result["records"], 100_000)
-    print(f"peer: json.loads per line would take ~{result['peer_json_loads_seconds']:.1f} s "
-          f"for decoding alone (timed on {sample:,} lines)")
+    print(
+        f"peer: json.loads per line would take ~{result['peer_json_loads_seconds']:.1f} s "
+        f"for decoding alone (timed on {sample:,} lines)"
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Runs localcloud in this process (so its step subprocesses are our children and their peak
 memory is visible through getrusage) on a throwaway state directory.
 """
+
 from __future__ import annotations
 
 import io
@@ -39,21 +40,33 @@ def inline_peer(policies: int, seed: int) -> tuple[float, float]:
     from sklearn.model_selection import train_test_split
 
     from processing import features, synthetic
+
     t0 = time.perf_counter()
     claims, customers = synthetic.generate(policies, seed=seed)
     frame = features.encode_claims(claims).merge(features.encode_customers(customers), on="policy_id")
     x, y = frame[features.MODEL_FEATURES].to_numpy(np.float32), frame["fraud"].to_numpy()
     x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=0.15, stratify=y, random_state=42)
     x_train, x_valid, y_train, y_valid = train_test_split(
-        x_rest, y_rest, test_size=0.15 / 0.85, stratify=y_rest, random_state=42)
+        x_rest, y_rest, test_size=0.15 / 0.85, stratify=y_rest, random_state=42
+    )
     train, valid = xgb.DMatrix(x_train, label=y_train), xgb.DMatrix(x_valid, label=y_valid)
-    booster = xgb.train({"objective": "binary:logistic", "eval_metric": "auc", "max_depth": 5,
-                         "eta": 0.2, "subsample": 0.8, "colsample_bytree": 0.8,
-                         "scale_pos_weight": float((y_train == 0).sum() / max(1, (y_train == 1).sum()))},
-                        train, num_boost_round=200, evals=[(valid, "validation")],
-                        early_stopping_rounds=20, verbose_eval=False)
-    auc = roc_auc_score(y_test, booster.predict(xgb.DMatrix(x_test),
-                                                iteration_range=(0, booster.best_iteration + 1)))
+    booster = xgb.train(
+        {
+            "objective": "binary:logistic",
+            "eval_metric": "auc",
+            "max_depth": 5,
+            "eta": 0.2,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "scale_pos_weight": float((y_train == 0).sum() / max(1, (y_train == 1).sum())),
+        },
+        train,
+        num_boost_round=200,
+        evals=[(valid, "validation")],
+        early_stopping_rounds=20,
+        verbose_eval=False,
+    )
+    auc = roc_auc_score(y_test, booster.predict(xgb.DMatrix(x_test), iteration_range=(0, booster.best_iteration + 1)))
     return time.perf_counter() - t0, float(auc)
 
 
@@ -62,15 +75,22 @@ def command_end_to_end(policies: int, cache: Path) -> tuple[float, str | None]:
     localcloud daemon on a fresh state directory, with the definition cache at `cache`.
     (seconds, None) or (seconds, the failure's last output lines); the daemon is stopped."""
     from benchmarks.gateway import _free_port
+
     with tempfile.TemporaryDirectory(prefix="mlgw-bench-run-") as home:
-        env = {**os.environ, "MLGW_HOME": str(Path(home) / ".mlgw"),
-               "MLGW_DEFINITION_CACHE": str(cache), "MLGW_PORT": str(_free_port()),
-               "MLGW_GATEWAY_PORT": str(_free_port()), "MLGW_STUDIO_PORT": str(_free_port()),
-               "MLGW_MLFLOW_PORT": str(_free_port())}
+        env = {
+            **os.environ,
+            "MLGW_HOME": str(Path(home) / ".mlgw"),
+            "MLGW_DEFINITION_CACHE": str(cache),
+            "MLGW_PORT": str(_free_port()),
+            "MLGW_GATEWAY_PORT": str(_free_port()),
+            "MLGW_STUDIO_PORT": str(_free_port()),
+            "MLGW_MLFLOW_PORT": str(_free_port()),
+        }
         mlgw = [sys.executable, "-m", "mlgw"]
         t0 = time.perf_counter()
-        run = subprocess.run([*mlgw, "run", "--policies", str(policies)], env=env,
-                             capture_output=True, text=True, check=False)
+        run = subprocess.run(
+            [*mlgw, "run", "--policies", str(policies)], env=env, capture_output=True, text=True, check=False
+        )
         took = time.perf_counter() - t0
         subprocess.run([*mlgw, "stop"], env=env, capture_output=True, check=False)
     failure = None if run.returncode == 0 else "\n".join((run.stdout + run.stderr).splitlines()[-15:])
@@ -88,6 +108,7 @@ def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
     1 only if an execution failed (a MISSED target is a result: 0)."""
     from mlgw import local_run
     from mlgw.progress import Phases
+
     failures = 0
     for policies in sizes:
         with tempfile.TemporaryDirectory(prefix="mlgw-bench-") as home:
@@ -97,9 +118,16 @@ def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
                 log = io.StringIO()
                 phases = Phases(log)
                 t0 = time.perf_counter()
-                result = local_run.execute(server.cloud.config, policies=policies, seed=seed,
-                                           claims=None, customers=None, parameters={}, out=log,
-                                           phases=phases)
+                result = local_run.execute(
+                    server.cloud.config,
+                    policies=policies,
+                    seed=seed,
+                    claims=None,
+                    customers=None,
+                    parameters={},
+                    out=log,
+                    phases=phases,
+                )
                 total = time.perf_counter() - t0
             finally:
                 server.stop()
@@ -115,25 +143,35 @@ def bench_pipeline(sizes: list[int], seed: int = 42) -> int:
                 print(f"  {step['StepName']:<26} {took:7.2f} s")
         build = sum(phases.seconds.values())
         cached = any("cached" in label for label in phases.seconds)
-        print(f"  in this process            {total:7.2f} s (definition "
-              f"{'from the cache' if cached else 'built by the SDK'})")
+        print(
+            f"  in this process            {total:7.2f} s (definition "
+            f"{'from the cache' if cached else 'built by the SDK'})"
+        )
         print(f"    data (generate, upload)  {total - build - result.wall_seconds:7.2f} s")
-        print(f"    definition, upsert       {build:7.2f} s: " + ", ".join(
-            f"{label.split(' (')[0].split('…')[0]} {seconds:.1f} s"
-            for label, seconds in phases.seconds.items()))
-        print(f"    pipeline wall time       {result.wall_seconds:7.2f} s "
-              f"{_verdict(result.wall_seconds, TARGETS_S.get(policies))}")
+        print(
+            f"    definition, upsert       {build:7.2f} s: "
+            + ", ".join(
+                f"{label.split(' (')[0].split('…')[0]} {seconds:.1f} s" for label, seconds in phases.seconds.items()
+            )
+        )
+        print(
+            f"    pipeline wall time       {result.wall_seconds:7.2f} s "
+            f"{_verdict(result.wall_seconds, TARGETS_S.get(policies))}"
+        )
         peak = _peak_rss_mib()
-        print(f"  peak memory                {peak:7.0f} MiB (target < {MEMORY_TARGET_MIB} MiB: "
-              f"{'MET' if peak < MEMORY_TARGET_MIB else 'MISSED'})")
-        auc = next((line.split()[2] for line in log.getvalue().splitlines()
-                    if line.startswith("test AUC")), "n/a")
+        print(
+            f"  peak memory                {peak:7.0f} MiB (target < {MEMORY_TARGET_MIB} MiB: "
+            f"{'MET' if peak < MEMORY_TARGET_MIB else 'MISSED'})"
+        )
+        auc = next((line.split()[2] for line in log.getvalue().splitlines() if line.startswith("test AUC")), "n/a")
         print(f"  test AUC                   {auc} (target >= 0.75)")
         peer_seconds, peer_auc = inline_peer(policies, seed)
-        print(f"  peer: same work inline     {peer_seconds:7.2f} s, AUC {peer_auc:.4f} "
-              f"(end to end takes {total / peer_seconds:.1f}x, the pipeline "
-              f"{result.wall_seconds / peer_seconds:.1f}x, for the SDK's definition, durable "
-              "storage, the Feature Store, SQL and job isolation)")
+        print(
+            f"  peer: same work inline     {peer_seconds:7.2f} s, AUC {peer_auc:.4f} "
+            f"(end to end takes {total / peer_seconds:.1f}x, the pipeline "
+            f"{result.wall_seconds / peer_seconds:.1f}x, for the SDK's definition, durable "
+            "storage, the Feature Store, SQL and job isolation)"
+        )
         if policies in END_TO_END_TARGETS_S:
             failures += _bench_command(policies)
     return 1 if failures else 0
@@ -145,8 +183,7 @@ def _bench_command(policies: int) -> int:
     then with the cache that run filled (every later run). The target is judged on the second."""
     target = END_TO_END_TARGETS_S[policies]
     with tempfile.TemporaryDirectory(prefix="mlgw-bench-cache-") as cache:
-        for label, judged in (("first run (empty definition cache)", False),
-                              ("later run (cached definition)", True)):
+        for label, judged in (("first run (empty definition cache)", False), ("later run (cached definition)", True)):
             seconds, failure = command_end_to_end(policies, Path(cache))
             if failure:
                 print(f"  `mlgw run` {label} FAILED:\n{failure}")

@@ -15,6 +15,7 @@ value the contract does not know is encoded as no category and the request is an
 caller (and the gateway's metrics) see it; a value of the wrong type or out of the declared
 range is a 400 naming the field.
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,8 +44,7 @@ MODEL_INFO_TTL_S = 60.0
 # Fail fast: the gateway answers 503 rather than hanging on a dead endpoint or store.
 # Parameters are built here from an already validated body, and the service validates them
 # again, so botocore's client-side validation is skipped on the hot path.
-BOTO_CONFIG = Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1},
-                     parameter_validation=False)
+BOTO_CONFIG = Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}, parameter_validation=False)
 JSON_HEADERS = {"Content-Type": "application/json"}
 _BODY_FIELDS = frozenset({"policy_id", "variant", "claim", "customer"})
 _feature_sets: dict[int, tuple[contracts.Contract, dict[str, frozenset[str]]]] = {}
@@ -55,9 +55,10 @@ def _allowed(name: str) -> frozenset[str]:
     c = contracts.active()
     entry = _feature_sets.get(id(c))
     if entry is None or entry[0] is not c:
-        entry = _feature_sets[id(c)] = (c, {
-            "claim": frozenset(c.table("claims").features),
-            "customer": frozenset(c.table("customers").features)})
+        entry = _feature_sets[id(c)] = (
+            c,
+            {"claim": frozenset(c.table("claims").features), "customer": frozenset(c.table("customers").features)},
+        )
     return entry[1][name]
 
 
@@ -79,7 +80,7 @@ class Clients:
     key: tuple[str | None, ...]
     featurestore: Any
     runtime: Any
-    control: Any   # sagemaker: DescribeEndpoint/DescribeEndpointConfig for the `model` info
+    control: Any  # sagemaker: DescribeEndpoint/DescribeEndpointConfig for the `model` info
 
 
 _clients: Clients | None = None
@@ -103,7 +104,8 @@ def clients() -> Clients:
                 key,
                 session.client("sagemaker-featurestore-runtime", config=BOTO_CONFIG),
                 session.client("sagemaker-runtime", config=BOTO_CONFIG),
-                session.client("sagemaker", config=BOTO_CONFIG))
+                session.client("sagemaker", config=BOTO_CONFIG),
+            )
         return _clients
 
 
@@ -114,6 +116,7 @@ except BotoCoreError:
 
 
 # -- request parsing -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PredictRequest:
@@ -140,8 +143,7 @@ def parse_body(event: Mapping[str, Any]) -> PredictRequest:
         raise GatewayError(400, "request body must be a JSON object")
     unknown = sorted(set(body) - _BODY_FIELDS)
     if unknown:
-        raise GatewayError(400, f"unknown field '{unknown[0]}' "
-                                f"(expected {', '.join(sorted(_BODY_FIELDS))})")
+        raise GatewayError(400, f"unknown field '{unknown[0]}' (expected {', '.join(sorted(_BODY_FIELDS))})")
     if "policy_id" not in body:
         raise GatewayError(400, "field 'policy_id' is required")
     policy_id = body["policy_id"]
@@ -174,6 +176,7 @@ def _encode_raw(name: str, record: Mapping[str, Any], unknown: list[dict[str, An
 
 # -- feature store ---------------------------------------------------------------------------
 
+
 def _store_error(exc: Exception) -> GatewayError:
     log.warning("feature store call failed: %s", exc)
     if isinstance(exc, ClientError):
@@ -185,14 +188,16 @@ def read_features(c: Clients, policy_id: int, groups: tuple[str, str]) -> dict[s
     """{group: {feature: value string} or None} from ONE BatchGetRecord over both groups."""
     rid = str(policy_id)
     try:
-        out = c.featurestore.batch_get_record(Identifiers=[
-            {"FeatureGroupName": g, "RecordIdentifiersValueAsString": [rid]} for g in groups])
+        out = c.featurestore.batch_get_record(
+            Identifiers=[{"FeatureGroupName": g, "RecordIdentifiersValueAsString": [rid]} for g in groups]
+        )
     except (ClientError, BotoCoreError) as exc:
         raise _store_error(exc) from None
     if out.get("Errors"):
         first = out["Errors"][0]
-        raise GatewayError(503, f"feature group {first.get('FeatureGroupName')}: "
-                                f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}")
+        raise GatewayError(
+            503, f"feature group {first.get('FeatureGroupName')}: {first.get('ErrorCode')}: {first.get('ErrorMessage')}"
+        )
     found: dict[str, dict[str, str] | None] = dict.fromkeys(groups)
     for item in out.get("Records", []):
         found[item["FeatureGroupName"]] = {f["FeatureName"]: f["ValueAsString"] for f in item["Record"]}
@@ -200,8 +205,10 @@ def read_features(c: Clients, policy_id: int, groups: tuple[str, str]) -> dict[s
 
 
 def put_features(c: Clients, group: str, policy_id: int, features: Mapping[str, float]) -> None:
-    record = [{"FeatureName": RECORD_ID, "ValueAsString": str(policy_id)},
-              {"FeatureName": EVENT_TIME, "ValueAsString": f"{time.time():.3f}"}]
+    record = [
+        {"FeatureName": RECORD_ID, "ValueAsString": str(policy_id)},
+        {"FeatureName": EVENT_TIME, "ValueAsString": f"{time.time():.3f}"},
+    ]
     record += [{"FeatureName": k, "ValueAsString": repr(v)} for k, v in features.items()]
     try:
         c.featurestore.put_record(FeatureGroupName=group, Record=record)
@@ -213,9 +220,13 @@ def put_features(c: Clients, group: str, policy_id: int, features: Mapping[str, 
         raise _store_error(exc) from None
 
 
-def gather_features(c: Clients, req: PredictRequest, claims_group: str,
-                    customers_group: str,
-                    unknown: list[dict[str, Any]] | None = None) -> dict[str, float]:
+def gather_features(
+    c: Clients,
+    req: PredictRequest,
+    claims_group: str,
+    customers_group: str,
+    unknown: list[dict[str, Any]] | None = None,
+) -> dict[str, float]:
     """Merged claim + customer features; raw records fill in (and are stored) for an unknown policy.
 
     The stored record wins when both exist: the store is the source of truth, a request's raw
@@ -223,28 +234,30 @@ def gather_features(c: Clients, req: PredictRequest, claims_group: str,
     """
     unknown = [] if unknown is None else unknown
     raw_claim = _encode_raw("claim", req.claim, unknown) if req.claim is not None else None
-    raw_customer = (_encode_raw("customer", req.customer, unknown)
-                    if req.customer is not None else None)
+    raw_customer = _encode_raw("customer", req.customer, unknown) if req.customer is not None else None
     stored = read_features(c, req.policy_id, (claims_group, customers_group))
     merged: dict[str, float] = {}
-    for group, raw, name in ((claims_group, raw_claim, "claim"),
-                             (customers_group, raw_customer, "customer")):
+    for group, raw, name in ((claims_group, raw_claim, "claim"), (customers_group, raw_customer, "customer")):
         values = stored[group]
         if values is not None:
             try:
-                merged.update(encode_record(values, check_ranges=False))   # validated at ingest
-            except FeatureError as exc:   # a record someone else wrote with foreign features
+                merged.update(encode_record(values, check_ranges=False))  # validated at ingest
+            except FeatureError as exc:  # a record someone else wrote with foreign features
                 raise GatewayError(502, f"feature group {group} record {req.policy_id}: {exc}") from None
         elif raw is not None:
             put_features(c, group, req.policy_id, raw)
             merged.update(raw)
         else:
-            raise GatewayError(404, f"policy_id {req.policy_id} not found in feature group "
-                                    f"{group}; send a raw '{name}' record to score a new policy")
+            raise GatewayError(
+                404,
+                f"policy_id {req.policy_id} not found in feature group "
+                f"{group}; send a raw '{name}' record to score a new policy",
+            )
     return merged
 
 
 # -- endpoint --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -257,9 +270,12 @@ _NOT_SERVING = ("not found", "not in service", "could not find")
 
 
 def predict(c: Clients, endpoint: str, features: Mapping[str, float], variant: str | None) -> Prediction:
-    kwargs: dict[str, Any] = {"EndpointName": endpoint, "ContentType": "application/json",
-                              "Accept": "application/json",
-                              "Body": json.dumps({"instances": [features]})}
+    kwargs: dict[str, Any] = {
+        "EndpointName": endpoint,
+        "ContentType": "application/json",
+        "Accept": "application/json",
+        "Body": json.dumps({"instances": [features]}),
+    }
     if variant:
         kwargs["TargetVariant"] = variant
     try:
@@ -267,15 +283,14 @@ def predict(c: Clients, endpoint: str, features: Mapping[str, float], variant: s
         payload = json.loads(out["Body"].read())
     except ClientError as exc:
         raise endpoint_error(endpoint, exc) from None
-    except BotoCoreError as exc:   # connection refused, timeouts
+    except BotoCoreError as exc:  # connection refused, timeouts
         log.warning("endpoint %s unreachable: %s", endpoint, exc)
         raise GatewayError(503, f"endpoint {endpoint} unreachable: {exc}") from None
     except ValueError as exc:
         raise GatewayError(502, f"endpoint {endpoint} returned invalid JSON: {exc}") from None
     try:
         first = payload["predictions"][0]
-        return Prediction(float(first["score"]), int(first["predicted_label"]),
-                          out.get("InvokedProductionVariant", ""))
+        return Prediction(float(first["score"]), int(first["predicted_label"]), out.get("InvokedProductionVariant", ""))
     except (KeyError, IndexError, TypeError, ValueError):
         raise GatewayError(502, f"endpoint {endpoint} returned an unexpected body") from None
 
@@ -317,11 +332,16 @@ def model_info(c: Clients, endpoint: str, variant: str) -> dict[str, Any]:
             cached = (now, {"endpoint_config": None, "models": {}})
         _model_info[endpoint] = cached
     info = cached[1]
-    return {"endpoint": endpoint, "endpoint_config": info["endpoint_config"], "variant": variant,
-            "model_name": info["models"].get(variant)}
+    return {
+        "endpoint": endpoint,
+        "endpoint_config": info["endpoint_config"],
+        "variant": variant,
+        "model_name": info["models"].get(variant),
+    }
 
 
 # -- the handler -----------------------------------------------------------------------------
+
 
 def response(status: int, body: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
     headers = dict(JSON_HEADERS)
@@ -340,12 +360,17 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         req = parse_body(event)
         try:
             c = clients()
-        except BotoCoreError as exc:   # e.g. no region: a deployment problem, not the caller's
+        except BotoCoreError as exc:  # e.g. no region: a deployment problem, not the caller's
             raise GatewayError(503, f"AWS clients not configured: {exc}") from None
         endpoint = os.environ.get("ENDPOINT_NAME", DEFAULT_ENDPOINT)
         unknown: list[dict[str, Any]] = []
-        merged = gather_features(c, req, os.environ.get("CLAIMS_FEATURE_GROUP", "claims"),
-                                 os.environ.get("CUSTOMERS_FEATURE_GROUP", "customers"), unknown)
+        merged = gather_features(
+            c,
+            req,
+            os.environ.get("CLAIMS_FEATURE_GROUP", "claims"),
+            os.environ.get("CUSTOMERS_FEATURE_GROUP", "customers"),
+            unknown,
+        )
         fetched = time.perf_counter()
         result = predict(c, endpoint, merged, req.variant)
         predicted = time.perf_counter()
@@ -356,15 +381,17 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             "predicted_label": result.label,
             "variant": result.variant,
             "model": model,
-            "timing_ms": {"features": round((fetched - started) * 1e3, 3),
-                          "predict": round((predicted - fetched) * 1e3, 3),
-                          "total": round((time.perf_counter() - started) * 1e3, 3)},
+            "timing_ms": {
+                "features": round((fetched - started) * 1e3, 3),
+                "predict": round((predicted - fetched) * 1e3, 3),
+                "total": round((time.perf_counter() - started) * 1e3, 3),
+            },
         }
         if unknown:
             body["unknown_categories"] = unknown
         return response(200, body, request_id)
     except GatewayError as exc:
         return response(exc.status, {"message": exc.message}, request_id)
-    except Exception:   # never raise out of a Lambda: API Gateway would answer a bare 502
+    except Exception:  # never raise out of a Lambda: API Gateway would answer a bare 502
         log.exception("gateway handler failed (request %s)", request_id)
         return response(500, {"message": "internal error", "request_id": request_id}, request_id)

@@ -9,6 +9,7 @@ imported at call time so importing this module (localcloud does, at startup) sta
 CALL_TIME_IMPORTS names them, so a host that idles before its first model_fn can import them
 ahead (localcloud's daemon does, on a background thread at start).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CALL_TIME_IMPORTS = ("numpy", "xgboost")   # what model_fn / predict_fn import (~2 s together)
+CALL_TIME_IMPORTS = ("numpy", "xgboost")  # what model_fn / predict_fn import (~2 s together)
 CSV = "text/csv"
 JSON = "application/json"
 MODEL_FILE = "xgboost-model"
@@ -42,10 +43,10 @@ class InputError(ValueError):
 
 @dataclass
 class Model:
-    booster: Any                 # xgboost.Booster
+    booster: Any  # xgboost.Booster
     features: list[str]
     label: str = "fraud"
-    contract: Any = None         # processing.contract.Contract from the model's schema.json
+    contract: Any = None  # processing.contract.Contract from the model's schema.json
 
     @property
     def index(self) -> dict[str, int]:
@@ -57,13 +58,14 @@ class Model:
 
 def model_fn(model_dir: str | Path) -> Model:
     import xgboost as xgb
+
     root = Path(model_dir)
     meta = json.loads((root / FEATURES_FILE).read_text())
     features = list(meta["features"])
     booster = xgb.Booster()
     # Bytes, not a path: the name has no extension, and xgboost warns on every path load.
     booster.load_model(bytearray((root / MODEL_FILE).read_bytes()))
-    booster.set_param({"nthread": 1})   # one request, a few rows: threads cost more than they save
+    booster.set_param({"nthread": 1})  # one request, a few rows: threads cost more than they save
     contract = None
     if (root / "schema.json").is_file():
         try:
@@ -97,6 +99,7 @@ def input_fn(request_body: bytes | str, content_type: str | None) -> Any:
 
 def _parse_csv(text: str) -> Any:
     import numpy as np
+
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -141,13 +144,14 @@ def _encoder():
 
 def _matrix(records: Sequence[Mapping[str, Any]], model: Model) -> Any:
     import numpy as np
+
     encode, errors = _encoder()
     index = model.index
     matrix = np.full((len(records), len(model.features)), np.nan, dtype=np.float32)
     for row, record in enumerate(records):
         if encode is not None:
             try:
-                values = encode(record, model.contract, [])   # unknown category → no category
+                values = encode(record, model.contract, [])  # unknown category → no category
             except errors as exc:
                 raise InputError(f"Record {row}: {exc}") from None
         else:
@@ -168,13 +172,15 @@ def _matrix(records: Sequence[Mapping[str, Any]], model: Model) -> Any:
 def predict_fn(data: Any, model: Model) -> Any:
     """Probabilities of the positive class, one per row."""
     import numpy as np
+
     if isinstance(data, list):
         data = _matrix(data, model)
     if data.ndim != 2 or data.shape[1] != len(model.features):
         raise InputError(f"Expected {len(model.features)} features per row, got {data.shape[-1]}")
     # inplace_predict: no DMatrix copy, and thread-safe on a shared Booster.
-    return np.asarray(model.booster.inplace_predict(data, missing=np.nan, validate_features=False),
-                      dtype=np.float64).reshape(-1)
+    return np.asarray(
+        model.booster.inplace_predict(data, missing=np.nan, validate_features=False), dtype=np.float64
+    ).reshape(-1)
 
 
 def _threshold() -> float:

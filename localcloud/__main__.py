@@ -1,4 +1,5 @@
 """`python -m localcloud`: serve in the foreground until interrupted (the daemon runs this)."""
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def _warm(server) -> None:
     log = logging.getLogger("localcloud")
     cloud = server.cloud
     t0 = time.perf_counter()
-    cloud.featurestore                      # opens the online store and its group metadata
+    cloud.featurestore  # opens the online store and its group metadata
     warmed = cloud.sagemaker.warm()
     if warmed:
         log.info("warmed %s in %.1f s", ", ".join(warmed), time.perf_counter() - t0)
@@ -40,25 +41,26 @@ def _warm(server) -> None:
     t0 = time.perf_counter()
     try:
         from localcloud.sagemaker.model_server import preload_serving
+
         imported = preload_serving()
     except Exception as exc:  # noqa: BLE001 - the first endpoint imports them again and reports it
-        log.warning("could not import the serving code's libraries ahead of the first endpoint: "
-                    "%s: %s", type(exc).__name__, exc)
+        log.warning(
+            "could not import the serving code's libraries ahead of the first endpoint: %s: %s", type(exc).__name__, exc
+        )
     else:
-        log.info("imported the serving code's libraries (%s) in %.1f s", ", ".join(imported),
-                 time.perf_counter() - t0)
+        log.info("imported the serving code's libraries (%s) in %.1f s", ", ".join(imported), time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
     defaults = Config()
-    parser = argparse.ArgumentParser(prog="python -m localcloud",
-                                     description="Serve localcloud in the foreground.")
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description="Serve localcloud in the foreground.")
     parser.add_argument("--host", default=defaults.host)
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument("--home", type=Path, default=defaults.home)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from localcloud.server import LocalCloudServer
+
     try:
         server = LocalCloudServer(Config(home=args.home.resolve(), host=args.host, port=args.port))
     except OSError as exc:

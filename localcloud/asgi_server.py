@@ -24,6 +24,7 @@ refused on its headers never has its body sent at all. What this module adds:
   a hop to a thread and back costs more than an SQLite lookup).
 - `_OneWriteResponses`: a response's head and body leave in one write.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,15 +41,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("localcloud")
 
-READ_TIMEOUT_S = 30.0        # no client bytes for this long while we wait for some: close
-KEEP_ALIVE_S = 30.0          # idle keep-alive connection lifetime (boto3 reuses connections)
+READ_TIMEOUT_S = 30.0  # no client bytes for this long while we wait for some: close
+KEEP_ALIVE_S = 30.0  # idle keep-alive connection lifetime (boto3 reuses connections)
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers (S3 allows 8 KB of headers; boto3 sends < 2 KB)
 WORKER_THREADS = 32
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
-App = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]],
-               Awaitable[None]]
+App = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
 class BodyTooLarge(Exception):
@@ -72,7 +72,7 @@ def host_name(host_header: str) -> str:
     """'localhost' from 'localhost:4777', '[::1]' from '[::1]:4777'."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[:host.find("]") + 1] if "]" in host else host
+        return host[: host.find("]") + 1] if "]" in host else host
     return host.rpartition(":")[0] if ":" in host else host
 
 
@@ -87,7 +87,7 @@ async def read_body(scope: dict, receive: Callable[[], Awaitable[dict]], limit: 
     """The whole request body, refused (BodyTooLarge) from its Content-Length before any of it
     is read, or as soon as a chunked body passes the limit."""
     length = header(scope, b"content-length")
-    if length is not None and int(length) > limit:     # llhttp has already checked it is a number
+    if length is not None and int(length) > limit:  # llhttp has already checked it is a number
         raise BodyTooLarge(int(length))
     parts, total = [], 0
     while True:
@@ -104,8 +104,9 @@ async def read_body(scope: dict, receive: Callable[[], Awaitable[dict]], limit: 
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def send_response(send: Callable[[dict], Awaitable[None]], status: int,
-                        headers: dict[str, str], body: bytes, close: bool = False) -> None:
+async def send_response(
+    send: Callable[[dict], Awaitable[None]], status: int, headers: dict[str, str], body: bytes, close: bool = False
+) -> None:
     """Status, headers and body; `close` for a refusal that left the body unread."""
     raw = []
     for name, value in headers.items():
@@ -173,7 +174,7 @@ class _Protocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
-        if self._header_bytes > MAX_HEADER_BYTES:     # headers that never end
+        if self._header_bytes > MAX_HEADER_BYTES:  # headers that never end
             self.send_400_response("Request line and headers too large.")
             return
         super().data_received(data)
@@ -207,8 +208,8 @@ class _Protocol(HttpToolsProtocol):
     def _waiting_for_client(self) -> bool:
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
-            return True                 # between requests, or a request's headers half sent
-        return cycle.more_body          # the body is not all here yet
+            return True  # between requests, or a request's headers half sent
+        return cycle.more_body  # the body is not all here yet
 
     def _check_read(self) -> None:
         if self.transport.is_closing():
@@ -227,6 +228,7 @@ class LoopbackServer:
     `serve_forever()` in the foreground (SIGINT/SIGTERM stop it), or `start_background()`
     and `shutdown()` for tests and benchmarks.
     """
+
     thread_name = "server"
 
     def __init__(self, address: tuple[str, int], app: App, reuse_port: bool = False):
@@ -246,13 +248,23 @@ class LoopbackServer:
             raise
         self.socket.setblocking(False)
         self.server_address = self.socket.getsockname()
-        self.executor = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS,
-                                                              thread_name_prefix=self.thread_name)
-        self._uvicorn = uvicorn.Server(uvicorn.Config(
-            app, http=_Protocol, loop="uvloop", lifespan="off", access_log=False,
-            interface="asgi3", proxy_headers=False,
-            log_level="warning", timeout_keep_alive=int(KEEP_ALIVE_S), server_header=False,
-            date_header=False, timeout_graceful_shutdown=5))
+        self.executor = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix=self.thread_name)
+        self._uvicorn = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                http=_Protocol,
+                loop="uvloop",
+                lifespan="off",
+                access_log=False,
+                interface="asgi3",
+                proxy_headers=False,
+                log_level="warning",
+                timeout_keep_alive=int(KEEP_ALIVE_S),
+                server_header=False,
+                date_header=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
         self._thread: threading.Thread | None = None
         self._closed = False
 

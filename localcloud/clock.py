@@ -8,6 +8,7 @@ change states too: `cloud.cloudwatch.tick`). Only a serving localcloud runs a cl
 a second LocalCloud opened on the same state directory (the CLI reading state) never fires a
 rule twice. A failing tick is logged and the clock keeps going.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,7 +48,7 @@ class Clock:
             now = time.time()
             # Each service's tick on its own: one that fails is logged and never stops the others.
             self._tick("scheduled rules", self.cloud.events.tick, now)
-            if "sagemaker" in self.cloud.__dict__:   # never started: nothing was invoked
+            if "sagemaker" in self.cloud.__dict__:  # never started: nothing was invoked
                 # writes once a minute has ended
                 self._tick("invocation metrics", self.cloud.sagemaker.publish_invocation_metrics, now)
             if now - last_alarm_tick >= ALARM_TICK_S:
@@ -58,5 +59,5 @@ class Clock:
     def _tick(what: str, work: Callable[[float], object], now: float) -> None:
         try:
             work(now)
-        except Exception:   # noqa: BLE001 — the clock must outlive one bad tick
+        except Exception:  # noqa: BLE001 — the clock must outlive one bad tick
             log.exception("clock tick failed: %s", what)

@@ -1,4 +1,5 @@
 """Where localcloud keeps its state and how clients reach it."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORT = 4777
-DEFAULT_GATEWAY_PORT = 4780   # the gateway (localcloud/apigateway)
+DEFAULT_GATEWAY_PORT = 4780  # the gateway (localcloud/apigateway)
 ACCOUNT_ID = "000000000000"
 DEFAULT_OFFLINE_STORE_DELAY = 5.0
 
@@ -49,12 +50,12 @@ class Config:
     # Seconds before the Feature Store offline store receives an accepted record (AWS: "within
     # 15 minutes"); a few by default so every local run waits for it as an AWS run must.
     offline_store_delay: float = field(
-        default_factory=lambda: float(os.environ.get("MLGW_OFFLINE_STORE_DELAY", DEFAULT_OFFLINE_STORE_DELAY)))
+        default_factory=lambda: float(os.environ.get("MLGW_OFFLINE_STORE_DELAY", DEFAULT_OFFLINE_STORE_DELAY))
+    )
     # Seconds an endpoint stays Creating/Updating after its models loaded (AWS: minutes, as
     # instances are provisioned); 0 by default so local deploys are quick. A longer one lets
     # a crash test kill localcloud while an update is in flight.
-    endpoint_delay: float = field(
-        default_factory=lambda: float(os.environ.get("MLGW_ENDPOINT_DELAY", 0)))
+    endpoint_delay: float = field(default_factory=lambda: float(os.environ.get("MLGW_ENDPOINT_DELAY", 0)))
 
     @classmethod
     def from_flags(cls, home: str | None = None, port: int | None = None) -> "Config":

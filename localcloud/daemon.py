@@ -6,6 +6,7 @@ written): by its command line, `python -m <module> ... --home <state dir>`, whic
 `spawn` starts carries (`server_processes`), and a port's holder by the listening socket
 (`port_holder`). psutil reads both portably; /proc parsing by hand would be Linux-only.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ from localcloud.config import Config
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
-MODULE = "localcloud"              # `python -m localcloud`: the server's command line
+MODULE = "localcloud"  # `python -m localcloud`: the server's command line
 
 
 class DaemonError(Exception):
@@ -53,7 +54,7 @@ def pid_alive(pid: int) -> bool:
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         return reaped != pid
-    except ChildProcessError:       # not our child: whoever started it reaps it
+    except ChildProcessError:  # not our child: whoever started it reaps it
         return True
 
 
@@ -74,13 +75,21 @@ def write_record(path: Path, pid: int, host: str, port: int) -> dict:
     return record
 
 
-def spawn(command: list[str], env: dict[str, str], host: str, port: int, log_path: Path,
-          what: str, timeout: float = START_TIMEOUT_S) -> subprocess.Popen:
+def spawn(
+    command: list[str],
+    env: dict[str, str],
+    host: str,
+    port: int,
+    log_path: Path,
+    what: str,
+    timeout: float = START_TIMEOUT_S,
+) -> subprocess.Popen:
     """Start a detached server process logging to log_path; return once it answers on port."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -111,8 +120,7 @@ def server_processes(module: str, home: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["ppid", "cmdline", "status"]):
         cmdline = proc.info["cmdline"] or []
-        if (proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE
-                or not runs_module(cmdline, module)):
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE or not runs_module(cmdline, module):
             continue
         arg = flag_value(cmdline, "--home")
         if arg is None:
@@ -132,8 +140,7 @@ def process_record(proc: psutil.Process) -> dict:
     cmdline = proc.info.get("cmdline") if hasattr(proc, "info") else proc.cmdline()
     host = flag_value(cmdline or [], "--host") or "127.0.0.1"
     port = int(flag_value(cmdline or [], "--port") or 0)
-    return {"pid": proc.pid, "host": host, "port": port, "url": f"http://{host}:{port}",
-            "run_file": False}
+    return {"pid": proc.pid, "host": host, "port": port, "url": f"http://{host}:{port}", "run_file": False}
 
 
 def find(module: str, home: Path, path: Path) -> dict | None:
@@ -265,8 +272,10 @@ def require_running(config: Config) -> Config:
     """The running server's config for config.home; DaemonError saying how to start one."""
     found = running_config(config)
     if not found:
-        raise DaemonError(f"localcloud is not running for {config.home}; start it with "
-                          f"`mlgw localcloud start` (or use `mlgw run`, which starts it)")
+        raise DaemonError(
+            f"localcloud is not running for {config.home}; start it with "
+            f"`mlgw localcloud start` (or use `mlgw run`, which starts it)"
+        )
     return found
 
 
@@ -276,20 +285,39 @@ def start(config: Config) -> Config:
     file (its state directory was deleted under it, say): that one is stopped first."""
     record = status(config)
     if record and record.get("run_file") is False:
-        raise DaemonError(f"a localcloud for {config.home} is already running (pid "
-                          f"{record['pid']}, port {record['port']}) without its run file, so "
-                          f"its state may be gone; stop it with `mlgw stop`")
+        raise DaemonError(
+            f"a localcloud for {config.home} is already running (pid "
+            f"{record['pid']}, port {record['port']}) without its run file, so "
+            f"its state may be gone; stop it with `mlgw stop`"
+        )
     if record:
         return replace(config, host=record["host"], port=record["port"])
     if answers(config.host, config.port):
         holder = port_holder(config.port)
-        raise DaemonError(f"port {config.port} on {config.host} is taken by "
-                          f"{holder or 'another program'}; choose another with --port or "
-                          f"MLGW_PORT")
+        raise DaemonError(
+            f"port {config.port} on {config.host} is taken by "
+            f"{holder or 'another program'}; choose another with --port or "
+            f"MLGW_PORT"
+        )
     env = {**os.environ, "MLGW_HOME": str(config.home), "MLGW_PORT": str(config.port)}
-    proc = spawn([sys.executable, "-m", "localcloud", "--host", config.host, "--port",
-                  str(config.port), "--home", str(config.home)],
-                 env, config.host, config.port, config.home / "localcloud.log", "localcloud")
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "localcloud",
+            "--host",
+            config.host,
+            "--port",
+            str(config.port),
+            "--home",
+            str(config.home),
+        ],
+        env,
+        config.host,
+        config.port,
+        config.home / "localcloud.log",
+        "localcloud",
+    )
     write_record(run_file(config), proc.pid, config.host, config.port)
     return config
 

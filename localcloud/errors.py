@@ -43,6 +43,7 @@ define their own class, as moto does: a reader finds a service's errors in its f
 services never import each other. Feature Store's control plane is SageMaker's API but its own
 folder here, so it has its own `ResourceNotFound` too.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar

@@ -4,6 +4,7 @@ Inputs are validated as AWS validates them (localcloud.shapes: required members,
 ranges, enums, timestamps and the model's patterns, matched whole with Java's meanings), so a
 bad name is refused before it reaches a path.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,9 @@ def service_model(name: str):
     return botocore.session.get_session().get_service_model(name)
 
 
-def page_start(params: Mapping[str, Any], invalid: type[AwsError] = ValidationException,
-               message: str | None = None) -> int:
+def page_start(
+    params: Mapping[str, Any], invalid: type[AwsError] = ValidationException, message: str | None = None
+) -> int:
     """The offset a NextToken we issued stands for. Anything else is the service's error for a
     token it did not issue (`invalid`, ValidationException unless the service names another;
     int() would also take "-5", "+5", " 5", "1_0" or other scripts' digits)."""
@@ -44,8 +46,15 @@ def page_start(params: Mapping[str, Any], invalid: type[AwsError] = ValidationEx
     return int(token)
 
 
-def page(items: Sequence[T], params: Mapping[str, Any], *, default_max: int, max_key: str = "MaxResults",
-         invalid: type[AwsError] = ValidationException, message: str | None = None) -> tuple[list[T], str | None]:
+def page(
+    items: Sequence[T],
+    params: Mapping[str, Any],
+    *,
+    default_max: int,
+    max_key: str = "MaxResults",
+    invalid: type[AwsError] = ValidationException,
+    message: str | None = None,
+) -> tuple[list[T], str | None]:
     """Every List operation's paging: (this page's items, the NextToken for the next page or None).
 
     The token is the offset of the next page, as a decimal string; a token we did not issue is

@@ -1,4 +1,5 @@
 """Requests and responses as localcloud's services see them, and AWS's error wire shapes."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,15 +18,15 @@ from localcloud.errors import AwsError, SerializationException
 @dataclass
 class Request:
     method: str
-    raw_path: str          # as sent, percent-encoded, without the query
+    raw_path: str  # as sent, percent-encoded, without the query
     raw_query: str
     headers: Message
     body: bytes
-    service: str           # the SigV4 signing name: s3, sagemaker, sts, iam, events
+    service: str  # the SigV4 signing name: s3, sagemaker, sts, iam, events
     region: str
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    access_key: str | None = None   # the signing access key
-    principal: str | None = None    # the role a role-session key signs for; None: the administrator
+    access_key: str | None = None  # the signing access key
+    principal: str | None = None  # the role a role-session key signs for; None: the administrator
     # S3 aws-chunked uploads: checks one chunk's data against its chunk-signature, in order
     # (None when the request is not a signed chunked upload).
     verify_chunk: Callable[[bytes, str], None] | None = None
@@ -58,6 +59,7 @@ def json_body(request: Request) -> dict[str, Any]:
         # botocore gzips large bodies of operations with the requestcompression trait
         # (CloudWatch PutMetricData), as AWS accepts.
         import gzip
+
         try:
             body = gzip.decompress(body)
         except (OSError, EOFError):
@@ -66,8 +68,7 @@ def json_body(request: Request) -> dict[str, Any]:
         # JSON on AWS's wire is UTF-8; json.loads(bytes) would also guess UTF-16/32.
         params = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise SerializationException(f"Request body is not valid UTF-8 (byte "
-                       f"{exc.start})") from None
+        raise SerializationException(f"Request body is not valid UTF-8 (byte {exc.start})") from None
     except RecursionError:
         raise SerializationException("Request body is nested too deeply") from None
     except ValueError:
@@ -83,12 +84,12 @@ def _json_default(value: Any) -> Any:
         return value.timestamp()
     if isinstance(value, bytes):
         import base64
+
         return base64.b64encode(value).decode()
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def json_response(payload: dict[str, Any] | None, status: int = 200,
-                  headers: dict[str, str] | None = None) -> Response:
+def json_response(payload: dict[str, Any] | None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(payload if payload is not None else {}, default=_json_default).encode()
     return Response(status, body, {"Content-Type": "application/x-amz-json-1.1", **(headers or {})})
 
@@ -96,25 +97,32 @@ def json_response(payload: dict[str, Any] | None, status: int = 200,
 def json_error(error: AwsError) -> Response:
     """The JSON and REST-JSON protocols' error shape (botocore reads either place)."""
     body = {"__type": error.code, "message": error.message, "Message": error.message}
-    return Response(error.status, json.dumps(body).encode(),
-                    {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code})
+    return Response(
+        error.status,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": error.code},
+    )
 
 
 def query_error(error: AwsError, request_id: str) -> Response:
     """The query protocol's (STS, IAM) error shape."""
     kind = "Sender" if error.sender else "Receiver"
-    body = (f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(error.code)}</Code>"
-            f"<Message>{escape(error.message)}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    body = (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(error.code)}</Code>"
+        f"<Message>{escape(error.message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
     return Response(error.status, body.encode(), {"Content-Type": "text/xml"})
 
 
 def xml_error(error: AwsError, request_id: str, resource: str = "", message: str | None = None) -> Response:
     """S3's error shape; `message` (default: the error's) as S3 should show it."""
     message = error.message if message is None else message
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(error.code)}</Code>'
-            f"<Message>{escape(message)}</Message><Resource>{escape(resource)}</Resource>"
-            f"<RequestId>{request_id}</RequestId></Error>")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(error.code)}</Code>'
+        f"<Message>{escape(message)}</Message><Resource>{escape(resource)}</Resource>"
+        f"<RequestId>{request_id}</RequestId></Error>"
+    )
     return Response(error.status, body.encode(), {"Content-Type": "application/xml"})
 
 

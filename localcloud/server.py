@@ -4,6 +4,7 @@ Per request: Host check → the Authorization header's key, date and scope (refu
 byte of the body is read) → Content-Length against the service's limit → the body → the
 signature → `router.route(cloud, request)` on a worker thread.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,7 +51,7 @@ def _headers(scope: dict) -> tuple[Message, dict[str, list[str]]]:
     for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
         message[name] = value
-        values.setdefault(name, []).append(value)       # uvicorn lower-cases names
+        values.setdefault(name, []).append(value)  # uvicorn lower-cases names
     return message, values
 
 
@@ -109,16 +110,21 @@ class LocalCloudServer(LoopbackServer):
         # recorded as Failed, which its retry then runs again. Not when a server already answers
         # on this port: this one cannot listen, and those executions are that server's.
         from localcloud.daemon import answers
+
         if cfg.port == 0 or not answers(cfg.host, cfg.port):
             for arn in self.cloud.pipelines.recover():
-                log.info("execution %s was running when the previous server stopped: marked "
-                         "Failed (RetryPipelineExecution runs its failed steps again)", arn)
+                log.info(
+                    "execution %s was running when the previous server stopped: marked "
+                    "Failed (RetryPipelineExecution runs its failed steps again)",
+                    arn,
+                )
         super().__init__((cfg.host, cfg.port), self.app)
         self._hosts = allowed_hosts(cfg.host)
         if cfg.port == 0:  # an ephemeral port (tests): record the one the OS chose
             self.cloud.config = dataclasses.replace(cfg, port=self.server_address[1])
         from localcloud.clock import Clock
-        self.clock = Clock(self.cloud)   # started by serve_forever
+
+        self.clock = Clock(self.cloud)  # started by serve_forever
 
     def serve_forever(self) -> None:
         """Serve, with the background clock (scheduled rules, alarm evaluation) running."""
@@ -148,30 +154,39 @@ class LocalCloudServer(LoopbackServer):
         try:
             host = headers.get("Host") or ""
             if host_name(host) not in self._hosts:
-                raise InvalidHostHeader(f"Host {host!r} is not served here: localcloud "
-                               "answers loopback host names only (set MLGW_ALLOWED_HOSTS to add one)")
+                raise InvalidHostHeader(
+                    f"Host {host!r} is not served here: localcloud "
+                    "answers loopback host names only (set MLGW_ALLOWED_HOSTS to add one)"
+                )
             claimed = sigv4.parse_scope(headers.get("Authorization"))
             service = claimed.service
             # Whose key signed it: the administrator's, or a role session's (localcloud/iam).
             principal, secret = self.cloud.principal_of(claimed.access_key)
-            auth = sigv4.check_header(headers, claimed.access_key if principal else config.access_key,
-                                      config.region)
+            auth = sigv4.check_header(headers, claimed.access_key if principal else config.access_key, config.region)
             try:
                 body = await read_body(scope, receive, MAX_BODY if service == "s3" else MAX_API_BODY)
             except BodyTooLarge as exc:
                 raise EntityTooLarge(f"Request body of {exc.size} bytes is too large") from None
             body_read = True
             sigv4.verify_signature(auth, method, full_path, headers, body, secret, header_values)
-            request = Request(method, raw_path, raw_query, headers, body, service,
-                              auth.scope.region, access_key=auth.scope.access_key,
-                              principal=principal)
+            request = Request(
+                method,
+                raw_path,
+                raw_query,
+                headers,
+                body,
+                service,
+                auth.scope.region,
+                access_key=auth.scope.access_key,
+                principal=principal,
+            )
             content_hash = headers.get("X-Amz-Content-SHA256") or ""
             if service == "s3" and content_hash.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
                 request.verify_chunk = sigv4.chunk_verifier(auth, secret)
                 if content_hash.endswith("-TRAILER"):
                     request.verify_trailer = sigv4.trailer_verifier(auth, secret, request.verify_chunk)
             request_id = request.request_id
-            if self.cloud.recorder is not None:   # IAM conformance (MLGW_IAM_RECORD)
+            if self.cloud.recorder is not None:  # IAM conformance (MLGW_IAM_RECORD)
                 self.cloud.recorder.request(principal or self.cloud.admin_arn(), request)
             response = await self.run_sync(_route, self.cloud, request)
         except ClientDisconnected:

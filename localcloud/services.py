@@ -23,12 +23,16 @@ class JsonService(NamedTuple):
 
 
 JSON_SERVICES: dict[str, JsonService] = {
-    "sagemaker": JsonService("sagemaker", "SageMaker", (
-        "localcloud.sagemaker.responses",
-        "localcloud.sagemaker.pipelines.responses",
-        "localcloud.sagemaker.jobs.responses",
-        "localcloud.featurestore.responses",
-    )),
+    "sagemaker": JsonService(
+        "sagemaker",
+        "SageMaker",
+        (
+            "localcloud.sagemaker.responses",
+            "localcloud.sagemaker.pipelines.responses",
+            "localcloud.sagemaker.jobs.responses",
+            "localcloud.featurestore.responses",
+        ),
+    ),
     "athena": JsonService("athena", "AmazonAthena", ("localcloud.athena.responses",)),
     "events": JsonService("events", "AWSEvents", ("localcloud.events.responses",)),
     "cloudwatch": JsonService("cloudwatch", "GraniteServiceVersion20100801", ("localcloud.cloudwatch.responses",)),

@@ -15,6 +15,7 @@ Hand-written: no library translates Java patterns to Python.
 Messages follow AWS's: "1 validation error detected: Value 'x' at 'pipelineName' failed to
 satisfy constraint: Member must satisfy regular expression pattern: ...".
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,9 +38,18 @@ class PatternTranslationError(RuntimeError):
 
 # Java's POSIX classes are US-ASCII only (java.util.regex.Pattern, "POSIX character classes").
 _JAVA_POSIX = {
-    "Lower": r"a-z", "Upper": r"A-Z", "ASCII": r"\x00-\x7F", "Alpha": r"a-zA-Z",
-    "Digit": r"0-9", "Alnum": r"a-zA-Z0-9", "Punct": r"!-/:-@\[-`{-~", "Graph": r"!-~",
-    "Print": r"\x20-\x7E", "Blank": r" \t", "Cntrl": r"\x00-\x1F\x7F", "XDigit": r"0-9a-fA-F",
+    "Lower": r"a-z",
+    "Upper": r"A-Z",
+    "ASCII": r"\x00-\x7F",
+    "Alpha": r"a-zA-Z",
+    "Digit": r"0-9",
+    "Alnum": r"a-zA-Z0-9",
+    "Punct": r"!-/:-@\[-`{-~",
+    "Graph": r"!-~",
+    "Print": r"\x20-\x7E",
+    "Blank": r" \t",
+    "Cntrl": r"\x00-\x1F\x7F",
+    "XDigit": r"0-9a-fA-F",
     "Space": r" \t\n\x0B\f\r",
 }
 # Java's shorthand classes are ASCII (without UNICODE_CHARACTER_CLASS); Python's are Unicode.
@@ -65,8 +75,11 @@ def java_pattern(pattern: str) -> str:
             if escape[0] == "^":
                 out.append(f"[{escape}]")
             else:
-                out.append(escape if escape.startswith("\\") and len(escape) == 2
-                           or escape.startswith(("(?", "\\p", "\\P")) else f"[{escape}]")
+                out.append(
+                    escape
+                    if escape.startswith("\\") and len(escape) == 2 or escape.startswith(("(?", "\\p", "\\P"))
+                    else f"[{escape}]"
+                )
         elif c == "[":
             translated, i = _char_class(text, i, pattern)
             out.append(translated)
@@ -83,32 +96,32 @@ def _escape(text: str, i: int) -> tuple[str, int]:
     """The escape at text[i] as class content ("a-z", "^0-9" for a negated set) or, for
     escapes that are not sets, as regex text; and the index after it."""
     nxt = text[i + 1]
-    if nxt in "pP" and text[i + 2:i + 3] == "{":
+    if nxt in "pP" and text[i + 2 : i + 3] == "{":
         end = text.index("}", i)
-        name = text[i + 3:end]
+        name = text[i + 3 : end]
         posix = _JAVA_POSIX.get(name.removeprefix("Is"))
         if posix is None:
-            return text[i:end + 1], end + 1   # a Unicode category: same syntax
+            return text[i : end + 1], end + 1  # a Unicode category: same syntax
         return ("^" if nxt == "P" else "") + posix, end + 1
     if nxt.lower() in _JAVA_SHORTHAND:
         return ("^" if nxt.isupper() else "") + _JAVA_SHORTHAND[nxt.lower()], i + 2
     if nxt == "z":
-        return r"\Z", i + 2                  # Java's \z: the very end
+        return r"\Z", i + 2  # Java's \z: the very end
     if nxt == "Z":
-        return r"(?=\r?\n?\Z)", i + 2        # Java's \Z: the end, or before a final terminator
-    return text[i:i + 2], i + 2
+        return r"(?=\r?\n?\Z)", i + 2  # Java's \Z: the end, or before a final terminator
+    return text[i : i + 2], i + 2
 
 
 def _char_class(text: str, i: int, pattern: str) -> tuple[str, int]:
     """Translate the class opening at text[i]. A negated set inside it (`[\\S\\s]`) becomes an
     alternation, since the regex module's VERSION0 has no nested classes."""
     i += 1
-    negated = text[i:i + 1] == "^"
+    negated = text[i : i + 1] == "^"
     if negated:
         i += 1
     positive: list[str] = []
     negatives: list[str] = []
-    if text[i:i + 1] == "]":   # a leading "]" is a literal in both dialects
+    if text[i : i + 1] == "]":  # a leading "]" is a literal in both dialects
         positive.append(r"\]")
         i += 1
     while i < len(text) and text[i] != "]":
@@ -150,7 +163,7 @@ def validate_input(operation: OperationModel, params: dict[str, Any]) -> None:
     if operation.input_shape is not None:
         try:
             _check(operation.input_shape, params, "", errors)
-        except RecursionError:   # a body nested deeper than any model shape: AWS's parser refuses it
+        except RecursionError:  # a body nested deeper than any model shape: AWS's parser refuses it
             raise SerializationException("Request body is nested too deeply") from None
     if errors:
         noun = "error" if len(errors) == 1 else "errors"
@@ -173,8 +186,9 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
         _check_size(shape, len(value), where, errors, "length")
         for i, item in enumerate(value):
             if item is None:
-                errors.append(f"Value null at '{where}.{i + 1}.member' failed to satisfy "
-                              "constraint: Member must not be null")
+                errors.append(
+                    f"Value null at '{where}.{i + 1}.member' failed to satisfy constraint: Member must not be null"
+                )
             else:
                 _check(shape.member, item, f"{where}.{i + 1}.member", errors)
     elif kind == "map":
@@ -185,8 +199,7 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
         for key, item in value.items():
             _check(shape.key, key, f"{where}.key", errors)
             if item is None:
-                errors.append(f"Value null at '{where}.value' failed to satisfy constraint: "
-                              "Member must not be null")
+                errors.append(f"Value null at '{where}.value' failed to satisfy constraint: Member must not be null")
             else:
                 _check(shape.value, item, f"{where}.value", errors)
     elif kind == "string":
@@ -202,15 +215,16 @@ def _check(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
             errors.append(f"Value '{_show(value)}' at '{where}' must be a finite number")
             return
         if not math.isfinite(value):
-            raise SerializationException(f"Value '{value}' at '{where}' is not a valid number: NaN and "
-                           "Infinity are not JSON numbers")
+            raise SerializationException(
+                f"Value '{value}' at '{where}' is not a valid number: NaN and Infinity are not JSON numbers"
+            )
         _check_range(shape, value, where, errors)
     elif kind == "boolean":
         if not isinstance(value, bool):
             errors.append(f"Value '{_show(value)}' at '{where}' must be a boolean")
     elif kind == "timestamp":
         # The JSON protocols send epoch seconds (botocore's serializer does so for every client).
-        if isinstance(value, dt.datetime):   # an in-process caller
+        if isinstance(value, dt.datetime):  # an in-process caller
             return
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             errors.append(f"Value '{_show(value)}' at '{where}' must be a timestamp in epoch seconds")
@@ -224,19 +238,20 @@ def _check_structure(shape: Shape, value: Any, where: str, errors: list[str]) ->
         return
     for req in shape.required_members:
         if value.get(req) is None:
-            errors.append(f"Value null at '{_lower(req, where)}' failed to satisfy constraint: "
-                          "Member must not be null")
+            errors.append(f"Value null at '{_lower(req, where)}' failed to satisfy constraint: Member must not be null")
     present = 0
     for key, item in value.items():
         member = shape.members.get(key)
         if member is None:
             errors.append(f"Unknown parameter '{_lower(key, where)}'")
-        elif item is not None:   # JSON null is the member left out
+        elif item is not None:  # JSON null is the member left out
             present += 1
             _check(member, item, _lower(key, where), errors)
     if shape.metadata.get("union") and present != 1:
-        errors.append(f"Value at '{where or 'input'}' must set exactly one member of the union "
-                      f"({', '.join(shape.members)}); {present} given")
+        errors.append(
+            f"Value at '{where or 'input'}' must set exactly one member of the union "
+            f"({', '.join(shape.members)}); {present} given"
+        )
 
 
 def _check_string(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
@@ -246,15 +261,19 @@ def _check_string(shape: Shape, value: Any, where: str, errors: list[str]) -> No
     _check_size(shape, len(value), where, errors, "length")
     pattern = shape.metadata.get("pattern")
     if pattern and not compiled(pattern).fullmatch(value):
-        errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                      f"Member must satisfy regular expression pattern: {pattern}")
+        errors.append(
+            f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {pattern}"
+        )
     if shape.enum and value not in shape.enum:
-        errors.append(f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
-                      f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
+        errors.append(
+            f"Value '{_show(value)}' at '{where}' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
+        )
 
 
 def _check_blob(shape: Shape, value: Any, where: str, errors: list[str]) -> None:
-    if isinstance(value, (bytes, bytearray)):   # an in-process caller
+    if isinstance(value, (bytes, bytearray)):  # an in-process caller
         data = bytes(value)
     elif isinstance(value, str):
         try:
@@ -270,21 +289,27 @@ def _check_blob(shape: Shape, value: Any, where: str, errors: list[str]) -> None
 def _check_size(shape: Shape, size: int, where: str, errors: list[str], what: str) -> None:
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     if lo is not None and size < lo:
-        errors.append(f"Value at '{where}' failed to satisfy constraint: "
-                      f"Member must have {what} greater than or equal to {lo}")
+        errors.append(
+            f"Value at '{where}' failed to satisfy constraint: Member must have {what} greater than or equal to {lo}"
+        )
     if hi is not None and size > hi:
-        errors.append(f"Value at '{where}' failed to satisfy constraint: "
-                      f"Member must have {what} less than or equal to {hi}")
+        errors.append(
+            f"Value at '{where}' failed to satisfy constraint: Member must have {what} less than or equal to {hi}"
+        )
 
 
 def _check_range(shape: Shape, value: float, where: str, errors: list[str]) -> None:
     lo, hi = shape.metadata.get("min"), shape.metadata.get("max")
     if lo is not None and value < lo:
-        errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                      f"Member must have value greater than or equal to {lo}")
+        errors.append(
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must have value greater than or equal to {lo}"
+        )
     if hi is not None and value > hi:
-        errors.append(f"Value '{value}' at '{where}' failed to satisfy constraint: "
-                      f"Member must have value less than or equal to {hi}")
+        errors.append(
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {hi}"
+        )
 
 
 def _lower(name: str, where: str) -> str:

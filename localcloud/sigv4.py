@@ -1,4 +1,5 @@
 """Verify AWS Signature Version 4 on incoming requests by recomputing it with botocore's signer."""
+
 from __future__ import annotations
 
 import calendar
@@ -32,7 +33,8 @@ from localcloud.errors import (
 
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/"
-    r"(?P<service>[^/]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<sig>[0-9a-f]{64})")
+    r"(?P<service>[^/]+)/aws4_request,\s*SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<sig>[0-9a-f]{64})"
+)
 
 
 @dataclass(frozen=True)
@@ -52,21 +54,21 @@ def parse_scope(authorization: str | None) -> Scope:
 
 
 _TIMESTAMP = re.compile(r"\d{8}T(?:[01]\d|2[0-3])[0-5]\d[0-5]\dZ")
-MAX_SKEW_S = 15 * 60   # AWS: "Signature expired" / RequestTimeTooSkewed beyond 15 minutes
+MAX_SKEW_S = 15 * 60  # AWS: "Signature expired" / RequestTimeTooSkewed beyond 15 minutes
 
 
 @dataclass(frozen=True)
 class Authorization:
     """A SigV4 Authorization header whose key, date and scope have been checked (the signature
     itself needs the body: see `verify_signature`)."""
+
     scope: Scope
-    signed: str            # the SignedHeaders list, as sent
+    signed: str  # the SignedHeaders list, as sent
     signature: str
-    timestamp: str         # X-Amz-Date
+    timestamp: str  # X-Amz-Date
 
 
-def check_header(headers: Message, access_key: str, region: str,
-                 now: float | None = None) -> Authorization:
+def check_header(headers: Message, access_key: str, region: str, now: float | None = None) -> Authorization:
     """Everything about the request's authentication that needs no body: refuse early.
 
     AWS's checks, in its order: a SigV4 Authorization header, a known access key, an
@@ -76,56 +78,79 @@ def check_header(headers: Message, access_key: str, region: str,
     AuthorizationHeaderMalformed ("Error responses", Amazon S3 API Reference).
     """
     authorization = headers.get("Authorization")
-    scope = parse_scope(authorization)   # MissingAuthenticationToken when there is none
+    scope = parse_scope(authorization)  # MissingAuthenticationToken when there is none
     assert authorization is not None
     m = _AUTH_RE.match(authorization.strip())
     assert m is not None
     s3 = scope.service == "s3"
     if scope.access_key != access_key:
         raise (InvalidAccessKeyId if s3 else UnrecognizedClientException)(
-                       "The security token included in the request is invalid.")
+            "The security token included in the request is invalid."
+        )
     timestamp = headers.get("X-Amz-Date")
     if not timestamp:
         raise (AccessDenied if s3 else IncompleteSignature)(
-                       "AWS authentication requires a valid Date or x-amz-date header")
+            "AWS authentication requires a valid Date or x-amz-date header"
+        )
     try:
         # Not time.strptime: at ~50 us it was the costliest step of checking a header.
         if not _TIMESTAMP.fullmatch(timestamp):
             raise ValueError(timestamp)
-        signed_at = calendar.timegm((int(timestamp[0:4]), int(timestamp[4:6]), int(timestamp[6:8]),
-                                     int(timestamp[9:11]), int(timestamp[11:13]),
-                                     int(timestamp[13:15]), 0, 0, 0))
+        signed_at = calendar.timegm(
+            (
+                int(timestamp[0:4]),
+                int(timestamp[4:6]),
+                int(timestamp[6:8]),
+                int(timestamp[9:11]),
+                int(timestamp[11:13]),
+                int(timestamp[13:15]),
+                0,
+                0,
+                0,
+            )
+        )
     except ValueError:
         raise (AccessDenied if s3 else IncompleteSignature)(
-                       f"X-Amz-Date {timestamp!r} is not an ISO 8601 basic timestamp "
-                       "(YYYYMMDDTHHMMSSZ)") from None
+            f"X-Amz-Date {timestamp!r} is not an ISO 8601 basic timestamp (YYYYMMDDTHHMMSSZ)"
+        ) from None
     now = time.time() if now is None else now
     if abs(now - signed_at) > MAX_SKEW_S:
         server_time = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         if s3:
-            raise RequestTimeTooSkewed("The difference between the request time and "
-                           f"the current time is too large (request {timestamp}, server "
-                           f"{server_time}).")
+            raise RequestTimeTooSkewed(
+                "The difference between the request time and "
+                f"the current time is too large (request {timestamp}, server "
+                f"{server_time})."
+            )
         bound = "earlier" if signed_at < now else "later"
-        raise InvalidSignatureException(f"Signature expired: {timestamp} is now "
-                       f"{bound} than the server time {server_time} +/- 15 min.")
+        raise InvalidSignatureException(
+            f"Signature expired: {timestamp} is now {bound} than the server time {server_time} +/- 15 min."
+        )
     if m["date"] != timestamp[:8]:
         raise (AuthorizationHeaderMalformed if s3 else InvalidSignatureException)(
-                       f"Date in Credential scope ({m['date']}) does not match YYYYMMDD from "
-                       f"ISO-8601 version of date from HTTP ({timestamp[:8]})")
+            f"Date in Credential scope ({m['date']}) does not match YYYYMMDD from "
+            f"ISO-8601 version of date from HTTP ({timestamp[:8]})"
+        )
     if scope.region != region:
         if s3:
-            raise AuthorizationHeaderMalformed("The authorization header is "
-                           f"malformed; the region '{scope.region}' is wrong; expecting "
-                           f"'{region}'")
-        raise InvalidSignatureException(f"Credential should be scoped to a valid "
-                       f"region, not '{scope.region}'; expecting '{region}'")
+            raise AuthorizationHeaderMalformed(
+                f"The authorization header is malformed; the region '{scope.region}' is wrong; expecting '{region}'"
+            )
+        raise InvalidSignatureException(
+            f"Credential should be scoped to a valid region, not '{scope.region}'; expecting '{region}'"
+        )
     return Authorization(scope, m["signed"], m["sig"], timestamp)
 
 
-def verify_signature(auth: Authorization, method: str, raw_path: str, headers: Message,
-                     body: bytes, secret_key: str,
-                     header_values: dict[str, list[str]] | None = None) -> None:
+def verify_signature(
+    auth: Authorization,
+    method: str,
+    raw_path: str,
+    headers: Message,
+    body: bytes,
+    secret_key: str,
+    header_values: dict[str, list[str]] | None = None,
+) -> None:
     """SignatureDoesNotMatch unless the signature is the one the local secret gives.
 
     `header_values`: lower-cased header name → its values, if the caller has it already.
@@ -139,16 +164,16 @@ def verify_signature(auth: Authorization, method: str, raw_path: str, headers: M
     if scope.service == "s3":
         payload_hash = headers.get("X-Amz-Content-SHA256")
         if not payload_hash:
-            raise InvalidRequest("Missing required header for this request: "
-                           "x-amz-content-sha256")
+            raise InvalidRequest("Missing required header for this request: x-amz-content-sha256")
     else:
         payload_hash = hashlib.sha256(body).hexdigest()
     if header_values is None:
         header_values = {}
         for name, value in headers.items():
             header_values.setdefault(name.lower(), []).append(value)
-    fast = _fast_signature(method, raw_path, header_values, payload_hash, secret_key, scope,
-                           auth.signed, auth.timestamp)
+    fast = _fast_signature(
+        method, raw_path, header_values, payload_hash, secret_key, scope, auth.signed, auth.timestamp
+    )
     if fast is not None:
         if not hmac.compare_digest(fast, auth.signature):
             raise _mismatch()
@@ -159,8 +184,9 @@ def verify_signature(auth: Authorization, method: str, raw_path: str, headers: M
     for name in signed_names:
         values = headers.get_all(name) or []
         signed_headers[name] = ",".join(values)
-    request = AWSRequest(method=method, url=f"http://{headers.get('Host', '')}{raw_path}",
-                         headers=signed_headers, data=body)
+    request = AWSRequest(
+        method=method, url=f"http://{headers.get('Host', '')}{raw_path}", headers=signed_headers, data=body
+    )
     request.context["timestamp"] = auth.timestamp
     canonical = _canonical_request(signer, request, signed_names, payload_hash)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
@@ -168,8 +194,15 @@ def verify_signature(auth: Authorization, method: str, raw_path: str, headers: M
         raise _mismatch()
 
 
-def verify(method: str, raw_path: str, headers: Message, body: bytes,
-           access_key: str, secret_key: str, region: str = "us-east-1") -> Scope:
+def verify(
+    method: str,
+    raw_path: str,
+    headers: Message,
+    body: bytes,
+    access_key: str,
+    secret_key: str,
+    region: str = "us-east-1",
+) -> Scope:
     """Raise the error AWS returns unless the request is signed with the local credentials."""
     auth = check_header(headers, access_key, region)
     verify_signature(auth, method, raw_path, headers, body, secret_key)
@@ -204,18 +237,28 @@ def chunk_verifier(auth: Authorization, secret_key: str) -> Callable[[bytes, str
     previous = [auth.signature]
 
     def check(data: bytes, signature: str) -> None:
-        string_to_sign = "\n".join(("AWS4-HMAC-SHA256-PAYLOAD", auth.timestamp, credential_scope,
-                                    previous[0], _EMPTY_SHA256, hashlib.sha256(data).hexdigest()))
+        string_to_sign = "\n".join(
+            (
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                auth.timestamp,
+                credential_scope,
+                previous[0],
+                _EMPTY_SHA256,
+                hashlib.sha256(data).hexdigest(),
+            )
+        )
         expected = signer.signature(string_to_sign, context)
         if not hmac.compare_digest(expected, signature):
             raise _mismatch()
         previous[0] = expected
+
     check.previous = previous  # type: ignore[attr-defined]
     return check
 
 
-def trailer_verifier(auth: Authorization, secret_key: str,
-                     chunks: Callable[[bytes, str], None]) -> Callable[[bytes, str], None]:
+def trailer_verifier(
+    auth: Authorization, secret_key: str, chunks: Callable[[bytes, str], None]
+) -> Callable[[bytes, str], None]:
     """For STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: check the x-amz-trailer-signature over
     the canonical trailing headers ("name:value\\n" each), chained after the last chunk's."""
     scope = auth.scope
@@ -226,17 +269,27 @@ def trailer_verifier(auth: Authorization, secret_key: str,
 
     def check(canonical_trailers: bytes, signature: str) -> None:
         previous = chunks.previous[0]  # type: ignore[attr-defined]
-        string_to_sign = "\n".join(("AWS4-HMAC-SHA256-TRAILER", auth.timestamp, credential_scope,
-                                    previous, hashlib.sha256(canonical_trailers).hexdigest()))
+        string_to_sign = "\n".join(
+            (
+                "AWS4-HMAC-SHA256-TRAILER",
+                auth.timestamp,
+                credential_scope,
+                previous,
+                hashlib.sha256(canonical_trailers).hexdigest(),
+            )
+        )
         if not hmac.compare_digest(signer.signature(string_to_sign, context), signature):
             raise _mismatch()
+
     return check
 
 
 def _mismatch() -> AwsError:
-    return SignatureDoesNotMatch("The request signature we calculated does not match "
-                    "the signature you provided. Check your AWS Secret Access Key and signing "
-                    "method.")
+    return SignatureDoesNotMatch(
+        "The request signature we calculated does not match "
+        "the signature you provided. Check your AWS Secret Access Key and signing "
+        "method."
+    )
 
 
 # -- the hot path: the common request (JSON services, a plain path, no query) without botocore ----
@@ -257,9 +310,16 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
-def _fast_signature(method: str, raw_path: str, header_values: dict[str, list[str]],
-                    payload_hash: str, secret_key: str,
-                    scope: Scope, signed: str, timestamp: str) -> str | None:
+def _fast_signature(
+    method: str,
+    raw_path: str,
+    header_values: dict[str, list[str]],
+    payload_hash: str,
+    secret_key: str,
+    scope: Scope,
+    signed: str,
+    timestamp: str,
+) -> str | None:
     """The expected signature, or None when the request needs the general (botocore) path."""
     path, _, query = raw_path.partition("?")
     if scope.service == "s3" or query or not path or not _PLAIN_PATH.fullmatch(path):
@@ -273,24 +333,33 @@ def _fast_signature(method: str, raw_path: str, header_values: dict[str, list[st
             continue
         value = ",".join(header_values.get(name, ()))
         canonical_headers.append(f"{name}:{' '.join(value.split())}")
-    canonical = "\n".join((method.upper(), path, "", "\n".join(canonical_headers) + "\n",
-                           ";".join(sorted(names)), payload_hash))
+    canonical = "\n".join(
+        (method.upper(), path, "", "\n".join(canonical_headers) + "\n", ";".join(sorted(names)), payload_hash)
+    )
     date = timestamp[:8]
-    string_to_sign = "\n".join(("AWS4-HMAC-SHA256", timestamp,
-                                f"{date}/{scope.region}/{scope.service}/aws4_request",
-                                hashlib.sha256(canonical.encode("utf-8")).hexdigest()))
+    string_to_sign = "\n".join(
+        (
+            "AWS4-HMAC-SHA256",
+            timestamp,
+            f"{date}/{scope.region}/{scope.service}/aws4_request",
+            hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        )
+    )
     key = signing_key(secret_key, date, scope.region, scope.service)
     return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _canonical_request(signer: SigV4Auth, request: AWSRequest, signed_names: list[str],
-                       payload_hash: str) -> str:
+def _canonical_request(signer: SigV4Auth, request: AWSRequest, signed_names: list[str], payload_hash: str) -> str:
     # botocore's canonical_request() re-derives the header list; ours must be exactly the
     # client's SignedHeaders, so assemble it from botocore's own pieces.
     header_map = signer.headers_to_sign(request)
-    return "\n".join((request.method.upper(),
-                      signer._normalize_url_path(urlsplit(request.url).path),
-                      signer.canonical_query_string(request),
-                      signer.canonical_headers(header_map) + "\n",
-                      ";".join(sorted(signed_names)),
-                      payload_hash))
+    return "\n".join(
+        (
+            request.method.upper(),
+            signer._normalize_url_path(urlsplit(request.url).path),
+            signer.canonical_query_string(request),
+            signer.canonical_headers(header_map) + "\n",
+            ";".join(sorted(signed_names)),
+            payload_hash,
+        )
+    )

@@ -4,6 +4,7 @@ Every AWS resource localcloud keeps (feature groups, models, endpoints, pipeline
 a JSON document shaped like its Describe* response. SQLite gives atomic, crash-safe writes;
 one connection per thread because sqlite3 connections are not shared across threads.
 """
+
 from __future__ import annotations
 
 import json
@@ -85,20 +86,17 @@ class StateStore:
             yield
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        row = self._conn().execute(
-            "SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
+        row = self._conn().execute("SELECT doc FROM resources WHERE kind=? AND name=?", (kind, name)).fetchone()
         return json.loads(row[0]) if row else None
 
     def get_ignoring_case(self, kind: str, name: str, name_key: str) -> dict[str, Any] | None:
         """The document named `name`, or else the one whose `name_key` matches it ignoring case:
         AWS writes some names lower-cased inside ARNs (pipelines, model package groups)."""
-        return self.get(kind, name) or next(
-            (d for d in self.list(kind) if d[name_key].lower() == name.lower()), None)
+        return self.get(kind, name) or next((d for d in self.list(kind) if d[name_key].lower() == name.lower()), None)
 
     def insert(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         try:
-            self._conn().execute("INSERT INTO resources(kind, name, doc) VALUES (?,?,?)",
-                                 (kind, name, json.dumps(doc)))
+            self._conn().execute("INSERT INTO resources(kind, name, doc) VALUES (?,?,?)", (kind, name, json.dumps(doc)))
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"{kind} {name}") from None
 
@@ -106,7 +104,8 @@ class StateStore:
         self._conn().execute(
             "INSERT INTO resources(kind, name, doc) VALUES (?,?,?) "
             "ON CONFLICT(kind, name) DO UPDATE SET doc=excluded.doc",
-            (kind, name, json.dumps(doc)))
+            (kind, name, json.dumps(doc)),
+        )
 
     def delete(self, kind: str, name: str) -> bool:
         cur = self._conn().execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name))
@@ -114,17 +113,24 @@ class StateStore:
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         """Documents of a kind in creation order, optionally only names with a prefix."""
-        rows = self._conn().execute(
-            "SELECT doc FROM resources WHERE kind=? AND name >= ? AND name < ? "
-            "ORDER BY created, rowid", (kind, prefix, prefix + "\uffff")).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT doc FROM resources WHERE kind=? AND name >= ? AND name < ? ORDER BY created, rowid",
+                (kind, prefix, prefix + "\uffff"),
+            )
+            .fetchall()
+        )
         return [json.loads(r[0]) for r in rows]
 
     def next_value(self, counter: str) -> int:
         """A durable, gap-free counter (model package versions, execution numbers)."""
         with self.transaction():
             conn = self._conn()
-            conn.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
-                         "ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
+            conn.execute(
+                "INSERT INTO counters(name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                (counter,),
+            )
             return conn.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
 
 

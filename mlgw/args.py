@@ -1,6 +1,7 @@
 """What every `mlgw` command shares: its parser class and error line (`mlgw: error: ...`),
 argument types, the flags with one name per concept (--home, --port for localcloud,
 --endpoint), and the --home/--port → localcloud lookup."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,9 @@ from typing import NoReturn
 from localcloud.config import Config
 
 PREFIX = "mlgw: error:"
-STATE_DIR_HELP = ("state directory (default: $MLGW_HOME, else the nearest .mlgw in this "
-                  "directory or a parent, else ~/.mlgw)")
+STATE_DIR_HELP = (
+    "state directory (default: $MLGW_HOME, else the nearest .mlgw in this directory or a parent, else ~/.mlgw)"
+)
 
 
 class CliError(Exception):
@@ -32,8 +34,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, as every other error: what is wrong and where the flags are explained.
         where = self.prog.removeprefix("mlgw").strip()
-        print_error(f"{where}: {message} (`{self.prog} --help` lists the flags)" if where
-                    else f"{message} (`mlgw --help` lists the commands)")
+        print_error(
+            f"{where}: {message} (`{self.prog} --help` lists the flags)"
+            if where
+            else f"{message} (`mlgw --help` lists the commands)"
+        )
         sys.exit(2)
 
 
@@ -94,13 +99,18 @@ def with_home(p: argparse.ArgumentParser, port: bool = True) -> argparse.Argumen
     (`mlgw gateway --home X start`) is not overwritten by the action's."""
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR", help=STATE_DIR_HELP)
     if port:
-        p.add_argument("--port", type=port_number, default=argparse.SUPPRESS,
-                       help="localcloud's port (default: $MLGW_PORT or 4777)")
+        p.add_argument(
+            "--port",
+            type=port_number,
+            default=argparse.SUPPRESS,
+            help="localcloud's port (default: $MLGW_PORT or 4777)",
+        )
     return p
 
 
-def with_endpoint(p: argparse.ArgumentParser, default: str | None, help: str,
-                  aliases: tuple[str, ...] = ("--endpoint-name",)) -> argparse.ArgumentParser:
+def with_endpoint(
+    p: argparse.ArgumentParser, default: str | None, help: str, aliases: tuple[str, ...] = ("--endpoint-name",)
+) -> argparse.ArgumentParser:
     """--endpoint, the one name of the SageMaker endpoint flag; earlier spellings are accepted
     but hidden from --help."""
     p.add_argument("--endpoint", default=default, metavar="NAME", help=help)
@@ -116,10 +126,11 @@ def config_from(args: argparse.Namespace) -> Config:
 def running(config: Config) -> Config:
     """`config` of the localcloud already serving it; CliError when none is."""
     from localcloud import daemon
+
     try:
         return daemon.require_running(config)
     except daemon.DaemonError as exc:
-        if not config.state_db.exists():   # localcloud never ran here: nothing to start
+        if not config.state_db.exists():  # localcloud never ran here: nothing to start
             raise CliError(fresh_state_hint(config)) from None
         raise CliError(str(exc)) from None
 
@@ -127,20 +138,26 @@ def running(config: Config) -> Config:
 def require_endpoint(sm, endpoint: str, config: Config) -> None:
     """CliError saying to run `mlgw run` first unless `endpoint` exists (DescribeEndpoint)."""
     from botocore.exceptions import ClientError
+
     try:
         sm.describe_endpoint(EndpointName=endpoint)
-    except ClientError as exc:   # ValidationException "Could not find endpoint", as on AWS
+    except ClientError as exc:  # ValidationException "Could not find endpoint", as on AWS
         if "Could not find endpoint" not in exc.response.get("Error", {}).get("Message", ""):
             raise
         names = [e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]]
         if names:
-            raise CliError(f"endpoint {endpoint} does not exist on this state directory "
-                           f"({config.home}); it has {', '.join(sorted(names))} "
-                           "(choose with --endpoint)") from None
-        raise CliError(f"endpoint {endpoint} does not exist on this state directory "
-                       f"({config.home}); run `mlgw run` first") from None
+            raise CliError(
+                f"endpoint {endpoint} does not exist on this state directory "
+                f"({config.home}); it has {', '.join(sorted(names))} "
+                "(choose with --endpoint)"
+            ) from None
+        raise CliError(
+            f"endpoint {endpoint} does not exist on this state directory ({config.home}); run `mlgw run` first"
+        ) from None
 
 
 def fresh_state_hint(config: Config) -> str:
-    return (f"nothing has run on the state directory {config.home} yet; run `mlgw run` first "
-            "(or pass the --home of an earlier run)")
+    return (
+        f"nothing has run on the state directory {config.home} yet; run `mlgw run` first "
+        "(or pass the --home of an earlier run)"
+    )

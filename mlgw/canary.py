@@ -18,6 +18,7 @@ canary is still the new model.
 
 The endpoint update itself is processing/deploy.finish_test (the same calls Deploy makes).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,6 +35,7 @@ from processing.job import JobError
 class ServedVariant:
     """One production variant and what it serves. package_arn/version are None for a model
     created without a model package."""
+
     name: str
     model_name: str
     weight: float
@@ -41,7 +43,7 @@ class ServedVariant:
     package_group: str | None
     version: int | None
     created: dt.datetime | None
-    approval: str | None = None     # the package's ModelApprovalStatus when it was read
+    approval: str | None = None  # the package's ModelApprovalStatus when it was read
 
     @property
     def label(self) -> str:
@@ -82,15 +84,30 @@ def served_variants(sm, endpoint_name: str) -> list[ServedVariant]:
         arn = deploy.model_package_of(sm, variant["ModelName"])
         package = _describe_package(sm, arn) if arn else None
         if package is None:
-            out.append(ServedVariant(variant["VariantName"], variant["ModelName"],
-                                     variant["InitialVariantWeight"], None, None, None,
-                                     _model_created(sm, variant["ModelName"])))
+            out.append(
+                ServedVariant(
+                    variant["VariantName"],
+                    variant["ModelName"],
+                    variant["InitialVariantWeight"],
+                    None,
+                    None,
+                    None,
+                    _model_created(sm, variant["ModelName"]),
+                )
+            )
             continue
-        out.append(ServedVariant(variant["VariantName"], variant["ModelName"],
-                                 variant["InitialVariantWeight"], arn,
-                                 package.get("ModelPackageGroupName"),
-                                 package.get("ModelPackageVersion"), package.get("CreationTime"),
-                                 package.get("ModelApprovalStatus")))
+        out.append(
+            ServedVariant(
+                variant["VariantName"],
+                variant["ModelName"],
+                variant["InitialVariantWeight"],
+                arn,
+                package.get("ModelPackageGroupName"),
+                package.get("ModelPackageVersion"),
+                package.get("CreationTime"),
+                package.get("ModelApprovalStatus"),
+            )
+        )
     return out
 
 
@@ -111,37 +128,36 @@ def choose(variants: list[ServedVariant], keep: str | None, promote: bool) -> Se
     if keep is not None:
         chosen = next((v for v in variants if v.name == keep), None)
         if chosen is None:
-            raise JobError(f"no variant {keep!r} (the endpoint has "
-                           f"{', '.join(v.name for v in variants)})")
+            raise JobError(f"no variant {keep!r} (the endpoint has {', '.join(v.name for v in variants)})")
         return chosen
     ordered = by_age(variants)
     return ordered[-1] if promote else ordered[-2]
 
 
-def finish(sm, endpoint_name: str, keep: str | None, promote: bool, aas=None,
-           timeout: float = 900) -> Outcome:
+def finish(sm, endpoint_name: str, keep: str | None, promote: bool, aas=None, timeout: float = 900) -> Outcome:
     """End the test on `endpoint_name`: one variant takes all traffic, the others are removed,
     and on rollback the rolled-back packages are marked Rejected. JobError (with a message for
     the user) if there is no test to end or `keep` names no variant."""
     variants = served_variants(sm, endpoint_name)
     if len(variants) < 2 and keep is None:
-        raise JobError(f"endpoint {endpoint_name} has one variant ({variants[0].label}); "
-                       "there is no test to end")
+        raise JobError(f"endpoint {endpoint_name} has one variant ({variants[0].label}); there is no test to end")
     chosen = choose(variants, keep, promote)
     deploy.finish_test(sm, endpoint_name, chosen.name, promote=promote, timeout=timeout, aas=aas)
     removed = [v for v in variants if v.name != chosen.name]
     rejected = []
     if not promote:
         ordered = by_age(variants)
-        newer = ordered[ordered.index(chosen) + 1:]
+        newer = ordered[ordered.index(chosen) + 1 :]
         for variant in removed:
             # the same package may serve the kept variant too: never reject what stays
             if variant in newer and variant.package_arn not in (None, chosen.package_arn):
                 sm.update_model_package(
-                    ModelPackageArn=variant.package_arn, ModelApprovalStatus="Rejected",
+                    ModelPackageArn=variant.package_arn,
+                    ModelApprovalStatus="Rejected",
                     ApprovalDescription=f"rolled back on endpoint {endpoint_name} "
-                                        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} "
-                                        f"UTC; {chosen.label} kept")
+                    f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} "
+                    f"UTC; {chosen.label} kept",
+                )
                 rejected.append(variant)
     return Outcome(chosen, removed, rejected)
 
@@ -153,6 +169,5 @@ def summary(endpoint_name: str, outcome: Outcome, promote: bool) -> list[str]:
         note = " and marked Rejected in the model registry" if variant in outcome.rejected else ""
         lines.append(f"  removed {variant.label}{note}")
     if outcome.kept.package_arn:
-        lines.append(f"  {outcome.kept.package_arn} stays {outcome.kept.approval} in the "
-                     f"model registry")
+        lines.append(f"  {outcome.kept.package_arn} stays {outcome.kept.approval} in the model registry")
     return lines

@@ -4,6 +4,7 @@ One module per command group under `mlgw/commands/`, each with `register(subpars
 modules (the SageMaker SDK, pandas, xgboost) are imported inside the commands that use them so
 `mlgw --help` and the small commands stay instant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,34 @@ from mlgw.commands import (
     traffic,
 )
 
-COMMANDS = (localcloud, data, run, pipeline, models, demo, traffic, endpoint, bench, gateway,
-            segments, events, monitor, schema, studio, mlflow, build, stop)
+COMMANDS = (
+    localcloud,
+    data,
+    run,
+    pipeline,
+    models,
+    demo,
+    traffic,
+    endpoint,
+    bench,
+    gateway,
+    segments,
+    events,
+    monitor,
+    schema,
+    studio,
+    mlflow,
+    build,
+    stop,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="mlgw",
         description="ML Gateway on SageMaker: build, deploy and serve a fraud model. "
-                    "Runs locally by default against localcloud (no AWS account, no Docker).")
+        "Runs locally by default against localcloud (no AWS account, no Docker).",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
@@ -56,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _version() -> str:
     try:
         return metadata.version("ml-gateway")
-    except metadata.PackageNotFoundError:   # run from a checkout without installing
+    except metadata.PackageNotFoundError:  # run from a checkout without installing
         return "unknown"
 
 
@@ -65,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _run(argv)
         finally:
-            sys.stdout.flush()   # a closed pipe shows here, inside the handler below
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler below
     except BrokenPipeError:
         # The reader went away (`mlgw pipeline executions | head -1`): stop quietly, with the
         # status of a Unix tool that SIGPIPE stopped (128 + 13): the command did not finish
@@ -80,8 +100,10 @@ def _run(argv: list[str] | None) -> int:
     if argv and argv[0].split("=", 1)[0] in ("--home", "--port"):
         # Flags belong to the command that uses them (`mlgw pipeline executions --home DIR`);
         # argparse would report the flag's value as an unknown command.
-        print_error(f"{argv[0].split('=', 1)[0]} goes after the command, e.g. "
-                    f"`mlgw pipeline executions {argv[0].split('=', 1)[0]} ...`")
+        print_error(
+            f"{argv[0].split('=', 1)[0]} goes after the command, e.g. "
+            f"`mlgw pipeline executions {argv[0].split('=', 1)[0]} ...`"
+        )
         return 2
     args = build_parser().parse_args(argv)
     # The SageMaker SDK turns on INFO logging for everything when imported; the CLI prints
@@ -93,16 +115,16 @@ def _run(argv: list[str] | None) -> int:
     except CliError as exc:
         print_error(str(exc))
         return 2
-    except BotoCoreError as exc:      # localcloud or AWS unreachable, bad parameters
+    except BotoCoreError as exc:  # localcloud or AWS unreachable, bad parameters
         print_error(str(exc))
         return 1
-    except ClientError as exc:        # the service refused: its code and message say why
+    except ClientError as exc:  # the service refused: its code and message say why
         error = exc.response.get("Error", {})
         print_error(f"{error.get('Code')}: {error.get('Message')}")
         return 1
-    except BrokenPipeError:           # the reader went away: main() ends quietly
+    except BrokenPipeError:  # the reader went away: main() ends quietly
         raise
-    except OSError as exc:            # a path the system refuses (--home /proc/x, --out /proc/x)
+    except OSError as exc:  # a path the system refuses (--home /proc/x, --out /proc/x)
         where = f"{exc.filename}: " if exc.filename else ""
         print_error(f"{where}{exc.strerror or exc}")
         return 1

@@ -16,6 +16,7 @@ Location: $MLGW_DEFINITION_CACHE, else $XDG_CACHE_HOME/mlgw/definitions, else
 ~/.cache/mlgw/definitions; `MLGW_DEFINITION_CACHE=off` builds every time. Entries are written
 to a temporary folder and renamed into place, so concurrent runs never read half an entry.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What a definition is built from: the pipeline definitions and the job code they upload.
 PACKAGES = ("pipelines", "processing", "training", "inference", "monitoring")
 CACHE_ENV = "MLGW_DEFINITION_CACHE"
-FORMAT = 2   # bump when an entry's layout changes
+FORMAT = 2  # bump when an entry's layout changes
 
 
 def location() -> Path | None:
@@ -58,17 +59,29 @@ def _source_files() -> Iterator[Path]:
 
 def _sdk_versions() -> dict[str, str]:
     # From the installed distributions' metadata: no import of the SDK itself.
-    return {dist.metadata["Name"]: dist.version for dist in metadata.distributions()
-            if (dist.metadata["Name"] or "").lower().startswith("sagemaker")}
+    return {
+        dist.metadata["Name"]: dist.version
+        for dist in metadata.distributions()
+        if (dist.metadata["Name"] or "").lower().startswith("sagemaker")
+    }
 
 
 def key(name: str, build_args: dict[str, object]) -> str:
     """A hex digest of everything the definition of pipeline `name` built with `build_args`
     (JSON-serialisable) depends on."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"format": FORMAT, "name": name, "args": build_args,
-                              "sdk": sorted(_sdk_versions().items()),
-                              "python": sys.version_info[:3]}, sort_keys=True).encode())
+    digest.update(
+        json.dumps(
+            {
+                "format": FORMAT,
+                "name": name,
+                "args": build_args,
+                "sdk": sorted(_sdk_versions().items()),
+                "python": sys.version_info[:3],
+            },
+            sort_keys=True,
+        ).encode()
+    )
     for path in _source_files():
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -85,6 +98,7 @@ class Upload:
 @dataclass
 class Entry:
     """One SDK build: the definition and the objects it uploaded, in upload order."""
+
     definition: str
     uploads: list[Upload] = field(default_factory=list)
 
@@ -105,11 +119,11 @@ def load(digest: str) -> Entry | None:
         for item in meta["uploads"]:
             body = (folder / digest / item["file"]).read_bytes()
             if hashlib.sha256(body).hexdigest() != item["sha256"]:
-                return None       # changed on disk since it was stored
+                return None  # changed on disk since it was stored
             uploads.append(Upload(item["bucket"], item["key"], body))
         return Entry(meta["definition"], uploads)
     except (OSError, ValueError, KeyError, TypeError):
-        return None   # a damaged entry is a miss; the build that follows replaces it
+        return None  # a damaged entry is a miss; the build that follows replaces it
 
 
 def store(digest: str, entry: Entry) -> None:
@@ -124,21 +138,26 @@ def store(digest: str, entry: Entry) -> None:
         for number, upload in enumerate(entry.uploads):
             name = f"upload-{number}"
             (staging / name).write_bytes(upload.body)
-            files.append({"bucket": upload.bucket, "key": upload.key, "file": name,
-                          "sha256": hashlib.sha256(upload.body).hexdigest()})
-        (staging / "entry.json").write_text(json.dumps({"definition": entry.definition,
-                                                        "uploads": files}))
+            files.append(
+                {
+                    "bucket": upload.bucket,
+                    "key": upload.key,
+                    "file": name,
+                    "sha256": hashlib.sha256(upload.body).hexdigest(),
+                }
+            )
+        (staging / "entry.json").write_text(json.dumps({"definition": entry.definition, "uploads": files}))
         target = folder / digest
-        if target.exists():   # a damaged entry (load missed it): move it aside, then replace it
+        if target.exists():  # a damaged entry (load missed it): move it aside, then replace it
             aside = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}-old-", dir=folder))
             try:
                 target.rename(aside / "entry")
             except OSError:
-                pass   # another run is replacing it too
+                pass  # another run is replacing it too
             shutil.rmtree(aside, ignore_errors=True)
         try:
             staging.rename(target)
-        except OSError:   # another run stored the same entry first
+        except OSError:  # another run stored the same entry first
             shutil.rmtree(staging, ignore_errors=True)
     except OSError:
         return
@@ -154,8 +173,10 @@ def recording_uploads(boto_session) -> Iterator[list[tuple[str, str]]]:
         seen.append((params["Bucket"], params["Key"]))
 
     events = boto_session.events
-    handlers: list[tuple[str, Callable]] = [("provide-client-params.s3.PutObject", record),
-                                            ("provide-client-params.s3.CreateMultipartUpload", record)]
+    handlers: list[tuple[str, Callable]] = [
+        ("provide-client-params.s3.PutObject", record),
+        ("provide-client-params.s3.CreateMultipartUpload", record),
+    ]
     for event, handler in handlers:
         events.register(event, handler)
     try:
@@ -168,21 +189,24 @@ def recording_uploads(boto_session) -> Iterator[list[tuple[str, str]]]:
 def capture(s3, definition: str, uploaded: list[tuple[str, str]]) -> Entry:
     """The entry of a build that compiled `definition` after uploading `uploaded`: each
     object's bytes as the object store now holds them (the last write of a key wins)."""
-    return Entry(definition, [Upload(bucket, key_, s3.get_object(Bucket=bucket, Key=key_)["Body"].read())
-                              for bucket, key_ in dict.fromkeys(uploaded)])
+    return Entry(
+        definition,
+        [
+            Upload(bucket, key_, s3.get_object(Bucket=bucket, Key=key_)["Body"].read())
+            for bucket, key_ in dict.fromkeys(uploaded)
+        ],
+    )
 
 
 # The SDK's rule (Pipeline._create_args): a definition of 100 KiB or more goes through S3.
 INLINE_DEFINITION_LIMIT = 100 * 1024
 
 
-def upsert(sm, s3, name: str, definition: str, role_arn: str, description: str,
-           bucket: str) -> str:
+def upsert(sm, s3, name: str, definition: str, role_arn: str, description: str, bucket: str) -> str:
     """Create pipeline `name` or update its definition, with the requests the SDK's
     Pipeline.upsert sends (CreatePipeline, or UpdatePipeline when DescribePipeline finds it
     already exists; the SDK tries the create first); its ARN."""
-    kwargs: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn,
-                              "PipelineDescription": description}
+    kwargs: dict[str, Any] = {"PipelineName": name, "RoleArn": role_arn, "PipelineDescription": description}
     if len(definition.encode()) < INLINE_DEFINITION_LIMIT:
         kwargs["PipelineDefinition"] = definition
     else:
@@ -201,9 +225,19 @@ class BuiltPipeline(Protocol):
     def definition(self) -> str: ...
 
 
-def ensure_pipeline(session, s3, sm, *, name: str, build_args: dict[str, object],
-                    build: Callable[[Any], BuiltPipeline], role_arn: str, description: str,
-                    bucket: str, phases) -> str:
+def ensure_pipeline(
+    session,
+    s3,
+    sm,
+    *,
+    name: str,
+    build_args: dict[str, object],
+    build: Callable[[Any], BuiltPipeline],
+    role_arn: str,
+    description: str,
+    bucket: str,
+    phases,
+) -> str:
     """Pipeline `name` upserted with the definition `build(session)` gives (an SDK Pipeline,
     built with clients of `session`), from the cache when an identical build was made before;
     its ARN. `phases` (mlgw.progress.Phases) reports each part. The build's errors (the SDK's
@@ -215,6 +249,7 @@ def ensure_pipeline(session, s3, sm, *, name: str, build_args: dict[str, object]
             entry.replay(s3)
     else:
         from pipelines.ml_gateway import run_pipeline
+
         if "pipelines.ml_gateway.pipeline" not in sys.modules:
             with phases("importing the SageMaker SDK"):
                 from pipelines.ml_gateway import pipeline as _sdk  # noqa: F401  (the SDK's import)

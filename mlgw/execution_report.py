@@ -14,6 +14,7 @@ transient failure (a crash, a timeout, a service not ready) and never with:
 
 Speaks only the SageMaker API, so it reads an execution on AWS as on localcloud.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from mlgw.progress import ExecutionResult, reused
 
-INGEST_STEP = "Ingest"      # pipelines/ml_gateway/pipeline.py: validates the input CSVs
+INGEST_STEP = "Ingest"  # pipelines/ml_gateway/pipeline.py: validates the input CSVs
 RETRY = "retry from the failed step: mlgw pipeline retry (it reuses the steps that succeeded)"
 
 
@@ -38,7 +39,7 @@ def _parameters(sm, arn: str) -> dict[str, str]:
             if not page.get("NextToken"):
                 return out
             kwargs["NextToken"] = page["NextToken"]
-    except (ClientError, BotoCoreError):   # advice must never hide the failure itself
+    except (ClientError, BotoCoreError):  # advice must never hide the failure itself
         return out
 
 
@@ -50,33 +51,47 @@ def failure_advice(sm, result: ExecutionResult) -> list[str]:
     if failed is not None and "Fail" in failed.get("Metadata", {}):
         if "AUC" in reason:
             auc = re.search(r"AUC ([0-9]*\.[0-9]+)", reason)
-            lower = (f"if a model with AUC {float(auc.group(1)):.4f} is good enough, a new run "
-                     f"with a lower threshold: `mlgw run --param AucThreshold="
-                     f"{math.floor(float(auc.group(1)) * 100) / 100:g}`") if auc else \
-                "a new run with a lower threshold: `mlgw run --param AucThreshold=...`"
-            return ["retry cannot help: a retry evaluates the same model against the same "
-                    "threshold again.",
-                    "instead: train on more data (`mlgw traffic` adds labelled batches to the "
-                    f"current dataset, or `mlgw run --policies N` with a larger N), or, {lower}"]
-        return [f"retry cannot help: the pipeline's Fail step {failed['StepName']} would stop "
-                "it again with the same inputs and parameters; start a new run with other ones"]
+            lower = (
+                (
+                    f"if a model with AUC {float(auc.group(1)):.4f} is good enough, a new run "
+                    f"with a lower threshold: `mlgw run --param AucThreshold="
+                    f"{math.floor(float(auc.group(1)) * 100) / 100:g}`"
+                )
+                if auc
+                else "a new run with a lower threshold: `mlgw run --param AucThreshold=...`"
+            )
+            return [
+                "retry cannot help: a retry evaluates the same model against the same threshold again.",
+                "instead: train on more data (`mlgw traffic` adds labelled batches to the "
+                f"current dataset, or `mlgw run --policies N` with a larger N), or, {lower}",
+            ]
+        return [
+            f"retry cannot help: the pipeline's Fail step {failed['StepName']} would stop "
+            "it again with the same inputs and parameters; start a new run with other ones"
+        ]
     if failed is not None and failed.get("StepName") == INGEST_STEP:
-        if "has a single value" in reason:   # too few policies to hold both labels
-            return ["retry cannot help: a retry re-reads the same staged files.",
-                    "instead: a dataset with both fraud labels: more policies (`mlgw run "
-                    "--policies 1000`: about 3 % of synthetic policies are fraud), or files "
-                    "that hold both (`mlgw run --claims A.csv --customers B.csv`)"]
-        return ["retry cannot help: a retry re-reads the same staged files.",
-                "instead: fix the file, column and row named above (`mlgw schema check "
-                "--claims A.csv --customers B.csv` lists every problem) and start a new run: "
-                "`mlgw run --claims A.csv --customers B.csv`"]
+        if "has a single value" in reason:  # too few policies to hold both labels
+            return [
+                "retry cannot help: a retry re-reads the same staged files.",
+                "instead: a dataset with both fraud labels: more policies (`mlgw run "
+                "--policies 1000`: about 3 % of synthetic policies are fraud), or files "
+                "that hold both (`mlgw run --claims A.csv --customers B.csv`)",
+            ]
+        return [
+            "retry cannot help: a retry re-reads the same staged files.",
+            "instead: fix the file, column and row named above (`mlgw schema check "
+            "--claims A.csv --customers B.csv` lists every problem) and start a new run: "
+            "`mlgw run --claims A.csv --customers B.csv`",
+        ]
     parameters = _parameters(sm, result.arn)
     named = sorted(name for name in parameters if name in reason)
     if named:
-        return ["retry cannot help: a retry runs with the same parameters "
-                f"({', '.join(f'{n}={parameters[n]!r}' for n in named)}).",
-                f"instead: start a new run with a valid value: `mlgw run --param {named[0]}=...`"
-                " (or `mlgw pipeline start --param ...` on the current dataset)"]
+        return [
+            "retry cannot help: a retry runs with the same parameters "
+            f"({', '.join(f'{n}={parameters[n]!r}' for n in named)}).",
+            f"instead: start a new run with a valid value: `mlgw run --param {named[0]}=...`"
+            " (or `mlgw pipeline start --param ...` on the current dataset)",
+        ]
     return [RETRY]
 
 

@@ -8,6 +8,7 @@ in S3 (mlgw/executions_view.py). A local job's log is read from the target's sta
 Every function takes the target's SageMaker client as `sm` (default: a new one of the target),
 so a caller that holds one (a stubbed one in tests) passes it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -45,8 +46,7 @@ def executions(target: Target, pipeline_name: str, sm: Any = None) -> list[dict[
     them in creation order whatever SortOrder says)."""
     sm = sm or target.client("sagemaker")
     summaries: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"PipelineName": pipeline_name, "SortBy": "CreationTime",
-                              "SortOrder": "Descending"}
+    kwargs: dict[str, Any] = {"PipelineName": pipeline_name, "SortBy": "CreationTime", "SortOrder": "Descending"}
     while True:
         page = sm.list_pipeline_executions(**kwargs)
         summaries.extend(page["PipelineExecutionSummaries"])
@@ -60,55 +60,63 @@ def latest_execution(target: Target, pipeline_name: str, sm: Any = None) -> str:
     """The ARN of the newest execution; CliError saying how to start one when there is none."""
     found = executions(target, pipeline_name, sm)
     if not found:
-        raise CliError(f"pipeline {pipeline_name} has no executions yet; "
-                       f"run {FIRST_RUN[target.kind]}")
+        raise CliError(f"pipeline {pipeline_name} has no executions yet; run {FIRST_RUN[target.kind]}")
     return str(found[0]["PipelineExecutionArn"])
 
 
-def print_executions(target: Target, pipeline_name: str, limit: int = 20,
-                     out: TextIO | None = None, sm: Any = None) -> None:
+def print_executions(
+    target: Target, pipeline_name: str, limit: int = 20, out: TextIO | None = None, sm: Any = None
+) -> None:
     """The newest `limit` executions, one line each: start (UTC), status, duration, who or what
     started it, AUC, the parameters not at their default, and the execution (execution_label)."""
     from mlgw import executions_view as view
+
     out = out or sys.stdout
     sm = sm or target.client("sagemaker")
-    page = sm.list_pipeline_executions(PipelineName=pipeline_name, SortBy="CreationTime",
-                                       SortOrder="Descending", MaxResults=limit)
-    summaries = sorted(page["PipelineExecutionSummaries"], key=lambda s: s["StartTime"],
-                       reverse=True)
+    page = sm.list_pipeline_executions(
+        PipelineName=pipeline_name, SortBy="CreationTime", SortOrder="Descending", MaxResults=limit
+    )
+    summaries = sorted(page["PipelineExecutionSummaries"], key=lambda s: s["StartTime"], reverse=True)
     if not summaries:
-        print(f"no executions of {pipeline_name} yet; {FIRST_RUN[target.kind]} starts one",
-              file=out)
+        print(f"no executions of {pipeline_name} yet; {FIRST_RUN[target.kind]} starts one", file=out)
         return
-    facts = view.all_facts(sm, summaries, view.defaults(sm, pipeline_name),
-                           target.client("s3"), target.bucket)
-    print(f"{'started (UTC)':<19}  {'status':<10} {'took':>9}  {'started by':<24} {'AUC':<6}  "
-          f"parameters not at their default / execution", file=out)
+    facts = view.all_facts(sm, summaries, view.defaults(sm, pipeline_name), target.client("s3"), target.bucket)
+    print(
+        f"{'started (UTC)':<19}  {'status':<10} {'took':>9}  {'started by':<24} {'AUC':<6}  "
+        f"parameters not at their default / execution",
+        file=out,
+    )
     for summary, fact in zip(summaries, facts):
         took = view.duration(fact["seconds"]) + ("+" if fact["running"] else "")
         auc = f"{fact['auc']:.4f}" if fact["auc"] is not None else "-"
         overrides = " ".join(f"{k}={view.short(v)}" for k, v in fact["overrides"].items())
-        print(f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
-              f"{took:>9}  {view.started_by(summary.get('PipelineExecutionDescription')):<24} "
-              f"{auc:<6}  {overrides + '  ' if overrides else ''}"
-              f"{execution_label(target, summary['PipelineExecutionArn'])}", file=out)
+        print(
+            f"{summary['StartTime']:%Y-%m-%d %H:%M:%S}  {summary['PipelineExecutionStatus']:<10} "
+            f"{took:>9}  {view.started_by(summary.get('PipelineExecutionDescription')):<24} "
+            f"{auc:<6}  {overrides + '  ' if overrides else ''}"
+            f"{execution_label(target, summary['PipelineExecutionArn'])}",
+            file=out,
+        )
     if page.get("NextToken"):
         print(f"(the newest {limit}; older executions not shown)", file=out)
-    what = "steps, failure reasons and job logs" if target.home is not None \
-        else "steps and failure reasons"
+    what = "steps, failure reasons and job logs" if target.home is not None else "steps and failure reasons"
     print(f"{what}: {describe_command(target, 'EXECUTION_ARN')}", file=out)
 
 
-def print_execution(target: Target, pipeline_name: str, arn: str | None,
-                    out: TextIO | None = None, sm: Any = None) -> None:
+def print_execution(
+    target: Target, pipeline_name: str, arn: str | None, out: TextIO | None = None, sm: Any = None
+) -> None:
     """Status, failure reason and each step of `arn` (default: the latest execution), with the
     local job log of each processing or training step when the target has one."""
     out = out or sys.stdout
     sm = sm or target.client("sagemaker")
     arn = arn or latest_execution(target, pipeline_name, sm)
     execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-    print(f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
-          + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""), file=out)
+    print(
+        f"{arn}\nstatus {execution['PipelineExecutionStatus']}"
+        + (f": {execution['FailureReason']}" if execution.get("FailureReason") else ""),
+        file=out,
+    )
     for step in list_steps(sm, arn):
         took = ""
         if step.get("EndTime") and step.get("StartTime"):
@@ -147,13 +155,18 @@ def following(target: Target, arn: str, sm: Any = None, **kwargs: Any) -> Execut
     try:
         return follow(sm, arn, **kwargs)
     except KeyboardInterrupt:
-        print(f"\nstopped following; the execution goes on in {WHERE[target.kind]}: "
-              f"`{describe_command(target, arn)}` shows it", file=sys.stderr, flush=True)
+        print(
+            f"\nstopped following; the execution goes on in {WHERE[target.kind]}: "
+            f"`{describe_command(target, arn)}` shows it",
+            file=sys.stderr,
+            flush=True,
+        )
         raise
 
 
-def start_retry(target: Target, pipeline_name: str, arn: str | None,
-                sm: Any = None) -> tuple[str, list[dict[str, Any]]]:
+def start_retry(
+    target: Target, pipeline_name: str, arn: str | None, sm: Any = None
+) -> tuple[str, list[dict[str, Any]]]:
     """RetryPipelineExecution of `arn` (default: the latest execution), which re-runs its failed
     step and what follows: (the execution's ARN, its steps before the retry, for follow_retry)."""
     sm = sm or target.client("sagemaker")
@@ -163,8 +176,9 @@ def start_retry(target: Target, pipeline_name: str, arn: str | None,
     return arn, before
 
 
-def follow_retry(target: Target, arn: str, before: list[dict[str, Any]], sm: Any = None,
-                 out: TextIO | None = None) -> ExecutionResult:
+def follow_retry(
+    target: Target, arn: str, before: list[dict[str, Any]], sm: Any = None, out: TextIO | None = None
+) -> ExecutionResult:
     """Follow a retried execution to its end, then say which steps it reused and which it ran."""
     result = following(target, arn, sm, out=out, previous=before)
     print("\n".join(retry_lines(before, result.steps)), file=out or sys.stdout, flush=True)

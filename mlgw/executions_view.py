@@ -7,6 +7,7 @@ ListPipelineParametersForExecution, and Evaluate's report at
 s3://<bucket>/ml-gateway/executions/<execution id>/evaluation/evaluation.json, where the
 pipeline writes it: pipelines/ml_gateway/pipeline.py), so it reads AWS as it reads localcloud.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,7 @@ def defaults(sm, pipeline_name: str) -> dict[str, str]:
     return {p["Name"]: str(p.get("DefaultValue", "")) for p in definition.get("Parameters", [])}
 
 
-def facts(sm, summary: dict, default_values: dict[str, str], s3=None,
-          bucket: str | None = None) -> dict[str, Any]:
+def facts(sm, summary: dict, default_values: dict[str, str], s3=None, bucket: str | None = None) -> dict[str, Any]:
     """One execution's `seconds` (start to end; to now while it runs), `running`,
     `overrides` {name: value} (parameters not at their default) and `auc` (float, or None when
     Evaluate wrote no report: it failed earlier, or `s3`/`bucket` were not given)."""
@@ -63,16 +63,27 @@ def facts(sm, summary: dict, default_values: dict[str, str], s3=None,
             auc = report["binary_classification_metrics"]["auc"]["value"]
         except (ClientError, KeyError, TypeError, ValueError):
             auc = None
-    return {"seconds": max(0.0, (end - described["CreationTime"]).total_seconds()),
-            "running": not done, "auc": auc,
-            "overrides": {k: v for k, v in values.items() if default_values.get(k) != v}}
+    return {
+        "seconds": max(0.0, (end - described["CreationTime"]).total_seconds()),
+        "running": not done,
+        "auc": auc,
+        "overrides": {k: v for k, v in values.items() if default_values.get(k) != v},
+    }
 
 
-def all_facts(sm, summaries: list[dict], default_values: dict[str, str], s3=None,
-              bucket: str | None = None, pool: ThreadPoolExecutor | None = None) -> list[dict]:
+def all_facts(
+    sm,
+    summaries: list[dict],
+    default_values: dict[str, str],
+    s3=None,
+    bucket: str | None = None,
+    pool: ThreadPoolExecutor | None = None,
+) -> list[dict]:
     """facts() of each summary, read concurrently (a few calls each)."""
+
     def one(summary: dict) -> dict:
         return facts(sm, summary, default_values, s3, bucket)
+
     if pool is not None:
         return list(pool.map(one, summaries))
     with ThreadPoolExecutor(max_workers=8) as own:

@@ -4,6 +4,7 @@ The pipeline is built with the SageMaker SDK (or its compiled definition taken f
 an identical earlier build, mlgw/definition_cache.py) and upserted/started through the
 SageMaker API with the calls the SDK makes on AWS; only the endpoint the clients talk to differs.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -71,7 +72,8 @@ def stage_schema(config: Config, s3, schema: str) -> str:
     import hashlib
 
     from processing import contract
-    contract.activate(schema)       # SchemaFileError names the key at fault
+
+    contract.activate(schema)  # SchemaFileError names the key at fault
     body = Path(schema).read_bytes()
     bucket = default_bucket(config)
     _ensure_bucket(s3, bucket)
@@ -80,9 +82,9 @@ def stage_schema(config: Config, s3, schema: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def prepare_data(config: Config, s3, policies: int, seed: int,
-                 claims: str | None, customers: str | None,
-                 schema_tag: str = "") -> dict[str, str]:
+def prepare_data(
+    config: Config, s3, policies: int, seed: int, claims: str | None, customers: str | None, schema_tag: str = ""
+) -> dict[str, str]:
     """Generate (or take) the raw CSVs and stage them for one run; return their staging
     prefixes {table: s3://.../staging/<digest>/<table>/}, the run's ClaimsInputUri and
     CustomersInputUri.
@@ -92,21 +94,23 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
     bad file fails its run and leaves retrains on the previous good data. The prefix is named
     by the files' content, so the same data is uploaded once and a retry re-reads it."""
     import hashlib
+
     if claims is None:
         from processing import synthetic
+
         data_dir = config.home / "data" / f"synthetic-{policies}-seed{seed}{schema_tag}"
         if not (data_dir / "claims.csv").exists():
             t0 = time.perf_counter()
             synthetic.write(data_dir, policies=policies, seed=seed)
-            print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}",
-                  flush=True)
+            print(f"generated {policies:,} policies in {time.perf_counter() - t0:.1f} s → {data_dir}", flush=True)
         claims, customers = str(data_dir / "claims.csv"), str(data_dir / "customers.csv")
-    elif customers is None:      # `mlgw run` takes both files or neither
+    elif customers is None:  # `mlgw run` takes both files or neither
         raise ValueError("claims and customers are given together: customers is missing")
     # The user's own file names, so a validation error names the files they gave.
-    files = {table: (Path(path), Path(path).name if str(path).endswith(".csv")
-                     else f"{Path(path).name}.csv")
-             for table, path in (("claims", claims), ("customers", customers))}
+    files = {
+        table: (Path(path), Path(path).name if str(path).endswith(".csv") else f"{Path(path).name}.csv")
+        for table, path in (("claims", claims), ("customers", customers))
+    }
     digest = hashlib.sha256()
     for table, (path, name) in files.items():
         digest.update(f"{table}/{name}\0".encode())
@@ -120,7 +124,7 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
     for table, (path, name) in files.items():
         key = f"{prefix}/{table}/{name}"
         try:
-            s3.head_object(Bucket=bucket, Key=key)     # staged by an earlier run: same bytes
+            s3.head_object(Bucket=bucket, Key=key)  # staged by an earlier run: same bytes
         except s3.exceptions.ClientError:
             s3.upload_file(str(path), bucket, key)
     return {table: f"s3://{bucket}/{prefix}/{table}/" for table in files}
@@ -129,20 +133,21 @@ def prepare_data(config: Config, s3, policies: int, seed: int,
 def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, str]:
     """Add a batch of new policies (frames in the raw schema) to the current dataset."""
     import io
+
     bucket = default_bucket(config)
     _ensure_bucket(s3, bucket)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     for table, frame in (("claims", claims), ("customers", customers)):
         body = io.StringIO()
         frame.to_csv(body, index=False)
-        s3.put_object(Bucket=bucket, Key=f"{LANDING}/{table}/{label}-{stamp}.csv",
-                      Body=body.getvalue().encode())
+        s3.put_object(Bucket=bucket, Key=f"{LANDING}/{table}/{label}-{stamp}.csv", Body=body.getvalue().encode())
     return landing_uris(config)
 
 
 def role_arn(config: Config, logical_id: str = ROLE) -> str:
     """The ARN of a role of infra/ml-gateway.yaml (by logical id) in the local account."""
     from localcloud.iam.template import role_arn as template_role_arn
+
     return template_role_arn(logical_id, config.account_id, config.region)
 
 
@@ -165,9 +170,11 @@ def exclusive_run(home: Path) -> Iterator[None]:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise RunInProgress(f"another `mlgw run` (pid {holder}) is running on {home}; it owns "
-                            "the dataset this run would replace. Wait for it to finish, or give "
-                            "this run its own state directory with --home") from None
+        raise RunInProgress(
+            f"another `mlgw run` (pid {holder}) is running on {home}; it owns "
+            "the dataset this run would replace. Wait for it to finish, or give "
+            "this run its own state directory with --home"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -176,27 +183,55 @@ def exclusive_run(home: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def run(config: Config, *, policies: int, seed: int, claims: str | None, customers: str | None,
-        parameters: dict[str, str], out=None, schema: str | None = None) -> ExecutionResult:
+def run(
+    config: Config,
+    *,
+    policies: int,
+    seed: int,
+    claims: str | None,
+    customers: str | None,
+    parameters: dict[str, str],
+    out=None,
+    schema: str | None = None,
+) -> ExecutionResult:
     """Start localcloud for config.home if it is not running, then run the pipeline on it.
     RunInProgress when another run is using config.home; ParameterError (naming the
     parameter) before anything starts or is uploaded."""
     from pipelines.ml_gateway.parameters import validate
+
     validate(parameters)
     with exclusive_run(config.home):
-        return execute(daemon.start(config), policies=policies, seed=seed, claims=claims,
-                       customers=customers, parameters=parameters, out=out, schema=schema)
+        return execute(
+            daemon.start(config),
+            policies=policies,
+            seed=seed,
+            claims=claims,
+            customers=customers,
+            parameters=parameters,
+            out=out,
+            schema=schema,
+        )
 
 
-def execute(config: Config, *, policies: int, seed: int, claims: str | None,
-            customers: str | None, parameters: dict[str, str], out=None,
-            schema: str | None = None, phases: Phases | None = None) -> ExecutionResult:
+def execute(
+    config: Config,
+    *,
+    policies: int,
+    seed: int,
+    claims: str | None,
+    customers: str | None,
+    parameters: dict[str, str],
+    out=None,
+    schema: str | None = None,
+    phases: Phases | None = None,
+) -> ExecutionResult:
     """Run the pipeline on the localcloud already serving `config`; `schema` is a data
     contract file (default: processing/schema.json). `phases` reports the client-side work
     (SDK import, build, upsert) and keeps its durations (default: printed to `out`)."""
     out = out or sys.stdout
     from pipelines.ml_gateway.parameters import validate
-    validate(parameters)     # ParameterError before anything is uploaded
+
+    validate(parameters)  # ParameterError before anything is uploaded
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     target = Target.local(config)
     session, sm, s3 = target.session, target.client("sagemaker"), target.client("s3")
@@ -207,8 +242,13 @@ def execute(config: Config, *, policies: int, seed: int, claims: str | None,
         tag = "-schema" + schema_params["SchemaUri"].rsplit("/", 2)[-2]
     uris = prepare_data(config, s3, policies, seed, claims, customers, tag)
 
-    params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-              "EndpointName": ENDPOINT_NAME, **schema_params, **parameters}
+    params = {
+        "ClaimsInputUri": uris["claims"],
+        "CustomersInputUri": uris["customers"],
+        "EndpointName": ENDPOINT_NAME,
+        **schema_params,
+        **parameters,
+    }
     arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
     result = executions.following(target, arn, sm, out=out, step_lines=JobProgress(config))
@@ -231,23 +271,33 @@ def build_upsert_start(config: Config, session, params: dict[str, str], phases: 
 def upsert_definition(config: Config, session, pipeline_name: str, phases: Phases) -> str:
     """Create or update `pipeline_name` (this project's pipeline) on localcloud; its ARN."""
     from pipelines.ml_gateway.run_pipeline import PIPELINE_DESCRIPTION
+
     role, bucket = role_arn(config), default_bucket(config)
 
     def build(boto_session):
         from pipelines.ml_gateway import run_pipeline
-        return run_pipeline.build(config.region, role, bucket, pipeline_name,
-                                  boto_session=boto_session)
+
+        return run_pipeline.build(config.region, role, bucket, pipeline_name, boto_session=boto_session)
+
     return definition_cache.ensure_pipeline(
-        session, session.client("s3", endpoint_url=config.url),
-        session.client("sagemaker", endpoint_url=config.url), name=pipeline_name,
-        build_args={"region": config.region, "role": role, "bucket": bucket}, build=build,
-        role_arn=role, description=PIPELINE_DESCRIPTION, bucket=bucket, phases=phases)
+        session,
+        session.client("s3", endpoint_url=config.url),
+        session.client("sagemaker", endpoint_url=config.url),
+        name=pipeline_name,
+        build_args={"region": config.region, "role": role, "bucket": bucket},
+        build=build,
+        role_arn=role,
+        description=PIPELINE_DESCRIPTION,
+        bucket=bucket,
+        phases=phases,
+    )
 
 
 def start_execution(sm, pipeline_name: str, parameters: dict[str, str]) -> str:
     """StartPipelineExecution with `parameters` as the SDK's Pipeline.start sends them; the
     execution's ARN."""
     from pipelines.ml_gateway.parameters import validate
+
     validate(parameters)
     return sm.start_pipeline_execution(
         PipelineName=pipeline_name,
@@ -259,6 +309,7 @@ class JobProgress:
     """New progress lines of a running processing job, from its local job log: the lines a job
     prints to say what it waits for (BuildDataset's `offline store: ...`) or what it changed
     (Ingest's `current dataset: ...`)."""
+
     PREFIXES: tuple[str, ...] = ("offline store:", "current dataset:")
 
     def __init__(self, config: Config):
@@ -281,16 +332,14 @@ class JobProgress:
         with open(log, "rb") as f:
             f.seek(start)
             chunk = f.read()
-        complete = chunk[:chunk.rfind(b"\n") + 1]
+        complete = chunk[: chunk.rfind(b"\n") + 1]
         self.offsets[log] = start + len(complete)
-        return [line for line in complete.decode(errors="replace").splitlines()
-                if line.startswith(self.PREFIXES)]
+        return [line for line in complete.decode(errors="replace").splitlines() if line.startswith(self.PREFIXES)]
 
 
 def _evaluation(sm, s3, package_arn: str) -> dict | None:
     package = sm.describe_model_package(ModelPackageName=package_arn)
-    uri = (package.get("ModelMetrics", {}).get("ModelQuality", {})
-           .get("Statistics", {}).get("S3Uri"))
+    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     if not uri:
         return None
     bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -307,8 +356,9 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
             print(line, file=out)
         _print_left_running(config, out)
         return
-    package_arn = next((s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
-                        if "RegisterModel" in s.get("Metadata", {})), None)
+    package_arn = next(
+        (s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps if "RegisterModel" in s.get("Metadata", {})), None
+    )
     if package_arn:
         metrics = (_evaluation(sm, s3, package_arn) or {}).get("binary_classification_metrics", {})
         auc = metrics.get("auc", {}).get("value")
@@ -317,8 +367,10 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
             print(f"test AUC        {auc:.4f}  (PR-AUC {pr_auc:.4f})", file=out)
         print(f"model package   {package_arn}", file=out)
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
-    print(f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, "
-          f"config {endpoint['EndpointConfigName']})", file=out)
+    print(
+        f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, config {endpoint['EndpointConfigName']})",
+        file=out,
+    )
     print(f"traffic         {_traffic_split(sm, endpoint)}", file=out)
     print("\ninvoke it from Python:", file=out)
     for line in _invoke_snippet(config):
@@ -332,29 +384,33 @@ def _traffic_split(sm, endpoint: dict) -> str:
 
     from mlgw.canary import served_variants
     from processing.job import JobError
+
     variants = endpoint.get("ProductionVariants", [])
     total = sum(v.get("CurrentWeight", 0) for v in variants) or 1
     try:
         serves = {v.name: v for v in served_variants(sm, endpoint["EndpointName"])}
-    except (ClientError, BotoCoreError, JobError):   # the split still prints, without versions
+    except (ClientError, BotoCoreError, JobError):  # the split still prints, without versions
         serves = {}
     parts = []
     for variant in variants:
         served = serves.get(variant["VariantName"])
         label = f" (version {served.version})" if served is not None and served.version else ""
         parts.append(f"{variant['VariantName']} {variant.get('CurrentWeight', 0) / total:.0%}{label}")
-    return " · ".join(parts) + ("  (a canary: `mlgw endpoint promote` or `rollback` ends it)"
-                                if len(variants) > 1 else "")
+    return " · ".join(parts) + (
+        "  (a canary: `mlgw endpoint promote` or `rollback` ends it)" if len(variants) > 1 else ""
+    )
 
 
 def _print_left_running(config: Config, out) -> None:
     from mlgw import servers
+
     print(f"\n{servers.summary(config.home, _mlgw_command())}", file=out)
 
 
 def _mlgw_command() -> str:
     """How this shell reaches `mlgw`: bare when it is on PATH, else the venv's script."""
     import shutil
+
     script = Path(sys.executable).with_name("mlgw")
     on_path = shutil.which("mlgw")
     if on_path and Path(on_path).resolve() == script.resolve():
@@ -369,11 +425,11 @@ def _invoke_snippet(config: Config) -> list[str]:
     # Never the secret key: output is copied into logs and tickets. The credentials come from
     # the environment `mlgw localcloud env` prints on request.
     return [
-        f"# first, in the shell: eval \"$({_mlgw_command()} localcloud env)\"   (endpoint and local credentials)",
+        f'# first, in the shell: eval "$({_mlgw_command()} localcloud env)"   (endpoint and local credentials)',
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
-        "                   Body='{\"instances\": [{\"incident_severity\": \"Major\", "
+        '                   Body=\'{"instances": [{"incident_severity": "Major", '
         "\"total_claim_amount\": 50000}]}')['Body'].read()",
     ]
 
@@ -387,28 +443,35 @@ def ensure_drift_loop(config: Config, session, endpoint: str, phases: Phases | N
     """What the template makes on AWS, before the run whose Deploy schedules the drift check:
     the DriftCheck pipeline, the drift alarm and the retrain rule."""
     from mlgw import monitor_schedule
-    phases = phases or Phases(io.StringIO())   # callers that report no progress
-    monitor_schedule.upsert_drift_check(config, session, role_arn(config), default_bucket(config),
-                                        phases)
+
+    phases = phases or Phases(io.StringIO())  # callers that report no progress
+    monitor_schedule.upsert_drift_check(config, session, role_arn(config), default_bucket(config), phases)
     with phases("creating the drift alarms and the retrain rule"):
-        monitor_schedule.ensure_alarms(session.client("cloudwatch", endpoint_url=config.url),
-                                       endpoint)
+        monitor_schedule.ensure_alarms(session.client("cloudwatch", endpoint_url=config.url), endpoint)
         ensure_retrain_rule(config, session)
 
 
 def ensure_retrain_rule(config: Config, session) -> str:
     """The EventBridge rule that starts this pipeline when a drift alarm goes to ALARM."""
     from mlgw.retrain import ensure_rule
+
     uris = landing_uris(config)
-    return ensure_rule(session.client("events", endpoint_url=config.url),
-                       config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
-                       role_arn(config, RETRAIN_ROLE),
-                       {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-                        "EndpointName": ENDPOINT_NAME, **RETRAIN_STRATEGY})
+    return ensure_rule(
+        session.client("events", endpoint_url=config.url),
+        config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
+        role_arn(config, RETRAIN_ROLE),
+        {
+            "ClaimsInputUri": uris["claims"],
+            "CustomersInputUri": uris["customers"],
+            "EndpointName": ENDPOINT_NAME,
+            **RETRAIN_STRATEGY,
+        },
+    )
 
 
-def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters: dict[str, str],
-                    print_arn: bool = False) -> ExecutionResult | None:
+def upsert_or_start(
+    config: Config, action: str, pipeline_name: str, parameters: dict[str, str], print_arn: bool = False
+) -> ExecutionResult | None:
     """`mlgw pipeline upsert|start` on localcloud: start runs on the current dataset unless
     parameters say otherwise, and follows the execution unless only the ARN is wanted. A
     followed start is a run like `mlgw run`: it holds the same lock (RunInProgress), so two
@@ -416,7 +479,8 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     from contextlib import nullcontext
 
     from pipelines.ml_gateway.parameters import validate
-    validate(parameters)     # before the definition is built and uploaded
+
+    validate(parameters)  # before the definition is built and uploaded
     with exclusive_run(config.home) if action == "start" and not print_arn else nullcontext():
         os.environ.update(config.client_env())
         target = Target.local(config)
@@ -430,9 +494,13 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
             print(arn)
             return None
         uris = landing_uris(config)
-        params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-                  "EndpointName": ENDPOINT_NAME, **parameters}
-        if print_arn:      # scripts: the bare ARN; the execution goes on by itself
+        params = {
+            "ClaimsInputUri": uris["claims"],
+            "CustomersInputUri": uris["customers"],
+            "EndpointName": ENDPOINT_NAME,
+            **parameters,
+        }
+        if print_arn:  # scripts: the bare ARN; the execution goes on by itself
             print(start_execution(sm, pipeline_name, params), flush=True)
             return None
         arn = start_execution(sm, pipeline_name, params)
@@ -442,8 +510,7 @@ def upsert_or_start(config: Config, action: str, pipeline_name: str, parameters:
     return result
 
 
-def print_executions(config: Config, pipeline_name: str, limit: int = 20,
-                     out: TextIO | None = None) -> None:
+def print_executions(config: Config, pipeline_name: str, limit: int = 20, out: TextIO | None = None) -> None:
     """`mlgw pipeline executions` on this localcloud (executions.print_executions)."""
     executions.print_executions(Target.local(config), pipeline_name, limit, out)
 

@@ -4,11 +4,12 @@
 its URI as the pipeline's MlflowTrackingUri so Evaluate logs each run there (on AWS the same
 parameter takes a SageMaker managed MLflow tracking server ARN).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-EXPERIMENT = "ml-gateway"     # processing/mlflow_log.py logs to this experiment
+EXPERIMENT = "ml-gateway"  # processing/mlflow_log.py logs to this experiment
 
 
 def store_dir(home: Path) -> Path:
@@ -27,6 +28,7 @@ def configured(home: Path) -> str | None:
 def create(home: Path) -> str:
     """Create the store and the experiment (artifacts under the store, not a job's folder)."""
     from mlflow.tracking import MlflowClient
+
     store_dir(home).mkdir(parents=True, exist_ok=True)
     uri = tracking_uri(home)
     client = MlflowClient(tracking_uri=uri)

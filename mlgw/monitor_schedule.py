@@ -9,6 +9,7 @@ Deploy step make them on AWS; locally the clients are aimed at localcloud.
   the retrain rule's pattern matches), missing data not breaching — the template's
   DriftAlarm with its default parameters.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -20,10 +21,10 @@ from processing import drift_schedule
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
 DRIFT_CHECK_PIPELINE = "DriftCheck"
-ALARM_PREFIX = "ml-gateway-drift-"     # the retrain rule matches alarm names by this prefix
+ALARM_PREFIX = "ml-gateway-drift-"  # the retrain rule matches alarm names by this prefix
 DEFAULT_FEATURES = ("total_claim_amount",)
-DEFAULT_THRESHOLD = 0.1                 # infra/ml-gateway.yaml DriftThreshold's default
-ALARM_PERIOD = 3600                     # one drift check per hour by default
+DEFAULT_THRESHOLD = 0.1  # infra/ml-gateway.yaml DriftThreshold's default
+ALARM_PERIOD = 3600  # one drift check per hour by default
 
 
 class MonitorError(Exception):
@@ -33,6 +34,7 @@ class MonitorError(Exception):
 @dataclass(frozen=True)
 class AlarmSpec:
     """One drift alarm, as infra/ml-gateway.yaml's DriftAlarm declares it."""
+
     endpoint: str
     feature: str
     threshold: float = DEFAULT_THRESHOLD
@@ -45,21 +47,25 @@ class AlarmSpec:
     def request(self) -> dict[str, Any]:
         # Imported here: the job module loads pandas, which every `mlgw` command would pay for.
         from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
+
         return {
             "AlarmName": self.name,
-            "AlarmDescription": f"Model Monitor baseline drift of {self.feature} above "
-                                f"{self.threshold:g}",
+            "AlarmDescription": f"Model Monitor baseline drift of {self.feature} above {self.threshold:g}",
             "Namespace": METRIC_NAMESPACE,
             "MetricName": f"{DRIFT_METRIC_PREFIX}{self.feature}",
             "Dimensions": dimensions(self.endpoint, drift_schedule.schedule_name(self.endpoint)),
-            "Statistic": "Maximum", "Period": self.period, "EvaluationPeriods": 1,
-            "Threshold": self.threshold, "ComparisonOperator": "GreaterThanThreshold",
+            "Statistic": "Maximum",
+            "Period": self.period,
+            "EvaluationPeriods": 1,
+            "Threshold": self.threshold,
+            "ComparisonOperator": "GreaterThanThreshold",
             "TreatMissingData": "notBreaching",
         }
 
 
-def ensure_alarms(cloudwatch: Any, endpoint: str, features: tuple[str, ...] = DEFAULT_FEATURES,
-                  threshold: float = DEFAULT_THRESHOLD) -> list[str]:
+def ensure_alarms(
+    cloudwatch: Any, endpoint: str, features: tuple[str, ...] = DEFAULT_FEATURES, threshold: float = DEFAULT_THRESHOLD
+) -> list[str]:
     """PutMetricAlarm for each feature (idempotent: an update keeps the alarm's state)."""
     names = []
     for feature in features:
@@ -81,8 +87,7 @@ def events_role_arn(config: Config) -> str:
 DRIFT_CHECK_DESCRIPTION = "Scheduled drift check of the deployed endpoint"
 
 
-def upsert_drift_check(config: Config, session, role_arn: str, default_bucket: str,
-                       phases) -> str:
+def upsert_drift_check(config: Config, session, role_arn: str, default_bucket: str, phases) -> str:
     """Create or update the DriftCheck pipeline on localcloud: built by the SageMaker SDK, or
     from the definition cache when the same code was built before (mlgw/definition_cache.py);
     its ARN. `session`: a boto3 session signed for localcloud; `phases`: mlgw.progress.Phases."""
@@ -90,28 +95,49 @@ def upsert_drift_check(config: Config, session, role_arn: str, default_bucket: s
 
     def build(boto_session):
         from pipelines.ml_gateway.run_pipeline import quiet_sdk
+
         with quiet_sdk():
             from pipelines.drift_check.pipeline import get_pipeline
-            return get_pipeline(region=config.region, role=role_arn, default_bucket=default_bucket,
-                                pipeline_name=DRIFT_CHECK_PIPELINE, boto_session=boto_session)
+
+            return get_pipeline(
+                region=config.region,
+                role=role_arn,
+                default_bucket=default_bucket,
+                pipeline_name=DRIFT_CHECK_PIPELINE,
+                boto_session=boto_session,
+            )
+
     return definition_cache.ensure_pipeline(
-        session, session.client("s3", endpoint_url=config.url),
-        session.client("sagemaker", endpoint_url=config.url), name=DRIFT_CHECK_PIPELINE,
+        session,
+        session.client("s3", endpoint_url=config.url),
+        session.client("sagemaker", endpoint_url=config.url),
+        name=DRIFT_CHECK_PIPELINE,
         build_args={"region": config.region, "role": role_arn, "bucket": default_bucket},
-        build=build, role_arn=role_arn, description=DRIFT_CHECK_DESCRIPTION,
-        bucket=default_bucket, phases=phases)
+        build=build,
+        role_arn=role_arn,
+        description=DRIFT_CHECK_DESCRIPTION,
+        bucket=default_bucket,
+        phases=phases,
+    )
 
 
-def create_schedule(config: Config, events: Any, endpoint: str, expression: str,
-                    window_minutes: int, capture_uri: str | None = None) -> str:
+def create_schedule(
+    config: Config, events: Any, endpoint: str, expression: str, window_minutes: int, capture_uri: str | None = None
+) -> str:
     """The endpoint's scheduled rule (as Deploy makes it); EventBridge's refusal of a bad
     expression becomes a MonitorError with AWS's message."""
     from botocore.exceptions import ClientError
+
     try:
         return drift_schedule.ensure_schedule(
-            events, endpoint_name=endpoint, pipeline_arn=drift_check_arn(config),
-            role_arn=events_role_arn(config), schedule_expression=expression,
-            window_minutes=window_minutes, capture_uri=capture_uri)
+            events,
+            endpoint_name=endpoint,
+            pipeline_arn=drift_check_arn(config),
+            role_arn=events_role_arn(config),
+            schedule_expression=expression,
+            window_minutes=window_minutes,
+            capture_uri=capture_uri,
+        )
     except ClientError as exc:
         raise MonitorError(exc.response["Error"].get("Message", str(exc))) from None
 
@@ -121,8 +147,7 @@ def delete_schedule(events: Any, endpoint: str) -> str:
     try:
         events.describe_rule(Name=name)
     except events.exceptions.ResourceNotFoundException:
-        raise MonitorError(f"no drift-check schedule for endpoint {endpoint} "
-                           f"(rule {name})") from None
+        raise MonitorError(f"no drift-check schedule for endpoint {endpoint} (rule {name})") from None
     events.remove_targets(Rule=name, Ids=[drift_schedule.TARGET_ID])
     events.delete_rule(Name=name)
     return name
@@ -132,22 +157,37 @@ def list_schedules(events: Any) -> list[dict[str, Any]]:
     """Every drift-check rule with its target's pipeline parameters."""
     out = []
     for rule in events.list_rules().get("Rules", []):
-        if not rule["Name"].endswith(drift_schedule.RULE_SUFFIX) or \
-                not rule.get("ScheduleExpression"):
+        if not rule["Name"].endswith(drift_schedule.RULE_SUFFIX) or not rule.get("ScheduleExpression"):
             continue
         targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
-        params = {p["Name"]: p["Value"] for t in targets for p in
-                  (t.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList", [])}
-        out.append({"rule": rule["Name"], "expression": rule["ScheduleExpression"],
-                    "state": rule["State"], "targets": [t["Arn"] for t in targets],
-                    "parameters": params})
+        params = {
+            p["Name"]: p["Value"]
+            for t in targets
+            for p in (t.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList", [])
+        }
+        out.append(
+            {
+                "rule": rule["Name"],
+                "expression": rule["ScheduleExpression"],
+                "state": rule["State"],
+                "targets": [t["Arn"] for t in targets],
+                "parameters": params,
+            }
+        )
     return out
 
 
 def alarm_states(cloudwatch: Any) -> list[dict[str, Any]]:
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=ALARM_PREFIX)["MetricAlarms"]
-    return [{"name": a["AlarmName"], "state": a["StateValue"], "reason": a.get("StateReason", ""),
-             "updated": a.get("StateUpdatedTimestamp")} for a in alarms]
+    return [
+        {
+            "name": a["AlarmName"],
+            "state": a["StateValue"],
+            "reason": a.get("StateReason", ""),
+            "updated": a.get("StateUpdatedTimestamp"),
+        }
+        for a in alarms
+    ]
 
 
 def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:
@@ -158,6 +198,7 @@ def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:
         PipelineParameters=[
             {"Name": "EndpointName", "Value": endpoint},
             {"Name": "MonitoringScheduleName", "Value": drift_schedule.schedule_name(endpoint)},
-            {"Name": "WindowMinutes", "Value": str(window_minutes)}],
-        ClientRequestToken=uuid.uuid4().hex,   # 32 to 128 characters (StartPipelineExecution)
+            {"Name": "WindowMinutes", "Value": str(window_minutes)},
+        ],
+        ClientRequestToken=uuid.uuid4().hex,  # 32 to 128 characters (StartPipelineExecution)
     )["PipelineExecutionArn"]

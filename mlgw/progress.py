@@ -3,6 +3,7 @@
 Speaks only the SageMaker API (DescribePipelineExecution, ListPipelineExecutionSteps), so it
 follows an execution on AWS exactly as on localcloud.
 """
+
 from __future__ import annotations
 
 import sys
@@ -59,14 +60,18 @@ def reused(previous: list[dict[str, Any]], step: dict[str, Any]) -> bool:
     """Whether `step` (after a retry) is one that had succeeded before it and was kept:
     RetryPipelineExecution does not run such a step again."""
     old = next((s for s in previous if s["StepName"] == step["StepName"]), None)
-    return old is not None and old.get("StepStatus") == "Succeeded" \
-        and old.get("StartTime") == step.get("StartTime")
+    return old is not None and old.get("StepStatus") == "Succeeded" and old.get("StartTime") == step.get("StartTime")
 
 
-def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
-           timeout_seconds: float | None = None,
-           step_lines: Callable[[dict[str, Any]], list[str]] | None = None,
-           previous: list[dict[str, Any]] | None = None) -> ExecutionResult:
+def follow(
+    sm,
+    arn: str,
+    out: TextIO | None = None,
+    poll_seconds: float = 0.25,
+    timeout_seconds: float | None = None,
+    step_lines: Callable[[dict[str, Any]], list[str]] | None = None,
+    previous: list[dict[str, Any]] | None = None,
+) -> ExecutionResult:
     """Print a line whenever a step changes state, until the execution ends. `step_lines(step)`,
     if given, returns new progress lines of an executing step (the local run reads them from the
     job's log; on AWS they are in CloudWatch Logs). `previous`: the steps before a retry, whose
@@ -87,21 +92,19 @@ def follow(sm, arn: str, out: TextIO | None = None, poll_seconds: float = 0.25,
             took = ""
             if status in TERMINAL and step.get("StartTime") and step.get("EndTime"):
                 took = f" in {(step['EndTime'] - step['StartTime']).total_seconds():.1f} s"
-            detail = " (reused from the previous attempt)" if reused(previous, step) \
-                else _detail(step)
+            detail = " (reused from the previous attempt)" if reused(previous, step) else _detail(step)
             print(f"[{elapsed:6.1f}s] {name:<22} {status}{took}{detail}", file=out, flush=True)
         if step_lines is not None:
             for step in steps:
                 for line in step_lines(step):
-                    print(f"[{time.monotonic() - started:6.1f}s] {step['StepName']:<22} {line}",
-                          file=out, flush=True)
+                    print(f"[{time.monotonic() - started:6.1f}s] {step['StepName']:<22} {line}", file=out, flush=True)
         status = execution["PipelineExecutionStatus"]
         if status in TERMINAL:
-            return ExecutionResult(arn, status, execution.get("FailureReason"), steps,
-                                   time.monotonic() - started)
+            return ExecutionResult(arn, status, execution.get("FailureReason"), steps, time.monotonic() - started)
         if timeout_seconds is not None and time.monotonic() - started > timeout_seconds:
-            return ExecutionResult(arn, status, f"still {status} after {timeout_seconds:.0f} s",
-                                   steps, time.monotonic() - started)
+            return ExecutionResult(
+                arn, status, f"still {status} after {timeout_seconds:.0f} s", steps, time.monotonic() - started
+            )
         time.sleep(poll_seconds)
 
 
@@ -120,7 +123,7 @@ class Phases:
         self.out = out or sys.stdout
         self.heartbeat_seconds = heartbeat_seconds
         self.started = time.monotonic()
-        self.seconds: dict[str, float] = {}   # each finished phase's duration, by label
+        self.seconds: dict[str, float] = {}  # each finished phase's duration, by label
 
     def _print(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", file=self.out, flush=True)

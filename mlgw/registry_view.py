@@ -5,6 +5,7 @@ Reads only through the SageMaker API (ListModelPackages, DescribeModelPackage) a
 (the package's ModelMetrics.ModelQuality.Statistics object, Evaluate's evaluation.json), so the
 same code serves localcloud and AWS.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ class PackageView:
     approval: str
     created: Any
     description: str = ""
-    approval_description: str = ""      # why it was approved or rejected (e.g. a rollback)
+    approval_description: str = ""  # why it was approved or rejected (e.g. a rollback)
     metrics: dict[str, float] = field(default_factory=dict)
     confusion_matrix: list[list[int]] | None = None
     metrics_uri: str | None = None
@@ -40,14 +41,19 @@ def versions(sm, group: str = DEFAULT_GROUP) -> list[dict[str, Any]]:
         sm.describe_model_package_group(ModelPackageGroupName=group)
     except sm.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
-            raise RegistryError(f"model package group {group} does not exist; `mlgw run` "
-                                "registers the first version") from None
+            raise RegistryError(
+                f"model package group {group} does not exist; `mlgw run` registers the first version"
+            ) from None
         raise
     summaries, token = [], None
     while True:
-        page = sm.list_model_packages(ModelPackageGroupName=group, SortBy="CreationTime",
-                                      SortOrder="Descending", MaxResults=100,
-                                      **({"NextToken": token} if token else {}))
+        page = sm.list_model_packages(
+            ModelPackageGroupName=group,
+            SortBy="CreationTime",
+            SortOrder="Descending",
+            MaxResults=100,
+            **({"NextToken": token} if token else {}),
+        )
         summaries.extend(page.get("ModelPackageSummaryList", []))
         token = page.get("NextToken")
         if not token:
@@ -66,29 +72,37 @@ def describe(sm, s3, package: str, group: str = DEFAULT_GROUP) -> PackageView:
     """One version: `package` is a version number ("3") or a model package ARN."""
     arn = package
     if package.isdigit():
-        found: str | None = next((s["ModelPackageArn"] for s in versions(sm, group)
-                                  if s.get("ModelPackageVersion") == int(package)), None)
+        found: str | None = next(
+            (s["ModelPackageArn"] for s in versions(sm, group) if s.get("ModelPackageVersion") == int(package)), None
+        )
         if found is None:
-            raise RegistryError(f"model package group {group} has no version {package}; "
-                                "`mlgw models list` shows the versions")
+            raise RegistryError(
+                f"model package group {group} has no version {package}; `mlgw models list` shows the versions"
+            )
         arn = found
     try:
         doc = sm.describe_model_package(ModelPackageName=arn)
     except sm.exceptions.ClientError as exc:
         raise RegistryError(f"{package}: {exc.response['Error'].get('Message')}") from None
-    uri = (doc.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri"))
+    uri = doc.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     evaluation = (_read_json(s3, uri) if uri else None) or {}
     block = evaluation.get("binary_classification_metrics", {})
-    metrics = {name: block[name]["value"] for name in METRICS
-               if isinstance(block.get(name), dict) and "value" in block[name]}
+    metrics = {
+        name: block[name]["value"] for name in METRICS if isinstance(block.get(name), dict) and "value" in block[name]
+    }
     matrix = _confusion_matrix(block.get("confusion_matrix"))
-    return PackageView(version=doc.get("ModelPackageVersion", 0), arn=doc["ModelPackageArn"],
-                       status=doc.get("ModelPackageStatus", ""),
-                       approval=doc.get("ModelApprovalStatus", ""),
-                       created=doc.get("CreationTime"),
-                       description=doc.get("ModelPackageDescription", ""),
-                       approval_description=doc.get("ApprovalDescription", ""),
-                       metrics=metrics, confusion_matrix=matrix, metrics_uri=uri)
+    return PackageView(
+        version=doc.get("ModelPackageVersion", 0),
+        arn=doc["ModelPackageArn"],
+        status=doc.get("ModelPackageStatus", ""),
+        approval=doc.get("ModelApprovalStatus", ""),
+        created=doc.get("CreationTime"),
+        description=doc.get("ModelPackageDescription", ""),
+        approval_description=doc.get("ApprovalDescription", ""),
+        metrics=metrics,
+        confusion_matrix=matrix,
+        metrics_uri=uri,
+    )
 
 
 def _confusion_matrix(raw: Any) -> list[list[int]] | None:
@@ -100,8 +114,7 @@ def _confusion_matrix(raw: Any) -> list[list[int]] | None:
     if isinstance(raw.get("value"), list):
         return raw["value"]
     try:
-        return [[int(raw[actual].get(predicted, 0)) for predicted in ("0", "1")]
-                for actual in ("0", "1")]
+        return [[int(raw[actual].get(predicted, 0)) for predicted in ("0", "1")] for actual in ("0", "1")]
     except (KeyError, AttributeError, TypeError, ValueError):
         return None
 
@@ -119,15 +132,21 @@ def print_list(sm, s3, group: str, out) -> None:
     for summary in summaries:
         view = describe(sm, s3, summary["ModelPackageArn"], group)
         created = view.created.strftime("%Y-%m-%d %H:%M:%S") if hasattr(view.created, "strftime") else view.created
-        print(f"{view.version:>7}  {view.approval:<22} {_number(view.metrics.get('auc')):>7} "
-              f"{_number(view.metrics.get('pr_auc')):>7}  {created}", file=out)
+        print(
+            f"{view.version:>7}  {view.approval:<22} {_number(view.metrics.get('auc')):>7} "
+            f"{_number(view.metrics.get('pr_auc')):>7}  {created}",
+            file=out,
+        )
 
 
 def print_describe(view: PackageView, out) -> None:
-    print(f"version    {view.version}\narn        {view.arn}\nstatus     {view.status}\n"
-          f"approval   {view.approval}"
-          + (f" ({view.approval_description})" if view.approval_description else "")
-          + f"\ncreated    {view.created}", file=out)
+    print(
+        f"version    {view.version}\narn        {view.arn}\nstatus     {view.status}\n"
+        f"approval   {view.approval}"
+        + (f" ({view.approval_description})" if view.approval_description else "")
+        + f"\ncreated    {view.created}",
+        file=out,
+    )
     if view.description:
         print(f"about      {view.description}", file=out)
     print(f"metrics    {view.metrics_uri or '(none attached)'}", file=out)

@@ -7,6 +7,7 @@ mlflow` command. Each is found by its run file in the state directory or, when t
 state directory it was started for (`--home`, else its $MLGW_HOME, else `.mlgw` in its
 working directory, as localcloud.config resolves it). `mlgw stop` and `make clean` use this.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ from localcloud.config import Config
 
 @dataclass(frozen=True)
 class Server:
-    name: str          # "gateway", "studio", "MLflow UI", "localcloud"
+    name: str  # "gateway", "studio", "MLflow UI", "localcloud"
     pid: int
     url: str
-    orphan: bool       # found by its process, not its run file
+    orphan: bool  # found by its process, not its run file
 
     def __str__(self) -> str:
         gone = " (its run file was gone)" if self.orphan else ""
@@ -47,7 +48,7 @@ def _mlgw_command(cmdline: list[str]) -> str | None:
     for i, arg in enumerate(cmdline[:3]):
         # `mlgw ...`, `python .../mlgw ...` or `python -m mlgw ...`: never a later argument
         if Path(arg).name == "mlgw" and (i == 0 or "python" in Path(cmdline[0]).name):
-            rest = [a for a in cmdline[i + 1:] if not a.startswith("-")]
+            rest = [a for a in cmdline[i + 1 :] if not a.startswith("-")]
             return rest[0] if rest else None
     return None
 
@@ -58,8 +59,11 @@ def _foreground(subcommand: str, home: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = proc.info["cmdline"] or []
-        if (proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE
-                or _mlgw_command(cmdline) != subcommand):
+        if (
+            proc.pid == os.getpid()
+            or proc.info["status"] == psutil.STATUS_ZOMBIE
+            or _mlgw_command(cmdline) != subcommand
+        ):
             continue
         where = _home_of(proc, cmdline)
         if where is not None and (where == home or where.resolve() == home):
@@ -74,8 +78,7 @@ def _mlflow_servers(home: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["ppid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if daemon.runs_module(cmdline, "mlflow") and store in (
-                daemon.flag_value(cmdline, "--backend-store-uri") or ""):
+        if daemon.runs_module(cmdline, "mlflow") and store in (daemon.flag_value(cmdline, "--backend-store-uri") or ""):
             found.append(proc)
     pids = {p.pid for p in found}
     return [p for p in found if p.info["ppid"] not in pids]
@@ -94,8 +97,7 @@ def _url(proc: psutil.Process) -> str:
 
 def _is(subcommand: str, cmdline: list[str]) -> bool:
     """Whether a command line is `mlgw <subcommand>` (or, for mlflow, the server it runs)."""
-    return _mlgw_command(cmdline) == subcommand or (
-        subcommand == "mlflow" and daemon.runs_module(cmdline, "mlflow"))
+    return _mlgw_command(cmdline) == subcommand or (subcommand == "mlflow" and daemon.runs_module(cmdline, "mlflow"))
 
 
 def _record_server(name: str, subcommand: str, path: Path) -> Server | None:
@@ -114,14 +116,16 @@ def running(home: Path) -> list[Server]:
     """The servers left running for `home`, gateway first and localcloud last."""
     from mlgw.commands import gateway
     from mlgw.studio.server import mlflow_file, studio_file
+
     config = Config.from_flags(str(home))
     servers: list[Server] = []
     record = gateway.status(config)
     if record:
-        servers.append(Server("gateway", record["pid"], record["url"],
-                              record.get("run_file") is False))
-    for name, subcommand, path in (("studio", "studio", studio_file(config.home)),
-                                   ("MLflow UI", "mlflow", mlflow_file(config.home))):
+        servers.append(Server("gateway", record["pid"], record["url"], record.get("run_file") is False))
+    for name, subcommand, path in (
+        ("studio", "studio", studio_file(config.home)),
+        ("MLflow UI", "mlflow", mlflow_file(config.home)),
+    ):
         found = _record_server(name, subcommand, path)
         if found is None:
             procs = _foreground(subcommand, config.home)
@@ -133,8 +137,7 @@ def running(home: Path) -> list[Server]:
             servers.append(found)
     record = daemon.status(config)
     if record:
-        servers.append(Server("localcloud", record["pid"], record["url"],
-                              record.get("run_file") is False))
+        servers.append(Server("localcloud", record["pid"], record["url"], record.get("run_file") is False))
     return servers
 
 
@@ -143,15 +146,19 @@ def stop_all(home: Path) -> list[Server]:
     processes), in that order so no server outlives the one it calls; the servers stopped."""
     from mlgw.commands import gateway
     from mlgw.studio.server import mlflow_file, studio_file
+
     config = Config.from_flags(str(home))
-    stopped = [Server("gateway", r["pid"], r["url"], r.get("run_file") is False)
-               for r in gateway.stop(config)]
-    for name, subcommand, path in (("studio", "studio", studio_file(config.home)),
-                                   ("MLflow UI", "mlflow", mlflow_file(config.home))):
+    stopped = [Server("gateway", r["pid"], r["url"], r.get("run_file") is False) for r in gateway.stop(config)]
+    for name, subcommand, path in (
+        ("studio", "studio", studio_file(config.home)),
+        ("MLflow UI", "mlflow", mlflow_file(config.home)),
+    ):
         found = _record_server(name, subcommand, path)
         targets = ([found] if found else []) + [
-            Server(name, p.pid, _url(p), True) for p in _foreground(subcommand, config.home)
-            if not found or p.pid != found.pid]
+            Server(name, p.pid, _url(p), True)
+            for p in _foreground(subcommand, config.home)
+            if not found or p.pid != found.pid
+        ]
         if subcommand == "mlflow":
             targets += [Server(name, p.pid, _url(p), True) for p in _mlflow_servers(config.home)]
         # one line per server, though it may be several processes (`mlgw mlflow` and the
@@ -159,8 +166,7 @@ def stop_all(home: Path) -> list[Server]:
         if [server for server in targets if daemon.terminate(server.pid)]:
             stopped.append(targets[0])
         path.unlink(missing_ok=True)
-    stopped += [Server("localcloud", r["pid"], r["url"], r.get("run_file") is False)
-                for r in daemon.stop(config)]
+    stopped += [Server("localcloud", r["pid"], r["url"], r.get("run_file") is False) for r in daemon.stop(config)]
     return stopped
 
 
@@ -169,5 +175,7 @@ def summary(home: Path, command: str = "mlgw") -> str:
     servers = running(home)
     if not servers:
         return "nothing left running"
-    return (f"left running: {', '.join(str(s) for s in servers)}; stop "
-            f"{'it' if len(servers) == 1 else 'them all'} with `{command} stop`")
+    return (
+        f"left running: {', '.join(str(s) for s in servers)}; stop "
+        f"{'it' if len(servers) == 1 else 'them all'} with `{command} stop`"
+    )

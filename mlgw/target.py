@@ -7,6 +7,7 @@ bucket, so the same code reads localcloud and AWS alike.
 The workflow's bucket is the SageMaker SDK's default, `sagemaker-<region>-<account>`
 (sagemaker.Session.default_bucket), so objects are laid out alike on both targets.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,9 +35,15 @@ class Target:
     On AWS the account and the default bucket are asked of STS the first time they are needed
     (GetCallerIdentity), so making a Target costs no call and needs no credentials yet."""
 
-    def __init__(self, kind: Kind, session: Session, endpoint_url: str | None = None,
-                 home: Path | None = None, bucket: str | None = None,
-                 account_id: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        session: Session,
+        endpoint_url: str | None = None,
+        home: Path | None = None,
+        bucket: str | None = None,
+        account_id: str | None = None,
+    ) -> None:
         self.kind: Kind = kind
         self.session = session
         self.endpoint_url = endpoint_url
@@ -50,18 +57,25 @@ class Target:
         """The localcloud serving `config`: its credentials, region and URL; state in config.home;
         the bucket the SDK would choose in its account."""
         import boto3
-        session = boto3.Session(aws_access_key_id=config.access_key,
-                                aws_secret_access_key=config.secret_key, region_name=config.region)
-        return cls("local", session, endpoint_url=config.url, home=config.home,
-                   bucket=sdk_default_bucket(config.region, config.account_id),
-                   account_id=config.account_id)
+
+        session = boto3.Session(
+            aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key, region_name=config.region
+        )
+        return cls(
+            "local",
+            session,
+            endpoint_url=config.url,
+            home=config.home,
+            bucket=sdk_default_bucket(config.region, config.account_id),
+            account_id=config.account_id,
+        )
 
     @classmethod
-    def aws(cls, region: str | None = None, bucket: str | None = None,
-            profile: str | None = None) -> Target:
+    def aws(cls, region: str | None = None, bucket: str | None = None, profile: str | None = None) -> Target:
         """The user's AWS account: boto3's credential chain (`profile` if named), `region` (None:
         boto3's default). `bucket` None: the SDK's default bucket of the caller's account."""
         import boto3
+
         return cls("aws", boto3.Session(profile_name=profile, region_name=region), bucket=bucket)
 
     @property
@@ -76,6 +90,7 @@ class Target:
         if self._account_id is None:
             if self.kind == "local":
                 from localcloud.config import ACCOUNT_ID
+
                 self._account_id = ACCOUNT_ID
             else:
                 self._account_id = str(self.client("sts").get_caller_identity()["Account"])
@@ -89,7 +104,7 @@ class Target:
         if not self._bucket_resolved:
             try:
                 self._bucket = sdk_default_bucket(str(self.region), self.account_id)
-            except Exception:       # noqa: BLE001 — any credential or connection failure
+            except Exception:  # noqa: BLE001 — any credential or connection failure
                 self._bucket = None
             self._bucket_resolved = True
         return self._bucket
@@ -100,8 +115,7 @@ class Target:
 
     def describe(self) -> str:
         """One phrase for messages: "localcloud http://127.0.0.1:4777" or "AWS us-east-1"."""
-        return (f"localcloud {self.endpoint_url}" if self.kind == "local"
-                else f"AWS {self.region}")
+        return f"localcloud {self.endpoint_url}" if self.kind == "local" else f"AWS {self.region}"
 
     def __repr__(self) -> str:
         return f"Target({self.kind!r}, {self.describe()!r})"

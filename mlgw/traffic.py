@@ -9,6 +9,7 @@ Drift specs (comma-separated):
   COLUMN*FACTOR        scale a money column, e.g. total_claim_amount*1.4 (claim parts follow)
   COLUMN=VALUE:SHARE   set a share of rows to a category, e.g. policy_state=NV:0.5
 """
+
 from __future__ import annotations
 
 import io
@@ -49,6 +50,7 @@ class TrafficSummary:
 def apply_drift(claims, customers, spec: str | None, seed: int):
     """The frames with the spec's shifts applied (copies)."""
     from processing.schema import CLAIMS_COLUMNS, CUSTOMERS_COLUMNS
+
     claims, customers = claims.copy(), customers.copy()
     rng = np.random.default_rng(seed)
     for part in filter(None, (p.strip() for p in (spec or "").split(","))):
@@ -59,8 +61,11 @@ def apply_drift(claims, customers, spec: str | None, seed: int):
                 raise TrafficError(f"drift {part!r}: {column} is not a numeric column of the raw schema")
             columns = [column, *CLAIM_PARTS] if column == "total_claim_amount" else [column]
             for name in columns:
-                frame[name] = (frame[name] * factor).round(2) if frame[name].dtype.kind == "f" \
+                frame[name] = (
+                    (frame[name] * factor).round(2)
+                    if frame[name].dtype.kind == "f"
                     else (frame[name] * factor).round().astype(frame[name].dtype)
+                )
         elif m := _SHARE.match(part):
             column, value, share = m["column"], m["value"], float(m["share"])
             spec_ = CLAIMS_COLUMNS.get(column) or CUSTOMERS_COLUMNS.get(column)
@@ -93,6 +98,7 @@ def next_policy_id(config: Config, s3) -> int:
     import pandas as pd
 
     from mlgw.local_run import LANDING, default_bucket
+
     bucket, largest = default_bucket(config), 0
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LANDING}/claims/")
     for obj in (o for page in pages for o in page.get("Contents", [])):
@@ -102,16 +108,19 @@ def next_policy_id(config: Config, s3) -> int:
     return largest + 1
 
 
-def replay(config: Config, *, policies: int, seed: int, drift: str | None, endpoint_name: str,
-           concurrency: int = 4, out=None) -> TrafficSummary:
+def replay(
+    config: Config, *, policies: int, seed: int, drift: str | None, endpoint_name: str, concurrency: int = 4, out=None
+) -> TrafficSummary:
     import boto3
 
     from mlgw.local_run import add_batch
     from processing import synthetic
+
     out = out or sys.stdout
     os.environ.update(config.client_env())
-    os.environ.update({"ENDPOINT_NAME": endpoint_name, "CLAIMS_FEATURE_GROUP": "claims",
-                       "CUSTOMERS_FEATURE_GROUP": "customers"})
+    os.environ.update(
+        {"ENDPOINT_NAME": endpoint_name, "CLAIMS_FEATURE_GROUP": "claims", "CUSTOMERS_FEATURE_GROUP": "customers"}
+    )
     from inference.gateway_handler import handler
 
     s3 = boto3.client("s3")
@@ -126,18 +135,27 @@ def replay(config: Config, *, policies: int, seed: int, drift: str | None, endpo
     def send(claim_row: dict) -> dict:
         claim = _clean(claim_row)
         policy_id = int(claim.pop("policy_id"))
-        claim.pop("fraud", None)                 # the label is not known when a claim is filed
+        claim.pop("fraud", None)  # the label is not known when a claim is filed
         customer = dict(customer_rows[policy_id])
         customer.pop("policy_id", None)
         body = {"policy_id": policy_id, "claim": claim, "customer": customer}
-        event = {"httpMethod": "POST", "path": "/v1/predict", "headers": {"content-type": "application/json"},
-                 "body": json.dumps(body), "requestContext": {"requestId": f"traffic-{policy_id}"}}
+        event = {
+            "httpMethod": "POST",
+            "path": "/v1/predict",
+            "headers": {"content-type": "application/json"},
+            "body": json.dumps(body),
+            "requestContext": {"requestId": f"traffic-{policy_id}"},
+        }
         return handler(event, None)
 
     started = time.perf_counter()
-    print(f"replaying {policies:,} new policies (ids from {first:,})"
-          + (f" with drift {drift}" if drift else "") + f" through the gateway → {endpoint_name}",
-          file=out, flush=True)
+    print(
+        f"replaying {policies:,} new policies (ids from {first:,})"
+        + (f" with drift {drift}" if drift else "")
+        + f" through the gateway → {endpoint_name}",
+        file=out,
+        flush=True,
+    )
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for response in pool.map(send, claims.to_dict("records")):
             summary.requests += 1
@@ -157,12 +175,17 @@ def print_summary(summary: TrafficSummary, out=None) -> None:
     out = out or sys.stdout
     ok = summary.statuses.get(200, 0)
     rate = summary.requests / summary.seconds if summary.seconds else 0.0
-    print(f"{summary.requests:,} requests in {summary.seconds:.1f} s ({rate:,.0f}/s): "
-          f"{ok:,} answered" + (f", {summary.requests - ok:,} failed" if ok < summary.requests else ""),
-          file=out)
+    print(
+        f"{summary.requests:,} requests in {summary.seconds:.1f} s ({rate:,.0f}/s): "
+        f"{ok:,} answered" + (f", {summary.requests - ok:,} failed" if ok < summary.requests else ""),
+        file=out,
+    )
     if summary.scores:
-        print(f"mean fraud probability {float(np.mean(summary.scores)):.4f}; variants "
-              + ", ".join(f"{v} {n:,}" for v, n in summary.variants.most_common()), file=out)
+        print(
+            f"mean fraud probability {float(np.mean(summary.scores)):.4f}; variants "
+            + ", ".join(f"{v} {n:,}" for v, n in summary.variants.most_common()),
+            file=out,
+        )
     for error in summary.errors:
         print(f"  {error}", file=out)
     print("the labelled batch was added to the current dataset (a retrain will learn from it)", file=out)

@@ -16,6 +16,7 @@ The constraints also derive from the data contract (processing/schema.json, or -
 ordinal code is never negative), rather than where the sample happened to be; the files keep
 Model Monitor's keys only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ import pandas as pd
 LABEL = "fraud"
 STATS_VERSION = 0.0
 BUCKETS = 10
-SKETCH_K = 2048      # order statistics kept per feature: CDF error <= 1/K
-SKETCH_C = 0.64      # KLL's compaction factor, recorded for format compatibility
+SKETCH_K = 2048  # order statistics kept per feature: CDF error <= 1/K
+SKETCH_C = 0.64  # KLL's compaction factor, recorded for format compatibility
 
 INTEGRAL, FRACTIONAL, STRING = "Integral", "Fractional", "String"
 
@@ -59,6 +60,7 @@ class BaselineError(Exception):
 
 # --- statistics ------------------------------------------------------------------------------
 
+
 def _quantile_sketch(values: np.ndarray) -> list[float]:
     """Sorted values if few, else SKETCH_K order statistics at ranks (i + 0.5) / K."""
     ordered = np.sort(values)
@@ -69,14 +71,16 @@ def _quantile_sketch(values: np.ndarray) -> list[float]:
 
 
 def _histogram(values: np.ndarray, lo: float, hi: float) -> list[dict[str, float]]:
-    if hi <= lo:   # constant column: one bucket holds everything
+    if hi <= lo:  # constant column: one bucket holds everything
         edges = np.array([lo, hi], dtype="float64")
         counts = np.array([len(values)])
     else:
         edges = np.linspace(lo, hi, BUCKETS + 1)
-        counts, _ = np.histogram(values, bins=edges)   # last bucket is closed, like KLL's
-    return [{"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
-             "count": float(counts[i])} for i in range(len(counts))]
+        counts, _ = np.histogram(values, bins=edges)  # last bucket is closed, like KLL's
+    return [
+        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+        for i in range(len(counts))
+    ]
 
 
 def numeric_statistics(name: str, column: np.ndarray) -> dict[str, Any]:
@@ -86,9 +90,18 @@ def numeric_statistics(name: str, column: np.ndarray) -> dict[str, Any]:
     n = int(present.size)
     common = {"num_present": n, "num_missing": int(values.size - n)}
     if n == 0:
-        return {"name": name, "inferred_type": FRACTIONAL,
-                "numerical_statistics": {"common": common, "mean": 0.0, "sum": 0.0,
-                                         "std_deviation": 0.0, "min": 0.0, "max": 0.0}}
+        return {
+            "name": name,
+            "inferred_type": FRACTIONAL,
+            "numerical_statistics": {
+                "common": common,
+                "mean": 0.0,
+                "sum": 0.0,
+                "std_deviation": 0.0,
+                "min": 0.0,
+                "max": 0.0,
+            },
+        }
     integral = bool(np.all(present == np.floor(present)))
     lo, hi = float(present.min()), float(present.max())
     total = float(present.sum())
@@ -99,14 +112,18 @@ def numeric_statistics(name: str, column: np.ndarray) -> dict[str, Any]:
             "common": common,
             "mean": total / n,
             "sum": total,
-            "std_deviation": float(present.std()),   # population std, as Deequ computes it
+            "std_deviation": float(present.std()),  # population std, as Deequ computes it
             "min": lo,
             "max": hi,
-            "distribution": {"kll": {
-                "buckets": _histogram(present, lo, hi),
-                "sketch": {"parameters": {"c": SKETCH_C, "k": float(SKETCH_K)},
-                           "data": [_quantile_sketch(present)]},
-            }},
+            "distribution": {
+                "kll": {
+                    "buckets": _histogram(present, lo, hi),
+                    "sketch": {
+                        "parameters": {"c": SKETCH_C, "k": float(SKETCH_K)},
+                        "data": [_quantile_sketch(present)],
+                    },
+                }
+            },
         },
     }
 
@@ -121,11 +138,11 @@ def string_statistics(name: str, column: pd.Series) -> dict[str, Any]:
         "name": name,
         "inferred_type": STRING,
         "string_statistics": {
-            "common": {"num_present": int(present.size),
-                       "num_missing": int(s.size - present.size)},
+            "common": {"num_present": int(present.size), "num_missing": int(s.size - present.size)},
             "distinct_count": float(len(counts)),
-            "distribution": {"categorical": {"buckets": [
-                {"value": str(v), "count": float(c)} for v, c in counts.items()]}},
+            "distribution": {
+                "categorical": {"buckets": [{"value": str(v), "count": float(c)} for v, c in counts.items()]}
+            },
         },
     }
 
@@ -136,15 +153,14 @@ def compute_statistics(frame: pd.DataFrame) -> dict[str, Any]:
     for name in frame.columns:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-            features.append(numeric_statistics(
-                str(name), column.to_numpy(dtype="float64", na_value=np.nan)))
+            features.append(numeric_statistics(str(name), column.to_numpy(dtype="float64", na_value=np.nan)))
         else:
             features.append(string_statistics(str(name), column))
-    return {"version": STATS_VERSION, "dataset": {"item_count": int(len(frame))},
-            "features": features}
+    return {"version": STATS_VERSION, "dataset": {"item_count": int(len(frame))}, "features": features}
 
 
 # --- constraints -----------------------------------------------------------------------------
+
 
 def _common(feature: dict[str, Any]) -> dict[str, int]:
     stats = feature.get("numerical_statistics") or feature.get("string_statistics") or {}
@@ -168,9 +184,11 @@ def suggest_constraints(statistics: dict[str, Any], contract: Any = None) -> dic
                     declared[column.name] = 0.0 if column.encoding == "ordinal" else column.min
     features = []
     for feature in statistics["features"]:
-        entry: dict[str, Any] = {"name": feature["name"],
-                                 "inferred_type": feature["inferred_type"],
-                                 "completeness": completeness(feature)}
+        entry: dict[str, Any] = {
+            "name": feature["name"],
+            "inferred_type": feature["inferred_type"],
+            "completeness": completeness(feature),
+        }
         numeric = feature.get("numerical_statistics")
         if numeric is not None:
             lower = declared.get(feature["name"])
@@ -180,11 +198,15 @@ def suggest_constraints(statistics: dict[str, Any], contract: Any = None) -> dic
             buckets = feature["string_statistics"]["distribution"]["categorical"]["buckets"]
             entry["string_constraints"] = {"domains": [b["value"] for b in buckets]}
         features.append(entry)
-    return {"version": STATS_VERSION, "features": features,
-            "monitoring_config": json.loads(json.dumps(DEFAULT_MONITORING_CONFIG))}
+    return {
+        "version": STATS_VERSION,
+        "features": features,
+        "monitoring_config": json.loads(json.dumps(DEFAULT_MONITORING_CONFIG)),
+    }
 
 
 # --- processing-step entry point -------------------------------------------------------------
+
 
 def read_training(train_dir: str) -> pd.DataFrame:
     """All CSVs under train_dir, label column dropped; empty cells are NaN."""
@@ -201,8 +223,7 @@ def read_training(train_dir: str) -> pd.DataFrame:
     columns = list(frames[0].columns)
     for path, frame in zip(paths, frames):
         if list(frame.columns) != columns:
-            raise BaselineError(f"{path}: columns {list(frame.columns)} differ from "
-                                f"{paths[0]}: {columns}")
+            raise BaselineError(f"{path}: columns {list(frame.columns)} differ from {paths[0]}: {columns}")
     data = pd.concat(frames, ignore_index=True)
     if data.empty:
         raise BaselineError(f"no rows in the CSV files under {train_dir}")
@@ -221,8 +242,7 @@ def write_json(doc: dict[str, Any], path: str) -> None:
             os.unlink(tmp)
 
 
-def write_baseline(frame: pd.DataFrame, output_dir: str,
-                   contract: Any = None) -> tuple[str, str]:
+def write_baseline(frame: pd.DataFrame, output_dir: str, contract: Any = None) -> tuple[str, str]:
     if contract is None:
         contract = _contract(None)
     os.makedirs(output_dir, exist_ok=True)
@@ -244,11 +264,9 @@ def _contract(schema_dir: str | None) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="baseline.py",
-                                 description="Model Monitor baseline from training CSVs.")
+    ap = argparse.ArgumentParser(prog="baseline.py", description="Model Monitor baseline from training CSVs.")
     ap.add_argument("--train-dir", default="/opt/ml/processing/train")
-    ap.add_argument("--baseline-dir", "--output-dir", dest="output_dir",
-                    default="/opt/ml/processing/baseline")
+    ap.add_argument("--baseline-dir", "--output-dir", dest="output_dir", default="/opt/ml/processing/baseline")
     ap.add_argument("--schema-dir", help="folder holding the data contract schema.json")
     args = ap.parse_args(argv)
     try:
@@ -258,8 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BaselineError, OSError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {stats_path} and {constraints_path} "
-          f"({len(frame)} rows, {frame.shape[1]} features)")
+    print(f"wrote {stats_path} and {constraints_path} ({len(frame)} rows, {frame.shape[1]} features)")
     return 0
 
 

@@ -15,6 +15,7 @@ with processing.warm_up.WARM_UP_PREFIX) are left out and counted apart: they are
 fixed requests, not traffic. A JSON request's raw category labels (`"policy_state": "CA"`)
 are encoded in the same query as the model server encodes them (RawFields).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,22 +36,23 @@ JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 
 @dataclass
 class CaptureReport:
-    records: int = 0          # feature rows read: one per instance (one per request here)
+    records: int = 0  # feature rows read: one per instance (one per request here)
     skipped_lines: int = 0
     skipped_reasons: Counter = field(default_factory=Counter)
     files: int = 0
-    warm_up: int = 0          # deploy's warm-up requests in the window, left out
+    warm_up: int = 0  # deploy's warm-up requests in the window, left out
 
 
 def _default_features() -> list[str]:
     from processing.features import MODEL_FEATURES
+
     return list(MODEL_FEATURES)
 
 
 def _raw_fields(features: Sequence[str]) -> RawFields:
     try:
         return RawFields.from_contract(features)
-    except ImportError:   # the data contract is not shipped with this job
+    except ImportError:  # the data contract is not shipped with this job
         return RawFields()
 
 
@@ -67,9 +69,11 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
-def capture_files(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
-                  start: dt.datetime | None = None,
-                  end: dt.datetime | None = None) -> list[Path]:
+def capture_files(
+    paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> list[Path]:
     """The *.jsonl files under a root (or given directly), minus hour folders outside [start, end)."""
     if isinstance(paths_or_root, (str, os.PathLike)):
         paths_or_root = [paths_or_root]
@@ -80,15 +84,19 @@ def capture_files(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike]
     kept = []
     for path in files:
         hour = _hour_of(path)
-        if hour is not None and ((start is not None and hour + dt.timedelta(hours=1) <= _utc(start))
-                                 or (end is not None and hour >= _utc(end))):
-            continue   # the whole hour folder is outside the window: not even opened
+        if hour is not None and (
+            (start is not None and hour + dt.timedelta(hours=1) <= _utc(start))
+            or (end is not None and hour >= _utc(end))
+        ):
+            continue  # the whole hour folder is outside the window: not even opened
         kept.append(path)
     return kept
 
 
-_ENVELOPE = ("{'captureData': 'STRUCT(endpointInput STRUCT(observedContentType VARCHAR, "
-             "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR, inferenceId VARCHAR)'}")
+_ENVELOPE = (
+    "{'captureData': 'STRUCT(endpointInput STRUCT(observedContentType VARCHAR, "
+    "data VARCHAR, encoding VARCHAR))', 'eventMetadata': 'STRUCT(inferenceTime VARCHAR, inferenceId VARCHAR)'}"
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class RawFields:
     """How a JSON request's raw category labels become model features, as the model server
     encodes them (processing.features.encode_record): `one_hot` {raw field: [(label,
     feature)]}, `ordinal` {field: [labels in code order]}."""
+
     one_hot: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     ordinal: dict[str, list[str]] = field(default_factory=dict)
 
@@ -103,11 +112,11 @@ class RawFields:
     def from_contract(cls, features: Sequence[str]) -> "RawFields":
         """The active data contract's category fields whose features are all in `features`."""
         from processing import contract
+
         wanted, out = set(features), cls()
         for table in contract.active().tables.values():
             for column in table.columns:
-                if column.encoding == "one_hot" and set(column.features) <= wanted \
-                        and column.name not in wanted:
+                if column.encoding == "one_hot" and set(column.features) <= wanted and column.name not in wanted:
                     out.one_hot[column.name] = list(zip(column.values, column.features))
                 elif column.encoding == "ordinal" and column.name in wanted:
                     out.ordinal[column.name] = list(column.values)
@@ -131,20 +140,22 @@ def _query(features: Sequence[str], raw: RawFields | None = None) -> str:
     ident = [_ident(f) for f in features]
     struct = {f: "VARCHAR" if f in raw.ordinal else "DOUBLE" for f in features}
     struct.update({name: "VARCHAR" for name in raw.one_hot})
-    shapes = {name: json.dumps(doc).replace("'", "''") for name, doc in
-              (("instances", {"instances": [struct]}), ("list", [struct]), ("one", struct))}
-    one_hot = {feature: (name, label) for name, pairs in raw.one_hot.items()
-               for label, feature in pairs}
+    shapes = {
+        name: json.dumps(doc).replace("'", "''")
+        for name, doc in (("instances", {"instances": [struct]}), ("list", [struct]), ("one", struct))
+    }
+    one_hot = {feature: (name, label) for name, pairs in raw.one_hot.items() for label, feature in pairs}
     values = []
     for f, i in zip(features, ident):
         if f in raw.ordinal:
-            codes = " ".join(f"WHEN {_text(label)} THEN {k}.0"
-                             for k, label in enumerate(raw.ordinal[f]))
+            codes = " ".join(f"WHEN {_text(label)} THEN {k}.0" for k, label in enumerate(raw.ordinal[f]))
             values.append(f"coalesce(TRY_CAST(s.{i} AS DOUBLE), CASE s.{i} {codes} END)")
         elif f in one_hot:
             name, label = one_hot[f]
-            values.append(f"coalesce(s.{i}, CASE WHEN s.{_ident(name)} IS NULL THEN NULL "
-                          f"WHEN s.{_ident(name)} = {_text(label)} THEN 1.0 ELSE 0.0 END)")
+            values.append(
+                f"coalesce(s.{i}, CASE WHEN s.{_ident(name)} IS NULL THEN NULL "
+                f"WHEN s.{_ident(name)} = {_text(label)} THEN 1.0 ELSE 0.0 END)"
+            )
         else:
             values.append(f"s.{i}")
     as_list = "[" + ", ".join(values) + "]"
@@ -205,7 +216,7 @@ SELECT line FROM read_csv($files, columns={'line': 'VARCHAR'}, delim='\x01', quo
     strict_mode=false, max_line_size=100000000)
 WHERE line IS NOT NULL AND trim(line) <> '' AND NOT json_valid(line)
 """
-_DIAGNOSE_LIMIT = 10_000   # lines classified one by one; any beyond are just invalid_json
+_DIAGNOSE_LIMIT = 10_000  # lines classified one by one; any beyond are just invalid_json
 
 
 def _line_reason(line: str) -> str:
@@ -228,19 +239,21 @@ def _diagnose(con: duckdb.DuckDBPyConnection, files: list[str], unreadable: int)
             over = sum(reasons.values()) >= _DIAGNOSE_LIMIT
             reasons["invalid_json" if over else _line_reason(line)] += 1
     # lines the reader could not even decode (not UTF-8), recorded by store_rejects
-    for error_type, count in con.execute(
-            "SELECT error_type, count(*) FROM reject_errors GROUP BY 1").fetchall():
+    for error_type, count in con.execute("SELECT error_type, count(*) FROM reject_errors GROUP BY 1").fetchall():
         reasons[str(error_type).lower().replace(" ", "_")] += int(count)
     rest = unreadable - sum(reasons.values())
-    if rest > 0:   # valid JSON, but not a capture envelope (e.g. `[]`, `{}`)
+    if rest > 0:  # valid JSON, but not a capture envelope (e.g. `[]`, `{}`)
         reasons["not_a_capture_record"] += rest
     return reasons
 
 
-def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
-                 start: dt.datetime | None = None, end: dt.datetime | None = None,
-                 features: Sequence[str] | None = None,
-                 raw: RawFields | None = None) -> tuple[pd.DataFrame, CaptureReport]:
+def read_capture(
+    paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    features: Sequence[str] | None = None,
+    raw: RawFields | None = None,
+) -> tuple[pd.DataFrame, CaptureReport]:
     """Captured inputs with inferenceTime in [start, end) as a float frame of `features`.
 
     JSON keys that are not features are ignored, except raw category fields (`raw`, default
@@ -256,26 +269,30 @@ def read_capture(paths_or_root: str | os.PathLike | Iterable[str | os.PathLike],
     if not files:
         return pd.DataFrame({f: pd.Series(dtype="float64") for f in features}), report
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")   # no terminal noise from a library call
+    con.execute("SET enable_progress_bar = false")  # no terminal noise from a library call
     names = [str(f) for f in files]
     try:
-        table = con.sql(_query(features, raw), params={
-            "files": names, "warm_up": WARM_UP_PREFIX,
-            "start": _utc(start) if start is not None else None,
-            "end": _utc(end) if end is not None else None}).to_arrow_table()
+        table = con.sql(
+            _query(features, raw),
+            params={
+                "files": names,
+                "warm_up": WARM_UP_PREFIX,
+                "start": _utc(start) if start is not None else None,
+                "end": _utc(end) if end is not None else None,
+            },
+        ).to_arrow_table()
         frame = table.to_pandas()
         ok = (frame["status"] == "ok").to_numpy()
         for reason, count in frame.loc[~ok, "status"].value_counts().items():
             report.skipped_reasons[str(reason)] += int(count)
         report.warm_up = report.skipped_reasons.pop("warm_up", 0)
         unreadable = report.skipped_reasons.pop("unreadable_line", 0)
-        if unreadable:   # only the files that had such lines are read again
+        if unreadable:  # only the files that had such lines are read again
             bad = sorted(frame.loc[~ok, "bad_file"].dropna().unique().tolist())
             report.skipped_reasons.update(_diagnose(con, bad, unreadable))
     finally:
         con.close()
     report.skipped_lines = sum(report.skipped_reasons.values())
-    frame = frame.loc[ok, features].reset_index(drop=True) if not ok.all() \
-        else frame[features]
+    frame = frame.loc[ok, features].reset_index(drop=True) if not ok.all() else frame[features]
     report.records = len(frame)
     return frame.astype("float64"), report

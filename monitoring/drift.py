@@ -10,6 +10,7 @@ points, with both CDFs read from the statistics' quantile sketches. "Simple" fla
 above comparison_threshold; "Robust" also requires the distance to exceed the two-sample KS
 critical value for the two sample sizes, so a small window is not flagged for noise.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ import numpy as np
 
 # Two-sample KS critical value factor c(alpha) for alpha = 0.001: sqrt(-ln(alpha / 2) / 2).
 KS_C_ALPHA = math.sqrt(-math.log(0.001 / 2) / 2)
-COMPLETENESS_TOLERANCE = 0.02   # relative slack: sampling noise in a window is not a violation
+COMPLETENESS_TOLERANCE = 0.02  # relative slack: sampling noise in a window is not a violation
 NUMERIC_TYPES = ("Integral", "Fractional")
 
 
@@ -38,12 +39,13 @@ def _counts(feature: dict[str, Any]) -> tuple[int, int]:
 
 # --- distributions ---------------------------------------------------------------------------
 
+
 def sketch_cdf(numeric: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
     """(sorted points, cumulative weight share) from a KLL sketch (level h items weigh 2^h)."""
     kll = (numeric.get("distribution") or {}).get("kll") or {}
     levels = (kll.get("sketch") or {}).get("data") or []
     points = [np.asarray(items, dtype="float64") for items in levels]
-    weights = [np.full(len(items), 2.0 ** h) for h, items in enumerate(points)]
+    weights = [np.full(len(items), 2.0**h) for h, items in enumerate(points)]
     if not points or sum(len(p) for p in points) == 0:
         return _bucket_cdf(kll.get("buckets") or [])
     x, w = np.concatenate(points), np.concatenate(weights)
@@ -80,10 +82,12 @@ def numeric_distance(baseline: dict[str, Any], current: dict[str, Any]) -> float
 
 def categorical_distance(baseline: dict[str, Any], current: dict[str, Any]) -> float | None:
     """L-infinity distance between two categorical features' value frequencies."""
+
     def shares(stats: dict[str, Any]) -> dict[str, float]:
         buckets = stats["distribution"]["categorical"]["buckets"]
         total = sum(b["count"] for b in buckets)
         return {b["value"]: b["count"] / total for b in buckets} if total else {}
+
     base, cur = shares(baseline), shares(current)
     if not base or not cur:
         return None
@@ -95,6 +99,7 @@ def ks_critical(n: int, m: int) -> float:
 
 
 # --- checks ----------------------------------------------------------------------------------
+
 
 def _config(constraints: dict[str, Any], constraint: dict[str, Any]) -> dict[str, Any]:
     """monitoring_config with the feature's monitoringConfigOverrides applied."""
@@ -112,15 +117,17 @@ def _type_ok(expected: str, observed: str) -> bool:
     return expected == observed or (expected == "Fractional" and observed == "Integral")
 
 
-def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any],
-          constraints: dict[str, Any],
-          completeness_tolerance: float = COMPLETENESS_TOLERANCE,
-          per_feature_completeness: bool = True) -> list[dict[str, str]]:
+def check(
+    statistics_current: dict[str, Any],
+    baseline_statistics: dict[str, Any],
+    constraints: dict[str, Any],
+    completeness_tolerance: float = COMPLETENESS_TOLERANCE,
+    per_feature_completeness: bool = True,
+) -> list[dict[str, str]]:
     """Violations of `constraints` (and drift from the baseline) by the current statistics.
     `per_feature_completeness=False` leaves completeness to `check_completeness` (per raw
     field, which needs the rows)."""
-    if (constraints.get("monitoring_config") or {}).get("evaluate_constraints",
-                                                         "Enabled") == "Disabled":
+    if (constraints.get("monitoring_config") or {}).get("evaluate_constraints", "Enabled") == "Disabled":
         return []
     current = {f["name"]: f for f in statistics_current.get("features", [])}
     baseline = {f["name"]: f for f in baseline_statistics.get("features", [])}
@@ -128,13 +135,13 @@ def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any
     violations: list[dict[str, str]] = []
 
     for name in expected.keys() - current.keys():
-        violations.append(_violation(name, "missing_column_check",
-                                     f"Column '{name}' is in the baseline but not in the "
-                                     f"current data"))
+        violations.append(
+            _violation(name, "missing_column_check", f"Column '{name}' is in the baseline but not in the current data")
+        )
     for name in current.keys() - expected.keys():
-        violations.append(_violation(name, "extra_column_check",
-                                     f"Column '{name}' is in the current data but not in "
-                                     f"the baseline"))
+        violations.append(
+            _violation(name, "extra_column_check", f"Column '{name}' is in the current data but not in the baseline")
+        )
 
     for name, constraint in expected.items():
         feature = current.get(name)
@@ -144,20 +151,26 @@ def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any
         present, missing = _counts(feature)
         want, got = constraint.get("inferred_type"), feature.get("inferred_type")
         if present and want and got and not _type_ok(want, got):
-            violations.append(_violation(name, "data_type_check",
-                                         f"Data type of '{name}' is {got}; the baseline "
-                                         f"constraint is {want}"))
-            continue   # distributions of different types are not comparable
+            violations.append(
+                _violation(
+                    name, "data_type_check", f"Data type of '{name}' is {got}; the baseline constraint is {want}"
+                )
+            )
+            continue  # distributions of different types are not comparable
 
         if per_feature_completeness and "completeness" in constraint and present + missing:
             observed = present / (present + missing)
             floor = constraint["completeness"] * (1 - completeness_tolerance)
             if observed < floor:
-                violations.append(_violation(
-                    name, "completeness_check",
-                    f"Completeness of '{name}' is {observed:.4f}, below the baseline "
-                    f"constraint {constraint['completeness']:.4f} (allowed down to "
-                    f"{floor:.4f})"))
+                violations.append(
+                    _violation(
+                        name,
+                        "completeness_check",
+                        f"Completeness of '{name}' is {observed:.4f}, below the baseline "
+                        f"constraint {constraint['completeness']:.4f} (allowed down to "
+                        f"{floor:.4f})",
+                    )
+                )
 
         domains = (constraint.get("string_constraints") or {}).get("domains")
         if domains is not None and got == "String" and present:
@@ -167,11 +180,15 @@ def check(statistics_current: dict[str, Any], baseline_statistics: dict[str, Any
             threshold = float(config.get("domain_content_threshold", 1.0))
             if inside < threshold:
                 unknown = sorted(b["value"] for b in buckets if b["value"] not in known)
-                violations.append(_violation(
-                    name, "categorical_values_check",
-                    f"{1 - inside:.2%} of '{name}' values are outside the baseline domain "
-                    f"(e.g. {', '.join(map(repr, unknown[:5]))}); threshold "
-                    f"{threshold:.2%} inside"))
+                violations.append(
+                    _violation(
+                        name,
+                        "categorical_values_check",
+                        f"{1 - inside:.2%} of '{name}' values are outside the baseline domain "
+                        f"(e.g. {', '.join(map(repr, unknown[:5]))}); threshold "
+                        f"{threshold:.2%} inside",
+                    )
+                )
 
         drift = _drift(name, baseline.get(name), feature, config)
         if drift is not None:
@@ -192,9 +209,12 @@ def _known_share(baseline_statistics: dict[str, Any], features: list[str]) -> fl
     return min(total, 1.0)
 
 
-def check_categories(frame: Any, baseline_statistics: dict[str, Any],
-                     groups: dict[str, tuple[list[str], list[str]]],
-                     tolerance: float = COMPLETENESS_TOLERANCE) -> list[dict[str, str]]:
+def check_categories(
+    frame: Any,
+    baseline_statistics: dict[str, Any],
+    groups: dict[str, tuple[list[str], list[str]]],
+    tolerance: float = COMPLETENESS_TOLERANCE,
+) -> list[dict[str, str]]:
     """Unknown categories. `groups`: {raw column: (its one-hot features, its labels)} from the
     data contract. The gateway scores a label outside the contract as no category (all its
     one-hot features 0), so for each column the share of captured rows (`frame`, pandas) with
@@ -210,49 +230,57 @@ def check_categories(frame: Any, baseline_statistics: dict[str, Any],
             continue
         known = float((frame[features].fillna(0).to_numpy(dtype="float64").max(axis=1) > 0).mean())
         if known < base * (1 - tolerance):
-            violations.append(_violation(
-                column, "categorical_values_check",
-                f"{1 - known:.2%} of captured requests have no known '{column}' category "
-                f"(a label outside {', '.join(labels)}, or missing: scored as no category); "
-                f"baseline {1 - base:.2%}"))
+            violations.append(
+                _violation(
+                    column,
+                    "categorical_values_check",
+                    f"{1 - known:.2%} of captured requests have no known '{column}' category "
+                    f"(a label outside {', '.join(labels)}, or missing: scored as no category); "
+                    f"baseline {1 - base:.2%}",
+                )
+            )
     return violations
 
 
-def check_completeness(frame: Any, constraints: dict[str, Any], fields: dict[str, list[str]],
-                       tolerance: float = COMPLETENESS_TOLERANCE) -> list[dict[str, str]]:
+def check_completeness(
+    frame: Any, constraints: dict[str, Any], fields: dict[str, list[str]], tolerance: float = COMPLETENESS_TOLERANCE
+) -> list[dict[str, str]]:
     """completeness_check per raw field. `frame` (pandas): the captured rows, one column per
     model feature; `fields`: {raw field: its model features} from the data contract (a
     one-hot category is several features, a number or an ordinal one). A field is present in
     a row when any of its features is; its baseline completeness is the lowest of its
     features' constraints. One violation per field, named by the field, so a request without
     a category reads as that one field missing, not as each of its one-hot columns."""
-    if (constraints.get("monitoring_config") or {}).get("evaluate_constraints",
-                                                         "Enabled") == "Disabled" or frame.empty:
+    if (constraints.get("monitoring_config") or {}).get("evaluate_constraints", "Enabled") == "Disabled" or frame.empty:
         return []
     expected = {c["name"]: c for c in constraints.get("features", [])}
     grouped = {f for features in fields.values() for f in features}
     groups = list(fields.items()) + [(name, [name]) for name in expected if name not in grouped]
     violations = []
     for name, features in groups:
-        wanted = [expected[f]["completeness"] for f in features
-                  if f in expected and "completeness" in expected[f]]
+        wanted = [expected[f]["completeness"] for f in features if f in expected and "completeness" in expected[f]]
         present = [f for f in features if f in frame.columns]
         if not wanted or not present:
-            continue   # no constraint, or a missing column (missing_column_check says so)
+            continue  # no constraint, or a missing column (missing_column_check says so)
         baseline = min(wanted)
         observed = float(frame[present].notna().to_numpy().any(axis=1).mean())
         floor = baseline * (1 - tolerance)
         if observed < floor:
             parts = f" (any of {len(features)} one-hot features)" if len(features) > 1 else ""
-            violations.append(_violation(
-                name, "completeness_check",
-                f"Completeness of '{name}'{parts} is {observed:.4f}, below the baseline "
-                f"constraint {baseline:.4f} (allowed down to {floor:.4f})"))
+            violations.append(
+                _violation(
+                    name,
+                    "completeness_check",
+                    f"Completeness of '{name}'{parts} is {observed:.4f}, below the baseline "
+                    f"constraint {baseline:.4f} (allowed down to {floor:.4f})",
+                )
+            )
     return violations
 
 
-def _drift(name: str, base: dict[str, Any] | None, feature: dict[str, Any],
-           config: dict[str, Any]) -> dict[str, str] | None:
+def _drift(
+    name: str, base: dict[str, Any] | None, feature: dict[str, Any], config: dict[str, Any]
+) -> dict[str, str] | None:
     dist = config["distribution_constraints"]
     if base is None or dist.get("perform_comparison", "Enabled") == "Disabled":
         return None
@@ -261,23 +289,28 @@ def _drift(name: str, base: dict[str, Any] | None, feature: dict[str, Any],
     if not n or not m:
         return None
     if "numerical_statistics" in base and "numerical_statistics" in feature:
-        distance = numeric_distance(base["numerical_statistics"],
-                                    feature["numerical_statistics"])
+        distance = numeric_distance(base["numerical_statistics"], feature["numerical_statistics"])
         threshold = float(dist.get("comparison_threshold", 0.1))
         method = dist.get("comparison_method", "Robust")
         if distance is None or distance <= threshold:
             return None
         if method == "Robust" and distance <= ks_critical(n, m):
             return None
-        return _violation(name, "baseline_drift_check",
-                          f"Baseline drift distance: {distance:.4f} exceeds threshold: "
-                          f"{threshold} (method {method}, L-infinity between CDFs)")
+        return _violation(
+            name,
+            "baseline_drift_check",
+            f"Baseline drift distance: {distance:.4f} exceeds threshold: "
+            f"{threshold} (method {method}, L-infinity between CDFs)",
+        )
     if "string_statistics" in base and "string_statistics" in feature:
         distance = categorical_distance(base["string_statistics"], feature["string_statistics"])
         threshold = float(dist.get("categorical_comparison_threshold", 0.1))
         if distance is None or distance <= threshold:
             return None
-        return _violation(name, "baseline_drift_check",
-                          f"Baseline drift distance: {distance:.4f} exceeds threshold: "
-                          f"{threshold} (LInfinity over category frequencies)")
+        return _violation(
+            name,
+            "baseline_drift_check",
+            f"Baseline drift distance: {distance:.4f} exceeds threshold: "
+            f"{threshold} (LInfinity over category frequencies)",
+        )
     return None

@@ -6,6 +6,7 @@ plus a self-contained `report.html` (inline SVG histograms, no plotting dependen
     python -m monitoring.monitor --capture-root R --baseline-dir B --output-dir O \
         [--start 2026-11-25T12:00:00Z --end 2026-11-25T13:00:00Z]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,6 +75,7 @@ def load_baseline(baseline_dir: str | os.PathLike) -> tuple[dict[str, Any], dict
 def window_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
     """A window [start, end) as a reader says it, in UTC: "2026-11-30 01:35:00 to 02:35:00
     UTC", "up to ...", "from ...", or "all captured data" for an open window."""
+
     def utc(t: dt.datetime) -> dt.datetime:
         return t.astimezone(dt.timezone.utc) if t.tzinfo else t
 
@@ -95,9 +97,11 @@ def _category_groups() -> dict[str, tuple[list[str], list[str]]]:
         from processing import contract
     except ImportError:
         return {}
-    return {column.name: (column.features, list(column.values))
-            for table in contract.active().tables.values()
-            for column in table.encoded("one_hot")}
+    return {
+        column.name: (column.features, list(column.values))
+        for table in contract.active().tables.values()
+        for column in table.encoded("one_hot")
+    }
 
 
 def _raw_fields() -> dict[str, list[str]]:
@@ -107,13 +111,21 @@ def _raw_fields() -> dict[str, list[str]]:
         from processing import contract
     except ImportError:
         return {}
-    return {column.name: column.features for table in contract.active().tables.values()
-            for column in table.columns if column.features}
+    return {
+        column.name: column.features
+        for table in contract.active().tables.values()
+        for column in table.columns
+        if column.features
+    }
 
 
-def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathLike,
-                   output_dir: str | os.PathLike, start: dt.datetime | None = None,
-                   end: dt.datetime | None = None) -> MonitoringResult:
+def run_monitoring(
+    capture_root: str | os.PathLike,
+    baseline_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> MonitoringResult:
     """Read captured inputs with inferenceTime in [start, end), check them, write outputs.
     Completeness is checked per raw field of the data contract (drift.check_completeness);
     the other checks, statistics.json and the metrics stay per model feature."""
@@ -122,11 +134,13 @@ def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathL
     frame, report = read_capture(capture_root, start, end, features=names)
     if report.records == 0:
         skipped = f", {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
-        raise NoDataError(f"no captured records in {window_text(start, end)} "
-                          f"({report.files} capture files{skipped}); nothing to monitor", report)
+        raise NoDataError(
+            f"no captured records in {window_text(start, end)} "
+            f"({report.files} capture files{skipped}); nothing to monitor",
+            report,
+        )
     statistics = compute_statistics(frame)
-    violations = drift.check(statistics, base_stats, constraints,
-                             per_feature_completeness=False)
+    violations = drift.check(statistics, base_stats, constraints, per_feature_completeness=False)
     violations += drift.check_completeness(frame, constraints, _raw_fields())
     violations += drift.check_categories(frame, base_stats, _category_groups())
 
@@ -144,17 +158,15 @@ def run_monitoring(capture_root: str | os.PathLike, baseline_dir: str | os.PathL
         os.replace(tmp, report_path)
     finally:
         tmp.unlink(missing_ok=True)
-    return MonitoringResult(violations, statistics, report, stats_path, violations_path,
-                            report_path, base_stats)
+    return MonitoringResult(violations, statistics, report, stats_path, violations_path, report_path, base_stats)
 
 
 # --- report.html ---------------------------------------------------------------------------
 
-_W, _H = 320, 90   # one histogram's SVG size
+_W, _H = 320, 90  # one histogram's SVG size
 
 
-def _shares(base: dict[str, Any], column: np.ndarray) -> tuple[list[str], np.ndarray,
-                                                                 np.ndarray] | None:
+def _shares(base: dict[str, Any], column: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray] | None:
     """Bucket labels and baseline/current shares on the baseline's buckets (+ out of range)."""
     buckets = ((base.get("distribution") or {}).get("kll") or {}).get("buckets") or []
     if not buckets:
@@ -162,11 +174,13 @@ def _shares(base: dict[str, Any], column: np.ndarray) -> tuple[list[str], np.nda
     edges = np.asarray([b["lower_bound"] for b in buckets] + [buckets[-1]["upper_bound"]])
     base_counts = np.asarray([b["count"] for b in buckets], dtype="float64")
     values = column[~np.isnan(column)]
-    cur_counts = np.histogram(values, bins=edges)[0].astype("float64") if len(edges) > 1 \
-        and edges[-1] > edges[0] else np.asarray([np.sum(values == edges[0])], dtype="float64")
+    cur_counts = (
+        np.histogram(values, bins=edges)[0].astype("float64")
+        if len(edges) > 1 and edges[-1] > edges[0]
+        else np.asarray([np.sum(values == edges[0])], dtype="float64")
+    )
     below, above = float(np.sum(values < edges[0])), float(np.sum(values > edges[-1]))
-    labels = ["< min"] + [f"{b['lower_bound']:.4g}–{b['upper_bound']:.4g}" for b in buckets] \
-        + ["> max"]
+    labels = ["< min"] + [f"{b['lower_bound']:.4g}–{b['upper_bound']:.4g}" for b in buckets] + ["> max"]
     base_share = np.concatenate([[0.0], base_counts, [0.0]]) / max(base_counts.sum(), 1.0)
     cur_share = np.concatenate([[below], cur_counts, [above]]) / max(len(values), 1)
     return labels, base_share, cur_share
@@ -176,32 +190,50 @@ def _svg(labels: list[str], base: np.ndarray, cur: np.ndarray) -> str:
     top = max(float(base.max()), float(cur.max()), 1e-9)
     slot = _W / len(labels)
     bar = slot * 0.4
-    parts = [f'<svg width="{_W}" height="{_H + 2}" viewBox="0 0 {_W} {_H + 2}" '
-             f'xmlns="http://www.w3.org/2000/svg" role="img">']
+    parts = [
+        f'<svg width="{_W}" height="{_H + 2}" viewBox="0 0 {_W} {_H + 2}" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img">'
+    ]
     for i, label in enumerate(labels):
         for j, (share, colour) in enumerate(((base[i], "#4c78a8"), (cur[i], "#f58518"))):
             h = _H * share / top
             x = i * slot + slot * 0.1 + j * bar
-            parts.append(f'<rect x="{x:.1f}" y="{_H - h:.1f}" width="{bar:.1f}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{html.escape(label)}: '
-                         f'{"baseline" if j == 0 else "current"} {share:.2%}</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{_H - h:.1f}" width="{bar:.1f}" '
+                f'height="{h:.1f}" fill="{colour}"><title>{html.escape(label)}: '
+                f"{'baseline' if j == 0 else 'current'} {share:.2%}</title></rect>"
+            )
     parts.append(f'<line x1="0" y1="{_H}" x2="{_W}" y2="{_H}" stroke="#999"/></svg>')
     return "".join(parts)
 
 
-def render_report(base_stats: dict[str, Any], statistics: dict[str, Any], frame: pd.DataFrame,
-                  violations: list[dict[str, str]], report: CaptureReport,
-                  start: dt.datetime | None, end: dt.datetime | None) -> str:
+def render_report(
+    base_stats: dict[str, Any],
+    statistics: dict[str, Any],
+    frame: pd.DataFrame,
+    violations: list[dict[str, str]],
+    report: CaptureReport,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> str:
     esc = html.escape
     flagged: dict[str, list[str]] = {}
     for v in violations:
         flagged.setdefault(v["feature_name"], []).append(v["constraint_check_type"])
-    rows = "".join(f"<tr><td>{esc(v['feature_name'])}</td><td>{esc(v['constraint_check_type'])}"
-                   f"</td><td>{esc(v['description'])}</td></tr>" for v in violations) \
+    rows = (
+        "".join(
+            f"<tr><td>{esc(v['feature_name'])}</td><td>{esc(v['constraint_check_type'])}"
+            f"</td><td>{esc(v['description'])}</td></tr>"
+            for v in violations
+        )
         or '<tr><td colspan="3">No violations.</td></tr>'
-    skipped = "".join(f"<tr><td>{esc(reason)}</td><td>{count}</td></tr>"
-                      for reason, count in report.skipped_reasons.most_common()) \
+    )
+    skipped = (
+        "".join(
+            f"<tr><td>{esc(reason)}</td><td>{count}</td></tr>" for reason, count in report.skipped_reasons.most_common()
+        )
         or '<tr><td colspan="2">None.</td></tr>'
+    )
     current = {f["name"]: f for f in statistics["features"]}
     cards = []
     for feature in base_stats["features"]:
@@ -216,8 +248,9 @@ def render_report(base_stats: dict[str, Any], statistics: dict[str, Any], frame:
         checks = ", ".join(flagged.get(name, []))
         cards.append(
             f'<div class="card{" bad" if checks else ""}"><h3>{esc(name)}</h3>'
-            f'{_svg(*shares)}<p>baseline mean {numeric.get("mean", 0):.4g}, current mean '
-            f'{cur.get("mean", 0):.4g}{f" — <b>{esc(checks)}</b>" if checks else ""}</p></div>')
+            f"{_svg(*shares)}<p>baseline mean {numeric.get('mean', 0):.4g}, current mean "
+            f"{cur.get('mean', 0):.4g}{f' — <b>{esc(checks)}</b>' if checks else ''}</p></div>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Model Monitor report</title>
 <style>
@@ -249,6 +282,7 @@ values below the baseline min / above its max)</p>
 
 # --- command line --------------------------------------------------------------------------
 
+
 def _timestamp(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -261,27 +295,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m monitoring.monitor",
         description="Check captured endpoint traffic against a Model Monitor baseline; write "
-                    "statistics.json, constraint_violations.json and report.html.")
-    ap.add_argument("--capture-root", required=True,
-                    help="data-capture prefix (folder holding <endpoint>/<variant>/yyyy/mm/dd/hh)")
-    ap.add_argument("--baseline-dir", required=True,
-                    help="folder with the baseline statistics.json and constraints.json")
+        "statistics.json, constraint_violations.json and report.html.",
+    )
+    ap.add_argument(
+        "--capture-root", required=True, help="data-capture prefix (folder holding <endpoint>/<variant>/yyyy/mm/dd/hh)"
+    )
+    ap.add_argument(
+        "--baseline-dir", required=True, help="folder with the baseline statistics.json and constraints.json"
+    )
     ap.add_argument("--output-dir", required=True, help="where to write the outputs")
-    ap.add_argument("--start", type=_timestamp, help="window start, ISO-8601 (inclusive; UTC "
-                                                     "if no offset)")
+    ap.add_argument("--start", type=_timestamp, help="window start, ISO-8601 (inclusive; UTC if no offset)")
     ap.add_argument("--end", type=_timestamp, help="window end, ISO-8601 (exclusive)")
     args = ap.parse_args(argv)
     if args.start and args.end and args.start >= args.end:
         ap.error("--start must be before --end")
     try:
-        result = run_monitoring(args.capture_root, args.baseline_dir, args.output_dir,
-                                args.start, args.end)
+        result = run_monitoring(args.capture_root, args.baseline_dir, args.output_dir, args.start, args.end)
     except MonitoringError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     report = result.report
-    print(f"monitored {report.records} records ({report.skipped_lines} lines skipped): "
-          f"{len(result.violations)} violations; wrote {result.violations_path.parent}")
+    print(
+        f"monitored {report.records} records ({report.skipped_lines} lines skipped): "
+        f"{len(result.violations)} violations; wrote {result.violations_path.parent}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ Schedules"). The drift alarm (infra/ml-gateway.yaml; mlgw/monitor_schedule.py lo
 one of them, and its `CloudWatch Alarm State Change` event starts the retrain. No event is
 published from here: AWS emits the alarm's.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,32 +33,43 @@ def feature_distances(result: Any) -> dict[str, float]:
             continue
         distance = None
         if "numerical_statistics" in base and "numerical_statistics" in cur:
-            distance = drift.numeric_distance(base["numerical_statistics"],
-                                              cur["numerical_statistics"])
+            distance = drift.numeric_distance(base["numerical_statistics"], cur["numerical_statistics"])
         elif "string_statistics" in base and "string_statistics" in cur:
-            distance = drift.categorical_distance(base["string_statistics"],
-                                                  cur["string_statistics"])
+            distance = drift.categorical_distance(base["string_statistics"], cur["string_statistics"])
         if distance is not None:
             out[base["name"]] = distance
     return out
 
 
 def dimensions(endpoint: str, schedule_name: str) -> list[dict[str, str]]:
-    return [{"Name": "Endpoint", "Value": endpoint},
-            {"Name": "MonitoringSchedule", "Value": schedule_name}]
+    return [{"Name": "Endpoint", "Value": endpoint}, {"Name": "MonitoringSchedule", "Value": schedule_name}]
 
 
-def cloudwatch_metric_data(result: Any, endpoint: str, schedule_name: str,
-                           when: dt.datetime | None = None) -> list[dict[str, Any]]:
+def cloudwatch_metric_data(
+    result: Any, endpoint: str, schedule_name: str, when: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """PutMetricData `MetricData` for one run (namespace METRIC_NAMESPACE): the caller sends
     cloudwatch.put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=...)."""
     dims = dimensions(endpoint, schedule_name)
     stamp = when or dt.datetime.now(dt.timezone.utc)
-    data = [{"MetricName": f"{DRIFT_METRIC_PREFIX}{feature}", "Dimensions": dims,
-             "Timestamp": stamp, "Value": float(distance), "Unit": "None"}
-            for feature, distance in sorted(feature_distances(result).items())]
+    data = [
+        {
+            "MetricName": f"{DRIFT_METRIC_PREFIX}{feature}",
+            "Dimensions": dims,
+            "Timestamp": stamp,
+            "Value": float(distance),
+            "Unit": "None",
+        }
+        for feature, distance in sorted(feature_distances(result).items())
+    ]
     for feature in result.statistics.get("features", []):
-        data.append({"MetricName": f"{NON_NULL_METRIC_PREFIX}{feature['name']}",
-                     "Dimensions": dims, "Timestamp": stamp,
-                     "Value": float(completeness(feature)), "Unit": "None"})
+        data.append(
+            {
+                "MetricName": f"{NON_NULL_METRIC_PREFIX}{feature['name']}",
+                "Dimensions": dims,
+                "Timestamp": stamp,
+                "Value": float(completeness(feature)),
+                "Unit": "None",
+            }
+        )
     return data

@@ -19,6 +19,7 @@ step polls (Athena counts of this ingest's event time, DescribeFeatureGroup's Of
 until every group holds all its records, printing progress; it fails clearly if a store is
 Blocked or the bounded wait (--offline-wait-seconds, default 30 min) runs out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,12 +70,17 @@ def dataset_query(claims_table: str, customers_table: str, ingest_time: float | 
     latest selected record is a deletion is left out, and the offline store's duplicate
     copies of a record are counted once."""
     # The feature columns come from the data contract (processing/schema.json).
-    columns = ", ".join([f"c.{LABEL}"] + [f"c.{f}" for f in features.table_features("claims")]
-                        + [f"u.{f}" for f in features.table_features("customers")])
-    condition = (f"\n    WHERE abs(event_time - {ingest_time!r}) < {EVENT_TIME_TOLERANCE!r}"
-                 if ingest_time is not None else "")
-    return QUERY.format(claims_table=claims_table, customers_table=customers_table, columns=columns,
-                        this_ingest=condition)
+    columns = ", ".join(
+        [f"c.{LABEL}"]
+        + [f"c.{f}" for f in features.table_features("claims")]
+        + [f"u.{f}" for f in features.table_features("customers")]
+    )
+    condition = (
+        f"\n    WHERE abs(event_time - {ingest_time!r}) < {EVENT_TIME_TOLERANCE!r}" if ingest_time is not None else ""
+    )
+    return QUERY.format(
+        claims_table=claims_table, customers_table=customers_table, columns=columns, this_ingest=condition
+    )
 
 
 def ingest_counts_query(tables: dict[str, str], event_time: float) -> str:
@@ -82,22 +88,35 @@ def ingest_counts_query(tables: dict[str, str], event_time: float) -> str:
     table), the distinct policies with this ingest's `event_time`: one row per group,
     (feature_group varchar, records bigint). One query per poll rather than one per group:
     each Athena query pays its own start and completion polling."""
-    def quoted(text: str) -> str:   # a SQL string literal
+
+    def quoted(text: str) -> str:  # a SQL string literal
         return "'" + text.replace("'", "''") + "'"
+
     return "\nUNION ALL\n".join(
         f'SELECT {quoted(name)} AS feature_group, count(DISTINCT policy_id) AS records FROM "{table}" '
         f"WHERE abs(event_time - {event_time!r}) < {EVENT_TIME_TOLERANCE!r}"
-        for name, table in tables.items())
+        for name, table in tables.items()
+    )
 
 
-def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output_location: str,
-                           region: str | None, timeout: float, sm=None, connection=None,
-                           clock=time.monotonic, sleep=time.sleep) -> None:
+def wait_for_offline_store(
+    groups: dict[str, dict],
+    event_time: float,
+    *,
+    output_location: str,
+    region: str | None,
+    timeout: float,
+    sm=None,
+    connection=None,
+    clock=time.monotonic,
+    sleep=time.sleep,
+) -> None:
     """Block until each group's offline table holds `records` distinct policies with this
     ingest's `event_time` (`groups`: name -> {"records": n, "table": glue table}), querying on
     `connection` (athena.connect(); default a new one). Raises JobError if an offline store is
     Blocked or `timeout` seconds pass."""
     import boto3
+
     sm = sm or boto3.client("sagemaker")
     started = clock()
     poll = FIRST_POLL_SECONDS
@@ -108,28 +127,34 @@ def wait_for_offline_store(groups: dict[str, dict], event_time: float, *, output
         for name in list(waiting):
             status = sm.describe_feature_group(FeatureGroupName=name).get("OfflineStoreStatus", {})
             if status.get("Status") == "Blocked":
-                raise JobError(f"the offline store of feature group {name!r} is Blocked: "
-                               f"{status.get('BlockedReason', 'no reason given')}")
-        found = athena.query(ingest_counts_query({n: g["table"] for n, g in waiting.items()}, event_time),
-                             output_location=output_location, region=region, connection=connection)
+                raise JobError(
+                    f"the offline store of feature group {name!r} is Blocked: "
+                    f"{status.get('BlockedReason', 'no reason given')}"
+                )
+        found = athena.query(
+            ingest_counts_query({n: g["table"] for n, g in waiting.items()}, event_time),
+            output_location=output_location,
+            region=region,
+            connection=connection,
+        )
         by_group = dict(zip(found["feature_group"], found["records"]))
         counts = {name: int(by_group[name]) for name in waiting}
         elapsed = clock() - started
         progress = ", ".join(f"{name} {counts[name]:,}/{waiting[name]['records']:,}" for name in counts)
-        print(f"offline store: waiting for this ingest's records: {progress} ({elapsed:.0f} s)",
-              flush=True)
+        print(f"offline store: waiting for this ingest's records: {progress} ({elapsed:.0f} s)", flush=True)
         for name in list(waiting):
             if counts[name] >= waiting[name]["records"]:
                 del waiting[name]
         if not waiting:
-            print(f"offline store: every record of this ingest is there after {elapsed:.0f} s",
-                  flush=True)
+            print(f"offline store: every record of this ingest is there after {elapsed:.0f} s", flush=True)
             return
         if elapsed > timeout:
-            raise JobError(f"the offline store still lacks records of this ingest after "
-                           f"{timeout:.0f} s ({progress}); Feature Store replicates within 15 "
-                           "minutes on AWS: raise --offline-wait-seconds or check the groups' "
-                           "OfflineStoreStatus")
+            raise JobError(
+                f"the offline store still lacks records of this ingest after "
+                f"{timeout:.0f} s ({progress}); Feature Store replicates within 15 "
+                "minutes on AWS: raise --offline-wait-seconds or check the groups' "
+                "OfflineStoreStatus"
+            )
         sleep(min(poll, max(0.0, timeout - elapsed) + 0.01))
         if elapsed >= STEADY_POLL_UNTIL_SECONDS:
             poll = min(poll * 1.5, MAX_POLL_SECONDS)
@@ -139,11 +164,13 @@ def import_split_library() -> threading.Thread:
     """Start importing scikit-learn (~2 s of CPU, scipy included) on a background thread, so
     the import overlaps the offline-store wait, which mostly sleeps, instead of following it.
     A failed import is left for split()'s own import to raise."""
+
     def load() -> None:
         try:
             import sklearn.model_selection  # noqa: F401
-        except Exception:   # noqa: BLE001 - split() imports it again and reports the error
+        except Exception:  # noqa: BLE001 - split() imports it again and reports the error
             pass
+
     thread = threading.Thread(target=load, name="import-sklearn", daemon=True)
     thread.start()
     return thread
@@ -152,13 +179,17 @@ def import_split_library() -> threading.Thread:
 def split(frame, validation: float, test: float, seed: int):
     """Stratified train / validation / test frames."""
     from sklearn.model_selection import train_test_split
+
     positives = int(frame[LABEL].sum())
     if positives < 3 or positives == len(frame):
-        raise JobError(f"the dataset has {len(frame):,} rows and {positives} fraud labels; "
-                       "a stratified split needs at least 3 of each class")
+        raise JobError(
+            f"the dataset has {len(frame):,} rows and {positives} fraud labels; "
+            "a stratified split needs at least 3 of each class"
+        )
     rest, test_part = train_test_split(frame, test_size=test, stratify=frame[LABEL], random_state=seed)
-    train_part, valid_part = train_test_split(rest, test_size=validation / (1 - test),
-                                              stratify=rest[LABEL], random_state=seed)
+    train_part, valid_part = train_test_split(
+        rest, test_size=validation / (1 - test), stratify=rest[LABEL], random_state=seed
+    )
     return train_part, valid_part, test_part
 
 
@@ -167,12 +198,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--claims-group", default="claims")
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--athena-output", required=True, help="S3 URI for Athena query results")
-    parser.add_argument("--manifest-dir", default=None,
-                        help="the FeatureStore step's manifest (manifest.json: the ingest's event time "
-                             "and record counts); without it, no wait, and the dataset is the "
-                             "latest record of every policy in the store")
-    parser.add_argument("--offline-wait-seconds", type=float, default=1800.0,
-                        help="how long to wait for the offline store to hold the ingest")
+    parser.add_argument(
+        "--manifest-dir",
+        default=None,
+        help="the FeatureStore step's manifest (manifest.json: the ingest's event time "
+        "and record counts); without it, no wait, and the dataset is the "
+        "latest record of every policy in the store",
+    )
+    parser.add_argument(
+        "--offline-wait-seconds",
+        type=float,
+        default=1800.0,
+        help="how long to wait for the offline store to hold the ingest",
+    )
     for part in ("train", "validation", "test"):
         parser.add_argument(f"--{part}-dir", default=f"{ROOT}/output/{part}")
     parser.add_argument("--validation-fraction", type=float, default=0.15)
@@ -190,17 +228,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.manifest_dir:
         manifest = json.loads((Path(args.manifest_dir) / "manifest.json").read_text())
         ingest_time = float(manifest["event_time"])
-        groups = {name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]}
-                  for name in tables}
-        wait_for_offline_store(groups, ingest_time, output_location=args.athena_output, region=region,
-                               timeout=args.offline_wait_seconds, connection=connection)
+        groups = {
+            name: {"records": int(manifest["groups"][name]["record_ids"]), "table": tables[name]} for name in tables
+        }
+        wait_for_offline_store(
+            groups,
+            ingest_time,
+            output_location=args.athena_output,
+            region=region,
+            timeout=args.offline_wait_seconds,
+            connection=connection,
+        )
     sql = dataset_query(tables[args.claims_group], tables[args.customers_group], ingest_time)
     frame = athena.query(sql, output_location=args.athena_output, region=region, connection=connection)
     if frame.empty:
-        raise JobError(f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
-                       "returned no rows: are both feature groups populated for the same policies?")
+        raise JobError(
+            f"the dataset query over {args.claims_group!r} and {args.customers_group!r} "
+            "returned no rows: are both feature groups populated for the same policies?"
+        )
     unlabelled = frame[LABEL].isna()
-    if unlabelled.any():   # policies scored by the gateway whose outcome is not known yet
+    if unlabelled.any():  # policies scored by the gateway whose outcome is not known yet
         print(f"left out {int(unlabelled.sum()):,} policies with no fraud label yet", flush=True)
         frame = frame[~unlabelled]
     frame[LABEL] = frame[LABEL].astype("int64")

@@ -3,6 +3,7 @@ Arrow IPC batches POSTed to localcloud's extension route
 (`POST /localcloud/FeatureGroup/<name>/records`), SigV4-signed with botocore as service
 `sagemaker` like the other feature-store runtime calls. A client over HTTP only: job code
 imports nothing of localcloud (it runs alone in a container on AWS)."""
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ class BulkIngestError(RuntimeError):
 
 def _credentials(credentials: Any):
     from botocore.credentials import Credentials
+
     if isinstance(credentials, Credentials) or hasattr(credentials, "get_frozen_credentials"):
         return credentials
     if isinstance(credentials, dict):
@@ -28,8 +30,16 @@ def _credentials(credentials: Any):
     return Credentials(access, secret, token[0] if token else None)
 
 
-def bulk_ingest(frame, feature_group_name: str, *, endpoint_url: str, region: str,
-                credentials: Any, batch_rows: int = BATCH_ROWS, timeout: float = 300) -> int:
+def bulk_ingest(
+    frame,
+    feature_group_name: str,
+    *,
+    endpoint_url: str,
+    region: str,
+    credentials: Any,
+    batch_rows: int = BATCH_ROWS,
+    timeout: float = 300,
+) -> int:
     """Ingest a pandas DataFrame (columns = feature names); returns the records ingested.
     `credentials`: botocore Credentials, (access_key, secret_key[, token]) or a dict."""
     import pyarrow as pa
@@ -46,11 +56,11 @@ def bulk_ingest(frame, feature_group_name: str, *, endpoint_url: str, region: st
         with pa.ipc.new_stream(sink, batch.schema) as writer:
             writer.write_table(batch)
         body = sink.getvalue().to_pybytes()
-        aws_request = AWSRequest("POST", url, data=body,
-                                 headers={"Content-Type": "application/vnd.apache.arrow.stream"})
+        aws_request = AWSRequest(
+            "POST", url, data=body, headers={"Content-Type": "application/vnd.apache.arrow.stream"}
+        )
         SigV4Auth(creds, "sagemaker", region).add_auth(aws_request)
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers=dict(aws_request.headers.items()))
+        request = urllib.request.Request(url, data=body, method="POST", headers=dict(aws_request.headers.items()))
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 total += json.loads(response.read())["RecordCount"]
@@ -61,6 +71,5 @@ def bulk_ingest(frame, feature_group_name: str, *, endpoint_url: str, region: st
                 detail = f"{payload.get('__type', error.code)}: {payload.get('message', detail)}"
             except ValueError:
                 pass
-            raise BulkIngestError(f"bulk ingest into {feature_group_name} failed at row {start}: "
-                                  f"{detail}") from None
+            raise BulkIngestError(f"bulk ingest into {feature_group_name} failed at row {start}: {detail}") from None
     return total

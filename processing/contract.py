@@ -25,6 +25,7 @@ Schema file shape (JSON)::
 A column's encoding defaults to `numeric` for int/float and `one_hot` for category; an
 ordinal's codes are 0..n-1 in the order of `values`. Raises SchemaFileError naming the key.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,13 +38,13 @@ from typing import Any
 FORMAT = "mlgw-data-schema/1"
 DEFAULT_PATH = Path(__file__).resolve().with_name("schema.json")
 ENV = "MLGW_SCHEMA"
-SCHEMA_FILE = "schema.json"           # the name in a --schema-dir folder and in model.tar.gz
+SCHEMA_FILE = "schema.json"  # the name in a --schema-dir folder and in model.tar.gz
 TYPES = ("int", "float", "category")
 ENCODINGS = ("numeric", "one_hot", "ordinal", "drop")
 UNKNOWN_POLICIES = ("error", "missing")
 
 _NON_NAME = re.compile(r"[^a-z0-9]+")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")   # Feature Store feature names, lower-cased for Athena
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # Feature Store feature names, lower-cased for Athena
 
 
 class SchemaFileError(ValueError):
@@ -58,8 +59,8 @@ def feature_name(column: str, value: str) -> str:
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str                                  # int | float | category
-    encoding: str                              # numeric | one_hot | ordinal | drop | key | label
+    type: str  # int | float | category
+    encoding: str  # numeric | one_hot | ordinal | drop | key | label
     values: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
@@ -68,7 +69,7 @@ class Column:
     unknown_categories: str = "error"
 
     @property
-    def kind(self) -> str:          # the names processing.schema's ColumnSpec used
+    def kind(self) -> str:  # the names processing.schema's ColumnSpec used
         return self.type
 
     @property
@@ -104,8 +105,7 @@ class Table:
     @property
     def features(self) -> list[str]:
         """Feature order: one-hot groups, then ordinals, then numerics, each in column order."""
-        return [f for kind in ("one_hot", "ordinal", "numeric")
-                for c in self.encoded(kind) for f in c.features]
+        return [f for kind in ("one_hot", "ordinal", "numeric") for c in self.encoded(kind) for f in c.features]
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,7 @@ class Contract:
         try:
             return self.tables[name]
         except KeyError:
-            raise ValueError(f"unknown table {name!r} (expected "
-                             f"{' or '.join(self.tables)})") from None
+            raise ValueError(f"unknown table {name!r} (expected {' or '.join(self.tables)})") from None
 
     def one_hot_groups(self) -> dict[str, list[str]]:
         """{raw column: its one-hot feature names}, for the drift check's no-category share."""
@@ -184,21 +183,36 @@ class Contract:
         }
         for name, record in zip(("claim", "customer"), tables):
             props[name] = self.raw_record_schema(record)
-        return {"$schema": "http://json-schema.org/draft-04/schema#", "title": "PredictRequest",
-                "type": "object", "required": [self.key], "additionalProperties": False,
-                "properties": props}
+        return {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "title": "PredictRequest",
+            "type": "object",
+            "required": [self.key],
+            "additionalProperties": False,
+            "properties": props,
+        }
 
     def direct_request_model(self) -> dict[str, Any]:
         """POST /predict/direct: {"features": {encoded feature: number|null}}."""
-        return {"$schema": "http://json-schema.org/draft-04/schema#",
-                "title": "DirectPredictRequest", "type": "object", "required": ["features"],
-                "additionalProperties": False,
-                "properties": {"features": {
-                    "type": "object", "minProperties": 1, "additionalProperties": False,
-                    "properties": {f: {"type": ["number", "null"]} for f in self.model_features}}}}
+        return {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "title": "DirectPredictRequest",
+            "type": "object",
+            "required": ["features"],
+            "additionalProperties": False,
+            "properties": {
+                "features": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": False,
+                    "properties": {f: {"type": ["number", "null"]} for f in self.model_features},
+                }
+            },
+        }
 
 
 # -- loading -------------------------------------------------------------------------------------
+
 
 def _fail(path: str, where: str, message: str) -> SchemaFileError:
     return SchemaFileError(f"{path}: {where}: {message}")
@@ -218,13 +232,22 @@ def _number(path: str, where: str, value: Any) -> float | None:
     return value
 
 
-def _column(path: str, table: str, i: int, raw: Any, defaults: dict[str, Any],
-            key: str, label: str | None) -> Column:
+def _column(path: str, table: str, i: int, raw: Any, defaults: dict[str, Any], key: str, label: str | None) -> Column:
     where = f"tables.{table}.columns[{i}]"
     if not isinstance(raw, dict):
         raise _fail(path, where, "must be an object")
-    unknown = set(raw) - {"name", "type", "values", "min", "max", "nullable", "missing_values",
-                          "unknown_categories", "encoding", "description"}
+    unknown = set(raw) - {
+        "name",
+        "type",
+        "values",
+        "min",
+        "max",
+        "nullable",
+        "missing_values",
+        "unknown_categories",
+        "encoding",
+        "description",
+    }
     if unknown:
         raise _fail(path, where, f"unknown key(s) {sorted(unknown)}")
     name = raw.get("name")
@@ -247,26 +270,34 @@ def _column(path: str, table: str, i: int, raw: Any, defaults: dict[str, Any],
     elif name == label:
         encoding = "label"
     elif encoding not in ENCODINGS:
-        raise _fail(path, f"{where}.encoding", f"must be one of {', '.join(ENCODINGS)}, "
-                                               f"got {encoding!r}")
+        raise _fail(path, f"{where}.encoding", f"must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
     elif encoding in ("one_hot", "ordinal") and kind != "category":
         raise _fail(path, f"{where}.encoding", f"{encoding} needs a category column ({kind})")
     elif encoding == "numeric" and kind == "category":
         raise _fail(path, f"{where}.encoding", "a category column is one_hot, ordinal or drop")
-    missing = _strings(path, f"{where}.missing_values",
-                       raw.get("missing_values", defaults["missing_values"]))
+    missing = _strings(path, f"{where}.missing_values", raw.get("missing_values", defaults["missing_values"]))
     clash = set(missing) & set(values)
     if clash:
         raise _fail(path, f"{where}.missing_values", f"{sorted(clash)} are also category values")
     policy = raw.get("unknown_categories", defaults["unknown_categories"])
     if policy not in UNKNOWN_POLICIES:
-        raise _fail(path, f"{where}.unknown_categories",
-                    f"must be one of {', '.join(UNKNOWN_POLICIES)}, got {policy!r}")
+        raise _fail(
+            path, f"{where}.unknown_categories", f"must be one of {', '.join(UNKNOWN_POLICIES)}, got {policy!r}"
+        )
     nullable = raw.get("nullable", False)
     if not isinstance(nullable, bool):
         raise _fail(path, f"{where}.nullable", f"must be true or false, got {nullable!r}")
-    column = Column(name, kind, encoding, values, _number(path, f"{where}.min", raw.get("min")),
-                    _number(path, f"{where}.max", raw.get("max")), nullable, missing, policy)
+    column = Column(
+        name,
+        kind,
+        encoding,
+        values,
+        _number(path, f"{where}.min", raw.get("min")),
+        _number(path, f"{where}.max", raw.get("max")),
+        nullable,
+        missing,
+        policy,
+    )
     if column.min is not None and column.max is not None and column.min > column.max:
         raise _fail(path, where, f"min {column.min} > max {column.max}")
     return column
@@ -278,8 +309,10 @@ def parse(document: Any, path: str = "<schema>") -> Contract:
         raise _fail(path, "top level", "must be a JSON object")
     if document.get("format") != FORMAT:
         raise _fail(path, "format", f"must be {FORMAT!r}, got {document.get('format')!r}")
-    defaults = {"missing_values": document.get("missing_values", [""]),
-                "unknown_categories": document.get("unknown_categories", "error")}
+    defaults = {
+        "missing_values": document.get("missing_values", [""]),
+        "unknown_categories": document.get("unknown_categories", "error"),
+    }
     raw_tables = document.get("tables")
     if not isinstance(raw_tables, dict) or set(raw_tables) != {"claims", "customers"}:
         raise _fail(path, "tables", "must be an object with the tables 'claims' and 'customers'")
@@ -290,8 +323,7 @@ def parse(document: Any, path: str = "<schema>") -> Contract:
         if not isinstance(raw, dict) or not isinstance(raw.get("columns"), list):
             raise _fail(path, where, "must be an object with a 'columns' list")
         key, label = raw.get("key"), raw.get("label")
-        columns = tuple(_column(path, tname, i, c, defaults, key, label)
-                        for i, c in enumerate(raw["columns"]))
+        columns = tuple(_column(path, tname, i, c, defaults, key, label) for i, c in enumerate(raw["columns"]))
         names = [c.name for c in columns]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -303,12 +335,12 @@ def parse(document: Any, path: str = "<schema>") -> Contract:
         by_name = dict(zip(names, columns))
         if by_name[key].type != "int" or by_name[key].nullable:
             raise _fail(path, f"{where}.key", "the record identifier must be a non-null int")
-        table = Table(tname, str(raw.get("file", f"{tname}.csv")),
-                      str(raw.get("feature_group", tname)), key, label, columns)
+        table = Table(
+            tname, str(raw.get("file", f"{tname}.csv")), str(raw.get("feature_group", tname)), key, label, columns
+        )
         for f in table.features:
             if f in seen_features:
-                raise _fail(path, f"{where}.columns", f"feature {f!r} also comes from "
-                                                      f"{seen_features[f]}")
+                raise _fail(path, f"{where}.columns", f"feature {f!r} also comes from {seen_features[f]}")
             seen_features[f] = tname
         tables[tname] = table
     keys = {t.key for t in tables.values()}
@@ -364,8 +396,9 @@ def schema_in(folder: str | os.PathLike[str]) -> Path:
         return p / SCHEMA_FILE
     found = sorted(f for f in p.glob("*.json") if f.is_file())
     if len(found) != 1:
-        raise SchemaFileError(f"{p}: expected one schema file (schema.json or a single *.json), "
-                              f"found {[f.name for f in found] or 'none'}")
+        raise SchemaFileError(
+            f"{p}: expected one schema file (schema.json or a single *.json), found {[f.name for f in found] or 'none'}"
+        )
     return found[0]
 
 
@@ -389,12 +422,10 @@ def dumps(document: dict[str, Any]) -> str:
     lines.append('  "tables": {')
     tables = list(document.get("tables", {}).items())
     for i, (name, spec) in enumerate(tables):
-        attrs = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in spec.items()
-                          if k != "columns")
-        lines.append(f"    {json.dumps(name)}: {{{attrs}, \"columns\": [")
+        attrs = ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in spec.items() if k != "columns")
+        lines.append(f'    {json.dumps(name)}: {{{attrs}, "columns": [')
         columns = spec.get("columns", [])
-        lines += [f"      {json.dumps(c)}{',' if j < len(columns) - 1 else ''}"
-                  for j, c in enumerate(columns)]
+        lines += [f"      {json.dumps(c)}{',' if j < len(columns) - 1 else ''}" for j, c in enumerate(columns)]
         lines.append("    ]}" + ("," if i < len(tables) - 1 else ""))
     lines += ["  }", "}"]
     text = "\n".join(lines) + "\n"

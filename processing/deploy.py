@@ -29,6 +29,7 @@ and registered again afterwards, with the same capacities and policies, on the v
 takes its place (itself if it stays). Scheduled actions and CloudWatch alarms that name the
 old variant are the stack's: update it with VariantName=<new variant> (infra/README.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ WARM_REQUEST = {"instances": [{"total_claim_amount": 5000.0, "incident_severity"
 def resource_name(endpoint_name: str, variant: str) -> str:
     """A unique model / endpoint-config name that says which endpoint and variant it is for."""
     suffix = f"-{variant}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
-    return endpoint_name[:63 - len(suffix)] + suffix
+    return endpoint_name[: 63 - len(suffix)] + suffix
 
 
 def describe_endpoint(sm, name: str) -> dict | None:
@@ -61,7 +62,9 @@ def describe_endpoint(sm, name: str) -> dict | None:
         return sm.describe_endpoint(EndpointName=name)
     except ClientError as exc:
         if "Could not find endpoint" in str(exc) or exc.response["Error"]["Code"] in (
-                "ResourceNotFound", "ValidationException"):
+            "ResourceNotFound",
+            "ValidationException",
+        ):
             return None
         raise
 
@@ -73,8 +76,11 @@ _RESOURCE_NAME = re.compile(r"(?P<prefix>.+)-v\d+-\d{14}-[0-9a-f]{4}")
 def is_deploy_resource(endpoint_name: str, name: str) -> bool:
     """Whether `name` is a model / endpoint config Deploy named for this endpoint."""
     match = _RESOURCE_NAME.fullmatch(name)
-    return bool(match) and endpoint_name.startswith(match["prefix"]) and (
-        match["prefix"] == endpoint_name or len(name) == 63)
+    return (
+        bool(match)
+        and endpoint_name.startswith(match["prefix"])
+        and (match["prefix"] == endpoint_name or len(name) == 63)
+    )
 
 
 def _poll_delays():
@@ -140,14 +146,18 @@ def clean_up(sm, endpoint_name: str, before: float) -> list[str]:
     in_use_models = {v["ModelName"] for v in config["ProductionVariants"]}
     deleted = []
     for kind, lister, key, in_use, delete in (
-            ("EndpointConfigs", sm.list_endpoint_configs, "EndpointConfigName", {in_use_config},
-             lambda n: sm.delete_endpoint_config(EndpointConfigName=n)),
-            ("Models", sm.list_models, "ModelName", in_use_models,
-             lambda n: sm.delete_model(ModelName=n))):
+        (
+            "EndpointConfigs",
+            sm.list_endpoint_configs,
+            "EndpointConfigName",
+            {in_use_config},
+            lambda n: sm.delete_endpoint_config(EndpointConfigName=n),
+        ),
+        ("Models", sm.list_models, "ModelName", in_use_models, lambda n: sm.delete_model(ModelName=n)),
+    ):
         token = None
         while True:
-            page = lister(NameContains=endpoint_name[:40], MaxResults=100,
-                          **({"NextToken": token} if token else {}))
+            page = lister(NameContains=endpoint_name[:40], MaxResults=100, **({"NextToken": token} if token else {}))
             for item in page[kind]:
                 name = item[key]
                 created = item["CreationTime"].timestamp()
@@ -162,8 +172,7 @@ def clean_up(sm, endpoint_name: str, before: float) -> list[str]:
             if not token:
                 break
     if deleted:
-        print(f"cleaned up {len(deleted)} unused model(s)/endpoint config(s): {', '.join(deleted)}",
-              flush=True)
+        print(f"cleaned up {len(deleted)} unused model(s)/endpoint config(s): {', '.join(deleted)}", flush=True)
     return deleted
 
 
@@ -171,8 +180,9 @@ def _variant_id(endpoint_name: str, variant: str) -> str:
     return f"endpoint/{endpoint_name}/variant/{variant}"
 
 
-def suspend_autoscaling(aas, endpoint_name: str, current: list[dict[str, Any]],
-                        planned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def suspend_autoscaling(
+    aas, endpoint_name: str, current: list[dict[str, Any]], planned: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Deregister the scalable targets of the variants the update would remove or re-type;
     return what was registered (target + policies + the variant that takes over) so
     resume_autoscaling can register it again."""
@@ -181,25 +191,28 @@ def suspend_autoscaling(aas, endpoint_name: str, current: list[dict[str, Any]],
     planned_by_name = {v["VariantName"]: v for v in planned}
     primary = max(planned, key=lambda v: v["InitialVariantWeight"])["VariantName"]
     ids = [_variant_id(endpoint_name, v["VariantName"]) for v in current]
-    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=ids,
-                                            ScalableDimension=VARIANT_DIMENSION)["ScalableTargets"]
+    targets = aas.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=ids, ScalableDimension=VARIANT_DIMENSION
+    )["ScalableTargets"]
     moved = []
     for target in targets:
         variant = target["ResourceId"].rsplit("/", 1)[1]
         old = next(v for v in current if v["VariantName"] == variant)
         new = planned_by_name.get(variant)
         if new is not None and new.get("InstanceType") == old.get("InstanceType"):
-            continue   # a model change alone is allowed
+            continue  # a model change alone is allowed
         policies = aas.describe_scaling_policies(
-            ServiceNamespace="sagemaker", ResourceId=target["ResourceId"],
-            ScalableDimension=VARIANT_DIMENSION)["ScalingPolicies"]
-        aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=target["ResourceId"],
-                                       ScalableDimension=VARIANT_DIMENSION)
+            ServiceNamespace="sagemaker", ResourceId=target["ResourceId"], ScalableDimension=VARIANT_DIMENSION
+        )["ScalingPolicies"]
+        aas.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=target["ResourceId"], ScalableDimension=VARIANT_DIMENSION
+        )
         successor = variant if new is not None else primary
-        print(f"autoscaling: deregistered variant {variant} for the update "
-              f"(it moves to {successor} afterwards)", flush=True)
-        moved.append({"variant": variant, "successor": successor, "target": target,
-                      "policies": policies})
+        print(
+            f"autoscaling: deregistered variant {variant} for the update (it moves to {successor} afterwards)",
+            flush=True,
+        )
+        moved.append({"variant": variant, "successor": successor, "target": target, "policies": policies})
     return moved
 
 
@@ -210,22 +223,42 @@ def resume_autoscaling(aas, endpoint_name: str, moved: list[dict[str, Any]], res
         variant = entry["variant"] if restore else entry["successor"]
         resource_id = _variant_id(endpoint_name, variant)
         target = entry["target"]
-        aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource_id,
-                                     ScalableDimension=VARIANT_DIMENSION,
-                                     MinCapacity=target["MinCapacity"], MaxCapacity=target["MaxCapacity"])
+        aas.register_scalable_target(
+            ServiceNamespace="sagemaker",
+            ResourceId=resource_id,
+            ScalableDimension=VARIANT_DIMENSION,
+            MinCapacity=target["MinCapacity"],
+            MaxCapacity=target["MaxCapacity"],
+        )
         for policy in entry["policies"]:
-            config = {k: policy[k] for k in ("StepScalingPolicyConfiguration",
-                                             "TargetTrackingScalingPolicyConfiguration",
-                                             "PredictiveScalingPolicyConfiguration") if k in policy}
-            aas.put_scaling_policy(PolicyName=policy["PolicyName"], ServiceNamespace="sagemaker",
-                                   ResourceId=resource_id, ScalableDimension=VARIANT_DIMENSION,
-                                   PolicyType=policy["PolicyType"], **config)
-        print(f"autoscaling: registered variant {variant} "
-              f"(min {target['MinCapacity']}, max {target['MaxCapacity']}, "
-              f"{len(entry['policies'])} policies)"
-              + ("" if restore or variant == entry["variant"] else
-                 f"; update the stack with VariantName={variant} so its scheduled actions and "
-                 f"idle alarm follow"), flush=True)
+            config = {
+                k: policy[k]
+                for k in (
+                    "StepScalingPolicyConfiguration",
+                    "TargetTrackingScalingPolicyConfiguration",
+                    "PredictiveScalingPolicyConfiguration",
+                )
+                if k in policy
+            }
+            aas.put_scaling_policy(
+                PolicyName=policy["PolicyName"],
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=VARIANT_DIMENSION,
+                PolicyType=policy["PolicyType"],
+                **config,
+            )
+        print(
+            f"autoscaling: registered variant {variant} "
+            f"(min {target['MinCapacity']}, max {target['MaxCapacity']}, "
+            f"{len(entry['policies'])} policies)"
+            + (
+                ""
+                if restore or variant == entry["variant"]
+                else f"; update the stack with VariantName={variant} so its scheduled actions and idle alarm follow"
+            ),
+            flush=True,
+        )
 
 
 def serving_variants(sm, endpoint: dict) -> list[dict[str, Any]]:
@@ -234,34 +267,48 @@ def serving_variants(sm, endpoint: dict) -> list[dict[str, Any]]:
     current = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint.get("ProductionVariants", [])}
     variants = []
     for variant in config["ProductionVariants"]:
-        entry = {k: variant[k] for k in ("VariantName", "ModelName", "InitialInstanceCount",
-                                         "InstanceType") if k in variant}
+        entry = {
+            k: variant[k] for k in ("VariantName", "ModelName", "InitialInstanceCount", "InstanceType") if k in variant
+        }
         weight = current.get(variant["VariantName"])
-        entry["InitialVariantWeight"] = float(weight if weight is not None
-                                              else variant.get("InitialVariantWeight", 1.0))
+        entry["InitialVariantWeight"] = float(
+            weight if weight is not None else variant.get("InitialVariantWeight", 1.0)
+        )
         variants.append(entry)
     return variants
 
 
-def plan_variants(strategy: str, new: dict[str, Any], serving: list[dict[str, Any]],
-                  new_weight: float) -> list[dict[str, Any]]:
+def plan_variants(
+    strategy: str, new: dict[str, Any], serving: list[dict[str, Any]], new_weight: float
+) -> list[dict[str, Any]]:
     """The production variants of the config to deploy."""
     if strategy not in STRATEGIES:
         raise JobError(f"DeployStrategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     if strategy == "replace" or not serving:
         return [{**new, "InitialVariantWeight": 1.0}]
     if not 0.0 < new_weight < 1.0:
-        raise JobError(f"NewVariantWeight must be between 0 and 1 (exclusive) for a {strategy} "
-                       f"deployment, got {new_weight}")
+        raise JobError(
+            f"NewVariantWeight must be between 0 and 1 (exclusive) for a {strategy} deployment, got {new_weight}"
+        )
     primary = max(serving, key=lambda v: v["InitialVariantWeight"])
     if primary["VariantName"] == new["VariantName"]:
         raise JobError(f"variant {new['VariantName']} already serves on this endpoint")
-    return [{**primary, "InitialVariantWeight": round(1.0 - new_weight, 6)},
-            {**new, "InitialVariantWeight": new_weight}]
+    return [
+        {**primary, "InitialVariantWeight": round(1.0 - new_weight, 6)},
+        {**new, "InitialVariantWeight": new_weight},
+    ]
 
 
-def apply_config(sm, endpoint_name: str, config_name: str, variants: list[dict[str, Any]],
-                 capture: dict | None, existing: dict | None, timeout: float, aas=None) -> dict:
+def apply_config(
+    sm,
+    endpoint_name: str,
+    config_name: str,
+    variants: list[dict[str, Any]],
+    capture: dict | None,
+    existing: dict | None,
+    timeout: float,
+    aas=None,
+) -> dict:
     """Create the endpoint config and create or update the endpoint with it; wait InService.
     The config is deleted again if the endpoint never accepted it. With an Application Auto
     Scaling client, autoscaled variants the update removes or re-types are deregistered
@@ -276,11 +323,11 @@ def apply_config(sm, endpoint_name: str, config_name: str, variants: list[dict[s
             print(f"creating endpoint {endpoint_name} with {config_name}", flush=True)
             sm.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
         else:
-            current = sm.describe_endpoint_config(
-                EndpointConfigName=existing["EndpointConfigName"])["ProductionVariants"]
+            current = sm.describe_endpoint_config(EndpointConfigName=existing["EndpointConfigName"])[
+                "ProductionVariants"
+            ]
             moved = suspend_autoscaling(aas, endpoint_name, current, variants)
-            print(f"updating endpoint {endpoint_name}: {existing['EndpointConfigName']} → {config_name}",
-                  flush=True)
+            print(f"updating endpoint {endpoint_name}: {existing['EndpointConfigName']} → {config_name}", flush=True)
             sm.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=config_name)
     except Exception:
         sm.delete_endpoint_config(EndpointConfigName=config_name)
@@ -289,8 +336,10 @@ def apply_config(sm, endpoint_name: str, config_name: str, variants: list[dict[s
     endpoint = wait_in_service(sm, endpoint_name, timeout)
     if endpoint["EndpointConfigName"] != config_name:
         resume_autoscaling(aas, endpoint_name, moved, restore=True)
-        raise JobError(f"endpoint {endpoint_name} rolled back to {endpoint['EndpointConfigName']}: "
-                       f"{endpoint.get('FailureReason', 'no reason given')}")
+        raise JobError(
+            f"endpoint {endpoint_name} rolled back to {endpoint['EndpointConfigName']}: "
+            f"{endpoint.get('FailureReason', 'no reason given')}"
+        )
     resume_autoscaling(aas, endpoint_name, moved, restore=False)
     return endpoint
 
@@ -305,9 +354,13 @@ def warm(runtime, endpoint_name: str, variants: list[str], requests: int = 5) ->
         samples = []
         for n in range(requests):
             t0 = time.perf_counter()
-            runtime.invoke_endpoint(EndpointName=endpoint_name, TargetVariant=variant,
-                                    ContentType="application/json", Body=body,
-                                    InferenceId=warm_up.inference_id(variant, n))["Body"].read()
+            runtime.invoke_endpoint(
+                EndpointName=endpoint_name,
+                TargetVariant=variant,
+                ContentType="application/json",
+                Body=body,
+                InferenceId=warm_up.inference_id(variant, n),
+            )["Body"].read()
             samples.append((time.perf_counter() - t0) * 1000)
         timings[variant] = {"first_ms": round(samples[0], 2), "warm_ms": round(min(samples[1:]), 2)}
     return timings
@@ -316,47 +369,74 @@ def warm(runtime, endpoint_name: str, variants: list[str], requests: int = 5) ->
 def capture_config(uri: str | None) -> dict | None:
     if not uri:
         return None
-    return {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": uri,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"],
-                                         "CsvContentTypes": ["text/csv"]}}
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": uri,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"], "CsvContentTypes": ["text/csv"]},
+    }
 
 
-def deploy(sm, runtime, *, package_arn: str, endpoint_name: str, role_arn: str, strategy: str,
-           new_weight: float, instance_type: str, instance_count: int, capture_uri: str | None,
-           timeout: float, aas=None) -> dict | None:
+def deploy(
+    sm,
+    runtime,
+    *,
+    package_arn: str,
+    endpoint_name: str,
+    role_arn: str,
+    strategy: str,
+    new_weight: float,
+    instance_type: str,
+    instance_count: int,
+    capture_uri: str | None,
+    timeout: float,
+    aas=None,
+) -> dict | None:
     started = time.time()
     package = sm.describe_model_package(ModelPackageName=package_arn)
     if package.get("ModelApprovalStatus") != "Approved":
-        print(f"{package_arn} is {package.get('ModelApprovalStatus')}; "
-              f"endpoint {endpoint_name} left unchanged", flush=True)
+        print(
+            f"{package_arn} is {package.get('ModelApprovalStatus')}; endpoint {endpoint_name} left unchanged",
+            flush=True,
+        )
         return None
     existing = describe_endpoint(sm, endpoint_name)
     if existing is not None and existing["EndpointStatus"] in _SETTLING:
-        print(f"endpoint {endpoint_name} is {existing['EndpointStatus']} (an earlier deploy may have "
-              "been interrupted); waiting for it to settle", flush=True)
+        print(
+            f"endpoint {endpoint_name} is {existing['EndpointStatus']} (an earlier deploy may have "
+            "been interrupted); waiting for it to settle",
+            flush=True,
+        )
         existing = wait_settled(sm, endpoint_name, timeout)
     if existing is not None and existing["EndpointStatus"] != "InService":
-        raise JobError(f"endpoint {endpoint_name} is {existing['EndpointStatus']}"
-                       + (f" ({existing['FailureReason']})" if existing.get("FailureReason") else "")
-                       + "; deploy again when it is InService (or delete it)")
+        raise JobError(
+            f"endpoint {endpoint_name} is {existing['EndpointStatus']}"
+            + (f" ({existing['FailureReason']})" if existing.get("FailureReason") else "")
+            + "; deploy again when it is InService (or delete it)"
+        )
     version = package.get("ModelPackageVersion", 0)
     name = resource_name(endpoint_name, f"v{version}")
     serving = serving_variants(sm, existing) if existing else []
     if _already_deployed(sm, package_arn, strategy, serving):
-        print(f"endpoint {endpoint_name} already serves {package_arn} "
-              f"({', '.join(v['VariantName'] for v in serving)}); nothing to deploy", flush=True)
+        print(
+            f"endpoint {endpoint_name} already serves {package_arn} "
+            f"({', '.join(v['VariantName'] for v in serving)}); nothing to deploy",
+            flush=True,
+        )
         clean_up(sm, endpoint_name, started)
         return existing
-    new = {"VariantName": f"v{version}", "ModelName": name,
-           "InitialInstanceCount": instance_count, "InstanceType": instance_type}
+    new = {
+        "VariantName": f"v{version}",
+        "ModelName": name,
+        "InitialInstanceCount": instance_count,
+        "InstanceType": instance_type,
+    }
     variants = plan_variants(strategy, new, serving, new_weight)
 
-    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn,
-                    Containers=[{"ModelPackageName": package_arn}])
+    sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, Containers=[{"ModelPackageName": package_arn}])
     try:
-        endpoint = apply_config(sm, endpoint_name, name, variants, capture_config(capture_uri),
-                                existing, timeout, aas)
+        endpoint = apply_config(sm, endpoint_name, name, variants, capture_config(capture_uri), existing, timeout, aas)
     except Exception:
         sm.delete_model(ModelName=name)
         raise
@@ -377,8 +457,7 @@ def _already_deployed(sm, package_arn: str, strategy: str, serving: list[dict[st
     return strategy != "replace" or len(serving) == 1
 
 
-def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout: float = 900,
-                aas=None) -> str:
+def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout: float = 900, aas=None) -> str:
     """End a canary or A/B test: one variant takes all traffic. `promote` keeps the newest
     (lowest-weight) variant, rollback the one serving most traffic; `keep` names it outright."""
     endpoint = describe_endpoint(sm, endpoint_name)
@@ -386,19 +465,30 @@ def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout
         raise JobError(f"endpoint {endpoint_name} does not exist")
     variants = serving_variants(sm, endpoint)
     if len(variants) < 2 and keep is None:
-        raise JobError(f"endpoint {endpoint_name} has one variant ({variants[0]['VariantName']}); "
-                       "there is no test to end")
+        raise JobError(
+            f"endpoint {endpoint_name} has one variant ({variants[0]['VariantName']}); there is no test to end"
+        )
     by_weight = sorted(variants, key=lambda v: v["InitialVariantWeight"])
     chosen = by_weight[0] if promote else by_weight[-1]
     if keep is not None:
         chosen = next((v for v in variants if v["VariantName"] == keep), None)
         if chosen is None:
-            raise JobError(f"endpoint {endpoint_name} has no variant {keep!r} "
-                           f"(it has {', '.join(v['VariantName'] for v in variants)})")
+            raise JobError(
+                f"endpoint {endpoint_name} has no variant {keep!r} "
+                f"(it has {', '.join(v['VariantName'] for v in variants)})"
+            )
     config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     name = resource_name(endpoint_name, chosen["VariantName"])
-    apply_config(sm, endpoint_name, name, [{**chosen, "InitialVariantWeight": 1.0}],
-                 config.get("DataCaptureConfig"), endpoint, timeout, aas)
+    apply_config(
+        sm,
+        endpoint_name,
+        name,
+        [{**chosen, "InitialVariantWeight": 1.0}],
+        config.get("DataCaptureConfig"),
+        endpoint,
+        timeout,
+        aas,
+    )
     return chosen["VariantName"]
 
 
@@ -407,19 +497,25 @@ def publish_baseline(s3, source_uri: str, target_uri: str) -> None:
     source_bucket, _, source_prefix = source_uri.removeprefix("s3://").partition("/")
     target_bucket, _, target_prefix = target_uri.removeprefix("s3://").partition("/")
     for name in ("statistics.json", "constraints.json"):
-        s3.copy_object(Bucket=target_bucket, Key=f"{target_prefix.rstrip('/')}/{name}",
-                       CopySource={"Bucket": source_bucket, "Key": f"{source_prefix.rstrip('/')}/{name}"})
+        s3.copy_object(
+            Bucket=target_bucket,
+            Key=f"{target_prefix.rstrip('/')}/{name}",
+            CopySource={"Bucket": source_bucket, "Key": f"{source_prefix.rstrip('/')}/{name}"},
+        )
     print(f"monitoring baseline → {target_uri}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-package-arn", required=True)
     parser.add_argument("--endpoint-name", required=True)
     parser.add_argument("--strategy", default="replace", help=f"one of {', '.join(STRATEGIES)}")
-    parser.add_argument("--new-variant-weight", type=float, default=0.1,
-                        help="traffic share of the new model for canary and ab (default 0.1)")
+    parser.add_argument(
+        "--new-variant-weight",
+        type=float,
+        default=0.1,
+        help="traffic share of the new model for canary and ab (default 0.1)",
+    )
     parser.add_argument("--instance-type", default="ml.m5.large")
     parser.add_argument("--instance-count", type=int, default=1)
     parser.add_argument("--role-arn", required=True)
@@ -429,12 +525,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     drift_schedule.add_arguments(parser)
     args = parser.parse_args(argv)
-    endpoint = deploy(boto3.client("sagemaker"), boto3.client("sagemaker-runtime"),
-           package_arn=args.model_package_arn, endpoint_name=args.endpoint_name,
-           role_arn=args.role_arn, strategy=args.strategy, new_weight=args.new_variant_weight,
-           instance_type=args.instance_type, instance_count=args.instance_count,
-           capture_uri=args.data_capture_uri, timeout=args.timeout,
-           aas=boto3.client("application-autoscaling"))
+    endpoint = deploy(
+        boto3.client("sagemaker"),
+        boto3.client("sagemaker-runtime"),
+        package_arn=args.model_package_arn,
+        endpoint_name=args.endpoint_name,
+        role_arn=args.role_arn,
+        strategy=args.strategy,
+        new_weight=args.new_variant_weight,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        capture_uri=args.data_capture_uri,
+        timeout=args.timeout,
+        aas=boto3.client("application-autoscaling"),
+    )
     if endpoint is not None and args.baseline_uri and args.monitoring_baseline_uri:
         publish_baseline(boto3.client("s3"), args.baseline_uri, args.monitoring_baseline_uri)
     if endpoint is not None:

@@ -11,6 +11,7 @@ IAM (infra/ml-gateway.yaml): the Deploy job needs events:PutRule / PutTargets on
 rule/<endpoint>-drift-check and iam:PassRole on the events role; the events role needs
 sagemaker:StartPipelineExecution on the DriftCheck pipeline.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ DEFAULT_SCHEDULE = "rate(1 hour)"
 
 def rule_name(endpoint_name: str) -> str:
     """`<endpoint>-drift-check`; EventBridge rule names are at most 64 characters."""
-    return endpoint_name[:64 - len(RULE_SUFFIX)] + RULE_SUFFIX
+    return endpoint_name[: 64 - len(RULE_SUFFIX)] + RULE_SUFFIX
 
 
 def schedule_name(endpoint_name: str) -> str:
@@ -31,46 +32,70 @@ def schedule_name(endpoint_name: str) -> str:
     return rule_name(endpoint_name)
 
 
-def ensure_schedule(events: Any, *, endpoint_name: str, pipeline_arn: str, role_arn: str,
-                    schedule_expression: str = DEFAULT_SCHEDULE, window_minutes: int = 60,
-                    capture_uri: str | None = None) -> str:
+def ensure_schedule(
+    events: Any,
+    *,
+    endpoint_name: str,
+    pipeline_arn: str,
+    role_arn: str,
+    schedule_expression: str = DEFAULT_SCHEDULE,
+    window_minutes: int = 60,
+    capture_uri: str | None = None,
+) -> str:
     """Create or update the endpoint's scheduled rule and its DriftCheck target; the rule ARN.
     EventBridge's ValidationException (a bad expression) propagates with AWS's message."""
     name = rule_name(endpoint_name)
     rule = events.put_rule(
-        Name=name, ScheduleExpression=schedule_expression, State="ENABLED",
-        Description=f"Drift check of endpoint {endpoint_name} (DriftCheck pipeline)")
-    parameters = [{"Name": "EndpointName", "Value": endpoint_name},
-                  {"Name": "MonitoringScheduleName", "Value": schedule_name(endpoint_name)},
-                  {"Name": "WindowMinutes", "Value": str(window_minutes)}]
+        Name=name,
+        ScheduleExpression=schedule_expression,
+        State="ENABLED",
+        Description=f"Drift check of endpoint {endpoint_name} (DriftCheck pipeline)",
+    )
+    parameters = [
+        {"Name": "EndpointName", "Value": endpoint_name},
+        {"Name": "MonitoringScheduleName", "Value": schedule_name(endpoint_name)},
+        {"Name": "WindowMinutes", "Value": str(window_minutes)},
+    ]
     if capture_uri:
         parameters.append({"Name": "CaptureUri", "Value": capture_uri})
-    reply = events.put_targets(Rule=name, Targets=[{
-        "Id": TARGET_ID, "Arn": pipeline_arn, "RoleArn": role_arn,
-        "SageMakerPipelineParameters": {"PipelineParameterList": parameters}}])
+    reply = events.put_targets(
+        Rule=name,
+        Targets=[
+            {
+                "Id": TARGET_ID,
+                "Arn": pipeline_arn,
+                "RoleArn": role_arn,
+                "SageMakerPipelineParameters": {"PipelineParameterList": parameters},
+            }
+        ],
+    )
     if reply.get("FailedEntryCount"):
         failed = reply["FailedEntries"][0]
-        raise RuntimeError(f"EventBridge refused the drift-check target of rule {name}: "
-                           f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}")
-    print(f"drift check of {endpoint_name}: rule {name} ({schedule_expression}, "
-          f"{window_minutes}-minute window) → {pipeline_arn}", flush=True)
+        raise RuntimeError(
+            f"EventBridge refused the drift-check target of rule {name}: "
+            f"{failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+        )
+    print(
+        f"drift check of {endpoint_name}: rule {name} ({schedule_expression}, "
+        f"{window_minutes}-minute window) → {pipeline_arn}",
+        flush=True,
+    )
     return rule["RuleArn"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Deploy's flags for the schedule (none given: no schedule is made)."""
-    parser.add_argument("--drift-check-pipeline-arn",
-                        help="the DriftCheck pipeline the schedule starts")
-    parser.add_argument("--drift-check-role-arn",
-                        help="role EventBridge assumes to start it")
-    parser.add_argument("--drift-check-schedule", default=DEFAULT_SCHEDULE,
-                        help="EventBridge schedule expression (default %(default)s)")
-    parser.add_argument("--drift-check-window-minutes", type=int, default=60,
-                        help="minutes of capture each check reads (default 60)")
+    parser.add_argument("--drift-check-pipeline-arn", help="the DriftCheck pipeline the schedule starts")
+    parser.add_argument("--drift-check-role-arn", help="role EventBridge assumes to start it")
+    parser.add_argument(
+        "--drift-check-schedule", default=DEFAULT_SCHEDULE, help="EventBridge schedule expression (default %(default)s)"
+    )
+    parser.add_argument(
+        "--drift-check-window-minutes", type=int, default=60, help="minutes of capture each check reads (default 60)"
+    )
 
 
-def ensure_from_args(args: argparse.Namespace, endpoint_name: str,
-                     capture_uri: str | None) -> str | None:
+def ensure_from_args(args: argparse.Namespace, endpoint_name: str, capture_uri: str | None) -> str | None:
     """Deploy's hook: the schedule for `endpoint_name` when the flags ask for one."""
     if not args.drift_check_pipeline_arn:
         return None
@@ -78,15 +103,21 @@ def ensure_from_args(args: argparse.Namespace, endpoint_name: str,
         raise ValueError("--drift-check-role-arn is required with --drift-check-pipeline-arn")
     import boto3
     from botocore.exceptions import ClientError
+
     try:
-        return ensure_schedule(boto3.client("events"), endpoint_name=endpoint_name,
-                               pipeline_arn=args.drift_check_pipeline_arn,
-                               role_arn=args.drift_check_role_arn,
-                               schedule_expression=args.drift_check_schedule,
-                               window_minutes=args.drift_check_window_minutes,
-                               capture_uri=capture_uri)
-    except ClientError as exc:   # the job's failure reason, not a traceback
+        return ensure_schedule(
+            boto3.client("events"),
+            endpoint_name=endpoint_name,
+            pipeline_arn=args.drift_check_pipeline_arn,
+            role_arn=args.drift_check_role_arn,
+            schedule_expression=args.drift_check_schedule,
+            window_minutes=args.drift_check_window_minutes,
+            capture_uri=capture_uri,
+        )
+    except ClientError as exc:  # the job's failure reason, not a traceback
         error = exc.response["Error"]
-        raise ValueError(f"cannot schedule the drift check of {endpoint_name} "
-                         f"({args.drift_check_schedule}): {error.get('Code')}: "
-                         f"{error.get('Message')}") from None
+        raise ValueError(
+            f"cannot schedule the drift check of {endpoint_name} "
+            f"({args.drift_check_schedule}): {error.get('Code')}: "
+            f"{error.get('Message')}"
+        ) from None

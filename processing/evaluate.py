@@ -4,6 +4,7 @@ Runs as `python3 evaluate.py` inside a processing container (the `processing` pa
 beside it). The output has the SageMaker model-quality shape
 that the pipeline's condition step and the model registry read.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,13 @@ def load_model(model_dir: str, workdir: str):
 def read_test(test_dir: str) -> pd.DataFrame:
     if not os.path.isdir(test_dir):
         raise EvaluationError(f"test directory not found: {test_dir}")
-    files = sorted(os.path.join(test_dir, f) for f in os.listdir(test_dir)
-                   if not f.startswith(".") and os.path.isfile(os.path.join(test_dir, f))
-                   and os.path.getsize(os.path.join(test_dir, f)) > 0)
+    files = sorted(
+        os.path.join(test_dir, f)
+        for f in os.listdir(test_dir)
+        if not f.startswith(".")
+        and os.path.isfile(os.path.join(test_dir, f))
+        and os.path.getsize(os.path.join(test_dir, f)) > 0
+    )
     frames = [pd.read_csv(f) for f in files]
     frames = [fr for fr in frames if len(fr)]
     if not frames:
@@ -92,8 +97,7 @@ def _training_history(*dirs: str) -> dict | None:
     return None
 
 
-def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
-             mlflow_tracking_uri: str = "") -> dict:
+def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float, mlflow_tracking_uri: str = "") -> dict:
     """evaluation.json's report; with `mlflow_tracking_uri`, the run is logged to MLflow too
     and the report says which run (`mlflow`: tracking_uri, experiment_id, run_id)."""
     import xgboost as xgb
@@ -118,8 +122,7 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
     y = test[LABEL].to_numpy(dtype="int64")
     if len(np.unique(y)) < 2:
         raise EvaluationError(f"test data: only one class in '{LABEL}'; AUC is undefined")
-    dtest = xgb.DMatrix(test[features].astype("float64"), feature_names=list(features),
-                        missing=np.nan)
+    dtest = xgb.DMatrix(test[features].astype("float64"), feature_names=list(features), missing=np.nan)
     scores = booster.predict(dtest)
     pred = (scores >= threshold).astype("int64")
     (tn, fp), (fn, tp) = confusion_matrix(y, pred, labels=[0, 1]).tolist()
@@ -142,6 +145,7 @@ def evaluate(model_dir: str, test_dir: str, output_dir: str, threshold: float,
     if mlflow_tracking_uri:
         try:
             from processing import mlflow_log
+
             report["mlflow"] = mlflow_log.log_run(mlflow_tracking_uri, history, report, y, scores)
         except Exception as exc:  # noqa: BLE001 — an experiment log never blocks the model
             print(f"warning: MLflow logging to {mlflow_tracking_uri} failed: {exc}", file=sys.stderr)
@@ -159,22 +163,25 @@ def _main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Evaluate the fraud model on the test split.")
     ap.add_argument("--model-dir", default="/opt/ml/processing/model")
     ap.add_argument("--test-dir", default="/opt/ml/processing/test")
-    ap.add_argument("--evaluation-dir", "--output-dir", dest="output_dir",
-                    default="/opt/ml/processing/evaluation")
+    ap.add_argument("--evaluation-dir", "--output-dir", dest="output_dir", default="/opt/ml/processing/evaluation")
     ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--mlflow-tracking-uri", default="",
-                    help="MLflow tracking server (ARN on AWS) to log the run to; empty: none")
+    ap.add_argument(
+        "--mlflow-tracking-uri", default="", help="MLflow tracking server (ARN on AWS) to log the run to; empty: none"
+    )
     args = ap.parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         raise EvaluationError(f"--threshold must be between 0 and 1, got {args.threshold}")
     try:
-        report = evaluate(args.model_dir, args.test_dir, args.output_dir, args.threshold,
-                          args.mlflow_tracking_uri.strip())
+        report = evaluate(
+            args.model_dir, args.test_dir, args.output_dir, args.threshold, args.mlflow_tracking_uri.strip()
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"evaluation failed: {exc}") from None
     m = report["binary_classification_metrics"]
-    print(f"test rows {report['test_rows']} positives {report['positives']} "
-          f"auc {m['auc']['value']:.4f} pr_auc {m['pr_auc']['value']:.4f}")
+    print(
+        f"test rows {report['test_rows']} positives {report['positives']} "
+        f"auc {m['auc']['value']:.4f} pr_auc {m['pr_auc']['value']:.4f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

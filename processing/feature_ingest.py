@@ -4,6 +4,7 @@ Two providers behind one function, as Feast splits its stores: on AWS, PutRecord
 threads (what the SDK does); on localcloud, its bulk route (one signed Arrow request per batch),
 because per-record HTTP would spend minutes on what the store writes in a second.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,17 +24,21 @@ def ingest(frame, feature_group_name: str, *, max_workers: int = 8) -> int:
         return 0
     if on_localcloud():
         from processing.bulk_ingest import bulk_ingest
+
         session = boto3.Session()
-        return bulk_ingest(frame, feature_group_name, endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                           region=session.region_name,
-                           credentials=session.get_credentials().get_frozen_credentials())
+        return bulk_ingest(
+            frame,
+            feature_group_name,
+            endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+            region=session.region_name,
+            credentials=session.get_credentials().get_frozen_credentials(),
+        )
     return _put_records(frame, feature_group_name, max_workers)
 
 
 def _as_record(row: dict) -> list[dict[str, str]]:
     # Feature Store takes strings; a missing value is an absent feature, not "nan".
-    return [{"FeatureName": k, "ValueAsString": str(v)} for k, v in row.items()
-            if v is not None and v == v]
+    return [{"FeatureName": k, "ValueAsString": str(v)} for k, v in row.items() if v is not None and v == v]
 
 
 def _put_records(frame, feature_group_name: str, max_workers: int) -> int:

@@ -4,6 +4,7 @@ create the `claims` and `customers` feature groups if absent, and ingest every r
 Groups that already exist must have the definitions this code would create; a mismatch fails the
 step before a single record is written, so a store is never half-migrated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def feature_definitions(frame) -> list[dict[str, str]]:
     return kinds
 
 
-def ensure_group(sm, name: str, definitions: list[dict[str, str]], offline_uri: str,
-                 role_arn: str, timeout: float = 300) -> dict:
+def ensure_group(
+    sm, name: str, definitions: list[dict[str, str]], offline_uri: str, role_arn: str, timeout: float = 300
+) -> dict:
     """The group's description, creating it (online + offline) if it does not exist."""
     try:
         existing = sm.describe_feature_group(FeatureGroupName=name)
@@ -48,18 +50,23 @@ def ensure_group(sm, name: str, definitions: list[dict[str, str]], offline_uri: 
             missing = sorted(set(want) - set(have))
             extra = sorted(set(have) - set(want))
             retyped = sorted(k for k in set(have) & set(want) if have[k] != want[k])
-            raise JobError(f"feature group {name!r} exists with different features "
-                           f"(missing {missing or 'none'}, unexpected {extra or 'none'}, "
-                           f"retyped {retyped or 'none'}); delete it or use another group name")
+            raise JobError(
+                f"feature group {name!r} exists with different features "
+                f"(missing {missing or 'none'}, unexpected {extra or 'none'}, "
+                f"retyped {retyped or 'none'}); delete it or use another group name"
+            )
     else:
         print(f"creating feature group {name}", flush=True)
         sm.create_feature_group(
-            FeatureGroupName=name, RecordIdentifierFeatureName=RECORD_ID,
-            EventTimeFeatureName=EVENT_TIME, FeatureDefinitions=definitions,
+            FeatureGroupName=name,
+            RecordIdentifierFeatureName=RECORD_ID,
+            EventTimeFeatureName=EVENT_TIME,
+            FeatureDefinitions=definitions,
             OnlineStoreConfig={"EnableOnlineStore": True},
-            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": offline_uri},
-                                "DisableGlueTableCreation": False},
-            RoleArn=role_arn, Description=f"ml-gateway {name} features")
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": offline_uri}, "DisableGlueTableCreation": False},
+            RoleArn=role_arn,
+            Description=f"ml-gateway {name} features",
+        )
     deadline = time.monotonic() + timeout
     while True:
         described = sm.describe_feature_group(FeatureGroupName=name)
@@ -81,27 +88,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers-group", default="customers")
     parser.add_argument("--offline-store-uri", required=True, help="S3 URI of the offline store")
     parser.add_argument("--role-arn", required=True, help="role the feature groups use")
-    parser.add_argument("--schema-dir", help="folder holding the schema.json (default: the "
-                                             "one shipped here)")
+    parser.add_argument("--schema-dir", help="folder holding the schema.json (default: the one shipped here)")
     args = parser.parse_args(argv)
     active = contract.activate(args.schema_dir)
 
     source = Path(args.validated_dir)
-    event_time = round(time.time(), 3)   # one event time per ingest: the run that wrote a record
+    event_time = round(time.time(), 3)  # one event time per ingest: the run that wrote a record
     tables = {args.claims_group: "claims", args.customers_group: "customers"}
-    frames = {group: features.encode_table(schema.read_raw(source / f"{table}.csv", table), table)
-              for group, table in tables.items()}
+    frames = {
+        group: features.encode_table(schema.read_raw(source / f"{table}.csv", table), table)
+        for group, table in tables.items()
+    }
     sm = boto3.client("sagemaker")
     # Every group is checked (or created) before any record is written.
     described = {}
     for name, frame in frames.items():
         frame[EVENT_TIME] = event_time
         definitions = active.feature_definitions(tables[name])
-        if feature_definitions(frame) != definitions:   # the transform and contract disagree
-            raise JobError(f"{name}: encoded columns {list(frame.columns)} do not match the "
-                           f"contract's features {[d['FeatureName'] for d in definitions]}")
-        described[name] = ensure_group(sm, name, definitions,
-                                       args.offline_store_uri, args.role_arn)
+        if feature_definitions(frame) != definitions:  # the transform and contract disagree
+            raise JobError(
+                f"{name}: encoded columns {list(frame.columns)} do not match the "
+                f"contract's features {[d['FeatureName'] for d in definitions]}"
+            )
+        described[name] = ensure_group(sm, name, definitions, args.offline_store_uri, args.role_arn)
     manifest = {"event_time": event_time, "groups": {}}
     for name, frame in frames.items():
         started = time.perf_counter()
@@ -110,9 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ingested {written:,} records into {name} in {seconds:.2f} s", flush=True)
         catalog = described[name].get("OfflineStoreConfig", {}).get("DataCatalogConfig", {})
         # BuildDataset waits until the offline store holds `record_ids` records at `event_time`.
-        manifest["groups"][name] = {"records": written, "record_ids": int(frame[RECORD_ID].nunique()),
-                                    "table": catalog.get("TableName"),
-                                    "arn": described[name]["FeatureGroupArn"]}
+        manifest["groups"][name] = {
+            "records": written,
+            "record_ids": int(frame[RECORD_ID].nunique()),
+            "table": catalog.get("TableName"),
+            "arn": described[name]["FeatureGroupArn"],
+        }
     out = Path(args.manifest_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -11,6 +11,7 @@ level; pandas/numpy are imported lazily inside the pandas functions. Every funct
 optional `contract` (default: `contract.active()`); the module attributes MODEL_FEATURES,
 CLAIMS_FEATURES and CUSTOMERS_FEATURES are the active contract's, looked up on access.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,9 +27,11 @@ class FeatureError(ValueError):
 
 def __getattr__(name: str) -> Any:
     # PEP 562: the feature lists of the active contract, so a --schema choice is seen by all.
-    lists = {"MODEL_FEATURES": lambda c: c.model_features,
-             "CLAIMS_FEATURES": lambda c: c.table("claims").features,
-             "CUSTOMERS_FEATURES": lambda c: c.table("customers").features}
+    lists = {
+        "MODEL_FEATURES": lambda c: c.model_features,
+        "CLAIMS_FEATURES": lambda c: c.table("claims").features,
+        "CUSTOMERS_FEATURES": lambda c: c.table("customers").features,
+    }
     if name in lists:
         return lists[name](contracts.active())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -52,14 +55,13 @@ def _field_table(c: Contract, validate: bool) -> dict[str, tuple[int, Any]]:
                 fields[col.name] = (_NUM, (lo, hi, col.type == "int") if validate else None)
             elif col.encoding == "one_hot":
                 names = col.features
-                table = {v: {n: (1.0 if n == hot else 0.0) for n in names}
-                         for v, hot in zip(col.values, names)}
+                table = {v: {n: (1.0 if n == hot else 0.0) for n in names} for v, hot in zip(col.values, names)}
                 fields[col.name] = (_ONEHOT, (table, dict.fromkeys(names, 0.0)))
                 for n in names:
                     fields[n] = (_ENC, None)
             elif col.encoding == "ordinal":
                 fields[col.name] = (_ORD, {v: float(i) for i, v in enumerate(col.values)})
-            else:   # key, label, dropped: known, no feature
+            else:  # key, label, dropped: known, no feature
                 fields[col.name] = (_SKIP, None)
     fields[c.event_time] = (_SKIP, None)
     return fields
@@ -79,9 +81,12 @@ def _is_missing(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and value != value)
 
 
-def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
-                  unknown: list[tuple[str, Any]] | None = None,
-                  check_ranges: bool = True) -> dict[str, float]:
+def encode_record(
+    record: Mapping[str, Any],
+    contract: Contract | None = None,
+    unknown: list[tuple[str, Any]] | None = None,
+    check_ranges: bool = True,
+) -> dict[str, float]:
     """Encode one record (raw-schema fields and/or already-encoded features) to {feature: float}.
 
     Absent or empty fields yield nothing (the model treats absent as missing), except a raw
@@ -102,7 +107,7 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
         if kind <= _ENC:  # plain numbers, the common case: inlined for speed
             if value is None or value == "":
                 continue
-            if value.__class__ is bool:   # JSON true/false is not a number
+            if value.__class__ is bool:  # JSON true/false is not a number
                 raise FeatureError(f"field '{field}': not a number: {value!r}")
             try:
                 number = float(value)
@@ -111,8 +116,8 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
             if number - number == 0.0:  # finite; NaN (e.g. "nan" from a store) is missing
                 bounds = spec[1]
                 if bounds is not None and not (
-                        bounds[0] <= number <= bounds[1]
-                        and (not bounds[2] or number == int(number))):
+                    bounds[0] <= number <= bounds[1] and (not bounds[2] or number == int(number))
+                ):
                     _range_error(field, value, number, bounds)
                 out[field] = number
             elif number == number:
@@ -125,11 +130,9 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
             cols = table.get(value)
             if cols is None:
                 if not isinstance(value, str):
-                    raise FeatureError(f"field '{field}': not a category label (a string): "
-                                       f"{value!r}")
+                    raise FeatureError(f"field '{field}': not a category label (a string): {value!r}")
                 if unknown is None:
-                    raise FeatureError(f"field '{field}': unknown value {value!r} "
-                                       f"(expected one of {', '.join(table)})")
+                    raise FeatureError(f"field '{field}': unknown value {value!r} (expected one of {', '.join(table)})")
                 unknown.append((field, value))
                 out.update(zeros)
                 continue
@@ -150,8 +153,7 @@ def encode_record(record: Mapping[str, Any], contract: Contract | None = None,
 def _range_error(field: str, value: Any, number: float, bounds: tuple) -> None:
     lo, hi, _ = bounds
     if not lo <= number <= hi:
-        raise FeatureError(f"field '{field}': out of range: {value!r} "
-                           f"(expected {_fmt(lo)}..{_fmt(hi)})")
+        raise FeatureError(f"field '{field}': out of range: {value!r} (expected {_fmt(lo)}..{_fmt(hi)})")
     raise FeatureError(f"field '{field}': not an integer: {value!r}")
 
 
@@ -161,8 +163,9 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _ordinal_code(field: str, value: Any, table: dict[str, float],
-                  unknown: list[tuple[str, Any]] | None) -> float | None:
+def _ordinal_code(
+    field: str, value: Any, table: dict[str, float], unknown: list[tuple[str, Any]] | None
+) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise FeatureError(f"field '{field}': not a category label (a string): {value!r}")
     try:
@@ -174,11 +177,11 @@ def _ordinal_code(field: str, value: Any, table: dict[str, float],
     if isinstance(value, str) and unknown is not None:
         unknown.append((field, value))
         return None
-    raise FeatureError(f"field '{field}': unknown value {value!r} "
-                       f"(expected one of {', '.join(table)})")
+    raise FeatureError(f"field '{field}': unknown value {value!r} (expected one of {', '.join(table)})")
 
 
 # --- bulk path (pandas) ---
+
 
 def encode_table(df: Any, table: str, contract: Contract | None = None) -> Any:
     """read_raw(table) frame -> key (int64), the table's features (float64) in contract order,
@@ -193,8 +196,9 @@ def encode_table(df: Any, table: str, contract: Contract | None = None) -> Any:
         s = df[c.name]
         unknown = s.notna() & ~s.isin(c.values)
         if unknown.any():
-            raise FeatureError(f"column '{c.name}': unknown value {s[unknown].iloc[0]!r} "
-                               f"(expected one of {', '.join(c.values)})")
+            raise FeatureError(
+                f"column '{c.name}': unknown value {s[unknown].iloc[0]!r} (expected one of {', '.join(c.values)})"
+            )
         values = s.to_numpy(dtype=object)
         for v, name in zip(c.values, c.features):
             cols[name] = (values == v).astype("float64")
@@ -203,12 +207,12 @@ def encode_table(df: Any, table: str, contract: Contract | None = None) -> Any:
         codes = s.map({v: float(i) for i, v in enumerate(c.values)})
         unknown = s.notna() & codes.isna()
         if unknown.any():
-            raise FeatureError(f"column '{c.name}': unknown value {s[unknown].iloc[0]!r} "
-                               f"(expected one of {', '.join(c.values)})")
+            raise FeatureError(
+                f"column '{c.name}': unknown value {s[unknown].iloc[0]!r} (expected one of {', '.join(c.values)})"
+            )
         cols[c.name] = codes.to_numpy(dtype="float64", na_value=np.nan)
     for c in t.encoded("numeric"):
-        cols[c.name] = (pd.to_numeric(df[c.name]).astype("Float64")
-                        .to_numpy(dtype="float64", na_value=np.nan))
+        cols[c.name] = pd.to_numeric(df[c.name]).astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
     if t.label:
         cols[t.label] = df[t.label].to_numpy(dtype="int64")
     return pd.DataFrame(cols, index=pd.RangeIndex(len(df)))

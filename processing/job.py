@@ -4,6 +4,7 @@ A job that fails writes its reason to /opt/ml/output/failure (SM_FAILURE_FILE lo
 SageMaker (and the local executor) show as the step's FailureReason; the user sees that
 sentence, not a traceback.
 """
+
 from __future__ import annotations
 
 import gc
@@ -27,7 +28,7 @@ def fail(message: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(message)
     except OSError:
-        pass   # outside a job (a user running the script by hand): stderr is enough
+        pass  # outside a job (a user running the script by hand): stderr is enough
 
 
 def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:

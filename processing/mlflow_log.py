@@ -11,6 +11,7 @@ test metrics, and as artifacts the ROC and PR curves (as images for MLflow's UI 
 for code), the confusion matrix and the feature importance (gain). https://mlflow.org/docs/latest/tracking.html,
 https://docs.aws.amazon.com/sagemaker/latest/dg/mlflow-track-experiments.html
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,6 +32,7 @@ def _thin(values, limit: int = CURVE_POINTS) -> list[float]:
 def _curve(x, y, x_label: str, y_label: str, title: str, diagonal: bool = False):
     """A curve as a matplotlib Figure (object API: no pyplot state, no display needed)."""
     from matplotlib.figure import Figure
+
     fig = Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.add_subplot()
     ax.plot(_thin(x, 1000), _thin(y, 1000), color="#d9534f")
@@ -41,8 +43,15 @@ def _curve(x, y, x_label: str, y_label: str, title: str, diagonal: bool = False)
     return fig
 
 
-def log_run(tracking_uri: str, history: dict[str, Any] | None, report: dict[str, Any], y, scores,
-            experiment: str = EXPERIMENT, run_name: str | None = None) -> dict[str, str]:
+def log_run(
+    tracking_uri: str,
+    history: dict[str, Any] | None,
+    report: dict[str, Any],
+    y,
+    scores,
+    experiment: str = EXPERIMENT,
+    run_name: str | None = None,
+) -> dict[str, str]:
     """Log one run; return {"tracking_uri", "experiment_id", "run_id"} for evaluation.json."""
     import mlflow
     from sklearn.metrics import precision_recall_curve, roc_curve
@@ -57,21 +66,38 @@ def log_run(tracking_uri: str, history: dict[str, Any] | None, report: dict[str,
             for metric, values in by_metric.items():
                 for step, value in enumerate(values):
                     mlflow.log_metric(f"{split_name}_{metric}", float(value), step=step)
-        mlflow.log_metrics({f"test_{name}": float(m["value"]) for name, m in metrics.items()
-                            if isinstance(m, dict) and isinstance(m.get("value"), (int, float))})
+        mlflow.log_metrics(
+            {
+                f"test_{name}": float(m["value"])
+                for name, m in metrics.items()
+                if isinstance(m, dict) and isinstance(m.get("value"), (int, float))
+            }
+        )
         fpr, tpr, _ = roc_curve(y, scores)
         precision, recall, _ = precision_recall_curve(y, scores)
-        mlflow.log_dict({"false_positive_rate": _thin(fpr), "true_positive_rate": _thin(tpr),
-                         "auc": metrics["auc"]["value"]}, "roc_curve.json")
-        mlflow.log_dict({"recall": _thin(recall), "precision": _thin(precision),
-                         "pr_auc": metrics["pr_auc"]["value"]}, "pr_curve.json")
-        mlflow.log_figure(_curve(fpr, tpr, "false positive rate", "true positive rate",
-                                 f"ROC curve (AUC {metrics['auc']['value']:.4f})", diagonal=True),
-                          "roc_curve.png")
-        mlflow.log_figure(_curve(recall, precision, "recall", "precision",
-                                 f"PR curve (PR-AUC {metrics['pr_auc']['value']:.4f})"),
-                          "pr_curve.png")
+        mlflow.log_dict(
+            {"false_positive_rate": _thin(fpr), "true_positive_rate": _thin(tpr), "auc": metrics["auc"]["value"]},
+            "roc_curve.json",
+        )
+        mlflow.log_dict(
+            {"recall": _thin(recall), "precision": _thin(precision), "pr_auc": metrics["pr_auc"]["value"]},
+            "pr_curve.json",
+        )
+        mlflow.log_figure(
+            _curve(
+                fpr,
+                tpr,
+                "false positive rate",
+                "true positive rate",
+                f"ROC curve (AUC {metrics['auc']['value']:.4f})",
+                diagonal=True,
+            ),
+            "roc_curve.png",
+        )
+        mlflow.log_figure(
+            _curve(recall, precision, "recall", "precision", f"PR curve (PR-AUC {metrics['pr_auc']['value']:.4f})"),
+            "pr_curve.png",
+        )
         mlflow.log_dict(metrics["confusion_matrix"], "confusion_matrix.json")
         mlflow.log_dict(history.get("feature_importance") or {}, "feature_importance.json")
-        return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id),
-                "run_id": run.info.run_id}
+        return {"tracking_uri": tracking_uri, "experiment_id": str(experiment_id), "run_id": run.info.run_id}

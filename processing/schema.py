@@ -8,6 +8,7 @@ vectorised; Python loops run only over the (few) problems reported in an error m
 `validate` returns every problem per column (for `mlgw schema check`); `read_raw` raises
 SchemaError naming file, column, row and value.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,7 +47,7 @@ class ColumnProblems:
     def __init__(self, column: str) -> None:
         self.column = column
         self.count = 0
-        self.first: list[tuple[int, str]] = []   # (CSV line number, problem text)
+        self.first: list[tuple[int, str]] = []  # (CSV line number, problem text)
 
 
 class Problems:
@@ -56,7 +57,7 @@ class Problems:
         self.file = file
         self.columns: dict[str, ColumnProblems] = {}
         self.header: list[str] = []
-        self.notes: list[tuple[str, int]] = []   # (column, unknown categories mapped to missing)
+        self.notes: list[tuple[str, int]] = []  # (column, unknown categories mapped to missing)
         self.total = 0
 
     def add(self, col_order: int, column: str, positions, describe) -> None:
@@ -77,9 +78,11 @@ class Problems:
         """The SchemaError text: the first problems by row, then how many more."""
         if self.header:
             return f"{self.file}: header: " + "; ".join(self.header)
-        items = sorted((row, order, f"column '{col}' row {row}: {text}")
-                       for order, (col, entry) in enumerate(self.columns.items())
-                       for row, text in entry.first)
+        items = sorted(
+            (row, order, f"column '{col}' row {row}: {text}")
+            for order, (col, entry) in enumerate(self.columns.items())
+            for row, text in entry.first
+        )
         shown = [text for _, _, text in items[:MAX_REPORTED]]
         msg = f"{self.file}: " + f"; {self.file}: ".join(shown)
         if self.total > len(shown):
@@ -107,16 +110,17 @@ def _to_float(s: pd.Series):
     """Strings -> float64 (NaN where empty or unparsable). pyarrow's cast is ~10x faster than
     pd.to_numeric but all-or-nothing, so the slow path runs only for a column with errors."""
     import numpy as np
+
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
+
         return pc.cast(pa.array(s), pa.float64()).to_numpy(zero_copy_only=False)
     except Exception:  # noqa: BLE001 - any failure: take the general path
         return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def read_raw(path: str | os.PathLike[str], table: Table,
-             contract: Contract | None = None) -> pd.DataFrame:
+def read_raw(path: str | os.PathLike[str], table: Table, contract: Contract | None = None) -> pd.DataFrame:
     """Read and validate one raw CSV against the contract; return a typed frame.
 
     ints -> Int64 (nullable), floats -> float64 (NaN missing), categories -> object (str/None).
@@ -139,8 +143,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         # Every cell as text ("NA", "N/A", "None" are values); each column's missing tokens
         # are applied by `validate`.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                           skipinitialspace=True)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise SchemaError(f"{file}: file is empty") from None
     except pd.errors.ParserError as exc:
@@ -149,8 +152,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise SchemaError(f"{file}: not UTF-8 text: {exc}") from None
 
 
-def validate(path: str | os.PathLike[str], table: Table,
-             contract: Contract | None = None) -> tuple[pd.DataFrame, Problems]:
+def validate(
+    path: str | os.PathLike[str], table: Table, contract: Contract | None = None
+) -> tuple[pd.DataFrame, Problems]:
     """(typed frame of the valid cells, every problem per column); raises SchemaError only
     when the file cannot be read as CSV at all. Used by read_raw and `mlgw schema check`."""
     import numpy as np
@@ -191,10 +195,10 @@ def validate(path: str | os.PathLike[str], table: Table,
                     problems.notes.append((col, int(len(bad))))
             else:
                 expected = ", ".join(cs.values)
-                problems.add(order, col, bad, lambda p, v=values, e=expected:
-                             f"unknown value {v[p]!r} (expected one of {e})")
-            out[col] = pd.Series(np.where(present & ok, s.to_numpy(dtype=object), None),
-                                 dtype=object)
+                problems.add(
+                    order, col, bad, lambda p, v=values, e=expected: f"unknown value {v[p]!r} (expected one of {e})"
+                )
+            out[col] = pd.Series(np.where(present & ok, s.to_numpy(dtype=object), None), dtype=object)
             continue
         num = _to_float(s)
         finite = np.isfinite(num)
@@ -211,8 +215,7 @@ def validate(path: str | os.PathLike[str], table: Table,
         bad = np.flatnonzero(kind_ok & ~in_range)
         lo = "" if cs.min is None else _fmt(cs.min)
         hi = "" if cs.max is None else _fmt(cs.max)
-        problems.add(order, col, bad, lambda p, v=values, lo=lo, hi=hi:
-                     f"out of range: {v[p]!r} (expected {lo}..{hi})")
+        problems.add(order, col, bad, lambda p, v=values, lo=lo, hi=hi: f"out of range: {v[p]!r} (expected {lo}..{hi})")
         num = np.where(kind_ok & in_range, num, np.nan)
         if cs.type == "int":
             out[col] = pd.Series(pd.array(num, dtype="Float64").astype("Int64"))
@@ -222,14 +225,13 @@ def validate(path: str | os.PathLike[str], table: Table,
     key = next(c for c, cs in spec.items() if cs.encoding == "key")
     if key in out:
         ids = out[key]
-        dup = np.flatnonzero((ids.duplicated(keep="first") & ids.notna())
-                             .to_numpy(dtype=bool, na_value=False))
+        dup = np.flatnonzero((ids.duplicated(keep="first") & ids.notna()).to_numpy(dtype=bool, na_value=False))
         if len(dup):
             id_values = ids.to_numpy(dtype="float64", na_value=np.nan)
-            first_pos = pd.Series(np.arange(len(ids))).groupby(id_values) \
-                .transform("min").to_numpy()
-            problems.add(0, key, dup, lambda p: (
-                f"duplicate {key} {_fmt(id_values[p])} (also in row {int(first_pos[p]) + 2})"))
+            first_pos = pd.Series(np.arange(len(ids))).groupby(id_values).transform("min").to_numpy()
+            problems.add(
+                0, key, dup, lambda p: f"duplicate {key} {_fmt(id_values[p])} (also in row {int(first_pos[p]) + 2})"
+            )
     return pd.DataFrame(out), problems
 
 
@@ -240,5 +242,4 @@ def check_join(claims_df: pd.DataFrame, customers_df: pd.DataFrame) -> None:
     if n:
         ids = ", ".join(str(i) for i in claims_df["policy_id"][orphan].head(MAX_REPORTED))
         more = f" ... and {n - MAX_REPORTED} more" if n > MAX_REPORTED else ""
-        raise SchemaError(f"claims.csv: {n} claim(s) have no row in customers.csv: "
-                          f"policy_id {ids}{more}")
+        raise SchemaError(f"claims.csv: {n} claim(s) have no row in customers.csv: policy_id {ids}{more}")

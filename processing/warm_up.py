@@ -15,6 +15,7 @@ locally, and costs nothing. InferenceId rather than CustomAttributes: InvokeEndp
 documentation says the InferenceId "is added to the captured data"; CustomAttributes is an
 opaque value forwarded to the model container.
 """
+
 from __future__ import annotations
 
 WARM_UP_PREFIX = "mlgw-warm-up-"

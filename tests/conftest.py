@@ -1,6 +1,7 @@
 """Shared fixtures: a real localcloud server per test (fresh state dir, ephemeral port), and
 boto3 clients pointed at it. No test reaches the network: pytest-socket allows loopback only
 (pytest.ini), and AWS variables are reset so nothing falls back to real credentials."""
+
 from __future__ import annotations
 
 import os
@@ -16,14 +17,20 @@ from localcloud.config import Config
 from localcloud.server import LocalCloudServer
 
 DEAD_PROXY_PORT = 9
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    # Subprocesses are outside pytest-socket: send anything that is not loopback to a dead proxy.
-    "HTTP_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}", "HTTPS_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}",
-    "NO_PROXY": "127.0.0.1,localhost",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        # Subprocesses are outside pytest-socket: send anything that is not loopback to a dead proxy.
+        "HTTP_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}",
+        "HTTPS_PROXY": f"http://127.0.0.1:{DEAD_PROXY_PORT}",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+)
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
 
@@ -42,8 +49,7 @@ for _var in ("MLGW_PORT", "MLGW_GATEWAY_PORT", "MLGW_STUDIO_PORT", "MLGW_MLFLOW_
     os.environ[_var] = str(_free_port())
 # Compiled definitions are cached by content (mlgw/definition_cache.py): shared by the test
 # processes of this machine, never the developer's own cache.
-os.environ.setdefault("MLGW_DEFINITION_CACHE",
-                      os.path.join(tempfile.gettempdir(), "mlgw-tests-definition-cache"))
+os.environ.setdefault("MLGW_DEFINITION_CACHE", os.path.join(tempfile.gettempdir(), "mlgw-tests-definition-cache"))
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "", None}
@@ -95,8 +101,16 @@ def localcloud(tmp_path) -> Iterator[LocalCloudServer]:
 @pytest.fixture
 def client(localcloud):
     """`client("s3")` → a boto3 client signed with the local credentials, aimed at localcloud."""
+
     def make(service: str, **kwargs):
-        return boto3.client(service, endpoint_url=localcloud.url, region_name="us-east-1",
-                            aws_access_key_id="test", aws_secret_access_key="test",
-                            config=BotoConfig(retries={"max_attempts": 1}), **kwargs)
+        return boto3.client(
+            service,
+            endpoint_url=localcloud.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=BotoConfig(retries={"max_attempts": 1}),
+            **kwargs,
+        )
+
     return make

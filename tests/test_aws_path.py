@@ -2,6 +2,7 @@
 stands in for SageMaker/S3/IAM/STS, botocore's Stubber covers what moto does not implement
 (ListPipelineExecutionSteps, RetryPipelineExecution, Feature Store PutRecord), and the
 buildspec is checked against the CLI's own parser."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,9 +21,9 @@ from mlgw import aws_run
 from mlgw.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
-ACCOUNT = "000000000000"            # localcloud's account; moto is told to use it too
+ACCOUNT = "000000000000"  # localcloud's account; moto is told to use it too
 REGION = "us-east-1"
-ROLE_NAME = "ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml SageMakerExecutionRole
+ROLE_NAME = "ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml SageMakerExecutionRole
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 BUCKET = f"sagemaker-{REGION}-{ACCOUNT}"
 PIPELINE = "MLGatewayPipeline"
@@ -32,8 +33,7 @@ EXECUTION = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:pipeline/{PIPELINE}/execution
 @pytest.fixture
 def aws_env(monkeypatch):
     """Fake credentials for moto; nothing left over that would point boto3 at localcloud."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "MLGW_HOME", "MLGW_PORT", "MLGW_REGION",
-                 "MLGW_ACCESS_KEY"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION", "MLGW_HOME", "MLGW_PORT", "MLGW_REGION", "MLGW_ACCESS_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -53,9 +53,12 @@ def moto_aws(aws_env, monkeypatch):
 
 def seed_moto() -> None:
     """The role and bucket the pipeline names exist, as they would in the account."""
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-        "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     boto3.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     boto3.client("s3").create_bucket(Bucket=BUCKET)
 
@@ -69,6 +72,7 @@ def upsert_args() -> list[str]:
 
 
 # -- moto: upsert, start, executions -------------------------------------------------------
+
 
 def test_upsert_start_and_list_on_moto(moto_aws, capsys):
     assert main(upsert_args()) == 0
@@ -108,6 +112,7 @@ def test_start_before_upsert_says_what_to_do(moto_aws, capsys):
 
 # -- settings --------------------------------------------------------------------------------
 
+
 def test_missing_role_and_region_are_named(aws_env, monkeypatch, capsys):
     assert main(aws("upsert")) == 2
     assert "--role-arn is required for upsert on AWS" in capsys.readouterr().err
@@ -118,10 +123,14 @@ def test_missing_role_and_region_are_named(aws_env, monkeypatch, capsys):
 
 def test_config_file_then_flags(aws_env, tmp_path):
     config = tmp_path / "aws.json"
-    config.write_text(json.dumps({"role_arn": ROLE, "region": "eu-west-1", "tags": {"a": "1"},
-                                  "parameters": {"MaxDepth": 6, "Eta": 0.3}}))
-    args = build_parser().parse_args(aws("start", "--config", str(config), "--region", "us-west-2",
-                                         "--param", "Eta=0.1", "--tag", "b=2"))
+    config.write_text(
+        json.dumps(
+            {"role_arn": ROLE, "region": "eu-west-1", "tags": {"a": "1"}, "parameters": {"MaxDepth": 6, "Eta": 0.3}}
+        )
+    )
+    args = build_parser().parse_args(
+        aws("start", "--config", str(config), "--region", "us-west-2", "--param", "Eta=0.1", "--tag", "b=2")
+    )
     settings = aws_run.resolve(args)
     assert settings.region == "us-west-2" and settings.role_arn == ROLE
     assert settings.parameters == {"MaxDepth": "6", "Eta": "0.1"}
@@ -129,12 +138,15 @@ def test_config_file_then_flags(aws_env, tmp_path):
     assert settings.model_package_group_name == "MLGatewayFraud"
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "does not exist"),
-    ("{not json", "is not valid JSON"),
-    ('{"role": "x"}', "unknown key(s) role"),
-    ('{"tags": ["a"]}', "tags must be an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        ("{not json", "is not valid JSON"),
+        ('{"role": "x"}', "unknown key(s) role"),
+        ('{"tags": ["a"]}', "tags must be an object"),
+    ],
+)
 def test_bad_config_file_is_named(aws_env, tmp_path, capsys, content, message):
     path = tmp_path / "aws.json"
     if content is not None:
@@ -170,12 +182,14 @@ def test_aws_and_local_definitions_are_the_same_json(aws_env, localcloud, monkey
 
     def session(settings):
         boto_session = real_session(settings)
-        boto_session.events.register("provide-client-params.sagemaker.CreatePipeline",
-                                     lambda params, **_: sent.append(params["PipelineDefinition"]))
+        boto_session.events.register(
+            "provide-client-params.sagemaker.CreatePipeline",
+            lambda params, **_: sent.append(params["PipelineDefinition"]),
+        )
         return boto_session
 
     monkeypatch.setattr(aws_run, "session", session)
-    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")      # see moto_aws
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # see moto_aws
     with mock_aws():
         seed_moto()
         assert main(upsert_args()) == 0
@@ -199,6 +213,7 @@ def test_aws_and_local_definitions_are_the_same_json(aws_env, localcloud, monkey
 
 # -- Stubber: what moto does not implement ------------------------------------------------
 
+
 def stubbed_sagemaker(monkeypatch):
     client = boto3.client("sagemaker", region_name=REGION)
     monkeypatch.setattr(aws_run, "sagemaker_client", lambda settings: client)
@@ -209,13 +224,21 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def step(name: str, status: str, **extra) -> dict:
-    return {"StepName": name, "StepStatus": status, "StartTime": NOW,
-            "EndTime": NOW + dt.timedelta(seconds=42), **extra}
+    return {
+        "StepName": name,
+        "StepStatus": status,
+        "StartTime": NOW,
+        "EndTime": NOW + dt.timedelta(seconds=42),
+        **extra,
+    }
 
 
 def execution(status: str, reason: str | None = None) -> dict:
-    return {"PipelineExecutionArn": EXECUTION, "PipelineExecutionStatus": status,
-            **({"FailureReason": reason} if reason else {})}
+    return {
+        "PipelineExecutionArn": EXECUTION,
+        "PipelineExecutionStatus": status,
+        **({"FailureReason": reason} if reason else {}),
+    }
 
 
 def steps(*items: dict) -> dict:
@@ -224,17 +247,28 @@ def steps(*items: dict) -> dict:
 
 def test_describe_latest_shows_steps_and_failure_reasons(aws_env, monkeypatch, capsys):
     client, stub = stubbed_sagemaker(monkeypatch)
-    stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": [
-        {"PipelineExecutionArn": EXECUTION, "StartTime": NOW, "PipelineExecutionStatus": "Failed"},
-        {"PipelineExecutionArn": EXECUTION + "old", "StartTime": NOW - dt.timedelta(days=1),
-         "PipelineExecutionStatus": "Succeeded"}]},
-        {"PipelineName": PIPELINE, "SortBy": "CreationTime", "SortOrder": "Descending"})
-    stub.add_response("describe_pipeline_execution", execution("Failed", "Step Train failed"),
-                      {"PipelineExecutionArn": EXECUTION})
-    stub.add_response("list_pipeline_execution_steps",
-                      steps(step("Ingest", "Succeeded"),
-                            step("Train", "Failed", FailureReason="AlgorithmError: bad data")),
-                      {"PipelineExecutionArn": EXECUTION, "SortOrder": "Ascending"})
+    stub.add_response(
+        "list_pipeline_executions",
+        {
+            "PipelineExecutionSummaries": [
+                {"PipelineExecutionArn": EXECUTION, "StartTime": NOW, "PipelineExecutionStatus": "Failed"},
+                {
+                    "PipelineExecutionArn": EXECUTION + "old",
+                    "StartTime": NOW - dt.timedelta(days=1),
+                    "PipelineExecutionStatus": "Succeeded",
+                },
+            ]
+        },
+        {"PipelineName": PIPELINE, "SortBy": "CreationTime", "SortOrder": "Descending"},
+    )
+    stub.add_response(
+        "describe_pipeline_execution", execution("Failed", "Step Train failed"), {"PipelineExecutionArn": EXECUTION}
+    )
+    stub.add_response(
+        "list_pipeline_execution_steps",
+        steps(step("Ingest", "Succeeded"), step("Train", "Failed", FailureReason="AlgorithmError: bad data")),
+        {"PipelineExecutionArn": EXECUTION, "SortOrder": "Ascending"},
+    )
     with stub:
         assert main(aws("describe")) == 0
     stub.assert_no_pending_responses()
@@ -248,32 +282,47 @@ def test_retry_waits_and_exits_1_when_the_execution_fails_again(aws_env, monkeyp
     the steps that succeeded (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-retry.html)."""
     client, stub = stubbed_sagemaker(monkeypatch)
     ingest = step("Ingest", "Succeeded")
-    stub.add_response("list_pipeline_execution_steps",
-                      steps(ingest, step("Train", "Failed", FailureReason="OOM")))
-    stub.add_response("retry_pipeline_execution", {"PipelineExecutionArn": EXECUTION},
-                      {"PipelineExecutionArn": EXECUTION, "ClientRequestToken": ANY})
+    stub.add_response("list_pipeline_execution_steps", steps(ingest, step("Train", "Failed", FailureReason="OOM")))
+    stub.add_response(
+        "retry_pipeline_execution",
+        {"PipelineExecutionArn": EXECUTION},
+        {"PipelineExecutionArn": EXECUTION, "ClientRequestToken": ANY},
+    )
     stub.add_response("describe_pipeline_execution", execution("Failed", "Step Train failed"))
-    stub.add_response("list_pipeline_execution_steps", steps(
-        ingest, step("Train", "Failed", FailureReason="OOM", StartTime=NOW + dt.timedelta(minutes=5),
-                     EndTime=NOW + dt.timedelta(minutes=6))))
+    stub.add_response(
+        "list_pipeline_execution_steps",
+        steps(
+            ingest,
+            step(
+                "Train",
+                "Failed",
+                FailureReason="OOM",
+                StartTime=NOW + dt.timedelta(minutes=5),
+                EndTime=NOW + dt.timedelta(minutes=6),
+            ),
+        ),
+    )
     with stub:
         assert main(aws("retry", EXECUTION, "--wait")) == 1
     captured = capsys.readouterr()
     assert EXECUTION in captured.out and "Train" in captured.out and "OOM" in captured.out
-    assert "reused from the previous attempt: Ingest\nran in this retry: Train (Failed)" \
-        in captured.out
+    assert "reused from the previous attempt: Ingest\nran in this retry: Train (Failed)" in captured.out
     assert "Failed: Step Train failed" in captured.err
 
 
 def test_start_wait_print_arn_keeps_stdout_to_the_arn(aws_env, monkeypatch, capsys):
     client, stub = stubbed_sagemaker(monkeypatch)
-    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "EndpointName", "Type": "String"}],
-                  "Steps": []}
-    stub.add_response("describe_pipeline", {"PipelineDefinition": json.dumps(definition)},
-                      {"PipelineName": PIPELINE})
-    stub.add_response("start_pipeline_execution", {"PipelineExecutionArn": EXECUTION},
-                      {"PipelineName": PIPELINE, "ClientRequestToken": ANY,
-                       "PipelineParameters": [{"Name": "EndpointName", "Value": "fraud-2"}]})
+    definition = {"Version": "2020-12-01", "Parameters": [{"Name": "EndpointName", "Type": "String"}], "Steps": []}
+    stub.add_response("describe_pipeline", {"PipelineDefinition": json.dumps(definition)}, {"PipelineName": PIPELINE})
+    stub.add_response(
+        "start_pipeline_execution",
+        {"PipelineExecutionArn": EXECUTION},
+        {
+            "PipelineName": PIPELINE,
+            "ClientRequestToken": ANY,
+            "PipelineParameters": [{"Name": "EndpointName", "Value": "fraud-2"}],
+        },
+    )
     stub.add_response("describe_pipeline_execution", execution("Succeeded"))
     stub.add_response("list_pipeline_execution_steps", steps(step("Deploy", "Succeeded")))
     with stub:
@@ -287,18 +336,34 @@ def test_feature_store_put_records_sends_one_record_per_row_without_nan(monkeypa
     import pandas as pd
 
     from processing import feature_ingest
+
     client = boto3.client("sagemaker-featurestore-runtime", region_name=REGION)
     monkeypatch.setattr(boto3, "client", lambda *args, **kwargs: client)
-    frame = pd.DataFrame({"policy_id": ["p1", "p2"], "amount": [10.5, float("nan")],
-                          "event_time": [1.0, 2.0]})
+    frame = pd.DataFrame({"policy_id": ["p1", "p2"], "amount": [10.5, float("nan")], "event_time": [1.0, 2.0]})
     with Stubber(client) as stub:
-        stub.add_response("put_record", {}, {"FeatureGroupName": "claims", "Record": [
-            {"FeatureName": "policy_id", "ValueAsString": "p1"},
-            {"FeatureName": "amount", "ValueAsString": "10.5"},
-            {"FeatureName": "event_time", "ValueAsString": "1.0"}]})
-        stub.add_response("put_record", {}, {"FeatureGroupName": "claims", "Record": [
-            {"FeatureName": "policy_id", "ValueAsString": "p2"},
-            {"FeatureName": "event_time", "ValueAsString": "2.0"}]})
+        stub.add_response(
+            "put_record",
+            {},
+            {
+                "FeatureGroupName": "claims",
+                "Record": [
+                    {"FeatureName": "policy_id", "ValueAsString": "p1"},
+                    {"FeatureName": "amount", "ValueAsString": "10.5"},
+                    {"FeatureName": "event_time", "ValueAsString": "1.0"},
+                ],
+            },
+        )
+        stub.add_response(
+            "put_record",
+            {},
+            {
+                "FeatureGroupName": "claims",
+                "Record": [
+                    {"FeatureName": "policy_id", "ValueAsString": "p2"},
+                    {"FeatureName": "event_time", "ValueAsString": "2.0"},
+                ],
+            },
+        )
         # one worker: the stubbed responses are consumed in row order
         assert feature_ingest._put_records(frame, "claims", max_workers=1) == 2
         stub.assert_no_pending_responses()
@@ -319,8 +384,7 @@ def mlgw_commands(values: dict[str, str]) -> list[list[str]]:
     found = []
     for command in buildspec_commands():
         for match in re.finditer(r"(?:^|\$\()\s*mlgw\s+([^)]*)", command):
-            text = VARIABLE.sub(lambda m: values.get(m[1] or m[3], m[2] or f"<{m[1] or m[3]}>"),
-                                match[1])
+            text = VARIABLE.sub(lambda m: values.get(m[1] or m[3], m[2] or f"<{m[1] or m[3]}>"), match[1])
             found.append(shlex.split(text))
     return found
 
@@ -333,8 +397,13 @@ def test_buildspec_shape():
     assert any(c.startswith("PIPELINE_EXECUTION_ARN=$(mlgw pipeline start") for c in build)
     assert "export PIPELINE_EXECUTION_ARN" in build
     header = (ROOT / "buildspec.yml").read_text().split("version:")[0]
-    for name in ("SAGEMAKER_PIPELINE_ROLE_ARN", "ARTIFACT_BUCKET", "CLAIMS_INPUT_URI",
-                 "CUSTOMERS_INPUT_URI", "DEPLOY_STRATEGY"):
+    for name in (
+        "SAGEMAKER_PIPELINE_ROLE_ARN",
+        "ARTIFACT_BUCKET",
+        "CLAIMS_INPUT_URI",
+        "CUSTOMERS_INPUT_URI",
+        "DEPLOY_STRATEGY",
+    ):
         assert name in header, f"{name} is not documented in buildspec.yml's header"
 
 
@@ -351,22 +420,28 @@ def test_every_mlgw_command_in_the_buildspec_parses():
 
 def test_buildspec_runs_against_moto(moto_aws, capsys):
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/ml-gateway-processing:0123456789abcdef"
-    values = {"PIPELINE_NAME": PIPELINE, "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE, "AWS_REGION": REGION,
-              "ARTIFACT_BUCKET": BUCKET, "MODEL_PACKAGE_GROUP_NAME": "ml-gateway-fraud",
-              "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123abc",
-              "CLAIMS_INPUT_URI": "s3://in/claims/", "CUSTOMERS_INPUT_URI": "s3://in/customers/",
-              "PROCESSING_IMAGE_URI": image}
+    values = {
+        "PIPELINE_NAME": PIPELINE,
+        "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE,
+        "AWS_REGION": REGION,
+        "ARTIFACT_BUCKET": BUCKET,
+        "MODEL_PACKAGE_GROUP_NAME": "ml-gateway-fraud",
+        "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123abc",
+        "CLAIMS_INPUT_URI": "s3://in/claims/",
+        "CUSTOMERS_INPUT_URI": "s3://in/customers/",
+        "PROCESSING_IMAGE_URI": image,
+    }
     upsert, start = mlgw_commands(values)
     assert main(upsert) == 0
     capsys.readouterr()
-    stored = json.loads(boto3.client("sagemaker").describe_pipeline(
-        PipelineName=PIPELINE)["PipelineDefinition"])
-    images = {s["Name"]: s["Arguments"]["AppSpecification"]["ImageUri"]
-              for s in stored["Steps"] if s["Type"] == "Processing"}
+    stored = json.loads(boto3.client("sagemaker").describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"])
+    images = {
+        s["Name"]: s["Arguments"]["AppSpecification"]["ImageUri"] for s in stored["Steps"] if s["Type"] == "Processing"
+    }
     assert images and set(images.values()) == {image}, images
     assert main(start) == 0
     arn = capsys.readouterr().out
-    assert re.fullmatch(r"arn:aws:sagemaker:\S+/execution/\w+\n", arn)   # $(…) captures just this
+    assert re.fullmatch(r"arn:aws:sagemaker:\S+/execution/\w+\n", arn)  # $(…) captures just this
 
 
 def test_buildspec_runs_the_fast_tests_as_make_test_fast_does():
@@ -376,7 +451,7 @@ def test_buildspec_runs_the_fast_tests_as_make_test_fast_does():
     recipe = re.search(r"^test-fast:.*\n\t(.+)$", makefile, re.M)[1]
     ours = shlex.split(pytest_commands[0].split("pytest", 1)[1])
     theirs = shlex.split(recipe.split("pytest", 1)[1])
-    assert [a for a in ours if a != "-q"] == theirs   # same selection; -q only trims output
+    assert [a for a in ours if a != "-q"] == theirs  # same selection; -q only trims output
 
 
 def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, monkeypatch):
@@ -387,8 +462,10 @@ def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, m
 
     from pipelines.ml_gateway.pipeline import get_session
     from pipelines.ml_gateway.run_pipeline import upsert
-    pipeline = Pipeline(name="Tiny", steps=[FailStep(name="Stop", error_message="x")],
-                        sagemaker_session=get_session(REGION, BUCKET))
+
+    pipeline = Pipeline(
+        name="Tiny", steps=[FailStep(name="Stop", error_message="x")], sagemaker_session=get_session(REGION, BUCKET)
+    )
     compiled = []
     real = Pipeline.definition
 
@@ -397,11 +474,11 @@ def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, m
         return real(self)
 
     monkeypatch.setattr(Pipeline, "definition", counting)
-    upsert(pipeline, ROLE)                      # create
+    upsert(pipeline, ROLE)  # create
     compiled.clear()
-    arn = upsert(pipeline, ROLE)                # already exists: update
+    arn = upsert(pipeline, ROLE)  # already exists: update
     assert compiled == ["Tiny"]
     assert arn.endswith(":pipeline/Tiny")
     stored = boto3.client("sagemaker").describe_pipeline(PipelineName="Tiny")["PipelineDefinition"]
     assert json.loads(stored)["Steps"][0]["Name"] == "Stop"
-    assert pipeline.definition() and compiled == ["Tiny", "Tiny"]   # the method is back
+    assert pipeline.definition() and compiled == ["Tiny", "Tiny"]  # the method is back

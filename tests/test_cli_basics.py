@@ -1,5 +1,6 @@
 """What every `mlgw` invocation owes a user: `--version`, and no traceback when the reader of
 its output goes away (`mlgw ... | head -1`)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,7 @@ from mlgw.cli import main
 
 
 def test_version():
-    done = subprocess.run([sys.executable, "-m", "mlgw", "--version"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "mlgw", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout.strip() == f"mlgw {metadata.version('ml-gateway')}"
 
@@ -25,7 +25,7 @@ def test_a_closed_pipe_is_not_a_traceback(monkeypatch, tmp_path):
     """`mlgw ... | head -1`: the reader exits early; mlgw stops quietly with the status of a
     tool SIGPIPE stopped (141), since the command did not finish."""
     read_end, write_end = os.pipe()
-    os.close(read_end)   # the reader is gone before mlgw writes a byte: every write is EPIPE
+    os.close(read_end)  # the reader is gone before mlgw writes a byte: every write is EPIPE
     stdout = io.TextIOWrapper(io.FileIO(write_end, "w"), write_through=True)
     monkeypatch.setattr(sys, "stdout", stdout)
     try:
@@ -46,9 +46,20 @@ def test_a_key_rate_must_be_a_finite_positive_number(tmp_path, capsys, monkeypat
 
 def test_schema_infer_to_an_unwritable_path_is_a_clear_error(tmp_path, capsys):
     from processing import synthetic
+
     synthetic.write(tmp_path, policies=50, seed=1)
-    code = main(["schema", "infer", "--claims", str(tmp_path / "claims.csv"), "--customers",
-                 str(tmp_path / "customers.csv"), "--out", str(tmp_path / "missing" / "x.json")])
+    code = main(
+        [
+            "schema",
+            "infer",
+            "--claims",
+            str(tmp_path / "claims.csv"),
+            "--customers",
+            str(tmp_path / "customers.csv"),
+            "--out",
+            str(tmp_path / "missing" / "x.json"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--out" in err and "cannot write" in err, err
 
@@ -62,15 +73,24 @@ def test_a_failure_caused_by_a_parameter_says_a_retry_cannot_help(localcloud, cl
 
     from mlgw import local_run
     from mlgw.progress import follow
+
     sm = client("sagemaker")
-    definition = {"Version": "2020-12-01",
-                  "Parameters": [{"Name": "NewVariantWeight", "Type": "Float", "DefaultValue": 0.1}],
-                  "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}
-    sm.create_pipeline(PipelineName="p", RoleArn="arn:aws:iam::000000000000:role/r",
-                       PipelineDefinition=json.dumps(definition), ClientRequestToken=uuid.uuid4().hex)
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [{"Name": "NewVariantWeight", "Type": "Float", "DefaultValue": 0.1}],
+        "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}],
+    }
+    sm.create_pipeline(
+        PipelineName="p",
+        RoleArn="arn:aws:iam::000000000000:role/r",
+        PipelineDefinition=json.dumps(definition),
+        ClientRequestToken=uuid.uuid4().hex,
+    )
     arn = sm.start_pipeline_execution(
-        PipelineName="p", ClientRequestToken=uuid.uuid4().hex,
-        PipelineParameters=[{"Name": "NewVariantWeight", "Value": "lots"}])["PipelineExecutionArn"]
+        PipelineName="p",
+        ClientRequestToken=uuid.uuid4().hex,
+        PipelineParameters=[{"Name": "NewVariantWeight", "Value": "lots"}],
+    )["PipelineExecutionArn"]
     result = follow(sm, arn, out=io.StringIO())
     local_run.print_summary(localcloud.cloud.config, sm, client("s3"), result)
     out = capsys.readouterr().out
@@ -86,6 +106,7 @@ def test_build_phases_are_announced_and_a_long_one_is_never_silent():
     import time
 
     from mlgw.progress import Phases
+
     out = io.StringIO()
     phases = Phases(out, heartbeat_seconds=0.05)
     with phases("importing the SageMaker SDK"):
@@ -100,12 +121,15 @@ def test_build_phases_are_announced_and_a_long_one_is_never_silent():
     assert phases.seconds["importing the SageMaker SDK"] >= 0.18
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--claims", "{d}", "--customers", "{f}"], "--claims {d} is a directory"),
-    (["--claims", "{f}", "--customers", "{d}/missing.csv"], "--customers {d}/missing.csv: no such file"),
-    (["--schema", "{d}"], "--schema {d} is a directory"),
-    (["--claims", "{f}", "--customers", "{f}", "--policies", "10"], "drop --policies"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--claims", "{d}", "--customers", "{f}"], "--claims {d} is a directory"),
+        (["--claims", "{f}", "--customers", "{d}/missing.csv"], "--customers {d}/missing.csv: no such file"),
+        (["--schema", "{d}"], "--schema {d} is a directory"),
+        (["--claims", "{f}", "--customers", "{f}", "--policies", "10"], "drop --policies"),
+    ],
+)
 def test_run_checks_its_inputs_before_any_slow_work(tmp_path, monkeypatch, capsys, argv, message):
     """Wrong inputs are named at once: no localcloud started, no data generated, no SDK."""
     home = tmp_path / "home"
@@ -122,6 +146,7 @@ def test_run_checks_its_inputs_before_any_slow_work(tmp_path, monkeypatch, capsy
 def test_bench_flags_belong_to_the_benchmarks_that_use_them(capsys):
     """`--policies` sizes the pipeline bench only; `--records` sizes the monitor bench."""
     from mlgw.cli import build_parser
+
     parser = build_parser()
     assert parser.parse_args(["bench", "pipeline", "--policies", "5000"]).policies == [5000]
     assert parser.parse_args(["bench", "monitor", "--records", "2000"]).records == 2000
@@ -142,11 +167,13 @@ def test_bench_monitor_with_a_small_size_runs_and_exits_0(capsys):
 
 # -- one name per concept, help on every flag, one error prefix --------------------------------
 
+
 def _parsers(parser=None, path=("mlgw",)):
     """(command path, parser) for every parser and sub-parser of the CLI."""
     import argparse
 
     from mlgw.cli import build_parser
+
     parser = parser or build_parser()
     yield path, parser
     for action in parser._actions:
@@ -157,10 +184,13 @@ def _parsers(parser=None, path=("mlgw",)):
 
 def test_every_flag_and_argument_has_help():
     import argparse
-    missing = [(" ".join(path), action.option_strings or action.dest)
-               for path, parser in _parsers() for action in parser._actions
-               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
-               and action.help is None]
+
+    missing = [
+        (" ".join(path), action.option_strings or action.dest)
+        for path, parser in _parsers()
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and action.help is None
+    ]
     assert not missing, missing
 
 
@@ -170,13 +200,19 @@ def test_the_endpoint_flag_is_called_endpoint_everywhere():
     import argparse
 
     from mlgw.cli import build_parser
+
     offered = {}
     for path, parser in _parsers():
         for action in parser._actions:
             if action.dest == "endpoint" and action.help != argparse.SUPPRESS:
                 offered[" ".join(path)] = action.option_strings
-    assert set(offered) >= {"mlgw endpoint", "mlgw traffic", "mlgw segments", "mlgw gateway start",
-                            "mlgw monitor run"}, offered
+    assert set(offered) >= {
+        "mlgw endpoint",
+        "mlgw traffic",
+        "mlgw segments",
+        "mlgw gateway start",
+        "mlgw monitor run",
+    }, offered
     assert all(flags == ["--endpoint"] for flags in offered.values()), offered
     parser = build_parser()
     assert parser.parse_args(["traffic", "--endpoint-name", "old"]).endpoint == "old"
@@ -189,10 +225,12 @@ def test_port_means_localcloud_and_each_server_has_its_own_port_flag(monkeypatch
     """--port / $MLGW_PORT is localcloud's port on every command; the gateway's, the studio's
     and MLflow's own ports have their own flags and variables."""
     from mlgw.cli import build_parser
+
     monkeypatch.setenv("MLGW_GATEWAY_PORT", "4900")
     monkeypatch.setenv("MLGW_MLFLOW_PORT", "5100")
     parser = build_parser()
     from mlgw.commands.gateway import asked_port
+
     args = parser.parse_args(["gateway", "start", "--port", "4800"])
     assert (args.port, asked_port(args)) == (4800, 4900)
     assert parser.parse_args(["gateway", "start", "--gateway-port", "4901"]).gateway_port == 4901
@@ -205,20 +243,38 @@ def test_port_means_localcloud_and_each_server_has_its_own_port_flag(monkeypatch
                 assert "localcloud" in action.help, (path, action.help)
 
 
-@pytest.mark.parametrize("argv", [
-    ["run"], ["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"],
-    ["traffic"], ["demo"], ["localcloud", "status"], ["gateway", "start"], ["gateway", "status"],
-    ["gateway", "stop"], ["gateway", "keys", "list"], ["segments", "deploy"], ["events", "list"],
-    ["monitor", "run"], ["monitor", "alarms"], ["monitor", "schedule", "list"], ["studio"],
-    ["mlflow"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["pipeline", "executions"],
+        ["models", "list"],
+        ["endpoint", "describe"],
+        ["traffic"],
+        ["demo"],
+        ["localcloud", "status"],
+        ["gateway", "start"],
+        ["gateway", "status"],
+        ["gateway", "stop"],
+        ["gateway", "keys", "list"],
+        ["segments", "deploy"],
+        ["events", "list"],
+        ["monitor", "run"],
+        ["monitor", "alarms"],
+        ["monitor", "schedule", "list"],
+        ["studio"],
+        ["mlflow"],
+    ],
+)
 def test_home_is_accepted_after_the_action_on_every_command(argv):
     from mlgw.cli import build_parser
+
     assert build_parser().parse_args([*argv, "--home", "/tmp/somewhere"]).home == "/tmp/somewhere"
 
 
 def test_gateway_home_before_the_action_is_not_lost():
     from mlgw.cli import build_parser
+
     assert build_parser().parse_args(["gateway", "--home", "/g", "status"]).home == "/g"
 
 
@@ -228,14 +284,15 @@ def test_every_error_has_the_one_prefix(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["run", "--policies", "0"])
     assert capsys.readouterr().err.splitlines()[-1].startswith("mlgw: error: run: argument --policies")
-    assert main(["gateway", "keys", "revoke", "nope"]) == 2         # the gateway's own refusal
+    assert main(["gateway", "keys", "revoke", "nope"]) == 2  # the gateway's own refusal
     assert capsys.readouterr().err.startswith("mlgw: error: ")
-    assert main(["localcloud", "stop", "--foreground"]) == 2         # a flag that would do nothing
+    assert main(["localcloud", "stop", "--foreground"]) == 2  # a flag that would do nothing
     err = capsys.readouterr().err
     assert err.startswith("mlgw: error: --foreground applies to `mlgw localcloud start`"), err
 
 
 # -- the state directory -------------------------------------------------------------------------
+
 
 def test_the_state_directory_is_found_from_any_working_directory(tmp_path, monkeypatch):
     """Like git with .git: the nearest .mlgw in the working directory or a parent; else
@@ -243,6 +300,7 @@ def test_the_state_directory_is_found_from_any_working_directory(tmp_path, monke
     from localcloud.config import Config
     from mlgw.args import config_from
     from mlgw.cli import build_parser
+
     monkeypatch.delenv("MLGW_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     project = tmp_path / "project"
@@ -261,23 +319,36 @@ def test_the_state_directory_is_found_from_any_working_directory(tmp_path, monke
 
 def test_a_command_on_a_fresh_state_directory_says_run_mlgw_run_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLGW_HOME", str(tmp_path / "never-used"))
-    for argv in (["pipeline", "executions"], ["models", "list"], ["endpoint", "describe"],
-                 ["pipeline", "retry"], ["events", "list"], ["events", "rules"]):
+    for argv in (
+        ["pipeline", "executions"],
+        ["models", "list"],
+        ["endpoint", "describe"],
+        ["pipeline", "retry"],
+        ["events", "list"],
+        ["events", "rules"],
+    ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert err.startswith("mlgw: error: nothing has run on the state directory") \
-            and "run `mlgw run` first" in err, err
-    assert not (tmp_path / "never-used").exists()    # reading never creates a state directory
+        assert (
+            err.startswith("mlgw: error: nothing has run on the state directory") and "run `mlgw run` first" in err
+        ), err
+    assert not (tmp_path / "never-used").exists()  # reading never creates a state directory
 
 
 def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):
     """localcloud runs but nothing was run on it: no raw "Pipeline does not exist" or a 503
     per request, but what to do."""
     from localcloud import daemon
+
     config = localcloud.cloud.config
     daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
-    for argv in (["pipeline", "executions"], ["pipeline", "describe"], ["traffic", "--policies", "3"],
-                 ["monitor", "run", "--check-only"], ["endpoint", "weights", "--weight", "a=1"]):
+    for argv in (
+        ["pipeline", "executions"],
+        ["pipeline", "describe"],
+        ["traffic", "--policies", "3"],
+        ["monitor", "run", "--check-only"],
+        ["endpoint", "weights", "--weight", "a=1"],
+    ):
         assert main([*argv, "--home", str(config.home)]) == 2, argv
         err = capsys.readouterr().err
         assert "does not exist on this state directory" in err and "run `mlgw run` first" in err, err
@@ -285,28 +356,36 @@ def test_fresh_localcloud_answers_run_mlgw_run_first(localcloud, capsys):
 
 def test_an_unknown_endpoint_names_the_ones_that_exist(localcloud, client, capsys):
     from localcloud import daemon
+
     config = localcloud.cloud.config
     daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
     sm = client("sagemaker")
-    sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
-                    PrimaryContainer={"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
-                                               "sagemaker-xgboost:1.7-1"})
-    sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
-        {"VariantName": "v1", "ModelName": "m", "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.large"}])
+    sm.create_model(
+        ModelName="m",
+        ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
+        PrimaryContainer={"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {"VariantName": "v1", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
     sm.create_endpoint(EndpointName="fraud-a", EndpointConfigName="c")
     assert main(["endpoint", "describe", "--endpoint", "nope", "--home", str(config.home)]) == 2
     err = capsys.readouterr().err
     assert "endpoint nope does not exist" in err and "it has fraud-a (choose with --endpoint)" in err, err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["models", "describe", "-1"], "'-1' is not a model version: give a version number"),
-    (["models", "compare", "1", "x"], "'x' is not a model version"),
-    (["pipeline", "describe", "nope"], "'nope' is not a pipeline execution ARN"),
-])
-def test_malformed_names_get_our_message_not_an_aws_pattern(tmp_path, monkeypatch, capsys, argv,
-                                                             message):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["models", "describe", "-1"], "'-1' is not a model version: give a version number"),
+        (["models", "compare", "1", "x"], "'x' is not a model version"),
+        (["pipeline", "describe", "nope"], "'nope' is not a pipeline execution ARN"),
+    ],
+)
+def test_malformed_names_get_our_message_not_an_aws_pattern(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.setenv("MLGW_HOME", str(tmp_path))
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -327,9 +406,10 @@ def test_run_ends_with_its_end_to_end_time(tmp_path, monkeypatch, capsys):
     from mlgw.progress import ExecutionResult
 
     def fake_run(config, **kwargs):
-        time.sleep(0.2)   # the client-side work before the pipeline
-        return ExecutionResult("arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/e",
-                               "Succeeded", None, wall_seconds=0.1)
+        time.sleep(0.2)  # the client-side work before the pipeline
+        return ExecutionResult(
+            "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/e", "Succeeded", None, wall_seconds=0.1
+        )
 
     monkeypatch.setenv("MLGW_HOME", str(tmp_path))
     monkeypatch.setattr(local_run, "run", fake_run)
@@ -347,22 +427,29 @@ def test_an_unknown_execution_and_a_rule_target_are_named_for_what_they_are(loca
     import uuid
 
     from localcloud import daemon
+
     config = localcloud.cloud.config
     daemon.write_record(daemon.run_file(config), os.getpid(), "127.0.0.1", config.port)
     arn = client("sagemaker").create_pipeline(
-        PipelineName="MLGatewayPipeline", ClientRequestToken=uuid.uuid4().hex,
+        PipelineName="MLGatewayPipeline",
+        ClientRequestToken=uuid.uuid4().hex,
         RoleArn="arn:aws:iam::000000000000:role/SageMakerExecutionRole",
-        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [
-            {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}))["PipelineArn"]
+        PipelineDefinition=json.dumps(
+            {"Version": "2020-12-01", "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}]}
+        ),
+    )["PipelineArn"]
     missing = f"{arn}/execution/zzzz"
     assert main(["pipeline", "describe", missing, "--home", str(config.home)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"mlgw: error: execution {missing} does not exist") \
-        and "`mlgw pipeline executions` lists them" in err, err
+    assert (
+        err.startswith(f"mlgw: error: execution {missing} does not exist")
+        and "`mlgw pipeline executions` lists them" in err
+    ), err
     events = client("events")
     events.put_rule(Name="retrain", EventPattern=json.dumps({"source": ["aws.cloudwatch"]}))
-    events.put_targets(Rule="retrain", Targets=[{
-        "Id": "p", "Arn": arn, "RoleArn": "arn:aws:iam::000000000000:role/RetrainRole"}])
+    events.put_targets(
+        Rule="retrain", Targets=[{"Id": "p", "Arn": arn, "RoleArn": "arn:aws:iam::000000000000:role/RetrainRole"}]
+    )
     assert main(["events", "rules", "--home", str(config.home)]) == 0
     out = capsys.readouterr().out
     assert f"-> p: {arn}" in out and "does not exist" not in out, out
@@ -371,11 +458,12 @@ def test_an_unknown_execution_and_a_rule_target_are_named_for_what_they_are(loca
 def test_flags_for_aws_only_and_bad_paths_or_seeds_are_one_line_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLGW_HOME", str(tmp_path / "home"))
     for argv, expected in (
-            (["pipeline", "start", "--config", "c.json"], "--config applies to --target aws"),
-            (["pipeline", "upsert", "--tag", "a=b"], "--tag applies to --target aws"),
-            (["data", "generate", "--policies", "5", "--out", "/proc/nope"], "/proc/nope: "),
-            (["run", "--seed", "-1"], "a seed is 0 to 4294967295, got -1"),
-            (["run", "--policies", "0"], "must be at least 1, got 0 (`mlgw run --help` lists")):
+        (["pipeline", "start", "--config", "c.json"], "--config applies to --target aws"),
+        (["pipeline", "upsert", "--tag", "a=b"], "--tag applies to --target aws"),
+        (["data", "generate", "--policies", "5", "--out", "/proc/nope"], "/proc/nope: "),
+        (["run", "--seed", "-1"], "a seed is 0 to 4294967295, got -1"),
+        (["run", "--policies", "0"], "must be at least 1, got 0 (`mlgw run --help` lists"),
+    ):
         with contextlib.suppress(SystemExit):
             assert main(argv) != 0, argv
         err = capsys.readouterr().err
@@ -387,10 +475,15 @@ def test_too_few_policies_for_both_labels_is_told_to_use_more_not_to_fix_a_file(
     --policies, not the file/column/row of a bad CSV the user never gave."""
     from mlgw.execution_report import failure_advice
     from mlgw.progress import ExecutionResult
-    result = ExecutionResult("arn", "Failed", "Step failure: Ingest: claims.csv: column 'fraud' "
-                             "has a single value; training needs both fraud (1) and legitimate (0) "
-                             "claims", [{"StepName": "Ingest", "StepStatus": "Failed",
-                                         "Metadata": {"ProcessingJob": {"Arn": "job"}}}])
+
+    result = ExecutionResult(
+        "arn",
+        "Failed",
+        "Step failure: Ingest: claims.csv: column 'fraud' "
+        "has a single value; training needs both fraud (1) and legitimate (0) "
+        "claims",
+        [{"StepName": "Ingest", "StepStatus": "Failed", "Metadata": {"ProcessingJob": {"Arn": "job"}}}],
+    )
     advice = " ".join(failure_advice(None, result))
     assert "retry cannot help" in advice and "--policies 1000" in advice
     assert "fix the file, column and row" not in advice

@@ -10,6 +10,7 @@ check what a user sees.
 - A second `mlgw run` on a state directory another run holds is refused, with a message
   saying why and what to do; the hold ends when its holder is killed.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -51,9 +52,13 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20) -> N
 
 
 def _spawn(args: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
     _wait_listening(port, proc)
     return proc
 
@@ -65,8 +70,12 @@ def _kill9(proc: subprocess.Popen) -> None:
 
 def _predict(port: int, key: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/v1/predict", body=json.dumps({"policy_id": 1}),
-                 headers={"x-api-key": key, "Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/predict",
+        body=json.dumps({"policy_id": 1}),
+        headers={"x-api-key": key, "Content-Type": "application/json"},
+    )
     status = conn.getresponse().status
     conn.close()
     return status
@@ -80,8 +89,7 @@ def test_used_up_quota_stays_used_up_after_kill_9(tmp_path):
     store.close()
     port = _free_port()
     # No localcloud behind it: admitted requests fail at the integration (5xx), and count.
-    args = ["-m", "localcloud.apigateway", "--port", str(port), "--home", str(home),
-            "--endpoint-name", "none"]
+    args = ["-m", "localcloud.apigateway", "--port", str(port), "--home", str(home), "--endpoint-name", "none"]
     env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}"}
     gateway = _spawn(args, port, env)
     try:
@@ -91,7 +99,7 @@ def test_used_up_quota_stays_used_up_after_kill_9(tmp_path):
         _kill9(gateway)
     gateway = _spawn(args, port, env)
     try:
-        assert _predict(port, key) == 429      # the day's quota is still used up
+        assert _predict(port, key) == 429  # the day's quota is still used up
     finally:
         _kill9(gateway)
 
@@ -101,25 +109,35 @@ def test_killed_multipart_completion_leaves_no_temporary_file(tmp_path):
     home = tmp_path / "mlgw"
     port = _free_port()
     args = ["-m", "localcloud", "--port", str(port), "--home", str(home)]
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test",
-                      config=BotoConfig(retries={"max_attempts": 1}, read_timeout=60))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=BotoConfig(retries={"max_attempts": 1}, read_timeout=60),
+    )
     server = _spawn(args, port)
-    part = os.urandom(1 << 20) * 16          # 16 MiB
+    part = os.urandom(1 << 20) * 16  # 16 MiB
     bucket_dir = home / "s3" / "big"
     try:
         s3.create_bucket(Bucket="big")
         upload = s3.create_multipart_upload(Bucket="big", Key="blob")["UploadId"]
-        parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket="big", Key="blob", PartNumber=n,
-                                                          UploadId=upload, Body=part)["ETag"]}
-                 for n in range(1, 9)]
+        parts = [
+            {
+                "PartNumber": n,
+                "ETag": s3.upload_part(Bucket="big", Key="blob", PartNumber=n, UploadId=upload, Body=part)["ETag"],
+            }
+            for n in range(1, 9)
+        ]
 
         def complete() -> None:
             try:
-                s3.complete_multipart_upload(Bucket="big", Key="blob", UploadId=upload,
-                                             MultipartUpload={"Parts": parts})
+                s3.complete_multipart_upload(
+                    Bucket="big", Key="blob", UploadId=upload, MultipartUpload={"Parts": parts}
+                )
             except Exception:
-                pass          # the server is killed under it
+                pass  # the server is killed under it
 
         threading.Thread(target=complete, daemon=True).start()
         deadline = time.monotonic() + 30
@@ -129,15 +147,14 @@ def test_killed_multipart_completion_leaves_no_temporary_file(tmp_path):
         else:
             pytest.fail("the completion never started writing")
     finally:
-        _kill9(server)        # mid-write: the temporary file is there now
+        _kill9(server)  # mid-write: the temporary file is there now
     assert any(n.startswith(".mlgw-tmp-") for n in os.listdir(bucket_dir))
 
     server = _spawn(args, port)
     try:
         left = [p for p in (home / "s3").rglob(".mlgw-tmp-*")]
         assert left == []
-        s3.complete_multipart_upload(Bucket="big", Key="blob", UploadId=upload,
-                                     MultipartUpload={"Parts": parts})
+        s3.complete_multipart_upload(Bucket="big", Key="blob", UploadId=upload, MultipartUpload={"Parts": parts})
         assert s3.head_object(Bucket="big", Key="blob")["ContentLength"] == 8 * len(part)
     finally:
         _kill9(server)
@@ -145,23 +162,33 @@ def test_killed_multipart_completion_leaves_no_temporary_file(tmp_path):
 
 def test_second_run_on_one_state_directory_is_refused(tmp_path, capsys):
     from mlgw.cli import main
+
     home = tmp_path / "mlgw"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from mlgw.local_run import exclusive_run\n"
-         "with exclusive_run(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n",
-         str(home)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\n"
+            "from mlgw.local_run import exclusive_run\n"
+            "with exclusive_run(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(60)\n",
+            str(home),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert main(["run", "--home", str(home), "--policies", "100"]) == 2
         err = capsys.readouterr().err
         assert f"pid {holder.pid}" in err and "--home" in err
-        assert not (home / "localcloud.json").exists()     # nothing was started
+        assert not (home / "localcloud.json").exists()  # nothing was started
         # `mlgw pipeline start` follows a run on the same dataset: refused the same way
         from localcloud import daemon
         from localcloud.config import Config
         from tests.conftest import start_server
+
         server = start_server(home)
         try:
             config = Config(home=home, port=int(server.url.rsplit(":", 1)[1]))
@@ -173,5 +200,6 @@ def test_second_run_on_one_state_directory_is_refused(tmp_path, capsys):
     finally:
         _kill9(holder)
     from mlgw.local_run import exclusive_run
-    with exclusive_run(home):                                # a killed holder holds nothing
+
+    with exclusive_run(home):  # a killed holder holds nothing
         pass

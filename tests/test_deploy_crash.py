@@ -22,6 +22,7 @@ configs left unused (the previous model's).
 
 Run: PYTHONPATH=. python -m pytest -n0 tests/test_deploy_crash.py  (about a minute; slow)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,10 @@ SLOW_ENDPOINT = {**FAST, "MLGW_ENDPOINT_DELAY": "600"}
 def _deploy_resources(sm) -> tuple[set[str], set[str]]:
     prefix = local_run.ENDPOINT_NAME
     models = {m["ModelName"] for m in sm.list_models(NameContains=prefix, MaxResults=100)["Models"]}
-    configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs(
-        NameContains=prefix, MaxResults=100)["EndpointConfigs"]}
+    configs = {
+        c["EndpointConfigName"]
+        for c in sm.list_endpoint_configs(NameContains=prefix, MaxResults=100)["EndpointConfigs"]
+    }
     return models, configs
 
 
@@ -68,14 +71,17 @@ def _served_packages(sm) -> set[str]:
 
 
 def _steps(sm, arn: str) -> dict[str, dict]:
-    return {s["StepName"]: s for s in sm.list_pipeline_execution_steps(
-        PipelineExecutionArn=arn, MaxResults=100)["PipelineExecutionSteps"]}
+    return {
+        s["StepName"]: s
+        for s in sm.list_pipeline_execution_steps(PipelineExecutionArn=arn, MaxResults=100)["PipelineExecutionSteps"]
+    }
 
 
 def _crashed_job_pids(home, arn: str) -> list[int]:
     """Live processes of this execution's Deploy jobs (a job runs in its own session, named
     by its folder under <home>/jobs on its command line)."""
     import psutil
+
     folders = [str(p) for p in (home / "jobs").glob(f"pipelines-{arn.rsplit('/', 1)[1]}-deploy-*")]
     assert folders, "no Deploy job ran"
     found = []
@@ -97,11 +103,10 @@ def _wait(predicate, what: str, timeout: float = 180):
 
 
 @pytest.mark.slow
-def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cleans_up(
-        tmp_path, monkeypatch):
+def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cleans_up(tmp_path, monkeypatch):
     home, port = tmp_path / "mlgw", _free_port()
     config = Config(home=home, port=port)
-    for key, value in config.client_env().items():   # execute() sets them; undone after the test
+    for key, value in config.client_env().items():  # execute() sets them; undone after the test
         monkeypatch.setenv(key, value)
     args = ["-m", "localcloud", "--port", str(port), "--home", str(home)]
     sm = boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region)
@@ -111,8 +116,9 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
     server = _spawn(args, port, FAST)
     try:
         # A first execution deploys v1.
-        first = local_run.execute(config, policies=POLICIES, seed=7, claims=None, customers=None,
-                                  parameters=PARAMETERS, out=io.StringIO())
+        first = local_run.execute(
+            config, policies=POLICIES, seed=7, claims=None, customers=None, parameters=PARAMETERS, out=io.StringIO()
+        )
         assert first.succeeded, first.failure_reason
         v1_config = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointConfigName"]
     finally:
@@ -123,10 +129,15 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
     try:
         _, _, s3 = local_run.clients(config)
         uris = local_run.prepare_data(config, s3, POLICIES, 8, None, None)
-        params = {"ClaimsInputUri": uris["claims"], "CustomersInputUri": uris["customers"],
-                  "EndpointName": local_run.ENDPOINT_NAME, **PARAMETERS}
+        params = {
+            "ClaimsInputUri": uris["claims"],
+            "CustomersInputUri": uris["customers"],
+            "EndpointName": local_run.ENDPOINT_NAME,
+            **PARAMETERS,
+        }
         arn = sm.start_pipeline_execution(
-            PipelineName=local_run.PIPELINE_NAME, ClientRequestToken=uuid.uuid4().hex,
+            PipelineName=local_run.PIPELINE_NAME,
+            ClientRequestToken=uuid.uuid4().hex,
             PipelineParameters=[{"Name": k, "Value": v} for k, v in params.items()],
         )["PipelineExecutionArn"]
 
@@ -138,7 +149,7 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         _wait(updating, "Deploy to update the endpoint")
         package = _steps(sm, arn)["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
         models, configs = _deploy_resources(sm)
-        [new_config] = configs - {v1_config}          # what the crashed Deploy created
+        [new_config] = configs - {v1_config}  # what the crashed Deploy created
         # The Deploy job polls the endpoint with growing pauses (up to 15 s, processing/deploy.py):
         # held in one (SIGSTOP) while localcloud dies and comes back, as a job in a long pause is.
         job_groups = {os.getpgid(pid) for pid in _crashed_job_pids(home, arn)}
@@ -146,17 +157,21 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         for group in job_groups:
             os.killpg(group, signal.SIGSTOP)
     finally:
-        _kill9(server)                                 # mid-update
+        _kill9(server)  # mid-update
 
     server = _spawn(args, port, FAST)
     try:
-        for group in job_groups:                       # the pause ends
+        for group in job_groups:  # the pause ends
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGCONT)
         # What a user sees after the restart: the endpoint finishes the update the crashed step
         # started, on this execution's model; the execution and its Deploy step are Failed.
-        endpoint = _wait(lambda: (e := sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME))
-                         ["EndpointStatus"] != "Updating" and e, "the interrupted update to finish")
+        endpoint = _wait(
+            lambda: (
+                (e := sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME))["EndpointStatus"] != "Updating" and e
+            ),
+            "the interrupted update to finish",
+        )
         assert endpoint["EndpointStatus"] == "InService"
         assert endpoint["EndpointConfigName"] == new_config
         assert _served_packages(sm) == {package}
@@ -169,17 +184,22 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         assert described["PipelineExecutionStatus"] == "Failed"
         assert "restarted" in described["FailureReason"]
         assert _steps(sm, arn)["Deploy"]["StepStatus"] == "Failed"
-        shown = io.StringIO()                           # `mlgw pipeline describe`
+        shown = io.StringIO()  # `mlgw pipeline describe`
         with contextlib.redirect_stdout(shown):
             local_run.print_execution(config, local_run.PIPELINE_NAME, arn)
-        deploy_line = next(line for line in shown.getvalue().splitlines()
-                           if line.split()[:1] == ["Deploy"])
+        deploy_line = next(line for line in shown.getvalue().splitlines() if line.split()[:1] == ["Deploy"])
         assert "Failed" in deploy_line and "localcloud restarted" in deploy_line, shown.getvalue()
 
         # The retry: Deploy succeeds without a second copy, and removes what is left unused.
         sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
-        retried = _wait(lambda: (d := sm.describe_pipeline_execution(PipelineExecutionArn=arn))
-                        ["PipelineExecutionStatus"] != "Executing" and d, "the retry to finish")
+        retried = _wait(
+            lambda: (
+                (d := sm.describe_pipeline_execution(PipelineExecutionArn=arn))["PipelineExecutionStatus"]
+                != "Executing"
+                and d
+            ),
+            "the retry to finish",
+        )
         assert retried["PipelineExecutionStatus"] == "Succeeded", retried.get("FailureReason")
         steps = _steps(sm, arn)
         assert steps["Deploy"]["StepStatus"] == "Succeeded"
@@ -188,12 +208,16 @@ def test_kill_9_while_deploy_updates_the_endpoint_then_retry_deploys_once_and_cl
         assert endpoint["EndpointStatus"] == "InService"
         assert endpoint["EndpointConfigName"] == new_config
         assert _served_packages(sm) == {package}
-        in_use = {v["ModelName"] for v in sm.describe_endpoint_config(
-            EndpointConfigName=new_config)["ProductionVariants"]}
+        in_use = {
+            v["ModelName"] for v in sm.describe_endpoint_config(EndpointConfigName=new_config)["ProductionVariants"]
+        }
         assert _deploy_resources(sm) == (in_use, {new_config})
         assert len(in_use) == 1 and in_use <= models
-        reply = rt.invoke_endpoint(EndpointName=local_run.ENDPOINT_NAME, ContentType="application/json",
-                                   Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}))
+        reply = rt.invoke_endpoint(
+            EndpointName=local_run.ENDPOINT_NAME,
+            ContentType="application/json",
+            Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}),
+        )
         assert 0.0 <= json.loads(reply["Body"].read())["predictions"][0]["score"] <= 1.0
     finally:
         _kill9(server)
@@ -208,15 +232,24 @@ def test_a_server_that_cannot_listen_leaves_the_running_servers_executions_alone
     does for executions a killed server left behind."""
     from localcloud.server import LocalCloudServer
     from tests.conftest import start_server
+
     home = tmp_path / "mlgw"
     running = start_server(home)
     try:
         arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/running00001"
         store = running.cloud.pipelines
-        store.put_execution({"PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
-                             "PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing",
-                             "CreationTime": time.time(), "LastModifiedTime": time.time(),
-                             "_PipelineName": "p", "_Definition": "{}", "_Parameters": []})
+        store.put_execution(
+            {
+                "PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
+                "PipelineExecutionArn": arn,
+                "PipelineExecutionStatus": "Executing",
+                "CreationTime": time.time(),
+                "LastModifiedTime": time.time(),
+                "_PipelineName": "p",
+                "_Definition": "{}",
+                "_Parameters": [],
+            }
+        )
         with pytest.raises(OSError):
             LocalCloudServer(Config(home=home, port=running.cloud.config.port))
         assert store.execution("running00001")["PipelineExecutionStatus"] == "Executing"

@@ -3,6 +3,7 @@
 output it reads exists, every `mlgw` command parses with the CLI's own parser, the input CSVs
 are uploaded to the pipeline's landing prefixes before the pipeline starts, and the processing
 image is built for SageMaker's architecture."""
+
 from __future__ import annotations
 
 import re
@@ -82,5 +83,8 @@ def test_the_image_is_built_for_amd64_in_the_guide_and_the_buildspec():
     builds = [c for c in _commands(GUIDE) if c.startswith("docker build")]
     assert builds and all("--platform linux/amd64" in c for c in builds)
     buildspec = (ROOT / "buildspec.yml").read_text()
-    assert all("--platform linux/amd64" in line for line in buildspec.splitlines()
-               if "docker build" in line and not line.lstrip().startswith("#"))
+    assert all(
+        "--platform linux/amd64" in line
+        for line in buildspec.splitlines()
+        if "docker build" in line and not line.lstrip().startswith("#")
+    )

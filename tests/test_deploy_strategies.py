@@ -1,5 +1,6 @@
 """Deploy strategies on localcloud: replace, canary at a weight (routing honoured within ±2 %
 over 10,000 requests), promote and rollback under load with no failed request."""
+
 from __future__ import annotations
 
 import io
@@ -21,13 +22,19 @@ BODY = json.dumps({"instances": [{"total_claim_amount": 9000.0, "incident_severi
 
 def _model_tar(seed: int) -> bytes:
     import xgboost as xgb
+
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(300, len(MODEL_FEATURES)))
     y = (x[:, 0] + rng.normal(size=300) > 0).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
-                        xgb.DMatrix(x, label=y, feature_names=MODEL_FEATURES), num_boost_round=3)
-    files = {"xgboost-model": bytes(booster.save_raw("json")),
-             "features.json": json.dumps({"features": MODEL_FEATURES, "label": "fraud"}).encode()}
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2},
+        xgb.DMatrix(x, label=y, feature_names=MODEL_FEATURES),
+        num_boost_round=3,
+    )
+    files = {
+        "xgboost-model": bytes(booster.save_raw("json")),
+        "features.json": json.dumps({"features": MODEL_FEATURES, "label": "fraud"}).encode(),
+    }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in files.items():
@@ -47,19 +54,34 @@ def packages(localcloud, client):
         path = localcloud.cloud.config.s3_root / "models" / f"v{version}" / "model.tar.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_model_tar(version))
-        arns.append(sm.create_model_package(
-            ModelPackageGroupName="Fraud", ModelApprovalStatus="Approved",
-            InferenceSpecification={"Containers": [{"Image": "xgboost", "ModelDataUrl":
-                                                    f"s3://models/v{version}/model.tar.gz"}],
-                                    "SupportedContentTypes": ["application/json"],
-                                    "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"])
+        arns.append(
+            sm.create_model_package(
+                ModelPackageGroupName="Fraud",
+                ModelApprovalStatus="Approved",
+                InferenceSpecification={
+                    "Containers": [{"Image": "xgboost", "ModelDataUrl": f"s3://models/v{version}/model.tar.gz"}],
+                    "SupportedContentTypes": ["application/json"],
+                    "SupportedResponseMIMETypes": ["application/json"],
+                },
+            )["ModelPackageArn"]
+        )
     return sm, client("sagemaker-runtime"), arns
 
 
 def _deploy(sm, rt, arn: str, strategy: str, weight: float = 0.1):
-    return deploy.deploy(sm, rt, package_arn=arn, endpoint_name="fraud", role_arn=ROLE,
-                         strategy=strategy, new_weight=weight, instance_type="ml.m5.large",
-                         instance_count=1, capture_uri=None, timeout=60)
+    return deploy.deploy(
+        sm,
+        rt,
+        package_arn=arn,
+        endpoint_name="fraud",
+        role_arn=ROLE,
+        strategy=strategy,
+        new_weight=weight,
+        instance_type="ml.m5.large",
+        instance_count=1,
+        capture_uri=None,
+        timeout=60,
+    )
 
 
 def _weights(sm) -> dict[str, float]:
@@ -69,18 +91,16 @@ def _weights(sm) -> dict[str, float]:
 
 def test_canary_routes_by_weight_then_promote_and_rollback_fail_no_request(localcloud, packages):
     sm, rt, (v1, v2, v3) = packages
-    _deploy(sm, rt, v1, "canary")            # no endpoint yet: a canary starts as a plain replace
+    _deploy(sm, rt, v1, "canary")  # no endpoint yet: a canary starts as a plain replace
     assert _weights(sm) == {"v1": 1.0}
 
     _deploy(sm, rt, v2, "canary", weight=0.2)
     assert _weights(sm) == {"v1": 0.8, "v2": 0.2}
     hosting = localcloud.cloud.sagemaker
-    served = [hosting.invoke("fraud", BODY.encode(), "application/json", None).variant
-              for _ in range(10_000)]
+    served = [hosting.invoke("fraud", BODY.encode(), "application/json", None).variant for _ in range(10_000)]
     assert abs(served.count("v2") / len(served) - 0.2) <= 0.02
 
-    pinned = rt.invoke_endpoint(EndpointName="fraud", TargetVariant="v2",
-                                ContentType="application/json", Body=BODY)
+    pinned = rt.invoke_endpoint(EndpointName="fraud", TargetVariant="v2", ContentType="application/json", Body=BODY)
     assert pinned["InvokedProductionVariant"] == "v2"
 
     failures, calls, stop = [], [0], threading.Event()
@@ -121,14 +141,14 @@ def test_replace_and_refusals(localcloud, packages):
     assert _weights(sm) == {"v2": 1.0}
 
 
-def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, packages, capsys,
-                                                                  monkeypatch):
+def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, packages, capsys, monkeypatch):
     """A canary ramped with `mlgw endpoint weights` to 90 % is still the new model: promote
     keeps it, rollback removes it and marks its package Rejected (UpdateModelPackage
     ModelApprovalStatus / ApprovalDescription,
     https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html)."""
     from localcloud import daemon
     from mlgw.cli import main
+
     sm, rt, (v1, v2, v3) = packages
     home = str(localcloud.cloud.config.home)
     monkeypatch.setattr(daemon, "require_running", lambda _config: localcloud.cloud.config)
@@ -139,8 +159,10 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
 
     _deploy(sm, rt, v1, "replace")
     _deploy(sm, rt, v2, "canary", weight=0.1)
-    for bad, says in (("v9=0.5", "no variant 'v9' on endpoint fraud (it has v1, v2)"),
-                      ("v2=-1", "a weight is a number of at least 0")):
+    for bad, says in (
+        ("v9=0.5", "no variant 'v9' on endpoint fraud (it has v1, v2)"),
+        ("v2=-1", "a weight is a number of at least 0"),
+    ):
         assert main(["endpoint", "weights", "--weight", bad, "--name", "fraud", "--home", home]) == 2
         err = capsys.readouterr().err
         assert err.startswith("mlgw: error: --weight") and says in err and err.count("\n") == 1, err
@@ -153,8 +175,7 @@ def test_promote_and_rollback_decide_by_package_version_not_weight(localcloud, p
     assert _weights(sm) == {"v2": 1.0}
     assert "kept v2 (Fraud version 2)" in out and "removed v1 (Fraud version 1)" in out
     assert f"{v2} stays Approved" in out
-    assert {sm.describe_model_package(ModelPackageName=a)["ModelApprovalStatus"]
-            for a in (v1, v2)} == {"Approved"}
+    assert {sm.describe_model_package(ModelPackageName=a)["ModelApprovalStatus"] for a in (v1, v2)} == {"Approved"}
 
     _deploy(sm, rt, v3, "canary", weight=0.1)
     mlgw("weights", "--weight", "v2=0.2", "--weight", "v3=1.8")
@@ -177,10 +198,13 @@ def test_deploy_fails_with_the_endpoints_failure_reason(localcloud, packages):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a tarball")
     broken = sm.create_model_package(
-        ModelPackageGroupName="Fraud", ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": "xgboost", "ModelDataUrl":
-                                                "s3://models/broken/model.tar.gz"}],
-                                "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]})["ModelPackageArn"]
+        ModelPackageGroupName="Fraud",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://models/broken/model.tar.gz"}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
     with pytest.raises(JobError, match=r"endpoint fraud failed: Failed to load model: \w+"):
         _deploy(sm, rt, broken, "replace")

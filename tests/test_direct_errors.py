@@ -11,6 +11,7 @@ backend's status code, one integration response per status code
 mapping template may override the status with $context.responseOverride.status
 (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-override-request-response-parameters.html).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,15 +55,20 @@ def test_template_maps_runtime_errors_as_the_local_route_does(template):
     assert '!$l.contains("variant")' in client_error
 
 
-@pytest.mark.parametrize("status,message,expected", [
-    (424, "Received server error (500) from primary", 502),       # ModelError: not the caller's fault
-    (429, "Model is not ready", 503),                              # ModelNotReadyException
-    (503, "Service unavailable", 503),
-    (500, "Internal failure", 502), (530, "Dependency failed", 502), (403, "not authorized", 502),
-    (400, "Variant v9 not found for endpoint x", 400),             # the caller named a bad variant
-    (400, "Endpoint x of account 1 not found.", 503),              # not serving: unavailable
-    (413, "payload too large", 400),
-])
+@pytest.mark.parametrize(
+    "status,message,expected",
+    [
+        (424, "Received server error (500) from primary", 502),  # ModelError: not the caller's fault
+        (429, "Model is not ready", 503),  # ModelNotReadyException
+        (503, "Service unavailable", 503),
+        (500, "Internal failure", 502),
+        (530, "Dependency failed", 502),
+        (403, "not authorized", 502),
+        (400, "Variant v9 not found for endpoint x", 400),  # the caller named a bad variant
+        (400, "Endpoint x of account 1 not found.", 503),  # not serving: unavailable
+        (413, "payload too large", 400),
+    ],
+)
 def test_runtime_statuses_map_to_gateway_statuses(status, message, expected):
     assert responses.direct_error_status(status, message) == expected
     patterns = [(p, s) for p, s in responses.DIRECT_ERRORS if re.fullmatch(p, str(status))]
@@ -73,13 +79,20 @@ def test_the_local_route_answers_a_model_error_with_502_and_the_runtime_message(
     import inference.gateway_handler as handler
 
     def invoke_endpoint(**kwargs):
-        raise ClientError({"Error": {"Code": "ModelError", "Message": "model raised ValueError"},
-                           "ResponseMetadata": {"HTTPStatusCode": 424}}, "InvokeEndpoint")
+        raise ClientError(
+            {
+                "Error": {"Code": "ModelError", "Message": "model raised ValueError"},
+                "ResponseMetadata": {"HTTPStatusCode": 424},
+            },
+            "InvokeEndpoint",
+        )
 
-    monkeypatch.setattr(handler, "clients", lambda: SimpleNamespace(
-        runtime=SimpleNamespace(invoke_endpoint=invoke_endpoint)))
-    request = responses.ApiRequest("POST", "/v1/predict/direct", "", {}, b"", {"features": {}},
-                                "req-1", "127.0.0.1", None)
+    monkeypatch.setattr(
+        handler, "clients", lambda: SimpleNamespace(runtime=SimpleNamespace(invoke_endpoint=invoke_endpoint))
+    )
+    request = responses.ApiRequest(
+        "POST", "/v1/predict/direct", "", {}, b"", {"features": {}}, "req-1", "127.0.0.1", None
+    )
     response = responses.predict_direct(SimpleNamespace(endpoint_name="fraud"), request)
     assert response.status == 502
     assert json.loads(response.body) == {"message": "model raised ValueError"}
@@ -88,6 +101,7 @@ def test_the_local_route_answers_a_model_error_with_502_and_the_runtime_message(
 def test_localcloud_runtime_errors_carry_message_capitalised_only():
     from localcloud.sagemaker.exceptions import ModelError
     from localcloud.sagemaker.runtime import _error
+
     body = json.loads(_error(ModelError("boom")).body)
     assert body["Message"] == "boom" and "message" not in body
 

@@ -1,5 +1,6 @@
 """The README's main job on small data: generate → pipeline → deployed endpoint → invoke;
 a second run updates the same endpoint in place."""
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,12 @@ def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
     endpoint_before = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
     assert endpoint_before["EndpointStatus"] == "InService"
 
-    reply = rt.invoke_endpoint(EndpointName=local_run.ENDPOINT_NAME, ContentType="application/json",
-                               Accept="application/json",
-                               Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}))
+    reply = rt.invoke_endpoint(
+        EndpointName=local_run.ENDPOINT_NAME,
+        ContentType="application/json",
+        Accept="application/json",
+        Body=json.dumps({"instances": [{"total_claim_amount": 80000.0}]}),
+    )
     score = json.loads(reply["Body"].read())["predictions"][0]["score"]
     assert 0.0 <= score <= 1.0
 
@@ -55,5 +59,4 @@ def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
 
 
 def _package_arn(result) -> str:
-    return next(s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps
-                if "RegisterModel" in s.get("Metadata", {}))
+    return next(s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps if "RegisterModel" in s.get("Metadata", {}))

@@ -1,6 +1,7 @@
 """The local pipeline executor: expressions, conditions, parameters, ordering, branches,
 retries, caching, stop and crash recovery. Executions run for real (scripts in subprocesses,
 state in SQLite); the pipelines API is called in-process through the JSON API's own validation."""
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,12 @@ from localcloud.sagemaker.pipelines import conditions, expressions, graph, param
 from localcloud.sagemaker.pipelines.models import execution_id
 from localcloud.services import json_api
 
-ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "artifacts"
 
 
 # -- expressions ------------------------------------------------------------------------------
+
 
 class Ctx:
     def __init__(self, params=None, steps=None, objects=None):
@@ -47,26 +49,37 @@ class Ctx:
 
 PROCESSING_PROPS = {
     "ProcessingJobName": "job-1",
-    "ProcessingOutputConfig": {"Outputs": [
-        {"OutputName": "train", "S3Output": {"S3Uri": "s3://b/train", "LocalPath": "/opt/ml/processing/train"}},
-        {"OutputName": "test", "S3Output": {"S3Uri": "s3://b/test", "LocalPath": "/opt/ml/processing/test"}}]},
+    "ProcessingOutputConfig": {
+        "Outputs": [
+            {"OutputName": "train", "S3Output": {"S3Uri": "s3://b/train", "LocalPath": "/opt/ml/processing/train"}},
+            {"OutputName": "test", "S3Output": {"S3Uri": "s3://b/test", "LocalPath": "/opt/ml/processing/test"}},
+        ]
+    },
     "PropertyFiles": {"EvaluationReport": "s3://b/eval/evaluation.json"},
 }
 
 
 def test_get_reads_parameters_execution_variables_and_step_properties():
-    ctx = Ctx({"Threshold": 0.75}, {"Prep": PROCESSING_PROPS,
-                                    "Train": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"}}})
+    ctx = Ctx(
+        {"Threshold": 0.75},
+        {"Prep": PROCESSING_PROPS, "Train": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"}}},
+    )
     assert expressions.evaluate({"Get": "Parameters.Threshold"}, ctx) == 0.75
     assert expressions.evaluate({"Get": "Execution.PipelineExecutionId"}, ctx) == "abc123def456"
-    assert expressions.evaluate(
-        {"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, ctx) == "s3://b/test"
-    assert expressions.evaluate(
-        {"Get": "Steps.Prep.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"}, ctx) == "s3://b/train"
+    assert (
+        expressions.evaluate({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"}, ctx)
+        == "s3://b/test"
+    )
+    assert (
+        expressions.evaluate({"Get": "Steps.Prep.ProcessingOutputConfig.Outputs[0].S3Output.S3Uri"}, ctx)
+        == "s3://b/train"
+    )
     assert expressions.evaluate({"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}, ctx) == "s3://b/m.tar.gz"
     # expressions nested anywhere in a structure are replaced in place
-    assert expressions.evaluate({"A": [{"Get": "Parameters.Threshold"}, "x"], "B": 1}, ctx) == \
-        {"A": [0.75, "x"], "B": 1}
+    assert expressions.evaluate({"A": [{"Get": "Parameters.Threshold"}, "x"], "B": 1}, ctx) == {
+        "A": [0.75, "x"],
+        "B": 1,
+    }
 
 
 def test_get_errors_name_the_missing_property():
@@ -81,9 +94,19 @@ def test_get_errors_name_the_missing_property():
 
 def test_join_renders_values_and_nested_expressions():
     ctx = Ctx({"Bucket": "b", "Count": 3, "Flag": True}, {"Prep": PROCESSING_PROPS})
-    join = {"Std:Join": {"On": "/", "Values": [
-        "s3:/", {"Get": "Parameters.Bucket"}, {"Get": "Execution.PipelineExecutionId"},
-        {"Get": "Parameters.Count"}, {"Get": "Parameters.Flag"}, 0.5]}}
+    join = {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                "s3:/",
+                {"Get": "Parameters.Bucket"},
+                {"Get": "Execution.PipelineExecutionId"},
+                {"Get": "Parameters.Count"},
+                {"Get": "Parameters.Flag"},
+                0.5,
+            ],
+        }
+    }
     assert expressions.evaluate(join, ctx) == "s3://b/abc123def456/3/true/0.5"
     inner = {"Std:Join": {"On": "", "Values": ["run-", {"Std:Join": {"On": "-", "Values": ["a", "b"]}}]}}
     assert expressions.evaluate(inner, ctx) == "run-a-b"
@@ -92,39 +115,66 @@ def test_join_renders_values_and_nested_expressions():
 def test_json_get_reads_property_files_and_s3_uris():
     report = {"binary_classification_metrics": {"auc": {"value": 0.91}}, "folds": [{"auc": 0.8}, {"auc": 0.9}]}
     ctx = Ctx({}, {"Eval": PROCESSING_PROPS}, {"s3://b/eval/evaluation.json": report})
-    get = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.EvaluationReport"},
-                           "Path": "binary_classification_metrics.auc.value"}}
+    get = {
+        "Std:JsonGet": {
+            "PropertyFile": {"Get": "Steps.Eval.PropertyFiles.EvaluationReport"},
+            "Path": "binary_classification_metrics.auc.value",
+        }
+    }
     assert expressions.evaluate(get, ctx) == 0.91
-    by_uri = {"Std:JsonGet": {"S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://b/eval", "evaluation.json"]}},
-                              "Path": "folds[1].auc"}}
+    by_uri = {
+        "Std:JsonGet": {
+            "S3Uri": {"Std:Join": {"On": "/", "Values": ["s3://b/eval", "evaluation.json"]}},
+            "Path": "folds[1].auc",
+        }
+    }
     assert expressions.evaluate(by_uri, ctx) == 0.9
     with pytest.raises(expressions.ExpressionError, match="path 'metrics.auc' not found"):
-        expressions.evaluate({"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.EvaluationReport"},
-                                              "Path": "metrics.auc"}}, ctx)
+        expressions.evaluate(
+            {
+                "Std:JsonGet": {
+                    "PropertyFile": {"Get": "Steps.Eval.PropertyFiles.EvaluationReport"},
+                    "Path": "metrics.auc",
+                }
+            },
+            ctx,
+        )
     with pytest.raises(expressions.ExpressionError, match="no property file 'Other'"):
-        expressions.evaluate({"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.Other"},
-                                              "Path": "a"}}, ctx)
+        expressions.evaluate(
+            {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Eval.PropertyFiles.Other"}, "Path": "a"}}, ctx
+        )
 
 
 def test_step_references_find_data_dependencies():
-    args = {"X": {"Std:Join": {"On": "/", "Values": [{"Get": "Steps.A.Foo"}, {"Get": "Parameters.P"}]}},
-            "Y": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.B.PropertyFiles.R"}, "Path": "a"}}}
+    args = {
+        "X": {"Std:Join": {"On": "/", "Values": [{"Get": "Steps.A.Foo"}, {"Get": "Parameters.P"}]}},
+        "Y": {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.B.PropertyFiles.R"}, "Path": "a"}},
+    }
     assert expressions.step_references(args) == {"A", "B"}
     assert expressions.parameter_references(args) == {"P"}
 
 
 # -- conditions -------------------------------------------------------------------------------
 
+
 def _cond(kind, left, right):
     return {"Type": kind, "LeftValue": left, "RightValue": right}
 
 
-@pytest.mark.parametrize("kind,left,right,expected", [
-    ("Equals", 1, 1.0, True), ("Equals", "a", "b", False), ("Equals", True, 1, False),
-    ("GreaterThan", 0.8, 0.75, True), ("GreaterThan", 0.75, 0.75, False),
-    ("GreaterThanOrEqualTo", 0.75, 0.75, True), ("LessThan", 1, 2, True),
-    ("LessThanOrEqualTo", 3, 2, False), ("LessThan", "a", "b", True),
-])
+@pytest.mark.parametrize(
+    "kind,left,right,expected",
+    [
+        ("Equals", 1, 1.0, True),
+        ("Equals", "a", "b", False),
+        ("Equals", True, 1, False),
+        ("GreaterThan", 0.8, 0.75, True),
+        ("GreaterThan", 0.75, 0.75, False),
+        ("GreaterThanOrEqualTo", 0.75, 0.75, True),
+        ("LessThan", 1, 2, True),
+        ("LessThanOrEqualTo", 3, 2, False),
+        ("LessThan", "a", "b", True),
+    ],
+)
 def test_comparisons(kind, left, right, expected):
     assert conditions.is_true(_cond(kind, left, right), lambda v: v) is expected
 
@@ -135,8 +185,13 @@ def test_in_not_or_and_nesting():
     assert not conditions.is_true({"Type": "In", "QueryValue": 1, "Values": [True, 2]}, ev)
     assert conditions.is_true({"Type": "Not", "Condition": _cond("Equals", 1, 2)}, ev)
     assert conditions.is_true({"Type": "Or", "Conditions": [_cond("Equals", 1, 2), _cond("LessThan", 1, 2)]}, ev)
-    nested = {"Type": "Not", "Condition": {"Type": "Or", "Conditions": [
-        _cond("GreaterThan", 1, 2), {"Type": "In", "QueryValue": "x", "Values": ["y"]}]}}
+    nested = {
+        "Type": "Not",
+        "Condition": {
+            "Type": "Or",
+            "Conditions": [_cond("GreaterThan", 1, 2), {"Type": "In", "QueryValue": "x", "Values": ["y"]}],
+        },
+    }
     assert conditions.is_true(nested, ev)
     # the Conditions list of a Condition step is an implicit And
     assert conditions.all_true([_cond("Equals", 1, 1), _cond("LessThan", 1, 2)], ev)
@@ -155,35 +210,42 @@ def test_conditions_evaluate_expressions_and_report_bad_comparisons():
 
 # -- parameters -------------------------------------------------------------------------------
 
-DEFINITION_PARAMS = {"Parameters": [
-    {"Name": "Count", "Type": "Integer", "DefaultValue": 1},
-    {"Name": "Rate", "Type": "Float", "DefaultValue": 0.5},
-    {"Name": "Deploy", "Type": "Boolean", "DefaultValue": False},
-    {"Name": "Mode", "Type": "String", "DefaultValue": "a", "EnumValues": ["a", "b"]},
-    {"Name": "Input", "Type": "String"}]}
+DEFINITION_PARAMS = {
+    "Parameters": [
+        {"Name": "Count", "Type": "Integer", "DefaultValue": 1},
+        {"Name": "Rate", "Type": "Float", "DefaultValue": 0.5},
+        {"Name": "Deploy", "Type": "Boolean", "DefaultValue": False},
+        {"Name": "Mode", "Type": "String", "DefaultValue": "a", "EnumValues": ["a", "b"]},
+        {"Name": "Input", "Type": "String"},
+    ]
+}
 
 
 def test_parameters_take_defaults_and_typed_overrides():
-    values = parameters.resolve(DEFINITION_PARAMS, {"Count": "4", "Rate": "1e-2", "Deploy": "true",
-                                                    "Input": "s3://b/k"})
+    values = parameters.resolve(
+        DEFINITION_PARAMS, {"Count": "4", "Rate": "1e-2", "Deploy": "true", "Input": "s3://b/k"}
+    )
     assert values == {"Count": 4, "Rate": 0.01, "Deploy": True, "Mode": "a", "Input": "s3://b/k"}
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"Count": "abc", "Input": "x"}, "Parameter Count: value 'abc' is not a valid Integer"),
-    # Python's parsers would read these; no AWS number grammar does
-    ({"Count": "1_000", "Input": "x"}, "Parameter Count: value '1_000' is not a valid Integer"),
-    ({"Count": " 4", "Input": "x"}, "Parameter Count: value ' 4' is not a valid Integer"),
-    ({"Count": "\u0664", "Input": "x"}, "Parameter Count: value '\u0664' is not a valid Integer"),
-    ({"Rate": "nan", "Input": "x"}, "Parameter Rate: value 'nan' is not a valid Float"),
-    ({"Rate": "1e999", "Input": "x"}, "Parameter Rate: value '1e999' is not a valid Float"),
-    ({"Rate": "0x1p-2", "Input": "x"}, "Parameter Rate: value '0x1p-2' is not a valid Float"),
-    ({"Rate": "fast", "Input": "x"}, "Parameter Rate: value 'fast' is not a valid Float"),
-    ({"Deploy": "yes", "Input": "x"}, "Parameter Deploy: value 'yes' is not a valid Boolean"),
-    ({"Mode": "c", "Input": "x"}, r"Parameter Mode: value 'c' is not one of \['a', 'b'\]"),
-    ({}, "Parameter Input has no default value"),
-    ({"Input": "x", "Nope": "1"}, "Parameter Nope is not declared"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"Count": "abc", "Input": "x"}, "Parameter Count: value 'abc' is not a valid Integer"),
+        # Python's parsers would read these; no AWS number grammar does
+        ({"Count": "1_000", "Input": "x"}, "Parameter Count: value '1_000' is not a valid Integer"),
+        ({"Count": " 4", "Input": "x"}, "Parameter Count: value ' 4' is not a valid Integer"),
+        ({"Count": "\u0664", "Input": "x"}, "Parameter Count: value '\u0664' is not a valid Integer"),
+        ({"Rate": "nan", "Input": "x"}, "Parameter Rate: value 'nan' is not a valid Float"),
+        ({"Rate": "1e999", "Input": "x"}, "Parameter Rate: value '1e999' is not a valid Float"),
+        ({"Rate": "0x1p-2", "Input": "x"}, "Parameter Rate: value '0x1p-2' is not a valid Float"),
+        ({"Rate": "fast", "Input": "x"}, "Parameter Rate: value 'fast' is not a valid Float"),
+        ({"Deploy": "yes", "Input": "x"}, "Parameter Deploy: value 'yes' is not a valid Boolean"),
+        ({"Mode": "c", "Input": "x"}, r"Parameter Mode: value 'c' is not one of \['a', 'b'\]"),
+        ({}, "Parameter Input has no default value"),
+        ({"Input": "x", "Nope": "1"}, "Parameter Nope is not declared"),
+    ],
+)
 def test_bad_parameters_name_the_parameter(overrides, message):
     with pytest.raises(parameters.PipelineParameterError, match=message):
         parameters.resolve(DEFINITION_PARAMS, overrides)
@@ -191,20 +253,39 @@ def test_bad_parameters_name_the_parameter(overrides, message):
 
 # -- graph ------------------------------------------------------------------------------------
 
+
 def _fail(name, message="stop"):
     return {"Name": name, "Type": "Fail", "Arguments": {"ErrorMessage": message}}
 
 
 def test_graph_orders_by_depends_on_and_data_references_and_flattens_branches():
-    definition = {"Version": "2020-12-01", "Parameters": [], "Steps": [
-        {"Name": "Check", "Type": "Condition", "Arguments": {
-            "Conditions": [_cond("Equals", {"Get": "Steps.B.Metadata"}, 1)],
-            "IfSteps": [{"Name": "Inner", "Type": "Condition", "Arguments": {
-                "Conditions": [_cond("Equals", 1, 1)], "IfSteps": [_fail("Deep")], "ElseSteps": []}}],
-            "ElseSteps": [_fail("Else")]}},
-        {"Name": "B", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Steps.A.X"}}},
-        {"Name": "A", "Type": "Fail", "Arguments": {}, "DependsOn": []},
-    ]}
+    definition = {
+        "Version": "2020-12-01",
+        "Parameters": [],
+        "Steps": [
+            {
+                "Name": "Check",
+                "Type": "Condition",
+                "Arguments": {
+                    "Conditions": [_cond("Equals", {"Get": "Steps.B.Metadata"}, 1)],
+                    "IfSteps": [
+                        {
+                            "Name": "Inner",
+                            "Type": "Condition",
+                            "Arguments": {
+                                "Conditions": [_cond("Equals", 1, 1)],
+                                "IfSteps": [_fail("Deep")],
+                                "ElseSteps": [],
+                            },
+                        }
+                    ],
+                    "ElseSteps": [_fail("Else")],
+                },
+            },
+            {"Name": "B", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Steps.A.X"}}},
+            {"Name": "A", "Type": "Fail", "Arguments": {}, "DependsOn": []},
+        ],
+    }
     parsed = graph.parse(definition)
     order = parsed.order()
     assert order.index("A") < order.index("B") < order.index("Check") < order.index("Inner") < order.index("Deep")
@@ -213,14 +294,19 @@ def test_graph_orders_by_depends_on_and_data_references_and_flattens_branches():
     assert parsed.branches["Check"] == (["Inner"], ["Else"])
 
 
-@pytest.mark.parametrize("steps,message", [
-    ([_fail("A"), _fail("A")], "step name 'A' is used twice"),
-    ([{**_fail("A"), "DependsOn": ["Z"]}], "step A depends on unknown step 'Z'"),
-    ([{**_fail("A"), "DependsOn": ["B"]}, {**_fail("B"), "DependsOn": ["A"]}], "cycle"),
-    ([{"Name": "A", "Type": "EMR", "Arguments": {}}], "type 'EMR' is not supported"),
-    ([{"Name": "A", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Nope"}}}],
-     "reads Parameters.Nope"),
-])
+@pytest.mark.parametrize(
+    "steps,message",
+    [
+        ([_fail("A"), _fail("A")], "step name 'A' is used twice"),
+        ([{**_fail("A"), "DependsOn": ["Z"]}], "step A depends on unknown step 'Z'"),
+        ([{**_fail("A"), "DependsOn": ["B"]}, {**_fail("B"), "DependsOn": ["A"]}], "cycle"),
+        ([{"Name": "A", "Type": "EMR", "Arguments": {}}], "type 'EMR' is not supported"),
+        (
+            [{"Name": "A", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Nope"}}}],
+            "reads Parameters.Nope",
+        ),
+    ],
+)
 def test_graph_rejects_broken_definitions(steps, message):
     with pytest.raises(graph.DefinitionError, match=message):
         graph.parse({"Version": "2020-12-01", "Steps": steps})
@@ -232,16 +318,20 @@ def test_policies_parse_durations_and_retry_delays():
     assert policies.parse_duration("P2W") == 14 * 86400
     with pytest.raises(policies.StepPolicyError):
         policies.parse_duration("1 hour")
-    policy = policies.RetryPolicy.parse({"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"],
-                                         "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 2}, "S")
+    policy = policies.RetryPolicy.parse(
+        {"ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 2, "BackoffRate": 3, "MaxAttempts": 2},
+        "S",
+    )
     assert [policy.delay(n, 0) for n in (1, 2, 3)] == [2, 6, None]
     assert policies.next_retry([policy], "Step.THROTTLING", 1, 0) is None
-    expiring = policies.RetryPolicy.parse({"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 10,
-                                           "ExpireAfterMin": 1}, "S")
+    expiring = policies.RetryPolicy.parse(
+        {"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 10, "ExpireAfterMin": 1}, "S"
+    )
     assert expiring.delay(1, 0) == 10 and expiring.delay(1, 55) is None
 
 
 # -- executions -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cloud(tmp_path) -> LocalCloud:
@@ -251,7 +341,7 @@ def cloud(tmp_path) -> LocalCloud:
 
 
 def token() -> str:
-    return uuid.uuid4().hex   # ClientRequestToken: 32 characters at least
+    return uuid.uuid4().hex  # ClientRequestToken: 32 characters at least
 
 
 def call(cloud: LocalCloud, operation: str, **params: Any) -> dict[str, Any]:
@@ -265,42 +355,88 @@ def put_object(cloud: LocalCloud, key: str, body: str) -> str:
     return f"s3://{BUCKET}/{key}"
 
 
-def processing(name: str, script: str, args: list[Any] | None = None,
-               outputs: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def processing(
+    name: str, script: str, args: list[Any] | None = None, outputs: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """A Processing step as the SageMaker SDK emits one for `python3 <script>`."""
-    return {"Name": name, "Type": "Processing", "Arguments": {
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                                  "VolumeSizeInGB": 30}},
-        "AppSpecification": {"ImageUri": "python:3.11",
-                             "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
-                             "ContainerArguments": args or []},
-        "RoleArn": ROLE,
-        "ProcessingInputs": [{"InputName": "code", "AppManaged": False, "S3Input": {
-            "S3Uri": f"s3://{BUCKET}/code/{script}", "LocalPath": "/opt/ml/processing/input/code",
-            "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-        "ProcessingOutputConfig": {"Outputs": [
-            {"OutputName": out, "AppManaged": False, "S3Output": {
-                "S3Uri": uri, "LocalPath": f"/opt/ml/processing/{out}", "S3UploadMode": "EndOfJob"}}
-            for out, uri in (outputs or {}).items()]},
-    }, **extra}
+    return {
+        "Name": name,
+        "Type": "Processing",
+        "Arguments": {
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+            },
+            "AppSpecification": {
+                "ImageUri": "python:3.11",
+                "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
+                "ContainerArguments": args or [],
+            },
+            "RoleArn": ROLE,
+            "ProcessingInputs": [
+                {
+                    "InputName": "code",
+                    "AppManaged": False,
+                    "S3Input": {
+                        "S3Uri": f"s3://{BUCKET}/code/{script}",
+                        "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": out,
+                        "AppManaged": False,
+                        "S3Output": {
+                            "S3Uri": uri,
+                            "LocalPath": f"/opt/ml/processing/{out}",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                    for out, uri in (outputs or {}).items()
+                ]
+            },
+        },
+        **extra,
+    }
 
 
-def start(cloud: LocalCloud, steps: list[dict[str, Any]], params: list[dict[str, Any]] | None = None,
-          overrides: dict[str, str] | None = None, name: str = "test-pipeline") -> str:
+def start(
+    cloud: LocalCloud,
+    steps: list[dict[str, Any]],
+    params: list[dict[str, Any]] | None = None,
+    overrides: dict[str, str] | None = None,
+    name: str = "test-pipeline",
+) -> str:
     definition = json.dumps({"Version": "2020-12-01", "Parameters": params or [], "Steps": steps})
     if call(cloud, "ListPipelines", PipelineNamePrefix=name)["PipelineSummaries"]:
         call(cloud, "UpdatePipeline", PipelineName=name, PipelineDefinition=definition)
     else:
-        call(cloud, "CreatePipeline", PipelineName=name, PipelineDefinition=definition, RoleArn=ROLE,
-             ClientRequestToken=token())
-    return call(cloud, "StartPipelineExecution", PipelineName=name, ClientRequestToken=token(),
-                PipelineParameters=[{"Name": k, "Value": v} for k, v in (overrides or {}).items()]
-                )["PipelineExecutionArn"]
+        call(
+            cloud,
+            "CreatePipeline",
+            PipelineName=name,
+            PipelineDefinition=definition,
+            RoleArn=ROLE,
+            ClientRequestToken=token(),
+        )
+    return call(
+        cloud,
+        "StartPipelineExecution",
+        PipelineName=name,
+        ClientRequestToken=token(),
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in (overrides or {}).items()],
+    )["PipelineExecutionArn"]
 
 
 def steps_of(cloud: LocalCloud, arn: str) -> dict[str, dict[str, Any]]:
-    return {s["StepName"]: s for s in
-            call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
+    return {
+        s["StepName"]: s
+        for s in call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=arn)["PipelineExecutionSteps"]
+    }
 
 
 # A script that appends its name and time span to a shared file, after an optional sleep.
@@ -330,55 +466,106 @@ def test_steps_run_in_dependency_order_and_independent_steps_overlap(cloud, tmp_
     # Left and Right ran at the same time (2 workers at least)
     assert spans["Left"][0] < spans["Right"][1] and spans["Right"][0] < spans["Left"][1]
     listed = call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=arn)["PipelineExecutionSteps"]
-    assert [s["StepName"] for s in listed][0] == "Last"          # newest first, as AWS lists them
+    assert [s["StepName"] for s in listed][0] == "Last"  # newest first, as AWS lists them
     assert {s["StepStatus"] for s in listed} == {"Succeeded"}
 
 
 def test_outputs_flow_to_later_steps_and_condition_picks_a_branch(cloud):
-    put_object(cloud, "code/produce.py", """
+    put_object(
+        cloud,
+        "code/produce.py",
+        """
 import json, os, sys
 json.dump({"metrics": {"auc": {"value": float(sys.argv[2])}}}, open(os.path.join(sys.argv[1], 'eval.json'), 'w'))
 open(os.path.join(sys.argv[3], 'rows.csv'), 'w').write('a,b\\n1,2\\n')
-""")
-    put_object(cloud, "code/consume.py", """
+""",
+    )
+    put_object(
+        cloud,
+        "code/consume.py",
+        """
 import os, sys
 rows = open(os.path.join(sys.argv[1], 'rows.csv')).read()
 assert rows.startswith('a,b'), rows
 open(os.path.join(sys.argv[2], 'seen.txt'), 'w').write(sys.argv[1])
-""")
-    produce = processing("Produce", "produce.py",
-                         ["/opt/ml/processing/report", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Auc"}]}},
-                          "/opt/ml/processing/data"],
-                         {"report": {"Std:Join": {"On": "/", "Values": [f"s3://{BUCKET}/runs",
-                                                                        {"Get": "Execution.PipelineExecutionId"}, "report"]}},
-                          "data": f"s3://{BUCKET}/data"},
-                         PropertyFiles=[{"PropertyFileName": "Report", "OutputName": "report", "FilePath": "eval.json"}])
-    consume = processing("Consume", "consume.py", ["/opt/ml/processing/input/rows", "/opt/ml/processing/out"],
-                         {"out": f"s3://{BUCKET}/consumed"})
-    consume["Arguments"]["ProcessingInputs"].append({"InputName": "rows", "S3Input": {
-        "S3Uri": {"Get": "Steps.Produce.ProcessingOutputConfig.Outputs['data'].S3Output.S3Uri"},
-        "LocalPath": "/opt/ml/processing/input/rows", "S3DataType": "S3Prefix", "S3InputMode": "File"}})
-    check = {"Name": "Check", "Type": "Condition", "Arguments": {
-        "Conditions": [_cond("GreaterThanOrEqualTo", {"Std:JsonGet": {
-            "PropertyFile": {"Get": "Steps.Produce.PropertyFiles.Report"}, "Path": "metrics.auc.value"}},
-            {"Get": "Parameters.Threshold"})],
-        "IfSteps": [consume],
-        "ElseSteps": [_fail("TooLow", {"Std:Join": {"On": " ", "Values": [
-            "AUC below", {"Get": "Parameters.Threshold"}]}})]}}
-    params = [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9},
-              {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.75}]
+""",
+    )
+    produce = processing(
+        "Produce",
+        "produce.py",
+        [
+            "/opt/ml/processing/report",
+            {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Auc"}]}},
+            "/opt/ml/processing/data",
+        ],
+        {
+            "report": {
+                "Std:Join": {
+                    "On": "/",
+                    "Values": [f"s3://{BUCKET}/runs", {"Get": "Execution.PipelineExecutionId"}, "report"],
+                }
+            },
+            "data": f"s3://{BUCKET}/data",
+        },
+        PropertyFiles=[{"PropertyFileName": "Report", "OutputName": "report", "FilePath": "eval.json"}],
+    )
+    consume = processing(
+        "Consume",
+        "consume.py",
+        ["/opt/ml/processing/input/rows", "/opt/ml/processing/out"],
+        {"out": f"s3://{BUCKET}/consumed"},
+    )
+    consume["Arguments"]["ProcessingInputs"].append(
+        {
+            "InputName": "rows",
+            "S3Input": {
+                "S3Uri": {"Get": "Steps.Produce.ProcessingOutputConfig.Outputs['data'].S3Output.S3Uri"},
+                "LocalPath": "/opt/ml/processing/input/rows",
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+            },
+        }
+    )
+    check = {
+        "Name": "Check",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [
+                _cond(
+                    "GreaterThanOrEqualTo",
+                    {
+                        "Std:JsonGet": {
+                            "PropertyFile": {"Get": "Steps.Produce.PropertyFiles.Report"},
+                            "Path": "metrics.auc.value",
+                        }
+                    },
+                    {"Get": "Parameters.Threshold"},
+                )
+            ],
+            "IfSteps": [consume],
+            "ElseSteps": [
+                _fail("TooLow", {"Std:Join": {"On": " ", "Values": ["AUC below", {"Get": "Parameters.Threshold"}]}})
+            ],
+        },
+    }
+    params = [
+        {"Name": "Auc", "Type": "Float", "DefaultValue": 0.9},
+        {"Name": "Threshold", "Type": "Float", "DefaultValue": 0.75},
+    ]
 
     good = start(cloud, [produce, check], params)
     assert wait_for(cloud, good, 60)["PipelineExecutionStatus"] == "Succeeded"
     steps = steps_of(cloud, good)
-    assert set(steps) == {"Produce", "Check", "Consume"}           # the Else branch never ran
+    assert set(steps) == {"Produce", "Check", "Consume"}  # the Else branch never ran
     assert steps["Check"]["Metadata"] == {"Condition": {"Outcome": "True"}}
     assert (cloud.config.s3_root / BUCKET / "consumed" / "seen.txt").is_file()
     job_arn = steps["Produce"]["Metadata"]["ProcessingJob"]["Arn"]
     job = call(cloud, "DescribeProcessingJob", ProcessingJobName=job_arn.rsplit("/", 1)[1])
     assert job["ProcessingJobStatus"] == "Completed"
-    assert job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == \
-        f"s3://{BUCKET}/runs/{execution_id(good)}/report"
+    assert (
+        job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        == f"s3://{BUCKET}/runs/{execution_id(good)}/report"
+    )
 
     low = start(cloud, [produce, check], params, {"Auc": "0.5"})
     described = wait_for(cloud, low, 60)
@@ -391,8 +578,7 @@ open(os.path.join(sys.argv[2], 'seen.txt'), 'w').write(sys.argv[1])
 
 
 def test_a_bad_parameter_override_fails_the_execution_naming_it(cloud):
-    arn = start(cloud, [_fail("Never")], [{"Name": "Epochs", "Type": "Integer", "DefaultValue": 3}],
-                {"Epochs": "abc"})
+    arn = start(cloud, [_fail("Never")], [{"Name": "Epochs", "Type": "Integer", "DefaultValue": 3}], {"Epochs": "abc"})
     described = wait_for(cloud, arn, 10)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert "Parameter Epochs: value 'abc' is not a valid Integer" in described["FailureReason"]
@@ -400,11 +586,15 @@ def test_a_bad_parameter_override_fails_the_execution_naming_it(cloud):
 
 
 def test_a_failing_script_surfaces_its_failure_file_or_stderr(cloud):
-    put_object(cloud, "code/explain.py", """
+    put_object(
+        cloud,
+        "code/explain.py",
+        """
 import os
 open(os.environ['SM_FAILURE_FILE'], 'w').write('column total_claim_amount is missing in claims.csv')
 raise SystemExit(3)
-""")
+""",
+    )
     put_object(cloud, "code/crash.py", "raise ValueError('bad row 7')\n")
     arn = start(cloud, [processing("Explain", "explain.py")])
     described = wait_for(cloud, arn, 30)
@@ -429,18 +619,25 @@ def test_a_job_runs_as_its_role_and_a_role_sagemaker_cannot_assume_fails_the_ste
     SageMaker API reference, CreateProcessingJob RoleArn)."""
     cloud = localcloud.cloud
     (cloud.config.s3_root / BUCKET).mkdir(parents=True)
-    put_object(cloud, "code/whoami.py", """
+    put_object(
+        cloud,
+        "code/whoami.py",
+        """
 import boto3, sys
 arn = boto3.client("sts").get_caller_identity()["Arn"]
 open(sys.argv[1], "w").write(arn)
-""")
-    arn = start(cloud, [processing("WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"],
-                                   outputs={"out": f"s3://{BUCKET}/who"})])
+""",
+    )
+    arn = start(
+        cloud,
+        [processing("WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"], outputs={"out": f"s3://{BUCKET}/who"})],
+    )
     assert wait_for(cloud, arn, 60)["PipelineExecutionStatus"] == "Succeeded"
-    assert (cloud.config.s3_root / BUCKET / "who" / "who.txt").read_text() == \
-        "arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"
+    assert (
+        cloud.config.s3_root / BUCKET / "who" / "who.txt"
+    ).read_text() == "arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"
 
-    stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"   # trusts Lambda only
+    stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"  # trusts Lambda only
     step = processing("Stranger", "whoami.py")
     step["Arguments"]["RoleArn"] = stranger
     arn = start(cloud, [step], name="stranger")
@@ -451,17 +648,30 @@ open(sys.argv[1], "w").write(arn)
 
 def test_retry_policy_reruns_a_job_killed_by_a_signal(cloud, tmp_path):
     marker = tmp_path / "attempts"
-    put_object(cloud, "code/flaky.py", f"""
+    put_object(
+        cloud,
+        "code/flaky.py",
+        f"""
 import os, signal
 path = {str(marker)!r}
 n = int(open(path).read()) + 1 if os.path.exists(path) else 1
 open(path, 'w').write(str(n))
 if n < 3:
     os.kill(os.getpid(), signal.SIGKILL)
-""")
-    step = processing("Flaky", "flaky.py", RetryPolicies=[{
-        "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"], "IntervalSeconds": 0, "BackoffRate": 2,
-        "MaxAttempts": 3}])
+""",
+    )
+    step = processing(
+        "Flaky",
+        "flaky.py",
+        RetryPolicies=[
+            {
+                "ExceptionType": ["SageMaker.JOB_INTERNAL_ERROR"],
+                "IntervalSeconds": 0,
+                "BackoffRate": 2,
+                "MaxAttempts": 3,
+            }
+        ],
+    )
     arn = start(cloud, [step])
     assert wait_for(cloud, arn, 30)["PipelineExecutionStatus"] == "Succeeded"
     assert marker.read_text() == "3"
@@ -478,14 +688,18 @@ if n < 3:
 def test_cached_step_is_reused_until_it_expires(cloud, tmp_path):
     counter = tmp_path / "runs"
     put_object(cloud, "code/count.py", f"open({str(counter)!r}, 'a').write('x')\n")
-    step = processing("Count", "count.py", ["--size", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Size"}]}}],
-                      CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"})
+    step = processing(
+        "Count",
+        "count.py",
+        ["--size", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Size"}]}}],
+        CacheConfig={"Enabled": True, "ExpireAfter": "PT1H"},
+    )
     params = [{"Name": "Size", "Type": "Integer", "DefaultValue": 1}]
     first = start(cloud, [step], params)
     assert wait_for(cloud, first, 30)["PipelineExecutionStatus"] == "Succeeded"
     second = start(cloud, [step], params)
     assert wait_for(cloud, second, 30)["PipelineExecutionStatus"] == "Succeeded"
-    assert counter.read_text() == "x"                              # not run again
+    assert counter.read_text() == "x"  # not run again
     cached = steps_of(cloud, second)["Count"]
     assert cached["CacheHitResult"] == {"SourcePipelineExecutionArn": first}
     assert cached["Metadata"] == steps_of(cloud, first)["Count"]["Metadata"]
@@ -503,12 +717,14 @@ def test_cache_key_counts_only_awss_attributes_for_the_step_type(cloud, tmp_path
     joins in the execution id, the instance type or the role do not count; the environment does."""
     counter = tmp_path / "runs"
     put_object(cloud, "code/count.py", f"open({str(counter)!r}, 'a').write('x')\n")
-    per_execution = {"Std:Join": {"On": "/", "Values": [
-        f"s3://{BUCKET}/out", {"Get": "Execution.PipelineExecutionId"}, "result"]}}
+    per_execution = {
+        "Std:Join": {"On": "/", "Values": [f"s3://{BUCKET}/out", {"Get": "Execution.PipelineExecutionId"}, "result"]}
+    }
 
     def step(instance: str = "ml.m5.large", env: dict[str, str] | None = None) -> dict[str, Any]:
-        raw = processing("Count", "count.py", outputs={"result": per_execution},
-                         CacheConfig={"Enabled": True, "ExpireAfter": "P30D"})
+        raw = processing(
+            "Count", "count.py", outputs={"result": per_execution}, CacheConfig={"Enabled": True, "ExpireAfter": "P30D"}
+        )
         raw["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] = instance
         if env is not None:
             raw["Arguments"]["Environment"] = env
@@ -530,21 +746,36 @@ def test_cache_key_attributes_per_step_type():
     OutputDataConfig or ResourceConfig; Tuning counts only five children of
     TrainingJobDefinition; step types the page does not list (Lambda, RegisterModel) are
     never cached."""
-    train = {"AlgorithmSpecification": {"TrainingImage": "xgb"}, "HyperParameters": {"eta": "0.2"},
-             "InputDataConfig": [{"ChannelName": "train"}],
-             "OutputDataConfig": {"S3OutputPath": "s3://b/exec-1"},
-             "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
-    moved = {**train, "OutputDataConfig": {"S3OutputPath": "s3://b/exec-2"},
-             "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2}}
+    train = {
+        "AlgorithmSpecification": {"TrainingImage": "xgb"},
+        "HyperParameters": {"eta": "0.2"},
+        "InputDataConfig": [{"ChannelName": "train"}],
+        "OutputDataConfig": {"S3OutputPath": "s3://b/exec-1"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    }
+    moved = {
+        **train,
+        "OutputDataConfig": {"S3OutputPath": "s3://b/exec-2"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 2},
+    }
     tuned = {**train, "HyperParameters": {"eta": "0.3"}}
     assert policies.cache_key("Training", train) == policies.cache_key("Training", moved)
     assert policies.cache_key("Training", train) != policies.cache_key("Training", tuned)
     assert policies.cache_key("Processing", train) != policies.cache_key("Training", train)
-    tuning = {"HyperParameterTuningJobConfig": {"Strategy": "Bayesian"},
-              "TrainingJobDefinition": {"StaticHyperParameters": {"a": "1"},
-                                        "OutputDataConfig": {"S3OutputPath": "s3://b/1"}}}
-    tuning_moved = {**tuning, "TrainingJobDefinition": {"StaticHyperParameters": {"a": "1"},
-                                                        "OutputDataConfig": {"S3OutputPath": "s3://b/2"}}}
+    tuning = {
+        "HyperParameterTuningJobConfig": {"Strategy": "Bayesian"},
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"a": "1"},
+            "OutputDataConfig": {"S3OutputPath": "s3://b/1"},
+        },
+    }
+    tuning_moved = {
+        **tuning,
+        "TrainingJobDefinition": {
+            "StaticHyperParameters": {"a": "1"},
+            "OutputDataConfig": {"S3OutputPath": "s3://b/2"},
+        },
+    }
     assert policies.cache_key("Tuning", tuning) == policies.cache_key("Tuning", tuning_moved)
     assert policies.cache_key("Lambda", {"FunctionArn": "f"}) is None
     assert policies.cache_key("RegisterModel", {}) is None
@@ -559,13 +790,13 @@ def test_retry_execution_reruns_only_the_failed_step(cloud, tmp_path):
     assert wait_for(cloud, arn, 30)["PipelineExecutionStatus"] == "Failed"
     first_prep = steps_of(cloud, arn)["Prep"]
 
-    put_object(cloud, "code/train.py", "print('trained')\n")   # the user fixes the cause
+    put_object(cloud, "code/train.py", "print('trained')\n")  # the user fixes the cause
     call(cloud, "RetryPipelineExecution", PipelineExecutionArn=arn, ClientRequestToken=token())
     described = wait_for(cloud, arn, 30)
     assert described["PipelineExecutionStatus"] == "Succeeded"
     assert "FailureReason" not in described
     steps = steps_of(cloud, arn)
-    assert counter.read_text() == "x"                              # Prep was not run again
+    assert counter.read_text() == "x"  # Prep was not run again
     assert steps["Prep"] == first_prep
     assert steps["Train"]["StepStatus"] == "Succeeded" and steps["Train"]["AttemptCount"] == 2
 
@@ -594,37 +825,68 @@ def test_an_execution_left_running_by_a_crash_is_failed_on_restart_and_can_be_re
     (first.config.s3_root / BUCKET).mkdir(parents=True)
     put_object(first, "code/ok.py", "print('ok')\n")
     definition = json.dumps({"Version": "2020-12-01", "Steps": [processing("Ok", "ok.py")]})
-    call(first, "CreatePipeline", PipelineName="p", PipelineDefinition=definition, RoleArn=ROLE,
-         ClientRequestToken=token())
+    call(
+        first,
+        "CreatePipeline",
+        PipelineName="p",
+        PipelineDefinition=definition,
+        RoleArn=ROLE,
+        ClientRequestToken=token(),
+    )
     # What a crash leaves behind: an execution and a step marked Executing, with nobody running them.
     store = first.pipelines
     arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p/execution/crashed00001"
-    store.put_execution({"PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
-                         "PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing",
-                         "CreationTime": time.time(), "LastModifiedTime": time.time(),
-                         "_PipelineName": "p", "_Definition": definition, "_Parameters": []})
+    store.put_execution(
+        {
+            "PipelineArn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/p",
+            "PipelineExecutionArn": arn,
+            "PipelineExecutionStatus": "Executing",
+            "CreationTime": time.time(),
+            "LastModifiedTime": time.time(),
+            "_PipelineName": "p",
+            "_Definition": definition,
+            "_Parameters": [],
+        }
+    )
     # ...and its job's script, still running in its own session with nobody to wait for it.
     folder = home / "jobs" / "pipelines-crashed00001-ok-abcdefghij"
     folder.mkdir(parents=True)
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(folder)],
-                              start_new_session=True)
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(folder)], start_new_session=True
+    )
     deadline = time.monotonic() + 5
     while str(folder) not in Path(f"/proc/{orphan.pid}/cmdline").read_bytes().decode(errors="replace"):
         assert time.monotonic() < deadline, "the stand-in job process did not start"
         time.sleep(0.01)
     job_arn = "arn:aws:sagemaker:us-east-1:000000000000:processing-job/pipelines-crashed00001-ok-abcdefghij"
-    first.jobs.put_job("processing-job", folder.name, {"ProcessingJobName": folder.name, "ProcessingJobArn": job_arn,
-                                                  "ProcessingJobStatus": "InProgress", "_Pid": orphan.pid,
-                                                  "_Folder": str(folder)})
-    store.put_step("crashed00001", {"StepName": "Ok", "StepStatus": "Executing", "StartTime": time.time(),
-                                    "AttemptCount": 1, "Metadata": {"ProcessingJob": {"Arn": job_arn}}})
+    first.jobs.put_job(
+        "processing-job",
+        folder.name,
+        {
+            "ProcessingJobName": folder.name,
+            "ProcessingJobArn": job_arn,
+            "ProcessingJobStatus": "InProgress",
+            "_Pid": orphan.pid,
+            "_Folder": str(folder),
+        },
+    )
+    store.put_step(
+        "crashed00001",
+        {
+            "StepName": "Ok",
+            "StepStatus": "Executing",
+            "StartTime": time.time(),
+            "AttemptCount": 1,
+            "Metadata": {"ProcessingJob": {"Arn": job_arn}},
+        },
+    )
 
-    restarted = LocalCloud(Config(home=home, port=9))     # the next server process
+    restarted = LocalCloud(Config(home=home, port=9))  # the next server process
     described = call(restarted, "DescribePipelineExecution", PipelineExecutionArn=arn)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert described["FailureReason"] == "localcloud restarted during execution"
     assert steps_of(restarted, arn)["Ok"]["FailureReason"] == "localcloud restarted during execution"
-    assert orphan.wait(timeout=5) == -9                    # the orphaned job was killed
+    assert orphan.wait(timeout=5) == -9  # the orphaned job was killed
     job = call(restarted, "DescribeProcessingJob", ProcessingJobName=folder.name)
     assert job["ProcessingJobStatus"] == "Failed"
     call(restarted, "RetryPipelineExecution", PipelineExecutionArn=arn, ClientRequestToken=token())
@@ -633,7 +895,10 @@ def test_an_execution_left_running_by_a_crash_is_failed_on_restart_and_can_be_re
 
 def test_training_step_runs_a_script_mode_job_and_exposes_model_artifacts(cloud):
     put_object(cloud, "data/train/rows.csv", "x,y\n1,2\n")
-    put_object(cloud, "code/train.py", """
+    put_object(
+        cloud,
+        "code/train.py",
+        """
 import argparse, json, os
 p = argparse.ArgumentParser()
 p.add_argument('--max_depth', type=int)
@@ -644,37 +909,66 @@ assert json.loads(os.environ['SM_HPS']) == {'max_depth': 4, 'eta': 0.3}, os.envi
 assert json.loads(os.environ['SM_CHANNELS']) == ['train']
 json.dump({'depth': a.max_depth, 'rows': rows}, open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.json'), 'w'))
 print('validation-auc: 0.87')
-""")
+""",
+    )
     import io
     import tarfile
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        source = (cloud.config.s3_root / BUCKET / "code" / "train.py")
+        source = cloud.config.s3_root / BUCKET / "code" / "train.py"
         tar.add(source, arcname="train.py")
     (cloud.config.s3_root / BUCKET / "code" / "sourcedir.tar.gz").write_bytes(buffer.getvalue())
-    train = {"Name": "Train", "Type": "Training", "Arguments": {
-        "AlgorithmSpecification": {"TrainingImage": "xgboost:3", "TrainingInputMode": "File",
-                                   "MetricDefinitions": [{"Name": "validation:auc", "Regex": r"validation-auc: ([0-9.]+)"}]},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
-        "RoleArn": ROLE,
-        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train", "S3DataDistributionType": "FullyReplicated"}},
-            "ContentType": "text/csv"}],
-        "HyperParameters": {"max_depth": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Depth"}]}},
-                            "eta": "0.3",
-                            "sagemaker_program": '"train.py"',
-                            "sagemaker_submit_directory": f'"s3://{BUCKET}/code/sourcedir.tar.gz"'}}}
-    use = {"Name": "UseModel", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": [
-        "model at", {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}]}}}}
+    train = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {
+                "TrainingImage": "xgboost:3",
+                "TrainingInputMode": "File",
+                "MetricDefinitions": [{"Name": "validation:auc", "Regex": r"validation-auc: ([0-9.]+)"}],
+            },
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
+            "RoleArn": ROLE,
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": f"s3://{BUCKET}/data/train",
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "ContentType": "text/csv",
+                }
+            ],
+            "HyperParameters": {
+                "max_depth": {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Depth"}]}},
+                "eta": "0.3",
+                "sagemaker_program": '"train.py"',
+                "sagemaker_submit_directory": f'"s3://{BUCKET}/code/sourcedir.tar.gz"',
+            },
+        },
+    }
+    use = {
+        "Name": "UseModel",
+        "Type": "Fail",
+        "Arguments": {
+            "ErrorMessage": {
+                "Std:Join": {"On": " ", "Values": ["model at", {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}]}
+            }
+        },
+    }
     arn = start(cloud, [train, use], [{"Name": "Depth", "Type": "Integer", "DefaultValue": 4}])
     described = wait_for(cloud, arn, 60)
     steps = steps_of(cloud, arn)
     assert steps["Train"]["StepStatus"] == "Succeeded", steps["Train"].get("FailureReason")
     job_name = steps["Train"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
     artifact = f"s3://{BUCKET}/models/{job_name}/output/model.tar.gz"
-    assert described["FailureReason"] == f"model at {artifact}"     # the Fail step read the property
+    assert described["FailureReason"] == f"model at {artifact}"  # the Fail step read the property
     job = call(cloud, "DescribeTrainingJob", TrainingJobName=job_name)
     assert job["TrainingJobStatus"] == "Completed"
     assert job["ModelArtifacts"]["S3ModelArtifacts"] == artifact
@@ -687,21 +981,33 @@ print('validation-auc: 0.87')
 
 def test_definitions_are_checked_when_created(cloud):
     with pytest.raises(Exception, match="depends on unknown step 'Ghost'"):
-        call(cloud, "CreatePipeline", PipelineName="bad", RoleArn=ROLE, ClientRequestToken=token(),
-             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [{**_fail("A"), "DependsOn": ["Ghost"]}]}))
+        call(
+            cloud,
+            "CreatePipeline",
+            PipelineName="bad",
+            RoleArn=ROLE,
+            ClientRequestToken=token(),
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [{**_fail("A"), "DependsOn": ["Ghost"]}]}),
+        )
     with pytest.raises(Exception, match="not valid JSON"):
-        call(cloud, "CreatePipeline", PipelineName="bad", RoleArn=ROLE, ClientRequestToken=token(),
-             PipelineDefinition="{nope")
+        call(
+            cloud,
+            "CreatePipeline",
+            PipelineName="bad",
+            RoleArn=ROLE,
+            ClientRequestToken=token(),
+            PipelineDefinition="{nope",
+        )
 
 
 def test_concurrent_executions_keep_separate_state(cloud):
     put_object(cloud, "code/ok.py", "import time; time.sleep(0.2)\n")
-    arns = [start(cloud, [processing("A", "ok.py"), processing("B", "ok.py", DependsOn=["A"])])
-            for _ in range(3)]
+    arns = [start(cloud, [processing("A", "ok.py"), processing("B", "ok.py", DependsOn=["A"])]) for _ in range(3)]
     results = {}
 
     def follow(arn):
         results[arn] = wait_for(cloud, arn, 60)["PipelineExecutionStatus"]
+
     threads = [threading.Thread(target=follow, args=(a,)) for a in arns]
     for t in threads:
         t.start()
@@ -720,6 +1026,7 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
     namespace it runs in the real /opt/ml; without one, in the job folder standing in for it."""
     import io
     import tarfile
+
     buffer = io.BytesIO()
     script = b"import sys, os; open(os.path.join(sys.argv[1], 'done.txt'), 'w').write(os.getcwd())\n"
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -728,19 +1035,33 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
         tar.addfile(info, io.BytesIO(script))
     (cloud.config.s3_root / BUCKET / "code").mkdir(parents=True, exist_ok=True)
     (cloud.config.s3_root / BUCKET / "code" / "sourcedir.tar.gz").write_bytes(buffer.getvalue())
-    put_object(cloud, "entry/runproc.sh", "#!/bin/bash\nset -e\ncd /opt/ml/processing/input/code/\n"
-                                          "tar -xzf sourcedir.tar.gz\npython3 job.py \"$@\"\n")
+    put_object(
+        cloud,
+        "entry/runproc.sh",
+        '#!/bin/bash\nset -e\ncd /opt/ml/processing/input/code/\ntar -xzf sourcedir.tar.gz\npython3 job.py "$@"\n',
+    )
     step = processing("Framework", "sourcedir.tar.gz", ["/opt/ml/processing/out"], {"out": f"s3://{BUCKET}/fw"})
     step["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = [
-        "/bin/bash", "/opt/ml/processing/input/entrypoint/runproc.sh"]
-    step["Arguments"]["ProcessingInputs"].append({"InputName": "entrypoint", "S3Input": {
-        "S3Uri": f"s3://{BUCKET}/entry/runproc.sh", "LocalPath": "/opt/ml/processing/input/entrypoint",
-        "S3DataType": "S3Prefix", "S3InputMode": "File"}})
+        "/bin/bash",
+        "/opt/ml/processing/input/entrypoint/runproc.sh",
+    ]
+    step["Arguments"]["ProcessingInputs"].append(
+        {
+            "InputName": "entrypoint",
+            "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/entry/runproc.sh",
+                "LocalPath": "/opt/ml/processing/input/entrypoint",
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+            },
+        }
+    )
     arn = start(cloud, [step])
     described = wait_for(cloud, arn, 30)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
     ran_in = (cloud.config.s3_root / BUCKET / "fw" / "done.txt").read_text()
     from localcloud.sagemaker.jobs.container import namespace_support
+
     if namespace_support() is None:
         assert ran_in == "/opt/ml/processing/input/code"
     else:
@@ -750,7 +1071,10 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
 def test_model_trainer_jobs_run_the_entry_script_from_the_code_channel(cloud):
     """ModelTrainer ships the script as a `code` channel plus an `sm_drivers` channel whose
     sourcecode.json names the entry script; hyperparameters arrive as --name value."""
-    put_object(cloud, "train-code/train.py", """
+    put_object(
+        cloud,
+        "train-code/train.py",
+        """
 import argparse, os
 p = argparse.ArgumentParser()
 p.add_argument('--rounds', type=int)
@@ -758,32 +1082,69 @@ p.add_argument('--objective')
 a = p.parse_args()
 assert os.getcwd() == os.environ['SM_SOURCE_DIR']
 open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.txt'), 'w').write(f'{a.rounds} {a.objective}')
-""")
-    put_object(cloud, "drivers/sourcecode.json", json.dumps(
-        {"source_dir": "/home/me/training", "requirements": None, "entry_script": "train.py",
-         "command": None, "args": None, "ignore_patterns": None}))
-    put_object(cloud, "drivers/sm_train.sh", "#!/bin/bash\nexit 99\n")   # not used locally
+""",
+    )
+    put_object(
+        cloud,
+        "drivers/sourcecode.json",
+        json.dumps(
+            {
+                "source_dir": "/home/me/training",
+                "requirements": None,
+                "entry_script": "train.py",
+                "command": None,
+                "args": None,
+                "ignore_patterns": None,
+            }
+        ),
+    )
+    put_object(cloud, "drivers/sm_train.sh", "#!/bin/bash\nexit 99\n")  # not used locally
     put_object(cloud, "data/train.csv", "a\n1\n")
 
     def channel(name, prefix):
-        return {"ChannelName": name, "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{prefix}", "S3DataDistributionType": "FullyReplicated"}},
-            "InputMode": "File"}
-    train = {"Name": "Train", "Type": "Training", "Arguments": {
-        "AlgorithmSpecification": {"TrainingImage": "xgboost:3", "TrainingInputMode": "File",
-                                   "ContainerEntrypoint": ["/bin/bash"],
-                                   "ContainerArguments": ["-c", "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh "
-                                                          "&& /opt/ml/input/data/sm_drivers/sm_train.sh"]},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
-        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 600}, "RoleArn": ROLE,
-        "InputDataConfig": [channel("train", "data"), channel("code", "train-code"), channel("sm_drivers", "drivers")],
-        "HyperParameters": {"rounds": "50", "objective": "binary:logistic"}}}
+        return {
+            "ChannelName": name,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": f"s3://{BUCKET}/{prefix}",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "InputMode": "File",
+        }
+
+    train = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {
+                "TrainingImage": "xgboost:3",
+                "TrainingInputMode": "File",
+                "ContainerEntrypoint": ["/bin/bash"],
+                "ContainerArguments": [
+                    "-c",
+                    "chmod +x /opt/ml/input/data/sm_drivers/sm_train.sh && /opt/ml/input/data/sm_drivers/sm_train.sh",
+                ],
+            },
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+            "RoleArn": ROLE,
+            "InputDataConfig": [
+                channel("train", "data"),
+                channel("code", "train-code"),
+                channel("sm_drivers", "drivers"),
+            ],
+            "HyperParameters": {"rounds": "50", "objective": "binary:logistic"},
+        },
+    }
     arn = start(cloud, [train])
     described = wait_for(cloud, arn, 60)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
     job = steps_of(cloud, arn)["Train"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
     import tarfile
+
     with tarfile.open(cloud.config.s3_root / BUCKET / "models" / job / "output" / "model.tar.gz") as tar:
         assert tar.extractfile("model.txt").read() == b"50 binary:logistic"
 
@@ -791,20 +1152,45 @@ open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.txt'), 'w').write(f'{a.roun
 _OPS = json_api("sagemaker").operations
 
 
-@pytest.mark.skipif("CreateModelPackage" not in _OPS or "CreateModel" not in _OPS,
-                    reason="the model registry and hosting operations are not in this tree yet")
+@pytest.mark.skipif(
+    "CreateModelPackage" not in _OPS or "CreateModel" not in _OPS,
+    reason="the model registry and hosting operations are not in this tree yet",
+)
 def test_register_model_and_model_steps_call_localcloud_with_wire_validation(cloud):
     put_object(cloud, "models/model.tar.gz", "not really a tarball")
     call(cloud, "CreateModelPackageGroup", ModelPackageGroupName="fraud")
     container = {"Image": "xgboost:3", "ModelDataUrl": f"s3://{BUCKET}/models/model.tar.gz"}
-    register = {"Name": "Register", "Type": "RegisterModel", "Arguments": {
-        "ModelPackageGroupName": "fraud", "ModelApprovalStatus": {"Get": "Parameters.Approval"},
-        "InferenceSpecification": {"Containers": [container], "SupportedContentTypes": ["text/csv"],
-                                   "SupportedResponseMIMETypes": ["application/json"]}}}
-    model = {"Name": "Model", "Type": "Model", "Arguments": {
-        "ExecutionRoleArn": ROLE, "PrimaryContainer": container}, "DependsOn": ["Register"]}
-    report = {"Name": "Report", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": [
-        {"Get": "Steps.Register.ModelPackageArn"}, {"Get": "Steps.Model.ModelName"}]}}}}
+    register = {
+        "Name": "Register",
+        "Type": "RegisterModel",
+        "Arguments": {
+            "ModelPackageGroupName": "fraud",
+            "ModelApprovalStatus": {"Get": "Parameters.Approval"},
+            "InferenceSpecification": {
+                "Containers": [container],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+        },
+    }
+    model = {
+        "Name": "Model",
+        "Type": "Model",
+        "Arguments": {"ExecutionRoleArn": ROLE, "PrimaryContainer": container},
+        "DependsOn": ["Register"],
+    }
+    report = {
+        "Name": "Report",
+        "Type": "Fail",
+        "Arguments": {
+            "ErrorMessage": {
+                "Std:Join": {
+                    "On": " ",
+                    "Values": [{"Get": "Steps.Register.ModelPackageArn"}, {"Get": "Steps.Model.ModelName"}],
+                }
+            }
+        },
+    }
     params = [{"Name": "Approval", "Type": "String", "DefaultValue": "Approved"}]
     arn = start(cloud, [register, model, report], params)
     described = wait_for(cloud, arn, 30)

@@ -6,6 +6,7 @@ BuildDataset reads joins this run's claims with this run's customers, never the 
 The new run's customers go in through the AWS ingest path (PutRecord from threads,
 processing.feature_ingest._put_records), killed mid-way.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,11 @@ from processing.feature_ingest import _put_records
 
 ROLE = "arn:aws:iam::000000000000:role/FeatureStoreRole"
 SIZES = {"claims": 20_000, "customers": 600}
-DEFINITIONS = [{"FeatureName": "policy_id", "FeatureType": "Integral"},
-               {"FeatureName": "event_time", "FeatureType": "Fractional"},
-               {"FeatureName": "value", "FeatureType": "Fractional"}]
+DEFINITIONS = [
+    {"FeatureName": "policy_id", "FeatureType": "Integral"},
+    {"FeatureName": "event_time", "FeatureType": "Fractional"},
+    {"FeatureName": "value", "FeatureType": "Fractional"},
+]
 
 
 def _port() -> int:
@@ -41,8 +44,12 @@ def _port() -> int:
 
 def _start(home, port) -> subprocess.Popen:
     env = {**os.environ, "MLGW_OFFLINE_STORE_DELAY": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "localcloud", "--home", str(home), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localcloud", "--home", str(home), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not daemon.answers("127.0.0.1", port):
         assert proc.poll() is None and time.monotonic() < deadline, "localcloud did not start"
@@ -63,8 +70,9 @@ def _db(home) -> sqlite3.Connection:
 
 def _online(home, group: str) -> dict[int, float]:
     with _db(home) as db:
-        return {int(r): t for r, t in db.execute(
-            "SELECT record_id, event_time FROM records WHERE group_name=?", (group,))}
+        return {
+            int(r): t for r, t in db.execute("SELECT record_id, event_time FROM records WHERE group_name=?", (group,))
+        }
 
 
 def _wait_replicated(home, timeout: float = 60) -> None:
@@ -72,8 +80,11 @@ def _wait_replicated(home, timeout: float = 60) -> None:
     while True:
         with _db(home) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            pending = sum(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                          for t in ("offline_journal", "offline_batches") if t in tables)
+            pending = sum(
+                db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("offline_journal", "offline_batches")
+                if t in tables
+            )
         if not pending:
             return
         assert time.monotonic() < deadline, f"{pending} journal entries never replicated"
@@ -82,8 +93,10 @@ def _wait_replicated(home, timeout: float = 60) -> None:
 
 def _offline(home, sm, group: str) -> pd.DataFrame:
     import duckdb
-    uri = sm.describe_feature_group(FeatureGroupName=group)[
-        "OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+
+    uri = sm.describe_feature_group(FeatureGroupName=group)["OfflineStoreConfig"]["S3StorageConfig"][
+        "ResolvedOutputS3Uri"
+    ]
     root = home / "s3" / uri.removeprefix("s3://")
     if not list(root.rglob("*.parquet")):
         return pd.DataFrame(columns=["policy_id", "event_time", "value", "is_deleted"])
@@ -118,14 +131,17 @@ def test_kill_9_mid_ingest_then_restart_and_retry_converges(tmp_path, monkeypatc
         sm = boto3.client("sagemaker", region_name="us-east-1")
         for group in ("claims", "customers"):
             sm.create_feature_group(
-                FeatureGroupName=group, RecordIdentifierFeatureName="policy_id",
-                EventTimeFeatureName="event_time", FeatureDefinitions=DEFINITIONS,
+                FeatureGroupName=group,
+                RecordIdentifierFeatureName="policy_id",
+                EventTimeFeatureName="event_time",
+                FeatureDefinitions=DEFINITIONS,
                 OnlineStoreConfig={"EnableOnlineStore": True},
-                OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://mlgw/feature-store"}}, RoleArn=ROLE)
+                OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://mlgw/feature-store"}},
+                RoleArn=ROLE,
+            )
         old, new = 1_700_000_000.0, 1_700_100_000.0
-        for group in ("claims", "customers"):   # the previous run, fully replicated
-            bulk_ingest(_frame(group, old, 0), group, endpoint_url=url, region="us-east-1",
-                        credentials=creds)
+        for group in ("claims", "customers"):  # the previous run, fully replicated
+            bulk_ingest(_frame(group, old, 0), group, endpoint_url=url, region="us-east-1", credentials=creds)
         _wait_replicated(home)
 
         # Kill 1: the new run's claims batch, as soon as the server has written its Parquet.
@@ -138,12 +154,20 @@ def test_kill_9_mid_ingest_then_restart_and_retry_converges(tmp_path, monkeypatc
                     fn(*args, **kwargs)
                 except BaseException as exc:  # the connection dies with the server
                     failures.append(exc)
+
             worker = threading.Thread(target=target)
             worker.start()
             return worker
 
-        worker = in_background(bulk_ingest, _frame("claims", new, 1), "claims", endpoint_url=url,
-                               region="us-east-1", credentials=creds, batch_rows=SIZES["claims"])
+        worker = in_background(
+            bulk_ingest,
+            _frame("claims", new, 1),
+            "claims",
+            endpoint_url=url,
+            region="us-east-1",
+            credentials=creds,
+            batch_rows=SIZES["claims"],
+        )
         deadline = time.monotonic() + 60
         while not set(home.rglob("*.parquet")) - before:
             assert time.monotonic() < deadline and worker.is_alive(), "no Parquet written"
@@ -158,8 +182,7 @@ def test_kill_9_mid_ingest_then_restart_and_retry_converges(tmp_path, monkeypatc
         _check_offline_is_what_online_accepted(home, sm, new)
 
         # Retry the claims; kill 2: the customers, by PutRecord from threads, mid-way.
-        bulk_ingest(_frame("claims", new, 1), "claims", endpoint_url=url, region="us-east-1",
-                    credentials=creds)
+        bulk_ingest(_frame("claims", new, 1), "claims", endpoint_url=url, region="us-east-1", credentials=creds)
         failures.clear()
         worker = in_background(_put_records, _frame("customers", new, 1), "customers", max_workers=8)
         while sum(t == new for t in _online(home, "customers").values()) < SIZES["customers"] // 4:

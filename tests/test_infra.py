@@ -7,6 +7,7 @@ openapi_spec_validator (not in this environment) and does not model most of thes
 types (SageMaker ModelPackageGroup, API Gateway Stage/UsagePlan, Application Auto Scaling)
 anyway, so it would test moto, not the template.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,16 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 
 # Actions that AWS only authorises on Resource "*" (no resource-level permissions).
 # Each is explained where it is granted in infra/ml-gateway.yaml.
-STAR_RESOURCE_EXCEPTIONS = frozenset({
-    "ecr:GetAuthorizationToken",   # registry login token, no resource type
-    "cloudwatch:PutMetricData",    # no resource type; narrowed by cloudwatch:namespace instead
-    # Deploy moves an autoscaled variant's scalable target (opaque-id ARN, none before it exists)
-    "application-autoscaling:RegisterScalableTarget",
-    "application-autoscaling:DeregisterScalableTarget",
-    "application-autoscaling:PutScalingPolicy",
-})
+STAR_RESOURCE_EXCEPTIONS = frozenset(
+    {
+        "ecr:GetAuthorizationToken",  # registry login token, no resource type
+        "cloudwatch:PutMetricData",  # no resource type; narrowed by cloudwatch:namespace instead
+        # Deploy moves an autoscaled variant's scalable target (opaque-id ARN, none before it exists)
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    }
+)
 READ_ONLY_VERBS = ("Get", "List", "Describe", "BatchGet", "Head")
 
 
@@ -79,27 +82,23 @@ def test_templates_exist():
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_cfn_lint_passes(path: Path):
-    result = subprocess.run([str(CFN_LINT), "--", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([str(CFN_LINT), "--", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"cfn-lint {path.name}:\n{result.stdout}{result.stderr}"
 
 
 def test_retrain_rule_embeds_the_monitoring_pattern(template):
     expected = json.loads((ROOT / "mlgw" / "retrain_rule.json").read_text())
-    rules = [r for r in resources_of(template, "AWS::Events::Rule").values()
-             if "EventPattern" in r["Properties"]]
+    rules = [r for r in resources_of(template, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"]]
     assert len(rules) == 1
     # Round-trip through JSON: cfn-lint's node classes compare as plain dicts/lists/strings.
     assert json.loads(json.dumps(rules[0]["Properties"]["EventPattern"])) == expected
 
 
 def test_retrain_rule_targets_the_pipeline(template):
-    rule = next(r for r in resources_of(template, "AWS::Events::Rule").values()
-                if "EventPattern" in r["Properties"])
+    rule = next(r for r in resources_of(template, "AWS::Events::Rule").values() if "EventPattern" in r["Properties"])
     (target,) = rule["Properties"]["Targets"]
     assert ":pipeline/${PipelineArnName}" in target["Arn"]["Fn::Sub"]
-    params = {p["Name"]: p["Value"]
-              for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
+    params = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
     assert params["DeployStrategy"] == {"Ref": "RetrainDeployStrategy"}
     assert template["Parameters"]["RetrainDeployStrategy"]["Default"] == "canary"
     assert {"ClaimsInputUri", "CustomersInputUri", "NewVariantWeight", "EndpointName"} <= set(params)
@@ -107,9 +106,14 @@ def test_retrain_rule_targets_the_pipeline(template):
     statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert [s["Action"] for s in statements] == ["sagemaker:StartPipelineExecution"]
     # The retrain target, and DriftCheck for the schedule Deploy creates with this role.
-    assert as_list(statements[0]["Resource"]) == [target["Arn"], {"Fn::Sub": (
-        "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/"
-        "${DriftCheckPipelineArnName}")}]
+    assert as_list(statements[0]["Resource"]) == [
+        target["Arn"],
+        {
+            "Fn::Sub": (
+                "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:pipeline/${DriftCheckPipelineArnName}"
+            )
+        },
+    ]
 
 
 def test_no_write_action_on_star_resource(template):
@@ -177,8 +181,7 @@ def test_idle_scale_in_alarm_fills_missing_invocations(template):
 
 
 def test_autoscaling_is_conditional(template):
-    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget",
-                 "AWS::ApplicationAutoScaling::ScalingPolicy"):
+    for kind in ("AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy"):
         for name, res in resources_of(template, kind).items():
             assert res.get("Condition") == "AutoScalingEnabled", name
     target = template["Resources"]["EndpointScalableTarget"]["Properties"]
@@ -195,8 +198,7 @@ def test_lambda_handler_matches_the_zip_layout(template):
     module, _, function = fn["Handler"].rpartition(".")
     assert (module, function) == ("inference.gateway_handler", "handler")
     assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
-    assert set(fn["Environment"]["Variables"]) == {"ENDPOINT_NAME", "CLAIMS_FEATURE_GROUP",
-                                                   "CUSTOMERS_FEATURE_GROUP"}
+    assert set(fn["Environment"]["Variables"]) == {"ENDPOINT_NAME", "CLAIMS_FEATURE_GROUP", "CUSTOMERS_FEATURE_GROUP"}
     assert fn["Code"] == {"S3Bucket": {"Ref": "LambdaCodeBucket"}, "S3Key": {"Ref": "LambdaCodeKey"}}
     alias = template["Resources"]["GatewayAlias"]["Properties"]
     assert "ProvisionedConcurrencyConfig" in alias
@@ -248,15 +250,22 @@ def test_the_lambda_zip_imports_on_its_own(tmp_path, template):
     assert again.sha256 == package.sha256, "the same sources must give the same zip"
     module, _, function = package.handler.rpartition(".")
     runtime = _runtime_boto3(tmp_path / "runtime")
-    probe = (f"import sys; sys.path[:0] = [{str(package.path)!r}, {str(runtime)!r}]; "
-             f"import {module} as m; assert callable(m.{function}); "
-             f"assert m.__file__.startswith({str(package.path)!r}), m.__file__; "
-             f"print(m.__file__)")
-    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-           **{name: "x" for name in fn["Environment"]["Variables"]}}
+    probe = (
+        f"import sys; sys.path[:0] = [{str(package.path)!r}, {str(runtime)!r}]; "
+        f"import {module} as m; assert callable(m.{function}); "
+        f"assert m.__file__.startswith({str(package.path)!r}), m.__file__; "
+        f"print(m.__file__)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **{name: "x" for name in fn["Environment"]["Variables"]},
+    }
     # -I: no PYTHONPATH, no user site; -S: no site-packages. Run from an empty folder.
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert str(package.path) in done.stdout
 
@@ -282,6 +291,7 @@ def test_drift_alarm_is_the_one_made_locally(template):
     Model Monitor's metric with the dimensions DriftCheck publishes, named for the retrain
     rule's prefix, missing data not breaching."""
     from mlgw.monitor_schedule import ALARM_PREFIX, AlarmSpec
+
     alarm = json.loads(json.dumps(template["Resources"]["DriftAlarm"]["Properties"]))
     alarm.pop("AlarmActions")
     resolved = _resolve(alarm, template["Parameters"])
@@ -299,8 +309,9 @@ def test_deploy_may_schedule_the_drift_check(template):
     """The execution role (Deploy's job) may write only its endpoint's drift-check rule and
     pass only the events role; DriftCheck's job may publish metrics in Model Monitor's
     namespace."""
-    statements = {s.get("Sid"): s for where, s in iam_statements(template)
-                  if where.startswith("SageMakerExecutionRole/")}
+    statements = {
+        s.get("Sid"): s for where, s in iam_statements(template) if where.startswith("SageMakerExecutionRole/")
+    }
     schedule = statements["DriftCheckSchedule"]
     assert set(schedule["Action"]) == {"events:PutRule", "events:PutTargets"}  # all it calls
     assert schedule["Resource"]["Fn::Sub"].endswith(":rule/${EndpointName}-drift-check")

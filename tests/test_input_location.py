@@ -2,6 +2,7 @@
 CustomersInputUri, the drift → retrain rule's parameters (local and in the template), `mlgw run`
 and the deploy guides all name the same landing prefixes, so a drift-triggered run reads
 the CSVs the user uploaded."""
+
 from __future__ import annotations
 
 import json
@@ -22,20 +23,26 @@ def test_pipeline_defaults_and_the_local_retrain_rule_use_the_landing_prefixes(l
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     from mlgw import local_run
     from pipelines.ml_gateway.run_pipeline import build
-    definition = json.loads(build("us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R", BUCKET,
-                                  "MLGatewayPipeline").definition())
+
+    definition = json.loads(
+        build("us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R", BUCKET, "MLGatewayPipeline").definition()
+    )
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
-    expected = {"ClaimsInputUri": f"s3://{BUCKET}/ml-gateway/landing/claims/",
-                "CustomersInputUri": f"s3://{BUCKET}/ml-gateway/landing/customers/"}
+    expected = {
+        "ClaimsInputUri": f"s3://{BUCKET}/ml-gateway/landing/claims/",
+        "CustomersInputUri": f"s3://{BUCKET}/ml-gateway/landing/customers/",
+    }
     assert {k: defaults[k] for k in expected} == expected
 
     config: Config = localcloud.cloud.config
     assert {locations.INPUT_PARAMETERS[t]: u for t, u in local_run.landing_uris(config).items()} == expected
-    session = boto3.Session(aws_access_key_id=config.access_key,
-                            aws_secret_access_key=config.secret_key, region_name=config.region)
+    session = boto3.Session(
+        aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key, region_name=config.region
+    )
     local_run.ensure_retrain_rule(config, session)
     events = session.client("events", endpoint_url=config.url)
     from mlgw.retrain import RULE_NAME
+
     target = events.list_targets_by_rule(Rule=RULE_NAME)["Targets"][0]
     passed = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
     assert {k: passed[k] for k in expected} == expected

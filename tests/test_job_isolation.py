@@ -10,6 +10,7 @@ check that nothing of this checkout (nor its editable install) is importable the
 script using literal /opt/ml paths works, and that the staged `processing` package is
 importable exactly as SageMaker lays it out.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,26 @@ from localcloud.sagemaker.pipelines import wait_for
 from tests.test_executor import BUCKET, call, cloud, processing, put_object, start  # noqa: F401
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/MLGatewayPipelineRole"
-needs_namespace = pytest.mark.skipif(namespace_support() is not None,
-                                     reason=f"no private mount namespace: {namespace_support()}")
+needs_namespace = pytest.mark.skipif(
+    namespace_support() is not None, reason=f"no private mount namespace: {namespace_support()}"
+)
 
 
 def _run_script(cloud, body: str, outputs: dict[str, str] | None = None, **env) -> dict:  # noqa: F811
     put_object(cloud, "code/job.py", body)
     put_object(cloud, "data/in.txt", "rows")
     step = processing("Job", "job.py", [], outputs or {})
-    step["Arguments"]["ProcessingInputs"].append({"InputName": "data", "S3Input": {
-        "S3Uri": f"s3://{BUCKET}/data/", "LocalPath": "/opt/ml/processing/input/data",
-        "S3DataType": "S3Prefix", "S3InputMode": "File"}})
+    step["Arguments"]["ProcessingInputs"].append(
+        {
+            "InputName": "data",
+            "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/data/",
+                "LocalPath": "/opt/ml/processing/input/data",
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+            },
+        }
+    )
     if env:
         step["Arguments"]["Environment"] = env
     return wait_for(cloud, start(cloud, [step]), 60)
@@ -46,13 +56,15 @@ def _job_log(cloud) -> str:  # noqa: F811
 
 
 def _failure(cloud, described: dict) -> str:  # noqa: F811
-    steps = call(cloud, "ListPipelineExecutionSteps",
-                 PipelineExecutionArn=described["PipelineExecutionArn"])["PipelineExecutionSteps"]
+    steps = call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=described["PipelineExecutionArn"])[
+        "PipelineExecutionSteps"
+    ]
     return steps[0].get("FailureReason", "")
 
 
-@pytest.mark.parametrize("module", ["processing", "training", "inference", "monitoring", "mlgw",
-                                    "pipelines", "benchmarks", "localcloud"])
+@pytest.mark.parametrize(
+    "module", ["processing", "training", "inference", "monitoring", "mlgw", "pipelines", "benchmarks", "localcloud"]
+)
 def test_a_job_cannot_import_the_checkout_or_its_editable_install(cloud, module):  # noqa: F811
     """Nothing staged, nothing importable: `processing` (and the rest of this project) comes
     only from a staged input on the declared PYTHONPATH, as in the container; the venv's
@@ -73,10 +85,12 @@ def test_literal_opt_ml_paths_find_inputs_and_outputs_are_uploaded(cloud):  # no
     """A script that opens /opt/ml/processing/... itself (as AWS's examples do) reads its
     input and has its output uploaded; the host's /opt/ml is never written."""
     host_opt_ml_existed = Path("/opt/ml").exists()
-    script = ("import os\n"
-              "rows = open('/opt/ml/processing/input/data/in.txt').read()\n"
-              "os.makedirs('/opt/ml/processing/out', exist_ok=True)\n"
-              "open('/opt/ml/processing/out/result.txt', 'w').write(rows + ' seen in ' + os.getcwd())\n")
+    script = (
+        "import os\n"
+        "rows = open('/opt/ml/processing/input/data/in.txt').read()\n"
+        "os.makedirs('/opt/ml/processing/out', exist_ok=True)\n"
+        "open('/opt/ml/processing/out/result.txt', 'w').write(rows + ' seen in ' + os.getcwd())\n"
+    )
     described = _run_script(cloud, script, {"out": f"s3://{BUCKET}/result"})
     assert described["PipelineExecutionStatus"] == "Succeeded", _failure(cloud, described)
     assert (cloud.config.s3_root / BUCKET / "result" / "result.txt").read_text() == "rows seen in /"
@@ -100,6 +114,7 @@ def test_without_namespaces_the_log_says_paths_are_rewritten(cloud, monkeypatch)
 def definition(localcloud, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     from pipelines.ml_gateway.run_pipeline import build
+
     pipeline = build("us-east-1", ROLE, f"sagemaker-us-east-1-{ACCOUNT_ID}", "MLGatewayPipeline")
     return json.loads(pipeline.definition())
 
@@ -114,14 +129,18 @@ def test_the_staged_processing_package_imports_where_sagemaker_lands_it(localclo
     local = container / source["LocalPath"].lstrip("/")
     localcloud.cloud.s3.download(source["S3Uri"], local)
     python_path = ingest["Environment"]["PYTHONPATH"]
-    assert sorted(p.name for p in local.iterdir() if p.suffix == ".py") == \
-        sorted(p.name for p in Path("processing").glob("*.py"))
-    probe = ("from processing import schema, features, job; import processing; "
-             "print(processing.__file__)")
+    assert sorted(p.name for p in local.iterdir() if p.suffix == ".py") == sorted(
+        p.name for p in Path("processing").glob("*.py")
+    )
+    probe = "from processing import schema, features, job; import processing; print(processing.__file__)"
     result = subprocess.run(
-        [image_python(tmp_path / "state"), "-c", probe], cwd=tmp_path, capture_output=True,
-        text=True, timeout=60,
-        env={"PYTHONPATH": str(container / python_path.lstrip("/")), "PATH": "/usr/bin:/bin"})
+        [image_python(tmp_path / "state"), "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(container / python_path.lstrip("/")), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(local / "__init__.py")
 
@@ -131,8 +150,13 @@ def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, de
     jobs' interpreter (no checkout), serving.py finds processing.features (its encoder is not
     the silent identity fallback), and every module in the archive is one serving loads."""
     import tarfile
-    register = next(s for step in definition["Steps"] for s in step.get("Arguments", {}).get("IfSteps", [])
-                    if s["Name"] == "RegisterModel")
+
+    register = next(
+        s
+        for step in definition["Steps"]
+        for s in step.get("Arguments", {}).get("IfSteps", [])
+        if s["Name"] == "RegisterModel"
+    )
     container = register["Arguments"]["InferenceSpecification"]["Containers"][0]
     submit = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
     archive = tmp_path / "sourcedir.tar.gz"
@@ -142,15 +166,22 @@ def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, de
     with tarfile.open(archive) as tar:
         tar.extractall(code, filter="data")
         shipped = sorted(m.name for m in tar.getmembers() if m.name.endswith(".py"))
-    probe = ("import json, sys, serving\n"
-             "encode, _ = serving._encoder()\n"
-             "assert encode is not None, 'processing.features is not importable'\n"
-             f"root = {str(code)!r}\n"
-             "loaded = sorted(m.__file__[len(root) + 1:] for m in list(sys.modules.values())\n"
-             "                if (getattr(m, '__file__', None) or '').startswith(root))\n"
-             "print(json.dumps(loaded))\n")
-    result = subprocess.run([image_python(tmp_path / "state"), "-c", probe], cwd=code,
-                            capture_output=True, text=True, timeout=60,
-                            env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"})
+    probe = (
+        "import json, sys, serving\n"
+        "encode, _ = serving._encoder()\n"
+        "assert encode is not None, 'processing.features is not importable'\n"
+        f"root = {str(code)!r}\n"
+        "loaded = sorted(m.__file__[len(root) + 1:] for m in list(sys.modules.values())\n"
+        "                if (getattr(m, '__file__', None) or '').startswith(root))\n"
+        "print(json.dumps(loaded))\n"
+    )
+    result = subprocess.run(
+        [image_python(tmp_path / "state"), "-c", probe],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == shipped

@@ -3,6 +3,7 @@ DriftCheck's check (capture in S3 → Model Monitor's outputs → PutMetricData)
 alarm → CloudWatch's `Alarm State Change` event → the retrain rule → a pipeline execution.
 The endpoint → model package → DriftCheckBaselines lookup is checked with botocore's Stubber.
 The whole loop with a real endpoint is tests/test_drift_loop.py (slow)."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,15 +25,19 @@ SCHEDULE = "ml-gateway-fraud-drift-check"
 BUCKET = "sagemaker-us-east-1-000000000000"
 CAPTURE = f"s3://{BUCKET}/ml-gateway/data-capture"
 BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
-ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
-FAIL_PIPELINE = {"Version": "2020-12-01", "Parameters": [], "Steps": [
-    {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "retrain requested"}}]}
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
+FAIL_PIPELINE = {
+    "Version": "2020-12-01",
+    "Parameters": [],
+    "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "retrain requested"}}],
+}
 ROWS = 1_500
 
 
 def _put_capture(s3, frame, when: dt.datetime, seed: int) -> None:
-    key = (f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/"
-           f"{when:%M-%S}-{seed:03d}-{uuid.uuid4().hex[:8]}.jsonl")
+    key = (
+        f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/{when:%M-%S}-{seed:03d}-{uuid.uuid4().hex[:8]}.jsonl"
+    )
     body = "\n".join(capture_lines(frame, when, seed=seed)) + "\n"
     s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
 
@@ -45,8 +50,7 @@ def world(localcloud, client, tmp_path):
     s3.create_bucket(Bucket=BUCKET)
     write_baseline(feature_frame(8_000, seed=1), str(tmp_path / "baseline"))
     for name in ("statistics.json", "constraints.json"):
-        s3.upload_file(str(tmp_path / "baseline" / name), BUCKET,
-                       f"ml-gateway/executions/x/baseline/{name}")
+        s3.upload_file(str(tmp_path / "baseline" / name), BUCKET, f"ml-gateway/executions/x/baseline/{name}")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     _put_capture(s3, feature_frame(ROWS, seed=2), now - dt.timedelta(minutes=40), seed=2)
     drifted = feature_frame(ROWS, seed=3)
@@ -55,19 +59,30 @@ def world(localcloud, client, tmp_path):
 
     cloudwatch, events = client("cloudwatch"), client("events")
     monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
-    arn = sm.create_pipeline(PipelineName="retrain", RoleArn=ROLE,
-                             PipelineDefinition=json.dumps(FAIL_PIPELINE),
-                             ClientRequestToken=uuid.uuid4().hex)["PipelineArn"]
+    arn = sm.create_pipeline(
+        PipelineName="retrain",
+        RoleArn=ROLE,
+        PipelineDefinition=json.dumps(FAIL_PIPELINE),
+        ClientRequestToken=uuid.uuid4().hex,
+    )["PipelineArn"]
     retrain.ensure_rule(events, arn, ROLE, {})
     return s3, sm, cloudwatch, now, tmp_path / "reports"
 
 
 def _check(world, start, end, stats=f"{BASELINE}/statistics.json"):
     s3, _, cloudwatch, _, reports = world
-    return drift_check.check(s3, cloudwatch, endpoint_name=ENDPOINT, schedule_name=SCHEDULE,
-                             capture_uri=CAPTURE, reports_dir=reports, start=start, end=end,
-                             statistics_uri=stats,
-                             constraints_uri=f"{BASELINE}/constraints.json")
+    return drift_check.check(
+        s3,
+        cloudwatch,
+        endpoint_name=ENDPOINT,
+        schedule_name=SCHEDULE,
+        capture_uri=CAPTURE,
+        reports_dir=reports,
+        start=start,
+        end=end,
+        statistics_uri=stats,
+        constraints_uri=f"{BASELINE}/constraints.json",
+    )
 
 
 def _alarm(cloudwatch):
@@ -84,35 +99,42 @@ def test_drift_alarm_starts_retrain_only_on_drift(world, localcloud):
     assert normal.report.records == ROWS and normal.violations == []
     stamp = now - dt.timedelta(minutes=20)
     folder = reports / f"{stamp:%Y}" / f"{stamp:%m}" / f"{stamp:%d}" / f"{stamp:%H}"
-    assert {p.name for p in folder.iterdir()} == {"statistics.json",
-                                                  "constraint_violations.json", "report.html"}
+    assert {p.name for p in folder.iterdir()} == {"statistics.json", "constraint_violations.json", "report.html"}
     assert _alarm(cloudwatch)["StateValue"] == "OK"
     assert _executions(sm) == []
-    names = {m["MetricName"] for m in cloudwatch.list_metrics(
-        Namespace="aws/sagemaker/Endpoints/data-metrics",
-        Dimensions=[{"Name": "Endpoint", "Value": ENDPOINT},
-                    {"Name": "MonitoringSchedule", "Value": SCHEDULE}])["Metrics"]}
-    assert {"feature_baseline_drift_total_claim_amount",
-            "feature_non_null_total_claim_amount"} <= names
+    names = {
+        m["MetricName"]
+        for m in cloudwatch.list_metrics(
+            Namespace="aws/sagemaker/Endpoints/data-metrics",
+            Dimensions=[{"Name": "Endpoint", "Value": ENDPOINT}, {"Name": "MonitoringSchedule", "Value": SCHEDULE}],
+        )["Metrics"]
+    }
+    assert {"feature_baseline_drift_total_claim_amount", "feature_non_null_total_claim_amount"} <= names
 
     drifted = _check(world, now - dt.timedelta(minutes=20), now)
-    assert any(v["feature_name"] == "total_claim_amount"
-               and v["constraint_check_type"] == "baseline_drift_check" for v in drifted.violations)
+    assert any(
+        v["feature_name"] == "total_claim_amount" and v["constraint_check_type"] == "baseline_drift_check"
+        for v in drifted.violations
+    )
     alarm = _alarm(cloudwatch)
     assert alarm["StateValue"] == "ALARM", alarm["StateReason"]
     assert len(_executions(sm)) == 1
 
-    change = next(e for e in localcloud.cloud.events.list_events(10)
-                  if e["detail-type"] == "CloudWatch Alarm State Change"
-                  and e["detail"]["state"]["value"] == "ALARM")
+    change = next(
+        e
+        for e in localcloud.cloud.events.list_events(10)
+        if e["detail-type"] == "CloudWatch Alarm State Change" and e["detail"]["state"]["value"] == "ALARM"
+    )
     assert change["source"] == "aws.cloudwatch"
     assert change["detail"]["alarmName"] == "ml-gateway-drift-total_claim_amount"
-    match, = change["matches"]
+    (match,) = change["matches"]
     assert match["rule"] == retrain.RULE_NAME and match["outcome"].startswith("started ")
     # The INSUFFICIENT_DATA → OK change was an event too, and started nothing.
-    ok = next(e for e in localcloud.cloud.events.list_events(10)
-              if e["detail-type"] == "CloudWatch Alarm State Change"
-              and e["detail"]["state"]["value"] == "OK")
+    ok = next(
+        e
+        for e in localcloud.cloud.events.list_events(10)
+        if e["detail-type"] == "CloudWatch Alarm State Change" and e["detail"]["state"]["value"] == "OK"
+    )
     assert ok["matches"] == []
 
 
@@ -127,7 +149,7 @@ def test_empty_window_publishes_nothing_and_missing_baseline_names_its_uri(world
     assert f"in {start:%Y-%m-%d %H}:00:00 to " in out and ":00:00 UTC under " in out
     assert f"under {CAPTURE}/{ENDPOINT}/" in out and "/tmp" not in out
     assert cloudwatch.list_metrics(Namespace="aws/sagemaker/Endpoints/data-metrics")["Metrics"] == []
-    assert _alarm(cloudwatch)["StateValue"] == "OK"     # missing data is not breaching
+    assert _alarm(cloudwatch)["StateValue"] == "OK"  # missing data is not breaching
     missing = f"s3://{BUCKET}/nowhere/statistics.json"
     with pytest.raises(JobError, match=f"cannot read the baseline {missing}: NoSuchKey"):
         _check(world, now - dt.timedelta(minutes=20), now, stats=missing)
@@ -139,21 +161,43 @@ def test_empty_window_publishes_nothing_and_missing_baseline_names_its_uri(world
 
 def _describe_stubs(sm, model: dict, package: dict | None):
     stub = Stubber(sm)
-    stub.add_response("describe_endpoint", {
-        "EndpointName": ENDPOINT, "EndpointArn": "arn:aws:sagemaker:us-east-1:0:endpoint/e",
-        "EndpointConfigName": "cfg", "EndpointStatus": "InService",
-        "CreationTime": dt.datetime(2026, 1, 1), "LastModifiedTime": dt.datetime(2026, 1, 1),
-        "ProductionVariants": [{"VariantName": "v1", "CurrentWeight": 0.8},
-                               {"VariantName": "v2", "CurrentWeight": 0.2}]})
-    stub.add_response("describe_endpoint_config", {
-        "EndpointConfigName": "cfg", "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:0:x/cfg",
-        "CreationTime": dt.datetime(2026, 1, 1), "ProductionVariants": [
-            {"VariantName": "v1", "ModelName": "model-v1", "InitialVariantWeight": 0.8},
-            {"VariantName": "v2", "ModelName": "model-v2", "InitialVariantWeight": 0.2}]})
-    stub.add_response("describe_model", {"ModelName": "model-v1", "CreationTime":
-                                         dt.datetime(2026, 1, 1),
-                                         "ModelArn": "arn:aws:sagemaker:us-east-1:0:model/m",
-                                         **model}, {"ModelName": "model-v1"})
+    stub.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": ENDPOINT,
+            "EndpointArn": "arn:aws:sagemaker:us-east-1:0:endpoint/e",
+            "EndpointConfigName": "cfg",
+            "EndpointStatus": "InService",
+            "CreationTime": dt.datetime(2026, 1, 1),
+            "LastModifiedTime": dt.datetime(2026, 1, 1),
+            "ProductionVariants": [
+                {"VariantName": "v1", "CurrentWeight": 0.8},
+                {"VariantName": "v2", "CurrentWeight": 0.2},
+            ],
+        },
+    )
+    stub.add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": "cfg",
+            "EndpointConfigArn": "arn:aws:sagemaker:us-east-1:0:x/cfg",
+            "CreationTime": dt.datetime(2026, 1, 1),
+            "ProductionVariants": [
+                {"VariantName": "v1", "ModelName": "model-v1", "InitialVariantWeight": 0.8},
+                {"VariantName": "v2", "ModelName": "model-v2", "InitialVariantWeight": 0.2},
+            ],
+        },
+    )
+    stub.add_response(
+        "describe_model",
+        {
+            "ModelName": "model-v1",
+            "CreationTime": dt.datetime(2026, 1, 1),
+            "ModelArn": "arn:aws:sagemaker:us-east-1:0:model/m",
+            **model,
+        },
+        {"ModelName": "model-v1"},
+    )
     if package is not None:
         stub.add_response("describe_model_package", package)
     return stub
@@ -162,15 +206,23 @@ def _describe_stubs(sm, model: dict, package: dict | None):
 def test_baseline_is_the_main_variants_model_package(client):
     sm = client("sagemaker")
     package = "arn:aws:sagemaker:us-east-1:0:model-package/mlgatewayfraud/1"
-    quality = {"Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/s.json"},
-               "Constraints": {"ContentType": "application/json", "S3Uri": "s3://b/c.json"}}
-    with _describe_stubs(sm, {"Containers": [{"ModelPackageName": package}]}, {
-            "ModelPackageName": "mlgatewayfraud", "ModelPackageArn": package,
-            "CreationTime": dt.datetime(2026, 1, 1), "ModelPackageStatus": "Completed",
+    quality = {
+        "Statistics": {"ContentType": "application/json", "S3Uri": "s3://b/s.json"},
+        "Constraints": {"ContentType": "application/json", "S3Uri": "s3://b/c.json"},
+    }
+    with _describe_stubs(
+        sm,
+        {"Containers": [{"ModelPackageName": package}]},
+        {
+            "ModelPackageName": "mlgatewayfraud",
+            "ModelPackageArn": package,
+            "CreationTime": dt.datetime(2026, 1, 1),
+            "ModelPackageStatus": "Completed",
             "ModelPackageStatusDetails": {"ValidationStatuses": []},
-            "DriftCheckBaselines": {"ModelDataQuality": quality}}):
-        assert drift_check.baseline_uris(sm, ENDPOINT) == (package, "s3://b/s.json",
-                                                           "s3://b/c.json")
+            "DriftCheckBaselines": {"ModelDataQuality": quality},
+        },
+    ):
+        assert drift_check.baseline_uris(sm, ENDPOINT) == (package, "s3://b/s.json", "s3://b/c.json")
     with _describe_stubs(sm, {"PrimaryContainer": {"Image": "x"}}, None):
         with pytest.raises(JobError, match="not created from a model package"):
             drift_check.baseline_uris(sm, ENDPOINT)
@@ -179,6 +231,7 @@ def test_baseline_is_the_main_variants_model_package(client):
 def test_monitor_cli_schedule_and_alarms(world, localcloud, monkeypatch, capsys):
     from localcloud import daemon
     from mlgw.commands.monitor import register
+
     config = localcloud.cloud.config
     monkeypatch.setattr(daemon, "require_running", lambda _config: config)
     parser = argparse.ArgumentParser(prog="mlgw")
@@ -194,8 +247,10 @@ def test_monitor_cli_schedule_and_alarms(world, localcloud, monkeypatch, capsys)
     assert "ScheduleExpression is not valid" in capsys.readouterr().err
     assert mlgw("monitor", "schedule", "list") == 0
     listed = capsys.readouterr().out
-    assert "ml-gateway-fraud-drift-check  ENABLED  cron(0 * * * ? *)  endpoint=ml-gateway-fraud" \
-        in listed and listed.count("drift-check  ENABLED") == 1
+    assert (
+        "ml-gateway-fraud-drift-check  ENABLED  cron(0 * * * ? *)  endpoint=ml-gateway-fraud" in listed
+        and listed.count("drift-check  ENABLED") == 1
+    )
     assert mlgw("monitor", "alarms") == 0
     assert "ml-gateway-drift-total_claim_amount  OK" in capsys.readouterr().out
     assert mlgw("monitor", "schedule", "delete") == 0
@@ -205,9 +260,11 @@ def test_monitor_cli_schedule_and_alarms(world, localcloud, monkeypatch, capsys)
 
 def test_events_rules_reports_a_missing_target_pipeline(localcloud, client, capsys):
     from mlgw.cli import main
+
     client("events").put_rule(Name="orphan", ScheduleExpression="rate(1 hour)")
-    client("events").put_targets(Rule="orphan", Targets=[{
-        "Id": "t", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/gone",
-        "RoleArn": ROLE}])
+    client("events").put_targets(
+        Rule="orphan",
+        Targets=[{"Id": "t", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/gone", "RoleArn": ROLE}],
+    )
     assert main(["events", "rules", "--home", str(localcloud.cloud.config.home)]) == 0
     assert "(target pipeline gone does not exist)" in capsys.readouterr().out

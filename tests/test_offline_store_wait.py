@@ -9,6 +9,7 @@ DescribeFeatureGroup reports OfflineStoreStatus Active or Blocked with a Blocked
 The FeatureStore and BuildDataset job scripts run as the pipeline runs them (manifest between
 them, boto3 and PyAthena pointed at localcloud), with a 20 s replication delay.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,23 @@ def _ingest(tmp_path, server, seed: int) -> dict:
     data = tmp_path / f"seed{seed}"
     synthetic.write(data, policies=POLICIES, seed=seed)
     manifest_dir = tmp_path / f"manifest{seed}"
-    feature_store.main(["--validated-dir", str(data), "--manifest-dir", str(manifest_dir),
-                        "--offline-store-uri", f"s3://{BUCKET}/feature-store", "--role-arn", ROLE])
-    return {"data": data, "manifest_dir": manifest_dir,
-            "manifest": json.loads((manifest_dir / "manifest.json").read_text())}
+    feature_store.main(
+        [
+            "--validated-dir",
+            str(data),
+            "--manifest-dir",
+            str(manifest_dir),
+            "--offline-store-uri",
+            f"s3://{BUCKET}/feature-store",
+            "--role-arn",
+            ROLE,
+        ]
+    )
+    return {
+        "data": data,
+        "manifest_dir": manifest_dir,
+        "manifest": json.loads((manifest_dir / "manifest.json").read_text()),
+    }
 
 
 def _amounts(frame) -> list[float]:
@@ -48,35 +62,44 @@ def test_build_dataset_waits_for_this_ingest_with_a_20_s_replication_delay(tmp_p
     server.start_background()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
-        monkeypatch.setenv("MLGW_HOME", str(home))   # what localcloud exports to its jobs
+        monkeypatch.setenv("MLGW_HOME", str(home))  # what localcloud exports to its jobs
         monkeypatch.setenv("AWS_REGION", "us-east-1")
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
 
         first = _ingest(tmp_path, server, seed=7)
-        server.cloud.featurestore.flush_offline()    # an earlier run, long replicated
-        second = _ingest(tmp_path, server, seed=8)   # same policy ids, new values
+        server.cloud.featurestore.flush_offline()  # an earlier run, long replicated
+        second = _ingest(tmp_path, server, seed=8)  # same policy ids, new values
         output = f"s3://{BUCKET}/athena"
         tables = {g: v["table"] for g, v in second["manifest"]["groups"].items()}
 
         # Right after the ingest the offline store still holds the earlier run's values: a
         # dataset read now would train on stale data (the defect).
-        stale = athena.query(build_dataset.dataset_query(tables["claims"], tables["customers"]),
-                             output_location=output, region="us-east-1")
+        stale = athena.query(
+            build_dataset.dataset_query(tables["claims"], tables["customers"]),
+            output_location=output,
+            region="us-east-1",
+        )
         expected_first = _amounts(features.encode_claims(schema.read_raw(first["data"] / "claims.csv", "claims")))
         assert _amounts(stale) == expected_first
 
         # A bounded wait that runs out fails clearly, naming what is missing.
-        groups = {g: {"records": v["record_ids"], "table": v["table"]}
-                  for g, v in second["manifest"]["groups"].items()}
+        groups = {g: {"records": v["record_ids"], "table": v["table"]} for g, v in second["manifest"]["groups"].items()}
         with pytest.raises(JobError, match=r"still lacks records of this ingest.*claims 0/600"):
-            build_dataset.wait_for_offline_store(groups, second["manifest"]["event_time"],
-                                                 output_location=output, region="us-east-1",
-                                                 timeout=0.5)
+            build_dataset.wait_for_offline_store(
+                groups, second["manifest"]["event_time"], output_location=output, region="us-east-1", timeout=0.5
+            )
 
         out_dirs = {part: tmp_path / "dataset" / part for part in ("train", "validation", "test")}
         started = time.monotonic()
-        build_dataset.main(["--manifest-dir", str(second["manifest_dir"]), "--athena-output", output,
-                            *[a for part, d in out_dirs.items() for a in (f"--{part}-dir", str(d))]])
+        build_dataset.main(
+            [
+                "--manifest-dir",
+                str(second["manifest_dir"]),
+                "--athena-output",
+                output,
+                *[a for part, d in out_dirs.items() for a in (f"--{part}-dir", str(d))],
+            ]
+        )
         waited = time.monotonic() - started
     finally:
         server.stop()
@@ -86,12 +109,12 @@ def test_build_dataset_waits_for_this_ingest_with_a_20_s_replication_delay(tmp_p
     assert "offline store: every record of this ingest is there" in printed
     assert waited > 5
     import pandas as pd
+
     dataset = pd.concat([pd.read_csv(d / f"{part}.csv") for part, d in out_dirs.items()])
     assert len(dataset) == POLICIES
     expected = _amounts(features.encode_claims(schema.read_raw(second["data"] / "claims.csv", "claims")))
     assert expected != expected_first
     assert _amounts(dataset) == expected
-
 
 
 def test_one_count_query_per_poll_counts_each_groups_records_of_this_ingest(tmp_path, monkeypatch, capsys):
@@ -116,9 +139,13 @@ def test_one_count_query_per_poll_counts_each_groups_records_of_this_ingest(tmp_
         # Two more claims of this ingest (one of them twice) and none for customers.
         rt = boto3.client("sagemaker-featurestore-runtime", region_name="us-east-1")
         for policy in ("900001", "900002", "900002"):
-            rt.put_record(FeatureGroupName="claims", Record=[
-                {"FeatureName": "policy_id", "ValueAsString": policy},
-                {"FeatureName": "event_time", "ValueAsString": repr(event_time)}])
+            rt.put_record(
+                FeatureGroupName="claims",
+                Record=[
+                    {"FeatureName": "policy_id", "ValueAsString": policy},
+                    {"FeatureName": "event_time", "ValueAsString": repr(event_time)},
+                ],
+            )
         server.cloud.featurestore.flush_offline()
         tables = {g: v["table"] for g, v in second["manifest"]["groups"].items()}
         output = f"s3://{BUCKET}/athena"
@@ -126,18 +153,21 @@ def test_one_count_query_per_poll_counts_each_groups_records_of_this_ingest(tmp_
         sql = build_dataset.ingest_counts_query(tables, event_time)
         found = athena.query(sql, output_location=output, region="us-east-1")
         assert dict(zip(found["feature_group"], found["records"].astype(int))) == {"claims": 42, "customers": 40}
-        earlier = athena.query(build_dataset.ingest_counts_query(tables, first["manifest"]["event_time"]),
-                               output_location=output, region="us-east-1")
+        earlier = athena.query(
+            build_dataset.ingest_counts_query(tables, first["manifest"]["event_time"]),
+            output_location=output,
+            region="us-east-1",
+        )
         assert dict(zip(earlier["feature_group"], earlier["records"].astype(int))) == {"claims": 40, "customers": 40}
 
         groups = {g: {"records": n, "table": tables[g]} for g, n in (("claims", 42), ("customers", 40))}
-        build_dataset.wait_for_offline_store(groups, event_time, output_location=output,
-                                             region="us-east-1", timeout=60)
+        build_dataset.wait_for_offline_store(groups, event_time, output_location=output, region="us-east-1", timeout=60)
         assert "every record of this ingest is there" in capsys.readouterr().out
         groups["customers"]["records"] = 41
         with pytest.raises(JobError, match=r"still lacks records of this ingest.*customers 40/41"):
-            build_dataset.wait_for_offline_store(groups, event_time, output_location=output,
-                                                 region="us-east-1", timeout=0.5)
+            build_dataset.wait_for_offline_store(
+                groups, event_time, output_location=output, region="us-east-1", timeout=0.5
+            )
     finally:
         server.stop()
 
@@ -146,6 +176,16 @@ def _ingest_small(tmp_path, seed: int, policies: int) -> dict:
     data = tmp_path / f"small{seed}"
     synthetic.write(data, policies=policies, seed=seed)
     manifest_dir = tmp_path / f"small-manifest{seed}"
-    feature_store.main(["--validated-dir", str(data), "--manifest-dir", str(manifest_dir),
-                        "--offline-store-uri", f"s3://{BUCKET}/feature-store", "--role-arn", ROLE])
+    feature_store.main(
+        [
+            "--validated-dir",
+            str(data),
+            "--manifest-dir",
+            str(manifest_dir),
+            "--offline-store-uri",
+            f"s3://{BUCKET}/feature-store",
+            "--role-arn",
+            ROLE,
+        ]
+    )
     return {"manifest_dir": manifest_dir, "manifest": json.loads((manifest_dir / "manifest.json").read_text())}

@@ -1,6 +1,7 @@
 """The pipeline definition, generated with the SageMaker SDK offline: the SDK's calls (default
 bucket, code upload) land in a localcloud started by the test, and nothing reaches the network
 (pytest-socket). Checks every step, parameter and the AUC condition of the JSON contract."""
+
 from __future__ import annotations
 
 import json
@@ -17,6 +18,7 @@ BUCKET = f"sagemaker-us-east-1-{ACCOUNT_ID}"
 def definition(localcloud, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     from pipelines.ml_gateway.run_pipeline import build
+
     pipeline = build("us-east-1", ROLE, BUCKET, "MLGatewayPipeline")
     return pipeline, json.loads(pipeline.definition())
 
@@ -35,15 +37,34 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     _, doc = definition
     steps = _steps(doc)
     assert {name: s["Type"] for name, s in steps.items()} == {
-        "Ingest": "Processing", "FeatureStore": "Processing", "BuildDataset": "Processing",
+        "Ingest": "Processing",
+        "FeatureStore": "Processing",
+        "BuildDataset": "Processing",
         "Baseline": "Processing",
-        "Train": "Training", "Evaluate": "Processing", "CheckAuc": "Condition",
-        "RegisterModel": "RegisterModel", "Deploy": "Processing", "AucBelowThreshold": "Fail"}
+        "Train": "Training",
+        "Evaluate": "Processing",
+        "CheckAuc": "Condition",
+        "RegisterModel": "RegisterModel",
+        "Deploy": "Processing",
+        "AucBelowThreshold": "Fail",
+    }
 
     params = {p["Name"]: p for p in doc["Parameters"]}
-    assert {"ClaimsInputUri", "CustomersInputUri", "ProcessingInstanceType", "TrainingInstanceType",
-            "MaxDepth", "Eta", "NumRound", "EarlyStoppingRounds", "AucThreshold",
-            "ModelApprovalStatus", "EndpointName", "DeployStrategy", "NewVariantWeight"} <= set(params)
+    assert {
+        "ClaimsInputUri",
+        "CustomersInputUri",
+        "ProcessingInstanceType",
+        "TrainingInstanceType",
+        "MaxDepth",
+        "Eta",
+        "NumRound",
+        "EarlyStoppingRounds",
+        "AucThreshold",
+        "ModelApprovalStatus",
+        "EndpointName",
+        "DeployStrategy",
+        "NewVariantWeight",
+    } <= set(params)
     assert params["DeployStrategy"]["EnumValues"] == ["replace", "canary", "ab"]
     assert params["AucThreshold"]["Type"] == "Float" and params["AucThreshold"]["DefaultValue"] == 0.75
     assert params["MaxDepth"]["Type"] == "Integer"
@@ -56,8 +77,10 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert steps["Evaluate"]["PropertyFiles"][0]["FilePath"] == "evaluation.json"
     # Evaluate runs in the processing image like every processing step (default: the account's
     # ml-gateway-processing:latest; tests/test_processing_image.py checks the images in detail).
-    assert steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"] == \
-        f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/ml-gateway-processing:latest"
+    assert (
+        steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"]
+        == f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/ml-gateway-processing:latest"
+    )
     assert "sagemaker-xgboost" in steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
 
     hyper = steps["Train"]["Arguments"]["HyperParameters"]
@@ -71,7 +94,9 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     register = steps["RegisterModel"]["Arguments"]
     assert "Steps.Evaluate" in json.dumps(register["ModelMetrics"]["ModelQuality"]["Statistics"])
     drift = register["DriftCheckBaselines"]["ModelDataQuality"]
-    assert "Steps.Baseline" in json.dumps(drift["Statistics"]) and "constraints.json" in json.dumps(drift["Constraints"])
+    assert "Steps.Baseline" in json.dumps(drift["Statistics"]) and "constraints.json" in json.dumps(
+        drift["Constraints"]
+    )
 
     # On AWS the XGBoost container serves with our inference contract, shipped beside the model.
     container = register["InferenceSpecification"]["Containers"][0]
@@ -103,12 +128,19 @@ def test_serving_code_shipped_with_the_model_runs_on_its_own(definition, localcl
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     with tarfile.open(localcloud.cloud.config.s3_root / bucket / key) as tar:
         tar.extractall(tmp_path, filter="data")
-    check = ("import serving, processing.features as f, os; "
-             "assert f.__file__.startswith(os.getcwd()), f.__file__; "
-             "rows = serving.input_fn(b'{\"instances\": [{\"incident_severity\": \"Major\"}]}', 'application/json'); "
-             "print('ok')")
-    done = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
+    check = (
+        "import serving, processing.features as f, os; "
+        "assert f.__file__.startswith(os.getcwd()), f.__file__; "
+        'rows = serving.input_fn(b\'{"instances": [{"incident_severity": "Major"}]}\', \'application/json\'); '
+        "print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)},
+    )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
@@ -119,8 +151,9 @@ def test_the_sdk_still_refuses_a_bad_defaults_config_after_validating_once():
     from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
 
     from pipelines.ml_gateway.pipeline import validate_sdk_config_once
+
     validate_sdk_config_once()
-    validate_sdk_config_once()   # idempotent: one wrapper, not two
+    validate_sdk_config_once()  # idempotent: one wrapper, not two
     good = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
     bad = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": "yes"}}}}
     for _ in range(2):

@@ -2,6 +2,7 @@
 processing scripts import and what the tests run with, and its wiring: the pipeline puts it on
 every processing step, buildspec.yml builds and passes it, the stack has its ECR repository.
 No docker, no network: the image is checked through the files it is built from."""
+
 from __future__ import annotations
 
 import ast
@@ -32,8 +33,7 @@ LOCK = ROOT / "requirements.lock"
 # What runs as a processing job on AWS: every script in processing/ (and what they import from
 # our own packages), monitoring/baseline.py (the Baseline step) and monitoring/drift_check.py
 # (the DriftCheck pipeline's step).
-SCANNED = sorted(IMAGE_DIR.glob("*.py")) + [ROOT / "monitoring" / "baseline.py",
-                                            ROOT / "monitoring" / "drift_check.py"]
+SCANNED = sorted(IMAGE_DIR.glob("*.py")) + [ROOT / "monitoring" / "baseline.py", ROOT / "monitoring" / "drift_check.py"]
 OWN_PACKAGES = {"processing", "monitoring"}
 
 # Imports that never run on AWS, so the image leaves them out: module -> (the functions, as
@@ -41,10 +41,18 @@ OWN_PACKAGES = {"processing", "monitoring"}
 LOCAL_ONLY: dict[str, tuple[set[str], str]] = {}
 
 # python:3.11-slim on SageMaker's (x86_64) processing instances, for environment markers.
-IMAGE_ENV = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.0",
-             "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-             "os_name": "posix", "implementation_name": "cpython",
-             "platform_python_implementation": "CPython", "extra": ""}
+IMAGE_ENV = {
+    **default_environment(),
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
 
 
 def pins(path: Path) -> dict[str, tuple[str, str]]:
@@ -64,8 +72,9 @@ def pins(path: Path) -> dict[str, tuple[str, str]]:
         except InstallationError as exc:
             raise AssertionError(f"{path.name}: pip cannot parse {parsed.requirement!r}: {exc}") from None
         specs = list(requirement.specifier)
-        assert len(specs) == 1 and specs[0].operator == "==", \
+        assert len(specs) == 1 and specs[0].operator == "==", (
             f"{path.name}: {parsed.requirement!r} is not pinned with =="
+        )
         found[canonicalize_name(requirement.name)] = (requirement.name, specs[0].version)
     return found
 
@@ -83,13 +92,13 @@ IMAGE_PINS = pins(REQUIREMENTS)
 
 # -- requirements.txt --------------------------------------------------------------------------
 
+
 def test_every_pin_is_the_locked_version():
     lock = pins(LOCK)
     assert IMAGE_PINS, "processing/requirements.txt pins nothing"
     missing = sorted(name for _, (name, _v) in IMAGE_PINS.items() if canonicalize_name(name) not in lock)
     assert not missing, f"not in requirements.lock: {missing}"
-    differ = {name: (version, lock[key][1]) for key, (name, version) in IMAGE_PINS.items()
-              if version != lock[key][1]}
+    differ = {name: (version, lock[key][1]) for key, (name, version) in IMAGE_PINS.items() if version != lock[key][1]}
     assert not differ, f"image pin != lock pin: {differ}"
 
 
@@ -104,7 +113,7 @@ def test_requirements_are_closed_under_dependencies():
         for text in metadata.requires(name) or []:
             req = Requirement(text)
             if req.marker and not req.marker.evaluate(IMAGE_ENV):
-                continue   # an extra, or another platform
+                continue  # an extra, or another platform
             dep = canonicalize_name(req.name)
             if dep not in IMAGE_PINS:
                 problems.append(f"{name} needs {req}, not pinned")
@@ -114,6 +123,7 @@ def test_requirements_are_closed_under_dependencies():
 
 
 # -- imports on the AWS path -------------------------------------------------------------------
+
 
 def _imports(path: Path):
     """(module, enclosing function or None) for every import in the file, at any depth."""
@@ -178,7 +188,8 @@ def test_local_only_imports_stay_on_the_local_path():
         # exactly where declared: moved onto the AWS path (or top level) it would need the image
         assert found.get(module) == allowed, (
             f"{module} is imported at {sorted(found.get(module, ()))}, declared local-only at "
-            f"{sorted(allowed)}: update LOCAL_ONLY or add it to processing/requirements.txt")
+            f"{sorted(allowed)}: update LOCAL_ONLY or add it to processing/requirements.txt"
+        )
 
 
 def test_every_import_on_the_aws_path_is_in_the_image():
@@ -201,10 +212,14 @@ def test_local_only_packages_are_not_in_the_image():
 
 # -- Dockerfile --------------------------------------------------------------------------------
 
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
-            for line in map(str.strip, text.splitlines()) if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in map(str.strip, text.splitlines())
+        if line and not line.startswith("#")
+    ]
 
 
 def test_dockerfile_is_python_311_and_installs_the_requirements():
@@ -233,6 +248,7 @@ PROCESSING_STEPS = {"Ingest", "FeatureStore", "BuildDataset", "Baseline", "Evalu
 def build_definition(localcloud, monkeypatch, **kwargs) -> dict[str, dict]:
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     from pipelines.ml_gateway.run_pipeline import build
+
     return _steps(json.loads(build("us-east-1", ROLE, BUCKET, "MLGatewayPipeline", **kwargs).definition()))
 
 
@@ -262,21 +278,25 @@ def test_default_image_names_the_account_sts_returns():
     from unittest import mock
 
     from pipelines.ml_gateway.pipeline import default_processing_image_uri
+
     session = mock.Mock()
     session.boto_session.client.return_value.get_caller_identity.return_value = {"Account": "123456789012"}
-    assert default_processing_image_uri(session, "eu-west-1") == \
-        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-gateway-processing:latest"
+    assert (
+        default_processing_image_uri(session, "eu-west-1")
+        == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-gateway-processing:latest"
+    )
     assert session.boto_session.client.call_args.args == ("sts",)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
 
+
 def test_the_flag_reaches_the_settings_and_is_refused_where_it_does_nothing(monkeypatch, tmp_path, capsys):
     from mlgw import aws_run
     from mlgw.cli import build_parser, main
+
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    args = build_parser().parse_args(["pipeline", "upsert", "--target", "aws",
-                                      "--processing-image-uri", IMAGE])
+    args = build_parser().parse_args(["pipeline", "upsert", "--target", "aws", "--processing-image-uri", IMAGE])
     assert aws_run.resolve(args).processing_image_uri == IMAGE
     config = tmp_path / "aws.json"
     config.write_text(json.dumps({"processing_image_uri": "from-config:1"}))
@@ -294,6 +314,7 @@ def test_the_flag_reaches_the_settings_and_is_refused_where_it_does_nothing(monk
 
 def test_run_pipeline_entry_point_takes_the_flag(monkeypatch):
     from pipelines.ml_gateway import run_pipeline
+
     seen = {}
 
     def fake(*args, **kwargs):
@@ -301,12 +322,12 @@ def test_run_pipeline_entry_point_takes_the_flag(monkeypatch):
         return "arn:aws:sagemaker:us-east-1:1:pipeline/p/execution/x"
 
     monkeypatch.setattr(run_pipeline, "upsert_and_start", fake)
-    assert run_pipeline.main(["--region", "us-east-1", "--role-arn", ROLE,
-                              "--processing-image-uri", IMAGE]) == 0
+    assert run_pipeline.main(["--region", "us-east-1", "--role-arn", ROLE, "--processing-image-uri", IMAGE]) == 0
     assert seen["processing_image_uri"] == IMAGE
 
 
 # -- buildspec.yml -------------------------------------------------------------------------------
+
 
 def build_commands() -> list[str]:
     return yaml.safe_load((ROOT / "buildspec.yml").read_text())["phases"]["build"]["commands"]
@@ -331,17 +352,20 @@ def test_buildspec_tag_is_the_content_hash():
     """The tag command of buildspec.yml, run: a hash of the two files the image is built from."""
     import shutil
     import subprocess
+
     if not (shutil.which("bash") and shutil.which("sha256sum")):
         pytest.skip("needs bash and sha256sum")
     (tag,) = [c for c in build_commands() if c.startswith("PROCESSING_IMAGE_TAG=")]
-    done = subprocess.run(["bash", "-ec", f'{tag}\necho "$PROCESSING_IMAGE_TAG"'], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["bash", "-ec", f'{tag}\necho "$PROCESSING_IMAGE_TAG"'], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     digest = hashlib.sha256(DOCKERFILE.read_bytes() + REQUIREMENTS.read_bytes()).hexdigest()
     assert done.stdout.strip() == digest[:16]
 
 
 # -- infra/ml-gateway.yaml -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def template():
@@ -350,11 +374,11 @@ def template():
 
 def test_stack_has_the_processing_repository(template):
     from pipelines.ml_gateway.pipeline import PROCESSING_IMAGE_REPOSITORY
-    (name, repo), = [(n, r) for n, r in template["Resources"].items() if r["Type"] == "AWS::ECR::Repository"]
+
+    ((name, repo),) = [(n, r) for n, r in template["Resources"].items() if r["Type"] == "AWS::ECR::Repository"]
     props = repo["Properties"]
     default_project = template["Parameters"]["ProjectName"]["Default"]
-    assert props["RepositoryName"]["Fn::Sub"].replace("${ProjectName}", default_project) == \
-        PROCESSING_IMAGE_REPOSITORY
+    assert props["RepositoryName"]["Fn::Sub"].replace("${ProjectName}", default_project) == PROCESSING_IMAGE_REPOSITORY
     assert props["ImageScanningConfiguration"]["ScanOnPush"] is True
     (rule,) = json.loads(props["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     assert rule["selection"]["countType"] == "imageCountMoreThan"
@@ -376,5 +400,8 @@ def test_execution_role_can_pull_the_processing_image(template):
             for action in actions:
                 granted.add((action, json.dumps(resource, sort_keys=True)))
     repo_arn = json.dumps({"Fn::GetAtt": [repo, "Arn"]}, sort_keys=True)
-    assert {("ecr:BatchGetImage", repo_arn), ("ecr:GetDownloadUrlForLayer", repo_arn),
-            ("ecr:GetAuthorizationToken", '"*"')} <= granted
+    assert {
+        ("ecr:BatchGetImage", repo_arn),
+        ("ecr:GetDownloadUrlForLayer", repo_arn),
+        ("ecr:GetAuthorizationToken", '"*"'),
+    } <= granted

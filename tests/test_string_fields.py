@@ -9,6 +9,7 @@ field; SDK v2 rendered such values with `.to_string()` (a one-value `Std:Join`),
 yields text. The definition must do so, and the local executor must refuse the number as
 AWS does rather than run it.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,12 @@ def _all_steps(definition: dict) -> list[dict]:
 def test_numeric_parameters_are_rendered_as_strings_in_the_definition(localcloud, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
     from pipelines.ml_gateway.run_pipeline import build
-    definition = json.loads(build("us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R",
-                                  f"sagemaker-us-east-1-{ACCOUNT_ID}", "MLGatewayPipeline").definition())
+
+    definition = json.loads(
+        build(
+            "us-east-1", f"arn:aws:iam::{ACCOUNT_ID}:role/R", f"sagemaker-us-east-1-{ACCOUNT_ID}", "MLGatewayPipeline"
+        ).definition()
+    )
     parameters = {p["Name"]: p["Type"] for p in definition["Parameters"]}
     checked = []
     for step in _all_steps(definition):
@@ -56,8 +61,7 @@ def test_numeric_parameters_are_rendered_as_strings_in_the_definition(localcloud
             checked.append((step["Name"], f"HyperParameters.{name}", value))
         for i, value in enumerate((args.get("AppSpecification") or {}).get("ContainerArguments") or []):
             checked.append((step["Name"], f"ContainerArguments[{i}]", value))
-    wrong = [(step, field, value) for step, field, value in checked
-             if not _string_typed(value, parameters)]
+    wrong = [(step, field, value) for step, field, value in checked if not _string_typed(value, parameters)]
     assert not wrong
     hps = next(s for s in _all_steps(definition) if s["Name"] == "Train")["Arguments"]["HyperParameters"]
     assert hps["max_depth"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxDepth"}]}}
@@ -78,12 +82,18 @@ def test_the_executor_refuses_a_number_in_container_arguments(cloud):  # noqa: F
 
 def test_the_executor_refuses_a_number_in_hyperparameters(cloud):  # noqa: F811
     put_object(cloud, "code/train.py", "print('never runs')\n")
-    train = {"Name": "Train", "Type": "Training", "Arguments": {
-        "AlgorithmSpecification": {"TrainingImage": "xgboost:3", "TrainingInputMode": "File"},
-        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
-        "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
-        "RoleArn": ROLE, "InputDataConfig": [],
-        "HyperParameters": {"max_depth": {"Get": "Parameters.Depth"}, "sagemaker_program": '"train.py"'}}}
+    train = {
+        "Name": "Train",
+        "Type": "Training",
+        "Arguments": {
+            "AlgorithmSpecification": {"TrainingImage": "xgboost:3", "TrainingInputMode": "File"},
+            "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
+            "RoleArn": ROLE,
+            "InputDataConfig": [],
+            "HyperParameters": {"max_depth": {"Get": "Parameters.Depth"}, "sagemaker_program": '"train.py"'},
+        },
+    }
     arn = start(cloud, [train], [{"Name": "Depth", "Type": "Integer", "DefaultValue": 4}])
     assert wait_for(cloud, arn, 30)["PipelineExecutionStatus"] == "Failed"
     reason = steps_of(cloud, arn)["Train"]["FailureReason"]

@@ -4,6 +4,7 @@ the page, and state-changing POSTs refused without the studio's token or from an
 
 AWS error shapes: https://docs.aws.amazon.com/sagemaker/latest/APIReference/CommonErrors.html
 """
+
 from __future__ import annotations
 
 import html
@@ -25,15 +26,29 @@ from mlgw.studio.server import Background
 from mlgw.target import Target
 
 ROLE = "arn:aws:iam::123456789012:role/PipelineRole"
-DEFINITION = {"Version": "2020-12-01", "Metadata": {},
-              "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}],
-              "Steps": [{"Name": "Evaluate", "Type": "Processing", "Arguments": {}},
-                        {"Name": "CheckAuc", "Type": "Condition", "Arguments": {
-                            "Conditions": [{"Type": "GreaterThanOrEqualTo",
-                                            "LeftValue": {"Get": "Steps.Evaluate.ProcessingJobStatus"},
-                                            "RightValue": "Completed"}],
-                            "IfSteps": [{"Name": "Register", "Type": "RegisterModel", "Arguments": {}}],
-                            "ElseSteps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}}]}
+DEFINITION = {
+    "Version": "2020-12-01",
+    "Metadata": {},
+    "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}],
+    "Steps": [
+        {"Name": "Evaluate", "Type": "Processing", "Arguments": {}},
+        {
+            "Name": "CheckAuc",
+            "Type": "Condition",
+            "Arguments": {
+                "Conditions": [
+                    {
+                        "Type": "GreaterThanOrEqualTo",
+                        "LeftValue": {"Get": "Steps.Evaluate.ProcessingJobStatus"},
+                        "RightValue": "Completed",
+                    }
+                ],
+                "IfSteps": [{"Name": "Register", "Type": "RegisterModel", "Arguments": {}}],
+                "ElseSteps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}],
+            },
+        },
+    ],
+}
 
 
 def get(url: str) -> tuple[int, str]:
@@ -45,8 +60,12 @@ def get(url: str) -> tuple[int, str]:
 
 
 def post(url: str, fields: dict, headers: dict | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(fields).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, html.unescape(reply.read().decode())
@@ -59,40 +78,87 @@ def aws(monkeypatch):
     """moto's AWS: a pipeline with an execution, a registered model, an endpoint, a feature group."""
     moto = pytest.importorskip("moto")
     for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-        monkeypatch.delenv(name)          # boto3 would send "AWS" calls to a local endpoint
+        monkeypatch.delenv(name)  # boto3 would send "AWS" calls to a local endpoint
     with moto.mock_aws():
         session = boto3.Session(region_name="us-east-1")
         sm = session.client("sagemaker")
-        sm.create_pipeline(PipelineName="Fraud", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
-                           ClientRequestToken=uuid.uuid4().hex)
+        sm.create_pipeline(
+            PipelineName="Fraud",
+            PipelineDefinition=json.dumps(DEFINITION),
+            RoleArn=ROLE,
+            ClientRequestToken=uuid.uuid4().hex,
+        )
         execution = sm.start_pipeline_execution(PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex)
         sm.create_model_package_group(ModelPackageGroupName="FraudModels")
         s3 = session.client("s3")
         s3.create_bucket(Bucket="fraud-runs")
-        s3.put_object(Bucket="fraud-runs", Key="evaluation.json", Body=json.dumps({
-            "binary_classification_metrics": {"auc": {"value": 0.91}, "pr_auc": {"value": 0.55},
-                                              "confusion_matrix": {"0": {"0": 90, "1": 2}, "1": {"0": 3, "1": 5}}},
-            "mlflow": {"tracking_uri": "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/fraud",
-                       "experiment_id": "7", "run_id": "0a1b2c3d4e5f"}}).encode())
+        s3.put_object(
+            Bucket="fraud-runs",
+            Key="evaluation.json",
+            Body=json.dumps(
+                {
+                    "binary_classification_metrics": {
+                        "auc": {"value": 0.91},
+                        "pr_auc": {"value": 0.55},
+                        "confusion_matrix": {"0": {"0": 90, "1": 2}, "1": {"0": 3, "1": 5}},
+                    },
+                    "mlflow": {
+                        "tracking_uri": "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/fraud",
+                        "experiment_id": "7",
+                        "run_id": "0a1b2c3d4e5f",
+                    },
+                }
+            ).encode(),
+        )
         package = sm.create_model_package(
-            ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json",
-                                                          "S3Uri": "s3://fraud-runs/evaluation.json"}}},
-            ModelPackageGroupName="FraudModels", ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
-                                                    "ModelDataUrl": "s3://bucket/model.tar.gz"}],
-                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
-        sm.create_model(ModelName="fraud-v1", ExecutionRoleArn=ROLE,
-                        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1"})
-        sm.create_endpoint_config(EndpointConfigName="fraud-config-1", ProductionVariants=[
-            {"VariantName": "v1", "ModelName": "fraud-v1", "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {"ContentType": "application/json", "S3Uri": "s3://fraud-runs/evaluation.json"}
+                }
+            },
+            ModelPackageGroupName="FraudModels",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
+                        "ModelDataUrl": "s3://bucket/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )
+        sm.create_model(
+            ModelName="fraud-v1",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/xgb:1"},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName="fraud-config-1",
+            ProductionVariants=[
+                {
+                    "VariantName": "v1",
+                    "ModelName": "fraud-v1",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
         sm.create_endpoint(EndpointName="fraud", EndpointConfigName="fraud-config-1")
         sm.create_feature_group(
-            FeatureGroupName="claims", RecordIdentifierFeatureName="policy_id", EventTimeFeatureName="event_time",
-            FeatureDefinitions=[{"FeatureName": "policy_id", "FeatureType": "Integral"},
-                                {"FeatureName": "event_time", "FeatureType": "String"}],
+            FeatureGroupName="claims",
+            RecordIdentifierFeatureName="policy_id",
+            EventTimeFeatureName="event_time",
+            FeatureDefinitions=[
+                {"FeatureName": "policy_id", "FeatureType": "Integral"},
+                {"FeatureName": "event_time", "FeatureType": "String"},
+            ],
             OnlineStoreConfig={"EnableOnlineStore": True},
-            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://fraud-offline/store"}}, RoleArn=ROLE)
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://fraud-offline/store"}},
+            RoleArn=ROLE,
+        )
         target = Target.aws("us-east-1", None)
         server = Background(Backend(target))
         try:
@@ -107,7 +173,7 @@ def test_the_same_views_render_against_aws_apis(aws):
     assert status == 200 and "Fraud" in page and ">AWS<" in page
     status, page = get(f"{server.url}/pipelines/Fraud")
     assert status == 200
-    for step in ("Evaluate", "CheckAuc", "Register", "Stop"):           # condition branches drawn
+    for step in ("Evaluate", "CheckAuc", "Register", "Stop"):  # condition branches drawn
         assert f'data-step="{step}"' in page
     execution_id = execution_arn.rsplit("/", 1)[1]
     assert f"/executions/{execution_id}" in page
@@ -134,8 +200,9 @@ def test_executions_list_duration_and_the_parameters_that_differ_from_defaults(a
     now while it runs) and only the parameters whose value is not the definition's default
     (ListPipelineParametersForExecution)."""
     server, sm, *_ = aws
-    sm.start_pipeline_execution(PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex,
-                                PipelineParameters=[{"Name": "Auc", "Value": "0.95"}])
+    sm.start_pipeline_execution(
+        PipelineName="Fraud", ClientRequestToken=uuid.uuid4().hex, PipelineParameters=[{"Name": "Auc", "Value": "0.95"}]
+    )
     status, page = get(f"{server.url}/pipelines/Fraud")
     # The page comes at once; the facts that take calls per execution follow in its table
     # fragment (studio.js fetches it), which is all a repeat visit needs for finished ones.
@@ -143,10 +210,11 @@ def test_executions_list_duration_and_the_parameters_that_differ_from_defaults(a
     assert 'data-live="/pipelines/Fraud/executions-table"' in page
     status, page = get(f"{server.url}/pipelines/Fraud/executions-table")
     assert status == 200 and "<code>Auc=0.95</code>" in page
-    assert page.count("<code>Auc=") == 1           # the default run lists no override
+    assert page.count("<code>Auc=") == 1  # the default run lists no override
     durations = [cell.split("<", 1)[0] for cell in page.split('class="duration">')[1:]]
-    assert len(durations) == 2 and all(d.endswith((" s", " s so far", " min", " min so far"))
-                                       for d in durations), durations
+    assert len(durations) == 2 and all(d.endswith((" s", " s so far", " min", " min so far")) for d in durations), (
+        durations
+    )
 
 
 def test_approving_against_aws_changes_what_boto3_reads(aws):
@@ -160,10 +228,12 @@ def test_approving_against_aws_changes_what_boto3_reads(aws):
 
 def test_unknown_names_get_a_404_page_naming_them(aws):
     server, *_ = aws
-    for path, named in (("/pipelines/NoSuchPipeline", "pipeline 'NoSuchPipeline'"),
-                        ("/models/NoSuchGroup", "model package group 'NoSuchGroup'"),
-                        ("/endpoints/no-such-endpoint", "endpoint 'no-such-endpoint'"),
-                        ("/no/such/page", "no page at '/no/such/page'")):
+    for path, named in (
+        ("/pipelines/NoSuchPipeline", "pipeline 'NoSuchPipeline'"),
+        ("/models/NoSuchGroup", "model package group 'NoSuchGroup'"),
+        ("/endpoints/no-such-endpoint", "endpoint 'no-such-endpoint'"),
+        ("/no/such/page", "no page at '/no/such/page'"),
+    ):
         status, page = get(f"{server.url}{path}")
         assert status == 404, path
         assert named in page, (path, page[-400:])
@@ -172,13 +242,17 @@ def test_unknown_names_get_a_404_page_naming_them(aws):
 
 def test_an_aws_refusal_is_shown_with_aws_code_and_message(aws):
     server, *_ = aws
-    message = ("User: arn:aws:sts::123456789012:assumed-role/Reader/me is not authorized to perform: "
-               "sagemaker:ListModelPackageGroups because no identity-based policy allows the action")
+    message = (
+        "User: arn:aws:sts::123456789012:assumed-role/Reader/me is not authorized to perform: "
+        "sagemaker:ListModelPackageGroups because no identity-based policy allows the action"
+    )
 
     def access_denied(**kwargs):
         return AWSResponse("https://sagemaker.us-east-1.amazonaws.com", 400, {}, None), {
             "Error": {"Code": "AccessDeniedException", "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": 400}}
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
     server.app.state.backend.sm.meta.events.register("before-call.sagemaker.ListModelPackageGroups", access_denied)
     status, page = get(f"{server.url}/models")
     assert status == 400
@@ -195,8 +269,9 @@ def test_state_changing_posts_need_the_studio_token_and_its_origin(aws):
     assert status == 403 and "token" in page
     status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": "forged", "param:Auc": "0.8"})
     assert status == 403
-    status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": token},
-                        headers={"Origin": "https://evil.example"})
+    status, page = post(
+        f"{server.url}/pipelines/Fraud/start", {"csrf_token": token}, headers={"Origin": "https://evil.example"}
+    )
     assert status == 403 and "evil.example" in page
     assert len(sm.list_pipeline_executions(PipelineName="Fraud")["PipelineExecutionSummaries"]) == before
     status, page = post(f"{server.url}/pipelines/Fraud/start", {"csrf_token": token, "param:Auc": "0.8"})
@@ -211,11 +286,16 @@ def test_studio_binds_loopback_by_default():
 
 def test_local_target_reads_localcloud(localcloud, client):
     """The default target: boto3 pointed at localcloud with its credentials."""
-    client("sagemaker").create_pipeline(PipelineName="Local", PipelineDefinition=json.dumps(DEFINITION),
-                                        RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex)
+    client("sagemaker").create_pipeline(
+        PipelineName="Local",
+        PipelineDefinition=json.dumps(DEFINITION),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
-                                       home=localcloud.cloud.config.home)))
+    server = Background(
+        Backend(Target("local", session, endpoint_url=localcloud.url, home=localcloud.cloud.config.home))
+    )
     try:
         status, page = get(f"{server.url}/pipelines/Local")
         assert status == 200 and 'data-step="CheckAuc"' in page and ">localcloud<" in page
@@ -235,21 +315,27 @@ def test_local_target_reads_localcloud(localcloud, client):
 
         import pyarrow as pa
         import pyarrow.parquet as pq
+
         sm = client("sagemaker")
         sm.create_feature_group(
-            FeatureGroupName="claims", RecordIdentifierFeatureName="policy_id",
-            EventTimeFeatureName="event_time", RoleArn=ROLE,
-            FeatureDefinitions=[{"FeatureName": "policy_id", "FeatureType": "Integral"},
-                                {"FeatureName": "event_time", "FeatureType": "Fractional"}],
+            FeatureGroupName="claims",
+            RecordIdentifierFeatureName="policy_id",
+            EventTimeFeatureName="event_time",
+            RoleArn=ROLE,
+            FeatureDefinitions=[
+                {"FeatureName": "policy_id", "FeatureType": "Integral"},
+                {"FeatureName": "event_time", "FeatureType": "Fractional"},
+            ],
             OnlineStoreConfig={"EnableOnlineStore": True},
-            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://runs/offline"}})
-        uri = sm.describe_feature_group(FeatureGroupName="claims")["OfflineStoreConfig"][
-            "S3StorageConfig"]["ResolvedOutputS3Uri"]
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://runs/offline"}},
+        )
+        uri = sm.describe_feature_group(FeatureGroupName="claims")["OfflineStoreConfig"]["S3StorageConfig"][
+            "ResolvedOutputS3Uri"
+        ]
         for i, n in enumerate((1200, 34)):
             body = io.BytesIO()
             pq.write_table(pa.table({"policy_id": list(range(n)), "event_time": [1.0] * n}), body)
-            s3.put_object(Bucket="runs", Key=f"{uri.split('/', 3)[3]}/year=2026/part-{i}.parquet",
-                          Body=body.getvalue())
+            s3.put_object(Bucket="runs", Key=f"{uri.split('/', 3)[3]}/year=2026/part-{i}.parquet", Body=body.getvalue())
         status, page = get(f"{server.url}/features/claims")
         assert status == 200 and "offline store: 1,234 rows" in page and "in 2 Parquet files" in page
         # (moto answers an unknown feature group with a KeyError, so this one is checked here)
@@ -267,6 +353,7 @@ def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeyp
     from mlgw.cli import main
     from mlgw.progress import ExecutionResult
     from mlgw.studio.server import running_url, studio_file
+
     server, *_ = aws
     home = tmp_path / "mlgw"
     home.mkdir()
@@ -277,7 +364,7 @@ def test_mlgw_run_prints_the_studio_url_when_studio_is_running(tmp_path, monkeyp
     assert "studio" not in capsys.readouterr().out
 
     host, port = server.url.removeprefix("http://").split(":")
-    daemon.write_record(studio_file(home), os.getpid(), host, int(port))     # as serve() does
+    daemon.write_record(studio_file(home), os.getpid(), host, int(port))  # as serve() does
     assert running_url(home) == server.url
     main(["run", "--home", str(home)])
     assert f"{server.url}/pipelines/MLGatewayPipeline/executions/abc123" in capsys.readouterr().out
@@ -287,18 +374,28 @@ def test_a_large_model_group_is_shown_a_page_at_a_time_newest_first(localcloud, 
     """26 versions: the first page lists the 25 newest, and its "older versions" link (the
     ListModelPackages NextToken) shows version 1; each page answers without reading the rest."""
     from mlgw.studio.backend import VERSIONS_PER_PAGE
+
     sm = client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="Many")
     for _ in range(VERSIONS_PER_PAGE + 1):
         sm.create_model_package(
-            ModelPackageGroupName="Many", ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
-                                                    "ModelDataUrl": "s3://bucket/model.tar.gz"}],
-                                    "SupportedContentTypes": ["text/csv"],
-                                    "SupportedResponseMIMETypes": ["text/csv"]})
+            ModelPackageGroupName="Many",
+            ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/xgb:1",
+                        "ModelDataUrl": "s3://bucket/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
-                                       home=localcloud.cloud.config.home)))
+    server = Background(
+        Backend(Target("local", session, endpoint_url=localcloud.url, home=localcloud.cloud.config.home))
+    )
     try:
         status, page = get(f"{server.url}/models/Many")
         shown = [int(v) for v in re.findall(r'<tr data-version="(\d+)"', page)]
@@ -308,7 +405,7 @@ def test_a_large_model_group_is_shown_a_page_at_a_time_newest_first(localcloud, 
         assert status == 200 and re.findall(r'<tr data-version="(\d+)"', page) == ["1"]
         assert "older versions" not in page
         status, page = get(f"{server.url}/models/Many?token=not-a-token")
-        assert status == 400 and "ValidationException" in page      # AWS's refusal, on the page
+        assert status == 400 and "ValidationException" in page  # AWS's refusal, on the page
     finally:
         server.stop()
 
@@ -320,14 +417,19 @@ def test_a_pipeline_that_never_ran_is_listed_with_a_dash(localcloud, client):
     AWS omits absent optional members). The page lists it with a dash, not a 500."""
     sm = client("sagemaker")
     for name in ("Ran", "NeverRan"):
-        sm.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
-                           ClientRequestToken=uuid.uuid4().hex)
+        sm.create_pipeline(
+            PipelineName=name,
+            PipelineDefinition=json.dumps(DEFINITION),
+            RoleArn=ROLE,
+            ClientRequestToken=uuid.uuid4().hex,
+        )
     sm.start_pipeline_execution(PipelineName="Ran", ClientRequestToken=uuid.uuid4().hex)
     summaries = {p["PipelineName"]: p for p in sm.list_pipelines()["PipelineSummaries"]}
     assert "LastExecutionTime" not in summaries["NeverRan"]
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-    server = Background(Backend(Target("local", session, endpoint_url=localcloud.url,
-                                       home=localcloud.cloud.config.home)))
+    server = Background(
+        Backend(Target("local", session, endpoint_url=localcloud.url, home=localcloud.cloud.config.home))
+    )
     try:
         status, page = get(f"{server.url}/")
         assert status == 200, page
@@ -342,10 +444,13 @@ def test_the_filters_show_a_dash_for_members_aws_left_out():
     """Every optional member the pages show (LastModifiedTime, FailureReason, CurrentWeight,
     ModelPackageVersion...) may be absent from AWS's answer; rendering one never fails."""
     from mlgw.studio.app import templates
+
     env = templates().env
-    page = env.from_string("{{ x.LastExecutionTime|when }}|{{ x.Auc|number }}|{{ x.Seconds|duration }}|"
-                           "{{ seconds(x.StartTime, x.EndTime) }}|{{ x.FailureReason }}|{{ x.A.B }}|"
-                           "{{ x.FailureReason or '' }}|{{ x.Weight|default('') }}|{{ none|when }}")
+    page = env.from_string(
+        "{{ x.LastExecutionTime|when }}|{{ x.Auc|number }}|{{ x.Seconds|duration }}|"
+        "{{ seconds(x.StartTime, x.EndTime) }}|{{ x.FailureReason }}|{{ x.A.B }}|"
+        "{{ x.FailureReason or '' }}|{{ x.Weight|default('') }}|{{ none|when }}"
+    )
     assert page.render(x={}) == "—|—|—|—|—|—|||—"
 
 
@@ -356,12 +461,15 @@ def test_executions_are_shown_by_id_and_a_chosen_display_name_beside_it(aws):
     which the studio leaves out; a name the user chose is shown next to the ID."""
     server, sm, execution_arn, _ = aws
     default_id = execution_arn.rsplit("/", 1)[1]
-    named = sm.start_pipeline_execution(PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain",
-                                        ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    named = sm.start_pipeline_execution(
+        PipelineName="Fraud", PipelineExecutionDisplayName="nightly-retrain", ClientRequestToken=uuid.uuid4().hex
+    )["PipelineExecutionArn"]
     named_id = named.rsplit("/", 1)[1]
-    defaulted = sm.start_pipeline_execution(PipelineName="Fraud",
-                                            PipelineExecutionDisplayName="execution-1796018625822",
-                                            ClientRequestToken=uuid.uuid4().hex)["PipelineExecutionArn"]
+    defaulted = sm.start_pipeline_execution(
+        PipelineName="Fraud",
+        PipelineExecutionDisplayName="execution-1796018625822",
+        ClientRequestToken=uuid.uuid4().hex,
+    )["PipelineExecutionArn"]
     status, page = get(f"{server.url}/pipelines/Fraud")
     assert status == 200
     assert f">{default_id}</a>" in page and f">{named_id}</a>" in page and "nightly-retrain" in page
@@ -383,12 +491,14 @@ def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, m
     from mlgw.cli import main
     from mlgw.studio import server as studio_server
     from mlgw.studio.server import running_url, studio_file
+
     home = tmp_path / "mlgw"
     home.mkdir()
     servers = []
     real_make_server = studio_server.make_server
-    monkeypatch.setattr(studio_server, "make_server",
-                        lambda *a, **k: servers.append(real_make_server(*a, **k)) or servers[-1])
+    monkeypatch.setattr(
+        studio_server, "make_server", lambda *a, **k: servers.append(real_make_server(*a, **k)) or servers[-1]
+    )
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     target = Target("local", session, endpoint_url="http://127.0.0.1:9", home=home)
     probe = studio_server.bind("127.0.0.1", 0)
@@ -405,8 +515,10 @@ def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, m
     try:
         assert main(["studio", "--home", str(home), "--studio-port", str(port)]) == 2
         out, err = capsys.readouterr()
-        assert err.strip() == f"mlgw: error: studio already running at http://127.0.0.1:{port} " \
-                              f"(pid {os.getpid()}); stop it first (Ctrl-C in its terminal, or `mlgw stop`)"
+        assert (
+            err.strip() == f"mlgw: error: studio already running at http://127.0.0.1:{port} "
+            f"(pid {os.getpid()}); stop it first (Ctrl-C in its terminal, or `mlgw stop`)"
+        )
         assert "Ctrl-C stops it" not in out
         assert studio_file(home).read_text() == record and running_url(home) == f"http://127.0.0.1:{port}"
 
@@ -423,14 +535,18 @@ def test_a_second_studio_is_refused_and_the_first_keeps_its_run_file(tmp_path, m
     finally:
         servers[0].should_exit = True
         first.join(timeout=10)
-    assert not studio_file(home).exists()          # its owner removes it on the way out
+    assert not studio_file(home).exists()  # its owner removes it on the way out
 
 
 def test_a_pipeline_that_never_ran_against_aws_apis(aws):
     """The same list against moto's ListPipelines: a pipeline created and never started."""
     server, sm, *_ = aws
-    sm.create_pipeline(PipelineName="Idle", PipelineDefinition=json.dumps(DEFINITION), RoleArn=ROLE,
-                       ClientRequestToken=uuid.uuid4().hex)
+    sm.create_pipeline(
+        PipelineName="Idle",
+        PipelineDefinition=json.dumps(DEFINITION),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
     status, page = get(f"{server.url}/pipelines")
     assert status == 200 and '<a href="/pipelines/Idle">Idle</a>' in page
     assert get(f"{server.url}/pipelines/Idle")[0] == 200

@@ -7,6 +7,7 @@ RetryPipelineExecution (https://docs.aws.amazon.com/sagemaker/latest/APIReferenc
 UpdateModelPackage's ModelApprovalStatus
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,12 +36,23 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")]
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1300,1000")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver (.ci/run installs them)"
+    ),
+]
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1300,1000",
+)
 RED, GREEN = "rgb(217, 83, 79)", "rgb(46, 157, 91)"
 PIPELINE = local_run.PIPELINE_NAME
 
@@ -93,14 +105,23 @@ def browser():
 @pytest.fixture(scope="module")
 def sm(deployed):
     config, _ = deployed
-    return boto3.client("sagemaker", endpoint_url=config.url, region_name=config.region,
-                        aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key)
+    return boto3.client(
+        "sagemaker",
+        endpoint_url=config.url,
+        region_name=config.region,
+        aws_access_key_id=config.access_key,
+        aws_secret_access_key=config.secret_key,
+    )
 
 
 def _wait(browser, timeout: float) -> WebDriverWait:
     """Waits through the page replacing itself (live refresh, reload when a run ends)."""
-    return WebDriverWait(browser, timeout, poll_frequency=0.2,
-                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
+    return WebDriverWait(
+        browser,
+        timeout,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
 
 
 def _node(browser, step: str):
@@ -119,17 +140,22 @@ def test_a_pipeline_run_shows_its_graph_with_every_step_succeeded(studio, browse
     browser.find_element(By.CSS_SELECTOR, f'#executions a[href$="/executions/{execution_id}"]').click()
     _wait(browser, 20).until(lambda d: d.find_elements(By.ID, "pipeline-graph"))
 
-    ran = {s["StepName"] for s in sm.list_pipeline_execution_steps(
-        PipelineExecutionArn=result.arn)["PipelineExecutionSteps"]}
-    assert {"Ingest", "FeatureStore", "BuildDataset", "Train", "Evaluate", "CheckAuc", "RegisterModel",
-            "Deploy"} <= ran
+    ran = {
+        s["StepName"]
+        for s in sm.list_pipeline_execution_steps(PipelineExecutionArn=result.arn)["PipelineExecutionSteps"]
+    }
+    assert {"Ingest", "FeatureStore", "BuildDataset", "Train", "Evaluate", "CheckAuc", "RegisterModel", "Deploy"} <= ran
     # Read in one script: status and the colour the user sees, per node.
-    drawn = {name: (status, stroke) for name, status, stroke in browser.execute_script(
-        "return [...document.querySelectorAll('#pipeline-graph g.node')].map(n => [n.dataset.step, "
-        "n.dataset.status, getComputedStyle(n.querySelector('rect')).stroke])")}
+    drawn = {
+        name: (status, stroke)
+        for name, status, stroke in browser.execute_script(
+            "return [...document.querySelectorAll('#pipeline-graph g.node')].map(n => [n.dataset.step, "
+            "n.dataset.status, getComputedStyle(n.querySelector('rect')).stroke])"
+        )
+    }
     for step in ran:
         assert drawn[step] == ("Succeeded", GREEN), (step, drawn)
-    assert drawn["AucBelowThreshold"][0] == "NotStarted"          # the condition's other branch
+    assert drawn["AucBelowThreshold"][0] == "NotStarted"  # the condition's other branch
     assert browser.find_element(By.ID, "execution-status").text == "Succeeded"
     # Step detail: the evaluation property file rendered as metrics, the job's own log.
     _node(browser, "Evaluate").find_element(By.TAG_NAME, "a").click()
@@ -154,48 +180,109 @@ def _small_definition(bucket: str, role: str) -> dict:
     """One processing step whose script refuses a negative AUC (so it can fail, then pass once
     the script is fixed) and a condition on its property file."""
     evaluate = {
-        "Name": "Evaluate", "Type": "Processing",
+        "Name": "Evaluate",
+        "Type": "Processing",
         "Arguments": {
-            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium",
-                                                      "VolumeSizeInGB": 30}},
-            "AppSpecification": {"ImageUri": "sklearn:1.2",
-                                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
-                                 "ContainerArguments": ["--auc", {"Std:Join": {"On": "", "Values": [
-                                     {"Get": "Parameters.Auc"}]}}]},   # a string field: .to_string()
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
+            },
+            "AppSpecification": {
+                "ImageUri": "sklearn:1.2",
+                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
+                "ContainerArguments": ["--auc", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Auc"}]}}],
+            },  # a string field: .to_string()
             "Environment": {"EVALUATION_DIR": "/opt/ml/processing/evaluation"},
             "RoleArn": role,
-            "ProcessingInputs": [{"InputName": "code", "AppManaged": False, "S3Input": {
-                "S3Uri": f"s3://{bucket}/studio-test/evaluate.py", "LocalPath": "/opt/ml/processing/input/code",
-                "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "evaluation", "AppManaged": False, "S3Output": {
-                "S3Uri": {"Std:Join": {"On": "/", "Values": [
-                    f"s3://{bucket}/studio-test/runs", {"Get": "Execution.PipelineExecutionId"}, "evaluation"]}},
-                "LocalPath": "/opt/ml/processing/evaluation", "S3UploadMode": "EndOfJob"}}]},
+            "ProcessingInputs": [
+                {
+                    "InputName": "code",
+                    "AppManaged": False,
+                    "S3Input": {
+                        "S3Uri": f"s3://{bucket}/studio-test/evaluate.py",
+                        "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "evaluation",
+                        "AppManaged": False,
+                        "S3Output": {
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": [
+                                        f"s3://{bucket}/studio-test/runs",
+                                        {"Get": "Execution.PipelineExecutionId"},
+                                        "evaluation",
+                                    ],
+                                }
+                            },
+                            "LocalPath": "/opt/ml/processing/evaluation",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
         },
-        "PropertyFiles": [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
-                           "FilePath": "evaluation.json"}],
+        "PropertyFiles": [
+            {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+        ],
     }
-    check = {"Name": "CheckAuc", "Type": "Condition", "Arguments": {
-        "Conditions": [{"Type": "GreaterThanOrEqualTo", "LeftValue": {"Std:JsonGet": {
-            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-            "Path": "binary_classification_metrics.auc.value"}}, "RightValue": 0.5}],
-        "IfSteps": [], "ElseSteps": []}}
-    return {"Version": "2020-12-01", "Metadata": {},
-            "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}], "Steps": [evaluate, check]}
+    check = {
+        "Name": "CheckAuc",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": {
+                        "Std:JsonGet": {
+                            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                            "Path": "binary_classification_metrics.auc.value",
+                        }
+                    },
+                    "RightValue": 0.5,
+                }
+            ],
+            "IfSteps": [],
+            "ElseSteps": [],
+        },
+    }
+    return {
+        "Version": "2020-12-01",
+        "Metadata": {},
+        "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9}],
+        "Steps": [evaluate, check],
+    }
 
 
-def test_a_failed_run_shows_the_failing_step_red_with_its_reason_and_retry_completes_it(
-        studio, browser, deployed, sm):
+def test_a_failed_run_shows_the_failing_step_red_with_its_reason_and_retry_completes_it(studio, browser, deployed, sm):
     config, _ = deployed
-    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region,
-                      aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=config.url,
+        region_name=config.region,
+        aws_access_key_id=config.access_key,
+        aws_secret_access_key=config.secret_key,
+    )
     bucket = local_run.default_bucket(config)
     s3.put_object(Bucket=bucket, Key="studio-test/evaluate.py", Body=EVALUATE.encode())
-    sm.create_pipeline(PipelineName="StudioFails", RoleArn=local_run.role_arn(config),
-                       PipelineDefinition=json.dumps(_small_definition(bucket, local_run.role_arn(config))),
-                       ClientRequestToken=uuid.uuid4().hex)
-    arn = sm.start_pipeline_execution(PipelineName="StudioFails", ClientRequestToken=uuid.uuid4().hex,
-                                      PipelineParameters=[{"Name": "Auc", "Value": "-1"}])["PipelineExecutionArn"]
+    sm.create_pipeline(
+        PipelineName="StudioFails",
+        RoleArn=local_run.role_arn(config),
+        PipelineDefinition=json.dumps(_small_definition(bucket, local_run.role_arn(config))),
+        ClientRequestToken=uuid.uuid4().hex,
+    )
+    arn = sm.start_pipeline_execution(
+        PipelineName="StudioFails",
+        ClientRequestToken=uuid.uuid4().hex,
+        PipelineParameters=[{"Name": "Auc", "Value": "-1"}],
+    )["PipelineExecutionArn"]
     # The page follows the run live and reloads itself when it ends.
     browser.get(f"{studio.url}/pipelines/StudioFails/executions/{arn.rsplit('/', 1)[1]}")
     _wait(browser, 120).until(lambda d: d.find_elements(By.ID, "retry"))
@@ -205,23 +292,33 @@ def test_a_failed_run_shows_the_failing_step_red_with_its_reason_and_retry_compl
     assert "non-negative AUC" in browser.find_element(By.CSS_SELECTOR, 'tr[data-step="Evaluate"] td.reason').text
 
     # Fix the script (what a user does before retrying), then Retry from the page.
-    s3.put_object(Bucket=bucket, Key="studio-test/evaluate.py",
-                  Body=EVALUATE.replace("auc = float(", "auc = abs(float(").replace("+ 1])", "+ 1]))").encode())
+    s3.put_object(
+        Bucket=bucket,
+        Key="studio-test/evaluate.py",
+        Body=EVALUATE.replace("auc = float(", "auc = abs(float(").replace("+ 1])", "+ 1]))").encode(),
+    )
     browser.find_element(By.ID, "retry").click()
-    _wait(browser, 120).until(
-        lambda d: d.find_element(By.ID, "execution-status").text == "Succeeded")
+    _wait(browser, 120).until(lambda d: d.find_element(By.ID, "execution-status").text == "Succeeded")
     assert sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Succeeded"
-    _wait(browser, 20).until(lambda d: [_node(d, s).get_attribute("data-status") for s in ("Evaluate", "CheckAuc")]
-                             == ["Succeeded", "Succeeded"])
+    _wait(browser, 20).until(
+        lambda d: (
+            [_node(d, s).get_attribute("data-status") for s in ("Evaluate", "CheckAuc")] == ["Succeeded", "Succeeded"]
+        )
+    )
 
 
 def test_approving_a_model_version_from_the_page_changes_what_boto3_reads(studio, browser, sm):
-    first = sm.describe_model_package(ModelPackageName=sm.list_model_packages(
-        ModelPackageGroupName="MLGatewayFraud")["ModelPackageSummaryList"][0]["ModelPackageArn"])
+    first = sm.describe_model_package(
+        ModelPackageName=sm.list_model_packages(ModelPackageGroupName="MLGatewayFraud")["ModelPackageSummaryList"][0][
+            "ModelPackageArn"
+        ]
+    )
     arn = sm.create_model_package(
-        ModelPackageGroupName="MLGatewayFraud", ModelApprovalStatus="PendingManualApproval",
+        ModelPackageGroupName="MLGatewayFraud",
+        ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification=first["InferenceSpecification"],
-        ModelMetrics=first.get("ModelMetrics", {}))["ModelPackageArn"]
+        ModelMetrics=first.get("ModelMetrics", {}),
+    )["ModelPackageArn"]
     version = arn.rsplit("/", 1)[1]
     browser.get(f"{studio.url}/models/MLGatewayFraud")
     row = browser.find_element(By.CSS_SELECTOR, f'#versions tr[data-version="{version}"]')
@@ -239,8 +336,11 @@ def test_promoting_a_canary_from_the_page_changes_what_boto3_reads(studio, brows
     main = config["ProductionVariants"][0]
     canary = {**main, "VariantName": "canary", "InitialVariantWeight": 0.2}
     name = f"{local_run.ENDPOINT_NAME}-canary-test"
-    sm.create_endpoint_config(EndpointConfigName=name, DataCaptureConfig=config["DataCaptureConfig"],
-                              ProductionVariants=[{**main, "InitialVariantWeight": 0.8}, canary])
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        DataCaptureConfig=config["DataCaptureConfig"],
+        ProductionVariants=[{**main, "InitialVariantWeight": 0.8}, canary],
+    )
     sm.update_endpoint(EndpointName=local_run.ENDPOINT_NAME, EndpointConfigName=name)
     deadline = time.monotonic() + 120
     while sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointStatus"] != "InService":
@@ -253,5 +353,6 @@ def test_promoting_a_canary_from_the_page_changes_what_boto3_reads(studio, brows
     _wait(browser, 120).until(lambda d: "canary now takes all traffic" in d.find_element(By.ID, "note").text)
     variants = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["ProductionVariants"]
     assert [v["VariantName"] for v in variants] == ["canary"]
-    assert [r.get_attribute("data-variant") for r in
-            browser.find_elements(By.CSS_SELECTOR, "#variants tr[data-variant]")] == ["canary"]
+    assert [
+        r.get_attribute("data-variant") for r in browser.find_elements(By.CSS_SELECTOR, "#variants tr[data-variant]")
+    ] == ["canary"]

@@ -7,6 +7,7 @@ The CodeBuild role's needs: CreatePipeline/UpdatePipeline need iam:PassRole for 
 actions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html);
 Application Auto Scaling's caller permissions per API
 (https://docs.aws.amazon.com/autoscaling/application/userguide/auth-and-access-control.html)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,14 +39,31 @@ def test_codebuild_role_can_run_the_buildspec(template):
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
     granted = _granted(role)
-    for action in ("sagemaker:CreatePipeline", "sagemaker:UpdatePipeline", "sagemaker:DescribePipeline",
-                   "sagemaker:StartPipelineExecution", "sagemaker:AddTags", "iam:PassRole",
-                   # what the SDK calls at upsert (recorded by tests/test_iam_conformance.py)
-                   "s3:PutObject", "s3:GetObject", "s3:ListAllMyBuckets", "iam:GetRole",
-                   "iam:SimulatePrincipalPolicy", "kms:GenerateDataKey", "kms:Decrypt",
-                   "ecr:GetAuthorizationToken", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                   "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchCheckLayerAvailability",
-                   "ecr:DescribeImages", "ecr:DescribeRepositories", "logs:PutLogEvents"):
+    for action in (
+        "sagemaker:CreatePipeline",
+        "sagemaker:UpdatePipeline",
+        "sagemaker:DescribePipeline",
+        "sagemaker:StartPipelineExecution",
+        "sagemaker:AddTags",
+        "iam:PassRole",
+        # what the SDK calls at upsert (recorded by tests/test_iam_conformance.py)
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:ListAllMyBuckets",
+        "iam:GetRole",
+        "iam:SimulatePrincipalPolicy",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "ecr:GetAuthorizationToken",
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:DescribeImages",
+        "ecr:DescribeRepositories",
+        "logs:PutLogEvents",
+    ):
         assert action in granted, f"CodeBuildServiceRole lacks {action}"
     assert granted["iam:PassRole"] == [{"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}]
     assert "CodeBuildServiceRoleArn" in template["Outputs"]
@@ -53,12 +71,18 @@ def test_codebuild_role_can_run_the_buildspec(template):
 
 def test_execution_role_can_move_autoscaling_and_clean_up(template):
     granted = _granted(template["Resources"]["SageMakerExecutionRole"])
-    for action in ("application-autoscaling:DescribeScalableTargets",
-                   "application-autoscaling:DescribeScalingPolicies",
-                   "application-autoscaling:RegisterScalableTarget",
-                   "application-autoscaling:DeregisterScalableTarget",
-                   "application-autoscaling:PutScalingPolicy",
-                   "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
-                   "sagemaker:ListModels", "sagemaker:ListEndpointConfigs",
-                   "sagemaker:DeleteModel", "sagemaker:DeleteEndpointConfig"):
+    for action in (
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:DescribeScalingPolicies",
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "cloudwatch:PutMetricAlarm",
+        "cloudwatch:DeleteAlarms",
+        "cloudwatch:DescribeAlarms",
+        "sagemaker:ListModels",
+        "sagemaker:ListEndpointConfigs",
+        "sagemaker:DeleteModel",
+        "sagemaker:DeleteEndpointConfig",
+    ):
         assert action in granted, f"SageMakerExecutionRole lacks {action}"

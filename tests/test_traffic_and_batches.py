@@ -1,4 +1,5 @@
 """Drift specs for replayed traffic, and a dataset made of several batches."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,16 +17,19 @@ def test_drift_scales_claims_consistently_and_sets_category_shares():
     parts = drifted["injury_claim"] + drifted["vehicle_claim"]
     assert (parts - drifted["total_claim_amount"]).abs().max() < 0.05
     share = (drifted_customers["policy_state"] == "NV").mean()
-    assert 0.5 <= share <= 0.65          # half set to NV, plus the NV already there
+    assert 0.5 <= share <= 0.65  # half set to NV, plus the NV already there
     assert claims["total_claim_amount"].equals(synthetic.generate(2000, seed=5)[0]["total_claim_amount"])
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("fraud_rate*2", "not a numeric column"),
-    ("policy_state=XX:0.5", "'XX' is not a value"),
-    ("policy_state=NV:1.5", "share must be between 0 and 1"),
-    ("total_claim_amount+3", "expected COLUMN*FACTOR"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("fraud_rate*2", "not a numeric column"),
+        ("policy_state=XX:0.5", "'XX' is not a value"),
+        ("policy_state=NV:1.5", "share must be between 0 and 1"),
+        ("total_claim_amount+3", "expected COLUMN*FACTOR"),
+    ],
+)
 def test_bad_drift_specs_name_the_part(spec, message):
     claims, customers = synthetic.generate(50, seed=1)
     with pytest.raises(TrafficError, match=message.replace("*", r"\*").replace("+", r"\+")):
@@ -45,8 +49,7 @@ def test_batches_form_one_dataset_and_an_id_in_two_files_is_named(tmp_path):
         ingest.read_all(str(folder), "claims")
 
 
-def test_ingest_makes_the_accepted_input_the_only_current_data_and_refuses_a_changed_input(
-        client, tmp_path):
+def test_ingest_makes_the_accepted_input_the_only_current_data_and_refuses_a_changed_input(client, tmp_path):
     """Ingest's switch of the current dataset (the landing prefix retrains read): the staged
     objects replace every object there (an old batch included), and an input whose objects are
     not the files that were validated (an upload that landed during validation) switches
@@ -62,8 +65,10 @@ def test_ingest_makes_the_accepted_input_the_only_current_data_and_refuses_a_cha
     (local / "mine.csv").write_bytes(b"policy_id\n1\n")
 
     def current():
-        return {o["Key"]: s3.get_object(Bucket="data", Key=o["Key"])["Body"].read()
-                for o in s3.list_objects_v2(Bucket="data", Prefix="landing/claims/").get("Contents", [])}
+        return {
+            o["Key"]: s3.get_object(Bucket="data", Key=o["Key"])["Body"].read()
+            for o in s3.list_objects_v2(Bucket="data", Prefix="landing/claims/").get("Contents", [])
+        }
 
     s3.put_object(Bucket="data", Key="staging/x/claims/late.csv", Body=b"policy_id\n2\n")
     with pytest.raises(JobError, match=r"changed while they were validated.*unchanged"):
@@ -75,5 +80,6 @@ def test_ingest_makes_the_accepted_input_the_only_current_data_and_refuses_a_cha
     assert ingest.apply_publish(s3, plan) == 1
     assert current() == {"landing/claims/mine.csv": b"policy_id\n1\n"}
     # A retrain reads the current prefix itself: nothing to switch.
-    assert ingest.plan_publish(s3, "claims", "s3://data/landing/claims/", "s3://data/landing/claims/",
-                               str(local)) is None
+    assert (
+        ingest.plan_publish(s3, "claims", "s3://data/landing/claims/", "s3://data/landing/claims/", str(local)) is None
+    )

@@ -7,6 +7,7 @@ sit side by side under one ModelDataUrl prefix and be invoked with TargetModel=<
     python -m training.segments --policies 5000 --seed 0 --out build/segments
     python -m training.segments --claims claims.csv --customers customers.csv --out DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,9 +24,19 @@ from training import train as trainer
 LABEL = "fraud"
 SEGMENT_COLUMN = "policy_state"
 # Small, fast defaults: a segment has a few hundred to a few thousand rows.
-DEFAULT_TRAIN_ARGS = ["--max_depth", "4", "--eta", "0.3", "--num_round", "40",
-                      "--early_stopping_rounds", "10", "--nthread", "2"]
-MIN_POSITIVES = 4   # a stratified train/validation split needs positives on both sides
+DEFAULT_TRAIN_ARGS = [
+    "--max_depth",
+    "4",
+    "--eta",
+    "0.3",
+    "--num_round",
+    "40",
+    "--early_stopping_rounds",
+    "10",
+    "--nthread",
+    "2",
+]
+MIN_POSITIVES = 4  # a stratified train/validation split needs positives on both sides
 
 
 class SegmentError(Exception):
@@ -37,15 +48,16 @@ def segment_frames(claims_df: pd.DataFrame, customers_df: pd.DataFrame) -> dict[
     claims = features.encode_claims(claims_df)
     customers = features.encode_customers(customers_df)
     states = customers_df[["policy_id", SEGMENT_COLUMN]].astype({"policy_id": "int64"})
-    joined = (claims.merge(customers, on="policy_id", validate="one_to_one")
-              .merge(states, on="policy_id", validate="one_to_one"))
+    joined = claims.merge(customers, on="policy_id", validate="one_to_one").merge(
+        states, on="policy_id", validate="one_to_one"
+    )
     columns = [LABEL] + features.MODEL_FEATURES
-    return {state: group[columns].reset_index(drop=True)
-            for state, group in joined.groupby(SEGMENT_COLUMN, sort=True)}
+    return {state: group[columns].reset_index(drop=True) for state, group in joined.groupby(SEGMENT_COLUMN, sort=True)}
 
 
 def _split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.model_selection import train_test_split
+
     return train_test_split(frame, test_size=0.25, stratify=frame[LABEL], random_state=seed)
 
 
@@ -68,8 +80,7 @@ def _pack(model_dir: Path, archive: Path) -> Path:
     return archive
 
 
-def train_segment(frame: pd.DataFrame, work: Path, *, seed: int = 0,
-                  train_args: list[str] | None = None) -> Path:
+def train_segment(frame: pd.DataFrame, work: Path, *, seed: int = 0, train_args: list[str] | None = None) -> Path:
     """Train one segment with train.py's logic in-process; returns its model directory."""
     train_dir, val_dir, model_dir = work / "train", work / "validation", work / "model"
     for d in (train_dir, val_dir, model_dir):
@@ -77,9 +88,19 @@ def train_segment(frame: pd.DataFrame, work: Path, *, seed: int = 0,
     train_df, val_df = _split(frame, seed)
     train_df.to_csv(train_dir / "train.csv", index=False)
     val_df.to_csv(val_dir / "validation.csv", index=False)
-    args = trainer.parse_args([*(train_args or DEFAULT_TRAIN_ARGS), "--seed", str(seed),
-                               "--train", str(train_dir), "--validation", str(val_dir),
-                               "--model-dir", str(model_dir)])
+    args = trainer.parse_args(
+        [
+            *(train_args or DEFAULT_TRAIN_ARGS),
+            "--seed",
+            str(seed),
+            "--train",
+            str(train_dir),
+            "--validation",
+            str(val_dir),
+            "--model-dir",
+            str(model_dir),
+        ]
+    )
     # train.train, not train.main: main exits the process on failure (job contract).
     with open(work / "train.log", "w") as log, contextlib.redirect_stdout(log):
         try:
@@ -89,9 +110,16 @@ def train_segment(frame: pd.DataFrame, work: Path, *, seed: int = 0,
     return model_dir
 
 
-def train_segments(claims_df: pd.DataFrame, customers_df: pd.DataFrame, out_dir: str | Path, *,
-                   min_rows: int = 200, seed: int = 0, train_args: list[str] | None = None,
-                   report=print) -> dict[str, Path]:
+def train_segments(
+    claims_df: pd.DataFrame,
+    customers_df: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    min_rows: int = 200,
+    seed: int = 0,
+    train_args: list[str] | None = None,
+    report=print,
+) -> dict[str, Path]:
     """One model per policy_state → {state: out_dir/<STATE>.tar.gz}; small segments skipped."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,8 +131,7 @@ def train_segments(claims_df: pd.DataFrame, customers_df: pd.DataFrame, out_dir:
             continue
         model_dir = train_segment(frame, out / ".work" / state, seed=seed, train_args=train_args)
         archives[state] = _pack(model_dir, out / f"{state}.tar.gz")
-        report(f"{state}: {len(frame)} rows, {int(frame[LABEL].sum())} positives "
-               f"→ {archives[state]}")
+        report(f"{state}: {len(frame)} rows, {int(frame[LABEL].sum())} positives → {archives[state]}")
     if not archives:
         raise SegmentError("no segment had enough data to train")
     return archives
@@ -115,8 +142,10 @@ def load_dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not (args.claims and args.customers):
             raise SegmentError("--claims and --customers go together")
         from processing import schema
+
         return schema.read_raw(args.claims, "claims"), schema.read_raw(args.customers, "customers")
     from processing import synthetic
+
     return synthetic.generate(args.policies, args.seed)
 
 
@@ -137,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     train_args = [*DEFAULT_TRAIN_ARGS, "--num_round", str(args.num_round)]
     try:
         claims, customers = load_dataset(args)
-        train_segments(claims, customers, args.out, min_rows=args.min_rows, seed=args.seed,
-                       train_args=train_args)
+        train_segments(claims, customers, args.out, min_rows=args.min_rows, seed=args.seed, train_args=train_args)
     except (SegmentError, features.FeatureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ header row (first column `fraud`, then the feature columns). Outputs in SM_MODEL
 An optional SM_CHANNEL_SCHEMA holds the data contract (schema.json); it is copied into the
 model so the endpoint encodes raw requests with the contract the model was trained on.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--subsample", type=float, default=0.8)
     ap.add_argument("--colsample_bytree", type=float, default=0.8)
     ap.add_argument("--min_child_weight", type=float, default=1.0)
-    ap.add_argument("--scale_pos_weight", default="auto",
-                    help="float, or 'auto' = negatives/positives in the training data")
+    ap.add_argument(
+        "--scale_pos_weight", default="auto", help="float, or 'auto' = negatives/positives in the training data"
+    )
     ap.add_argument("--objective", default="binary:logistic")
     ap.add_argument("--eval_metric", default="auc")
     ap.add_argument("--nthread", type=int, default=0, help="0 = all cores")
@@ -59,8 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     ap.add_argument("--validation", default=os.environ.get("SM_CHANNEL_VALIDATION"))
     ap.add_argument("--model-dir", dest="model_dir", default=os.environ.get("SM_MODEL_DIR"))
-    ap.add_argument("--schema", default=os.environ.get("SM_CHANNEL_SCHEMA"),
-                    help="folder holding the data contract schema.json (optional)")
+    ap.add_argument(
+        "--schema",
+        default=os.environ.get("SM_CHANNEL_SCHEMA"),
+        help="folder holding the data contract schema.json (optional)",
+    )
     args, unknown = ap.parse_known_args(argv)
     if unknown:  # SageMaker may pass extra framework arguments; don't die on them
         print(f"ignoring unknown arguments: {' '.join(unknown)}", file=sys.stderr)
@@ -72,8 +77,11 @@ def read_channel(name: str, path: str | None) -> pd.DataFrame:
         raise TrainingError(f"channel '{name}' is missing (set SM_CHANNEL_{name.upper()})")
     if not os.path.isdir(path):
         raise TrainingError(f"channel '{name}': directory not found: {path}")
-    files = sorted(os.path.join(path, f) for f in os.listdir(path)
-                   if not f.startswith(".") and os.path.isfile(os.path.join(path, f)))
+    files = sorted(
+        os.path.join(path, f)
+        for f in os.listdir(path)
+        if not f.startswith(".") and os.path.isfile(os.path.join(path, f))
+    )
     frames = []
     for f in files:
         if os.path.getsize(f) == 0:
@@ -92,8 +100,9 @@ def read_channel(name: str, path: str | None) -> pd.DataFrame:
             raise TrainingError(f"channel '{name}': {f} has a different header than the others")
     df = pd.concat(frames, ignore_index=True)
     if LABEL not in df.columns:
-        raise TrainingError(f"channel '{name}': label column '{LABEL}' missing "
-                            f"(header: {', '.join(map(str, df.columns[:5]))}, ...)")
+        raise TrainingError(
+            f"channel '{name}': label column '{LABEL}' missing (header: {', '.join(map(str, df.columns[:5]))}, ...)"
+        )
     non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if non_numeric:
         raise TrainingError(f"channel '{name}': non-numeric column(s) {', '.join(non_numeric)}")
@@ -105,8 +114,9 @@ def read_channel(name: str, path: str | None) -> pd.DataFrame:
 
 def split(df: pd.DataFrame, features: list[str] | None = None) -> xgb.DMatrix:
     features = features or [c for c in df.columns if c != LABEL]
-    return xgb.DMatrix(df[features].astype("float64"), label=df[LABEL].to_numpy(),
-                       feature_names=features, missing=np.nan)
+    return xgb.DMatrix(
+        df[features].astype("float64"), label=df[LABEL].to_numpy(), feature_names=features, missing=np.nan
+    )
 
 
 def train(args: argparse.Namespace) -> None:
@@ -123,35 +133,49 @@ def train(args: argparse.Namespace) -> None:
     positives = int(train_df[LABEL].sum())
     negatives = len(train_df) - positives
     if positives == 0 or negatives == 0:
-        raise TrainingError(f"channel 'train': only one class in '{LABEL}' "
-                            f"({positives} positives, {negatives} negatives)")
+        raise TrainingError(
+            f"channel 'train': only one class in '{LABEL}' ({positives} positives, {negatives} negatives)"
+        )
     if args.scale_pos_weight in (None, "", "auto"):
         scale_pos_weight = negatives / positives
     else:
         try:
             scale_pos_weight = float(args.scale_pos_weight)
         except ValueError:
-            raise TrainingError(f"--scale_pos_weight: not a number: {args.scale_pos_weight!r}") \
-                from None
+            raise TrainingError(f"--scale_pos_weight: not a number: {args.scale_pos_weight!r}") from None
 
     params = {
-        "max_depth": args.max_depth, "eta": args.eta, "subsample": args.subsample,
-        "colsample_bytree": args.colsample_bytree, "min_child_weight": args.min_child_weight,
-        "scale_pos_weight": scale_pos_weight, "objective": args.objective,
-        "eval_metric": args.eval_metric, "seed": args.seed, "tree_method": "hist",
+        "max_depth": args.max_depth,
+        "eta": args.eta,
+        "subsample": args.subsample,
+        "colsample_bytree": args.colsample_bytree,
+        "min_child_weight": args.min_child_weight,
+        "scale_pos_weight": scale_pos_weight,
+        "objective": args.objective,
+        "eval_metric": args.eval_metric,
+        "seed": args.seed,
+        "tree_method": "hist",
     }
     if args.nthread > 0:  # unset = xgboost uses all cores
         params["nthread"] = args.nthread
     dtrain = split(train_df, features)
     dval = split(val_df, features)
-    print(f"training on {len(train_df)} rows ({positives} positives), validating on "
-          f"{len(val_df)} rows, {len(features)} features", flush=True)
+    print(
+        f"training on {len(train_df)} rows ({positives} positives), validating on "
+        f"{len(val_df)} rows, {len(features)} features",
+        flush=True,
+    )
     history: dict = {}
     try:
-        booster = xgb.train(params, dtrain, num_boost_round=args.num_round,
-                            evals=[(dtrain, "train"), (dval, "validation")],
-                            early_stopping_rounds=args.early_stopping_rounds or None,
-                            evals_result=history, verbose_eval=True)
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=args.num_round,
+            evals=[(dtrain, "train"), (dval, "validation")],
+            early_stopping_rounds=args.early_stopping_rounds or None,
+            evals_result=history,
+            verbose_eval=True,
+        )
     except xgb.core.XGBoostError as exc:
         raise TrainingError(f"xgboost: {exc}") from None
     best = getattr(booster, "best_iteration", None)
@@ -168,11 +192,11 @@ def train(args: argparse.Namespace) -> None:
         fh.write(booster.save_raw(raw_format="json"))
     os.replace(tmp, model_path)
     with open(os.path.join(args.model_dir, "features.json"), "w") as fh:
-        json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh,
-                  indent=2)
+        json.dump({"features": features, "label": LABEL, "best_iteration": int(best)}, fh, indent=2)
     if args.schema:
         import glob
         import shutil
+
         # schema.json, else the channel's only JSON file (SchemaUri may name any key).
         found = [os.path.join(args.schema, "schema.json")]
         if not os.path.isfile(found[0]):
@@ -183,11 +207,19 @@ def train(args: argparse.Namespace) -> None:
     # For Evaluate's experiment log (MLflow): the training container has no MLflow client, so
     # the per-round metrics and importances travel with the model.
     with open(os.path.join(args.model_dir, "training_history.json"), "w") as fh:
-        json.dump({"params": {**params, "num_round": args.num_round,
-                              "early_stopping_rounds": args.early_stopping_rounds,
-                              "best_iteration": int(best)},
-                   "rounds": history,
-                   "feature_importance": booster.get_score(importance_type="gain")}, fh)
+        json.dump(
+            {
+                "params": {
+                    **params,
+                    "num_round": args.num_round,
+                    "early_stopping_rounds": args.early_stopping_rounds,
+                    "best_iteration": int(best),
+                },
+                "rounds": history,
+                "feature_importance": booster.get_score(importance_type="gain"),
+            },
+            fh,
+        )
     print(f"saved {model_path} (best_iteration {best})", flush=True)
 
 

@@ -1,5 +1,6 @@
 """`python -m localcloud.apigateway`: serve the gateway in the foreground (the CLI's background
 `gateway start` runs this). boto3 inside reaches localcloud through the AWS_* environment."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,18 +20,27 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.apigateway",
-                                     description="Serve the local API Gateway in the foreground.")
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud.apigateway", description="Serve the local API Gateway in the foreground."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--endpoint-name", default=None)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes sharing the port (SO_REUSEPORT); rate limits "
-                             "are then enforced per worker, daily quotas across them")
-    parser.add_argument("--cors-origin", action="append", default=None,
-                        help="an origin browsers may call the API from (repeatable; default: "
-                             "MLGW_CORS_ORIGINS, comma-separated, else none)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT); rate limits "
+        "are then enforced per worker, daily quotas across them",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        help="an origin browsers may call the API from (repeatable; default: "
+        "MLGW_CORS_ORIGINS, comma-separated, else none)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     kwargs: dict[str, Any] = {}
@@ -41,15 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["ENDPOINT_NAME"] = kwargs["endpoint_name"] = args.endpoint_name
     children = _fork_workers(args.workers) if args.workers > 1 else []
     try:
-        server = GatewayServer(GatewayConfig(home=args.home.resolve(), host=args.host,
-                                             port=args.port, **kwargs),
-                               reuse_port=args.workers > 1)
+        server = GatewayServer(
+            GatewayConfig(home=args.home.resolve(), host=args.host, port=args.port, **kwargs),
+            reuse_port=args.workers > 1,
+        )
     except OSError as exc:
         print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGTERM, _interrupt)
     logging.getLogger("ml_gateway.apigateway").info(
-        "gateway serving %s for endpoint %s", server.url, server.endpoint_name)
+        "gateway serving %s for endpoint %s", server.url, server.endpoint_name
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -67,7 +79,7 @@ def _fork_workers(workers: int) -> list[int]:
     for _ in range(workers - 1):
         pid = os.fork()
         if pid == 0:
-            return []          # a worker: serves like the parent, no children of its own
+            return []  # a worker: serves like the parent, no children of its own
         children.append(pid)
     return children
 

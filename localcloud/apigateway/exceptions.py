@@ -16,6 +16,7 @@ mapped by responses.DIRECT_ERRORS) are integration responses, not gateway respon
 Never on the wire: `UnknownKey` and `InvalidUsagePlan` (the CLI's `gateway keys` commands print
 them), `BadJson` (the reason a body is not JSON, told inside BadRequestBody's message).
 """
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

@@ -19,6 +19,7 @@ AWS sources: usage plans and API keys
 throttling as a token bucket
 (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,14 +64,20 @@ class ApiKey:
     name: str
     created: float
     revoked: float | None
-    rate: float | None       # requests per second; None = unthrottled
+    rate: float | None  # requests per second; None = unthrottled
     burst: int | None
-    quota: int | None        # requests per UTC day; None = unlimited
+    quota: int | None  # requests per UTC day; None = unlimited
 
     def as_dict(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "created": self.created,
-                "revoked": self.revoked, "rate": self.rate, "burst": self.burst,
-                "quota": self.quota}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created": self.created,
+            "revoked": self.revoked,
+            "rate": self.rate,
+            "burst": self.burst,
+            "quota": self.quota,
+        }
 
 
 def hash_key(key: str) -> str:
@@ -102,29 +109,30 @@ class KeyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.parent.parent.exists():         # the state directory, if we create it
+        if not path.parent.parent.exists():  # the state directory, if we create it
             make_private_dir(path.parent.parent)
         make_private_dir(path.parent)
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
         for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if file.exists():
-                os.chmod(file, 0o600)               # key hashes and usage: owner only
-        self._db_lock = threading.Lock()     # one connection, shared by the server's threads
+                os.chmod(file, 0o600)  # key hashes and usage: owner only
+        self._db_lock = threading.Lock()  # one connection, shared by the server's threads
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._buckets: dict[str, _Bucket] = {}
 
     # -- management (CLI) ----------------------------------------------------------------------
 
-    def create(self, name: str, rate: float | None = None, burst: int | None = None,
-               quota: int | None = None) -> tuple[ApiKey, str]:
+    def create(
+        self, name: str, rate: float | None = None, burst: int | None = None, quota: int | None = None
+    ) -> tuple[ApiKey, str]:
         """A new key and its secret value (returned once, never stored). InvalidUsagePlan for a
         name that is not 1 to 128 characters, a rate that is not a finite number > 0, a burst or a
         quota < 1. A rate without a burst gets burst ceil(rate)."""
         if not name or len(name) > 128:
             raise InvalidUsagePlan("name: 1 to 128 characters required")
-        if rate is not None and not (0 < rate < float("inf")):   # also refuses nan and inf
+        if rate is not None and not (0 < rate < float("inf")):  # also refuses nan and inf
             raise InvalidUsagePlan(f"rate: must be a finite number > 0 requests/s, got {rate}")
         if burst is not None and burst < 1:
             raise InvalidUsagePlan(f"burst: must be >= 1, got {burst}")
@@ -132,28 +140,29 @@ class KeyStore:
             raise InvalidUsagePlan(f"quota: must be >= 1 request/day, got {quota}")
         if rate is not None and burst is None:
             burst = max(1, math.ceil(rate))
-        secret = secrets.token_urlsafe(30)                  # 40 chars, as API Gateway's keys
+        secret = secrets.token_urlsafe(30)  # 40 chars, as API Gateway's keys
         key = ApiKey(secrets.token_hex(5), name, time.time(), None, rate, burst, quota)
         with self._db_lock:
             self._conn.execute(
-                "INSERT INTO api_keys(id, name, key_hash, created, rate, burst, quota) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (key.id, name, hash_key(secret), key.created, rate, burst, quota))
+                "INSERT INTO api_keys(id, name, key_hash, created, rate, burst, quota) VALUES (?,?,?,?,?,?,?)",
+                (key.id, name, hash_key(secret), key.created, rate, burst, quota),
+            )
         return key, secret
 
     def list(self) -> list[ApiKey]:
         """Every key, revoked ones included, oldest first."""
         with self._db_lock:
             rows = self._conn.execute(
-                "SELECT id, name, created, revoked, rate, burst, quota FROM api_keys "
-                "ORDER BY created").fetchall()
+                "SELECT id, name, created, revoked, rate, burst, quota FROM api_keys ORDER BY created"
+            ).fetchall()
         return [ApiKey(*row) for row in rows]
 
     def revoke(self, key_id: str) -> None:
         """Revoke an active key (the server sees it within KEY_CACHE_S); UnknownKey if none."""
         with self._db_lock:
-            cur = self._conn.execute("UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL",
-                                     (time.time(), key_id))
+            cur = self._conn.execute(
+                "UPDATE api_keys SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), key_id)
+            )
         if cur.rowcount == 0:
             raise UnknownKey(f"no active API key with id {key_id!r}")
         with self._lock:
@@ -163,8 +172,7 @@ class KeyStore:
         """Requests counted against key_id's quota on the UTC day of `now`."""
         day = _day(time.time() if now is None else now)
         with self._db_lock:
-            row = self._conn.execute("SELECT used FROM usage WHERE key_id=? AND day=?",
-                                     (key_id, day)).fetchone()
+            row = self._conn.execute("SELECT used FROM usage WHERE key_id=? AND day=?", (key_id, day)).fetchone()
         return row[0] if row else 0
 
     # -- request path --------------------------------------------------------------------------
@@ -175,12 +183,12 @@ class KeyStore:
             return cached[1]
         with self._db_lock:
             row = self._conn.execute(
-                "SELECT id, name, created, revoked, rate, burst, quota FROM api_keys "
-                "WHERE key_hash=?", (key_hash,)).fetchone()
+                "SELECT id, name, created, revoked, rate, burst, quota FROM api_keys WHERE key_hash=?", (key_hash,)
+            ).fetchone()
         key = ApiKey(*row) if row else None
         if key is not None and key.revoked is not None:
             key = None
-        if len(self._cache) > 10_000:       # random keys must not grow memory without bound
+        if len(self._cache) > 10_000:  # random keys must not grow memory without bound
             self._cache.clear()
         self._cache[key_hash] = (now, key)
         return key
@@ -192,7 +200,8 @@ class KeyStore:
             cur = self._conn.execute(
                 "INSERT INTO usage(key_id, day, used) VALUES (?, ?, 1) "
                 "ON CONFLICT(key_id, day) DO UPDATE SET used = used + 1 WHERE used < ?",
-                (key.id, day, key.quota))
+                (key.id, day, key.quota),
+            )
         return cur.rowcount == 1
 
     def admit(self, presented: str | None) -> str:
@@ -212,21 +221,19 @@ class KeyStore:
                 bucket = self._buckets.get(key.id)
                 if bucket is None:
                     bucket = self._buckets[key.id] = _Bucket(float(key.burst or 1), now_mono)
-                bucket.tokens = min(float(key.burst or 1),
-                                    bucket.tokens + (now_mono - bucket.stamp) * key.rate)
+                bucket.tokens = min(float(key.burst or 1), bucket.tokens + (now_mono - bucket.stamp) * key.rate)
                 bucket.stamp = now_mono
                 if bucket.tokens < 1.0:
                     wait = math.ceil((1.0 - bucket.tokens) / key.rate)
                     raise Throttled("Too Many Requests", key.id, max(1, wait))
-                bucket.tokens -= 1.0       # taken now: concurrent requests see it gone
+                bucket.tokens -= 1.0  # taken now: concurrent requests see it gone
         if key.quota is not None:
             day = _day(now)
             if not self._count(key, day):
                 if bucket is not None:
                     with self._lock:
                         bucket.tokens += 1.0
-                raise QuotaExceeded("Limit Exceeded", key.id,
-                                    max(1, math.ceil((day + 1) * _DAY_S - now)))
+                raise QuotaExceeded("Limit Exceeded", key.id, max(1, math.ceil((day + 1) * _DAY_S - now)))
         return key.id
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ Every answer the gateway makes itself is `{"message": ...}` with its status, as 
 gateway responses are: `error_response` renders the errors of localcloud/apigateway/exceptions.py.
 An integration's answer is passed on (Lambda proxy) or mapped by status (DIRECT_ERRORS).
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ class ApiRequest:
     query: str
     headers: Mapping[str, str]
     body: bytes
-    payload: Any                   # the parsed JSON body (routes with a schema), else None
+    payload: Any  # the parsed JSON body (routes with a schema), else None
     request_id: str
     source_ip: str
     key_id: str | None
@@ -70,7 +71,7 @@ class ApiResponse:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
-    variant: str = ""              # the endpoint variant that answered, for metrics
+    variant: str = ""  # the endpoint variant that answered, for metrics
 
 
 def json_response(status: int, payload: Any, variant: str = "") -> ApiResponse:
@@ -101,6 +102,7 @@ class Route:
 
 
 # -- the request body
+
 
 def _field_error(error: ValidationError) -> str:
     """'field policy_id: ...' from a jsonschema error, naming the offending field."""
@@ -193,6 +195,7 @@ def predict_proxy(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     """The Lambda proxy integration: the function's answer as it is; IntegrationFailure (502)
     when it fails or its answer is not a proxy response."""
     from inference.gateway_handler import handler
+
     try:
         result = handler(proxy_event(request, "/predict"), None)
         status = int(result["statusCode"])
@@ -216,14 +219,14 @@ def predict_proxy(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
 
 # -- direct (mapping template) integration -----------------------------------------------------
 
+
 def to_csv(instances: list[Mapping[str, Any]], order: list[str] | None = None) -> str:
     """The mapping template: one CSV row per instance in the contract's feature order,
     empty = missing."""
     order = order if order is not None else contracts.active().model_features
     rows = []
     for instance in instances:
-        rows.append(",".join("" if instance.get(name) is None else repr(float(instance[name]))
-                             for name in order))
+        rows.append(",".join("" if instance.get(name) is None else repr(float(instance[name])) for name in order))
     return "\n".join(rows) + "\n"
 
 
@@ -235,8 +238,8 @@ def to_csv(instances: list[Mapping[str, Any]], order: list[str] | None = None) -
 # model): ValidationError 400, ModelError 424, ModelNotReadyException 429, InternalFailure 500,
 # ServiceUnavailable 503, InternalDependencyException 530; a payload over 6 MB is 413.
 DIRECT_ERRORS: tuple[tuple[str, int], ...] = (
-    ("400|413", 400),                          # the request's fault (bad variant, too large)
-    ("429|503", 503),                          # not ready / unavailable: retry later
+    ("400|413", 400),  # the request's fault (bad variant, too large)
+    ("429|503", 503),  # not ready / unavailable: retry later
     # ModelError (424: the model failed, not the caller) and anything else (e.g. 403 for the
     # role): a bad gateway. One pattern, as API Gateway keys integration responses by status.
     (r"(4(?!00|13|29)|5(?!03))\d{2}", 502),
@@ -261,9 +264,13 @@ def predict_direct(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     """{"features": {...}} (the body the template's DirectPredictRequest model accepts); runtime
     errors answered by DIRECT_ERRORS, as the template's integration responses do."""
     from inference.gateway_handler import clients
-    kwargs: dict[str, Any] = {"EndpointName": gateway.endpoint_name, "ContentType": "text/csv",
-                              "Accept": "application/json",
-                              "Body": to_csv([request.payload["features"]])}
+
+    kwargs: dict[str, Any] = {
+        "EndpointName": gateway.endpoint_name,
+        "ContentType": "text/csv",
+        "Accept": "application/json",
+        "Body": to_csv([request.payload["features"]]),
+    }
     try:
         out = clients().runtime.invoke_endpoint(**kwargs)
         predictions = json.loads(out["Body"].read())["predictions"]
@@ -274,26 +281,27 @@ def predict_direct(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     except BotoCoreError as exc:
         return error_response(IntegrationUnavailable(f"endpoint {gateway.endpoint_name} unreachable: {exc}"))
     except (ValueError, KeyError, TypeError):
-        return error_response(IntegrationFailure(f"endpoint {gateway.endpoint_name} returned an "
-                                                 "unexpected body"))
+        return error_response(IntegrationFailure(f"endpoint {gateway.endpoint_name} returned an unexpected body"))
     variant = out.get("InvokedProductionVariant", "")
-    return json_response(200, {"predictions": predictions, "variant": variant,
-                               "endpoint": gateway.endpoint_name}, variant)
+    return json_response(
+        200, {"predictions": predictions, "variant": variant, "endpoint": gateway.endpoint_name}, variant
+    )
 
 
 # -- the gateway's own routes --------------------------------------------------------------------
 
+
 def health(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
     """The gateway is up; the endpoint's status is reported, not required (it may be deploying)."""
     from inference.gateway_handler import clients
+
     try:
         status = clients().control.describe_endpoint(EndpointName=gateway.endpoint_name)["EndpointStatus"]
     except ClientError as exc:
         status = exc.response["Error"].get("Code", "Unknown")
     except BotoCoreError:
         status = "Unreachable"
-    return json_response(200, {"status": "ok", "endpoint": {"name": gateway.endpoint_name,
-                                                            "status": status}})
+    return json_response(200, {"status": "ok", "endpoint": {"name": gateway.endpoint_name, "status": status}})
 
 
 def openapi(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
@@ -310,13 +318,25 @@ def build_routes(contract: contracts.Contract | None = None) -> tuple[Route, ...
     """The route table, request schemas from `contract` (default: the active one)."""
     c = contract or contracts.active()
     return (
-        Route("POST", f"/{STAGE}/predict", "predict", predict_proxy,
-              "Score a policy: features from the online Feature Store (or the raw records "
-              "sent), then the endpoint. Lambda proxy integration.",
-              c.predict_request_model(), api_key_required=True),
-        Route("POST", f"/{STAGE}/predict/direct", "predict_direct", predict_direct,
-              "Score an encoded feature vector straight on the endpoint (no Lambda, no "
-              "Feature Store).", c.direct_request_model(), api_key_required=True),
+        Route(
+            "POST",
+            f"/{STAGE}/predict",
+            "predict",
+            predict_proxy,
+            "Score a policy: features from the online Feature Store (or the raw records "
+            "sent), then the endpoint. Lambda proxy integration.",
+            c.predict_request_model(),
+            api_key_required=True,
+        ),
+        Route(
+            "POST",
+            f"/{STAGE}/predict/direct",
+            "predict_direct",
+            predict_direct,
+            "Score an encoded feature vector straight on the endpoint (no Lambda, no Feature Store).",
+            c.direct_request_model(),
+            api_key_required=True,
+        ),
         Route("GET", f"/{STAGE}/health", "health", health, "Gateway liveness and endpoint status."),
         Route("GET", f"/{STAGE}/openapi.json", "openapi", openapi, "This API's OpenAPI 3 document."),
         Route("GET", "/metrics", "metrics", metrics, "Prometheus metrics."),
@@ -324,6 +344,6 @@ def build_routes(contract: contracts.Contract | None = None) -> tuple[Route, ...
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ROUTES":   # the active contract's routes, looked up on access
+    if name == "ROUTES":  # the active contract's routes, looked up on access
         return build_routes()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ responses.error_response; the key store is models.KeyStore; the routes and the b
 are responses.py's. It runs as a process of its own (`python -m localcloud.apigateway`), not in
 the localcloud daemon: its integrations reach localcloud through boto3, as on AWS.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,7 @@ log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
 
 DEFAULT_PORT = DEFAULT_GATEWAY_PORT
-MAX_PAYLOAD = 1024 * 1024      # the limit this gateway enforces (API Gateway's own is 10 MB)
+MAX_PAYLOAD = 1024 * 1024  # the limit this gateway enforces (API Gateway's own is 10 MB)
 _CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
 
 
@@ -77,12 +78,14 @@ class GatewayConfig:
     home: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    endpoint_name: str = dataclasses.field(
-        default_factory=lambda: os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"))
+    endpoint_name: str = dataclasses.field(default_factory=lambda: os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"))
     # Origins a browser may call the API from (Access-Control-Allow-Origin is sent only to
     # these); MLGW_CORS_ORIGINS, comma-separated. "*" allows any: never the default.
-    cors_origins: tuple[str, ...] = dataclasses.field(default_factory=lambda: tuple(
-        o.strip() for o in os.environ.get("MLGW_CORS_ORIGINS", "").split(",") if o.strip()))
+    cors_origins: tuple[str, ...] = dataclasses.field(
+        default_factory=lambda: tuple(
+            o.strip() for o in os.environ.get("MLGW_CORS_ORIGINS", "").split(",") if o.strip()
+        )
+    )
 
 
 class GatewayServer(LoopbackServer):
@@ -91,8 +94,7 @@ class GatewayServer(LoopbackServer):
 
     thread_name = "apigateway"
 
-    def __init__(self, config: GatewayConfig, keys: KeyStore | None = None,
-                 reuse_port: bool = False) -> None:
+    def __init__(self, config: GatewayConfig, keys: KeyStore | None = None, reuse_port: bool = False) -> None:
         self.config = config
         # Request schemas from the data contract; validated as API Gateway models are (draft 4).
         self.routes = build_routes()
@@ -136,8 +138,9 @@ class GatewayServer(LoopbackServer):
         response: ApiResponse
         try:
             if host_name(header(scope, b"host") or "") not in self._hosts:
-                response = error_response(InvalidHostHeader(
-                    "Host not served here: the gateway answers loopback host names only"))
+                response = error_response(
+                    InvalidHostHeader("Host not served here: the gateway answers loopback host names only")
+                )
             elif method == "OPTIONS":
                 route_name, response = "preflight", self._preflight(path)
             else:
@@ -148,17 +151,16 @@ class GatewayServer(LoopbackServer):
                 else:
                     route_name = route.name
                     response, key_id, body_read = await self._through(
-                        route, scope, receive, path, query, headers, client, request_id)
+                        route, scope, receive, path, query, headers, client, request_id
+                    )
         except ClientDisconnected:
             return
         except BodyTooLarge:
-            response = error_response(RequestTooLarge(
-                f"Request Too Long: the payload limit is {MAX_PAYLOAD} bytes"))
-        except Exception:   # the server never dies on a request
+            response = error_response(RequestTooLarge(f"Request Too Long: the payload limit is {MAX_PAYLOAD} bytes"))
+        except Exception:  # the server never dies on a request
             log.exception("gateway error on %s %s (request %s)", method, path, request_id)
             response = error_response(InternalFailure("Internal server error"))
-        out = {**response.headers, "x-amzn-RequestId": request_id,
-               "Content-Length": str(len(response.body))}
+        out = {**response.headers, "x-amzn-RequestId": request_id, "Content-Length": str(len(response.body))}
         origin = headers.get("origin")
         allowed = self.config.cors_origins
         if origin and ("*" in allowed or origin in allowed):
@@ -167,18 +169,34 @@ class GatewayServer(LoopbackServer):
         await send_response(send, response.status, out, response.body, close=not body_read)
         seconds = time.perf_counter() - started
         self.metrics.observe(route_name, response.status, response.variant, seconds)
-        access_log.info("%s %s %s %d %dB %.2fms key=%s variant=%s", client, method, path,
-                        response.status, len(response.body), seconds * 1e3, key_id or "-",
-                        response.variant or "-")
+        access_log.info(
+            "%s %s %s %d %dB %.2fms key=%s variant=%s",
+            client,
+            method,
+            path,
+            response.status,
+            len(response.body),
+            seconds * 1e3,
+            key_id or "-",
+            response.variant or "-",
+        )
 
-    async def _through(self, route: Route, scope: dict, receive: Receive, path: str, query: str,
-                       headers: dict[str, str], client: str,
-                       request_id: str) -> tuple[ApiResponse, str | None, bool]:
+    async def _through(
+        self,
+        route: Route,
+        scope: dict,
+        receive: Receive,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        client: str,
+        request_id: str,
+    ) -> tuple[ApiResponse, str | None, bool]:
         """(response, key id, whether the body was read) for a matched route."""
         key_id = None
         length = header(scope, b"content-length")
         if length is not None and int(length) > MAX_PAYLOAD:
-            raise BodyTooLarge(int(length))       # API Gateway's order: the limit, then the key
+            raise BodyTooLarge(int(length))  # API Gateway's order: the limit, then the key
         if route.api_key_required:
             # Inline, not on a worker thread: a cached key is a dict lookup, a quota one SQLite
             # upsert (WAL); a thread hop would cost more than either.
@@ -193,8 +211,7 @@ class GatewayServer(LoopbackServer):
                 payload = parse_body(body, self.validators[route.name])
             except BadRequestBody as exc:
                 return error_response(exc), key_id, True
-        request = ApiRequest(scope["method"], path, query, headers, body, payload, request_id,
-                             client, key_id)
+        request = ApiRequest(scope["method"], path, query, headers, body, payload, request_id, client, key_id)
         return await self.run_sync(route.integration, self, request), key_id, True
 
     def _preflight(self, path: str) -> ApiResponse:
@@ -203,10 +220,15 @@ class GatewayServer(LoopbackServer):
         methods = sorted({r.method for r in self.routes if r.path == path})
         if not methods:
             return error_response(RouteNotFound(f"no route for {path}"))
-        return ApiResponse(204, b"", {
-            "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
-            "Access-Control-Allow-Headers": _CORS_HEADERS,
-            "Access-Control-Max-Age": "600"})
+        return ApiResponse(
+            204,
+            b"",
+            {
+                "Access-Control-Allow-Methods": ",".join(methods + ["OPTIONS"]),
+                "Access-Control-Allow-Headers": _CORS_HEADERS,
+                "Access-Control-Max-Age": "600",
+            },
+        )
 
     def stop(self) -> None:
         """Stop serving, close the socket and the key store."""

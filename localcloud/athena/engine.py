@@ -6,6 +6,7 @@ QueryExecutionContext.Database. Errors are raised as QueryFailed with the text A
 StateChangeReason: `SYNTAX_ERROR: line L:C: ...`, `TABLE_NOT_FOUND: line L:C: Table
 'awsdatacatalog.<db>.<table>' does not exist`.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,20 +23,36 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 # DuckDB result types → the type names Athena reports in ColumnInfo.Type.
-_TYPES = {"BIGINT": "bigint", "HUGEINT": "bigint", "UBIGINT": "bigint", "INTEGER": "integer",
-          "UINTEGER": "bigint", "SMALLINT": "smallint", "USMALLINT": "integer",
-          "TINYINT": "tinyint", "UTINYINT": "smallint", "DOUBLE": "double", "FLOAT": "float",
-          "VARCHAR": "varchar", "BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp",
-          "TIMESTAMP WITH TIME ZONE": "timestamp with time zone", "TIME": "time",
-          "BLOB": "varbinary", "UUID": "uuid", "INTERVAL": "interval day to second"}
+_TYPES = {
+    "BIGINT": "bigint",
+    "HUGEINT": "bigint",
+    "UBIGINT": "bigint",
+    "INTEGER": "integer",
+    "UINTEGER": "bigint",
+    "SMALLINT": "smallint",
+    "USMALLINT": "integer",
+    "TINYINT": "tinyint",
+    "UTINYINT": "smallint",
+    "DOUBLE": "double",
+    "FLOAT": "float",
+    "VARCHAR": "varchar",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
+    "TIME": "time",
+    "BLOB": "varbinary",
+    "UUID": "uuid",
+    "INTERVAL": "interval day to second",
+}
 
 
 @dataclass
 class Result:
     csv: Path
-    parquet: Path            # the same rows, each value as its CSV text (NULL stays null)
+    parquet: Path  # the same rows, each value as its CSV text (NULL stays null)
     columns: list[dict[str, Any]]
-    scanned: int             # bytes of Parquet the query could read
+    scanned: int  # bytes of Parquet the query could read
 
 
 def _athena_type(duck_type: str) -> str:
@@ -51,11 +68,29 @@ def _athena_type(duck_type: str) -> str:
 
 
 def _column_info(name: str, athena_type: str) -> dict[str, Any]:
-    precision = {"bigint": 19, "integer": 10, "smallint": 5, "tinyint": 3, "double": 17,
-                 "float": 17, "boolean": 0, "date": 0, "timestamp": 3}.get(athena_type, 2147483647)
-    return {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name, "Label": name,
-            "Type": athena_type, "Precision": precision, "Scale": 0, "Nullable": "UNKNOWN",
-            "CaseSensitive": athena_type == "varchar"}
+    precision = {
+        "bigint": 19,
+        "integer": 10,
+        "smallint": 5,
+        "tinyint": 3,
+        "double": 17,
+        "float": 17,
+        "boolean": 0,
+        "date": 0,
+        "timestamp": 3,
+    }.get(athena_type, 2147483647)
+    return {
+        "CatalogName": "hive",
+        "SchemaName": "",
+        "TableName": "",
+        "Name": name,
+        "Label": name,
+        "Type": athena_type,
+        "Precision": precision,
+        "Scale": 0,
+        "Nullable": "UNKNOWN",
+        "CaseSensitive": athena_type == "varchar",
+    }
 
 
 def _position(sql: str, needle: str) -> str:
@@ -73,6 +108,7 @@ def _position(sql: str, needle: str) -> str:
 def transpile(sql: str) -> str:
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
+
     try:
         statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
     except ParseError as exc:
@@ -83,13 +119,17 @@ def transpile(sql: str) -> str:
     except TokenError as exc:
         raise QueryFailed(f"SYNTAX_ERROR: line 1:1: {exc}") from None
     if len(statements) != 1:
-        raise QueryFailed("SYNTAX_ERROR: line 1:1: Only one sql statement is allowed. Got: "
-                          f"{len(statements)}")
+        raise QueryFailed(f"SYNTAX_ERROR: line 1:1: Only one sql statement is allowed. Got: {len(statements)}")
     return statements[0].sql(dialect="duckdb")
 
 
-def execute(cloud: LocalCloud, sql: str, database: str, work: Path,
-            started: Callable[[duckdb.DuckDBPyConnection], bool] = lambda con: True) -> Result:
+def execute(
+    cloud: LocalCloud,
+    sql: str,
+    database: str,
+    work: Path,
+    started: Callable[[duckdb.DuckDBPyConnection], bool] = lambda con: True,
+) -> Result:
     """Run `sql`. `started(con)` receives the DuckDB connection just before the statement runs
     (StopQueryExecution interrupts it) and answers False if the query was stopped already."""
     import duckdb
@@ -113,13 +153,19 @@ def execute(cloud: LocalCloud, sql: str, database: str, work: Path,
             if match:
                 name = match.group(1)
                 qualified = name if "." in name else f"{database}.{name}"
-                raise QueryFailed(f"TABLE_NOT_FOUND: {_position(sql, name)}: Table "
-                                  f"'awsdatacatalog.{qualified}' does not exist") from None
+                raise QueryFailed(
+                    f"TABLE_NOT_FOUND: {_position(sql, name)}: Table 'awsdatacatalog.{qualified}' does not exist"
+                ) from None
             raise QueryFailed(f"COLUMN_NOT_FOUND: {_first_line(exc)}") from None
         except duckdb.InterruptException:
             raise QueryFailed("Query cancelled by user") from None
-        except (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
-                duckdb.InvalidInputException, duckdb.NotImplementedException) as exc:
+        except (
+            duckdb.BinderException,
+            duckdb.ParserException,
+            duckdb.ConversionException,
+            duckdb.InvalidInputException,
+            duckdb.NotImplementedException,
+        ) as exc:
             raise QueryFailed(f"{_error_name(exc)}: {_first_line(exc)}") from None
         described = con.execute("SELECT column_name, column_type FROM (DESCRIBE __result)").fetchall()
         columns = [_column_info(name, _athena_type(kind)) for name, kind in described]
@@ -161,6 +207,7 @@ def _first_line(exc: Exception) -> str:
 
 def _error_name(exc: Exception) -> str:
     import duckdb
+
     if isinstance(exc, duckdb.ParserException):
         return "SYNTAX_ERROR"
     if isinstance(exc, duckdb.BinderException):

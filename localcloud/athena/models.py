@@ -18,6 +18,7 @@ Failed queries carry Athena's error shape (Status.StateChangeReason, Status.Athe
 ErrorCategory 2 = USER and ErrorType 1000 = "User error", from the Athena error catalog,
 https://docs.aws.amazon.com/athena/latest/ug/error-reference.html).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,32 +61,42 @@ class AthenaBackend:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
         self._lock = threading.Lock()
-        self._running: dict[str, duckdb.DuckDBPyConnection] = {}   # query id -> its DuckDB connection
+        self._running: dict[str, duckdb.DuckDBPyConnection] = {}  # query id -> its DuckDB connection
         self._recover()
 
     def _recover(self) -> None:
         # A query running when the process died fails, as Athena fails queries on internal errors.
         for doc in self.state.list(KIND):
             if doc["Status"]["State"] not in TERMINAL:
-                self._finish(doc["QueryExecutionId"], "FAILED",
-                             reason="INTERNAL_ERROR_QUERY_ENGINE: the query engine restarted",
-                             error={"ErrorCategory": 1, "ErrorType": 100, "Retryable": True})
+                self._finish(
+                    doc["QueryExecutionId"],
+                    "FAILED",
+                    reason="INTERNAL_ERROR_QUERY_ENGINE: the query engine restarted",
+                    error={"ErrorCategory": 1, "ErrorType": 100, "Retryable": True},
+                )
 
     # -- API
-    def start(self, *, query_string: str, output_location: str | None = None,
-              catalog: str | None = None, database: str | None = None,
-              work_group: str = "primary") -> str:
+    def start(
+        self,
+        *,
+        query_string: str,
+        output_location: str | None = None,
+        catalog: str | None = None,
+        database: str | None = None,
+        work_group: str = "primary",
+    ) -> str:
         """StartQueryExecution -> the QueryExecutionId; the query runs on a worker.
         `output_location`: ResultConfiguration.OutputLocation; `catalog`, `database`: the
         QueryExecutionContext. InvalidRequestException without a usable OutputLocation."""
         output = output_location
         if not output:
-            raise InvalidRequestException("No output location provided. An output location is required "
-                                          "either through the Workgroup result configuration setting or "
-                                          "as an API input.")
+            raise InvalidRequestException(
+                "No output location provided. An output location is required "
+                "either through the Workgroup result configuration setting or "
+                "as an API input."
+            )
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", output):
-            raise InvalidRequestException(f"The S3 location provided to save your query results is invalid: "
-                                          f"{output}")
+            raise InvalidRequestException(f"The S3 location provided to save your query results is invalid: {output}")
         query_id = str(uuid.uuid4())
         now = time.time()
         doc = {
@@ -94,14 +105,21 @@ class AthenaBackend:
             "StatementType": "DML",
             "ResultConfiguration": {"OutputLocation": f"{output.rstrip('/')}/{query_id}.csv"},
             "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
-            "QueryExecutionContext": {"Catalog": catalog if catalog is not None else "awsdatacatalog",
-                                      "Database": database if database is not None else "default"},
+            "QueryExecutionContext": {
+                "Catalog": catalog if catalog is not None else "awsdatacatalog",
+                "Database": database if database is not None else "default",
+            },
             "Status": {"State": "QUEUED", "SubmissionDateTime": now},
-            "Statistics": {"EngineExecutionTimeInMillis": 0, "DataScannedInBytes": 0,
-                           "TotalExecutionTimeInMillis": 0, "QueryQueueTimeInMillis": 0,
-                           "ServicePreProcessingTimeInMillis": 0, "QueryPlanningTimeInMillis": 0,
-                           "ServiceProcessingTimeInMillis": 0,
-                           "ResultReuseInformation": {"ReusedPreviousResult": False}},
+            "Statistics": {
+                "EngineExecutionTimeInMillis": 0,
+                "DataScannedInBytes": 0,
+                "TotalExecutionTimeInMillis": 0,
+                "QueryQueueTimeInMillis": 0,
+                "ServicePreProcessingTimeInMillis": 0,
+                "QueryPlanningTimeInMillis": 0,
+                "ServiceProcessingTimeInMillis": 0,
+                "ResultReuseInformation": {"ReusedPreviousResult": False},
+            },
             "WorkGroup": work_group,
             "EngineVersion": ENGINE,
             "SubstatementType": "SELECT",
@@ -131,6 +149,7 @@ class AthenaBackend:
         """GetQueryResults' response: a page of rows (the first begins with the header row).
         InvalidRequestException for a query that has not succeeded or a foreign NextToken."""
         import pyarrow.parquet as pq
+
         doc = self.get(query_id)
         state = doc["Status"]["State"]
         if state in ("QUEUED", "RUNNING"):
@@ -156,8 +175,10 @@ class AthenaBackend:
         values = [page.column(i).to_pylist() for i in range(page.num_columns)]
         for r in range(page.num_rows):
             rows.append({"Data": [{} if col[r] is None else {"VarCharValue": col[r]} for col in values]})
-        out: dict[str, Any] = {"ResultSet": {"Rows": rows, "ResultSetMetadata": doc["ResultSetMetadata"]},
-                               "UpdateCount": 0}
+        out: dict[str, Any] = {
+            "ResultSet": {"Rows": rows, "ResultSetMetadata": doc["ResultSetMetadata"]},
+            "UpdateCount": 0,
+        }
         if start + page.num_rows < table.num_rows:
             out["NextToken"] = json.dumps({"q": query_id, "row": start + page.num_rows})
         return out
@@ -180,37 +201,53 @@ class AthenaBackend:
         started = time.time()
         try:
             from localcloud.athena.engine import execute
+
             with tempfile.TemporaryDirectory(dir=self.results_dir) as work:
-                result = execute(self.cloud, doc["Query"], doc["QueryExecutionContext"]["Database"],
-                                 Path(work), started=lambda con: self._started(query_id, con))
+                result = execute(
+                    self.cloud,
+                    doc["Query"],
+                    doc["QueryExecutionContext"]["Database"],
+                    Path(work),
+                    started=lambda con: self._started(query_id, con),
+                )
                 bucket, key = _split(doc["ResultConfiguration"]["OutputLocation"])
                 with self._lock:
                     if self.get(query_id)["Status"]["State"] == "CANCELLED":
                         return
                     try:
                         with open(result.csv, "rb") as f:
-                            self.cloud.s3.put_object(bucket, key, iter(lambda: f.read(1 << 20), b""),
-                                                     content_type="text/csv")
+                            self.cloud.s3.put_object(
+                                bucket, key, iter(lambda: f.read(1 << 20), b""), content_type="text/csv"
+                            )
                         meta = {"ResultSetMetadata": {"ColumnInfo": result.columns}}
                         self.cloud.s3.put_object(bucket, f"{key}.metadata", json.dumps(meta).encode())
                     except AwsError as error:
-                        raise QueryFailed(f"Unable to write query results to "
-                                          f"s3://{bucket}/{key}: {error.message}") from None
+                        raise QueryFailed(
+                            f"Unable to write query results to s3://{bucket}/{key}: {error.message}"
+                        ) from None
                     result.parquet.replace(self.results_dir / f"{query_id}.parquet")
-                    self._finish(query_id, "SUCCEEDED", columns=result.columns,
-                                 scanned=result.scanned, started=started)
+                    self._finish(query_id, "SUCCEEDED", columns=result.columns, scanned=result.scanned, started=started)
         except QueryFailed as failure:
             with self._lock:
                 if self.get(query_id)["Status"]["State"] != "CANCELLED":
-                    self._finish(query_id, "FAILED", reason=str(failure),
-                                 error={**USER_ERROR, "ErrorMessage": str(failure)}, started=started)
+                    self._finish(
+                        query_id,
+                        "FAILED",
+                        reason=str(failure),
+                        error={**USER_ERROR, "ErrorMessage": str(failure)},
+                        started=started,
+                    )
         except Exception as exc:  # an engine fault is Athena's internal error, never a crash
             with self._lock:
                 if self.get(query_id)["Status"]["State"] == "CANCELLED":
                     return
-                self._finish(query_id, "FAILED", reason=f"INTERNAL_ERROR_QUERY_ENGINE: {exc}",
-                             error={"ErrorCategory": 1, "ErrorType": 200, "Retryable": True,
-                                    "ErrorMessage": str(exc)}, started=started)
+                self._finish(
+                    query_id,
+                    "FAILED",
+                    reason=f"INTERNAL_ERROR_QUERY_ENGINE: {exc}",
+                    error={"ErrorCategory": 1, "ErrorType": 200, "Retryable": True, "ErrorMessage": str(exc)},
+                    started=started,
+                )
 
     def _started(self, query_id: str, con: duckdb.DuckDBPyConnection) -> bool:
         # Called just before the statement runs: False if it was stopped already. A stop landing
@@ -220,9 +257,17 @@ class AthenaBackend:
             self._running[query_id] = con
             return self.get(query_id)["Status"]["State"] != "CANCELLED"
 
-    def _finish(self, query_id: str, state: str, *, reason: str | None = None,
-                error: dict[str, Any] | None = None, columns: list[dict[str, Any]] | None = None,
-                scanned: int = 0, started: float | None = None) -> None:
+    def _finish(
+        self,
+        query_id: str,
+        state: str,
+        *,
+        reason: str | None = None,
+        error: dict[str, Any] | None = None,
+        columns: list[dict[str, Any]] | None = None,
+        scanned: int = 0,
+        started: float | None = None,
+    ) -> None:
         doc = self.get(query_id)
         now = time.time()
         doc["Status"]["State"] = state
@@ -236,8 +281,14 @@ class AthenaBackend:
         stats = doc["Statistics"]
         total = int((now - doc["Status"]["SubmissionDateTime"]) * 1000)
         engine = int((now - started) * 1000) if started else 0
-        stats.update({"EngineExecutionTimeInMillis": engine, "TotalExecutionTimeInMillis": total,
-                      "QueryQueueTimeInMillis": max(0, total - engine), "DataScannedInBytes": scanned})
+        stats.update(
+            {
+                "EngineExecutionTimeInMillis": engine,
+                "TotalExecutionTimeInMillis": total,
+                "QueryQueueTimeInMillis": max(0, total - engine),
+                "DataScannedInBytes": scanned,
+            }
+        )
         self.state.put(KIND, query_id, doc)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 PandasCursor makes no Glue call, and reads the result CSV with S3 HeadObject/GetObject). Input is
 validated against botocore's `athena` model by json_api before these run; state and execution
 are in models.py."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,11 +15,15 @@ if TYPE_CHECKING:
 
 def start_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
     context = params.get("QueryExecutionContext") or {}
-    return {"QueryExecutionId": cloud.athena.start(
-        query_string=params["QueryString"],
-        output_location=(params.get("ResultConfiguration") or {}).get("OutputLocation"),
-        catalog=context.get("Catalog"), database=context.get("Database"),
-        work_group=params.get("WorkGroup", "primary"))}
+    return {
+        "QueryExecutionId": cloud.athena.start(
+            query_string=params["QueryString"],
+            output_location=(params.get("ResultConfiguration") or {}).get("OutputLocation"),
+            catalog=context.get("Catalog"),
+            database=context.get("Database"),
+            work_group=params.get("WorkGroup", "primary"),
+        )
+    }
 
 
 def get_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
@@ -27,8 +32,7 @@ def get_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, 
 
 def get_query_results(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
     # MaxResults: 1-1000 per botocore's model (checked before this runs); 1000 when absent.
-    return cloud.athena.results(params["QueryExecutionId"], params.get("MaxResults", 1000),
-                                params.get("NextToken"))
+    return cloud.athena.results(params["QueryExecutionId"], params.get("MaxResults", 1000), params.get("NextToken"))
 
 
 def stop_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:

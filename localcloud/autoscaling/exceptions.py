@@ -1,6 +1,7 @@
 """Application Auto Scaling's error codes (Application Auto Scaling API Reference, each
 operation's "Errors"), as `localcloud.errors.AwsError` subclasses. Its ValidationException is
 the shared `localcloud.errors.ValidationException`."""
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

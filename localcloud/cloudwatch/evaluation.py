@@ -16,6 +16,7 @@ N, DatapointsToAlarm M: ALARM when at least M of the last N datapoints breach) a
   datapoint of the range is missing and otherwise decides on the real datapoints alone.
   The page's table (3 of 3) is reproduced in tests/localcloud/test_cloudwatch.py.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,7 +35,7 @@ COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "LessThanOrEqualToThreshold": (operator.le, "less than or equal to"),
 }
 TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
-EXTRA_PERIODS = 2   # evaluation range = N + 2 periods (the documented worked example)
+EXTRA_PERIODS = 2  # evaluation range = N + 2 periods (the documented worked example)
 
 
 def statistic(aggregate: dict[str, float], name: str) -> float:
@@ -62,8 +63,9 @@ def iso_millis(epoch: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
-def evaluate(alarm: dict[str, Any], datapoints: list[tuple[float, float | None]],
-             current: str, now: float) -> Outcome | None:
+def evaluate(
+    alarm: dict[str, Any], datapoints: list[tuple[float, float | None]], current: str, now: float
+) -> Outcome | None:
     """The alarm's state given `datapoints` — (period start, statistic value or None when the
     period has no data) for each period of the evaluation range, oldest first. None means
     "keep the current state" (TreatMissingData=ignore without deciding datapoints)."""
@@ -89,11 +91,11 @@ def evaluate(alarm: dict[str, Any], datapoints: list[tuple[float, float | None]]
         elif treat == "ignore":
             if breaching >= m:
                 state = ALARM
-            elif within > n - m:   # ALARM is out of reach whatever the missing ones were
+            elif within > n - m:  # ALARM is out of reach whatever the missing ones were
                 state = OK
             else:
                 return None
-        else:   # missing
+        else:  # missing
             if not real:
                 state = INSUFFICIENT
             else:
@@ -102,33 +104,50 @@ def evaluate(alarm: dict[str, Any], datapoints: list[tuple[float, float | None]]
     period = int(alarm["Period"])
     start = datapoints[0][0] if datapoints else now
     data: dict[str, Any] = {
-        "version": "1.0", "queryDate": iso_millis(now), "startDate": iso_millis(start),
-        "statistic": alarm.get("Statistic"), "period": period,
+        "version": "1.0",
+        "queryDate": iso_millis(now),
+        "startDate": iso_millis(start),
+        "statistic": alarm.get("Statistic"),
+        "period": period,
         "recentDatapoints": [round(v, 10) for _, v in evaluated],
         "threshold": threshold,
-        "evaluatedDatapoints": [{"timestamp": iso_millis(t), "value": round(v, 10)}
-                                for t, v in reversed(evaluated)],
+        "evaluatedDatapoints": [{"timestamp": iso_millis(t), "value": round(v, 10)} for t, v in reversed(evaluated)],
     }
     return Outcome(state, reason, data)
 
 
-def _reason(state: str, current: str, evaluated: list[tuple[float, float]], fills: int,
-            n: int, m: int, phrase: str, threshold: float, treat: str) -> str:
+def _reason(
+    state: str,
+    current: str,
+    evaluated: list[tuple[float, float]],
+    fills: int,
+    n: int,
+    m: int,
+    phrase: str,
+    threshold: float,
+    treat: str,
+) -> str:
     if state == INSUFFICIENT:
-        return (f"Insufficient Data: {n} datapoint{'s' if n != 1 else ''} "
-                f"{'were' if n != 1 else 'was'} unknown.")
+        return f"Insufficient Data: {n} datapoint{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} unknown."
     if not evaluated:
         label = "Breaching" if treat == "breaching" else "NonBreaching"
-        return (f"Threshold Crossed: no datapoints were received for {n} period"
-                f"{'s' if n != 1 else ''} and {fills} missing datapoint"
-                f"{'s were' if fills != 1 else ' was'} treated as [{label}].")
+        return (
+            f"Threshold Crossed: no datapoints were received for {n} period"
+            f"{'s' if n != 1 else ''} and {fills} missing datapoint"
+            f"{'s were' if fills != 1 else ' was'} treated as [{label}]."
+        )
     values = ", ".join(f"{v:.10g} ({_stamp(t)})" for t, v in reversed(evaluated))
-    missing = f" and {fills} missing datapoint{'s' if fills != 1 else ''} treated as " \
-              f"{treat}" if fills and treat in ("breaching", "notBreaching") else ""
+    missing = (
+        f" and {fills} missing datapoint{'s' if fills != 1 else ''} treated as {treat}"
+        if fills and treat in ("breaching", "notBreaching")
+        else ""
+    )
     verb = "was" if state == ALARM else "was not"
-    return (f"Threshold Crossed: {len(evaluated)} out of the last {n} datapoints [{values}]"
-            f"{missing} {verb} {phrase} the threshold ({threshold:g}) (minimum {m} "
-            f"datapoint{'s' if m != 1 else ''} for {current} -> {state} transition).")
+    return (
+        f"Threshold Crossed: {len(evaluated)} out of the last {n} datapoints [{values}]"
+        f"{missing} {verb} {phrase} the threshold ({threshold:g}) (minimum {m} "
+        f"datapoint{'s' if m != 1 else ''} for {current} -> {state} transition)."
+    )
 
 
 def reason_data_json(outcome: Outcome) -> str:

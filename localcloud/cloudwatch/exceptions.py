@@ -1,6 +1,7 @@
 """CloudWatch's error codes (CloudWatch API Reference, each operation's "Errors"), as
 `localcloud.errors.AwsError` subclasses. CloudWatch's `ResourceNotFound` is its own class, apart
 from SageMaker's of the same code."""
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

@@ -7,6 +7,7 @@ its dimensions; `dims` holds that set canonically (JSON of [name, value] pairs s
 name). Each stored row is a statistic set (SampleCount, Sum, Minimum, Maximum), which is
 what a single value, a Values/Counts array and StatisticValues all reduce to.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from localcloud.state import ThreadConnections, immediate, one_per_path
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-ALARM = "cloudwatch:alarm"   # StateStore kind; name = AlarmName, doc = MetricAlarm + "_" fields
+ALARM = "cloudwatch:alarm"  # StateStore kind; name = AlarmName, doc = MetricAlarm + "_" fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datapoints (
@@ -49,29 +50,31 @@ class MetricStore:
         self._conn = ThreadConnections(path)
         self._conn().executescript(_SCHEMA)
 
-    def put(self, rows: list[tuple[str, str, str, float, float, float, float, float, str | None]]
-            ) -> None:
+    def put(self, rows: list[tuple[str, str, str, float, float, float, float, float, str | None]]) -> None:
         """Rows of (namespace, name, dims_key, ts, sample_count, sum, min, max, unit), atomically."""
         with immediate(self._conn()) as conn:
             conn.executemany("INSERT INTO datapoints VALUES (?,?,?,?,?,?,?,?,?)", rows)
 
-    def aggregate(self, namespace: str, name: str, dims: str, start: float, end: float,
-                  period: int, unit: str | None = None) -> dict[float, dict[str, float]]:
+    def aggregate(
+        self, namespace: str, name: str, dims: str, start: float, end: float, period: int, unit: str | None = None
+    ) -> dict[float, dict[str, float]]:
         """{period start: {SampleCount, Sum, Minimum, Maximum}} for periods aligned to
         multiples of `period` seconds, over datapoints with start <= ts < end."""
-        sql = ("SELECT CAST(ts / ? AS INTEGER) * ?, SUM(sample_count), SUM(sum), MIN(minimum), "
-               "MAX(maximum) FROM datapoints WHERE namespace=? AND name=? AND dims=? "
-               "AND ts >= ? AND ts < ?")
+        sql = (
+            "SELECT CAST(ts / ? AS INTEGER) * ?, SUM(sample_count), SUM(sum), MIN(minimum), "
+            "MAX(maximum) FROM datapoints WHERE namespace=? AND name=? AND dims=? "
+            "AND ts >= ? AND ts < ?"
+        )
         args: list[Any] = [period, period, namespace, name, dims, start, end]
         if unit:
             sql += " AND unit=?"
             args.append(unit)
         rows = self._conn().execute(sql + " GROUP BY 1 ORDER BY 1", args).fetchall()
-        return {float(r[0]): {"SampleCount": r[1], "Sum": r[2], "Minimum": r[3], "Maximum": r[4]}
-                for r in rows}
+        return {float(r[0]): {"SampleCount": r[1], "Sum": r[2], "Minimum": r[3], "Maximum": r[4]} for r in rows}
 
-    def metrics(self, namespace: str | None, name: str | None, since: float | None = None
-                ) -> list[tuple[str, str, str]]:
+    def metrics(
+        self, namespace: str | None, name: str | None, since: float | None = None
+    ) -> list[tuple[str, str, str]]:
         sql = "SELECT DISTINCT namespace, name, dims FROM datapoints WHERE 1=1"
         args: list[str | float] = []
         if namespace:
@@ -85,23 +88,25 @@ class MetricStore:
             args.append(since)
         return [tuple(r) for r in self._conn().execute(sql + " ORDER BY 1, 2, 3", args)]
 
-    def add_history(self, alarm: str, ts: float, kind: str, summary: str,
-                    data: dict[str, Any]) -> None:
+    def add_history(self, alarm: str, ts: float, kind: str, summary: str, data: dict[str, Any]) -> None:
         self._conn().execute(
             "INSERT INTO alarm_history(alarm, ts, type, summary, data) VALUES (?,?,?,?,?)",
-            (alarm, ts, kind, summary, json.dumps(data)))
+            (alarm, ts, kind, summary, json.dumps(data)),
+        )
 
-    def history(self, alarm: str | None, kind: str | None, start: float | None,
-                end: float | None, newest_first: bool = True) -> list[dict[str, Any]]:
+    def history(
+        self, alarm: str | None, kind: str | None, start: float | None, end: float | None, newest_first: bool = True
+    ) -> list[dict[str, Any]]:
         sql, args = "SELECT alarm, ts, type, summary, data FROM alarm_history WHERE 1=1", []
-        for column, op, value in (("alarm", "=", alarm), ("type", "=", kind),
-                                  ("ts", ">=", start), ("ts", "<", end)):
+        for column, op, value in (("alarm", "=", alarm), ("type", "=", kind), ("ts", ">=", start), ("ts", "<", end)):
             if value is not None:
                 sql += f" AND {column} {op} ?"
                 args.append(value)
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'}"
-        return [{"alarm": r[0], "ts": r[1], "type": r[2], "summary": r[3], "data": r[4]}
-                for r in self._conn().execute(sql, args)]
+        return [
+            {"alarm": r[0], "ts": r[1], "type": r[2], "summary": r[3], "data": r[4]}
+            for r in self._conn().execute(sql, args)
+        ]
 
 
 def metric_store(cloud: LocalCloud) -> MetricStore:

@@ -5,6 +5,7 @@
 `InvalidArgument` and `MalformedDetail` are never raised to the wire: PutEvents reports them
 per entry (`Entries[i].ErrorCode` / `ErrorMessage`), as AWS does.
 """
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

@@ -18,6 +18,7 @@ in the StateStore so a restart neither repeats nor loses the schedule; runs miss
 localcloud was stopped are not made up. Each run puts AWS's "Scheduled Event" (source
 aws.events, the rule's ARN as its resource, detail {}) on the rule's targets only.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,12 +44,12 @@ from localcloud.state import ThreadConnections, one_per_path
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-log = logging.getLogger("localcloud.events.schedules")   # the clock's firings
+log = logging.getLogger("localcloud.events.schedules")  # the clock's firings
 
-RULE = "events:rule"   # StateStore kind; name "<bus>/<rule>", doc = DescribeRule + "_Targets"
-SCHEDULE = "events:schedule"   # StateStore kind; name "<bus>/<rule>", doc {rule, expression, created, next}
+RULE = "events:rule"  # StateStore kind; name "<bus>/<rule>", doc = DescribeRule + "_Targets"
+SCHEDULE = "events:schedule"  # StateStore kind; name "<bus>/<rule>", doc {rule, expression, created, next}
 DEFAULT_BUS = "default"
-MAX_TARGETS = 5   # AWS's per-rule limit
+MAX_TARGETS = 5  # AWS's per-rule limit
 
 # -- the event log: every event and every delivery, newest first ---------------------------------
 
@@ -90,47 +91,87 @@ class EventLog:
         self._conn().execute(
             "INSERT INTO events(id, time, source, detail_type, detail, account, region, "
             "resources, bus) VALUES (?,?,?,?,?,?,?,?,?)",
-            (event["id"], event["time"], event["source"], event["detail-type"],
-             json.dumps(event["detail"]), event["account"], event["region"],
-             json.dumps(event["resources"]), bus))
+            (
+                event["id"],
+                event["time"],
+                event["source"],
+                event["detail-type"],
+                json.dumps(event["detail"]),
+                event["account"],
+                event["region"],
+                json.dumps(event["resources"]),
+                bus,
+            ),
+        )
 
-    def add_match(self, event_id: str, rule: str, target_id: str, target_arn: str,
-                  outcome: str) -> None:
+    def add_match(self, event_id: str, rule: str, target_id: str, target_arn: str, outcome: str) -> None:
         self._conn().execute(
             "INSERT INTO matches(event_id, rule, target_id, target_arn, outcome) VALUES (?,?,?,?,?)",
-            (event_id, rule, target_id, target_arn, outcome))
+            (event_id, rule, target_id, target_arn, outcome),
+        )
 
     def events(self, limit: int) -> list[dict[str, Any]]:
         """Newest first, each with the deliveries its rules made."""
-        rows = self._conn().execute(
-            "SELECT id, time, source, detail_type, detail, account, region, resources, bus "
-            "FROM events ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, time, source, detail_type, detail, account, region, resources, bus "
+                "FROM events ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         out = []
         for id_, time, source, detail_type, detail, account, region, resources, bus in rows:
-            out.append({"id": id_, "time": time, "source": source, "detail-type": detail_type,
-                        "detail": json.loads(detail), "account": account, "region": region,
-                        "resources": json.loads(resources), "bus": bus,
-                        "matches": self.matches_for(id_)})
+            out.append(
+                {
+                    "id": id_,
+                    "time": time,
+                    "source": source,
+                    "detail-type": detail_type,
+                    "detail": json.loads(detail),
+                    "account": account,
+                    "region": region,
+                    "resources": json.loads(resources),
+                    "bus": bus,
+                    "matches": self.matches_for(id_),
+                }
+            )
         return out
 
     def matches_for(self, event_id: str) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT event_id, rule, target_id, target_arn, outcome, at FROM matches "
-            "WHERE event_id=? ORDER BY seq", (event_id,)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT event_id, rule, target_id, target_arn, outcome, at FROM matches WHERE event_id=? ORDER BY seq",
+                (event_id,),
+            )
+            .fetchall()
+        )
         return [_match(r) for r in rows]
 
     def matches(self, limit: int) -> list[dict[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT event_id, rule, target_id, target_arn, outcome, at FROM matches "
-            "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT event_id, rule, target_id, target_arn, outcome, at FROM matches ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
         return [_match(r) for r in rows]
 
 
 def _match(row: tuple) -> dict[str, Any]:
     event_id, rule, target_id, target_arn, outcome, at = row
-    return {"event_id": event_id, "rule": rule, "target_id": target_id,
-            "target_arn": target_arn, "outcome": outcome, "at": at}
-
+    return {
+        "event_id": event_id,
+        "rule": rule,
+        "target_id": target_id,
+        "target_arn": target_arn,
+        "outcome": outcome,
+        "at": at,
+    }
 
 
 def _key(bus: str, rule: str) -> str:
@@ -149,7 +190,7 @@ def _next_run(schedule: Schedule, after: float, created: float) -> float | None:
     """The epoch second of the schedule's next run after `after`, None if it has none left."""
     try:
         return schedule.next_after(_utc(after), _utc(created)).timestamp()
-    except ScheduleError:   # "never runs again"
+    except ScheduleError:  # "never runs again"
         return None
 
 
@@ -212,10 +253,17 @@ class EventsBackend:
             raise ResourceNotFoundException(f"Rule {name} does not exist on EventBus {bus}.")
         return doc
 
-    def put_rule(self, *, name: str, event_bus_name: str | None = None,
-                 event_pattern: str | None = None, schedule_expression: str | None = None,
-                 state: str | None = None, description: str | None = None,
-                 role_arn: str | None = None) -> str:
+    def put_rule(
+        self,
+        *,
+        name: str,
+        event_bus_name: str | None = None,
+        event_pattern: str | None = None,
+        schedule_expression: str | None = None,
+        state: str | None = None,
+        description: str | None = None,
+        role_arn: str | None = None,
+    ) -> str:
         """Create or replace a rule (its targets kept); the rule's ARN. ResourceNotFoundException
         (bus), ValidationException (neither pattern nor schedule, a bad schedule),
         InvalidEventPatternException (AWS: PutRule)."""
@@ -231,18 +279,22 @@ class EventsBackend:
             try:
                 parse(schedule_expression)
             except ScheduleError as error:
-                raise ValidationException(
-                    f"Parameter ScheduleExpression is not valid. Reason: {error}") from None
+                raise ValidationException(f"Parameter ScheduleExpression is not valid. Reason: {error}") from None
         cloud = self.cloud
-        arn = cloud.config.arn("events", f"rule/{name}")   # default-bus rules omit the bus
+        arn = cloud.config.arn("events", f"rule/{name}")  # default-bus rules omit the bus
         with cloud.state.transaction():
             existing = cloud.state.get(RULE, _key(bus, name)) or {}
             doc = {
-                "Name": name, "Arn": arn, "EventPattern": event_pattern,
-                "ScheduleExpression": schedule_expression, "State": state or "ENABLED",
-                "Description": description, "RoleArn": role_arn, "EventBusName": bus,
+                "Name": name,
+                "Arn": arn,
+                "EventPattern": event_pattern,
+                "ScheduleExpression": schedule_expression,
+                "State": state or "ENABLED",
+                "Description": description,
+                "RoleArn": role_arn,
+                "EventBusName": bus,
                 "CreatedBy": cloud.config.account_id,
-                "_Targets": existing.get("_Targets", []),   # PutRule on an existing rule keeps them
+                "_Targets": existing.get("_Targets", []),  # PutRule on an existing rule keeps them
             }
             cloud.state.put(RULE, _key(bus, name), doc)
         return arn
@@ -284,8 +336,9 @@ class EventsBackend:
 
     # -- targets -------------------------------------------------------------------------------
 
-    def put_targets(self, *, rule: str, targets: list[dict[str, Any]],
-                    event_bus_name: str | None = None) -> list[dict[str, Any]]:
+    def put_targets(
+        self, *, rule: str, targets: list[dict[str, Any]], event_bus_name: str | None = None
+    ) -> list[dict[str, Any]]:
         """Add or replace targets (AWS's Target shape) by Id; the failed entries (none: AWS
         refuses the whole call for malformed input, ValidationException). LimitExceededException
         above MAX_TARGETS."""
@@ -301,8 +354,8 @@ class EventsBackend:
                 by_id[target["Id"]] = target
             if len(by_id) > MAX_TARGETS:
                 raise LimitExceededException(
-                    f"The requested resource exceeds the maximum number allowed "
-                    f"({MAX_TARGETS} targets per rule).")
+                    f"The requested resource exceeds the maximum number allowed ({MAX_TARGETS} targets per rule)."
+                )
             doc["_Targets"] = list(by_id.values())
             self.cloud.state.put(RULE, _key(bus, rule), doc)
         return failed
@@ -328,26 +381,32 @@ class EventsBackend:
         for a bad entry."""
         for field in ("Source", "DetailType", "Detail"):
             if not entry.get(field):
-                raise InvalidArgument(
-                    f"Parameter {field} is not valid. Reason: {field} is a required argument.")
+                raise InvalidArgument(f"Parameter {field} is not valid. Reason: {field} is a required argument.")
         try:
             detail = json.loads(entry["Detail"])
         except ValueError:
             detail = None
-        if not isinstance(detail, dict):   # AWS requires a JSON object here
+        if not isinstance(detail, dict):  # AWS requires a JSON object here
             raise MalformedDetail("Detail is malformed.")
         when = entry.get("Time")
         return {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"],
-            "source": entry["Source"], "account": self.cloud.config.account_id,
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": self.cloud.config.account_id,
             "time": _iso(float(when) if when is not None else _now()),
-            "region": self.cloud.config.region, "resources": entry.get("Resources") or [],
+            "region": self.cloud.config.region,
+            "resources": entry.get("Resources") or [],
             "detail": detail,
         }
 
     def _pattern_rules(self) -> list[tuple[dict[str, Any], Pattern]]:
-        rules = [r for r in self.cloud.state.list(RULE, _key(DEFAULT_BUS, ""))
-                 if r["State"] == "ENABLED" and r.get("EventPattern")]
+        rules = [
+            r
+            for r in self.cloud.state.list(RULE, _key(DEFAULT_BUS, ""))
+            if r["State"] == "ENABLED" and r.get("EventPattern")
+        ]
         return [(r, compile_pattern(r["EventPattern"])) for r in rules]
 
     def _route(self, event: dict[str, Any], compiled: list[tuple[dict[str, Any], Pattern]]) -> None:
@@ -360,8 +419,9 @@ class EventsBackend:
         """Send an (already logged) event to every target of one rule (a RULE document),
         logging each outcome."""
         for target in rule["_Targets"]:
-            self.event_log.add_match(event["id"], rule["Name"], target["Id"], target["Arn"],
-                               self._deliver(event, target))
+            self.event_log.add_match(
+                event["id"], rule["Name"], target["Id"], target["Arn"], self._deliver(event, target)
+            )
 
     def put_events(self, *, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """PutEvents' result entries, one per entry ({"EventId"} or {"ErrorCode",
@@ -381,17 +441,30 @@ class EventsBackend:
             self._route(event, compiled)
         return results
 
-    def put_service_event(self, source: str, detail_type: str, detail: dict[str, Any],
-                          resources: list[str] | None = None, when: float | None = None) -> None:
+    def put_service_event(
+        self,
+        source: str,
+        detail_type: str,
+        detail: dict[str, Any],
+        resources: list[str] | None = None,
+        when: float | None = None,
+    ) -> None:
         """An event an AWS service puts on the default bus (CloudWatch's alarm state changes):
         the same envelope and rule matching as PutEvents, without PutEvents' refusal of `aws.`
         sources, which only applies to customers. `when` (epoch s) stamps the event; now by
         default."""
         stamp = when if when is not None else _now()
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type,
-                 "source": source, "account": self.cloud.config.account_id, "time": _iso(stamp),
-                 "region": self.cloud.config.region, "resources": resources or [],
-                 "detail": detail}
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": self.cloud.config.account_id,
+            "time": _iso(stamp),
+            "region": self.cloud.config.region,
+            "resources": resources or [],
+            "detail": detail,
+        }
         self._route(event, self._pattern_rules())
 
     def _deliver(self, event: dict[str, Any], target: dict[str, Any]) -> str:
@@ -407,20 +480,28 @@ class EventsBackend:
         overrides = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
         # One token per (event, target): a redelivery would not start a second execution.
         token = hashlib.sha256(f"{event['id']}/{target['Id']}".encode()).hexdigest()[:40]
-        request: dict[str, Any] = {"PipelineName": target["Arn"], "ClientRequestToken": token,
-                                   "PipelineExecutionDescription": f"EventBridge event {event['id']}"}
+        request: dict[str, Any] = {
+            "PipelineName": target["Arn"],
+            "ClientRequestToken": token,
+            "PipelineExecutionDescription": f"EventBridge event {event['id']}",
+        }
         if overrides:
             request["PipelineParameters"] = [{"Name": p["Name"], "Value": p["Value"]} for p in overrides]
-        if cloud.recorder is not None:   # EventBridge calls the target as the target's RoleArn
-            cloud.recorder.call(target.get("RoleArn") or "", "sagemaker", "StartPipelineExecution",
-                                request, via=f"events target {target['Id']}")
+        if cloud.recorder is not None:  # EventBridge calls the target as the target's RoleArn
+            cloud.recorder.call(
+                target.get("RoleArn") or "",
+                "sagemaker",
+                "StartPipelineExecution",
+                request,
+                via=f"events target {target['Id']}",
+            )
         try:
             result = cloud.client("sagemaker").call("StartPipelineExecution", request)
         except AwsError as error:
             if error.code in ("ResourceNotFound", "ResourceNotFoundException"):
                 return f"failed: pipeline {name} does not exist"
             return f"failed: {error.code}: {error.message}"
-        except Exception as error:   # noqa: BLE001 — a target bug must not fail PutEvents
+        except Exception as error:  # noqa: BLE001 — a target bug must not fail PutEvents
             return f"failed: {type(error).__name__}: {error}"
         return f"started {result['PipelineExecutionArn']}"
 
@@ -434,24 +515,35 @@ class EventsBackend:
         try:
             schedule = parse(rule["ScheduleExpression"])
         except ScheduleError:
-            return 0   # PutRule refuses these; an old state file could still hold one
+            return 0  # PutRule refuses these; an old state file could still hold one
         with cloud.state.transaction():
             state = cloud.state.get(SCHEDULE, key)
             if state is None or state["expression"] != schedule.expression:
-                state = {"rule": key, "expression": schedule.expression, "created": now,
-                         "next": _next_run(schedule, now, now)}
+                state = {
+                    "rule": key,
+                    "expression": schedule.expression,
+                    "created": now,
+                    "next": _next_run(schedule, now, now),
+                }
                 cloud.state.put(SCHEDULE, key, state)
                 return 0
             due = state["next"]
-            if due is None or due > now + 0.001:   # datetime round trips cost a microsecond now and then
+            if due is None or due > now + 0.001:  # datetime round trips cost a microsecond now and then
                 return 0
             # Missed runs (localcloud stopped) are skipped, not made up.
             state["next"] = _next_run(schedule, max(now, due), state["created"])
             cloud.state.put(SCHEDULE, key, state)
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                 "source": "aws.events", "account": cloud.config.account_id,
-                 "time": _iso(due), "region": cloud.config.region,
-                 "resources": [rule["Arn"]], "detail": {}}
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": cloud.config.account_id,
+            "time": _iso(due),
+            "region": cloud.config.region,
+            "resources": [rule["Arn"]],
+            "detail": {},
+        }
         self.event_log.add_event(event, rule["EventBusName"])
         self.deliver_to_rule(event, rule)
         log.info("rule %s (%s) fired", rule["Name"], schedule.expression)
@@ -462,14 +554,13 @@ class EventsBackend:
         Called every second by the server's clock."""
         cloud = self.cloud
         fired = 0
-        rules = [r for r in cloud.state.list(RULE)
-                 if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
+        rules = [r for r in cloud.state.list(RULE) if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
         live = set()
         for rule in rules:
             live.add(f"{rule['EventBusName']}/{rule['Name']}")
             try:
                 fired += self._fire_if_due(rule, now)
-            except Exception:   # noqa: BLE001 — one rule never stops the clock for the others
+            except Exception:  # noqa: BLE001 — one rule never stops the clock for the others
                 log.exception("rule %s: schedule tick failed", rule.get("Name"))
         # A deleted or disabled rule forgets its schedule: re-enabled, it counts from then.
         for doc in cloud.state.list(SCHEDULE):

@@ -23,6 +23,7 @@ or only numbers, or a prefix / suffix / wildcard / equals-ignore-case object hol
 string or a list of them), `numeric`, `exists`, `equals-ignore-case`, `wildcard` and `cidr`.
 String operators match only string values; `numeric` only JSON numbers (as doubles).
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,6 +57,7 @@ def _same(a: Any, b: Any) -> bool:
 
 # --- string operators -------------------------------------------------------------------
 
+
 def _string_arg(op: str, value: Any) -> str:
     if not isinstance(value, str):
         raise PatternError(f"{op} match pattern must be a string")
@@ -76,6 +78,7 @@ def _affix(op: str, arg: Any) -> Leaf:
 
     def leaf(v: Any) -> bool:
         return isinstance(v, str) and test(v.lower() if fold else v, text)
+
     return leaf
 
 
@@ -109,8 +112,11 @@ def _ignore_case(arg: Any) -> Leaf:
 # --- numeric, cidr ----------------------------------------------------------------------
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "=": lambda a, b: a == b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "=": lambda a, b: a == b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 
 
@@ -143,16 +149,18 @@ def _cidr(arg: Any) -> Leaf:
             return isinstance(v, str) and ipaddress.ip_address(v) in network
         except ValueError:
             return False
+
     return leaf
 
 
 # --- anything-but -----------------------------------------------------------------------
 
+
 def _anything_but(arg: Any) -> Leaf:
     if isinstance(arg, dict):
         if len(arg) != 1:
             raise PatternError("anything-but object must hold exactly one operator")
-        (op, inner), = arg.items()
+        ((op, inner),) = arg.items()
         make: Callable[[Any], Leaf]
         if op in ("prefix", "suffix"):
             make = functools.partial(_affix, op)
@@ -177,15 +185,17 @@ def _anything_but(arg: Any) -> Leaf:
 
 # --- compiling --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Alternatives:
     """A leaf array: present scalars try `tests`; an absent field asks `absent_ok`."""
+
     tests: tuple[Leaf, ...]
     absent_ok: bool
 
     def matches(self, value: Any) -> bool:
         leaves = list(_leaves(value))
-        if not leaves:   # absent, an object, or an empty array: no leaf at this path
+        if not leaves:  # absent, an object, or an empty array: no leaf at this path
             return self.absent_ok
         return any(test(leaf) for leaf in leaves for test in self.tests)
 
@@ -244,7 +254,7 @@ def _compile_leaf(key: str, values: list[Any]) -> _Alternatives:
         if isinstance(value, dict):
             if len(value) != 1:
                 raise PatternError(f"Match object at {key!r} must hold exactly one operator")
-            (op, arg), = value.items()
+            ((op, arg),) = value.items()
             if op == "exists":
                 if not isinstance(arg, bool):
                     raise PatternError("exists match pattern must be either true or false")
@@ -308,8 +318,7 @@ def _compile_object(pattern: dict[str, Any], where: str) -> _Object:
     ors: list[tuple[_Object, ...]] = []
     for key, value in pattern.items():
         if key == "$or":
-            if not isinstance(value, list) or len(value) < 2 or \
-                    not all(isinstance(b, dict) for b in value):
+            if not isinstance(value, list) or len(value) < 2 or not all(isinstance(b, dict) for b in value):
                 raise PatternError("$or must be an array of at least two pattern objects")
             ors.append(tuple(_compile_object(b, where) for b in value))
         elif isinstance(value, dict):

@@ -4,6 +4,7 @@ Each operation reads its parameters (already checked against botocore's model by
 calls `cloud.events` (localcloud/events/models.py, where the behaviour is) and renders AWS's
 response; List operations page here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,9 +25,14 @@ def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, An
 
 def put_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.events.put_rule(
-        name=params["Name"], event_bus_name=params.get("EventBusName"),
-        event_pattern=params.get("EventPattern"), schedule_expression=params.get("ScheduleExpression"),
-        state=params.get("State"), description=params.get("Description"), role_arn=params.get("RoleArn"))
+        name=params["Name"],
+        event_bus_name=params.get("EventBusName"),
+        event_pattern=params.get("EventPattern"),
+        schedule_expression=params.get("ScheduleExpression"),
+        state=params.get("State"),
+        description=params.get("Description"),
+        role_arn=params.get("RoleArn"),
+    )
     return {"RuleArn": arn}
 
 
@@ -35,8 +41,7 @@ def describe_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 
 def list_rules(cloud: LocalCloud, params: Params) -> dict[str, Any]:
-    rules = cloud.events.list_rules(event_bus_name=params.get("EventBusName"),
-                                    name_prefix=params.get("NamePrefix", ""))
+    rules = cloud.events.list_rules(event_bus_name=params.get("EventBusName"), name_prefix=params.get("NamePrefix", ""))
     return _page(rules, params, "Rules")
 
 
@@ -47,15 +52,16 @@ def delete_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 def _set_state(state: str) -> Callable[[LocalCloud, Params], dict[str, Any]]:
     def operation(cloud: LocalCloud, params: Params) -> dict[str, Any]:
-        cloud.events.set_rule_state(name=params["Name"], state=state,
-                                    event_bus_name=params.get("EventBusName"))
+        cloud.events.set_rule_state(name=params["Name"], state=state, event_bus_name=params.get("EventBusName"))
         return {}
+
     return operation
 
 
 def put_targets(cloud: LocalCloud, params: Params) -> dict[str, Any]:
-    failed = cloud.events.put_targets(rule=params["Rule"], targets=params["Targets"],
-                                      event_bus_name=params.get("EventBusName"))
+    failed = cloud.events.put_targets(
+        rule=params["Rule"], targets=params["Targets"], event_bus_name=params.get("EventBusName")
+    )
     return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
 
@@ -65,8 +71,7 @@ def list_targets_by_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 
 def remove_targets(cloud: LocalCloud, params: Params) -> dict[str, Any]:
-    cloud.events.remove_targets(rule=params["Rule"], ids=params["Ids"],
-                                event_bus_name=params.get("EventBusName"))
+    cloud.events.remove_targets(rule=params["Rule"], ids=params["Ids"], event_bus_name=params.get("EventBusName"))
     return {"FailedEntryCount": 0, "FailedEntries": []}
 
 

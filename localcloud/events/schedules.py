@@ -14,6 +14,7 @@ croniter evaluates the first five fields (after renumbering Day-of-week to its 0
 the Year field and AWS's field rules are checked here. Firing rules on time is the backend's
 (`EventsBackend.tick`, localcloud/events/models.py).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,8 +36,8 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class Schedule:
     expression: str
-    rate_seconds: int | None = None   # rate(...)
-    cron: str | None = None           # croniter's five fields, for cron(...)
+    rate_seconds: int | None = None  # rate(...)
+    cron: str | None = None  # croniter's five fields, for cron(...)
     years: str = "*"
 
     def next_after(self, after: dt.datetime, created: dt.datetime | None = None) -> dt.datetime:
@@ -79,7 +80,8 @@ def _dow(field: str) -> str:
         if not 1 <= value <= 7:
             raise ScheduleError(f"Day-of-week value {value} is outside 1-7 (or SUN-SAT)")
         return str(value - 1)
-    if "/" in head:   # a step: only the start is a day number
+
+    if "/" in head:  # a step: only the start is a day number
         start, _, step = head.partition("/")
         return re.sub(r"\d+", renumber, start) + "/" + step + hash_ + nth
     return re.sub(r"\d+", renumber, head) + hash_ + nth
@@ -92,8 +94,7 @@ def parse(expression: str) -> Schedule:
     rate = _RATE.fullmatch(expression)
     if expression.startswith("rate("):
         if not rate:
-            raise ScheduleError(f"{expression}: a rate is rate(<positive integer> "
-                                f"<minute(s)|hour(s)|day(s)>)")
+            raise ScheduleError(f"{expression}: a rate is rate(<positive integer> <minute(s)|hour(s)|day(s)>)")
         value, unit = int(rate.group(1)), rate.group(2)
         if value < 1:
             raise ScheduleError(f"{expression}: the value must be a positive integer")
@@ -104,19 +105,19 @@ def parse(expression: str) -> Schedule:
         raise ScheduleError(f"{expression}: a schedule is rate(...) or cron(...)")
     fields = expression[5:-1].split()
     if len(fields) != 6:
-        raise ScheduleError(f"{expression}: cron takes six fields (Minutes Hours "
-                            f"Day-of-month Month Day-of-week Year), not {len(fields)}")
+        raise ScheduleError(
+            f"{expression}: cron takes six fields (Minutes Hours "
+            f"Day-of-month Month Day-of-week Year), not {len(fields)}"
+        )
     minutes, hours, dom, month, dow, years = fields
     if (dom == "?") == (dow == "?"):
-        raise ScheduleError(f"{expression}: exactly one of Day-of-month and Day-of-week "
-                            f"must be '?'")
+        raise ScheduleError(f"{expression}: exactly one of Day-of-month and Day-of-week must be '?'")
     if not re.fullmatch(r"[\d,\-*/]+", years):
         raise ScheduleError(f"{expression}: Year field {years!r} is not valid")
     for number in re.findall(r"\d+", years.split("/")[0]):
         if not 1970 <= int(number) <= 2199:
             raise ScheduleError(f"{expression}: Year {number} is outside 1970-2199")
-    five = " ".join([minutes, hours, "*" if dom == "?" else dom, month,
-                     "*" if dow == "?" else _dow(dow)])
+    five = " ".join([minutes, hours, "*" if dom == "?" else dom, month, "*" if dow == "?" else _dow(dow)])
     try:
         valid = croniter.is_valid(five)
     except Exception:  # noqa: BLE001 — croniter raises various errors on odd input

@@ -6,6 +6,7 @@ ResourceInUse with status 400, and localcloud.errors.ValidationException
 (`sagemaker-featurestore-runtime`, REST-JSON) names its input errors ValidationError and answers
 an unknown feature group with ResourceNotFound, status 404
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_feature_store_GetRecord.html)."""
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError, UnknownOperationException

@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeFeatureGro
 documents' life cycle (create, describe, list, update, delete) is FeatureStoreBackend's
 (models.py).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -43,15 +44,16 @@ def s3_uri_to_path(resolve: Callable[[str], Path], uri: str) -> Path:
 @dataclass(frozen=True)
 class GroupMeta:
     """What the data path needs of a group, prepared once (cached per group)."""
+
     name: str
-    types: dict[str, str]            # feature -> Integral | Fractional | String, definition order
-    names: tuple[str, ...]           # online records are JSON arrays aligned with these
+    types: dict[str, str]  # feature -> Integral | Fractional | String, definition order
+    names: tuple[str, ...]  # online records are JSON arrays aligned with these
     record_id: str
     event_time: str
     online: bool
-    offline_dir: Path | None         # the resolved offline-store directory, None = no offline store
+    offline_dir: Path | None  # the resolved offline-store directory, None = no offline store
     ttl: float | None
-    schema: pa.Schema                # offline Parquet schema
+    schema: pa.Schema  # offline Parquet schema
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], resolve: Callable[[str], Path]) -> GroupMeta:
@@ -60,19 +62,28 @@ class GroupMeta:
         types = {f["FeatureName"]: f["FeatureType"] for f in doc["FeatureDefinitions"]}
         online = doc.get("OnlineStoreConfig") or {}
         offline = doc.get("OfflineStoreConfig")
-        offline_dir = (s3_uri_to_path(resolve, offline["S3StorageConfig"]["ResolvedOutputS3Uri"])
-                       if offline else None)
-        return cls(doc["FeatureGroupName"], types, tuple(types), doc["RecordIdentifierFeatureName"],
-                   doc["EventTimeFeatureName"], bool(online.get("EnableOnlineStore")), offline_dir,
-                   ttl_seconds(online.get("TtlDuration")), offline_schema(types))
+        offline_dir = s3_uri_to_path(resolve, offline["S3StorageConfig"]["ResolvedOutputS3Uri"]) if offline else None
+        return cls(
+            doc["FeatureGroupName"],
+            types,
+            tuple(types),
+            doc["RecordIdentifierFeatureName"],
+            doc["EventTimeFeatureName"],
+            bool(online.get("EnableOnlineStore")),
+            offline_dir,
+            ttl_seconds(online.get("TtlDuration")),
+            offline_schema(types),
+        )
 
 
 def offline_schema(types: dict[str, str]) -> pa.Schema:
     fields = [pa.field(name, ARROW_TYPES[kind]) for name, kind in types.items()]
     # Naive UTC timestamps: Athena (Trino) tables carry no zone.
-    fields += [pa.field("write_time", pa.timestamp("ms")),
-               pa.field("api_invocation_time", pa.timestamp("ms")),
-               pa.field("is_deleted", pa.bool_())]
+    fields += [
+        pa.field("write_time", pa.timestamp("ms")),
+        pa.field("api_invocation_time", pa.timestamp("ms")),
+        pa.field("is_deleted", pa.bool_()),
+    ]
     return pa.schema(fields)
 
 
@@ -87,8 +98,9 @@ def validate_definition(params: dict[str, Any], split_uri: Callable[[str], tuple
             raise ValidationException(f"Feature name {name} is duplicated in FeatureDefinitions")
         seen.add(name.lower())
         if name.lower() in RESERVED:
-            raise ValidationException(f"Feature name {name} is reserved: {', '.join(RESERVED)} are added by "
-                             "the offline store")
+            raise ValidationException(
+                f"Feature name {name} is reserved: {', '.join(RESERVED)} are added by the offline store"
+            )
     types = {f["FeatureName"]: f["FeatureType"] for f in params["FeatureDefinitions"]}
     rid, etime = params["RecordIdentifierFeatureName"], params["EventTimeFeatureName"]
     if rid not in types:

@@ -17,6 +17,7 @@ Errors (localcloud.featurestore.exceptions): the control plane raises ResourceNo
 ResourceInUse and ValidationException, as SageMaker answers; the runtime raises
 FeatureGroupNotFound (404) and ValidationError, as the feature-store runtime answers.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,12 @@ class FeatureStoreBackend:
         self._meta: dict[str, GroupMeta] = {}
         self._conn().executescript(online_store.SCHEMA)
         self.replicator = OfflineReplicator(
-            self._conn, self.meta, self.block_offline_store,
-            self.config.home / "featurestore" / "staging", self.config.offline_store_delay)
+            self._conn,
+            self.meta,
+            self.block_offline_store,
+            self.config.home / "featurestore" / "staging",
+            self.config.offline_store_delay,
+        )
         # Whatever a previous process accepted but never replicated follows its delay from here.
         self.replicator.start()
 
@@ -116,14 +121,22 @@ class FeatureStoreBackend:
         if offline:
             s3 = dict(offline["S3StorageConfig"])
             s3["S3Uri"] = s3["S3Uri"].rstrip("/")
-            s3["ResolvedOutputS3Uri"] = (f"{s3['S3Uri']}/{self.config.account_id}/sagemaker/"
-                                         f"{self.config.region}/offline-store/{name}-{epoch}/data")
-            catalog = {"Catalog": DEFAULT_CATALOG, "Database": DEFAULT_DATABASE,
-                       "TableName": f"{name.lower().replace('-', '_')}_{epoch}",
-                       **(offline.get("DataCatalogConfig") or {})}
-            doc["OfflineStoreConfig"] = {**offline, "S3StorageConfig": s3, "DataCatalogConfig": catalog,
-                                         "DisableGlueTableCreation":
-                                             offline.get("DisableGlueTableCreation", False)}
+            s3["ResolvedOutputS3Uri"] = (
+                f"{s3['S3Uri']}/{self.config.account_id}/sagemaker/"
+                f"{self.config.region}/offline-store/{name}-{epoch}/data"
+            )
+            catalog = {
+                "Catalog": DEFAULT_CATALOG,
+                "Database": DEFAULT_DATABASE,
+                "TableName": f"{name.lower().replace('-', '_')}_{epoch}",
+                **(offline.get("DataCatalogConfig") or {}),
+            }
+            doc["OfflineStoreConfig"] = {
+                **offline,
+                "S3StorageConfig": s3,
+                "DataCatalogConfig": catalog,
+                "DisableGlueTableCreation": offline.get("DisableGlueTableCreation", False),
+            }
             doc["OfflineStoreStatus"] = {"Status": "Active"}
         for key in ("RoleArn", "Description", "ThroughputConfig"):
             if key in params:
@@ -132,8 +145,9 @@ class FeatureStoreBackend:
         try:
             self.state.insert(KIND, name, {**doc, "Tags": params.get("Tags", [])})
         except AlreadyExists:
-            raise ResourceInUse(f"Resource Already Exists: FeatureGroup with name {name} already exists. "
-                                "Choose a different name.") from None
+            raise ResourceInUse(
+                f"Resource Already Exists: FeatureGroup with name {name} already exists. Choose a different name."
+            ) from None
         self._meta.pop(name, None)
         meta = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
         if meta.offline_dir is not None:
@@ -144,8 +158,7 @@ class FeatureStoreBackend:
         name = group_name_of(name_or_arn)
         doc = self.state.get(KIND, name)
         if doc is None:
-            raise ResourceNotFound(f"Resource Not Found: Amazon SageMaker can't find a FeatureGroup with "
-                                   f"name {name}")
+            raise ResourceNotFound(f"Resource Not Found: Amazon SageMaker can't find a FeatureGroup with name {name}")
         return doc
 
     def describe_group(self, name_or_arn: str) -> dict[str, Any]:
@@ -162,10 +175,17 @@ class FeatureStoreBackend:
         out["NextToken"] = ""
         return out
 
-    def list_groups(self, *, name_contains: str | None = None, status_equals: str | None = None,
-                    offline_status_equals: str | None = None, created_after: float | None = None,
-                    created_before: float | None = None, sort_by: str = "CreationTime",
-                    sort_order: str = "Descending") -> list[dict[str, Any]]:
+    def list_groups(
+        self,
+        *,
+        name_contains: str | None = None,
+        status_equals: str | None = None,
+        offline_status_equals: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        sort_by: str = "CreationTime",
+        sort_order: str = "Descending",
+    ) -> list[dict[str, Any]]:
         """ListFeatureGroups' summaries, filtered and sorted (every page: the wire pages them).
         Times are epoch seconds."""
         docs = self.state.list(KIND)
@@ -180,14 +200,25 @@ class FeatureStoreBackend:
         if created_before is not None:
             docs = [d for d in docs if d["CreationTime"] < created_before]
         docs.sort(key=_SORT_KEYS[sort_by], reverse=sort_order == "Descending")
-        return [{"FeatureGroupName": d["FeatureGroupName"], "FeatureGroupArn": d["FeatureGroupArn"],
-                      "CreationTime": d["CreationTime"], "FeatureGroupStatus": d["FeatureGroupStatus"],
-                      **({"OfflineStoreStatus": d["OfflineStoreStatus"]} if "OfflineStoreStatus" in d else {})}
-                for d in docs]
+        return [
+            {
+                "FeatureGroupName": d["FeatureGroupName"],
+                "FeatureGroupArn": d["FeatureGroupArn"],
+                "CreationTime": d["CreationTime"],
+                "FeatureGroupStatus": d["FeatureGroupStatus"],
+                **({"OfflineStoreStatus": d["OfflineStoreStatus"]} if "OfflineStoreStatus" in d else {}),
+            }
+            for d in docs
+        ]
 
-    def update_group(self, name_or_arn: str, *, feature_additions: list[dict[str, Any]] | None = None,
-                     online_store_config: dict[str, Any] | None = None,
-                     throughput_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update_group(
+        self,
+        name_or_arn: str,
+        *,
+        feature_additions: list[dict[str, Any]] | None = None,
+        online_store_config: dict[str, Any] | None = None,
+        throughput_config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """UpdateFeatureGroup: new features (FeatureDefinition dicts), online-store TTL, throughput;
         returns {"FeatureGroupArn"}. ResourceNotFound, or ValidationException for a feature that
         exists or is reserved."""
@@ -236,8 +267,9 @@ class FeatureStoreBackend:
         if meta is None:
             doc = self.state.get(KIND, name)
             if doc is None:
-                raise FeatureGroupNotFound(f"Resource Not Found: Amazon SageMaker can't find a "
-                                              f"feature group with name {name}")
+                raise FeatureGroupNotFound(
+                    f"Resource Not Found: Amazon SageMaker can't find a feature group with name {name}"
+                )
             meta = self._meta[name] = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
         return meta
 
@@ -254,8 +286,13 @@ class FeatureStoreBackend:
         return self.replicator.replicate(force=True)
 
     # -- runtime: single records
-    def put_record(self, name_or_arn: str, record: list[dict[str, Any]],
-                   target_stores: list[str] | None = None, ttl: dict[str, Any] | None = None) -> None:
+    def put_record(
+        self,
+        name_or_arn: str,
+        record: list[dict[str, Any]],
+        target_stores: list[str] | None = None,
+        ttl: dict[str, Any] | None = None,
+    ) -> None:
         """PutRecord: `record` is its Record ([{FeatureName, ValueAsString}]), `ttl` its TtlDuration
         ({Unit, Value}). Newest event time wins online; the offline store receives the record after
         its delay. FeatureGroupNotFound for an unknown group, ValidationError for a record or a
@@ -266,8 +303,7 @@ class FeatureStoreBackend:
             feature = item["FeatureName"]
             kind = meta.types.get(feature)
             if kind is None:
-                raise ValidationError(f"The feature {feature} is not defined in the feature group "
-                                         f"{meta.name}")
+                raise ValidationError(f"The feature {feature} is not defined in the feature group {meta.name}")
             if "ValueAsString" not in item:
                 raise ValidationError(f"The feature {feature} needs a ValueAsString")
             value = item["ValueAsString"]
@@ -275,10 +311,10 @@ class FeatureStoreBackend:
             values[feature] = value
         for required in (meta.record_id, meta.event_time):
             if required not in values:
-                raise ValidationError(f"The record is missing the feature {required}, which the "
-                                         f"feature group {meta.name} requires")
-        event_time = parse_event_time(values[meta.event_time], meta.types[meta.event_time],
-                                      meta.event_time)
+                raise ValidationError(
+                    f"The record is missing the feature {required}, which the feature group {meta.name} requires"
+                )
+        event_time = parse_event_time(values[meta.event_time], meta.types[meta.event_time], meta.event_time)
         stores = target_stores or ["OnlineStore", "OfflineStore"]
         ttl_s = ttl_seconds(ttl) if ttl else meta.ttl
         expires = event_time + ttl_s if ttl_s is not None else None
@@ -289,16 +325,16 @@ class FeatureStoreBackend:
         journaled = False
         with self._tx() as conn:
             if meta.online and "OnlineStore" in stores:
-                conn.execute(online_store.UPSERT,
-                             (meta.name, values[meta.record_id], event_time, online, expires))
+                conn.execute(online_store.UPSERT, (meta.name, values[meta.record_id], event_time, online, expires))
             if meta.offline_dir is not None and "OfflineStore" in stores:
                 conn.execute(JOURNAL, (meta.name, event_time, now, now, 0, payload))
                 journaled = True
         if journaled:
             self.replicator.notify()
 
-    def get_record(self, name_or_arn: str, record_id: str, feature_names: list[str] | None = None,
-                   with_expiry: bool = False) -> dict[str, Any]:
+    def get_record(
+        self, name_or_arn: str, record_id: str, feature_names: list[str] | None = None, with_expiry: bool = False
+    ) -> dict[str, Any]:
         """GetRecord's response ({"Record", "ExpiresAt" if asked and set}; {} when there is no live
         record). The hot path: one indexed SELECT on a cached per-thread connection.
         FeatureGroupNotFound for an unknown group, ValidationError for an unknown feature."""
@@ -312,21 +348,28 @@ class FeatureStoreBackend:
         if feature_names:
             unknown = [f for f in feature_names if f not in meta.types]
             if unknown:
-                raise ValidationError(f"The feature {unknown[0]} is not defined in the feature "
-                                         f"group {meta.name}")
+                raise ValidationError(f"The feature {unknown[0]} is not defined in the feature group {meta.name}")
             wanted = set(feature_names)
-            items = [{"FeatureName": k, "ValueAsString": v} for k, v in zip(meta.names, values)
-                     if v is not None and k in wanted]
+            items = [
+                {"FeatureName": k, "ValueAsString": v}
+                for k, v in zip(meta.names, values)
+                if v is not None and k in wanted
+            ]
         else:
-            items = [{"FeatureName": k, "ValueAsString": v} for k, v in zip(meta.names, values)
-                     if v is not None]
+            items = [{"FeatureName": k, "ValueAsString": v} for k, v in zip(meta.names, values) if v is not None]
         out: dict[str, Any] = {"Record": items}
         if with_expiry and row[1] is not None:
             out["ExpiresAt"] = iso(row[1])
         return out
 
-    def delete_record(self, name_or_arn: str, record_id: str, event_time: str,
-                      target_stores: list[str] | None = None, mode: str = "SoftDelete") -> None:
+    def delete_record(
+        self,
+        name_or_arn: str,
+        record_id: str,
+        event_time: str,
+        target_stores: list[str] | None = None,
+        mode: str = "SoftDelete",
+    ) -> None:
         """DeleteRecord as documented
         (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_feature_store_DeleteRecord.html):
         both modes append a deleted-record marker (is_deleted, the delete's event time, other
@@ -343,8 +386,10 @@ class FeatureStoreBackend:
                 stored = online_store.stored_event_time(conn, meta.name, record_id)
                 if mode == "HardDelete":
                     if stored is not None and ts < stored:
-                        raise ValidationException(f"EventTime {event_time} is older than the EventTime of the "
-                                       f"stored record {record_id}: the record was not deleted")
+                        raise ValidationException(
+                            f"EventTime {event_time} is older than the EventTime of the "
+                            f"stored record {record_id}: the record was not deleted"
+                        )
                     online_store.hard_delete(conn, meta.name, record_id)
                 else:
                     online_store.soft_delete(conn, meta.name, record_id, ts)
@@ -364,14 +409,12 @@ class FeatureStoreBackend:
         meta = self.meta(name_or_arn)
         if table.num_rows == 0:
             return 0
-        table, event_ts, event_epoch = coerce_table(meta.types, meta.name, meta.record_id,
-                                                    meta.event_time, table)
+        table, event_ts, event_epoch = coerce_table(meta.types, meta.name, meta.record_id, meta.event_time, table)
         now = time.time()
         staging = None
         if meta.offline_dir is not None:
             # The Parquet write (GIL-free in Arrow) overlaps the SQLite upsert.
-            staging = _pool().submit(self.replicator.stage, meta, offline_table(meta, table, now),
-                                     event_ts, now)
+            staging = _pool().submit(self.replicator.stage, meta, offline_table(meta, table, now), event_ts, now)
         staged = None
         try:
             with self._tx() as conn:
@@ -391,11 +434,11 @@ class FeatureStoreBackend:
             self.replicator.notify()
         return table.num_rows
 
-    def _upsert_online(self, conn: sqlite3.Connection, meta: GroupMeta, table: pa.Table,
-                       event_epoch: pa.Array) -> None:
+    def _upsert_online(self, conn: sqlite3.Connection, meta: GroupMeta, table: pa.Table, event_epoch: pa.Array) -> None:
         # Rows (group, id, event time, JSON array of ValueAsStrings, expiry), built vectorised:
         # Arrow casts to strings, DuckDB writes the JSON; then one executemany.
         import duckdb
+
         strings = {f"c{i}": as_strings(table.column(n)) for i, n in enumerate(table.column_names)}
         index = {n: f"c{i}" for i, n in enumerate(table.column_names)}
         strings["__et"] = event_epoch
@@ -404,8 +447,9 @@ class FeatureStoreBackend:
         con = duckdb.connect()
         try:
             con.register("t", pa.table(strings))
-            rows = con.execute(f"SELECT ?, {index[meta.record_id]}, __et, to_json([{values}])::VARCHAR, "
-                               f"{expires} FROM t", [meta.name]).fetchall()
+            rows = con.execute(
+                f"SELECT ?, {index[meta.record_id]}, __et, to_json([{values}])::VARCHAR, {expires} FROM t", [meta.name]
+            ).fetchall()
         finally:
             con.close()
         conn.executemany(online_store.UPSERT, rows)

@@ -1,6 +1,7 @@
 """The offline store as Athena sees it, in DuckDB: one view per feature group named like its
 Glue table (DataCatalogConfig.TableName) in a schema named like its Glue database
 (DataCatalogConfig.Database), over the group's Parquet files."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -23,8 +24,9 @@ def _quote_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def register_offline_tables(con: duckdb.DuckDBPyConnection, groups: Iterable[dict[str, Any]],
-                            resolve: Callable[[str], Path]) -> dict[str, str]:
+def register_offline_tables(
+    con: duckdb.DuckDBPyConnection, groups: Iterable[dict[str, Any]], resolve: Callable[[str], Path]
+) -> dict[str, str]:
     """Create a view per feature group (`groups`: their documents) with an offline store,
     `"<database>"."<table>"`; returns {"database.table": group name}. `resolve`
     (cloud.s3.resolve) turns the offline store's URI into its directory."""
@@ -41,14 +43,17 @@ def register_offline_tables(con: duckdb.DuckDBPyConnection, groups: Iterable[dic
         database = offline["DataCatalogConfig"]["Database"]
         files = list(directory.rglob("*.parquet")) if directory.exists() else []
         if files:
-            source = (f"SELECT * FROM read_parquet({_quote_str(str(directory) + '/**/*.parquet')}, "
-                      "hive_partitioning=false, union_by_name=true)")
+            source = (
+                f"SELECT * FROM read_parquet({_quote_str(str(directory) + '/**/*.parquet')}, "
+                "hive_partitioning=false, union_by_name=true)"
+            )
         else:  # no data yet: an empty relation with the right columns
-            cols = [f"CAST(NULL AS {_DUCK_TYPES[kind]}) AS {_quote_ident(name)}"
-                    for name, kind in meta.types.items()]
-            cols += ["CAST(NULL AS TIMESTAMP) AS write_time",
-                     "CAST(NULL AS TIMESTAMP) AS api_invocation_time",
-                     "CAST(NULL AS BOOLEAN) AS is_deleted"]
+            cols = [f"CAST(NULL AS {_DUCK_TYPES[kind]}) AS {_quote_ident(name)}" for name, kind in meta.types.items()]
+            cols += [
+                "CAST(NULL AS TIMESTAMP) AS write_time",
+                "CAST(NULL AS TIMESTAMP) AS api_invocation_time",
+                "CAST(NULL AS BOOLEAN) AS is_deleted",
+            ]
             source = f"SELECT {', '.join(cols)} WHERE false"
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(database)}")
         con.execute(f"CREATE OR REPLACE VIEW {_quote_ident(database)}.{_quote_ident(table)} AS {source}")

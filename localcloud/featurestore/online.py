@@ -7,6 +7,7 @@ cannot bring the record back (DeleteRecord,
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_feature_store_DeleteRecord.html:
 for SoftDelete "feature columns are set to null and the record is no longer retrievable").
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -28,14 +29,16 @@ UPSERT = (
     "INSERT INTO records(group_name, record_id, event_time, record, expires_at) VALUES (?,?,?,?,?) "
     "ON CONFLICT(group_name, record_id) DO UPDATE SET event_time=excluded.event_time, "
     "record=excluded.record, expires_at=excluded.expires_at "
-    "WHERE excluded.event_time >= records.event_time")
+    "WHERE excluded.event_time >= records.event_time"
+)
 GET = "SELECT record, expires_at FROM records WHERE group_name=? AND record_id=?"
 
 
 def stored_event_time(conn: sqlite3.Connection, group: str, record_id: str) -> float | None:
     """The event time of the stored record (live or tombstone), None if there is none."""
-    row = conn.execute("SELECT event_time, record FROM records WHERE group_name=? AND record_id=?",
-                       (group, record_id)).fetchone()
+    row = conn.execute(
+        "SELECT event_time, record FROM records WHERE group_name=? AND record_id=?", (group, record_id)
+    ).fetchone()
     return None if row is None else row[0]
 
 
@@ -51,5 +54,7 @@ def hard_delete(conn: sqlite3.Connection, group: str, record_id: str) -> None:
 def size_bytes(conn: sqlite3.Connection, group: str) -> int:
     row = conn.execute(
         "SELECT COALESCE(SUM(length(record) + length(record_id) + 16), 0) FROM records "
-        "WHERE group_name=? AND record != 'null'", (group,)).fetchone()
+        "WHERE group_name=? AND record != 'null'",
+        (group,),
+    ).fetchone()
     return int(row[0])

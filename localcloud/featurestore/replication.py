@@ -21,6 +21,7 @@ A record the offline store cannot hold is isolated, not retried forever: it move
 `offline_rejected`, the group's OfflineStoreStatus becomes Blocked with the reason (as AWS
 reports an offline store it cannot write), and every other record and group keeps replicating.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,8 +70,10 @@ CREATE TABLE IF NOT EXISTS offline_rejected (
     reason TEXT NOT NULL
 );
 """
-JOURNAL = ("INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
-           "is_deleted, record) VALUES (?,?,?,?,?,?)")
+JOURNAL = (
+    "INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
+    "is_deleted, record) VALUES (?,?,?,?,?,?)"
+)
 BATCH = "INSERT INTO offline_batches(group_name, staged, accepted) VALUES (?,?,?)"
 WAKE_SECONDS = 0.5
 
@@ -82,8 +85,14 @@ class OfflineReplicator:
     (raises if the group is gone); `block(name, reason)`: marks the group's offline store Blocked.
     """
 
-    def __init__(self, conn: Callable[[], sqlite3.Connection], meta: Callable[[str], GroupMeta],
-                 block: Callable[[str, str], None], staging: Path, delay: float):
+    def __init__(
+        self,
+        conn: Callable[[], sqlite3.Connection],
+        meta: Callable[[str], GroupMeta],
+        block: Callable[[str, str], None],
+        staging: Path,
+        delay: float,
+    ):
         self._conn = conn
         self._meta = meta
         self._block = block
@@ -102,8 +111,9 @@ class OfflineReplicator:
         """Write a batch's offline Parquet into a private staging folder; returns its name, which
         the caller journals (BATCH) in the transaction that commits the online upsert."""
         name = uuid.uuid4().hex
-        write_partitions(self.staging / name, table, event_ts,
-                         dt.datetime.fromtimestamp(accepted, dt.timezone.utc), name[:12])
+        write_partitions(
+            self.staging / name, table, event_ts, dt.datetime.fromtimestamp(accepted, dt.timezone.utc), name[:12]
+        )
         return name
 
     def discard(self, staged: str) -> None:
@@ -118,8 +128,7 @@ class OfflineReplicator:
     # -- the background loop
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="featurestore-replication",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._loop, name="featurestore-replication", daemon=True)
             self._thread.start()
 
     def notify(self) -> None:
@@ -146,10 +155,15 @@ class OfflineReplicator:
         longest = min(WAKE_SECONDS, self.delay)
         now = time.time()
         try:
-            due = self._conn().execute(
-                "SELECT MIN(t) FROM (SELECT MIN(write_time) AS t FROM offline_journal WHERE write_time>? "
-                "UNION ALL SELECT MIN(accepted) FROM offline_batches WHERE accepted>?)",
-                (now - self.delay, now - self.delay)).fetchone()[0]
+            due = (
+                self._conn()
+                .execute(
+                    "SELECT MIN(t) FROM (SELECT MIN(write_time) AS t FROM offline_journal WHERE write_time>? "
+                    "UNION ALL SELECT MIN(accepted) FROM offline_batches WHERE accepted>?)",
+                    (now - self.delay, now - self.delay),
+                )
+                .fetchone()[0]
+            )
         except sqlite3.Error:
             return longest
         if due is None:
@@ -176,9 +190,14 @@ class OfflineReplicator:
         done = 0
         with self._lock:
             conn = self._conn()
-            groups = [r[0] for r in conn.execute(
-                "SELECT group_name FROM offline_journal WHERE write_time<=? UNION "
-                "SELECT group_name FROM offline_batches WHERE accepted<=?", (cutoff, cutoff))]
+            groups = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT group_name FROM offline_journal WHERE write_time<=? UNION "
+                    "SELECT group_name FROM offline_batches WHERE accepted<=?",
+                    (cutoff, cutoff),
+                )
+            ]
             for name in groups:
                 if group is not None and name != group:
                     continue
@@ -197,15 +216,16 @@ class OfflineReplicator:
         if meta is None or meta.offline_dir is None:  # group gone: nothing to write to
             with immediate(conn):
                 conn.execute("DELETE FROM offline_journal WHERE group_name=?", (name,))
-                for (staged,) in conn.execute("SELECT staged FROM offline_batches WHERE group_name=?",
-                                              (name,)).fetchall():
+                for (staged,) in conn.execute(
+                    "SELECT staged FROM offline_batches WHERE group_name=?", (name,)
+                ).fetchall():
                     self.discard(staged)
                 conn.execute("DELETE FROM offline_batches WHERE group_name=?", (name,))
             return 0
         done = 0
         for batch_id, staged in conn.execute(
-                "SELECT id, staged FROM offline_batches WHERE group_name=? AND accepted<=? ORDER BY id",
-                (name, cutoff)).fetchall():
+            "SELECT id, staged FROM offline_batches WHERE group_name=? AND accepted<=? ORDER BY id", (name, cutoff)
+        ).fetchall():
             _move_tree(self.staging / staged, meta.offline_dir)
             with immediate(conn):
                 conn.execute("DELETE FROM offline_batches WHERE id=?", (batch_id,))
@@ -214,22 +234,28 @@ class OfflineReplicator:
         rows = conn.execute(
             "SELECT id, event_time, write_time, api_invocation_time, is_deleted, record "
             "FROM offline_journal WHERE group_name=? AND write_time<=? ORDER BY id",
-            (name, cutoff)).fetchall()
+            (name, cutoff),
+        ).fetchall()
         if rows:
             good, rejected = _isolate(meta, rows)
             if good:
                 self._write_journal_rows(meta, meta.offline_dir, good)
             with immediate(conn):
                 for row, reason in rejected:
-                    conn.execute("INSERT OR REPLACE INTO offline_rejected(id, group_name, record, reason) "
-                                 "VALUES (?,?,?,?)", (row[0], name, row[5], reason))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO offline_rejected(id, group_name, record, reason) VALUES (?,?,?,?)",
+                        (row[0], name, row[5], reason),
+                    )
                 # Exactly the rows written: ids are not ordered by write_time (a put takes its
                 # time before it waits for the write lock), so a range would drop a later-due row.
                 conn.executemany("DELETE FROM offline_journal WHERE id=?", [(r[0],) for r in rows])
             if rejected:
                 row, reason = rejected[0]
-                self._block(name, f"{len(rejected)} record(s) could not be written to the offline "
-                                  f"store; the first: {row[5][:200]}: {reason}")
+                self._block(
+                    name,
+                    f"{len(rejected)} record(s) could not be written to the offline "
+                    f"store; the first: {row[5][:200]}: {reason}",
+                )
             done += len(rows)
         return done
 
@@ -283,8 +309,7 @@ def _move_tree(source: Path, target: Path) -> None:
         os.replace(path, final)
 
 
-def write_partitions(root: Path, table: pa.Table, event_ts: pa.Array, stamp: dt.datetime,
-                     tag: str) -> list[Path]:
+def write_partitions(root: Path, table: pa.Table, event_ts: pa.Array, stamp: dt.datetime, tag: str) -> list[Path]:
     """One Parquet file per event-time hour under year=/month=/day=/hour= (SageMaker's offline
     layout), written to a temp name and renamed so readers never see half a file."""
     hours = pc.strftime(event_ts, format="year=%Y/month=%m/day=%d/hour=%H")
@@ -301,4 +326,3 @@ def write_partitions(root: Path, table: pa.Table, event_ts: pa.Array, stamp: dt.
         os.replace(tmp, final)
         written.append(final)
     return written
-

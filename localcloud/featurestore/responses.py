@@ -9,6 +9,7 @@ Runtime errors are rendered in the REST-JSON error shape: ValidationError for in
 refuses, FeatureGroupNotFound (404) for an unknown group, FeatureStoreUnknownOperation (404) for
 a method and path the runtime has no operation for.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,6 +30,7 @@ MODEL = "sagemaker-featurestore-runtime"
 
 # -- control plane (SageMaker's JSON API) ---------------------------------------------------
 
+
 def create_feature_group(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:
     return cloud.featurestore.create_group(params)
 
@@ -45,7 +47,8 @@ def list_feature_groups(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, 
         created_after=params.get("CreationTimeAfter"),
         created_before=params.get("CreationTimeBefore"),
         sort_by=params.get("SortBy", "CreationTime"),
-        sort_order=params.get("SortOrder", "Descending"))
+        sort_order=params.get("SortOrder", "Descending"),
+    )
     found, token = page(summaries, params, default_max=10)
     return {"FeatureGroupSummaries": found, **({"NextToken": token} if token else {})}
 
@@ -60,7 +63,8 @@ def update_feature_group(cloud: LocalCloud, params: dict[str, Any]) -> dict[str,
         params["FeatureGroupName"],
         feature_additions=params.get("FeatureAdditions"),
         online_store_config=params.get("OnlineStoreConfig"),
-        throughput_config=params.get("ThroughputConfig"))
+        throughput_config=params.get("ThroughputConfig"),
+    )
 
 
 OPERATIONS: dict[str, Callable[[LocalCloud, dict[str, Any]], dict[str, Any] | None]] = {
@@ -73,6 +77,7 @@ OPERATIONS: dict[str, Callable[[LocalCloud, dict[str, Any]], dict[str, Any] | No
 
 
 # -- runtime (REST-JSON) ----------------------------------------------------------------------
+
 
 def _validate(operation: str, params: dict[str, Any]) -> None:
     try:
@@ -106,15 +111,15 @@ def get_record(cloud: LocalCloud, request: Request, name: str) -> Response:
         params["ExpirationTimeResponse"] = expiry
     _validate("GetRecord", params)
     # The model requires RecordIdentifierValueAsString: past _validate, rid is a string.
-    return json_response(cloud.featurestore.get_record(name, params["RecordIdentifierValueAsString"],
-                                                       features, expiry == "Enabled"))
+    return json_response(
+        cloud.featurestore.get_record(name, params["RecordIdentifierValueAsString"], features, expiry == "Enabled")
+    )
 
 
 def put_record(cloud: LocalCloud, request: Request, name: str) -> Response:
     params = {**json_body(request), "FeatureGroupName": name}
     _validate("PutRecord", params)
-    cloud.featurestore.put_record(name, params["Record"], params.get("TargetStores"),
-                                  params.get("TtlDuration"))
+    cloud.featurestore.put_record(name, params["Record"], params.get("TargetStores"), params.get("TtlDuration"))
     return json_response({})
 
 
@@ -126,8 +131,13 @@ def delete_record(cloud: LocalCloud, request: Request, name: str) -> Response:
     if request.query.get("TargetStores"):
         params["TargetStores"] = request.query["TargetStores"]
     _validate("DeleteRecord", params)
-    cloud.featurestore.delete_record(name, params["RecordIdentifierValueAsString"], params["EventTime"],
-                                     params.get("TargetStores"), params.get("DeletionMode", "SoftDelete"))
+    cloud.featurestore.delete_record(
+        name,
+        params["RecordIdentifierValueAsString"],
+        params["EventTime"],
+        params.get("TargetStores"),
+        params.get("DeletionMode", "SoftDelete"),
+    )
     return json_response({})
 
 
@@ -165,18 +175,24 @@ def batch_get(store: FeatureStoreBackend, params: dict[str, Any]) -> dict[str, A
             try:
                 found = store.get_record(group, rid, ident.get("FeatureNames"), with_expiry)
             except AwsError as error:
-                errors.append({"FeatureGroupName": group, "RecordIdentifierValueAsString": rid,
-                               "ErrorCode": error.code, "ErrorMessage": error.message})
+                errors.append(
+                    {
+                        "FeatureGroupName": group,
+                        "RecordIdentifierValueAsString": rid,
+                        "ErrorCode": error.code,
+                        "ErrorMessage": error.message,
+                    }
+                )
                 continue
             if found:
-                records.append({"FeatureGroupName": group, "RecordIdentifierValueAsString": rid,
-                                **found})
+                records.append({"FeatureGroupName": group, "RecordIdentifierValueAsString": rid, **found})
     return {"Records": records, "Errors": errors, "UnprocessedIdentifiers": []}
 
 
 def ingest_ipc(cloud: LocalCloud, name: str, body: bytes) -> int:
     """Records from an Arrow IPC stream into the group (ValidationError if the body is none)."""
     import pyarrow as pa
+
     try:
         table = pa.ipc.open_stream(body).read_all()
     except (pa.ArrowInvalid, OSError) as exc:

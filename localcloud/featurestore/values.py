@@ -14,6 +14,7 @@ Sources (AWS documentation):
 Errors are `ValidationError` (400), the feature-store runtime's code, naming the feature and the
 value.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -48,13 +49,16 @@ def check_value(feature: str, kind: str, value: str) -> None:
     cannot hold)."""
     if kind == "Integral":
         if not _INTEGRAL.fullmatch(value) or not _INT64[0] <= int(value) <= _INT64[1]:
-            raise ValidationError(f"Invalid value {value!r} for feature {feature} of type Integral: "
-                                     "expected a 64-bit integer")
+            raise ValidationError(
+                f"Invalid value {value!r} for feature {feature} of type Integral: expected a 64-bit integer"
+            )
     elif kind == "Fractional":
         if not _FRACTIONAL.fullmatch(value) or not math.isfinite(float(value)):
-            raise ValidationError(f"Invalid value {value!r} for feature {feature} of type "
-                                     "Fractional: expected a finite number in decimal or scientific "
-                                     "notation")
+            raise ValidationError(
+                f"Invalid value {value!r} for feature {feature} of type "
+                "Fractional: expected a finite number in decimal or scientific "
+                "notation"
+            )
 
 
 def parse_event_time(value: str, feature_type: str, feature: str) -> float:
@@ -64,9 +68,11 @@ def parse_event_time(value: str, feature_type: str, feature: str) -> float:
     if feature_type == "Fractional":
         seconds = float(value) if _FRACTIONAL.fullmatch(value) else math.nan
         if not _EPOCH_MIN <= seconds <= _EPOCH_MAX:  # also refuses nan and inf
-            raise ValidationError(f"Invalid value {value!r} for the event time feature {feature}: "
-                                     "expected Unix epoch seconds (Fractional) between years 1 "
-                                     "and 9999")
+            raise ValidationError(
+                f"Invalid value {value!r} for the event time feature {feature}: "
+                "expected Unix epoch seconds (Fractional) between years 1 "
+                "and 9999"
+            )
         return seconds
     match = _ISO.fullmatch(value)
     parsed = None
@@ -77,8 +83,10 @@ def parse_event_time(value: str, feature_type: str, feature: str) -> float:
         except ValueError:
             parsed = None
     if parsed is None:
-        raise ValidationError(f"Invalid value {value!r} for the event time feature {feature}: "
-                                 "expected yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ")
+        raise ValidationError(
+            f"Invalid value {value!r} for the event time feature {feature}: "
+            "expected yyyy-MM-dd'T'HH:mm:ssZ or yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+        )
     return calendar.timegm(parsed.timetuple()) + parsed.microsecond / 1e6
 
 
@@ -115,13 +123,13 @@ def _check_strings(name: str, kind: str, column: pa.ChunkedArray) -> pa.ChunkedA
     pattern = _INTEGRAL.pattern if kind == "Integral" else _FRACTIONAL.pattern
     good = pc.match_substring_regex(trimmed, f"^(?:{pattern})$")
     if not pc.all(pc.fill_null(good, True)).as_py():
-        raise ValidationError(f"Invalid value {_first_bad(column, good)!r} for feature {name} of "
-                                 f"type {kind}")
+        raise ValidationError(f"Invalid value {_first_bad(column, good)!r} for feature {name} of type {kind}")
     return trimmed
 
 
-def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: str,
-                 table: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
+def coerce_table(
+    types: dict[str, str], group: str, record_id: str, event_time: str, table: pa.Table
+) -> tuple[pa.Table, pa.Array, pa.Array]:
     """Check the columns of a bulk batch against the definitions and cast them (one vectorised
     pass per column), with the same value rules as PutRecord. Returns the cast table, the event
     time as timestamp[us] and as epoch seconds (float)."""
@@ -130,8 +138,9 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
         raise ValidationError(f"The feature {unknown[0]} is not defined in the feature group {group}")
     for required in (record_id, event_time):
         if required not in table.column_names:
-            raise ValidationError(f"The records are missing the feature {required}, which the "
-                                     f"feature group {group} requires")
+            raise ValidationError(
+                f"The records are missing the feature {required}, which the feature group {group} requires"
+            )
         if table.column(required).null_count:
             raise ValidationError(f"The feature {required} must not be null")
     cast: dict[str, pa.ChunkedArray] = {}
@@ -141,8 +150,9 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
         try:
             if kind == "Integral" and pa.types.is_floating(column.type):
                 cast[name] = pc.cast(column, target, safe=True)  # refuses 1.5, accepts 2.0
-            elif kind in ("Integral", "Fractional") and (pa.types.is_string(column.type)
-                                                         or pa.types.is_large_string(column.type)):
+            elif kind in ("Integral", "Fractional") and (
+                pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            ):
                 cast[name] = pc.cast(_check_strings(name, kind, column), target)
             elif kind == "String":
                 cast[name] = as_strings(column)
@@ -153,25 +163,31 @@ def coerce_table(types: dict[str, str], group: str, record_id: str, event_time: 
         if kind == "Fractional":
             finite = pc.is_finite(cast[name])
             if not pc.all(pc.fill_null(finite, True)).as_py():
-                raise ValidationError(f"Invalid value {_first_bad(cast[name], finite)!r} for feature "
-                                         f"{name} of type Fractional: expected a finite number")
+                raise ValidationError(
+                    f"Invalid value {_first_bad(cast[name], finite)!r} for feature "
+                    f"{name} of type Fractional: expected a finite number"
+                )
     out = pa.table(cast)
     et = out.column(event_time)
     try:
         if types[event_time] == "Fractional":
             in_range = pc.and_(pc.greater_equal(et, _EPOCH_MIN), pc.less_equal(et, _EPOCH_MAX))
             if not pc.all(in_range).as_py():
-                raise ValidationError(f"Invalid value {_first_bad(et, in_range)!r} for the event "
-                                         f"time feature {event_time}: expected Unix epoch seconds "
-                                         "between years 1 and 9999")
+                raise ValidationError(
+                    f"Invalid value {_first_bad(et, in_range)!r} for the event "
+                    f"time feature {event_time}: expected Unix epoch seconds "
+                    "between years 1 and 9999"
+                )
             epoch = et
             ts = pc.cast(pc.cast(pc.multiply(et, 1_000_000), pa.int64(), safe=False), pa.timestamp("us"))
         else:
             good = pc.match_substring_regex(et, f"^(?:{_ISO.pattern})$")
             if not pc.all(good).as_py():
-                raise ValidationError(f"Invalid value {_first_bad(et, good)!r} for the event time "
-                                         f"feature {event_time}: expected yyyy-MM-dd'T'HH:mm:ssZ or "
-                                         "yyyy-MM-dd'T'HH:mm:ss.SSSZ")
+                raise ValidationError(
+                    f"Invalid value {_first_bad(et, good)!r} for the event time "
+                    f"feature {event_time}: expected yyyy-MM-dd'T'HH:mm:ssZ or "
+                    "yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+                )
             # Only the two formats above reach Arrow's ISO-8601 parser.
             ts = pc.cast(pc.cast(et, pa.timestamp("us", tz="UTC")), pa.timestamp("us"))
             epoch = pc.divide(pc.cast(pc.cast(ts, pa.int64()), pa.float64()), 1_000_000.0)

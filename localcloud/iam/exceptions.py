@@ -2,6 +2,7 @@
 Reference, "Common Errors" and each action's Errors,
 https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html). An unknown action is
 localcloud.errors.InvalidAction."""
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

@@ -12,6 +12,7 @@ a role's session credentials are derived from the local secret and the role ARN
 the server maps the access key back to the role it signs for. Requests signed with the
 configured access key are the local administrator's (the `caller`).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,8 +40,7 @@ ROLE = "iam-role"
 STACK = "iam-stack"
 ADMIN_USER = "localcloud"
 # The local administrator holds AdministratorAccess (the AWS managed policy's document).
-ADMINISTRATOR_ACCESS = {"Version": "2012-10-17",
-                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ADMINISTRATOR_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
 def role_credentials(secret_key: str, role_arn: str) -> tuple[str, str]:
@@ -83,7 +83,7 @@ class IamBackend:
         self.config = cloud.config
         self.state = cloud.state
         self._lock = threading.Lock()
-        self._keys: dict[str, tuple[str, str]] = {}   # access key -> (role ARN, secret)
+        self._keys: dict[str, tuple[str, str]] = {}  # access key -> (role ARN, secret)
         self._deploy_template()
         self._index_keys()
 
@@ -101,16 +101,20 @@ class IamBackend:
             specs = template_roles(self.config.account_id, self.config.region)
             for spec in specs:
                 self._store_role(spec.name, spec.trust_policy, spec.policies, path="/")
-            self.state.put(STACK, "ml-gateway", {"TemplateSha256": digest,
-                                                 "Roles": [s.name for s in specs]})
+            self.state.put(STACK, "ml-gateway", {"TemplateSha256": digest, "Roles": [s.name for s in specs]})
 
-    def _store_role(self, name: str, trust: dict[str, Any], policies: dict[str, Any],
-                    path: str = "/") -> dict[str, Any]:
-        doc = {"RoleName": name, "Path": path,
-               "RoleId": "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper(),
-               "Arn": f"arn:aws:iam::{self.config.account_id}:role{path}{name}",
-               "CreateDate": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "AssumeRolePolicyDocument": trust, "Policies": policies}
+    def _store_role(
+        self, name: str, trust: dict[str, Any], policies: dict[str, Any], path: str = "/"
+    ) -> dict[str, Any]:
+        doc = {
+            "RoleName": name,
+            "Path": path,
+            "RoleId": "AROA" + hashlib.sha256(name.encode()).hexdigest()[:17].upper(),
+            "Arn": f"arn:aws:iam::{self.config.account_id}:role{path}{name}",
+            "CreateDate": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "AssumeRolePolicyDocument": trust,
+            "Policies": policies,
+        }
         self.state.put(ROLE, name, doc)
         return doc
 
@@ -125,7 +129,7 @@ class IamBackend:
     def credentials(self, access_key: str) -> tuple[str, str] | None:
         """(role ARN, secret) of a role session's access key; None if no role has it."""
         found = self._keys.get(access_key)
-        if found is None:   # a role created since (by another process sharing the state)
+        if found is None:  # a role created since (by another process sharing the state)
             self._index_keys()
             found = self._keys.get(access_key)
         return found
@@ -163,16 +167,14 @@ class IamBackend:
     def get_role_policy(self, role: str, policy_name: str) -> dict[str, Any]:
         policies = self.get_role(role)["Policies"]
         if policy_name not in policies:
-            raise NoSuchEntity(f"The role policy with name {policy_name} cannot be "
-                                           f"found.")
+            raise NoSuchEntity(f"The role policy with name {policy_name} cannot be found.")
         return policies[policy_name]
 
     def delete_role_policy(self, role: str, policy_name: str) -> None:
         with self._lock, self.state.transaction():
             doc = self.get_role(role)
             if doc["Policies"].pop(policy_name, None) is None:
-                raise NoSuchEntity(f"The role policy with name {policy_name} cannot "
-                                               f"be found.")
+                raise NoSuchEntity(f"The role policy with name {policy_name} cannot be found.")
             self.state.put(ROLE, role, doc)
 
     def can_assume(self, role_arn: str, service: str) -> bool:
@@ -182,7 +184,7 @@ class IamBackend:
         prefix = f"arn:aws:iam::{self.config.account_id}:role/"
         if not role_arn.startswith(prefix):
             return False
-        doc = self.state.get(ROLE, role_arn[len(prefix):].rsplit("/", 1)[-1])
+        doc = self.state.get(ROLE, role_arn[len(prefix) :].rsplit("/", 1)[-1])
         if doc is None or doc["Arn"] != role_arn:
             return False
         context = {"aws:sourceaccount": [self.config.account_id]}
@@ -190,7 +192,8 @@ class IamBackend:
         for statement in policy.as_list(doc["AssumeRolePolicyDocument"].get("Statement")):
             services = policy.as_list((statement.get("Principal") or {}).get("Service"))
             if service not in services or not policy.action_matches(
-                    policy.as_list(statement.get("Action")), "sts:AssumeRole"):
+                policy.as_list(statement.get("Action")), "sts:AssumeRole"
+            ):
                 continue
             if not policy.conditions_hold(statement.get("Condition") or {}, context):
                 continue
@@ -209,21 +212,24 @@ class IamBackend:
         prefix = f"arn:aws:iam::{account}:role/"
         session_prefix = f"arn:aws:sts::{account}:assumed-role/"
         if principal_arn.startswith(session_prefix):
-            name = principal_arn[len(session_prefix):].split("/")[0]
+            name = principal_arn[len(session_prefix) :].split("/")[0]
         elif principal_arn.startswith(prefix):
-            name = principal_arn[len(prefix):].rsplit("/", 1)[-1]
+            name = principal_arn[len(prefix) :].rsplit("/", 1)[-1]
         else:
-            raise InvalidInput(f"PolicySourceArn {principal_arn} is not a role or user "
-                                           f"of account {account}")
+            raise InvalidInput(f"PolicySourceArn {principal_arn} is not a role or user of account {account}")
         doc = self.state.get(ROLE, name)
         if doc is None:
-            raise NoSuchEntity(f"PolicySourceArn {principal_arn}: the role with name "
-                                           f"{name} cannot be found.")
+            raise NoSuchEntity(f"PolicySourceArn {principal_arn}: the role with name {name} cannot be found.")
         return doc["Policies"]
 
-    def simulate(self, principal_arn: str, actions: list[str], resources: list[str],
-                 context: dict[str, list[str]], extra: list[str] | None = None
-                 ) -> list[tuple[str, str, policy.Decision]]:
+    def simulate(
+        self,
+        principal_arn: str,
+        actions: list[str],
+        resources: list[str],
+        context: dict[str, list[str]],
+        extra: list[str] | None = None,
+    ) -> list[tuple[str, str, policy.Decision]]:
         """iam:SimulatePrincipalPolicy: one decision per (action, resource)."""
         if not actions:
             raise ValidationError("ActionNames must contain at least 1 member")

@@ -17,6 +17,7 @@ pass, turns a failed Allow condition into an explicit deny and matches actions c
 policyuniverse and parliament expand and lint policies but do not decide requests. An operator
 this module does not know raises PolicyEvaluationError instead of being ignored.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,7 @@ class PolicyEvaluationError(Exception):
 @dataclass
 class Decision:
     decision: str
-    matched: list[tuple[str, str]] = field(default_factory=list)   # (policy name, statement id)
+    matched: list[tuple[str, str]] = field(default_factory=list)  # (policy name, statement id)
     missing_context: list[str] = field(default_factory=list)
 
     @property
@@ -70,6 +71,7 @@ def resource_matches(patterns: Iterable[str], resource: str) -> bool:
 
 # -- conditions ---------------------------------------------------------------------------
 
+
 def _string_equals(expected: str, actual: str) -> bool:
     return expected == actual
 
@@ -92,17 +94,22 @@ def _numeric(compare):
             return compare(float(actual), float(expected))
         except ValueError:
             return False
+
     return check
 
 
 # operator -> (value test, negated)
 _OPERATORS = {
-    "StringEquals": (_string_equals, False), "StringNotEquals": (_string_equals, True),
+    "StringEquals": (_string_equals, False),
+    "StringNotEquals": (_string_equals, True),
     "StringEqualsIgnoreCase": (_string_equals_ic, False),
     "StringNotEqualsIgnoreCase": (_string_equals_ic, True),
-    "StringLike": (_like, False), "StringNotLike": (_like, True),
-    "ArnEquals": (_like, False), "ArnLike": (_like, False),
-    "ArnNotEquals": (_like, True), "ArnNotLike": (_like, True),
+    "StringLike": (_like, False),
+    "StringNotLike": (_like, True),
+    "ArnEquals": (_like, False),
+    "ArnLike": (_like, False),
+    "ArnNotEquals": (_like, True),
+    "ArnNotLike": (_like, True),
     "Bool": (_bool, False),
     "NumericEquals": (_numeric(lambda a, e: a == e), False),
     "NumericNotEquals": (_numeric(lambda a, e: a == e), True),
@@ -113,8 +120,9 @@ _OPERATORS = {
 }
 
 
-def _condition_holds(operator: str, key: str, expected: list[str],
-                     context: dict[str, list[str]], missing: list[str]) -> bool:
+def _condition_holds(
+    operator: str, key: str, expected: list[str], context: dict[str, list[str]], missing: list[str]
+) -> bool:
     actual = context.get(key.lower())
     if operator == "Null":
         want_absent = str(expected[0]).lower() == "true"
@@ -128,7 +136,7 @@ def _condition_holds(operator: str, key: str, expected: list[str],
     if actual is None:
         if if_exists:
             return True
-        if set_op == "ForAllValues":   # vacuously true over an empty set (AWS's documented caveat)
+        if set_op == "ForAllValues":  # vacuously true over an empty set (AWS's documented caveat)
             return True
         missing.append(key)
         return False
@@ -144,13 +152,12 @@ def _condition_holds(operator: str, key: str, expected: list[str],
     return any(one(v) for v in actual)
 
 
-def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]],
-                     missing: list[str]) -> bool:
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]], missing: list[str]) -> bool:
     ok = True
     for operator, keys in conditions.items():
         for key, expected in keys.items():
             if not _condition_holds(operator, key, [str(e) for e in as_list(expected)], context, missing):
-                ok = False   # keep going: every missing key is reported, as the simulator does
+                ok = False  # keep going: every missing key is reported, as the simulator does
     return ok
 
 
@@ -161,6 +168,7 @@ def conditions_hold(conditions: dict[str, Any], context: Mapping[str, Iterable[s
 
 
 # -- statements -----------------------------------------------------------------------------
+
 
 def statement_id(statement: dict[str, Any], index: int) -> str:
     return statement.get("Sid") or f"statement {index + 1}"
@@ -185,8 +193,12 @@ def _applies_to(statement: dict[str, Any], action: str, resource: str) -> bool:
     raise PolicyEvaluationError("an identity-policy statement needs Resource or NotResource")
 
 
-def evaluate(policies: dict[str, dict[str, Any]], action: str, resource: str = "*",
-             context: Mapping[str, Iterable[str] | str] | None = None) -> Decision:
+def evaluate(
+    policies: dict[str, dict[str, Any]],
+    action: str,
+    resource: str = "*",
+    context: Mapping[str, Iterable[str] | str] | None = None,
+) -> Decision:
     """The decision of identity policies {name: document} for one request.
 
     context maps condition keys (case-insensitive) to a value or a list of values.

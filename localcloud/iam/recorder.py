@@ -7,6 +7,7 @@ services append the calls they make themselves on a role's behalf (a pipeline's 
 EventBridge target). Off, the cost on the hot path is one attribute test.
 tests.support.iam.actions turns the lines into IAM actions and resources.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import threading
 from typing import Any
 
 ENV = "MLGW_IAM_RECORD"
-_BODY_LIMIT = 4 << 20   # request bodies recorded up to this size (S3 object bodies never)
-_HEADERS = ("x-amz-copy-source",)   # headers that change the IAM action (CopyObject)
+_BODY_LIMIT = 4 << 20  # request bodies recorded up to this size (S3 object bodies never)
+_HEADERS = ("x-amz-copy-source",)  # headers that change the IAM action (CopyObject)
 
 
 class Recorder:
@@ -39,17 +40,32 @@ class Recorder:
         body = b""
         if request.service != "s3" or (request.method == "POST" and len(request.body) < _BODY_LIMIT):
             body = request.body[:_BODY_LIMIT]
-        self._write({"kind": "request", "principal": principal, "service": request.service,
-                     "method": request.method, "path": request.path, "query": request.raw_query,
-                     "target": request.headers.get("X-Amz-Target", ""),
-                     "headers": {h: request.headers[h] for h in _HEADERS if h in request.headers},
-                     "body": body.decode("utf-8", errors="replace")})
+        self._write(
+            {
+                "kind": "request",
+                "principal": principal,
+                "service": request.service,
+                "method": request.method,
+                "path": request.path,
+                "query": request.raw_query,
+                "target": request.headers.get("X-Amz-Target", ""),
+                "headers": {h: request.headers[h] for h in _HEADERS if h in request.headers},
+                "body": body.decode("utf-8", errors="replace"),
+            }
+        )
 
-    def call(self, principal: str, service: str, operation: str, params: dict[str, Any],
-             via: str) -> None:
+    def call(self, principal: str, service: str, operation: str, params: dict[str, Any], via: str) -> None:
         """An API call a service makes itself with principal's credentials (no HTTP request)."""
-        self._write({"kind": "call", "principal": principal, "service": service,
-                     "operation": operation, "params": params, "via": via})
+        self._write(
+            {
+                "kind": "call",
+                "principal": principal,
+                "service": service,
+                "operation": operation,
+                "params": params,
+                "via": via,
+            }
+        )
 
 
 def load(path: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ ArtifactBucket resolves to that name here.
 The YAML loader is four lines over PyYAML instead of cfn-lint's decoder: cfn-lint takes seconds
 to import and this runs when localcloud first answers an IAM call.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,7 +64,7 @@ class RoleSpec:
     name: str
     arn: str
     trust_policy: dict[str, Any]
-    policies: dict[str, dict[str, Any]] = field(default_factory=dict)   # inline name -> document
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # inline name -> document
 
 
 _NO_VALUE = object()
@@ -72,16 +73,28 @@ _NO_VALUE = object()
 class Resolver:
     """Resolves intrinsic functions against parameters and the local stack's physical ids."""
 
-    def __init__(self, template: dict[str, Any], account: str, region: str,
-                 parameters: dict[str, Any] | None = None,
-                 physical_ids: dict[str, str] | None = None):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        account: str,
+        region: str,
+        parameters: dict[str, Any] | None = None,
+        physical_ids: dict[str, str] | None = None,
+    ):
         self.template = template
         self.account, self.region = account, region
         self.params = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
         self.params.update(parameters or {})
-        self.params.update({"AWS::AccountId": account, "AWS::Region": region, "AWS::Partition": "aws",
-                            "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "ml-gateway",
-                            "AWS::NoValue": _NO_VALUE})
+        self.params.update(
+            {
+                "AWS::AccountId": account,
+                "AWS::Region": region,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::StackName": "ml-gateway",
+                "AWS::NoValue": _NO_VALUE,
+            }
+        )
         self.physical_ids = physical_ids or {}
 
     # -- names of resources -----------------------------------------------------------------
@@ -97,14 +110,21 @@ class Resolver:
         if resource["Type"] == "AWS::IAM::Role" and "RoleName" not in props:
             # CloudFormation generates <stack>-<logical id>-<suffix>; the local stack's suffix.
             return f"{self.params['AWS::StackName']}-{name}-local"
-        if resource["Type"] == "AWS::Lambda::Alias":   # Ref of an alias is its ARN
+        if resource["Type"] == "AWS::Lambda::Alias":  # Ref of an alias is its ARN
             function = self.resolve(props["FunctionName"])
             return f"arn:aws:lambda:{self.region}:{self.account}:function:{function}:{props['Name']}"
-        for key in ("RoleName", "BucketName", "RepositoryName", "FunctionName", "LogGroupName",
-                    "ModelPackageGroupName", "Name"):
+        for key in (
+            "RoleName",
+            "BucketName",
+            "RepositoryName",
+            "FunctionName",
+            "LogGroupName",
+            "ModelPackageGroupName",
+            "Name",
+        ):
             if key in props:
                 return self.resolve(props[key])
-        return f"{name}-local"   # a generated physical id (keys, APIs): stable and unique
+        return f"{name}-local"  # a generated physical id (keys, APIs): stable and unique
 
     def get_att(self, name: str, attribute: str) -> str:
         resource = self.template["Resources"].get(name)
@@ -120,8 +140,10 @@ class Resolver:
             ("AWS::ECR::Repository", "RepositoryUri"): f"{a}.dkr.ecr.{r}.amazonaws.com/{physical}",
             ("AWS::Logs::LogGroup", "Arn"): f"arn:aws:logs:{r}:{a}:log-group:{physical}:*",
             ("AWS::Lambda::Function", "Arn"): f"arn:aws:lambda:{r}:{a}:function:{physical}",
-            ("AWS::SageMaker::ModelPackageGroup", "ModelPackageGroupArn"):
-                f"arn:aws:sagemaker:{r}:{a}:model-package-group/{str(physical).lower()}",
+            (
+                "AWS::SageMaker::ModelPackageGroup",
+                "ModelPackageGroupArn",
+            ): f"arn:aws:sagemaker:{r}:{a}:model-package-group/{str(physical).lower()}",
             ("AWS::Events::Rule", "Arn"): f"arn:aws:events:{r}:{a}:rule/{physical}",
             ("AWS::ApiGateway::RestApi", "RootResourceId"): f"{physical}-root",
             ("AWS::Lambda::Version", "Version"): "1",
@@ -139,7 +161,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key.startswith("Fn::"):
@@ -178,7 +200,7 @@ class Resolver:
 
     def _condition_value(self, expr: Any) -> Any:
         if isinstance(expr, dict) and len(expr) == 1:
-            (key, arg), = expr.items()
+            ((key, arg),) = expr.items()
             if key == "Fn::Equals":
                 return str(self._condition_value(arg[0])) == str(self._condition_value(arg[1]))
             if key == "Fn::Not":
@@ -192,14 +214,24 @@ class Resolver:
         return self.resolve(expr)
 
 
-def template_roles(account: str, region: str, *, path: Path = TEMPLATE,
-                   parameters: dict[str, Any] | None = None,
-                   physical_ids: dict[str, str] | None = None,
-                   template: dict[str, Any] | None = None) -> list[RoleSpec]:
+def template_roles(
+    account: str,
+    region: str,
+    *,
+    path: Path = TEMPLATE,
+    parameters: dict[str, Any] | None = None,
+    physical_ids: dict[str, str] | None = None,
+    template: dict[str, Any] | None = None,
+) -> list[RoleSpec]:
     """Every AWS::IAM::Role of the template (those whose Condition holds), resolved."""
     template = template if template is not None else load(path)
-    resolver = Resolver(template, account, region, parameters,
-                        physical_ids if physical_ids is not None else local_physical_ids(account, region))
+    resolver = Resolver(
+        template,
+        account,
+        region,
+        parameters,
+        physical_ids if physical_ids is not None else local_physical_ids(account, region),
+    )
     roles = []
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
@@ -208,10 +240,15 @@ def template_roles(account: str, region: str, *, path: Path = TEMPLATE,
             continue
         props = resource.get("Properties", {})
         name = resolver.ref(logical_id)
-        roles.append(RoleSpec(
-            logical_id, name, f"arn:aws:iam::{account}:role/{name}",
-            resolver.resolve(props["AssumeRolePolicyDocument"]),
-            {p["PolicyName"]: resolver.resolve(p["PolicyDocument"]) for p in props.get("Policies", [])}))
+        roles.append(
+            RoleSpec(
+                logical_id,
+                name,
+                f"arn:aws:iam::{account}:role/{name}",
+                resolver.resolve(props["AssumeRolePolicyDocument"]),
+                {p["PolicyName"]: resolver.resolve(p["PolicyDocument"]) for p in props.get("Policies", [])},
+            )
+        )
     return roles
 
 

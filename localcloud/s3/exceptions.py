@@ -10,6 +10,7 @@ SignatureDoesNotMatch, AccessDenied...) are localcloud.errors' classes, not rede
 (split_uri, resolve, download, read_bytes...) raise to the other services that stage job data
 through the object store; they report it in their own error.
 """
+
 from __future__ import annotations
 
 from localcloud.errors import AwsError

@@ -10,6 +10,7 @@ the metadata table and the write-then-rename path; the other services stage job 
 its file-level methods (split_uri, resolve, list_keys, download, put_file, upload_dir,
 read_bytes, read_json), which raise ObjectStoreError. Errors: localcloud.s3.exceptions.
 """
+
 from __future__ import annotations
 
 import base64
@@ -85,14 +86,15 @@ def no_such_key(key: str) -> NoSuchKey:
 @dataclass
 class ObjectInfo:
     """What GetObject/HeadObject/listings report about one object."""
+
     key: str
     size: int
     mtime: float
-    etag: str                       # quoted, as on the wire
+    etag: str  # quoted, as on the wire
     content_type: str = DEFAULT_CONTENT_TYPE
     metadata: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)     # Content-Encoding, Cache-Control...
-    checksums: dict[str, str] = field(default_factory=dict)   # algorithm (lower) -> base64
+    headers: dict[str, str] = field(default_factory=dict)  # Content-Encoding, Cache-Control...
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm (lower) -> base64
     path: Path | None = None
 
     @property
@@ -125,6 +127,7 @@ class Upload:
 class Listing:
     """One page of a bucket listing; `last` is the page's last key or common prefix (where the
     next page starts)."""
+
     contents: list[ObjectInfo] = field(default_factory=list)
     common_prefixes: list[str] = field(default_factory=list)
     truncated: bool = False
@@ -133,8 +136,13 @@ class Listing:
 
 def validate_bucket_name(bucket: str) -> None:
     """S3's naming rules; they also keep a bucket a single, ordinary directory name."""
-    if (not _BUCKET_RE.fullmatch(bucket) or ".." in bucket or _IP_RE.fullmatch(bucket)
-            or bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES)):
+    if (
+        not _BUCKET_RE.fullmatch(bucket)
+        or ".." in bucket
+        or _IP_RE.fullmatch(bucket)
+        or bucket.startswith(_RESERVED_PREFIXES)
+        or bucket.endswith(_RESERVED_SUFFIXES)
+    ):
         raise InvalidBucketName(f"The specified bucket is not valid: {bucket!r}")
 
 
@@ -151,19 +159,24 @@ def validate_key(key: str) -> list[str]:
     if "\x00" in key:
         raise InvalidArgument(f"Object key {key!r} contains a NUL byte")
     if key.startswith("/"):
-        raise InvalidArgument(f"Object key {key!r} starts with '/': localcloud stores objects as "
-                               "files and refuses keys that are absolute paths")
+        raise InvalidArgument(
+            f"Object key {key!r} starts with '/': localcloud stores objects as "
+            "files and refuses keys that are absolute paths"
+        )
     segments = key.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
             raise InvalidArgument(
                 f"Object key {key!r} has an empty, '.' or '..' path segment: localcloud stores "
-                "objects as files and refuses keys that would not map to a plain path")
+                "objects as files and refuses keys that would not map to a plain path"
+            )
         if segment.startswith(TMP_PREFIX):
             raise InvalidArgument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
         if len(segment.encode("utf-8", "surrogatepass")) > 255:
-            raise InvalidArgument(f"Object key {key!r} has a path segment longer than 255 bytes, "
-                                   "which localcloud cannot store as a file name")
+            raise InvalidArgument(
+                f"Object key {key!r} has a path segment longer than 255 bytes, "
+                "which localcloud cannot store as a file name"
+            )
     return segments
 
 
@@ -245,8 +258,10 @@ class S3Backend:
         with self._write_lock:
             existed = path.is_dir()
             path.mkdir(parents=True, exist_ok=True)
-            self._sql("INSERT OR IGNORE INTO buckets(name, created) VALUES (?, ?)",
-                      (bucket, path.stat().st_mtime if existed else dt.datetime.now().timestamp()))
+            self._sql(
+                "INSERT OR IGNORE INTO buckets(name, created) VALUES (?, ?)",
+                (bucket, path.stat().st_mtime if existed else dt.datetime.now().timestamp()),
+            )
         return not existed
 
     def delete_bucket(self, bucket: str) -> None:
@@ -255,7 +270,7 @@ class S3Backend:
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
                 raise BucketNotEmpty("The bucket you tried to delete is not empty")
-            shutil.rmtree(path)   # only empty directories and stray temp files remain
+            shutil.rmtree(path)  # only empty directories and stray temp files remain
             self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
             self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
 
@@ -295,25 +310,41 @@ class S3Backend:
                 other = "/".join(segments[:i])
                 raise InvalidArgument(
                     f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
-                    "objects as files, so a key cannot also be a folder of another key")
+                    "objects as files, so a key cannot also be a folder of another key"
+                )
         if path.is_dir():
             other = next((k for k, _ in self._walk(bucket_path, path)), key + "/")
             raise InvalidArgument(
                 f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
-                "objects as files, so a key cannot also be a folder of another key")
+                "objects as files, so a key cannot also be a folder of another key"
+            )
 
     # ----------------------------------------------------------------- objects
     def _info_from_row(self, bucket: str, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
-        rows = self._sql("SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums "
-                         "FROM objects WHERE bucket=? AND key=?", (bucket, key))
+        rows = self._sql(
+            "SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums "
+            "FROM objects WHERE bucket=? AND key=?",
+            (bucket, key),
+        )
         if rows and rows[0][0] == st.st_size and rows[0][1] == st.st_mtime_ns:
             _, _, etag, ctype, meta, headers, checksums = rows[0]
-            return ObjectInfo(key, st.st_size, st.st_mtime, etag, ctype or DEFAULT_CONTENT_TYPE,
-                              json.loads(meta), json.loads(headers), json.loads(checksums), path)
+            return ObjectInfo(
+                key,
+                st.st_size,
+                st.st_mtime,
+                etag,
+                ctype or DEFAULT_CONTENT_TYPE,
+                json.loads(meta),
+                json.loads(headers),
+                json.loads(checksums),
+                path,
+            )
         # Written or changed outside S3: what we knew is stale; the content decides the ETag.
         etag = f'"{_md5_file(path)}"'
-        self._sql("INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag) VALUES (?,?,?,?,?)",
-                  (bucket, key, st.st_size, st.st_mtime_ns, etag))
+        self._sql(
+            "INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag) VALUES (?,?,?,?,?)",
+            (bucket, key, st.st_size, st.st_mtime_ns, etag),
+        )
         return ObjectInfo(key, st.st_size, st.st_mtime, etag, path=path)
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
@@ -346,10 +377,18 @@ class S3Backend:
         except FileNotFoundError:
             raise no_such_key(info.key) from None
 
-    def put_object(self, bucket: str, key: str, data: bytes | Iterator[bytes], *,
-                   content_type: str | None = None, metadata: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None, checksums: dict[str, str] | None = None,
-                   etag: str | None = None) -> ObjectInfo:
+    def put_object(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes | Iterator[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        checksums: dict[str, str] | None = None,
+        etag: str | None = None,
+    ) -> ObjectInfo:
         """Store an object atomically; `etag` overrides the md5 (multipart's composite ETag)."""
         bucket_path = self.require_bucket(bucket)
         path = self.object_path(bucket, key)
@@ -370,19 +409,47 @@ class S3Backend:
                 self._prune_dirs(bucket_path, path.parent)
                 raise
             st = path.stat()
-            info = ObjectInfo(key, st.st_size, st.st_mtime, etag or f'"{md5.hexdigest()}"',
-                              content_type or DEFAULT_CONTENT_TYPE, dict(metadata or {}),
-                              dict(headers or {}), dict(checksums or {}), path)
-            self._sql("INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag, content_type, "
-                      "metadata, headers, checksums) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (bucket, key, st.st_size, st.st_mtime_ns, info.etag, content_type,
-                       json.dumps(info.metadata), json.dumps(info.headers), json.dumps(info.checksums)))
+            info = ObjectInfo(
+                key,
+                st.st_size,
+                st.st_mtime,
+                etag or f'"{md5.hexdigest()}"',
+                content_type or DEFAULT_CONTENT_TYPE,
+                dict(metadata or {}),
+                dict(headers or {}),
+                dict(checksums or {}),
+                path,
+            )
+            self._sql(
+                "INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag, content_type, "
+                "metadata, headers, checksums) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    bucket,
+                    key,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    info.etag,
+                    content_type,
+                    json.dumps(info.metadata),
+                    json.dumps(info.headers),
+                    json.dumps(info.checksums),
+                ),
+            )
         return info
 
-    def copy_object(self, bucket: str, key: str, *, source_bucket: str, source_key: str,
-                    metadata_directive: str = "COPY", content_type: str | None = None,
-                    metadata: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-                    if_match: str | None = None) -> ObjectInfo:
+    def copy_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        source_bucket: str,
+        source_key: str,
+        metadata_directive: str = "COPY",
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> ObjectInfo:
         """CopyObject: the source's bytes as bucket/key, with the source's content type, metadata
         and stored headers (COPY) or the given ones (REPLACE); the source's checksums unless it
         was a multipart upload. NoSuchBucket, NoSuchKey, InvalidArgument (an unknown directive),
@@ -394,17 +461,26 @@ class S3Backend:
         if metadata_directive not in ("COPY", "REPLACE"):
             raise InvalidArgument(f"Unknown metadata directive {metadata_directive}")
         if metadata_directive == "COPY" and (source_bucket, source_key) == (bucket, key):
-            raise InvalidRequest("This copy request is illegal because it is trying to copy an "
-                                 "object to itself without changing the object's metadata, storage class, "
-                                 "website redirect location or encryption attributes.")
+            raise InvalidRequest(
+                "This copy request is illegal because it is trying to copy an "
+                "object to itself without changing the object's metadata, storage class, "
+                "website redirect location or encryption attributes."
+            )
         if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
             raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
         data = self.read(info)
         if metadata_directive == "COPY":
             content_type, metadata, headers = info.content_type, info.metadata, info.headers
         is_multipart = "-" in info.etag
-        return self.put_object(bucket, key, data, content_type=content_type, metadata=metadata,
-                               headers=headers, checksums={} if is_multipart else info.checksums)
+        return self.put_object(
+            bucket,
+            key,
+            data,
+            content_type=content_type,
+            metadata=metadata,
+            headers=headers,
+            checksums={} if is_multipart else info.checksums,
+        )
 
     def delete_object(self, bucket: str, key: str) -> None:
         """Delete; a missing key is not an error (S3 answers 204 either way)."""
@@ -413,7 +489,7 @@ class S3Backend:
             path = self.object_path(bucket, key)
         except AwsError as error:
             if isinstance(error, InvalidArgument):
-                return   # such a key can never have been stored
+                return  # such a key can never have been stored
             raise
         with self._write_lock:
             try:
@@ -462,22 +538,24 @@ class S3Backend:
         keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
         return keys
 
-    def list_objects(self, bucket: str, *, prefix: str = "", delimiter: str = "", marker: str = "",
-                     max_keys: int = 1000) -> Listing:
+    def list_objects(
+        self, bucket: str, *, prefix: str = "", delimiter: str = "", marker: str = "", max_keys: int = 1000
+    ) -> Listing:
         """One page of ListObjects / ListObjectsV2: keys with the prefix after the marker (in
         UTF-8 binary order), those sharing a part up to the delimiter rolled into one common
         prefix, at most max_keys entries. NoSuchBucket / InvalidBucketName."""
         marker_b = marker.encode()
         page = Listing()
         for key in self.list_object_keys(bucket, prefix):
-            if marker and (key.encode() <= marker_b
-                           or (delimiter and marker.endswith(delimiter) and key.startswith(marker))):
+            if marker and (
+                key.encode() <= marker_b or (delimiter and marker.endswith(delimiter) and key.startswith(marker))
+            ):
                 continue
             common = None
             if delimiter:
                 idx = key.find(delimiter, len(prefix))
                 if idx >= 0:
-                    common = key[:idx + len(delimiter)]
+                    common = key[: idx + len(delimiter)]
                     if page.common_prefixes and page.common_prefixes[-1] == common:
                         continue
             if len(page.contents) + len(page.common_prefixes) >= max_keys:
@@ -504,42 +582,70 @@ class S3Backend:
         return self._info_from_row(bucket, key, path, st)
 
     # ----------------------------------------------------------------- multipart
-    def create_upload(self, bucket: str, key: str, *, content_type: str | None,
-                      metadata: dict[str, str], headers: dict[str, str],
-                      checksum_algorithm: str | None) -> str:
+    def create_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: dict[str, str],
+        checksum_algorithm: str | None,
+    ) -> str:
         """CreateMultipartUpload: the new upload id. NoSuchBucket; InvalidArgument for a key
         that cannot be stored."""
         self.require_bucket(bucket)
         self.object_path(bucket, key)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
         (self.multipart_root / upload_id).mkdir(parents=True)
-        self._sql("INSERT INTO uploads(upload_id, bucket, key, created, content_type, metadata, headers, "
-                  "checksum_algorithm) VALUES (?,?,?,?,?,?,?,?)",
-                  (upload_id, bucket, key, dt.datetime.now().timestamp(), content_type,
-                   json.dumps(metadata), json.dumps(headers), checksum_algorithm))
+        self._sql(
+            "INSERT INTO uploads(upload_id, bucket, key, created, content_type, metadata, headers, "
+            "checksum_algorithm) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                upload_id,
+                bucket,
+                key,
+                dt.datetime.now().timestamp(),
+                content_type,
+                json.dumps(metadata),
+                json.dumps(headers),
+                checksum_algorithm,
+            ),
+        )
         return upload_id
 
     def get_upload(self, bucket: str, key: str, upload_id: str) -> Upload:
         """An open upload of that bucket and key; NoSuchBucket, NoSuchUpload."""
         self.require_bucket(bucket)
-        rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
-                         "checksum_algorithm FROM uploads WHERE upload_id=?", (upload_id,))
+        rows = self._sql(
+            "SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
+            "checksum_algorithm FROM uploads WHERE upload_id=?",
+            (upload_id,),
+        )
         if not rows or rows[0][1] != bucket or rows[0][2] != key:
-            raise NoSuchUpload(f"The specified multipart upload does not exist: {upload_id}. "
-                               "It may have been aborted or completed.")
+            raise NoSuchUpload(
+                f"The specified multipart upload does not exist: {upload_id}. It may have been aborted or completed."
+            )
         r = rows[0]
         return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
         """ListMultipartUploads: the bucket's open uploads of keys with the prefix, by key then age."""
         self.require_bucket(bucket)
-        rows = self._sql("SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
-                         "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created", (bucket,))
-        return [Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
-                for r in rows if r[2].startswith(prefix)]
+        rows = self._sql(
+            "SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
+            "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created",
+            (bucket,),
+        )
+        return [
+            Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+            for r in rows
+            if r[2].startswith(prefix)
+        ]
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes,
-                    checksums: dict[str, str]) -> Part:
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes, checksums: dict[str, str]
+    ) -> Part:
         """UploadPart: store (or replace) part `number` (1..10000, else InvalidArgument);
         NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values."""
         self.get_upload(bucket, key, upload_id)
@@ -549,43 +655,51 @@ class S3Backend:
         tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         tmp.write_bytes(data)
         os.replace(tmp, folder / str(number))
-        part = Part(number, f'"{hashlib.md5(data).hexdigest()}"', len(data),
-                    dt.datetime.now().timestamp(), checksums)
-        self._sql("INSERT OR REPLACE INTO parts(upload_id, part_number, etag, size, modified, checksums) "
-                  "VALUES (?,?,?,?,?,?)", (upload_id, number, part.etag, part.size, part.modified,
-                                          json.dumps(checksums)))
+        part = Part(number, f'"{hashlib.md5(data).hexdigest()}"', len(data), dt.datetime.now().timestamp(), checksums)
+        self._sql(
+            "INSERT OR REPLACE INTO parts(upload_id, part_number, etag, size, modified, checksums) "
+            "VALUES (?,?,?,?,?,?)",
+            (upload_id, number, part.etag, part.size, part.modified, json.dumps(checksums)),
+        )
         return part
 
     def list_parts(self, upload_id: str) -> list[Part]:
         """The upload's parts by number (none for an unknown id)."""
-        rows = self._sql("SELECT part_number, etag, size, modified, checksums FROM parts "
-                         "WHERE upload_id=? ORDER BY part_number", (upload_id,))
+        rows = self._sql(
+            "SELECT part_number, etag, size, modified, checksums FROM parts WHERE upload_id=? ORDER BY part_number",
+            (upload_id,),
+        )
         return [Part(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, *,
-                        requested: list[tuple[int, str]]) -> ObjectInfo:
+    def complete_upload(self, bucket: str, key: str, upload_id: str, *, requested: list[tuple[int, str]]) -> ObjectInfo:
         """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>."""
         upload = self.get_upload(bucket, key, upload_id)
         stored = {p.number: p for p in self.list_parts(upload_id)}
         if not requested:
-            raise MalformedXML("The XML you provided was not well-formed or did not "
-                           "validate against our published schema")
+            raise MalformedXML(
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
         numbers = [n for n, _ in requested]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-            raise InvalidPartOrder("The list of parts was not in ascending order. "
-                           "Parts must be ordered by part number.")
+            raise InvalidPartOrder(
+                "The list of parts was not in ascending order. Parts must be ordered by part number."
+            )
         parts = []
         for number, etag in requested:
             part = stored.get(number)
             if part is None or (etag and etag.strip('"') != part.etag.strip('"')):
-                raise InvalidPart("One or more of the specified parts could not be found. "
-                               f"The part may not have been uploaded, or the specified entity tag may "
-                               f"not match the part's entity tag (part {number}).")
+                raise InvalidPart(
+                    "One or more of the specified parts could not be found. "
+                    f"The part may not have been uploaded, or the specified entity tag may "
+                    f"not match the part's entity tag (part {number})."
+                )
             parts.append(part)
         for part in parts[:-1]:
             if part.size < 5 * 1024 * 1024:
-                raise EntityTooSmall("Your proposed upload is smaller than the minimum "
-                               f"allowed object size (part {part.number} is {part.size} bytes).")
+                raise EntityTooSmall(
+                    "Your proposed upload is smaller than the minimum "
+                    f"allowed object size (part {part.number} is {part.size} bytes)."
+                )
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts))
         etag = f'"{digest.hexdigest()}-{len(parts)}"'
         folder = self.multipart_root / upload_id
@@ -596,8 +710,15 @@ class S3Backend:
                     while chunk := f.read(_COPY_CHUNK):
                         yield chunk
 
-        info = self.put_object(bucket, key, chunks(), content_type=upload.content_type,
-                               metadata=upload.metadata, headers=upload.headers, etag=etag)
+        info = self.put_object(
+            bucket,
+            key,
+            chunks(),
+            content_type=upload.content_type,
+            metadata=upload.metadata,
+            headers=upload.headers,
+            etag=etag,
+        )
         self._drop_upload(upload_id)
         return info
 
@@ -610,7 +731,6 @@ class S3Backend:
         self._sql("DELETE FROM parts WHERE upload_id=?", (upload_id,))
         self._sql("DELETE FROM uploads WHERE upload_id=?", (upload_id,))
         shutil.rmtree(self.multipart_root / upload_id, ignore_errors=True)
-
 
     # ----------------------------------------------------------------- job data (files in, files out)
     # Other services stage a job's inputs and outputs through these: an object is a plain file,
@@ -633,8 +753,9 @@ class S3Backend:
         except InvalidBucketName:
             raise ObjectStoreError(f"{uri!r}: {bucket!r} is not a valid S3 bucket name") from None
         if "\x00" in key or key.startswith("/") or any(p in (".", "..") for p in key.split("/")):
-            raise ObjectStoreError(f"{uri!r}: the key has a '.' or '..' segment or starts with '/', "
-                                   "which would leave the bucket")
+            raise ObjectStoreError(
+                f"{uri!r}: the key has a '.' or '..' segment or starts with '/', which would leave the bucket"
+            )
         return bucket, key
 
     def resolve(self, uri: str) -> Path:
@@ -673,7 +794,7 @@ class S3Backend:
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for filename in filenames:
                 if filename.startswith("."):
-                    continue   # the store's own bookkeeping, never an object
+                    continue  # the store's own bookkeeping, never an object
                 key = Path(dirpath, filename).relative_to(root).as_posix()
                 if key.startswith(prefix):
                     keys.append(key)
@@ -754,13 +875,13 @@ def resolve_under(s3_root: Path, uri: str) -> Path:
 def _relative(key: str, prefix: str) -> str:
     # SageMaker's S3Prefix staging: the part of the key after the prefix, or for a prefix
     # that is the whole key, the object's file name.
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     if not rest:
         return PurePosixPath(key).name
     if prefix.endswith("/") or rest.startswith("/"):
         return rest.lstrip("/")
     # prefix ends mid-name ("data/train" matching "data/train_b/x"): keep that last segment
-    return key[len(prefix.rsplit("/", 1)[0]) + 1:] if "/" in prefix else key
+    return key[len(prefix.rsplit("/", 1)[0]) + 1 :] if "/" in prefix else key
 
 
 def _md5_file(path: Path) -> str:

@@ -4,6 +4,7 @@ when the upload is signed), x-amz-content-sha256, Content-MD5 and x-amz-checksum
 Sources: "Signature Calculations for the Authorization Header: Transferring Payload in Multiple
 Chunks (Chunked Upload)" and "Checking object integrity" (Amazon S3 User and API guides).
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,13 +34,16 @@ def verified_payload(req: Request) -> tuple[bytes, dict[str, str]]:
         body, trailers = decode_aws_chunked(body, req.verify_chunk, req.verify_trailer)
         declared = req.headers.get("x-amz-decoded-content-length")
         if declared is not None and DIGITS.fullmatch(declared) and int(declared) != len(body):
-            raise IncompleteBody("You did not provide the number of bytes specified by "
-                           f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
-                           f"{len(body)} received)")
+            raise IncompleteBody(
+                "You did not provide the number of bytes specified by "
+                f"the x-amz-decoded-content-length HTTP header ({declared} declared, "
+                f"{len(body)} received)"
+            )
     elif sha_header and re.fullmatch(r"[0-9a-f]{64}", sha_header):
         if hashlib.sha256(body).hexdigest() != sha_header:
-            raise XAmzContentSHA256Mismatch("The provided 'x-amz-content-sha256' header "
-                           "does not match what was computed.")
+            raise XAmzContentSHA256Mismatch(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+            )
     md5_header = req.headers.get("Content-MD5")
     if md5_header is not None:
         try:
@@ -59,8 +63,7 @@ def verified_payload(req: Request) -> tuple[bytes, dict[str, str]]:
         value = value.strip()
         actual = checksum(alg, body)
         if actual is not None and actual != value:
-            raise BadDigest(f"The {alg.upper()} you specified did not match the "
-                           "calculated checksum.")
+            raise BadDigest(f"The {alg.upper()} you specified did not match the calculated checksum.")
         checksums[alg] = value
     return body, checksums
 
@@ -78,9 +81,11 @@ def checksum(alg: str, data: bytes) -> str | None:
     return base64.b64encode(digest).decode()
 
 
-def decode_aws_chunked(body: bytes, verify_chunk: Callable[[bytes, str], None] | None = None,
-                       verify_trailer: Callable[[bytes, str], None] | None = None
-                       ) -> tuple[bytes, dict[str, str]]:
+def decode_aws_chunked(
+    body: bytes,
+    verify_chunk: Callable[[bytes, str], None] | None = None,
+    verify_trailer: Callable[[bytes, str], None] | None = None,
+) -> tuple[bytes, dict[str, str]]:
     """Strip `<hex-size>[;chunk-signature=..]\\r\\n<data>\\r\\n ... 0\\r\\n<trailers>\\r\\n\\r\\n`.
 
     With `verify_chunk` (a signed streaming upload) every chunk, the final empty one included,
@@ -111,18 +116,17 @@ def decode_aws_chunked(body: bytes, verify_chunk: Callable[[bytes, str], None] |
         pos = eol + 2
         if size < 0 or pos + size > len(body):
             raise bad()
-        data = body[pos:pos + size]
+        data = body[pos : pos + size]
         if verify_chunk is not None:
             name, _, signature = extension.decode("latin-1").partition("=")
             if name.strip() != "chunk-signature" or not signature:
-                raise SignatureDoesNotMatch("A chunk of this signed aws-chunked "
-                               "upload carries no chunk-signature")
+                raise SignatureDoesNotMatch("A chunk of this signed aws-chunked upload carries no chunk-signature")
             verify_chunk(data, signature.strip())
         if size == 0:
             break
         out.append(data)
         pos += size
-        if body[pos:pos + 2] != b"\r\n":
+        if body[pos : pos + 2] != b"\r\n":
             raise bad()
         pos += 2
     trailer_signature: str | None = None
@@ -138,8 +142,7 @@ def decode_aws_chunked(body: bytes, verify_chunk: Callable[[bytes, str], None] |
             canonical.append(f"{name}:{value.strip()}\n")
     if verify_trailer is not None:
         if trailer_signature is None:
-            raise SignatureDoesNotMatch("The signed aws-chunked upload's trailer "
-                           "carries no x-amz-trailer-signature")
+            raise SignatureDoesNotMatch("The signed aws-chunked upload's trailer carries no x-amz-trailer-signature")
         verify_trailer("".join(canonical).encode("latin-1"), trailer_signature)
     return b"".join(out), trailers
 

@@ -8,6 +8,7 @@ S3Backend (models.py); payload checks in payload.py; this module parses requests
 backend and renders. Source: Amazon S3 API Reference (each operation's request and response
 syntax); errors are localcloud.s3.exceptions' classes, in S3's `<Error>` shape.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,21 +43,44 @@ if TYPE_CHECKING:
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 # An element's content: text (str, int) or its children as (tag, content) pairs, in order.
 XmlContent: TypeAlias = "str | int | list[tuple[str, XmlContent]]"
-_OWNER: XmlContent = [("ID", "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"),
-                       ("DisplayName", "localcloud")]
+_OWNER: XmlContent = [
+    ("ID", "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"),
+    ("DisplayName", "localcloud"),
+]
 
 # Query parameters that are arguments of the operations we serve, not subresources.
 _ARGUMENTS = {
-    "list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after",
-    "encoding-type", "fetch-owner", "marker", "uploadId", "partNumber", "uploads", "delete",
-    "location", "x-id", "versionId", "max-parts", "part-number-marker", "max-uploads",
-    "key-marker", "upload-id-marker", "response-content-type", "response-content-disposition",
-    "response-content-encoding", "response-content-language", "response-cache-control",
-    "response-expires", "optional-object-attributes",
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "continuation-token",
+    "start-after",
+    "encoding-type",
+    "fetch-owner",
+    "marker",
+    "uploadId",
+    "partNumber",
+    "uploads",
+    "delete",
+    "location",
+    "x-id",
+    "versionId",
+    "max-parts",
+    "part-number-marker",
+    "max-uploads",
+    "key-marker",
+    "upload-id-marker",
+    "response-content-type",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-cache-control",
+    "response-expires",
+    "optional-object-attributes",
 }
 # Stored with the object and returned on GET/HEAD, as S3 does.
-_STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language",
-                   "Expires")
+_STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 
 
 _HEADER_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
@@ -80,8 +104,7 @@ def handle(cloud: LocalCloud, request: Request) -> Response:
     try:
         return _dispatch(cloud.s3, request)
     except AwsError as error:
-        response = xml_error(error, request.request_id, _xml_safe(request.path),
-                             message=_xml_safe(error.message))
+        response = xml_error(error, request.request_id, _xml_safe(request.path), message=_xml_safe(error.message))
         if request.method == "HEAD":
             response.body = b""
         return response
@@ -133,7 +156,7 @@ def _routes_from_model(handlers: dict[str, Handler]) -> list[Route]:
     for operation, handler in handlers.items():
         op = model.operation_model(operation)
         path, _, literal = op.http["requestUri"].partition("?")
-        query = [literal] if literal and not literal.startswith("x-id=") else []   # x-id: a hint
+        query = [literal] if literal and not literal.startswith("x-id=") else []  # x-id: a hint
         headers = []
         shape = op.input_shape
         for name in shape.required_members if shape is not None else ():
@@ -143,35 +166,36 @@ def _routes_from_model(handlers: dict[str, Handler]) -> list[Route]:
                 query.append(member.serialization["name"])
             elif location == "header":
                 headers.append(member.serialization["name"])
-        routes.append(Route(operation, op.http["method"], _LEVELS[path], tuple(query), tuple(headers),
-                            handler))
+        routes.append(Route(operation, op.http["method"], _LEVELS[path], tuple(query), tuple(headers), handler))
     return sorted(routes, key=lambda r: -(len(r.query) + len(r.headers)))
 
 
 @cache
 def _routes() -> list[Route]:
-    return _routes_from_model({
-        "ListBuckets": _list_buckets,
-        "CreateBucket": _create_bucket,
-        "HeadBucket": _head_bucket,
-        "DeleteBucket": _delete_bucket,
-        "GetBucketLocation": _get_bucket_location,
-        "ListMultipartUploads": _list_uploads,
-        "ListObjectsV2": _list_objects_v2,
-        "ListObjects": _list_objects_v1,
-        "DeleteObjects": _delete_objects,
-        "UploadPartCopy": _upload_part_copy,
-        "UploadPart": _upload_part,
-        "CopyObject": _copy_object,
-        "PutObject": _put_object,
-        "ListParts": _list_parts,
-        "GetObject": _get_object,
-        "HeadObject": _head_object,
-        "AbortMultipartUpload": _abort_upload,
-        "DeleteObject": _delete_object,
-        "CreateMultipartUpload": _create_upload,
-        "CompleteMultipartUpload": _complete_upload,
-    })
+    return _routes_from_model(
+        {
+            "ListBuckets": _list_buckets,
+            "CreateBucket": _create_bucket,
+            "HeadBucket": _head_bucket,
+            "DeleteBucket": _delete_bucket,
+            "GetBucketLocation": _get_bucket_location,
+            "ListMultipartUploads": _list_uploads,
+            "ListObjectsV2": _list_objects_v2,
+            "ListObjects": _list_objects_v1,
+            "DeleteObjects": _delete_objects,
+            "UploadPartCopy": _upload_part_copy,
+            "UploadPart": _upload_part,
+            "CopyObject": _copy_object,
+            "PutObject": _put_object,
+            "ListParts": _list_parts,
+            "GetObject": _get_object,
+            "HeadObject": _head_object,
+            "AbortMultipartUpload": _abort_upload,
+            "DeleteObject": _delete_object,
+            "CreateMultipartUpload": _create_upload,
+            "CompleteMultipartUpload": _complete_upload,
+        }
+    )
 
 
 def _dispatch(s3: S3Backend, req: Request) -> Response:
@@ -179,14 +203,15 @@ def _dispatch(s3: S3Backend, req: Request) -> Response:
     query = req.query
     unknown = [name for name in query if name not in _ARGUMENTS]
     if unknown:
-        raise NotImplementedFeature(f"localcloud's S3 does not implement the ?{unknown[0]} "
-                                    f"subresource ({req.method} {req.raw_path}?{req.raw_query})")
+        raise NotImplementedFeature(
+            f"localcloud's S3 does not implement the ?{unknown[0]} "
+            f"subresource ({req.method} {req.raw_path}?{req.raw_query})"
+        )
     level: Level = "object" if key else "bucket" if bucket else "service"
     for route in _routes():
         if route.matches(req, level, query):
             return route.handler(s3, req, bucket, key)
-    raise MethodNotAllowed(f"The specified method ({req.method}) is not allowed against {_WHAT[level]} "
-                           "in localcloud")
+    raise MethodNotAllowed(f"The specified method ({req.method}) is not allowed against {_WHAT[level]} in localcloud")
 
 
 def _split_path(req: Request) -> tuple[str, str]:
@@ -245,14 +270,16 @@ def _int_arg(req: Request, name: str, default: int) -> int:
     except ValueError:
         raise InvalidArgument(f"Provided {name} not an integer or within integer range") from None
     if number < 0:
-        raise InvalidArgument(f"Argument {name} must be an integer between 0 and "
-                       "2147483647")
+        raise InvalidArgument(f"Argument {name} must be an integer between 0 and 2147483647")
     return number
 
 
 def _user_metadata(req: Request) -> dict[str, str]:
-    return {name.lower()[len("x-amz-meta-"):]: value for name, value in req.headers.items()
-            if name.lower().startswith("x-amz-meta-")}
+    return {
+        name.lower()[len("x-amz-meta-") :]: value
+        for name, value in req.headers.items()
+        if name.lower().startswith("x-amz-meta-")
+    }
 
 
 def _stored_headers(req: Request) -> dict[str, str]:
@@ -286,14 +313,16 @@ def _parse_xml(body: bytes) -> ET.Element:
     try:
         return ET.fromstring(body)
     except ET.ParseError:
-        raise MalformedXML("The XML you provided was not well-formed or did not validate "
-                       "against our published schema") from None
+        raise MalformedXML(
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- buckets
 def _list_buckets(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    buckets: XmlContent = [("Bucket", [("Name", name), ("CreationDate", iso8601(created))])
-                           for name, created in s3.list_buckets()]
+    buckets: XmlContent = [
+        ("Bucket", [("Name", name), ("CreationDate", iso8601(created))]) for name, created in s3.list_buckets()
+    ]
     return _xml("ListAllMyBucketsResult", [("Owner", _OWNER), ("Buckets", buckets)])
 
 
@@ -304,7 +333,8 @@ def _create_bucket(s3: S3Backend, req: Request, bucket: str, key: str) -> Respon
         if loc is not None and (loc.text or "") not in ("", req.region):
             raise IllegalLocationConstraintException(
                 f"The {loc.text} location constraint is incompatible for the region specific endpoint "
-                f"this request was sent to ({req.region}).")
+                f"this request was sent to ({req.region})."
+            )
     s3.create_bucket(bucket)
     return Response(200, b"", {"Location": f"/{bucket}"})
 
@@ -359,8 +389,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
             out.append(("StartAfter", enc(req.query_value("start-after") or "")))
         out.append(("KeyCount", len(page.contents) + len(page.common_prefixes)))
         if page.truncated:
-            out.append(("NextContinuationToken",
-                        base64.urlsafe_b64encode(page.last.encode()).decode().rstrip("=")))
+            out.append(("NextContinuationToken", base64.urlsafe_b64encode(page.last.encode()).decode().rstrip("=")))
     else:
         out.append(("Marker", enc(marker)))
         if page.truncated and delimiter:
@@ -374,8 +403,11 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
     fetch_owner = not v2 or req.query_value("fetch-owner") == "true"
     for info in page.contents:
         entry: list[tuple[str, XmlContent]] = [
-            ("Key", enc(info.key)), ("LastModified", iso8601(info.mtime)), ("ETag", info.etag),
-            ("Size", info.size)]
+            ("Key", enc(info.key)),
+            ("LastModified", iso8601(info.mtime)),
+            ("ETag", info.etag),
+            ("Size", info.size),
+        ]
         if fetch_owner:
             entry.append(("Owner", _OWNER))
         entry.append(("StorageClass", "STANDARD"))
@@ -390,9 +422,15 @@ def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
     validate_key(key)
     data, checksums = verified_payload(req)
-    info = s3.put_object(bucket, key, data, content_type=req.headers.get("Content-Type"),
-                         metadata=_user_metadata(req), headers=_stored_headers(req),
-                         checksums=checksums)
+    info = s3.put_object(
+        bucket,
+        key,
+        data,
+        content_type=req.headers.get("Content-Type"),
+        metadata=_user_metadata(req),
+        headers=_stored_headers(req),
+        checksums=checksums,
+    )
     return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
 
 
@@ -405,8 +443,14 @@ def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
         **info.headers,
         **{f"x-amz-meta-{name}": value for name, value in info.metadata.items()},
     }
-    for name in ("Content-Type", "Content-Disposition", "Content-Encoding", "Content-Language",
-                 "Cache-Control", "Expires"):
+    for name in (
+        "Content-Type",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Cache-Control",
+        "Expires",
+    ):
         override = req.query_value(f"response-{name.lower()}")
         if override:
             if _HEADER_UNSAFE.search(override):
@@ -418,6 +462,7 @@ def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
 
 def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
     """If-Match / If-None-Match / If-(Un)Modified-Since, as S3 evaluates them."""
+
     def etag_matches(header: str) -> bool:
         tags = [t.strip() for t in header.split(",")]
         return "*" in tags or any(t.strip('"') == info.etag.strip('"') for t in tags)
@@ -433,12 +478,10 @@ def _check_preconditions(info: ObjectInfo, req: Request) -> Response | None:
 
     if_match = req.headers.get("If-Match")
     if if_match is not None and not etag_matches(if_match):
-        raise PreconditionFailed("At least one of the pre-conditions you specified did "
-                       "not hold")
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     since = date("If-Unmodified-Since")
     if if_match is None and since is not None and int(info.mtime) > since:
-        raise PreconditionFailed("At least one of the pre-conditions you specified did "
-                       "not hold")
+        raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     if_none = req.headers.get("If-None-Match")
     if if_none is not None and etag_matches(if_none):
         return Response(304, b"", {"ETag": info.etag, "Last-Modified": _http_date(info.mtime)})
@@ -514,18 +557,23 @@ def _copy_source(req: Request) -> tuple[str, str]:
     source = unquote(raw).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
-        raise InvalidArgument("Copy Source must mention the source bucket and key: "
-                       "sourcebucket/sourcekey")
+        raise InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
     return bucket, key
 
 
 def _copy_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     source_bucket, source_key = _copy_source(req)
-    new = s3.copy_object(bucket, key, source_bucket=source_bucket, source_key=source_key,
-                         metadata_directive=(req.headers.get("x-amz-metadata-directive") or "COPY").upper(),
-                         content_type=req.headers.get("Content-Type"), metadata=_user_metadata(req),
-                         headers=_stored_headers(req),
-                         if_match=req.headers.get("x-amz-copy-source-if-match"))
+    new = s3.copy_object(
+        bucket,
+        key,
+        source_bucket=source_bucket,
+        source_key=source_key,
+        metadata_directive=(req.headers.get("x-amz-metadata-directive") or "COPY").upper(),
+        content_type=req.headers.get("Content-Type"),
+        metadata=_user_metadata(req),
+        headers=_stored_headers(req),
+        if_match=req.headers.get("x-amz-copy-source-if-match"),
+    )
     return _xml("CopyObjectResult", [("LastModified", iso8601(new.mtime)), ("ETag", new.etag)])
 
 
@@ -555,26 +603,32 @@ def _delete_objects(s3: S3Backend, req: Request, bucket: str, key: str) -> Respo
 # ----------------------------------------------------------------------------- multipart
 def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     algorithm = req.headers.get("x-amz-checksum-algorithm")
-    upload_id = s3.create_upload(bucket, key, content_type=req.headers.get("Content-Type"),
-                                 metadata=_user_metadata(req), headers=_stored_headers(req),
-                                 checksum_algorithm=algorithm)
+    upload_id = s3.create_upload(
+        bucket,
+        key,
+        content_type=req.headers.get("Content-Type"),
+        metadata=_user_metadata(req),
+        headers=_stored_headers(req),
+        checksum_algorithm=algorithm,
+    )
     headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
-    return _xml("InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)],
-                headers=headers)
+    return _xml(
+        "InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)], headers=headers
+    )
 
 
 def _part_number(req: Request) -> int:
     try:
         return _strict_int(req.query_value("partNumber") or "")
     except ValueError:
-        raise InvalidArgument("Part number must be an integer between 1 and 10000, "
-                       "inclusive") from None
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive") from None
 
 
 def _upload_part(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     data, checksums = verified_payload(req)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req), data=data,
-                          checksums=checksums)
+    part = s3.upload_part(
+        bucket, key, req.query_value("uploadId") or "", number=_part_number(req), data=data, checksums=checksums
+    )
     return Response(200, b"", {"ETag": part.etag, **checksum_headers(checksums)})
 
 
@@ -583,8 +637,14 @@ def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Res
     info = s3.head_object(src_bucket, src_key)
     span = req.headers.get("x-amz-copy-source-range")
     start, end = (_parse_range(span, info.size) or (0, info.size - 1)) if span else (0, info.size - 1)
-    part = s3.upload_part(bucket, key, req.query_value("uploadId") or "", number=_part_number(req),
-                          data=s3.read(info, start, end), checksums={})
+    part = s3.upload_part(
+        bucket,
+        key,
+        req.query_value("uploadId") or "",
+        number=_part_number(req),
+        data=s3.read(info, start, end),
+        checksums={},
+    )
     return _xml("CopyPartResult", [("LastModified", iso8601(part.modified)), ("ETag", part.etag)])
 
 
@@ -601,8 +661,10 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
             raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
     info = s3.complete_upload(bucket, key, upload_id, requested=requested)
-    return _xml("CompleteMultipartUploadResult", [
-        ("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)])
+    return _xml(
+        "CompleteMultipartUploadResult",
+        [("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)],
+    )
 
 
 def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -619,12 +681,18 @@ def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     truncated = len(parts) > max_parts
     parts = parts[:max_parts]
     out: list[tuple[str, XmlContent]] = [
-        ("Bucket", bucket), ("Key", key), ("UploadId", upload_id), ("PartNumberMarker", marker)]
+        ("Bucket", bucket),
+        ("Key", key),
+        ("UploadId", upload_id),
+        ("PartNumberMarker", marker),
+    ]
     if parts:
         out.append(("NextPartNumberMarker", parts[-1].number))
     out += [("MaxParts", max_parts), ("IsTruncated", _bool(truncated))]
-    out += [("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.modified)), ("ETag", p.etag),
-                      ("Size", p.size)]) for p in parts]
+    out += [
+        ("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.modified)), ("ETag", p.etag), ("Size", p.size)])
+        for p in parts
+    ]
     return _xml("ListPartsResult", out)
 
 
@@ -632,8 +700,10 @@ def _list_uploads(s3: S3Backend, req: Request, bucket: str, key: str) -> Respons
     prefix = req.query_value("prefix") or ""
     uploads = s3.list_uploads(bucket, prefix)
     out: list[tuple[str, XmlContent]] = [
-        ("Bucket", bucket), ("Prefix", prefix), ("MaxUploads", 1000), ("IsTruncated", "false")]
-    out += [("Upload", [("Key", u.key), ("UploadId", u.upload_id), ("Initiated", iso8601(u.created))])
-            for u in uploads]
+        ("Bucket", bucket),
+        ("Prefix", prefix),
+        ("MaxUploads", 1000),
+        ("IsTruncated", "false"),
+    ]
+    out += [("Upload", [("Key", u.key), ("UploadId", u.upload_id), ("Initiated", iso8601(u.created))]) for u in uploads]
     return _xml("ListMultipartUploadsResult", out)
-

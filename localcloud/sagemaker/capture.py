@@ -5,6 +5,7 @@ one JSON line in SageMaker's capture format, in SageMaker's layout
 Source: "Capture data from real-time endpoint" in the SageMaker developer guide. Capture never
 fails a request: a write error is logged and the request is answered.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,6 +32,7 @@ class CaptureDestinationError(Exception):
 @dataclass(frozen=True)
 class Capture:
     """An endpoint config's DataCaptureConfig, prepared for the hot path."""
+
     destination: str
     percentage: int
     inputs: bool
@@ -44,10 +46,14 @@ class Capture:
             return None
         modes = {o["CaptureMode"] for o in config.get("CaptureOptions") or []} or {"Input", "Output"}
         header = config.get("CaptureContentTypeHeader") or {}
-        return cls(config["DestinationS3Uri"], config.get("InitialSamplingPercentage", 100),
-                   "Input" in modes, "Output" in modes,
-                   frozenset(header.get("CsvContentTypes") or ["text/csv"]),
-                   frozenset(header.get("JsonContentTypes") or ["application/json"]))
+        return cls(
+            config["DestinationS3Uri"],
+            config.get("InitialSamplingPercentage", 100),
+            "Input" in modes,
+            "Output" in modes,
+            frozenset(header.get("CsvContentTypes") or ["text/csv"]),
+            frozenset(header.get("JsonContentTypes") or ["application/json"]),
+        )
 
 
 def _captured(data: bytes, content_type: str, mode: str, capture: Capture) -> dict[str, Any]:
@@ -75,8 +81,17 @@ class CaptureWriter:
         self._lock = threading.Lock()
         self._files: dict[tuple[str, str, str], IO[str]] = {}
 
-    def write(self, capture: Capture, endpoint: str, variant: str, body: bytes, content_type: str | None,
-              out_body: bytes, out_type: str, inference_id: str | None = None) -> None:
+    def write(
+        self,
+        capture: Capture,
+        endpoint: str,
+        variant: str,
+        body: bytes,
+        content_type: str | None,
+        out_body: bytes,
+        out_type: str,
+        inference_id: str | None = None,
+    ) -> None:
         """Append one record; `inference_id` (InvokeEndpoint's InferenceId) is recorded as
         eventMetadata.inferenceId, as SageMaker does ("Capture data from real-time endpoint")."""
         if capture.percentage < 100 and random.uniform(0, 100) >= capture.percentage:
@@ -84,31 +99,28 @@ class CaptureWriter:
         when = dt.datetime.now(dt.timezone.utc)
         data: dict[str, Any] = {}
         if capture.inputs:
-            data["endpointInput"] = _captured(body, content_type or "application/octet-stream",
-                                              "INPUT", capture)
+            data["endpointInput"] = _captured(body, content_type or "application/octet-stream", "INPUT", capture)
         if capture.outputs:
             data["endpointOutput"] = _captured(out_body, out_type, "OUTPUT", capture)
         metadata = {"eventId": str(uuid.uuid4())}
         if inference_id is not None:
             metadata["inferenceId"] = inference_id
         metadata["inferenceTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        line = json.dumps({"captureData": data, "eventMetadata": metadata,
-                           "eventVersion": "0"}) + "\n"
+        line = json.dumps({"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}) + "\n"
         hour = when.strftime("%Y/%m/%d/%H")
         try:
             with self._lock:
                 handle = self._file(capture.destination, endpoint, variant, hour, when)
                 handle.write(line)
                 handle.flush()
-        except (OSError, AwsError, CaptureDestinationError) as exc:   # capture never fails a request
+        except (OSError, AwsError, CaptureDestinationError) as exc:  # capture never fails a request
             log.warning("data capture for %s failed: %s", endpoint, exc)
 
-    def _file(self, destination: str, endpoint: str, variant: str, hour: str,
-              when: dt.datetime) -> IO[str]:
+    def _file(self, destination: str, endpoint: str, variant: str, hour: str, when: dt.datetime) -> IO[str]:
         key = (destination, f"{endpoint}/{variant}", hour)
         handle = self._files.get(key)
         if handle is None:
-            for old in [k for k in self._files if k[:2] == key[:2]]:   # a new hour
+            for old in [k for k in self._files if k[:2] == key[:2]]:  # a new hour
                 self._files.pop(old).close()
             bucket, prefix = self._split_uri(destination)
             name = f"{when.strftime('%M-%S')}-{when.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"

@@ -6,6 +6,7 @@ API references (API_InvokeEndpoint, "Errors"). The control plane's ValidationExc
 localcloud.errors.ValidationException: SageMaker reports a missing model, endpoint config,
 endpoint, model package or group that way, as AWS does.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,23 +15,28 @@ from localcloud.errors import AwsError
 
 # -- control plane ----------------------------------------------------------------------------
 
+
 class ResourceNotFound(AwsError):
     """SageMaker's code for a missing resource where the API answers it (not hosting's
     Describe*/Delete*, which answer ValidationException)."""
+
     code, status, sender = "ResourceNotFound", 400, True
 
 
 class ResourceInUse(AwsError):
     """SageMaker's code for a resource that exists already or is busy, where the API answers it."""
+
     code, status, sender = "ResourceInUse", 400, True
 
 
 class ConflictException(AwsError):
     """DeleteModelPackageGroup on a group that still holds model packages."""
+
     code, status, sender = "ConflictException", 400, True
 
 
 # -- runtime (InvokeEndpoint) -----------------------------------------------------------------
+
 
 class InvokeError(AwsError):
     """A sagemaker-runtime error. Its `fields` are extra members of the error body
@@ -49,25 +55,30 @@ class InvokeError(AwsError):
 class ModelError(InvokeError):
     """The model (its container) answered an error, or could not be loaded: 424 with the
     model's own status in OriginalStatusCode."""
+
     code, status, sender = "ModelError", 424, True
 
 
 class ValidationError(InvokeError):
     """The runtime's input errors: an unknown or not InService endpoint, a bad variant or
     TargetModel, a bad InferenceId."""
+
     code, status, sender = "ValidationError", 400, True
 
 
 class PayloadTooLarge(InvokeError):
     """A body over the runtime's 6 MB limit: refused before any model sees it."""
+
     code, status, sender = "ValidationError", 413, True
 
 
 class NoSuchOperation(InvokeError):
     """A runtime path localcloud does not serve."""
+
     code, status, sender = "UnknownOperationException", 404, True
 
 
 class UnsupportedMethod(InvokeError):
     """A method other than POST on /endpoints/<name>/invocations."""
+
     code, status, sender = "UnknownOperationException", 405, True

@@ -20,6 +20,7 @@ metric, variant and minute, built here by `metric_data`, once the minute has tur
 1-minute metrics. Closing the backend publishes the last, partial minute. A minute without
 requests publishes nothing, as on AWS.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -32,6 +33,7 @@ NAMESPACE = "AWS/SageMaker"
 @dataclass
 class VariantStats:
     """InvokeEndpoint counters of one (endpoint, variant); latencies of the answered requests."""
+
     invocations: int = 0
     errors_4xx: int = 0
     errors_5xx: int = 0
@@ -53,14 +55,28 @@ class VariantStats:
             setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
 
 
-def _datum(name: str, dimensions: list[dict[str, str]], minute: float, count: float, total: float,
-           low: float, high: float, unit: str) -> dict[str, Any]:
-    return {"MetricName": name, "Dimensions": dimensions, "Timestamp": minute, "Unit": unit,
-            "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high}}
+def _datum(
+    name: str,
+    dimensions: list[dict[str, str]],
+    minute: float,
+    count: float,
+    total: float,
+    low: float,
+    high: float,
+    unit: str,
+) -> dict[str, Any]:
+    return {
+        "MetricName": name,
+        "Dimensions": dimensions,
+        "Timestamp": minute,
+        "Unit": unit,
+        "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
+    }
 
 
-def metric_data(window: dict[tuple[str, str], VariantStats], minute: float,
-                instance_count: Callable[[str, str], int | None]) -> list[dict[str, Any]]:
+def metric_data(
+    window: dict[tuple[str, str], VariantStats], minute: float, instance_count: Callable[[str, str], int | None]
+) -> list[dict[str, Any]]:
     """AWS MetricDatum dicts (StatisticValues, Timestamp `minute` in epoch seconds) for the
     counters of each (endpoint, variant) counted in that minute. `instance_count(endpoint,
     variant)` is the variant's instances now (None: serverless or deleted, no
@@ -73,14 +89,25 @@ def metric_data(window: dict[tuple[str, str], VariantStats], minute: float,
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
         data.append(_datum("Invocations", dims, minute, n, n, 1.0, 1.0, "None"))
         for name, errors in (("Invocation4XXErrors", s.errors_4xx), ("Invocation5XXErrors", s.errors_5xx)):
-            data.append(_datum(name, dims, minute, n, errors, 0.0 if errors < n else 1.0,
-                               1.0 if errors else 0.0, "None"))
+            data.append(
+                _datum(name, dims, minute, n, errors, 0.0 if errors < n else 1.0, 1.0 if errors else 0.0, "None")
+            )
         instances = instance_count(endpoint, variant)
         if instances:
             share = 1.0 / instances
             data.append(_datum("InvocationsPerInstance", dims, minute, n, n * share, share, share, "None"))
         answered = n - s.errors_4xx - s.errors_5xx
         if answered and s.latency_min_us is not None and s.latency_max_us is not None:
-            data.append(_datum("ModelLatency", dims, minute, answered, s.model_latency_us,
-                               s.latency_min_us, s.latency_max_us, "Microseconds"))
+            data.append(
+                _datum(
+                    "ModelLatency",
+                    dims,
+                    minute,
+                    answered,
+                    s.model_latency_us,
+                    s.latency_min_us,
+                    s.latency_max_us,
+                    "Microseconds",
+                )
+            )
     return data

@@ -7,6 +7,7 @@ TargetModel lazily, one load per artifact however many requests wait, and evicts
 used artifacts under a memory bound (`MLGW_MME_MEMORY_MB`), as SageMaker's multi-model server
 does. Its errors are localcloud.sagemaker.exceptions' runtime errors (InvokeError).
 """
+
 from __future__ import annotations
 
 import collections
@@ -28,20 +29,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("localcloud.hosting")
 
-MULTI_MODEL_CACHE = 16          # loaded TargetModels kept per multi-model model (LRU)
-MME_MEMORY_MB = 512.0           # default bound on estimated bytes loaded per multi-model model
+MULTI_MODEL_CACHE = 16  # loaded TargetModels kept per multi-model model (LRU)
+MME_MEMORY_MB = 512.0  # default bound on estimated bytes loaded per multi-model model
 MME_MEMORY_ENV = "MLGW_MME_MEMORY_MB"
 MME_MAX_MODELS_ENV = "MLGW_MME_MAX_MODELS"
-MME_SIZE_FACTOR = 1.0           # resident bytes per extracted artifact byte (estimate)
-MME_FAILURE_TTL = 5.0           # seconds a TargetModel that failed to load answers from memory
+MME_SIZE_FACTOR = 1.0  # resident bytes per extracted artifact byte (estimate)
+MME_FAILURE_TTL = 5.0  # seconds a TargetModel that failed to load answers from memory
 _TARGET_MODEL = re.compile(r"\A\S[\x20-\x7e]*\Z")
 
 
 # -- loaded models ----------------------------------------------------------------------------
 
+
 def serving_code() -> Any:
     """The serving code (inference/serving.py), imported as the container imports it."""
     from inference import serving
+
     return serving
 
 
@@ -50,6 +53,7 @@ def preload_serving() -> list[str]:
     (serving.CALL_TIME_IMPORTS: xgboost, ~2 s), so the first CreateEndpoint loads its model in
     milliseconds instead. The modules imported. Raises what the import raises."""
     import importlib
+
     names = list(getattr(serving_code(), "CALL_TIME_IMPORTS", ()))
     for name in names:
         importlib.import_module(name)
@@ -63,7 +67,7 @@ class ModelLoadError(RuntimeError):
 @dataclass
 class _Loaded:
     model: Any
-    size: int        # estimated resident bytes, what the memory bound counts
+    size: int  # estimated resident bytes, what the memory bound counts
 
 
 class _Pending:
@@ -77,14 +81,14 @@ class _Pending:
 
 @dataclass
 class CacheStats:
-    loads: int = 0            # artifacts loaded (cold misses that succeeded)
-    hits: int = 0             # served from memory
-    waits: int = 0            # cold requests that waited on another request's load
+    loads: int = 0  # artifacts loaded (cold misses that succeeded)
+    hits: int = 0  # served from memory
+    waits: int = 0  # cold requests that waited on another request's load
     evictions: int = 0
     load_failures: int = 0
-    failed_hits: int = 0      # answered from the short-lived failure cache
-    bytes: int = 0            # estimated bytes loaded now
-    models: int = 0           # models loaded now
+    failed_hits: int = 0  # answered from the short-lived failure cache
+    bytes: int = 0  # estimated bytes loaded now
+    models: int = 0  # models loaded now
     memory_bound: int = 0
     max_models: int = 0
 
@@ -98,7 +102,7 @@ def _env_number(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise RuntimeError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:   # float() also reads "nan" and "inf"
+    if not math.isfinite(value) or value <= 0:  # float() also reads "nan" and "inf"
         raise RuntimeError(f"{name}={raw!r} must be a positive number")
     return value
 
@@ -121,7 +125,7 @@ class ModelHandle:
     bounded by estimated bytes (MLGW_MME_MEMORY_MB) and model count (MLGW_MME_MAX_MODELS)."""
 
     def __init__(self, backend: SageMakerBackend, doc: dict[str, Any]):
-        self.backend = backend   # extract() and load_model() artifacts
+        self.backend = backend  # extract() and load_model() artifacts
         self.name: str = doc["ModelName"]
         container = doc["_Container"]
         self.data_url: str | None = container.get("ModelDataUrl")
@@ -136,8 +140,7 @@ class ModelHandle:
         if self.multi:
             mb = _env_number(self.environment, MME_MEMORY_ENV, MME_MEMORY_MB)
             self.stats.memory_bound = int(mb * 1024 * 1024)
-            self.stats.max_models = int(_env_number(self.environment, MME_MAX_MODELS_ENV,
-                                                    MULTI_MODEL_CACHE))
+            self.stats.max_models = int(_env_number(self.environment, MME_MAX_MODELS_ENV, MULTI_MODEL_CACHE))
 
     def load(self) -> None:
         """Load eagerly (endpoint creation); a multi-model endpoint loads on first use."""
@@ -153,7 +156,7 @@ class ModelHandle:
                 raise ValidationError("TargetModel header is only valid for multi-model endpoints")
             model = self._model
             if model is None:
-                with self._lock:   # one load even when the first requests race
+                with self._lock:  # one load even when the first requests race
                     if self._model is None:
                         self._model = self.backend.load_model(self.name, self.data_url)
                     model = self._model
@@ -181,7 +184,7 @@ class ModelHandle:
             pending.done.wait()
             if pending.error is not None:
                 raise _fresh(pending.error)
-            assert pending.loaded is not None   # set before done, when there is no error
+            assert pending.loaded is not None  # set before done, when there is no error
             return pending.loaded.model
         return self._load_as_owner(target, pending)
 
@@ -203,7 +206,7 @@ class ModelHandle:
             pending.error = exc
             with self._lock:
                 del self._pending[target]
-                if not isinstance(exc, InvokeError):   # missing objects may appear any moment
+                if not isinstance(exc, InvokeError):  # missing objects may appear any moment
                     self._failed[target] = (time.monotonic(), exc)
                 self.stats.load_failures += 1
             pending.done.set()
@@ -226,15 +229,14 @@ class ModelHandle:
             raise ValidationError(
                 f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure "
                 "that there is an object located at the URL and that the role passed to "
-                "CreateModel has permissions to download the model.") from None
+                "CreateModel has permissions to download the model."
+            ) from None
         except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-            raise ModelLoadError(f"Could not extract model {target}: {type(exc).__name__}: "
-                                 f"{exc}") from None
+            raise ModelLoadError(f"Could not extract model {target}: {type(exc).__name__}: {exc}") from None
         try:
             model = serving_code().model_fn(path)
         except Exception as exc:
-            raise ModelLoadError(f"Could not load model {target}: {type(exc).__name__}: "
-                                 f"{exc}") from None
+            raise ModelLoadError(f"Could not load model {target}: {type(exc).__name__}: {exc}") from None
         # Resident size ~ extracted artifact bytes (an xgboost booster in memory is about its
         # JSON dump); cheap, deterministic, and what an operator can check on disk.
         return _Loaded(model, max(1, int(_tree_bytes(path) * MME_SIZE_FACTOR)))
@@ -245,15 +247,21 @@ class ModelHandle:
         self._cache.move_to_end(target)
         self.stats.loads += 1
         self.stats.bytes += loaded.size
-        while len(self._cache) > 1 and (self.stats.bytes > self.stats.memory_bound
-                                        or len(self._cache) > self.stats.max_models):
+        while len(self._cache) > 1 and (
+            self.stats.bytes > self.stats.memory_bound or len(self._cache) > self.stats.max_models
+        ):
             evicted, old = self._cache.popitem(last=False)
             self.stats.bytes -= old.size
             self.stats.evictions += 1
             log.info("multi-model %s: evicted %s (%d bytes)", self.name, evicted, old.size)
-        if self.stats.bytes > self.stats.memory_bound:   # one model alone exceeds the bound
-            log.warning("multi-model %s: %s (%d bytes) exceeds the memory bound of %d bytes",
-                        self.name, target, loaded.size, self.stats.memory_bound)
+        if self.stats.bytes > self.stats.memory_bound:  # one model alone exceeds the bound
+            log.warning(
+                "multi-model %s: %s (%d bytes) exceeds the memory bound of %d bytes",
+                self.name,
+                target,
+                loaded.size,
+                self.stats.memory_bound,
+            )
         self.stats.models = len(self._cache)
 
     def cache_stats(self) -> dict[str, int]:
@@ -263,10 +271,16 @@ class ModelHandle:
 
 def check_target_model(target: str) -> None:
     parts = PurePosixPath(target).parts
-    if (not _TARGET_MODEL.match(target) or target.startswith("/") or "\\" in target
-            or any(p in ("..", ".") for p in parts) or len(target) > 1024):
-        raise ValidationError(f"Invalid TargetModel {target!r}: a relative path under the "
-                                "model's ModelDataUrl prefix is required")
+    if (
+        not _TARGET_MODEL.match(target)
+        or target.startswith("/")
+        or "\\" in target
+        or any(p in ("..", ".") for p in parts)
+        or len(target) > 1024
+    ):
+        raise ValidationError(
+            f"Invalid TargetModel {target!r}: a relative path under the model's ModelDataUrl prefix is required"
+        )
 
 
 class model_environment:

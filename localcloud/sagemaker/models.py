@@ -11,6 +11,7 @@ operations are localcloud.sagemaker.responses (control plane) and localcloud.sag
 (InvokeEndpoint). Source: the SageMaker API reference (API_CreateEndpoint, API_UpdateEndpoint,
 API_UpdateEndpointWeightsAndCapacities, ...) and the developer guide's hosting pages.
 """
+
 from __future__ import annotations
 
 import collections
@@ -50,6 +51,7 @@ SERVING_STATES = ("InService", "Updating", "SystemUpdating", "RollingBack")
 
 # -- routing ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -60,6 +62,7 @@ class Variant:
 @dataclass(frozen=True)
 class Route:
     """What an InService endpoint serves; never mutated, replaced on every change."""
+
     endpoint: str
     config_name: str
     variants: tuple[Variant, ...]
@@ -70,21 +73,20 @@ class Route:
         if target_variant is not None:
             variant = self.by_name.get(target_variant)
             if variant is None:
-                raise ValidationError(f"Endpoint {self.endpoint} has no production variant "
-                                      f"named {target_variant}")
+                raise ValidationError(f"Endpoint {self.endpoint} has no production variant named {target_variant}")
             return variant
         if len(self.variants) == 1:
             return self.variants[0]
         weights = [v.weight for v in self.variants]
         if sum(weights) <= 0:
-            raise ValidationError(f"All production variants of endpoint {self.endpoint} "
-                                  "have weight 0")
+            raise ValidationError(f"All production variants of endpoint {self.endpoint} have weight 0")
         return random.choices(self.variants, weights)[0]
 
 
 @dataclass
 class Result:
     """An answered InvokeEndpoint: the body, its type, the variant that answered."""
+
     body: bytes
     content_type: str
     variant: str
@@ -95,6 +97,7 @@ class Result:
 class ListFilter:
     """ListModels', ListEndpointConfigs' and ListEndpoints' filters and sort (times in epoch
     seconds; SortBy "Name", "Status" or CreationTime; SortOrder Descending by default)."""
+
     name_contains: str | None = None
     status_equals: str | None = None
     creation_time_after: float | None = None
@@ -104,16 +107,17 @@ class ListFilter:
     sort_by: str | None = None
     sort_order: str | None = None
 
-    def apply(self, docs: list[dict[str, Any]], name_key: str,
-              status_key: str | None = None) -> list[dict[str, Any]]:
+    def apply(self, docs: list[dict[str, Any]], name_key: str, status_key: str | None = None) -> list[dict[str, Any]]:
         if self.name_contains:
             docs = [d for d in docs if self.name_contains.lower() in d[name_key].lower()]
         if status_key and self.status_equals:
             docs = [d for d in docs if d[status_key] == self.status_equals]
-        for bound, key, after in ((self.creation_time_after, "CreationTime", True),
-                                  (self.creation_time_before, "CreationTime", False),
-                                  (self.last_modified_time_after, "LastModifiedTime", True),
-                                  (self.last_modified_time_before, "LastModifiedTime", False)):
+        for bound, key, after in (
+            (self.creation_time_after, "CreationTime", True),
+            (self.creation_time_before, "CreationTime", False),
+            (self.last_modified_time_after, "LastModifiedTime", True),
+            (self.last_modified_time_before, "LastModifiedTime", False),
+        ):
             if bound is not None:
                 docs = [d for d in docs if (d[key] > bound if after else d[key] < bound)]
         sort_key = {"Name": name_key, "Status": status_key or "CreationTime"}.get(self.sort_by or "", "CreationTime")
@@ -132,13 +136,13 @@ class SageMakerBackend(ModelRegistry):
         self.models_dir: Path = cloud.config.home / "hosting" / "models"
         self._routes: dict[str, Route] = {}
         self._handles: dict[tuple[str, float], ModelHandle] = {}
-        self._control = threading.RLock()       # read-modify-write of endpoint documents
+        self._control = threading.RLock()  # read-modify-write of endpoint documents
         # Counters since the last drain (the minute CloudWatch has not been told about yet, see
         # localcloud/sagemaker/invocation_metrics.py) and the drained ones; both under _stats_lock.
         self._stats: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
         self._drained: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
         self._stats_lock = threading.Lock()
-        self.stats_since = time.time()          # when the counters in _stats began
+        self.stats_since = time.time()  # when the counters in _stats began
         self._capture = CaptureWriter(cloud.config.s3_root, lambda uri: cloud.s3.split_uri(uri))
         self._closed = False
         self._closing = threading.Event()
@@ -168,12 +172,12 @@ class SageMakerBackend(ModelRegistry):
             archive = staging / "model.tar.gz"
             archive.write_bytes(data)
             with tarfile.open(archive, "r:*") as tar:
-                tar.extractall(staging / "model", filter="data")   # refuses ../ and links out
+                tar.extractall(staging / "model", filter="data")  # refuses ../ and links out
             archive.unlink()
             try:
                 os.replace(staging / "model", target)
             except OSError:
-                if not target.is_dir():   # lost a race to an identical extraction: fine
+                if not target.is_dir():  # lost a race to an identical extraction: fine
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -183,7 +187,7 @@ class SageMakerBackend(ModelRegistry):
         doc = self.cloud.state.get(MODEL, model_name)
         if doc is None:
             raise RuntimeError(f"Could not find model {model_name}")
-        key = (model_name, doc["CreationTime"])   # a re-created model of the same name is new
+        key = (model_name, doc["CreationTime"])  # a re-created model of the same name is new
         with self._control:
             handle = self._handles.get(key)
             if handle is None:
@@ -192,17 +196,20 @@ class SageMakerBackend(ModelRegistry):
 
     # - routes -----------------------------------------------------------------------------
 
-    def build_route(self, endpoint: str, config: dict[str, Any],
-                    weights: dict[str, float] | None = None) -> Route:
+    def build_route(self, endpoint: str, config: dict[str, Any], weights: dict[str, float] | None = None) -> Route:
         """A route over an endpoint config's variants (weights by variant name, or the
         config's initial weights); RuntimeError for a model that does not exist."""
         variants = []
         for pv in config["ProductionVariants"]:
             weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
             variants.append(Variant(pv["VariantName"], self._handle(pv["ModelName"]), float(weight)))
-        return Route(endpoint, config["EndpointConfigName"], tuple(variants),
-                     Capture.from_config(config.get("DataCaptureConfig")),
-                     {v.name: v for v in variants})
+        return Route(
+            endpoint,
+            config["EndpointConfigName"],
+            tuple(variants),
+            Capture.from_config(config.get("DataCaptureConfig")),
+            {v.name: v for v in variants},
+        )
 
     def route(self, endpoint: str) -> Route:
         """The endpoint's route, built on first use after a restart. ValidationError for an
@@ -216,8 +223,9 @@ class SageMakerBackend(ModelRegistry):
         if doc is None:
             raise ValidationError(f"Endpoint {endpoint} of account {account} not found.")
         if doc["EndpointStatus"] not in SERVING_STATES:
-            raise ValidationError(f"Endpoint {endpoint} of account {account} is not in service "
-                                    f"(status {doc['EndpointStatus']}).")
+            raise ValidationError(
+                f"Endpoint {endpoint} of account {account} is not in service (status {doc['EndpointStatus']})."
+            )
         weights = {v["VariantName"]: v["CurrentWeight"] for v in doc.get("ProductionVariants", [])}
         with self._control:
             route = self._routes.get(endpoint)
@@ -226,7 +234,7 @@ class SageMakerBackend(ModelRegistry):
                     route = self.build_route(endpoint, doc["_Config"], weights)
                 except RuntimeError as exc:
                     raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
-                self._routes[endpoint] = route   # models load lazily on first invoke
+                self._routes[endpoint] = route  # models load lazily on first invoke
             return route
 
     def install(self, route: Route) -> None:
@@ -246,9 +254,17 @@ class SageMakerBackend(ModelRegistry):
 
     # - invoke -----------------------------------------------------------------------------
 
-    def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
-               target_variant: str | None = None, target_model: str | None = None,
-               custom_attributes: str | None = None, inference_id: str | None = None) -> Result:
+    def invoke(
+        self,
+        endpoint: str,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        target_variant: str | None = None,
+        target_model: str | None = None,
+        custom_attributes: str | None = None,
+        inference_id: str | None = None,
+    ) -> Result:
         """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
         input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
         ValidationError for an endpoint not serving, a bad variant or TargetModel; ModelError
@@ -276,11 +292,12 @@ class SageMakerBackend(ModelRegistry):
             raise self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}") from None
         out_body, out_type, attributes = unpack_output(output, accept)
         latency = int((time.perf_counter() - started) * 1e6)
-        with self._stats_lock:     # looked up under the lock: drain_stats swaps the dict
+        with self._stats_lock:  # looked up under the lock: drain_stats swaps the dict
             self._stats[key].answered(latency)
         if route.capture is not None:
-            self._capture.write(route.capture, route.endpoint, variant.name, body, content_type,
-                                out_body, out_type, inference_id)
+            self._capture.write(
+                route.capture, route.endpoint, variant.name, body, content_type, out_body, out_type, inference_id
+            )
         return Result(out_body, out_type, variant.name, attributes)
 
     def _count(self, key: tuple[str, str], kind: int) -> None:
@@ -296,11 +313,17 @@ class SageMakerBackend(ModelRegistry):
         kind = "client" if status < 500 else "server"
         region, account = self.cloud.config.region, self.cloud.config.account_id
         group = f"/aws/sagemaker/Endpoints/{endpoint}"
-        text = (f"Received {kind} error ({status}) from primary with message \"{message}\". "
-                f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-                f"#logEventViewer:group={group} in account {account} for more information.")
-        return ModelError(text, OriginalStatusCode=status, OriginalMessage=message,
-                          LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
+        text = (
+            f'Received {kind} error ({status}) from primary with message "{message}". '
+            f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logEventViewer:group={group} in account {account} for more information."
+        )
+        return ModelError(
+            text,
+            OriginalStatusCode=status,
+            OriginalMessage=message,
+            LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}",
+        )
 
     def stats(self, endpoint: str) -> dict[str, dict[str, int | None]]:
         """Per-variant counters since this process started (for monitoring)."""
@@ -360,8 +383,7 @@ class SageMakerBackend(ModelRegistry):
             package = self.get_package(container["ModelPackageName"])
             containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
             if not containers:
-                raise ValidationException(
-                    f"Model package {container['ModelPackageName']} has no inference containers")
+                raise ValidationException(f"Model package {container['ModelPackageName']} has no inference containers")
             first = containers[0]
             for key in ("Image", "ModelDataUrl"):
                 if key in first:
@@ -381,12 +403,18 @@ class SageMakerBackend(ModelRegistry):
                 raise ValidationException(f"Could not find model data at {uri}.")
         return resolved
 
-    def create_model(self, *, name: str, primary_container: dict[str, Any] | None = None,
-                     containers: list[dict[str, Any]] | None = None,
-                     inference_execution_config: dict[str, Any] | None = None,
-                     execution_role_arn: str | None = None, vpc_config: dict[str, Any] | None = None,
-                     enable_network_isolation: bool = False,
-                     tags: list[dict[str, str]] | None = None) -> str:
+    def create_model(
+        self,
+        *,
+        name: str,
+        primary_container: dict[str, Any] | None = None,
+        containers: list[dict[str, Any]] | None = None,
+        inference_execution_config: dict[str, Any] | None = None,
+        execution_role_arn: str | None = None,
+        vpc_config: dict[str, Any] | None = None,
+        enable_network_isolation: bool = False,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
         """The new model's ARN. ValidationException without a container, for model data that
         is not there, or an existing model."""
         container = primary_container or (containers[0] if containers else None)
@@ -394,24 +422,31 @@ class SageMakerBackend(ModelRegistry):
             raise ValidationException("Either PrimaryContainer or Containers must be provided")
         resolved = self._resolve_container(container)
         arn = self._arn("model", name)
-        doc = drop_none({
-            "ModelName": name, "ModelArn": arn,
-            "PrimaryContainer": primary_container, "Containers": containers,
-            "InferenceExecutionConfig": inference_execution_config,
-            "ExecutionRoleArn": execution_role_arn, "VpcConfig": vpc_config,
-            "EnableNetworkIsolation": enable_network_isolation,
-            "CreationTime": time.time(), "_Container": resolved, "_Tags": tags or [],
-        })
+        doc = drop_none(
+            {
+                "ModelName": name,
+                "ModelArn": arn,
+                "PrimaryContainer": primary_container,
+                "Containers": containers,
+                "InferenceExecutionConfig": inference_execution_config,
+                "ExecutionRoleArn": execution_role_arn,
+                "VpcConfig": vpc_config,
+                "EnableNetworkIsolation": enable_network_isolation,
+                "CreationTime": time.time(),
+                "_Container": resolved,
+                "_Tags": tags or [],
+            }
+        )
         try:
             self.cloud.state.insert(MODEL, name, doc)
         except AlreadyExists:
-            raise ValidationException(f"Cannot create already existing model \"{arn}\".") from None
+            raise ValidationException(f'Cannot create already existing model "{arn}".') from None
         return arn
 
     def _model(self, name: str) -> dict[str, Any]:
         doc = self.cloud.state.get(MODEL, name)
         if doc is None:
-            raise ValidationException(f"Could not find model \"{self._arn('model', name)}\".")
+            raise ValidationException(f'Could not find model "{self._arn("model", name)}".')
         return doc
 
     def describe_model(self, *, name: str) -> dict[str, Any]:
@@ -429,14 +464,19 @@ class SageMakerBackend(ModelRegistry):
 
     # - endpoint configs -------------------------------------------------------------------
 
-    def create_endpoint_config(self, *, name: str, production_variants: list[dict[str, Any]],
-                               data_capture_config: dict[str, Any] | None = None,
-                               kms_key_id: str | None = None,
-                               async_inference_config: dict[str, Any] | None = None,
-                               shadow_production_variants: list[dict[str, Any]] | None = None,
-                               execution_role_arn: str | None = None,
-                               enable_network_isolation: bool | None = None,
-                               tags: list[dict[str, str]] | None = None) -> str:
+    def create_endpoint_config(
+        self,
+        *,
+        name: str,
+        production_variants: list[dict[str, Any]],
+        data_capture_config: dict[str, Any] | None = None,
+        kms_key_id: str | None = None,
+        async_inference_config: dict[str, Any] | None = None,
+        shadow_production_variants: list[dict[str, Any]] | None = None,
+        execution_role_arn: str | None = None,
+        enable_network_isolation: bool | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
         """The new endpoint config's ARN. ValidationException for duplicate or incomplete
         variants, a missing model, a capture destination outside the object store, or an
         existing config."""
@@ -448,10 +488,12 @@ class SageMakerBackend(ModelRegistry):
             if "ModelName" not in pv:
                 raise ValidationException(f"ProductionVariant {pv['VariantName']} has no ModelName")
             if self.cloud.state.get(MODEL, pv["ModelName"]) is None:
-                raise ValidationException(f"Could not find model \"{self._arn('model', pv['ModelName'])}\".")
+                raise ValidationException(f'Could not find model "{self._arn("model", pv["ModelName"])}".')
             if "ServerlessConfig" not in pv and ("InstanceType" not in pv or "InitialInstanceCount" not in pv):
-                raise ValidationException(f"ProductionVariant {pv['VariantName']} needs InstanceType and "
-                                          "InitialInstanceCount, or ServerlessConfig")
+                raise ValidationException(
+                    f"ProductionVariant {pv['VariantName']} needs InstanceType and "
+                    "InitialInstanceCount, or ServerlessConfig"
+                )
             variants.append({"InitialVariantWeight": 1.0, **pv})
         capture = data_capture_config
         if capture and capture.get("EnableCapture", False):
@@ -460,27 +502,31 @@ class SageMakerBackend(ModelRegistry):
             except AwsError as exc:
                 raise ValidationException(f"DataCaptureConfig.DestinationS3Uri: {exc}") from None
         arn = self._arn("endpoint-config", name)
-        doc = drop_none({
-            "EndpointConfigName": name, "EndpointConfigArn": arn, "ProductionVariants": variants,
-            "DataCaptureConfig": capture, "KmsKeyId": kms_key_id,
-            "AsyncInferenceConfig": async_inference_config,
-            "ShadowProductionVariants": shadow_production_variants,
-            "ExecutionRoleArn": execution_role_arn,
-            "EnableNetworkIsolation": enable_network_isolation,
-            "CreationTime": time.time(), "_Tags": tags or [],
-        })
+        doc = drop_none(
+            {
+                "EndpointConfigName": name,
+                "EndpointConfigArn": arn,
+                "ProductionVariants": variants,
+                "DataCaptureConfig": capture,
+                "KmsKeyId": kms_key_id,
+                "AsyncInferenceConfig": async_inference_config,
+                "ShadowProductionVariants": shadow_production_variants,
+                "ExecutionRoleArn": execution_role_arn,
+                "EnableNetworkIsolation": enable_network_isolation,
+                "CreationTime": time.time(),
+                "_Tags": tags or [],
+            }
+        )
         try:
             self.cloud.state.insert(ENDPOINT_CONFIG, name, doc)
         except AlreadyExists:
-            raise ValidationException(
-                f"Cannot create already existing endpoint configuration \"{arn}\".") from None
+            raise ValidationException(f'Cannot create already existing endpoint configuration "{arn}".') from None
         return arn
 
     def _endpoint_config(self, name: str) -> dict[str, Any]:
         doc = self.cloud.state.get(ENDPOINT_CONFIG, name)
         if doc is None:
-            raise ValidationException(
-                f"Could not find endpoint configuration \"{self._arn('endpoint-config', name)}\".")
+            raise ValidationException(f'Could not find endpoint configuration "{self._arn("endpoint-config", name)}".')
         return doc
 
     def describe_endpoint_config(self, *, name: str) -> dict[str, Any]:
@@ -502,11 +548,10 @@ class SageMakerBackend(ModelRegistry):
     def _endpoint(self, name: str) -> dict[str, Any]:
         doc = self.cloud.state.get(ENDPOINT, name)
         if doc is None:
-            raise ValidationException(f"Could not find endpoint \"{self._arn('endpoint', name)}\".")
+            raise ValidationException(f'Could not find endpoint "{self._arn("endpoint", name)}".')
         return doc
 
-    def create_endpoint(self, *, name: str, config_name: str,
-                        tags: list[dict[str, str]] | None = None) -> str:
+    def create_endpoint(self, *, name: str, config_name: str, tags: list[dict[str, str]] | None = None) -> str:
         """The new endpoint's ARN; it is Creating until its models are loaded (in the
         background), then InService or Failed. ValidationException for a missing config or an
         existing endpoint."""
@@ -514,14 +559,22 @@ class SageMakerBackend(ModelRegistry):
         arn = self._arn("endpoint", name)
         stamp = time.time()
         op = uuid.uuid4().hex
-        doc = {"EndpointName": name, "EndpointArn": arn, "EndpointConfigName": config["EndpointConfigName"],
-               "EndpointStatus": "Creating", "CreationTime": stamp, "LastModifiedTime": stamp,
-               "_Config": config, "_Op": op, "_Tags": tags or []}
+        doc = {
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": config["EndpointConfigName"],
+            "EndpointStatus": "Creating",
+            "CreationTime": stamp,
+            "LastModifiedTime": stamp,
+            "_Config": config,
+            "_Op": op,
+            "_Tags": tags or [],
+        }
         with self._control:
             try:
                 self.cloud.state.insert(ENDPOINT, name, doc)
             except AlreadyExists:
-                raise ValidationException(f"Cannot create already existing endpoint \"{arn}\".") from None
+                raise ValidationException(f'Cannot create already existing endpoint "{arn}".') from None
         self.launch(name, op, config, update=False)
         return arn
 
@@ -550,8 +603,7 @@ class SageMakerBackend(ModelRegistry):
             self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
             self.drop(doc["EndpointName"])
 
-    def update_endpoint(self, *, name: str, config_name: str,
-                        retain_all_variant_properties: bool = False) -> str:
+    def update_endpoint(self, *, name: str, config_name: str, retain_all_variant_properties: bool = False) -> str:
         """Deploy another config to an InService endpoint (Updating, in the background; a
         failed update rolls back); the endpoint's ARN. ValidationException for a missing
         endpoint or config, an endpoint not InService, RetainAllVariantProperties, or a change
@@ -563,11 +615,10 @@ class SageMakerBackend(ModelRegistry):
         with self._control, self.cloud.state.transaction():
             doc = self._endpoint(name)
             if doc["EndpointStatus"] != "InService":
-                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+                raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             self._refuse_autoscaled_changes(doc, config)
             doc.pop("FailureReason", None)
-            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(),
-                       _PendingConfig=config, _Op=op)
+            doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _PendingConfig=config, _Op=op)
             self.cloud.state.put(ENDPOINT, name, doc)
         self.launch(name, op, config, update=True)
         return str(doc["EndpointArn"])
@@ -581,17 +632,21 @@ class SageMakerBackend(ModelRegistry):
             return
         current = {v["VariantName"]: v for v in doc["_Config"]["ProductionVariants"]}
         new = {v["VariantName"]: v for v in config["ProductionVariants"]}
-        blocked = sorted(name for name in registered if name in current and (
-            name not in new or new[name].get("InstanceType") != current[name].get("InstanceType")))
+        blocked = sorted(
+            name
+            for name in registered
+            if name in current
+            and (name not in new or new[name].get("InstanceType") != current[name].get("InstanceType"))
+        )
         if blocked:
             raise ValidationException(
-                f"The variant(s) {blocked} of endpoint \"{doc['EndpointArn']}\" are registered as "
+                f'The variant(s) {blocked} of endpoint "{doc["EndpointArn"]}" are registered as '
                 "scalable targets with Application Auto Scaling. Deregister them "
                 "(DeregisterScalableTarget) before an update removes them or changes their "
-                "instance type, and register them again afterwards.")
+                "instance type, and register them again afterwards."
+            )
 
-    def update_endpoint_weights_and_capacities(self, *, name: str,
-                                               desired: list[dict[str, Any]]) -> str:
+    def update_endpoint_weights_and_capacities(self, *, name: str, desired: list[dict[str, Any]]) -> str:
         """Apply DesiredWeightsAndCapacities ({VariantName, DesiredWeight?,
         DesiredInstanceCount?} each) at once; the endpoint is Updating for a moment, then
         InService. The endpoint's ARN. ValidationException for a missing endpoint or variant,
@@ -600,14 +655,15 @@ class SageMakerBackend(ModelRegistry):
         with self._control, state.transaction():
             doc = self._endpoint(name)
             if doc["EndpointStatus"] != "InService":
-                raise ValidationException(f"Cannot update in-progress endpoint \"{doc['EndpointArn']}\".")
+                raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             by_name = {v["VariantName"]: v for v in doc["ProductionVariants"]}
             for wanted in desired:
                 variant = by_name.get(wanted["VariantName"])
                 if variant is None:
                     raise ValidationException(
                         f"The variant name(s) [{wanted['VariantName']}] is/are not present "
-                        f"in the endpoint \"{doc['EndpointArn']}\".")
+                        f'in the endpoint "{doc["EndpointArn"]}".'
+                    )
                 if "DesiredWeight" in wanted:
                     variant["CurrentWeight"] = variant["DesiredWeight"] = float(wanted["DesiredWeight"])
                 if "DesiredInstanceCount" in wanted and "CurrentInstanceCount" in variant:
@@ -633,8 +689,9 @@ class SageMakerBackend(ModelRegistry):
     # - lifecycle --------------------------------------------------------------------------
 
     def launch(self, endpoint: str, op: str, config: dict[str, Any], update: bool) -> None:
-        threading.Thread(target=self._deploy, args=(endpoint, op, config, update),
-                         name=f"deploy-{endpoint}", daemon=True).start()
+        threading.Thread(
+            target=self._deploy, args=(endpoint, op, config, update), name=f"deploy-{endpoint}", daemon=True
+        ).start()
 
     def _deploy(self, endpoint: str, op: str, config: dict[str, Any], update: bool) -> None:
         """Load a config's models, then make it the endpoint's route (Creating/Updating → InService)."""
@@ -653,7 +710,7 @@ class SageMakerBackend(ModelRegistry):
             return
         with self._control, self.cloud.state.transaction():
             doc = self.cloud.state.get(ENDPOINT, endpoint)
-            if doc is None or doc.get("_Op") != op:   # deleted or superseded meanwhile
+            if doc is None or doc.get("_Op") != op:  # deleted or superseded meanwhile
                 return
             stamp = time.time()
             doc["LastModifiedTime"] = stamp
@@ -661,10 +718,9 @@ class SageMakerBackend(ModelRegistry):
             if route is not None:
                 self.install(route)
                 doc.update(_endpoint_view(config, stamp))
-                doc.update(EndpointStatus="InService", EndpointConfigName=config["EndpointConfigName"],
-                           _Config=config)
+                doc.update(EndpointStatus="InService", EndpointConfigName=config["EndpointConfigName"], _Config=config)
                 doc.pop("FailureReason", None)
-            elif update:   # AWS rolls back: the old config keeps serving
+            elif update:  # AWS rolls back: the old config keeps serving
                 doc.update(EndpointStatus="InService", FailureReason=failure)
             else:
                 doc.update(EndpointStatus="Failed", FailureReason=failure)
@@ -707,19 +763,23 @@ class SageMakerBackend(ModelRegistry):
         self._closing.set()
         self._capture.close()
         try:
-            self.publish_invocation_metrics(time.time(), force=True)   # the last, partial minute's counts
+            self.publish_invocation_metrics(time.time(), force=True)  # the last, partial minute's counts
         except Exception:  # noqa: BLE001 — closing goes on (a state directory already removed...)
             log.exception("publishing the last invocation metrics failed")
 
 
-def _endpoint_view(config: dict[str, Any], stamp: float,
-                   weights: dict[str, float] | None = None) -> dict[str, Any]:
+def _endpoint_view(config: dict[str, Any], stamp: float, weights: dict[str, float] | None = None) -> dict[str, Any]:
     """DescribeEndpoint's ProductionVariants and DataCaptureConfig for a deployed config."""
     variants = []
     for pv in config["ProductionVariants"]:
         weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
-        summary = {"VariantName": pv["VariantName"], "CurrentWeight": weight, "DesiredWeight": weight,
-                   "DeployedImages": [], "VariantStatus": []}
+        summary = {
+            "VariantName": pv["VariantName"],
+            "CurrentWeight": weight,
+            "DesiredWeight": weight,
+            "DeployedImages": [],
+            "VariantStatus": [],
+        }
         if "ServerlessConfig" in pv:
             summary["CurrentServerlessConfig"] = summary["DesiredServerlessConfig"] = pv["ServerlessConfig"]
         else:
@@ -730,9 +790,13 @@ def _endpoint_view(config: dict[str, Any], stamp: float,
     capture = config.get("DataCaptureConfig")
     if capture:
         enabled = capture.get("EnableCapture", False)
-        view["DataCaptureConfig"] = drop_none({
-            "EnableCapture": enabled, "CaptureStatus": "Started" if enabled else "Stopped",
-            "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
-            "DestinationS3Uri": capture.get("DestinationS3Uri"), "KmsKeyId": capture.get("KmsKeyId")})
+        view["DataCaptureConfig"] = drop_none(
+            {
+                "EnableCapture": enabled,
+                "CaptureStatus": "Started" if enabled else "Stopped",
+                "CurrentSamplingPercentage": capture.get("InitialSamplingPercentage", 100),
+                "DestinationS3Uri": capture.get("DestinationS3Uri"),
+                "KmsKeyId": capture.get("KmsKeyId"),
+            }
+        )
     return view
-

@@ -7,6 +7,7 @@ in localcloud.sagemaker.responses. Documents are stored shaped like their Descri
 goes over the wire. Source: API_CreateModelPackage, API_ListModelPackages and their siblings in
 the SageMaker API reference.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,15 +22,27 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 GROUP = "model-package-group"
-PACKAGE = "model-package"          # name: "<group>/<version>" or an unversioned package's name
+PACKAGE = "model-package"  # name: "<group>/<version>" or an unversioned package's name
 
 APPROVAL_DEFAULT = "PendingManualApproval"
 
-_SUMMARY_FIELDS = ("ModelPackageName", "ModelPackageGroupName", "ModelPackageVersion",
-                   "ModelPackageArn", "ModelPackageDescription", "CreationTime",
-                   "ModelPackageStatus", "ModelApprovalStatus")
-_GROUP_SUMMARY_FIELDS = ("ModelPackageGroupName", "ModelPackageGroupArn",
-                         "ModelPackageGroupDescription", "CreationTime", "ModelPackageGroupStatus")
+_SUMMARY_FIELDS = (
+    "ModelPackageName",
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+)
+_GROUP_SUMMARY_FIELDS = (
+    "ModelPackageGroupName",
+    "ModelPackageGroupArn",
+    "ModelPackageGroupDescription",
+    "CreationTime",
+    "ModelPackageGroupStatus",
+)
 
 
 def drop_none(doc: dict[str, Any]) -> dict[str, Any]:
@@ -58,21 +71,29 @@ class ModelRegistry:
     def _group(self, name_or_arn: str) -> dict[str, Any]:
         state = self.cloud.state
         name = _group_name(name_or_arn)
-        doc = (state.get_ignoring_case(GROUP, name, "ModelPackageGroupName")
-               if name_or_arn.startswith("arn:") else state.get(GROUP, name))
+        doc = (
+            state.get_ignoring_case(GROUP, name, "ModelPackageGroupName")
+            if name_or_arn.startswith("arn:")
+            else state.get(GROUP, name)
+        )
         if doc is None:
             raise ValidationException(f"Model Package Group with name {name} does not exist.")
         return doc
 
-    def create_model_package_group(self, *, name: str, description: str | None = None,
-                                   tags: list[dict[str, str]] | None = None) -> str:
+    def create_model_package_group(
+        self, *, name: str, description: str | None = None, tags: list[dict[str, str]] | None = None
+    ) -> str:
         """The new group's ARN. ValidationException if it exists."""
-        doc = drop_none({
-            "ModelPackageGroupName": name, "ModelPackageGroupArn": self.group_arn(name),
-            "ModelPackageGroupDescription": description,
-            "CreationTime": time.time(), "ModelPackageGroupStatus": "Completed",
-            "_Tags": tags or [],
-        })
+        doc = drop_none(
+            {
+                "ModelPackageGroupName": name,
+                "ModelPackageGroupArn": self.group_arn(name),
+                "ModelPackageGroupDescription": description,
+                "CreationTime": time.time(),
+                "ModelPackageGroupStatus": "Completed",
+                "_Tags": tags or [],
+            }
+        )
         try:
             self.cloud.state.insert(GROUP, name, doc)
         except AlreadyExists:
@@ -83,10 +104,15 @@ class ModelRegistry:
         """DescribeModelPackageGroup's response for a group name or ARN."""
         return wire(self._group(name))
 
-    def list_model_package_groups(self, *, name_contains: str | None = None,
-                                  created_after: float | None = None, created_before: float | None = None,
-                                  sort_by: str | None = None, sort_order: str | None = None
-                                  ) -> list[dict[str, Any]]:
+    def list_model_package_groups(
+        self,
+        *,
+        name_contains: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+    ) -> list[dict[str, Any]]:
         """ModelPackageGroupSummary dicts, filtered and sorted (oldest first by default)."""
         docs = self.cloud.state.list(GROUP)
         if name_contains:
@@ -135,18 +161,24 @@ class ModelRegistry:
             raise ValidationException(f"ModelPackage {name_or_arn} does not exist.")
         return doc
 
-    def create_model_package(self, *, group_name: str | None = None, name: str | None = None,
-                             approval_status: str | None = None,
-                             fields: dict[str, Any] | None = None,
-                             tags: list[dict[str, str]] | None = None) -> str:
+    def create_model_package(
+        self,
+        *,
+        group_name: str | None = None,
+        name: str | None = None,
+        approval_status: str | None = None,
+        fields: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
         """The new package's ARN: a version of `group_name`, or the unversioned `name` (exactly
         one of them). `fields` are CreateModelPackage's stored-as-given members
         (ModelPackageDescription, InferenceSpecification, ModelMetrics, ...; None members are
         dropped). ValidationException for both/neither names, a non-s3 ModelDataUrl, a missing
         group or an existing unversioned package."""
         if bool(group_name) == bool(name):
-            raise ValidationException("Exactly one of ModelPackageName (unversioned) or "
-                                      "ModelPackageGroupName (versioned) must be given")
+            raise ValidationException(
+                "Exactly one of ModelPackageName (unversioned) or ModelPackageGroupName (versioned) must be given"
+            )
         given = dict(fields or {})
         _check_inference(given.get("InferenceSpecification"))
         stamp = time.time()
@@ -163,35 +195,37 @@ class ModelRegistry:
                 key, arn = name, self.package_arn(name)
                 if state.get(PACKAGE, key) is not None:
                     raise ValidationException(f"Model Package {name} already exists: {arn}")
-            doc = drop_none({
-                "ModelPackageName": group_name or name,
-                "ModelPackageGroupName": group_name,
-                "ModelPackageVersion": version,
-                "ModelPackageArn": arn,
-                "ModelPackageDescription": given.get("ModelPackageDescription"),
-                "CreationTime": stamp,
-                "LastModifiedTime": stamp,
-                "InferenceSpecification": given.get("InferenceSpecification"),
-                "SourceAlgorithmSpecification": given.get("SourceAlgorithmSpecification"),
-                "ValidationSpecification": given.get("ValidationSpecification"),
-                "ModelPackageStatus": "Completed",
-                "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-                "CertifyForMarketplace": given.get("CertifyForMarketplace", False),
-                "ModelApprovalStatus": approval_status or APPROVAL_DEFAULT,
-                "MetadataProperties": given.get("MetadataProperties"),
-                "ModelMetrics": given.get("ModelMetrics"),
-                "DriftCheckBaselines": given.get("DriftCheckBaselines"),
-                "Domain": given.get("Domain"),
-                "Task": given.get("Task"),
-                "SamplePayloadUrl": given.get("SamplePayloadUrl"),
-                "CustomerMetadataProperties": given.get("CustomerMetadataProperties"),
-                "AdditionalInferenceSpecifications": given.get("AdditionalInferenceSpecifications"),
-                "SkipModelValidation": given.get("SkipModelValidation"),
-                "SourceUri": given.get("SourceUri"),
-                "ModelCard": given.get("ModelCard"),
-                "_Tags": tags or [],
-                "_Key": key,
-            })
+            doc = drop_none(
+                {
+                    "ModelPackageName": group_name or name,
+                    "ModelPackageGroupName": group_name,
+                    "ModelPackageVersion": version,
+                    "ModelPackageArn": arn,
+                    "ModelPackageDescription": given.get("ModelPackageDescription"),
+                    "CreationTime": stamp,
+                    "LastModifiedTime": stamp,
+                    "InferenceSpecification": given.get("InferenceSpecification"),
+                    "SourceAlgorithmSpecification": given.get("SourceAlgorithmSpecification"),
+                    "ValidationSpecification": given.get("ValidationSpecification"),
+                    "ModelPackageStatus": "Completed",
+                    "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+                    "CertifyForMarketplace": given.get("CertifyForMarketplace", False),
+                    "ModelApprovalStatus": approval_status or APPROVAL_DEFAULT,
+                    "MetadataProperties": given.get("MetadataProperties"),
+                    "ModelMetrics": given.get("ModelMetrics"),
+                    "DriftCheckBaselines": given.get("DriftCheckBaselines"),
+                    "Domain": given.get("Domain"),
+                    "Task": given.get("Task"),
+                    "SamplePayloadUrl": given.get("SamplePayloadUrl"),
+                    "CustomerMetadataProperties": given.get("CustomerMetadataProperties"),
+                    "AdditionalInferenceSpecifications": given.get("AdditionalInferenceSpecifications"),
+                    "SkipModelValidation": given.get("SkipModelValidation"),
+                    "SourceUri": given.get("SourceUri"),
+                    "ModelCard": given.get("ModelCard"),
+                    "_Tags": tags or [],
+                    "_Key": key,
+                }
+            )
             state.put(PACKAGE, key, doc)
         return arn
 
@@ -199,11 +233,18 @@ class ModelRegistry:
         """DescribeModelPackage's response for a package name or ARN."""
         return wire(self.get_package(name))
 
-    def list_model_packages(self, *, group_name: str | None = None, package_type: str | None = None,
-                            approval_status: str | None = None, name_contains: str | None = None,
-                            created_after: float | None = None, created_before: float | None = None,
-                            sort_by: str | None = None, sort_order: str | None = None
-                            ) -> list[dict[str, Any]]:
+    def list_model_packages(
+        self,
+        *,
+        group_name: str | None = None,
+        package_type: str | None = None,
+        approval_status: str | None = None,
+        name_contains: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+    ) -> list[dict[str, Any]]:
         """ModelPackageSummary dicts, filtered and sorted (oldest first by default)."""
         state = self.cloud.state
         if group_name:
@@ -226,8 +267,10 @@ class ModelRegistry:
             docs = [d for d in docs if name_contains in d["ModelPackageName"]]
         docs = [d for d in docs if _in_window(d, created_after, created_before)]
         first = "ModelPackageName" if sort_by == "Name" else "CreationTime"
-        docs.sort(key=lambda d: (d[first], d.get("ModelPackageVersion", 0)),
-                  reverse=(sort_order or "Ascending") == "Descending")
+        docs.sort(
+            key=lambda d: (d[first], d.get("ModelPackageVersion", 0)),
+            reverse=(sort_order or "Ascending") == "Descending",
+        )
         return [wire({f: d[f] for f in _SUMMARY_FIELDS if f in d}) for d in docs]
 
     def update_model_package(self, *, arn: str, changes: dict[str, Any]) -> str:
@@ -237,13 +280,19 @@ class ModelRegistry:
         state = self.cloud.state
         with state.transaction():
             doc = self.get_package(arn)
-            for key in ("ModelApprovalStatus", "ApprovalDescription", "SourceUri", "ModelCard",
-                        "InferenceSpecification"):
+            for key in (
+                "ModelApprovalStatus",
+                "ApprovalDescription",
+                "SourceUri",
+                "ModelCard",
+                "InferenceSpecification",
+            ):
                 if key in changes:
                     doc[key] = changes[key]
             if "AdditionalInferenceSpecificationsToAdd" in changes:
                 doc.setdefault("AdditionalInferenceSpecifications", []).extend(
-                    changes["AdditionalInferenceSpecificationsToAdd"])
+                    changes["AdditionalInferenceSpecificationsToAdd"]
+                )
             if "CustomerMetadataProperties" in changes:
                 doc.setdefault("CustomerMetadataProperties", {}).update(changes["CustomerMetadataProperties"])
             for removed in changes.get("CustomerMetadataPropertiesToRemove", []):

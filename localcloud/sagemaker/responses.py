@@ -6,6 +6,7 @@ botocore's model by localcloud.json_api), calls `cloud.sagemaker` (SageMakerBack
 keyword arguments and renders its answer; errors are the backend's. The pipelines' and jobs'
 operations are in their folders; InvokeEndpoint (sagemaker-runtime) is localcloud.sagemaker.runtime.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,24 +35,31 @@ def _paged(key: str, items: list[dict[str, Any]], params: Params, default_max: i
 
 def _filters(params: Params) -> ListFilter:
     return ListFilter(
-        name_contains=params.get("NameContains"), status_equals=params.get("StatusEquals"),
+        name_contains=params.get("NameContains"),
+        status_equals=params.get("StatusEquals"),
         creation_time_after=_epoch(params.get("CreationTimeAfter")),
         creation_time_before=_epoch(params.get("CreationTimeBefore")),
         last_modified_time_after=_epoch(params.get("LastModifiedTimeAfter")),
         last_modified_time_before=_epoch(params.get("LastModifiedTimeBefore")),
-        sort_by=params.get("SortBy"), sort_order=params.get("SortOrder"))
+        sort_by=params.get("SortBy"),
+        sort_order=params.get("SortOrder"),
+    )
 
 
 # -- models -----------------------------------------------------------------------------------
 
+
 def create_model(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.create_model(
-        name=params["ModelName"], primary_container=params.get("PrimaryContainer"),
+        name=params["ModelName"],
+        primary_container=params.get("PrimaryContainer"),
         containers=params.get("Containers"),
         inference_execution_config=params.get("InferenceExecutionConfig"),
-        execution_role_arn=params.get("ExecutionRoleArn"), vpc_config=params.get("VpcConfig"),
+        execution_role_arn=params.get("ExecutionRoleArn"),
+        vpc_config=params.get("VpcConfig"),
         enable_network_isolation=params.get("EnableNetworkIsolation", False),
-        tags=params.get("Tags", []))
+        tags=params.get("Tags", []),
+    )
     return {"ModelArn": arn}
 
 
@@ -70,15 +78,19 @@ def list_models(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 # -- endpoint configs -------------------------------------------------------------------------
 
+
 def create_endpoint_config(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.create_endpoint_config(
-        name=params["EndpointConfigName"], production_variants=params["ProductionVariants"],
-        data_capture_config=params.get("DataCaptureConfig"), kms_key_id=params.get("KmsKeyId"),
+        name=params["EndpointConfigName"],
+        production_variants=params["ProductionVariants"],
+        data_capture_config=params.get("DataCaptureConfig"),
+        kms_key_id=params.get("KmsKeyId"),
         async_inference_config=params.get("AsyncInferenceConfig"),
         shadow_production_variants=params.get("ShadowProductionVariants"),
         execution_role_arn=params.get("ExecutionRoleArn"),
         enable_network_isolation=params.get("EnableNetworkIsolation"),
-        tags=params.get("Tags", []))
+        tags=params.get("Tags", []),
+    )
     return {"EndpointConfigArn": arn}
 
 
@@ -98,10 +110,11 @@ def list_endpoint_configs(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 # -- endpoints --------------------------------------------------------------------------------
 
+
 def create_endpoint(cloud: LocalCloud, params: Params) -> dict[str, Any]:
-    arn = cloud.sagemaker.create_endpoint(name=params["EndpointName"],
-                                          config_name=params["EndpointConfigName"],
-                                          tags=params.get("Tags", []))
+    arn = cloud.sagemaker.create_endpoint(
+        name=params["EndpointName"], config_name=params["EndpointConfigName"], tags=params.get("Tags", [])
+    )
     return {"EndpointArn": arn}
 
 
@@ -120,23 +133,29 @@ def delete_endpoint(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 def update_endpoint(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.update_endpoint(
-        name=params["EndpointName"], config_name=params["EndpointConfigName"],
-        retain_all_variant_properties=bool(params.get("RetainAllVariantProperties")))
+        name=params["EndpointName"],
+        config_name=params["EndpointConfigName"],
+        retain_all_variant_properties=bool(params.get("RetainAllVariantProperties")),
+    )
     return {"EndpointArn": arn}
 
 
 def update_endpoint_weights_and_capacities(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.update_endpoint_weights_and_capacities(
-        name=params["EndpointName"], desired=params["DesiredWeightsAndCapacities"])
+        name=params["EndpointName"], desired=params["DesiredWeightsAndCapacities"]
+    )
     return {"EndpointArn": arn}
 
 
 # -- model registry ---------------------------------------------------------------------------
 
+
 def create_model_package_group(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.create_model_package_group(
         name=params["ModelPackageGroupName"],
-        description=params.get("ModelPackageGroupDescription"), tags=params.get("Tags", []))
+        description=params.get("ModelPackageGroupDescription"),
+        tags=params.get("Tags", []),
+    )
     return {"ModelPackageGroupArn": arn}
 
 
@@ -149,7 +168,9 @@ def list_model_package_groups(cloud: LocalCloud, params: Params) -> dict[str, An
         name_contains=params.get("NameContains"),
         created_after=_epoch(params.get("CreationTimeAfter")),
         created_before=_epoch(params.get("CreationTimeBefore")),
-        sort_by=params.get("SortBy"), sort_order=params.get("SortOrder"))
+        sort_by=params.get("SortBy"),
+        sort_order=params.get("SortOrder"),
+    )
     return _paged("ModelPackageGroupSummaryList", groups, params, 100)
 
 
@@ -159,22 +180,44 @@ def delete_model_package_group(cloud: LocalCloud, params: Params) -> dict[str, A
 
 
 # CreateModelPackage's members stored as given (the names and the approval status are read apart).
-_PACKAGE_FIELDS = ("ModelPackageDescription", "InferenceSpecification", "SourceAlgorithmSpecification",
-                   "ValidationSpecification", "CertifyForMarketplace", "MetadataProperties",
-                   "ModelMetrics", "DriftCheckBaselines", "Domain", "Task", "SamplePayloadUrl",
-                   "CustomerMetadataProperties", "AdditionalInferenceSpecifications",
-                   "SkipModelValidation", "SourceUri", "ModelCard")
-_PACKAGE_CHANGES = ("ModelApprovalStatus", "ApprovalDescription", "SourceUri", "ModelCard",
-                    "InferenceSpecification", "AdditionalInferenceSpecificationsToAdd",
-                    "CustomerMetadataProperties", "CustomerMetadataPropertiesToRemove")
+_PACKAGE_FIELDS = (
+    "ModelPackageDescription",
+    "InferenceSpecification",
+    "SourceAlgorithmSpecification",
+    "ValidationSpecification",
+    "CertifyForMarketplace",
+    "MetadataProperties",
+    "ModelMetrics",
+    "DriftCheckBaselines",
+    "Domain",
+    "Task",
+    "SamplePayloadUrl",
+    "CustomerMetadataProperties",
+    "AdditionalInferenceSpecifications",
+    "SkipModelValidation",
+    "SourceUri",
+    "ModelCard",
+)
+_PACKAGE_CHANGES = (
+    "ModelApprovalStatus",
+    "ApprovalDescription",
+    "SourceUri",
+    "ModelCard",
+    "InferenceSpecification",
+    "AdditionalInferenceSpecificationsToAdd",
+    "CustomerMetadataProperties",
+    "CustomerMetadataPropertiesToRemove",
+)
 
 
 def create_model_package(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.create_model_package(
-        group_name=params.get("ModelPackageGroupName"), name=params.get("ModelPackageName"),
+        group_name=params.get("ModelPackageGroupName"),
+        name=params.get("ModelPackageName"),
         approval_status=params.get("ModelApprovalStatus"),
         fields={key: params[key] for key in _PACKAGE_FIELDS if key in params},
-        tags=params.get("Tags", []))
+        tags=params.get("Tags", []),
+    )
     return {"ModelPackageArn": arn}
 
 
@@ -184,18 +227,22 @@ def describe_model_package(cloud: LocalCloud, params: Params) -> dict[str, Any]:
 
 def list_model_packages(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     packages = cloud.sagemaker.list_model_packages(
-        group_name=params.get("ModelPackageGroupName"), package_type=params.get("ModelPackageType"),
-        approval_status=params.get("ModelApprovalStatus"), name_contains=params.get("NameContains"),
+        group_name=params.get("ModelPackageGroupName"),
+        package_type=params.get("ModelPackageType"),
+        approval_status=params.get("ModelApprovalStatus"),
+        name_contains=params.get("NameContains"),
         created_after=_epoch(params.get("CreationTimeAfter")),
         created_before=_epoch(params.get("CreationTimeBefore")),
-        sort_by=params.get("SortBy"), sort_order=params.get("SortOrder"))
+        sort_by=params.get("SortBy"),
+        sort_order=params.get("SortOrder"),
+    )
     return _paged("ModelPackageSummaryList", packages, params, 100)
 
 
 def update_model_package(cloud: LocalCloud, params: Params) -> dict[str, Any]:
     arn = cloud.sagemaker.update_model_package(
-        arn=params["ModelPackageArn"],
-        changes={key: params[key] for key in _PACKAGE_CHANGES if key in params})
+        arn=params["ModelPackageArn"], changes={key: params[key] for key in _PACKAGE_CHANGES if key in params}
+    )
     return {"ModelPackageArn": arn}
 
 

@@ -4,6 +4,7 @@ The wire side only: parse the path and headers, enforce the 6 MB payload limit, 
 `cloud.sagemaker.invoke`, and render its result or error (localcloud.sagemaker.exceptions'
 InvokeError) the way the runtime service does (API_runtime_InvokeEndpoint).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,15 @@ def _error(error: InvokeError) -> Response:
     # The runtime's error body names the text `Message` (botocore's sagemaker-runtime model),
     # never `message`: a mapping template reading $.message gets nothing on AWS, so not here.
     body = {"__type": error.code, "Message": error.message, **error.fields}
-    return Response(error.status, json.dumps(body).encode(),
-                    {"Content-Type": "application/json", "x-amzn-ErrorType": error.code})
+    return Response(
+        error.status, json.dumps(body).encode(), {"Content-Type": "application/json", "x-amzn-ErrorType": error.code}
+    )
 
 
 def _endpoint_name(path: str) -> str | None:
     if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
         return None
-    name = path[len(_PREFIX):-len(_SUFFIX)]
+    name = path[len(_PREFIX) : -len(_SUFFIX)]
     return name if name and "/" not in name else None
 
 
@@ -66,14 +68,17 @@ def _invoke(cloud: LocalCloud, request: Request) -> Response:
     body = request.body
     if len(body) > MAX_PAYLOAD:
         # AWS: the request is refused before any model sees it.
-        raise PayloadTooLarge(f"Received payload size of {len(body)} bytes exceeds "
-                              f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes).")
+        raise PayloadTooLarge(
+            f"Received payload size of {len(body)} bytes exceeds "
+            f"the maximum allowed payload size of 6MB ({MAX_PAYLOAD} bytes)."
+        )
     headers = request.headers
     inference_id = headers.get("X-Amzn-SageMaker-Inference-Id")
     if inference_id is not None:
         _check_inference_id(inference_id)
     result = cloud.sagemaker.invoke(
-        name, body,
+        name,
+        body,
         content_type=headers.get("Content-Type"),
         accept=headers.get("Accept"),
         target_variant=headers.get("X-Amzn-SageMaker-Target-Variant"),
@@ -89,10 +94,14 @@ def _invoke(cloud: LocalCloud, request: Request) -> Response:
 
 def _check_inference_id(value: str) -> None:
     if not 1 <= len(value) <= _INFERENCE_ID_MAX:
-        raise ValidationError(f"1 validation error detected: Value at 'inferenceId' "
-                              f"failed to satisfy constraint: Member must have length between 1 and "
-                              f"{_INFERENCE_ID_MAX}")
+        raise ValidationError(
+            f"1 validation error detected: Value at 'inferenceId' "
+            f"failed to satisfy constraint: Member must have length between 1 and "
+            f"{_INFERENCE_ID_MAX}"
+        )
     if not compiled(_INFERENCE_ID_PATTERN).fullmatch(value):
-        raise ValidationError(f"1 validation error detected: Value '{value}' at "
-                              "'inferenceId' failed to satisfy constraint: Member must satisfy regular "
-                              f"expression pattern: {_INFERENCE_ID_PATTERN}")
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at "
+            "'inferenceId' failed to satisfy constraint: Member must satisfy regular "
+            f"expression pattern: {_INFERENCE_ID_PATTERN}"
+        )

@@ -5,6 +5,7 @@ per resource in localcloud's StateStore, shaped like its Describe*/List* entry, 
 seconds; keys starting with "_" are bookkeeping that never goes over the wire. `wire` renders
 such a document for a response.
 """
+
 from __future__ import annotations
 
 import datetime as dt

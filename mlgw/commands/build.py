@@ -24,8 +24,9 @@ def register(sub) -> None:
         help="the gateway Lambda's zip",
         description="Write gateway-lambda.zip (reproducible: the same sources give the same bytes).",
     )
-    lam.add_argument("--out", default="build", metavar="DIR",
-                     help="folder to write gateway-lambda.zip to (default: build)")
+    lam.add_argument(
+        "--out", default="build", metavar="DIR", help="folder to write gateway-lambda.zip to (default: build)"
+    )
     lam.set_defaults(func=cmd_build_lambda)
 
 

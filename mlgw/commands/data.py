@@ -1,4 +1,5 @@
 """`mlgw data`: generate synthetic data."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,12 @@ from mlgw.args import positive_int, seed_number
 
 
 def register(sub) -> None:
-    data = sub.add_parser("data", help="generate synthetic claims and customers CSVs",
-                          description="Write claims.csv and customers.csv in the raw schema of "
-                                      "the auto-insurance sample, with a learnable fraud signal.")
+    data = sub.add_parser(
+        "data",
+        help="generate synthetic claims and customers CSVs",
+        description="Write claims.csv and customers.csv in the raw schema of "
+        "the auto-insurance sample, with a learnable fraud signal.",
+    )
     data.add_argument("action", choices=["generate"], help="write the two CSVs")
     data.add_argument("--policies", type=positive_int, default=5000, help="number of policies (default 5000)")
     data.add_argument("--seed", type=seed_number, default=42, help="random seed (default 42)")
@@ -20,6 +24,7 @@ def register(sub) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from processing import synthetic
+
     out = Path(args.out)
     synthetic.write(out, policies=args.policies, seed=args.seed)
     print(f"wrote {out / 'claims.csv'} and {out / 'customers.csv'} ({args.policies:,} policies, seed {args.seed})")

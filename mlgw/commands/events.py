@@ -1,5 +1,6 @@
 """`events list` / `events rules`: read EventBridge state straight from the state directory
 (no server needed — the log and the rules are plain SQLite, safe to read while it runs)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,12 +11,16 @@ from mlgw.args import CliError, config_from, fresh_state_hint, positive_int, wit
 
 
 def register(subparsers) -> None:
-    events = subparsers.add_parser("events", help="EventBridge: recent events, rules and deliveries",
-                                   description="Show events put to localcloud's EventBridge, the "
-                                               "rules they matched and what each target did.")
-    events.add_argument("action", choices=["list", "rules"],
-                        help="list: recent events and what each rule did with them; rules: the "
-                             "rules and their targets")
+    events = subparsers.add_parser(
+        "events",
+        help="EventBridge: recent events, rules and deliveries",
+        description="Show events put to localcloud's EventBridge, the rules they matched and what each target did.",
+    )
+    events.add_argument(
+        "action",
+        choices=["list", "rules"],
+        help="list: recent events and what each rule did with them; rules: the rules and their targets",
+    )
     events.add_argument("--limit", type=positive_int, default=20, help="events to show (default 20)")
     with_home(events, port=False)
     events.set_defaults(func=cmd_events)
@@ -37,8 +42,9 @@ def _missing(cloud: LocalCloud, arn: str) -> str:
     if len(parts) != 6 or parts[2] != "sagemaker" or not parts[5].startswith("pipeline/"):
         return ""
     from localcloud.errors import AwsError
+
     name = parts[5].split("/", 1)[1]
-    try:   # by ARN: the ARN's name is lower-cased, the pipeline's need not be
+    try:  # by ARN: the ARN's name is lower-cased, the pipeline's need not be
         cloud.client("sagemaker").call("DescribePipeline", {"PipelineName": arn})
     except AwsError:
         return f"  (target pipeline {name} does not exist)"

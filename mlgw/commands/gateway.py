@@ -6,6 +6,7 @@ it by its command line (`--home <state dir>`); it starts localcloud first if nee
 gateway's boto3 calls go there, and stops that localcloud again if the gateway then fails to
 start. Key commands work on the key database directly, so they need no running server.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,62 +21,99 @@ from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record
 from mlgw.args import config_from, port_number, positive_int, print_error, with_endpoint, with_home
 
-MODULE = "localcloud.apigateway"    # the server's command line: python -m localcloud.apigateway
-
+MODULE = "localcloud.apigateway"  # the server's command line: python -m localcloud.apigateway
 
 
 def register(subparsers) -> None:
     gateway = subparsers.add_parser(
-        "gateway", help="the local API Gateway in front of the endpoint",
+        "gateway",
+        help="the local API Gateway in front of the endpoint",
         description="Serve the ML Gateway (API keys, usage plans, validation, Lambda proxy and "
-                    "direct integrations) on 127.0.0.1, and manage its API keys.")
+        "direct integrations) on 127.0.0.1, and manage its API keys.",
+    )
     with_home(gateway)
     actions = gateway.add_subparsers(dest="gateway_action", required=True, metavar="ACTION")
 
-    start = with_home(actions.add_parser(
-        "start", help="start the gateway (in the background by default)",
-        description="Start this state directory's gateway in front of an endpoint (and "
-                    "localcloud if it is not running). A gateway already running is left as "
-                    "it is; to change its settings, stop it first."))
-    start.add_argument("--gateway-port", type=port_number, default=None,
-                       help=f"the gateway's own port (default: $MLGW_GATEWAY_PORT or "
-                            f"{DEFAULT_PORT}; --port is localcloud's)")
-    with_endpoint(start, os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
-                  "SageMaker endpoint to serve (default: $ENDPOINT_NAME or ml-gateway-fraud)")
-    start.add_argument("--workers", type=positive_int, default=1,
-                       help="gateway processes sharing the port (default 1); with more than one, "
-                            "each enforces rate limits on its own (daily quotas are shared)")
-    start.add_argument("--cors-origin", action="append", default=None,
-                       help="an origin browsers may call the API from (repeatable; default "
-                            "none, or MLGW_CORS_ORIGINS, comma-separated)")
+    start = with_home(
+        actions.add_parser(
+            "start",
+            help="start the gateway (in the background by default)",
+            description="Start this state directory's gateway in front of an endpoint (and "
+            "localcloud if it is not running). A gateway already running is left as "
+            "it is; to change its settings, stop it first.",
+        )
+    )
+    start.add_argument(
+        "--gateway-port",
+        type=port_number,
+        default=None,
+        help=f"the gateway's own port (default: $MLGW_GATEWAY_PORT or {DEFAULT_PORT}; --port is localcloud's)",
+    )
+    with_endpoint(
+        start,
+        os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"),
+        "SageMaker endpoint to serve (default: $ENDPOINT_NAME or ml-gateway-fraud)",
+    )
+    start.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="gateway processes sharing the port (default 1); with more than one, "
+        "each enforces rate limits on its own (daily quotas are shared)",
+    )
+    start.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        help="an origin browsers may call the API from (repeatable; default "
+        "none, or MLGW_CORS_ORIGINS, comma-separated)",
+    )
     start.add_argument("--foreground", action="store_true", help="serve in this terminal")
-    start.add_argument("--schema", help="the data contract raw records are validated and encoded "
-                                        "with (the one the model was trained on; default "
-                                        "$MLGW_SCHEMA or processing/schema.json)")
+    start.add_argument(
+        "--schema",
+        help="the data contract raw records are validated and encoded "
+        "with (the one the model was trained on; default "
+        "$MLGW_SCHEMA or processing/schema.json)",
+    )
     start.set_defaults(func=cmd_start)
-    with_home(actions.add_parser(
-        "stop", help="stop this state directory's gateway (found by its run file or its process)",
-        description="Stop the gateway of the state directory (--home), found by its run file or, "
-                    "if that is gone, by its process; localcloud keeps running (`mlgw stop` "
-                    "stops everything)."), port=False).set_defaults(func=cmd_stop)
-    with_home(actions.add_parser(
-        "status", help="is this state directory's gateway running, and where "
-                       "(exit code 3 when not, as `mlgw localcloud status`)")).set_defaults(func=cmd_status)
+    with_home(
+        actions.add_parser(
+            "stop",
+            help="stop this state directory's gateway (found by its run file or its process)",
+            description="Stop the gateway of the state directory (--home), found by its run file or, "
+            "if that is gone, by its process; localcloud keeps running (`mlgw stop` "
+            "stops everything).",
+        ),
+        port=False,
+    ).set_defaults(func=cmd_stop)
+    with_home(
+        actions.add_parser(
+            "status",
+            help="is this state directory's gateway running, and where "
+            "(exit code 3 when not, as `mlgw localcloud status`)",
+        )
+    ).set_defaults(func=cmd_status)
 
     keys = actions.add_parser("keys", help="API keys and their usage plans")
     key_actions = keys.add_subparsers(dest="keys_action", required=True, metavar="KEYS_ACTION")
-    create = with_home(key_actions.add_parser(
-        "create", help="create a key (printed once)",
-        description="Create an API key with its usage plan: a steady rate and burst (a token "
-                    "bucket, as API Gateway throttles) and a daily quota. The key's value is "
-                    "printed once; the store keeps only its hash."), port=False)
+    create = with_home(
+        key_actions.add_parser(
+            "create",
+            help="create a key (printed once)",
+            description="Create an API key with its usage plan: a steady rate and burst (a token "
+            "bucket, as API Gateway throttles) and a daily quota. The key's value is "
+            "printed once; the store keeps only its hash.",
+        ),
+        port=False,
+    )
     create.add_argument("--name", required=True, help="a label for the key (its owner or use)")
     create.add_argument("--rate", type=float, help="steady requests/s (default: unthrottled)")
     create.add_argument("--burst", type=int, help="bucket size (default: ceil(rate))")
     create.add_argument("--quota", type=int, help="requests per UTC day (default: unlimited)")
     create.set_defaults(func=cmd_keys_create)
-    with_home(key_actions.add_parser("list", help="list keys (never their values)"),
-              port=False).set_defaults(func=cmd_keys_list)
+    with_home(key_actions.add_parser("list", help="list keys (never their values)"), port=False).set_defaults(
+        func=cmd_keys_list
+    )
     revoke = with_home(key_actions.add_parser("revoke", help="revoke a key by id"), port=False)
     revoke.add_argument("key_id", help="the key's id, as `keys create` and `keys list` print it")
     revoke.set_defaults(func=cmd_keys_revoke)
@@ -114,31 +152,44 @@ def _fail(message: str) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     from localcloud import daemon
+
     config = _config(args)
     asked = asked_port(args)
     port = asked or DEFAULT_PORT
     if not args.foreground:
         found = status(config)
         if found and asked is not None and found["port"] != asked:
-            return _fail(f"a gateway for {config.home} is already running at {describe(found)}, "
-                         f"not on port {asked}; stop it first (`mlgw gateway stop`) to start "
-                         f"it on port {asked}")
-        settings = [flag for flag, given in (("--schema", args.schema),
-                                             ("--cors-origin", args.cors_origin),
-                                             ("--workers", args.workers != 1)) if given]
-        if found and settings:   # they would silently not apply to the running gateway
-            return _fail(f"a gateway for {config.home} is already running at {describe(found)} "
-                         f"with its own settings; stop it first (`mlgw gateway stop`) to start "
-                         f"it with {', '.join(settings)}")
+            return _fail(
+                f"a gateway for {config.home} is already running at {describe(found)}, "
+                f"not on port {asked}; stop it first (`mlgw gateway stop`) to start "
+                f"it on port {asked}"
+            )
+        settings = [
+            flag
+            for flag, given in (
+                ("--schema", args.schema),
+                ("--cors-origin", args.cors_origin),
+                ("--workers", args.workers != 1),
+            )
+            if given
+        ]
+        if found and settings:  # they would silently not apply to the running gateway
+            return _fail(
+                f"a gateway for {config.home} is already running at {describe(found)} "
+                f"with its own settings; stop it first (`mlgw gateway stop`) to start "
+                f"it with {', '.join(settings)}"
+            )
         if found:
             print(f"gateway already running at {describe(found)}")
             return 0
         if answers("127.0.0.1", port):
-            return _fail(f"port {port} is taken by {port_holder(port) or 'another program'}; "
-                         "choose another with --gateway-port or MLGW_GATEWAY_PORT")
+            return _fail(
+                f"port {port} is taken by {port_holder(port) or 'another program'}; "
+                "choose another with --gateway-port or MLGW_GATEWAY_PORT"
+            )
     had_cloud = daemon.status(config) is not None
     try:
-        cloud = daemon.start(config)       # no-op when localcloud is already running
+        cloud = daemon.start(config)  # no-op when localcloud is already running
     except daemon.DaemonError as exc:
         return _fail(str(exc))
     code = 1
@@ -155,18 +206,34 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
     # The handler signs as the template's GatewayLambdaRole, as the function does on AWS.
     from localcloud.iam.models import role_environment
     from localcloud.iam.template import role_arn
-    env = {**os.environ, **cloud.client_env(), "ENDPOINT_NAME": args.endpoint,
-           **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region))}
+
+    env = {
+        **os.environ,
+        **cloud.client_env(),
+        "ENDPOINT_NAME": args.endpoint,
+        **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region)),
+    }
     if getattr(args, "schema", None):
         from processing import contract
+
         try:
             contract.load(args.schema)
         except contract.SchemaFileError as exc:
             return _fail(str(exc))
         env[contract.ENV] = str(Path(args.schema).resolve())
-    command = [sys.executable, "-m", MODULE, "--host", "127.0.0.1",
-               "--port", str(port), "--home", str(config.home),
-               "--endpoint-name", args.endpoint]
+    command = [
+        sys.executable,
+        "-m",
+        MODULE,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--home",
+        str(config.home),
+        "--endpoint-name",
+        args.endpoint,
+    ]
     if getattr(args, "workers", 1) > 1:
         command += ["--workers", str(args.workers)]
     for origin in getattr(args, "cors_origin", None) or ():
@@ -174,6 +241,7 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
     if args.foreground:
         os.environ.update(env)
         from localcloud.apigateway.__main__ import main as serve
+
         return serve(command[3:])
     log_path = config.home / "apigateway" / "gateway.log"
     try:
@@ -183,8 +251,10 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
     url = write_record(_run_file(config), proc.pid, "127.0.0.1", port)["url"]
     print(f"gateway running at {url} for endpoint {args.endpoint} (log {log_path})")
     _warn_if_no_endpoint(cloud, args.endpoint)
-    print(f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
-          f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict")
+    print(
+        f"create a key with `mlgw gateway keys create --name NAME`, then:\n"
+        f"  curl -H 'x-api-key: KEY' -d '{{\"policy_id\": 1}}' {url}/v1/predict"
+    )
     return 0
 
 
@@ -192,17 +262,20 @@ def _warn_if_no_endpoint(cloud: Config, endpoint: str) -> None:
     """As API Gateway accepts an integration whose endpoint does not exist yet, the gateway
     starts; but say that every request will get 503 until it does."""
     from mlgw.local_run import clients
+
     _, sm, _ = clients(cloud)
     names = [e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]]
     if endpoint not in names:
-        print(f"note: endpoint {endpoint} does not exist yet, so requests answer 503 until it "
-              f"does ({'endpoints here: ' + ', '.join(sorted(names)) if names else '`mlgw run` deploys one'}"
-              "; choose with --endpoint)", file=sys.stderr)
+        print(
+            f"note: endpoint {endpoint} does not exist yet, so requests answer 503 until it "
+            f"does ({'endpoints here: ' + ', '.join(sorted(names)) if names else '`mlgw run` deploys one'}"
+            "; choose with --endpoint)",
+            file=sys.stderr,
+        )
 
 
 def describe(record: dict) -> str:
-    orphan = " (its run file is gone: was the state directory deleted?)" \
-        if record.get("run_file") is False else ""
+    orphan = " (its run file is gone: was the state directory deleted?)" if record.get("run_file") is False else ""
     return f"{record['url']} (pid {record['pid']}){orphan}"
 
 
@@ -224,9 +297,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     port = asked_port(args) or DEFAULT_PORT
     holder = port_holder(port)
-    print(f"gateway not running for {config.home}"
-          + (f"; port {port} is held by {holder}" if holder else ""))
-    return 3   # LSB's "program is not running", as `mlgw localcloud status` answers
+    print(f"gateway not running for {config.home}" + (f"; port {port} is held by {holder}" if holder else ""))
+    return 3  # LSB's "program is not running", as `mlgw localcloud status` answers
 
 
 def _keys(args: argparse.Namespace) -> KeyStore:
@@ -241,8 +313,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     finally:
         store.close()
-    plan = ", ".join(f"{k} {v}" for k, v in (("rate", key.rate), ("burst", key.burst),
-                                              ("quota", key.quota)) if v is not None) or "unlimited"
+    plan = (
+        ", ".join(
+            f"{k} {v}" for k, v in (("rate", key.rate), ("burst", key.burst), ("quota", key.quota)) if v is not None
+        )
+        or "unlimited"
+    )
     print(f"created API key {key.id} ({key.name}; {plan})")
     print(f"key (shown once, only its hash is stored): {secret}")
     return 0
@@ -257,8 +333,10 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
         for key in keys:
             state = "revoked" if key.revoked else "active"
             used = store.usage(key.id)
-            print(f"{key.id}  {key.name}  {state}  rate={key.rate or '-'} burst={key.burst or '-'} "
-                  f"quota={key.quota or '-'} used_today={used}")
+            print(
+                f"{key.id}  {key.name}  {state}  rate={key.rate or '-'} burst={key.burst or '-'} "
+                f"quota={key.quota or '-'} used_today={used}"
+            )
     finally:
         store.close()
     return 0

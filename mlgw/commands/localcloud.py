@@ -1,4 +1,5 @@
 """`mlgw localcloud`: start, stop and inspect localcloud."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,29 +9,41 @@ from mlgw.args import CliError, config_from, running, with_home
 
 
 def register(sub) -> None:
-    lc = with_home(sub.add_parser("localcloud", help="start/stop the embedded AWS stand-in",
-                                  description="Manage localcloud, the embedded stand-in for S3, "
-                                              "Feature Store, the model registry, hosting and "
-                                              "Pipelines. `env` prints the variables that point "
-                                              "boto3 at it."))
-    lc.add_argument("action", choices=["start", "stop", "status", "env"],
-                    help="start it (in the background), stop it, say whether it runs, or print "
-                         "the variables that point boto3 at it")
-    lc.add_argument("--foreground", action="store_true",
-                    help="start: serve in this terminal until Ctrl-C instead of in the background")
+    lc = with_home(
+        sub.add_parser(
+            "localcloud",
+            help="start/stop the embedded AWS stand-in",
+            description="Manage localcloud, the embedded stand-in for S3, "
+            "Feature Store, the model registry, hosting and "
+            "Pipelines. `env` prints the variables that point "
+            "boto3 at it.",
+        )
+    )
+    lc.add_argument(
+        "action",
+        choices=["start", "stop", "status", "env"],
+        help="start it (in the background), stop it, say whether it runs, or print "
+        "the variables that point boto3 at it",
+    )
+    lc.add_argument(
+        "--foreground",
+        action="store_true",
+        help="start: serve in this terminal until Ctrl-C instead of in the background",
+    )
     lc.set_defaults(func=cmd_localcloud)
 
 
 def cmd_localcloud(args: argparse.Namespace) -> int:
     from localcloud import daemon
+
     if args.foreground and args.action != "start":
         raise CliError(f"--foreground applies to `mlgw localcloud start`, not {args.action}")
     config = config_from(args)
     if args.action == "start":
         if args.foreground:
             from localcloud.__main__ import main as serve
-            return serve(["--host", config.host, "--port", str(config.port),
-                          "--home", str(config.home)])
+
+            return serve(["--host", config.host, "--port", str(config.port), "--home", str(config.home)])
         try:
             config = daemon.start(config)
         except daemon.DaemonError as exc:
@@ -48,13 +61,13 @@ def cmd_localcloud(args: argparse.Namespace) -> int:
         found = daemon.status(config)
         if not found:
             holder = daemon.port_holder(config.port)
-            print(f"localcloud: not running (state dir {config.home})"
-                  + (f"; port {config.port} is held by {holder}" if holder else ""))
+            print(
+                f"localcloud: not running (state dir {config.home})"
+                + (f"; port {config.port} is held by {holder}" if holder else "")
+            )
             return 3
-        orphan = " without its run file (was the state directory deleted?)" \
-            if found.get("run_file") is False else ""
-        print(f"localcloud: running at {found['url']} pid {found['pid']} (state in "
-              f"{config.home}){orphan}")
+        orphan = " without its run file (was the state directory deleted?)" if found.get("run_file") is False else ""
+        print(f"localcloud: running at {found['url']} pid {found['pid']} (state in {config.home}){orphan}")
     elif args.action == "env":
         _print_env(running(config))
     return 0

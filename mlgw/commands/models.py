@@ -1,4 +1,5 @@
 """`mlgw models list|describe|compare`: the model registry's versions, approval and metrics."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,22 +11,28 @@ from mlgw.args import CliError, config_from, running, with_home
 
 
 def register(sub) -> None:
-    models = with_home(sub.add_parser(
-        "models", help="registered model versions: approval status and evaluation metrics",
-        description="list: every version of the model package group, newest first, with its "
-                    "approval status, test AUC and PR-AUC. describe VERSION: one version's "
-                    "package, metrics and confusion matrix (VERSION is a number or a model "
-                    "package ARN; default the newest). compare A B: two versions side by side "
-                    "with the change in each metric. Reads localcloud by default, AWS with "
-                    "--target aws (your credentials)."))
-    models.add_argument("action", choices=["list", "describe", "compare"],
-                        help="list versions, describe one, or compare two (see above)")
-    models.add_argument("versions", nargs="*", metavar="VERSION",
-                        help="describe: one version (default the newest); compare: two")
-    models.add_argument("--group", default="MLGatewayFraud",
-                        help="model package group (default MLGatewayFraud)")
-    models.add_argument("--target", choices=["local", "aws"], default="local",
-                        help="localcloud (default) or AWS")
+    models = with_home(
+        sub.add_parser(
+            "models",
+            help="registered model versions: approval status and evaluation metrics",
+            description="list: every version of the model package group, newest first, with its "
+            "approval status, test AUC and PR-AUC. describe VERSION: one version's "
+            "package, metrics and confusion matrix (VERSION is a number or a model "
+            "package ARN; default the newest). compare A B: two versions side by side "
+            "with the change in each metric. Reads localcloud by default, AWS with "
+            "--target aws (your credentials).",
+        )
+    )
+    models.add_argument(
+        "action",
+        choices=["list", "describe", "compare"],
+        help="list versions, describe one, or compare two (see above)",
+    )
+    models.add_argument(
+        "versions", nargs="*", metavar="VERSION", help="describe: one version (default the newest); compare: two"
+    )
+    models.add_argument("--group", default="MLGatewayFraud", help="model package group (default MLGatewayFraud)")
+    models.add_argument("--target", choices=["local", "aws"], default="local", help="localcloud (default) or AWS")
     models.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
     models.set_defaults(func=cmd_models)
 
@@ -34,8 +41,8 @@ def _clients(args: argparse.Namespace) -> tuple[Any, Any]:
     """(sagemaker, s3) of the target: AWS (boto3's credentials, --region) or the localcloud
     already serving --home."""
     from mlgw.target import Target
-    target = (Target.aws(args.region) if args.target == "aws"
-              else Target.local(running(config_from(args))))
+
+    target = Target.aws(args.region) if args.target == "aws" else Target.local(running(config_from(args)))
     return target.client("sagemaker"), target.client("s3")
 
 
@@ -49,12 +56,15 @@ def check_version(text: str) -> str:
     ARN; otherwise CliError saying what is expected."""
     if (text.isdigit() and int(text) >= 1) or PACKAGE_ARN.fullmatch(text):
         return text
-    raise CliError(f"{text!r} is not a model version: give a version number (1, 2, ...; "
-                   "`mlgw models list` shows them) or a model package ARN")
+    raise CliError(
+        f"{text!r} is not a model version: give a version number (1, 2, ...; "
+        "`mlgw models list` shows them) or a model package ARN"
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     from mlgw import registry_view as registry
+
     for version in args.versions:
         check_version(version)
     sm, s3 = _clients(args)

@@ -1,6 +1,7 @@
 """`mlgw monitor run | schedule create|list|delete | alarms`: the drift check, its EventBridge
 schedule and its CloudWatch alarms, through boto3 against the running localcloud — the same
 calls the template and the Deploy step make on AWS (mlgw/monitor_schedule.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,49 +23,73 @@ from processing.drift_schedule import DEFAULT_SCHEDULE
 
 
 def _endpoint(p: argparse.ArgumentParser) -> None:
-    with_endpoint(p, monitor.DEFAULT_ENDPOINT, f"endpoint whose captured traffic is checked "
-                                               f"(default {monitor.DEFAULT_ENDPOINT})")
+    with_endpoint(
+        p, monitor.DEFAULT_ENDPOINT, f"endpoint whose captured traffic is checked (default {monitor.DEFAULT_ENDPOINT})"
+    )
 
 
 def register(subparsers) -> None:
     top = subparsers.add_parser(
-        "monitor", help="drift checks: run one, manage their schedule, show the drift alarms",
+        "monitor",
+        help="drift checks: run one, manage their schedule, show the drift alarms",
         description="The DriftCheck pipeline compares an endpoint's captured traffic with the "
-                    "deployed model's baseline, writes Model Monitor's reports and publishes "
-                    "Model Monitor's CloudWatch metrics; a drift alarm on them starts the "
-                    "retrain through EventBridge.")
+        "deployed model's baseline, writes Model Monitor's reports and publishes "
+        "Model Monitor's CloudWatch metrics; a drift alarm on them starts the "
+        "retrain through EventBridge.",
+    )
     sub = top.add_subparsers(dest="monitor_command", required=True, metavar="ACTION")
 
-    run = with_home(sub.add_parser(
-        "run", help="start a DriftCheck execution now, follow it and say what it started",
-        description="Start the DriftCheck pipeline now (what the schedule does) on the captured "
-                    "traffic of the last --window-minutes up to now, so traffic just sent is "
-                    "included. It publishes Model Monitor's metrics: a drift alarm going to "
-                    "ALARM starts a retrain through the retrain rule, which deploys a canary; "
-                    "the command prints that execution's ARN. --check-only runs the same check "
-                    "here and publishes nothing."))
+    run = with_home(
+        sub.add_parser(
+            "run",
+            help="start a DriftCheck execution now, follow it and say what it started",
+            description="Start the DriftCheck pipeline now (what the schedule does) on the captured "
+            "traffic of the last --window-minutes up to now, so traffic just sent is "
+            "included. It publishes Model Monitor's metrics: a drift alarm going to "
+            "ALARM starts a retrain through the retrain rule, which deploys a canary; "
+            "the command prints that execution's ARN. --check-only runs the same check "
+            "here and publishes nothing.",
+        )
+    )
     _endpoint(run)
-    run.add_argument("--window-minutes", type=positive_int, default=60,
-                     help="minutes of captured traffic before now to check (default 60)")
-    run.add_argument("--check-only", action="store_true",
-                     help="run the check and report what a published check would set off "
-                          "(alarm, retrain), but publish nothing: no metrics, no report in S3, "
-                          "no alarm change, no retrain")
+    run.add_argument(
+        "--window-minutes",
+        type=positive_int,
+        default=60,
+        help="minutes of captured traffic before now to check (default 60)",
+    )
+    run.add_argument(
+        "--check-only",
+        action="store_true",
+        help="run the check and report what a published check would set off "
+        "(alarm, retrain), but publish nothing: no metrics, no report in S3, "
+        "no alarm change, no retrain",
+    )
     run.set_defaults(func=cmd_run)
 
-    schedule = sub.add_parser("schedule", help="the endpoint's drift-check schedule",
-                              description="The EventBridge scheduled rule <endpoint>-drift-check "
-                                          "that starts DriftCheck (Deploy creates it).")
+    schedule = sub.add_parser(
+        "schedule",
+        help="the endpoint's drift-check schedule",
+        description="The EventBridge scheduled rule <endpoint>-drift-check that starts DriftCheck (Deploy creates it).",
+    )
     ssub = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
-    create = with_home(ssub.add_parser("create", help="create or update the schedule",
-                                       description="Create or update the endpoint's scheduled "
-                                                   "rule (idempotent)."))
+    create = with_home(
+        ssub.add_parser(
+            "create",
+            help="create or update the schedule",
+            description="Create or update the endpoint's scheduled rule (idempotent).",
+        )
+    )
     _endpoint(create)
-    create.add_argument("--schedule", default=DEFAULT_SCHEDULE, metavar="EXPRESSION",
-                        help="EventBridge schedule expression, rate(...) or 6-field cron(...), "
-                             "UTC (default '%(default)s')")
-    create.add_argument("--window-minutes", type=positive_int, default=60,
-                        help="minutes of capture each check reads (default 60)")
+    create.add_argument(
+        "--schedule",
+        default=DEFAULT_SCHEDULE,
+        metavar="EXPRESSION",
+        help="EventBridge schedule expression, rate(...) or 6-field cron(...), UTC (default '%(default)s')",
+    )
+    create.add_argument(
+        "--window-minutes", type=positive_int, default=60, help="minutes of capture each check reads (default 60)"
+    )
     create.set_defaults(func=cmd_schedule_create)
     lst = with_home(ssub.add_parser("list", help="show drift-check schedules"))
     lst.set_defaults(func=cmd_schedule_list)
@@ -72,20 +97,23 @@ def register(subparsers) -> None:
     _endpoint(delete)
     delete.set_defaults(func=cmd_schedule_delete)
 
-    alarms = with_home(sub.add_parser("alarms", help="drift alarms and their state",
-                                      description="The CloudWatch drift alarms (ml-gateway-"
-                                                  "drift-<feature>) and why they are in their "
-                                                  "state."))
+    alarms = with_home(
+        sub.add_parser(
+            "alarms",
+            help="drift alarms and their state",
+            description="The CloudWatch drift alarms (ml-gateway-drift-<feature>) and why they are in their state.",
+        )
+    )
     alarms.set_defaults(func=cmd_alarms)
 
 
 def _clients(args: argparse.Namespace) -> tuple[Config, Any, Any, Any]:
     """(config, sagemaker, events, cloudwatch) of the localcloud already serving --home."""
     from mlgw.target import Target
+
     config = running(config_from(args))
     target = Target.local(config)
-    return (config, target.client("sagemaker"), target.client("events"),
-            target.client("cloudwatch"))
+    return (config, target.client("sagemaker"), target.client("events"), target.client("cloudwatch"))
 
 
 def _guard(func):
@@ -95,6 +123,7 @@ def _guard(func):
         except (CliError, monitor.MonitorError) as exc:
             print_error(str(exc))
             return 2
+
     wrapper.__doc__ = func.__doc__
     return wrapper
 
@@ -108,15 +137,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlgw.progress import follow
     from processing import drift_schedule
     from processing.job import JobError
+
     config, sm, events, cloudwatch = _clients(args)
     require_endpoint(sm, args.endpoint, config)
     if args.check_only:
         _, _, s3 = clients(config)
         try:
             lines = drift_report.check_only(
-                sm, s3, cloudwatch, events, endpoint=args.endpoint,
+                sm,
+                s3,
+                cloudwatch,
+                events,
+                endpoint=args.endpoint,
                 schedule=drift_schedule.schedule_name(args.endpoint),
-                bucket=default_bucket(config), window_minutes=args.window_minutes)
+                bucket=default_bucket(config),
+                window_minutes=args.window_minutes,
+            )
         except JobError as exc:
             raise CliError(str(exc)) from None
         print("\n".join(lines))
@@ -127,8 +163,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("no DriftCheck pipeline: `mlgw run` creates it") from None
     since = sm.describe_pipeline_execution(PipelineExecutionArn=arn)["CreationTime"]
     print(f"started DriftCheck {arn}")
-    print(drift_report.window_line(args.endpoint, since - dt.timedelta(minutes=args.window_minutes),
-                                   since, args.window_minutes), flush=True)
+    print(
+        drift_report.window_line(
+            args.endpoint, since - dt.timedelta(minutes=args.window_minutes), since, args.window_minutes
+        ),
+        flush=True,
+    )
     progress = drift_report.DriftCheckLines(config)
     result = follow(sm, arn, step_lines=progress)
     if not result.succeeded:
@@ -143,8 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 @_guard
 def cmd_schedule_create(args: argparse.Namespace) -> int:
     config, _, events, _ = _clients(args)
-    arn = monitor.create_schedule(config, events, args.endpoint, args.schedule,
-                                  args.window_minutes)
+    arn = monitor.create_schedule(config, events, args.endpoint, args.schedule, args.window_minutes)
     print(arn)
     return 0
 
@@ -157,8 +196,10 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
         print("no drift-check schedules")
     for s in schedules:
         params = s["parameters"]
-        print(f"{s['rule']}  {s['state']}  {s['expression']}  endpoint="
-              f"{params.get('EndpointName', '?')}  window={params.get('WindowMinutes', '?')}m")
+        print(
+            f"{s['rule']}  {s['state']}  {s['expression']}  endpoint="
+            f"{params.get('EndpointName', '?')}  window={params.get('WindowMinutes', '?')}m"
+        )
         for target in s["targets"]:
             print(f"    -> {target}")
     return 0

@@ -1,4 +1,5 @@
 """`mlgw run`: run the whole pipeline locally."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,20 +9,33 @@ from mlgw.args import CliError, check_input_file, config_from, parse_pairs, posi
 
 
 def register(sub) -> None:
-    run = with_home(sub.add_parser(
-        "run", help="run the whole pipeline locally, ending with a deployed endpoint",
-        description="Generate data (unless --claims/--customers are given), start localcloud if "
-                    "needed, upsert and start the SageMaker pipeline, show per-step progress and "
-                    "a summary: AUC, model package, endpoint and how to invoke it."))
-    run.add_argument("--policies", type=positive_int, help="synthetic policies to generate "
-                     "(default 5000; not with --claims/--customers, which are the data)")
+    run = with_home(
+        sub.add_parser(
+            "run",
+            help="run the whole pipeline locally, ending with a deployed endpoint",
+            description="Generate data (unless --claims/--customers are given), start localcloud if "
+            "needed, upsert and start the SageMaker pipeline, show per-step progress and "
+            "a summary: AUC, model package, endpoint and how to invoke it.",
+        )
+    )
+    run.add_argument(
+        "--policies",
+        type=positive_int,
+        help="synthetic policies to generate (default 5000; not with --claims/--customers, which are the data)",
+    )
     run.add_argument("--seed", type=seed_number, default=42, help="seed for the synthetic data (default 42)")
     run.add_argument("--claims", help="your own claims.csv (with --customers)")
     run.add_argument("--customers", help="your own customers.csv (with --claims)")
-    run.add_argument("--schema", help="the data contract (a schema.json; default: "
-                                       "processing/schema.json); see `mlgw schema infer`")
-    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)")
+    run.add_argument(
+        "--schema", help="the data contract (a schema.json; default: processing/schema.json); see `mlgw schema infer`"
+    )
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)",
+    )
     run.set_defaults(func=cmd_run)
 
 
@@ -32,32 +46,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     if bool(args.claims) != bool(args.customers):
         raise CliError("--claims and --customers go together: give both CSVs or neither")
     if args.claims and args.policies is not None:
-        raise CliError("--policies sizes generated data; with --claims/--customers your CSVs "
-                       "are the data: drop --policies")
-    for flag, path in (("--claims", args.claims), ("--customers", args.customers),
-                       ("--schema", args.schema)):
+        raise CliError(
+            "--policies sizes generated data; with --claims/--customers your CSVs are the data: drop --policies"
+        )
+    for flag, path in (("--claims", args.claims), ("--customers", args.customers), ("--schema", args.schema)):
         if path:
             check_input_file(flag, path)
     overrides = parse_pairs(args.param)
     from mlgw import local_run, mlflow_store
-    tracking = mlflow_store.configured(config_from(args).home)   # `mlgw mlflow` created a store
+
+    tracking = mlflow_store.configured(config_from(args).home)  # `mlgw mlflow` created a store
     if tracking and "MlflowTrackingUri" not in overrides:
         overrides["MlflowTrackingUri"] = tracking
     from pipelines.ml_gateway.run_pipeline import ParameterError
     from processing.contract import SchemaFileError
+
     try:
-        result = local_run.run(config_from(args), policies=args.policies or 5000, seed=args.seed,
-                               claims=args.claims, customers=args.customers, parameters=overrides,
-                               schema=args.schema)
+        result = local_run.run(
+            config_from(args),
+            policies=args.policies or 5000,
+            seed=args.seed,
+            claims=args.claims,
+            customers=args.customers,
+            parameters=overrides,
+            schema=args.schema,
+        )
     except (ParameterError, SchemaFileError, local_run.RunInProgress) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
+
     studio = running_url(config_from(args).home)
     if studio:
-        print(f"studio          {studio}/pipelines/{local_run.PIPELINE_NAME}/executions/"
-              f"{result.arn.rsplit('/', 1)[1]}")
+        print(f"studio          {studio}/pipelines/{local_run.PIPELINE_NAME}/executions/{result.arn.rsplit('/', 1)[1]}")
     # The figure `mlgw run`'s target is about (and `mlgw bench pipeline` measures): data,
     # definition build and upsert, and the pipeline, not the pipeline alone.
-    print(f"\nmlgw run took {time.monotonic() - started:.1f} s end to end (the pipeline "
-          f"{result.wall_seconds:.1f} s)")
+    print(f"\nmlgw run took {time.monotonic() - started:.1f} s end to end (the pipeline {result.wall_seconds:.1f} s)")
     return 0 if result.succeeded else 1

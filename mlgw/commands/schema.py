@@ -8,6 +8,7 @@
 - `models [--schema FILE]`: the API Gateway request models (JSON) the schema derives, as
   infra/ml-gateway.yaml holds them for the default schema.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,16 @@ from typing import Any
 
 from mlgw.args import CliError, check_input_file
 
-MAX_ONE_HOT = 30          # more distinct labels than this: suggested `drop` (an id or free text)
+MAX_ONE_HOT = 30  # more distinct labels than this: suggested `drop` (an id or free text)
 
 
 def register(sub) -> None:
-    schema = sub.add_parser("schema", help="draft, check and show the data contract",
-                            description=__doc__.split("\n\n", 1)[1],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    schema = sub.add_parser(
+        "schema",
+        help="draft, check and show the data contract",
+        description=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = schema.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     infer = actions.add_parser("infer", help="draft a schema from your CSVs")
@@ -48,6 +52,7 @@ def register(sub) -> None:
 
 def _load(path: str | None):
     from processing import contract
+
     try:
         return contract.load(path)
     except contract.SchemaFileError as exc:
@@ -56,14 +61,15 @@ def _load(path: str | None):
 
 # -- infer -------------------------------------------------------------------------------------
 
+
 def _read_text(path: str, flag: str):
     import pandas as pd
+
     p = Path(path)
     if not p.is_file():
         check_input_file(flag, path)
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False,
-                            skipinitialspace=True)
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_filter=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CliError(f"{p.name}: not a readable CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -108,15 +114,14 @@ def infer_column(name: str, cells, key: str, label: str) -> dict[str, Any]:
                 column["encoding"] = "one_hot"
     if len(present) < len(cells):
         column["nullable"] = True
-        column["description"] = (column.get("description", "") +
-                                 f" {len(cells) - len(present)} empty cell(s)").strip()
+        column["description"] = (column.get("description", "") + f" {len(cells) - len(present)} empty cell(s)").strip()
     return column
 
 
-def infer(claims: str, customers: str, key: str = "policy_id",
-          label: str = "fraud") -> dict[str, Any]:
+def infer(claims: str, customers: str, key: str = "policy_id", label: str = "fraud") -> dict[str, Any]:
     """A draft schema document from the two CSVs (see `processing.contract` for the format)."""
     from processing import contract
+
     tables: dict[str, Any] = {}
     for table, path in (("claims", claims), ("customers", customers)):
         frame = _read_text(path, f"--{table}")
@@ -129,26 +134,31 @@ def infer(claims: str, customers: str, key: str = "policy_id",
             spec["label"] = label
         spec["columns"] = [infer_column(c, frame[c], key, label) for c in frame.columns]
         tables[table] = spec
-    return {"format": contract.FORMAT,
-            "description": f"Drafted by `mlgw schema infer` from {Path(claims).name} and "
-                           f"{Path(customers).name}: check types, ranges, category order and "
-                           "encodings before use.",
-            "missing_values": [""], "unknown_categories": "error", "event_time": "event_time",
-            "tables": tables}
+    return {
+        "format": contract.FORMAT,
+        "description": f"Drafted by `mlgw schema infer` from {Path(claims).name} and "
+        f"{Path(customers).name}: check types, ranges, category order and "
+        "encodings before use.",
+        "missing_values": [""],
+        "unknown_categories": "error",
+        "event_time": "event_time",
+        "tables": tables,
+    }
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
     from processing import contract
+
     document = infer(args.claims, args.customers, args.key, args.label)
     try:
         contract.parse(document, "<draft>")
-    except contract.SchemaFileError as exc:   # e.g. a column name Feature Store refuses
+    except contract.SchemaFileError as exc:  # e.g. a column name Feature Store refuses
         print(f"mlgw: warning: the draft needs editing before use: {exc}", file=sys.stderr)
     text = contract.dumps(document)
     if args.out:
         try:
             Path(args.out).write_text(text)
-        except OSError as exc:   # a missing folder, a directory, no permission
+        except OSError as exc:  # a missing folder, a directory, no permission
             raise CliError(f"--out {args.out}: cannot write the schema: {exc.strerror}") from None
         print(f"wrote {args.out}", file=sys.stderr)
     else:
@@ -158,9 +168,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 # -- check -------------------------------------------------------------------------------------
 
+
 def check(claims: str, customers: str, schema: str | None = None) -> tuple[list[str], int]:
     """(report lines, number of problems) for both files against the schema."""
     from processing import schema as raw_schema
+
     contract = _load(schema)
     lines: list[str] = [f"schema: {contract.path}"]
     total = 0
@@ -176,8 +188,7 @@ def check(claims: str, customers: str, schema: str | None = None) -> tuple[list[
         frames[table] = frame
         found = sum(p.count for p in problems.columns.values()) + len(problems.header)
         total += found
-        lines.append(f"{problems.file}: {len(frame):,} rows, "
-                     f"{'no problems' if not found else f'{found:,} problem(s)'}")
+        lines.append(f"{problems.file}: {len(frame):,} rows, {'no problems' if not found else f'{found:,} problem(s)'}")
         for text in problems.header:
             lines.append(f"  header: {text}")
         for entry in problems.columns.values():
@@ -186,9 +197,11 @@ def check(claims: str, customers: str, schema: str | None = None) -> tuple[list[
             if entry.count > len(entry.first):
                 lines.append(f"    ... and {entry.count - len(entry.first):,} more")
         for column, count in problems.notes:
-            lines.append(f"  column '{column}': {count:,} unknown categor"
-                         f"{'y' if count == 1 else 'ies'} will be read as missing "
-                         "(unknown_categories: missing)")
+            lines.append(
+                f"  column '{column}': {count:,} unknown categor"
+                f"{'y' if count == 1 else 'ies'} will be read as missing "
+                "(unknown_categories: missing)"
+            )
     if len(frames) == 2 and "policy_id" in frames["claims"] and "policy_id" in frames["customers"]:
         try:
             raw_schema.check_join(frames["claims"], frames["customers"])
@@ -209,6 +222,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     contract = _load(args.schema)
-    print(json.dumps({"PredictRequest": contract.predict_request_model(),
-                      "DirectPredictRequest": contract.direct_request_model()}, indent=2))
+    print(
+        json.dumps(
+            {
+                "PredictRequest": contract.predict_request_model(),
+                "DirectPredictRequest": contract.direct_request_model(),
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -5,6 +5,7 @@ s3://sagemaker-<region>-<account>/ml-gateway/segments/<STATE>.tar.gz, and points
 SageMaker Model at that prefix; invoke sends a record with TargetModel=<STATE>.tar.gz.
 Everything goes through boto3, so the same code runs against AWS or the running localcloud.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from mlgw.args import config_from, positive_int, print_error, seed_number, with_
 
 PREFIX = "ml-gateway/segments"
 DEFAULT_ENDPOINT = "ml-gateway-segments"
-ROLE_NAME = "ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml SageMakerExecutionRole
+ROLE_NAME = "ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml SageMakerExecutionRole
 XGBOOST_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
@@ -30,26 +31,28 @@ class SegmentsCliError(Exception):
 
 def register(subparsers) -> None:
     seg = subparsers.add_parser(
-        "segments", help="per-policy_state models on one multi-model endpoint",
+        "segments",
+        help="per-policy_state models on one multi-model endpoint",
         description="deploy: train one model per policy_state, upload them under one S3 prefix "
-                    "and serve them from a multi-model endpoint. invoke: score a record with "
-                    "one state's model (TargetModel=<STATE>.tar.gz).")
+        "and serve them from a multi-model endpoint. invoke: score a record with "
+        "one state's model (TargetModel=<STATE>.tar.gz).",
+    )
     seg.add_argument("action", choices=["deploy", "invoke"], help="train and serve, or score a record")
-    seg.add_argument("--policies", type=positive_int, default=5000,
-                     help="deploy: synthetic policies (default 5000)")
-    seg.add_argument("--seed", type=seed_number, default=0,
-                     help="deploy: seed for the synthetic data (default 0)")
+    seg.add_argument("--policies", type=positive_int, default=5000, help="deploy: synthetic policies (default 5000)")
+    seg.add_argument("--seed", type=seed_number, default=0, help="deploy: seed for the synthetic data (default 0)")
     with_endpoint(seg, DEFAULT_ENDPOINT, f"the multi-model endpoint (default {DEFAULT_ENDPOINT})")
     seg.add_argument("--state", help="invoke: the policy_state whose model answers (e.g. CA)")
-    seg.add_argument("--json", help="invoke: the record, a JSON object (or {\"instances\": [...]})")
+    seg.add_argument("--json", help='invoke: the record, a JSON object (or {"instances": [...]})')
     with_home(seg)
     seg.set_defaults(func=cmd_segments)
 
 
 # -- clients ---------------------------------------------------------------------------------
 
+
 def _running_config(args: argparse.Namespace):
     from localcloud import daemon
+
     try:
         return daemon.require_running(config_from(args))
     except daemon.DaemonError as exc:
@@ -59,11 +62,13 @@ def _running_config(args: argparse.Namespace):
 def _clients(config: Config) -> tuple[Any, Any, Any]:
     """(s3, sagemaker, sagemaker-runtime) of the localcloud serving `config`."""
     from mlgw.target import Target
+
     target = Target.local(config)
     return target.client("s3"), target.client("sagemaker"), target.client("sagemaker-runtime")
 
 
 # -- deploy ----------------------------------------------------------------------------------
+
 
 def upload(s3, bucket: str, archives: dict[str, Path]) -> str:
     """Put <STATE>.tar.gz under the segments prefix; returns the prefix URI (ModelDataUrl)."""
@@ -79,7 +84,7 @@ def upload(s3, bucket: str, archives: dict[str, Path]) -> str:
 def _unique(endpoint_name: str) -> str:
     # A new model + config per deploy, so an update never mutates what is serving.
     suffix = f"-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:4]}"
-    return endpoint_name[:63 - len(suffix)] + suffix
+    return endpoint_name[: 63 - len(suffix)] + suffix
 
 
 def _endpoint_status(sm, name: str) -> str | None:
@@ -91,17 +96,38 @@ def _endpoint_status(sm, name: str) -> str | None:
         raise
 
 
-def create_endpoint(sm, endpoint_name: str, model_data_url: str, *, role_arn: str, region: str,
-                    environment: dict[str, str] | None = None, timeout: float = 300) -> str:
+def create_endpoint(
+    sm,
+    endpoint_name: str,
+    model_data_url: str,
+    *,
+    role_arn: str,
+    region: str,
+    environment: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> str:
     """MultiModel model + endpoint config + endpoint (create, or update in place); waits
     InService. Returns the model name."""
     name = _unique(endpoint_name)
-    container = {"Image": XGBOOST_IMAGE.format(region=region), "Mode": "MultiModel",
-                 "ModelDataUrl": model_data_url, "Environment": environment or {}}
+    container = {
+        "Image": XGBOOST_IMAGE.format(region=region),
+        "Mode": "MultiModel",
+        "ModelDataUrl": model_data_url,
+        "Environment": environment or {},
+    }
     sm.create_model(ModelName=name, ExecutionRoleArn=role_arn, PrimaryContainer=container)
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     status = _endpoint_status(sm, endpoint_name)
     if status is None:
         sm.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=name)
@@ -110,13 +136,15 @@ def create_endpoint(sm, endpoint_name: str, model_data_url: str, *, role_arn: st
     else:
         raise SegmentsCliError(f"endpoint {endpoint_name} is {status}; retry when it is InService")
     sm.get_waiter("endpoint_in_service").wait(
-        EndpointName=endpoint_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": int(timeout / 0.2)})
+        EndpointName=endpoint_name, WaiterConfig={"Delay": 0.2, "MaxAttempts": int(timeout / 0.2)}
+    )
     return name
 
 
 def deploy(config, *, policies: int, seed: int, endpoint_name: str) -> dict[str, Path]:
     from processing import synthetic
     from training import segments
+
     s3, sm, _ = _clients(config)
     with tempfile.TemporaryDirectory(prefix="mlgw-segments-") as tmp:
         claims, customers = synthetic.generate(policies, seed)
@@ -132,19 +160,26 @@ def deploy(config, *, policies: int, seed: int, endpoint_name: str) -> dict[str,
 
 # -- invoke ----------------------------------------------------------------------------------
 
+
 def invoke(runtime, endpoint_name: str, state: str, body: str) -> dict[str, Any]:
-    response = runtime.invoke_endpoint(EndpointName=endpoint_name, TargetModel=f"{state}.tar.gz",
-                                       ContentType="application/json", Accept="application/json",
-                                       Body=body.encode())
+    response = runtime.invoke_endpoint(
+        EndpointName=endpoint_name,
+        TargetModel=f"{state}.tar.gz",
+        ContentType="application/json",
+        Accept="application/json",
+        Body=body.encode(),
+    )
     return json.loads(response["Body"].read())
 
 
 def cmd_segments(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
+
     user_errors: tuple[type[BaseException], ...] = (SegmentsCliError, ClientError, BotoCoreError)
-    if args.action == "deploy":   # pandas/xgboost only when training
+    if args.action == "deploy":  # pandas/xgboost only when training
         from processing.features import FeatureError
         from training.segments import SegmentError
+
         user_errors += (SegmentError, FeatureError)
     try:
         config = _running_config(args)

@@ -1,4 +1,5 @@
 """`mlgw studio`: serve the web UI (127.0.0.1 by default) against localcloud or AWS."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,22 +9,31 @@ from mlgw.args import CliError, config_from, port_number, with_home
 
 def register(sub) -> None:
     studio = sub.add_parser(
-        "studio", help="a web UI for pipelines, models, endpoints, monitoring and Feature Store",
+        "studio",
+        help="a web UI for pipelines, models, endpoints, monitoring and Feature Store",
         description="Serve mlgw studio: the pipeline graph coloured by step status, executions "
-                    "(start, retry, stop), the model registry (approve, reject, compare), endpoints "
-                    "(promote, roll back, weights), drift checks and feature groups. Reads through "
-                    "the SageMaker, S3, CloudWatch and EventBridge APIs, so --target aws shows your "
-                    "account the same way. Starts localcloud if needed (local target).")
-    studio.add_argument("--studio-port", type=port_number, default=None,
-                        help="the studio's own port (default: $MLGW_STUDIO_PORT or 4700; "
-                             "--port is localcloud's)")
+        "(start, retry, stop), the model registry (approve, reject, compare), endpoints "
+        "(promote, roll back, weights), drift checks and feature groups. Reads through "
+        "the SageMaker, S3, CloudWatch and EventBridge APIs, so --target aws shows your "
+        "account the same way. Starts localcloud if needed (local target).",
+    )
+    studio.add_argument(
+        "--studio-port",
+        type=port_number,
+        default=None,
+        help="the studio's own port (default: $MLGW_STUDIO_PORT or 4700; --port is localcloud's)",
+    )
     with_home(studio)
-    studio.add_argument("--localcloud-port", dest="port", type=port_number,
-                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)   # earlier spelling
-    studio.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default 127.0.0.1: this machine only)")
-    studio.add_argument("--target", choices=["local", "aws"], default="local",
-                        help="local: localcloud (default); aws: your AWS account via boto3's credentials")
+    studio.add_argument(
+        "--localcloud-port", dest="port", type=port_number, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )  # earlier spelling
+    studio.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    studio.add_argument(
+        "--target",
+        choices=["local", "aws"],
+        default="local",
+        help="local: localcloud (default); aws: your AWS account via boto3's credentials",
+    )
     studio.add_argument("--region", help="aws: region (default: boto3's)")
     studio.add_argument("--profile", help="aws: named profile")
     studio.add_argument("--bucket", help="aws: the workflow's bucket (default sagemaker-<region>-<account>)")
@@ -36,6 +46,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
 
     from mlgw.studio import server
     from mlgw.target import Target
+
     port = args.studio_port or int(os.environ.get("MLGW_STUDIO_PORT", server.DEFAULT_PORT))
     config = config_from(args) if args.target == "local" else None
     try:
@@ -49,6 +60,7 @@ def cmd_studio(args: argparse.Namespace) -> int:
             target = Target.aws(args.region, args.bucket or None, args.profile)
         else:
             from localcloud import daemon
+
             try:
                 target = Target.local(daemon.start(config))
             except daemon.DaemonError as exc:

@@ -1,4 +1,5 @@
 """`mlgw traffic`: replay claims through the gateway."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,15 +17,18 @@ from mlgw.args import (
 
 
 def register(sub) -> None:
-    traffic = with_home(sub.add_parser(
-        "traffic", help="replay new claims through the gateway, optionally drifted",
-        description="Send N new policies (raw claim + customer records) through the ML Gateway "
-                    "Lambda handler to the endpoint, then add the labelled batch to the current "
-                    "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
-                    "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated."))
+    traffic = with_home(
+        sub.add_parser(
+            "traffic",
+            help="replay new claims through the gateway, optionally drifted",
+            description="Send N new policies (raw claim + customer records) through the ML Gateway "
+            "Lambda handler to the endpoint, then add the labelled batch to the current "
+            "dataset. --drift shifts the data: COLUMN*FACTOR (e.g. total_claim_amount*1.4) "
+            "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated.",
+        )
+    )
     traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
-    traffic.add_argument("--seed", type=seed_number, default=1,
-                         help="seed for the replayed policies (default 1)")
+    traffic.add_argument("--seed", type=seed_number, default=1, help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
     with_endpoint(traffic, "ml-gateway-fraud", "endpoint the gateway calls (default ml-gateway-fraud)")
     traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
@@ -34,11 +38,18 @@ def register(sub) -> None:
 def cmd_traffic(args: argparse.Namespace) -> int:
     from mlgw import traffic
     from mlgw.local_run import clients
+
     config = running(config_from(args))
     require_endpoint(clients(config)[1], args.endpoint, config)
     try:
-        summary = traffic.replay(config, policies=args.policies, seed=args.seed, drift=args.drift,
-                                 endpoint_name=args.endpoint, concurrency=args.concurrency)
+        summary = traffic.replay(
+            config,
+            policies=args.policies,
+            seed=args.seed,
+            drift=args.drift,
+            endpoint_name=args.endpoint,
+            concurrency=args.concurrency,
+        )
     except traffic.TrafficError as exc:
         raise CliError(str(exc)) from None
     traffic.print_summary(summary)

@@ -5,6 +5,7 @@ app is the same against localcloud and AWS. Errors never show a traceback: an un
 404 page naming it, a service refusal (AccessDenied, ThrottlingException, ...) is a page with
 AWS's code and message and AWS's HTTP status.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -105,10 +106,12 @@ def _count(value) -> str:
 
 
 def templates() -> Jinja2Templates:
-    env = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                                          undefined=Absent))
-    env.env.filters.update(when=_when, number=_number, count=_count, duration=_duration,
-                           urlpart=lambda s: quote(str(s), safe=""))
+    env = Jinja2Templates(
+        env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=Absent)
+    )
+    env.env.filters.update(
+        when=_when, number=_number, count=_count, duration=_duration, urlpart=lambda s: quote(str(s), safe="")
+    )
     env.env.globals.update(seconds=_seconds, own_name=_own_name)
     return env
 
@@ -126,16 +129,27 @@ async def form(request: Request) -> dict[str, str]:
     if origin and origin not in ("null",) and origin.split("://", 1)[-1] != host:
         raise CrossSiteRequest(f"request from origin {origin} refused (this studio is {host})")
     if not hmac.compare_digest(fields.get(CSRF_FIELD, ""), token):
-        raise CrossSiteRequest("the form did not carry this studio's token (a cross-site request, "
-                               "or a page from before the studio restarted: reload it)")
+        raise CrossSiteRequest(
+            "the form did not carry this studio's token (a cross-site request, "
+            "or a page from before the studio restarted: reload it)"
+        )
     return fields
 
 
 def render(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
     app = request.app
-    return app.state.templates.TemplateResponse(request, name, {
-        "target": app.state.backend.target.kind, "csrf_token": app.state.csrf_token,
-        "mlflow_url": _mlflow_url(app), "nav": name.split("_")[0], **context}, status_code=status)
+    return app.state.templates.TemplateResponse(
+        request,
+        name,
+        {
+            "target": app.state.backend.target.kind,
+            "csrf_token": app.state.csrf_token,
+            "mlflow_url": _mlflow_url(app),
+            "nav": name.split("_")[0],
+            **context,
+        },
+        status_code=status,
+    )
 
 
 def _mlflow_url(app) -> str | None:
@@ -146,44 +160,69 @@ def _mlflow_url(app) -> str | None:
     if home is None:
         return None
     from mlgw.studio.server import mlflow_url
+
     return mlflow_url(home)
 
 
 async def _not_found(request: Request, exc: Exception) -> HTMLResponse:
-    if not isinstance(exc, NotFound):     # Starlette hands each handler its own class only
+    if not isinstance(exc, NotFound):  # Starlette hands each handler its own class only
         raise exc
-    return render(request, "error.html", {"title": "Not found", "code": "404",
-                                          "message": f"{exc.what} {exc.name!r} was not found"}, 404)
+    return render(
+        request,
+        "error.html",
+        {"title": "Not found", "code": "404", "message": f"{exc.what} {exc.name!r} was not found"},
+        404,
+    )
 
 
 async def _no_page(request: Request, exc: Exception) -> HTMLResponse:
     if not isinstance(exc, HTTPException):
         raise exc
     if exc.status_code == 404:
-        return render(request, "error.html", {"title": "Not found", "code": "404",
-                                              "message": f"no page at {request.url.path!r}"}, 404)
-    return render(request, "error.html", {"title": exc.detail, "code": str(exc.status_code),
-                                          "message": exc.detail}, exc.status_code)
+        return render(
+            request,
+            "error.html",
+            {"title": "Not found", "code": "404", "message": f"no page at {request.url.path!r}"},
+            404,
+        )
+    return render(
+        request,
+        "error.html",
+        {"title": exc.detail, "code": str(exc.status_code), "message": exc.detail},
+        exc.status_code,
+    )
 
 
 async def _aws_error(request: Request, exc: ClientError) -> HTMLResponse:
     error = exc.response.get("Error", {})
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502
-    return render(request, "error.html", {
-        "title": "The service refused", "code": error.get("Code", "Error"),
-        "message": error.get("Message", str(exc)), "operation": exc.operation_name},
-        status if 400 <= status < 600 else 502)
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "The service refused",
+            "code": error.get("Code", "Error"),
+            "message": error.get("Message", str(exc)),
+            "operation": exc.operation_name,
+        },
+        status if 400 <= status < 600 else 502,
+    )
 
 
 async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
-    return render(request, "error.html", {"title": "The service did not answer", "code": type(exc).__name__,
-                                          "message": str(exc)}, 502)
+    return render(
+        request,
+        "error.html",
+        {"title": "The service did not answer", "code": type(exc).__name__, "message": str(exc)},
+        502,
+    )
 
 
 async def _not_implemented(request: Request, exc: Exception) -> HTMLResponse:
     # Only AWS emulators (moto) lack operations; say which instead of failing.
-    return render(request, "error.html", {"title": "Not available on this target", "code": "501",
-                                          "message": str(exc)}, 501)
+    return render(
+        request, "error.html", {"title": "Not available on this target", "code": "501", "message": str(exc)}, 501
+    )
 
 
 async def _cross_site(request: Request, exc: Exception) -> HTMLResponse:
@@ -193,11 +232,18 @@ async def _cross_site(request: Request, exc: Exception) -> HTMLResponse:
 def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
     """The studio for one backend. `mlflow_url`: where the MLflow UI answers, linked from pages."""
     from mlgw.studio import pages
-    app = Starlette(routes=[*pages.routes(), Mount("/static", StaticFiles(directory=str(HERE / "static")),
-                                                   name="static")],
-                    exception_handlers={NotFound: _not_found, HTTPException: _no_page, ClientError: _aws_error,
-                                        BotoCoreError: _unreachable, CrossSiteRequest: _cross_site,
-                                        NotImplementedError: _not_implemented})
+
+    app = Starlette(
+        routes=[*pages.routes(), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")],
+        exception_handlers={
+            NotFound: _not_found,
+            HTTPException: _no_page,
+            ClientError: _aws_error,
+            BotoCoreError: _unreachable,
+            CrossSiteRequest: _cross_site,
+            NotImplementedError: _not_implemented,
+        },
+    )
     app.state.backend = backend
     app.state.templates = templates()
     app.state.csrf_token = secrets.token_urlsafe(32)

@@ -5,6 +5,7 @@ Every method returns plain dicts as the AWS APIs shape them. Errors are the serv
 `botocore.exceptions.ClientError` (AWS's code and message) propagates to the page; `NotFound`
 names a thing the studio looked for and did not find.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,12 @@ def is_not_found(error: ClientError) -> bool:
     ValidationException "does not exist" / "Could not find" for packages and endpoints."""
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", "")
-    return (code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404")
-            or "does not exist" in message or "Could not find" in message
-            or "not found" in message.lower())
+    return (
+        code in ("ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404")
+        or "does not exist" in message
+        or "Could not find" in message
+        or "not found" in message.lower()
+    )
 
 
 def optional(call, *args):
@@ -55,15 +59,16 @@ def optional(call, *args):
     except ClientError as exc:
         error = exc.response.get("Error", {})
         return None, f"{error.get('Code')}: {error.get('Message')}"
-    except NotImplementedError as exc:       # moto: an operation it does not implement
+    except NotImplementedError as exc:  # moto: an operation it does not implement
         return None, f"not available on this target: {exc}"
 
 
 class Backend:
     def __init__(self, target: Target):
         self.target = target
-        config = BotoConfig(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
-                            read_timeout=30, max_pool_connections=16)
+        config = BotoConfig(
+            retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30, max_pool_connections=16
+        )
         self.sm = target.client("sagemaker", config)
         self.s3 = target.client("s3", config)
         self.featurestore = target.client("sagemaker-featurestore-runtime", config)
@@ -73,7 +78,7 @@ class Backend:
         # Immutable once written: a pipeline's ARN, a registered package's metrics.
         self._pipeline_arns: dict[str, str] = {}
         self._metrics: dict[str, dict | None] = {}
-        self._finished: dict[str, dict] = {}     # a terminal execution's duration and overrides
+        self._finished: dict[str, dict] = {}  # a terminal execution's duration and overrides
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="studio-read")
 
     # -- pipelines -----------------------------------------------------------------------------
@@ -103,8 +108,12 @@ class Backend:
         return f"{self._pipeline_arns[pipeline]}/execution/{execution_id}"
 
     def executions(self, pipeline: str, token: str | None = None) -> tuple[list[dict], str | None]:
-        kwargs: dict[str, Any] = {"PipelineName": pipeline, "SortBy": "CreationTime",
-                                  "SortOrder": "Descending", "MaxResults": EXECUTIONS_PER_PAGE}
+        kwargs: dict[str, Any] = {
+            "PipelineName": pipeline,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": EXECUTIONS_PER_PAGE,
+        }
         if token:
             kwargs["NextToken"] = token
         try:
@@ -115,22 +124,28 @@ class Backend:
             raise
         return page["PipelineExecutionSummaries"], page.get("NextToken")
 
-    def execution_facts(self, summaries: list[dict], defaults: dict[str, str],
-                        known_only: bool = False) -> dict[str, dict]:
+    def execution_facts(
+        self, summaries: list[dict], defaults: dict[str, str], known_only: bool = False
+    ) -> dict[str, dict]:
         """Per execution ARN: executions_view.facts (duration, parameters not at their
         default, AUC), read in parallel; a terminal execution's facts never change, so they
         are read once. `known_only`: only those already read, without any call."""
         from mlgw import executions_view
+
         if known_only:
-            return {s["PipelineExecutionArn"]: self._finished[s["PipelineExecutionArn"]]
-                    for s in summaries if s["PipelineExecutionArn"] in self._finished}
+            return {
+                s["PipelineExecutionArn"]: self._finished[s["PipelineExecutionArn"]]
+                for s in summaries
+                if s["PipelineExecutionArn"] in self._finished
+            }
         todo = [s for s in summaries if s["PipelineExecutionArn"] not in self._finished]
-        read = executions_view.all_facts(self.sm, todo, defaults, self.s3, self.target.bucket,
-                                         pool=self._pool)
+        read = executions_view.all_facts(self.sm, todo, defaults, self.s3, self.target.bucket, pool=self._pool)
         fresh = {s["PipelineExecutionArn"]: f for s, f in zip(todo, read)}
         self._finished.update({arn: f for arn, f in fresh.items() if not f["running"]})
-        return {s["PipelineExecutionArn"]: fresh.get(s["PipelineExecutionArn"])
-                or self._finished[s["PipelineExecutionArn"]] for s in summaries}
+        return {
+            s["PipelineExecutionArn"]: fresh.get(s["PipelineExecutionArn"]) or self._finished[s["PipelineExecutionArn"]]
+            for s in summaries
+        }
 
     def execution(self, pipeline: str, execution_id: str) -> dict:
         arn = self.execution_arn(pipeline, execution_id)
@@ -143,8 +158,9 @@ class Backend:
 
     def execution_definition(self, arn: str) -> dict:
         """The definition the execution ran (it may differ from the pipeline's current one)."""
-        return json.loads(self.sm.describe_pipeline_definition_for_execution(
-            PipelineExecutionArn=arn)["PipelineDefinition"])
+        return json.loads(
+            self.sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)["PipelineDefinition"]
+        )
 
     def steps(self, arn: str) -> list[dict]:
         steps: list[dict] = []
@@ -157,14 +173,15 @@ class Backend:
             kwargs["NextToken"] = page["NextToken"]
 
     def parameters(self, arn: str) -> list[dict]:
-        return self.sm.list_pipeline_parameters_for_execution(
-            PipelineExecutionArn=arn).get("PipelineParameters", [])
+        return self.sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn).get("PipelineParameters", [])
 
     def start(self, pipeline: str, parameters: dict[str, str]) -> str:
         return self.sm.start_pipeline_execution(
-            PipelineName=pipeline, ClientRequestToken=uuid.uuid4().hex,
+            PipelineName=pipeline,
+            ClientRequestToken=uuid.uuid4().hex,
             PipelineExecutionDescription="started from mlgw studio",
-            PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()])["PipelineExecutionArn"]
+            PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+        )["PipelineExecutionArn"]
 
     def retry(self, arn: str) -> None:
         self.sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
@@ -176,12 +193,10 @@ class Backend:
         """The processing or training job behind a step (DescribeProcessingJob / DescribeTrainingJob)."""
         if "ProcessingJob" in metadata:
             name = metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
-            return {"kind": "ProcessingJob", "name": name,
-                    **self.sm.describe_processing_job(ProcessingJobName=name)}
+            return {"kind": "ProcessingJob", "name": name, **self.sm.describe_processing_job(ProcessingJobName=name)}
         if "TrainingJob" in metadata:
             name = metadata["TrainingJob"]["Arn"].rsplit("/", 1)[-1]
-            return {"kind": "TrainingJob", "name": name,
-                    **self.sm.describe_training_job(TrainingJobName=name)}
+            return {"kind": "TrainingJob", "name": name, **self.sm.describe_training_job(TrainingJobName=name)}
         return None
 
     def job_log(self, job_name: str) -> str | None:
@@ -196,8 +211,10 @@ class Backend:
 
     def log_console_url(self, kind: str, job_name: str) -> str:
         group = "/aws/sagemaker/ProcessingJobs" if kind == "ProcessingJob" else "/aws/sagemaker/TrainingJobs"
-        return (f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
-                f"#logsV2:log-groups/log-group/{group.replace('/', '$252F')}$3FlogStreamNameFilter$3D{job_name}")
+        return (
+            f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#logsV2:log-groups/log-group/{group.replace('/', '$252F')}$3FlogStreamNameFilter$3D{job_name}"
+        )
 
     # -- S3 --------------------------------------------------------------------------------------
 
@@ -255,8 +272,12 @@ class Backend:
             if is_not_found(exc):
                 raise NotFound("model package group", group) from None
             raise
-        kwargs = {"ModelPackageGroupName": group, "SortBy": "CreationTime",
-                  "SortOrder": "Descending", "MaxResults": VERSIONS_PER_PAGE}
+        kwargs = {
+            "ModelPackageGroupName": group,
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": VERSIONS_PER_PAGE,
+        }
         if token:
             kwargs["NextToken"] = token
         page = self.sm.list_model_packages(**kwargs)
@@ -282,21 +303,25 @@ class Backend:
         """The evaluation report attached to a package (ModelMetrics.ModelQuality.Statistics)."""
         arn = package["ModelPackageArn"]
         if arn not in self._metrics:
-            uri = (package.get("ModelMetrics", {}).get("ModelQuality", {})
-                   .get("Statistics", {}).get("S3Uri"))
+            uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
             self._metrics[arn] = self.read_json(uri) if uri else None
         return self._metrics[arn]
 
     def packages_with_metrics(self, summaries: list[dict]) -> list[dict]:
         """Each summary with its package's AUC / PR-AUC, read concurrently and cached (a
         registered package's metrics never change)."""
+
         def one(summary: dict) -> dict:
             arn = summary["ModelPackageArn"]
             if arn not in self._metrics:
                 self.package_metrics(self.sm.describe_model_package(ModelPackageName=arn))
             metrics = (self._metrics.get(arn) or {}).get("binary_classification_metrics", {})
-            return {**summary, "auc": metrics.get("auc", {}).get("value"),
-                    "pr_auc": metrics.get("pr_auc", {}).get("value")}
+            return {
+                **summary,
+                "auc": metrics.get("auc", {}).get("value"),
+                "pr_auc": metrics.get("pr_auc", {}).get("value"),
+            }
+
         return list(self._pool.map(one, summaries))
 
     def set_approval(self, arn: str, status: str, description: str = "") -> None:
@@ -329,19 +354,34 @@ class Backend:
 
     def config_history(self, endpoint: str) -> list[dict]:
         """Endpoint configs whose name contains the endpoint's (how `deploy` names them), newest first."""
-        return self.sm.list_endpoint_configs(NameContains=endpoint, SortBy="CreationTime",
-                                             SortOrder="Descending", MaxResults=50)["EndpointConfigs"]
+        return self.sm.list_endpoint_configs(
+            NameContains=endpoint, SortBy="CreationTime", SortOrder="Descending", MaxResults=50
+        )["EndpointConfigs"]
 
     def variant_metrics(self, endpoint: str, variants: list[str], start, end) -> dict[str, dict]:
         """Invocations and 4xx/5xx errors per variant over [start, end] (CloudWatch AWS/SageMaker)."""
         queries = []
         for i, variant in enumerate(variants):
             for j, metric in enumerate(("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")):
-                queries.append({"Id": f"m{i}_{j}", "Label": f"{variant}|{metric}", "ReturnData": True,
-                                "MetricStat": {"Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric,
-                                               "Dimensions": [{"Name": "EndpointName", "Value": endpoint},
-                                                              {"Name": "VariantName", "Value": variant}]},
-                                               "Period": 3600, "Stat": "Sum"}})
+                queries.append(
+                    {
+                        "Id": f"m{i}_{j}",
+                        "Label": f"{variant}|{metric}",
+                        "ReturnData": True,
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/SageMaker",
+                                "MetricName": metric,
+                                "Dimensions": [
+                                    {"Name": "EndpointName", "Value": endpoint},
+                                    {"Name": "VariantName", "Value": variant},
+                                ],
+                            },
+                            "Period": 3600,
+                            "Stat": "Sum",
+                        },
+                    }
+                )
         out: dict[str, dict] = {v: {} for v in variants}
         if not queries:
             return out
@@ -354,18 +394,21 @@ class Backend:
     def promote(self, endpoint: str, variant: str | None, promote: bool) -> str:
         """The same operation as `mlgw endpoint promote|rollback`."""
         from mlgw import canary
+
         return canary.finish(self.sm, endpoint, variant or None, promote=promote).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(
             EndpointName=endpoint,
-            DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()])
+            DesiredWeightsAndCapacities=[{"VariantName": v, "DesiredWeight": w} for v, w in weights.items()],
+        )
 
     # -- feature store ---------------------------------------------------------------------------
 
     def feature_groups(self) -> list[dict]:
-        return self.sm.list_feature_groups(SortBy="Name", SortOrder="Ascending",
-                                           MaxResults=100)["FeatureGroupSummaries"]
+        return self.sm.list_feature_groups(SortBy="Name", SortOrder="Ascending", MaxResults=100)[
+            "FeatureGroupSummaries"
+        ]
 
     def feature_group(self, name: str) -> dict:
         try:
@@ -381,8 +424,7 @@ class Backend:
 
     def offline_rows(self, group: dict, limit: int = 20) -> tuple[str | None, list[dict]]:
         """The newest Parquet file of the offline store and its last `limit` rows."""
-        uri = (group.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
-               .get("ResolvedOutputS3Uri"))
+        uri = group.get("OfflineStoreConfig", {}).get("S3StorageConfig", {}).get("ResolvedOutputS3Uri")
         if not uri:
             return None, []
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -390,13 +432,15 @@ class Backend:
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 if obj["Key"].endswith(".parquet") and (
-                        newest is None or obj["LastModified"] >= newest["LastModified"]):
+                    newest is None or obj["LastModified"] >= newest["LastModified"]
+                ):
                     newest = obj
         if newest is None:
             return uri, []
         import io
 
         import pyarrow.parquet as pq
+
         body = self.s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read()
         table = pq.read_table(io.BytesIO(body))
         return f"s3://{bucket}/{newest['Key']}", table.slice(max(0, table.num_rows - limit)).to_pylist()
@@ -411,8 +455,8 @@ class Backend:
         import struct
 
         import pyarrow.parquet as pq
-        uri = (group.get("OfflineStoreConfig", {}).get("S3StorageConfig", {})
-               .get("ResolvedOutputS3Uri"))
+
+        uri = group.get("OfflineStoreConfig", {}).get("S3StorageConfig", {}).get("ResolvedOutputS3Uri")
         if not uri:
             return None
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -424,14 +468,12 @@ class Backend:
         def rows(key: str) -> int:
             tail = self.s3.get_object(Bucket=bucket, Key=key, Range="bytes=-65536")["Body"].read()
             length = struct.unpack("<I", tail[-8:-4])[0]
-            if length + 8 > len(tail):       # a footer over 64 KiB: fetch exactly it
-                tail = self.s3.get_object(Bucket=bucket, Key=key,
-                                          Range=f"bytes=-{length + 8}")["Body"].read()
+            if length + 8 > len(tail):  # a footer over 64 KiB: fetch exactly it
+                tail = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length + 8}")["Body"].read()
             # The footer alone parses once it sits behind the file's leading magic bytes.
-            return pq.read_metadata(io.BytesIO(b"PAR1" + tail[-(length + 8):])).num_rows
+            return pq.read_metadata(io.BytesIO(b"PAR1" + tail[-(length + 8) :])).num_rows
 
-        return {"rows": sum(self._pool.map(rows, keys[:max_files])),
-                "files": len(keys), "partial": partial}
+        return {"rows": sum(self._pool.map(rows, keys[:max_files])), "files": len(keys), "partial": partial}
 
     # -- monitoring ------------------------------------------------------------------------------
 
@@ -457,14 +499,26 @@ class Backend:
         return self.cloudwatch.describe_alarms(MaxRecords=100).get("MetricAlarms", [])
 
     def alarm_history(self, name: str) -> list[dict]:
-        return self.cloudwatch.describe_alarm_history(
-            AlarmName=name, HistoryItemType="StateUpdate", MaxRecords=50).get("AlarmHistoryItems", [])
+        return self.cloudwatch.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate", MaxRecords=50).get(
+            "AlarmHistoryItems", []
+        )
 
     def metric_series(self, namespace: str, metric: str, dimensions: list[dict], start, end) -> dict:
         result = self.cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "m", "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-                "Period": 300, "Stat": "Maximum"}}], StartTime=start, EndTime=end)
+            MetricDataQueries=[
+                {
+                    "Id": "m",
+                    "ReturnData": True,
+                    "MetricStat": {
+                        "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+                        "Period": 300,
+                        "Stat": "Maximum",
+                    },
+                }
+            ],
+            StartTime=start,
+            EndTime=end,
+        )
         return result["MetricDataResults"][0] if result["MetricDataResults"] else {}
 
     def rules(self) -> list[dict]:

@@ -3,6 +3,7 @@
 Inputs are the services' own shapes: Model Monitor `statistics.json` features (KLL buckets for
 numbers, categorical buckets for strings) and CloudWatch GetMetricData results.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,9 +16,9 @@ BASELINE, CURRENT = "#8c96a8", "#d9534f"
 
 def _svg(fig: Figure) -> str:
     out = io.StringIO()
-    fig.savefig(out, format="svg")          # fixed margins: a "tight" box draws every chart twice
+    fig.savefig(out, format="svg")  # fixed margins: a "tight" box draws every chart twice
     text = out.getvalue()
-    return text[text.index("<svg"):]          # drop the XML prolog: the SVG sits inside HTML
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG sits inside HTML
 
 
 def _buckets(feature: dict) -> tuple[str, list[tuple[str, float]]]:
@@ -35,8 +36,11 @@ def distribution(name: str, baseline: dict | None, current: dict | None) -> str:
     fig = Figure(figsize=(4.2, 2.4))
     fig.subplots_adjust(left=0.15, right=0.97, top=0.88, bottom=0.28)
     ax = fig.add_subplot()
-    series = [(label, colour, _buckets(f)[1]) for label, colour, f in
-              (("baseline", BASELINE, baseline), ("current", CURRENT, current)) if f]
+    series = [
+        (label, colour, _buckets(f)[1])
+        for label, colour, f in (("baseline", BASELINE, baseline), ("current", CURRENT, current))
+        if f
+    ]
     shown = baseline or current
     if series and shown and _buckets(shown)[0] == "categorical":
         labels = sorted({k for _, _, buckets in series for k, _ in buckets})
@@ -44,15 +48,20 @@ def distribution(name: str, baseline: dict | None, current: dict | None) -> str:
         for i, (label, colour, buckets) in enumerate(series):
             counts = dict(buckets)
             total = sum(counts.values()) or 1
-            ax.bar([x + i * width for x in range(len(labels))], [counts.get(k, 0) / total for k in labels],
-                   width=width, color=colour, label=label)
-        ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels,
-                      rotation=30, fontsize=7)
+            ax.bar(
+                [x + i * width for x in range(len(labels))],
+                [counts.get(k, 0) / total for k in labels],
+                width=width,
+                color=colour,
+                label=label,
+            )
+        ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(labels))], labels, rotation=30, fontsize=7)
     else:
         for label, colour, buckets in series:
             total = sum(c for _, c in buckets) or 1
-            ax.plot(range(len(buckets)), [c / total for _, c in buckets], color=colour, label=label,
-                    drawstyle="steps-mid")
+            ax.plot(
+                range(len(buckets)), [c / total for _, c in buckets], color=colour, label=label, drawstyle="steps-mid"
+            )
         if series:
             ticks = series[0][2]
             step = max(1, len(ticks) // 5)
@@ -91,8 +100,15 @@ def confusion(tn: int, fp: int, fn: int, tp: int) -> str:
     ax.imshow(cells, cmap="Blues")
     for r in range(2):
         for c in range(2):
-            ax.text(c, r, str(cells[r][c]), ha="center", va="center", fontsize=9,
-                    color="white" if cells[r][c] > max(tn, fp, fn, tp) / 2 else "black")
+            ax.text(
+                c,
+                r,
+                str(cells[r][c]),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if cells[r][c] > max(tn, fp, fn, tp) / 2 else "black",
+            )
     ax.set_xticks([0, 1], ["pred 0", "pred 1"], fontsize=7)
     ax.set_yticks([0, 1], ["true 0", "true 1"], fontsize=7)
     return _svg(fig)

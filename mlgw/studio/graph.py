@@ -7,6 +7,7 @@ Definition format: SageMaker's pipeline definition JSON schema (2020-12-01),
 https://aws-step-functions-data-science-sdk.readthedocs.io/ and
 https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-steps.html
 """
+
 from __future__ import annotations
 
 import re
@@ -36,7 +37,7 @@ class Node:
 class Edge:
     source: str
     target: str
-    kind: str                # data | depends | if | else
+    kind: str  # data | depends | if | else
     path: str = ""
     label: str = ""
 
@@ -110,7 +111,7 @@ def _layout(graph: Graph) -> None:
     g = nx.DiGraph()
     g.add_nodes_from(graph.nodes)
     g.add_edges_from((e.source, e.target) for e in graph.edges)
-    if not nx.is_directed_acyclic_graph(g):       # a broken definition still gets drawn
+    if not nx.is_directed_acyclic_graph(g):  # a broken definition still gets drawn
         g.remove_edges_from(list(nx.find_cycle(g)))
     for layer, names in enumerate(nx.topological_generations(g)):
         for name in names:

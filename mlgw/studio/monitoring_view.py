@@ -8,6 +8,7 @@ statistics.json, constraint_violations.json), the published baseline
 SageMaker ListPipelineExecutions — all through boto3.
 https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-interpreting-results.html
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,7 @@ RUNS_SHOWN = 48
 PLOTS = 6
 
 
-_PLOTS: dict[str, str] = {}      # a run's report never changes: draw each plot once
+_PLOTS: dict[str, str] = {}  # a run's report never changes: draw each plot once
 
 
 def _distribution(name: str, baseline: dict | None, current: dict | None) -> str:
@@ -38,8 +39,9 @@ def _run_time(prefix: str) -> dt.datetime | None:
     parts = prefix.split("/")
     for i in range(len(parts) - 3):
         try:
-            return dt.datetime(int(parts[i]), int(parts[i + 1]), int(parts[i + 2]), int(parts[i + 3]),
-                               tzinfo=dt.timezone.utc)
+            return dt.datetime(
+                int(parts[i]), int(parts[i + 1]), int(parts[i + 2]), int(parts[i + 3]), tzinfo=dt.timezone.utc
+            )
         except ValueError:
             continue
     return None
@@ -50,9 +52,17 @@ def build(backend: Backend, query: Any) -> dict:
     names = [e["EndpointName"] for e in endpoints or []]
     endpoint = query.get("endpoint") or (names[0] if names else "")
     bucket = backend.target.bucket
-    context: dict[str, Any] = {"endpoints": names, "endpoint": endpoint, "endpoints_error": endpoints_error,
-                               "bucket": bucket, "runs": [], "selected": None, "violations": [],
-                               "plots": [], "trend_svg": None}
+    context: dict[str, Any] = {
+        "endpoints": names,
+        "endpoint": endpoint,
+        "endpoints_error": endpoints_error,
+        "bucket": bucket,
+        "runs": [],
+        "selected": None,
+        "violations": [],
+        "plots": [],
+        "trend_svg": None,
+    }
     if endpoint:
         runs, runs_error = optional(backend.drift_reports, endpoint)
         runs = (runs or [])[:RUNS_SHOWN]
@@ -74,8 +84,9 @@ def build(backend: Backend, query: Any) -> dict:
                 if run["time"]:
                     counts.append((run["time"], 0))
         if len(counts) > 1:
-            context["trend_svg"] = charts.series("constraint violations per monitoring run",
-                                                 [t for t, _ in counts], [c for _, c in counts])
+            context["trend_svg"] = charts.series(
+                "constraint violations per monitoring run", [t for t, _ in counts], [c for _, c in counts]
+            )
         context["runs"] = runs
         if selected:
             context["selected"] = selected
@@ -96,13 +107,14 @@ def build(backend: Backend, query: Any) -> dict:
     if endpoint:
         # The drift metric the monitoring job publishes (monitoring/publish.py), where CloudWatch has it.
         now = dt.datetime.now(dt.timezone.utc)
-        dims = [{"Name": "Endpoint", "Value": endpoint},
-                {"Name": "MonitoringSchedule", "Value": f"{endpoint}-monitor"}]
-        series, context["metric_error"] = optional(backend.metric_series, DRIFT_NAMESPACE,
-                                                   "constraint_violations", dims, now - dt.timedelta(days=7), now)
+        dims = [{"Name": "Endpoint", "Value": endpoint}, {"Name": "MonitoringSchedule", "Value": f"{endpoint}-monitor"}]
+        series, context["metric_error"] = optional(
+            backend.metric_series, DRIFT_NAMESPACE, "constraint_violations", dims, now - dt.timedelta(days=7), now
+        )
         if series and series.get("Values"):
-            context["metric_svg"] = charts.series(f"{DRIFT_NAMESPACE} constraint_violations (CloudWatch, 7 days)",
-                                                  series["Timestamps"], series["Values"])
+            context["metric_svg"] = charts.series(
+                f"{DRIFT_NAMESPACE} constraint_violations (CloudWatch, 7 days)", series["Timestamps"], series["Values"]
+            )
     alarms, alarms_error = optional(backend.alarms)
     context["alarms_error"] = alarms_error
     context["alarms"] = []

@@ -3,6 +3,7 @@ endpoints, monitoring and Feature Store. GET handlers are plain functions (Starl
 in its thread pool, as boto3 blocks); POST actions check the cross-site token first, then do
 what `mlgw pipeline|endpoint` would and redirect (303) back to the page with a note.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,6 +40,7 @@ def _aws_message(exc: ClientError) -> str:
 
 # -- pipelines ---------------------------------------------------------------------------------
 
+
 def home(request: Request):
     return RedirectResponse("/pipelines", status_code=307)
 
@@ -57,20 +59,37 @@ def pipeline(request: Request):
     # Durations, overrides and AUCs take a few calls per execution: the page shows those
     # already known (finished executions, read once) and studio.js fetches the rest.
     facts = backend.execution_facts(executions, defaults, known_only=True)
-    return render(request, "pipelines_detail.html", {
-        "pipeline": described, "name": name, "graph": drawn, "executions": executions, "next_token": token,
-        **_executions_table(name, executions, facts, request.query_params.get("token")),
-        "parameters": definition.get("Parameters", []), "started_by": started_by,
-        "note": request.query_params.get("note"), "error": request.query_params.get("error")})
+    return render(
+        request,
+        "pipelines_detail.html",
+        {
+            "pipeline": described,
+            "name": name,
+            "graph": drawn,
+            "executions": executions,
+            "next_token": token,
+            **_executions_table(name, executions, facts, request.query_params.get("token")),
+            "parameters": definition.get("Parameters", []),
+            "started_by": started_by,
+            "note": request.query_params.get("note"),
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 def _executions_table(name: str, executions: list[dict], facts: dict, token: str | None) -> dict:
-    complete = all(arn in facts and not facts[arn]["running"]
-                   for arn in (e["PipelineExecutionArn"] for e in executions))
-    live = f"/pipelines/{quote(name, safe='')}/executions-table" + (
-        f"?{urlencode({'token': token})}" if token else "")
-    return {"facts": facts, "complete": complete, "table_url": live, "started_by": started_by,
-            "name": name, "executions": executions}
+    complete = all(
+        arn in facts and not facts[arn]["running"] for arn in (e["PipelineExecutionArn"] for e in executions)
+    )
+    live = f"/pipelines/{quote(name, safe='')}/executions-table" + (f"?{urlencode({'token': token})}" if token else "")
+    return {
+        "facts": facts,
+        "complete": complete,
+        "table_url": live,
+        "started_by": started_by,
+        "name": name,
+        "executions": executions,
+    }
 
 
 def executions_table(request: Request):
@@ -81,8 +100,11 @@ def executions_table(request: Request):
     defaults = {p["Name"]: str(p.get("DefaultValue", "")) for p in definition.get("Parameters", [])}
     executions, _ = backend.executions(name, request.query_params.get("token"))
     facts = backend.execution_facts(executions, defaults)
-    return render(request, "pipelines_executions.html",
-                  _executions_table(name, executions, facts, request.query_params.get("token")))
+    return render(
+        request,
+        "pipelines_executions.html",
+        _executions_table(name, executions, facts, request.query_params.get("token")),
+    )
 
 
 def _execution_view(request: Request) -> dict:
@@ -96,19 +118,34 @@ def _execution_view(request: Request) -> dict:
         definition = json.loads(backend.pipeline(name)["PipelineDefinition"])
     steps, steps_error = optional(backend.steps, arn)
     base = f"/pipelines/{quote(name)}/executions/{quote(eid)}/steps/"
-    drawn = graph.colour(graph.from_definition(definition), steps or [],
-                         href=lambda step: base + quote(step, safe=""))
-    return {"name": name, "eid": eid, "execution": execution, "graph": drawn, "steps": steps or [],
-            "definition": definition,
-            "steps_error": steps_error, "terminal": execution.get("PipelineExecutionStatus") in TERMINAL}
+    drawn = graph.colour(graph.from_definition(definition), steps or [], href=lambda step: base + quote(step, safe=""))
+    return {
+        "name": name,
+        "eid": eid,
+        "execution": execution,
+        "graph": drawn,
+        "steps": steps or [],
+        "definition": definition,
+        "steps_error": steps_error,
+        "terminal": execution.get("PipelineExecutionStatus") in TERMINAL,
+    }
 
 
 def execution(request: Request):
     view = _execution_view(request)
     params, params_error = optional(_backend(request).parameters, view["execution"]["PipelineExecutionArn"])
-    return render(request, "pipelines_execution.html", {
-        **view, "parameters": params or [], "params_error": params_error, "started_by": started_by,
-        "note": request.query_params.get("note"), "error": request.query_params.get("error")})
+    return render(
+        request,
+        "pipelines_execution.html",
+        {
+            **view,
+            "parameters": params or [],
+            "params_error": params_error,
+            "started_by": started_by,
+            "note": request.query_params.get("note"),
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 def execution_live(request: Request):
@@ -121,8 +158,9 @@ def step(request: Request):
     eid, step_name = request.path_params["eid"], request.path_params["step"]
     view = _execution_view(request)
     found = next((s for s in view["steps"] if s["StepName"] == step_name), None)
-    definition_step = next((s for s in graph.flatten(view["definition"].get("Steps", []))
-                            if s["Name"] == step_name), None)
+    definition_step = next(
+        (s for s in graph.flatten(view["definition"].get("Steps", [])) if s["Name"] == step_name), None
+    )
     if found is None and definition_step is None:
         raise NotFound("step", f"{step_name} in execution {eid}")
     job, job_error = (None, None)
@@ -134,13 +172,26 @@ def step(request: Request):
         outputs = (job or {}).get("ProcessingOutputConfig", {}).get("Outputs", [])
         uri = next((o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == prop["OutputName"]), None)
         if uri:
-            reports[prop["PropertyFileName"]] = (f"{uri.rstrip('/')}/{prop['FilePath']}",
-                                                 backend.read_json(f"{uri.rstrip('/')}/{prop['FilePath']}"))
-    return render(request, "pipelines_step.html", {
-        **view, "step": found, "step_name": step_name, "definition_step": definition_step, "job": job,
-        "job_error": job_error, "log": log, "reports": reports,
-        "log_url": backend.log_console_url(job["kind"], job["name"]) if job and log is None else None,
-        "arguments": json.dumps((definition_step or {}).get("Arguments", {}), indent=2, default=str)})
+            reports[prop["PropertyFileName"]] = (
+                f"{uri.rstrip('/')}/{prop['FilePath']}",
+                backend.read_json(f"{uri.rstrip('/')}/{prop['FilePath']}"),
+            )
+    return render(
+        request,
+        "pipelines_step.html",
+        {
+            **view,
+            "step": found,
+            "step_name": step_name,
+            "definition_step": definition_step,
+            "job": job,
+            "job_error": job_error,
+            "log": log,
+            "reports": reports,
+            "log_url": backend.log_console_url(job["kind"], job["name"]) if job and log is None else None,
+            "arguments": json.dumps((definition_step or {}).get("Arguments", {}), indent=2, default=str),
+        },
+    )
 
 
 async def start(request: Request):
@@ -178,6 +229,7 @@ async def stop(request: Request):
 
 # -- S3 object browser ---------------------------------------------------------------------------
 
+
 def s3_object(request: Request):
     backend = _backend(request)
     bucket, key = request.path_params["bucket"], request.path_params.get("key", "")
@@ -193,19 +245,22 @@ def s3_object(request: Request):
         prefixes, objects = backend.list_objects(bucket, key + "/")
         if not prefixes and not objects:
             raise
-        return render(request, "s3.html", {"bucket": bucket, "key": key + "/", "prefixes": prefixes,
-                                           "objects": objects})
+        return render(
+            request, "s3.html", {"bucket": bucket, "key": key + "/", "prefixes": prefixes, "objects": objects}
+        )
     try:
         text = body.decode()
         if key.endswith(".json"):
             text = json.dumps(json.loads(text), indent=2)
     except (UnicodeDecodeError, ValueError):
         text = None if b"\0" in body else body.decode(errors="replace")
-    return render(request, "s3.html", {"bucket": bucket, "key": key, "text": text, "size": size,
-                                       "truncated": size > len(body)})
+    return render(
+        request, "s3.html", {"bucket": bucket, "key": key, "text": text, "size": size, "truncated": size > len(body)}
+    )
 
 
 # -- model registry --------------------------------------------------------------------------------
+
 
 def models(request: Request):
     return render(request, "models_list.html", {"groups": _backend(request).model_groups()})
@@ -215,18 +270,26 @@ def model_group(request: Request):
     backend, group = _backend(request), request.path_params["group"]
     summaries, token = backend.model_packages(group, request.query_params.get("token"))
     packages = backend.packages_with_metrics(summaries)
-    return render(request, "models_group.html", {"group": group, "packages": packages,
-                                                 "next_token": token,
-                                                 "note": request.query_params.get("note"),
-                                                 "error": request.query_params.get("error")})
+    return render(
+        request,
+        "models_group.html",
+        {
+            "group": group,
+            "packages": packages,
+            "next_token": token,
+            "note": request.query_params.get("note"),
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 def _version(request: Request, key: str = "version") -> int:
     try:
         return int(request.path_params.get(key) or request.query_params.get(key, ""))
     except ValueError:
-        raise NotFound("model package version",
-                       request.path_params.get(key) or request.query_params.get(key, "")) from None
+        raise NotFound(
+            "model package version", request.path_params.get(key) or request.query_params.get(key, "")
+        ) from None
 
 
 def _package_view(backend, group: str, version: int) -> dict:
@@ -234,18 +297,32 @@ def _package_view(backend, group: str, version: int) -> dict:
     report = backend.package_metrics(package) or {}
     metrics = report.get("binary_classification_metrics", {})
     matrix = metrics.get("confusion_matrix")
-    return {"package": package, "version": version, "metrics": metrics, "report": report,
-            "matrix_svg": charts.confusion(matrix["0"]["0"], matrix["0"]["1"], matrix["1"]["0"],
-                                           matrix["1"]["1"]) if matrix else None,
-            # Evaluate writes which MLflow run it logged into the report the package carries.
-            "mlflow": report.get("mlflow") if (report.get("mlflow") or {}).get("run_id") else None}
+    return {
+        "package": package,
+        "version": version,
+        "metrics": metrics,
+        "report": report,
+        "matrix_svg": charts.confusion(matrix["0"]["0"], matrix["0"]["1"], matrix["1"]["0"], matrix["1"]["1"])
+        if matrix
+        else None,
+        # Evaluate writes which MLflow run it logged into the report the package carries.
+        "mlflow": report.get("mlflow") if (report.get("mlflow") or {}).get("run_id") else None,
+    }
 
 
 def model_package(request: Request):
     backend, group = _backend(request), request.path_params["group"]
-    return render(request, "models_package.html", {
-        "group": group, **_package_view(backend, group, _version(request)), "approvals": APPROVAL,
-        "note": request.query_params.get("note"), "error": request.query_params.get("error")})
+    return render(
+        request,
+        "models_package.html",
+        {
+            "group": group,
+            **_package_view(backend, group, _version(request)),
+            "approvals": APPROVAL,
+            "note": request.query_params.get("note"),
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 def compare(request: Request):
@@ -266,14 +343,14 @@ async def approval(request: Request):
         return _back(page, error=f"ModelApprovalStatus must be one of {', '.join(APPROVAL)}, got {status!r}")
     try:
         package = await run_in_threadpool(backend.model_package, group, version)
-        await run_in_threadpool(backend.set_approval, package["ModelPackageArn"], status,
-                                fields.get("description", ""))
+        await run_in_threadpool(backend.set_approval, package["ModelPackageArn"], status, fields.get("description", ""))
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
     return _back(page, note=f"version {version} is now {status}")
 
 
 # -- endpoints -------------------------------------------------------------------------------------
+
 
 def endpoints(request: Request):
     return render(request, "endpoints_list.html", {"endpoints": _backend(request).endpoints()})
@@ -286,19 +363,35 @@ def _endpoint_view(request: Request) -> dict:
     variants = endpoint.get("ProductionVariants", [])
     total = sum(v.get("CurrentWeight", 0) for v in variants) or 1
     now = dt.datetime.now(dt.timezone.utc)
-    counts, counts_error = optional(backend.variant_metrics, name, [v["VariantName"] for v in variants],
-                                     now - dt.timedelta(days=1), now)
-    return {"name": name, "endpoint": endpoint, "config": config, "variants": variants, "total": total,
-            "counts": counts or {}, "counts_error": counts_error,
-            "terminal": endpoint.get("EndpointStatus") not in ("Creating", "Updating", "SystemUpdating", "RollingBack")}
+    counts, counts_error = optional(
+        backend.variant_metrics, name, [v["VariantName"] for v in variants], now - dt.timedelta(days=1), now
+    )
+    return {
+        "name": name,
+        "endpoint": endpoint,
+        "config": config,
+        "variants": variants,
+        "total": total,
+        "counts": counts or {},
+        "counts_error": counts_error,
+        "terminal": endpoint.get("EndpointStatus") not in ("Creating", "Updating", "SystemUpdating", "RollingBack"),
+    }
 
 
 def endpoint(request: Request):
     view = _endpoint_view(request)
     history, history_error = optional(_backend(request).config_history, view["name"])
-    return render(request, "endpoints_detail.html", {
-        **view, "history": history or [], "history_error": history_error,
-        "note": request.query_params.get("note"), "error": request.query_params.get("error")})
+    return render(
+        request,
+        "endpoints_detail.html",
+        {
+            **view,
+            "history": history or [],
+            "history_error": history_error,
+            "note": request.query_params.get("note"),
+            "error": request.query_params.get("error"),
+        },
+    )
 
 
 def endpoint_live(request: Request):
@@ -310,6 +403,7 @@ async def _endpoint_action(request: Request, promote: bool):
     name = request.path_params["name"]
     page = f"/endpoints/{quote(name)}"
     from processing.job import JobError
+
     try:
         kept = await run_in_threadpool(_backend(request).promote, name, fields.get("variant"), promote)
     except JobError as exc:
@@ -347,6 +441,7 @@ async def weights(request: Request):
 
 # -- monitoring and feature store ------------------------------------------------------------------
 
+
 def monitoring(request: Request):
     backend = _backend(request)
     return render(request, "monitoring.html", monitoring_view.build(backend, request.query_params))
@@ -371,10 +466,21 @@ def feature_group(request: Request):
     if result:
         offline_uri, rows = result
     count, count_error = optional(backend.offline_record_count, group)
-    return render(request, "features_detail.html", {
-        "group": group, "record_id": record_id, "record": record, "record_error": record_error,
-        "offline_uri": offline_uri, "rows": rows, "offline_error": offline_error,
-        "count": count, "count_error": count_error})
+    return render(
+        request,
+        "features_detail.html",
+        {
+            "group": group,
+            "record_id": record_id,
+            "record": record,
+            "record_error": record_error,
+            "offline_uri": offline_uri,
+            "rows": rows,
+            "offline_error": offline_error,
+            "count": count,
+            "count_error": count_error,
+        },
+    )
 
 
 def routes() -> list[Route]:

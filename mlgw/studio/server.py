@@ -3,6 +3,7 @@
 `<home>/studio.json` records the running studio (pid, host, port, url) so `mlgw run` can print
 its URL; `<home>/mlflow.json` likewise records `mlgw mlflow`'s UI, which the studio links to.
 """
+
 from __future__ import annotations
 
 import errno
@@ -42,8 +43,8 @@ def mlflow_url(home: Path) -> str | None:
 
 def make_server(app, host: str, port: int):
     import uvicorn
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     return uvicorn.Server(config)
 
 
@@ -54,6 +55,7 @@ class Background:
         import socket
 
         from mlgw.studio.app import create_app
+
         if port == 0:
             with socket.socket() as s:
                 s.bind((host, 0))
@@ -83,8 +85,10 @@ def refuse_if_running(home: Path | None) -> None:
     """Raise StudioError naming the studio that already serves `home` (its run file's URL and pid)."""
     record = daemon.read_record(studio_file(home)) if home is not None else None
     if record:
-        raise StudioError(f"studio already running at {record['url']} (pid {record['pid']}); "
-                          "stop it first (Ctrl-C in its terminal, or `mlgw stop`)")
+        raise StudioError(
+            f"studio already running at {record['url']} (pid {record['pid']}); "
+            "stop it first (Ctrl-C in its terminal, or `mlgw stop`)"
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -92,32 +96,37 @@ def bind(host: str, port: int) -> socket.socket:
     address not on this machine, an unknown host name). Bound here rather than by uvicorn so a
     refusal is one `mlgw: error:` line, and so the run file is written only once the port is ours."""
     address: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
-    try:      # an address literal needs no resolver
+    try:  # an address literal needs no resolver
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         address = (host, port)
     except ValueError:
         try:
-            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                          flags=socket.AI_PASSIVE)[0]
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+                0
+            ]
         except socket.gaierror as exc:
             raise StudioError(f"cannot serve on --host {host}: {exc.strerror}") from None
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise StudioError(f"port {port} is taken by {daemon.port_holder(port) or 'another program'}; "
-                              "choose another with --studio-port or MLGW_STUDIO_PORT") from None
-        raise StudioError(f"cannot serve on {host}:{port}: {exc.strerror} "
-                          "(--host must be an address of this machine)") from None
+            raise StudioError(
+                f"port {port} is taken by {daemon.port_holder(port) or 'another program'}; "
+                "choose another with --studio-port or MLGW_STUDIO_PORT"
+            ) from None
+        raise StudioError(
+            f"cannot serve on {host}:{port}: {exc.strerror} (--host must be an address of this machine)"
+        ) from None
     return sock
 
 
-def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=None,
-          sock: socket.socket | None = None) -> None:
+def serve(
+    target: Target, host: str, port: int, mlflow: str | None = None, out=None, sock: socket.socket | None = None
+) -> None:
     """Serve in the foreground until interrupted; record the URL while running (local target).
 
     `sock`: bound by `bind(host, port)` already (else bound here). Raises StudioError before
@@ -125,6 +134,7 @@ def serve(target: Target, host: str, port: int, mlflow: str | None = None, out=N
     The run file is written once the port is bound and removed on exit only if it is still
     this process's."""
     from mlgw.studio.app import create_app
+
     home = target.home
     if sock is None:
         refuse_if_running(home)

@@ -10,6 +10,7 @@ Model Monitor's own schedules are not used because Model Monitor is closed to ne
 The window ends at the execution's start time (`Execution.StartDateTime`), which the
 scheduled rule sets; `WindowMinutes` says how far back it reaches.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,7 @@ from pipelines.ml_gateway.pipeline import (
 
 PIPELINE_NAME = "DriftCheck"
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
-DEFAULT_SCHEDULE = "ml-gateway-fraud-drift-check"   # the MonitoringSchedule dimension
+DEFAULT_SCHEDULE = "ml-gateway-fraud-drift-check"  # the MonitoringSchedule dimension
 REPORTS_DIR = f"{PROCESSING_ROOT}/reports"
 
 
@@ -44,8 +45,7 @@ def _stage_packages(session, prefix: str) -> str:
     """Upload the `monitoring` and `processing` packages (content-addressed) that the job
     imports, with the default data contract (processing/schema.json) they load; the S3 prefix
     holding both."""
-    files = sorted([*MONITORING_DIR.glob("*.py"), *PROCESSING_DIR.glob("*.py"),
-                    PROCESSING_DIR / "schema.json"])
+    files = sorted([*MONITORING_DIR.glob("*.py"), *PROCESSING_DIR.glob("*.py"), PROCESSING_DIR / "schema.json"])
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/drift-check-source/{digest}"
     s3 = session.boto_session.client("s3")
@@ -55,10 +55,15 @@ def _stage_packages(session, prefix: str) -> str:
     return f"s3://{bucket}/{key_prefix}"
 
 
-def get_pipeline(region: str, role: str, default_bucket: str | None = None,
-                 pipeline_name: str = PIPELINE_NAME, base_prefix: str = "ml-gateway",
-                 boto_session: boto3.Session | None = None,
-                 processing_image_uri: str | None = None) -> Pipeline:
+def get_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str | None = None,
+    pipeline_name: str = PIPELINE_NAME,
+    base_prefix: str = "ml-gateway",
+    boto_session: boto3.Session | None = None,
+    processing_image_uri: str | None = None,
+) -> Pipeline:
     """The DriftCheck pipeline. Parameters: EndpointName, MonitoringScheduleName,
     WindowMinutes, CaptureUri (the endpoint's DestinationS3Uri), ReportsUri (Model
     Monitor's output prefix; the endpoint and schedule names are appended),
@@ -68,27 +73,45 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     endpoint = ParameterString("EndpointName", default_value=DEFAULT_ENDPOINT)
     schedule = ParameterString("MonitoringScheduleName", default_value=DEFAULT_SCHEDULE)
     window = ParameterInteger("WindowMinutes", default_value=60)
-    capture = ParameterString("CaptureUri",
-                              default_value=f"s3://{bucket}/{base_prefix}/data-capture")
-    reports = ParameterString("ReportsUri",
-                              default_value=f"s3://{bucket}/{base_prefix}/monitoring-reports")
+    capture = ParameterString("CaptureUri", default_value=f"s3://{bucket}/{base_prefix}/data-capture")
+    reports = ParameterString("ReportsUri", default_value=f"s3://{bucket}/{base_prefix}/monitoring-reports")
     instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
 
     processor = ScriptProcessor(
-        role=role, command=["python3"],
+        role=role,
+        command=["python3"],
         image_uri=processing_image_uri or default_processing_image_uri(session, region),
-        instance_count=1, instance_type=instance, base_job_name="mlgw-drift-check",
-        sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT})
+        instance_count=1,
+        instance_type=instance,
+        base_job_name="mlgw-drift-check",
+        sagemaker_session=session,
+        env={"PYTHONPATH": SOURCE_MOUNT},
+    )
     source = _s3_input("source", _stage_packages(session, base_prefix), SOURCE_MOUNT)
-    output = _s3_output("reports", REPORTS_DIR, Join(on="/", values=[reports, endpoint,
-                                                                       schedule]))
+    output = _s3_output("reports", REPORTS_DIR, Join(on="/", values=[reports, endpoint, schedule]))
     args = processor.run(
-        code=str(Path(MONITORING_DIR, "drift_check.py")), inputs=[source], outputs=[output],
-        arguments=["--endpoint-name", endpoint, "--monitoring-schedule-name", schedule,
-                   "--capture-uri", capture, "--reports-dir", REPORTS_DIR,
-                   "--end", ExecutionVariables.START_DATETIME, "--window-minutes", window.to_string()])
-    step = ProcessingStep(name="DriftCheck", step_args=args,
-                          cache_config=CacheConfig(enable_caching=False))
-    return Pipeline(name=pipeline_name,
-                    parameters=[endpoint, schedule, window, capture, reports, instance],
-                    steps=[step], sagemaker_session=session)
+        code=str(Path(MONITORING_DIR, "drift_check.py")),
+        inputs=[source],
+        outputs=[output],
+        arguments=[
+            "--endpoint-name",
+            endpoint,
+            "--monitoring-schedule-name",
+            schedule,
+            "--capture-uri",
+            capture,
+            "--reports-dir",
+            REPORTS_DIR,
+            "--end",
+            ExecutionVariables.START_DATETIME,
+            "--window-minutes",
+            window.to_string(),
+        ],
+    )
+    step = ProcessingStep(name="DriftCheck", step_args=args, cache_config=CacheConfig(enable_caching=False))
+    return Pipeline(
+        name=pipeline_name,
+        parameters=[endpoint, schedule, window, capture, reports, instance],
+        steps=[step],
+        sagemaker_session=session,
+    )

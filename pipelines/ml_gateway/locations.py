@@ -15,6 +15,7 @@ ground truth) go straight to the landing prefixes, beside the data they extend.
 
 No SageMaker SDK import here: the CLI reads this without building the pipeline.
 """
+
 from __future__ import annotations
 
 BASE_PREFIX = "ml-gateway"

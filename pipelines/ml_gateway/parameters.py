@@ -10,6 +10,7 @@ in by get_pipeline; here they are None.
 
 No SageMaker SDK import: the CLI reads this without building the pipeline.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,11 +34,14 @@ DECLARED: list[dict[str, Any]] = [
     {"Name": "AucThreshold", "Type": "Float", "DefaultValue": 0.75},
     # CreateModelPackage's ModelApprovalStatus values
     # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html).
-    {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "Approved",
-     "EnumValues": ["Approved", "Rejected", "PendingManualApproval"]},
+    {
+        "Name": "ModelApprovalStatus",
+        "Type": "String",
+        "DefaultValue": "Approved",
+        "EnumValues": ["Approved", "Rejected", "PendingManualApproval"],
+    },
     {"Name": "EndpointName", "Type": "String", "DefaultValue": "ml-gateway-fraud"},
-    {"Name": "DeployStrategy", "Type": "String", "DefaultValue": "replace",
-     "EnumValues": ["replace", "canary", "ab"]},
+    {"Name": "DeployStrategy", "Type": "String", "DefaultValue": "replace", "EnumValues": ["replace", "canary", "ab"]},
     {"Name": "NewVariantWeight", "Type": "Float", "DefaultValue": 0.1},
     # An MLflow tracking server (on AWS a SageMaker managed MLflow tracking server ARN) that
     # Evaluate logs the run to; empty: nothing is logged.
@@ -53,23 +57,32 @@ DECLARED: list[dict[str, Any]] = [
 # strictly between 0 and 1 (processing/deploy.py), a window of at least a minute.
 # (low, high, whether the bounds themselves are refused)
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
-    "MaxDepth": (0, None, False), "Eta": (0, 1, False), "NumRound": (1, None, False),
-    "EarlyStoppingRounds": (1, None, False), "AucThreshold": (0, 1, False),
-    "NewVariantWeight": (0, 1, True), "DriftCheckWindowMinutes": (1, None, False),
+    "MaxDepth": (0, None, False),
+    "Eta": (0, 1, False),
+    "NumRound": (1, None, False),
+    "EarlyStoppingRounds": (1, None, False),
+    "AucThreshold": (0, 1, False),
+    "NewVariantWeight": (0, 1, True),
+    "DriftCheckWindowMinutes": (1, None, False),
 }
 # Names and expressions AWS checks only when Deploy creates them.
 PATTERNS: dict[str, tuple[re.Pattern, str]] = {
     # CreateEndpoint's EndpointName
     # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpoint.html)
-    "EndpointName": (re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
-                     "up to 63 letters, digits and hyphens, starting and ending with a letter or "
-                     "digit (CreateEndpoint's EndpointName)"),
+    "EndpointName": (
+        re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+        "up to 63 letters, digits and hyphens, starting and ending with a letter or "
+        "digit (CreateEndpoint's EndpointName)",
+    ),
     # EventBridge PutRule's ScheduleExpression
     # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html)
-    "DriftCheckSchedule": (re.compile(r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
-                                      r"|cron\((\S+ ){5}\S+\)"),
-                           "rate(N minutes|hours|days) or cron(with six fields) (EventBridge's "
-                           "ScheduleExpression)"),
+    "DriftCheckSchedule": (
+        re.compile(
+            r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"
+            r"|cron\((\S+ ){5}\S+\)"
+        ),
+        "rate(N minutes|hours|days) or cron(with six fields) (EventBridge's ScheduleExpression)",
+    ),
 }
 
 # Numbers as text, as StartPipelineExecution parses them: ASCII decimal or scientific notation
@@ -90,8 +103,9 @@ def validate(given: dict[str, Any], declared: list[dict[str, Any]] | None = None
     by_name = {p["Name"]: p for p in (DECLARED if declared is None else declared)}
     unknown = sorted(set(given) - set(by_name))
     if unknown:
-        raise ParameterError(f"unknown pipeline parameter(s) {', '.join(unknown)}; "
-                             f"the pipeline takes {', '.join(sorted(by_name))}")
+        raise ParameterError(
+            f"unknown pipeline parameter(s) {', '.join(unknown)}; the pipeline takes {', '.join(sorted(by_name))}"
+        )
     for name, value in given.items():
         spec = by_name[name]
         kind = spec.get("Type", "String")
@@ -106,10 +120,14 @@ def validate(given: dict[str, Any], declared: list[dict[str, Any]] | None = None
         if kind in ("Integer", "Float") and name in BOUNDS:
             low, high, exclusive = BOUNDS[name]
             number = float(text)
-            if (low is not None and (number < low or (exclusive and number == low))) or \
-                    (high is not None and (number > high or (exclusive and number == high))):
-                span = (f"between {low:g} and {high:g}" + (" (exclusive)" if exclusive else "")
-                        if high is not None else f"at least {low:g}")
+            if (low is not None and (number < low or (exclusive and number == low))) or (
+                high is not None and (number > high or (exclusive and number == high))
+            ):
+                span = (
+                    f"between {low:g} and {high:g}" + (" (exclusive)" if exclusive else "")
+                    if high is not None
+                    else f"at least {low:g}"
+                )
                 raise ParameterError(f"parameter {name}={text!r} must be {span}")
         if name in PATTERNS and not PATTERNS[name][0].fullmatch(text):
             raise ParameterError(f"parameter {name}={text!r} is not valid: {PATTERNS[name][1]}")

@@ -8,6 +8,7 @@ the session points at (localcloud by default), and no AWS credentials locally.
 The layout follows the SageMaker Projects model-build template: `get_pipeline(...)` here,
 `run_pipeline.py` beside it for CI.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -74,6 +75,7 @@ def validate_sdk_config_once() -> None:
     jsonschema.validate call goes through untouched. Idempotent."""
     import jsonschema
     from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA as SDK_SCHEMA
+
     real = jsonschema.validate
     if getattr(real, "sdk_config_once", False):
         return
@@ -91,16 +93,20 @@ def validate_sdk_config_once() -> None:
     jsonschema.validate = validate
 
 
-def get_session(region: str, default_bucket: str | None = None,
-                boto_session: boto3.Session | None = None) -> PipelineSession:
+def get_session(
+    region: str, default_bucket: str | None = None, boto_session: boto3.Session | None = None
+) -> PipelineSession:
     validate_sdk_config_once()
     boto_session = boto_session or boto3.Session(region_name=region)
     # The SDK reports usage to an AWS-owned S3 endpoint unless opted out; building a
     # definition must not reach the network (locally there is none to reach).
     config = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
-    return PipelineSession(boto_session=boto_session,
-                           sagemaker_client=boto_session.client("sagemaker"),
-                           default_bucket=default_bucket, sagemaker_config=config)
+    return PipelineSession(
+        boto_session=boto_session,
+        sagemaker_client=boto_session.client("sagemaker"),
+        default_bucket=default_bucket,
+        sagemaker_config=config,
+    )
 
 
 # The data contract every step derives from (processing/contract.py reads it).
@@ -118,7 +124,7 @@ def _stage_source(session: PipelineSession, prefix: str) -> str:
     `processing` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html).
     The trailing slash keeps a sibling prefix (`processing2/`) out. The default data contract
     (schema.json) travels with the modules."""
-    files = sorted([*PROCESSING_DIR.glob("*.py"), SCHEMA_FILE])   # the modules and the default data contract
+    files = sorted([*PROCESSING_DIR.glob("*.py"), SCHEMA_FILE])  # the modules and the default data contract
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:16]
     key_prefix = f"{prefix}/source/{digest}"
     s3 = session.boto_session.client("s3")
@@ -132,11 +138,13 @@ def _stage_serving_code(session: PipelineSession, prefix: str) -> str:
     """Upload the serving code (inference/serving.py and the feature transform it imports) as
     the sourcedir.tar.gz the XGBoost container loads with SAGEMAKER_SUBMIT_DIRECTORY. The archive
     is byte-for-byte reproducible, so its content-addressed location only moves when code does."""
-    members = [(INFERENCE_DIR / "serving.py", "serving.py"),
-               (PROCESSING_DIR / "__init__.py", "processing/__init__.py"),
-               (PROCESSING_DIR / "features.py", "processing/features.py"),
-               (PROCESSING_DIR / "contract.py", "processing/contract.py"),
-               (SCHEMA_FILE, "processing/schema.json")]
+    members = [
+        (INFERENCE_DIR / "serving.py", "serving.py"),
+        (PROCESSING_DIR / "__init__.py", "processing/__init__.py"),
+        (PROCESSING_DIR / "features.py", "processing/features.py"),
+        (PROCESSING_DIR / "contract.py", "processing/contract.py"),
+        (SCHEMA_FILE, "processing/schema.json"),
+    ]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for path, name in members:
@@ -163,28 +171,36 @@ def default_processing_image_uri(session: PipelineSession, region: str) -> str:
     caller's."""
     account = caller_account(session, region)
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return (f"{account}.dkr.ecr.{region}.{suffix}/"
-            f"{PROCESSING_IMAGE_REPOSITORY}:{PROCESSING_IMAGE_TAG}")
+    return f"{account}.dkr.ecr.{region}.{suffix}/{PROCESSING_IMAGE_REPOSITORY}:{PROCESSING_IMAGE_TAG}"
 
 
 def _s3_input(name: str, source, destination: str) -> ProcessingInput:
-    return ProcessingInput(input_name=name, s3_input=ProcessingS3Input(
-        s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"))
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=source, local_path=destination, s3_data_type="S3Prefix", s3_input_mode="File"
+        ),
+    )
 
 
 def _s3_output(name: str, source: str, destination) -> ProcessingOutput:
-    return ProcessingOutput(output_name=name, s3_output=ProcessingS3Output(
-        s3_uri=destination, local_path=source, s3_upload_mode="EndOfJob"))
+    return ProcessingOutput(
+        output_name=name, s3_output=ProcessingS3Output(s3_uri=destination, local_path=source, s3_upload_mode="EndOfJob")
+    )
 
 
-def get_pipeline(region: str, role: str, default_bucket: str | None = None,
-                 pipeline_name: str = "MLGatewayPipeline",
-                 model_package_group_name: str = "MLGatewayFraud",
-                 base_prefix: str = "ml-gateway",
-                 boto_session: boto3.Session | None = None,
-                 processing_image_uri: str | None = None,
-                 drift_check_pipeline_name: str = "DriftCheck",
-                 events_role_arn: str | None = None) -> Pipeline:
+def get_pipeline(
+    region: str,
+    role: str,
+    default_bucket: str | None = None,
+    pipeline_name: str = "MLGatewayPipeline",
+    model_package_group_name: str = "MLGatewayFraud",
+    base_prefix: str = "ml-gateway",
+    boto_session: boto3.Session | None = None,
+    processing_image_uri: str | None = None,
+    drift_check_pipeline_name: str = "DriftCheck",
+    events_role_arn: str | None = None,
+) -> Pipeline:
     """The pipeline. `processing_image_uri` is the image of every processing step (default:
     this account's ml-gateway-processing:latest in `region`); training and the served model
     use SageMaker's XGBoost image. The `SchemaUri` parameter names the data contract (an S3
@@ -199,35 +215,78 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # Declared once (parameters.py) so the CLI checks overrides without building this. The
     # input defaults are the documented landing prefixes (locations.py): the current dataset.
     staged_source = _stage_source(session, base_prefix)
-    defaults = {"ClaimsInputUri": landing_uri(bucket, "claims", base_prefix),
-                "CustomersInputUri": landing_uri(bucket, "customers", base_prefix),
-                "SchemaUri": f"{staged_source}{SCHEMA_FILE.name}"}
+    defaults = {
+        "ClaimsInputUri": landing_uri(bucket, "claims", base_prefix),
+        "CustomersInputUri": landing_uri(bucket, "customers", base_prefix),
+        "SchemaUri": f"{staged_source}{SCHEMA_FILE.name}",
+    }
     kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
     declared = {}
     for spec in DECLARED:
         extra = {"enum_values": spec["EnumValues"]} if spec.get("EnumValues") else {}
         declared[spec["Name"]] = kinds[spec["Type"]](
-            spec["Name"], default_value=defaults.get(spec["Name"], spec["DefaultValue"]), **extra)
+            spec["Name"], default_value=defaults.get(spec["Name"], spec["DefaultValue"]), **extra
+        )
     parameters = list(declared.values())
-    (schema_uri, claims_uri, customers_uri, processing_instance, training_instance,
-     endpoint_instance, claims_group, customers_group, max_depth, eta, num_round,
-     early_stopping, auc_threshold, approval_status, endpoint_name, deploy_strategy,
-     new_variant_weight, mlflow_uri, drift_check_schedule, drift_check_window) = (declared[name] for name in (
-        "SchemaUri", "ClaimsInputUri", "CustomersInputUri", "ProcessingInstanceType",
-        "TrainingInstanceType", "EndpointInstanceType", "ClaimsFeatureGroup",
-        "CustomersFeatureGroup", "MaxDepth", "Eta", "NumRound", "EarlyStoppingRounds",
-        "AucThreshold", "ModelApprovalStatus", "EndpointName", "DeployStrategy",
-        "NewVariantWeight", "MlflowTrackingUri", "DriftCheckSchedule", "DriftCheckWindowMinutes"))
+    (
+        schema_uri,
+        claims_uri,
+        customers_uri,
+        processing_instance,
+        training_instance,
+        endpoint_instance,
+        claims_group,
+        customers_group,
+        max_depth,
+        eta,
+        num_round,
+        early_stopping,
+        auc_threshold,
+        approval_status,
+        endpoint_name,
+        deploy_strategy,
+        new_variant_weight,
+        mlflow_uri,
+        drift_check_schedule,
+        drift_check_window,
+    ) = (
+        declared[name]
+        for name in (
+            "SchemaUri",
+            "ClaimsInputUri",
+            "CustomersInputUri",
+            "ProcessingInstanceType",
+            "TrainingInstanceType",
+            "EndpointInstanceType",
+            "ClaimsFeatureGroup",
+            "CustomersFeatureGroup",
+            "MaxDepth",
+            "Eta",
+            "NumRound",
+            "EarlyStoppingRounds",
+            "AucThreshold",
+            "ModelApprovalStatus",
+            "EndpointName",
+            "DeployStrategy",
+            "NewVariantWeight",
+            "MlflowTrackingUri",
+            "DriftCheckSchedule",
+            "DriftCheckWindowMinutes",
+        )
+    )
     account = caller_account(session, region)
     partition = "aws-cn" if region.startswith("cn-") else "aws"
-    drift_check_arn = (f"arn:{partition}:sagemaker:{region}:{account}:pipeline/"
-                       f"{drift_check_pipeline_name.lower()}")   # SageMaker lower-cases it
-    events_role_arn = events_role_arn or \
-        f"arn:{partition}:iam::{account}:role/{base_prefix}-retrain-events"
+    drift_check_arn = (
+        f"arn:{partition}:sagemaker:{region}:{account}:pipeline/"
+        f"{drift_check_pipeline_name.lower()}"
+    )  # SageMaker lower-cases it
+    events_role_arn = events_role_arn or f"arn:{partition}:iam::{account}:role/{base_prefix}-retrain-events"
 
     def run_prefix(*parts: str):
-        return Join(on="/", values=[f"s3://{bucket}", base_prefix, "executions",
-                                    ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+        return Join(
+            on="/",
+            values=[f"s3://{bucket}", base_prefix, "executions", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts],
+        )
 
     # The package's own prefix, mounted as SOURCE_MOUNT/processing: importable with
     # PYTHONPATH=SOURCE_MOUNT (see _stage_source).
@@ -236,59 +295,111 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     def schema_input():
         # --schema-dir PATH: the job activates the contract found there (processing.contract).
         return _s3_input("schema", schema_uri, f"{PROCESSING_ROOT}/input/schema")
+
     xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
 
     # One image for every processing step (Evaluate loads the booster with the image's xgboost).
     processor = ScriptProcessor(
-        role=role, command=["python3"],
+        role=role,
+        command=["python3"],
         image_uri=processing_image_uri or default_processing_image_uri(session, region),
-        instance_count=1, instance_type=processing_instance, base_job_name="mlgw-processing",
-        sagemaker_session=session, env={"PYTHONPATH": SOURCE_MOUNT})
+        instance_count=1,
+        instance_type=processing_instance,
+        base_job_name="mlgw-processing",
+        sagemaker_session=session,
+        env={"PYTHONPATH": SOURCE_MOUNT},
+    )
     cache = CacheConfig(enable_caching=False)
 
-    def processing_step(name: str, script: str | Path, inputs, outputs, arguments,
-                        **kwargs) -> ProcessingStep:
+    def processing_step(name: str, script: str | Path, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
         # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
         # same paths are explicit in the definition for SageMaker and the local executor alike.
-        folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + \
-                  [(o.output_name, o.s3_output.local_path) for o in outputs]
+        folders = [(i.input_name, i.s3_input.local_path) for i in inputs] + [
+            (o.output_name, o.s3_output.local_path) for o in outputs
+        ]
         folder_args = [part for label, path in folders for part in (f"--{label}-dir", path)]
-        args = processor.run(code=str(PROCESSING_DIR / script), inputs=[source, *inputs],
-                             outputs=outputs, arguments=[*folder_args, *arguments])
+        args = processor.run(
+            code=str(PROCESSING_DIR / script),
+            inputs=[source, *inputs],
+            outputs=outputs,
+            arguments=[*folder_args, *arguments],
+        )
         return ProcessingStep(name=name, step_args=args, cache_config=cache, **kwargs)
 
     ingest = processing_step(
-        "Ingest", "ingest.py",
-        [_s3_input("claims", claims_uri, f"{PROCESSING_ROOT}/input/claims"),
-         _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers"),
-         schema_input()],
+        "Ingest",
+        "ingest.py",
+        [
+            _s3_input("claims", claims_uri, f"{PROCESSING_ROOT}/input/claims"),
+            _s3_input("customers", customers_uri, f"{PROCESSING_ROOT}/input/customers"),
+            schema_input(),
+        ],
         [_s3_output("validated", f"{PROCESSING_ROOT}/output/validated", run_prefix("validated"))],
         # Once every file is accepted, Ingest makes the run's inputs the current dataset (the
         # landing prefixes a retrain reads), unless they already are.
-        ["--claims-uri", claims_uri, "--customers-uri", customers_uri,
-         "--current-claims-uri", landing_uri(bucket, "claims", base_prefix),
-         "--current-customers-uri", landing_uri(bucket, "customers", base_prefix)])
+        [
+            "--claims-uri",
+            claims_uri,
+            "--customers-uri",
+            customers_uri,
+            "--current-claims-uri",
+            landing_uri(bucket, "claims", base_prefix),
+            "--current-customers-uri",
+            landing_uri(bucket, "customers", base_prefix),
+        ],
+    )
 
     feature_store = processing_step(
-        "FeatureStore", "feature_store.py",
-        [_s3_input("validated", ingest.properties.ProcessingOutputConfig.Outputs["validated"].S3Output.S3Uri,
-                   f"{PROCESSING_ROOT}/input/validated"), schema_input()],
+        "FeatureStore",
+        "feature_store.py",
+        [
+            _s3_input(
+                "validated",
+                ingest.properties.ProcessingOutputConfig.Outputs["validated"].S3Output.S3Uri,
+                f"{PROCESSING_ROOT}/input/validated",
+            ),
+            schema_input(),
+        ],
         [_s3_output("manifest", f"{PROCESSING_ROOT}/output/manifest", run_prefix("feature-store"))],
-        ["--claims-group", claims_group, "--customers-group", customers_group,
-         "--offline-store-uri", f"s3://{bucket}/{base_prefix}/feature-store", "--role-arn", role])
+        [
+            "--claims-group",
+            claims_group,
+            "--customers-group",
+            customers_group,
+            "--offline-store-uri",
+            f"s3://{bucket}/{base_prefix}/feature-store",
+            "--role-arn",
+            role,
+        ],
+    )
 
     # The FeatureStore step's manifest (the ingest's event time and record counts): BuildDataset
     # waits for the offline store to hold exactly that ingest (replication is asynchronous).
     build_dataset = processing_step(
-        "BuildDataset", "build_dataset.py",
-        [schema_input(),
-         _s3_input("manifest", feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
-                   f"{PROCESSING_ROOT}/input/manifest")],
-        [_s3_output(name, f"{PROCESSING_ROOT}/output/{name}", run_prefix("dataset", name))
-         for name in ("train", "validation", "test")],
-        ["--claims-group", claims_group, "--customers-group", customers_group,
-         "--athena-output", f"s3://{bucket}/{base_prefix}/athena"],
-        depends_on=[feature_store])
+        "BuildDataset",
+        "build_dataset.py",
+        [
+            schema_input(),
+            _s3_input(
+                "manifest",
+                feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
+                f"{PROCESSING_ROOT}/input/manifest",
+            ),
+        ],
+        [
+            _s3_output(name, f"{PROCESSING_ROOT}/output/{name}", run_prefix("dataset", name))
+            for name in ("train", "validation", "test")
+        ],
+        [
+            "--claims-group",
+            claims_group,
+            "--customers-group",
+            customers_group,
+            "--athena-output",
+            f"s3://{bucket}/{base_prefix}/athena",
+        ],
+        depends_on=[feature_store],
+    )
 
     def dataset_uri(name: str):
         return build_dataset.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
@@ -296,93 +407,160 @@ def get_pipeline(region: str, role: str, default_bucket: str | None = None,
     # Model Monitor's baseline (statistics.json, constraints.json) from the training split; it
     # travels with the model package as its drift-check baseline.
     baseline = processing_step(
-        "Baseline", MONITORING_DIR / "baseline.py",
+        "Baseline",
+        MONITORING_DIR / "baseline.py",
         [_s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train"), schema_input()],
         [_s3_output("baseline", f"{PROCESSING_ROOT}/baseline", run_prefix("baseline"))],
-        [])
+        [],
+    )
     baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
     trainer = ModelTrainer(
-        training_image=xgboost_image, role=role, sagemaker_session=session,
+        training_image=xgboost_image,
+        role=role,
+        sagemaker_session=session,
         source_code=SourceCode(source_dir=str(TRAINING_DIR), entry_script="train.py"),
         compute=Compute(instance_type=training_instance, instance_count=1),
         # HyperParameters is a map of string to string: numeric parameters go in as text
         # (`Std:Join` of one value, the SDK v2 `.to_string()`), else CreateTrainingJob refuses.
-        hyperparameters={"max_depth": max_depth.to_string(), "eta": eta.to_string(),
-                         "num_round": num_round.to_string(),
-                         "early_stopping_rounds": early_stopping.to_string()},
+        hyperparameters={
+            "max_depth": max_depth.to_string(),
+            "eta": eta.to_string(),
+            "num_round": num_round.to_string(),
+            "early_stopping_rounds": early_stopping.to_string(),
+        },
         output_data_config=OutputDataConfig(s3_output_path=run_prefix("model")),
         base_job_name="mlgw-train",
     )
-    train = TrainingStep(name="Train", cache_config=cache, step_args=trainer.train(input_data_config=[
-        InputData(channel_name="train", data_source=dataset_uri("train")),
-        InputData(channel_name="validation", data_source=dataset_uri("validation")),
-        InputData(channel_name="schema", data_source=schema_uri),
-    ]))
+    train = TrainingStep(
+        name="Train",
+        cache_config=cache,
+        step_args=trainer.train(
+            input_data_config=[
+                InputData(channel_name="train", data_source=dataset_uri("train")),
+                InputData(channel_name="validation", data_source=dataset_uri("validation")),
+                InputData(channel_name="schema", data_source=schema_uri),
+            ]
+        ),
+    )
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
-    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation",
-                                     path="evaluation.json")
+    evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
     evaluate = processing_step(
-        "Evaluate", "evaluate.py",
-        [_s3_input("model", model_data, f"{PROCESSING_ROOT}/model"),
-         _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test")],
+        "Evaluate",
+        "evaluate.py",
+        [
+            _s3_input("model", model_data, f"{PROCESSING_ROOT}/model"),
+            _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test"),
+        ],
         [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
         # one `--flag=value` argument: never an empty container argument when no server is set
         [Join(on="", values=["--mlflow-tracking-uri=", mlflow_uri])],
-        property_files=[evaluation_report])
-
-    evaluation_uri = Join(on="/", values=[
-        evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri,
-        "evaluation.json"])
-    model = ModelBuilder(
-        image_uri=xgboost_image, s3_model_data_url=model_data, role_arn=role,
-        sagemaker_session=session,
-        env_vars={"SAGEMAKER_PROGRAM": "serving.py",
-                  "SAGEMAKER_SUBMIT_DIRECTORY": _stage_serving_code(session, base_prefix)},
+        property_files=[evaluation_report],
     )
-    register = ModelStep(name="RegisterModel", step_args=model.register(
-        model_package_group_name=model_package_group_name,
-        content_types=["application/json", "text/csv"],
-        response_types=["application/json", "text/csv"],
-        inference_instances=["ml.m5.large", "ml.m5.xlarge"],
-        transform_instances=["ml.m5.xlarge"],
-        approval_status=approval_status,
-        model_metrics=ModelMetrics(model_statistics=MetricsSource(
-            content_type="application/json", s3_uri=evaluation_uri)),
-        drift_check_baselines=DriftCheckBaselines(
-            model_data_statistics=MetricsSource(content_type="application/json", s3_uri=Join(
-                on="/", values=[baseline_uri, "statistics.json"])),
-            model_data_constraints=MetricsSource(content_type="application/json", s3_uri=Join(
-                on="/", values=[baseline_uri, "constraints.json"]))),
-        description="XGBoost fraud model trained by the ML Gateway pipeline",
-    ))
+
+    evaluation_uri = Join(
+        on="/",
+        values=[evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri, "evaluation.json"],
+    )
+    model = ModelBuilder(
+        image_uri=xgboost_image,
+        s3_model_data_url=model_data,
+        role_arn=role,
+        sagemaker_session=session,
+        env_vars={
+            "SAGEMAKER_PROGRAM": "serving.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": _stage_serving_code(session, base_prefix),
+        },
+    )
+    register = ModelStep(
+        name="RegisterModel",
+        step_args=model.register(
+            model_package_group_name=model_package_group_name,
+            content_types=["application/json", "text/csv"],
+            response_types=["application/json", "text/csv"],
+            inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+            transform_instances=["ml.m5.xlarge"],
+            approval_status=approval_status,
+            model_metrics=ModelMetrics(
+                model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
+            ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=MetricsSource(
+                    content_type="application/json", s3_uri=Join(on="/", values=[baseline_uri, "statistics.json"])
+                ),
+                model_data_constraints=MetricsSource(
+                    content_type="application/json", s3_uri=Join(on="/", values=[baseline_uri, "constraints.json"])
+                ),
+            ),
+            description="XGBoost fraud model trained by the ML Gateway pipeline",
+        ),
+    )
 
     deploy = processing_step(
-        "Deploy", "deploy.py", [],
+        "Deploy",
+        "deploy.py",
         [],
-        ["--model-package-arn", register.properties.ModelPackageArn,
-         "--endpoint-name", endpoint_name, "--instance-type", endpoint_instance,
-         "--strategy", deploy_strategy, "--new-variant-weight", new_variant_weight.to_string(),
-         "--role-arn", role, "--data-capture-uri", f"s3://{bucket}/{base_prefix}/data-capture",
-         "--baseline-uri", baseline_uri,
-         "--monitoring-baseline-uri", f"s3://{bucket}/{base_prefix}/baseline",
-         "--drift-check-pipeline-arn", drift_check_arn, "--drift-check-role-arn", events_role_arn,
-         "--drift-check-schedule", drift_check_schedule,
-         "--drift-check-window-minutes", drift_check_window.to_string()])
+        [],
+        [
+            "--model-package-arn",
+            register.properties.ModelPackageArn,
+            "--endpoint-name",
+            endpoint_name,
+            "--instance-type",
+            endpoint_instance,
+            "--strategy",
+            deploy_strategy,
+            "--new-variant-weight",
+            new_variant_weight.to_string(),
+            "--role-arn",
+            role,
+            "--data-capture-uri",
+            f"s3://{bucket}/{base_prefix}/data-capture",
+            "--baseline-uri",
+            baseline_uri,
+            "--monitoring-baseline-uri",
+            f"s3://{bucket}/{base_prefix}/baseline",
+            "--drift-check-pipeline-arn",
+            drift_check_arn,
+            "--drift-check-role-arn",
+            events_role_arn,
+            "--drift-check-schedule",
+            drift_check_schedule,
+            "--drift-check-window-minutes",
+            drift_check_window.to_string(),
+        ],
+    )
 
-    auc = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
-                  json_path="binary_classification_metrics.auc.value")
-    auc_text = JsonGet(step_name=evaluate.name, property_file=evaluation_report,
-                       json_path="display.auc")      # the AUC rounded to 4 places, as text
-    fail = FailStep(name="AucBelowThreshold", error_message=Join(on="", values=[
-        "Test AUC ", auc_text, " is below the threshold ", auc_threshold,
-        "; no model registered, the endpoint is unchanged."]))
+    auc = JsonGet(
+        step_name=evaluate.name, property_file=evaluation_report, json_path="binary_classification_metrics.auc.value"
+    )
+    auc_text = JsonGet(
+        step_name=evaluate.name, property_file=evaluation_report, json_path="display.auc"
+    )  # the AUC rounded to 4 places, as text
+    fail = FailStep(
+        name="AucBelowThreshold",
+        error_message=Join(
+            on="",
+            values=[
+                "Test AUC ",
+                auc_text,
+                " is below the threshold ",
+                auc_threshold,
+                "; no model registered, the endpoint is unchanged.",
+            ],
+        ),
+    )
     check = ConditionStep(
         name="CheckAuc",
         conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[register, deploy], else_steps=[fail])
+        if_steps=[register, deploy],
+        else_steps=[fail],
+    )
 
-    return Pipeline(name=pipeline_name, parameters=parameters,
-                    steps=[ingest, feature_store, build_dataset, baseline, train, evaluate, check],
-                    sagemaker_session=session)
+    return Pipeline(
+        name=pipeline_name,
+        parameters=parameters,
+        steps=[ingest, feature_store, build_dataset, baseline, train, evaluate, check],
+        sagemaker_session=session,
+    )

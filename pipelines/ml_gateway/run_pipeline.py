@@ -1,5 +1,6 @@
 """Upsert and start the ML Gateway pipeline: what CodeBuild runs on AWS and `mlgw run` runs
 locally (with the SDK's clients aimed at localcloud by AWS_ENDPOINT_URL)."""
+
 from __future__ import annotations
 
 import argparse
@@ -57,19 +58,31 @@ def training_role_smoke_test_off() -> Iterator[None]:
             os.environ["SAGEMAKER_VALIDATE_ROLE"] = saved
 
 
-def build(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
-          model_package_group_name: str = "MLGatewayFraud", boto_session=None,
-          processing_image_uri: str | None = None):
+def build(
+    region: str,
+    role_arn: str,
+    default_bucket: str | None,
+    pipeline_name: str,
+    model_package_group_name: str = "MLGatewayFraud",
+    boto_session=None,
+    processing_image_uri: str | None = None,
+):
     """The pipeline object (the SDK uploads code to the default bucket while building it).
     `processing_image_uri`: image of the processing steps (default: the account's
     ml-gateway-processing:latest; the local executor runs no image). The SDK's training-role
     smoke test is off while it builds (training_role_smoke_test_off says why)."""
     with quiet_sdk(), training_role_smoke_test_off():
         from pipelines.ml_gateway.pipeline import get_pipeline
-        return get_pipeline(region=region, role=role_arn, default_bucket=default_bucket,
-                            pipeline_name=pipeline_name,
-                            model_package_group_name=model_package_group_name,
-                            boto_session=boto_session, processing_image_uri=processing_image_uri)
+
+        return get_pipeline(
+            region=region,
+            role=role_arn,
+            default_bucket=default_bucket,
+            pipeline_name=pipeline_name,
+            model_package_group_name=model_package_group_name,
+            boto_session=boto_session,
+            processing_image_uri=processing_image_uri,
+        )
 
 
 @contextmanager
@@ -86,15 +99,14 @@ def compiled_once(pipeline) -> Iterator[str]:
     try:
         yield definition
     finally:
-        del pipeline.definition   # the class's method again
+        del pipeline.definition  # the class's method again
 
 
 def upsert(pipeline, role_arn: str, tags: dict[str, str] | None = None) -> str:
     """Create the pipeline or update its definition (compiled once); its ARN."""
     tag_list = [{"Key": k, "Value": v} for k, v in (tags or {}).items()] or None
     with quiet_sdk(), compiled_once(pipeline):
-        response = pipeline.upsert(role_arn=role_arn, tags=tag_list,
-                                   description=PIPELINE_DESCRIPTION)
+        response = pipeline.upsert(role_arn=role_arn, tags=tag_list, description=PIPELINE_DESCRIPTION)
     return response["PipelineArn"]
 
 
@@ -105,15 +117,23 @@ def start(pipeline, parameters: dict[str, Any]) -> str:
         return pipeline.start(parameters=parameters).arn
 
 
-def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pipeline_name: str,
-                     parameters: dict[str, Any], tags: dict[str, str] | None = None,
-                     model_package_group_name: str = "MLGatewayFraud", boto_session=None,
-                     processing_image_uri: str | None = None) -> str:
+def upsert_and_start(
+    region: str,
+    role_arn: str,
+    default_bucket: str | None,
+    pipeline_name: str,
+    parameters: dict[str, Any],
+    tags: dict[str, str] | None = None,
+    model_package_group_name: str = "MLGatewayFraud",
+    boto_session=None,
+    processing_image_uri: str | None = None,
+) -> str:
     """Create or update the pipeline, start an execution with `parameters`; its ARN.
     ParameterError (naming the parameter) before anything is built or uploaded."""
     validate(parameters)
-    pipeline = build(region, role_arn, default_bucket, pipeline_name, model_package_group_name,
-                     boto_session, processing_image_uri)
+    pipeline = build(
+        region, role_arn, default_bucket, pipeline_name, model_package_group_name, boto_session, processing_image_uri
+    )
     upsert(pipeline, role_arn, tags)
     return start(pipeline, parameters)
 
@@ -121,21 +141,30 @@ def upsert_and_start(region: str, role_arn: str, default_bucket: str | None, pip
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.ml_gateway.run_pipeline",
-        description="Upsert the ML Gateway pipeline and start an execution (CodeBuild entry point).")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-                        help="AWS region (default: $AWS_REGION)")
+        description="Upsert the ML Gateway pipeline and start an execution (CodeBuild entry point).",
+    )
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        help="AWS region (default: $AWS_REGION)",
+    )
     parser.add_argument("--role-arn", required=True, help="execution role for the pipeline and its jobs")
     parser.add_argument("--default-bucket", help="bucket for code and artifacts (default: the SDK's)")
     parser.add_argument("--pipeline-name", default="MLGatewayPipeline")
-    parser.add_argument("--processing-image-uri", metavar="URI",
-                        help="image for every processing step, built from processing/Dockerfile "
-                             "(default: ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
-                             "ml-gateway-processing:latest, the account from STS); training "
-                             "and serving keep SageMaker's XGBoost image")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="pipeline parameter override (repeatable)")
-    parser.add_argument("--definition-only", action="store_true",
-                        help="print the definition JSON and exit without calling upsert")
+    parser.add_argument(
+        "--processing-image-uri",
+        metavar="URI",
+        help="image for every processing step, built from processing/Dockerfile "
+        "(default: ACCOUNT.dkr.ecr.REGION.amazonaws.com/"
+        "ml-gateway-processing:latest, the account from STS); training "
+        "and serving keep SageMaker's XGBoost image",
+    )
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter override (repeatable)"
+    )
+    parser.add_argument(
+        "--definition-only", action="store_true", help="print the definition JSON and exit without calling upsert"
+    )
     args = parser.parse_args(argv)
     if not args.region:
         parser.error("no region: pass --region or set AWS_REGION")
@@ -146,14 +175,24 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--param {item!r}: expected NAME=VALUE")
         params[name] = value
     if args.definition_only:
-        pipeline = build(args.region, args.role_arn, args.default_bucket, args.pipeline_name,
-                         processing_image_uri=args.processing_image_uri)
+        pipeline = build(
+            args.region,
+            args.role_arn,
+            args.default_bucket,
+            args.pipeline_name,
+            processing_image_uri=args.processing_image_uri,
+        )
         print(json.dumps(json.loads(pipeline.definition()), indent=2))
         return 0
     try:
-        arn = upsert_and_start(args.region, args.role_arn, args.default_bucket,
-                               args.pipeline_name, params,
-                               processing_image_uri=args.processing_image_uri)
+        arn = upsert_and_start(
+            args.region,
+            args.role_arn,
+            args.default_bucket,
+            args.pipeline_name,
+            params,
+            processing_image_uri=args.processing_image_uri,
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ over the Feature Store offline store. Expected shapes from the Athena API Refere
 - Query results (https://docs.aws.amazon.com/athena/latest/ug/querying.html): `<id>.csv` and
   `<id>.csv.metadata` in the output location.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,7 +55,8 @@ def test_query_lifecycle_results_in_s3_and_paging(client, offline_table):
     started = athena.start_query_execution(
         QueryString=f'SELECT policy_id, claim_amount, is_deleted FROM "{offline_table}" ORDER BY policy_id',
         QueryExecutionContext={"Database": "sagemaker_featurestore"},
-        ResultConfiguration={"OutputLocation": OUTPUT})
+        ResultConfiguration={"OutputLocation": OUTPUT},
+    )
     query_id = started["QueryExecutionId"]
     execution = _wait(athena, query_id)
     assert execution["Status"]["State"] == "SUCCEEDED"
@@ -70,11 +72,17 @@ def test_query_lifecycle_results_in_s3_and_paging(client, offline_table):
 
     first = athena.get_query_results(QueryExecutionId=query_id, MaxResults=10)
     rows = first["ResultSet"]["Rows"]
-    assert [c["Type"] for c in first["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == \
-        ["varchar", "double", "boolean"]
-    assert rows[0]["Data"] == [{"VarCharValue": "policy_id"}, {"VarCharValue": "claim_amount"},
-                               {"VarCharValue": "is_deleted"}]
-    assert rows[2]["Data"][1] == {}                        # NULL has no VarCharValue
+    assert [c["Type"] for c in first["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]] == [
+        "varchar",
+        "double",
+        "boolean",
+    ]
+    assert rows[0]["Data"] == [
+        {"VarCharValue": "policy_id"},
+        {"VarCharValue": "claim_amount"},
+        {"VarCharValue": "is_deleted"},
+    ]
+    assert rows[2]["Data"][1] == {}  # NULL has no VarCharValue
     seen = [r["Data"][0]["VarCharValue"] for r in rows[1:]]
     token = first.get("NextToken")
     while token:
@@ -91,20 +99,28 @@ def test_query_lifecycle_results_in_s3_and_paging(client, offline_table):
     assert _wait(athena, query_id)["Status"]["State"] == "SUCCEEDED"
 
 
-@pytest.mark.parametrize("sql, reason", [
-    ("SELEC policy_id FROM t", r"^SYNTAX_ERROR: line 1:\d+: "),
-    ('SELECT * FROM "no_such_table"',
-     r"^TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.sagemaker_featurestore.no_such_table' does not exist$"),
-    ("SELECT 1; SELECT 2", r"^SYNTAX_ERROR: .*one sql statement"),
-])
+@pytest.mark.parametrize(
+    "sql, reason",
+    [
+        ("SELEC policy_id FROM t", r"^SYNTAX_ERROR: line 1:\d+: "),
+        (
+            'SELECT * FROM "no_such_table"',
+            r"^TABLE_NOT_FOUND: line 1:15: Table 'awsdatacatalog.sagemaker_featurestore.no_such_table' does not exist$",
+        ),
+        ("SELECT 1; SELECT 2", r"^SYNTAX_ERROR: .*one sql statement"),
+    ],
+)
 def test_failed_queries_come_back_in_athenas_shape(client, offline_table, sql, reason):
     athena = client("athena")
     query_id = athena.start_query_execution(
-        QueryString=sql, QueryExecutionContext={"Database": "sagemaker_featurestore"},
-        ResultConfiguration={"OutputLocation": OUTPUT})["QueryExecutionId"]
+        QueryString=sql,
+        QueryExecutionContext={"Database": "sagemaker_featurestore"},
+        ResultConfiguration={"OutputLocation": OUTPUT},
+    )["QueryExecutionId"]
     status = _wait(athena, query_id)["Status"]
     assert status["State"] == "FAILED"
     import re
+
     assert re.search(reason, status["StateChangeReason"]), status
     assert status["AthenaError"]["ErrorCategory"] == 2 and status["AthenaError"]["Retryable"] is False
     assert status["AthenaError"]["ErrorMessage"] == status["StateChangeReason"]
@@ -116,7 +132,7 @@ def test_failed_queries_come_back_in_athenas_shape(client, offline_table, sql, r
 
 def test_requests_athena_refuses(client, localcloud):
     athena = client("athena")
-    with pytest.raises(ClientError) as err:   # no OutputLocation and the primary workgroup has none
+    with pytest.raises(ClientError) as err:  # no OutputLocation and the primary workgroup has none
         athena.start_query_execution(QueryString="SELECT 1")
     assert err.value.response["Error"]["Code"] == "InvalidRequestException"
     assert "output location" in err.value.response["Error"]["Message"]
@@ -130,11 +146,18 @@ def test_pyathena_pandas_cursor(client, localcloud, offline_table, monkeypatch):
     from pyathena.error import OperationalError
 
     from processing import athena
+
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
-    query = lambda sql: athena.query(sql, output_location=OUTPUT + "/", region="us-east-1",  # noqa: E731
-                                     poll_interval=0.05)
-    frame = query(f'SELECT policy_id, claim_amount, num_claims, is_deleted, write_time '
-                  f'FROM "sagemaker_featurestore"."{offline_table}" ORDER BY policy_id')
+    query = lambda sql: athena.query(
+        sql,
+        output_location=OUTPUT + "/",
+        region="us-east-1",  # noqa: E731
+        poll_interval=0.05,
+    )
+    frame = query(
+        f"SELECT policy_id, claim_amount, num_claims, is_deleted, write_time "
+        f'FROM "sagemaker_featurestore"."{offline_table}" ORDER BY policy_id'
+    )
     assert len(frame) == 25
     assert frame["claim_amount"].isna().sum() == 12 and frame["claim_amount"].iloc[0] == 10.5
     assert str(frame["write_time"].dtype).startswith("datetime64")
@@ -147,10 +170,12 @@ def test_stop_query_execution_cancels_a_running_query(client, offline_table):
     """StopQueryExecution (API_StopQueryExecution.html) ends a running query in state CANCELLED;
     the engine stops too, so the workers are free for the next queries."""
     athena = client("athena")
-    context = dict(QueryExecutionContext={"Database": "sagemaker_featurestore"},
-                   ResultConfiguration={"OutputLocation": OUTPUT})
-    endless = ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 1000000000) "
-               "SELECT count(*) FROM t")
+    context = dict(
+        QueryExecutionContext={"Database": "sagemaker_featurestore"}, ResultConfiguration={"OutputLocation": OUTPUT}
+    )
+    endless = (
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 1000000000) SELECT count(*) FROM t"
+    )
     ids = [athena.start_query_execution(QueryString=endless, **context)["QueryExecutionId"] for _ in range(2)]
     for query_id, running_for in zip(ids, (0.0, 1.0)):  # stopped as it starts / while the engine runs
         deadline = time.monotonic() + 30
@@ -162,8 +187,9 @@ def test_stop_query_execution_cancels_a_running_query(client, offline_table):
     for query_id in ids:
         status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
         assert status["State"] == "CANCELLED"
-    quick = athena.start_query_execution(QueryString=f'SELECT count(*) AS n FROM "{offline_table}"',
-                                         **context)["QueryExecutionId"]
+    quick = athena.start_query_execution(QueryString=f'SELECT count(*) AS n FROM "{offline_table}"', **context)[
+        "QueryExecutionId"
+    ]
     assert _wait(athena, quick)["Status"]["State"] == "SUCCEEDED"
     for query_id in ids:
         assert _wait(athena, query_id)["Status"]["State"] == "CANCELLED"

@@ -13,6 +13,7 @@ Sources:
   DatapointsToAlarm <= EvaluationPeriods), DeleteAlarms (a wrong name deletes nothing),
   SetAlarmState (ResourceNotFound), GetMetricStatistics (statistics per period).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,9 +31,17 @@ PERIOD = 60
 
 
 def _alarm(**overrides):
-    alarm = {"AlarmName": "a", "Namespace": NS, "MetricName": "m", "Statistic": "Maximum",
-             "Period": PERIOD, "EvaluationPeriods": 3, "DatapointsToAlarm": 3, "Threshold": 1.0,
-             "ComparisonOperator": "GreaterThanThreshold"}
+    alarm = {
+        "AlarmName": "a",
+        "Namespace": NS,
+        "MetricName": "m",
+        "Statistic": "Maximum",
+        "Period": PERIOD,
+        "EvaluationPeriods": 3,
+        "DatapointsToAlarm": 3,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
     alarm.update(overrides)
     return alarm
 
@@ -48,12 +57,9 @@ def _points(spec: str) -> list[tuple[float, float | None]]:
 TABLE = [
     ("0 - X - X", {"missing": "OK", "ignore": "OK", "breaching": "OK", "notBreaching": "OK"}),
     ("- - - - 0", {"missing": "OK", "ignore": "OK", "breaching": "OK", "notBreaching": "OK"}),
-    ("- - - - -", {"missing": "INSUFFICIENT_DATA", "ignore": "keep", "breaching": "ALARM",
-                   "notBreaching": "OK"}),
-    ("0 X X - X", {"missing": "ALARM", "ignore": "ALARM", "breaching": "ALARM",
-                   "notBreaching": "ALARM"}),
-    ("- - X - -", {"missing": "ALARM", "ignore": "keep", "breaching": "ALARM",
-                   "notBreaching": "OK"}),
+    ("- - - - -", {"missing": "INSUFFICIENT_DATA", "ignore": "keep", "breaching": "ALARM", "notBreaching": "OK"}),
+    ("0 X X - X", {"missing": "ALARM", "ignore": "ALARM", "breaching": "ALARM", "notBreaching": "ALARM"}),
+    ("- - X - -", {"missing": "ALARM", "ignore": "keep", "breaching": "ALARM", "notBreaching": "OK"}),
 ]
 
 
@@ -65,12 +71,19 @@ def test_missing_data_table(spec, expected, treat):
     assert state == expected[treat]
 
 
-@pytest.mark.parametrize("operator,value,breaches", [
-    ("GreaterThanThreshold", 1.0, False), ("GreaterThanThreshold", 1.5, True),
-    ("GreaterThanOrEqualToThreshold", 1.0, True), ("GreaterThanOrEqualToThreshold", 0.5, False),
-    ("LessThanThreshold", 1.0, False), ("LessThanThreshold", 0.5, True),
-    ("LessThanOrEqualToThreshold", 1.0, True), ("LessThanOrEqualToThreshold", 1.5, False),
-])
+@pytest.mark.parametrize(
+    "operator,value,breaches",
+    [
+        ("GreaterThanThreshold", 1.0, False),
+        ("GreaterThanThreshold", 1.5, True),
+        ("GreaterThanOrEqualToThreshold", 1.0, True),
+        ("GreaterThanOrEqualToThreshold", 0.5, False),
+        ("LessThanThreshold", 1.0, False),
+        ("LessThanThreshold", 0.5, True),
+        ("LessThanOrEqualToThreshold", 1.0, True),
+        ("LessThanOrEqualToThreshold", 1.5, False),
+    ],
+)
 def test_each_comparison_operator(operator, value, breaches):
     alarm = _alarm(ComparisonOperator=operator, EvaluationPeriods=1, DatapointsToAlarm=1)
     outcome = evaluation.evaluate(alarm, [(0.0, value)], "OK", 10.0)
@@ -83,8 +96,9 @@ def test_m_of_n_counts_breaching_datapoints():
     assert evaluation.evaluate(alarm, _points("X 0 0 X"), "OK", 0).state == "OK"
 
 
-@pytest.mark.parametrize("stat,expected", [("Maximum", 9.0), ("Minimum", 1.0), ("Sum", 15.0),
-                                           ("SampleCount", 3.0), ("Average", 5.0)])
+@pytest.mark.parametrize(
+    "stat,expected", [("Maximum", 9.0), ("Minimum", 1.0), ("Sum", 15.0), ("SampleCount", 3.0), ("Average", 5.0)]
+)
 def test_statistics_of_a_period(stat, expected):
     aggregate = {"SampleCount": 3.0, "Sum": 15.0, "Minimum": 1.0, "Maximum": 9.0}
     assert evaluation.statistic(aggregate, stat) == expected
@@ -92,19 +106,37 @@ def test_statistics_of_a_period(stat, expected):
 
 # -- over the wire ---------------------------------------------------------------------------
 
+
 def _put_alarm(cw, **overrides):
-    request = dict(AlarmName="drift", Namespace=NS, MetricName="feature_baseline_drift_x",
-                   Dimensions=DIMS, Statistic="Maximum", Period=3600, EvaluationPeriods=1,
-                   Threshold=0.1, ComparisonOperator="GreaterThanThreshold",
-                   TreatMissingData="notBreaching", AlarmDescription="drift of x")
+    request = dict(
+        AlarmName="drift",
+        Namespace=NS,
+        MetricName="feature_baseline_drift_x",
+        Dimensions=DIMS,
+        Statistic="Maximum",
+        Period=3600,
+        EvaluationPeriods=1,
+        Threshold=0.1,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmDescription="drift of x",
+    )
     request.update(overrides)
     cw.put_metric_alarm(**request)
 
 
 def _put(cw, value, name="feature_baseline_drift_x", when=None):
-    cw.put_metric_data(Namespace=NS, MetricData=[{
-        "MetricName": name, "Dimensions": DIMS, "Value": value,
-        "Timestamp": when or dt.datetime.now(dt.timezone.utc)}])
+    cw.put_metric_data(
+        Namespace=NS,
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": DIMS,
+                "Value": value,
+                "Timestamp": when or dt.datetime.now(dt.timezone.utc),
+            }
+        ],
+    )
 
 
 def _state(cw, name="drift"):
@@ -136,15 +168,22 @@ def test_alarm_state_change_event_has_aws_shape(localcloud, client):
     assert json.loads(detail["state"]["reasonData"])["threshold"] == 0.1
     metric = detail["configuration"]["metrics"][0]
     assert metric["metricStat"] == {
-        "metric": {"namespace": NS, "name": "feature_baseline_drift_x",
-                   "dimensions": {"Endpoint": "ep", "MonitoringSchedule": "ep-drift-check"}},
-        "period": 3600, "stat": "Maximum"}
+        "metric": {
+            "namespace": NS,
+            "name": "feature_baseline_drift_x",
+            "dimensions": {"Endpoint": "ep", "MonitoringSchedule": "ep-drift-check"},
+        },
+        "period": 3600,
+        "stat": "Maximum",
+    }
     assert metric["returnData"] is True
     assert detail["configuration"]["description"] == "drift of x"
 
     history = cw.describe_alarm_history(AlarmName="drift", HistoryItemType="StateUpdate")
     assert [h["HistorySummary"] for h in history["AlarmHistoryItems"]] == [
-        "Alarm updated from OK to ALARM", "Alarm updated from INSUFFICIENT_DATA to OK"]
+        "Alarm updated from OK to ALARM",
+        "Alarm updated from INSUFFICIENT_DATA to OK",
+    ]
 
 
 def test_metric_that_never_arrives_stays_insufficient_data(localcloud, client):
@@ -152,7 +191,7 @@ def test_metric_that_never_arrives_stays_insufficient_data(localcloud, client):
     _put_alarm(cw, TreatMissingData="missing")
     localcloud.cloud.cloudwatch.evaluate_alarms(now=time.time() + 3 * 3600)
     assert _state(cw)["StateValue"] == "INSUFFICIENT_DATA"
-    assert localcloud.cloud.events.list_events(5) == []     # no change, no event
+    assert localcloud.cloud.events.list_events(5) == []  # no change, no event
 
 
 def test_update_keeps_state_and_set_alarm_state(localcloud, client):
@@ -160,10 +199,10 @@ def test_update_keeps_state_and_set_alarm_state(localcloud, client):
     _put_alarm(cw)
     _put(cw, 0.5)
     changed = _state(cw)["StateUpdatedTimestamp"]
-    _put_alarm(cw, Threshold=0.2)                      # update: the state stays ALARM
+    _put_alarm(cw, Threshold=0.2)  # update: the state stays ALARM
     assert _state(cw)["StateValue"] == "ALARM" and _state(cw)["Threshold"] == 0.2
     history = cw.describe_alarm_history(AlarmName="drift", HistoryItemType="StateUpdate")
-    assert len(history["AlarmHistoryItems"]) == 2      # INSUFFICIENT_DATA→OK, OK→ALARM only
+    assert len(history["AlarmHistoryItems"]) == 2  # INSUFFICIENT_DATA→OK, OK→ALARM only
     assert _state(cw)["StateUpdatedTimestamp"] >= changed
     cw.set_alarm_state(AlarmName="drift", StateValue="OK", StateReason="testing")
     assert _state(cw)["StateReason"] == "testing"
@@ -177,35 +216,62 @@ def test_metrics_statistics_and_listing(client):
     now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
     for value in (1.0, 2.0, 6.0):
         _put(cw, value, name="m", when=now)
-    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "m", "Dimensions": DIMS,
-                                                  "Timestamp": now, "Values": [10.0, 20.0],
-                                                  "Counts": [1.0, 3.0]}])
-    reply = cw.get_metric_statistics(Namespace=NS, MetricName="m", Dimensions=DIMS,
-                                     StartTime=now - dt.timedelta(minutes=5),
-                                     EndTime=now + dt.timedelta(minutes=5), Period=60,
-                                     Statistics=["Sum", "SampleCount", "Maximum", "Average"])
-    point, = reply["Datapoints"]
+    cw.put_metric_data(
+        Namespace=NS,
+        MetricData=[
+            {"MetricName": "m", "Dimensions": DIMS, "Timestamp": now, "Values": [10.0, 20.0], "Counts": [1.0, 3.0]}
+        ],
+    )
+    reply = cw.get_metric_statistics(
+        Namespace=NS,
+        MetricName="m",
+        Dimensions=DIMS,
+        StartTime=now - dt.timedelta(minutes=5),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=60,
+        Statistics=["Sum", "SampleCount", "Maximum", "Average"],
+    )
+    (point,) = reply["Datapoints"]
     assert point["SampleCount"] == 7 and point["Sum"] == 79.0 and point["Maximum"] == 20.0
-    data = cw.get_metric_data(StartTime=now - dt.timedelta(minutes=5),
-                              EndTime=now + dt.timedelta(minutes=5), MetricDataQueries=[{
-                                  "Id": "q", "MetricStat": {"Metric": {
-                                      "Namespace": NS, "MetricName": "m", "Dimensions": DIMS},
-                                      "Period": 60, "Stat": "Minimum"}}])
+    data = cw.get_metric_data(
+        StartTime=now - dt.timedelta(minutes=5),
+        EndTime=now + dt.timedelta(minutes=5),
+        MetricDataQueries=[
+            {
+                "Id": "q",
+                "MetricStat": {
+                    "Metric": {"Namespace": NS, "MetricName": "m", "Dimensions": DIMS},
+                    "Period": 60,
+                    "Stat": "Minimum",
+                },
+            }
+        ],
+    )
     assert data["MetricDataResults"][0]["Values"] == [1.0]
     listed = cw.list_metrics(Namespace=NS, Dimensions=[{"Name": "Endpoint", "Value": "ep"}])
     assert [m["MetricName"] for m in listed["Metrics"]] == ["m"]
     assert cw.list_metrics(Dimensions=[{"Name": "Endpoint", "Value": "other"}])["Metrics"] == []
 
 
-@pytest.mark.parametrize("request_,code", [
-    ({"Namespace": "AWS/EC2", "MetricData": [{"MetricName": "m", "Value": 1.0}]},
-     "InvalidParameterValue"),
-    ({"Namespace": NS, "MetricData": [{"MetricName": "m", "Value": 1.0, "Timestamp":
-                                       dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}]},
-     "InvalidParameterValue"),
-    ({"Namespace": NS, "MetricData": [{"MetricName": "m", "Value": 1.0, "Values": [1.0]}]},
-     "InvalidParameterCombination"),
-])
+@pytest.mark.parametrize(
+    "request_,code",
+    [
+        ({"Namespace": "AWS/EC2", "MetricData": [{"MetricName": "m", "Value": 1.0}]}, "InvalidParameterValue"),
+        (
+            {
+                "Namespace": NS,
+                "MetricData": [
+                    {"MetricName": "m", "Value": 1.0, "Timestamp": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}
+                ],
+            },
+            "InvalidParameterValue",
+        ),
+        (
+            {"Namespace": NS, "MetricData": [{"MetricName": "m", "Value": 1.0, "Values": [1.0]}]},
+            "InvalidParameterCombination",
+        ),
+    ],
+)
 def test_put_metric_data_refusals(client, request_, code):
     with pytest.raises(ClientError) as err:
         client("cloudwatch").put_metric_data(**request_)
@@ -222,7 +288,7 @@ def test_put_metric_alarm_refusals_and_delete_is_all_or_nothing(client):
     with pytest.raises(ClientError) as err:
         cw.delete_alarms(AlarmNames=["drift", "missing-one"])
     assert err.value.response["Error"]["Code"] == "ResourceNotFound"
-    assert _state(cw)["AlarmName"] == "drift"            # nothing was deleted
+    assert _state(cw)["AlarmName"] == "drift"  # nothing was deleted
     cw.delete_alarms(AlarmNames=["drift"])
     assert cw.describe_alarms()["MetricAlarms"] == []
 
@@ -231,11 +297,17 @@ def test_metrics_and_alarms_survive_a_restart(tmp_path):
     import boto3
 
     from tests.conftest import start_server
+
     home = tmp_path / "home"
     for round_ in range(2):
         server = start_server(home)
-        cw = boto3.client("cloudwatch", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+        cw = boto3.client(
+            "cloudwatch",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         try:
             if round_ == 0:
                 _put_alarm(cw)
@@ -252,7 +324,8 @@ def test_large_put_metric_data_arrives_gzipped(client):
     """botocore gzips PutMetricData bodies over 10 KB (the requestcompression trait); AWS
     accepts them, so localcloud must too (a DriftCheck run publishes ~40 metrics)."""
     cw = client("cloudwatch")
-    data = [{"MetricName": f"feature_non_null_feature_number_{i:03d}", "Dimensions": DIMS,
-             "Value": 1.0} for i in range(300)]
+    data = [
+        {"MetricName": f"feature_non_null_feature_number_{i:03d}", "Dimensions": DIMS, "Value": 1.0} for i in range(300)
+    ]
     cw.put_metric_data(Namespace=NS, MetricData=data)
     assert len(cw.list_metrics(Namespace=NS)["Metrics"]) == 300

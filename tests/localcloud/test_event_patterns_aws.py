@@ -8,6 +8,7 @@ patterns" and "Comparison operators for use in event patterns in Amazon EventBri
 (https://github.com/aws/event-ruler: "Exists matching", "Anything-but matching",
 "Compiled rules and JSON keys with dots").
 """
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,26 @@ import pytest
 from localcloud.events.patterns import PatternError, compile_pattern
 
 EVENT = {
-    "version": "0", "id": "e-2", "detail-type": "EC2 Instance State-change Notification",
-    "source": "aws.ec2", "account": "000000000000", "time": "2017-10-02T18:43:48Z",
-    "region": "us-east-1", "resources": [],
+    "version": "0",
+    "id": "e-2",
+    "detail-type": "EC2 Instance State-change Notification",
+    "source": "aws.ec2",
+    "account": "000000000000",
+    "time": "2017-10-02T18:43:48Z",
+    "region": "us-east-1",
+    "resources": [],
     "detail": {
-        "state": "running", "c-count": {"c1": 100}, "eventVersion": "", "responseElements": None,
-        "x-limit": 150, "source-ip": "10.0.0.42", "ipv6": "2001:db8::1", "tags": [],
-        "list": ["a", 5, None, True], "FileName": "photo.PNG", "k8s.io/name": "web",
+        "state": "running",
+        "c-count": {"c1": 100},
+        "eventVersion": "",
+        "responseElements": None,
+        "x-limit": 150,
+        "source-ip": "10.0.0.42",
+        "ipv6": "2001:db8::1",
+        "tags": [],
+        "list": ["a", 5, None, True],
+        "FileName": "photo.PNG",
+        "k8s.io/name": "web",
     },
 }
 
@@ -81,7 +95,7 @@ CASES: list[tuple[dict, bool]] = [
     ({"detail": {"x-limit": [{"numeric": [">", 150]}]}}, False),
     ({"detail": {"x-limit": [{"numeric": ["=", 1.5e2]}]}}, True),
     ({"detail": {"state": [{"numeric": [">", 0]}]}}, False),
-    ({"detail": {"list": [{"numeric": ["<", 10]}]}}, True),    # 5 in the array; true is no number
+    ({"detail": {"list": [{"numeric": ["<", 10]}]}}, True),  # 5 in the array; true is no number
     # cidr, IPv4 and IPv6
     ({"detail": {"source-ip": [{"cidr": "10.0.0.0/24"}]}}, True),
     ({"detail": {"source-ip": [{"cidr": "10.0.1.0/24"}]}}, False),
@@ -100,13 +114,16 @@ def test_operator_semantics(pattern, expected):
     assert compile_pattern(json.dumps(pattern)).matches(EVENT) is expected
 
 
-@pytest.mark.parametrize("pattern", [
-    {"s": [{"anything-but": ["a", 1]}]},             # strings or numbers, not both
-    {"s": [{"anything-but": []}]},
-    {"s": [{"anything-but": {"prefix": [1]}}]},
-    {"s": [{"anything-but": {"suffix": []}}]},
-    {"detail.state": ["x"], "detail": {"state": ["y"]}},   # one field given twice
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        {"s": [{"anything-but": ["a", 1]}]},  # strings or numbers, not both
+        {"s": [{"anything-but": []}]},
+        {"s": [{"anything-but": {"prefix": [1]}}]},
+        {"s": [{"anything-but": {"suffix": []}}]},
+        {"detail.state": ["x"], "detail": {"state": ["y"]}},  # one field given twice
+    ],
+)
 def test_patterns_aws_refuses(pattern):
     with pytest.raises(PatternError):
         compile_pattern(json.dumps(pattern))
@@ -117,12 +134,18 @@ def test_put_events_to_a_bus_that_does_not_exist(client, localcloud):
     error; the event reaches no rule (not even the default bus's)."""
     events = client("events")
     events.put_rule(Name="all-ec2", EventPattern='{"source": ["aws.ec2"]}')
-    result = events.put_events(Entries=[
-        {"Source": "aws.ec2", "DetailType": "x", "Detail": "{}", "EventBusName": "no-such-bus"},
-        {"Source": "aws.ec2", "DetailType": "x", "Detail": "{}",
-         "EventBusName": "arn:aws:events:us-east-1:000000000000:event-bus/also-missing"},
-        {"Source": "aws.ec2", "DetailType": "x", "Detail": "{}"},
-    ])
+    result = events.put_events(
+        Entries=[
+            {"Source": "aws.ec2", "DetailType": "x", "Detail": "{}", "EventBusName": "no-such-bus"},
+            {
+                "Source": "aws.ec2",
+                "DetailType": "x",
+                "Detail": "{}",
+                "EventBusName": "arn:aws:events:us-east-1:000000000000:event-bus/also-missing",
+            },
+            {"Source": "aws.ec2", "DetailType": "x", "Detail": "{}"},
+        ]
+    )
     assert result["FailedEntryCount"] == 0
     ids = [entry["EventId"] for entry in result["Entries"]]
     assert len(set(ids)) == 3 and all("ErrorCode" not in e for e in result["Entries"])

@@ -1,6 +1,7 @@
 """EventBridge: the pattern language operator by operator, then rules, targets and PutEvents
 over the wire with boto3 — matches and their outcomes logged, a SageMaker pipeline target
 started with the target's parameters, and rules surviving a restart."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,22 @@ from localcloud.events.patterns import PatternError, compile_pattern
 from tests.conftest import start_server
 
 EVENT = {
-    "version": "0", "id": "e-1", "detail-type": "Model Approved", "source": "mlgw.registry",
-    "account": "000000000000", "time": "2024-05-01T12:00:00Z", "region": "us-east-1",
+    "version": "0",
+    "id": "e-1",
+    "detail-type": "Model Approved",
+    "source": "mlgw.registry",
+    "account": "000000000000",
+    "time": "2024-05-01T12:00:00Z",
+    "region": "us-east-1",
     "resources": ["arn:aws:sagemaker:us-east-1:000000000000:model-package/fraud/3"],
     "detail": {
-        "status": "Approved", "version": 3, "auc": 0.91, "flag": True, "note": None,
-        "tags": ["prod", "fraud"], "ip": "10.0.1.7",
+        "status": "Approved",
+        "version": 3,
+        "auc": 0.91,
+        "flag": True,
+        "note": None,
+        "tags": ["prod", "fraud"],
+        "ip": "10.0.1.7",
         "model": {"name": "FraudModel", "stage": "staging"},
         "runs": [{"step": "train", "ok": True}, {"step": "eval", "ok": False}],
     },
@@ -28,22 +39,22 @@ EVENT = {
 # (pattern, matches EVENT?) — each operator with a match and a non-match.
 CASES: list[tuple[dict, bool]] = [
     ({"source": ["mlgw.registry"]}, True),
-    ({"source": ["other", "mlgw.registry"]}, True),                         # array = OR
+    ({"source": ["other", "mlgw.registry"]}, True),  # array = OR
     ({"source": ["other"]}, False),
     ({"detail": {"version": [3]}}, True),
-    ({"detail": {"version": [3.0]}}, True),                                 # numbers compare as numbers
-    ({"detail": {"version": ["3"]}}, False),                                # ...not as strings
+    ({"detail": {"version": [3.0]}}, True),  # numbers compare as numbers
+    ({"detail": {"version": ["3"]}}, False),  # ...not as strings
     ({"detail": {"flag": [True]}}, True),
-    ({"detail": {"flag": [1]}}, False),                                     # true is not 1
+    ({"detail": {"flag": [1]}}, False),  # true is not 1
     ({"detail": {"note": [None]}}, True),
-    ({"detail": {"missing": [None]}}, False),                               # null is not absent
-    ({"detail": {"model": {"name": ["FraudModel"]}}}, True),                # nested
+    ({"detail": {"missing": [None]}}, False),  # null is not absent
+    ({"detail": {"model": {"name": ["FraudModel"]}}}, True),  # nested
     ({"detail": {"model": {"name": ["Other"]}}}, False),
-    ({"detail": {"tags": ["fraud"]}}, True),                                # any array element
+    ({"detail": {"tags": ["fraud"]}}, True),  # any array element
     ({"detail": {"tags": ["dev"]}}, False),
-    ({"detail": {"runs": {"step": ["eval"]}}}, True),                       # array of objects
+    ({"detail": {"runs": {"step": ["eval"]}}}, True),  # array of objects
     ({"detail": {"runs": {"step": ["deploy"]}}}, False),
-    ({"detail": {"missing": ["x"]}}, False),                                # absent key fails
+    ({"detail": {"missing": ["x"]}}, False),  # absent key fails
     ({"source": [{"prefix": "mlgw."}]}, True),
     ({"source": [{"prefix": "aws."}]}, False),
     ({"source": [{"prefix": {"equals-ignore-case": "MLGW."}}]}, True),
@@ -59,18 +70,18 @@ CASES: list[tuple[dict, bool]] = [
     ({"detail": {"status": [{"anything-but": {"prefix": "Rej"}}]}}, True),
     ({"detail": {"status": [{"anything-but": {"prefix": "App"}}]}}, False),
     ({"detail": {"status": [{"anything-but": {"suffix": "ved"}}]}}, False),
-    ({"detail": {"missing": [{"anything-but": "x"}]}}, False),              # still needs the key
+    ({"detail": {"missing": [{"anything-but": "x"}]}}, False),  # still needs the key
     ({"detail": {"version": [{"numeric": [">", 0, "<=", 5]}]}}, True),
     ({"detail": {"version": [{"numeric": [">", 3]}]}}, False),
     ({"detail": {"version": [{"numeric": ["=", 3]}]}}, True),
     ({"detail": {"auc": [{"numeric": [">=", 0.9, "<", 1]}]}}, True),
     ({"detail": {"auc": [{"numeric": ["<", 0.5]}]}}, False),
-    ({"detail": {"status": [{"numeric": [">", 0]}]}}, False),               # strings are not numbers
+    ({"detail": {"status": [{"numeric": [">", 0]}]}}, False),  # strings are not numbers
     ({"detail": {"status": [{"exists": True}]}}, True),
     ({"detail": {"missing": [{"exists": True}]}}, False),
     ({"detail": {"missing": [{"exists": False}]}}, True),
     ({"detail": {"status": [{"exists": False}]}}, False),
-    ({"detail": {"model": [{"exists": True}]}}, False),                     # leaves only
+    ({"detail": {"model": [{"exists": True}]}}, False),  # leaves only
     ({"detail": {"status": [{"equals-ignore-case": "APPROVED"}]}}, True),
     ({"detail": {"status": [{"equals-ignore-case": "rejected"}]}}, False),
     ({"detail": {"model": {"name": [{"wildcard": "Fraud*"}]}}}, True),
@@ -91,14 +102,28 @@ def test_pattern_operator(pattern, expected):
     assert compile_pattern(json.dumps(pattern)).matches(EVENT) is expected
 
 
-@pytest.mark.parametrize("pattern", [
-    "not json", "[]", "{}", '{"source": "x"}', '{"source": []}', '{"detail": {}}',
-    '{"source": [{"unknown-op": 1}]}', '{"source": [{"prefix": 1}]}',
-    '{"n": [{"numeric": [">", "a"]}]}', '{"n": [{"numeric": ["~", 1]}]}',
-    '{"n": [{"numeric": ["<", 5, ">", 1]}]}', '{"n": [{"exists": "yes"}]}',
-    '{"s": [{"wildcard": "a**b"}]}', '{"$or": [{"a": ["b"]}]}', '{"s": [{"cidr": "nope"}]}',
-    '{"s": [{"anything-but": {"nope": "x"}}]}', '{"s": [{"prefix": "a", "suffix": "b"}]}',
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "not json",
+        "[]",
+        "{}",
+        '{"source": "x"}',
+        '{"source": []}',
+        '{"detail": {}}',
+        '{"source": [{"unknown-op": 1}]}',
+        '{"source": [{"prefix": 1}]}',
+        '{"n": [{"numeric": [">", "a"]}]}',
+        '{"n": [{"numeric": ["~", 1]}]}',
+        '{"n": [{"numeric": ["<", 5, ">", 1]}]}',
+        '{"n": [{"exists": "yes"}]}',
+        '{"s": [{"wildcard": "a**b"}]}',
+        '{"$or": [{"a": ["b"]}]}',
+        '{"s": [{"cidr": "nope"}]}',
+        '{"s": [{"anything-but": {"nope": "x"}}]}',
+        '{"s": [{"prefix": "a", "suffix": "b"}]}',
+    ],
+)
 def test_malformed_patterns_are_refused(pattern):
     with pytest.raises(PatternError):
         compile_pattern(pattern)
@@ -116,8 +141,9 @@ def test_malformed_pattern_through_boto3(client):
 
 def test_rule_lifecycle(client):
     events = client("events")
-    arn = events.put_rule(Name="approved", EventPattern='{"source": ["mlgw.registry"]}',
-                          Description="approvals")["RuleArn"]
+    arn = events.put_rule(Name="approved", EventPattern='{"source": ["mlgw.registry"]}', Description="approvals")[
+        "RuleArn"
+    ]
     assert arn == "arn:aws:events:us-east-1:000000000000:rule/approved"
     events.put_rule(Name="nightly", ScheduleExpression="rate(1 day)", State="DISABLED")
     described = events.describe_rule(Name="approved")
@@ -145,20 +171,30 @@ def test_rule_lifecycle(client):
 
 def test_put_events_records_matches_and_failures(client, localcloud):
     events = client("events")
-    events.put_rule(Name="approved", EventPattern=json.dumps(
-        {"source": ["mlgw.registry"], "detail": {"status": ["Approved"]}}))
+    events.put_rule(
+        Name="approved", EventPattern=json.dumps({"source": ["mlgw.registry"], "detail": {"status": ["Approved"]}})
+    )
     events.put_rule(Name="off", EventPattern='{"source": ["mlgw.registry"]}', State="DISABLED")
-    events.put_targets(Rule="approved", Targets=[
-        {"Id": "queue", "Arn": "arn:aws:sqs:us-east-1:000000000000:q"},
-        {"Id": "retrain", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/nope",
-         "RoleArn": "arn:aws:iam::000000000000:role/events"}])
+    events.put_targets(
+        Rule="approved",
+        Targets=[
+            {"Id": "queue", "Arn": "arn:aws:sqs:us-east-1:000000000000:q"},
+            {
+                "Id": "retrain",
+                "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/nope",
+                "RoleArn": "arn:aws:iam::000000000000:role/events",
+            },
+        ],
+    )
     events.put_targets(Rule="off", Targets=[{"Id": "x", "Arn": "arn:aws:sqs:us-east-1:000000000000:q"}])
 
-    result = events.put_events(Entries=[
-        {"Source": "mlgw.registry", "DetailType": "Model", "Detail": '{"status": "Approved"}'},
-        {"Source": "mlgw.registry", "DetailType": "Model", "Detail": '{"status": "Rejected"}'},
-        {"Source": "mlgw.registry", "DetailType": "Model", "Detail": "{not json"},
-    ])
+    result = events.put_events(
+        Entries=[
+            {"Source": "mlgw.registry", "DetailType": "Model", "Detail": '{"status": "Approved"}'},
+            {"Source": "mlgw.registry", "DetailType": "Model", "Detail": '{"status": "Rejected"}'},
+            {"Source": "mlgw.registry", "DetailType": "Model", "Detail": "{not json"},
+        ]
+    )
     assert result["FailedEntryCount"] == 1
     matched, unmatched, bad = result["Entries"]
     assert bad["ErrorCode"] == "MalformedDetail" and "EventId" not in bad
@@ -168,8 +204,7 @@ def test_put_events_records_matches_and_failures(client, localcloud):
     assert set(logged) == {matched["EventId"], unmatched["EventId"]}
     assert logged[unmatched["EventId"]]["matches"] == []
     outcomes = {m["target_id"]: m["outcome"] for m in logged[matched["EventId"]]["matches"]}
-    assert outcomes == {"queue": "unsupported target",
-                        "retrain": "failed: pipeline nope does not exist"}
+    assert outcomes == {"queue": "unsupported target", "retrain": "failed: pipeline nope does not exist"}
     assert {m["rule"] for m in localcloud.cloud.events.list_matches(10)} == {"approved"}
     event = logged[matched["EventId"]]
     assert event["detail"] == {"status": "Approved"} and event["account"] == "000000000000"
@@ -184,16 +219,26 @@ FAIL_PIPELINE = {
 
 def test_pipeline_target_starts_execution_with_parameters(client, localcloud):
     sm, events = client("sagemaker"), client("events")
-    sm.create_pipeline(PipelineName="Retrain", PipelineDefinition=json.dumps(FAIL_PIPELINE),
-                       RoleArn="arn:aws:iam::000000000000:role/PipelineRole")
+    sm.create_pipeline(
+        PipelineName="Retrain",
+        PipelineDefinition=json.dumps(FAIL_PIPELINE),
+        RoleArn="arn:aws:iam::000000000000:role/PipelineRole",
+    )
     events.put_rule(Name="on-drift", EventPattern='{"detail-type": ["Drift Detected"]}')
-    events.put_targets(Rule="on-drift", Targets=[{
-        "Id": "retrain", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/Retrain",
-        "RoleArn": "arn:aws:iam::000000000000:role/events",
-        "SageMakerPipelineParameters": {"PipelineParameterList": [{"Name": "Reason", "Value": "drift"}]},
-    }])
-    result = events.put_events(Entries=[{"Source": "mlgw.monitor", "DetailType": "Drift Detected",
-                                         "Detail": '{"feature": "amount"}'}])
+    events.put_targets(
+        Rule="on-drift",
+        Targets=[
+            {
+                "Id": "retrain",
+                "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/Retrain",
+                "RoleArn": "arn:aws:iam::000000000000:role/events",
+                "SageMakerPipelineParameters": {"PipelineParameterList": [{"Name": "Reason", "Value": "drift"}]},
+            }
+        ],
+    )
+    result = events.put_events(
+        Entries=[{"Source": "mlgw.monitor", "DetailType": "Drift Detected", "Detail": '{"feature": "amount"}'}]
+    )
     assert result["FailedEntryCount"] == 0
 
     summaries = sm.list_pipeline_executions(PipelineName="Retrain")["PipelineExecutionSummaries"]
@@ -204,7 +249,7 @@ def test_pipeline_target_starts_execution_with_parameters(client, localcloud):
     [match] = localcloud.cloud.events.list_matches(10)
     assert match["outcome"] == f"started {arn}"
 
-    deadline = time.time() + 5   # the Fail step ends the execution with the event's reason
+    deadline = time.time() + 5  # the Fail step ends the execution with the event's reason
     while sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Executing":
         assert time.time() < deadline
         time.sleep(0.05)

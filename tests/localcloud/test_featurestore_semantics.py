@@ -1,6 +1,7 @@
 """Feature Store value checks and DeleteRecord semantics as AWS documents them, against a running
 localcloud with boto3 as the client; and the poison case: one bad record never damages the
 store for anyone else, across a restart."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ CLIENT = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_acce
 
 
 def _put(rt, group: str, **values: str) -> None:
-    rt.put_record(FeatureGroupName=group,
-                  Record=[{"FeatureName": k, "ValueAsString": v} for k, v in values.items()])
+    rt.put_record(FeatureGroupName=group, Record=[{"FeatureName": k, "ValueAsString": v} for k, v in values.items()])
 
 
 def _refused(call, *args, **kwargs) -> dict:
@@ -33,12 +33,18 @@ def _refused(call, *args, **kwargs) -> dict:
 
 def _string_event_group(sm, name: str = "events") -> None:
     sm.create_feature_group(
-        FeatureGroupName=name, RecordIdentifierFeatureName="id", EventTimeFeatureName="ts",
-        FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "String"},
-                            {"FeatureName": "ts", "FeatureType": "String"},
-                            {"FeatureName": "score", "FeatureType": "Fractional"}],
+        FeatureGroupName=name,
+        RecordIdentifierFeatureName="id",
+        EventTimeFeatureName="ts",
+        FeatureDefinitions=[
+            {"FeatureName": "id", "FeatureType": "String"},
+            {"FeatureName": "ts", "FeatureType": "String"},
+            {"FeatureName": "score", "FeatureType": "Fractional"},
+        ],
         OnlineStoreConfig={"EnableOnlineStore": True},
-        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://feature-store/offline"}}, RoleArn=ROLE)
+        OfflineStoreConfig={"S3StorageConfig": {"S3Uri": "s3://feature-store/offline"}},
+        RoleArn=ROLE,
+    )
 
 
 def test_string_event_times_take_only_the_two_documented_formats(client):
@@ -51,15 +57,25 @@ def test_string_event_times_take_only_the_two_documented_formats(client):
     _string_event_group(sm)
     for good in ("2024-03-01T12:00:00Z", "2024-03-01T12:00:01.123Z"):
         _put(rt, "events", id="a", ts=good)
-    assert as_dict(rt.get_record(FeatureGroupName="events", RecordIdentifierValueAsString="a"))["ts"] \
+    assert (
+        as_dict(rt.get_record(FeatureGroupName="events", RecordIdentifierValueAsString="a"))["ts"]
         == "2024-03-01T12:00:01.123Z"
-    for bad in ("2024-03-01", "2024-03-01 12:00:00", "2024-03-01T12:00:00+02:00",
-                "2024-03-01T12:00:00", "2024-03-01T12:00:00.1Z", "2024-03-01T12:00:00.123456Z",
-                "2024-02-30T12:00:00Z", "20240301T120000Z", " 2024-03-01T12:00:00Z", "yesterday"):
+    )
+    for bad in (
+        "2024-03-01",
+        "2024-03-01 12:00:00",
+        "2024-03-01T12:00:00+02:00",
+        "2024-03-01T12:00:00",
+        "2024-03-01T12:00:00.1Z",
+        "2024-03-01T12:00:00.123456Z",
+        "2024-02-30T12:00:00Z",
+        "20240301T120000Z",
+        " 2024-03-01T12:00:00Z",
+        "yesterday",
+    ):
         error = _refused(_put, rt, "events", id="b", ts=bad)
         assert error["Code"] == "ValidationError" and "ts" in error["Message"], (bad, error)
-        error = _refused(rt.delete_record, FeatureGroupName="events", RecordIdentifierValueAsString="a",
-                         EventTime=bad)
+        error = _refused(rt.delete_record, FeatureGroupName="events", RecordIdentifierValueAsString="a", EventTime=bad)
         assert "EventTime" in error["Message"], (bad, error)
     assert rt.get_record(FeatureGroupName="events", RecordIdentifierValueAsString="b").get("Record") is None
 
@@ -74,16 +90,26 @@ def test_fractional_values_are_decimal_or_scientific_and_finite(client):
     create_group(sm)
     now = time.time()
     for good in ("10.5", "-2", "1e3", "1.5E-3", ".5", "5.", "+7"):
-        rt.put_record(FeatureGroupName="claims", Record=record("p1", now, amount=0.0)[:2]
-                      + [{"FeatureName": "claim_amount", "ValueAsString": good}])
+        rt.put_record(
+            FeatureGroupName="claims",
+            Record=record("p1", now, amount=0.0)[:2] + [{"FeatureName": "claim_amount", "ValueAsString": good}],
+        )
     for bad in ("nan", "NaN", "inf", "-Infinity", "Infinity", "1e400", "1_000", "0x10", "1.5.2", ""):
-        error = _refused(rt.put_record, FeatureGroupName="claims", Record=record("p2", now)[:2]
-                         + [{"FeatureName": "claim_amount", "ValueAsString": bad}])
+        error = _refused(
+            rt.put_record,
+            FeatureGroupName="claims",
+            Record=record("p2", now)[:2] + [{"FeatureName": "claim_amount", "ValueAsString": bad}],
+        )
         assert "claim_amount" in error["Message"], (bad, error)
     for bad in ("inf", "1e300", "nan", "-inf", "Infinity", "1e20", "-1e12"):
-        error = _refused(rt.put_record, FeatureGroupName="claims",
-                         Record=[{"FeatureName": "policy_id", "ValueAsString": "p3"},
-                                 {"FeatureName": "event_time", "ValueAsString": bad}])
+        error = _refused(
+            rt.put_record,
+            FeatureGroupName="claims",
+            Record=[
+                {"FeatureName": "policy_id", "ValueAsString": "p3"},
+                {"FeatureName": "event_time", "ValueAsString": bad},
+            ],
+        )
         assert "event_time" in error["Message"] and "constraint" not in error["Message"], (bad, error)
     assert "Record" not in rt.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p3")
 
@@ -93,11 +119,17 @@ def test_bulk_ingest_applies_the_same_value_rules(client, localcloud):
     import pandas as pd
 
     from processing.bulk_ingest import BulkIngestError, bulk_ingest
+
     sm = client("sagemaker")
     create_group(sm)
     _string_event_group(sm)
-    ingest = lambda frame, group: bulk_ingest(frame, group, endpoint_url=localcloud.url,  # noqa: E731
-                                              region="us-east-1", credentials=("test", "test"))
+    ingest = lambda frame, group: bulk_ingest(
+        frame,
+        group,
+        endpoint_url=localcloud.url,  # noqa: E731
+        region="us-east-1",
+        credentials=("test", "test"),
+    )
     with pytest.raises(BulkIngestError, match="event_time"):
         ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [float("inf")]}), "claims")
     with pytest.raises(BulkIngestError, match="event_time"):
@@ -105,21 +137,24 @@ def test_bulk_ingest_applies_the_same_value_rules(client, localcloud):
     with pytest.raises(BulkIngestError, match="claim_amount"):
         ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [1.0e9], "claim_amount": ["nan"]}), "claims")
     with pytest.raises(BulkIngestError, match="claim_amount"):
-        ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [1.0e9], "claim_amount": [float("inf")]}),
-               "claims")
+        ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [1.0e9], "claim_amount": [float("inf")]}), "claims")
     with pytest.raises(BulkIngestError, match="ts"):
         ingest(pd.DataFrame({"id": ["a"], "ts": ["2024-03-01 12:00:00"]}), "events")
-    assert ingest(pd.DataFrame({"id": ["a", "b"], "ts": ["2024-03-01T12:00:00Z", "2024-03-01T12:00:00.500Z"]}),
-                  "events") == 2
+    assert (
+        ingest(pd.DataFrame({"id": ["a", "b"], "ts": ["2024-03-01T12:00:00Z", "2024-03-01T12:00:00.500Z"]}), "events")
+        == 2
+    )
     # Missing values (pandas NaN in a float column) are absent features, not "nan".
-    assert ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [1.0e9], "claim_amount": [float("nan")]}),
-                  "claims") == 1
+    assert (
+        ingest(pd.DataFrame({"policy_id": ["a"], "event_time": [1.0e9], "claim_amount": [float("nan")]}), "claims") == 1
+    )
 
 
 def _offline_rows(localcloud, sm, group: str) -> list[dict]:
     localcloud.cloud.featurestore.flush_offline()
-    resolved = sm.describe_feature_group(FeatureGroupName=group)[
-        "OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+    resolved = sm.describe_feature_group(FeatureGroupName=group)["OfflineStoreConfig"]["S3StorageConfig"][
+        "ResolvedOutputS3Uri"
+    ]
     root = localcloud.cloud.config.s3_root / resolved.removeprefix("s3://")
     rows = [r for f in sorted(root.rglob("*.parquet")) for r in pq.read_table(f).to_pylist()]
     return sorted(rows, key=lambda r: (r["event_time"], r["write_time"]))
@@ -143,13 +178,22 @@ def test_delete_record_semantics(client, localcloud):
 
     # HardDelete older than the stored record: 400 ValidationException, record kept, no marker.
     rt.put_record(FeatureGroupName="claims", Record=record("hard", t + 10))
-    error = _refused(rt.delete_record, FeatureGroupName="claims", RecordIdentifierValueAsString="hard",
-                     EventTime=repr(t + 5), DeletionMode="HardDelete")
+    error = _refused(
+        rt.delete_record,
+        FeatureGroupName="claims",
+        RecordIdentifierValueAsString="hard",
+        EventTime=repr(t + 5),
+        DeletionMode="HardDelete",
+    )
     assert error["Code"] == "ValidationException"
     assert as_dict(get("hard"))["policy_id"] == "hard"
     # HardDelete later than it: gone online, marker offline.
-    rt.delete_record(FeatureGroupName="claims", RecordIdentifierValueAsString="hard",
-                     EventTime=repr(t + 20), DeletionMode="HardDelete")
+    rt.delete_record(
+        FeatureGroupName="claims",
+        RecordIdentifierValueAsString="hard",
+        EventTime=repr(t + 20),
+        DeletionMode="HardDelete",
+    )
     assert "Record" not in get("hard")
 
     # SoftDelete: gone, and an older put does not resurrect it; a newer one does.
@@ -192,20 +236,29 @@ def test_one_bad_record_never_poisons_the_store(tmp_path, monkeypatch):
         create_group(sm, name=group)
     now = time.time()
     for bad in ("inf", "1e300", "nan"):
-        _refused(rt.put_record, FeatureGroupName="claims",
-                 Record=[{"FeatureName": "policy_id", "ValueAsString": "evil"},
-                         {"FeatureName": "event_time", "ValueAsString": bad}])
+        _refused(
+            rt.put_record,
+            FeatureGroupName="claims",
+            Record=[
+                {"FeatureName": "policy_id", "ValueAsString": "evil"},
+                {"FeatureName": "event_time", "ValueAsString": bad},
+            ],
+        )
     rt.put_record(FeatureGroupName="customers", Record=record("c1", now))
     server.stop()
 
     # What an older localcloud let through: a journaled record its offline store cannot hold.
     with sqlite3.connect(home / "featurestore" / "online.db") as db:
-        db.execute("INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
-                   "is_deleted, record) VALUES ('claims', 1e300, ?, ?, 0, ?)",
-                   (now, now, json.dumps({"policy_id": "evil", "event_time": "1e300"})))
-        db.execute("INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
-                   "is_deleted, record) VALUES ('claims', ?, ?, ?, 0, ?)",
-                   (now, now, now, json.dumps({"policy_id": "good", "event_time": repr(now)})))
+        db.execute(
+            "INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
+            "is_deleted, record) VALUES ('claims', 1e300, ?, ?, 0, ?)",
+            (now, now, json.dumps({"policy_id": "evil", "event_time": "1e300"})),
+        )
+        db.execute(
+            "INSERT INTO offline_journal(group_name, event_time, write_time, api_invocation_time, "
+            "is_deleted, record) VALUES ('claims', ?, ?, ?, 0, ?)",
+            (now, now, now, json.dumps({"policy_id": "good", "event_time": repr(now)})),
+        )
 
     server = start_server(home)
     try:
@@ -223,16 +276,26 @@ def test_one_bad_record_never_poisons_the_store(tmp_path, monkeypatch):
         assert sm.describe_feature_group(FeatureGroupName="customers")["OfflineStoreStatus"] == {"Status": "Active"}
         # The good record journaled beside the bad one reached the offline store.
         described = sm.describe_feature_group(FeatureGroupName="claims")
-        root = home / "s3" / described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"].removeprefix("s3://")
+        root = (
+            home
+            / "s3"
+            / described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"].removeprefix("s3://")
+        )
         ids = {r["policy_id"] for f in root.rglob("*.parquet") for r in pq.read_table(f).to_pylist()}
         assert ids == {"good"}
         # The pipeline's BuildDataset stops on a Blocked offline store with its reason.
         from processing import build_dataset
         from processing.job import JobError
+
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         with pytest.raises(JobError, match="'claims' is Blocked: .*evil"):
-            build_dataset.wait_for_offline_store({"claims": {"records": 1, "table": "t"}}, now,
-                                                 output_location="s3://x/athena", region="us-east-1",
-                                                 timeout=60, sm=sm)
+            build_dataset.wait_for_offline_store(
+                {"claims": {"records": 1, "table": "t"}},
+                now,
+                output_location="s3://x/athena",
+                region="us-east-1",
+                timeout=60,
+                sm=sm,
+            )
     finally:
         server.stop()

@@ -1,4 +1,5 @@
 """Model registry, hosting and InvokeEndpoint against a real localcloud server, through boto3."""
+
 from __future__ import annotations
 
 import io
@@ -25,11 +26,15 @@ FAST = {"Delay": 0.1, "MaxAttempts": 200}
 def _model_tar(seed: int, flip: bool = False) -> bytes:
     """A tiny xgboost model (200 rows, 4 features) packed as SageMaker's model.tar.gz."""
     import xgboost as xgb
+
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(200, len(FEATURES)))
     y = ((x[:, 2] > 0) != flip).astype(int)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
-                        xgb.DMatrix(x, label=y, feature_names=FEATURES), num_boost_round=5)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 2},
+        xgb.DMatrix(x, label=y, feature_names=FEATURES),
+        num_boost_round=5,
+    )
     raw = bytes(booster.save_raw("json"))
     meta = json.dumps({"features": FEATURES, "label": "fraud"}).encode()
     out = io.BytesIO()
@@ -49,20 +54,37 @@ def _put(root: Path, key: str, data: bytes) -> None:
 
 def _clients(url: str):
     make = lambda service: boto3.client(  # noqa: E731
-        service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
-        aws_secret_access_key="test", config=BotoConfig(retries={"max_attempts": 1}))
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
     return make("sagemaker"), make("sagemaker-runtime")
 
 
 def _model(sm, name: str, uri: str, mode: str = "SingleModel") -> None:
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": uri, "Mode": mode})
+    sm.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": uri, "Mode": mode}
+    )
 
 
 def _config(sm, name: str, variants: list[tuple[str, str, float]], **extra) -> None:
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": v, "ModelName": m, "InitialVariantWeight": w,
-         "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"} for v, m, w in variants], **extra)
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": v,
+                "ModelName": m,
+                "InitialVariantWeight": w,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+            for v, m, w in variants
+        ],
+        **extra,
+    )
 
 
 def _wait(sm, endpoint: str) -> dict:
@@ -93,19 +115,25 @@ def stack(localcloud):
 def test_registry(stack):
     _, sm, _ = stack
     sm.create_model_package_group(ModelPackageGroupName="fraud-models")
-    spec = {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://models/m1/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv", "application/json"],
-            "SupportedResponseMIMETypes": ["application/json"],
-            "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"]}
-    arns = [sm.create_model_package(ModelPackageGroupName="fraud-models", InferenceSpecification=spec,
-                                    CustomerMetadataProperties={"run": str(i)})["ModelPackageArn"]
-            for i in range(2)]
+    spec = {
+        "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://models/m1/model.tar.gz"}],
+        "SupportedContentTypes": ["text/csv", "application/json"],
+        "SupportedResponseMIMETypes": ["application/json"],
+        "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+    }
+    arns = [
+        sm.create_model_package(
+            ModelPackageGroupName="fraud-models",
+            InferenceSpecification=spec,
+            CustomerMetadataProperties={"run": str(i)},
+        )["ModelPackageArn"]
+        for i in range(2)
+    ]
     assert arns[1].endswith(":model-package/fraud-models/2")
     described = sm.describe_model_package(ModelPackageName=arns[0])
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
     assert described["ModelPackageStatus"] == "Completed" and described["ModelPackageVersion"] == 1
-    sm.update_model_package(ModelPackageArn=arns[1], ModelApprovalStatus="Approved",
-                            ApprovalDescription="ok")
+    sm.update_model_package(ModelPackageArn=arns[1], ModelApprovalStatus="Approved", ApprovalDescription="ok")
     approved = sm.list_model_packages(ModelPackageGroupName="fraud-models", ModelApprovalStatus="Approved")
     assert [p["ModelPackageArn"] for p in approved["ModelPackageSummaryList"]] == [arns[1]]
     newest = sm.list_model_packages(ModelPackageGroupName="fraud-models", SortOrder="Descending", MaxResults=1)
@@ -113,8 +141,7 @@ def test_registry(stack):
     with pytest.raises(ClientError):
         sm.create_model_package(ModelPackageGroupName="missing", InferenceSpecification=spec)
     # A model from a package resolves the package's container.
-    sm.create_model(ModelName="from-package", ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"ModelPackageName": arns[1]})
+    sm.create_model(ModelName="from-package", ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": arns[1]})
     assert sm.describe_model(ModelName="from-package")["PrimaryContainer"]["ModelPackageName"] == arns[1]
 
 
@@ -124,10 +151,17 @@ def test_endpoint_lifecycle_and_invoke(stack):
     _model(sm, "m2", "s3://models/m2/model.tar.gz")
     with pytest.raises(ClientError, match="Could not find model"):
         _config(sm, "bad", [("A", "nope", 1.0)])
-    _config(sm, "c1", [("A", "m1", 1.0), ("B", "m2", 0.0)],
-            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                               "DestinationS3Uri": "s3://capture/dc",
-                               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
+    _config(
+        sm,
+        "c1",
+        [("A", "m1", 1.0), ("B", "m2", 0.0)],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://capture/dc",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
     sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
     described = _wait(sm, "ep")
     assert described["EndpointStatus"] == "InService"
@@ -135,26 +169,37 @@ def test_endpoint_lifecycle_and_invoke(stack):
     assert described["DataCaptureConfig"]["CaptureStatus"] == "Started"
 
     record = {"customer_age": 40, "num_injuries": 1, "total_claim_amount": 2.0, "num_witnesses": 0}
-    out = rt.invoke_endpoint(EndpointName="ep", ContentType="application/json",
-                             Body=json.dumps({"instances": [record, {"customer_age": 30}]}))
+    out = rt.invoke_endpoint(
+        EndpointName="ep",
+        ContentType="application/json",
+        Body=json.dumps({"instances": [record, {"customer_age": 30}]}),
+    )
     scores = _scores(out)
     assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
     assert out["InvokedProductionVariant"] == "A"
-    csv = rt.invoke_endpoint(EndpointName="ep", ContentType="text/csv", Accept="text/csv",
-                             Body="40,1,2.0,0\n30,,-2,1\n")
+    csv = rt.invoke_endpoint(
+        EndpointName="ep", ContentType="text/csv", Accept="text/csv", Body="40,1,2.0,0\n30,,-2,1\n"
+    )
     assert len(csv["Body"].read().decode().split()) == 2 and csv["ContentType"] == "text/csv"
-    assert {rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4")["InvokedProductionVariant"]
-            for _ in range(20)} == {"A"}
+    assert {rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4")["InvokedProductionVariant"] for _ in range(20)} == {
+        "A"
+    }
     targeted = rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4", TargetVariant="B")
     assert targeted["InvokedProductionVariant"] == "B"
     with pytest.raises(ClientError) as err:
         rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4", TargetVariant="C")
     assert _code(err) == "ValidationError"
 
-    sm.update_endpoint_weights_and_capacities(EndpointName="ep", DesiredWeightsAndCapacities=[
-        {"VariantName": "A", "DesiredWeight": 0.0}, {"VariantName": "B", "DesiredWeight": 1.0}])
-    assert {rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4")["InvokedProductionVariant"]
-            for _ in range(20)} == {"B"}
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="ep",
+        DesiredWeightsAndCapacities=[
+            {"VariantName": "A", "DesiredWeight": 0.0},
+            {"VariantName": "B", "DesiredWeight": 1.0},
+        ],
+    )
+    assert {rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4")["InvokedProductionVariant"] for _ in range(20)} == {
+        "B"
+    }
     _wait(sm, "ep")
 
     # Errors: unknown endpoint, bad JSON, too large — and the server keeps serving.
@@ -219,11 +264,13 @@ def test_multi_model_endpoint(stack):
     _config(sm, "mme", [("AllTraffic", "mme", 1.0)])
     sm.create_endpoint(EndpointName="mme", EndpointConfigName="mme")
     _wait(sm, "mme")
-    a = _scores(rt.invoke_endpoint(EndpointName="mme", TargetModel="a.tar.gz", Accept="application/json",
-                                   Body="0,0,3,0"))
-    b = _scores(rt.invoke_endpoint(EndpointName="mme", TargetModel="b.tar.gz", Accept="application/json",
-                                   Body="0,0,3,0"))
-    assert a[0] > 0.5 > b[0]   # b was trained on flipped labels
+    a = _scores(
+        rt.invoke_endpoint(EndpointName="mme", TargetModel="a.tar.gz", Accept="application/json", Body="0,0,3,0")
+    )
+    b = _scores(
+        rt.invoke_endpoint(EndpointName="mme", TargetModel="b.tar.gz", Accept="application/json", Body="0,0,3,0")
+    )
+    assert a[0] > 0.5 > b[0]  # b was trained on flipped labels
     for bad in ("../x.tar.gz", "/etc/passwd"):
         with pytest.raises(ClientError) as err:
             rt.invoke_endpoint(EndpointName="mme", TargetModel=bad, Body="0,0,3,0")
@@ -265,16 +312,23 @@ def test_data_capture_records_the_inference_id(stack):
     constraints: length 1-64, pattern \\A\\S[\\p{Print}]*\\z."""
     server, sm, rt = stack
     _model(sm, "m1", "s3://models/m1/model.tar.gz")
-    _config(sm, "cap", [("A", "m1", 1.0)],
-            DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
-                               "DestinationS3Uri": "s3://capture/ids",
-                               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]})
+    _config(
+        sm,
+        "cap",
+        [("A", "m1", 1.0)],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://capture/ids",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )
     sm.create_endpoint(EndpointName="cap-ep", EndpointConfigName="cap")
     _wait(sm, "cap-ep")
     ids = ["policy-17", "req 2 retry", "x" * 64]
     for inference_id in ids:
         rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4", InferenceId=inference_id)
-    rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4")   # none given: none recorded
+    rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4")  # none given: none recorded
     for bad in ("tab\tinside", "x" * 65):
         with pytest.raises(ClientError) as err:
             rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4", InferenceId=bad)

@@ -14,6 +14,7 @@ AWS behaviour reproduced, from AWS's documentation:
   taken for the next request.
 The framing cases talk raw sockets, as an attacker would.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,12 +37,20 @@ def _address(localcloud) -> tuple[str, int]:
     return localcloud.server_address[:2]
 
 
-def _signed(localcloud, body: bytes, target: str = "SageMaker.ListEndpoints",
-            region: str = "us-east-1", extra: dict | None = None) -> dict[str, str]:
+def _signed(
+    localcloud,
+    body: bytes,
+    target: str = "SageMaker.ListEndpoints",
+    region: str = "us-east-1",
+    extra: dict | None = None,
+) -> dict[str, str]:
     host, port = _address(localcloud)
-    request = AWSRequest(method="POST", url=f"http://{host}:{port}/", data=body,
-                         headers={"Content-Type": "application/x-amz-json-1.1",
-                                  "X-Amz-Target": target, **(extra or {})})
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{host}:{port}/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target, **(extra or {})},
+    )
     SigV4Auth(Credentials("test", "test"), "sagemaker", region).add_auth(request)
     return {k: v if isinstance(v, str) else v.decode() for k, v in request.headers.items()}
 
@@ -73,8 +82,10 @@ def _raw(localcloud, data: bytes, wait: float = 2.0) -> bytes:
 
 # -- authentication ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("offset", [dt.timedelta(days=-1), dt.timedelta(days=-3 * 365),
-                                    dt.timedelta(days=1), dt.timedelta(minutes=16)])
+
+@pytest.mark.parametrize(
+    "offset", [dt.timedelta(days=-1), dt.timedelta(days=-3 * 365), dt.timedelta(days=1), dt.timedelta(minutes=16)]
+)
 def test_signature_outside_15_minutes_is_refused(client, monkeypatch, offset):
     signed_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + offset
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: signed_at)
@@ -96,11 +107,16 @@ def test_signature_within_15_minutes_is_accepted(client, monkeypatch):
 def test_signature_scoped_to_another_region_is_refused(localcloud):
     import boto3
     from botocore.config import Config as BotoConfig
-    for service, code in (("sagemaker", "InvalidSignatureException"),
-                          ("s3", "AuthorizationHeaderMalformed")):
-        other = boto3.client(service, endpoint_url=localcloud.url, region_name="us-west-2",
-                             aws_access_key_id="test", aws_secret_access_key="test",
-                             config=BotoConfig(retries={"max_attempts": 1}))
+
+    for service, code in (("sagemaker", "InvalidSignatureException"), ("s3", "AuthorizationHeaderMalformed")):
+        other = boto3.client(
+            service,
+            endpoint_url=localcloud.url,
+            region_name="us-west-2",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=BotoConfig(retries={"max_attempts": 1}),
+        )
         with pytest.raises(ClientError) as error:
             other.list_buckets() if service == "s3" else other.list_endpoints()
         assert error.value.response["Error"]["Code"] == code
@@ -122,9 +138,11 @@ def test_json_body_cannot_be_replaced_under_an_unsigned_content_hash(localcloud)
 def test_verified_access_key_is_on_the_request(localcloud, monkeypatch):
     seen = []
     import localcloud.server as server_module
+
     real = server_module.route
-    monkeypatch.setattr(server_module, "route",
-                        lambda cloud, request: seen.append(request.access_key) or real(cloud, request))
+    monkeypatch.setattr(
+        server_module, "route", lambda cloud, request: seen.append(request.access_key) or real(cloud, request)
+    )
     assert _post(localcloud, b"{}", _signed(localcloud, b"{}"))[0] == 200
     assert seen == ["test"]
 
@@ -133,9 +151,15 @@ def _chunked_put(localcloud, chunks: list[bytes], tamper: bool = False) -> tuple
     """A signed aws-chunked PutObject built by hand, as the S3 docs' example does."""
     host, port = _address(localcloud)
     decoded = sum(len(c) for c in chunks)
-    request = AWSRequest(method="PUT", url=f"http://{host}:{port}/chunky/object.bin", headers={
-        "Content-Encoding": "aws-chunked", "x-amz-decoded-content-length": str(decoded),
-        "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"})
+    request = AWSRequest(
+        method="PUT",
+        url=f"http://{host}:{port}/chunky/object.bin",
+        headers={
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(decoded),
+            "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        },
+    )
 
     class StreamingSigner(botocore.auth.S3SigV4Auth):
         def payload(self, request):
@@ -151,8 +175,16 @@ def _chunked_put(localcloud, chunks: list[bytes], tamper: bool = False) -> tuple
     scope = f"{timestamp[:8]}/us-east-1/s3/aws4_request"
     body = b""
     for data in [*chunks, b""]:
-        sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, previous,
-                         hashlib.sha256(b"").hexdigest(), hashlib.sha256(data).hexdigest()])
+        sts = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                timestamp,
+                scope,
+                previous,
+                hashlib.sha256(b"").hexdigest(),
+                hashlib.sha256(data).hexdigest(),
+            ]
+        )
         signature = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
         previous = signature
         if tamper and data:
@@ -180,24 +212,32 @@ def test_aws_chunked_chunk_signatures_are_checked(localcloud, client):
 
 # -- framing (raw sockets) -------------------------------------------------------------------------
 
+
 def test_refused_request_body_is_never_parsed_as_the_next_request(localcloud):
     smuggled = b"DELETE /victim HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-    reply = _raw(localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
-                 + str(len(smuggled)).encode() + b"\r\n\r\n" + smuggled)
+    reply = _raw(
+        localcloud,
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+        + str(len(smuggled)).encode()
+        + b"\r\n\r\n"
+        + smuggled,
+    )
     assert reply.startswith(b"HTTP/1.1 403")
-    assert reply.count(b"HTTP/1.1 ") == 1, reply       # one request, one answer
+    assert reply.count(b"HTTP/1.1 ") == 1, reply  # one request, one answer
 
 
 def test_conflicting_content_length_is_refused(localcloud):
-    reply = _raw(localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                 b"Content-Length: 40\r\n\r\n{}")
+    reply = _raw(localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}")
     assert reply.startswith(b"HTTP/1.1 400"), reply
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n{}",
-    b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    ],
+)
 def test_malformed_framing_is_400_not_500(localcloud, request_bytes):
     reply = _raw(localcloud, request_bytes)
     assert reply.startswith(b"HTTP/1.1 400"), reply
@@ -206,22 +246,23 @@ def test_malformed_framing_is_400_not_500(localcloud, request_bytes):
 def test_unsigned_body_is_refused_before_it_is_read(localcloud):
     """400 MB announced, none sent: the 403 must come from the headers alone."""
     started = time.monotonic()
-    reply = _raw(localcloud, b"PUT /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                 b"Content-Length: 400000000\r\n\r\n", wait=5)
+    reply = _raw(
+        localcloud, b"PUT /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 400000000\r\n\r\n", wait=5
+    )
     assert reply.startswith(b"HTTP/1.1 403"), reply
     assert time.monotonic() - started < 4
 
 
 def test_expect_100_continue(localcloud):
     """An unsigned request gets its refusal, never a 100; a signed one is told to go on."""
-    reply = _raw(localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                 b"Expect: 100-continue\r\n\r\n", wait=2)
+    reply = _raw(
+        localcloud, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n", wait=2
+    )
     assert reply.startswith(b"HTTP/1.1 403"), reply
     headers = {**_signed(localcloud, b"{}"), "Host": "%s:%d" % _address(localcloud)}
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     with socket.create_connection(_address(localcloud), timeout=5) as sock:
-        sock.sendall(f"POST / HTTP/1.1\r\n{head}Content-Length: 2\r\nExpect: 100-continue\r\n\r\n"
-                     .encode())
+        sock.sendall(f"POST / HTTP/1.1\r\n{head}Content-Length: 2\r\nExpect: 100-continue\r\n\r\n".encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 100")
         sock.sendall(b"{}")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
@@ -229,15 +270,19 @@ def test_expect_100_continue(localcloud):
 
 def test_idle_and_half_sent_connections_time_out(localcloud, monkeypatch):
     from localcloud import asgi_server
+
     monkeypatch.setattr(asgi_server, "READ_TIMEOUT_S", 0.5)
-    for partial in (b"", b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-                    b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n{"):
+    for partial in (
+        b"",
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n{",
+    ):
         with socket.create_connection(_address(localcloud), timeout=5) as sock:
             if partial:
                 sock.sendall(partial)
             started = time.monotonic()
             data = sock.recv(65536)
-            while data:                   # whatever answer, then the close
+            while data:  # whatever answer, then the close
                 data = sock.recv(65536)
             assert time.monotonic() - started < 3
 

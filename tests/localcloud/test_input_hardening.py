@@ -15,6 +15,7 @@ AWS behaviour reproduced:
   (SageMaker API Reference): a bucket named '..' does not exist in S3, so neither may reach
   a file outside the object store here.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ def test_response_content_type_cannot_inject_headers(client, localcloud):
     s3.create_bucket(Bucket="inject")
     s3.put_object(Bucket="inject", Key="k", Body=b"x")
     with pytest.raises(ClientError) as error:
-        s3.get_object(Bucket="inject", Key="k",
-                      ResponseContentType="text/plain\r\nSet-Cookie: session=stolen")
+        s3.get_object(Bucket="inject", Key="k", ResponseContentType="text/plain\r\nSet-Cookie: session=stolen")
     assert _code(error) == "InvalidArgument"
     assert "Set-Cookie" not in error.value.response["ResponseMetadata"]["HTTPHeaders"]
     ok = s3.get_object(Bucket="inject", Key="k", ResponseContentType="text/plain")
@@ -51,17 +51,21 @@ def test_bucket_name_with_trailing_newline_is_refused(client, localcloud):
     assert not any(p.name.startswith("newline") for p in localcloud.cloud.config.s3_root.iterdir())
 
 
-@pytest.mark.parametrize("uri", ["s3://../../../../tmp/mlgw-escape", "s3://ok-bucket/../../../x",
-                                 "s3://./x"])
+@pytest.mark.parametrize("uri", ["s3://../../../../tmp/mlgw-escape", "s3://ok-bucket/../../../x", "s3://./x"])
 def test_offline_store_uri_cannot_leave_the_state_directory(client, uri):
     sm = client("sagemaker")
     with pytest.raises(ClientError) as error:
         sm.create_feature_group(
-            FeatureGroupName="escape", RecordIdentifierFeatureName="id",
-            EventTimeFeatureName="t", RoleArn="arn:aws:iam::000000000000:role/r",
-            FeatureDefinitions=[{"FeatureName": "id", "FeatureType": "Integral"},
-                                {"FeatureName": "t", "FeatureType": "Fractional"}],
-            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": uri}})
+            FeatureGroupName="escape",
+            RecordIdentifierFeatureName="id",
+            EventTimeFeatureName="t",
+            RoleArn="arn:aws:iam::000000000000:role/r",
+            FeatureDefinitions=[
+                {"FeatureName": "id", "FeatureType": "Integral"},
+                {"FeatureName": "t", "FeatureType": "Fractional"},
+            ],
+            OfflineStoreConfig={"S3StorageConfig": {"S3Uri": uri}},
+        )
     assert _code(error) == "ValidationException"
     assert "S3Uri" in error.value.response["Error"]["Message"]
 
@@ -72,19 +76,25 @@ def test_model_data_url_cannot_probe_outside_the_object_store(client, localcloud
     messages = []
     for uri in ("s3://../state.db", "s3://../no-such-file"):
         with pytest.raises(ClientError) as error:
-            sm.create_model(ModelName="probe", ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
-                            PrimaryContainer={"Image": "xgboost", "ModelDataUrl": uri})
+            sm.create_model(
+                ModelName="probe",
+                ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
+                PrimaryContainer={"Image": "xgboost", "ModelDataUrl": uri},
+            )
         assert _code(error) == "ValidationException"
         messages.append(error.value.response["Error"]["Message"].replace(uri, "URI"))
     # An existing file outside the store and a missing one are refused alike: nothing leaks.
     assert "not a valid S3 bucket name" in messages[0] and messages[0] == messages[1]
 
 
-@pytest.mark.parametrize("body, what", [
-    (b"[" * 5000 + b"]" * 5000, "deep JSON"),
-    (json.dumps({"NameContains": "x"}).encode("utf-16"), "UTF-16"),
-    (b'{"NameContains": "\xff\xfe"}', "invalid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "body, what",
+    [
+        (b"[" * 5000 + b"]" * 5000, "deep JSON"),
+        (json.dumps({"NameContains": "x"}).encode("utf-16"), "UTF-16"),
+        (b'{"NameContains": "\xff\xfe"}', "invalid UTF-8"),
+    ],
+)
 def test_json_services_refuse_undecodable_bodies_with_400(localcloud, body, what):
     status, out = _post(localcloud, body, _signed(localcloud, body))
     assert status == 400, (what, out)
@@ -102,6 +112,7 @@ def test_invoke_endpoint_invalid_utf8_is_a_client_error(localcloud):
     """No endpoint needed for the wire check: the 4xx must come before any 5xx path, and
     with an endpoint the container's 400 (see test_hosting) covers the model side."""
     from inference import serving
+
     with pytest.raises(serving.InputError) as error:
         serving.input_fn(b"1,2,\xff\xfe\n", "text/csv")
     assert error.value.status == 400
@@ -111,6 +122,7 @@ def test_invoke_endpoint_invalid_utf8_is_a_client_error(localcloud):
 
 def test_state_directory_and_key_store_are_private(localcloud):
     from localcloud.apigateway.models import KeyStore, default_path
+
     home = localcloud.cloud.config.home
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     store = KeyStore(default_path(home))
@@ -123,6 +135,7 @@ def test_state_directory_and_key_store_are_private(localcloud):
 def test_run_summary_never_prints_the_secret_key():
     from localcloud.config import Config
     from mlgw.local_run import _invoke_snippet
+
     snippet = "\n".join(_invoke_snippet(Config(secret_key="s3cr3t-value", port=4999)))
     assert "s3cr3t-value" not in snippet
     assert "mlgw localcloud env" in snippet and "4999" in snippet

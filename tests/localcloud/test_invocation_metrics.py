@@ -7,6 +7,7 @@ Invocations (requests sent), Invocation4XXErrors and Invocation5XXErrors (1 sent
 response, 0 otherwise), ModelLatency (microseconds), and InvocationsPerInstance (1/numberOfInstances
 per request: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ScalingPolicyMetric.html).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,14 +25,20 @@ RECORD = {"customer_age": 40, "num_injuries": 1, "total_claim_amount": 2.0, "num
 
 def _statistics(cw, metric: str, variant: str, start, end) -> dict:
     points = cw.get_metric_statistics(
-        Namespace="AWS/SageMaker", MetricName=metric, StartTime=start, EndTime=end, Period=60,
+        Namespace="AWS/SageMaker",
+        MetricName=metric,
+        StartTime=start,
+        EndTime=end,
+        Period=60,
         Dimensions=[{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": variant}],
-        Statistics=["Sum", "SampleCount", "Minimum", "Maximum"])["Datapoints"]
-    assert len(points) <= 2          # the requests may straddle a minute
+        Statistics=["Sum", "SampleCount", "Minimum", "Maximum"],
+    )["Datapoints"]
+    assert len(points) <= 2  # the requests may straddle a minute
     return {k: sum(p[k] for p in points) for k in ("Sum", "SampleCount")} | {
         "Minimum": min((p["Minimum"] for p in points), default=None),
         "Maximum": max((p["Maximum"] for p in points), default=None),
-        "Unit": {p["Unit"] for p in points}}
+        "Unit": {p["Unit"] for p in points},
+    }
 
 
 @pytest.mark.slow
@@ -45,41 +52,62 @@ def test_invocations_and_errors_per_variant_reach_cloudwatch_and_the_studio(tmp_
         _put(server.cloud.config.s3_root / "models", "m1/model.tar.gz", _model_tar(1))
         sm, rt = _clients(server.url)
         _model(sm, "m1", "s3://models/m1/model.tar.gz")
-        sm.create_endpoint_config(EndpointConfigName="c1", ProductionVariants=[
-            {"VariantName": variant, "ModelName": "m1", "InitialVariantWeight": 1.0,
-             "InitialInstanceCount": 2, "InstanceType": "ml.m5.large"} for variant in ("A", "B")])
+        sm.create_endpoint_config(
+            EndpointConfigName="c1",
+            ProductionVariants=[
+                {
+                    "VariantName": variant,
+                    "ModelName": "m1",
+                    "InitialVariantWeight": 1.0,
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.large",
+                }
+                for variant in ("A", "B")
+            ],
+        )
         sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1")
         _wait(sm, "ep")
         start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)
         for _ in range(3):
-            rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", TargetVariant="A",
-                               Body=json.dumps({"instances": [RECORD]}))
-        with pytest.raises(ClientError) as err:       # the model answers 400: a 4xx
-            rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", TargetVariant="A",
-                               Body="{not json")
+            rt.invoke_endpoint(
+                EndpointName="ep",
+                ContentType="application/json",
+                TargetVariant="A",
+                Body=json.dumps({"instances": [RECORD]}),
+            )
+        with pytest.raises(ClientError) as err:  # the model answers 400: a 4xx
+            rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", TargetVariant="A", Body="{not json")
         assert err.value.response["OriginalStatusCode"] == 400
         rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4", TargetVariant="B")
         # Nothing is written before the minute ends (the clock's call every second).
         sagemaker = server.cloud.sagemaker
         assert sagemaker.publish_invocation_metrics(now=sagemaker.stats_since) == 0
     finally:
-        server.stop()                  # publishes the minute in progress
+        server.stop()  # publishes the minute in progress
 
     server = start_server(home)
     try:
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
         cw = session.client("cloudwatch", endpoint_url=server.url)
         end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1)
-        a = {m: _statistics(cw, m, "A", start, end) for m in
-             ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationsPerInstance", "ModelLatency")}
+        a = {
+            m: _statistics(cw, m, "A", start, end)
+            for m in (
+                "Invocations",
+                "Invocation4XXErrors",
+                "Invocation5XXErrors",
+                "InvocationsPerInstance",
+                "ModelLatency",
+            )
+        }
         assert a["Invocations"]["Sum"] == 4 and a["Invocations"]["SampleCount"] == 4
         assert a["Invocation4XXErrors"]["Sum"] == 1 and a["Invocation4XXErrors"]["SampleCount"] == 4
         assert a["Invocation4XXErrors"]["Minimum"] == 0 and a["Invocation4XXErrors"]["Maximum"] == 1
         assert a["Invocation5XXErrors"]["Sum"] == 0
-        assert a["InvocationsPerInstance"]["Sum"] == pytest.approx(2.0)        # 4 requests, 2 instances
+        assert a["InvocationsPerInstance"]["Sum"] == pytest.approx(2.0)  # 4 requests, 2 instances
         assert a["InvocationsPerInstance"]["Maximum"] == pytest.approx(0.5)
         assert a["ModelLatency"]["SampleCount"] == 3 and a["ModelLatency"]["Minimum"] > 0
-        assert a["ModelLatency"]["Minimum"] <= a["ModelLatency"]["Maximum"] < 60e6   # microseconds
+        assert a["ModelLatency"]["Minimum"] <= a["ModelLatency"]["Maximum"] < 60e6  # microseconds
         assert _statistics(cw, "Invocations", "B", start, end)["Sum"] == 1
         listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="Invocations")["Metrics"]
         assert sorted(d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "VariantName") == ["A", "B"]
@@ -87,14 +115,15 @@ def test_invocations_and_errors_per_variant_reach_cloudwatch_and_the_studio(tmp_
         from mlgw.studio.backend import Backend
         from mlgw.studio.server import Background, Target
         from tests.test_studio import get
+
         studio = Background(Backend(Target("local", session, endpoint_url=server.url, home=home)))
         try:
             status, page = get(f"{studio.url}/endpoints/ep")
         finally:
             studio.stop()
         assert status == 200
-        row = page[page.index('data-variant="A"'):]
-        row = row[:row.index("</tr>")]
+        row = page[page.index('data-variant="A"') :]
+        row = row[: row.index("</tr>")]
         assert row.endswith("<td>4</td><td>1</td><td>0</td>"), row
     finally:
         server.stop()

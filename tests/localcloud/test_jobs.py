@@ -2,6 +2,7 @@
 the running localcloud creates a job, follows it to Completed with Describe*, finds its output in
 S3 and the job in List*; a job whose script fails ends Failed with its reason; a running job is
 stopped; a taken name and a role SageMaker cannot assume are refused as AWS refuses them."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "job-artifacts"
 
 PREPARE = """
@@ -38,7 +39,7 @@ def sagemaker(client):
     s3.put_object(Bucket=BUCKET, Key="code/prepare.py", Body=PREPARE.encode())
     s3.put_object(Bucket=BUCKET, Key="code/train.py", Body=TRAIN.encode())
     s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"a,1\nb,2\nc,3\n")
-    sourcedir = io.BytesIO()   # the Estimator's sourcedir.tar.gz (sagemaker_submit_directory)
+    sourcedir = io.BytesIO()  # the Estimator's sourcedir.tar.gz (sagemaker_submit_directory)
     with tarfile.open(fileobj=sourcedir, mode="w:gz") as tar:
         info = tarfile.TarInfo("train.py")
         info.size = len(TRAIN.encode())
@@ -49,22 +50,47 @@ def sagemaker(client):
 
 def _processing(name: str, script: str = "prepare.py", role: str = ROLE) -> dict:
     return {
-        "ProcessingJobName": name, "RoleArn": role,
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium",
-                                                  "VolumeSizeInGB": 30}},
-        "AppSpecification": {"ImageUri": "sklearn:1.2",
-                             "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"]},
+        "ProcessingJobName": name,
+        "RoleArn": role,
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
+        },
+        "AppSpecification": {
+            "ImageUri": "sklearn:1.2",
+            "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
+        },
         "ProcessingInputs": [
-            {"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code/{script}",
-                                              "LocalPath": "/opt/ml/processing/input/code",
-                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
-            {"InputName": "rows", "S3Input": {"S3Uri": f"s3://{BUCKET}/data/rows.csv",
-                                              "LocalPath": "/opt/ml/processing/input",
-                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
-        "ProcessingOutputConfig": {"Outputs": [
-            {"OutputName": "out", "S3Output": {"S3Uri": f"s3://{BUCKET}/out/{name}",
-                                               "LocalPath": "/opt/ml/processing/output",
-                                               "S3UploadMode": "EndOfJob"}}]},
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/code/{script}",
+                    "LocalPath": "/opt/ml/processing/input/code",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
+            {
+                "InputName": "rows",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/data/rows.csv",
+                    "LocalPath": "/opt/ml/processing/input",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": f"s3://{BUCKET}/out/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
 
@@ -99,18 +125,28 @@ def test_a_processing_job_created_with_boto3_runs_to_completed_and_its_output_la
 def test_a_training_job_created_with_boto3_uploads_its_model_and_reports_metrics(sagemaker):
     sm, s3 = sagemaker
     sm.create_training_job(
-        TrainingJobName="train-1", RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": "xgboost:3", "TrainingInputMode": "File",
-                                "MetricDefinitions": [{"Name": "validation:auc",
-                                                       "Regex": r"validation-auc: ([0-9.]+)"}]},
-        HyperParameters={"sagemaker_program": "train.py",
-                         "sagemaker_submit_directory": f"s3://{BUCKET}/sourcedir/sourcedir.tar.gz",
-                         "max_depth": "4"},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/"}}}],
+        TrainingJobName="train-1",
+        RoleArn=ROLE,
+        AlgorithmSpecification={
+            "TrainingImage": "xgboost:3",
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "validation:auc", "Regex": r"validation-auc: ([0-9.]+)"}],
+        },
+        HyperParameters={
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": f"s3://{BUCKET}/sourcedir/sourcedir.tar.gz",
+            "max_depth": "4",
+        },
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/"}},
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
         ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
     job = _wait(lambda: sm.describe_training_job(TrainingJobName="train-1"))
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert job["SecondaryStatus"] == "Completed"
@@ -152,7 +188,7 @@ def test_stop_ends_a_running_job_stopped(sagemaker, localcloud):
 
 def test_a_role_sagemaker_cannot_assume_and_an_unknown_job_are_refused(sagemaker):
     sm, _ = sagemaker
-    stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"   # trusts Lambda only
+    stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"  # trusts Lambda only
     with pytest.raises(ClientError) as refused:
         sm.create_processing_job(**_processing("stranger-1", role=stranger))
     assert refused.value.response["Error"]["Code"] == "ValidationException"

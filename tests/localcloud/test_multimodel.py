@@ -1,6 +1,7 @@
 """Multi-model endpoints: per-policy_state models (training/segments.py) behind one endpoint,
 loaded lazily, loaded once under concurrency, LRU-evicted under a memory bound, and a corrupt
 artifact failing alone."""
+
 from __future__ import annotations
 
 import json
@@ -33,17 +34,25 @@ def data():
 def archives(data, tmp_path_factory):
     claims, customers = data
     return segments.train_segments(
-        claims, customers, tmp_path_factory.mktemp("segments"), min_rows=100, seed=3,
-        train_args=["--max_depth", "3", "--num_round", "12", "--early_stopping_rounds", "0",
-                    "--nthread", "1"], report=lambda _: None)
+        claims,
+        customers,
+        tmp_path_factory.mktemp("segments"),
+        min_rows=100,
+        seed=3,
+        train_args=["--max_depth", "3", "--num_round", "12", "--early_stopping_rounds", "0", "--nthread", "1"],
+        report=lambda _: None,
+    )
 
 
 @pytest.fixture(scope="module")
 def server(archives, tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("mlgw"))
     make = lambda service: boto3.client(  # noqa: E731
-        service, endpoint_url=server.url, region_name="us-east-1",
-        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=32))
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        config=BotoConfig(retries={"max_attempts": 1}, max_pool_connections=32),
+    )
     s3, sm, rt = make("s3"), make("sagemaker"), make("sagemaker-runtime")
     prefix = segments_cli.upload(s3, BUCKET, archives)
     yield server, s3, sm, rt, prefix
@@ -52,8 +61,9 @@ def server(archives, tmp_path_factory):
 
 def _endpoint(server, name: str, **environment: str) -> str:
     _, _, sm, _, prefix = server
-    segments_cli.create_endpoint(sm, name, prefix, role_arn=ROLE, region="us-east-1",
-                                 environment=environment, timeout=30)
+    segments_cli.create_endpoint(
+        sm, name, prefix, role_arn=ROLE, region="us-east-1", environment=environment, timeout=30
+    )
     return name
 
 
@@ -62,13 +72,14 @@ def _record(data) -> str:
     claims, customers = data
     row = claims[claims.fraud == 1].iloc[0].to_dict()
     row.update(customers[customers.policy_id == row["policy_id"]].iloc[0].to_dict())
-    clean = {k: (None if v != v else v) for k, v in row.items()}   # NaN → null
+    clean = {k: (None if v != v else v) for k, v in row.items()}  # NaN → null
     return json.dumps(clean, default=lambda v: v.item() if hasattr(v, "item") else str(v))
 
 
 def _score(rt, endpoint: str, target: str, body: str) -> float:
-    response = rt.invoke_endpoint(EndpointName=endpoint, TargetModel=target, Body=body,
-                                  ContentType="application/json", Accept="application/json")
+    response = rt.invoke_endpoint(
+        EndpointName=endpoint, TargetModel=target, Body=body, ContentType="application/json", Accept="application/json"
+    )
     return json.loads(response["Body"].read())["predictions"][0]["score"]
 
 
@@ -83,12 +94,12 @@ def test_each_state_answers_and_bad_targets_fail(server, archives, data):
     body = _record(data)
     scores = {s: _score(rt, endpoint, f"{s}.tar.gz", body) for s in STATES}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
-    assert len({round(v, 6) for v in scores.values()}) >= 2, scores   # different models
+    assert len({round(v, 6) for v in scores.values()}) >= 2, scores  # different models
     stats = _stats(server, endpoint)
     assert (stats["loads"], stats["models"], stats["evictions"]) == (6, 6, 0)
     _score(rt, endpoint, "CA.tar.gz", body)
     assert _stats(server, endpoint)["hits"] == 1
-    for bad in ("../x.tar.gz", "/etc/passwd", "XX.tar.gz"):   # XX: no such object
+    for bad in ("../x.tar.gz", "/etc/passwd", "XX.tar.gz"):  # XX: no such object
         with pytest.raises(ClientError) as err:
             _score(rt, endpoint, bad, body)
         assert err.value.response["Error"]["Code"] == "ValidationError", bad
@@ -100,7 +111,7 @@ def test_concurrent_cold_requests_load_once(server, data, monkeypatch):
     endpoint = _endpoint(server, "seg-concurrent")
     slow_extract = SageMakerBackend.extract
 
-    def extract(self, *args):   # a slow download, so the 16 first requests surely overlap
+    def extract(self, *args):  # a slow download, so the 16 first requests surely overlap
         time.sleep(0.3)
         return slow_extract(self, *args)
 
@@ -130,7 +141,7 @@ def _extracted_size(path) -> int:
 def test_memory_bound_evicts_least_recently_used(server, archives, data):
     rt = server[3]
     sizes = sorted(_extracted_size(p) for p in archives.values())
-    bound = sizes[-1] + sizes[-2] + 1   # room for about two models, never all six
+    bound = sizes[-1] + sizes[-2] + 1  # room for about two models, never all six
     endpoint = _endpoint(server, "seg-bounded", MLGW_MME_MEMORY_MB=str(bound / 2**20))
     body = _record(data)
     for _ in range(2):
@@ -148,7 +159,7 @@ def test_corrupt_artifact_fails_alone(server, data):
     endpoint = _endpoint(server, "seg-corrupt")
     body = _record(data)
     assert _score(rt, endpoint, "WA.tar.gz", body) >= 0.0
-    for _ in range(2):   # the second answer comes from the failure cache
+    for _ in range(2):  # the second answer comes from the failure cache
         with pytest.raises(ClientError) as err:
             _score(rt, endpoint, "ZZ.tar.gz", body)
         response = err.value.response

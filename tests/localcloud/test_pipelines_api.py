@@ -1,6 +1,7 @@
 """SageMaker Pipelines over the wire: a real boto3 `sagemaker` client against the running
 localcloud creates a pipeline, starts executions, follows them to the end, reads the steps as
 ListPipelineExecutionSteps returns them, sees a failing script's reason, and retries."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +12,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"   # infra/ml-gateway.yaml
+ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "pipeline-artifacts"
 
 EVALUATE = """
@@ -28,48 +29,107 @@ with open(os.path.join(os.environ['EVALUATION_DIR'], 'evaluation.json'), 'w') as
 
 def definition() -> dict:
     evaluate = {
-        "Name": "Evaluate", "Type": "Processing",
+        "Name": "Evaluate",
+        "Type": "Processing",
         "Arguments": {
-            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium",
-                                                      "VolumeSizeInGB": 30}},
-            "AppSpecification": {"ImageUri": "sklearn:1.2",
-                                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
-                                 # A Float parameter in a string field goes in as text
-                                 # (Std:Join, the SDK's .to_string()), as AWS requires.
-                                 "ContainerArguments": ["--auc", {"Std:Join": {
-                                     "On": "", "Values": [{"Get": "Parameters.Auc"}]}}]},
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
+            },
+            "AppSpecification": {
+                "ImageUri": "sklearn:1.2",
+                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
+                # A Float parameter in a string field goes in as text
+                # (Std:Join, the SDK's .to_string()), as AWS requires.
+                "ContainerArguments": ["--auc", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Auc"}]}}],
+            },
             "Environment": {"EVALUATION_DIR": "/opt/ml/processing/evaluation"},
             "RoleArn": ROLE,
-            "ProcessingInputs": [{"InputName": "code", "AppManaged": False, "S3Input": {
-                "S3Uri": f"s3://{BUCKET}/code/evaluate.py", "LocalPath": "/opt/ml/processing/input/code",
-                "S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}],
-            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "evaluation", "AppManaged": False, "S3Output": {
-                "S3Uri": {"Std:Join": {"On": "/", "Values": [
-                    f"s3://{BUCKET}/runs", {"Get": "Execution.PipelineExecutionId"}, "evaluation"]}},
-                "LocalPath": "/opt/ml/processing/evaluation", "S3UploadMode": "EndOfJob"}}]},
+            "ProcessingInputs": [
+                {
+                    "InputName": "code",
+                    "AppManaged": False,
+                    "S3Input": {
+                        "S3Uri": f"s3://{BUCKET}/code/evaluate.py",
+                        "LocalPath": "/opt/ml/processing/input/code",
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "evaluation",
+                        "AppManaged": False,
+                        "S3Output": {
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": [
+                                        f"s3://{BUCKET}/runs",
+                                        {"Get": "Execution.PipelineExecutionId"},
+                                        "evaluation",
+                                    ],
+                                }
+                            },
+                            "LocalPath": "/opt/ml/processing/evaluation",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
         },
-        "PropertyFiles": [{"PropertyFileName": "EvaluationReport", "OutputName": "evaluation",
-                           "FilePath": "evaluation.json"}],
+        "PropertyFiles": [
+            {"PropertyFileName": "EvaluationReport", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+        ],
     }
     check = {
-        "Name": "CheckAuc", "Type": "Condition",
+        "Name": "CheckAuc",
+        "Type": "Condition",
         "Arguments": {
-            "Conditions": [{"Type": "GreaterThanOrEqualTo",
-                            "LeftValue": {"Std:JsonGet": {
-                                "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-                                "Path": "binary_classification_metrics.auc.value"}},
-                            "RightValue": {"Get": "Parameters.AucThreshold"}}],
+            "Conditions": [
+                {
+                    "Type": "GreaterThanOrEqualTo",
+                    "LeftValue": {
+                        "Std:JsonGet": {
+                            "PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
+                            "Path": "binary_classification_metrics.auc.value",
+                        }
+                    },
+                    "RightValue": {"Get": "Parameters.AucThreshold"},
+                }
+            ],
             "IfSteps": [],
-            "ElseSteps": [{"Name": "AucTooLow", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
-                "On": " ", "Values": ["AUC is below the threshold", {"Get": "Parameters.AucThreshold"}]}}}}],
+            "ElseSteps": [
+                {
+                    "Name": "AucTooLow",
+                    "Type": "Fail",
+                    "Arguments": {
+                        "ErrorMessage": {
+                            "Std:Join": {
+                                "On": " ",
+                                "Values": ["AUC is below the threshold", {"Get": "Parameters.AucThreshold"}],
+                            }
+                        }
+                    },
+                }
+            ],
         },
     }
-    return {"Version": "2020-12-01", "Metadata": {},
-            "Parameters": [{"Name": "Auc", "Type": "Float", "DefaultValue": 0.9},
-                           {"Name": "AucThreshold", "Type": "Float", "DefaultValue": 0.75}],
-            "PipelineExperimentConfig": {"ExperimentName": {"Get": "Execution.PipelineName"},
-                                         "TrialName": {"Get": "Execution.PipelineExecutionId"}},
-            "Steps": [evaluate, check]}
+    return {
+        "Version": "2020-12-01",
+        "Metadata": {},
+        "Parameters": [
+            {"Name": "Auc", "Type": "Float", "DefaultValue": 0.9},
+            {"Name": "AucThreshold", "Type": "Float", "DefaultValue": 0.75},
+        ],
+        "PipelineExperimentConfig": {
+            "ExperimentName": {"Get": "Execution.PipelineName"},
+            "TrialName": {"Get": "Execution.PipelineExecutionId"},
+        },
+        "Steps": [evaluate, check],
+    }
 
 
 @pytest.fixture
@@ -91,28 +151,34 @@ def follow(sm, arn: str, timeout: float = 60) -> dict:
 
 
 def steps_by_name(sm, arn: str) -> dict[str, dict]:
-    return {s["StepName"]: s for s in sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
+    return {
+        s["StepName"]: s for s in sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
+    }
 
 
 def test_pipeline_crud(sm):
     text = json.dumps(definition())
-    arn = sm.create_pipeline(PipelineName="Claims-Fraud", PipelineDefinition=text, RoleArn=ROLE,
-                             ClientRequestToken=uuid.uuid4().hex)["PipelineArn"]
+    arn = sm.create_pipeline(
+        PipelineName="Claims-Fraud", PipelineDefinition=text, RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex
+    )["PipelineArn"]
     assert arn == "arn:aws:sagemaker:us-east-1:000000000000:pipeline/claims-fraud"
     described = sm.describe_pipeline(PipelineName="Claims-Fraud")
     assert json.loads(described["PipelineDefinition"]) == definition()
     assert described["PipelineStatus"] == "Active" and isinstance(described["CreationTime"], dt.datetime)
     assert sm.describe_pipeline(PipelineName=arn)["PipelineName"] == "Claims-Fraud"
 
-    with pytest.raises(ClientError) as error:   # the SDK's upsert relies on this code and wording
-        sm.create_pipeline(PipelineName="Claims-Fraud", PipelineDefinition=text, RoleArn=ROLE,
-                           ClientRequestToken=uuid.uuid4().hex)
+    with pytest.raises(ClientError) as error:  # the SDK's upsert relies on this code and wording
+        sm.create_pipeline(
+            PipelineName="Claims-Fraud", PipelineDefinition=text, RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex
+        )
     assert error.value.response["Error"]["Code"] == "ValidationException"
     assert "already exists" in error.value.response["Error"]["Message"]
 
     updated = sm.update_pipeline(PipelineName="Claims-Fraud", PipelineDescription="v2", PipelineDefinition=text)
     assert updated["PipelineVersionId"] == 2
-    assert [p["PipelineName"] for p in sm.list_pipelines(PipelineNamePrefix="Claims")["PipelineSummaries"]] == ["Claims-Fraud"]
+    assert [p["PipelineName"] for p in sm.list_pipelines(PipelineNamePrefix="Claims")["PipelineSummaries"]] == [
+        "Claims-Fraud"
+    ]
 
     with pytest.raises(ClientError, match="depends on unknown step"):
         broken = definition()
@@ -129,25 +195,38 @@ def test_definition_from_s3_location(localcloud, sm):
     path = localcloud.cloud.config.s3_root / BUCKET / "definitions" / "big.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(definition()))
-    sm.create_pipeline(PipelineName="from-s3", RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex,
-                       PipelineDefinitionS3Location={"Bucket": BUCKET, "ObjectKey": "definitions/big.json"})
+    sm.create_pipeline(
+        PipelineName="from-s3",
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+        PipelineDefinitionS3Location={"Bucket": BUCKET, "ObjectKey": "definitions/big.json"},
+    )
     assert json.loads(sm.describe_pipeline(PipelineName="from-s3")["PipelineDefinition"]) == definition()
     with pytest.raises(ClientError, match="does not exist"):
-        sm.create_pipeline(PipelineName="missing", RoleArn=ROLE, ClientRequestToken=uuid.uuid4().hex,
-                           PipelineDefinitionS3Location={"Bucket": BUCKET, "ObjectKey": "nope.json"})
+        sm.create_pipeline(
+            PipelineName="missing",
+            RoleArn=ROLE,
+            ClientRequestToken=uuid.uuid4().hex,
+            PipelineDefinitionS3Location={"Bucket": BUCKET, "ObjectKey": "nope.json"},
+        )
 
 
 def test_execution_runs_to_completion_and_lists_its_steps(localcloud, sm):
-    sm.create_pipeline(PipelineName="eval", PipelineDefinition=json.dumps(definition()), RoleArn=ROLE,
-                       ClientRequestToken=uuid.uuid4().hex)
-    arn = sm.start_pipeline_execution(PipelineName="eval", ClientRequestToken=uuid.uuid4().hex,
-                                      PipelineParameters=[{"Name": "Auc", "Value": "0.82"}])["PipelineExecutionArn"]
+    sm.create_pipeline(
+        PipelineName="eval",
+        PipelineDefinition=json.dumps(definition()),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
+    arn = sm.start_pipeline_execution(
+        PipelineName="eval", ClientRequestToken=uuid.uuid4().hex, PipelineParameters=[{"Name": "Auc", "Value": "0.82"}]
+    )["PipelineExecutionArn"]
     assert arn.startswith("arn:aws:sagemaker:us-east-1:000000000000:pipeline/eval/execution/")
     described = follow(sm, arn)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
 
     listed = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
-    assert [s["StepName"] for s in listed] == ["CheckAuc", "Evaluate"]      # newest first
+    assert [s["StepName"] for s in listed] == ["CheckAuc", "Evaluate"]  # newest first
     check, evaluate = listed
     assert check["StepStatus"] == "Succeeded" and check["Metadata"] == {"Condition": {"Outcome": "True"}}
     assert evaluate["StepStatus"] == "Succeeded" and evaluate["AttemptCount"] == 1
@@ -165,17 +244,24 @@ def test_execution_runs_to_completion_and_lists_its_steps(localcloud, sm):
     assert [s["StepName"] for s in ascending["PipelineExecutionSteps"]] == ["Evaluate", "CheckAuc"]
     summaries = sm.list_pipeline_executions(PipelineName="eval")["PipelineExecutionSummaries"]
     assert summaries[0]["PipelineExecutionArn"] == arn and summaries[0]["PipelineExecutionStatus"] == "Succeeded"
-    assert json.loads(sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)
-                      ["PipelineDefinition"]) == definition()
+    assert (
+        json.loads(sm.describe_pipeline_definition_for_execution(PipelineExecutionArn=arn)["PipelineDefinition"])
+        == definition()
+    )
     params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
     assert {p["Name"]: p["Value"] for p in params} == {"Auc": "0.82", "AucThreshold": "0.75"}
 
 
 def test_condition_else_branch_fails_with_the_fail_steps_message(sm):
-    sm.create_pipeline(PipelineName="eval", PipelineDefinition=json.dumps(definition()), RoleArn=ROLE,
-                       ClientRequestToken=uuid.uuid4().hex)
-    arn = sm.start_pipeline_execution(PipelineName="eval", ClientRequestToken=uuid.uuid4().hex,
-                                      PipelineParameters=[{"Name": "Auc", "Value": "0.6"}])["PipelineExecutionArn"]
+    sm.create_pipeline(
+        PipelineName="eval",
+        PipelineDefinition=json.dumps(definition()),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
+    arn = sm.start_pipeline_execution(
+        PipelineName="eval", ClientRequestToken=uuid.uuid4().hex, PipelineParameters=[{"Name": "Auc", "Value": "0.6"}]
+    )["PipelineExecutionArn"]
     described = follow(sm, arn)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert described["FailureReason"] == "AUC is below the threshold 0.75"
@@ -186,16 +272,21 @@ def test_condition_else_branch_fails_with_the_fail_steps_message(sm):
 
 
 def test_failing_script_reason_surfaces_and_retry_reruns_from_the_failed_step(localcloud, sm):
-    sm.create_pipeline(PipelineName="eval", PipelineDefinition=json.dumps(definition()), RoleArn=ROLE,
-                       ClientRequestToken=uuid.uuid4().hex)
-    arn = sm.start_pipeline_execution(PipelineName="eval", ClientRequestToken=uuid.uuid4().hex,
-                                      PipelineParameters=[{"Name": "Auc", "Value": "-1"}])["PipelineExecutionArn"]
+    sm.create_pipeline(
+        PipelineName="eval",
+        PipelineDefinition=json.dumps(definition()),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
+    arn = sm.start_pipeline_execution(
+        PipelineName="eval", ClientRequestToken=uuid.uuid4().hex, PipelineParameters=[{"Name": "Auc", "Value": "-1"}]
+    )["PipelineExecutionArn"]
     described = follow(sm, arn)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert "Step Evaluate failed" in described["FailureReason"]
     assert "evaluation needs a non-negative AUC, got -1.0" in described["FailureReason"]
     failed = steps_by_name(sm, arn)
-    assert set(failed) == {"Evaluate"}                       # nothing after the failure started
+    assert set(failed) == {"Evaluate"}  # nothing after the failure started
     assert failed["Evaluate"]["StepStatus"] == "Failed"
     assert failed["Evaluate"]["FailureReason"].startswith("AlgorithmError: evaluation needs a non-negative AUC")
     summary = sm.list_pipeline_executions(PipelineName="eval")["PipelineExecutionSummaries"][0]
@@ -217,16 +308,24 @@ def test_failing_script_reason_surfaces_and_retry_reruns_from_the_failed_step(lo
 
 
 def test_bad_start_requests_are_refused(sm):
-    sm.create_pipeline(PipelineName="eval", PipelineDefinition=json.dumps(definition()), RoleArn=ROLE,
-                       ClientRequestToken=uuid.uuid4().hex)
+    sm.create_pipeline(
+        PipelineName="eval",
+        PipelineDefinition=json.dumps(definition()),
+        RoleArn=ROLE,
+        ClientRequestToken=uuid.uuid4().hex,
+    )
     with pytest.raises(ClientError, match="Parameter 'Epochs' is not defined"):
-        sm.start_pipeline_execution(PipelineName="eval", ClientRequestToken=uuid.uuid4().hex,
-                                    PipelineParameters=[{"Name": "Epochs", "Value": "3"}])
+        sm.start_pipeline_execution(
+            PipelineName="eval",
+            ClientRequestToken=uuid.uuid4().hex,
+            PipelineParameters=[{"Name": "Epochs", "Value": "3"}],
+        )
     with pytest.raises(ClientError) as error:
         sm.start_pipeline_execution(PipelineName="nope", ClientRequestToken=uuid.uuid4().hex)
     assert error.value.response["Error"]["Code"] == "ResourceNotFound"
-    arn = sm.start_pipeline_execution(PipelineName="eval", ClientRequestToken=uuid.uuid4().hex,
-                                      PipelineParameters=[{"Name": "Auc", "Value": "high"}])["PipelineExecutionArn"]
+    arn = sm.start_pipeline_execution(
+        PipelineName="eval", ClientRequestToken=uuid.uuid4().hex, PipelineParameters=[{"Name": "Auc", "Value": "high"}]
+    )["PipelineExecutionArn"]
     described = follow(sm, arn)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert described["FailureReason"] == "Parameter Auc: value 'high' is not a valid Float"

@@ -1,4 +1,5 @@
 """localcloud's S3 through real boto3 clients: objects are files under s3_root, metadata beside."""
+
 from __future__ import annotations
 
 import base64
@@ -36,7 +37,7 @@ def _code(exc: pytest.ExceptionInfo) -> str:
 def test_bucket_lifecycle(client, localcloud):
     s3 = client("s3")
     s3.create_bucket(Bucket="alpha-1")
-    s3.create_bucket(Bucket="alpha-1")   # us-east-1: creating your own bucket again is a 200
+    s3.create_bucket(Bucket="alpha-1")  # us-east-1: creating your own bucket again is a 200
     s3.head_bucket(Bucket="alpha-1")
     assert "alpha-1" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert s3.get_bucket_location(Bucket="alpha-1")["LocationConstraint"] is None
@@ -55,8 +56,9 @@ def test_bucket_lifecycle(client, localcloud):
 
 
 def test_put_get_head_with_metadata(s3, localcloud):
-    put = s3.put_object(Bucket=BUCKET, Key="dir/obj.json", Body=b'{"a": 1}',
-                        ContentType="application/json", Metadata={"owner": "me"})
+    put = s3.put_object(
+        Bucket=BUCKET, Key="dir/obj.json", Body=b'{"a": 1}', ContentType="application/json", Metadata={"owner": "me"}
+    )
     etag = '"%s"' % hashlib.md5(b'{"a": 1}').hexdigest()
     assert put["ETag"] == etag
     got = s3.get_object(Bucket=BUCKET, Key="dir/obj.json")
@@ -114,10 +116,10 @@ def test_list_objects_v2_prefix_delimiter_pagination(s3):
     v1 = s3.list_objects(Bucket=BUCKET, Prefix="logs/sub/")
     assert [c["Key"] for c in v1["Contents"]] == ["logs/sub/c.txt", "logs/sub/d.txt"]
     # paginator over v2 with delimiter
-    pager = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Delimiter="/",
-                                                         PaginationConfig={"PageSize": 1})
-    seen = [(c.get("Key") or c.get("Prefix")) for p in pager
-            for c in p.get("Contents", []) + p.get("CommonPrefixes", [])]
+    pager = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Delimiter="/", PaginationConfig={"PageSize": 1})
+    seen = [
+        (c.get("Key") or c.get("Prefix")) for p in pager for c in p.get("Contents", []) + p.get("CommonPrefixes", [])
+    ]
     assert seen == ["logs/", "other.txt"] or sorted(seen) == ["logs/", "other.txt"]
 
 
@@ -147,16 +149,21 @@ def test_file_written_directly_is_listed_with_md5_etag(s3, localcloud):
 
 
 def test_copy_object(s3):
-    s3.put_object(Bucket=BUCKET, Key="src", Body=b"payload", ContentType="text/plain",
-                  Metadata={"a": "1"})
+    s3.put_object(Bucket=BUCKET, Key="src", Body=b"payload", ContentType="text/plain", Metadata={"a": "1"})
     s3.create_bucket(Bucket="other-bucket")
     out = s3.copy_object(Bucket="other-bucket", Key="dst", CopySource={"Bucket": BUCKET, "Key": "src"})
     assert out["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"payload").hexdigest()}"'
     got = s3.get_object(Bucket="other-bucket", Key="dst")
     assert got["Body"].read() == b"payload" and got["Metadata"] == {"a": "1"}
     assert got["ContentType"] == "text/plain"
-    s3.copy_object(Bucket=BUCKET, Key="src", CopySource=f"{BUCKET}/src", MetadataDirective="REPLACE",
-                   Metadata={"b": "2"}, ContentType="text/csv")
+    s3.copy_object(
+        Bucket=BUCKET,
+        Key="src",
+        CopySource=f"{BUCKET}/src",
+        MetadataDirective="REPLACE",
+        Metadata={"b": "2"},
+        ContentType="text/csv",
+    )
     head = s3.head_object(Bucket=BUCKET, Key="src")
     assert head["Metadata"] == {"b": "2"} and head["ContentType"] == "text/csv"
 
@@ -164,8 +171,7 @@ def test_copy_object(s3):
 def test_delete_objects(s3, localcloud):
     for key in ["d/1", "d/2", "d/3"]:
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
-    out = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "d/1"}, {"Key": "d/2"},
-                                                               {"Key": "missing"}]})
+    out = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "d/1"}, {"Key": "d/2"}, {"Key": "missing"}]})
     assert sorted(d["Key"] for d in out["Deleted"]) == ["d/1", "d/2", "missing"]
     quiet = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "d/3"}], "Quiet": True})
     assert "Deleted" not in quiet
@@ -185,7 +191,7 @@ def test_multipart_upload_file_and_download(s3, tmp_path):
     head = s3.head_object(Bucket=BUCKET, Key="big/file.bin")
     assert head["ContentLength"] == len(data)
     assert head["ETag"].endswith('-4"')
-    md5s = b"".join(hashlib.md5(data[i:i + 5 * mb]).digest() for i in range(0, len(data), 5 * mb))
+    md5s = b"".join(hashlib.md5(data[i : i + 5 * mb]).digest() for i in range(0, len(data), 5 * mb))
     assert head["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-4"'
     assert s3.get_object(Bucket=BUCKET, Key="big/file.bin")["Body"].read() == data
     dst = tmp_path / "down.bin"
@@ -246,7 +252,7 @@ def _signed_raw_put(url: str, body: bytes, headers: dict[str, str], trailer: boo
     req = urllib.request.Request(url, data=body, method="PUT", headers=dict(prepared.headers))
     try:
         with urllib.request.urlopen(req) as resp:
-            return resp.status, resp.headers   # case-insensitive
+            return resp.status, resp.headers  # case-insensitive
     except urllib.error.HTTPError as err:
         return err.code, {"body": err.read().decode()}
 
@@ -256,11 +262,22 @@ def test_aws_chunked_body_with_crc32_trailer(s3, localcloud):
     crc = base64.b64encode((zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
 
     def framed(checksum: str) -> bytes:
-        return (b"%x\r\n" % 1000 + data[:1000] + b"\r\n" + b"%x\r\n" % (len(data) - 1000)
-                + data[1000:] + b"\r\n0\r\n" + f"x-amz-checksum-crc32:{checksum}\r\n\r\n".encode())
+        return (
+            b"%x\r\n" % 1000
+            + data[:1000]
+            + b"\r\n"
+            + b"%x\r\n" % (len(data) - 1000)
+            + data[1000:]
+            + b"\r\n0\r\n"
+            + f"x-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
+        )
 
-    headers = {"Content-Encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
-               "x-amz-decoded-content-length": str(len(data)), "Content-Type": "text/plain"}
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(data)),
+        "Content-Type": "text/plain",
+    }
     url = f"{localcloud.url}/{BUCKET}/chunked.txt"
     status, resp_headers = _signed_raw_put(url, framed(crc), headers, trailer=True)
     assert status == 200, resp_headers
@@ -310,17 +327,26 @@ def test_restart_keeps_objects_and_metadata(tmp_path):
     home = tmp_path / "home"
     server = start_server(home)
     try:
-        s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="keep/me", Body=b"persist", ContentType="text/plain",
-                      Metadata={"k": "v"})
+        s3.put_object(Bucket=BUCKET, Key="keep/me", Body=b"persist", ContentType="text/plain", Metadata={"k": "v"})
     finally:
         server.stop()
     server = start_server(home)
     try:
-        s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         got = s3.get_object(Bucket=BUCKET, Key="keep/me")
         assert got["Body"].read() == b"persist"
         assert got["ContentType"] == "text/plain" and got["Metadata"] == {"k": "v"}
@@ -329,9 +355,14 @@ def test_restart_keeps_objects_and_metadata(tmp_path):
 
 
 def test_wrong_secret_key_is_refused(localcloud):
-    s3 = boto3.client("s3", endpoint_url=localcloud.url, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="wrong",
-                      config=BotoConfig(retries={"max_attempts": 1}))
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=localcloud.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="wrong",
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
     with pytest.raises(ClientError) as exc:
         s3.list_buckets()
     assert _code(exc) == "SignatureDoesNotMatch"

@@ -7,6 +7,7 @@ Expected values come from the service models AWS publishes (botocore's service-2
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreatePipeline.html) and the
 pages cited per test.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,14 +19,16 @@ from botocore.exceptions import ClientError
 from localcloud.shapes import compiled
 
 ROLE = "arn:aws:iam::000000000000:role/Pipeline"
-DEFINITION = json.dumps({"Version": "2020-12-01", "Steps": [
-    {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "stop"}}]})
+DEFINITION = json.dumps(
+    {"Version": "2020-12-01", "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "stop"}}]}
+)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One localcloud for the module: every request here is refused or only reads."""
     from tests.conftest import start_server
+
     running = start_server(tmp_path_factory.mktemp("value-checks") / "mlgw")
     yield running
     running.stop()
@@ -35,11 +38,16 @@ def server(tmp_path_factory):
 def raw(server):
     """A client that sends what it is given (botocore's client-side checks off)."""
     import boto3
+
     localcloud = server
     return lambda service: boto3.client(
-        service, endpoint_url=localcloud.url, region_name="us-east-1", aws_access_key_id="test",
+        service,
+        endpoint_url=localcloud.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=BotoConfig(parameter_validation=False, retries={"max_attempts": 1}))
+        config=BotoConfig(parameter_validation=False, retries={"max_attempts": 1}),
+    )
 
 
 def _error(exc: pytest.ExceptionInfo) -> tuple[str, str]:
@@ -53,8 +61,7 @@ def test_sagemaker_names_are_matched_whole(raw, name):
     underscores, a leading hyphen and a 257th character."""
     sm = raw("sagemaker")
     with pytest.raises(ClientError) as exc:
-        sm.create_pipeline(PipelineName=name, PipelineDefinition=DEFINITION, RoleArn=ROLE,
-                           ClientRequestToken="t" * 32)
+        sm.create_pipeline(PipelineName=name, PipelineDefinition=DEFINITION, RoleArn=ROLE, ClientRequestToken="t" * 32)
     code, message = _error(exc)
     assert code == "ValidationException" and "pipelineName" in message
 
@@ -65,28 +72,38 @@ def test_numbers_enums_and_timestamps(raw):
     (API_ProductionVariant), so not NaN or Infinity: botocore sends those as the strings "NaN"
     and "Infinity" (Smithy's JSON float encoding), a raw JSON body as the non-JSON tokens."""
     sm = raw("sagemaker")
-    bad = [dict(MaxResults=0), dict(MaxResults=101), dict(SortOrder="ascending"),
-           dict(SortBy="Size"), dict(MaxResults="5")]
+    bad = [
+        dict(MaxResults=0),
+        dict(MaxResults=101),
+        dict(SortOrder="ascending"),
+        dict(SortBy="Size"),
+        dict(MaxResults="5"),
+    ]
     for params in bad:
         with pytest.raises(ClientError) as exc:
             sm.list_pipelines(**params)
         assert _error(exc)[0] == "ValidationException", params
     assert sm.list_pipelines(MaxResults=100, SortOrder="Ascending")["PipelineSummaries"] == []
-    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large",
-               "InitialInstanceCount": 1}
-    for weight, code in ((-1.0, "ValidationException"), (float("nan"), "ValidationException"),
-                         (float("-inf"), "ValidationException")):
+    variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
+    for weight, code in (
+        (-1.0, "ValidationException"),
+        (float("nan"), "ValidationException"),
+        (float("-inf"), "ValidationException"),
+    ):
         with pytest.raises(ClientError) as exc:
-            sm.create_endpoint_config(EndpointConfigName="cfg",
-                                      ProductionVariants=[{**variant, "InitialVariantWeight": weight}])
+            sm.create_endpoint_config(
+                EndpointConfigName="cfg", ProductionVariants=[{**variant, "InitialVariantWeight": weight}]
+            )
         assert _error(exc)[0] == code, weight
     from localcloud.errors import AwsError
     from localcloud.json_api import service_model, validate_input
-    for weight in (float("nan"), float("inf")):   # what json.loads makes of NaN / Infinity
+
+    for weight in (float("nan"), float("inf")):  # what json.loads makes of NaN / Infinity
         with pytest.raises(AwsError) as raised:
-            validate_input(service_model("sagemaker").operation_model("CreateEndpointConfig"),
-                           {"EndpointConfigName": "cfg",
-                            "ProductionVariants": [{**variant, "InitialVariantWeight": weight}]})
+            validate_input(
+                service_model("sagemaker").operation_model("CreateEndpointConfig"),
+                {"EndpointConfigName": "cfg", "ProductionVariants": [{**variant, "InitialVariantWeight": weight}]},
+            )
         assert raised.value.code == "SerializationException"
 
 
@@ -105,7 +122,7 @@ def test_java_pattern_classes_are_understood():
         assert tag_key.fullmatch(good), good
     for bad in ("semi;colon", "line\n", "star*"):
         assert not tag_key.fullmatch(bad), bad
-    role = compiled(r"[\w+=,.@-]+")   # IAM RoleName (API_GetRole)
+    role = compiled(r"[\w+=,.@-]+")  # IAM RoleName (API_GetRole)
     assert role.fullmatch("Pipeline-Role_1") and not role.fullmatch("rôle")
     assert not compiled(r"[\S\s]+").fullmatch("") and compiled(r"[\S\s]+").fullmatch("a\nb")
 
@@ -113,9 +130,9 @@ def test_java_pattern_classes_are_understood():
 def test_every_pattern_of_the_services_we_serve_translates():
     """No request is checked more leniently than AWS because a pattern could not be read."""
     import botocore.session
+
     session = botocore.session.get_session()
-    for service in ("sagemaker", "sagemaker-runtime", "sagemaker-featurestore-runtime",
-                    "events", "iam", "sts", "s3"):
+    for service in ("sagemaker", "sagemaker-runtime", "sagemaker-featurestore-runtime", "events", "iam", "sts", "s3"):
         model = session.get_service_model(service)
         for name in model.shape_names:
             pattern = model.shape_for(name).metadata.get("pattern")
@@ -131,7 +148,7 @@ def test_eventbridge_rule_names(raw, name):
         events.put_rule(Name=name, EventPattern='{"source": ["x"]}')
     assert _error(exc)[0] == "ValidationException"
     with pytest.raises(ClientError) as exc:
-        events.list_rules(Limit=0)   # Limit: 1-100 (API_ListRules)
+        events.list_rules(Limit=0)  # Limit: 1-100 (API_ListRules)
     assert _error(exc)[0] == "ValidationException"
 
 
@@ -149,9 +166,23 @@ def test_iam_role_names(raw, name):
     assert _error(exc)[0] == "NoSuchEntity"
 
 
-@pytest.mark.parametrize("bucket", ["bucket\n", "sthree-data", "amzn-s3-demo-data", "data-s3alias",
-                                    "data--ol-s3", "data.mrap", "data--x-s3", "192.168.5.4",
-                                    "xn--data", "a..b", "ab", "Data"])
+@pytest.mark.parametrize(
+    "bucket",
+    [
+        "bucket\n",
+        "sthree-data",
+        "amzn-s3-demo-data",
+        "data-s3alias",
+        "data--ol-s3",
+        "data.mrap",
+        "data--x-s3",
+        "192.168.5.4",
+        "xn--data",
+        "a..b",
+        "ab",
+        "Data",
+    ],
+)
 def test_s3_bucket_names(bucket):
     """General purpose bucket naming rules (Amazon S3 User Guide, bucketnamingrules.html):
     3-63 of a-z 0-9 . -, starting and ending with a letter or digit, no "..", not an IP
@@ -159,6 +190,7 @@ def test_s3_bucket_names(bucket):
     (-s3alias, --ol-s3, .mrap, --x-s3, --table-s3)."""
     from localcloud.errors import AwsError
     from localcloud.s3.models import validate_bucket_name
+
     with pytest.raises(AwsError) as exc:
         validate_bucket_name(bucket)
     assert exc.value.code == "InvalidBucketName"
@@ -182,12 +214,13 @@ def test_s3_integers_are_ascii_digits(server, max_keys):
         S3SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(request)
         prepared = request.prepare()
         try:
-            with urllib.request.urlopen(urllib.request.Request(
-                    prepared.url, method=method, headers=dict(prepared.headers))) as response:
+            with urllib.request.urlopen(
+                urllib.request.Request(prepared.url, method=method, headers=dict(prepared.headers))
+            ) as response:
                 return response.status
         except urllib.error.HTTPError as error:
             return error.code
 
-    assert send("PUT", "/numbers") in (200, 409)   # created by the first case, or already ours
+    assert send("PUT", "/numbers") in (200, 409)  # created by the first case, or already ours
     assert send("GET", "/numbers?list-type=2&max-keys=5") == 200
     assert send("GET", f"/numbers?list-type=2&max-keys={urllib.parse.quote(max_keys)}") == 400

@@ -18,6 +18,7 @@ A job sees what its container would see, and nothing of this checkout:
 
 boto3 inside the script talks to localcloud (the client environment).
 """
+
 from __future__ import annotations
 
 import collections
@@ -87,8 +88,12 @@ def namespace_support() -> str | None:
     if not shutil.which("unshare") or not Path("/opt").is_dir():
         return "util-linux unshare or /opt is missing"
     try:
-        probe = subprocess.run([*_UNSHARE, "sh", "-c", "mount -t tmpfs tmpfs /opt"],
-                               capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        probe = subprocess.run(
+            [*_UNSHARE, "sh", "-c", "mount -t tmpfs tmpfs /opt"],
+            capture_output=True,
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"unshare failed: {exc}"
     if probe.returncode != 0:
@@ -100,6 +105,7 @@ def namespace_support() -> str | None:
 class Isolation:
     """How a job's process is isolated: its interpreter (the image's) and whether it gets a
     private mount namespace with a real /opt/ml (else /opt/ml paths are rewritten)."""
+
     python: str
     namespace: bool
     note: str
@@ -108,12 +114,19 @@ class Isolation:
     def for_jobs(cls, python: str) -> "Isolation":
         reason = namespace_support()
         if reason is None:
-            return cls(python, True, "job isolation: private mount namespace, the job folder "
-                                     "is /opt/ml; imports: the image's packages only")
-        return cls(python, False, f"job isolation: WARNING no private mount namespace "
-                                  f"({reason}); /opt/ml paths are rewritten to the job folder "
-                                  f"and a script building /opt/ml paths itself will not find "
-                                  f"them; imports: the image's packages only")
+            return cls(
+                python,
+                True,
+                "job isolation: private mount namespace, the job folder is /opt/ml; imports: the image's packages only",
+            )
+        return cls(
+            python,
+            False,
+            f"job isolation: WARNING no private mount namespace "
+            f"({reason}); /opt/ml paths are rewritten to the job folder "
+            f"and a script building /opt/ml paths itself will not find "
+            f"them; imports: the image's packages only",
+        )
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ class JobFolder:
         """The folder standing in for a container path such as /opt/ml/processing/input."""
         if not (container_path == "/opt/ml" or container_path.startswith("/opt/ml/")):
             raise ValueError(f"container path {container_path!r} is not under /opt/ml")
-        rest = Path(container_path[len("/opt/ml"):].lstrip("/"))
+        rest = Path(container_path[len("/opt/ml") :].lstrip("/"))
         if ".." in rest.parts:
             raise ValueError(f"container path {container_path!r} leaves /opt/ml")
         return self.opt_ml / rest
@@ -177,7 +190,7 @@ class JobFolder:
 def command(folder: JobFolder, entrypoint: list[str], arguments: list[str]) -> list[str]:
     cmd = [folder.remap(str(part)) for part in [*entrypoint, *arguments]]
     if cmd and _PYTHON.fullmatch(cmd[0]):
-        cmd[0] = folder.python   # "python3" in the image: the image's interpreter
+        cmd[0] = folder.python  # "python3" in the image: the image's interpreter
     elif cmd and _SHELL.fullmatch(cmd[0]) and not folder.namespaced:
         # A staged shell script (the SDK's runproc.sh) names /opt/ml paths in its text too.
         for part in cmd[1:]:
@@ -199,8 +212,9 @@ def base_environment(client_env: dict[str, str], folder: JobFolder) -> dict[str,
     """The process environment a job starts from: ours minus any AWS identity and any Python
     path of ours (a container has neither), plus localcloud's client settings. PYTHONPATH is
     only what the job declares (added by the caller)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "SM_", "SAGEMAKER_", "PYTHON", "VIRTUAL_ENV"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "SAGEMAKER_", "PYTHON", "VIRTUAL_ENV"))
+    }
     env.update(client_env)
     # `python3` inside shell entrypoints is the image's interpreter too.
     env["PATH"] = os.pathsep.join([str(Path(folder.python).parent), env.get("PATH", os.defpath)])
@@ -232,10 +246,17 @@ class Completed:
         return f"exit code: {self.returncode}"
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path,
-        stop: threading.Event, max_runtime: float | None = None,
-        on_start: Callable[[int], None] = lambda pid: None, note: str = "",
-        shown: list[str] | None = None) -> Completed:
+def run(
+    cmd: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    stop: threading.Event,
+    max_runtime: float | None = None,
+    on_start: Callable[[int], None] = lambda pid: None,
+    note: str = "",
+    shown: list[str] | None = None,
+) -> Completed:
     """Run cmd to completion with stdout and stderr appended to log; kill it (and its children)
     if stop is set or it outlives max_runtime. on_start gets the process (group) id. The log
     starts with note and the command as the job sees it (shown, default cmd)."""
@@ -246,13 +267,20 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path, log: Path,
             out.write(f"{note}\n".encode())
         out.write(f"$ {' '.join(shown or cmd)}\n".encode())
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         except OSError as exc:
             return Completed(127, [f"cannot start {cmd[0]}: {exc}"])
         on_start(proc.pid)
 
-        def pump() -> None:   # stderr goes to the log too; its last lines explain a failure
+        def pump() -> None:  # stderr goes to the log too; its last lines explain a failure
             assert proc.stderr is not None
             for line in proc.stderr:
                 out.write(line)

@@ -2,6 +2,7 @@
 ValidationException, which AWS also uses for a job it cannot find).
 
 Source: SageMaker API reference, CreateProcessingJob / CreateTrainingJob "Errors"."""
+
 from __future__ import annotations
 
 # SageMaker's error codes are one class each across its folders (hosting, registry, pipelines,

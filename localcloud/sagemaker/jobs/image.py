@@ -17,6 +17,7 @@ from the image.
 
 Nothing of the checkout is on the job's path: what a job imports of ours it stages.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,12 +58,11 @@ def image_python(state_dir: Path) -> str:
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root.parent))
         try:
             venv.EnvBuilder(symlinks=os.name != "nt", with_pip=False, clear=True).create(staging)
-            site = Path(sysconfig.get_path("purelib", vars={"base": str(staging),
-                                                             "platbase": str(staging)}))
+            site = Path(sysconfig.get_path("purelib", vars={"base": str(staging), "platbase": str(staging)}))
             site.mkdir(parents=True, exist_ok=True)
             (site / "image.pth").write_text("\n".join(site_directories()) + "\n")
             try:
-                staging.rename(root)   # atomic: another process may have won the race
+                staging.rename(root)  # atomic: another process may have won the race
             except OSError:
                 shutil.rmtree(staging, ignore_errors=True)
         except BaseException:

@@ -8,6 +8,7 @@ of this process; Stop* asks that thread to stop it. The SageMaker Pipelines exec
 of these jobs, as on AWS: it creates a step's job through `cloud.client("sagemaker")` and waits
 for it with `wait`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,19 +70,31 @@ class JobsBackend:
             raise ValidationException(f"Requested resource not found: training job {name}")
         return doc
 
-    def list_jobs(self, kind: str, *, name_contains: str | None = None, status: str | None = None,
-                  created_after: float | None = None, created_before: float | None = None,
-                  modified_after: float | None = None, modified_before: float | None = None,
-                  sort_by: str = "CreationTime", descending: bool = True) -> list[dict[str, Any]]:
+    def list_jobs(
+        self,
+        kind: str,
+        *,
+        name_contains: str | None = None,
+        status: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        modified_after: float | None = None,
+        modified_before: float | None = None,
+        sort_by: str = "CreationTime",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
         """Records filtered as List*Jobs filters them, sorted by CreationTime, Name or Status."""
         name_key, status_key = _NAME_KEY[kind], STATUS_KEY[kind]
-        docs = [d for d in self.state.list(kind)
-                if (name_contains is None or name_contains.lower() in d[name_key].lower())
-                and (status is None or d.get(status_key) == status)
-                and (created_after is None or d["CreationTime"] > created_after)
-                and (created_before is None or d["CreationTime"] < created_before)
-                and (modified_after is None or d.get("LastModifiedTime", 0) > modified_after)
-                and (modified_before is None or d.get("LastModifiedTime", 0) < modified_before)]
+        docs = [
+            d
+            for d in self.state.list(kind)
+            if (name_contains is None or name_contains.lower() in d[name_key].lower())
+            and (status is None or d.get(status_key) == status)
+            and (created_after is None or d["CreationTime"] > created_after)
+            and (created_before is None or d["CreationTime"] < created_before)
+            and (modified_after is None or d.get("LastModifiedTime", 0) > modified_after)
+            and (modified_before is None or d.get("LastModifiedTime", 0) < modified_before)
+        ]
         key = {"Name": name_key, "Status": status_key}.get(sort_by, "CreationTime")
         docs.sort(key=lambda d: d.get(key) or "", reverse=descending)
         return docs
@@ -96,16 +109,20 @@ class JobsBackend:
         arn = self.cloud.config.arn("sagemaker", f"processing-job/{name.lower()}")
         stamp = now()
         record = {
-            "ProcessingJobName": name, "ProcessingJobArn": arn,
+            "ProcessingJobName": name,
+            "ProcessingJobArn": arn,
             "ProcessingInputs": request.get("ProcessingInputs", []),
             "ProcessingOutputConfig": request.get("ProcessingOutputConfig", {"Outputs": []}),
             "ProcessingResources": request.get("ProcessingResources", {}),
             "StoppingCondition": request.get("StoppingCondition"),
             "AppSpecification": request.get("AppSpecification", {}),
-            "Environment": request.get("Environment"), "RoleArn": request.get("RoleArn"),
+            "Environment": request.get("Environment"),
+            "RoleArn": request.get("RoleArn"),
             "NetworkConfig": request.get("NetworkConfig"),
             "ExperimentConfig": request.get("ExperimentConfig"),
-            "ProcessingJobStatus": "InProgress", "CreationTime": stamp, "ProcessingStartTime": stamp,
+            "ProcessingJobStatus": "InProgress",
+            "CreationTime": stamp,
+            "ProcessingStartTime": stamp,
         }
         self._start(PROCESSING_JOB, request, record, runner.run_processing)
         return arn
@@ -118,32 +135,39 @@ class JobsBackend:
         arn = self.cloud.config.arn("sagemaker", f"training-job/{name.lower()}")
         output_path = str((request.get("OutputDataConfig") or {}).get("S3OutputPath", "")).rstrip("/")
         if not output_path.startswith("s3://"):
-            raise ValidationException(f"Training job {name}: OutputDataConfig.S3OutputPath must be "
-                                      "an s3:// URI")
+            raise ValidationException(f"Training job {name}: OutputDataConfig.S3OutputPath must be an s3:// URI")
         stamp = now()
         record = {
-            "TrainingJobName": name, "TrainingJobArn": arn,
+            "TrainingJobName": name,
+            "TrainingJobArn": arn,
             "ModelArtifacts": {"S3ModelArtifacts": f"{output_path}/{name}/output/model.tar.gz"},
-            "TrainingJobStatus": "InProgress", "SecondaryStatus": "Starting",
+            "TrainingJobStatus": "InProgress",
+            "SecondaryStatus": "Starting",
             "HyperParameters": request.get("HyperParameters", {}),
             "AlgorithmSpecification": request.get("AlgorithmSpecification") or {},
-            "RoleArn": request.get("RoleArn"), "InputDataConfig": request.get("InputDataConfig", []),
+            "RoleArn": request.get("RoleArn"),
+            "InputDataConfig": request.get("InputDataConfig", []),
             "OutputDataConfig": request.get("OutputDataConfig"),
             "ResourceConfig": request.get("ResourceConfig"),
             "StoppingCondition": request.get("StoppingCondition", {"MaxRuntimeInSeconds": 86400}),
-            "Environment": request.get("Environment"), "CreationTime": stamp, "TrainingStartTime": stamp,
+            "Environment": request.get("Environment"),
+            "CreationTime": stamp,
+            "TrainingStartTime": stamp,
         }
         self._start(TRAINING_JOB, request, record, runner.run_training)
         return arn
 
-    def _start(self, kind: str, request: dict[str, Any], record: dict[str, Any],
-               run: Callable[[runner.Job], None]) -> None:
+    def _start(
+        self, kind: str, request: dict[str, Any], record: dict[str, Any], run: Callable[[runner.Job], None]
+    ) -> None:
         name = record[_NAME_KEY[kind]]
         role = str(request.get("RoleArn") or "")
         if not self.cloud.iam.can_assume(role, "sagemaker.amazonaws.com"):
-            raise ValidationException(f"Could not assume role {role}. Please ensure that the role "
-                                      "exists and allows principal 'sagemaker.amazonaws.com' to "
-                                      "assume the role.")
+            raise ValidationException(
+                f"Could not assume role {role}. Please ensure that the role "
+                "exists and allows principal 'sagemaker.amazonaws.com' to "
+                "assume the role."
+            )
         record = {k: v for k, v in record.items() if v is not None}
         record["LastModifiedTime"] = record["CreationTime"]
         live = _Live()
@@ -151,22 +175,27 @@ class JobsBackend:
             existing = self.job(kind, name)
             if existing is not None:
                 arn = existing.get("ProcessingJobArn") or existing.get("TrainingJobArn")
-                raise ResourceInUse("Job name must be unique within an AWS account and region, "
-                                    f"and a job with this name already exists ({arn})")
+                raise ResourceInUse(
+                    "Job name must be unique within an AWS account and region, "
+                    f"and a job with this name already exists ({arn})"
+                )
             self.put_job(kind, name, record)
             self._live[(kind, name)] = live
-        job = runner.Job(self.cloud, STATUS_KEY[kind], request, record, live.stop,
-                         lambda doc: self.put_job(kind, name, doc))
+        job = runner.Job(
+            self.cloud, STATUS_KEY[kind], request, record, live.stop, lambda doc: self.put_job(kind, name, doc)
+        )
 
         def target() -> None:
             try:
                 run(job)
             except (runner.JobFailed, container.StopRequested):
-                pass   # the record says so
-            except Exception as exc:   # a bug must still end the job, never leave it InProgress
+                pass  # the record says so
+            except Exception as exc:  # a bug must still end the job, never leave it InProgress
                 log.exception("%s %s crashed", kind, name)
-                fields: dict[str, Any] = {STATUS_KEY[kind]: "Failed",
-                                          "FailureReason": f"internal error in the local executor: {exc}"}
+                fields: dict[str, Any] = {
+                    STATUS_KEY[kind]: "Failed",
+                    "FailureReason": f"internal error in the local executor: {exc}",
+                }
                 if kind == TRAINING_JOB:
                     fields["SecondaryStatus"] = "Failed"
                 job.save(**fields)
@@ -194,8 +223,7 @@ class JobsBackend:
         # InProgress with no thread here: a previous server's job; kill it and record the stop.
         self.kill_orphan(kind, name, status="Stopped", reason=None)
 
-    def wait(self, kind: str, name: str, stop: threading.Event | None = None,
-             poll: float = 0.1) -> dict[str, Any]:
+    def wait(self, kind: str, name: str, stop: threading.Event | None = None, poll: float = 0.1) -> dict[str, Any]:
         """Block until the job has ended; its record. When `stop` is set first, the job is
         stopped (as Stop*Job) and waited for."""
         with self._lock:
@@ -208,8 +236,7 @@ class JobsBackend:
                     stopping = True
         return self.describe(kind, name)
 
-    def kill_orphan(self, kind: str, name: str, *, status: str = "Failed",
-                    reason: str | None = None) -> None:
+    def kill_orphan(self, kind: str, name: str, *, status: str = "Failed", reason: str | None = None) -> None:
         """A job subprocess runs in its own session, so it can outlive a crashed server: kill it
         before its late outputs land in the object store, and end its record (if InProgress)
         with `status` and `reason`."""

@@ -3,6 +3,7 @@ DescribeProcessingJob, DescribeTrainingJob, StopProcessingJob, StopTrainingJob,
 ListProcessingJobs, ListTrainingJobs (AWS's request and response shapes; the input is validated
 against botocore's model by JsonApi before these run). Errors: ValidationException (no such
 job, a role SageMaker cannot assume), ResourceInUse (the name is taken)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -24,7 +25,7 @@ def _epoch(value: Any) -> float | None:
         return None
     if isinstance(value, dt.datetime):
         return value.timestamp()
-    return float(value)   # the JSON protocol sends timestamps as epoch seconds
+    return float(value)  # the JSON protocol sends timestamps as epoch seconds
 
 
 def create_processing_job(cloud: LocalCloud, params: Params) -> Params:
@@ -51,24 +52,42 @@ def stop_training_job(cloud: LocalCloud, params: Params) -> None:
     cloud.jobs.stop(TRAINING_JOB, params["TrainingJobName"])
 
 
-_PROCESSING_SUMMARY = ("ProcessingJobName", "ProcessingJobArn", "CreationTime", "ProcessingEndTime",
-                       "LastModifiedTime", "ProcessingJobStatus", "FailureReason", "ExitMessage")
-_TRAINING_SUMMARY = ("TrainingJobName", "TrainingJobArn", "CreationTime", "TrainingEndTime",
-                     "LastModifiedTime", "TrainingJobStatus", "SecondaryStatus")
+_PROCESSING_SUMMARY = (
+    "ProcessingJobName",
+    "ProcessingJobArn",
+    "CreationTime",
+    "ProcessingEndTime",
+    "LastModifiedTime",
+    "ProcessingJobStatus",
+    "FailureReason",
+    "ExitMessage",
+)
+_TRAINING_SUMMARY = (
+    "TrainingJobName",
+    "TrainingJobArn",
+    "CreationTime",
+    "TrainingEndTime",
+    "LastModifiedTime",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+)
 
 
 def _list(cloud: LocalCloud, kind: str, params: Params, fields: tuple[str, ...], key: str) -> Params:
     docs = cloud.jobs.list_jobs(
-        kind, name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
+        kind,
+        name_contains=params.get("NameContains"),
+        status=params.get("StatusEquals"),
         created_after=_epoch(params.get("CreationTimeAfter")),
         created_before=_epoch(params.get("CreationTimeBefore")),
         modified_after=_epoch(params.get("LastModifiedTimeAfter")),
         modified_before=_epoch(params.get("LastModifiedTimeBefore")),
         sort_by=params.get("SortBy", "CreationTime"),
-        descending=params.get("SortOrder", "Descending") == "Descending")
+        descending=params.get("SortOrder", "Descending") == "Descending",
+    )
     start = page_start(params)
     size = params.get("MaxResults") or 10
-    page = docs[start:start + size]
+    page = docs[start : start + size]
     summaries = [wire({f: d[f] for f in fields if f in d}) for d in page]
     token = str(start + size) if start + size < len(docs) else None
     return {key: summaries, **({"NextToken": token} if token else {})}

@@ -10,6 +10,7 @@ the job's record (DescribeProcessingJob / DescribeTrainingJob's shape) through `
 (the record is Stopped). Source: SageMaker developer guide, "How Amazon SageMaker Processing
 Runs Your Processing Container Image" and "How Amazon SageMaker Provides Training Information".
 """
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,11 @@ from localcloud.sagemaker.store import now
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-FAILURE_REASON_MAX = 1024   # the FailureReason a pipeline step shows (ListPipelineExecutionSteps)
+FAILURE_REASON_MAX = 1024  # the FailureReason a pipeline step shows (ListPipelineExecutionSteps)
 
 # What a failure counts as for a pipeline's RetryPolicies (`_FailureKind` in the job record).
-JOB_INTERNAL_ERROR = "JOB_INTERNAL_ERROR"   # the job's fault, not the script's (a signal, a disk)
-SERVICE_FAULT = "SERVICE_FAULT"             # the service failed (uploading outputs)
+JOB_INTERNAL_ERROR = "JOB_INTERNAL_ERROR"  # the job's fault, not the script's (a signal, a disk)
+SERVICE_FAULT = "SERVICE_FAULT"  # the service failed (uploading outputs)
 
 
 class JobFailed(Exception):
@@ -51,9 +52,15 @@ class JobFailed(Exception):
 class Job:
     """One job while it runs: its record (saved through `save` at each change), folder and stop."""
 
-    def __init__(self, cloud: LocalCloud, status_key: str, request: dict[str, Any],
-                 record: dict[str, Any], stop: threading.Event,
-                 save: Callable[[dict[str, Any]], None]):
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        status_key: str,
+        request: dict[str, Any],
+        record: dict[str, Any],
+        stop: threading.Event,
+        save: Callable[[dict[str, Any]], None],
+    ):
         self.cloud, self.status_key, self.request, self.record = cloud, status_key, request, record
         self.name = str(record.get("ProcessingJobName") or record.get("TrainingJobName"))
         self.stop = stop
@@ -82,11 +89,17 @@ class Job:
         try:
             # In a namespace the wrapper changes to cwd once /opt/ml is mounted.
             start_dir = folder.root if folder.namespaced else Path(cwd)
-            return container.run(folder.wrap(cmd, cwd), env, start_dir, folder.log,
-                                 self.stop, _runtime_limit(self.request),
-                                 on_start=lambda pid: self.save(_Pid=pid, _Folder=str(folder.root)),
-                                 note=folder.isolation.note if folder.isolation else "",
-                                 shown=cmd)
+            return container.run(
+                folder.wrap(cmd, cwd),
+                env,
+                start_dir,
+                folder.log,
+                self.stop,
+                _runtime_limit(self.request),
+                on_start=lambda pid: self.save(_Pid=pid, _Folder=str(folder.root)),
+                note=folder.isolation.note if folder.isolation else "",
+                shown=cmd,
+            )
         except container.StopRequested:
             self.stopped()
             raise
@@ -164,6 +177,7 @@ def _upload(cloud: LocalCloud, source: Path, uri: Any, what: str) -> None:
 
 # -- processing -------------------------------------------------------------------------------
 
+
 def run_processing(job: Job) -> None:
     """Run a CreateProcessingJob request to its end (see the module's docstring)."""
     args, folder, name = job.request, job.folder, job.name
@@ -179,51 +193,70 @@ def run_processing(job: Job) -> None:
         outputs = (args.get("ProcessingOutputConfig") or {}).get("Outputs", [])
         for item in outputs:
             if "S3Output" in item:
-                _container_path(folder, item["S3Output"].get("LocalPath", ""),
-                                f"ProcessingOutput {item.get('OutputName')}").mkdir(parents=True, exist_ok=True)
+                _container_path(
+                    folder, item["S3Output"].get("LocalPath", ""), f"ProcessingOutput {item.get('OutputName')}"
+                ).mkdir(parents=True, exist_ok=True)
         config_dir = folder.local("/opt/ml/config")
         config_dir.mkdir(parents=True, exist_ok=True)
-        (config_dir / "processingjobconfig.json").write_text(json.dumps(
-            {**args, "ProcessingJobArn": job.record["ProcessingJobArn"]}, default=str))
-        (config_dir / "resourceconfig.json").write_text(json.dumps(
-            {"current_host": "algo-1", "hosts": ["algo-1"]}))
+        (config_dir / "processingjobconfig.json").write_text(
+            json.dumps({**args, "ProcessingJobArn": job.record["ProcessingJobArn"]}, default=str)
+        )
+        (config_dir / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
 
         app = args.get("AppSpecification") or {}
         entrypoint = app.get("ContainerEntrypoint") or []
         if not entrypoint:
-            raise JobFailed(f"Processing job {name}: AppSpecification has no "
-                            f"ContainerEntrypoint; an image's built-in entrypoint "
-                            f"({app.get('ImageUri', 'no image')}) cannot run without a container")
-        cmd = container.command(folder, [str(p) for p in entrypoint],
-                                [str(p) for p in app.get("ContainerArguments") or []])
+            raise JobFailed(
+                f"Processing job {name}: AppSpecification has no "
+                f"ContainerEntrypoint; an image's built-in entrypoint "
+                f"({app.get('ImageUri', 'no image')}) cannot run without a container"
+            )
+        cmd = container.command(
+            folder, [str(p) for p in entrypoint], [str(p) for p in app.get("ContainerArguments") or []]
+        )
         env = _job_environment(job, args.get("Environment"))
         # SageMaker Processing starts the entrypoint in the image's WORKDIR; ours is /.
         completed = job.execute(cmd, env, "/" if folder.namespaced else str(folder.root))
         if completed.returncode != 0:
             failure = _script_failure(completed, folder)
-            job.save(ProcessingJobStatus="Failed", FailureReason=failure.reason,
-                     ExitMessage=failure.reason, ProcessingEndTime=now(), _FailureKind=failure.kind)
+            job.save(
+                ProcessingJobStatus="Failed",
+                FailureReason=failure.reason,
+                ExitMessage=failure.reason,
+                ProcessingEndTime=now(),
+                _FailureKind=failure.kind,
+            )
             raise failure
         for item in outputs:
             if "S3Output" in item:
                 s3 = item["S3Output"]
-                _upload(job.cloud, folder.local(s3["LocalPath"]), s3["S3Uri"],
-                        f"ProcessingOutput {item.get('OutputName')}")
+                _upload(
+                    job.cloud, folder.local(s3["LocalPath"]), s3["S3Uri"], f"ProcessingOutput {item.get('OutputName')}"
+                )
     except JobFailed as failure:
         if job.in_progress:
-            job.save(ProcessingJobStatus="Failed", FailureReason=failure.reason,
-                     ProcessingEndTime=now(), _FailureKind=failure.kind)
+            job.save(
+                ProcessingJobStatus="Failed",
+                FailureReason=failure.reason,
+                ProcessingEndTime=now(),
+                _FailureKind=failure.kind,
+            )
         raise
-    except OSError as exc:   # staging or uploading data on this machine failed
+    except OSError as exc:  # staging or uploading data on this machine failed
         internal = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
-        job.save(ProcessingJobStatus="Failed", FailureReason=internal.reason, ProcessingEndTime=now(),
-                 _FailureKind=internal.kind)
+        job.save(
+            ProcessingJobStatus="Failed",
+            FailureReason=internal.reason,
+            ProcessingEndTime=now(),
+            _FailureKind=internal.kind,
+        )
         raise internal from None
     job.save(ProcessingJobStatus="Completed", ProcessingEndTime=now())
     job.clean()
 
 
 # -- training ---------------------------------------------------------------------------------
+
 
 def _decode(value: Any) -> Any:
     # The SDK JSON-encodes some hyperparameters ('"train.py"'); the toolkit decodes them so.
@@ -242,7 +275,7 @@ def _cli_value(value: Any) -> str:
 @dataclass
 class _ScriptMode:
     command: list[str]
-    working_dir: str   # as the job names it
+    working_dir: str  # as the job names it
     entry_script: str
 
 
@@ -263,14 +296,16 @@ def _script_mode(job: Job, hps: dict[str, Any]) -> _ScriptMode | None:
             with tarfile.open(code_dir / Path(source_dir).name) as tar:
                 tar.extractall(code_dir, filter="data")
         if source.get("command"):
-            cmd = container.command(folder, shlex.split(source["command"]),
-                                    [str(a) for a in source.get("args") or []])
+            cmd = container.command(folder, shlex.split(source["command"]), [str(a) for a in source.get("args") or []])
             return _ScriptMode(cmd, folder.view("/opt/ml/input/data/code"), cmd[-1])
         entry = source.get("entry_script")
         if not entry or not str(entry).endswith(".py"):
             raise JobFailed(f"sm_drivers/sourcecode.json: entry_script {entry!r} is not a .py script")
-        return _ScriptMode([folder.python, f"{folder.view('/opt/ml/input/data/code')}/{entry}", *args],
-                           folder.view("/opt/ml/input/data/code"), str(entry))
+        return _ScriptMode(
+            [folder.python, f"{folder.view('/opt/ml/input/data/code')}/{entry}", *args],
+            folder.view("/opt/ml/input/data/code"),
+            str(entry),
+        )
     program = hps.get("sagemaker_program")
     if not program:
         return None
@@ -283,8 +318,9 @@ def _script_mode(job: Job, hps: dict[str, Any]) -> _ScriptMode | None:
         for archive in archive_dir.rglob("*.tar.gz"):
             with tarfile.open(archive) as tar:
                 tar.extractall(code_dir, filter="data")
-    return _ScriptMode([folder.python, f"{folder.view('/opt/ml/code')}/{program}", *args],
-                       folder.view("/opt/ml/code"), str(program))
+    return _ScriptMode(
+        [folder.python, f"{folder.view('/opt/ml/code')}/{program}", *args], folder.view("/opt/ml/code"), str(program)
+    )
 
 
 def _metrics(log: Path, definitions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -301,8 +337,7 @@ def _metrics(log: Path, definitions: list[dict[str, Any]]) -> list[dict[str, Any
         if matches:
             last = matches[-1][0] if isinstance(matches[-1], tuple) else matches[-1]
             try:
-                found.append({"MetricName": definition.get("Name"), "Value": float(last),
-                              "Timestamp": now()})
+                found.append({"MetricName": definition.get("Name"), "Value": float(last), "Timestamp": now()})
             except ValueError:
                 continue
     return found
@@ -331,13 +366,14 @@ def run_training(job: Job) -> None:
             source = (channel.get("DataSource") or {}).get("S3DataSource")
             if not source:
                 raise JobFailed(f"channel {cname}: only S3DataSource channels run locally")
-            _stage(job.cloud, source.get("S3Uri"), folder.local(f"/opt/ml/input/data/{cname}"),
-                   f"channel {cname}")
+            _stage(job.cloud, source.get("S3Uri"), folder.local(f"/opt/ml/input/data/{cname}"), f"channel {cname}")
             channels.append(cname)
             mode = channel.get("InputMode", algorithm.get("TrainingInputMode", "File"))
-            input_config[cname] = {"TrainingInputMode": mode,
-                                   "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
-                                   "RecordWrapperType": channel.get("RecordWrapperType", "None")}
+            input_config[cname] = {
+                "TrainingInputMode": mode,
+                "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+                "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+            }
             if "ContentType" in channel:
                 input_config[cname]["ContentType"] = channel["ContentType"]
         raw_hps = args.get("HyperParameters") or {}
@@ -345,9 +381,13 @@ def run_training(job: Job) -> None:
         user_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         config_dir = folder.local("/opt/ml/input/config")
         config_dir.mkdir(parents=True, exist_ok=True)
-        resource = {"current_host": "algo-1", "hosts": ["algo-1"], "current_group_name": "homogeneousCluster",
-                    "current_instance_type": (args.get("ResourceConfig") or {}).get("InstanceType", "local"),
-                    "network_interface_name": "eth0"}
+        resource = {
+            "current_host": "algo-1",
+            "hosts": ["algo-1"],
+            "current_group_name": "homogeneousCluster",
+            "current_instance_type": (args.get("ResourceConfig") or {}).get("InstanceType", "local"),
+            "network_interface_name": "eth0",
+        }
         (config_dir / "hyperparameters.json").write_text(json.dumps(raw_hps))
         (config_dir / "inputdataconfig.json").write_text(json.dumps(input_config))
         (config_dir / "resourceconfig.json").write_text(json.dumps(resource))
@@ -356,19 +396,30 @@ def run_training(job: Job) -> None:
 
         env = _job_environment(job, args.get("Environment"))
         opt, view = folder.local, folder.view
-        env.update({
-            "TRAINING_JOB_NAME": name, "TRAINING_JOB_ARN": record["TrainingJobArn"],
-            "SM_MODEL_DIR": view("/opt/ml/model"), "SM_INPUT_DIR": view("/opt/ml/input"),
-            "SM_INPUT_DATA_DIR": view("/opt/ml/input/data"),
-            "SM_INPUT_CONFIG_DIR": view("/opt/ml/input/config"),
-            "SM_OUTPUT_DIR": view("/opt/ml/output"), "SM_OUTPUT_DATA_DIR": view("/opt/ml/output/data"),
-            "SM_OUTPUT_FAILURE": view("/opt/ml/output/failure"),
-            "SM_CHANNELS": json.dumps(channels), "SM_HPS": json.dumps(user_hps),
-            "SM_CURRENT_HOST": "algo-1", "SM_HOSTS": json.dumps(["algo-1"]), "SM_HOST_COUNT": "1",
-            "SM_CURRENT_HOST_RANK": "0", "SM_NUM_GPUS": "0", "SM_NUM_CPUS": str(_cpus()),
-            "SM_CURRENT_INSTANCE_TYPE": str(resource["current_instance_type"]),
-            "SM_RESOURCE_CONFIG": json.dumps(resource), "SM_INPUT_DATA_CONFIG": json.dumps(input_config),
-        })
+        env.update(
+            {
+                "TRAINING_JOB_NAME": name,
+                "TRAINING_JOB_ARN": record["TrainingJobArn"],
+                "SM_MODEL_DIR": view("/opt/ml/model"),
+                "SM_INPUT_DIR": view("/opt/ml/input"),
+                "SM_INPUT_DATA_DIR": view("/opt/ml/input/data"),
+                "SM_INPUT_CONFIG_DIR": view("/opt/ml/input/config"),
+                "SM_OUTPUT_DIR": view("/opt/ml/output"),
+                "SM_OUTPUT_DATA_DIR": view("/opt/ml/output/data"),
+                "SM_OUTPUT_FAILURE": view("/opt/ml/output/failure"),
+                "SM_CHANNELS": json.dumps(channels),
+                "SM_HPS": json.dumps(user_hps),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_HOST_COUNT": "1",
+                "SM_CURRENT_HOST_RANK": "0",
+                "SM_NUM_GPUS": "0",
+                "SM_NUM_CPUS": str(_cpus()),
+                "SM_CURRENT_INSTANCE_TYPE": str(resource["current_instance_type"]),
+                "SM_RESOURCE_CONFIG": json.dumps(resource),
+                "SM_INPUT_DATA_CONFIG": json.dumps(input_config),
+            }
+        )
         for cname in channels:
             env[f"SM_CHANNEL_{cname.upper().replace('-', '_')}"] = view(f"/opt/ml/input/data/{cname}")
         for key, value in user_hps.items():
@@ -383,21 +434,32 @@ def run_training(job: Job) -> None:
             env["SM_MODULE_DIR"] = env["SM_SOURCE_DIR"] = script.working_dir
             cmd, cwd = script.command, script.working_dir
         elif algorithm.get("ContainerEntrypoint"):
-            cmd = container.command(folder, [str(p) for p in algorithm["ContainerEntrypoint"]],
-                                    [str(p) for p in algorithm.get("ContainerArguments") or []])
+            cmd = container.command(
+                folder,
+                [str(p) for p in algorithm["ContainerEntrypoint"]],
+                [str(p) for p in algorithm.get("ContainerArguments") or []],
+            )
             cwd = "/" if folder.namespaced else str(folder.root)
         else:
-            raise JobFailed(f"Training job {name}: image "
-                            f"{algorithm.get('TrainingImage', '?')} names no script "
-                            "(sagemaker_program, a code channel or a ContainerEntrypoint); "
-                            "built-in algorithm containers cannot run locally")
+            raise JobFailed(
+                f"Training job {name}: image "
+                f"{algorithm.get('TrainingImage', '?')} names no script "
+                "(sagemaker_program, a code channel or a ContainerEntrypoint); "
+                "built-in algorithm containers cannot run locally"
+            )
         job.save(SecondaryStatus="Training")
         completed = job.execute(cmd, env, cwd)
         metrics = _metrics(folder.log, algorithm.get("MetricDefinitions") or [])
         if completed.returncode != 0:
             failure = _script_failure(completed, folder)
-            job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure.reason,
-                     TrainingEndTime=now(), FinalMetricDataList=metrics, _FailureKind=failure.kind)
+            job.save(
+                TrainingJobStatus="Failed",
+                SecondaryStatus="Failed",
+                FailureReason=failure.reason,
+                TrainingEndTime=now(),
+                FinalMetricDataList=metrics,
+                _FailureKind=failure.kind,
+            )
             raise failure
         job.save(SecondaryStatus="Uploading", FinalMetricDataList=metrics)
         with tempfile.TemporaryDirectory(dir=folder.root) as tmp:
@@ -409,24 +471,39 @@ def run_training(job: Job) -> None:
                 output_tar = Path(tmp) / "output.tar.gz"
                 _tar(data_dir, output_tar)
                 job.cloud.s3.put_file(output_tar, f"{output_path}/{name}/output/output.tar.gz")
-    except AwsError as exc:   # the object store refused an upload
+    except AwsError as exc:  # the object store refused an upload
         refused = JobFailed(f"ClientError: {exc}")
-        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=refused.reason,
-                 TrainingEndTime=now())
+        job.save(
+            TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=refused.reason, TrainingEndTime=now()
+        )
         raise refused from None
     except JobFailed as failure:
         if job.in_progress:
-            job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=failure.reason,
-                     TrainingEndTime=now(), _FailureKind=failure.kind)
+            job.save(
+                TrainingJobStatus="Failed",
+                SecondaryStatus="Failed",
+                FailureReason=failure.reason,
+                TrainingEndTime=now(),
+                _FailureKind=failure.kind,
+            )
         raise
-    except OSError as exc:   # staging or uploading data on this machine failed
+    except OSError as exc:  # staging or uploading data on this machine failed
         internal = JobFailed(f"InternalServerError: {exc}", JOB_INTERNAL_ERROR)
-        job.save(TrainingJobStatus="Failed", SecondaryStatus="Failed", FailureReason=internal.reason,
-                 TrainingEndTime=now(), _FailureKind=internal.kind)
+        job.save(
+            TrainingJobStatus="Failed",
+            SecondaryStatus="Failed",
+            FailureReason=internal.reason,
+            TrainingEndTime=now(),
+            _FailureKind=internal.kind,
+        )
         raise internal from None
     end = now()
-    job.save(TrainingJobStatus="Completed", SecondaryStatus="Completed", TrainingEndTime=end,
-             TrainingTimeInSeconds=int(end - record["TrainingStartTime"]) or 1)
+    job.save(
+        TrainingJobStatus="Completed",
+        SecondaryStatus="Completed",
+        TrainingEndTime=end,
+        TrainingTimeInSeconds=int(end - record["TrainingStartTime"]) or 1,
+    )
     job.clean()
 
 

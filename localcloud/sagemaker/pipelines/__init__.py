@@ -18,6 +18,7 @@ server. Processing and Training steps are jobs of localcloud/sagemaker/jobs. Mod
   runners      what each step type does
   run          the execution loop and its durable state
 """
+
 from localcloud.sagemaker.pipelines.run import launch, recover_interrupted, request_stop, wait_for
 
 __all__ = ["launch", "recover_interrupted", "request_stop", "wait_for"]

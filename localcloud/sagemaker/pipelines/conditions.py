@@ -3,13 +3,14 @@
 A Condition step's `Conditions` list is true when every condition in it is true (an implicit
 And); `Or` and `Not` nest further lists and conditions.
 """
+
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
 from typing import Any
 
-Evaluate = Callable[[Any], Any]   # turns an expression (or a literal) into its value
+Evaluate = Callable[[Any], Any]  # turns an expression (or a literal) into its value
 
 
 class ConditionError(Exception):
@@ -53,8 +54,9 @@ def is_true(condition: Any, evaluate: Evaluate) -> bool:
         if not isinstance(conditions, list):
             raise ConditionError(f"Or needs a Conditions list, got {conditions!r}")
         return any(is_true(c, evaluate) for c in conditions)
-    raise ConditionError(f"unknown condition Type {kind!r} (expected one of "
-                         f"{', '.join([*_COMPARISONS, 'In', 'Not', 'Or'])})")
+    raise ConditionError(
+        f"unknown condition Type {kind!r} (expected one of {', '.join([*_COMPARISONS, 'In', 'Not', 'Or'])})"
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -70,11 +72,9 @@ def _equal(left: Any, right: Any) -> bool:
 def _compare(kind: str, left: Any, right: Any) -> bool:
     if kind == "Equals":
         return _equal(left, right)
-    comparable = (_is_number(left) and _is_number(right)) or (
-        isinstance(left, str) and isinstance(right, str))
+    comparable = (_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str))
     if not comparable:
-        raise ConditionError(f"{kind} cannot compare {left!r} ({_kind(left)}) "
-                             f"with {right!r} ({_kind(right)})")
+        raise ConditionError(f"{kind} cannot compare {left!r} ({_kind(left)}) with {right!r} ({_kind(right)})")
     return _COMPARISONS[kind](left, right)
 
 

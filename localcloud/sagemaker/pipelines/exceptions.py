@@ -4,6 +4,7 @@ execution in the wrong state).
 
 Source: SageMaker API reference, CreatePipeline / DescribePipeline / StartPipelineExecution
 "Errors"."""
+
 from __future__ import annotations
 
 # SageMaker's error codes are one class each across its folders (hosting, registry, pipelines,

@@ -4,6 +4,7 @@ The definition JSON embeds these anywhere a value may appear (step arguments, co
 Fail messages). `evaluate` replaces each with its value for one execution; `step_references`
 finds which steps an expression reads, which is how data dependencies order the steps.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ def is_expression(value: Any) -> bool:
 def evaluate(value: Any, ctx: Context) -> Any:
     """The value with every expression inside it (at any depth) replaced by its result."""
     if is_expression(value):
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Get":
             return _get(argument, ctx)
         if function == "Std:Join":
@@ -63,8 +64,7 @@ def _get(reference: Any, ctx: Context) -> Any:
         try:
             return resolve_path(properties, path)
         except LookupError as exc:
-            raise ExpressionError(f"Get {reference!r}: step {step} has no property {path} "
-                                  f"({exc.args[0]})") from None
+            raise ExpressionError(f"Get {reference!r}: step {step} has no property {path} ({exc.args[0]})") from None
     raise ExpressionError(f"Get {reference!r} does not start with Parameters., Execution. or Steps.")
 
 
@@ -94,13 +94,14 @@ def _json_get(argument: Any, ctx: Context) -> Any:
         ref = reference.get("Get") if isinstance(reference, dict) else reference
         match = re.fullmatch(r"Steps\.([^.]+)\.PropertyFiles\.(.+)", ref or "")
         if not match:
-            raise ExpressionError(f"Std:JsonGet PropertyFile {reference!r} is not "
-                                  "Steps.<step>.PropertyFiles.<name>")
+            raise ExpressionError(f"Std:JsonGet PropertyFile {reference!r} is not Steps.<step>.PropertyFiles.<name>")
         step, name = match.groups()
         files = ctx.step_properties(step).get("PropertyFiles", {})
         if name not in files:
-            raise ExpressionError(f"Std:JsonGet: step {step} declares no property file {name!r} "
-                                  f"(it has: {', '.join(sorted(files)) or 'none'})")
+            raise ExpressionError(
+                f"Std:JsonGet: step {step} declares no property file {name!r} "
+                f"(it has: {', '.join(sorted(files)) or 'none'})"
+            )
         uri, what = files[name], f"property file {name} of step {step} ({files[name]})"
     elif "S3Uri" in argument:
         uri = to_text(evaluate(argument["S3Uri"], ctx))
@@ -124,7 +125,7 @@ _TOKEN = re.compile(r"""\.?([A-Za-z_$][\w$-]*)|\[(\d+)\]|\[\s*'([^']*)'\s*\]|\[\
 @dataclass(frozen=True)
 class _Key:
     name: str
-    quoted: bool   # ['name'] on a list selects the item with that name (Outputs['train'])
+    quoted: bool  # ['name'] on a list selects the item with that name (Outputs['train'])
 
 
 def parse_path(path: str) -> list[_Key | int]:
@@ -178,10 +179,11 @@ def _named_item(items: list[Any], name: str, walked: str) -> Any:
 
 # -- references ----------------------------------------------------------------------------
 
+
 def iter_expressions(value: Any) -> Iterator[tuple[str, Any]]:
     """Every (function, argument) pair inside value, nested ones included."""
     if is_expression(value):
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         yield function, argument
         yield from iter_expressions(argument)
     elif isinstance(value, dict):
@@ -203,6 +205,8 @@ def step_references(value: Any) -> set[str]:
 
 
 def parameter_references(value: Any) -> set[str]:
-    return {argument.split(".", 1)[1] for function, argument in iter_expressions(value)
-            if function == "Get" and isinstance(argument, str) and argument.startswith("Parameters.")}
-
+    return {
+        argument.split(".", 1)[1]
+        for function, argument in iter_expressions(value)
+        if function == "Get" and isinstance(argument, str) and argument.startswith("Parameters.")
+    }

@@ -6,6 +6,7 @@ SDK emits them), possibly nested; they are flattened here, each remembering its 
 waits for the steps it names in DependsOn and for every step whose properties its arguments
 read (Get "Steps.X..."), as SageMaker orders them.
 """
+
 from __future__ import annotations
 
 import graphlib
@@ -26,6 +27,7 @@ class DefinitionError(Exception):
 @dataclass(frozen=True)
 class Gate:
     """The branch of a Condition step a step belongs to: it runs only if that branch is taken."""
+
     condition: str
     outcome: bool
 
@@ -73,12 +75,13 @@ class StepSpec:
 class PipelineGraph:
     definition: dict[str, Any]
     steps: dict[str, StepSpec]
-    branches: dict[str, tuple[list[str], list[str]]]   # condition → (if steps, else steps)
+    branches: dict[str, tuple[list[str], list[str]]]  # condition → (if steps, else steps)
 
     def order(self) -> list[str]:
         """A valid run order (a topological sort), for listing and tests."""
-        return list(graphlib.TopologicalSorter(
-            {name: spec.depends_on for name, spec in self.steps.items()}).static_order())
+        return list(
+            graphlib.TopologicalSorter({name: spec.depends_on for name, spec in self.steps.items()}).static_order()
+        )
 
 
 def _load(source: str | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
@@ -111,7 +114,7 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
     definition, declared, top = _load(source)
     steps: dict[str, StepSpec] = {}
     branches: dict[str, tuple[list[str], list[str]]] = {}
-    pending_refs: list[tuple[str, Gate]] = []   # branch entries that only name a top-level step
+    pending_refs: list[tuple[str, Gate]] = []  # branch entries that only name a top-level step
 
     def add(raw: Any, gate: Gate | None, where: str) -> str | None:
         if isinstance(raw, str) or (isinstance(raw, dict) and set(raw) == {"Name"}):
@@ -126,8 +129,10 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
         if name in steps:
             raise DefinitionError(f"step name {name!r} is used twice")
         if kind not in SUPPORTED_TYPES:
-            raise DefinitionError(f"step {name}: type {kind!r} is not supported by the local "
-                                  f"executor (supported: {', '.join(SUPPORTED_TYPES)})")
+            raise DefinitionError(
+                f"step {name}: type {kind!r} is not supported by the local "
+                f"executor (supported: {', '.join(SUPPORTED_TYPES)})"
+            )
         depends = raw.get("DependsOn") or []
         if not isinstance(depends, list) or not all(isinstance(d, str) for d in depends):
             raise DefinitionError(f"step {name}: DependsOn must be a list of step names")
@@ -139,8 +144,7 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
                 raise DefinitionError(f"step {name}: a Condition step needs Arguments.Conditions")
             chosen: list[list[str]] = []
             for key, outcome in (("IfSteps", True), ("ElseSteps", False)):
-                names = [add(child, Gate(name, outcome), f"step {name} {key}")
-                         for child in args.get(key) or []]
+                names = [add(child, Gate(name, outcome), f"step {name} {key}") for child in args.get(key) or []]
                 chosen.append([n for n in names if n])
             branches[name] = (chosen[0], chosen[1])
         return name
@@ -159,8 +163,7 @@ def parse(source: str | dict[str, Any]) -> PipelineGraph:
     try:
         graph.order()
     except graphlib.CycleError as exc:
-        raise DefinitionError(f"the steps depend on each other in a cycle: "
-                              f"{' -> '.join(exc.args[1])}") from None
+        raise DefinitionError(f"the steps depend on each other in a cycle: {' -> '.join(exc.args[1])}") from None
     return graph
 
 
@@ -170,8 +173,7 @@ def _check_references(steps: dict[str, StepSpec], declared: dict[str, Any]) -> N
     for spec in steps.values():
         for ref in expressions.parameter_references(spec.own_arguments):
             if ref not in declared:
-                raise DefinitionError(f"step {spec.name} reads Parameters.{ref}, which the "
-                                      "pipeline does not declare")
+                raise DefinitionError(f"step {spec.name} reads Parameters.{ref}, which the pipeline does not declare")
         spec.depends_on |= expressions.step_references(spec.own_arguments)
         if spec.gate is not None:
             spec.depends_on.add(spec.gate.condition)
@@ -181,5 +183,6 @@ def _check_references(steps: dict[str, StepSpec], declared: dict[str, Any]) -> N
                 raise DefinitionError(f"step {spec.name} depends on unknown step {dep!r}")
         for pf in spec.property_files:
             if not isinstance(pf, dict) or not {"PropertyFileName", "OutputName", "FilePath"} <= set(pf):
-                raise DefinitionError(f"step {spec.name}: a PropertyFile needs PropertyFileName, "
-                                      "OutputName and FilePath")
+                raise DefinitionError(
+                    f"step {spec.name}: a PropertyFile needs PropertyFileName, OutputName and FilePath"
+                )

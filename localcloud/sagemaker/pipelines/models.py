@@ -12,6 +12,7 @@ local executor (run.py) in a background thread of this process. Executions a pre
 process left running are marked Failed (their jobs killed) by `recover`, once per LocalCloud:
 when the next server starts, before it listens, else the first time this API is used.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ from localcloud.sagemaker.pipelines.exceptions import ResourceNotFound
 from localcloud.sagemaker.pipelines.expressions import to_text
 from localcloud.sagemaker.pipelines.run import execution_id
 
-__all__ = ["CACHE", "EXECUTION", "PIPELINE", "STEP", "TERMINAL", "PipelinesBackend", "execution_id",
-           "new_execution_id"]
+__all__ = ["CACHE", "EXECUTION", "PIPELINE", "STEP", "TERMINAL", "PipelinesBackend", "execution_id", "new_execution_id"]
 from localcloud.sagemaker.store import now
 
 if TYPE_CHECKING:
@@ -132,8 +132,11 @@ class PipelinesBackend:
         """The pipeline's document; ResourceNotFound if there is none (an ARN's name is
         matched ignoring case, as ARNs are lower-cased)."""
         name = _name(name_or_arn)
-        doc = (self.state.get_ignoring_case(PIPELINE, name, "PipelineName")
-               if name_or_arn.startswith("arn:") else self.state.get(PIPELINE, name))
+        doc = (
+            self.state.get_ignoring_case(PIPELINE, name, "PipelineName")
+            if name_or_arn.startswith("arn:")
+            else self.state.get(PIPELINE, name)
+        )
         if doc is None:
             raise ResourceNotFound(f"Pipeline '{name}' does not exist.")
         return doc
@@ -145,8 +148,7 @@ class PipelinesBackend:
             text = definition
         elif s3_location is not None:
             try:
-                text = self.cloud.s3.read_bytes(
-                    f"s3://{s3_location['Bucket']}/{s3_location['ObjectKey']}").decode()
+                text = self.cloud.s3.read_bytes(f"s3://{s3_location['Bucket']}/{s3_location['ObjectKey']}").decode()
             except (AwsError, UnicodeDecodeError) as exc:
                 raise ValidationException(f"PipelineDefinitionS3Location: {exc}") from None
         else:
@@ -162,11 +164,18 @@ class PipelinesBackend:
             raise ValidationException(f"Invalid pipeline definition: {exc}") from None
         return text
 
-    def create_pipeline(self, *, name: str, definition: str | None, role_arn: str,
-                        s3_location: dict[str, Any] | None = None,
-                        display_name: str | None = None, description: str | None = None,
-                        parallelism: dict[str, Any] | None = None,
-                        tags: list[dict[str, str]] | None = None) -> str:
+    def create_pipeline(
+        self,
+        *,
+        name: str,
+        definition: str | None,
+        role_arn: str,
+        s3_location: dict[str, Any] | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+        parallelism: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+    ) -> str:
         """Store a pipeline (its definition given or read from s3_location, checked as
         `definition_text` does); its ARN. ValidationException if the name is an ARN or taken."""
         if name.startswith("arn:"):
@@ -174,24 +183,36 @@ class PipelinesBackend:
         definition = self.definition_text(definition, s3_location)
         stamp = now()
         doc = {
-            "PipelineArn": self.pipeline_arn(name), "PipelineName": name,
+            "PipelineArn": self.pipeline_arn(name),
+            "PipelineName": name,
             "PipelineDisplayName": display_name if display_name is not None else name,
-            "PipelineDefinition": definition, "PipelineDescription": description,
-            "RoleArn": role_arn, "PipelineStatus": "Active",
-            "CreationTime": stamp, "LastModifiedTime": stamp,
+            "PipelineDefinition": definition,
+            "PipelineDescription": description,
+            "RoleArn": role_arn,
+            "PipelineStatus": "Active",
+            "CreationTime": stamp,
+            "LastModifiedTime": stamp,
             "ParallelismConfiguration": parallelism,
-            "_VersionId": 1, "_Tags": tags or [],
+            "_VersionId": 1,
+            "_Tags": tags or [],
         }
         with self.state.transaction():
             if self.state.get(PIPELINE, name) is not None:
-                raise ValidationException(f"Pipeline names must be unique within an AWS account and region. "
-                                          f"Pipeline with name ({name}) already exists.")
+                raise ValidationException(
+                    f"Pipeline names must be unique within an AWS account and region. "
+                    f"Pipeline with name ({name}) already exists."
+                )
             self.state.put(PIPELINE, name, {k: v for k, v in doc.items() if v is not None})
         return str(doc["PipelineArn"])
 
-    def update_pipeline(self, name_or_arn: str, *, definition: str | None = None,
-                        s3_location: dict[str, Any] | None = None,
-                        changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    def update_pipeline(
+        self,
+        name_or_arn: str,
+        *,
+        definition: str | None = None,
+        s3_location: dict[str, Any] | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Change a pipeline (a new definition is checked; changes: PipelineDisplayName,
         PipelineDescription, RoleArn, ParallelismConfiguration); its document, _VersionId
         incremented."""
@@ -205,9 +226,15 @@ class PipelinesBackend:
             self.state.put(PIPELINE, doc["PipelineName"], doc)
         return doc
 
-    def list_pipelines(self, *, prefix: str | None = None, created_after: float | None = None,
-                       created_before: float | None = None, sort_by_name: bool = False,
-                       descending: bool = True) -> list[dict[str, Any]]:
+    def list_pipelines(
+        self,
+        *,
+        prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        sort_by_name: bool = False,
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
         docs = _created_between(self.state.list(PIPELINE), created_after, created_before)
         if prefix:
             docs = [d for d in docs if d["PipelineName"].startswith(prefix)]
@@ -237,10 +264,17 @@ class PipelinesBackend:
             raise ResourceNotFound(f"Pipeline execution '{arn}' does not exist.")
         return doc
 
-    def start_execution(self, name_or_arn: str, *, overrides: list[dict[str, str]] | None = None,
-                        client_token: str | None = None, display_name: str | None = None,
-                        description: str | None = None, parallelism: dict[str, Any] | None = None,
-                        selective: bool = False) -> str:
+    def start_execution(
+        self,
+        name_or_arn: str,
+        *,
+        overrides: list[dict[str, str]] | None = None,
+        client_token: str | None = None,
+        display_name: str | None = None,
+        description: str | None = None,
+        parallelism: dict[str, Any] | None = None,
+        selective: bool = False,
+    ) -> str:
         """Start an execution (the same client token again: the same execution); its ARN.
         ValidationException for an undeclared parameter or a selective execution."""
         pipeline = self.pipeline(name_or_arn)
@@ -249,28 +283,37 @@ class PipelinesBackend:
             if client_token and existing.get("_ClientRequestToken") == client_token:
                 return str(existing["PipelineExecutionArn"])
         if selective:
-            raise ValidationException("SelectiveExecutionConfig is not supported by the local executor; "
-                                      "use RetryPipelineExecution to re-run from failed steps")
+            raise ValidationException(
+                "SelectiveExecutionConfig is not supported by the local executor; "
+                "use RetryPipelineExecution to re-run from failed steps"
+            )
         overrides = overrides or []
         declared = parameters.declared(graph.parse(pipeline["PipelineDefinition"]).definition)
         for item in overrides:
             if item["Name"] not in declared:
-                raise ValidationException(f"Parameter '{item['Name']}' is not defined in the pipeline "
-                                          f"definition (defined: {', '.join(declared) or 'none'})")
+                raise ValidationException(
+                    f"Parameter '{item['Name']}' is not defined in the pipeline "
+                    f"definition (defined: {', '.join(declared) or 'none'})"
+                )
         exec_id = new_execution_id()
         arn = self.execution_arn(name, exec_id)
         stamp = now()
         doc = {
-            "PipelineArn": pipeline["PipelineArn"], "PipelineExecutionArn": arn,
-            "PipelineExecutionDisplayName": display_name if display_name is not None
+            "PipelineArn": pipeline["PipelineArn"],
+            "PipelineExecutionArn": arn,
+            "PipelineExecutionDisplayName": display_name
+            if display_name is not None
             else f"execution-{int(stamp * 1000)}",
             "PipelineExecutionStatus": "Executing",
             "PipelineExecutionDescription": description,
-            "CreationTime": stamp, "LastModifiedTime": stamp,
+            "CreationTime": stamp,
+            "LastModifiedTime": stamp,
             "ParallelismConfiguration": parallelism or pipeline.get("ParallelismConfiguration"),
             "PipelineVersionId": pipeline.get("_VersionId", 1),
-            "_PipelineName": name, "_Definition": pipeline["PipelineDefinition"],
-            "_Parameters": overrides, "_ClientRequestToken": client_token,
+            "_PipelineName": name,
+            "_Definition": pipeline["PipelineDefinition"],
+            "_Parameters": overrides,
+            "_ClientRequestToken": client_token,
         }
         with self.state.transaction():
             self.put_execution({k: v for k, v in doc.items() if v is not None})
@@ -280,9 +323,15 @@ class PipelinesBackend:
         run.launch(self.cloud, exec_id)
         return arn
 
-    def list_executions(self, name_or_arn: str, *, created_after: float | None = None,
-                        created_before: float | None = None, sort_by_arn: bool = False,
-                        descending: bool = True) -> list[dict[str, Any]]:
+    def list_executions(
+        self,
+        name_or_arn: str,
+        *,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        sort_by_arn: bool = False,
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
         pipeline = self.pipeline(name_or_arn)
         docs = _created_between(self.executions(pipeline["PipelineName"]), created_after, created_before)
         key = "PipelineExecutionArn" if sort_by_arn else "CreationTime"
@@ -316,11 +365,12 @@ class PipelinesBackend:
         if status in ("Stopping", "Stopped"):
             return
         if status != "Executing":
-            raise ValidationException(f"Pipeline execution '{arn}' is {status}; only an Executing execution "
-                                      "can be stopped")
+            raise ValidationException(
+                f"Pipeline execution '{arn}' is {status}; only an Executing execution can be stopped"
+            )
         exec_id = execution_id(arn)
         self.update_execution(exec_id, PipelineExecutionStatus="Stopping")
-        if not run.request_stop(self.cloud, exec_id):   # nothing runs it in this process: stop it here
+        if not run.request_stop(self.cloud, exec_id):  # nothing runs it in this process: stop it here
             self.update_execution(exec_id, PipelineExecutionStatus="Stopped")
 
     def retry_execution(self, arn: str, *, parallelism: dict[str, Any] | None = None) -> None:
@@ -331,8 +381,9 @@ class PipelinesBackend:
             execution = self.pipeline_execution(arn)
             status = execution["PipelineExecutionStatus"]
             if status not in ("Failed", "Stopped") or run.is_live(self.cloud, exec_id):
-                raise ValidationException(f"Pipeline execution '{arn}' is {status}; only a Failed or Stopped "
-                                          "execution can be retried")
+                raise ValidationException(
+                    f"Pipeline execution '{arn}' is {status}; only a Failed or Stopped execution can be retried"
+                )
             execution.pop("FailureReason", None)
             execution.update(PipelineExecutionStatus="Executing", LastModifiedTime=now())
             if parallelism:
@@ -346,8 +397,9 @@ class PipelinesBackend:
         return run.wait_for(self.cloud, arn_or_id, timeout, poll)
 
 
-def _created_between(docs: list[dict[str, Any]], after: float | None,
-                     before: float | None) -> list[dict[str, Any]]:
-    return [d for d in docs if (after is None or d["CreationTime"] > after)
-            and (before is None or d["CreationTime"] < before)]
-
+def _created_between(docs: list[dict[str, Any]], after: float | None, before: float | None) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in docs
+        if (after is None or d["CreationTime"] > after) and (before is None or d["CreationTime"] < before)
+    ]

@@ -3,6 +3,7 @@
 Overrides arrive over the wire as strings (StartPipelineExecution's PipelineParameters); each is
 converted to its declared type here, so a bad value fails the execution naming the parameter.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,9 @@ def declared(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
             raise PipelineParameterError(f"a parameter declaration needs a Name: {spec!r}")
         kind = spec.get("Type", "String")
         if kind not in TYPES:
-            raise PipelineParameterError(f"Parameter {spec['Name']}: unknown type {kind!r} "
-                                 f"(expected one of {', '.join(TYPES)})")
+            raise PipelineParameterError(
+                f"Parameter {spec['Name']}: unknown type {kind!r} (expected one of {', '.join(TYPES)})"
+            )
         specs[spec["Name"]] = spec
     return specs
 
@@ -82,8 +84,9 @@ def resolve(definition: dict[str, Any], overrides: dict[str, str]) -> dict[str, 
     specs = declared(definition)
     unknown = sorted(set(overrides) - set(specs))
     if unknown:
-        raise PipelineParameterError(f"Parameter {unknown[0]} is not declared by the pipeline "
-                             f"(declared: {', '.join(specs) or 'none'})")
+        raise PipelineParameterError(
+            f"Parameter {unknown[0]} is not declared by the pipeline (declared: {', '.join(specs) or 'none'})"
+        )
     values: dict[str, Any] = {}
     for name, spec in specs.items():
         kind = spec.get("Type", "String")

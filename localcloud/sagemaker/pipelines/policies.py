@@ -3,6 +3,7 @@
 RetryPolicies: [{ExceptionType: [...], IntervalSeconds, BackoffRate, MaxAttempts | ExpireAfterMin}]
 CacheConfig:   {Enabled: true, ExpireAfter: ISO 8601 duration such as "PT1H" or "P30D"}
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ JOB_INTERNAL_ERROR = "SageMaker.JOB_INTERNAL_ERROR"
 CAPACITY_ERROR = "SageMaker.CAPACITY_ERROR"
 RESOURCE_LIMIT = "SageMaker.RESOURCE_LIMIT"
 
-DEFAULT_MAX_ATTEMPTS = 5   # when a policy gives neither MaxAttempts nor ExpireAfterMin
+DEFAULT_MAX_ATTEMPTS = 5  # when a policy gives neither MaxAttempts nor ExpireAfterMin
 
 
 class StepPolicyError(Exception):
@@ -38,10 +39,13 @@ class RetryPolicy:
         if not isinstance(raw, dict) or not isinstance(raw.get("ExceptionType"), list):
             raise StepPolicyError(f"step {step}: a RetryPolicy needs an ExceptionType list")
         try:
-            policy = cls(frozenset(raw["ExceptionType"]),
-                         float(raw.get("IntervalSeconds", 1)), float(raw.get("BackoffRate", 2.0)),
-                         int(raw["MaxAttempts"]) if "MaxAttempts" in raw else None,
-                         float(raw["ExpireAfterMin"]) * 60 if "ExpireAfterMin" in raw else None)
+            policy = cls(
+                frozenset(raw["ExceptionType"]),
+                float(raw.get("IntervalSeconds", 1)),
+                float(raw.get("BackoffRate", 2.0)),
+                int(raw["MaxAttempts"]) if "MaxAttempts" in raw else None,
+                float(raw["ExpireAfterMin"]) * 60 if "ExpireAfterMin" in raw else None,
+            )
         except (TypeError, ValueError):
             raise StepPolicyError(f"step {step}: RetryPolicy values must be numbers: {raw!r}") from None
         if policy.interval_seconds < 0 or policy.backoff_rate < 0:
@@ -53,8 +57,7 @@ class RetryPolicy:
         allows no more retries."""
         if self.max_attempts is not None and retry_number > self.max_attempts:
             return None
-        if self.max_attempts is None and self.expire_after_seconds is None \
-                and retry_number > DEFAULT_MAX_ATTEMPTS:
+        if self.max_attempts is None and self.expire_after_seconds is None and retry_number > DEFAULT_MAX_ATTEMPTS:
             return None
         wait = self.interval_seconds * self.backoff_rate ** (retry_number - 1)
         if self.expire_after_seconds is not None and first_attempt_age + wait > self.expire_after_seconds:
@@ -66,8 +69,9 @@ def retry_policies(raw: list[Any], step: str) -> list[RetryPolicy]:
     return [RetryPolicy.parse(item, step) for item in raw]
 
 
-def next_retry(policies: list[RetryPolicy], exception_type: str | None, retry_number: int,
-               first_attempt_age: float) -> float | None:
+def next_retry(
+    policies: list[RetryPolicy], exception_type: str | None, retry_number: int, first_attempt_age: float
+) -> float | None:
     """The wait before the next attempt if a policy covers this failure, else None."""
     if exception_type is None:
         return None
@@ -79,9 +83,11 @@ def next_retry(policies: list[RetryPolicy], exception_type: str | None, retry_nu
 
 # -- caching --------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?"
-                       r"(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
-                       r"(?:(\d+(?:\.\d+)?)S)?)?")
+_DURATION = re.compile(
+    r"P(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?"
+    r"(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
+    r"(?:(\d+(?:\.\d+)?)S)?)?"
+)
 _UNIT_SECONDS = (365 * 86400, 30 * 86400, 7 * 86400, 86400, 3600, 60, 1)
 
 
@@ -113,21 +119,45 @@ def cache_expiry_seconds(config: dict[str, Any], step: str) -> float | None:
 # does not list are not cached.
 CACHE_KEY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
-    "Training": ("AlgorithmSpecification", "CheckpointConfig", "DebugHookConfig",
-                 "DebugRuleConfigurations", "Environment", "HyperParameters", "InputDataConfig"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
     "Tuning": ("HyperParameterTuningJobConfig", "TrainingJobDefinition", "TrainingJobDefinitions"),
     "AutoML": ("AutoMLJobConfig", "AutoMLJobObjective", "InputDataConfig", "ProblemType"),
     "Transform": ("DataProcessing", "Environment", "ModelName", "TransformInput"),
-    "ClarifyCheck": ("ClarifyCheckConfig", "CheckJobConfig", "SkipCheck", "RegisterNewBaseline",
-                     "ModelPackageGroupName", "SuppliedBaselineConstraints"),
-    "QualityCheck": ("QualityCheckConfig", "CheckJobConfig", "SkipCheck", "RegisterNewBaseline",
-                     "ModelPackageGroupName", "SuppliedBaselineConstraints",
-                     "SuppliedBaselineStatistics"),
+    "ClarifyCheck": (
+        "ClarifyCheckConfig",
+        "CheckJobConfig",
+        "SkipCheck",
+        "RegisterNewBaseline",
+        "ModelPackageGroupName",
+        "SuppliedBaselineConstraints",
+    ),
+    "QualityCheck": (
+        "QualityCheckConfig",
+        "CheckJobConfig",
+        "SkipCheck",
+        "RegisterNewBaseline",
+        "ModelPackageGroupName",
+        "SuppliedBaselineConstraints",
+        "SuppliedBaselineStatistics",
+    ),
     "EMR": ("ClusterId", "StepConfig"),
 }
 # Of a tuning job's TrainingJobDefinition, only these children count (same page).
-_TUNING_DEFINITION_ATTRIBUTES = ("AlgorithmSpecification", "HyperParameterRanges",
-                                 "InputDataConfig", "StaticHyperParameters", "TuningObjective")
+_TUNING_DEFINITION_ATTRIBUTES = (
+    "AlgorithmSpecification",
+    "HyperParameterRanges",
+    "InputDataConfig",
+    "StaticHyperParameters",
+    "TuningObjective",
+)
 
 
 def cache_key(step_type: str, arguments: Any) -> str | None:
@@ -141,7 +171,6 @@ def cache_key(step_type: str, arguments: Any) -> str | None:
     counted = {name: arguments.get(name) for name in attributes}
     definition = counted.get("TrainingJobDefinition")
     if step_type == "Tuning" and isinstance(definition, dict):
-        counted["TrainingJobDefinition"] = {name: definition.get(name)
-                                            for name in _TUNING_DEFINITION_ATTRIBUTES}
+        counted["TrainingJobDefinition"] = {name: definition.get(name) for name in _TUNING_DEFINITION_ATTRIBUTES}
     payload = json.dumps({"Type": step_type, "Attributes": counted}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -5,6 +5,7 @@ Every operation first lets the backend recover what a previous server process le
 (`cloud.pipelines.recover()`, once). Errors: ValidationException (a definition the executor
 cannot run, an undeclared parameter, an execution in the wrong state), ResourceNotFound.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,6 +27,7 @@ def _operation(fn: Operation) -> Operation:
     def wrapper(cloud: LocalCloud, params: Params) -> Params:
         cloud.pipelines.recover()
         return fn(cloud, params)
+
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
@@ -36,13 +38,13 @@ def _epoch(value: Any) -> float | None:
         return None
     if isinstance(value, dt.datetime):
         return value.timestamp()
-    return float(value)   # the JSON protocol sends timestamps as epoch seconds
+    return float(value)  # the JSON protocol sends timestamps as epoch seconds
 
 
 def _page(items: list[Any], params: Params, default_max: int = 50) -> tuple[list[Any], str | None]:
     start = page_start(params)
     size = params.get("MaxResults") or default_max
-    page = items[start:start + size]
+    page = items[start : start + size]
     return page, (str(start + size) if start + size < len(items) else None)
 
 
@@ -52,26 +54,38 @@ def _descending(params: Params) -> bool:
 
 # -- pipelines --------------------------------------------------------------------------------
 
+
 @_operation
 def create_pipeline(cloud: LocalCloud, params: Params) -> Params:
     name = params["PipelineName"]
     arn = cloud.pipelines.create_pipeline(
-        name=name, definition=params.get("PipelineDefinition"),
-        s3_location=params.get("PipelineDefinitionS3Location"), role_arn=params["RoleArn"],
-        display_name=params.get("PipelineDisplayName"), description=params.get("PipelineDescription"),
-        parallelism=params.get("ParallelismConfiguration"), tags=params.get("Tags"))
+        name=name,
+        definition=params.get("PipelineDefinition"),
+        s3_location=params.get("PipelineDefinitionS3Location"),
+        role_arn=params["RoleArn"],
+        display_name=params.get("PipelineDisplayName"),
+        description=params.get("PipelineDescription"),
+        parallelism=params.get("ParallelismConfiguration"),
+        tags=params.get("Tags"),
+    )
     return {"PipelineArn": arn}
 
 
 @_operation
 def update_pipeline(cloud: LocalCloud, params: Params) -> Params:
-    changes: Params = {key: params[key] for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn",
-                                            "ParallelismConfiguration") if key in params}
+    changes: Params = {
+        key: params[key]
+        for key in ("PipelineDisplayName", "PipelineDescription", "RoleArn", "ParallelismConfiguration")
+        if key in params
+    }
     s3_location = params.get("PipelineDefinitionS3Location")
     definition = params.get("PipelineDefinition")
     doc = cloud.pipelines.update_pipeline(
-        params["PipelineName"], definition=definition,
-        s3_location=s3_location if definition is None else None, changes=changes)
+        params["PipelineName"],
+        definition=definition,
+        s3_location=s3_location if definition is None else None,
+        changes=changes,
+    )
     return {"PipelineArn": doc["PipelineArn"], "PipelineVersionId": doc["_VersionId"]}
 
 
@@ -83,12 +97,23 @@ def describe_pipeline(cloud: LocalCloud, params: Params) -> Params:
 @_operation
 def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
     docs = cloud.pipelines.list_pipelines(
-        prefix=params.get("PipelineNamePrefix"), created_after=_epoch(params.get("CreatedAfter")),
-        created_before=_epoch(params.get("CreatedBefore")), sort_by_name=params.get("SortBy") == "Name",
-        descending=_descending(params))
+        prefix=params.get("PipelineNamePrefix"),
+        created_after=_epoch(params.get("CreatedAfter")),
+        created_before=_epoch(params.get("CreatedBefore")),
+        sort_by_name=params.get("SortBy") == "Name",
+        descending=_descending(params),
+    )
     page, token = _page(docs, params)
-    fields = ("PipelineArn", "PipelineName", "PipelineDisplayName", "PipelineDescription", "RoleArn",
-              "CreationTime", "LastModifiedTime", "LastExecutionTime")
+    fields = (
+        "PipelineArn",
+        "PipelineName",
+        "PipelineDisplayName",
+        "PipelineDescription",
+        "RoleArn",
+        "CreationTime",
+        "LastModifiedTime",
+        "LastExecutionTime",
+    )
     summaries = [wire({f: d[f] for f in fields if f in d}) for d in page]
     return {"PipelineSummaries": summaries, **({"NextToken": token} if token else {})}
 
@@ -100,15 +125,18 @@ def delete_pipeline(cloud: LocalCloud, params: Params) -> Params:
 
 # -- executions -------------------------------------------------------------------------------
 
+
 @_operation
 def start_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
     arn = cloud.pipelines.start_execution(
-        params["PipelineName"], overrides=params.get("PipelineParameters"),
+        params["PipelineName"],
+        overrides=params.get("PipelineParameters"),
         client_token=params.get("ClientRequestToken"),
         display_name=params.get("PipelineExecutionDisplayName"),
         description=params.get("PipelineExecutionDescription"),
         parallelism=params.get("ParallelismConfiguration"),
-        selective=bool(params.get("SelectiveExecutionConfig")))
+        selective=bool(params.get("SelectiveExecutionConfig")),
+    )
     return {"PipelineExecutionArn": arn}
 
 
@@ -120,17 +148,23 @@ def describe_pipeline_execution(cloud: LocalCloud, params: Params) -> Params:
 @_operation
 def list_pipeline_executions(cloud: LocalCloud, params: Params) -> Params:
     docs = cloud.pipelines.list_executions(
-        params["PipelineName"], created_after=_epoch(params.get("CreatedAfter")),
+        params["PipelineName"],
+        created_after=_epoch(params.get("CreatedAfter")),
         created_before=_epoch(params.get("CreatedBefore")),
-        sort_by_arn=params.get("SortBy") == "PipelineExecutionArn", descending=_descending(params))
+        sort_by_arn=params.get("SortBy") == "PipelineExecutionArn",
+        descending=_descending(params),
+    )
     page, token = _page(docs, params)
     summaries = []
     for d in page:
-        summary = {"PipelineExecutionArn": d["PipelineExecutionArn"], "StartTime": d["CreationTime"],
-                   "PipelineExecutionStatus": d["PipelineExecutionStatus"],
-                   "PipelineExecutionDescription": d.get("PipelineExecutionDescription"),
-                   "PipelineExecutionDisplayName": d.get("PipelineExecutionDisplayName"),
-                   "PipelineExecutionFailureReason": d.get("FailureReason")}
+        summary = {
+            "PipelineExecutionArn": d["PipelineExecutionArn"],
+            "StartTime": d["CreationTime"],
+            "PipelineExecutionStatus": d["PipelineExecutionStatus"],
+            "PipelineExecutionDescription": d.get("PipelineExecutionDescription"),
+            "PipelineExecutionDisplayName": d.get("PipelineExecutionDisplayName"),
+            "PipelineExecutionFailureReason": d.get("FailureReason"),
+        }
         summaries.append(wire({k: v for k, v in summary.items() if v is not None}))
     return {"PipelineExecutionSummaries": summaries, **({"NextToken": token} if token else {})}
 

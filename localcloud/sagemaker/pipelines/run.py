@@ -4,6 +4,7 @@
 every change is written to the state store first, so DescribePipelineExecution and
 ListPipelineExecutionSteps show progress and a crash loses nothing but the steps in flight.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,6 +33,7 @@ log = logging.getLogger("mlgw.executor")
 def execution_id(arn: str) -> str:
     """The execution id an execution ARN ends with (an id is returned unchanged)."""
     return arn.rsplit("/execution/", 1)[-1]
+
 
 EXECUTION_FAILURE_MAX = 1300
 RESTARTED = "localcloud restarted during execution"
@@ -97,8 +99,7 @@ def request_stop(cloud: LocalCloud, exec_id: str) -> bool:
     return True
 
 
-def wait_for(cloud: LocalCloud, arn_or_id: str, timeout: float | None = None,
-             poll: float = 0.1) -> dict[str, Any]:
+def wait_for(cloud: LocalCloud, arn_or_id: str, timeout: float | None = None, poll: float = 0.1) -> dict[str, Any]:
     """Block until the execution is Succeeded, Failed or Stopped (or timeout); return its
     DescribePipelineExecution response (PipelineExecutionStatus, FailureReason, ...)."""
     store = cloud.pipelines
@@ -145,6 +146,7 @@ def _kill_orphaned_job(cloud: LocalCloud, step: dict[str, Any]) -> None:
 
 # -- one execution -----------------------------------------------------------------------------
 
+
 class _Context:
     """What expressions read during one step attempt."""
 
@@ -172,16 +174,14 @@ class _Context:
         if name == "TrainingJobName" and self.step_type == "Training":
             return self.job
         if name not in values:
-            raise expressions.ExpressionError(f"Execution.{name} is not available in a "
-                                              f"{self.step_type} step")
+            raise expressions.ExpressionError(f"Execution.{name} is not available in a {self.step_type} step")
         return values[name]
 
     def step_properties(self, step: str) -> dict[str, Any]:
         with self.run.lock:
             properties = self.run.properties.get(step)
         if properties is None:
-            raise expressions.ExpressionError(f"step {step} has not succeeded, so its properties "
-                                              "cannot be read")
+            raise expressions.ExpressionError(f"step {step} has not succeeded, so its properties cannot be read")
         return properties
 
     def read_json(self, s3_uri: str) -> Any:
@@ -193,7 +193,7 @@ class _Context:
 
 @dataclass
 class _Outcome:
-    status: str                         # Succeeded | Failed | Stopped
+    status: str  # Succeeded | Failed | Stopped
     result: StepResult | None = None
     failure: StepFailed | None = None
 
@@ -207,15 +207,15 @@ class ExecutionRun:
         self.lock = threading.Lock()
         self.doc: dict[str, Any] = {}
         self.parameters: dict[str, Any] = {}
-        self.properties: dict[str, dict[str, Any]] = {}   # succeeded steps' properties
-        self.outcomes: dict[str, bool] = {}                # condition step → branch taken
+        self.properties: dict[str, dict[str, Any]] = {}  # succeeded steps' properties
+        self.outcomes: dict[str, bool] = {}  # condition step → branch taken
 
     # the execution
 
     def run(self) -> str:
         try:
             return self._run()
-        except Exception as exc:   # a bug must still end the execution, never leave it Executing
+        except Exception as exc:  # a bug must still end the execution, never leave it Executing
             log.exception("pipeline execution %s crashed", self.exec_id)
             self._finish("Failed", f"internal error in the local executor: {exc}")
             return "Failed"
@@ -229,14 +229,15 @@ class ExecutionRun:
         except graph.DefinitionError as exc:
             return self._finish("Failed", str(exc))
         try:
-            self.parameters = parameters.resolve(pipeline.definition, {
-                p["Name"]: p["Value"] for p in self.doc.get("_Parameters", [])})
+            self.parameters = parameters.resolve(
+                pipeline.definition, {p["Name"]: p["Value"] for p in self.doc.get("_Parameters", [])}
+            )
         except parameters.PipelineParameterError as exc:
             return self._finish("Failed", str(exc))
 
         status: dict[str, str] = {name: "Pending" for name in pipeline.steps}
         attempts: dict[str, int] = {}
-        for step in self.store.steps(self.exec_id):   # a retry keeps what already succeeded
+        for step in self.store.steps(self.exec_id):  # a retry keeps what already succeeded
             name = step["StepName"]
             if name not in status:
                 continue
@@ -247,9 +248,8 @@ class ExecutionRun:
                 if "Condition" in step.get("Metadata", {}):
                     self.outcomes[name] = step["Metadata"]["Condition"]["Outcome"] == "True"
 
-        failure: tuple[str, StepFailed] | None = None   # the first step to fail, and why
-        workers = (self.doc.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps") \
-            or default_workers()
+        failure: tuple[str, StepFailed] | None = None  # the first step to fail, and why
+        workers = (self.doc.get("ParallelismConfiguration") or {}).get("MaxParallelExecutionSteps") or default_workers()
         running: dict[Future, str] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"step-{self.exec_id}") as pool:
             while True:
@@ -272,7 +272,7 @@ class ExecutionRun:
 
         if failure is not None:
             failed_step, why = failure
-            if isinstance(why, PipelineFailed):     # a Fail step: its message is the reason
+            if isinstance(why, PipelineFailed):  # a Fail step: its message is the reason
                 return self._finish("Failed", why.reason or f"Fail step {failed_step} ran")
             return self._finish("Failed", f"Step {failed_step} failed: {why.reason}")
         if self.stop.is_set():
@@ -285,7 +285,7 @@ class ExecutionRun:
             fields["FailureReason"] = reason[:EXECUTION_FAILURE_MAX]
         try:
             self.doc = self.store.update_execution(self.exec_id, **fields)
-        except KeyError:   # the pipeline was deleted while this ran
+        except KeyError:  # the pipeline was deleted while this ran
             return status
         log.info("pipeline execution %s %s%s", self.exec_id, status, f": {reason}" if reason else "")
         return status
@@ -311,8 +311,11 @@ class ExecutionRun:
                 if status[name] != "Pending":
                     continue
                 gate = spec.gate
-                off_branch = gate is not None and status[gate.condition] == "Succeeded" \
+                off_branch = (
+                    gate is not None
+                    and status[gate.condition] == "Succeeded"
                     and self.outcomes.get(gate.condition) != gate.outcome
+                )
                 if off_branch or any(status[dep] == "Skipped" for dep in spec.depends_on):
                     status[name] = "Skipped"
                     changed = True
@@ -322,7 +325,7 @@ class ExecutionRun:
     def _run_step(self, spec: graph.StepSpec, attempt: int) -> _Outcome:
         try:
             return self._attempts(spec, attempt)
-        except Exception as exc:   # never lose a step to a bug: record it as failed
+        except Exception as exc:  # never lose a step to a bug: record it as failed
             log.exception("step %s crashed", spec.name)
             failure = StepFailed(f"internal error in the local executor: {exc}")
             self._save_step(spec, attempt, StepStatus="Failed", FailureReason=failure.reason, EndTime=now())
@@ -347,12 +350,12 @@ class ExecutionRun:
                 if isinstance(failure, PipelineFailed):
                     return self._failed(spec, attempt, failure)
                 retries += 1
-                delay = policies.next_retry(retry_policies, failure.exception_type, retries,
-                                            time.monotonic() - first_start)
+                delay = policies.next_retry(
+                    retry_policies, failure.exception_type, retries, time.monotonic() - first_start
+                )
                 if delay is None:
                     return self._failed(spec, attempt, failure)
-                log.info("step %s failed (%s); retry %d in %.1f s", spec.name,
-                         failure.exception_type, retries, delay)
+                log.info("step %s failed (%s); retry %d in %.1f s", spec.name, failure.exception_type, retries, delay)
                 if self.stop.wait(delay):
                     self._save_step(spec, attempt, StepStatus="Stopped", EndTime=now())
                     return _Outcome("Stopped")
@@ -363,8 +366,12 @@ class ExecutionRun:
                 self.properties[spec.name] = result.properties
                 if result.outcome is not None:
                     self.outcomes[spec.name] = result.outcome
-            fields: dict[str, Any] = {"StepStatus": "Succeeded", "EndTime": now(),
-                                      "Metadata": result.metadata, "_Properties": result.properties}
+            fields: dict[str, Any] = {
+                "StepStatus": "Succeeded",
+                "EndTime": now(),
+                "Metadata": result.metadata,
+                "_Properties": result.properties,
+            }
             if cache_source:
                 fields["CacheHitResult"] = {"SourcePipelineExecutionArn": cache_source}
             self._save_step(spec, attempt, **fields)
@@ -390,31 +397,49 @@ class ExecutionRun:
                 result = StepResult(hit["Properties"], hit["Metadata"], hit.get("Outcome"))
                 return result, hit["SourcePipelineExecutionArn"]
         self._save_step(spec, attempt, StepStatus="Executing")
-        run = StepRun(self.cloud, spec, arguments, name, self.doc["PipelineExecutionArn"], self.stop,
-                      on_metadata=lambda metadata: self._save_step(spec, attempt, Metadata=metadata))
+        run = StepRun(
+            self.cloud,
+            spec,
+            arguments,
+            name,
+            self.doc["PipelineExecutionArn"],
+            self.stop,
+            on_metadata=lambda metadata: self._save_step(spec, attempt, Metadata=metadata),
+        )
         result = RUNNERS[spec.type](run)
         if cache_key is not None:
-            self.store.remember(self.doc["_PipelineName"], spec.name, cache_key, {
-                "Time": now(), "SourcePipelineExecutionArn": self.doc["PipelineExecutionArn"],
-                "Properties": result.properties, "Metadata": result.metadata,
-                "Outcome": result.outcome})
+            self.store.remember(
+                self.doc["_PipelineName"],
+                spec.name,
+                cache_key,
+                {
+                    "Time": now(),
+                    "SourcePipelineExecutionArn": self.doc["PipelineExecutionArn"],
+                    "Properties": result.properties,
+                    "Metadata": result.metadata,
+                    "Outcome": result.outcome,
+                },
+            )
         return result, None
 
     def _failed(self, spec: graph.StepSpec, attempt: int, failure: StepFailed) -> _Outcome:
-        fields: dict[str, Any] = {"StepStatus": "Failed", "FailureReason": failure.reason,
-                                  "EndTime": now()}
+        fields: dict[str, Any] = {"StepStatus": "Failed", "FailureReason": failure.reason, "EndTime": now()}
         if failure.metadata:
             fields["Metadata"] = failure.metadata
         self._save_step(spec, attempt, **fields)
         return _Outcome("Failed", failure=failure)
 
-    def _save_step(self, spec: graph.StepSpec, attempt: int, new: bool = False,
-                   **fields: Any) -> dict[str, Any]:
+    def _save_step(self, spec: graph.StepSpec, attempt: int, new: bool = False, **fields: Any) -> dict[str, Any]:
         """Write the step's record (one document per step, so parallel steps never collide)."""
         doc = None if new else self.store.step(self.exec_id, spec.name)
         if doc is None:
-            doc = {"StepName": spec.name, "StartTime": now(), "StepStatus": "Starting",
-                   "AttemptCount": attempt, "Metadata": {}}
+            doc = {
+                "StepName": spec.name,
+                "StartTime": now(),
+                "StepStatus": "Starting",
+                "AttemptCount": attempt,
+                "Metadata": {},
+            }
             if spec.display_name:
                 doc["StepDisplayName"] = spec.display_name
             if spec.description:

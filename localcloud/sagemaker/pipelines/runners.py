@@ -8,6 +8,7 @@ API's input validation. Condition and Fail are decided here. Each returns the st
 (what `Get Steps.<name>...` reads) and its ListPipelineExecutionSteps Metadata, or raises
 StepFailed (StepStopped when the execution's stop ended the step's job).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ from localcloud.sagemaker.pipelines.graph import StepSpec
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-FAILURE_REASON_MAX = 1024   # ListPipelineExecutionSteps' FailureReason limit
+FAILURE_REASON_MAX = 1024  # ListPipelineExecutionSteps' FailureReason limit
 
 
 class StepStopped(Exception):
@@ -37,8 +38,7 @@ class StepStopped(Exception):
 class StepFailed(Exception):
     """The step failed; exception_type is the retry-policy kind it counts as (None: never retried)."""
 
-    def __init__(self, reason: str, exception_type: str | None = None,
-                 metadata: dict[str, Any] | None = None):
+    def __init__(self, reason: str, exception_type: str | None = None, metadata: dict[str, Any] | None = None):
         super().__init__(reason)
         self.reason = reason[:FAILURE_REASON_MAX]
         self.exception_type = exception_type
@@ -49,19 +49,18 @@ class StepFailed(Exception):
 class StepResult:
     properties: dict[str, Any]
     metadata: dict[str, Any]
-    outcome: bool | None = None   # a Condition step's branch
+    outcome: bool | None = None  # a Condition step's branch
 
 
 @dataclass
 class StepRun:
     cloud: LocalCloud
     spec: StepSpec
-    arguments: Any                 # evaluated: no expressions left
-    job_name: str                  # the job / model name this attempt creates
+    arguments: Any  # evaluated: no expressions left
+    job_name: str  # the job / model name this attempt creates
     execution_arn: str
     stop: threading.Event
-    on_metadata: Callable[[dict[str, Any]], object] = lambda metadata: None   # its result unused
-
+    on_metadata: Callable[[dict[str, Any]], object] = lambda metadata: None  # its result unused
 
 
 def _jsonable(value: Any) -> Any:
@@ -90,8 +89,7 @@ def record_call(run: StepRun, operation: str, params: dict[str, Any]) -> None:
     Pipelines service makes as the pipeline role; free when recording is off."""
     recorder = run.cloud.recorder
     if recorder is not None:
-        recorder.call(pipeline_role(run) or "", "sagemaker", operation, params,
-                      via=f"pipeline step {run.spec.name}")
+        recorder.call(pipeline_role(run) or "", "sagemaker", operation, params, via=f"pipeline step {run.spec.name}")
 
 
 def call(cloud: LocalCloud, operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +101,7 @@ def call(cloud: LocalCloud, operation: str, params: dict[str, Any]) -> dict[str,
 
 
 # -- Condition and Fail -----------------------------------------------------------------------
+
 
 def run_condition(run: StepRun) -> StepResult:
     try:
@@ -124,6 +123,7 @@ def run_fail(run: StepRun) -> StepResult:
 
 
 # -- RegisterModel and Model ------------------------------------------------------------------
+
 
 def run_register_model(run: StepRun) -> StepResult:
     args = dict(run.arguments)
@@ -160,8 +160,7 @@ def run_create_model(run: StepRun) -> StepResult:
 # -- jobs -------------------------------------------------------------------------------------
 
 # What a job's failure counts as for RetryPolicies (the job record's `_FailureKind`).
-_FAILURE_KINDS = {"JOB_INTERNAL_ERROR": policies.JOB_INTERNAL_ERROR,
-                  "SERVICE_FAULT": policies.SERVICE_FAULT}
+_FAILURE_KINDS = {"JOB_INTERNAL_ERROR": policies.JOB_INTERNAL_ERROR, "SERVICE_FAULT": policies.SERVICE_FAULT}
 
 
 def require_strings(values: Any, field: str) -> None:
@@ -174,9 +173,11 @@ def require_strings(values: Any, field: str) -> None:
     for key, value in items:
         if not isinstance(value, str):
             kind = {bool: "Boolean", int: "Integer", float: "Float"}.get(type(value), type(value).__name__)
-            raise StepFailed(f"ValidationException: {field}[{key!r}] must be a string, got {kind} "
-                             f"{value!r}; render numeric pipeline parameters in string fields "
-                             f"with .to_string() (a Std:Join)")
+            raise StepFailed(
+                f"ValidationException: {field}[{key!r}] must be a string, got {kind} "
+                f"{value!r}; render numeric pipeline parameters in string fields "
+                f"with .to_string() (a Std:Join)"
+            )
 
 
 def _without_empty(shape: Shape, value: Any) -> Any:
@@ -206,8 +207,9 @@ def _create_job(run: StepRun, operation: str, request: dict[str, Any], arn_key: 
         return str(run.cloud.client("sagemaker").call(operation, _without_empty(shape, request))[arn_key])
     except AwsError as error:
         failure = _aws_failure(error)
-        failure.reason = (f"ClientError: An error occurred ({error.code}) when calling the "
-                          f"{operation} operation: {error.message}")[:FAILURE_REASON_MAX]
+        failure.reason = (
+            f"ClientError: An error occurred ({error.code}) when calling the {operation} operation: {error.message}"
+        )[:FAILURE_REASON_MAX]
         raise failure from None
 
 
@@ -219,8 +221,9 @@ def _wait_job(run: StepRun, kind: str, status_key: str) -> dict[str, Any]:
     if status == "Stopped":
         raise StepStopped()
     if status != "Completed":
-        raise StepFailed(str(doc.get("FailureReason") or f"the job ended {status}"),
-                         _FAILURE_KINDS.get(str(doc.get("_FailureKind"))))
+        raise StepFailed(
+            str(doc.get("FailureReason") or f"the job ended {status}"), _FAILURE_KINDS.get(str(doc.get("_FailureKind")))
+        )
     return doc
 
 
@@ -270,8 +273,10 @@ def run_training(run: StepRun) -> StepResult:
         raise StepFailed(f"Training step {run.spec.name}: OutputDataConfig.S3OutputPath must be an s3:// URI")
     require_strings(args.get("HyperParameters") or {}, "HyperParameters")
     require_strings(args.get("Environment"), "Environment")
-    require_strings((args.get("AlgorithmSpecification") or {}).get("ContainerArguments"),
-                    "AlgorithmSpecification.ContainerArguments")
+    require_strings(
+        (args.get("AlgorithmSpecification") or {}).get("ContainerArguments"),
+        "AlgorithmSpecification.ContainerArguments",
+    )
     request = {**args, "TrainingJobName": run.job_name}
     record_call(run, "CreateTrainingJob", request)
     record_call(run, "DescribeTrainingJob", {"TrainingJobName": run.job_name})

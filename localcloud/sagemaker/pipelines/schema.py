@@ -10,6 +10,7 @@ A job step's Arguments (a CreateProcessingJob... request, thousands of nodes) ar
 and only their expressions are validated against `#/$defs/Expression`: a recursive schema over
 every node would cost jsonschema about 0.3 s per definition.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 _FUNCTIONS = ("Get", "Std:Join", "Std:JsonGet")
-_CONTROL = ("Condition", "Fail")   # steps whose Arguments the schema itself describes
+_CONTROL = ("Condition", "Fail")  # steps whose Arguments the schema itself describes
 
 
 class DefinitionSchemaError(ValueError):
@@ -80,21 +81,23 @@ def _expressions(value: Any, path: str) -> Iterator[tuple[Any, str]]:
 
 def _message(error: ValidationError) -> str:
     forbidden = error.validator_value.get("required") if error.validator == "not" else None
-    if forbidden and isinstance(error.instance, dict):   # the schema's forbid(): see its $comment
+    if forbidden and isinstance(error.instance, dict):  # the schema's forbid(): see its $comment
         return f"{forbidden[0]} is not a setting of a {error.instance.get('Type')} step"
     return error.message
 
 
 def check(definition: Any) -> None:
     """Raise DefinitionSchemaError naming the deepest path at fault and every rule broken there."""
-    found = [(e, e.json_path, _message(e))
-             for error in _validator().iter_errors(definition) for e in _leaves(error)]
+    found = [(e, e.json_path, _message(e)) for error in _validator().iter_errors(definition) for e in _leaves(error)]
     if not found and isinstance(definition, dict):
         expression = _expression_validator()
         for step, where in _job_steps(definition.get("Steps"), "$.Steps"):
             for value, path in _expressions(step.get("Arguments"), f"{where}.Arguments"):
-                found += [(e, path + e.json_path[1:], e.message)
-                          for error in expression.iter_errors(value) for e in _leaves(error)]
+                found += [
+                    (e, path + e.json_path[1:], e.message)
+                    for error in expression.iter_errors(value)
+                    for e in _leaves(error)
+                ]
     if not found:
         return
     deepest = max(path.count(".") + path.count("[") for _, path, _ in found)

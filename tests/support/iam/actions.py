@@ -10,6 +10,7 @@ iam:PassedToService (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_u
 Data-driven: a new operation is one row in a table below. An operation with no row raises
 Unmapped, so a new call can never pass the conformance test unexamined.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote
 
-_STS_FREE = {"GetCallerIdentity"}   # needs no permission (AWS: "no permissions are required")
+_STS_FREE = {"GetCallerIdentity"}  # needs no permission (AWS: "no permissions are required")
 
 
 class Unmapped(Exception):
@@ -60,6 +61,7 @@ def pass_role(role: Any, service: str, why: str) -> list[Need]:
 
 # -- SageMaker (JSON protocol, and the calls the Pipelines service makes itself) -------------
 
+
 def _sm(kind: str, key: str, *more: tuple[str, str]) -> Callable[[Arns, dict], list[str]]:
     def resources(arns: Arns, params: dict) -> list[str]:
         found = [arns.sagemaker(kind, str(params[key]))]
@@ -67,6 +69,7 @@ def _sm(kind: str, key: str, *more: tuple[str, str]) -> Callable[[Arns, dict], l
             if params.get(other_key):
                 found.append(arns.sagemaker(other_kind, str(params[other_key])))
         return found
+
     return resources
 
 
@@ -95,37 +98,76 @@ def _tags(arns: Arns, params: dict) -> list[str]:
 
 
 SAGEMAKER: dict[str, Callable[[Arns, dict], list[str]]] = {
-    **{op: _sm("feature-group", "FeatureGroupName") for op in (
-        "CreateFeatureGroup", "DescribeFeatureGroup", "UpdateFeatureGroup", "DeleteFeatureGroup",
-        "DescribeFeatureMetadata", "UpdateFeatureMetadata")},
+    **{
+        op: _sm("feature-group", "FeatureGroupName")
+        for op in (
+            "CreateFeatureGroup",
+            "DescribeFeatureGroup",
+            "UpdateFeatureGroup",
+            "DeleteFeatureGroup",
+            "DescribeFeatureMetadata",
+            "UpdateFeatureMetadata",
+        )
+    },
     "ListFeatureGroups": _star,
-    **{op: _sm("pipeline", "PipelineName") for op in (
-        "CreatePipeline", "UpdatePipeline", "DescribePipeline", "DeletePipeline",
-        "StartPipelineExecution", "ListPipelineExecutions", "DescribePipelineDefinitionForExecution")},
-    **{op: _execution for op in (
-        "DescribePipelineExecution", "ListPipelineExecutionSteps", "StopPipelineExecution",
-        "RetryPipelineExecution", "ListPipelineParametersForExecution")},
+    **{
+        op: _sm("pipeline", "PipelineName")
+        for op in (
+            "CreatePipeline",
+            "UpdatePipeline",
+            "DescribePipeline",
+            "DeletePipeline",
+            "StartPipelineExecution",
+            "ListPipelineExecutions",
+            "DescribePipelineDefinitionForExecution",
+        )
+    },
+    **{
+        op: _execution
+        for op in (
+            "DescribePipelineExecution",
+            "ListPipelineExecutionSteps",
+            "StopPipelineExecution",
+            "RetryPipelineExecution",
+            "ListPipelineParametersForExecution",
+        )
+    },
     "ListPipelines": _star,
     "CreateModelPackageGroup": _sm("model-package-group", "ModelPackageGroupName"),
     "DescribeModelPackageGroup": _sm("model-package-group", "ModelPackageGroupName"),
     "CreateModelPackage": _new_package,
-    "DescribeModelPackage": _package, "UpdateModelPackage": _package,
-    "ListModelPackages": _star, "ListModelPackageGroups": _star,
+    "DescribeModelPackage": _package,
+    "UpdateModelPackage": _package,
+    "ListModelPackages": _star,
+    "ListModelPackageGroups": _star,
     **{op: _sm("model", "ModelName") for op in ("CreateModel", "DescribeModel", "DeleteModel")},
-    **{op: _sm("endpoint-config", "EndpointConfigName") for op in (
-        "CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig")},
+    **{
+        op: _sm("endpoint-config", "EndpointConfigName")
+        for op in ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig")
+    },
     # CreateEndpoint / UpdateEndpoint authorise on the endpoint and on its config.
     "CreateEndpoint": _sm("endpoint", "EndpointName", ("endpoint-config", "EndpointConfigName")),
     "UpdateEndpoint": _sm("endpoint", "EndpointName", ("endpoint-config", "EndpointConfigName")),
-    **{op: _sm("endpoint", "EndpointName") for op in (
-        "DescribeEndpoint", "DeleteEndpoint", "UpdateEndpointWeightsAndCapacities")},
-    "ListEndpoints": _star, "ListEndpointConfigs": _star, "ListModels": _star,
-    **{op: _sm("processing-job", "ProcessingJobName") for op in (
-        "CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob")},
-    **{op: _sm("training-job", "TrainingJobName") for op in (
-        "CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")},
-    "ListProcessingJobs": _star, "ListTrainingJobs": _star,
-    "AddTags": _tags, "ListTags": _tags, "DeleteTags": _tags,
+    **{
+        op: _sm("endpoint", "EndpointName")
+        for op in ("DescribeEndpoint", "DeleteEndpoint", "UpdateEndpointWeightsAndCapacities")
+    },
+    "ListEndpoints": _star,
+    "ListEndpointConfigs": _star,
+    "ListModels": _star,
+    **{
+        op: _sm("processing-job", "ProcessingJobName")
+        for op in ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob")
+    },
+    **{
+        op: _sm("training-job", "TrainingJobName")
+        for op in ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")
+    },
+    "ListProcessingJobs": _star,
+    "ListTrainingJobs": _star,
+    "AddTags": _tags,
+    "ListTags": _tags,
+    "DeleteTags": _tags,
 }
 
 # Operations that pass a role: (parameter path, service the role is passed to).
@@ -155,8 +197,8 @@ def sagemaker_needs(arns: Arns, operation: str, params: dict[str, Any], why: str
 
 # -- SageMaker REST runtimes (feature store, endpoints) ----------------------------------------
 
-def sagemaker_rest_needs(arns: Arns, method: str, path: str, body: dict[str, Any],
-                         why: str) -> list[Need]:
+
+def sagemaker_rest_needs(arns: Arns, method: str, path: str, body: dict[str, Any], why: str) -> list[Need]:
     parts = [p for p in path.split("/") if p]
     if len(parts) == 3 and parts[0] == "endpoints" and parts[2] in ("invocations", "async-invocations"):
         return [Need("sagemaker:InvokeEndpoint", arns.sagemaker("endpoint", parts[1]), (), why)]
@@ -170,21 +212,25 @@ def sagemaker_rest_needs(arns: Arns, method: str, path: str, body: dict[str, Any
         return [Need("sagemaker:PutRecord", arns.sagemaker("feature-group", parts[2]), (), why)]
     if parts == ["BatchGetRecord"]:
         groups = dict.fromkeys(str(i["FeatureGroupName"]) for i in body.get("Identifiers", []))
-        return [Need("sagemaker:BatchGetRecord", arns.sagemaker("feature-group", g), (), why)
-                for g in groups]
+        return [Need("sagemaker:BatchGetRecord", arns.sagemaker("feature-group", g), (), why) for g in groups]
     raise Unmapped(f"sagemaker {method} {path}")
 
 
 # -- S3 (REST, path-style) -----------------------------------------------------------------------
 
-_BUCKET_QUERY = {"location": "s3:GetBucketLocation", "acl": "s3:GetBucketAcl",
-                 "versioning": "s3:GetBucketVersioning", "uploads": "s3:ListBucketMultipartUploads",
-                 "versions": "s3:ListBucketVersions", "tagging": "s3:GetBucketTagging",
-                 "encryption": "s3:GetEncryptionConfiguration", "policy": "s3:GetBucketPolicy"}
+_BUCKET_QUERY = {
+    "location": "s3:GetBucketLocation",
+    "acl": "s3:GetBucketAcl",
+    "versioning": "s3:GetBucketVersioning",
+    "uploads": "s3:ListBucketMultipartUploads",
+    "versions": "s3:ListBucketVersions",
+    "tagging": "s3:GetBucketTagging",
+    "encryption": "s3:GetEncryptionConfiguration",
+    "policy": "s3:GetBucketPolicy",
+}
 
 
-def s3_needs(method: str, path: str, query: str, body: str, headers: dict[str, str],
-             why: str) -> list[Need]:
+def s3_needs(method: str, path: str, query: str, body: str, headers: dict[str, str], why: str) -> list[Need]:
     bucket, _, key = path.lstrip("/").partition("/")
     bucket_arn = f"arn:aws:s3:::{bucket}"
     q = parse_qs(query, keep_blank_values=True)
@@ -209,8 +255,15 @@ def s3_needs(method: str, path: str, query: str, body: str, headers: dict[str, s
         raise Unmapped(f"s3 {method} /{bucket}?{query}")
     object_arn = f"{bucket_arn}/{key}"
     if method in ("GET", "HEAD"):
-        action = "s3:GetObjectAcl" if "acl" in q else "s3:GetObjectTagging" if "tagging" in q \
-            else "s3:ListMultipartUploadParts" if "uploadId" in q else "s3:GetObject"
+        action = (
+            "s3:GetObjectAcl"
+            if "acl" in q
+            else "s3:GetObjectTagging"
+            if "tagging" in q
+            else "s3:ListMultipartUploadParts"
+            if "uploadId" in q
+            else "s3:GetObject"
+        )
         return [Need(action, object_arn, (), why)]
     if method == "PUT":
         if "acl" in q:
@@ -219,10 +272,10 @@ def s3_needs(method: str, path: str, query: str, body: str, headers: dict[str, s
             return [Need("s3:PutObjectTagging", object_arn, (), why)]
         found = [Need("s3:PutObject", object_arn, (), why)]
         source = headers.get("x-amz-copy-source")
-        if source:   # CopyObject / UploadPartCopy also read the source
+        if source:  # CopyObject / UploadPartCopy also read the source
             found.append(Need("s3:GetObject", f"arn:aws:s3:::{unquote(source).lstrip('/')}", (), why))
         return found
-    if method == "POST":   # CreateMultipartUpload, CompleteMultipartUpload
+    if method == "POST":  # CreateMultipartUpload, CompleteMultipartUpload
         return [Need("s3:PutObject", object_arn, (), why)]
     if method == "DELETE":
         action = "s3:AbortMultipartUpload" if "uploadId" in q else "s3:DeleteObject"
@@ -232,10 +285,12 @@ def s3_needs(method: str, path: str, query: str, body: str, headers: dict[str, s
 
 def _xml_text(text: str) -> str:
     from xml.sax.saxutils import unescape
+
     return unescape(text, {"&quot;": '"', "&apos;": "'"})
 
 
 # -- EventBridge, IAM, STS, CloudWatch, Athena, Glue, Application Auto Scaling --------------
+
 
 def events_needs(arns: Arns, operation: str, params: dict[str, Any], why: str) -> list[Need]:
     bus = str(params.get("EventBusName") or "default")
@@ -244,8 +299,9 @@ def events_needs(arns: Arns, operation: str, params: dict[str, Any], why: str) -
     if operation in ("PutTargets", "RemoveTargets", "ListTargetsByRule"):
         found = [Need(f"events:{operation}", arns.events("rule", str(params["Rule"])), (), why)]
         for target in params.get("Targets", []) if operation == "PutTargets" else []:
-            found += pass_role(target.get("RoleArn"), "events.amazonaws.com",
-                               f"{why}: target {target.get('Id')} passes its RoleArn")
+            found += pass_role(
+                target.get("RoleArn"), "events.amazonaws.com", f"{why}: target {target.get('Id')} passes its RoleArn"
+            )
         return found
     if operation == "PutEvents":
         buses = dict.fromkeys(str(e.get("EventBusName") or "default") for e in params.get("Entries", []))
@@ -262,31 +318,39 @@ def query_needs(arns: Arns, service: str, params: dict[str, str], why: str) -> l
     if service == "sts" and operation in _STS_FREE:
         return []
     if service == "iam":
-        if operation in ("GetRole", "CreateRole", "DeleteRole", "PutRolePolicy", "GetRolePolicy",
-                         "ListRolePolicies", "DeleteRolePolicy"):
-            return [Need(f"iam:{operation}", f"arn:aws:iam::{arns.account}:role/{params['RoleName']}",
-                         (), why)]
+        if operation in (
+            "GetRole",
+            "CreateRole",
+            "DeleteRole",
+            "PutRolePolicy",
+            "GetRolePolicy",
+            "ListRolePolicies",
+            "DeleteRolePolicy",
+        ):
+            return [Need(f"iam:{operation}", f"arn:aws:iam::{arns.account}:role/{params['RoleName']}", (), why)]
         if operation == "SimulatePrincipalPolicy":
             return [Need("iam:SimulatePrincipalPolicy", params["PolicySourceArn"], (), why)]
     if service == "monitoring" and operation == "PutMetricData":
-        return [Need("cloudwatch:PutMetricData", "*",
-                     (("cloudwatch:namespace", params.get("Namespace", "")),), why)]
+        return [Need("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", params.get("Namespace", "")),), why)]
     raise Unmapped(f"{service}:{operation}")
 
 
-def json_target_needs(arns: Arns, service: str, operation: str, params: dict[str, Any],
-                      why: str) -> list[Need]:
+def json_target_needs(arns: Arns, service: str, operation: str, params: dict[str, Any], why: str) -> list[Need]:
     if service == "events":
         return events_needs(arns, operation, params, why)
-    if service == "monitoring":   # CloudWatch's JSON protocol
+    if service == "monitoring":  # CloudWatch's JSON protocol
         if operation == "PutMetricData":
-            return [Need("cloudwatch:PutMetricData", "*",
-                         (("cloudwatch:namespace", str(params.get("Namespace", ""))),), why)]
+            return [
+                Need(
+                    "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(params.get("Namespace", ""))),), why
+                )
+            ]
         return [Need(f"cloudwatch:{operation}", "*", (), why)]
     if service == "athena":
         workgroup = str(params.get("WorkGroup") or "primary")
-        return [Need(f"athena:{operation}",
-                     f"arn:aws:athena:{arns.region}:{arns.account}:workgroup/{workgroup}", (), why)]
+        return [
+            Need(f"athena:{operation}", f"arn:aws:athena:{arns.region}:{arns.account}:workgroup/{workgroup}", (), why)
+        ]
     if service == "glue":
         # Glue authorises on the catalog, the database and the table (Service Authorization
         # Reference, AWS Glue: "resource types" of GetTable, GetPartitions, GetDatabase...).
@@ -308,6 +372,7 @@ def json_target_needs(arns: Arns, service: str, operation: str, params: dict[str
 
 
 # -- one recorded entry ------------------------------------------------------------------------
+
 
 def needs(entry: dict[str, Any], account: str, region: str) -> list[Need]:
     """The authorizations one recorder entry needs (see module docstring). Raises Unmapped."""

@@ -15,6 +15,7 @@ The administrator's own calls (the setup a person does by hand on AWS: uploading
 CSVs, creating buckets) are not requirements of any role; a run that signs upsert/start with a
 role's credentials (CodeBuild's on AWS) makes them that role's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +40,10 @@ class Missing:
 
     def __str__(self) -> str:
         context = f" with {self.context}" if self.context else ""
-        return (f"{self.principal} may not {self.action} on {self.resource}{context} "
-                f"({self.decision}); needed by {self.why}")
+        return (
+            f"{self.principal} may not {self.action} on {self.resource}{context} "
+            f"({self.decision}); needed by {self.why}"
+        )
 
 
 @dataclass
@@ -61,29 +64,41 @@ def template_needs(template: dict[str, Any], account: str, region: str) -> list[
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
             continue
         kind = resource["Type"]
-        if kind not in ("AWS::Lambda::Function", "AWS::ApiGateway::Method",
-                        "AWS::ApiGateway::Account", "AWS::Events::Rule"):
+        if kind not in (
+            "AWS::Lambda::Function",
+            "AWS::ApiGateway::Method",
+            "AWS::ApiGateway::Account",
+            "AWS::Events::Rule",
+        ):
             continue
         raw = resource.get("Properties", {})
-        wanted = ("Role", "LoggingConfig", "FunctionName", "Integration", "CloudWatchRoleArn",
-                  "Name", "Targets")
+        wanted = ("Role", "LoggingConfig", "FunctionName", "Integration", "CloudWatchRoleArn", "Name", "Targets")
         props = resolver.resolve({k: v for k, v in raw.items() if k in wanted})
         if kind == "AWS::Lambda::Function" and props.get("Role"):
             # AWSLambdaBasicExecutionRole's actions on the function's log group.
             group = (props.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{props['FunctionName']}"
             arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
             why = f"Lambda writes {logical_id}'s logs as its Role"
-            found += [Attributed(props["Role"], Need("logs:CreateLogStream", f"{arn}:log-stream:x", (), why)),
-                      Attributed(props["Role"], Need("logs:PutLogEvents", f"{arn}:log-stream:x", (), why))]
+            found += [
+                Attributed(props["Role"], Need("logs:CreateLogStream", f"{arn}:log-stream:x", (), why)),
+                Attributed(props["Role"], Need("logs:PutLogEvents", f"{arn}:log-stream:x", (), why)),
+            ]
         elif kind == "AWS::ApiGateway::Method":
             integration = props.get("Integration") or {}
             uri = str(integration.get("Uri", ""))
             if integration.get("Credentials") and ":runtime.sagemaker:path//endpoints/" in uri:
                 endpoint = uri.split("/endpoints/", 1)[1].split("/", 1)[0]
-                found.append(Attributed(integration["Credentials"], Need(
-                    "sagemaker:InvokeEndpoint",
-                    f"arn:aws:sagemaker:{region}:{account}:endpoint/{endpoint.lower()}", (),
-                    f"API Gateway integration of {logical_id} calls the endpoint as its Credentials")))
+                found.append(
+                    Attributed(
+                        integration["Credentials"],
+                        Need(
+                            "sagemaker:InvokeEndpoint",
+                            f"arn:aws:sagemaker:{region}:{account}:endpoint/{endpoint.lower()}",
+                            (),
+                            f"API Gateway integration of {logical_id} calls the endpoint as its Credentials",
+                        ),
+                    )
+                )
         elif kind == "AWS::ApiGateway::Account" and props.get("CloudWatchRoleArn"):
             # AmazonAPIGatewayPushToCloudWatchLogs: access logs and execution logs.
             why = "API Gateway writes stage logs as the account's CloudWatchRoleArn"
@@ -95,10 +110,12 @@ def template_needs(template: dict[str, Any], account: str, region: str) -> list[
                     continue
                 arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
                 for action in ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"):
-                    found.append(Attributed(props["CloudWatchRoleArn"],
-                                            Need(action, f"{arn}:log-stream:x", (), why)))
-                found.append(Attributed(props["CloudWatchRoleArn"],
-                                        Need("logs:DescribeLogGroups", f"{arn}:log-stream:", (), why)))
+                    found.append(Attributed(props["CloudWatchRoleArn"], Need(action, f"{arn}:log-stream:x", (), why)))
+                found.append(
+                    Attributed(
+                        props["CloudWatchRoleArn"], Need("logs:DescribeLogGroups", f"{arn}:log-stream:", (), why)
+                    )
+                )
         elif kind == "AWS::Events::Rule":
             found += services.event_targets({"Rule": props.get("Name"), "Targets": props.get("Targets", [])})
     found += _codebuild_needs(template, resolver, account, region)
@@ -107,17 +124,25 @@ def template_needs(template: dict[str, Any], account: str, region: str) -> list[
 
 # buildspec.yml's image build: `aws ecr describe-repositories / describe-images`, `docker login`
 # (ecr:GetAuthorizationToken) and `docker push` (the layer-upload actions).
-BUILDSPEC_ECR = ("ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchCheckLayerAvailability",
-                 "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
-                 "ecr:PutImage")
+BUILDSPEC_ECR = (
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+)
 
 
-def _codebuild_needs(template: dict[str, Any], resolver: Resolver, account: str,
-                     region: str) -> list[Attributed]:
+def _codebuild_needs(template: dict[str, Any], resolver: Resolver, account: str, region: str) -> list[Attributed]:
     """What buildspec.yml does as the CodeBuild role beyond upsert/start (which are recorded):
     build and push the processing image, and CodeBuild's own build logs."""
-    roles = [resolver.get_att(logical_id, "Arn") for logical_id, r in template["Resources"].items()
-             if r["Type"] == "AWS::IAM::Role" and _trusts(r, "codebuild.amazonaws.com")]
+    roles = [
+        resolver.get_att(logical_id, "Arn")
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role" and _trusts(r, "codebuild.amazonaws.com")
+    ]
     found: list[Attributed] = []
     for role in roles:
         why = "buildspec.yml builds and pushes the processing image as the CodeBuild role"
@@ -130,9 +155,11 @@ def _codebuild_needs(template: dict[str, Any], resolver: Resolver, account: str,
                 name = resolver.ref(logical_id)
                 arn = f"arn:aws:logs:{region}:{account}:log-group:/aws/codebuild/{name}"
                 why_logs = f"CodeBuild writes project {name}'s logs as its service role"
-                found += [Attributed(role, Need("logs:CreateLogGroup", arn, (), why_logs)),
-                          Attributed(role, Need("logs:CreateLogStream", f"{arn}:log-stream:x", (), why_logs)),
-                          Attributed(role, Need("logs:PutLogEvents", f"{arn}:log-stream:x", (), why_logs))]
+                found += [
+                    Attributed(role, Need("logs:CreateLogGroup", arn, (), why_logs)),
+                    Attributed(role, Need("logs:CreateLogStream", f"{arn}:log-stream:x", (), why_logs)),
+                    Attributed(role, Need("logs:PutLogEvents", f"{arn}:log-stream:x", (), why_logs)),
+                ]
     return found
 
 
@@ -153,7 +180,8 @@ def encrypted_buckets(template: dict[str, Any], account: str, region: str) -> di
         if resource["Type"] != "AWS::S3::Bucket":
             continue
         rules = (resource.get("Properties", {}).get("BucketEncryption") or {}).get(
-            "ServerSideEncryptionConfiguration", [])
+            "ServerSideEncryptionConfiguration", []
+        )
         for rule in rules:
             default = rule.get("ServerSideEncryptionByDefault", {})
             if default.get("SSEAlgorithm") == "aws:kms" and default.get("KMSMasterKeyID"):
@@ -161,10 +189,14 @@ def encrypted_buckets(template: dict[str, Any], account: str, region: str) -> di
     return found
 
 
-def requirements(entries: Iterable[dict[str, Any]], template: dict[str, Any], account: str,
-                 region: str, admin: str,
-                 catalog_of: Callable[[str], dict[str, Any] | None] = lambda name: None
-                 ) -> tuple[list[Attributed], list[str]]:
+def requirements(
+    entries: Iterable[dict[str, Any]],
+    template: dict[str, Any],
+    account: str,
+    region: str,
+    admin: str,
+    catalog_of: Callable[[str], dict[str, Any] | None] = lambda name: None,
+) -> tuple[list[Attributed], list[str]]:
     """Every (principal, need) the run implies, and the calls no table maps."""
     found: list[Attributed] = []
     unmapped: list[str] = []
@@ -191,6 +223,7 @@ def _operation(entry: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     target = entry.get("target") or ""
     if target and entry["body"].strip().startswith("{"):
         import json
+
         return target.rsplit(".", 1)[-1], json.loads(entry["body"])
     return None, {}
 
@@ -204,12 +237,20 @@ def check(required: Iterable[Attributed], roles: Iterable[RoleSpec]) -> Report:
         role = by_arn.get(item.principal)
         need = item.need
         if role is None:
-            report.missing.append(Missing(item.principal or "(no role)", need.action, need.resource,
-                                          need.context_dict, f"{need.why} (no such role in the template)",
-                                          "no such role"))
+            report.missing.append(
+                Missing(
+                    item.principal or "(no role)",
+                    need.action,
+                    need.resource,
+                    need.context_dict,
+                    f"{need.why} (no such role in the template)",
+                    "no such role",
+                )
+            )
             continue
         decision = policy.evaluate(role.policies, need.action, need.resource, need.context_dict)
         if not decision.allowed:
-            report.missing.append(Missing(item.principal, need.action, need.resource,
-                                          need.context_dict, need.why, decision.decision))
+            report.missing.append(
+                Missing(item.principal, need.action, need.resource, need.context_dict, need.why, decision.decision)
+            )
     return report

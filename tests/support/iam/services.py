@@ -23,6 +23,7 @@ documentation of each service role:
 - SSE-KMS buckets: writing an object needs kms:GenerateDataKey, reading it kms:Decrypt, on the
   bucket's key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,10 @@ from typing import Any, Callable, Iterable
 
 from tests.support.iam.actions import Need
 
-_ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
-                        r"(?:\.cn)?/(?P<repo>[^:@]+)")
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com"
+    r"(?:\.cn)?/(?P<repo>[^:@]+)"
+)
 ECR_PULL = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 
 
@@ -49,8 +52,10 @@ def _s3(uri: str) -> tuple[str, str]:
 
 def _read_prefix(uri: str, why: str) -> list[Need]:
     bucket, key = _s3(uri)
-    return [Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", key),), why),
-            Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", (), why)]
+    return [
+        Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", key),), why),
+        Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key}", (), why),
+    ]
 
 
 def _write_prefix(uri: str, why: str) -> list[Need]:
@@ -63,16 +68,17 @@ def _pull(image: str | None, why: str) -> list[Need]:
     if not m:
         return []
     repo = f"arn:aws:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
-    return [Need("ecr:GetAuthorizationToken", "*", (), why),
-            *(Need(action, repo, (), why) for action in ECR_PULL)]
+    return [Need("ecr:GetAuthorizationToken", "*", (), why), *(Need(action, repo, (), why) for action in ECR_PULL)]
 
 
 def _logs(account: str, region: str, group: str, stream: str, why: str) -> list[Need]:
     arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
-    return [Need("logs:CreateLogGroup", arn, (), why),
-            Need("logs:DescribeLogStreams", f"{arn}:log-stream:", (), why),
-            Need("logs:CreateLogStream", f"{arn}:log-stream:{stream}", (), why),
-            Need("logs:PutLogEvents", f"{arn}:log-stream:{stream}", (), why)]
+    return [
+        Need("logs:CreateLogGroup", arn, (), why),
+        Need("logs:DescribeLogStreams", f"{arn}:log-stream:", (), why),
+        Need("logs:CreateLogStream", f"{arn}:log-stream:{stream}", (), why),
+        Need("logs:PutLogEvents", f"{arn}:log-stream:{stream}", (), why),
+    ]
 
 
 def _metrics(namespace: str, why: str) -> list[Need]:
@@ -127,24 +133,27 @@ def model(account: str, region: str, params: dict[str, Any]) -> list[Need]:
     return found
 
 
-def feature_group(account: str, region: str, params: dict[str, Any],
-                  catalog: dict[str, Any] | None) -> list[Need]:
+def feature_group(account: str, region: str, params: dict[str, Any], catalog: dict[str, Any] | None) -> list[Need]:
     offline = params.get("OfflineStoreConfig")
     if not offline:
         return []
     name = str(params.get("FeatureGroupName"))
     why = f"Feature Store writes the offline store of {name} as its RoleArn"
     bucket, key = _s3(offline["S3StorageConfig"]["S3Uri"])
-    found = [Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why),
-             Need("s3:PutObjectAcl", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why),
-             Need("s3:GetBucketAcl", f"arn:aws:s3:::{bucket}", (), why)]
+    found = [
+        Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why),
+        Need("s3:PutObjectAcl", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), why),
+        Need("s3:GetBucketAcl", f"arn:aws:s3:::{bucket}", (), why),
+    ]
     catalog = catalog or offline.get("DataCatalogConfig")
     if catalog and not offline.get("DisableGlueTableCreation"):
         base = f"arn:aws:glue:{region}:{account}"
         for action in ("glue:GetTable", "glue:UpdateTable"):
-            found += [Need(action, f"{base}:catalog", (), why),
-                      Need(action, f"{base}:database/{catalog['Database']}", (), why),
-                      Need(action, f"{base}:table/{catalog['Database']}/{catalog['TableName']}", (), why)]
+            found += [
+                Need(action, f"{base}:catalog", (), why),
+                Need(action, f"{base}:database/{catalog['Database']}", (), why),
+                Need(action, f"{base}:table/{catalog['Database']}/{catalog['TableName']}", (), why),
+            ]
     return found
 
 
@@ -157,20 +166,23 @@ def athena_query(account: str, region: str, params: dict[str, Any]) -> list[Need
     reads follow from their Glue locations, which the catalog (not the request) knows."""
     import sqlglot
     from sqlglot import exp
+
     why = "Athena runs the query with the caller's permissions"
     found: list[Need] = []
     output = (params.get("ResultConfiguration") or {}).get("OutputLocation")
     if output:
         bucket, key = _s3(output)
-        found += [Need("s3:GetBucketLocation", f"arn:aws:s3:::{bucket}", (), f"{why}: results"),
-                  Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", key),), f"{why}: results"),
-                  Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results"),
-                  Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results")]
+        found += [
+            Need("s3:GetBucketLocation", f"arn:aws:s3:::{bucket}", (), f"{why}: results"),
+            Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", key),), f"{why}: results"),
+            Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results"),
+            Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/", (), f"{why}: results"),
+        ]
     default_db = (params.get("QueryExecutionContext") or {}).get("Database") or "default"
     try:
         tree = sqlglot.parse_one(str(params.get("QueryString", "")), read="trino")
     except sqlglot.errors.ParseError:
-        return found   # Athena fails the query; it reads nothing
+        return found  # Athena fails the query; it reads nothing
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     base = f"arn:aws:glue:{region}:{account}"
     for table in tree.find_all(exp.Table):
@@ -178,11 +190,12 @@ def athena_query(account: str, region: str, params: dict[str, Any]) -> list[Need
             continue
         database = table.db or default_db
         for action in ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"):
-            found += [Need(action, f"{base}:catalog", (), f"{why}: table {table.name}"),
-                      Need(action, f"{base}:database/{database}", (), f"{why}: table {table.name}")]
+            found += [
+                Need(action, f"{base}:catalog", (), f"{why}: table {table.name}"),
+                Need(action, f"{base}:database/{database}", (), f"{why}: table {table.name}"),
+            ]
             if action != "glue:GetDatabase":
-                found.append(Need(action, f"{base}:table/{database}/{table.name}", (),
-                                  f"{why}: table {table.name}"))
+                found.append(Need(action, f"{base}:table/{database}/{table.name}", (), f"{why}: table {table.name}"))
     return found
 
 
@@ -191,9 +204,17 @@ def event_targets(params: dict[str, Any]) -> list[Attributed]:
     for target in params.get("Targets", []):
         arn, role = str(target.get("Arn", "")), target.get("RoleArn")
         if role and ":sagemaker:" in arn and ":pipeline/" in arn:
-            found.append(Attributed(role, Need(
-                "sagemaker:StartPipelineExecution", arn, (),
-                f"EventBridge starts target {target.get('Id')} of rule {params.get('Rule')} as its RoleArn")))
+            found.append(
+                Attributed(
+                    role,
+                    Need(
+                        "sagemaker:StartPipelineExecution",
+                        arn,
+                        (),
+                        f"EventBridge starts target {target.get('Id')} of rule {params.get('Rule')} as its RoleArn",
+                    ),
+                )
+            )
     return found
 
 
@@ -201,7 +222,7 @@ def kms_for_s3(principal: str, need: Need, encrypted: dict[str, str]) -> list[At
     """SSE-KMS: the key use an object read or write on an encrypted bucket implies."""
     if not need.resource.startswith("arn:aws:s3:::"):
         return []
-    bucket = need.resource[len("arn:aws:s3:::"):].split("/", 1)[0]
+    bucket = need.resource[len("arn:aws:s3:::") :].split("/", 1)[0]
     key = encrypted.get(bucket)
     action = {"s3:PutObject": "kms:GenerateDataKey", "s3:GetObject": "kms:Decrypt"}.get(need.action)
     if key is None or action is None:
@@ -209,8 +230,14 @@ def kms_for_s3(principal: str, need: Need, encrypted: dict[str, str]) -> list[At
     return [Attributed(principal, Need(action, key, (), f"{need.why}: bucket {bucket} is SSE-KMS"))]
 
 
-def derived(principal: str, operation: str, params: dict[str, Any], account: str, region: str,
-            catalog_of: Callable[[str], dict[str, Any] | None]) -> list[Attributed]:
+def derived(
+    principal: str,
+    operation: str,
+    params: dict[str, Any],
+    account: str,
+    region: str,
+    catalog_of: Callable[[str], dict[str, Any] | None],
+) -> list[Attributed]:
     """What the service handed a role by this call will do as that role."""
     if operation == "CreateProcessingJob" and params.get("RoleArn"):
         return [Attributed(params["RoleArn"], n) for n in processing_job(account, region, params)]
