@@ -460,7 +460,7 @@ def test_steps_run_in_dependency_order_and_independent_steps_overlap(cloud, tmp_
     ]
     arn = start(cloud, steps)
     assert wait_for(cloud, arn, 60)["PipelineExecutionStatus"] == "Succeeded"
-    spans = {name: (float(a), float(b)) for name, a, b in (l.split() for l in trace.read_text().splitlines())}
+    spans = {name: (float(a), float(b)) for name, a, b in (line.split() for line in trace.read_text().splitlines())}
     assert spans["First"][1] <= min(spans["Left"][0], spans["Right"][0])
     assert max(spans["Left"][1], spans["Right"][1]) <= spans["Last"][0]
     # Left and Right ran at the same time (2 workers at least)

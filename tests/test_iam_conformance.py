@@ -205,15 +205,23 @@ def test_template_grants_every_call_of_a_local_run(required):
 # Statements the local run cannot exercise yet, each with the reason (strict: when the run
 # starts exercising one, its xfail fails and the entry must go).
 NOT_YET_EXERCISED: dict[str, str] = {
-    "SageMakerExecutionRole/deploy-autoscaling/AutoScalingAroundVariantChanges": "the local run deploys without endpoint autoscaling (EnableAutoScaling is off by "
-    "default), so Deploy never deregisters or re-registers a scalable target; "
-    "tests/test_deploy_autoscaling.py exercises those calls",
-    "SageMakerExecutionRole/deploy-autoscaling/AutoScalingRead": "Deploy reads scalable targets only around a variant change of an autoscaled endpoint "
-    "(EnableAutoScaling is off by default); tests/test_deploy_autoscaling.py covers it",
-    "CodeBuildServiceRole/build-and-start-pipeline/BuildLogs": "CodeBuild writes build logs only when a CodeBuild project runs buildspec.yml; the "
-    "template defines the project's role, not the project (buildspec.yml's header)",
-    "SageMakerExecutionRole/deploy-autoscaling/TargetTrackingAlarms": "re-registering a target-tracking policy (which creates its CloudWatch alarms) happens "
-    "only around an autoscaled variant; see AutoScalingAroundVariantChanges",
+    "SageMakerExecutionRole/deploy-autoscaling/AutoScalingAroundVariantChanges": (
+        "the local run deploys without endpoint autoscaling (EnableAutoScaling is off by "
+        "default), so Deploy never deregisters or re-registers a scalable target; "
+        "tests/test_deploy_autoscaling.py exercises those calls"
+    ),
+    "SageMakerExecutionRole/deploy-autoscaling/AutoScalingRead": (
+        "Deploy reads scalable targets only around a variant change of an autoscaled endpoint "
+        "(EnableAutoScaling is off by default); tests/test_deploy_autoscaling.py covers it"
+    ),
+    "CodeBuildServiceRole/build-and-start-pipeline/BuildLogs": (
+        "CodeBuild writes build logs only when a CodeBuild project runs buildspec.yml; the "
+        "template defines the project's role, not the project (buildspec.yml's header)"
+    ),
+    "SageMakerExecutionRole/deploy-autoscaling/TargetTrackingAlarms": (
+        "re-registering a target-tracking policy (which creates its CloudWatch alarms) happens "
+        "only around an autoscaled variant; see AutoScalingAroundVariantChanges"
+    ),
 }
 
 

@@ -84,7 +84,7 @@ def test_cli_help() -> None:
     "mutate, expected",
     [
         (lambda ls: _drop_column(ls, "num_injuries"), "missing column(s) 'num_injuries'"),
-        (lambda ls: [ls[0] + ",extra"] + [l + ",1" for l in ls[1:]], "unexpected column(s) 'extra'"),
+        (lambda ls: [ls[0] + ",extra"] + [line + ",1" for line in ls[1:]], "unexpected column(s) 'extra'"),
         (lambda ls: _set_cell(ls, "num_injuries", 4, "abc"), "column 'num_injuries' row 4: not an integer: 'abc'"),
         (
             lambda ls: _set_cell(ls, "incident_type", 17, "Thief"),

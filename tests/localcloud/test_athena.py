@@ -148,7 +148,7 @@ def test_pyathena_pandas_cursor(client, localcloud, offline_table, monkeypatch):
     from processing import athena
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
-    query = lambda sql: athena.query(
+    query = lambda sql: athena.query(  # noqa: E731
         sql,
         output_location=OUTPUT + "/",
         region="us-east-1",  # noqa: E731

@@ -188,9 +188,9 @@ def test_iso_event_times(client):
         ],
         OnlineStoreConfig={"EnableOnlineStore": True},
     )
-    put = lambda ts: rt.put_record(
+    put = lambda ts: rt.put_record(  # noqa: E731
         FeatureGroupName="events",
-        Record=[  # noqa: E731
+        Record=[
             {"FeatureName": "id", "ValueAsString": "1"},
             {"FeatureName": "ts", "ValueAsString": ts},
         ],

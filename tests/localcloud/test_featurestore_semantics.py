@@ -123,7 +123,7 @@ def test_bulk_ingest_applies_the_same_value_rules(client, localcloud):
     sm = client("sagemaker")
     create_group(sm)
     _string_event_group(sm)
-    ingest = lambda frame, group: bulk_ingest(
+    ingest = lambda frame, group: bulk_ingest(  # noqa: E731
         frame,
         group,
         endpoint_url=localcloud.url,  # noqa: E731
