@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.json_api import page_start
+from localcloud.json_api import page
 from localcloud.sagemaker.jobs.models import PROCESSING_JOB, TRAINING_JOB
 from localcloud.sagemaker.store import wire
 
@@ -85,11 +85,8 @@ def _list(cloud: LocalCloud, kind: str, params: Params, fields: tuple[str, ...],
         sort_by=params.get("SortBy", "CreationTime"),
         descending=params.get("SortOrder", "Descending") == "Descending",
     )
-    start = page_start(params)
-    size = params.get("MaxResults") or 10
-    page = docs[start : start + size]
-    summaries = [wire({f: d[f] for f in fields if f in d}) for d in page]
-    token = str(start + size) if start + size < len(docs) else None
+    found, token = page(docs, params, default_max=10)
+    summaries = [wire({f: d[f] for f in fields if f in d}) for d in found]
     return {key: summaries, **({"NextToken": token} if token else {})}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import ValidationException
-from localcloud.json_api import page_start
+from localcloud.json_api import page
 from localcloud.sagemaker.store import wire
 
 if TYPE_CHECKING:
@@ -42,10 +42,7 @@ def _epoch(value: Any) -> float | None:
 
 
 def _page(items: list[Any], params: Params, default_max: int = 50) -> tuple[list[Any], str | None]:
-    start = page_start(params)
-    size = params.get("MaxResults") or default_max
-    page = items[start : start + size]
-    return page, (str(start + size) if start + size < len(items) else None)
+    return page(items, params, default_max=default_max)
 
 
 def _descending(params: Params) -> bool:
@@ -103,7 +100,7 @@ def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
         sort_by_name=params.get("SortBy") == "Name",
         descending=_descending(params),
     )
-    page, token = _page(docs, params)
+    found, token = _page(docs, params)
     fields = (
         "PipelineArn",
         "PipelineName",
@@ -114,7 +111,7 @@ def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
         "LastModifiedTime",
         "LastExecutionTime",
     )
-    summaries = [wire({f: d[f] for f in fields if f in d}) for d in page]
+    summaries = [wire({f: d[f] for f in fields if f in d}) for d in found]
     return {"PipelineSummaries": summaries, **({"NextToken": token} if token else {})}
 
 
@@ -154,9 +151,9 @@ def list_pipeline_executions(cloud: LocalCloud, params: Params) -> Params:
         sort_by_arn=params.get("SortBy") == "PipelineExecutionArn",
         descending=_descending(params),
     )
-    page, token = _page(docs, params)
+    found, token = _page(docs, params)
     summaries = []
-    for d in page:
+    for d in found:
         summary = {
             "PipelineExecutionArn": d["PipelineExecutionArn"],
             "StartTime": d["CreationTime"],
@@ -174,14 +171,14 @@ def list_pipeline_execution_steps(cloud: LocalCloud, params: Params) -> Params:
     if "PipelineExecutionArn" not in params:
         raise ValidationException("PipelineExecutionArn is required")
     steps = cloud.pipelines.execution_steps(params["PipelineExecutionArn"], descending=_descending(params))
-    page, token = _page(steps, params)
-    return {"PipelineExecutionSteps": [wire(s) for s in page], **({"NextToken": token} if token else {})}
+    found, token = _page(steps, params)
+    return {"PipelineExecutionSteps": [wire(s) for s in found], **({"NextToken": token} if token else {})}
 
 
 @_operation
 def list_pipeline_parameters_for_execution(cloud: LocalCloud, params: Params) -> Params:
-    page, token = _page(cloud.pipelines.execution_parameters(params["PipelineExecutionArn"]), params)
-    return {"PipelineParameters": page, **({"NextToken": token} if token else {})}
+    found, token = _page(cloud.pipelines.execution_parameters(params["PipelineExecutionArn"]), params)
+    return {"PipelineParameters": found, **({"NextToken": token} if token else {})}
 
 
 @_operation
