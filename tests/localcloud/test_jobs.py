@@ -6,6 +6,8 @@ stopped; a taken name and a role SageMaker cannot assume are refused as AWS refu
 from __future__ import annotations
 
 import io
+import os
+import signal
 import tarfile
 import time
 
@@ -186,6 +188,54 @@ def test_stop_ends_a_running_job_stopped(sagemaker, localcloud):
     assert ended.value.response["Error"]["Code"] == "ValidationException"
 
 
+SPAWN = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+open("/opt/ml/processing/input/code/pids", "w").write(f"{os.getpid()} {child.pid}")
+time.sleep(120)
+"""
+
+
+def _job_pids(localcloud, name: str) -> list[int]:
+    """The job's processes as the host sees them: every member of the job's process group."""
+    import psutil
+
+    leader = localcloud.cloud.jobs.job("processing-job", name)["_Pid"]
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == leader and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return found
+
+
+def test_killing_only_the_wrapper_kills_the_whole_job(sagemaker, localcloud):
+    """A job is its whole process tree (issue 24 class 5): killing only the process that wraps
+    the job's interpreter once ended the job Failed while the interpreter (and its children) ran
+    on. Now nothing of an ended job runs on."""
+    sm, s3 = sagemaker
+    s3.put_object(Bucket=BUCKET, Key="code/spawn.py", Body=SPAWN.encode())
+    sm.create_processing_job(**_processing("spawn-1", "spawn.py"))
+    deadline = time.monotonic() + 30
+    while (
+        len(
+            _job_pids(localcloud, "spawn-1")
+            if "_Pid" in (localcloud.cloud.jobs.job("processing-job", "spawn-1") or {})
+            else []
+        )
+        < 3
+    ):
+        assert time.monotonic() < deadline, "the job's script and its child did not start"
+        time.sleep(0.1)
+    leader = localcloud.cloud.jobs.job("processing-job", "spawn-1")["_Pid"]
+    os.kill(leader, signal.SIGKILL)  # the wrapper only
+    job = _wait(lambda: sm.describe_processing_job(ProcessingJobName="spawn-1"), 30)
+    assert job["ProcessingJobStatus"] == "Failed"
+    assert _job_pids(localcloud, "spawn-1") == []
+
+
 def test_a_role_sagemaker_cannot_assume_and_an_unknown_job_are_refused(sagemaker):
     sm, _ = sagemaker
     stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"  # trusts Lambda only
@@ -199,3 +249,26 @@ def test_a_role_sagemaker_cannot_assume_and_an_unknown_job_are_refused(sagemaker
     with pytest.raises(ClientError) as missing_training:
         sm.describe_training_job(TrainingJobName="nope")
     assert missing_training.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_an_orphaned_job_whose_leader_is_gone_is_still_killed(tmp_path):
+    """After a crash, recovery kills a job's group even when its leader was killed alone and
+    reaped: the group's members that started with the job (issue 24 class 5)."""
+    import subprocess
+
+    import psutil
+
+    from localcloud.sagemaker.jobs.container import JobFolder, kill_orphan
+
+    started = time.time()
+    group = subprocess.Popen(["sh", "-c", "sleep 120 & sleep 120 & wait"], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while len(psutil.Process(group.pid).children()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    members = [c.pid for c in psutil.Process(group.pid).children()]
+    os.kill(group.pid, signal.SIGKILL)
+    group.wait()  # reaped: only the members are left, in the leader's group
+    assert kill_orphan(group.pid, JobFolder(tmp_path), started)
+    for pid in members:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

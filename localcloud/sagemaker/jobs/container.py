@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 _OPT_ML = re.compile(r"(?<![\w./-])/opt/ml(?=/|$|[\s'\":=,;])")
 _PYTHON = re.compile(r"(?:.*/)?python(?:3(?:\.\d+)?)?")
 _SHELL = re.compile(r"(?:.*/)?(?:ba)?sh")
@@ -259,7 +261,11 @@ def run(
 ) -> Completed:
     """Run cmd to completion with stdout and stderr appended to log; kill it (and its children)
     if stop is set or it outlives max_runtime. on_start gets the process (group) id. The log
-    starts with note and the command as the job sees it (shown, default cmd)."""
+    starts with note and the command as the job sees it (shown, default cmd).
+
+    A job is its whole process group: when the group's leader ends, for any reason (it exited,
+    it was stopped, or someone killed only the wrapper around the job's interpreter), whatever
+    is left of the group is killed before this returns, so nothing of an ended job runs on."""
     log.parent.mkdir(parents=True, exist_ok=True)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     with open(log, "ab", buffering=0) as out:
@@ -301,23 +307,48 @@ def run(
             if stop.is_set() or timed_out:
                 _kill(proc)
                 break
+        _kill_group(proc.pid)
         reader.join(timeout=5)
         if stop.is_set() and not timed_out:
             raise StopRequested()
         return Completed(proc.returncode, list(tail), timed_out)
 
 
-def kill_orphan(pid: int, folder: JobFolder) -> bool:
-    """Kill a job's process group left running by a previous server process, if that pid is
-    still the job's (its command line names the job folder). Linux /proc; elsewhere a no-op."""
+def kill_orphan(pid: int, folder: JobFolder, started: float | None = None) -> bool:
+    """Kill a job's process group left running by a previous server process: the group whose
+    id is the job's first pid, if that pid is still the job's (its command line names the job
+    folder) or, when the leader is gone (killed alone), the members of that group that started
+    no earlier than the job (`started`, epoch s: a group id is a pid, and a pid can be reused
+    only once its group is empty). True if something was killed."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
+        cmdline = None
+    if cmdline is not None:
+        if str(folder.root) not in cmdline:
+            return False  # the pid is another process's now
+        return _kill_group(pid)
+    if started is None:
         return False
-    if str(folder.root) not in cmdline:
-        return False
+    members = []
+    for process in psutil.process_iter(["create_time"]):
+        try:
+            if os.getpgid(process.pid) == pid and process.info["create_time"] >= started - 1.0:
+                members.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    for process in members:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    return bool(members)
+
+
+def _kill_group(pgid: int) -> bool:
+    """SIGKILL to every process left in a job's group; False if none was left."""
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         return False
     return True

@@ -1,7 +1,7 @@
 """SageMaker processing and training jobs (cloud.jobs): their records and the threads they run in.
 
 A job's record is one StateStore document shaped like its Describe* response (times as epoch
-seconds; keys starting with "_" are bookkeeping: `_Pid` and `_Folder` of its process, so a later
+seconds; keys starting with "_" are bookkeeping: `_Pid`, `_Folder` and `_Started` of its process, so a later
 server can kill an orphan; `_FailureKind`, what a failure counts as for a pipeline's retry
 policies). Create* writes the record InProgress and runs the job (runner.py) in a daemon thread
 of this process; Stop* asks that thread to stop it. The SageMaker Pipelines executor is a client
@@ -244,7 +244,7 @@ class JobsBackend:
         if job is None:
             return
         if job.get("_Pid") and job.get("_Folder"):
-            container.kill_orphan(job["_Pid"], container.JobFolder(Path(job["_Folder"])))
+            container.kill_orphan(job["_Pid"], container.JobFolder(Path(job["_Folder"])), job.get("_Started"))
         status_key = STATUS_KEY[kind]
         if job.get(status_key) == "InProgress":
             job[status_key] = status

@@ -21,6 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,7 @@ class Job:
                 folder.log,
                 self.stop,
                 _runtime_limit(self.request),
-                on_start=lambda pid: self.save(_Pid=pid, _Folder=str(folder.root)),
+                on_start=lambda pid: self.save(_Pid=pid, _Folder=str(folder.root), _Started=time.time()),
                 note=folder.isolation.note if folder.isolation else "",
                 shown=cmd,
             )
