@@ -30,6 +30,9 @@ def _warm(server) -> None:
     log = logging.getLogger("localcloud")
     cloud = server.cloud
     t0 = time.perf_counter()
+    from localcloud.s3.responses import prepare as prepare_s3
+
+    prepare_s3()  # S3's route table, from botocore's model: the first client call is an upload
     cloud.featurestore  # opens the online store and its group metadata
     warmed = cloud.sagemaker.warm()
     if warmed:
