@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.session
 
@@ -18,13 +18,16 @@ from localcloud.errors import AwsError, UnknownOperationException, ValidationExc
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 from localcloud.shapes import validate_input
 
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
+
 __all__ = ["JsonApi", "page", "page_start", "service_model", "validate_input"]
 
 T = TypeVar("T")
 
 _TOKEN = re.compile(r"[0-9]{1,9}")
 
-Operation = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+Operation = Callable[["LocalCloud", dict[str, Any]], dict[str, Any] | None]
 
 
 @cache
@@ -85,7 +88,7 @@ class JsonApi:
         self.target_prefix = target_prefix
         self.operations = operations
 
-    def invoke(self, cloud: Any, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    def invoke(self, cloud: LocalCloud, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call an operation in-process with the wire API's validation (the pipeline executor's
         RegisterModel/Model steps call the registry exactly as a client would)."""
         operation = self.operations.get(name)
@@ -94,13 +97,13 @@ class JsonApi:
         validate_input(service_model(self.model_name).operation_model(name), params)
         return operation(cloud, without_nulls(params)) or {}
 
-    def handle(self, cloud: Any, request: Request) -> Response:
+    def handle(self, cloud: LocalCloud, request: Request) -> Response:
         try:
             return json_response(self._dispatch(cloud, request))
         except AwsError as error:
             return json_error(error)
 
-    def _dispatch(self, cloud: Any, request: Request) -> dict[str, Any] | None:
+    def _dispatch(self, cloud: LocalCloud, request: Request) -> dict[str, Any] | None:
         target = request.headers.get("X-Amz-Target", "")
         prefix, _, name = target.partition(".")
         if prefix != self.target_prefix or not name:
