@@ -36,6 +36,11 @@ ROOT = "/opt/ml/processing"
 LABEL = "fraud"
 
 # Trino SQL (Athena engine v3); localcloud runs the same text on DuckDB through sqlglot.
+# One row per policy: its latest record (row_number over event time, then write time), deleted
+# ones left out. The offline store may hold a record more than once (the same record id and event
+# time): AWS's own dataset builder removes such duplicates by default ("Create a dataset from your
+# feature groups", https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-create-a-dataset.html),
+# and so does rn = 1 here (tests/test_offline_store_wait.py).
 QUERY = """
 WITH claims AS (
     SELECT *, row_number() OVER (PARTITION BY policy_id

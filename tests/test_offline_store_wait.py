@@ -189,3 +189,39 @@ def _ingest_small(tmp_path, seed: int, policies: int) -> dict:
         ]
     )
     return {"manifest_dir": manifest_dir, "manifest": json.loads((manifest_dir / "manifest.json").read_text())}
+
+
+def test_duplicate_offline_rows_do_not_change_the_dataset(tmp_path, monkeypatch):
+    """The offline store may hold a record twice (the same record id and event time): AWS says
+    so where it builds datasets ("Create a dataset from your feature groups": by default the SDK's
+    create_dataset "doesn't include duplicated records. A duplicate record has the record ID and
+    timestamp value in the event time column",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-create-a-dataset.html), and
+    localcloud's replication, replayed after a crash, can write a range twice (issue 24 class 9).
+    BuildDataset's query keeps one row per policy: a duplicated Parquet file changes nothing."""
+    import shutil
+
+    home = tmp_path / "mlgw"
+    server = LocalCloudServer(Config(home=home, port=0, offline_store_delay=0))
+    server.start_background()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+        monkeypatch.setenv("MLGW_HOME", str(home))
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        ingest = _ingest(tmp_path, server, seed=7)
+        server.cloud.featurestore.flush_offline()
+        tables = {g: v["table"] for g, v in ingest["manifest"]["groups"].items()}
+        query = build_dataset.dataset_query(tables["claims"], tables["customers"])
+        output = f"s3://{BUCKET}/athena"
+        before = athena.query(query, output_location=output, region="us-east-1")
+        files = sorted((server.cloud.config.s3_root / BUCKET / "feature-store").rglob("*.parquet"))
+        assert files, "the offline store wrote no Parquet file"
+        for f in files:  # every row twice, in files whose names differ only in their suffix
+            shutil.copy(f, f.with_name(f.stem + "-replayed.parquet"))
+        after = athena.query(query, output_location=output, region="us-east-1")
+    finally:
+        server.stop()
+    assert len(before) == POLICIES
+    assert len(after) == POLICIES
+    assert _amounts(after) == _amounts(before)
