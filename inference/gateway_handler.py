@@ -41,10 +41,18 @@ DEFAULT_ENDPOINT = "ml-gateway-fraud"
 RECORD_ID = "policy_id"
 EVENT_TIME = "event_time"
 MODEL_INFO_TTL_S = 60.0
-# Fail fast: the gateway answers 503 rather than hanging on a dead endpoint or store.
+# Fail fast: the gateway answers 503 rather than hanging on a dead endpoint or store, after at
+# most 1 s to connect and 5 s to read, once. botocore's `max_attempts` counts retries after the
+# first attempt (max_attempts=1 is two attempts, 10 s against a frozen service) whatever the
+# retry mode; `total_max_attempts` counts the first attempt too
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
 # Parameters are built here from an already validated body, and the service validates them
 # again, so botocore's client-side validation is skipped on the hot path.
-BOTO_CONFIG = Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1}, parameter_validation=False)
+BOTO_CONFIG = Config(connect_timeout=1, read_timeout=5, retries={"total_max_attempts": 1}, parameter_validation=False)
+# What a caller is told when a service cannot be reached (a timeout or refused connection):
+# botocore's message names the internal URL, which stays in the log.
+ENDPOINT_UNAVAILABLE = "the model endpoint is unavailable"
+STORE_UNAVAILABLE = "the feature store is unavailable"
 JSON_HEADERS = {"Content-Type": "application/json"}
 _BODY_FIELDS = frozenset({"policy_id", "variant", "claim", "customer"})
 _feature_sets: dict[int, tuple[contracts.Contract, dict[str, frozenset[str]]]] = {}
@@ -181,7 +189,7 @@ def _store_error(exc: Exception) -> GatewayError:
     log.warning("feature store call failed: %s", exc)
     if isinstance(exc, ClientError):
         return GatewayError(503, f"feature store unavailable: {exc.response['Error'].get('Message', exc)}")
-    return GatewayError(503, f"feature store unavailable: {exc}")
+    return GatewayError(503, STORE_UNAVAILABLE)
 
 
 def read_features(c: Clients, policy_id: int, groups: tuple[str, str]) -> dict[str, dict[str, str] | None]:
@@ -285,7 +293,7 @@ def predict(c: Clients, endpoint: str, features: Mapping[str, float], variant: s
         raise endpoint_error(endpoint, exc) from None
     except BotoCoreError as exc:  # connection refused, timeouts
         log.warning("endpoint %s unreachable: %s", endpoint, exc)
-        raise GatewayError(503, f"endpoint {endpoint} unreachable: {exc}") from None
+        raise GatewayError(503, ENDPOINT_UNAVAILABLE) from None
     except ValueError as exc:
         raise GatewayError(502, f"endpoint {endpoint} returned invalid JSON: {exc}") from None
     try:

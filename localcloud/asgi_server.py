@@ -12,6 +12,9 @@ refused on its headers never has its body sent at all. What this module adds:
 - a read timeout (`READ_TIMEOUT_S`): a connection on which the server waits for client bytes
   (no request yet, a request's headers or body half sent, or idle keep-alive) for that long
   is closed; uvicorn alone only times out idle keep-alive connections.
+- a deadline on the request head (`HEAD_TIMEOUT_S`): a request line and headers not complete
+  that long after the connection opened or the request's first byte arrived close the
+  connection, however slowly they drip in (a byte every few seconds resets no clock).
 - a limit on the request line and headers (`MAX_HEADER_BYTES`), which llhttp leaves to
   its caller.
 - `Host` checking: only the loopback names (and any configured with `MLGW_ALLOWED_HOSTS`, a
@@ -42,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("localcloud")
 
 READ_TIMEOUT_S = 30.0  # no client bytes for this long while we wait for some: close
+HEAD_TIMEOUT_S = 10.0  # a request line + headers must be complete this long after they began
 KEEP_ALIVE_S = 30.0  # idle keep-alive connection lifetime (boto3 reuses connections)
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers (S3 allows 8 KB of headers; boto3 sends < 2 KB)
 WORKER_THREADS = 32
@@ -162,15 +166,19 @@ class _OneWriteResponses:
 
 
 class _Protocol(HttpToolsProtocol):
-    """uvicorn's httptools (llhttp) protocol plus a read timeout on every wait for the client
-    and a limit on the request line and headers (llhttp has none of its own)."""
+    """uvicorn's httptools (llhttp) protocol plus a read timeout on every wait for the client,
+    a total deadline on each request head and a limit on the request line and headers
+    (llhttp has none of its own)."""
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self.transport = _OneWriteResponses(transport, self.loop)  # type: ignore[assignment]
         self._last_read = self.loop.time()
         self._header_bytes = 0
-        self._read_timer = self.loop.call_later(READ_TIMEOUT_S, self._check_read)
+        # When the head being received began (the connection's first, or a request's first
+        # byte); None once it is complete, until the next request begins.
+        self._head_began: float | None = self._last_read
+        self._read_timer = self.loop.call_later(min(READ_TIMEOUT_S, HEAD_TIMEOUT_S), self._check_read)
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
@@ -181,6 +189,12 @@ class _Protocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._header_bytes = 0
+        if self._head_began is None:  # a request after a complete one: its head's clock starts
+            self._head_began = self.loop.time()
+            deadline = self._head_began + HEAD_TIMEOUT_S
+            if self._read_timer.when() > deadline:
+                self._read_timer.cancel()
+                self._read_timer = self.loop.call_at(deadline, self._check_read)
         super().on_message_begin()
 
     def on_url(self, url: bytes) -> None:
@@ -197,6 +211,7 @@ class _Protocol(HttpToolsProtocol):
             # answers 400 and closes.
             raise ValueError("request line and headers too large")
         self._header_bytes = 0
+        self._head_began = None
         super().on_headers_complete()
 
     def connection_lost(self, exc) -> None:
@@ -214,11 +229,19 @@ class _Protocol(HttpToolsProtocol):
     def _check_read(self) -> None:
         if self.transport.is_closing():
             return
-        idle = self.loop.time() - self._last_read
+        now = self.loop.time()
+        idle = now - self._last_read
         if idle >= READ_TIMEOUT_S and self._waiting_for_client():
             self.transport.close()
             return
-        self._read_timer = self.loop.call_later(max(0.1, READ_TIMEOUT_S - idle), self._check_read)
+        wait = READ_TIMEOUT_S - idle
+        if self._head_began is not None:
+            head_left = HEAD_TIMEOUT_S - (now - self._head_began)
+            if head_left <= 0:
+                self.transport.close()  # a head dripping in: no answer owed, nothing was read
+                return
+            wait = min(wait, head_left)
+        self._read_timer = self.loop.call_later(max(0.1, wait), self._check_read)
 
 
 class LoopbackServer:

@@ -142,21 +142,34 @@ class FeatureStoreBackend:
             if key in params:
                 doc[key] = params[key]
         doc.setdefault("ThroughputConfig", {"ThroughputMode": "OnDemand"})
-        try:
-            self.state.insert(KIND, name, {**doc, "Tags": params.get("Tags", [])})
-        except AlreadyExists:
-            raise ResourceInUse(
-                f"Resource Already Exists: FeatureGroup with name {name} already exists. Choose a different name."
-            ) from None
-        self._meta.pop(name, None)
+        refusal = f"Resource Already Exists: FeatureGroup with name {name} already exists. Choose a different name."
+        with self.state.transaction():
+            # Names differing only in case are one group (one lower-cased ARN, one Glue table).
+            if self._find(name) is not None:
+                raise ResourceInUse(refusal)
+            try:
+                self.state.insert(KIND, name, {**doc, "Tags": params.get("Tags", [])})
+            except AlreadyExists:
+                raise ResourceInUse(refusal) from None
+        self._forget(name)
         meta = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
         if meta.offline_dir is not None:
             meta.offline_dir.mkdir(parents=True, exist_ok=True)
         return {"FeatureGroupArn": doc["FeatureGroupArn"]}
 
+    def _find(self, name: str) -> dict[str, Any] | None:
+        """The group named `name` in any case: SageMaker's names that differ only in case are
+        one resource, with one (lower-cased) ARN; an ARN names the group lower-cased."""
+        return self.state.get_ignoring_case(KIND, name, "FeatureGroupName")
+
+    def _forget(self, name: str) -> None:
+        """Drop the cached GroupMeta of a group, under whichever case it was looked up."""
+        for key in [k for k in list(self._meta) if k.lower() == name.lower()]:
+            self._meta.pop(key, None)
+
     def _doc(self, name_or_arn: str) -> dict[str, Any]:
         name = group_name_of(name_or_arn)
-        doc = self.state.get(KIND, name)
+        doc = self._find(name)
         if doc is None:
             raise ResourceNotFound(f"Resource Not Found: Amazon SageMaker can't find a FeatureGroup with name {name}")
         return doc
@@ -238,7 +251,7 @@ class FeatureStoreBackend:
         doc["LastModifiedTime"] = time.time()
         doc["LastUpdateStatus"] = {"Status": "Successful"}
         self.state.put(KIND, doc["FeatureGroupName"], doc)
-        self._meta.pop(doc["FeatureGroupName"], None)
+        self._forget(doc["FeatureGroupName"])
         return {"FeatureGroupArn": doc["FeatureGroupArn"]}
 
     def delete_group(self, name_or_arn: str) -> None:
@@ -249,7 +262,7 @@ class FeatureStoreBackend:
         with self._tx() as conn:
             conn.execute("DELETE FROM records WHERE group_name=?", (name,))
         self.state.delete(KIND, name)
-        self._meta.pop(name, None)
+        self._forget(name)
 
     def block_offline_store(self, name: str, reason: str) -> None:
         """OfflineStoreStatus Blocked with its reason (the offline store could not take a record)."""
@@ -265,7 +278,7 @@ class FeatureStoreBackend:
         name = group_name_of(name_or_arn)
         meta = self._meta.get(name)
         if meta is None:
-            doc = self.state.get(KIND, name)
+            doc = self._find(name)
             if doc is None:
                 raise FeatureGroupNotFound(
                     f"Resource Not Found: Amazon SageMaker can't find a feature group with name {name}"

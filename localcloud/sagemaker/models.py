@@ -45,6 +45,7 @@ log = logging.getLogger("localcloud.hosting")
 MODEL = "sm-model"
 ENDPOINT_CONFIG = "sm-endpoint-config"
 ENDPOINT = "sm-endpoint"
+_NAME_KEYS = {MODEL: "ModelName", ENDPOINT_CONFIG: "EndpointConfigName", ENDPOINT: "EndpointName"}
 
 SERVING_STATES = ("InService", "Updating", "SystemUpdating", "RollingBack")
 
@@ -184,10 +185,10 @@ class SageMakerBackend(ModelRegistry):
         return target
 
     def _handle(self, model_name: str) -> ModelHandle:
-        doc = self.cloud.state.get(MODEL, model_name)
+        doc = self._find(MODEL, model_name)
         if doc is None:
             raise RuntimeError(f"Could not find model {model_name}")
-        key = (model_name, doc["CreationTime"])  # a re-created model of the same name is new
+        key = (doc["ModelName"], doc["CreationTime"])  # a re-created model of the same name is new
         with self._control:
             handle = self._handles.get(key)
             if handle is None:
@@ -376,6 +377,27 @@ class SageMakerBackend(ModelRegistry):
     def _arn(self, kind: str, name: str) -> str:
         return self.cloud.config.arn("sagemaker", f"{kind}/{name.lower()}")
 
+    def _find(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The model, endpoint config or endpoint named `name`, ignoring case: SageMaker names
+        differing only in case are one resource, with one (lower-cased) ARN; "The name is
+        case-insensitive in CreateEndpoint, but the case is preserved and must be matched in
+        InvokeEndpoint" (API_CreateEndpoint). Describe*, Delete* and Update* find a resource by
+        its name in any case and answer with the name as created; InvokeEndpoint (`route`)
+        matches the case exactly."""
+        return self.cloud.state.get_ignoring_case(kind, name, _NAME_KEYS[kind])
+
+    def _insert_new(self, kind: str, name: str, doc: dict[str, Any], refusal: str) -> None:
+        """Store a new resource; ValidationException(`refusal`) when one of that name exists in
+        any case (the check and the insert are one transaction)."""
+        state = self.cloud.state
+        with state.transaction():
+            if self._find(kind, name) is not None:
+                raise ValidationException(refusal)
+            try:
+                state.insert(kind, name, doc)
+            except AlreadyExists:
+                raise ValidationException(refusal) from None
+
     def _resolve_container(self, container: dict[str, Any]) -> dict[str, Any]:
         """The container a model runs: ModelPackageName resolves to the package's first container."""
         resolved = dict(container)
@@ -437,14 +459,11 @@ class SageMakerBackend(ModelRegistry):
                 "_Tags": tags or [],
             }
         )
-        try:
-            self.cloud.state.insert(MODEL, name, doc)
-        except AlreadyExists:
-            raise ValidationException(f'Cannot create already existing model "{arn}".') from None
+        self._insert_new(MODEL, name, doc, f'Cannot create already existing model "{arn}".')
         return arn
 
     def _model(self, name: str) -> dict[str, Any]:
-        doc = self.cloud.state.get(MODEL, name)
+        doc = self._find(MODEL, name)
         if doc is None:
             raise ValidationException(f'Could not find model "{self._arn("model", name)}".')
         return doc
@@ -454,8 +473,7 @@ class SageMakerBackend(ModelRegistry):
         return wire(self._model(name))
 
     def delete_model(self, *, name: str) -> None:
-        self._model(name)
-        self.cloud.state.delete(MODEL, name)
+        self.cloud.state.delete(MODEL, self._model(name)["ModelName"])
 
     def list_models(self, *, filters: ListFilter) -> list[dict[str, Any]]:
         """ModelSummary dicts, filtered and sorted (newest first by default)."""
@@ -487,7 +505,7 @@ class SageMakerBackend(ModelRegistry):
             seen.add(pv["VariantName"])
             if "ModelName" not in pv:
                 raise ValidationException(f"ProductionVariant {pv['VariantName']} has no ModelName")
-            if self.cloud.state.get(MODEL, pv["ModelName"]) is None:
+            if self._find(MODEL, pv["ModelName"]) is None:
                 raise ValidationException(f'Could not find model "{self._arn("model", pv["ModelName"])}".')
             if "ServerlessConfig" not in pv and ("InstanceType" not in pv or "InitialInstanceCount" not in pv):
                 raise ValidationException(
@@ -517,14 +535,11 @@ class SageMakerBackend(ModelRegistry):
                 "_Tags": tags or [],
             }
         )
-        try:
-            self.cloud.state.insert(ENDPOINT_CONFIG, name, doc)
-        except AlreadyExists:
-            raise ValidationException(f'Cannot create already existing endpoint configuration "{arn}".') from None
+        self._insert_new(ENDPOINT_CONFIG, name, doc, f'Cannot create already existing endpoint configuration "{arn}".')
         return arn
 
     def _endpoint_config(self, name: str) -> dict[str, Any]:
-        doc = self.cloud.state.get(ENDPOINT_CONFIG, name)
+        doc = self._find(ENDPOINT_CONFIG, name)
         if doc is None:
             raise ValidationException(f'Could not find endpoint configuration "{self._arn("endpoint-config", name)}".')
         return doc
@@ -534,8 +549,7 @@ class SageMakerBackend(ModelRegistry):
         return wire(self._endpoint_config(name))
 
     def delete_endpoint_config(self, *, name: str) -> None:
-        self._endpoint_config(name)
-        self.cloud.state.delete(ENDPOINT_CONFIG, name)
+        self.cloud.state.delete(ENDPOINT_CONFIG, self._endpoint_config(name)["EndpointConfigName"])
 
     def list_endpoint_configs(self, *, filters: ListFilter) -> list[dict[str, Any]]:
         """EndpointConfigSummary dicts, filtered and sorted (newest first by default)."""
@@ -546,7 +560,7 @@ class SageMakerBackend(ModelRegistry):
     # - endpoints --------------------------------------------------------------------------
 
     def _endpoint(self, name: str) -> dict[str, Any]:
-        doc = self.cloud.state.get(ENDPOINT, name)
+        doc = self._find(ENDPOINT, name)
         if doc is None:
             raise ValidationException(f'Could not find endpoint "{self._arn("endpoint", name)}".')
         return doc
@@ -571,10 +585,7 @@ class SageMakerBackend(ModelRegistry):
             "_Tags": tags or [],
         }
         with self._control:
-            try:
-                self.cloud.state.insert(ENDPOINT, name, doc)
-            except AlreadyExists:
-                raise ValidationException(f'Cannot create already existing endpoint "{arn}".') from None
+            self._insert_new(ENDPOINT, name, doc, f'Cannot create already existing endpoint "{arn}".')
         self.launch(name, op, config, update=False)
         return arn
 
@@ -614,6 +625,7 @@ class SageMakerBackend(ModelRegistry):
         op = uuid.uuid4().hex
         with self._control, self.cloud.state.transaction():
             doc = self._endpoint(name)
+            name = doc["EndpointName"]  # as created (found ignoring case)
             if doc["EndpointStatus"] != "InService":
                 raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             self._refuse_autoscaled_changes(doc, config)
@@ -654,6 +666,7 @@ class SageMakerBackend(ModelRegistry):
         state = self.cloud.state
         with self._control, state.transaction():
             doc = self._endpoint(name)
+            name = doc["EndpointName"]  # as created (found ignoring case)
             if doc["EndpointStatus"] != "InService":
                 raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             by_name = {v["VariantName"]: v for v in doc["ProductionVariants"]}

@@ -69,13 +69,10 @@ class ModelRegistry:
         return self.cloud.config.arn("sagemaker", f"model-package-group/{name.lower()}")
 
     def _group(self, name_or_arn: str) -> dict[str, Any]:
-        state = self.cloud.state
+        """The group of a name or ARN, matched ignoring case: names that differ only in case
+        are one group, with one (lower-cased) ARN, as SageMaker has it."""
         name = _group_name(name_or_arn)
-        doc = (
-            state.get_ignoring_case(GROUP, name, "ModelPackageGroupName")
-            if name_or_arn.startswith("arn:")
-            else state.get(GROUP, name)
-        )
+        doc = self.cloud.state.get_ignoring_case(GROUP, name, "ModelPackageGroupName")
         if doc is None:
             raise ValidationException(f"Model Package Group with name {name} does not exist.")
         return doc
@@ -83,7 +80,7 @@ class ModelRegistry:
     def create_model_package_group(
         self, *, name: str, description: str | None = None, tags: list[dict[str, str]] | None = None
     ) -> str:
-        """The new group's ARN. ValidationException if it exists."""
+        """The new group's ARN. ValidationException if it exists, under this name in any case."""
         doc = drop_none(
             {
                 "ModelPackageGroupName": name,
@@ -94,10 +91,15 @@ class ModelRegistry:
                 "_Tags": tags or [],
             }
         )
-        try:
-            self.cloud.state.insert(GROUP, name, doc)
-        except AlreadyExists:
-            raise ValidationException(f"Model Package Group already exists: {doc['ModelPackageGroupArn']}") from None
+        refusal = f"Model Package Group already exists: {doc['ModelPackageGroupArn']}"
+        state = self.cloud.state
+        with state.transaction():
+            if state.get_ignoring_case(GROUP, name, "ModelPackageGroupName") is not None:
+                raise ValidationException(refusal)
+            try:
+                state.insert(GROUP, name, doc)
+            except AlreadyExists:
+                raise ValidationException(refusal) from None
         return str(doc["ModelPackageGroupArn"])
 
     def describe_model_package_group(self, *, name: str) -> dict[str, Any]:

@@ -129,14 +129,11 @@ class PipelinesBackend:
     # -- pipelines ---------------------------------------------------------------------------
 
     def pipeline(self, name_or_arn: str) -> dict[str, Any]:
-        """The pipeline's document; ResourceNotFound if there is none (an ARN's name is
-        matched ignoring case, as ARNs are lower-cased)."""
+        """The pipeline's document; ResourceNotFound if there is none. Names (and ARNs, which
+        lower-case them) are matched ignoring case: names that differ only in case are one
+        pipeline, with one ARN, as SageMaker has it."""
         name = _name(name_or_arn)
-        doc = (
-            self.state.get_ignoring_case(PIPELINE, name, "PipelineName")
-            if name_or_arn.startswith("arn:")
-            else self.state.get(PIPELINE, name)
-        )
+        doc = self.state.get_ignoring_case(PIPELINE, name, "PipelineName")
         if doc is None:
             raise ResourceNotFound(f"Pipeline '{name}' does not exist.")
         return doc
@@ -197,7 +194,7 @@ class PipelinesBackend:
             "_Tags": tags or [],
         }
         with self.state.transaction():
-            if self.state.get(PIPELINE, name) is not None:
+            if self.state.get_ignoring_case(PIPELINE, name, "PipelineName") is not None:
                 raise ValidationException(
                     f"Pipeline names must be unique within an AWS account and region. "
                     f"Pipeline with name ({name}) already exists."
