@@ -9,7 +9,6 @@ import json
 from localcloud.cloud import LocalCloud
 from mlgw.args import CliError, bounded_int, config_from, fresh_state_hint, with_home
 
-
 # Each event is read with its deliveries (a query each) and printed: past a screenful of
 # thousands the list is for a database tool, not this command.
 MAX_EVENTS = 10_000

@@ -15,9 +15,9 @@ from mlgw.args import (
     print_error,
     require_endpoint,
     running,
+    window_minutes,
     with_endpoint,
     with_home,
-    window_minutes,
 )
 from processing.drift_schedule import DEFAULT_SCHEDULE
 

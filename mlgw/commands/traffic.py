@@ -16,7 +16,6 @@ from mlgw.args import (
     with_home,
 )
 
-
 # Parallel requests are threads of this process, each with its own connection to the gateway
 # (urllib3's pool keeps that many); the gateway serves a few at a time per worker, so more
 # than this only queue there while costing a thread and a socket each here.
