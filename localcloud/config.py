@@ -81,11 +81,20 @@ class Config:
         return self.home / "state.db"
 
     def client_env(self) -> dict[str, str]:
-        """Environment that points any boto3 / SageMaker SDK process at this localcloud."""
+        """Environment that points any boto3 / SageMaker SDK process at this localcloud, signing
+        as the administrator (MLGW_ACCESS_KEY / MLGW_SECRET_KEY): for our own clients only."""
         return {
-            "AWS_ENDPOINT_URL": self.url,
+            **self.location_env(),
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+    def location_env(self) -> dict[str, str]:
+        """Where this localcloud is (endpoint URL, region) and no credentials: what code that
+        signs as a role (a job, the gateway's handler) gets, with the role's credentials added
+        by whoever runs it (localcloud/iam role_environment)."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",

@@ -131,6 +131,12 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
+    except RecursionError:  # a parser given input nested deeper than the stack (each file's own check names it)
+        print_error("input nested too deeply to read")
+        return 2
+    except MemoryError:  # sizes are checked against memory before allocating; this is the net under them
+        print_error("out of memory: try a smaller size or free memory")
+        return 1
 
 
 if __name__ == "__main__":

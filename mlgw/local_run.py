@@ -200,6 +200,10 @@ def run(
     from pipelines.ml_gateway.parameters import validate
 
     validate(parameters)
+    if schema:  # SchemaFileError (naming the file) before localcloud starts
+        from processing import contract
+
+        contract.load(schema)
     with exclusive_run(config.home):
         return execute(
             daemon.start(config),

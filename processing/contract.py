@@ -371,6 +371,8 @@ def load(path: str | os.PathLike[str] | None = None) -> Contract:
             document = json.loads(p.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise SchemaFileError(f"{p}: not valid JSON: {exc}") from None
+        except RecursionError:  # json's decoder recurses per level: [[[[...]]]] deeper than the stack
+            raise SchemaFileError(f"{p}: not a schema: JSON nested too deeply to read") from None
         cached = _cache[key] = parse(document, str(p))
     return cached
 

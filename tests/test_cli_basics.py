@@ -39,7 +39,10 @@ def test_a_key_rate_must_be_a_finite_positive_number(tmp_path, capsys, monkeypat
     """API Gateway usage plans take a positive rate; inf/nan are a clear error, never a
     traceback (`mlgw gateway keys create --rate inf`)."""
     monkeypatch.setenv("MLGW_HOME", str(tmp_path))
-    code = main(["gateway", "keys", "create", "--name", "n", "--rate", rate])
+    try:
+        code = main(["gateway", "keys", "create", "--name", "n", "--rate", rate])
+    except SystemExit as exit_:  # refused by the flag's type, before the key store is opened
+        code = exit_.code
     err = capsys.readouterr().err
     assert code != 0 and "rate" in err and "Traceback" not in err, err
 

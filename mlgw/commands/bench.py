@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import positive_int
+from mlgw.args import policy_count, sized_count
 
 MONITOR_RECORDS = 1_000_000
 
@@ -34,7 +34,7 @@ def register(sub) -> None:
         "against the target of 20 s end to end.",
     )
     pipeline.add_argument(
-        "--policies", type=positive_int, action="append", help="sizes to run (repeatable; default 5000 and 100000)"
+        "--policies", type=policy_count, action="append", help="sizes to run (repeatable; default 5000 and 100000)"
     )
     which.add_parser(
         "localcloud", help="GetRecord p50/p99 (in-process and HTTP), bulk ingest records/s, InvokeEndpoint p50/p99"
@@ -48,7 +48,7 @@ def register(sub) -> None:
     monitor = which.add_parser("monitor", help="a monitoring run over captured records (target: 1,000,000 under 15 s)")
     monitor.add_argument(
         "--records",
-        type=positive_int,
+        type=sized_count("capture records"),
         default=MONITOR_RECORDS,
         help=f"captured records to check (default {MONITOR_RECORDS:,}, the "
         "target's size; a smaller run is quick but not judged)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlgw.args import positive_int, seed_number
+from mlgw.args import policy_count, seed_number
 
 
 def register(sub) -> None:
@@ -16,7 +16,7 @@ def register(sub) -> None:
         "the auto-insurance sample, with a learnable fraud signal.",
     )
     data.add_argument("action", choices=["generate"], help="write the two CSVs")
-    data.add_argument("--policies", type=positive_int, default=5000, help="number of policies (default 5000)")
+    data.add_argument("--policies", type=policy_count, default=5000, help="number of policies (default 5000)")
     data.add_argument("--seed", type=seed_number, default=42, help="random seed (default 42)")
     data.add_argument("--out", default="data", help="output directory (default ./data)")
     data.set_defaults(func=cmd_data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlgw.args import config_from, positive_int, with_home
+from mlgw.args import config_from, policy_count, with_home
 
 
 def register(sub) -> None:
@@ -18,8 +18,8 @@ def register(sub) -> None:
             "as a canary.",
         )
     )
-    demo.add_argument("--policies", type=positive_int, default=5000, help="initial dataset size (default 5000)")
-    demo.add_argument("--traffic", type=positive_int, default=1000, help="policies per traffic batch (default 1000)")
+    demo.add_argument("--policies", type=policy_count, default=5000, help="initial dataset size (default 5000)")
+    demo.add_argument("--traffic", type=policy_count, default=1000, help="policies per traffic batch (default 1000)")
     demo.add_argument(
         "--drift",
         nargs="?",

@@ -7,7 +7,12 @@ import argparse
 import json
 
 from localcloud.cloud import LocalCloud
-from mlgw.args import CliError, config_from, fresh_state_hint, positive_int, with_home
+from mlgw.args import CliError, bounded_int, config_from, fresh_state_hint, with_home
+
+# Each event is read with its deliveries (a query each) and printed: past a screenful of
+# thousands the list is for a database tool, not this command.
+MAX_EVENTS = 10_000
+event_limit = bounded_int(1, MAX_EVENTS, "each is read with its deliveries and printed")
 
 
 def register(subparsers) -> None:
@@ -21,7 +26,7 @@ def register(subparsers) -> None:
         choices=["list", "rules"],
         help="list: recent events and what each rule did with them; rules: the rules and their targets",
     )
-    events.add_argument("--limit", type=positive_int, default=20, help="events to show (default 20)")
+    events.add_argument("--limit", type=event_limit, default=20, help="events to show (default 20)")
     with_home(events, port=False)
     events.set_defaults(func=cmd_events)
 

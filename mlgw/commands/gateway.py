@@ -19,9 +19,19 @@ from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.config import DEFAULT_GATEWAY_PORT as DEFAULT_PORT
 from localcloud.config import Config
 from localcloud.daemon import DaemonError, answers, find, port_holder, spawn, stop_servers, write_record
-from mlgw.args import config_from, port_number, positive_int, print_error, with_endpoint, with_home
+from mlgw.args import bounded_float, bounded_int, config_from, port_number, print_error, with_endpoint, with_home
 
 MODULE = "localcloud.apigateway"  # the server's command line: python -m localcloud.apigateway
+# Worker processes share this machine's cores: past a few a core they only contend for them
+# (and each holds an interpreter and its own rate buckets).
+WORKERS_PER_CORE = 4
+CORES = os.cpu_count() or 1
+MAX_WORKERS = WORKERS_PER_CORE * CORES
+# A usage plan's numbers are API Gateway's 32-bit Integers (ThrottleSettings' burstLimit,
+# QuotaSettings' limit; https://docs.aws.amazon.com/apigateway/latest/api/API_ThrottleSettings.html,
+# https://docs.aws.amazon.com/apigateway/latest/api/API_QuotaSettings.html); the rate is a
+# Double, bounded the same since a rate without a burst gets burst ceil(rate).
+MAX_PLAN_NUMBER = 2**31 - 1
 
 
 def register(subparsers) -> None:
@@ -56,7 +66,7 @@ def register(subparsers) -> None:
     )
     start.add_argument(
         "--workers",
-        type=positive_int,
+        type=bounded_int(1, MAX_WORKERS, f"{WORKERS_PER_CORE} a core on this machine's {CORES}"),
         default=1,
         help="gateway processes sharing the port (default 1); with more than one, "
         "each enforces rate limits on its own (daily quotas are shared)",
@@ -107,9 +117,18 @@ def register(subparsers) -> None:
         port=False,
     )
     create.add_argument("--name", required=True, help="a label for the key (its owner or use)")
-    create.add_argument("--rate", type=float, help="steady requests/s (default: unthrottled)")
-    create.add_argument("--burst", type=int, help="bucket size (default: ceil(rate))")
-    create.add_argument("--quota", type=int, help="requests per UTC day (default: unlimited)")
+    plan_number = "API Gateway's usage plans take a 32-bit Integer"
+    create.add_argument(
+        "--rate", type=bounded_float(MAX_PLAN_NUMBER, plan_number), help="steady requests/s (default: unthrottled)"
+    )
+    create.add_argument(
+        "--burst", type=bounded_int(1, MAX_PLAN_NUMBER, plan_number), help="bucket size (default: ceil(rate))"
+    )
+    create.add_argument(
+        "--quota",
+        type=bounded_int(1, MAX_PLAN_NUMBER, plan_number),
+        help="requests per UTC day (default: unlimited)",
+    )
     create.set_defaults(func=cmd_keys_create)
     with_home(key_actions.add_parser("list", help="list keys (never their values)"), port=False).set_defaults(
         func=cmd_keys_list

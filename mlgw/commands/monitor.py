@@ -12,10 +12,10 @@ from mlgw import monitor_schedule as monitor
 from mlgw.args import (
     CliError,
     config_from,
-    positive_int,
     print_error,
     require_endpoint,
     running,
+    window_minutes,
     with_endpoint,
     with_home,
 )
@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     _endpoint(run)
     run.add_argument(
         "--window-minutes",
-        type=positive_int,
+        type=window_minutes,
         default=60,
         help="minutes of captured traffic before now to check (default 60)",
     )
@@ -88,7 +88,7 @@ def register(subparsers) -> None:
         help="EventBridge schedule expression, rate(...) or 6-field cron(...), UTC (default '%(default)s')",
     )
     create.add_argument(
-        "--window-minutes", type=positive_int, default=60, help="minutes of capture each check reads (default 60)"
+        "--window-minutes", type=window_minutes, default=60, help="minutes of capture each check reads (default 60)"
     )
     create.set_defaults(func=cmd_schedule_create)
     lst = with_home(ssub.add_parser("list", help="show drift-check schedules"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from mlgw.args import CliError, check_input_file, config_from, parse_pairs, positive_int, seed_number, with_home
+from mlgw.args import CliError, check_input_file, config_from, parse_pairs, policy_count, seed_number, with_home
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def register(sub) -> None:
     )
     run.add_argument(
         "--policies",
-        type=positive_int,
+        type=policy_count,
         help="synthetic policies to generate (default 5000; not with --claims/--customers, which are the data)",
     )
     run.add_argument("--seed", type=seed_number, default=42, help="seed for the synthetic data (default 42)")
@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tracking = mlflow_store.configured(config_from(args).home)  # `mlgw mlflow` created a store
     if tracking and "MlflowTrackingUri" not in overrides:
         overrides["MlflowTrackingUri"] = tracking
+    from localcloud.daemon import DaemonError
     from pipelines.ml_gateway.run_pipeline import ParameterError
     from processing.contract import SchemaFileError
 
@@ -71,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             parameters=overrides,
             schema=args.schema,
         )
-    except (ParameterError, SchemaFileError, local_run.RunInProgress) as exc:
+    except (ParameterError, SchemaFileError, local_run.RunInProgress, DaemonError) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
 

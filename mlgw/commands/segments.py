@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.config import Config
-from mlgw.args import config_from, positive_int, print_error, seed_number, with_endpoint, with_home
+from mlgw.args import config_from, policy_count, print_error, seed_number, with_endpoint, with_home
 
 PREFIX = "ml-gateway/segments"
 DEFAULT_ENDPOINT = "ml-gateway-segments"
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         "one state's model (TargetModel=<STATE>.tar.gz).",
     )
     seg.add_argument("action", choices=["deploy", "invoke"], help="train and serve, or score a record")
-    seg.add_argument("--policies", type=positive_int, default=5000, help="deploy: synthetic policies (default 5000)")
+    seg.add_argument("--policies", type=policy_count, default=5000, help="deploy: synthetic policies (default 5000)")
     seg.add_argument("--seed", type=seed_number, default=0, help="deploy: seed for the synthetic data (default 0)")
     with_endpoint(seg, DEFAULT_ENDPOINT, f"the multi-model endpoint (default {DEFAULT_ENDPOINT})")
     seg.add_argument("--state", help="invoke: the policy_state whose model answers (e.g. CA)")

@@ -6,14 +6,21 @@ import argparse
 
 from mlgw.args import (
     CliError,
+    bounded_int,
     config_from,
-    positive_int,
+    policy_count,
     require_endpoint,
     running,
     seed_number,
     with_endpoint,
     with_home,
 )
+
+# Parallel requests are threads of this process, each with its own connection to the gateway
+# (urllib3's pool keeps that many); the gateway serves a few at a time per worker, so more
+# than this only queue there while costing a thread and a socket each here.
+MAX_CONCURRENCY = 64
+concurrency = bounded_int(1, MAX_CONCURRENCY, "a thread and a connection each")
 
 
 def register(sub) -> None:
@@ -27,11 +34,11 @@ def register(sub) -> None:
             "or COLUMN=VALUE:SHARE (e.g. policy_state=NV:0.5), comma-separated.",
         )
     )
-    traffic.add_argument("--policies", type=positive_int, default=1000, help="requests to send (default 1000)")
+    traffic.add_argument("--policies", type=policy_count, default=1000, help="requests to send (default 1000)")
     traffic.add_argument("--seed", type=seed_number, default=1, help="seed for the replayed policies (default 1)")
     traffic.add_argument("--drift", help="shift the replayed data (see above)")
     with_endpoint(traffic, "ml-gateway-fraud", "endpoint the gateway calls (default ml-gateway-fraud)")
-    traffic.add_argument("--concurrency", type=positive_int, default=4, help="parallel requests (default 4)")
+    traffic.add_argument("--concurrency", type=concurrency, default=4, help="parallel requests (default 4)")
     traffic.set_defaults(func=cmd_traffic)
 
 

@@ -54,7 +54,10 @@ DECLARED: list[dict[str, Any]] = [
 # registered): checked with the rest before anything starts. Ranges: SageMaker XGBoost's
 # hyperparameters (https://docs.aws.amazon.com/sagemaker/latest/dg/xgboost_hyperparameters.html:
 # eta [0,1], max_depth [0,inf), num_round required >= 1), an AUC in [0, 1], a canary's share
-# strictly between 0 and 1 (processing/deploy.py), a window of at least a minute.
+# strictly between 0 and 1 (processing/deploy.py), a window of a minute to Model Monitor's 24
+# hours (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ScheduleConfig.html:
+# DataAnalysisStartTime "must not precede the end time ... by more than 24 hours"); `mlgw monitor
+# --window-minutes` takes the same bound (mlgw/args.py).
 # (low, high, whether the bounds themselves are refused)
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "MaxDepth": (0, None, False),
@@ -63,7 +66,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "EarlyStoppingRounds": (1, None, False),
     "AucThreshold": (0, 1, False),
     "NewVariantWeight": (0, 1, True),
-    "DriftCheckWindowMinutes": (1, None, False),
+    "DriftCheckWindowMinutes": (1, 24 * 60, False),
 }
 # Names and expressions AWS checks only when Deploy creates them.
 PATTERNS: dict[str, tuple[re.Pattern, str]] = {

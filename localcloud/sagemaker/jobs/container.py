@@ -210,14 +210,24 @@ def _remap_file(folder: JobFolder, path: Path) -> None:
     path.write_text(folder.remap(text))
 
 
-def base_environment(client_env: dict[str, str], folder: JobFolder) -> dict[str, str]:
-    """The process environment a job starts from: ours minus any AWS identity and any Python
-    path of ours (a container has neither), plus localcloud's client settings. PYTHONPATH is
-    only what the job declares (added by the caller)."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SM_", "SAGEMAKER_", "PYTHON", "VIRTUAL_ENV"))
-    }
-    env.update(client_env)
+# What a job keeps of localcloud's own environment: what an image's ENV holds (the search path,
+# home, locale, time zone, temporary directory, library path), nothing else. A SageMaker
+# container's environment is its image's plus what SageMaker sets (the job's Environment, SM_*,
+# the region and the role's credentials; https://docs.aws.amazon.com/sagemaker/latest/dg/
+# build-your-own-processing-container.html, .../your-algorithms-training-algo-running-container.html):
+# never the variables of whoever started localcloud, so not its MLGW_SECRET_KEY, its AWS
+# credentials or any other secret it holds.
+_HOST_KEPT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH")
+_HOST_KEPT_PREFIXES = ("LC_",)
+
+
+def base_environment(location_env: dict[str, str], folder: JobFolder) -> dict[str, str]:
+    """The process environment a job starts from: of ours only what an image's ENV would hold
+    (_HOST_KEPT: no identity, no Python path, no secret), plus where localcloud is
+    (`location_env`: Config.location_env, no credentials). The caller adds the role's
+    credentials and what the job declares; PYTHONPATH is only what the job declares."""
+    env = {k: v for k, v in os.environ.items() if k in _HOST_KEPT or k.startswith(_HOST_KEPT_PREFIXES)}
+    env.update(location_env)
     # `python3` inside shell entrypoints is the image's interpreter too.
     env["PATH"] = os.pathsep.join([str(Path(folder.python).parent), env.get("PATH", os.defpath)])
     env["PYTHONUNBUFFERED"] = "1"

@@ -128,9 +128,10 @@ def _failure_text(folder: container.JobFolder, completed: container.Completed) -
 
 def _job_environment(job: Job, declared: dict[str, Any] | None) -> dict[str, str]:
     folder = job.folder
-    env = container.base_environment(job.cloud.config.client_env(), folder)
+    # Where localcloud is, and no credentials but the role's: never the administrator's.
+    env = container.base_environment(job.cloud.config.location_env(), folder)
     role = job.request.get("RoleArn")
-    if role:
+    if role:  # always (the job was refused without a role SageMaker can assume)
         # The job signs as its role, as the container's credentials do on AWS (localcloud/iam).
         env.update(job.cloud.iam.role_environment(str(role)))
     for key, value in (declared or {}).items():
