@@ -550,3 +550,218 @@ def test_a_pipeline_that_never_ran_against_aws_apis(aws):
     status, page = get(f"{server.url}/pipelines")
     assert status == 200 and '<a href="/pipelines/Idle">Idle</a>' in page
     assert get(f"{server.url}/pipelines/Idle")[0] == 200
+
+
+# -- issue 24: DNS rebinding, framing, plain-text charts, client errors ---------------------------
+
+
+def exchange(url: str, path: str, host: str | None = None, method: str = "GET", fields: dict | None = None):
+    """(status, lower-cased headers, body) of one request with the Host header given verbatim
+    (a rebound page's requests carry its own name), or the server's own host:port."""
+    import http.client
+
+    address = url.removeprefix("http://")
+    connection = http.client.HTTPConnection(*address.rsplit(":", 1), timeout=30)
+    body = urllib.parse.urlencode(fields).encode() if fields is not None else None
+    connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    connection.putheader("Host", address if host is None else host)
+    if body is not None:
+        connection.putheader("Content-Type", "application/x-www-form-urlencoded")
+        connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    reply = connection.getresponse()
+    try:
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_rebound_host_name_gets_400_and_no_page_token_or_object(aws, monkeypatch):
+    """Issue 24 class 4: a hostile page that rebinds its own DNS name to 127.0.0.1 reaches the
+    studio with `Host: rebind.evil.example`; it used to get every page (the CSRF token with them,
+    so its POST approved a model package) and the S3 browser's objects. Only loopback names, the
+    bound address and MLGW_ALLOWED_HOSTS are served, as localcloud and the gateway do."""
+    server, sm, _, package_arn = aws
+    port = server.url.rsplit(":", 1)[1]
+    _, _, page = exchange(server.url, "/models/FraudModels/1")
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    for path in ("/pipelines", "/models/FraudModels/1", "/s3/fraud-runs/evaluation.json", "/static/studio.js"):
+        status, headers, body = exchange(server.url, path, host=f"rebind.evil.example:{port}")
+        assert status == 400, path
+        assert headers["content-type"].startswith("text/plain") and "<html" not in body, path
+        assert "'rebind.evil.example:" in body and "loopback host names only" in body and "MLGW_ALLOWED_HOSTS" in body
+        assert token not in body and "0.91" not in body
+    status, _, body = exchange(
+        server.url,
+        "/models/FraudModels/1/approval",
+        host="rebind.evil.example",
+        method="POST",
+        fields={"csrf_token": token, "status": "Approved"},
+    )
+    assert status == 400 and "not served here" in body
+    assert sm.describe_model_package(ModelPackageName=package_arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    for host in ("", "127.0.0.1.nip.io", "localhost.evil.example", "evil.example:80@127.0.0.1"):
+        assert exchange(server.url, "/pipelines", host=host)[0] == 400, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"[::1]:{port}", "127.0.0.1"):
+        assert exchange(server.url, "/pipelines", host=host)[0] == 200, host
+
+    monkeypatch.setenv("MLGW_ALLOWED_HOSTS", "studio.example, other.example")
+    named = Background(server.app.state.backend)
+    try:
+        assert exchange(named.url, "/pipelines", host="studio.example:8080")[0] == 200
+        assert exchange(named.url, "/pipelines", host="rebind.evil.example")[0] == 400
+    finally:
+        named.stop()
+
+
+def test_every_response_forbids_framing_and_the_pages_need_nothing_the_csp_blocks(aws):
+    """Issue 24 class 4: pages with Approve/Reject and Promote buttons had no X-Frame-Options
+    or CSP frame-ancestors, so another site could frame them (clickjacking). Every response now
+    carries both and a CSP that allows only the studio's own script, stylesheet and forms. The
+    pages themselves must need nothing it blocks: no inline script, event handler or
+    `javascript:` URL (studio.js attaches behaviour), no inline CSS (charts.py writes SVG
+    presentation attributes instead of matplotlib's style attributes)."""
+    server, *_ = aws
+    execution_id = server.app.state.backend.sm.list_pipeline_executions(PipelineName="Fraud")[
+        "PipelineExecutionSummaries"
+    ][0]["PipelineExecutionArn"].rsplit("/", 1)[1]
+    pages = [
+        "/pipelines",
+        "/pipelines/Fraud",
+        f"/pipelines/Fraud/executions/{execution_id}",
+        "/models",
+        "/models/FraudModels",
+        "/models/FraudModels/1",  # Approve / Reject, and the confusion matrix chart
+        "/endpoints/fraud",  # Promote / Roll back
+        "/monitoring",
+        "/features/claims",
+        "/s3/fraud-runs/evaluation.json",
+        "/no/such/page",
+        "/models/NoSuchGroup",
+    ]
+    checked = {}
+    for path in [*pages, "/", "/static/studio.js", "/static/studio.css"]:
+        status, headers, body = exchange(server.url, path)
+        checked[path] = (status, headers, body)
+    checked["POST without token"] = exchange(server.url, "/pipelines/Fraud/start", method="POST", fields={})
+    assert checked["/models/FraudModels/1"][0] == 200 and 'id="approve"' in checked["/models/FraudModels/1"][2]
+    assert checked["/no/such/page"][0] == 404 and checked["POST without token"][0] == 403
+    assert "<svg" in checked["/models/FraudModels/1"][2]  # a matplotlib chart is among the pages checked
+    for what, (status, headers, body) in checked.items():
+        assert headers.get("x-frame-options") == "DENY", what
+        policy = {
+            d.split()[0]: d.split()[1:] for d in headers.get("content-security-policy", "").split(";") if d.strip()
+        }
+        assert policy.get("frame-ancestors") == ["'none'"], (what, policy)
+        assert policy.get("default-src") == ["'self'"] and policy.get("script-src") == ["'self'"], (what, policy)
+        assert policy.get("style-src") == ["'self'"] and policy.get("form-action") == ["'self'"], (what, policy)
+        assert "'unsafe-inline'" not in headers["content-security-policy"], what
+        assert headers.get("x-content-type-options") == "nosniff", what
+    for path in pages:
+        body = checked[path][2]
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", body) == [], path  # inline script
+        assert re.findall(r"<[^>]*\son[a-z]+\s*=", body) == [], path  # event handler attributes
+        assert "javascript:" not in body, path
+        assert re.findall(r"<[^>]*\sstyle\s*=", body) == [] and "<style" not in body, path  # inline CSS
+        for url in re.findall(r'<(?:script|link|img|iframe)[^>]*\s(?:src|href)="([^"]+)"', body):
+            assert url.startswith("/static/"), (path, url)  # nothing from another origin
+
+
+def _drift_report(sm, values: list[str]) -> None:
+    """A Model Monitor run for endpoint `fraud` whose categorical feature has `values`, in the
+    layout monitoring_view reads (baseline/ and monitoring-reports/<endpoint>/yyyy/mm/dd/hh/)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = "sagemaker-us-east-1-123456789012"  # the SDK's default bucket of moto's account
+    s3.create_bucket(Bucket=bucket)
+
+    def statistics(categories: list[str]) -> bytes:
+        buckets = [{"value": v, "count": i + 1} for i, v in enumerate(categories)]
+        feature = {"name": "policy_state", "string_statistics": {"distribution": {"categorical": {"buckets": buckets}}}}
+        return json.dumps({"features": [feature]}).encode()
+
+    s3.put_object(Bucket=bucket, Key="ml-gateway/baseline/statistics.json", Body=statistics(["CA", "WA"]))
+    s3.put_object(
+        Bucket=bucket, Key="ml-gateway/monitoring-reports/fraud/2026/12/07/15/statistics.json", Body=statistics(values)
+    )
+
+
+def test_a_category_value_with_dollar_signs_is_drawn_as_plain_text(aws):
+    """Issue 24 class 6: the monitoring page drew category values with matplotlib's math text,
+    so a value a gateway client sent, `$\\frac{$`, answered 500 (and `$x^2$` was typeset).
+    Every label is plain text now."""
+    server, sm, *_ = aws
+    values = ["CA", "$\\frac{$", "$x^2$", "a$b$c", "\\$"]
+    _drift_report(sm, values)
+    status, headers, page = exchange(server.url, "/monitoring?endpoint=fraud")
+    assert status == 200, page[-600:]
+    assert page.count("<svg") == 1 and "policy_state" in page and "Traceback" not in page
+    assert not re.findall(r"<[^>]*\sstyle\s*=", page) and "<style" not in page
+
+
+def test_chart_labels_are_plain_text_whatever_matplotlib_is_configured_with(monkeypatch):
+    """Tick labels, titles and legends: every Text has parse_math and usetex off when drawn,
+    including under `text.usetex` (a user's matplotlibrc), and shows the value as given."""
+    import matplotlib
+    from matplotlib.text import Text
+
+    from mlgw.studio import charts
+
+    drawn = []
+    real_svg = charts._svg
+    monkeypatch.setattr(charts, "_svg", lambda fig: drawn.append(fig) or real_svg(fig))
+
+    def categorical(values):
+        buckets = [{"value": v, "count": 1} for v in values]
+        return {"name": "$f$", "string_statistics": {"distribution": {"categorical": {"buckets": buckets}}}}
+
+    values = ["$\\frac{$", "$x^2$", "100$", "\\$"]
+    with matplotlib.rc_context({"text.usetex": True, "text.parse_math": True}):
+        svg = charts.distribution("$\\frac{$ feature", categorical(values[:2]), categorical(values[2:]))
+    assert svg.startswith("<svg") and "style=" not in svg and "<style" not in svg
+    (fig,) = drawn
+    texts = fig.findobj(Text)
+    assert all(not t.get_parse_math() and not t.get_usetex() for t in texts)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == sorted(values)
+    assert fig.axes[0].get_title() == "$\\frac{$ feature"
+
+
+def test_charts_carry_no_inline_css(monkeypatch):
+    """The CSP's `style-src 'self'` blocks style attributes and <style> elements, which
+    matplotlib writes into every SVG; the studio's charts carry presentation attributes instead
+    (CSP does not govern those), one well-formed SVG element each."""
+    import datetime as dt
+    import xml.etree.ElementTree as ET
+
+    from mlgw.studio import charts
+
+    kll = {
+        "name": "amount",
+        "numerical_statistics": {
+            "distribution": {"kll": {"buckets": [{"lower_bound": i * 1.5, "count": i % 4 + 1} for i in range(12)]}}
+        },
+    }
+    times = [dt.datetime(2026, 12, 7, h, tzinfo=dt.timezone.utc) for h in range(6)]
+    for svg in (
+        charts.distribution("amount", kll, kll),
+        charts.series("violations", times, [0, 1, 3, 2, 0, 1], threshold=2.0),
+        charts.confusion(90, 2, 3, 5),
+    ):
+        root = ET.fromstring(svg)  # well-formed: no attribute written twice
+        assert root.get("stroke-linejoin") == "round" and root.get("stroke-linecap") == "butt"
+        assert not [e for e in root.iter() if "style" in e.attrib or e.tag.endswith("}style")]
+        assert any(e.get("fill") for e in root.iter())  # the colours are still there
+
+
+def test_the_s3_browser_answers_400_for_an_invalid_bucket_name(aws):
+    """Issue 24 class 6: a bucket name botocore refuses to send (`a b`, too long, an access
+    point ARN that would send the request to another host) answered 502 as if S3 were down; it
+    is the client's mistake: 400, naming the bucket. Names S3 itself refuses stay S3's answer.
+    Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"""
+    server, *_ = aws
+    for bucket in ("a%20b", "x" * 300, "arn:aws:s3:us-east-1:123456789012:accesspoint:ap", "%E2%82%AC", "%00"):
+        for suffix in ("/", "/key", "/prefix/"):
+            status, _, page = exchange(server.url, f"/s3/{bucket}{suffix}")
+            assert status == 400, (bucket, suffix, page[-400:])
+            assert "invalid bucket name" in page and "Traceback" not in page
+    assert exchange(server.url, "/s3/fraud-runs/evaluation.json")[0] == 200

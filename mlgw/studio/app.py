@@ -3,7 +3,13 @@
 Pages are in `pages.py`; everything they read comes through `backend.Backend` (boto3), so the
 app is the same against localcloud and AWS. Errors never show a traceback: an unknown name is a
 404 page naming it, a service refusal (AccessDenied, ThrottlingException, ...) is a page with
-AWS's code and message and AWS's HTTP status.
+AWS's code and message and AWS's HTTP status; a request the SDK refuses before sending it (an
+invalid bucket name in the S3 browser's URL) is a 400 page naming the parameter.
+
+Every response carries anti-framing headers and a Content-Security-Policy (`SECURITY_HEADERS`),
+and only loopback Host names (plus the address the studio binds and `MLGW_ALLOWED_HOSTS`) are
+served, as localcloud and the gateway do: a page whose DNS name is rebound to 127.0.0.1 gets
+400, never the studio's pages, its token or the S3 browser.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,7 +30,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Message, Receive, Scope, Send
 
+from localcloud.asgi_server import allowed_hosts, host_name
 from mlgw.studio.backend import Backend, NotFound
 
 HERE = Path(__file__).parent
@@ -32,8 +40,35 @@ _DEFAULT_DISPLAY_NAME = re.compile(r"execution-\d+")
 CSRF_FIELD = "csrf_token"
 
 
+# Sent with every response. The pages load only the studio's own script and stylesheet
+# (static/); charts are inline SVG whose styles are presentation attributes (charts.py) and
+# whose raster parts (the confusion matrix's heat map) are data: images; forms post to the
+# studio; no page may be framed (clickjacking the Approve/Promote buttons).
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+)
+
+
 class CrossSiteRequest(Exception):
     """A state-changing POST without this server's token, or from another origin."""
+
+
+class InvalidRequest(Exception):
+    """A value in the request that no page can use (the message names it): a 400 page."""
 
 
 DASH = "—"
@@ -210,6 +245,10 @@ async def _aws_error(request: Request, exc: ClientError) -> HTMLResponse:
 
 
 async def _unreachable(request: Request, exc: BotoCoreError) -> HTMLResponse:
+    if isinstance(exc, ParamValidationError):
+        # The SDK refused the request before sending it: a value from the URL that no AWS API
+        # accepts (botocore's message names the parameter). The client's mistake, not the service's.
+        return await _invalid(request, InvalidRequest(str(exc.kwargs.get("report") or exc)))
     return render(
         request,
         "error.html",
@@ -225,15 +264,65 @@ async def _not_implemented(request: Request, exc: Exception) -> HTMLResponse:
     )
 
 
+async def _invalid(request: Request, exc: Exception) -> HTMLResponse:
+    return render(request, "error.html", {"title": "Invalid request", "code": "400", "message": str(exc)}, 400)
+
+
 async def _cross_site(request: Request, exc: Exception) -> HTMLResponse:
     return render(request, "error.html", {"title": "Refused", "code": "403", "message": str(exc)}, 403)
 
 
-def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
-    """The studio for one backend. `mlflow_url`: where the MLflow UI answers, linked from pages."""
+class Studio(Starlette):
+    """Starlette with the studio's outermost checks: the Host name first (a refused one is a
+    plain 400, no page), then `SECURITY_HEADERS` on every response, error pages and Starlette's
+    own 500 included."""
+
+    def __init__(self, *args, hosts: frozenset[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        if host_name(host) not in self.hosts:
+            body = (
+                f"Host {host!r} is not served here: mlgw studio answers loopback host names only "
+                "(set MLGW_ALLOWED_HOSTS to add one)\n"
+            ).encode()
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
+            ]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await super().__call__(scope, receive, secured)
+
+
+def served_hosts(bind_host: str) -> frozenset[str]:
+    """The Host names the studio answers: localcloud's rule (loopback names, the address it
+    binds, `MLGW_ALLOWED_HOSTS`), with an IPv6 address also in its bracketed Host form."""
+    hosts = allowed_hosts(bind_host)
+    if ":" in bind_host and not bind_host.startswith("["):
+        hosts |= {f"[{bind_host.lower()}]"}
+    return hosts
+
+
+def create_app(backend: Backend, mlflow_url: str | None = None, host: str = "127.0.0.1") -> Studio:
+    """The studio for one backend. `mlflow_url`: where the MLflow UI answers, linked from pages;
+    `host`: the address it is served on (its name is answered besides the loopback names)."""
     from mlgw.studio import pages
 
-    app = Starlette(
+    app = Studio(
         routes=[*pages.routes(), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")],
         exception_handlers={
             NotFound: _not_found,
@@ -241,8 +330,10 @@ def create_app(backend: Backend, mlflow_url: str | None = None) -> Starlette:
             ClientError: _aws_error,
             BotoCoreError: _unreachable,
             CrossSiteRequest: _cross_site,
+            InvalidRequest: _invalid,
             NotImplementedError: _not_implemented,
         },
+        hosts=served_hosts(host),
     )
     app.state.backend = backend
     app.state.templates = templates()

@@ -2,33 +2,93 @@
 
 Inputs are the services' own shapes: Model Monitor `statistics.json` features (KLL buckets for
 numbers, categorical buckets for strings) and CloudWatch GetMetricData results.
+
+Every text is plain text: feature names and category values come from the data (a gateway
+client chooses a category value), and matplotlib would otherwise read `$...$` in one as math
+text (`$\\frac{$` fails to parse: a 500) or hand it to LaTeX when `text.usetex` is set. Each
+Text gets `parse_math=False, usetex=False` (`_plain_text`) just before the figure is drawn.
+
+The SVG carries no `style` attribute or `<style>` element, which the studio's
+Content-Security-Policy (`style-src 'self'`) would block: matplotlib's inline styles become SVG
+presentation attributes (`_presentation`), which CSP does not govern.
 """
 
 from __future__ import annotations
 
 import io
+import math
+import re
 from functools import lru_cache
 
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 BASELINE, CURRENT = "#8c96a8", "#d9534f"
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"\s*<style[^>]*>\s*\*\s*\{([^}]*)\}\s*</style>")
+_DEFS_LEFT_EMPTY = re.compile(r"\s*<defs>\s*</defs>")
+
+
+def _attributes(declarations: str) -> str:
+    """' fill="#fff" stroke-width="0.8"' from 'fill: #fff; stroke-width: 0.8' (every property
+    matplotlib writes, fill, stroke*, opacity, font*, is also an SVG presentation attribute)."""
+    out = []
+    for declaration in declarations.split(";"):
+        name, colon, value = declaration.partition(":")
+        if colon and name.strip():
+            out.append(f' {name.strip()}="{value.strip()}"')
+    return "".join(out)
+
+
+def _presentation(svg: str) -> str:
+    """The same drawing without inline CSS: each `style` attribute as presentation attributes,
+    and matplotlib's one stylesheet (`*{stroke-linejoin: round; stroke-linecap: butt}`, inherited
+    properties) as attributes of the root element."""
+    root = ""
+    sheet = _STYLE_ELEMENT.search(svg)
+    if sheet:
+        root = _attributes(sheet.group(1))
+        svg = _DEFS_LEFT_EMPTY.sub("", svg[: sheet.start()] + svg[sheet.end() :])
+    svg = _STYLE_ATTRIBUTE.sub(lambda m: _attributes(m.group(1)), svg)
+    return svg.replace("<svg ", f"<svg{root} ", 1)
+
+
+def _plain_text(fig: Figure) -> None:
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+        text.set_usetex(False)
 
 
 def _svg(fig: Figure) -> str:
+    # Tick labels exist once their ticks are set (a FixedLocator's count never grows while
+    # drawing), so every label that can hold data is reached here.
+    _plain_text(fig)
     out = io.StringIO()
     fig.savefig(out, format="svg")  # fixed margins: a "tight" box draws every chart twice
     text = out.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog: the SVG sits inside HTML
+    return _presentation(text[text.index("<svg") :])  # drop the XML prolog: the SVG sits inside HTML
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _buckets(feature: dict) -> tuple[str, list[tuple[str, float]]]:
+    """("numeric" | "categorical", [(label, count)]); a bucket without a number where one is
+    due (a statistics.json not written by Model Monitor) is left out, not a 500."""
     numeric = feature.get("numerical_statistics")
     if numeric:
         buckets = ((numeric.get("distribution") or {}).get("kll") or {}).get("buckets") or []
-        return "numeric", [(f"{b['lower_bound']:.3g}", float(b["count"])) for b in buckets]
+        pairs = [(_number(b.get("lower_bound")), _number(b.get("count"))) for b in buckets if isinstance(b, dict)]
+        return "numeric", [(f"{low:.3g}", count) for low, count in pairs if low is not None and count is not None]
     strings = feature.get("string_statistics") or {}
     buckets = ((strings.get("distribution") or {}).get("categorical") or {}).get("buckets") or []
-    return "categorical", [(str(b["value"]), float(b["count"])) for b in buckets]
+    pairs = [(b.get("value"), _number(b.get("count"))) for b in buckets if isinstance(b, dict)]
+    return "categorical", [(str(value), count) for value, count in pairs if count is not None]
 
 
 def distribution(name: str, baseline: dict | None, current: dict | None) -> str:

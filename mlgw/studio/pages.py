@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import ClientError
@@ -18,7 +19,7 @@ from starlette.routing import Route
 
 from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
-from mlgw.studio.app import form, render
+from mlgw.studio.app import InvalidRequest, form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
 
 APPROVAL = ("Approved", "Rejected", "PendingManualApproval")
@@ -229,10 +230,22 @@ async def stop(request: Request):
 
 # -- S3 object browser ---------------------------------------------------------------------------
 
+# What the SDK accepts as a bucket name (botocore's own check, which also allows the legacy
+# us-east-1 names with capitals and underscores); S3 itself then refuses names outside its rules
+# (InvalidBucketName, a 400 page). Access point and Object Lambda ARNs are not browsed here:
+# botocore would send those requests to another host.
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_BUCKET_NAME = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
+
 
 def s3_object(request: Request):
     backend = _backend(request)
     bucket, key = request.path_params["bucket"], request.path_params.get("key", "")
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise InvalidRequest(
+            f"invalid bucket name {bucket!r} in the URL /s3/<bucket>/<key>: a bucket name is 3 to 63 "
+            "lowercase letters, digits, dots and hyphens (S3's bucket naming rules)",
+        )
     if key == "" or key.endswith("/"):
         prefixes, objects = backend.list_objects(bucket, key)
         if key and not prefixes and not objects:

@@ -60,7 +60,7 @@ class Background:
             with socket.socket() as s:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
-        self.app = create_app(backend, mlflow)
+        self.app = create_app(backend, mlflow, host)
         self.server = make_server(self.app, host, port)
         self.url = f"http://{host}:{port}"
         self.thread = threading.Thread(target=self.server.run, name="studio", daemon=True)
@@ -139,7 +139,7 @@ def serve(
     if sock is None:
         refuse_if_running(home)
         sock = bind(host, port)
-    server = make_server(create_app(Backend(target), mlflow), host, port)
+    server = make_server(create_app(Backend(target), mlflow, host), host, port)
     url = f"http://{host}:{port}"
     path = studio_file(home) if home is not None else None
     if path is not None:

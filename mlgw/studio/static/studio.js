@@ -1,6 +1,7 @@
 // Live refresh without a full reload: every [data-live] block re-fetches its fragment while the
 // thing it shows (an execution, an endpoint update) is still changing. Small enough not to need a
-// framework; everything it loads comes from this server.
+// framework; everything it loads comes from this server. The pages have no inline script (the
+// Content-Security-Policy allows this file only): behaviour is attached here, by data attribute.
 (function () {
   "use strict";
   const PERIOD_MS = 1000;
@@ -29,4 +30,17 @@
     if (!wasTerminal) setTimeout(tick, PERIOD_MS);
   }
   document.querySelectorAll("[data-live]").forEach(watch);
+  // <select data-submit-on-change>: choosing an option submits its form (the monitoring page's endpoint).
+  document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  // <a data-back>: back to the previous page when there is one, else the link's own href.
+  document.querySelectorAll("a[data-back]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (window.history.length > 1) {
+        event.preventDefault();
+        window.history.back();
+      }
+    });
+  });
 })();
