@@ -27,7 +27,12 @@ def register(sub) -> None:
     studio.add_argument(
         "--localcloud-port", dest="port", type=port_number, default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )  # earlier spelling
-    studio.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    studio.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only); pages are served only to loopback "
+        "Host names, this address and those in MLGW_ALLOWED_HOSTS (comma-separated), others get 400",
+    )
     studio.add_argument(
         "--target",
         choices=["local", "aws"],
