@@ -14,8 +14,10 @@ read_bytes, read_json), which raise ObjectStoreError. Errors: localcloud.s3.exce
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -212,6 +214,7 @@ class S3Backend:
     The S3 operations' methods take the operation's names and raise its S3 error classes."""
 
     def __init__(self, cloud: LocalCloud) -> None:
+        self._token_key = hashlib.sha256(b"s3-continuation-token\0" + cloud.config.secret_key.encode()).digest()
         self.root: Path = cloud.config.s3_root
         # put_file's staging folder (remove_temporaries clears what a killed copy left there).
         self.staging: Path = cloud.config.home / "tmp"
@@ -537,6 +540,26 @@ class S3Backend:
         keys = [k for k, _ in self._walk(bucket_path, start) if k.startswith(prefix)]
         keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
         return keys
+
+    def continuation_token(self, bucket: str, last_key: str) -> str:
+        """ListObjectsV2's NextContinuationToken after `last_key`: opaque, bound to the bucket and
+        signed, so a token this server did not issue is refused (AWS: 400 InvalidArgument "The
+        continuation token provided is incorrect") instead of being read as a position."""
+        raw = last_key.encode()
+        mac = hmac.new(self._token_key, bucket.encode() + b"\0" + raw, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
+
+    def continuation_marker(self, bucket: str, token: str) -> str:
+        """The key a continuation_token stands for; InvalidArgument for any other token."""
+        try:
+            blob = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+            mac, raw = blob[:12], blob[12:]
+            expected = hmac.new(self._token_key, bucket.encode() + b"\0" + raw, hashlib.sha256).digest()[:12]
+            if len(mac) != 12 or not hmac.compare_digest(mac, expected):
+                raise ValueError("not ours")
+            return raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise InvalidArgument("The continuation token provided is incorrect") from None
 
     def list_objects(
         self, bucket: str, *, prefix: str = "", delimiter: str = "", marker: str = "", max_keys: int = 1000

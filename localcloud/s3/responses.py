@@ -11,8 +11,6 @@ syntax); errors are localcloud.s3.exceptions' classes, in S3's `<Error>` shape.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -376,10 +374,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
     url_encode = req.query_value("encoding-type") == "url"
     token = req.query_value("continuation-token") if v2 else None
     if token is not None:
-        try:
-            marker = base64.urlsafe_b64decode(token.encode() + b"==").decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise InvalidArgument("The continuation token provided is incorrect") from None
+        marker = s3.continuation_marker(bucket, token)
     else:
         marker = (req.query_value("start-after") if v2 else req.query_value("marker")) or ""
     page = s3.list_objects(bucket, prefix=prefix, delimiter=delimiter, marker=marker, max_keys=max_keys)
@@ -395,7 +390,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
             out.append(("StartAfter", enc(req.query_value("start-after") or "")))
         out.append(("KeyCount", len(page.contents) + len(page.common_prefixes)))
         if page.truncated:
-            out.append(("NextContinuationToken", base64.urlsafe_b64encode(page.last.encode()).decode().rstrip("=")))
+            out.append(("NextContinuationToken", s3.continuation_token(bucket, page.last)))
     else:
         out.append(("Marker", enc(marker)))
         if page.truncated and delimiter:

@@ -367,3 +367,31 @@ def test_wrong_secret_key_is_refused(localcloud):
         s3.list_buckets()
     assert _code(exc) == "SignatureDoesNotMatch"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize("token", ["YQ", "not-a-token", "a2V5", "Zm9vL2Jhcg", "!!!"])
+def test_a_continuation_token_we_did_not_issue_is_refused(s3, token):
+    """AWS answers a ListObjectsV2 continuation token it did not issue with 400 InvalidArgument
+    "The continuation token provided is incorrect" (ListObjectsV2, Amazon S3 API Reference); one
+    that merely decodes as base64 ("YQ" is "a") was read as a start key and answered 200 from
+    there (issue 24 class 2). Tokens we issue still page through every key."""
+    s3.create_bucket(Bucket="tokens")
+    for i in range(5):
+        s3.put_object(Bucket="tokens", Key=f"k{i}", Body=b"x")
+    with pytest.raises(ClientError) as err:
+        s3.list_objects_v2(Bucket="tokens", ContinuationToken=token)
+    assert err.value.response["Error"]["Code"] == "InvalidArgument"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    keys, kwargs = [], {}
+    while True:
+        page = s3.list_objects_v2(Bucket="tokens", MaxKeys=2, **kwargs)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page["IsTruncated"]:
+            break
+        kwargs = {"ContinuationToken": page["NextContinuationToken"]}
+    assert keys == [f"k{i}" for i in range(5)]
+    with pytest.raises(ClientError):  # bound to its bucket
+        s3.create_bucket(Bucket="other")
+        s3.list_objects_v2(
+            Bucket="other", ContinuationToken=s3.list_objects_v2(Bucket="tokens", MaxKeys=1)["NextContinuationToken"]
+        )
