@@ -102,8 +102,20 @@ def ttl_seconds(ttl: dict[str, Any] | None) -> float | None:
     return float(ttl["Value"]) * TTL_SECONDS[ttl["Unit"]]
 
 
+# The latest instant an ISO 8601 timestamp here can name (year 9999). A TTL may reach past it: the
+# Value of TtlDuration is any integer >= 1 (API_TtlDuration), so ExpiresAt saturates there rather
+# than failing the read (a week-unit TTL of 2**31 - 1 once made GetRecord answer 500).
+_LAST_INSTANT = dt.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=dt.timezone.utc)
+
+
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISO 8601 in UTC with milliseconds ("2026-12-07T16:00:00.000Z"); instants past year 9999
+    are year 9999's last millisecond."""
+    try:
+        when = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        when = _LAST_INSTANT if ts > 0 else dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:

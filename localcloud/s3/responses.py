@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import cache
 from typing import TYPE_CHECKING, Literal, TypeAlias
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 from xml.etree import ElementTree as ET
 
 from localcloud.errors import AwsError
@@ -211,11 +211,26 @@ def _dispatch(s3: S3Backend, req: Request) -> Response:
             f"localcloud's S3 does not implement the ?{unknown[0]} "
             f"subresource ({req.method} {req.raw_path}?{req.raw_query})"
         )
+    _check_version_ids(req)
     level: Level = "object" if key else "bucket" if bucket else "service"
     for route in _routes():
         if route.matches(req, level, query):
             return route.handler(s3, req, bucket, key)
     raise MethodNotAllowed(f"The specified method ({req.method}) is not allowed against {_WHAT[level]} in localcloud")
+
+
+def _check_version_ids(req: Request) -> None:
+    """localcloud's buckets are never versioned, so the only version id an object has is "null"
+    (S3: "If versioning has never been enabled on the bucket, the version ID of an object is null");
+    any other is S3's 400 InvalidArgument "Invalid version id specified" — never ignored, which once
+    let DeleteObject with a bogus VersionId delete the current object."""
+    wanted = [req.query_value("versionId")]
+    source = req.headers.get("x-amz-copy-source") or ""
+    if "?" in source:
+        wanted += parse_qs(source.split("?", 1)[1], keep_blank_values=True).get("versionId", [])
+    for version in wanted:
+        if version is not None and version != "null":
+            raise InvalidArgument("Invalid version id specified")
 
 
 def _split_path(req: Request) -> tuple[str, str]:

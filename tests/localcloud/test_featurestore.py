@@ -223,6 +223,29 @@ def test_ttl_expiry(client):
     assert "Record" not in rt.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="short")
 
 
+def test_a_ttl_past_year_9999_is_read_back_not_a_500(client):
+    """TtlDuration's Value is any integer >= 1 (API_TtlDuration): a week-unit TTL of 2**31 - 1 is
+    valid and puts ExpiresAt past year 9999. GetRecord and BatchGetRecord with
+    ExpirationTimeResponse once answered 500 for it (and one such record failed the whole batch)."""
+    sm, rt = client("sagemaker"), client("sagemaker-featurestore-runtime")
+    create_group(sm)
+    now = time.time()
+    rt.put_record(
+        FeatureGroupName="claims", Record=record("far", now), TtlDuration={"Unit": "Weeks", "Value": 2**31 - 1}
+    )
+    rt.put_record(FeatureGroupName="claims", Record=record("near", now))
+    got = rt.get_record(
+        FeatureGroupName="claims", RecordIdentifierValueAsString="far", ExpirationTimeResponse="Enabled"
+    )
+    assert got["ExpiresAt"] == "9999-12-31T23:59:59.999Z"
+    batch = rt.batch_get_record(
+        Identifiers=[{"FeatureGroupName": "claims", "RecordIdentifiersValueAsString": ["far", "near"]}],
+        ExpirationTimeResponse="Enabled",
+    )
+    assert sorted(as_dict(r)["policy_id"] for r in batch["Records"]) == ["far", "near"]
+    assert not batch["Errors"]
+
+
 def test_restart_keeps_records_and_offline_parquet(tmp_path):
     import boto3
 

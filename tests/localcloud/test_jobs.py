@@ -270,5 +270,26 @@ def test_an_orphaned_job_whose_leader_is_gone_is_still_killed(tmp_path):
     os.kill(group.pid, signal.SIGKILL)
     group.wait()  # reaped: only the members are left, in the leader's group
     assert kill_orphan(group.pid, JobFolder(tmp_path), started)
-    for pid in members:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 10  # SIGKILL is delivered asynchronously
+    while any(alive(pid) for pid in members) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in members)
+
+
+def test_job_names_that_differ_only_in_case_are_one_job(sagemaker):
+    """A job's ARN lower-cases its name, so two names differing only in case would be two jobs
+    with one ARN: the second is refused as a taken name is (ResourceInUse), as the other SageMaker
+    resources refuse it (tests/localcloud/test_names_case.py)."""
+    sm, _ = sagemaker
+    sm.create_processing_job(**_processing("case-job"))
+    with pytest.raises(ClientError) as err:
+        sm.create_processing_job(**_processing("CASE-JOB"))
+    assert err.value.response["Error"]["Code"] == "ResourceInUse"
+    _wait(lambda: sm.describe_processing_job(ProcessingJobName="case-job"))

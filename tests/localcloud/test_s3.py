@@ -395,3 +395,25 @@ def test_a_continuation_token_we_did_not_issue_is_refused(s3, token):
         s3.list_objects_v2(
             Bucket="other", ContinuationToken=s3.list_objects_v2(Bucket="tokens", MaxKeys=1)["NextContinuationToken"]
         )
+
+
+@pytest.mark.parametrize("version", ["bogus", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"])
+def test_a_version_id_on_an_unversioned_bucket_is_refused_and_deletes_nothing(s3, version):
+    """On a bucket whose versioning was never enabled an object's only version id is "null"
+    (S3 User Guide, "Working with objects in a versioning-suspended bucket"/"null version"); any
+    other is 400 InvalidArgument "Invalid version id specified". A bogus VersionId on DeleteObject
+    once deleted the current object."""
+    s3.put_object(Bucket=BUCKET, Key="keep", Body=b"v1")
+    for call in (
+        lambda: s3.delete_object(Bucket=BUCKET, Key="keep", VersionId=version),
+        lambda: s3.get_object(Bucket=BUCKET, Key="keep", VersionId=version),
+        lambda: s3.copy_object(
+            Bucket=BUCKET, Key="copy", CopySource={"Bucket": BUCKET, "Key": "keep", "VersionId": version}
+        ),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "InvalidArgument"
+        assert "Invalid version id specified" in err.value.response["Error"]["Message"]
+    assert s3.get_object(Bucket=BUCKET, Key="keep")["Body"].read() == b"v1"
+    assert s3.get_object(Bucket=BUCKET, Key="keep", VersionId="null")["Body"].read() == b"v1"

@@ -172,7 +172,8 @@ class JobsBackend:
         record["LastModifiedTime"] = record["CreationTime"]
         live = _Live()
         with self._lock, self.state.transaction():
-            existing = self.job(kind, name)
+            # Job names are unique whatever their case: the ARN lower-cases them (one ARN, one job).
+            existing = self.state.get_ignoring_case(kind, name, _NAME_KEY[kind])
             if existing is not None:
                 arn = existing.get("ProcessingJobArn") or existing.get("TrainingJobArn")
                 raise ResourceInUse(
