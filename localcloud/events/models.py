@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,9 +203,43 @@ def _now() -> float:
     return dt.datetime.now(dt.timezone.utc).timestamp()
 
 
+# The input transformer's predefined variables (EventBridge User Guide, "Amazon EventBridge input
+# transformation" → Predefined variables): usable in any InputTemplate without InputPathsMap;
+# the two that hold the event as JSON only as a JSON value, in a JSON-object template.
+_PREDEFINED_STRINGS = frozenset({"aws.events.rule-arn", "aws.events.rule-name", "aws.events.event.ingestion-time"})
+_PREDEFINED_JSON = frozenset({"aws.events.event", "aws.events.event.json"})
+_PLACEHOLDER = re.compile(r"<([^<>]*)>")
+# The JSON path syntax EventBridge evaluates (same page: dot notation, dashes, underscores,
+# alphanumerics, array indices, wildcards, forward slashes).
+_JSON_PATH = re.compile(r"\$(\.[A-Za-z0-9_\-/*]+|\[(\d+|\*)\])*")
+
+
+def _transformer_error(target_id: str, transformer: dict[str, Any]) -> str | None:
+    """What AWS refuses in an InputTransformer (PutTargets), or None. The model (validate_input)
+    has already checked InputTemplate's presence and length and the InputPathsMap keys."""
+    paths = transformer.get("InputPathsMap") or {}
+    for key, path in paths.items():
+        if not _JSON_PATH.fullmatch(path):
+            return f"InputPathsMap for target {target_id} has an invalid JSON path for {key}: {path}."
+    template: str = transformer["InputTemplate"]
+    is_json = template.strip().startswith("{")
+    for placeholder in _PLACEHOLDER.findall(template):
+        if placeholder in _PREDEFINED_JSON:
+            if not is_json:
+                return (
+                    f"InputTemplate for target {target_id} contains placeholder {placeholder} "
+                    "valid only for JSON template."
+                )
+        elif placeholder not in paths and placeholder not in _PREDEFINED_STRINGS:
+            return f"InputTemplate for target {target_id} contains invalid placeholder {placeholder}."
+    return None
+
+
 def _target_error(target: dict[str, Any]) -> str | None:
-    if target.get("Input") is not None and target.get("InputPath") is not None:
-        return "Only one of Input, InputPath and InputTransformer can be set."
+    """What AWS refuses in a PutTargets target, or None."""
+    given = [field for field in ("Input", "InputPath", "InputTransformer") if target.get(field) is not None]
+    if len(given) > 1:
+        return f"Only one of Input, InputPath, or InputTransformer must be provided for target {target['Id']}."
     if target.get("Input") is not None:
         try:
             json.loads(target["Input"])
@@ -212,6 +247,8 @@ def _target_error(target: dict[str, Any]) -> str | None:
             return "Input is not valid JSON text."
     if target.get("InputPath") is not None and not target["InputPath"].startswith("$"):
         return "InputPath is not a valid JSONPath."
+    if target.get("InputTransformer") is not None:
+        return _transformer_error(target["Id"], target["InputTransformer"])
     return None
 
 
