@@ -209,6 +209,7 @@ def _now() -> float:
 _PREDEFINED_STRINGS = frozenset({"aws.events.rule-arn", "aws.events.rule-name", "aws.events.event.ingestion-time"})
 _PREDEFINED_JSON = frozenset({"aws.events.event", "aws.events.event.json"})
 _PLACEHOLDER = re.compile(r"<([^<>]*)>")
+_PLACEHOLDER_KEY = re.compile(r'[{,]\s*"?<([^<>]*)>"?\s*:')
 # The JSON path syntax EventBridge evaluates (same page: dot notation, dashes, underscores,
 # alphanumerics, array indices, wildcards, forward slashes).
 _JSON_PATH = re.compile(r"\$(\.[A-Za-z0-9_\-/*]+|\[(\d+|\*)\])*")
@@ -223,6 +224,11 @@ def _transformer_error(target_id: str, transformer: dict[str, Any]) -> str | Non
             return f"InputPathsMap for target {target_id} has an invalid JSON path for {key}: {path}."
     template: str = transformer["InputTemplate"]
     is_json = template.strip().startswith("{")
+    # API reference, InputTransformer.InputTemplate: in a JSON-object template "the placeholder
+    # cannot be used as an object key".
+    key = _PLACEHOLDER_KEY.search(template) if is_json else None
+    if key:
+        return f"InputTemplate for target {target_id} uses placeholder {key.group(1)} as an object key."
     for placeholder in _PLACEHOLDER.findall(template):
         if placeholder in _PREDEFINED_JSON:
             if not is_json:

@@ -317,6 +317,12 @@ SQS = "arn:aws:sqs:us-east-1:000000000000:q"
             {"InputTransformer": {"InputTemplate": '"<aws.events.event.json>"'}},
             "InputTemplate for target t1 contains placeholder aws.events.event.json valid only for JSON template.",
         ),
+        # in a JSON-object template a placeholder cannot be an object key (API reference,
+        # InputTransformer.InputTemplate)
+        (
+            {"InputTransformer": {"InputPathsMap": {"k": "$.detail.k"}, "InputTemplate": '{"<k>": 1}'}},
+            "InputTemplate for target t1 uses placeholder k as an object key.",
+        ),
         # a path EventBridge cannot evaluate
         (
             {"InputTransformer": {"InputPathsMap": {"a": "detail.a"}, "InputTemplate": '"<a>"'}},
