@@ -9,7 +9,9 @@ without bloating state.db.
 
 Delivery is synchronous (AWS delivers asynchronously): it keeps the log deterministic, and the
 only live target — a SageMaker pipeline, started through `cloud.client("sagemaker")` — runs its
-execution in a background thread anyway. Every delivery's outcome is logged, including
+execution in a background thread anyway. A target's Input, InputPath and InputTransformer are
+validated as PutTargets validates them and kept, but change nothing delivered: a pipeline target
+is started with its SageMakerPipelineParameters, not with the event or a transformed input. Every delivery's outcome is logged, including
 failures, because a rule that silently drops events is the hardest thing to debug.
 
 Scheduled rules (EventBridge User Guide, "Creating an Amazon EventBridge rule that runs on a
