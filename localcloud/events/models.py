@@ -11,8 +11,9 @@ Delivery is synchronous (AWS delivers asynchronously): it keeps the log determin
 only live target — a SageMaker pipeline, started through `cloud.client("sagemaker")` — runs its
 execution in a background thread anyway. A target's Input, InputPath and InputTransformer are
 validated as PutTargets validates them and kept, but change nothing delivered: a pipeline target
-is started with its SageMakerPipelineParameters, not with the event or a transformed input. Every delivery's outcome is logged, including
-failures, because a rule that silently drops events is the hardest thing to debug.
+is started with its SageMakerPipelineParameters, not with the event or a transformed input.
+Every delivery's outcome is logged, including failures, because a rule that silently drops
+events is the hardest thing to debug.
 
 Scheduled rules (EventBridge User Guide, "Creating an Amazon EventBridge rule that runs on a
 schedule"; expressions parsed in localcloud/events/schedules.py): a rule's next run time lives
