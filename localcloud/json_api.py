@@ -83,10 +83,27 @@ def without_nulls(value: Any) -> Any:
 class JsonApi:
     """One JSON 1.1 service: target prefix → operations, each `fn(cloud, params) -> dict`."""
 
-    def __init__(self, model_name: str, target_prefix: str, operations: dict[str, Operation]):
+    def __init__(
+        self,
+        model_name: str,
+        target_prefix: str,
+        operations: dict[str, Operation],
+        validation_error: type[AwsError] = ValidationException,
+    ):
         self.model_name = model_name
         self.target_prefix = target_prefix
         self.operations = operations
+        # The code a service answers for a model-constraint failure: ValidationException for
+        # most, CloudWatch's `ValidationError` (a responses module's VALIDATION_ERROR).
+        self.validation_error = validation_error
+
+    def _validate(self, name: str, params: dict[str, Any]) -> None:
+        try:
+            validate_input(service_model(self.model_name).operation_model(name), params)
+        except ValidationException as error:
+            if self.validation_error is ValidationException:
+                raise
+            raise self.validation_error(error.message) from None
 
     def invoke(self, cloud: LocalCloud, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call an operation in-process with the wire API's validation (the pipeline executor's
@@ -94,7 +111,7 @@ class JsonApi:
         operation = self.operations.get(name)
         if operation is None:
             raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
-        validate_input(service_model(self.model_name).operation_model(name), params)
+        self._validate(name, params)
         return operation(cloud, without_nulls(params)) or {}
 
     def handle(self, cloud: LocalCloud, request: Request) -> Response:
@@ -112,5 +129,5 @@ class JsonApi:
         if operation is None:
             raise UnknownOperationException(f"localcloud does not implement {self.target_prefix}.{name}")
         params = json_body(request)
-        validate_input(service_model(self.model_name).operation_model(name), params)
+        self._validate(name, params)
         return operation(cloud, without_nulls(params))

@@ -59,9 +59,14 @@ def json_api(service: str) -> JsonApi:
     """The JSON service a boto3 client of this name talks to (KeyError if none here)."""
     spec = JSON_SERVICES[service]
     operations = {}
+    validation_error = None  # a module's VALIDATION_ERROR: its service's code for a model failure
     for module in spec.modules:
-        operations.update(importlib.import_module(module).OPERATIONS)
-    return JsonApi(spec.model, spec.target_prefix, operations)
+        loaded = importlib.import_module(module)
+        operations.update(loaded.OPERATIONS)
+        validation_error = getattr(loaded, "VALIDATION_ERROR", validation_error)
+    if validation_error is None:
+        return JsonApi(spec.model, spec.target_prefix, operations)
+    return JsonApi(spec.model, spec.target_prefix, operations, validation_error)
 
 
 @cache

@@ -321,13 +321,14 @@ class CloudWatchBackend:
                 "limit of 1,440. You may reduce the datapoints requested by "
                 "increasing Period, or decreasing the time range."
             )
-        metric = {"Namespace": namespace, "MetricName": metric_name, "Dimensions": dimensions}
-        series = self._series(metric, start, end, period, unit)
+        # One datapoint per period and Unit: AWS does not merge units (LocalStack's AWS-recorded
+        # test_handle_different_units: three units in one period, three datapoints).
+        series = self.store.aggregate_by_unit(namespace, metric_name, dims_key(dimensions), start, end, period, unit)
         points = []
-        for stamp, aggregate in series.items():
+        for (stamp, stored_unit), aggregate in series:
             point: dict[str, Any] = {
                 "Timestamp": dt.datetime.fromtimestamp(stamp, dt.timezone.utc),
-                "Unit": unit or "None",
+                "Unit": stored_unit,
             }
             for stat in stats:
                 point[stat] = evaluation.statistic(aggregate, stat)

@@ -16,13 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.cloudwatch.exceptions import InvalidNextToken, InvalidParameterValue, MissingParameter
+from localcloud.cloudwatch.exceptions import InvalidNextToken, InvalidParameterValue, MissingParameter, ValidationError
 from localcloud.json_api import page
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
 Params = dict[str, Any]
+
+# CloudWatch answers a model-constraint failure (SetAlarmState's StateValue outside its enum,
+# ...) with the code `ValidationError` (LocalStack's AWS-validated test_set_alarm_invalid_input;
+# AWS SDKs' CloudWatch integration features expect "ValidationError" / "failed to satisfy constraint").
+VALIDATION_ERROR = ValidationError
 
 
 def _page(items: list[dict[str, Any]], params: Params, key: str, default_max: int) -> dict[str, Any]:

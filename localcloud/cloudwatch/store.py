@@ -59,18 +59,41 @@ class MetricStore:
         self, namespace: str, name: str, dims: str, start: float, end: float, period: int, unit: str | None = None
     ) -> dict[float, dict[str, float]]:
         """{period start: {SampleCount, Sum, Minimum, Maximum}} for periods aligned to
-        multiples of `period` seconds, over datapoints with start <= ts < end."""
+        multiples of `period` seconds, over datapoints with start <= ts < end (of `unit` only
+        when given; a datapoint sent without a Unit has the unit "None", as on AWS)."""
+        return {
+            stamp: stats
+            for (stamp, _), stats in self.aggregate_by_unit(namespace, name, dims, start, end, period, unit, merge=True)
+        }
+
+    def aggregate_by_unit(
+        self,
+        namespace: str,
+        name: str,
+        dims: str,
+        start: float,
+        end: float,
+        period: int,
+        unit: str | None = None,
+        merge: bool = False,
+    ) -> list[tuple[tuple[float, str], dict[str, float]]]:
+        """[((period start, unit), statistics)] ordered by time then unit: one statistic set per
+        period and Unit, as GetMetricStatistics answers (AWS keeps units apart); `merge` folds
+        the units of a period into one (unit then "*")."""
+        unit_sql = "'*'" if merge else "COALESCE(unit, 'None')"
         sql = (
-            "SELECT CAST(ts / ? AS INTEGER) * ?, SUM(sample_count), SUM(sum), MIN(minimum), "
+            f"SELECT CAST(ts / ? AS INTEGER) * ?, {unit_sql}, SUM(sample_count), SUM(sum), MIN(minimum), "
             "MAX(maximum) FROM datapoints WHERE namespace=? AND name=? AND dims=? "
             "AND ts >= ? AND ts < ?"
         )
         args: list[Any] = [period, period, namespace, name, dims, start, end]
         if unit:
-            sql += " AND unit=?"
+            sql += " AND COALESCE(unit, 'None')=?"
             args.append(unit)
-        rows = self._conn().execute(sql + " GROUP BY 1 ORDER BY 1", args).fetchall()
-        return {float(r[0]): {"SampleCount": r[1], "Sum": r[2], "Minimum": r[3], "Maximum": r[4]} for r in rows}
+        rows = self._conn().execute(sql + " GROUP BY 1, 2 ORDER BY 1, 2", args).fetchall()
+        return [
+            ((float(r[0]), r[1]), {"SampleCount": r[2], "Sum": r[3], "Minimum": r[4], "Maximum": r[5]}) for r in rows
+        ]
 
     def metrics(
         self, namespace: str | None, name: str | None, since: float | None = None

@@ -9,8 +9,11 @@ without bloating state.db.
 
 Delivery is synchronous (AWS delivers asynchronously): it keeps the log deterministic, and the
 only live target — a SageMaker pipeline, started through `cloud.client("sagemaker")` — runs its
-execution in a background thread anyway. Every delivery's outcome is logged, including
-failures, because a rule that silently drops events is the hardest thing to debug.
+execution in a background thread anyway. A target's Input, InputPath and InputTransformer are
+validated as PutTargets validates them and kept, but change nothing delivered: a pipeline target
+is started with its SageMakerPipelineParameters, not with the event or a transformed input.
+Every delivery's outcome is logged, including failures, because a rule that silently drops
+events is the hardest thing to debug.
 
 Scheduled rules (EventBridge User Guide, "Creating an Amazon EventBridge rule that runs on a
 schedule"; expressions parsed in localcloud/events/schedules.py): a rule's next run time lives
@@ -25,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,9 +206,49 @@ def _now() -> float:
     return dt.datetime.now(dt.timezone.utc).timestamp()
 
 
+# The input transformer's predefined variables (EventBridge User Guide, "Amazon EventBridge input
+# transformation" → Predefined variables): usable in any InputTemplate without InputPathsMap;
+# the two that hold the event as JSON only as a JSON value, in a JSON-object template.
+_PREDEFINED_STRINGS = frozenset({"aws.events.rule-arn", "aws.events.rule-name", "aws.events.event.ingestion-time"})
+_PREDEFINED_JSON = frozenset({"aws.events.event", "aws.events.event.json"})
+_PLACEHOLDER = re.compile(r"<([^<>]*)>")
+_PLACEHOLDER_KEY = re.compile(r'[{,]\s*"?<([^<>]*)>"?\s*:')
+# The JSON path syntax EventBridge evaluates (same page: dot notation, dashes, underscores,
+# alphanumerics, array indices, wildcards, forward slashes).
+_JSON_PATH = re.compile(r"\$(\.[A-Za-z0-9_\-/*]+|\[(\d+|\*)\])*")
+
+
+def _transformer_error(target_id: str, transformer: dict[str, Any]) -> str | None:
+    """What AWS refuses in an InputTransformer (PutTargets), or None. The model (validate_input)
+    has already checked InputTemplate's presence and length and the InputPathsMap keys."""
+    paths = transformer.get("InputPathsMap") or {}
+    for key, path in paths.items():
+        if not _JSON_PATH.fullmatch(path):
+            return f"InputPathsMap for target {target_id} has an invalid JSON path for {key}: {path}."
+    template: str = transformer["InputTemplate"]
+    is_json = template.strip().startswith("{")
+    # API reference, InputTransformer.InputTemplate: in a JSON-object template "the placeholder
+    # cannot be used as an object key".
+    key = _PLACEHOLDER_KEY.search(template) if is_json else None
+    if key:
+        return f"InputTemplate for target {target_id} uses placeholder {key.group(1)} as an object key."
+    for placeholder in _PLACEHOLDER.findall(template):
+        if placeholder in _PREDEFINED_JSON:
+            if not is_json:
+                return (
+                    f"InputTemplate for target {target_id} contains placeholder {placeholder} "
+                    "valid only for JSON template."
+                )
+        elif placeholder not in paths and placeholder not in _PREDEFINED_STRINGS:
+            return f"InputTemplate for target {target_id} contains invalid placeholder {placeholder}."
+    return None
+
+
 def _target_error(target: dict[str, Any]) -> str | None:
-    if target.get("Input") is not None and target.get("InputPath") is not None:
-        return "Only one of Input, InputPath and InputTransformer can be set."
+    """What AWS refuses in a PutTargets target, or None."""
+    given = [field for field in ("Input", "InputPath", "InputTransformer") if target.get(field) is not None]
+    if len(given) > 1:
+        return f"Only one of Input, InputPath, or InputTransformer must be provided for target {target['Id']}."
     if target.get("Input") is not None:
         try:
             json.loads(target["Input"])
@@ -212,6 +256,8 @@ def _target_error(target: dict[str, Any]) -> str | None:
             return "Input is not valid JSON text."
     if target.get("InputPath") is not None and not target["InputPath"].startswith("$"):
         return "InputPath is not a valid JSONPath."
+    if target.get("InputTransformer") is not None:
+        return _transformer_error(target["Id"], target["InputTransformer"])
     return None
 
 
@@ -279,7 +325,9 @@ class EventsBackend:
             try:
                 parse(schedule_expression)
             except ScheduleError as error:
-                raise ValidationException(f"Parameter ScheduleExpression is not valid. Reason: {error}") from None
+                # AWS answers exactly this text, naming no reason; ours goes to the log.
+                log.info("PutRule %s: ScheduleExpression %r refused: %s", name, schedule_expression, error)
+                raise ValidationException("Parameter ScheduleExpression is not valid.") from None
         cloud = self.cloud
         arn = cloud.config.arn("events", f"rule/{name}")  # default-bus rules omit the bus
         with cloud.state.transaction():

@@ -174,7 +174,9 @@ def _anything_but(arg: Any) -> Leaf:
         if not items:
             raise PatternError(f"anything-but {op} list must not be empty")
         tests = [make(_string_arg(f"anything-but {op}", x)) for x in items]
-        return lambda v: isinstance(v, str) and not any(t(v) for t in tests)
+        # A value that is no string (null, a number, a boolean) is not excluded: it matches, as
+        # on AWS (LocalStack's AWS-validated content_anything_prefix_null / _int_value templates).
+        return lambda v: not (isinstance(v, str) and any(t(v) for t in tests))
     values = arg if isinstance(arg, list) else [arg]
     if not values:
         raise PatternError("anything-but list must not be empty")

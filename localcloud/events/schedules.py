@@ -70,10 +70,31 @@ def _year_matches(spec: str, year: int) -> bool:
     return False
 
 
+_LAST_DOW = re.compile(r"([1-7]|SUN|MON|TUE|WED|THU|FRI|SAT)?L", re.IGNORECASE)
+
+
+def _day_number(day: str) -> int:
+    """A Day-of-week as AWS numbers it (1-7 = SUN-SAT), from a number or a name."""
+    return int(day) if day.isdigit() else _DOW_NAMES.index(day.upper()) + 1
+
+
 def _dow(field: str) -> str:
-    """AWS Day-of-week (1-7 = SUN-SAT) → croniter's (0-6 = SUN-SAT); names pass unchanged,
-    as does the `#n` (n-th weekday of the month) suffix."""
+    """AWS Day-of-week (1-7 = SUN-SAT) → croniter's (0-6 = SUN-SAT); names pass unchanged.
+    `<day>#<n>` is the n-th such weekday of the month (n 1-5); `<day>L` the month's last such
+    weekday (croniter spells it `L<day>`); `L` alone the last day of the week, SAT (7). AWS's
+    own examples: cron(0 10 ? * 6L 2019-2022) "every last Friday of each month",
+    cron(0 12 ? * 6#3 *) "the third Friday"."""
+    last = _LAST_DOW.fullmatch(field)
+    if last:
+        day = last.group(1)
+        return "6" if day is None else f"L{_day_number(day) - 1}"
     head, hash_, nth = field.partition("#")
+    if hash_:
+        if not re.fullmatch(r"[1-5]", nth):
+            raise ScheduleError(f"Day-of-week {field!r}: the n in <day>#n is 1-5")
+        if not re.fullmatch(r"[1-7]|SUN|MON|TUE|WED|THU|FRI|SAT", head, re.IGNORECASE):
+            raise ScheduleError(f"Day-of-week {field!r}: <day>#n takes one day (1-7 or SUN-SAT)")
+        return f"{_day_number(head) - 1}#{nth}"
 
     def renumber(match: re.Match[str]) -> str:
         value = int(match.group())

@@ -329,3 +329,59 @@ def test_large_put_metric_data_arrives_gzipped(client):
     ]
     cw.put_metric_data(Namespace=NS, MetricData=data)
     assert len(cw.list_metrics(Namespace=NS)["Metrics"]) == 300
+
+
+# -- issue 25 class 4: units kept apart, SetAlarmState's errors as AWS answers them ---------------
+
+
+def test_get_metric_statistics_keeps_one_datapoint_per_unit(client):
+    """LocalStack's AWS-recorded snapshot test_handle_different_units
+    (tests/aws/services/cloudwatch/test_cloudwatch.snapshot.json): the same metric put with
+    Unit None, Count and Seconds in one period gives three datapoints, one per Unit, each its
+    own Average; AWS does not merge units. Asking for one Unit returns that unit's only."""
+    cw = client("cloudwatch")
+    now = dt.datetime.now(dt.timezone.utc).replace(second=30, microsecond=0)
+    data = [
+        {"MetricName": "m-test", "Value": 10.0, "Timestamp": now},  # no Unit: AWS's "None"
+        {"MetricName": "m-test", "Value": 5.0, "Unit": "Count", "Timestamp": now},
+        {"MetricName": "m-test", "Value": 1.0, "Unit": "Seconds", "Timestamp": now},
+    ]
+    cw.put_metric_data(Namespace="units", MetricData=data)
+    window = {"StartTime": now - dt.timedelta(minutes=5), "EndTime": now + dt.timedelta(minutes=5)}
+    got = cw.get_metric_statistics(
+        Namespace="units", MetricName="m-test", Period=60, Statistics=["Average", "SampleCount"], **window
+    )
+    by_unit = {p["Unit"]: (p["Average"], p["SampleCount"]) for p in got["Datapoints"]}
+    assert by_unit == {"None": (10.0, 1.0), "Count": (5.0, 1.0), "Seconds": (1.0, 1.0)}
+    only = cw.get_metric_statistics(
+        Namespace="units", MetricName="m-test", Period=60, Statistics=["Average"], Unit="Count", **window
+    )
+    assert [(p["Unit"], p["Average"]) for p in only["Datapoints"]] == [("Count", 5.0)]
+    none = cw.get_metric_statistics(
+        Namespace="units", MetricName="m-test", Period=60, Statistics=["Average"], Unit="None", **window
+    )
+    assert [(p["Unit"], p["Average"]) for p in none["Datapoints"]] == [("None", 10.0)]
+
+
+def test_set_alarm_state_errors_answer_as_aws(client):
+    """SetAlarmState with a StateValue outside OK | ALARM | INSUFFICIENT_DATA: CloudWatch's code
+    is `ValidationError` with the model's text (LocalStack's AWS-validated
+    test_set_alarm_invalid_input; the AWS SDKs' CloudWatch integration features expect
+    "ValidationError" and "failed to satisfy constraint"). A missing alarm: ResourceNotFound
+    with HTTP 404, the status botocore's CloudWatch model gives the error
+    (shapes.ResourceNotFound.error.httpStatusCode)."""
+    cw = client("cloudwatch")
+    _put_alarm(cw)
+    with pytest.raises(ClientError) as err:
+        cw.set_alarm_state(AlarmName="drift", StateValue="INVALID", StateReason="test")
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert err.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value 'INVALID' at 'stateValue' failed to satisfy constraint: "
+        "Member must satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]"
+    )
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as err:
+        cw.set_alarm_state(AlarmName="nope", StateValue="OK", StateReason="x")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    assert _state(cw)["StateValue"] != "INVALID"

@@ -90,6 +90,19 @@ CASES: list[tuple[dict, bool]] = [
     ({"detail": {"state": [{"anything-but": {"wildcard": "*/bin/*.jar"}}]}}, True),
     ({"detail": {"state": [{"anything-but": {"equals-ignore-case": ["Stopped", "RUNNING"]}}]}}, False),
     ({"detail": {"missing": [{"anything-but": "x"}]}}, False),
+    # anything-but prefix / suffix / wildcard / equals-ignore-case match null and numeric values
+    # (they are not strings that start, end or match so): LocalStack's AWS-validated templates
+    # (tests/aws/services/events/event_pattern_templates/) content_anything_prefix_null,
+    # content_anything_prefix_int_value, content_anything_suffix_list_null,
+    # content_anything_wildcard_null, content_anything_wildcard_int,
+    # content_anything_but_ignorecase_null; a missing field still does not (..._missing_NEG).
+    ({"detail": {"responseElements": [{"anything-but": {"prefix": "init"}}]}}, True),
+    ({"detail": {"x-limit": [{"anything-but": {"prefix": "init"}}]}}, True),
+    ({"detail": {"responseElements": [{"anything-but": {"suffix": [".txt", ".jpg"]}}]}}, True),
+    ({"detail": {"responseElements": [{"anything-but": {"wildcard": "*/dir/*"}}]}}, True),
+    ({"detail": {"x-limit": [{"anything-but": {"wildcard": "*/dir/*"}}]}}, True),
+    ({"detail": {"responseElements": [{"anything-but": {"equals-ignore-case": "x"}}]}}, True),
+    ({"detail": {"missing": [{"anything-but": {"prefix": "init"}}]}}, False),
     # numeric: JSON numbers only, as doubles
     ({"detail": {"x-limit": [{"numeric": [">", 100, "<=", 150]}]}}, True),
     ({"detail": {"x-limit": [{"numeric": [">", 150]}]}}, False),

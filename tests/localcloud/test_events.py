@@ -277,3 +277,85 @@ def test_rules_and_log_survive_restart(tmp_path):
         assert [e["source"] for e in server.cloud.events.list_events(10)] == ["a"]
     finally:
         server.stop()
+
+
+# -- issue 25 class 5: InputTransformer validated as PutTargets validates it ---------------------
+
+SQS = "arn:aws:sqs:us-east-1:000000000000:q"
+
+
+@pytest.mark.parametrize(
+    "target,message",
+    [
+        # AWS's texts as LocalStack's EventBridge target validation reproduces them
+        # (localstack/services/events/target.py); the API reference's Target says Input,
+        # InputPath and InputTransformer are mutually exclusive.
+        (
+            {"InputPath": "$.detail", "InputTransformer": {"InputTemplate": '"x"'}},
+            "Only one of Input, InputPath, or InputTransformer must be provided for target t1.",
+        ),
+        (
+            {"Input": "{}", "InputTransformer": {"InputTemplate": '"x"'}},
+            "Only one of Input, InputPath, or InputTransformer must be provided for target t1.",
+        ),
+        (
+            {"Input": "{}", "InputPath": "$.detail"},
+            "Only one of Input, InputPath, or InputTransformer must be provided for target t1.",
+        ),
+        # a placeholder InputPathsMap does not define and that is no predefined variable
+        (
+            {"InputTransformer": {"InputPathsMap": {"a": "$.detail.a"}, "InputTemplate": '"<a> and <b>"'}},
+            "InputTemplate for target t1 contains invalid placeholder b.",
+        ),
+        (
+            {"InputTransformer": {"InputTemplate": '"<instance> is up"'}},
+            "InputTemplate for target t1 contains invalid placeholder instance.",
+        ),
+        # the event-as-JSON variables only as values of a JSON-object template ("Predefined
+        # variables": "can only be used as a value for a JSON field")
+        (
+            {"InputTransformer": {"InputTemplate": '"<aws.events.event.json>"'}},
+            "InputTemplate for target t1 contains placeholder aws.events.event.json valid only for JSON template.",
+        ),
+        # in a JSON-object template a placeholder cannot be an object key (API reference,
+        # InputTransformer.InputTemplate)
+        (
+            {"InputTransformer": {"InputPathsMap": {"k": "$.detail.k"}, "InputTemplate": '{"<k>": 1}'}},
+            "InputTemplate for target t1 uses placeholder k as an object key.",
+        ),
+        # a path EventBridge cannot evaluate
+        (
+            {"InputTransformer": {"InputPathsMap": {"a": "detail.a"}, "InputTemplate": '"<a>"'}},
+            "InputPathsMap for target t1 has an invalid JSON path for a: detail.a.",
+        ),
+    ],
+)
+def test_put_targets_refuses_input_transformers_as_aws(client, target, message):
+    events = client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["x"]}))
+    with pytest.raises(ClientError) as err:
+        events.put_targets(Rule="r", Targets=[{"Id": "t1", "Arn": SQS, **target}])
+    assert err.value.response["Error"] == {"Code": "ValidationException", "Message": message}
+    assert events.list_targets_by_rule(Rule="r")["Targets"] == []
+
+
+def test_put_targets_accepts_valid_input_transformers(client):
+    """The API reference's and the user guide's own examples are accepted and stored as sent."""
+    events = client("events")
+    events.put_rule(Name="r", EventPattern=json.dumps({"source": ["x"]}))
+    transformers = [
+        {
+            "InputPathsMap": {"instance": "$.detail.instance", "status": "$.detail.status"},
+            "InputTemplate": '"<instance> is in state <status>"',
+        },
+        {
+            "InputPathsMap": {"instance": "$.detail.instance", "status": "$.detail.status"},
+            "InputTemplate": '{"myInstance": <instance>,"myStatus": "<instance> is in state \\"<status>\\""}',
+        },
+        {"InputTemplate": '{"rule": "<aws.events.rule-name>", "event": <aws.events.event.json>}'},
+        {"InputPathsMap": {"first": "$.detail.items[0]", "all": "$.resources[*]"}, "InputTemplate": '"<first>"'},
+    ]
+    targets = [{"Id": f"t{i}", "Arn": SQS, "InputTransformer": t} for i, t in enumerate(transformers)]
+    assert events.put_targets(Rule="r", Targets=targets)["FailedEntryCount"] == 0
+    stored = events.list_targets_by_rule(Rule="r")["Targets"]
+    assert [t["InputTransformer"] for t in stored] == transformers

@@ -199,3 +199,50 @@ def test_one_broken_alarm_does_not_stop_the_evaluation_of_the_others(localcloud,
     cloud.cloudwatch.tick(time.time() + 120)
     states = {a["AlarmName"]: a["StateValue"] for a in cw.describe_alarms()["MetricAlarms"]}
     assert states["b-fine"] == "ALARM"
+
+
+# -- issue 25 class 5: the L and # forms of Day-of-week; AWS's exact refusal ---------------------
+
+
+@pytest.mark.parametrize(
+    "expression,expected",
+    [
+        # EventBridge User Guide, schedule expressions: "cron(0 10 ? * 6L 2019-2022)" runs "every
+        # last Friday of each month"; `L` in Day-of-week "specifies the last day of the week"
+        # (7 = SAT); `#` the n-th weekday ("3#2" the second Tuesday). NOW is Sun 2026-11-29.
+        ("cron(0 12 ? * 6L *)", dt.datetime(2026, 12, 25, 12, 0, tzinfo=UTC)),  # last FRI of Dec
+        ("cron(0 12 ? * FRIL *)", dt.datetime(2026, 12, 25, 12, 0, tzinfo=UTC)),
+        ("cron(0 12 ? * 1L *)", dt.datetime(2026, 12, 27, 12, 0, tzinfo=UTC)),  # last SUN of Dec
+        ("cron(0 12 ? * L *)", dt.datetime(2026, 12, 5, 12, 0, tzinfo=UTC)),  # next SAT
+        ("cron(0 12 ? * 3#2 *)", dt.datetime(2026, 12, 8, 12, 0, tzinfo=UTC)),  # 2nd TUE of Dec
+        ("cron(0 12 ? * 2#5 *)", dt.datetime(2026, 11, 30, 12, 0, tzinfo=UTC)),  # 5th MON of Nov
+        ("cron(0 12 ? * MON#1 *)", dt.datetime(2026, 12, 7, 12, 0, tzinfo=UTC)),
+        ("cron(0 10 ? * 6L 2027)", dt.datetime(2027, 1, 29, 10, 0, tzinfo=UTC)),  # with a Year
+    ],
+)
+def test_last_and_nth_weekday_forms(expression, expected):
+    assert schedules.parse(expression).next_after(NOW) == expected
+
+
+@pytest.mark.parametrize("expression", ["cron(0 12 ? * 2#6 *)", "cron(0 12 ? * 8L *)", "cron(0 12 ? * 2#0 *)"])
+def test_weekday_forms_aws_refuses(expression):
+    with pytest.raises(schedules.ScheduleError):
+        schedules.parse(expression)
+
+
+def test_put_rule_answers_exactly_aws_refusal_and_accepts_l_and_hash(client, caplog):
+    """AWS's refusal is exactly "Parameter ScheduleExpression is not valid." (LocalStack's
+    AWS-validated test_put_rule_with_invalid_schedule_rate asserts the whole Error); our reason
+    goes to the log only."""
+    events = client("events")
+    with caplog.at_level("INFO", logger="localcloud.events.schedules"):
+        with pytest.raises(ClientError) as err:
+            events.put_rule(Name="r", ScheduleExpression="rate(1 minutes)")
+    assert err.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "Parameter ScheduleExpression is not valid.",
+    }
+    assert any("singular" in r.getMessage() for r in caplog.records)
+    for i, expression in enumerate(["cron(0 10 ? * 6L 2030)", "cron(0 12 ? * 6#3 *)", "cron(0 12 ? * L *)"]):
+        events.put_rule(Name=f"ok{i}", ScheduleExpression=expression)
+        assert events.describe_rule(Name=f"ok{i}")["ScheduleExpression"] == expression
