@@ -7,13 +7,20 @@ one connection per thread because sqlite3 connections are not shared across thre
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+log = logging.getLogger("localcloud.state")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -29,6 +36,35 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 
 class AlreadyExists(Exception):
     pass
+
+
+def write_error(exc: sqlite3.Error, path: Path) -> OSError | None:
+    """A database write that failed for want of disk (SQLITE_FULL) or of a working disk
+    (SQLITE_IOERR) as the OSError naming the database file, as a file write would say it
+    ("[Errno 28] No space left on device: '.../state.db'"); None for any other error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR:
+        return OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+    return None
+
+
+def until_written(write: Callable[[], T], what: str, pause: float = 0.2, longest: float = 5.0) -> T:
+    """write(), retried while it fails with an OSError (a full disk: the state directory's
+    filesystem has no room), for the writes that must not be lost: how a job, a step or an
+    execution ended. Without it a full disk left them InProgress / Executing for ever, even
+    after space was freed; with it they end as soon as the disk has room again."""
+    warned = False
+    while True:
+        try:
+            return write()
+        except OSError as exc:
+            if not warned:
+                log.warning("cannot record %s: %s; retrying until the disk has room", what, exc)
+                warned = True
+            time.sleep(pause)
+            pause = min(pause * 2, longest)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -63,17 +99,44 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if conn.in_transaction:  # SQLite may have rolled back itself (SQLITE_FULL)
+            conn.execute("ROLLBACK")
+        translated = write_error(exc, _database_file(conn))
+        if translated is None:
+            raise
+        raise translated from exc
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+
+
+def _database_file(conn: sqlite3.Connection) -> Path:
+    try:
+        return Path(conn.execute("PRAGMA database_list").fetchone()[2])
+    except sqlite3.Error:
+        return Path("(database)")
 
 
 class StateStore:
+    """Writes that fail for want of disk raise OSError naming the database (`write_error`)."""
+
     def __init__(self, path: Path):
         self.path = path
         self._conn = ThreadConnections(path)
         self._conn().executescript(_SCHEMA)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            translated = write_error(exc, self.path)
+            if translated is None:
+                raise
+            raise translated from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -82,7 +145,7 @@ class StateStore:
         if conn.in_transaction:
             yield
             return
-        with immediate(conn):
+        with self._writing(), immediate(conn):
             yield
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
@@ -96,19 +159,24 @@ class StateStore:
 
     def insert(self, kind: str, name: str, doc: dict[str, Any]) -> None:
         try:
-            self._conn().execute("INSERT INTO resources(kind, name, doc) VALUES (?,?,?)", (kind, name, json.dumps(doc)))
+            with self._writing():
+                self._conn().execute(
+                    "INSERT INTO resources(kind, name, doc) VALUES (?,?,?)", (kind, name, json.dumps(doc))
+                )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"{kind} {name}") from None
 
     def put(self, kind: str, name: str, doc: dict[str, Any]) -> None:
-        self._conn().execute(
-            "INSERT INTO resources(kind, name, doc) VALUES (?,?,?) "
-            "ON CONFLICT(kind, name) DO UPDATE SET doc=excluded.doc",
-            (kind, name, json.dumps(doc)),
-        )
+        with self._writing():
+            self._conn().execute(
+                "INSERT INTO resources(kind, name, doc) VALUES (?,?,?) "
+                "ON CONFLICT(kind, name) DO UPDATE SET doc=excluded.doc",
+                (kind, name, json.dumps(doc)),
+            )
 
     def delete(self, kind: str, name: str) -> bool:
-        cur = self._conn().execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name))
+        with self._writing():
+            cur = self._conn().execute("DELETE FROM resources WHERE kind=? AND name=?", (kind, name))
         return cur.rowcount > 0
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:

@@ -96,6 +96,7 @@ class OfflineReplicator:
         self._conn = conn
         self._meta = meta
         self._block = block
+        self._unwritable: set[str] = set()  # groups whose last round could not write (logged once)
         self.staging = staging
         self.delay = max(0.0, float(delay))
         self._lock = threading.Lock()
@@ -203,6 +204,14 @@ class OfflineReplicator:
                     continue
                 try:
                     done += self._replicate_group(conn, name, cutoff)
+                    self._unwritable.discard(name)
+                except (OSError, sqlite3.OperationalError) as exc:
+                    # The disk is full (or failing): nothing is lost, the journal keeps the rows
+                    # and the next round writes them. Blocking the offline store here would fail
+                    # every later run's BuildDataset for good, long after space was freed.
+                    if name not in self._unwritable:
+                        log.warning("offline replication of feature group %s will be retried: %s", name, exc)
+                        self._unwritable.add(name)
                 except Exception as exc:  # one group's failure never stops the others
                     log.exception("offline replication of feature group %s failed", name)
                     self._block(name, f"Offline store replication failed: {exc}")

@@ -294,12 +294,20 @@ def run(
             )
         except OSError as exc:
             return Completed(127, [f"cannot start {cmd[0]}: {exc}"])
-        on_start(proc.pid)
+        try:
+            on_start(proc.pid)
+        except BaseException:  # the job could not be recorded (a full disk): it must not run on
+            _kill(proc)
+            _kill_group(proc.pid)
+            raise
 
         def pump() -> None:  # stderr goes to the log too; its last lines explain a failure
             assert proc.stderr is not None
             for line in proc.stderr:
-                out.write(line)
+                try:
+                    out.write(line)
+                except OSError:  # a full disk: keep reading, or the job blocks on a full pipe
+                    pass
                 text = line.decode(errors="replace").rstrip()
                 if text:
                     tail.append(text)

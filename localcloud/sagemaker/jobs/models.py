@@ -195,7 +195,12 @@ class JobsBackend:
                 log.exception("%s %s crashed", kind, name)
                 fields: dict[str, Any] = {
                     STATUS_KEY[kind]: "Failed",
-                    "FailureReason": f"internal error in the local executor: {exc}",
+                    # an OSError names its file: "[Errno 28] No space left on device: '...'"
+                    "FailureReason": (
+                        f"InternalServerError: {exc}"
+                        if isinstance(exc, OSError)
+                        else f"internal error in the local executor: {exc}"
+                    )[: runner.FAILURE_REASON_MAX],
                 }
                 if kind == TRAINING_JOB:
                     fields["SecondaryStatus"] = "Failed"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from localcloud.errors import AwsError
 from localcloud.sagemaker.jobs import container, image
 from localcloud.sagemaker.store import now
+from localcloud.state import until_written
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -76,9 +77,15 @@ class Job:
         self.folder.failure_file.parent.mkdir(parents=True)
 
     def save(self, **fields: Any) -> None:
+        """Record fields. While the job runs, a failed write (OSError: a full disk) is raised
+        and fails the job; how it ended is retried until written (`state.until_written`), so a
+        full disk never leaves the record InProgress once the job is over."""
         self.record.update(fields)
         self.record["LastModifiedTime"] = now()
-        self._save(self.record)
+        if self.in_progress:
+            self._save(self.record)
+        else:
+            until_written(lambda: self._save(self.record), f"the end of job {self.name}")
 
     @property
     def in_progress(self) -> bool:

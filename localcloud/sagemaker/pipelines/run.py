@@ -23,6 +23,7 @@ from localcloud.errors import AwsError
 from localcloud.sagemaker.pipelines import expressions, graph, parameters, policies
 from localcloud.sagemaker.pipelines.runners import RUNNERS, PipelineFailed, StepFailed, StepResult, StepRun, StepStopped
 from localcloud.sagemaker.store import now, wire
+from localcloud.state import until_written
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -284,7 +285,9 @@ class ExecutionRun:
         if reason is not None:
             fields["FailureReason"] = reason[:EXECUTION_FAILURE_MAX]
         try:
-            self.doc = self.store.update_execution(self.exec_id, **fields)
+            self.doc = until_written(
+                lambda: self.store.update_execution(self.exec_id, **fields), f"execution {self.exec_id} {status}"
+            )
         except KeyError:  # the pipeline was deleted while this ran
             return status
         log.info("pipeline execution %s %s%s", self.exec_id, status, f": {reason}" if reason else "")
@@ -325,11 +328,12 @@ class ExecutionRun:
     def _run_step(self, spec: graph.StepSpec, attempt: int) -> _Outcome:
         try:
             return self._attempts(spec, attempt)
+        except OSError as exc:  # a write failed (a full disk): the error names the file
+            log.exception("step %s could not write", spec.name)
+            return self._failed(spec, attempt, StepFailed(f"InternalServerError: {exc}"))
         except Exception as exc:  # never lose a step to a bug: record it as failed
             log.exception("step %s crashed", spec.name)
-            failure = StepFailed(f"internal error in the local executor: {exc}")
-            self._save_step(spec, attempt, StepStatus="Failed", FailureReason=failure.reason, EndTime=now())
-            return _Outcome("Failed", failure=failure)
+            return self._failed(spec, attempt, StepFailed(f"internal error in the local executor: {exc}"))
 
     def _attempts(self, spec: graph.StepSpec, attempt: int) -> _Outcome:
         first_start = time.monotonic()
@@ -426,7 +430,7 @@ class ExecutionRun:
         fields: dict[str, Any] = {"StepStatus": "Failed", "FailureReason": failure.reason, "EndTime": now()}
         if failure.metadata:
             fields["Metadata"] = failure.metadata
-        self._save_step(spec, attempt, **fields)
+        until_written(lambda: self._save_step(spec, attempt, **fields), f"step {spec.name} Failed")
         return _Outcome("Failed", failure=failure)
 
     def _save_step(self, spec: graph.StepSpec, attempt: int, new: bool = False, **fields: Any) -> dict[str, Any]:
