@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidRequest
 from localcloud.protocol import Request, Response, xml_error
 from localcloud.s3.exceptions import (
     IllegalLocationConstraintException,
@@ -33,7 +33,7 @@ from localcloud.s3.exceptions import (
     PreconditionFailed,
 )
 from localcloud.s3.models import ObjectInfo, S3Backend, iso8601, validate_key
-from localcloud.s3.payload import DIGITS, checksum_headers, verified_payload
+from localcloud.s3.payload import CHECKSUMS, DIGITS, checksum_headers, verified_payload
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -422,6 +422,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
 def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
     validate_key(key)
+    if_match, if_none_match = _write_conditions(req)
     data, checksums = verified_payload(req)
     info = s3.put_object(
         bucket,
@@ -431,8 +432,31 @@ def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
         metadata=_user_metadata(req),
         headers=_stored_headers(req),
         checksums=checksums,
+        if_match=if_match,
+        if_none_match=if_none_match,
     )
     return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
+
+
+def _write_conditions(req: Request) -> tuple[str | None, str | None]:
+    """PutObject's and CompleteMultipartUpload's (If-Match, If-None-Match). S3 takes only `*` as
+    If-None-Match of a write and not both headers at once: 501 NotImplemented otherwise, as in
+    LocalStack's AWS-recorded snapshots (test_put_object_if_none_match_*)."""
+    if_match = req.headers.get("If-Match")
+    if_none_match = req.headers.get("If-None-Match")
+    if if_match is not None and if_none_match is not None:
+        raise NotImplementedFeature(
+            "A header you provided implies functionality that is not implemented "
+            "(If-Match,If-None-Match: multiple conditional request headers present in the request)"
+        )
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise NotImplementedFeature(
+            "A header you provided implies functionality that is not implemented "
+            f"(If-None-Match {if_none_match!r}: only '*' is accepted for this API)"
+        )
+    if if_match is not None and not if_match.strip():
+        raise InvalidArgument("If-Match must be an ETag, not empty")
+    return if_match, if_none_match
 
 
 def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
@@ -536,17 +560,50 @@ def _read_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool)
     headers = _object_headers(info, req)
     range_header = req.headers.get("Range")
     part_number = req.query_value("partNumber")
+    if part_number is not None:
+        return _read_part(s3, req, info, headers, part_number, head)
     span = _parse_range(range_header, info.size) if range_header else None
-    if part_number not in (None, "1"):
-        raise InvalidPartNumber("The requested partnumber is not satisfiable")
     if span is None:
         # Full-object checksums only describe full reads; botocore verifies them when returned.
         if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
             headers.update(checksum_headers(info.checksums))
+            if info.checksums:
+                headers["x-amz-checksum-type"] = info.checksum_type or "FULL_OBJECT"
         body = b"" if head else s3.read(info)
         headers["Content-Length"] = str(info.size)
         return Response(200, body, headers)
     start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    headers["Content-Length"] = str(end - start + 1)
+    return Response(206, b"" if head else s3.read(info, start, end), headers)
+
+
+def _read_part(
+    s3: S3Backend, req: Request, info: ObjectInfo, headers: dict[str, str], part_number: str, head: bool
+) -> Response:
+    """GetObject/HeadObject ?partNumber=N: 206 with that part's bytes, Content-Range and (for a
+    multipart object) x-amz-mp-parts-count; a single PUT is one part. Source: GetObject and
+    HeadObject API reference ("PartNumber ... Effectively performs a 'ranged' GET request for
+    the part specified"); errors as LocalStack's AWS-recorded snapshots: a part beyond the
+    count is 416 InvalidPartNumber, partNumber with Range is 400 InvalidRequest."""
+    try:
+        number = _strict_int(part_number)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 10000:
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+    if req.headers.get("Range"):
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    if number > info.parts_count:
+        raise InvalidPartNumber(
+            f"The requested partnumber is not satisfiable (part {number} of an object of {info.parts_count})"
+        )
+    if info.parts is not None:
+        headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    if info.size == 0:
+        headers["Content-Length"] = "0"
+        return Response(200, b"", headers)
+    start, end = info.part_span(number)
     headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
     headers["Content-Length"] = str(end - start + 1)
     return Response(206, b"" if head else s3.read(info, start, end), headers)
@@ -603,16 +660,23 @@ def _delete_objects(s3: S3Backend, req: Request, bucket: str, key: str) -> Respo
 
 # ----------------------------------------------------------------------------- multipart
 def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    algorithm = req.headers.get("x-amz-checksum-algorithm")
+    algorithm = req.headers.get("x-amz-checksum-algorithm") or None
+    checksum_type = (req.headers.get("x-amz-checksum-type") or "").upper() or None
+    if checksum_type not in (None, "COMPOSITE", "FULL_OBJECT"):
+        raise InvalidArgument(f"x-amz-checksum-type {checksum_type!r} is not COMPOSITE or FULL_OBJECT")
     upload_id = s3.create_upload(
         bucket,
         key,
         content_type=req.headers.get("Content-Type"),
         metadata=_user_metadata(req),
         headers=_stored_headers(req),
-        checksum_algorithm=algorithm,
+        checksum_algorithm=algorithm.lower() if algorithm else None,
+        checksum_type=checksum_type,
     )
-    headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
+    upload = s3.get_upload(bucket, key, upload_id)
+    headers = {}
+    if algorithm and upload.checksum_type:
+        headers = {"x-amz-checksum-algorithm": algorithm.upper(), "x-amz-checksum-type": upload.checksum_type}
     return _xml(
         "InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)], headers=headers
     )
@@ -653,7 +717,9 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
     upload_id = req.query_value("uploadId") or ""
     s3.get_upload(bucket, key, upload_id)
     root = _parse_xml(req.body)
+    if_match, if_none_match = _write_conditions(req)
     requested = []
+    part_checksums: dict[int, dict[str, str]] = {}
     for part in _findall(root, "Part"):
         number_el, etag_el = _find(part, "PartNumber"), _find(part, "ETag")
         try:
@@ -661,11 +727,35 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
         except ValueError:
             raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
-    info = s3.complete_upload(bucket, key, upload_id, requested=requested)
-    return _xml(
-        "CompleteMultipartUploadResult",
-        [("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)],
+        given = {}
+        for alg in CHECKSUMS:
+            element = _find(part, f"Checksum{alg.upper()}")
+            if element is not None and (element.text or "").strip():
+                given[alg] = (element.text or "").strip()
+        part_checksums[number] = given
+    checksum_type = (req.headers.get("x-amz-checksum-type") or "").upper() or None
+    full = {alg: v.strip() for alg in CHECKSUMS if (v := req.headers.get(f"x-amz-checksum-{alg}"))}
+    info = s3.complete_upload(
+        bucket,
+        key,
+        upload_id,
+        requested=requested,
+        part_checksums=part_checksums,
+        checksum_type=checksum_type,
+        full_checksums=full,
+        if_match=if_match,
+        if_none_match=if_none_match,
     )
+    out: list[tuple[str, XmlContent]] = [
+        ("Location", f"/{bucket}/{quote(key)}"),
+        ("Bucket", bucket),
+        ("Key", key),
+        ("ETag", info.etag),
+    ]
+    out += [(f"Checksum{alg.upper()}", value) for alg, value in info.checksums.items()]
+    if info.checksums and info.checksum_type:
+        out.append(("ChecksumType", info.checksum_type))
+    return _xml("CompleteMultipartUploadResult", out)
 
 
 def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
