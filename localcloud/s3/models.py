@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 # Columns added after the first release: added to an older s3meta.db when it is opened.
 _ADDED_COLUMNS = {
-    "objects": (("parts", "TEXT"), ("checksum_type", "TEXT")),
+    "objects": (("parts", "TEXT"), ("checksum_type", "TEXT"), ("part_checksums", "TEXT")),
     "uploads": (("checksum_type", "TEXT"),),
 }
 # "Checking object integrity" (Amazon S3 User Guide): without x-amz-checksum-type, an upload's
@@ -118,6 +118,7 @@ class ObjectInfo:
     path: Path | None = None
     parts: list[int] | None = None  # a multipart object's part sizes, in order
     checksum_type: str | None = None  # COMPOSITE / FULL_OBJECT (None: a single PUT's checksum)
+    part_checksums: list[dict[str, str]] | None = None  # a COMPOSITE object's parts' checksums
 
     def part_span(self, number: int) -> tuple[int, int]:
         """Bytes [start, end] inclusive of part `number` (a single PUT is one part)."""
@@ -361,12 +362,12 @@ class S3Backend:
     # ----------------------------------------------------------------- objects
     def _info_from_row(self, bucket: str, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
         rows = self._sql(
-            "SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums, parts, checksum_type "
-            "FROM objects WHERE bucket=? AND key=?",
+            "SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums, parts, checksum_type, "
+            "part_checksums FROM objects WHERE bucket=? AND key=?",
             (bucket, key),
         )
         if rows and rows[0][0] == st.st_size and rows[0][1] == st.st_mtime_ns:
-            _, _, etag, ctype, meta, headers, checksums, parts, checksum_type = rows[0]
+            _, _, etag, ctype, meta, headers, checksums, parts, checksum_type, part_checksums = rows[0]
             return ObjectInfo(
                 key,
                 st.st_size,
@@ -379,6 +380,7 @@ class S3Backend:
                 path,
                 json.loads(parts) if parts else None,
                 checksum_type,
+                json.loads(part_checksums) if part_checksums else None,
             )
         # Written or changed outside S3: what we knew is stale; the content decides the ETag.
         etag = f'"{_md5_file(path)}"'
@@ -431,6 +433,7 @@ class S3Backend:
         etag: str | None = None,
         parts: list[int] | None = None,
         checksum_type: str | None = None,
+        part_checksums: list[dict[str, str]] | None = None,
         if_match: str | None = None,
         if_none_match: str | None = None,
     ) -> ObjectInfo:
@@ -472,10 +475,11 @@ class S3Backend:
                 path,
                 list(parts) if parts is not None else None,
                 checksum_type,
+                part_checksums,
             )
             self._sql(
                 "INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag, content_type, "
-                "metadata, headers, checksums, parts, checksum_type) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "metadata, headers, checksums, parts, checksum_type, part_checksums) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     bucket,
                     key,
@@ -488,6 +492,7 @@ class S3Backend:
                     json.dumps(info.checksums),
                     json.dumps(info.parts) if info.parts is not None else None,
                     checksum_type,
+                    json.dumps(part_checksums) if part_checksums is not None else None,
                 ),
             )
         return info
@@ -760,10 +765,18 @@ class S3Backend:
         self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes, checksums: dict[str, str]
     ) -> Part:
         """UploadPart: store (or replace) part `number` (1..10000, else InvalidArgument);
-        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values."""
-        self.get_upload(bucket, key, upload_id)
+        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values; a part of an
+        upload created with a checksum algorithm that carries another algorithm's checksum is
+        InvalidRequest, as in LocalStack's AWS-recorded snapshots."""
+        upload = self.get_upload(bucket, key, upload_id)
         if not 1 <= number <= 10000:
             raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+        expected = upload.checksum_algorithm
+        if expected is not None and checksums and expected not in checksums:
+            raise InvalidRequest(
+                f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
+                f"actual checksum Type: {next(iter(checksums))}"
+            )
         folder = self.multipart_root / upload_id
         tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         tmp.write_bytes(data)
@@ -878,6 +891,12 @@ class S3Backend:
         if algorithm is not None and upload.checksum_type == "FULL_OBJECT":
             whole = running_checksum(algorithm)  # None: an algorithm localcloud cannot compute
 
+        if whole is None and algorithm is not None and upload.checksum_type == "FULL_OBJECT":
+            # crc32c over a large object / crc64nvme: localcloud cannot compute it, so the
+            # client's whole-object value is kept unverified (as payload.checksum does).
+            if (full_checksums or {}).get(algorithm):
+                checksums[algorithm] = (full_checksums or {})[algorithm]
+
         def chunks() -> Iterator[bytes]:
             for part in parts:
                 with open(folder / str(part.number), "rb") as f:
@@ -902,6 +921,11 @@ class S3Backend:
             etag=etag,
             checksums=checksums,
             parts=[p.size for p in parts],
+            part_checksums=(
+                [{algorithm: p.checksums[algorithm]} for p in parts]
+                if algorithm is not None and upload.checksum_type == "COMPOSITE"
+                else None
+            ),
             checksum_type=upload.checksum_type if algorithm is not None else None,
             if_match=if_match,
             if_none_match=if_none_match,

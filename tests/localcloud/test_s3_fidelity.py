@@ -296,3 +296,58 @@ def test_sha256_composite(s3):
     done = s3.complete_multipart_upload(Bucket=BUCKET, Key="s", UploadId=upload_id, MultipartUpload={"Parts": [part]})
     inner = hashlib.sha256(b"data").digest()
     assert done["ChecksumSHA256"] == _b64(hashlib.sha256(inner).digest()) + "-1"
+
+
+def test_get_object_attributes_of_a_composite_upload(s3):
+    chunks = [b"a" * (5 * MB), b"tail"]
+    upload_id, parts = _multipart(s3, "attrs", chunks, ChecksumAlgorithm="CRC32")
+    done = s3.complete_multipart_upload(
+        Bucket=BUCKET, Key="attrs", UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    attrs = s3.get_object_attributes(
+        Bucket=BUCKET, Key="attrs", ObjectAttributes=["ETag", "Checksum", "ObjectParts", "ObjectSize", "StorageClass"]
+    )
+    assert attrs["ETag"] == done["ETag"].strip('"')  # unquoted, as S3 sends it
+    # The user guide's example shows the composite value without its "-<count>".
+    assert attrs["Checksum"] == {
+        "ChecksumCRC32": done["ChecksumCRC32"].split("-")[0],
+        "ChecksumType": "COMPOSITE",
+    }
+    assert attrs["ObjectSize"] == 5 * MB + 4
+    assert attrs["StorageClass"] == "STANDARD"
+    object_parts = attrs["ObjectParts"]
+    assert object_parts["TotalPartsCount"] == 2
+    assert [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in object_parts["Parts"]] == [
+        (1, 5 * MB, _b64(_crc32(chunks[0]))),
+        (2, 4, _b64(_crc32(chunks[1]))),
+    ]
+    page = s3.get_object_attributes(Bucket=BUCKET, Key="attrs", ObjectAttributes=["ObjectParts"], MaxParts=1)
+    assert page["ObjectParts"]["IsTruncated"] is True
+    assert [p["PartNumber"] for p in page["ObjectParts"]["Parts"]] == [1]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=BUCKET, Key="attrs", ObjectAttributes=["Colour"])
+    assert _error(exc) == ("InvalidArgument", 400)
+    assert "x-amz-object-attributes" in exc.value.response["Error"]["Message"]
+
+
+def test_upload_part_with_another_algorithm_is_refused(s3):
+    upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key="mix", ChecksumAlgorithm="SHA256")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        # boto3 computes a CRC32 when no algorithm is named.
+        s3.upload_part(Bucket=BUCKET, Key="mix", UploadId=upload_id, PartNumber=1, Body=b"data")
+    assert _error(exc) == ("InvalidRequest", 400)
+    assert "expected checksum Type: sha256" in exc.value.response["Error"]["Message"]
+
+
+def test_upload_part_copy_carries_the_upload_checksum(s3):
+    s3.put_object(Bucket=BUCKET, Key="source", Body=b"copied bytes")
+    upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key="dest", ChecksumAlgorithm="CRC32")["UploadId"]
+    copied = s3.upload_part_copy(
+        Bucket=BUCKET, Key="dest", UploadId=upload_id, PartNumber=1, CopySource={"Bucket": BUCKET, "Key": "source"}
+    )["CopyPartResult"]
+    assert copied["ChecksumCRC32"] == _b64(_crc32(b"copied bytes"))
+    part = {"PartNumber": 1, "ETag": copied["ETag"], "ChecksumCRC32": copied["ChecksumCRC32"]}
+    done = s3.complete_multipart_upload(
+        Bucket=BUCKET, Key="dest", UploadId=upload_id, MultipartUpload={"Parts": [part]}
+    )
+    assert done["ChecksumCRC32"] == _b64(_crc32(_crc32(b"copied bytes"))) + "-1"
