@@ -437,7 +437,10 @@ def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
         if_match=if_match,
         if_none_match=if_none_match,
     )
-    return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
+    headers = {"ETag": info.etag, **checksum_headers(checksums)}
+    if checksums:
+        headers["x-amz-checksum-type"] = "FULL_OBJECT"  # a single PUT's checksum is of the whole object
+    return Response(200, b"", headers)
 
 
 def _write_conditions(req: Request) -> tuple[str | None, str | None]:

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sqlite3
 import threading
 import zlib
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.conftest import start_server
 
 BUCKET = "fidelity-bucket"
 MB = 1024 * 1024
@@ -351,3 +355,50 @@ def test_upload_part_copy_carries_the_upload_checksum(s3):
         Bucket=BUCKET, Key="dest", UploadId=upload_id, MultipartUpload={"Parts": [part]}
     )
     assert done["ChecksumCRC32"] == _b64(_crc32(_crc32(b"copied bytes"))) + "-1"
+
+
+def test_an_s3meta_db_of_the_earlier_schema_is_upgraded(tmp_path):
+    """A state directory written before part sizes and checksum types were kept still opens,
+    its objects read as before, and new multipart objects answer part reads."""
+    home = tmp_path / "home"
+    (home / "s3" / BUCKET).mkdir(parents=True)
+    (home / "s3" / BUCKET / "old").write_bytes(b"old object")
+    db = sqlite3.connect(home / "s3meta.db")
+    db.executescript(
+        """
+        CREATE TABLE buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
+        CREATE TABLE objects (
+            bucket TEXT NOT NULL, key TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+            etag TEXT NOT NULL, content_type TEXT, metadata TEXT NOT NULL DEFAULT '{}',
+            headers TEXT NOT NULL DEFAULT '{}', checksums TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (bucket, key));
+        CREATE TABLE uploads (
+            upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, created REAL NOT NULL,
+            content_type TEXT, metadata TEXT NOT NULL DEFAULT '{}', headers TEXT NOT NULL DEFAULT '{}',
+            checksum_algorithm TEXT);
+        """
+    )
+    db.close()
+    server = start_server(home)
+    try:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        assert s3.get_object(Bucket=BUCKET, Key="old", PartNumber=1)["Body"].read() == b"old object"
+        upload_id, parts = _multipart(s3, "new", [b"n" * (5 * MB), b"m"])
+        s3.complete_multipart_upload(Bucket=BUCKET, Key="new", UploadId=upload_id, MultipartUpload={"Parts": parts})
+        assert s3.get_object(Bucket=BUCKET, Key="new", PartNumber=2)["Body"].read() == b"m"
+    finally:
+        server.stop()
+
+
+def test_put_object_reports_its_full_object_checksum(s3):
+    reply = s3.put_object(Bucket=BUCKET, Key="one", Body=b"payload", ChecksumAlgorithm="CRC32")
+    assert reply["ChecksumCRC32"] == _b64(_crc32(b"payload"))
+    assert reply["ChecksumType"] == "FULL_OBJECT"
+    head = s3.head_object(Bucket=BUCKET, Key="one", ChecksumMode="ENABLED")
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (_b64(_crc32(b"payload")), "FULL_OBJECT")
