@@ -14,7 +14,7 @@ import re
 import zlib
 from collections.abc import Callable
 
-from localcloud.errors import SignatureDoesNotMatch
+from localcloud.errors import InvalidRequest, SignatureDoesNotMatch
 from localcloud.protocol import Request
 from localcloud.s3.exceptions import BadDigest, IncompleteBody, InvalidDigest, XAmzContentSHA256Mismatch
 
@@ -61,11 +61,24 @@ def verified_payload(req: Request) -> tuple[bytes, dict[str, str]]:
         if value is None:
             continue
         value = value.strip()
+        if not _well_formed(alg, value):
+            # S3's answer for a value that is not the algorithm's digest in base64.
+            raise InvalidRequest(f"Value for x-amz-checksum-{alg} header is invalid.")
         actual = checksum(alg, body)
         if actual is not None and actual != value:
             raise BadDigest(f"The {alg.upper()} you specified did not match the calculated checksum.")
         checksums[alg] = value
     return body, checksums
+
+
+_DIGEST_BYTES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+
+
+def _well_formed(alg: str, value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == _DIGEST_BYTES[alg]
+    except (binascii.Error, ValueError):
+        return False
 
 
 def checksum(alg: str, data: bytes) -> str | None:

@@ -402,3 +402,14 @@ def test_put_object_reports_its_full_object_checksum(s3):
     assert reply["ChecksumType"] == "FULL_OBJECT"
     head = s3.head_object(Bucket=BUCKET, Key="one", ChecksumMode="ENABLED")
     assert (head["ChecksumCRC32"], head["ChecksumType"]) == (_b64(_crc32(b"payload")), "FULL_OBJECT")
+
+
+def test_a_malformed_checksum_header_is_a_400_naming_it(s3):
+    upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key="bad", ChecksumAlgorithm="CRC32C")["UploadId"]
+    for value in ("!!!", base64.b64encode(b"toolong!").decode()):
+        with pytest.raises(ClientError) as exc:
+            s3.upload_part(
+                Bucket=BUCKET, Key="bad", UploadId=upload_id, PartNumber=1, Body=b"x" * 100_000, ChecksumCRC32C=value
+            )
+        assert _error(exc) == ("InvalidRequest", 400)
+        assert exc.value.response["Error"]["Message"] == "Value for x-amz-checksum-crc32c header is invalid."
