@@ -669,6 +669,16 @@ def _read_part(
         )
     if info.parts is not None:
         headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
+        # A COMPOSITE object's part carries its own checksum ("Checking object integrity":
+        # GetObject/HeadObject with PartNumber and ChecksumMode); a single PUT's part 1 is the
+        # whole object; a FULL_OBJECT multipart object has none per part.
+        if info.part_checksums is not None:
+            headers.update(checksum_headers(info.part_checksums[number - 1]))
+            headers["x-amz-checksum-type"] = "COMPOSITE"
+        elif info.parts is None and info.checksums:
+            headers.update(checksum_headers(info.checksums))
+            headers["x-amz-checksum-type"] = info.checksum_type or "FULL_OBJECT"
     if info.size == 0:
         headers["Content-Length"] = "0"
         return Response(200, b"", headers)
@@ -835,7 +845,7 @@ def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Respons
 
 def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     upload_id = req.query_value("uploadId") or ""
-    s3.get_upload(bucket, key, upload_id)
+    upload = s3.get_upload(bucket, key, upload_id)
     marker = _int_arg(req, "part-number-marker", 0)
     max_parts = min(_int_arg(req, "max-parts", 1000), 1000)
     parts = [p for p in s3.list_parts(upload_id) if p.number > marker]
@@ -850,10 +860,19 @@ def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     if parts:
         out.append(("NextPartNumberMarker", parts[-1].number))
     out += [("MaxParts", max_parts), ("IsTruncated", _bool(truncated))]
-    out += [
-        ("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.modified)), ("ETag", p.etag), ("Size", p.size)])
-        for p in parts
-    ]
+    for p in parts:
+        entry: list[tuple[str, XmlContent]] = [
+            ("PartNumber", p.number),
+            ("LastModified", iso8601(p.modified)),
+            ("ETag", p.etag),
+            ("Size", p.size),
+        ]
+        if upload.checksum_algorithm and upload.checksum_algorithm in p.checksums:
+            alg = upload.checksum_algorithm
+            entry.append((f"Checksum{alg.upper()}", p.checksums[alg]))
+        out.append(("Part", entry))
+    if upload.checksum_algorithm and upload.checksum_type:
+        out += [("ChecksumAlgorithm", upload.checksum_algorithm.upper()), ("ChecksumType", upload.checksum_type)]
     return _xml("ListPartsResult", out)
 
 

@@ -413,3 +413,17 @@ def test_a_malformed_checksum_header_is_a_400_naming_it(s3):
             )
         assert _error(exc) == ("InvalidRequest", 400)
         assert exc.value.response["Error"]["Message"] == "Value for x-amz-checksum-crc32c header is invalid."
+
+
+def test_part_checksums_on_part_reads_and_list_parts(s3):
+    chunks = [b"a" * (5 * MB), b"tail"]
+    upload_id, parts = _multipart(s3, "pc", chunks, ChecksumAlgorithm="CRC32")
+    listed = s3.list_parts(Bucket=BUCKET, Key="pc", UploadId=upload_id)
+    assert [p["ChecksumCRC32"] for p in listed["Parts"]] == [_b64(_crc32(c)) for c in chunks]
+    assert (listed["ChecksumAlgorithm"], listed["ChecksumType"]) == ("CRC32", "COMPOSITE")
+    s3.complete_multipart_upload(Bucket=BUCKET, Key="pc", UploadId=upload_id, MultipartUpload={"Parts": parts})
+    got = s3.get_object(Bucket=BUCKET, Key="pc", PartNumber=2, ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"] == _b64(_crc32(b"tail"))  # botocore checks the body against it
+    assert got["Body"].read() == b"tail"
+    head = s3.head_object(Bucket=BUCKET, Key="pc", PartNumber=1, ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == _b64(_crc32(chunks[0]))
