@@ -697,10 +697,13 @@ class S3Backend:
         as S3's: FULL_OBJECT for crc64nvme, else COMPOSITE); InvalidRequest for a pair S3
         refuses."""
         self.require_bucket(bucket)
-        if checksum_algorithm is not None:
-            allowed = CHECKSUM_TYPES.get(checksum_algorithm)
-            if allowed is None:
-                raise InvalidArgument(f"Checksum algorithm {checksum_algorithm.upper()!r} is not supported")
+        allowed = CHECKSUM_TYPES.get(checksum_algorithm or "")
+        if checksum_algorithm is None:
+            if checksum_type is not None:
+                raise InvalidRequest(
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                )
+        elif allowed is not None:  # one localcloud computes; others (SHA512...) are kept, not checked
             if checksum_type is None:
                 checksum_type = allowed[0]
             elif checksum_type not in allowed:
@@ -708,10 +711,6 @@ class S3Backend:
                     f"The {checksum_type} checksum type cannot be used with "
                     f"the {checksum_algorithm} checksum algorithm."
                 )
-        elif checksum_type is not None:
-            raise InvalidRequest(
-                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
-            )
         self.object_path(bucket, key)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
         (self.multipart_root / upload_id).mkdir(parents=True)
@@ -772,7 +771,7 @@ class S3Backend:
         if not 1 <= number <= 10000:
             raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
         expected = upload.checksum_algorithm
-        if expected is not None and checksums and expected not in checksums:
+        if expected in CHECKSUM_TYPES and checksums and expected not in checksums:
             raise InvalidRequest(
                 f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
                 f"actual checksum Type: {next(iter(checksums))}"
@@ -834,7 +833,8 @@ class S3Backend:
             raise InvalidPartOrder(
                 "The list of parts was not in ascending order. Parts must be ordered by part number."
             )
-        algorithm = upload.checksum_algorithm
+        # Only the algorithms localcloud computes are checked (others: as before, not at all).
+        algorithm = upload.checksum_algorithm if upload.checksum_algorithm in CHECKSUM_TYPES else None
         if checksum_type is not None and checksum_type != upload.checksum_type:
             raise InvalidRequest(
                 f"The upload was created using the {upload.checksum_type or 'null'} checksum mode. "

@@ -427,3 +427,13 @@ def test_part_checksums_on_part_reads_and_list_parts(s3):
     assert got["Body"].read() == b"tail"
     head = s3.head_object(Bucket=BUCKET, Key="pc", PartNumber=1, ChecksumMode="ENABLED")
     assert head["ChecksumCRC32"] == _b64(_crc32(chunks[0]))
+
+
+def test_an_algorithm_localcloud_does_not_compute_still_completes(s3):
+    """SHA512 (botocore knows it; localcloud computes only CRC32/CRC32C/SHA1/SHA256) is kept
+    and not checked, as every algorithm was before."""
+    upload_id = s3.create_multipart_upload(Bucket=BUCKET, Key="sha512", ChecksumAlgorithm="SHA512")["UploadId"]
+    reply = s3.upload_part(Bucket=BUCKET, Key="sha512", UploadId=upload_id, PartNumber=1, Body=b"data")
+    part = {"PartNumber": 1, "ETag": reply["ETag"]}
+    s3.complete_multipart_upload(Bucket=BUCKET, Key="sha512", UploadId=upload_id, MultipartUpload={"Parts": [part]})
+    assert s3.get_object(Bucket=BUCKET, Key="sha512")["Body"].read() == b"data"
