@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError, InvalidRequest
 from localcloud.s3.exceptions import (
+    BadDigest,
     BucketNotEmpty,
     EntityTooSmall,
     InvalidArgument,
@@ -46,6 +47,7 @@ from localcloud.s3.exceptions import (
     ObjectStoreError,
     PreconditionFailed,
 )
+from localcloud.s3.payload import checksum, running_checksum
 from localcloud.state import connect
 
 if TYPE_CHECKING:
@@ -79,6 +81,22 @@ CREATE TABLE IF NOT EXISTS parts (
     size INTEGER NOT NULL, modified REAL NOT NULL, checksums TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (upload_id, part_number));
 """
+# Columns added after the first release: added to an older s3meta.db when it is opened.
+_ADDED_COLUMNS = {
+    "objects": (("parts", "TEXT"), ("checksum_type", "TEXT"), ("part_checksums", "TEXT")),
+    "uploads": (("checksum_type", "TEXT"),),
+}
+# "Checking object integrity" (Amazon S3 User Guide): without x-amz-checksum-type, an upload's
+# checksum type is FULL_OBJECT for CRC64NVME and COMPOSITE for the others; SHA-1 and SHA-256
+# can only be COMPOSITE, CRC64NVME only FULL_OBJECT.
+CHECKSUM_TYPES = {
+    "crc32": ("COMPOSITE", "FULL_OBJECT"),
+    "crc32c": ("COMPOSITE", "FULL_OBJECT"),
+    "crc64nvme": ("FULL_OBJECT",),
+    "sha1": ("COMPOSITE",),
+    "sha256": ("COMPOSITE",),
+}
+_PRECONDITION_FAILED = "At least one of the pre-conditions you specified did not hold"
 
 
 def no_such_key(key: str) -> NoSuchKey:
@@ -98,6 +116,19 @@ class ObjectInfo:
     headers: dict[str, str] = field(default_factory=dict)  # Content-Encoding, Cache-Control...
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm (lower) -> base64
     path: Path | None = None
+    parts: list[int] | None = None  # a multipart object's part sizes, in order
+    checksum_type: str | None = None  # COMPOSITE / FULL_OBJECT (None: a single PUT's checksum)
+    part_checksums: list[dict[str, str]] | None = None  # a COMPOSITE object's parts' checksums
+
+    def part_span(self, number: int) -> tuple[int, int]:
+        """Bytes [start, end] inclusive of part `number` (a single PUT is one part)."""
+        sizes = self.parts if self.parts is not None else [self.size]
+        start = sum(sizes[: number - 1])
+        return start, start + sizes[number - 1] - 1
+
+    @property
+    def parts_count(self) -> int:
+        return len(self.parts) if self.parts is not None else 1
 
     @property
     def last_modified(self) -> dt.datetime:
@@ -122,7 +153,8 @@ class Upload:
     content_type: str | None
     metadata: dict[str, str]
     headers: dict[str, str]
-    checksum_algorithm: str | None
+    checksum_algorithm: str | None  # lower case
+    checksum_type: str | None = None
 
 
 @dataclass
@@ -222,6 +254,11 @@ class S3Backend:
         self.multipart_root: Path = cloud.config.home / "s3-multipart"
         self._db = connect(cloud.config.home / "s3meta.db")
         self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
         self._db_lock = threading.RLock()
         # Serialises writes: conflict checks, renames and empty-directory cleanup must not interleave.
         self._write_lock = threading.RLock()
@@ -325,12 +362,12 @@ class S3Backend:
     # ----------------------------------------------------------------- objects
     def _info_from_row(self, bucket: str, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
         rows = self._sql(
-            "SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums "
-            "FROM objects WHERE bucket=? AND key=?",
+            "SELECT size, mtime_ns, etag, content_type, metadata, headers, checksums, parts, checksum_type, "
+            "part_checksums FROM objects WHERE bucket=? AND key=?",
             (bucket, key),
         )
         if rows and rows[0][0] == st.st_size and rows[0][1] == st.st_mtime_ns:
-            _, _, etag, ctype, meta, headers, checksums = rows[0]
+            _, _, etag, ctype, meta, headers, checksums, parts, checksum_type, part_checksums = rows[0]
             return ObjectInfo(
                 key,
                 st.st_size,
@@ -341,6 +378,9 @@ class S3Backend:
                 json.loads(headers),
                 json.loads(checksums),
                 path,
+                json.loads(parts) if parts else None,
+                checksum_type,
+                json.loads(part_checksums) if part_checksums else None,
             )
         # Written or changed outside S3: what we knew is stale; the content decides the ETag.
         etag = f'"{_md5_file(path)}"'
@@ -391,12 +431,23 @@ class S3Backend:
         headers: dict[str, str] | None = None,
         checksums: dict[str, str] | None = None,
         etag: str | None = None,
+        parts: list[int] | None = None,
+        checksum_type: str | None = None,
+        part_checksums: list[dict[str, str]] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
     ) -> ObjectInfo:
-        """Store an object atomically; `etag` overrides the md5 (multipart's composite ETag)."""
+        """Store an object atomically; `etag` overrides the md5 (multipart's composite ETag),
+        `parts` are a multipart object's part sizes. `if_none_match` ("*": only if no object
+        has the key) and `if_match` (only if the object's ETag is that one) are checked under
+        the write lock, so of concurrent conditional writes exactly one wins: PreconditionFailed,
+        or NoSuchKey for If-Match on a key with no object."""
         bucket_path = self.require_bucket(bucket)
         path = self.object_path(bucket, key)
         chunks = [data] if isinstance(data, bytes) else data
         with self._write_lock:
+            if if_match is not None or if_none_match is not None:
+                self.check_write_preconditions(bucket, key, if_match=if_match, if_none_match=if_none_match)
             self._check_conflicts(bucket_path, key, path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
@@ -422,10 +473,13 @@ class S3Backend:
                 dict(headers or {}),
                 dict(checksums or {}),
                 path,
+                list(parts) if parts is not None else None,
+                checksum_type,
+                part_checksums,
             )
             self._sql(
                 "INSERT OR REPLACE INTO objects(bucket, key, size, mtime_ns, etag, content_type, "
-                "metadata, headers, checksums) VALUES (?,?,?,?,?,?,?,?,?)",
+                "metadata, headers, checksums, parts, checksum_type, part_checksums) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     bucket,
                     key,
@@ -436,9 +490,31 @@ class S3Backend:
                     json.dumps(info.metadata),
                     json.dumps(info.headers),
                     json.dumps(info.checksums),
+                    json.dumps(info.parts) if info.parts is not None else None,
+                    checksum_type,
+                    json.dumps(part_checksums) if part_checksums is not None else None,
                 ),
             )
         return info
+
+    def check_write_preconditions(
+        self, bucket: str, key: str, *, if_match: str | None, if_none_match: str | None
+    ) -> None:
+        """PutObject's and CompleteMultipartUpload's If-None-Match: * (PreconditionFailed when an
+        object has the key) and If-Match: <etag> (PreconditionFailed when its ETag differs,
+        NoSuchKey when there is no object). Source: "How to prevent object overwrites with
+        conditional writes" (Amazon S3 User Guide) and the PutObject API reference."""
+        try:
+            current: ObjectInfo | None = self.head_object(bucket, key)
+        except NoSuchKey:
+            current = None
+        if if_none_match is not None and current is not None:
+            raise PreconditionFailed(_PRECONDITION_FAILED)
+        if if_match is not None:
+            if current is None:
+                raise no_such_key(key)
+            if if_match.strip().strip('"') != current.etag.strip('"'):
+                raise PreconditionFailed(_PRECONDITION_FAILED)
 
     def copy_object(
         self,
@@ -470,7 +546,7 @@ class S3Backend:
                 "website redirect location or encryption attributes."
             )
         if if_match is not None and if_match.strip('"') != info.etag.strip('"'):
-            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+            raise PreconditionFailed(_PRECONDITION_FAILED)
         data = self.read(info)
         if metadata_directive == "COPY":
             content_type, metadata, headers = info.content_type, info.metadata, info.headers
@@ -614,16 +690,33 @@ class S3Backend:
         metadata: dict[str, str],
         headers: dict[str, str],
         checksum_algorithm: str | None,
+        checksum_type: str | None = None,
     ) -> str:
         """CreateMultipartUpload: the new upload id. NoSuchBucket; InvalidArgument for a key
-        that cannot be stored."""
+        that cannot be stored. `checksum_algorithm` (lower case) with `checksum_type` (default
+        as S3's: FULL_OBJECT for crc64nvme, else COMPOSITE); InvalidRequest for a pair S3
+        refuses."""
         self.require_bucket(bucket)
+        allowed = CHECKSUM_TYPES.get(checksum_algorithm or "")
+        if checksum_algorithm is None:
+            if checksum_type is not None:
+                raise InvalidRequest(
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+                )
+        elif allowed is not None:  # one localcloud computes; others (SHA512...) are kept, not checked
+            if checksum_type is None:
+                checksum_type = allowed[0]
+            elif checksum_type not in allowed:
+                raise InvalidRequest(
+                    f"The {checksum_type} checksum type cannot be used with "
+                    f"the {checksum_algorithm} checksum algorithm."
+                )
         self.object_path(bucket, key)
         upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode().rstrip("=")
         (self.multipart_root / upload_id).mkdir(parents=True)
         self._sql(
             "INSERT INTO uploads(upload_id, bucket, key, created, content_type, metadata, headers, "
-            "checksum_algorithm) VALUES (?,?,?,?,?,?,?,?)",
+            "checksum_algorithm, checksum_type) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 upload_id,
                 bucket,
@@ -633,6 +726,7 @@ class S3Backend:
                 json.dumps(metadata),
                 json.dumps(headers),
                 checksum_algorithm,
+                checksum_type,
             ),
         )
         return upload_id
@@ -642,7 +736,7 @@ class S3Backend:
         self.require_bucket(bucket)
         rows = self._sql(
             "SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
-            "checksum_algorithm FROM uploads WHERE upload_id=?",
+            "checksum_algorithm, checksum_type FROM uploads WHERE upload_id=?",
             (upload_id,),
         )
         if not rows or rows[0][1] != bucket or rows[0][2] != key:
@@ -650,18 +744,18 @@ class S3Backend:
                 f"The specified multipart upload does not exist: {upload_id}. It may have been aborted or completed."
             )
         r = rows[0]
-        return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+        return Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7], r[8])
 
     def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
         """ListMultipartUploads: the bucket's open uploads of keys with the prefix, by key then age."""
         self.require_bucket(bucket)
         rows = self._sql(
             "SELECT upload_id, bucket, key, created, content_type, metadata, headers, "
-            "checksum_algorithm FROM uploads WHERE bucket=? ORDER BY key, created",
+            "checksum_algorithm, checksum_type FROM uploads WHERE bucket=? ORDER BY key, created",
             (bucket,),
         )
         return [
-            Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+            Upload(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7], r[8])
             for r in rows
             if r[2].startswith(prefix)
         ]
@@ -670,10 +764,18 @@ class S3Backend:
         self, bucket: str, key: str, upload_id: str, *, number: int, data: bytes, checksums: dict[str, str]
     ) -> Part:
         """UploadPart: store (or replace) part `number` (1..10000, else InvalidArgument);
-        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values."""
-        self.get_upload(bucket, key, upload_id)
+        NoSuchUpload. `checksums` are the part's verified x-amz-checksum-* values; a part of an
+        upload created with a checksum algorithm that carries another algorithm's checksum is
+        InvalidRequest, as in LocalStack's AWS-recorded snapshots."""
+        upload = self.get_upload(bucket, key, upload_id)
         if not 1 <= number <= 10000:
             raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+        expected = upload.checksum_algorithm
+        if expected in CHECKSUM_TYPES and checksums and expected not in checksums:
+            raise InvalidRequest(
+                f"Checksum Type mismatch occurred, expected checksum Type: {expected}, "
+                f"actual checksum Type: {next(iter(checksums))}"
+            )
         folder = self.multipart_root / upload_id
         tmp = folder / f"{TMP_PREFIX}{uuid.uuid4().hex}"
         tmp.write_bytes(data)
@@ -694,9 +796,33 @@ class S3Backend:
         )
         return [Part(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, *, requested: list[tuple[int, str]]) -> ObjectInfo:
-        """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>."""
+    def complete_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        *,
+        requested: list[tuple[int, str]],
+        part_checksums: dict[int, dict[str, str]] | None = None,
+        checksum_type: str | None = None,
+        full_checksums: dict[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
+    ) -> ObjectInfo:
+        """Join the named parts into the object; ETag is md5(concatenated part md5s)-<count>.
+
+        `part_checksums` are the request's x-amz-checksum values per part (algorithm -> base64),
+        `checksum_type` its x-amz-checksum-type and `full_checksums` its whole-object checksum
+        headers. With an upload created with a checksum algorithm (source: "Checking object
+        integrity", Amazon S3 User Guide, and LocalStack's AWS-recorded snapshots): a COMPOSITE
+        upload needs every part's checksum (InvalidRequest naming the first missing part), a part
+        checksum that is not the one stored is InvalidPart, and the object's checksum is the
+        algorithm over the concatenated part checksums, `<base64>-<count>`; a FULL_OBJECT upload's
+        is the checksum of the whole content (BadDigest if the request's differs). Preconditions
+        (If-Match / If-None-Match) as put_object; the upload stays open when one fails."""
         upload = self.get_upload(bucket, key, upload_id)
+        if if_match is not None or if_none_match is not None:
+            self.check_write_preconditions(bucket, key, if_match=if_match, if_none_match=if_none_match)
         stored = {p.number: p for p in self.list_parts(upload_id)}
         if not requested:
             raise MalformedXML(
@@ -707,15 +833,38 @@ class S3Backend:
             raise InvalidPartOrder(
                 "The list of parts was not in ascending order. Parts must be ordered by part number."
             )
+        # Only the algorithms localcloud computes are checked (others: as before, not at all).
+        algorithm = upload.checksum_algorithm if upload.checksum_algorithm in CHECKSUM_TYPES else None
+        if checksum_type is not None and checksum_type != upload.checksum_type:
+            raise InvalidRequest(
+                f"The upload was created using the {upload.checksum_type or 'null'} checksum mode. "
+                "The complete request must use the same checksum mode."
+            )
+        part_checksums = part_checksums or {}
         parts = []
         for number, etag in requested:
             part = stored.get(number)
-            if part is None or (etag and etag.strip('"') != part.etag.strip('"')):
+            given = part_checksums.get(number, {})
+            if (
+                part is None
+                or (etag and etag.strip('"') != part.etag.strip('"'))
+                or (algorithm is None and given)
+                or (algorithm is not None and algorithm in given and given[algorithm] != part.checksums.get(algorithm))
+            ):
                 raise InvalidPart(
                     "One or more of the specified parts could not be found. "
                     f"The part may not have been uploaded, or the specified entity tag may "
                     f"not match the part's entity tag (part {number})."
                 )
+            if algorithm is not None and algorithm not in given:
+                other = next(iter(given), None)
+                if other is not None:
+                    raise BadDigest(f"The {other} you specified for part {number} did not match what we received.")
+                if upload.checksum_type == "COMPOSITE":
+                    raise InvalidRequest(
+                        f"The upload was created using a {algorithm} checksum. The complete request must "
+                        f"include the checksum for each part. It was missing for part {number} in the request."
+                    )
             parts.append(part)
         for part in parts[:-1]:
             if part.size < 5 * 1024 * 1024:
@@ -723,15 +872,44 @@ class S3Backend:
                     "Your proposed upload is smaller than the minimum "
                     f"allowed object size (part {part.number} is {part.size} bytes)."
                 )
+        checksums: dict[str, str] = {}
+        if algorithm is not None and upload.checksum_type == "COMPOSITE":
+            if any(algorithm not in p.checksums for p in parts):
+                missing = next(p.number for p in parts if algorithm not in p.checksums)
+                raise InvalidPart(
+                    "One or more of the specified parts could not be found. The part may not have been "
+                    f"uploaded with a {algorithm} checksum (part {missing})."
+                )
+            joined = b"".join(base64.b64decode(p.checksums[algorithm]) for p in parts)
+            composite = checksum(algorithm, joined)
+            if composite is not None:
+                checksums[algorithm] = f"{composite}-{len(parts)}"
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts))
         etag = f'"{digest.hexdigest()}-{len(parts)}"'
         folder = self.multipart_root / upload_id
+        whole = None
+        if algorithm is not None and upload.checksum_type == "FULL_OBJECT":
+            whole = running_checksum(algorithm)  # None: an algorithm localcloud cannot compute
+
+        if whole is None and algorithm is not None and upload.checksum_type == "FULL_OBJECT":
+            # crc32c over a large object / crc64nvme: localcloud cannot compute it, so the
+            # client's whole-object value is kept unverified (as payload.checksum does).
+            if (full_checksums or {}).get(algorithm):
+                checksums[algorithm] = (full_checksums or {})[algorithm]
 
         def chunks() -> Iterator[bytes]:
             for part in parts:
                 with open(folder / str(part.number), "rb") as f:
                     while chunk := f.read(_COPY_CHUNK):
+                        if whole is not None:
+                            whole.update(chunk)
                         yield chunk
+            if whole is not None and algorithm is not None:
+                value = whole.value()
+                expected = (full_checksums or {}).get(algorithm)
+                if expected is not None and expected != value:
+                    raise BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
+                checksums[algorithm] = value
 
         info = self.put_object(
             bucket,
@@ -741,6 +919,16 @@ class S3Backend:
             metadata=upload.metadata,
             headers=upload.headers,
             etag=etag,
+            checksums=checksums,
+            parts=[p.size for p in parts],
+            part_checksums=(
+                [{algorithm: p.checksums[algorithm]} for p in parts]
+                if algorithm is not None and upload.checksum_type == "COMPOSITE"
+                else None
+            ),
+            checksum_type=upload.checksum_type if algorithm is not None else None,
+            if_match=if_match,
+            if_none_match=if_none_match,
         )
         self._drop_upload(upload_id)
         return info

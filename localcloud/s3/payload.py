@@ -14,7 +14,7 @@ import re
 import zlib
 from collections.abc import Callable
 
-from localcloud.errors import SignatureDoesNotMatch
+from localcloud.errors import InvalidRequest, SignatureDoesNotMatch
 from localcloud.protocol import Request
 from localcloud.s3.exceptions import BadDigest, IncompleteBody, InvalidDigest, XAmzContentSHA256Mismatch
 
@@ -61,6 +61,9 @@ def verified_payload(req: Request) -> tuple[bytes, dict[str, str]]:
         if value is None:
             continue
         value = value.strip()
+        if not _well_formed(alg, value):
+            # S3's answer for a value that is not the algorithm's digest in base64.
+            raise InvalidRequest(f"Value for x-amz-checksum-{alg} header is invalid.")
         actual = checksum(alg, body)
         if actual is not None and actual != value:
             raise BadDigest(f"The {alg.upper()} you specified did not match the calculated checksum.")
@@ -68,17 +71,74 @@ def verified_payload(req: Request) -> tuple[bytes, dict[str, str]]:
     return body, checksums
 
 
+_DIGEST_BYTES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+
+
+def _well_formed(alg: str, value: str) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == _DIGEST_BYTES[alg]
+    except (binascii.Error, ValueError):
+        return False
+
+
 def checksum(alg: str, data: bytes) -> str | None:
-    """Base64 checksum, or None for algorithms the stdlib cannot compute (accepted unverified)."""
-    if alg == "crc32":
-        digest = (zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big")
-    elif alg == "sha1":
-        digest = hashlib.sha1(data).digest()
-    elif alg == "sha256":
-        digest = hashlib.sha256(data).digest()
-    else:
+    """Base64 checksum, or None for algorithms localcloud cannot compute (accepted unverified)."""
+    running = running_checksum(alg, small=len(data) <= _PURE_PYTHON_LIMIT)
+    if running is None:
         return None
-    return base64.b64encode(digest).decode()
+    running.update(data)
+    return running.value()
+
+
+# CRC32C (Castagnoli, reflected polynomial 0x82F63B78) in pure Python: a few MB/s, so it checks
+# what is small (a multipart upload's composite checksum over its parts' checksums) and is not
+# used to verify large payloads (accepted unverified, as before).
+_PURE_PYTHON_LIMIT = 1 << 16
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+class RunningChecksum:
+    """A checksum fed chunk by chunk; value() is its base64 as S3 sends it."""
+
+    def __init__(self, alg: str):
+        self.alg = alg
+        self._crc = 0
+        self._hash = hashlib.new(alg) if alg in ("sha1", "sha256") else None
+
+    def update(self, data: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        elif self.alg == "crc32":
+            self._crc = zlib.crc32(data, self._crc)
+        else:
+            crc = self._crc ^ 0xFFFFFFFF
+            for byte in data:
+                crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+            self._crc = crc ^ 0xFFFFFFFF
+
+    def value(self) -> str:
+        digest = self._hash.digest() if self._hash is not None else (self._crc & 0xFFFFFFFF).to_bytes(4, "big")
+        return base64.b64encode(digest).decode()
+
+
+def running_checksum(alg: str, small: bool = False) -> RunningChecksum | None:
+    """A RunningChecksum for crc32, sha1 and sha256 (and crc32c when `small`: pure Python);
+    None for the others (crc64nvme)."""
+    if alg in ("crc32", "sha1", "sha256") or (alg == "crc32c" and small):
+        return RunningChecksum(alg)
+    return None
 
 
 def decode_aws_chunked(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import parse_qs, quote, unquote
 from xml.etree import ElementTree as ET
 
-from localcloud.errors import AwsError
+from localcloud.errors import AwsError, InvalidRequest
 from localcloud.protocol import Request, Response, xml_error
 from localcloud.s3.exceptions import (
     IllegalLocationConstraintException,
@@ -33,7 +33,7 @@ from localcloud.s3.exceptions import (
     PreconditionFailed,
 )
 from localcloud.s3.models import ObjectInfo, S3Backend, iso8601, validate_key
-from localcloud.s3.payload import DIGITS, checksum_headers, verified_payload
+from localcloud.s3.payload import CHECKSUMS, DIGITS, checksum, checksum_headers, verified_payload
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -76,6 +76,7 @@ _ARGUMENTS = {
     "response-cache-control",
     "response-expires",
     "optional-object-attributes",
+    "attributes",
 }
 # Stored with the object and returned on GET/HEAD, as S3 does.
 _STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
@@ -192,6 +193,7 @@ def _routes() -> list[Route]:
             "CopyObject": _copy_object,
             "PutObject": _put_object,
             "ListParts": _list_parts,
+            "GetObjectAttributes": _get_object_attributes,
             "GetObject": _get_object,
             "HeadObject": _head_object,
             "AbortMultipartUpload": _abort_upload,
@@ -437,6 +439,7 @@ def _list_objects(s3: S3Backend, req: Request, bucket: str, v2: bool) -> Respons
 def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     s3.require_bucket(bucket)
     validate_key(key)
+    if_match, if_none_match = _write_conditions(req)
     data, checksums = verified_payload(req)
     info = s3.put_object(
         bucket,
@@ -446,8 +449,34 @@ def _put_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
         metadata=_user_metadata(req),
         headers=_stored_headers(req),
         checksums=checksums,
+        if_match=if_match,
+        if_none_match=if_none_match,
     )
-    return Response(200, b"", {"ETag": info.etag, **checksum_headers(checksums)})
+    headers = {"ETag": info.etag, **checksum_headers(checksums)}
+    if checksums:
+        headers["x-amz-checksum-type"] = "FULL_OBJECT"  # a single PUT's checksum is of the whole object
+    return Response(200, b"", headers)
+
+
+def _write_conditions(req: Request) -> tuple[str | None, str | None]:
+    """PutObject's and CompleteMultipartUpload's (If-Match, If-None-Match). S3 takes only `*` as
+    If-None-Match of a write and not both headers at once: 501 NotImplemented otherwise, as in
+    LocalStack's AWS-recorded snapshots (test_put_object_if_none_match_*)."""
+    if_match = req.headers.get("If-Match")
+    if_none_match = req.headers.get("If-None-Match")
+    if if_match is not None and if_none_match is not None:
+        raise NotImplementedFeature(
+            "A header you provided implies functionality that is not implemented "
+            "(If-Match,If-None-Match: multiple conditional request headers present in the request)"
+        )
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise NotImplementedFeature(
+            "A header you provided implies functionality that is not implemented "
+            f"(If-None-Match {if_none_match!r}: only '*' is accepted for this API)"
+        )
+    if if_match is not None and not if_match.strip():
+        raise InvalidArgument("If-Match must be an ETag, not empty")
+    return if_match, if_none_match
 
 
 def _object_headers(info: ObjectInfo, req: Request) -> dict[str, str]:
@@ -531,7 +560,71 @@ def _invalid_range(size: int) -> InvalidRange:
 
 
 def _get_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    if "attributes" in req.query:
+        # GetObjectAttributes without its required header (the route needs it).
+        raise InvalidArgument("GetObjectAttributes needs the x-amz-object-attributes header (ObjectAttributes)")
     return _read_object(s3, req, bucket, key, head=False)
+
+
+_OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+def _get_object_attributes(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
+    """GetObjectAttributes (API reference: GetObjectAttributes). The ETag is sent unquoted; a
+    multipart object's checksum without its "-<count>" suffix, as AWS's user guide example
+    ("Checking object integrity") and LocalStack's AWS-recorded snapshots show; ObjectParts
+    lists the parts (with their checksums) of a COMPOSITE upload and only counts the others'."""
+    wanted = [a.strip() for a in (req.headers.get("x-amz-object-attributes") or "").split(",") if a.strip()]
+    unknown = [a for a in wanted if a not in _OBJECT_ATTRIBUTES]
+    if unknown:
+        raise InvalidArgument(f"Invalid attribute name specified: {unknown[0]!r} (x-amz-object-attributes)")
+    max_parts = _header_int(req, "x-amz-max-parts", 1000)
+    marker = _header_int(req, "x-amz-part-number-marker", 0)
+    info = s3.head_object(bucket, key)
+    out: list[tuple[str, XmlContent]] = []
+    if "ETag" in wanted:
+        out.append(("ETag", info.etag.strip('"')))
+    if "Checksum" in wanted and info.checksums:
+        values: list[tuple[str, XmlContent]] = [
+            (f"Checksum{alg.upper()}", value.split("-")[0] if info.parts is not None else value)
+            for alg, value in info.checksums.items()
+        ]
+        out.append(("Checksum", [*values, ("ChecksumType", info.checksum_type or "FULL_OBJECT")]))
+    if "ObjectParts" in wanted and info.parts is not None:
+        parts: list[tuple[str, XmlContent]] = [("PartsCount", len(info.parts))]
+        if info.part_checksums is not None:
+            numbered = [
+                (n, size, sums)
+                for n, (size, sums) in enumerate(zip(info.parts, info.part_checksums, strict=True), 1)
+                if n > marker
+            ]
+            page = numbered[:max_parts]
+            parts += [("PartNumberMarker", marker)]
+            if page:
+                parts.append(("NextPartNumberMarker", page[-1][0]))
+            parts += [("MaxParts", max_parts), ("IsTruncated", _bool(len(numbered) > max_parts))]
+            for n, size, sums in page:
+                entry: list[tuple[str, XmlContent]] = [(f"Checksum{a.upper()}", v) for a, v in sums.items()]
+                parts.append(("Part", [*entry, ("PartNumber", n), ("Size", size)]))
+        out.append(("ObjectParts", parts))
+    if "StorageClass" in wanted:
+        out.append(("StorageClass", "STANDARD"))
+    if "ObjectSize" in wanted:
+        out.append(("ObjectSize", info.size))
+    return _xml("GetObjectAttributesResponse", out, headers={"Last-Modified": _http_date(info.mtime)})
+
+
+def _header_int(req: Request, name: str, default: int) -> int:
+    value = req.headers.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = _strict_int(value.strip())
+    except ValueError:
+        raise InvalidArgument(f"{name} {value!r} is not an integer") from None
+    if not 0 <= number <= _INT_MAX:
+        raise InvalidArgument(f"{name} must be an integer between 0 and 2147483647")
+    return number
 
 
 def _head_object(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -551,17 +644,60 @@ def _read_object(s3: S3Backend, req: Request, bucket: str, key: str, head: bool)
     headers = _object_headers(info, req)
     range_header = req.headers.get("Range")
     part_number = req.query_value("partNumber")
+    if part_number is not None:
+        return _read_part(s3, req, info, headers, part_number, head)
     span = _parse_range(range_header, info.size) if range_header else None
-    if part_number not in (None, "1"):
-        raise InvalidPartNumber("The requested partnumber is not satisfiable")
     if span is None:
         # Full-object checksums only describe full reads; botocore verifies them when returned.
         if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
             headers.update(checksum_headers(info.checksums))
+            if info.checksums:
+                headers["x-amz-checksum-type"] = info.checksum_type or "FULL_OBJECT"
         body = b"" if head else s3.read(info)
         headers["Content-Length"] = str(info.size)
         return Response(200, body, headers)
     start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    headers["Content-Length"] = str(end - start + 1)
+    return Response(206, b"" if head else s3.read(info, start, end), headers)
+
+
+def _read_part(
+    s3: S3Backend, req: Request, info: ObjectInfo, headers: dict[str, str], part_number: str, head: bool
+) -> Response:
+    """GetObject/HeadObject ?partNumber=N: 206 with that part's bytes, Content-Range and (for a
+    multipart object) x-amz-mp-parts-count; a single PUT is one part. Source: GetObject and
+    HeadObject API reference ("PartNumber ... Effectively performs a 'ranged' GET request for
+    the part specified"); errors as LocalStack's AWS-recorded snapshots: a part beyond the
+    count is 416 InvalidPartNumber, partNumber with Range is 400 InvalidRequest."""
+    try:
+        number = _strict_int(part_number)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 10000:
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+    if req.headers.get("Range"):
+        raise InvalidRequest("Cannot specify both Range header and partNumber query parameter")
+    if number > info.parts_count:
+        raise InvalidPartNumber(
+            f"The requested partnumber is not satisfiable (part {number} of an object of {info.parts_count})"
+        )
+    if info.parts is not None:
+        headers["x-amz-mp-parts-count"] = str(info.parts_count)
+    if (req.headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED":
+        # A COMPOSITE object's part carries its own checksum ("Checking object integrity":
+        # GetObject/HeadObject with PartNumber and ChecksumMode); a single PUT's part 1 is the
+        # whole object; a FULL_OBJECT multipart object has none per part.
+        if info.part_checksums is not None:
+            headers.update(checksum_headers(info.part_checksums[number - 1]))
+            headers["x-amz-checksum-type"] = "COMPOSITE"
+        elif info.parts is None and info.checksums:
+            headers.update(checksum_headers(info.checksums))
+            headers["x-amz-checksum-type"] = info.checksum_type or "FULL_OBJECT"
+    if info.size == 0:
+        headers["Content-Length"] = "0"
+        return Response(200, b"", headers)
+    start, end = info.part_span(number)
     headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
     headers["Content-Length"] = str(end - start + 1)
     return Response(206, b"" if head else s3.read(info, start, end), headers)
@@ -618,16 +754,23 @@ def _delete_objects(s3: S3Backend, req: Request, bucket: str, key: str) -> Respo
 
 # ----------------------------------------------------------------------------- multipart
 def _create_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    algorithm = req.headers.get("x-amz-checksum-algorithm")
+    algorithm = req.headers.get("x-amz-checksum-algorithm") or None
+    checksum_type = (req.headers.get("x-amz-checksum-type") or "").upper() or None
+    if checksum_type not in (None, "COMPOSITE", "FULL_OBJECT"):
+        raise InvalidArgument(f"x-amz-checksum-type {checksum_type!r} is not COMPOSITE or FULL_OBJECT")
     upload_id = s3.create_upload(
         bucket,
         key,
         content_type=req.headers.get("Content-Type"),
         metadata=_user_metadata(req),
         headers=_stored_headers(req),
-        checksum_algorithm=algorithm,
+        checksum_algorithm=algorithm.lower() if algorithm else None,
+        checksum_type=checksum_type,
     )
-    headers = {"x-amz-checksum-algorithm": algorithm} if algorithm else {}
+    upload = s3.get_upload(bucket, key, upload_id)
+    headers = {}
+    if algorithm and upload.checksum_type:
+        headers = {"x-amz-checksum-algorithm": algorithm.upper(), "x-amz-checksum-type": upload.checksum_type}
     return _xml(
         "InitiateMultipartUploadResult", [("Bucket", bucket), ("Key", key), ("UploadId", upload_id)], headers=headers
     )
@@ -653,22 +796,25 @@ def _upload_part_copy(s3: S3Backend, req: Request, bucket: str, key: str) -> Res
     info = s3.head_object(src_bucket, src_key)
     span = req.headers.get("x-amz-copy-source-range")
     start, end = (_parse_range(span, info.size) or (0, info.size - 1)) if span else (0, info.size - 1)
-    part = s3.upload_part(
-        bucket,
-        key,
-        req.query_value("uploadId") or "",
-        number=_part_number(req),
-        data=s3.read(info, start, end),
-        checksums={},
-    )
-    return _xml("CopyPartResult", [("LastModified", iso8601(part.modified)), ("ETag", part.etag)])
+    upload_id = req.query_value("uploadId") or ""
+    algorithm = s3.get_upload(bucket, key, upload_id).checksum_algorithm
+    data = s3.read(info, start, end)
+    # S3 computes the part's checksum of an upload created with an algorithm (CopyPartResult).
+    value = checksum(algorithm, data) if algorithm else None
+    checksums = {algorithm: value} if algorithm and value else {}
+    part = s3.upload_part(bucket, key, upload_id, number=_part_number(req), data=data, checksums=checksums)
+    out: list[tuple[str, XmlContent]] = [("LastModified", iso8601(part.modified)), ("ETag", part.etag)]
+    out += [(f"Checksum{alg.upper()}", v) for alg, v in checksums.items()]
+    return _xml("CopyPartResult", out)
 
 
 def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     upload_id = req.query_value("uploadId") or ""
     s3.get_upload(bucket, key, upload_id)
     root = _parse_xml(req.body)
+    if_match, if_none_match = _write_conditions(req)
     requested = []
+    part_checksums: dict[int, dict[str, str]] = {}
     for part in _findall(root, "Part"):
         number_el, etag_el = _find(part, "PartNumber"), _find(part, "ETag")
         try:
@@ -676,11 +822,35 @@ def _complete_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Resp
         except ValueError:
             raise MalformedXML("Part without a valid PartNumber") from None
         requested.append((number, (etag_el.text or "") if etag_el is not None else ""))
-    info = s3.complete_upload(bucket, key, upload_id, requested=requested)
-    return _xml(
-        "CompleteMultipartUploadResult",
-        [("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket), ("Key", key), ("ETag", info.etag)],
+        given = {}
+        for alg in CHECKSUMS:
+            element = _find(part, f"Checksum{alg.upper()}")
+            if element is not None and (element.text or "").strip():
+                given[alg] = (element.text or "").strip()
+        part_checksums[number] = given
+    checksum_type = (req.headers.get("x-amz-checksum-type") or "").upper() or None
+    full = {alg: v.strip() for alg in CHECKSUMS if (v := req.headers.get(f"x-amz-checksum-{alg}"))}
+    info = s3.complete_upload(
+        bucket,
+        key,
+        upload_id,
+        requested=requested,
+        part_checksums=part_checksums,
+        checksum_type=checksum_type,
+        full_checksums=full,
+        if_match=if_match,
+        if_none_match=if_none_match,
     )
+    out: list[tuple[str, XmlContent]] = [
+        ("Location", f"/{bucket}/{quote(key)}"),
+        ("Bucket", bucket),
+        ("Key", key),
+        ("ETag", info.etag),
+    ]
+    out += [(f"Checksum{alg.upper()}", value) for alg, value in info.checksums.items()]
+    if info.checksums and info.checksum_type:
+        out.append(("ChecksumType", info.checksum_type))
+    return _xml("CompleteMultipartUploadResult", out)
 
 
 def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
@@ -690,7 +860,7 @@ def _abort_upload(s3: S3Backend, req: Request, bucket: str, key: str) -> Respons
 
 def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     upload_id = req.query_value("uploadId") or ""
-    s3.get_upload(bucket, key, upload_id)
+    upload = s3.get_upload(bucket, key, upload_id)
     marker = _int_arg(req, "part-number-marker", 0)
     max_parts = min(_int_arg(req, "max-parts", 1000), 1000)
     parts = [p for p in s3.list_parts(upload_id) if p.number > marker]
@@ -705,10 +875,19 @@ def _list_parts(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
     if parts:
         out.append(("NextPartNumberMarker", parts[-1].number))
     out += [("MaxParts", max_parts), ("IsTruncated", _bool(truncated))]
-    out += [
-        ("Part", [("PartNumber", p.number), ("LastModified", iso8601(p.modified)), ("ETag", p.etag), ("Size", p.size)])
-        for p in parts
-    ]
+    for p in parts:
+        entry: list[tuple[str, XmlContent]] = [
+            ("PartNumber", p.number),
+            ("LastModified", iso8601(p.modified)),
+            ("ETag", p.etag),
+            ("Size", p.size),
+        ]
+        if upload.checksum_algorithm and upload.checksum_algorithm in p.checksums:
+            alg = upload.checksum_algorithm
+            entry.append((f"Checksum{alg.upper()}", p.checksums[alg]))
+        out.append(("Part", entry))
+    if upload.checksum_algorithm and upload.checksum_type:
+        out += [("ChecksumAlgorithm", upload.checksum_algorithm.upper()), ("ChecksumType", upload.checksum_type)]
     return _xml("ListPartsResult", out)
 
 
