@@ -1,0 +1,134 @@
+"""SageMaker's own EventBridge events (issue 25 class 7): a model package's creation and approval
+change, a pipeline execution's and its steps' status changes, put on the default bus with
+source "aws.sagemaker" and the detail shapes of "Events that Amazon SageMaker sends to Amazon
+EventBridge" (SageMaker developer guide,
+https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html),
+so an approve -> deploy rule fires locally as it does on AWS."""
+
+from __future__ import annotations
+
+import json
+import time
+
+ACCOUNT = "000000000000"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/PipelineRole"
+SPEC = {
+    "Containers": [{"Image": "xgboost:1.7-1", "ModelDataUrl": "s3://models/fraud/model.tar.gz"}],
+    "SupportedContentTypes": ["text/csv"],
+    "SupportedResponseMIMETypes": ["text/csv"],
+}
+# A one-step pipeline that ends at once (its Fail step), the deploy pipeline's stand-in.
+DEPLOY = {
+    "Version": "2020-12-01",
+    "Parameters": [{"Name": "Reason", "Type": "String", "DefaultValue": "deploy"}],
+    "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Reason"}}}],
+}
+# The rule the developer guide gives for model registry approvals ("Get event notifications
+# for ModelLifeCycle" / the MLOps project templates' approval rule), narrowed to one group.
+APPROVED = {
+    "source": ["aws.sagemaker"],
+    "detail-type": ["SageMaker Model Package State Change"],
+    "detail": {"ModelPackageGroupName": ["fraud"], "ModelApprovalStatus": ["Approved"]},
+}
+
+
+def _events(localcloud, detail_type: str) -> list[dict]:
+    """Events of one detail type, oldest first."""
+    found = [e for e in localcloud.cloud.events.list_events(500) if e["detail-type"] == detail_type]
+    return list(reversed(found))
+
+
+def _executions(sm, pipeline: str) -> list[dict]:
+    return sm.list_pipeline_executions(PipelineName=pipeline)["PipelineExecutionSummaries"]
+
+
+def test_approving_a_package_fires_the_deploy_rule(client, localcloud):
+    sm, events = client("sagemaker"), client("events")
+    sm.create_pipeline(PipelineName="Deploy", PipelineDefinition=json.dumps(DEPLOY), RoleArn=ROLE)
+    events.put_rule(Name="on-approval", EventPattern=json.dumps(APPROVED))
+    events.put_targets(
+        Rule="on-approval",
+        Targets=[
+            {
+                "Id": "deploy",
+                "Arn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/Deploy",
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
+            }
+        ],
+    )
+    sm.create_model_package_group(ModelPackageGroupName="fraud")
+    arn = sm.create_model_package(
+        ModelPackageGroupName="fraud",
+        InferenceSpecification=SPEC,
+        ModelApprovalStatus="PendingManualApproval",
+        Tags=[{"Key": "team", "Value": "risk"}],
+    )["ModelPackageArn"]
+
+    [created] = _events(localcloud, "SageMaker Model Package State Change")
+    assert created["source"] == "aws.sagemaker" and created["resources"] == [arn]
+    detail = created["detail"]
+    assert detail["ModelPackageArn"] == arn and detail["ModelPackageGroupName"] == "fraud"
+    assert detail["ModelPackageVersion"] == 1 and detail["ModelPackageStatus"] == "Completed"
+    assert detail["ModelApprovalStatus"] == "PendingManualApproval"
+    assert detail["InferenceSpecification"] == SPEC and detail["Tags"] == {"team": "risk"}
+    assert isinstance(detail["CreationTime"], int)
+    assert created["matches"] == [] and _executions(sm, "Deploy") == []  # pending: no deploy
+
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="ok")
+    approved = _events(localcloud, "SageMaker Model Package State Change")[-1]
+    assert approved["detail"]["ModelApprovalStatus"] == "Approved"
+    assert approved["detail"]["ApprovalDescription"] == "ok"
+    [execution] = _executions(sm, "Deploy")
+    assert [m["outcome"] for m in approved["matches"]] == [f"started {execution['PipelineExecutionArn']}"]
+
+    # An update that changes nothing is no state change: no event, no second deploy.
+    count = len(_events(localcloud, "SageMaker Model Package State Change"))
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="ok")
+    assert len(_events(localcloud, "SageMaker Model Package State Change")) == count
+    assert len(_executions(sm, "Deploy")) == 1
+
+
+def test_pipeline_execution_and_step_status_changes(client, localcloud):
+    sm = client("sagemaker")
+    pipeline_arn = sm.create_pipeline(PipelineName="Deploy", PipelineDefinition=json.dumps(DEPLOY), RoleArn=ROLE)[
+        "PipelineArn"
+    ]
+    arn = sm.start_pipeline_execution(
+        PipelineName="Deploy",
+        PipelineExecutionDisplayName="nightly",
+        PipelineExecutionDescription="a run",
+        PipelineParameters=[{"Name": "Reason", "Value": "no model"}],
+    )["PipelineExecutionArn"]
+    deadline = time.time() + 10
+    while sm.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"] == "Executing":
+        assert time.time() < deadline
+        time.sleep(0.05)
+
+    runs = _events(localcloud, "SageMaker Model Building Pipeline Execution Status Change")
+    assert [
+        (e["detail"].get("previousPipelineExecutionStatus"), e["detail"]["currentPipelineExecutionStatus"])
+        for e in runs
+    ] == [
+        (None, "Executing"),
+        ("Executing", "Failed"),
+    ]
+    for event in runs:
+        assert event["source"] == "aws.sagemaker" and event["resources"] == [pipeline_arn, arn]
+        detail = event["detail"]
+        assert detail["pipelineArn"] == pipeline_arn and detail["pipelineExecutionArn"] == arn
+        assert detail["pipelineExecutionDisplayName"] == "nightly"
+        assert detail["pipelineExecutionDescription"] == "a run"
+        assert detail["executionStartTime"].endswith("Z")
+    assert "executionEndTime" not in runs[0]["detail"] and runs[1]["detail"]["executionEndTime"].endswith("Z")
+
+    steps = _events(localcloud, "SageMaker Model Building Pipeline Execution Step Status Change")
+    assert [(e["detail"].get("previousStepStatus"), e["detail"]["currentStepStatus"]) for e in steps] == [
+        (None, "Starting"),
+        ("Starting", "Executing"),
+        ("Executing", "Failed"),
+    ]
+    last = steps[-1]["detail"]
+    assert last["stepName"] == "Stop" and last["stepType"] == "Fail"
+    assert last["failureReason"] == "no model" and last["stepEndTime"].endswith("Z")
+    assert last["pipelineArn"] == pipeline_arn and last["pipelineExecutionArn"] == arn
+    assert steps[-1]["resources"] == [pipeline_arn, arn]
