@@ -1,20 +1,21 @@
 """SageMaker's own EventBridge events for the resources localcloud serves.
 
 Source: "Events that Amazon SageMaker sends to Amazon EventBridge" in the SageMaker developer
-guide (automating-sagemaker-with-eventbridge.html): source "aws.sagemaker" on the default bus,
-with these detail types and detail shapes:
+guide (automating-sagemaker-with-eventbridge.html, its examples): source "aws.sagemaker" on the
+default bus, with these detail types and detail shapes:
 
-- "SageMaker Model Package State Change": the package as DescribeModelPackage has it (times as
-  epoch milliseconds, as SageMaker's resource events carry them, and "Tags" as a map); sent when
-  a package is created and when it changes (an approval change by UpdateModelPackage).
-  Resources: the package ARN.
+- "SageMaker Model Package State Change": the package as DescribeModelPackage has it, its times
+  as ISO-8601 strings; sent when a package is created and when it changes (an approval change
+  by UpdateModelPackage). Resources: the package ARN.
 - "SageMaker Model Building Pipeline Execution Status Change": camelCase members
   (currentPipelineExecutionStatus, previousPipelineExecutionStatus, executionStartTime, ...;
   times as ISO-8601 strings). Resources: the pipeline ARN and the execution ARN.
 - "SageMaker Model Building Pipeline Execution Step Status Change": stepName, stepType,
-  currentStepStatus, previousStepStatus, stepStartTime, stepEndTime, failureReason and the
-  step's job in metadata ({"processingJob": {"arn": ...}}). Resources: as above.
-- "SageMaker Endpoint State Change": the endpoint as DescribeEndpoint has it.
+  currentStepStatus, previousStepStatus, stepStartTime, stepEndTime, failureReason (Failed),
+  cacheHitResult (a cache hit) and the step's job in metadata ({"processingJob": {"arn": ...}}).
+  Resources: as above.
+- "SageMaker Endpoint State Change": the endpoint as DescribeEndpoint has it, but its status in
+  the event's spelling ("IN_SERVICE"), times as epoch milliseconds and "Tags" as a map.
 
 An event that cannot be delivered is logged and never fails the operation that caused it.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,32 +71,40 @@ def _iso(epoch: float | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _resource_doc(doc: dict[str, Any]) -> dict[str, Any]:
+def _resource_doc(doc: dict[str, Any], millis: bool) -> dict[str, Any]:
     """A stored document as a resource event's detail: no bookkeeping keys, times (keys
-    ending in Time) as epoch milliseconds, tags as a map."""
+    ending in Time) as epoch milliseconds (`millis`) or ISO-8601 strings."""
 
     def render(key: str, value: Any) -> Any:
         if key.endswith("Time") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value * 1000)
+            return float(int(value * 1000)) if millis else _iso(value)
         if isinstance(value, dict):
             return {k: render(k, v) for k, v in value.items() if not k.startswith("_")}
         if isinstance(value, list):
             return [render("", v) for v in value]
         return value
 
-    detail = {k: render(k, v) for k, v in doc.items() if not k.startswith("_")}
-    detail["Tags"] = {t["Key"]: t["Value"] for t in doc.get("_Tags") or [] if "Key" in t}
-    return detail
+    return {k: render(k, v) for k, v in doc.items() if not k.startswith("_")}
+
+
+def _event_status(status: str) -> str:
+    """DescribeEndpoint's EndpointStatus as the endpoint event spells it: InService -> IN_SERVICE."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", status).upper()
 
 
 def model_package_changed(cloud: LocalCloud, doc: dict[str, Any]) -> None:
     """ "SageMaker Model Package State Change" for a created or changed package document."""
-    emit(cloud, MODEL_PACKAGE_STATE_CHANGE, _resource_doc(doc), [doc["ModelPackageArn"]])
+    emit(cloud, MODEL_PACKAGE_STATE_CHANGE, _resource_doc(doc, millis=False), [doc["ModelPackageArn"]])
 
 
 def endpoint_changed(cloud: LocalCloud, doc: dict[str, Any]) -> None:
     """ "SageMaker Endpoint State Change" for an endpoint document whose status changed."""
-    emit(cloud, ENDPOINT_STATE_CHANGE, _resource_doc(doc), [doc["EndpointArn"]])
+    detail = _resource_doc(doc, millis=True)
+    if detail.get("DataCaptureConfig") is None:
+        detail.pop("DataCaptureConfig", None)
+    detail["EndpointStatus"] = _event_status(doc["EndpointStatus"])
+    detail["Tags"] = {t["Key"]: t["Value"] for t in doc.get("_Tags") or [] if "Key" in t}
+    emit(cloud, ENDPOINT_STATE_CHANGE, detail, [doc["EndpointArn"]])
 
 
 def execution_status_changed(cloud: LocalCloud, doc: dict[str, Any], previous: str | None) -> None:
@@ -139,7 +149,10 @@ def step_status_changed(
         "stepType": step.get("_StepType"),
         "previousStepStatus": previous,
         "currentStepStatus": step["StepStatus"],
-        "failureReason": step.get("FailureReason"),
+        "failureReason": step.get("FailureReason") if step["StepStatus"] == "Failed" else None,
+        "cacheHitResult": {"sourcePipelineExecutionArn": step["CacheHitResult"]["SourcePipelineExecutionArn"]}
+        if step.get("CacheHitResult")
+        else None,
         "pipelineArn": execution["PipelineArn"],
         "pipelineExecutionArn": execution["PipelineExecutionArn"],
     }

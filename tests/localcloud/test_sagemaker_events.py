@@ -8,6 +8,7 @@ so an approve -> deploy rule fires locally as it does on AWS."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 ACCOUNT = "000000000000"
@@ -70,8 +71,11 @@ def test_approving_a_package_fires_the_deploy_rule(client, localcloud):
     assert detail["ModelPackageArn"] == arn and detail["ModelPackageGroupName"] == "fraud"
     assert detail["ModelPackageVersion"] == 1 and detail["ModelPackageStatus"] == "Completed"
     assert detail["ModelApprovalStatus"] == "PendingManualApproval"
-    assert detail["InferenceSpecification"] == SPEC and detail["Tags"] == {"team": "risk"}
-    assert isinstance(detail["CreationTime"], int)
+    assert detail["InferenceSpecification"] == SPEC and detail["CertifyForMarketplace"] is False
+    assert detail["ModelPackageStatusDetails"] == {"ValidationStatuses": [], "ImageScanStatuses": []}
+    # The guide's example: "CreationTime": "2021-02-24T17:00:14Z" (ISO strings, not epochs).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", detail["CreationTime"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", detail["LastModifiedTime"])
     assert created["matches"] == [] and _executions(sm, "Deploy") == []  # pending: no deploy
 
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="ok")
@@ -132,3 +136,43 @@ def test_pipeline_execution_and_step_status_changes(client, localcloud):
     assert last["failureReason"] == "no model" and last["stepEndTime"].endswith("Z")
     assert last["pipelineArn"] == pipeline_arn and last["pipelineExecutionArn"] == arn
     assert steps[-1]["resources"] == [pipeline_arn, arn]
+
+
+def test_endpoint_state_changes(client, localcloud):
+    """ "SageMaker Endpoint State Change": the endpoint as DescribeEndpoint has it, with the
+    status spelled as the guide's example spells it ("EndpointStatus": "IN_SERVICE"), times as
+    epoch milliseconds ("CreationTime": 1592411992203.0) and "Tags" as a map."""
+    from tests.localcloud.test_hosting import _config, _model, _model_tar, _put, _wait
+
+    sm = client("sagemaker")
+    _put(localcloud.cloud.config.s3_root / "models", "m1/model.tar.gz", _model_tar(1))
+    _model(sm, "m1", "s3://models/m1/model.tar.gz")
+    _config(sm, "c1", [("AllTraffic", "m1", 1.0)])
+    arn = sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=[{"Key": "team", "Value": "risk"}])[
+        "EndpointArn"
+    ]
+    _wait(sm, "ep")
+    _put(localcloud.cloud.config.s3_root / "models", "broken/model.tar.gz", b"not a tarball")
+    _model(sm, "broken", "s3://models/broken/model.tar.gz")
+    _config(sm, "c2", [("AllTraffic", "broken", 1.0)])
+    sm.create_endpoint(EndpointName="bad", EndpointConfigName="c2")
+    deadline = time.time() + 30
+    while sm.describe_endpoint(EndpointName="bad")["EndpointStatus"] == "Creating":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    sm.delete_endpoint(EndpointName="ep")
+
+    changes = _events(localcloud, "SageMaker Endpoint State Change")
+    ep = [e for e in changes if e["detail"]["EndpointName"] == "ep"]
+    assert [e["detail"]["EndpointStatus"] for e in ep] == ["CREATING", "IN_SERVICE", "DELETING"]
+    served = ep[1]
+    assert served["source"] == "aws.sagemaker" and served["resources"] == [arn]
+    detail = served["detail"]
+    assert detail["EndpointArn"] == arn and detail["EndpointConfigName"] == "c1"
+    assert detail["Tags"] == {"team": "risk"}
+    assert detail["ProductionVariants"][0]["VariantName"] == "AllTraffic"
+    assert detail["ProductionVariants"][0]["DesiredInstanceCount"] == 1
+    assert isinstance(detail["CreationTime"], float) and detail["CreationTime"] > 1e12
+    bad = [e["detail"] for e in changes if e["detail"]["EndpointName"] == "bad"]
+    assert [d["EndpointStatus"] for d in bad] == ["CREATING", "FAILED"]
+    assert bad[-1]["FailureReason"].startswith("Failed to load model")

@@ -286,7 +286,8 @@ class PipelinesBackend:
         selective: bool = False,
     ) -> str:
         """Start an execution (the same client token again: the same execution); its ARN.
-        ValidationException for an undeclared parameter or a selective execution."""
+        ValidationException for an empty parameter value, an undeclared parameter or a
+        selective execution."""
         pipeline = self.pipeline(name_or_arn)
         name = pipeline["PipelineName"]
         for existing in self.executions(name):
@@ -298,6 +299,8 @@ class PipelinesBackend:
                 "use RetryPipelineExecution to re-run from failed steps"
             )
         overrides = overrides or []
+        for item in overrides:
+            parameters.check_value(item.get("Value"))
         declared = parameters.declared(graph.parse(pipeline["PipelineDefinition"]).definition)
         for item in overrides:
             if item["Name"] not in declared:
