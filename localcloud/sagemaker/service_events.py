@@ -17,14 +17,20 @@ default bus, with these detail types and detail shapes:
 - "SageMaker Endpoint State Change": the endpoint as DescribeEndpoint has it, but its status in
   the event's spelling ("IN_SERVICE"), times as epoch milliseconds and "Tags" as a map.
 
-An event that cannot be delivered is logged and never fails the operation that caused it.
+An event that cannot be delivered is logged and never fails the operation that caused it. An
+event caused by delivering another one (a rule on a pipeline's status changes whose target
+starts that pipeline) is delivered afterwards by one background thread, not inside the delivery
+that caused it: delivery on AWS is asynchronous, and a rule that feeds itself would otherwise
+recurse until Python's stack runs out, starting hundreds of executions within one API call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,12 +63,45 @@ _STEP_METADATA = {
 }
 
 
+_Pending = tuple["LocalCloud", str, dict[str, Any], list[str]]
+_delivering = threading.local()  # .active: this thread is delivering an event now
+_later: queue.Queue[_Pending] = queue.Queue()
+_worker_lock = threading.Lock()
+_worker: threading.Thread | None = None
+
+
 def emit(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
-    """Put one SageMaker event on the default bus; a failure is logged, never raised."""
+    """Put one SageMaker event on the default bus; a failure is logged, never raised. Called
+    while this thread delivers another event, it is queued for the background deliverer."""
+    if getattr(_delivering, "active", False):
+        _later.put((cloud, detail_type, detail, resources))
+        _ensure_worker()
+        return
+    _deliver(cloud, detail_type, detail, resources)
+
+
+def _deliver(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
+    _delivering.active = True
     try:
         cloud.events.put_service_event(source=SOURCE, detail_type=detail_type, detail=detail, resources=resources)
     except Exception:  # noqa: BLE001 — an event never fails the SageMaker call that caused it
         log.exception("could not send SageMaker event %r for %s", detail_type, resources)
+    finally:
+        _delivering.active = False
+
+
+def _ensure_worker() -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="sagemaker-events", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    while True:
+        cloud, detail_type, detail, resources = _later.get()
+        _deliver(cloud, detail_type, detail, resources)
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -176,3 +176,34 @@ def test_endpoint_state_changes(client, localcloud):
     bad = [e["detail"] for e in changes if e["detail"]["EndpointName"] == "bad"]
     assert [d["EndpointStatus"] for d in bad] == ["CREATING", "FAILED"]
     assert bad[-1]["FailureReason"].startswith("Failed to load model")
+
+
+def test_a_rule_that_feeds_itself_does_not_recurse_inside_the_call(client, localcloud):
+    """A rule on a pipeline's own status changes whose target is that pipeline loops on AWS too
+    (delivery is asynchronous there). Locally the event caused by a delivery is delivered after
+    it, by a background thread: StartPipelineExecution answers at once instead of recursing
+    until the stack runs out (it started 365 executions inside one call before)."""
+    sm, events = client("sagemaker"), client("events")
+    sm.create_pipeline(PipelineName="Deploy", PipelineDefinition=json.dumps(DEPLOY), RoleArn=ROLE)
+    events.put_rule(
+        Name="loop",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+                "detail": {"currentPipelineExecutionStatus": ["Executing"]},
+            }
+        ),
+    )
+    events.put_targets(
+        Rule="loop", Targets=[{"Id": "again", "Arn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:pipeline/Deploy"}]
+    )
+    started = time.perf_counter()
+    sm.start_pipeline_execution(PipelineName="Deploy")
+    assert time.perf_counter() - started < 5
+    events.disable_rule(Name="loop")
+    time.sleep(0.5)
+    count = len(_executions(sm, "Deploy"))
+    assert count < 200  # a chain at the executor's pace, not a recursion
+    time.sleep(0.5)
+    assert len(_executions(sm, "Deploy")) <= count + 1  # disabled: the chain stops
