@@ -150,10 +150,18 @@ class ModelHandle:
             return
         self.get(None)
 
-    def get(self, target_model: str | None) -> Any:
+    def get(self, target_model: str | None, *, endpoint: str = "", request_id: str = "") -> Any:
+        """The model to serve a request with: this model, or a multi-model's TargetModel.
+        ValidationError, with SageMaker's texts, for a TargetModel on a single-model endpoint
+        ("Endpoint <name> is not a multi-model endpoint and does not support target model
+        header.", aws/amazon-sagemaker-examples#1026) or none on a multi-model one ("Request
+        <request id> is missing a target model header.",
+        aws/sagemaker-tensorflow-serving-container#166)."""
         if not self.multi:
             if target_model is not None:
-                raise ValidationError("TargetModel header is only valid for multi-model endpoints")
+                raise ValidationError(
+                    f"Endpoint {endpoint} is not a multi-model endpoint and does not support target model header."
+                )
             model = self._model
             if model is None:
                 with self._lock:  # one load even when the first requests race
@@ -162,7 +170,7 @@ class ModelHandle:
                     model = self._model
             return model
         if target_model is None:
-            raise ValidationError("TargetModel header is required for a multi-model endpoint")
+            raise ValidationError(f"Request {request_id} is missing a target model header.")
         check_target_model(target_model)
         return self._get_target(target_model)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError, ValidationException
+from localcloud.sagemaker import service_events
 from localcloud.sagemaker.capture import Capture, CaptureWriter
 from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
 from localcloud.sagemaker.invocation_metrics import NAMESPACE, VariantStats, metric_data
@@ -265,6 +266,7 @@ class SageMakerBackend(ModelRegistry):
         target_model: str | None = None,
         custom_attributes: str | None = None,
         inference_id: str | None = None,
+        request_id: str | None = None,
     ) -> Result:
         """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
         input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
@@ -276,7 +278,7 @@ class SageMakerBackend(ModelRegistry):
         serving = serving_code()
         started = time.perf_counter()
         try:
-            model = variant.model.get(target_model)
+            model = variant.model.get(target_model, endpoint=endpoint, request_id=request_id or str(uuid.uuid4()))
             with model_environment(serving, variant.model.environment):
                 data = serving.input_fn(body, content_type)
                 prediction = serving.predict_fn(data, model)
@@ -586,6 +588,7 @@ class SageMakerBackend(ModelRegistry):
         }
         with self._control:
             self._insert_new(ENDPOINT, name, doc, f'Cannot create already existing endpoint "{arn}".')
+        service_events.endpoint_changed(self.cloud, doc)
         self.launch(name, op, config, update=False)
         return arn
 
@@ -613,6 +616,8 @@ class SageMakerBackend(ModelRegistry):
                 autoscaling.deregister_variant(doc["EndpointName"], variant)
             self.cloud.state.delete(ENDPOINT, doc["EndpointName"])
             self.drop(doc["EndpointName"])
+        doc.update(EndpointStatus="Deleting", LastModifiedTime=time.time())
+        service_events.endpoint_changed(self.cloud, doc)
 
     def update_endpoint(self, *, name: str, config_name: str, retain_all_variant_properties: bool = False) -> str:
         """Deploy another config to an InService endpoint (Updating, in the background; a
@@ -632,6 +637,7 @@ class SageMakerBackend(ModelRegistry):
             doc.pop("FailureReason", None)
             doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _PendingConfig=config, _Op=op)
             self.cloud.state.put(ENDPOINT, name, doc)
+        service_events.endpoint_changed(self.cloud, doc)
         self.launch(name, op, config, update=True)
         return str(doc["EndpointArn"])
 
@@ -687,6 +693,7 @@ class SageMakerBackend(ModelRegistry):
             op = uuid.uuid4().hex
             doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _Op=op)
             state.put(ENDPOINT, name, doc)
+        service_events.endpoint_changed(self.cloud, doc)
         threading.Thread(target=self._settle, args=(name, op), daemon=True).start()
         return str(doc["EndpointArn"])
 
@@ -695,9 +702,11 @@ class SageMakerBackend(ModelRegistry):
         state = self.cloud.state
         with self._control, state.transaction():
             doc = state.get(ENDPOINT, name)
-            if doc is not None and doc.get("_Op") == op and doc["EndpointStatus"] == "Updating":
-                doc.update(EndpointStatus="InService", LastModifiedTime=time.time())
-                state.put(ENDPOINT, name, doc)
+            if doc is None or doc.get("_Op") != op or doc["EndpointStatus"] != "Updating":
+                return
+            doc.update(EndpointStatus="InService", LastModifiedTime=time.time())
+            state.put(ENDPOINT, name, doc)
+        service_events.endpoint_changed(self.cloud, doc)
 
     # - lifecycle --------------------------------------------------------------------------
 
@@ -739,6 +748,7 @@ class SageMakerBackend(ModelRegistry):
                 doc.update(EndpointStatus="Failed", FailureReason=failure)
             self.cloud.state.put(ENDPOINT, endpoint, doc)
             self._prune()
+        service_events.endpoint_changed(self.cloud, doc)
 
     def _recover(self) -> None:
         """After a restart: finish what was in flight; InService endpoints reload lazily."""

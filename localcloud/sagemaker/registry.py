@@ -10,10 +10,12 @@ the SageMaker API reference.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import ValidationException
+from localcloud.sagemaker import service_events
 from localcloud.sagemaker.exceptions import ConflictException
 from localcloud.sagemaker.store import wire
 from localcloud.state import AlreadyExists
@@ -229,6 +231,7 @@ class ModelRegistry:
                 }
             )
             state.put(PACKAGE, key, doc)
+        service_events.model_package_changed(self.cloud, doc)  # once committed: a rule may act on it
         return arn
 
     def describe_model_package(self, *, name: str) -> dict[str, Any]:
@@ -282,6 +285,7 @@ class ModelRegistry:
         state = self.cloud.state
         with state.transaction():
             doc = self.get_package(arn)
+            before = copy.deepcopy(doc)
             for key in (
                 "ModelApprovalStatus",
                 "ApprovalDescription",
@@ -299,8 +303,11 @@ class ModelRegistry:
                 doc.setdefault("CustomerMetadataProperties", {}).update(changes["CustomerMetadataProperties"])
             for removed in changes.get("CustomerMetadataPropertiesToRemove", []):
                 doc.get("CustomerMetadataProperties", {}).pop(removed, None)
+            changed = doc != before
             doc["LastModifiedTime"] = time.time()
             state.put(PACKAGE, doc["_Key"], doc)
+        if changed:  # an approval change is a state change SageMaker announces
+            service_events.model_package_changed(self.cloud, doc)
         return str(doc["ModelPackageArn"])
 
     def delete_model_package(self, *, name: str) -> None:

@@ -85,6 +85,7 @@ def _invoke(cloud: LocalCloud, request: Request) -> Response:
         target_model=headers.get("X-Amzn-SageMaker-Target-Model"),
         custom_attributes=headers.get("X-Amzn-SageMaker-Custom-Attributes"),
         inference_id=inference_id,
+        request_id=request.request_id,  # SageMaker names the request in some refusals
     )
     out = {"Content-Type": result.content_type, "x-Amzn-Invoked-Production-Variant": result.variant}
     if result.custom_attributes is not None:

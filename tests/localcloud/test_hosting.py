@@ -280,6 +280,37 @@ def test_multi_model_endpoint(stack):
     assert _code(err) == "ValidationError"
 
 
+def test_target_model_errors_carry_sagemakers_texts(stack):
+    """InvokeEndpoint's TargetModel refusals in SageMaker's words: on a single-model endpoint
+    "Endpoint <name> is not a multi-model endpoint and does not support target model header."
+    (aws/amazon-sagemaker-examples#1026 and #1216, as AWS answered), and on a multi-model
+    endpoint without one "Request <request id> is missing a target model header."
+    (aws/sagemaker-tensorflow-serving-container#166), naming the request's own id."""
+    _, sm, rt = stack
+    _model(sm, "single", "s3://models/m1/model.tar.gz")
+    _config(sm, "single", [("AllTraffic", "single", 1.0)])
+    sm.create_endpoint(EndpointName="single", EndpointConfigName="single")
+    _model(sm, "mme", "s3://models/multi/", mode="MultiModel")
+    _config(sm, "mme", [("AllTraffic", "mme", 1.0)])
+    sm.create_endpoint(EndpointName="mme", EndpointConfigName="mme")
+    _wait(sm, "single")
+    _wait(sm, "mme")
+    with pytest.raises(ClientError) as err:
+        rt.invoke_endpoint(EndpointName="single", TargetModel="a.tar.gz", ContentType="text/csv", Body="1,2,3,4")
+    assert _code(err) == "ValidationError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert err.value.response["Error"]["Message"] == (
+        "Endpoint single is not a multi-model endpoint and does not support target model header."
+    )
+    with pytest.raises(ClientError) as err:
+        rt.invoke_endpoint(EndpointName="mme", ContentType="text/csv", Body="1,2,3,4")
+    assert _code(err) == "ValidationError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    request_id = err.value.response["ResponseMetadata"]["RequestId"]
+    assert request_id
+    assert err.value.response["Error"]["Message"] == f"Request {request_id} is missing a target model header."
+
+
 def test_single_model_refuses_target_model_and_survives_restart(tmp_path):
     home = tmp_path / "home"
     server = start_server(home)

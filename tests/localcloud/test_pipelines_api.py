@@ -332,3 +332,30 @@ def test_bad_start_requests_are_refused(sm):
     with pytest.raises(ClientError) as error:
         sm.describe_pipeline_execution(PipelineExecutionArn=arn[:-12] + "000000000000")
     assert error.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_an_empty_parameter_value_is_refused_as_aws_refuses_it(sm):
+    """SageMaker refuses an empty PipelineParameters Value, a String parameter's included:
+    'ValidationException ... [string "" is too short (length: 0, required minimum: 1)]'
+    (aws/sagemaker-python-sdk#4016, recorded against AWS; the SDK's local mode copied the check in
+    #4354). botocore's model lets "" through (String1024, min 0): the service refuses it, and
+    starts nothing."""
+    text = json.dumps(
+        {
+            "Version": "2020-12-01",
+            "Parameters": [{"Name": "Reason", "Type": "String", "DefaultValue": "x"}],
+            "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Reason"}}}],
+        }
+    )
+    sm.create_pipeline(PipelineName="strings", PipelineDefinition=text, RoleArn=ROLE)
+    with pytest.raises(ClientError) as error:
+        sm.start_pipeline_execution(PipelineName="strings", PipelineParameters=[{"Name": "Reason", "Value": ""}])
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    assert error.value.response["Error"]["Message"] == '[string "" is too short (length: 0, required minimum: 1)]'
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert sm.list_pipeline_executions(PipelineName="strings")["PipelineExecutionSummaries"] == []
+    # A one-character value is a value.
+    arn = sm.start_pipeline_execution(PipelineName="strings", PipelineParameters=[{"Name": "Reason", "Value": " "}])[
+        "PipelineExecutionArn"
+    ]
+    assert follow(sm, arn)["FailureReason"] == " "

@@ -22,6 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError, ValidationException
+from localcloud.sagemaker import service_events
 from localcloud.sagemaker.pipelines import graph, parameters, run, schema
 from localcloud.sagemaker.pipelines.exceptions import ResourceNotFound
 from localcloud.sagemaker.pipelines.expressions import to_text
@@ -87,14 +88,18 @@ class PipelinesBackend:
         self.state.put(EXECUTION, execution_id(doc["PipelineExecutionArn"]), doc)
 
     def update_execution(self, exec_id: str, **fields: Any) -> dict[str, Any]:
-        """Change an execution's fields (LastModifiedTime too); KeyError if it is gone."""
+        """Change an execution's fields (LastModifiedTime too); KeyError if it is gone. A new
+        PipelineExecutionStatus is announced on EventBridge once it is stored."""
         with self.state.transaction():
             doc = self.state.get(EXECUTION, exec_id)
             if doc is None:
                 raise KeyError(exec_id)
+            previous = doc.get("PipelineExecutionStatus")
             doc.update(fields)
             doc["LastModifiedTime"] = now()
             self.state.put(EXECUTION, exec_id, doc)
+        if doc.get("PipelineExecutionStatus") != previous:
+            service_events.execution_status_changed(self.cloud, doc, previous)
         return doc
 
     def executions(self, pipeline_name: str | None = None) -> list[dict[str, Any]]:
@@ -108,7 +113,15 @@ class PipelinesBackend:
         return self.state.get(STEP, f"{exec_id}/{name}")
 
     def put_step(self, exec_id: str, doc: dict[str, Any]) -> None:
-        self.state.put(STEP, f"{exec_id}/{doc['StepName']}", doc)
+        """Store a step's document; a new StepStatus is announced on EventBridge once stored."""
+        key = f"{exec_id}/{doc['StepName']}"
+        with self.state.transaction():
+            old = self.state.get(STEP, key)
+            self.state.put(STEP, key, doc)
+        previous = old.get("StepStatus") if old is not None else None
+        execution = self.execution(exec_id)
+        if doc.get("StepStatus") != previous and execution is not None:
+            service_events.step_status_changed(self.cloud, execution, doc, previous)
 
     def delete_steps(self, exec_id: str) -> None:
         for doc in self.steps(exec_id):
@@ -273,7 +286,8 @@ class PipelinesBackend:
         selective: bool = False,
     ) -> str:
         """Start an execution (the same client token again: the same execution); its ARN.
-        ValidationException for an undeclared parameter or a selective execution."""
+        ValidationException for an empty parameter value, an undeclared parameter or a
+        selective execution."""
         pipeline = self.pipeline(name_or_arn)
         name = pipeline["PipelineName"]
         for existing in self.executions(name):
@@ -285,6 +299,8 @@ class PipelinesBackend:
                 "use RetryPipelineExecution to re-run from failed steps"
             )
         overrides = overrides or []
+        for item in overrides:
+            parameters.check_value(item.get("Value"))
         declared = parameters.declared(graph.parse(pipeline["PipelineDefinition"]).definition)
         for item in overrides:
             if item["Name"] not in declared:
@@ -317,6 +333,7 @@ class PipelinesBackend:
             pipeline = self.pipeline(name)
             pipeline["LastRunTime"] = pipeline["LastExecutionTime"] = stamp
             self.state.put(PIPELINE, name, pipeline)
+        service_events.execution_status_changed(self.cloud, doc, None)
         run.launch(self.cloud, exec_id)
         return arn
 
@@ -386,6 +403,7 @@ class PipelinesBackend:
             if parallelism:
                 execution["ParallelismConfiguration"] = parallelism
             self.put_execution(execution)
+        service_events.execution_status_changed(self.cloud, execution, status)
         run.launch(self.cloud, exec_id)
 
     def wait(self, arn_or_id: str, timeout: float | None = None, poll: float = 0.1) -> dict[str, Any]:

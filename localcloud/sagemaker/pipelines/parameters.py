@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any
 
+from localcloud.errors import ValidationException
+
 TYPES = ("String", "Integer", "Float", "Boolean")
 # Numbers as text: ASCII decimal or scientific notation. Python's int()/float() also read
 # " 5", "1_000", Arabic-Indic digits, "nan" and "inf", which no AWS service parses as numbers.
@@ -62,6 +64,16 @@ def convert(name: str, kind: str, value: Any) -> Any:
     except ValueError:
         raise PipelineParameterError(f"Parameter {name}: value {value!r} is not a valid {kind}") from None
     raise PipelineParameterError(f"Parameter {name}: unknown type {kind!r} (expected one of {', '.join(TYPES)})")
+
+
+def check_value(value: Any) -> None:
+    """StartPipelineExecution's check of one PipelineParameters Value: SageMaker refuses an
+    empty one (a String parameter included) with ValidationException
+    '[string "" is too short (length: 0, required minimum: 1)]' (aws/sagemaker-python-sdk#4016,
+    the SDK's local mode matched it in #4354). botocore's model gives Value (String1024) a minimum of 0, so
+    the service checks it, not the client."""
+    if value == "":
+        raise ValidationException('[string "" is too short (length: 0, required minimum: 1)]')
 
 
 def declared(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:

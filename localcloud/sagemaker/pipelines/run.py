@@ -443,6 +443,7 @@ class ExecutionRun:
                 "StepStatus": "Starting",
                 "AttemptCount": attempt,
                 "Metadata": {},
+                "_StepType": spec.type,  # for the step status change events
             }
             if spec.display_name:
                 doc["StepDisplayName"] = spec.display_name
