@@ -139,7 +139,7 @@ def bind(sql: str, parameters: list[str]) -> str:
             f"expected {len(holes)} but found {len(parameters)}"
         )
     out, last = [], 0
-    for number, (hole, text) in enumerate(zip(holes, parameters), start=1):
+    for number, (hole, text) in enumerate(zip(holes, parameters), start=1):  # Trino: QueryPreparer
         try:
             parsed = [e for e in sqlglot.parse(text, read="trino") if e is not None]
         except (ParseError, TokenError):
@@ -147,6 +147,11 @@ def bind(sql: str, parameters: list[str]) -> str:
         if len(parsed) != 1 or isinstance(parsed[0], (sqlglot.exp.Query, sqlglot.exp.DDL, sqlglot.exp.DML)):
             raise QueryFailed(
                 f"INVALID_PARAMETER_USAGE: line 1:1: ExecutionParameters[{number - 1}] is not a SQL literal: {text!r}"
+            )
+        if parsed[0].find(sqlglot.exp.Column, sqlglot.exp.Query):  # Trino: parameters are constants
+            raise QueryFailed(
+                f"EXPRESSION_NOT_CONSTANT: line 1:1: ExecutionParameters[{number - 1}] is not a constant: {text!r} "
+                "(a string parameter is given in single quotes, as a SQL literal)"
             )
         out += [sql[last : hole.start], f"({parsed[0].sql(dialect='trino')})"]
         last = hole.end + 1

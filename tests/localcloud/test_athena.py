@@ -288,3 +288,7 @@ def test_execution_parameters_fill_the_placeholders(pyathena_cursor, offline_tab
         cursor.execute(sql, ["'p00'"], paramstyle="qmark")
     with pytest.raises(OperationalError, match=r"INVALID_PARAMETER_USAGE: .*ExecutionParameters\[0\]"):
         cursor.execute("SELECT ? AS x", ["1) OR (1 = 1"], paramstyle="qmark")
+    with pytest.raises(OperationalError, match=r"EXPRESSION_NOT_CONSTANT: .*ExecutionParameters\[1\].*single quotes"):
+        cursor.execute(sql, ["'p00'", "p00"], paramstyle="qmark")  # a string not given as a literal
+    cursor.execute("SELECT 'é€' AS t, ? AS x -- ?\n", ["'ü'"], paramstyle="qmark")  # offsets past non-ASCII text
+    assert cursor.fetchone() == ("é€", "ü")
