@@ -153,7 +153,8 @@ def bind(sql: str, parameters: list[str]) -> str:
                 f"EXPRESSION_NOT_CONSTANT: line 1:1: ExecutionParameters[{number - 1}] is not a constant: {text!r} "
                 "(a string parameter is given in single quotes, as a SQL literal)"
             )
-        out += [sql[last : hole.start], f"({parsed[0].sql(dialect='trino')})"]
+        value = _decimal_types(parsed[0], text)  # its DECIMAL '...' keeps its digits once in the query
+        out += [sql[last : hole.start], f"({value.sql(dialect='trino')})"]
         last = hole.end + 1
     return "".join(out) + sql[last:]
 
@@ -167,19 +168,34 @@ def _decimal_literal(text: str) -> tuple[int, int] | None:
     return max(len(whole) + len(fraction), 1), len(fraction)
 
 
-def _to_athena_semantics(tree: Any) -> Any:
+def _to_athena_semantics(tree: Any, sql: str) -> Any:
     """Trino meanings DuckDB would change: a `DECIMAL '1.2345'` literal keeps every digit
-    (decimal(5,4), not DuckDB's DECIMAL(18,3)); a bare DECIMAL is decimal(38,0); `ROW(1, 'a')`
-    has fields field0, field1; unaliased select items get a marker alias (renamed `_col<n>`)."""
+    (decimal(5,4), not DuckDB's DECIMAL(18,3)) and a bare DECIMAL type is decimal(38,0);
+    `ROW(1, 'a')` has fields field0, field1 (or the names of the ROW type it is cast to);
+    unaliased select items get a marker alias (renamed `_col<n>` in the result)."""
     from sqlglot import exp
 
     counter = iter(range(1 << 30))
 
+    def name_fields(row: exp.Struct, kind: exp.DataType) -> None:
+        # CAST(ROW(1, ROW(2)) AS ROW(a INTEGER, b ROW(c INTEGER))): the fields take the type's names
+        if kind.this != exp.DataType.Type.STRUCT:
+            return
+        fields = [f for f in kind.expressions if isinstance(f, exp.ColumnDef)]
+        values = row.expressions
+        if len(fields) != len(values) or any(isinstance(e, exp.PropertyEQ) for e in values):
+            return
+        for value, field in zip(values, fields):
+            if isinstance(value, exp.Struct) and isinstance(field.kind, exp.DataType):
+                name_fields(value, field.kind)
+        row.set(
+            "expressions",
+            [exp.PropertyEQ(this=exp.to_identifier(f.name), expression=v) for f, v in zip(fields, values)],
+        )
+
     def rewrite(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DECIMAL and not node.to.expressions:
-            digits = _decimal_literal(node.this.this) if isinstance(node.this, exp.Literal) else None
-            precision, scale = digits if digits and digits[0] <= 38 else (38, 0)
-            node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})"))
+        if isinstance(node, exp.Cast) and isinstance(node.this, exp.Struct):
+            name_fields(node.this, node.to)
         elif isinstance(node, exp.Struct) and node.expressions:
             if not any(isinstance(e, (exp.PropertyEQ, exp.Alias, exp.Slice)) for e in node.expressions):
                 node.set(
@@ -190,14 +206,37 @@ def _to_athena_semantics(tree: Any) -> Any:
                     ],
                 )
         elif isinstance(node, exp.Select):
-            named = (exp.Alias, exp.Column, exp.Star, exp.Dot)
-            node.set(
-                "expressions",
-                [
-                    e if isinstance(e, named) else exp.alias_(e, f"{_UNNAMED}{next(counter)}", quoted=True)
-                    for e in node.expressions
-                ],
-            )
+
+            def named(e: exp.Expression) -> exp.Expression:
+                if isinstance(e, (exp.Alias, exp.Column, exp.Star)):
+                    return e  # a column keeps its name
+                if isinstance(e, exp.Dot) and e.name:  # Trino names `<row>.field` by its field
+                    return exp.alias_(e, e.name, quoted=True)
+                return exp.alias_(e, f"{_UNNAMED}{next(counter)}", quoted=True)
+
+            node.set("expressions", [named(e) for e in node.expressions])
+        return node
+
+    return _decimal_types(tree.transform(rewrite), sql)
+
+
+def _decimal_types(tree: Any, sql: str) -> Any:
+    """A `DECIMAL '1.2345'` literal in `sql` (parsed as `tree`) is decimal(5,4) as in Trino, not
+    DuckDB's DECIMAL(18,3); a bare DECIMAL type (`CAST(x AS DECIMAL)`) is decimal(38,0)."""
+    from sqlglot import exp
+
+    def typed_literal(node: exp.Expression) -> tuple[int, int] | None:
+        # `DECIMAL '1.5'` (not `CAST('1.5' AS DECIMAL)`): the text before the literal is DECIMAL
+        start = node.meta.get("start") if isinstance(node, exp.Literal) and node.is_string else None
+        if start is None or not sql[:start].rstrip().upper().endswith("DECIMAL"):
+            return None
+        return _decimal_literal(node.this)
+
+    def rewrite(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.DECIMAL and not node.to.expressions:
+            digits = typed_literal(node.this)
+            precision, scale = digits if digits and digits[0] <= 38 else (38, 0)
+            node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})"))
         return node
 
     return tree.transform(rewrite)
@@ -208,7 +247,7 @@ def transpile(sql: str) -> str:
     from sqlglot.errors import ParseError, TokenError
 
     try:
-        statements = [_to_athena_semantics(s) for s in sqlglot.parse(sql, read="trino") if s is not None]
+        statements = [_to_athena_semantics(s, sql) for s in sqlglot.parse(sql, read="trino") if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         where = f"line {first.get('line', 1)}:{first.get('col', 1)}"

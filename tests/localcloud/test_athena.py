@@ -224,7 +224,8 @@ def test_result_types_are_athenas_so_pyathena_converts_them(pyathena_cursor):
     cursor.execute(
         "SELECT CAST(10.5 AS DECIMAL(10, 1)) AS amount, DECIMAL '1.2345' AS exact, X'6869' AS raw, "
         "ROW('Bob', 38) AS users, ARRAY[1, 2] AS ids, MAP(ARRAY['k'], ARRAY[1]) AS counts, "
-        "ARRAY[ROW(1, NULL)] AS nested"
+        "ARRAY[ROW(1, NULL)] AS nested, CAST(ROW(1, 'x') AS ROW(n INTEGER, s VARCHAR)) AS typed, "
+        "CAST(1.5 AS DECIMAL) AS bare"
     )
     described = {d[0]: d for d in cursor.description}
     assert [(d[1], d[4], d[5]) for d in (described["amount"], described["exact"])] == [
@@ -246,7 +247,10 @@ def test_result_types_are_athenas_so_pyathena_converts_them(pyathena_cursor):
         "[1, 2]",
         "{k=1}",
         "[{field0=1, field1=null}]",
+        "{n=1, s=x}",
+        "2",  # a bare DECIMAL is decimal(38,0) in Trino (data-types.html: default precision 38, scale 0)
     ]
+    assert (described["bare"][1], described["bare"][4], described["bare"][5]) == ("decimal", 38, 0)
 
 
 def test_unaliased_columns_are_named_as_athena_names_them(pyathena_cursor, offline_table):
@@ -262,6 +266,8 @@ def test_unaliased_columns_are_named_as_athena_names_them(pyathena_cursor, offli
     assert [d[0] for d in cursor.description] == ["a", "b", "_col2"]
     cursor.execute("SELECT count(*) FROM (SELECT 1)")
     assert [d[0] for d in cursor.description] == ["_col0"]
+    cursor.execute("SELECT CAST(ROW(1) AS ROW(a INTEGER)).a, 2")  # a field reference: the field's name
+    assert [d[0] for d in cursor.description] == ["a", "_col1"]
 
 
 def test_execution_parameters_fill_the_placeholders(pyathena_cursor, offline_table):
