@@ -211,8 +211,8 @@ def _to_athena_semantics(tree: Any, sql: str) -> Any:
                 if isinstance(e, (exp.Alias, exp.Column, exp.Star)):
                     return e  # a column keeps its name
                 if isinstance(e, exp.Dot) and e.name:  # Trino names `<row>.field` by its field
-                    return exp.alias_(e, e.name, quoted=True)
-                return exp.alias_(e, f"{_UNNAMED}{next(counter)}", quoted=True)
+                    return exp.Alias(this=e, alias=exp.to_identifier(e.name, quoted=True))
+                return exp.Alias(this=e, alias=exp.to_identifier(f"{_UNNAMED}{next(counter)}", quoted=True))
 
             node.set("expressions", [named(e) for e in node.expressions])
         return node
