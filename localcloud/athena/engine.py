@@ -217,7 +217,7 @@ def _to_athena_semantics(tree: Any, sql: str) -> Any:
             node.set("expressions", [named(e) for e in node.expressions])
         return node
 
-    return _decimal_types(tree.transform(rewrite), sql)
+    return _decimal_types(tree, sql).transform(rewrite)  # positions first, while the tree is as parsed
 
 
 def _decimal_types(tree: Any, sql: str) -> Any:
