@@ -84,10 +84,13 @@ class AthenaBackend:
         catalog: str | None = None,
         database: str | None = None,
         work_group: str = "primary",
+        execution_parameters: list[str] | None = None,
     ) -> str:
         """StartQueryExecution -> the QueryExecutionId; the query runs on a worker.
         `output_location`: ResultConfiguration.OutputLocation; `catalog`, `database`: the
-        QueryExecutionContext. InvalidRequestException without a usable OutputLocation."""
+        QueryExecutionContext; `execution_parameters`: the values of the query's `?`
+        placeholders, each SQL literal text (a string is `'abc'`). InvalidRequestException
+        without a usable OutputLocation."""
         output = output_location
         if not output:
             raise InvalidRequestException(
@@ -124,6 +127,8 @@ class AthenaBackend:
             "EngineVersion": ENGINE,
             "SubstatementType": "SELECT",
         }
+        if execution_parameters:
+            doc["ExecutionParameters"] = list(execution_parameters)
         self.state.insert(KIND, query_id, doc)
         self._pool.submit(self._run, query_id)
         return query_id
@@ -209,6 +214,7 @@ class AthenaBackend:
                     doc["QueryExecutionContext"]["Database"],
                     Path(work),
                     started=lambda con: self._started(query_id, con),
+                    parameters=doc.get("ExecutionParameters"),
                 )
                 bucket, key = _split(doc["ResultConfiguration"]["OutputLocation"])
                 with self._lock:

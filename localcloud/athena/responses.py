@@ -22,6 +22,7 @@ def start_query_execution(cloud: LocalCloud, params: dict[str, Any]) -> dict[str
             catalog=context.get("Catalog"),
             database=context.get("Database"),
             work_group=params.get("WorkGroup", "primary"),
+            execution_parameters=params.get("ExecutionParameters"),
         )
     }
 

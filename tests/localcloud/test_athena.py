@@ -193,3 +193,108 @@ def test_stop_query_execution_cancels_a_running_query(client, offline_table):
     assert _wait(athena, quick)["Status"]["State"] == "SUCCEEDED"
     for query_id in ids:
         assert _wait(athena, query_id)["Status"]["State"] == "CANCELLED"
+
+
+@pytest.fixture
+def pyathena_cursor(localcloud, offline_table, monkeypatch):
+    """PyAthena's default Cursor: it converts each value by GetQueryResults' ColumnInfo.Type
+    (pyathena.converter), so a type Athena would not report comes back wrong or raises."""
+    from pyathena import connect
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localcloud.url)
+    with connect(
+        s3_staging_dir=OUTPUT + "/", region_name="us-east-1", schema_name="sagemaker_featurestore", poll_interval=0.05
+    ) as connection:
+        yield connection.cursor()
+
+
+def test_result_types_are_athenas_so_pyathena_converts_them(pyathena_cursor):
+    """Athena's result metadata and values (issue 25 class 6):
+    - DECIMAL: ColumnInfo Type `decimal` with Precision and Scale
+      (https://docs.aws.amazon.com/athena/latest/APIReference/API_ColumnInfo.html: Precision "for
+      DECIMAL data types, specifies the total number of digits", Scale "the number of digits in the
+      fractional part"; type names: https://docs.aws.amazon.com/athena/latest/ug/data-types.html),
+      and `DECIMAL '1.2345'` is decimal(5,4) as in Trino, every digit kept;
+    - varbinary: hex bytes separated by spaces, as PyAthena's `_to_binary` reads Athena's;
+    - row / array / map: Athena's text, `{field0=Bob, field1=38}` for ROW('Bob', 38)
+      (https://docs.aws.amazon.com/athena/latest/ug/creating-row.html), `[1, 2]`, `{k=1}`."""
+    from decimal import Decimal
+
+    cursor = pyathena_cursor
+    cursor.execute(
+        "SELECT CAST(10.5 AS DECIMAL(10, 1)) AS amount, DECIMAL '1.2345' AS exact, X'6869' AS raw, "
+        "ROW('Bob', 38) AS users, ARRAY[1, 2] AS ids, MAP(ARRAY['k'], ARRAY[1]) AS counts, "
+        "ARRAY[ROW(1, NULL)] AS nested, CAST(ROW(1, 'x') AS ROW(n INTEGER, s VARCHAR)) AS typed, "
+        "CAST(1.5 AS DECIMAL) AS bare"
+    )
+    described = {d[0]: d for d in cursor.description}
+    assert [(d[1], d[4], d[5]) for d in (described["amount"], described["exact"])] == [
+        ("decimal", 10, 1),
+        ("decimal", 5, 4),
+    ]
+    assert [described[n][1] for n in ("raw", "users", "ids", "counts")] == ["varbinary", "row", "array", "map"]
+    row = cursor.fetchone()
+    assert row[0] == Decimal("10.5") and isinstance(row[0], Decimal)
+    assert row[1] == Decimal("1.2345") and isinstance(row[1], Decimal)
+    assert row[2] == b"hi"
+    assert row[3] == {"field0": "Bob", "field1": "38"}  # what PyAthena makes of Athena's text
+    assert row[4] == [1, 2]
+    assert row[5] == {"k": "1"}
+    text = cursor.connection.client.get_query_results(QueryExecutionId=cursor.query_id)["ResultSet"]["Rows"][1]
+    assert [d["VarCharValue"] for d in text["Data"][2:]] == [
+        "68 69",
+        "{field0=Bob, field1=38}",
+        "[1, 2]",
+        "{k=1}",
+        "[{field0=1, field1=null}]",
+        "{n=1, s=x}",
+        "2",  # a bare DECIMAL is decimal(38,0) in Trino (data-types.html: default precision 38, scale 0)
+    ]
+    assert (described["bare"][1], described["bare"][4], described["bare"][5]) == ("decimal", 38, 0)
+
+
+def test_unaliased_columns_are_named_as_athena_names_them(pyathena_cursor, offline_table):
+    """An expression without an alias is named `_col<its 0-based position>` in the result, as
+    Athena (Trino) names it (https://docs.aws.amazon.com/athena/latest/ug/creating-row.html and
+    https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-querying-using-execution-parameters.html
+    show `_col0`); a column reference keeps its name."""
+    cursor = pyathena_cursor
+    cursor.execute(f"SELECT policy_id, 1 + 1, count(*) OVER (), 'x' AS named FROM \"{offline_table}\" LIMIT 1")
+    assert [d[0] for d in cursor.description] == ["policy_id", "_col1", "_col2", "named"]
+    assert cursor.fetchone()[1:] == (2, 25, "x")
+    cursor.execute("SELECT *, 1 FROM (SELECT 1 AS a, 2 AS b)")  # positions after * is expanded
+    assert [d[0] for d in cursor.description] == ["a", "b", "_col2"]
+    cursor.execute("SELECT count(*) FROM (SELECT 1)")
+    assert [d[0] for d in cursor.description] == ["_col0"]
+    cursor.execute("SELECT CAST(ROW(1) AS ROW(a INTEGER)).a, 2")  # a field reference: the field's name
+    assert [d[0] for d in cursor.description] == ["a", "_col1"]
+
+
+def test_execution_parameters_fill_the_placeholders(pyathena_cursor, offline_table):
+    """StartQueryExecution's ExecutionParameters fill the `?` placeholders in order, each value SQL
+    literal text: strings in single quotes
+    (https://docs.aws.amazon.com/athena/latest/ug/querying-with-prepared-statements-querying-using-execution-parameters.html,
+    API_StartQueryExecution.html). PyAthena sends them with paramstyle="qmark"; its default
+    (pyformat) formats a Decimal as `DECIMAL '<digits>'`: neither loses a digit."""
+    from decimal import Decimal
+
+    from pyathena.error import OperationalError
+
+    cursor = pyathena_cursor
+    sql = f'SELECT policy_id, claim_amount FROM "{offline_table}" WHERE policy_id = ? AND claim_amount = ?'
+    cursor.execute(sql, ["'p00'", "10.5"], paramstyle="qmark")
+    assert cursor.fetchall() == [("p00", 10.5)]
+    execution = cursor.connection.client.get_query_execution(QueryExecutionId=cursor.query_id)["QueryExecution"]
+    assert execution["ExecutionParameters"] == ["'p00'", "10.5"]
+    cursor.execute("SELECT ? AS s, ? AS d, ? AS n", ["'it''s ?'", "DECIMAL '123.456789'", "7"], paramstyle="qmark")
+    assert cursor.fetchone() == ("it's ?", Decimal("123.456789"), 7)
+    cursor.execute("SELECT %(d)s AS d", {"d": Decimal("0.000123456789")})  # pyformat
+    assert cursor.fetchone() == (Decimal("0.000123456789"),)
+    with pytest.raises(OperationalError, match=r"INVALID_PARAMETER_USAGE: .*expected 2 but found 1"):
+        cursor.execute(sql, ["'p00'"], paramstyle="qmark")
+    with pytest.raises(OperationalError, match=r"INVALID_PARAMETER_USAGE: .*ExecutionParameters\[0\]"):
+        cursor.execute("SELECT ? AS x", ["1) OR (1 = 1"], paramstyle="qmark")
+    with pytest.raises(OperationalError, match=r"EXPRESSION_NOT_CONSTANT: .*ExecutionParameters\[1\].*single quotes"):
+        cursor.execute(sql, ["'p00'", "p00"], paramstyle="qmark")  # a string not given as a literal
+    cursor.execute("SELECT 'é€' AS t, ? AS x -- ?\n", ["'ü'"], paramstyle="qmark")  # offsets past non-ASCII text
+    assert cursor.fetchone() == ("é€", "ü")
