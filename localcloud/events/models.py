@@ -468,7 +468,7 @@ class EventsBackend:
         logging each outcome."""
         for target in rule["_Targets"]:
             self.event_log.add_match(
-                event["id"], rule["Name"], target["Id"], target["Arn"], self._deliver(event, target)
+                event["id"], rule["Name"], target["Id"], target["Arn"], self._deliver(event, rule, target)
             )
 
     def put_events(self, *, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -515,19 +515,21 @@ class EventsBackend:
         }
         self._route(event, self._pattern_rules())
 
-    def _deliver(self, event: dict[str, Any], target: dict[str, Any]) -> str:
-        """Send one event to one target; the outcome string is what the log records."""
+    def _deliver(self, event: dict[str, Any], rule: dict[str, Any], target: dict[str, Any]) -> str:
+        """Send one event to one rule's target; the outcome string is what the log records."""
         arn: str = target["Arn"]
         parts = arn.split(":", 5)
         if len(parts) == 6 and parts[2] == "sagemaker" and parts[5].startswith("pipeline/"):
-            return self._start_pipeline(event, target, parts[5].split("/", 1)[1])
+            return self._start_pipeline(event, rule, target, parts[5].split("/", 1)[1])
         return "unsupported target"
 
-    def _start_pipeline(self, event: dict[str, Any], target: dict[str, Any], name: str) -> str:
+    def _start_pipeline(self, event: dict[str, Any], rule: dict[str, Any], target: dict[str, Any], name: str) -> str:
         cloud = self.cloud
         overrides = (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList") or []
-        # One token per (event, target): a redelivery would not start a second execution.
-        token = hashlib.sha256(f"{event['id']}/{target['Id']}".encode()).hexdigest()[:40]
+        # One token per (event, rule, target) — a target Id is unique only within its rule: a
+        # redelivery would not start a second execution, two rules matching one event start two.
+        key = f"{event['id']}/{rule.get('EventBusName', 'default')}/{rule['Name']}/{target['Id']}"
+        token = hashlib.sha256(key.encode()).hexdigest()[:40]
         request: dict[str, Any] = {
             "PipelineName": target["Arn"],
             "ClientRequestToken": token,

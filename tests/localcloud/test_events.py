@@ -257,6 +257,32 @@ def test_pipeline_target_starts_execution_with_parameters(client, localcloud):
     assert described["PipelineExecutionStatus"] == "Failed"
 
 
+def test_two_rules_with_the_same_target_id_start_one_execution_each(client):
+    """A target Id is unique only within its rule (PutTargets: "The ID of the target within the
+    specified rule"): two rules matched by one event, each with a target "retrain" on the same
+    pipeline, are two invocations and start two executions (they once shared one)."""
+    sm, events = client("sagemaker"), client("events")
+    sm.create_pipeline(
+        PipelineName="Retrain",
+        PipelineDefinition=json.dumps(FAIL_PIPELINE),
+        RoleArn="arn:aws:iam::000000000000:role/PipelineRole",
+    )
+    for rule in ("first", "second"):
+        events.put_rule(Name=rule, EventPattern='{"detail-type": ["Drift Detected"]}')
+        events.put_targets(
+            Rule=rule,
+            Targets=[
+                {
+                    "Id": "retrain",
+                    "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/Retrain",
+                    "RoleArn": "arn:aws:iam::000000000000:role/events",
+                }
+            ],
+        )
+    events.put_events(Entries=[{"Source": "mlgw.monitor", "DetailType": "Drift Detected", "Detail": "{}"}])
+    assert len(sm.list_pipeline_executions(PipelineName="Retrain")["PipelineExecutionSummaries"]) == 2
+
+
 def test_rules_and_log_survive_restart(tmp_path):
     home = tmp_path / "mlgw"
     kwargs = dict(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
