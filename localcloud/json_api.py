@@ -21,7 +21,7 @@ from localcloud.shapes import validate_input
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-__all__ = ["JsonApi", "page", "page_start", "service_model", "validate_input"]
+__all__ = ["JsonApi", "page", "page_start", "service_model", "validate_input", "with_token"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,12 @@ def page(
     size = params.get(max_key) or default_max
     end = start + size
     return list(items[start:end]), (str(end) if end < len(items) else None)
+
+
+def with_token(payload: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """A List response: `payload` plus "NextToken" when `page` gave one (AWS leaves it out on
+    the last page)."""
+    return {**payload, "NextToken": token} if token else payload
 
 
 def without_nulls(value: Any) -> Any:

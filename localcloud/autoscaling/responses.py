@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.autoscaling.exceptions import InvalidNextTokenException
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -24,7 +24,7 @@ def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, An
     found, token = page(
         items, params, default_max=PAGE_SIZE, invalid=InvalidNextTokenException, message="Invalid token"
     )
-    return {key: found, **({"NextToken": token} if token else {})}
+    return with_token({key: found}, token)
 
 
 def register_scalable_target(cloud: LocalCloud, params: Params) -> dict[str, Any]:

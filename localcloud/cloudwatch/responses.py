@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.cloudwatch.exceptions import InvalidNextToken, InvalidParameterValue, MissingParameter, ValidationError
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -39,7 +39,7 @@ def _page(items: list[dict[str, Any]], params: Params, key: str, default_max: in
         invalid=InvalidNextToken,
         message="The service cannot process the NextToken given.",
     )
-    return {key: found, **({"NextToken": token} if token else {})}
+    return with_token({key: found}, token)
 
 
 def put_metric_data(cloud: LocalCloud, params: Params) -> dict[str, Any]:

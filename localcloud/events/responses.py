@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -20,7 +20,7 @@ Params = dict[str, Any]
 
 def _page(items: list[dict[str, Any]], params: Params, key: str) -> dict[str, Any]:
     found, token = page(items, params, default_max=100, max_key="Limit")
-    return {key: found, **({"NextToken": token} if token else {})}
+    return with_token({key: found}, token)
 
 
 def put_rule(cloud: LocalCloud, params: Params) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
 from localcloud.featurestore.exceptions import FeatureStoreUnknownOperation, ValidationError
-from localcloud.json_api import page, service_model, validate_input
+from localcloud.json_api import page, service_model, validate_input, with_token
 from localcloud.protocol import Request, Response, json_body, json_error, json_response
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def list_feature_groups(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, 
         sort_order=params.get("SortOrder", "Descending"),
     )
     found, token = page(summaries, params, default_max=10)
-    return {"FeatureGroupSummaries": found, **({"NextToken": token} if token else {})}
+    return with_token({"FeatureGroupSummaries": found}, token)
 
 
 def delete_feature_group(cloud: LocalCloud, params: dict[str, Any]) -> dict[str, Any]:

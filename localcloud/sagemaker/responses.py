@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 from localcloud.sagemaker.models import ListFilter
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def _epoch(value: dt.datetime | float | str | None) -> float | None:
 
 def _paged(key: str, items: list[dict[str, Any]], params: Params, default_max: int) -> dict[str, Any]:
     items, token = page(items, params, default_max=default_max)
-    return {key: items, **({"NextToken": token} if token else {})}
+    return with_token({key: items}, token)
 
 
 def _filters(params: Params) -> ListFilter:

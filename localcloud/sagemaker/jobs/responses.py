@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 from localcloud.sagemaker.jobs.models import PROCESSING_JOB, TRAINING_JOB
 from localcloud.sagemaker.store import wire
 
@@ -87,7 +87,7 @@ def _list(cloud: LocalCloud, kind: str, params: Params, fields: tuple[str, ...],
     )
     found, token = page(docs, params, default_max=10)
     summaries = [wire({f: d[f] for f in fields if f in d}) for d in found]
-    return {key: summaries, **({"NextToken": token} if token else {})}
+    return with_token({key: summaries}, token)
 
 
 def list_processing_jobs(cloud: LocalCloud, params: Params) -> Params:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import ValidationException
-from localcloud.json_api import page
+from localcloud.json_api import page, with_token
 from localcloud.sagemaker.store import wire
 
 if TYPE_CHECKING:
@@ -39,10 +39,6 @@ def _epoch(value: Any) -> float | None:
     if isinstance(value, dt.datetime):
         return value.timestamp()
     return float(value)  # the JSON protocol sends timestamps as epoch seconds
-
-
-def _page(items: list[Any], params: Params, default_max: int = 50) -> tuple[list[Any], str | None]:
-    return page(items, params, default_max=default_max)
 
 
 def _descending(params: Params) -> bool:
@@ -100,7 +96,7 @@ def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
         sort_by_name=params.get("SortBy") == "Name",
         descending=_descending(params),
     )
-    found, token = _page(docs, params)
+    found, token = page(docs, params, default_max=50)
     fields = (
         "PipelineArn",
         "PipelineName",
@@ -112,7 +108,7 @@ def list_pipelines(cloud: LocalCloud, params: Params) -> Params:
         "LastExecutionTime",
     )
     summaries = [wire({f: d[f] for f in fields if f in d}) for d in found]
-    return {"PipelineSummaries": summaries, **({"NextToken": token} if token else {})}
+    return with_token({"PipelineSummaries": summaries}, token)
 
 
 @_operation
@@ -151,7 +147,7 @@ def list_pipeline_executions(cloud: LocalCloud, params: Params) -> Params:
         sort_by_arn=params.get("SortBy") == "PipelineExecutionArn",
         descending=_descending(params),
     )
-    found, token = _page(docs, params)
+    found, token = page(docs, params, default_max=50)
     summaries = []
     for d in found:
         summary = {
@@ -163,7 +159,7 @@ def list_pipeline_executions(cloud: LocalCloud, params: Params) -> Params:
             "PipelineExecutionFailureReason": d.get("FailureReason"),
         }
         summaries.append(wire({k: v for k, v in summary.items() if v is not None}))
-    return {"PipelineExecutionSummaries": summaries, **({"NextToken": token} if token else {})}
+    return with_token({"PipelineExecutionSummaries": summaries}, token)
 
 
 @_operation
@@ -171,14 +167,14 @@ def list_pipeline_execution_steps(cloud: LocalCloud, params: Params) -> Params:
     if "PipelineExecutionArn" not in params:
         raise ValidationException("PipelineExecutionArn is required")
     steps = cloud.pipelines.execution_steps(params["PipelineExecutionArn"], descending=_descending(params))
-    found, token = _page(steps, params)
-    return {"PipelineExecutionSteps": [wire(s) for s in found], **({"NextToken": token} if token else {})}
+    found, token = page(steps, params, default_max=50)
+    return with_token({"PipelineExecutionSteps": [wire(s) for s in found]}, token)
 
 
 @_operation
 def list_pipeline_parameters_for_execution(cloud: LocalCloud, params: Params) -> Params:
-    found, token = _page(cloud.pipelines.execution_parameters(params["PipelineExecutionArn"]), params)
-    return {"PipelineParameters": found, **({"NextToken": token} if token else {})}
+    found, token = page(cloud.pipelines.execution_parameters(params["PipelineExecutionArn"]), params, default_max=50)
+    return with_token({"PipelineParameters": found}, token)
 
 
 @_operation
