@@ -367,8 +367,11 @@ def _combine(a: Any, b: Any) -> Any:
     return (a if isinstance(a, list) else [a]) + (b if isinstance(b, list) else [b])
 
 
+@functools.lru_cache(maxsize=1024)
 def compile_pattern(pattern_json: str) -> Pattern:
-    """Parse and check an EventPattern string; PatternError says what is wrong."""
+    """Parse and check an EventPattern string; PatternError says what is wrong. Cached by the
+    text (a Pattern is immutable): every event is matched against every rule's pattern, and
+    parsing each rule's pattern for each event cost milliseconds per SageMaker event."""
     try:
         parsed = json.loads(pattern_json)
     except ValueError as error:
