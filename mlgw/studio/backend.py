@@ -27,7 +27,9 @@ PREVIEW_BYTES = 64 * 1024
 # The default locations of the workflow's monitoring outputs (mlgw/monitor_schedule.py).
 REPORTS_PREFIX = "ml-gateway/monitoring-reports"
 BASELINE_PREFIX = "ml-gateway/baseline"
-DRIFT_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+# GetMetricData takes at most 500 queries per call
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
+METRIC_QUERIES_PER_CALL = 500
 
 
 class NotFound(Exception):
@@ -503,23 +505,58 @@ class Backend:
             "AlarmHistoryItems", []
         )
 
-    def metric_series(self, namespace: str, metric: str, dimensions: list[dict], start, end) -> dict:
-        result = self.cloudwatch.get_metric_data(
-            MetricDataQueries=[
+    def scheduled_rules(self) -> list[dict]:
+        """Every EventBridge rule with a ScheduleExpression (ListRules, paged)."""
+        out, kwargs = [], {"Limit": 100}
+        while True:
+            page = self.events.list_rules(**kwargs)
+            out.extend(r for r in page.get("Rules", []) if r.get("ScheduleExpression"))
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    def metric_names(self, namespace: str, dimensions: list[dict]) -> list[str]:
+        """The metric names CloudWatch holds in `namespace` with exactly these dimensions
+        (ListMetrics, paged), sorted."""
+        names: set[str] = set()
+        for page in self.cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace, Dimensions=dimensions):
+            for metric in page.get("Metrics", []):
+                if {(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])} == {
+                    (d["Name"], d["Value"]) for d in dimensions
+                }:
+                    names.add(metric["MetricName"])
+        return sorted(names)
+
+    def metric_series(
+        self, namespace: str, metrics: list[str], dimensions: list[dict], start, end, period: int = 300
+    ) -> dict[str, dict]:
+        """{metric name: {"Timestamps": [...], "Values": [...]}}: each metric's Maximum per
+        `period` seconds over [start, end) (GetMetricData, every page)."""
+        out: dict[str, dict] = {name: {"Timestamps": [], "Values": []} for name in metrics}
+        for first in range(0, len(metrics), METRIC_QUERIES_PER_CALL):
+            chunk = metrics[first : first + METRIC_QUERIES_PER_CALL]
+            queries = [
                 {
-                    "Id": "m",
+                    "Id": f"m{i}",
+                    "Label": name,
                     "ReturnData": True,
                     "MetricStat": {
-                        "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-                        "Period": 300,
+                        "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+                        "Period": period,
                         "Stat": "Maximum",
                     },
                 }
-            ],
-            StartTime=start,
-            EndTime=end,
-        )
-        return result["MetricDataResults"][0] if result["MetricDataResults"] else {}
+                for i, name in enumerate(chunk)
+            ]
+            pages = self.cloudwatch.get_paginator("get_metric_data").paginate(
+                MetricDataQueries=queries, StartTime=start, EndTime=end
+            )
+            for page in pages:
+                for result in page.get("MetricDataResults", []):
+                    series = out[chunk[int(result["Id"][1:])]]
+                    series["Timestamps"].extend(result.get("Timestamps", []))
+                    series["Values"].extend(result.get("Values", []))
+        return out
 
     def rules(self) -> list[dict]:
         rules = self.events.list_rules(Limit=100).get("Rules", [])

@@ -1,12 +1,20 @@
 """The monitoring page's data: Model Monitor runs for one endpoint (violations per feature,
-baseline vs current distributions), violations over time, the CloudWatch alarms with their state
-history, and the pipeline executions the drift rule started.
+baseline vs current distributions), violations over time, the drift metrics the DriftCheck
+pipeline published, the CloudWatch alarms with their state history, and the pipeline
+executions the drift rule started.
 
 Reads Model Monitor's own output layout (`<reports>/<endpoint>/yyyy/mm/dd/hh/`:
 statistics.json, constraint_violations.json), the published baseline
-(`ml-gateway/baseline/statistics.json`), CloudWatch DescribeAlarms / DescribeAlarmHistory and
-SageMaker ListPipelineExecutions — all through boto3.
+(`ml-gateway/baseline/statistics.json`), CloudWatch ListMetrics / GetMetricData (the
+`feature_baseline_drift_<feature>` metrics, by the names monitoring/publish.py publishes them
+under and the `MonitoringSchedule` dimension processing/drift_schedule.py gives the endpoint's
+schedule), DescribeAlarms / DescribeAlarmHistory, EventBridge ListRules and SageMaker
+ListPipelineExecutions — all through boto3.
 https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-interpreting-results.html
+https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html
+
+The page opens on a monitored endpoint (one with a drift-check schedule or a drift alarm), the
+newest first; `?endpoint=NAME` picks another.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ import json
 from typing import Any
 
 from mlgw.studio import charts
-from mlgw.studio.backend import BASELINE_PREFIX, DRIFT_NAMESPACE, Backend, optional
+from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
+from processing import drift_schedule
 
 RUNS_SHOWN = 48
 PLOTS = 6
+METRIC_CHARTS = 4  # drift metrics drawn: the alarmed features first, then the largest drift
+METRIC_DAYS = 7
 
 
 _PLOTS: dict[str, str] = {}  # a run's report never changes: draw each plot once
@@ -47,13 +58,90 @@ def _run_time(prefix: str) -> dt.datetime | None:
     return None
 
 
+def _alarmed_endpoint(alarm: dict, namespace: str) -> str | None:
+    """The endpoint a drift alarm watches (its `Endpoint` dimension), if it watches one."""
+    if alarm.get("Namespace") != namespace:
+        return None
+    return next((d["Value"] for d in alarm.get("Dimensions", []) if d.get("Name") == "Endpoint"), None)
+
+
+def monitored(endpoints: list[str], rules: list[dict], alarms: list[dict], namespace: str) -> list[str]:
+    """The endpoints with monitoring, in `endpoints`' order (then those monitored but no longer
+    listed): a drift-check schedule (the scheduled rule `<endpoint>-drift-check`) or an alarm
+    on the endpoint's Model Monitor metrics."""
+    scheduled = {r["Name"] for r in rules}
+    alarmed = {name for name in (_alarmed_endpoint(a, namespace) for a in alarms) if name}
+    out = [e for e in endpoints if drift_schedule.rule_name(e) in scheduled or e in alarmed]
+    suffix = drift_schedule.RULE_SUFFIX
+    gone = {r[: -len(suffix)] for r in scheduled if r.endswith(suffix)} | alarmed
+    return out + sorted(gone - set(endpoints))
+
+
+def drift_metrics(backend: Backend, endpoint: str, alarms: list[dict]) -> dict[str, Any]:
+    """The `feature_baseline_drift_<feature>` series the endpoint's DriftCheck published over the
+    last METRIC_DAYS days: {"metric_svgs": [...], "metric_latest": [{feature, value, time,
+    threshold}], "metric_error": str | None, "metric_where": "namespace / dimensions"}."""
+    # Imported here: the job module loads pandas, which the studio's start would pay for.
+    from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
+
+    schedule = drift_schedule.schedule_name(endpoint)
+    dims = dimensions(endpoint, schedule)
+    out: dict[str, Any] = {
+        "metric_svgs": [],
+        "metric_latest": [],
+        "metric_error": None,
+        "metric_where": f"{METRIC_NAMESPACE}, Endpoint={endpoint}, MonitoringSchedule={schedule}",
+    }
+    names, out["metric_error"] = optional(backend.metric_names, METRIC_NAMESPACE, dims)
+    drift = [n for n in names or [] if n.startswith(DRIFT_METRIC_PREFIX)]
+    if not drift:
+        return out
+    now = dt.datetime.now(dt.timezone.utc)
+    series, out["metric_error"] = optional(
+        backend.metric_series, METRIC_NAMESPACE, drift, dims, now - dt.timedelta(days=METRIC_DAYS), now
+    )
+    thresholds = {
+        a["MetricName"]: a.get("Threshold")
+        for a in alarms
+        if a.get("Namespace") == METRIC_NAMESPACE
+        and {(d["Name"], d["Value"]) for d in a.get("Dimensions", [])} == {(d["Name"], d["Value"]) for d in dims}
+    }
+    latest = []
+    for name, points in (series or {}).items():
+        if points["Values"]:
+            when, value = max(zip(points["Timestamps"], points["Values"]))
+            latest.append({"metric": name, "feature": name[len(DRIFT_METRIC_PREFIX) :], "value": value, "time": when})
+    for row in latest:
+        row["threshold"] = thresholds.get(row["metric"])
+    latest.sort(key=lambda r: (r["metric"] not in thresholds, -r["value"]))
+    out["metric_latest"] = latest
+    for row in latest[:METRIC_CHARTS]:
+        points = (series or {})[row["metric"]]
+        out["metric_svgs"].append(
+            charts.series(
+                f"{row['metric']} (CloudWatch Maximum, {METRIC_DAYS} days)",
+                points["Timestamps"],
+                points["Values"],
+                threshold=row["threshold"],
+            )
+        )
+    return out
+
+
 def build(backend: Backend, query: Any) -> dict:
+    from monitoring.publish import METRIC_NAMESPACE
+
     endpoints, endpoints_error = optional(backend.endpoints)
     names = [e["EndpointName"] for e in endpoints or []]
-    endpoint = query.get("endpoint") or (names[0] if names else "")
+    alarms, alarms_error = optional(backend.alarms)
+    rules, _ = optional(backend.scheduled_rules)
+    watched = monitored(names, rules or [], alarms or [], METRIC_NAMESPACE)
+    names += [name for name in watched if name not in names]
+    endpoint = query.get("endpoint") or (watched[0] if watched else names[0] if names else "")
     bucket = backend.target.bucket
     context: dict[str, Any] = {
         "endpoints": names,
+        "monitored": watched,
         "endpoint": endpoint,
         "endpoints_error": endpoints_error,
         "bucket": bucket,
@@ -105,17 +193,7 @@ def build(backend: Backend, query: Any) -> dict:
                 if feature or name in by_name:
                     context["plots"].append(_distribution(name, by_name.get(name), feature))
     if endpoint:
-        # The drift metric the monitoring job publishes (monitoring/publish.py), where CloudWatch has it.
-        now = dt.datetime.now(dt.timezone.utc)
-        dims = [{"Name": "Endpoint", "Value": endpoint}, {"Name": "MonitoringSchedule", "Value": f"{endpoint}-monitor"}]
-        series, context["metric_error"] = optional(
-            backend.metric_series, DRIFT_NAMESPACE, "constraint_violations", dims, now - dt.timedelta(days=7), now
-        )
-        if series and series.get("Values"):
-            context["metric_svg"] = charts.series(
-                f"{DRIFT_NAMESPACE} constraint_violations (CloudWatch, 7 days)", series["Timestamps"], series["Values"]
-            )
-    alarms, alarms_error = optional(backend.alarms)
+        context.update(drift_metrics(backend, endpoint, alarms or []))
     context["alarms_error"] = alarms_error
     context["alarms"] = []
     for alarm in alarms or []:
