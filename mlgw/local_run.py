@@ -7,6 +7,7 @@ SageMaker API with the calls the SDK makes on AWS; only the endpoint the clients
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
 import json
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 
 from localcloud import daemon
 from localcloud.config import Config
-from mlgw import definition_cache, executions
+from mlgw import definition_cache, executions, run_config
 from mlgw.execution_report import failure_advice
 from mlgw.progress import ExecutionResult, Phases
 from mlgw.target import Target, sdk_default_bucket
@@ -186,8 +187,8 @@ def exclusive_run(home: Path) -> Iterator[None]:
 def run(
     config: Config,
     *,
-    policies: int,
-    seed: int,
+    policies: int | None,
+    seed: int | None,
     claims: str | None,
     customers: str | None,
     parameters: dict[str, str],
@@ -217,11 +218,75 @@ def run(
         )
 
 
+def current_config(config: Config, s3) -> run_config.RunConfig:
+    """The stored run configuration of this localcloud, or the defaults (synthetic data, the
+    default contract, the definition's parameters) when none was stored."""
+    return run_config.current(s3, default_bucket(config)) or run_config.RunConfig()
+
+
+def configure(
+    config: Config,
+    s3,
+    previous: run_config.RunConfig,
+    *,
+    policies: int | None,
+    seed: int | None,
+    claims: str | None,
+    customers: str | None,
+    parameters: dict[str, str],
+    schema: str | None,
+) -> run_config.RunConfig:
+    """The configuration `mlgw run` runs: `previous` with what its flags change. Data flags
+    replace the data source (--claims/--customers: the user's files; --policies/--seed: the
+    generator); none reuse the configured source, so a run after a user-data run trains on
+    the user's data again. --schema replaces the contract; --param sets parameters."""
+    source = previous.source
+    if claims:
+        source = run_config.DataSource(
+            kind=run_config.FILES, policies=None, seed=None, claims_file=claims, customers_file=customers or ""
+        )
+    elif policies is not None or seed is not None:
+        base = previous.source if previous.source.kind == run_config.SYNTHETIC else run_config.DataSource()
+        source = run_config.DataSource(
+            policies=policies if policies is not None else base.policies,
+            seed=seed if seed is not None else base.seed,
+        )
+    schema_uri = stage_schema(config, s3, schema) if schema else previous.schema_uri
+    changed = dataclasses.replace(previous, source=source, schema_uri=schema_uri)
+    from mlgw import mlflow_store
+
+    tracking = mlflow_store.configured(config.home)  # `mlgw mlflow` created a store
+    if tracking and "MlflowTrackingUri" not in {**changed.parameters, **parameters}:
+        parameters = {**parameters, "MlflowTrackingUri": tracking}
+    return run_config.with_parameters(changed, parameters)
+
+
+def refuse_replacing_a_test(sm, endpoint: str, run_cfg: run_config.RunConfig, asked: dict[str, str]) -> None:
+    """RunConfigError when the endpoint runs a canary or A/B test (more than one variant) and
+    this run would replace it without the user saying DeployStrategy=replace on this command."""
+    from botocore.exceptions import ClientError
+
+    strategy = {**run_config.defaults(), **run_cfg.parameters}["DeployStrategy"]
+    if strategy != "replace" or asked.get("DeployStrategy") == "replace":
+        return
+    try:
+        variants = sm.describe_endpoint(EndpointName=endpoint).get("ProductionVariants", [])
+    except ClientError:
+        return  # no endpoint yet
+    if len(variants) > 1:
+        names = ", ".join(v["VariantName"] for v in variants)
+        raise run_config.RunConfigError(
+            f"endpoint {endpoint} is running a test between {names}; this run would replace both. End the "
+            "test first (`mlgw endpoint promote` or `rollback`), or say --param DeployStrategy=replace "
+            "(or canary/ab) on this command"
+        )
+
+
 def execute(
     config: Config,
     *,
-    policies: int,
-    seed: int,
+    policies: int | None,
+    seed: int | None,
     claims: str | None,
     customers: str | None,
     parameters: dict[str, str],
@@ -229,35 +294,109 @@ def execute(
     schema: str | None = None,
     phases: Phases | None = None,
 ) -> ExecutionResult:
-    """Run the pipeline on the localcloud already serving `config`; `schema` is a data
-    contract file (default: processing/schema.json). `phases` reports the client-side work
-    (SDK import, build, upsert) and keeps its durations (default: printed to `out`)."""
+    """Run the pipeline on the localcloud already serving `config`, with the stored run
+    configuration updated by the flags (configure); `schema` is a data contract file. The
+    configuration is stored as a new version once the run's Ingest step accepted its data
+    (the data became the current dataset), and the retrain rule and the gateway's function
+    environment follow it. `phases` reports the client-side work (SDK import, build, upsert)
+    and keeps its durations (default: printed to `out`). RunConfigError and ParameterError
+    before anything starts."""
     out = out or sys.stdout
     from pipelines.ml_gateway.parameters import validate
+    from processing import contract
 
     validate(parameters)  # ParameterError before anything is uploaded
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     target = Target.local(config)
     session, sm, s3 = target.session, target.client("sagemaker"), target.client("s3")
-    schema_params: dict[str, str] = {}
-    tag = ""
-    if schema:
-        schema_params["SchemaUri"] = stage_schema(config, s3, schema)
-        tag = "-schema" + schema_params["SchemaUri"].rsplit("/", 2)[-2]
-    uris = prepare_data(config, s3, policies, seed, claims, customers, tag)
-
-    params = {
-        "ClaimsInputUri": uris["claims"],
-        "CustomersInputUri": uris["customers"],
-        "EndpointName": ENDPOINT_NAME,
-        **schema_params,
-        **parameters,
-    }
+    stored = run_config.current(s3, default_bucket(config))
+    previous = stored or run_config.RunConfig()
+    run_cfg = configure(
+        config,
+        s3,
+        previous,
+        policies=policies,
+        seed=seed,
+        claims=claims,
+        customers=customers,
+        parameters=parameters,
+        schema=schema,
+    )
+    path = run_config.schema_file(s3, run_cfg, config.home / "schemas")
+    active = contract.activate(path)  # synthetic data is generated in the configured contract
+    endpoint = run_cfg.values().get("EndpointName", ENDPOINT_NAME)
+    run_config.check_feature_groups(sm, run_cfg, active)
+    refuse_replacing_a_test(sm, endpoint, run_cfg, parameters)
+    if run_cfg.source.kind == run_config.FILES and not claims:  # the configured files, already staged
+        uris = {"claims": run_cfg.source.claims_uri, "customers": run_cfg.source.customers_uri}
+    else:
+        tag = f"-schema{run_cfg.schema_digest}" if run_cfg.schema_digest else ""
+        uris = prepare_data(
+            config,
+            s3,
+            run_cfg.source.policies or run_config.DEFAULT_POLICIES,
+            run_cfg.source.seed if run_cfg.source.seed is not None else run_config.DEFAULT_SEED,
+            claims,
+            customers,
+            tag,
+        )
+        if claims:
+            run_cfg = dataclasses.replace(
+                run_cfg,
+                source=dataclasses.replace(run_cfg.source, claims_uri=uris["claims"], customers_uri=uris["customers"]),
+            )
+    lines = run_config.changes(stored, run_cfg) if stored else []
+    if stored is None:
+        print(f"configuration: new, data {run_cfg.source.describe()}", file=out)
+    elif lines:
+        print(
+            f"configuration (version {stored.version} → {stored.version + 1} once Ingest accepts the data):", file=out
+        )
+        for line in lines:
+            print(f"  {line}", file=out)
+    else:
+        print(f"configuration: version {stored.version}, unchanged (data {run_cfg.source.describe()})", file=out)
+    inputs = {locations.INPUT_PARAMETERS[t]: uri for t, uri in uris.items()}
+    params = {"EndpointName": ENDPOINT_NAME, **run_cfg.pipeline_parameters(inputs)}
     arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
     result = executions.following(target, arn, sm, out=out, step_lines=JobProgress(config))
+    commit(config, session, run_cfg, result, reason="mlgw run", out=out)
     print_summary(config, sm, s3, result, out=out)
     return result
+
+
+def commit(
+    config: Config, session, run_cfg: run_config.RunConfig, result: ExecutionResult, reason: str, out=None
+) -> run_config.RunConfig | None:
+    """Store `run_cfg` as the current configuration when the execution's Ingest step accepted
+    its data (its data is then the current dataset, which the configuration must describe),
+    then point the retrain rule and the gateway at it. None when Ingest did not succeed: the
+    configuration, like the dataset, stays as it was."""
+    ingest = next((s for s in result.steps if s.get("StepName") == "Ingest"), None)
+    if ingest is None or ingest.get("StepStatus") != "Succeeded":
+        return None
+    s3 = session.client("s3", endpoint_url=config.url)
+    stored = run_config.save(s3, default_bucket(config), run_cfg, reason, execution_arn=result.arn)
+    ensure_retrain_rule(config, session)
+    publish_function_environment(config, s3, stored)
+    if out is not None:
+        print(f"configuration version {stored.version} is current (`mlgw config show`)", file=out)
+    return stored
+
+
+def publish_function_environment(config: Config, s3, run_cfg: run_config.RunConfig) -> None:
+    """Write the gateway function's environment for `run_cfg` (localcloud/apigateway/
+    function_env.py): a running gateway applies it to its next request, as Lambda applies an
+    UpdateFunctionConfiguration."""
+    from localcloud.apigateway.function_env import default_path
+
+    path = default_path(config.home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    env = run_config.function_environment(s3, run_cfg, config.home / "schemas")
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(env, indent=2, sort_keys=True))
+    partial.replace(path)
 
 
 def build_upsert_start(config: Config, session, params: dict[str, str], phases: Phases) -> str:
@@ -456,20 +595,19 @@ def ensure_drift_loop(config: Config, session, endpoint: str, phases: Phases | N
 
 
 def ensure_retrain_rule(config: Config, session) -> str:
-    """The EventBridge rule that starts this pipeline when a drift alarm goes to ALARM."""
+    """The EventBridge rule that starts this pipeline when a drift alarm goes to ALARM, with
+    the current run configuration's parameters (every one that differs from the definition's
+    default: its contract, feature groups and the user's parameters), on the current dataset
+    (the landing prefixes, named as infra/ml-gateway.yaml names them), deployed as
+    RETRAIN_STRATEGY says."""
     from mlgw.retrain import ensure_rule
 
-    uris = landing_uris(config)
+    run_cfg = current_config(config, session.client("s3", endpoint_url=config.url))
     return ensure_rule(
         session.client("events", endpoint_url=config.url),
         config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),
         role_arn(config, RETRAIN_ROLE),
-        {
-            "ClaimsInputUri": uris["claims"],
-            "CustomersInputUri": uris["customers"],
-            "EndpointName": ENDPOINT_NAME,
-            **RETRAIN_STRATEGY,
-        },
+        {**run_cfg.pipeline_parameters(locations.input_parameters(default_bucket(config))), **RETRAIN_STRATEGY},
     )
 
 
@@ -497,13 +635,8 @@ def upsert_or_start(
             ensure_drift_loop(config, session, ENDPOINT_NAME, phases)
             print(arn)
             return None
-        uris = landing_uris(config)
-        params = {
-            "ClaimsInputUri": uris["claims"],
-            "CustomersInputUri": uris["customers"],
-            "EndpointName": ENDPOINT_NAME,
-            **parameters,
-        }
+        # The run configuration on the current dataset; --param overrides it for this execution.
+        params = {**current_config(config, s3).pipeline_parameters(), **parameters}
         if print_arn:  # scripts: the bare ARN; the execution goes on by itself
             print(start_execution(sm, pipeline_name, params), flush=True)
             return None

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from jsonschema import Draft4Validator
 
+from localcloud.apigateway import function_env
 from localcloud.apigateway.exceptions import (
     BadRequestBody,
     KeyRefusal,
@@ -96,16 +97,22 @@ class GatewayServer(LoopbackServer):
 
     def __init__(self, config: GatewayConfig, keys: KeyStore | None = None, reuse_port: bool = False) -> None:
         self.config = config
-        # Request schemas from the data contract; validated as API Gateway models are (draft 4).
-        self.routes = build_routes()
         self.endpoint_name = config.endpoint_name
         self.keys = keys or KeyStore(default_path(config.home))
         self.metrics = GatewayMetrics()
+        self.function_env = function_env.FunctionEnvironment(function_env.default_path(config.home))
+        self.function_env.refresh()
+        self._hosts = allowed_hosts(config.host)
+        super().__init__((config.host, config.port), self.app, reuse_port=reuse_port)
+        self._build_routes()
+
+    def _build_routes(self) -> None:
+        # Request schemas from the data contract (the function environment's MLGW_SCHEMA);
+        # validated as API Gateway models are (draft 4).
+        self.routes = build_routes()
         self.validators = {r.name: Draft4Validator(r.schema) for r in self.routes if r.schema}
         self._by_path = {(r.method, r.path): r for r in self.routes}
         self._paths = {r.path for r in self.routes}
-        self._hosts = allowed_hosts(config.host)
-        super().__init__((config.host, config.port), self.app, reuse_port=reuse_port)
         self.openapi_document = json.dumps(build_document(self.routes, self.url), indent=2).encode()
 
     def match(self, method: str, path: str) -> Route:
@@ -126,6 +133,8 @@ class GatewayServer(LoopbackServer):
         if scope["type"] != "http":
             return
         started = time.perf_counter()
+        if self.function_env.refresh():  # the run configuration changed the function's environment
+            self._build_routes()
         request_id = str(uuid.uuid4())
         method = scope["method"]
         path = scope["path"]

@@ -13,28 +13,39 @@ def register(sub) -> None:
         sub.add_parser(
             "run",
             help="run the whole pipeline locally, ending with a deployed endpoint",
-            description="Generate data (unless --claims/--customers are given), start localcloud if "
-            "needed, upsert and start the SageMaker pipeline, show per-step progress and "
-            "a summary: AUC, model package, endpoint and how to invoke it.",
+            description="Run the pipeline on the run configuration (`mlgw config show`), updated by "
+            "these flags: start localcloud if needed, stage the data, upsert and start the SageMaker "
+            "pipeline, show per-step progress and a summary: AUC, model package, endpoint and how "
+            "to invoke it. With no data flags the configured data source is used again (synthetic "
+            "data only when the configuration says so); --claims/--customers or --policies/--seed "
+            "replace it. The configuration is stored as a new version once Ingest accepts the data; "
+            "the retrain rule, `mlgw pipeline start`, `mlgw traffic`, the gateway and the studio "
+            "all read it.",
         )
     )
     run.add_argument(
         "--policies",
         type=policy_count,
-        help="synthetic policies to generate (default 5000; not with --claims/--customers, which are the data)",
+        help="generate N synthetic policies as the data source (default: the configured source; a new "
+        "state: 5000 synthetic policies); not with --claims/--customers, which are the data",
     )
-    run.add_argument("--seed", type=seed_number, default=42, help="seed for the synthetic data (default 42)")
+    run.add_argument(
+        "--seed", type=seed_number, help="seed of the synthetic data (default: the configured one; a new state: 42)"
+    )
     run.add_argument("--claims", help="your own claims.csv (with --customers)")
     run.add_argument("--customers", help="your own customers.csv (with --claims)")
     run.add_argument(
-        "--schema", help="the data contract (a schema.json; default: processing/schema.json); see `mlgw schema infer`"
+        "--schema",
+        help="the data contract (a schema.json; default: the configured one, at first processing/schema.json); "
+        "a new contract gets its own feature groups; see `mlgw schema infer`",
     )
     run.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a pipeline parameter, e.g. --param AucThreshold=0.8 (repeatable)",
+        help="set a pipeline parameter in the configuration, e.g. --param AucThreshold=0.8 (repeatable; "
+        "it stays for later runs and retrains: `mlgw config set --unset NAME` removes it)",
     )
     run.set_defaults(func=cmd_run)
 
@@ -45,34 +56,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     # starts, data is generated or the SageMaker SDK is imported (seconds of work).
     if bool(args.claims) != bool(args.customers):
         raise CliError("--claims and --customers go together: give both CSVs or neither")
-    if args.claims and args.policies is not None:
+    if args.claims and (args.policies is not None or args.seed is not None):
         raise CliError(
-            "--policies sizes generated data; with --claims/--customers your CSVs are the data: drop --policies"
+            "--policies/--seed describe generated data; with --claims/--customers your CSVs are the data: "
+            "drop --policies/--seed"
         )
     for flag, path in (("--claims", args.claims), ("--customers", args.customers), ("--schema", args.schema)):
         if path:
             check_input_file(flag, path)
     overrides = parse_pairs(args.param)
-    from mlgw import local_run, mlflow_store
-
-    tracking = mlflow_store.configured(config_from(args).home)  # `mlgw mlflow` created a store
-    if tracking and "MlflowTrackingUri" not in overrides:
-        overrides["MlflowTrackingUri"] = tracking
     from localcloud.daemon import DaemonError
+    from mlgw import local_run, run_config
     from pipelines.ml_gateway.run_pipeline import ParameterError
     from processing.contract import SchemaFileError
 
     try:
         result = local_run.run(
             config_from(args),
-            policies=args.policies or 5000,
+            policies=args.policies,
             seed=args.seed,
             claims=args.claims,
             customers=args.customers,
             parameters=overrides,
             schema=args.schema,
         )
-    except (ParameterError, SchemaFileError, local_run.RunInProgress, DaemonError) as exc:
+    except (ParameterError, SchemaFileError, run_config.RunConfigError, local_run.RunInProgress, DaemonError) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
 
