@@ -464,6 +464,8 @@ class JobProgress:
         arn = step.get("Metadata", {}).get("ProcessingJob", {}).get("Arn")
         if not arn or step.get("StepStatus") not in ("Executing", "Succeeded", "Failed"):
             return []
+        if step.get("CacheHitResult"):  # reused: the job (and its log) is an earlier execution's
+            return []
         name = arn.rsplit("/", 1)[-1]
         if self.folders.get(name) is None:
             self.folders[name] = executions.job_folder(self.jobs, name)

@@ -3,11 +3,21 @@ create the `claims` and `customers` feature groups if absent, and ingest every r
 
 Groups that already exist must have the definitions this code would create; a mismatch fails the
 step before a single record is written, so a store is never half-migrated.
+
+The manifest (the ingest's event time and record counts, which BuildDataset waits for) is this
+step's output, and with --ingests-uri it is also stored under a name made of what was ingested:
+`<ingests-uri>/<digest>/manifest.json`, the digest a SHA-256 of the validated CSVs' bytes and the
+feature group names. The output's manifest.json names that copy (`content_uri`), and BuildDataset
+reads it from there: the same data ingested into the same groups gives BuildDataset the same
+input URI, so its cached result is reused (SageMaker's cache key is the step's input URIs, not
+the bytes behind them: https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-default-keys.html),
+while any other data gives another URI and a fresh dataset.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -80,6 +90,29 @@ def ensure_group(
         time.sleep(1)
 
 
+def content_digest(files: list[Path], groups: list[str]) -> str:
+    """SHA-256 (hex) of the files' names and bytes, in the order given, and the group names."""
+    digest = hashlib.sha256()
+    for name in groups:
+        digest.update(f"group:{name}\n".encode())
+    for path in files:
+        digest.update(f"file:{path.name}:{path.stat().st_size}\n".encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def store_manifest(s3, manifest: dict, ingests_uri: str, digest: str) -> str:
+    """Put the manifest at `<ingests_uri>/<digest>/manifest.json`; that folder's URI."""
+    bucket, _, prefix = ingests_uri.removeprefix("s3://").partition("/")
+    if not ingests_uri.startswith("s3://") or not bucket:
+        raise JobError(f"--ingests-uri {ingests_uri!r} is not an s3:// URI")
+    key = f"{prefix.strip('/')}/{digest}/manifest.json".lstrip("/")
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest, indent=2).encode())
+    return f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--validated-dir", default=f"{ROOT}/input/validated")
@@ -89,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--offline-store-uri", required=True, help="S3 URI of the offline store")
     parser.add_argument("--role-arn", required=True, help="role the feature groups use")
     parser.add_argument("--schema-dir", help="folder holding the schema.json (default: the one shipped here)")
+    parser.add_argument(
+        "--ingests-uri", help="S3 prefix where the manifest is also stored under the digest of what was ingested"
+    )
     args = parser.parse_args(argv)
     active = contract.activate(args.schema_dir)
 
@@ -125,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
             "table": catalog.get("TableName"),
             "arn": described[name]["FeatureGroupArn"],
         }
+    if args.ingests_uri:
+        digest = content_digest([source / f"{table}.csv" for table in tables.values()], list(tables))
+        manifest["content_uri"] = store_manifest(boto3.client("s3"), manifest, args.ingests_uri, digest)
+        print(f"ingest manifest: {manifest['content_uri']}manifest.json", flush=True)
     out = Path(args.manifest_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -59,6 +59,8 @@ PROCESSING_IMAGE_TAG = "latest"
 # Inside a processing container our `processing` package is staged here and put on PYTHONPATH.
 SOURCE_MOUNT = "/opt/ml/processing/input/source"
 PROCESSING_ROOT = "/opt/ml/processing"
+# How long a cached step result stays reusable (ISO 8601 duration, CacheConfig.ExpireAfter).
+CACHE_EXPIRE_AFTER = "P30D"
 
 
 _SDK_CONFIGS_VALID: set[str] = set()
@@ -309,7 +311,17 @@ def get_pipeline(
         sagemaker_session=session,
         env={"PYTHONPATH": SOURCE_MOUNT},
     )
+    # Step caching (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html): a
+    # step is reused when its cache key attributes (its arguments, input URIs, image, hyper-
+    # parameters: not its output locations) equal a successful earlier run's within ExpireAfter.
+    # Only steps whose result is a function of their input URIs' content are cached: BuildDataset
+    # (its input is the FeatureStore step's manifest stored under the digest of the data it
+    # ingested, processing/feature_store.py), Baseline and Train. Ingest and FeatureStore always
+    # run: Ingest may read the landing prefix, which batches are added to under the same URI,
+    # and makes its input the current dataset; FeatureStore writes it into the feature groups
+    # the gateway reads. Evaluate and Deploy run every time too (the serving model may differ).
     cache = CacheConfig(enable_caching=False)
+    reuse = CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRE_AFTER)
 
     def processing_step(name: str, script: str | Path, inputs, outputs, arguments, **kwargs) -> ProcessingStep:
         # Each script is told where its inputs and outputs are (`--<name>-dir PATH`), so the
@@ -324,7 +336,7 @@ def get_pipeline(
             outputs=outputs,
             arguments=[*folder_args, *arguments],
         )
-        return ProcessingStep(name=name, step_args=args, cache_config=cache, **kwargs)
+        return ProcessingStep(name=name, step_args=args, **{"cache_config": cache, **kwargs})
 
     ingest = processing_step(
         "Ingest",
@@ -349,6 +361,7 @@ def get_pipeline(
         ],
     )
 
+    ingest_manifest = PropertyFile(name="IngestManifest", output_name="manifest", path="manifest.json")
     feature_store = processing_step(
         "FeatureStore",
         "feature_store.py",
@@ -370,7 +383,10 @@ def get_pipeline(
             f"s3://{bucket}/{base_prefix}/feature-store",
             "--role-arn",
             role,
+            "--ingests-uri",
+            f"s3://{bucket}/{base_prefix}/ingests",
         ],
+        property_files=[ingest_manifest],
     )
 
     # The FeatureStore step's manifest (the ingest's event time and record counts): BuildDataset
@@ -382,7 +398,8 @@ def get_pipeline(
             schema_input(),
             _s3_input(
                 "manifest",
-                feature_store.properties.ProcessingOutputConfig.Outputs["manifest"].S3Output.S3Uri,
+                # the manifest's copy named by the digest of what was ingested: the cache key
+                JsonGet(step_name="FeatureStore", property_file=ingest_manifest, json_path="content_uri"),
                 f"{PROCESSING_ROOT}/input/manifest",
             ),
         ],
@@ -399,6 +416,7 @@ def get_pipeline(
             f"s3://{bucket}/{base_prefix}/athena",
         ],
         depends_on=[feature_store],
+        cache_config=reuse,
     )
 
     def dataset_uri(name: str):
@@ -412,6 +430,7 @@ def get_pipeline(
         [_s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train"), schema_input()],
         [_s3_output("baseline", f"{PROCESSING_ROOT}/baseline", run_prefix("baseline"))],
         [],
+        cache_config=reuse,
     )
     baseline_uri = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
 
@@ -434,7 +453,7 @@ def get_pipeline(
     )
     train = TrainingStep(
         name="Train",
-        cache_config=cache,
+        cache_config=reuse,
         step_args=trainer.train(
             input_data_config=[
                 InputData(channel_name="train", data_source=dataset_uri("train")),
