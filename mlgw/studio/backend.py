@@ -507,7 +507,8 @@ class Backend:
 
     def scheduled_rules(self) -> list[dict]:
         """Every EventBridge rule with a ScheduleExpression (ListRules, paged)."""
-        out, kwargs = [], {"Limit": 100}
+        out: list[dict] = []
+        kwargs: dict[str, Any] = {"Limit": 100}
         while True:
             page = self.events.list_rules(**kwargs)
             out.extend(r for r in page.get("Rules", []) if r.get("ScheduleExpression"))
