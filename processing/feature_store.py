@@ -6,12 +6,13 @@ step before a single record is written, so a store is never half-migrated.
 
 The manifest (the ingest's event time and record counts, which BuildDataset waits for) is this
 step's output, and with --ingests-uri it is also stored under a name made of what was ingested:
-`<ingests-uri>/<digest>/manifest.json`, the digest a SHA-256 of the validated CSVs' bytes and the
-feature group names. The output's manifest.json names that copy (`content_uri`), and BuildDataset
-reads it from there: the same data ingested into the same groups gives BuildDataset the same
-input URI, so its cached result is reused (SageMaker's cache key is the step's input URIs, not
-the bytes behind them: https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-default-keys.html),
-while any other data gives another URI and a fresh dataset.
+`<ingests-uri>/<digest>/manifest.json`, the digest a SHA-256 of the validated CSVs' and the
+schema's bytes and the feature group names. The output's manifest.json names that copy
+(`content_uri`), and BuildDataset reads it from there: the same data ingested into the same
+groups under the same contract gives BuildDataset the same input URI, so its cached result is
+reused (SageMaker's cache key holds the step's input URIs, not the bytes behind them:
+https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-default-keys.html), while any other
+data gives another URI and a fresh dataset.
 """
 
 from __future__ import annotations
@@ -162,7 +163,13 @@ def main(argv: list[str] | None = None) -> None:
             "arn": described[name]["FeatureGroupArn"],
         }
     if args.ingests_uri:
-        digest = content_digest([source / f"{table}.csv" for table in tables.values()], list(tables))
+        # What BuildDataset's dataset is made of: the data, its contract and the groups (the
+        # transform's code is BuildDataset's own `source` input, content-addressed already).
+        contract_file = [] if not args.schema_dir else [contract.schema_in(args.schema_dir)]
+        if args.schema_dir and not Path(args.schema_dir).is_dir():
+            contract_file = [Path(args.schema_dir)]
+        files = [source / f"{table}.csv" for table in tables.values()] + contract_file
+        digest = content_digest(files, list(tables))
         manifest["content_uri"] = store_manifest(boto3.client("s3"), manifest, args.ingests_uri, digest)
         print(f"ingest manifest: {manifest['content_uri']}manifest.json", flush=True)
     out = Path(args.manifest_dir)
