@@ -10,7 +10,6 @@ import datetime as dt
 import html
 import re
 import urllib.request
-import uuid
 
 import boto3
 
@@ -43,14 +42,15 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
     for name in ("statistics.json", "constraints.json"):
         s3.upload_file(str(tmp_path / "baseline" / name), BUCKET, f"ml-gateway/executions/x/baseline/{name}")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    drifted = feature_frame(800, seed=3)
+    normal, drifted = feature_frame(800, seed=2), feature_frame(800, seed=3)
     drifted["total_claim_amount"] = drifted["total_claim_amount"] * 1.5
-    when = now - dt.timedelta(minutes=10)
-    s3.put_object(
-        Bucket=BUCKET,
-        Key=f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/{when:%M-%S}-003-{uuid.uuid4().hex[:8]}.jsonl",
-        Body=("\n".join(capture_lines(drifted, when, seed=3)) + "\n").encode(),
-    )
+    for minutes, frame, seed in ((40, normal, 2), (10, drifted, 3)):
+        when = now - dt.timedelta(minutes=minutes)
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/{when:%M-%S}-{seed:03d}.jsonl",
+            Body=("\n".join(capture_lines(frame, when, seed=seed)) + "\n").encode(),
+        )
     # What Deploy leaves behind for a monitored endpoint: its drift-check schedule and the alarm.
     drift_schedule.ensure_schedule(
         events,
@@ -59,20 +59,25 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
         role_arn=ROLE,
     )
     monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
-    # The DriftCheck job's check, as the scheduled pipeline runs it for this endpoint.
-    result = drift_check.check(
-        s3,
-        cloudwatch,
-        endpoint_name=ENDPOINT,
-        schedule_name=drift_schedule.schedule_name(ENDPOINT),
-        capture_uri=f"s3://{BUCKET}/ml-gateway/data-capture",
-        reports_dir=tmp_path / "reports",
-        start=now - dt.timedelta(minutes=30),
-        end=now,
-        statistics_uri=f"{BASELINE}/statistics.json",
-        constraints_uri=f"{BASELINE}/constraints.json",
-    )
-    assert result is not None and result.report.records == 800
+    # The DriftCheck job's check, as the scheduled pipeline runs it for this endpoint: twice
+    # (normal traffic, then drifted), so the metric has a history to draw.
+    for start, end in (
+        (now - dt.timedelta(minutes=50), now - dt.timedelta(minutes=20)),
+        (now - dt.timedelta(minutes=20), now),
+    ):
+        result = drift_check.check(
+            s3,
+            cloudwatch,
+            endpoint_name=ENDPOINT,
+            schedule_name=drift_schedule.schedule_name(ENDPOINT),
+            capture_uri=f"s3://{BUCKET}/ml-gateway/data-capture",
+            reports_dir=tmp_path / "reports",
+            start=start,
+            end=end,
+            statistics_uri=f"{BASELINE}/statistics.json",
+            constraints_uri=f"{BASELINE}/constraints.json",
+        )
+        assert result is not None and result.report.records == 800
     # A newer endpoint nobody monitors: it is listed first, and is not where the page opens.
     s3.put_object(Bucket=BUCKET, Key="nothing/model.tar.gz", Body=b"not a model")
     sm.create_model(
@@ -102,7 +107,7 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
         table = page[page.index('<table id="drift-metrics">') :]
         table = table[: table.index("</table>")]
         # The alarmed feature first, with its latest published value and the alarm's threshold.
-        first = re.search(r"<tr><td>([^<]+)</td><td>([0-9.]+)</td><td>[^<]+</td><td>([^<]+)</td></tr>", table)
+        first = re.search(r"<tr><td>([^<]+)</td><td>([0-9.]+)</td><td>[^<]+</td><td>([^<]+)</td><td>2</td></tr>", table)
         assert first and first.group(1) == "total_claim_amount", table
         published = cloudwatch.get_metric_data(
             MetricDataQueries=[
@@ -125,9 +130,12 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
             StartTime=now - dt.timedelta(hours=1),
             EndTime=now + dt.timedelta(minutes=1),
         )["MetricDataResults"][0]["Values"]
-        assert published and float(first.group(2)) == round(max(published), 4) > 0.1
+        assert len(published) == 2 and float(first.group(2)) == round(published[0], 4) > 0.1  # newest first
         assert float(first.group(3)) == monitor_schedule.DEFAULT_THRESHOLD
-        assert page.count("feature_baseline_drift_") >= 2  # a chart's title and more than one feature
+        assert table.count("<tr><td>") > 1  # every feature the check published, not only the alarmed one
+        # The alarmed feature's history drawn with its threshold (CloudWatch's two data points).
+        assert "feature_baseline_drift_total_claim_amount (CloudWatch Maximum, 7 days)" in page
+        assert "threshold 0.1" in page
         # The unmonitored endpoint still opens on request, and says it has no monitoring.
         other = _page(f"{server.url}/monitoring?endpoint={OTHER}")
         assert f"{OTHER} has no drift-check schedule or drift alarm; monitored: {ENDPOINT}" in other

@@ -115,17 +115,26 @@ def drift_metrics(backend: Backend, endpoint: str, alarms: list[dict]) -> dict[s
         row["threshold"] = thresholds.get(row["metric"])
     latest.sort(key=lambda r: (r["metric"] not in thresholds, -r["value"]))
     out["metric_latest"] = latest
-    for row in latest[:METRIC_CHARTS]:
+    for row in latest:
         points = (series or {})[row["metric"]]
-        out["metric_svgs"].append(
-            charts.series(
-                f"{row['metric']} (CloudWatch Maximum, {METRIC_DAYS} days)",
-                points["Timestamps"],
-                points["Values"],
-                threshold=row["threshold"],
-            )
-        )
+        row["points"] = len(points["Values"])
+        if row["points"] > 1 and len(out["metric_svgs"]) < METRIC_CHARTS:  # one point: the table says it
+            out["metric_svgs"].append(_metric_chart(row["metric"], points, row["threshold"]))
     return out
+
+
+def _metric_chart(metric: str, points: dict, threshold: float | None) -> str:
+    """The series drawn once per content (a page load redraws only what CloudWatch changed)."""
+    key = hashlib.sha256(
+        json.dumps([metric, points["Timestamps"], points["Values"], threshold], default=str).encode()
+    ).hexdigest()
+    if key not in _PLOTS:
+        if len(_PLOTS) > 512:
+            _PLOTS.clear()
+        _PLOTS[key] = charts.series(
+            f"{metric} (CloudWatch Maximum, {METRIC_DAYS} days)", points["Timestamps"], points["Values"], threshold
+        )
+    return _PLOTS[key]
 
 
 def build(backend: Backend, query: Any) -> dict:
