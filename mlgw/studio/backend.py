@@ -175,7 +175,23 @@ class Backend:
     def parameters(self, arn: str) -> list[dict]:
         return self.sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn).get("PipelineParameters", [])
 
+    def configured_parameters(self, pipeline: str) -> dict[str, str]:
+        """The run configuration's parameters (mlgw/run_config.py) for this project's pipeline,
+        the Start form's values; {} for another pipeline."""
+        from mlgw import run_config
+        from mlgw.local_run import PIPELINE_NAME
+
+        if pipeline != PIPELINE_NAME or self.target.bucket is None:
+            return {}
+        return (run_config.current(self.s3, self.target.bucket) or run_config.RunConfig()).pipeline_parameters()
+
     def start(self, pipeline: str, parameters: dict[str, str]) -> str:
+        """Start `pipeline` with `parameters`, checked first against its definition's declared
+        parameters as the CLI checks them (ParameterError naming the parameter)."""
+        from pipelines.ml_gateway.parameters import validate
+
+        declared = json.loads(self.pipeline(pipeline)["PipelineDefinition"]).get("Parameters", [])
+        validate(parameters, declared)
         return self.sm.start_pipeline_execution(
             PipelineName=pipeline,
             ClientRequestToken=uuid.uuid4().hex,

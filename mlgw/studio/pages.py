@@ -21,6 +21,7 @@ from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import InvalidRequest, form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
+from pipelines.ml_gateway.parameters import ParameterError
 
 APPROVAL = ("Approved", "Rejected", "PendingManualApproval")
 
@@ -71,6 +72,7 @@ def pipeline(request: Request):
             "next_token": token,
             **_executions_table(name, executions, facts, request.query_params.get("token")),
             "parameters": definition.get("Parameters", []),
+            "configured": backend.configured_parameters(name),
             "started_by": started_by,
             "note": request.query_params.get("note"),
             "error": request.query_params.get("error"),
@@ -204,6 +206,8 @@ async def start(request: Request):
         arn = await run_in_threadpool(_backend(request).start, name, overrides)
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
+    except ParameterError as exc:
+        return _back(page, error=str(exc))
     return _back(f"{page}/executions/{quote(arn.rsplit('/', 1)[-1])}", note="execution started")
 
 
