@@ -66,6 +66,11 @@ def _parameters(sm, arn: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, monkeypatch, capsys):
+    """The whole loop on the user's data with the user's schema, after a synthetic start: a
+    schema change whose data fails leaves the dataset and the configuration; one that passes
+    gets new feature groups and deploys; held-out rows are replayed through the gateway; the
+    drift-triggered retrain and a later `mlgw run` with no data flags use the same data,
+    schema, feature groups and parameters."""
     from localcloud import daemon
     from localcloud.apigateway.function_env import default_path
     from localcloud.config import Config
@@ -76,6 +81,38 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
     data = _user_data(tmp_path / "user")
     config = Config(home=tmp_path / "mlgw", port=_free_port())
     try:
+        synthetic = local_run.run(config, policies=1200, seed=5, claims=None, customers=None, parameters={})
+        assert synthetic.succeeded, synthetic.failure_reason
+        session = boto3.Session(
+            aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key, region_name=config.region
+        )
+        sm = session.client("sagemaker", endpoint_url=config.url)
+        s3 = session.client("s3", endpoint_url=config.url)
+        bucket = local_run.default_bucket(config)
+
+        def current_dataset() -> list[tuple[str, str]]:
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=local_run.LANDING + "/").get("Contents", [])
+            return sorted((o["Key"], o["ETag"]) for o in listed)
+
+        # A new schema whose data fails Ingest (a category the schema does not know): the run
+        # fails; the current dataset and the configuration stay as they were.
+        before = current_dataset()
+        bad = pd.read_csv(data["claims"], dtype=str, keep_default_na=False)
+        bad.loc[3, "vehicle_color"] = "Purple"
+        bad.to_csv(tmp_path / "bad_claims.csv", index=False)
+        failed = local_run.run(
+            config,
+            policies=None,
+            seed=None,
+            claims=str(tmp_path / "bad_claims.csv"),
+            customers=str(data["customers"]),
+            parameters={},
+            schema=str(data["schema"]),
+        )
+        assert not failed.succeeded and "Purple" in (failed.failure_reason or "")
+        assert current_dataset() == before
+        assert local_run.current_config(config, s3).version == 1
+
         first = local_run.run(
             config,
             policies=None,
@@ -87,16 +124,14 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
         )
         out = capsys.readouterr().out
         assert first.succeeded, (first.failure_reason, out)
-        session = boto3.Session(
-            aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key, region_name=config.region
-        )
-        sm = session.client("sagemaker", endpoint_url=config.url)
-        s3 = session.client("s3", endpoint_url=config.url)
+        assert sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointStatus"] == "InService"
         stored = local_run.current_config(config, s3)
-        assert stored.version == 1 and stored.source.kind == run_config.FILES
+        assert stored.version == 2 and stored.source.kind == run_config.FILES
         digest8 = stored.schema_digest[:8]
         groups = {"ClaimsFeatureGroup": f"claims-{digest8}", "CustomersFeatureGroup": f"customers-{digest8}"}
         assert stored.feature_groups() == groups
+        names = {g["FeatureGroupName"] for g in sm.list_feature_groups()["FeatureGroupSummaries"]}
+        assert {"claims", "customers", *groups.values()} <= names  # new groups beside the old
         # The gateway function's environment follows the configuration.
         env = json.loads(default_path(config.home).read_text())
         assert env["CLAIMS_FEATURE_GROUP"] == groups["ClaimsFeatureGroup"]
@@ -138,18 +173,18 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
 
         # A drift alarm in ALARM starts the retrain through EventBridge; it succeeds on the
         # user's data (training + replayed rows) with the same configuration.
-        before = {
-            e["PipelineExecutionArn"]
-            for e in sm.list_pipeline_executions(PipelineName="MLGatewayPipeline")["PipelineExecutionSummaries"]
-        }
+        listed = sm.list_pipeline_executions(PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"]
+        before_retrain = {e["PipelineExecutionArn"] for e in listed}
         cloudwatch = session.client("cloudwatch", endpoint_url=config.url)
         alarm = cloudwatch.describe_alarms(AlarmNamePrefix="ml-gateway-drift-")["MetricAlarms"][0]["AlarmName"]
         cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="test: drift")
         deadline = time.monotonic() + 60
         retrain = None
         while retrain is None and time.monotonic() < deadline:
-            listed = sm.list_pipeline_executions(PipelineName="MLGatewayPipeline")["PipelineExecutionSummaries"]
-            retrain = next((e["PipelineExecutionArn"] for e in listed if e["PipelineExecutionArn"] not in before), None)
+            listed = sm.list_pipeline_executions(PipelineName=local_run.PIPELINE_NAME)["PipelineExecutionSummaries"]
+            retrain = next(
+                (e["PipelineExecutionArn"] for e in listed if e["PipelineExecutionArn"] not in before_retrain), None
+            )
             time.sleep(0.5)
         assert retrain, "the drift alarm started no retrain"
         deadline = time.monotonic() + 300
@@ -165,80 +200,19 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
         assert {k: params[k] for k in groups} == groups
 
         # `mlgw run` with no data flags trains on the user's files again, never synthetic data.
+        synthetic_sets = sorted((config.home / "data").glob("synthetic-*"))
         again = local_run.run(
             config, policies=None, seed=None, claims=None, customers=None, parameters={"DeployStrategy": "replace"}
         )
         out = capsys.readouterr().out
         assert again.succeeded, (again.failure_reason, out)
         assert _parameters(sm, again.arn)["ClaimsInputUri"] == stored.source.claims_uri
-        assert not list((config.home / "data").glob("synthetic-*")), "synthetic data was generated"
+        assert sorted((config.home / "data").glob("synthetic-*")) == synthetic_sets, "synthetic data was generated"
         assert local_run.current_config(config, s3).source == stored.source
-    finally:
-        daemon.stop(config)
 
-
-@pytest.mark.slow
-def test_a_schema_change_gets_new_feature_groups_and_a_failed_change_leaves_the_data(tmp_path, monkeypatch, capsys):
-    from localcloud import daemon
-    from localcloud.config import Config
-    from mlgw import local_run
-
-    monkeypatch.setenv(contract.ENV, "")
-    data = _user_data(tmp_path / "user")
-    config = Config(home=tmp_path / "mlgw", port=_free_port())
-    try:
-        first = local_run.run(config, policies=1200, seed=5, claims=None, customers=None, parameters={})
-        assert first.succeeded, first.failure_reason
-        session = boto3.Session(
-            aws_access_key_id=config.access_key, aws_secret_access_key=config.secret_key, region_name=config.region
-        )
-        s3 = session.client("s3", endpoint_url=config.url)
-        sm = session.client("sagemaker", endpoint_url=config.url)
-        landing = local_run.LANDING + "/claims/"
-        bucket = local_run.default_bucket(config)
-
-        def current_dataset() -> list[tuple[str, str]]:
-            listed = s3.list_objects_v2(Bucket=bucket, Prefix=landing).get("Contents", [])
-            return sorted((o["Key"], o["ETag"]) for o in listed)
-
-        before = current_dataset()
-        # A new schema whose data fails Ingest (a category the schema does not know): the run
-        # fails, the current dataset and the configuration stay as they were.
-        bad = pd.read_csv(data["claims"], dtype=str, keep_default_na=False)
-        bad.loc[3, "vehicle_color"] = "Purple"
-        bad_path = tmp_path / "bad_claims.csv"
-        bad.to_csv(bad_path, index=False)
-        failed = local_run.run(
-            config,
-            policies=None,
-            seed=None,
-            claims=str(bad_path),
-            customers=str(data["customers"]),
-            parameters={},
-            schema=str(data["schema"]),
-        )
-        assert not failed.succeeded
-        assert current_dataset() == before
-        assert local_run.current_config(config, s3).version == 1
-        # The same schema with good data: new feature groups beside the old ones, deployed.
-        changed = local_run.run(
-            config,
-            policies=None,
-            seed=None,
-            claims=str(data["claims"]),
-            customers=str(data["customers"]),
-            parameters={"AucThreshold": "0.6"},
-            schema=str(data["schema"]),
-        )
-        out = capsys.readouterr().out
-        assert changed.succeeded, (changed.failure_reason, out)
-        names = {g["FeatureGroupName"] for g in sm.list_feature_groups()["FeatureGroupSummaries"]}
-        digest8 = local_run.current_config(config, s3).schema_digest[:8]
-        assert {"claims", "customers", f"claims-{digest8}", f"customers-{digest8}"} <= names
-        assert sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)["EndpointStatus"] == "InService"
         # The old groups can go; the ones in use are refused without --force.
         home = ["--home", str(config.home), "--port", str(config.port)]
-        assert cli.main(["featurestore", *home, "delete", f"claims-{digest8}"]) == 2
+        assert cli.main(["featurestore", *home, "delete", groups["ClaimsFeatureGroup"]]) == 2
         assert "used by the current run configuration" in capsys.readouterr().err
         assert cli.main(["featurestore", *home, "delete", "claims"]) == 0
     finally:
