@@ -502,7 +502,8 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
     if not result.succeeded:
         print(f"reason: {result.failure_reason}", file=out)
         print(f"inspect: mlgw pipeline describe {result.arn}", file=out)
-        for line in failure_advice(sm, result):
+        synthetic = current_config(config, s3).source.kind == run_config.SYNTHETIC
+        for line in failure_advice(sm, result, synthetic):
             print(line, file=out)
         _print_left_running(config, out)
         return
