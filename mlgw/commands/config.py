@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from mlgw.args import CliError, config_from, parse_pairs, running, with_home
 
@@ -20,6 +19,15 @@ def register(sub) -> None:
             "(s3://BUCKET/ml-gateway/run-config/).",
         )
     )
+    cfg.add_argument(
+        "--target",
+        choices=["local", "aws"],
+        default="local",
+        help="localcloud (default) or AWS (the run configuration in your workflow bucket; "
+        "`mlgw pipeline start --target aws` reads it)",
+    )
+    cfg.add_argument("--region", help="aws: the region (default: boto3's, $AWS_REGION)")
+    cfg.add_argument("--default-bucket", help="aws: the workflow bucket (default: the SDK's, sagemaker-REGION-ACCOUNT)")
     actions = cfg.add_subparsers(dest="config_action", required=True, metavar="ACTION")
     actions.add_parser("show", help="every setting of the current version (and where it differs from the default)")
     change = actions.add_parser(
@@ -41,9 +49,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     from mlgw import local_run, run_config
     from mlgw.target import Target
 
-    config = running(config_from(args))
-    s3 = Target.local(config).client("s3")
-    bucket = local_run.default_bucket(config)
+    if args.target == "aws":
+        target = Target.aws(args.region, bucket=args.default_bucket)
+        config = None
+    else:
+        if args.region or args.default_bucket:
+            raise CliError("--region and --default-bucket apply to --target aws: localcloud has its own")
+        config = running(config_from(args))
+        target = Target.local(config)
+    s3 = target.client("s3")
+    bucket = target.bucket
+    if bucket is None:
+        raise CliError("AWS cannot name your account (no credentials?): give --default-bucket")
     if args.config_action == "show":
         current = run_config.current(s3, bucket)
         print(
@@ -86,13 +103,16 @@ def cmd_config(args: argparse.Namespace) -> int:
     if not lines:
         print(f"nothing changed (version {current.version})")
         return 0
-    local_run.ensure_bucket(s3, bucket)
+    if config is not None:
+        local_run.ensure_bucket(s3, bucket)
     stored = run_config.save(s3, bucket, changed, reason="mlgw config set")
-    target = Target.local(config)
-    local_run.ensure_retrain_rule(config, target.session)
-    local_run.publish_function_environment(config, s3, stored)
-    print(f"version {stored.version}:", file=sys.stdout)
+    print(f"version {stored.version}:")
     for line in lines:
         print(f"  {line}")
+    if config is None:
+        print("`mlgw pipeline start --target aws` runs with it")
+        return 0
+    local_run.ensure_retrain_rule(config, target.session)
+    local_run.publish_function_environment(config, s3, stored)
     print("the retrain rule and the gateway follow it; the next run uses it")
     return 0
