@@ -324,11 +324,12 @@ class Backend:
 
         return list(self._pool.map(one, summaries))
 
-    def set_approval(self, arn: str, status: str, description: str = "") -> None:
-        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
-        if description:
-            kwargs["ApprovalDescription"] = description
-        self.sm.update_model_package(**kwargs)
+    def set_approval(self, group: str, version: int, status: str, reason: str = "", force: bool = False):
+        """The Approve / Reject buttons: mlgw/approval.py's set_approval, as `mlgw models
+        approve|reject` calls it (ApprovalError when refused)."""
+        from mlgw import approval
+
+        return approval.set_approval(self.sm, group, str(version), status, reason, force=force, via="mlgw studio")
 
     # -- endpoints -------------------------------------------------------------------------------
 
