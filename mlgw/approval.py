@@ -71,7 +71,8 @@ def serving(sm: Any, package_arn: str) -> list[str]:
     (ListEndpoints → endpoint config → model → container ModelPackageName)."""
     from processing import deploy
 
-    out, kwargs = [], {"MaxResults": 100}
+    out: list[str] = []
+    kwargs: dict[str, Any] = {"MaxResults": 100}
     while True:
         page = sm.list_endpoints(**kwargs)
         for summary in page["Endpoints"]:

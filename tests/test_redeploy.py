@@ -211,3 +211,31 @@ def test_target_aws_runs_the_same_commands_against_an_aws_endpoint_url(localclou
     assert code == 0 and sm.describe_model_package(ModelPackageName=v1)["ModelApprovalStatus"] == "Rejected"
     code, _, err = aws("endpoint", "deploy", "--version", "1")
     assert code == 2 and "version 1 of MLGatewayFraud is Rejected (superseded)" in err
+
+
+def test_the_studios_reject_button_is_refused_as_the_cli_is(localcloud, registry):
+    """The studio's Approve / Reject buttons run mlgw/approval.py's set_approval: the same
+    refusal for the served version, the same --force (a checkbox)."""
+    import html
+
+    from mlgw.studio.backend import Backend
+    from mlgw.studio.server import Background
+    from mlgw.target import Target
+    from tests.test_studio import get, post
+
+    sm, _, _, (v1, _, _) = registry
+    server = Background(Backend(Target.local(localcloud.cloud.config)))
+    try:
+        _, page = get(f"{server.url}/models/{GROUP}/1")
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        url = f"{server.url}/models/{GROUP}/1/approval"
+        status, page = post(url, {"csrf_token": token, "status": "Rejected", "description": "worse"})
+        assert status == 200 and "serves ml-gateway-fraud/v1" in html.unescape(page), page
+        assert sm.describe_model_package(ModelPackageName=v1)["ModelApprovalStatus"] == "Approved"
+        status, page = post(url, {"csrf_token": token, "status": "Rejected", "description": "worse", "force": "1"})
+        assert status == 200 and "version 1 is now Rejected" in page
+        package = sm.describe_model_package(ModelPackageName=v1)
+        assert package["ModelApprovalStatus"] == "Rejected"
+        assert package["ApprovalDescription"] == "worse (still serving ml-gateway-fraud/v1)"
+    finally:
+        server.stop()
