@@ -240,6 +240,30 @@ def alarm_states(cloudwatch: Any) -> list[dict[str, Any]]:
     ]
 
 
+def alarms_in_alarm(cloudwatch: Any, endpoint: str) -> list[str]:
+    """Names of the endpoint's drift alarms (ALARM_PREFIX, dimension Endpoint=`endpoint`) now
+    in ALARM."""
+    names = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=ALARM_PREFIX):
+        for alarm in page["MetricAlarms"]:
+            dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+            if dims.get("Endpoint") == endpoint and alarm["StateValue"] == "ALARM":
+                names.append(alarm["AlarmName"])
+    return names
+
+
+def stale_alarm_note(alarm: str, version: int) -> str:
+    """Why a drift alarm in ALARM stays so after the monitored baseline changed. CloudWatch keeps
+    the drift measured against the previous baseline and evaluates it again every minute: a
+    SetAlarmState to OK is undone at the next evaluation (API_SetAlarmState: "the alarm returns
+    to its actual state"), and that OK -> ALARM change would start a retrain."""
+    return (
+        f"note: drift alarm {alarm} stays in ALARM: CloudWatch still holds this hour's drift measured "
+        f"against the previous baseline, so a drift check against version {version}'s baseline starts "
+        "no retrain until a check in a later hour finds no drift (or three hours pass without a check)"
+    )
+
+
 def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:
     """Run a drift check now (what the schedule does on its own); the execution ARN."""
     return sm.start_pipeline_execution(

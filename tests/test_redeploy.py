@@ -108,7 +108,7 @@ def _cli(localcloud, capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, capsys):
+def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, client, capsys):
     sm, s3, events, (v1, v2, v3) = registry
     assert _published_version(s3) == 1
 
@@ -130,9 +130,30 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
         assert code == 2 and says in err and err.count("\n") == 1, (argv, err)
     assert _serves(sm) == {"v1": v1}
 
+    # drift measured against version 1's baseline has put the drift alarm in ALARM
+    from mlgw import monitor_schedule
+    from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
+
+    cloudwatch = client("cloudwatch")
+    (alarm,) = monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
+    cloudwatch.put_metric_data(
+        Namespace=METRIC_NAMESPACE,
+        MetricData=[
+            {
+                "MetricName": f"{DRIFT_METRIC_PREFIX}total_claim_amount",
+                "Dimensions": dimensions(ENDPOINT, f"{ENDPOINT}-drift-check"),
+                "Value": 0.5,
+            }
+        ],
+    )
+    assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
+
     # redeploy version 2: it takes all traffic; what Deploy does after the update follows
     code, out, err = _cli(localcloud, capsys, "endpoint", "deploy", "--version", "2")
     assert code == 0, err
+    # the alarm is not reset: CloudWatch would return it to ALARM at its next evaluation (and
+    # start a retrain); the user is told why it stays and until when
+    assert f"note: drift alarm {alarm} stays in ALARM" in out and "version 2's baseline" in out, out
     assert _serves(sm) == {"v2": v2}
     assert "v2         weight 1      (100% of traffic)  serves MLGatewayFraud version 2 (Approved)" in out, out
     assert _published_version(s3) == 2  # the monitoring baseline is version 2's DriftCheckBaselines

@@ -243,7 +243,8 @@ def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
     print(
         f"deploying {args.group} version {args.version} ({package['ModelPackageArn']}) on {args.endpoint}: {strategy}"
     )
-    deploy.deploy_and_monitor(
+    monitored_before = deploy.monitored_package(sm, serving["endpoint"])
+    endpoint = deploy.deploy_and_monitor(
         sm,
         target.client("sagemaker-runtime"),
         target.client("s3"),
@@ -263,3 +264,6 @@ def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
         ),
         aas=aas,
     )
+    if endpoint is not None and deploy.monitored_package(sm, endpoint) != monitored_before:
+        for alarm in monitor_schedule.alarms_in_alarm(target.client("cloudwatch"), args.endpoint):
+            print(monitor_schedule.stale_alarm_note(alarm, args.version))
