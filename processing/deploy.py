@@ -15,6 +15,10 @@ each variant is warmed (and the first-request latency reported) so the first use
 does not pay for a cold model; warm-up requests are marked so that monitoring skips them
 (processing/warm_up.py says how and why).
 
+`deploy_and_monitor` is the whole step: the endpoint update, then the monitoring baseline and
+the drift-check schedule. `mlgw endpoint deploy --version N` calls the same function, so a
+redeploy from the CLI and the pipeline's Deploy cannot diverge.
+
 Idempotent and crash-safe: a retry (after the job was killed mid-deploy, say) first waits for
 an endpoint left Creating/Updating, and if the endpoint already serves this model package as
 planned it deploys nothing a second time. Every model / endpoint config this step names
@@ -527,6 +531,22 @@ def monitored_package(sm, endpoint: dict) -> str | None:
     return model_package_of(sm, main["ModelName"])
 
 
+def publish_monitored_baseline(sm, s3, endpoint_name: str, endpoint: dict, target_uri: str) -> str | None:
+    """Publish (publish_baseline) the DriftCheckBaselines of the package the drift check judges
+    `endpoint` by (monitored_package) to `target_uri`; that package's ARN, or None when there
+    is no baseline to publish (said on stdout)."""
+    monitored = monitored_package(sm, endpoint)
+    if monitored is None:
+        return None
+    baseline = package_baseline(sm.describe_model_package(ModelPackageName=monitored))
+    if baseline is None:
+        print(f"{monitored} has no DriftCheckBaselines; monitoring baseline left as it was", flush=True)
+        return None
+    print(f"drift checks of {endpoint_name} judge by the baseline of {monitored}", flush=True)
+    publish_baseline(s3, *baseline, target_uri)
+    return monitored
+
+
 def deploy_and_monitor(
     sm,
     runtime,
@@ -575,14 +595,8 @@ def deploy_and_monitor(
     )
     if endpoint is None:
         return None
-    monitored = monitored_package(sm, endpoint)
-    if monitoring_baseline_uri and monitored:
-        baseline = package_baseline(sm.describe_model_package(ModelPackageName=monitored))
-        if baseline is None:
-            print(f"{monitored} has no DriftCheckBaselines; monitoring baseline left as it was", flush=True)
-        else:
-            print(f"drift checks of {endpoint_name} judge by the baseline of {monitored}", flush=True)
-            publish_baseline(s3, *baseline, monitoring_baseline_uri)
+    if monitoring_baseline_uri:
+        publish_monitored_baseline(sm, s3, endpoint_name, endpoint, monitoring_baseline_uri)
     if schedule is not None:
         drift_schedule.ensure(events, endpoint_name, capture_uri, schedule)
     return endpoint

@@ -183,6 +183,9 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
     assert code == 0, err
     assert _serves(sm) == {"v2": v2, "v3": v3}
     assert _published_version(s3) == 2  # the drift check still judges by the main variant's baseline
+    code, out, err = _cli(localcloud, capsys, "endpoint", "promote")
+    assert code == 0 and _serves(sm) == {"v3": v3}, err
+    assert _published_version(s3) == 3  # promoted: now version 3's baseline
 
     # back to version 1 (an older one): the canary ends, version 1 alone
     code, _, err = _cli(localcloud, capsys, "endpoint", "deploy", "--version", "1")

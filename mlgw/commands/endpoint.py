@@ -120,7 +120,15 @@ def _endpoint(args: argparse.Namespace, target, config) -> int:
             deploy_version(args, target, sm, aas)
         elif args.action == "promote" or args.action == "rollback":
             promote = args.action == "promote"
-            outcome = canary.finish(sm, args.endpoint, args.variant, promote=promote, aas=aas)
+            outcome = canary.finish(
+                sm,
+                args.endpoint,
+                args.variant,
+                promote=promote,
+                aas=aas,
+                s3=target.client("s3"),
+                monitoring_baseline_uri=_baseline_uri(target),
+            )
             print("\n".join(canary.summary(args.endpoint, outcome, promote)))
         elif args.action == "weights":
             set_weights(sm, args.endpoint, args.weight)
@@ -150,6 +158,14 @@ def _endpoint(args: argparse.Namespace, target, config) -> int:
             f"({share:.0%} of traffic){what}"
         )
     return 0
+
+
+def _baseline_uri(target) -> str | None:
+    """Where the monitored model's baseline is published on `target` (None: its bucket cannot
+    be named, so nothing is published)."""
+    from mlgw import monitor_schedule
+
+    return monitor_schedule.monitoring_baseline_uri(target.bucket) if target.bucket else None
 
 
 def set_weights(sm, endpoint_name: str, pairs: list[str] | None) -> None:

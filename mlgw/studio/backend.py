@@ -395,8 +395,17 @@ class Backend:
     def promote(self, endpoint: str, variant: str | None, promote: bool) -> str:
         """The same operation as `mlgw endpoint promote|rollback`."""
         from mlgw import canary
+        from mlgw.monitor_schedule import monitoring_baseline_uri
 
-        return canary.finish(self.sm, endpoint, variant or None, promote=promote).kept.name
+        bucket = self.target.bucket
+        return canary.finish(
+            self.sm,
+            endpoint,
+            variant or None,
+            promote=promote,
+            s3=self.s3,
+            monitoring_baseline_uri=monitoring_baseline_uri(bucket) if bucket else None,
+        ).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(
