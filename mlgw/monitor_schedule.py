@@ -260,7 +260,7 @@ def stale_alarm_note(alarm: str, version: int) -> str:
     return (
         f"note: drift alarm {alarm} stays in ALARM: CloudWatch still holds this hour's drift measured "
         f"against the previous baseline, so a drift check against version {version}'s baseline starts "
-        "no retrain until a check in a later hour finds no drift (or three hours pass without a check)"
+        "no retrain until a check in a later hour finds no drift"
     )
 
 
