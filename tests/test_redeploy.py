@@ -154,6 +154,7 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
     # the alarm is not reset: CloudWatch would return it to ALARM at its next evaluation (and
     # start a retrain); the user is told why it stays and until when
     assert f"note: drift alarm {alarm} stays in ALARM" in out and "version 2's baseline" in out, out
+    assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
     assert _serves(sm) == {"v2": v2}
     assert "v2         weight 1      (100% of traffic)  serves MLGatewayFraud version 2 (Approved)" in out, out
     assert _published_version(s3) == 2  # the monitoring baseline is version 2's DriftCheckBaselines
