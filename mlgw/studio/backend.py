@@ -340,11 +340,12 @@ class Backend:
 
         return list(self._pool.map(one, summaries))
 
-    def set_approval(self, arn: str, status: str, description: str = "") -> None:
-        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
-        if description:
-            kwargs["ApprovalDescription"] = description
-        self.sm.update_model_package(**kwargs)
+    def set_approval(self, group: str, version: int, status: str, reason: str = "", force: bool = False):
+        """The Approve / Reject buttons: mlgw/approval.py's set_approval, as `mlgw models
+        approve|reject` calls it (ApprovalError when refused)."""
+        from mlgw import approval
+
+        return approval.set_approval(self.sm, group, str(version), status, reason, force=force, via="mlgw studio")
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -410,8 +411,17 @@ class Backend:
     def promote(self, endpoint: str, variant: str | None, promote: bool) -> str:
         """The same operation as `mlgw endpoint promote|rollback`."""
         from mlgw import canary
+        from mlgw.monitor_schedule import monitoring_baseline_uri
 
-        return canary.finish(self.sm, endpoint, variant or None, promote=promote).kept.name
+        bucket = self.target.bucket
+        return canary.finish(
+            self.sm,
+            endpoint,
+            variant or None,
+            promote=promote,
+            s3=self.s3,
+            monitoring_baseline_uri=monitoring_baseline_uri(bucket) if bucket else None,
+        ).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(

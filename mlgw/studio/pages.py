@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from mlgw.approval import STATUSES as APPROVAL
 from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import InvalidRequest, form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
 from pipelines.ml_gateway.parameters import ParameterError
-
-APPROVAL = ("Approved", "Rejected", "PendingManualApproval")
 
 
 def _backend(request: Request):
@@ -351,19 +350,22 @@ def compare(request: Request):
 
 
 async def approval(request: Request):
+    from mlgw.approval import ApprovalError
+
     fields = await form(request)
     backend, group = _backend(request), request.path_params["group"]
     version = _version(request)
     page = f"/models/{quote(group)}/{version}"
     status = fields.get("status", "")
-    if status not in APPROVAL:
-        return _back(page, error=f"ModelApprovalStatus must be one of {', '.join(APPROVAL)}, got {status!r}")
     try:
-        package = await run_in_threadpool(backend.model_package, group, version)
-        await run_in_threadpool(backend.set_approval, package["ModelPackageArn"], status, fields.get("description", ""))
+        change = await run_in_threadpool(
+            backend.set_approval, group, version, status, fields.get("description", ""), fields.get("force") == "1"
+        )
+    except ApprovalError as exc:
+        return _back(page, error=str(exc))
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
-    return _back(page, note=f"version {version} is now {status}")
+    return _back(page, note=f"version {version} is now {change.status}")
 
 
 # -- endpoints -------------------------------------------------------------------------------------
