@@ -269,16 +269,32 @@ def check_parameters(declared: list[dict[str, Any]], given: dict[str, str]) -> N
         raise _error(str(exc)) from None
 
 
+def configured_parameters(settings: Settings) -> dict[str, str]:
+    """The run configuration's parameters from the workflow bucket; {} when none is stored
+    there (or the bucket does not exist yet)."""
+    from mlgw import run_config
+
+    where = target(settings)
+    bucket = where.bucket
+    if bucket is None:
+        return {}
+    configured = run_config.current(where.client("s3"), bucket)
+    return configured.pipeline_parameters() if configured else {}
+
+
 def start(
     settings: Settings, pipeline_name: str, print_arn: bool = False, wait: bool = False, sm: Any = None
 ) -> ExecutionResult | None:
-    """Start the pipeline as SageMaker holds it (start never changes the definition)."""
+    """Start the pipeline as SageMaker holds it (start never changes the definition), with the
+    run configuration stored in the workflow bucket (mlgw/run_config.py; `mlgw config --target
+    aws`), the config file's and --param's parameters over it."""
     sm = sm or sagemaker_client(settings)
-    check_parameters(pipeline_parameters(sm, pipeline_name), settings.parameters)
+    parameters = {**configured_parameters(settings), **settings.parameters}
+    check_parameters(pipeline_parameters(sm, pipeline_name), parameters)
     response = sm.start_pipeline_execution(
         PipelineName=pipeline_name,
         ClientRequestToken=uuid.uuid4().hex,
-        PipelineParameters=[{"Name": k, "Value": v} for k, v in settings.parameters.items()],
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
     )
     arn = response["PipelineExecutionArn"]
     print(arn, flush=True)

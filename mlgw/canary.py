@@ -134,15 +134,29 @@ def choose(variants: list[ServedVariant], keep: str | None, promote: bool) -> Se
     return ordered[-1] if promote else ordered[-2]
 
 
-def finish(sm, endpoint_name: str, keep: str | None, promote: bool, aas=None, timeout: float = 900) -> Outcome:
+def finish(
+    sm,
+    endpoint_name: str,
+    keep: str | None,
+    promote: bool,
+    aas=None,
+    timeout: float = 900,
+    s3=None,
+    monitoring_baseline_uri: str | None = None,
+) -> Outcome:
     """End the test on `endpoint_name`: one variant takes all traffic, the others are removed,
-    and on rollback the rolled-back packages are marked Rejected. JobError (with a message for
-    the user) if there is no test to end or `keep` names no variant."""
+    and on rollback the rolled-back packages are marked Rejected. With `s3` and
+    `monitoring_baseline_uri`, the kept model's DriftCheckBaselines are published there, as
+    Deploy does (the drift check judges by the model serving most traffic). JobError (with a
+    message for the user) if there is no test to end or `keep` names no variant."""
     variants = served_variants(sm, endpoint_name)
     if len(variants) < 2 and keep is None:
         raise JobError(f"endpoint {endpoint_name} has one variant ({variants[0].label}); there is no test to end")
     chosen = choose(variants, keep, promote)
     deploy.finish_test(sm, endpoint_name, chosen.name, promote=promote, timeout=timeout, aas=aas)
+    if s3 is not None and monitoring_baseline_uri:
+        endpoint = deploy.describe_endpoint(sm, endpoint_name) or {}
+        deploy.publish_monitored_baseline(sm, s3, endpoint_name, endpoint, monitoring_baseline_uri)
     removed = [v for v in variants if v.name != chosen.name]
     rejected = []
     if not promote:

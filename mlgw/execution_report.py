@@ -43,9 +43,10 @@ def _parameters(sm, arn: str) -> dict[str, str]:
         return out
 
 
-def failure_advice(sm, result: ExecutionResult) -> list[str]:
+def failure_advice(sm, result: ExecutionResult, synthetic: bool = True) -> list[str]:
     """Lines saying whether `mlgw pipeline retry` can help with this failed execution and, if
-    not, what to do instead."""
+    not, what to do instead. `synthetic`: whether the run configuration's data is the
+    generator's (else the user's files: advice never steers to synthetic data)."""
     reason = result.failure_reason or ""
     failed = next((s for s in result.steps if s.get("StepStatus") == "Failed"), None)
     if failed is not None and "Fail" in failed.get("Metadata", {}):
@@ -60,10 +61,16 @@ def failure_advice(sm, result: ExecutionResult) -> list[str]:
                 if auc
                 else "a new run with a lower threshold: `mlgw run --param AucThreshold=...`"
             )
+            more = (
+                "`mlgw traffic` adds labelled batches to the current dataset, or `mlgw run --policies N` "
+                "with a larger N"
+                if synthetic
+                else "`mlgw traffic --claims HELD.csv --customers HELD.csv` adds held-out rows to the "
+                "current dataset, or `mlgw run --claims A.csv --customers B.csv` with more rows"
+            )
             return [
                 "retry cannot help: a retry evaluates the same model against the same threshold again.",
-                "instead: train on more data (`mlgw traffic` adds labelled batches to the "
-                f"current dataset, or `mlgw run --policies N` with a larger N), or, {lower}",
+                f"instead: train on more data ({more}), or, {lower}",
             ]
         return [
             f"retry cannot help: the pipeline's Fail step {failed['StepName']} would stop "
@@ -71,11 +78,14 @@ def failure_advice(sm, result: ExecutionResult) -> list[str]:
         ]
     if failed is not None and failed.get("StepName") == INGEST_STEP:
         if "has a single value" in reason:  # too few policies to hold both labels
+            synthetic_hint = (
+                "more policies (`mlgw run --policies 1000`: about 3 % of synthetic policies are fraud), or "
+            )
             return [
                 "retry cannot help: a retry re-reads the same staged files.",
-                "instead: a dataset with both fraud labels: more policies (`mlgw run "
-                "--policies 1000`: about 3 % of synthetic policies are fraud), or files "
-                "that hold both (`mlgw run --claims A.csv --customers B.csv`)",
+                "instead: a dataset with both fraud labels: "
+                + (synthetic_hint if synthetic else "")
+                + "files that hold both (`mlgw run --claims A.csv --customers B.csv`)",
             ]
         return [
             "retry cannot help: a retry re-reads the same staged files.",

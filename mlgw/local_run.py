@@ -60,7 +60,7 @@ def landing_uris(config: Config) -> dict[str, str]:
     return {table: locations.landing_uri(bucket, table) for table in locations.TABLES}
 
 
-def _ensure_bucket(s3, bucket: str) -> None:
+def ensure_bucket(s3, bucket: str) -> None:
     try:
         s3.head_bucket(Bucket=bucket)
     except s3.exceptions.ClientError:
@@ -77,7 +77,7 @@ def stage_schema(config: Config, s3, schema: str) -> str:
     contract.activate(schema)  # SchemaFileError names the key at fault
     body = Path(schema).read_bytes()
     bucket = default_bucket(config)
-    _ensure_bucket(s3, bucket)
+    ensure_bucket(s3, bucket)
     key = f"ml-gateway/schemas/{hashlib.sha256(body).hexdigest()[:16]}/schema.json"
     s3.put_object(Bucket=bucket, Key=key, Body=body)
     return f"s3://{bucket}/{key}"
@@ -121,7 +121,7 @@ def prepare_data(
         digest.update(b"\0")
     prefix = f"{STAGING}/{digest.hexdigest()[:16]}"
     bucket = default_bucket(config)
-    _ensure_bucket(s3, bucket)
+    ensure_bucket(s3, bucket)
     for table, (path, name) in files.items():
         key = f"{prefix}/{table}/{name}"
         try:
@@ -136,7 +136,7 @@ def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, st
     import io
 
     bucket = default_bucket(config)
-    _ensure_bucket(s3, bucket)
+    ensure_bucket(s3, bucket)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     for table, frame in (("claims", claims), ("customers", customers)):
         body = io.StringIO()
@@ -385,15 +385,22 @@ def commit(
     return stored
 
 
-def publish_function_environment(config: Config, s3, run_cfg: run_config.RunConfig) -> None:
-    """Write the gateway function's environment for `run_cfg` (localcloud/apigateway/
-    function_env.py): a running gateway applies it to its next request, as Lambda applies an
-    UpdateFunctionConfiguration."""
+def publish_function_environment(
+    config: Config, s3, run_cfg: run_config.RunConfig | None = None, schema: str | None = None
+) -> None:
+    """Write the gateway function's environment for `run_cfg` (default: the current run
+    configuration; `schema` a contract file overriding its contract) to the file a running
+    gateway applies to its next request (localcloud/apigateway/function_env.py), as Lambda
+    applies an UpdateFunctionConfiguration."""
     from localcloud.apigateway.function_env import default_path
+    from processing.contract import ENV
 
+    run_cfg = run_cfg or current_config(config, s3)
+    env = run_config.function_environment(s3, run_cfg, config.home / "schemas")
+    if schema:
+        env[ENV] = schema
     path = default_path(config.home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    env = run_config.function_environment(s3, run_cfg, config.home / "schemas")
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(env, indent=2, sort_keys=True))
     partial.replace(path)
@@ -497,7 +504,8 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
     if not result.succeeded:
         print(f"reason: {result.failure_reason}", file=out)
         print(f"inspect: mlgw pipeline describe {result.arn}", file=out)
-        for line in failure_advice(sm, result):
+        synthetic = current_config(config, s3).source.kind == run_config.SYNTHETIC
+        for line in failure_advice(sm, result, synthetic):
             print(line, file=out)
         _print_left_running(config, out)
         return

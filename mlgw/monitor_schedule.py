@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.config import Config
+from pipelines.ml_gateway.locations import BASE_PREFIX
 from processing import drift_schedule
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
@@ -75,13 +76,62 @@ def ensure_alarms(
     return names
 
 
+def capture_uri(bucket: str) -> str:
+    """Where Deploy has endpoints capture requests and responses (DataCaptureConfig)."""
+    return f"s3://{bucket}/{BASE_PREFIX}/data-capture"
+
+
+def monitoring_baseline_uri(bucket: str) -> str:
+    """Where Deploy publishes the monitored model's baseline for the monitoring pages."""
+    return f"s3://{bucket}/{BASE_PREFIX}/baseline"
+
+
+def drift_check_pipeline_arn(region: str, account_id: str) -> str:
+    """The DriftCheck pipeline's ARN (SageMaker lower-cases pipeline names in ARNs)."""
+    return f"arn:aws:sagemaker:{region}:{account_id}:pipeline/{DRIFT_CHECK_PIPELINE.lower()}"
+
+
+def retrain_events_role_arn(account_id: str) -> str:
+    """The role EventBridge passes to start pipelines (infra/ml-gateway.yaml RetrainRole)."""
+    return f"arn:aws:iam::{account_id}:role/ml-gateway-retrain-events"
+
+
 def drift_check_arn(config: Config) -> str:
-    return config.arn("sagemaker", f"pipeline/{DRIFT_CHECK_PIPELINE.lower()}")
+    return drift_check_pipeline_arn(config.region, config.account_id)
 
 
 def events_role_arn(config: Config) -> str:
     """The role EventBridge passes (infra: RetrainRole); localcloud records it."""
-    return f"arn:aws:iam::{config.account_id}:role/ml-gateway-retrain-events"
+    return retrain_events_role_arn(config.account_id)
+
+
+def schedule_settings(events: Any, endpoint: str, region: str, account_id: str) -> dict[str, Any]:
+    """The endpoint's drift-check schedule as it is now, in drift_schedule.ensure's shape
+    (pipeline_arn, role_arn, schedule_expression, window_minutes): read from its rule and
+    target, so a redeploy keeps them; Deploy's defaults when the endpoint has no schedule yet
+    (DriftCheck in `region`/`account_id`, the template's events role, hourly, 60 minutes)."""
+    settings: dict[str, Any] = {
+        "pipeline_arn": drift_check_pipeline_arn(region, account_id),
+        "role_arn": retrain_events_role_arn(account_id),
+        "schedule_expression": drift_schedule.DEFAULT_SCHEDULE,
+        "window_minutes": 60,
+    }
+    name = drift_schedule.rule_name(endpoint)
+    try:
+        rule = events.describe_rule(Name=name)
+    except events.exceptions.ResourceNotFoundException:
+        return settings
+    if rule.get("ScheduleExpression"):
+        settings["schedule_expression"] = rule["ScheduleExpression"]
+    for target in events.list_targets_by_rule(Rule=name).get("Targets", []):
+        if target.get("Id") != drift_schedule.TARGET_ID:
+            continue
+        settings["pipeline_arn"] = target["Arn"]
+        settings["role_arn"] = target.get("RoleArn") or settings["role_arn"]
+        for parameter in (target.get("SageMakerPipelineParameters") or {}).get("PipelineParameterList", []):
+            if parameter["Name"] == "WindowMinutes" and parameter["Value"].isdigit():
+                settings["window_minutes"] = int(parameter["Value"])
+    return settings
 
 
 DRIFT_CHECK_DESCRIPTION = "Scheduled drift check of the deployed endpoint"
@@ -188,6 +238,30 @@ def alarm_states(cloudwatch: Any) -> list[dict[str, Any]]:
         }
         for a in alarms
     ]
+
+
+def alarms_in_alarm(cloudwatch: Any, endpoint: str) -> list[str]:
+    """Names of the endpoint's drift alarms (ALARM_PREFIX, dimension Endpoint=`endpoint`) now
+    in ALARM."""
+    names = []
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=ALARM_PREFIX):
+        for alarm in page["MetricAlarms"]:
+            dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+            if dims.get("Endpoint") == endpoint and alarm["StateValue"] == "ALARM":
+                names.append(alarm["AlarmName"])
+    return names
+
+
+def stale_alarm_note(alarm: str, version: int) -> str:
+    """Why a drift alarm in ALARM stays so after the monitored baseline changed. CloudWatch keeps
+    the drift measured against the previous baseline and evaluates it again every minute: a
+    SetAlarmState to OK is undone at the next evaluation (API_SetAlarmState: "the alarm returns
+    to its actual state"), and that OK -> ALARM change would start a retrain."""
+    return (
+        f"note: drift alarm {alarm} stays in ALARM: CloudWatch still holds this hour's drift measured "
+        f"against the previous baseline, so a drift check against version {version}'s baseline starts "
+        "no retrain until a check in a later hour finds no drift"
+    )
 
 
 def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:

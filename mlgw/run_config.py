@@ -302,5 +302,7 @@ def function_environment(s3, config: RunConfig, cache: Path) -> dict[str, str]:
     }
     path = schema_file(s3, config, cache)
     if path is not None:
-        env["MLGW_SCHEMA"] = str(path)
+        from processing.contract import ENV
+
+        env[ENV] = str(path)
     return env

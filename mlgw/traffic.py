@@ -1,9 +1,12 @@
 """`mlgw traffic`: replay new claims through the ML Gateway, optionally drifted.
 
-Each new policy is sent to the gateway's Lambda handler as an API Gateway proxy event with its
-raw claim and customer records (the gateway stores them in the Feature Store and scores them;
-the endpoint captures the request for Model Monitor). The labelled batch is then added to the
-current dataset, as ground truth arriving later would be, so a retrain learns from it.
+The claims are the user's held-out rows (files of policies not in the current dataset) or, when
+the run configuration's data source is synthetic, generated policies; never synthetic rows
+beside the user's data. Each new policy is sent to the gateway's Lambda handler as an API
+Gateway proxy event with its raw claim and customer records (the gateway stores them in the
+Feature Store and scores them; the endpoint captures the request for Model Monitor). The
+labelled batch is then added to the current dataset, as ground truth arriving later would be,
+so a retrain learns from it.
 
 Drift specs (comma-separated):
   COLUMN*FACTOR        scale a money column, e.g. total_claim_amount*1.4 (claim parts follow)
@@ -45,6 +48,7 @@ class TrafficSummary:
     seconds: float = 0.0
     first_policy_id: int = 0
     errors: list[str] = field(default_factory=list)
+    batch_added: bool = False
 
 
 def apply_drift(claims, customers, spec: str | None, seed: int):
@@ -93,44 +97,95 @@ def _clean(row: dict) -> dict:
     return out
 
 
-def next_policy_id(config: Config, s3) -> int:
-    """One past the largest policy_id in the current dataset, so replayed policies are new."""
-    import pandas as pd
-
+def current_policy_ids(config: Config, s3) -> set[int]:
+    """Every policy_id of the current dataset's claims."""
     from mlgw.local_run import LANDING, default_bucket
 
-    bucket, largest = default_bucket(config), 0
+    bucket, ids = default_bucket(config), set[int]()
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{LANDING}/claims/")
     for obj in (o for page in pages for o in page.get("Contents", [])):
         body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        ids = pd.read_csv(io.BytesIO(body), usecols=["policy_id"])["policy_id"]
-        largest = max(largest, int(ids.max()) if len(ids) else 0)
-    return largest + 1
+        ids.update(int(i) for i in pd.read_csv(io.BytesIO(body), usecols=["policy_id"])["policy_id"].dropna())
+    return ids
+
+
+def held_out(config: Config, s3, claims: str, customers: str, policies: int | None):
+    """(claims, customers) frames of the user's held-out rows to replay, validated against the
+    active contract (SchemaError names the file, column and row); at most `policies` of them.
+    TrafficError when a policy is already in the current dataset (a replay must be policies the
+    model has not seen) or a claim has no customer row."""
+    from processing.schema import read_raw
+
+    claim_rows, customer_rows = read_raw(claims, "claims"), read_raw(customers, "customers")
+    if policies is not None:
+        claim_rows = claim_rows.head(policies)
+    missing = set(claim_rows["policy_id"]) - set(customer_rows["policy_id"])
+    if missing:
+        raise TrafficError(f"{customers}: no customer row for policy_id {sorted(missing)[:5]} of {claims}")
+    customer_rows = customer_rows[customer_rows["policy_id"].isin(set(claim_rows["policy_id"]))]
+    seen = sorted(set(int(i) for i in claim_rows["policy_id"]) & current_policy_ids(config, s3))
+    if seen:
+        raise TrafficError(
+            f"{claims}: {len(seen):,} policies are already in the current dataset (policy_id {seen[:5]}): "
+            "replay held-out rows, policies the model has not seen"
+        )
+    return claim_rows.reset_index(drop=True), customer_rows.reset_index(drop=True)
 
 
 def replay(
-    config: Config, *, policies: int, seed: int, drift: str | None, endpoint_name: str, concurrency: int = 4, out=None
+    config: Config,
+    *,
+    policies: int | None,
+    seed: int,
+    drift: str | None,
+    endpoint_name: str,
+    concurrency: int = 4,
+    out=None,
+    claims: str | None = None,
+    customers: str | None = None,
 ) -> TrafficSummary:
+    """Send policies through the gateway's handler, in the run configuration's contract and
+    feature groups, then add the labelled batch to the current dataset if every request was
+    answered. The policies are the user's held-out rows (`claims`/`customers` files) or, when
+    the configuration's data source is synthetic, `policies` generated ones (default 1000).
+    TrafficError when the configuration trains on the user's files and no held-out rows are
+    given: synthetic rows never go into a real dataset."""
     import boto3
 
+    from mlgw import local_run, run_config
     from mlgw.local_run import add_batch
-    from processing import synthetic
+    from processing import contract, synthetic
 
     out = out or sys.stdout
     os.environ.update(config.client_env())
-    os.environ.update(
-        {"ENDPOINT_NAME": endpoint_name, "CLAIMS_FEATURE_GROUP": "claims", "CUSTOMERS_FEATURE_GROUP": "customers"}
-    )
+    s3 = boto3.client("s3")
+    run_cfg = local_run.current_config(config, s3)
+    env = run_config.function_environment(s3, run_cfg, config.home / "schemas")
+    os.environ.update({"ENDPOINT_NAME": endpoint_name, **env})
+    contract.activate(env.get(contract.ENV))
     from inference.gateway_handler import handler
 
-    s3 = boto3.client("s3")
-    claims, customers = synthetic.generate(policies, seed=seed)
-    claims, customers = apply_drift(claims, customers, drift, seed)
-    first = next_policy_id(config, s3)
-    claims["policy_id"] += first - 1
-    customers["policy_id"] += first - 1
+    if claims is not None and customers is not None:
+        claims_frame, customers_frame = held_out(config, s3, claims, customers, policies)
+        origin = f"held-out rows of {claims}"
+    elif run_cfg.source.kind != run_config.SYNTHETIC:
+        raise TrafficError(
+            f"the run configuration trains on your files ({run_cfg.source.claims_file}); synthetic policies "
+            "would mix into your dataset. Give held-out rows to replay: --claims HELD_OUT_CLAIMS.csv "
+            "--customers HELD_OUT_CUSTOMERS.csv (policies not in the current dataset)"
+        )
+    else:
+        count = policies or 1000
+        claims_frame, customers_frame = synthetic.generate(count, seed=seed)
+        first = max(current_policy_ids(config, s3), default=0) + 1
+        claims_frame["policy_id"] += first - 1
+        customers_frame["policy_id"] += first - 1
+        origin = "new synthetic policies"
+    sent_claims, sent_customers = apply_drift(claims_frame, customers_frame, drift, seed)
+    first = int(sent_claims["policy_id"].min())
+    policies = len(sent_claims)
     summary = TrafficSummary(first_policy_id=first)
-    customer_rows = {int(r["policy_id"]): _clean(r) for r in customers.to_dict("records")}
+    customer_rows = {int(r["policy_id"]): _clean(r) for r in sent_customers.to_dict("records")}
 
     def send(claim_row: dict) -> dict:
         claim = _clean(claim_row)
@@ -150,14 +205,14 @@ def replay(
 
     started = time.perf_counter()
     print(
-        f"replaying {policies:,} new policies (ids from {first:,})"
+        f"replaying {policies:,} {origin} (ids from {first:,})"
         + (f" with drift {drift}" if drift else "")
         + f" through the gateway → {endpoint_name}",
         file=out,
         flush=True,
     )
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for response in pool.map(send, claims.to_dict("records")):
+        for response in pool.map(send, sent_claims.to_dict("records")):
             summary.requests += 1
             summary.statuses[response["statusCode"]] += 1
             payload = json.loads(response["body"])
@@ -167,7 +222,11 @@ def replay(
             elif len(summary.errors) < 5:
                 summary.errors.append(f"{response['statusCode']}: {payload.get('message')}")
     summary.seconds = time.perf_counter() - started
-    add_batch(config, s3, claims, customers, label="traffic")
+    # Ground truth joins the dataset only for a batch the gateway answered in full: a failed
+    # request's policy is not in the feature store as the batch says it is.
+    summary.batch_added = summary.statuses.get(200, 0) == summary.requests
+    if summary.batch_added:
+        add_batch(config, s3, sent_claims, sent_customers, label="traffic")
     return summary
 
 
@@ -188,4 +247,7 @@ def print_summary(summary: TrafficSummary, out=None) -> None:
         )
     for error in summary.errors:
         print(f"  {error}", file=out)
-    print("the labelled batch was added to the current dataset (a retrain will learn from it)", file=out)
+    if summary.batch_added:
+        print("the labelled batch was added to the current dataset (a retrain will learn from it)", file=out)
+    else:
+        print("the batch was NOT added to the current dataset: not every request was answered", file=out)

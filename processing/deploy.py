@@ -15,6 +15,10 @@ each variant is warmed (and the first-request latency reported) so the first use
 does not pay for a cold model; warm-up requests are marked so that monitoring skips them
 (processing/warm_up.py says how and why).
 
+`deploy_and_monitor` is the whole step: the endpoint update, then the monitoring baseline and
+the drift-check schedule. `mlgw endpoint deploy --version N` calls the same function, so a
+redeploy from the CLI and the pipeline's Deploy cannot diverge.
+
 Idempotent and crash-safe: a retry (after the job was killed mid-deploy, say) first waits for
 an endpoint left Creating/Updating, and if the endpoint already serves this model package as
 planned it deploys nothing a second time. Every model / endpoint config this step names
@@ -492,17 +496,110 @@ def finish_test(sm, endpoint_name: str, keep: str | None, promote: bool, timeout
     return chosen["VariantName"]
 
 
-def publish_baseline(s3, source_uri: str, target_uri: str) -> None:
-    """Make the deployed model's data baseline the one the monitoring schedule checks against."""
-    source_bucket, _, source_prefix = source_uri.removeprefix("s3://").partition("/")
+def package_baseline(package: dict[str, Any]) -> tuple[str, str] | None:
+    """(statistics URI, constraints URI) of a DescribeModelPackage answer's
+    DriftCheckBaselines.ModelDataQuality (what RegisterModel records from the Baseline step);
+    None when the package has none."""
+    quality = (package.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {}
+    statistics = (quality.get("Statistics") or {}).get("S3Uri")
+    constraints = (quality.get("Constraints") or {}).get("S3Uri")
+    return (statistics, constraints) if statistics and constraints else None
+
+
+def publish_baseline(s3, statistics_uri: str, constraints_uri: str, target_uri: str) -> None:
+    """Copy a model's data baseline (Model Monitor's statistics.json and constraints.json) to
+    `target_uri`/, the prefix the monitoring pages read as the deployed model's baseline."""
     target_bucket, _, target_prefix = target_uri.removeprefix("s3://").partition("/")
-    for name in ("statistics.json", "constraints.json"):
+    for uri, name in ((statistics_uri, "statistics.json"), (constraints_uri, "constraints.json")):
+        source_bucket, _, source_key = uri.removeprefix("s3://").partition("/")
         s3.copy_object(
             Bucket=target_bucket,
             Key=f"{target_prefix.rstrip('/')}/{name}",
-            CopySource={"Bucket": source_bucket, "Key": f"{source_prefix.rstrip('/')}/{name}"},
+            CopySource={"Bucket": source_bucket, "Key": source_key},
         )
     print(f"monitoring baseline → {target_uri}", flush=True)
+
+
+def monitored_package(sm, endpoint: dict) -> str | None:
+    """The model package whose DriftCheckBaselines the drift check judges the endpoint's
+    traffic by: the one its main variant (highest weight now) serves, as
+    monitoring/drift_check.py chooses it. None if that model names no package."""
+    variants = serving_variants(sm, endpoint)
+    if not variants:
+        return None
+    main = max(variants, key=lambda v: v["InitialVariantWeight"])
+    return model_package_of(sm, main["ModelName"])
+
+
+def publish_monitored_baseline(sm, s3, endpoint_name: str, endpoint: dict, target_uri: str) -> str | None:
+    """Publish (publish_baseline) the DriftCheckBaselines of the package the drift check judges
+    `endpoint` by (monitored_package) to `target_uri`; that package's ARN, or None when there
+    is no baseline to publish (said on stdout)."""
+    monitored = monitored_package(sm, endpoint)
+    if monitored is None:
+        return None
+    baseline = package_baseline(sm.describe_model_package(ModelPackageName=monitored))
+    if baseline is None:
+        print(f"{monitored} has no DriftCheckBaselines; monitoring baseline left as it was", flush=True)
+        return None
+    print(f"drift checks of {endpoint_name} judge by the baseline of {monitored}", flush=True)
+    publish_baseline(s3, *baseline, target_uri)
+    return monitored
+
+
+def deploy_and_monitor(
+    sm,
+    runtime,
+    s3,
+    events,
+    *,
+    package_arn: str,
+    endpoint_name: str,
+    role_arn: str,
+    strategy: str,
+    new_weight: float,
+    instance_type: str,
+    instance_count: int,
+    capture_uri: str | None,
+    timeout: float,
+    monitoring_baseline_uri: str | None,
+    schedule: dict[str, Any] | None,
+    aas=None,
+) -> dict | None:
+    """What the pipeline's Deploy step does, and `mlgw endpoint deploy` with it: `deploy` the
+    package (same arguments), then, once the endpoint serves it,
+
+    1. the data baseline at `monitoring_baseline_uri` becomes the DriftCheckBaselines of the
+       package the drift check now judges by (`monitored_package`: the new one after a
+       replace, still the serving one while a canary takes the smaller share);
+    2. the endpoint's drift-check schedule is created or updated with `schedule`
+       (drift_schedule.ensure's settings; None leaves the schedule as it is) and
+       `capture_uri`, so data capture and monitoring stay on.
+
+    The endpoint (DescribeEndpoint) or None when the package is not Approved (nothing changed).
+    JobError for an endpoint that cannot take the update; ValueError (with EventBridge's
+    reason) for a schedule it refuses."""
+    endpoint = deploy(
+        sm,
+        runtime,
+        package_arn=package_arn,
+        endpoint_name=endpoint_name,
+        role_arn=role_arn,
+        strategy=strategy,
+        new_weight=new_weight,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        capture_uri=capture_uri,
+        timeout=timeout,
+        aas=aas,
+    )
+    if endpoint is None:
+        return None
+    if monitoring_baseline_uri:
+        publish_monitored_baseline(sm, s3, endpoint_name, endpoint, monitoring_baseline_uri)
+    if schedule is not None:
+        drift_schedule.ensure(events, endpoint_name, capture_uri, schedule)
+    return endpoint
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -520,14 +617,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instance-count", type=int, default=1)
     parser.add_argument("--role-arn", required=True)
     parser.add_argument("--data-capture-uri", help="capture requests and responses here (Model Monitor)")
-    parser.add_argument("--baseline-uri", help="this model's data baseline (statistics/constraints)")
-    parser.add_argument("--monitoring-baseline-uri", help="where the monitoring schedule reads its baseline")
+    parser.add_argument(
+        "--baseline-uri",
+        help="the Baseline step's output; superseded: the baseline published is the monitored "
+        "package's DriftCheckBaselines, which RegisterModel recorded from this output",
+    )
+    parser.add_argument("--monitoring-baseline-uri", help="where the monitoring pages read the deployed baseline")
     parser.add_argument("--timeout", type=float, default=1800)
     drift_schedule.add_arguments(parser)
     args = parser.parse_args(argv)
-    endpoint = deploy(
+    deploy_and_monitor(
         boto3.client("sagemaker"),
         boto3.client("sagemaker-runtime"),
+        boto3.client("s3"),
+        boto3.client("events"),
         package_arn=args.model_package_arn,
         endpoint_name=args.endpoint_name,
         role_arn=args.role_arn,
@@ -537,12 +640,10 @@ def main(argv: list[str] | None = None) -> None:
         instance_count=args.instance_count,
         capture_uri=args.data_capture_uri,
         timeout=args.timeout,
+        monitoring_baseline_uri=args.monitoring_baseline_uri,
+        schedule=drift_schedule.settings_from_args(args),
         aas=boto3.client("application-autoscaling"),
     )
-    if endpoint is not None and args.baseline_uri and args.monitoring_baseline_uri:
-        publish_baseline(boto3.client("s3"), args.baseline_uri, args.monitoring_baseline_uri)
-    if endpoint is not None:
-        drift_schedule.ensure_from_args(args, args.endpoint_name, args.data_capture_uri)
 
 
 if __name__ == "__main__":

@@ -95,29 +95,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def ensure_from_args(args: argparse.Namespace, endpoint_name: str, capture_uri: str | None) -> str | None:
-    """Deploy's hook: the schedule for `endpoint_name` when the flags ask for one."""
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    """ensure_schedule's settings from Deploy's flags (None: no schedule asked for);
+    ValueError when the pipeline is named without the role."""
     if not args.drift_check_pipeline_arn:
         return None
     if not args.drift_check_role_arn:
         raise ValueError("--drift-check-role-arn is required with --drift-check-pipeline-arn")
-    import boto3
+    return {
+        "pipeline_arn": args.drift_check_pipeline_arn,
+        "role_arn": args.drift_check_role_arn,
+        "schedule_expression": args.drift_check_schedule,
+        "window_minutes": args.drift_check_window_minutes,
+    }
+
+
+def ensure(events: Any, endpoint_name: str, capture_uri: str | None, settings: dict[str, Any]) -> str:
+    """ensure_schedule with `settings` (settings_from_args' shape); EventBridge's refusal
+    becomes a ValueError naming the endpoint, the expression and AWS's reason."""
     from botocore.exceptions import ClientError
 
     try:
-        return ensure_schedule(
-            boto3.client("events"),
-            endpoint_name=endpoint_name,
-            pipeline_arn=args.drift_check_pipeline_arn,
-            role_arn=args.drift_check_role_arn,
-            schedule_expression=args.drift_check_schedule,
-            window_minutes=args.drift_check_window_minutes,
-            capture_uri=capture_uri,
-        )
+        return ensure_schedule(events, endpoint_name=endpoint_name, capture_uri=capture_uri, **settings)
     except ClientError as exc:  # the job's failure reason, not a traceback
         error = exc.response["Error"]
         raise ValueError(
             f"cannot schedule the drift check of {endpoint_name} "
-            f"({args.drift_check_schedule}): {error.get('Code')}: "
+            f"({settings['schedule_expression']}): {error.get('Code')}: "
             f"{error.get('Message')}"
         ) from None
+
+
+def ensure_from_args(args: argparse.Namespace, endpoint_name: str, capture_uri: str | None) -> str | None:
+    """Deploy's hook: the schedule for `endpoint_name` when the flags ask for one."""
+    settings = settings_from_args(args)
+    if settings is None:
+        return None
+    import boto3
+
+    return ensure(boto3.client("events"), endpoint_name, capture_uri, settings)

@@ -104,6 +104,15 @@ def test_upsert_start_and_list_on_moto(moto_aws, capsys):
     listed = capsys.readouterr().out
     assert arn in listed and second in listed
 
+    # The run configuration stored in the workflow bucket (`mlgw config --target aws`) is what
+    # start runs; --param overrides it for that execution.
+    assert main(["config", "--target", "aws", "--default-bucket", BUCKET, "set", "NumRound=80", "Eta=0.1"]) == 0
+    capsys.readouterr()
+    assert main(aws("start", "--param", "Eta=0.3")) == 0
+    third = capsys.readouterr().out.strip()
+    params = sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=third)["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in params} == {"NumRound": "80", "Eta": "0.3"}
+
 
 def test_start_before_upsert_says_what_to_do(moto_aws, capsys):
     assert main(aws("start")) == 2
@@ -310,7 +319,7 @@ def test_retry_waits_and_exits_1_when_the_execution_fails_again(aws_env, monkeyp
     assert "Failed: Step Train failed" in captured.err
 
 
-def test_start_wait_print_arn_keeps_stdout_to_the_arn(aws_env, monkeypatch, capsys):
+def test_start_wait_print_arn_keeps_stdout_to_the_arn(moto_aws, monkeypatch, capsys):
     client, stub = stubbed_sagemaker(monkeypatch)
     definition = {"Version": "2020-12-01", "Parameters": [{"Name": "EndpointName", "Type": "String"}], "Steps": []}
     stub.add_response("describe_pipeline", {"PipelineDefinition": json.dumps(definition)}, {"PipelineName": PIPELINE})

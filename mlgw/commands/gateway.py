@@ -232,14 +232,19 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
         "ENDPOINT_NAME": args.endpoint,
         **role_environment(cloud, role_arn("GatewayLambdaRole", cloud.account_id, cloud.region)),
     }
-    if getattr(args, "schema", None):
-        from processing import contract
+    from mlgw import local_run
+    from processing import contract
 
+    schema = None
+    if getattr(args, "schema", None):
         try:
             contract.load(args.schema)
         except contract.SchemaFileError as exc:
             return _fail(str(exc))
-        env[contract.ENV] = str(Path(args.schema).resolve())
+        schema = str(Path(args.schema).resolve())
+    # The function's environment (feature groups, contract) from the run configuration, as the
+    # template sets it on AWS; --schema overrides the contract until the configuration changes.
+    local_run.publish_function_environment(cloud, local_run.clients(cloud)[2], schema=schema)
     command = [
         sys.executable,
         "-m",

@@ -1,4 +1,5 @@
-"""`mlgw models list|describe|compare`: the model registry's versions, approval and metrics."""
+"""`mlgw models list|describe|compare|approve|reject`: the model registry's versions, approval
+and metrics."""
 
 from __future__ import annotations
 
@@ -19,17 +20,26 @@ def register(sub) -> None:
             "approval status, test AUC and PR-AUC. describe VERSION: one version's "
             "package, metrics and confusion matrix (VERSION is a number or a model "
             "package ARN; default the newest). compare A B: two versions side by side "
-            "with the change in each metric. Reads localcloud by default, AWS with "
-            "--target aws (your credentials).",
+            "with the change in each metric. approve VERSION / reject VERSION [--reason TEXT]: "
+            "set its ModelApprovalStatus (UpdateModelPackage, with the reason as its "
+            "ApprovalDescription); a version an endpoint serves is not rejected unless --force. "
+            "Reads and writes localcloud by default, AWS with --target aws (your credentials).",
         )
     )
     models.add_argument(
         "action",
-        choices=["list", "describe", "compare"],
-        help="list versions, describe one, or compare two (see above)",
+        choices=["list", "describe", "compare", "approve", "reject"],
+        help="list versions, describe one, compare two, approve or reject one (see above)",
     )
     models.add_argument(
-        "versions", nargs="*", metavar="VERSION", help="describe: one version (default the newest); compare: two"
+        "versions",
+        nargs="*",
+        metavar="VERSION",
+        help="describe: one version (default the newest); compare: two; approve, reject: one",
+    )
+    models.add_argument("--reason", help="approve/reject: why (recorded as the package's ApprovalDescription)")
+    models.add_argument(
+        "--force", action="store_true", help="reject: even a version an endpoint serves (it keeps serving)"
     )
     models.add_argument("--group", default="MLGatewayFraud", help="model package group (default MLGatewayFraud)")
     models.add_argument("--target", choices=["local", "aws"], default="local", help="localcloud (default) or AWS")
@@ -67,6 +77,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     for version in args.versions:
         check_version(version)
+    if args.action in ("approve", "reject"):
+        return cmd_approval(args)
+    for flag, value in (("--reason", args.reason), ("--force", args.force)):
+        if value:
+            raise CliError(f"{flag} applies to approve and reject")
     sm, s3 = _clients(args)
     out = sys.stdout
     try:
@@ -94,3 +109,29 @@ def _newest(registry, sm, group: str) -> str:
     if not summaries:
         raise CliError(f"model package group {group} has no versions yet; `mlgw run` registers one")
     return summaries[0]["ModelPackageArn"]
+
+
+def cmd_approval(args: argparse.Namespace) -> int:
+    """approve / reject VERSION: mlgw/approval.py, the studio's buttons' code."""
+    from mlgw import approval
+
+    if len(args.versions) != 1:
+        raise CliError(f"{args.action} takes one VERSION, e.g. `mlgw models {args.action} 3`")
+    if args.force and args.action != "reject":
+        raise CliError("--force applies to reject (a version an endpoint serves)")
+    sm, _ = _clients(args)
+    status = "Approved" if args.action == "approve" else "Rejected"
+    try:
+        change = approval.set_approval(
+            sm,
+            args.group,
+            args.versions[0],
+            status,
+            args.reason or "",
+            force=args.force,
+            via=f"mlgw models {args.action}",
+        )
+    except approval.ApprovalError as exc:
+        raise CliError(str(exc)) from None
+    print(approval.summary(change))
+    return 0

@@ -177,7 +177,23 @@ class Backend:
     def parameters(self, arn: str) -> list[dict]:
         return self.sm.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn).get("PipelineParameters", [])
 
+    def configured_parameters(self, pipeline: str) -> dict[str, str]:
+        """The run configuration's parameters (mlgw/run_config.py) for this project's pipeline,
+        the Start form's values; {} for another pipeline."""
+        from mlgw import run_config
+        from mlgw.local_run import PIPELINE_NAME
+
+        if pipeline != PIPELINE_NAME or self.target.bucket is None:
+            return {}
+        return (run_config.current(self.s3, self.target.bucket) or run_config.RunConfig()).pipeline_parameters()
+
     def start(self, pipeline: str, parameters: dict[str, str]) -> str:
+        """Start `pipeline` with `parameters`, checked first against its definition's declared
+        parameters as the CLI checks them (ParameterError naming the parameter)."""
+        from pipelines.ml_gateway.parameters import validate
+
+        declared = json.loads(self.pipeline(pipeline)["PipelineDefinition"]).get("Parameters", [])
+        validate(parameters, declared)
         return self.sm.start_pipeline_execution(
             PipelineName=pipeline,
             ClientRequestToken=uuid.uuid4().hex,
@@ -326,11 +342,12 @@ class Backend:
 
         return list(self._pool.map(one, summaries))
 
-    def set_approval(self, arn: str, status: str, description: str = "") -> None:
-        kwargs = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
-        if description:
-            kwargs["ApprovalDescription"] = description
-        self.sm.update_model_package(**kwargs)
+    def set_approval(self, group: str, version: int, status: str, reason: str = "", force: bool = False):
+        """The Approve / Reject buttons: mlgw/approval.py's set_approval, as `mlgw models
+        approve|reject` calls it (ApprovalError when refused)."""
+        from mlgw import approval
+
+        return approval.set_approval(self.sm, group, str(version), status, reason, force=force, via="mlgw studio")
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -396,8 +413,17 @@ class Backend:
     def promote(self, endpoint: str, variant: str | None, promote: bool) -> str:
         """The same operation as `mlgw endpoint promote|rollback`."""
         from mlgw import canary
+        from mlgw.monitor_schedule import monitoring_baseline_uri
 
-        return canary.finish(self.sm, endpoint, variant or None, promote=promote).kept.name
+        bucket = self.target.bucket
+        return canary.finish(
+            self.sm,
+            endpoint,
+            variant or None,
+            promote=promote,
+            s3=self.s3,
+            monitoring_baseline_uri=monitoring_baseline_uri(bucket) if bucket else None,
+        ).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
         self.sm.update_endpoint_weights_and_capacities(

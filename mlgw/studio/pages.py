@@ -17,12 +17,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from mlgw.approval import STATUSES as APPROVAL
 from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import InvalidRequest, form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
-
-APPROVAL = ("Approved", "Rejected", "PendingManualApproval")
+from pipelines.ml_gateway.parameters import ParameterError
 
 
 def _backend(request: Request):
@@ -71,6 +71,7 @@ def pipeline(request: Request):
             "next_token": token,
             **_executions_table(name, executions, facts, request.query_params.get("token")),
             "parameters": definition.get("Parameters", []),
+            "configured": backend.configured_parameters(name),
             "started_by": started_by,
             "note": request.query_params.get("note"),
             "error": request.query_params.get("error"),
@@ -204,6 +205,8 @@ async def start(request: Request):
         arn = await run_in_threadpool(_backend(request).start, name, overrides)
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
+    except ParameterError as exc:
+        return _back(page, error=str(exc))
     return _back(f"{page}/executions/{quote(arn.rsplit('/', 1)[-1])}", note="execution started")
 
 
@@ -347,19 +350,22 @@ def compare(request: Request):
 
 
 async def approval(request: Request):
+    from mlgw.approval import ApprovalError
+
     fields = await form(request)
     backend, group = _backend(request), request.path_params["group"]
     version = _version(request)
     page = f"/models/{quote(group)}/{version}"
     status = fields.get("status", "")
-    if status not in APPROVAL:
-        return _back(page, error=f"ModelApprovalStatus must be one of {', '.join(APPROVAL)}, got {status!r}")
     try:
-        package = await run_in_threadpool(backend.model_package, group, version)
-        await run_in_threadpool(backend.set_approval, package["ModelPackageArn"], status, fields.get("description", ""))
+        change = await run_in_threadpool(
+            backend.set_approval, group, version, status, fields.get("description", ""), fields.get("force") == "1"
+        )
+    except ApprovalError as exc:
+        return _back(page, error=str(exc))
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
-    return _back(page, note=f"version {version} is now {status}")
+    return _back(page, note=f"version {version} is now {change.status}")
 
 
 # -- endpoints -------------------------------------------------------------------------------------
