@@ -1,0 +1,116 @@
+"""Where an S3 object's bytes live on disk: an injective map from every valid key to a file path.
+
+S3 keys are flat strings (1 to 1024 UTF-8 bytes, any characters: `d` and `d/e`, `m/` and `m/n`,
+`a//b`, `./x`, `../y` are all distinct, coexisting keys; "Naming Amazon S3 objects", Amazon S3
+User Guide, https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html). A file
+system cannot hold `d` as a file and as a folder at once, so the layout keeps folders and files
+in different name spaces and escapes only what a file name cannot carry.
+
+The layout (version 2; `<s3_root>/.layout` records it), for the object `<bucket>/<key>`:
+- the key is split at each `/`; every segment but the last is a folder, the last is the file;
+- a name is the segment percent-encoded as little as possible: `%`, control characters
+  (U+0000-U+001F, U+007F) and a leading `.` are escaped as `%XX` (UTF-8 bytes, upper-case hex);
+  everything else (letters, digits, `=`, spaces, unicode...) is kept as it is;
+- a folder's name ends with `%2F`, the encoded `/` it stands for: `data/train/part-0.csv` is the
+  file `data%2F/train%2F/part-0.csv`, so the key `data` (the file `data`) and the prefix `data/`
+  (the folder `data%2F`) never meet; an empty segment's folder (`a//b`) is `%`;
+- the empty last segment of a key ending in `/` (a "folder" object such as `m/`) is the file `%+`;
+- a name longer than 240 bytes is cut into pieces, each piece but the last a folder whose name
+  ends with `%+` ("continued"), so any key fits the 255-byte name limit of every common file
+  system.
+Reading a path back is `unquote` of each name with `%+` dropped (`%` alone: `/`), concatenated;
+`key_of` checks that the names are exactly what `parts_of` would write, so any other file in the
+tree (a stray file, a store's `.`-named temporary) is not an object. Names starting with `.` are
+never objects: the store keeps its own files (`.mlgw-tmp-*`, `.layout`) under such names.
+
+Why this layout: every key maps to one path and back (no two keys share a file, no key needs a
+folder where another key has a file); plain keys stay legible (`runs%2F/<id>%2F/evaluation.json`
+reads as the key); the file keeps its own name and extension, so a human can open it.
+Not handled: case-insensitive file systems (macOS's default APFS) fold `A` and `a` into one
+name; localcloud's state directory is meant to live on a case-sensitive file system.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+VERSION = "2"
+DIR_MARK = "%2F"  # a folder: the segment followed by '/'
+CONTINUED = "%+"  # a folder holding the rest of a long name
+EMPTY_DIR = "%"  # the folder of an empty segment ('a//b')
+EMPTY_LEAF = "%+"  # the file of an empty last segment ('m/')
+MAX_PIECE_BYTES = 240  # + a 3-byte mark stays below NAME_MAX (255)
+_ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
+
+
+def _escape(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8"))
+
+
+def _tokens(segment: str) -> list[str]:
+    """The segment's encoded characters: `%XX` escapes or a kept character each."""
+    return [_escape(c) if _ESCAPE.match(c) else c for c in segment]
+
+
+def _pieces(segment: str) -> list[str]:
+    """The segment's encoded name, cut into pieces of at most MAX_PIECE_BYTES at character
+    boundaries; a piece never starts with '.' (the store's own names do)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for token in _tokens(segment):
+        if not current and token == ".":
+            token = "%2E"
+        length = len(token.encode("utf-8"))
+        if current and size + length > MAX_PIECE_BYTES:
+            pieces.append("".join(current))
+            current, size = [], 0
+            if token == ".":
+                token, length = "%2E", 3
+        current.append(token)
+        size += length
+    if current:
+        pieces.append("".join(current))
+    return pieces
+
+
+def parts_of(key: str) -> list[str]:
+    """The path names (folders, then the file) of a key, relative to its bucket's folder.
+    `key` must be a valid key (non-empty, encodable as UTF-8): S3Backend checks it first."""
+    segments = key.split("/")
+    parts: list[str] = []
+    for index, segment in enumerate(segments):
+        pieces = _pieces(segment)
+        parts += [piece + CONTINUED for piece in pieces[:-1]]
+        if index == len(segments) - 1:
+            parts.append(pieces[-1] if pieces else EMPTY_LEAF)
+        else:
+            parts.append(pieces[-1] + DIR_MARK if pieces else EMPTY_DIR)
+    return parts
+
+
+def folder_parts(prefix: str) -> list[str]:
+    """The folders every key starting with `prefix` lies under: those of the prefix's complete
+    segments (all before its last '/')."""
+    if "/" not in prefix:
+        return []
+    return parts_of(prefix.rsplit("/", 1)[0] + "/x")[:-1]
+
+
+def _decode(name: str) -> str:
+    if name == EMPTY_DIR:
+        return "/"
+    return unquote(name.removesuffix(CONTINUED), errors="strict")
+
+
+def key_of(parts: list[str]) -> str | None:
+    """The key whose path names are `parts`, or None when they are not a path parts_of writes
+    (a file put there by hand, the store's own files)."""
+    if not parts or any(p.startswith(".") for p in parts):
+        return None
+    try:
+        key = "".join(_decode(p) for p in parts)
+    except UnicodeDecodeError:
+        return None
+    return key if key and parts_of(key) == parts else None
