@@ -32,7 +32,10 @@ name; localcloud's state directory is meant to live on a case-sensitive file sys
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import unquote
 
 VERSION = "2"
@@ -114,3 +117,57 @@ def key_of(parts: list[str]) -> str | None:
     except UnicodeDecodeError:
         return None
     return key if key and parts_of(key) == parts else None
+
+
+def walk_files(top: Path, *, skip_dot_folders: bool = True) -> Iterator[tuple[str, list[str]]]:
+    """(folder, its file names) for every folder under `top`, parents before children, folders
+    in name order; without recursion, so a key of 1024 '/' (a folder 1025 deep) is no
+    RecursionError (os.walk recurses on Python 3.11). Symbolic links are not followed."""
+    stack = [str(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        files = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not (skip_dot_folders and entry.name.startswith(".")):
+                    stack.append(entry.path)
+            else:
+                files.append(entry.name)
+        yield folder, files[::-1]
+
+
+def make_folders(path: Path) -> None:
+    """`path.mkdir(parents=True, exist_ok=True)` without recursion (see walk_files)."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+
+
+def remove_tree(top: Path, keep: Callable[[Path], bool] = lambda path: False) -> list[Path]:
+    """Delete the files under `top` (but those `keep` says to keep) and then every folder left
+    empty, `top` included, without recursion (see walk_files); returns the files kept."""
+    folders, kept = [], []
+    for folder, files in walk_files(top, skip_dot_folders=False):
+        folders.append(folder)
+        for name in files:
+            path = Path(folder, name)
+            if keep(path):
+                kept.append(path)
+            else:
+                path.unlink(missing_ok=True)
+    for folder in reversed(folders):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+    return kept

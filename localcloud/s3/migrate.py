@@ -22,10 +22,9 @@ import fcntl
 import logging
 import os
 import re
-import shutil
 from pathlib import Path
 
-from localcloud.s3.layout import VERSION, parts_of
+from localcloud.s3.layout import VERSION, make_folders, parts_of, remove_tree, walk_files
 
 log = logging.getLogger("localcloud")
 
@@ -89,15 +88,14 @@ def _move_objects(source: Path, target: Path) -> int:
             continue
         (target / bucket.name).mkdir(exist_ok=True)  # an empty bucket is a bucket too
         base = Path(bucket.path)
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
+        for dirpath, filenames in walk_files(base, skip_dot_folders=False):
+            for name in filenames:
                 if name.startswith(_TMP_PREFIX):
                     continue
                 old_path = Path(dirpath, name)
                 key = old_path.relative_to(base).as_posix()
                 new_path = (target / bucket.name).joinpath(*parts_of(key))
-                new_path.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(new_path.parent)
                 os.rename(old_path, new_path)
                 moved += 1
     return moved
@@ -105,18 +103,7 @@ def _move_objects(source: Path, target: Path) -> int:
 
 def _remove_leftovers(old: Path) -> None:
     """Delete the old tree's empty folders and temporary files; keep (and report) anything else."""
-    kept = []
-    for dirpath, _, filenames in os.walk(old, topdown=False):
-        for name in filenames:
-            path = Path(dirpath, name)
-            if name.startswith(_TMP_PREFIX):
-                path.unlink(missing_ok=True)
-            else:
-                kept.append(path)
-        try:
-            os.rmdir(dirpath)
-        except OSError:
-            pass
+    kept = remove_tree(old, keep=lambda path: not path.name.startswith(_TMP_PREFIX))
     if kept:
         aside = old.with_name(f"s3-v1-not-objects-{os.getpid()}")
         os.rename(old, aside)
@@ -126,5 +113,3 @@ def _remove_leftovers(old: Path) -> None:
             aside,
             kept[0],
         )
-    elif old.exists():
-        shutil.rmtree(old, ignore_errors=True)

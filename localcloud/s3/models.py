@@ -52,7 +52,7 @@ from localcloud.s3.exceptions import (
     ObjectStoreError,
     PreconditionFailed,
 )
-from localcloud.s3.layout import folder_parts, key_of, parts_of
+from localcloud.s3.layout import folder_parts, key_of, make_folders, parts_of, remove_tree, walk_files
 from localcloud.s3.migrate import migrate_layout
 from localcloud.s3.payload import checksum, running_checksum
 from localcloud.state import connect
@@ -214,7 +214,7 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
     files = size = 0
     candidates = []
     for root in (home / "s3", home / "s3-multipart"):
-        for dirpath, _, filenames in os.walk(root):
+        for dirpath, filenames in walk_files(root, skip_dot_folders=False):
             candidates += [Path(dirpath, n) for n in filenames if n.startswith(TMP_PREFIX)]
     staging = home / "tmp"
     if staging.is_dir():
@@ -299,7 +299,7 @@ class S3Backend:
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
                 raise BucketNotEmpty("The bucket you tried to delete is not empty")
-            shutil.rmtree(path)  # only empty directories and stray temp files remain
+            remove_tree(path)  # only empty directories and stray temp files remain
             self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
             self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
 
@@ -419,7 +419,7 @@ class S3Backend:
         with self._write_lock:
             if if_match is not None or if_none_match is not None:
                 self.check_write_preconditions(bucket, key, if_match=if_match, if_none_match=if_none_match)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
             md5 = hashlib.md5()
             try:
@@ -565,8 +565,7 @@ class S3Backend:
         """(key, file) of every object under the folder `start` of the bucket's folder; the
         store's own `.`-named files and anything else the layout would not write are skipped."""
         base = len(bucket_path.parts)
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for dirpath, filenames in walk_files(start):
             folders = list(Path(dirpath).parts[base:])
             for name in filenames:
                 key = key_of([*folders, name])
@@ -1010,7 +1009,7 @@ class S3Backend:
         destination.mkdir(parents=True, exist_ok=True)
         for parts, key in targets.items():
             target = destination.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(target.parent)
             try:
                 shutil.copyfile(self.object_path(bucket, key), target)
             except FileNotFoundError:
@@ -1034,7 +1033,7 @@ class S3Backend:
             else:
                 shutil.copyfile(source, tmp)
             with self._write_lock:  # delete_object prunes empty folders under this lock
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_folders(target.parent)
                 os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -1059,7 +1058,7 @@ class S3Backend:
         S3 refuses."""
         _, _, path = self._store_object(uri)
         with self._write_lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             return open(path, "a", encoding="utf-8")
 
     def read_bytes(self, uri: str) -> bytes:
