@@ -119,25 +119,26 @@ def key_of(parts: list[str]) -> str | None:
     return key if key and parts_of(key) == parts else None
 
 
-def walk_files(top: Path, *, skip_dot_folders: bool = True) -> Iterator[tuple[str, list[str]]]:
-    """(folder, its file names) for every folder under `top`, parents before children, folders
-    in name order; without recursion, so a key of 1024 '/' (a folder 1025 deep) is no
-    RecursionError (os.walk recurses on Python 3.11). Symbolic links are not followed."""
-    stack = [str(top)]
+def walk_files(top: Path, *, skip_dot_folders: bool = True) -> Iterator[tuple[str, tuple[str, ...], list[str]]]:
+    """(folder, its names relative to `top`, its file names) for every folder under `top`,
+    parents before children; without recursion, so a key of 1024 '/' (a folder
+    1025 deep) is no RecursionError (os.walk recurses on Python 3.11). Symbolic links are not
+    followed."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(str(top), ())]
     while stack:
-        folder = stack.pop()
+        folder, parts = stack.pop()
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name, reverse=True)
+            entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             continue
         files = []
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 if not (skip_dot_folders and entry.name.startswith(".")):
-                    stack.append(entry.path)
+                    stack.append((entry.path, (*parts, entry.name)))
             else:
                 files.append(entry.name)
-        yield folder, files[::-1]
+        yield folder, parts, files
 
 
 def make_folders(path: Path) -> None:
@@ -157,7 +158,7 @@ def remove_tree(top: Path, keep: Callable[[Path], bool] = lambda path: False) ->
     """Delete the files under `top` (but those `keep` says to keep) and then every folder left
     empty, `top` included, without recursion (see walk_files); returns the files kept."""
     folders, kept = [], []
-    for folder, files in walk_files(top, skip_dot_folders=False):
+    for folder, _, files in walk_files(top, skip_dot_folders=False):
         folders.append(folder)
         for name in files:
             path = Path(folder, name)

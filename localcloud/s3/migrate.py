@@ -88,12 +88,12 @@ def _move_objects(source: Path, target: Path) -> int:
             continue
         (target / bucket.name).mkdir(exist_ok=True)  # an empty bucket is a bucket too
         base = Path(bucket.path)
-        for dirpath, filenames in walk_files(base, skip_dot_folders=False):
+        for dirpath, folders, filenames in walk_files(base, skip_dot_folders=False):
             for name in filenames:
                 if name.startswith(_TMP_PREFIX):
                     continue
                 old_path = Path(dirpath, name)
-                key = old_path.relative_to(base).as_posix()
+                key = "/".join((*folders, name))
                 new_path = (target / bucket.name).joinpath(*parts_of(key))
                 make_folders(new_path.parent)
                 os.rename(old_path, new_path)

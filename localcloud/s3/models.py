@@ -214,7 +214,7 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
     files = size = 0
     candidates = []
     for root in (home / "s3", home / "s3-multipart"):
-        for dirpath, filenames in walk_files(root, skip_dot_folders=False):
+        for dirpath, _, filenames in walk_files(root, skip_dot_folders=False):
             candidates += [Path(dirpath, n) for n in filenames if n.startswith(TMP_PREFIX)]
     staging = home / "tmp"
     if staging.is_dir():
@@ -564,11 +564,10 @@ class S3Backend:
     def _walk(bucket_path: Path, start: Path) -> Iterator[tuple[str, Path]]:
         """(key, file) of every object under the folder `start` of the bucket's folder; the
         store's own `.`-named files and anything else the layout would not write are skipped."""
-        base = len(bucket_path.parts)
-        for dirpath, filenames in walk_files(start):
-            folders = list(Path(dirpath).parts[base:])
+        above = start.relative_to(bucket_path).parts
+        for dirpath, folders, filenames in walk_files(start):
             for name in filenames:
-                key = key_of([*folders, name])
+                key = key_of([*above, *folders, name])
                 if key is not None:
                     yield key, Path(dirpath, name)
 

@@ -115,6 +115,7 @@ def _s3_listing(keys: list[str], prefix: str, delimiter: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_odd_keys_each_have_their_own_object_and_list_in_s3_order(s3, localcloud):
     home = localcloud.cloud.config.home
     outside_before = set(home.parent.iterdir())
@@ -126,21 +127,24 @@ def test_odd_keys_each_have_their_own_object_and_list_in_s3_order(s3, localcloud
         assert got["Body"].read() == _body(key), key
         assert got["Metadata"] == {"n": str(len(key))}
     assert _all_keys(s3) == _utf8_sorted(keys)
-    # Prefix / Delimiter / StartAfter / one key per page: as S3 pages them
+    # Prefix / Delimiter / StartAfter / small pages: as S3 pages them
     for prefix, delimiter in [("", "/"), ("a/", "/"), ("/", "/"), (".", "/"), ("", "."), ("p", "/"), ("k", "")]:
         want = _s3_listing(keys, prefix, delimiter)
-        got: list[str] = []
-        kwargs = {"Prefix": prefix, "Delimiter": delimiter, "MaxKeys": 1}
+        rolled = [k for k in want if delimiter and delimiter in k[len(prefix) :]]
+        contents = [k for k in want if k not in rolled]
+        got_contents: list[str] = []
+        got_prefixes: list[str] = []
+        kwargs = {"Prefix": prefix, "Delimiter": delimiter, "MaxKeys": 4}
         while True:
             page = s3.list_objects_v2(Bucket=BUCKET, **kwargs)
-            got += [o["Key"] for o in page.get("Contents", [])] + [c["Prefix"] for c in page.get("CommonPrefixes", [])]
+            got_contents += [o["Key"] for o in page.get("Contents", [])]
+            got_prefixes += [c["Prefix"] for c in page.get("CommonPrefixes", [])]
             if not page["IsTruncated"]:
                 break
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
-        assert got == want, (prefix, delimiter)
+        assert (got_contents, got_prefixes) == (contents, rolled), (prefix, delimiter)
         v1 = s3.list_objects(Bucket=BUCKET, Prefix=prefix, Delimiter=delimiter)
-        rolled = [k for k in want if delimiter and k.endswith(delimiter) and delimiter in k[len(prefix) :]]
-        assert [o["Key"] for o in v1.get("Contents", [])] == [k for k in want if k not in rolled]
+        assert [o["Key"] for o in v1.get("Contents", [])] == contents
         assert [c["Prefix"] for c in v1.get("CommonPrefixes", [])] == rolled
     after = _utf8_sorted(keys)[5]
     assert _all_keys(s3, StartAfter=after) == _utf8_sorted(keys)[6:]
