@@ -155,8 +155,8 @@ def _offline_rows(localcloud, sm, group: str) -> list[dict]:
     resolved = sm.describe_feature_group(FeatureGroupName=group)["OfflineStoreConfig"]["S3StorageConfig"][
         "ResolvedOutputS3Uri"
     ]
-    root = localcloud.cloud.config.s3_root / resolved.removeprefix("s3://")
-    rows = [r for f in sorted(root.rglob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    files = localcloud.cloud.s3.object_files(resolved.rstrip("/") + "/", ".parquet")
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
     return sorted(rows, key=lambda r: (r["event_time"], r["write_time"]))
 
 
