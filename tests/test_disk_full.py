@@ -61,7 +61,7 @@ def test_a_full_disk_fails_the_job_step_and_execution_naming_the_file_and_a_retr
     put_object(cloud, "code/write.py", "open('/opt/ml/processing/out/result.txt', 'w').write('done')\n")
     full = threading.Event()
     _fill_sqlite_while(full, monkeypatch)
-    blocked = cloud.config.s3_root / BUCKET / "out" / "result.txt"
+    blocked = cloud.s3.object_path(BUCKET, "out/result.txt")
     real_upload = cloud.s3.upload_dir
     uploads: list[str] = []
 

@@ -153,6 +153,9 @@ class FeatureStoreBackend:
             except AlreadyExists:
                 raise ResourceInUse(refusal) from None
         self._forget(name)
+        meta = GroupMeta.from_doc(doc, self.cloud.s3.split_uri)
+        if meta.offline_uri is not None:  # as before: the offline store's bucket is made if missing
+            self.cloud.s3.create_bucket(self.cloud.s3.split_uri(meta.offline_uri)[0])
         return {"FeatureGroupArn": doc["FeatureGroupArn"]}
 
     def _find(self, name: str) -> dict[str, Any] | None:
