@@ -392,3 +392,31 @@ def test_a_version_id_on_an_unversioned_bucket_is_refused_and_deletes_nothing(s3
         assert "Invalid version id specified" in err.value.response["Error"]["Message"]
     assert s3.get_object(Bucket=BUCKET, Key="keep")["Body"].read() == b"v1"
     assert s3.get_object(Bucket=BUCKET, Key="keep", VersionId="null")["Body"].read() == b"v1"
+
+
+def test_list_buckets_pages_by_max_buckets_and_filters_by_prefix(client, localcloud):
+    """ListBuckets' MaxBuckets / ContinuationToken / Prefix / BucketRegion
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html), not a 501."""
+    s3 = client("s3")
+    for name in ("page-a", "page-b", "page-c", "other-x"):
+        s3.create_bucket(Bucket=name)
+    first = s3.list_buckets(MaxBuckets=2, Prefix="page-")
+    assert [b["Name"] for b in first["Buckets"]] == ["page-a", "page-b"] and first["Prefix"] == "page-"
+    rest = s3.list_buckets(MaxBuckets=2, Prefix="page-", ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in rest["Buckets"]] == ["page-c"] and "ContinuationToken" not in rest
+    assert s3.list_buckets(BucketRegion="eu-west-1")["Buckets"] == []
+    with pytest.raises(ClientError) as exc:
+        s3.list_buckets(ContinuationToken="not-ours")
+    assert _code(exc) == "InvalidArgument"
+    unchecked = boto3.client(
+        "s3",
+        endpoint_url=localcloud.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=BotoConfig(parameter_validation=False, retries={"max_attempts": 1}),
+    )
+    for bad in (0, 10001):
+        with pytest.raises(ClientError) as exc:
+            unchecked.list_buckets(MaxBuckets=bad)
+        assert _code(exc) == "InvalidArgument", bad
