@@ -1208,3 +1208,59 @@ def test_register_model_and_model_steps_call_localcloud_with_wire_validation(clo
     described = wait_for(cloud, bad, 30)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert "ValidationException" in described["FailureReason"] and "Maybe" in described["FailureReason"]
+
+
+def _input(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": f"/opt/ml/processing/input/{name}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+def test_a_processing_job_reads_and_writes_under_prefixes_that_are_also_keys(cloud):
+    """S3 keys are flat strings (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html):
+    the object `d` and the prefix `d/`, `p/q` and `p/q/`, a prefix with a '..' segment are all
+    usable job inputs and outputs; an input whose keys cannot all be files under the job's
+    LocalPath (`kk` beside `kk/x` under the prefix `k`: a file and a folder `kk`) fails the step
+    naming both keys."""
+    put_object(
+        cloud,
+        "code/list.py",
+        """
+import os, sys
+seen = []
+for top in sys.argv[1:-1]:
+    for folder, _, files in sorted(os.walk(top)):
+        seen += [os.path.relpath(os.path.join(folder, f), top) + "=" + open(os.path.join(folder, f)).read()
+                 for f in sorted(files)]
+open(os.path.join(sys.argv[-1], "seen.txt"), "w").write("\\n".join(seen))
+""",
+    )
+    for key, body in [("d", "the d"), ("d/e/in.csv", "d/e"), ("p/q", "the pq"), ("p/q/r.csv", "pq/r"), ("k", "k")]:
+        put_object(cloud, key, body)
+    step = processing(
+        "List",
+        "list.py",
+        ["/opt/ml/processing/input/d", "/opt/ml/processing/input/pq", "/opt/ml/processing/out"],
+        {"out": f"s3://{BUCKET}/out/../res"},
+    )
+    step["Arguments"]["ProcessingInputs"] += [_input("d", f"s3://{BUCKET}/d/"), _input("pq", f"s3://{BUCKET}/p/q/")]
+    described = wait_for(cloud, start(cloud, [step]), 60)
+    assert described["PipelineExecutionStatus"] == "Succeeded", steps_of(cloud, described["PipelineExecutionArn"])
+    assert get_object(cloud, "out/../res/seen.txt") == b"e/in.csv=d/e\nr.csv=pq/r"
+    for key, body in [("d", b"the d"), ("p/q", b"the pq"), ("k", b"k")]:  # the keys beside are untouched
+        assert get_object(cloud, key) == body
+
+    put_object(cloud, "kk", "kk")
+    put_object(cloud, "kk/x", "kk/x")
+    clash = processing("Clash", "list.py", ["/opt/ml/processing/input/k", "/opt/ml/processing/out"])
+    clash["Arguments"]["ProcessingInputs"].append(_input("k", f"s3://{BUCKET}/k"))
+    described = wait_for(cloud, start(cloud, [clash], name="clash"), 60)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    reason = steps_of(cloud, described["PipelineExecutionArn"])["Clash"]["FailureReason"]
+    assert f"s3://{BUCKET}/kk and s3://{BUCKET}/kk/x cannot both be staged" in reason, reason
