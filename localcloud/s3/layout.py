@@ -107,11 +107,27 @@ def _decode(name: str) -> str:
     return unquote(name.removesuffix(CONTINUED), errors="strict")
 
 
+def _plain_key(parts: list[str]) -> str | None:
+    """key_of for the common case, without re-encoding: folders `<name>%2F` and a file `<name>`
+    whose names need no escape and no cut. None when any name is not that plain."""
+    segments = []
+    last = len(parts) - 1
+    for index, part in enumerate(parts):
+        body = part if index == last else part[:-3] if part.endswith(DIR_MARK) else None
+        if not body or _ESCAPE.search(body) or len(body.encode("utf-8")) > MAX_PIECE_BYTES:
+            return None
+        segments.append(body)
+    return "/".join(segments)
+
+
 def key_of(parts: list[str]) -> str | None:
     """The key whose path names are `parts`, or None when they are not a path parts_of writes
     (a file put there by hand, the store's own files)."""
     if not parts or any(p.startswith(".") for p in parts):
         return None
+    plain = _plain_key(parts)
+    if plain is not None:
+        return plain
     try:
         key = "".join(_decode(p) for p in parts)
     except UnicodeDecodeError:
