@@ -364,7 +364,7 @@ def _list_buckets(s3: S3Backend, req: Request, bucket: str, key: str) -> Respons
         ("Bucket", [("Name", name), ("CreationDate", iso8601(created)), ("BucketRegion", req.region or "us-east-1")])
         for name, created in page
     ]
-    out: XmlContent = [("Owner", _OWNER), ("Buckets", buckets)]
+    out: list[tuple[str, XmlContent]] = [("Owner", _OWNER), ("Buckets", buckets)]
     if len(names) > len(page):
         out.append(("ContinuationToken", s3.continuation_token("", page[-1][0])))
     if req.query_value("prefix") is not None:
