@@ -366,7 +366,8 @@ def _parquet_files(con: duckdb.DuckDBPyConnection) -> list[Path]:
     # their size is what Athena scans.
     found: list[Path] = []
     for (text,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall():
-        for listed in re.findall(r"read_parquet\(\[((?:'(?:[^']|'')*'(?:, )?)*)\]", text or ""):
+        # read_parquet(['a', 'b'], ...), which DuckDB keeps as read_parquet(list_value('a', 'b'), ...)
+        for listed in re.findall(r"read_parquet\(((?:[^']|'(?:[^']|'')*')*?), \(?hive_partitioning", text or ""):
             found += [Path(p.replace("''", "'")) for p in re.findall(r"'((?:[^']|'')*)'", listed)]
     return [p for p in found if p.is_file()]
 
