@@ -44,6 +44,7 @@ CONTINUED = "%+"  # a folder holding the rest of a long name
 EMPTY_DIR = "%"  # the folder of an empty segment ('a//b')
 EMPTY_LEAF = "%+"  # the file of an empty last segment ('m/')
 MAX_PIECE_BYTES = 240  # + a 3-byte mark stays below NAME_MAX (255)
+TMP_PREFIX = ".mlgw-tmp-"  # a write in progress (never an object: the layout writes no '.' name)
 _ESCAPE = re.compile(r"[%\x00-\x1f\x7f]")
 
 

@@ -24,18 +24,17 @@ import os
 import re
 from pathlib import Path
 
-from localcloud.s3.layout import VERSION, make_folders, parts_of, remove_tree, walk_files
+from localcloud.s3.layout import TMP_PREFIX, VERSION, make_folders, parts_of, remove_tree, walk_files
 
 log = logging.getLogger("localcloud")
 
 MARKER = ".layout"
-_TMP_PREFIX = ".mlgw-tmp-"
 # The bucket names the first layout served (General purpose bucket naming rules).
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _write_marker(folder: Path) -> None:
-    tmp = folder / f"{_TMP_PREFIX}layout"
+    tmp = folder / f"{TMP_PREFIX}layout"
     with open(tmp, "w") as f:
         f.write(VERSION + "\n")
         f.flush()
@@ -90,11 +89,14 @@ def _move_objects(source: Path, target: Path) -> int:
         base = Path(bucket.path)
         for dirpath, folders, filenames in walk_files(base, skip_dot_folders=False):
             for name in filenames:
-                if name.startswith(_TMP_PREFIX):
+                if name.startswith(TMP_PREFIX):
                     continue
                 old_path = Path(dirpath, name)
                 key = "/".join((*folders, name))
-                new_path = (target / bucket.name).joinpath(*parts_of(key))
+                try:
+                    new_path = (target / bucket.name).joinpath(*parts_of(key))
+                except UnicodeEncodeError:
+                    continue  # a file name that is no UTF-8 text was never a key: kept aside below
                 make_folders(new_path.parent)
                 os.rename(old_path, new_path)
                 moved += 1
@@ -103,7 +105,7 @@ def _move_objects(source: Path, target: Path) -> int:
 
 def _remove_leftovers(old: Path) -> None:
     """Delete the old tree's empty folders and temporary files; keep (and report) anything else."""
-    kept = remove_tree(old, keep=lambda path: not path.name.startswith(_TMP_PREFIX))
+    kept = remove_tree(old, keep=lambda path: not path.name.startswith(TMP_PREFIX))
     if kept:
         aside = old.with_name(f"s3-v1-not-objects-{os.getpid()}")
         os.rename(old, aside)

@@ -52,7 +52,7 @@ from localcloud.s3.exceptions import (
     ObjectStoreError,
     PreconditionFailed,
 )
-from localcloud.s3.layout import folder_parts, key_of, make_folders, parts_of, remove_tree, walk_files
+from localcloud.s3.layout import TMP_PREFIX, folder_parts, key_of, make_folders, parts_of, remove_tree, walk_files
 from localcloud.s3.migrate import migrate_layout
 from localcloud.s3.payload import checksum, running_checksum
 from localcloud.state import connect
@@ -60,7 +60,6 @@ from localcloud.state import connect
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-TMP_PREFIX = ".mlgw-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_KEY_BYTES = 1024
 # "General purpose bucket naming rules" (Amazon S3 User Guide,
