@@ -70,6 +70,7 @@ _IP_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _COPY_CHUNK = 1 << 20
+_PATH_MAX = 4096  # Linux's limit on a path's bytes (the layout needs at most ~3.6 KiB under a bucket)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -323,6 +324,11 @@ class S3Backend:
         validate_key(key)
         base = self.bucket_dir(bucket)
         path = base.joinpath(*parts_of(key))
+        if len(os.fsencode(path)) >= _PATH_MAX:  # only with a state directory of a very long path
+            raise InvalidArgument(
+                f"Object key {key[:64]!r}... needs a file path longer than {_PATH_MAX} bytes under "
+                f"{self.root}: use a state directory with a shorter path"
+            )
         # Defence in depth: a symlink planted inside the bucket must not lead outside it.
         real_base = os.path.realpath(base)
         if os.path.commonpath([real_base, os.path.realpath(path)]) != real_base:
