@@ -178,7 +178,7 @@ def test_delete_objects(s3, localcloud):
     assert "Deleted" not in quiet
     assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
     # empty folders are removed, the bucket stays
-    assert os.listdir(localcloud.cloud.config.s3_root / BUCKET) == []
+    assert os.listdir(localcloud.cloud.s3.bucket_dir(BUCKET)) == []
     s3.delete_object(Bucket=BUCKET, Key="never-existed")
 
 
