@@ -395,9 +395,7 @@ def bench_gateway(
         try:
             t0 = time.perf_counter()
             config = daemon.start(config)
-            built = stack.build(
-                config.url, config.s3_root, home, policies=policies, endpoint=ENDPOINT, env=config.client_env()
-            )
+            built = stack.build(config.url, home, policies=policies, endpoint=ENDPOINT, env=config.client_env())
             keys = KeyStore(default_path(home))
             _, api_key = keys.create("bench")
             keys.close()

@@ -70,13 +70,11 @@ def boto_client(service: str, url: str, region: str = "us-east-1", access_key: s
     )
 
 
-def deploy_endpoint(
-    sm, s3_root: Path, tar: bytes, endpoint: str, variants: Sequence[str] = ("A",), prefix: str = "gw"
-) -> None:
-    """Model `<prefix>-model` from s3://models/<prefix>/model.tar.gz → config → endpoint (not waited)."""
-    model_path = Path(s3_root) / "models" / prefix / "model.tar.gz"
-    model_path.parent.mkdir(parents=True, exist_ok=True)
-    model_path.write_bytes(tar)
+def deploy_endpoint(sm, s3, tar: bytes, endpoint: str, variants: Sequence[str] = ("A",), prefix: str = "gw") -> None:
+    """Model `<prefix>-model` from s3://models/<prefix>/model.tar.gz (uploaded with the boto3
+    client `s3`) → config → endpoint (not waited)."""
+    s3.create_bucket(Bucket="models")
+    s3.put_object(Bucket="models", Key=f"{prefix}/model.tar.gz", Body=tar)
     sm.create_model(
         ModelName=f"{prefix}-model",
         ExecutionRoleArn=ROLE,
@@ -119,12 +117,13 @@ def environ(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def populate_groups(sm, s3_root: Path, claims, customers, env: dict[str, str]) -> None:
-    """Create both feature groups and bulk-ingest every row (boto3 reads `env`: AWS_* + MLGW_HOME)."""
+def populate_groups(sm, s3, claims, customers, env: dict[str, str]) -> None:
+    """Create both feature groups (their offline store's bucket with the boto3 client `s3`) and
+    bulk-ingest every row (boto3 reads `env`: AWS_* + MLGW_HOME)."""
     from processing.feature_ingest import ingest
     from processing.feature_store import ensure_group, feature_definitions
 
-    (Path(s3_root) / "feature-store").mkdir(parents=True, exist_ok=True)
+    s3.create_bucket(Bucket="feature-store")
     now = round(time.time(), 3)
     with environ(env):
         for name, frame in zip(GROUPS, (claims, customers)):
@@ -143,7 +142,6 @@ def wait_in_service(sm, endpoint: str) -> None:
 
 def build(
     url: str,
-    s3_root: Path,
     home: Path,
     *,
     policies: int,
@@ -153,10 +151,10 @@ def build(
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole stack on the localcloud at `url`; returns the frames and the model tar."""
-    sm = boto_client("sagemaker", url)
+    sm, s3 = boto_client("sagemaker", url), boto_client("s3", url)
     claims, customers = encoded_frames(policies, seed)
     tar = model_tar(claims, customers)
-    deploy_endpoint(sm, s3_root, tar, endpoint, variants)
+    deploy_endpoint(sm, s3, tar, endpoint, variants)
     client_env = {
         "AWS_ENDPOINT_URL": url,
         "MLGW_HOME": str(home),
@@ -165,6 +163,6 @@ def build(
         "AWS_DEFAULT_REGION": "us-east-1",
         **(env or {}),
     }
-    populate_groups(sm, s3_root, claims, customers, client_env)
+    populate_groups(sm, s3, claims, customers, client_env)
     wait_in_service(sm, endpoint)
     return {"claims": claims, "customers": customers, "model_tar": tar}

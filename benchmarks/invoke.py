@@ -54,9 +54,8 @@ def bench_invoke(cloud: Any, requests: int = 2000, warmup: int = 100) -> dict[st
     cfg = cloud.config
     tag = uuid.uuid4().hex[:8]
     key = f"bench-{tag}/model.tar.gz"
-    path = cfg.s3_root / "bench-models" / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_model_tar())
+    cloud.s3.create_bucket("bench-models")
+    cloud.s3.put_object("bench-models", key, _model_tar())
     session = dict(
         endpoint_url=cfg.url,
         region_name=cfg.region,

@@ -51,9 +51,8 @@ def packages(localcloud, client):
     sm.create_model_package_group(ModelPackageGroupName="Fraud")
     arns = []
     for version in (1, 2, 3):
-        path = localcloud.cloud.config.s3_root / "models" / f"v{version}" / "model.tar.gz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_model_tar(version))
+        localcloud.cloud.s3.create_bucket("models")
+        localcloud.cloud.s3.put_object("models", f"v{version}/model.tar.gz", _model_tar(version))
         arns.append(
             sm.create_model_package(
                 ModelPackageGroupName="Fraud",
@@ -194,9 +193,7 @@ def test_deploy_fails_with_the_endpoints_failure_reason(localcloud, packages):
     https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html);
     Deploy stops waiting on it and fails with that reason, not a timeout."""
     sm, rt, _ = packages
-    path = localcloud.cloud.config.s3_root / "models" / "broken" / "model.tar.gz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"not a tarball")
+    localcloud.cloud.s3.put_object("models", "broken/model.tar.gz", b"not a tarball")
     broken = sm.create_model_package(
         ModelPackageGroupName="Fraud",
         ModelApprovalStatus="Approved",

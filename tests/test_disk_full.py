@@ -61,7 +61,7 @@ def test_a_full_disk_fails_the_job_step_and_execution_naming_the_file_and_a_retr
     put_object(cloud, "code/write.py", "open('/opt/ml/processing/out/result.txt', 'w').write('done')\n")
     full = threading.Event()
     _fill_sqlite_while(full, monkeypatch)
-    blocked = cloud.config.s3_root / BUCKET / "out" / "result.txt"
+    blocked = cloud.s3.object_path(BUCKET, "out/result.txt")
     real_upload = cloud.s3.upload_dir
     uploads: list[str] = []
 
@@ -141,10 +141,10 @@ def test_a_full_disk_delays_offline_replication_but_never_blocks_the_store(tmp_p
         full = threading.Event()
         real_write = replication.OfflineReplicator._write_journal_rows
 
-        def write(self, meta, directory, rows):
+        def write(self, meta, uri, rows):  # uri: the offline store's S3 prefix
             if full.is_set():
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory / "part.parquet"))
-            return real_write(self, meta, directory, rows)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"{uri}/part.parquet")
+            return real_write(self, meta, uri, rows)
 
         monkeypatch.setattr(replication.OfflineReplicator, "_write_journal_rows", write)
         full.set()

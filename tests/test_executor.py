@@ -4,6 +4,7 @@ state in SQLite); the pipelines API is called in-process through the JSON API's 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -336,7 +337,7 @@ def test_policies_parse_durations_and_retry_delays():
 @pytest.fixture
 def cloud(tmp_path) -> LocalCloud:
     cloud = LocalCloud(Config(home=tmp_path / "home", port=9))
-    (cloud.config.s3_root / BUCKET).mkdir(parents=True)
+    cloud.s3.create_bucket(BUCKET)
     return cloud
 
 
@@ -348,11 +349,13 @@ def call(cloud: LocalCloud, operation: str, **params: Any) -> dict[str, Any]:
     return cloud.client("sagemaker").call(operation, params)
 
 
-def put_object(cloud: LocalCloud, key: str, body: str) -> str:
-    path = cloud.config.s3_root / BUCKET / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
+def put_object(cloud: LocalCloud, key: str, body: str | bytes) -> str:
+    cloud.s3.put_object(BUCKET, key, body.encode() if isinstance(body, str) else body)
     return f"s3://{BUCKET}/{key}"
+
+
+def get_object(cloud: LocalCloud, key: str) -> bytes:
+    return cloud.s3.read_bytes(f"s3://{BUCKET}/{key}")
 
 
 def processing(
@@ -558,7 +561,7 @@ open(os.path.join(sys.argv[2], 'seen.txt'), 'w').write(sys.argv[1])
     steps = steps_of(cloud, good)
     assert set(steps) == {"Produce", "Check", "Consume"}  # the Else branch never ran
     assert steps["Check"]["Metadata"] == {"Condition": {"Outcome": "True"}}
-    assert (cloud.config.s3_root / BUCKET / "consumed" / "seen.txt").is_file()
+    assert cloud.s3.has_object(f"s3://{BUCKET}/consumed/seen.txt")
     job_arn = steps["Produce"]["Metadata"]["ProcessingJob"]["Arn"]
     job = call(cloud, "DescribeProcessingJob", ProcessingJobName=job_arn.rsplit("/", 1)[1])
     assert job["ProcessingJobStatus"] == "Completed"
@@ -618,7 +621,7 @@ def test_a_job_runs_as_its_role_and_a_role_sagemaker_cannot_assume_fails_the_ste
     does not exist or does not trust sagemaker.amazonaws.com ("Could not assume role", AWS
     SageMaker API reference, CreateProcessingJob RoleArn)."""
     cloud = localcloud.cloud
-    (cloud.config.s3_root / BUCKET).mkdir(parents=True)
+    cloud.s3.create_bucket(BUCKET)
     put_object(
         cloud,
         "code/whoami.py",
@@ -633,9 +636,8 @@ open(sys.argv[1], "w").write(arn)
         [processing("WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"], outputs={"out": f"s3://{BUCKET}/who"})],
     )
     assert wait_for(cloud, arn, 60)["PipelineExecutionStatus"] == "Succeeded"
-    assert (
-        cloud.config.s3_root / BUCKET / "who" / "who.txt"
-    ).read_text() == "arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"
+    who = get_object(cloud, "who/who.txt")
+    assert who == b"arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"
 
     stranger = "arn:aws:iam::000000000000:role/ml-gateway-gateway-lambda"  # trusts Lambda only
     step = processing("Stranger", "whoami.py")
@@ -822,7 +824,7 @@ def test_stop_kills_the_running_job(cloud):
 def test_an_execution_left_running_by_a_crash_is_failed_on_restart_and_can_be_retried(tmp_path):
     home = tmp_path / "home"
     first = LocalCloud(Config(home=home, port=9))
-    (first.config.s3_root / BUCKET).mkdir(parents=True)
+    first.s3.create_bucket(BUCKET)
     put_object(first, "code/ok.py", "print('ok')\n")
     definition = json.dumps({"Version": "2020-12-01", "Steps": [processing("Ok", "ok.py")]})
     call(
@@ -916,9 +918,11 @@ print('validation-auc: 0.87')
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        source = cloud.config.s3_root / BUCKET / "code" / "train.py"
-        tar.add(source, arcname="train.py")
-    (cloud.config.s3_root / BUCKET / "code" / "sourcedir.tar.gz").write_bytes(buffer.getvalue())
+        source = get_object(cloud, "code/train.py")
+        info = tarfile.TarInfo("train.py")
+        info.size = len(source)
+        tar.addfile(info, io.BytesIO(source))
+    put_object(cloud, "code/sourcedir.tar.gz", buffer.getvalue())
     train = {
         "Name": "Train",
         "Type": "Training",
@@ -974,7 +978,7 @@ print('validation-auc: 0.87')
     assert job["ModelArtifacts"]["S3ModelArtifacts"] == artifact
     assert job["FinalMetricDataList"][0]["MetricName"] == "validation:auc"
     assert job["FinalMetricDataList"][0]["Value"] == pytest.approx(0.87)
-    with tarfile.open(cloud.config.s3_root / BUCKET / "models" / job_name / "output" / "model.tar.gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(get_object(cloud, f"models/{job_name}/output/model.tar.gz"))) as tar:
         model = json.load(tar.extractfile("model.json"))
     assert model == {"depth": 4, "rows": "x,y\n1,2\n"}
 
@@ -1033,8 +1037,7 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
         info = tarfile.TarInfo("job.py")
         info.size = len(script)
         tar.addfile(info, io.BytesIO(script))
-    (cloud.config.s3_root / BUCKET / "code").mkdir(parents=True, exist_ok=True)
-    (cloud.config.s3_root / BUCKET / "code" / "sourcedir.tar.gz").write_bytes(buffer.getvalue())
+    put_object(cloud, "code/sourcedir.tar.gz", buffer.getvalue())
     put_object(
         cloud,
         "entry/runproc.sh",
@@ -1059,7 +1062,7 @@ def test_shell_entrypoint_scripts_see_the_container_paths(cloud):
     arn = start(cloud, [step])
     described = wait_for(cloud, arn, 30)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")
-    ran_in = (cloud.config.s3_root / BUCKET / "fw" / "done.txt").read_text()
+    ran_in = get_object(cloud, "fw/done.txt").decode()
     from localcloud.sagemaker.jobs.container import namespace_support
 
     if namespace_support() is None:
@@ -1145,7 +1148,7 @@ open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.txt'), 'w').write(f'{a.roun
     job = steps_of(cloud, arn)["Train"]["Metadata"]["TrainingJob"]["Arn"].rsplit("/", 1)[1]
     import tarfile
 
-    with tarfile.open(cloud.config.s3_root / BUCKET / "models" / job / "output" / "model.tar.gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(get_object(cloud, f"models/{job}/output/model.tar.gz"))) as tar:
         assert tar.extractfile("model.txt").read() == b"50 binary:logistic"
 
 
@@ -1205,3 +1208,59 @@ def test_register_model_and_model_steps_call_localcloud_with_wire_validation(clo
     described = wait_for(cloud, bad, 30)
     assert described["PipelineExecutionStatus"] == "Failed"
     assert "ValidationException" in described["FailureReason"] and "Maybe" in described["FailureReason"]
+
+
+def _input(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": f"/opt/ml/processing/input/{name}",
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }
+
+
+def test_a_processing_job_reads_and_writes_under_prefixes_that_are_also_keys(cloud):
+    """S3 keys are flat strings (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html):
+    the object `d` and the prefix `d/`, `p/q` and `p/q/`, a prefix with a '..' segment are all
+    usable job inputs and outputs; an input whose keys cannot all be files under the job's
+    LocalPath (`kk` beside `kk/x` under the prefix `k`: a file and a folder `kk`) fails the step
+    naming both keys."""
+    put_object(
+        cloud,
+        "code/list.py",
+        """
+import os, sys
+seen = []
+for top in sys.argv[1:-1]:
+    for folder, _, files in sorted(os.walk(top)):
+        seen += [os.path.relpath(os.path.join(folder, f), top) + "=" + open(os.path.join(folder, f)).read()
+                 for f in sorted(files)]
+open(os.path.join(sys.argv[-1], "seen.txt"), "w").write("\\n".join(seen))
+""",
+    )
+    for key, body in [("d", "the d"), ("d/e/in.csv", "d/e"), ("p/q", "the pq"), ("p/q/r.csv", "pq/r"), ("k", "k")]:
+        put_object(cloud, key, body)
+    step = processing(
+        "List",
+        "list.py",
+        ["/opt/ml/processing/input/d", "/opt/ml/processing/input/pq", "/opt/ml/processing/out"],
+        {"out": f"s3://{BUCKET}/out/../res"},
+    )
+    step["Arguments"]["ProcessingInputs"] += [_input("d", f"s3://{BUCKET}/d/"), _input("pq", f"s3://{BUCKET}/p/q/")]
+    described = wait_for(cloud, start(cloud, [step]), 60)
+    assert described["PipelineExecutionStatus"] == "Succeeded", steps_of(cloud, described["PipelineExecutionArn"])
+    assert get_object(cloud, "out/../res/seen.txt") == b"e/in.csv=d/e\nr.csv=pq/r"
+    for key, body in [("d", b"the d"), ("p/q", b"the pq"), ("k", b"k")]:  # the keys beside are untouched
+        assert get_object(cloud, key) == body
+
+    put_object(cloud, "kk", "kk")
+    put_object(cloud, "kk/x", "kk/x")
+    clash = processing("Clash", "list.py", ["/opt/ml/processing/input/k", "/opt/ml/processing/out"])
+    clash["Arguments"]["ProcessingInputs"].append(_input("k", f"s3://{BUCKET}/k"))
+    described = wait_for(cloud, start(cloud, [clash], name="clash"), 60)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    reason = steps_of(cloud, described["PipelineExecutionArn"])["Clash"]["FailureReason"]
+    assert f"s3://{BUCKET}/kk and s3://{BUCKET}/kk/x cannot both be staged" in reason, reason

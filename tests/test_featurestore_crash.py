@@ -92,15 +92,27 @@ def _wait_replicated(home, timeout: float = 60) -> None:
 
 
 def _offline(home, sm, group: str) -> pd.DataFrame:
-    import duckdb
+    """The group's offline store as S3 holds it (its Parquet objects, read through S3)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     uri = sm.describe_feature_group(FeatureGroupName=group)["OfflineStoreConfig"]["S3StorageConfig"][
         "ResolvedOutputS3Uri"
     ]
-    root = home / "s3" / uri.removeprefix("s3://")
-    if not list(root.rglob("*.parquet")):
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/")
+        for o in page.get("Contents", [])
+        if o["Key"].endswith(".parquet")
+    ]
+    if not keys:
         return pd.DataFrame(columns=["policy_id", "event_time", "value", "is_deleted"])
-    return duckdb.sql(f"SELECT * FROM read_parquet('{root}/**/*.parquet')").df()
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
+    return pa.concat_tables(tables).to_pandas()
 
 
 def _check_offline_is_what_online_accepted(home, sm, event_time: float) -> None:

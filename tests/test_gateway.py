@@ -71,10 +71,9 @@ def stack(tmp_path_factory):
     make = lambda service: stack_helper.boto_client(service, server.url)  # noqa: E731
     sm = make("sagemaker")
     claims, customers = stack_helper.encoded_frames(600, seed=1)
-    stack_helper.deploy_endpoint(
-        sm, server.cloud.config.s3_root, stack_helper.model_tar(claims, customers), ENDPOINT, ("A", "B")
-    )
-    stack_helper.populate_groups(sm, server.cloud.config.s3_root, claims, customers, {})
+    s3 = make("s3")
+    stack_helper.deploy_endpoint(sm, s3, stack_helper.model_tar(claims, customers), ENDPOINT, ("A", "B"))
+    stack_helper.populate_groups(sm, s3, claims, customers, {})
     stack_helper.wait_in_service(sm, ENDPOINT)
     yield {"server": server, "home": home, "featurestore": make("sagemaker-featurestore-runtime")}
     env.undo()

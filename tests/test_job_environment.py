@@ -46,7 +46,7 @@ def admin_cloud(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_TOKEN", SHELL_SECRET)
     server = start_server(tmp_path / "home")
     assert server.cloud.config.secret_key == ADMIN_SECRET
-    (server.cloud.config.s3_root / BUCKET).mkdir(parents=True)
+    server.cloud.s3.create_bucket(BUCKET)
     yield server.cloud
     server.stop()
 
@@ -58,7 +58,7 @@ def test_a_job_holds_no_administrator_secret_and_signs_as_its_role(admin_cloud):
     described = wait_for(cloud, start(cloud, [step]), 60)
     steps = call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=described["PipelineExecutionArn"])
     assert described["PipelineExecutionStatus"] == "Succeeded", steps
-    seen = json.loads((cloud.config.s3_root / BUCKET / "result" / "env.json").read_text())
+    seen = cloud.s3.read_json(f"s3://{BUCKET}/result/env.json")
     environ = seen["environ"]
 
     text = json.dumps(environ)

@@ -93,7 +93,7 @@ def test_literal_opt_ml_paths_find_inputs_and_outputs_are_uploaded(cloud):  # no
     )
     described = _run_script(cloud, script, {"out": f"s3://{BUCKET}/result"})
     assert described["PipelineExecutionStatus"] == "Succeeded", _failure(cloud, described)
-    assert (cloud.config.s3_root / BUCKET / "result" / "result.txt").read_text() == "rows seen in /"
+    assert cloud.s3.read_bytes(f"s3://{BUCKET}/result/result.txt") == b"rows seen in /"
     assert Path("/opt/ml").exists() == host_opt_ml_existed
     assert "job isolation: private mount namespace" in _job_log(cloud)
 

@@ -225,7 +225,8 @@ def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path, b
 
     (tmp_path / "capture").mkdir()
     capture = Capture.from_config(deploy.capture_config("s3://capture/dc"))
-    writer = CaptureWriter(tmp_path)
+    # the capture's objects as files of a local folder (s3://capture/dc/... -> tmp_path/capture/dc/...)
+    writer = CaptureWriter(lambda uri: _open_appending(tmp_path / uri.removeprefix("s3://")))
 
     class Runtime:  # writes what localcloud's endpoint writes for each call
         def invoke_endpoint(self, **kw):
@@ -284,3 +285,8 @@ def test_warm_up_is_left_out_and_completeness_is_per_raw_field(tmp_path: Path, b
     write_capture(tmp_path / "clean", feature_frame(200, seed=11), now)
     clean = monitor.run_monitoring(tmp_path / "clean", baseline_dir, tmp_path / "out2", start, end)
     assert not [v for v in clean.violations if v["constraint_check_type"] == "completeness_check"]
+
+
+def _open_appending(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a", encoding="utf-8")

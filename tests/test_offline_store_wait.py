@@ -199,7 +199,6 @@ def test_duplicate_offline_rows_do_not_change_the_dataset(tmp_path, monkeypatch)
     https://docs.aws.amazon.com/sagemaker/latest/dg/feature-store-create-a-dataset.html), and
     localcloud's replication, replayed after a crash, can write a range twice (issue 24 class 9).
     BuildDataset's query keeps one row per policy: a duplicated Parquet file changes nothing."""
-    import shutil
 
     home = tmp_path / "mlgw"
     server = LocalCloudServer(Config(home=home, port=0, offline_store_delay=0))
@@ -215,10 +214,12 @@ def test_duplicate_offline_rows_do_not_change_the_dataset(tmp_path, monkeypatch)
         query = build_dataset.dataset_query(tables["claims"], tables["customers"])
         output = f"s3://{BUCKET}/athena"
         before = athena.query(query, output_location=output, region="us-east-1")
-        files = sorted((server.cloud.config.s3_root / BUCKET / "feature-store").rglob("*.parquet"))
-        assert files, "the offline store wrote no Parquet file"
-        for f in files:  # every row twice, in files whose names differ only in their suffix
-            shutil.copy(f, f.with_name(f.stem + "-replayed.parquet"))
+        s3 = server.cloud.s3
+        keys = [k for k in s3.list_keys(BUCKET, "feature-store/") if k.endswith(".parquet")]
+        assert keys, "the offline store wrote no Parquet file"
+        for key in keys:  # every row twice, in objects whose names differ only in their suffix
+            replayed = key.removesuffix(".parquet") + "-replayed.parquet"
+            s3.put_object(BUCKET, replayed, s3.read_bytes(f"s3://{BUCKET}/{key}"))
         after = athena.query(query, output_location=output, region="us-east-1")
     finally:
         server.stop()

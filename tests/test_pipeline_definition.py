@@ -4,6 +4,7 @@ bucket, code upload) land in a localcloud started by the test, and nothing reach
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -125,8 +126,7 @@ def test_serving_code_shipped_with_the_model_runs_on_its_own(definition, localcl
     _, doc = definition
     register = _steps(doc)["RegisterModel"]["Arguments"]
     uri = register["InferenceSpecification"]["Containers"][0]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    with tarfile.open(localcloud.cloud.config.s3_root / bucket / key) as tar:
+    with tarfile.open(fileobj=io.BytesIO(localcloud.cloud.s3.read_bytes(uri))) as tar:
         tar.extractall(tmp_path, filter="data")
     check = (
         "import serving, processing.features as f, os; "

@@ -10,6 +10,7 @@ pipeline run on them has enough positives for a meaningful test AUC.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from pathlib import Path
@@ -398,8 +399,7 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
         }, name
     register = next(s for s in doc["Steps"] if s["Name"] == "CheckAuc")["Arguments"]["IfSteps"][0]
     env = register["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
-    bucket_name, _, key = env["SAGEMAKER_SUBMIT_DIRECTORY"].removeprefix("s3://").partition("/")
-    with tarfile.open(localcloud.cloud.config.s3_root / bucket_name / key) as tar:
+    with tarfile.open(fileobj=io.BytesIO(localcloud.cloud.s3.read_bytes(env["SAGEMAKER_SUBMIT_DIRECTORY"]))) as tar:
         names = set(tar.getnames())
         tar.extractall(tmp_path / "serving", filter="data")
     assert {"processing/contract.py", "processing/schema.json", "processing/features.py"} <= names

@@ -362,13 +362,14 @@ def _render_json(text: str | None) -> str | None:
 
 
 def _parquet_files(con: duckdb.DuckDBPyConnection) -> list[Path]:
-    # The offline-store views read_parquet over these globs; their size is what Athena scans.
+    # The offline-store views read_parquet over these files (the list cloud.s3 gave them);
+    # their size is what Athena scans.
     found: list[Path] = []
     for (text,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall():
-        for glob in re.findall(r"read_parquet\('([^']+)'", text or ""):
-            root = Path(glob.split("/**", 1)[0])
-            found += list(root.rglob("*.parquet")) if root.exists() else []
-    return found
+        # read_parquet(['a', 'b'], ...), which DuckDB keeps as read_parquet(list_value('a', 'b'), ...)
+        for listed in re.findall(r"read_parquet\(((?:[^']|'(?:[^']|'')*')*?), \(?hive_partitioning", text or ""):
+            found += [Path(p.replace("''", "'")) for p in re.findall(r"'((?:[^']|'')*)'", listed)]
+    return [p for p in found if p.is_file()]
 
 
 def _first_line(exc: Exception) -> str:

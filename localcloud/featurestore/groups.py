@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -32,13 +31,14 @@ def group_name_of(name_or_arn: str) -> str:
     return name_or_arn.rsplit("feature-group/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
 
 
-def s3_uri_to_path(resolve: Callable[[str], Path], uri: str) -> Path:
-    """The directory an offline store URI names, never outside the object store (`resolve`:
-    cloud.s3.resolve). ValidationException if it cannot be used."""
+def checked_offline_uri(split_uri: Callable[[str], tuple[str, str]], uri: str) -> str:
+    """The offline store's S3 prefix (its URI without a trailing '/'), checked by `split_uri`
+    (cloud.s3.split_uri). ValidationException if it cannot be used."""
     try:
-        return resolve(uri.rstrip("/"))
+        split_uri(uri)
     except AwsError as exc:
         raise ValidationException(f"Invalid S3 URI: {exc}") from None
+    return uri.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,20 @@ class GroupMeta:
     record_id: str
     event_time: str
     online: bool
-    offline_dir: Path | None  # the resolved offline-store directory, None = no offline store
+    offline_uri: str | None  # the offline store's s3:// prefix (no trailing '/'), None = none
     ttl: float | None
     schema: pa.Schema  # offline Parquet schema
 
     @classmethod
-    def from_doc(cls, doc: dict[str, Any], resolve: Callable[[str], Path]) -> GroupMeta:
-        """From a group document; `resolve` (cloud.s3.resolve) turns its offline-store URI into
-        the directory (ValidationException if it cannot be used)."""
+    def from_doc(cls, doc: dict[str, Any], split_uri: Callable[[str], tuple[str, str]]) -> GroupMeta:
+        """From a group document; `split_uri` (cloud.s3.split_uri) checks its offline-store URI
+        (ValidationException if it cannot be used)."""
         types = {f["FeatureName"]: f["FeatureType"] for f in doc["FeatureDefinitions"]}
         online = doc.get("OnlineStoreConfig") or {}
         offline = doc.get("OfflineStoreConfig")
-        offline_dir = s3_uri_to_path(resolve, offline["S3StorageConfig"]["ResolvedOutputS3Uri"]) if offline else None
+        offline_uri = (
+            checked_offline_uri(split_uri, offline["S3StorageConfig"]["ResolvedOutputS3Uri"]) if offline else None
+        )
         return cls(
             doc["FeatureGroupName"],
             types,
@@ -70,7 +72,7 @@ class GroupMeta:
             doc["RecordIdentifierFeatureName"],
             doc["EventTimeFeatureName"],
             bool(online.get("EnableOnlineStore")),
-            offline_dir,
+            offline_uri,
             ttl_seconds(online.get("TtlDuration")),
             offline_schema(types),
         )

@@ -88,6 +88,7 @@ class FeatureStoreBackend:
             self.block_offline_store,
             self.config.home / "featurestore" / "staging",
             self.config.offline_store_delay,
+            lambda source, uri: self.cloud.s3.put_file(source, uri, move=True),
         )
         # Whatever a previous process accepted but never replicated follows its delay from here.
         self.replicator.start()
@@ -152,9 +153,9 @@ class FeatureStoreBackend:
             except AlreadyExists:
                 raise ResourceInUse(refusal) from None
         self._forget(name)
-        meta = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
-        if meta.offline_dir is not None:
-            meta.offline_dir.mkdir(parents=True, exist_ok=True)
+        meta = GroupMeta.from_doc(doc, self.cloud.s3.split_uri)
+        if meta.offline_uri is not None:  # as before: the offline store's bucket is made if missing
+            self.cloud.s3.create_bucket(self.cloud.s3.split_uri(meta.offline_uri)[0])
         return {"FeatureGroupArn": doc["FeatureGroupArn"]}
 
     def _find(self, name: str) -> dict[str, Any] | None:
@@ -283,7 +284,7 @@ class FeatureStoreBackend:
                 raise FeatureGroupNotFound(
                     f"Resource Not Found: Amazon SageMaker can't find a feature group with name {name}"
                 )
-            meta = self._meta[name] = GroupMeta.from_doc(doc, self.cloud.s3.resolve)
+            meta = self._meta[name] = GroupMeta.from_doc(doc, self.cloud.s3.split_uri)
         return meta
 
     # -- the offline store, for Athena ------------------------------------------------------
@@ -291,7 +292,9 @@ class FeatureStoreBackend:
         """On a DuckDB connection, a view per feature group with an offline store,
         `"<database>"."<table>"` as its Glue table is named; returns {"database.table": group
         name}. Athena's engine calls this before it runs a query."""
-        return offline_store.register_offline_tables(con, self.state.list(KIND), self.cloud.s3.resolve)
+        return offline_store.register_offline_tables(
+            con, self.state.list(KIND), self.cloud.s3.split_uri, self.cloud.s3.object_files
+        )
 
     def flush_offline(self) -> int:
         """Replicate everything accepted so far, ignoring the delay (benchmarks, shutdown tools);
@@ -339,7 +342,7 @@ class FeatureStoreBackend:
         with self._tx() as conn:
             if meta.online and "OnlineStore" in stores:
                 conn.execute(online_store.UPSERT, (meta.name, values[meta.record_id], event_time, online, expires))
-            if meta.offline_dir is not None and "OfflineStore" in stores:
+            if meta.offline_uri is not None and "OfflineStore" in stores:
                 conn.execute(JOURNAL, (meta.name, event_time, now, now, 0, payload))
                 journaled = True
         if journaled:
@@ -406,7 +409,7 @@ class FeatureStoreBackend:
                     online_store.hard_delete(conn, meta.name, record_id)
                 else:
                     online_store.soft_delete(conn, meta.name, record_id, ts)
-            if meta.offline_dir is not None and "OfflineStore" in stores:
+            if meta.offline_uri is not None and "OfflineStore" in stores:
                 payload = json.dumps({meta.record_id: record_id, meta.event_time: event_time})
                 conn.execute(JOURNAL, (meta.name, ts, now, now, 1, payload))
                 journaled = True
@@ -425,7 +428,7 @@ class FeatureStoreBackend:
         table, event_ts, event_epoch = coerce_table(meta.types, meta.name, meta.record_id, meta.event_time, table)
         now = time.time()
         staging = None
-        if meta.offline_dir is not None:
+        if meta.offline_uri is not None:
             # The Parquet write (GIL-free in Arrow) overlaps the SQLite upsert.
             staging = _pool().submit(self.replicator.stage, meta, offline_table(meta, table, now), event_ts, now)
         staged = None

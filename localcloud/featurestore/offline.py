@@ -25,28 +25,29 @@ def _quote_str(text: str) -> str:
 
 
 def register_offline_tables(
-    con: duckdb.DuckDBPyConnection, groups: Iterable[dict[str, Any]], resolve: Callable[[str], Path]
+    con: duckdb.DuckDBPyConnection,
+    groups: Iterable[dict[str, Any]],
+    split_uri: Callable[[str], tuple[str, str]],
+    object_files: Callable[[str, str], list[Path]],
 ) -> dict[str, str]:
     """Create a view per feature group (`groups`: their documents) with an offline store,
-    `"<database>"."<table>"`; returns {"database.table": group name}. `resolve`
-    (cloud.s3.resolve) turns the offline store's URI into its directory."""
+    `"<database>"."<table>"`, over the Parquet objects under its S3 prefix as they are now;
+    returns {"database.table": group name}. `split_uri` (cloud.s3.split_uri) checks the offline
+    store's URI; `object_files(uri, suffix)` (cloud.s3.object_files) gives the files to read."""
     tables: dict[str, str] = {}
     for doc in groups:
         offline = doc.get("OfflineStoreConfig")
         if not offline:
             continue
-        meta = GroupMeta.from_doc(doc, resolve)
-        directory = meta.offline_dir
-        if directory is None:  # never: the document has an OfflineStoreConfig
+        meta = GroupMeta.from_doc(doc, split_uri)
+        if meta.offline_uri is None:  # never: the document has an OfflineStoreConfig
             continue
         table = offline["DataCatalogConfig"]["TableName"]
         database = offline["DataCatalogConfig"]["Database"]
-        files = list(directory.rglob("*.parquet")) if directory.exists() else []
+        files = object_files(meta.offline_uri + "/", ".parquet")
         if files:
-            source = (
-                f"SELECT * FROM read_parquet({_quote_str(str(directory) + '/**/*.parquet')}, "
-                "hive_partitioning=false, union_by_name=true)"
-            )
+            listed = ", ".join(_quote_str(str(f)) for f in files)
+            source = f"SELECT * FROM read_parquet([{listed}], hive_partitioning=false, union_by_name=true)"
         else:  # no data yet: an empty relation with the right columns
             cols = [f"CAST(NULL AS {_DUCK_TYPES[kind]}) AS {_quote_ident(name)}" for name, kind in meta.types.items()]
             cols += [

@@ -82,7 +82,9 @@ class OfflineReplicator:
     """Moves accepted records into each group's offline store once they are `delay` seconds old.
 
     `conn`: the thread's connection to the online database; `meta(name)`: the group's GroupMeta
-    (raises if the group is gone); `block(name, reason)`: marks the group's offline store Blocked.
+    (raises if the group is gone); `block(name, reason)`: marks the group's offline store Blocked;
+    `publish(file, uri)`: moves a written Parquet file into the object store as the object uri
+    names (cloud.s3.put_file): the offline store is S3 objects, never files written in place.
     """
 
     def __init__(
@@ -92,10 +94,12 @@ class OfflineReplicator:
         block: Callable[[str, str], None],
         staging: Path,
         delay: float,
+        publish: Callable[[Path, str], None],
     ):
         self._conn = conn
         self._meta = meta
         self._block = block
+        self._publish = publish
         self._unwritable: set[str] = set()  # groups whose last round could not write (logged once)
         self.staging = staging
         self.delay = max(0.0, float(delay))
@@ -222,7 +226,7 @@ class OfflineReplicator:
             meta = self._meta(name)
         except Exception:
             meta = None
-        if meta is None or meta.offline_dir is None:  # group gone: nothing to write to
+        if meta is None or meta.offline_uri is None:  # group gone: nothing to write to
             with immediate(conn):
                 conn.execute("DELETE FROM offline_journal WHERE group_name=?", (name,))
                 for (staged,) in conn.execute(
@@ -235,7 +239,7 @@ class OfflineReplicator:
         for batch_id, staged in conn.execute(
             "SELECT id, staged FROM offline_batches WHERE group_name=? AND accepted<=? ORDER BY id", (name, cutoff)
         ).fetchall():
-            _move_tree(self.staging / staged, meta.offline_dir)
+            _publish_tree(self._publish, self.staging / staged, meta.offline_uri)
             with immediate(conn):
                 conn.execute("DELETE FROM offline_batches WHERE id=?", (batch_id,))
             self.discard(staged)
@@ -248,7 +252,7 @@ class OfflineReplicator:
         if rows:
             good, rejected = _isolate(meta, rows)
             if good:
-                self._write_journal_rows(meta, meta.offline_dir, good)
+                self._write_journal_rows(meta, meta.offline_uri, good)
             with immediate(conn):
                 for row, reason in rejected:
                     conn.execute(
@@ -268,12 +272,18 @@ class OfflineReplicator:
             done += len(rows)
         return done
 
-    def _write_journal_rows(self, meta: GroupMeta, directory: Path, rows: list[tuple]) -> None:
+    def _write_journal_rows(self, meta: GroupMeta, uri: str, rows: list[tuple]) -> None:
         table, event_ts = journal_table(meta, rows)
-        # Deterministic name per journal range: a re-run after a crash overwrites the same file.
+        # Deterministic name per journal range: a re-run after a crash overwrites the same object.
         tag = hashlib.sha1(f"{meta.name}:{rows[0][0]}:{rows[-1][0]}".encode()).hexdigest()[:12]
         stamp = dt.datetime.fromtimestamp(rows[0][2], dt.timezone.utc)
-        write_partitions(directory, table, event_ts, stamp, tag)
+        # Written in a private folder (removed at start if a crash leaves it), then published.
+        folder = self.staging / f"journal-{uuid.uuid4().hex}"
+        try:
+            write_partitions(folder, table, event_ts, stamp, tag)
+            _publish_tree(self._publish, folder, uri)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def journal_table(meta: GroupMeta, rows: list[tuple]) -> tuple[pa.Table, pa.Array]:
@@ -308,14 +318,13 @@ def _isolate(meta: GroupMeta, rows: list[tuple]) -> tuple[list[tuple], list[tupl
     return good, rejected
 
 
-def _move_tree(source: Path, target: Path) -> None:
-    """Rename every staged file into place (idempotent: a file already moved is gone)."""
+def _publish_tree(publish: Callable[[Path, str], None], source: Path, uri: str) -> None:
+    """Move every staged Parquet file into the object store under the prefix `uri`, at its
+    path under `source` (idempotent: a file already moved is gone)."""
     if not source.exists():
         return
     for path in sorted(source.rglob("*.parquet")):
-        final = target / path.relative_to(source)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
+        publish(path, f"{uri}/{path.relative_to(source).as_posix()}")
 
 
 def write_partitions(root: Path, table: pa.Table, event_ts: pa.Array, stamp: dt.datetime, tag: str) -> list[Path]:

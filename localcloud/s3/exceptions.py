@@ -105,8 +105,8 @@ class NotImplementedFeature(AwsError):
 
 class ObjectStoreError(AwsError):
     """A missing bucket or object, or an S3 URI that cannot be used, met by another service
-    moving job data through `cloud.s3` (split_uri, resolve, list_keys, download, put_file,
-    upload_dir, read_bytes, read_json). The message says which; the caller wraps it in its own
+    reaching objects through `cloud.s3` (split_uri, list_keys, has_object, has_prefix, download,
+    put_file, upload_dir, open_append, read_bytes, read_json). The message says which; the caller wraps it in its own
     service's error (a SageMaker ValidationException, a failed step...)."""
 
     code, status, sender = "InvalidArgument", 400, True

@@ -1,14 +1,19 @@
-"""S3 state: buckets are directories, objects are plain files, metadata lives beside in SQLite.
+"""S3 state: buckets are directories, objects are files, metadata lives beside in SQLite.
 
-Objects are files at `<s3_root>/<bucket>/<key>` so the pipeline executor and DuckDB read and
-write them directly. Such outside writers leave no metadata, so every read checks the file's
-(size, mtime_ns) against the stored row and falls back to "md5 of the content, default type"
-when they differ. Writes go through a `.mlgw-tmp-*` file and os.replace, so readers never see
-half an object. Multipart parts live in `<home>/s3-multipart/<uploadId>/`, outside the buckets.
-One class, `S3Backend` (reached as `cloud.s3`): buckets, objects and multipart uploads share
-the metadata table and the write-then-rename path; the other services stage job data through
-its file-level methods (split_uri, resolve, list_keys, download, put_file, upload_dir,
-read_bytes, read_json), which raise ObjectStoreError. Errors: localcloud.s3.exceptions.
+An object's bytes are one file under `<s3_root>/<bucket>/`, at the path localcloud.s3.layout
+maps its key to (every valid key, `d` beside `d/e`, `m/` beside `m/n`, `a//b`, `../x`, has its
+own file); a state directory written by the older layout (the key as a plain path) is moved to
+it once, at start (localcloud.s3.migrate). The file system is the truth about which objects
+exist; the metadata row beside holds what a file cannot (ETag, content type, user metadata,
+checksums). A file written without a row (an append-only capture file) is checked by its
+(size, mtime_ns) and falls back to "md5 of the content, default type". Writes go through a
+`.mlgw-tmp-*` file and os.replace, so readers never see half an object. Multipart parts live in
+`<home>/s3-multipart/<uploadId>/`, outside the buckets. One class, `S3Backend` (reached as
+`cloud.s3`): buckets, objects and multipart uploads share the metadata table and the
+write-then-rename path; the other services reach objects only through its file-level methods
+(split_uri, list_keys, has_object, has_prefix, object_files, download, put_file, upload_dir,
+open_append, read_bytes, read_json), which raise ObjectStoreError: nothing outside
+localcloud/s3 computes an object's path. Errors: localcloud.s3.exceptions.
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError, InvalidRequest
 from localcloud.s3.exceptions import (
@@ -47,13 +52,14 @@ from localcloud.s3.exceptions import (
     ObjectStoreError,
     PreconditionFailed,
 )
+from localcloud.s3.layout import TMP_PREFIX, folder_parts, key_of, make_folders, parts_of, remove_tree, walk_files
+from localcloud.s3.migrate import migrate_layout
 from localcloud.s3.payload import checksum, running_checksum
 from localcloud.state import connect
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
 
-TMP_PREFIX = ".mlgw-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 MAX_KEY_BYTES = 1024
 # "General purpose bucket naming rules" (Amazon S3 User Guide,
@@ -64,6 +70,7 @@ _IP_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 _COPY_CHUNK = 1 << 20
+_PATH_MAX = 4096  # Linux's limit on a path's bytes (the layout needs at most ~3.6 KiB under a bucket)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, created REAL NOT NULL);
@@ -180,38 +187,19 @@ def validate_bucket_name(bucket: str) -> None:
         raise InvalidBucketName(f"The specified bucket is not valid: {bucket!r}")
 
 
-def validate_key(key: str) -> list[str]:
-    """The key's path segments; refuse anything that is not a plain relative path under the bucket.
-
-    S3 would accept these keys, but as files they would escape or alias the bucket directory,
-    so they are refused rather than normalised (a normalised key would silently be another key).
-    """
+def validate_key(key: str) -> None:
+    """Refuse what S3 refuses as an object key: empty, more than 1024 bytes, or not UTF-8 text
+    ("Naming Amazon S3 objects", https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
+    Any other string is a key, `.`/`..`/empty segments and a trailing '/' included: the layout
+    (localcloud.s3.layout) gives every one its own file. InvalidArgument, KeyTooLongError."""
     if not key:
         raise InvalidArgument("Object key must not be empty")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise KeyTooLongError("Your key is too long (more than 1024 bytes)")
-    if "\x00" in key:
-        raise InvalidArgument(f"Object key {key!r} contains a NUL byte")
-    if key.startswith("/"):
-        raise InvalidArgument(
-            f"Object key {key!r} starts with '/': localcloud stores objects as "
-            "files and refuses keys that are absolute paths"
-        )
-    segments = key.split("/")
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise InvalidArgument(
-                f"Object key {key!r} has an empty, '.' or '..' path segment: localcloud stores "
-                "objects as files and refuses keys that would not map to a plain path"
-            )
-        if segment.startswith(TMP_PREFIX):
-            raise InvalidArgument(f"Object key {key!r} uses localcloud's reserved prefix {TMP_PREFIX!r}")
-        if len(segment.encode("utf-8", "surrogatepass")) > 255:
-            raise InvalidArgument(
-                f"Object key {key!r} has a path segment longer than 255 bytes, "
-                "which localcloud cannot store as a file name"
-            )
-    return segments
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"Object key {key!r} is not valid UTF-8") from None
 
 
 def _iso(ts: float) -> str:
@@ -226,7 +214,7 @@ def remove_temporaries(home: Path) -> tuple[int, int]:
     files = size = 0
     candidates = []
     for root in (home / "s3", home / "s3-multipart"):
-        for dirpath, _, filenames in os.walk(root):
+        for dirpath, _, filenames in walk_files(root, skip_dot_folders=False):
             candidates += [Path(dirpath, n) for n in filenames if n.startswith(TMP_PREFIX)]
     staging = home / "tmp"
     if staging.is_dir():
@@ -250,7 +238,8 @@ class S3Backend:
         self.root: Path = cloud.config.s3_root
         # put_file's staging folder (remove_temporaries clears what a killed copy left there).
         self.staging: Path = cloud.config.home / "tmp"
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Before anything reads an object: a state directory of the older layout moves to this one.
+        migrate_layout(cloud.config.home)
         self.multipart_root: Path = cloud.config.home / "s3-multipart"
         self._db = connect(cloud.config.home / "s3meta.db")
         self._db.executescript(_SCHEMA)
@@ -310,7 +299,7 @@ class S3Backend:
         with self._write_lock:
             if any(True for _ in self._walk(path, path)):
                 raise BucketNotEmpty("The bucket you tried to delete is not empty")
-            shutil.rmtree(path)  # only empty directories and stray temp files remain
+            remove_tree(path)  # only empty directories and stray temp files remain
             self._sql("DELETE FROM buckets WHERE name=?", (bucket,))
             self._sql("DELETE FROM objects WHERE bucket=?", (bucket,))
 
@@ -330,34 +319,21 @@ class S3Backend:
 
     # ----------------------------------------------------------------- paths
     def object_path(self, bucket: str, key: str) -> Path:
-        """The file of an object (it may not exist). InvalidBucketName; InvalidArgument /
-        KeyTooLongError for a key that cannot be a plain path inside the bucket (validate_key)."""
-        segments = validate_key(key)
+        """The file of an object (it may not exist): localcloud.s3.layout's path for the key.
+        InvalidBucketName; InvalidArgument / KeyTooLongError for what S3 refuses as a key."""
+        validate_key(key)
         base = self.bucket_dir(bucket)
-        path = base.joinpath(*segments)
+        path = base.joinpath(*parts_of(key))
+        if len(os.fsencode(path)) >= _PATH_MAX:  # only with a state directory of a very long path
+            raise InvalidArgument(
+                f"Object key {key[:64]!r}... needs a file path longer than {_PATH_MAX} bytes under "
+                f"{self.root}: use a state directory with a shorter path"
+            )
         # Defence in depth: a symlink planted inside the bucket must not lead outside it.
         real_base = os.path.realpath(base)
         if os.path.commonpath([real_base, os.path.realpath(path)]) != real_base:
             raise InvalidArgument(f"Object key {key!r} resolves outside its bucket")
         return path
-
-    def _check_conflicts(self, bucket_path: Path, key: str, path: Path) -> None:
-        """A file cannot also be a directory: refuse keys that would need both."""
-        segments = key.split("/")
-        for i in range(1, len(segments)):
-            parent = bucket_path.joinpath(*segments[:i])
-            if parent.is_file():
-                other = "/".join(segments[:i])
-                raise InvalidArgument(
-                    f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
-                    "objects as files, so a key cannot also be a folder of another key"
-                )
-        if path.is_dir():
-            other = next((k for k, _ in self._walk(bucket_path, path)), key + "/")
-            raise InvalidArgument(
-                f"Object key {key!r} conflicts with existing key {other!r}: localcloud stores "
-                "objects as files, so a key cannot also be a folder of another key"
-            )
 
     # ----------------------------------------------------------------- objects
     def _info_from_row(self, bucket: str, key: str, path: Path, st: os.stat_result) -> ObjectInfo:
@@ -396,8 +372,8 @@ class S3Backend:
         try:
             path = self.object_path(bucket, key)
         except AwsError as error:
-            # A key that cannot be a file (a "dir/" marker, say) simply does not exist: tools
-            # like s3fs probe such keys and expect 404, not 400.
+            # A key S3 would refuse (not UTF-8, say) simply does not exist: tools probe such
+            # keys and expect 404, not 400.
             if isinstance(error, InvalidArgument):
                 raise no_such_key(key) from None
             raise
@@ -448,8 +424,7 @@ class S3Backend:
         with self._write_lock:
             if if_match is not None or if_none_match is not None:
                 self.check_write_preconditions(bucket, key, if_match=if_match, if_none_match=if_none_match)
-            self._check_conflicts(bucket_path, key, path)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folders(path.parent)
             tmp = path.parent / f"{TMP_PREFIX}{uuid.uuid4().hex}"
             md5 = hashlib.md5()
             try:
@@ -592,29 +567,29 @@ class S3Backend:
     # ----------------------------------------------------------------- listing
     @staticmethod
     def _walk(bucket_path: Path, start: Path) -> Iterator[tuple[str, Path]]:
-        for dirpath, dirnames, filenames in os.walk(start):
+        """(key, file) of every object under the folder `start` of the bucket's folder; the
+        store's own `.`-named files and anything else the layout would not write are skipped."""
+        above = start.relative_to(bucket_path).parts
+        for dirpath, folders, filenames in walk_files(start):
             for name in filenames:
-                if name.startswith(TMP_PREFIX):
-                    continue
-                full = Path(dirpath, name)
-                yield full.relative_to(bucket_path).as_posix(), full
+                key = key_of([*above, *folders, name])
+                if key is not None:
+                    yield key, Path(dirpath, name)
 
     def list_object_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key with the prefix, in S3's order (UTF-8 binary): what ListObjects pages through.
         NoSuchBucket / InvalidBucketName for a bucket that is not there or cannot be."""
         bucket_path = self.require_bucket(bucket)
+        try:
+            validate_key(prefix or "x")
+        except AwsError:
+            return []  # no key starts with a prefix S3 could not store
         # Walk only the deepest folder the prefix fixes, not the whole bucket.
-        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = bucket_path
-        if base:
-            segs = base.split("/")
-            if any(s in ("", ".", "..") for s in segs) or "\x00" in base:
-                return []
-            start = bucket_path.joinpath(*segs)
-            if not start.is_dir():
-                return []
+        start = bucket_path.joinpath(*folder_parts(prefix))
+        if not start.is_dir():
+            return []
         keys = [k for k, _ in self._walk(bucket_path, start) if k.startswith(prefix)]
-        keys.sort(key=lambda k: k.encode("utf-8", "surrogateescape"))
+        keys.sort(key=lambda k: k.encode("utf-8"))
         return keys
 
     def continuation_token(self, bucket: str, last_key: str) -> str:
@@ -673,10 +648,10 @@ class S3Backend:
 
     def info_for_listing(self, bucket: str, key: str) -> ObjectInfo | None:
         """An object's info, or None if it vanished since the directory walk."""
-        path = self.root / bucket / key
         try:
+            path = self.object_path(bucket, key)
             st = path.stat()
-        except OSError:
+        except (OSError, AwsError):
             return None
         return self._info_from_row(bucket, key, path, st)
 
@@ -944,16 +919,17 @@ class S3Backend:
         shutil.rmtree(self.multipart_root / upload_id, ignore_errors=True)
 
     # ----------------------------------------------------------------- job data (files in, files out)
-    # Other services stage a job's inputs and outputs through these: an object is a plain file,
-    # so staging is a file copy, not an HTTP round trip. Their errors are ObjectStoreError
-    # (a missing bucket or object, or a URI that cannot be used) for the caller to report.
+    # Other services reach objects through these, never through a path of their own: staging a
+    # job's inputs and outputs is a file copy, not an HTTP round trip. Their errors are
+    # ObjectStoreError (a missing bucket or object, or a URI that cannot be used) for the
+    # caller to report.
     @staticmethod
     def split_uri(uri: str) -> tuple[str, str]:
-        """(bucket, key or prefix) of an s3:// URI taken from a request, refused unless it names a
-        place inside the object store: a bucket S3 would accept (so never '..', '.x' or 'a/b')
-        and a key without '.' or '..' segments. Every S3 URI a client sends (S3Uri,
-        ModelDataUrl, S3OutputPath, DestinationS3Uri...) goes through here before it is a path.
-        """
+        """(bucket, key or prefix) of an s3:// URI taken from a request: a bucket S3 would accept
+        (so never '..', '.x' or 'a/b') and a key or prefix S3 would accept (any string of at
+        most 1024 UTF-8 bytes: '.', '..' and empty segments are plain characters of a key, as on
+        S3). Every S3 URI a client sends (S3Uri, ModelDataUrl, S3OutputPath, DestinationS3Uri...)
+        goes through here. ObjectStoreError otherwise."""
         if not isinstance(uri, str) or not uri.startswith("s3://"):
             raise ObjectStoreError(f"{uri!r} is not an s3:// URI")
         bucket, _, key = uri[5:].partition("/")
@@ -963,83 +939,106 @@ class S3Backend:
             validate_bucket_name(bucket)
         except InvalidBucketName:
             raise ObjectStoreError(f"{uri!r}: {bucket!r} is not a valid S3 bucket name") from None
-        if "\x00" in key or key.startswith("/") or any(p in (".", "..") for p in key.split("/")):
-            raise ObjectStoreError(
-                f"{uri!r}: the key has a '.' or '..' segment or starts with '/', which would leave the bucket"
-            )
+        if key:
+            try:
+                validate_key(key)
+            except AwsError as exc:
+                raise ObjectStoreError(f"{uri!r}: {exc.message}") from None
         return bucket, key
 
-    def resolve(self, uri: str) -> Path:
-        """The file or directory an s3:// URI names in the object store, checked to stay inside it
-        (symbolic links included); ObjectStoreError otherwise."""
-        return resolve_under(self.root, uri)
-
-    def _store_bucket_dir(self, bucket: str) -> Path:
-        if "/" in bucket or bucket in (".", "..") or bucket.startswith("."):
-            raise ObjectStoreError(f"invalid bucket name {bucket!r}")
+    def _store_require_bucket(self, bucket: str) -> Path:
+        if not self.bucket_exists(bucket):
+            raise ObjectStoreError(f"bucket {bucket} does not exist")
         return self.root / bucket
 
-    def _store_object_path(self, bucket: str, key: str) -> Path:
-        parts = PurePosixPath(key).parts
-        if not key or key.endswith("/") or any(p in ("..", ".") for p in parts) or key.startswith("/"):
-            raise ObjectStoreError(f"s3://{bucket}/{key} is not a usable object key")
-        return self.resolve(f"s3://{bucket}/{key}")
-
-    def _store_require_bucket(self, bucket: str) -> Path:
-        root = self._store_bucket_dir(bucket)
-        if not root.is_dir():
-            raise ObjectStoreError(f"bucket {bucket} does not exist")
-        return root
+    def _store_object(self, uri: str) -> tuple[str, str, Path]:
+        """(bucket, key, file) of the object a URI names, in an existing bucket."""
+        bucket, key = self.split_uri(uri)
+        self._store_require_bucket(bucket)
+        if not key:
+            raise ObjectStoreError(f"{uri!r} names no object key")
+        return bucket, key, self.object_path(bucket, key)
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        """Every key under the prefix, sorted; files and folders whose name starts with '.'
-        (the store's own bookkeeping) are never objects. ObjectStoreError for a missing bucket."""
-        root = self._store_require_bucket(bucket)
-        # Walk only the deepest directory the prefix fixes, not the whole bucket.
-        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        start = root.joinpath(*PurePosixPath(base).parts) if base else root
-        if not start.is_dir():
+        """Every key with the prefix, in S3's order. ObjectStoreError for a missing bucket."""
+        self._store_require_bucket(bucket)
+        return self.list_object_keys(bucket, prefix)
+
+    def has_object(self, uri: str) -> bool:
+        """Whether the object a URI names exists. ObjectStoreError for a URI that cannot be."""
+        return self._store_object(uri)[2].is_file()
+
+    def has_prefix(self, uri: str) -> bool:
+        """Whether any object's key starts with the URI's prefix (a multi-model endpoint's
+        ModelDataUrl). ObjectStoreError for a URI that cannot be one."""
+        bucket, prefix = self.split_uri(uri)
+        return bool(self.list_keys(bucket, prefix))
+
+    def object_files(self, uri: str, suffix: str = "") -> list[Path]:
+        """The files of the objects under an S3 prefix whose keys end with `suffix`, in key
+        order, to be read (never written) by a reader that needs paths (DuckDB over the offline
+        store's Parquet). Empty when the bucket or prefix holds none."""
+        bucket, prefix = self.split_uri(uri)
+        if not self.bucket_exists(bucket):
             return []
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for filename in filenames:
-                if filename.startswith("."):
-                    continue  # the store's own bookkeeping, never an object
-                key = Path(dirpath, filename).relative_to(root).as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
+        return [self.object_path(bucket, key) for key in self.list_object_keys(bucket, prefix) if key.endswith(suffix)]
 
     def download(self, uri: str, destination: Path) -> int:
         """Copy every object under an S3 prefix into destination (SageMaker's S3Prefix staging:
         the key's part after the prefix is the path under destination); returns how many.
-        ObjectStoreError when there is none."""
+        Keys ending in '/' (folder markers, as the S3 console creates) are not files and are
+        skipped. ObjectStoreError when there is no object, or when a key's part after the prefix
+        cannot be a file path under destination (an empty, '.' or '..' segment; a key that is
+        also the folder of another key: `k` beside `k/x`), naming the key."""
         bucket, prefix = self.split_uri(uri)
-        keys = self.list_keys(bucket, prefix)
+        keys = [k for k in self.list_keys(bucket, prefix) if not k.endswith("/")]
         if not keys:
             raise ObjectStoreError(f"No S3 objects found under S3 URL {uri}")
-        root = self._store_bucket_dir(bucket)
-        destination.mkdir(parents=True, exist_ok=True)
+        targets: dict[tuple[str, ...], str] = {}
         for key in keys:
-            target = destination.joinpath(*PurePosixPath(_relative(key, prefix)).parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / key, target)
-        return len(keys)
+            parts = tuple(_relative(key, prefix).split("/"))
+            if any(p in ("", ".", "..") for p in parts) or any("\x00" in p for p in parts):
+                raise ObjectStoreError(
+                    f"s3://{bucket}/{key} cannot be staged under {uri}: its path after the prefix "
+                    f"({'/'.join(parts)!r}) has an empty, '.' or '..' segment"
+                )
+            targets[parts] = key
+        for parts, key in targets.items():
+            for i in range(1, len(parts)):
+                if parts[:i] in targets:
+                    raise ObjectStoreError(
+                        f"s3://{bucket}/{targets[parts[:i]]} and s3://{bucket}/{key} cannot both be "
+                        f"staged under {uri}: a file cannot also be a folder"
+                    )
+        destination.mkdir(parents=True, exist_ok=True)
+        for parts, key in targets.items():
+            target = destination.joinpath(*parts)
+            make_folders(target.parent)
+            try:
+                shutil.copyfile(self.object_path(bucket, key), target)
+            except FileNotFoundError:
+                raise ObjectStoreError(f"object s3://{bucket}/{key} was deleted while it was staged") from None
+        return len(targets)
 
-    def put_file(self, source: Path, uri: str) -> None:
-        """Store a file as the object uri names, atomically (a staging copy, then a rename).
-        ObjectStoreError for a missing bucket or a key that cannot be a file."""
-        bucket, key = self.split_uri(uri)
-        self._store_require_bucket(bucket)
-        target = self._store_object_path(bucket, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def put_file(self, source: Path, uri: str, *, move: bool = False) -> None:
+        """Store a file as the object uri names, atomically (a staging copy, then a rename);
+        `move`: rename `source` itself into place (it must be on the state directory's file
+        system; a copy otherwise). ObjectStoreError for a missing bucket or a key S3 refuses."""
+        bucket, key, target = self._store_object(uri)
         self.staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.staging, prefix="upload-")
         os.close(fd)
         try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            if move:
+                try:
+                    os.replace(source, tmp)
+                except OSError:
+                    shutil.copyfile(source, tmp)
+            else:
+                shutil.copyfile(source, tmp)
+            with self._write_lock:  # delete_object prunes empty folders under this lock
+                make_folders(target.parent)
+                os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -1056,14 +1055,23 @@ class S3Backend:
             count += 1
         return count
 
+    def open_append(self, uri: str) -> IO[str]:
+        """The object uri names, opened for appending text (UTF-8) and created if missing: data
+        capture's files, which grow by a line per request until the hour ends. Readers see it
+        as an object from its first flushed line. ObjectStoreError for a missing bucket or a key
+        S3 refuses."""
+        _, _, path = self._store_object(uri)
+        with self._write_lock:
+            make_folders(path.parent)
+            return open(path, "a", encoding="utf-8")
+
     def read_bytes(self, uri: str) -> bytes:
         """The content of the object uri names; ObjectStoreError if it is not there."""
-        bucket, key = self.split_uri(uri)
-        self._store_require_bucket(bucket)
-        path = self._store_object_path(bucket, key)
-        if not path.is_file():
-            raise ObjectStoreError(f"object {uri} does not exist")
-        return path.read_bytes()
+        _, _, path = self._store_object(uri)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectStoreError(f"object {uri} does not exist") from None
 
     def read_json(self, uri: str) -> Any:
         """The object uri names, parsed as JSON; ObjectStoreError if missing or not JSON."""
@@ -1074,23 +1082,16 @@ class S3Backend:
             raise ObjectStoreError(f"object {uri} is not valid JSON: {exc}") from None
 
 
-def resolve_under(s3_root: Path, uri: str) -> Path:
-    """S3Backend.resolve for the object store at s3_root."""
-    bucket, key = S3Backend.split_uri(uri)
-    path = (s3_root / bucket).joinpath(*PurePosixPath(key).parts)
-    if not path.resolve().is_relative_to(s3_root.resolve()):
-        raise ObjectStoreError(f"{uri!r} resolves outside the object store")
-    return path
-
-
 def _relative(key: str, prefix: str) -> str:
     # SageMaker's S3Prefix staging: the part of the key after the prefix, or for a prefix
     # that is the whole key, the object's file name.
     rest = key[len(prefix) :]
     if not rest:
-        return PurePosixPath(key).name
-    if prefix.endswith("/") or rest.startswith("/"):
-        return rest.lstrip("/")
+        return key.rsplit("/", 1)[-1]
+    if prefix.endswith("/"):
+        return rest
+    if rest.startswith("/"):
+        return rest[1:]  # one separator: 'in//x' under 'in' keeps its empty segment
     # prefix ends mid-name ("data/train" matching "data/train_b/x"): keep that last segment
     return key[len(prefix.rsplit("/", 1)[0]) + 1 :] if "/" in prefix else key
 

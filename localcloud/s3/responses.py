@@ -48,6 +48,8 @@ _OWNER: XmlContent = [
 
 # Query parameters that are arguments of the operations we serve, not subresources.
 _ARGUMENTS = {
+    "max-buckets",
+    "bucket-region",
     "list-type",
     "prefix",
     "delimiter",
@@ -341,10 +343,33 @@ def _parse_xml(body: bytes) -> ET.Element:
 
 # ----------------------------------------------------------------------------- buckets
 def _list_buckets(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:
-    buckets: XmlContent = [
-        ("Bucket", [("Name", name), ("CreationDate", iso8601(created))]) for name, created in s3.list_buckets()
+    """ListBuckets with its optional max-buckets (1 to 10000), continuation-token, prefix and
+    bucket-region (ListBuckets, Amazon S3 API Reference,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html); a page holds the
+    buckets after the token's, in name order, and a ContinuationToken when more remain."""
+    prefix = req.query_value("prefix") or ""
+    region = req.query_value("bucket-region")
+    max_buckets = _int_arg(req, "max-buckets", 10000)
+    if req.query_value("max-buckets") is not None and not 1 <= max_buckets <= 10000:
+        raise InvalidArgument("Argument max-buckets must be an integer between 1 and 10000")
+    token = req.query_value("continuation-token")
+    after = s3.continuation_marker("", token) if token is not None else ""
+    names = [
+        (name, created)
+        for name, created in s3.list_buckets()
+        if name.startswith(prefix) and name > after and region in (None, req.region or "us-east-1")
     ]
-    return _xml("ListAllMyBucketsResult", [("Owner", _OWNER), ("Buckets", buckets)])
+    page = names[:max_buckets]
+    buckets: XmlContent = [
+        ("Bucket", [("Name", name), ("CreationDate", iso8601(created)), ("BucketRegion", req.region or "us-east-1")])
+        for name, created in page
+    ]
+    out: list[tuple[str, XmlContent]] = [("Owner", _OWNER), ("Buckets", buckets)]
+    if len(names) > len(page):
+        out.append(("ContinuationToken", s3.continuation_token("", page[-1][0])))
+    if req.query_value("prefix") is not None:
+        out.append(("Prefix", prefix))
+    return _xml("ListAllMyBucketsResult", out)
 
 
 def _create_bucket(s3: S3Backend, req: Request, bucket: str, key: str) -> Response:

@@ -17,7 +17,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from localcloud.errors import AwsError
@@ -70,14 +69,13 @@ def _captured(data: bytes, content_type: str, mode: str, capture: Capture) -> di
 
 
 class CaptureWriter:
-    """Appends captured records to one open file per endpoint, variant and hour."""
+    """Appends captured records to one open object per endpoint, variant and hour."""
 
-    def __init__(self, s3_root: Path, split_uri: Callable[[str], tuple[str, str]] | None = None):
-        """`split_uri`: (bucket, prefix) of a DestinationS3Uri, raising AwsError for one outside
-        the object store (SageMakerBackend passes `cloud.s3.split_uri`); by default the URI is
-        only split, and the checks below keep the file inside `s3_root`."""
-        self.s3_root = s3_root
-        self._split_uri = split_uri or _split_uri
+    def __init__(self, open_append: Callable[[str], IO[str]]):
+        """`open_append(uri)`: the object an s3:// URI names, opened for appending text and
+        created if missing (SageMakerBackend passes `cloud.s3.open_append`); it raises AwsError
+        for a URI it cannot store (a missing bucket, a key S3 refuses)."""
+        self._open_append = open_append
         self._lock = threading.Lock()
         self._files: dict[tuple[str, str, str], IO[str]] = {}
 
@@ -122,18 +120,10 @@ class CaptureWriter:
         if handle is None:
             for old in [k for k in self._files if k[:2] == key[:2]]:  # a new hour
                 self._files.pop(old).close()
-            bucket, prefix = self._split_uri(destination)
+            bucket, prefix = _split_uri(destination)
             name = f"{when.strftime('%M-%S')}-{when.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
             object_key = "/".join(p for p in (prefix.strip("/"), endpoint, variant, hour, name) if p)
-            parts = PurePosixPath(object_key).parts
-            if any(p in ("..", ".") for p in parts) or "/" in bucket or bucket.startswith("."):
-                raise CaptureDestinationError(f"unusable capture destination {destination}")
-            bucket_dir = self.s3_root / bucket
-            if not bucket_dir.is_dir():
-                raise CaptureDestinationError(f"bucket {bucket} does not exist")
-            path = bucket_dir.joinpath(*parts)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = self._files[key] = open(path, "a", encoding="utf-8")
+            handle = self._files[key] = self._open_append(f"s3://{bucket}/{object_key}")
         return handle
 
     def close(self) -> None:

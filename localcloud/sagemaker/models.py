@@ -145,7 +145,7 @@ class SageMakerBackend(ModelRegistry):
         self._drained: dict[tuple[str, str], VariantStats] = collections.defaultdict(VariantStats)
         self._stats_lock = threading.Lock()
         self.stats_since = time.time()  # when the counters in _stats began
-        self._capture = CaptureWriter(cloud.config.s3_root, lambda uri: cloud.s3.split_uri(uri))
+        self._capture = CaptureWriter(lambda uri: cloud.s3.open_append(uri))
         self._closed = False
         self._closing = threading.Event()
         self._recover()
@@ -419,10 +419,13 @@ class SageMakerBackend(ModelRegistry):
         uri = resolved.get("ModelDataUrl")
         if uri is not None:
             try:
-                path = self.cloud.s3.resolve(uri)
+                exists = (
+                    self.cloud.s3.has_prefix(uri)
+                    if resolved.get("Mode") == "MultiModel"
+                    else self.cloud.s3.has_object(uri)
+                )
             except AwsError as exc:
                 raise ValidationException(f"ModelDataUrl: {exc}") from None
-            exists = path.is_dir() if resolved.get("Mode") == "MultiModel" else path.is_file()
             if not exists:
                 raise ValidationException(f"Could not find model data at {uri}.")
         return resolved

@@ -62,6 +62,7 @@ def test_query_lifecycle_results_in_s3_and_paging(client, offline_table):
     assert execution["Status"]["State"] == "SUCCEEDED"
     assert execution["ResultConfiguration"]["OutputLocation"] == f"{OUTPUT}/{query_id}.csv"
     assert execution["Status"]["CompletionDateTime"] >= execution["Status"]["SubmissionDateTime"]
+    assert execution["Statistics"]["DataScannedInBytes"] > 0  # the offline store's Parquet objects
 
     csv = s3.get_object(Bucket="athena-results", Key=f"queries/{query_id}.csv")["Body"].read().decode()
     lines = csv.splitlines()

@@ -55,12 +55,13 @@ def as_dict(response: dict) -> dict:
     return {f["FeatureName"]: f["ValueAsString"] for f in response["Record"]}
 
 
-def parquet_files(root, at_least: int = 1, timeout: float = 15.0) -> list:
-    """The offline store's Parquet files once replication (asynchronous, after the configured
-    delay) has written at least `at_least` of them."""
+def parquet_files(cloud, uri: str, at_least: int = 1, timeout: float = 15.0) -> list:
+    """The Parquet objects' files under the offline store's S3 prefix `uri` (through the S3
+    backend) once replication (asynchronous, after the configured delay) has written at least
+    `at_least` of them."""
     deadline = time.monotonic() + timeout
     while True:
-        files = sorted(root.rglob("*.parquet"))
+        files = cloud.s3.object_files(uri.rstrip("/") + "/", ".parquet")
         if len(files) >= at_least or time.monotonic() > deadline:
             return files
         time.sleep(0.1)
@@ -265,13 +266,14 @@ def test_restart_keeps_records_and_offline_parquet(tmp_path):
         got = rt.get_record(FeatureGroupName="claims", RecordIdentifierValueAsString="p1")
         assert as_dict(got)["num_claims"] == "7"
         resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
-        root = home / "s3" / resolved.removeprefix("s3://")
-        files = parquet_files(root)  # replicated after the delay, by the restarted process
+        files = parquet_files(server.cloud, resolved)  # replicated after the delay, by the restarted process
+        bucket, prefix = server.cloud.s3.split_uri(resolved.rstrip("/") + "/")
+        keys = [k for k in server.cloud.s3.list_keys(bucket, prefix) if k.endswith(".parquet")]
     finally:
         server.stop()
     assert len(files) == 1
     stamp = time.gmtime(now)
-    assert files[0].parent.relative_to(root).as_posix() == time.strftime("year=%Y/month=%m/day=%d/hour=%H", stamp)
+    assert keys[0].removeprefix(prefix).rsplit("/", 1)[0] == time.strftime("year=%Y/month=%m/day=%d/hour=%H", stamp)
     import pyarrow.parquet as pq
 
     table = pq.read_table(files[0])
@@ -307,16 +309,15 @@ def test_journaled_offline_rows_survive_a_crash(tmp_path):
         }
     )
     crashed.featurestore.put_record("claims", record("p1", time.time()))
-    root = home / "s3" / "feature-store"
-    assert not list(root.rglob("*.parquet"))  # accepted, not yet replicated (the delay)
+    assert not crashed.s3.object_files("s3://feature-store/", ".parquet")  # accepted, not yet replicated (the delay)
     crashed.featurestore.replicator.stop()  # as if the process died
 
     restarted = LocalCloud(Config(home=home, port=0))
     restarted.featurestore  # replication resumes on start
-    assert len(parquet_files(root)) == 1
+    assert len(parquet_files(restarted, "s3://feature-store/")) == 1
     restarted.close()
     crashed.featurestore.replicator.replicate(force=True)  # its journal is empty now
-    assert len(list(root.rglob("*.parquet"))) == 1
+    assert len(crashed.s3.object_files("s3://feature-store/", ".parquet")) == 1
 
 
 def test_bulk_ingest_and_athena_sql(client, localcloud, monkeypatch):

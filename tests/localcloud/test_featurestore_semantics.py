@@ -155,8 +155,8 @@ def _offline_rows(localcloud, sm, group: str) -> list[dict]:
     resolved = sm.describe_feature_group(FeatureGroupName=group)["OfflineStoreConfig"]["S3StorageConfig"][
         "ResolvedOutputS3Uri"
     ]
-    root = localcloud.cloud.config.s3_root / resolved.removeprefix("s3://")
-    rows = [r for f in sorted(root.rglob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    files = localcloud.cloud.s3.object_files(resolved.rstrip("/") + "/", ".parquet")
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
     return sorted(rows, key=lambda r: (r["event_time"], r["write_time"]))
 
 
@@ -276,12 +276,9 @@ def test_one_bad_record_never_poisons_the_store(tmp_path, monkeypatch):
         assert sm.describe_feature_group(FeatureGroupName="customers")["OfflineStoreStatus"] == {"Status": "Active"}
         # The good record journaled beside the bad one reached the offline store.
         described = sm.describe_feature_group(FeatureGroupName="claims")
-        root = (
-            home
-            / "s3"
-            / described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"].removeprefix("s3://")
-        )
-        ids = {r["policy_id"] for f in root.rglob("*.parquet") for r in pq.read_table(f).to_pylist()}
+        resolved = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+        files = server.cloud.s3.object_files(resolved.rstrip("/") + "/", ".parquet")
+        ids = {r["policy_id"] for f in files for r in pq.read_table(f).to_pylist()}
         assert ids == {"good"}
         # The pipeline's BuildDataset stops on a Blocked offline store with its reason.
         from processing import build_dataset

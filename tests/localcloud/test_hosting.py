@@ -7,7 +7,6 @@ import json
 import tarfile
 import threading
 import time
-from pathlib import Path
 
 import boto3
 import numpy as np
@@ -46,10 +45,18 @@ def _model_tar(seed: int, flip: bool = False) -> bytes:
     return out.getvalue()
 
 
-def _put(root: Path, key: str, data: bytes) -> None:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+def _put(cloud, uri: str, data: bytes) -> None:
+    """Store an object through localcloud's S3 backend (its bucket created if needed)."""
+    bucket, key = cloud.s3.split_uri(uri)
+    cloud.s3.create_bucket(bucket)
+    cloud.s3.put_object(bucket, key, data)
+
+
+def _captured(cloud, uri: str) -> list[dict]:
+    """Every captured record under an s3:// prefix, in key order."""
+    bucket, prefix = cloud.s3.split_uri(uri)
+    keys = [k for k in cloud.s3.list_keys(bucket, prefix) if k.endswith(".jsonl")]
+    return [json.loads(line) for k in keys for line in cloud.s3.read_bytes(f"s3://{bucket}/{k}").splitlines()]
 
 
 def _clients(url: str):
@@ -102,12 +109,12 @@ def _code(excinfo) -> str:
 
 @pytest.fixture
 def stack(localcloud):
-    root = localcloud.cloud.config.s3_root / "models"
-    _put(root, "m1/model.tar.gz", _model_tar(1))
-    _put(root, "m2/model.tar.gz", _model_tar(2, flip=True))
-    _put(root, "multi/a.tar.gz", _model_tar(3))
-    _put(root, "multi/b.tar.gz", _model_tar(4, flip=True))
-    (localcloud.cloud.config.s3_root / "capture").mkdir()
+    cloud = localcloud.cloud
+    _put(cloud, "s3://models/m1/model.tar.gz", _model_tar(1))
+    _put(cloud, "s3://models/m2/model.tar.gz", _model_tar(2, flip=True))
+    _put(cloud, "s3://models/multi/a.tar.gz", _model_tar(3))
+    _put(cloud, "s3://models/multi/b.tar.gz", _model_tar(4, flip=True))
+    cloud.s3.create_bucket("capture")
     sm, rt = _clients(localcloud.url)
     return localcloud, sm, rt
 
@@ -214,8 +221,7 @@ def test_endpoint_lifecycle_and_invoke(stack):
     assert _code(err) == "ValidationError"
     assert rt.invoke_endpoint(EndpointName="ep", Body="1,2,3,4")["ResponseMetadata"]["HTTPStatusCode"] == 200
 
-    captured = list((server.cloud.config.s3_root / "capture" / "dc" / "ep").rglob("*.jsonl"))
-    lines = [json.loads(line) for f in captured for line in f.read_text().splitlines()]
+    lines = _captured(server.cloud, "s3://capture/dc/ep/")
     assert lines and lines[0]["captureData"]["endpointInput"]["mode"] == "INPUT"
     assert {line["captureData"]["endpointInput"]["encoding"] for line in lines} >= {"CSV", "JSON"}
     assert server.cloud.sagemaker.stats("ep")["A"]["invocations"] >= 20
@@ -246,7 +252,7 @@ def test_endpoint_lifecycle_and_invoke(stack):
 
     # A config whose model cannot load: the endpoint stays on the old config, with a reason.
     _model(sm, "broken", "s3://models/m1/model.tar.gz")
-    (server.cloud.config.s3_root / "models" / "m1" / "model.tar.gz").write_bytes(b"not a tarball")
+    _put(server.cloud, "s3://models/m1/model.tar.gz", b"not a tarball")
     _config(sm, "c3", [("D", "broken", 1.0)])
     sm.update_endpoint(EndpointName="ep", EndpointConfigName="c3")
     described = _wait(sm, "ep")
@@ -315,7 +321,7 @@ def test_single_model_refuses_target_model_and_survives_restart(tmp_path):
     home = tmp_path / "home"
     server = start_server(home)
     try:
-        _put(server.cloud.config.s3_root / "models", "m1/model.tar.gz", _model_tar(1))
+        _put(server.cloud, "s3://models/m1/model.tar.gz", _model_tar(1))
         sm, rt = _clients(server.url)
         _model(sm, "m1", "s3://models/m1/model.tar.gz")
         _config(sm, "c1", [("A", "m1", 1.0)])
@@ -364,7 +370,6 @@ def test_data_capture_records_the_inference_id(stack):
         with pytest.raises(ClientError) as err:
             rt.invoke_endpoint(EndpointName="cap-ep", Body="1,2,3,4", InferenceId=bad)
         assert _code(err) == "ValidationError", bad
-    captured = sorted((server.cloud.config.s3_root / "capture" / "ids" / "cap-ep").rglob("*.jsonl"))
-    records = [json.loads(line) for f in captured for line in f.read_text().splitlines()]
+    records = _captured(server.cloud, "s3://capture/ids/cap-ep/")
     assert [r["eventMetadata"].get("inferenceId") for r in records] == ids + [None]
     assert all(set(r["eventMetadata"]) >= {"eventId", "inferenceTime"} for r in records)

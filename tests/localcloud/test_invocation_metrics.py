@@ -49,7 +49,7 @@ def test_invocations_and_errors_per_variant_reach_cloudwatch_and_the_studio(tmp_
     home = tmp_path / "mlgw"
     server = start_server(home)
     try:
-        _put(server.cloud.config.s3_root / "models", "m1/model.tar.gz", _model_tar(1))
+        _put(server.cloud, "s3://models/m1/model.tar.gz", _model_tar(1))
         sm, rt = _clients(server.url)
         _model(sm, "m1", "s3://models/m1/model.tar.gz")
         sm.create_endpoint_config(

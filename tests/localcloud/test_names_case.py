@@ -38,9 +38,8 @@ def sm(client):
 
 @pytest.fixture
 def model_uri(localcloud) -> str:
-    path = localcloud.cloud.config.s3_root / "models" / "m1" / "model.tar.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(_model_tar(1))
+    localcloud.cloud.s3.create_bucket("models")
+    localcloud.cloud.s3.put_object("models", "m1/model.tar.gz", _model_tar(1))
     return "s3://models/m1/model.tar.gz"
 
 

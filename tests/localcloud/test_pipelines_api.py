@@ -134,9 +134,8 @@ def definition() -> dict:
 
 @pytest.fixture
 def sm(localcloud, client):
-    bucket = localcloud.cloud.config.s3_root / BUCKET
-    (bucket / "code").mkdir(parents=True)
-    (bucket / "code" / "evaluate.py").write_text(EVALUATE)
+    localcloud.cloud.s3.create_bucket(BUCKET)
+    localcloud.cloud.s3.put_object(BUCKET, "code/evaluate.py", EVALUATE.encode())
     return client("sagemaker")
 
 
@@ -192,9 +191,7 @@ def test_pipeline_crud(sm):
 
 
 def test_definition_from_s3_location(localcloud, sm):
-    path = localcloud.cloud.config.s3_root / BUCKET / "definitions" / "big.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(definition()))
+    localcloud.cloud.s3.put_object(BUCKET, "definitions/big.json", json.dumps(definition()).encode())
     sm.create_pipeline(
         PipelineName="from-s3",
         RoleArn=ROLE,
@@ -237,8 +234,8 @@ def test_execution_runs_to_completion_and_lists_its_steps(localcloud, sm):
     output = job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     exec_id = arn.rsplit("/", 1)[1]
     assert output == f"s3://{BUCKET}/runs/{exec_id}/evaluation"
-    report = localcloud.cloud.config.s3_root / BUCKET / "runs" / exec_id / "evaluation" / "evaluation.json"
-    assert json.loads(report.read_text()) == {"binary_classification_metrics": {"auc": {"value": 0.82}}}
+    report = localcloud.cloud.s3.read_json(f"s3://{BUCKET}/runs/{exec_id}/evaluation/evaluation.json")
+    assert report == {"binary_classification_metrics": {"auc": {"value": 0.82}}}
 
     ascending = sm.list_pipeline_execution_steps(PipelineExecutionArn=arn, SortOrder="Ascending")
     assert [s["StepName"] for s in ascending["PipelineExecutionSteps"]] == ["Evaluate", "CheckAuc"]
@@ -293,8 +290,8 @@ def test_failing_script_reason_surfaces_and_retry_reruns_from_the_failed_step(lo
     assert "non-negative AUC" in summary["PipelineExecutionFailureReason"]
 
     # Fix the script so the same parameters now pass, then retry the execution in place.
-    script = localcloud.cloud.config.s3_root / BUCKET / "code" / "evaluate.py"
-    script.write_text(EVALUATE.replace("auc = float(", "auc = abs(float(").replace("+ 1])", "+ 1]))"))
+    fixed = EVALUATE.replace("auc = float(", "auc = abs(float(").replace("+ 1])", "+ 1]))")
+    localcloud.cloud.s3.put_object(BUCKET, "code/evaluate.py", fixed.encode())
     sm.retry_pipeline_execution(PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex)
     described = follow(sm, arn)
     assert described["PipelineExecutionStatus"] == "Succeeded", described.get("FailureReason")

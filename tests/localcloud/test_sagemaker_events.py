@@ -145,14 +145,14 @@ def test_endpoint_state_changes(client, localcloud):
     from tests.localcloud.test_hosting import _config, _model, _model_tar, _put, _wait
 
     sm = client("sagemaker")
-    _put(localcloud.cloud.config.s3_root / "models", "m1/model.tar.gz", _model_tar(1))
+    _put(localcloud.cloud, "s3://models/m1/model.tar.gz", _model_tar(1))
     _model(sm, "m1", "s3://models/m1/model.tar.gz")
     _config(sm, "c1", [("AllTraffic", "m1", 1.0)])
     arn = sm.create_endpoint(EndpointName="ep", EndpointConfigName="c1", Tags=[{"Key": "team", "Value": "risk"}])[
         "EndpointArn"
     ]
     _wait(sm, "ep")
-    _put(localcloud.cloud.config.s3_root / "models", "broken/model.tar.gz", b"not a tarball")
+    _put(localcloud.cloud, "s3://models/broken/model.tar.gz", b"not a tarball")
     _model(sm, "broken", "s3://models/broken/model.tar.gz")
     _config(sm, "c2", [("AllTraffic", "broken", 1.0)])
     sm.create_endpoint(EndpointName="bad", EndpointConfigName="c2")
