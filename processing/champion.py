@@ -1,0 +1,195 @@
+"""The champion: the model an endpoint serves now, found through the SageMaker API, and the
+gate that keeps a new model from replacing it when it is worse on the same test split.
+
+The serving model is the endpoint's variant with the largest current weight (on a canary, the
+model most traffic goes to; a tie goes to the later variant in the config): DescribeEndpoint →
+DescribeEndpointConfig → DescribeModel, whose container names the model package it was created
+from (DescribeModelPackage: its InferenceSpecification's ModelDataUrl) or the model data itself
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModel.html). Evaluate
+re-scores that model.tar.gz on the new model's test split, so both AUCs are measured on the same
+rows.
+
+The gate (pipeline parameters ChampionGate and ChampionMargin): with `enforce`, the new model
+deploys only if its AUC ≥ champion AUC − margin; with no serving endpoint (a first run), or a
+champion that cannot read this test split (the schema changed its feature columns), there is
+nothing to compare with and the gate passes, saying why. `skip` deploys whatever the
+comparison says (it is still measured and reported).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from processing.job import JobError
+
+GATE_MODES = ("enforce", "skip")
+# The approval status of a model the gate keeps from deploying: registered for the record (its
+# lineage and metrics), deployable later only by a person's decision.
+HELD_BACK_STATUS = "PendingManualApproval"
+
+
+class ChampionError(JobError):
+    """The serving model could not be looked up (an AWS refusal other than "no such endpoint")."""
+
+
+@dataclass
+class Serving:
+    """What the endpoint serves: its variant, model, model package (if any) and model data."""
+
+    endpoint: str
+    variant: str
+    model_name: str
+    model_package_arn: str | None
+    model_package_version: int | None
+    model_data_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "variant": self.variant,
+            "model_name": self.model_name,
+            "model_package_arn": self.model_package_arn,
+            "model_package_version": self.model_package_version,
+            "model_data_url": self.model_data_url,
+        }
+
+
+def _not_found(exc: ClientError) -> bool:
+    # DescribeEndpoint of a missing endpoint: ValidationException "Could not find endpoint ..."
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ResourceNotFound" or (
+        error.get("Code") == "ValidationException" and "Could not find" in str(error.get("Message", ""))
+    )
+
+
+def serving_model(sm, endpoint_name: str) -> Serving | None:
+    """The model `endpoint_name` serves now, or None when there is no such endpoint.
+    ChampionError (naming the call) for any other refusal, e.g. AccessDenied."""
+    try:
+        endpoint = sm.describe_endpoint(EndpointName=endpoint_name)
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise ChampionError(f"champion: DescribeEndpoint {endpoint_name}: {exc}") from None
+    try:
+        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        weights = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint.get("ProductionVariants", [])}
+        variants = config.get("ProductionVariants") or []
+        if not variants:
+            return None
+        best = max(
+            enumerate(variants),
+            key=lambda item: (
+                float(weights.get(item[1]["VariantName"]) or item[1].get("InitialVariantWeight", 1.0)),
+                item[0],
+            ),
+        )[1]
+        model = sm.describe_model(ModelName=best["ModelName"])
+        container = (model.get("Containers") or [model.get("PrimaryContainer") or {}])[0]
+        package_arn = container.get("ModelPackageName")
+        version = None
+        data_url = container.get("ModelDataUrl")
+        if package_arn:
+            package = sm.describe_model_package(ModelPackageName=package_arn)
+            version = package.get("ModelPackageVersion")
+            package_containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
+            data_url = package_containers[0].get("ModelDataUrl") or data_url
+    except (ClientError, BotoCoreError) as exc:
+        raise ChampionError(f"champion: reading what endpoint {endpoint_name} serves: {exc}") from None
+    if not data_url:
+        return None
+    return Serving(endpoint_name, best["VariantName"], best["ModelName"], package_arn, version, data_url)
+
+
+def download_model(s3, url: str, folder: str) -> str:
+    """Fetch the model.tar.gz at `url` (s3://bucket/key) into `folder`; its path."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, "model.tar.gz")
+    try:
+        s3.download_file(bucket, key, target)
+    except (ClientError, BotoCoreError) as exc:
+        raise ChampionError(f"champion: cannot read its model data {url}: {exc}") from None
+    return folder
+
+
+def measure(
+    sm,
+    s3,
+    endpoint_name: str,
+    score: Callable[[str], tuple[float, str | None]],
+) -> dict[str, Any]:
+    """evaluation.json's `champion`: what the endpoint serves and its AUC on this run's test
+    split. `score(model_dir)` returns (AUC, schema digest) for a model directory, raising
+    JobError when the model cannot read the split. `status` is "scored", "none" (no serving
+    endpoint) or "not comparable" (with the reason)."""
+    serving = serving_model(sm, endpoint_name)
+    if serving is None:
+        return {"endpoint": endpoint_name, "status": "none", "auc": None}
+    out = {**serving.as_dict(), "status": "scored", "auc": None}
+    with tempfile.TemporaryDirectory() as folder:
+        download_model(s3, serving.model_data_url, folder)
+        try:
+            auc, schema_digest = score(folder)
+        except JobError as exc:
+            return {**out, "status": "not comparable", "reason": str(exc)}
+    return {**out, "auc": float(auc), "schema_digest": schema_digest}
+
+
+def _name(champion: dict[str, Any]) -> str:
+    version = champion.get("model_package_version")
+    return f"version {version}" if version else f"model {champion.get('model_name')}"
+
+
+def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, approval_status: str) -> dict[str, Any]:
+    """evaluation.json's `champion_gate`: `min_auc` (the AUC the pipeline's CheckChampion
+    condition requires: champion AUC − margin, 0 when there is no champion to compare with),
+    `deploy`, `approval_status` (RegisterModel's: `approval_status` when it deploys, else
+    HELD_BACK_STATUS) and a one-line `reason`. ValueError for an unknown mode or a margin
+    outside [0, 1]."""
+    if mode not in GATE_MODES:
+        raise ValueError(f"--champion-gate {mode!r}: expected one of {', '.join(GATE_MODES)}")
+    if not 0.0 <= margin <= 1.0:
+        raise ValueError(f"--champion-margin {margin}: must be between 0 and 1")
+    endpoint = champion.get("endpoint")
+    champion_auc = champion.get("auc")
+    if champion_auc is None:
+        min_auc = 0.0
+        if champion.get("status") == "none":
+            reason = f"deployed: no model serving on endpoint {endpoint} to compare with (first deploy)"
+        else:
+            reason = (
+                f"deployed: the serving {_name(champion)} cannot be scored on this test split "
+                f"({champion.get('reason', 'unknown reason')}), nothing to compare with"
+            )
+        deploy = True
+    else:
+        min_auc = max(champion_auc - margin, 0.0)
+        deploy = auc >= min_auc or mode == "skip"
+        comparison = (
+            f"AUC {auc:.4f} vs the serving {_name(champion)} AUC {champion_auc:.4f} on the same test split, "
+            f"margin {margin:g}"
+        )
+        if auc >= min_auc:
+            reason = f"deployed: {comparison}"
+        elif mode == "skip":
+            reason = f"deployed although worse: ChampionGate=skip; {comparison}"
+        else:
+            reason = (
+                f"not deployed: worse than the serving model by more than the margin: {comparison}; "
+                f"the endpoint keeps {_name(champion)}"
+            )
+    return {
+        "mode": mode,
+        "margin": float(margin),
+        "min_auc": float(min_auc),
+        "deploy": bool(deploy),
+        "approval_status": approval_status if deploy else HELD_BACK_STATUS,
+        "reason": reason,
+    }
