@@ -44,6 +44,7 @@ class Lineage:
     that is not readable, its CustomerMetadataProperties. Digests are `sha256:<hex>`."""
 
     execution_arn: str | None = None
+    pipeline_name: str | None = None
     dataset_digest: str | None = None
     schema_digest: str | None = None
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"digest", "rows"}
@@ -83,6 +84,7 @@ def lineage_of(package: dict[str, Any], evaluation: dict[str, Any] | None) -> Li
         champion_package_arn=_known(champion.get("model_package_arn")),
         champion_auc=champion.get("auc") if isinstance(champion.get("auc"), float) else None,
         execution_arn=_known(record.get("execution_arn")) or _known(meta.get("PipelineExecutionArn")),
+        pipeline_name=_known(record.get("pipeline_name")),
         dataset_digest=_known(record.get("dataset_digest")) or _known(meta.get("DatasetDigest")),
         schema_digest=_known(record.get("schema_digest")) or _known(meta.get("SchemaDigest")),
         splits=splits,
@@ -150,6 +152,14 @@ def _read_json(s3, uri: str) -> dict[str, Any] | None:
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except (s3.exceptions.ClientError, ValueError):
         return None
+
+
+def evaluation(sm, s3, package_arn: str) -> dict[str, Any] | None:
+    """The evaluation report (Evaluate's evaluation.json) a package's
+    ModelMetrics.ModelQuality.Statistics points at; None if it has none or it cannot be read."""
+    doc = sm.describe_model_package(ModelPackageName=package_arn)
+    uri = doc.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+    return _read_json(s3, uri) if uri else None
 
 
 def describe(sm, s3, package: str, group: str = DEFAULT_GROUP) -> PackageView:
