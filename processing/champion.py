@@ -7,7 +7,12 @@ DescribeEndpointConfig → DescribeModel, whose container names the model packag
 from (DescribeModelPackage: its InferenceSpecification's ModelDataUrl) or the model data itself
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModel.html). Evaluate
 re-scores that model.tar.gz on the new model's test split, so both AUCs are measured on the same
-rows.
+rows: the rows the serving model did not train on. A retrain's split is drawn from the data the
+serving model was trained on plus what came since, so its test split holds rows the serving
+model has seen, on which it scores better than it will in production; the serving package's
+lineage names its train and validation splits (evaluation.json `lineage.splits.*.uri`), and
+the test rows found there are left out of the comparison (both models are scored on the rest).
+A serving model with no lineage is compared on the whole test split, and the report says so.
 
 The gate (pipeline parameters ChampionGate and ChampionMargin): with `enforce`, the new model
 deploys only if its AUC ≥ champion AUC − margin; with no serving endpoint (a first run), or a
@@ -18,6 +23,7 @@ comparison says (it is still measured and reported).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -48,6 +54,7 @@ class Serving:
     model_package_arn: str | None
     model_package_version: int | None
     model_data_url: str
+    evaluation_uri: str | None = None  # the package's evaluation.json (its lineage)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -94,17 +101,22 @@ def serving_model(sm, endpoint_name: str) -> Serving | None:
         container = (model.get("Containers") or [model.get("PrimaryContainer") or {}])[0]
         package_arn = container.get("ModelPackageName")
         version = None
+        evaluation_uri = None
         data_url = container.get("ModelDataUrl")
         if package_arn:
             package = sm.describe_model_package(ModelPackageName=package_arn)
             version = package.get("ModelPackageVersion")
+            quality = (package.get("ModelMetrics") or {}).get("ModelQuality") or {}
+            evaluation_uri = (quality.get("Statistics") or {}).get("S3Uri")
             package_containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
             data_url = package_containers[0].get("ModelDataUrl") or data_url
     except (ClientError, BotoCoreError) as exc:
         raise ChampionError(f"champion: reading what endpoint {endpoint_name} serves: {exc}") from None
     if not data_url:
         return None
-    return Serving(endpoint_name, best["VariantName"], best["ModelName"], package_arn, version, data_url)
+    return Serving(
+        endpoint_name, best["VariantName"], best["ModelName"], package_arn, version, data_url, evaluation_uri
+    )
 
 
 def download_model(s3, url: str, folder: str) -> str:
@@ -119,27 +131,64 @@ def download_model(s3, url: str, folder: str) -> str:
     return folder
 
 
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def training_data(s3, serving: Serving) -> list[bytes] | None:
+    """The CSV files the serving model was trained and validated on (its package's lineage:
+    evaluation.json `lineage.splits.train|validation.uri`), or None when its package records
+    no such location (registered before lineage was kept) or they are gone."""
+    if not serving.evaluation_uri:
+        return None
+    try:
+        bucket, key = _split(serving.evaluation_uri)
+        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        splits = (report.get("lineage") or {}).get("splits") or {}
+        uris = [(splits.get(name) or {}).get("uri") for name in ("train", "validation")]
+        if not all(uris):
+            return None
+        files = []
+        for uri in uris:
+            bucket, prefix = _split(uri)
+            keys = [
+                item["Key"]
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+                if not item["Key"].endswith("/")
+            ]
+            files.extend(s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in sorted(keys))
+        return files or None
+    except (ClientError, BotoCoreError, ValueError):
+        return None
+
+
 def measure(
     sm,
     s3,
     endpoint_name: str,
-    score: Callable[[str], tuple[float, str | None]],
+    score: Callable[[str, list[bytes] | None], dict[str, Any]],
 ) -> dict[str, Any]:
     """evaluation.json's `champion`: what the endpoint serves and its AUC on this run's test
-    split. `score(model_dir)` returns (AUC, schema digest) for a model directory, raising
-    JobError when the model cannot read the split. `status` is "scored", "none" (no serving
-    endpoint) or "not comparable" (with the reason)."""
+    split, on the rows it did not train on. `score(model_dir, seen)` scores a model directory
+    given the serving model's training CSVs (`seen`, None if unknown) and returns
+    {"auc": the serving model's AUC, "new_auc": the new model's on the same rows,
+    "rows_compared", "rows_excluded", "schema_digest"}, raising JobError when the model cannot
+    read the split. `status` is "scored", "none" (no serving endpoint) or "not comparable" (with
+    the reason)."""
     serving = serving_model(sm, endpoint_name)
     if serving is None:
         return {"endpoint": endpoint_name, "status": "none", "auc": None}
     out = {**serving.as_dict(), "status": "scored", "auc": None}
+    seen = training_data(s3, serving)
     with tempfile.TemporaryDirectory() as folder:
         download_model(s3, serving.model_data_url, folder)
         try:
-            auc, schema_digest = score(folder)
+            scored = score(folder, seen)
         except JobError as exc:
             return {**out, "status": "not comparable", "reason": str(exc)}
-    return {**out, "auc": float(auc), "schema_digest": schema_digest}
+    return {**out, **scored, "training_rows_known": seen is not None}
 
 
 def _name(champion: dict[str, Any]) -> str:
@@ -148,8 +197,9 @@ def _name(champion: dict[str, Any]) -> str:
 
 
 def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, approval_status: str) -> dict[str, Any]:
-    """evaluation.json's `champion_gate`: `min_auc` (the AUC the pipeline's CheckChampion
-    condition requires: champion AUC − margin, 0 when there is no champion to compare with),
+    """evaluation.json's `champion_gate`: `auc` (the new model's AUC on the rows both were
+    scored on) and `min_auc` (what the pipeline's CheckChampion condition requires of it:
+    champion AUC − margin, 0 when there is no champion to compare with),
     `deploy`, `approval_status` (RegisterModel's: `approval_status` when it deploys, else
     HELD_BACK_STATUS) and a one-line `reason`. ValueError for an unknown mode or a margin
     outside [0, 1]."""
@@ -170,11 +220,18 @@ def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, appro
             )
         deploy = True
     else:
+        # both on the same rows: the test rows the serving model did not train on
+        auc = float(champion.get("new_auc", auc))
         min_auc = max(champion_auc - margin, 0.0)
         deploy = auc >= min_auc or mode == "skip"
+        rows = (
+            f"{champion['rows_compared']:,} test rows"
+            + (f" ({champion['rows_excluded']:,} it trained on left out)" if champion.get("rows_excluded") else "")
+            if champion.get("training_rows_known")
+            else "the whole test split (its training data is not recorded)"
+        )
         comparison = (
-            f"AUC {auc:.4f} vs the serving {_name(champion)} AUC {champion_auc:.4f} on the same test split, "
-            f"margin {margin:g}"
+            f"AUC {auc:.4f} vs the serving {_name(champion)} AUC {champion_auc:.4f} on {rows}, margin {margin:g}"
         )
         if auc >= min_auc:
             reason = f"deployed: {comparison}"
@@ -188,6 +245,7 @@ def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, appro
     return {
         "mode": mode,
         "margin": float(margin),
+        "auc": float(auc),
         "min_auc": float(min_auc),
         "deploy": bool(deploy),
         "approval_status": approval_status if deploy else HELD_BACK_STATUS,

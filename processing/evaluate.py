@@ -124,6 +124,7 @@ class RunContext:
     champion_gate: str = "enforce"
     champion_margin: float = 0.01
     approval_status: str = "Approved"
+    split_uris: dict[str, str] = field(default_factory=dict)  # split name -> its S3 prefix
 
 
 def _schema_digest(*dirs: str) -> str | None:
@@ -145,6 +146,28 @@ def _scores(booster, features: list[str] | None, test: pd.DataFrame, whose: str)
     features = features or [c for c in test.columns if c != LABEL]
     dtest = xgb.DMatrix(test[features].astype("float64"), feature_names=list(features), missing=np.nan)
     return booster.predict(dtest)
+
+
+def _unseen(test: pd.DataFrame, seen: list[bytes] | None) -> np.ndarray:
+    """A mask of the test rows not among `seen` (CSV files: the serving model's training and
+    validation splits), matched on every column both have; all True when `seen` is None."""
+    import io
+
+    keep = np.ones(len(test), dtype=bool)
+    if not seen:
+        return keep
+    frames = [pd.read_csv(io.BytesIO(data)) for data in seen if data.strip()]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return keep
+    known = pd.concat(frames, ignore_index=True)
+    columns = [c for c in test.columns if c in known.columns]
+    if not columns:
+        return keep
+    as_float = {c: "float64" for c in columns}
+    hashed_known = set(pd.util.hash_pandas_object(known[columns].astype(as_float), index=False).tolist())
+    hashed_test = pd.util.hash_pandas_object(test[columns].astype(as_float), index=False)
+    return ~hashed_test.isin(hashed_known).to_numpy()
 
 
 def _clients():
@@ -211,6 +234,9 @@ def evaluate(
         if folder:
             splits[name] = lineage.split_summary(folder)
     splits = {name: splits[name] for name in lineage.SPLITS if name in splits}
+    for name, uri in context.split_uris.items():  # where each split is (the champion check reads them)
+        if name in splits and uri:
+            splits[name]["uri"] = uri
     report["lineage"] = {
         "pipeline_name": context.pipeline_name or None,
         "execution_id": context.execution_id or None,
@@ -224,13 +250,23 @@ def evaluate(
 
     if context.endpoint_name:
 
-        def score(folder: str) -> tuple[float, str | None]:
+        def score(folder: str, seen: list[bytes] | None) -> dict:
             with tempfile.TemporaryDirectory() as extracted:
                 serving_booster, serving_features = load_model(folder, extracted)
                 digest = _schema_digest(extracted, folder)
-            return float(
-                roc_auc_score(y, _scores(serving_booster, serving_features, test, "the serving model"))
-            ), digest
+            keep = _unseen(test, seen)
+            if len(np.unique(y[keep])) < 2:
+                raise EvaluationError(
+                    f"only one class among the {int(keep.sum()):,} test rows the serving model did not train on"
+                )
+            serving_scores = _scores(serving_booster, serving_features, test[keep], "the serving model")
+            return {
+                "auc": float(roc_auc_score(y[keep], serving_scores)),
+                "new_auc": float(roc_auc_score(y[keep], scores[keep])),
+                "rows_compared": int(keep.sum()),
+                "rows_excluded": int((~keep).sum()),
+                "schema_digest": digest,
+            }
 
         sm, s3 = clients()
         report["champion"] = champions.measure(sm, s3, context.endpoint_name, score)
@@ -278,6 +314,8 @@ def _main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--train-dir", default="", help="the training split (its digest and rows go in the lineage)")
     ap.add_argument("--validation-dir", default="", help="the validation split (digest and rows)")
+    for name in lineage.SPLITS:
+        ap.add_argument(f"--{name}-uri", default="", help=f"the {name} split's S3 location (recorded in the lineage)")
     ap.add_argument("--pipeline-name", default="", help="the pipeline (ExecutionVariables.PIPELINE_NAME)")
     ap.add_argument("--pipeline-execution-id", default="", help="the execution's id: the MLflow run's name")
     ap.add_argument("--pipeline-execution-arn", default="", help="the execution's ARN (lineage, MLflow tag)")
@@ -304,6 +342,7 @@ def _main(argv: list[str] | None = None) -> None:
         champion_gate=args.champion_gate,
         champion_margin=args.champion_margin,
         approval_status=args.approval_status,
+        split_uris={name: getattr(args, f"{name}_uri") for name in lineage.SPLITS},
     )
     try:
         report = evaluate(

@@ -469,6 +469,7 @@ def get_pipeline(
         [
             # one `--flag=value` argument: never an empty container argument when no server is set
             Join(on="", values=["--mlflow-tracking-uri=", mlflow_uri]),
+            *(part for name in ("train", "validation", "test") for part in (f"--{name}-uri", dataset_uri(name))),
             "--pipeline-name",
             ExecutionVariables.PIPELINE_NAME,
             "--pipeline-execution-id",
@@ -589,7 +590,7 @@ def get_pipeline(
         ),
     )
     # The champion gate: Deploy only if the new model's AUC is at least the serving model's on
-    # the same test split minus ChampionMargin (Evaluate computes that bound, `min_auc`: a
+    # the same test rows minus ChampionMargin (Evaluate computes both, `auc` and `min_auc`: a
     # pipeline condition cannot subtract; 0 with nothing serving), or ChampionGate=skip. Else
     # the execution ends Succeeded with the model registered and the endpoint unchanged.
     check_champion = ConditionStep(
@@ -598,7 +599,9 @@ def get_pipeline(
             ConditionOr(
                 conditions=[
                     ConditionEquals(left=champion_gate, right="skip"),
-                    ConditionGreaterThanOrEqualTo(left=auc, right=evaluation("champion_gate.min_auc")),
+                    ConditionGreaterThanOrEqualTo(
+                        left=evaluation("champion_gate.auc"), right=evaluation("champion_gate.min_auc")
+                    ),
                 ]
             )
         ],
