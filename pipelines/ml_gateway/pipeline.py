@@ -1,7 +1,8 @@
 """The ML Gateway pipeline, defined once with the SageMaker Python SDK (3.x).
 
-Ingest → FeatureStore → BuildDataset → Train → Evaluate → (AUC ≥ threshold ?)
-RegisterModel + Deploy : Fail. The definition JSON this produces is what AWS runs and what
+Ingest → FeatureStore → BuildDataset → Baseline → Train → Evaluate → (AUC ≥ threshold ?)
+RegisterModel + (not worse than the serving model by more than ChampionMargin ? Deploy : end)
+: Fail. The definition JSON this produces is what AWS runs and what
 the local executor runs; `get_pipeline` needs no network beyond the SageMaker/S3 endpoints
 the session points at (localcloud by default), and no AWS credentials locally.
 
