@@ -17,10 +17,12 @@ def register(sub) -> None:
             help="registered model versions: approval status and evaluation metrics",
             description="list: every version of the model package group, newest first, with its "
             "approval status, test AUC and PR-AUC. describe VERSION: one version's "
-            "package, metrics and confusion matrix (VERSION is a number or a model "
-            "package ARN; default the newest). compare A B: two versions side by side "
-            "with the change in each metric. Reads localcloud by default, AWS with "
-            "--target aws (your credentials).",
+            "package, metrics, confusion matrix and lineage (execution, rows and digest of "
+            "each split, schema digest, parameters, champion gate; VERSION is a number or a "
+            "model package ARN; default the newest). compare A B: two versions side by side, "
+            "whether their datasets, test sets and schemas are the same and the parameters "
+            "that differ; a metric's change only when both were scored on the same test set. "
+            "Reads localcloud by default, AWS with --target aws (your credentials).",
         )
     )
     models.add_argument(
