@@ -150,8 +150,11 @@ def test_describe_compare_and_the_studio_show_lineage(localcloud, client, capsys
     server = Background(Backend(Target.local(config)))
     try:
         status, page = get(f"{server.url}/models/{GROUP}/3")
+        compare_status, compared = get(f"{server.url}/models/{GROUP}/compare?a=1&b=3")
     finally:
         server.stop()
+    # and its side by side view prints no change across different test sets either
+    assert compare_status == 200 and 'id="no-change"' in compared and "+0.0600" not in compared
     assert status == 200 and 'id="package-lineage"' in page
     assert "/pipelines/MLGatewayPipeline/executions/run3" in page
     assert "1,400 rows" in page and _digest("schema-2") in page
