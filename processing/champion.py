@@ -15,7 +15,13 @@ the test rows found there are left out of the comparison (both models are scored
 A serving model with no lineage is compared on the whole test split, and the report says so.
 
 The gate (pipeline parameters ChampionGate and ChampionMargin): with `enforce`, the new model
-deploys only if its AUC ≥ champion AUC − margin; with no serving endpoint (a first run), or a
+deploys only if its AUC ≥ champion AUC − margin − noise, where `noise` is how much the AUC
+difference of the two models varies with the test rows drawn (`paired_noise`: 1.645 standard
+errors of the paired difference, DeLong's method: one-sided 95 %). So a model is held back when it is
+worse by more than the margin beyond what the test set can tell: on a few hundred rows with a
+handful of fraud cases two equally good models differ by a few hundredths of AUC from one split
+to the next, and a retrain must not be refused for that; on large test sets the noise is small
+and the margin decides. With no serving endpoint (a first run), or a
 champion that cannot read this test split (the schema changed its feature columns), there is
 nothing to compare with and the gate passes, saying why. `skip` deploys whatever the
 comparison says (it is still measured and reported).
@@ -191,6 +197,33 @@ def measure(
     return {**out, **scored, "training_rows_known": seen is not None}
 
 
+# One-sided 95 %: the normal quantile the noise allowance is measured in.
+Z_95 = 1.6448536269514722
+
+
+def paired_noise(y, new_scores, champion_scores) -> float:
+    """How far the AUC difference (new − champion) measured on these rows could be from its
+    true value, one-sided at 95 %: 1.645 standard errors of the paired difference, by DeLong's
+    method (DeLong, DeLong & Clarke-Pearson 1988, "Comparing the areas under two or more
+    correlated ROC curves"; midrank form of Sun & Xu 2014). Paired: both models scored on the
+    same rows, so what they share cancels out. 0 with fewer than two rows of either class."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    y = np.asarray(y, dtype="int64")
+    scores = np.vstack([np.asarray(new_scores, float), np.asarray(champion_scores, float)])
+    positives, negatives = scores[:, y == 1], scores[:, y == 0]
+    m, n = positives.shape[1], negatives.shape[1]
+    if m < 2 or n < 2:
+        return 0.0
+    everything = rankdata(np.hstack([positives, negatives]), axis=1)
+    v10 = (everything[:, :m] - rankdata(positives, axis=1)) / n  # per positive: share of negatives below
+    v01 = 1.0 - (everything[:, m:] - rankdata(negatives, axis=1)) / m  # per negative: share of positives above
+    covariance = np.cov(v10) / m + np.cov(v01) / n
+    variance = covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1]
+    return float(Z_95 * np.sqrt(max(variance, 0.0)))
+
+
 def _name(champion: dict[str, Any]) -> str:
     version = champion.get("model_package_version")
     return f"version {version}" if version else f"model {champion.get('model_name')}"
@@ -199,7 +232,7 @@ def _name(champion: dict[str, Any]) -> str:
 def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, approval_status: str) -> dict[str, Any]:
     """evaluation.json's `champion_gate`: `auc` (the new model's AUC on the rows both were
     scored on) and `min_auc` (what the pipeline's CheckChampion condition requires of it:
-    champion AUC − margin, 0 when there is no champion to compare with),
+    champion AUC − margin − champion["noise"], 0 when there is no champion to compare with),
     `deploy`, `approval_status` (RegisterModel's: `approval_status` when it deploys, else
     HELD_BACK_STATUS) and a one-line `reason`. ValueError for an unknown mode or a margin
     outside [0, 1]."""
@@ -222,7 +255,8 @@ def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, appro
     else:
         # both on the same rows: the test rows the serving model did not train on
         auc = float(champion.get("new_auc", auc))
-        min_auc = max(champion_auc - margin, 0.0)
+        noise = float(champion.get("noise", 0.0))
+        min_auc = max(champion_auc - margin - noise, 0.0)
         deploy = auc >= min_auc or mode == "skip"
         rows = (
             f"{champion['rows_compared']:,} test rows"
@@ -231,7 +265,8 @@ def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, appro
             else "the whole test split (its training data is not recorded)"
         )
         comparison = (
-            f"AUC {auc:.4f} vs the serving {_name(champion)} AUC {champion_auc:.4f} on {rows}, margin {margin:g}"
+            f"AUC {auc:.4f} vs the serving {_name(champion)} AUC {champion_auc:.4f} on {rows}, "
+            f"margin {margin:g} + test-set noise {noise:.4f}"
         )
         if auc >= min_auc:
             reason = f"deployed: {comparison}"
@@ -239,7 +274,7 @@ def decide(auc: float, champion: dict[str, Any], mode: str, margin: float, appro
             reason = f"deployed although worse: ChampionGate=skip; {comparison}"
         else:
             reason = (
-                f"not deployed: worse than the serving model by more than the margin: {comparison}; "
+                f"not deployed: worse than the serving model by more than the margin and the noise: {comparison}; "
                 f"the endpoint keeps {_name(champion)}"
             )
     return {

@@ -263,6 +263,7 @@ def evaluate(
             return {
                 "auc": float(roc_auc_score(y[keep], serving_scores)),
                 "new_auc": float(roc_auc_score(y[keep], scores[keep])),
+                "noise": champions.paired_noise(y[keep], scores[keep], serving_scores),
                 "rows_compared": int(keep.sum()),
                 "rows_excluded": int((~keep).sum()),
                 "schema_digest": digest,
