@@ -50,11 +50,7 @@ def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
     score = json.loads(reply["Body"].read())["predictions"][0]["score"]
     assert 0.0 <= score <= 1.0
 
-    # Other data: on 1,500 policies two equally good models' AUCs differ by more than the champion
-    # gate's default margin (0.01), so the gate is skipped here (tests/test_lineage.py tests it).
-    second = local_run.run(
-        config, policies=1500, seed=8, claims=None, customers=None, parameters={"ChampionGate": "skip"}
-    )
+    second = local_run.run(config, policies=1500, seed=8, claims=None, customers=None, parameters={})
     assert second.succeeded, capsys.readouterr().out
     endpoint_after = sm.describe_endpoint(EndpointName=local_run.ENDPOINT_NAME)
     assert endpoint_after["EndpointStatus"] == "InService"
