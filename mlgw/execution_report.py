@@ -126,3 +126,46 @@ def retry_lines(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> li
         lines.append(f"reused from the step cache: {', '.join(cached)}")
     lines.append(f"ran in this retry: {', '.join(ran) if ran else 'nothing'}")
     return lines
+
+
+def champion_lines(sm, s3, result: ExecutionResult) -> list[str]:
+    """After a succeeded execution that registered a model: the serving model it was compared
+    with (its AUC re-scored on the same test split), whether the champion gate deployed the new
+    one and, if not, how to deploy it anyway. Read from the package's evaluation.json (Evaluate's
+    `champion` and `champion_gate`, processing/champion.py); no lines when there is none."""
+    from mlgw import registry_view
+
+    package_arn = next(
+        (s["Metadata"]["RegisterModel"]["Arn"] for s in result.steps if "RegisterModel" in s.get("Metadata", {})), None
+    )
+    if not package_arn:
+        return []
+    try:
+        report = registry_view.evaluation(sm, s3, package_arn) or {}
+    except (ClientError, BotoCoreError):  # the summary must never hide the execution's result
+        return []
+    champion, gate = report.get("champion") or {}, report.get("champion_gate") or {}
+    if not gate:
+        return []
+    lines = []
+    if isinstance(champion.get("auc"), float):
+        who = (
+            f"version {champion['model_package_version']}"
+            if champion.get("model_package_version")
+            else champion.get("model_name")
+        )
+        lines.append(
+            f"champion        {who} on {champion.get('endpoint')} (variant {champion.get('variant')}): "
+            f"AUC {champion['auc']:.4f} re-scored on this run's test split"
+        )
+    deployed = any(s.get("StepName") == "Deploy" and s.get("StepStatus") == "Succeeded" for s in result.steps)
+    lines.append(f"champion gate   {gate.get('reason', '')}")
+    if not deployed:
+        version = package_arn.rsplit("/", 1)[-1]
+        status = gate.get("approval_status", "")
+        lines.append(
+            f"                version {version} is registered {status}, not deployed; to deploy it anyway: "
+            f"`mlgw run ... --param ChampionGate=skip` (a new run), or approve it and "
+            f"`mlgw endpoint deploy --version {version}`"
+        )
+    return lines

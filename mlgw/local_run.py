@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from localcloud import daemon
 from localcloud.config import Config
 from mlgw import definition_cache, executions, run_config
-from mlgw.execution_report import failure_advice
+from mlgw.execution_report import champion_lines, failure_advice
 from mlgw.progress import ExecutionResult, Phases
 from mlgw.target import Target, sdk_default_bucket
 from pipelines.ml_gateway import locations
@@ -519,6 +519,7 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
             pr_auc = metrics.get("pr_auc", {}).get("value", float("nan"))
             print(f"test AUC        {auc:.4f}  (PR-AUC {pr_auc:.4f})", file=out)
         print(f"model package   {package_arn}", file=out)
+        out.writelines(f"{line}\n" for line in champion_lines(sm, s3, result))
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
     print(
         f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, config {endpoint['EndpointConfigName']})",

@@ -6,6 +6,13 @@ MLflow tracking URI elsewhere (locally `mlgw mlflow`'s store under the state dir
 no URI nothing is imported and nothing is logged. MLflow is imported inside `log_run` only: it
 is heavy, and the scripts must run without it when no tracking server is set.
 
+The run is named after the pipeline execution's id (ExecutionVariables.PIPELINE_EXECUTION_ID,
+given to Evaluate), so every execution — `mlgw run`, `mlgw pipeline start`, a drift retrain,
+the studio's Start form — appears under its id, and tagged (`lineage_tags`) with the pipeline,
+the execution ARN, the dataset and schema digests, the endpoint and the champion gate's
+decision; the model package registered after Evaluate names the run in its
+CustomerMetadataProperties (`MlflowRunId`) and its evaluation.json.
+
 Logged: the training parameters, per-round train/validation AUC (step = boosting round), the
 test metrics, and as artifacts the ROC and PR curves (as images for MLflow's UI and as points
 for code), the confusion matrix and the feature importance (gain). https://mlflow.org/docs/latest/tracking.html,
@@ -43,6 +50,30 @@ def _curve(x, y, x_label: str, y_label: str, title: str, diagonal: bool = False)
     return fig
 
 
+# Tag names: MLflow's own `mlflow.*` tags are reserved for MLflow; ours under `sagemaker.`.
+TAG_PREFIX = "sagemaker."
+
+
+def lineage_tags(report: dict[str, Any]) -> dict[str, str]:
+    """Tags for a run from evaluation.json's `lineage` and `champion_gate`: pipeline name,
+    execution id and ARN, dataset / test-set / schema digests, endpoint and gate decision.
+    Absent values are left out."""
+    lineage = report.get("lineage") or {}
+    gate = report.get("champion_gate") or {}
+    champion = report.get("champion") or {}
+    tags = {
+        "pipeline_name": lineage.get("pipeline_name"),
+        "pipeline_execution_id": lineage.get("execution_id"),
+        "pipeline_execution_arn": lineage.get("execution_arn"),
+        "dataset_digest": lineage.get("dataset_digest"),
+        "test_set_digest": ((lineage.get("splits") or {}).get("test") or {}).get("digest"),
+        "schema_digest": lineage.get("schema_digest"),
+        "endpoint_name": champion.get("endpoint"),
+        "champion_gate": gate.get("reason"),
+    }
+    return {f"{TAG_PREFIX}{name}": str(value) for name, value in tags.items() if value not in (None, "")}
+
+
 def log_run(
     tracking_uri: str,
     history: dict[str, Any] | None,
@@ -51,15 +82,17 @@ def log_run(
     scores,
     experiment: str = EXPERIMENT,
     run_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Log one run; return {"tracking_uri", "experiment_id", "run_id"} for evaluation.json."""
+    """Log one run named `run_name` (MLflow picks a name when None) with `tags`; return
+    {"tracking_uri", "experiment_id", "run_id"} for evaluation.json."""
     import mlflow
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     mlflow.set_tracking_uri(tracking_uri)
     experiment_id = mlflow.set_experiment(experiment).experiment_id
     metrics = report["binary_classification_metrics"]
-    with mlflow.start_run(run_name=run_name) as run:
+    with mlflow.start_run(run_name=run_name, tags=tags or None) as run:
         history = history or {}
         mlflow.log_params({k: v for k, v in (history.get("params") or {}).items() if v is not None})
         for split_name, by_metric in (history.get("rounds") or {}).items():

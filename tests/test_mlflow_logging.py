@@ -63,6 +63,7 @@ def test_evaluate_logs_the_run_to_the_configured_store(tmp_path, packaged):
     model, test_dir, history = packaged
     uri = mlflow_store.create(tmp_path / "home")
     out = tmp_path / "evaluation"
+    execution_arn = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/mlgatewaypipeline/execution/k3x9abc01def"
     assert (
         evaluate.main(
             [
@@ -70,9 +71,18 @@ def test_evaluate_logs_the_run_to_the_configured_store(tmp_path, packaged):
                 str(model),
                 "--test-dir",
                 str(test_dir),
+                "--train-dir",
+                str(test_dir.parent / "train"),
                 "--output-dir",
                 str(out),
                 f"--mlflow-tracking-uri={uri}",
+                # what the pipeline passes (ExecutionVariables), whoever started the execution
+                "--pipeline-name",
+                "MLGatewayPipeline",
+                "--pipeline-execution-id",
+                "k3x9abc01def",
+                "--pipeline-execution-arn",
+                execution_arn,
             ]
         )
         == 0
@@ -83,6 +93,15 @@ def test_evaluate_logs_the_run_to_the_configured_store(tmp_path, packaged):
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(report["mlflow"]["run_id"])
     assert client.get_experiment(run.info.experiment_id).name == "ml-gateway"
+    # the run is found under its execution's id, and says which pipeline, execution and data
+    assert run.info.run_name == "k3x9abc01def"
+    tags = run.data.tags
+    assert tags["sagemaker.pipeline_name"] == "MLGatewayPipeline"
+    assert tags["sagemaker.pipeline_execution_arn"] == execution_arn
+    assert tags["sagemaker.dataset_digest"] == report["lineage"]["dataset_digest"]
+    assert tags["sagemaker.test_set_digest"] == report["lineage"]["splits"]["test"]["digest"]
+    # the package registered after Evaluate names the run (RegisterModel copies this property)
+    assert report["lineage_properties"]["MlflowRunId"] == run.info.run_id
     assert run.data.params["max_depth"] == "5" and run.data.params["num_round"] == "15"
     rounds = len(history["rounds"]["validation"]["auc"])
     assert rounds >= 1

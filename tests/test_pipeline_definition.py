@@ -26,11 +26,14 @@ def definition(localcloud, monkeypatch):
 
 def _steps(definition: dict) -> dict[str, dict]:
     found = {}
-    for step in definition["Steps"]:
-        found[step["Name"]] = step
-        for branch in ("IfSteps", "ElseSteps"):
-            for inner in step.get("Arguments", {}).get(branch, []):
-                found[inner["Name"]] = inner
+
+    def add(steps: list[dict]) -> None:
+        for step in steps:
+            found[step["Name"]] = step
+            for branch in ("IfSteps", "ElseSteps"):
+                add(step.get("Arguments", {}).get(branch, []))
+
+    add(definition["Steps"])
     return found
 
 
@@ -46,6 +49,7 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
         "Evaluate": "Processing",
         "CheckAuc": "Condition",
         "RegisterModel": "RegisterModel",
+        "CheckChampion": "Condition",
         "Deploy": "Processing",
         "AucBelowThreshold": "Fail",
     }
@@ -74,7 +78,18 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert condition["Type"] == "GreaterThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
     assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
-    assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "Deploy"]
+    assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "CheckChampion"]
+    # The champion gate: Deploy only if ChampionGate=skip or the AUC reaches the bound Evaluate
+    # computed from the serving model's AUC on the same test split; else nothing (Succeeded).
+    gate = steps["CheckChampion"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["Deploy"] and not gate.get("ElseSteps")
+    (either,) = gate["Conditions"]
+    assert either["Type"] == "Or"
+    skip, bound = either["Conditions"]
+    assert skip == {"Type": "Equals", "LeftValue": {"Get": "Parameters.ChampionGate"}, "RightValue": "skip"}
+    assert bound["RightValue"]["Std:JsonGet"]["Path"] == "champion_gate.min_auc"
+    assert params["ChampionGate"]["EnumValues"] == ["enforce", "skip"]
+    assert params["ChampionMargin"] == {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": 0.01}
     assert steps["Evaluate"]["PropertyFiles"][0]["FilePath"] == "evaluation.json"
     # Evaluate runs in the processing image like every processing step (default: the account's
     # ml-gateway-processing:latest; tests/test_processing_image.py checks the images in detail).
@@ -98,6 +113,14 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert "Steps.Baseline" in json.dumps(drift["Statistics"]) and "constraints.json" in json.dumps(
         drift["Constraints"]
     )
+
+    # ...and its lineage: the execution, and the summary Evaluate wrote (evaluation.json).
+    metadata = register["CustomerMetadataProperties"]
+    assert metadata["PipelineExecutionArn"] == {"Get": "Execution.PipelineExecutionArn"}
+    assert metadata["DatasetDigest"]["Std:JsonGet"]["Path"] == "lineage_properties.DatasetDigest"
+    assert register["ModelApprovalStatus"]["Std:JsonGet"]["Path"] == "champion_gate.approval_status"
+    evaluate_args = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert {"Get": "Execution.PipelineExecutionId"} in evaluate_args
 
     # On AWS the XGBoost container serves with our inference contract, shipped beside the model.
     container = register["InferenceSpecification"]["Containers"][0]

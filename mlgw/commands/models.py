@@ -18,11 +18,14 @@ def register(sub) -> None:
             help="registered model versions: approval status and evaluation metrics",
             description="list: every version of the model package group, newest first, with its "
             "approval status, test AUC and PR-AUC. describe VERSION: one version's "
-            "package, metrics and confusion matrix (VERSION is a number or a model "
-            "package ARN; default the newest). compare A B: two versions side by side "
-            "with the change in each metric. approve VERSION / reject VERSION [--reason TEXT]: "
-            "set its ModelApprovalStatus (UpdateModelPackage, with the reason as its "
-            "ApprovalDescription); a version an endpoint serves is not rejected unless --force. "
+            "package, metrics, confusion matrix and lineage (execution, rows and digest of "
+            "each split, schema digest, parameters, champion gate; VERSION is a number or a "
+            "model package ARN; default the newest). compare A B: two versions side by side, "
+            "whether their datasets, test sets and schemas are the same and the parameters "
+            "that differ; a metric's change only when both were scored on the same test set. "
+            "approve VERSION / reject VERSION [--reason TEXT]: set its ModelApprovalStatus "
+            "(UpdateModelPackage, with the reason as its ApprovalDescription); a version an "
+            "endpoint serves is not rejected unless --force. "
             "Reads and writes localcloud by default, AWS with --target aws (your credentials).",
         )
     )

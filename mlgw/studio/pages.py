@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
 
+from mlgw import registry_view
 from mlgw.approval import STATUSES as APPROVAL
 from mlgw.executions_view import started_by
 from mlgw.studio import charts, graph, monitoring_view
@@ -313,6 +314,7 @@ def _package_view(backend, group: str, version: int) -> dict:
     report = backend.package_metrics(package) or {}
     metrics = report.get("binary_classification_metrics", {})
     matrix = metrics.get("confusion_matrix")
+    lineage = registry_view.lineage_of(package, report)
     return {
         "package": package,
         "version": version,
@@ -323,6 +325,10 @@ def _package_view(backend, group: str, version: int) -> dict:
         else None,
         # Evaluate writes which MLflow run it logged into the report the package carries.
         "mlflow": report.get("mlflow") if (report.get("mlflow") or {}).get("run_id") else None,
+        # what `mlgw models describe` shows: one view of the lineage (mlgw/registry_view.py)
+        "lineage": lineage,
+        "lineage_rows": registry_view.lineage_rows(lineage),
+        "champion": report.get("champion") if isinstance((report.get("champion") or {}).get("auc"), float) else None,
     }
 
 

@@ -48,6 +48,11 @@ DECLARED: list[dict[str, Any]] = [
     {"Name": "MlflowTrackingUri", "Type": "String", "DefaultValue": ""},
     {"Name": "DriftCheckSchedule", "Type": "String", "DefaultValue": "rate(1 hour)"},
     {"Name": "DriftCheckWindowMinutes", "Type": "Integer", "DefaultValue": 60},
+    # The champion gate (processing/champion.py): a new model deploys only if its test AUC is at
+    # least the serving model's AUC on the same test split minus ChampionMargin; `skip` deploys it
+    # regardless (the comparison is still measured and reported).
+    {"Name": "ChampionMargin", "Type": "Float", "DefaultValue": 0.01},
+    {"Name": "ChampionGate", "Type": "String", "DefaultValue": "enforce", "EnumValues": ["enforce", "skip"]},
 ]
 
 # Values a run could only fail on later (after training, or at Deploy, with a model already
@@ -67,6 +72,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
     "AucThreshold": (0, 1, False),
     "NewVariantWeight": (0, 1, True),
     "DriftCheckWindowMinutes": (1, 24 * 60, False),
+    "ChampionMargin": (0, 1, False),  # an AUC difference
 }
 # Names and expressions AWS checks only when Deploy creates them.
 PATTERNS: dict[str, tuple[re.Pattern, str]] = {

@@ -1,7 +1,8 @@
 """The ML Gateway pipeline, defined once with the SageMaker Python SDK (3.x).
 
-Ingest → FeatureStore → BuildDataset → Train → Evaluate → (AUC ≥ threshold ?)
-RegisterModel + Deploy : Fail. The definition JSON this produces is what AWS runs and what
+Ingest → FeatureStore → BuildDataset → Baseline → Train → Evaluate → (AUC ≥ threshold ?)
+RegisterModel + (not worse than the serving model by more than ChampionMargin ? Deploy : end)
+: Fail. The definition JSON this produces is what AWS runs and what
 the local executor runs; `get_pipeline` needs no network beyond the SageMaker/S3 endpoints
 the session points at (localcloud by default), and no AWS credentials locally.
 
@@ -24,7 +25,7 @@ from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.conditions import ConditionEquals, ConditionGreaterThanOrEqualTo, ConditionOr
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
@@ -41,6 +42,7 @@ from sagemaker.train.configs import Compute, InputData, OutputDataConfig, Source
 
 from pipelines.ml_gateway.locations import landing_uri
 from pipelines.ml_gateway.parameters import DECLARED
+from processing.lineage import PROPERTY_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSING_DIR = PROJECT_ROOT / "processing"
@@ -465,16 +467,50 @@ def get_pipeline(
     model_data = train.properties.ModelArtifacts.S3ModelArtifacts
 
     evaluation_report = PropertyFile(name="EvaluationReport", output_name="evaluation", path="evaluation.json")
+
+    def evaluation(path: str) -> JsonGet:
+        return JsonGet(step_name="Evaluate", property_file=evaluation_report, json_path=path)
+
+    champion_gate, champion_margin = declared["ChampionGate"], declared["ChampionMargin"]
+    # Evaluate scores the new model and re-scores the one EndpointName serves on the same test
+    # split (processing/champion.py), and records the model's lineage (processing/lineage.py):
+    # the execution, every split's digest and rows, the parameters. It names the execution, so
+    # it runs again in every execution (the champion may have changed since).
     evaluate = processing_step(
         "Evaluate",
         "evaluate.py",
         [
             _s3_input("model", model_data, f"{PROCESSING_ROOT}/model"),
             _s3_input("test", dataset_uri("test"), f"{PROCESSING_ROOT}/test"),
+            _s3_input("train", dataset_uri("train"), f"{PROCESSING_ROOT}/train"),
+            _s3_input("validation", dataset_uri("validation"), f"{PROCESSING_ROOT}/validation"),
         ],
         [_s3_output("evaluation", f"{PROCESSING_ROOT}/evaluation", run_prefix("evaluation"))],
-        # one `--flag=value` argument: never an empty container argument when no server is set
-        [Join(on="", values=["--mlflow-tracking-uri=", mlflow_uri])],
+        [
+            # one `--flag=value` argument: never an empty container argument when no server is set
+            Join(on="", values=["--mlflow-tracking-uri=", mlflow_uri]),
+            *(part for name in ("train", "validation", "test") for part in (f"--{name}-uri", dataset_uri(name))),
+            "--pipeline-name",
+            ExecutionVariables.PIPELINE_NAME,
+            "--pipeline-execution-id",
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "--pipeline-execution-arn",
+            ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            "--endpoint-name",
+            endpoint_name,
+            "--champion-gate",
+            champion_gate,
+            "--champion-margin",
+            champion_margin.to_string(),
+            "--approval-status",
+            approval_status,
+            # every parameter as the execution resolved it, for the lineage (one `NAME=VALUE` each)
+            *(
+                part
+                for spec in DECLARED
+                for part in ("--parameter", Join(on="=", values=[spec["Name"], declared[spec["Name"]]]))
+            ),
+        ],
         property_files=[evaluation_report],
     )
 
@@ -500,7 +536,14 @@ def get_pipeline(
             response_types=["application/json", "text/csv"],
             inference_instances=["ml.m5.large", "ml.m5.xlarge"],
             transform_instances=["ml.m5.xlarge"],
-            approval_status=approval_status,
+            # the parameter's status when the champion gate lets the model deploy, else
+            # PendingManualApproval (registered for the record, deployed only if a person decides)
+            approval_status=evaluation("champion_gate.approval_status"),
+            # the lineage's summary (evaluation.json, which ModelMetrics points at, has all of it)
+            customer_metadata_properties={
+                "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                **{key: evaluation(f"lineage_properties.{key}") for key in PROPERTY_KEYS},
+            },
             model_metrics=ModelMetrics(
                 model_statistics=MetricsSource(content_type="application/json", s3_uri=evaluation_uri)
             ),
@@ -551,12 +594,8 @@ def get_pipeline(
         ],
     )
 
-    auc = JsonGet(
-        step_name=evaluate.name, property_file=evaluation_report, json_path="binary_classification_metrics.auc.value"
-    )
-    auc_text = JsonGet(
-        step_name=evaluate.name, property_file=evaluation_report, json_path="display.auc"
-    )  # the AUC rounded to 4 places, as text
+    auc = evaluation("binary_classification_metrics.auc.value")
+    auc_text = evaluation("display.auc")  # the AUC rounded to 4 places, as text
     fail = FailStep(
         name="AucBelowThreshold",
         error_message=Join(
@@ -570,10 +609,29 @@ def get_pipeline(
             ],
         ),
     )
+    # The champion gate: Deploy only if the new model's AUC is at least the serving model's on
+    # the same test rows minus ChampionMargin (Evaluate computes both, `auc` and `min_auc`: a
+    # pipeline condition cannot subtract; 0 with nothing serving), or ChampionGate=skip. Else
+    # the execution ends Succeeded with the model registered and the endpoint unchanged.
+    check_champion = ConditionStep(
+        name="CheckChampion",
+        conditions=[
+            ConditionOr(
+                conditions=[
+                    ConditionEquals(left=champion_gate, right="skip"),
+                    ConditionGreaterThanOrEqualTo(
+                        left=evaluation("champion_gate.auc"), right=evaluation("champion_gate.min_auc")
+                    ),
+                ]
+            )
+        ],
+        if_steps=[deploy],
+        else_steps=[],
+    )
     check = ConditionStep(
         name="CheckAuc",
         conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[register, deploy],
+        if_steps=[register, check_champion],
         else_steps=[fail],
     )
 
