@@ -125,6 +125,7 @@ class RunContext:
     champion_margin: float = 0.01
     approval_status: str = "Approved"
     split_uris: dict[str, str] = field(default_factory=dict)  # split name -> its S3 prefix
+    model_data_url: str = ""  # the new model's model.tar.gz (Train's S3ModelArtifacts)
 
 
 def _schema_digest(*dirs: str) -> str | None:
@@ -276,6 +277,16 @@ def evaluate(
     report["champion_gate"] = champions.decide(
         auc, report["champion"], context.champion_gate, context.champion_margin, context.approval_status
     )
+    # A Train step served from the step cache gives the model an earlier execution trained: when
+    # the endpoint serves that very model, registering it again would only add a duplicate
+    # version (AWS never caches RegisterModel), so the pipeline's CheckNewModel ends the run.
+    served = bool(context.model_data_url) and report["champion"].get("model_data_url") == context.model_data_url
+    report["champion_gate"]["model"] = "serving" if served else "new"
+    if served:
+        report["champion_gate"]["reason"] = (
+            f"nothing to register or deploy: endpoint {context.endpoint_name} already serves this model "
+            f"({context.model_data_url}; Train was reused from the step cache)"
+        )
     print(report["champion_gate"]["reason"], flush=True)
 
     if mlflow_tracking_uri:
@@ -324,6 +335,9 @@ def _main(argv: list[str] | None = None) -> None:
         "--parameter", action="append", default=[], metavar="NAME=VALUE", help="an execution parameter (repeatable)"
     )
     ap.add_argument("--endpoint-name", default="", help="re-score the model this endpoint serves (empty: none)")
+    ap.add_argument(
+        "--model-data-url", default="", help="the new model's S3 URI (the same as the serving model's: nothing to do)"
+    )
     ap.add_argument("--champion-gate", default="enforce", help="enforce (default) or skip")
     ap.add_argument("--champion-margin", type=float, default=0.01, help="AUC the new model may lose (default 0.01)")
     ap.add_argument(
@@ -344,6 +358,7 @@ def _main(argv: list[str] | None = None) -> None:
         champion_margin=args.champion_margin,
         approval_status=args.approval_status,
         split_uris={name: getattr(args, f"{name}_uri") for name in lineage.SPLITS},
+        model_data_url=args.model_data_url,
     )
     try:
         report = evaluate(

@@ -48,6 +48,7 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
         "Train": "Training",
         "Evaluate": "Processing",
         "CheckAuc": "Condition",
+        "CheckNewModel": "Condition",
         "RegisterModel": "RegisterModel",
         "CheckChampion": "Condition",
         "Deploy": "Processing",
@@ -78,7 +79,11 @@ def test_definition_has_every_step_parameter_and_the_auc_condition(definition):
     assert condition["Type"] == "GreaterThanOrEqualTo"
     assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
     assert condition["RightValue"] == {"Get": "Parameters.AucThreshold"}
-    assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["RegisterModel", "CheckChampion"]
+    assert [s["Name"] for s in steps["CheckAuc"]["Arguments"]["IfSteps"]] == ["CheckNewModel"]
+    # A model the endpoint already serves (a cached Train) is not registered again.
+    new = steps["CheckNewModel"]["Arguments"]
+    assert [s["Name"] for s in new["IfSteps"]] == ["RegisterModel", "CheckChampion"] and not new.get("ElseSteps")
+    assert new["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "champion_gate.model"
     # The champion gate: Deploy only if ChampionGate=skip or the AUC reaches the bound Evaluate
     # computed from the serving model's AUC on the same test split; else nothing (Succeeded).
     gate = steps["CheckChampion"]["Arguments"]

@@ -3,7 +3,8 @@
 the same data and parameters reuses BuildDataset, Baseline and Train from the first execution
 (`CacheHitResult` in ListPipelineExecutionSteps, the first execution's jobs in the steps'
 Metadata), while Ingest and FeatureStore, which change the current dataset and the feature
-groups, run again; a batch added under the landing prefix (the same input URI, other bytes)
+groups, run again; the model the endpoint already serves is not registered again (no duplicate
+version) nor redeployed; a batch added under the landing prefix (the same input URI, other bytes)
 makes a retrain compute everything afresh."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mlgw import local_run
 from processing import synthetic
 
 CACHED = ("BuildDataset", "Baseline", "Train")
-ALWAYS_RUN = ("Ingest", "FeatureStore", "Evaluate", "Deploy")
+ALWAYS_RUN = ("Ingest", "FeatureStore", "Evaluate")
 LENIENT = {"AucThreshold": "0.5"}  # a small dataset: the AUC gate is not what is tested here
 
 
@@ -68,6 +69,10 @@ def test_identical_data_reuses_the_dataset_and_model_and_a_new_batch_does_not(co
     model_input = next(i for i in evaluate["ProcessingInputs"] if i["InputName"] == "model")
     assert model_input["S3Input"]["S3Uri"] == job["ModelArtifacts"]["S3ModelArtifacts"]
     assert first.arn.rsplit("/", 1)[1] in job["ModelArtifacts"]["S3ModelArtifacts"]
+    # That model is the one the endpoint serves: no second version, no redeploy.
+    assert "RegisterModel" not in steps and "Deploy" not in steps
+    versions = sm.list_model_packages(ModelPackageGroupName="MLGatewayFraud")["ModelPackageSummaryList"]
+    assert len(versions) == 1
 
     # A batch of new policies under the landing prefix: a retrain reads the same URI, other bytes.
     claims, customers = synthetic.generate(700, seed=12)

@@ -498,6 +498,8 @@ def get_pipeline(
             ExecutionVariables.PIPELINE_EXECUTION_ARN,
             "--endpoint-name",
             endpoint_name,
+            "--model-data-url",
+            model_data,
             "--champion-gate",
             champion_gate,
             "--champion-margin",
@@ -628,10 +630,18 @@ def get_pipeline(
         if_steps=[deploy],
         else_steps=[],
     )
+    # A model the endpoint already serves (Train reused from the step cache on identical data
+    # and parameters) is neither registered again nor redeployed: the run ends Succeeded.
+    check_new = ConditionStep(
+        name="CheckNewModel",
+        conditions=[ConditionEquals(left=evaluation("champion_gate.model"), right="new")],
+        if_steps=[register, check_champion],
+        else_steps=[],
+    )
     check = ConditionStep(
         name="CheckAuc",
         conditions=[ConditionGreaterThanOrEqualTo(left=auc, right=auc_threshold)],
-        if_steps=[register, check_champion],
+        if_steps=[check_new],
         else_steps=[fail],
     )
 
