@@ -29,7 +29,9 @@ INGEST_STEP = "Ingest"  # pipelines/ml_gateway/pipeline.py: validates the input 
 RETRY = "retry from the failed step: mlgw pipeline retry (it reuses the steps that succeeded)"
 
 
-def _parameters(sm, arn: str) -> dict[str, str]:
+def execution_parameters(sm, arn: str) -> dict[str, str]:
+    """{name: value} the execution ran with (ListPipelineParametersForExecution, every page);
+    {} when they cannot be read."""
     out: dict[str, str] = {}
     kwargs: dict[str, Any] = {"PipelineExecutionArn": arn}
     try:
@@ -93,7 +95,7 @@ def failure_advice(sm, result: ExecutionResult, synthetic: bool = True) -> list[
             "--claims A.csv --customers B.csv` lists every problem) and start a new run: "
             "`mlgw run --claims A.csv --customers B.csv`",
         ]
-    parameters = _parameters(sm, result.arn)
+    parameters = execution_parameters(sm, result.arn)
     named = sorted(name for name in parameters if name in reason)
     if named:
         return [

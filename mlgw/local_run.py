@@ -520,14 +520,22 @@ def print_summary(config: Config, sm, s3, result: ExecutionResult, out=None) -> 
             print(f"test AUC        {auc:.4f}  (PR-AUC {pr_auc:.4f})", file=out)
         print(f"model package   {package_arn}", file=out)
         out.writelines(f"{line}\n" for line in champion_lines(sm, s3, result))
-    endpoint = sm.describe_endpoint(EndpointName=ENDPOINT_NAME)
-    print(
-        f"endpoint        {ENDPOINT_NAME} ({endpoint['EndpointStatus']}, config {endpoint['EndpointConfigName']})",
-        file=out,
-    )
+    new_model = next((s for s in result.steps if s.get("StepName") == "CheckNewModel"), {})
+    if new_model.get("Metadata", {}).get("Condition", {}).get("Outcome") == "False":
+        print(
+            "model           the endpoint already serves this model (Train reused from the step cache): "
+            "nothing registered or deployed",
+            file=out,
+        )
+    # The endpoint the execution deployed to (its EndpointName parameter).
+    from mlgw.execution_report import execution_parameters
+
+    name = execution_parameters(sm, result.arn).get("EndpointName", ENDPOINT_NAME)
+    endpoint = sm.describe_endpoint(EndpointName=name)
+    print(f"endpoint        {name} ({endpoint['EndpointStatus']}, config {endpoint['EndpointConfigName']})", file=out)
     print(f"traffic         {_traffic_split(sm, endpoint)}", file=out)
     print("\ninvoke it from Python:", file=out)
-    for line in _invoke_snippet(config):
+    for line in _invoke_snippet(config, name):
         print(f"    {line}", file=out)
     _print_left_running(config, out)
 
@@ -575,14 +583,14 @@ def _mlgw_command() -> str:
     return str(script) if relative.startswith("..") else relative
 
 
-def _invoke_snippet(config: Config) -> list[str]:
+def _invoke_snippet(config: Config, endpoint: str) -> list[str]:
     # Never the secret key: output is copied into logs and tickets. The credentials come from
     # the environment `mlgw localcloud env` prints on request.
     return [
         f'# first, in the shell: eval "$({_mlgw_command()} localcloud env)"   (endpoint and local credentials)',
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
-        f"rt.invoke_endpoint(EndpointName='{ENDPOINT_NAME}', ContentType='application/json',",
+        f"rt.invoke_endpoint(EndpointName='{endpoint}', ContentType='application/json',",
         '                   Body=\'{"instances": [{"incident_severity": "Major", '
         "\"total_claim_amount\": 50000}]}')['Body'].read()",
     ]

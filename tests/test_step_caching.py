@@ -52,7 +52,9 @@ def test_identical_data_reuses_the_dataset_and_model_and_a_new_batch_does_not(co
     assert not any("CacheHitResult" in s for s in before.values())
 
     second = local_run.run(config, policies=600, seed=11, claims=None, customers=None, parameters=LENIENT)
-    assert second.succeeded, capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert second.succeeded, out
+    assert "the endpoint already serves this model" in out and "nothing registered or deployed" in out
     steps = _steps(sm, second.arn)
     for name in CACHED:
         assert steps[name]["StepStatus"] == "Succeeded"
