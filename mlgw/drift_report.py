@@ -176,8 +176,9 @@ def check_only(
     """Run DriftCheck's check in this process on [now - window, now) and say what it found and
     what a published check would set off; publish nothing (no metric, no report in S3, no
     alarm change, no event). JobError (processing.job) for a missing endpoint or baseline."""
-    from monitoring import drift_check, metrics, publish
+    from monitoring import drift_check, publish
     from monitoring.monitor import MonitoringError, NoDataError, run_monitoring
+    from processing import drift_metrics as metrics
     from processing.job import JobError
 
     end = now or dt.datetime.now(dt.timezone.utc)

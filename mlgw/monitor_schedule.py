@@ -8,7 +8,7 @@ Deploy step make them on AWS; locally the clients are aimed at localcloud.
   `feature_baseline_drift_<feature>` metric, named `ml-gateway-drift-<feature>` (the prefix
   the retrain rule's pattern matches), missing data not breaching — the template's
   DriftAlarm with its default parameters. Its `Baseline` dimension names the baseline the
-  drift is measured against (monitoring/metrics.py): Deploy re-points it at each new baseline
+  drift is measured against (processing/drift_metrics.py): Deploy re-points it at each new baseline
   (processing/drift_alarms.py), and ensure_alarms keeps the one an alarm watches.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.config import Config
-from monitoring import metrics
-from monitoring.metrics import ALARM_PREFIX
 from pipelines.ml_gateway.locations import BASE_PREFIX
+from processing import drift_metrics as metrics
 from processing import drift_schedule
+from processing.drift_metrics import ALARM_PREFIX
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
 DRIFT_CHECK_PIPELINE = "DriftCheck"

@@ -15,7 +15,7 @@
    `<output-dir>/yyyy/mm/dd/hh/`; the step's output uploads them to
    `<reports>/<endpoint>/<schedule>/`, Model Monitor's S3 layout.
 4. CloudWatch metrics with Model Monitor's names and dimensions, plus `Baseline` naming the
-   package of step 1 (monitoring/metrics.py), go to `aws/sagemaker/Endpoints/data-metrics`
+   package of step 1 (processing/drift_metrics.py), go to `aws/sagemaker/Endpoints/data-metrics`
    (monitoring/publish.py) through PutMetricData.
 
 A window without captured records publishes no metric and says so (the drift alarm treats
@@ -35,8 +35,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from monitoring import metrics, publish
+from monitoring import publish
 from monitoring.monitor import MonitoringError, MonitoringResult, NoDataError, run_monitoring, window_text
+from processing import drift_metrics as metrics
 from processing.job import JobError, finish, run
 
 
@@ -164,7 +165,7 @@ def check(
 ) -> MonitoringResult | None:
     """One check of [start, end) against the given baseline: outputs under
     `<reports_dir>/yyyy/mm/dd/hh/` (of `end`) and the metrics published with the Baseline
-    dimension `baseline` (monitoring/metrics.baseline_id of the package the statistics and
+    dimension `baseline` (processing/drift_metrics.baseline_id of the package the statistics and
     constraints are from). None (and nothing published) when the window holds no captured
     record."""
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,7 +6,7 @@ Model Monitor's data-quality jobs publish, per feature, `feature_baseline_drift_
 `aws/sagemaker/Endpoints/data-metrics` namespace with the dimensions `Endpoint` and
 `MonitoringSchedule` (SageMaker Developer Guide, "CloudWatch Metrics for Monitoring
 Schedules"), and one more, `Baseline`, naming the baseline they were measured against
-(monitoring/metrics.py). The drift alarm (infra/ml-gateway.yaml; mlgw/monitor_schedule.py locally) watches
+(processing/drift_metrics.py). The drift alarm (infra/ml-gateway.yaml; mlgw/monitor_schedule.py locally) watches
 one of them, and its `CloudWatch Alarm State Change` event starts the retrain. No event is
 published from here: AWS emits the alarm's.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from monitoring import drift
 from monitoring.baseline import completeness
-from monitoring.metrics import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, NON_NULL_METRIC_PREFIX, dimensions
+from processing.drift_metrics import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, NON_NULL_METRIC_PREFIX, dimensions
 
 __all__ = ["DRIFT_METRIC_PREFIX", "METRIC_NAMESPACE", "NON_NULL_METRIC_PREFIX", "cloudwatch_metric_data", "dimensions"]
 
@@ -45,7 +45,7 @@ def cloudwatch_metric_data(
     result: Any, endpoint: str, schedule_name: str, baseline: str, when: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """PutMetricData `MetricData` for one run (namespace METRIC_NAMESPACE), each metric with
-    the dimensions of monitoring/metrics.py: `baseline` names the package whose baseline the
+    the dimensions of processing/drift_metrics.py: `baseline` names the package whose baseline the
     run was judged against (metrics.baseline_id). The caller sends
     cloudwatch.put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=...)."""
     dims = dimensions(endpoint, schedule_name, baseline)

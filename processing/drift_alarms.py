@@ -3,7 +3,7 @@ changes, its drift alarms (`ml-gateway-drift-<feature>`, made by infra/ml-gatewa
 DriftAlarm or mlgw/monitor_schedule.py) are pointed at the new baseline's metrics and reset.
 
 The drift metrics carry the baseline they were measured against as a dimension
-(monitoring/metrics.py), so the alarm is
+(processing/drift_metrics.py), so the alarm is
 
 1. re-pointed: PutMetricAlarm with the alarm's own configuration (DescribeAlarms) and the
    Baseline dimension of the new package — "When you update an existing alarm, its state is left
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring import metrics
+from processing import drift_metrics as metrics
 
 # The DescribeAlarms (MetricAlarm) fields PutMetricAlarm takes back unchanged.
 _CONFIG = (

@@ -26,7 +26,7 @@ BUCKET = "sagemaker-us-east-1-000000000000"
 CAPTURE = f"s3://{BUCKET}/ml-gateway/data-capture"
 BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
-# The Baseline dimension of the deployed package (monitoring/metrics.baseline_id): the drift
+# The Baseline dimension of the deployed package (processing/drift_metrics.baseline_id): the drift
 # check measures against it and Deploy points the alarm at it.
 WATCHED = "mlgatewayfraud/1"
 FAIL_PIPELINE = {

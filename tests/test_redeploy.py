@@ -199,7 +199,8 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
 def _drift_check(sm, s3, cloudwatch, tmp_path, end: dt.datetime):
     """What the DriftCheck step runs (monitoring/drift_check.main): the baseline of the package
     the endpoint's main variant serves, the last 30 minutes of capture, metrics published."""
-    from monitoring import drift_check, metrics
+    from monitoring import drift_check
+    from processing import drift_metrics as metrics
 
     package, statistics, constraints = drift_check.baseline_uris(sm, ENDPOINT)
     return drift_check.check(

@@ -27,7 +27,7 @@ OTHER = "zz-unmonitored"  # created last: ListEndpoints puts it first (newest fi
 BUCKET = "sagemaker-us-east-1-000000000000"
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"
 BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
-WATCHED = "mlgatewayfraud/2"  # the Baseline dimension Deploy pointed the alarm at (monitoring/metrics.py)
+WATCHED = "mlgatewayfraud/2"  # the Baseline dimension Deploy pointed the alarm at (processing/drift_metrics.py)
 
 
 def _page(url: str) -> str:

@@ -6,7 +6,7 @@ executions the drift rule started.
 Reads Model Monitor's own output layout (`<reports>/<endpoint>/yyyy/mm/dd/hh/`:
 statistics.json, constraint_violations.json), the published baseline
 (`ml-gateway/baseline/statistics.json`), CloudWatch ListMetrics / GetMetricData (the
-`feature_baseline_drift_<feature>` metrics, by the names and dimensions monitoring/metrics.py
+`feature_baseline_drift_<feature>` metrics, by the names and dimensions processing/drift_metrics.py
 gives them: the drift against the baseline the endpoint is judged by now, and the
 `MonitoringSchedule` dimension processing/drift_schedule.py gives the endpoint's schedule),
 DescribeAlarms / DescribeAlarmHistory, EventBridge ListRules and SageMaker ListPipelineExecutions — all through boto3.
@@ -26,7 +26,7 @@ from typing import Any
 
 from mlgw.studio import charts
 from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
-from monitoring import metrics
+from processing import drift_metrics as metrics
 from processing import drift_schedule
 
 RUNS_SHOWN = 48
@@ -80,7 +80,7 @@ def monitored(endpoints: list[str], rules: list[dict], alarms: list[dict], names
 
 def _current_baseline(backend: Backend, endpoint: str, alarms: list[dict]) -> str:
     """The Baseline dimension of the drift the endpoint is judged by now: its monitored package's
-    (monitoring/metrics.baseline_id), else the one its drift alarm watches."""
+    (processing/drift_metrics.baseline_id), else the one its drift alarm watches."""
     package, _ = optional(backend.monitored_package, endpoint)
     if package:
         try:
@@ -98,10 +98,10 @@ def _current_baseline(backend: Backend, endpoint: str, alarms: list[dict]) -> st
 def drift_metrics(backend: Backend, endpoint: str, alarms: list[dict]) -> dict[str, Any]:
     """The `feature_baseline_drift_<feature>` series the endpoint's DriftCheck published over the
     last METRIC_DAYS days, measured against the baseline the endpoint is judged by now (the
-    Baseline dimension, monitoring/metrics.py): {"metric_svgs": [...], "metric_latest":
+    Baseline dimension, processing/drift_metrics.py): {"metric_svgs": [...], "metric_latest":
     [{feature, value, time, threshold}], "metric_error": str | None, "metric_where":
     "namespace / dimensions (and the earlier baselines with series of their own)"}."""
-    from monitoring.metrics import BASELINE_DIMENSION, DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
+    from processing.drift_metrics import BASELINE_DIMENSION, DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
 
     schedule = drift_schedule.schedule_name(endpoint)
     baseline = _current_baseline(backend, endpoint, alarms)
@@ -163,7 +163,7 @@ def _metric_chart(metric: str, points: dict, threshold: float | None) -> str:
 
 
 def build(backend: Backend, query: Any) -> dict:
-    from monitoring.metrics import METRIC_NAMESPACE
+    from processing.drift_metrics import METRIC_NAMESPACE
 
     endpoints, endpoints_error = optional(backend.endpoints)
     names = [e["EndpointName"] for e in endpoints or []]

@@ -1,6 +1,7 @@
 """The names of the drift metrics and alarms, written once for DriftCheck (which publishes the
 metrics), Deploy (which re-points the alarms) and `mlgw` (which creates the alarms and reads the
-metrics). No pandas here: the CLI imports it.
+metrics). No pandas here: the CLI imports it. In processing/ because both the Deploy and the
+DriftCheck steps ship processing/ (drift_check imports processing.job), not monitoring/.
 
 Model Monitor publishes `feature_baseline_drift_<feature>` and `feature_non_null_<feature>` in
 `aws/sagemaker/Endpoints/data-metrics` with the dimensions `Endpoint` and `MonitoringSchedule`
