@@ -143,11 +143,14 @@ def finish(
     timeout: float = 900,
     s3=None,
     monitoring_baseline_uri: str | None = None,
+    cloudwatch=None,
 ) -> Outcome:
     """End the test on `endpoint_name`: one variant takes all traffic, the others are removed,
     and on rollback the rolled-back packages are marked Rejected. With `s3` and
     `monitoring_baseline_uri`, the kept model's DriftCheckBaselines are published there, as
-    Deploy does (the drift check judges by the model serving most traffic). JobError (with a
+    Deploy does (the drift check judges by the model serving most traffic); with `cloudwatch`,
+    the drift alarms are re-pointed at the kept model's baseline and reset as Deploy does
+    (processing/deploy.repoint_drift_alarms). JobError (with a
     message for the user) if there is no test to end or `keep` names no variant."""
     variants = served_variants(sm, endpoint_name)
     if len(variants) < 2 and keep is None:
@@ -157,6 +160,8 @@ def finish(
     if s3 is not None and monitoring_baseline_uri:
         endpoint = deploy.describe_endpoint(sm, endpoint_name) or {}
         deploy.publish_monitored_baseline(sm, s3, endpoint_name, endpoint, monitoring_baseline_uri)
+    if cloudwatch is not None:
+        deploy.repoint_drift_alarms(sm, cloudwatch, endpoint_name, deploy.describe_endpoint(sm, endpoint_name) or {})
     removed = [v for v in variants if v.name != chosen.name]
     rejected = []
     if not promote:

@@ -178,6 +178,7 @@ def check_only(
     alarm change, no event). JobError (processing.job) for a missing endpoint or baseline."""
     from monitoring import drift_check, publish
     from monitoring.monitor import MonitoringError, NoDataError, run_monitoring
+    from processing import drift_metrics as metrics
     from processing.job import JobError
 
     end = now or dt.datetime.now(dt.timezone.utc)
@@ -204,12 +205,22 @@ def check_only(
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
     lines.append(f"{result.report.records} records: {drift_check.violations_text(result.violations)}")
-    values = {d["MetricName"]: d["Value"] for d in publish.cloudwatch_metric_data(result, endpoint, schedule, when=end)}
+    baseline = metrics.baseline_id(package)
+    data = publish.cloudwatch_metric_data(result, endpoint, schedule, baseline, when=end)
+    values = {d["MetricName"]: d["Value"] for d in data}
+    dims = {(d["Name"], d["Value"]) for d in data[0]["Dimensions"]} if data else set()
     state, pipeline = _retrain_target(sm, events)
     for alarm in _drift_alarms(cloudwatch):
         value = values.get(alarm["MetricName"])
         compare = _COMPARE.get(alarm.get("ComparisonOperator", ""))
         if value is None or compare is None:
+            continue
+        if {(d["Name"], d["Value"]) for d in alarm.get("Dimensions") or []} != dims:
+            watched = metrics.baseline_of(alarm.get("Dimensions") or []) or "no baseline"
+            lines.append(
+                f"{alarm['AlarmName']} watches the drift measured against {watched}, not this check's "
+                f"({baseline}): publishing would not change it (a deploy re-points it)"
+            )
             continue
         breach = compare(value, alarm["Threshold"])
         what = (

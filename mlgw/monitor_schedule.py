@@ -7,7 +7,9 @@ Deploy step make them on AWS; locally the clients are aimed at localcloud.
 * the drift alarms: one CloudWatch alarm per watched feature on Model Monitor's
   `feature_baseline_drift_<feature>` metric, named `ml-gateway-drift-<feature>` (the prefix
   the retrain rule's pattern matches), missing data not breaching — the template's
-  DriftAlarm with its default parameters.
+  DriftAlarm with its default parameters. Its `Baseline` dimension names the baseline the
+  drift is measured against (processing/drift_metrics.py): Deploy re-points it at each new baseline
+  (processing/drift_alarms.py), and ensure_alarms keeps the one an alarm watches.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from typing import Any
 
 from localcloud.config import Config
 from pipelines.ml_gateway.locations import BASE_PREFIX
+from processing import drift_metrics as metrics
 from processing import drift_schedule
+from processing.drift_metrics import ALARM_PREFIX
 
 DEFAULT_ENDPOINT = "ml-gateway-fraud"
 DRIFT_CHECK_PIPELINE = "DriftCheck"
-ALARM_PREFIX = "ml-gateway-drift-"  # the retrain rule matches alarm names by this prefix
+__all__ = ["ALARM_PREFIX", "AlarmSpec", "ensure_alarms"]
 DEFAULT_FEATURES = ("total_claim_amount",)
 DEFAULT_THRESHOLD = 0.1  # infra/ml-gateway.yaml DriftThreshold's default
 ALARM_PERIOD = 3600  # one drift check per hour by default
@@ -34,27 +38,28 @@ class MonitorError(Exception):
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """One drift alarm, as infra/ml-gateway.yaml's DriftAlarm declares it."""
+    """One drift alarm, as infra/ml-gateway.yaml's DriftAlarm declares it; `baseline` is the
+    Baseline dimension it watches (metrics.baseline_id of the deployed package, or
+    metrics.NO_BASELINE before any deploy: the template's MonitoredBaseline default)."""
 
     endpoint: str
     feature: str
     threshold: float = DEFAULT_THRESHOLD
     period: int = ALARM_PERIOD
+    baseline: str = metrics.NO_BASELINE
 
     @property
     def name(self) -> str:
         return f"{ALARM_PREFIX}{self.feature}"
 
     def request(self) -> dict[str, Any]:
-        # Imported here: the job module loads pandas, which every `mlgw` command would pay for.
-        from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
-
+        """PutMetricAlarm's arguments."""
         return {
             "AlarmName": self.name,
             "AlarmDescription": f"Model Monitor baseline drift of {self.feature} above {self.threshold:g}",
-            "Namespace": METRIC_NAMESPACE,
-            "MetricName": f"{DRIFT_METRIC_PREFIX}{self.feature}",
-            "Dimensions": dimensions(self.endpoint, drift_schedule.schedule_name(self.endpoint)),
+            "Namespace": metrics.METRIC_NAMESPACE,
+            "MetricName": f"{metrics.DRIFT_METRIC_PREFIX}{self.feature}",
+            "Dimensions": metrics.dimensions(self.endpoint, drift_schedule.schedule_name(self.endpoint), self.baseline),
             "Statistic": "Maximum",
             "Period": self.period,
             "EvaluationPeriods": 1,
@@ -65,12 +70,26 @@ class AlarmSpec:
 
 
 def ensure_alarms(
-    cloudwatch: Any, endpoint: str, features: tuple[str, ...] = DEFAULT_FEATURES, threshold: float = DEFAULT_THRESHOLD
+    cloudwatch: Any,
+    endpoint: str,
+    features: tuple[str, ...] = DEFAULT_FEATURES,
+    threshold: float = DEFAULT_THRESHOLD,
+    baseline: str | None = None,
 ) -> list[str]:
-    """PutMetricAlarm for each feature (idempotent: an update keeps the alarm's state)."""
+    """PutMetricAlarm for each feature (idempotent: an update keeps the alarm's state); the
+    alarm names. `baseline` (a metrics.baseline_id) is the Baseline dimension watched; None
+    keeps the one an existing alarm on `endpoint` watches (Deploy's re-pointing survives
+    `mlgw run`), metrics.NO_BASELINE for a new alarm."""
     names = []
     for feature in features:
         spec = AlarmSpec(endpoint, feature, threshold)
+        watched = baseline
+        if watched is None:
+            existing = cloudwatch.describe_alarms(AlarmNames=[spec.name])["MetricAlarms"]
+            dims = existing[0].get("Dimensions") or [] if existing else []
+            same_endpoint = {"Name": "Endpoint", "Value": endpoint} in dims
+            watched = (metrics.baseline_of(dims) if same_endpoint else None) or metrics.NO_BASELINE
+        spec = AlarmSpec(endpoint, feature, threshold, baseline=watched)
         cloudwatch.put_metric_alarm(**spec.request())
         names.append(spec.name)
     return names
@@ -228,40 +247,19 @@ def list_schedules(events: Any) -> list[dict[str, Any]]:
 
 
 def alarm_states(cloudwatch: Any) -> list[dict[str, Any]]:
+    """Each drift alarm: name, state, reason, updated (datetime) and the baseline it judges by
+    (its Baseline dimension; metrics.NO_BASELINE before the first deploy)."""
     alarms = cloudwatch.describe_alarms(AlarmNamePrefix=ALARM_PREFIX)["MetricAlarms"]
     return [
         {
             "name": a["AlarmName"],
+            "baseline": metrics.baseline_of(a.get("Dimensions") or []) or "",
             "state": a["StateValue"],
             "reason": a.get("StateReason", ""),
             "updated": a.get("StateUpdatedTimestamp"),
         }
         for a in alarms
     ]
-
-
-def alarms_in_alarm(cloudwatch: Any, endpoint: str) -> list[str]:
-    """Names of the endpoint's drift alarms (ALARM_PREFIX, dimension Endpoint=`endpoint`) now
-    in ALARM."""
-    names = []
-    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=ALARM_PREFIX):
-        for alarm in page["MetricAlarms"]:
-            dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
-            if dims.get("Endpoint") == endpoint and alarm["StateValue"] == "ALARM":
-                names.append(alarm["AlarmName"])
-    return names
-
-
-def stale_alarm_note(alarm: str, version: int) -> str:
-    """Why a drift alarm in ALARM stays so after the monitored baseline changed. CloudWatch keeps
-    the drift measured against the previous baseline and evaluates it again every minute: a
-    SetAlarmState to OK is undone at the next evaluation (API_SetAlarmState: "the alarm returns
-    to its actual state"), and that OK -> ALARM change would start a retrain."""
-    return (
-        f"note: drift alarm {alarm} stays in ALARM: CloudWatch still holds this hour's drift measured "
-        f"against the previous baseline, so a drift check against version {version}'s baseline starts "
-        "no retrain until a check in a later hour finds no drift"
-    )
 
 
 def start_drift_check(sm: Any, endpoint: str, window_minutes: int) -> str:

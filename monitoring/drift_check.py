@@ -14,8 +14,9 @@
 3. statistics.json, constraint_violations.json and report.html are written under
    `<output-dir>/yyyy/mm/dd/hh/`; the step's output uploads them to
    `<reports>/<endpoint>/<schedule>/`, Model Monitor's S3 layout.
-4. CloudWatch metrics with Model Monitor's names and dimensions go to
-   `aws/sagemaker/Endpoints/data-metrics` (monitoring/publish.py) through PutMetricData.
+4. CloudWatch metrics with Model Monitor's names and dimensions, plus `Baseline` naming the
+   package of step 1 (processing/drift_metrics.py), go to `aws/sagemaker/Endpoints/data-metrics`
+   (monitoring/publish.py) through PutMetricData.
 
 A window without captured records publishes no metric and says so (the drift alarm treats
 missing data as not breaching); a missing or unreadable baseline fails the step with a
@@ -36,6 +37,7 @@ from botocore.exceptions import ClientError
 
 from monitoring import publish
 from monitoring.monitor import MonitoringError, MonitoringResult, NoDataError, run_monitoring, window_text
+from processing import drift_metrics as metrics
 from processing.job import JobError, finish, run
 
 
@@ -159,10 +161,13 @@ def check(
     end: dt.datetime,
     statistics_uri: str,
     constraints_uri: str,
+    baseline: str,
 ) -> MonitoringResult | None:
     """One check of [start, end) against the given baseline: outputs under
-    `<reports_dir>/yyyy/mm/dd/hh/` (of `end`) and the metrics published. None (and nothing
-    published) when the window holds no captured record."""
+    `<reports_dir>/yyyy/mm/dd/hh/` (of `end`) and the metrics published with the Baseline
+    dimension `baseline` (processing/drift_metrics.baseline_id of the package the statistics and
+    constraints are from). None (and nothing published) when the window holds no captured
+    record."""
     with tempfile.TemporaryDirectory() as tmp:
         baseline_dir, capture_dir = Path(tmp, "baseline"), Path(tmp, "capture")
         download_baseline(s3, statistics_uri, constraints_uri, baseline_dir)
@@ -184,13 +189,13 @@ def check(
             return None
         except MonitoringError as exc:
             raise JobError(str(exc)) from None
-    data = publish.cloudwatch_metric_data(result, endpoint_name, schedule_name, when=end)
+    data = publish.cloudwatch_metric_data(result, endpoint_name, schedule_name, baseline, when=end)
     put_metrics(cloudwatch, data)
     warm = f" ({result.report.warm_up} warm-up requests left out)" if result.report.warm_up else ""
     print(
         f"{result.report.records} records{warm} in {window_text(start, end)}: "
         f"{violations_text(result.violations)}; "
-        f"{len(data)} metrics published to {publish.METRIC_NAMESPACE}",
+        f"{len(data)} metrics published to {publish.METRIC_NAMESPACE} ({metrics.BASELINE_DIMENSION}={baseline})",
         flush=True,
     )
     return result
@@ -232,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         end=end,
         statistics_uri=stats_uri,
         constraints_uri=constraints_uri,
+        baseline=metrics.baseline_id(package_arn),
     )
 
 

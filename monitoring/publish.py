@@ -5,7 +5,8 @@ Model Monitor's data-quality jobs publish, per feature, `feature_baseline_drift_
 `feature_non_null_<feature>` (completeness, the share of non-null values) in the
 `aws/sagemaker/Endpoints/data-metrics` namespace with the dimensions `Endpoint` and
 `MonitoringSchedule` (SageMaker Developer Guide, "CloudWatch Metrics for Monitoring
-Schedules"). The drift alarm (infra/ml-gateway.yaml; mlgw/monitor_schedule.py locally) watches
+Schedules"), and one more, `Baseline`, naming the baseline they were measured against
+(processing/drift_metrics.py). The drift alarm (infra/ml-gateway.yaml; mlgw/monitor_schedule.py locally) watches
 one of them, and its `CloudWatch Alarm State Change` event starts the retrain. No event is
 published from here: AWS emits the alarm's.
 """
@@ -17,10 +18,9 @@ from typing import Any
 
 from monitoring import drift
 from monitoring.baseline import completeness
+from processing.drift_metrics import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, NON_NULL_METRIC_PREFIX, dimensions
 
-METRIC_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
-NON_NULL_METRIC_PREFIX = "feature_non_null_"
+__all__ = ["DRIFT_METRIC_PREFIX", "METRIC_NAMESPACE", "NON_NULL_METRIC_PREFIX", "cloudwatch_metric_data", "dimensions"]
 
 
 def feature_distances(result: Any) -> dict[str, float]:
@@ -41,16 +41,14 @@ def feature_distances(result: Any) -> dict[str, float]:
     return out
 
 
-def dimensions(endpoint: str, schedule_name: str) -> list[dict[str, str]]:
-    return [{"Name": "Endpoint", "Value": endpoint}, {"Name": "MonitoringSchedule", "Value": schedule_name}]
-
-
 def cloudwatch_metric_data(
-    result: Any, endpoint: str, schedule_name: str, when: dt.datetime | None = None
+    result: Any, endpoint: str, schedule_name: str, baseline: str, when: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    """PutMetricData `MetricData` for one run (namespace METRIC_NAMESPACE): the caller sends
+    """PutMetricData `MetricData` for one run (namespace METRIC_NAMESPACE), each metric with
+    the dimensions of processing/drift_metrics.py: `baseline` names the package whose baseline the
+    run was judged against (metrics.baseline_id). The caller sends
     cloudwatch.put_metric_data(Namespace=METRIC_NAMESPACE, MetricData=...)."""
-    dims = dimensions(endpoint, schedule_name)
+    dims = dimensions(endpoint, schedule_name, baseline)
     stamp = when or dt.datetime.now(dt.timezone.utc)
     data = [
         {

@@ -15,8 +15,9 @@ each variant is warmed (and the first-request latency reported) so the first use
 does not pay for a cold model; warm-up requests are marked so that monitoring skips them
 (processing/warm_up.py says how and why).
 
-`deploy_and_monitor` is the whole step: the endpoint update, then the monitoring baseline and
-the drift-check schedule. `mlgw endpoint deploy --version N` calls the same function, so a
+`deploy_and_monitor` is the whole step: the endpoint update, then the monitoring baseline, the
+drift-check schedule and the drift alarms (re-pointed at the new baseline and reset:
+processing/drift_alarms.py). `mlgw endpoint deploy --version N` calls the same function, so a
 redeploy from the CLI and the pipeline's Deploy cannot diverge.
 
 Idempotent and crash-safe: a retry (after the job was killed mid-deploy, say) first waits for
@@ -46,7 +47,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from processing import drift_schedule, warm_up
+from processing import drift_alarms, drift_schedule, warm_up
 from processing.job import JobError, finish, run
 
 STRATEGIES = ("replace", "canary", "ab")
@@ -547,6 +548,21 @@ def publish_monitored_baseline(sm, s3, endpoint_name: str, endpoint: dict, targe
     return monitored
 
 
+def repoint_drift_alarms(sm, cloudwatch, endpoint_name: str, endpoint: dict) -> list[str]:
+    """Point the endpoint's drift alarms at the baseline of the package the drift check now
+    judges it by (monitored_package) and reset those in ALARM (processing/drift_alarms.py);
+    the lines said on stdout. Nothing when that model names no package."""
+    monitored = monitored_package(sm, endpoint)
+    if monitored is None:
+        return []
+    package = sm.describe_model_package(ModelPackageName=monitored)
+    label = f"{package.get('ModelPackageGroupName', '?')} version {package.get('ModelPackageVersion', '?')}"
+    lines = drift_alarms.repoint(cloudwatch, endpoint_name, monitored, label)
+    for line in lines:
+        print(line, flush=True)
+    return lines
+
+
 def deploy_and_monitor(
     sm,
     runtime,
@@ -565,6 +581,7 @@ def deploy_and_monitor(
     monitoring_baseline_uri: str | None,
     schedule: dict[str, Any] | None,
     aas=None,
+    cloudwatch=None,
 ) -> dict | None:
     """What the pipeline's Deploy step does, and `mlgw endpoint deploy` with it: `deploy` the
     package (same arguments), then, once the endpoint serves it,
@@ -574,7 +591,10 @@ def deploy_and_monitor(
        replace, still the serving one while a canary takes the smaller share);
     2. the endpoint's drift-check schedule is created or updated with `schedule`
        (drift_schedule.ensure's settings; None leaves the schedule as it is) and
-       `capture_uri`, so data capture and monitoring stay on.
+       `capture_uri`, so data capture and monitoring stay on;
+    3. with a `cloudwatch` client, the endpoint's drift alarms watch the drift measured against
+       that package's baseline, and one in ALARM (drift against the previous baseline) is reset
+       to OK with a reason naming the version (repoint_drift_alarms).
 
     The endpoint (DescribeEndpoint) or None when the package is not Approved (nothing changed).
     JobError for an endpoint that cannot take the update; ValueError (with EventBridge's
@@ -599,6 +619,8 @@ def deploy_and_monitor(
         publish_monitored_baseline(sm, s3, endpoint_name, endpoint, monitoring_baseline_uri)
     if schedule is not None:
         drift_schedule.ensure(events, endpoint_name, capture_uri, schedule)
+    if cloudwatch is not None:
+        repoint_drift_alarms(sm, cloudwatch, endpoint_name, endpoint)
     return endpoint
 
 
@@ -643,6 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         monitoring_baseline_uri=args.monitoring_baseline_uri,
         schedule=drift_schedule.settings_from_args(args),
         aas=boto3.client("application-autoscaling"),
+        cloudwatch=boto3.client("cloudwatch"),
     )
 
 

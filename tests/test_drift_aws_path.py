@@ -131,6 +131,20 @@ def test_alarm_and_rule_are_valid_aws_requests(aws_env):  # noqa: F811
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
             "Endpoint": "ml-gateway-fraud",
             "MonitoringSchedule": "ml-gateway-fraud-drift-check",
+            "Baseline": "none-deployed",  # until Deploy points it at a model's baseline
+        }
+        # Deploy's re-pointing is a request AWS takes, built from DescribeAlarms' answer (moto
+        # resets an updated alarm's state, which AWS keeps: the reset is tested on localcloud,
+        # tests/test_redeploy.py).
+        from processing import drift_alarms
+
+        package = f"arn:aws:sagemaker:{REGION}:000000000000:model-package/mlgatewayfraud/2"
+        (line,) = drift_alarms.repoint(cloudwatch, "ml-gateway-fraud", package, "MLGatewayFraud version 2")
+        assert "now judges drift against the baseline of MLGatewayFraud version 2 (mlgatewayfraud/2)" in line
+        (moved,) = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+        assert {"Name": "Baseline", "Value": "mlgatewayfraud/2"} in moved["Dimensions"]
+        assert {k: moved[k] for k in ("Threshold", "Period", "Statistic", "TreatMissingData", "AlarmDescription")} == {
+            k: alarm[k] for k in ("Threshold", "Period", "Statistic", "TreatMissingData", "AlarmDescription")
         }
         arn = f"arn:aws:sagemaker:{REGION}:000000000000:pipeline/mlgatewaypipeline"
         retrain.ensure_rule(events, arn, ROLE, {"DeployStrategy": "canary"})

@@ -26,6 +26,9 @@ BUCKET = "sagemaker-us-east-1-000000000000"
 CAPTURE = f"s3://{BUCKET}/ml-gateway/data-capture"
 BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
+# The Baseline dimension of the deployed package (processing/drift_metrics.baseline_id): the drift
+# check measures against it and Deploy points the alarm at it.
+WATCHED = "mlgatewayfraud/1"
 FAIL_PIPELINE = {
     "Version": "2020-12-01",
     "Parameters": [],
@@ -58,7 +61,7 @@ def world(localcloud, client, tmp_path):
     _put_capture(s3, drifted, now - dt.timedelta(minutes=10), seed=3)
 
     cloudwatch, events = client("cloudwatch"), client("events")
-    monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
+    monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT, baseline=WATCHED)
     arn = sm.create_pipeline(
         PipelineName="retrain",
         RoleArn=ROLE,
@@ -82,6 +85,7 @@ def _check(world, start, end, stats=f"{BASELINE}/statistics.json"):
         end=end,
         statistics_uri=stats,
         constraints_uri=f"{BASELINE}/constraints.json",
+        baseline=WATCHED,
     )
 
 

@@ -6,7 +6,9 @@ against an AWS endpoint URL (here localcloud's, with boto3's own credential chai
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 
 import pytest
 
@@ -38,12 +40,24 @@ def _baseline(s3, version: int) -> dict:
 @pytest.fixture
 def registry(localcloud, client, monkeypatch):
     """Versions 1-3 of MLGatewayFraud (1, 2 Approved, 3 PendingManualApproval), each with its
-    own model and baseline; version 1 deployed by the pipeline's Deploy code with data capture
-    and a two-hourly drift-check schedule. The CLI finds this localcloud for --home."""
+    own model and baseline; the drift alarm and the retrain rule (aimed at a one-step pipeline,
+    `retrain`) made first, as `mlgw run` makes them; version 1 deployed by the pipeline's Deploy
+    code with data capture and a two-hourly drift-check schedule. The CLI finds this localcloud
+    for --home."""
     from localcloud import daemon
+    from mlgw import monitor_schedule, retrain
+    from tests.test_monitoring_loop import FAIL_PIPELINE
 
     monkeypatch.setattr(daemon, "require_running", lambda _config: localcloud.cloud.config)
     sm, s3 = client("sagemaker"), client("s3")
+    monitor_schedule.ensure_alarms(client("cloudwatch"), ENDPOINT)
+    pipeline = sm.create_pipeline(
+        PipelineName="retrain",
+        RoleArn=ROLE,
+        PipelineDefinition=json.dumps(FAIL_PIPELINE),
+        ClientRequestToken=uuid.uuid4().hex,
+    )["PipelineArn"]
+    retrain.ensure_rule(client("events"), pipeline, ROLE, {})
     s3.create_bucket(Bucket=BUCKET)
     sm.create_model_package_group(ModelPackageGroupName=GROUP)
     arns = []
@@ -84,6 +98,7 @@ def registry(localcloud, client, monkeypatch):
             "schedule_expression": "rate(2 hours)",
             "window_minutes": 120,
         },
+        cloudwatch=client("cloudwatch"),
     )
     return sm, s3, client("events"), arns
 
@@ -130,31 +145,9 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
         assert code == 2 and says in err and err.count("\n") == 1, (argv, err)
     assert _serves(sm) == {"v1": v1}
 
-    # drift measured against version 1's baseline has put the drift alarm in ALARM
-    from mlgw import monitor_schedule
-    from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
-
-    cloudwatch = client("cloudwatch")
-    (alarm,) = monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
-    cloudwatch.put_metric_data(
-        Namespace=METRIC_NAMESPACE,
-        MetricData=[
-            {
-                "MetricName": f"{DRIFT_METRIC_PREFIX}total_claim_amount",
-                "Dimensions": dimensions(ENDPOINT, f"{ENDPOINT}-drift-check"),
-                "Value": 0.5,
-            }
-        ],
-    )
-    assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
-
     # redeploy version 2: it takes all traffic; what Deploy does after the update follows
     code, out, err = _cli(localcloud, capsys, "endpoint", "deploy", "--version", "2")
     assert code == 0, err
-    # the alarm is not reset: CloudWatch would return it to ALARM at its next evaluation (and
-    # start a retrain); the user is told why it stays and until when
-    assert f"note: drift alarm {alarm} stays in ALARM" in out and "version 2's baseline" in out, out
-    assert cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM"
     assert _serves(sm) == {"v2": v2}
     assert "v2         weight 1      (100% of traffic)  serves MLGatewayFraud version 2 (Approved)" in out, out
     assert _published_version(s3) == 2  # the monitoring baseline is version 2's DriftCheckBaselines
@@ -201,6 +194,98 @@ def test_redeploy_any_approved_version_and_approve_reject(localcloud, registry, 
     assert code == 0 and "ml-gateway-fraud/v1 still serve it; the endpoint is unchanged" in out, out
     assert "still serving ml-gateway-fraud/v1" in sm.describe_model_package(ModelPackageName=v1)["ApprovalDescription"]
     assert _serves(sm) == {"v1": v1}
+
+
+def _drift_check(sm, s3, cloudwatch, tmp_path, end: dt.datetime):
+    """What the DriftCheck step runs (monitoring/drift_check.main): the baseline of the package
+    the endpoint's main variant serves, the last 30 minutes of capture, metrics published."""
+    from monitoring import drift_check
+    from processing import drift_metrics as metrics
+
+    package, statistics, constraints = drift_check.baseline_uris(sm, ENDPOINT)
+    return drift_check.check(
+        s3,
+        cloudwatch,
+        endpoint_name=ENDPOINT,
+        schedule_name=f"{ENDPOINT}-drift-check",
+        capture_uri=CAPTURE,
+        reports_dir=tmp_path / "reports",
+        start=end - dt.timedelta(minutes=30),
+        end=end,
+        statistics_uri=statistics,
+        constraints_uri=constraints,
+        baseline=metrics.baseline_id(package),
+    )
+
+
+def test_a_redeploy_resets_the_drift_alarm_and_the_next_check_judges_by_the_new_baseline(
+    localcloud, registry, client, capsys, tmp_path
+):
+    """Drift against version 1's baseline: ALARM, one retrain. `endpoint deploy --version 2`
+    points the alarm at version 2's baseline and resets it to OK with a reason; CloudWatch's next
+    evaluation keeps it OK (the stale drift belongs to version 1's baseline) and starts nothing;
+    the next drift check, against version 2's baseline, on drifted traffic sets it off again."""
+    from benchmarks.monitor import capture_lines, feature_frame
+    from monitoring.baseline import write_baseline
+
+    sm, s3, _, _ = registry
+    cloudwatch = client("cloudwatch")
+    alarm = "ml-gateway-drift-total_claim_amount"
+    # Real Model Monitor baselines for versions 1 and 2 (their DriftCheckBaselines' files).
+    write_baseline(feature_frame(4_000, seed=1), str(tmp_path / "baseline"))
+    for version in (1, 2):
+        for name in ("statistics.json", "constraints.json"):
+            s3.upload_file(
+                str(tmp_path / "baseline" / name), BUCKET, f"ml-gateway/executions/run{version}/baseline/{name}"
+            )
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    drifted = feature_frame(800, seed=3)
+    drifted["total_claim_amount"] = drifted["total_claim_amount"] * 1.5
+    when = now - dt.timedelta(minutes=10)
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"ml-gateway/data-capture/{ENDPOINT}/v1/{when:%Y/%m/%d/%H}/{when:%M-%S}-003.jsonl",
+        Body=("\n".join(capture_lines(drifted, when, seed=3)) + "\n").encode(),
+    )
+
+    def state() -> dict:
+        return cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
+
+    def retrains() -> int:
+        return len(sm.list_pipeline_executions(PipelineName="retrain")["PipelineExecutionSummaries"])
+
+    assert {"Name": "Baseline", "Value": "mlgatewayfraud/1"} in state()["Dimensions"]  # Deploy pointed it
+    assert _drift_check(sm, s3, cloudwatch, tmp_path, now) is not None
+    assert state()["StateValue"] == "ALARM" and retrains() == 1
+
+    code, out, err = _cli(localcloud, capsys, "endpoint", "deploy", "--version", "2")
+    assert code == 0, err
+    assert (
+        f"drift alarm {alarm}: now judges drift against the baseline of MLGatewayFraud version 2 "
+        "(mlgatewayfraud/2); was in ALARM (drift against the previous baseline), reset to OK"
+    ) in out, out
+    after = state()
+    assert after["StateValue"] == "OK", after
+    assert after["StateReason"].startswith(
+        f"Reset by Deploy: {ENDPOINT} is now monitored against the baseline of MLGatewayFraud version 2"
+    ), after["StateReason"]
+    assert {"Name": "Baseline", "Value": "mlgatewayfraud/2"} in after["Dimensions"]
+
+    # CloudWatch's next evaluation (the clock's minute tick) finds no drift measured against
+    # version 2's baseline: it stays OK, and no OK -> ALARM change starts a second retrain.
+    localcloud.cloud.cloudwatch.tick(now=(now + dt.timedelta(minutes=1)).timestamp())
+    assert state()["StateValue"] == "OK" and retrains() == 1
+    code, out, _ = _cli(localcloud, capsys, "monitor", "alarms")
+    assert f"{alarm}  OK  (baseline mlgatewayfraud/2)  Reset by Deploy" in out, out
+
+    # The next check judges the still-drifted traffic by version 2's baseline: ALARM, a retrain.
+    assert _drift_check(sm, s3, cloudwatch, tmp_path, now) is not None
+    assert state()["StateValue"] == "ALARM" and retrains() == 2
+
+    # Redeploying what already serves changes nothing: the alarm keeps its state.
+    code, out, err = _cli(localcloud, capsys, "endpoint", "deploy", "--version", "2")
+    assert code == 0 and "drift alarm" not in out, out
+    assert state()["StateValue"] == "ALARM"
 
 
 def test_target_aws_runs_the_same_commands_against_an_aws_endpoint_url(localcloud, registry, capsys, monkeypatch):

@@ -27,6 +27,7 @@ OTHER = "zz-unmonitored"  # created last: ListEndpoints puts it first (newest fi
 BUCKET = "sagemaker-us-east-1-000000000000"
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"
 BASELINE = f"s3://{BUCKET}/ml-gateway/executions/x/baseline"
+WATCHED = "mlgatewayfraud/2"  # the Baseline dimension Deploy pointed the alarm at (processing/drift_metrics.py)
 
 
 def _page(url: str) -> str:
@@ -58,7 +59,23 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
         pipeline_arn=f"arn:aws:sagemaker:us-east-1:000000000000:pipeline/{monitor_schedule.DRIFT_CHECK_PIPELINE.lower()}",
         role_arn=ROLE,
     )
-    monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT)
+    monitor_schedule.ensure_alarms(cloudwatch, ENDPOINT, baseline=WATCHED)
+    # Drift measured against the previous model's baseline: its own series, not in the table.
+    cloudwatch.put_metric_data(
+        Namespace="aws/sagemaker/Endpoints/data-metrics",
+        MetricData=[
+            {
+                "MetricName": "feature_baseline_drift_total_claim_amount",
+                "Dimensions": [
+                    {"Name": "Endpoint", "Value": ENDPOINT},
+                    {"Name": "MonitoringSchedule", "Value": f"{ENDPOINT}-drift-check"},
+                    {"Name": "Baseline", "Value": "mlgatewayfraud/1"},
+                ],
+                "Timestamp": now - dt.timedelta(minutes=30),
+                "Value": 9.5,
+            }
+        ],
+    )
     # The DriftCheck job's check, as the scheduled pipeline runs it for this endpoint: twice
     # (normal traffic, then drifted), so the metric has a history to draw.
     for start, end in (
@@ -76,6 +93,7 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
             end=end,
             statistics_uri=f"{BASELINE}/statistics.json",
             constraints_uri=f"{BASELINE}/constraints.json",
+            baseline=WATCHED,
         )
         assert result is not None and result.report.records == 800
     # A newer endpoint nobody monitors: it is listed first, and is not where the page opens.
@@ -120,6 +138,7 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
                             "Dimensions": [
                                 {"Name": "Endpoint", "Value": ENDPOINT},
                                 {"Name": "MonitoringSchedule", "Value": f"{ENDPOINT}-drift-check"},
+                                {"Name": "Baseline", "Value": WATCHED},
                             ],
                         },
                         "Period": 300,
@@ -133,6 +152,8 @@ def test_monitoring_page_opens_on_the_monitored_endpoint_with_its_published_drif
         assert len(published) == 2 and float(first.group(2)) == round(published[0], 4) > 0.1  # newest first
         assert float(first.group(3)) == monitor_schedule.DEFAULT_THRESHOLD
         assert table.count("<tr><td>") > 1  # every feature the check published, not only the alarmed one
+        assert "9.5000" not in table  # the drift against the previous baseline is not today's
+        assert f"Baseline={WATCHED}; earlier baselines with drift series: mlgatewayfraud/1" in page
         # The alarmed feature's history drawn with its threshold (CloudWatch's two data points).
         assert "feature_baseline_drift_total_claim_amount (CloudWatch Maximum, 7 days)" in page
         assert "threshold 0.1" in page

@@ -484,7 +484,11 @@ class CloudWatchBackend:
             f'Alarm "{name}" {"updated" if existing else "created"}',
             {"version": "1.0", "type": "Update" if existing else "Create", "updatedAlarm": _public(doc, wire=False)},
         )
-        self.evaluate_alarms(lambda a: a["AlarmName"] == name)
+        if not existing:
+            # A new alarm is evaluated at once; an update leaves the state as it is until the
+            # next evaluation (the clock's minute tick), as AWS: "When you update an existing
+            # alarm, its state is left unchanged" (API_PutMetricAlarm.html).
+            self.evaluate_alarms(lambda a: a["AlarmName"] == name)
 
     def describe_alarms(
         self,

@@ -128,6 +128,7 @@ def _endpoint(args: argparse.Namespace, target, config) -> int:
                 aas=aas,
                 s3=target.client("s3"),
                 monitoring_baseline_uri=_baseline_uri(target),
+                cloudwatch=target.client("cloudwatch"),
             )
             print("\n".join(canary.summary(args.endpoint, outcome, promote)))
         elif args.action == "weights":
@@ -229,7 +230,8 @@ def _serving_main(sm, endpoint_name: str) -> dict[str, Any]:
 def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
     """`endpoint deploy --version N`: processing/deploy.deploy_and_monitor, the code of the
     pipeline's Deploy step, with what the endpoint runs now as the defaults (role, instance
-    type and count, data capture, drift-check schedule)."""
+    type and count, data capture, drift-check schedule); the drift alarms follow the new
+    baseline (re-pointed, reset to OK if in ALARM)."""
     from mlgw import approval, monitor_schedule
     from processing import deploy
 
@@ -259,8 +261,7 @@ def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
     print(
         f"deploying {args.group} version {args.version} ({package['ModelPackageArn']}) on {args.endpoint}: {strategy}"
     )
-    monitored_before = deploy.monitored_package(sm, serving["endpoint"])
-    endpoint = deploy.deploy_and_monitor(
+    deploy.deploy_and_monitor(
         sm,
         target.client("sagemaker-runtime"),
         target.client("s3"),
@@ -279,7 +280,5 @@ def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
             target.client("events"), args.endpoint, str(target.region), target.account_id
         ),
         aas=aas,
+        cloudwatch=target.client("cloudwatch"),
     )
-    if endpoint is not None and deploy.monitored_package(sm, endpoint) != monitored_before:
-        for alarm in monitor_schedule.alarms_in_alarm(target.client("cloudwatch"), args.endpoint):
-            print(monitor_schedule.stale_alarm_note(alarm, args.version))

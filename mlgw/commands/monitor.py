@@ -219,5 +219,5 @@ def cmd_alarms(args: argparse.Namespace) -> int:
     if not alarms:
         print("no drift alarms")
     for alarm in alarms:
-        print(f"{alarm['name']}  {alarm['state']}  {alarm['reason']}")
+        print(f"{alarm['name']}  {alarm['state']}  (baseline {alarm['baseline'] or '-'})  {alarm['reason']}")
     return 0

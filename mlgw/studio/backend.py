@@ -423,6 +423,7 @@ class Backend:
             promote=promote,
             s3=self.s3,
             monitoring_baseline_uri=monitoring_baseline_uri(bucket) if bucket else None,
+            cloudwatch=self.cloudwatch,
         ).kept.name
 
     def set_weights(self, endpoint: str, weights: dict[str, float]) -> None:
@@ -553,6 +554,23 @@ class Backend:
                 }:
                     names.add(metric["MetricName"])
         return sorted(names)
+
+    def dimension_values(self, namespace: str, dimensions: list[dict], name: str) -> list[str]:
+        """The values the dimension `name` takes among the metrics in `namespace` that carry
+        `dimensions` (ListMetrics, paged), sorted."""
+        values: set[str] = set()
+        for page in self.cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace, Dimensions=dimensions):
+            for metric in page.get("Metrics", []):
+                values.update(d["Value"] for d in metric.get("Dimensions", []) if d["Name"] == name)
+        return sorted(values)
+
+    def monitored_package(self, endpoint: str) -> str | None:
+        """The model package whose baseline the drift check judges `endpoint` by (the main
+        variant's, processing/deploy.monitored_package); None without one."""
+        from processing import deploy
+
+        described = deploy.describe_endpoint(self.sm, endpoint)
+        return deploy.monitored_package(self.sm, described) if described else None
 
     def metric_series(
         self, namespace: str, metrics: list[str], dimensions: list[dict], start, end, period: int = 300

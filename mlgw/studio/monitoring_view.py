@@ -6,10 +6,10 @@ executions the drift rule started.
 Reads Model Monitor's own output layout (`<reports>/<endpoint>/yyyy/mm/dd/hh/`:
 statistics.json, constraint_violations.json), the published baseline
 (`ml-gateway/baseline/statistics.json`), CloudWatch ListMetrics / GetMetricData (the
-`feature_baseline_drift_<feature>` metrics, by the names monitoring/publish.py publishes them
-under and the `MonitoringSchedule` dimension processing/drift_schedule.py gives the endpoint's
-schedule), DescribeAlarms / DescribeAlarmHistory, EventBridge ListRules and SageMaker
-ListPipelineExecutions — all through boto3.
+`feature_baseline_drift_<feature>` metrics, by the names and dimensions processing/drift_metrics.py
+gives them: the drift against the baseline the endpoint is judged by now, and the
+`MonitoringSchedule` dimension processing/drift_schedule.py gives the endpoint's schedule),
+DescribeAlarms / DescribeAlarmHistory, EventBridge ListRules and SageMaker ListPipelineExecutions — all through boto3.
 https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-interpreting-results.html
 https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from mlgw.studio import charts
 from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
+from processing import drift_metrics as metrics
 from processing import drift_schedule
 
 RUNS_SHOWN = 48
@@ -77,20 +78,44 @@ def monitored(endpoints: list[str], rules: list[dict], alarms: list[dict], names
     return out + sorted(gone - set(endpoints))
 
 
+def _current_baseline(backend: Backend, endpoint: str, alarms: list[dict]) -> str:
+    """The Baseline dimension of the drift the endpoint is judged by now: its monitored package's
+    (processing/drift_metrics.baseline_id), else the one its drift alarm watches."""
+    package, _ = optional(backend.monitored_package, endpoint)
+    if package:
+        try:
+            return metrics.baseline_id(package)
+        except ValueError:
+            pass
+    watched = [
+        metrics.baseline_of(a.get("Dimensions", []))
+        for a in alarms
+        if _alarmed_endpoint(a, metrics.METRIC_NAMESPACE) == endpoint
+    ]
+    return next((b for b in watched if b), metrics.NO_BASELINE)
+
+
 def drift_metrics(backend: Backend, endpoint: str, alarms: list[dict]) -> dict[str, Any]:
     """The `feature_baseline_drift_<feature>` series the endpoint's DriftCheck published over the
-    last METRIC_DAYS days: {"metric_svgs": [...], "metric_latest": [{feature, value, time,
-    threshold}], "metric_error": str | None, "metric_where": "namespace / dimensions"}."""
-    # Imported here: the job module loads pandas, which the studio's start would pay for.
-    from monitoring.publish import DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
+    last METRIC_DAYS days, measured against the baseline the endpoint is judged by now (the
+    Baseline dimension, processing/drift_metrics.py): {"metric_svgs": [...], "metric_latest":
+    [{feature, value, time, threshold}], "metric_error": str | None, "metric_where":
+    "namespace / dimensions (and the earlier baselines with series of their own)"}."""
+    from processing.drift_metrics import BASELINE_DIMENSION, DRIFT_METRIC_PREFIX, METRIC_NAMESPACE, dimensions
 
     schedule = drift_schedule.schedule_name(endpoint)
-    dims = dimensions(endpoint, schedule)
+    baseline = _current_baseline(backend, endpoint, alarms)
+    dims = dimensions(endpoint, schedule, baseline)
+    where = dims[:2]
+    older, _ = optional(backend.dimension_values, METRIC_NAMESPACE, where, BASELINE_DIMENSION)
+    older = [b for b in older or [] if b != baseline]
     out: dict[str, Any] = {
         "metric_svgs": [],
         "metric_latest": [],
         "metric_error": None,
-        "metric_where": f"{METRIC_NAMESPACE}, Endpoint={endpoint}, MonitoringSchedule={schedule}",
+        "metric_where": f"{METRIC_NAMESPACE}, Endpoint={endpoint}, MonitoringSchedule={schedule}, "
+        f"{BASELINE_DIMENSION}={baseline}"
+        + (f"; earlier baselines with drift series: {', '.join(older)}" if older else ""),
     }
     names, out["metric_error"] = optional(backend.metric_names, METRIC_NAMESPACE, dims)
     drift = [n for n in names or [] if n.startswith(DRIFT_METRIC_PREFIX)]
@@ -138,7 +163,7 @@ def _metric_chart(metric: str, points: dict, threshold: float | None) -> str:
 
 
 def build(backend: Backend, query: Any) -> dict:
-    from monitoring.publish import METRIC_NAMESPACE
+    from processing.drift_metrics import METRIC_NAMESPACE
 
     endpoints, endpoints_error = optional(backend.endpoints)
     names = [e["EndpointName"] for e in endpoints or []]

@@ -313,6 +313,23 @@ def events_needs(arns: Arns, operation: str, params: dict[str, Any], why: str) -
     raise Unmapped(f"events:{operation}")
 
 
+_ALARM_ACTIONS = ("DescribeAlarms", "PutMetricAlarm", "SetAlarmState")
+
+
+def alarm_needs(arns: Arns, operation: str, params: dict[str, Any], why: str) -> list[Need]:
+    """CloudWatch's alarm actions on the alarms they name (resource type alarm, Service
+    Authorization Reference); a DescribeAlarms by AlarmNamePrefix on `<prefix>*`. Takes the
+    query protocol's flattened AlarmNames.member.N as well as the JSON list."""
+    names = [params["AlarmName"]] if params.get("AlarmName") else []
+    listed = params.get("AlarmNames")
+    names += list(listed) if isinstance(listed, list) else []
+    names += [v for k, v in params.items() if k.startswith("AlarmNames.member.")]
+    if params.get("AlarmNamePrefix"):
+        names.append(f"{params['AlarmNamePrefix']}*")
+    arn = f"arn:aws:cloudwatch:{arns.region}:{arns.account}:alarm:"
+    return [Need(f"cloudwatch:{operation}", f"{arn}{name}", (), why) for name in names or ["*"]]
+
+
 def query_needs(arns: Arns, service: str, params: dict[str, str], why: str) -> list[Need]:
     operation = params.get("Action", "")
     if service == "sts" and operation in _STS_FREE:
@@ -332,6 +349,8 @@ def query_needs(arns: Arns, service: str, params: dict[str, str], why: str) -> l
             return [Need("iam:SimulatePrincipalPolicy", params["PolicySourceArn"], (), why)]
     if service == "monitoring" and operation == "PutMetricData":
         return [Need("cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", params.get("Namespace", "")),), why)]
+    if service == "monitoring" and operation in _ALARM_ACTIONS:
+        return alarm_needs(arns, operation, params, why)
     raise Unmapped(f"{service}:{operation}")
 
 
@@ -345,6 +364,8 @@ def json_target_needs(arns: Arns, service: str, operation: str, params: dict[str
                     "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", str(params.get("Namespace", ""))),), why
                 )
             ]
+        if operation in _ALARM_ACTIONS:
+            return alarm_needs(arns, operation, params, why)
         return [Need(f"cloudwatch:{operation}", "*", (), why)]
     if service == "athena":
         workgroup = str(params.get("WorkGroup") or "primary")
