@@ -99,7 +99,7 @@ def demo(config: Config, *, policies: int, traffic_policies: int, drift: str | N
 def _demo(config: Config, *, policies: int, traffic_policies: int, drift: str | None, out) -> int:
     print("== 1. train and deploy (Deploy schedules the drift check every minute)", file=out, flush=True)
     first = local_run.run(
-        config, policies=policies, seed=42, claims=None, customers=None, parameters=dict(DEMO_SCHEDULE), out=out
+        config, policies=policies, seed=42, claims=None, customers=None, parameters={}, once=DEMO_SCHEDULE, out=out
     )
     if not first.succeeded:
         return 1

@@ -194,13 +194,14 @@ def run(
     parameters: dict[str, str],
     out=None,
     schema: str | None = None,
+    once: dict[str, str] | None = None,
 ) -> ExecutionResult:
-    """Start localcloud for config.home if it is not running, then run the pipeline on it.
-    RunInProgress when another run is using config.home; ParameterError (naming the
-    parameter) before anything starts or is uploaded."""
+    """Start localcloud for config.home if it is not running, then run the pipeline on it
+    (execute). RunInProgress when another run is using config.home; ParameterError (naming
+    the parameter) before anything starts or is uploaded."""
     from pipelines.ml_gateway.parameters import validate
 
-    validate(parameters)
+    validate({**parameters, **(once or {})})
     if schema:  # SchemaFileError (naming the file) before localcloud starts
         from processing import contract
 
@@ -215,6 +216,7 @@ def run(
             parameters=parameters,
             out=out,
             schema=schema,
+            once=once,
         )
 
 
@@ -293,19 +295,21 @@ def execute(
     out=None,
     schema: str | None = None,
     phases: Phases | None = None,
+    once: dict[str, str] | None = None,
 ) -> ExecutionResult:
     """Run the pipeline on the localcloud already serving `config`, with the stored run
     configuration updated by the flags (configure); `schema` is a data contract file. The
     configuration is stored as a new version once the run's Ingest step accepted its data
     (the data became the current dataset), and the retrain rule and the gateway's function
     environment follow it. `phases` reports the client-side work (SDK import, build, upsert)
-    and keeps its durations (default: printed to `out`). RunConfigError and ParameterError
-    before anything starts."""
+    and keeps its durations (default: printed to `out`). `once`: parameters for this execution
+    only, never stored in the configuration (the demo's minute-by-minute drift check).
+    RunConfigError and ParameterError before anything starts."""
     out = out or sys.stdout
     from pipelines.ml_gateway.parameters import validate
     from processing import contract
 
-    validate(parameters)  # ParameterError before anything is uploaded
+    validate({**parameters, **(once or {})})  # ParameterError before anything is uploaded
     os.environ.update(config.client_env())  # the SageMaker SDK reads these at import
     target = Target.local(config)
     session, sm, s3 = target.session, target.client("sagemaker"), target.client("s3")
@@ -357,7 +361,7 @@ def execute(
     else:
         print(f"configuration: version {stored.version}, unchanged (data {run_cfg.source.describe()})", file=out)
     inputs = {locations.INPUT_PARAMETERS[t]: uri for t, uri in uris.items()}
-    params = {"EndpointName": ENDPOINT_NAME, **run_cfg.pipeline_parameters(inputs)}
+    params = {"EndpointName": ENDPOINT_NAME, **run_cfg.pipeline_parameters(inputs), **(once or {})}
     arn = build_upsert_start(config, session, params, phases or Phases(out))
     print(f"started {arn}", file=out, flush=True)
     result = executions.following(target, arn, sm, out=out, step_lines=JobProgress(config))
