@@ -131,6 +131,16 @@ def prepare_data(
     return {table: f"s3://{bucket}/{prefix}/{table}/" for table in files}
 
 
+def has_current_dataset(config: Config, s3) -> bool:
+    """Whether the landing prefixes hold any claims (a run's Ingest accepted data here)."""
+    bucket = default_bucket(config)
+    try:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{LANDING}/claims/", MaxKeys=1)
+    except s3.exceptions.NoSuchBucket:
+        return False
+    return bool(listed.get("KeyCount"))
+
+
 def add_batch(config: Config, s3, claims, customers, label: str) -> dict[str, str]:
     """Add a batch of new policies (frames in the raw schema) to the current dataset."""
     import io
@@ -263,27 +273,6 @@ def configure(
     return run_config.with_parameters(changed, parameters)
 
 
-def refuse_replacing_a_test(sm, endpoint: str, run_cfg: run_config.RunConfig, asked: dict[str, str]) -> None:
-    """RunConfigError when the endpoint runs a canary or A/B test (more than one variant) and
-    this run would replace it without the user saying DeployStrategy=replace on this command."""
-    from botocore.exceptions import ClientError
-
-    strategy = {**run_config.defaults(), **run_cfg.parameters}["DeployStrategy"]
-    if strategy != "replace" or asked.get("DeployStrategy") == "replace":
-        return
-    try:
-        variants = sm.describe_endpoint(EndpointName=endpoint).get("ProductionVariants", [])
-    except ClientError:
-        return  # no endpoint yet
-    if len(variants) > 1:
-        names = ", ".join(v["VariantName"] for v in variants)
-        raise run_config.RunConfigError(
-            f"endpoint {endpoint} is running a test between {names}; this run would replace both. End the "
-            "test first (`mlgw endpoint promote` or `rollback`), or say --param DeployStrategy=replace "
-            "(or canary/ab) on this command"
-        )
-
-
 def execute(
     config: Config,
     *,
@@ -328,10 +317,13 @@ def execute(
     )
     path = run_config.schema_file(s3, run_cfg, config.home / "schemas")
     active = contract.activate(path)  # synthetic data is generated in the configured contract
-    endpoint = run_cfg.values().get("EndpointName", ENDPOINT_NAME)
     run_config.check_feature_groups(sm, run_cfg, active)
-    refuse_replacing_a_test(sm, endpoint, run_cfg, parameters)
-    if run_cfg.source.kind == run_config.FILES and not claims:  # the configured files, already staged
+    run_config.refuse_replacing_a_test(sm, {**run_cfg.values(), **(once or {})}, {**parameters, **(once or {})})
+    if stored is not None and claims is None and policies is None and seed is None and has_current_dataset(config, s3):
+        # No data flags: the configured source as it stands now, the current dataset (the data
+        # the last accepted run was given plus the batches `mlgw traffic` added since).
+        uris = landing_uris(config)
+    elif run_cfg.source.kind == run_config.FILES and not claims:  # the configured files, already staged
         uris = {"claims": run_cfg.source.claims_uri, "customers": run_cfg.source.customers_uri}
     else:
         tag = f"-schema{run_cfg.schema_digest}" if run_cfg.schema_digest else ""
@@ -360,6 +352,8 @@ def execute(
             print(f"  {line}", file=out)
     else:
         print(f"configuration: version {stored.version}, unchanged (data {run_cfg.source.describe()})", file=out)
+    if uris == landing_uris(config):
+        print("data: the current dataset (the configured source and the batches added since)", file=out)
     inputs = {locations.INPUT_PARAMETERS[t]: uri for t, uri in uris.items()}
     params = {"EndpointName": ENDPOINT_NAME, **run_cfg.pipeline_parameters(inputs), **(once or {})}
     arn = build_upsert_start(config, session, params, phases or Phases(out))
@@ -660,6 +654,7 @@ def upsert_or_start(
             return None
         # The run configuration on the current dataset; --param overrides it for this execution.
         params = {**current_config(config, s3).pipeline_parameters(), **parameters}
+        run_config.refuse_replacing_a_test(sm, params, parameters)
         if print_arn:  # scripts: the bare ARN; the execution goes on by itself
             print(start_execution(sm, pipeline_name, params), flush=True)
             return None

@@ -250,6 +250,30 @@ def _same(a: RunConfig, b: RunConfig) -> bool:
 # -- checks a run makes before it starts -------------------------------------------------------
 
 
+def refuse_replacing_a_test(sm, parameters: dict[str, str], asked: dict[str, str], how: str = "--param") -> None:
+    """RunConfigError when the execution's endpoint (its `parameters`, as it would start with
+    them) runs a canary or A/B test (more than one variant) and the execution would replace it
+    without the user asking for DeployStrategy=replace on this command (`asked`; `how` names
+    where they say it: `--param` or the studio's form)."""
+    from botocore.exceptions import ClientError
+
+    effective = {**defaults(), **parameters}
+    if effective["DeployStrategy"] != "replace" or asked.get("DeployStrategy") == "replace":
+        return
+    endpoint = effective["EndpointName"]
+    try:
+        variants = sm.describe_endpoint(EndpointName=endpoint).get("ProductionVariants", [])
+    except ClientError:
+        return  # no endpoint yet
+    if len(variants) > 1:
+        names = ", ".join(v["VariantName"] for v in variants)
+        raise RunConfigError(
+            f"endpoint {endpoint} is running a test between {names}; this run would replace both. End the "
+            f"test first (`mlgw endpoint promote` or `rollback`), or ask for it with {how} DeployStrategy=replace "
+            "(or canary/ab)"
+        )
+
+
 def check_feature_groups(sm, config: RunConfig, contract) -> None:
     """RunConfigError when a feature group this configuration names exists with features other
     than `contract`'s (processing.contract.Contract) — before Ingest touches the current

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,29 @@ def _clean(row: dict) -> dict:
     return out
 
 
+def check_contract(drift: str, claims, customers) -> None:
+    """TrafficError when the drifted rows break the data contract (a value out of its declared
+    range, say): the gateway's request model would refuse those requests (400) and Ingest the
+    batch, so a retrain would fail on it. Checked with Ingest's own reader (processing.schema)."""
+    import tempfile
+    from pathlib import Path
+
+    from processing.schema import SchemaError, read_raw
+
+    tables: tuple[tuple[Literal["claims", "customers"], Any], ...] = (("claims", claims), ("customers", customers))
+    with tempfile.TemporaryDirectory(prefix="mlgw-traffic-") as folder:
+        for table, frame in tables:
+            path = Path(folder) / f"{table}.csv"
+            frame.to_csv(path, index=False)
+            try:
+                read_raw(path, table)
+            except SchemaError as exc:
+                raise TrafficError(
+                    f"--drift {drift!r} makes values the data contract refuses (the gateway would answer 400 "
+                    f"and Ingest refuse the batch): {exc}"
+                ) from None
+
+
 def current_policy_ids(config: Config, s3) -> set[int]:
     """Every policy_id of the current dataset's claims."""
     from mlgw.local_run import LANDING, default_bucket
@@ -121,7 +145,9 @@ def held_out(config: Config, s3, claims: str, customers: str, policies: int | No
         claim_rows = claim_rows.head(policies)
     missing = set(claim_rows["policy_id"]) - set(customer_rows["policy_id"])
     if missing:
-        raise TrafficError(f"{customers}: no customer row for policy_id {sorted(missing)[:5]} of {claims}")
+        raise TrafficError(
+            f"{customers}: no customer row for policy_id {sorted(int(i) for i in missing)[:5]} of {claims}"
+        )
     customer_rows = customer_rows[customer_rows["policy_id"].isin(set(claim_rows["policy_id"]))]
     seen = sorted(set(int(i) for i in claim_rows["policy_id"]) & current_policy_ids(config, s3))
     if seen:
@@ -182,6 +208,8 @@ def replay(
         customers_frame["policy_id"] += first - 1
         origin = "new synthetic policies"
     sent_claims, sent_customers = apply_drift(claims_frame, customers_frame, drift, seed)
+    if drift:
+        check_contract(drift, sent_claims, sent_customers)
     first = int(sent_claims["policy_id"].min())
     policies = len(sent_claims)
     summary = TrafficSummary(first_policy_id=first)

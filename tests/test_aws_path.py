@@ -106,7 +106,7 @@ def test_upsert_start_and_list_on_moto(moto_aws, capsys):
 
     # The run configuration stored in the workflow bucket (`mlgw config --target aws`) is what
     # start runs; --param overrides it for that execution.
-    assert main(["config", "--target", "aws", "--default-bucket", BUCKET, "set", "NumRound=80", "Eta=0.1"]) == 0
+    assert main(["config", "set", "--target", "aws", "--default-bucket", BUCKET, "NumRound=80", "Eta=0.1"]) == 0
     capsys.readouterr()
     assert main(aws("start", "--param", "Eta=0.3")) == 0
     third = capsys.readouterr().out.strip()

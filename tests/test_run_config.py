@@ -132,6 +132,12 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
         assert stored.feature_groups() == groups
         names = {g["FeatureGroupName"] for g in sm.list_feature_groups()["FeatureGroupSummaries"]}
         assert {"claims", "customers", *groups.values()} <= names  # new groups beside the old
+        # The synthetic-data version 1 was trained on the default contract: redeploying it under
+        # this configuration would break every request, so it is refused unless forced.
+        home = ["--home", str(config.home), "--port", str(config.port)]
+        capsys.readouterr()
+        assert cli.main(["endpoint", "deploy", *home, "--version", "1"]) == 2
+        assert "trained on another data contract" in capsys.readouterr().err
         # The gateway function's environment follows the configuration.
         env = json.loads(default_path(config.home).read_text())
         assert env["CLAIMS_FEATURE_GROUP"] == groups["ClaimsFeatureGroup"]
@@ -140,6 +146,18 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
         # Synthetic traffic is refused on a user-data configuration, with the reason.
         with pytest.raises(traffic.TrafficError, match="held-out rows"):
             traffic.replay(config, policies=20, seed=1, drift=None, endpoint_name=local_run.ENDPOINT_NAME)
+        # Drift that pushes values out of the contract is refused before anything is sent: the
+        # gateway would answer 400 and Ingest refuse the batch (every retrain would fail on it).
+        with pytest.raises(traffic.TrafficError, match="the data contract refuses"):
+            traffic.replay(
+                config,
+                policies=None,
+                seed=1,
+                drift="customer_age*9",
+                endpoint_name=local_run.ENDPOINT_NAME,
+                claims=str(data["held_claims"]),
+                customers=str(data["held_customers"]),
+            )
         # The user's held-out rows are replayed through the gateway in the user's schema.
         summary = traffic.replay(
             config,
@@ -206,15 +224,16 @@ def test_own_data_and_schema_survive_runs_traffic_gateway_and_retrain(tmp_path, 
         )
         out = capsys.readouterr().out
         assert again.succeeded, (again.failure_reason, out)
-        assert _parameters(sm, again.arn)["ClaimsInputUri"] == stored.source.claims_uri
+        # It reads the current dataset: the user's files and the replayed batch, never re-staged.
+        assert _parameters(sm, again.arn)["ClaimsInputUri"] == local_run.landing_uris(config)["claims"]
+        assert any(key.startswith(f"{local_run.LANDING}/claims/traffic-") for key, _ in current_dataset())
         assert sorted((config.home / "data").glob("synthetic-*")) == synthetic_sets, "synthetic data was generated"
         assert local_run.current_config(config, s3).source == stored.source
 
         # The old groups can go; the ones in use are refused without --force.
-        home = ["--home", str(config.home), "--port", str(config.port)]
-        assert cli.main(["featurestore", *home, "delete", groups["ClaimsFeatureGroup"]]) == 2
+        assert cli.main(["featurestore", "delete", *home, groups["ClaimsFeatureGroup"]]) == 2
         assert "used by the current run configuration" in capsys.readouterr().err
-        assert cli.main(["featurestore", *home, "delete", "claims"]) == 0
+        assert cli.main(["featurestore", "delete", *home, "claims"]) == 0
     finally:
         daemon.stop(config)
 
@@ -229,17 +248,17 @@ def test_config_set_checks_parameters_and_keeps_history(tmp_path, capsys):
     home = ["--home", str(config.home), "--port", str(config.port)]
     daemon.start(config)
     try:
-        assert cli.main(["config", *home, "set", "NumRound=abc"]) == 2
+        assert cli.main(["config", "set", *home, "NumRound=abc"]) == 2
         assert "NumRound='abc' is not an integer" in capsys.readouterr().err
-        assert cli.main(["config", *home, "set", "ClaimsInputUri=s3://x/y/"]) == 2
+        assert cli.main(["config", "set", *home, "ClaimsInputUri=s3://x/y/"]) == 2
         assert "not configuration" in capsys.readouterr().err
-        assert cli.main(["config", *home, "set", "NumRound=80", "Eta=0.1"]) == 0
-        assert cli.main(["config", *home, "set", "--unset", "Eta"]) == 0
+        assert cli.main(["config", "set", *home, "NumRound=80", "Eta=0.1"]) == 0
+        assert cli.main(["config", "set", *home, "--unset", "Eta"]) == 0
         capsys.readouterr()
-        assert cli.main(["config", *home, "show"]) == 0
+        assert cli.main(["config", "show", *home]) == 0
         shown = capsys.readouterr().out
         assert "version 2" in shown and "NumRound" in shown and "80" in shown
-        assert cli.main(["config", *home, "history"]) == 0
+        assert cli.main(["config", "history", *home]) == 0
         history = capsys.readouterr().out
         assert "version 1" in history and "Eta: 0.2 → 0.1" in history and "Eta: 0.1 → 0.2" in history
         # The retrain rule follows the configuration.

@@ -7,29 +7,63 @@ import argparse
 from mlgw.args import CliError, config_from, parse_pairs, running, with_home
 
 
-def register(sub) -> None:
-    cfg = with_home(
-        sub.add_parser(
-            "config",
-            help="show, change or list the run configuration (data, schema, parameters)",
-            description="The run configuration: the data source, the data contract and the pipeline "
-            "parameters that `mlgw run`, `mlgw pipeline start`, the drift → retrain rule, `mlgw traffic`, "
-            "the gateway and the studio's Start form all read. `mlgw run` creates and updates it; "
-            "each change is a new version, stored in the workflow bucket "
-            "(s3://BUCKET/ml-gateway/run-config/).",
-        )
-    )
-    cfg.add_argument(
+def _check_groups(sm, s3, changed, cache) -> None:
+    """CliError when a feature group the configuration would name does not exist or holds other
+    features than its contract's: the gateway follows the configuration at once and would answer
+    every request with an error. (A run creates new groups: `mlgw run --param NAME=GROUP`.)"""
+    from botocore.exceptions import ClientError
+
+    from mlgw import run_config
+    from processing import contract
+
+    for parameter, name in changed.feature_groups().items():
+        try:
+            sm.describe_feature_group(FeatureGroupName=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("ResourceNotFound", "ResourceNotFoundException"):
+                raise
+            raise CliError(
+                f"{parameter}={name}: no such feature group here; the gateway follows the configuration at once "
+                f"and would answer every request with an error. A run creates it: `mlgw run --param {parameter}={name}`"
+            ) from None
+    try:
+        run_config.check_feature_groups(sm, changed, contract.load(run_config.schema_file(s3, changed, cache)))
+    except run_config.RunConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _flags(action):
+    """--home/--port and the target flags, after the action as on every command."""
+    with_home(action)
+    action.add_argument(
         "--target",
         choices=["local", "aws"],
         default="local",
         help="localcloud (default) or AWS (the run configuration in your workflow bucket; "
         "`mlgw pipeline start --target aws` reads it)",
     )
-    cfg.add_argument("--region", help="aws: the region (default: boto3's, $AWS_REGION)")
-    cfg.add_argument("--default-bucket", help="aws: the workflow bucket (default: the SDK's, sagemaker-REGION-ACCOUNT)")
+    action.add_argument("--region", help="aws: the region (default: boto3's, $AWS_REGION)")
+    action.add_argument(
+        "--default-bucket", help="aws: the workflow bucket (default: the SDK's, sagemaker-REGION-ACCOUNT)"
+    )
+    return action
+
+
+def register(sub) -> None:
+    cfg = sub.add_parser(
+        "config",
+        help="show, change or list the run configuration (data, schema, parameters)",
+        description="The run configuration: the data source, the data contract and the pipeline "
+        "parameters that `mlgw run`, `mlgw pipeline start`, the drift → retrain rule, `mlgw traffic`, "
+        "the gateway and the studio's Start form all read. `mlgw run` creates and updates it; "
+        "each change is a new version, stored in the workflow bucket "
+        "(s3://BUCKET/ml-gateway/run-config/).",
+    )
     actions = cfg.add_subparsers(dest="config_action", required=True, metavar="ACTION")
-    actions.add_parser("show", help="every setting of the current version (and where it differs from the default)")
+    # --home/--port after the action, as on every command (`mlgw config show --home DIR`).
+    with_home(
+        actions.add_parser("show", help="every setting of the current version (and where it differs from the default)")
+    )
     change = actions.add_parser(
         "set",
         help="set or unset pipeline parameters (a new version; the retrain rule and gateway follow)",
@@ -41,7 +75,8 @@ def register(sub) -> None:
     change.add_argument(
         "--unset", action="append", default=[], metavar="NAME", help="back to the definition's default (repeatable)"
     )
-    actions.add_parser("history", help="every version: when, why, by which execution, what changed")
+    _flags(change)
+    _flags(actions.add_parser("history", help="every version: when, why, by which execution, what changed"))
     cfg.set_defaults(func=cmd_config)
 
 
@@ -99,6 +134,8 @@ def cmd_config(args: argparse.Namespace) -> int:
         changed = run_config.with_parameters(current, parse_pairs(args.pairs, "config set"), tuple(args.unset))
     except run_config.RunConfigError as exc:
         raise CliError(str(exc)) from None
+    if config is not None and changed.feature_groups() != current.feature_groups():
+        _check_groups(target.client("sagemaker"), s3, changed, config.home / "schemas")
     lines = run_config.changes(current, changed)
     if not lines:
         print(f"nothing changed (version {current.version})")

@@ -9,7 +9,7 @@ from typing import Any
 from mlgw.args import CliError, config_from, positive_int, require_endpoint, running, with_endpoint, with_home
 
 DEFAULT_GROUP = "MLGatewayFraud"
-DEPLOY_ONLY = ("version", "strategy", "role_arn", "instance_type")
+DEPLOY_ONLY = ("version", "strategy", "role_arn", "instance_type", "force")
 
 
 def register(sub) -> None:
@@ -61,6 +61,12 @@ def register(sub) -> None:
     )
     endpoint.add_argument(
         "--instance-type", help="deploy: instance type of the new variant (default: the serving variant's)"
+    )
+    endpoint.add_argument(
+        "--force",
+        action="store_true",
+        help="deploy: also a version trained on another data contract than the run configuration's "
+        "(the gateway encodes requests with the configuration's: they would fail)",
     )
     endpoint.add_argument("--target", choices=["local", "aws"], default="local", help="localcloud (default) or AWS")
     endpoint.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
@@ -227,6 +233,29 @@ def _serving_main(sm, endpoint_name: str) -> dict[str, Any]:
     return {**main, "model": sm.describe_model(ModelName=main["ModelName"]), "endpoint": endpoint}
 
 
+def _refuse_another_contract(package: dict, version: int, s3, bucket: str) -> None:
+    """CliError when the version's lineage names a data contract (SchemaDigest, the SHA-256 of
+    the schema.json in its model) other than the run configuration's: the gateway and traffic
+    encode requests with the configuration's contract, so every request would fail."""
+    import hashlib
+
+    from mlgw import run_config
+    from processing import contract
+
+    trained = (package.get("CustomerMetadataProperties") or {}).get("SchemaDigest", "none")
+    if trained == "none":
+        return  # a version registered before lineage was recorded: nothing to compare
+    configured = run_config.current(s3, bucket) or run_config.RunConfig()
+    expected = configured.schema_digest or hashlib.sha256(contract.DEFAULT_PATH.read_bytes()).hexdigest()
+    if not trained.removeprefix("sha256:").startswith(expected[:16]):
+        raise CliError(
+            f"version {version} was trained on another data contract ({trained[:23]}…) than the run "
+            f"configuration's ({expected[:16]}, `mlgw config show`): the gateway encodes requests with the "
+            "configuration's, so every request would fail. Run `mlgw run --schema FILE` with that version's "
+            "schema first, or say --force"
+        )
+
+
 def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
     """`endpoint deploy --version N`: processing/deploy.deploy_and_monitor, the code of the
     pipeline's Deploy step, with what the endpoint runs now as the defaults (role, instance
@@ -252,11 +281,13 @@ def deploy_version(args: argparse.Namespace, target, sm, aas) -> None:
             f"version {args.version} of {args.group} is {status}{why}; only an Approved version is deployed "
             f"(`mlgw models approve {args.version}` first)"
         )
-    serving = _serving_main(sm, args.endpoint)
-    config = sm.describe_endpoint_config(EndpointConfigName=serving["endpoint"]["EndpointConfigName"])
     bucket = target.bucket
     if bucket is None:
         raise CliError(f"cannot name the workflow's bucket on {target.describe()} (STS GetCallerIdentity failed)")
+    if not args.force:
+        _refuse_another_contract(package, args.version, target.client("s3"), bucket)
+    serving = _serving_main(sm, args.endpoint)
+    config = sm.describe_endpoint_config(EndpointConfigName=serving["endpoint"]["EndpointConfigName"])
     capture = (config.get("DataCaptureConfig") or {}).get("DestinationS3Uri") or monitor_schedule.capture_uri(bucket)
     print(
         f"deploying {args.group} version {args.version} ({package['ModelPackageArn']}) on {args.endpoint}: {strategy}"

@@ -8,18 +8,19 @@ from mlgw.args import CliError, config_from, running, with_home
 
 
 def register(sub) -> None:
-    fs = with_home(
-        sub.add_parser(
-            "featurestore",
-            help="list feature groups, delete those no configuration uses",
-            description="Feature groups of this localcloud. Each data contract gets its own groups "
-            "(claims-<digest8>, customers-<digest8>; the default contract `claims`, `customers`), so "
-            "older groups stay when the schema changes: list them, and delete the ones you no longer need.",
-        )
+    fs = sub.add_parser(
+        "featurestore",
+        help="list feature groups, delete those no configuration uses",
+        description="Feature groups of this localcloud. Each data contract gets its own groups "
+        "(claims-<digest8>, customers-<digest8>; the default contract `claims`, `customers`), so "
+        "older groups stay when the schema changes: list them, and delete the ones you no longer need.",
     )
     actions = fs.add_subparsers(dest="featurestore_action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="every group: status, features, created, in use by the current configuration")
-    delete = actions.add_parser("delete", help="delete a feature group (online and offline store)")
+    # --home/--port after the action, as on every command (`mlgw featurestore list --home DIR`).
+    with_home(
+        actions.add_parser("list", help="every group: status, features, created, in use by the current configuration")
+    )
+    delete = with_home(actions.add_parser("delete", help="delete a feature group (online and offline store)"))
     delete.add_argument("name", help="the feature group")
     delete.add_argument(
         "--force", action="store_true", help="also when the current run configuration uses it (retrains would fail)"

@@ -139,13 +139,14 @@ def _pipeline(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} applies to --target aws: {why}")
     config = running(config_from(args))
     if args.action in ("upsert", "start"):
+        from mlgw.run_config import RunConfigError
         from pipelines.ml_gateway.run_pipeline import ParameterError
 
         try:
             result = local_run.upsert_or_start(
                 config, args.action, args.pipeline_name, parse_pairs(args.param), args.print_arn
             )
-        except (ParameterError, local_run.RunInProgress) as exc:
+        except (ParameterError, RunConfigError, local_run.RunInProgress) as exc:
             raise CliError(str(exc)) from None
         return 0 if result is None or result.succeeded else 1
     if args.action == "executions":

@@ -188,10 +188,18 @@ class Backend:
         return (run_config.current(self.s3, self.target.bucket) or run_config.RunConfig()).pipeline_parameters()
 
     def start(self, pipeline: str, parameters: dict[str, str]) -> str:
-        """Start `pipeline` with `parameters`, checked first against its definition's declared
-        parameters as the CLI checks them (ParameterError naming the parameter)."""
+        """Start `pipeline` as `mlgw pipeline start` does: the run configuration (this project's
+        pipeline) with the form's `parameters` over it, checked first against the definition's
+        declared parameters (ParameterError naming the parameter), and refused when it would
+        replace an open canary or A/B test that the form did not ask to replace
+        (run_config.RunConfigError)."""
+        from mlgw import run_config
+        from mlgw.local_run import PIPELINE_NAME
         from pipelines.ml_gateway.parameters import validate
 
+        asked, parameters = parameters, {**self.configured_parameters(pipeline), **parameters}
+        if pipeline == PIPELINE_NAME:
+            run_config.refuse_replacing_a_test(self.sm, parameters, asked, how="the form's")
         declared = json.loads(self.pipeline(pipeline)["PipelineDefinition"]).get("Parameters", [])
         validate(parameters, declared)
         return self.sm.start_pipeline_execution(

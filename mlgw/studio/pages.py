@@ -20,6 +20,7 @@ from starlette.routing import Route
 from mlgw import registry_view
 from mlgw.approval import STATUSES as APPROVAL
 from mlgw.executions_view import started_by
+from mlgw.run_config import RunConfigError
 from mlgw.studio import charts, graph, monitoring_view
 from mlgw.studio.app import InvalidRequest, form, render
 from mlgw.studio.backend import TERMINAL, NotFound, optional
@@ -206,7 +207,7 @@ async def start(request: Request):
         arn = await run_in_threadpool(_backend(request).start, name, overrides)
     except ClientError as exc:
         return _back(page, error=_aws_message(exc))
-    except ParameterError as exc:
+    except (ParameterError, RunConfigError) as exc:
         return _back(page, error=str(exc))
     return _back(f"{page}/executions/{quote(arn.rsplit('/', 1)[-1])}", note="execution started")
 

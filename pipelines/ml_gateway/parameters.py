@@ -63,12 +63,15 @@ DECLARED: list[dict[str, Any]] = [
 # hours (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ScheduleConfig.html:
 # DataAnalysisStartTime "must not precede the end time ... by more than 24 hours"); `mlgw monitor
 # --window-minutes` takes the same bound (mlgw/args.py).
+# XGBoost parses max_depth, num_round and early_stopping_rounds as 32-bit ints: a larger value
+# fails Train ("Invalid Parameter format for max_depth expect int"), after the data work.
+INT32_MAX = 2**31 - 1
 # (low, high, whether the bounds themselves are refused)
 BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
-    "MaxDepth": (0, None, False),
+    "MaxDepth": (0, INT32_MAX, False),
     "Eta": (0, 1, False),
-    "NumRound": (1, None, False),
-    "EarlyStoppingRounds": (1, None, False),
+    "NumRound": (1, INT32_MAX, False),
+    "EarlyStoppingRounds": (1, INT32_MAX, False),
     "AucThreshold": (0, 1, False),
     "NewVariantWeight": (0, 1, True),
     "DriftCheckWindowMinutes": (1, 24 * 60, False),
