@@ -15,6 +15,7 @@ Drift specs (comma-separated):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -22,6 +23,7 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -179,17 +181,42 @@ def replay(
     import boto3
 
     from mlgw import local_run, run_config
-    from mlgw.local_run import add_batch
-    from processing import contract, synthetic
+    from processing import contract
 
-    out = out or sys.stdout
     os.environ.update(config.client_env())
     s3 = boto3.client("s3")
     run_cfg = local_run.current_config(config, s3)
-    env = run_config.function_environment(s3, run_cfg, config.home / "schemas")
-    os.environ.update({"ENDPOINT_NAME": endpoint_name, **env})
-    contract.activate(env.get(contract.ENV))
+    # The handler reads the function's environment as Lambda gives it; set for this replay only.
+    env = {
+        "ENDPOINT_NAME": endpoint_name,
+        contract.ENV: "",
+        **run_config.function_environment(s3, run_cfg, config.home / "schemas"),
+    }
+    with _environment(env):
+        return _replay(config, s3, run_cfg, policies, seed, drift, concurrency, out or sys.stdout, claims, customers)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with `values` set, restored afterwards (the process may replay again, or run
+    other work, with another configuration)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _replay(config, s3, run_cfg, policies, seed, drift, concurrency, out, claims, customers) -> TrafficSummary:
     from inference.gateway_handler import handler
+    from mlgw import run_config
+    from mlgw.local_run import add_batch
+    from processing import synthetic
 
     if claims is not None and customers is not None:
         claims_frame, customers_frame = held_out(config, s3, claims, customers, policies)
@@ -235,7 +262,7 @@ def replay(
     print(
         f"replaying {policies:,} {origin} (ids from {first:,})"
         + (f" with drift {drift}" if drift else "")
-        + f" through the gateway → {endpoint_name}",
+        + f" through the gateway → {os.environ['ENDPOINT_NAME']}",
         file=out,
         flush=True,
     )

@@ -13,6 +13,7 @@ from moto import mock_aws
 from mlgw import monitor_schedule, retrain
 from mlgw.cli import main
 from processing import drift_schedule
+from tests.support.definition import step_named
 from tests.test_aws_path import BUCKET, REGION, ROLE, aws_env, moto_aws, upsert_args  # noqa: F401
 
 EVENTS_ROLE = "arn:aws:iam::000000000000:role/ml-gateway-retrain-events"
@@ -85,7 +86,7 @@ def test_upsert_creates_the_drift_check_pipeline_offline(moto_aws, capsys):  # n
     assert {"EndpointName", "MonitoringScheduleName", "WindowMinutes", "CaptureUri"} <= names
 
     main_definition = json.loads(sm.describe_pipeline(PipelineName="MLGatewayPipeline")["PipelineDefinition"])
-    deploy = next(s for s in main_definition["Steps"][-1]["Arguments"]["IfSteps"] if s["Name"] == "Deploy")
+    deploy = step_named(main_definition, "Deploy")
     deploy_cli = deploy["Arguments"]["AppSpecification"]["ContainerArguments"]
     assert deploy_cli[deploy_cli.index("--drift-check-pipeline-arn") + 1] == DRIFT_CHECK
     assert deploy_cli[deploy_cli.index("--drift-check-role-arn") + 1] == EVENTS_ROLE

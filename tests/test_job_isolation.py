@@ -23,6 +23,7 @@ from localcloud.config import ACCOUNT_ID
 from localcloud.sagemaker.jobs.container import namespace_support
 from localcloud.sagemaker.jobs.image import image_python
 from localcloud.sagemaker.pipelines import wait_for
+from tests.support.definition import step_named
 from tests.test_executor import BUCKET, call, cloud, processing, put_object, start  # noqa: F401
 
 ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/MLGatewayPipelineRole"
@@ -151,12 +152,7 @@ def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, de
     the silent identity fallback), and every module in the archive is one serving loads."""
     import tarfile
 
-    register = next(
-        s
-        for step in definition["Steps"]
-        for s in step.get("Arguments", {}).get("IfSteps", [])
-        if s["Name"] == "RegisterModel"
-    )
+    register = step_named(definition, "RegisterModel")
     container = register["Arguments"]["InferenceSpecification"]["Containers"][0]
     submit = container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"]
     archive = tmp_path / "sourcedir.tar.gz"

@@ -20,6 +20,7 @@ import pytest
 
 from mlgw import cli
 from processing import contract, features, schema, synthetic
+from tests.support.definition import step_named
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "fixtures" / "public_sample"
@@ -397,7 +398,7 @@ def test_processing_jobs_and_the_serving_code_ship_the_contract(localcloud, monk
         assert {"__init__.py", "contract.py", "features.py", "schema.json"} <= {
             p.name for p in (root / "processing").iterdir()
         }, name
-    register = next(s for s in doc["Steps"] if s["Name"] == "CheckAuc")["Arguments"]["IfSteps"][0]
+    register = step_named(doc, "RegisterModel")
     env = register["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
     with tarfile.open(fileobj=io.BytesIO(localcloud.cloud.s3.read_bytes(env["SAGEMAKER_SUBMIT_DIRECTORY"]))) as tar:
         names = set(tar.getnames())

@@ -18,14 +18,15 @@ import pytest
 
 from localcloud.config import ACCOUNT_ID
 from localcloud.sagemaker.pipelines import wait_for
+from tests.support.definition import all_steps
 from tests.test_executor import BUCKET, ROLE, cloud, processing, put_object, start, steps_of  # noqa: F401
 
 
 def _string_typed(value, parameters: dict[str, str]) -> bool:
     """Whether a definition value evaluates to a string: a literal string, a Std:Join, a Get
     of a String parameter, or of a step property (ARNs and S3 URIs here)."""
-    if isinstance(value, dict) and str(value.get("Get", "")).startswith("Steps."):
-        return True
+    if isinstance(value, dict) and str(value.get("Get", "")).startswith(("Steps.", "Execution.")):
+        return True  # step properties here and execution variables (PipelineName, ...) are strings
     if isinstance(value, str):
         return True
     if isinstance(value, dict) and "Std:Join" in value:
@@ -33,15 +34,6 @@ def _string_typed(value, parameters: dict[str, str]) -> bool:
     if isinstance(value, dict) and str(value.get("Get", "")).startswith("Parameters."):
         return parameters[value["Get"].split(".", 1)[1]] == "String"
     return False
-
-
-def _all_steps(definition: dict) -> list[dict]:
-    found = []
-    for step in definition["Steps"]:
-        found.append(step)
-        for branch in ("IfSteps", "ElseSteps"):
-            found.extend(step.get("Arguments", {}).get(branch, []))
-    return found
 
 
 def test_numeric_parameters_are_rendered_as_strings_in_the_definition(localcloud, monkeypatch):
@@ -55,7 +47,7 @@ def test_numeric_parameters_are_rendered_as_strings_in_the_definition(localcloud
     )
     parameters = {p["Name"]: p["Type"] for p in definition["Parameters"]}
     checked = []
-    for step in _all_steps(definition):
+    for step in all_steps(definition):
         args = step.get("Arguments", {})
         for name, value in (args.get("HyperParameters") or {}).items():
             checked.append((step["Name"], f"HyperParameters.{name}", value))
@@ -63,7 +55,7 @@ def test_numeric_parameters_are_rendered_as_strings_in_the_definition(localcloud
             checked.append((step["Name"], f"ContainerArguments[{i}]", value))
     wrong = [(step, field, value) for step, field, value in checked if not _string_typed(value, parameters)]
     assert not wrong
-    hps = next(s for s in _all_steps(definition) if s["Name"] == "Train")["Arguments"]["HyperParameters"]
+    hps = next(s for s in all_steps(definition) if s["Name"] == "Train")["Arguments"]["HyperParameters"]
     assert hps["max_depth"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MaxDepth"}]}}
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mlgw.args import CliError, config_from, positive_int, require_endpoint, running, with_endpoint, with_home
+from mlgw.args import (
+    CliError,
+    bounded_int,
+    config_from,
+    require_endpoint,
+    running,
+    with_endpoint,
+    with_home,
+)
 
 DEFAULT_GROUP = "MLGatewayFraud"
 DEPLOY_ONLY = ("version", "strategy", "role_arn", "instance_type", "force")
@@ -49,7 +57,12 @@ def register(sub) -> None:
         help="weights: a variant's new weight (repeatable); deploy with canary or ab: the new "
         "version's traffic share, between 0 and 1 (default 0.1)",
     )
-    endpoint.add_argument("--version", type=positive_int, metavar="N", help="deploy: the model package version")
+    endpoint.add_argument(
+        "--version",
+        type=bounded_int(1, 2**31 - 1, "SageMaker's ModelPackageVersion is a 32-bit Integer"),
+        metavar="N",
+        help="deploy: the model package version",
+    )
     endpoint.add_argument(
         "--strategy", metavar="replace|canary|ab", help="deploy: replace (default), canary or ab (DeployStrategy)"
     )

@@ -137,6 +137,6 @@ def test_run_summary_never_prints_the_secret_key():
     from localcloud.config import Config
     from mlgw.local_run import _invoke_snippet
 
-    snippet = "\n".join(_invoke_snippet(Config(secret_key="s3cr3t-value", port=4999)))
+    snippet = "\n".join(_invoke_snippet(Config(secret_key="s3cr3t-value", port=4999), "ml-gateway-fraud"))
     assert "s3cr3t-value" not in snippet
     assert "mlgw localcloud env" in snippet and "4999" in snippet
