@@ -175,7 +175,7 @@ def test_bad_csv_fails_the_run_with_the_reason_and_changes_nothing(deployed, tmp
         ("NumRound", "2.5", "parameter NumRound='2.5' is not an integer"),
         ("DeployStrategey", "canary", "unknown pipeline parameter(s) DeployStrategey"),
         # values a run would only fail on after training, or at Deploy with a model registered
-        ("NumRound", "-3", "parameter NumRound='-3' must be at least 1"),
+        ("NumRound", "-3", "parameter NumRound='-3' must be between 1 and 2147483647"),
         ("NewVariantWeight", "1.5", "parameter NewVariantWeight='1.5' must be between 0 and 1 (exclusive)"),
         ("EndpointName", "Bad_Name!", "parameter EndpointName='Bad_Name!' is not valid: up to 63"),
         ("DriftCheckSchedule", "garbage", "parameter DriftCheckSchedule='garbage' is not valid: rate("),

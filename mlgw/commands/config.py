@@ -61,7 +61,7 @@ def register(sub) -> None:
     )
     actions = cfg.add_subparsers(dest="config_action", required=True, metavar="ACTION")
     # --home/--port after the action, as on every command (`mlgw config show --home DIR`).
-    with_home(
+    _flags(
         actions.add_parser("show", help="every setting of the current version (and where it differs from the default)")
     )
     change = actions.add_parser(
