@@ -103,6 +103,12 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+def _text(bound: float | None) -> str:
+    """A bound as written in the docs: 2147483647 and 0.5, not 2.14748e+09."""
+    number = float(bound or 0)
+    return str(int(number)) if number.is_integer() else f"{number:g}"
+
+
 class ParameterError(ValueError):
     """A parameter the pipeline does not take, or a value it does not accept; the message names
     the parameter and what it accepts."""
@@ -136,9 +142,9 @@ def validate(given: dict[str, Any], declared: list[dict[str, Any]] | None = None
                 high is not None and (number > high or (exclusive and number == high))
             ):
                 span = (
-                    f"between {low:g} and {high:g}" + (" (exclusive)" if exclusive else "")
+                    f"between {_text(low)} and {_text(high)}" + (" (exclusive)" if exclusive else "")
                     if high is not None
-                    else f"at least {low:g}"
+                    else f"at least {_text(low)}"
                 )
                 raise ParameterError(f"parameter {name}={text!r} must be {span}")
         if name in PATTERNS and not PATTERNS[name][0].fullmatch(text):
