@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgw.local_run import JobProgress
-from mlgw.monitor_schedule import ALARM_PREFIX
+from mlgw.monitor_schedule import ALARM_PREFIX, capture_uri
 from mlgw.retrain import RULE_NAME
 from monitoring.monitor import window_text
 
@@ -158,7 +158,7 @@ def _capture_uri(sm, endpoint: str, bucket: str) -> str:
     """Where the endpoint captures (its config's DataCaptureConfig), else DriftCheck's default."""
     description = sm.describe_endpoint(EndpointName=endpoint)
     config = sm.describe_endpoint_config(EndpointConfigName=description["EndpointConfigName"])
-    return (config.get("DataCaptureConfig") or {}).get("DestinationS3Uri") or f"s3://{bucket}/ml-gateway/data-capture"
+    return (config.get("DataCaptureConfig") or {}).get("DestinationS3Uri") or capture_uri(bucket)
 
 
 def check_only(

@@ -233,7 +233,7 @@ def run(
 def current_config(config: Config, s3) -> run_config.RunConfig:
     """The stored run configuration of this localcloud, or the defaults (synthetic data, the
     default contract, the definition's parameters) when none was stored."""
-    return run_config.current(s3, default_bucket(config)) or run_config.RunConfig()
+    return run_config.effective(s3, default_bucket(config))
 
 
 def configure(
@@ -376,7 +376,7 @@ def commit(
         return None
     s3 = session.client("s3", endpoint_url=config.url)
     stored = run_config.save(s3, default_bucket(config), run_cfg, reason, execution_arn=result.arn)
-    ensure_retrain_rule(config, session)
+    ensure_retrain_rule(config, session, stored)
     publish_function_environment(config, s3, stored)
     if out is not None:
         print(f"configuration version {stored.version} is current (`mlgw config show`)", file=out)
@@ -611,15 +611,15 @@ def ensure_drift_loop(config: Config, session, endpoint: str, phases: Phases | N
         ensure_retrain_rule(config, session)
 
 
-def ensure_retrain_rule(config: Config, session) -> str:
+def ensure_retrain_rule(config: Config, session, run_cfg: run_config.RunConfig | None = None) -> str:
     """The EventBridge rule that starts this pipeline when a drift alarm goes to ALARM, with
-    the current run configuration's parameters (every one that differs from the definition's
+    `run_cfg`'s parameters (default: the current run configuration's) (every one that differs from the definition's
     default: its contract, feature groups and the user's parameters), on the current dataset
     (the landing prefixes, named as infra/ml-gateway.yaml names them), deployed as
     RETRAIN_STRATEGY says."""
     from mlgw.retrain import ensure_rule
 
-    run_cfg = current_config(config, session.client("s3", endpoint_url=config.url))
+    run_cfg = run_cfg or current_config(config, session.client("s3", endpoint_url=config.url))
     return ensure_rule(
         session.client("events", endpoint_url=config.url),
         config.arn("sagemaker", f"pipeline/{PIPELINE_NAME.lower()}"),

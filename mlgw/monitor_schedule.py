@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.config import Config
-from pipelines.ml_gateway.locations import BASE_PREFIX
+from pipelines.ml_gateway import locations
 from processing import drift_metrics as metrics
 from processing import drift_schedule
 from processing.drift_metrics import ALARM_PREFIX
@@ -95,14 +95,10 @@ def ensure_alarms(
     return names
 
 
-def capture_uri(bucket: str) -> str:
-    """Where Deploy has endpoints capture requests and responses (DataCaptureConfig)."""
-    return f"s3://{bucket}/{BASE_PREFIX}/data-capture"
-
-
-def monitoring_baseline_uri(bucket: str) -> str:
-    """Where Deploy publishes the monitored model's baseline for the monitoring pages."""
-    return f"s3://{bucket}/{BASE_PREFIX}/baseline"
+# Where Deploy has endpoints capture, and publishes the monitored baseline: written once, in
+# the pipeline's locations (the definition's Deploy arguments and DriftCheck's default too).
+capture_uri = locations.capture_uri
+monitoring_baseline_uri = locations.monitoring_baseline_uri
 
 
 def drift_check_pipeline_arn(region: str, account_id: str) -> str:

@@ -205,6 +205,12 @@ def current(s3, bucket: str) -> RunConfig | None:
     return _read(s3, bucket, versions[-1][1]) if versions else None
 
 
+def effective(s3, bucket: str) -> RunConfig:
+    """The configuration runs use: the newest stored one, else the defaults (synthetic data,
+    the default contract, the definition's parameters)."""
+    return current(s3, bucket) or RunConfig()
+
+
 def history(s3, bucket: str) -> list[RunConfig]:
     """Every stored version, oldest first."""
     return [_read(s3, bucket, key) for _, key in _versions(s3, bucket)]

@@ -129,7 +129,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     if not args.pairs and not args.unset:
         raise CliError("config set needs NAME=VALUE pairs or --unset NAME")
-    current = run_config.current(s3, bucket) or run_config.RunConfig()
+    current = run_config.effective(s3, bucket)
     try:
         changed = run_config.with_parameters(current, parse_pairs(args.pairs, "config set"), tuple(args.unset))
     except run_config.RunConfigError as exc:
@@ -149,7 +149,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     if config is None:
         print("`mlgw pipeline start --target aws` runs with it")
         return 0
-    local_run.ensure_retrain_rule(config, target.session)
+    local_run.ensure_retrain_rule(config, target.session, stored)
     local_run.publish_function_environment(config, s3, stored)
     print("the retrain rule and the gateway follow it; the next run uses it")
     return 0

@@ -258,7 +258,7 @@ def _refuse_another_contract(package: dict, version: int, s3, bucket: str) -> No
     trained = (package.get("CustomerMetadataProperties") or {}).get("SchemaDigest", "none")
     if trained == "none":
         return  # a version registered before lineage was recorded: nothing to compare
-    configured = run_config.current(s3, bucket) or run_config.RunConfig()
+    configured = run_config.effective(s3, bucket)
     expected = configured.schema_digest or hashlib.sha256(contract.DEFAULT_PATH.read_bytes()).hexdigest()
     if not trained.removeprefix("sha256:").startswith(expected[:16]):
         raise CliError(

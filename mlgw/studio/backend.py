@@ -26,7 +26,6 @@ EXECUTIONS_PER_PAGE = VERSIONS_PER_PAGE = 20
 PREVIEW_BYTES = 64 * 1024
 # The default locations of the workflow's monitoring outputs (mlgw/monitor_schedule.py).
 REPORTS_PREFIX = "ml-gateway/monitoring-reports"
-BASELINE_PREFIX = "ml-gateway/baseline"
 # GetMetricData takes at most 500 queries per call
 # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html).
 METRIC_QUERIES_PER_CALL = 500
@@ -185,7 +184,7 @@ class Backend:
 
         if pipeline != PIPELINE_NAME or self.target.bucket is None:
             return {}
-        return (run_config.current(self.s3, self.target.bucket) or run_config.RunConfig()).pipeline_parameters()
+        return run_config.effective(self.s3, self.target.bucket).pipeline_parameters()
 
     def start(self, pipeline: str, parameters: dict[str, str]) -> str:
         """Start `pipeline` as `mlgw pipeline start` does: the run configuration (this project's

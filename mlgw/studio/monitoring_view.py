@@ -25,7 +25,8 @@ import json
 from typing import Any
 
 from mlgw.studio import charts
-from mlgw.studio.backend import BASELINE_PREFIX, Backend, optional
+from mlgw.studio.backend import Backend, optional
+from pipelines.ml_gateway.locations import monitoring_baseline_uri
 from processing import drift_metrics as metrics
 from processing import drift_schedule
 
@@ -214,7 +215,7 @@ def build(backend: Backend, query: Any) -> dict:
             context["selected"] = selected
             context["violations"] = selected["violations"] or []
             current = backend.read_json(f"s3://{bucket}/{selected['prefix']}/statistics.json") or {}
-            baseline = backend.read_json(f"s3://{bucket}/{BASELINE_PREFIX}/statistics.json") or {}
+            baseline = backend.read_json(f"{monitoring_baseline_uri(str(bucket))}/statistics.json") or {}
             by_name = {f["name"]: f for f in baseline.get("features", [])}
             flagged = [v["feature_name"] for v in context["violations"]]
             ordered = flagged + [f["name"] for f in current.get("features", []) if f["name"] not in flagged]

@@ -24,6 +24,7 @@ from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
 from sagemaker.mlops.workflow.pipeline import Pipeline
 from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep
 
+from pipelines.ml_gateway.locations import capture_uri
 from pipelines.ml_gateway.pipeline import (
     MONITORING_DIR,
     PROCESSING_DIR,
@@ -73,7 +74,7 @@ def get_pipeline(
     endpoint = ParameterString("EndpointName", default_value=DEFAULT_ENDPOINT)
     schedule = ParameterString("MonitoringScheduleName", default_value=DEFAULT_SCHEDULE)
     window = ParameterInteger("WindowMinutes", default_value=60)
-    capture = ParameterString("CaptureUri", default_value=f"s3://{bucket}/{base_prefix}/data-capture")
+    capture = ParameterString("CaptureUri", default_value=capture_uri(bucket, base_prefix))
     reports = ParameterString("ReportsUri", default_value=f"s3://{bucket}/{base_prefix}/monitoring-reports")
     instance = ParameterString("ProcessingInstanceType", default_value="ml.m5.xlarge")
 

@@ -33,6 +33,18 @@ def landing_uri(bucket: str, table: str, base_prefix: str = BASE_PREFIX) -> str:
     return f"s3://{bucket}/{base_prefix}/{LANDING}/{table}/"
 
 
+def capture_uri(bucket: str, base_prefix: str = BASE_PREFIX) -> str:
+    """Where Deploy has endpoints capture requests and responses (DataCaptureConfig), and where
+    DriftCheck reads them by default."""
+    return f"s3://{bucket}/{base_prefix}/data-capture"
+
+
+def monitoring_baseline_uri(bucket: str, base_prefix: str = BASE_PREFIX) -> str:
+    """Where Deploy publishes the monitored model's baseline (statistics.json,
+    constraints.json) for the monitoring pages."""
+    return f"s3://{bucket}/{base_prefix}/baseline"
+
+
 def input_parameters(bucket: str, base_prefix: str = BASE_PREFIX) -> dict[str, str]:
     """{ClaimsInputUri: ..., CustomersInputUri: ...} at the landing location."""
     return {INPUT_PARAMETERS[t]: landing_uri(bucket, t, base_prefix) for t in TABLES}

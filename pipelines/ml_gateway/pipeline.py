@@ -40,7 +40,7 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
-from pipelines.ml_gateway.locations import landing_uri
+from pipelines.ml_gateway.locations import capture_uri, landing_uri, monitoring_baseline_uri
 from pipelines.ml_gateway.parameters import DECLARED
 from processing.lineage import PROPERTY_KEYS
 
@@ -580,11 +580,11 @@ def get_pipeline(
             "--role-arn",
             role,
             "--data-capture-uri",
-            f"s3://{bucket}/{base_prefix}/data-capture",
+            capture_uri(bucket, base_prefix),
             "--baseline-uri",
             baseline_uri,
             "--monitoring-baseline-uri",
-            f"s3://{bucket}/{base_prefix}/baseline",
+            monitoring_baseline_uri(bucket, base_prefix),
             "--drift-check-pipeline-arn",
             drift_check_arn,
             "--drift-check-role-arn",
