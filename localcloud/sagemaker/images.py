@@ -22,7 +22,8 @@ its requirement files, so editing either builds a new one and every state direct
 Building takes minutes the first time (progress lines go to the caller); later it is a lookup.
 
 The interpreter is found on PATH (`python3.9`), in pyenv's versions, or among uv's managed
-Pythons; none found is an `ImageError` naming what to install. A URI naming no known image is
+Pythons (with uv on PATH, `uv python install` is tried where none is found: it needs the
+network); none to be had is an `ImageError` naming what to install. A URI naming no known image is
 refused as SageMaker refuses an image it cannot pull.
 """
 
@@ -205,17 +206,45 @@ def _candidates(version: str) -> list[str]:
     return [c for c in dict.fromkeys(found) if c]
 
 
-def find_interpreter(version: str) -> str:
-    """A Python `version` (major.minor) interpreter: on PATH, pyenv's, or uv's. Raises ImageError
-    naming what to install when there is none."""
+def _matching(version: str) -> str | None:
     for candidate in _candidates(version):
         if _version(candidate) == version:
-            if candidate == sys.executable:
+            if candidate == sys.executable:  # a venv's interpreter: its base, without the venv
                 return str(Path(sys.base_prefix) / "bin" / f"python{version}")
             return candidate
+    return None
+
+
+def find_interpreter(version: str, progress: Progress | None = None) -> str:
+    """A Python `version` (major.minor) interpreter: on PATH, pyenv's, or uv's managed Pythons;
+    when there is none and uv is on PATH, `uv python install VERSION` (which needs the network)
+    is tried once. Raises ImageError naming what to install when none can be had."""
+    found = _matching(version)
+    if found:
+        return found
+    uv = shutil.which("uv")
+    tried = ""
+    if uv:
+        (progress or (lambda line: None))(
+            f"no Python {version} here: installing one with `uv python install {version}`"
+        )
+        try:
+            done = subprocess.run(
+                [uv, "python", "install", version],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+            )
+            tried = f"; `uv python install {version}` failed: {done.stderr.strip()[-300:]}" if done.returncode else ""
+        except (OSError, subprocess.SubprocessError) as exc:
+            tried = f"; `uv python install {version}` failed: {exc}"
+        found = _matching(version)
+        if found:
+            return found
     raise ImageError(
         f"no Python {version} interpreter found (looked for python{version} on PATH, in pyenv's "
-        f"versions and among uv's managed Pythons); install one with `pyenv install {version}` or "
+        f"versions and among uv's managed Pythons{tried}); install one with `pyenv install {version}` or "
         f"`uv python install {version}`, then run again"
     )
 
@@ -267,7 +296,7 @@ def build(image: Image, progress: Progress | None = None) -> Path:
         ready = built(image)
         if ready is not None:
             return ready
-        interpreter = find_interpreter(image.python)
+        interpreter = find_interpreter(image.python, say)
         total = _requirement_count(image)
         say(f"building image {image.name} (Python {image.python}, {total} pinned packages) in {root}; once only")
         shutil.rmtree(root, ignore_errors=True)
