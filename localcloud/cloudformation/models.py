@@ -676,8 +676,8 @@ class CloudFormationBackend:
                 resource = template["Resources"][logical_id]
                 old = stack["_Resources"].get(logical_id)
                 if old is None:
+                    created.append(logical_id)  # before: a failed creation is rolled back too
                     self._create_resource(stack, logical_id, resource, resolver)
-                    created.append(logical_id)
                     continue
                 self._update_resource(stack, logical_id, resource, resolver, replaced, updated)
             stack["Outputs"] = self._outputs(stack, template, resolver)

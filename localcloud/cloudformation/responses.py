@@ -40,7 +40,7 @@ def handle(cloud: LocalCloud, request: Request) -> Response:
         return query_error(InvalidAction(f"localcloud does not implement cloudformation:{action}"), request.request_id)
     operation = _model().operation_model(action)
     try:
-        params = _decode(operation.input_shape, flat, "") if operation.input_shape else {}
+        params = (_decode(operation.input_shape, flat, "") if operation.input_shape else None) or {}
         try:
             validate_input(operation, params)
         except AwsError as error:
