@@ -134,7 +134,9 @@ class IamRole(Handler):
 
     A role IAM created at start from infra/ml-gateway.yaml (the local account's starting roles,
     the stand-in for this very stack) is taken over by the stack that declares it instead of
-    failing as "already exists" (IamBackend.adopt_starting_role)."""
+    failing as "already exists" (IamBackend.adopt_starting_role), and gives it back to IAM when
+    it deletes it (IamBackend.restore_starting_role), so a stack rolled back or deleted never
+    leaves the local run without the roles it is given."""
 
     type = "AWS::IAM::Role"
     emulated = frozenset({"RoleName", "AssumeRolePolicyDocument", "Policies", "Path"})
@@ -193,6 +195,7 @@ class IamRole(Handler):
             for policy_name in list(iam.get_role(physical_id)["Policies"]):
                 iam.delete_role_policy(physical_id, policy_name)
             iam.delete_role(physical_id)
+            iam.restore_starting_role(physical_id)
         except AwsError as error:
             if error.code != "NoSuchEntity":  # already gone: CloudFormation's delete succeeds
                 raise _service_error(error) from None
@@ -280,7 +283,30 @@ class S3BucketPolicy(Handler):
         return None  # the policy goes with the record
 
 
-_LOG_RETENTION = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+_LOG_RETENTION = {
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+}
 
 
 def _key_record(ctx: Context, key: str) -> dict[str, Any] | None:
@@ -353,7 +379,10 @@ class EcrRepository(Handler):
             try:
                 json.loads(text)
             except ValueError:
-                raise HandlerError("Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure'") from None
+                raise HandlerError(
+                    "Invalid parameter at 'LifecyclePolicyText' failed to "
+                    "satisfy constraint: 'Lifecycle policy validation failure'"
+                ) from None
 
     @staticmethod
     def _attributes(ctx: Context, name: str) -> dict[str, Any]:
@@ -411,7 +440,7 @@ class KmsAlias(Handler):
     def create(self, ctx: Context, props: dict[str, Any]) -> Created:
         name = props["AliasName"]
         if not re.fullmatch(r"alias/[a-zA-Z0-9:/_-]+", name) or name.startswith("alias/aws/"):
-            raise HandlerError(f"Alias must start with the prefix \"alias/\" and not \"alias/aws/\": {name}")
+            raise HandlerError(f'Alias must start with the prefix "alias/" and not "alias/aws/": {name}')
         self._check(ctx, props)
         ctx.put_record(self.type, name, dict(props), new=True)
         return Created(name, {})

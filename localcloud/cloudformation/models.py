@@ -180,9 +180,13 @@ class CloudFormationBackend:
         resources = template.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise ValidationError("Template format error: At least one Resources member must be defined.")
-        unknown = [r.get("Type") for r in resources.values() if not schemas.known(str(r.get("Type")), self.config.region)]
+        unknown = [
+            r.get("Type") for r in resources.values() if not schemas.known(str(r.get("Type")), self.config.region)
+        ]
         if unknown:
-            raise ValidationError(f"Template format error: Unrecognized resource types: [{', '.join(map(str, unknown))}]")
+            raise ValidationError(
+                f"Template format error: Unrecognized resource types: [{', '.join(map(str, unknown))}]"
+            )
         try:
             order(template)
         except TemplateError as error:
@@ -211,7 +215,10 @@ class CloudFormationBackend:
             key = item["ParameterKey"]
             if item.get("UsePreviousValue"):
                 if previous is None or key not in previous:
-                    raise ValidationError(f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true for a parameter key not in the previous template")
+                    raise ValidationError(
+                        f"Invalid input for parameter key {key}. Cannot specify usePreviousValue "
+                        "as true for a parameter key not in the previous template"
+                    )
                 values[key] = previous[key]
             elif "ParameterValue" in item:
                 values[key] = str(item["ParameterValue"])
@@ -344,7 +351,9 @@ class CloudFormationBackend:
         """UpdateStack (body None: UsePreviousTemplate): the StackId."""
         stack = self.find(name, deleted=False)
         if stack["StackStatus"] not in UPDATABLE:
-            raise ValidationError(f"Stack:{stack['StackId']} is in {stack['StackStatus']} state and can not be updated.")
+            raise ValidationError(
+                f"Stack:{stack['StackId']} is in {stack['StackStatus']} state and can not be updated."
+            )
         body = stack["_Template"] if body is None else body
         template = self._parse(body)
         previous = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
@@ -356,7 +365,9 @@ class CloudFormationBackend:
         with self._lock, self.cloud.state.transaction():
             current = self.find(stack["StackId"])
             if current["StackStatus"] not in UPDATABLE:
-                raise ValidationError(f"Stack:{stack['StackId']} is in {current['StackStatus']} state and can not be updated.")
+                raise ValidationError(
+                    f"Stack:{stack['StackId']} is in {current['StackStatus']} state and can not be updated."
+                )
             current["_Previous"] = {
                 "_Template": current["_Template"],
                 "Parameters": current["Parameters"],
@@ -387,13 +398,15 @@ class CloudFormationBackend:
             return
         if retain and stack["StackStatus"] != "DELETE_FAILED":
             raise ValidationError(
-                f"Invalid operation on stack {stack['StackId']}. RetainResources can only be specified when the stack is in the DELETE_FAILED state"
+                f"Invalid operation on stack {stack['StackId']}. RetainResources "
+                "can only be specified when the stack is in the DELETE_FAILED state"
             )
         with self._lock:
             stack = self.find(stack["StackId"])
             if stack["StackStatus"].endswith("_IN_PROGRESS"):
                 raise ValidationError(
-                    f"Stack {stack['StackId']} is in {stack['StackStatus']} state and can not be deleted now (localcloud waits for the operation to end)"
+                    f"Stack {stack['StackId']} is in {stack['StackStatus']} state and "
+                    "can not be deleted now (localcloud waits for the operation to end)"
                 )
             stack["StackStatus"] = "DELETE_IN_PROGRESS"
             stack["_Retain"] = list(retain or [])
@@ -474,7 +487,9 @@ class CloudFormationBackend:
         seq = self.cloud.state.next_value(f"cfn-event/{stack['StackId']}")
         self.cloud.state.put(EVENT, f"{stack['StackId']}|{seq:010d}", event)
 
-    def _record(self, stack: dict[str, Any], logical_id: str, status: str, reason: str | None = None, **fields: Any) -> None:
+    def _record(
+        self, stack: dict[str, Any], logical_id: str, status: str, reason: str | None = None, **fields: Any
+    ) -> None:
         record = stack["_Resources"].setdefault(logical_id, {"LogicalResourceId": logical_id})
         record.update(fields)
         record.update({"ResourceStatus": status, "Timestamp": _now(), "LastUpdatedTimestamp": _now()})
@@ -515,7 +530,8 @@ class CloudFormationBackend:
         missing = [key for key in schemas.required(kind, region) if key not in props]
         if missing:
             raise HandlerError(
-                f"Properties validation failed for resource {logical_id} with message: #: required key [{missing[0]}] not found"
+                f"Properties validation failed for resource {logical_id} "
+                f"with message: #: required key [{missing[0]}] not found"
             )
         for key in props:
             if key not in handler.emulated | handler.recorded:
@@ -534,7 +550,9 @@ class CloudFormationBackend:
     def _context(self, stack: dict[str, Any], logical_id: str) -> Context:
         return Context(self.cloud, stack["StackName"], logical_id)
 
-    def _create_resource(self, stack: dict[str, Any], logical_id: str, resource: dict[str, Any], resolver: Resolver) -> None:
+    def _create_resource(
+        self, stack: dict[str, Any], logical_id: str, resource: dict[str, Any], resolver: Resolver
+    ) -> None:
         kind = resource["Type"]
         self._record(stack, logical_id, "CREATE_IN_PROGRESS", ResourceType=kind, PhysicalResourceId="")
         try:
@@ -589,7 +607,10 @@ class CloudFormationBackend:
             value = resolver.resolve(spec.get("Value"))
             if value is NO_VALUE:
                 continue
-            out = {"OutputKey": key, "OutputValue": ",".join(map(str, value)) if isinstance(value, list) else str(value)}
+            out = {
+                "OutputKey": key,
+                "OutputValue": ",".join(map(str, value)) if isinstance(value, list) else str(value),
+            }
             if "Description" in spec:
                 out["Description"] = spec["Description"]
             if "Export" in spec:
@@ -598,7 +619,9 @@ class CloudFormationBackend:
                     if other["StackId"] == stack["StackId"] or other["StackStatus"] == "DELETE_COMPLETE":
                         continue
                     if any(o.get("ExportName") == export for o in other.get("Outputs", [])):
-                        raise TemplateError(f"Export with name {export} is already exported by stack {other['StackName']}")
+                        raise TemplateError(
+                            f"Export with name {export} is already exported by stack {other['StackName']}"
+                        )
                 out["ExportName"] = export
             outputs.append(out)
         return outputs
@@ -718,22 +741,37 @@ class CloudFormationBackend:
             return  # unchanged: no event, as CloudFormation
         before = copy.deepcopy(old)
         if kind != old["ResourceType"]:
-            message = f"Update of resource type is not permitted. The new template modifies resource type of the following resources: [{logical_id}]"
+            message = (
+                "Update of resource type is not permitted. The new template "
+                f"modifies resource type of the following resources: [{logical_id}]"
+            )
             self._record(stack, logical_id, "UPDATE_FAILED", message)
             raise _Failed(logical_id, message)
         handler = self._handler(kind)
         create_only = schemas.create_only(kind, self.config.region)
-        changed = {k for k in set(props) | set(old.get("_Properties", {})) if props.get(k) != old.get("_Properties", {}).get(k)}
+        changed = {
+            k for k in set(props) | set(old.get("_Properties", {})) if props.get(k) != old.get("_Properties", {}).get(k)
+        }
         context = self._context(stack, logical_id)
         self._record(stack, logical_id, "UPDATE_IN_PROGRESS", _Properties=props)
         try:
             if changed & create_only:
-                named = {k for k in changed & create_only if k.endswith("Name") and k in props and k in old.get("_Properties", {})}
+                named = {
+                    k
+                    for k in changed & create_only
+                    if k.endswith("Name") and k in props and k in old.get("_Properties", {})
+                }
                 if any(props[k] == old["_Properties"][k] for k in named):
                     raise HandlerError(
-                        f"CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {props[next(iter(named))]} and update the stack again."
+                        "CloudFormation cannot update a stack when a custom-named resource requires "
+                        f"replacing. Rename {props[next(iter(named))]} and update the stack again."
                     )
-                self._record(stack, logical_id, "UPDATE_IN_PROGRESS", "Requested update requires the creation of a new physical resource; hence creating one.")
+                self._record(
+                    stack,
+                    logical_id,
+                    "UPDATE_IN_PROGRESS",
+                    "Requested update requires the creation of a new physical resource; hence creating one.",
+                )
                 made = handler.create(context, props)
                 replaced[logical_id] = before
                 physical, attributes = made.physical_id, made.attributes
@@ -759,15 +797,26 @@ class CloudFormationBackend:
 
     def _delete_replaced(self, stack: dict[str, Any], logical_id: str, old_record: dict[str, Any]) -> bool:
         """Delete the physical resource a replacement superseded (the stack's record keeps the new one)."""
-        self._event(stack, "DELETE_IN_PROGRESS", None, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"])
+        self._event(
+            stack, "DELETE_IN_PROGRESS", None, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"]
+        )
         try:
             self._handler(old_record["ResourceType"]).delete(
                 self._context(stack, logical_id), old_record["PhysicalResourceId"], old_record.get("_Properties", {})
             )
         except HandlerError as error:
-            self._event(stack, "DELETE_FAILED", error.message, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"])
+            self._event(
+                stack,
+                "DELETE_FAILED",
+                error.message,
+                logical_id,
+                old_record["ResourceType"],
+                old_record["PhysicalResourceId"],
+            )
             return False
-        self._event(stack, "DELETE_COMPLETE", None, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"])
+        self._event(
+            stack, "DELETE_COMPLETE", None, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"]
+        )
         return True
 
     def _roll_back_update(

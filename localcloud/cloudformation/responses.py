@@ -73,9 +73,11 @@ def _decode(shape: Shape, flat: dict[str, str], prefix: str) -> Any:
     kind = shape.type_name
     if kind == "structure":
         out = {}
-        for name, member in shape.members.items():  # type: ignore[attr-defined]
+        for name, member in shape.members.items():
             key = f"{prefix}{name}"
-            value = _decode(member, flat, key + ".") if member.type_name in ("structure", "list", "map") else flat.get(key)
+            value = (
+                _decode(member, flat, key + ".") if member.type_name in ("structure", "list", "map") else flat.get(key)
+            )
             if value is not None and value != {} and value != []:
                 out[name] = value if member.type_name in ("structure", "list", "map") else _scalar(member, value)
         return out or None
@@ -85,7 +87,7 @@ def _decode(shape: Shape, flat: dict[str, str], prefix: str) -> Any:
         base = prefix + "member."
         while True:
             key = f"{base}{index}"
-            member = shape.member  # type: ignore[attr-defined]
+            member = shape.member
             if member.type_name in ("structure", "list", "map"):
                 value = _decode(member, flat, key + ".")
                 if value is None:
@@ -122,7 +124,7 @@ def _scalar(shape: Shape, value: str) -> Any:
 
 def _encode_members(shape: Shape, value: dict[str, Any]) -> str:
     out = []
-    for name, member in shape.members.items():  # type: ignore[attr-defined]
+    for name, member in shape.members.items():
         if value.get(name) is None:
             continue
         out.append(f"<{name}>{_encode(member, value[name])}</{name}>")
@@ -134,9 +136,11 @@ def _encode(shape: Shape, value: Any) -> str:
     if kind == "structure":
         return _encode_members(shape, value)
     if kind == "list":
-        return "".join(f"<member>{_encode(shape.member, v)}</member>" for v in value)  # type: ignore[attr-defined]
+        return "".join(f"<member>{_encode(shape.member, v)}</member>" for v in value)
     if kind == "map":
-        return "".join(f"<entry><key>{escape(str(k))}</key><value>{escape(str(v))}</value></entry>" for k, v in value.items())
+        return "".join(
+            f"<entry><key>{escape(str(k))}</key><value>{escape(str(v))}</value></entry>" for k, v in value.items()
+        )
     if kind == "boolean":
         return "true" if value else "false"
     return escape(str(value))
@@ -196,7 +200,9 @@ def describe_stack_events(cloud: LocalCloud, params: Params) -> Params:
 
 def describe_stack_resources(cloud: LocalCloud, params: Params) -> Params:
     if "StackName" not in params:
-        raise ValidationError("StackName is required locally (localcloud): PhysicalResourceId lookups are not supported")
+        raise ValidationError(
+            "StackName is required locally (localcloud): PhysicalResourceId lookups are not supported"
+        )
     return {"StackResources": cloud.cloudformation.resources(params["StackName"], params.get("LogicalResourceId"))}
 
 
@@ -209,7 +215,18 @@ def describe_stack_resource(cloud: LocalCloud, params: Params) -> Params:
 
 def list_stack_resources(cloud: LocalCloud, params: Params) -> Params:
     summaries = [
-        {k: r[k] for k in ("LogicalResourceId", "PhysicalResourceId", "ResourceType", "LastUpdatedTimestamp", "ResourceStatus", "ResourceStatusReason") if k in r}
+        {
+            k: r[k]
+            for k in (
+                "LogicalResourceId",
+                "PhysicalResourceId",
+                "ResourceType",
+                "LastUpdatedTimestamp",
+                "ResourceStatus",
+                "ResourceStatusReason",
+            )
+            if k in r
+        }
         for r in cloud.cloudformation.resources(params["StackName"])
     ]
     return {"StackResourceSummaries": summaries}
@@ -218,7 +235,10 @@ def list_stack_resources(cloud: LocalCloud, params: Params) -> Params:
 def get_template(cloud: LocalCloud, params: Params) -> Params:
     if "StackName" not in params:
         raise ValidationError("StackName is required locally (localcloud): change sets are not supported")
-    return {"TemplateBody": cloud.cloudformation.template_body(params["StackName"]), "StagesAvailable": ["Original", "Processed"]}
+    return {
+        "TemplateBody": cloud.cloudformation.template_body(params["StackName"]),
+        "StagesAvailable": ["Original", "Processed"],
+    }
 
 
 def validate_template(cloud: LocalCloud, params: Params) -> Params:

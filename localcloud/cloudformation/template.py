@@ -37,9 +37,11 @@ class _CfnLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise TemplateError(f"Template format error: duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+                raise TemplateError(
+                    f"Template format error: duplicate key {key!r} (line {key_node.start_mark.line + 1})"
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -50,7 +52,7 @@ def _tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "Condition":
@@ -137,7 +139,10 @@ class Resolver:
             return self.params[name]
         resource = self.resources.get(name)
         if resource is None:
-            raise TemplateError(f"Template format error: Unresolved resource dependencies [{name}] in the Resources block of the template")
+            raise TemplateError(
+                "Template format error: Unresolved resource dependencies "
+                f"[{name}] in the Resources block of the template"
+            )
         if name in self.physical_ids:
             return self.physical_ids[name]
         if self.strict:
@@ -317,7 +322,8 @@ def dependencies(template: dict[str, Any]) -> dict[str, set[str]]:
         needs = set([depends] if isinstance(depends, str) else depends)
         for missing in needs - set(resources):
             raise TemplateError(
-                f"Template format error: Unresolved resource dependencies [{missing}] in the Resources block of the template"
+                "Template format error: Unresolved resource dependencies "
+                f"[{missing}] in the Resources block of the template"
             )
         needs |= set(references(resource.get("Properties") or {}, resources))
         graph[name] = needs

@@ -100,9 +100,7 @@ class IamBackend:
             for name in deployed.get("Roles", []):
                 self.state.delete(ROLE, name)
             adopted = deployed.get("Adopted", [])
-            specs = [
-                s for s in template_roles(self.config.account_id, self.config.region) if s.name not in adopted
-            ]
+            specs = [s for s in template_roles(self.config.account_id, self.config.region) if s.name not in adopted]
             for spec in specs:
                 self._store_role(spec.name, spec.trust_policy, spec.policies, path="/")
             self.state.put(
@@ -124,6 +122,23 @@ class IamBackend:
             deployed["Adopted"] = sorted({*deployed.get("Adopted", []), name})
             self.state.put(STACK, "ml-gateway", deployed)
         return True
+
+    def restore_starting_role(self, name: str) -> bool:
+        """Give a starting role back to IAM when the stack that adopted it deleted it (its stack
+        deleted or rolled back): True if `name` was adopted, and it is then re-created as the
+        template defines it, so the local run keeps the roles it is given."""
+        with self._lock, self.state.transaction():
+            deployed = self.state.get(STACK, "ml-gateway") or {}
+            if name not in deployed.get("Adopted", []):
+                return False
+            specs = [s for s in template_roles(self.config.account_id, self.config.region) if s.name == name]
+            deployed["Adopted"].remove(name)
+            for spec in specs:
+                self._store_role(spec.name, spec.trust_policy, spec.policies, path="/")
+                deployed["Roles"] = sorted({*deployed.get("Roles", []), spec.name})
+            self.state.put(STACK, "ml-gateway", deployed)
+        self._index_keys()
+        return bool(specs)
 
     def _store_role(
         self, name: str, trust: dict[str, Any], policies: dict[str, Any], path: str = "/"

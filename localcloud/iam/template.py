@@ -24,7 +24,16 @@ from typing import Any
 # (an allowed import, .importlinter): re-exported for the callers that read roles.
 from localcloud.cloudformation.template import TEMPLATE, Resolver, TemplateError, load
 
-__all__ = ["TEMPLATE", "Resolver", "RoleSpec", "TemplateError", "load", "local_physical_ids", "role_arn", "template_roles"]
+__all__ = [
+    "TEMPLATE",
+    "Resolver",
+    "RoleSpec",
+    "TemplateError",
+    "load",
+    "local_physical_ids",
+    "role_arn",
+    "template_roles",
+]
 
 
 @dataclass

@@ -150,8 +150,12 @@ def apply(args: argparse.Namespace, config) -> int:
                 f"stack {name} is {existing['StackStatus']} (its creation failed) and cannot be updated; "
                 f"`mlgw stack delete --stack-name {name}` then apply again"
             )
-        previous = {p["ParameterKey"] for p in existing.get("Parameters", [])}
-        parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
+        # Parameters not given keep their value if the template still has them (else its default).
+        declared = {
+            p["ParameterKey"] for p in _call("ValidateTemplate", cfn.validate_template, TemplateBody=body)["Parameters"]
+        }
+        previous = {p["ParameterKey"] for p in existing.get("Parameters", [])} & declared
+        parameters: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()]
         parameters += [{"ParameterKey": k, "UsePreviousValue": True} for k in sorted(previous - set(given))]
         try:
             stack_id = cfn.update_stack(

@@ -17,6 +17,7 @@ AWS's wording of what is asserted (CloudFormation User Guide and API Reference):
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 
@@ -172,7 +173,10 @@ def test_stack_lifecycle_creates_updates_and_deletes_through_each_service(client
     ("parameters", "message"),
     [
         ([{"ParameterKey": "Env", "ParameterValue": "staging"}], "Parameter 'Env' must be one of AllowedValues"),
-        ([{"ParameterKey": "Name", "ParameterValue": "Bad_Name"}], "Parameter 'Name' must match pattern ^[a-z][a-z0-9-]{1,30}$"),
+        (
+            [{"ParameterKey": "Name", "ParameterValue": "Bad_Name"}],
+            "Parameter 'Name' must match pattern ^[a-z][a-z0-9-]{1,30}$",
+        ),
         ([{"ParameterKey": "Count", "ParameterValue": "0"}], "Parameter 'Count' must be a number not less than 1"),
         ([{"ParameterKey": "Count", "ParameterValue": "many"}], "Parameter 'Count' must be a number."),
         ([{"ParameterKey": "Nope", "ParameterValue": "x"}], "Parameters: [Nope] do not exist in the template"),
@@ -200,7 +204,9 @@ def test_parameters_are_checked_as_cloudformation_checks_them(client, parameters
 def test_template_errors_are_refused_before_anything_is_created(client):
     cfn = client("cloudformation")
     required = "Parameters:\n  Bucket: {Type: String}\nResources:\n  B: {Type: AWS::S3::Bucket}\n"
-    assert error_of(cfn.create_stack, StackName="t", TemplateBody=required)[1] == "Parameters: [Bucket] must have values"
+    assert (
+        error_of(cfn.create_stack, StackName="t", TemplateBody=required)[1] == "Parameters: [Bucket] must have values"
+    )
     cycle = textwrap.dedent(
         """
         Resources:
@@ -343,7 +349,11 @@ def test_a_failed_update_rolls_back_to_the_previous_stack(client):
     after = wait(cfn, "up")
     assert after["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     history = events(cfn, "up")
-    assert ("Api", "CREATE_FAILED", "Resource type AWS::ApiGateway::RestApi is not supported locally (localcloud)") in history
+    assert (
+        "Api",
+        "CREATE_FAILED",
+        "Resource type AWS::ApiGateway::RestApi is not supported locally (localcloud)",
+    ) in history
     assert ("up", "UPDATE_ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [Api]. ") in history
     rule = {o["OutputKey"]: o["OutputValue"] for o in before["Outputs"]}["RuleName"]
     assert events_client.describe_rule(Name=rule)["ScheduleExpression"] == "rate(1 hour)"  # rolled back
@@ -355,7 +365,9 @@ def test_a_failed_update_rolls_back_to_the_previous_stack(client):
         "Bucket",
     }
     # The stack can be updated again after the rollback.
-    cfn.update_stack(StackName="up", TemplateBody=SMALL.replace("rate(1 hour)", "rate(4 hours)"), Capabilities=NAMED_IAM)
+    cfn.update_stack(
+        StackName="up", TemplateBody=SMALL.replace("rate(1 hour)", "rate(4 hours)"), Capabilities=NAMED_IAM
+    )
     assert wait(cfn, "up")["StackStatus"] == "UPDATE_COMPLETE"
 
 
@@ -432,7 +444,9 @@ def test_the_templates_supported_resources_are_created_in_their_services(client)
     assert outputs["ArtifactBucketName"] == "cfn-test-artifacts-000000000000-us-east-1"
     assert outputs["SageMakerExecutionRoleArn"] == "arn:aws:iam::000000000000:role/cfn-test-sagemaker-execution"
     assert outputs["ProcessingImageRepositoryUri"] == "000000000000.dkr.ecr.us-east-1.amazonaws.com/cfn-test-processing"
-    assert outputs["ModelPackageGroupArn"] == "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/cfntestgroup"
+    assert (
+        outputs["ModelPackageGroupArn"] == "arn:aws:sagemaker:us-east-1:000000000000:model-package-group/cfntestgroup"
+    )
     key_id = outputs["ArtifactKeyArn"].rsplit("/", 1)[1]
     assert outputs["ArtifactKeyArn"] == f"arn:aws:kms:us-east-1:000000000000:key/{key_id}"
 
@@ -447,7 +461,9 @@ def test_the_templates_supported_resources_are_created_in_their_services(client)
     (target,) = events_client.list_targets_by_rule(Rule="cfn-test-drift-retrain")["Targets"]
     assert target["RoleArn"] == outputs["RetrainRoleArn"]
     parameters_sent = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
-    assert parameters_sent["ClaimsInputUri"] == "s3://cfn-test-artifacts-000000000000-us-east-1/ml-gateway/landing/claims/"
+    assert (
+        parameters_sent["ClaimsInputUri"] == "s3://cfn-test-artifacts-000000000000-us-east-1/ml-gateway/landing/claims/"
+    )
     alarms = client("cloudwatch").describe_alarms(AlarmNamePrefix="ml-gateway-drift-")["MetricAlarms"]
     assert {a["AlarmName"] for a in alarms} == {"ml-gateway-drift-total_claim_amount", "ml-gateway-drift-customer_age"}
     assert {a["Threshold"] for a in alarms} == {0.1}  # the Number parameter, as a number
@@ -467,3 +483,75 @@ def test_the_whole_template_fails_naming_the_first_type_localcloud_does_not_emul
     resource_type = load(TEMPLATE)["Resources"][failed[0]]["Type"]
     assert resource_type not in HANDLERS
     assert failed[2] == f"Resource type {resource_type} is not supported locally (localcloud)"
+
+
+def test_a_stack_takes_over_a_starting_role_and_gives_it_back(client):
+    """localcloud's account starts with the template's roles (localcloud/iam); a stack that
+    declares one of them takes it over with its own policies instead of failing as "already
+    exists", and deleting the stack gives IAM's role back."""
+    iam, cfn = client("iam"), client("cloudformation")
+    starting = iam.list_role_policies(RoleName="ml-gateway-retrain-events")["PolicyNames"]
+    assert starting == ["start-pipeline"]
+    template = textwrap.dedent(
+        """
+        Resources:
+          RetrainRole:
+            Type: AWS::IAM::Role
+            Properties:
+              RoleName: ml-gateway-retrain-events
+              AssumeRolePolicyDocument:
+                Version: "2012-10-17"
+                Statement: [{Effect: Allow, Principal: {Service: events.amazonaws.com}, Action: sts:AssumeRole}]
+              Policies:
+                - PolicyName: other
+                  PolicyDocument:
+                    Version: "2012-10-17"
+                    Statement: [{Effect: Allow, Action: s3:ListBucket, Resource: "*"}]
+        """
+    )
+    cfn.create_stack(StackName="takeover", TemplateBody=template, Capabilities=NAMED_IAM)
+    assert wait(cfn, "takeover")["StackStatus"] == "CREATE_COMPLETE"
+    assert iam.list_role_policies(RoleName="ml-gateway-retrain-events")["PolicyNames"] == ["other"]
+    cfn.delete_stack(StackName="takeover")
+    assert (
+        wait(cfn, cfn.describe_stacks(StackName="takeover")["Stacks"][0]["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    )
+    assert iam.list_role_policies(RoleName="ml-gateway-retrain-events")["PolicyNames"] == ["start-pipeline"]
+    # A role that is not a starting role still collides, as on AWS.
+    clash = template.replace("ml-gateway-retrain-events", "mine")
+    iam.create_role(RoleName="mine", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    cfn.create_stack(StackName="clash", TemplateBody=clash, Capabilities=NAMED_IAM)
+    assert wait(cfn, "clash")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert (
+        "RetrainRole",
+        "CREATE_FAILED",
+        "Resource of type 'AWS::IAM::Role' with identifier 'mine' already exists.",
+    ) in events(cfn, "clash")
+    assert iam.get_role(RoleName="mine")["Role"]["RoleName"] == "mine"  # not deleted by the rollback
+
+
+def test_mlgw_localcloud_apply_prints_events_and_outputs_and_fails_naming_the_resource(localcloud, tmp_path, capsys):
+    import argparse
+
+    from mlgw.commands.stack import apply
+
+    template = tmp_path / "small.yaml"
+    template.write_text(SMALL)
+    args = argparse.Namespace(template=str(template), stack_name="cli", param=["Schedule=rate(6 hours)"])
+    assert apply(args, localcloud.cloud.config) == 0
+    out = capsys.readouterr().out
+    assert "creating stack cli from" in out
+    assert "Role" in out and "CREATE_COMPLETE" in out
+    assert re.search(r"^RoleArn +arn:aws:iam::000000000000:role/cli-events$", out, re.M)
+    assert apply(args, localcloud.cloud.config) == 0  # the same again: nothing to do
+    assert "stack cli: no changes (CREATE_COMPLETE)" in capsys.readouterr().out
+
+    template.write_text(
+        SMALL.replace(
+            "  Bucket:\n    Type: AWS::S3::Bucket\n", "  Bucket:\n    Type: AWS::S3::Bucket\n    Properties: {Foo: 1}\n"
+        )
+    )
+    assert apply(args, localcloud.cloud.config) == 1
+    out = capsys.readouterr().out
+    assert "stack cli UPDATE_ROLLBACK_COMPLETE" in out
+    assert "  failed: Bucket (AWS::S3::Bucket): Encountered unsupported property Foo" in out
