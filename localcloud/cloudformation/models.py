@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import logging
 import os
 import threading
@@ -67,6 +66,16 @@ INTERRUPTED = {
     "DELETE_IN_PROGRESS": "DELETE_FAILED",
 }
 NOT_SUPPORTED = "Resource type {} is not supported locally (localcloud)"
+# Resource attributes localcloud acts on (CreationPolicy, UpdatePolicy: refused, naming them).
+RESOURCE_ATTRIBUTES = {
+    "Type",
+    "Properties",
+    "DependsOn",
+    "Condition",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "Metadata",
+}
 
 
 def _now() -> str:
@@ -177,6 +186,9 @@ class CloudFormationBackend:
             template = loads(body)
         except TemplateError as error:
             raise ValidationError(str(error)) from None
+        for section in ("Transform", "Rules"):
+            if section in template:  # macros (SAM) and template rules: refused, never ignored
+                raise ValidationError(f"Template section {section} is not supported locally (localcloud)")
         resources = template.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise ValidationError("Template format error: At least one Resources member must be defined.")
@@ -466,7 +478,6 @@ class CloudFormationBackend:
         logical_id: str | None = None,
         resource_type: str = STACK_TYPE,
         physical_id: str | None = None,
-        properties: dict[str, Any] | None = None,
     ) -> None:
         event = {
             "StackId": stack["StackId"],
@@ -482,8 +493,6 @@ class CloudFormationBackend:
             event["PhysicalResourceId"] = ""
         if reason:
             event["ResourceStatusReason"] = reason
-        if properties is not None:
-            event["ResourceProperties"] = json.dumps(properties)
         seq = self.cloud.state.next_value(f"cfn-event/{stack['StackId']}")
         self.cloud.state.put(EVENT, f"{stack['StackId']}|{seq:010d}", event)
 
@@ -505,7 +514,6 @@ class CloudFormationBackend:
             logical_id,
             record.get("ResourceType", ""),
             record.get("PhysicalResourceId", ""),
-            record.get("_Properties") if status.endswith("IN_PROGRESS") else None,
         )
 
     def _handler(self, resource_type: str) -> Handler:
@@ -517,6 +525,11 @@ class CloudFormationBackend:
     def _properties(self, logical_id: str, resource: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
         """The resource's properties resolved, checked against AWS's schema and the handler."""
         kind = resource["Type"]
+        for attribute in set(resource) - RESOURCE_ATTRIBUTES:
+            raise HandlerError(f"Resource attribute {attribute} is not supported locally (localcloud)")
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if resource.get(policy, "Delete") not in ("Delete", "Retain", "RetainExceptOnCreate"):
+                raise HandlerError(f"{policy} {resource[policy]} is not supported locally (localcloud)")
         try:
             props = resolver.resolve(resource.get("Properties") or {})
         except TemplateError as error:
@@ -569,6 +582,7 @@ class CloudFormationBackend:
             PhysicalResourceId=created.physical_id,
             _Attributes=created.attributes,
             _DeletionPolicy=resource.get("DeletionPolicy", "Delete"),
+            _UpdateReplacePolicy=resource.get("UpdateReplacePolicy", "Delete"),
         )
         resolver.physical_ids[logical_id] = created.physical_id
         resolver.attributes.update({(logical_id, a): v for a, v in created.attributes.items()})
@@ -756,15 +770,13 @@ class CloudFormationBackend:
         self._record(stack, logical_id, "UPDATE_IN_PROGRESS", _Properties=props)
         try:
             if changed & create_only:
-                named = {
-                    k
-                    for k in changed & create_only
-                    if k.endswith("Name") and k in props and k in old.get("_Properties", {})
-                }
-                if any(props[k] == old["_Properties"][k] for k in named):
+                # A custom name that stays while the resource must be replaced would clash.
+                before_props = before.get("_Properties", {})
+                kept = [k for k in create_only if k.endswith("Name") and k in props and props[k] == before_props.get(k)]
+                if kept:
                     raise HandlerError(
                         "CloudFormation cannot update a stack when a custom-named resource requires "
-                        f"replacing. Rename {props[next(iter(named))]} and update the stack again."
+                        f"replacing. Rename {props[kept[0]]} and update the stack again."
                     )
                 self._record(
                     stack,
@@ -791,12 +803,16 @@ class CloudFormationBackend:
             PhysicalResourceId=physical,
             _Attributes=attributes,
             _DeletionPolicy=resource.get("DeletionPolicy", "Delete"),
+            _UpdateReplacePolicy=resource.get("UpdateReplacePolicy", "Delete"),
         )
         resolver.physical_ids[logical_id] = physical
         resolver.attributes.update({(logical_id, a): v for a, v in attributes.items()})
 
     def _delete_replaced(self, stack: dict[str, Any], logical_id: str, old_record: dict[str, Any]) -> bool:
-        """Delete the physical resource a replacement superseded (the stack's record keeps the new one)."""
+        """Delete the physical resource a replacement superseded (the stack's record keeps the new one),
+        unless its UpdateReplacePolicy retains it."""
+        if old_record.get("_UpdateReplacePolicy", "Delete") == "Retain":
+            return True
         self._event(
             stack, "DELETE_IN_PROGRESS", None, logical_id, old_record["ResourceType"], old_record["PhysicalResourceId"]
         )

@@ -555,3 +555,71 @@ def test_mlgw_localcloud_apply_prints_events_and_outputs_and_fails_naming_the_re
     out = capsys.readouterr().out
     assert "stack cli UPDATE_ROLLBACK_COMPLETE" in out
     assert "  failed: Bucket (AWS::S3::Bucket): Encountered unsupported property Foo" in out
+
+
+def test_changing_a_create_only_property_replaces_the_resource(client):
+    cfn = client("cloudformation")
+    template = (
+        "Resources:\n  Logs:\n    Type: AWS::Logs::LogGroup\n"
+        "    Properties: {LogGroupName: /app/one, RetentionInDays: 7}\n"
+    )
+    cfn.create_stack(StackName="rep", TemplateBody=template)
+    assert wait(cfn, "rep")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.update_stack(StackName="rep", TemplateBody=template.replace("RetentionInDays: 7", "RetentionInDays: 14"))
+    assert wait(cfn, "rep")["StackStatus"] == "UPDATE_COMPLETE"  # in place
+    cfn.update_stack(StackName="rep", TemplateBody=template.replace("/app/one", "/app/two"))
+    assert wait(cfn, "rep")["StackStatus"] == "UPDATE_COMPLETE"
+    history = events(cfn, "rep")
+    assert (
+        "Logs",
+        "UPDATE_IN_PROGRESS",
+        "Requested update requires the creation of a new physical resource; hence creating one.",
+    ) in history
+    assert history[-4:] == [
+        ("rep", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", ""),
+        ("Logs", "DELETE_IN_PROGRESS", ""),  # the old group, /app/one
+        ("Logs", "DELETE_COMPLETE", ""),
+        ("rep", "UPDATE_COMPLETE", ""),
+    ]
+    (resource,) = cfn.describe_stack_resources(StackName="rep")["StackResources"]
+    assert resource["PhysicalResourceId"] == "/app/two"
+    # The old group is gone: another stack may take its name; the new one is taken.
+    cfn.create_stack(StackName="other", TemplateBody=template)
+    assert wait(cfn, "other")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_stack(StackName="third", TemplateBody=template.replace("/app/one", "/app/two"))
+    assert wait(cfn, "third")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert (
+        "Logs",
+        "CREATE_FAILED",
+        "Resource of type 'AWS::Logs::LogGroup' with identifier '/app/two' already exists.",
+    ) in events(cfn, "third")
+
+
+def test_what_localcloud_does_not_emulate_in_a_template_is_refused(client):
+    cfn = client("cloudformation")
+    sam = "Transform: AWS::Serverless-2016-10-31\nResources:\n  B: {Type: AWS::S3::Bucket}\n"
+    assert error_of(cfn.create_stack, StackName="x", TemplateBody=sam)[1] == (
+        "Template section Transform is not supported locally (localcloud)"
+    )
+    waited = "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    CreationPolicy: {ResourceSignal: {Count: 1}}\n"
+    cfn.create_stack(StackName="x", TemplateBody=waited)
+    assert wait(cfn, "x")["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert ("B", "CREATE_FAILED", "Resource attribute CreationPolicy is not supported locally (localcloud)") in events(
+        cfn, "x"
+    )
+
+
+def test_a_stack_interrupted_by_a_stop_ends_failed_when_localcloud_starts_again(tmp_path):
+    from localcloud.cloud import LocalCloud
+    from localcloud.config import Config
+
+    config = Config(home=tmp_path / "mlgw", port=0)
+    cloud = LocalCloud(config)
+    stack_id = cloud.cloudformation.create_stack("cut", SMALL, capabilities=NAMED_IAM, wait=True)
+    stack = cloud.state.get("cfn-stack", stack_id)
+    stack.update({"StackStatus": "UPDATE_IN_PROGRESS", "_Worker": 2**22 + 1})  # no such process
+    cloud.state.put("cfn-stack", stack_id, stack)
+    restarted = LocalCloud(config)
+    (found,) = restarted.cloudformation.describe_stacks("cut")
+    assert found["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    assert found["StackStatusReason"] == "localcloud stopped while the stack operation was in progress"
