@@ -33,6 +33,7 @@ import copy
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,7 @@ class CloudFormationBackend:
         resources = template.get("Resources")
         if not isinstance(resources, dict) or not resources:
             raise ValidationError("Template format error: At least one Resources member must be defined.")
+        _check_sections(template)
         unknown = [
             r.get("Type") for r in resources.values() if not schemas.known(str(r.get("Type")), self.config.region)
         ]
@@ -203,6 +205,8 @@ class CloudFormationBackend:
             order(template)
         except TemplateError as error:
             raise ValidationError(str(error)) from None
+        except (TypeError, AttributeError, IndexError, KeyError):  # an intrinsic function's arguments
+            raise ValidationError("Template format error: malformed intrinsic function arguments") from None
         return template
 
     @staticmethod
@@ -322,6 +326,13 @@ class CloudFormationBackend:
         wait: bool = False,
     ) -> str:
         """CreateStack: the new StackId; the work runs on a thread (`wait`: on this one)."""
+        if not re.fullmatch(r"[a-zA-Z][-a-zA-Z0-9]{0,127}", name):
+            # AWS's answer for a name outside its pattern (CreateStack, StackName: "must start with
+            # an alphabetical character", at most 128 characters).
+            raise ValidationError(
+                f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*|arn:[-a-zA-Z0-9:/._+]*"
+            )
         template = self._parse(body)
         values = self._parameters(template, parameters or [])
         self._check_capabilities(template, capabilities or [])
@@ -534,6 +545,10 @@ class CloudFormationBackend:
             props = resolver.resolve(resource.get("Properties") or {})
         except TemplateError as error:
             raise HandlerError(str(error)) from None
+        except (TypeError, AttributeError, IndexError, KeyError, ValueError) as error:
+            raise HandlerError(
+                f"Template error: an intrinsic function of {logical_id} is malformed ({error})"
+            ) from None
         handler = self._handler(kind)
         region = self.config.region
         allowed = schemas.properties(kind, region)
@@ -892,6 +907,34 @@ class CloudFormationBackend:
             if failed is None or _alive(stack.get("_Worker"), stack["StackId"]):
                 continue
             self._status(stack, failed, "localcloud stopped while the stack operation was in progress")
+
+
+def _check_sections(template: dict[str, Any]) -> None:
+    """The shape of each section (Template anatomy, CloudFormation User Guide): ValidationError
+    naming the section or entry that is not what CloudFormation accepts."""
+    for section in ("Parameters", "Conditions", "Outputs", "Mappings"):
+        if section in template and not isinstance(template[section], dict):
+            raise ValidationError(f"Template format error: {section} must be an object")
+    for name, resource in template["Resources"].items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise ValidationError(
+                f"Template format error: [/Resources/{name}] Every Resources object must contain a Type member."
+            )
+        if not isinstance(resource.get("Properties", {}), dict):
+            raise ValidationError(f"Template format error: [/Resources/{name}/Properties] must be an object")
+        depends = resource.get("DependsOn", [])
+        if not isinstance(depends, str) and not (
+            isinstance(depends, list) and all(isinstance(d, str) for d in depends)
+        ):
+            raise ValidationError(
+                f"Template format error: [/Resources/{name}/DependsOn] must be a string or a list of strings"
+            )
+    for name, spec in (template.get("Parameters") or {}).items():
+        if not isinstance(spec, dict):
+            raise ValidationError(f"Template format error: [/Parameters/{name}] must be an object")
+    for name, spec in (template.get("Outputs") or {}).items():
+        if not isinstance(spec, dict) or "Value" not in spec:
+            raise ValidationError(f"Template format error: Every Outputs member must contain a Value object ({name})")
 
 
 _RUNNING: set[str] = set()  # stack ids with an operation running in this process

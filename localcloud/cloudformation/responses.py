@@ -9,6 +9,7 @@ validated against the model (ValidationError). State and semantics are in models
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ def handle(cloud: LocalCloud, request: Request) -> Response:
             raise ValidationError(error.message) from None
         result = handler(cloud, params)
     except AwsError as error:
+        error.message = _xml_safe(error.message)  # it may echo input: XML 1.0 has no \x00
         return query_error(error, request.request_id)
     inner = _encode_members(operation.output_shape, result) if operation.output_shape else ""
     body = (
@@ -143,7 +145,15 @@ def _encode(shape: Shape, value: Any) -> str:
         )
     if kind == "boolean":
         return "true" if value else "false"
-    return escape(str(value))
+    return escape(_xml_safe(str(value)))
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """text without the characters XML 1.0 cannot carry (each replaced by U+FFFD)."""
+    return _NOT_XML.sub("\ufffd", text)
 
 
 # -- actions -----------------------------------------------------------------------------------------

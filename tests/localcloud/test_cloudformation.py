@@ -226,6 +226,16 @@ def test_template_errors_are_refused_before_anything_is_created(client):
         "InsufficientCapabilitiesException",
         "Requires capabilities : [CAPABILITY_NAMED_IAM]",
     )
+    assert error_of(cfn.create_stack, StackName="t", TemplateBody="Resources:\n  B: 7\n")[1] == (
+        "Template format error: [/Resources/B] Every Resources object must contain a Type member."
+    )
+    malformed = "Resources:\n  B: {Type: AWS::S3::Bucket, Properties: {BucketName: !Sub [1, 2]}}\n"
+    assert error_of(cfn.create_stack, StackName="t", TemplateBody=malformed)[1] == (
+        "Template format error: malformed intrinsic function arguments"
+    )
+    assert (
+        "failed to satisfy constraint" in error_of(cfn.create_stack, StackName="no_underscores", TemplateBody=SMALL)[1]
+    )
     validated = cfn.validate_template(TemplateBody=SMALL)
     assert validated["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
     assert [p["ParameterKey"] for p in validated["Parameters"]] == ["Env", "Token", "Schedule"]
