@@ -229,6 +229,10 @@ def test_template_errors_are_refused_before_anything_is_created(client):
     assert error_of(cfn.create_stack, StackName="t", TemplateBody="Resources:\n  B: 7\n")[1] == (
         "Template format error: [/Resources/B] Every Resources object must contain a Type member."
     )
+    twice = "Resources:\n  B: {Type: AWS::S3::Bucket}\n  B: {Type: AWS::IAM::Role}\n"
+    assert error_of(cfn.create_stack, StackName="t", TemplateBody=twice)[1].startswith(
+        "Template format error: duplicate key 'B'"
+    )
     malformed = "Resources:\n  B: {Type: AWS::S3::Bucket, Properties: {BucketName: !Sub [1, 2]}}\n"
     assert error_of(cfn.create_stack, StackName="t", TemplateBody=malformed)[1] == (
         "Template format error: malformed intrinsic function arguments"
