@@ -637,3 +637,30 @@ def test_a_stack_interrupted_by_a_stop_ends_failed_when_localcloud_starts_again(
     (found,) = restarted.cloudformation.describe_stacks("cut")
     assert found["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
     assert found["StackStatusReason"] == "localcloud stopped while the stack operation was in progress"
+
+
+def test_mlgw_stack_shows_status_events_outputs_and_deletes(localcloud, client, monkeypatch, capsys):
+    from mlgw import cli
+    from mlgw.commands import stack as stack_command
+
+    monkeypatch.setattr(stack_command, "running", lambda config: localcloud.cloud.config)
+    cfn = client("cloudformation")
+    assert cli.main(["stack", "status", "--stack-name", "shown"]) == 2  # a CliError
+    assert "no stack shown in localcloud" in capsys.readouterr().err
+    cfn.create_stack(StackName="shown", TemplateBody=SMALL, Capabilities=NAMED_IAM)
+    wait(cfn, "shown")
+    assert cli.main(["stack", "status", "--stack-name", "shown"]) == 0
+    assert capsys.readouterr().out.startswith("shown  CREATE_COMPLETE\nstack id  arn:aws:cloudformation:")
+    assert cli.main(["stack", "events", "--stack-name", "shown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "User Initiated" in lines[0] and lines[-1].split()[-3:] == [
+        "shown",
+        "AWS::CloudFormation::Stack",
+        "CREATE_COMPLETE",
+    ]
+    assert cli.main(["stack", "outputs", "--stack-name", "shown"]) == 0
+    assert re.search(r"^RuleName +shown-Rule-", capsys.readouterr().out, re.M)
+    assert cli.main(["stack", "delete", "--stack-name", "shown"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "stack shown DELETE_COMPLETE"
+    assert cli.main(["localcloud", "status", "--param", "A=1"]) == 2
+    assert "apply to `mlgw localcloud apply`" in capsys.readouterr().err
