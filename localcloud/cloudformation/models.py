@@ -19,7 +19,9 @@ DescribeStacks shows CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS ... while it works:
 - delete: every resource in reverse dependency order; DELETE_COMPLETE (the stack then answers
   only to its StackId), or DELETE_FAILED "The following resource(s) failed to delete: [X]. ".
 
-Wording of statuses and reasons: AWS's (CloudFormation User Guide, "Stack status codes" and
+Resources are created one at a time in dependency order (CloudFormation creates independent ones
+in parallel), so no resource is ever in progress when another fails and "Resource creation
+cancelled" never appears. Wording of statuses and reasons: AWS's (CloudFormation User Guide, "Stack status codes" and
 "Troubleshooting"; the reasons as AWS's console and DescribeStackEvents show them, e.g.
 "Resource creation cancelled", "The following resource(s) failed to create: [X]. Rollback
 requested by user."). State: stacks (kind `cfn-stack`, by StackId) and events (kind `cfn-event`)
@@ -46,6 +48,7 @@ from localcloud.cloudformation.exceptions import (
 )
 from localcloud.cloudformation.handlers import HANDLERS, Context, Handler, HandlerError
 from localcloud.cloudformation.template import NO_VALUE, Resolver, TemplateError, loads, order
+from localcloud.errors import AwsError
 from localcloud.shapes import compiled
 
 if TYPE_CHECKING:
@@ -587,7 +590,7 @@ class CloudFormationBackend:
             props = self._properties(logical_id, resource, resolver)
             stack["_Resources"][logical_id]["_Properties"] = props
             created = self._handler(kind).create(self._context(stack, logical_id), props)
-        except HandlerError as error:
+        except (HandlerError, AwsError) as error:  # AwsError: a service refused it
             self._record(stack, logical_id, "CREATE_FAILED", error.message)
             raise _Failed(logical_id, error.message) from None
         self._record(
@@ -620,7 +623,7 @@ class CloudFormationBackend:
             self._handler(record["ResourceType"]).delete(
                 self._context(stack, logical_id), record["PhysicalResourceId"], record.get("_Properties", {})
             )
-        except HandlerError as error:
+        except (HandlerError, AwsError) as error:  # AwsError: a service refused it
             self._record(stack, logical_id, "DELETE_FAILED", error.message)
             return False
         self._record(stack, logical_id, "DELETE_COMPLETE")
@@ -763,7 +766,7 @@ class CloudFormationBackend:
         kind = resource["Type"]
         try:
             props = self._properties(logical_id, resource, resolver)
-        except HandlerError as error:
+        except (HandlerError, AwsError) as error:  # AwsError: a service refused it
             self._record(stack, logical_id, "UPDATE_FAILED", error.message)
             raise _Failed(logical_id, error.message) from None
         if kind == old["ResourceType"] and props == old.get("_Properties"):
@@ -806,7 +809,7 @@ class CloudFormationBackend:
                 attributes = handler.update(context, old["PhysicalResourceId"], old.get("_Properties", {}), props)
                 physical = old["PhysicalResourceId"]
                 updated[logical_id] = before
-        except HandlerError as error:
+        except (HandlerError, AwsError) as error:  # AwsError: a service refused it
             if logical_id not in replaced:
                 updated.setdefault(logical_id, before)
             self._record(stack, logical_id, "UPDATE_FAILED", error.message)
@@ -835,7 +838,7 @@ class CloudFormationBackend:
             self._handler(old_record["ResourceType"]).delete(
                 self._context(stack, logical_id), old_record["PhysicalResourceId"], old_record.get("_Properties", {})
             )
-        except HandlerError as error:
+        except (HandlerError, AwsError) as error:  # AwsError: a service refused it
             self._event(
                 stack,
                 "DELETE_FAILED",
@@ -875,7 +878,7 @@ class CloudFormationBackend:
                 )
                 stack["_Resources"][logical_id] = before
                 self._record(stack, logical_id, "UPDATE_COMPLETE")
-            except HandlerError as error:
+            except (HandlerError, AwsError) as error:  # AwsError: a service refused it
                 self._record(stack, logical_id, "UPDATE_FAILED", error.message)
                 ok = False
         self._status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
