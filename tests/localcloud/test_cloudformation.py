@@ -74,6 +74,7 @@ SMALL = textwrap.dedent(
         Export: {Name: !Sub "${AWS::StackName}-RoleArn"}
       RuleName: {Value: !Ref Rule}
       BucketArn: {Value: !GetAtt Bucket.Arn, Description: the bucket}
+      Where: {Value: !Sub "${AWS::StackId} ${AWS::Region} ${AWS::URLSuffix} ${AWS::Partition} ${AWS::AccountId}"}
     """
 )
 
@@ -115,6 +116,7 @@ def test_stack_lifecycle_creates_updates_and_deletes_through_each_service(client
     assert outputs["RoleArn"]["OutputValue"] == "arn:aws:iam::000000000000:role/app-events"
     assert outputs["RoleArn"]["ExportName"] == "app-RoleArn"
     assert outputs["BucketArn"]["Description"] == "the bucket"
+    assert outputs["Where"]["OutputValue"] == f"{stack_id} us-east-1 amazonaws.com aws 000000000000"
 
     # Each resource is in its service, shaped as the template says.
     role = iam.get_role(RoleName="app-events")["Role"]
@@ -664,3 +666,32 @@ def test_mlgw_stack_shows_status_events_outputs_and_deletes(localcloud, client, 
     assert capsys.readouterr().out.splitlines()[-1] == "stack shown DELETE_COMPLETE"
     assert cli.main(["localcloud", "status", "--param", "A=1"]) == 2
     assert "apply to `mlgw localcloud apply`" in capsys.readouterr().err
+
+
+def test_describe_stacks_shows_the_operation_in_progress(tmp_path, monkeypatch):
+    """CreateStack answers at once; the stack and the resource being created are
+    CREATE_IN_PROGRESS until the work ends (the handler is held here to look)."""
+    import threading
+
+    from localcloud.cloud import LocalCloud
+    from localcloud.cloudformation import handlers
+    from localcloud.config import Config
+
+    release, started = threading.Event(), threading.Event()
+    real_create = handlers.S3Bucket.create
+
+    def held(self, ctx, props):
+        started.set()
+        assert release.wait(10)
+        return real_create(self, ctx, props)
+
+    monkeypatch.setattr(handlers.S3Bucket, "create", held)
+    cloud = LocalCloud(Config(home=tmp_path / "mlgw", port=0))
+    stack_id = cloud.cloudformation.create_stack("slow", "Resources:\n  B: {Type: AWS::S3::Bucket}\n")
+    assert started.wait(10)
+    assert cloud.cloudformation.describe_stacks("slow")[0]["StackStatus"] == "CREATE_IN_PROGRESS"
+    (resource,) = cloud.cloudformation.resources("slow")
+    assert resource["ResourceStatus"] == "CREATE_IN_PROGRESS"
+    release.set()
+    cloud.cloudformation.wait(stack_id, 10)
+    assert cloud.cloudformation.describe_stacks("slow")[0]["StackStatus"] == "CREATE_COMPLETE"
