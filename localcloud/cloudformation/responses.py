@@ -46,6 +46,9 @@ def handle(cloud: LocalCloud, request: Request) -> Response:
             validate_input(operation, params)
         except AwsError as error:
             raise ValidationError(error.message) from None
+        unsupported = sorted(set(params) - SUPPORTED_PARAMETERS.get(action, set(params)))
+        if unsupported:  # refused, never ignored: each changes what AWS would do
+            raise ValidationError(f"{unsupported[0]} is not supported locally (localcloud)")
         result = handler(cloud, params)
     except AwsError as error:
         error.message = _xml_safe(error.message)  # it may echo input: XML 1.0 has no \x00
@@ -257,6 +260,21 @@ def validate_template(cloud: LocalCloud, params: Params) -> Params:
         raise ValidationError("Either Template URL or Template Body must be specified.")
     return cloud.cloudformation.validate_template(body)
 
+
+# The request parameters each action acts on; any other one is refused naming it.
+_STACK_INPUT = {"StackName", "TemplateBody", "TemplateURL", "Parameters", "Capabilities", "ClientRequestToken"}
+SUPPORTED_PARAMETERS: dict[str, set[str]] = {
+    "CreateStack": _STACK_INPUT | {"OnFailure", "DisableRollback", "Tags"},
+    "UpdateStack": _STACK_INPUT | {"UsePreviousTemplate"},
+    "DeleteStack": {"StackName", "RetainResources", "ClientRequestToken"},
+    "DescribeStacks": {"StackName"},
+    "DescribeStackEvents": {"StackName"},
+    "DescribeStackResources": {"StackName", "LogicalResourceId"},
+    "DescribeStackResource": {"StackName", "LogicalResourceId"},
+    "ListStackResources": {"StackName"},
+    "GetTemplate": {"StackName", "TemplateStage"},
+    "ValidateTemplate": {"TemplateBody", "TemplateURL"},
+}
 
 ACTIONS: dict[str, Callable[[LocalCloud, Params], Params]] = {
     "CreateStack": create_stack,

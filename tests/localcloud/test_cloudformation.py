@@ -242,6 +242,10 @@ def test_template_errors_are_refused_before_anything_is_created(client):
     assert (
         "failed to satisfy constraint" in error_of(cfn.create_stack, StackName="no_underscores", TemplateBody=SMALL)[1]
     )
+    assert error_of(cfn.create_stack, StackName="t", TemplateBody=SMALL, EnableTerminationProtection=True) == (
+        "ValidationError",
+        "EnableTerminationProtection is not supported locally (localcloud)",
+    )
     validated = cfn.validate_template(TemplateBody=SMALL)
     assert validated["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
     assert [p["ParameterKey"] for p in validated["Parameters"]] == ["Env", "Token", "Schedule"]
