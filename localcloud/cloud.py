@@ -23,6 +23,7 @@ from localcloud.state import StateStore
 if TYPE_CHECKING:
     from localcloud.athena.models import AthenaBackend
     from localcloud.autoscaling.models import AutoScalingBackend
+    from localcloud.cloudformation.models import CloudFormationBackend
     from localcloud.cloudwatch.models import CloudWatchBackend
     from localcloud.events.models import EventsBackend
     from localcloud.featurestore.models import FeatureStoreBackend
@@ -113,6 +114,13 @@ class LocalCloud:
         from localcloud.autoscaling.models import AutoScalingBackend
 
         return AutoScalingBackend(self)
+
+    @cached_property
+    def cloudformation(self) -> CloudFormationBackend:
+        """Stacks applied from templates, each resource through its service's backend."""
+        from localcloud.cloudformation.models import CloudFormationBackend
+
+        return CloudFormationBackend(self)
 
     # -- the in-process client -------------------------------------------------------------------
 

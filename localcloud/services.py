@@ -3,7 +3,7 @@
 A JSON service (AWS's JSON 1.0/1.1 protocols, X-Amz-Target) is assembled from the `OPERATIONS`
 of one or more `responses.py` modules: SageMaker's control plane is answered by four folders
 (hosting and the registry, pipelines, jobs, Feature Store's control operations). A REST service
-(S3, the runtimes, the query protocols of IAM and STS) has a `handle(cloud, request)` in its
+(S3, the runtimes, the query protocols of IAM, STS and CloudFormation) has a `handle(cloud, request)` in its
 `responses.py`. Adding a service: copy a folder, add its row here.
 """
 
@@ -51,6 +51,7 @@ REST_HANDLERS = {
     "sagemaker-featurestore-runtime": "localcloud.featurestore.responses",
     "sts": "localcloud.iam.responses",
     "iam": "localcloud.iam.responses",
+    "cloudformation": "localcloud.cloudformation.responses",
 }
 
 

@@ -35,6 +35,7 @@ from mlgw.commands import (
     run,
     schema,
     segments,
+    stack,
     stop,
     studio,
     traffic,
@@ -60,6 +61,7 @@ COMMANDS = (
     studio,
     mlflow,
     build,
+    stack,
     stop,
 )
 

@@ -38,3 +38,9 @@ class InvalidInput(AwsError):
     policy localcloud cannot evaluate."""
 
     code, status, sender = "InvalidInput", 400, True
+
+
+class DeleteConflict(AwsError):
+    """DeleteRole while the role still has inline policies."""
+
+    code, status, sender = "DeleteConflict", 409, True

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from localcloud.config import Config
 from localcloud.iam import policy
 from localcloud.iam.exceptions import (
+    DeleteConflict,
     EntityAlreadyExists,
     InvalidInput,
     MalformedPolicyDocument,
@@ -98,10 +99,46 @@ class IamBackend:
                 return
             for name in deployed.get("Roles", []):
                 self.state.delete(ROLE, name)
-            specs = template_roles(self.config.account_id, self.config.region)
+            adopted = deployed.get("Adopted", [])
+            specs = [s for s in template_roles(self.config.account_id, self.config.region) if s.name not in adopted]
             for spec in specs:
                 self._store_role(spec.name, spec.trust_policy, spec.policies, path="/")
-            self.state.put(STACK, "ml-gateway", {"TemplateSha256": digest, "Roles": [s.name for s in specs]})
+            self.state.put(
+                STACK,
+                "ml-gateway",
+                {"TemplateSha256": digest, "Roles": [s.name for s in specs], "Adopted": adopted},
+            )
+
+    def adopt_starting_role(self, name: str) -> bool:
+        """Hand one of the starting roles (created above from the template) to a CloudFormation
+        stack that declares it: True if `name` was one, and from now on it is the stack's (never
+        re-created or deleted here). A stack applied from the template is what the starting roles
+        stand in for, so it takes them over instead of failing as "already exists"."""
+        with self._lock, self.state.transaction():
+            deployed = self.state.get(STACK, "ml-gateway") or {}
+            if name not in deployed.get("Roles", []):
+                return False
+            deployed["Roles"].remove(name)
+            deployed["Adopted"] = sorted({*deployed.get("Adopted", []), name})
+            self.state.put(STACK, "ml-gateway", deployed)
+        return True
+
+    def restore_starting_role(self, name: str) -> bool:
+        """Give a starting role back to IAM when the stack that adopted it deleted it (its stack
+        deleted or rolled back): True if `name` was adopted, and it is then re-created as the
+        template defines it, so the local run keeps the roles it is given."""
+        with self._lock, self.state.transaction():
+            deployed = self.state.get(STACK, "ml-gateway") or {}
+            if name not in deployed.get("Adopted", []):
+                return False
+            specs = [s for s in template_roles(self.config.account_id, self.config.region) if s.name == name]
+            deployed["Adopted"].remove(name)
+            for spec in specs:
+                self._store_role(spec.name, spec.trust_policy, spec.policies, path="/")
+                deployed["Roles"] = sorted({*deployed.get("Roles", []), spec.name})
+            self.state.put(STACK, "ml-gateway", deployed)
+        self._index_keys()
+        return bool(specs)
 
     def _store_role(
         self, name: str, trust: dict[str, Any], policies: dict[str, Any], path: str = "/"
@@ -156,6 +193,25 @@ class IamBackend:
             doc = self._store_role(name, trust, {}, path)
         self._index_keys()
         return doc
+
+    def update_assume_role_policy(self, name: str, trust_text: str) -> None:
+        """UpdateAssumeRolePolicy: replace the role's trust policy. NoSuchEntity,
+        MalformedPolicyDocument."""
+        trust = _parse_document(trust_text, "PolicyDocument")
+        with self._lock, self.state.transaction():
+            doc = self.get_role(name)
+            doc["AssumeRolePolicyDocument"] = trust
+            self.state.put(ROLE, name, doc)
+
+    def delete_role(self, name: str) -> None:
+        """DeleteRole: NoSuchEntity, or DeleteConflict while the role has inline policies
+        ("Cannot delete entity, must delete policies first.", IAM API Reference, DeleteRole)."""
+        with self._lock, self.state.transaction():
+            doc = self.get_role(name)
+            if doc["Policies"]:
+                raise DeleteConflict("Cannot delete entity, must delete policies first.")
+            self.state.delete(ROLE, name)
+        self._index_keys()
 
     def put_role_policy(self, role: str, policy_name: str, text: str) -> None:
         document = _parse_document(text, "PolicyDocument")

@@ -6,6 +6,7 @@ import argparse
 
 from localcloud.config import Config
 from mlgw.args import CliError, config_from, running, with_home
+from mlgw.commands.stack import add_apply_flags
 
 
 def register(sub) -> None:
@@ -21,10 +22,12 @@ def register(sub) -> None:
     )
     lc.add_argument(
         "action",
-        choices=["start", "stop", "status", "env"],
-        help="start it (in the background), stop it, say whether it runs, or print "
-        "the variables that point boto3 at it",
+        choices=["start", "stop", "status", "env", "apply"],
+        help="start it (in the background), stop it, say whether it runs, print "
+        "the variables that point boto3 at it, or apply the CloudFormation template "
+        "(create or update the stack, starting localcloud if needed)",
     )
+    add_apply_flags(lc)
     lc.add_argument(
         "--foreground",
         action="store_true",
@@ -39,6 +42,16 @@ def cmd_localcloud(args: argparse.Namespace) -> int:
     if args.foreground and args.action != "start":
         raise CliError(f"--foreground applies to `mlgw localcloud start`, not {args.action}")
     config = config_from(args)
+    if args.action != "apply" and (args.template or args.stack_name or args.param):
+        raise CliError(f"--template, --stack-name and --param apply to `mlgw localcloud apply`, not {args.action}")
+    if args.action == "apply":
+        from mlgw.commands.stack import apply
+
+        try:
+            config = daemon.start(config)
+        except daemon.DaemonError as exc:
+            raise CliError(str(exc)) from None
+        return apply(args, config)
     if args.action == "start":
         if args.foreground:
             from localcloud.__main__ import main as serve
