@@ -129,6 +129,7 @@ class ModelHandle:
         self.name: str = doc["ModelName"]
         container = doc["_Container"]
         self.data_url: str | None = container.get("ModelDataUrl")
+        self.image: str | None = container.get("Image")
         self.environment: dict[str, str] = dict(container.get("Environment") or {})
         self.multi = container.get("Mode") == "MultiModel"
         self._lock = threading.Lock()

@@ -1,0 +1,206 @@
+"""Endpoint instances as processes behind SageMaker's container contract, end to end through
+botocore: each instance of a variant is a serving process of the XGBoost 1.7-1 image's
+environment (Python 3.9, sagemaker-containers' Transformer and Worker under gunicorn), routed
+by least outstanding requests; a request the model refuses gets the runtime's ModelError with
+the container's status; instances follow DesiredInstanceCount and go with the endpoint."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud.sagemaker.hosting.instances import INSTANCE, serving_python
+from tests.localcloud.test_hosting import FEATURES, IMAGE, ROLE, _clients, _put
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE_URI = "s3://models/code/sourcedir.tar.gz"
+MODEL_URI = "s3://models/m17/model.tar.gz"
+
+pytestmark = pytest.mark.slow  # starts Python 3.9 serving processes (a few seconds each)
+
+_TRAIN = """
+import io, json, sys, tarfile
+import numpy as np, xgboost as xgb
+features = json.loads(sys.argv[1])
+rng = np.random.default_rng(7)
+x = rng.normal(size=(200, len(features)))
+y = (x[:, 2] > 0).astype(int)
+booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                    xgb.DMatrix(x, label=y, feature_names=features), num_boost_round=5)
+out = io.BytesIO()
+with tarfile.open(fileobj=out, mode="w:gz") as tar:
+    for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
+                       ("features.json", json.dumps({"features": features, "label": "fraud"}).encode())):
+        info = tarfile.TarInfo(name); info.size = len(data); tar.addfile(info, io.BytesIO(data))
+sys.stdout.buffer.write(out.getvalue())
+"""
+
+
+@pytest.fixture(scope="module")
+def model_tar() -> bytes:
+    """A tiny booster trained and saved by the serving image's own xgboost (1.7)."""
+    python = serving_python(None, IMAGE)  # type: ignore[arg-type]
+    done = subprocess.run([python, "-c", _TRAIN, json.dumps(FEATURES)], capture_output=True, check=True, timeout=120)
+    return done.stdout
+
+
+def code_tar() -> bytes:
+    """The sourcedir.tar.gz the pipeline stages: serving.py and the feature code it imports."""
+    members = [
+        (ROOT / "inference" / "serving.py", "serving.py"),
+        *((p, f"processing/{p.name}") for p in (ROOT / "processing").glob("*.py") if p.name in ("__init__.py", "features.py", "contract.py")),
+        (ROOT / "processing" / "schema.json", "processing/schema.json"),
+    ]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for path, name in members:
+            tar.add(path, arcname=name)
+    return out.getvalue()
+
+
+def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = "serving.py"):
+    cloud = localcloud.cloud
+    _put(cloud, MODEL_URI, model_tar)
+    _put(cloud, CODE_URI, code_tar())
+    sm, rt = _clients(localcloud.url)
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": IMAGE,
+            "ModelDataUrl": MODEL_URI,
+            "Environment": {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": CODE_URI},
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+                "ContainerStartupHealthCheckTimeoutInSeconds": 60,
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    return sm, rt
+
+
+def _wait_status(sm, name: str, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        doc = sm.describe_endpoint(EndpointName=name)
+        if doc["EndpointStatus"] not in ("Creating", "Updating"):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"{name} still {doc['EndpointStatus']}")
+
+
+def _until(check, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _serving_pids(cloud, endpoint: str) -> set[int]:
+    return {i.proc.pid for i in cloud.sagemaker.hosting.live(endpoint) if psutil.pid_exists(i.proc.pid)}
+
+
+def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar):
+    cloud = localcloud.cloud
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 2)
+    assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+
+    # InitialInstanceCount=2: two live serving processes, each its own gunicorn on the 1.7 image.
+    instances = cloud.sagemaker.hosting.live("fraud")
+    assert len(instances) == 2 and len(_serving_pids(cloud, "fraud")) == 2
+    root = psutil.Process(instances[0].proc.pid)
+    tree = [root, *root.children(recursive=True)]
+    assert any("gunicorn" in " ".join(p.cmdline()) for p in tree)
+    assert {i.python_version.rsplit(".", 1)[0] for i in instances} == {"3.9"}
+    assert {i.xgboost_version.split(".")[0] for i in instances} == {"1"}
+    records = cloud.state.list(INSTANCE)
+    assert sorted(r["Pid"] for r in records) == sorted(i.proc.pid for i in instances)
+
+    # Least outstanding requests: 16 concurrent requests are spread over both instances.
+    body = json.dumps({"instances": [{"customer_age": 40, "num_injuries": 1, "total_claim_amount": 9.0}]})
+
+    def invoke(_):
+        answer = rt.invoke_endpoint(EndpointName="fraud", Body=body, ContentType="application/json")
+        return json.loads(answer["Body"].read())["predictions"][0]["score"]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        scores = list(pool.map(invoke, range(64)))
+    assert len(set(scores)) == 1 and 0.0 < scores[0] < 1.0
+    assert all(i.served > 0 for i in instances), [i.served for i in instances]
+    assert sum(i.served for i in instances) == 64
+
+    # A bad request: the container answers 400 with serving.py's message, the runtime ModelError 424.
+    with pytest.raises(ClientError) as error:
+        rt.invoke_endpoint(EndpointName="fraud", Body=b"{not json", ContentType="application/json")
+    response = error.value.response
+    assert response["Error"]["Code"] == "ModelError"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert response["OriginalStatusCode"] == 400
+    assert response["OriginalMessage"].startswith("The request body is not valid JSON")
+    assert response["LogStreamArn"].endswith("log-group:/aws/sagemaker/Endpoints/fraud")
+    with pytest.raises(ClientError) as error:
+        rt.invoke_endpoint(EndpointName="fraud", Body=b"1,2", ContentType="application/x-parquet")
+    assert error.value.response["OriginalStatusCode"] == 415
+
+    # Per-instance metrics: OverheadLatency with the invocation metrics, CPU and memory per variant.
+    assert cloud.sagemaker.publish_invocation_metrics(time.time(), force=True) > 0
+    cw = localcloud_client(localcloud, "cloudwatch")
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SageMaker")["Metrics"]}
+    assert {"Invocations", "InvocationsPerInstance", "ModelLatency", "OverheadLatency", "Invocation4XXErrors"} <= names
+    usage = cw.list_metrics(Namespace="/aws/sagemaker/Endpoints")["Metrics"]
+    assert {m["MetricName"] for m in usage} == {"CPUUtilization", "MemoryUtilization"}
+    assert all({d["Name"] for d in m["Dimensions"]} == {"EndpointName", "VariantName"} for m in usage)
+
+    # DesiredInstanceCount=1 leaves one process.
+    old = _serving_pids(cloud, "fraud")
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="fraud", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 1}]
+    )
+    doc = _wait_status(sm, "fraud")
+    assert doc["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    _until(lambda: sum(psutil.pid_exists(p) for p in old) == 1)
+    _until(lambda: len(cloud.state.list(INSTANCE)) == 1)
+    assert invoke(0) == scores[0]
+
+    # DeleteEndpoint leaves none.
+    sm.delete_endpoint(EndpointName="fraud")
+    _until(lambda: not any(psutil.pid_exists(p) for p in old))
+    _until(lambda: not cloud.state.list(INSTANCE))
+
+
+def test_an_instance_that_never_answers_ping_fails_the_endpoint(localcloud, model_tar):
+    sm, _ = _deploy(localcloud, model_tar, "broken", 1, program="missing_module.py")
+    doc = _wait_status(sm, "broken")
+    assert doc["EndpointStatus"] == "Failed"
+    assert "did not pass the ping health check" in doc["FailureReason"] or "exited" in doc["FailureReason"]
+    assert not localcloud.cloud.sagemaker.hosting.live("broken")
+
+
+def localcloud_client(localcloud, service: str):
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=localcloud.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
