@@ -19,6 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.sagemaker.hosting.instances import INSTANCE, serving_python
+from mlgw.commands.endpoint import _instance_lines
+from tests.conftest import start_server
 from tests.localcloud.test_hosting import FEATURES, IMAGE, ROLE, _clients, _put
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +148,12 @@ def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar
     assert len(set(scores)) == 1 and 0.0 < scores[0] < 1.0
     assert all(i.served > 0 for i in instances), [i.served for i in instances]
     assert sum(i.served for i in instances) == 64
+    # `mlgw endpoint describe` lists each instance from localcloud's records.
+    cloud.sagemaker.hosting.save_served()
+    lines = _instance_lines(cloud.config, "fraud", "AllTraffic")
+    assert len(lines) == 2
+    assert all(f"image {IMAGE}" in line and "Python 3.9." in line and "xgboost 1.7" in line for line in lines)
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == 64
 
     # A bad request: the container answers 400 with serving.py's message, the runtime ModelError 424.
     with pytest.raises(ClientError) as error:
@@ -204,3 +212,31 @@ def localcloud_client(localcloud, service: str):
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def test_a_restart_kills_orphans_and_brings_instances_back(tmp_path, model_tar):
+    home = tmp_path / "mlgw"
+    first = start_server(home)
+    try:
+        sm, _ = _deploy(first, model_tar, "fraud", 1)
+        assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+        orphans = {i.proc.pid for i in first.cloud.sagemaker.hosting.live("fraud")}
+        assert len(orphans) == 1
+        first.cloud.sagemaker.hosting._live.clear()  # a crash: nothing stops the instance
+    finally:
+        first.stop()
+    assert all(psutil.pid_exists(p) for p in orphans)
+
+    second = start_server(home)
+    try:
+        assert second.cloud.sagemaker.warm() == ["fraud"]  # what the daemon does at start
+        _until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in orphans))
+        _, rt = _clients(second.url)
+        answer = rt.invoke_endpoint(EndpointName="fraud", Body=b"40,1,9.0,0", ContentType="text/csv", Accept="text/csv")
+        assert 0.0 < float(answer["Body"].read().decode()) < 1.0
+        back = second.cloud.sagemaker.hosting.live("fraud")
+        assert len(back) == 1 and back[0].proc.pid not in orphans
+        assert [r["Pid"] for r in second.cloud.state.list(INSTANCE)] == [back[0].proc.pid]
+    finally:
+        second.stop()
+    _until(lambda: not psutil.pid_exists(back[0].proc.pid) or psutil.Process(back[0].proc.pid).status() == "zombie")
