@@ -192,7 +192,12 @@ def _deploy_instances(cloud: Any, sm: Any, name: str, count: int, model_uri: str
     sm.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count, "InstanceType": "ml.m5.large"}
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+            }
         ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
@@ -260,7 +265,9 @@ def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: 
     try:
         _deploy_instances(cloud, sm, one, 1, model_uri, code_uri)
         instance = cloud.sagemaker.hosting.live(one)[0]
-        out["instance"] = f"pid {instance.proc.pid}, Python {instance.python_version}, xgboost {instance.xgboost_version}"
+        out["instance"] = (
+            f"pid {instance.proc.pid}, Python {instance.python_version}, xgboost {instance.xgboost_version}"
+        )
 
         def direct() -> None:
             answer = instance.post(body, headers)

@@ -57,7 +57,9 @@ class VariantStats:
         if overhead_us is None:
             self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
         else:
-            self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us, 1, overhead_us, overhead_us, overhead_us))
+            self.add(
+                VariantStats(1, 0, 0, latency_us, latency_us, latency_us, 1, overhead_us, overhead_us, overhead_us)
+            )
 
     def add(self, other: VariantStats) -> None:
         self.invocations += other.invocations
@@ -150,9 +152,7 @@ def metric_data(
 INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
 
 
-def instance_data(
-    samples: dict[tuple[str, str], list[tuple[float, float]]], minute: float
-) -> list[dict[str, Any]]:
+def instance_data(samples: dict[tuple[str, str], list[tuple[float, float]]], minute: float) -> list[dict[str, Any]]:
     """CPUUtilization and MemoryUtilization MetricDatum dicts (unit Percent) for each (endpoint,
     variant) from its instances' (CPU %, memory %) samples of one minute."""
     data = []

@@ -7,72 +7,35 @@ the container's status; instances follow DesiredInstanceCount and go with the en
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import json
-import subprocess
-import tarfile
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 from botocore.exceptions import ClientError
 
+from benchmarks.invoke import model_tar_1_7, serving_code_archive
 from localcloud.sagemaker.hosting.instances import INSTANCE, serving_python
 from mlgw.commands.endpoint import _instance_lines
 from tests.conftest import start_server
-from tests.localcloud.test_hosting import FEATURES, IMAGE, ROLE, _clients, _put
+from tests.localcloud.test_hosting import IMAGE, ROLE, _clients, _put
 
-ROOT = Path(__file__).resolve().parents[2]
 CODE_URI = "s3://models/code/sourcedir.tar.gz"
 MODEL_URI = "s3://models/m17/model.tar.gz"
 
-pytestmark = pytest.mark.slow  # starts Python 3.9 serving processes (a few seconds each)
-
-_TRAIN = """
-import io, json, sys, tarfile
-import numpy as np, xgboost as xgb
-features = json.loads(sys.argv[1])
-rng = np.random.default_rng(7)
-x = rng.normal(size=(200, len(features)))
-y = (x[:, 2] > 0).astype(int)
-booster = xgb.train({"objective": "binary:logistic", "max_depth": 2},
-                    xgb.DMatrix(x, label=y, feature_names=features), num_boost_round=5)
-out = io.BytesIO()
-with tarfile.open(fileobj=out, mode="w:gz") as tar:
-    for name, data in (("xgboost-model", bytes(booster.save_raw("json"))),
-                       ("features.json", json.dumps({"features": features, "label": "fraud"}).encode())):
-        info = tarfile.TarInfo(name); info.size = len(data); tar.addfile(info, io.BytesIO(data))
-sys.stdout.buffer.write(out.getvalue())
-"""
+SLOW = pytest.mark.slow  # starts Python 3.9 serving processes (a few seconds each)
 
 
 @pytest.fixture(scope="module")
 def model_tar() -> bytes:
-    """A tiny booster trained and saved by the serving image's own xgboost (1.7)."""
-    python = serving_python(None, IMAGE)  # type: ignore[arg-type]
-    done = subprocess.run([python, "-c", _TRAIN, json.dumps(FEATURES)], capture_output=True, check=True, timeout=120)
-    return done.stdout
-
-
-def code_tar() -> bytes:
-    """The sourcedir.tar.gz the pipeline stages: serving.py and the feature code it imports."""
-    members = [
-        (ROOT / "inference" / "serving.py", "serving.py"),
-        *((p, f"processing/{p.name}") for p in (ROOT / "processing").glob("*.py") if p.name in ("__init__.py", "features.py", "contract.py")),
-        (ROOT / "processing" / "schema.json", "processing/schema.json"),
-    ]
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w:gz") as tar:
-        for path, name in members:
-            tar.add(path, arcname=name)
-    return out.getvalue()
+    """A small booster trained and saved by the serving image's own xgboost (1.7)."""
+    return model_tar_1_7(serving_python(None, IMAGE))  # type: ignore[arg-type]
 
 
 def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = "serving.py"):
     cloud = localcloud.cloud
     _put(cloud, MODEL_URI, model_tar)
-    _put(cloud, CODE_URI, code_tar())
+    _put(cloud, CODE_URI, serving_code_archive())
     sm, rt = _clients(localcloud.url)
     sm.create_model(
         ModelName=name,
@@ -120,6 +83,7 @@ def _serving_pids(cloud, endpoint: str) -> set[int]:
     return {i.proc.pid for i in cloud.sagemaker.hosting.live(endpoint) if psutil.pid_exists(i.proc.pid)}
 
 
+@SLOW
 def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar):
     cloud = localcloud.cloud
     sm, rt = _deploy(localcloud, model_tar, "fraud", 2)
@@ -194,6 +158,7 @@ def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar
     _until(lambda: not cloud.state.list(INSTANCE))
 
 
+@SLOW
 def test_an_instance_that_never_answers_ping_fails_the_endpoint(localcloud, model_tar):
     sm, _ = _deploy(localcloud, model_tar, "broken", 1, program="missing_module.py")
     doc = _wait_status(sm, "broken")
@@ -214,6 +179,7 @@ def localcloud_client(localcloud, service: str):
     )
 
 
+@SLOW
 def test_a_restart_kills_orphans_and_brings_instances_back(tmp_path, model_tar):
     home = tmp_path / "mlgw"
     first = start_server(home)
@@ -240,3 +206,20 @@ def test_a_restart_kills_orphans_and_brings_instances_back(tmp_path, model_tar):
     finally:
         second.stop()
     _until(lambda: not psutil.pid_exists(back[0].proc.pid) or psutil.Process(back[0].proc.pid).status() == "zombie")
+
+
+def test_the_entry_point_is_python_3_9_code_importing_only_the_images_libraries():
+    """container_entry.py runs in the serving image: Python 3.9 syntax, and nothing of this
+    checkout (localcloud, mlgw, job code) among its imports."""
+    import ast
+
+    from localcloud.sagemaker.hosting.instances import ENTRY
+
+    tree = ast.parse(ENTRY.read_text(), feature_version=(3, 9))
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert imported <= {"__future__", "importlib", "logging", "os", "sys", "sagemaker_containers"}, imported

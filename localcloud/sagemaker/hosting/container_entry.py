@@ -58,9 +58,7 @@ def _user_module_transformer(user_module):
     transform_fn = getattr(user_module, "transform_fn", None)
     if transform_fn is not None:
         return transformer.Transformer(model_fn=model_fn, transform_fn=transform_fn)
-    return transformer.Transformer(
-        model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn, output_fn=output_fn
-    )
+    return transformer.Transformer(model_fn=model_fn, input_fn=input_fn, predict_fn=predict_fn, output_fn=output_fn)
 
 
 def main(environ, start_response):

@@ -450,5 +450,3 @@ def _stage(folder: container.JobFolder, spec: Spec) -> None:
 
         with tarfile.open(fileobj=io.BytesIO(spec.code_archive), mode="r:*") as tar:
             tar.extractall(code, filter="data")
-
-
