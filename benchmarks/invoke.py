@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import statistics
 import tarfile
 import time
@@ -228,6 +229,30 @@ def _throughput(call: Any, clients: int, seconds: float) -> float:
     return sum(done) / (time.perf_counter() - started)
 
 
+def _measured(cloud: Any, endpoint: str, call: Any, clients: int, seconds: float) -> tuple[float, float, float]:
+    """(requests/s, CPU ms per request in this process -- localcloud's routing and the load
+    generator --, CPU ms per request in the endpoint's instance processes)."""
+    import psutil
+
+    me = psutil.Process()
+    procs = []
+    for instance in cloud.sagemaker.hosting.live(endpoint):
+        leader = psutil.Process(instance.proc.pid)
+        procs += [leader, *leader.children(recursive=True)]
+
+    def cpu(p: Any) -> float:
+        t = p.cpu_times()
+        return float(t.user + t.system)
+
+    mine, theirs = cpu(me), [cpu(p) for p in procs]
+    started = time.perf_counter()
+    rps = _throughput(call, clients, seconds)
+    requests = max(1.0, rps * (time.perf_counter() - started))
+    router = (cpu(me) - mine) / requests * 1000
+    instances = sum(cpu(p) - t for p, t in zip(procs, theirs)) / requests * 1000
+    return round(rps, 1), round(router, 3), round(instances, 3)
+
+
 def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: float = 5.0) -> dict[str, Any]:
     """Endpoint instances as processes (XGBoost 1.7-1 image, sagemaker-containers under gunicorn):
     - p50 of InvokeEndpoint as localcloud serves it (`cloud.sagemaker.invoke`: pick the variant
@@ -290,14 +315,16 @@ def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: 
         for label, samples in timings.items():
             out[f"{label}_p50_ms"] = round(statistics.median(samples), 3)
             out[f"{label}_p99_ms"] = round(_percentile(samples, 99), 3)
-        out["rps_1_instance"] = round(_throughput(routed, clients, seconds), 1)
+        out["rps_1_instance"], _, _ = _measured(cloud, one, routed, clients, seconds)
         _deploy_instances(cloud, sm, two, 2, model_uri, code_uri)
 
         def routed_two() -> None:
             cloud.sagemaker.invoke(two, body, "application/json", None)
 
         _throughput(routed_two, clients, 1.0)  # warm both instances' connections
-        out["rps_2_instances"] = round(_throughput(routed_two, clients, seconds), 1)
+        out["rps_2_instances"], out["router_cpu_ms"], out["instance_cpu_ms"] = _measured(
+            cloud, two, routed_two, clients, seconds
+        )
         out["served_per_instance_2"] = [i.served for i in cloud.sagemaker.hosting.live(two)]
     finally:
         for name in (one, two):
@@ -327,6 +354,14 @@ def print_hosting(result: dict[str, Any]) -> None:
         f"throughput at {result['clients']} clients: 2 instances {result['rps_2_instances']:.0f} req/s  "
         f"peer: 1 instance {result['rps_1_instance']:.0f} req/s  ratio {ratio:.2f}x  (target >= 1.6x) "
         f"{'MET' if ratio >= 1.6 else 'MISSED'}  (requests per instance: {result['served_per_instance_2']})"
+    )
+    router, server = result["router_cpu_ms"], result["instance_cpu_ms"]
+    cores = os.cpu_count() or 1
+    bound = min(2.0, cores * server / (server + router) if server + router else 0.0)
+    print(
+        f"  CPU per request: {server:.3f} ms in the instances, {router:.3f} ms in this process "
+        f"(localcloud's routing and the load generator, on the same {cores} cores): 2 instances can "
+        f"reach at most ~{bound:.2f}x of 1 instance that has a core to itself"
     )
 
 
