@@ -223,3 +223,36 @@ def test_the_entry_point_is_python_3_9_code_importing_only_the_images_libraries(
         for alias in node.names
     }
     assert imported <= {"__future__", "importlib", "logging", "os", "sys", "sagemaker_containers"}, imported
+
+
+@SLOW
+def test_update_endpoint_brings_the_new_fleet_up_before_the_old_retires(localcloud, model_tar):
+    cloud = localcloud.cloud
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 1)
+    assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+    old = _serving_pids(cloud, "fraud")
+    sm.create_endpoint_config(
+        EndpointConfigName="fraud-v2",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "fraud",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sm.update_endpoint(EndpointName="fraud", EndpointConfigName="fraud-v2")
+    failures, answered = [], 0
+    while sm.describe_endpoint(EndpointName="fraud")["EndpointStatus"] == "Updating":
+        try:  # every request during the update is answered, by the old fleet until the new one serves
+            rt.invoke_endpoint(EndpointName="fraud", Body=b"40,1,9.0,0", ContentType="text/csv", Accept="text/csv")
+            answered += 1
+        except ClientError as exc:
+            failures.append(exc.response["Error"])
+        assert all(psutil.pid_exists(p) for p in old) or len(_serving_pids(cloud, "fraud") - old) == 2
+    assert not failures and answered > 0
+    assert sm.describe_endpoint(EndpointName="fraud")["EndpointStatus"] == "InService"
+    new = _serving_pids(cloud, "fraud") - old
+    assert len(new) == 2
+    _until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in old))
