@@ -1,5 +1,7 @@
-"""The in-process model server behind each production variant: SageMaker's serving
-container, as localcloud runs it.
+"""The in-process model server behind the production variants that do not run as instance
+processes (localcloud/sagemaker/hosting: script-mode models do): multi-model models (the 1.7-1
+container serves them with the Java Multi Model Server, which this machine does not run),
+serverless variants and models without SAGEMAKER_PROGRAM.
 
 `ModelHandle` loads a Model's artifact with the serving code's `model_fn` (inference/serving.py,
 imported in-process as the container would run it); for multi-model endpoints it loads each

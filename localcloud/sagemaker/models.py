@@ -6,7 +6,9 @@ epoch floats; `wire` renders them; "_" keys are bookkeeping). Invocations never 
 each serving endpoint has an immutable `Route` in memory, replaced wholesale (one dict
 assignment, atomic under the GIL) by Create/Update/weights calls, so a request that picked the
 old route finishes on the old models. The backend (one per LocalCloud) holds what lives in
-memory (loaded models, routes, invocation counters) and runs the background deploys; the wire
+memory (loaded models, instance fleets -- localcloud/sagemaker/hosting: one serving process per
+instance for script-mode models --, routes, invocation counters) and runs the background
+deploys; the wire
 operations are localcloud.sagemaker.responses (control plane) and localcloud.sagemaker.runtime
 (InvokeEndpoint). Source: the SageMaker API reference (API_CreateEndpoint, API_UpdateEndpoint,
 API_UpdateEndpointWeightsAndCapacities, ...) and the developer guide's hosting pages.
