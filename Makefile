@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` (the main job, local) and `make test`.
-# Both create .venv with the pinned dependency set first (about 2 GB, a few minutes once).
+# Both create .venv with the pinned dependency set first (about 2 GB, a few minutes once), then
+# each image's local environment (`make images`: Python 3.11 and 3.9 venvs, a few minutes once).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 # any directory below the checkout; elsewhere it defaults to ~/.mlgw).
 export MLGW_HOME ?= $(CURDIR)/.mlgw
 
-.PHONY: install run demo test test-fast bench clean check
+.PHONY: install images run demo test test-fast bench clean check
 
 $(STAMP): setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,24 +20,29 @@ $(STAMP): setup.py requirements.lock
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The local environment of each container image (processing/image.toml, training/image.toml),
+# built once with progress and cached outside the checkout; a lookup once built.
+images: $(STAMP)
+	$(VENV)/bin/mlgw build images
+
+run: images
 	$(VENV)/bin/mlgw run --policies $(or $(POLICIES),5000)
 
-demo: $(STAMP)
+demo: images
 	$(VENV)/bin/mlgw demo --drift
 
 # Every benchmark, each printing its figures, its peer and MET/MISSED; one that misses a
 # target does not stop the others.
-bench: $(STAMP)
+bench: images
 	-$(VENV)/bin/mlgw bench pipeline
 	-$(VENV)/bin/mlgw bench localcloud
 	-$(VENV)/bin/mlgw bench gateway
 	-$(VENV)/bin/mlgw bench monitor
 
-test: $(STAMP)
+test: images
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: images
 	$(PY) -m pytest -m "not slow"
 
 # Stops every server of .mlgw (gateway, studio, MLflow UI, localcloud) before deleting it, and

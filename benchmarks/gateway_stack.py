@@ -18,8 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines import images
+
 ROLE = "arn:aws:iam::000000000000:role/sagemaker"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+IMAGE = images.xgboost_local_uri()
 GROUPS = ("claims", "customers")
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import boto3
 
+from pipelines import images
+
 EXECUTIONS, VERSIONS, REPEAT = 200, 50, 10
 TARGET_MS = 300.0
 ROLE = "arn:aws:iam::000000000000:role/StudioBench"
@@ -91,7 +93,7 @@ def _populate(url: str, bucket: str) -> tuple[str, str]:
             InferenceSpecification={
                 "Containers": [
                     {
-                        "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                        "Image": images.xgboost_local_uri(),
                         "ModelDataUrl": f"s3://{bucket}/models/{version}/model.tar.gz",
                     }
                 ],

@@ -3,8 +3,12 @@ a second run updates the same endpoint in place."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import socket
+import tarfile
+from pathlib import Path
 
 import boto3
 import pytest
@@ -49,6 +53,17 @@ def test_run_deploys_an_endpoint_and_a_second_run_updates_it(config, capsys):
     )
     score = json.loads(reply["Body"].read())["predictions"][0]["score"]
     assert 0.0 <= score <= 1.0
+
+    # Train ran in SageMaker's XGBoost 1.7-1 image (training/image.toml): the registered artifact
+    # is a model of that image's xgboost, which its endpoints load on AWS.
+    package = sm.describe_model_package(ModelPackageName=_package_arn(first))
+    model_data = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, key = model_data[len("s3://") :].split("/", 1)
+    s3 = boto3.client("s3", endpoint_url=config.url, region_name=config.region)
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        saved = json.load(tar.extractfile("xgboost-model"))
+    pin = re.search(r"^xgboost==([\d.]+)", Path("training/requirements.txt").read_text(), re.M)[1]
+    assert ".".join(map(str, saved["version"])) == pin == "1.7.4"
 
     second = local_run.run(config, policies=1500, seed=8, claims=None, customers=None, parameters={})
     assert second.succeeded, capsys.readouterr().out

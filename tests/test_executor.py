@@ -21,6 +21,7 @@ from localcloud.config import Config
 from localcloud.sagemaker.pipelines import conditions, expressions, graph, parameters, policies, wait_for
 from localcloud.sagemaker.pipelines.models import execution_id
 from localcloud.services import json_api
+from tests.support.images import PROCESSING_URI, XGBOOST_URI
 
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "artifacts"
@@ -370,7 +371,7 @@ def processing(
                 "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
             },
             "AppSpecification": {
-                "ImageUri": "python:3.11",
+                "ImageUri": PROCESSING_URI,
                 "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
                 "ContainerArguments": args or [],
             },
@@ -749,7 +750,7 @@ def test_cache_key_attributes_per_step_type():
     TrainingJobDefinition; step types the page does not list (Lambda, RegisterModel) are
     never cached."""
     train = {
-        "AlgorithmSpecification": {"TrainingImage": "xgb"},
+        "AlgorithmSpecification": {"TrainingImage": XGBOOST_URI},
         "HyperParameters": {"eta": "0.2"},
         "InputDataConfig": [{"ChannelName": "train"}],
         "OutputDataConfig": {"S3OutputPath": "s3://b/exec-1"},
@@ -928,7 +929,7 @@ print('validation-auc: 0.87')
         "Type": "Training",
         "Arguments": {
             "AlgorithmSpecification": {
-                "TrainingImage": "xgboost:3",
+                "TrainingImage": XGBOOST_URI,
                 "TrainingInputMode": "File",
                 "MetricDefinitions": [{"Name": "validation:auc", "Regex": r"validation-auc: ([0-9.]+)"}],
             },
@@ -1122,7 +1123,7 @@ open(os.path.join(os.environ['SM_MODEL_DIR'], 'model.txt'), 'w').write(f'{a.roun
         "Type": "Training",
         "Arguments": {
             "AlgorithmSpecification": {
-                "TrainingImage": "xgboost:3",
+                "TrainingImage": XGBOOST_URI,
                 "TrainingInputMode": "File",
                 "ContainerEntrypoint": ["/bin/bash"],
                 "ContainerArguments": [

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from localcloud.config import ACCOUNT_ID
+from localcloud.sagemaker import images
 from localcloud.sagemaker.jobs.container import namespace_support
-from localcloud.sagemaker.jobs.image import image_python
 from localcloud.sagemaker.pipelines import wait_for
 from tests.support.definition import step_named
 from tests.test_executor import BUCKET, call, cloud, processing, put_object, start  # noqa: F401
@@ -135,7 +135,7 @@ def test_the_staged_processing_package_imports_where_sagemaker_lands_it(localclo
     )
     probe = "from processing import schema, features, job; import processing; print(processing.__file__)"
     result = subprocess.run(
-        [image_python(tmp_path / "state"), "-c", probe],
+        [images.python(ingest["AppSpecification"]["ImageUri"]), "-c", probe],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -172,7 +172,7 @@ def test_the_serving_sourcedir_holds_exactly_what_serving_imports(localcloud, de
         "print(json.dumps(loaded))\n"
     )
     result = subprocess.run(
-        [image_python(tmp_path / "state"), "-c", probe],
+        [images.python(container["Image"]), "-c", probe],
         cwd=code,
         capture_output=True,
         text=True,

@@ -222,10 +222,18 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
-def test_dockerfile_is_python_311_and_installs_the_requirements():
+def test_dockerfile_takes_its_python_from_image_toml_and_installs_the_requirements():
+    """The Python version is written once, in processing/image.toml (localcloud builds the local
+    environment from it): the Dockerfile's base image takes it as a build argument with no
+    default, and buildspec.yml passes the file's value."""
     instructions = dockerfile_instructions()
     froms = [arg for op, arg in instructions if op == "FROM"]
-    assert len(froms) == 1 and re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", froms[0]), froms
+    assert len(froms) == 1 and re.fullmatch(
+        r"(public\.ecr\.aws/docker/library/)?python:\$\{PYTHON_VERSION\}-slim(-\w+)?", froms[0]
+    ), froms
+    assert ("ARG", "PYTHON_VERSION") in instructions  # no default: a build without it fails
+    buildspec = (Path(__file__).resolve().parents[1] / "buildspec.yml").read_text()
+    assert '["python"]' in buildspec and '--build-arg PYTHON_VERSION="$PROCESSING_PYTHON_VERSION"' in buildspec
     copies = [arg.split() for op, arg in instructions if op == "COPY"]
     assert ["requirements.txt", "/tmp/requirements.txt"] in copies
     # buildspec.yml builds with processing/ as the context: every COPY source is in it
@@ -338,7 +346,8 @@ def test_buildspec_builds_the_image_before_upsert_and_passes_it():
     upsert = next(i for i, c in enumerate(commands) if c.startswith("mlgw pipeline upsert"))
     before = "\n".join(commands[:upsert])
     tag = next(c for c in commands[:upsert] if c.startswith("PROCESSING_IMAGE_TAG="))
-    assert "processing/Dockerfile" in tag and "processing/requirements.txt" in tag and "sha256sum" in tag
+    assert all(f"processing/{name}" in tag for name in ("image.toml", "Dockerfile", "requirements.txt"))
+    assert "sha256sum" in tag
     # describe-images decides; docker build/push only in the branch where the tag is missing
     assert before.index("aws ecr describe-images") < before.index("docker build")
     assert re.search(r'docker build .*-t "\$PROCESSING_IMAGE_URI".* processing\n', before)
@@ -349,7 +358,7 @@ def test_buildspec_builds_the_image_before_upsert_and_passes_it():
 
 
 def test_buildspec_tag_is_the_content_hash():
-    """The tag command of buildspec.yml, run: a hash of the two files the image is built from."""
+    """The tag command of buildspec.yml, run: a hash of the three files the image is built from."""
     import shutil
     import subprocess
 
@@ -360,7 +369,9 @@ def test_buildspec_tag_is_the_content_hash():
         ["bash", "-ec", f'{tag}\necho "$PROCESSING_IMAGE_TAG"'], cwd=ROOT, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
-    digest = hashlib.sha256(DOCKERFILE.read_bytes() + REQUIREMENTS.read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        (IMAGE_DIR / "image.toml").read_bytes() + DOCKERFILE.read_bytes() + REQUIREMENTS.read_bytes()
+    ).hexdigest()
     assert done.stdout.strip() == digest[:16]
 
 

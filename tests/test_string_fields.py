@@ -19,6 +19,7 @@ import pytest
 from localcloud.config import ACCOUNT_ID
 from localcloud.sagemaker.pipelines import wait_for
 from tests.support.definition import all_steps
+from tests.support.images import XGBOOST_URI
 from tests.test_executor import BUCKET, ROLE, cloud, processing, put_object, start, steps_of  # noqa: F401
 
 
@@ -78,7 +79,7 @@ def test_the_executor_refuses_a_number_in_hyperparameters(cloud):  # noqa: F811
         "Name": "Train",
         "Type": "Training",
         "Arguments": {
-            "AlgorithmSpecification": {"TrainingImage": "xgboost:3", "TrainingInputMode": "File"},
+            "AlgorithmSpecification": {"TrainingImage": XGBOOST_URI, "TrainingInputMode": "File"},
             "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models"},
             "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge", "VolumeSizeInGB": 30},
             "RoleArn": ROLE,

@@ -35,6 +35,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from tests.support.images import PROCESSING_URI  # noqa: E402
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
     pytest.mark.slow,
@@ -187,7 +189,7 @@ def _small_definition(bucket: str, role: str) -> dict:
                 "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
             },
             "AppSpecification": {
-                "ImageUri": "sklearn:1.2",
+                "ImageUri": PROCESSING_URI,
                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
                 "ContainerArguments": ["--auc", {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.Auc"}]}}],
             },  # a string field: .to_string()

@@ -1,4 +1,4 @@
-"""`mlgw build lambda`: build the deployment artifacts AWS runs, from their one definition."""
+"""`mlgw build lambda|images`: build the deployment artifacts AWS runs, from their one definition."""
 
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ def register(sub) -> None:
         "--out", default="build", metavar="DIR", help="folder to write gateway-lambda.zip to (default: build)"
     )
     lam.set_defaults(func=cmd_build_lambda)
+    img = what.add_parser(
+        "images",
+        help="the local environment of every container image the pipeline runs",
+        description="Build, once, the local environment of each image the pipeline names, from "
+        "its one definition (processing/image.toml: the processing image; training/image.toml: "
+        "SageMaker's XGBoost 1.7-1 image, which trains and serves): a venv of the image's Python "
+        "with its pinned requirements, cached by the definition's digest (MLGW_IMAGE_CACHE, "
+        "default ~/.cache/mlgw/images). localcloud runs every job in its image's environment and "
+        "builds a missing one on first use; this command does it ahead, with progress. An image "
+        "already built is only looked up.",
+    )
+    img.set_defaults(func=cmd_build_images)
 
 
 def cmd_build_lambda(args: argparse.Namespace) -> int:
@@ -45,4 +57,19 @@ def cmd_build_lambda(args: argparse.Namespace) -> int:
     print(f"{package.path}  ({len(package.files)} files, handler {package.handler})")
     print(f"sha256  {package.sha256}")
     print(f"s3 key  {package.s3_key}")
+    return 0
+
+
+def cmd_build_images(args: argparse.Namespace) -> int:
+    from localcloud.sagemaker import images
+
+    try:
+        for image in images.definitions():
+            python = images.built(image)
+            if python is None:
+                python = images.build(image, lambda line: print(line, flush=True))
+            else:
+                print(f"image {image.name} (Python {image.python}): {python}")
+    except images.ImageError as exc:
+        raise CliError(str(exc)) from None
     return 0

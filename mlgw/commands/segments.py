@@ -18,11 +18,11 @@ from typing import Any
 
 from localcloud.config import Config
 from mlgw.args import config_from, policy_count, print_error, seed_number, with_endpoint, with_home
+from pipelines import images
 
 PREFIX = "ml-gateway/segments"
 DEFAULT_ENDPOINT = "ml-gateway-segments"
 ROLE_NAME = "ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml SageMakerExecutionRole
-XGBOOST_IMAGE = "683313688378.dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
 class SegmentsCliError(Exception):
@@ -110,7 +110,7 @@ def create_endpoint(
     InService. Returns the model name."""
     name = _unique(endpoint_name)
     container = {
-        "Image": XGBOOST_IMAGE.format(region=region),
+        "Image": images.xgboost_local_uri(),
         "Mode": "MultiModel",
         "ModelDataUrl": model_data_url,
         "Environment": environment or {},

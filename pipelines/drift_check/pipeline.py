@@ -28,6 +28,7 @@ from pipelines.ml_gateway.locations import capture_uri
 from pipelines.ml_gateway.pipeline import (
     MONITORING_DIR,
     PROCESSING_DIR,
+    PROCESSING_IMAGE,
     PROCESSING_ROOT,
     SOURCE_MOUNT,
     _s3_input,
@@ -80,7 +81,7 @@ def get_pipeline(
 
     processor = ScriptProcessor(
         role=role,
-        command=["python3"],
+        command=list(PROCESSING_IMAGE["entrypoint"]),
         image_uri=processing_image_uri or default_processing_image_uri(session, region),
         instance_count=1,
         instance_type=instance,

@@ -40,6 +40,7 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train import ModelTrainer
 from sagemaker.train.configs import Compute, InputData, OutputDataConfig, SourceCode
 
+from pipelines import images
 from pipelines.ml_gateway.locations import capture_uri, landing_uri, monitoring_baseline_uri
 from pipelines.ml_gateway.parameters import DECLARED
 from processing.lineage import PROPERTY_KEYS
@@ -50,14 +51,17 @@ TRAINING_DIR = PROJECT_ROOT / "training"
 INFERENCE_DIR = PROJECT_ROOT / "inference"
 MONITORING_DIR = PROJECT_ROOT / "monitoring"
 
-# Images: every processing step runs in our processing image (processing/Dockerfile: Python
-# 3.11 and the scripts' packages at the versions of requirements.lock, PyAthena included, which
-# SageMaker's framework images lack); SageMaker's XGBoost image trains (script mode) and serves.
-# Locally the executor runs the same scripts without any image.
-XGBOOST_VERSION = "1.7-1"
+# Images, each defined once in its image.toml (read here, by processing/Dockerfile's build in
+# buildspec.yml, and by localcloud's job runner, which runs each job in an environment built from
+# it): every processing step runs in our processing image (Python 3.11, the scripts' packages,
+# PyAthena included, which SageMaker's framework images lack); SageMaker's XGBoost image trains
+# (script mode) and serves.
+PROCESSING_IMAGE = images.PROCESSING
+XGBOOST_IMAGE = images.XGBOOST
+XGBOOST_VERSION = XGBOOST_IMAGE["version"]
 # The ECR repository (infra/ml-gateway.yaml) that buildspec.yml pushes the processing image to.
-PROCESSING_IMAGE_REPOSITORY = "ml-gateway-processing"
-PROCESSING_IMAGE_TAG = "latest"
+PROCESSING_IMAGE_REPOSITORY = PROCESSING_IMAGE["repository"]
+PROCESSING_IMAGE_TAG = PROCESSING_IMAGE["tag"]
 # Inside a processing container our `processing` package is staged here and put on PYTHONPATH.
 SOURCE_MOUNT = "/opt/ml/processing/input/source"
 PROCESSING_ROOT = "/opt/ml/processing"
@@ -300,12 +304,12 @@ def get_pipeline(
         # --schema-dir PATH: the job activates the contract found there (processing.contract).
         return _s3_input("schema", schema_uri, f"{PROCESSING_ROOT}/input/schema")
 
-    xgboost_image = image_uris.retrieve("xgboost", region, version=XGBOOST_VERSION)
+    xgboost_image = image_uris.retrieve(XGBOOST_IMAGE["framework"], region, version=XGBOOST_VERSION)
 
     # One image for every processing step (Evaluate loads the booster with the image's xgboost).
     processor = ScriptProcessor(
         role=role,
-        command=["python3"],
+        command=list(PROCESSING_IMAGE["entrypoint"]),
         image_uri=processing_image_uri or default_processing_image_uri(session, region),
         instance_count=1,
         instance_type=processing_instance,

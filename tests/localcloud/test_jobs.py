@@ -14,6 +14,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.images import PROCESSING_URI, XGBOOST_URI
+
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "job-artifacts"
 
@@ -58,7 +60,7 @@ def _processing(name: str, script: str = "prepare.py", role: str = ROLE) -> dict
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
         },
         "AppSpecification": {
-            "ImageUri": "sklearn:1.2",
+            "ImageUri": PROCESSING_URI,
             "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
         },
         "ProcessingInputs": [
@@ -130,7 +132,7 @@ def test_a_training_job_created_with_boto3_uploads_its_model_and_reports_metrics
         TrainingJobName="train-1",
         RoleArn=ROLE,
         AlgorithmSpecification={
-            "TrainingImage": "xgboost:3",
+            "TrainingImage": XGBOOST_URI,
             "TrainingInputMode": "File",
             "MetricDefinitions": [{"Name": "validation:auc", "Regex": r"validation-auc: ([0-9.]+)"}],
         },

@@ -12,6 +12,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.images import PROCESSING_URI
+
 ROLE = "arn:aws:iam::000000000000:role/ml-gateway-sagemaker-execution"  # infra/ml-gateway.yaml
 BUCKET = "pipeline-artifacts"
 
@@ -36,7 +38,7 @@ def definition() -> dict:
                 "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 30}
             },
             "AppSpecification": {
-                "ImageUri": "sklearn:1.2",
+                "ImageUri": PROCESSING_URI,
                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/evaluate.py"],
                 # A Float parameter in a string field goes in as text
                 # (Std:Join, the SDK's .to_string()), as AWS requires.

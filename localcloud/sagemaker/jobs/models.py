@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import ValidationException
+from localcloud.sagemaker import images
 from localcloud.sagemaker.jobs import container, runner
 from localcloud.sagemaker.jobs.exceptions import ResourceInUse
 from localcloud.sagemaker.store import now
@@ -168,6 +169,7 @@ class JobsBackend:
                 "exists and allows principal 'sagemaker.amazonaws.com' to "
                 "assume the role."
             )
+        image = _image(kind, request)
         record = {k: v for k, v in record.items() if v is not None}
         record["LastModifiedTime"] = record["CreationTime"]
         live = _Live()
@@ -183,7 +185,7 @@ class JobsBackend:
             self.put_job(kind, name, record)
             self._live[(kind, name)] = live
         job = runner.Job(
-            self.cloud, STATUS_KEY[kind], request, record, live.stop, lambda doc: self.put_job(kind, name, doc)
+            self.cloud, STATUS_KEY[kind], request, record, live.stop, lambda doc: self.put_job(kind, name, doc), image
         )
 
         def target() -> None:
@@ -265,3 +267,21 @@ class JobsBackend:
         resource = arn.split(":", 5)[-1]
         kind, _, name = resource.partition("/")
         return (kind, name) if kind in STATUS_KEY and name else None
+
+
+def _image(kind: str, request: dict[str, Any]) -> images.Image | images.ImageNotFound:
+    """The image a job request names. CreateTrainingJob refuses one it cannot find
+    ("ValidationException ... Cannot find the requested image", aws/amazon-sagemaker-examples#1476);
+    a processing job is accepted and fails when its image cannot be pulled (runner.Job.prepare)."""
+    if kind == TRAINING_JOB:
+        uri = str((request.get("AlgorithmSpecification") or {}).get("TrainingImage") or "")
+    else:
+        uri = str((request.get("AppSpecification") or {}).get("ImageUri") or "")
+    try:
+        return images.resolve(uri)
+    except images.ImageNotFound as missing:
+        if kind == TRAINING_JOB:
+            raise ValidationException(f"Cannot find the requested image: {uri} ({missing})") from None
+        return missing
+    except images.ImageError as exc:  # a definition file localcloud was given cannot be read
+        raise ValidationException(f"image {uri}: {exc}") from None

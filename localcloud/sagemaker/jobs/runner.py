@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import AwsError
-from localcloud.sagemaker.jobs import container, image
+from localcloud.sagemaker import images
+from localcloud.sagemaker.jobs import container
 from localcloud.sagemaker.store import now
 from localcloud.state import until_written
 
@@ -62,19 +63,43 @@ class Job:
         record: dict[str, Any],
         stop: threading.Event,
         save: Callable[[dict[str, Any]], None],
+        image: images.Image | images.ImageNotFound,
     ):
         self.cloud, self.status_key, self.request, self.record = cloud, status_key, request, record
         self.name = str(record.get("ProcessingJobName") or record.get("TrainingJobName"))
         self.stop = stop
         self._save = save
-        isolation = container.Isolation.for_jobs(image.image_python(cloud.config.home))
-        self.folder = container.JobFolder(cloud.config.home / "jobs" / self.name, isolation)
+        self.image = image
+        # No interpreter until `prepare` has the image's environment (never the venv's).
+        self.folder = container.JobFolder(cloud.config.home / "jobs" / self.name, None)
 
     def prepare(self) -> None:
-        """A fresh job folder, with the directory a script writes its failure reason in."""
+        """A fresh job folder, with the directory a script writes its failure reason in, and the
+        job's interpreter: its image's environment (localcloud/sagemaker/images.py), built on
+        first use with its progress in the job log. Raises JobFailed when the image cannot be
+        pulled (an image localcloud does not define, as SageMaker fails a processing job whose
+        image is not in ECR: "ClientError: API error (404): manifest for URI not found: manifest
+        unknown: Requested image not found", aws-samples/amazon-sagemaker-tensorflow-object-
+        detection-api#14) or its environment cannot be built (no interpreter of its Python)."""
         if self.folder.root.exists():
             shutil.rmtree(self.folder.root)
         self.folder.failure_file.parent.mkdir(parents=True)
+        if isinstance(self.image, images.ImageNotFound):
+            raise JobFailed(
+                f"ClientError: API error (404): manifest for {self.image.uri} not found: manifest unknown: "
+                f"Requested image not found ({self.image})"
+            )
+        log = self.folder.log
+
+        def progress(line: str) -> None:
+            with open(log, "a") as out:
+                out.write(f"[image] {line}\n")
+
+        try:
+            python = images.build(self.image, progress)
+        except images.ImageError as exc:
+            raise JobFailed(f"ClientError: image {self.image.name} cannot run locally: {exc}") from None
+        self.folder = container.JobFolder(self.folder.root, container.Isolation.for_jobs(str(python)))
 
     def save(self, **fields: Any) -> None:
         """Record fields. While the job runs, a failed write (OSError: a full disk) is raised
@@ -192,6 +217,7 @@ def run_processing(job: Job) -> None:
     args, folder, name = job.request, job.folder, job.name
     try:
         job.prepare()
+        folder = job.folder  # with the image's interpreter
         for item in args.get("ProcessingInputs", []):
             input_name = item.get("InputName", "?")
             if "S3Input" not in item:
@@ -365,6 +391,7 @@ def run_training(job: Job) -> None:
     algorithm = args.get("AlgorithmSpecification") or {}
     try:
         job.prepare()
+        folder = job.folder  # with the image's interpreter
         job.save(SecondaryStatus="Downloading")
         channels = []
         input_config: dict[str, dict[str, Any]] = {}
