@@ -138,7 +138,6 @@ SERVING_CODE = (
     ("processing/contract.py", "processing/contract.py"),
     ("processing/schema.json", "processing/schema.json"),
 )
-IMAGE_1_7 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 _TRAIN_1_7 = """
 import io, json, sys, tarfile
@@ -180,12 +179,12 @@ def model_tar_1_7(python: str) -> bytes:
     return done.stdout
 
 
-def _deploy_instances(cloud: Any, sm: Any, name: str, count: int, model_uri: str, code_uri: str) -> None:
+def _deploy_instances(cloud: Any, sm: Any, name: str, count: int, model_uri: str, code_uri: str, image: str) -> None:
     sm.create_model(
         ModelName=name,
         ExecutionRoleArn="arn:aws:iam::000000000000:role/bench",
         PrimaryContainer={
-            "Image": IMAGE_1_7,
+            "Image": image,
             "ModelDataUrl": model_uri,
             "Environment": {"SAGEMAKER_PROGRAM": "serving.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri},
         },
@@ -264,11 +263,13 @@ def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: 
     from botocore.config import Config as BotoConfig
 
     from localcloud.sagemaker.hosting.instances import serving_python
+    from pipelines.images import xgboost_local_uri
 
     cfg = cloud.config
     tag = uuid.uuid4().hex[:8]
     cloud.s3.create_bucket("bench-models")
-    python = serving_python(cloud, IMAGE_1_7)
+    image = xgboost_local_uri()
+    python = serving_python(image)
     cloud.s3.put_object("bench-models", f"{tag}/model.tar.gz", model_tar_1_7(python))
     cloud.s3.put_object("bench-models", f"{tag}/sourcedir.tar.gz", serving_code_archive())
     model_uri, code_uri = f"s3://bench-models/{tag}/model.tar.gz", f"s3://bench-models/{tag}/sourcedir.tar.gz"
@@ -288,7 +289,7 @@ def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: 
     one, two = f"bench-{tag}-1", f"bench-{tag}-2"
     out: dict[str, Any] = {"requests": requests, "clients": clients}
     try:
-        _deploy_instances(cloud, sm, one, 1, model_uri, code_uri)
+        _deploy_instances(cloud, sm, one, 1, model_uri, code_uri, image)
         instance = cloud.sagemaker.hosting.live(one)[0]
         out["instance"] = (
             f"pid {instance.proc.pid}, Python {instance.python_version}, xgboost {instance.xgboost_version}"
@@ -316,7 +317,7 @@ def bench_hosting(cloud: Any, requests: int = 1000, clients: int = 16, seconds: 
             out[f"{label}_p50_ms"] = round(statistics.median(samples), 3)
             out[f"{label}_p99_ms"] = round(_percentile(samples, 99), 3)
         out["rps_1_instance"], _, _ = _measured(cloud, one, routed, clients, seconds)
-        _deploy_instances(cloud, sm, two, 2, model_uri, code_uri)
+        _deploy_instances(cloud, sm, two, 2, model_uri, code_uri, image)
 
         def routed_two() -> None:
             cloud.sagemaker.invoke(two, body, "application/json", None)

@@ -29,7 +29,7 @@ SLOW = pytest.mark.slow  # starts Python 3.9 serving processes (a few seconds ea
 @pytest.fixture(scope="module")
 def model_tar() -> bytes:
     """A small booster trained and saved by the serving image's own xgboost (1.7)."""
-    return model_tar_1_7(serving_python(None, IMAGE))  # type: ignore[arg-type]
+    return model_tar_1_7(serving_python(IMAGE))
 
 
 def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = "serving.py"):

@@ -61,17 +61,19 @@ class InstanceStartError(RuntimeError):
 # -- the image ----------------------------------------------------------------------------------
 
 
-def serving_python(cloud: LocalCloud, image_uri: str | None) -> str:
-    """The interpreter of the serving image's environment.
+def serving_python(image_uri: str | None) -> str:
+    """The interpreter of the serving image's environment (localcloud/sagemaker/images.py:
+    built from the image's definition on first use, progress in localcloud's log).
+    InstanceStartError with images' reason for an image localcloud does not know or cannot
+    build -- as SageMaker fails an endpoint whose image it cannot pull."""
+    from localcloud.sagemaker import images
 
-    TEMPORARY until localcloud/sagemaker/images.py ("Images as data") is on main: the ready
-    XGBoost 1.7-1 environment at /tmp/xgb17/env (Python 3.9, xgboost 1.7.4, sagemaker-containers
-    2.8.6.post2, gunicorn, gevent, Flask 1.1.1). At merge this becomes
-    `images.python(cloud.config, image_uri)`, which raises images.ImageError with the reason."""
-    python = Path("/tmp/xgb17/env/bin/python")
-    if not python.exists():
-        raise InstanceStartError(f"the serving image {image_uri} has no environment here ({python} is missing)")
-    return str(python)
+    if not image_uri:
+        raise InstanceStartError("The model's PrimaryContainer names no Image")
+    try:
+        return images.python(image_uri, progress=lambda line: log.info("%s", line))
+    except images.ImageError as exc:
+        raise InstanceStartError(f"The serving image {image_uri} cannot run: {exc}") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -306,7 +308,7 @@ class Hosting:
         or does not answer 200 within the spec's startup timeout."""
         if self._closed:
             raise InstanceStartError("localcloud is stopping")
-        python = serving_python(self.cloud, spec.image)
+        python = serving_python(spec.image)
         instance_id = f"{spec.variant}-{uuid.uuid4().hex[:8]}"
         isolation = container.Isolation.for_jobs(python)
         folder = container.JobFolder(self.root / spec.endpoint / instance_id, isolation)
