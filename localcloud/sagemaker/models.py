@@ -36,7 +36,14 @@ from localcloud.errors import AwsError, ValidationException
 from localcloud.sagemaker import service_events
 from localcloud.sagemaker.capture import Capture, CaptureWriter
 from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
-from localcloud.sagemaker.hosting.instances import DEFAULT_STARTUP_TIMEOUT, Fleet, Hosting, InstanceStartError, Spec
+from localcloud.sagemaker.hosting.instances import (
+    DEFAULT_STARTUP_TIMEOUT,
+    Fleet,
+    Hosting,
+    InstanceStartError,
+    Spec,
+    serving_python,
+)
 from localcloud.sagemaker.invocation_metrics import (
     INSTANCE_NAMESPACE,
     NAMESPACE,
@@ -250,7 +257,10 @@ class SageMakerBackend(ModelRegistry):
             return fleet
 
     def _spec(self, endpoint: str, pv: dict[str, Any], handle: ModelHandle) -> Spec:
-        """What a variant's instances run; RuntimeError for model data or code not there."""
+        """What a variant's instances run; InstanceStartError for an image localcloud cannot
+        run (checked first, and its environment built if needed: SageMaker pulls the image
+        before the model data), RuntimeError for model data or code not there."""
+        serving_python(handle.image)
         if not handle.data_url:
             raise RuntimeError(f"model {handle.name} has no ModelDataUrl")
         try:

@@ -256,3 +256,30 @@ def test_update_endpoint_brings_the_new_fleet_up_before_the_old_retires(localclo
     new = _serving_pids(cloud, "fraud") - old
     assert len(new) == 2
     _until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in old))
+
+
+def test_an_endpoint_whose_image_localcloud_cannot_run_fails_naming_it(localcloud):
+    """SageMaker fails CreateEndpoint for an image it cannot pull; locally, one with no definition."""
+    cloud = localcloud.cloud
+    _put(cloud, MODEL_URI, b"not read: the image fails first")
+    sm, _ = _clients(localcloud.url)
+    image = "000000000000.dkr.ecr.us-east-1.amazonaws.com/no-such-image:1"
+    sm.create_model(
+        ModelName="m",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": image,
+            "ModelDataUrl": MODEL_URI,
+            "Environment": {"SAGEMAKER_PROGRAM": "serving.py"},
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="m",
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    sm.create_endpoint(EndpointName="m", EndpointConfigName="m")
+    doc = _wait_status(sm, "m")
+    assert doc["EndpointStatus"] == "Failed"
+    assert image in doc["FailureReason"]
