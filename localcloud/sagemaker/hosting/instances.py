@@ -359,6 +359,7 @@ class Hosting:
         except BaseException:
             self.stop(instance)
             raise
+        instance.usage()  # psutil measures CPU between calls: the first minute's starts now
         return instance
 
     def _wait_healthy(self, instance: Instance, timeout: float) -> None:
