@@ -54,8 +54,14 @@ INVOKE_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 60.0  # seconds a retired instance may finish its in-flight requests
 
 
+FAILURE_REASON_MAX = 1024  # DescribeEndpoint's FailureReason: length 0-1024 (botocore's sagemaker model)
+
+
 class InstanceStartError(RuntimeError):
     """An instance never answered /ping; the message is the endpoint's FailureReason."""
+
+    def __init__(self, message: str):
+        super().__init__(message[:FAILURE_REASON_MAX])
 
 
 # -- the image ----------------------------------------------------------------------------------
@@ -182,12 +188,13 @@ class Instance:
         container._kill_group(self.proc.pid)
         shutil.rmtree(self.folder.root, ignore_errors=True)
 
-    def log_tail(self, lines: int = 8) -> str:
+    def log_tail(self, lines: int = 1) -> str:
+        """The last lines of the instance's output (the error a failed start ends with)."""
         try:
             text = (self.folder.root / "instance.log").read_text(errors="replace")
         except OSError:
             return ""
-        return " | ".join(line for line in text.splitlines()[-lines:] if line.strip())
+        return " | ".join([line.strip() for line in text.splitlines() if line.strip()][-lines:])
 
 
 # -- a variant's fleet ----------------------------------------------------------------------------
