@@ -18,7 +18,7 @@ from benchmarks.invoke import model_tar_1_7, serving_code_archive
 from localcloud.sagemaker.hosting.instances import INSTANCE, serving_python
 from mlgw.commands.endpoint import _instance_lines
 from tests.conftest import start_server
-from tests.localcloud.test_hosting import IMAGE, ROLE, _clients, _put
+from tests.localcloud.test_hosting import IMAGE, ROLE, _captured, _clients, _put
 
 CODE_URI = "s3://models/code/sourcedir.tar.gz"
 MODEL_URI = "s3://models/m17/model.tar.gz"
@@ -32,7 +32,7 @@ def model_tar() -> bytes:
     return model_tar_1_7(serving_python(IMAGE))
 
 
-def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = "serving.py"):
+def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = "serving.py", **config):
     cloud = localcloud.cloud
     _put(cloud, MODEL_URI, model_tar)
     _put(cloud, CODE_URI, serving_code_archive())
@@ -57,6 +57,7 @@ def _deploy(localcloud, model_tar: bytes, name: str, count: int, program: str = 
                 "ContainerStartupHealthCheckTimeoutInSeconds": 60,
             }
         ],
+        **config,
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     return sm, rt
@@ -86,7 +87,14 @@ def _serving_pids(cloud, endpoint: str) -> set[int]:
 @SLOW
 def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar):
     cloud = localcloud.cloud
-    sm, rt = _deploy(localcloud, model_tar, "fraud", 2)
+    cloud.s3.create_bucket("capture")
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": "s3://capture/dc",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 2, DataCaptureConfig=capture)
     assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
 
     # InitialInstanceCount=2: two live serving processes, each its own gunicorn on the 1.7 image.
@@ -112,6 +120,11 @@ def test_instances_are_processes_routed_scaled_and_stopped(localcloud, model_tar
     assert len(set(scores)) == 1 and 0.0 < scores[0] < 1.0
     assert all(i.served > 0 for i in instances), [i.served for i in instances]
     assert sum(i.served for i in instances) == 64
+    # Data capture records what each instance answered.
+    captured = _captured(cloud, "s3://capture/dc/fraud/")
+    assert len(captured) == 64
+    output = captured[0]["captureData"]["endpointOutput"]
+    assert json.loads(output["data"])["predictions"][0]["score"] == scores[0]
     # `mlgw endpoint describe` lists each instance from localcloud's records.
     cloud.sagemaker.hosting.save_served()
     lines = _instance_lines(cloud.config, "fraud", "AllTraffic")
