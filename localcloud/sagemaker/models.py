@@ -506,7 +506,6 @@ class SageMakerBackend(ModelRegistry):
         `force`) as AWS/SageMaker MetricDatum dicts stamped with the minute they were counted
         in (`cloud.cloudwatch.publish_service_metrics`, which evaluates the alarms on them);
         the number of datums. Called every second by the server's clock; `now` in epoch seconds."""
-        self.hosting.save_served()
         if not force and int(now // 60) == int(self.stats_since // 60):
             return 0
         since, window = self.drain_stats(now)
@@ -521,6 +520,15 @@ class SageMakerBackend(ModelRegistry):
         if usage:
             self.cloud.cloudwatch.publish_service_metrics(INSTANCE_NAMESPACE, usage, now)
         return len(data) + len(usage)
+
+    def tick_instances(self, now: float) -> None:
+        """Every second (the server's clock): replace instance processes that died (SageMaker
+        replaces an unhealthy instance), and write the requests each instance served."""
+        with self._control:
+            fleets = [f for f in self._fleets.values() if f.installed and not f.retired]
+        for fleet in fleets:
+            fleet.heal()
+        self.hosting.save_served()
 
     def _instance_count(self, endpoint: str, variant: str) -> int | None:
         """The variant's CurrentInstanceCount now (None for a serverless variant or a deleted endpoint)."""

@@ -296,3 +296,23 @@ def test_an_endpoint_whose_image_localcloud_cannot_run_fails_naming_it(localclou
     doc = _wait_status(sm, "m")
     assert doc["EndpointStatus"] == "Failed"
     assert image in doc["FailureReason"]
+
+
+@SLOW
+def test_an_instance_that_dies_is_replaced(localcloud, model_tar):
+    """SageMaker replaces an instance that fails; here the server's clock finds the process
+    gone within a second, takes it out of the rotation and starts another."""
+    import os
+    import signal
+
+    cloud = localcloud.cloud
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 2)
+    assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+    victim, survivor = cloud.sagemaker.hosting.live("fraud")
+    os.killpg(victim.proc.pid, signal.SIGKILL)
+    _until(lambda: len(_serving_pids(cloud, "fraud") - {survivor.proc.pid, victim.proc.pid}) == 1, timeout=60)
+    live = cloud.sagemaker.hosting.live("fraud")
+    assert len(live) == 2 and victim.proc.pid not in {i.proc.pid for i in live}
+    for _ in range(8):  # both instances answer
+        rt.invoke_endpoint(EndpointName="fraud", Body=b"40,1,9.0,0", ContentType="text/csv", Accept="text/csv")
+    _until(lambda: len(cloud.state.list(INSTANCE)) == 2)

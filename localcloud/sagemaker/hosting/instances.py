@@ -224,6 +224,8 @@ class Fleet:
         self._turn = 0
         self.installed = False  # served by an installed route at some point
         self.retired = False
+        self._healing = False
+        self.desired = 0  # the instances `scale` was last asked for
 
     # - scale ------------------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class Fleet:
         ones after their in-flight requests (the least busy first)."""
         with self._lock:
             have = len(self.instances)
+            self.desired = count
         if count > have:
             started = self._start_many(count - have)
             with self._lock:
@@ -266,6 +269,45 @@ class Fleet:
                 self.hosting.stop(instance)
             raise failures[0] if isinstance(failures[0], BaseException) else InstanceStartError("instance not started")
         return started
+
+    def heal(self) -> None:
+        """Replace the instances whose process ended (killed, crashed, out of memory): they
+        leave the rotation at once and new ones start in the background, as SageMaker replaces
+        an instance that fails its health checks; a replacement that fails to start is tried
+        again on the next call. One replacement round at a time."""
+        with self._lock:
+            if self._healing or self.retired or self.hosting.closed:
+                return
+            dead = [i for i in self.instances if not i.alive()]
+            self.instances = [i for i in self.instances if i not in dead]
+            missing = self.desired - len(self.instances)
+            if missing <= 0 and not dead:
+                return
+            self._healing = True
+        for instance in dead:
+            log.warning(
+                "endpoint %s instance %s exited (code %s); replacing it",
+                instance.endpoint,
+                instance.id,
+                instance.proc.returncode,
+            )
+            self.hosting.stop(instance)
+
+        def replace() -> None:
+            try:
+                started = self._start_many(missing) if missing > 0 else []
+                with self._lock:
+                    if self.retired:
+                        for instance in started:
+                            self.hosting.stop(instance)
+                    else:
+                        self.instances = [*self.instances, *started]
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                log.warning("replacing instances of %s/%s failed: %s", self.spec.endpoint, self.spec.variant, exc)
+            finally:
+                self._healing = False
+
+        threading.Thread(target=replace, name=f"heal-{self.spec.endpoint}", daemon=True).start()
 
     def retire_all(self) -> None:
         self.retired = True
@@ -308,12 +350,12 @@ class Hosting:
         self.root = cloud.config.home / "hosting" / "instances"
         self._live: dict[str, Instance] = {}
         self._lock = threading.Lock()
-        self._closed = False
+        self.closed = False
 
     def start(self, spec: Spec) -> Instance:
         """One new instance answering /ping; InstanceStartError (the FailureReason) if it exits
         or does not answer 200 within the spec's startup timeout."""
-        if self._closed:
+        if self.closed:
             raise InstanceStartError("localcloud is stopping")
         python = serving_python(spec.image)
         instance_id = f"{spec.variant}-{uuid.uuid4().hex[:8]}"
@@ -374,7 +416,7 @@ class Hosting:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if self._closed:
+            if self.closed:
                 raise InstanceStartError("localcloud is stopping")
             if not instance.alive():
                 raise InstanceStartError(
@@ -410,7 +452,7 @@ class Hosting:
 
         def drain() -> None:
             deadline = time.monotonic() + DRAIN_TIMEOUT
-            while instance.outstanding > 0 and time.monotonic() < deadline and not self._closed:
+            while instance.outstanding > 0 and time.monotonic() < deadline and not self.closed:
                 time.sleep(0.05)
             self.stop(instance)
 
@@ -441,7 +483,7 @@ class Hosting:
         return killed
 
     def close(self) -> None:
-        self._closed = True
+        self.closed = True
         for instance in self.live():
             self.stop(instance)
 
