@@ -250,10 +250,14 @@ class SageMakerBackend(ModelRegistry):
         """The fleet of a variant of a deployed config (one per endpoint, config and variant;
         created empty, `Fleet.scale` starts its instances)."""
         key = (endpoint, config["EndpointConfigName"], pv["VariantName"], float(config.get("CreationTime", 0)))
+        fleet = self._fleets.get(key)
+        if fleet is not None and not fleet.retired:
+            return fleet
+        spec = self._spec(endpoint, pv, handle)  # outside the lock: may build the image's environment
         with self._control:
             fleet = self._fleets.get(key)
             if fleet is None or fleet.retired:
-                fleet = self._fleets[key] = Fleet(self.hosting, self._spec(endpoint, pv, handle))
+                fleet = self._fleets[key] = Fleet(self.hosting, spec)
             return fleet
 
     def _spec(self, endpoint: str, pv: dict[str, Any], handle: ModelHandle) -> Spec:
@@ -300,17 +304,20 @@ class SageMakerBackend(ModelRegistry):
                 f"Endpoint {endpoint} of account {account} is not in service (status {doc['EndpointStatus']})."
             )
         weights = {v["VariantName"]: v["CurrentWeight"] for v in doc.get("ProductionVariants", [])}
+        counts = {v["VariantName"]: v.get("CurrentInstanceCount", 1) for v in doc.get("ProductionVariants", [])}
+        # Not under the control lock: starting instances takes seconds. Concurrent first requests
+        # build equal routes over the same fleets, whose `scale` is serialised.
+        try:
+            built = self.build_route(endpoint, doc["_Config"], weights)
+            for variant in built.variants:  # instances come back with the server
+                if variant.fleet is not None:
+                    variant.fleet.scale(counts.get(variant.name, 1))
+        except RuntimeError as exc:
+            raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
         with self._control:
             route = self._routes.get(endpoint)
             if route is None:
-                try:
-                    route = self.build_route(endpoint, doc["_Config"], weights)
-                    counts = {v["VariantName"]: v.get("CurrentInstanceCount", 1) for v in doc["ProductionVariants"]}
-                    for variant in route.variants:  # instances come back with the server
-                        if variant.fleet is not None:
-                            variant.fleet.scale(counts.get(variant.name, 1))
-                except RuntimeError as exc:
-                    raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
+                route = built
                 self.install(route)  # in-process models load lazily on first invoke
             return route
 

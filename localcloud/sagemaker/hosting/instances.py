@@ -226,6 +226,7 @@ class Fleet:
         self.retired = False
         self._healing = False
         self.desired = 0  # the instances `scale` was last asked for
+        self._scaling = threading.Lock()  # one scale at a time
 
     # - scale ------------------------------------------------------------------------------
 
@@ -233,6 +234,10 @@ class Fleet:
         """Run `count` instances: start the missing ones (all answering /ping before this
         returns; InstanceStartError otherwise, with the new ones stopped), or retire the extra
         ones after their in-flight requests (the least busy first)."""
+        with self._scaling:
+            self._scale(count)
+
+    def _scale(self, count: int) -> None:
         with self._lock:
             have = len(self.instances)
             self.desired = count
