@@ -360,8 +360,9 @@ class SageMakerBackend(ModelRegistry):
         inference_id: str | None = None,
         request_id: str | None = None,
     ) -> Result:
-        """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
-        input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
+        """InvokeEndpoint: pick a variant (TargetVariant or by weight); send the request to one
+        of its instance processes (`_invoke_instance`) or, for an in-process variant, run the
+        serving code's decode/predict/encode; count it for the invocation metrics and capture it.
         ValidationError for an endpoint not serving, a bad variant or TargetModel; ModelError
         (424, the model's status in OriginalStatusCode) when the model fails."""
         route = self.route(endpoint)
