@@ -312,7 +312,7 @@ class model_environment:
 
 
 def unpack_output(output: Any, accept: str | None) -> tuple[bytes, str, str | None]:
-    """serving.encode (an output_fn) may return body, (body, content_type) or (body, content_type, custom_attributes)."""
+    """serving.encode may return body, (body, content_type) or (body, content_type, custom_attributes)."""
     attributes = None
     if isinstance(output, tuple):
         body, content_type, *rest = output

@@ -436,6 +436,17 @@ class SageMakerBackend(ModelRegistry):
             sent = time.perf_counter()
             try:
                 answer = instance.post(body, headers)
+            except urllib3.exceptions.ReadTimeoutError:
+                # The runtime's answer when the container does not respond within 60 s
+                # (aws/amazon-sagemaker-examples#799, #1407: "Received server error (0) ...").
+                self._count(key, 5)
+                raise self._model_error(
+                    endpoint,
+                    0,
+                    "Your invocation timed out while waiting for a response from container primary. "
+                    "Review the latency metrics for each container in Amazon CloudWatch, resolve "
+                    "the issue, and try again.",
+                ) from None
             except urllib3.exceptions.HTTPError as exc:
                 log.warning("endpoint %s instance %s: %s", endpoint, instance.id, exc)
                 self._count(key, 5)
@@ -469,7 +480,7 @@ class SageMakerBackend(ModelRegistry):
                 stats.errors_5xx += 1
 
     def _model_error(self, endpoint: str, status: int, message: str) -> ModelError:
-        kind = "client" if status < 500 else "server"
+        kind = "client" if 400 <= status < 500 else "server"
         region, account = self.cloud.config.region, self.cloud.config.account_id
         group = f"/aws/sagemaker/Endpoints/{endpoint}"
         text = (

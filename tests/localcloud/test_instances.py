@@ -316,3 +316,20 @@ def test_an_instance_that_dies_is_replaced(localcloud, model_tar):
     for _ in range(8):  # both instances answer
         rt.invoke_endpoint(EndpointName="fraud", Body=b"40,1,9.0,0", ContentType="text/csv", Accept="text/csv")
     _until(lambda: len(cloud.state.list(INSTANCE)) == 2)
+
+
+@SLOW
+def test_a_container_that_does_not_answer_in_time_gets_the_runtimes_timeout(localcloud, model_tar, monkeypatch):
+    """InvokeEndpoint waits 60 s for the container; then ModelError with OriginalStatusCode 0
+    and the runtime's text (here the wait is shortened so the test does not take a minute)."""
+    from localcloud.sagemaker.hosting import instances
+
+    monkeypatch.setattr(instances, "INVOKE_TIMEOUT", 0.0005)
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 1)
+    assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+    with pytest.raises(ClientError) as error:
+        rt.invoke_endpoint(EndpointName="fraud", Body=b"40,1,9.0,0", ContentType="text/csv")
+    response = error.value.response
+    assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 0
+    assert response["Error"]["Message"].startswith("Received server error (0) from primary with message")
+    assert "timed out while waiting for a response from container primary" in response["OriginalMessage"]
