@@ -111,7 +111,7 @@ def _free_port() -> int:
 # -- one instance ---------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # an instance is itself: compared and found by identity
 class Instance:
     """One serving process (the process group led by `pid`)."""
 
@@ -242,7 +242,12 @@ class Fleet:
             have = len(self.instances)
             self.desired = count
         if count > have:
-            started = self._start_many(count - have)
+            try:
+                started = self._start_many(count - have)
+            except BaseException:
+                with self._lock:  # what runs is what is wanted now: `heal` does not retry a failed scale-out
+                    self.desired = len(self.instances)
+                raise
             with self._lock:
                 self.instances = [*self.instances, *started]
         elif count < have:
