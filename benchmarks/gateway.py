@@ -89,7 +89,7 @@ class Scorer:
         features = self._encode(claim)
         features.update(self._encode(customer))
         s = self._serving
-        body, _ = s.output_fn(s.predict_fn([features], self.model), "application/json")
+        body, _ = s.encode(s.predict([features], self.model), "application/json")
         first = json.loads(body)["predictions"][0]
         return {
             "policy_id": policy_id,

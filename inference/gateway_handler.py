@@ -313,6 +313,13 @@ def endpoint_error(endpoint: str, exc: ClientError) -> GatewayError:
             return GatewayError(503, message)
         return GatewayError(400, message)
     if code == "ModelError":
+        # The container's own answer is in OriginalStatusCode / OriginalMessage (botocore's
+        # sagemaker-runtime model, ModelError; API_runtime_InvokeEndpoint): a 4xx there is the
+        # request's fault (serving.py's 400, or 415 for a content type), so the client gets it,
+        # with the model's message; anything else is the model failing, a bad gateway.
+        original = exc.response.get("OriginalStatusCode")
+        if isinstance(original, int) and 400 <= original < 500:
+            return GatewayError(original, str(exc.response.get("OriginalMessage") or message))
         return GatewayError(502, message)
     if code in ("ModelNotReadyException", "ServiceUnavailable", "ThrottlingException"):
         return GatewayError(503, message)

@@ -1,5 +1,18 @@
-"""The SageMaker inference contract for the fraud model, as SageMaker's XGBoost/framework
-containers call it: model_fn → input_fn → predict_fn → output_fn.
+"""The SageMaker inference contract for the fraud model, as SageMaker's XGBoost 1.7-1 container
+calls it for a script-mode module: `model_fn` once, then `transform_fn` per request.
+
+Why transform_fn and not input_fn/predict_fn/output_fn: in the container, sagemaker-containers'
+`Transformer` wraps each user function with `_functions.error_wrapper(fn, ClientError)`, so any
+exception they raise -- even the library's own `UnsupportedFormatError` -- reaches Flask as a
+ClientError and the client gets 500 with Flask's HTML page (sagemaker_containers/_transformer.py,
+`_default_transform_fn`; 2.8.6.post2). A request the model cannot serve is the client's fault,
+so `transform_fn` answers it itself with the library's `worker.Response` and the status
+(400, or 415 for an unsupported Content-Type or Accept), the body our message as text/plain: the
+runtime then answers ModelError (424) with OriginalStatusCode 400 and that message, on AWS and
+locally alike. A module may not define transform_fn together with input_fn, predict_fn or
+output_fn (the container refuses: serving.py `_user_module_transformer`), so the steps are
+`decode` → `predict` → `encode`, which a host without the library (localcloud's in-process
+multi-model server, the benchmarks) calls directly.
 
 The model directory (model.tar.gz extracted) holds `xgboost-model` (a Booster saved as JSON)
 and `features.json` (`{"features": [ordered names], "label": "fraud"}`), and `schema.json`, the
@@ -83,7 +96,7 @@ def _media_type(value: str | None, default: str) -> str:
     return default if kind in ("", "*/*") else kind
 
 
-def input_fn(request_body: bytes | str, content_type: str | None) -> Any:
+def decode(request_body: bytes | str, content_type: str | None) -> Any:
     """CSV → a float matrix in features.json order; JSON → a list of records (dicts)."""
     kind = _media_type(content_type, CSV)
     try:
@@ -169,7 +182,7 @@ def _matrix(records: Sequence[Mapping[str, Any]], model: Model) -> Any:
     return matrix
 
 
-def predict_fn(data: Any, model: Model) -> Any:
+def predict(data: Any, model: Model) -> Any:
     """Probabilities of the positive class, one per row."""
     import numpy as np
 
@@ -191,7 +204,7 @@ def _threshold() -> float:
         raise RuntimeError(f"SERVING_THRESHOLD {value!r} is not a number") from None
 
 
-def output_fn(prediction: Any, accept: str | None) -> tuple[bytes, str]:
+def encode(prediction: Any, accept: str | None) -> tuple[bytes, str]:
     """The response body and its content type."""
     kind = _media_type(accept, JSON)
     scores = [float(p) for p in prediction]
@@ -202,3 +215,17 @@ def output_fn(prediction: Any, accept: str | None) -> tuple[bytes, str]:
     if kind == CSV:
         return "".join(f"{s}\n" for s in scores).encode(), CSV
     raise InputError(f"Accept type {accept} is not supported; use {CSV} or {JSON}", 415)
+
+
+def transform_fn(model: Model, content: bytes | str, content_type: str | None, accept: str | None) -> Any:
+    """sagemaker-containers' transform_fn: the response to one /invocations request, a
+    `sagemaker_containers.beta.framework.worker.Response` (a Flask response): 200 with the
+    encoded predictions and their content type, or InputError's status (400/415) with its
+    message as text/plain. Any other exception propagates (the container answers 500)."""
+    from sagemaker_containers.beta.framework import worker
+
+    try:
+        body, kind = encode(predict(decode(content, content_type), model), accept)
+    except InputError as exc:
+        return worker.Response(response=str(exc), status=exc.status, mimetype="text/plain")
+    return worker.Response(response=body, status=200, mimetype=kind)

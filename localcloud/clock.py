@@ -51,6 +51,7 @@ class Clock:
             if "sagemaker" in self.cloud.__dict__:  # never started: nothing was invoked
                 # writes once a minute has ended
                 self._tick("invocation metrics", self.cloud.sagemaker.publish_invocation_metrics, now)
+                self._tick("endpoint instances", self.cloud.sagemaker.tick_instances, now)
             if now - last_alarm_tick >= ALARM_TICK_S:
                 last_alarm_tick = now
                 self._tick("alarm evaluation", self.cloud.cloudwatch.tick, now)

@@ -113,3 +113,21 @@ def test_provisioned_concurrency_defaults_to_zero_and_is_then_not_configured(tem
     assert alias["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     guide = (ROOT / "infra" / "README.md").read_text()
     assert "ProvisionedConcurrency=" in guide and "get-account-settings" in guide
+
+
+@pytest.mark.parametrize("original, expected", [(400, 400), (415, 415), (500, 502), (None, 502)])
+def test_the_handler_gives_the_client_the_models_4xx(original, expected):
+    """ModelError's OriginalStatusCode (botocore's sagemaker-runtime model) decides: the
+    container's 4xx is the request's fault and reaches the client with OriginalMessage."""
+    from inference.gateway_handler import endpoint_error
+
+    response = {
+        "Error": {"Code": "ModelError", "Message": "Received client error (400) from primary ..."},
+        "ResponseMetadata": {"HTTPStatusCode": 424},
+    }
+    if original is not None:
+        response.update(OriginalStatusCode=original, OriginalMessage="The request body is not valid JSON")
+    error = endpoint_error("fraud", ClientError(response, "InvokeEndpoint"))
+    assert error.status == expected
+    if expected < 500:
+        assert error.message == "The request body is not valid JSON"

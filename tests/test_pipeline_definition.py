@@ -159,7 +159,7 @@ def test_serving_code_shipped_with_the_model_runs_on_its_own(definition, localcl
     check = (
         "import serving, processing.features as f, os; "
         "assert f.__file__.startswith(os.getcwd()), f.__file__; "
-        'rows = serving.input_fn(b\'{"instances": [{"incident_severity": "Major"}]}\', \'application/json\'); '
+        'rows = serving.decode(b\'{"instances": [{"incident_severity": "Major"}]}\', \'application/json\'); '
         "print('ok')"
     )
     done = subprocess.run(

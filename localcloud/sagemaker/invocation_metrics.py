@@ -9,9 +9,15 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html):
   each 4xx response, 1 is sent; otherwise, 0 is sent", so SampleCount is the requests and Sum
   the errors;
 - InvocationsPerInstance: 1/numberOfInstances sent per request (API_ScalingPolicyMetric);
-- ModelLatency: microseconds the model took to answer (Average, Sum, Min, Max, SampleCount).
+- ModelLatency: microseconds the model took to answer (Average, Sum, Min, Max, SampleCount);
+- OverheadLatency: microseconds of the request beyond ModelLatency (routing to an instance,
+  reading its answer), for variants whose instances are processes: there the overhead is
+  real and measured like SageMaker's. In-process variants publish none.
 
-OverheadLatency is not published: localcloud's own overhead is not SageMaker's.
+In namespace /aws/sagemaker/Endpoints ("Endpoint instance metrics", same page), with dimensions
+EndpointName and VariantName, unit Percent: CPUUtilization (the sum over the instance's cores,
+so up to 100 x cores) and MemoryUtilization, one sample per instance per minute -- psutil's
+measure of the instance's process tree over that minute (`instance_samples`).
 
 The InvokeEndpoint path only bumps in-memory `VariantStats` (SageMakerBackend.invoke, under one
 lock); the server's clock calls `cloud.sagemaker.publish_invocation_metrics(now)` every second,
@@ -40,17 +46,34 @@ class VariantStats:
     model_latency_us: int = 0
     latency_min_us: int | None = None
     latency_max_us: int | None = None
+    overhead_count: int = 0
+    overhead_us: int = 0
+    overhead_min_us: int | None = None
+    overhead_max_us: int | None = None
 
-    def answered(self, latency_us: int) -> None:
-        """Count one request the model answered in `latency_us` microseconds."""
-        self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
+    def answered(self, latency_us: int, overhead_us: int | None = None) -> None:
+        """Count one request the model answered in `latency_us` microseconds (and, routed to
+        an instance process, `overhead_us` more)."""
+        if overhead_us is None:
+            self.add(VariantStats(1, 0, 0, latency_us, latency_us, latency_us))
+        else:
+            self.add(
+                VariantStats(1, 0, 0, latency_us, latency_us, latency_us, 1, overhead_us, overhead_us, overhead_us)
+            )
 
     def add(self, other: VariantStats) -> None:
         self.invocations += other.invocations
         self.errors_4xx += other.errors_4xx
         self.errors_5xx += other.errors_5xx
         self.model_latency_us += other.model_latency_us
-        for name, pick in (("latency_min_us", min), ("latency_max_us", max)):
+        self.overhead_count += other.overhead_count
+        self.overhead_us += other.overhead_us
+        for name, pick in (
+            ("latency_min_us", min),
+            ("latency_max_us", max),
+            ("overhead_min_us", min),
+            ("overhead_max_us", max),
+        ):
             mine, theirs = getattr(self, name), getattr(other, name)
             setattr(self, name, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
 
@@ -110,4 +133,34 @@ def metric_data(
                     "Microseconds",
                 )
             )
+        if s.overhead_count and s.overhead_min_us is not None and s.overhead_max_us is not None:
+            data.append(
+                _datum(
+                    "OverheadLatency",
+                    dims,
+                    minute,
+                    s.overhead_count,
+                    s.overhead_us,
+                    s.overhead_min_us,
+                    s.overhead_max_us,
+                    "Microseconds",
+                )
+            )
+    return data
+
+
+INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+
+
+def instance_data(samples: dict[tuple[str, str], list[tuple[float, float]]], minute: float) -> list[dict[str, Any]]:
+    """CPUUtilization and MemoryUtilization MetricDatum dicts (unit Percent) for each (endpoint,
+    variant) from its instances' (CPU %, memory %) samples of one minute."""
+    data = []
+    for (endpoint, variant), values in sorted(samples.items()):
+        if not values:
+            continue
+        dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        for name, column in (("CPUUtilization", 0), ("MemoryUtilization", 1)):
+            xs = [v[column] for v in values]
+            data.append(_datum(name, dims, minute, len(xs), sum(xs), min(xs), max(xs), "Percent"))
     return data

@@ -1,5 +1,7 @@
-"""The in-process model server behind each production variant: SageMaker's serving
-container, as localcloud runs it.
+"""The in-process model server behind the production variants that do not run as instance
+processes (localcloud/sagemaker/hosting: script-mode models do): multi-model models (the 1.7-1
+container serves them with the Java Multi Model Server, which this machine does not run),
+serverless variants and models without SAGEMAKER_PROGRAM.
 
 `ModelHandle` loads a Model's artifact with the serving code's `model_fn` (inference/serving.py,
 imported in-process as the container would run it); for multi-model endpoints it loads each
@@ -129,6 +131,7 @@ class ModelHandle:
         self.name: str = doc["ModelName"]
         container = doc["_Container"]
         self.data_url: str | None = container.get("ModelDataUrl")
+        self.image: str | None = container.get("Image")
         self.environment: dict[str, str] = dict(container.get("Environment") or {})
         self.multi = container.get("Mode") == "MultiModel"
         self._lock = threading.Lock()
@@ -309,7 +312,7 @@ class model_environment:
 
 
 def unpack_output(output: Any, accept: str | None) -> tuple[bytes, str, str | None]:
-    """output_fn may return body, (body, content_type) or (body, content_type, custom_attributes)."""
+    """serving.encode may return body, (body, content_type) or (body, content_type, custom_attributes)."""
     attributes = None
     if isinstance(output, tuple):
         body, content_type, *rest = output

@@ -6,7 +6,9 @@ epoch floats; `wire` renders them; "_" keys are bookkeeping). Invocations never 
 each serving endpoint has an immutable `Route` in memory, replaced wholesale (one dict
 assignment, atomic under the GIL) by Create/Update/weights calls, so a request that picked the
 old route finishes on the old models. The backend (one per LocalCloud) holds what lives in
-memory (loaded models, routes, invocation counters) and runs the background deploys; the wire
+memory (loaded models, instance fleets -- localcloud/sagemaker/hosting: one serving process per
+instance for script-mode models --, routes, invocation counters) and runs the background
+deploys; the wire
 operations are localcloud.sagemaker.responses (control plane) and localcloud.sagemaker.runtime
 (InvokeEndpoint). Source: the SageMaker API reference (API_CreateEndpoint, API_UpdateEndpoint,
 API_UpdateEndpointWeightsAndCapacities, ...) and the developer guide's hosting pages.
@@ -28,11 +30,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import urllib3
+
 from localcloud.errors import AwsError, ValidationException
 from localcloud.sagemaker import service_events
 from localcloud.sagemaker.capture import Capture, CaptureWriter
 from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
-from localcloud.sagemaker.invocation_metrics import NAMESPACE, VariantStats, metric_data
+from localcloud.sagemaker.hosting.instances import (
+    DEFAULT_STARTUP_TIMEOUT,
+    Fleet,
+    Hosting,
+    InstanceStartError,
+    Spec,
+    serving_python,
+)
+from localcloud.sagemaker.invocation_metrics import (
+    INSTANCE_NAMESPACE,
+    NAMESPACE,
+    VariantStats,
+    instance_data,
+    metric_data,
+)
 from localcloud.sagemaker.model_server import ModelHandle, model_environment, serving_code, unpack_output
 from localcloud.sagemaker.registry import ModelRegistry, drop_none
 from localcloud.sagemaker.store import wire
@@ -59,6 +77,7 @@ class Variant:
     name: str
     model: ModelHandle
     weight: float
+    fleet: Fleet | None = None  # its instances as processes (script mode); None: served in-process
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,16 @@ class Route:
         if sum(weights) <= 0:
             raise ValidationError(f"All production variants of endpoint {self.endpoint} have weight 0")
         return random.choices(self.variants, weights)[0]
+
+
+def _runs_as_processes(handle: ModelHandle, pv: dict[str, Any]) -> bool:
+    """A variant's instances run as processes of the serving image when its model names a
+    script-mode user module (SAGEMAKER_PROGRAM), one model per container. Multi-model models
+    stay in-process (model_server.ModelHandle): the 1.7-1 container serves them through
+    Multi Model Server, a Java server (serving.py `start_mxnet_model_server`), which this
+    machine does not run. Serverless variants have no instances. Models without
+    SAGEMAKER_PROGRAM (the container's algorithm mode) are served in-process too."""
+    return not handle.multi and "ServerlessConfig" not in pv and bool(handle.environment.get("SAGEMAKER_PROGRAM"))
 
 
 @dataclass
@@ -138,6 +167,8 @@ class SageMakerBackend(ModelRegistry):
         self.models_dir: Path = cloud.config.home / "hosting" / "models"
         self._routes: dict[str, Route] = {}
         self._handles: dict[tuple[str, float], ModelHandle] = {}
+        self.hosting = Hosting(cloud)
+        self._fleets: dict[tuple[str, str, str, float], Fleet] = {}
         self._control = threading.RLock()  # read-modify-write of endpoint documents
         # Counters since the last drain (the minute CloudWatch has not been told about yet, see
         # localcloud/sagemaker/invocation_metrics.py) and the drained ones; both under _stats_lock.
@@ -204,13 +235,57 @@ class SageMakerBackend(ModelRegistry):
         variants = []
         for pv in config["ProductionVariants"]:
             weight = (weights or {}).get(pv["VariantName"], pv.get("InitialVariantWeight", 1.0))
-            variants.append(Variant(pv["VariantName"], self._handle(pv["ModelName"]), float(weight)))
+            handle = self._handle(pv["ModelName"])
+            fleet = self._fleet(endpoint, config, pv, handle) if _runs_as_processes(handle, pv) else None
+            variants.append(Variant(pv["VariantName"], handle, float(weight), fleet))
         return Route(
             endpoint,
             config["EndpointConfigName"],
             tuple(variants),
             Capture.from_config(config.get("DataCaptureConfig")),
             {v.name: v for v in variants},
+        )
+
+    def _fleet(self, endpoint: str, config: dict[str, Any], pv: dict[str, Any], handle: ModelHandle) -> Fleet:
+        """The fleet of a variant of a deployed config (one per endpoint, config and variant;
+        created empty, `Fleet.scale` starts its instances)."""
+        key = (endpoint, config["EndpointConfigName"], pv["VariantName"], float(config.get("CreationTime", 0)))
+        fleet = self._fleets.get(key)
+        if fleet is not None and not fleet.retired:
+            return fleet
+        spec = self._spec(endpoint, pv, handle)  # outside the lock: may build the image's environment
+        with self._control:
+            fleet = self._fleets.get(key)
+            if fleet is None or fleet.retired:
+                fleet = self._fleets[key] = Fleet(self.hosting, spec)
+            return fleet
+
+    def _spec(self, endpoint: str, pv: dict[str, Any], handle: ModelHandle) -> Spec:
+        """What a variant's instances run; InstanceStartError for an image localcloud cannot
+        run (checked first, and its environment built if needed: SageMaker pulls the image
+        before the model data), RuntimeError for model data or code not there."""
+        serving_python(handle.image)
+        if not handle.data_url:
+            raise RuntimeError(f"model {handle.name} has no ModelDataUrl")
+        try:
+            model_dir = self.extract(handle.name, handle.data_url)
+        except FileNotFoundError as exc:
+            raise RuntimeError(f"model {handle.name}: {exc}") from None
+        code_uri = handle.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+        code = None
+        if code_uri.startswith("s3://"):
+            try:
+                code = self.cloud.s3.read_bytes(code_uri)
+            except AwsError as exc:
+                raise RuntimeError(f"SAGEMAKER_SUBMIT_DIRECTORY {code_uri}: {exc}") from None
+        return Spec(
+            endpoint,
+            pv["VariantName"],
+            str(handle.image or ""),
+            dict(handle.environment),
+            model_dir,
+            code,
+            float(pv.get("ContainerStartupHealthCheckTimeoutInSeconds") or DEFAULT_STARTUP_TIMEOUT),
         )
 
     def route(self, endpoint: str) -> Route:
@@ -229,17 +304,27 @@ class SageMakerBackend(ModelRegistry):
                 f"Endpoint {endpoint} of account {account} is not in service (status {doc['EndpointStatus']})."
             )
         weights = {v["VariantName"]: v["CurrentWeight"] for v in doc.get("ProductionVariants", [])}
+        counts = {v["VariantName"]: v.get("CurrentInstanceCount", 1) for v in doc.get("ProductionVariants", [])}
+        # Not under the control lock: starting instances takes seconds. Concurrent first requests
+        # build equal routes over the same fleets, whose `scale` is serialised.
+        try:
+            built = self.build_route(endpoint, doc["_Config"], weights)
+            for variant in built.variants:  # instances come back with the server
+                if variant.fleet is not None:
+                    variant.fleet.scale(counts.get(variant.name, 1))
+        except RuntimeError as exc:
+            raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
         with self._control:
             route = self._routes.get(endpoint)
             if route is None:
-                try:
-                    route = self.build_route(endpoint, doc["_Config"], weights)
-                except RuntimeError as exc:
-                    raise ModelError(str(exc), OriginalStatusCode=500, OriginalMessage=str(exc)) from None
-                self._routes[endpoint] = route  # models load lazily on first invoke
+                route = built
+                self.install(route)  # in-process models load lazily on first invoke
             return route
 
     def install(self, route: Route) -> None:
+        for variant in route.variants:
+            if variant.fleet is not None:
+                variant.fleet.installed = True
         self._routes[route.endpoint] = route
 
     def drop(self, endpoint: str) -> None:
@@ -253,6 +338,13 @@ class SageMakerBackend(ModelRegistry):
             live = {id(v.model) for r in self._routes.values() for v in r.variants}
             for key in [k for k, h in self._handles.items() if id(h) not in live]:
                 del self._handles[key]
+            # A fleet no route serves any more retires (after its in-flight requests); one being
+            # deployed (never installed) is its deploy's to keep or stop.
+            serving = {id(v.fleet) for r in self._routes.values() for v in r.variants if v.fleet is not None}
+            for fleet_key, fleet in list(self._fleets.items()):
+                if fleet.installed and id(fleet) not in serving:
+                    del self._fleets[fleet_key]
+                    fleet.retire_all()
 
     # - invoke -----------------------------------------------------------------------------
 
@@ -268,21 +360,24 @@ class SageMakerBackend(ModelRegistry):
         inference_id: str | None = None,
         request_id: str | None = None,
     ) -> Result:
-        """InvokeEndpoint: pick a variant (TargetVariant or by weight), run the serving code's
-        input_fn/predict_fn/output_fn, count it for the invocation metrics and capture it.
+        """InvokeEndpoint: pick a variant (TargetVariant or by weight); send the request to one
+        of its instance processes (`_invoke_instance`) or, for an in-process variant, run the
+        serving code's decode/predict/encode; count it for the invocation metrics and capture it.
         ValidationError for an endpoint not serving, a bad variant or TargetModel; ModelError
         (424, the model's status in OriginalStatusCode) when the model fails."""
         route = self.route(endpoint)
         variant = route.pick(target_variant)
+        if variant.fleet is not None:
+            return self._invoke_instance(route, variant, body, content_type, accept, custom_attributes, inference_id)
         key = (endpoint, variant.name)
         serving = serving_code()
         started = time.perf_counter()
         try:
             model = variant.model.get(target_model, endpoint=endpoint, request_id=request_id or str(uuid.uuid4()))
             with model_environment(serving, variant.model.environment):
-                data = serving.input_fn(body, content_type)
-                prediction = serving.predict_fn(data, model)
-                output = serving.output_fn(prediction, accept)
+                data = serving.decode(body, content_type)
+                prediction = serving.predict(data, model)
+                output = serving.encode(prediction, accept)
         except InvokeError:
             self._count(key, 4)
             raise
@@ -303,6 +398,78 @@ class SageMakerBackend(ModelRegistry):
             )
         return Result(out_body, out_type, variant.name, attributes)
 
+    def _invoke_instance(
+        self,
+        route: Route,
+        variant: Variant,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None,
+        inference_id: str | None,
+    ) -> Result:
+        """InvokeEndpoint on a variant whose instances are processes: POST /invocations to the
+        instance with the fewest outstanding requests, forwarding Content-Type, Accept and
+        X-Amzn-SageMaker-Custom-Attributes as the runtime does (API_runtime_InvokeEndpoint).
+        A 2xx answer is the response (its body, Content-Type, custom attributes); any other
+        is ModelError (424) with the container's status as OriginalStatusCode and its body as
+        OriginalMessage (botocore's sagemaker-runtime model: ModelError {Message,
+        OriginalStatusCode, OriginalMessage, LogStreamArn})."""
+        assert variant.fleet is not None
+        endpoint = route.endpoint
+        key = (endpoint, variant.name)
+        arrived = time.perf_counter()
+        headers = {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
+        if custom_attributes is not None:
+            headers["X-Amzn-SageMaker-Custom-Attributes"] = custom_attributes
+        try:
+            instance = variant.fleet.pick()
+        except InstanceStartError as exc:
+            self._count(key, 5)
+            raise self._model_error(endpoint, 500, str(exc)) from None
+        answered = False
+        try:
+            sent = time.perf_counter()
+            try:
+                answer = instance.post(body, headers)
+            except urllib3.exceptions.ReadTimeoutError:
+                # The runtime's answer when the container does not respond within 60 s
+                # (aws/amazon-sagemaker-examples#799, #1407: "Received server error (0) ...").
+                self._count(key, 5)
+                raise self._model_error(
+                    endpoint,
+                    0,
+                    "Your invocation timed out while waiting for a response from container primary. "
+                    "Review the latency metrics for each container in Amazon CloudWatch, resolve "
+                    "the issue, and try again.",
+                ) from None
+            except urllib3.exceptions.HTTPError as exc:
+                log.warning("endpoint %s instance %s: %s", endpoint, instance.id, exc)
+                self._count(key, 5)
+                raise self._model_error(endpoint, 500, f"{type(exc).__name__}: {exc}") from None
+            model_us = int((time.perf_counter() - sent) * 1e6)
+            status = answer.status
+            if not 200 <= status < 300:
+                self._count(key, 4 if status < 500 else 5)
+                raise self._model_error(endpoint, status, answer.data.decode("utf-8", errors="replace"))
+            answered = True
+        finally:
+            variant.fleet.done(instance, answered)
+        out_body = answer.data
+        out_type = answer.headers.get("Content-Type", accept or "application/json")
+        total_us = int((time.perf_counter() - arrived) * 1e6)
+        with self._stats_lock:
+            self._stats[key].answered(model_us, overhead_us=max(0, total_us - model_us))
+        if route.capture is not None:
+            self._capture.write(
+                route.capture, endpoint, variant.name, body, content_type, out_body, out_type, inference_id
+            )
+        return Result(out_body, out_type, variant.name, answer.headers.get("X-Amzn-SageMaker-Custom-Attributes"))
+
     def _count(self, key: tuple[str, str], kind: int) -> None:
         with self._stats_lock:
             stats = self._stats[key]
@@ -313,7 +480,7 @@ class SageMakerBackend(ModelRegistry):
                 stats.errors_5xx += 1
 
     def _model_error(self, endpoint: str, status: int, message: str) -> ModelError:
-        kind = "client" if status < 500 else "server"
+        kind = "client" if 400 <= status < 500 else "server"
         region, account = self.cloud.config.region, self.cloud.config.account_id
         group = f"/aws/sagemaker/Endpoints/{endpoint}"
         text = (
@@ -361,10 +528,26 @@ class SageMakerBackend(ModelRegistry):
         if not force and int(now // 60) == int(self.stats_since // 60):
             return 0
         since, window = self.drain_stats(now)
-        data = metric_data(window, since // 60 * 60, self._instance_count)
+        minute = since // 60 * 60
+        data = metric_data(window, minute, self._instance_count)
         if data:
             self.cloud.cloudwatch.publish_service_metrics(NAMESPACE, data, now)
-        return len(data)
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = collections.defaultdict(list)
+        for instance in self.hosting.live():
+            samples[(instance.endpoint, instance.variant)].append(instance.usage())
+        usage = instance_data(samples, minute)
+        if usage:
+            self.cloud.cloudwatch.publish_service_metrics(INSTANCE_NAMESPACE, usage, now)
+        return len(data) + len(usage)
+
+    def tick_instances(self, now: float) -> None:
+        """Every second (the server's clock): replace instance processes that died (SageMaker
+        replaces an unhealthy instance), and write the requests each instance served."""
+        with self._control:
+            fleets = [f for f in self._fleets.values() if f.installed and not f.retired]
+        for fleet in fleets:
+            fleet.heal()
+        self.hosting.save_served()
 
     def _instance_count(self, endpoint: str, variant: str) -> int | None:
         """The variant's CurrentInstanceCount now (None for a serverless variant or a deleted endpoint)."""
@@ -689,25 +872,47 @@ class SageMakerBackend(ModelRegistry):
                 if "DesiredWeight" in wanted:
                     variant["CurrentWeight"] = variant["DesiredWeight"] = float(wanted["DesiredWeight"])
                 if "DesiredInstanceCount" in wanted and "CurrentInstanceCount" in variant:
-                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = wanted["DesiredInstanceCount"]
+                    # Desired now; Current once the instances run (`_settle`).
+                    variant["DesiredInstanceCount"] = wanted["DesiredInstanceCount"]
             weights = {v: s["CurrentWeight"] for v, s in by_name.items()}
-            # New weights take effect now; the models already loaded are reused.
-            self.install(self.build_route(name, doc["_Config"], weights))
+            # New weights take effect now; the models and instances already running are reused.
+            route = self.build_route(name, doc["_Config"], weights)
+            self.install(route)
             op = uuid.uuid4().hex
             doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _Op=op)
             state.put(ENDPOINT, name, doc)
         service_events.endpoint_changed(self.cloud, doc)
-        threading.Thread(target=self._settle, args=(name, op), daemon=True).start()
+        counts = {v["VariantName"]: v["DesiredInstanceCount"] for v in by_name.values() if "DesiredInstanceCount" in v}
+        threading.Thread(target=self._settle, args=(name, op, route, counts), daemon=True).start()
         return str(doc["EndpointArn"])
 
-    def _settle(self, name: str, op: str) -> None:
-        """Updating → InService once a weights/capacity change is applied (it already is)."""
+    def _settle(self, name: str, op: str, route: Route, counts: dict[str, int]) -> None:
+        """Run each variant's DesiredInstanceCount of instances (new ones answering /ping, extra
+        ones retired after their in-flight requests), then Updating → InService with
+        CurrentInstanceCount as it is; a scale-out that fails leaves the endpoint InService
+        with the instances it has and the reason in FailureReason."""
+        failure = None
+        running: dict[str, int] = {}
+        for variant in route.variants:
+            if variant.fleet is not None and variant.name in counts:
+                try:
+                    variant.fleet.scale(int(counts[variant.name]))
+                except InstanceStartError as exc:
+                    failure = str(exc)
+                running[variant.name] = len(variant.fleet.instances)
+            elif variant.name in counts:
+                running[variant.name] = int(counts[variant.name])
         state = self.cloud.state
         with self._control, state.transaction():
             doc = state.get(ENDPOINT, name)
             if doc is None or doc.get("_Op") != op or doc["EndpointStatus"] != "Updating":
                 return
+            for v in doc["ProductionVariants"]:
+                if v["VariantName"] in running and "CurrentInstanceCount" in v:
+                    v["CurrentInstanceCount"] = running[v["VariantName"]]
             doc.update(EndpointStatus="InService", LastModifiedTime=time.time())
+            if failure is not None:
+                doc["FailureReason"] = failure
             state.put(ENDPOINT, name, doc)
         service_events.endpoint_changed(self.cloud, doc)
 
@@ -719,23 +924,37 @@ class SageMakerBackend(ModelRegistry):
         ).start()
 
     def _deploy(self, endpoint: str, op: str, config: dict[str, Any], update: bool) -> None:
-        """Load a config's models, then make it the endpoint's route (Creating/Updating → InService)."""
+        """Start a config's instances (every one answering /ping) or load its in-process
+        models, then make it the endpoint's route (Creating/Updating → InService); the old
+        config's instances retire only then (UpdateEndpoint brings the new fleet up first)."""
+        route: Route | None = None
         try:
             route = self.build_route(endpoint, config)
-            for variant in route.variants:
-                variant.model.load()
+            for variant, pv in zip(route.variants, config["ProductionVariants"]):
+                if variant.fleet is not None:
+                    variant.fleet.scale(int(pv.get("InitialInstanceCount", 1)))
+                else:
+                    variant.model.load()
             failure = None
+        except InstanceStartError as exc:
+            log.warning("deploying endpoint %s failed: %s", endpoint, exc)
+            failure = str(exc)
         except Exception as exc:  # noqa: BLE001 - any load failure is the endpoint's failure
             log.warning("deploying endpoint %s failed: %s", endpoint, exc)
-            route, failure = None, f"Failed to load model: {type(exc).__name__}: {exc}"
+            failure = f"Failed to load model: {type(exc).__name__}: {exc}"
+        if failure is not None:
+            self._abandon(route)
+            route = None
         # AWS provisions instances for minutes; Config.endpoint_delay stands for that time.
         if self.cloud.config.endpoint_delay > 0:
             self._closing.wait(self.cloud.config.endpoint_delay)
         if self._closed:
+            self._abandon(route)
             return
         with self._control, self.cloud.state.transaction():
             doc = self.cloud.state.get(ENDPOINT, endpoint)
             if doc is None or doc.get("_Op") != op:  # deleted or superseded meanwhile
+                self._abandon(route)
                 return
             stamp = time.time()
             doc["LastModifiedTime"] = stamp
@@ -753,8 +972,25 @@ class SageMakerBackend(ModelRegistry):
             self._prune()
         service_events.endpoint_changed(self.cloud, doc)
 
+    def _abandon(self, route: Route | None) -> None:
+        """Stop the instances of a route that will not serve (a failed or superseded deploy)."""
+        if route is None:
+            return
+        with self._control:
+            for variant in route.variants:
+                fleet = variant.fleet
+                if fleet is not None and not fleet.installed:
+                    for key in [k for k, f in self._fleets.items() if f is fleet]:
+                        del self._fleets[key]
+                    fleet.retire_all()
+
     def _recover(self) -> None:
-        """After a restart: finish what was in flight; InService endpoints reload lazily."""
+        """After a restart: kill the instance processes a previous server left (their records),
+        finish what was in flight; InService endpoints start their instances again on first
+        use or `warm` (the daemon warms at start)."""
+        killed = self.hosting.kill_orphans()
+        if killed:
+            log.warning("killed %d endpoint instance process(es) left by a previous server", killed)
         for doc in self.cloud.state.list(ENDPOINT):
             status = doc["EndpointStatus"]
             if status == "Creating":
@@ -787,6 +1023,7 @@ class SageMakerBackend(ModelRegistry):
     def close(self) -> None:
         self._closed = True
         self._closing.set()
+        self.hosting.close()  # every instance process stops with localcloud
         self._capture.close()
         try:
             self.publish_invocation_metrics(time.time(), force=True)  # the last, partial minute's counts

@@ -53,6 +53,11 @@ def register(sub) -> None:
         help=f"captured records to check (default {MONITOR_RECORDS:,}, the "
         "target's size; a smaller run is quick but not judged)",
     )
+    which.add_parser(
+        "hosting",
+        help="endpoint instances as processes: InvokeEndpoint p50 over the instance's own "
+        "/invocations (target +1 ms), 2 instances vs 1 at 16 clients (target 1.6x)",
+    )
     which.add_parser("studio", help="page times with 200 executions and 50 model versions")
     bench.set_defaults(func=cmd_bench)
 
@@ -76,6 +81,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"writing {args.records:,} capture records (not timed), then monitoring them…", flush=True)
         print_bench(bench_monitor(records=args.records))
         return 0
+    if args.what == "hosting":
+        from benchmarks.invoke import main_hosting
+
+        return main_hosting()
     from benchmarks.studio import bench_studio
 
     return bench_studio()

@@ -177,7 +177,30 @@ def _endpoint(args: argparse.Namespace, target, config) -> int:
             f"  {variant['VariantName']:<10} weight {variant.get('CurrentWeight', 0):<6g} "
             f"({share:.0%} of traffic){what}"
         )
+        if config is not None:
+            for line in _instance_lines(config, args.endpoint, variant["VariantName"]):
+                print(line)
     return 0
+
+
+def _instance_lines(config, endpoint: str, variant: str) -> list[str]:
+    """One line per instance process of a local variant: its pid, image, Python and xgboost
+    versions and the requests it served (localcloud's own instance records, which
+    DescribeEndpoint's shape has no place for; the count is written once a second). An
+    in-process variant (multi-model, serverless, no SAGEMAKER_PROGRAM) has none."""
+    from localcloud.sagemaker.hosting.instances import INSTANCE
+    from localcloud.state import StateStore
+
+    records = [
+        r
+        for r in StateStore(config.state_db).list(INSTANCE)
+        if r.get("EndpointName") == endpoint and r.get("VariantName") == variant
+    ]
+    return [
+        f"    instance {r['InstanceId']}  pid {r['Pid']}  image {r['Image']}  "
+        f"Python {r['PythonVersion']}  xgboost {r['XgboostVersion']}  requests served {r['RequestsServed']}"
+        for r in sorted(records, key=lambda r: r["Started"])
+    ]
 
 
 def _baseline_uri(target) -> str | None:

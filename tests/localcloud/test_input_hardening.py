@@ -115,10 +115,10 @@ def test_invoke_endpoint_invalid_utf8_is_a_client_error(localcloud):
     from inference import serving
 
     with pytest.raises(serving.InputError) as error:
-        serving.input_fn(b"1,2,\xff\xfe\n", "text/csv")
+        serving.decode(b"1,2,\xff\xfe\n", "text/csv")
     assert error.value.status == 400
     with pytest.raises(serving.InputError):
-        serving.input_fn(b"[" * 100000, "application/json")
+        serving.decode(b"[" * 100000, "application/json")
 
 
 def test_state_directory_and_key_store_are_private(localcloud):

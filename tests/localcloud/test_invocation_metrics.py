@@ -127,3 +127,40 @@ def test_invocations_and_errors_per_variant_reach_cloudwatch_and_the_studio(tmp_
         assert row.endswith("<td>4</td><td>1</td><td>0</td>"), row
     finally:
         server.stop()
+
+
+def test_instance_processes_publish_overhead_latency_and_utilization_per_variant():
+    """OverheadLatency (microseconds) beside ModelLatency for requests routed to an instance
+    process; CPUUtilization and MemoryUtilization (Percent) in /aws/sagemaker/Endpoints, one
+    sample per instance, dimensions EndpointName and VariantName ("Monitor Amazon SageMaker
+    with Amazon CloudWatch")."""
+    from localcloud.sagemaker.invocation_metrics import VariantStats, instance_data, metric_data
+
+    stats = VariantStats()
+    stats.answered(900, overhead_us=100)
+    stats.answered(1100, overhead_us=300)
+    data = {d["MetricName"]: d for d in metric_data({("ep", "A"): stats}, 60.0, lambda e, v: 2)}
+    assert data["OverheadLatency"]["Unit"] == "Microseconds"
+    assert data["OverheadLatency"]["StatisticValues"] == {"SampleCount": 2, "Sum": 400, "Minimum": 100, "Maximum": 300}
+    assert data["ModelLatency"]["StatisticValues"]["Sum"] == 2000
+    assert data["InvocationsPerInstance"]["StatisticValues"]["Sum"] == 1.0
+
+    in_process = VariantStats()
+    in_process.answered(500)
+    assert "OverheadLatency" not in {
+        d["MetricName"] for d in metric_data({("ep", "A"): in_process}, 60.0, lambda e, v: 1)
+    }
+
+    usage = {d["MetricName"]: d for d in instance_data({("ep", "A"): [(50.0, 10.0), (150.0, 12.0)]}, 60.0)}
+    assert usage["CPUUtilization"]["Unit"] == "Percent"
+    assert usage["CPUUtilization"]["StatisticValues"] == {
+        "SampleCount": 2,
+        "Sum": 200.0,
+        "Minimum": 50.0,
+        "Maximum": 150.0,
+    }
+    assert usage["MemoryUtilization"]["StatisticValues"]["Maximum"] == 12.0
+    assert usage["MemoryUtilization"]["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "ep"},
+        {"Name": "VariantName", "Value": "A"},
+    ]
