@@ -190,3 +190,20 @@ def test_function_timeout_is_502_integration_timeout_504(tmp_path, monkeypatch):
         assert _predict(server, key, {"policy_id": 3}) == (504, {"message": "Endpoint request timed out"})
     finally:
         server.stop()
+
+
+def test_zip_is_built_once_per_content_and_rebuilt_when_sources_change(tmp_path):
+    root = tmp_path / "src"
+    for name in lambda_package.package_files(lambda_package.template_handler()):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes((lambda_package.ROOT / name).read_bytes())
+    first = lambda_package.cached(tmp_path / "cache", root)
+    stamp = first.path.stat().st_mtime_ns
+    again = lambda_package.cached(tmp_path / "cache", root)
+    assert again == first and again.path.stat().st_mtime_ns == stamp  # not rebuilt
+    with (root / "inference" / "gateway_handler.py").open("a") as f:
+        f.write("\n# changed\n")
+    changed = lambda_package.cached(tmp_path / "cache", root)
+    assert changed.path != first.path and changed.sha256 != first.sha256
+    with zipfile.ZipFile(changed.path) as archive:
+        assert archive.read("inference/gateway_handler.py").endswith(b"# changed\n")

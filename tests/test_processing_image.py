@@ -225,7 +225,10 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_dockerfile_is_python_311_and_installs_the_requirements():
     instructions = dockerfile_instructions()
     froms = [arg for op, arg in instructions if op == "FROM"]
-    assert len(froms) == 1 and re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", froms[0]), froms
+    # Docker's library image from its ECR Public mirror, not Docker Hub (CodeBuild's pull limits).
+    assert len(froms) == 1 and re.fullmatch(
+        r"public\.ecr\.aws/docker/library/python:3\.11(\.\d+)?-slim(-\w+)?", froms[0]
+    ), froms
     copies = [arg.split() for op, arg in instructions if op == "COPY"]
     assert ["requirements.txt", "/tmp/requirements.txt"] in copies
     # buildspec.yml builds with processing/ as the context: every COPY source is in it
