@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -491,3 +492,44 @@ def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, m
     stored = boto3.client("sagemaker").describe_pipeline(PipelineName="Tiny")["PipelineDefinition"]
     assert json.loads(stored)["Steps"][0]["Name"] == "Stop"
     assert pipeline.definition() and compiled == ["Tiny", "Tiny"]  # the method is back
+
+
+@pytest.mark.parametrize("how", ["--region", "AWS_REGION"])
+def test_upsert_builds_the_definition_for_the_region_given(aws_env, monkeypatch, capsys, how):
+    """`--region eu-west-1` (or the infra guide's `export AWS_REGION=eu-west-1`) with no
+    AWS_DEFAULT_REGION: the region botocore and the SDK's import-time client read is exported
+    (mlgw.target.export_region) and the definition is eu-west-1's: the pipeline's ARN, the
+    XGBoost image of that region, and the processors' AWS_DEFAULT_REGION (SageMaker sets none in
+    a processing container)."""
+    region, bucket = "eu-west-1", f"sagemaker-eu-west-1-{ACCOUNT}"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    flags = ["--region", region] if how == "--region" else []
+    if how == "AWS_REGION":
+        monkeypatch.setenv("AWS_REGION", region)
+    with mock_aws():
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+        boto3.client("iam", region_name=region).create_role(
+            RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
+        )
+        boto3.client("s3", region_name=region).create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+        )
+        assert main(aws("upsert", "--role-arn", ROLE, "--default-bucket", bucket, *flags)) == 0
+        assert capsys.readouterr().out.strip() == f"arn:aws:sagemaker:{region}:{ACCOUNT}:pipeline/{PIPELINE}"
+        assert os.environ["AWS_DEFAULT_REGION"] == region
+        stored = boto3.client("sagemaker", region_name=region).describe_pipeline(PipelineName=PIPELINE)
+    definition = json.loads(stored["PipelineDefinition"])
+    steps = {s["Name"]: s for s in _all_steps(definition["Steps"])}
+    train = steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    assert f".dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:" in train
+    processing = [s for s in steps.values() if s["Type"] == "Processing"]
+    assert processing and all(s["Arguments"]["Environment"]["AWS_DEFAULT_REGION"] == region for s in processing)
+    assert region in json.dumps(definition) and "us-east-1" not in json.dumps(definition)
+
+
+def _all_steps(steps):
+    for step in steps:
+        yield step
+        for branch in ("IfSteps", "ElseSteps"):
+            yield from _all_steps(step.get("Arguments", {}).get(branch, []))

@@ -311,7 +311,9 @@ def get_pipeline(
         instance_type=processing_instance,
         base_job_name="mlgw-processing",
         sagemaker_session=session,
-        env={"PYTHONPATH": SOURCE_MOUNT},
+        # botocore reads its region only from AWS_DEFAULT_REGION, which SageMaker does not
+        # set in a processing container: the job code's clients get the pipeline's region here.
+        env={"PYTHONPATH": SOURCE_MOUNT, "AWS_DEFAULT_REGION": region},
     )
     # Step caching (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html): a
     # step is reused when its cache key attributes (its arguments, input URIs, image, hyper-

@@ -57,9 +57,10 @@ def test_unknown_instance_type_is_refused(localcloud, client, operation):
         getattr(sm, xform_name(operation))(**params)
     error = caught.value.response["Error"]
     assert error["Code"] == "ValidationException"
-    assert f"Value 'ml.foo' at '{where}' failed to satisfy constraint: Member must satisfy enum value set" in error[
-        "Message"
-    ]
+    assert (
+        f"Value 'ml.foo' at '{where}' failed to satisfy constraint: Member must satisfy enum value set"
+        in error["Message"]
+    )
     # The listed values are the model's own enum.
     shape = service_model("sagemaker").operation_model(operation).input_shape
     for part in where.replace(".member", "").split("."):
