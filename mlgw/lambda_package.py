@@ -150,7 +150,9 @@ def publish(home: Path, endpoint_name: str, account: str, region: str) -> Path:
     (`python -m localcloud.apigateway --function`); its path."""
     package = cached(home / "lambda")
     document = function_document(package, endpoint_name, account, region)
-    path = home / "apigateway" / "function.json"
+    from localcloud.apigateway.function import default_document
+
+    path = default_document(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(document, indent=2, sort_keys=True))

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from localcloud.apigateway.function import FunctionDocumentError
+from localcloud.apigateway.function import FunctionDocumentError, default_document
 from localcloud.apigateway.server import DEFAULT_PORT, GatewayConfig, GatewayServer
 
 
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function",
         type=Path,
-        required=True,
-        help="the gateway function's GetFunction document (mlgw writes <home>/apigateway/function.json); "
-        "/predict runs the zip it names",
+        default=None,
+        help="the gateway function's GetFunction document, whose zip /predict runs (default: "
+        "<home>/apigateway/function.json, which `mlgw gateway start` writes)",
     )
     parser.add_argument(
         "--workers",
@@ -61,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = GatewayServer(
             GatewayConfig(
-                home=args.home.resolve(), function=args.function.resolve(), host=args.host, port=args.port, **kwargs
+                home=args.home.resolve(),
+                function=(args.function or default_document(args.home)).resolve(),
+                host=args.host,
+                port=args.port,
+                **kwargs,
             ),
             reuse_port=args.workers > 1,
         )
     except FunctionDocumentError as exc:
-        print(f"gateway: the function cannot run: {exc}", file=sys.stderr)
+        print(f"gateway: the function cannot run: {exc} (`mlgw gateway start` builds and writes it)", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)

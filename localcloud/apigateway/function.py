@@ -64,6 +64,12 @@ _PASSED = (
 _PASSED_PREFIX = "AWS_ENDPOINT_URL"
 
 
+def default_document(home: Path) -> Path:
+    """Where a state directory's gateway function document lives (mlgw.lambda_package.publish
+    writes it; `python -m localcloud.apigateway` reads it unless told another)."""
+    return home / "apigateway" / "function.json"
+
+
 class FunctionDocumentError(Exception):
     """The function's document or its zip is missing or not what GetFunction returns."""
 
