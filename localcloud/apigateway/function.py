@@ -18,7 +18,8 @@ AWS_LAMBDA_FUNCTION_MEMORY_SIZE, _HANDLER, LAMBDA_TASK_ROOT, AWS_REGION, ..., cr
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime),
 the template's Environment.Variables, then the function environment the run configuration sets
 (function_env.py, as UpdateFunctionConfiguration does: environments started before a change are
-retired). MemorySize caps the process's data segment (RLIMIT_DATA); Timeout is the invocation's
+retired). MemorySize caps the process's data segment (RLIMIT_DATA, set by the bootstrap from
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE before the handler is imported); Timeout is the invocation's
 deadline, after which the environment is killed and replaced.
 """
 
@@ -28,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import resource
 import select
 import shutil
 import subprocess
@@ -181,12 +181,7 @@ def runtime_dir(root: Path) -> Path:
 class _Environment:
     """One execution environment: the bootstrap process and its line protocol."""
 
-    def __init__(self, command: list[str], env: dict[str, str], memory_mb: int, generation: int) -> None:
-        limit = memory_mb * 1024 * 1024
-
-        def limit_memory() -> None:
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-
+    def __init__(self, command: list[str], env: dict[str, str], generation: int) -> None:
         self.generation = generation
         self.served = 0
         self.proc = subprocess.Popen(
@@ -195,9 +190,9 @@ class _Environment:
             stdout=subprocess.PIPE,
             env=env,
             cwd=env["LAMBDA_TASK_ROOT"],
-            preexec_fn=limit_memory,  # noqa: PLW1509 - before any thread of the child runs
         )
         self._buffer = b""
+        self.ended = False  # its output closed: the process exited
         self.init: dict[str, Any] = {}
 
     def read(self, deadline: float) -> dict[str, Any] | None:
@@ -210,6 +205,7 @@ class _Environment:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
+                self.ended = True
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -304,7 +300,7 @@ class LambdaFunction:
 
     def _start(self, generation: int) -> tuple[_Environment | None, dict[str, Any] | None]:
         command = [sys.executable, "-I", "-S", "-B", str(BOOTSTRAP)]  # -B: the task root is read-only on Lambda
-        environment = _Environment(command, self.environment_variables(), self.config.memory_mb, generation)
+        environment = _Environment(command, self.environment_variables(), generation)
         report = environment.read(time.monotonic() + INIT_TIMEOUT_S)
         if report is None or report.get("init") != "ok":
             environment.kill()
@@ -366,7 +362,7 @@ class LambdaFunction:
         answer = environment.read(deadline) if sent else None
         duration = time.monotonic() - started
         if answer is None:
-            timed_out = environment.alive()
+            timed_out = sent and not environment.ended
             environment.kill()  # a timed-out environment is not reused (Lambda resets it)
             self._release(environment)
             if timed_out and limit < self.config.timeout_s:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -59,6 +60,10 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
 
 
 def main() -> int:
+    # The function's MemorySize, as a cap on the process's data segment (heap and anonymous
+    # mappings): an allocation past it fails (MemoryError) instead of growing.
+    limit = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
     sys.path.append(os.environ["LAMBDA_RUNTIME_DIR"])
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
