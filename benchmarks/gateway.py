@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud import daemon
+from mlgw import lambda_package
 
 ENDPOINT = "bench-fraud"
 POLICIES = 5_000
@@ -399,6 +400,8 @@ def bench_gateway(
             keys = KeyStore(default_path(home))
             _, api_key = keys.create("bench")
             keys.close()
+            # The function's zip and document, as `mlgw gateway start` writes them.
+            lambda_package.publish(home, ENDPOINT, config.account_id, config.region)
             gw_port = _free_port()
             command = [
                 sys.executable,

@@ -85,6 +85,7 @@ class Config:
         as the administrator (MLGW_ACCESS_KEY / MLGW_SECRET_KEY): for our own clients only."""
         return {
             **self.location_env(),
+            "AWS_DEFAULT_REGION": self.region,  # what botocore reads (configprovider 'region')
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
         }
@@ -95,7 +96,9 @@ class Config:
         by whoever runs it (localcloud/iam role_environment)."""
         return {
             "AWS_ENDPOINT_URL": self.url,
-            "AWS_DEFAULT_REGION": self.region,
+            # AWS_REGION only, not AWS_DEFAULT_REGION (the one botocore reads): a job gets no
+            # default region from SageMaker, so a client without one fails here as it does
+            # there (the pipeline's processors set AWS_DEFAULT_REGION in their Environment).
             "AWS_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",
             "MLGW_HOME": str(self.home),

@@ -21,7 +21,9 @@ from mlgw.progress import ExecutionResult
 from mlgw.target import Target
 
 DEFAULT_MODEL_PACKAGE_GROUP = "MLGatewayFraud"  # run_pipeline.build's default
+DEFAULT_STACK = "ml-gateway"  # infra/README.md's STACK
 CONFIG_KEYS = {
+    "stack_name",
     "role_arn",
     "region",
     "default_bucket",
@@ -44,6 +46,7 @@ def _error(message: str) -> Exception:
 @dataclass
 class Settings:
     region: str | None = None
+    stack_name: str = DEFAULT_STACK
     role_arn: str | None = None
     default_bucket: str | None = None
     model_package_group_name: str = DEFAULT_MODEL_PACKAGE_GROUP
@@ -91,6 +94,7 @@ def resolve(args: argparse.Namespace) -> Settings:
         region=(
             args.region or config.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         ),
+        stack_name=getattr(args, "stack_name", None) or config.get("stack_name") or DEFAULT_STACK,
         role_arn=args.role_arn or config.get("role_arn"),
         default_bucket=args.default_bucket or config.get("default_bucket"),
         model_package_group_name=(
@@ -140,6 +144,33 @@ def session(settings: Settings) -> Any:
     return target(settings).session
 
 
+# The stack Outputs (infra/ml-gateway.yaml) the definition takes: the role EventBridge starts
+# DriftCheck as, and Deploy's endpoint (the one the gateway and alarms name).
+STACK_OUTPUTS = ("RetrainRoleArn", "EndpointName")
+
+
+def stack_outputs(settings: Settings) -> dict[str, str]:
+    """{OutputKey: OutputValue} of the deployed stack `settings.stack_name` (CloudFormation
+    DescribeStacks); CliError naming the stack when it is not deployed or lacks an output of
+    STACK_OUTPUTS (an older template: update the stack)."""
+    from botocore.exceptions import ClientError
+
+    name = settings.stack_name
+    try:
+        stacks = target(settings).client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise _error(
+            f"stack {name}: {message} (deploy infra/ml-gateway.yaml first, infra/README.md step 3, "
+            "or name yours with --stack-name)"
+        ) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = [key for key in STACK_OUTPUTS if key not in outputs]
+    if missing:
+        raise _error(f"stack {name} has no output {', '.join(missing)}: update it with infra/ml-gateway.yaml")
+    return outputs
+
+
 def sagemaker_client(settings: Settings) -> Any:
     """The SageMaker client every action but upsert uses."""
     return target(settings).client("sagemaker")
@@ -187,11 +218,13 @@ def _finish(result: ExecutionResult | None) -> int:
 
 
 def upsert(settings: Settings, pipeline_name: str) -> str:
-    """Build the definition with the SDK and create or update the pipeline; its ARN."""
+    """Build the definition with the SDK (the events role and endpoint name from the stack's
+    Outputs) and create or update the pipeline; its ARN."""
     from pipelines.ml_gateway import run_pipeline
 
     role = _require(settings.role_arn, "--role-arn", "upsert")
     region = _require(settings.region, "--region", "upsert")
+    outputs = stack_outputs(settings)
     from sagemaker.core.helper.iam_role_resolver import RoleValidationError
 
     try:
@@ -207,6 +240,8 @@ def upsert(settings: Settings, pipeline_name: str) -> str:
             settings.model_package_group_name,
             session(settings),
             settings.processing_image_uri,
+            events_role_arn=outputs["RetrainRoleArn"],
+            endpoint_name=outputs["EndpointName"],
         )
     except RoleValidationError as exc:
         raise _error(f"role {role} cannot run the pipeline: {exc}") from None

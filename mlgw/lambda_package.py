@@ -15,6 +15,7 @@ give the same bytes and the same S3 key (the key is the zip's SHA-256).
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from dataclasses import dataclass
 from modulefinder import ModuleFinder
@@ -90,3 +91,70 @@ def build(out_dir: Path, root: Path = ROOT, template: Path = TEMPLATE) -> Lambda
     partial.replace(target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     return LambdaPackage(target, handler, tuple(files), digest)
+
+
+def source_digest(root: Path = ROOT, template: Path = TEMPLATE) -> str:
+    """SHA-256 over the handler's name and every file the package would hold (name and bytes):
+    the same sources give the same digest, any change to them a new one."""
+    handler = template_handler(template)
+    digest = hashlib.sha256(handler.encode() + b"\0")
+    for name in package_files(handler, root):
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cached(cache_dir: Path, root: Path = ROOT, template: Path = TEMPLATE) -> LambdaPackage:
+    """The package for the current sources, built by `build` into `<cache_dir>/<source digest>/`
+    only when that folder has none yet (built once per content, rebuilt when the sources change)."""
+    folder = cache_dir / source_digest(root, template)[:16]
+    target = folder / ZIP_NAME
+    if target.is_file():
+        with zipfile.ZipFile(target) as archive:
+            files = tuple(sorted(archive.namelist()))
+        return LambdaPackage(target, template_handler(template), files, hashlib.sha256(target.read_bytes()).hexdigest())
+    return build(folder, root, template)
+
+
+def function_document(
+    package: LambdaPackage, endpoint_name: str, account: str, region: str, template: Path = TEMPLATE
+) -> dict[str, object]:
+    """GetFunction's answer for the template's GatewayFunction deployed with `package`
+    (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html): Configuration
+    (FunctionName, Runtime, Handler, Timeout in s, MemorySize in MB, Environment.Variables),
+    resolved with the parameters' defaults and EndpointName = `endpoint_name`, and Code
+    (Location: the zip's path, CodeSha256: hex). What the local gateway runs
+    (localcloud/apigateway/function.py). KeyError / TemplateError if the template lacks them."""
+    from localcloud.iam.template import Resolver, load
+
+    doc = load(template)
+    resolver = Resolver(doc, account, region, {"EndpointName": endpoint_name})
+    props = resolver.resolve(doc["Resources"][FUNCTION]["Properties"])
+    return {
+        "Configuration": {
+            "FunctionName": props["FunctionName"],
+            "Runtime": props["Runtime"],
+            "Handler": props["Handler"],
+            "Timeout": int(props.get("Timeout", 3)),  # Lambda's default: 3 s
+            "MemorySize": int(props.get("MemorySize", 128)),  # Lambda's default: 128 MB
+            "Environment": {
+                "Variables": {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+            },
+        },
+        "Code": {"RepositoryType": "S3", "Location": str(package.path.resolve()), "CodeSha256": package.sha256},
+    }
+
+
+def publish(home: Path, endpoint_name: str, account: str, region: str) -> Path:
+    """Build (or reuse) the package for the current sources under `<home>/lambda/` and write the
+    function's document to `<home>/apigateway/function.json`, which the local gateway runs
+    (`python -m localcloud.apigateway --function`); its path."""
+    package = cached(home / "lambda")
+    document = function_document(package, endpoint_name, account, region)
+    from localcloud.apigateway.function import default_document
+
+    path = default_document(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(document, indent=2, sort_keys=True))
+    partial.replace(path)
+    return path

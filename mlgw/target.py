@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 Kind = Literal["local", "aws"]
 
 
+def export_region(region: str) -> None:
+    """Make `region` the process's region as AWS's libraries read it: botocore's default session
+    reads only AWS_DEFAULT_REGION (botocore/configprovider.py, 'region'), and SDK 3.27 builds a
+    boto3 client when it is imported (sagemaker/ai_registry/air_hub.py), before any session of
+    ours reaches it; AWS_REGION is set alike for tools that read that one. Call it before
+    importing the SDK."""
+    import os
+
+    os.environ["AWS_DEFAULT_REGION"] = region
+    os.environ["AWS_REGION"] = region
+
+
 def sdk_default_bucket(region: str, account_id: str) -> str:
     """The SageMaker SDK's default bucket name in `region` of `account_id`."""
     return f"sagemaker-{region}-{account_id}"
@@ -73,9 +85,13 @@ class Target:
     @classmethod
     def aws(cls, region: str | None = None, bucket: str | None = None, profile: str | None = None) -> Target:
         """The user's AWS account: boto3's credential chain (`profile` if named), `region` (None:
-        boto3's default). `bucket` None: the SDK's default bucket of the caller's account."""
+        boto3's default). `bucket` None: the SDK's default bucket of the caller's account.
+        A region given is also exported for this process (export_region) before anything
+        imports the SageMaker SDK."""
         import boto3
 
+        if region:
+            export_region(region)
         return cls("aws", boto3.Session(profile_name=profile, region_name=region), bucket=bucket)
 
     @property

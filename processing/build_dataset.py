@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     import_split_library()
     contract.activate(args.schema_dir)
 
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = os.environ.get("AWS_DEFAULT_REGION")  # the processor's Environment sets it (pipeline.py)
     tables = {name: athena.table_name(name) for name in (args.claims_group, args.customers_group)}
     ingest_time = None
     connection = athena.connect(output_location=args.athena_output, region=region)

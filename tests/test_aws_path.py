@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -19,6 +20,7 @@ from moto import mock_aws
 
 from mlgw import aws_run
 from mlgw.cli import build_parser, main
+from mlgw.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "000000000000"  # localcloud's account; moto is told to use it too
@@ -47,11 +49,11 @@ def moto_aws(aws_env, monkeypatch):
     # role while building; skip that check here (the localcloud build below runs it).
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     with mock_aws():
-        seed_moto()
+        seed_moto(monkeypatch)
         yield
 
 
-def seed_moto() -> None:
+def seed_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     """The role and bucket the pipeline names exist, as they would in the account."""
     trust = {
         "Version": "2012-10-17",
@@ -61,6 +63,60 @@ def seed_moto() -> None:
     }
     boto3.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     boto3.client("s3").create_bucket(Bucket=BUCKET)
+    create_stack(monkeypatch)
+
+
+_TARGET_CLIENT = Target.client
+STACK_ENDPOINT = "fraud-from-stack"
+STACK_EVENTS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/events-from-stack"
+
+
+def local_stack_outputs() -> dict[str, str]:
+    """The stack's Outputs upsert reads, as the template resolves them in the local account."""
+    from localcloud.iam.template import Resolver, load, local_physical_ids
+
+    template = load()
+    resolver = Resolver(template, ACCOUNT, REGION, physical_ids=local_physical_ids(ACCOUNT, REGION))
+    return {key: str(resolver.resolve(template["Outputs"][key]["Value"])) for key in aws_run.STACK_OUTPUTS}
+
+
+def create_stack(monkeypatch: pytest.MonkeyPatch, region: str = REGION, outputs: dict[str, str] | None = None) -> None:
+    """The deployed stack whose Outputs upsert reads (infra/ml-gateway.yaml's RetrainRoleArn and
+    EndpointName). moto's CloudFormation needs openapi-spec-validator, which the venv lacks, so
+    DescribeStacks is answered by botocore's Stubber (botocore validates the request and the
+    response against the cloudformation model); every other service stays moto's."""
+    from botocore.stub import Stubber
+
+    from mlgw.target import Target
+
+    real = _TARGET_CLIENT  # not an earlier stack's stubbed one
+    stack_id = f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{aws_run.DEFAULT_STACK}/1"
+    values = outputs or local_stack_outputs()  # the template deployed with its defaults
+
+    def client(self, service, config=None):
+        made = real(self, service, config)
+        if service == "cloudformation":
+            stubber = Stubber(made)
+            for _ in range(3):
+                stubber.add_response(
+                    "describe_stacks",
+                    {
+                        "Stacks": [
+                            {
+                                "StackId": stack_id,
+                                "StackName": aws_run.DEFAULT_STACK,
+                                "CreationTime": dt.datetime(2026, 1, 1),
+                                "StackStatus": "CREATE_COMPLETE",
+                                "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in values.items()],
+                            }
+                        ]
+                    },
+                    {"StackName": aws_run.DEFAULT_STACK},
+                )
+            stubber.activate()
+        return made
+
+    monkeypatch.setattr(Target, "client", client)
 
 
 def aws(*argv: str) -> list[str]:
@@ -200,7 +256,7 @@ def test_aws_and_local_definitions_are_the_same_json(aws_env, localcloud, monkey
     monkeypatch.setattr(aws_run, "session", session)
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # see moto_aws
     with mock_aws():
-        seed_moto()
+        seed_moto(monkeypatch)  # the deployed stack's outputs are the local stack's (one template)
         assert main(upsert_args()) == 0
         stored = boto3.client("sagemaker").describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"]
     # What SageMaker keeps is what the SDK built (moto stores the request's definition verbatim).
@@ -431,6 +487,7 @@ def test_buildspec_runs_against_moto(moto_aws, capsys):
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/ml-gateway-processing:0123456789abcdef"
     values = {
         "PIPELINE_NAME": PIPELINE,
+        "STACK_NAME": aws_run.DEFAULT_STACK,
         "SAGEMAKER_PIPELINE_ROLE_ARN": ROLE,
         "AWS_REGION": REGION,
         "ARTIFACT_BUCKET": BUCKET,
@@ -491,3 +548,85 @@ def test_upsert_of_an_existing_pipeline_compiles_its_definition_once(moto_aws, m
     stored = boto3.client("sagemaker").describe_pipeline(PipelineName="Tiny")["PipelineDefinition"]
     assert json.loads(stored)["Steps"][0]["Name"] == "Stop"
     assert pipeline.definition() and compiled == ["Tiny", "Tiny"]  # the method is back
+
+
+@pytest.mark.parametrize("how", ["--region", "AWS_REGION"])
+def test_upsert_builds_the_definition_for_the_region_given(aws_env, monkeypatch, capsys, how):
+    """`--region eu-west-1` (or the infra guide's `export AWS_REGION=eu-west-1`) with no
+    AWS_DEFAULT_REGION: the region botocore and the SDK's import-time client read is exported
+    (mlgw.target.export_region) and the definition is eu-west-1's: the pipeline's ARN, the
+    XGBoost image of that region, and the processors' AWS_DEFAULT_REGION (SageMaker sets none in
+    a processing container)."""
+    region, bucket = "eu-west-1", f"sagemaker-eu-west-1-{ACCOUNT}"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    flags = ["--region", region] if how == "--region" else []
+    if how == "AWS_REGION":
+        monkeypatch.setenv("AWS_REGION", region)
+    with mock_aws():
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+        boto3.client("iam", region_name=region).create_role(
+            RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
+        )
+        boto3.client("s3", region_name=region).create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+        )
+        create_stack(monkeypatch, region)
+        assert main(aws("upsert", "--role-arn", ROLE, "--default-bucket", bucket, *flags)) == 0
+        assert capsys.readouterr().out.strip() == f"arn:aws:sagemaker:{region}:{ACCOUNT}:pipeline/{PIPELINE}"
+        assert os.environ["AWS_DEFAULT_REGION"] == region
+        stored = boto3.client("sagemaker", region_name=region).describe_pipeline(PipelineName=PIPELINE)
+    definition = json.loads(stored["PipelineDefinition"])
+    steps = {s["Name"]: s for s in _all_steps(definition["Steps"])}
+    train = steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    assert f".dkr.ecr.{region}.amazonaws.com/sagemaker-xgboost:" in train
+    processing = [s for s in steps.values() if s["Type"] == "Processing"]
+    assert processing and all(s["Arguments"]["Environment"]["AWS_DEFAULT_REGION"] == region for s in processing)
+    assert region in json.dumps(definition) and "us-east-1" not in json.dumps(definition)
+
+
+def _all_steps(steps):
+    for step in steps:
+        yield step
+        for branch in ("IfSteps", "ElseSteps"):
+            yield from _all_steps(step.get("Arguments", {}).get(branch, []))
+
+
+def test_upsert_takes_the_events_role_and_endpoint_from_the_stack_outputs(moto_aws, monkeypatch, capsys):
+    """Deploy's DriftCheck schedule role and the EndpointName default are the deployed stack's
+    RetrainRoleArn and EndpointName outputs, not names derived from a prefix."""
+    create_stack(monkeypatch, outputs={"RetrainRoleArn": STACK_EVENTS_ROLE, "EndpointName": STACK_ENDPOINT})
+    assert main(upsert_args()) == 0
+    capsys.readouterr()
+    stored = boto3.client("sagemaker").describe_pipeline(PipelineName=PIPELINE)["PipelineDefinition"]
+    definition = json.loads(stored)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert defaults["EndpointName"] == STACK_ENDPOINT
+    deploy = {s["Name"]: s for s in _all_steps(definition["Steps"])}["Deploy"]
+    arguments = deploy["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--drift-check-role-arn") + 1] == STACK_EVENTS_ROLE
+    assert "retrain-events" not in stored
+
+
+def test_upsert_without_the_stack_names_it(aws_env, monkeypatch, capsys):
+    """No stack of that name: CloudFormation's own ValidationError, with what to do."""
+    from botocore.stub import Stubber
+
+    from mlgw.target import Target
+
+    real = Target.client
+
+    def client(self, service, config=None):
+        made = real(self, service, config)
+        if service == "cloudformation":
+            stubber = Stubber(made)
+            stubber.add_client_error(
+                "describe_stacks", "ValidationError", "Stack with id other-stack does not exist", 400
+            )
+            stubber.activate()
+        return made
+
+    monkeypatch.setattr(Target, "client", client)
+    assert main([*upsert_args(), "--stack-name", "other-stack"]) == 2
+    err = capsys.readouterr().err
+    assert "stack other-stack:" in err and "deploy infra/ml-gateway.yaml first" in err

@@ -29,6 +29,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from localcloud.apigateway.models import KeyStore, default_path
+from mlgw import lambda_package
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,7 @@ def test_used_up_quota_stays_used_up_after_kill_9(tmp_path):
     store = KeyStore(default_path(home))
     _, key = store.create("quota", quota=3)
     store.close()
+    lambda_package.publish(home, "none", "000000000000", "us-east-1")  # the function's zip and document
     port = _free_port()
     # No localcloud behind it: admitted requests fail at the integration (5xx), and count.
     args = ["-m", "localcloud.apigateway", "--port", str(port), "--home", str(home), "--endpoint-name", "none"]

@@ -33,7 +33,11 @@ def test_drift_check_definition_builds_offline(moto_aws):  # noqa: F811
         "python3",
         "/opt/ml/processing/input/code/drift_check.py",
     ]
-    assert step["Arguments"]["Environment"] == {"PYTHONPATH": "/opt/ml/processing/input/source"}
+    # AWS_DEFAULT_REGION: botocore's region for the job's clients (SageMaker sets none).
+    assert step["Arguments"]["Environment"] == {
+        "PYTHONPATH": "/opt/ml/processing/input/source",
+        "AWS_DEFAULT_REGION": REGION,
+    }
     source = next(i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "source")
     staged = source["S3Input"]["S3Uri"].removeprefix(f"s3://{BUCKET}/")
     keys = {

@@ -632,10 +632,12 @@ arn = boto3.client("sts").get_caller_identity()["Arn"]
 open(sys.argv[1], "w").write(arn)
 """,
     )
-    arn = start(
-        cloud,
-        [processing("WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"], outputs={"out": f"s3://{BUCKET}/who"})],
+    whoami = processing(
+        "WhoAmI", "whoami.py", ["/opt/ml/processing/out/who.txt"], outputs={"out": f"s3://{BUCKET}/who"}
     )
+    # botocore's region, as the pipeline's processors set it (SageMaker sets none).
+    whoami["Arguments"]["Environment"] = {"AWS_DEFAULT_REGION": cloud.config.region}
+    arn = start(cloud, [whoami])
     assert wait_for(cloud, arn, 60)["PipelineExecutionStatus"] == "Succeeded"
     who = get_object(cloud, "who/who.txt")
     assert who == b"arn:aws:sts::000000000000:assumed-role/ml-gateway-sagemaker-execution/localcloud"

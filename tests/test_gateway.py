@@ -14,6 +14,7 @@ import pytest
 from benchmarks import gateway_stack as stack_helper
 from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.apigateway.server import MAX_PAYLOAD, GatewayConfig, GatewayServer
+from mlgw import lambda_package
 from tests.conftest import start_server
 
 ENDPOINT = "gw-fraud"
@@ -203,9 +204,15 @@ def test_handler_unreachable_cloud_is_503(stack, monkeypatch):
 # -- through the local API Gateway over HTTP --------------------------------------------------
 
 
+def _function(stack):
+    """The gateway function's document, its zip built by `mlgw build lambda`'s builder."""
+    config = stack["server"].cloud.config
+    return lambda_package.publish(stack["home"], ENDPOINT, config.account_id, config.region)
+
+
 @pytest.fixture(scope="module")
 def gateway(stack):
-    server = GatewayServer(GatewayConfig(home=stack["home"], port=0, endpoint_name=ENDPOINT))
+    server = GatewayServer(GatewayConfig(home=stack["home"], function=_function(stack), port=0, endpoint_name=ENDPOINT))
     server.start_background()
     keys = KeyStore(default_path(stack["home"]))
     _, open_key = keys.create("tests")
@@ -408,7 +415,13 @@ def test_http_numbers_json_cannot_carry_are_400(gateway, raw, path):
 
 def test_http_cors_origins_come_from_configuration(stack):
     server = GatewayServer(
-        GatewayConfig(home=stack["home"], port=0, endpoint_name=ENDPOINT, cors_origins=("http://app.example",))
+        GatewayConfig(
+            home=stack["home"],
+            function=_function(stack),
+            port=0,
+            endpoint_name=ENDPOINT,
+            cors_origins=("http://app.example",),
+        )
     )
     server.start_background()
     try:
@@ -542,3 +555,33 @@ def test_status_and_start_name_who_holds_the_port(tmp_path, capsys):
         )
         assert cli.main(lc + ["start"]) == 2
         assert f"port {port} on 127.0.0.1 is taken by pid {os.getpid()}" in capsys.readouterr().err
+
+
+def test_predict_runs_the_function_from_its_zip_alone(gateway):
+    """/predict is answered by the handler imported from the built zip in an execution
+    environment of its own (issue 23): its module lies in the unpacked zip and nothing of the
+    checkout or the venv's site-packages is on its sys.path (the runtime folder holds boto3 and
+    its dependencies only)."""
+    from pathlib import Path
+
+    status, _, out = _http(gateway, "POST", "/v1/predict", {"policy_id": 3}, key=gateway["key"])
+    assert status == 200, out
+    function = gateway["server"].function
+    init = function.last_init
+    task = Path(function.task_root)
+    assert Path(init["handler_file"]).is_relative_to(task)
+    checkout = Path(lambda_package.ROOT)
+    assert not task.is_relative_to(checkout)
+    for entry in init["sys_path"]:
+        assert not Path(entry).is_relative_to(checkout), entry
+        assert "site-packages" not in entry, entry
+    assert sorted(p.name for p in Path(function.runtime_root).iterdir() if not p.name.endswith("-info")) == [
+        "boto3",
+        "botocore",
+        "dateutil",
+        "jmespath",
+        "s3transfer",
+        "six.py",
+        "urllib3",
+    ]
+    assert init["pid"] != __import__("os").getpid()

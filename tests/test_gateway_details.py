@@ -18,6 +18,7 @@ from botocore.config import Config
 import inference.gateway_handler as gh
 from localcloud import asgi_server
 from localcloud.apigateway.server import GatewayConfig, GatewayServer
+from mlgw import lambda_package
 
 
 class Frozen:
@@ -111,7 +112,8 @@ def test_frozen_store_is_one_503_without_the_url(frozen, monkeypatch):
 @pytest.fixture
 def gateway(tmp_path, monkeypatch) -> Iterator[GatewayServer]:
     monkeypatch.setattr(asgi_server, "HEAD_TIMEOUT_S", 1.0, raising=False)
-    server = GatewayServer(GatewayConfig(home=tmp_path, port=0))
+    function = lambda_package.publish(tmp_path, "ml-gateway-fraud", "000000000000", "us-east-1")
+    server = GatewayServer(GatewayConfig(home=tmp_path, function=function, port=0))
     server.start_background()
     yield server
     server.stop()

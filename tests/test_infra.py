@@ -73,7 +73,11 @@ def iam_statements(template: dict[str, Any]):
             continue
         for where, doc in docs:
             for statement in as_list(doc["Statement"]):
-                yield where, statement
+                if "Fn::If" in statement:  # a conditional statement: either branch that is one
+                    branches = statement["Fn::If"][1:]
+                    yield from ((where, b) for b in branches if isinstance(b, dict) and "Effect" in b)
+                else:
+                    yield where, statement
 
 
 def test_templates_exist():

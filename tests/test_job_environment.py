@@ -55,6 +55,8 @@ def test_a_job_holds_no_administrator_secret_and_signs_as_its_role(admin_cloud):
     cloud = admin_cloud
     put_object(cloud, "code/job.py", SCRIPT)
     step = processing("Job", "job.py", [], {"out": f"s3://{BUCKET}/result"})
+    # As the pipeline's processors do (pipelines/ml_gateway/pipeline.py): botocore's region.
+    step["Arguments"]["Environment"] = {"AWS_DEFAULT_REGION": cloud.config.region}
     described = wait_for(cloud, start(cloud, [step]), 60)
     steps = call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=described["PipelineExecutionArn"])
     assert described["PipelineExecutionStatus"] == "Succeeded", steps
@@ -68,6 +70,22 @@ def test_a_job_holds_no_administrator_secret_and_signs_as_its_role(admin_cloud):
     # What it needs to reach localcloud, and the role's session credentials.
     assert environ["AWS_ENDPOINT_URL"] == cloud.config.url
     assert environ["AWS_REGION"] == cloud.config.region
+    assert environ["AWS_DEFAULT_REGION"] == cloud.config.region  # from the job's Environment only
     assert environ["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     # It signs as its role (STS GetCallerIdentity names the assumed role), not as the administrator.
     assert seen["caller"] == f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{ROLE.rsplit('/', 1)[1]}/localcloud"
+
+
+def test_a_job_without_a_region_fails_as_on_aws(admin_cloud):
+    """SageMaker gives a container no AWS_DEFAULT_REGION, the one variable botocore reads its
+    region from (botocore/configprovider.py 'region'): a client that names no region fails with
+    NoRegionError there, and here too (localcloud.config.location_env sets AWS_REGION only)."""
+    cloud = admin_cloud
+    put_object(cloud, "code/job.py", SCRIPT)
+    step = processing("Job", "job.py", [], {"out": f"s3://{BUCKET}/result"})
+    described = wait_for(cloud, start(cloud, [step]), 60)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    steps = call(cloud, "ListPipelineExecutionSteps", PipelineExecutionArn=described["PipelineExecutionArn"])
+    job = steps["PipelineExecutionSteps"][0]["Metadata"]["ProcessingJob"]["Arn"].rsplit("/", 1)[1]
+    reason = call(cloud, "DescribeProcessingJob", ProcessingJobName=job)["FailureReason"]
+    assert "You must specify a region" in reason, reason

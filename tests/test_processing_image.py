@@ -228,8 +228,9 @@ def test_dockerfile_takes_its_python_from_image_toml_and_installs_the_requiremen
     default, and buildspec.yml passes the file's value."""
     instructions = dockerfile_instructions()
     froms = [arg for op, arg in instructions if op == "FROM"]
+    # Docker's library image from its ECR Public mirror, not Docker Hub (CodeBuild's pull limits).
     assert len(froms) == 1 and re.fullmatch(
-        r"(public\.ecr\.aws/docker/library/)?python:\$\{PYTHON_VERSION\}-slim(-\w+)?", froms[0]
+        r"public\.ecr\.aws/docker/library/python:\$\{PYTHON_VERSION\}-slim(-\w+)?", froms[0]
     ), froms
     assert ("ARG", "PYTHON_VERSION") in instructions  # no default: a build without it fails
     buildspec = (Path(__file__).resolve().parents[1] / "buildspec.yml").read_text()

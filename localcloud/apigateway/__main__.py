@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from localcloud.apigateway.function import FunctionDocumentError, default_document
 from localcloud.apigateway.server import DEFAULT_PORT, GatewayConfig, GatewayServer
 
 
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--endpoint-name", default=None)
+    parser.add_argument(
+        "--function",
+        type=Path,
+        default=None,
+        help="the gateway function's GetFunction document, whose zip /predict runs (default: "
+        "<home>/apigateway/function.json, which `mlgw gateway start` writes)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -52,9 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     children = _fork_workers(args.workers) if args.workers > 1 else []
     try:
         server = GatewayServer(
-            GatewayConfig(home=args.home.resolve(), host=args.host, port=args.port, **kwargs),
+            GatewayConfig(
+                home=args.home.resolve(),
+                function=(args.function or default_document(args.home)).resolve(),
+                host=args.host,
+                port=args.port,
+                **kwargs,
+            ),
             reuse_port=args.workers > 1,
         )
+    except FunctionDocumentError as exc:
+        print(f"gateway: the function cannot run: {exc} (`mlgw gateway start` builds and writes it)", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"gateway: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1

@@ -83,6 +83,14 @@ class IntegrationFailure(AwsError):
     code, status, sender = "INTEGRATION_FAILURE", 502, False
 
 
+class IntegrationTimeout(AwsError):
+    """INTEGRATION_TIMEOUT: the integration did not answer within the integration timeout
+    (29 s by default for REST APIs; https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html),
+    answered "Endpoint request timed out"."""
+
+    code, status, sender = "INTEGRATION_TIMEOUT", 504, False
+
+
 class IntegrationUnavailable(AwsError):
     """DEFAULT_5XX: the integration could not be reached (the endpoint's runtime): 503."""
 

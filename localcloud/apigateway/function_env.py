@@ -33,6 +33,11 @@ class FunctionEnvironment:
         self._stamp: tuple[int, int] | None = None
         self._applied: dict[str, str] = {}
 
+    @property
+    def variables(self) -> dict[str, str]:
+        """The variables applied now ({name: value})."""
+        return dict(self._applied)
+
     def refresh(self) -> bool:
         """Apply the file if it changed since the last call; whether anything changed. A file
         that is unreadable or not a JSON object of strings is logged and left unapplied (the

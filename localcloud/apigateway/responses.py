@@ -1,8 +1,9 @@
 """The gateway's wire: its routes (stage v1), each with its request schema and the integration
 behind it; the request body's parsing and validation; the rendering of every answer.
 
-- POST /v1/predict         Lambda proxy integration: a REST proxy event, handed to
-                           inference.gateway_handler.handler in-process (as API Gateway invokes it).
+- POST /v1/predict         Lambda proxy integration: a REST proxy event, handed to the gateway
+                           function run from its zip in an execution environment of its own
+                           (function.py), as API Gateway invokes it.
 - POST /v1/predict/direct  direct AWS integration (the mapping-template case): JSON features →
                            the endpoint's CSV input (the contract's feature order) → InvokeEndpoint.
 - GET  /v1/health, /v1/openapi.json, /metrics: the gateway's own.
@@ -35,6 +36,7 @@ from localcloud.apigateway.exceptions import (
     BadJson,
     BadRequestBody,
     IntegrationFailure,
+    IntegrationTimeout,
     IntegrationUnavailable,
     KeyRefusal,
 )
@@ -191,19 +193,41 @@ def _count_unknown_categories(gateway: GatewayServer, body: dict[str, Any]) -> N
             gateway.metrics.unknown_category(field_name)
 
 
-def predict_proxy(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
-    """The Lambda proxy integration: the function's answer as it is; IntegrationFailure (502)
-    when it fails or its answer is not a proxy response."""
-    from inference.gateway_handler import handler
+# API Gateway's integration timeout for the Lambda proxy integration (the template sets no
+# TimeoutInMillis: the default, 29 s; https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+INTEGRATION_TIMEOUT_S = 29.0
 
+
+def predict_proxy(gateway: GatewayServer, request: ApiRequest) -> ApiResponse:
+    """The Lambda proxy integration: the function's answer as it is. As API Gateway answers:
+    a function error (an unhandled exception, a failed Init such as Runtime.ImportModuleError, a
+    crash, or the function's own Timeout: Lambda's "Task timed out", when shorter than the
+    integration timeout) or an answer that is not a proxy response → 502 "Internal server error";
+    no answer within the integration timeout (29 s) → 504 "Endpoint request timed out"
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/handle-errors-in-lambda-integration.html,
+    https://repost.aws/knowledge-center/api-gateway-internal-server-error)."""
+    outcome = gateway.function.invoke(proxy_event(request, "/predict"), request.request_id, INTEGRATION_TIMEOUT_S)
+    if outcome.abandoned:
+        log.error("Lambda proxy integration timed out (request %s)", request.request_id)
+        return error_response(IntegrationTimeout("Endpoint request timed out"))
+    if outcome.error is not None:
+        log.error(
+            "Lambda function error (request %s): %s: %s",
+            request.request_id,
+            outcome.error.get("errorType"),
+            outcome.error.get("errorMessage"),
+        )
+        return error_response(IntegrationFailure("Internal server error"))
     try:
-        result = handler(proxy_event(request, "/predict"), None)
+        result = outcome.result
         status = int(result["statusCode"])
         body = result.get("body") or ""
         headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
-    except Exception:
-        # API Gateway's answer to a function that fails or returns a malformed proxy response.
-        log.exception("Lambda proxy integration failed (request %s)", request.request_id)
+        if not isinstance(body, str):
+            raise TypeError("body is not a string")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # API Gateway's answer to a malformed proxy response.
+        log.error("Lambda proxy integration: malformed proxy response (request %s)", request.request_id)
         return error_response(IntegrationFailure("Internal server error"))
     variant = ""
     if status == 200:

@@ -35,6 +35,7 @@ from localcloud.apigateway.exceptions import (
     RouteMethodNotAllowed,
     RouteNotFound,
 )
+from localcloud.apigateway.function import LambdaFunction
 from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.apigateway.openapi import build_document
@@ -63,7 +64,11 @@ log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
 
 DEFAULT_PORT = DEFAULT_GATEWAY_PORT
-MAX_PAYLOAD = 1024 * 1024  # the limit this gateway enforces (API Gateway's own is 10 MB)
+# API Gateway's payload size quota for REST APIs, 10 MB, not adjustable
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); a larger request is
+# refused with the REQUEST_TOO_LARGE gateway response: 413 "Request Too Long"
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+MAX_PAYLOAD = 10 * 1024 * 1024
 _CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
 
 
@@ -77,6 +82,9 @@ class GatewayConfig:
     the CORS origins it answers."""
 
     home: Path
+    # The gateway function's GetFunction document (mlgw.lambda_package.publish writes it):
+    # the /predict route runs that zip, never the checkout (function.py).
+    function: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     endpoint_name: str = dataclasses.field(default_factory=lambda: os.environ.get("ENDPOINT_NAME", "ml-gateway-fraud"))
@@ -102,6 +110,8 @@ class GatewayServer(LoopbackServer):
         self.metrics = GatewayMetrics()
         self.function_env = function_env.FunctionEnvironment(function_env.default_path(config.home))
         self.function_env.refresh()
+        self.function = LambdaFunction(config.function, config.home / "apigateway" / "function")
+        self.function.reconfigure(self.function_env.variables)
         self._hosts = allowed_hosts(config.host)
         super().__init__((config.host, config.port), self.app, reuse_port=reuse_port)
         self._build_routes()
@@ -134,6 +144,7 @@ class GatewayServer(LoopbackServer):
             return
         started = time.perf_counter()
         if self.function_env.refresh():  # the run configuration changed the function's environment
+            self.function.reconfigure(self.function_env.variables)
             self._build_routes()
         request_id = str(uuid.uuid4())
         method = scope["method"]
@@ -165,7 +176,7 @@ class GatewayServer(LoopbackServer):
         except ClientDisconnected:
             return
         except BodyTooLarge:
-            response = error_response(RequestTooLarge(f"Request Too Long: the payload limit is {MAX_PAYLOAD} bytes"))
+            response = error_response(RequestTooLarge("Request Too Long"))
         except Exception:  # the server never dies on a request
             log.exception("gateway error on %s %s (request %s)", method, path, request_id)
             response = error_response(InternalFailure("Internal server error"))
@@ -244,3 +255,4 @@ class GatewayServer(LoopbackServer):
         self.shutdown()
         self.server_close()
         self.keys.close()
+        self.function.close()

@@ -245,6 +245,13 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
     # The function's environment (feature groups, contract) from the run configuration, as the
     # template sets it on AWS; --schema overrides the contract until the configuration changes.
     local_run.publish_function_environment(cloud, local_run.clients(cloud)[2], schema=schema)
+    # The function runs from the zip `mlgw build lambda` builds (once per content), as on AWS.
+    from mlgw import lambda_package
+
+    try:
+        function = lambda_package.publish(config.home, args.endpoint, cloud.account_id, cloud.region)
+    except (FileNotFoundError, KeyError) as exc:
+        return _fail(f"cannot build the gateway Lambda's package: {exc}")
     command = [
         sys.executable,
         "-m",
@@ -257,6 +264,8 @@ def _start(args: argparse.Namespace, config: Config, cloud: Config, port: int) -
         str(config.home),
         "--endpoint-name",
         args.endpoint,
+        "--function",
+        str(function),
     ]
     if getattr(args, "workers", 1) > 1:
         command += ["--workers", str(args.workers)]

@@ -34,9 +34,14 @@ def register(sub) -> None:
     pipe.add_argument(
         "--config",
         metavar="FILE",
-        help="aws: JSON file with any of role_arn, region, default_bucket, "
+        help="aws: JSON file with any of stack_name, role_arn, region, default_bucket, "
         "model_package_group_name, processing_image_uri, tags {k: v}, "
         "parameters {name: value}; flags override it",
+    )
+    pipe.add_argument(
+        "--stack-name",
+        help="aws upsert: the deployed infra/ml-gateway.yaml stack whose Outputs name the events role "
+        "and the endpoint (default ml-gateway)",
     )
     pipe.add_argument("--role-arn", help="pipeline execution role (aws: required)")
     pipe.add_argument("--region", help="AWS region (aws: default $AWS_REGION)")
@@ -123,6 +128,7 @@ def _pipeline(args: argparse.Namespace) -> int:
         )
     for flag, value in (
         ("--config", args.config),
+        ("--stack-name", args.stack_name),
         ("--role-arn", args.role_arn),
         ("--region", args.region),
         ("--default-bucket", args.default_bucket),

@@ -87,7 +87,9 @@ def get_pipeline(
         instance_type=instance,
         base_job_name="mlgw-drift-check",
         sagemaker_session=session,
-        env={"PYTHONPATH": SOURCE_MOUNT},
+        # botocore reads its region only from AWS_DEFAULT_REGION, which SageMaker does not
+        # set in a processing container: the job code's clients get the pipeline's region here.
+        env={"PYTHONPATH": SOURCE_MOUNT, "AWS_DEFAULT_REGION": region},
     )
     source = _s3_input("source", _stage_packages(session, base_prefix), SOURCE_MOUNT)
     output = _s3_output("reports", REPORTS_DIR, Join(on="/", values=[reports, endpoint, schedule]))

@@ -208,6 +208,7 @@ def get_pipeline(
     processing_image_uri: str | None = None,
     drift_check_pipeline_name: str = "DriftCheck",
     events_role_arn: str | None = None,
+    endpoint_name: str | None = None,
 ) -> Pipeline:
     """The pipeline. `processing_image_uri` is the image of every processing step (default:
     this account's ml-gateway-processing:latest in `region`); training and the served model
@@ -216,7 +217,9 @@ def get_pipeline(
     FeatureStore, BuildDataset and Baseline read it, and Train puts it in model.tar.gz so the
     endpoint encodes requests with it. Deploy schedules `drift_check_pipeline_name` for the
     endpoint (processing/drift_schedule.py), started by EventBridge as `events_role_arn`
-    (default: the template's RetrainRole, `ml-gateway-retrain-events`, in this account)."""
+    (on AWS the stack's RetrainRoleArn output, mlgw/aws_run.py; default: the local stack's
+    RetrainRole, `ml-gateway-retrain-events`). `endpoint_name`: the EndpointName parameter's
+    default (on AWS the stack's EndpointName output)."""
     session = get_session(region, default_bucket, boto_session)
     bucket = session.default_bucket()
 
@@ -227,6 +230,7 @@ def get_pipeline(
         "ClaimsInputUri": landing_uri(bucket, "claims", base_prefix),
         "CustomersInputUri": landing_uri(bucket, "customers", base_prefix),
         "SchemaUri": f"{staged_source}{SCHEMA_FILE.name}",
+        **({"EndpointName": endpoint_name} if endpoint_name else {}),
     }
     kinds = {"String": ParameterString, "Integer": ParameterInteger, "Float": ParameterFloat}
     declared = {}
@@ -315,7 +319,9 @@ def get_pipeline(
         instance_type=processing_instance,
         base_job_name="mlgw-processing",
         sagemaker_session=session,
-        env={"PYTHONPATH": SOURCE_MOUNT},
+        # botocore reads its region only from AWS_DEFAULT_REGION, which SageMaker does not
+        # set in a processing container: the job code's clients get the pipeline's region here.
+        env={"PYTHONPATH": SOURCE_MOUNT, "AWS_DEFAULT_REGION": region},
     )
     # Step caching (https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html): a
     # step is reused when its cache key attributes (its arguments, input URIs, image, hyper-

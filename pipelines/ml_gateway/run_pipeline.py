@@ -66,11 +66,14 @@ def build(
     model_package_group_name: str = "MLGatewayFraud",
     boto_session=None,
     processing_image_uri: str | None = None,
+    events_role_arn: str | None = None,
+    endpoint_name: str | None = None,
 ):
     """The pipeline object (the SDK uploads code to the default bucket while building it).
     `processing_image_uri`: image of the processing steps (default: the account's
-    ml-gateway-processing:latest; the local executor runs no image). The SDK's training-role
-    smoke test is off while it builds (training_role_smoke_test_off says why)."""
+    ml-gateway-processing:latest; the local executor runs no image). `events_role_arn` and
+    `endpoint_name`: the stack's RetrainRoleArn and EndpointName outputs (get_pipeline). The
+    SDK's training-role smoke test is off while it builds (training_role_smoke_test_off says why)."""
     with quiet_sdk(), training_role_smoke_test_off():
         from pipelines.ml_gateway.pipeline import get_pipeline
 
@@ -82,6 +85,8 @@ def build(
             model_package_group_name=model_package_group_name,
             boto_session=boto_session,
             processing_image_uri=processing_image_uri,
+            events_role_arn=events_role_arn,
+            endpoint_name=endpoint_name,
         )
 
 

@@ -423,3 +423,34 @@ def needs(entry: dict[str, Any], account: str, region: str) -> list[Need]:
         operation = target.rsplit(".", 1)[-1]
         return json_target_needs(arns, service, operation, params, f"{service}:{operation}")
     raise Unmapped(f"{service} {method} {path}")
+
+
+# Evaluate's MLflow logging (processing/mlflow_log.py) to a SageMaker managed MLflow tracking
+# server: each MLflow REST endpoint the client calls (mlflow/protos/service.proto) and the
+# sagemaker-mlflow action SageMaker authorizes it as, on the tracking server's ARN (Service
+# Authorization Reference, "Actions defined by Amazon SageMaker with MLflow":
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemakerwithmlflow.html).
+MLFLOW_REST: dict[tuple[str, str], str] = {
+    ("GET", "/api/2.0/mlflow/experiments/get"): "sagemaker-mlflow:GetExperiment",
+    ("GET", "/api/2.0/mlflow/experiments/get-by-name"): "sagemaker-mlflow:GetExperimentByName",
+    ("POST", "/api/2.0/mlflow/experiments/create"): "sagemaker-mlflow:CreateExperiment",
+    ("POST", "/api/2.0/mlflow/runs/create"): "sagemaker-mlflow:CreateRun",
+    ("GET", "/api/2.0/mlflow/runs/get"): "sagemaker-mlflow:GetRun",
+    ("POST", "/api/2.0/mlflow/runs/update"): "sagemaker-mlflow:UpdateRun",
+    ("POST", "/api/2.0/mlflow/runs/log-batch"): "sagemaker-mlflow:LogBatch",
+    ("POST", "/api/2.0/mlflow/runs/log-metric"): "sagemaker-mlflow:LogMetric",
+    ("POST", "/api/2.0/mlflow/runs/log-parameter"): "sagemaker-mlflow:LogParam",
+    ("POST", "/api/2.0/mlflow/runs/set-tag"): "sagemaker-mlflow:SetTag",
+}
+
+
+def mlflow_needs(calls: list[tuple[str, str]], server_arn: str) -> list[Need]:
+    """The authorizations for MLflow REST calls (method, path) on the tracking server
+    `server_arn`; Unmapped for a call MLFLOW_REST has no row for."""
+    found = []
+    for method, path in calls:
+        action = MLFLOW_REST.get((method, path))
+        if action is None:
+            raise Unmapped(f"MLflow REST call {method} {path}: add its row to MLFLOW_REST")
+        found.append(Need(action, server_arn, (), f"Evaluate's MLflow logging calls {method} {path}"))
+    return found

@@ -147,6 +147,9 @@ def _codebuild_needs(template: dict[str, Any], resolver: Resolver, account: str,
     for role in roles:
         why = "buildspec.yml builds and pushes the processing image as the CodeBuild role"
         found.append(Attributed(role, Need("ecr:GetAuthorizationToken", "*", (), why)))
+        stack = f"arn:aws:cloudformation:{region}:{account}:stack/{resolver.params['AWS::StackName']}/x"
+        why_stack = "`mlgw pipeline upsert --target aws` reads the stack's Outputs as the CodeBuild role"
+        found.append(Attributed(role, Need("cloudformation:DescribeStacks", stack, (), why_stack)))
         for logical_id, r in template["Resources"].items():
             if r["Type"] == "AWS::ECR::Repository":
                 repo = resolver.get_att(logical_id, "Arn")
