@@ -27,7 +27,9 @@ def _free_port() -> int:
 def test_drift_retrains_and_deploys_a_canary(tmp_path, capsys):
     config = Config(home=tmp_path / "mlgw", port=_free_port())
     try:
-        status = demo.demo(config, policies=2000, traffic_policies=800, drift="total_claim_amount*1.5")
+        # The demo's own sizes (`mlgw demo --drift`): on 2,000 policies (66 frauds) XGBoost 1.7.4, the
+        # training image's, trains a retrain the champion gate rightly refuses (test AUC 0.84 vs 0.89).
+        status = demo.demo(config, policies=5000, traffic_policies=1000, drift="total_claim_amount*1.5")
         out = capsys.readouterr().out
         assert status == 0, out
         session, sm, _ = local_run.clients(config)
