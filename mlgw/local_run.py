@@ -12,6 +12,7 @@ import fcntl
 import io
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -208,7 +209,9 @@ def run(
 ) -> ExecutionResult:
     """Start localcloud for config.home if it is not running, then run the pipeline on it
     (execute). RunInProgress when another run is using config.home; ParameterError (naming
-    the parameter) before anything starts or is uploaded."""
+    the parameter), SchemaFileError (the file) and images.ImageError (an image whose
+    environment cannot be had, naming its definition) before anything starts or is uploaded."""
+    from localcloud.sagemaker import images
     from pipelines.ml_gateway.parameters import validate
 
     validate({**parameters, **(once or {})})
@@ -216,6 +219,10 @@ def run(
         from processing import contract
 
         contract.load(schema)
+    # Every image the pipeline's jobs run in: a lookup once built, else built now with progress
+    # (not minutes into the run, at the first job naming it).
+    for image in images.definitions():
+        images.build(image, lambda line: print(line, file=out or sys.stdout, flush=True))
     with exclusive_run(config.home):
         return execute(
             daemon.start(config),
@@ -564,7 +571,7 @@ def _traffic_split(sm, endpoint: dict) -> str:
 def _print_left_running(config: Config, out) -> None:
     from mlgw import servers
 
-    print(f"\n{servers.summary(config.home, _mlgw_command())}", file=out)
+    print(f"\n{servers.summary(config.home, _mlgw_command(), _home_flag(config))}", file=out)
 
 
 def _mlgw_command() -> str:
@@ -581,11 +588,24 @@ def _mlgw_command() -> str:
     return str(script) if relative.startswith("..") else relative
 
 
+def _home_flag(config: Config) -> str:
+    """` --home DIR` when a command run from here would not find this state directory itself."""
+    from localcloud.config import find_home
+
+    return "" if find_home() == config.home.resolve() else f" --home {shlex.quote(str(config.home))}"
+
+
+def _port_flag(config: Config) -> str:
+    """` --port N` when a command run from here would not use this port itself."""
+    return "" if Config(home=config.home).port == config.port else f" --port {config.port}"
+
+
 def _invoke_snippet(config: Config, endpoint: str) -> list[str]:
     # Never the secret key: output is copied into logs and tickets. The credentials come from
     # the environment `mlgw localcloud env` prints on request.
     return [
-        f'# first, in the shell: eval "$({_mlgw_command()} localcloud env)"   (endpoint and local credentials)',
+        f'# first, in the shell: eval "$({_mlgw_command()} localcloud env{_home_flag(config)}{_port_flag(config)})"'
+        "   (endpoint and local credentials)",
         "import boto3",
         f"rt = boto3.client('sagemaker-runtime', endpoint_url='{config.url}', region_name='{config.region}')",
         f"rt.invoke_endpoint(EndpointName='{endpoint}', ContentType='application/json',",

@@ -170,12 +170,13 @@ def stop_all(home: Path) -> list[Server]:
     return stopped
 
 
-def summary(home: Path, command: str = "mlgw") -> str:
-    """One line for the end of a run: what is left running for `home` and how to stop it."""
+def summary(home: Path, command: str = "mlgw", flags: str = "") -> str:
+    """One line for the end of a run: what is left running for `home` and how to stop it
+    (`flags`: what the stop command needs to find `home`, e.g. " --home DIR")."""
     servers = running(home)
     if not servers:
         return "nothing left running"
     return (
         f"left running: {', '.join(str(s) for s in servers)}; stop "
-        f"{'it' if len(servers) == 1 else 'them all'} with `{command} stop`"
+        f"{'it' if len(servers) == 1 else 'them all'} with `{command} stop{flags}`"
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.apigateway.responses import STAGE, Route
+from localcloud.apigateway.responses import MAX_PAYLOAD, STAGE, Route
 
 _ERROR = {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}
 
@@ -71,7 +71,7 @@ def _error_responses(route: Route) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if route.schema is not None:
         out["400"] = "the body is not JSON or violates the schema; the message names the field"
-        out["413"] = "the body exceeds 1 MB"
+        out["413"] = f"the body exceeds API Gateway's payload limit, {MAX_PAYLOAD // 2**20} MB"
     if route.api_key_required:
         out["403"] = "missing, unknown or revoked API key"
         out["429"] = "rate or daily quota exceeded; see Retry-After"

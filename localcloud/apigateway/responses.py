@@ -50,6 +50,12 @@ log = logging.getLogger("ml_gateway.apigateway")
 
 STAGE = "v1"
 
+# API Gateway's payload size quota for REST APIs, 10 MB, not adjustable
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); a larger request is
+# refused with the REQUEST_TOO_LARGE gateway response: 413 "Request Too Long"
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+MAX_PAYLOAD = 10 * 1024 * 1024
+
 
 @dataclass
 class ApiRequest:

@@ -40,6 +40,7 @@ from localcloud.apigateway.metrics import GatewayMetrics
 from localcloud.apigateway.models import KeyStore, default_path
 from localcloud.apigateway.openapi import build_document
 from localcloud.apigateway.responses import (
+    MAX_PAYLOAD,
     ApiRequest,
     ApiResponse,
     Route,
@@ -64,11 +65,6 @@ log = logging.getLogger("ml_gateway.apigateway")
 access_log = logging.getLogger("ml_gateway.apigateway.access")
 
 DEFAULT_PORT = DEFAULT_GATEWAY_PORT
-# API Gateway's payload size quota for REST APIs, 10 MB, not adjustable
-# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html); a larger request is
-# refused with the REQUEST_TOO_LARGE gateway response: 413 "Request Too Long"
-# (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
-MAX_PAYLOAD = 10 * 1024 * 1024
 _CORS_HEADERS = "Content-Type,X-Api-Key,Authorization,X-Amz-Date,X-Amz-Security-Token"
 
 

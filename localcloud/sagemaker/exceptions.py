@@ -29,6 +29,12 @@ class ResourceInUse(AwsError):
     code, status, sender = "ResourceInUse", 400, True
 
 
+class ResourceLimitExceeded(AwsError):
+    """An account-level service quota would be exceeded (e.g. "<type> for endpoint usage")."""
+
+    code, status, sender = "ResourceLimitExceeded", 400, True
+
+
 class ConflictException(AwsError):
     """DeleteModelPackageGroup on a group that still holds model packages."""
 

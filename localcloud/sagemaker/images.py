@@ -125,6 +125,8 @@ def definitions() -> list[Image]:
     """Every image localcloud can run: MLGW_IMAGES' files, else the project's."""
     listed = os.environ.get(IMAGES_ENV)
     paths = [Path(p) for p in listed.split(os.pathsep) if p] if listed else list(PROJECT_IMAGES)
+    if not paths:
+        raise ImageError(f"{IMAGES_ENV}={listed!r} names no image definition file")
     return [load(p) for p in paths]
 
 
@@ -296,7 +298,10 @@ def build(image: Image, progress: Progress | None = None) -> Path:
         ready = built(image)
         if ready is not None:
             return ready
-        interpreter = find_interpreter(image.python, say)
+        try:
+            interpreter = find_interpreter(image.python, say)
+        except ImageError as exc:
+            raise ImageError(f"image {image.name} ({image.path}): {exc}") from None
         total = _requirement_count(image)
         say(f"building image {image.name} (Python {image.python}, {total} pinned packages) in {root}; once only")
         shutil.rmtree(root, ignore_errors=True)

@@ -35,7 +35,7 @@ import urllib3
 from localcloud.errors import AwsError, ValidationException
 from localcloud.sagemaker import service_events
 from localcloud.sagemaker.capture import Capture, CaptureWriter
-from localcloud.sagemaker.exceptions import InvokeError, ModelError, ValidationError
+from localcloud.sagemaker.exceptions import InvokeError, ModelError, ResourceLimitExceeded, ValidationError
 from localcloud.sagemaker.hosting.instances import (
     DEFAULT_STARTUP_TIMEOUT,
     Fleet,
@@ -773,6 +773,7 @@ class SageMakerBackend(ModelRegistry):
             "_Tags": tags or [],
         }
         with self._control:
+            self._check_instance_quota(_instances_by_type(config["ProductionVariants"], "InitialInstanceCount"))
             self._insert_new(ENDPOINT, name, doc, f'Cannot create already existing endpoint "{arn}".')
         service_events.endpoint_changed(self.cloud, doc)
         self.launch(name, op, config, update=False)
@@ -820,6 +821,8 @@ class SageMakerBackend(ModelRegistry):
             if doc["EndpointStatus"] != "InService":
                 raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             self._refuse_autoscaled_changes(doc, config)
+            # the new fleet comes up beside the old one, which counts until it retires
+            self._check_instance_quota(_instances_by_type(config["ProductionVariants"], "InitialInstanceCount"))
             doc.pop("FailureReason", None)
             doc.update(EndpointStatus="Updating", LastModifiedTime=time.time(), _PendingConfig=config, _Op=op)
             self.cloud.state.put(ENDPOINT, name, doc)
@@ -850,6 +853,24 @@ class SageMakerBackend(ModelRegistry):
                 "instance type, and register them again afterwards."
             )
 
+    def _check_instance_quota(self, delta: dict[str, int]) -> None:
+        """ResourceLimitExceeded when running `delta` more instances of a type ({InstanceType:
+        count}) would pass the account's quota "<type> for endpoint usage": every instance of
+        every endpoint counts (an updating endpoint's old fleet too, until it retires). The
+        local quota is MLGW_ENDPOINT_INSTANCE_QUOTA per instance type (default 8: each instance
+        is a process on this machine). Wording: aws-samples/aws-genai-llm-chatbot#244."""
+        quota = endpoint_instance_quota()
+        for kind, more in delta.items():
+            if more <= 0:
+                continue
+            used = sum(_endpoint_instances(doc).get(kind, 0) for doc in self.cloud.state.list(ENDPOINT))
+            if used + more > quota:
+                raise ResourceLimitExceeded(
+                    f"The account-level service limit '{kind} for endpoint usage' is {quota} Instances, with "
+                    f"current utilization of {used} Instances and a request delta of {more} Instances. Please use "
+                    "AWS Service Quotas to request an increase for this quota."
+                )
+
     def update_endpoint_weights_and_capacities(self, *, name: str, desired: list[dict[str, Any]]) -> str:
         """Apply DesiredWeightsAndCapacities ({VariantName, DesiredWeight?,
         DesiredInstanceCount?} each) at once; the endpoint is Updating for a moment, then
@@ -862,6 +883,15 @@ class SageMakerBackend(ModelRegistry):
             if doc["EndpointStatus"] != "InService":
                 raise ValidationException(f'Cannot update in-progress endpoint "{doc["EndpointArn"]}".')
             by_name = {v["VariantName"]: v for v in doc["ProductionVariants"]}
+            types = {pv["VariantName"]: pv.get("InstanceType") for pv in doc["_Config"]["ProductionVariants"]}
+            delta: dict[str, int] = {}
+            for wanted in desired:
+                variant = by_name.get(wanted["VariantName"])
+                kind = types.get(wanted["VariantName"])
+                if variant is not None and kind and "DesiredInstanceCount" in wanted:
+                    more = int(wanted["DesiredInstanceCount"]) - int(variant.get("CurrentInstanceCount", 0))
+                    delta[kind] = delta.get(kind, 0) + max(0, more)
+            self._check_instance_quota(delta)
             for wanted in desired:
                 variant = by_name.get(wanted["VariantName"])
                 if variant is None:
@@ -1063,3 +1093,41 @@ def _endpoint_view(config: dict[str, Any], stamp: float, weights: dict[str, floa
             }
         )
     return view
+
+
+ENDPOINT_INSTANCE_QUOTA_ENV = "MLGW_ENDPOINT_INSTANCE_QUOTA"
+
+
+def endpoint_instance_quota() -> int:
+    """The local account's quota of endpoint instances per instance type (see
+    SageMakerBackend._check_instance_quota)."""
+    try:
+        return max(1, int(os.environ.get(ENDPOINT_INSTANCE_QUOTA_ENV, "8")))
+    except ValueError:
+        return 8
+
+
+def _endpoint_instances(doc: dict[str, Any]) -> dict[str, int]:
+    """{InstanceType: instances} an endpoint runs: its deployed config's variants at their
+    CurrentInstanceCount (InitialInstanceCount while Creating), plus a pending config's."""
+    current = {v["VariantName"]: v.get("CurrentInstanceCount") for v in doc.get("ProductionVariants") or []}
+    totals: dict[str, int] = {}
+    for pv in (doc.get("_Config") or {}).get("ProductionVariants", []):
+        if pv.get("InstanceType"):
+            count = current.get(pv["VariantName"])
+            count = pv.get("InitialInstanceCount", 1) if count is None else count
+            totals[pv["InstanceType"]] = totals.get(pv["InstanceType"], 0) + int(count)
+    for kind, count in _instances_by_type(
+        (doc.get("_PendingConfig") or {}).get("ProductionVariants", []), "InitialInstanceCount"
+    ).items():
+        totals[kind] = totals.get(kind, 0) + count
+    return totals
+
+
+def _instances_by_type(variants: list[dict[str, Any]], count_key: str) -> dict[str, int]:
+    """{InstanceType: instances} of a config's instance-based variants."""
+    totals: dict[str, int] = {}
+    for pv in variants:
+        if pv.get("InstanceType"):
+            totals[pv["InstanceType"]] = totals.get(pv["InstanceType"], 0) + int(pv.get(count_key, 1))
+    return totals

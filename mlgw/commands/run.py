@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_input_file(flag, path)
     overrides = parse_pairs(args.param)
     from localcloud.daemon import DaemonError
+    from localcloud.sagemaker.images import ImageError
     from mlgw import local_run, run_config
     from pipelines.ml_gateway.run_pipeline import ParameterError
     from processing.contract import SchemaFileError
@@ -80,7 +81,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             parameters=overrides,
             schema=args.schema,
         )
-    except (ParameterError, SchemaFileError, run_config.RunConfigError, local_run.RunInProgress, DaemonError) as exc:
+    except (
+        ParameterError,
+        SchemaFileError,
+        ImageError,
+        run_config.RunConfigError,
+        local_run.RunInProgress,
+        DaemonError,
+    ) as exc:
         raise CliError(str(exc)) from None
     from mlgw.studio.server import running_url
 

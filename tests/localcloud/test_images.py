@@ -216,3 +216,31 @@ def test_the_environment_is_keyed_by_the_definition_and_its_requirements(tmp_pat
     assert images.load(path).digest == first
     (tmp_path / "requirements.txt").write_text("six==1.17.0\n")
     assert images.load(path).digest != first
+
+
+def test_mlgw_run_stops_before_anything_starts_when_an_image_cannot_be_had(tmp_path, monkeypatch, capsys):
+    """The images are checked (a lookup once built) before localcloud starts or data is
+    uploaded: an image without its interpreter stops the run at once, naming its definition."""
+    from mlgw.cli import main
+
+    (tmp_path / "requirements.txt").write_text("six==1.16.0\n")
+    definition = tmp_path / "image.toml"
+    definition.write_text(
+        'repository = "ancient"\ntag = "1"\npython = "3.2"\n'
+        'requirements = ["requirements.txt"]\nentrypoint = ["python3"]\n'
+    )
+    monkeypatch.setenv(images.IMAGES_ENV, str(definition))
+    monkeypatch.setenv(images.CACHE_ENV, str(tmp_path / "cache"))
+    home = tmp_path / "home"
+    assert main(["run", "--policies", "200", "--home", str(home), "--port", "47999"]) == 2
+    err = capsys.readouterr().err
+    assert f"image ancient:1 ({definition})" in err and "no Python 3.2 interpreter found" in err, err
+    assert not (home / "s3").exists()  # nothing uploaded, no localcloud state
+
+
+def test_an_empty_image_list_is_an_error(monkeypatch):
+    import os
+
+    monkeypatch.setenv(images.IMAGES_ENV, os.pathsep)
+    with pytest.raises(images.ImageError, match="names no image definition file"):
+        images.definitions()

@@ -333,3 +333,36 @@ def test_a_container_that_does_not_answer_in_time_gets_the_runtimes_timeout(loca
     assert response["Error"]["Code"] == "ModelError" and response["OriginalStatusCode"] == 0
     assert response["Error"]["Message"].startswith("Received server error (0) from primary with message")
     assert "timed out while waiting for a response from container primary" in response["OriginalMessage"]
+
+
+@SLOW
+def test_scaling_out_runs_exactly_the_desired_instances_within_the_quota(localcloud, model_tar, monkeypatch):
+    """DesiredInstanceCount 1 → 2 runs two processes, never a third (a health check running
+    while the scale-out starts its instances must not start them again); a count past the
+    account's "<type> for endpoint usage" quota is refused with SageMaker's ResourceLimitExceeded
+    (wording: aws-samples/aws-genai-llm-chatbot#244) and nothing is started."""
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("MLGW_ENDPOINT_INSTANCE_QUOTA", "3")
+    cloud = localcloud.cloud
+    sm, rt = _deploy(localcloud, model_tar, "fraud", 1)
+    assert _wait_status(sm, "fraud")["EndpointStatus"] == "InService"
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="fraud", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 2}]
+    )
+    assert _wait_status(sm, "fraud")["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    time.sleep(3)  # several clock ticks: nothing more starts
+    assert len(_serving_pids(cloud, "fraud")) == 2 and len(cloud.sagemaker.hosting.live("fraud")) == 2
+
+    with pytest.raises(ClientError) as refused:
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName="fraud",
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 100}],
+        )
+    assert refused.value.response["Error"]["Code"] == "ResourceLimitExceeded"
+    assert refused.value.response["Error"]["Message"].startswith(
+        "The account-level service limit 'ml.m5.large for endpoint usage' is 3 Instances, with current "
+        "utilization of 2 Instances and a request delta of 98 Instances."
+    )
+    assert sm.describe_endpoint(EndpointName="fraud")["EndpointStatus"] == "InService"
+    assert len(_serving_pids(cloud, "fraud")) == 2

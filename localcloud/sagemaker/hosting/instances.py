@@ -163,9 +163,9 @@ class Instance:
     def usage(self) -> tuple[float, float]:
         """(CPU %, memory % of the host) of the instance's whole process tree, psutil's measures
         since the previous call (the first call's CPU is 0)."""
-        if self._ps is None:
-            self._ps = psutil.Process(self.proc.pid)
         try:
+            if self._ps is None:
+                self._ps = psutil.Process(self.proc.pid)
             procs = [self._ps, *self._ps.children(recursive=True)]
         except psutil.Error:
             return 0.0, 0.0
@@ -224,7 +224,6 @@ class Fleet:
         self._turn = 0
         self.installed = False  # served by an installed route at some point
         self.retired = False
-        self._healing = False
         self.desired = 0  # the instances `scale` was last asked for
         self._scaling = threading.Lock()  # one scale at a time
 
@@ -284,16 +283,18 @@ class Fleet:
         """Replace the instances whose process ended (killed, crashed, out of memory): they
         leave the rotation at once and new ones start in the background, as SageMaker replaces
         an instance that fails its health checks; a replacement that fails to start is tried
-        again on the next call. One replacement round at a time."""
+        again on the next call. Never while a scale runs (it starts what is wanted itself: a
+        heal then would count its instances as missing and start them twice), and one
+        replacement round at a time: the round holds the scaling lock until it ends."""
+        if not self._scaling.acquire(blocking=False):
+            return
         with self._lock:
-            if self._healing or self.retired or self.hosting.closed:
-                return
             dead = [i for i in self.instances if not i.alive()]
-            self.instances = [i for i in self.instances if i not in dead]
-            missing = self.desired - len(self.instances)
-            if missing <= 0 and not dead:
+            missing = self.desired - (len(self.instances) - len(dead))
+            if self.retired or self.hosting.closed or (missing <= 0 and not dead):
+                self._scaling.release()
                 return
-            self._healing = True
+            self.instances = [i for i in self.instances if i not in dead]
         for instance in dead:
             log.warning(
                 "endpoint %s instance %s exited (code %s); replacing it",
@@ -315,7 +316,7 @@ class Fleet:
             except Exception as exc:  # noqa: BLE001 - the next tick tries again
                 log.warning("replacing instances of %s/%s failed: %s", self.spec.endpoint, self.spec.variant, exc)
             finally:
-                self._healing = False
+                self._scaling.release()
 
         threading.Thread(target=replace, name=f"heal-{self.spec.endpoint}", daemon=True).start()
 
