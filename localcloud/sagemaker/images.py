@@ -263,9 +263,12 @@ def _pip(python: Path, args: list[str], log: Path, progress: Progress, total: in
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
-            if line.startswith("Collecting "):
+            # pip names each requirement once, as "Collecting" (from an index) or "Processing"
+            # (a local file, e.g. a find-links folder)
+            verb = next((v for v in ("Collecting ", "Processing ") if line.startswith(v)), None)
+            if verb:
                 seen += 1
-                progress(f"  [{seen}/{total}] {line[len('Collecting ') :].strip()}")
+                progress(f"  [{seen}/{total}] {line[len(verb) :].strip()}")
             elif line.startswith(("Successfully installed", "Building wheel")):
                 progress("  " + line.strip()[:160])
         if proc.wait() != 0:
