@@ -888,6 +888,14 @@ class SageMakerBackend(ModelRegistry):
             for wanted in desired:
                 variant = by_name.get(wanted["VariantName"])
                 kind = types.get(wanted["VariantName"])
+                if variant is not None and kind and wanted.get("DesiredInstanceCount") == 0:
+                    # "An endpoint can scale to and from zero instances only if it hosts inference
+                    # components" (sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html);
+                    # localcloud hosts models, never inference components.
+                    raise ValidationException(
+                        f"DesiredInstanceCount 0 for variant {wanted['VariantName']}: an endpoint can scale to zero "
+                        "instances only if it hosts inference components."
+                    )
                 if variant is not None and kind and "DesiredInstanceCount" in wanted:
                     more = int(wanted["DesiredInstanceCount"]) - int(variant.get("CurrentInstanceCount", 0))
                     delta[kind] = delta.get(kind, 0) + max(0, more)

@@ -366,3 +366,11 @@ def test_scaling_out_runs_exactly_the_desired_instances_within_the_quota(localcl
     )
     assert sm.describe_endpoint(EndpointName="fraud")["EndpointStatus"] == "InService"
     assert len(_serving_pids(cloud, "fraud")) == 2
+    # Zero instances only for endpoints hosting inference components
+    # (sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html): refused for a model's variant.
+    with pytest.raises(ClientError) as zero:
+        sm.update_endpoint_weights_and_capacities(
+            EndpointName="fraud", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}]
+        )
+    assert zero.value.response["Error"]["Code"] == "ValidationException"
+    assert "only if it hosts inference components" in zero.value.response["Error"]["Message"]
