@@ -374,3 +374,41 @@ def test_scaling_out_runs_exactly_the_desired_instances_within_the_quota(localcl
         )
     assert zero.value.response["Error"]["Code"] == "ValidationException"
     assert "only if it hosts inference components" in zero.value.response["Error"]["Message"]
+
+
+def test_a_kept_alive_connection_the_instance_closed_is_retried_on_a_new_one():
+    """A pooled connection the instance drops as it is reused (gunicorn's keep-alive ends
+    while the next request is sent) fails before any answer; the request goes again on a new
+    connection, as the container's nginx, which opens one per request, would send it."""
+    import socket
+    import struct
+    import threading
+
+    import urllib3
+
+    from localcloud.sagemaker.hosting.instances import post_invocation
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    seen: list[int] = []
+
+    def serve() -> None:
+        for attempt in range(2):
+            conn, _ = server.accept()
+            conn.recv(65536)
+            seen.append(attempt)
+            if attempt == 0:  # reset, no answer: a connection closed under the request
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 4\r\n\r\n0.25")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=4, retries=False, timeout=5.0)
+    answer = post_invocation(pool, b"1,2,3", {"Content-Type": "text/csv"})
+    assert (answer.status, answer.data) == (200, b"0.25") and seen == [0, 1]
+    thread.join(timeout=5)
+    server.close()

@@ -102,6 +102,23 @@ def versions(python: str) -> tuple[str, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else ("?", "?")
 
 
+def post_invocation(pool: urllib3.HTTPConnectionPool, body: bytes, headers: dict[str, str]) -> HTTPResponse:
+    """POST /invocations through `pool`'s kept-alive connections. A connection the instance
+    closed as it was reused (gunicorn drops a connection idle for its keep-alive, 2 s, and the
+    close can cross the next request) fails with ProtocolError before any answer: the request
+    is sent again, once, on a new connection. On AWS this cannot happen: the container's nginx
+    opens a new connection to gunicorn for every request, which is what the retry does. Raises
+    urllib3.exceptions.HTTPError when the instance does not answer."""
+    try:
+        return pool.urlopen("POST", "/invocations", body=body, headers=headers, retries=False)
+    except urllib3.exceptions.ProtocolError:
+        fresh = urllib3.HTTPConnectionPool(pool.host, pool.port, maxsize=1, retries=False, timeout=pool.timeout)
+        try:
+            return fresh.urlopen("POST", "/invocations", body=body, headers=headers, retries=False)
+        finally:
+            fresh.close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -180,7 +197,7 @@ class Instance:
 
     def post(self, body: bytes, headers: dict[str, str]) -> HTTPResponse:
         """POST /invocations; urllib3.exceptions.HTTPError when the instance does not answer."""
-        return self.pool.urlopen("POST", "/invocations", body=body, headers=headers, retries=False)
+        return post_invocation(self.pool, body, headers)
 
     def stop(self) -> None:
         self.pool.close()
