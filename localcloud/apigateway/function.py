@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -124,21 +125,30 @@ class Invocation:
     duration_s: float = 0.0
 
 
-def unpack(zip_path: Path, code_sha256: str, root: Path) -> Path:
-    """The zip unpacked under `root/<sha256>/` (once per content; atomic)."""
-    target = root / code_sha256
+def _built_once(target: Path, fill: Callable[[Path], None]) -> Path:
+    """`target`, filled by `fill(folder)` the first time: built beside it and renamed into
+    place (atomic; another gateway worker may win the race, and then its copy stands)."""
     if target.is_dir():
         return target
-    partial = root / f".{code_sha256}.{os.getpid()}.partial"
+    partial = target.parent / f".{target.name}.{os.getpid()}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(partial)  # names checked by zipfile: no absolute paths, no '..'
+    fill(partial)
     try:
         partial.rename(target)
     except OSError:  # another gateway worker got there first
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def unpack(zip_path: Path, code_sha256: str, root: Path) -> Path:
+    """The zip unpacked under `root/<sha256>/` (once per content; atomic)."""
+
+    def extract(folder: Path) -> None:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(folder)  # names checked by zipfile: no absolute paths, no '..'
+
+    return _built_once(root / code_sha256, extract)
 
 
 def _requirements(name: str, seen: dict[str, metadata.Distribution]) -> None:
@@ -159,23 +169,16 @@ def runtime_dir(root: Path) -> Path:
     dists: dict[str, metadata.Distribution] = {}
     _requirements(RUNTIME_DISTRIBUTION, dists)
     tag = hashlib.sha256("\n".join(sorted(f"{k}=={d.version}" for k, d in dists.items())).encode()).hexdigest()[:16]
-    target = root / tag
-    if target.is_dir():
-        return target
-    partial = root / f".{tag}.{os.getpid()}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for dist in dists.values():
-        tops = {Path(str(f)).parts[0] for f in dist.files or () if not str(f).startswith("..")}
-        for top in tops:
-            source = Path(str(dist.locate_file(top)))
-            if source.exists() and not top.endswith(".pth") and top != "__pycache__":
-                (partial / top).symlink_to(source)
-    try:
-        partial.rename(target)
-    except OSError:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
+
+    def link(folder: Path) -> None:
+        for dist in dists.values():
+            tops = {Path(str(f)).parts[0] for f in dist.files or () if not str(f).startswith("..")}
+            for top in tops:
+                source = Path(str(dist.locate_file(top)))
+                if source.exists() and not top.endswith(".pth") and top != "__pycache__":
+                    (folder / top).symlink_to(source)
+
+    return _built_once(root / tag, link)
 
 
 class _Environment:
