@@ -188,7 +188,7 @@ def _version(python: str) -> str | None:
 def _candidates(version: str) -> list[str]:
     found = [shutil.which(f"python{version}") or ""]
     if sys.version_info[:2] == tuple(int(p) for p in version.split(".")):
-        found.append(sys.executable)  # this interpreter's base, not its venv (below)
+        # this interpreter's base installation, never its venv (whose site-packages it would see)
         found.append(str(Path(sys.base_prefix) / "bin" / f"python{version}"))
     pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     found += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
@@ -211,8 +211,6 @@ def _candidates(version: str) -> list[str]:
 def _matching(version: str) -> str | None:
     for candidate in _candidates(version):
         if _version(candidate) == version:
-            if candidate == sys.executable:  # a venv's interpreter: its base, without the venv
-                return str(Path(sys.base_prefix) / "bin" / f"python{version}")
             return candidate
     return None
 
